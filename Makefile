@@ -1,0 +1,47 @@
+# islandbridge — the two commands are `make demo` and `make test`; both bootstrap from a bare python3.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+UV_VERSION := 0.13.9
+DEMO_RESIDENTS ?= 3000
+PYTEST_ARGS ?=
+
+.PHONY: demo test lint bench lock clean help
+
+help:
+	@echo "make demo   simulate a street, serve it, run the community_sync DAG through Airflow"
+	@echo "make test   lint and run the test suite"
+	@echo "make bench  run the benchmarks (numbers, not pass/fail)"
+	@echo "make lock   re-resolve requirements.lock from pyproject.toml"
+
+# The environment: created on first use, re-synced when the lock or the project's metadata changes.
+$(STAMP): pyproject.toml requirements.lock
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "islandbridge needs Python 3.11 or newer")'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
+	$(BIN)/uv pip install --quiet --python $(BIN)/python -r requirements.lock
+	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
+	@touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/islandbridge demo --workdir var/demo --residents $(DEMO_RESIDENTS)
+
+# pytest exits 5 when it collected no tests: for this suite that means it is broken, so say so and fail.
+test: $(STAMP)
+	$(BIN)/ruff check .
+	@$(BIN)/python -m pytest $(PYTEST_ARGS); rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests - treating that as a failure" >&2; exit 1; fi; \
+	exit $$rc
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+bench: $(STAMP)
+	$(BIN)/islandbridge bench
+
+lock: $(STAMP)
+	$(BIN)/uv pip compile pyproject.toml --all-extras --universal --python-version 3.11 --generate-hashes -q -o requirements.lock
+
+clean:
+	rm -rf var .pytest_cache

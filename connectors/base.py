@@ -1,0 +1,141 @@
+"""The one shape every connector has, and the context it extracts into.
+
+A connector reads one source system. It declares its ``streams`` (the tables or endpoints it lands, each
+with the column that keys a record) and implements ``extract``: read everything new since the state it is
+handed, push records into ``ctx.sink``, and return the state to resume from next time. It never touches
+the warehouse: the loader commits the landed data and the returned state in one transaction, so a crash
+between the two can never advance a cursor past data that was not stored.
+
+Accounting is the connector's duty and is checked: every record it *reads* must be landed, quarantined
+with a reason, or counted as a duplicate; ``Sink.close`` raises if the numbers do not add up.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar, Protocol
+
+from islandbridge.config import SourceSettings
+from islandbridge.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class Stream:
+    """One table or endpoint of a source, landed as one dataset per run.
+
+    ``key`` names the column (or columns) that identify a record; the record key written beside each
+    row is the stream's ``key_prefix`` (default: its name) and the key values joined by ``:`` — the form
+    the simulator's truth uses (``t_jm:100001``, ``dibao:202611:12``).
+    """
+
+    name: str
+    key: str | tuple[str, ...]
+    columns: tuple[str, ...]
+    person_bearing: bool = False
+    key_prefix: str | None = None
+
+    @property
+    def key_columns(self) -> tuple[str, ...]:
+        return (self.key,) if isinstance(self.key, str) else self.key
+
+    def record_key(self, record: Mapping[str, Any]) -> str:
+        parts = [str(record[c]).strip() for c in self.key_columns]
+        return ":".join([self.key_prefix or self.name, *parts])
+
+
+@dataclass(frozen=True)
+class ExtractContext:
+    """What one extraction is given: the run, its as-of instant, the previous state and a sink."""
+
+    run_id: str
+    as_of: dt.datetime
+    state: Mapping[str, Any]
+    sink: Sink
+
+
+class Sink(Protocol):
+    """Where a connector puts what it read (implemented by ``islandbridge.warehouse.landing``)."""
+
+    def read(self, stream: str, n: int = 1) -> None:
+        """Count ``n`` records as read from the source, before any decision about them."""
+
+    def write(self, stream: str, records: Iterable[Mapping[str, Any]]) -> int:
+        """Land records (each counted as landed); returns how many."""
+
+    def quarantine(self, stream: str, record_key: str, reason: str, record: Mapping[str, Any]) -> None:
+        """Set one record aside with a reason a person can act on."""
+
+    def duplicate(self, stream: str, n: int = 1) -> None:
+        """Count ``n`` records dropped as duplicates of records already landed."""
+
+    def deleted(self, stream: str, record_keys: Iterable[str]) -> None:
+        """Record keys that the source no longer has (hard deletions noticed by a key scan)."""
+
+
+class Connector(ABC):
+    """Base of all connectors. Subclasses set ``kind`` and ``system`` and implement two hooks.
+
+    ``__init__`` checks the options and raises ``ConfigError`` listing every problem, so a wrong
+    configuration fails when the pipeline is built, not halfway through a run.
+    """
+
+    kind: ClassVar[str]
+    system: ClassVar[str]
+    required_options: ClassVar[tuple[str, ...]] = ()
+
+    def __init__(self, settings: SourceSettings) -> None:
+        self.name = settings.name
+        self.options = dict(settings.options)
+        missing = [o for o in self.required_options if self.options.get(o) in (None, "")]
+        if missing:
+            raise ConfigError(
+                f"sources.{self.name} ({self.kind}): missing option(s) {', '.join(missing)}; "
+                f"required: {', '.join(self.required_options)}"
+            )
+
+    @abstractmethod
+    def streams(self) -> Sequence[Stream]:
+        """The streams this connector lands, in the order it lands them."""
+
+    @abstractmethod
+    def extract(self, ctx: ExtractContext) -> Mapping[str, Any]:
+        """Land everything new since ``ctx.state`` up to ``ctx.as_of``; return the next state (JSON-able)."""
+
+    def stream(self, name: str) -> Stream:
+        for s in self.streams():
+            if s.name == name:
+                return s
+        raise KeyError(f"{self.kind} has no stream {name!r}")
+
+    def describe(self) -> str:
+        """A log-safe one-line description (no secrets, no credentials in URLs)."""
+        return f"{self.name} ({self.kind})"
+
+
+_REGISTRY: dict[str, type[Connector]] = {}
+
+
+def register(cls: type[Connector]) -> type[Connector]:
+    """Class decorator: make a connector available under its ``kind``."""
+    if cls.kind in _REGISTRY and _REGISTRY[cls.kind] is not cls:
+        raise ValueError(f"connector kind {cls.kind!r} is registered twice")
+    _REGISTRY[cls.kind] = cls
+    return cls
+
+
+def connector_kinds() -> list[str]:
+    return sorted(_REGISTRY)
+
+
+def build_connector(settings: SourceSettings) -> Connector:
+    """Instantiate the connector for a source; an unknown kind lists the known ones."""
+    try:
+        cls = _REGISTRY[settings.kind]
+    except KeyError:
+        raise ConfigError(
+            f"sources.{settings.name}: unknown kind {settings.kind!r}; known kinds: {', '.join(connector_kinds())}"
+        ) from None
+    return cls(settings)

@@ -1,0 +1,206 @@
+"""The ``islandbridge`` command: the pipeline's steps, the simulator and the demo, without a scheduler.
+
+    islandbridge simulate OUT --residents 3000 --seed 1       write a simulated street and its truth
+    islandbridge serve OUT                                     serve its grid and IoT APIs on loopback
+    islandbridge sync --config islandbridge.yml --as-of 2026-11-20
+    islandbridge extract --config F --as-of T --source grid    one step at a time, as the DAG does
+    islandbridge load --config F --as-of T
+    islandbridge runs --config F                               the recent runs and their accounting
+    islandbridge sql --config F "SELECT ..."                   a read-only query on the warehouse
+    islandbridge demo                                          everything, end to end, through Airflow
+
+Exit status: 0 success, 2 bad usage or configuration, 3 a retriable source failure (run again later),
+4 any other pipeline error. Errors print one clear line; ``-v`` adds the traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+
+from islandbridge.errors import ConfigError, IslandbridgeError, RetriableError
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose > 1 else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        return args.func(args) or 0
+    except ConfigError as exc:
+        return _fail(args, exc, 2)
+    except RetriableError as exc:
+        return _fail(args, exc, 3)
+    except IslandbridgeError as exc:
+        return _fail(args, exc, 4)
+
+
+def _fail(args, exc: Exception, code: int) -> int:
+    if args.verbose:
+        logging.exception("failed")
+    print(f"islandbridge: error: {exc}", file=sys.stderr)
+    return code
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="islandbridge", description=__doc__.split("\n\n")[0])
+    p.add_argument("-v", "--verbose", action="count", default=0, help="more logging; -v shows tracebacks")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("simulate", help="write a deterministic simulated street with all four systems")
+    s.add_argument("out", type=Path)
+    s.add_argument("--residents", type=int, default=3000)
+    s.add_argument("--seed", type=int, default=1)
+    s.add_argument("--as-of", default="2026-11-20", help="the street's date (YYYY-MM-DD)")
+    s.set_defaults(func=_simulate)
+
+    s = sub.add_parser("serve", help="serve a simulated street's grid and IoT APIs until interrupted")
+    s.add_argument("street", type=Path)
+    s.add_argument("--grid-port", type=int, default=8701)
+    s.add_argument("--iot-port", type=int, default=8702)
+    s.set_defaults(func=_serve)
+
+    for name, func, text in (("sync", _sync, "extract and load every source for one as-of"),
+                             ("extract", _extract, "extract one source into the landing zone"),
+                             ("load", _load, "load the extracted sources of one as-of")):
+        s = sub.add_parser(name, help=text)
+        _config_args(s)
+        s.add_argument("--as-of", required=True, help="end of the data interval: YYYY-MM-DD (its end) or ISO")
+        s.add_argument("--source", action="append", help="limit to these sources (repeatable)")
+        s.set_defaults(func=func)
+
+    s = sub.add_parser("runs", help="list recent runs and their accounting")
+    _config_args(s)
+    s.add_argument("--limit", type=int, default=10)
+    s.set_defaults(func=_runs)
+
+    s = sub.add_parser("sql", help="run one read-only query against the warehouse and print the result")
+    _config_args(s)
+    s.add_argument("query")
+    s.add_argument("--max-rows", type=int, default=50)
+    s.set_defaults(func=_sql)
+
+    s = sub.add_parser("demo", help="simulate a street, serve it, and run the DAG through Airflow")
+    s.add_argument("--workdir", type=Path, default=Path("var/demo"))
+    s.add_argument("--residents", type=int, default=3000)
+    s.add_argument("--seed", type=int, default=1)
+    s.add_argument("--as-of", default="2026-11-20")
+    s.add_argument("--dags-folder", type=Path, default=Path("dags"))
+    s.set_defaults(func=_demo)
+    return p
+
+
+def _config_args(s: argparse.ArgumentParser) -> None:
+    s.add_argument("--config", type=Path, default=Path(os.environ.get("ISLANDBRIDGE_CONFIG", "islandbridge.yml")),
+                   help="configuration file (default: $ISLANDBRIDGE_CONFIG or ./islandbridge.yml)")
+
+
+def _settings(args):
+    from islandbridge.config import load_settings
+
+    return load_settings(args.config, environ=os.environ)
+
+
+def _simulate(args) -> int:
+    from islandbridge.simulator import generate
+
+    summary = generate(args.out, residents=args.residents, seed=args.seed,
+                       as_of=dt.date.fromisoformat(args.as_of))
+    print(json.dumps(summary, ensure_ascii=False, indent=1, default=str))
+    return 0
+
+
+def _serve(args) -> int:
+    from islandbridge.simulator.servers import serve_forever
+
+    client_id = os.environ.get("IB_GRID_CLIENT_ID", "islandbridge")
+    secret, key = os.environ.get("IB_GRID_CLIENT_SECRET"), os.environ.get("IB_IOT_API_KEY")
+    if not secret or not key:
+        raise ConfigError("set IB_GRID_CLIENT_SECRET and IB_IOT_API_KEY: the simulated APIs' credentials")
+    print(f"grid: http://127.0.0.1:{args.grid_port}/api/v2   iot: http://127.0.0.1:{args.iot_port}/iot/v1")
+    serve_forever(args.street, grid_port=args.grid_port, iot_port=args.iot_port,
+                  client_id=client_id, client_secret=secret, api_key=key)
+    return 0
+
+
+def _sync(args) -> int:
+    from islandbridge import pipeline
+    from islandbridge.config import parse_as_of
+
+    summary = pipeline.sync(_settings(args), parse_as_of(args.as_of), args.source)
+    print(json.dumps(summary, ensure_ascii=False, indent=1))
+    return 0
+
+
+def _extract(args) -> int:
+    from islandbridge import pipeline
+    from islandbridge.config import parse_as_of
+
+    settings = _settings(args)
+    for source in args.source or pipeline.plan(settings):
+        print(json.dumps(pipeline.extract(settings, source, parse_as_of(args.as_of)), ensure_ascii=False))
+    return 0
+
+
+def _load(args) -> int:
+    from islandbridge import pipeline
+    from islandbridge.config import parse_as_of
+
+    settings = _settings(args)
+    summary = pipeline.load(settings, parse_as_of(args.as_of), args.source or pipeline.plan(settings))
+    print(json.dumps(summary, ensure_ascii=False, indent=1))
+    return 0
+
+
+def _runs(args) -> int:
+    from islandbridge.warehouse import raw
+
+    settings = _settings(args)
+    con = raw.connect(str(settings.warehouse_path), read_only=True)
+    try:
+        rows = con.execute(
+            "SELECT run_id, as_of, status, finished_at FROM meta.runs ORDER BY as_of DESC LIMIT ?", [args.limit]
+        ).fetchall()
+        for run_id, as_of, status, finished in rows:
+            print(f"{run_id}  as of {as_of}  {status}  finished {finished}")
+            for source, c in raw.run_summary(con, run_id).items():
+                print(f"    {source:<10} read {c['read']:>8}  landed {c['landed']:>8}  "
+                      f"quarantined {c['quarantined']:>6}  duplicates {c['duplicates']:>6}")
+    finally:
+        con.close()
+    return 0
+
+
+def _sql(args) -> int:
+    import duckdb
+
+    from islandbridge.warehouse import raw
+
+    con = raw.connect(str(_settings(args).warehouse_path), read_only=True)
+    try:
+        con.sql(args.query).show(max_rows=args.max_rows, max_width=200)
+    except duckdb.Error as exc:
+        raise ConfigError(f"query failed: {exc}") from None
+    finally:
+        con.close()
+    return 0
+
+
+def _demo(args) -> int:
+    from islandbridge.demo import run_demo
+
+    return run_demo(workdir=args.workdir.resolve(), residents=args.residents, seed=args.seed,
+                    as_of=dt.date.fromisoformat(args.as_of), dags_folder=args.dags_folder.resolve())
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,229 @@
+"""Typed configuration, resolved once at the edge and passed in.
+
+One YAML file names each source, where the landing zone and the warehouse live, and *references* to
+secrets — never the secrets themselves. A secret is written as ``{env: NAME}`` (an environment variable)
+or ``{file: PATH}`` (a file outside the repository); the caller hands in the environment, so library code
+never reads ``os.environ`` itself. Every problem in a file is collected and reported at once.
+
+Example::
+
+    settings = load_settings("islandbridge.yml", environ=os.environ)
+    settings.sources["grid"].options["base_url"]
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import yaml
+
+from islandbridge.errors import ConfigError
+
+LOCAL_TZ = ZoneInfo("Asia/Shanghai")
+
+
+class Secret:
+    """A resolved secret value that never prints itself (``repr``/``str`` give ``***``)."""
+
+    __slots__ = ("_value", "reference")
+
+    def __init__(self, value: str, reference: str) -> None:
+        self._value = value
+        self.reference = reference
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return f"Secret({self.reference}=***)"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+
+@dataclass(frozen=True)
+class SourceSettings:
+    """One source system: its connector kind and the connector's own options (secrets resolved)."""
+
+    name: str
+    kind: str
+    options: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The whole resolved configuration of one street's pipeline."""
+
+    street_code: str
+    landing_url: str
+    warehouse_path: Path
+    state_dir: Path
+    sources: Mapping[str, SourceSettings]
+    keys: Mapping[str, Secret] = field(default_factory=dict)
+    config_path: Path | None = None
+
+    def source(self, name: str) -> SourceSettings:
+        try:
+            return self.sources[name]
+        except KeyError:
+            known = ", ".join(sorted(self.sources)) or "(none)"
+            raise ConfigError(f"unknown source {name!r}; this configuration names: {known}") from None
+
+
+def load_settings(path: str | Path, environ: Mapping[str, str]) -> Settings:
+    """Read, resolve and check a configuration file.
+
+    Relative paths are taken from the file's own folder. Raises ``ConfigError`` listing every problem.
+    """
+    path = Path(path).resolve()
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"configuration file not found: {path}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path} is not valid YAML: {exc}") from None
+    return parse_settings(raw, base_dir=path.parent, environ=environ, config_path=path)
+
+
+def parse_settings(
+    raw: Any, *, base_dir: Path, environ: Mapping[str, str], config_path: Path | None = None
+) -> Settings:
+    """Build ``Settings`` from an already-parsed mapping (see ``load_settings``)."""
+    problems: list[str] = []
+    if not isinstance(raw, Mapping):
+        raise ConfigError("the configuration must be a mapping with keys street, landing, warehouse, sources")
+    resolver = _Resolver(environ, base_dir, problems)
+
+    street_code = str(_require(raw, "street.code", problems) or "")
+    landing_url = _landing_url(_require(raw, "landing.url", problems), base_dir)
+    warehouse_path = base_dir / str(_require(raw, "warehouse.path", problems) or "warehouse.duckdb")
+    state_dir = base_dir / str(_get(raw, "state.dir") or "state")
+
+    sources: dict[str, SourceSettings] = {}
+    raw_sources = raw.get("sources") or {}
+    if not isinstance(raw_sources, Mapping) or not raw_sources:
+        problems.append("sources: name at least one source system")
+        raw_sources = {}
+    for name, body in raw_sources.items():
+        if not isinstance(body, Mapping) or "kind" not in body:
+            problems.append(f"sources.{name}: needs a 'kind'")
+            continue
+        options = {k: resolver.resolve(f"sources.{name}.{k}", v) for k, v in body.items() if k != "kind"}
+        sources[str(name)] = SourceSettings(str(name), str(body["kind"]), options)
+
+    keys = {
+        str(name): resolver.secret(f"keys.{name}", ref)
+        for name, ref in (raw.get("keys") or {}).items()
+    }
+    if problems:
+        where = f" in {config_path}" if config_path else ""
+        raise ConfigError(f"{len(problems)} configuration problem(s){where}:\n  - " + "\n  - ".join(problems))
+    _check_connectors(sources)
+    return Settings(
+        street_code=street_code,
+        landing_url=landing_url,
+        warehouse_path=warehouse_path,
+        state_dir=state_dir,
+        sources=sources,
+        keys={k: v for k, v in keys.items() if v is not None},
+        config_path=config_path,
+    )
+
+
+def _check_connectors(sources: Mapping[str, SourceSettings]) -> None:
+    """Build every connector once so that a wrong kind or option fails now, not halfway through a run."""
+    from islandbridge.connectors import build_connector
+
+    problems = []
+    for src in sources.values():
+        try:
+            build_connector(src)
+        except ConfigError as exc:
+            problems.append(str(exc))
+    if problems:
+        raise ConfigError("source configuration problem(s):\n  - " + "\n  - ".join(problems))
+
+
+class _Resolver:
+    """Turns ``{env: X}`` / ``{file: P}`` references into ``Secret`` values, collecting problems."""
+
+    def __init__(self, environ: Mapping[str, str], base_dir: Path, problems: list[str]) -> None:
+        self.environ, self.base_dir, self.problems = environ, base_dir, problems
+
+    def resolve(self, where: str, value: Any) -> Any:
+        if isinstance(value, Mapping) and set(value) <= {"env", "file"} and len(value) == 1:
+            return self.secret(where, value)
+        if isinstance(value, str) and where.endswith(("secret", "password", "api_key", "token")):
+            self.problems.append(f"{where}: write a reference such as {{env: NAME}}, not the secret itself")
+        return value
+
+    def secret(self, where: str, ref: Any) -> Secret | None:
+        if isinstance(ref, Mapping) and "env" in ref:
+            name = str(ref["env"])
+            if name not in self.environ:
+                self.problems.append(f"{where}: environment variable {name} is not set")
+                return None
+            return Secret(self.environ[name], f"env:{name}")
+        if isinstance(ref, Mapping) and "file" in ref:
+            path = self.base_dir / str(ref["file"])
+            try:
+                return Secret(path.read_text(encoding="utf-8").strip(), f"file:{path}")
+            except OSError as exc:
+                self.problems.append(f"{where}: cannot read secret file {path}: {exc.strerror}")
+                return None
+        self.problems.append(f"{where}: expected {{env: NAME}} or {{file: PATH}}")
+        return None
+
+
+def _get(raw: Mapping[str, Any], dotted: str) -> Any:
+    node: Any = raw
+    for part in dotted.split("."):
+        if not isinstance(node, Mapping) or part not in node:
+            return None
+        node = node[part]
+    return node
+
+
+def _require(raw: Mapping[str, Any], dotted: str, problems: list[str]) -> Any:
+    value = _get(raw, dotted)
+    if value in (None, ""):
+        problems.append(f"{dotted}: required")
+    return value
+
+
+def _landing_url(value: Any, base_dir: Path) -> str:
+    """A storage URL for the landing zone; a bare path is taken relative to the config file."""
+    text = str(value or "landing")
+    if "://" in text:
+        return text
+    return (base_dir / text).resolve().as_uri()
+
+
+def parse_as_of(text: str | dt.datetime) -> dt.datetime:
+    """The run's as-of instant as an aware datetime; naive input is Asia/Shanghai local time.
+
+    A bare date means the end of that day (``2026-11-20`` → ``2026-11-21T00:00+08:00``), which is what
+    an operator means by "as of the 20th".
+    """
+    if isinstance(text, dt.datetime):
+        value = text
+    else:
+        try:
+            value = dt.datetime.fromisoformat(str(text))
+        except ValueError:
+            raise ConfigError(f"--as-of {text!r}: expected YYYY-MM-DD or an ISO 8601 date-time") from None
+        if len(str(text)) == 10:
+            value += dt.timedelta(days=1)
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=LOCAL_TZ)
+    return value

@@ -1,0 +1,102 @@
+"""Shared fixtures: a simulated street, its HTTP servers, and real PostgreSQL/MariaDB databases.
+
+Service-backed tests are marked ``postgres`` / ``mariadb``. Where the server is absent they skip with
+the reason; with ``IB_REQUIRE_SERVICES=1`` (set by ``.ci/run``) an absent server is a failure instead.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import uuid
+from pathlib import Path
+
+import pytest
+
+SEED = 7
+AS_OF = dt.date(2026, 11, 20)
+GRID_CLIENT = ("islandbridge-test", "grid-test-secret")
+IOT_KEY = "iot-test-key"
+
+
+@pytest.fixture(scope="session")
+def street_dir(tmp_path_factory) -> Path:
+    """A 300-resident simulated street (all four systems and the truth), generated once per session."""
+    from islandbridge.simulator import generate
+
+    out = tmp_path_factory.mktemp("street")
+    generate(out, residents=300, seed=SEED, as_of=AS_OF)
+    return out
+
+
+@pytest.fixture
+def grid_server(street_dir):
+    """The simulated grid platform on a free loopback port; fresh state for each test."""
+    from islandbridge.simulator.servers import GridServer
+
+    with GridServer(street_dir / "grid", client_id=GRID_CLIENT[0], client_secret=GRID_CLIENT[1]) as server:
+        yield server
+
+
+@pytest.fixture
+def iot_server(street_dir):
+    """The simulated IoT platform on a free loopback port; fresh state for each test."""
+    from islandbridge.simulator.servers import IotServer
+
+    with IotServer(street_dir / "iot", api_key=IOT_KEY) as server:
+        yield server
+
+
+def _require_services() -> bool:
+    return os.environ.get("IB_REQUIRE_SERVICES") == "1"
+
+
+def _unavailable(what: str, exc: Exception):
+    reason = f"{what} is not reachable on loopback ({type(exc).__name__}: {exc})"
+    if _require_services():
+        pytest.fail(f"{reason}; IB_REQUIRE_SERVICES=1 makes this a failure", pytrace=False)
+    pytest.skip(reason)
+
+
+@pytest.fixture
+def postgres_url():
+    """A fresh PostgreSQL database of our own, dropped afterwards."""
+    import sqlalchemy as sa
+
+    admin_url = os.environ.get("IB_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+    name = f"ib_test_{uuid.uuid4().hex[:10]}"
+    try:
+        admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'CREATE DATABASE "{name}" ENCODING \'UTF8\' TEMPLATE template0'))
+    except Exception as exc:  # noqa: BLE001 - any failure to reach the server means "absent"
+        _unavailable("PostgreSQL", exc)
+    url = sa.make_url(admin_url).set(database=name)
+    try:
+        yield url.render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture
+def mariadb_url():
+    """A fresh MariaDB database of our own (utf8mb4), dropped afterwards."""
+    import sqlalchemy as sa
+
+    admin_url = os.environ.get("IB_TEST_MARIADB_URL", "mysql+pymysql://root@127.0.0.1:3306/test?charset=utf8mb4")
+    name = f"ib_test_{uuid.uuid4().hex[:10]}"
+    try:
+        admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(sa.text(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"))
+    except Exception as exc:  # noqa: BLE001
+        _unavailable("MariaDB", exc)
+    url = sa.make_url(admin_url).set(database=name)
+    try:
+        yield url.render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f"DROP DATABASE IF EXISTS `{name}`"))
+        admin.dispose()
