@@ -1,0 +1,66 @@
+"""Configuration: secrets by reference only, every problem reported at once, wrong kinds caught early."""
+
+from __future__ import annotations
+
+import pytest
+
+from islandbridge.config import Secret, load_settings, parse_as_of, parse_settings
+from islandbridge.errors import ConfigError
+
+BASE = {
+    "street": {"code": "511403001"},
+    "landing": {"url": "landing"},
+    "warehouse": {"path": "wh/warehouse.duckdb"},
+    "sources": {
+        "grid": {"kind": "grid_rest", "base_url": "http://127.0.0.1:1", "client_id": "c",
+                 "client_secret": {"env": "GRID_SECRET"}},
+    },
+}
+
+
+def test_secret_reference_resolves_from_the_given_environment_and_never_prints(tmp_path):
+    settings = parse_settings(BASE, base_dir=tmp_path, environ={"GRID_SECRET": "s3cr3t-value"})
+    secret = settings.sources["grid"].options["client_secret"]
+    assert isinstance(secret, Secret) and secret.reveal() == "s3cr3t-value"
+    assert "s3cr3t-value" not in repr(settings) and "s3cr3t-value" not in str(secret)
+
+
+def test_relative_paths_are_taken_from_the_config_folder(tmp_path):
+    settings = parse_settings(BASE, base_dir=tmp_path, environ={"GRID_SECRET": "x"})
+    assert settings.warehouse_path == tmp_path / "wh" / "warehouse.duckdb"
+    assert settings.landing_url == (tmp_path / "landing").as_uri()
+
+
+def test_a_secret_written_inline_is_refused(tmp_path):
+    raw = {**BASE, "sources": {"grid": {**BASE["sources"]["grid"], "client_secret": "plain-text"}}}
+    with pytest.raises(ConfigError, match=r"client_secret: write a reference"):
+        parse_settings(raw, base_dir=tmp_path, environ={})
+
+
+def test_every_problem_is_reported_at_once(tmp_path):
+    raw = {"sources": {"grid": {**BASE["sources"]["grid"]}, "x": {"base_url": "y"}}}
+    with pytest.raises(ConfigError) as err:
+        parse_settings(raw, base_dir=tmp_path, environ={})
+    text = str(err.value)
+    for expected in ("street.code: required", "landing.url: required", "warehouse.path: required",
+                     "GRID_SECRET is not set", "sources.x: needs a 'kind'"):
+        assert expected in text
+
+
+def test_an_unknown_connector_kind_names_the_known_kinds(tmp_path):
+    raw = {**BASE, "sources": {"erp": {"kind": "sap_erp"}}}
+    with pytest.raises(ConfigError, match=r"unknown kind 'sap_erp'; known kinds: civil_files, grid_rest"):
+        parse_settings(raw, base_dir=tmp_path, environ={})
+
+
+def test_a_missing_file_is_a_config_error(tmp_path):
+    with pytest.raises(ConfigError, match="not found"):
+        load_settings(tmp_path / "nope.yml", environ={})
+
+
+def test_a_bare_date_as_of_means_the_end_of_that_day_in_shanghai():
+    as_of = parse_as_of("2026-11-20")
+    assert as_of.isoformat() == "2026-11-21T00:00:00+08:00"
+    assert parse_as_of("2026-11-20T12:00:00+00:00").isoformat() == "2026-11-20T12:00:00+00:00"
+    with pytest.raises(ConfigError, match="YYYY-MM-DD"):
+        parse_as_of("20 Nov")
