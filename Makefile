@@ -38,7 +38,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 
 bench: $(STAMP)
-	$(BIN)/islandbridge bench
+	$(BIN)/islandbridge bench connectors --sizes 3000 30000 --json var/bench/connectors.json
 
 lock: $(STAMP)
 	$(BIN)/uv pip compile pyproject.toml --all-extras --universal --python-version 3.11 --generate-hashes -q -o requirements.lock

@@ -89,6 +89,13 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--max-rows", type=int, default=50)
     s.set_defaults(func=_sql)
 
+    s = sub.add_parser("bench", help="benchmarks: numbers to report, not pass/fail")
+    s.add_argument("suite", choices=["connectors"], nargs="?", default="connectors")
+    s.add_argument("--sizes", type=int, nargs="+", default=[3000, 30000], help="street sizes (residents)")
+    s.add_argument("--workdir", type=Path, default=Path("var/bench"))
+    s.add_argument("--json", type=Path, help="also write the results to this file")
+    s.set_defaults(func=_bench)
+
     s = sub.add_parser("demo", help="simulate a street, serve it, and run the DAG through Airflow")
     s.add_argument("--workdir", type=Path, default=Path("var/demo"))
     s.add_argument("--residents", type=int, default=3000)
@@ -192,6 +199,16 @@ def _sql(args) -> int:
         raise ConfigError(f"query failed: {exc}") from None
     finally:
         con.close()
+    return 0
+
+
+def _bench(args) -> int:
+    from islandbridge.bench import bench_connectors
+
+    args.workdir.mkdir(parents=True, exist_ok=True)
+    results = bench_connectors(args.workdir.resolve(), args.sizes)
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=1), encoding="utf-8")
     return 0
 
 

@@ -100,3 +100,17 @@ def mariadb_url():
         with admin.connect() as conn:
             conn.execute(sa.text(f"DROP DATABASE IF EXISTS `{name}`"))
         admin.dispose()
+
+
+@pytest.fixture
+def config(tmp_path, street_dir, grid_server, iot_server, monkeypatch):
+    """A configuration for the simulated street and its servers, with the credentials in the environment."""
+    from islandbridge.demo import write_config
+
+    path = tmp_path / "islandbridge.yml"
+    write_config(path, street=street_dir, grid_url=grid_server.base_url, iot_url=iot_server.base_url)
+    text = path.read_text(encoding="utf-8").replace("islandbridge-demo", GRID_CLIENT[0])
+    path.write_text(text, encoding="utf-8")
+    monkeypatch.setenv("IB_GRID_CLIENT_SECRET", GRID_CLIENT[1])
+    monkeypatch.setenv("IB_IOT_API_KEY", IOT_KEY)
+    return path

@@ -10,47 +10,14 @@ import duckdb
 import pytest
 
 from islandbridge import cli
-from islandbridge.demo import write_config
-from tests.conftest import GRID_CLIENT, IOT_KEY
-
-RAW_TABLES = {
-    "registry": ["t_xq", "t_fw", "t_jm", "t_jm_bq"],
-    "grid": ["grids", "workers", "residents", "events", "visits"],
-    "civil": ["dibao", "senior"],
-    "iot": ["devices", "cardholders", "events"],
-}
-
-
-@pytest.fixture
-def config(tmp_path, street_dir, grid_server, iot_server, monkeypatch):
-    path = tmp_path / "islandbridge.yml"
-    write_config(path, street=street_dir, grid_url=grid_server.base_url, iot_url=iot_server.base_url)
-    text = path.read_text(encoding="utf-8").replace("islandbridge-demo", GRID_CLIENT[0])
-    path.write_text(text, encoding="utf-8")
-    monkeypatch.setenv("IB_GRID_CLIENT_SECRET", GRID_CLIENT[1])
-    monkeypatch.setenv("IB_IOT_API_KEY", IOT_KEY)
-    return path
+from tests.helpers import RAW_TABLES
+from tests.helpers import snapshot as _snapshot
+from tests.helpers import warehouse as _warehouse
 
 
 def _sync(config, capsys) -> dict:
     assert cli.main(["sync", "--config", str(config), "--as-of", "2026-11-20"]) == 0
     return json.loads(capsys.readouterr().out)
-
-
-def _warehouse(config):
-    return duckdb.connect(str(config.parent / "warehouse" / "warehouse.duckdb"), read_only=True)
-
-
-def _snapshot(config) -> dict:
-    with _warehouse(config) as con:
-        tables = {f"raw.{s}__{t}" for s, ts in RAW_TABLES.items() for t in ts}
-        snap = {t: sorted(con.execute(f"SELECT * FROM {t}").fetchall(), key=repr) for t in tables}
-        snap["run_sources"] = con.execute(
-            "SELECT run_id, source, stream, read, landed, quarantined, duplicates, deleted "
-            "FROM meta.run_sources ORDER BY ALL").fetchall()
-        snap["state"] = con.execute("SELECT * FROM meta.source_state ORDER BY ALL").fetchall()
-        snap["quarantine"] = con.execute("SELECT * FROM meta.quarantine ORDER BY ALL").fetchall()
-    return snap
 
 
 def test_every_source_lands_and_every_record_is_accounted_for(config, street_dir, capsys):

@@ -28,8 +28,8 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
-from islandbridge.connectors.base import Stream
 
+from islandbridge.connectors.base import Stream
 from islandbridge.errors import IslandbridgeError
 
 RECORD_KEY = "_record_key"

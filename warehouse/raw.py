@@ -25,9 +25,9 @@ from typing import Any
 import duckdb
 import pyarrow.dataset as pads
 import pyarrow.fs as pafs
-from islandbridge.warehouse.landing import DELETED, MANIFEST, QUARANTINE, RECORD_KEY, open_root
 
 from islandbridge.errors import IslandbridgeError
+from islandbridge.warehouse.landing import DELETED, MANIFEST, QUARANTINE, RECORD_KEY, open_root
 
 log = logging.getLogger(__name__)
 

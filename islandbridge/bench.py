@@ -1,0 +1,113 @@
+"""Benchmarks: numbers to report, not pass/fail tests (``make bench`` / ``islandbridge bench``).
+
+``connectors``: for each street size, generate (or reuse) a simulated street, serve it, and run each
+connector's extraction in a child process of its own, so that the child's peak resident set size is the
+connector's alone (the simulated servers run in this process). Reports rows/s and peak RSS, and the RSS
+the child had after its imports (the floor every connector pays), so growth with the street is visible.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from islandbridge.demo import GRID_CLIENT_ID, write_config
+
+SOURCES = ("registry", "grid", "civil", "iot")
+BENCH_CREDS = {"IB_GRID_CLIENT_SECRET": "bench-grid-secret", "IB_IOT_API_KEY": "bench-iot-key"}
+
+
+def bench_connectors(workdir: Path, sizes: list[int], seed: int = 1) -> list[dict]:
+    """Measure every connector at every size; returns one row per (size, source)."""
+    from islandbridge.simulator import generate
+    from islandbridge.simulator.servers import GridServer, IotServer
+
+    results = []
+    for size in sizes:
+        street = workdir / f"street-{size}"
+        if not (street / "truth" / "meta.json").exists():
+            t0 = time.perf_counter()
+            generate(street, residents=size, seed=seed)
+            print(f"[bench] generated {size} residents in {time.perf_counter() - t0:.1f} s", flush=True)
+        with GridServer(street / "grid", client_id=GRID_CLIENT_ID, client_secret=BENCH_CREDS["IB_GRID_CLIENT_SECRET"],
+                        rate_limit_per_s=None) as grid, \
+                IotServer(street / "iot", api_key=BENCH_CREDS["IB_IOT_API_KEY"]) as iot:
+            config = workdir / f"bench-{size}.yml"
+            write_config(config, street=street, grid_url=grid.base_url, iot_url=iot.base_url)
+            for source in SOURCES:
+                row = _run_child(config, source)
+                row["residents"] = size
+                results.append(row)
+                print(f"[bench] {size:>7} residents  {source:<8} {row['rows']:>9} rows  "
+                      f"{row['rows_per_s']:>10,.0f} rows/s  peak RSS {row['peak_rss_mib']:.0f} MiB "
+                      f"(after imports {row['base_rss_mib']:.0f} MiB)", flush=True)
+    _print_flatness(results)
+    return results
+
+
+def _run_child(config: Path, source: str) -> dict:
+    env = {**os.environ, **BENCH_CREDS}
+    out = subprocess.run(
+        [sys.executable, "-m", "islandbridge.bench", "_one", str(config), source],
+        env=env, check=True, capture_output=True, text=True,
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def _one(config: str, source: str) -> None:
+    """Child process: one extraction, timed; prints one JSON line."""
+    from islandbridge import pipeline
+    from islandbridge.config import load_settings, parse_as_of
+
+    settings = load_settings(config, environ=os.environ)
+    base_rss = _rss_mib()
+    # a fresh as-of per call so the previous state is empty: a full extraction is what is measured
+    as_of = parse_as_of("2026-11-20")
+    t0 = time.perf_counter()
+    result = pipeline.extract(settings, source, as_of)
+    seconds = time.perf_counter() - t0
+    rows = sum(c["read"] for c in result["counts"].values())
+    print(json.dumps({"source": source, "rows": rows, "seconds": round(seconds, 3),
+                      "rows_per_s": rows / seconds if seconds else 0.0,
+                      "peak_rss_mib": _peak_rss_mib(), "base_rss_mib": base_rss}))
+
+
+def _peak_rss_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
+
+
+def _rss_mib() -> float:
+    with open("/proc/self/status", encoding="ascii") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def _print_flatness(results: list[dict]) -> None:
+    sizes = sorted({r["residents"] for r in results})
+    if len(sizes) < 2:
+        return
+    small, large = sizes[0], sizes[-1]
+    print(f"\n[bench] peak RSS ratio {large} / {small} residents (target for registry and iot: <= 1.5x)")
+    for source in SOURCES:
+        a = next(r for r in results if r["residents"] == small and r["source"] == source)
+        b = next(r for r in results if r["residents"] == large and r["source"] == source)
+        print(f"  {source:<8} {b['peak_rss_mib'] / a['peak_rss_mib']:.2f}x")
+
+
+def main(argv: list[str]) -> int:
+    if argv[:1] == ["_one"]:
+        _one(argv[1], argv[2])
+        return 0
+    raise SystemExit("usage: python -m islandbridge.bench _one CONFIG SOURCE (internal)")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
+

@@ -1,0 +1,31 @@
+"""Helpers shared by the end-to-end tests: what a warehouse holds, in a comparable form."""
+
+from __future__ import annotations
+
+import duckdb
+
+RAW_TABLES = {
+    "registry": ["t_xq", "t_fw", "t_jm", "t_jm_bq"],
+    "grid": ["grids", "workers", "residents", "events", "visits"],
+    "civil": ["dibao", "senior"],
+    "iot": ["devices", "cardholders", "events"],
+}
+
+
+def warehouse(config):
+    """A read-only connection to the warehouse a test configuration points at."""
+    return duckdb.connect(str(config.parent / "warehouse" / "warehouse.duckdb"), read_only=True)
+
+
+def snapshot(config) -> dict:
+    """Every raw table, the run accounting, the source state and the quarantine — without wall-clock times."""
+    with warehouse(config) as con:
+        tables = {f"raw.{s}__{t}" for s, ts in RAW_TABLES.items() for t in ts}
+        snap = {t: sorted(con.execute(f"SELECT * FROM {t}").fetchall(), key=repr) for t in tables}
+        snap["run_sources"] = con.execute(
+            "SELECT run_id, source, stream, read, landed, quarantined, duplicates, deleted "
+            "FROM meta.run_sources ORDER BY ALL").fetchall()
+        snap["state"] = con.execute("SELECT * FROM meta.source_state ORDER BY ALL").fetchall()
+        snap["quarantine"] = con.execute("SELECT * FROM meta.quarantine ORDER BY ALL").fetchall()
+        snap["runs"] = con.execute("SELECT run_id, as_of, status FROM meta.runs ORDER BY ALL").fetchall()
+    return snap
