@@ -84,9 +84,11 @@ def run_demo(*, workdir: Path, residents: int, seed: int, as_of: dt.date, dags_f
         env = airflow_env(workdir, dags_folder, config, creds)
         print("[demo] preparing Airflow metadata (SQLite)")
         run_airflow(env, "db", "migrate")
-        logical = dt.datetime.combine(as_of, dt.time(0, 0), tzinfo=parse_as_of(as_of.isoformat()).tzinfo)
-        print(f"[demo] running DAG community_sync for the day {as_of} (logical date {logical.isoformat()})")
-        run_airflow(env, "dags", "test", "community_sync", logical.isoformat())
+        # Airflow 3 gives a manual run the data interval that *ends* at the date it is handed, so the
+        # end of the day is passed: the run then covers that day and its as-of is the day's end.
+        interval_end = parse_as_of(as_of.isoformat())
+        print(f"[demo] running DAG community_sync for the day {as_of} (interval ending {interval_end.isoformat()})")
+        run_airflow(env, "dags", "test", "community_sync", interval_end.isoformat())
         settings = load_settings(config, environ={**os.environ, **creds})
     _print_summary(settings, parse_as_of(as_of.isoformat()), config)
     return 0

@@ -1,0 +1,293 @@
+"""Civil-affairs rosters (民政业务系统): the monthly 低保 and 高龄补贴 files in a shared folder.
+
+Each file is the whole roster of one street, month and programme, named
+``{street_code}_{YYYYMM}_{低保|高龄补贴}[_更正[N]].{xlsx|csv}``. What this connector decides:
+
+* **Newest version only.** Of a street/month/programme it lands only the newest file (base < ``_更正`` <
+  ``_更正2`` …, also against the version landed by an earlier run). Older files are not opened; the
+  returned state lists them under ``superseded`` (file → the file that replaces it). When a correction
+  replaces a version landed earlier, the record keys the correction no longer has are reported with
+  ``sink.deleted``, so the warehouse holds the month exactly as corrected.
+* **Once per content.** The state keeps the sha256 of every file landed; a file with a known hash, even
+  renamed, lands nothing and its rows are counted as duplicates (the count is in the state).
+* **Record keys** ``dibao:<YYYYMM>:<序号>``; each row also carries ``roster_month``, ``source_file``,
+  ``file_sha256`` and ``source_row`` (its 1-based row number in the file).
+* **Reasons, not crashes.** A file that cannot be read as rows (corrupt, zip bomb, wrong encoding, no
+  header, too big, a symlink) is quarantined as one record keyed ``file:<file name>`` and counted as one
+  read. A file whose ``合计`` row is missing or does not match the sum of its rows has *every* row
+  quarantined with that reason. A row of the wrong shape, without 序号 or repeating one, is quarantined
+  alone. Files in the folder that are not rosters are listed with the reason under ``ignored`` in the
+  returned state (and logged), since they belong to no stream.
+
+Example configuration::
+
+    civil: {kind: civil_files, path: /mnt/minzheng/511403001, max_file_mb: 50, max_rows: 200000}
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import re
+import stat
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from islandbridge.errors import ConfigError, FatalSourceError
+
+from .base import Connector, ExtractContext, Sink, Stream, register
+from .roster_files import LAYOUTS, Layout, Limits, Roster, RosterError, parse_roster, totals_problem
+
+log = logging.getLogger(__name__)
+
+NAME = re.compile(r"(?P<street>\d{6,12})_(?P<month>\d{4}(?:0[1-9]|1[0-2]))_(?P<programme>低保|高龄补贴)"
+                  r"(?:_更正(?P<n>[1-9]\d?)?)?\.(?P<ext>xlsx|csv)")
+NAME_HELP = "{street_code}_{YYYYMM}_{低保|高龄补贴}[_更正[N]].{xlsx|csv}"
+EXTRA_COLUMNS = ("roster_month", "source_file", "file_sha256", "source_row")
+STATE_VERSION = 1
+
+
+def _stream(layout: Layout) -> Stream:
+    return Stream(layout.stream, ("roster_month", "序号"), (*layout.columns, *EXTRA_COLUMNS),
+                  person_bearing=True, key_prefix=layout.stream)
+
+
+STREAMS = tuple(_stream(layout) for layout in LAYOUTS.values())
+
+
+@dataclass(frozen=True)
+class RosterFile:
+    """A file whose name says which roster it is; ``rank`` 0 is the base, N the N-th correction."""
+
+    name: str
+    street: str
+    month: str
+    layout: Layout
+    rank: int
+    ext: str
+
+    @property
+    def group(self) -> str:
+        return f"{self.layout.stream}:{self.month}"
+
+
+@register
+class CivilFilesConnector(Connector):
+    """Lands the rosters in the folder at option ``path``.
+
+    Options: ``path`` (the folder, required), ``max_file_mb`` (50; larger files get a reason),
+    ``max_rows`` (200000 data rows per file), ``street_code`` (optional; other streets' files are ignored).
+    Raises ``FatalSourceError`` if the folder is missing; everything wrong with a file is a reason.
+    """
+
+    kind = "civil_files"
+    system = "civil_affairs"
+    required_options = ("path",)
+
+    def __init__(self, settings) -> None:
+        super().__init__(settings)
+        problems: list[str] = []
+        self.folder = Path(str(self.options["path"]))
+        self.max_bytes = int(_number(self.options, "max_file_mb", 50, problems) * (1 << 20))
+        self.limits = Limits(max_rows=int(_number(self.options, "max_rows", 200_000, problems)),
+                             max_unzipped_bytes=10 * self.max_bytes)
+        street = self.options.get("street_code")
+        self.street = str(street) if street not in (None, "") else None
+        if problems:
+            raise ConfigError(f"sources.{self.name} (civil_files): " + "; ".join(problems))
+
+    def streams(self) -> Sequence[Stream]:
+        return STREAMS
+
+    def extract(self, ctx: ExtractContext) -> Mapping[str, Any]:
+        old = ctx.state if ctx.state.get("version") == STATE_VERSION else {}
+        run = _Run(self, ctx.sink, dict(old.get("files", {})), dict(old.get("months", {})))
+        files, ignored = self._scan()
+        for group in sorted({f.group for f in files}):
+            run.take_group([f for f in files if f.group == group])
+        for name, reason in sorted(ignored.items()):
+            log.warning("%s: ignored %s: %s", self.name, name, reason)
+        return {"version": STATE_VERSION, "files": run.files, "months": run.months,
+                "superseded": dict(sorted(run.superseded.items())), "ignored": ignored}
+
+    def _scan(self) -> tuple[list[RosterFile], dict[str, str]]:
+        """The folder's roster files, and a reason for each other entry (nothing below it is read)."""
+        try:
+            names = sorted(os.listdir(self.folder))
+        except OSError as exc:
+            raise FatalSourceError(f"cannot list the roster folder {self.folder}: {exc.strerror}; "
+                                   "check the share is mounted and readable") from None
+        files, ignored = [], {}
+        for name in names:
+            found = classify_name(name, self.street)
+            if isinstance(found, str):
+                ignored[name] = found
+            else:
+                files.append(found)
+        return files, ignored
+
+
+def classify_name(name: str, street: str | None) -> RosterFile | str:
+    """The roster a file name declares, or the reason it is not one."""
+    if "/" in name or "\\" in name or ".." in name or any(ord(ch) < 32 for ch in name):
+        return "the name contains a path separator, '..' or a control character: not read"
+    match = NAME.fullmatch(name)
+    if match is None:
+        return f"not a roster file name ({NAME_HELP})"
+    if street and match["street"] != street:
+        return f"a roster of street {match['street']}, but this source is street {street}"
+    rank = 0 if "_更正" not in name else int(match["n"] or 1)
+    return RosterFile(name, match["street"], match["month"], LAYOUTS[match["programme"]], rank, match["ext"])
+
+
+class _Run:
+    """One extraction's decisions over the roster groups, and the state they leave."""
+
+    def __init__(self, connector: CivilFilesConnector, sink: Sink, files: dict, months: dict) -> None:
+        self.c, self.sink, self.files, self.months = connector, sink, files, months
+        self.superseded: dict[str, str] = {}
+
+    def take_group(self, group: list[RosterFile]) -> None:
+        """Land the newest version of one month's roster; note the older ones as superseded."""
+        landed = self.months.get(group[0].group)
+        top = max(f.rank for f in group)
+        if landed and landed["rank"] > top:
+            self.superseded.update({f.name: landed["file"] for f in group})
+            return
+        newest = [f for f in group if f.rank == top]
+        self.superseded.update({f.name: newest[0].name for f in group if f.rank < top})
+        problem = _group_problem(group, newest)
+        for f in newest:
+            if problem:
+                self._reject_file(f, problem, None)
+            else:
+                self._take(f)
+
+    def _take(self, f: RosterFile) -> None:
+        try:
+            data = read_file(self.c.folder, f.name, self.c.max_bytes)
+        except RosterError as exc:
+            self._reject_file(f, str(exc), None)
+            return
+        sha = hashlib.sha256(data).hexdigest()
+        if sha in self.files:
+            self._repeat(f, sha)
+            return
+        try:
+            roster = parse_roster(data, f.ext, f.layout, self.c.limits)
+        except RosterError as exc:
+            self._reject_file(f, str(exc), sha)
+            return
+        self._land(f, sha, roster)
+
+    def _repeat(self, f: RosterFile, sha: str) -> None:
+        """A file already landed (perhaps under another name): its rows are duplicates."""
+        known = self.files[sha]
+        self.sink.read(f.layout.stream, known["rows"])
+        self.sink.duplicate(f.layout.stream, known["rows"])
+        month = self.months.get(f.group)
+        if month and month["sha"] == sha and f.rank > month["rank"]:
+            self.months[f.group] = {**month, "file": f.name, "rank": f.rank}
+        log.info("%s: %s already landed as %s; %d duplicate row(s)", self.c.name, f.name, known["file"],
+                 known["rows"])
+
+    def _land(self, f: RosterFile, sha: str, roster: Roster) -> None:
+        stream = self.c.stream(f.layout.stream)
+        problem = totals_problem(roster, f.layout)
+        if problem and not roster.rows:
+            self._reject_file(f, problem, sha)
+            return
+        self.sink.read(stream.name, len(roster.rows))
+        records, seen = [], {}
+        for row in roster.rows:
+            record = {**row.values, "roster_month": f.month, "source_file": f.name, "file_sha256": sha,
+                      "source_row": row.number}
+            reason = problem or row.problem or _key_problem(record, seen)
+            if reason:
+                self.sink.quarantine(stream.name, _row_key(stream, record), reason, record)
+            else:
+                records.append(record)
+        self.sink.write(stream.name, records)
+        log.info("%s: %s landed %d row(s), quarantined %d", self.c.name, f.name, len(records),
+                 len(roster.rows) - len(records))
+        if not problem:
+            self._remember(f, sha, stream, records, len(roster.rows))
+
+    def _remember(self, f: RosterFile, sha: str, stream: Stream, records: list[dict], read: int) -> None:
+        """Record the landed version; keys the previous version had and this one lacks are deleted."""
+        keys = sorted({str(r["序号"]).strip() for r in records}, key=lambda k: (len(k), k))
+        previous = self.months.get(f.group)
+        if previous:
+            gone = sorted(set(previous["keys"]) - set(keys), key=lambda k: (len(k), k))
+            self.sink.deleted(stream.name, [f"{stream.key_prefix}:{f.month}:{k}" for k in gone])
+        self.files[sha] = {"file": f.name, "stream": stream.name, "month": f.month, "rows": read}
+        self.months[f.group] = {"file": f.name, "rank": f.rank, "sha": sha, "keys": keys}
+
+    def _reject_file(self, f: RosterFile, reason: str, sha: str | None) -> None:
+        """A file that yields no rows: one quarantined record, counted as one read."""
+        self.sink.read(f.layout.stream)
+        record = {"source_file": f.name, "file_sha256": sha, "roster_month": f.month}
+        self.sink.quarantine(f.layout.stream, f"file:{f.name}", reason, record)
+        log.warning("%s: %s rejected: %s", self.c.name, f.name, reason)
+
+
+def _group_problem(group: Sequence[RosterFile], newest: Sequence[RosterFile]) -> str | None:
+    """Files that cannot both be the month's roster: record keys would collide."""
+    streets = sorted({f.street for f in group})
+    if len(streets) > 1:
+        return (f"rosters of several streets ({', '.join(streets)}) for one month and programme in one "
+                "folder; set the source's street_code option")
+    if len(newest) > 1:
+        return f"{len(newest)} files claim the same version of this roster: {', '.join(f.name for f in newest)}"
+    return None
+
+
+def _key_problem(record: Mapping[str, Any], seen: dict[str, int]) -> str | None:
+    key = "" if record["序号"] is None else str(record["序号"]).strip()
+    if not key:
+        return "序号 is empty: the row has no record key"
+    if key in seen:
+        return f"序号 {key} repeats row {seen[key]}"
+    seen[key] = record["source_row"]
+    return None
+
+
+def _row_key(stream: Stream, record: Mapping[str, Any]) -> str:
+    if record["序号"] is None or not str(record["序号"]).strip():
+        return f"file:{record['source_file']}:{record['source_row']}"
+    return stream.record_key(record)
+
+
+def read_file(folder: Path, name: str, max_bytes: int) -> bytes:
+    """The bytes of a regular file directly in ``folder``: never through a symlink, never above a cap."""
+    path = folder / name
+    if path.is_symlink():
+        raise RosterError("a symbolic link: links are not followed")
+    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+    try:
+        fd = os.open(path, flags)  # O_NONBLOCK: a FIFO named like a roster must not hang the run
+    except OSError as exc:
+        raise RosterError(f"cannot open the file: {exc.strerror}") from None
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode) or info.st_size > max_bytes:
+        os.close(fd)
+        raise RosterError("not a regular file" if not stat.S_ISREG(info.st_mode) else
+                          f"the file is {info.st_size / (1 << 20):.2f} MB; max_file_mb allows "
+                          f"{max_bytes / (1 << 20):.2f} MB")
+    with os.fdopen(fd, "rb") as handle:
+        data = handle.read(max_bytes + 1)
+    if len(data) > max_bytes:
+        raise RosterError(f"the file grew beyond max_file_mb ({max_bytes / (1 << 20):.2f} MB) while read")
+    return data
+
+
+def _number(options: Mapping[str, Any], key: str, default: float, problems: list[str]) -> float:
+    value = options.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+        problems.append(f"{key} must be a positive number, got {value!r}")
+        return default
+    return value
+

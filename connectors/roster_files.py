@@ -1,0 +1,340 @@
+"""Reading one civil-affairs roster file (.xlsx or .csv) into rows, defensively.
+
+The files are typed by people in Excel and dropped into a shared folder, so every step assumes the worst:
+an ``.xlsx`` is checked as a zip (entry sizes and compression ratios, against zip bombs) before openpyxl
+parses it with entity-expanding XML disabled; a ``.csv`` has its encoding detected among UTF-8, GB18030
+and GBK rather than assumed; the header row is found below any title rows by its cells; the ``合计``
+totals row ends the roster and is checked against the sum of the rows, in ``Decimal``.
+
+Values are returned exactly as the file holds them (an Excel-damaged ``4.201021959100794e+17`` stays a
+float, ``'5114…`` keeps its apostrophe): repairing is not this module's business.
+
+A file that cannot be turned into rows raises ``RosterError`` whose message is the reason a person reads;
+no message ever quotes a cell, so no personal data reaches logs or the quarantine's reason column.
+
+Example::
+
+    roster = parse_roster(data, "xlsx", DIBAO, Limits(max_rows=200_000, max_unzipped_bytes=500 << 20))
+    problem = totals_problem(roster, DIBAO)
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+import unicodedata
+import warnings
+import zipfile
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import closing
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+import charset_normalizer
+from defusedxml import DefusedXmlException
+
+HEADER_SCAN_ROWS = 20  # title rows above the header: 2 in practice
+MAX_COLUMNS = 64  # cells read per xlsx row; a roster has about a dozen
+MAX_ZIP_ENTRIES = 500
+MAX_RATIO = 100  # deflate on sheet XML gives 5-20x; a bomb gives 1000x
+RATIO_FLOOR = 1 << 20  # small entries may compress well without being dangerous
+TOTAL_MARKERS = ("合计", "总计")
+ENCODINGS = ("utf_8", "gb18030", "gbk")
+
+
+class RosterError(Exception):
+    """The file cannot be read as a roster; the message is the reason (never quotes a cell)."""
+
+
+@dataclass(frozen=True)
+class Layout:
+    """One programme's roster: its columns as the bureau writes them, and the columns ``合计`` sums."""
+
+    programme: str
+    stream: str
+    columns: tuple[str, ...]
+    sums: tuple[str, ...]
+    optional_sums: tuple[str, ...] = ()
+
+
+DIBAO = Layout(
+    "低保", "dibao",
+    ("序号", "户主姓名", "身份证号码", "家庭人口", "保障人数", "联系电话", "家庭住址", "保障类别",
+     "月保障金(元)", "发放年月", "所属社区"),
+    sums=("月保障金(元)",), optional_sums=("保障人数",),
+)
+SENIOR = Layout(
+    "高龄补贴", "senior",
+    ("序号", "姓名", "性别", "身份证号", "出生年月", "年龄", "补贴标准(元/月)", "发放金额", "银行卡号",
+     "所属社区"),
+    sums=("发放金额",),
+)
+LAYOUTS = {layout.programme: layout for layout in (DIBAO, SENIOR)}
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_rows: int
+    max_unzipped_bytes: int
+
+
+@dataclass(frozen=True)
+class DataRow:
+    """One data row: its 1-based row number in the file, its cells by column, and a shape problem."""
+
+    number: int
+    values: dict[str, Any]
+    problem: str | None = None
+
+
+@dataclass
+class Roster:
+    rows: list[DataRow] = field(default_factory=list)
+    totals: dict[str, Any] | None = None
+
+
+def parse_roster(data: bytes, ext: str, layout: Layout, limits: Limits) -> Roster:
+    """Read a roster's data rows and totals row. Raises ``RosterError`` with the reason."""
+    if ext == "xlsx":
+        rows, ragged = _xlsx_rows(data, limits), _extra_cells
+    elif ext == "csv":
+        rows, ragged = _csv_rows(decode_text(data)), _wrong_width
+    else:
+        raise RosterError(f"unsupported file type .{ext}; expected .xlsx or .csv")
+    with closing(rows):  # stopping at the totals row must still close the workbook
+        return _collect(rows, layout, limits, ragged)
+
+
+# --------------------------------------------------------------------------- xlsx
+
+
+def check_zip(data: bytes, limits: Limits) -> None:
+    """Reject what is not a zip, and zip bombs, before any XML is parsed (sizes from the directory;
+    ``zipfile`` stops at the declared size, so an entry that lies about it fails its CRC instead)."""
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+    except (zipfile.BadZipFile, ValueError, EOFError):
+        raise RosterError("not a valid .xlsx: not a zip archive (truncated, corrupt, or another format "
+                          "renamed to .xlsx); ask the bureau to export it again") from None
+    entries = archive.infolist()
+    if len(entries) > MAX_ZIP_ENTRIES:
+        raise RosterError(f"the .xlsx holds {len(entries)} zip entries (at most {MAX_ZIP_ENTRIES} read)")
+    for entry in entries:
+        ratio = entry.file_size / max(entry.compress_size, 1)
+        if entry.file_size > RATIO_FLOOR and ratio > MAX_RATIO:
+            raise RosterError(f"zip entry {entry.filename!r} expands {ratio:.0f}x (at most {MAX_RATIO}x): "
+                              "a zip bomb, not read")
+    total = sum(entry.file_size for entry in entries)
+    if total > limits.max_unzipped_bytes:
+        raise RosterError(f"the .xlsx expands to {total >> 20} MB (at most {limits.max_unzipped_bytes >> 20} "
+                          "MB): not read")
+
+
+def _xlsx_rows(data: bytes, limits: Limits) -> Iterator[tuple[int, tuple[Any, ...]]]:
+    check_zip(data, limits)
+    import defusedxml
+    import openpyxl
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # "no default style" and similar noise from exporters
+            defusedxml.defuse_stdlib()  # openpyxl parses with the stdlib: no entity expansion, no DTDs
+            book = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+    except Exception as exc:  # noqa: BLE001 - any failure of a hostile file is a reason, not a crash
+        raise RosterError(_workbook_reason(exc)) from None
+    try:
+        yield from _sheet_rows(book, limits)
+    finally:
+        book.close()
+
+
+def _sheet_rows(book, limits: Limits) -> Iterator[tuple[int, tuple[Any, ...]]]:
+    if not book.worksheets:
+        raise RosterError("the workbook has no worksheet")
+    sheet = book.worksheets[0]
+    sheet.reset_dimensions()  # a forged dimension (A1:XFD1048576) must not size what we read
+    max_row = HEADER_SCAN_ROWS + 2 * limits.max_rows + 100
+    rows = sheet.iter_rows(max_row=max_row, max_col=MAX_COLUMNS, values_only=True)
+    try:
+        yield from enumerate(rows, start=1)
+    except RosterError:
+        raise
+    except Exception as exc:  # noqa: BLE001
+        raise RosterError(_workbook_reason(exc)) from None
+
+
+def _workbook_reason(exc: BaseException) -> str:
+    """openpyxl wraps parser errors in ValueError, so look down the chain for defusedxml's refusal."""
+    link: BaseException | None = exc
+    while link is not None:
+        if isinstance(link, DefusedXmlException):
+            return (f"the workbook's XML declares a DTD or entities ({type(link).__name__}): "
+                    "an XML bomb, not read")
+        link = link.__cause__ or link.__context__
+    return f"cannot read the workbook ({type(exc).__name__}): the file is damaged or not an Excel 2007+ workbook"
+
+
+# --------------------------------------------------------------------------- csv
+
+
+def decode_text(data: bytes) -> str:
+    """Decode a CSV whose encoding is detected, not assumed; a wrong claim is a reason."""
+    if b"\x00" in data:
+        raise RosterError("the file contains NUL bytes: binary or UTF-16, not a text CSV")
+    if data.startswith(codecs.BOM_UTF8):
+        try:
+            return data[len(codecs.BOM_UTF8):].decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise RosterError(f"starts with a UTF-8 byte-order mark but byte {exc.start + 3} is not UTF-8 "
+                              "(a GBK file saved with a wrong BOM?)") from None
+    best = charset_normalizer.from_bytes(data, cp_isolation=list(ENCODINGS)).best()
+    if best is None:
+        raise RosterError("the text is neither UTF-8 nor GB18030/GBK")
+    encoding = "utf-8" if best.encoding in ("utf_8", "ascii") else "gb18030"  # GB18030 ⊃ GBK
+    try:
+        return data.decode(encoding)
+    except UnicodeDecodeError as exc:
+        raise RosterError(f"looks like {encoding} but byte {exc.start} is not valid {encoding}") from None
+
+
+def _csv_rows(text: str) -> Iterator[tuple[int, tuple[Any, ...]]]:
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    number = 0
+    try:
+        for number, row in enumerate(reader, start=1):
+            yield number, tuple(row)
+    except csv.Error as exc:
+        raise RosterError(f"malformed CSV after record {number} (line {reader.line_num}): {exc} "
+                          "(an unterminated quoted field?)") from None
+
+
+# --------------------------------------------------------------------------- rows
+
+
+def _collect(rows: Iterator[tuple[int, tuple[Any, ...]]], layout: Layout, limits: Limits, ragged) -> Roster:
+    header = _find_header(rows, layout)
+    roster = Roster()
+    for number, cells in rows:
+        if _blank(cells):
+            continue
+        if _is_totals(cells, header):
+            roster.totals = _by_column(cells, header)
+            break  # below the totals: signatures and notes, not data
+        if len(roster.rows) >= limits.max_rows:
+            raise RosterError(f"more than {limits.max_rows} data rows (max_rows): not read")
+        roster.rows.append(DataRow(number, _by_column(cells, header), ragged(cells, header)))
+    return roster
+
+
+def _find_header(rows: Iterator[tuple[int, tuple[Any, ...]]], layout: Layout) -> dict[str, int]:
+    """Consume rows up to the header (the row naming 序号 and an ID column); map column → index."""
+    for number, cells in rows:
+        names = [_norm(c) for c in cells]
+        if "序号" in names and ("身份证号" in names or "身份证号码" in names):
+            return _header_map(names, layout)
+        if number >= HEADER_SCAN_ROWS:
+            break
+    raise RosterError(f"no header row (序号 … 身份证号) in the first {HEADER_SCAN_ROWS} rows; "
+                      f"a {layout.programme} roster has the columns {', '.join(layout.columns)}")
+
+
+def _header_map(names: Sequence[str], layout: Layout) -> dict[str, int]:
+    present = [n for n in names if n]
+    unknown = [n for n in present if n not in layout.columns]
+    missing = [c for c in layout.columns if c not in present]
+    repeated = sorted({n for n in present if present.count(n) > 1})
+    if unknown or missing or repeated:
+        detail = "; ".join(part for part in (
+            unknown and f"unexpected column(s) {', '.join(unknown)}",
+            missing and f"missing column(s) {', '.join(missing)}",
+            repeated and f"repeated column(s) {', '.join(repeated)}") if part)
+        raise RosterError(f"header does not match the {layout.programme} roster: {detail}; "
+                          f"expected {', '.join(layout.columns)}")
+    return {name: names.index(name) for name in layout.columns}
+
+
+def _by_column(cells: Sequence[Any], header: dict[str, int]) -> dict[str, Any]:
+    return {name: cells[i] if i < len(cells) else None for name, i in header.items()}
+
+
+def _is_totals(cells: Sequence[Any], header: dict[str, int]) -> bool:
+    first = next((c for c in cells if not _empty(c)), None)
+    at_index = cells[header["序号"]] if header["序号"] < len(cells) else None
+    return any(_norm(c) in TOTAL_MARKERS for c in (first, at_index))
+
+
+def _extra_cells(cells: Sequence[Any], header: dict[str, int]) -> str | None:
+    """An xlsx row cannot be short (missing cells are empty), only carry cells beyond the header."""
+    width = len(header)
+    extra = [i for i in range(width, len(cells)) if not _empty(cells[i])]
+    return f"row has a value beyond the header's {width} columns" if extra else None
+
+
+def _wrong_width(cells: Sequence[Any], header: dict[str, int]) -> str | None:
+    width, used = len(header), len(cells)
+    while used > width and _empty(cells[used - 1]):
+        used -= 1  # trailing empty fields (a stray comma) change nothing
+    return None if used == width else f"row has {used} fields; the header has {width}"
+
+
+def _blank(cells: Iterable[Any]) -> bool:
+    return all(_empty(c) for c in cells)
+
+
+def _empty(value: Any) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
+def _norm(value: Any) -> str:
+    """Header text for matching only: NFKC (full-width brackets), no whitespace of any kind."""
+    if value is None:
+        return ""
+    return "".join(unicodedata.normalize("NFKC", str(value)).split())
+
+
+# --------------------------------------------------------------------------- totals
+
+
+def totals_problem(roster: Roster, layout: Layout) -> str | None:
+    """Why the roster fails its ``合计`` check (a truncated or edited file), or None if it passes."""
+    if roster.totals is None:
+        return "no 合计 totals row: the file may be truncated"
+    for column in (*layout.sums, *layout.optional_sums):
+        stated = roster.totals.get(column)
+        if _empty(stated):
+            if column in layout.sums:
+                return f"the 合计 row has no {column}: the file may be damaged"
+            continue
+        problem = _sum_problem(roster.rows, column, stated)
+        if problem:
+            return problem
+    return None
+
+
+def _sum_problem(rows: Sequence[DataRow], column: str, stated: Any) -> str | None:
+    try:
+        expected = to_decimal(stated)
+        total = sum((to_decimal(r.values.get(column)) for r in rows), Decimal(0))
+    except (InvalidOperation, ValueError) as exc:
+        return f"{column}: {exc}; the 合计 check cannot be made"
+    if total != expected:
+        return (f"{column} of the {len(rows)} rows sums to {total}, but the 合计 row states {expected}: "
+                "the file is truncated or was edited after totalling")
+    return None
+
+
+def to_decimal(value: Any) -> Decimal:
+    """A money or count cell as an exact Decimal (a float through its shortest repr); empty is 0."""
+    if _empty(value):
+        return Decimal(0)
+    if isinstance(value, bool):
+        raise ValueError("a true/false cell is not an amount")
+    try:
+        amount = Decimal(repr(value) if isinstance(value, float) else str(value).strip().replace(",", ""))
+    except InvalidOperation:
+        raise ValueError("a cell is not a number") from None
+    if not amount.is_finite():
+        raise ValueError("a cell is not a finite number")
+    return amount

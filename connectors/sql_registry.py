@@ -1,0 +1,437 @@
+"""The resident registry (居民信息管理系统): four tables of a MySQL database, read incrementally.
+
+The production database belongs to the neighbourhood committees and must never be written to, locked
+for long or read with one unbounded query. So every query here is a keyset page of at most
+``chunk_rows`` rows, ordered by ``(gxsj, primary key)``, in its own short read-only transaction, through
+a session set read-only on connect (and ``PRAGMA query_only`` on SQLite).
+
+Per stream:
+
+* ``t_fw``, ``t_jm``, ``t_jm_bq`` carry ``gxsj`` (updated at, local time) and are read incrementally:
+  from ``watermark - overlap_s`` up to the run's as-of, so rows committed late with a slightly older
+  ``gxsj`` are still seen. Rows re-read inside the overlap whose ``(key, gxsj)`` was already landed are
+  counted as duplicates; the state keeps only those marks (the overlap window), never the table.
+* ``t_xq`` has no ``gxsj``: a small dimension table, read whole every run in keyset pages; the state keeps
+  a short digest per row, so an unchanged row is counted as a duplicate, not landed again.
+* Hard deletions: a keys-only keyset scan compares the source's keys with the previous run's key list
+  (kept in the state, sorted) and reports the missing ones with ``sink.deleted``.
+
+Values are landed engine-independently: datetimes as ``YYYY-MM-DD HH:MM:SS`` local time, dates as
+``YYYY-MM-DD`` and ``CHAR(n)`` values right-trimmed as MySQL returns them, so SQLite, PostgreSQL and
+MariaDB copies of one registry land identical text.
+
+Example configuration::
+
+    registry: {kind: sql_registry, url: {env: REGISTRY_URL}, chunk_rows: 5000, overlap_s: 300}
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import logging
+import time
+from collections import deque
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.exc import (
+    ArgumentError,
+    DisconnectionError,
+    InterfaceError,
+    NoSuchModuleError,
+    OperationalError,
+    SQLAlchemyError,
+)
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+
+from islandbridge.config import LOCAL_TZ, Secret
+from islandbridge.errors import ConfigError, FatalSourceError, RetriableError
+
+from .base import Connector, ExtractContext, Sink, Stream, register
+
+log = logging.getLogger(__name__)
+
+CURSOR = "gxsj"
+TS_FORMAT = "%Y-%m-%d %H:%M:%S"
+STATE_VERSION = 1
+
+STREAMS = (
+    Stream("t_xq", "xqbm", ("xqbm", "xqmc", "sqbm", "sqmc")),
+    Stream("t_fw", "fwbh", ("fwbh", "xqbm", "ld", "dy", "fh", "wgbm", "gxsj")),
+    Stream("t_jm", "jmid", ("jmid", "xm", "xb", "sfzh", "csrq", "lxdh", "mz", "hjlx", "fwbh", "yhzgx",
+                            "rzrq", "zt", "zxrq", "cjsj", "gxsj"), person_bearing=True),
+    Stream("t_jm_bq", ("jmid", "bq"), ("jmid", "bq", "gxsj")),
+)
+
+# Driver messages that mean "a person must act" rather than "try again later".
+_FATAL_MARKERS = ("password", "authentication", "access denied", "permission denied", "does not exist",
+                  "unknown database", "no such table", "unable to open database", "role ", "read only",
+                  "read-only", "readonly")
+
+# Run on every new DBAPI connection: read-only sessions, and local time for any zone-aware column.
+_SESSION_SETUP = {
+    "postgresql": ("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY", "SET TIME ZONE 'Asia/Shanghai'"),
+    "mysql": ("SET SESSION TRANSACTION READ ONLY", "SET time_zone = '+08:00'"),
+    "mariadb": ("SET SESSION TRANSACTION READ ONLY", "SET time_zone = '+08:00'"),
+    "sqlite": ("PRAGMA query_only = ON",),
+}
+
+
+@dataclass(frozen=True)
+class Options:
+    """The checked options of one registry source."""
+
+    url: sa.URL
+    chunk_rows: int = 5000
+    overlap_s: int = 300
+    deletion_scan: bool = True
+    retries: int = 2
+    connect_timeout_s: int = 10
+
+    @property
+    def safe_url(self) -> str:
+        return self.url.render_as_string(hide_password=True)
+
+
+@register
+class SqlRegistryConnector(Connector):
+    """Reads t_xq, t_fw, t_jm and t_jm_bq from the registry database at option ``url``.
+
+    Options: ``url`` (str or Secret; an SQLAlchemy URL), ``chunk_rows`` (rows per query, 5000),
+    ``overlap_s`` (seconds re-read below the watermark, 300), ``deletion_scan`` (true), ``retries``
+    (extra attempts per query on a transient failure, 2), ``connect_timeout_s`` (10).
+    Raises ``FatalSourceError`` (credentials, missing database or table) or ``RetriableError``
+    (unreachable server) naming the host and database, never the password.
+    """
+
+    kind = "sql_registry"
+    system = "resident_registry"
+    required_options = ("url",)
+
+    def __init__(self, settings) -> None:
+        super().__init__(settings)
+        self.opts = parse_options(self.name, self.options)
+
+    def streams(self) -> Sequence[Stream]:
+        return STREAMS
+
+    def describe(self) -> str:
+        return f"{self.name} ({self.kind} {self.opts.safe_url})"
+
+    def extract(self, ctx: ExtractContext) -> Mapping[str, Any]:
+        upper = local_text(ctx.as_of)
+        old = ctx.state.get("streams", {}) if ctx.state.get("version") == STATE_VERSION else {}
+        reader = PageReader.open(self.opts)
+        try:
+            reader.check_columns(STREAMS)
+            states = {s.name: self._extract_stream(reader, s, old.get(s.name, {}), upper, ctx.sink)
+                      for s in STREAMS}
+        finally:
+            reader.close()
+        return {"version": STATE_VERSION, "streams": states}
+
+    def _extract_stream(self, reader: PageReader, stream: Stream, old: Mapping[str, Any], upper: str,
+                        sink: Sink) -> dict[str, Any]:
+        if CURSOR not in stream.columns:
+            return read_snapshot(reader, stream, old, sink, self.opts.deletion_scan)
+        state = read_increment(reader, stream, old, upper, self.opts.overlap_s, sink)
+        if self.opts.deletion_scan:
+            state["keys"] = scan_deletions(reader, stream, old.get("keys"), sink)
+        log.info("%s %s: watermark %s", self.name, stream.name, state["watermark"])
+        return state
+
+
+def parse_options(name: str, options: Mapping[str, Any]) -> Options:
+    """Check every option at once; ``ConfigError`` lists all problems (never the URL's password)."""
+    problems: list[str] = []
+    url = _parse_url(options.get("url"), problems)
+    numbers = {k: _int_option(options, k, default, minimum, problems)
+               for k, default, minimum in (("chunk_rows", 5000, 1), ("overlap_s", 300, 0), ("retries", 2, 0),
+                                           ("connect_timeout_s", 10, 1))}
+    scan = options.get("deletion_scan", True)
+    if not isinstance(scan, bool):
+        problems.append(f"deletion_scan must be true or false, got {scan!r}")
+    if problems:
+        raise ConfigError(f"sources.{name} (sql_registry): " + "; ".join(problems))
+    return Options(url=url, deletion_scan=scan, **numbers)
+
+
+def _parse_url(value: Any, problems: list[str]) -> sa.URL | None:
+    text = value.reveal() if isinstance(value, Secret) else value
+    if not isinstance(text, str) or not text:
+        problems.append("url must be an SQLAlchemy URL (a string or {env: NAME})")
+        return None
+    try:
+        url = sa.make_url(text)
+    except (ArgumentError, ValueError):
+        # The parser's message would quote the whole string, password included.
+        problems.append("url is not a valid SQLAlchemy URL (dialect+driver://user:***@host/db)")
+        return None
+    try:
+        url.get_dialect().import_dbapi()
+    except (NoSuchModuleError, ImportError):
+        problems.append(f"url names a database driver that is not installed: {url.drivername!r}")
+        return None
+    return url
+
+
+def _int_option(options: Mapping[str, Any], key: str, default: int, minimum: int, problems: list[str]) -> int:
+    value = options.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        problems.append(f"{key} must be an integer >= {minimum}, got {value!r}")
+        return default
+    return value
+
+
+# --------------------------------------------------------------------------- values
+
+
+def local_text(value: dt.datetime) -> str:
+    """A datetime as registry text: local (Asia/Shanghai) wall-clock time, to the second."""
+    if value.tzinfo is not None:
+        value = value.astimezone(LOCAL_TZ).replace(tzinfo=None)
+    return value.strftime(TS_FORMAT)
+
+
+def raw_value(value: Any, fixed_width: bool) -> Any:
+    """One source value in the form every engine lands identically (see the module docstring)."""
+    if isinstance(value, dt.datetime):
+        if value.tzinfo is not None:
+            value = value.astimezone(LOCAL_TZ).replace(tzinfo=None)
+        return value.isoformat(sep=" ")
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, (bytes, bytearray)):
+        value = bytes(value).decode("utf-8", errors="backslashreplace")
+    if fixed_width and isinstance(value, str):
+        return value.rstrip(" ")
+    return value
+
+
+def key_text(values: Sequence[Any]) -> str:
+    """The key part of a record key (``100027:残疾人``), as ``Stream.record_key`` writes it."""
+    return ":".join(str(v).strip() for v in values)
+
+
+def shift(text: str, seconds: int) -> str:
+    return (dt.datetime.strptime(text[:19], TS_FORMAT) - dt.timedelta(seconds=seconds)).strftime(TS_FORMAT)
+
+
+# --------------------------------------------------------------------------- reading
+
+
+class PageReader:
+    """Runs bounded keyset pages, each in its own short read-only transaction, with bounded retries."""
+
+    def __init__(self, engine: sa.Engine, opts: Options) -> None:
+        self.engine, self.opts = engine, opts
+        self.fixed: dict[str, set[str]] = {}
+
+    @classmethod
+    def open(cls, opts: Options) -> PageReader:
+        if opts.url.get_backend_name() == "sqlite":
+            _check_sqlite_file(opts)
+        engine = sa.create_engine(opts.url, hide_parameters=True, pool_pre_ping=True,
+                                  connect_args=_connect_args(opts))
+        event.listen(engine, "connect", _session_setup(engine.dialect.name))
+        return cls(engine, opts)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def check_columns(self, streams: Sequence[Stream]) -> None:
+        """Fail before reading if a declared column is missing; note CHAR columns for trimming."""
+        for stream in streams:
+            found = self._attempt(lambda conn, s=stream: sa.inspect(conn).get_columns(s.name))
+            types = {c["name"].lower(): c["type"] for c in found}
+            missing = [c for c in stream.columns if c not in types]
+            if missing:
+                raise FatalSourceError(f"{self.opts.safe_url}: table {stream.name} lacks column(s) "
+                                       f"{', '.join(missing)}; expected {', '.join(stream.columns)}")
+            self.fixed[stream.name] = {c for c in stream.columns if isinstance(types[c], sa.CHAR)}
+
+    def pages(self, table: str, columns: Sequence[str], order: Sequence[str],
+              where: Sequence[sa.ColumnElement[bool]] = ()) -> Iterator[list[sa.Row]]:
+        """Yield pages of at most ``chunk_rows`` rows, following the keyset ``order`` to the end."""
+        t = sa.table(table, *[sa.column(c) for c in dict.fromkeys([*columns, *order])])
+        base = sa.select(*[t.c[c] for c in columns], *[t.c[c] for c in order if c not in columns])
+        base = base.where(*[t.c[c].is_not(None) for c in order], *[w(t) for w in where])
+        base = base.order_by(*[t.c[c] for c in order]).limit(self.opts.chunk_rows)
+        after: tuple[Any, ...] | None = None
+        while True:
+            stmt = base if after is None else base.where(keyset_after([t.c[c] for c in order], after))
+            rows = self._attempt(lambda conn, s=stmt: conn.execute(s).fetchall())
+            if rows:
+                yield rows
+            if len(rows) < self.opts.chunk_rows:
+                return
+            last = rows[-1]._mapping
+            after = tuple(last[c] for c in order)
+
+    def bind(self, text: str) -> Any:
+        """A cursor bound: SQLite stores gxsj as text, the servers as DATETIME/TIMESTAMP."""
+        if self.engine.dialect.name == "sqlite":
+            return text
+        return dt.datetime.strptime(text[:19], TS_FORMAT)
+
+    def _attempt(self, work):
+        """Run ``work(conn)`` in one short transaction; retry transient failures, classify the rest."""
+        attempt = 0
+        while True:
+            try:
+                with self.engine.connect() as conn, conn.begin():
+                    return work(conn)
+            except SQLAlchemyError as exc:
+                error = classify(exc, self.opts)
+                attempt += 1
+                if isinstance(error, FatalSourceError) or attempt > self.opts.retries:
+                    raise error from None
+                log.warning("%s: transient failure (%s), attempt %d of %d", self.opts.safe_url,
+                            type(exc).__name__, attempt, self.opts.retries + 1)
+                time.sleep(min(30.0, 2.0 ** (attempt - 1)))
+
+
+def keyset_after(columns: Sequence[sa.ColumnElement[Any]], values: Sequence[Any]) -> sa.ColumnElement[bool]:
+    """``(c1, c2, …) > (v1, v2, …)`` written portably: ``c1 > v1 OR (c1 = v1 AND (c2, …) > (v2, …))``."""
+    head = columns[0] > values[0]
+    if len(columns) == 1:
+        return head
+    return sa.or_(head, sa.and_(columns[0] == values[0], keyset_after(columns[1:], values[1:])))
+
+
+def classify(exc: Exception, opts: Options) -> FatalSourceError | RetriableError:
+    """Turn a driver error into the project's error, naming host/db but never the password."""
+    orig = getattr(exc, "orig", None) or exc
+    first_line = (str(orig).strip().splitlines() or [""])[0][:200]
+    if opts.url.password:
+        first_line = first_line.replace(opts.url.password, "***")
+    what = f"{opts.safe_url}: {type(orig).__name__}: {first_line}"
+    transient = isinstance(exc, (OperationalError, InterfaceError, DisconnectionError, PoolTimeout))
+    if not transient or any(m in first_line.lower() for m in _FATAL_MARKERS):
+        return FatalSourceError(f"{what}. Check the read-only account, the database name and the schema.")
+    return RetriableError(f"{what}. The database did not answer after {opts.retries + 1} attempt(s); "
+                          "run again later.")
+
+
+def _check_sqlite_file(opts: Options) -> None:
+    """SQLite would silently create a missing file; a missing registry is a configuration problem."""
+    database = opts.url.database or ""
+    if database in ("", ":memory:") or database.startswith("file:"):
+        return
+    if not Path(database).is_file():
+        raise FatalSourceError(f"{opts.safe_url}: the SQLite registry file does not exist")
+
+
+def _connect_args(opts: Options) -> dict[str, Any]:
+    if opts.url.get_backend_name() in ("postgresql", "mysql", "mariadb"):
+        return {"connect_timeout": opts.connect_timeout_s}
+    return {}
+
+
+def _session_setup(dialect: str):
+    statements = _SESSION_SETUP.get(dialect, ())
+
+    def on_connect(dbapi_connection, _record) -> None:
+        cursor = dbapi_connection.cursor()
+        try:
+            for sql in statements:
+                cursor.execute(sql)
+        finally:
+            cursor.close()
+        # psycopg opened a transaction for the SETs; a rollback on return to the pool would undo them.
+        dbapi_connection.commit()
+
+    return on_connect
+
+
+# --------------------------------------------------------------------------- the three ways of reading
+
+
+def read_increment(reader: PageReader, stream: Stream, old: Mapping[str, Any], upper: str, overlap_s: int,
+                   sink: Sink) -> dict[str, Any]:
+    """Land rows with ``watermark - overlap_s <= gxsj < upper``; return the stream's next state.
+
+    ``recent`` marks (``[gxsj, key…]``) of rows landed inside the overlap make the re-read idempotent.
+    """
+    watermark = old.get("watermark")
+    recent = {tuple(m) for m in old.get("recent", [])}
+    marks: deque[tuple[str, ...]] = deque()
+    high = reader.bind(upper)
+    where = [lambda t: t.c[CURSOR] < high]
+    if watermark:
+        low = reader.bind(shift(watermark, overlap_s))
+        where.append(lambda t: t.c[CURSOR] >= low)
+    order = (CURSOR, *stream.key_columns)
+    for rows in reader.pages(stream.name, stream.columns, order, where):
+        records = [normalise(reader, stream, row) for row in rows]
+        fresh = [r for r in records if mark_of(stream, r) not in recent]
+        sink.read(stream.name, len(records))
+        sink.write(stream.name, fresh)
+        sink.duplicate(stream.name, len(records) - len(fresh))
+        watermark = max(watermark or "", records[-1][CURSOR][:19])
+        _keep_recent(marks, (mark_of(stream, r) for r in records), shift(watermark, overlap_s))
+    floor = shift(watermark, overlap_s) if watermark else ""
+    kept = sorted({m for m in (*recent, *marks) if m[0] >= floor})
+    return {"watermark": watermark, "recent": [list(m) for m in kept]}
+
+
+def _keep_recent(marks: deque, new: Iterator[tuple[str, ...]], floor: str) -> None:
+    """Marks arrive in gxsj order, so the ones below the overlap floor drop off the front: bounded."""
+    marks.extend(new)
+    while marks and marks[0][0] < floor:
+        marks.popleft()
+
+
+def read_snapshot(reader: PageReader, stream: Stream, old: Mapping[str, Any], sink: Sink,
+                  deletions: bool) -> dict[str, Any]:
+    """Read a small table without ``gxsj`` whole; land new or changed rows; report vanished keys."""
+    before: Mapping[str, str] = old.get("rows", {})
+    now: dict[str, str] = {}
+    for rows in reader.pages(stream.name, stream.columns, stream.key_columns):
+        records = [normalise(reader, stream, row) for row in rows]
+        digests = [(key_text([r[c] for c in stream.key_columns]), digest(r)) for r in records]
+        fresh = [r for r, (k, d) in zip(records, digests, strict=True) if before.get(k) != d]
+        now.update(digests)
+        sink.read(stream.name, len(records))
+        sink.write(stream.name, fresh)
+        sink.duplicate(stream.name, len(records) - len(fresh))
+    if deletions and before:
+        sink.deleted(stream.name, [f"{stream.name}:{k}" for k in sorted(set(before) - set(now))])
+    return {"rows": dict(sorted(now.items()))}
+
+
+def scan_deletions(reader: PageReader, stream: Stream, before: Sequence[str] | None, sink: Sink) -> list[str]:
+    """Keys-only keyset scan; keys in the previous scan but gone now are reported as deleted.
+
+    The first scan has nothing to compare with and only records the key list for the next run.
+    """
+    keys: set[str] = set()
+    for rows in reader.pages(stream.name, stream.key_columns, stream.key_columns):
+        keys.update(key_text(tuple(row)) for row in rows)
+    if before is not None:
+        gone = sorted(set(before) - keys)
+        sink.deleted(stream.name, [f"{stream.name}:{k}" for k in gone])
+        if gone:
+            log.info("%s: %d key(s) no longer in the source", stream.name, len(gone))
+    return sorted(keys)
+
+
+def normalise(reader: PageReader, stream: Stream, row: sa.Row) -> dict[str, Any]:
+    fixed = reader.fixed.get(stream.name, set())
+    mapping = row._mapping
+    return {c: raw_value(mapping[c], c in fixed) for c in stream.columns}
+
+
+def mark_of(stream: Stream, record: Mapping[str, Any]) -> tuple[str, ...]:
+    return (str(record[CURSOR]), *(str(record[c]).strip() for c in stream.key_columns))
+
+
+def digest(record: Mapping[str, Any]) -> str:
+    text = json.dumps(record, ensure_ascii=False, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
