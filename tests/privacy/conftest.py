@@ -1,0 +1,20 @@
+"""A vault with a fresh keyring for each test."""
+
+from __future__ import annotations
+
+import pytest
+
+from islandbridge.warehouse.keys import KeyRing
+from islandbridge.warehouse.vault import Vault
+from tests.privacy.helpers import vault_ring
+
+
+@pytest.fixture
+def ring() -> KeyRing:
+    return vault_ring("v1")
+
+
+@pytest.fixture
+def vault(tmp_path, ring):
+    with Vault.open(tmp_path / "vault.duckdb", ring) as v:
+        yield v

@@ -1,0 +1,322 @@
+"""The identifier vault: direct identifiers, encrypted, in their own DuckDB file beside the warehouse.
+
+The analyst warehouse holds pseudonyms only. Names, ID numbers, phones, bank cards and person-level
+addresses live here, one row per (person_key, field, source system, source record), each value sealed
+with AES-256-GCM under the vault keyring's active key:
+
+- a fresh random 96-bit nonce per value (never reused: a new encryption draws a new nonce);
+- associated data binding the ciphertext to its row (person_key, field, system, record_key), so a
+  ciphertext copied to another person or field fails authentication instead of decrypting;
+- the key id (kid) stored with each row, so any key of the ring can decrypt and rotation can proceed
+  batch by batch while everything stays readable.
+
+Plaintexts never enter DuckDB, a log or an error message.
+
+Example::
+
+    with Vault.open("var/vault.duckdb", keys.vault) as vault:
+        vault.put_many([(pk, "phone", "registry", "jm:1001", "13800138000")])
+        vault.get([pk], ["phone"])[pk]["phone"][0].value      # '13800138000'
+        vault.rotate(new_ring)                               # RotationResult(reencrypted=1, ...)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import secrets
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from itertools import islice
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from islandbridge.errors import IslandbridgeError
+from islandbridge.warehouse.keys import VAULT, KeyRing
+
+log = logging.getLogger(__name__)
+
+FIELDS = ("name", "id_number", "phone", "bank_card", "address")
+FORMAT = "1"
+NONCE_BYTES = 12
+
+_DDL = """
+CREATE TABLE IF NOT EXISTS identifiers (
+    person_key VARCHAR NOT NULL, field VARCHAR NOT NULL, system VARCHAR NOT NULL,
+    record_key VARCHAR NOT NULL, kid VARCHAR NOT NULL, nonce BLOB NOT NULL, ciphertext BLOB NOT NULL,
+    PRIMARY KEY (person_key, field, system, record_key)
+);
+CREATE TABLE IF NOT EXISTS vault_meta (name VARCHAR PRIMARY KEY, value VARCHAR NOT NULL);
+INSERT OR IGNORE INTO vault_meta VALUES ('format', '1');
+"""
+_KEY_COLUMNS = ("person_key", "field", "system", "record_key")
+_SCHEMA = pa.schema(
+    [(c, pa.string()) for c in (*_KEY_COLUMNS, "kid")] + [("nonce", pa.binary()), ("ciphertext", pa.binary())]
+)
+
+Row = tuple[str, str, str, str, str | None]  # person_key, field, system, record_key, plaintext
+_Sealed = tuple[str, str, str, str, str, bytes, bytes]  # ... key columns, kid, nonce, ciphertext
+
+
+class VaultError(IslandbridgeError):
+    """The vault cannot do what was asked (unknown field, wrong keyring)."""
+
+
+class VaultIntegrityError(VaultError):
+    """A stored value failed authentication: the key for its kid is wrong, or the row was altered."""
+
+
+@dataclass(frozen=True)
+class VaultValue:
+    """One decrypted identifier and where it came from."""
+
+    system: str
+    record_key: str
+    value: str
+    kid: str
+
+
+@dataclass(frozen=True)
+class PutResult:
+    inserted: int = 0
+    replaced: int = 0
+    unchanged: int = 0
+    skipped: int = 0  # rows whose plaintext was None
+
+    def __add__(self, other: PutResult) -> PutResult:
+        return PutResult(self.inserted + other.inserted, self.replaced + other.replaced,
+                         self.unchanged + other.unchanged, self.skipped + other.skipped)
+
+
+@dataclass(frozen=True)
+class RotationProgress:
+    """Passed to ``rotate``'s ``on_batch`` hook after each committed batch."""
+
+    batches: int
+    reencrypted: int
+    remaining: int
+
+
+@dataclass(frozen=True)
+class RotationResult:
+    active_kid: str
+    reencrypted: int
+    already_current: int
+    batches: int
+
+
+class Vault:
+    """An open vault file. Use ``Vault.open``; close it (or use ``with``) when done."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, keyring: KeyRing, path: Path) -> None:
+        self._con, self.path = con, path
+        self._use(keyring)
+
+    @classmethod
+    def open(cls, path: str | Path, keyring: KeyRing) -> Vault:
+        """Open or create the vault at ``path`` (owner-only permissions when created).
+
+        Raises ``VaultError`` when ``keyring`` is not a ``vault`` keyring. Keys are checked lazily: a
+        row whose kid the ring lacks raises ``UnknownKeyIdError`` when it is read.
+        """
+        if keyring.purpose != VAULT:
+            raise VaultError(f"the vault needs the {VAULT!r} keyring, got {keyring!r}")
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        created = not path.exists()
+        con = duckdb.connect(str(path))
+        if created:
+            os.chmod(path, 0o600)
+        con.execute(_DDL)
+        return cls(con, keyring, path)
+
+    def close(self) -> None:
+        self._con.close()
+
+    def __enter__(self) -> Vault:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def keyring(self) -> KeyRing:
+        return self._ring
+
+    def put_many(self, rows: Iterable[Row], *, chunk_rows: int = 10_000) -> PutResult:
+        """Upsert identifiers: new rows are inserted, a changed plaintext replaces the stored one, an
+        unchanged plaintext leaves its row untouched (no re-encryption, no churn). A ``None`` plaintext
+        is skipped. Each chunk commits on its own. Raises ``VaultError`` for an unknown field.
+        """
+        totals = PutResult()
+        it = iter(rows)
+        while chunk := list(islice(it, chunk_rows)):
+            totals += self._put_chunk(chunk)
+        log.info("vault put: %d inserted, %d replaced, %d unchanged, %d skipped",
+                 totals.inserted, totals.replaced, totals.unchanged, totals.skipped)
+        return totals
+
+    def get(self, person_keys: Iterable[str], fields: Sequence[str] = FIELDS) -> dict[str, dict[str, tuple]]:
+        """Decrypt the requested fields: ``{person_key: {field: (VaultValue, ...)}}``.
+
+        A person or field without values is absent. Several values for one field (one per source
+        record) come sorted by system and record key; choosing among them is the caller's rule.
+        Raises ``UnknownKeyIdError`` / ``VaultIntegrityError`` naming the kid when a value cannot be
+        decrypted — never a partial or garbled value.
+        """
+        fields = [fields] if isinstance(fields, str) else list(fields)
+        _check_fields(fields)
+        keys = pa.table({"person_key": pa.array(sorted(set(person_keys)), pa.string())})
+        with _registered(self._con, "wanted_keys", keys):
+            rows = self._con.execute(
+                "SELECT i.* FROM identifiers i JOIN wanted_keys USING (person_key) "
+                "WHERE list_contains(?, field) ORDER BY person_key, field, system, record_key", [fields]
+            ).fetchall()
+        out: dict[str, dict[str, tuple]] = {}
+        for row in rows:
+            value = VaultValue(row[2], row[3], self._open(row), row[4])
+            person = out.setdefault(row[0], {})
+            person[row[1]] = (*person.get(row[1], ()), value)
+        return out
+
+    def kid_counts(self) -> dict[str, int]:
+        """How many values each key id seals; an old key may be dropped once its count is zero."""
+        return dict(self._con.execute("SELECT kid, count(*) FROM identifiers GROUP BY kid ORDER BY kid").fetchall())
+
+    def rotate(
+        self,
+        new_keyring: KeyRing,
+        *,
+        batch_size: int = 5_000,
+        on_batch: Callable[[RotationProgress], None] | None = None,
+    ) -> RotationResult:
+        """Re-encrypt every value not under ``new_keyring``'s active key, ``batch_size`` rows per
+        transaction. Between batches the vault reads with the old and new keys together, so it stays
+        readable throughout; ``on_batch`` is called after each commit. Person keys do not change.
+        Interrupted, it can be run again and continues. Afterwards the vault uses ``new_keyring`` alone,
+        and an old key can be removed from the configuration once ``kid_counts`` no longer lists it.
+
+        Raises ``UnknownKeyIdError`` before changing anything if a stored kid is in neither ring.
+        """
+        if batch_size < 1:
+            raise VaultError(f"batch_size must be at least 1, got {batch_size}")
+        merged = self._ring.merged(new_keyring)
+        active = merged.active
+        for kid in self.kid_counts():
+            merged.key(kid)
+        self._use(merged)
+        already = self._con.execute("SELECT count(*) FROM identifiers WHERE kid = ?", [active.kid]).fetchone()[0]
+        done = batches = 0
+        while True:
+            with _transaction(self._con):
+                rows = self._con.execute(
+                    "SELECT * FROM identifiers WHERE kid <> ? ORDER BY person_key, field, system, record_key "
+                    "LIMIT ?", [active.kid, batch_size]).fetchall()
+                if not rows:
+                    break
+                self._write([self._seal(r[:4], self._open(r)) for r in rows])
+            done, batches = done + len(rows), batches + 1
+            if on_batch:
+                remaining = self._con.execute(
+                    "SELECT count(*) FROM identifiers WHERE kid <> ?", [active.kid]).fetchone()[0]
+                on_batch(RotationProgress(batches, done, remaining))
+        self._use(new_keyring)
+        log.info("vault rotation to key id %r: %d re-encrypted in %d batch(es), %d already current",
+                 active.kid, done, batches, already)
+        return RotationResult(active.kid, done, already, batches)
+
+    # -- internals -------------------------------------------------------------------------------------
+
+    def _put_chunk(self, chunk: list[Row]) -> PutResult:
+        latest: dict[tuple[str, str, str, str], str] = {}
+        skipped = 0
+        for person_key, field_, system, record_key, plaintext in chunk:
+            _check_fields([field_])
+            if plaintext is None:
+                skipped += 1
+                continue
+            latest[(str(person_key), field_, str(system), str(record_key))] = str(plaintext)
+        columns = list(zip(*latest, strict=True)) or [()] * len(_KEY_COLUMNS)
+        incoming = pa.table({c: pa.array(v, pa.string()) for c, v in zip(_KEY_COLUMNS, columns, strict=True)})
+        with _transaction(self._con), _registered(self._con, "incoming", incoming):
+            existing = {tuple(r[:4]): r for r in self._con.execute(
+                "SELECT i.* FROM identifiers i JOIN incoming USING (person_key, field, system, record_key)"
+            ).fetchall()}
+            sealed = [self._seal(k, p) for k, p in latest.items()
+                      if k not in existing or self._open(existing[k]) != p]
+            self._write(sealed)
+        replaced = sum(1 for s in sealed if s[:4] in existing)
+        return PutResult(len(sealed) - replaced, replaced, len(latest) - len(sealed), skipped)
+
+    def _use(self, keyring: KeyRing) -> None:
+        self._ring = keyring
+        self._ciphers: dict[str, AESGCM] = {}
+
+    def _cipher(self, kid: str) -> AESGCM:
+        if kid not in self._ciphers:
+            self._ciphers[kid] = AESGCM(self._ring.key(kid).material)
+        return self._ciphers[kid]
+
+    def _seal(self, key: Sequence[str], plaintext: str) -> _Sealed:
+        kid = self._ring.active.kid
+        nonce = secrets.token_bytes(NONCE_BYTES)
+        ciphertext = self._cipher(kid).encrypt(nonce, plaintext.encode("utf-8"), _aad(key))
+        return (*key, kid, nonce, ciphertext)  # type: ignore[return-value]
+
+    def _open(self, row: Sequence) -> str:
+        person_key, field_, system, record_key, kid, nonce, ciphertext = row
+        cipher = self._cipher(kid)
+        try:
+            plain = cipher.decrypt(bytes(nonce), bytes(ciphertext), _aad(row[:4]))
+        except InvalidTag:
+            raise VaultIntegrityError(
+                f"vault value {field_!r} of {person_key} ({system}/{record_key}) failed authentication "
+                f"under key id {kid!r} (purpose {VAULT!r}): the key configured for {kid!r} is not the one "
+                "that sealed it, or the row was altered or moved"
+            ) from None
+        return plain.decode("utf-8")
+
+    def _write(self, sealed: list[_Sealed]) -> None:
+        if not sealed:
+            return
+        staged = pa.Table.from_pylist([dict(zip(_SCHEMA.names, s, strict=True)) for s in sealed], _SCHEMA)
+        with _registered(self._con, "staged", staged):
+            self._con.execute("INSERT OR REPLACE INTO identifiers SELECT * FROM staged")
+
+
+def _aad(key: Sequence[str]) -> bytes:
+    return json.dumps(["islandbridge-vault", FORMAT, *key], ensure_ascii=False).encode("utf-8")
+
+
+def _check_fields(fields: Iterable[str]) -> None:
+    unknown = [f for f in fields if f not in FIELDS]
+    if unknown:
+        raise VaultError(f"unknown vault field(s) {unknown}; the vault holds: {', '.join(FIELDS)}")
+
+
+@contextlib.contextmanager
+def _registered(con: duckdb.DuckDBPyConnection, name: str, table: pa.Table) -> Iterator[None]:
+    con.register(name, table)
+    try:
+        yield
+    finally:
+        con.unregister(name)
+
+
+class _transaction:
+    """BEGIN … COMMIT, rolled back on any error (DuckDB connections have no context manager for it)."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
+        self.con = con
+
+    def __enter__(self) -> None:
+        self.con.execute("BEGIN TRANSACTION")
+
+    def __exit__(self, exc_type: object, *_: object) -> None:
+        self.con.execute("ROLLBACK" if exc_type else "COMMIT")
