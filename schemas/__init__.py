@@ -1,0 +1,1 @@
+"""Table definitions as data, with their quality suites (see docs/quality.md)."""
