@@ -57,7 +57,10 @@ def community_sync():
     def load_run(extracted: list[dict]) -> dict:
         from islandbridge import pipeline
 
-        return pipeline.load(_settings(), _as_of(), [e["source"] for e in extracted])
+        # Index by length: iterating the mapped results asks for one past the end, which Airflow logs
+        # as an error although nothing is wrong.
+        sources = [extracted[i]["source"] for i in range(len(extracted))]
+        return pipeline.load(_settings(), _as_of(), sources)
 
     load_run(extract_source.expand(source=plan_sources()))
 

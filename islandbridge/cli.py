@@ -111,10 +111,10 @@ def _config_args(s: argparse.ArgumentParser) -> None:
                    help="configuration file (default: $ISLANDBRIDGE_CONFIG or ./islandbridge.yml)")
 
 
-def _settings(args):
+def _settings(args, with_sources: bool = True):
     from islandbridge.config import load_settings
 
-    return load_settings(args.config, environ=os.environ)
+    return load_settings(args.config, environ=os.environ, with_sources=with_sources)
 
 
 def _simulate(args) -> int:
@@ -171,7 +171,7 @@ def _load(args) -> int:
 def _runs(args) -> int:
     from islandbridge.warehouse import raw
 
-    settings = _settings(args)
+    settings = _settings(args, with_sources=False)
     con = raw.connect(str(settings.warehouse_path), read_only=True)
     try:
         rows = con.execute(
@@ -192,7 +192,7 @@ def _sql(args) -> int:
 
     from islandbridge.warehouse import raw
 
-    con = raw.connect(str(_settings(args).warehouse_path), read_only=True)
+    con = raw.connect(str(_settings(args, with_sources=False).warehouse_path), read_only=True)
     try:
         con.sql(args.query).show(max_rows=args.max_rows, max_width=200)
     except duckdb.Error as exc:

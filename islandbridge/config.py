@@ -80,10 +80,12 @@ class Settings:
             raise ConfigError(f"unknown source {name!r}; this configuration names: {known}") from None
 
 
-def load_settings(path: str | Path, environ: Mapping[str, str]) -> Settings:
+def load_settings(path: str | Path, environ: Mapping[str, str], *, with_sources: bool = True) -> Settings:
     """Read, resolve and check a configuration file.
 
     Relative paths are taken from the file's own folder. Raises ``ConfigError`` listing every problem.
+    ``with_sources=False`` is for commands that only read the warehouse (``runs``, ``sql``): the sources
+    and their secrets are then neither resolved nor required.
     """
     path = Path(path).resolve()
     try:
@@ -92,11 +94,12 @@ def load_settings(path: str | Path, environ: Mapping[str, str]) -> Settings:
         raise ConfigError(f"configuration file not found: {path}") from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path} is not valid YAML: {exc}") from None
-    return parse_settings(raw, base_dir=path.parent, environ=environ, config_path=path)
+    return parse_settings(raw, base_dir=path.parent, environ=environ, config_path=path, with_sources=with_sources)
 
 
 def parse_settings(
-    raw: Any, *, base_dir: Path, environ: Mapping[str, str], config_path: Path | None = None
+    raw: Any, *, base_dir: Path, environ: Mapping[str, str], config_path: Path | None = None,
+    with_sources: bool = True,
 ) -> Settings:
     """Build ``Settings`` from an already-parsed mapping (see ``load_settings``)."""
     problems: list[str] = []
@@ -110,8 +113,8 @@ def parse_settings(
     state_dir = base_dir / str(_get(raw, "state.dir") or "state")
 
     sources: dict[str, SourceSettings] = {}
-    raw_sources = raw.get("sources") or {}
-    if not isinstance(raw_sources, Mapping) or not raw_sources:
+    raw_sources = (raw.get("sources") or {}) if with_sources else {}
+    if with_sources and (not isinstance(raw_sources, Mapping) or not raw_sources):
         problems.append("sources: name at least one source system")
         raw_sources = {}
     for name, body in raw_sources.items():
@@ -123,7 +126,7 @@ def parse_settings(
 
     keys = {
         str(name): resolver.secret(f"keys.{name}", ref)
-        for name, ref in (raw.get("keys") or {}).items()
+        for name, ref in ((raw.get("keys") or {}) if with_sources else {}).items()
     }
     if problems:
         where = f" in {config_path}" if config_path else ""

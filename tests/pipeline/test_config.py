@@ -64,3 +64,8 @@ def test_a_bare_date_as_of_means_the_end_of_that_day_in_shanghai():
     assert parse_as_of("2026-11-20T12:00:00+00:00").isoformat() == "2026-11-20T12:00:00+00:00"
     with pytest.raises(ConfigError, match="YYYY-MM-DD"):
         parse_as_of("20 Nov")
+
+
+def test_warehouse_only_commands_need_no_source_secrets(tmp_path):
+    settings = parse_settings(BASE, base_dir=tmp_path, environ={}, with_sources=False)
+    assert settings.sources == {} and settings.warehouse_path == tmp_path / "wh" / "warehouse.duckdb"
