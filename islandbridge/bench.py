@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import resource
 import subprocess
 import sys
 import time
@@ -78,13 +77,19 @@ def _one(config: str, source: str) -> None:
 
 
 def _peak_rss_mib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux reports KiB
+    # VmHWM, not getrusage's ru_maxrss: Linux keeps ru_maxrss across execve, so a child would report the
+    # peak of the parent that spawned it (here, the simulated servers holding the whole street).
+    return _status_mib("VmHWM:")
 
 
 def _rss_mib() -> float:
+    return _status_mib("VmRSS:")
+
+
+def _status_mib(field: str) -> float:
     with open("/proc/self/status", encoding="ascii") as f:
         for line in f:
-            if line.startswith("VmRSS:"):
+            if line.startswith(field):
                 return int(line.split()[1]) / 1024
     return float("nan")
 
