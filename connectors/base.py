@@ -36,6 +36,9 @@ class Stream:
     columns: tuple[str, ...]
     person_bearing: bool = False
     key_prefix: str | None = None
+    #: Records of this stream may repeat within one extraction (an at-least-once log): the landing
+    #: writer keeps one per record key and counts the others as duplicates, on disk, in bounded memory.
+    dedupe: bool = False
 
     @property
     def key_columns(self) -> tuple[str, ...]:

@@ -57,7 +57,8 @@ STREAMS: tuple[Stream, ...] = (
     Stream("cardholders", "holder_id",
            ("holder_id", "name", "phone", "estate_code", "building", "unit", "room", "card_no",
             "face_enrolled", "valid_until", "updated_at"), person_bearing=True),
-    Stream("events", "event_id", ("event_id", "ts", "device_id", "type", "holder_id", "value", "alarm_code")),
+    Stream("events", "event_id", ("event_id", "ts", "device_id", "type", "holder_id", "value", "alarm_code"),
+           dedupe=True),
 )
 DEVICES, HOLDERS, EVENTS = STREAMS
 
@@ -158,11 +159,11 @@ class IotRestConnector(RestConnector):
         """Follow the event log's cursor until it has no more; the cursor reached is the next state."""
         cursor = (ctx.state.get("events") or {}).get("cursor")
         log.info("iot events: resuming %s", "from the saved cursor" if cursor else "at the log's start")
-        seen: set[str] = set()
+        quarantined: set[str] = set()  # few: only broken-clock events; landed repeats are deduped on disk
         for _ in range(self.max_pages):
             params = {"limit": self.page_limit, **({"cursor": cursor} if cursor else {})}
             body = api.get_body("/events", params)
-            self._take_events(ctx, _list(body, "events", "/events"), seen)
+            self._take_events(ctx, _list(body, "events", "/events"), quarantined)
             next_cursor = body.get("next_cursor") or cursor
             if body.get("has_more") is not True:
                 return {"cursor": next_cursor}
@@ -173,18 +174,22 @@ class IotRestConnector(RestConnector):
         return {"cursor": cursor}
 
     @staticmethod
-    def _take_events(ctx: ExtractContext, events: list[dict], seen: set[str]) -> None:
-        """Count each event read; land it, or count it as a duplicate, or quarantine a broken clock."""
+    def _take_events(ctx: ExtractContext, events: list[dict], quarantined: set[str]) -> None:
+        """Count each event read; land it, or quarantine a broken clock once, counting its repeats.
+
+        The log delivers at least once: repeats of a landed event are removed by the landing writer
+        (``EVENTS.dedupe``) when the stream closes, on disk, so memory does not grow with the log.
+        """
         good = []
         for event in events:
             ctx.sink.read(EVENTS.name)
             key = str(event.get("event_id") or "").strip()
-            if key and key in seen:
-                ctx.sink.duplicate(EVENTS.name)  # the log delivers at least once
+            if key and key in quarantined:
+                ctx.sink.duplicate(EVENTS.name)
                 continue
-            seen.add(key)
             problem = "event_id is missing: cannot key it" if not key else clock_problem(event.get("ts"), ctx.as_of)
             if problem:
+                quarantined.add(key)
                 ctx.sink.quarantine(EVENTS.name, f"events:{key}", problem, event)
             else:
                 good.append(event)

@@ -1,7 +1,8 @@
 """community_sync — sync the street's four source systems into the warehouse, once a day.
 
 Wiring only: every task calls one function of ``islandbridge.pipeline``, the same functions the
-``islandbridge sync`` command runs. Tasks hand each other landing paths and counts, never records.
+``islandbridge sync`` command runs: plan → extract (one mapped task per source) → validate (the quality
+gate; a critical failure stops the run before anything is loaded) → load. Tasks hand each other landing paths and counts, never records.
 The run's as-of is the end of its data interval (midnight, Asia/Shanghai).
 
 Configuration: the environment variable ``ISLANDBRIDGE_CONFIG`` names the YAML file (read when a task
@@ -54,15 +55,21 @@ def community_sync():
         return pipeline.extract(_settings(), source, _as_of())
 
     @task(retries=0)
-    def load_run(extracted: list[dict]) -> dict:
+    def validate_landed(extracted: list[dict]) -> dict:
         from islandbridge import pipeline
 
         # Index by length: iterating the mapped results asks for one past the end, which Airflow logs
         # as an error although nothing is wrong.
         sources = [extracted[i]["source"] for i in range(len(extracted))]
-        return pipeline.load(_settings(), _as_of(), sources)
+        return {"sources": sources, "gate": pipeline.validate(_settings(), _as_of(), sources)}
 
-    load_run(extract_source.expand(source=plan_sources()))
+    @task(retries=0)
+    def load_run(validated: dict) -> dict:
+        from islandbridge import pipeline
+
+        return pipeline.load(_settings(), _as_of(), validated["sources"])
+
+    load_run(validate_landed(extract_source.expand(source=plan_sources())))
 
 
 community_sync()

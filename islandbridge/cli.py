@@ -4,13 +4,15 @@
     islandbridge serve OUT                                     serve its grid and IoT APIs on loopback
     islandbridge sync --config islandbridge.yml --as-of 2026-11-20
     islandbridge extract --config F --as-of T --source grid    one step at a time, as the DAG does
+    islandbridge validate --config F --as-of T                 the quality gate over what was extracted
     islandbridge load --config F --as-of T
+    islandbridge quarantine list|show|replay --config F        rows the quality gate set aside
     islandbridge runs --config F                               the recent runs and their accounting
     islandbridge sql --config F "SELECT ..."                   a read-only query on the warehouse
     islandbridge demo                                          everything, end to end, through Airflow
 
 Exit status: 0 success, 2 bad usage or configuration, 3 a retriable source failure (run again later),
-4 any other pipeline error. Errors print one clear line; ``-v`` adds the traceback.
+4 any other pipeline error, 5 the quality gate stopped the run (nothing was loaded). Errors print one clear line; ``-v`` adds the traceback.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ import os
 import sys
 from pathlib import Path
 
-from islandbridge.errors import ConfigError, IslandbridgeError, RetriableError
+from islandbridge.errors import ConfigError, IslandbridgeError
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -36,12 +38,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         return args.func(args) or 0
-    except ConfigError as exc:
-        return _fail(args, exc, 2)
-    except RetriableError as exc:
-        return _fail(args, exc, 3)
     except IslandbridgeError as exc:
-        return _fail(args, exc, 4)
+        return _fail(args, exc, exc.exit_status)
 
 
 def _fail(args, exc: Exception, code: int) -> int:
@@ -71,12 +69,32 @@ def _parser() -> argparse.ArgumentParser:
 
     for name, func, text in (("sync", _sync, "extract and load every source for one as-of"),
                              ("extract", _extract, "extract one source into the landing zone"),
+                             ("validate", _validate, "run the quality gate over the extracted sources"),
                              ("load", _load, "load the extracted sources of one as-of")):
         s = sub.add_parser(name, help=text)
         _config_args(s)
         s.add_argument("--as-of", required=True, help="end of the data interval: YYYY-MM-DD (its end) or ISO")
         s.add_argument("--source", action="append", help="limit to these sources (repeatable)")
         s.set_defaults(func=func)
+
+    q = sub.add_parser("quarantine", help="rows the quality gate set aside: list, show, replay")
+    qsub = q.add_subparsers(dest="action", required=True)
+    s = qsub.add_parser("list", help="quarantined rows: keys and failed checks, never the row itself")
+    _config_args(s)
+    s.add_argument("--run"), s.add_argument("--source"), s.add_argument("--stream")
+    s.add_argument("--all", action="store_true", help="include rows already replayed")
+    s.set_defaults(func=_quarantine_list)
+    s = qsub.add_parser("show", help="one quarantined row: the failed checks and masked field values")
+    _config_args(s)
+    for name in ("run", "source", "stream", "record_key"):
+        s.add_argument(name)
+    s.add_argument("--seq", type=int, default=1)
+    s.set_defaults(func=_quarantine_show)
+    s = qsub.add_parser("replay", help="re-check a source's quarantined rows and load those that now pass")
+    _config_args(s)
+    s.add_argument("source")
+    s.add_argument("--run")
+    s.set_defaults(func=_quarantine_replay)
 
     s = sub.add_parser("runs", help="list recent runs and their accounting")
     _config_args(s)
@@ -155,6 +173,42 @@ def _extract(args) -> int:
     settings = _settings(args)
     for source in args.source or pipeline.plan(settings):
         print(json.dumps(pipeline.extract(settings, source, parse_as_of(args.as_of)), ensure_ascii=False))
+    return 0
+
+
+def _validate(args) -> int:
+    from islandbridge import pipeline
+    from islandbridge.config import parse_as_of
+
+    settings = _settings(args)
+    gate = pipeline.validate(settings, parse_as_of(args.as_of), args.source or pipeline.plan(settings))
+    print(json.dumps(gate, ensure_ascii=False, indent=1, default=str))
+    return 0
+
+
+def _quarantine_list(args) -> int:
+    from islandbridge.warehouse.quality.commands import format_entries, quarantine_list
+
+    entries = quarantine_list(_settings(args), run_id=args.run, source=args.source, stream=args.stream,
+                              include_replayed=args.all)
+    print(format_entries(entries))
+    return 0
+
+
+def _quarantine_show(args) -> int:
+    from islandbridge.warehouse.quality.commands import quarantine_show
+
+    settings = _settings(args)
+    row = quarantine_show(settings, args.run, args.source, args.stream, args.record_key, args.seq, settings.quality)
+    print(json.dumps(row, ensure_ascii=False, indent=1, default=str))
+    return 0
+
+
+def _quarantine_replay(args) -> int:
+    from islandbridge.warehouse.quality.commands import quarantine_replay
+
+    settings = _settings(args)
+    print(json.dumps(quarantine_replay(settings, args.source, run_id=args.run, quality_config=settings.quality)))
     return 0
 
 

@@ -70,6 +70,7 @@ class Settings:
     state_dir: Path
     sources: Mapping[str, SourceSettings]
     keys: Mapping[str, Secret] = field(default_factory=dict)
+    quality: Mapping[str, Any] = field(default_factory=dict)
     config_path: Path | None = None
 
     def source(self, name: str) -> SourceSettings:
@@ -128,10 +129,12 @@ def parse_settings(
         str(name): resolver.secret(f"keys.{name}", ref)
         for name, ref in ((raw.get("keys") or {}) if with_sources else {}).items()
     }
+    quality = dict(raw.get("quality") or {})
     if problems:
         where = f" in {config_path}" if config_path else ""
         raise ConfigError(f"{len(problems)} configuration problem(s){where}:\n  - " + "\n  - ".join(problems))
     _check_connectors(sources)
+    _check_quality(quality)
     return Settings(
         street_code=street_code,
         landing_url=landing_url,
@@ -139,6 +142,7 @@ def parse_settings(
         state_dir=state_dir,
         sources=sources,
         keys={k: v for k, v in keys.items() if v is not None},
+        quality=quality,
         config_path=config_path,
     )
 
@@ -155,6 +159,13 @@ def _check_connectors(sources: Mapping[str, SourceSettings]) -> None:
             problems.append(str(exc))
     if problems:
         raise ConfigError("source configuration problem(s):\n  - " + "\n  - ".join(problems))
+
+
+def _check_quality(quality: Mapping[str, Any]) -> None:
+    """Parse the ``quality:`` section now, so a wrong severity or threshold fails before a run starts."""
+    from islandbridge.warehouse.quality.config import QualityConfig
+
+    QualityConfig.from_mapping(quality)
 
 
 class _Resolver:

@@ -24,11 +24,17 @@ GRID_CLIENT_ID = "islandbridge-demo"
 
 
 def write_config(path: Path, *, street: Path, grid_url: str, iot_url: str, street_code: str = "511403001") -> None:
-    """Write a configuration for a simulated street (secrets are references, never values)."""
+    """Write a configuration for a simulated street (secrets are references, never values).
+
+    The quarantine keyring lives in ``secrets/quarantine.keys`` beside the file: made once, kept across
+    demos so earlier quarantined rows stay readable, owner-only, and never under version control.
+    """
+    _ensure_keyring(path.parent / "secrets" / "quarantine.keys")
     config = {
         "street": {"code": street_code},
         "landing": {"url": "landing"},
         "warehouse": {"path": "warehouse/warehouse.duckdb"},
+        "keys": {"quarantine": {"file": "secrets/quarantine.keys"}},
         "sources": {
             "registry": {"kind": "sql_registry", "url": f"sqlite:///{street / 'registry' / 'rrs.sqlite'}"},
             "grid": {"kind": "grid_rest", "base_url": grid_url, "client_id": GRID_CLIENT_ID,
@@ -40,6 +46,17 @@ def write_config(path: Path, *, street: Path, grid_url: str, iot_url: str, stree
     header = "# islandbridge configuration for a simulated street, written by `islandbridge demo`.\n" \
              "# See docs/configuration.md for every key.\n"
     path.write_text(header + yaml.safe_dump(config, allow_unicode=True, sort_keys=False), encoding="utf-8")
+
+
+def _ensure_keyring(path: Path) -> None:
+    from islandbridge.warehouse.keys import new_keyring_text
+
+    if path.exists():
+        return
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="ascii") as f:
+        f.write(new_keyring_text() + "\n")
 
 
 def airflow_env(workdir: Path, dags_folder: Path, config: Path, extra: dict[str, str]) -> dict[str, str]:

@@ -5,7 +5,9 @@ A run is bound to its as-of instant T (the end of its data interval). Its steps:
 1. ``plan``      — the sources to sync (from the configuration).
 2. ``extract``   — one per source: read everything new since the state committed before T into the
                    landing zone (Parquet), returning paths and counts only.
-3. ``load``      — commit each source's landed slice and state into the warehouse, and close the run.
+3. ``validate``  — the quality gate: check the landed data before anything is loaded; a critical
+                   failure stops the run with the warehouse untouched, failing rows are quarantined.
+4. ``load``      — commit each source's landed slice and state into the warehouse, and close the run.
 
 Each step takes the resolved ``Settings`` and plain values and returns a small JSON-able dict, so the
 DAG can hand results between tasks as XComs (paths and counts, never data or personal fields).
@@ -62,6 +64,18 @@ def extract(settings: Settings, source: str, as_of: dt.datetime) -> dict[str, An
     return {"source": source, "run_id": run_id, "landing": writer.base, "counts": counts}
 
 
+def validate(settings: Settings, as_of: dt.datetime, sources: Sequence[str]) -> dict[str, Any]:
+    """Run the quality gate over the landed sources of the run ending at ``as_of``.
+
+    Raises ``QualityGateError`` (critical failure: nothing was loaded) or ``QualityCheckBrokenError``
+    (a check itself failed). Returns the gate's summary: counts, warnings and the report's path.
+    """
+    from islandbridge.warehouse.quality import validate_run
+
+    gate = validate_run(settings, raw.run_id_for(as_of), as_of, list(sources), settings.quality)
+    return gate.to_dict()
+
+
 def load(settings: Settings, as_of: dt.datetime, sources: Sequence[str], clock: Clock = utc_now) -> dict[str, Any]:
     """Commit every extracted source of the run into the warehouse; returns the run's accounting."""
     run_id = raw.run_id_for(as_of)
@@ -85,7 +99,10 @@ def sync(settings: Settings, as_of: dt.datetime, sources: Sequence[str] | None =
     names = list(sources) if sources else plan(settings)
     for name in names:
         extract(settings, name, as_of)
-    return load(settings, as_of, names, clock)
+    gate = validate(settings, as_of, names)
+    summary = load(settings, as_of, names, clock)
+    summary["quality"] = gate
+    return summary
 
 
 def _previous_state(settings: Settings, source: str, as_of: dt.datetime) -> dict[str, Any]:

@@ -1,1 +1,278 @@
-"""Table definitions as data, with their quality suites (see docs/quality.md)."""
+"""Table definitions as data: one per source stream, with its grain, columns, PII classes, key and suite.
+
+Each ``raw_<system>.yml`` beside this module describes the raw tables one connector kind lands (every
+column text, exactly as the source sent it, plus ``_record_key``), and the quality suite of each table.
+Canonical tables will follow in ``canonical_*.yml`` with the same shape (``layer: canonical``).
+
+A table::
+
+    t_jm:
+      grain: one row per resident row (jmid) per version landed in a run
+      key: [jmid]
+      volume: population          # population | flow | none: how "far fewer rows" is judged
+      columns:
+        sfzh: {pii: direct, mask: id, description: ID-card number}
+        zt:   {pii: none, description: status}
+      suite:
+        - {id: zt_known, kind: in_set, column: zt, values: ['1', '2', '3'], severity: row}
+
+PII classes: ``direct`` (names, ID numbers, phones, bank cards, addresses, free text), ``quasi`` (birth
+dates, sex, house, household facts), ``none``. Values of ``direct`` and ``quasi`` columns never reach a
+quality report; ``mask`` (name, phone, id) says how ``quarantine show`` may display a direct one.
+
+Severities: ``critical`` stops the run, ``warning`` is recorded and shown, ``row`` quarantines the
+failing rows and lets the others through. The check kinds are listed in ``CHECK_KINDS``; what each one
+means is in ``islandbridge.warehouse.quality.rowchecks`` and docs/quality.md.
+
+Example::
+
+    table = load_tables()["sql_registry", "t_jm"]
+    table.pii_columns()            # ('xm', 'sfzh', 'lxdh', ...)
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import lru_cache
+from importlib import resources
+from typing import Any
+
+import yaml
+
+from islandbridge.errors import ConfigError
+
+PII_CLASSES = ("direct", "quasi", "none")
+SEVERITIES = ("critical", "warning", "row")
+VOLUMES = ("population", "flow", "none")
+MASKS = ("name", "phone", "id", "card")
+# kind -> (required parameters, optional parameters)
+CHECK_KINDS: Mapping[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "not_null": (("column",), ()),
+    "unique": (("columns",), ()),
+    "in_set": (("column", "values"), ()),
+    "regex": (("column", "pattern"), ()),
+    "pair_equal": (("columns",), ()),
+    "date_between": (("column", "formats", "min", "max"), ("strict_max", "tz")),
+    "date_format": (("column", "formats"), ()),
+    "epoch_ms_between": (("column", "min", "max"), ("strict_max",)),
+    "number_between": (("column", "min", "max"), ()),
+    "id_valid": (("column", "kinds"), ()),
+    "phone_valid": (("column",), ()),
+    "exists_in": (("column", "ref"), ()),
+    "roster_totals": (("sums",), ("optional_sums",)),
+}
+TABLE_LEVEL_KINDS = ("roster_totals",)
+LIST_PARAMS = ("columns", "values", "formats", "kinds", "sums", "optional_sums")
+_RELATIVE_BOUND = re.compile(r"^as_of(?:[+-][0-9]+d)?$")
+# Checks every table gets without declaring them (their severity can still be configured).
+IMPLICIT_CHECKS = ("columns_match", "volume", "quarantine_share")
+
+
+class SchemaError(ConfigError):
+    """A table definition is malformed; every problem of every file is listed."""
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    pii: str
+    description: str = ""
+    mask: str | None = None
+
+
+@dataclass(frozen=True)
+class Check:
+    """One expectation of a table's suite: ``kind`` with its parameters, a ``severity`` and ``mostly``."""
+
+    id: str
+    kind: str
+    severity: str
+    params: Mapping[str, Any] = field(default_factory=dict)
+    mostly: float | None = None
+
+    @property
+    def column(self) -> str | None:
+        return self.params.get("column")
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        """Every source column the check reads (for PII decisions and the GX frame)."""
+        cols = self.params.get("columns") or ([self.column] if self.column else [])
+        return tuple(cols) + tuple(self.params.get("sums", ())) + tuple(self.params.get("optional_sums", ()))
+
+    @property
+    def is_row_level(self) -> bool:
+        return self.kind not in TABLE_LEVEL_KINDS
+
+
+@dataclass(frozen=True)
+class TableSchema:
+    """One landed table: where it comes from, its grain, columns, key and quality suite."""
+
+    connector: str
+    system: str
+    layer: str
+    stream: str
+    grain: str
+    key: tuple[str, ...]
+    volume: str
+    columns: tuple[Column, ...]
+    suite: tuple[Check, ...]
+
+    @property
+    def column_names(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.columns)
+
+    def column(self, name: str) -> Column | None:
+        return next((c for c in self.columns if c.name == name), None)
+
+    def pii(self, name: str) -> str:
+        """The PII class of a column; unknown columns count as ``direct`` (never shown)."""
+        col = self.column(name)
+        return col.pii if col else "direct"
+
+    def pii_columns(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.columns if c.pii != "none")
+
+    def check(self, check_id: str) -> Check:
+        for c in self.suite:
+            if c.id == check_id:
+                return c
+        known = ", ".join(c.id for c in self.suite)
+        raise KeyError(f"{self.connector}.{self.stream} has no check {check_id!r}; its suite: {known}")
+
+
+Tables = Mapping[tuple[str, str], TableSchema]
+
+
+@lru_cache(maxsize=1)
+def load_tables() -> Tables:
+    """Every raw table definition shipped with the package, keyed by ``(connector kind, stream)``.
+
+    Raises ``SchemaError`` listing every problem found in every file.
+    """
+    texts = {f.name: f.read_text(encoding="utf-8")
+             for f in resources.files(__name__).iterdir() if f.name.endswith((".yml", ".yaml"))}
+    return parse_tables(texts)
+
+
+def parse_tables(texts: Mapping[str, str]) -> Tables:
+    """Table definitions from YAML texts (file name -> text); see the module docstring for the shape."""
+    problems: list[str] = []
+    tables: dict[tuple[str, str], TableSchema] = {}
+    for name, text in sorted(texts.items()):
+        try:
+            doc = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            problems.append(f"{name}: not valid YAML: {exc}")
+            continue
+        for table in _parse_file(name, doc, problems):
+            if (table.connector, table.stream) in tables:
+                problems.append(f"{name}: {table.connector}.{table.stream} is defined twice")
+            tables[table.connector, table.stream] = table
+    if problems:
+        raise SchemaError(f"{len(problems)} problem(s) in the table definitions:\n  - " + "\n  - ".join(problems))
+    return tables
+
+
+def _parse_file(name: str, doc: Any, problems: list[str]) -> list[TableSchema]:
+    if not isinstance(doc, Mapping) or not isinstance(doc.get("tables"), Mapping):
+        problems.append(f"{name}: expected a mapping with connector, system and tables")
+        return []
+    connector, system = str(doc.get("connector", "")), str(doc.get("system", ""))
+    if not connector:
+        problems.append(f"{name}: connector is required (the connector kind that lands these tables)")
+    tables = [_parse_table(f"{name}: {stream}", connector, system, str(doc.get("layer", "raw")), str(stream), body,
+                           problems)
+              for stream, body in doc["tables"].items()]
+    _check_refs(name, tables, problems)
+    return tables
+
+
+def _check_refs(name: str, tables: list[TableSchema], problems: list[str]) -> None:
+    """``exists_in`` refers to a column of another table of the same file (the same source)."""
+    by_stream = {t.stream: t for t in tables}
+    for table in tables:
+        for check in (c for c in table.suite if c.kind == "exists_in"):
+            ref = check.params.get("ref")
+            target = by_stream.get(ref.get("stream")) if isinstance(ref, Mapping) else None
+            if target is None or ref.get("column") not in target.column_names:
+                problems.append(f"{name}: {table.stream} ({check.id}): ref must be {{stream, column}} naming a "
+                                f"declared column of a table in this file, got {ref!r}")
+
+
+def _parse_table(where: str, connector: str, system: str, layer: str, stream: str, body: Any,
+                 problems: list[str]) -> TableSchema:
+    body = body if isinstance(body, Mapping) else {}
+    columns = tuple(_parse_column(f"{where}.{c}", str(c), spec, problems)
+                    for c, spec in (body.get("columns") or {}).items())
+    names = {c.name for c in columns}
+    key = tuple(str(k) for k in body.get("key") or ())
+    if not key or not set(key) <= names:
+        problems.append(f"{where}: key {list(key)} must name declared columns")
+    volume = str(body.get("volume", "population"))
+    if volume not in VOLUMES:
+        problems.append(f"{where}: volume {volume!r}; expected one of {', '.join(VOLUMES)}")
+    suite = tuple(_parse_check(f"{where}.suite[{n}]", spec, names, problems)
+                  for n, spec in enumerate(body.get("suite") or ()))
+    ids = [c.id for c in suite]
+    for dup in sorted({i for i in ids if ids.count(i) > 1 or i in IMPLICIT_CHECKS}):
+        problems.append(f"{where}: check id {dup!r} is used twice or is reserved")
+    return TableSchema(connector, system, layer, stream, str(body.get("grain", "")), key, volume, columns, suite)
+
+
+def _parse_column(where: str, name: str, spec: Any, problems: list[str]) -> Column:
+    spec = spec if isinstance(spec, Mapping) else {}
+    pii, mask = str(spec.get("pii", "")), spec.get("mask")
+    if pii not in PII_CLASSES:
+        problems.append(f"{where}: pii {pii!r}; expected one of {', '.join(PII_CLASSES)}")
+    if mask is not None and mask not in MASKS:
+        problems.append(f"{where}: mask {mask!r}; expected one of {', '.join(MASKS)}")
+    return Column(name, pii, str(spec.get("description", "")), mask)
+
+
+def _parse_check(where: str, spec: Any, columns: set[str], problems: list[str]) -> Check:
+    spec = dict(spec) if isinstance(spec, Mapping) else {}
+    check_id, kind = str(spec.pop("id", "")), str(spec.pop("kind", ""))
+    severity, mostly = str(spec.pop("severity", "")), spec.pop("mostly", None)
+    if not check_id:
+        problems.append(f"{where}: id is required")
+    if kind not in CHECK_KINDS:
+        problems.append(f"{where} ({check_id}): kind {kind!r}; known kinds: {', '.join(CHECK_KINDS)}")
+        return Check(check_id, kind, severity, spec, mostly)
+    required, optional = CHECK_KINDS[kind]
+    missing, unknown = set(required) - set(spec), set(spec) - set(required) - set(optional)
+    if missing or unknown:
+        problems.append(f"{where} ({check_id}): missing {sorted(missing)}, unknown {sorted(unknown)}; "
+                        f"{kind} takes {', '.join(required + optional)}")
+    if severity not in SEVERITIES:
+        problems.append(f"{where} ({check_id}): severity {severity!r}; expected one of {', '.join(SEVERITIES)}")
+    if mostly is not None and (severity == "row" or not 0 < float(mostly) <= 1):
+        problems.append(f"{where} ({check_id}): mostly must be in (0, 1] and cannot go with severity row")
+    for key in LIST_PARAMS:
+        if key in spec and (not isinstance(spec[key], list) or not spec[key]):
+            problems.append(f"{where} ({check_id}): {key} must be a non-empty list")
+    for key in ("min", "max"):
+        if key in spec and not _is_bound(spec[key]):
+            problems.append(f"{where} ({check_id}): {key} {spec[key]!r} is not a number, an ISO date or "
+                            "as_of[+-Nd]")
+    check = Check(check_id, kind, severity, spec, None if mostly is None else float(mostly))
+    for col in check.columns:
+        if col not in columns:
+            problems.append(f"{where} ({check_id}): column {col!r} is not declared")
+    return check
+
+
+def _is_bound(value: Any) -> bool:
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, (int, float)) or _RELATIVE_BOUND.match(str(value)):
+        return True
+    try:
+        dt.datetime.fromisoformat(str(value))
+    except ValueError:
+        return False
+    return True

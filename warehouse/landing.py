@@ -25,7 +25,9 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+import duckdb
 import pyarrow as pa
+import pyarrow.dataset as pads
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
@@ -158,6 +160,8 @@ class LandingWriter:
         """Flush everything, check the accounting, and write the manifest last. Returns the manifest."""
         for spec in self.streams.values():
             self._flush(spec)
+            if spec.dedupe and self.counts[spec.name].landed:
+                self._dedupe(spec)
         unbalanced = {s: c for s, c in self.counts.items()
                       if not c.balanced() or c.landed != self._written[s]}
         if unbalanced:
@@ -201,6 +205,46 @@ class LandingWriter:
         self.fs.create_dir(posixpath.dirname(path), recursive=True)
         pq.write_table(table, path, filesystem=self.fs, compression="zstd")
         self._parts[spec.name] += 1
+
+    def _dedupe(self, spec: Stream) -> None:
+        """Keep one row per record key of a stream, rewriting its parts; the rest become duplicates.
+
+        Done by DuckDB under a memory limit (it spills to disk), so an extraction of millions of events
+        does not hold their keys in memory. Copies of one key are identical in an at-least-once log; where
+        they are not, the smallest row wins, so the result is the same whatever the arrival order.
+        """
+        folder = posixpath.join(self.base, spec.name)
+        staged = folder + ".dedupe"
+        con = duckdb.connect()
+        try:
+            con.execute("SET memory_limit = '512MB'")
+            con.execute("SET preserve_insertion_order = false")
+            con.register("parts", pads.dataset(folder, filesystem=self.fs, format="parquet"))
+            ordered = ", ".join(f'"{c}"' for c in (RECORD_KEY, *spec.columns))
+            reader = con.sql(
+                f"SELECT DISTINCT ON ({RECORD_KEY}) * FROM parts ORDER BY {ordered}"
+            ).to_arrow_reader(self.part_rows)
+            kept = self._write_parts(staged, reader)
+        finally:
+            con.close()
+        self.fs.delete_dir(folder)
+        self.fs.move(staged, folder)
+        removed = self._written[spec.name] - kept
+        self._written[spec.name] = kept
+        self.counts[spec.name].landed -= removed
+        self.counts[spec.name].duplicates += removed
+
+    def _write_parts(self, folder: str, reader: pa.RecordBatchReader) -> int:
+        self.fs.create_dir(folder, recursive=True)
+        rows = part = 0
+        for batch in reader:
+            pq.write_table(pa.Table.from_batches([batch]), posixpath.join(folder, f"part-{part:05d}.parquet"),
+                           filesystem=self.fs, compression="zstd")
+            rows, part = rows + batch.num_rows, part + 1
+        if part == 0:  # keep the stream's schema even when nothing survived
+            pq.write_table(pa.Table.from_batches([], reader.schema), posixpath.join(folder, "part-00000.parquet"),
+                           filesystem=self.fs, compression="zstd")
+        return rows
 
     def _write_table(self, folder: str, table: pa.Table) -> None:
         path = posixpath.join(self.base, folder, "part-00000.parquet")

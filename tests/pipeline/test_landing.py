@@ -86,3 +86,27 @@ def test_reopening_a_source_replaces_its_earlier_landing(tmp_path):
     second.write("people", [{"pid": 3}])
     second.close({})
     assert [r[0] for r in _rows(tmp_path / "run1" / "src" / "people")] == ["3"]
+
+
+def test_a_dedupe_stream_keeps_one_row_per_key_and_counts_the_rest(tmp_path):
+    events = Stream("events", "eid", ("eid", "v"), dedupe=True)
+    writer = LandingWriter.open(tmp_path.as_uri(), "run1", "src", [events], part_rows=2)
+    rows = [{"eid": e, "v": "1"} for e in ("a", "b", "a", "c", "b", "a", "d")]
+    writer.read("events", len(rows))
+    writer.write("events", rows)
+    counts = writer.close({})["streams"]["events"]
+    assert (counts["read"], counts["landed"], counts["duplicates"]) == (7, 4, 3)
+    landed = _rows(tmp_path / "run1" / "src" / "events")
+    assert [r[0] for r in landed] == ["a", "b", "c", "d"]
+
+
+def test_dedupe_picks_the_same_copy_whatever_the_arrival_order(tmp_path):
+    events = Stream("events", "eid", ("eid", "v"), dedupe=True)
+    results = []
+    for order in (["x2", "x1"], ["x1", "x2"]):
+        writer = LandingWriter.open(tmp_path.as_uri(), f"run-{order[0]}", "src", [events])
+        writer.read("events", 2)
+        writer.write("events", [{"eid": "x", "v": v} for v in order])
+        writer.close({})
+        results.append(_rows(tmp_path / f"run-{order[0]}" / "src" / "events"))
+    assert results[0] == results[1] == [("x", "x1", "events:x")]

@@ -1,0 +1,167 @@
+"""Table definitions, configuration and broken checks, on small landings written directly."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import replace
+
+import duckdb
+import pyarrow as pa
+import pytest
+
+from islandbridge.config import Settings, SourceSettings
+from islandbridge.connectors import civil_files, grid_rest, iot_rest, sql_registry
+from islandbridge.schemas import SchemaError, load_tables, parse_tables
+from islandbridge.warehouse.landing import LandingWriter
+from islandbridge.warehouse.quality import (
+    QualityCheckBrokenError,
+    QualityConfig,
+    QualityConfigError,
+    suites,
+    validate_run,
+)
+from islandbridge.warehouse.quality.quarantine import ephemeral_keyring
+from islandbridge.warehouse.quality.rowchecks import CheckContext
+
+AS_OF = dt.datetime(2026, 11, 21, tzinfo=dt.UTC)
+RUN = "ib_20261121T000000Z"
+CONNECTORS = {"sql_registry": sql_registry, "grid_rest": grid_rest, "civil_files": civil_files, "iot_rest": iot_rest}
+
+
+def test_every_connector_stream_has_a_table_definition_with_its_columns_and_key():
+    tables = load_tables()
+    for kind, module in CONNECTORS.items():
+        for stream in module.STREAMS:
+            table = tables[kind, stream.name]
+            assert table.column_names == stream.columns and table.key == stream.key_columns, stream.name
+            assert table.grain and table.suite
+
+
+def test_names_id_numbers_phones_and_bank_cards_are_direct_identifiers():
+    tables = load_tables()
+    for (kind, stream), table in tables.items():
+        for column in table.columns:
+            if column.mask or column.name in ("description", "findings", "address", "家庭住址"):
+                assert column.pii == "direct", (kind, stream, column.name)
+    assert tables["sql_registry", "t_jm"].pii("sfzh") == "direct"
+    assert tables["civil_files", "senior"].pii("银行卡号") == "direct"
+
+
+def test_a_malformed_table_definition_lists_every_problem():
+    text = """
+connector: x
+tables:
+  t:
+    key: [id]
+    columns: {id: {pii: none}, name: {pii: secret}}
+    suite:
+      - {id: a, kind: in_set, column: nope, values: [1], severity: row}
+      - {id: b, kind: frobnicate, column: id, severity: row}
+      - {id: c, kind: not_null, column: id, severity: loud}
+      - {id: d, kind: date_between, column: id, formats: ['%Y'], min: yesterday, max: as_of, severity: row}
+      - {id: e, kind: exists_in, column: id, ref: {stream: nowhere, column: id}, severity: row}
+"""
+    with pytest.raises(SchemaError) as caught:
+        parse_tables({"bad.yml": text})
+    message = str(caught.value)
+    assert "pii 'secret'" in message and "'nope' is not declared" in message
+    assert "kind 'frobnicate'" in message and "severity 'loud'" in message
+    assert "min 'yesterday'" in message and "ref must be" in message
+
+
+def test_every_suite_builds_as_a_gx_suite_with_one_expectation_per_row_check():
+    for table in load_tables().values():
+        suite = suites.build_suite(table, table.suite, CheckContext(AS_OF))
+        assert len(suite.expectations) == sum(1 for c in table.suite if c.is_row_level)
+        assert {e.meta["check"] for e in suite.expectations} == {c.id for c in table.suite if c.is_row_level}
+
+
+def test_the_quality_configuration_lists_every_problem():
+    with pytest.raises(QualityConfigError) as caught:
+        QualityConfig.from_mapping({"volume": {"max_drop": 3}, "gx_max_rows": "many", "colour": "red",
+                                    "checks": {"registry.t_jm.zt_known": {"severity": "fatal"}, "t_jm": {}}})
+    message = str(caught.value)
+    for part in ("volume.max_drop", "gx_max_rows", "quality.colour", "severity: 'fatal'", "quality.checks.t_jm"):
+        assert part in message
+    assert QualityConfig.from_mapping(None).max_drop == 0.3
+
+
+# --------------------------------------------------------------------------- a small registry landing
+
+
+def _settings(tmp_path, keys=None) -> Settings:
+    return Settings(street_code="511403001", landing_url=(tmp_path / "landing").as_uri(),
+                    warehouse_path=tmp_path / "wh" / "warehouse.duckdb", state_dir=tmp_path / "state",
+                    sources={"registry": SourceSettings("registry", "sql_registry", {"url": "sqlite:///unused"})},
+                    keys=keys or {})
+
+
+def _land(settings, estates):
+    writer = LandingWriter.open(settings.landing_url, RUN, "registry", sql_registry.STREAMS)
+    writer.read("t_xq", len(estates))
+    writer.write("t_xq", estates)
+    return writer.close({})
+
+
+ESTATES = [{"xqbm": "XQ001", "xqmc": "锦江苑", "sqbm": "511403001001", "sqmc": "凤鸣社区"},
+           {"xqbm": "XQ002", "xqmc": "岷江花园", "sqbm": "511403001001", "sqmc": "凤鸣社区"}]
+
+
+def test_an_expectation_that_raises_is_a_broken_check_not_bad_data():
+    import great_expectations.expectations as gxe
+
+    broken = gxe.ExpectColumnValuesToBeInSet(column="no_such_column", value_set=["1"], meta={"check": "zt_known"})
+    with pytest.raises(QualityCheckBrokenError, match=r"registry\.t_jm\.zt_known .*raised instead of validating"):
+        suites.validate(pa.table({"zt": ["1", "9"]}), [broken], "registry.t_jm")
+    assert suites.raised_exception({"m": {"raised_exception": True, "exception_message": "boom"}}) == "boom"
+    assert suites.raised_exception({"raised_exception": False, "exception_message": None}) is None
+
+
+def test_a_check_that_cannot_run_stops_the_gate_and_changes_nothing(tmp_path):
+    settings = _settings(tmp_path)
+    _land(settings, ESTATES)
+    tables = dict(load_tables())
+    t_xq = tables["sql_registry", "t_xq"]
+    bad = replace(t_xq.suite[-1], params={"column": "sqbm", "pattern": "(unclosed"})
+    tables["sql_registry", "t_xq"] = replace(t_xq, suite=(*t_xq.suite[:-1], bad))
+    with pytest.raises(QualityCheckBrokenError, match="broken check, not bad data"):
+        validate_run(settings, RUN, AS_OF, ["registry"], tables=tables)
+    assert not settings.warehouse_path.exists()
+
+
+def test_rows_to_quarantine_without_a_quarantine_key_stop_before_anything_changes(tmp_path):
+    settings = _settings(tmp_path)
+    manifest = _land(settings, [*ESTATES, ESTATES[0]])  # a key landed twice
+    with pytest.raises(QualityConfigError, match="keys.quarantine is not configured"):
+        validate_run(settings, RUN, AS_OF, ["registry"])
+    assert not settings.warehouse_path.exists()
+    gate = validate_run(settings, RUN, AS_OF, ["registry"], keyring=ephemeral_keyring())
+    assert gate.quarantined == {"registry": {"t_xq": 2}} and manifest["streams"]["t_xq"]["landed"] == 3
+
+
+def test_an_override_naming_an_unknown_check_is_refused(tmp_path):
+    settings = _settings(tmp_path)
+    _land(settings, ESTATES)
+    with pytest.raises(QualityConfigError, match="has no check 'zt_knwon'"):
+        validate_run(settings, RUN, AS_OF, ["registry"], {"checks": {"registry.t_jm.zt_knwon": {"severity": "row"}}})
+
+
+def test_flow_volume_compares_records_per_hour_with_the_previous_run(tmp_path):
+    """An event log: 2,400 events in the previous day, 600 in this one is a 75 % drop."""
+    from islandbridge.warehouse import raw
+    from islandbridge.warehouse.quality.tablechecks import flow
+
+    path = tmp_path / "wh.duckdb"
+    con = raw.connect(str(path))
+    days = [AS_OF - dt.timedelta(days=2), AS_OF - dt.timedelta(days=1)]
+    for as_of in days:
+        raw.begin_run(con, raw.run_id_for(as_of), as_of, ["iot"], as_of)
+        raw.finish_run(con, raw.run_id_for(as_of), "loaded", as_of)
+    con.execute("INSERT INTO meta.run_sources VALUES (?, 'iot', 'events', 2400, 2400, 0, 0, 0, ?)",
+                [raw.run_id_for(days[1]), days[1]])
+    con.close()
+    gate_con = duckdb.connect()
+    gate_con.execute(f"ATTACH '{path}' AS wh (READ_ONLY)")
+    found = flow(gate_con, "iot", "events", AS_OF, read_now=600)
+    assert found["previous_per_hour"] == 100.0 and found["kept_share"] == 0.25
+    assert flow(gate_con, "iot", "events", days[1], read_now=600) is None  # one earlier run: no baseline

@@ -1,0 +1,73 @@
+"""Every row-level expectation of every table fails on the simulated street's landed rows with its own
+defect injected (and passes on them as landed: see test_gate's clean street), in GX and in DuckDB."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import duckdb
+import pyarrow as pa
+import pytest
+
+from islandbridge.config import parse_as_of
+from islandbridge.schemas import Check, load_tables
+from islandbridge.warehouse.quality import suites
+from islandbridge.warehouse.quality.rowchecks import DERIVED_KINDS, CheckContext, run_row_checks
+from islandbridge.warehouse.quality.slices import LandingSlice
+
+DAY = "2026-11-20"
+RUN = "ib_20261120T160000Z"
+SOURCES = {"sql_registry": "registry", "grid_rest": "grid", "civil_files": "civil", "iot_rest": "iot"}
+TABLES = sorted(load_tables())
+
+
+def _violate(check: Check, rows: list[dict], i: int) -> None:
+    """Inject the defect ``check`` must catch into row ``i`` (into every row, for a ``mostly`` ratio)."""
+    p, col = check.params, check.column
+    if check.kind == "unique":
+        rows.append(dict(rows[i]))
+    elif check.mostly is not None:  # a ratio: spoil every row so that it falls below ``mostly``
+        for row in rows:
+            row[col] = "110101199003070018" if check.kind == "id_valid" else "call me"
+    elif check.kind == "pair_equal":
+        rows[i][p["columns"][0]] = "mismatch"
+    elif check.kind == "date_between":
+        rows[i][col] = dt.datetime(2999, 1, 1).strftime(p["formats"][0])
+    elif check.kind == "number_between":
+        rows[i][col] = str(p["max"] * 10 + 1)
+    else:
+        rows[i][col] = {"not_null": None, "in_set": "__unknown__", "regex": "!!", "date_format": "not a date",
+                        "epoch_ms_between": "0", "exists_in": "NOPE-404"}[check.kind]
+
+
+@pytest.fixture(scope="module")
+def landed(clean):
+    ws, _ = clean
+    slices = {source: LandingSlice.open(ws.settings.landing_url, RUN, source) for source in SOURCES.values()}
+    return lambda kind, stream: slices[SOURCES[kind]].dataset(stream).to_table()
+
+
+@pytest.mark.parametrize("kind_stream", TABLES, ids=[".".join(t) for t in TABLES])
+def test_each_expectation_fails_with_its_defect_injected(landed, kind_stream):
+    table = load_tables()[kind_stream]
+    checks = [c for c in table.suite if c.is_row_level]
+    rows = landed(*kind_stream)
+    if rows.num_rows <= len(checks):
+        pytest.skip(f"{table.stream} landed too few rows on this street to give each check its own")
+    defective = rows.to_pylist()
+    for i, check in enumerate(checks):
+        _violate(check, defective, i)
+    ctx = CheckContext(parse_as_of(DAY))
+    con = duckdb.connect()
+    refs = {}
+    for n, check in enumerate(c for c in checks if c.kind == "exists_in"):
+        con.register("_ref_rows", landed(kind_stream[0], check.params["ref"]["stream"]))
+        con.execute(f'CREATE TABLE _ref{n} AS SELECT "{check.params["ref"]["column"]}" AS k FROM _ref_rows')
+        refs[check.id] = f"_ref{n}"
+    found = run_row_checks(con, pa.Table.from_pylist(defective, rows.schema), table, checks, ctx, refs,
+                           gx_columns=[x for c in checks if c.kind not in DERIVED_KINDS for x in c.columns])
+    gx = {r["check"]: r for r in suites.validate(found.frame, [suites.expectation(c, ctx) for c in checks],
+                                                 ".".join(kind_stream))}
+    for check in checks:
+        assert not gx[check.id]["success"], check.id
+        assert found.counts[check.id].unexpected_count == gx[check.id]["result"]["unexpected_count"] > 0, check.id

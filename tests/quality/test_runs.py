@@ -1,0 +1,77 @@
+"""The gate across runs: a source that returns far fewer records than before stops the run, and a row
+quarantined for a house the registry did not have yet loads, exactly once, when replayed after the fix."""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+
+import pytest
+
+from islandbridge.warehouse.quality import QualityGateError
+from islandbridge.warehouse.quality.commands import quarantine_list, quarantine_replay
+
+REGISTRY = ["registry"]
+
+
+def _registry(ws) -> sqlite3.Connection:
+    return sqlite3.connect(ws.street / "registry" / "rrs.sqlite")
+
+
+def test_a_source_returning_half_its_records_stops_the_run(workspace_factory):
+    ws = workspace_factory("drop", private=True)
+    first = ws.sync("2026-11-19", REGISTRY)
+    assert next(r for r in first.results if r.name == "registry.t_jm.volume").observed == {"baseline": "none yet"}
+    with _registry(ws) as db:
+        db.execute("DELETE FROM t_jm WHERE jmid IN (SELECT jmid FROM t_jm ORDER BY jmid LIMIT "
+                   "(SELECT count(*) / 2 FROM t_jm))")
+    ws.extract("2026-11-20", REGISTRY)
+    digest = hashlib.sha256(ws.settings.warehouse_path.read_bytes()).hexdigest()
+    with pytest.raises(QualityGateError) as caught:
+        ws.gate("2026-11-20", REGISTRY)
+        ws.load("2026-11-20", REGISTRY)
+    message, (volume,) = str(caught.value), caught.value.result.critical_failures
+    assert "registry.t_jm.volume" in message and f"kept_share={volume.observed['kept_share']}" in message
+    assert 0.45 < volume.observed["kept_share"] < 0.55 and "min_kept_share=0.7" in message
+    assert hashlib.sha256(ws.settings.warehouse_path.read_bytes()).hexdigest() == digest
+
+
+def test_a_next_run_checks_volume_and_references_against_the_warehouse_too(workspace_factory):
+    """The second run lands only changed residents; their houses were landed by the first run."""
+    ws = workspace_factory("steady", private=True)
+    ws.sync("2026-11-19", REGISTRY)
+    ws.extract("2026-11-20", REGISTRY)
+    houses_now = set(ws.landed("2026-11-20", "registry", "t_fw")["fwbh"].to_pylist())
+    residents = ws.landed("2026-11-20", "registry", "t_jm").to_pylist()
+    assert residents and any(r["fwbh"] not in houses_now for r in residents)
+    gate = ws.gate("2026-11-20", REGISTRY)
+    volume = {r.stream: r for r in gate.results if r.check == "volume"}
+    assert all(r.success for r in volume.values()) and volume["t_jm"].observed["kept_share"] >= 1.0
+    assert gate.passed and gate.quarantined == {}
+
+
+def test_replay_loads_a_fixed_row_exactly_once(workspace_factory):
+    ws = workspace_factory("replay", private=True)
+    with _registry(ws) as db:
+        jmid, gxsj = db.execute("SELECT jmid, gxsj FROM t_jm ORDER BY jmid LIMIT 1").fetchone()
+        db.execute("UPDATE t_jm SET fwbh = 'FW9999999' WHERE jmid = ?", [jmid])
+    key = f"t_jm:{jmid}"
+    gate = ws.sync("2026-11-20", REGISTRY)
+    assert gate.excluded_keys == {"registry": {"t_jm": [key]}}
+    assert quarantine_replay(ws.settings, "registry") == {"checked": 1, "loaded": 0, "still_failing": 1}
+
+    with _registry(ws) as db:  # the fix at the source: the registry gets the house; the next sync lands it
+        db.execute("INSERT INTO t_fw SELECT 'FW9999999', xqbm, ld, dy, '9999', wgbm, '2026-11-21 09:00:00' "
+                   "FROM t_fw LIMIT 1")
+    ws.sync("2026-11-21", REGISTRY)
+    assert quarantine_replay(ws.settings, "registry") == {"checked": 1, "loaded": 1, "still_failing": 0}
+    assert quarantine_replay(ws.settings, "registry") == {"checked": 0, "loaded": 0, "still_failing": 0}
+
+    assert ws.query("SELECT _run_id FROM raw.registry__t_jm WHERE _record_key = ?", [key]) \
+        == [("ib_20261120T160000Z",)]
+    read, landed, quarantined, duplicates = ws.query(
+        "SELECT read, landed, quarantined, duplicates FROM meta.run_sources "
+        "WHERE run_id = 'ib_20261120T160000Z' AND source = 'registry' AND stream = 't_jm'")[0]
+    assert read == landed + quarantined + duplicates and quarantined == 0
+    assert quarantine_list(ws.settings) == []
+    assert [e.replayed_at is not None for e in quarantine_list(ws.settings, include_replayed=True)] == [True]
