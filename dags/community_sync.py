@@ -2,7 +2,7 @@
 
 Wiring only: every task calls one function of ``islandbridge.pipeline``, the same functions the
 ``islandbridge sync`` command runs: plan → extract (one mapped task per source) → validate (the quality
-gate; a critical failure stops the run before anything is loaded) → load. Tasks hand each other landing paths and counts, never records.
+gate; a critical failure stops the run before anything is loaded) → load → reconcile (stable person keys). Tasks hand each other landing paths and counts, never records.
 The run's as-of is the end of its data interval (midnight, Asia/Shanghai).
 
 Configuration: the environment variable ``ISLANDBRIDGE_CONFIG`` names the YAML file (read when a task
@@ -69,7 +69,13 @@ def community_sync():
 
         return pipeline.load(_settings(), _as_of(), validated["sources"])
 
-    load_run(validate_landed(extract_source.expand(source=plan_sources())))
+    @task(retries=0)
+    def reconcile_identities(loaded: dict) -> dict:
+        from islandbridge import pipeline
+
+        return pipeline.reconcile(_settings(), _as_of())
+
+    reconcile_identities(load_run(validate_landed(extract_source.expand(source=plan_sources()))))
 
 
 community_sync()

@@ -21,7 +21,7 @@ SOURCES = ("registry", "grid", "civil", "iot")
 BENCH_CREDS = {"IB_GRID_CLIENT_SECRET": "bench-grid-secret", "IB_IOT_API_KEY": "bench-iot-key"}
 
 
-def bench_connectors(workdir: Path, sizes: list[int], seed: int = 1) -> list[dict]:
+def bench_connectors(workdir: Path, sizes: list[int], seed: int = 1, sources=SOURCES) -> list[dict]:
     """Measure every connector at every size; returns one row per (size, source)."""
     from islandbridge.simulator import generate
     from islandbridge.simulator.servers import GridServer, IotServer
@@ -38,7 +38,7 @@ def bench_connectors(workdir: Path, sizes: list[int], seed: int = 1) -> list[dic
                 IotServer(street / "iot", api_key=BENCH_CREDS["IB_IOT_API_KEY"]) as iot:
             config = workdir / f"bench-{size}.yml"
             write_config(config, street=street, grid_url=grid.base_url, iot_url=iot.base_url)
-            for source in SOURCES:
+            for source in sources:
                 row = _run_child(config, source)
                 row["residents"] = size
                 results.append(row)
@@ -100,7 +100,7 @@ def _print_flatness(results: list[dict]) -> None:
         return
     small, large = sizes[0], sizes[-1]
     print(f"\n[bench] peak RSS ratio {large} / {small} residents (target for registry and iot: <= 1.5x)")
-    for source in SOURCES:
+    for source in sorted({r["source"] for r in results}):
         a = next(r for r in results if r["residents"] == small and r["source"] == source)
         b = next(r for r in results if r["residents"] == large and r["source"] == source)
         print(f"  {source:<8} {b['peak_rss_mib'] / a['peak_rss_mib']:.2f}x")

@@ -6,6 +6,9 @@
     islandbridge extract --config F --as-of T --source grid    one step at a time, as the DAG does
     islandbridge validate --config F --as-of T                 the quality gate over what was extracted
     islandbridge load --config F --as-of T
+    islandbridge reconcile --config F --as-of T                stable person keys over the warehouse
+    islandbridge linkage train --config F                      train and save a new linkage model version
+    islandbridge eval linkage --config F --truth STREET/truth  score the identity map against a truth
     islandbridge quarantine list|show|replay --config F        rows the quality gate set aside
     islandbridge runs --config F                               the recent runs and their accounting
     islandbridge sql --config F "SELECT ..."                   a read-only query on the warehouse
@@ -70,12 +73,27 @@ def _parser() -> argparse.ArgumentParser:
     for name, func, text in (("sync", _sync, "extract and load every source for one as-of"),
                              ("extract", _extract, "extract one source into the landing zone"),
                              ("validate", _validate, "run the quality gate over the extracted sources"),
+                             ("reconcile", _reconcile, "reconcile identities over the loaded warehouse"),
                              ("load", _load, "load the extracted sources of one as-of")):
         s = sub.add_parser(name, help=text)
         _config_args(s)
         s.add_argument("--as-of", required=True, help="end of the data interval: YYYY-MM-DD (its end) or ISO")
         s.add_argument("--source", action="append", help="limit to these sources (repeatable)")
         s.set_defaults(func=func)
+
+    s = sub.add_parser("linkage", help="the probabilistic linkage model")
+    lsub = s.add_subparsers(dest="action", required=True)
+    s = lsub.add_parser("train", help="train on the newest (or given) as-of and save a new model version")
+    _config_args(s)
+    s.add_argument("--as-of", help="train on the records as of this time (default: the newest run)")
+    s.set_defaults(func=_linkage_train)
+
+    s = sub.add_parser("eval", help="score results against a simulated street's truth")
+    esub = s.add_subparsers(dest="what", required=True)
+    s = esub.add_parser("linkage", help="pairwise precision/recall/F1 per system pair, false merges and splits")
+    _config_args(s)
+    s.add_argument("--truth", type=Path, required=True, help="the truth/ folder of a simulated street")
+    s.set_defaults(func=_eval_linkage)
 
     q = sub.add_parser("quarantine", help="rows the quality gate set aside: list, show, replay")
     qsub = q.add_subparsers(dest="action", required=True)
@@ -111,6 +129,8 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("suite", choices=["connectors"], nargs="?", default="connectors")
     s.add_argument("--sizes", type=int, nargs="+", default=[3000, 30000], help="street sizes (residents)")
     s.add_argument("--workdir", type=Path, default=Path("var/bench"))
+    s.add_argument("--sources", nargs="+", default=["registry", "grid", "civil", "iot"],
+                   help="which connectors to measure")
     s.add_argument("--json", type=Path, help="also write the results to this file")
     s.set_defaults(func=_bench)
 
@@ -212,6 +232,34 @@ def _quarantine_replay(args) -> int:
     return 0
 
 
+def _reconcile(args) -> int:
+    from islandbridge import pipeline
+    from islandbridge.config import parse_as_of
+
+    print(json.dumps(pipeline.reconcile(_settings(args), parse_as_of(args.as_of)), ensure_ascii=False, indent=1))
+    return 0
+
+
+def _linkage_train(args) -> int:
+    from islandbridge.config import parse_as_of
+    from islandbridge.reconcile import train_linkage
+
+    as_of = parse_as_of(args.as_of) if args.as_of else None
+    print(json.dumps(train_linkage(_settings(args), as_of), ensure_ascii=False, indent=1, default=str))
+    return 0
+
+
+def _eval_linkage(args) -> int:
+    from islandbridge.reconcile import evaluate_linkage
+
+    try:
+        scores = evaluate_linkage(_settings(args), args.truth)
+    except FileNotFoundError as exc:
+        raise ConfigError(str(exc)) from None
+    print(json.dumps(scores, ensure_ascii=False, indent=1, default=str))
+    return 0
+
+
 def _load(args) -> int:
     from islandbridge import pipeline
     from islandbridge.config import parse_as_of
@@ -260,7 +308,7 @@ def _bench(args) -> int:
     from islandbridge.bench import bench_connectors
 
     args.workdir.mkdir(parents=True, exist_ok=True)
-    results = bench_connectors(args.workdir.resolve(), args.sizes)
+    results = bench_connectors(args.workdir.resolve(), args.sizes, sources=args.sources)
     if args.json:
         args.json.write_text(json.dumps(results, indent=1), encoding="utf-8")
     return 0

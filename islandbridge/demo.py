@@ -26,15 +26,17 @@ GRID_CLIENT_ID = "islandbridge-demo"
 def write_config(path: Path, *, street: Path, grid_url: str, iot_url: str, street_code: str = "511403001") -> None:
     """Write a configuration for a simulated street (secrets are references, never values).
 
-    The quarantine keyring lives in ``secrets/quarantine.keys`` beside the file: made once, kept across
-    demos so earlier quarantined rows stay readable, owner-only, and never under version control.
+    Keys live in ``secrets/`` beside the file, made once and kept across demos (owner-only, never under
+    version control): ``quarantine.keys`` seals quarantined rows; ``person.key`` is the MAC key of the
+    person keys, which must not change for the keys to stay stable from run to run.
     """
-    _ensure_keyring(path.parent / "secrets" / "quarantine.keys")
+    for name in ("quarantine.keys", "person.key"):
+        _ensure_keyring(path.parent / "secrets" / name)
     config = {
         "street": {"code": street_code},
         "landing": {"url": "landing"},
         "warehouse": {"path": "warehouse/warehouse.duckdb"},
-        "keys": {"quarantine": {"file": "secrets/quarantine.keys"}},
+        "keys": {"quarantine": {"file": "secrets/quarantine.keys"}, "person_key": {"file": "secrets/person.key"}},
         "sources": {
             "registry": {"kind": "sql_registry", "url": f"sqlite:///{street / 'registry' / 'rrs.sqlite'}"},
             "grid": {"kind": "grid_rest", "base_url": grid_url, "client_id": GRID_CLIENT_ID,

@@ -8,6 +8,8 @@ A run is bound to its as-of instant T (the end of its data interval). Its steps:
 3. ``validate``  — the quality gate: check the landed data before anything is loaded; a critical
                    failure stops the run with the warehouse untouched, failing rows are quarantined.
 4. ``load``      — commit each source's landed slice and state into the warehouse, and close the run.
+5. ``reconcile`` — identity reconciliation: map every person-bearing record to a stable, pseudonymous
+                   ``person_key`` (``core.identity_map``); see ``islandbridge.reconcile``.
 
 Each step takes the resolved ``Settings`` and plain values and returns a small JSON-able dict, so the
 DAG can hand results between tasks as XComs (paths and counts, never data or personal fields).
@@ -94,15 +96,27 @@ def load(settings: Settings, as_of: dt.datetime, sources: Sequence[str], clock: 
 
 
 def sync(settings: Settings, as_of: dt.datetime, sources: Sequence[str] | None = None,
-         clock: Clock = utc_now) -> dict[str, Any]:
-    """Run every step for one as-of, in the same order as the DAG."""
+         clock: Clock = utc_now, *, reconcile_identities: bool = True) -> dict[str, Any]:
+    """Run every step for one as-of, in the same order as the DAG.
+
+    ``reconcile_identities=False`` stops after the load (for measuring or testing reconciliation alone).
+    """
     names = list(sources) if sources else plan(settings)
     for name in names:
         extract(settings, name, as_of)
     gate = validate(settings, as_of, names)
     summary = load(settings, as_of, names, clock)
     summary["quality"] = gate
+    if reconcile_identities:
+        summary["identity"] = reconcile(settings, as_of, clock)
     return summary
+
+
+def reconcile(settings: Settings, as_of: dt.datetime, clock: Clock = utc_now) -> dict[str, Any]:
+    """Reconcile identities over the loaded warehouse as of ``as_of``; returns counts only."""
+    from islandbridge.reconcile import reconcile as run_reconcile
+
+    return run_reconcile(settings, as_of, clock)
 
 
 def _previous_state(settings: Settings, source: str, as_of: dt.datetime) -> dict[str, Any]:

@@ -23,7 +23,6 @@ import datetime as dt
 import json
 import logging
 import os
-import resource
 import subprocess
 import sys
 import time
@@ -78,7 +77,8 @@ def reconcile(settings: Settings, as_of: dt.datetime, clock: Clock = utc_now) ->
         timings: dict[str, float] = {}
         with _timed(timings, "normalise"):
             records = load_records(con, person_streams(settings), as_of)
-        version, model, trained = _model(con, records, run_id, clock)
+        with _timed(timings, "train"):
+            version, model, trained = _model(con, records, run_id, clock)
         with _timed(timings, "match"):
             found = _match(records, model)
         with _timed(timings, "keys"):
@@ -151,20 +151,30 @@ def bench_reconcile(workdir: str | Path, residents: int = 30_000, seed: int = 1)
     peak RSS is its own. Prints and returns the numbers.
     """
     config, environ = _bench_street(Path(workdir), residents, seed)
-    code = ("import json, os; from islandbridge.config import load_settings, parse_as_of; "
-            "from islandbridge.reconcile import reconcile; "
-            f"print(json.dumps(reconcile(load_settings({str(config)!r}, os.environ), parse_as_of('2026-11-20'))))")
+    code = f"from islandbridge.reconcile import _bench_child; _bench_child({str(config)!r})"
     started = time.perf_counter()
     done = subprocess.run([sys.executable, "-c", code], env={**os.environ, **environ}, check=True,
                           capture_output=True, text=True)
     wall = time.perf_counter() - started
-    summary = json.loads(done.stdout.strip().splitlines()[-1])
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    child = json.loads(done.stdout.strip().splitlines()[-1])
+    summary = child["summary"]
     result = {"residents": residents, "records": summary["records"], "persons": summary["persons"],
-              "wall_s": round(wall, 1), "peak_rss_mib": round(peak), "timings_s": summary["timings_s"],
-              "model_trained": summary["model_trained"]}
+              "wall_s": round(wall, 1), "peak_rss_mib": round(child["peak_rss_mib"]),
+              "timings_s": summary["timings_s"], "model_trained": summary["model_trained"]}
     print(f"[bench] {result}", flush=True)
     return result
+
+
+def _bench_child(config: str) -> None:
+    """The measured process of `bench_reconcile`: reconcile, then print the summary and its own peak RSS."""
+    from islandbridge.config import load_settings, parse_as_of
+
+    summary = reconcile(load_settings(config, os.environ), parse_as_of("2026-11-20"))
+    # VmHWM, not getrusage's ru_maxrss: Linux keeps ru_maxrss across execve, so the child would report
+    # the peak of the parent that generated and synced the street.
+    with open("/proc/self/status", encoding="ascii") as f:
+        peak = next(int(line.split()[1]) / 1024 for line in f if line.startswith("VmHWM:"))
+    print(json.dumps({"summary": summary, "peak_rss_mib": peak}))
 
 
 def _bench_street(workdir: Path, residents: int, seed: int) -> tuple[Path, dict[str, str]]:
@@ -173,10 +183,9 @@ def _bench_street(workdir: Path, residents: int, seed: int) -> tuple[Path, dict[
     from islandbridge.pipeline import sync
     from islandbridge.simulator import generate
     from islandbridge.simulator.servers import GridServer, IotServer
-    from islandbridge.warehouse.keys import new_keyring_text
 
     street, config = workdir / f"street-{residents}", workdir / f"run-{residents}" / "islandbridge.yml"
-    environ = {"IB_GRID_CLIENT_SECRET": "bench", "IB_IOT_API_KEY": "bench", "IB_PERSON_KEY": new_keyring_text(kid="b1")}
+    environ = {"IB_GRID_CLIENT_SECRET": "bench", "IB_IOT_API_KEY": "bench"}
     if not (street / "truth" / "records.csv").exists():
         generate(street, residents=residents, seed=seed)
         (street / "iot" / "events.jsonl").write_text("", encoding="utf-8")
@@ -184,12 +193,10 @@ def _bench_street(workdir: Path, residents: int, seed: int) -> tuple[Path, dict[
             IotServer(street / "iot", api_key="bench") as iot:
         config.parent.mkdir(parents=True, exist_ok=True)
         write_config(config, street=street, grid_url=grid.base_url, iot_url=iot.base_url)
-        with config.open("a", encoding="utf-8") as f:
-            f.write(f"keys:\n  {PERSON_KEY}: {{env: IB_PERSON_KEY}}\n")
         settings = load_settings(config, {**os.environ, **environ})
         if settings.warehouse_path.exists():
             settings.warehouse_path.unlink()
-        sync(settings, parse_as_of("2026-11-20"))
+        sync(settings, parse_as_of("2026-11-20"), reconcile_identities=False)
     return config, environ
 
 
@@ -217,10 +224,12 @@ def _newest_as_of(con) -> dt.datetime:
     return row
 
 
-def _model(con, records: pa.Table, run_id: str, clock: Clock) -> tuple[int, dict[str, Any], bool]:
+def _model(con, records: pa.Table, run_id: str, clock: Clock) -> tuple[int | None, dict[str, Any] | None, bool]:
     saved = identity.latest_model(con, MODEL_FORMAT)
     if saved is not None:
         return saved[0], saved[1], False
+    if records.num_rows < 2:  # nothing to learn from, nor to link: every record is its own person
+        return None, None, False
     model = train_model(records)
     version = identity.save_model(con, model, MODEL_FORMAT, run_id, records.num_rows, clock())
     log.warning("no saved linkage model (%s): trained version %d on %d records of run %s and saved it; "
@@ -229,8 +238,8 @@ def _model(con, records: pa.Table, run_id: str, clock: Clock) -> tuple[int, dict
     return version, model, True
 
 
-def _match(records: pa.Table, model: dict[str, Any]) -> clustering.Clustering:
-    pairs = predict_pairs(records, model)
+def _match(records: pa.Table, model: dict[str, Any] | None) -> clustering.Clustering:
+    pairs = predict_pairs(records, model or {})
     return clustering.build_clusters(records, id_links(records), pairs)
 
 
@@ -266,7 +275,7 @@ def _reviews(records: pa.Table, found: clustering.Clustering) -> pa.Table:
 
 
 def _summary(records: pa.Table, found: clustering.Clustering, result: key_assignment.KeyAssignment,
-             person_keys: list[str], version: int) -> dict[str, Any]:
+             person_keys: list[str], version: int | None) -> dict[str, Any]:
     data = pd.DataFrame({"system": records["system"].to_pylist(), "person_key": person_keys})
     links = {pair: n for pair, n in pair_counts(data, ["person_key"], sorted(data["system"].unique())).items() if n}
     return {"records": records.num_rows, "persons": int(data["person_key"].nunique()), "links": links,

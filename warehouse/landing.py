@@ -19,6 +19,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import posixpath
+import tempfile
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -35,6 +36,7 @@ from islandbridge.connectors.base import Stream
 from islandbridge.errors import IslandbridgeError
 
 RECORD_KEY = "_record_key"
+DEDUPE_MEMORY = "256MB"
 MANIFEST = "_manifest.json"
 QUARANTINE = "_quarantine"
 DELETED = "_deleted"
@@ -215,24 +217,29 @@ class LandingWriter:
         """
         folder = posixpath.join(self.base, spec.name)
         staged = folder + ".dedupe"
-        con = duckdb.connect()
-        try:
-            con.execute("SET memory_limit = '512MB'")
-            con.execute("SET preserve_insertion_order = false")
-            con.register("parts", pads.dataset(folder, filesystem=self.fs, format="parquet"))
-            ordered = ", ".join(f'"{c}"' for c in (RECORD_KEY, *spec.columns))
+        ordered = ", ".join(f'"{c}"' for c in (RECORD_KEY, *spec.columns))
+        with tempfile.TemporaryDirectory(prefix="ib-dedupe-") as spill, duckdb.connect() as con:
+            # One thread and a small limit: DuckDB spills the sort to disk instead of growing with the log.
+            con.execute(f"SET threads = 1; SET memory_limit = '{DEDUPE_MEMORY}'; SET temp_directory = '{spill}'; "
+                        "SET preserve_insertion_order = false")
             reader = con.sql(
-                f"SELECT DISTINCT ON ({RECORD_KEY}) * FROM parts ORDER BY {ordered}"
+                f"SELECT DISTINCT ON ({RECORD_KEY}) * FROM {self._scan(con, folder)} ORDER BY {ordered}"
             ).to_arrow_reader(self.part_rows)
             kept = self._write_parts(staged, reader)
-        finally:
-            con.close()
         self.fs.delete_dir(folder)
         self.fs.move(staged, folder)
         removed = self._written[spec.name] - kept
         self._written[spec.name] = kept
         self.counts[spec.name].landed -= removed
         self.counts[spec.name].duplicates += removed
+
+    def _scan(self, con: duckdb.DuckDBPyConnection, folder: str) -> str:
+        """A DuckDB table expression over a folder of parts: DuckDB's own reader on a local disk (its
+        buffer manager then bounds the memory), a registered pyarrow dataset on any other filesystem."""
+        if isinstance(self.fs, pafs.LocalFileSystem):
+            return f"read_parquet('{folder.replace(chr(39), chr(39) * 2)}/*.parquet')"
+        con.register("parts", pads.dataset(folder, filesystem=self.fs, format="parquet"))
+        return "parts"
 
     def _write_parts(self, folder: str, reader: pa.RecordBatchReader) -> int:
         self.fs.create_dir(folder, recursive=True)

@@ -1,0 +1,81 @@
+"""A 3,000-resident simulated street, synced once per session and reconciled once, for the identity tests.
+
+Tests that change the warehouse work on a copy (`warehouse_copy`), so the session's warehouse stays as
+the first reconcile left it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import AS_OF
+
+RESIDENTS = 3000
+SEED = 1
+PERSON_KEY_TEXT = "pk-test:" + "Q" * 43 + "="  # a fixed 32-byte test key, never a production one
+ENVIRON = {"IB_GRID_CLIENT_SECRET": "grid-secret", "IB_IOT_API_KEY": "iot-key", "IB_PERSON_KEY": PERSON_KEY_TEXT}
+
+
+@dataclass(frozen=True)
+class Street:
+    """The simulated street, its configuration and the pristine synced warehouse (before reconcile)."""
+
+    root: Path
+    settings: object
+    synced_warehouse: Path
+
+    @property
+    def truth(self) -> Path:
+        return self.root / "street" / "truth"
+
+
+@pytest.fixture(scope="session")
+def street(tmp_path_factory) -> Street:
+    """Generate the street, serve its APIs, sync it through the pipeline, keep a copy of the warehouse."""
+    from islandbridge.config import load_settings, parse_as_of
+    from islandbridge.demo import write_config
+    from islandbridge.pipeline import sync
+    from islandbridge.simulator import generate
+    from islandbridge.simulator.servers import GridServer, IotServer
+
+    root = tmp_path_factory.mktemp("identity")
+    generate(root / "street", residents=RESIDENTS, seed=SEED, as_of=AS_OF)
+    config = root / "islandbridge.yml"
+    with GridServer(root / "street" / "grid", client_id="islandbridge-demo", client_secret="grid-secret") as grid, \
+            IotServer(root / "street" / "iot", api_key="iot-key") as iot:
+        write_config(config, street=root / "street", grid_url=grid.base_url, iot_url=iot.base_url)
+        settings = load_settings(config, ENVIRON)
+        sync(settings, parse_as_of(AS_OF.isoformat()), reconcile_identities=False)
+    pristine = root / "synced.duckdb"
+    shutil.copyfile(settings.warehouse_path, pristine)
+    return Street(root, settings, pristine)
+
+
+@pytest.fixture(scope="session")
+def reconciled(street) -> dict:
+    """The first reconcile of the street (it trains and saves model version 1)."""
+    from islandbridge.config import parse_as_of
+    from islandbridge.reconcile import reconcile
+
+    return reconcile(street.settings, parse_as_of(AS_OF.isoformat()))
+
+
+@pytest.fixture
+def warehouse_copy(street, reconciled, tmp_path):
+    """Settings pointing at a private copy of the reconciled warehouse."""
+    path = tmp_path / "warehouse.duckdb"
+    shutil.copyfile(street.settings.warehouse_path, path)
+    return dataclasses.replace(street.settings, warehouse_path=path)
+
+
+@pytest.fixture
+def synced_copy(street, tmp_path):
+    """Settings pointing at a private copy of the synced warehouse, never reconciled."""
+    path = tmp_path / "warehouse.duckdb"
+    shutil.copyfile(street.synced_warehouse, path)
+    return dataclasses.replace(street.settings, warehouse_path=path)

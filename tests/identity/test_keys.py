@@ -1,0 +1,86 @@
+"""Stable person keys across runs: kept by overlap, new ones from an anchor, events with both keys."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from islandbridge.transforms.identity.keys import assign_keys
+from islandbridge.transforms.pseudonymise import person_key
+from islandbridge.warehouse.keys import Key
+from tests.identity.support import make_id
+
+MAC = Key("person_key", "t1", bytes(range(32)))
+NUMBER = make_id()
+REG, GRID, IOT, CIV = ("resident_registry", "t_jm:1"), ("grid_platform", "residents:GP1"), \
+    ("iot_platform", "cardholders:H1"), ("civil_affairs", "senior:202611:1")
+
+
+def _current(clusters: dict[int, list], ids: dict | None = None) -> pd.DataFrame:
+    rows = [(s, k, c, (ids or {}).get((s, k))) for c, recs in clusters.items() for s, k in recs]
+    return pd.DataFrame(rows, columns=["system", "record_key", "cluster", "id_full"], dtype=object)
+
+
+def _previous(mapping: dict | None = None) -> pd.DataFrame:
+    rows = [(s, k, key) for (s, k), key in (mapping or {}).items()]
+    return pd.DataFrame(rows, columns=["system", "record_key", "person_key"], dtype=object)
+
+
+def _assign(clusters, previous=None, retired=(), ids=None):
+    return assign_keys(MAC, _current(clusters, ids), _previous(previous), retired)
+
+
+def _events(result) -> list[tuple]:
+    return [(e.event, e.old_key, e.new_key) for e in result.events]
+
+
+def test_a_new_person_is_keyed_by_the_hmac_of_its_smallest_id_number():
+    """The first key of a person with a valid number is person_key(mac, number): no personal data in it."""
+    result = _assign({0: [REG, GRID]}, ids={REG: NUMBER})
+    assert result.keys[0] == person_key(MAC, NUMBER)
+    assert NUMBER not in result.keys[0]
+
+
+def test_a_person_without_a_number_is_keyed_by_its_smallest_record():
+    result = _assign({0: [IOT, GRID]})
+    assert result.keys[0] == person_key(MAC, f"record:{GRID[0]}:{GRID[1]}")
+
+
+def test_unchanged_clusters_keep_their_keys_with_no_events():
+    clusters = {0: [REG, GRID], 1: [IOT]}
+    first = _assign(clusters, ids={REG: NUMBER})
+    previous = {rec: first.keys[c] for c, recs in clusters.items() for rec in recs}
+    again = _assign(clusters, previous=previous, ids={REG: NUMBER})
+    assert again.keys == first.keys and again.events == [] and again.churn == 0
+
+
+def test_a_key_survives_its_anchor_changing():
+    """An IoT-only person keyed by its record keeps that key when a record with an ID number joins."""
+    first = _assign({0: [IOT]})
+    later = _assign({5: [IOT, REG]}, previous={IOT: first.keys[0]}, ids={REG: NUMBER})
+    assert later.keys[5] == first.keys[0] and later.churn == 0
+
+
+def test_a_merge_keeps_the_larger_persons_key_and_records_both():
+    result = _assign({0: [REG, GRID, IOT]}, previous={REG: "pk_a", GRID: "pk_a", IOT: "pk_b"})
+    assert result.keys[0] == "pk_a"
+    assert _events(result) == [("merge", "pk_b", "pk_a")]
+    assert result.redirects == [("pk_b", "pk_a")] and result.churn == 1
+
+
+def test_a_split_keeps_the_key_on_the_larger_part_and_gives_the_other_a_new_one():
+    result = _assign({0: [REG, GRID], 1: [IOT]}, previous={REG: "pk_a", GRID: "pk_a", IOT: "pk_a"})
+    assert result.keys[0] == "pk_a" and result.keys[1] != "pk_a"
+    assert _events(result) == [("split", "pk_a", result.keys[1])]
+
+
+def test_a_key_whose_records_all_vanished_is_retired():
+    result = _assign({0: [REG]}, previous={REG: "pk_a", CIV: "pk_gone"})
+    assert _events(result) == [("retire", "pk_gone", None)]
+
+
+def test_a_retired_key_is_never_issued_again():
+    """The anchor's key was issued before and retired: the new person takes its next anchor's key."""
+    retired = person_key(MAC, f"record:{GRID[0]}:{GRID[1]}")
+    result = _assign({0: [GRID, IOT]}, retired=[retired])
+    assert result.keys[0] != retired
+    assert result.keys[0] == person_key(MAC, f"record:{IOT[0]}:{IOT[1]}")

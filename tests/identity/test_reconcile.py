@@ -1,0 +1,203 @@
+"""The identity step end to end on a simulated 3,000-resident street synced through the pipeline."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import re
+
+import duckdb
+import pytest
+
+from islandbridge.config import parse_as_of
+from islandbridge.errors import ConfigError
+from islandbridge.reconcile import evaluate_linkage, reconcile, train_linkage
+from islandbridge.transforms.normalize import normalize_id, normalize_phones
+from tests.conftest import AS_OF
+from tests.identity.support import add_run, land, make_id, person_key_of
+
+DAY = AS_OF.isoformat()
+IDENTITY_TABLES = ("core.identity_map", "core.identity_map_before", "core.identity_events",
+                   "core.person_key_redirects", "core.identity_review", "meta.identity_runs", "meta.linkage_models")
+
+
+def _map(settings) -> list[tuple]:
+    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+        return con.execute("SELECT system, record_key, person_key FROM core.identity_map ORDER BY ALL").fetchall()
+
+
+def test_accuracy_meets_the_targets(street, reconciled):
+    """Pairwise precision ≥ 0.995 and recall ≥ 0.97 overall, no person with two valid ID numbers."""
+    scores = evaluate_linkage(street.settings, street.truth)
+    assert scores["overall"]["precision"] >= 0.995, scores["overall"]
+    assert scores["overall"]["recall"] >= 0.97, scores["overall"]
+    assert scores["cross_id_merges"] == 0
+    assert scores["records_unmapped"] == 0
+
+
+def test_every_system_pair_is_precise(street, reconciled):
+    """No system pair falls below the precision target on its own."""
+    scores = evaluate_linkage(street.settings, street.truth)
+    low = {pair: s["precision"] for pair, s in scores["by_system_pair"].items() if s["precision"] < 0.995}
+    assert not low
+
+
+def test_first_run_trains_saves_version_1_and_says_so(synced_copy, caplog):
+    """With no saved model the first run trains version 1, logs it, and the next run reuses it."""
+    with caplog.at_level(logging.INFO, logger="islandbridge"):
+        first = reconcile(synced_copy, parse_as_of(DAY))
+    assert (first["model_trained"], first["model_version"]) == (True, 1)
+    assert "trained version 1" in caplog.text
+    second = reconcile(synced_copy, parse_as_of(DAY))
+    assert (second["model_trained"], second["model_version"]) == (False, 1)
+    with duckdb.connect(str(synced_copy.warehouse_path), read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM meta.linkage_models").fetchall() == [(1,)]
+
+
+def test_training_on_purpose_makes_a_new_version_that_runs_use(warehouse_copy):
+    """`train_linkage` saves version 2; the next reconcile uses it without retraining."""
+    assert train_linkage(warehouse_copy)["model_version"] == 2
+    summary = reconcile(warehouse_copy, parse_as_of(DAY))
+    assert (summary["model_version"], summary["model_trained"]) == (2, False)
+
+
+def test_unchanged_rerun_changes_no_key(warehouse_copy):
+    """Re-running the same as-of, and a later as-of with nothing new, leave every key as it was."""
+    before = _map(warehouse_copy)
+    again = reconcile(warehouse_copy, parse_as_of(DAY))
+    with duckdb.connect(str(warehouse_copy.warehouse_path)) as con:
+        add_run(con, "2026-11-21")
+    later = reconcile(warehouse_copy, parse_as_of("2026-11-21"))
+    assert (again["churn"], again["merges"], again["splits"]) == (0, 0, 0)
+    assert (later["churn"], later["merges"], later["splits"]) == (0, 0, 0)
+    assert _map(warehouse_copy) == before
+
+
+def test_a_new_record_joins_its_existing_person(warehouse_copy):
+    """A new door-card holder with a resident's name, phone and flat gets that resident's key."""
+    with duckdb.connect(str(warehouse_copy.warehouse_path)) as con:
+        jmid, name, phone, estate, ld, dy, fh = con.execute("""
+            SELECT j.jmid, j.xm, j.lxdh, f.xqbm, f.ld, f.dy, f.fh FROM raw.registry__t_jm j
+            JOIN raw.registry__t_fw f USING (fwbh)
+            WHERE j.zt = '1' AND j.lxdh ~ '^1[0-9]{10}$' AND length(trim(j.xm)) = 3
+              AND (SELECT count(*) FROM raw.registry__t_jm k WHERE trim(k.xm) = trim(j.xm)) = 1
+            ORDER BY j.jmid LIMIT 1""").fetchall()[0]
+        expected = person_key_of(con, "resident_registry", f"t_jm:{jmid}")
+        run_id, _ = add_run(con, "2026-11-21")
+        land(con, "iot__cardholders", run_id, "cardholders:H9000001",
+             {"holder_id": "H9000001", "name": name, "phone": phone, "estate_code": estate, "building": ld,
+              "unit": dy, "room": fh, "updated_at": "2026-11-21T02:00:00Z"})
+    summary = reconcile(warehouse_copy, parse_as_of("2026-11-21"))
+    with duckdb.connect(str(warehouse_copy.warehouse_path), read_only=True) as con:
+        assert person_key_of(con, "iot_platform", "cardholders:H9000001") == expected
+    assert summary["churn"] == 0
+
+
+def test_new_evidence_linking_two_persons_records_a_merge_with_both_keys(warehouse_copy):
+    """A grid record that gains a phone and a flat joins a card holder: one key survives, one redirects."""
+    name, phone, number = "司徒晓岚", "19912345678", make_id()
+    with duckdb.connect(str(warehouse_copy.warehouse_path)) as con:
+        estate = con.execute("SELECT xqmc FROM raw.registry__t_xq WHERE xqbm = 'XQ001'").fetchall()[0][0]
+        run2, _ = add_run(con, "2026-11-21")
+        land(con, "iot__cardholders", run2, "cardholders:H9000002",
+             {"holder_id": "H9000002", "name": name, "phone": phone, "estate_code": "XQ001", "building": "1",
+              "unit": "1", "room": "101"})
+        grid = {"person_id": "GP900001", "name": name, "gender": "女", "id_card": number}
+        land(con, "grid__residents", run2, "residents:GP900001", {**grid, "address": f"{estate}9栋9单元909室"})
+    reconcile(warehouse_copy, parse_as_of("2026-11-21"))
+    with duckdb.connect(str(warehouse_copy.warehouse_path)) as con:
+        card_key = person_key_of(con, "iot_platform", "cardholders:H9000002")
+        grid_key = person_key_of(con, "grid_platform", "residents:GP900001")
+        run3, _ = add_run(con, "2026-11-22")
+        land(con, "grid__residents", run3, "residents:GP900001",
+             {**grid, "phone": phone, "address": f"{estate}1栋1单元101室"})
+    assert card_key != grid_key
+    summary = reconcile(warehouse_copy, parse_as_of("2026-11-22"))
+    with duckdb.connect(str(warehouse_copy.warehouse_path), read_only=True) as con:
+        merged = person_key_of(con, "iot_platform", "cardholders:H9000002")
+        assert person_key_of(con, "grid_platform", "residents:GP900001") == merged
+        events = con.execute("SELECT event, old_key, new_key FROM core.identity_events WHERE run_id = ?",
+                             [run3]).fetchall()
+        redirects = con.execute("SELECT old_key, new_key FROM core.person_key_redirects").fetchall()
+    assert len(events) == 1 and events[0][0] == "merge"
+    assert {events[0][1], events[0][2]} == {card_key, grid_key} and events[0][2] == merged
+    assert redirects == [(events[0][1], merged)]
+    assert (summary["merges"], summary["churn"]) == (1, 1)
+
+
+def test_newest_version_is_used_and_deleted_records_leave_the_map(warehouse_copy):
+    """A record's newest raw version wins; a key the source deleted is no longer mapped."""
+    with duckdb.connect(str(warehouse_copy.warehouse_path)) as con:
+        gone, kept = (r[0] for r in con.execute(
+            "SELECT _record_key FROM raw.iot__cardholders ORDER BY _record_key LIMIT 2").fetchall())
+        run2, _ = add_run(con, "2026-11-21")
+        con.execute("INSERT INTO meta.deletions VALUES (?, 'iot', 'cardholders', ?)", [run2, gone])
+        con.execute("INSERT INTO raw.iot__cardholders SELECT * REPLACE (? AS _run_id) FROM raw.iot__cardholders "
+                    "WHERE _record_key = ?", [run2, kept])
+    reconcile(warehouse_copy, parse_as_of("2026-11-21"))
+    with duckdb.connect(str(warehouse_copy.warehouse_path), read_only=True) as con:
+        rows = dict(((k, (f, last)) for k, f, last in con.execute(
+            "SELECT record_key, first_seen_run, last_seen_run FROM core.identity_map "
+            "WHERE system = 'iot_platform' AND record_key IN (?, ?)", [gone, kept]).fetchall()))
+    assert gone not in rows
+    assert rows[kept][1] == run2 and rows[kept][0] != run2
+
+
+def test_an_older_as_of_than_the_latest_reconciled_is_refused(warehouse_copy):
+    """Identities are reconciled in order: an as-of before the latest reconciled run raises."""
+    from islandbridge.warehouse.identity import IdentityStateError
+
+    with duckdb.connect(str(warehouse_copy.warehouse_path)) as con:
+        add_run(con, "2026-11-21")
+    reconcile(warehouse_copy, parse_as_of("2026-11-21"))
+    with pytest.raises(IdentityStateError, match="in order"):
+        reconcile(warehouse_copy, parse_as_of(DAY))
+
+
+def test_missing_person_key_is_a_config_error_naming_the_key(street):
+    """Without keys.person_key the step refuses to start and says which key to add."""
+    settings = dataclasses.replace(street.settings, keys={})
+    with pytest.raises(ConfigError, match=r"keys\.person_key"):
+        reconcile(settings, parse_as_of(DAY))
+
+
+def test_identity_tables_and_logs_hold_no_personal_data(warehouse_copy, caplog):
+    """No name, ID number or phone of the street reaches the identity tables or the log of a run."""
+    with caplog.at_level(logging.DEBUG):
+        reconcile(warehouse_copy, parse_as_of(DAY))
+    with duckdb.connect(str(warehouse_copy.warehouse_path), read_only=True) as con:
+        text = "\n".join(repr(con.execute(f"SELECT * FROM {t}").fetchall()) for t in IDENTITY_TABLES)
+        ids = {normalize_id(v).value for (v,) in con.execute("SELECT sfzh FROM raw.registry__t_jm").fetchall()}
+        phones = {n[-11:] for (v,) in con.execute("SELECT lxdh FROM raw.registry__t_jm").fetchall()
+                  for n in normalize_phones(v).numbers}
+    for where in (text, caplog.text):
+        assert not re.search(r"[\u3400-\u9fff]", where), "a Han character (a name?) was written"
+        runs = set(re.findall(r"\d{11,18}", where))
+        assert not runs & ({i for i in ids if i} | phones)
+
+
+def _bare_settings(tmp_path):
+    from islandbridge.config import Secret, Settings, SourceSettings
+    from tests.identity.conftest import PERSON_KEY_TEXT
+
+    return Settings(street_code="511403001", landing_url=tmp_path.as_uri(), warehouse_path=tmp_path / "w.duckdb",
+                    state_dir=tmp_path, sources={"civil": SourceSettings("civil", "civil_files", {"path": str(tmp_path)})},
+                    keys={"person_key": Secret(PERSON_KEY_TEXT, "env:IB_PERSON_KEY")})
+
+
+def test_nothing_synced_yet_is_refused_with_the_command_to_run(tmp_path):
+    from islandbridge.warehouse.identity import IdentityStateError
+
+    with pytest.raises(IdentityStateError, match="islandbridge sync"):
+        reconcile(_bare_settings(tmp_path), parse_as_of(DAY))
+
+
+def test_a_run_without_person_records_reconciles_to_no_persons(tmp_path):
+    """A loaded run whose sources bore no person yet gives an empty map, and trains nothing."""
+    from islandbridge.warehouse import raw
+
+    settings = _bare_settings(tmp_path)
+    with raw.connect(str(settings.warehouse_path)) as con:
+        add_run(con, DAY)
+    summary = reconcile(settings, parse_as_of(DAY))
+    assert (summary["records"], summary["persons"], summary["model_version"]) == (0, 0, None)

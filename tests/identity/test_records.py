@@ -1,0 +1,58 @@
+"""The person-bearing record table: field parsing and which records a stream contributes."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import duckdb
+import pytest
+
+from islandbridge.config import parse_as_of
+from islandbridge.transforms.identity.records import (
+    PERSON_STREAMS,
+    born_by,
+    load_records,
+    parse_birth,
+    parse_sex,
+    person_streams,
+)
+
+
+@pytest.mark.parametrize(("raw", "expected"), [
+    ("1944-01-18", ("1944-01-18", "1944-01")), ("19440118", ("1944-01-18", "1944-01")),
+    ("1944.01", (None, "1944-01")), ("1944-02-30", (None, None)), (None, (None, None)), ("", (None, None)),
+])
+def test_declared_birth_dates_parse_in_every_source_format(raw, expected):
+    assert parse_birth(raw) == expected
+
+
+@pytest.mark.parametrize(("raw", "expected"), [("1", "M"), ("2", "F"), ("男", "M"), ("女", "F"), ("", None), (None, None)])
+def test_sex_codes_of_every_source_map_to_m_or_f(raw, expected):
+    assert parse_sex(raw) == expected
+
+
+def test_born_by_is_the_latest_plausible_birth_date():
+    assert born_by(dt.datetime(2026, 11, 21, tzinfo=dt.UTC), 16) == "2010-11-21"
+    assert born_by(dt.datetime(2028, 2, 29, tzinfo=dt.UTC), 7) == "2021-02-28"
+    assert born_by(dt.datetime(2026, 11, 21, tzinfo=dt.UTC), None) is None
+
+
+def test_roster_scopes_keep_one_month_and_living_registry_rows_apart():
+    specs = {(s.system, s.stream): s for s in PERSON_STREAMS}
+    assert specs["civil_affairs", "dibao"].scope("dibao:202611:12") == "civil_affairs/dibao:202611"
+    assert specs["resident_registry", "t_jm"].scope("t_jm:1", "1") is not None
+    assert specs["resident_registry", "t_jm"].scope("t_jm:1", "2") is None
+    assert specs["iot_platform", "cardholders"].scope("cardholders:H1") is None
+
+
+def test_the_record_table_holds_every_truth_record_in_the_truth_format(street):
+    """Every person-bearing record the truth names is in the table, keyed exactly as the truth keys it."""
+    import csv
+
+    with duckdb.connect(str(street.synced_warehouse), read_only=True) as con:
+        records = load_records(con, person_streams(street.settings), parse_as_of("2026-11-20"))
+    with (street.truth / "records.csv").open(encoding="utf-8") as f:
+        truth = {(r["system"], r["record_key"]) for r in csv.DictReader(f)}
+    found = set(zip(records["system"].to_pylist(), records["record_key"].to_pylist(), strict=True))
+    assert found == truth
+    assert records["uid"].to_pylist() == list(range(records.num_rows))

@@ -1,0 +1,331 @@
+"""From links to persons: union-find with hard constraints, ambiguity detection and a review list.
+
+Records joined by an equal full ID number form the first clusters. Scored pairs then join clusters,
+strongest first, but only when
+
+- the probability reaches the match threshold **and** the pair agrees on name, birth date or ID number
+  (a shared phone or flat alone never links: that is what a household shares);
+- the two clusters do not contradict each other (`conflict`): two different valid full ID numbers, two
+  masked numbers that cannot be the same, two birth dates, two sexes, or two records of a roster that
+  lists each person once (the grid's 台账, one month of a civil-affairs file, the registry's living
+  rows), or a birth date too recent for a roster that only holds adults (`records.PersonStream`). This
+  holds for the whole cluster, so a chain of links can never carry two ID numbers into one person;
+- the record is not ambiguous: when one record links about equally well (`AMBIGUITY_MARGIN`) to two
+  persons that contradict each other — a card holder 宋雨欣 in a flat where mother and daughter share
+  that name and a phone — it is linked to neither.
+
+Everything not linked that came near is reported as a `Review` with its reason, for a person to decide.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from islandbridge.transforms.identity.probabilistic import MATCH_PROBABILITY
+
+AMBIGUITY_MARGIN = 10.0  # match weight (log2 of the Bayes factor) that separates a best link from a rival
+REASONS = ("below_threshold", "no_identity_evidence", "ambiguous", "different_id", "different_masked_id",
+           "different_birth", "different_sex", "same_roster", "too_young")
+
+
+class Profile(NamedTuple):
+    """What a cluster is known to be: at most one of each, and the rosters it already appears in."""
+
+    id: str | None = None
+    ps: str | None = None
+    birth: str | None = None
+    ym: str | None = None
+    sex: str | None = None
+    scopes: frozenset[str] = frozenset()
+    born_by: str | None = None  # the latest birth date its records allow (an adult-only roster...)
+
+    def merged(self, other: Profile) -> Profile:
+        bound = min(filter(None, (self.born_by, other.born_by)), default=None)
+        return Profile(self.id or other.id, self.ps or other.ps, self.birth or other.birth,
+                       self.ym or other.ym, self.sex or other.sex, self.scopes | other.scopes, bound)
+
+
+def conflict(a: Profile, b: Profile) -> str | None:
+    """Why two clusters cannot be one person (a reason from `REASONS`), or None; symmetric.
+
+    >>> conflict(Profile(id="110101199003070021"), Profile(id="110101199003070047"))
+    'different_id'
+    """
+    checks = (("different_id", a.id, b.id), ("different_masked_id", a.ps, b.ps),
+              ("different_birth", a.birth, b.birth), ("different_birth", a.ym, b.ym),
+              ("different_sex", a.sex, b.sex))
+    for reason, left, right in checks:
+        if left and right and left != right:
+            return reason
+    if a.scopes & b.scopes:
+        return "same_roster"
+    return "too_young" if _too_young(a, b) or _too_young(b, a) else None
+
+
+def _too_young(a: Profile, b: Profile) -> bool:
+    """True when ``b``'s birth is later than ``a``'s records allow (a card holder who is a baby)."""
+    if not a.born_by:
+        return False
+    if b.birth:
+        return b.birth > a.born_by
+    return bool(b.ym) and b.ym > a.born_by[:7]
+
+
+@dataclass(frozen=True)
+class Review:
+    """A pair a person should look at: the records (by uid), the model's probability and the reason."""
+
+    uid_l: int
+    uid_r: int
+    match_probability: float
+    reason: str
+
+
+@dataclass
+class Clustering:
+    """The persons found: a cluster id per record (its smallest uid), how each was matched, and reviews."""
+
+    cluster: list[int]
+    matched_by: list[str]  # 'id', 'probabilistic' or 'none'
+    probability: list[float | None]
+    reviews: list[Review] = field(default_factory=list)
+
+
+PROFILE_COLUMNS = ("id_full", "id_ps", "birth", "birth_ym", "sex", "scope", "born_by")
+
+
+def build_clusters(records: pa.Table, id_edges: Iterable[tuple[int, int]], pairs: pa.Table,
+                   *, match_probability: float = MATCH_PROBABILITY,
+                   margin: float = AMBIGUITY_MARGIN) -> Clustering:
+    """Cluster ``records`` (uids 0..n-1) from ID edges and scored ``pairs`` (uid_l, uid_r, weight, prob).
+
+    Deterministic: the same inputs give the same clusters and reviews. Pairs are screened in bulk; the
+    order-dependent part (strongest link first, constraints checked on whole clusters) runs for each
+    connected component of the candidate graph on its own, which gives the same result as one global
+    pass and keeps the memory it touches small.
+    """
+    n = records.num_rows
+    edges = np.array(sorted(id_edges), np.int64).reshape(-1, 2)
+    id_components = connected_components(n, edges[:, 0], edges[:, 1])
+    candidates, reviews = _screen(records, id_components, pairs, match_probability)
+    left, right, weight, prob = candidates
+    components = connected_components(n, np.concatenate([edges[:, 0], left]), np.concatenate([edges[:, 1], right]))
+    with _collector_paused():
+        cluster, links, more = _resolve_all(records, components, edges, candidates, margin)
+    return _result(cluster, edges, links, reviews + more)
+
+
+def connected_components(n: int, left: np.ndarray, right: np.ndarray) -> np.ndarray:
+    """The smallest uid of each record's connected component under the edges (left[i], right[i])."""
+    labels = np.arange(n, dtype=np.int64)
+    if not len(left):
+        return labels
+    while True:
+        low = np.minimum(labels[left], labels[right])
+        new = labels.copy()
+        np.minimum.at(new, left, low)
+        np.minimum.at(new, right, low)
+        new = new[new]  # pointer jumping: follow the label's own label
+        if np.array_equal(new, labels):
+            return labels
+        labels = new
+
+
+Candidates = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]  # uid_l, uid_r, weight, probability
+
+
+def _screen(records: pa.Table, components: np.ndarray, pairs: pa.Table, threshold: float):
+    """Split scored pairs into link candidates and reviews; pairs already joined by an ID number go."""
+    left, right = pairs["uid_l"].to_numpy(), pairs["uid_r"].to_numpy()
+    weight, prob = pairs["match_weight"].to_numpy(), pairs["match_probability"].to_numpy()
+    apart = components[left] != components[right]
+    below = prob < threshold
+    evidence = identity_evidence(records, left, right)
+    reviews = []
+    for mask, reason in ((apart & below, "below_threshold"), (apart & ~below & ~evidence, "no_identity_evidence")):
+        reviews += [Review(a, b, p, reason) for a, b, p in
+                    zip(left[mask].tolist(), right[mask].tolist(), prob[mask].tolist(), strict=True)]
+    keep = apart & ~below & evidence
+    return (left[keep], right[keep], weight[keep], prob[keep]), reviews
+
+
+def identity_evidence(records: pa.Table, left: np.ndarray, right: np.ndarray) -> np.ndarray:
+    """`has_identity_evidence` of many pairs at once (uids into ``records``); agrees with `pair_evidence`."""
+    lidx, ridx = pa.array(left, pa.int64()), pa.array(right, pa.int64())
+
+    def sides(column: str):
+        return records[column].take(lidx), records[column].take(ridx)
+
+    def same(column: str) -> pa.ChunkedArray:
+        return pc.fill_null(pc.equal(*sides(column)), False)
+
+    names = pc.and_(pc.and_(*(pc.is_valid(s) for s in sides("name_key"))),
+                    pc.or_(same("name_key"), same("pinyin_key")))
+    both_full = pc.and_(*(pc.is_valid(s) for s in sides("id_full")))
+    numbers = pc.if_else(both_full, same("id_full"), same("id_ps"))
+    return np.asarray(pc.or_(pc.or_(names, same("birth")), numbers), dtype=bool)
+
+
+def _resolve_all(records: pa.Table, components: np.ndarray, edges: np.ndarray, candidates: Candidates,
+                 margin: float) -> tuple[np.ndarray, list, list[Review]]:
+    """Run `_resolve` on every component with an edge; returns the cluster of each uid, links, reviews."""
+    left, right, weight, prob = candidates
+    cluster = np.arange(len(components), dtype=np.int64)
+    order = np.argsort(components, kind="stable")  # uids of one component together, ascending
+    sizes = np.bincount(components, minlength=len(components))
+    busy = order[sizes[components[order]] > 1]
+    if not len(busy):
+        return cluster, [], []
+    profiles = _gathered_profiles(records, busy)
+    position = np.empty(len(components), np.int64)
+    position[busy] = np.arange(len(busy))
+    starts = np.flatnonzero(np.r_[True, components[busy][1:] != components[busy][:-1]])
+    id_groups = _group(components[edges[:, 0]], position[edges[:, 0]], position[edges[:, 1]])
+    by_weight = np.lexsort((right, left, -weight, components[left]))
+    cand_groups = _group(components[left][by_weight], position[left][by_weight], position[right][by_weight],
+                         prob[by_weight], weight[by_weight])
+    links, reviews = [], []
+    ends = [*starts[1:].tolist(), len(busy)]
+    for start, end, comp in zip(starts.tolist(), ends, components[busy][starts].tolist(), strict=True):
+        roots, found_links, found_reviews = _resolve(profiles[start:end], start, id_groups.get(comp, ()),
+                                                     cand_groups.get(comp, ()), margin)
+        uids = busy[start:end]
+        cluster[uids] = uids[roots]
+        links += [(int(busy[a]), int(busy[b]), p) for a, b, p in found_links]
+        reviews += [Review(int(busy[a]), int(busy[b]), p, reason) for a, b, p, reason in found_reviews]
+    return cluster, links, reviews
+
+
+def _gathered_profiles(records: pa.Table, uids: np.ndarray) -> list[Profile]:
+    """The `Profile` of each uid, in the order given (gathered column-wise, then read in sequence)."""
+    index = pa.array(uids, pa.int64())
+    cols = [records[c].take(index).to_pylist() for c in PROFILE_COLUMNS]
+    return [Profile(i, p, b, y, s, frozenset((scope,)) if scope else frozenset(), bound)
+            for i, p, b, y, s, scope, bound in zip(*cols, strict=True)]
+
+
+def _group(component: np.ndarray, *columns: np.ndarray) -> dict[int, list[tuple]]:
+    """Rows (tuples of ``columns``) grouped by ``component``, in their given order within a group."""
+    if not len(component):
+        return {}
+    order = np.argsort(component, kind="stable")
+    rows = list(zip(*(c[order].tolist() for c in columns), strict=True))
+    keys = component[order]
+    starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]]).tolist()
+    ends = [*starts[1:], len(rows)]
+    return {int(keys[s]): rows[s:e] for s, e in zip(starts, ends, strict=True)}
+
+
+def _resolve(profiles: list[Profile], offset: int, id_edges, candidates, margin: float):
+    """One component: ID unions, then ambiguity, then strongest-first links under the constraints.
+
+    Positions are global (``offset`` is the component's first); returns each record's root position
+    relative to the component, the links made and the reviews (a, b, probability, reason).
+    """
+    uf = _UnionFind(profiles, offset)
+    for a, b in id_edges:
+        uf.union(a, b)
+    fixed = {i: uf.find(i) for i in range(offset, offset + len(profiles))}
+    rivals = _rival_links(uf, fixed, candidates, margin)
+    links, reviews = [], []
+    for a, b, p, _ in candidates:
+        if (a, fixed[b]) in rivals or (b, fixed[a]) in rivals:
+            reviews.append((a, b, p, "ambiguous"))
+            continue
+        ra, rb = uf.find(a), uf.find(b)
+        reason = None if ra == rb else conflict(uf.profile[ra], uf.profile[rb])
+        if reason:
+            reviews.append((a, b, p, reason))
+        else:
+            uf.union(a, b)
+            links.append((a, b, p))
+    roots = [uf.find(i) - offset for i in range(offset, offset + len(profiles))]
+    return roots, links, reviews
+
+
+def _rival_links(uf: _UnionFind, fixed: dict[int, int], candidates, margin: float) -> set[tuple[int, int]]:
+    """(record, ID-cluster) links to drop: the record matches rival persons about equally well."""
+    targets: dict[int, dict[int, float]] = {}
+    for a, b, _, weight in candidates:
+        for rec, other in ((a, fixed[b]), (b, fixed[a])):
+            best = targets.setdefault(rec, {})
+            best[other] = max(weight, best.get(other, float("-inf")))
+    drop = set()
+    for rec, by_root in targets.items():
+        if len(by_root) < 2:
+            continue
+        top = max(by_root.values())
+        contenders = sorted(root for root, weight in by_root.items() if top - weight < margin)
+        profiles = [uf.profile[root] for root in contenders]
+        if any(conflict(p, q) for i, p in enumerate(profiles) for q in profiles[i + 1:]):
+            drop.update((rec, root) for root in contenders)
+    return drop
+
+
+class _UnionFind:
+    """Union-find over a component's positions ``offset..offset+n-1``; each root holds its `Profile`."""
+
+    def __init__(self, profiles: list[Profile], offset: int) -> None:
+        self.parent = {offset + i: offset + i for i in range(len(profiles))}
+        self.profile = {offset + i: p for i, p in enumerate(profiles)}
+
+    def find(self, x: int) -> int:
+        root = x
+        while self.parent[root] != root:
+            root = self.parent[root]
+        while self.parent[x] != root:
+            self.parent[x], x = root, self.parent[x]
+        return root
+
+    def union(self, a: int, b: int) -> None:
+        ra, rb = self.find(a), self.find(b)
+        if ra == rb:
+            return
+        keep, gone = min(ra, rb), max(ra, rb)
+        self.parent[gone] = keep
+        self.profile[keep] = self.profile[keep].merged(self.profile.pop(gone))
+
+
+def _result(cluster: np.ndarray, edges: np.ndarray, links: list, reviews: list[Review]) -> Clustering:
+    n = len(cluster)
+    matched_by = np.full(n, "none", dtype=object)
+    probability = np.full(n, -np.inf)
+    if links:  # a record's probability: the strongest link that attached it
+        a, b, p = (np.array(column) for column in zip(*links, strict=True))
+        np.maximum.at(probability, np.concatenate([a, b]), np.concatenate([p, p]))
+        matched_by[probability > -np.inf] = "probabilistic"
+    probability[probability == -np.inf] = np.nan
+    ids = edges.reshape(-1)
+    matched_by[ids] = "id"
+    probability[ids] = 1.0
+    open_reviews = [r for r in reviews if cluster[r.uid_l] != cluster[r.uid_r]]
+    return Clustering(cluster.tolist(), matched_by.tolist(),
+                      [None if np.isnan(p) else float(p) for p in probability.tolist()], _dedupe(open_reviews))
+
+
+def _dedupe(reviews: list[Review]) -> list[Review]:
+    seen: dict[tuple[int, int], Review] = {}
+    for review in reviews:
+        key = (min(review.uid_l, review.uid_r), max(review.uid_l, review.uid_r))
+        seen.setdefault(key, review)
+    return sorted(seen.values(), key=lambda r: (min(r.uid_l, r.uid_r), max(r.uid_l, r.uid_r)))
+
+
+@contextlib.contextmanager
+def _collector_paused():
+    """Pause the cyclic garbage collector: millions of small tuples would make it rescan the heap."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
