@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 from islandbridge.demo import GRID_CLIENT_ID, write_config
+from islandbridge.perf import peak_rss_mib, rss_mib
 
 SOURCES = ("registry", "grid", "civil", "iot")
 BENCH_CREDS = {"IB_GRID_CLIENT_SECRET": "bench-grid-secret", "IB_IOT_API_KEY": "bench-iot-key"}
@@ -64,7 +65,7 @@ def _one(config: str, source: str) -> None:
     from islandbridge.config import load_settings, parse_as_of
 
     settings = load_settings(config, environ=os.environ)
-    base_rss = _rss_mib()
+    base_rss = rss_mib()
     # a fresh as-of per call so the previous state is empty: a full extraction is what is measured
     as_of = parse_as_of("2026-11-20")
     t0 = time.perf_counter()
@@ -73,25 +74,7 @@ def _one(config: str, source: str) -> None:
     rows = sum(c["read"] for c in result["counts"].values())
     print(json.dumps({"source": source, "rows": rows, "seconds": round(seconds, 3),
                       "rows_per_s": rows / seconds if seconds else 0.0,
-                      "peak_rss_mib": _peak_rss_mib(), "base_rss_mib": base_rss}))
-
-
-def _peak_rss_mib() -> float:
-    # VmHWM, not getrusage's ru_maxrss: Linux keeps ru_maxrss across execve, so a child would report the
-    # peak of the parent that spawned it (here, the simulated servers holding the whole street).
-    return _status_mib("VmHWM:")
-
-
-def _rss_mib() -> float:
-    return _status_mib("VmRSS:")
-
-
-def _status_mib(field: str) -> float:
-    with open("/proc/self/status", encoding="ascii") as f:
-        for line in f:
-            if line.startswith(field):
-                return int(line.split()[1]) / 1024
-    return float("nan")
+                      "peak_rss_mib": peak_rss_mib(), "base_rss_mib": base_rss}))
 
 
 def _print_flatness(results: list[dict]) -> None:

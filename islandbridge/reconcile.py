@@ -168,13 +168,10 @@ def bench_reconcile(workdir: str | Path, residents: int = 30_000, seed: int = 1)
 def _bench_child(config: str) -> None:
     """The measured process of `bench_reconcile`: reconcile, then print the summary and its own peak RSS."""
     from islandbridge.config import load_settings, parse_as_of
+    from islandbridge.perf import peak_rss_mib
 
     summary = reconcile(load_settings(config, os.environ), parse_as_of("2026-11-20"))
-    # VmHWM, not getrusage's ru_maxrss: Linux keeps ru_maxrss across execve, so the child would report
-    # the peak of the parent that generated and synced the street.
-    with open("/proc/self/status", encoding="ascii") as f:
-        peak = next(int(line.split()[1]) / 1024 for line in f if line.startswith("VmHWM:"))
-    print(json.dumps({"summary": summary, "peak_rss_mib": peak}))
+    print(json.dumps({"summary": summary, "peak_rss_mib": peak_rss_mib()}))
 
 
 def _bench_street(workdir: Path, residents: int, seed: int) -> tuple[Path, dict[str, str]]:

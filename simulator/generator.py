@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
-import gc
-from collections.abc import Iterator
 from pathlib import Path
 
+from islandbridge.perf import collector_paused
 from islandbridge.simulator import population, scenarios
 from islandbridge.simulator.civil import write_civil
 from islandbridge.simulator.common import sub_rng
@@ -28,23 +26,6 @@ def build_street(seed: int, residents: int, as_of: dt.date, street_code: str) ->
     population.assign_grid_presence(sub_rng(seed, "grid-presence"), street)
     scenarios.design_devices(sub_rng(seed, "devices"), street)
     return street
-
-
-@contextlib.contextmanager
-def _collector_paused() -> Iterator[None]:
-    """Pause the cyclic garbage collector while generating.
-
-    Creating hundreds of thousands of small objects (people, rows, JSON items) triggers a full collection
-    again and again, which made a 300,000-resident street several times slower; the model holds no
-    garbage cycles worth collecting before it is done.
-    """
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def generate(
@@ -72,7 +53,7 @@ def generate(
         raise ValueError(
             f"street_code={street_code!r} must be the nine-digit code of a street (e.g. 511403001)"
         )
-    with _collector_paused():
+    with collector_paused():
         return _generate(Path(out_dir), residents, seed, as_of, street_code)
 
 

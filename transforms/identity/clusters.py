@@ -19,8 +19,6 @@ Everything not linked that came near is reported as a `Review` with its reason, 
 
 from __future__ import annotations
 
-import contextlib
-import gc
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import NamedTuple
@@ -29,6 +27,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from islandbridge.perf import collector_paused
 from islandbridge.transforms.identity.probabilistic import MATCH_PROBABILITY
 
 AMBIGUITY_MARGIN = 10.0  # match weight (log2 of the Bayes factor) that separates a best link from a rival
@@ -118,7 +117,7 @@ def build_clusters(records: pa.Table, id_edges: Iterable[tuple[int, int]], pairs
     candidates, reviews = _screen(records, id_components, pairs, match_probability)
     left, right, weight, prob = candidates
     components = connected_components(n, np.concatenate([edges[:, 0], left]), np.concatenate([edges[:, 1], right]))
-    with _collector_paused():
+    with collector_paused():
         cluster, links, more = _resolve_all(records, components, edges, candidates, margin)
     return _result(cluster, edges, links, reviews + more)
 
@@ -317,15 +316,3 @@ def _dedupe(reviews: list[Review]) -> list[Review]:
         key = (min(review.uid_l, review.uid_r), max(review.uid_l, review.uid_r))
         seen.setdefault(key, review)
     return sorted(seen.values(), key=lambda r: (min(r.uid_l, r.uid_r), max(r.uid_l, r.uid_r)))
-
-
-@contextlib.contextmanager
-def _collector_paused():
-    """Pause the cyclic garbage collector: millions of small tuples would make it rescan the heap."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()

@@ -20,7 +20,6 @@ import datetime as dt
 import json
 import os
 import posixpath
-import resource
 import sys
 import time
 import uuid
@@ -31,6 +30,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from islandbridge.config import load_settings, parse_as_of
+from islandbridge.perf import peak_rss_mib
 from islandbridge.warehouse import raw
 from islandbridge.warehouse.landing import (
     DELETED,
@@ -87,7 +87,7 @@ def _measure(what: str, settings, sources: list[str], cfg: dict, mode: str) -> d
            "checks_s": gate.timings.get("validate_s"), "rows_per_s": round(landed / elapsed),
            "expectations": len(gate.results), "quarantined": sum(n for s in gate.quarantined.values()
                                                                 for n in s.values()),
-           "peak_rss_mib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}
+           "peak_rss_mib": round(peak_rss_mib())}
     print(f"[bench] {what:<40} {mode:<32} {landed:>10,} rows {elapsed:>7.1f} s "
           f"({row['rows_per_s']:>9,} rows/s) checks {row['checks_s']} s, quarantined {row['quarantined']}, "
           f"peak RSS {row['peak_rss_mib']} MiB", flush=True)
