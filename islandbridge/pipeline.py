@@ -30,7 +30,7 @@ from typing import Any
 from islandbridge.config import Settings
 from islandbridge.connectors import ExtractContext, build_connector
 from islandbridge.warehouse import raw
-from islandbridge.warehouse.landing import LandingWriter
+from islandbridge.warehouse.landing import COUNT_FIELDS, LandingWriter
 
 log = logging.getLogger(__name__)
 
@@ -60,8 +60,7 @@ def extract(settings: Settings, source: str, as_of: dt.datetime) -> dict[str, An
     log.info("extracting %s for run %s (as of %s)", connector.describe(), run_id, as_of.isoformat())
     new_state = connector.extract(ExtractContext(run_id=run_id, as_of=as_of, state=state, sink=writer))
     manifest = writer.close(new_state)
-    counts = {s: {k: v for k, v in c.items() if k in ("read", "landed", "quarantined", "duplicates", "deleted")}
-              for s, c in manifest["streams"].items()}
+    counts = {s: {k: c[k] for k in COUNT_FIELDS} for s, c in manifest["streams"].items()}
     log.info("extracted %s: %s", source, {s: c["landed"] for s, c in counts.items()})
     return {"source": source, "run_id": run_id, "landing": writer.base, "counts": counts}
 

@@ -22,7 +22,7 @@ import posixpath
 import tempfile
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from decimal import Decimal
 from typing import Any
 
@@ -91,6 +91,28 @@ class StreamCounts:
         return self.read == self.landed + self.quarantined + self.duplicates
 
 
+#: The accounting of a stream, as the manifest and ``meta.run_sources`` record it.
+COUNT_FIELDS = tuple(f.name for f in fields(StreamCounts))
+
+
+def path_exists(fs: pafs.FileSystem, path: str) -> bool:
+    return fs.get_file_info(path).type != pafs.FileType.NotFound
+
+
+def write_part(fs: pafs.FileSystem, folder: str, index: int, table: pa.Table) -> None:
+    """Write ``table`` as ``{folder}/part-{index:05d}.parquet``, the one form every landed part takes."""
+    fs.create_dir(folder, recursive=True)
+    pq.write_table(table, posixpath.join(folder, f"part-{index:05d}.parquet"), filesystem=fs, compression="zstd")
+
+
+def write_manifest(fs: pafs.FileSystem, base: str, manifest: Mapping[str, Any]) -> None:
+    """Write a slice's manifest atomically (a temporary name, then a move): it is what marks it complete."""
+    tmp = posixpath.join(base, MANIFEST + ".tmp")
+    with fs.open_output_stream(tmp) as out:
+        out.write(json.dumps(manifest, ensure_ascii=False, sort_keys=True, indent=1).encode())
+    fs.move(tmp, posixpath.join(base, MANIFEST))
+
+
 @dataclass
 class LandingWriter:
     """The ``Sink`` a connector extracts into; buffers rows and writes bounded Parquet parts.
@@ -118,7 +140,7 @@ class LandingWriter:
         """Start (or restart) the landing of one source for one run: its folder is emptied first."""
         fs, root = open_root(url)
         base = posixpath.join(root, run_id, source)
-        if fs.get_file_info(base).type != pafs.FileType.NotFound:
+        if path_exists(fs, base):
             fs.delete_dir(base)
         fs.create_dir(base, recursive=True)
         return cls(fs, base, {s.name: s for s in streams}, part_rows)
@@ -181,10 +203,7 @@ class LandingWriter:
             },
             "state": dict(state),
         }
-        tmp = posixpath.join(self.base, MANIFEST + ".tmp")
-        with self.fs.open_output_stream(tmp) as out:
-            out.write(json.dumps(manifest, ensure_ascii=False, sort_keys=True, indent=1).encode())
-        self.fs.move(tmp, posixpath.join(self.base, MANIFEST))
+        write_manifest(self.fs, self.base, manifest)
         return manifest
 
     def _stream(self, name: str) -> Stream:
@@ -203,9 +222,7 @@ class LandingWriter:
         columns[RECORD_KEY] = [spec.record_key(r) for r in rows]
         table = pa.Table.from_pydict(columns, schema)
         self._written[spec.name] += table.num_rows
-        path = posixpath.join(self.base, spec.name, f"part-{self._parts[spec.name]:05d}.parquet")
-        self.fs.create_dir(posixpath.dirname(path), recursive=True)
-        pq.write_table(table, path, filesystem=self.fs, compression="zstd")
+        write_part(self.fs, posixpath.join(self.base, spec.name), self._parts[spec.name], table)
         self._parts[spec.name] += 1
 
     def _dedupe(self, spec: Stream) -> None:
@@ -225,7 +242,7 @@ class LandingWriter:
             reader = con.sql(
                 f"SELECT DISTINCT ON ({RECORD_KEY}) * FROM {self._scan(con, folder)} ORDER BY {ordered}"
             ).to_arrow_reader(self.part_rows)
-            kept = self._write_parts(staged, reader)
+            kept, self._parts[spec.name] = self._write_parts(staged, reader)
         self.fs.delete_dir(folder)
         self.fs.move(staged, folder)
         removed = self._written[spec.name] - kept
@@ -241,22 +258,19 @@ class LandingWriter:
         con.register("parts", pads.dataset(folder, filesystem=self.fs, format="parquet"))
         return "parts"
 
-    def _write_parts(self, folder: str, reader: pa.RecordBatchReader) -> int:
-        self.fs.create_dir(folder, recursive=True)
+    def _write_parts(self, folder: str, reader: pa.RecordBatchReader) -> tuple[int, int]:
+        """Write each batch as a part; returns (rows, parts)."""
         rows = part = 0
         for batch in reader:
-            pq.write_table(pa.Table.from_batches([batch]), posixpath.join(folder, f"part-{part:05d}.parquet"),
-                           filesystem=self.fs, compression="zstd")
+            write_part(self.fs, folder, part, pa.Table.from_batches([batch]))
             rows, part = rows + batch.num_rows, part + 1
         if part == 0:  # keep the stream's schema even when nothing survived
-            pq.write_table(pa.Table.from_batches([], reader.schema), posixpath.join(folder, "part-00000.parquet"),
-                           filesystem=self.fs, compression="zstd")
-        return rows
+            write_part(self.fs, folder, 0, pa.Table.from_batches([], reader.schema))
+            part = 1
+        return rows, part
 
     def _write_table(self, folder: str, table: pa.Table) -> None:
-        path = posixpath.join(self.base, folder, "part-00000.parquet")
-        self.fs.create_dir(posixpath.dirname(path), recursive=True)
-        pq.write_table(table, path, filesystem=self.fs, compression="zstd")
+        write_part(self.fs, posixpath.join(self.base, folder), 0, table)
 
 
 def raw_schema(spec: Stream) -> pa.Schema:

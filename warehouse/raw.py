@@ -27,7 +27,7 @@ import pyarrow.dataset as pads
 import pyarrow.fs as pafs
 
 from islandbridge.errors import IslandbridgeError
-from islandbridge.warehouse.landing import DELETED, MANIFEST, QUARANTINE, RECORD_KEY, open_root
+from islandbridge.warehouse.landing import COUNT_FIELDS, DELETED, MANIFEST, QUARANTINE, RECORD_KEY, open_root
 
 log = logging.getLogger(__name__)
 
@@ -121,8 +121,7 @@ def load_source(con: duckdb.DuckDBPyConnection, landing_url: str, run_id: str, s
     except BaseException:
         con.execute("ROLLBACK")
         raise
-    counts = {s: {k: info[k] for k in ("read", "landed", "quarantined", "duplicates", "deleted")}
-              for s, info in manifest["streams"].items()}
+    counts = {s: {k: info[k] for k in COUNT_FIELDS} for s, info in manifest["streams"].items()}
     log.info("loaded %s for run %s: %s", source, run_id,
              {s: c["landed"] for s, c in counts.items()})
     return counts

@@ -96,6 +96,7 @@ def test_a_dedupe_stream_keeps_one_row_per_key_and_counts_the_rest(tmp_path):
     writer.write("events", rows)
     counts = writer.close({})["streams"]["events"]
     assert (counts["read"], counts["landed"], counts["duplicates"]) == (7, 4, 3)
+    assert counts["parts"] == len(list((tmp_path / "run1" / "src" / "events").glob("part-*.parquet")))
     landed = _rows(tmp_path / "run1" / "src" / "events")
     assert [r[0] for r in landed] == ["a", "b", "c", "d"]
 

@@ -27,7 +27,6 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from islandbridge.config import load_settings, parse_as_of
 from islandbridge.perf import peak_rss_mib
@@ -39,6 +38,9 @@ from islandbridge.warehouse.landing import (
     QUARANTINE,
     QUARANTINE_SCHEMA,
     open_root,
+    path_exists,
+    write_manifest,
+    write_part,
 )
 
 AS_OF = "2026-11-20"
@@ -130,22 +132,18 @@ def _iot_day(workdir: Path, residents: int, seed: int):
     settings = load_settings(config, {**os.environ, **CREDS})
     fs, root = open_root(settings.landing_url)
     base = posixpath.join(root, raw.run_id_for(parse_as_of(AS_OF)), "iot")
-    if fs.get_file_info(posixpath.join(base, MANIFEST)).type.name == "NotFound":
+    if not path_exists(fs, posixpath.join(base, MANIFEST)):
         rng = np.random.default_rng(seed)
         tables = _iot_tables(rng, residents)
-        fs.create_dir(base, recursive=True)
         for name, table in tables.items():
-            fs.create_dir(posixpath.join(base, name), recursive=True)
-            pq.write_table(table, posixpath.join(base, name, "part-00000.parquet"), filesystem=fs, compression="zstd")
+            write_part(fs, posixpath.join(base, name), 0, table)
         for folder, schema in ((QUARANTINE, QUARANTINE_SCHEMA), (DELETED, DELETED_SCHEMA)):
-            fs.create_dir(posixpath.join(base, folder), recursive=True)
-            pq.write_table(schema.empty_table(), posixpath.join(base, folder, "part-00000.parquet"), filesystem=fs)
+            write_part(fs, posixpath.join(base, folder), 0, schema.empty_table())
         manifest = {"streams": {s.name: {"read": tables[s.name].num_rows, "landed": tables[s.name].num_rows,
                                          "quarantined": 0, "duplicates": 0, "deleted": 0, "parts": 1,
                                          "key": list(s.key_columns), "columns": list(s.columns)} for s in STREAMS},
                     "state": {}}
-        with fs.open_output_stream(posixpath.join(base, MANIFEST)) as out:
-            out.write(json.dumps(manifest).encode())
+        write_manifest(fs, base, manifest)
     return settings
 
 

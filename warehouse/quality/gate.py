@@ -35,7 +35,7 @@ from islandbridge.config import Settings
 from islandbridge.schemas import IMPLICIT_CHECKS, Tables, load_tables
 from islandbridge.warehouse import raw
 from islandbridge.warehouse.keys import KeyRing
-from islandbridge.warehouse.landing import RECORD_KEY
+from islandbridge.warehouse.landing import RECORD_KEY, path_exists
 from islandbridge.warehouse.quality import quarantine, report
 from islandbridge.warehouse.quality.config import QualityConfig
 from islandbridge.warehouse.quality.errors import QualityConfigError, QualityGateError
@@ -120,7 +120,7 @@ def _commit(settings: Settings, cfg: QualityConfig, gate: GateResult, outcomes: 
 
 
 def _was_gated(landing: LandingSlice) -> bool:
-    return landing.fs.get_file_info(f"{landing.base}/{QUALITY_DIR}").type.name != "NotFound"
+    return path_exists(landing.fs, f"{landing.base}/{QUALITY_DIR}")
 
 
 def results_table(gate: GateResult) -> pa.Table:

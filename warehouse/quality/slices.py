@@ -27,9 +27,17 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as pads
 import pyarrow.fs as pafs
-import pyarrow.parquet as pq
 
-from islandbridge.warehouse.landing import DELETED, MANIFEST, QUARANTINE, RECORD_KEY, open_root
+from islandbridge.warehouse.landing import (
+    DELETED,
+    MANIFEST,
+    QUARANTINE,
+    RECORD_KEY,
+    open_root,
+    path_exists,
+    write_manifest,
+    write_part,
+)
 from islandbridge.warehouse.raw import read_manifest
 
 QUALITY_DIR = "_quality"
@@ -54,7 +62,7 @@ class LandingSlice:
         base = posixpath.join(root, run_id, source)
         manifest = read_manifest(fs, base, source, run_id)
         original = posixpath.join(base, ORIGINAL_MANIFEST)
-        if _exists(fs, original):
+        if path_exists(fs, original):
             with fs.open_input_stream(original) as f:
                 manifest = json.loads(f.read())
         return cls(fs, base, run_id, source, manifest)
@@ -70,7 +78,7 @@ class LandingSlice:
     def dataset(self, stream: str) -> pads.Dataset:
         """The stream's rows as extracted."""
         original = posixpath.join(self.base, ORIGINALS, stream)
-        path = original if _exists(self.fs, original) else posixpath.join(self.base, stream)
+        path = original if path_exists(self.fs, original) else posixpath.join(self.base, stream)
         return pads.dataset(path, filesystem=self.fs, format="parquet")
 
     def side_table(self, folder: str) -> pa.Table:
@@ -91,7 +99,7 @@ class LandingSlice:
         for stream in self.streams:
             keys = excluded.get(stream)
             original = posixpath.join(self.base, ORIGINALS, stream)
-            if (keys is None or len(keys) == 0) and not _exists(self.fs, original):
+            if (keys is None or len(keys) == 0) and not path_exists(self.fs, original):
                 continue
             moved[stream] = self._rewrite(stream, original, keys if keys is not None else pa.array([], pa.string()))
         self._write_manifest(moved)
@@ -99,23 +107,22 @@ class LandingSlice:
 
     def _keep_original_manifest(self) -> None:
         target = posixpath.join(self.base, ORIGINAL_MANIFEST)
-        if not _exists(self.fs, target):
+        if not path_exists(self.fs, target):
             self.fs.create_dir(posixpath.join(self.base, QUALITY_DIR), recursive=True)
             self.fs.copy_file(posixpath.join(self.base, MANIFEST), target)
 
     def _rewrite(self, stream: str, original: str, keys: pa.Array) -> int:
         current = posixpath.join(self.base, stream)
-        if not _exists(self.fs, original):
+        if not path_exists(self.fs, original):
             self.fs.create_dir(posixpath.dirname(original), recursive=True)
             self.fs.move(current, original)
         table = pads.dataset(original, filesystem=self.fs, format="parquet").to_table()
         kept = table.filter(pc.invert(pc.is_in(table[RECORD_KEY], value_set=keys.cast(pa.string()))))
         staging = current + ".tmp"
-        if _exists(self.fs, staging):
+        if path_exists(self.fs, staging):
             self.fs.delete_dir(staging)
-        self.fs.create_dir(staging, recursive=True)
-        pq.write_table(kept, posixpath.join(staging, "part-00000.parquet"), filesystem=self.fs, compression="zstd")
-        if _exists(self.fs, current):
+        write_part(self.fs, staging, 0, kept)
+        if path_exists(self.fs, current):
             self.fs.delete_dir(current)
         self.fs.move(staging, current)
         return table.num_rows - kept.num_rows
@@ -128,11 +135,4 @@ class LandingSlice:
             info["quarantined"] += n
             info["parts"] = 1
         manifest["quality"] = {"quarantined": {s: n for s, n in moved.items() if n}}
-        tmp = posixpath.join(self.base, MANIFEST + ".tmp")
-        with self.fs.open_output_stream(tmp) as out:
-            out.write(json.dumps(manifest, ensure_ascii=False, sort_keys=True, indent=1).encode())
-        self.fs.move(tmp, posixpath.join(self.base, MANIFEST))
-
-
-def _exists(fs: pafs.FileSystem, path: str) -> bool:
-    return fs.get_file_info(path).type != pafs.FileType.NotFound
+        write_manifest(self.fs, self.base, manifest)
