@@ -10,6 +10,7 @@
     islandbridge linkage train --config F                      train and save a new linkage model version
     islandbridge eval linkage --config F --truth STREET/truth  score the identity map against a truth
     islandbridge quarantine list|show|replay --config F        rows the quality gate set aside
+    islandbridge keys status|add|rotate|retire --config F      vault keys, rotated without downtime
     islandbridge runs --config F                               the recent runs and their accounting
     islandbridge sql --config F "SELECT ..."                   a read-only query on the warehouse
     islandbridge demo                                          everything, end to end, through Airflow
@@ -113,6 +114,26 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("source")
     s.add_argument("--run")
     s.set_defaults(func=_quarantine_replay)
+
+    k = sub.add_parser("keys", help="vault keys: status, add a key, rotate the vault to it, retire an old one")
+    ksub = k.add_subparsers(dest="action", required=True)
+    s = ksub.add_parser("status", help="configured key ids and how many vault values each seals")
+    _config_args(s)
+    s.set_defaults(func=_keys_status)
+    s = ksub.add_parser("add", help="put a fresh key first in a keyring file (never printed)")
+    _config_args(s)
+    s.add_argument("--purpose", default="vault")
+    s.add_argument("--kid", help="the new key id (default: random)")
+    s.set_defaults(func=_keys_add)
+    s = ksub.add_parser("rotate", help="re-encrypt the vault under the active key; person keys do not change")
+    _config_args(s)
+    s.add_argument("--batch-size", type=int, default=5000)
+    s.set_defaults(func=_keys_rotate)
+    s = ksub.add_parser("retire", help="remove an old key once no vault value needs it")
+    _config_args(s)
+    s.add_argument("--purpose", default="vault")
+    s.add_argument("--kid", required=True)
+    s.set_defaults(func=_keys_retire)
 
     s = sub.add_parser("runs", help="list recent runs and their accounting")
     _config_args(s)
@@ -267,6 +288,34 @@ def _load(args) -> int:
     settings = _settings(args)
     summary = pipeline.load(settings, parse_as_of(args.as_of), args.source or pipeline.plan(settings))
     print(json.dumps(summary, ensure_ascii=False, indent=1))
+    return 0
+
+
+def _keys_status(args) -> int:
+    from islandbridge.warehouse import keyops
+
+    print(json.dumps(keyops.status(_settings(args, with_sources=False)), indent=1))
+    return 0
+
+
+def _keys_add(args) -> int:
+    from islandbridge.warehouse import keyops
+
+    print(json.dumps(keyops.add_key(_settings(args, with_sources=False), args.purpose, args.kid), indent=1))
+    return 0
+
+
+def _keys_rotate(args) -> int:
+    from islandbridge.warehouse import keyops
+
+    print(json.dumps(keyops.rotate(_settings(args, with_sources=False), batch_size=args.batch_size), indent=1))
+    return 0
+
+
+def _keys_retire(args) -> int:
+    from islandbridge.warehouse import keyops
+
+    print(json.dumps(keyops.retire_key(_settings(args, with_sources=False), args.purpose, args.kid), indent=1))
     return 0
 
 

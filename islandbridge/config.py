@@ -72,6 +72,22 @@ class Settings:
     keys: Mapping[str, Secret] = field(default_factory=dict)
     quality: Mapping[str, Any] = field(default_factory=dict)
     config_path: Path | None = None
+    # Where the private and published parts live (defaults beside the warehouse; see docs/configuration.md).
+    vault_path: Path | None = None  # the identifier vault (encrypted values; never attach to analysts' DuckDB)
+    audit_path: Path | None = None  # the append-only re-identification log
+    exports_dir: Path | None = None  # exports/<department>/<YYYY-MM-DD>/
+    snapshots_dir: Path | None = None  # read-only analyst snapshots
+    snapshots_keep: int = 7
+    reports: Mapping[str, Any] = field(default_factory=dict)  # marts' options (e.g. silent_hours)
+
+    def __post_init__(self) -> None:
+        home = self.warehouse_path.parent
+        defaults = {"vault_path": home.parent / "private" / "vault.duckdb",
+                    "audit_path": home.parent / "private" / "audit" / "reidentification.jsonl",
+                    "exports_dir": home.parent / "exports", "snapshots_dir": home / "snapshots"}
+        for name, default in defaults.items():
+            if getattr(self, name) is None:
+                object.__setattr__(self, name, default)
 
     def source(self, name: str) -> SourceSettings:
         try:
@@ -125,11 +141,17 @@ def parse_settings(
         options = {k: resolver.resolve(f"sources.{name}.{k}", v) for k, v in body.items() if k != "kind"}
         sources[str(name)] = SourceSettings(str(name), str(body["kind"]), options)
 
-    keys = {
-        str(name): resolver.secret(f"keys.{name}", ref)
-        for name, ref in ((raw.get("keys") or {}) if with_sources else {}).items()
-    }
+    # Warehouse-only commands (with_sources=False) get the keys that resolve and do not require the rest.
+    key_resolver = resolver if with_sources else _Resolver(environ, base_dir, [])
+    keys = {str(name): key_resolver.secret(f"keys.{name}", ref) for name, ref in (raw.get("keys") or {}).items()}
     quality = dict(raw.get("quality") or {})
+    paths = {name: (base_dir / str(_get(raw, dotted)) if _get(raw, dotted) else None)
+             for name, dotted in (("vault_path", "vault.path"), ("audit_path", "audit.path"),
+                                  ("exports_dir", "exports.dir"), ("snapshots_dir", "snapshots.dir"))}
+    keep = _get(raw, "snapshots.keep")
+    if keep is not None and (not isinstance(keep, int) or keep < 1):
+        problems.append("snapshots.keep: a whole number of snapshots to keep, at least 1")
+    reports = dict(raw.get("reports") or {})
     if problems:
         where = f" in {config_path}" if config_path else ""
         raise ConfigError(f"{len(problems)} configuration problem(s){where}:\n  - " + "\n  - ".join(problems))
@@ -144,6 +166,9 @@ def parse_settings(
         keys={k: v for k, v in keys.items() if v is not None},
         quality=quality,
         config_path=config_path,
+        **paths,
+        snapshots_keep=keep or 7,
+        reports=reports,
     )
 
 

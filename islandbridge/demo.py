@@ -21,6 +21,12 @@ from islandbridge.config import load_settings, parse_as_of
 from islandbridge.errors import IslandbridgeError
 
 GRID_CLIENT_ID = "islandbridge-demo"
+# One key (or keyring) per purpose, never shared between purposes (docs/privacy.md).
+KEY_FILES = {
+    "quarantine": "quarantine.keys", "person_key": "person.key", "vault": "vault.keys",
+    "dept:grid_centre": "dept_grid_centre.key", "dept:civil_affairs": "dept_civil_affairs.key",
+    "dept:street_office": "dept_street_office.key",
+}
 
 
 def write_config(path: Path, *, street: Path, grid_url: str, iot_url: str, street_code: str = "511403001") -> None:
@@ -28,15 +34,20 @@ def write_config(path: Path, *, street: Path, grid_url: str, iot_url: str, stree
 
     Keys live in ``secrets/`` beside the file, made once and kept across demos (owner-only, never under
     version control): ``quarantine.keys`` seals quarantined rows; ``person.key`` is the MAC key of the
-    person keys, which must not change for the keys to stay stable from run to run.
+    person keys, which must not change for the keys to stay stable from run to run; ``vault.keys`` seals
+    the identifier vault; ``dept_<name>.key`` makes each department's ``person_ref``.
     """
-    for name in ("quarantine.keys", "person.key"):
+    for name in KEY_FILES.values():
         _ensure_keyring(path.parent / "secrets" / name)
     config = {
         "street": {"code": street_code},
         "landing": {"url": "landing"},
         "warehouse": {"path": "warehouse/warehouse.duckdb"},
-        "keys": {"quarantine": {"file": "secrets/quarantine.keys"}, "person_key": {"file": "secrets/person.key"}},
+        "vault": {"path": "private/vault.duckdb"},
+        "audit": {"path": "private/audit/reidentification.jsonl"},
+        "exports": {"dir": "exports"},
+        "snapshots": {"dir": "warehouse/snapshots", "keep": 3},
+        "keys": {purpose: {"file": f"secrets/{name}"} for purpose, name in KEY_FILES.items()},
         "sources": {
             "registry": {"kind": "sql_registry", "url": f"sqlite:///{street / 'registry' / 'rrs.sqlite'}"},
             "grid": {"kind": "grid_rest", "base_url": grid_url, "client_id": GRID_CLIENT_ID,

@@ -24,13 +24,21 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import posixpath
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import pyarrow.dataset as pads
+
 from islandbridge.config import Settings
 from islandbridge.connectors import ExtractContext, build_connector
+from islandbridge.errors import ConfigError
+from islandbridge.transforms.scrub import Scrubber
 from islandbridge.warehouse import raw
-from islandbridge.warehouse.landing import COUNT_FIELDS, LandingWriter
+from islandbridge.warehouse.keys import VAULT, KeyRing
+from islandbridge.warehouse.landing import COUNT_FIELDS, LandingWriter, open_root
+from islandbridge.warehouse.sealing import KNOWN_NAMES, LoadPrivacy, landed_names, stream_privacy
+from islandbridge.warehouse.vault import Vault
 
 log = logging.getLogger(__name__)
 
@@ -78,27 +86,38 @@ def validate(settings: Settings, as_of: dt.datetime, sources: Sequence[str]) -> 
 
 
 def load(settings: Settings, as_of: dt.datetime, sources: Sequence[str], clock: Clock = utc_now) -> dict[str, Any]:
-    """Commit every extracted source of the run into the warehouse; returns the run's accounting."""
+    """Commit every extracted source of the run into the warehouse; returns the run's accounting.
+
+    Rows are pseudonymised on the way in: direct identifiers are sealed in the vault, free text is
+    scrubbed, connector quarantine is sealed (`islandbridge.warehouse.sealing`). Each source's landed
+    extract is deleted once its load has committed.
+    """
     run_id = raw.run_id_for(as_of)
     settings.warehouse_path.parent.mkdir(parents=True, exist_ok=True)
-    con = raw.connect(str(settings.warehouse_path))
-    try:
-        raw.begin_run(con, run_id, as_of, list(sources), clock())
-        for source in sources:
-            raw.load_source(con, settings.landing_url, run_id, source, as_of, clock())
-        raw.finish_run(con, run_id, "loaded", clock())
-        summary = dict(raw.run_summary(con, run_id))
-    finally:
-        con.close()
+    quarantine_ring = quarantine_keyring(settings)
+    with open_vault(settings) as vault:
+        privacy = LoadPrivacy(vault, quarantine_ring, {s: settings.source(s).kind for s in sources},
+                              Scrubber(_known_names(settings, vault, run_id, sources)))
+        con = raw.connect(str(settings.warehouse_path))
+        try:
+            raw.begin_run(con, run_id, as_of, list(sources), clock())
+            for source in sources:
+                raw.load_source(con, settings.landing_url, run_id, source, as_of, clock(), privacy,
+                                clean_landing=True)
+            raw.finish_run(con, run_id, "loaded", clock())
+            summary = dict(raw.run_summary(con, run_id))
+        finally:
+            con.close()
     return {"run_id": run_id, "as_of": as_of.isoformat(), "warehouse": str(settings.warehouse_path),
             "sources": summary}
 
 
 def sync(settings: Settings, as_of: dt.datetime, sources: Sequence[str] | None = None,
-         clock: Clock = utc_now, *, reconcile_identities: bool = True) -> dict[str, Any]:
+         clock: Clock = utc_now, *, reconcile_identities: bool = True, deliver: bool = False) -> dict[str, Any]:
     """Run every step for one as-of, in the same order as the DAG.
 
-    ``reconcile_identities=False`` stops after the load (for measuring or testing reconciliation alone).
+    ``reconcile_identities=False`` stops after the load (for measuring or testing reconciliation alone);
+    ``deliver=False`` stops after reconciliation (no core model, marts, exports or snapshot).
     """
     names = list(sources) if sources else plan(settings)
     for name in names:
@@ -108,7 +127,58 @@ def sync(settings: Settings, as_of: dt.datetime, sources: Sequence[str] | None =
     summary["quality"] = gate
     if reconcile_identities:
         summary["identity"] = reconcile(settings, as_of, clock)
+        if deliver:
+            summary["warehouse_build"] = build(settings, as_of)
+            summary["exports"] = export(settings, as_of, clock)
+            summary["published"] = publish(settings, as_of)
     return summary
+
+
+def events_dir(settings: Settings):
+    """Where the device events live as Parquet, partitioned by day (exposed as ``core.device_events``)."""
+    return settings.warehouse_path.parent / "events"
+
+
+def build(settings: Settings, as_of: dt.datetime) -> dict[str, Any]:
+    """Refresh the core model and the department marts for ``as_of``; returns row counts."""
+    from islandbridge.warehouse.core import build_core
+    from islandbridge.warehouse.marts import build_marts
+
+    run_id = raw.run_id_for(as_of)
+    con = raw.connect(str(settings.warehouse_path))
+    try:
+        core = build_core(con, as_of, run_id, events_dir(settings))
+        marts = build_marts(con, as_of, run_id, settings.reports)
+    finally:
+        con.close()
+    log.info("built the core model (%s) and marts (%s) for run %s", core, marts, run_id)
+    return {"run_id": run_id, "core": core, "marts": marts}
+
+
+def export(settings: Settings, as_of: dt.datetime, clock: Clock = utc_now) -> dict[str, Any]:
+    """Write every department's exports for ``as_of`` as its policy allows; returns paths and counts."""
+    from islandbridge.warehouse.export import export_run
+
+    run_id = raw.run_id_for(as_of)
+    con = raw.connect(str(settings.warehouse_path), read_only=True)
+    try:
+        return export_run(settings, con, as_of, run_id, clock=clock)
+    finally:
+        con.close()
+
+
+def publish(settings: Settings, as_of: dt.datetime) -> dict[str, Any]:
+    """Publish the analysts' read-only snapshot and write the run report; returns their paths."""
+    from islandbridge.warehouse.run_report import write_run_report
+    from islandbridge.warehouse.snapshot import publish_snapshot
+
+    run_id = raw.run_id_for(as_of)
+    snapshot = publish_snapshot(settings.warehouse_path, settings.snapshots_dir, run_id, settings.snapshots_keep,
+                                events_dir(settings))
+    report = write_run_report(settings.warehouse_path, run_id, settings.warehouse_path.parent / "reports",
+                              settings.exports_dir)
+    log.info("published snapshot %s and run report %s", snapshot, report)
+    return {"run_id": run_id, "snapshot": str(snapshot), "report": str(report)}
 
 
 def reconcile(settings: Settings, as_of: dt.datetime, clock: Clock = utc_now) -> dict[str, Any]:
@@ -116,6 +186,45 @@ def reconcile(settings: Settings, as_of: dt.datetime, clock: Clock = utc_now) ->
     from islandbridge.reconcile import reconcile as run_reconcile
 
     return run_reconcile(settings, as_of, clock)
+
+
+def open_vault(settings: Settings) -> Vault:
+    """The identifier vault, under ``keys.vault``; a `ConfigError` says how to configure a missing key."""
+    secret = settings.keys.get(VAULT)
+    if secret is None:
+        where = f" in {settings.config_path}" if settings.config_path else ""
+        raise ConfigError(
+            f"keys.{VAULT} is not configured{where}: loading seals names, ID numbers and phones in the vault. "
+            f"Add `{VAULT}: {{env: IB_VAULT_KEYS}}` under `keys:` (see docs/privacy.md)")
+    return Vault.open(settings.vault_path, KeyRing.from_secret(secret, VAULT))
+
+
+def quarantine_keyring(settings: Settings) -> KeyRing:
+    from islandbridge.warehouse.quality.quarantine import keyring
+
+    return keyring(settings)
+
+
+def _known_names(settings: Settings, vault: Vault, run_id: str, sources: Sequence[str]) -> list[str]:
+    """Every person name seen so far (sealed in the vault) plus this run's, for scrubbing free text."""
+    fs, root = open_root(settings.landing_url)
+    names = set(vault.sealed_list(KNOWN_NAMES))
+    before = len(names)
+    for source in sources:
+        base = posixpath.join(root, run_id, source)
+        try:
+            manifest = raw.read_manifest(fs, base, source, run_id)
+        except raw.LoadError:
+            continue
+        for stream, info in manifest["streams"].items():
+            spec = stream_privacy(settings.source(source).kind, stream, info["columns"])
+            if spec.name_columns and info.get("landed"):
+                data = pads.dataset(posixpath.join(base, stream), filesystem=fs, format="parquet")
+                names |= landed_names(data.to_batches(columns=list(spec.name_columns)), spec)
+    if len(names) != before:
+        vault.put_sealed_list(KNOWN_NAMES, names)
+    log.info("scrubbing free text for %d known person names", len(names))
+    return sorted(names)
 
 
 def _previous_state(settings: Settings, source: str, as_of: dt.datetime) -> dict[str, Any]:

@@ -34,15 +34,17 @@ import pyarrow as pa
 
 from islandbridge.config import Settings
 from islandbridge.errors import ConfigError
-from islandbridge.pipeline import Clock, utc_now
+from islandbridge.pipeline import Clock, open_vault, utc_now
 from islandbridge.transforms.identity import clusters as clustering
 from islandbridge.transforms.identity import keys as key_assignment
 from islandbridge.transforms.identity.deterministic import id_links
 from islandbridge.transforms.identity.evaluate import cross_id_merges, pair_counts, score_assignment
 from islandbridge.transforms.identity.probabilistic import MODEL_FORMAT, predict_pairs, train_model
-from islandbridge.transforms.identity.records import load_records, person_streams
+from islandbridge.transforms.identity.records import StreamPlan, latest_sql, load_records, person_streams
 from islandbridge.warehouse import identity, raw
 from islandbridge.warehouse.keys import PERSON_KEY, Key, KeyRing
+from islandbridge.warehouse.sealing import SealedColumns
+from islandbridge.warehouse.vault import Vault
 
 log = logging.getLogger(__name__)
 
@@ -70,13 +72,15 @@ def reconcile(settings: Settings, as_of: dt.datetime, clock: Clock = utc_now) ->
     mac_key = person_mac_key(settings)
     run_id = raw.run_id_for(as_of)
     con = raw.connect(str(settings.warehouse_path))
+    vault = open_vault(settings)
+    sealed = SealedColumns(vault)
     try:
         identity.ensure_schema(con)
         _require_synced(con, as_of)
         base = identity.run_base(con, run_id, as_of)
         timings: dict[str, float] = {}
         with _timed(timings, "normalise"):
-            records = load_records(con, person_streams(settings), as_of)
+            records = load_records(con, person_streams(settings), as_of, sealed)
         with _timed(timings, "train"):
             version, model, trained = _model(con, records, run_id, clock)
         with _timed(timings, "match"):
@@ -88,7 +92,10 @@ def reconcile(settings: Settings, as_of: dt.datetime, clock: Clock = utc_now) ->
             identity.write_run(con, run_id, as_of, base, _identity_map(records, found, keys),
                                [(e.event, e.old_key, e.new_key) for e in result.events],
                                _reviews(records, found), summary, clock())
+        with _timed(timings, "vault"):
+            summary["vault"] = sync_vault(con, vault, person_streams(settings), as_of)
     finally:
+        vault.close()
         con.close()
     log.info("reconciled run %s: %d records, %d persons, %d merges, %d splits, churn %d, %d for review",
              run_id, summary["records"], summary["persons"], summary["merges"], summary["splits"],
@@ -103,14 +110,17 @@ def train_linkage(settings: Settings, as_of: dt.datetime | None = None, clock: C
     Runs use the newest saved version from then on. Returns the version and the record count.
     """
     con = raw.connect(str(settings.warehouse_path))
+    vault = open_vault(settings)
+    sealed = SealedColumns(vault)
     try:
         identity.ensure_schema(con)
         as_of = as_of or _newest_as_of(con)
         _require_synced(con, as_of)
-        records = load_records(con, person_streams(settings), as_of)
+        records = load_records(con, person_streams(settings), as_of, sealed)
         model = train_model(records)
         version = identity.save_model(con, model, MODEL_FORMAT, raw.run_id_for(as_of), records.num_rows, clock())
     finally:
+        vault.close()
         con.close()
     log.info("trained linkage model version %d on %d records (run %s)", version, records.num_rows,
              raw.run_id_for(as_of))
@@ -129,17 +139,78 @@ def evaluate_linkage(settings: Settings, truth_dir: str | Path) -> dict[str, Any
         raise FileNotFoundError(f"no truth file at {truth_file}; pass the truth/ folder of a simulated street")
     truth = pd.read_csv(truth_file, dtype=str)
     con = raw.connect(str(settings.warehouse_path), read_only=True)
+    vault = open_vault(settings)
+    sealed = SealedColumns(vault)
     try:
         run = con.execute("SELECT run_id, as_of FROM meta.identity_runs ORDER BY as_of DESC LIMIT 1").fetchall()
         if not run:
             raise identity.IdentityStateError("no reconciled run to evaluate; run `islandbridge reconcile` first")
         predicted = con.sql("SELECT system, record_key, person_key FROM core.identity_map").df()
-        records = load_records(con, person_streams(settings), run[0][1])
+        records = load_records(con, person_streams(settings), run[0][1], sealed)
     finally:
+        vault.close()
         con.close()
     scores = score_assignment(predicted, truth)
     ids = records.select(["system", "record_key", "id_full"]).to_pandas()
     return {"run_id": run[0][0], **scores, "cross_id_merges": cross_id_merges(predicted, ids)}
+
+
+# Which report identifiers each person-bearing stream gives the vault: vault field -> raw column.
+VAULT_FIELDS: dict[tuple[str, str], dict[str, str]] = {
+    ("resident_registry", "t_jm"): {"name": "xm", "id_number": "sfzh", "phone": "lxdh", "birth_date": "csrq"},
+    ("grid_platform", "residents"): {"name": "name", "id_number": "id_card", "phone": "phone", "address": "address"},
+    ("grid_platform", "events"): {"name": "reporter_name", "phone": "reporter_phone"},
+    ("civil_affairs", "dibao"): {"name": "户主姓名", "id_number": "身份证号码", "phone": "联系电话",
+                                 "address": "家庭住址"},
+    ("civil_affairs", "senior"): {"name": "姓名", "id_number": "身份证号", "bank_card": "银行卡号",
+                                  "birth_date": "出生年月"},
+    ("iot_platform", "cardholders"): {"name": "name", "phone": "phone"},
+}
+
+
+def sync_vault(con, vault: Vault, plan: StreamPlan, as_of: dt.datetime) -> dict[str, int]:
+    """Put every mapped record's identifiers in the vault under its current person_key.
+
+    Rows of a record whose person_key changed (a merge or split) move: the old ones are deleted, the new
+    ones sealed. Unchanged values are left as they are. Returns counts only.
+    """
+    current = con.execute("SELECT system, record_key, person_key FROM core.identity_map").fetchall()
+    person_of = {(s, r): p for s, r, p in current}
+    rows = []
+    for stream in plan.streams:
+        fields = VAULT_FIELDS.get((stream.spec.system, stream.spec.stream))
+        if not fields or not _table_exists(con, stream.table):
+            continue
+        existing = set(_columns_of(con, stream.table))
+        plain = sorted({c for c in fields.values() if c in existing})
+        data = con.sql(latest_sql(stream.table, plain),
+                       params={"as_of": as_of, "source": stream.source, "stream": stream.spec.stream}).to_arrow_table()
+        data = SealedColumns(vault).fill(data, source=stream.source, stream=stream.spec.stream,
+                                         columns=sorted(set(fields.values()) - existing))
+        columns = {f: data[c].to_pylist() for f, c in fields.items()}
+        for i, record_key in enumerate(data["record_key"].to_pylist()):
+            person_key = person_of.get((stream.spec.system, record_key))
+            if person_key is None:
+                continue
+            for f, values in columns.items():
+                value = values[i].strip() if isinstance(values[i], str) else None
+                if value:
+                    rows.append((person_key, f, stream.spec.system, record_key, value))
+    moved = vault.forget_persons(current)
+    put = vault.put_many(rows)
+    return {"inserted": put.inserted, "replaced": put.replaced, "unchanged": put.unchanged, "moved": moved}
+
+
+def _table_exists(con, table: str) -> bool:
+    schema, name = table.split(".", 1)
+    return bool(con.execute("SELECT count(*) FROM information_schema.tables WHERE table_schema = ? "
+                            "AND table_name = ?", [schema, name]).fetchone()[0])
+
+
+def _columns_of(con, table: str) -> list[str]:
+    schema, name = table.split(".", 1)
+    return [r[0] for r in con.execute("SELECT column_name FROM information_schema.columns WHERE table_schema = ? "
+                                      "AND table_name = ?", [schema, name]).fetchall()]
 
 
 def bench_reconcile(workdir: str | Path, residents: int = 30_000, seed: int = 1) -> dict[str, Any]:

@@ -81,6 +81,7 @@ class Column:
     pii: str
     description: str = ""
     mask: str | None = None
+    scrub: bool = False  # free text kept in the warehouse only after scrubbing (the original is sealed)
 
 
 @dataclass(frozen=True)
@@ -231,7 +232,10 @@ def _parse_column(where: str, name: str, spec: Any, problems: list[str]) -> Colu
         problems.append(f"{where}: pii {pii!r}; expected one of {', '.join(PII_CLASSES)}")
     if mask is not None and mask not in MASKS:
         problems.append(f"{where}: mask {mask!r}; expected one of {', '.join(MASKS)}")
-    return Column(name, pii, str(spec.get("description", "")), mask)
+    scrub = spec.get("scrub", False)
+    if not isinstance(scrub, bool) or (scrub and pii != "direct"):
+        problems.append(f"{where}: scrub is true or false, and only for a pii: direct free-text column")
+    return Column(name, pii, str(spec.get("description", "")), mask, scrub is True)
 
 
 def _parse_check(where: str, spec: Any, columns: set[str], problems: list[str]) -> Check:

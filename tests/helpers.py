@@ -26,6 +26,21 @@ def snapshot(config) -> dict:
             "SELECT run_id, source, stream, read, landed, quarantined, duplicates, deleted "
             "FROM meta.run_sources ORDER BY ALL").fetchall()
         snap["state"] = con.execute("SELECT * FROM meta.source_state ORDER BY ALL").fetchall()
-        snap["quarantine"] = con.execute("SELECT * FROM meta.quarantine ORDER BY ALL").fetchall()
+        snap["quarantine"] = _unsealed_quarantine(con, config)
         snap["runs"] = con.execute("SELECT run_id, as_of, status FROM meta.runs ORDER BY ALL").fetchall()
     return snap
+
+
+def _unsealed_quarantine(con, config) -> list:
+    """Connector quarantine rows with their sealed record opened: a re-seal draws a new nonce, so the
+    ciphertext differs between two loads of the same rows while the content must not."""
+    from islandbridge.config import load_settings
+    from islandbridge.pipeline import quarantine_keyring
+    from islandbridge.warehouse.sealing import unseal_quarantine
+
+    ring = quarantine_keyring(load_settings(config, {}, with_sources=False))
+    rows = con.execute("SELECT run_id, source, stream, record_key, reason, kid, nonce, ciphertext, "
+                       "row_number() OVER (PARTITION BY run_id, source, stream, record_key ORDER BY rowid) "
+                       "FROM meta.quarantine").fetchall()
+    return sorted(
+        (r[:5] + (unseal_quarantine(ring, *r[:4], r[8], r[5], r[6], r[7]),) for r in rows), key=repr)

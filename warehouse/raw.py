@@ -6,7 +6,8 @@ returned. A crash before the commit leaves the previous state and data; the next
 previous state and completes it. Loading the same run again replaces the run's slice (rows are tagged
 with ``_run_id``), so re-running an interval changes nothing.
 
-Tables (schema ``raw``): ``{source}__{stream}``, all source columns as text plus ``_record_key`` and
+Tables (schema ``raw``): ``{source}__{stream}``, the source's columns as text — without its direct
+identifiers, which are sealed in the vault (`islandbridge.warehouse.sealing`) — plus ``_record_key`` and
 ``_run_id``. Schema ``meta``: ``runs``, ``run_sources`` (accounting per run, source and stream),
 ``source_state``, ``quarantine``, ``deletions``.
 """
@@ -27,7 +28,16 @@ import pyarrow.dataset as pads
 import pyarrow.fs as pafs
 
 from islandbridge.errors import IslandbridgeError
+from islandbridge.transforms.scrub import Scrubber
 from islandbridge.warehouse.landing import COUNT_FIELDS, DELETED, MANIFEST, QUARANTINE, RECORD_KEY, open_root
+from islandbridge.warehouse.sealing import (
+    LoadPrivacy,
+    StreamPrivacy,
+    seal_quarantine,
+    sealed_rows,
+    stream_privacy,
+    warehouse_batch,
+)
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +56,8 @@ CREATE TABLE IF NOT EXISTS meta.source_state (
     source VARCHAR, as_of TIMESTAMPTZ, run_id VARCHAR, state_json VARCHAR, PRIMARY KEY (source, as_of)
 );
 CREATE TABLE IF NOT EXISTS meta.quarantine (
-    run_id VARCHAR, source VARCHAR, stream VARCHAR, record_key VARCHAR, reason VARCHAR, record_json VARCHAR
+    run_id VARCHAR, source VARCHAR, stream VARCHAR, record_key VARCHAR, reason VARCHAR,
+    kid VARCHAR, nonce BLOB, ciphertext BLOB
 );
 CREATE TABLE IF NOT EXISTS meta.deletions (run_id VARCHAR, source VARCHAR, stream VARCHAR, record_key VARCHAR);
 """
@@ -94,24 +105,38 @@ def finish_run(con: duckdb.DuckDBPyConnection, run_id: str, status: str, finishe
 
 
 def load_source(con: duckdb.DuckDBPyConnection, landing_url: str, run_id: str, source: str,
-                as_of: dt.datetime, loaded_at: dt.datetime) -> dict[str, dict[str, int]]:
-    """Commit one source's landed slice, accounting and state atomically; returns counts per stream."""
+                as_of: dt.datetime, loaded_at: dt.datetime, privacy: LoadPrivacy | None = None,
+                *, clean_landing: bool = False) -> dict[str, dict[str, int]]:
+    """Commit one source's landed slice, accounting and state atomically; returns counts per stream.
+
+    With ``privacy`` (the pipeline always passes it) the rows are pseudonymised on the way in (see
+    `islandbridge.warehouse.sealing`): direct identifiers are sealed in the vault first (idempotently, per
+    run slice), then the warehouse transaction commits. ``clean_landing`` deletes the source's landed
+    extract once that commit has happened.
+    """
     fs, root = open_root(landing_url)
     base = posixpath.join(root, run_id, source)
     manifest = read_manifest(fs, base, source, run_id)
     _check_ident(source)
+    specs = {}
+    for stream, info in manifest["streams"].items():
+        _check_ident(stream)
+        if privacy is not None:
+            spec = specs[stream] = stream_privacy(privacy.kinds[source], stream, info["columns"])
+            if spec.sealed:
+                with _dataset(fs, posixpath.join(base, stream)) as data:
+                    privacy.vault.seal_records(source, stream, run_id, sealed_rows(data.to_batches(), spec))
     con.execute("BEGIN TRANSACTION")
     try:
         for stream, info in manifest["streams"].items():
-            _check_ident(stream)
-            _replace_stream(con, fs, base, source, stream, info["columns"], run_id)
+            _replace_stream(con, fs, base, source, stream, info["columns"], run_id, specs.get(stream),
+                            privacy.scrubber if privacy else None)
             con.execute(
                 "INSERT OR REPLACE INTO meta.run_sources VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [run_id, source, stream, info["read"], info["landed"], info["quarantined"],
                  info["duplicates"], info["deleted"], loaded_at],
             )
-        _replace_side_table(con, fs, base, "quarantine", QUARANTINE, run_id, source,
-                            "stream, _record_key, reason, record_json")
+        _replace_quarantine(con, fs, base, run_id, source, privacy)
         _replace_side_table(con, fs, base, "deletions", DELETED, run_id, source, "stream, _record_key")
         con.execute(
             "INSERT OR REPLACE INTO meta.source_state VALUES (?, ?, ?, ?)",
@@ -121,6 +146,11 @@ def load_source(con: duckdb.DuckDBPyConnection, landing_url: str, run_id: str, s
     except BaseException:
         con.execute("ROLLBACK")
         raise
+    if privacy is not None:
+        _forget_deleted(con, privacy, run_id, source)
+    if clean_landing:
+        fs.delete_dir(base)
+        log.info("deleted the landed extract of %s for run %s after loading it", source, run_id)
     counts = {s: {k: info[k] for k in COUNT_FIELDS} for s, info in manifest["streams"].items()}
     log.info("loaded %s for run %s: %s", source, run_id,
              {s: c["landed"] for s, c in counts.items()})
@@ -139,9 +169,11 @@ def read_manifest(fs: pafs.FileSystem, base: str, source: str, run_id: str) -> d
         ) from None
 
 
-def _replace_stream(con, fs, base: str, source: str, stream: str, columns: list[str], run_id: str) -> None:
+def _replace_stream(con, fs, base: str, source: str, stream: str, columns: list[str], run_id: str,
+                    spec: StreamPrivacy | None = None, scrubber: Scrubber | None = None) -> None:
     table = f"raw.{source}__{stream}"
-    cols = [*columns, RECORD_KEY]
+    landed = [c for c in columns if c != RECORD_KEY]
+    cols = [*(spec.warehouse_columns(landed) if spec else landed), RECORD_KEY]
     con.execute(
         f"CREATE TABLE IF NOT EXISTS {table} ("
         + ", ".join(f'"{c}" VARCHAR' for c in cols) + ', "_run_id" VARCHAR)'
@@ -155,8 +187,44 @@ def _replace_stream(con, fs, base: str, source: str, stream: str, columns: list[
             con.execute(f'ALTER TABLE {table} ADD COLUMN "{c}" VARCHAR')
     con.execute(f"DELETE FROM {table} WHERE _run_id = ?", [run_id])
     quoted = ", ".join(f'"{c}"' for c in cols)
-    with _registered(con, fs, posixpath.join(base, stream)) as view:
-        con.execute(f"INSERT INTO {table} ({quoted}, _run_id) SELECT {quoted}, ? FROM {view}", [run_id])
+    if spec is None or not spec.needs_rewrite:
+        with _registered(con, fs, posixpath.join(base, stream)) as view:
+            con.execute(f"INSERT INTO {table} ({quoted}, _run_id) SELECT {quoted}, ? FROM {view}", [run_id])
+        return
+    with _dataset(fs, posixpath.join(base, stream)) as data:
+        for batch in data.to_batches():
+            con.register("_pseudonymised", warehouse_batch(batch, spec, landed, scrubber or Scrubber()))
+            try:
+                con.execute(f"INSERT INTO {table} ({quoted}, _run_id) SELECT {quoted}, ? FROM _pseudonymised",
+                            [run_id])
+            finally:
+                con.unregister("_pseudonymised")
+
+
+def _replace_quarantine(con, fs, base: str, run_id: str, source: str, privacy: LoadPrivacy | None) -> None:
+    """The connector's quarantined records, their raw JSON sealed under the quarantine keyring."""
+    con.execute("DELETE FROM meta.quarantine WHERE run_id = ? AND source = ?", [run_id, source])
+    with _dataset(fs, posixpath.join(base, QUARANTINE)) as data:
+        rows = data.to_table()
+    if not rows.num_rows:
+        return
+    if privacy is None:
+        raise LoadError(f"{rows.num_rows} quarantined record(s) of {source!r} in run {run_id} must be sealed: "
+                        "load them through the pipeline, which configures keys.quarantine")
+    con.register("_sealed_quarantine", seal_quarantine(privacy.quarantine, run_id, source, rows))
+    try:
+        con.execute("INSERT INTO meta.quarantine SELECT ?, ?, stream, _record_key, reason, kid, nonce, ciphertext "
+                    "FROM _sealed_quarantine", [run_id, source])
+    finally:
+        con.unregister("_sealed_quarantine")
+
+
+def _forget_deleted(con, privacy: LoadPrivacy, run_id: str, source: str) -> None:
+    """A record the source deleted is erased from the vault too (its history stays, pseudonymous)."""
+    gone = con.execute("SELECT stream, list(record_key) FROM meta.deletions WHERE run_id = ? AND source = ? "
+                       "GROUP BY stream", [run_id, source]).fetchall()
+    for stream, keys in gone:
+        privacy.vault.forget_records(source, stream, keys)
 
 
 def _replace_side_table(con, fs, base: str, table: str, folder: str, run_id: str, source: str,
@@ -164,6 +232,11 @@ def _replace_side_table(con, fs, base: str, table: str, folder: str, run_id: str
     con.execute(f"DELETE FROM meta.{table} WHERE run_id = ? AND source = ?", [run_id, source])
     with _registered(con, fs, posixpath.join(base, folder)) as view:
         con.execute(f"INSERT INTO meta.{table} SELECT ?, ?, {columns} FROM {view}", [run_id, source])
+
+
+@contextlib.contextmanager
+def _dataset(fs: pafs.FileSystem, path: str):
+    yield pads.dataset(path, filesystem=fs, format="parquet")
 
 
 @contextlib.contextmanager

@@ -27,7 +27,8 @@ import json
 import logging
 import os
 import secrets
-from collections.abc import Callable, Iterable, Iterator, Sequence
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
@@ -42,7 +43,7 @@ from islandbridge.warehouse.keys import VAULT, KeyRing
 
 log = logging.getLogger(__name__)
 
-FIELDS = ("name", "id_number", "phone", "bank_card", "address")
+FIELDS = ("name", "id_number", "phone", "bank_card", "address", "birth_date")
 FORMAT = "1"
 NONCE_BYTES = 12
 
@@ -52,10 +53,23 @@ CREATE TABLE IF NOT EXISTS identifiers (
     record_key VARCHAR NOT NULL, kid VARCHAR NOT NULL, nonce BLOB NOT NULL, ciphertext BLOB NOT NULL,
     PRIMARY KEY (person_key, field, system, record_key)
 );
+CREATE TABLE IF NOT EXISTS records (
+    source VARCHAR NOT NULL, stream VARCHAR NOT NULL, run_id VARCHAR NOT NULL, record_key VARCHAR NOT NULL,
+    kid VARCHAR NOT NULL, nonce BLOB NOT NULL, ciphertext BLOB NOT NULL,
+    PRIMARY KEY (source, stream, run_id, record_key)
+);
+CREATE TABLE IF NOT EXISTS sealed_lists (
+    name VARCHAR PRIMARY KEY, kid VARCHAR NOT NULL, nonce BLOB NOT NULL, ciphertext BLOB NOT NULL
+);
 CREATE TABLE IF NOT EXISTS vault_meta (name VARCHAR PRIMARY KEY, value VARCHAR NOT NULL);
 INSERT OR IGNORE INTO vault_meta VALUES ('format', '1');
 """
 _KEY_COLUMNS = ("person_key", "field", "system", "record_key")
+_RECORD_KEY_COLUMNS = ("source", "stream", "run_id", "record_key")
+# What `rotate` re-encrypts: table, its key columns, and the associated-data label of its values.
+_SEALED_TABLES = (("identifiers", _KEY_COLUMNS, "islandbridge-vault"),
+                  ("records", _RECORD_KEY_COLUMNS, "islandbridge-vault-record"),
+                  ("sealed_lists", ("name",), "islandbridge-vault-list"))
 _SCHEMA = pa.schema(
     [(c, pa.string()) for c in (*_KEY_COLUMNS, "kid")] + [("nonce", pa.binary()), ("ciphertext", pa.binary())]
 )
@@ -119,8 +133,11 @@ class Vault:
         self._use(keyring)
 
     @classmethod
-    def open(cls, path: str | Path, keyring: KeyRing) -> Vault:
+    def open(cls, path: str | Path, keyring: KeyRing, *, wait_s: float = 60.0) -> Vault:
         """Open or create the vault at ``path`` (owner-only permissions when created).
+
+        One process holds the vault file at a time; another step holding it (a key rotation between its
+        batches, say) is waited for up to ``wait_s`` seconds.
 
         Raises ``VaultError`` when ``keyring`` is not a ``vault`` keyring. Keys are checked lazily: a
         row whose kid the ring lacks raises ``UnknownKeyIdError`` when it is read.
@@ -128,9 +145,9 @@ class Vault:
         if keyring.purpose != VAULT:
             raise VaultError(f"the vault needs the {VAULT!r} keyring, got {keyring!r}")
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         created = not path.exists()
-        con = duckdb.connect(str(path))
+        con = _connect_waiting(path, wait_s)
         if created:
             os.chmod(path, 0o600)
         con.execute(_DDL)
@@ -187,7 +204,8 @@ class Vault:
 
     def kid_counts(self) -> dict[str, int]:
         """How many values each key id seals; an old key may be dropped once its count is zero."""
-        return dict(self._con.execute("SELECT kid, count(*) FROM identifiers GROUP BY kid ORDER BY kid").fetchall())
+        union = " UNION ALL ".join(f"SELECT kid FROM {table}" for table, _, _ in _SEALED_TABLES)
+        return dict(self._con.execute(f"SELECT kid, count(*) FROM ({union}) GROUP BY kid ORDER BY kid").fetchall())
 
     def rotate(
         self,
@@ -195,6 +213,7 @@ class Vault:
         *,
         batch_size: int = 5_000,
         on_batch: Callable[[RotationProgress], None] | None = None,
+        max_batches: int | None = None,
     ) -> RotationResult:
         """Re-encrypt every value not under ``new_keyring``'s active key, ``batch_size`` rows per
         transaction. Between batches the vault reads with the old and new keys together, so it stays
@@ -202,7 +221,9 @@ class Vault:
         Interrupted, it can be run again and continues. Afterwards the vault uses ``new_keyring`` alone,
         and an old key can be removed from the configuration once ``kid_counts`` no longer lists it.
 
-        Raises ``UnknownKeyIdError`` before changing anything if a stored kid is in neither ring.
+        ``max_batches`` stops after that many batches (call again to continue), so that a caller can
+        release the vault file between rounds. Raises ``UnknownKeyIdError`` before changing anything if a
+        stored kid is in neither ring.
         """
         if batch_size < 1:
             raise VaultError(f"batch_size must be at least 1, got {batch_size}")
@@ -211,25 +232,106 @@ class Vault:
         for kid in self.kid_counts():
             merged.key(kid)
         self._use(merged)
-        already = self._con.execute("SELECT count(*) FROM identifiers WHERE kid = ?", [active.kid]).fetchone()[0]
+        already = sum(self._con.execute(f"SELECT count(*) FROM {table} WHERE kid = ?", [active.kid]).fetchone()[0]
+                      for table, _, _ in _SEALED_TABLES)
         done = batches = 0
-        while True:
-            with _transaction(self._con):
-                rows = self._con.execute(
-                    "SELECT * FROM identifiers WHERE kid <> ? ORDER BY person_key, field, system, record_key "
-                    "LIMIT ?", [active.kid, batch_size]).fetchall()
-                if not rows:
-                    break
-                self._write([self._seal(r[:4], self._open(r)) for r in rows])
-            done, batches = done + len(rows), batches + 1
-            if on_batch:
-                remaining = self._con.execute(
-                    "SELECT count(*) FROM identifiers WHERE kid <> ?", [active.kid]).fetchone()[0]
-                on_batch(RotationProgress(batches, done, remaining))
+        for table, key_columns, label in _SEALED_TABLES:
+            order = ", ".join(key_columns)
+            while max_batches is None or batches < max_batches:
+                with _transaction(self._con):
+                    rows = self._con.execute(
+                        f"SELECT {order}, kid, nonce, ciphertext FROM {table} WHERE kid <> ? ORDER BY {order} "
+                        "LIMIT ?", [active.kid, batch_size]).fetchall()
+                    if not rows:
+                        break
+                    width = len(key_columns)
+                    resealed = [self._seal_as(label, r[:width], self._open_as(label, table, r, width)) for r in rows]
+                    self._write_to(table, key_columns, resealed)
+                done, batches = done + len(rows), batches + 1
+                if on_batch:
+                    remaining = sum(self._con.execute(f"SELECT count(*) FROM {t} WHERE kid <> ?",
+                                                      [active.kid]).fetchone()[0] for t, _, _ in _SEALED_TABLES)
+                    on_batch(RotationProgress(batches, done, remaining))
         self._use(new_keyring)
         log.info("vault rotation to key id %r: %d re-encrypted in %d batch(es), %d already current",
                  active.kid, done, batches, already)
         return RotationResult(active.kid, done, already, batches)
+
+    # -- source records: the direct-identifier columns of raw rows, sealed at load ---------------------
+
+    def seal_records(self, source: str, stream: str, run_id: str,
+                     rows: Iterable[tuple[str, Mapping[str, str | None]]]) -> int:
+        """Replace the sealed identifier columns of one run's slice of a stream (idempotent re-load).
+
+        ``rows`` are ``(record_key, {column: value})``; each row becomes one AES-256-GCM ciphertext
+        bound to (source, stream, run_id, record_key). Returns the number of rows sealed.
+        """
+        sealed = []
+        for record_key, values in rows:
+            key = (source, stream, run_id, str(record_key))
+            plain = json.dumps(dict(values), ensure_ascii=False, sort_keys=True)
+            sealed.append(self._seal_as(_RECORD_LABEL, key, plain))
+        with _transaction(self._con):
+            self._con.execute("DELETE FROM records WHERE source = ? AND stream = ? AND run_id = ?",
+                              [source, stream, run_id])
+            self._write_to("records", _RECORD_KEY_COLUMNS, sealed)
+        return len(sealed)
+
+    def open_records(self, source: str, stream: str,
+                     wanted: Sequence[tuple[str, str]]) -> list[dict[str, str | None] | None]:
+        """The sealed columns of ``(record_key, run_id)`` pairs, in order; None where nothing was sealed."""
+        if not wanted:
+            return []
+        keys = pa.table({"record_key": pa.array([w[0] for w in wanted], pa.string()),
+                         "run_id": pa.array([w[1] for w in wanted], pa.string()),
+                         "pos": pa.array(range(len(wanted)), pa.int64())})
+        with _registered(self._con, "wanted_records", keys):
+            rows = self._con.execute(
+                "SELECT w.pos, r.source, r.stream, r.run_id, r.record_key, r.kid, r.nonce, r.ciphertext "
+                "FROM wanted_records w JOIN records r ON r.record_key = w.record_key AND r.run_id = w.run_id "
+                "WHERE r.source = ? AND r.stream = ?", [source, stream]).fetchall()
+        out: list[dict[str, str | None] | None] = [None] * len(wanted)
+        for row in rows:
+            out[row[0]] = json.loads(self._open_as(_RECORD_LABEL, "records", row[1:], 4))
+        return out
+
+    def forget_records(self, source: str, stream: str, record_keys: Iterable[str]) -> int:
+        """Erase every sealed version of the given records (a source deleted them, or erasure was asked)."""
+        keys = pa.table({"record_key": pa.array(sorted(set(map(str, record_keys))), pa.string())})
+        with _transaction(self._con), _registered(self._con, "gone", keys):
+            n = self._con.execute("SELECT count(*) FROM records JOIN gone USING (record_key) "
+                                  "WHERE source = ? AND stream = ?", [source, stream]).fetchone()[0]
+            self._con.execute("DELETE FROM records WHERE source = ? AND stream = ? AND record_key IN "
+                              "(SELECT record_key FROM gone)", [source, stream])
+        return n
+
+    def sealed_list(self, name: str) -> list[str]:
+        """A sealed list of strings (e.g. the known names the free-text scrubber looks for); [] if none."""
+        row = self._con.execute("SELECT name, kid, nonce, ciphertext FROM sealed_lists WHERE name = ?",
+                                [name]).fetchone()
+        return json.loads(self._open_as(_LIST_LABEL, "sealed_lists", row, 1)) if row else []
+
+    def put_sealed_list(self, name: str, values: Iterable[str]) -> None:
+        plain = json.dumps(sorted(set(values)), ensure_ascii=False)
+        with _transaction(self._con):
+            self._write_to("sealed_lists", ("name",), [self._seal_as(_LIST_LABEL, (name,), plain)])
+
+    def forget_persons(self, keep: Iterable[tuple[str, str, str]]) -> int:
+        """Delete identifier rows whose (system, record_key) no longer maps to that person_key.
+
+        ``keep`` is the identity map's ``(system, record_key, person_key)`` triples: after a merge or split a
+        record's values move to its new person (put again by the caller), and the old rows go.
+        """
+        triples = list(keep)
+        table = pa.table({name: pa.array([t[i] for t in triples], pa.string())
+                          for i, name in enumerate(("system", "record_key", "person_key"))})
+        with _transaction(self._con), _registered(self._con, "current_map", table):
+            n = self._con.execute("SELECT count(*) FROM identifiers i ANTI JOIN current_map m "
+                                  "USING (system, record_key, person_key)").fetchone()[0]
+            self._con.execute("DELETE FROM identifiers WHERE NOT EXISTS (SELECT 1 FROM current_map m "
+                              "WHERE m.system = identifiers.system AND m.record_key = identifiers.record_key "
+                              "AND m.person_key = identifiers.person_key)")
+        return n
 
     # -- internals -------------------------------------------------------------------------------------
 
@@ -282,6 +384,33 @@ class Vault:
             ) from None
         return plain.decode("utf-8")
 
+    def _seal_as(self, label: str, key: Sequence[str], plaintext: str) -> tuple:
+        kid = self._ring.active.kid
+        nonce = secrets.token_bytes(NONCE_BYTES)
+        return (*key, kid, nonce, self._cipher(kid).encrypt(nonce, plaintext.encode("utf-8"), _aad(key, label)))
+
+    def _open_as(self, label: str, table: str, row: Sequence, width: int) -> str:
+        if label == "islandbridge-vault":
+            return self._open(row)
+        key, (kid, nonce, ciphertext) = row[:width], row[width:width + 3]
+        try:
+            return self._cipher(kid).decrypt(bytes(nonce), bytes(ciphertext), _aad(key, label)).decode("utf-8")
+        except InvalidTag:
+            raise VaultIntegrityError(
+                f"vault {table} row {'/'.join(map(str, key))} failed authentication under key id {kid!r} "
+                f"(purpose {VAULT!r}): the key configured for {kid!r} is not the one that sealed it, or the row "
+                "was altered or moved") from None
+
+    def _write_to(self, table: str, key_columns: Sequence[str], sealed: list[tuple]) -> None:
+        if not sealed:
+            return
+        names = [*key_columns, "kid", "nonce", "ciphertext"]
+        schema = pa.schema([(c, pa.string()) for c in (*key_columns, "kid")]
+                           + [("nonce", pa.binary()), ("ciphertext", pa.binary())])
+        staged = pa.Table.from_pylist([dict(zip(names, s, strict=True)) for s in sealed], schema)
+        with _registered(self._con, "staged", staged):
+            self._con.execute(f"INSERT OR REPLACE INTO {table} SELECT * FROM staged")
+
     def _write(self, sealed: list[_Sealed]) -> None:
         if not sealed:
             return
@@ -290,8 +419,24 @@ class Vault:
             self._con.execute("INSERT OR REPLACE INTO identifiers SELECT * FROM staged")
 
 
-def _aad(key: Sequence[str]) -> bytes:
-    return json.dumps(["islandbridge-vault", FORMAT, *key], ensure_ascii=False).encode("utf-8")
+def _connect_waiting(path: Path, wait_s: float) -> duckdb.DuckDBPyConnection:
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            return duckdb.connect(str(path))
+        except duckdb.IOException as exc:
+            if "lock" not in str(exc).lower() or time.monotonic() > deadline:
+                raise VaultError(f"the vault {path} is held by another process ({exc}); try again when it is "
+                                 "done") from None
+            time.sleep(0.5)
+
+
+def _aad(key: Sequence[str], label: str = "islandbridge-vault") -> bytes:
+    return json.dumps([label, FORMAT, *key], ensure_ascii=False).encode("utf-8")
+
+
+_RECORD_LABEL = "islandbridge-vault-record"
+_LIST_LABEL = "islandbridge-vault-list"
 
 
 def _check_fields(fields: Iterable[str]) -> None:

@@ -70,7 +70,7 @@ def warehouse_copy(street, reconciled, tmp_path):
     """Settings pointing at a private copy of the reconciled warehouse."""
     path = tmp_path / "warehouse.duckdb"
     shutil.copyfile(street.settings.warehouse_path, path)
-    return dataclasses.replace(street.settings, warehouse_path=path)
+    return dataclasses.replace(street.settings, warehouse_path=path, vault_path=_vault_copy(street, tmp_path))
 
 
 @pytest.fixture
@@ -78,4 +78,11 @@ def synced_copy(street, tmp_path):
     """Settings pointing at a private copy of the synced warehouse, never reconciled."""
     path = tmp_path / "warehouse.duckdb"
     shutil.copyfile(street.synced_warehouse, path)
-    return dataclasses.replace(street.settings, warehouse_path=path)
+    return dataclasses.replace(street.settings, warehouse_path=path, vault_path=_vault_copy(street, tmp_path))
+
+
+def _vault_copy(street, tmp_path) -> Path:
+    """A private copy of the street's vault: the sealed source records the copy's raw tables point at."""
+    path = tmp_path / "vault.duckdb"
+    shutil.copyfile(street.settings.vault_path, path)
+    return path

@@ -7,8 +7,13 @@ import datetime as dt
 import pytest
 
 from islandbridge.connectors.base import Stream
+from islandbridge.transforms.scrub import Scrubber
 from islandbridge.warehouse import raw
+from islandbridge.warehouse.keys import VAULT, KeyRing, new_keyring_text
 from islandbridge.warehouse.landing import LandingWriter
+from islandbridge.warehouse.quality.quarantine import ephemeral_keyring
+from islandbridge.warehouse.sealing import LoadPrivacy, unseal_quarantine
+from islandbridge.warehouse.vault import Vault
 
 AS_OF = dt.datetime(2026, 11, 21, tzinfo=dt.UTC)
 LOADED_AT = dt.datetime(2026, 11, 21, 1, tzinfo=dt.UTC)
@@ -26,14 +31,31 @@ def _land(tmp_path, run_id, rows, state, quarantine=()):
     return writer.close(state)
 
 
+class _Privacy:
+    """A vault and quarantine keyring of the test's own; ``src`` has no schema, so all its columns are direct."""
+
+    def __init__(self, tmp_path):
+        self.vault_ring = KeyRing.parse(new_keyring_text(kid="v-test"), VAULT)
+        self.vault = Vault.open(tmp_path / "vault.duckdb", self.vault_ring)
+        self.ring = ephemeral_keyring()
+        self.load = LoadPrivacy(self.vault, self.ring, {"src": "test_kind"}, Scrubber())
+
+
+_PRIVACY: dict = {}
+
+
 def _load(tmp_path, con, run_id=None, as_of=AS_OF):
+    privacy = _PRIVACY.setdefault(tmp_path, _Privacy(tmp_path))
     return raw.load_source(con, tmp_path.joinpath("landing").as_uri(), run_id or raw.run_id_for(as_of),
-                           "src", as_of, LOADED_AT)
+                           "src", as_of, LOADED_AT, privacy.load)
 
 
 def _snapshot(con):
-    tables = ["raw.src__houses", "raw.src__people", "meta.run_sources", "meta.source_state", "meta.quarantine"]
-    return {t: sorted(con.execute(f"SELECT * FROM {t}").fetchall(), key=repr) for t in tables}
+    tables = ["raw.src__houses", "raw.src__people", "meta.run_sources", "meta.source_state"]
+    snap = {t: sorted(con.execute(f"SELECT * FROM {t}").fetchall(), key=repr) for t in tables}
+    snap["meta.quarantine"] = con.execute("SELECT run_id, source, stream, record_key, reason, kid "
+                                          "FROM meta.quarantine ORDER BY ALL").fetchall()
+    return snap
 
 
 def test_run_ids_are_derived_from_the_interval():
@@ -49,8 +71,23 @@ def test_loading_the_same_run_twice_changes_nothing(tmp_path):
     first = _snapshot(con)
     _load(tmp_path, con)
     assert _snapshot(con) == first
-    assert first["raw.src__houses"] == [("H1", "0501", "houses:H1", run_id)]
-    assert first["meta.quarantine"] == [(run_id, "src", "people", "people:9", "no usable id", '{"pid": "people:9"}')]
+    # A stream without a schema is all direct: only its key reaches the warehouse, the row is in the vault.
+    assert first["raw.src__houses"] == [("houses:H1", run_id)]
+    privacy = _PRIVACY[tmp_path]
+    assert privacy.vault.open_records("src", "houses", [("houses:H1", run_id)]) == [{"hid": "H1", "room": "0501"}]
+    assert first["meta.quarantine"] == [(run_id, "src", "people", "people:9", "no usable id", "q-test")]
+    sealed = con.execute("SELECT kid, nonce, ciphertext FROM meta.quarantine").fetchone()
+    assert b"people:9" not in bytes(sealed[2])
+    assert unseal_quarantine(privacy.ring, run_id, "src", "people", "people:9", 1, *sealed) == {"pid": "people:9"}
+
+
+def test_a_quarantined_record_without_keys_is_refused_not_stored_in_clear(tmp_path):
+    run_id = raw.run_id_for(AS_OF)
+    _land(tmp_path, run_id, [], {"w": 1}, quarantine=["people:9"])
+    con = raw.connect(str(tmp_path / "wh.duckdb"))
+    with pytest.raises(raw.LoadError, match="must be sealed"):
+        raw.load_source(con, tmp_path.joinpath("landing").as_uri(), run_id, "src", AS_OF, LOADED_AT)
+    assert con.execute("SELECT count(*) FROM meta.quarantine").fetchone() == (0,)
 
 
 def test_state_is_committed_with_its_data_and_read_back_by_the_next_interval(tmp_path):

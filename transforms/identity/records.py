@@ -29,6 +29,7 @@ import datetime as dt
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import duckdb
 import pyarrow as pa
@@ -163,14 +164,22 @@ def person_streams(settings: Settings) -> StreamPlan:
     return StreamPlan(tuple(bound), tuple(estates))
 
 
-def load_records(con: duckdb.DuckDBPyConnection, plan: StreamPlan, as_of: dt.datetime) -> pa.Table:
+class SealedReader(Protocol):
+    """Gives back the direct-identifier columns the loader sealed (`islandbridge.warehouse.sealing`)."""
+
+    def fill(self, table: pa.Table, *, source: str, stream: str, columns: Sequence[str]) -> pa.Table: ...
+
+
+def load_records(con: duckdb.DuckDBPyConnection, plan: StreamPlan, as_of: dt.datetime,
+                 sealed: SealedReader | None = None) -> pa.Table:
     """The normalised record table (`FEATURES`) of the newest version of every record as of ``as_of``.
 
     Streams whose raw table does not exist yet are skipped. ``uid`` numbers the records in
-    (system, record_key) order.
+    (system, record_key) order. Role columns that the raw table does not hold (names, ID numbers and
+    phones are sealed at load) are read back through ``sealed``, in memory only.
     """
     estates = _estate_names(con, plan.estates, as_of)
-    parts = [_stream_records(con, stream, as_of, estates) for stream in plan.streams
+    parts = [_stream_records(con, stream, as_of, estates, sealed) for stream in plan.streams
              if _has_table(con, stream.table)]
     parts = [p for p in parts if p.num_rows]
     if not parts:
@@ -202,13 +211,17 @@ def latest_sql(table: str, columns: Sequence[str]) -> str:
     """
 
 
-def _stream_records(con, stream: BoundStream, as_of: dt.datetime, estates: Mapping[str, str]) -> pa.Table:
+def _stream_records(con, stream: BoundStream, as_of: dt.datetime, estates: Mapping[str, str],
+                    sealed: SealedReader | None = None) -> pa.Table:
     spec = stream.spec
     columns = _existing_columns(con, stream.table)
-    roles = {role: col for role, col in spec.roles.items() if col in columns}
-    needed = sorted(set(roles.values()) | ({spec.house.via} if spec.house else set()))
+    hidden = sorted({col for col in spec.roles.values() if col not in columns}) if sealed else []
+    roles = {role: col for role, col in spec.roles.items() if col in columns or col in hidden}
+    needed = sorted((set(roles.values()) - set(hidden)) | ({spec.house.via} if spec.house else set()))
     params = {"as_of": as_of, "source": stream.source, "stream": spec.stream}
     data = con.sql(latest_sql(stream.table, needed), params=params).to_arrow_table()
+    if hidden:
+        data = sealed.fill(data, source=stream.source, stream=spec.stream, columns=hidden)
     data = _with_house(con, stream, data, as_of) if spec.house else data
     raw = {role: data[col] if col in data.column_names else pa.nulls(data.num_rows, pa.string())
            for role, col in roles.items()}
