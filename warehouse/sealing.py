@@ -9,7 +9,8 @@ The schema of each raw table (``schemas/raw_*.yml``) classes every column. At lo
   the warehouse only as scrubbed text: ID numbers, bank cards, phones and the names of the street's known
   persons replaced by ``[证件号]``, ``[银行卡]``, ``[电话]``, ``[姓名]``;
 - every ID-number column (``mask: id``) gains ``<column>__kind`` (`normalize_id`'s kind: full, masked,
-  excel_damaged, …), so that a report can say *why* a roster row matched nobody without the number;
+  excel_damaged, …), so that a report can say *why* a roster row matched nobody without the number, and
+  ``<column>__birth_date``, the birth date a valid number states (a derived, quasi attribute);
 - a stream with no schema is treated as all-direct: only its record key reaches the warehouse.
 
 Connector quarantine rows are sealed under the ``quarantine`` keyring (like the quality gate's).
@@ -38,6 +39,7 @@ from islandbridge.warehouse.vault import Vault
 
 KNOWN_NAMES = "known_names"  # the vault's sealed list of every person name seen, for the scrubber
 KIND_SUFFIX = "__kind"
+BIRTH_SUFFIX = "__birth_date"  # the birth date an ID number states (quasi, like the registry's own csrq)
 QUARANTINE_FORMAT = "1"
 NONCE_BYTES = 12
 
@@ -58,7 +60,8 @@ class StreamPrivacy:
     def warehouse_columns(self, columns: Sequence[str]) -> list[str]:
         """The raw table's columns: the landed ones minus sealed (plus scrubbed), then the ID kinds."""
         kept = [c for c in columns if c not in self.sealed or c in self.scrubbed]
-        return kept + [c + KIND_SUFFIX for c in self.id_columns if c in columns]
+        ids = [c for c in self.id_columns if c in columns]
+        return kept + [c + KIND_SUFFIX for c in ids] + [c + BIRTH_SUFFIX for c in ids]
 
     @property
     def needs_rewrite(self) -> bool:
@@ -109,6 +112,9 @@ def warehouse_batch(batch: pa.RecordBatch, spec: StreamPrivacy, columns: Sequenc
     for c in spec.warehouse_columns(columns):
         if c.endswith(KIND_SUFFIX) and c[: -len(KIND_SUFFIX)] in spec.id_columns:
             out[c] = pa.array([_id_kind(v) for v in batch.column(c[: -len(KIND_SUFFIX)]).to_pylist()], pa.string())
+        elif c.endswith(BIRTH_SUFFIX) and c[: -len(BIRTH_SUFFIX)] in spec.id_columns:
+            out[c] = pa.array([_id_birth(v) for v in batch.column(c[: -len(BIRTH_SUFFIX)]).to_pylist()],
+                              pa.string())
         elif c in spec.scrubbed:
             out[c] = pa.array([scrubber(v) for v in batch.column(c).to_pylist()], pa.string())
         else:
@@ -128,6 +134,11 @@ def landed_names(batches: Iterable[pa.RecordBatch], spec: StreamPrivacy) -> set[
 
 def _id_kind(value: object) -> str:
     return normalize_id(value).kind
+
+
+def _id_birth(value: object) -> str | None:
+    birth = normalize_id(value).birth_date
+    return birth.isoformat() if birth else None
 
 
 # -- connector quarantine ----------------------------------------------------------------------------------

@@ -1,0 +1,143 @@
+"""Every report scored against the truth of a fresh 3,000-resident simulated street, synced end to end."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import re
+import warnings
+
+import duckdb
+import pyarrow as pa
+import pytest
+
+from islandbridge.warehouse import raw
+from islandbridge.warehouse.core import build_core
+from islandbridge.warehouse.marts import build_marts
+from islandbridge.warehouse.reports_eval import score_reports, summary
+
+SEED = 5
+RESIDENTS = 3000
+AS_OF = dt.date(2026, 11, 20)
+SECRETS = {"IB_GRID_CLIENT_SECRET": "street-test", "IB_IOT_API_KEY": "street-test"}
+# ID-number columns whose birth date the core reads as ``<column>__birth_date``.
+ID_COLUMNS = (("registry", "t_jm", "sfzh"), ("grid", "residents", "id_card"), ("civil", "senior", "身份证号"))
+
+
+@pytest.fixture(scope="session")
+def street_3000(tmp_path_factory):
+    """(settings, truth folder) of a 3,000-resident street after extract, load and reconcile."""
+    from islandbridge.config import load_settings, parse_as_of
+    from islandbridge.demo import write_config
+    from islandbridge.pipeline import sync
+    from islandbridge.simulator import generate
+    from islandbridge.simulator.servers import GridServer, IotServer
+
+    out = tmp_path_factory.mktemp("street3000")
+    street, config = out / "street", out / "run" / "islandbridge.yml"
+    generate(street, residents=RESIDENTS, seed=SEED, as_of=AS_OF)
+    config.parent.mkdir()
+    with GridServer(street / "grid", client_id="islandbridge-demo", client_secret=SECRETS["IB_GRID_CLIENT_SECRET"]) \
+            as grid, IotServer(street / "iot", api_key=SECRETS["IB_IOT_API_KEY"]) as iot:
+        write_config(config, street=street, grid_url=grid.base_url, iot_url=iot.base_url)
+        settings = load_settings(config, {**os.environ, **SECRETS})
+        sync(settings, parse_as_of(AS_OF.isoformat()), deliver=False)
+    _birth_dates_stand_in(settings)
+    return settings, street / "truth"
+
+
+@pytest.fixture(scope="session")
+def built(street_3000):
+    """The core and the marts built for the street's as-of; yields (connection, scores)."""
+    from islandbridge.config import parse_as_of
+
+    settings, truth = street_3000
+    t = parse_as_of(AS_OF.isoformat())
+    con = duckdb.connect(str(settings.warehouse_path))
+    build_core(con, t, raw.run_id_for(t), settings.warehouse_path.parent / "events")
+    build_marts(con, t, raw.run_id_for(t), settings.reports)
+    scores = score_reports(con, truth)
+    print("\n" + "\n".join(summary(scores)))
+    yield con, scores
+    con.close()
+
+
+def _birth_dates_stand_in(settings) -> None:
+    """Until the loader writes ``<id column>__birth_date`` beside ``__kind`` (asked of the lead in issue #7's
+    hand-over), derive it here from the sealed ID numbers the way the loader would, so that the reports are
+    judged on the data they are designed for. Does nothing once the loader provides the column."""
+    from islandbridge.pipeline import open_vault
+    from islandbridge.transforms.normalize.ids import normalize_id
+    from islandbridge.warehouse.sealing import SealedColumns
+
+    con = duckdb.connect(str(settings.warehouse_path))
+    try:
+        with open_vault(settings) as vault:
+            for source, stream, column in ID_COLUMNS:
+                table, derived = f"raw.{source}__{stream}", f"{column}__birth_date"
+                have = {r[0] for r in con.execute(
+                    "SELECT column_name FROM information_schema.columns WHERE table_schema = 'raw' "
+                    "AND table_name = ?", [f"{source}__{stream}"]).fetchall()}
+                if derived in have:
+                    continue
+                warnings.warn(f"{table} has no {derived}: derived in the test from the vault", stacklevel=1)
+                keys = con.sql(f"SELECT _record_key AS record_key, _run_id AS last_seen_run FROM {table}").to_arrow_table()
+                keys = SealedColumns(vault).fill(keys, source=source, stream=stream, columns=[column])
+                births = [normalize_id(v).birth_date for v in keys[column].to_pylist()]
+                con.register("_births", pa.table({"k": keys["record_key"], "r": keys["last_seen_run"],
+                                                  "b": pa.array([b.isoformat() if b else None for b in births])}))
+                con.execute(f'ALTER TABLE {table} ADD COLUMN "{derived}" VARCHAR')
+                con.execute(f'UPDATE {table} SET "{derived}" = b FROM _births WHERE k = _record_key AND r = _run_id')
+                con.unregister("_births")
+    finally:
+        con.close()
+
+
+@pytest.mark.slow
+def test_every_report_meets_its_target_or_misses_only_through_linkage(built):
+    """P and R >= 0.98 per report, and nobody silent is missed. Below 0.98, every error must be the
+    linkage's (a person the identity step did not tie together exactly) or a person no source gives a birth
+    date for (reported in docs/warehouse.md); any other error fails the test."""
+    _, scores = built
+    assert scores["elderly_alerts"]["recall"] == 1.0, scores["elderly_alerts"]
+    for report, s in scores.items():
+        if s["precision"] < 0.98:
+            assert s["wrong"] == s.get("wrong_from_linkage"), (report, s)
+        if s["recall"] < 0.98:
+            assert s["missed"] == s.get("missed_from_linkage", 0) + s.get("missed_without_birth_date", 0), \
+                (report, s)
+
+
+@pytest.mark.slow
+def test_no_name_id_number_or_phone_reaches_the_core_or_the_marts(built, street_3000):
+    con, _ = built
+    _, truth = street_3000
+    people = con.execute(f"SELECT name, id_number FROM read_csv('{truth / 'persons.csv'}', all_varchar=true)")
+    names, numbers = set(), set()
+    for name, number in people.fetchall():
+        names.add(name)
+        numbers.add(number)
+    texts = set()
+    for schema, table, column in con.execute(
+            "SELECT table_schema, table_name, column_name FROM information_schema.columns "
+            "WHERE table_schema IN ('core', 'marts') AND data_type = 'VARCHAR'").fetchall():
+        texts.update(r[0] for r in con.execute(f'SELECT DISTINCT "{column}" FROM {schema}.{table}').fetchall()
+                     if r[0])
+    assert not texts & names
+    assert not [t for t in texts if any(n in t for n in re.findall(r"[0-9]{15,18}X?", t) if n in numbers)]
+    assert not [t for t in texts if re.search(r"(?<![0-9A-Za-z])1[3-9][0-9]{9}(?![0-9A-Za-z])", t)]
+
+
+@pytest.mark.slow
+def test_rebuilding_the_street_changes_no_table_and_no_event_file(built, street_3000):
+    from islandbridge.config import parse_as_of
+
+    con, _ = built
+    settings, _ = street_3000
+    t = parse_as_of(AS_OF.isoformat())
+    tables = ("core.persons", "core.residency", "core.roster_entries", "core.device_event_files",
+              "marts.elderly_alerts", "marts.incidents_by_building")
+    before = {name: con.execute(f"SELECT * FROM {name}").fetchall() for name in tables}
+    build_core(con, t, raw.run_id_for(t), settings.warehouse_path.parent / "events")
+    build_marts(con, t, raw.run_id_for(t), settings.reports)
+    assert {name: con.execute(f"SELECT * FROM {name}").fetchall() for name in tables} == before
