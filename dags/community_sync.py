@@ -2,7 +2,10 @@
 
 Wiring only: every task calls one function of ``islandbridge.pipeline``, the same functions the
 ``islandbridge sync`` command runs: plan → extract (one mapped task per source) → validate (the quality
-gate; a critical failure stops the run before anything is loaded) → load → reconcile (stable person keys). Tasks hand each other landing paths and counts, never records.
+gate; a critical failure stops the run before anything is loaded) → load (pseudonymised: identifiers
+sealed in the vault) → reconcile (stable person keys) → build (core model and marts) → export (each
+department's reports, as its policy allows) → publish (the analysts' snapshot and the run report).
+Tasks hand each other paths and counts, never records or personal data.
 The run's as-of is the end of its data interval (midnight, Asia/Shanghai).
 
 Configuration: the environment variable ``ISLANDBRIDGE_CONFIG`` names the YAML file (read when a task
@@ -75,7 +78,26 @@ def community_sync():
 
         return pipeline.reconcile(_settings(), _as_of())
 
-    reconcile_identities(load_run(validate_landed(extract_source.expand(source=plan_sources()))))
+    @task(retries=0)
+    def build_warehouse(reconciled: dict) -> dict:
+        from islandbridge import pipeline
+
+        return pipeline.build(_settings(), _as_of())
+
+    @task(retries=0)
+    def export_reports(built: dict) -> dict:
+        from islandbridge import pipeline
+
+        return pipeline.export(_settings(), _as_of())
+
+    @task(retries=0)
+    def publish_snapshot(exported: dict) -> dict:
+        from islandbridge import pipeline
+
+        return pipeline.publish(_settings(), _as_of())
+
+    loaded = load_run(validate_landed(extract_source.expand(source=plan_sources())))
+    publish_snapshot(export_reports(build_warehouse(reconcile_identities(loaded))))
 
 
 community_sync()

@@ -9,8 +9,14 @@
     islandbridge reconcile --config F --as-of T                stable person keys over the warehouse
     islandbridge linkage train --config F                      train and save a new linkage model version
     islandbridge eval linkage --config F --truth STREET/truth  score the identity map against a truth
+    islandbridge eval reports --config F --truth STREET/truth  score every department report against it
     islandbridge quarantine list|show|replay --config F        rows the quality gate set aside
+    islandbridge build --config F --as-of T                    the core model and the department marts
+    islandbridge export --config F --as-of T                   each department's reports, as its policy allows
+    islandbridge reveal --config F --department D --ref R --columns name --purpose "..."   audited lookup
     islandbridge keys status|add|rotate|retire --config F      vault keys, rotated without downtime
+    islandbridge snapshot list|publish|rollback --config F     the analysts' read-only snapshots
+    islandbridge privacy scan --street S --root DIR            look for a simulated street's identifiers in files
     islandbridge runs --config F                               the recent runs and their accounting
     islandbridge sql --config F "SELECT ..."                   a read-only query on the warehouse
     islandbridge demo                                          everything, end to end, through Airflow
@@ -75,6 +81,7 @@ def _parser() -> argparse.ArgumentParser:
                              ("extract", _extract, "extract one source into the landing zone"),
                              ("validate", _validate, "run the quality gate over the extracted sources"),
                              ("reconcile", _reconcile, "reconcile identities over the loaded warehouse"),
+                             ("build", _build, "build the core model and the department marts"),
                              ("load", _load, "load the extracted sources of one as-of")):
         s = sub.add_parser(name, help=text)
         _config_args(s)
@@ -96,6 +103,11 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--truth", type=Path, required=True, help="the truth/ folder of a simulated street")
     s.set_defaults(func=_eval_linkage)
 
+    s = esub.add_parser("reports", help="precision/recall of every department report against a street's truth")
+    _config_args(s)
+    s.add_argument("--truth", type=Path, required=True, help="the truth/ folder of a simulated street")
+    s.set_defaults(func=_eval_reports)
+
     q = sub.add_parser("quarantine", help="rows the quality gate set aside: list, show, replay")
     qsub = q.add_subparsers(dest="action", required=True)
     s = qsub.add_parser("list", help="quarantined rows: keys and failed checks, never the row itself")
@@ -114,6 +126,22 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("source")
     s.add_argument("--run")
     s.set_defaults(func=_quarantine_replay)
+
+    s = sub.add_parser("export", help="write every department's exports for one as-of, as its policy allows")
+    _config_args(s)
+    s.add_argument("--as-of", required=True, help="end of the data interval: YYYY-MM-DD (its end) or ISO")
+    s.set_defaults(func=_export)
+    s = sub.add_parser("reveal", help="show a department's identifiers of some persons, for a stated purpose (audited)")
+    _config_args(s)
+    s.add_argument("--department", required=True)
+    who = s.add_mutually_exclusive_group(required=True)
+    who.add_argument("--ref", dest="refs", action="append", help="a person_ref of the department (repeatable)")
+    who.add_argument("--person-key", dest="person_keys", action="append", help="a person_key (repeatable)")
+    s.add_argument("--columns", required=True, help="vault fields the department's policy allows, e.g. name,phone")
+    s.add_argument("--purpose", required=True, help="why; written to the audit log")
+    s.add_argument("--actor", help="who asks (default: the login name)")
+    s.add_argument("--masked", action="store_true", help="show 张*伟, 138****8000")
+    s.set_defaults(func=_reveal)
 
     k = sub.add_parser("keys", help="vault keys: status, add a key, rotate the vault to it, retire an old one")
     ksub = k.add_subparsers(dest="action", required=True)
@@ -134,6 +162,33 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--purpose", default="vault")
     s.add_argument("--kid", required=True)
     s.set_defaults(func=_keys_retire)
+
+    sn = sub.add_parser("snapshot", help="analysts' read-only snapshots: list, publish, roll back")
+    snsub = sn.add_subparsers(dest="action", required=True)
+    s = snsub.add_parser("list", help="kept snapshots, newest first; * marks current.duckdb")
+    _config_args(s)
+    s.set_defaults(func=_snapshot_list)
+    s = snsub.add_parser("publish", help="publish a run's snapshot and run report (sync does this)")
+    _config_args(s)
+    s.add_argument("--as-of", required=True)
+    s.set_defaults(func=_snapshot_publish)
+    s = snsub.add_parser("rollback", help="point current.duckdb at an earlier kept snapshot")
+    _config_args(s)
+    s.add_argument("--run", required=True, help="a run id from `islandbridge snapshot list`")
+    s.set_defaults(func=_snapshot_rollback)
+
+    pv = sub.add_parser("privacy", help="privacy checks over what runs produced")
+    pvsub = pv.add_subparsers(dest="privacy_command", required=True)
+    s = pvsub.add_parser("scan", help="look for a simulated street's names, IDs, phones, bank cards in a folder")
+    s.add_argument("--street", type=Path, required=True, help="the simulated street (where the needles come from)")
+    s.add_argument("--root", type=Path, required=True, help="folder to scan, read-only")
+    s.add_argument("--exclude", type=Path, action="append", default=[], help="file or folder to leave out")
+    s.add_argument("--allow", action="append", default=[], metavar="FILE_GLOB[::LOCATION_GLOB]",
+                   help="hits expected here, e.g. a policy column of an export")
+    s.add_argument("--allow-term", action="append", default=[], help="innocent word a name hit may lie inside")
+    s.add_argument("--show", type=int, default=50, help="masked hits to print")
+    s.add_argument("--json", type=Path, help="write the whole (masked) result as JSON")
+    s.set_defaults(func=_privacy_scan)
 
     s = sub.add_parser("runs", help="list recent runs and their accounting")
     _config_args(s)
@@ -261,6 +316,14 @@ def _reconcile(args) -> int:
     return 0
 
 
+def _build(args) -> int:
+    from islandbridge import pipeline
+    from islandbridge.config import parse_as_of
+
+    print(json.dumps(pipeline.build(_settings(args, with_sources=False), parse_as_of(args.as_of)), indent=1))
+    return 0
+
+
 def _linkage_train(args) -> int:
     from islandbridge.config import parse_as_of
     from islandbridge.reconcile import train_linkage
@@ -281,6 +344,20 @@ def _eval_linkage(args) -> int:
     return 0
 
 
+def _eval_reports(args) -> int:
+    from islandbridge.warehouse import raw
+    from islandbridge.warehouse.reports_eval import score_reports
+
+    if not (args.truth / "persons.csv").exists():
+        raise ConfigError(f"no truth files in {args.truth}; pass the truth/ folder of a simulated street")
+    con = raw.connect(str(_settings(args, with_sources=False).warehouse_path), read_only=True)
+    try:
+        print(json.dumps(score_reports(con, args.truth), ensure_ascii=False, indent=1, default=str))
+    finally:
+        con.close()
+    return 0
+
+
 def _load(args) -> int:
     from islandbridge import pipeline
     from islandbridge.config import parse_as_of
@@ -288,6 +365,27 @@ def _load(args) -> int:
     settings = _settings(args)
     summary = pipeline.load(settings, parse_as_of(args.as_of), args.source or pipeline.plan(settings))
     print(json.dumps(summary, ensure_ascii=False, indent=1))
+    return 0
+
+
+def _export(args) -> int:
+    from islandbridge import pipeline
+    from islandbridge.config import parse_as_of
+
+    print(json.dumps(pipeline.export(_settings(args, with_sources=False), parse_as_of(args.as_of)),
+                     ensure_ascii=False, indent=1))
+    return 0
+
+
+def _reveal(args) -> int:
+    import getpass
+
+    from islandbridge.warehouse.reveal import reveal
+
+    found = reveal(_settings(args, with_sources=False), department=args.department, person_refs=args.refs,
+                   person_keys=args.person_keys, columns=[c for c in args.columns.split(",") if c.strip()],
+                   purpose=args.purpose, actor=args.actor or getpass.getuser(), masked=args.masked)
+    print(json.dumps({"audit_entry": found.audit_seq, "rows": list(found.rows)}, ensure_ascii=False, indent=1))
     return 0
 
 
@@ -319,6 +417,37 @@ def _keys_retire(args) -> int:
     return 0
 
 
+def _snapshot_list(args) -> int:
+    from islandbridge.warehouse.snapshot import list_snapshots
+
+    for s in list_snapshots(_settings(args, with_sources=False).snapshots_dir):
+        print(f"{'*' if s.is_current else ' '} {s.run_id}  published {s.published_at:%Y-%m-%d %H:%M:%S}Z  "
+              f"{s.size_bytes / 1e6:.1f} MB")
+    return 0
+
+
+def _snapshot_publish(args) -> int:
+    from islandbridge import pipeline
+    from islandbridge.config import parse_as_of
+
+    print(json.dumps(pipeline.publish(_settings(args, with_sources=False), parse_as_of(args.as_of)), indent=1))
+    return 0
+
+
+def _snapshot_rollback(args) -> int:
+    from islandbridge.warehouse.snapshot import rollback
+
+    print(rollback(_settings(args, with_sources=False).snapshots_dir, args.run))
+    return 0
+
+
+def _privacy_scan(args) -> int:
+    from islandbridge.warehouse.leakscan import command
+
+    return command(args.street, args.root, exclude=args.exclude, allow=args.allow, terms=args.allow_term,
+                   show=args.show, json_out=args.json)
+
+
 def _runs(args) -> int:
     from islandbridge.warehouse import raw
 
@@ -330,9 +459,7 @@ def _runs(args) -> int:
         ).fetchall()
         for run_id, as_of, status, finished in rows:
             print(f"{run_id}  as of {as_of}  {status}  finished {finished}")
-            for source, c in raw.run_summary(con, run_id).items():
-                print(f"    {source:<10} read {c['read']:>8}  landed {c['landed']:>8}  "
-                      f"quarantined {c['quarantined']:>6}  duplicates {c['duplicates']:>6}")
+            print(raw.format_accounting(raw.run_summary(con, run_id), indent="    "))
     finally:
         con.close()
     return 0

@@ -157,6 +157,7 @@ def parse_settings(
         raise ConfigError(f"{len(problems)} configuration problem(s){where}:\n  - " + "\n  - ".join(problems))
     _check_connectors(sources)
     _check_quality(quality)
+    _check_reports(reports)
     return Settings(
         street_code=street_code,
         landing_url=landing_url,
@@ -191,6 +192,13 @@ def _check_quality(quality: Mapping[str, Any]) -> None:
     from islandbridge.warehouse.quality.config import QualityConfig
 
     QualityConfig.from_mapping(quality)
+
+
+def _check_reports(reports: Mapping[str, Any]) -> None:
+    """Check the ``reports:`` options now, so a misspelt option fails before a run starts."""
+    from islandbridge.warehouse.marts import options_of
+
+    options_of(reports)
 
 
 class _Resolver:

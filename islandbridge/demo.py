@@ -139,10 +139,12 @@ def _print_summary(settings, as_of: dt.datetime, config: Path) -> None:
     print("\n[demo] done.")
     print(f"  configuration: {config}")
     print(f"  warehouse:     {settings.warehouse_path}")
+    print(f"  snapshot:      {settings.snapshots_dir / 'current.duckdb'}   (analysts: open read-only)")
+    print(f"  run report:    {settings.warehouse_path.parent / 'reports' / run_id / 'run.html'}")
+    print(f"  exports:       {settings.exports_dir}")
     print(f"  run:           {run_id} (as of {as_of.isoformat()})")
-    print(f"  {'source':<10} {'read':>9} {'landed':>9} {'quarantined':>12} {'duplicates':>11}")
-    for source, c in summary.items():
-        print(f"  {source:<10} {c['read']:>9} {c['landed']:>9} {c['quarantined']:>12} {c['duplicates']:>11}")
+    print(raw.format_accounting(summary, indent="  "))
     print("\n  Try:")
-    print(f"    .venv/bin/islandbridge sql --config {config} "
-          "\"SELECT source, stream, read, landed, quarantined, duplicates FROM meta.run_sources ORDER BY 1, 2\"")
+    print(f"    .venv/bin/islandbridge sql --config {config} \"SELECT * FROM marts.island_coverage\"")
+    print(f"    .venv/bin/islandbridge eval reports --config {config} --truth {config.parent / 'street' / 'truth'}")
+    print(f"    duckdb -readonly {settings.snapshots_dir / 'current.duckdb'}   (or see docs/analysts.md)")

@@ -113,7 +113,7 @@ def load(settings: Settings, as_of: dt.datetime, sources: Sequence[str], clock: 
 
 
 def sync(settings: Settings, as_of: dt.datetime, sources: Sequence[str] | None = None,
-         clock: Clock = utc_now, *, reconcile_identities: bool = True, deliver: bool = False) -> dict[str, Any]:
+         clock: Clock = utc_now, *, reconcile_identities: bool = True, deliver: bool = True) -> dict[str, Any]:
     """Run every step for one as-of, in the same order as the DAG.
 
     ``reconcile_identities=False`` stops after the load (for measuring or testing reconciliation alone);
@@ -169,14 +169,15 @@ def export(settings: Settings, as_of: dt.datetime, clock: Clock = utc_now) -> di
 
 def publish(settings: Settings, as_of: dt.datetime) -> dict[str, Any]:
     """Publish the analysts' read-only snapshot and write the run report; returns their paths."""
+    from islandbridge.warehouse.quality.config import QualityConfig
     from islandbridge.warehouse.run_report import write_run_report
     from islandbridge.warehouse.snapshot import publish_snapshot
 
     run_id = raw.run_id_for(as_of)
     snapshot = publish_snapshot(settings.warehouse_path, settings.snapshots_dir, run_id, settings.snapshots_keep,
                                 events_dir(settings))
-    report = write_run_report(settings.warehouse_path, run_id, settings.warehouse_path.parent / "reports",
-                              settings.exports_dir)
+    reports = QualityConfig.from_mapping(settings.quality).reports_root(settings.warehouse_path)
+    report = write_run_report(settings.warehouse_path, run_id, reports, settings.exports_dir)
     log.info("published snapshot %s and run report %s", snapshot, report)
     return {"run_id": run_id, "snapshot": str(snapshot), "report": str(report)}
 

@@ -28,7 +28,29 @@ def snapshot(config) -> dict:
         snap["state"] = con.execute("SELECT * FROM meta.source_state ORDER BY ALL").fetchall()
         snap["quarantine"] = _unsealed_quarantine(con, config)
         snap["runs"] = con.execute("SELECT run_id, as_of, status FROM meta.runs ORDER BY ALL").fetchall()
+        built = con.execute("SELECT table_schema || '.' || table_name FROM information_schema.tables "
+                            "WHERE table_schema IN ('core', 'marts') AND table_type = 'BASE TABLE'").fetchall()
+        for (table,) in built:
+            snap[table] = sorted((tuple(_rounded(v) for v in row) for row in con.execute(f"SELECT * FROM {table}")
+                                  .fetchall()), key=repr)
+    snap["exports"] = exports(config.parent / "exports")
     return snap
+
+
+def exports(root) -> dict:
+    """Every export file's bytes (SHA-256), and each manifest without the time it was made."""
+    import hashlib
+    import json
+
+    out = {}
+    for path in sorted(root.rglob("*")) if root.exists() else ():
+        if path.is_file() and path.name == "manifest.json":
+            manifest = json.loads(path.read_text(encoding="utf-8"))
+            manifest.pop("made_at", None)
+            out[str(path.relative_to(root))] = manifest
+        elif path.is_file():
+            out[str(path.relative_to(root))] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return out
 
 
 def _unsealed_quarantine(con, config) -> list:
@@ -44,3 +66,9 @@ def _unsealed_quarantine(con, config) -> list:
                        "FROM meta.quarantine").fetchall()
     return sorted(
         (r[:5] + (unseal_quarantine(ring, *r[:4], r[8], r[5], r[6], r[7]),) for r in rows), key=repr)
+
+
+def _rounded(value):
+    """Match probabilities to 6 places: a warehouse rebuilt from scratch retrains the linkage model, whose
+    DuckDB aggregations may add floats in another order (last-bit differences, same decisions)."""
+    return round(value, 6) if isinstance(value, float) else value

@@ -262,6 +262,14 @@ def _has_table(con, schema: str, table: str) -> bool:
     ).fetchone()[0])
 
 
+def format_accounting(summary: Mapping[str, Mapping[str, int]], indent: str = "") -> str:
+    """A run's per-source accounting as an aligned text table (the demo and `islandbridge runs`)."""
+    lines = [f"{indent}{'source':<10} {'read':>9} {'landed':>9} {'quarantined':>12} {'duplicates':>11}"]
+    lines += [f"{indent}{source:<10} {c['read']:>9} {c['landed']:>9} {c['quarantined']:>12} {c['duplicates']:>11}"
+              for source, c in summary.items()]
+    return "\n".join(lines)
+
+
 def run_summary(con: duckdb.DuckDBPyConnection, run_id: str) -> Mapping[str, Any]:
     """Per-source accounting of one run, for the CLI, the DAG's last task and the demo."""
     rows = con.execute(

@@ -260,11 +260,13 @@ class Vault:
     # -- source records: the direct-identifier columns of raw rows, sealed at load ---------------------
 
     def seal_records(self, source: str, stream: str, run_id: str,
-                     rows: Iterable[tuple[str, Mapping[str, str | None]]]) -> int:
+                     rows: Iterable[tuple[str, Mapping[str, str | None]]], *, replace_slice: bool = True) -> int:
         """Replace the sealed identifier columns of one run's slice of a stream (idempotent re-load).
 
         ``rows`` are ``(record_key, {column: value})``; each row becomes one AES-256-GCM ciphertext
-        bound to (source, stream, run_id, record_key). Returns the number of rows sealed.
+        bound to (source, stream, run_id, record_key). ``replace_slice=False`` adds to (or replaces
+        single records of) the slice instead, for rows loaded later into their run (quarantine replay).
+        Returns the number of rows sealed.
         """
         sealed = []
         for record_key, values in rows:
@@ -272,8 +274,9 @@ class Vault:
             plain = json.dumps(dict(values), ensure_ascii=False, sort_keys=True)
             sealed.append(self._seal_as(_RECORD_LABEL, key, plain))
         with _transaction(self._con):
-            self._con.execute("DELETE FROM records WHERE source = ? AND stream = ? AND run_id = ?",
-                              [source, stream, run_id])
+            if replace_slice:
+                self._con.execute("DELETE FROM records WHERE source = ? AND stream = ? AND run_id = ?",
+                                  [source, stream, run_id])
             self._write_to("records", _RECORD_KEY_COLUMNS, sealed)
         return len(sealed)
 

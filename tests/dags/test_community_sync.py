@@ -27,14 +27,18 @@ def test_the_dag_folder_imports_without_errors(dagbag):
     assert set(dagbag.dag_ids) == {"community_sync"}
 
 
-def test_sources_are_extracted_in_parallel_then_validated_loaded_and_reconciled(dagbag):
+def test_sources_are_extracted_in_parallel_then_validated_loaded_reconciled_and_delivered(dagbag):
     dag = dagbag.dags["community_sync"]
     tasks = {t.task_id: t for t in dag.tasks}
-    assert set(tasks) == {"plan_sources", "extract_source", "validate_landed", "load_run", "reconcile_identities"}
+    assert set(tasks) == {"plan_sources", "extract_source", "validate_landed", "load_run", "reconcile_identities",
+                          "build_warehouse", "export_reports", "publish_snapshot"}
     assert tasks["extract_source"].upstream_task_ids == {"plan_sources"}
     assert tasks["validate_landed"].upstream_task_ids == {"extract_source"}
     assert tasks["load_run"].upstream_task_ids == {"validate_landed"}
     assert tasks["reconcile_identities"].upstream_task_ids == {"load_run"}
+    assert tasks["build_warehouse"].upstream_task_ids == {"reconcile_identities"}
+    assert tasks["export_reports"].upstream_task_ids == {"build_warehouse"}
+    assert tasks["publish_snapshot"].upstream_task_ids == {"export_reports"}
     assert type(tasks["extract_source"]).__name__.endswith("MappedOperator")
 
 

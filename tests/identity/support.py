@@ -1,8 +1,9 @@
 """Helpers for the identity tests: a later raw slice written the way the loader writes one.
 
-The identity step reads the raw tables and ``meta.runs``; a test that needs "the next sync brought
-this record" writes exactly that — a run row and raw rows tagged with its run id — into a copy of a
-synced warehouse. Every name and number here is synthetic.
+The identity step reads the raw tables, the sealed columns in the vault and ``meta.runs``; a test that
+needs "the next sync brought this record" writes exactly that — a run row, raw rows tagged with its run
+id and their sealed identifiers — into a copy of a synced warehouse and vault. Every name and number
+here is synthetic.
 """
 
 from __future__ import annotations
@@ -11,10 +12,15 @@ import datetime as dt
 from collections.abc import Mapping
 
 import duckdb
+import pyarrow as pa
 from stdnum.cn import ric
 
 from islandbridge.config import parse_as_of
+from islandbridge.pipeline import open_vault
+from islandbridge.transforms.scrub import Scrubber
 from islandbridge.warehouse import raw
+from islandbridge.warehouse.landing import RECORD_KEY
+from islandbridge.warehouse.sealing import SealedColumns, stream_privacy, warehouse_batch
 
 
 def make_id(region: str = "511403", born: dt.date = dt.date(1961, 4, 9), sequence: int = 517) -> str:
@@ -32,12 +38,50 @@ def add_run(con: duckdb.DuckDBPyConnection, day: str) -> tuple[str, dt.datetime]
     return run_id, as_of
 
 
-def land(con: duckdb.DuckDBPyConnection, table: str, run_id: str, record_key: str, row: Mapping[str, str | None]) -> None:
-    """Append one raw row (text columns as the source sent them) to ``raw.<table>`` for ``run_id``."""
-    columns = [*row, "_record_key", "_run_id"]
+def land(con: duckdb.DuckDBPyConnection, table: str, run_id: str, record_key: str, row: Mapping[str, str | None],
+         settings) -> None:
+    """Append one row (as the source sent it) for ``run_id`` the way the loader does: its direct identifiers
+    sealed in the vault of ``settings``, the rest (scrubbed text, ID kinds) in ``raw.<table>``."""
+    source, stream = table.split("__", 1)
+    spec = stream_privacy(settings.source(source).kind, stream, list(row))
+    batch = pa.RecordBatch.from_pylist([{**row, RECORD_KEY: record_key}])
+    kept = warehouse_batch(batch, spec, list(row), Scrubber()).to_pylist()[0]
+    with open_vault(settings) as vault:
+        sealed = {c: row[c] for c in spec.sealed}
+        # seal_records replaces the run's slice: keep what the run already sealed for other records.
+        others = [(k, v) for k, v in _sealed_slice(vault, source, stream, run_id) if k != record_key]
+        vault.seal_records(source, stream, run_id, [*others, (record_key, sealed)])
+    columns = [*kept, "_run_id"]
     quoted = ", ".join(f'"{c}"' for c in columns)
     con.execute(f"INSERT INTO raw.{table} ({quoted}) VALUES ({', '.join('?' * len(columns))})",
-                [*row.values(), record_key, run_id])
+                [*kept.values(), run_id])
+
+
+def copy_version(con: duckdb.DuckDBPyConnection, table: str, record_key: str, from_run: str, to_run: str,
+                 settings) -> None:
+    """The source sent ``record_key`` again, unchanged, in ``to_run``: its raw row and its sealed columns."""
+    source, stream = table.split("__", 1)
+    con.execute(f"INSERT INTO raw.{table} SELECT * REPLACE (? AS _run_id) FROM raw.{table} "
+                "WHERE _record_key = ? AND _run_id = ?", [to_run, record_key, from_run])
+    with open_vault(settings) as vault:
+        values = vault.open_records(source, stream, [(record_key, from_run)])[0] or {}
+        others = [(k, v) for k, v in _sealed_slice(vault, source, stream, to_run) if k != record_key]
+        vault.seal_records(source, stream, to_run, [*others, (record_key, values)])
+
+
+def _sealed_slice(vault, source: str, stream: str, run_id: str) -> list[tuple[str, dict]]:
+    keys = [r[0] for r in vault._con.execute(
+        "SELECT record_key FROM records WHERE source = ? AND stream = ? AND run_id = ? ORDER BY record_key",
+        [source, stream, run_id]).fetchall()]
+    return list(zip(keys, vault.open_records(source, stream, [(k, run_id) for k in keys]), strict=True))
+
+
+def unsealed(con: duckdb.DuckDBPyConnection, settings, sql: str, *, source: str, stream: str,
+             columns: list[str]) -> list[dict]:
+    """Rows of ``sql`` (which selects ``record_key`` and ``last_seen_run``) with sealed ``columns`` filled."""
+    table = con.sql(sql).to_arrow_table()
+    with open_vault(settings) as vault:
+        return SealedColumns(vault).fill(table, source=source, stream=stream, columns=columns).to_pylist()
 
 
 def delete(con: duckdb.DuckDBPyConnection, run_id: str, source: str, stream: str, record_key: str) -> None:

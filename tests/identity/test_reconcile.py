@@ -6,6 +6,7 @@ import dataclasses
 import logging
 import re
 import sqlite3
+from collections import Counter
 
 import duckdb
 import pytest
@@ -14,8 +15,9 @@ from islandbridge.config import parse_as_of
 from islandbridge.errors import ConfigError
 from islandbridge.reconcile import evaluate_linkage, reconcile, train_linkage
 from islandbridge.transforms.normalize import normalize_id, normalize_phones
+from islandbridge.warehouse.keys import new_keyring_text
 from tests.conftest import AS_OF
-from tests.identity.support import add_run, land, make_id, person_key_of
+from tests.identity.support import add_run, copy_version, land, make_id, person_key_of, unsealed
 
 DAY = AS_OF.isoformat()
 IDENTITY_TABLES = ("core.identity_map", "core.identity_map_before", "core.identity_events",
@@ -77,17 +79,19 @@ def test_unchanged_rerun_changes_no_key(warehouse_copy):
 def test_a_new_record_joins_its_existing_person(warehouse_copy):
     """A new door-card holder with a resident's name, phone and flat gets that resident's key."""
     with duckdb.connect(str(warehouse_copy.warehouse_path)) as con:
-        jmid, name, phone, estate, ld, dy, fh = con.execute("""
-            SELECT j.jmid, j.xm, j.lxdh, f.xqbm, f.ld, f.dy, f.fh FROM raw.registry__t_jm j
-            JOIN raw.registry__t_fw f USING (fwbh)
-            WHERE j.zt = '1' AND j.lxdh ~ '^1[0-9]{10}$' AND length(trim(j.xm)) = 3
-              AND (SELECT count(*) FROM raw.registry__t_jm k WHERE trim(k.xm) = trim(j.xm)) = 1
-            ORDER BY j.jmid LIMIT 1""").fetchall()[0]
+        residents = unsealed(con, warehouse_copy, """
+            SELECT j._record_key AS record_key, j._run_id AS last_seen_run, j.jmid, f.xqbm, f.ld, f.dy, f.fh
+            FROM raw.registry__t_jm j JOIN raw.registry__t_fw f USING (fwbh) WHERE j.zt = '1'
+            ORDER BY j.jmid""", source="registry", stream="t_jm", columns=["xm", "lxdh"])
+        names = Counter((r["xm"] or "").strip() for r in residents)
+        pick = next(r for r in residents if re.fullmatch(r"1[0-9]{10}", r["lxdh"] or "")
+                    and len((r["xm"] or "").strip()) == 3 and names[r["xm"].strip()] == 1)
+        jmid, name, phone, estate, ld, dy, fh = (pick[c] for c in ("jmid", "xm", "lxdh", "xqbm", "ld", "dy", "fh"))
         expected = person_key_of(con, "resident_registry", f"t_jm:{jmid}")
         run_id, _ = add_run(con, "2026-11-21")
         land(con, "iot__cardholders", run_id, "cardholders:H9000001",
              {"holder_id": "H9000001", "name": name, "phone": phone, "estate_code": estate, "building": ld,
-              "unit": dy, "room": fh, "updated_at": "2026-11-21T02:00:00Z"})
+              "unit": dy, "room": fh, "updated_at": "2026-11-21T02:00:00Z"}, warehouse_copy)
     summary = reconcile(warehouse_copy, parse_as_of("2026-11-21"))
     with duckdb.connect(str(warehouse_copy.warehouse_path), read_only=True) as con:
         assert person_key_of(con, "iot_platform", "cardholders:H9000001") == expected
@@ -102,16 +106,17 @@ def test_new_evidence_linking_two_persons_records_a_merge_with_both_keys(warehou
         run2, _ = add_run(con, "2026-11-21")
         land(con, "iot__cardholders", run2, "cardholders:H9000002",
              {"holder_id": "H9000002", "name": name, "phone": phone, "estate_code": "XQ001", "building": "1",
-              "unit": "1", "room": "101"})
+              "unit": "1", "room": "101"}, warehouse_copy)
         grid = {"person_id": "GP900001", "name": name, "gender": "女", "id_card": number}
-        land(con, "grid__residents", run2, "residents:GP900001", {**grid, "address": f"{estate}9栋9单元909室"})
+        land(con, "grid__residents", run2, "residents:GP900001", {**grid, "address": f"{estate}9栋9单元909室"},
+             warehouse_copy)
     reconcile(warehouse_copy, parse_as_of("2026-11-21"))
     with duckdb.connect(str(warehouse_copy.warehouse_path)) as con:
         card_key = person_key_of(con, "iot_platform", "cardholders:H9000002")
         grid_key = person_key_of(con, "grid_platform", "residents:GP900001")
         run3, _ = add_run(con, "2026-11-22")
         land(con, "grid__residents", run3, "residents:GP900001",
-             {**grid, "phone": phone, "address": f"{estate}1栋1单元101室"})
+             {**grid, "phone": phone, "address": f"{estate}1栋1单元101室"}, warehouse_copy)
     assert card_key != grid_key
     summary = reconcile(warehouse_copy, parse_as_of("2026-11-22"))
     with duckdb.connect(str(warehouse_copy.warehouse_path), read_only=True) as con:
@@ -133,8 +138,8 @@ def test_newest_version_is_used_and_deleted_records_leave_the_map(warehouse_copy
             "SELECT _record_key FROM raw.iot__cardholders ORDER BY _record_key LIMIT 2").fetchall())
         run2, _ = add_run(con, "2026-11-21")
         con.execute("INSERT INTO meta.deletions VALUES (?, 'iot', 'cardholders', ?)", [run2, gone])
-        con.execute("INSERT INTO raw.iot__cardholders SELECT * REPLACE (? AS _run_id) FROM raw.iot__cardholders "
-                    "WHERE _record_key = ?", [run2, kept])
+        first_run = con.execute("SELECT _run_id FROM raw.iot__cardholders WHERE _record_key = ?", [kept]).fetchone()[0]
+        copy_version(con, "iot__cardholders", kept, first_run, run2, warehouse_copy)
     reconcile(warehouse_copy, parse_as_of("2026-11-21"))
     with duckdb.connect(str(warehouse_copy.warehouse_path), read_only=True) as con:
         rows = dict(((k, (f, last)) for k, f, last in con.execute(
@@ -188,7 +193,8 @@ def _bare_settings(tmp_path):
 
     return Settings(street_code="511403001", landing_url=tmp_path.as_uri(), warehouse_path=tmp_path / "w.duckdb",
                     state_dir=tmp_path, sources={"civil": SourceSettings("civil", "civil_files", {"path": str(tmp_path)})},
-                    keys={"person_key": Secret(PERSON_KEY_TEXT, "env:IB_PERSON_KEY")})
+                    keys={"person_key": Secret(PERSON_KEY_TEXT, "env:IB_PERSON_KEY"),
+                          "vault": Secret(new_keyring_text(kid="v-test"), "env:IB_VAULT_KEYS")})
 
 
 def test_nothing_synced_yet_is_refused_with_the_command_to_run(tmp_path):

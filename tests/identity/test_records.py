@@ -8,6 +8,7 @@ import duckdb
 import pytest
 
 from islandbridge.config import parse_as_of
+from islandbridge.pipeline import open_vault
 from islandbridge.transforms.identity.records import (
     PERSON_STREAMS,
     born_by,
@@ -16,6 +17,7 @@ from islandbridge.transforms.identity.records import (
     parse_sex,
     person_streams,
 )
+from islandbridge.warehouse.sealing import SealedColumns
 
 
 @pytest.mark.parametrize(("raw", "expected"), [
@@ -49,8 +51,8 @@ def test_the_record_table_holds_every_truth_record_in_the_truth_format(street):
     """Every person-bearing record the truth names is in the table, keyed exactly as the truth keys it."""
     import csv
 
-    with duckdb.connect(str(street.synced_warehouse), read_only=True) as con:
-        records = load_records(con, person_streams(street.settings), parse_as_of("2026-11-20"))
+    with duckdb.connect(str(street.synced_warehouse), read_only=True) as con, open_vault(street.settings) as vault:
+        records = load_records(con, person_streams(street.settings), parse_as_of("2026-11-20"), SealedColumns(vault))
     with (street.truth / "records.csv").open(encoding="utf-8") as f:
         truth = {(r["system"], r["record_key"]) for r in csv.DictReader(f)}
     found = set(zip(records["system"].to_pylist(), records["record_key"].to_pylist(), strict=True))

@@ -57,7 +57,7 @@ class Workspace:
         self.root, self.street, self.config = root, street, root / "islandbridge.yml"
         write_config(self.config, street=street, grid_url=grid_url, iot_url=iot_url)
         body = yaml.safe_load(self.config.read_text(encoding="utf-8"))
-        body["keys"] = {"quarantine": {"env": "IB_QUARANTINE_KEYS"}}
+        body["keys"]["quarantine"] = {"env": "IB_QUARANTINE_KEYS"}  # the rest: the demo's key files
         self.config.write_text(yaml.safe_dump(body, allow_unicode=True), encoding="utf-8")
         self.environ = {"IB_GRID_CLIENT_SECRET": GRID_CLIENT[1], "IB_IOT_API_KEY": IOT_KEY,
                         "IB_QUARANTINE_KEYS": keys}

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
+from pathlib import Path
 
 import pytest
 
@@ -60,7 +62,14 @@ def defective(tmp_path_factory, served_street, quarantine_keys):
     ws.extract(DAY)
     expected = _inject_row_defects(ws)
     gate = ws.gate(DAY)
+    # The load deletes the landed extract; these tests also look at what was landed, so keep a copy.
+    landing = Path(ws.base(DAY, "registry")).parent
+    kept = ws.root / "landing-before-load"
+    shutil.copytree(landing, kept)
     ws.load(DAY)
+    assert not landing.exists() or not any(landing.iterdir()), "the load deleted its landed extract"
+    shutil.rmtree(landing, ignore_errors=True)
+    shutil.copytree(kept, landing)
     return ws, gate, expected
 
 

@@ -28,6 +28,7 @@ import pyarrow.compute as pc
 
 from islandbridge.config import Settings
 from islandbridge.schemas import Tables, TableSchema, load_tables
+from islandbridge.transforms.scrub import Scrubber
 from islandbridge.warehouse.keys import KeyRing
 from islandbridge.warehouse.landing import RECORD_KEY
 from islandbridge.warehouse.quality import quarantine
@@ -35,6 +36,8 @@ from islandbridge.warehouse.quality.config import QualityConfig
 from islandbridge.warehouse.quality.errors import QuarantineError
 from islandbridge.warehouse.quality.rowchecks import CheckContext, q, run_row_checks
 from islandbridge.warehouse.quality.tablechecks import has_table
+from islandbridge.warehouse.sealing import KNOWN_NAMES, sealed_rows, stream_privacy, warehouse_batch
+from islandbridge.warehouse.vault import Vault
 
 
 @dataclass
@@ -61,19 +64,42 @@ def replay(settings: Settings, source: str, *, run_id: str | None = None, qualit
     ring = keyring or quarantine.keyring(settings, cfg.quarantine_key)
     if not settings.warehouse_path.exists():
         raise QuarantineError(f"no warehouse at {settings.warehouse_path}: nothing to replay")
+    from islandbridge.pipeline import open_vault
+
     con = duckdb.connect()
     con.execute("SET enable_progress_bar = false")  # a bar on stderr in every task log helps nobody
+    vault = open_vault(settings)
     try:
         con.execute(f"ATTACH '{str(settings.warehouse_path).replace(chr(39), chr(39) * 2)}' AS wh")
         result = ReplayResult()
+        privacy = _Pseudonymise(vault, kind)
         for (run, stream, as_of), rows in _pending(con, source, run_id).items():
             table = tables[kind, stream]
             checks = [_resolved(cfg, source, stream, c) for c in table.suite]
             _replay_group(con, ring, table, source, run, as_of, rows, [c for c in checks if c.severity == "row"],
-                          clock(), result)
+                          clock(), result, privacy)
         return result
     finally:
+        vault.close()
         con.close()
+
+
+class _Pseudonymise:
+    """Replayed rows reach the warehouse as the loader's do: direct identifiers sealed, text scrubbed."""
+
+    def __init__(self, vault: Vault, kind: str) -> None:
+        self.vault, self.kind = vault, kind
+        self.scrubber = Scrubber(vault.sealed_list(KNOWN_NAMES))
+
+    def __call__(self, source: str, stream: str, run: str, rows: pa.Table) -> tuple[pa.Table, list[str]]:
+        columns = [c for c in rows.column_names if c not in (RECORD_KEY, "_seq")]
+        spec = stream_privacy(self.kind, stream, columns)
+        batches = rows.to_batches()
+        if spec.sealed:
+            self.vault.seal_records(source, stream, run, sealed_rows(batches, spec), replace_slice=False)
+        parts = [warehouse_batch(b, spec, columns, self.scrubber) for b in batches]
+        kept = pa.concat_tables(parts) if parts else pa.table({})
+        return kept, [c for c in kept.column_names if c != RECORD_KEY]
 
 
 def _resolved(cfg: QualityConfig, source: str, stream: str, check):
@@ -98,7 +124,8 @@ def _pending(con, source: str, run_id: str | None) -> dict[tuple[str, str, dt.da
 
 
 def _replay_group(con, ring: KeyRing, table: TableSchema, source: str, run: str, as_of: dt.datetime,
-                  entries: Sequence[dict], checks, now: dt.datetime, result: ReplayResult) -> None:
+                  entries: Sequence[dict], checks, now: dt.datetime, result: ReplayResult,
+                  privacy: _Pseudonymise) -> None:
     stream, target = table.stream, f"wh.raw.{q(source + '__' + table.stream)}"
     rows = pa.Table.from_pylist([quarantine.unseal(ring, e) for e in entries],
                                 pa.schema([(c, pa.string()) for c in (*table.column_names, RECORD_KEY)]))
@@ -112,7 +139,7 @@ def _replay_group(con, ring: KeyRing, table: TableSchema, source: str, run: str,
     result.checked += rows.num_rows
     result.still_failing += rows.num_rows - passing.num_rows
     if passing.num_rows:
-        _load(con, target, table, source, run, passing, now)
+        _load(con, target, table, source, run, passing, now, privacy)
         result.loaded += passing.num_rows
         result.loaded_keys[f"{run}/{stream}"] = passing[RECORD_KEY].to_pylist()
 
@@ -129,12 +156,15 @@ def _refs(con, source: str, checks) -> dict[str, str]:
     return refs
 
 
-def _load(con, target: str, table: TableSchema, source: str, run: str, passing: pa.Table, now: dt.datetime) -> None:
-    cols = ", ".join(q(c) for c in (*table.column_names, RECORD_KEY))
+def _load(con, target: str, table: TableSchema, source: str, run: str, passing: pa.Table, now: dt.datetime,
+          privacy: _Pseudonymise) -> None:
+    kept, columns = privacy(source, table.stream, run, passing)
+    cols = ", ".join(q(c) for c in (*columns, RECORD_KEY))
     con.register("_passing", passing)
+    con.register("_kept", kept)
     con.execute("BEGIN TRANSACTION")
     try:
-        con.execute(f"INSERT INTO {target} ({cols}, _run_id) SELECT {cols}, ? FROM _passing", [run])
+        con.execute(f"INSERT INTO {target} ({cols}, _run_id) SELECT {cols}, ? FROM _kept", [run])
         con.execute("UPDATE wh.meta.quality_quarantine q SET replayed_at = ? FROM _passing p "
                     "WHERE q.run_id = ? AND q.source = ? AND q.stream = ? AND q.record_key = p._record_key "
                     "AND q.seq = p._seq", [now, run, source, table.stream])
@@ -147,3 +177,4 @@ def _load(con, target: str, table: TableSchema, source: str, run: str, passing: 
         raise
     finally:
         con.unregister("_passing")
+        con.unregister("_kept")
