@@ -28,8 +28,6 @@ import posixpath
 from collections.abc import Callable, Sequence
 from typing import Any
 
-import pyarrow.dataset as pads
-
 from islandbridge.config import Settings
 from islandbridge.connectors import ExtractContext, build_connector
 from islandbridge.errors import ConfigError
@@ -189,15 +187,20 @@ def reconcile(settings: Settings, as_of: dt.datetime, clock: Clock = utc_now) ->
     return run_reconcile(settings, as_of, clock)
 
 
-def open_vault(settings: Settings) -> Vault:
-    """The identifier vault, under ``keys.vault``; a `ConfigError` says how to configure a missing key."""
+def vault_keyring(settings: Settings) -> KeyRing:
+    """The ``keys.vault`` keyring; a `ConfigError` says how to configure it when it is missing."""
     secret = settings.keys.get(VAULT)
     if secret is None:
         where = f" in {settings.config_path}" if settings.config_path else ""
         raise ConfigError(
             f"keys.{VAULT} is not configured{where}: loading seals names, ID numbers and phones in the vault. "
             f"Add `{VAULT}: {{env: IB_VAULT_KEYS}}` under `keys:` (see docs/privacy.md)")
-    return Vault.open(settings.vault_path, KeyRing.from_secret(secret, VAULT))
+    return KeyRing.from_secret(secret, VAULT)
+
+
+def open_vault(settings: Settings) -> Vault:
+    """The identifier vault, under ``keys.vault``."""
+    return Vault.open(settings.vault_path, vault_keyring(settings))
 
 
 def quarantine_keyring(settings: Settings) -> KeyRing:
@@ -220,7 +223,7 @@ def _known_names(settings: Settings, vault: Vault, run_id: str, sources: Sequenc
         for stream, info in manifest["streams"].items():
             spec = stream_privacy(settings.source(source).kind, stream, info["columns"])
             if spec.name_columns and info.get("landed"):
-                data = pads.dataset(posixpath.join(base, stream), filesystem=fs, format="parquet")
+                data = raw.landed_dataset(fs, posixpath.join(base, stream))
                 names |= landed_names(data.to_batches(columns=list(spec.name_columns)), spec)
     if len(names) != before:
         vault.put_sealed_list(KNOWN_NAMES, names)

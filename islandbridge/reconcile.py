@@ -40,7 +40,13 @@ from islandbridge.transforms.identity import keys as key_assignment
 from islandbridge.transforms.identity.deterministic import id_links
 from islandbridge.transforms.identity.evaluate import cross_id_merges, pair_counts, score_assignment
 from islandbridge.transforms.identity.probabilistic import MODEL_FORMAT, predict_pairs, train_model
-from islandbridge.transforms.identity.records import StreamPlan, latest_sql, load_records, person_streams
+from islandbridge.transforms.identity.records import (
+    StreamPlan,
+    has_table,
+    latest_rows,
+    load_records,
+    person_streams,
+)
 from islandbridge.warehouse import identity, raw
 from islandbridge.warehouse.keys import PERSON_KEY, Key, KeyRing
 from islandbridge.warehouse.sealing import SealedColumns
@@ -177,16 +183,12 @@ def sync_vault(con, vault: Vault, plan: StreamPlan, as_of: dt.datetime) -> dict[
     current = con.execute("SELECT system, record_key, person_key FROM core.identity_map").fetchall()
     person_of = {(s, r): p for s, r, p in current}
     rows = []
+    sealed = SealedColumns(vault)
     for stream in plan.streams:
         fields = VAULT_FIELDS.get((stream.spec.system, stream.spec.stream))
-        if not fields or not _table_exists(con, stream.table):
+        if not fields or not has_table(con, stream.table):
             continue
-        existing = set(_columns_of(con, stream.table))
-        plain = sorted({c for c in fields.values() if c in existing})
-        data = con.sql(latest_sql(stream.table, plain),
-                       params={"as_of": as_of, "source": stream.source, "stream": stream.spec.stream}).to_arrow_table()
-        data = SealedColumns(vault).fill(data, source=stream.source, stream=stream.spec.stream,
-                                         columns=sorted(set(fields.values()) - existing))
+        data = latest_rows(con, stream, as_of, fields.values(), sealed)
         columns = {f: data[c].to_pylist() for f, c in fields.items()}
         for i, record_key in enumerate(data["record_key"].to_pylist()):
             person_key = person_of.get((stream.spec.system, record_key))
@@ -199,18 +201,6 @@ def sync_vault(con, vault: Vault, plan: StreamPlan, as_of: dt.datetime) -> dict[
     moved = vault.forget_persons(current)
     put = vault.put_many(rows)
     return {"inserted": put.inserted, "replaced": put.replaced, "unchanged": put.unchanged, "moved": moved}
-
-
-def _table_exists(con, table: str) -> bool:
-    schema, name = table.split(".", 1)
-    return bool(con.execute("SELECT count(*) FROM information_schema.tables WHERE table_schema = ? "
-                            "AND table_name = ?", [schema, name]).fetchone()[0])
-
-
-def _columns_of(con, table: str) -> list[str]:
-    schema, name = table.split(".", 1)
-    return [r[0] for r in con.execute("SELECT column_name FROM information_schema.columns WHERE table_schema = ? "
-                                      "AND table_name = ?", [schema, name]).fetchall()]
 
 
 def bench_reconcile(workdir: str | Path, residents: int = 30_000, seed: int = 1) -> dict[str, Any]:

@@ -24,19 +24,13 @@ from typing import Any
 
 from islandbridge.config import Settings
 from islandbridge.errors import ConfigError
+from islandbridge.pipeline import vault_keyring
 from islandbridge.warehouse.keys import VAULT, KeyRing, KeyringError, new_keyring_text
 from islandbridge.warehouse.vault import Vault
 
 log = logging.getLogger(__name__)
 
 _ROTATABLE = (VAULT,)
-
-
-def vault_keyring(settings: Settings) -> KeyRing:
-    secret = settings.keys.get(VAULT)
-    if secret is None:
-        raise ConfigError(f"keys.{VAULT} is not configured; see docs/privacy.md")
-    return KeyRing.from_secret(secret, VAULT)
 
 
 def status(settings: Settings) -> dict[str, Any]:

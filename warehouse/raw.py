@@ -124,8 +124,8 @@ def load_source(con: duckdb.DuckDBPyConnection, landing_url: str, run_id: str, s
         if privacy is not None:
             spec = specs[stream] = stream_privacy(privacy.kinds[source], stream, info["columns"])
             if spec.sealed:
-                with _dataset(fs, posixpath.join(base, stream)) as data:
-                    privacy.vault.seal_records(source, stream, run_id, sealed_rows(data.to_batches(), spec))
+                data = landed_dataset(fs, posixpath.join(base, stream))
+                privacy.vault.seal_records(source, stream, run_id, sealed_rows(data.to_batches(), spec))
     con.execute("BEGIN TRANSACTION")
     try:
         for stream, info in manifest["streams"].items():
@@ -191,21 +191,19 @@ def _replace_stream(con, fs, base: str, source: str, stream: str, columns: list[
         with _registered(con, fs, posixpath.join(base, stream)) as view:
             con.execute(f"INSERT INTO {table} ({quoted}, _run_id) SELECT {quoted}, ? FROM {view}", [run_id])
         return
-    with _dataset(fs, posixpath.join(base, stream)) as data:
-        for batch in data.to_batches():
-            con.register("_pseudonymised", warehouse_batch(batch, spec, landed, scrubber or Scrubber()))
-            try:
-                con.execute(f"INSERT INTO {table} ({quoted}, _run_id) SELECT {quoted}, ? FROM _pseudonymised",
-                            [run_id])
-            finally:
-                con.unregister("_pseudonymised")
+    for batch in landed_dataset(fs, posixpath.join(base, stream)).to_batches():
+        con.register("_pseudonymised", warehouse_batch(batch, spec, landed, scrubber or Scrubber()))
+        try:
+            con.execute(f"INSERT INTO {table} ({quoted}, _run_id) SELECT {quoted}, ? FROM _pseudonymised",
+                        [run_id])
+        finally:
+            con.unregister("_pseudonymised")
 
 
 def _replace_quarantine(con, fs, base: str, run_id: str, source: str, privacy: LoadPrivacy | None) -> None:
     """The connector's quarantined records, their raw JSON sealed under the quarantine keyring."""
     con.execute("DELETE FROM meta.quarantine WHERE run_id = ? AND source = ?", [run_id, source])
-    with _dataset(fs, posixpath.join(base, QUARANTINE)) as data:
-        rows = data.to_table()
+    rows = landed_dataset(fs, posixpath.join(base, QUARANTINE)).to_table()
     if not rows.num_rows:
         return
     if privacy is None:
@@ -234,16 +232,16 @@ def _replace_side_table(con, fs, base: str, table: str, folder: str, run_id: str
         con.execute(f"INSERT INTO meta.{table} SELECT ?, ?, {columns} FROM {view}", [run_id, source])
 
 
-@contextlib.contextmanager
-def _dataset(fs: pafs.FileSystem, path: str):
-    yield pads.dataset(path, filesystem=fs, format="parquet")
+def landed_dataset(fs: pafs.FileSystem, path: str) -> pads.Dataset:
+    """A landed Parquet folder (on any pyarrow filesystem), read lazily."""
+    return pads.dataset(path, filesystem=fs, format="parquet")
 
 
 @contextlib.contextmanager
 def _registered(con, fs: pafs.FileSystem, path: str):
     """Expose a landed Parquet dataset (on any pyarrow filesystem) to DuckDB as a streaming view."""
     name = "_landing_scan"
-    con.register(name, pads.dataset(path, filesystem=fs, format="parquet"))
+    con.register(name, landed_dataset(fs, path))
     try:
         yield name
     finally:

@@ -47,10 +47,8 @@ def land(con: duckdb.DuckDBPyConnection, table: str, run_id: str, record_key: st
     batch = pa.RecordBatch.from_pylist([{**row, RECORD_KEY: record_key}])
     kept = warehouse_batch(batch, spec, list(row), Scrubber()).to_pylist()[0]
     with open_vault(settings) as vault:
-        sealed = {c: row[c] for c in spec.sealed}
-        # seal_records replaces the run's slice: keep what the run already sealed for other records.
-        others = [(k, v) for k, v in _sealed_slice(vault, source, stream, run_id) if k != record_key]
-        vault.seal_records(source, stream, run_id, [*others, (record_key, sealed)])
+        vault.seal_records(source, stream, run_id, [(record_key, {c: row[c] for c in spec.sealed})],
+                           replace_slice=False)
     columns = [*kept, "_run_id"]
     quoted = ", ".join(f'"{c}"' for c in columns)
     con.execute(f"INSERT INTO raw.{table} ({quoted}) VALUES ({', '.join('?' * len(columns))})",
@@ -65,15 +63,7 @@ def copy_version(con: duckdb.DuckDBPyConnection, table: str, record_key: str, fr
                 "WHERE _record_key = ? AND _run_id = ?", [to_run, record_key, from_run])
     with open_vault(settings) as vault:
         values = vault.open_records(source, stream, [(record_key, from_run)])[0] or {}
-        others = [(k, v) for k, v in _sealed_slice(vault, source, stream, to_run) if k != record_key]
-        vault.seal_records(source, stream, to_run, [*others, (record_key, values)])
-
-
-def _sealed_slice(vault, source: str, stream: str, run_id: str) -> list[tuple[str, dict]]:
-    keys = [r[0] for r in vault._con.execute(
-        "SELECT record_key FROM records WHERE source = ? AND stream = ? AND run_id = ? ORDER BY record_key",
-        [source, stream, run_id]).fetchall()]
-    return list(zip(keys, vault.open_records(source, stream, [(k, run_id) for k in keys]), strict=True))
+        vault.seal_records(source, stream, to_run, [(record_key, values)], replace_slice=False)
 
 
 def unsealed(con: duckdb.DuckDBPyConnection, settings, sql: str, *, source: str, stream: str,

@@ -6,6 +6,7 @@ import pytest
 
 from islandbridge.cli import main
 from islandbridge.config import load_settings
+from islandbridge.pipeline import vault_keyring
 from islandbridge.warehouse import keyops
 from islandbridge.warehouse.keys import VAULT, KeyRing, KeyringError, new_keyring_text
 from islandbridge.warehouse.vault import Vault, VaultIntegrityError
@@ -22,7 +23,7 @@ def config(tmp_path):
                     "warehouse: {path: warehouse/warehouse.duckdb}\nvault: {path: private/vault.duckdb}\n"
                     "keys: {vault: {file: secrets/vault.keys}}\n", encoding="utf-8")
     settings = _settings(path)
-    with Vault.open(settings.vault_path, keyops.vault_keyring(settings)) as vault:
+    with Vault.open(settings.vault_path, vault_keyring(settings)) as vault:
         vault.put_many(ROWS)
         vault.seal_records("registry", "t_jm", "ib_1", [("t_jm:1", {"xm": "张小伟"})])
         vault.put_sealed_list("known_names", ["张小伟"])
@@ -34,7 +35,7 @@ def _settings(path):
 
 
 def _contents(settings):
-    with Vault.open(settings.vault_path, keyops.vault_keyring(settings)) as vault:
+    with Vault.open(settings.vault_path, vault_keyring(settings)) as vault:
         values = vault.get([r[0] for r in ROWS], ["phone"])
         return ({pk: f["phone"][0].value for pk, f in values.items()},
                 vault.open_records("registry", "t_jm", [("t_jm:1", "ib_1")]), vault.sealed_list("known_names"))

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -180,7 +180,7 @@ def load_records(con: duckdb.DuckDBPyConnection, plan: StreamPlan, as_of: dt.dat
     """
     estates = _estate_names(con, plan.estates, as_of)
     parts = [_stream_records(con, stream, as_of, estates, sealed) for stream in plan.streams
-             if _has_table(con, stream.table)]
+             if has_table(con, stream.table)]
     parts = [p for p in parts if p.num_rows]
     if not parts:
         return FEATURES.empty_table()
@@ -211,17 +211,27 @@ def latest_sql(table: str, columns: Sequence[str]) -> str:
     """
 
 
+def latest_rows(con, stream: BoundStream, as_of: dt.datetime, columns: Iterable[str],
+                sealed: SealedReader | None = None) -> pa.Table:
+    """``record_key``, ``first_seen_run``, ``last_seen_run`` and ``columns`` of the newest version of every
+    record of ``stream`` as of ``as_of`` (see `latest_sql`). Columns the raw table does not hold are read
+    back through ``sealed`` (in memory only), or left out without it."""
+    existing = _existing_columns(con, stream.table)
+    wanted = sorted(set(columns))
+    params = {"as_of": as_of, "source": stream.source, "stream": stream.spec.stream}
+    data = con.sql(latest_sql(stream.table, [c for c in wanted if c in existing]), params=params).to_arrow_table()
+    hidden = [c for c in wanted if c not in existing]
+    if sealed is None or not hidden:
+        return data
+    return sealed.fill(data, source=stream.source, stream=stream.spec.stream, columns=hidden)
+
+
 def _stream_records(con, stream: BoundStream, as_of: dt.datetime, estates: Mapping[str, str],
                     sealed: SealedReader | None = None) -> pa.Table:
     spec = stream.spec
-    columns = _existing_columns(con, stream.table)
-    hidden = sorted({col for col in spec.roles.values() if col not in columns}) if sealed else []
-    roles = {role: col for role, col in spec.roles.items() if col in columns or col in hidden}
-    needed = sorted((set(roles.values()) - set(hidden)) | ({spec.house.via} if spec.house else set()))
-    params = {"as_of": as_of, "source": stream.source, "stream": spec.stream}
-    data = con.sql(latest_sql(stream.table, needed), params=params).to_arrow_table()
-    if hidden:
-        data = sealed.fill(data, source=stream.source, stream=spec.stream, columns=hidden)
+    data = latest_rows(con, stream, as_of, [*spec.roles.values(), *([spec.house.via] if spec.house else [])],
+                       sealed)
+    roles = {role: col for role, col in spec.roles.items() if col in data.column_names}
     data = _with_house(con, stream, data, as_of) if spec.house else data
     raw = {role: data[col] if col in data.column_names else pa.nulls(data.num_rows, pa.string())
            for role, col in roles.items()}
@@ -239,7 +249,7 @@ def _with_house(con, stream: BoundStream, data: pa.Table, as_of: dt.datetime) ->
     """Join the house parts of the registry's house stream (newest version of each house)."""
     house = stream.spec.house
     table = f"raw.{stream.source}__{house.stream}"
-    if not _has_table(con, table):
+    if not has_table(con, table):
         return data
     cols = sorted({house.key, *house.columns.values()})
     params = {"as_of": as_of, "source": stream.source, "stream": house.stream}
@@ -382,7 +392,7 @@ def _estate_names(con, tables: Sequence[str], as_of: dt.datetime) -> dict[str, s
     _, stream, code, name = ESTATE_NAMES
     found: dict[str, str] = {}
     for table in tables:
-        if not _has_table(con, table):
+        if not has_table(con, table):
             continue
         source = table.removeprefix("raw.").rsplit("__", 1)[0]
         rows = con.execute(f'SELECT "{name}", "{code}" FROM ({latest_sql(table, [code, name])})',
@@ -398,7 +408,7 @@ def _existing_columns(con, table: str) -> set[str]:
         [schema, name]).fetchall()}
 
 
-def _has_table(con, table: str) -> bool:
+def has_table(con, table: str) -> bool:
     schema, name = table.split(".", 1)
     return bool(con.execute("SELECT count(*) FROM information_schema.tables WHERE table_schema = ? "
                             "AND table_name = ?", [schema, name]).fetchall()[0][0])
