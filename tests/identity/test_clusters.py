@@ -130,3 +130,70 @@ def test_masked_number_consistent_with_a_full_one_is_identity_evidence():
     other = record(2, id_ps=IDS[1][:6] + IDS[1][-4:])
     assert has_identity_evidence(pair_evidence(full, same))
     assert pair_evidence(full, other).id == "different"
+
+
+# -- sole namesakes -------------------------------------------------------------------------------------------
+
+FLAT, OTHER_FLAT = "XQ001|1|1|101", "XQ001|1|1|102"
+REGISTRY = "resident_registry/t_jm:current"
+
+
+def _resident(uid, **fields):
+    return record(uid, scope=REGISTRY, house_key=FLAT, community="凤鸣社区", **fields)
+
+
+def test_a_card_holder_with_a_homophone_name_joins_the_flats_only_resident_of_that_name():
+    """余永虹 on the card, 余永红 in the registry, nothing else shared: she is the flat's only 'yuyonghong'."""
+    rows = [_resident(0, name_key="余永红", pinyin_key="yuyonghong", sex="F", birth="1932-03-23"),
+            record(1, name_key="余永虹", pinyin_key="yuyonghong", house_key=FLAT, phones=["+8613973524057"])]
+    found = _cluster(rows, [(0, 1, 0.93)])
+    assert found.cluster[0] == found.cluster[1]
+    assert found.matched_by == ["namesake", "namesake"]
+    assert found.reviews == []
+
+
+def test_a_card_holder_stays_apart_where_the_registry_lists_two_of_that_name():
+    """Two living 冯语嫣 in one flat: a card in that name could be either's."""
+    rows = [_resident(0, name_key="冯语嫣", pinyin_key="fengyuyan", birth="2017-01-11"),
+            _resident(1, name_key="冯语嫣", pinyin_key="fengyuyan", birth="2026-10-22"),
+            record(2, name_key="封语嫣", pinyin_key="fengyuyan", house_key=FLAT)]
+    found = _cluster(rows, [(0, 2, 0.9), (1, 2, 0.9)])
+    assert len(set(found.cluster)) == 3
+    assert "namesake" not in found.matched_by
+
+
+def test_two_unregistered_namesakes_in_one_flat_stay_apart():
+    """No registry resident lists the flat's people: a grid record and a card of one name may be two."""
+    rows = [record(0, name_key="尹皓轩", pinyin_key="yinhaoxuan", house_key=FLAT, scope="grid_platform/residents"),
+            record(1, name_key="尹皓轩", pinyin_key="yinhaoxuan", house_key=FLAT)]
+    found = _cluster(rows, [(0, 1, 0.93)])
+    assert found.cluster[0] != found.cluster[1]
+
+
+def test_namesakes_that_contradict_each_other_stay_apart():
+    """The only two 'zhangwei' of the flat, but of different sexes."""
+    rows = [_resident(0, name_key="张伟", sex="M"), record(1, name_key="章伟", house_key=FLAT, sex="F")]
+    found = _cluster(rows, [(0, 1, 0.9)])
+    assert found.cluster[0] != found.cluster[1]
+
+
+def test_a_senior_roster_row_joins_the_communitys_only_resident_of_that_name():
+    """A 高龄补贴 row gives name, sex, birth month and community only; the registry row gives no birth date."""
+    senior = record(1, name_key="宋建华", pinyin_key="songjianhua", sex="M", birth_ym="1944-10",
+                    community="凤鸣社区", born_by="1947-11-21")
+    rows = [_resident(0, name_key="宋建华", pinyin_key="songjianhua", sex="M"), senior]
+    assert _cluster(rows, []).cluster == [0, 0]
+    # A second 宋建华 living in another flat of the community: the row could be either's.
+    rows.append(record(2, name_key="宋建华", pinyin_key="songjianhua", sex="M", scope=REGISTRY,
+                       house_key=OTHER_FLAT, community="凤鸣社区"))
+    assert len(set(_cluster(rows, []).cluster)) == 3
+
+
+def test_two_addressed_namesakes_of_a_community_stay_apart():
+    """In a community, only a record without any address joins; an incident's reporter is placed by it."""
+    reporter = record(1, name_key="吕晓东", pinyin_key="lvxiaodong", house_key=OTHER_FLAT, community="凤鸣社区",
+                      is_home=False)
+    rows = [_resident(0, name_key="吕晓东", pinyin_key="lvxiaodong", sex="M", birth="1974-04-06"), reporter]
+    assert len(set(_cluster(rows, []).cluster)) == 2
+    rows[1] = {**reporter, "house_key": None, "room_key": None}
+    assert len(set(_cluster(rows, []).cluster)) == 2

@@ -58,3 +58,18 @@ def test_the_record_table_holds_every_truth_record_in_the_truth_format(street):
     found = set(zip(records["system"].to_pylist(), records["record_key"].to_pylist(), strict=True))
     assert found == truth
     assert records["uid"].to_pylist() == list(range(records.num_rows))
+
+
+def test_every_record_is_placed_in_its_community_and_registry_residents_are_marked(street):
+    """Records with an estate take its community from the registry; the rosters name theirs (所属社区)."""
+    with duckdb.connect(str(street.synced_warehouse), read_only=True) as con, open_vault(street.settings) as vault:
+        records = load_records(con, person_streams(street.settings), parse_as_of("2026-11-20"),
+                               SealedColumns(vault)).to_pylist()
+        communities = dict(con.execute("SELECT DISTINCT xqbm, sqmc FROM raw.registry__t_xq").fetchall())
+    housed = [r for r in records if r["house_key"]]
+    assert housed and all(r["community"] == communities[r["house_key"].split("|")[0]] for r in housed)
+    seniors = [r for r in records if r["system"] == "civil_affairs" and r["record_key"].startswith("senior:")]
+    assert seniors and all(r["community"] in communities.values() for r in seniors)
+    residents = [r for r in records if r["resident"]]
+    assert residents and all(r["system"] == "resident_registry" and r["scope"] for r in residents)
+    assert not any(r["resident"] for r in records if r["system"] != "resident_registry")

@@ -14,6 +14,17 @@ strongest first, but only when
   persons that contradict each other — a card holder 宋雨欣 in a flat where mother and daughter share
   that name and a phone — it is linked to neither.
 
+A last pass joins **sole namesakes** (`join_sole_namesakes`): two persons that are the only ones of
+their name (pinyin) in one flat, or in one community when one of them has no address at all (a 高龄补贴
+row names only its 所属社区), where one of the two is a living resident by the registry, and that
+contradict each other in nothing. The model rightly scores such a pair below the threshold: a card
+holder whose name carries a homophone typo and who shares nothing but the flat with the registry's
+resident looks, field by field, like a namesake in the same flat, and the simulated streets hold such
+namesakes (mother and daughter both 冯语嫣). What the model cannot see is that the registry, which
+lists every registered resident of the flat once, lists no second person of that name there. Without a
+registry resident there is no such list: two unregistered 尹皓轩 may share a flat, each with a card and
+no birth date, so the pass leaves them apart. Records so joined say ``matched_by = 'namesake'``.
+
 Everything not linked that came near is reported as a `Review` with its reason, for a person to decide.
 """
 
@@ -93,7 +104,7 @@ class Clustering:
     """The persons found: a cluster id per record (its smallest uid), how each was matched, and reviews."""
 
     cluster: list[int]
-    matched_by: list[str]  # 'id', 'probabilistic' or 'none'
+    matched_by: list[str]  # 'id', 'probabilistic', 'namesake' or 'none'
     probability: list[float | None]
     reviews: list[Review] = field(default_factory=list)
 
@@ -119,7 +130,8 @@ def build_clusters(records: pa.Table, id_edges: Iterable[tuple[int, int]], pairs
     components = connected_components(n, np.concatenate([edges[:, 0], left]), np.concatenate([edges[:, 1], right]))
     with collector_paused():
         cluster, links, more = _resolve_all(records, components, edges, candidates, margin)
-    return _result(cluster, edges, links, reviews + more)
+    cluster, namesakes = join_sole_namesakes(records, cluster)
+    return _result(cluster, edges, links, reviews + more, namesakes)
 
 
 def connected_components(n: int, left: np.ndarray, right: np.ndarray) -> np.ndarray:
@@ -269,6 +281,85 @@ def _rival_links(uf: _UnionFind, fixed: dict[int, int], candidates, margin: floa
     return drop
 
 
+# -- sole namesakes -------------------------------------------------------------------------------------------
+
+# Where two persons of one name are looked for, and whether the pass joins only a person of whom no record
+# gives any address to one with an address there (in a community, two addressed namesakes may well be two
+# people, and an incident reporter is placed by the incident, not by a home).
+NAMESAKE_PLACES = (("house_key", False), ("community", True))
+
+
+def join_sole_namesakes(records: pa.Table, cluster: np.ndarray) -> tuple[np.ndarray, list[tuple[int, int]]]:
+    """Join clusters that are the only two of one name (``pinyin_key``) in one place (`NAMESAKE_PLACES`).
+
+    A flat counts only the records that give it as a home (``is_home``); a community counts every record
+    placed in it, and joins a person none of whose records has an address (no ``house_key``, and none of
+    them an incident's) to one who has. One of the two must hold a ``resident`` record in that place
+    (the registry's list of who lives there), and the two must not
+    `conflict` as wholes. Returns the new cluster of each record (the smallest uid of the joined
+    clusters stays the label) and, for every join, the pair of records (one of each side) that named it.
+    Deterministic: places are visited in sorted order.
+    """
+    cluster = np.asarray(cluster, np.int64).copy()
+    uids = np.arange(records.num_rows, dtype=np.int64)
+    home = np.asarray(pc.fill_null(pc.and_(records["is_home"], pc.is_valid(records["house_key"])), False), bool)
+    placed = home | ~np.asarray(pc.fill_null(records["is_home"], True), bool)
+    named = np.asarray(pc.is_valid(records["pinyin_key"]), bool)
+    joined: list[tuple[int, int]] = []
+    for column, unaddressed_only in NAMESAKE_PLACES:
+        place = np.asarray(pc.is_valid(records[column]), bool) & named & (home if column == "house_key" else True)
+        pairs = _sole_pairs(records, uids[place], cluster, column)
+        if unaddressed_only:
+            housed = set(cluster[placed].tolist())
+            pairs = [(a, b) for a, b in pairs if (cluster[a] in housed) != (cluster[b] in housed)]
+        if not pairs:
+            continue
+        roots = _join_pairs(records, cluster, pairs)
+        joined += [(a, b) for a, b in pairs if roots[a] == roots[b]]
+        cluster = roots
+    return cluster, joined
+
+
+def _sole_pairs(records: pa.Table, uids: np.ndarray, cluster: np.ndarray, column: str) -> list[tuple[int, int]]:
+    """(record of one cluster, record of the other) for each (place, pinyin) holding exactly two clusters
+    and a registry resident."""
+    index = pa.array(uids, pa.int64())
+    table = pa.table({"place": records[column].take(index), "pinyin": records["pinyin_key"].take(index),
+                      "cluster": pa.array(cluster[uids]), "uid": index,
+                      "resident": pc.fill_null(records["resident"].take(index), False)})
+    firsts = table.group_by(["place", "pinyin", "cluster"]).aggregate([("uid", "min"), ("resident", "any")])
+    groups = firsts.group_by(["place", "pinyin"]).aggregate([("cluster", "count"), ("uid_min", "min"),
+                                                              ("uid_min", "max"), ("resident_any", "any")])
+    sole = pc.and_(pc.equal(groups["cluster_count"], 2), groups["resident_any_any"])
+    groups = groups.filter(sole).sort_by([("place", "ascending"), ("pinyin", "ascending")])
+    return list(zip(groups["uid_min_min"].to_pylist(), groups["uid_min_max"].to_pylist(), strict=True))
+
+
+def _join_pairs(records: pa.Table, cluster: np.ndarray, pairs: list[tuple[int, int]]) -> np.ndarray:
+    """Union the clusters of each pair, in order, unless their whole profiles `conflict`; returns new labels."""
+    involved = np.unique(cluster[np.array(pairs, np.int64).reshape(-1)])
+    members = np.flatnonzero(np.isin(cluster, involved))
+    profiles: dict[int, Profile] = {}
+    for uid, profile in zip(members.tolist(), _gathered_profiles(records, members), strict=True):
+        label = int(cluster[uid])
+        profiles[label] = profiles[label].merged(profile) if label in profiles else profile
+    parent = {label: label for label in profiles}
+
+    def find(label: int) -> int:
+        while parent[label] != label:
+            label = parent[label]
+        return label
+
+    for a, b in pairs:
+        ra, rb = find(int(cluster[a])), find(int(cluster[b]))
+        if ra != rb and conflict(profiles[ra], profiles[rb]) is None:
+            keep, gone = min(ra, rb), max(ra, rb)
+            parent[gone] = keep
+            profiles[keep] = profiles[keep].merged(profiles.pop(gone))
+    relabel = {label: find(label) for label in parent}
+    return np.array([relabel.get(c, c) for c in cluster.tolist()], np.int64)
+
+
 class _UnionFind:
     """Union-find over a component's positions ``offset..offset+n-1``; each root holds its `Profile`."""
 
@@ -293,9 +384,11 @@ class _UnionFind:
         self.profile[keep] = self.profile[keep].merged(self.profile.pop(gone))
 
 
-def _result(cluster: np.ndarray, edges: np.ndarray, links: list, reviews: list[Review]) -> Clustering:
+def _result(cluster: np.ndarray, edges: np.ndarray, links: list, reviews: list[Review],
+            namesakes: Iterable[tuple[int, int]] = ()) -> Clustering:
     n = len(cluster)
     matched_by = np.full(n, "none", dtype=object)
+    matched_by[[uid for pair in namesakes for uid in pair]] = "namesake"
     probability = np.full(n, -np.inf)
     if links:  # a record's probability: the strongest link that attached it
         a, b, p = (np.array(column) for column in zip(*links, strict=True))

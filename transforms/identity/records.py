@@ -16,7 +16,10 @@ valid 18-digit number, or ``P:<passport>``), ``id_ps`` (region prefix + last 4, 
 number), ``id_digits`` (the digits of a number whose check digit fails), ``birth`` (``YYYY-MM-DD``),
 ``birth_ym`` (``YYYY-MM``), ``sex`` (``M``/``F``), ``phones`` (list of E.164), ``house_key``
 (``XQ001|3|2|501``), ``room_key`` (``3|2|501``), ``scope`` (see `PersonStream.distinct`), ``is_home`` (whether the
-address is the person's home), ``born_by`` (the latest plausible birth date, from `PersonStream.min_age`).
+address is the person's home), ``born_by`` (the latest plausible birth date, from `PersonStream.min_age`),
+``community`` (blanks removed: the community of the record's estate when it has one, else the community the
+record names itself, as the civil-affairs rosters' 所属社区 do), ``resident`` (a living row of the registry:
+the record says the person lives at its flat now, and no other living row names them).
 
 Example::
 
@@ -29,7 +32,7 @@ import datetime as dt
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 import duckdb
 import pyarrow as pa
@@ -40,7 +43,8 @@ from islandbridge.transforms.normalize import normalize_table
 from islandbridge.transforms.normalize._text import drop_blanks, fold
 
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-ROLES = ("name", "id", "phone", "sex", "birth", "status", "address", "estate_code", "building", "unit", "room")
+ROLES = ("name", "id", "phone", "sex", "birth", "status", "address", "estate_code", "building", "unit", "room",
+         "community")
 
 
 @dataclass(frozen=True)
@@ -87,9 +91,13 @@ class PersonStream:
             return f"{self.system}/{self.stream}"
         if self.distinct == "snapshot":
             return f"{self.system}/{record_key.rsplit(':', 1)[0]}"
-        if self.distinct == "current" and status is not None and status.strip() == self.current_status:
+        if self.is_current(status):
             return f"{self.system}/{self.stream}:current"
         return None
+
+    def is_current(self, status: str | None) -> bool:
+        """Whether a record with this status is a living row of a stream that lists each resident once."""
+        return self.distinct == "current" and status is not None and status.strip() == self.current_status
 
 
 PERSON_STREAMS: tuple[PersonStream, ...] = (
@@ -105,18 +113,21 @@ PERSON_STREAMS: tuple[PersonStream, ...] = (
                  {"name": "reporter_name", "phone": "reporter_phone", "address": "address"},
                  min_age=16, address_is_home=False),
     PersonStream("civil_affairs", "dibao",
-                 {"name": "户主姓名", "id": "身份证号码", "phone": "联系电话", "address": "家庭住址"},
+                 {"name": "户主姓名", "id": "身份证号码", "phone": "联系电话", "address": "家庭住址",
+                  "community": "所属社区"},
                  distinct="snapshot", min_age=16),
     PersonStream("civil_affairs", "senior",
-                 {"name": "姓名", "id": "身份证号", "sex": "性别", "birth": "出生年月"}, distinct="snapshot",
+                 {"name": "姓名", "id": "身份证号", "sex": "性别", "birth": "出生年月", "community": "所属社区"},
+                 distinct="snapshot",
                  min_age=79),
     # Children below school age seldom hold a door card (the simulator issues them from age 8).
     PersonStream("iot_platform", "cardholders",
                  {"name": "name", "phone": "phone", "estate_code": "estate_code", "building": "building",
                   "unit": "unit", "room": "room"}, min_age=8),
 )
-# Where the names of the street's estates come from, to resolve free-text addresses to estate codes.
-ESTATE_NAMES = ("resident_registry", "t_xq", "xqbm", "xqmc")
+# Where the street's estates are listed (system, stream, code, name, community name): their names resolve
+# free-text addresses to estate codes, and their communities place every record with an address.
+ESTATE_NAMES = ("resident_registry", "t_xq", "xqbm", "xqmc", "sqmc")
 
 FEATURES = pa.schema([
     ("uid", pa.int64()), ("system", pa.string()), ("record_key", pa.string()),
@@ -125,7 +136,8 @@ FEATURES = pa.schema([
     ("given_pinyin", pa.string()), ("id_full", pa.string()), ("id_ps", pa.string()),
     ("id_digits", pa.string()), ("birth", pa.string()), ("birth_ym", pa.string()), ("sex", pa.string()),
     ("phones", pa.list_(pa.string())), ("house_key", pa.string()), ("room_key", pa.string()),
-    ("scope", pa.string()), ("is_home", pa.bool_()), ("born_by", pa.string()),
+    ("scope", pa.string()), ("is_home", pa.bool_()), ("born_by", pa.string()), ("community", pa.string()),
+    ("resident", pa.bool_()),
 ])
 
 
@@ -146,7 +158,7 @@ class StreamPlan:
     """The person-bearing streams of a configuration, and where estate names are found."""
 
     streams: tuple[BoundStream, ...]
-    estates: tuple[str, ...] = field(default=())  # raw tables holding estate code and name
+    estates: tuple[str, ...] = field(default=())  # raw tables holding estate code, name and community
 
 
 def person_streams(settings: Settings) -> StreamPlan:
@@ -226,7 +238,7 @@ def latest_rows(con, stream: BoundStream, as_of: dt.datetime, columns: Iterable[
     return sealed.fill(data, source=stream.source, stream=stream.spec.stream, columns=hidden)
 
 
-def _stream_records(con, stream: BoundStream, as_of: dt.datetime, estates: Mapping[str, str],
+def _stream_records(con, stream: BoundStream, as_of: dt.datetime, estates: Estates,
                     sealed: SealedReader | None = None) -> pa.Table:
     spec = stream.spec
     data = latest_rows(con, stream, as_of, [*spec.roles.values(), *([spec.house.via] if spec.house else [])],
@@ -272,17 +284,17 @@ _TEXT_OUTPUTS = ("name_key", "pinyin_key", "surname_pinyin", "given_pinyin", "ho
                  "room", "id_kind", "id_value", "id_passport", "id_prefix", "id_suffix")
 
 
-def _features(table: pa.Table, stream: PersonStream, estates: Mapping[str, str], as_of: dt.datetime) -> pa.Table:
+def _features(table: pa.Table, stream: PersonStream, estates: Estates, as_of: dt.datetime) -> pa.Table:
     """The `FEATURES` of one stream's records (``r_<role>`` raw columns) through the shared normalisers."""
     spec = {f"r_{role}": kind for role, kind in _NORMALISE if f"r_{role}" in table.column_names}
-    norm = normalize_table(table, spec, known_estates=estates)
+    norm = normalize_table(table, spec, known_estates=estates.codes)
     n = norm.num_rows
     col = {name: norm[name] if name in norm.column_names else pa.nulls(n, pa.string()) for name in _TEXT_OUTPUTS}
     constant = {"system": pa.array([stream.system] * n, pa.string()),
                 "is_home": pa.array([stream.address_is_home] * n, pa.bool_()),
                 "born_by": pa.array([born_by(as_of, stream.min_age)] * n, pa.string())}
-    scopes = [stream.scope(k, st) for k, st in zip(table["record_key"].to_pylist(), _column(table, "r_status", n),
-                                                    strict=True)]
+    statuses = _column(table, "r_status", n)
+    scopes = [stream.scope(k, st) for k, st in zip(table["record_key"].to_pylist(), statuses, strict=True)]
     return pa.table({
         "uid": pa.nulls(n, pa.int64()), "system": constant["system"], "record_key": table["record_key"],
         "first_seen_run": table["first_seen_run"], "last_seen_run": table["last_seen_run"],
@@ -294,7 +306,20 @@ def _features(table: pa.Table, stream: PersonStream, estates: Mapping[str, str],
         "room_key": pc.binary_join_element_wise(col["building"], col["unit"], col["room"], "|",
                                                 null_handling="emit_null"),
         "scope": pa.array(scopes, pa.string()), "is_home": constant["is_home"], "born_by": constant["born_by"],
+        "community": _communities(col["house_key"].to_pylist(), _column(table, "r_community", n), estates),
+        "resident": pa.array([stream.is_current(st) for st in statuses], pa.bool_()),
     }, schema=FEATURES)
+
+
+def _communities(house_keys: list, named: list, estates: Estates) -> pa.Array:
+    """The community of each record: its estate's, else the one it names (blanks removed), else None."""
+    out = []
+    for house, name in zip(house_keys, named, strict=True):
+        community = estates.communities.get(house.split("|", 1)[0]) if house else None
+        if community is None and isinstance(name, str):
+            community = drop_blanks(fold(name)) or None
+        out.append(community)
+    return pa.array(out, pa.string())
 
 
 def _id_columns(col: Mapping[str, pa.ChunkedArray], raw_ids: list) -> dict[str, pa.Array]:
@@ -388,17 +413,30 @@ def _is_blank(column: pa.ChunkedArray) -> pa.ChunkedArray:
     return pc.equal(pc.utf8_trim_whitespace(column), "")
 
 
-def _estate_names(con, tables: Sequence[str], as_of: dt.datetime) -> dict[str, str]:
-    _, stream, code, name = ESTATE_NAMES
-    found: dict[str, str] = {}
+class Estates(NamedTuple):
+    """The street's estates: code by name (to read free-text addresses), community name by code."""
+
+    codes: Mapping[str, str]
+    communities: Mapping[str, str]
+
+
+def _estate_names(con, tables: Sequence[str], as_of: dt.datetime) -> Estates:
+    _, stream, code, name, community = ESTATE_NAMES
+    codes: dict[str, str] = {}
+    communities: dict[str, str] = {}
     for table in tables:
         if not has_table(con, table):
             continue
         source = table.removeprefix("raw.").rsplit("__", 1)[0]
-        rows = con.execute(f'SELECT "{name}", "{code}" FROM ({latest_sql(table, [code, name])})',
-                           {"as_of": as_of, "source": source, "stream": stream}).fetchall()
-        found.update({n: c for n, c in rows if n and c})
-    return found
+        columns = [code, name, *([community] if community in _existing_columns(con, table) else [])]
+        rows = con.sql(latest_sql(table, columns),
+                       params={"as_of": as_of, "source": source, "stream": stream}).to_arrow_table()
+        for row in rows.to_pylist():
+            if row[name] and row[code]:
+                codes[row[name]] = row[code]
+            if row[code] and isinstance(row.get(community), str) and drop_blanks(fold(row[community])):
+                communities[drop_blanks(fold(row[code])).upper()] = drop_blanks(fold(row[community]))
+    return Estates(codes, communities)
 
 
 def _existing_columns(con, table: str) -> set[str]:
