@@ -24,8 +24,8 @@ def record(uid: int = 0, **fields: Any) -> dict[str, Any]:
     if "name_key" in fields and "pinyin_key" not in fields:
         fields["pinyin_key"] = dict(NAMES).get(fields["name_key"])
     row.update(fields)
-    if "resident" not in fields:  # a living registry row, as `records.PersonStream.is_current` marks it
-        row["resident"] = bool(row.get("scope") and row["scope"].endswith(":current"))
+    if "registered" not in fields:  # a registry row (these tests mark only living ones by their scope)
+        row["registered"] = bool(row.get("scope") and row["scope"].startswith("resident_registry/"))
     if row.get("house_key") and not row.get("room_key"):
         row["room_key"] = row["house_key"].split("|", 1)[1]
     if row.get("id_full") and not row.get("id_ps"):

@@ -60,7 +60,7 @@ def test_the_record_table_holds_every_truth_record_in_the_truth_format(street):
     assert records["uid"].to_pylist() == list(range(records.num_rows))
 
 
-def test_every_record_is_placed_in_its_community_and_registry_residents_are_marked(street):
+def test_every_record_is_placed_in_its_community_and_registry_rows_are_marked(street):
     """Records with an estate take its community from the registry; the rosters name theirs (所属社区)."""
     with duckdb.connect(str(street.synced_warehouse), read_only=True) as con, open_vault(street.settings) as vault:
         records = load_records(con, person_streams(street.settings), parse_as_of("2026-11-20"),
@@ -70,6 +70,4 @@ def test_every_record_is_placed_in_its_community_and_registry_residents_are_mark
     assert housed and all(r["community"] == communities[r["house_key"].split("|")[0]] for r in housed)
     seniors = [r for r in records if r["system"] == "civil_affairs" and r["record_key"].startswith("senior:")]
     assert seniors and all(r["community"] in communities.values() for r in seniors)
-    residents = [r for r in records if r["resident"]]
-    assert residents and all(r["system"] == "resident_registry" and r["scope"] for r in residents)
-    assert not any(r["resident"] for r in records if r["system"] != "resident_registry")
+    assert all(r["registered"] == (r["system"] == "resident_registry") for r in records)

@@ -16,14 +16,14 @@ strongest first, but only when
 
 A last pass joins **sole namesakes** (`join_sole_namesakes`): two persons that are the only ones of
 their name (pinyin) in one flat, or in one community when one of them has no address at all (a 高龄补贴
-row names only its 所属社区), where one of the two is a living resident by the registry, and that
+row names only its 所属社区), where one of the two has a row of the registry there, and that
 contradict each other in nothing. The model rightly scores such a pair below the threshold: a card
 holder whose name carries a homophone typo and who shares nothing but the flat with the registry's
 resident looks, field by field, like a namesake in the same flat, and the simulated streets hold such
 namesakes (mother and daughter both 冯语嫣). What the model cannot see is that the registry, which
-lists every registered resident of the flat once, lists no second person of that name there. Without a
-registry resident there is no such list: two unregistered 尹皓轩 may share a flat, each with a card and
-no birth date, so the pass leaves them apart. Records so joined say ``matched_by = 'namesake'``.
+lists every registered resident of the flat, living or gone, lists no second person of that name there.
+Without a registry row there is no such list: two unregistered 尹皓轩 may share a flat, each with a card
+and no birth date, so the pass leaves them apart. Records so joined say ``matched_by = 'namesake'``.
 
 Everything not linked that came near is reported as a `Review` with its reason, for a person to decide.
 """
@@ -294,8 +294,8 @@ def join_sole_namesakes(records: pa.Table, cluster: np.ndarray) -> tuple[np.ndar
 
     A flat counts only the records that give it as a home (``is_home``); a community counts every record
     placed in it, and joins a person none of whose records has an address (no ``house_key``, and none of
-    them an incident's) to one who has. One of the two must hold a ``resident`` record in that place
-    (the registry's list of who lives there), and the two must not
+    them an incident's) to one who has. One of the two must hold a ``registered`` record in that place
+    (the registry's list of who lives or lived there), and the two must not
     `conflict` as wholes. Returns the new cluster of each record (the smallest uid of the joined
     clusters stays the label) and, for every join, the pair of records (one of each side) that named it.
     Deterministic: places are visited in sorted order.
@@ -322,15 +322,15 @@ def join_sole_namesakes(records: pa.Table, cluster: np.ndarray) -> tuple[np.ndar
 
 def _sole_pairs(records: pa.Table, uids: np.ndarray, cluster: np.ndarray, column: str) -> list[tuple[int, int]]:
     """(record of one cluster, record of the other) for each (place, pinyin) holding exactly two clusters
-    and a registry resident."""
+    and a registry row."""
     index = pa.array(uids, pa.int64())
     table = pa.table({"place": records[column].take(index), "pinyin": records["pinyin_key"].take(index),
                       "cluster": pa.array(cluster[uids]), "uid": index,
-                      "resident": pc.fill_null(records["resident"].take(index), False)})
-    firsts = table.group_by(["place", "pinyin", "cluster"]).aggregate([("uid", "min"), ("resident", "any")])
+                      "registered": pc.fill_null(records["registered"].take(index), False)})
+    firsts = table.group_by(["place", "pinyin", "cluster"]).aggregate([("uid", "min"), ("registered", "any")])
     groups = firsts.group_by(["place", "pinyin"]).aggregate([("cluster", "count"), ("uid_min", "min"),
-                                                              ("uid_min", "max"), ("resident_any", "any")])
-    sole = pc.and_(pc.equal(groups["cluster_count"], 2), groups["resident_any_any"])
+                                                              ("uid_min", "max"), ("registered_any", "any")])
+    sole = pc.and_(pc.equal(groups["cluster_count"], 2), groups["registered_any_any"])
     groups = groups.filter(sole).sort_by([("place", "ascending"), ("pinyin", "ascending")])
     return list(zip(groups["uid_min_min"].to_pylist(), groups["uid_min_max"].to_pylist(), strict=True))
 

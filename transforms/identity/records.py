@@ -18,8 +18,12 @@ number), ``id_digits`` (the digits of a number whose check digit fails), ``birth
 (``XQ001|3|2|501``), ``room_key`` (``3|2|501``), ``scope`` (see `PersonStream.distinct`), ``is_home`` (whether the
 address is the person's home), ``born_by`` (the latest plausible birth date, from `PersonStream.min_age`),
 ``community`` (blanks removed: the community of the record's estate when it has one, else the community the
-record names itself, as the civil-affairs rosters' 所属社区 do), ``resident`` (a living row of the registry:
-the record says the person lives at its flat now, and no other living row names them).
+record names itself, as the civil-affairs rosters' 所属社区 do), ``registered`` (a row of the register of
+who lives or lived at each flat: the registry's ``t_jm``, living or gone).
+
+An address without its estate (the grid platform's ``3栋2单元501``) is placed through the registry's
+houses of the record's grid (``t_fw.wgbm``): when exactly one house of that grid has that building, unit
+and room, the record gets its ``house_key``; otherwise only its ``room_key``.
 
 Example::
 
@@ -39,12 +43,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from islandbridge.config import Settings
-from islandbridge.transforms.normalize import normalize_table
+from islandbridge.transforms.normalize import house_key, normalize_table
 from islandbridge.transforms.normalize._text import drop_blanks, fold
 
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 ROLES = ("name", "id", "phone", "sex", "birth", "status", "address", "estate_code", "building", "unit", "room",
-         "community")
+         "community", "grid")
 
 
 @dataclass(frozen=True)
@@ -99,6 +103,11 @@ class PersonStream:
         """Whether a record with this status is a living row of a stream that lists each resident once."""
         return self.distinct == "current" and status is not None and status.strip() == self.current_status
 
+    @property
+    def is_register(self) -> bool:
+        """Whether the stream is the register of who lives or lived at each flat (its house lookup)."""
+        return self.house is not None
+
 
 PERSON_STREAMS: tuple[PersonStream, ...] = (
     PersonStream("resident_registry", "t_jm",
@@ -107,10 +116,11 @@ PERSON_STREAMS: tuple[PersonStream, ...] = (
                                    {"estate_code": "xqbm", "building": "ld", "unit": "dy", "room": "fh"}),
                  distinct="current", current_status="1"),
     PersonStream("grid_platform", "residents",
-                 {"name": "name", "id": "id_card", "phone": "phone", "sex": "gender", "address": "address"},
+                 {"name": "name", "id": "id_card", "phone": "phone", "sex": "gender", "address": "address",
+                  "grid": "grid_code"},
                  distinct="stream"),
     PersonStream("grid_platform", "events",
-                 {"name": "reporter_name", "phone": "reporter_phone", "address": "address"},
+                 {"name": "reporter_name", "phone": "reporter_phone", "address": "address", "grid": "grid_code"},
                  min_age=16, address_is_home=False),
     PersonStream("civil_affairs", "dibao",
                  {"name": "户主姓名", "id": "身份证号码", "phone": "联系电话", "address": "家庭住址",
@@ -125,9 +135,11 @@ PERSON_STREAMS: tuple[PersonStream, ...] = (
                  {"name": "name", "phone": "phone", "estate_code": "estate_code", "building": "building",
                   "unit": "unit", "room": "room"}, min_age=8),
 )
-# Where the street's estates are listed (system, stream, code, name, community name): their names resolve
-# free-text addresses to estate codes, and their communities place every record with an address.
-ESTATE_NAMES = ("resident_registry", "t_xq", "xqbm", "xqmc", "sqmc")
+# The registry's place tables (stream, columns): estate names resolve free-text addresses to estate codes,
+# estates give every addressed record its community, and houses place an address without its estate.
+REGISTER_SYSTEM = "resident_registry"
+ESTATES = ("t_xq", ("xqbm", "xqmc", "sqmc"))
+HOUSES = ("t_fw", ("xqbm", "ld", "dy", "fh", "wgbm"))
 
 FEATURES = pa.schema([
     ("uid", pa.int64()), ("system", pa.string()), ("record_key", pa.string()),
@@ -137,7 +149,7 @@ FEATURES = pa.schema([
     ("id_digits", pa.string()), ("birth", pa.string()), ("birth_ym", pa.string()), ("sex", pa.string()),
     ("phones", pa.list_(pa.string())), ("house_key", pa.string()), ("room_key", pa.string()),
     ("scope", pa.string()), ("is_home", pa.bool_()), ("born_by", pa.string()), ("community", pa.string()),
-    ("resident", pa.bool_()),
+    ("registered", pa.bool_()),
 ])
 
 
@@ -155,25 +167,25 @@ class BoundStream:
 
 @dataclass(frozen=True)
 class StreamPlan:
-    """The person-bearing streams of a configuration, and where estate names are found."""
+    """The person-bearing streams of a configuration, and the registry sources that list its places."""
 
     streams: tuple[BoundStream, ...]
-    estates: tuple[str, ...] = field(default=())  # raw tables holding estate code, name and community
+    registers: tuple[str, ...] = field(default=())  # sources whose raw t_xq and t_fw name estates and houses
 
 
 def person_streams(settings: Settings) -> StreamPlan:
     """The person-bearing streams of every configured source, found through its connector's ``system``."""
     from islandbridge.connectors import build_connector
 
-    bound, estates = [], []
+    bound, registers = [], []
     for name, source in settings.sources.items():
         system = build_connector(source).system
         bound += [BoundStream(name, spec) for spec in PERSON_STREAMS if spec.system == system]
-        if system == ESTATE_NAMES[0]:
-            estates.append(f"raw.{name}__{ESTATE_NAMES[1]}")
-    for stream in bound:
-        _check_ident(stream.source)
-    return StreamPlan(tuple(bound), tuple(estates))
+        if system == REGISTER_SYSTEM:
+            registers.append(name)
+    for name in {stream.source for stream in bound} | set(registers):
+        _check_ident(name)
+    return StreamPlan(tuple(bound), tuple(registers))
 
 
 class SealedReader(Protocol):
@@ -190,8 +202,8 @@ def load_records(con: duckdb.DuckDBPyConnection, plan: StreamPlan, as_of: dt.dat
     (system, record_key) order. Role columns that the raw table does not hold (names, ID numbers and
     phones are sealed at load) are read back through ``sealed``, in memory only.
     """
-    estates = _estate_names(con, plan.estates, as_of)
-    parts = [_stream_records(con, stream, as_of, estates, sealed) for stream in plan.streams
+    places = _places(con, plan.registers, as_of)
+    parts = [_stream_records(con, stream, as_of, places, sealed) for stream in plan.streams
              if has_table(con, stream.table)]
     parts = [p for p in parts if p.num_rows]
     if not parts:
@@ -238,7 +250,7 @@ def latest_rows(con, stream: BoundStream, as_of: dt.datetime, columns: Iterable[
     return sealed.fill(data, source=stream.source, stream=stream.spec.stream, columns=hidden)
 
 
-def _stream_records(con, stream: BoundStream, as_of: dt.datetime, estates: Estates,
+def _stream_records(con, stream: BoundStream, as_of: dt.datetime, places: Places,
                     sealed: SealedReader | None = None) -> pa.Table:
     spec = stream.spec
     data = latest_rows(con, stream, as_of, [*spec.roles.values(), *([spec.house.via] if spec.house else [])],
@@ -254,7 +266,7 @@ def _stream_records(con, stream: BoundStream, as_of: dt.datetime, estates: Estat
                       "last_seen_run": data["last_seen_run"], **{f"r_{k}": v for k, v in raw.items()}})
     if spec.required in roles:
         table = table.filter(pc.invert(pc.fill_null(_is_blank(table[f"r_{spec.required}"]), True)))
-    return _features(table, spec, estates, as_of)
+    return _features(table, spec, places, as_of)
 
 
 def _with_house(con, stream: BoundStream, data: pa.Table, as_of: dt.datetime) -> pa.Table:
@@ -284,10 +296,10 @@ _TEXT_OUTPUTS = ("name_key", "pinyin_key", "surname_pinyin", "given_pinyin", "ho
                  "room", "id_kind", "id_value", "id_passport", "id_prefix", "id_suffix")
 
 
-def _features(table: pa.Table, stream: PersonStream, estates: Estates, as_of: dt.datetime) -> pa.Table:
+def _features(table: pa.Table, stream: PersonStream, places: Places, as_of: dt.datetime) -> pa.Table:
     """The `FEATURES` of one stream's records (``r_<role>`` raw columns) through the shared normalisers."""
     spec = {f"r_{role}": kind for role, kind in _NORMALISE if f"r_{role}" in table.column_names}
-    norm = normalize_table(table, spec, known_estates=estates.codes)
+    norm = normalize_table(table, spec, known_estates=places.codes)
     n = norm.num_rows
     col = {name: norm[name] if name in norm.column_names else pa.nulls(n, pa.string()) for name in _TEXT_OUTPUTS}
     constant = {"system": pa.array([stream.system] * n, pa.string()),
@@ -295,6 +307,8 @@ def _features(table: pa.Table, stream: PersonStream, estates: Estates, as_of: dt
                 "born_by": pa.array([born_by(as_of, stream.min_age)] * n, pa.string())}
     statuses = _column(table, "r_status", n)
     scopes = [stream.scope(k, st) for k, st in zip(table["record_key"].to_pylist(), statuses, strict=True)]
+    rooms = pc.binary_join_element_wise(col["building"], col["unit"], col["room"], "|", null_handling="emit_null")
+    houses = _grid_placed(col["house_key"], rooms, _column(table, "r_grid", n), places)
     return pa.table({
         "uid": pa.nulls(n, pa.int64()), "system": constant["system"], "record_key": table["record_key"],
         "first_seen_run": table["first_seen_run"], "last_seen_run": table["last_seen_run"],
@@ -302,20 +316,18 @@ def _features(table: pa.Table, stream: PersonStream, estates: Estates, as_of: dt
         **_id_columns(col, _column(table, "r_id", n)),
         **_birth_and_sex(norm, table),
         "phones": norm["phone_e164"] if "phone_e164" in norm.column_names else pa.nulls(n, pa.list_(pa.string())),
-        "house_key": col["house_key"],
-        "room_key": pc.binary_join_element_wise(col["building"], col["unit"], col["room"], "|",
-                                                null_handling="emit_null"),
+        "house_key": houses, "room_key": rooms,
         "scope": pa.array(scopes, pa.string()), "is_home": constant["is_home"], "born_by": constant["born_by"],
-        "community": _communities(col["house_key"].to_pylist(), _column(table, "r_community", n), estates),
-        "resident": pa.array([stream.is_current(st) for st in statuses], pa.bool_()),
+        "community": _communities(houses.to_pylist(), _column(table, "r_community", n), places),
+        "registered": pa.array([stream.is_register] * n, pa.bool_()),
     }, schema=FEATURES)
 
 
-def _communities(house_keys: list, named: list, estates: Estates) -> pa.Array:
+def _communities(house_keys: list, named: list, places: Places) -> pa.Array:
     """The community of each record: its estate's, else the one it names (blanks removed), else None."""
     out = []
     for house, name in zip(house_keys, named, strict=True):
-        community = estates.communities.get(house.split("|", 1)[0]) if house else None
+        community = places.communities.get(house.split("|", 1)[0]) if house else None
         if community is None and isinstance(name, str):
             community = drop_blanks(fold(name)) or None
         out.append(community)
@@ -413,30 +425,55 @@ def _is_blank(column: pa.ChunkedArray) -> pa.ChunkedArray:
     return pc.equal(pc.utf8_trim_whitespace(column), "")
 
 
-class Estates(NamedTuple):
-    """The street's estates: code by name (to read free-text addresses), community name by code."""
+class Places(NamedTuple):
+    """What the registry says about places: estate code by name (to read free-text addresses), community
+    by estate code, and the house of each (grid code, building|unit|room) that only one house has."""
 
     codes: Mapping[str, str]
     communities: Mapping[str, str]
+    grid_houses: Mapping[tuple[str, str], str]
 
 
-def _estate_names(con, tables: Sequence[str], as_of: dt.datetime) -> Estates:
-    _, stream, code, name, community = ESTATE_NAMES
+def _places(con, registers: Sequence[str], as_of: dt.datetime) -> Places:
     codes: dict[str, str] = {}
     communities: dict[str, str] = {}
-    for table in tables:
-        if not has_table(con, table):
-            continue
-        source = table.removeprefix("raw.").rsplit("__", 1)[0]
-        columns = [code, name, *([community] if community in _existing_columns(con, table) else [])]
-        rows = con.sql(latest_sql(table, columns),
-                       params={"as_of": as_of, "source": source, "stream": stream}).to_arrow_table()
-        for row in rows.to_pylist():
-            if row[name] and row[code]:
-                codes[row[name]] = row[code]
-            if row[code] and isinstance(row.get(community), str) and drop_blanks(fold(row[community])):
-                communities[drop_blanks(fold(row[code])).upper()] = drop_blanks(fold(row[community]))
-    return Estates(codes, communities)
+    grid_houses: dict[tuple[str, str], str | None] = {}
+    for source in registers:
+        for row in _newest(con, source, ESTATES, as_of):
+            code = drop_blanks(fold(row["xqbm"])).upper() if isinstance(row["xqbm"], str) else None
+            if code and row["xqmc"]:
+                codes[row["xqmc"]] = row["xqbm"]
+            if code and isinstance(row.get("sqmc"), str) and drop_blanks(fold(row["sqmc"])):
+                communities[code] = drop_blanks(fold(row["sqmc"]))
+        for row in _newest(con, source, HOUSES, as_of):
+            key = house_key(row["xqbm"], row["ld"], row["dy"], row["fh"])
+            grid = drop_blanks(fold(row["wgbm"])) if isinstance(row.get("wgbm"), str) else None
+            if key and grid:
+                slot = (grid, key.split("|", 1)[1])
+                grid_houses[slot] = key if grid_houses.get(slot, key) == key else None  # two houses: unknown
+    return Places(codes, communities, {slot: key for slot, key in grid_houses.items() if key})
+
+
+def _newest(con, source: str, stream: tuple[str, tuple[str, ...]], as_of: dt.datetime) -> list[dict]:
+    """The newest rows of one of the registry's place tables, with those of ``columns`` it holds."""
+    name, columns = stream
+    table = f"raw.{source}__{name}"
+    if not has_table(con, table):
+        return []
+    existing = _existing_columns(con, table)
+    rows = con.sql(latest_sql(table, [c for c in columns if c in existing]),
+                   params={"as_of": as_of, "source": source, "stream": name}).to_arrow_table().to_pylist()
+    return [{c: row.get(c) for c in columns} for row in rows]
+
+
+def _grid_placed(house_keys: pa.ChunkedArray, room_keys: pa.Array, grids: list, places: Places) -> pa.Array:
+    """House keys, with an estate-less address placed by the one house of its grid with that room."""
+    out = []
+    for house, room, grid in zip(house_keys.to_pylist(), room_keys.to_pylist(), grids, strict=True):
+        if house is None and room and isinstance(grid, str):
+            house = places.grid_houses.get((drop_blanks(fold(grid)), room))
+        out.append(house)
+    return pa.array(out, pa.string())
 
 
 def _existing_columns(con, table: str) -> set[str]:
