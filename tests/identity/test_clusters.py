@@ -197,3 +197,19 @@ def test_two_addressed_namesakes_of_a_community_stay_apart():
     assert len(set(_cluster(rows, []).cluster)) == 2
     rows[1] = {**reporter, "house_key": None, "room_key": None}
     assert len(set(_cluster(rows, []).cluster)) == 2
+
+
+def test_a_roster_row_joins_the_only_namesake_it_is_compatible_with():
+    """Three 卢玉梅 in the community; two have birth dates that are not the roster row's: the third is hers."""
+    rows = [_resident(0, name_key="卢玉梅", pinyin_key="luyumei", sex="F", birth="1940-09-03"),
+            record(1, name_key="卢玉梅", pinyin_key="luyumei", sex="F", birth="1958-08-22", scope=REGISTRY,
+                   house_key=OTHER_FLAT, community="凤鸣社区"),
+            record(2, name_key="卢玉梅", pinyin_key="luyumei", sex="F", scope=REGISTRY, house_key="XQ001|1|1|103",
+                   community="凤鸣社区"),
+            record(3, name_key="卢玉梅", pinyin_key="luyumei", sex="F", birth_ym="1945-10", community="凤鸣社区",
+                   born_by="1947-11-21")]
+    found = _cluster(rows, [])
+    assert found.cluster == [0, 1, 2, 2]
+    # A fourth 卢玉梅 without a birth date anywhere in the community: two could be hers.
+    rows.append(record(4, name_key="卢玉梅", pinyin_key="luyumei", house_key="XQ001|1|1|104", community="凤鸣社区"))
+    assert len(set(_cluster(rows, []).cluster)) == 5

@@ -14,9 +14,9 @@ strongest first, but only when
   persons that contradict each other — a card holder 宋雨欣 in a flat where mother and daughter share
   that name and a phone — it is linked to neither.
 
-A last pass joins **sole namesakes** (`join_sole_namesakes`): two persons that are the only ones of
-their name (pinyin) in one flat, or in one community when one of them has no address at all (a 高龄补贴
-row names only its 所属社区), where one of the two has a row of the registry there, and that
+A last pass joins **sole namesakes** (`join_sole_namesakes`): two persons that are each other's only
+compatible namesake (pinyin) in one flat, or in one community when one of them has no address at all (a
+高龄补贴 row names only its 所属社区), where the registry has a row of that name there, and that
 contradict each other in nothing. The model rightly scores such a pair below the threshold: a card
 holder whose name carries a homophone typo and who shares nothing but the flat with the registry's
 resident looks, field by field, like a namesake in the same flat, and the simulated streets hold such
@@ -30,7 +30,7 @@ Everything not linked that came near is reported as a `Review` with its reason, 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -290,15 +290,17 @@ NAMESAKE_PLACES = (("house_key", False), ("community", True))
 
 
 def join_sole_namesakes(records: pa.Table, cluster: np.ndarray) -> tuple[np.ndarray, list[tuple[int, int]]]:
-    """Join clusters that are the only two of one name (``pinyin_key``) in one place (`NAMESAKE_PLACES`).
+    """Join clusters that are each other's only compatible namesake (``pinyin_key``) in one place.
 
-    A flat counts only the records that give it as a home (``is_home``); a community counts every record
-    placed in it, and joins a person none of whose records has an address (no ``house_key``, and none of
-    them an incident's) to one who has. One of the two must hold a ``registered`` record in that place
-    (the registry's list of who lives or lived there), and the two must not
-    `conflict` as wholes. Returns the new cluster of each record (the smallest uid of the joined
-    clusters stays the label) and, for every join, the pair of records (one of each side) that named it.
-    Deterministic: places are visited in sorted order.
+    Places (`NAMESAKE_PLACES`): a flat counts only the records that give it as a home (``is_home``); a
+    community counts every record placed in it, and joins only a person none of whose records has an
+    address (no ``house_key``, and none of them an incident's) to one who has. A place's namesakes are
+    the clusters with a record of that pinyin there; one of them must hold a ``registered`` record there
+    (the registry's list of who lives or lived there). Two namesakes join when neither is compatible
+    with any other namesake of the place (compatible: no `conflict` as wholes; a 1945 roster row is not
+    the 1940 or the 1958 卢玉梅) and they are compatible with each other. Returns the new cluster of each
+    record (the smallest uid of the joined clusters stays the label) and, for every join, the pair of
+    records (one of each side) that named it. Deterministic: places are visited in sorted order.
     """
     cluster = np.asarray(cluster, np.int64).copy()
     uids = np.arange(records.num_rows, dtype=np.int64)
@@ -308,41 +310,72 @@ def join_sole_namesakes(records: pa.Table, cluster: np.ndarray) -> tuple[np.ndar
     joined: list[tuple[int, int]] = []
     for column, unaddressed_only in NAMESAKE_PLACES:
         place = np.asarray(pc.is_valid(records[column]), bool) & named & (home if column == "house_key" else True)
-        pairs = _sole_pairs(records, uids[place], cluster, column)
+        groups = _namesake_groups(records, uids[place], cluster, column)
+        if not groups:
+            continue
+        profiles = _cluster_profiles(records, cluster, {c for group in groups for c, _ in group})
+        pairs = _sole_pairs(groups, profiles)
         if unaddressed_only:
             housed = set(cluster[placed].tolist())
             pairs = [(a, b) for a, b in pairs if (cluster[a] in housed) != (cluster[b] in housed)]
         if not pairs:
             continue
-        roots = _join_pairs(records, cluster, pairs)
+        roots = _join_pairs(cluster, profiles, pairs)
         joined += [(a, b) for a, b in pairs if roots[a] == roots[b]]
         cluster = roots
     return cluster, joined
 
 
-def _sole_pairs(records: pa.Table, uids: np.ndarray, cluster: np.ndarray, column: str) -> list[tuple[int, int]]:
-    """(record of one cluster, record of the other) for each (place, pinyin) holding exactly two clusters
-    and a registry row."""
+def _namesake_groups(records: pa.Table, uids: np.ndarray, cluster: np.ndarray,
+                     column: str) -> list[list[tuple[int, int]]]:
+    """Per (place, pinyin) with two or more clusters and a registry row: [(cluster, its first uid there)]."""
     index = pa.array(uids, pa.int64())
     table = pa.table({"place": records[column].take(index), "pinyin": records["pinyin_key"].take(index),
                       "cluster": pa.array(cluster[uids]), "uid": index,
                       "registered": pc.fill_null(records["registered"].take(index), False)})
     firsts = table.group_by(["place", "pinyin", "cluster"]).aggregate([("uid", "min"), ("registered", "any")])
-    groups = firsts.group_by(["place", "pinyin"]).aggregate([("cluster", "count"), ("uid_min", "min"),
-                                                              ("uid_min", "max"), ("registered_any", "any")])
-    sole = pc.and_(pc.equal(groups["cluster_count"], 2), groups["registered_any_any"])
-    groups = groups.filter(sole).sort_by([("place", "ascending"), ("pinyin", "ascending")])
-    return list(zip(groups["uid_min_min"].to_pylist(), groups["uid_min_max"].to_pylist(), strict=True))
+    counts = firsts.group_by(["place", "pinyin"]).aggregate([("cluster", "count"), ("registered_any", "any")])
+    busy = counts.filter(pc.and_(pc.greater_equal(counts["cluster_count"], 2), counts["registered_any_any"]))
+    if not busy.num_rows:
+        return []
+    rows = firsts.join(busy.select(["place", "pinyin"]), ["place", "pinyin"], join_type="inner")
+    rows = rows.sort_by([("place", "ascending"), ("pinyin", "ascending"), ("uid_min", "ascending")])
+    groups: dict[tuple[str, str], list[tuple[int, int]]] = {}
+    for place, pinyin, label, first in zip(*(rows[c].to_pylist() for c in ("place", "pinyin", "cluster", "uid_min")),
+                                           strict=True):
+        groups.setdefault((place, pinyin), []).append((label, first))
+    return list(groups.values())
 
 
-def _join_pairs(records: pa.Table, cluster: np.ndarray, pairs: list[tuple[int, int]]) -> np.ndarray:
-    """Union the clusters of each pair, in order, unless their whole profiles `conflict`; returns new labels."""
-    involved = np.unique(cluster[np.array(pairs, np.int64).reshape(-1)])
-    members = np.flatnonzero(np.isin(cluster, involved))
+def _cluster_profiles(records: pa.Table, cluster: np.ndarray, labels: set[int]) -> dict[int, Profile]:
+    """The whole `Profile` of each cluster in ``labels``."""
+    members = np.flatnonzero(np.isin(cluster, np.fromiter(labels, np.int64, len(labels))))
     profiles: dict[int, Profile] = {}
     for uid, profile in zip(members.tolist(), _gathered_profiles(records, members), strict=True):
         label = int(cluster[uid])
         profiles[label] = profiles[label].merged(profile) if label in profiles else profile
+    return profiles
+
+
+def _sole_pairs(groups: list[list[tuple[int, int]]], profiles: Mapping[int, Profile]) -> list[tuple[int, int]]:
+    """(first uid of one cluster, of the other) for the clusters of a group that are each other's only
+    compatible namesake."""
+    pairs = []
+    for group in groups:
+        compatible = {label: [other for other, _ in group if other != label
+                              and conflict(profiles[label], profiles[other]) is None] for label, _ in group}
+        first = dict(group)
+        for label, _ in group:
+            if len(compatible[label]) == 1:
+                other = compatible[label][0]
+                if label < other and compatible[other] == [label]:
+                    pairs.append((first[label], first[other]))
+    return pairs
+
+
+def _join_pairs(cluster: np.ndarray, profiles: dict[int, Profile], pairs: list[tuple[int, int]]) -> np.ndarray:
+    """Union the clusters of each pair, in order, unless their whole profiles `conflict`; returns new labels."""
+    profiles = dict(profiles)
     parent = {label: label for label in profiles}
 
     def find(label: int) -> int:
