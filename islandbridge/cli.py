@@ -14,7 +14,7 @@
     islandbridge build --config F --as-of T                    the core model and the department marts
     islandbridge export --config F --as-of T                   each department's reports, as its policy allows
     islandbridge reveal --config F --department D --ref R --columns name --purpose "..."   audited lookup
-    islandbridge keys status|add|rotate|retire --config F      vault keys, rotated without downtime
+    islandbridge keys status|add|rotate|retire --config F      vault and quarantine keys, rotated
     islandbridge snapshot list|publish|rollback --config F     the analysts' read-only snapshots
     islandbridge privacy scan --street S --root DIR            look for a simulated street's identifiers in files
     islandbridge runs --config F                               the recent runs and their accounting
@@ -143,21 +143,24 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--masked", action="store_true", help="show 张*伟, 138****8000")
     s.set_defaults(func=_reveal)
 
-    k = sub.add_parser("keys", help="vault keys: status, add a key, rotate the vault to it, retire an old one")
+    k = sub.add_parser("keys", help="vault and quarantine keys: status, add a key, rotate to it, retire an old one")
     ksub = k.add_subparsers(dest="action", required=True)
-    s = ksub.add_parser("status", help="configured key ids and how many vault values each seals")
+    s = ksub.add_parser("status", help="configured key ids and how many sealed values each protects")
     _config_args(s)
+    s.add_argument("--purpose", default="vault", choices=("vault", "quarantine"))
     s.set_defaults(func=_keys_status)
     s = ksub.add_parser("add", help="put a fresh key first in a keyring file (never printed)")
     _config_args(s)
     s.add_argument("--purpose", default="vault")
     s.add_argument("--kid", help="the new key id (default: random)")
     s.set_defaults(func=_keys_add)
-    s = ksub.add_parser("rotate", help="re-encrypt the vault under the active key; person keys do not change")
+    s = ksub.add_parser("rotate", help="re-encrypt the vault (or the quarantined rows) under the active key; "
+                                       "person keys do not change")
     _config_args(s)
+    s.add_argument("--purpose", default="vault", choices=("vault", "quarantine"))
     s.add_argument("--batch-size", type=int, default=5000)
     s.set_defaults(func=_keys_rotate)
-    s = ksub.add_parser("retire", help="remove an old key once no vault value needs it")
+    s = ksub.add_parser("retire", help="remove an old key once no sealed value needs it")
     _config_args(s)
     s.add_argument("--purpose", default="vault")
     s.add_argument("--kid", required=True)
@@ -392,7 +395,7 @@ def _reveal(args) -> int:
 def _keys_status(args) -> int:
     from islandbridge.warehouse import keyops
 
-    print(json.dumps(keyops.status(_settings(args, with_sources=False)), indent=1))
+    print(json.dumps(keyops.status(_settings(args, with_sources=False), args.purpose), indent=1))
     return 0
 
 
@@ -406,7 +409,8 @@ def _keys_add(args) -> int:
 def _keys_rotate(args) -> int:
     from islandbridge.warehouse import keyops
 
-    print(json.dumps(keyops.rotate(_settings(args, with_sources=False), batch_size=args.batch_size), indent=1))
+    print(json.dumps(keyops.rotate(_settings(args, with_sources=False), args.purpose, batch_size=args.batch_size),
+                     indent=1))
     return 0
 
 

@@ -61,8 +61,7 @@ def _unsealed_quarantine(con, config) -> list:
     from islandbridge.warehouse.sealing import unseal_quarantine
 
     ring = quarantine_keyring(load_settings(config, {}, with_sources=False))
-    rows = con.execute("SELECT run_id, source, stream, record_key, reason, kid, nonce, ciphertext, "
-                       "row_number() OVER (PARTITION BY run_id, source, stream, record_key ORDER BY rowid) "
+    rows = con.execute("SELECT run_id, source, stream, record_key, reason, kid, nonce, ciphertext, seq "
                        "FROM meta.quarantine").fetchall()
     return sorted(
         (r[:5] + (unseal_quarantine(ring, *r[:4], r[8], r[5], r[6], r[7]),) for r in rows), key=repr)

@@ -61,6 +61,7 @@ import pyarrow.parquet as pq
 from islandbridge.errors import IslandbridgeError
 from islandbridge.transforms.identity.records import latest_sql
 from islandbridge.transforms.normalize.addresses import EstateIndex, normalize_house, parse_address
+from islandbridge.warehouse.transaction import transaction
 
 log = logging.getLogger(__name__)
 
@@ -150,8 +151,7 @@ def build_core(con: duckdb.DuckDBPyConnection, as_of: dt.datetime, run_id: str, 
     con.execute("CREATE SCHEMA IF NOT EXISTS core")
     store = EventStore(Path(events_dir))
     staged = store.stage(con, bound, moment, run_id)
-    con.execute("BEGIN TRANSACTION")
-    try:
+    with transaction(con):
         _stage_raw(con, bound, moment)
         for table in TABLES:
             con.execute(_BUILD_SQL[table], _params(table, moment))
@@ -159,10 +159,6 @@ def build_core(con: duckdb.DuckDBPyConnection, as_of: dt.datetime, run_id: str, 
         counts = {t: con.execute(f"SELECT count(*) FROM core.{t}").fetchall()[0][0]
                   for t in (*TABLES, "device_events")}
         _drop_temp(con)
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
     store.collect_garbage(con)
     counts["device_event_duplicates"] = staged.duplicates
     log.info("core built for run %s: %s", run_id, counts)

@@ -34,6 +34,7 @@ import pandas as pd
 import pyarrow as pa
 
 from islandbridge.errors import IslandbridgeError
+from islandbridge.warehouse.transaction import transaction
 
 DDL = """
 CREATE SCHEMA IF NOT EXISTS core;
@@ -130,8 +131,7 @@ def write_run(con: duckdb.DuckDBPyConnection, run_id: str, as_of: dt.datetime, b
     ``identity_map`` has the columns of ``core.identity_map``; ``reviews`` those of ``core.identity_review``
     without ``run_id``; ``events`` are (event, old_key, new_key).
     """
-    con.execute("BEGIN TRANSACTION")
-    try:
+    with transaction(con):
         for table in ("identity_events", "person_key_redirects", "identity_review"):
             con.execute(f"DELETE FROM core.{table} WHERE run_id = ?", [run_id])
         con.execute("DELETE FROM meta.identity_runs WHERE run_id = ?", [run_id])
@@ -152,10 +152,6 @@ def write_run(con: duckdb.DuckDBPyConnection, run_id: str, as_of: dt.datetime, b
             [run_id, as_of, summary["model_version"], summary["persons"], summary["records"],
              json.dumps(summary["links"], sort_keys=True), summary["merges"], summary["splits"],
              summary["retired"], summary["churn"], summary["reviews"], reconciled_at])
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
 
 
 def _many(con: duckdb.DuckDBPyConnection, sql: str, rows: list[list[Any]]) -> None:

@@ -7,6 +7,10 @@ Rotating the vault key, without downtime and without changing any ``person_key``
     islandbridge keys status --config F                             # v2026a: 0 values left
     islandbridge keys retire --config F --purpose vault --kid v2026a
 
+The quarantine key (both quarantines' sealed rows, in the warehouse: `rowseal`) goes the same way with
+``--purpose quarantine``; its ``rotate`` writes the warehouse, so run it between syncs (a sync holding
+the warehouse makes it fail with DuckDB's lock error, and nothing is changed).
+
 ``add`` and ``retire`` edit a keyring that the configuration references as ``{file: PATH}`` (an
 ``{env: NAME}`` secret lives in the operator's secret store: update it there, then ``rotate``). Key
 material is written to that file only (mode 0600), never printed. ``rotate`` opens the vault for a few
@@ -24,21 +28,22 @@ from typing import Any
 
 from islandbridge.config import Settings
 from islandbridge.errors import ConfigError
-from islandbridge.pipeline import vault_keyring
+from islandbridge.pipeline import quarantine_keyring, vault_keyring
+from islandbridge.warehouse import raw, rowseal
 from islandbridge.warehouse.keys import VAULT, KeyRing, KeyringError, new_keyring_text
 from islandbridge.warehouse.vault import Vault
 
 log = logging.getLogger(__name__)
 
-_ROTATABLE = (VAULT,)
+QUARANTINE = "quarantine"
+_ROTATABLE = (VAULT, QUARANTINE)
 
 
-def status(settings: Settings) -> dict[str, Any]:
-    """Which key ids are configured for the vault and how many sealed values each still protects."""
-    ring = vault_keyring(settings)
-    with Vault.open(settings.vault_path, ring) as vault:
-        counts = vault.kid_counts()
-    return {"purpose": VAULT, "active": ring.active.kid, "configured": list(ring.kids),
+def status(settings: Settings, purpose: str = VAULT) -> dict[str, Any]:
+    """Which key ids are configured for ``purpose`` and how many sealed values each still protects."""
+    ring = _ring(settings, purpose)
+    counts = _kid_counts(settings, purpose, ring)
+    return {"purpose": purpose, "active": ring.active.kid, "configured": list(ring.kids),
             "values_per_kid": counts, "unknown_kids": sorted(set(counts) - set(ring.kids))}
 
 
@@ -52,11 +57,16 @@ def add_key(settings: Settings, purpose: str, kid: str | None = None) -> dict[st
     return {"purpose": purpose, "active": ring.active.kid, "configured": list(ring.kids), "file": str(path)}
 
 
-def rotate(settings: Settings, *, batch_size: int = 5_000, batches_per_hold: int = 4) -> dict[str, Any]:
-    """Re-encrypt every vault value not under the configured active key. Person keys do not change.
+def rotate(settings: Settings, purpose: str = VAULT, *, batch_size: int = 5_000,
+           batches_per_hold: int = 4) -> dict[str, Any]:
+    """Re-encrypt every value of ``purpose`` not under the configured active key. Person keys do not change.
 
-    Holds the vault ``batches_per_hold`` batches at a time, then releases it so that other steps can use it.
+    The vault is held ``batches_per_hold`` batches at a time, then released so that other steps can use it;
+    the quarantine's rows are re-sealed in the warehouse one transaction per batch.
     """
+    _check_rotatable(purpose)
+    if purpose == QUARANTINE:
+        return _rotate_quarantine(settings, batch_size)
     ring = vault_keyring(settings)
     total = held = 0
     while True:
@@ -71,25 +81,62 @@ def rotate(settings: Settings, *, batch_size: int = 5_000, batches_per_hold: int
             "retirable": [k for k in ring.kids if k != ring.active.kid]}
 
 
+def _rotate_quarantine(settings: Settings, batch_size: int) -> dict[str, Any]:
+    ring = quarantine_keyring(settings)
+    if not settings.warehouse_path.exists():
+        total = 0
+    else:
+        con = raw.connect(str(settings.warehouse_path))
+        try:
+            total = rowseal.rotate(con, ring, batch_size=batch_size)
+        finally:
+            con.close()
+    log.info("quarantine rotated to key id %s: %d rows re-sealed", ring.active.kid, total)
+    return {"purpose": QUARANTINE, "active": ring.active.kid, "reencrypted": total,
+            "retirable": [k for k in ring.kids if k != ring.active.kid]}
+
+
 def retire_key(settings: Settings, purpose: str, kid: str) -> dict[str, Any]:
-    """Remove ``kid`` from the keyring file, refusing while any vault value is still sealed under it."""
-    if purpose not in _ROTATABLE:
-        raise ConfigError(f"keys retire supports {', '.join(_ROTATABLE)}; got {purpose!r}")
+    """Remove ``kid`` from the keyring file, refusing while any value of ``purpose`` is still sealed under it."""
+    _check_rotatable(purpose)
     path = _keyring_file(settings, purpose)
     ring = KeyRing.parse(path.read_text(encoding="ascii").strip(), purpose)
     if kid not in ring:
         raise KeyringError(f"key id {kid!r} is not in the {purpose} keyring ({', '.join(ring.kids)})")
     if kid == ring.active.kid:
         raise KeyringError(f"key id {kid!r} is the active {purpose} key; add a new key and rotate first")
-    with Vault.open(settings.vault_path, ring) as vault:
-        left = vault.kid_counts().get(kid, 0)
+    left = _kid_counts(settings, purpose, ring).get(kid, 0)
     if left:
-        raise KeyringError(f"{left} vault value(s) are still sealed under key id {kid!r}; run `islandbridge keys "
-                           "rotate` first")
+        raise KeyringError(f"{left} {purpose} value(s) are still sealed under key id {kid!r}; run `islandbridge "
+                           f"keys rotate --purpose {purpose}` first")
     entries = [e for e in re.split(r"[,\s]+", path.read_text(encoding="ascii").strip()) if e]
     _write_secret(path, ",".join(e for e in entries if e.lstrip("*").split(":", 1)[0] != kid))
     log.info("retired key id %s from the %s keyring (%s)", kid, purpose, path)
     return {"purpose": purpose, "retired": kid, "configured": [k for k in ring.kids if k != kid]}
+
+
+def _check_rotatable(purpose: str) -> None:
+    if purpose not in _ROTATABLE:
+        raise ConfigError(f"keys rotate and retire support {', '.join(_ROTATABLE)}; got {purpose!r}")
+
+
+def _ring(settings: Settings, purpose: str) -> KeyRing:
+    _check_rotatable(purpose)
+    return quarantine_keyring(settings) if purpose == QUARANTINE else vault_keyring(settings)
+
+
+def _kid_counts(settings: Settings, purpose: str, ring: KeyRing) -> dict[str, int]:
+    """Sealed values per key id: the vault's, or both quarantines' rows in the warehouse."""
+    if purpose == VAULT:
+        with Vault.open(settings.vault_path, ring) as vault:
+            return vault.kid_counts()
+    if not settings.warehouse_path.exists():
+        return {}
+    con = raw.connect(str(settings.warehouse_path), read_only=True)
+    try:
+        return rowseal.kid_counts(con)
+    finally:
+        con.close()
 
 
 def _keyring_file(settings: Settings, purpose: str) -> Path:

@@ -40,6 +40,7 @@ import duckdb
 
 from islandbridge.errors import ConfigError, IslandbridgeError
 from islandbridge.warehouse.core import Moment
+from islandbridge.warehouse.transaction import transaction
 
 log = logging.getLogger(__name__)
 
@@ -87,8 +88,7 @@ def build_marts(con: duckdb.DuckDBPyConnection, as_of: dt.datetime, run_id: str,
                              "or `islandbridge sync`)")
     con.execute("CREATE SCHEMA IF NOT EXISTS marts")
     con.execute("CREATE SCHEMA IF NOT EXISTS meta")
-    con.execute("BEGIN TRANSACTION")
-    try:
+    with transaction(con):
         con.execute(_ELDERLY_BASE_SQL, {k: params[k] for k in ("elderly_age", "lookback_day", "t_ms",
                                                                "ws_ms", "as_of")})
         for report in REPORTS:
@@ -99,10 +99,6 @@ def build_marts(con: duckdb.DuckDBPyConnection, as_of: dt.datetime, run_id: str,
                     "as_of TIMESTAMPTZ, options VARCHAR, counts VARCHAR)")
         con.execute("INSERT OR REPLACE INTO meta.mart_builds VALUES (?, ?, ?, ?)",
                     [run_id, as_of, json.dumps(opts, sort_keys=True), json.dumps(counts, sort_keys=True)])
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
     log.info("marts built for run %s: %s", run_id, counts)
     return counts
 

@@ -38,6 +38,7 @@ from islandbridge.warehouse.sealing import (
     stream_privacy,
     warehouse_batch,
 )
+from islandbridge.warehouse.transaction import transaction
 
 log = logging.getLogger(__name__)
 
@@ -57,8 +58,10 @@ CREATE TABLE IF NOT EXISTS meta.source_state (
 );
 CREATE TABLE IF NOT EXISTS meta.quarantine (
     run_id VARCHAR, source VARCHAR, stream VARCHAR, record_key VARCHAR, reason VARCHAR,
-    kid VARCHAR, nonce BLOB, ciphertext BLOB
+    kid VARCHAR, nonce BLOB, ciphertext BLOB, seq INTEGER
 );
+-- Warehouses from before seq was stored numbered a record key's rows in insertion order: keep that number.
+ALTER TABLE meta.quarantine ADD COLUMN IF NOT EXISTS seq INTEGER;
 CREATE TABLE IF NOT EXISTS meta.deletions (run_id VARCHAR, source VARCHAR, stream VARCHAR, record_key VARCHAR);
 """
 
@@ -78,7 +81,18 @@ def connect(path: str, read_only: bool = False) -> duckdb.DuckDBPyConnection:
     con = duckdb.connect(str(path), read_only=read_only)
     if not read_only:
         con.execute(META_DDL)
+        _number_old_quarantine(con)
     return con
+
+
+def _number_old_quarantine(con) -> None:
+    """Give connector-quarantine rows sealed before ``seq`` was stored the number their seal was bound to."""
+    if con.execute("SELECT count(*) FROM meta.quarantine WHERE seq IS NULL").fetchall()[0][0]:
+        con.execute("""
+            UPDATE meta.quarantine SET seq = n.seq FROM (
+                SELECT rowid AS r, row_number() OVER (PARTITION BY run_id, source, stream, record_key
+                                                      ORDER BY rowid) AS seq FROM meta.quarantine) n
+            WHERE meta.quarantine.rowid = n.r AND meta.quarantine.seq IS NULL""")
 
 
 def previous_state(con: duckdb.DuckDBPyConnection, source: str, as_of: dt.datetime) -> dict[str, Any]:
@@ -126,8 +140,7 @@ def load_source(con: duckdb.DuckDBPyConnection, landing_url: str, run_id: str, s
             if spec.sealed:
                 data = landed_dataset(fs, posixpath.join(base, stream))
                 privacy.vault.seal_records(source, stream, run_id, sealed_rows(data.to_batches(), spec))
-    con.execute("BEGIN TRANSACTION")
-    try:
+    with transaction(con):
         for stream, info in manifest["streams"].items():
             _replace_stream(con, fs, base, source, stream, info["columns"], run_id, specs.get(stream),
                             privacy.scrubber if privacy else None)
@@ -142,10 +155,6 @@ def load_source(con: duckdb.DuckDBPyConnection, landing_url: str, run_id: str, s
             "INSERT OR REPLACE INTO meta.source_state VALUES (?, ?, ?, ?)",
             [source, as_of, run_id, json.dumps(manifest["state"], sort_keys=True)],
         )
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
     if privacy is not None:
         _forget_deleted(con, privacy, run_id, source)
     if clean_landing:
@@ -211,7 +220,8 @@ def _replace_quarantine(con, fs, base: str, run_id: str, source: str, privacy: L
                         "load them through the pipeline, which configures keys.quarantine")
     con.register("_sealed_quarantine", seal_quarantine(privacy.quarantine, run_id, source, rows))
     try:
-        con.execute("INSERT INTO meta.quarantine SELECT ?, ?, stream, _record_key, reason, kid, nonce, ciphertext "
+        con.execute("INSERT INTO meta.quarantine (run_id, source, stream, record_key, reason, seq, kid, nonce, "
+                    "ciphertext) SELECT ?, ?, stream, _record_key, reason, seq, kid, nonce, ciphertext "
                     "FROM _sealed_quarantine", [run_id, source])
     finally:
         con.unregister("_sealed_quarantine")

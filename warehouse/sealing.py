@@ -13,7 +13,8 @@ The schema of each raw table (``schemas/raw_*.yml``) classes every column. At lo
   ``<column>__birth_date``, the birth date a valid number states (a derived, quasi attribute);
 - a stream with no schema is treated as all-direct: only its record key reaches the warehouse.
 
-Connector quarantine rows are sealed under the ``quarantine`` keyring (like the quality gate's).
+Connector quarantine rows are sealed under the ``quarantine`` keyring, as the quality gate's are
+(`islandbridge.warehouse.rowseal`).
 
 Identity matching reads the sealed columns back through `SealedColumns`, in memory, for one run.
 """
@@ -21,13 +22,11 @@ Identity matching reads the sealed columns back through `SealedColumns`, in memo
 from __future__ import annotations
 
 import json
-import secrets
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 import pyarrow as pa
 from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from islandbridge.errors import IslandbridgeError
 from islandbridge.schemas import TableSchema, load_tables
@@ -35,13 +34,12 @@ from islandbridge.transforms.normalize.ids import normalize_id
 from islandbridge.transforms.scrub import Scrubber
 from islandbridge.warehouse.keys import KeyRing
 from islandbridge.warehouse.landing import RECORD_KEY
+from islandbridge.warehouse.rowseal import CONNECTOR
 from islandbridge.warehouse.vault import Vault
 
 KNOWN_NAMES = "known_names"  # the vault's sealed list of every person name seen, for the scrubber
 KIND_SUFFIX = "__kind"
 BIRTH_SUFFIX = "__birth_date"  # the birth date an ID number states (quasi, like the registry's own csrq)
-QUARANTINE_FORMAT = "1"
-NONCE_BYTES = 12
 
 
 class SealedQuarantineError(IslandbridgeError):
@@ -144,32 +142,26 @@ def _id_birth(value: object) -> str | None:
 # -- connector quarantine ----------------------------------------------------------------------------------
 
 QUARANTINE_SEALED = pa.schema([
-    ("stream", pa.string()), (RECORD_KEY, pa.string()), ("reason", pa.string()), ("kid", pa.string()),
-    ("nonce", pa.binary()), ("ciphertext", pa.binary()),
+    ("stream", pa.string()), (RECORD_KEY, pa.string()), ("reason", pa.string()), ("seq", pa.int32()),
+    ("kid", pa.string()), ("nonce", pa.binary()), ("ciphertext", pa.binary()),
 ])
-
-
-def _quarantine_aad(run_id: str, source: str, stream: str, record_key: str, seq: int) -> bytes:
-    return json.dumps(["islandbridge-connector-quarantine", QUARANTINE_FORMAT, run_id, source, stream,
-                       record_key, seq], ensure_ascii=False).encode("utf-8")
 
 
 def seal_quarantine(ring: KeyRing, run_id: str, source: str, table: pa.Table) -> pa.Table:
     """Seal the ``record_json`` of a source's landed quarantine rows; the reason stays readable.
 
-    Rows are numbered per record key in landing order (``seq``, 1-based), which the associated data binds.
+    Rows are numbered per record key in landing order (``seq``, 1-based), which the associated data binds
+    (`rowseal.CONNECTOR`).
     """
     key = ring.active
-    cipher = AESGCM(key.material)
     seen: dict[str, int] = {}
     out = []
     for row in table.to_pylist():
         rk = row[RECORD_KEY]
         seq = seen[rk] = seen.get(rk, 0) + 1
-        nonce = secrets.token_bytes(NONCE_BYTES)
-        ct = cipher.encrypt(nonce, (row["record_json"] or "").encode("utf-8"),
-                            _quarantine_aad(run_id, source, row["stream"], rk, seq))
-        out.append({"stream": row["stream"], RECORD_KEY: rk, "reason": row["reason"], "kid": key.kid,
+        nonce, ct = CONNECTOR.seal(key, (row["record_json"] or "").encode("utf-8"), run_id, source, row["stream"],
+                                   rk, seq)
+        out.append({"stream": row["stream"], RECORD_KEY: rk, "reason": row["reason"], "seq": seq, "kid": key.kid,
                     "nonce": nonce, "ciphertext": ct})
     return pa.Table.from_pylist(out, QUARANTINE_SEALED)
 
@@ -178,8 +170,7 @@ def unseal_quarantine(ring: KeyRing, run_id: str, source: str, stream: str, reco
                       kid: str, nonce: bytes, ciphertext: bytes) -> dict:
     """The raw record of one sealed connector-quarantine row."""
     try:
-        plain = AESGCM(ring.key(kid).material).decrypt(
-            bytes(nonce), bytes(ciphertext), _quarantine_aad(run_id, source, stream, record_key, seq))
+        plain = CONNECTOR.open(ring, kid, nonce, ciphertext, run_id, source, stream, record_key, seq)
     except InvalidTag:
         raise SealedQuarantineError(
             f"quarantined record {run_id}/{source}/{stream}/{record_key} failed authentication under key id "

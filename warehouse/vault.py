@@ -22,13 +22,12 @@ Example::
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import os
 import secrets
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
@@ -40,6 +39,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from islandbridge.errors import IslandbridgeError
 from islandbridge.warehouse.keys import VAULT, KeyRing
+from islandbridge.warehouse.transaction import registered, transaction
 
 log = logging.getLogger(__name__)
 
@@ -190,7 +190,7 @@ class Vault:
         fields = [fields] if isinstance(fields, str) else list(fields)
         _check_fields(fields)
         keys = pa.table({"person_key": pa.array(sorted(set(person_keys)), pa.string())})
-        with _registered(self._con, "wanted_keys", keys):
+        with registered(self._con, "wanted_keys", keys):
             rows = self._con.execute(
                 "SELECT i.* FROM identifiers i JOIN wanted_keys USING (person_key) "
                 "WHERE list_contains(?, field) ORDER BY person_key, field, system, record_key", [fields]
@@ -238,7 +238,7 @@ class Vault:
         for table, key_columns, label in _SEALED_TABLES:
             order = ", ".join(key_columns)
             while max_batches is None or batches < max_batches:
-                with _transaction(self._con):
+                with transaction(self._con):
                     rows = self._con.execute(
                         f"SELECT {order}, kid, nonce, ciphertext FROM {table} WHERE kid <> ? ORDER BY {order} "
                         "LIMIT ?", [active.kid, batch_size]).fetchall()
@@ -273,7 +273,7 @@ class Vault:
             key = (source, stream, run_id, str(record_key))
             plain = json.dumps(dict(values), ensure_ascii=False, sort_keys=True)
             sealed.append(self._seal_as(_RECORD_LABEL, key, plain))
-        with _transaction(self._con):
+        with transaction(self._con):
             if replace_slice:
                 self._con.execute("DELETE FROM records WHERE source = ? AND stream = ? AND run_id = ?",
                                   [source, stream, run_id])
@@ -288,7 +288,7 @@ class Vault:
         keys = pa.table({"record_key": pa.array([w[0] for w in wanted], pa.string()),
                          "run_id": pa.array([w[1] for w in wanted], pa.string()),
                          "pos": pa.array(range(len(wanted)), pa.int64())})
-        with _registered(self._con, "wanted_records", keys):
+        with registered(self._con, "wanted_records", keys):
             rows = self._con.execute(
                 "SELECT w.pos, r.source, r.stream, r.run_id, r.record_key, r.kid, r.nonce, r.ciphertext "
                 "FROM wanted_records w JOIN records r ON r.record_key = w.record_key AND r.run_id = w.run_id "
@@ -301,7 +301,7 @@ class Vault:
     def forget_records(self, source: str, stream: str, record_keys: Iterable[str]) -> int:
         """Erase every sealed version of the given records (a source deleted them, or erasure was asked)."""
         keys = pa.table({"record_key": pa.array(sorted(set(map(str, record_keys))), pa.string())})
-        with _transaction(self._con), _registered(self._con, "gone", keys):
+        with transaction(self._con), registered(self._con, "gone", keys):
             n = self._con.execute("SELECT count(*) FROM records JOIN gone USING (record_key) "
                                   "WHERE source = ? AND stream = ?", [source, stream]).fetchone()[0]
             self._con.execute("DELETE FROM records WHERE source = ? AND stream = ? AND record_key IN "
@@ -316,7 +316,7 @@ class Vault:
 
     def put_sealed_list(self, name: str, values: Iterable[str]) -> None:
         plain = json.dumps(sorted(set(values)), ensure_ascii=False)
-        with _transaction(self._con):
+        with transaction(self._con):
             self._write_to("sealed_lists", ("name",), [self._seal_as(_LIST_LABEL, (name,), plain)])
 
     def forget_persons(self, keep: Iterable[tuple[str, str, str]]) -> int:
@@ -328,7 +328,7 @@ class Vault:
         triples = list(keep)
         table = pa.table({name: pa.array([t[i] for t in triples], pa.string())
                           for i, name in enumerate(("system", "record_key", "person_key"))})
-        with _transaction(self._con), _registered(self._con, "current_map", table):
+        with transaction(self._con), registered(self._con, "current_map", table):
             n = self._con.execute("SELECT count(*) FROM identifiers i ANTI JOIN current_map m "
                                   "USING (system, record_key, person_key)").fetchone()[0]
             self._con.execute("DELETE FROM identifiers WHERE NOT EXISTS (SELECT 1 FROM current_map m "
@@ -349,7 +349,7 @@ class Vault:
             latest[(str(person_key), field_, str(system), str(record_key))] = str(plaintext)
         columns = list(zip(*latest, strict=True)) or [()] * len(_KEY_COLUMNS)
         incoming = pa.table({c: pa.array(v, pa.string()) for c, v in zip(_KEY_COLUMNS, columns, strict=True)})
-        with _transaction(self._con), _registered(self._con, "incoming", incoming):
+        with transaction(self._con), registered(self._con, "incoming", incoming):
             existing = {tuple(r[:4]): r for r in self._con.execute(
                 "SELECT i.* FROM identifiers i JOIN incoming USING (person_key, field, system, record_key)"
             ).fetchall()}
@@ -411,14 +411,14 @@ class Vault:
         schema = pa.schema([(c, pa.string()) for c in (*key_columns, "kid")]
                            + [("nonce", pa.binary()), ("ciphertext", pa.binary())])
         staged = pa.Table.from_pylist([dict(zip(names, s, strict=True)) for s in sealed], schema)
-        with _registered(self._con, "staged", staged):
+        with registered(self._con, "staged", staged):
             self._con.execute(f"INSERT OR REPLACE INTO {table} SELECT * FROM staged")
 
     def _write(self, sealed: list[_Sealed]) -> None:
         if not sealed:
             return
         staged = pa.Table.from_pylist([dict(zip(_SCHEMA.names, s, strict=True)) for s in sealed], _SCHEMA)
-        with _registered(self._con, "staged", staged):
+        with registered(self._con, "staged", staged):
             self._con.execute("INSERT OR REPLACE INTO identifiers SELECT * FROM staged")
 
 
@@ -446,25 +446,3 @@ def _check_fields(fields: Iterable[str]) -> None:
     unknown = [f for f in fields if f not in FIELDS]
     if unknown:
         raise VaultError(f"unknown vault field(s) {unknown}; the vault holds: {', '.join(FIELDS)}")
-
-
-@contextlib.contextmanager
-def _registered(con: duckdb.DuckDBPyConnection, name: str, table: pa.Table) -> Iterator[None]:
-    con.register(name, table)
-    try:
-        yield
-    finally:
-        con.unregister(name)
-
-
-class _transaction:
-    """BEGIN … COMMIT, rolled back on any error (DuckDB connections have no context manager for it)."""
-
-    def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
-        self.con = con
-
-    def __enter__(self) -> None:
-        self.con.execute("BEGIN TRANSACTION")
-
-    def __exit__(self, exc_type: object, *_: object) -> None:
-        self.con.execute("ROLLBACK" if exc_type else "COMMIT")

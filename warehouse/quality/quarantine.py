@@ -3,8 +3,9 @@
 ``meta.quality_quarantine`` holds one row per landed row set aside by the gate: run, source, stream,
 record key, ``seq`` (its copy number, when a key was landed twice), the checks it failed, and the raw
 row as JSON sealed with AES-256-GCM under the ``quarantine`` keyring (``keys.quarantine`` in the
-configuration; purpose kept apart from the vault's). The associated data binds each ciphertext to its
-run, source, stream, record key and seq, so a ciphertext moved to another row fails to open.
+configuration; purpose kept apart from the vault's) by `rowseal.QUALITY`: the associated data binds each
+ciphertext to its run, source, stream, record key and seq, so a ciphertext moved to another row fails
+to open. ``islandbridge keys rotate --purpose quarantine`` re-seals it under a new key.
 
 ``meta.quality_results`` holds the compact validation summary of each run that passed the gate
 (numbers and names only). A run stopped by the gate is recorded only in its report files, so the
@@ -17,7 +18,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -25,7 +25,6 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from islandbridge.config import Settings
 from islandbridge.schemas import TableSchema
@@ -33,10 +32,10 @@ from islandbridge.transforms.masking import mask_id, mask_name, mask_phone
 from islandbridge.warehouse.keys import KeyRing, new_keyring_text
 from islandbridge.warehouse.landing import RECORD_KEY
 from islandbridge.warehouse.quality.errors import QualityConfigError, QuarantineError
+from islandbridge.warehouse.rowseal import QUALITY
+from islandbridge.warehouse.transaction import transaction
 
 PURPOSE = "quarantine"
-FORMAT = "1"
-NONCE_BYTES = 12
 
 DDL = """
 CREATE SCHEMA IF NOT EXISTS meta;
@@ -74,24 +73,17 @@ def ephemeral_keyring(kid: str = "q-test") -> KeyRing:
     return KeyRing.parse(new_keyring_text(kid=kid), PURPOSE)
 
 
-def _aad(run_id: str, source: str, stream: str, record_key: str, seq: int) -> bytes:
-    return json.dumps(["islandbridge-quality-quarantine", FORMAT, run_id, source, stream, record_key, seq],
-                      ensure_ascii=False).encode("utf-8")
-
-
 def seal(ring: KeyRing, run_id: str, source: str, stream: str, failing: pa.Table,
          columns: Sequence[str]) -> pa.Table:
     """Encrypt each failing row (its raw columns and record key, as JSON) under the active key."""
     key = ring.active
-    cipher = AESGCM(key.material)
     seen: dict[str, int] = {}
     out = []
     for row in failing.to_pylist():
         record_key = row[RECORD_KEY]
         seq = seen[record_key] = seen.get(record_key, 0) + 1
         plain = json.dumps({c: row.get(c) for c in (*columns, RECORD_KEY)}, ensure_ascii=False, sort_keys=True)
-        nonce = secrets.token_bytes(NONCE_BYTES)
-        sealed = cipher.encrypt(nonce, plain.encode("utf-8"), _aad(run_id, source, stream, record_key, seq))
+        nonce, sealed = QUALITY.seal(key, plain.encode("utf-8"), run_id, source, stream, record_key, seq)
         out.append({"run_id": run_id, "source": source, "stream": stream, "record_key": record_key, "seq": seq,
                     "expectations_failed": list(row["expectations_failed"]), "kid": key.kid, "nonce": nonce,
                     "ciphertext": sealed})
@@ -100,10 +92,9 @@ def seal(ring: KeyRing, run_id: str, source: str, stream: str, failing: pa.Table
 
 def unseal(ring: KeyRing, row: Mapping[str, Any]) -> dict[str, Any]:
     """The raw row of one quarantine entry; ``QuarantineError`` if it fails authentication."""
-    cipher = AESGCM(ring.key(row["kid"]).material)
-    aad = _aad(row["run_id"], row["source"], row["stream"], row["record_key"], row["seq"])
     try:
-        plain = cipher.decrypt(bytes(row["nonce"]), bytes(row["ciphertext"]), aad)
+        plain = QUALITY.open(ring, row["kid"], row["nonce"], row["ciphertext"],
+                             *(row[c] for c in ("run_id", "source", "stream", "record_key", "seq")))
     except InvalidTag:
         raise QuarantineError(
             f"quarantined row {row['run_id']}/{row['source']}/{row['stream']}/{row['record_key']} failed "
@@ -115,20 +106,16 @@ def record(con: duckdb.DuckDBPyConnection, run_id: str, sources: Sequence[str], 
            sealed: Sequence[pa.Table], at: dt.datetime) -> None:
     """Replace the run's quality results and quarantine for ``sources`` in one transaction."""
     con.execute(DDL)
-    con.execute("BEGIN TRANSACTION")
     try:
-        for table in ("quality_results", "quality_quarantine"):
-            con.execute(f"DELETE FROM meta.{table} WHERE run_id = ? AND list_contains(?, source)",
-                        [run_id, list(sources)])
-        con.register("_results", results)
-        con.execute("INSERT INTO meta.quality_results SELECT *, ? FROM _results", [at])
-        for n, table in enumerate(sealed):
-            con.register(f"_sealed{n}", table)
-            con.execute(f"INSERT INTO meta.quality_quarantine SELECT *, ?, NULL FROM _sealed{n}", [at])
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
+        with transaction(con):
+            for table in ("quality_results", "quality_quarantine"):
+                con.execute(f"DELETE FROM meta.{table} WHERE run_id = ? AND list_contains(?, source)",
+                            [run_id, list(sources)])
+            con.register("_results", results)
+            con.execute("INSERT INTO meta.quality_results SELECT *, ? FROM _results", [at])
+            for n, table in enumerate(sealed):
+                con.register(f"_sealed{n}", table)
+                con.execute(f"INSERT INTO meta.quality_quarantine SELECT *, ?, NULL FROM _sealed{n}", [at])
     finally:
         for name in ["_results", *(f"_sealed{n}" for n in range(len(sealed)))]:
             con.unregister(name)

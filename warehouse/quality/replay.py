@@ -37,6 +37,7 @@ from islandbridge.warehouse.quality.errors import QuarantineError
 from islandbridge.warehouse.quality.rowchecks import CheckContext, q, run_row_checks
 from islandbridge.warehouse.quality.tablechecks import has_table
 from islandbridge.warehouse.sealing import KNOWN_NAMES, sealed_rows, stream_privacy, warehouse_batch
+from islandbridge.warehouse.transaction import transaction
 from islandbridge.warehouse.vault import Vault
 
 
@@ -162,19 +163,15 @@ def _load(con, target: str, table: TableSchema, source: str, run: str, passing: 
     cols = ", ".join(q(c) for c in (*columns, RECORD_KEY))
     con.register("_passing", passing)
     con.register("_kept", kept)
-    con.execute("BEGIN TRANSACTION")
     try:
-        con.execute(f"INSERT INTO {target} ({cols}, _run_id) SELECT {cols}, ? FROM _kept", [run])
-        con.execute("UPDATE wh.meta.quality_quarantine q SET replayed_at = ? FROM _passing p "
-                    "WHERE q.run_id = ? AND q.source = ? AND q.stream = ? AND q.record_key = p._record_key "
-                    "AND q.seq = p._seq", [now, run, source, table.stream])
-        con.execute("UPDATE wh.meta.run_sources SET landed = landed + ?, quarantined = quarantined - ? "
-                    "WHERE run_id = ? AND source = ? AND stream = ?",
-                    [passing.num_rows, passing.num_rows, run, source, table.stream])
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
+        with transaction(con):
+            con.execute(f"INSERT INTO {target} ({cols}, _run_id) SELECT {cols}, ? FROM _kept", [run])
+            con.execute("UPDATE wh.meta.quality_quarantine q SET replayed_at = ? FROM _passing p "
+                        "WHERE q.run_id = ? AND q.source = ? AND q.stream = ? AND q.record_key = p._record_key "
+                        "AND q.seq = p._seq", [now, run, source, table.stream])
+            con.execute("UPDATE wh.meta.run_sources SET landed = landed + ?, quarantined = quarantined - ? "
+                        "WHERE run_id = ? AND source = ? AND stream = ?",
+                        [passing.num_rows, passing.num_rows, run, source, table.stream])
     finally:
         con.unregister("_passing")
         con.unregister("_kept")
