@@ -71,3 +71,33 @@ def test_every_record_is_placed_in_its_community_and_registry_rows_are_marked(st
     seniors = [r for r in records if r["system"] == "civil_affairs" and r["record_key"].startswith("senior:")]
     assert seniors and all(r["community"] in communities.values() for r in seniors)
     assert all(r["registered"] == (r["system"] == "resident_registry") for r in records)
+
+
+def test_an_address_without_its_estate_is_placed_by_the_one_house_of_its_grid_with_that_room(warehouse_copy):
+    """`3栋2单元501` with grid code G: the flat is the registry house of grid G with that building/unit/room."""
+    from collections import Counter
+
+    from islandbridge.transforms.normalize import house_key
+    from tests.identity.support import add_run, land
+
+    with duckdb.connect(str(warehouse_copy.warehouse_path)) as con:
+        houses = con.execute("SELECT DISTINCT f.xqbm, f.ld, f.dy, f.fh, f.wgbm, x.sqmc FROM raw.registry__t_fw f "
+                             "JOIN raw.registry__t_xq x USING (xqbm)").fetchall()
+        slots = Counter((h[4], house_key(*h[:4]).split("|", 1)[1]) for h in houses)
+        estate, ld, dy, fh, grid, community = next(h for h in houses
+                                                   if slots[(h[4], house_key(*h[:4]).split("|", 1)[1])] == 1)
+        run_id, _ = add_run(con, "2026-11-21")
+        address = f"{ld.removesuffix('栋')}栋{dy}单元{fh}室"
+        for person_id, grid_code in (("GP900011", grid), ("GP900012", "no-such-grid")):
+            land(con, "grid__residents", run_id, f"residents:{person_id}",
+                 {"person_id": person_id, "name": "司徒晓岚", "gender": "女", "address": address,
+                  "grid_code": grid_code}, warehouse_copy)
+        with open_vault(warehouse_copy) as vault:
+            records = load_records(con, person_streams(warehouse_copy), parse_as_of("2026-11-21"),
+                                   SealedColumns(vault))
+    placed = {r["record_key"]: r for r in records.to_pylist() if r["record_key"] in
+              ("residents:GP900011", "residents:GP900012")}
+    assert placed["residents:GP900011"]["house_key"] == house_key(estate, ld, dy, fh)
+    assert placed["residents:GP900011"]["community"] == community.replace(" ", "")
+    assert placed["residents:GP900012"]["house_key"] is None
+    assert placed["residents:GP900012"]["room_key"] == house_key(estate, ld, dy, fh).split("|", 1)[1]
