@@ -213,3 +213,16 @@ def test_a_roster_row_joins_the_only_namesake_it_is_compatible_with():
     # A fourth 卢玉梅 without a birth date anywhere in the community: two could be hers.
     rows.append(record(4, name_key="卢玉梅", pinyin_key="luyumei", house_key="XQ001|1|1|104", community="凤鸣社区"))
     assert len(set(_cluster(rows, []).cluster)) == 5
+
+
+def test_a_roster_row_with_two_compatible_namesakes_is_reviewed_against_each():
+    """Two 宋建华 without birth dates live in the community: the row joins neither, and a person is asked."""
+    senior = record(2, name_key="宋建华", pinyin_key="songjianhua", sex="M", birth_ym="1944-10",
+                    community="凤鸣社区", born_by="1947-11-21")
+    rows = [_resident(0, name_key="宋建华", pinyin_key="songjianhua", sex="M"),
+            record(1, name_key="宋建华", pinyin_key="songjianhua", sex="M", scope=REGISTRY, house_key=OTHER_FLAT,
+                   community="凤鸣社区"), senior]
+    found = _cluster(rows, [])
+    assert len(set(found.cluster)) == 3
+    assert [(r.uid_l, r.uid_r, r.match_probability, r.reason) for r in found.reviews] == [
+        (0, 2, None, "several_namesakes"), (1, 2, None, "several_namesakes")]

@@ -177,6 +177,21 @@ def test_unmatched_roster_rows_say_why(marts):
         (21, "damaged_id_number", "excel_damaged"), (22, "no_candidate", "full"), (23, "ambiguous", "full")]
 
 
+def test_a_roster_row_that_could_be_several_namesakes_is_ambiguous(marts):
+    """The identity step's ``several_namesakes`` review (no probability) makes the row ambiguous too."""
+    run = marts.con.execute("SELECT max(run_id) FROM meta.identity_runs").fetchall()[0][0]
+    review = ("INSERT INTO core.identity_review VALUES (?, 'resident_registry', 't_jm:2', 'civil_affairs', "
+              "'senior:202611:22', NULL, 'several_namesakes')")
+    marts.con.execute(review, [run])
+    try:
+        build_marts(marts.con, T, run)
+        assert rows(marts, "SELECT roster_row, reason FROM marts.unmatched_roster_rows WHERE roster_row = 22") == [
+            (22, "ambiguous")]
+    finally:
+        marts.con.execute("DELETE FROM core.identity_review WHERE reason = 'several_namesakes'")
+        build_marts(marts.con, T, run)
+
+
 def test_island_coverage_counts_persons_per_community_and_system(marts):
     got = rows(marts, "SELECT community, persons_known, in_registry, in_grid, in_civil, in_iot, in_two_or_more, "
                       "in_all_four FROM marts.island_coverage")

@@ -43,7 +43,7 @@ from islandbridge.transforms.identity.probabilistic import MATCH_PROBABILITY
 
 AMBIGUITY_MARGIN = 10.0  # match weight (log2 of the Bayes factor) that separates a best link from a rival
 REASONS = ("below_threshold", "no_identity_evidence", "ambiguous", "different_id", "different_masked_id",
-           "different_birth", "different_sex", "same_roster", "too_young")
+           "different_birth", "different_sex", "same_roster", "too_young", "several_namesakes")
 
 
 class Profile(NamedTuple):
@@ -95,7 +95,7 @@ class Review:
 
     uid_l: int
     uid_r: int
-    match_probability: float
+    match_probability: float | None  # None: the pair was never scored (a namesake the pass could not choose)
     reason: str
 
 
@@ -130,8 +130,8 @@ def build_clusters(records: pa.Table, id_edges: Iterable[tuple[int, int]], pairs
     components = connected_components(n, np.concatenate([edges[:, 0], left]), np.concatenate([edges[:, 1], right]))
     with collector_paused():
         cluster, links, more = _resolve_all(records, components, edges, candidates, margin)
-    cluster, namesakes = join_sole_namesakes(records, cluster)
-    return _result(cluster, edges, links, reviews + more, namesakes)
+    cluster, namesakes, undecided = join_sole_namesakes(records, cluster)
+    return _result(cluster, edges, links, reviews + more + undecided, namesakes)
 
 
 def connected_components(n: int, left: np.ndarray, right: np.ndarray) -> np.ndarray:
@@ -289,7 +289,8 @@ def _rival_links(uf: _UnionFind, fixed: dict[int, int], candidates, margin: floa
 NAMESAKE_PLACES = (("house_key", False), ("community", True))
 
 
-def join_sole_namesakes(records: pa.Table, cluster: np.ndarray) -> tuple[np.ndarray, list[tuple[int, int]]]:
+def join_sole_namesakes(records: pa.Table, cluster: np.ndarray
+                        ) -> tuple[np.ndarray, list[tuple[int, int]], list[Review]]:
     """Join clusters that are each other's only compatible namesake (``pinyin_key``) in one place.
 
     Places (`NAMESAKE_PLACES`): a flat counts only the records that give it as a home (``is_home``); a
@@ -299,8 +300,11 @@ def join_sole_namesakes(records: pa.Table, cluster: np.ndarray) -> tuple[np.ndar
     (the registry's list of who lives or lived there). Two namesakes join when neither is compatible
     with any other namesake of the place (compatible: no `conflict` as wholes; a 1945 roster row is not
     the 1940 or the 1958 卢玉梅) and they are compatible with each other. Returns the new cluster of each
-    record (the smallest uid of the joined clusters stays the label) and, for every join, the pair of
-    records (one of each side) that named it. Deterministic: places are visited in sorted order.
+    record (the smallest uid of the joined clusters stays the label), for every join the pair of records
+    (one of each side) that named it, and a ``several_namesakes`` `Review` for each namesake of a person
+    without an address who has more than one compatible namesake in the community (a roster row that
+    could be either of two people: the bureau should say which). Deterministic: places are visited in
+    sorted order.
     """
     cluster = np.asarray(cluster, np.int64).copy()
     uids = np.arange(records.num_rows, dtype=np.int64)
@@ -308,22 +312,25 @@ def join_sole_namesakes(records: pa.Table, cluster: np.ndarray) -> tuple[np.ndar
     placed = home | ~np.asarray(pc.fill_null(records["is_home"], True), bool)
     named = np.asarray(pc.is_valid(records["pinyin_key"]), bool)
     joined: list[tuple[int, int]] = []
+    undecided: list[Review] = []
     for column, unaddressed_only in NAMESAKE_PLACES:
         place = np.asarray(pc.is_valid(records[column]), bool) & named & (home if column == "house_key" else True)
         groups = _namesake_groups(records, uids[place], cluster, column)
         if not groups:
             continue
         profiles = _cluster_profiles(records, cluster, {c for group in groups for c, _ in group})
-        pairs = _sole_pairs(groups, profiles)
+        compatible = [_compatible(group, profiles) for group in groups]
+        pairs = _sole_pairs(groups, compatible)
         if unaddressed_only:
             housed = set(cluster[placed].tolist())
             pairs = [(a, b) for a, b in pairs if (cluster[a] in housed) != (cluster[b] in housed)]
+            undecided += _undecided(groups, compatible, housed)
         if not pairs:
             continue
         roots = _join_pairs(cluster, profiles, pairs)
         joined += [(a, b) for a, b in pairs if roots[a] == roots[b]]
         cluster = roots
-    return cluster, joined
+    return cluster, joined, undecided
 
 
 def _namesake_groups(records: pa.Table, uids: np.ndarray, cluster: np.ndarray,
@@ -357,13 +364,17 @@ def _cluster_profiles(records: pa.Table, cluster: np.ndarray, labels: set[int]) 
     return profiles
 
 
-def _sole_pairs(groups: list[list[tuple[int, int]]], profiles: Mapping[int, Profile]) -> list[tuple[int, int]]:
+def _compatible(group: list[tuple[int, int]], profiles: Mapping[int, Profile]) -> dict[int, list[int]]:
+    """Each cluster of a group -> the other clusters of the group it does not `conflict` with."""
+    return {label: [other for other, _ in group if other != label and conflict(profiles[label], profiles[other]) is None]
+            for label, _ in group}
+
+
+def _sole_pairs(groups: list[list[tuple[int, int]]], compatibles: list[dict[int, list[int]]]) -> list[tuple[int, int]]:
     """(first uid of one cluster, of the other) for the clusters of a group that are each other's only
     compatible namesake."""
     pairs = []
-    for group in groups:
-        compatible = {label: [other for other, _ in group if other != label
-                              and conflict(profiles[label], profiles[other]) is None] for label, _ in group}
+    for group, compatible in zip(groups, compatibles, strict=True):
         first = dict(group)
         for label, _ in group:
             if len(compatible[label]) == 1:
@@ -371,6 +382,20 @@ def _sole_pairs(groups: list[list[tuple[int, int]]], profiles: Mapping[int, Prof
                 if label < other and compatible[other] == [label]:
                     pairs.append((first[label], first[other]))
     return pairs
+
+
+def _undecided(groups: list[list[tuple[int, int]]], compatibles: list[dict[int, list[int]]],
+               housed: set[int]) -> list[Review]:
+    """A ``several_namesakes`` review for each compatible namesake of a person without an address who has
+    more than one."""
+    reviews = []
+    for group, compatible in zip(groups, compatibles, strict=True):
+        first = dict(group)
+        for label, others in compatible.items():
+            if label not in housed and len(others) > 1:
+                reviews += [Review(min(first[label], first[other]), max(first[label], first[other]), None,
+                                   "several_namesakes") for other in others]
+    return reviews
 
 
 def _join_pairs(cluster: np.ndarray, profiles: dict[int, Profile], pairs: list[tuple[int, int]]) -> np.ndarray:
