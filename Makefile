@@ -39,6 +39,9 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/islandbridge bench connectors --sizes 3000 30000 --json var/bench/connectors.json
+	$(BIN)/islandbridge bench pipeline --sizes 3000 30000 --json var/bench/pipeline.json
+	$(BIN)/islandbridge bench reconcile --sizes 30000 --json var/bench/reconcile.json
+	$(BIN)/islandbridge bench normalize --json var/bench/normalize.json
 
 lock: $(STAMP)
 	$(BIN)/uv pip compile pyproject.toml --all-extras --universal --python-version 3.11 --generate-hashes -q -o requirements.lock

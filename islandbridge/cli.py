@@ -205,7 +205,9 @@ def _parser() -> argparse.ArgumentParser:
     s.set_defaults(func=_sql)
 
     s = sub.add_parser("bench", help="benchmarks: numbers to report, not pass/fail")
-    s.add_argument("suite", choices=["connectors"], nargs="?", default="connectors")
+    s.add_argument("suite", choices=["connectors", "pipeline", "reconcile", "quality", "normalize"], nargs="?",
+                   default="connectors", help="connectors: rows/s and memory of each extraction; pipeline: every "
+                   "step of one run; reconcile: identity alone; quality: the gate; normalize: 1M rows")
     s.add_argument("--sizes", type=int, nargs="+", default=[3000, 30000], help="street sizes (residents)")
     s.add_argument("--workdir", type=Path, default=Path("var/bench"))
     s.add_argument("--sources", nargs="+", default=["registry", "grid", "civil", "iot"],
@@ -485,10 +487,27 @@ def _sql(args) -> int:
 
 
 def _bench(args) -> int:
-    from islandbridge.bench import bench_connectors
+    from islandbridge import bench
 
-    args.workdir.mkdir(parents=True, exist_ok=True)
-    results = bench_connectors(args.workdir.resolve(), args.sizes, sources=args.sources)
+    workdir = args.workdir.resolve()
+    workdir.mkdir(parents=True, exist_ok=True)
+    if args.suite == "connectors":
+        results = bench.bench_connectors(workdir, args.sizes, sources=args.sources)
+    elif args.suite == "pipeline":
+        results = bench.bench_pipeline(workdir, args.sizes)
+    elif args.suite == "reconcile":
+        from islandbridge.reconcile import bench_reconcile
+
+        results = [bench_reconcile(workdir / "reconcile", size) for size in args.sizes]
+    elif args.suite == "quality":
+        from islandbridge.warehouse.quality.bench import bench_quality
+
+        results = bench_quality(workdir / "quality", residents=args.sizes[-1])
+        print(json.dumps(results, ensure_ascii=False, indent=1))
+    else:
+        from islandbridge.transforms.normalize.bench import bench_normalize
+
+        results = bench_normalize()
     if args.json:
         args.json.write_text(json.dumps(results, indent=1), encoding="utf-8")
     return 0

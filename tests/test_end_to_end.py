@@ -105,3 +105,15 @@ def test_the_quarantine_commands_answer_after_a_sync(config, capsys):
     assert out.splitlines()[0].split()[:4] == ["run", "source", "stream", "record"]
     assert cli.main(["quarantine", "replay", "grid", "--config", str(config)]) == 0
     assert isinstance(json.loads(capsys.readouterr().out), dict)
+
+
+@pytest.mark.slow
+def test_the_pipeline_benchmark_times_every_step_of_a_run(tmp_path):
+    """`make bench` runs this: one child process runs all steps of a fresh run and reports each."""
+    from islandbridge.bench import bench_pipeline
+
+    [row] = bench_pipeline(tmp_path, [300])
+    assert list(row["seconds"]) == ["extract registry", "extract grid", "extract civil", "extract iot", "validate",
+                                    "load", "reconcile", "build", "export", "publish"]
+    assert all(s >= 0 for s in row["seconds"].values()) and row["peak_rss_mib"] > 0
+    assert (tmp_path / "pipeline-300" / "warehouse" / "snapshots" / "current.duckdb").exists()
