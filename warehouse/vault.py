@@ -325,16 +325,40 @@ class Vault:
         ``keep`` is the identity map's ``(system, record_key, person_key)`` triples: after a merge or split a
         record's values move to its new person (put again by the caller), and the old rows go.
         """
-        triples = list(keep)
-        table = pa.table({name: pa.array([t[i] for t in triples], pa.string())
-                          for i, name in enumerate(("system", "record_key", "person_key"))})
+        table = _string_table(keep, ("system", "record_key", "person_key"))
         with transaction(self._con), registered(self._con, "current_map", table):
             n = self._con.execute("SELECT count(*) FROM identifiers i ANTI JOIN current_map m "
                                   "USING (system, record_key, person_key)").fetchone()[0]
             self._con.execute("DELETE FROM identifiers WHERE NOT EXISTS (SELECT 1 FROM current_map m "
                               "WHERE m.system = identifiers.system AND m.record_key = identifiers.record_key "
-                              "AND m.person_key = identifiers.person_key)")
+                              "AND m.person_key = identifiers.person_key)").fetchall()
         return n
+
+    def filed_records(self) -> set[tuple[str, str]]:
+        """The (system, record_key) of every record with at least one identifier filed (nothing decrypted)."""
+        return {(s, r) for s, r in self._con.execute("SELECT DISTINCT system, record_key FROM identifiers").fetchall()}
+
+    def forget_fields(self, records: Iterable[tuple[str, str]], keep: Iterable[tuple[str, str, str]]) -> int:
+        """Delete the identifier rows of ``records`` (system, record_key) whose (system, record_key, field) is
+        not in ``keep``: the fields a record's newest version leaves blank. Returns how many went."""
+        refiled = _string_table(records, ("system", "record_key"))
+        kept = _string_table(keep, ("system", "record_key", "field"))
+        gone = ("FROM identifiers i SEMI JOIN refiled r USING (system, record_key) "
+                "ANTI JOIN kept k USING (system, record_key, field)")
+        with transaction(self._con), registered(self._con, "refiled", refiled), registered(self._con, "kept", kept):
+            n = self._con.execute(f"SELECT count(*) {gone}").fetchall()[0][0]
+            if n:
+                self._con.execute(f"DELETE FROM identifiers WHERE (person_key, field, system, record_key) IN "
+                                  f"(SELECT person_key, field, system, record_key {gone})").fetchall()
+        return n
+
+    def mark(self, name: str) -> str | None:
+        """A bookkeeping value kept in the vault (``vault_meta``), or None."""
+        row = self._con.execute("SELECT value FROM vault_meta WHERE name = ?", [name]).fetchone()
+        return row[0] if row else None
+
+    def set_mark(self, name: str, value: str) -> None:
+        self._con.execute("INSERT OR REPLACE INTO vault_meta VALUES (?, ?)", [name, value])
 
     # -- internals -------------------------------------------------------------------------------------
 
@@ -440,6 +464,12 @@ def _aad(key: Sequence[str], label: str = "islandbridge-vault") -> bytes:
 
 _RECORD_LABEL = "islandbridge-vault-record"
 _LIST_LABEL = "islandbridge-vault-list"
+
+
+def _string_table(rows: Iterable[Sequence[str]], names: Sequence[str]) -> pa.Table:
+    """Tuples as an Arrow table of string columns ``names`` (an empty table for no rows)."""
+    rows = list(rows)
+    return pa.table({name: pa.array([r[i] for r in rows], pa.string()) for i, name in enumerate(names)})
 
 
 def _check_fields(fields: Iterable[str]) -> None:

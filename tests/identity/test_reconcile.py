@@ -213,3 +213,30 @@ def test_a_run_without_person_records_reconciles_to_no_persons(tmp_path):
         add_run(con, DAY)
     summary = reconcile(settings, parse_as_of(DAY))
     assert (summary["records"], summary["persons"], summary["model_version"]) == (0, 0, None)
+
+
+def test_the_vault_refiles_only_changed_records_and_forgets_a_cleared_phone(warehouse_copy):
+    """A later run in which one resident's row comes again without its phone: that record alone is read
+    back and compared, and the vault no longer holds its phone (the name stays)."""
+    from islandbridge.pipeline import open_vault
+    from islandbridge.warehouse.sealing import stream_privacy
+
+    with duckdb.connect(str(warehouse_copy.warehouse_path)) as con:
+        columns = [c for c in con.sql("SELECT * FROM raw.registry__t_jm LIMIT 0").columns
+                   if not c.startswith("_") and "__" not in c]
+        sealed = list(stream_privacy(warehouse_copy.source("registry").kind, "t_jm", ["xm", "sfzh", "lxdh"]).sealed)
+        rows = unsealed(con, warehouse_copy, "SELECT _record_key AS record_key, _run_id AS last_seen_run, * "
+                        "FROM raw.registry__t_jm WHERE zt = '1' ORDER BY jmid", source="registry", stream="t_jm",
+                        columns=sealed)
+        pick = next(r for r in rows if re.fullmatch(r"1[0-9]{10}", r["lxdh"] or "") and (r["xm"] or "").strip())
+        person = person_key_of(con, "resident_registry", pick["record_key"])
+        run_id, _ = add_run(con, "2026-11-21")
+        land(con, "registry__t_jm", run_id, pick["record_key"],
+             {**{c: pick[c] for c in [*columns, *sealed]}, "lxdh": None}, warehouse_copy)
+    filed = reconcile(warehouse_copy, parse_as_of("2026-11-21"))["vault"]
+    assert filed["records_refiled"] == 1 and filed["cleared"] == 1, filed
+    with open_vault(warehouse_copy) as vault:
+        values = vault.get([person], ["name", "phone"])[person]
+    mine = ("resident_registry", pick["record_key"])
+    assert not [v for v in values.get("phone", ()) if (v.system, v.record_key) == mine]
+    assert [v.value for v in values["name"] if (v.system, v.record_key) == mine] == [pick["xm"].strip()]
