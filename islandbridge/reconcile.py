@@ -182,11 +182,11 @@ def sync_vault(con, vault: Vault, plan: StreamPlan, as_of: dt.datetime) -> dict[
 
     Rows of a record whose person_key changed (a merge or split) move: the old ones are deleted, the new
     ones sealed. Only records that may have changed since the last completed sync are read back and
-    compared (the vault's ``identifiers_synced_through`` mark): those whose newest version came after that
-    run (or in it, when this is a re-run of it), those that just moved, and those with nothing filed. A re-filed record loses the fields
-    its newest version leaves blank (a cleared phone is not kept). The mark is set last, so a sync killed
-    half-way is redone from the same point by the next. Unchanged values are left as they are. Returns
-    counts only.
+    compared (the vault's ``identifiers_synced_through`` mark): those whose newest version came after
+    that run (or in it, when this is a re-run of it), those that just moved, and those with nothing
+    filed. A re-filed record loses the fields its newest version leaves blank (a cleared phone is not
+    kept). The mark is set last, so a sync killed half-way is redone from the same point by the next.
+    Unchanged values are left as they are. Returns counts only.
     """
     run_id = raw.run_id_for(as_of)
     current = con.execute("SELECT system, record_key, person_key FROM core.identity_map").fetchall()
