@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import secrets
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -48,6 +48,15 @@ class RowSeal:
         """(nonce, ciphertext) of ``plain`` under ``key``, bound to ``place`` (`PLACE`, in order)."""
         nonce = secrets.token_bytes(NONCE_BYTES)
         return nonce, AESGCM(key.material).encrypt(nonce, plain, self.aad(*place))
+
+    def seal_rows(self, key: Key, run_id: str, source: str,
+                  rows: Iterable[tuple[str, str, bytes]]) -> Iterator[tuple[int, bytes, bytes]]:
+        """(seq, nonce, ciphertext) for each (stream, record key, plaintext) in landing order: ``seq``
+        numbers the copies of one record key from 1, and the associated data binds it."""
+        seen: dict[str, int] = {}
+        for stream, record_key, plain in rows:
+            seq = seen[record_key] = seen.get(record_key, 0) + 1
+            yield (seq, *self.seal(key, plain, run_id, source, stream, record_key, seq))
 
     def open(self, ring: KeyRing, kid: str, nonce: bytes, ciphertext: bytes, *place: Any) -> bytes:
         """The plaintext; raises ``cryptography.exceptions.InvalidTag`` for a wrong key or a moved row, and

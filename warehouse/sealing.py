@@ -153,16 +153,11 @@ def seal_quarantine(ring: KeyRing, run_id: str, source: str, table: pa.Table) ->
     Rows are numbered per record key in landing order (``seq``, 1-based), which the associated data binds
     (`rowseal.CONNECTOR`).
     """
-    key = ring.active
-    seen: dict[str, int] = {}
-    out = []
-    for row in table.to_pylist():
-        rk = row[RECORD_KEY]
-        seq = seen[rk] = seen.get(rk, 0) + 1
-        nonce, ct = CONNECTOR.seal(key, (row["record_json"] or "").encode("utf-8"), run_id, source, row["stream"],
-                                   rk, seq)
-        out.append({"stream": row["stream"], RECORD_KEY: rk, "reason": row["reason"], "seq": seq, "kid": key.kid,
-                    "nonce": nonce, "ciphertext": ct})
+    key, rows = ring.active, table.to_pylist()
+    plains = [(row["stream"], row[RECORD_KEY], (row["record_json"] or "").encode("utf-8")) for row in rows]
+    sealed = CONNECTOR.seal_rows(key, run_id, source, plains)
+    out = [{"stream": row["stream"], RECORD_KEY: row[RECORD_KEY], "reason": row["reason"], "seq": seq, "kid": key.kid,
+            "nonce": nonce, "ciphertext": ciphertext} for row, (seq, nonce, ciphertext) in zip(rows, sealed, strict=True)]
     return pa.Table.from_pylist(out, QUARANTINE_SEALED)
 
 

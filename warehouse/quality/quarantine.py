@@ -76,17 +76,14 @@ def ephemeral_keyring(kid: str = "q-test") -> KeyRing:
 def seal(ring: KeyRing, run_id: str, source: str, stream: str, failing: pa.Table,
          columns: Sequence[str]) -> pa.Table:
     """Encrypt each failing row (its raw columns and record key, as JSON) under the active key."""
-    key = ring.active
-    seen: dict[str, int] = {}
-    out = []
-    for row in failing.to_pylist():
-        record_key = row[RECORD_KEY]
-        seq = seen[record_key] = seen.get(record_key, 0) + 1
-        plain = json.dumps({c: row.get(c) for c in (*columns, RECORD_KEY)}, ensure_ascii=False, sort_keys=True)
-        nonce, sealed = QUALITY.seal(key, plain.encode("utf-8"), run_id, source, stream, record_key, seq)
-        out.append({"run_id": run_id, "source": source, "stream": stream, "record_key": record_key, "seq": seq,
-                    "expectations_failed": list(row["expectations_failed"]), "kid": key.kid, "nonce": nonce,
-                    "ciphertext": sealed})
+    key, rows = ring.active, failing.to_pylist()
+    plains = [(stream, row[RECORD_KEY], json.dumps({c: row.get(c) for c in (*columns, RECORD_KEY)},
+                                                   ensure_ascii=False, sort_keys=True).encode("utf-8"))
+              for row in rows]
+    sealed = QUALITY.seal_rows(key, run_id, source, plains)
+    out = [{"run_id": run_id, "source": source, "stream": stream, "record_key": row[RECORD_KEY], "seq": seq,
+            "expectations_failed": list(row["expectations_failed"]), "kid": key.kid, "nonce": nonce,
+            "ciphertext": ciphertext} for row, (seq, nonce, ciphertext) in zip(rows, sealed, strict=True)]
     return pa.Table.from_pylist(out, SEALED_SCHEMA)
 
 
