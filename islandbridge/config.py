@@ -96,6 +96,15 @@ class Settings:
             known = ", ".join(sorted(self.sources)) or "(none)"
             raise ConfigError(f"unknown source {name!r}; this configuration names: {known}") from None
 
+    def key(self, name: str, needed_for: str, error: type[ConfigError] = ConfigError) -> Secret:
+        """The secret configured as ``keys.<name>``; without one, ``error`` names the key, this file and
+        ``needed_for`` (what needs it, and how to add it)."""
+        secret = self.keys.get(name)
+        if secret is None:
+            where = f" in {self.config_path}" if self.config_path else ""
+            raise error(f"keys.{name} is not configured{where}: {needed_for}")
+        return secret
+
 
 def load_settings(path: str | Path, environ: Mapping[str, str], *, with_sources: bool = True) -> Settings:
     """Read, resolve and check a configuration file.

@@ -30,7 +30,6 @@ from typing import Any
 
 from islandbridge.config import Settings
 from islandbridge.connectors import ExtractContext, build_connector
-from islandbridge.errors import ConfigError
 from islandbridge.transforms.scrub import Scrubber
 from islandbridge.warehouse import raw
 from islandbridge.warehouse.keys import VAULT, KeyRing
@@ -189,12 +188,8 @@ def reconcile(settings: Settings, as_of: dt.datetime, clock: Clock = utc_now) ->
 
 def vault_keyring(settings: Settings) -> KeyRing:
     """The ``keys.vault`` keyring; a `ConfigError` says how to configure it when it is missing."""
-    secret = settings.keys.get(VAULT)
-    if secret is None:
-        where = f" in {settings.config_path}" if settings.config_path else ""
-        raise ConfigError(
-            f"keys.{VAULT} is not configured{where}: loading seals names, ID numbers and phones in the vault. "
-            f"Add `{VAULT}: {{env: IB_VAULT_KEYS}}` under `keys:` (see docs/privacy.md)")
+    secret = settings.key(VAULT, "loading seals names, ID numbers and phones in the vault. "
+                                 f"Add `{VAULT}: {{env: IB_VAULT_KEYS}}` under `keys:` (see docs/privacy.md)")
     return KeyRing.from_secret(secret, VAULT)
 
 

@@ -33,7 +33,6 @@ import pandas as pd
 import pyarrow as pa
 
 from islandbridge.config import Settings
-from islandbridge.errors import ConfigError
 from islandbridge.pipeline import Clock, open_vault, utc_now
 from islandbridge.transforms.identity import clusters as clustering
 from islandbridge.transforms.identity import keys as key_assignment
@@ -57,14 +56,11 @@ log = logging.getLogger(__name__)
 
 def person_mac_key(settings: Settings) -> Key:
     """The configured ``person_key`` MAC key; a clear `ConfigError` naming the key reference when absent."""
-    secret = settings.keys.get(PERSON_KEY)
-    if secret is None:
-        where = f" in {settings.config_path}" if settings.config_path else ""
-        raise ConfigError(
-            f"keys.{PERSON_KEY} is not configured{where}: identity reconciliation derives every person_key "
-            f"from it. Add `{PERSON_KEY}: {{env: IB_PERSON_KEY}}` under `keys:` and set IB_PERSON_KEY to a key "
-            "made with `python -c \"from islandbridge.warehouse.keys import new_keyring_text; "
-            "print(new_keyring_text(kid='pk1'))\"` (see docs/privacy.md)")
+    secret = settings.key(
+        PERSON_KEY, f"identity reconciliation derives every person_key from it. Add `{PERSON_KEY}: "
+        "{env: IB_PERSON_KEY}` under `keys:` and set IB_PERSON_KEY to a key made with `python -c \"from "
+        "islandbridge.warehouse.keys import new_keyring_text; print(new_keyring_text(kid='pk1'))\"` "
+        "(see docs/privacy.md)")
     return KeyRing.from_secret(secret, PERSON_KEY).single()
 
 

@@ -68,6 +68,7 @@ from islandbridge.transforms.normalize.ids import normalize_id
 from islandbridge.transforms.normalize.phones import normalize_phones
 from islandbridge.transforms.pseudonymise import person_refs
 from islandbridge.warehouse.audit import AuditLog
+from islandbridge.warehouse.durable import fsync_dir
 from islandbridge.warehouse.keys import Key, Keys, load_keys
 from islandbridge.warehouse.policy import (
     NAME,
@@ -426,7 +427,7 @@ def _publish(settings: Settings, policy: Policy, reports: list[_Report], target:
             stage.mkdir(mode=0o750)
             files = [entry for report in reports for entry in _write_report(stage, report)]
             _write_json(stage / "manifest.json", _manifest(policy, day, as_of, run_id, files, clock()))
-            _fsync_dir(stage)
+            fsync_dir(stage)
             audited = _audit(settings, policy, reports, actor, clock())
             _swap_in(stage, final)
         finally:
@@ -554,7 +555,7 @@ def _swap_in(stage: Path, final: Path, exchange: Callable[[Path, Path], bool] | 
             os.rename(old, final)
             raise
         os.rename(old, stage)
-    _fsync_dir(final.parent)
+    fsync_dir(final.parent)
 
 
 def _replaceable(day_folder: Path) -> Path:
@@ -577,12 +578,3 @@ def _exchange(a: Path, b: Path) -> bool:
     if code in (errno.ENOSYS, errno.EINVAL, errno.ENOTSUP):
         return False
     raise OSError(code, os.strerror(code), str(b))
-
-
-def _fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-

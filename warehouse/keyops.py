@@ -140,9 +140,7 @@ def _kid_counts(settings: Settings, purpose: str, ring: KeyRing) -> dict[str, in
 
 
 def _keyring_file(settings: Settings, purpose: str) -> Path:
-    secret = settings.keys.get(purpose)
-    if secret is None:
-        raise ConfigError(f"keys.{purpose} is not configured")
+    secret = settings.key(purpose, "add its keyring file under `keys:` first (see docs/privacy.md)")
     if not secret.reference.startswith("file:"):
         raise ConfigError(f"keys.{purpose} comes from {secret.reference}: change it in that secret store (make the "
                           "new ring with islandbridge.warehouse.keys.new_keyring_text), then run `keys rotate`")

@@ -52,6 +52,7 @@ from pathlib import Path
 import duckdb
 
 from islandbridge.errors import IslandbridgeError
+from islandbridge.warehouse.durable import fsync_dir, fsync_file
 
 log = logging.getLogger(__name__)
 
@@ -113,7 +114,7 @@ def publish_snapshot(warehouse_path: Path, snapshots_dir: Path, run_id: str, kee
         _build(Path(warehouse_path), tmp, run_id, published_at, (events_dir, events_copy))
         stamp = int(published_at.timestamp() * 1e9)
         os.utime(tmp, ns=(stamp, stamp))  # list_snapshots orders by publish time
-        _fsync(tmp)
+        fsync_file(tmp)
         tmp.chmod(0o444)
     except BaseException:
         tmp.unlink(missing_ok=True)
@@ -322,7 +323,7 @@ def _point_current(folder: Path, target_name: str) -> None:
     tmp = folder / f".{CURRENT}.{uuid.uuid4().hex}.tmp"
     os.symlink(target_name, tmp)  # relative: the folder may be mounted elsewhere
     os.replace(tmp, folder / CURRENT)
-    _fsync_dir(folder)
+    fsync_dir(folder)
 
 
 def _current_name(folder: Path) -> str | None:
@@ -359,23 +360,6 @@ def _check_run_id(run_id: str) -> None:
     if not _RUN_ID.match(run_id or "") or run_id == CURRENT.removesuffix(SUFFIX):
         raise SnapshotError(f"run id {run_id!r} cannot name a snapshot file: use letters, digits, '_', '.', '-' "
                             "(for example ib_20261120T160000Z)")
-
-
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    _fsync_dir(path.parent)
-
-
-def _fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _ident(name: str) -> str:

@@ -59,12 +59,10 @@ SEALED_SCHEMA = pa.schema([
 
 def keyring(settings: Settings, key_name: str = PURPOSE) -> KeyRing:
     """The quarantine keyring from ``settings.keys[key_name]``; ``QualityConfigError`` says how to add it."""
-    secret = settings.keys.get(key_name)
-    if secret is None:
-        raise QualityConfigError(
-            f"rows must be quarantined but keys.{key_name} is not configured; add "
-            f"'{key_name}: {{env: IB_QUARANTINE_KEYS}}' to the keys section and put a keyring in that "
-            "variable (make one with islandbridge.warehouse.keys.new_keyring_text())")
+    secret = settings.key(key_name, f"rows must be quarantined, sealed under it; add '{key_name}: "
+                                    "{env: IB_QUARANTINE_KEYS}' to the keys section and put a keyring in that "
+                                    "variable (make one with islandbridge.warehouse.keys.new_keyring_text())",
+                          QualityConfigError)
     return KeyRing.from_secret(secret, PURPOSE)
 
 
