@@ -107,12 +107,19 @@ def warehouse_batch(batch: pa.RecordBatch, spec: StreamPrivacy, columns: Sequenc
                     scrubber: Scrubber) -> pa.Table:
     """The part of a landed batch that the warehouse may hold (see the module docstring)."""
     out = {}
+    parsed: dict[str, list] = {}
+
+    def ids(column: str) -> list:  # each ID column parsed once per batch, for its kind and its birth date
+        if column not in parsed:
+            parsed[column] = [normalize_id(v) for v in batch.column(column).to_pylist()]
+        return parsed[column]
+
     for c in spec.warehouse_columns(columns):
         if c.endswith(KIND_SUFFIX) and c[: -len(KIND_SUFFIX)] in spec.id_columns:
-            out[c] = pa.array([_id_kind(v) for v in batch.column(c[: -len(KIND_SUFFIX)]).to_pylist()], pa.string())
+            out[c] = pa.array([n.kind for n in ids(c[: -len(KIND_SUFFIX)])], pa.string())
         elif c.endswith(BIRTH_SUFFIX) and c[: -len(BIRTH_SUFFIX)] in spec.id_columns:
-            out[c] = pa.array([_id_birth(v) for v in batch.column(c[: -len(BIRTH_SUFFIX)]).to_pylist()],
-                              pa.string())
+            out[c] = pa.array([n.birth_date.isoformat() if n.birth_date else None
+                               for n in ids(c[: -len(BIRTH_SUFFIX)])], pa.string())
         elif c in spec.scrubbed:
             out[c] = pa.array([scrubber(v) for v in batch.column(c).to_pylist()], pa.string())
         else:
@@ -128,15 +135,6 @@ def landed_names(batches: Iterable[pa.RecordBatch], spec: StreamPrivacy) -> set[
             if c in batch.schema.names:
                 names.update(v.strip() for v in batch.column(c).to_pylist() if isinstance(v, str) and v.strip())
     return names
-
-
-def _id_kind(value: object) -> str:
-    return normalize_id(value).kind
-
-
-def _id_birth(value: object) -> str | None:
-    birth = normalize_id(value).birth_date
-    return birth.isoformat() if birth else None
 
 
 # -- connector quarantine ----------------------------------------------------------------------------------
