@@ -59,7 +59,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from islandbridge.errors import IslandbridgeError
-from islandbridge.transforms.identity.records import latest_sql
+from islandbridge.transforms.identity.records import existing_columns, has_table, latest_sql
 from islandbridge.transforms.normalize.addresses import EstateIndex, normalize_house, parse_address
 from islandbridge.warehouse.transaction import transaction
 
@@ -69,8 +69,6 @@ LOCAL_TZ = "Asia/Shanghai"
 # In build order: a table may read the ones before it.
 TABLES = ("estates", "houses", "devices", "cardholders", "residency", "persons", "roster_entries",
           "grid_incidents", "grid_visits")
-EVENT_TABLES = ("device_event_files", "device_event_runs")
-PROGRAMMES = {"dibao": "低保", "senior": "高龄补贴"}
 ALONE_TAG = "独居老人"
 LEGACY_RANK = 6  # birth dates from upgraded 15-digit numbers rank below every other source
 CENTURY = 100
@@ -109,8 +107,7 @@ STAGES: Mapping[tuple[str, str], tuple[str, tuple[str, ...]]] = {
                                                       "face_enrolled", "valid_until", "updated_at")),
 }
 SCRUBBED_READS = {("grid_platform", "events", "address")}
-_TEMP = tuple(t for t, _ in STAGES.values()) + ("_ib_parts", "_ib_places", "_ib_jm_versions", "_ib_reg",
-                                                 "_ib_links")
+_TEMP = tuple(t for t, _ in STAGES.values()) + ("_ib_parts", "_ib_places", "_ib_jm_versions", "_ib_reg")
 
 
 class CoreBuildError(IslandbridgeError):
@@ -145,7 +142,7 @@ def build_core(con: duckdb.DuckDBPyConnection, as_of: dt.datetime, run_id: str, 
     """
     moment = Moment.of(as_of)
     bound = sources_of(con) if sources is None else dict(sources)
-    if not _columns(con, "core.identity_map"):
+    if not has_table(con, "core.identity_map"):
         raise CoreBuildError(f"no core.identity_map in the warehouse: reconcile identities for run {run_id} "
                              "first (`islandbridge reconcile`), then build the core")
     con.execute("CREATE SCHEMA IF NOT EXISTS core")
@@ -177,7 +174,7 @@ def sources_of(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
     for source, have in sorted(streams.items()):
         systems = [s for s, names in SYSTEM_STREAMS.items() if have & set(names)]
         if not systems and "events" in have:  # an event log alone: the IoT one carries device timestamps
-            columns = _columns(con, f"raw.{source}__events")
+            columns = existing_columns(con, f"raw.{source}__events")
             systems = ["iot_platform"] if {"ts", "device_id"} <= columns else (
                 ["grid_platform"] if "category" in columns else [])
         if len(systems) == 1:
@@ -198,7 +195,7 @@ def _stage_raw(con, bound: Mapping[str, str], moment: Moment) -> None:
     for (system, stream), (temp, columns) in STAGES.items():
         source = by_system.get(system)
         table = f"raw.{source}__{stream}" if source else None
-        have = _columns(con, table) if table else set()
+        have = existing_columns(con, table) if table else set()
         if not have:
             cols = ", ".join(f'NULL::VARCHAR AS "{c}"' for c in columns)
             con.execute(f"CREATE OR REPLACE TEMP TABLE {temp} AS SELECT NULL::VARCHAR AS record_key, "
@@ -215,14 +212,13 @@ def _stage_raw(con, bound: Mapping[str, str], moment: Moment) -> None:
     _stage_parts(con)
     _stage_places(con)
     con.execute(_REGISTRY_CURRENT_SQL)
-    con.execute(_LINKS_SQL)
 
 
 def _stage_versions(con, source: str | None, moment: Moment) -> None:
     """Every version of every registry resident row up to T (for the residency history)."""
     table = f"raw.{source}__t_jm" if source else None
     cols = ("jmid", "fwbh", "hjlx", "yhzgx", "rzrq", "zt", "zxrq")
-    if not table or not _columns(con, table):
+    if not table or not existing_columns(con, table):
         nulls = ", ".join(f'NULL::VARCHAR AS "{c}"' for c in cols)
         con.execute(f"CREATE OR REPLACE TEMP TABLE _ib_jm_versions AS SELECT NULL::VARCHAR AS record_key, "
                     f"NULL::VARCHAR AS run_id, NULL::TIMESTAMPTZ AS run_as_of, {nulls} LIMIT 0")
@@ -280,13 +276,6 @@ def _register_temp(con, name: str, table: pa.Table) -> None:
         con.unregister("_ib_arrow")
 
 
-def _columns(con, table: str) -> set[str]:
-    schema, name = table.split(".", 1)
-    return {r[0] for r in con.execute(
-        "SELECT column_name FROM information_schema.columns WHERE table_schema = ? AND table_name = ?",
-        [schema, name]).fetchall()}
-
-
 def _drop_temp(con) -> None:
     for name in _TEMP:
         con.execute(f"DROP TABLE IF EXISTS {name}")
@@ -310,12 +299,6 @@ SELECT j.*, m.person_key,
                                    try_cast(j.jmid AS BIGINT) DESC NULLS LAST, j.jmid DESC) = 1 AS is_newest
 FROM _ib_jm j
 LEFT JOIN core.identity_map m ON m.system = 'resident_registry' AND m.record_key = j.record_key
-"""
-
-# Which person each record of every system belongs to (one row per record present at T).
-_LINKS_SQL = """
-CREATE OR REPLACE TEMP TABLE _ib_links AS
-SELECT system, record_key, person_key FROM core.identity_map
 """
 
 _HOUSE_PARTS = """
@@ -381,7 +364,7 @@ ORDER BY v.record_key, v.run_as_of
 
 _PERSONS_SQL = f"""
 CREATE OR REPLACE TABLE core.persons AS
-WITH keys AS (SELECT DISTINCT person_key FROM _ib_links),
+WITH keys AS (SELECT DISTINCT person_key FROM core.identity_map),
 reg AS (
     SELECT r.person_key, r.record_key, trim(r.zt) AS zt, trim(r.hjlx) AS hjlx, r.fwbh,
            CAST(try_strptime(r.zxrq, ['%Y-%m-%d', '%Y%m%d']) AS DATE) AS exit_on,
@@ -398,10 +381,10 @@ births AS (  -- every birth date a person's records give, most trusted first
         UNION ALL
         SELECT l.person_key, try_cast(g.id_card__birth_date AS DATE),
                CASE g.id_card__kind WHEN 'legacy15_upgraded' THEN {LEGACY_RANK} + 1 ELSE 4 END
-        FROM _ib_gres g JOIN _ib_links l ON l.system = 'grid_platform' AND l.record_key = g.record_key
+        FROM _ib_gres g JOIN core.identity_map l ON l.system = 'grid_platform' AND l.record_key = g.record_key
         UNION ALL
         SELECT l.person_key, try_cast(s.身份证号__birth_date AS DATE), 5
-        FROM _ib_senior s JOIN _ib_links l ON l.system = 'civil_affairs' AND l.record_key = s.record_key
+        FROM _ib_senior s JOIN core.identity_map l ON l.system = 'civil_affairs' AND l.record_key = s.record_key
     ) WHERE birth IS NOT NULL AND person_key IS NOT NULL
       -- A 15-digit number has no century: its upgrade reads 19xx, wrong for anyone born since 2000, so
       -- a 15-digit birth date that makes someone a centenarian is not believed.
@@ -413,7 +396,7 @@ grid AS (
            arg_min(CASE trim(g.gender) WHEN '男' THEN 'M' WHEN '女' THEN 'F' END, g.record_key) AS sex,
            arg_min(g.grid_code, (trim(g.status) <> '在册', g.record_key)) AS grid_code,
            list_distinct(flatten(list(coalesce(try(from_json(g.tags, '["VARCHAR"]')), [])))) AS tags
-    FROM _ib_gres g JOIN _ib_links l ON l.system = 'grid_platform' AND l.record_key = g.record_key
+    FROM _ib_gres g JOIN core.identity_map l ON l.system = 'grid_platform' AND l.record_key = g.record_key
     GROUP BY l.person_key
 ),
 civil AS (
@@ -421,7 +404,7 @@ civil AS (
            arg_max(CASE trim(c.sex) WHEN '男' THEN 'M' WHEN '女' THEN 'F' END, (c.roster_month, c.record_key)) AS sex
     FROM (SELECT record_key, 所属社区 AS community, roster_month, NULL AS sex FROM _ib_dibao
           UNION ALL SELECT record_key, 所属社区, roster_month, 性别 FROM _ib_senior) c
-    JOIN _ib_links l ON l.system = 'civil_affairs' AND l.record_key = c.record_key
+    JOIN core.identity_map l ON l.system = 'civil_affairs' AND l.record_key = c.record_key
     GROUP BY l.person_key
 ),
 card AS (
@@ -441,7 +424,7 @@ systems AS (
     SELECT person_key, bool_or(system = 'resident_registry') AS in_registry,
            bool_or(system = 'grid_platform') AS in_grid, bool_or(system = 'civil_affairs') AS in_civil,
            bool_or(system = 'iot_platform') AS in_iot
-    FROM _ib_links GROUP BY person_key
+    FROM core.identity_map GROUP BY person_key
 ),
 placed AS (
     SELECT k.person_key, coalesce(rh.house_id, ch.house_id) AS house_id,
@@ -697,11 +680,11 @@ class EventStore:
         con.execute(_EVENT_DDL)
         source = next((s for s, system in sorted(bound.items()) if system == "iot_platform"), None)
         table = f"raw.{source}__events" if source else None
-        if not table or not _columns(con, table):
+        have = existing_columns(con, table) if table else set()
+        if not have:
             return StagedEvents({}, [])
         self._check_live_files(con)
         pending = self._pending(con, table, moment, run_id)
-        have = _columns(con, table)
         columns = ", ".join(f'"{c}"' if c in have else f'NULL::VARCHAR AS "{c}"' for c in RAW_EVENT_COLUMNS)
         con.execute(_NEW_EVENTS_SQL.format(table=table, columns=columns, tz=LOCAL_TZ, earliest=EARLIEST_VALID_MS,
                                            ahead=AHEAD_MS), {"pending": pending})
@@ -771,14 +754,14 @@ class EventStore:
 
     @staticmethod
     def _run_stats(con, pending: list[str]) -> list[tuple]:
-        return con.execute(
+        rows = con.execute(
             "SELECT n.received_run, make_timestamptz(any_value(n.received_ms) * 1000), count(*), "
             "count(a.event_id), count(*) - count(a.event_id), count(a.event_id) FILTER (WHERE NOT a.clock_ok), "
             "count(a.event_id) FILTER (WHERE a.is_late) "
             "FROM _ib_ev_new n LEFT JOIN _ib_ev_all a ON a.event_id = n.event_id AND a.received_run = n.received_run "
-            "GROUP BY n.received_run ORDER BY n.received_run").fetchall() + [
-            (r, None, 0, 0, 0, 0, 0) for r in pending
-            if not con.execute("SELECT count(*) FROM _ib_ev_new WHERE received_run = ?", [r]).fetchall()[0][0]]
+            "GROUP BY n.received_run ORDER BY n.received_run").fetchall()
+        seen = {r[0] for r in rows}  # a pending run that delivered no events still gets its row
+        return rows + [(r, None, 0, 0, 0, 0, 0) for r in pending if r not in seen]
 
     def publish(self, con, staged: StagedEvents) -> None:
         """Inside the build's transaction: point the file table and the view at the staged files."""

@@ -39,11 +39,11 @@ import yaml
 
 from islandbridge.errors import ConfigError
 from islandbridge.schemas import PII_CLASSES, TableSchema, load_tables
+from islandbridge.warehouse.policy import DIRECT_IDENTIFIERS
 
 LAYERS = ("core", "mart")
 KINDS = ("table", "view")
 EXPORTER_COLUMNS = ("person_ref",)
-VAULT_FIELDS = ("name", "id_number", "phone", "bank_card", "birth_date")
 DEFAULT_OUT = Path("docs") / "data-dictionary.md"
 
 
@@ -151,8 +151,8 @@ def _check_report(where: str, report: Any, names: set[str], problems: list[str])
         problems.append(f"{where}: a mart needs report: {{department, columns, from_vault, order}}")
         return
     for field in report.get("from_vault") or []:
-        if field not in VAULT_FIELDS or field not in report["columns"]:
-            problems.append(f"{where}: from_vault {field!r} must be a vault field ({', '.join(VAULT_FIELDS)}) "
+        if field not in DIRECT_IDENTIFIERS or field not in report["columns"]:
+            problems.append(f"{where}: from_vault {field!r} must be a vault field ({', '.join(DIRECT_IDENTIFIERS)}) "
                             "and one of the report's columns")
 
 

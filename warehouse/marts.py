@@ -39,6 +39,7 @@ from typing import Any
 import duckdb
 
 from islandbridge.errors import ConfigError, IslandbridgeError
+from islandbridge.transforms.identity.records import has_table
 from islandbridge.warehouse.core import Moment
 from islandbridge.warehouse.transaction import transaction
 
@@ -82,8 +83,7 @@ def build_marts(con: duckdb.DuckDBPyConnection, as_of: dt.datetime, run_id: str,
     """
     opts = options_of(options)
     params = _parameters(Moment.of(as_of), opts)
-    if not con.execute("SELECT count(*) FROM information_schema.tables WHERE table_schema = 'core' "
-                       "AND table_name = 'persons'").fetchall()[0][0]:
+    if not has_table(con, "core.persons"):
         raise MartBuildError(f"no core model in the warehouse: build it first (build_core for run {run_id}, "
                              "or `islandbridge sync`)")
     con.execute("CREATE SCHEMA IF NOT EXISTS marts")

@@ -26,11 +26,12 @@ import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import duckdb
 
-LOCAL_TZ = ZoneInfo("Asia/Shanghai")
+from islandbridge.config import LOCAL_TZ
+from islandbridge.transforms.identity.records import has_table
+
 PALETTE = ("#2f6fdf", "#d9822b", "#8e6ccf", "#18794e", "#b42318", "#5b6b7b", "#c2a100", "#0f8b8d", "#d6336c")
 SHORT_SYSTEM = {"resident_registry": "registry", "grid_platform": "grid", "civil_affairs": "civil",
                 "iot_platform": "iot"}
@@ -171,7 +172,7 @@ def _linkage(con, run_id: str) -> str:
 
 
 def _coverage(con) -> str:
-    if not _has(con, "marts.island_coverage"):
+    if not has_table(con, "marts.island_coverage"):
         return "<p class='muted'>No island coverage mart in this warehouse.</p>"
     types = dict(con.execute("SELECT column_name, data_type FROM information_schema.columns WHERE table_schema = "
                              "'marts' AND table_name = 'island_coverage' ORDER BY ordinal_position").fetchall())
@@ -433,12 +434,6 @@ def _table(head: Sequence[str], rows: Sequence[Sequence[Any]], raw_cols: frozens
 
 # ---- reading the warehouse --------------------------------------------------------------------------------------
 
-def _has(con, qualified: str) -> bool:
-    schema, table = qualified.split(".", 1)
-    return bool(con.execute("SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND "
-                            "table_name = ?", [schema, table]).fetchall()[0][0])
-
-
 def _columns(con, qualified: str) -> set[str]:
     schema, table = qualified.split(".", 1)
     return {r[0] for r in con.execute("SELECT column_name FROM information_schema.columns WHERE table_schema = ? "
@@ -446,7 +441,7 @@ def _columns(con, qualified: str) -> set[str]:
 
 
 def _rows(con, table: str, sql: str, params: list[Any]) -> list[dict[str, Any]]:
-    if not _has(con, table):
+    if not has_table(con, table):
         return []
     cursor = con.execute(sql, params)
     names = [d[0] for d in cursor.description]

@@ -235,9 +235,8 @@ def _copy_tables(con: duckdb.DuckDBPyConnection) -> list[tuple]:
             info.append((qualified, "left out", None, "no analyst-safe column"))
             continue
         select = ", ".join(_ident(c) for c in columns)
-        con.execute(f"CREATE TABLE {_ident(schema)}.{_ident(table)} AS "
-                    f"SELECT {select} FROM src.{_ident(schema)}.{_ident(table)}")
-        rows = con.execute(f"SELECT count(*) FROM {_ident(schema)}.{_ident(table)}").fetchall()[0][0]
+        rows = con.execute(f"CREATE TABLE {_ident(schema)}.{_ident(table)} AS "
+                           f"SELECT {select} FROM src.{_ident(schema)}.{_ident(table)}").fetchall()[0][0]
         info.append((qualified, "table", rows, f"dropped columns: {', '.join(dropped)}" if dropped else None))
     return info
 

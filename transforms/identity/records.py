@@ -240,7 +240,7 @@ def latest_rows(con, stream: BoundStream, as_of: dt.datetime, columns: Iterable[
     """``record_key``, ``first_seen_run``, ``last_seen_run`` and ``columns`` of the newest version of every
     record of ``stream`` as of ``as_of`` (see `latest_sql`). Columns the raw table does not hold are read
     back through ``sealed`` (in memory only), or left out without it."""
-    existing = _existing_columns(con, stream.table)
+    existing = existing_columns(con, stream.table)
     wanted = sorted(set(columns))
     params = {"as_of": as_of, "source": stream.source, "stream": stream.spec.stream}
     data = con.sql(latest_sql(stream.table, [c for c in wanted if c in existing]), params=params).to_arrow_table()
@@ -460,7 +460,7 @@ def _newest(con, source: str, stream: tuple[str, tuple[str, ...]], as_of: dt.dat
     table = f"raw.{source}__{name}"
     if not has_table(con, table):
         return []
-    existing = _existing_columns(con, table)
+    existing = existing_columns(con, table)
     rows = con.sql(latest_sql(table, [c for c in columns if c in existing]),
                    params={"as_of": as_of, "source": source, "stream": name}).to_arrow_table().to_pylist()
     return [{c: row.get(c) for c in columns} for row in rows]
@@ -476,7 +476,8 @@ def _grid_placed(house_keys: pa.ChunkedArray, room_keys: pa.Array, grids: list, 
     return pa.array(out, pa.string())
 
 
-def _existing_columns(con, table: str) -> set[str]:
+def existing_columns(con, table: str) -> set[str]:
+    """The columns of ``schema.table`` (empty when there is no such table)."""
     schema, name = table.split(".", 1)
     return {r[0] for r in con.execute(
         "SELECT column_name FROM information_schema.columns WHERE table_schema = ? AND table_name = ?",
