@@ -31,6 +31,7 @@ import duckdb
 
 from islandbridge.config import LOCAL_TZ
 from islandbridge.transforms.identity.records import has_table
+from islandbridge.warehouse.export import export_day
 
 PALETTE = ("#2f6fdf", "#d9822b", "#8e6ccf", "#18794e", "#b42318", "#5b6b7b", "#c2a100", "#0f8b8d", "#d6336c")
 SHORT_SYSTEM = {"resident_registry": "registry", "grid_platform": "grid", "civil_affairs": "civil",
@@ -267,25 +268,20 @@ def _marts_built(con, run_id: str) -> str:
 
 
 def find_manifests(exports_dir: Path, run_id: str, as_of: dt.datetime | None) -> list[tuple[Path, dict]]:
-    """Export manifests of ``run_id``: ``exports_dir/<department>/<YYYY-MM-DD>/manifest.json``.
-
-    A manifest naming a run is taken when it names this one; one naming none when its day folder is the
-    run's day (T's date in Asia/Shanghai, or the day T ends). Unreadable manifests are skipped.
+    """Export manifests of ``run_id``: ``exports_dir/<department>/<export day of as_of>/manifest.json`` that
+    name this run (every day folder when ``as_of`` is unknown). Unreadable manifests, and exports still
+    being written (dot folders), are skipped.
     """
-    days = set()
-    if as_of is not None:
-        local = as_of.astimezone(LOCAL_TZ)
-        days = {local.date().isoformat(), (local - dt.timedelta(microseconds=1)).date().isoformat()}
+    day = export_day(as_of) if as_of is not None else "*"
     found = []
-    for path in sorted(Path(exports_dir).glob("*/*/manifest.json")):
+    for path in sorted(Path(exports_dir).glob(f"*/{day}/manifest.json")):
         if path.parent.name.startswith("."):
             continue  # an export being written: not made yet
         try:
             manifest = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             continue
-        named = manifest.get("run_id") if isinstance(manifest, dict) else None
-        if isinstance(manifest, dict) and (named == run_id or (named is None and path.parent.name in days)):
+        if isinstance(manifest, dict) and manifest.get("run_id") == run_id:
             found.append((path.parent, manifest))
     return found
 
