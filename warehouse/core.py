@@ -61,7 +61,7 @@ import pyarrow.parquet as pq
 from islandbridge.errors import IslandbridgeError
 from islandbridge.transforms.identity.records import existing_columns, has_table, latest_sql
 from islandbridge.transforms.normalize.addresses import EstateIndex, normalize_house, parse_address
-from islandbridge.warehouse.transaction import transaction
+from islandbridge.warehouse.transaction import params_for, transaction
 
 log = logging.getLogger(__name__)
 
@@ -150,8 +150,9 @@ def build_core(con: duckdb.DuckDBPyConnection, as_of: dt.datetime, run_id: str, 
     staged = store.stage(con, bound, moment, run_id)
     with transaction(con):
         _stage_raw(con, bound, moment)
+        values = {"as_of": moment.at, "day": moment.day, "month_first": moment.month_first}
         for table in TABLES:
-            con.execute(_BUILD_SQL[table], _params(table, moment))
+            con.execute(_BUILD_SQL[table], params_for(_BUILD_SQL[table], values))
         store.publish(con, staged)
         counts = {t: con.execute(f"SELECT count(*) FROM core.{t}").fetchall()[0][0]
                   for t in (*TABLES, "device_events")}
@@ -279,12 +280,6 @@ def _register_temp(con, name: str, table: pa.Table) -> None:
 def _drop_temp(con) -> None:
     for name in _TEMP:
         con.execute(f"DROP TABLE IF EXISTS {name}")
-
-
-def _params(table: str, moment: Moment) -> dict:
-    wanted = _PARAMS.get(table, ())
-    values = {"as_of": moment.at, "day": moment.day, "month_first": moment.month_first}
-    return {k: values[k] for k in wanted}
 
 
 # -- the SQL of each table -----------------------------------------------------------------------------------
@@ -612,7 +607,6 @@ ORDER BY v.visit_id
 _BUILD_SQL = {"estates": _ESTATES_SQL, "houses": _HOUSES_SQL, "devices": _DEVICES_SQL,
               "cardholders": _CARDHOLDERS_SQL, "residency": _RESIDENCY_SQL, "persons": _PERSONS_SQL,
               "roster_entries": _ROSTER_SQL, "grid_incidents": _INCIDENTS_SQL, "grid_visits": _VISITS_SQL}
-_PARAMS = {"persons": ("day", "month_first")}
 
 
 # -- device events: Parquet day partitions behind a view ---------------------------------------------------

@@ -41,7 +41,7 @@ import duckdb
 from islandbridge.errors import ConfigError, IslandbridgeError
 from islandbridge.transforms.identity.records import has_table
 from islandbridge.warehouse.core import Moment
-from islandbridge.warehouse.transaction import transaction
+from islandbridge.warehouse.transaction import params_for, transaction
 
 log = logging.getLogger(__name__)
 
@@ -89,10 +89,9 @@ def build_marts(con: duckdb.DuckDBPyConnection, as_of: dt.datetime, run_id: str,
     con.execute("CREATE SCHEMA IF NOT EXISTS marts")
     con.execute("CREATE SCHEMA IF NOT EXISTS meta")
     with transaction(con):
-        con.execute(_ELDERLY_BASE_SQL, {k: params[k] for k in ("elderly_age", "lookback_day", "t_ms",
-                                                               "ws_ms", "as_of")})
+        con.execute(_ELDERLY_BASE_SQL, params_for(_ELDERLY_BASE_SQL, params))
         for report in REPORTS:
-            con.execute(_SQL[report], {k: params[k] for k in _NEEDS.get(report, ())})
+            con.execute(_SQL[report], params_for(_SQL[report], params))
         con.execute("DROP TABLE IF EXISTS _ib_elderly")
         counts = {r: con.execute(f"SELECT count(*) FROM marts.{r}").fetchall()[0][0] for r in REPORTS}
         con.execute("CREATE TABLE IF NOT EXISTS meta.mart_builds (run_id VARCHAR PRIMARY KEY, "
@@ -262,6 +261,3 @@ _SQL = {"elderly_alerts": _ELDERLY_ALERTS_SQL, "no_device_coverage": _NO_DEVICE_
         "senior_allowance_gaps": _SENIOR_GAPS_SQL, "subsidy_after_exit": _SUBSIDY_AFTER_EXIT_SQL,
         "unmatched_roster_rows": _UNMATCHED_SQL, "island_coverage": _ISLAND_COVERAGE_SQL,
         "incidents_by_building": _INCIDENTS_SQL}
-_NEEDS = {"elderly_alerts": ("t_ms",), "senior_allowance_gaps": ("senior_age", "month_first"),
-          "subsidy_after_exit": ("month_first",), "unmatched_roster_rows": ("as_of", "month_first"),
-          "incidents_by_building": ("as_of",)}

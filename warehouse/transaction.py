@@ -1,4 +1,5 @@
-"""DuckDB connection scopes as context managers: a transaction, and an Arrow table registered for a block.
+"""DuckDB connection helpers: a transaction and an Arrow table registered for a block, as context managers,
+and the named parameters a query takes.
 
 Example::
 
@@ -10,7 +11,9 @@ Example::
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+import re
+from collections.abc import Iterator, Mapping
+from typing import Any
 
 import duckdb
 import pyarrow as pa
@@ -36,3 +39,11 @@ def registered(con: duckdb.DuckDBPyConnection, name: str, table: pa.Table) -> It
         yield
     finally:
         con.unregister(name)
+
+
+_PARAMETER = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
+
+
+def params_for(sql: str, values: Mapping[str, Any]) -> dict[str, Any]:
+    """Those of ``values`` that ``sql`` names as ``$name``: DuckDB refuses a parameter a query does not use."""
+    return {name: values[name] for name in set(_PARAMETER.findall(sql)) if name in values}
