@@ -30,12 +30,14 @@ demo: $(STAMP)
 # pytest exits 5 when it collected no tests: for this suite that means it is broken, so say so and fail.
 test: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/python -m islandbridge.devtools.lint_imports
 	@$(BIN)/python -m pytest $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests - treating that as a failure" >&2; exit 1; fi; \
 	exit $$rc
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/python -m islandbridge.devtools.lint_imports
 
 bench: $(STAMP)
 	$(BIN)/islandbridge bench connectors --sizes 3000 30000 --json var/bench/connectors.json

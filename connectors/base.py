@@ -60,7 +60,7 @@ class ExtractContext:
 
 
 class Sink(Protocol):
-    """Where a connector puts what it read (implemented by ``islandbridge.warehouse.landing``)."""
+    """Where a connector puts what it read (implemented by ``islandbridge.landing.zone``)."""
 
     def read(self, stream: str, n: int = 1) -> None:
         """Count ``n`` records as read from the source, before any decision about them."""

@@ -25,7 +25,7 @@ LOCAL_TZ = ZoneInfo("Asia/Shanghai")
 def _settings():
     import os
 
-    from islandbridge.config import load_settings
+    from islandbridge.pipeline import load_settings
 
     return load_settings(os.environ["ISLANDBRIDGE_CONFIG"], environ=os.environ)
 

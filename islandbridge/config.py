@@ -14,7 +14,7 @@ Example::
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -164,9 +164,6 @@ def parse_settings(
     if problems:
         where = f" in {config_path}" if config_path else ""
         raise ConfigError(f"{len(problems)} configuration problem(s){where}:\n  - " + "\n  - ".join(problems))
-    _check_connectors(sources)
-    _check_quality(quality)
-    _check_reports(reports)
     return Settings(
         street_code=street_code,
         landing_url=landing_url,
@@ -180,34 +177,6 @@ def parse_settings(
         snapshots_keep=keep or 7,
         reports=reports,
     )
-
-
-def _check_connectors(sources: Mapping[str, SourceSettings]) -> None:
-    """Build every connector once so that a wrong kind or option fails now, not halfway through a run."""
-    from islandbridge.connectors import build_connector
-
-    problems = []
-    for src in sources.values():
-        try:
-            build_connector(src)
-        except ConfigError as exc:
-            problems.append(str(exc))
-    if problems:
-        raise ConfigError("source configuration problem(s):\n  - " + "\n  - ".join(problems))
-
-
-def _check_quality(quality: Mapping[str, Any]) -> None:
-    """Parse the ``quality:`` section now, so a wrong severity or threshold fails before a run starts."""
-    from islandbridge.warehouse.quality.config import QualityConfig
-
-    QualityConfig.from_mapping(quality)
-
-
-def _check_reports(reports: Mapping[str, Any]) -> None:
-    """Check the ``reports:`` options now, so a misspelt option fails before a run starts."""
-    from islandbridge.warehouse.marts import options_of
-
-    options_of(reports)
 
 
 class _Resolver:
@@ -263,6 +232,14 @@ def _landing_url(value: Any, base_dir: Path) -> str:
     if "://" in text:
         return text
     return (base_dir / text).resolve().as_uri()
+
+
+Clock = Callable[[], dt.datetime]
+
+
+def utc_now() -> dt.datetime:
+    """Wall-clock time, used only for bookkeeping (when a run loaded), never for which data to read."""
+    return dt.datetime.now(dt.UTC)
 
 
 def parse_as_of(text: str | dt.datetime) -> dt.datetime:

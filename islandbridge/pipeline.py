@@ -9,7 +9,7 @@ A run is bound to its as-of instant T (the end of its data interval). Its steps:
                    failure stops the run with the warehouse untouched, failing rows are quarantined.
 4. ``load``      — commit each source's landed slice and state into the warehouse, and close the run.
 5. ``reconcile`` — identity reconciliation: map every person-bearing record to a stable, pseudonymous
-                   ``person_key`` (``core.identity_map``); see ``islandbridge.reconcile``.
+                   ``person_key`` (``core.identity_map``); see ``islandbridge.identity.reconcile``.
 
 Each step takes the resolved ``Settings`` and plain values and returns a small JSON-able dict, so the
 DAG can hand results between tasks as XComs (paths and counts, never data or personal fields).
@@ -25,26 +25,47 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import posixpath
-from collections.abc import Callable, Sequence
+from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
-from islandbridge.config import Settings
+from islandbridge import config
+from islandbridge.config import Clock, Settings, utc_now
 from islandbridge.connectors import ExtractContext, build_connector
-from islandbridge.transforms.scrub import Scrubber
-from islandbridge.warehouse import raw
-from islandbridge.warehouse.keys import VAULT, KeyRing
-from islandbridge.warehouse.landing import COUNT_FIELDS, LandingWriter, open_root
-from islandbridge.warehouse.sealing import KNOWN_NAMES, LoadPrivacy, landed_names, stream_privacy
-from islandbridge.warehouse.vault import Vault
+from islandbridge.errors import ConfigError
+from islandbridge.landing import raw
+from islandbridge.landing.zone import COUNT_FIELDS, LandingWriter, open_root
+from islandbridge.privacy.configured import open_vault, quarantine_keyring
+from islandbridge.privacy.scrub import Scrubber
+from islandbridge.privacy.sealing import KNOWN_NAMES, LoadPrivacy, landed_names, stream_privacy
+from islandbridge.privacy.vault import Vault
+from islandbridge.quality.config import QualityConfig
+from islandbridge.warehouse.marts import options_of
 
 log = logging.getLogger(__name__)
 
-Clock = Callable[[], dt.datetime]
+def load_settings(path: str | Path, environ: Mapping[str, str], *, with_sources: bool = True) -> Settings:
+    """Read, resolve and check a configuration file (`islandbridge.config.load_settings`), then build every
+    connector and parse the ``quality`` and ``reports`` sections once, so that a wrong kind, option,
+    severity or report option fails now, not halfway through a run. Raises ``ConfigError``."""
+    settings = config.load_settings(path, environ, with_sources=with_sources)
+    check_settings(settings)
+    return settings
 
 
-def utc_now() -> dt.datetime:
-    """Wall-clock time, used only for bookkeeping (when a run loaded), never for which data to read."""
-    return dt.datetime.now(dt.UTC)
+def check_settings(settings: Settings) -> None:
+    """Raise ``ConfigError`` listing every source whose connector cannot be built, or a bad ``quality`` or
+    ``reports`` section."""
+    problems = []
+    for src in settings.sources.values():
+        try:
+            build_connector(src)
+        except ConfigError as exc:
+            problems.append(str(exc))
+    if problems:
+        raise ConfigError("source configuration problem(s):\n  - " + "\n  - ".join(problems))
+    QualityConfig.from_mapping(settings.quality)
+    options_of(settings.reports)
 
 
 def plan(settings: Settings) -> list[str]:
@@ -76,7 +97,7 @@ def validate(settings: Settings, as_of: dt.datetime, sources: Sequence[str]) -> 
     Raises ``QualityGateError`` (critical failure: nothing was loaded) or ``QualityCheckBrokenError``
     (a check itself failed). Returns the gate's summary: counts, warnings and the report's path.
     """
-    from islandbridge.warehouse.quality import validate_run
+    from islandbridge.quality import validate_run
 
     gate = validate_run(settings, raw.run_id_for(as_of), as_of, list(sources), settings.quality)
     return gate.to_dict()
@@ -86,7 +107,7 @@ def load(settings: Settings, as_of: dt.datetime, sources: Sequence[str], clock: 
     """Commit every extracted source of the run into the warehouse; returns the run's accounting.
 
     Rows are pseudonymised on the way in: direct identifiers are sealed in the vault, free text is
-    scrubbed, connector quarantine is sealed (`islandbridge.warehouse.sealing`). Each source's landed
+    scrubbed, connector quarantine is sealed (`islandbridge.privacy.sealing`). Each source's landed
     extract is deleted once its load has committed.
     """
     run_id = raw.run_id_for(as_of)
@@ -154,7 +175,7 @@ def build(settings: Settings, as_of: dt.datetime) -> dict[str, Any]:
 
 def export(settings: Settings, as_of: dt.datetime, clock: Clock = utc_now) -> dict[str, Any]:
     """Write every department's exports for ``as_of`` as its policy allows; returns paths and counts."""
-    from islandbridge.warehouse.export import export_run
+    from islandbridge.delivery.export import export_run
 
     run_id = raw.run_id_for(as_of)
     con = raw.connect(str(settings.warehouse_path), read_only=True)
@@ -166,9 +187,9 @@ def export(settings: Settings, as_of: dt.datetime, clock: Clock = utc_now) -> di
 
 def publish(settings: Settings, as_of: dt.datetime) -> dict[str, Any]:
     """Publish the analysts' read-only snapshot and write the run report; returns their paths."""
-    from islandbridge.warehouse.quality.config import QualityConfig
-    from islandbridge.warehouse.run_report import write_run_report
-    from islandbridge.warehouse.snapshot import publish_snapshot
+    from islandbridge.delivery.run_report import write_run_report
+    from islandbridge.delivery.snapshot import publish_snapshot
+    from islandbridge.quality.config import QualityConfig
 
     run_id = raw.run_id_for(as_of)
     snapshot = publish_snapshot(settings.warehouse_path, settings.snapshots_dir, run_id, settings.snapshots_keep,
@@ -181,27 +202,9 @@ def publish(settings: Settings, as_of: dt.datetime) -> dict[str, Any]:
 
 def reconcile(settings: Settings, as_of: dt.datetime, clock: Clock = utc_now) -> dict[str, Any]:
     """Reconcile identities over the loaded warehouse as of ``as_of``; returns counts only."""
-    from islandbridge.reconcile import reconcile as run_reconcile
+    from islandbridge.identity.reconcile import reconcile as run_reconcile
 
     return run_reconcile(settings, as_of, clock)
-
-
-def vault_keyring(settings: Settings) -> KeyRing:
-    """The ``keys.vault`` keyring; a `ConfigError` says how to configure it when it is missing."""
-    secret = settings.key(VAULT, "loading seals names, ID numbers and phones in the vault. "
-                                 f"Add `{VAULT}: {{env: IB_VAULT_KEYS}}` under `keys:` (see docs/privacy.md)")
-    return KeyRing.from_secret(secret, VAULT)
-
-
-def open_vault(settings: Settings) -> Vault:
-    """The identifier vault, under ``keys.vault``."""
-    return Vault.open(settings.vault_path, vault_keyring(settings))
-
-
-def quarantine_keyring(settings: Settings) -> KeyRing:
-    from islandbridge.warehouse.quality.quarantine import keyring
-
-    return keyring(settings)
 
 
 def _known_names(settings: Settings, vault: Vault, run_id: str, sources: Sequence[str]) -> list[str]:

@@ -22,7 +22,7 @@ quality report; ``mask`` (name, phone, id) says how ``quarantine show`` may disp
 
 Severities: ``critical`` stops the run, ``warning`` is recorded and shown, ``row`` quarantines the
 failing rows and lets the others through. The check kinds are listed in ``CHECK_KINDS``; what each one
-means is in ``islandbridge.warehouse.quality.rowchecks`` and docs/quality.md.
+means is in ``islandbridge.quality.rowchecks`` and docs/quality.md.
 
 Example::
 
@@ -43,6 +43,8 @@ from typing import Any
 import yaml
 
 from islandbridge.errors import ConfigError
+
+RECORD_KEY = "_record_key"  # the column every raw table adds: the stable key of one source record
 
 PII_CLASSES = ("direct", "quasi", "none")
 SEVERITIES = ("critical", "warning", "row")

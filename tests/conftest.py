@@ -22,7 +22,7 @@ IOT_KEY = "iot-test-key"
 @pytest.fixture(scope="session")
 def street_dir(tmp_path_factory) -> Path:
     """A 300-resident simulated street (all four systems and the truth), generated once per session."""
-    from islandbridge.simulator import generate
+    from islandbridge.devtools.simulator import generate
 
     out = tmp_path_factory.mktemp("street")
     generate(out, residents=300, seed=SEED, as_of=AS_OF)
@@ -32,7 +32,7 @@ def street_dir(tmp_path_factory) -> Path:
 @pytest.fixture
 def grid_server(street_dir):
     """The simulated grid platform on a free loopback port; fresh state for each test."""
-    from islandbridge.simulator.servers import GridServer
+    from islandbridge.devtools.simulator.servers import GridServer
 
     with GridServer(street_dir / "grid", client_id=GRID_CLIENT[0], client_secret=GRID_CLIENT[1]) as server:
         yield server
@@ -41,7 +41,7 @@ def grid_server(street_dir):
 @pytest.fixture
 def iot_server(street_dir):
     """The simulated IoT platform on a free loopback port; fresh state for each test."""
-    from islandbridge.simulator.servers import IotServer
+    from islandbridge.devtools.simulator.servers import IotServer
 
     with IotServer(street_dir / "iot", api_key=IOT_KEY) as server:
         yield server
@@ -105,7 +105,7 @@ def mariadb_url():
 @pytest.fixture
 def config(tmp_path, street_dir, grid_server, iot_server, monkeypatch):
     """A configuration for the simulated street and its servers, with the credentials in the environment."""
-    from islandbridge.demo import write_config
+    from islandbridge.devtools.demo import write_config
 
     path = tmp_path / "islandbridge.yml"
     write_config(path, street=street_dir, grid_url=grid_server.base_url, iot_url=iot_server.base_url)

@@ -56,9 +56,9 @@ def exports(root) -> dict:
 def _unsealed_quarantine(con, config) -> list:
     """Connector quarantine rows with their sealed record opened: a re-seal draws a new nonce, so the
     ciphertext differs between two loads of the same rows while the content must not."""
-    from islandbridge.config import load_settings
-    from islandbridge.pipeline import quarantine_keyring
-    from islandbridge.warehouse.sealing import unseal_quarantine
+    from islandbridge.pipeline import load_settings
+    from islandbridge.privacy.configured import quarantine_keyring
+    from islandbridge.privacy.sealing import unseal_quarantine
 
     ring = quarantine_keyring(load_settings(config, {}, with_sources=False))
     rows = con.execute("SELECT run_id, source, stream, record_key, reason, kid, nonce, ciphertext, seq "

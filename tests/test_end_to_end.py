@@ -69,7 +69,7 @@ def test_a_wrong_credential_fails_with_a_clear_message_and_no_secret(config, cap
 def test_the_demo_runs_the_dag_through_airflow_end_to_end(tmp_path, capsys):
     from pathlib import Path
 
-    from islandbridge.demo import run_demo
+    from islandbridge.devtools.demo import run_demo
 
     dags = Path(__file__).resolve().parents[1] / "dags"
     assert run_demo(workdir=tmp_path, residents=300, seed=3, as_of=dt.date(2026, 11, 20), dags_folder=dags) == 0
@@ -110,7 +110,7 @@ def test_the_quarantine_commands_answer_after_a_sync(config, capsys):
 @pytest.mark.slow
 def test_the_pipeline_benchmark_times_every_step_of_a_run(tmp_path):
     """`make bench` runs this: one child process runs all steps of a fresh run and reports each."""
-    from islandbridge.bench import bench_pipeline
+    from islandbridge.devtools.bench import bench_pipeline
 
     [row] = bench_pipeline(tmp_path, [300])
     assert list(row["seconds"]) == ["extract registry", "extract grid", "extract civil", "extract iot", "validate",

@@ -59,9 +59,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from islandbridge.errors import IslandbridgeError
-from islandbridge.transforms.identity.records import existing_columns, has_table, latest_sql
+from islandbridge.identity.records import latest_sql
+from islandbridge.storage import existing_columns, has_table, params_for, transaction
 from islandbridge.transforms.normalize.addresses import EstateIndex, normalize_house, parse_address
-from islandbridge.warehouse.transaction import params_for, transaction
 
 log = logging.getLogger(__name__)
 

@@ -39,9 +39,8 @@ from typing import Any
 import duckdb
 
 from islandbridge.errors import ConfigError, IslandbridgeError
-from islandbridge.transforms.identity.records import has_table
+from islandbridge.storage import has_table, params_for, transaction
 from islandbridge.warehouse.core import Moment
-from islandbridge.warehouse.transaction import params_for, transaction
 
 log = logging.getLogger(__name__)
 

@@ -19,7 +19,7 @@ import pytest
 from islandbridge.config import SourceSettings, parse_as_of
 from islandbridge.connectors import ExtractContext, build_connector
 from islandbridge.errors import ConfigError, FatalSourceError
-from islandbridge.warehouse.landing import LandingWriter, to_text
+from islandbridge.landing.zone import LandingWriter, to_text
 
 from .hostile import (
     CORPUS,

@@ -14,7 +14,7 @@ import pytest
 
 from islandbridge.config import Secret, SourceSettings, parse_as_of
 from islandbridge.connectors import ExtractContext, build_connector
-from islandbridge.warehouse.landing import MANIFEST, RECORD_KEY, LandingWriter
+from islandbridge.landing.zone import MANIFEST, RECORD_KEY, LandingWriter
 from tests.conftest import AS_OF, GRID_CLIENT, IOT_KEY
 
 KINDS = ["sql_registry", "grid_rest", "civil_files", "iot_rest"]

@@ -13,9 +13,9 @@ import pytest
 
 from islandbridge.config import Secret, SourceSettings, parse_as_of
 from islandbridge.connectors import ExtractContext, build_connector
+from islandbridge.devtools.simulator.servers import IotServer
 from islandbridge.errors import FatalSourceError, RetriableError
-from islandbridge.simulator.servers import IotServer
-from islandbridge.warehouse.landing import LandingWriter
+from islandbridge.landing.zone import LandingWriter
 from tests.conftest import AS_OF, IOT_KEY
 from tests.connectors.support import FakeTime, Tripwire
 

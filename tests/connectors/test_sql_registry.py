@@ -18,7 +18,7 @@ from islandbridge.config import Secret, SourceSettings, parse_as_of
 from islandbridge.connectors import ExtractContext, build_connector
 from islandbridge.connectors.sql_registry import PageReader, parse_options
 from islandbridge.errors import ConfigError, FatalSourceError, IslandbridgeError, RetriableError
-from islandbridge.warehouse.landing import LandingWriter
+from islandbridge.landing.zone import LandingWriter
 
 AS_OF = parse_as_of("2026-11-20")  # the end of the street's last day
 NEXT_DAY = parse_as_of("2026-11-21")
@@ -60,7 +60,7 @@ def open_registry(kind: str, request, street_dir: Path, tmp_path: Path) -> Regis
         shutil.copy(source, copy)
         url = f"sqlite:///{copy}"
     else:
-        from islandbridge.simulator import load_registry
+        from islandbridge.devtools.simulator import load_registry
 
         url = request.getfixturevalue(f"{kind}_url")
         load_registry(source, url)

@@ -8,8 +8,8 @@ from pathlib import Path
 import duckdb
 
 from islandbridge.config import Secret, Settings
-from islandbridge.warehouse.keys import KeyRing, new_keyring_text
-from islandbridge.warehouse.vault import Vault
+from islandbridge.privacy.keys import KeyRing, new_keyring_text
+from islandbridge.privacy.vault import Vault
 
 AS_OF = dt.datetime(2026, 11, 21, tzinfo=dt.timezone(dt.timedelta(hours=8)))
 DAY = "2026-11-21"

@@ -9,10 +9,10 @@ import duckdb
 import pyarrow.parquet as pq
 import pytest
 
-from islandbridge.transforms.pseudonymise import person_refs
-from islandbridge.warehouse.audit import AuditLog
-from islandbridge.warehouse.export import export_day, export_run, neutralise
-from islandbridge.warehouse.keys import load_keys
+from islandbridge.delivery.export import export_day, export_run, neutralise
+from islandbridge.privacy.audit import AuditLog
+from islandbridge.privacy.keys import load_keys
+from islandbridge.privacy.pseudonymise import person_refs
 from tests.exports.support import AS_OF, DAY, P1, P3, P4, RUN_ID, VALUES, read_csv_rows
 
 REPORTS = {

@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from islandbridge.warehouse.export import display_identifier, pick_identifier
-from islandbridge.warehouse.vault import VaultValue
+from islandbridge.delivery.export import display_identifier, pick_identifier
+from islandbridge.privacy.vault import VaultValue
 
 SYSTEMS = ["resident_registry", "civil_affairs", "grid_platform", "iot_platform", "new_system"]
 

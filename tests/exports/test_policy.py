@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from islandbridge.warehouse.policy import DEPARTMENTS, PolicyError, load_policies, parse_policies
+from islandbridge.delivery.policy import DEPARTMENTS, PolicyError, load_policies, parse_policies
 from tests.exports.support import policy_texts, shipped_policy
 
 

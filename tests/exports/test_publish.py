@@ -9,8 +9,8 @@ import json
 import duckdb
 import pytest
 
-from islandbridge.warehouse.audit import AuditLog
-from islandbridge.warehouse.export import export_run
+from islandbridge.delivery.export import export_run
+from islandbridge.privacy.audit import AuditLog
 from tests.exports.support import AS_OF, DAY, RUN_ID
 
 
@@ -80,7 +80,7 @@ def test_each_department_export_is_one_audit_entry_per_revealing_report_and_the_
 
 @pytest.mark.parametrize("atomic_exchange", [True, False], ids=["renameat2", "two-renames"])
 def test_swapping_in_replaces_the_old_folder_whole(tmp_path, atomic_exchange):
-    from islandbridge.warehouse.export import _exchange, _swap_in
+    from islandbridge.delivery.export import _exchange, _swap_in
 
     final, stage = tmp_path / DAY, tmp_path / f".{DAY}.tmp-00000000"
     final.mkdir()

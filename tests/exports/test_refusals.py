@@ -8,8 +8,8 @@ import os
 import duckdb
 import pytest
 
-from islandbridge.warehouse.export import ExportError, department_dir, export_run
-from islandbridge.warehouse.policy import ColumnRule, PolicyError, load_policies, parse_policies
+from islandbridge.delivery.export import ExportError, department_dir, export_run
+from islandbridge.delivery.policy import ColumnRule, PolicyError, load_policies, parse_policies
 from tests.exports.support import AS_OF, DAY, RUN_ID, policy_texts, shipped_policy
 
 

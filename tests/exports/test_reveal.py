@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from islandbridge.transforms.pseudonymise import person_refs
-from islandbridge.warehouse.audit import AuditLog
-from islandbridge.warehouse.keys import load_keys
-from islandbridge.warehouse.reveal import RevealError, reveal
+from islandbridge.delivery.reveal import RevealError, reveal
+from islandbridge.privacy.audit import AuditLog
+from islandbridge.privacy.keys import load_keys
+from islandbridge.privacy.pseudonymise import person_refs
 from tests.exports.support import P1, P3, P4, VALUES
 
 PURPOSE = "resident reported a fall; calling back"

@@ -37,11 +37,11 @@ class Street:
 @pytest.fixture(scope="session")
 def street(tmp_path_factory) -> Street:
     """Generate the street, serve its APIs, sync it through the pipeline, keep a copy of the warehouse."""
-    from islandbridge.config import load_settings, parse_as_of
-    from islandbridge.demo import write_config
-    from islandbridge.pipeline import sync
-    from islandbridge.simulator import generate
-    from islandbridge.simulator.servers import GridServer, IotServer
+    from islandbridge.config import parse_as_of
+    from islandbridge.devtools.demo import write_config
+    from islandbridge.devtools.simulator import generate
+    from islandbridge.devtools.simulator.servers import GridServer, IotServer
+    from islandbridge.pipeline import load_settings, sync
 
     root = tmp_path_factory.mktemp("identity")
     generate(root / "street", residents=RESIDENTS, seed=SEED, as_of=AS_OF)
@@ -60,7 +60,7 @@ def street(tmp_path_factory) -> Street:
 def reconciled(street) -> dict:
     """The first reconcile of the street (it trains and saves model version 1)."""
     from islandbridge.config import parse_as_of
-    from islandbridge.reconcile import reconcile
+    from islandbridge.identity.reconcile import reconcile
 
     return reconcile(street.settings, parse_as_of(AS_OF.isoformat()))
 

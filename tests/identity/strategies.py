@@ -7,7 +7,7 @@ from typing import Any
 import pyarrow as pa
 from hypothesis import strategies as st
 
-from islandbridge.transforms.identity.records import FEATURES
+from islandbridge.identity.records import FEATURES
 from tests.identity.support import make_id
 
 NAMES = [("张伟", "zhangwei"), ("章伟", "zhangwei"), ("李娜", "lina"), ("王芳", "wangfang")]

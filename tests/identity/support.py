@@ -16,11 +16,11 @@ import pyarrow as pa
 from stdnum.cn import ric
 
 from islandbridge.config import parse_as_of
-from islandbridge.pipeline import open_vault
-from islandbridge.transforms.scrub import Scrubber
-from islandbridge.warehouse import raw
-from islandbridge.warehouse.landing import RECORD_KEY
-from islandbridge.warehouse.sealing import SealedColumns, stream_privacy, warehouse_batch
+from islandbridge.landing import raw
+from islandbridge.landing.zone import RECORD_KEY
+from islandbridge.privacy.configured import open_vault
+from islandbridge.privacy.scrub import Scrubber
+from islandbridge.privacy.sealing import SealedColumns, stream_privacy, warehouse_batch
 
 
 def make_id(region: str = "511403", born: dt.date = dt.date(1961, 4, 9), sequence: int = 517) -> str:

@@ -8,9 +8,9 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from islandbridge.transforms.identity.clusters import Profile, build_clusters, conflict, identity_evidence
-from islandbridge.transforms.identity.deterministic import id_links
-from islandbridge.transforms.identity.probabilistic import has_identity_evidence, pair_evidence
+from islandbridge.identity.clusters import Profile, build_clusters, conflict, identity_evidence
+from islandbridge.identity.deterministic import id_links
+from islandbridge.identity.probabilistic import has_identity_evidence, pair_evidence
 from tests.identity.strategies import IDS, pairs, record, record_rows, scored_links, table
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from islandbridge.transforms.identity.evaluate import cross_id_merges, score_assignment
+from islandbridge.identity.evaluate import cross_id_merges, score_assignment
 
 
 def _frame(rows, value):

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pandas as pd
 
-from islandbridge.transforms.identity.keys import assign_keys
-from islandbridge.transforms.pseudonymise import person_key
-from islandbridge.warehouse.keys import Key
+from islandbridge.identity.keys import assign_keys
+from islandbridge.privacy.keys import Key
+from islandbridge.privacy.pseudonymise import person_key
 from tests.identity.support import make_id
 
 MAC = Key("person_key", "t1", bytes(range(32)))

@@ -12,10 +12,11 @@ import duckdb
 import pytest
 
 from islandbridge.config import parse_as_of
+from islandbridge.devtools.linkage import evaluate_linkage
 from islandbridge.errors import ConfigError
-from islandbridge.reconcile import evaluate_linkage, reconcile, train_linkage
+from islandbridge.identity.reconcile import reconcile, train_linkage
+from islandbridge.privacy.keys import new_keyring_text
 from islandbridge.transforms.normalize import normalize_id, normalize_phones
-from islandbridge.warehouse.keys import new_keyring_text
 from tests.conftest import AS_OF
 from tests.identity.support import add_run, copy_version, land, make_id, person_key_of, unsealed
 
@@ -151,7 +152,7 @@ def test_newest_version_is_used_and_deleted_records_leave_the_map(warehouse_copy
 
 def test_an_older_as_of_than_the_latest_reconciled_is_refused(warehouse_copy):
     """Identities are reconciled in order: an as-of before the latest reconciled run raises."""
-    from islandbridge.warehouse.identity import IdentityStateError
+    from islandbridge.identity.tables import IdentityStateError
 
     with duckdb.connect(str(warehouse_copy.warehouse_path)) as con:
         add_run(con, "2026-11-21")
@@ -198,7 +199,7 @@ def _bare_settings(tmp_path):
 
 
 def test_nothing_synced_yet_is_refused_with_the_command_to_run(tmp_path):
-    from islandbridge.warehouse.identity import IdentityStateError
+    from islandbridge.identity.tables import IdentityStateError
 
     with pytest.raises(IdentityStateError, match="islandbridge sync"):
         reconcile(_bare_settings(tmp_path), parse_as_of(DAY))
@@ -206,7 +207,7 @@ def test_nothing_synced_yet_is_refused_with_the_command_to_run(tmp_path):
 
 def test_a_run_without_person_records_reconciles_to_no_persons(tmp_path):
     """A loaded run whose sources bore no person yet gives an empty map, and trains nothing."""
-    from islandbridge.warehouse import raw
+    from islandbridge.landing import raw
 
     settings = _bare_settings(tmp_path)
     with raw.connect(str(settings.warehouse_path)) as con:
@@ -218,8 +219,8 @@ def test_a_run_without_person_records_reconciles_to_no_persons(tmp_path):
 def test_the_vault_refiles_only_changed_records_and_forgets_a_cleared_phone(warehouse_copy):
     """A later run in which one resident's row comes again without its phone: that record alone is read
     back and compared, and the vault no longer holds its phone (the name stays)."""
-    from islandbridge.pipeline import open_vault
-    from islandbridge.warehouse.sealing import stream_privacy
+    from islandbridge.privacy.configured import open_vault
+    from islandbridge.privacy.sealing import stream_privacy
 
     with duckdb.connect(str(warehouse_copy.warehouse_path)) as con:
         columns = [c for c in con.sql("SELECT * FROM raw.registry__t_jm LIMIT 0").columns

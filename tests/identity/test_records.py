@@ -8,8 +8,7 @@ import duckdb
 import pytest
 
 from islandbridge.config import parse_as_of
-from islandbridge.pipeline import open_vault
-from islandbridge.transforms.identity.records import (
+from islandbridge.identity.records import (
     PERSON_STREAMS,
     born_by,
     load_records,
@@ -17,7 +16,8 @@ from islandbridge.transforms.identity.records import (
     parse_sex,
     person_streams,
 )
-from islandbridge.warehouse.sealing import SealedColumns
+from islandbridge.privacy.configured import open_vault
+from islandbridge.privacy.sealing import SealedColumns
 
 
 @pytest.mark.parametrize(("raw", "expected"), [

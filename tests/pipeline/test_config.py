@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from islandbridge.config import Secret, load_settings, parse_as_of, parse_settings
+from islandbridge.config import Secret, parse_as_of, parse_settings
 from islandbridge.errors import ConfigError
+from islandbridge.pipeline import load_settings
 
 BASE = {
     "street": {"code": "511403001"},

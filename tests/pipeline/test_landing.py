@@ -8,7 +8,7 @@ import duckdb
 import pytest
 
 from islandbridge.connectors.base import Stream
-from islandbridge.warehouse.landing import AccountingError, LandingWriter, SchemaDriftError
+from islandbridge.landing.zone import AccountingError, LandingWriter, SchemaDriftError
 
 PEOPLE = Stream("people", "pid", ("pid", "name", "id_number"), person_bearing=True)
 TAGS = Stream("tags", ("pid", "tag"), ("pid", "tag"))

@@ -7,13 +7,13 @@ import datetime as dt
 import pytest
 
 from islandbridge.connectors.base import Stream
-from islandbridge.transforms.scrub import Scrubber
-from islandbridge.warehouse import raw
-from islandbridge.warehouse.keys import VAULT, KeyRing, new_keyring_text
-from islandbridge.warehouse.landing import LandingWriter
-from islandbridge.warehouse.quality.quarantine import ephemeral_keyring
-from islandbridge.warehouse.sealing import LoadPrivacy, unseal_quarantine
-from islandbridge.warehouse.vault import Vault
+from islandbridge.landing import raw
+from islandbridge.landing.zone import LandingWriter
+from islandbridge.privacy.keys import VAULT, KeyRing, new_keyring_text
+from islandbridge.privacy.scrub import Scrubber
+from islandbridge.privacy.sealing import LoadPrivacy, unseal_quarantine
+from islandbridge.privacy.vault import Vault
+from islandbridge.quality.quarantine import ephemeral_keyring
 
 AS_OF = dt.datetime(2026, 11, 21, tzinfo=dt.UTC)
 LOADED_AT = dt.datetime(2026, 11, 21, 1, tzinfo=dt.UTC)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from islandbridge.warehouse.keys import KeyRing
-from islandbridge.warehouse.vault import Vault
+from islandbridge.privacy.keys import KeyRing
+from islandbridge.privacy.vault import Vault
 from tests.privacy.helpers import vault_ring
 
 

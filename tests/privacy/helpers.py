@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from islandbridge.warehouse.keys import (
+from islandbridge.privacy.keys import (
     PERSON_KEY,
     VAULT,
     Key,

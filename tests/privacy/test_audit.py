@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from islandbridge.warehouse.audit import GENESIS, AuditError, AuditLog
+from islandbridge.privacy.audit import GENESIS, AuditError, AuditLog
 
 AT = dt.datetime(2026, 11, 20, 9, 30, tzinfo=dt.timezone(dt.timedelta(hours=8)))
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 
 from islandbridge.cli import main
-from islandbridge.config import load_settings
-from islandbridge.pipeline import vault_keyring
-from islandbridge.warehouse import keyops
-from islandbridge.warehouse.keys import VAULT, KeyRing, KeyringError, new_keyring_text
-from islandbridge.warehouse.vault import Vault, VaultIntegrityError
+from islandbridge.pipeline import load_settings
+from islandbridge.privacy import keyops
+from islandbridge.privacy.configured import vault_keyring
+from islandbridge.privacy.keys import VAULT, KeyRing, KeyringError, new_keyring_text
+from islandbridge.privacy.vault import Vault, VaultIntegrityError
 
 ROWS = [(f"pk_{i:032x}", "phone", "resident_registry", f"t_jm:{i}", f"138{i:08d}") for i in range(7)]
 
@@ -96,10 +96,10 @@ def quarantined(config):
 
     import pyarrow as pa
 
-    from islandbridge.pipeline import quarantine_keyring
-    from islandbridge.warehouse import raw
-    from islandbridge.warehouse.quality import quarantine
-    from islandbridge.warehouse.sealing import seal_quarantine
+    from islandbridge.landing import raw
+    from islandbridge.privacy.configured import quarantine_keyring
+    from islandbridge.privacy.sealing import seal_quarantine
+    from islandbridge.quality import quarantine
 
     (config.parent / "secrets" / "quarantine.keys").write_text(new_keyring_text(kid="q1") + "\n", encoding="ascii")
     config.write_text(config.read_text(encoding="utf-8").replace(
@@ -139,9 +139,9 @@ def _quarantine_contents(settings):
 
     import duckdb
 
-    from islandbridge.pipeline import quarantine_keyring
-    from islandbridge.warehouse.quality.quarantine import unseal
-    from islandbridge.warehouse.sealing import unseal_quarantine
+    from islandbridge.privacy.configured import quarantine_keyring
+    from islandbridge.privacy.sealing import unseal_quarantine
+    from islandbridge.quality.quarantine import unseal
 
     ring = quarantine_keyring(settings)
     with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
@@ -172,7 +172,7 @@ def test_connector_quarantine_rows_sealed_before_seq_was_stored_get_the_number_t
     """An older warehouse numbered a record key's rows by insertion order; connecting fills seq the same way."""
     import duckdb
 
-    from islandbridge.warehouse import raw
+    from islandbridge.landing import raw
 
     settings = _settings(quarantined)
     with duckdb.connect(str(settings.warehouse_path)) as con:

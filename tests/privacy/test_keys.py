@@ -7,7 +7,7 @@ import base64
 import pytest
 
 from islandbridge.config import Secret
-from islandbridge.warehouse.keys import (
+from islandbridge.privacy.keys import (
     PERSON_KEY,
     VAULT,
     KeyRing,

@@ -15,15 +15,15 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from islandbridge.transforms.masking import mask_id, mask_name, mask_phone
-from islandbridge.warehouse.leakscan import (
+from islandbridge.devtools.leakscan import (
     Needles,
     allow_rules,
     command,
     needles_from_street,
     scan_tree,
 )
-from islandbridge.warehouse.vault import Vault
+from islandbridge.privacy.masking import mask_id, mask_name, mask_phone
+from islandbridge.privacy.vault import Vault
 from tests.privacy.helpers import vault_ring
 
 ID = "511403195003071248"

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from islandbridge.transforms.masking import mask_id, mask_name, mask_phone
+from islandbridge.privacy.masking import mask_id, mask_name, mask_phone
 
 
 @pytest.mark.parametrize(("name", "masked"), [

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from islandbridge.warehouse.leakscan import allow_rules, needles_from_street, scan_tree
-from islandbridge.warehouse.policy import load_policies
+from islandbridge.delivery.policy import load_policies
+from islandbridge.devtools.leakscan import allow_rules, needles_from_street, scan_tree
 
 RESIDENTS, SEED = 300, 5
 

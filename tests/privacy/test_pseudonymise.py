@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from islandbridge.transforms.pseudonymise import person_key, person_keys, person_ref, person_refs
-from islandbridge.warehouse.keys import PERSON_KEY, Key
+from islandbridge.privacy.keys import PERSON_KEY, Key
+from islandbridge.privacy.pseudonymise import person_key, person_keys, person_ref, person_refs
 from tests.privacy.helpers import dept_key, mac_key
 
 ID = "510104196812225052"

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from islandbridge.transforms.scrub import Scrubber, scrub, scrub_many
+from islandbridge.privacy.scrub import Scrubber, scrub, scrub_many
 
 NAMES = ["张小伟", "张伟", "欧阳娜娜", "王芳"]
 

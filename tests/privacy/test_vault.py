@@ -6,8 +6,8 @@ import logging
 
 import pytest
 
-from islandbridge.warehouse.keys import VAULT, KeyRing, UnknownKeyIdError, new_keyring_text
-from islandbridge.warehouse.vault import FIELDS, Vault, VaultError, VaultIntegrityError
+from islandbridge.privacy.keys import VAULT, KeyRing, UnknownKeyIdError, new_keyring_text
+from islandbridge.privacy.vault import FIELDS, Vault, VaultError, VaultIntegrityError
 from tests.privacy.helpers import vault_ring
 
 PEOPLE = {

@@ -22,12 +22,13 @@ import pytest
 import yaml
 
 from islandbridge import pipeline
-from islandbridge.config import load_settings, parse_as_of
-from islandbridge.demo import write_config
-from islandbridge.warehouse import raw
-from islandbridge.warehouse.keys import new_keyring_text
-from islandbridge.warehouse.landing import MANIFEST, open_root
-from islandbridge.warehouse.quality import validate_run
+from islandbridge.config import parse_as_of
+from islandbridge.devtools.demo import write_config
+from islandbridge.landing import raw
+from islandbridge.landing.zone import MANIFEST, open_root
+from islandbridge.pipeline import load_settings
+from islandbridge.privacy.keys import new_keyring_text
+from islandbridge.quality import validate_run
 
 GRID_CLIENT = ("islandbridge-demo", "quality-grid-secret")
 IOT_KEY = "quality-iot-key"
@@ -37,7 +38,7 @@ LOADED_AT = dt.datetime(2026, 11, 22, tzinfo=dt.UTC)
 @pytest.fixture(scope="session")
 def served_street(street_dir):
     """The session's simulated street with its grid and IoT servers, shared by tests that only read it."""
-    from islandbridge.simulator.servers import GridServer, IotServer
+    from islandbridge.devtools.simulator.servers import GridServer, IotServer
 
     with GridServer(street_dir / "grid", client_id=GRID_CLIENT[0], client_secret=GRID_CLIENT[1]) as grid, \
             IotServer(street_dir / "iot", api_key=IOT_KEY) as iot:

@@ -11,17 +11,17 @@ import pytest
 
 from islandbridge.config import Settings, SourceSettings
 from islandbridge.connectors import civil_files, grid_rest, iot_rest, sql_registry
-from islandbridge.schemas import SchemaError, load_tables, parse_tables
-from islandbridge.warehouse.landing import LandingWriter
-from islandbridge.warehouse.quality import (
+from islandbridge.landing.zone import LandingWriter
+from islandbridge.quality import (
     QualityCheckBrokenError,
     QualityConfig,
     QualityConfigError,
     suites,
     validate_run,
 )
-from islandbridge.warehouse.quality.quarantine import ephemeral_keyring
-from islandbridge.warehouse.quality.rowchecks import CheckContext
+from islandbridge.quality.quarantine import ephemeral_keyring
+from islandbridge.quality.rowchecks import CheckContext
+from islandbridge.schemas import SchemaError, load_tables, parse_tables
 
 AS_OF = dt.datetime(2026, 11, 21, tzinfo=dt.UTC)
 RUN = "ib_20261121T000000Z"
@@ -148,8 +148,8 @@ def test_an_override_naming_an_unknown_check_is_refused(tmp_path):
 
 def test_flow_volume_compares_records_per_hour_with_the_previous_run(tmp_path):
     """An event log: 2,400 events in the previous day, 600 in this one is a 75 % drop."""
-    from islandbridge.warehouse import raw
-    from islandbridge.warehouse.quality.tablechecks import flow
+    from islandbridge.landing import raw
+    from islandbridge.quality.tablechecks import flow
 
     path = tmp_path / "wh.duckdb"
     con = raw.connect(str(path))

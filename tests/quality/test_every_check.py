@@ -10,10 +10,10 @@ import pyarrow as pa
 import pytest
 
 from islandbridge.config import parse_as_of
+from islandbridge.quality import suites
+from islandbridge.quality.rowchecks import DERIVED_KINDS, CheckContext, run_row_checks
+from islandbridge.quality.slices import LandingSlice
 from islandbridge.schemas import Check, load_tables
-from islandbridge.warehouse.quality import suites
-from islandbridge.warehouse.quality.rowchecks import DERIVED_KINDS, CheckContext, run_row_checks
-from islandbridge.warehouse.quality.slices import LandingSlice
 
 DAY = "2026-11-20"
 RUN = "ib_20261120T160000Z"

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from islandbridge.warehouse.quality import QualityGateError
-from islandbridge.warehouse.quality.commands import quarantine_list, quarantine_show
-from islandbridge.warehouse.quality.slices import LandingSlice
+from islandbridge.quality import QualityGateError
+from islandbridge.quality.commands import quarantine_list, quarantine_show
+from islandbridge.quality.slices import LandingSlice
 from tests.quality.conftest import Workspace, set_values
 
 DAY = "2026-11-20"

@@ -8,8 +8,8 @@ import sqlite3
 
 import pytest
 
-from islandbridge.warehouse.quality import QualityGateError
-from islandbridge.warehouse.quality.commands import quarantine_list, quarantine_replay
+from islandbridge.quality import QualityGateError
+from islandbridge.quality.commands import quarantine_list, quarantine_replay
 
 REGISTRY = ["registry"]
 

@@ -20,8 +20,8 @@ import openpyxl
 import pytest
 import sqlalchemy as sa
 
-from islandbridge.simulator import generate, hard_delete, load_registry
-from islandbridge.simulator.formats import check_digit
+from islandbridge.devtools.simulator import generate, hard_delete, load_registry
+from islandbridge.devtools.simulator.formats import check_digit
 from tests.conftest import AS_OF, SEED
 
 T_MS = int(dt.datetime(2026, 11, 21, tzinfo=dt.timezone(dt.timedelta(hours=8))).timestamp() * 1000)

@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from islandbridge.simulator.servers import GridServer, IotServer, serve_forever
+from islandbridge.devtools.simulator.servers import GridServer, IotServer, serve_forever
 
 CLIENT_ID, CLIENT_SECRET, API_KEY = "test-client", "test-secret-不外传", "iot-key"
 RESIDENTS_IN_ORDER = ["GP000002", "GP000001", "GP000003", "GP000004", "GP000005", "GP000006"]
@@ -400,13 +400,13 @@ def test_serve_forever_serves_both_platforms_until_stopped(tiny_street, http):
 
 def _generator_missing() -> bool:
     """True until the generator exists (a function in the package or a ``generate`` module)."""
-    package = importlib.import_module("islandbridge.simulator")
-    return not hasattr(package, "generate") and importlib.util.find_spec("islandbridge.simulator.generate") is None
+    package = importlib.import_module("islandbridge.devtools.simulator")
+    return not hasattr(package, "generate") and importlib.util.find_spec("islandbridge.devtools.simulator.generate") is None
 
 
-@pytest.mark.skipif(_generator_missing(), reason="islandbridge.simulator.generate is not written yet")
+@pytest.mark.skipif(_generator_missing(), reason="islandbridge.devtools.simulator.generate is not written yet")
 def test_every_endpoint_pages_through_the_generated_street(grid_server, iot_server, street_dir, http):
-    """Needs the generator (``islandbridge.simulator.generate``); built on the conftest fixtures."""
+    """Needs the generator (``islandbridge.devtools.simulator.generate``); built on the conftest fixtures."""
     from tests.conftest import GRID_CLIENT
 
     token = _token(http, grid_server, *GRID_CLIENT).json()["data"]["access_token"]

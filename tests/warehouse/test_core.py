@@ -8,8 +8,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
+from islandbridge.landing import raw
 from islandbridge.schemas import load_tables
-from islandbridge.warehouse import raw
 from islandbridge.warehouse.core import (
     SCRUBBED_READS,
     STAGES,

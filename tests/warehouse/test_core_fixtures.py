@@ -10,7 +10,8 @@ import datetime as dt
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-from islandbridge.warehouse import identity, raw
+from islandbridge.identity import tables as identity
+from islandbridge.landing import raw
 
 LOCAL = dt.timezone(dt.timedelta(hours=8))
 HOUR_MS = 3_600_000

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from islandbridge.delivery.dictionary import DictionaryError, load_core_tables, parse_core_tables, render
 from islandbridge.schemas import load_tables
 from islandbridge.warehouse.core import build_core
-from islandbridge.warehouse.dictionary import DictionaryError, load_core_tables, parse_core_tables, render
 from islandbridge.warehouse.marts import build_marts
 from tests.warehouse.test_core_fixtures import TinyWarehouse, as_of
 
@@ -20,7 +20,7 @@ IDENTITY_TABLES = {"identity_map", "identity_map_before", "identity_events", "id
 
 
 def test_the_committed_dictionary_is_what_the_schemas_generate():
-    """Regenerate with `python -m islandbridge.warehouse.dictionary docs/data-dictionary.md`."""
+    """Regenerate with `python -m islandbridge.delivery.dictionary docs/data-dictionary.md`."""
     assert DOCUMENT.read_text(encoding="utf-8") == render(load_tables(), load_core_tables())
 
 
@@ -65,7 +65,7 @@ report: {department: grid_centre, columns: [person_ref, phone, shoe_size], from_
 
 def test_each_mart_names_the_columns_its_department_policy_exports():
     """The YAML's report section says what the exporter's policy (schemas/policies) does."""
-    from islandbridge.warehouse.policy import load_policies
+    from islandbridge.delivery.policy import load_policies
 
     policies = load_policies()
     for name, table in load_core_tables().items():

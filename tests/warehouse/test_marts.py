@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 
-from islandbridge.warehouse import raw
+from islandbridge.landing import raw
 from islandbridge.warehouse.core import build_core
 from islandbridge.warehouse.marts import REPORTS, MartOptionsError, build_marts
 from tests.warehouse.test_core_fixtures import HOUR_MS, TinyWarehouse, as_of, ms, resident

@@ -9,10 +9,10 @@ import re
 import duckdb
 import pytest
 
-from islandbridge.warehouse import raw
+from islandbridge.devtools.reports_eval import score_reports, summary
+from islandbridge.landing import raw
 from islandbridge.warehouse.core import build_core
 from islandbridge.warehouse.marts import build_marts
-from islandbridge.warehouse.reports_eval import score_reports, summary
 
 SEED = 5
 RESIDENTS = 3000
@@ -23,11 +23,11 @@ SECRETS = {"IB_GRID_CLIENT_SECRET": "street-test", "IB_IOT_API_KEY": "street-tes
 @pytest.fixture(scope="session")
 def street_3000(tmp_path_factory):
     """(settings, truth folder) of a 3,000-resident street after extract, load and reconcile."""
-    from islandbridge.config import load_settings, parse_as_of
-    from islandbridge.demo import write_config
-    from islandbridge.pipeline import sync
-    from islandbridge.simulator import generate
-    from islandbridge.simulator.servers import GridServer, IotServer
+    from islandbridge.config import parse_as_of
+    from islandbridge.devtools.demo import write_config
+    from islandbridge.devtools.simulator import generate
+    from islandbridge.devtools.simulator.servers import GridServer, IotServer
+    from islandbridge.pipeline import load_settings, sync
 
     out = tmp_path_factory.mktemp("street3000")
     street, config = out / "street", out / "run" / "islandbridge.yml"

@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from islandbridge.warehouse import identity, raw
-from islandbridge.warehouse.quality import quarantine
-from islandbridge.warehouse.run_report import write_run_report
+from islandbridge.delivery.run_report import write_run_report
+from islandbridge.identity import tables as identity
+from islandbridge.landing import raw
+from islandbridge.quality import quarantine
 
 RUN = "ib_20261120T160000Z"
 OTHER = "ib_20261119T160000Z"

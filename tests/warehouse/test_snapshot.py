@@ -12,7 +12,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from islandbridge.warehouse.snapshot import (
+from islandbridge.delivery.snapshot import (
     CURRENT,
     SnapshotError,
     list_snapshots,

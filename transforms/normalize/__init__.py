@@ -21,7 +21,6 @@ from islandbridge.transforms.normalize.addresses import (
     normalize_house,
     parse_address,
 )
-from islandbridge.transforms.normalize.bench import bench_normalize
 from islandbridge.transforms.normalize.ids import IdResult, normalize_id
 from islandbridge.transforms.normalize.names import NameResult, normalize_name
 from islandbridge.transforms.normalize.phones import PhoneResult, normalize_phones
@@ -35,7 +34,6 @@ __all__ = [
     "NameResult",
     "NormalizeSpecError",
     "PhoneResult",
-    "bench_normalize",
     "estate_key",
     "house_key",
     "normalize_house",

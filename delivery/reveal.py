@@ -1,0 +1,168 @@
+"""Operator re-identification: turn a department's person_refs (or person_keys) back into identifiers.
+
+The only way besides an export for identifiers to leave the vault. A reveal is refused without a
+purpose and an actor, for a department without a policy, or for a field that department's policy does
+not let it receive. Every reveal appends one audit entry (actor, time, purpose, department, the
+person_refs concerned, the fields) *before* any value is returned. Values are never logged; the result's
+``repr`` shows counts only, so a stray ``log.info(result)`` leaks nothing.
+
+Example::
+
+    found = reveal(settings, department="grid_centre", person_refs=["gc_8d01…"], columns=["phone"],
+                   purpose="resident reported a fall; calling the family", actor="wang.li")
+    found.rows      # ({'person_ref': 'gc_8d01…', 'phone': '13800138000'},)
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+
+from islandbridge.config import Settings
+from islandbridge.delivery.export import pick_identifier
+from islandbridge.delivery.policy import Policy, load_policies
+from islandbridge.errors import IslandbridgeError
+from islandbridge.landing import raw
+from islandbridge.privacy.audit import AuditLog
+from islandbridge.privacy.keys import load_keys
+from islandbridge.privacy.masking import mask_id, mask_name, mask_phone
+from islandbridge.privacy.pseudonymise import person_refs as make_refs
+from islandbridge.privacy.vault import Vault
+
+log = logging.getLogger(__name__)
+
+# Display masks per vault field, for ``masked=True``; a field without one is hidden whole.
+FIELD_MASKS: Mapping[str, Callable[[object], str | None]] = {
+    "name": mask_name, "phone": mask_phone, "id_number": mask_id}
+_HIDDEN = "***"
+
+
+class RevealError(IslandbridgeError):
+    """A reveal was refused (no purpose, field not allowed, unknown person_ref); nothing was revealed."""
+
+    exit_status = 2
+
+
+@dataclass(frozen=True, repr=False)
+class Revealed:
+    """The values revealed, one row per person asked for, and the audit entry that records it."""
+
+    department: str
+    columns: tuple[str, ...]
+    rows: tuple[dict[str, str | None], ...]
+    audit_seq: int
+
+    def __repr__(self) -> str:
+        return (f"Revealed(department={self.department!r}, columns={list(self.columns)}, "
+                f"rows={len(self.rows)}, audit_seq={self.audit_seq})")
+
+    __str__ = __repr__
+
+
+def reveal(
+    settings: Settings,
+    *,
+    department: str,
+    columns: Sequence[str],
+    purpose: str,
+    actor: str,
+    person_refs: Iterable[str] | None = None,
+    person_keys: Iterable[str] | None = None,
+    masked: bool = False,
+    con: duckdb.DuckDBPyConnection | None = None,
+    policies: Mapping[str, Policy] | None = None,
+    clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+) -> Revealed:
+    """Reveal ``columns`` (vault fields) of the persons named by ``person_refs`` xor ``person_keys``.
+
+    person_refs are resolved against the warehouse's person keys (``con``, or the warehouse opened
+    read-only). Raises ``RevealError`` before revealing anything when the purpose or actor is empty, the
+    department has no policy, a field is not one its policy lets it receive, no person is named, or a
+    person_ref is unknown.
+    """
+    _require_text(purpose=purpose, actor=actor)
+    fields = _allowed_fields(department, columns, load_policies() if policies is None else policies)
+    keys = load_keys(settings.keys, departments=[department])
+    dept_key = keys.department(department)
+    if (person_refs is None) == (person_keys is None):
+        raise RevealError("name the persons by person_refs or by person_keys (exactly one of them)")
+    if person_keys is not None:
+        wanted = list(dict.fromkeys(person_keys))
+        refs = dict(zip(wanted, make_refs(dept_key, wanted).to_pylist(), strict=True))
+    else:
+        refs = _resolve_refs(list(dict.fromkeys(person_refs or ())), department, dept_key, settings, con)
+    if not refs:
+        raise RevealError("no person named; pass at least one person_ref or person_key")
+    values = _vault_values(settings, keys.vault, list(refs), fields)
+    shown = [f + (" (masked)" if masked else "") for f in fields]
+    entry = AuditLog(settings.audit_path).append(
+        actor=actor, purpose=f"reveal: {purpose.strip()}", department=department,
+        person_refs=list(refs.values()), columns=shown, at=clock())
+    rows = tuple({"person_ref": refs[pk],
+                  **{f: _show(f, pick_identifier(f, values.get(pk, {}).get(f, ())), masked) for f in fields}}
+                 for pk in refs)
+    log.info("reveal for %s by %s: %d person(s), fields %s, audit entry %d",
+             department, actor, len(rows), shown, entry.seq)
+    return Revealed(department, tuple(fields), rows, entry.seq)
+
+
+def _require_text(**values: str) -> None:
+    for name, value in values.items():
+        if not isinstance(value, str) or not value.strip():
+            raise RevealError(f"a reveal needs a stated {name}; nothing was revealed")
+
+
+def _allowed_fields(department: str, columns: Sequence[str], policies: Mapping[str, Policy]) -> list[str]:
+    if department not in policies:
+        raise RevealError(f"no export policy for department {department!r}; "
+                          f"known: {', '.join(sorted(policies))}")
+    allowed = policies[department].vault_fields()
+    fields = [columns] if isinstance(columns, str) else list(dict.fromkeys(columns))
+    refused = [f for f in fields if f not in allowed]
+    if refused or not fields:
+        raise RevealError(f"{department} may not be shown {refused or 'nothing'}: its policy "
+                          f"({policies[department].origin}) allows {', '.join(allowed) or 'no identifier'}")
+    return fields
+
+
+def _resolve_refs(wanted: list[str], department: str, dept_key, settings: Settings,
+                  con: duckdb.DuckDBPyConnection | None) -> dict[str, str]:
+    """person_key -> person_ref for the wanted refs, by computing the refs of every known person."""
+    known = _known_person_keys(settings.warehouse_path, con)
+    by_ref = dict(zip(make_refs(dept_key, known).to_pylist(), known, strict=True))
+    unknown = [r for r in wanted if r not in by_ref]
+    if unknown:
+        raise RevealError(f"{len(unknown)} person_ref(s) are not {department}'s refs of any person in the "
+                          f"warehouse (first: {', '.join(unknown[:3])}); nothing was revealed")
+    return {by_ref[r]: r for r in wanted}
+
+
+def _known_person_keys(path: Path, con: duckdb.DuckDBPyConnection | None) -> list[str]:
+    query = "SELECT DISTINCT person_key FROM core.identity_map WHERE person_key IS NOT NULL ORDER BY 1"
+    if con is not None:
+        return [r[0] for r in con.execute(query).fetchall()]
+    own = raw.connect(str(path), read_only=True)
+    try:
+        return [r[0] for r in own.execute(query).fetchall()]
+    finally:
+        own.close()
+
+
+def _vault_values(settings: Settings, keyring, person_keys: list[str], fields: list[str]) -> dict:
+    path = Path(settings.vault_path)
+    if not path.exists():
+        raise RevealError(f"the identifier vault {path} does not exist; nothing to reveal")
+    with Vault.open(path, keyring) as vault:
+        return vault.get(person_keys, fields)
+
+
+def _show(field: str, value: str | None, masked: bool) -> str | None:
+    if not masked or value is None:
+        return value
+    mask = FIELD_MASKS.get(field)
+    return mask(value) if mask else _HIDDEN

@@ -1,0 +1,171 @@
+"""Benchmarks: numbers to report, not pass/fail tests (``make bench`` / ``islandbridge bench``).
+
+``connectors``: for each street size, generate (or reuse) a simulated street, serve it, and run each
+connector's extraction in a child process of its own, so that the child's peak resident set size is the
+connector's alone (the simulated servers run in this process). Reports rows/s and peak RSS, and the RSS
+the child had after its imports (the floor every connector pays), so growth with the street is visible.
+
+``pipeline``: for each street size, one whole run of a fresh warehouse in a child process — extract,
+validate, load, reconcile (training the linkage model, as a first run does), build, export, publish —
+with the seconds of every step and the child's peak RSS.
+
+The CLI also runs the benchmarks that live beside their subjects: ``reconcile``
+(`islandbridge.devtools.linkage.bench_reconcile`), ``quality`` (`islandbridge.devtools.quality_bench`) and
+``normalize`` (`islandbridge.devtools.normalize_bench`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from islandbridge.devtools.demo import GRID_CLIENT_ID, write_config
+from islandbridge.perf import peak_rss_mib, rss_mib
+
+SOURCES = ("registry", "grid", "civil", "iot")
+BENCH_CREDS = {"IB_GRID_CLIENT_SECRET": "bench-grid-secret", "IB_IOT_API_KEY": "bench-iot-key"}
+
+
+def bench_connectors(workdir: Path, sizes: list[int], seed: int = 1, sources=SOURCES) -> list[dict]:
+    """Measure every connector at every size; returns one row per (size, source)."""
+    from islandbridge.devtools.simulator.servers import GridServer, IotServer
+
+    results = []
+    for size in sizes:
+        street = _street(workdir, size, seed)
+        with GridServer(street / "grid", client_id=GRID_CLIENT_ID, client_secret=BENCH_CREDS["IB_GRID_CLIENT_SECRET"],
+                        rate_limit_per_s=None) as grid, \
+                IotServer(street / "iot", api_key=BENCH_CREDS["IB_IOT_API_KEY"]) as iot:
+            config = workdir / f"bench-{size}.yml"
+            write_config(config, street=street, grid_url=grid.base_url, iot_url=iot.base_url)
+            for source in sources:
+                row = _run_child(config, source)
+                row["residents"] = size
+                results.append(row)
+                print(f"[bench] {size:>7} residents  {source:<8} {row['rows']:>9} rows  "
+                      f"{row['rows_per_s']:>10,.0f} rows/s  peak RSS {row['peak_rss_mib']:.0f} MiB "
+                      f"(after imports {row['base_rss_mib']:.0f} MiB)", flush=True)
+    _print_flatness(results)
+    return results
+
+
+def bench_pipeline(workdir: Path, sizes: list[int], seed: int = 1) -> list[dict]:
+    """One full run per street size on a fresh warehouse; returns the seconds of each step and peak RSS."""
+    import shutil
+
+    from islandbridge.devtools.simulator.servers import GridServer, IotServer
+
+    results = []
+    for size in sizes:
+        street = _street(workdir, size, seed)
+        run_dir = workdir / f"pipeline-{size}"
+        shutil.rmtree(run_dir, ignore_errors=True)
+        run_dir.mkdir(parents=True)
+        with GridServer(street / "grid", client_id=GRID_CLIENT_ID, client_secret=BENCH_CREDS["IB_GRID_CLIENT_SECRET"],
+                        rate_limit_per_s=None) as grid, \
+                IotServer(street / "iot", api_key=BENCH_CREDS["IB_IOT_API_KEY"]) as iot:
+            write_config(run_dir / "islandbridge.yml", street=street, grid_url=grid.base_url, iot_url=iot.base_url)
+            row = _child("_pipeline", run_dir / "islandbridge.yml")
+        row["residents"] = size
+        results.append(row)
+        steps = "  ".join(f"{k} {v:.1f}" for k, v in row["seconds"].items())
+        print(f"[bench] pipeline {size:>7} residents  {row['total_s']:.1f} s  peak RSS {row['peak_rss_mib']:.0f} MiB"
+              f"\n        {steps}", flush=True)
+    return results
+
+
+def _street(workdir: Path, size: int, seed: int) -> Path:
+    from islandbridge.devtools.simulator import generate
+
+    street = workdir / f"street-{size}"
+    if not (street / "truth" / "meta.json").exists():
+        t0 = time.perf_counter()
+        generate(street, residents=size, seed=seed)
+        print(f"[bench] generated {size} residents in {time.perf_counter() - t0:.1f} s", flush=True)
+    return street
+
+
+def _run_child(config: Path, source: str) -> dict:
+    return _child("_one", config, source)
+
+
+def _child(command: str, *args: object) -> dict:
+    env = {**os.environ, **BENCH_CREDS}
+    out = subprocess.run([sys.executable, "-m", "islandbridge.devtools.bench", command, *map(str, args)],
+                         env=env, check=True, capture_output=True, text=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def _pipeline(config: str) -> None:
+    """Child process: every step of one run, timed; prints one JSON line."""
+    from islandbridge import pipeline
+    from islandbridge.config import parse_as_of
+    from islandbridge.pipeline import load_settings
+
+    settings = load_settings(config, environ=os.environ)
+    as_of = parse_as_of("2026-11-20")
+    names = pipeline.plan(settings)
+    steps = [*((f"extract {n}", lambda n=n: pipeline.extract(settings, n, as_of)) for n in names),
+             ("validate", lambda: pipeline.validate(settings, as_of, names)),
+             ("load", lambda: pipeline.load(settings, as_of, names)),
+             ("reconcile", lambda: pipeline.reconcile(settings, as_of)),
+             ("build", lambda: pipeline.build(settings, as_of)),
+             ("export", lambda: pipeline.export(settings, as_of)),
+             ("publish", lambda: pipeline.publish(settings, as_of))]
+    seconds = {}
+    for name, step in steps:
+        t0 = time.perf_counter()
+        step()
+        seconds[name] = round(time.perf_counter() - t0, 2)
+    print(json.dumps({"seconds": seconds, "total_s": round(sum(seconds.values()), 1),
+                      "peak_rss_mib": peak_rss_mib()}))
+
+
+def _one(config: str, source: str) -> None:
+    """Child process: one extraction, timed; prints one JSON line."""
+    from islandbridge import pipeline
+    from islandbridge.config import parse_as_of
+    from islandbridge.pipeline import load_settings
+
+    settings = load_settings(config, environ=os.environ)
+    base_rss = rss_mib()
+    # the benchmark extracts and never loads, so no state is committed: every call is a full extraction
+    as_of = parse_as_of("2026-11-20")
+    t0 = time.perf_counter()
+    result = pipeline.extract(settings, source, as_of)
+    seconds = time.perf_counter() - t0
+    rows = sum(c["read"] for c in result["counts"].values())
+    print(json.dumps({"source": source, "rows": rows, "seconds": round(seconds, 3),
+                      "rows_per_s": rows / seconds if seconds else 0.0,
+                      "peak_rss_mib": peak_rss_mib(), "base_rss_mib": base_rss}))
+
+
+def _print_flatness(results: list[dict]) -> None:
+    sizes = sorted({r["residents"] for r in results})
+    if len(sizes) < 2:
+        return
+    small, large = sizes[0], sizes[-1]
+    print(f"\n[bench] peak RSS ratio {large} / {small} residents (target for registry and iot: <= 1.5x)")
+    for source in sorted({r["source"] for r in results}):
+        a = next(r for r in results if r["residents"] == small and r["source"] == source)
+        b = next(r for r in results if r["residents"] == large and r["source"] == source)
+        print(f"  {source:<8} {b['peak_rss_mib'] / a['peak_rss_mib']:.2f}x")
+
+
+def main(argv: list[str]) -> int:
+    if argv[:1] == ["_one"]:
+        _one(argv[1], argv[2])
+        return 0
+    if argv[:1] == ["_pipeline"]:
+        _pipeline(argv[1])
+        return 0
+    raise SystemExit("usage: python -m islandbridge.devtools.bench _one CONFIG SOURCE | _pipeline CONFIG (internal)")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
+

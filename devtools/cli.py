@@ -1,0 +1,155 @@
+"""The developer tools' commands: simulate and serve a street, the demo, scoring against a street's truth,
+benchmarks and the leak scan. Registered with ``islandbridge`` through the ``islandbridge.commands`` entry
+point, so the runtime never imports this package."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+from pathlib import Path
+
+from islandbridge.cli.common import command, group, print_json, settings_of
+from islandbridge.errors import ConfigError
+from islandbridge.landing import raw
+
+
+def register(sub) -> None:
+    s = command(sub, "simulate", _simulate, "write a deterministic simulated street with all four systems",
+                config=False, example="islandbridge simulate var/street --residents 3000 --seed 1")
+    s.add_argument("out", type=Path)
+    s.add_argument("--residents", type=int, default=3000, help="default: 3000")
+    s.add_argument("--seed", type=int, default=1, help="default: 1")
+    s.add_argument("--as-of", default="2026-11-20", help="the street's date (YYYY-MM-DD; default 2026-11-20)")
+
+    s = command(sub, "serve", _serve, "serve a simulated street's grid and IoT APIs until interrupted",
+                config=False, example="islandbridge serve var/demo/street")
+    s.add_argument("street", type=Path)
+    s.add_argument("--grid-port", type=int, default=8701, help="default: 8701")
+    s.add_argument("--iot-port", type=int, default=8702, help="default: 8702")
+
+    s = command(sub, "demo", _demo, "simulate a street, serve it, and run the DAG through Airflow",
+                config=False, example="islandbridge demo --workdir var/demo --residents 3000")
+    s.add_argument("--workdir", type=Path, default=Path("var/demo"))
+    s.add_argument("--residents", type=int, default=3000)
+    s.add_argument("--seed", type=int, default=1)
+    s.add_argument("--as-of", default="2026-11-20")
+    s.add_argument("--dags-folder", type=Path, default=Path("dags"))
+
+    esub = group(sub, "eval", "score results against a simulated street's truth")
+    s = command(esub, "linkage", _eval_linkage, "pairwise precision/recall/F1 per system pair, false merges "
+                "and splits")
+    s.add_argument("--truth", type=Path, required=True, help="the truth/ folder of a simulated street")
+    s = command(esub, "reports", _eval_reports, "precision/recall of every department report against a "
+                "street's truth")
+    s.add_argument("--truth", type=Path, required=True, help="the truth/ folder of a simulated street")
+
+    s = command(sub, "bench", _bench, "benchmarks: numbers to report, not pass/fail", config=False,
+                example="islandbridge bench pipeline --sizes 3000 --json var/bench/pipeline.json")
+    s.add_argument("suite", choices=["connectors", "pipeline", "reconcile", "quality", "normalize"], nargs="?",
+                   default="connectors", help="connectors: rows/s and memory of each extraction; pipeline: every "
+                   "step of one run; reconcile: identity alone; quality: the gate; normalize: 1M rows")
+    s.add_argument("--sizes", type=int, nargs="+", default=[3000, 30000], help="street sizes (residents)")
+    s.add_argument("--workdir", type=Path, default=Path("var/bench"))
+    s.add_argument("--sources", nargs="+", default=["registry", "grid", "civil", "iot"],
+                   help="which connectors to measure")
+    s.add_argument("--json", type=Path, help="also write the results to this file")
+
+    pvsub = group(sub, "privacy", "privacy checks over what runs produced")
+    s = command(pvsub, "scan", _privacy_scan, "look for a simulated street's names, IDs, phones, bank cards in "
+                "a folder", config=False)
+    s.add_argument("--street", type=Path, required=True, help="the simulated street (where the needles come from)")
+    s.add_argument("--root", type=Path, required=True, help="folder to scan, read-only")
+    s.add_argument("--exclude", type=Path, action="append", default=[], help="file or folder to leave out")
+    s.add_argument("--allow", action="append", default=[], metavar="FILE_GLOB[::LOCATION_GLOB]",
+                   help="hits expected here, e.g. a policy column of an export")
+    s.add_argument("--allow-term", action="append", default=[], help="innocent word a name hit may lie inside")
+    s.add_argument("--show", type=int, default=50, help="masked hits to print")
+    s.add_argument("--json", type=Path, help="write the whole (masked) result as JSON")
+
+
+def _simulate(args) -> int:
+    from islandbridge.devtools.simulator import generate
+
+    summary = generate(args.out, residents=args.residents, seed=args.seed,
+                       as_of=dt.date.fromisoformat(args.as_of))
+    print(json.dumps(summary, ensure_ascii=False, indent=1, default=str))
+    return 0
+
+
+def _serve(args) -> int:
+    from islandbridge.devtools.simulator.servers import serve_forever
+
+    client_id = os.environ.get("IB_GRID_CLIENT_ID", "islandbridge")
+    secret, key = os.environ.get("IB_GRID_CLIENT_SECRET"), os.environ.get("IB_IOT_API_KEY")
+    if not secret or not key:
+        raise ConfigError("set IB_GRID_CLIENT_SECRET and IB_IOT_API_KEY: the simulated APIs' credentials")
+    print(f"grid: http://127.0.0.1:{args.grid_port}/api/v2   iot: http://127.0.0.1:{args.iot_port}/iot/v1")
+    serve_forever(args.street, grid_port=args.grid_port, iot_port=args.iot_port,
+                  client_id=client_id, client_secret=secret, api_key=key)
+    return 0
+
+
+def _demo(args) -> int:
+    from islandbridge.devtools.demo import run_demo
+
+    return run_demo(workdir=args.workdir.resolve(), residents=args.residents, seed=args.seed,
+                    as_of=dt.date.fromisoformat(args.as_of), dags_folder=args.dags_folder.resolve())
+
+
+def _eval_linkage(args) -> int:
+    from islandbridge.devtools.linkage import evaluate_linkage
+
+    try:
+        scores = evaluate_linkage(settings_of(args), args.truth)
+    except FileNotFoundError as exc:
+        raise ConfigError(str(exc)) from None
+    print_json(scores)
+    return 0
+
+
+def _eval_reports(args) -> int:
+    from islandbridge.devtools.reports_eval import score_reports
+
+    if not (args.truth / "persons.csv").exists():
+        raise ConfigError(f"no truth files in {args.truth}; pass the truth/ folder of a simulated street")
+    con = raw.connect(str(settings_of(args, with_sources=False).warehouse_path), read_only=True)
+    try:
+        print_json(score_reports(con, args.truth))
+    finally:
+        con.close()
+    return 0
+
+
+def _bench(args) -> int:
+    from islandbridge.devtools import bench
+
+    workdir = args.workdir.resolve()
+    workdir.mkdir(parents=True, exist_ok=True)
+    if args.suite == "connectors":
+        results = bench.bench_connectors(workdir, args.sizes, sources=args.sources)
+    elif args.suite == "pipeline":
+        results = bench.bench_pipeline(workdir, args.sizes)
+    elif args.suite == "reconcile":
+        from islandbridge.devtools.linkage import bench_reconcile
+
+        results = [bench_reconcile(workdir / "reconcile", size) for size in args.sizes]
+    elif args.suite == "quality":
+        from islandbridge.devtools.quality_bench import bench_quality
+
+        results = bench_quality(workdir / "quality", residents=args.sizes[-1])
+        print_json(results)
+    else:
+        from islandbridge.devtools.normalize_bench import bench_normalize
+
+        results = bench_normalize()
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=1), encoding="utf-8")
+    return 0
+
+
+def _privacy_scan(args) -> int:
+    from islandbridge.devtools.leakscan import command as scan
+
+    return scan(args.street, args.root, exclude=args.exclude, allow=args.allow, terms=args.allow_term,
+                show=args.show, json_out=args.json)

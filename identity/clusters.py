@@ -1,0 +1,469 @@
+"""From links to persons: union-find with hard constraints, ambiguity detection and a review list.
+
+Records joined by an equal full ID number form the first clusters. Scored pairs then join clusters,
+strongest first, but only when
+
+- the probability reaches the match threshold **and** the pair agrees on name, birth date or ID number
+  (a shared phone or flat alone never links: that is what a household shares);
+- the two clusters do not contradict each other (`conflict`): two different valid full ID numbers, two
+  masked numbers that cannot be the same, two birth dates, two sexes, or two records of a roster that
+  lists each person once (the grid's 台账, one month of a civil-affairs file, the registry's living
+  rows), or a birth date too recent for a roster that only holds adults (`records.PersonStream`). This
+  holds for the whole cluster, so a chain of links can never carry two ID numbers into one person;
+- the record is not ambiguous: when one record links about equally well (`AMBIGUITY_MARGIN`) to two
+  persons that contradict each other — a card holder 宋雨欣 in a flat where mother and daughter share
+  that name and a phone — it is linked to neither.
+
+A last pass joins **sole namesakes** (`join_sole_namesakes`): two persons that are each other's only
+compatible namesake (pinyin) in one flat, or in one community when one of them has no address at all (a
+高龄补贴 row names only its 所属社区), where the registry has a row of that name there, and that
+contradict each other in nothing. The model rightly scores such a pair below the threshold: a card
+holder whose name carries a homophone typo and who shares nothing but the flat with the registry's
+resident looks, field by field, like a namesake in the same flat, and the simulated streets hold such
+namesakes (mother and daughter both 冯语嫣). What the model cannot see is that the registry, which
+lists every registered resident of the flat, living or gone, lists no second person of that name there.
+Without a registry row there is no such list: two unregistered 尹皓轩 may share a flat, each with a card
+and no birth date, so the pass leaves them apart. Records so joined say ``matched_by = 'namesake'``.
+
+Everything not linked that came near is reported as a `Review` with its reason, for a person to decide.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from islandbridge.identity.probabilistic import MATCH_PROBABILITY
+from islandbridge.perf import collector_paused
+
+AMBIGUITY_MARGIN = 10.0  # match weight (log2 of the Bayes factor) that separates a best link from a rival
+REASONS = ("below_threshold", "no_identity_evidence", "ambiguous", "different_id", "different_masked_id",
+           "different_birth", "different_sex", "same_roster", "too_young", "several_namesakes")
+
+
+class Profile(NamedTuple):
+    """What a cluster is known to be: at most one of each, and the rosters it already appears in."""
+
+    id: str | None = None
+    ps: str | None = None
+    birth: str | None = None
+    ym: str | None = None
+    sex: str | None = None
+    scopes: frozenset[str] = frozenset()
+    born_by: str | None = None  # the latest birth date its records allow (an adult-only roster...)
+
+    def merged(self, other: Profile) -> Profile:
+        bound = min(filter(None, (self.born_by, other.born_by)), default=None)
+        return Profile(self.id or other.id, self.ps or other.ps, self.birth or other.birth,
+                       self.ym or other.ym, self.sex or other.sex, self.scopes | other.scopes, bound)
+
+
+def conflict(a: Profile, b: Profile) -> str | None:
+    """Why two clusters cannot be one person (a reason from `REASONS`), or None; symmetric.
+
+    >>> conflict(Profile(id="110101199003070021"), Profile(id="110101199003070047"))
+    'different_id'
+    """
+    checks = (("different_id", a.id, b.id), ("different_masked_id", a.ps, b.ps),
+              ("different_birth", a.birth, b.birth), ("different_birth", a.ym, b.ym),
+              ("different_sex", a.sex, b.sex))
+    for reason, left, right in checks:
+        if left and right and left != right:
+            return reason
+    if a.scopes & b.scopes:
+        return "same_roster"
+    return "too_young" if _too_young(a, b) or _too_young(b, a) else None
+
+
+def _too_young(a: Profile, b: Profile) -> bool:
+    """True when ``b``'s birth is later than ``a``'s records allow (a card holder who is a baby)."""
+    if not a.born_by:
+        return False
+    if b.birth:
+        return b.birth > a.born_by
+    return bool(b.ym) and b.ym > a.born_by[:7]
+
+
+@dataclass(frozen=True)
+class Review:
+    """A pair a person should look at: the records (by uid), the model's probability and the reason."""
+
+    uid_l: int
+    uid_r: int
+    match_probability: float | None  # None: the pair was never scored (a namesake the pass could not choose)
+    reason: str
+
+
+@dataclass
+class Clustering:
+    """The persons found: a cluster id per record (its smallest uid), how each was matched, and reviews."""
+
+    cluster: list[int]
+    matched_by: list[str]  # 'id', 'probabilistic', 'namesake' or 'none'
+    probability: list[float | None]
+    reviews: list[Review] = field(default_factory=list)
+
+
+PROFILE_COLUMNS = ("id_full", "id_ps", "birth", "birth_ym", "sex", "scope", "born_by")
+
+
+def build_clusters(records: pa.Table, id_edges: Iterable[tuple[int, int]], pairs: pa.Table,
+                   *, match_probability: float = MATCH_PROBABILITY,
+                   margin: float = AMBIGUITY_MARGIN) -> Clustering:
+    """Cluster ``records`` (uids 0..n-1) from ID edges and scored ``pairs`` (uid_l, uid_r, weight, prob).
+
+    Deterministic: the same inputs give the same clusters and reviews. Pairs are screened in bulk; the
+    order-dependent part (strongest link first, constraints checked on whole clusters) runs for each
+    connected component of the candidate graph on its own, which gives the same result as one global
+    pass and keeps the memory it touches small.
+    """
+    n = records.num_rows
+    edges = np.array(sorted(id_edges), np.int64).reshape(-1, 2)
+    id_components = connected_components(n, edges[:, 0], edges[:, 1])
+    candidates, reviews = _screen(records, id_components, pairs, match_probability)
+    left, right, weight, prob = candidates
+    components = connected_components(n, np.concatenate([edges[:, 0], left]), np.concatenate([edges[:, 1], right]))
+    with collector_paused():
+        cluster, links, more = _resolve_all(records, components, edges, candidates, margin)
+    cluster, namesakes, undecided = join_sole_namesakes(records, cluster)
+    return _result(cluster, edges, links, reviews + more + undecided, namesakes)
+
+
+def connected_components(n: int, left: np.ndarray, right: np.ndarray) -> np.ndarray:
+    """The smallest uid of each record's connected component under the edges (left[i], right[i])."""
+    labels = np.arange(n, dtype=np.int64)
+    if not len(left):
+        return labels
+    while True:
+        low = np.minimum(labels[left], labels[right])
+        new = labels.copy()
+        np.minimum.at(new, left, low)
+        np.minimum.at(new, right, low)
+        new = new[new]  # pointer jumping: follow the label's own label
+        if np.array_equal(new, labels):
+            return labels
+        labels = new
+
+
+Candidates = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]  # uid_l, uid_r, weight, probability
+
+
+def _screen(records: pa.Table, components: np.ndarray, pairs: pa.Table, threshold: float):
+    """Split scored pairs into link candidates and reviews; pairs already joined by an ID number go."""
+    left, right = pairs["uid_l"].to_numpy(), pairs["uid_r"].to_numpy()
+    weight, prob = pairs["match_weight"].to_numpy(), pairs["match_probability"].to_numpy()
+    apart = components[left] != components[right]
+    below = prob < threshold
+    evidence = identity_evidence(records, left, right)
+    reviews = []
+    for mask, reason in ((apart & below, "below_threshold"), (apart & ~below & ~evidence, "no_identity_evidence")):
+        reviews += [Review(a, b, p, reason) for a, b, p in
+                    zip(left[mask].tolist(), right[mask].tolist(), prob[mask].tolist(), strict=True)]
+    keep = apart & ~below & evidence
+    return (left[keep], right[keep], weight[keep], prob[keep]), reviews
+
+
+def identity_evidence(records: pa.Table, left: np.ndarray, right: np.ndarray) -> np.ndarray:
+    """`has_identity_evidence` of many pairs at once (uids into ``records``); agrees with `pair_evidence`."""
+    lidx, ridx = pa.array(left, pa.int64()), pa.array(right, pa.int64())
+
+    def sides(column: str):
+        return records[column].take(lidx), records[column].take(ridx)
+
+    def same(column: str) -> pa.ChunkedArray:
+        return pc.fill_null(pc.equal(*sides(column)), False)
+
+    names = pc.and_(pc.and_(*(pc.is_valid(s) for s in sides("name_key"))),
+                    pc.or_(same("name_key"), same("pinyin_key")))
+    both_full = pc.and_(*(pc.is_valid(s) for s in sides("id_full")))
+    numbers = pc.if_else(both_full, same("id_full"), same("id_ps"))
+    return np.asarray(pc.or_(pc.or_(names, same("birth")), numbers), dtype=bool)
+
+
+def _resolve_all(records: pa.Table, components: np.ndarray, edges: np.ndarray, candidates: Candidates,
+                 margin: float) -> tuple[np.ndarray, list, list[Review]]:
+    """Run `_resolve` on every component with an edge; returns the cluster of each uid, links, reviews."""
+    left, right, weight, prob = candidates
+    cluster = np.arange(len(components), dtype=np.int64)
+    order = np.argsort(components, kind="stable")  # uids of one component together, ascending
+    sizes = np.bincount(components, minlength=len(components))
+    busy = order[sizes[components[order]] > 1]
+    if not len(busy):
+        return cluster, [], []
+    profiles = _gathered_profiles(records, busy)
+    position = np.empty(len(components), np.int64)
+    position[busy] = np.arange(len(busy))
+    starts = np.flatnonzero(np.r_[True, components[busy][1:] != components[busy][:-1]])
+    id_groups = _group(components[edges[:, 0]], position[edges[:, 0]], position[edges[:, 1]])
+    by_weight = np.lexsort((right, left, -weight, components[left]))
+    cand_groups = _group(components[left][by_weight], position[left][by_weight], position[right][by_weight],
+                         prob[by_weight], weight[by_weight])
+    links, reviews = [], []
+    ends = [*starts[1:].tolist(), len(busy)]
+    for start, end, comp in zip(starts.tolist(), ends, components[busy][starts].tolist(), strict=True):
+        roots, found_links, found_reviews = _resolve(profiles[start:end], start, id_groups.get(comp, ()),
+                                                     cand_groups.get(comp, ()), margin)
+        uids = busy[start:end]
+        cluster[uids] = uids[roots]
+        links += [(int(busy[a]), int(busy[b]), p) for a, b, p in found_links]
+        reviews += [Review(int(busy[a]), int(busy[b]), p, reason) for a, b, p, reason in found_reviews]
+    return cluster, links, reviews
+
+
+def _gathered_profiles(records: pa.Table, uids: np.ndarray) -> list[Profile]:
+    """The `Profile` of each uid, in the order given (gathered column-wise, then read in sequence)."""
+    index = pa.array(uids, pa.int64())
+    cols = [records[c].take(index).to_pylist() for c in PROFILE_COLUMNS]
+    return [Profile(i, p, b, y, s, frozenset((scope,)) if scope else frozenset(), bound)
+            for i, p, b, y, s, scope, bound in zip(*cols, strict=True)]
+
+
+def _group(component: np.ndarray, *columns: np.ndarray) -> dict[int, list[tuple]]:
+    """Rows (tuples of ``columns``) grouped by ``component``, in their given order within a group."""
+    if not len(component):
+        return {}
+    order = np.argsort(component, kind="stable")
+    rows = list(zip(*(c[order].tolist() for c in columns), strict=True))
+    keys = component[order]
+    starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]]).tolist()
+    ends = [*starts[1:], len(rows)]
+    return {int(keys[s]): rows[s:e] for s, e in zip(starts, ends, strict=True)}
+
+
+def _resolve(profiles: list[Profile], offset: int, id_edges, candidates, margin: float):
+    """One component: ID unions, then ambiguity, then strongest-first links under the constraints.
+
+    Positions are global (``offset`` is the component's first); returns each record's root position
+    relative to the component, the links made and the reviews (a, b, probability, reason).
+    """
+    uf = _UnionFind(profiles, offset)
+    for a, b in id_edges:
+        uf.union(a, b)
+    fixed = {i: uf.find(i) for i in range(offset, offset + len(profiles))}
+    rivals = _rival_links(uf, fixed, candidates, margin)
+    links, reviews = [], []
+    for a, b, p, _ in candidates:
+        if (a, fixed[b]) in rivals or (b, fixed[a]) in rivals:
+            reviews.append((a, b, p, "ambiguous"))
+            continue
+        ra, rb = uf.find(a), uf.find(b)
+        reason = None if ra == rb else conflict(uf.profile[ra], uf.profile[rb])
+        if reason:
+            reviews.append((a, b, p, reason))
+        else:
+            uf.union(a, b)
+            links.append((a, b, p))
+    roots = [uf.find(i) - offset for i in range(offset, offset + len(profiles))]
+    return roots, links, reviews
+
+
+def _rival_links(uf: _UnionFind, fixed: dict[int, int], candidates, margin: float) -> set[tuple[int, int]]:
+    """(record, ID-cluster) links to drop: the record matches rival persons about equally well."""
+    targets: dict[int, dict[int, float]] = {}
+    for a, b, _, weight in candidates:
+        for rec, other in ((a, fixed[b]), (b, fixed[a])):
+            best = targets.setdefault(rec, {})
+            best[other] = max(weight, best.get(other, float("-inf")))
+    drop = set()
+    for rec, by_root in targets.items():
+        if len(by_root) < 2:
+            continue
+        top = max(by_root.values())
+        contenders = sorted(root for root, weight in by_root.items() if top - weight < margin)
+        profiles = [uf.profile[root] for root in contenders]
+        if any(conflict(p, q) for i, p in enumerate(profiles) for q in profiles[i + 1:]):
+            drop.update((rec, root) for root in contenders)
+    return drop
+
+
+# -- sole namesakes -------------------------------------------------------------------------------------------
+
+# Where two persons of one name are looked for, and whether the pass joins only a person of whom no record
+# gives any address to one with an address there (in a community, two addressed namesakes may well be two
+# people, and an incident reporter is placed by the incident, not by a home).
+NAMESAKE_PLACES = (("house_key", False), ("community", True))
+
+
+def join_sole_namesakes(records: pa.Table, cluster: np.ndarray
+                        ) -> tuple[np.ndarray, list[tuple[int, int]], list[Review]]:
+    """Join clusters that are each other's only compatible namesake (``pinyin_key``) in one place.
+
+    Places (`NAMESAKE_PLACES`): a flat counts only the records that give it as a home (``is_home``); a
+    community counts every record placed in it, and joins only a person none of whose records has an
+    address (no ``house_key``, and none of them an incident's) to one who has. A place's namesakes are
+    the clusters with a record of that pinyin there; one of them must hold a ``registered`` record there
+    (the registry's list of who lives or lived there). Two namesakes join when neither is compatible
+    with any other namesake of the place (compatible: no `conflict` as wholes; a 1945 roster row is not
+    the 1940 or the 1958 卢玉梅) and they are compatible with each other. Returns the new cluster of each
+    record (the smallest uid of the joined clusters stays the label), for every join the pair of records
+    (one of each side) that named it, and a ``several_namesakes`` `Review` for each namesake of a person
+    without an address who has more than one compatible namesake in the community (a roster row that
+    could be either of two people: the bureau should say which). Deterministic: places are visited in
+    sorted order.
+    """
+    cluster = np.asarray(cluster, np.int64).copy()
+    uids = np.arange(records.num_rows, dtype=np.int64)
+    home = np.asarray(pc.fill_null(pc.and_(records["is_home"], pc.is_valid(records["house_key"])), False), bool)
+    placed = home | ~np.asarray(pc.fill_null(records["is_home"], True), bool)
+    named = np.asarray(pc.is_valid(records["pinyin_key"]), bool)
+    joined: list[tuple[int, int]] = []
+    undecided: list[Review] = []
+    for column, unaddressed_only in NAMESAKE_PLACES:
+        place = np.asarray(pc.is_valid(records[column]), bool) & named & (home if column == "house_key" else True)
+        groups = _namesake_groups(records, uids[place], cluster, column)
+        if not groups:
+            continue
+        profiles = _cluster_profiles(records, cluster, {c for group in groups for c, _ in group})
+        compatible = [_compatible(group, profiles) for group in groups]
+        pairs = _sole_pairs(groups, compatible)
+        if unaddressed_only:
+            housed = set(cluster[placed].tolist())
+            pairs = [(a, b) for a, b in pairs if (cluster[a] in housed) != (cluster[b] in housed)]
+            undecided += _undecided(groups, compatible, housed)
+        if not pairs:
+            continue
+        roots = _join_pairs(cluster, profiles, pairs)
+        joined += [(a, b) for a, b in pairs if roots[a] == roots[b]]
+        cluster = roots
+    return cluster, joined, undecided
+
+
+def _namesake_groups(records: pa.Table, uids: np.ndarray, cluster: np.ndarray,
+                     column: str) -> list[list[tuple[int, int]]]:
+    """Per (place, pinyin) with two or more clusters and a registry row: [(cluster, its first uid there)]."""
+    index = pa.array(uids, pa.int64())
+    table = pa.table({"place": records[column].take(index), "pinyin": records["pinyin_key"].take(index),
+                      "cluster": pa.array(cluster[uids]), "uid": index,
+                      "registered": pc.fill_null(records["registered"].take(index), False)})
+    firsts = table.group_by(["place", "pinyin", "cluster"]).aggregate([("uid", "min"), ("registered", "any")])
+    counts = firsts.group_by(["place", "pinyin"]).aggregate([("cluster", "count"), ("registered_any", "any")])
+    busy = counts.filter(pc.and_(pc.greater_equal(counts["cluster_count"], 2), counts["registered_any_any"]))
+    if not busy.num_rows:
+        return []
+    rows = firsts.join(busy.select(["place", "pinyin"]), ["place", "pinyin"], join_type="inner")
+    rows = rows.sort_by([("place", "ascending"), ("pinyin", "ascending"), ("uid_min", "ascending")])
+    groups: dict[tuple[str, str], list[tuple[int, int]]] = {}
+    for place, pinyin, label, first in zip(*(rows[c].to_pylist() for c in ("place", "pinyin", "cluster", "uid_min")),
+                                           strict=True):
+        groups.setdefault((place, pinyin), []).append((label, first))
+    return list(groups.values())
+
+
+def _cluster_profiles(records: pa.Table, cluster: np.ndarray, labels: set[int]) -> dict[int, Profile]:
+    """The whole `Profile` of each cluster in ``labels``."""
+    members = np.flatnonzero(np.isin(cluster, np.fromiter(labels, np.int64, len(labels))))
+    profiles: dict[int, Profile] = {}
+    for uid, profile in zip(members.tolist(), _gathered_profiles(records, members), strict=True):
+        label = int(cluster[uid])
+        profiles[label] = profiles[label].merged(profile) if label in profiles else profile
+    return profiles
+
+
+def _compatible(group: list[tuple[int, int]], profiles: Mapping[int, Profile]) -> dict[int, list[int]]:
+    """Each cluster of a group -> the other clusters of the group it does not `conflict` with."""
+    return {label: [other for other, _ in group if other != label and conflict(profiles[label], profiles[other]) is None]
+            for label, _ in group}
+
+
+def _sole_pairs(groups: list[list[tuple[int, int]]], compatibles: list[dict[int, list[int]]]) -> list[tuple[int, int]]:
+    """(first uid of one cluster, of the other) for the clusters of a group that are each other's only
+    compatible namesake."""
+    pairs = []
+    for group, compatible in zip(groups, compatibles, strict=True):
+        first = dict(group)
+        for label, _ in group:
+            if len(compatible[label]) == 1:
+                other = compatible[label][0]
+                if label < other and compatible[other] == [label]:
+                    pairs.append((first[label], first[other]))
+    return pairs
+
+
+def _undecided(groups: list[list[tuple[int, int]]], compatibles: list[dict[int, list[int]]],
+               housed: set[int]) -> list[Review]:
+    """A ``several_namesakes`` review for each compatible namesake of a person without an address who has
+    more than one."""
+    reviews = []
+    for group, compatible in zip(groups, compatibles, strict=True):
+        first = dict(group)
+        for label, others in compatible.items():
+            if label not in housed and len(others) > 1:
+                reviews += [Review(min(first[label], first[other]), max(first[label], first[other]), None,
+                                   "several_namesakes") for other in others]
+    return reviews
+
+
+def _join_pairs(cluster: np.ndarray, profiles: dict[int, Profile], pairs: list[tuple[int, int]]) -> np.ndarray:
+    """Union the clusters of each pair, in order, unless their whole profiles `conflict`; returns new labels."""
+    profiles = dict(profiles)
+    parent = {label: label for label in profiles}
+
+    def find(label: int) -> int:
+        while parent[label] != label:
+            label = parent[label]
+        return label
+
+    for a, b in pairs:
+        ra, rb = find(int(cluster[a])), find(int(cluster[b]))
+        if ra != rb and conflict(profiles[ra], profiles[rb]) is None:
+            keep, gone = min(ra, rb), max(ra, rb)
+            parent[gone] = keep
+            profiles[keep] = profiles[keep].merged(profiles.pop(gone))
+    relabel = {label: find(label) for label in parent}
+    return np.array([relabel.get(c, c) for c in cluster.tolist()], np.int64)
+
+
+class _UnionFind:
+    """Union-find over a component's positions ``offset..offset+n-1``; each root holds its `Profile`."""
+
+    def __init__(self, profiles: list[Profile], offset: int) -> None:
+        self.parent = {offset + i: offset + i for i in range(len(profiles))}
+        self.profile = {offset + i: p for i, p in enumerate(profiles)}
+
+    def find(self, x: int) -> int:
+        root = x
+        while self.parent[root] != root:
+            root = self.parent[root]
+        while self.parent[x] != root:
+            self.parent[x], x = root, self.parent[x]
+        return root
+
+    def union(self, a: int, b: int) -> None:
+        ra, rb = self.find(a), self.find(b)
+        if ra == rb:
+            return
+        keep, gone = min(ra, rb), max(ra, rb)
+        self.parent[gone] = keep
+        self.profile[keep] = self.profile[keep].merged(self.profile.pop(gone))
+
+
+def _result(cluster: np.ndarray, edges: np.ndarray, links: list, reviews: list[Review],
+            namesakes: Iterable[tuple[int, int]] = ()) -> Clustering:
+    n = len(cluster)
+    matched_by = np.full(n, "none", dtype=object)
+    matched_by[[uid for pair in namesakes for uid in pair]] = "namesake"
+    probability = np.full(n, -np.inf)
+    if links:  # a record's probability: the strongest link that attached it
+        a, b, p = (np.array(column) for column in zip(*links, strict=True))
+        np.maximum.at(probability, np.concatenate([a, b]), np.concatenate([p, p]))
+        matched_by[probability > -np.inf] = "probabilistic"
+    probability[probability == -np.inf] = np.nan
+    ids = edges.reshape(-1)
+    matched_by[ids] = "id"
+    probability[ids] = 1.0
+    open_reviews = [r for r in reviews if cluster[r.uid_l] != cluster[r.uid_r]]
+    return Clustering(cluster.tolist(), matched_by.tolist(),
+                      [None if np.isnan(p) else float(p) for p in probability.tolist()], _dedupe(open_reviews))
+
+
+def _dedupe(reviews: list[Review]) -> list[Review]:
+    seen: dict[tuple[int, int], Review] = {}
+    for review in reviews:
+        key = (min(review.uid_l, review.uid_r), max(review.uid_l, review.uid_r))
+        seen.setdefault(key, review)
+    return sorted(seen.values(), key=lambda r: (min(r.uid_l, r.uid_r), max(r.uid_l, r.uid_r)))

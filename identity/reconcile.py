@@ -1,0 +1,195 @@
+"""The identity step: link every person-bearing source record to a stable, pseudonymous ``person_key``.
+
+Runs after ``load`` for the same as-of instant T, and returns counts only (no personal data)::
+
+    summary = reconcile(settings, parse_as_of("2026-11-20"))
+    summary["persons"], summary["churn"]
+
+1. build the record table from the newest version of each raw record (`transforms.identity.records`);
+2. link equal valid full ID numbers (`deterministic`), score candidate pairs with the saved Splink
+   model (`probabilistic`; the first run with no saved model trains and saves version 1, and says so;
+   `train_linkage` trains a new version on purpose), cluster under hard constraints (`clusters`);
+3. keep each person's key from the previous run by maximum overlap, derive new ones by HMAC of an
+   anchor (`keys`), and write the map, events, redirects, review pairs and run accounting in one
+   transaction (`warehouse.identity`).
+
+`evaluate_linkage` scores the map against a simulated street's truth; `bench_reconcile` measures time
+and memory. See docs/identity.md.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+
+from islandbridge.config import Clock, Settings, utc_now
+from islandbridge.identity import clusters as clustering
+from islandbridge.identity import keys as key_assignment
+from islandbridge.identity import tables as identity
+from islandbridge.identity.deterministic import id_links
+from islandbridge.identity.evaluate import pair_counts
+from islandbridge.identity.filing import sync_vault
+from islandbridge.identity.probabilistic import MODEL_FORMAT, predict_pairs, train_model
+from islandbridge.identity.records import (
+    load_records,
+    person_streams,
+)
+from islandbridge.landing import raw
+from islandbridge.privacy.configured import open_vault, person_mac_key
+from islandbridge.privacy.keys import Key
+from islandbridge.privacy.sealing import SealedColumns
+
+log = logging.getLogger(__name__)
+
+
+def reconcile(settings: Settings, as_of: dt.datetime, clock: Clock = utc_now) -> dict[str, Any]:
+    """Reconcile identities as of ``as_of`` and persist them; returns counts and timings only.
+
+    Re-running the same as-of replaces its results (it starts again from the map before it). Raises
+    ``ConfigError`` without a ``person_key`` key and ``IdentityStateError`` for nothing synced yet or an
+    as-of older than the latest reconciled run.
+    """
+    mac_key = person_mac_key(settings)
+    run_id = raw.run_id_for(as_of)
+    con = raw.connect(str(settings.warehouse_path))
+    vault = open_vault(settings)
+    sealed = SealedColumns(vault)
+    try:
+        identity.ensure_schema(con)
+        _require_synced(con, as_of)
+        base = identity.run_base(con, run_id, as_of)
+        timings: dict[str, float] = {}
+        with _timed(timings, "normalise"):
+            records = load_records(con, person_streams(settings), as_of, sealed)
+        with _timed(timings, "train"):
+            version, model, trained = _model(con, records, run_id, clock)
+        with _timed(timings, "match"):
+            found = _match(records, model)
+        with _timed(timings, "keys"):
+            result, keys = _assign(mac_key, records, found, base)
+        summary = _summary(records, found, result, keys, version)
+        with _timed(timings, "write"):
+            identity.write_run(con, run_id, as_of, base, _identity_map(records, found, keys),
+                               [(e.event, e.old_key, e.new_key) for e in result.events],
+                               _reviews(records, found), summary, clock())
+        with _timed(timings, "vault"):
+            summary["vault"] = sync_vault(con, vault, person_streams(settings), as_of)
+    finally:
+        vault.close()
+        con.close()
+    log.info("reconciled run %s: %d records, %d persons, %d merges, %d splits, churn %d, %d for review",
+             run_id, summary["records"], summary["persons"], summary["merges"], summary["splits"],
+             summary["churn"], summary["reviews"])
+    return {"run_id": run_id, "as_of": as_of.isoformat(), **summary, "model_trained": trained,
+            "timings_s": {k: round(v, 2) for k, v in timings.items()}}
+
+
+def train_linkage(settings: Settings, as_of: dt.datetime | None = None, clock: Clock = utc_now) -> dict[str, Any]:
+    """Train the linkage model on the records as of ``as_of`` (default: the newest run) and save a new version.
+
+    Runs use the newest saved version from then on. Returns the version and the record count.
+    """
+    con = raw.connect(str(settings.warehouse_path))
+    vault = open_vault(settings)
+    sealed = SealedColumns(vault)
+    try:
+        identity.ensure_schema(con)
+        as_of = as_of or _newest_as_of(con)
+        _require_synced(con, as_of)
+        records = load_records(con, person_streams(settings), as_of, sealed)
+        model = train_model(records)
+        version = identity.save_model(con, model, MODEL_FORMAT, raw.run_id_for(as_of), records.num_rows, clock())
+    finally:
+        vault.close()
+        con.close()
+    log.info("trained linkage model version %d on %d records (run %s)", version, records.num_rows,
+             raw.run_id_for(as_of))
+    return {"model_version": version, "records": records.num_rows, "trained_on_run": raw.run_id_for(as_of)}
+
+
+class _timed:
+    def __init__(self, into: dict[str, float], name: str) -> None:
+        self.into, self.name = into, name
+
+    def __enter__(self) -> None:
+        self.start = time.perf_counter()
+
+    def __exit__(self, *exc: object) -> None:
+        self.into[self.name] = self.into.get(self.name, 0.0) + time.perf_counter() - self.start
+
+
+def _require_synced(con, as_of: dt.datetime) -> None:
+    if not con.execute("SELECT count(*) FROM meta.runs WHERE as_of <= ?", [as_of]).fetchall()[0][0]:
+        raise identity.IdentityStateError(
+            f"no run loaded as of {as_of.isoformat()}; run `islandbridge sync` for this as-of first")
+
+
+def _newest_as_of(con) -> dt.datetime:
+    row = con.execute("SELECT max(as_of) FROM meta.runs").fetchall()[0][0]
+    if row is None:
+        raise identity.IdentityStateError("no run loaded yet; run `islandbridge sync` first")
+    return row
+
+
+def _model(con, records: pa.Table, run_id: str, clock: Clock) -> tuple[int | None, dict[str, Any] | None, bool]:
+    saved = identity.latest_model(con, MODEL_FORMAT)
+    if saved is not None:
+        return saved[0], saved[1], False
+    if records.num_rows < 2:  # nothing to learn from, nor to link: every record is its own person
+        return None, None, False
+    model = train_model(records)
+    version = identity.save_model(con, model, MODEL_FORMAT, run_id, records.num_rows, clock())
+    log.warning("no saved linkage model (%s): trained version %d on %d records of run %s and saved it; "
+                "later runs use it until `islandbridge linkage train` makes a new one",
+                MODEL_FORMAT, version, records.num_rows, run_id)
+    return version, model, True
+
+
+def _match(records: pa.Table, model: dict[str, Any] | None) -> clustering.Clustering:
+    pairs = predict_pairs(records, model or {})
+    return clustering.build_clusters(records, id_links(records), pairs)
+
+
+def _assign(mac_key: Key, records: pa.Table, found: clustering.Clustering,
+            base: identity.Base) -> tuple[key_assignment.KeyAssignment, list[str]]:
+    current = records.select(["system", "record_key", "id_full"]).to_pandas().astype(object)
+    current["cluster"] = found.cluster
+    result = key_assignment.assign_keys(mac_key, current, base.previous, base.retired)
+    return result, current["cluster"].map(result.keys).tolist()
+
+
+def _identity_map(records: pa.Table, found: clustering.Clustering, person_keys: list[str]) -> pa.Table:
+    return pa.table({
+        "system": records["system"], "record_key": records["record_key"],
+        "person_key": pa.array(person_keys, pa.string()),
+        "matched_by": pa.array(found.matched_by, pa.string()),
+        "match_probability": pa.array(found.probability, pa.float64()),
+        "first_seen_run": records["first_seen_run"], "last_seen_run": records["last_seen_run"],
+    })
+
+
+def _reviews(records: pa.Table, found: clustering.Clustering) -> pa.Table:
+    systems, keys = records["system"].to_pylist(), records["record_key"].to_pylist()
+    rows = found.reviews
+    return pa.table({
+        "system_l": pa.array([systems[r.uid_l] for r in rows], pa.string()),
+        "record_key_l": pa.array([keys[r.uid_l] for r in rows], pa.string()),
+        "system_r": pa.array([systems[r.uid_r] for r in rows], pa.string()),
+        "record_key_r": pa.array([keys[r.uid_r] for r in rows], pa.string()),
+        "match_probability": pa.array([r.match_probability for r in rows], pa.float64()),
+        "reason": pa.array([r.reason for r in rows], pa.string()),
+    })
+
+
+def _summary(records: pa.Table, found: clustering.Clustering, result: key_assignment.KeyAssignment,
+             person_keys: list[str], version: int | None) -> dict[str, Any]:
+    data = pd.DataFrame({"system": records["system"].to_pylist(), "person_key": person_keys})
+    links = {pair: n for pair, n in pair_counts(data, ["person_key"], sorted(data["system"].unique())).items() if n}
+    return {"records": records.num_rows, "persons": int(data["person_key"].nunique()), "links": links,
+            "merges": result.count("merge"), "splits": result.count("split"), "retired": result.count("retire"),
+            "churn": result.churn, "reviews": len(found.reviews), "model_version": version}

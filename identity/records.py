@@ -1,0 +1,482 @@
+"""The person-bearing record table: every source record that names a person, normalised for matching.
+
+Grain: one row per person-bearing source record (``system``, ``record_key``), taken from the newest
+version of the record in the raw tables (raw tables keep one slice per run; the newest run by
+``meta.runs.as_of`` wins) and left out when ``meta.deletions`` reports the key gone at or after that
+version. Which streams bear persons, and which of their columns carry a name, an ID number, a phone, a
+sex, a birth date and an address, is declared once in `PERSON_STREAMS` (keyed by the connector's
+``system`` and the stream name), so a configuration may name its sources freely.
+
+The table holds names, ID numbers and phones in memory for matching only; it is never written to the
+warehouse (see docs/identity.md). Columns of the returned Arrow table (`FEATURES`):
+
+``uid`` (int64, dense, stable for the run), ``system``, ``record_key``, ``first_seen_run``,
+``last_seen_run``, ``name_key``, ``pinyin_key``, ``surname_pinyin``, ``given_pinyin``, ``id_full`` (a
+valid 18-digit number, or ``P:<passport>``), ``id_ps`` (region prefix + last 4, from a full or masked
+number), ``id_digits`` (the digits of a number whose check digit fails), ``birth`` (``YYYY-MM-DD``),
+``birth_ym`` (``YYYY-MM``), ``sex`` (``M``/``F``), ``phones`` (list of E.164), ``house_key``
+(``XQ001|3|2|501``), ``room_key`` (``3|2|501``), ``scope`` (see `PersonStream.distinct`), ``is_home`` (whether the
+address is the person's home), ``born_by`` (the latest plausible birth date, from `PersonStream.min_age`),
+``community`` (blanks removed: the community of the record's estate when it has one, else the community the
+record names itself, as the civil-affairs rosters' 所属社区 do), ``registered`` (a row of the register of
+who lives or lived at each flat: the registry's ``t_jm``, living or gone).
+
+An address without its estate (the grid platform's ``3栋2单元501``) is placed through the registry's
+houses of the record's grid (``t_fw.wgbm``): when exactly one house of that grid has that building, unit
+and room, the record gets its ``house_key``; otherwise only its ``room_key``.
+
+Example::
+
+    records = load_records(con, person_streams(settings), as_of)
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import NamedTuple, Protocol
+
+import duckdb
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from islandbridge.config import Settings
+from islandbridge.storage import existing_columns, has_table
+from islandbridge.transforms.normalize import house_key, normalize_table
+from islandbridge.transforms.normalize._text import drop_blanks, fold
+
+_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+ROLES = ("name", "id", "phone", "sex", "birth", "status", "address", "estate_code", "building", "unit", "room",
+         "community", "grid")
+
+
+@dataclass(frozen=True)
+class HouseLookup:
+    """House parts that live in another stream of the same source (the registry's ``t_fw``)."""
+
+    stream: str
+    key: str  # column of the house stream that the person stream's `via` column references
+    via: str
+    columns: Mapping[str, str]  # role (estate_code, building, unit, room) -> column of the house stream
+
+
+@dataclass(frozen=True)
+class PersonStream:
+    """How one person-bearing stream of a system maps its columns onto the matching roles.
+
+    ``roles`` maps a role (`ROLES`) to the raw column that holds it. The other fields state what the
+    stream means, which the clustering uses as hard constraints:
+
+    - ``distinct``: records that cannot be one person. ``"stream"``: a roster with its own person ids
+      (the grid platform's 台账); ``"snapshot"``: rows of one monthly file (``dibao:202611:12`` →
+      scope ``dibao:202611``); ``"current"``: rows whose ``status`` role is ``current_status`` (two
+      registry rows that both say "living here" are two people; a person who moved out and back has an
+      old row with status 2). Card holders have none: a person may hold two cards.
+    - ``min_age``: the youngest a person in this stream can plausibly be at the as-of date (an
+      incident reporter, a 低保 household head, a door-card holder).
+    - ``address_is_home``: an incident's address is where it happened, often but not always the
+      reporter's home, so a different flat there says little.
+    """
+
+    system: str
+    stream: str
+    roles: Mapping[str, str]
+    required: str = "name"  # a record without this role names nobody (grid events without a reporter)
+    house: HouseLookup | None = None
+    distinct: str | None = None
+    current_status: str | None = None
+    min_age: int | None = None
+    address_is_home: bool = True
+
+    def scope(self, record_key: str, status: str | None = None) -> str | None:
+        """The scope inside which two records of this stream are two different people, or None."""
+        if self.distinct == "stream":
+            return f"{self.system}/{self.stream}"
+        if self.distinct == "snapshot":
+            return f"{self.system}/{record_key.rsplit(':', 1)[0]}"
+        if self.is_current(status):
+            return f"{self.system}/{self.stream}:current"
+        return None
+
+    def is_current(self, status: str | None) -> bool:
+        """Whether a record with this status is a living row of a stream that lists each resident once."""
+        return self.distinct == "current" and status is not None and status.strip() == self.current_status
+
+    @property
+    def is_register(self) -> bool:
+        """Whether the stream is the register of who lives or lived at each flat (its house lookup)."""
+        return self.house is not None
+
+
+PERSON_STREAMS: tuple[PersonStream, ...] = (
+    PersonStream("resident_registry", "t_jm",
+                 {"name": "xm", "id": "sfzh", "phone": "lxdh", "sex": "xb", "birth": "csrq", "status": "zt"},
+                 house=HouseLookup("t_fw", "fwbh", "fwbh",
+                                   {"estate_code": "xqbm", "building": "ld", "unit": "dy", "room": "fh"}),
+                 distinct="current", current_status="1"),
+    PersonStream("grid_platform", "residents",
+                 {"name": "name", "id": "id_card", "phone": "phone", "sex": "gender", "address": "address",
+                  "grid": "grid_code"},
+                 distinct="stream"),
+    PersonStream("grid_platform", "events",
+                 {"name": "reporter_name", "phone": "reporter_phone", "address": "address", "grid": "grid_code"},
+                 min_age=16, address_is_home=False),
+    PersonStream("civil_affairs", "dibao",
+                 {"name": "户主姓名", "id": "身份证号码", "phone": "联系电话", "address": "家庭住址",
+                  "community": "所属社区"},
+                 distinct="snapshot", min_age=16),
+    PersonStream("civil_affairs", "senior",
+                 {"name": "姓名", "id": "身份证号", "sex": "性别", "birth": "出生年月", "community": "所属社区"},
+                 distinct="snapshot",
+                 min_age=79),
+    # Children below school age seldom hold a door card (the simulator issues them from age 8).
+    PersonStream("iot_platform", "cardholders",
+                 {"name": "name", "phone": "phone", "estate_code": "estate_code", "building": "building",
+                  "unit": "unit", "room": "room"}, min_age=8),
+)
+# The registry's place tables (stream, columns): estate names resolve free-text addresses to estate codes,
+# estates give every addressed record its community, and houses place an address without its estate.
+REGISTER_SYSTEM = "resident_registry"
+ESTATES = ("t_xq", ("xqbm", "xqmc", "sqmc"))
+HOUSES = ("t_fw", ("xqbm", "ld", "dy", "fh", "wgbm"))
+
+FEATURES = pa.schema([
+    ("uid", pa.int64()), ("system", pa.string()), ("record_key", pa.string()),
+    ("first_seen_run", pa.string()), ("last_seen_run", pa.string()),
+    ("name_key", pa.string()), ("pinyin_key", pa.string()), ("surname_pinyin", pa.string()),
+    ("given_pinyin", pa.string()), ("id_full", pa.string()), ("id_ps", pa.string()),
+    ("id_digits", pa.string()), ("birth", pa.string()), ("birth_ym", pa.string()), ("sex", pa.string()),
+    ("phones", pa.list_(pa.string())), ("house_key", pa.string()), ("room_key", pa.string()),
+    ("scope", pa.string()), ("is_home", pa.bool_()), ("born_by", pa.string()), ("community", pa.string()),
+    ("registered", pa.bool_()),
+])
+
+
+@dataclass(frozen=True)
+class BoundStream:
+    """A person stream as configured: the source name its raw tables carry."""
+
+    source: str
+    spec: PersonStream
+
+    @property
+    def table(self) -> str:
+        return f"raw.{self.source}__{self.spec.stream}"
+
+
+@dataclass(frozen=True)
+class StreamPlan:
+    """The person-bearing streams of a configuration, and the registry sources that list its places."""
+
+    streams: tuple[BoundStream, ...]
+    registers: tuple[str, ...] = field(default=())  # sources whose raw t_xq and t_fw name estates and houses
+
+
+def person_streams(settings: Settings) -> StreamPlan:
+    """The person-bearing streams of every configured source, found through its connector's ``system``."""
+    from islandbridge.connectors import build_connector
+
+    bound, registers = [], []
+    for name, source in settings.sources.items():
+        system = build_connector(source).system
+        bound += [BoundStream(name, spec) for spec in PERSON_STREAMS if spec.system == system]
+        if system == REGISTER_SYSTEM:
+            registers.append(name)
+    for name in {stream.source for stream in bound} | set(registers):
+        _check_ident(name)
+    return StreamPlan(tuple(bound), tuple(registers))
+
+
+class SealedReader(Protocol):
+    """Gives back the direct-identifier columns the loader sealed (`islandbridge.privacy.sealing`)."""
+
+    def fill(self, table: pa.Table, *, source: str, stream: str, columns: Sequence[str]) -> pa.Table: ...
+
+
+def load_records(con: duckdb.DuckDBPyConnection, plan: StreamPlan, as_of: dt.datetime,
+                 sealed: SealedReader | None = None) -> pa.Table:
+    """The normalised record table (`FEATURES`) of the newest version of every record as of ``as_of``.
+
+    Streams whose raw table does not exist yet are skipped. ``uid`` numbers the records in
+    (system, record_key) order. Role columns that the raw table does not hold (names, ID numbers and
+    phones are sealed at load) are read back through ``sealed``, in memory only.
+    """
+    places = _places(con, plan.registers, as_of)
+    parts = [_stream_records(con, stream, as_of, places, sealed) for stream in plan.streams
+             if has_table(con, stream.table)]
+    parts = [p for p in parts if p.num_rows]
+    if not parts:
+        return FEATURES.empty_table()
+    table = pa.concat_tables(parts).sort_by([("system", "ascending"), ("record_key", "ascending")])
+    return table.set_column(0, "uid", pa.array(range(table.num_rows), pa.int64()))
+
+
+def latest_sql(table: str, columns: Sequence[str]) -> str:
+    """SQL of the newest version of each record key of a raw table as of ``$as_of``, not deleted since.
+
+    Parameters: ``as_of``, and the ``source`` and ``stream`` whose deletions apply.
+    """
+    cols = ", ".join(f'v."{c}"' for c in columns)
+    return f"""
+        WITH runs AS (SELECT run_id, as_of FROM meta.runs WHERE as_of <= $as_of),
+        v AS (
+            SELECT t.*, r.as_of AS _as_of,
+                   row_number() OVER (PARTITION BY t._record_key ORDER BY r.as_of DESC) AS _rn,
+                   arg_min(t._run_id, r.as_of) OVER (PARTITION BY t._record_key) AS _first_run
+            FROM {table} t JOIN runs r ON r.run_id = t._run_id
+        )
+        SELECT v._record_key AS record_key, v._first_run AS first_seen_run, v._run_id AS last_seen_run, {cols}
+        FROM v
+        WHERE v._rn = 1 AND NOT EXISTS (
+            SELECT 1 FROM meta.deletions d JOIN runs dr ON dr.run_id = d.run_id
+            WHERE d.source = $source AND d.stream = $stream AND d.record_key = v._record_key
+              AND dr.as_of >= v._as_of)
+    """
+
+
+def latest_rows(con, stream: BoundStream, as_of: dt.datetime, columns: Iterable[str],
+                sealed: SealedReader | None = None) -> pa.Table:
+    """``record_key``, ``first_seen_run``, ``last_seen_run`` and ``columns`` of the newest version of every
+    record of ``stream`` as of ``as_of`` (see `latest_sql`). Columns the raw table does not hold are read
+    back through ``sealed`` (in memory only), or left out without it."""
+    existing = existing_columns(con, stream.table)
+    wanted = sorted(set(columns))
+    params = {"as_of": as_of, "source": stream.source, "stream": stream.spec.stream}
+    data = con.sql(latest_sql(stream.table, [c for c in wanted if c in existing]), params=params).to_arrow_table()
+    hidden = [c for c in wanted if c not in existing]
+    if sealed is None or not hidden:
+        return data
+    return sealed.fill(data, source=stream.source, stream=stream.spec.stream, columns=hidden)
+
+
+def _stream_records(con, stream: BoundStream, as_of: dt.datetime, places: Places,
+                    sealed: SealedReader | None = None) -> pa.Table:
+    spec = stream.spec
+    data = latest_rows(con, stream, as_of, [*spec.roles.values(), *([spec.house.via] if spec.house else [])],
+                       sealed)
+    roles = {role: col for role, col in spec.roles.items() if col in data.column_names}
+    data = _with_house(con, stream, data, as_of) if spec.house else data
+    raw = {role: data[col] if col in data.column_names else pa.nulls(data.num_rows, pa.string())
+           for role, col in roles.items()}
+    for role in ("estate_code", "building", "unit", "room"):
+        if role in data.column_names and role not in raw:
+            raw[role] = data[role]
+    table = pa.table({"record_key": data["record_key"], "first_seen_run": data["first_seen_run"],
+                      "last_seen_run": data["last_seen_run"], **{f"r_{k}": v for k, v in raw.items()}})
+    if spec.required in roles:
+        table = table.filter(pc.invert(pc.fill_null(_is_blank(table[f"r_{spec.required}"]), True)))
+    return _features(table, spec, places, as_of)
+
+
+def _with_house(con, stream: BoundStream, data: pa.Table, as_of: dt.datetime) -> pa.Table:
+    """Join the house parts of the registry's house stream (newest version of each house)."""
+    house = stream.spec.house
+    table = f"raw.{stream.source}__{house.stream}"
+    if not has_table(con, table):
+        return data
+    cols = sorted({house.key, *house.columns.values()})
+    params = {"as_of": as_of, "source": stream.source, "stream": house.stream}
+    houses = con.sql(latest_sql(table, cols), params=params).to_arrow_table()
+    con.register("_ib_people", data)
+    con.register("_ib_houses", houses)
+    try:
+        picks = ", ".join(f'h."{col}" AS "{role}"' for role, col in house.columns.items())
+        return con.sql(
+            f'SELECT p.*, {picks} FROM _ib_people p LEFT JOIN _ib_houses h ON h."{house.key}" = p."{house.via}"'
+        ).to_arrow_table()
+    finally:
+        con.unregister("_ib_people")
+        con.unregister("_ib_houses")
+
+
+_NORMALISE = (("name", "name"), ("id", "id"), ("phone", "phone"), ("address", "address"),
+              ("estate_code", "estate_code"), ("building", "building"), ("unit", "unit"), ("room", "room"))
+_TEXT_OUTPUTS = ("name_key", "pinyin_key", "surname_pinyin", "given_pinyin", "house_key", "building", "unit",
+                 "room", "id_kind", "id_value", "id_passport", "id_prefix", "id_suffix")
+
+
+def _features(table: pa.Table, stream: PersonStream, places: Places, as_of: dt.datetime) -> pa.Table:
+    """The `FEATURES` of one stream's records (``r_<role>`` raw columns) through the shared normalisers."""
+    spec = {f"r_{role}": kind for role, kind in _NORMALISE if f"r_{role}" in table.column_names}
+    norm = normalize_table(table, spec, known_estates=places.codes)
+    n = norm.num_rows
+    col = {name: norm[name] if name in norm.column_names else pa.nulls(n, pa.string()) for name in _TEXT_OUTPUTS}
+    constant = {"system": pa.array([stream.system] * n, pa.string()),
+                "is_home": pa.array([stream.address_is_home] * n, pa.bool_()),
+                "born_by": pa.array([born_by(as_of, stream.min_age)] * n, pa.string())}
+    statuses = _column(table, "r_status", n)
+    scopes = [stream.scope(k, st) for k, st in zip(table["record_key"].to_pylist(), statuses, strict=True)]
+    rooms = pc.binary_join_element_wise(col["building"], col["unit"], col["room"], "|", null_handling="emit_null")
+    houses = _grid_placed(col["house_key"], rooms, _column(table, "r_grid", n), places)
+    return pa.table({
+        "uid": pa.nulls(n, pa.int64()), "system": constant["system"], "record_key": table["record_key"],
+        "first_seen_run": table["first_seen_run"], "last_seen_run": table["last_seen_run"],
+        **{name: col[name] for name in ("name_key", "pinyin_key", "surname_pinyin", "given_pinyin")},
+        **_id_columns(col, _column(table, "r_id", n)),
+        **_birth_and_sex(norm, table),
+        "phones": norm["phone_e164"] if "phone_e164" in norm.column_names else pa.nulls(n, pa.list_(pa.string())),
+        "house_key": houses, "room_key": rooms,
+        "scope": pa.array(scopes, pa.string()), "is_home": constant["is_home"], "born_by": constant["born_by"],
+        "community": _communities(houses.to_pylist(), _column(table, "r_community", n), places),
+        "registered": pa.array([stream.is_register] * n, pa.bool_()),
+    }, schema=FEATURES)
+
+
+def _communities(house_keys: list, named: list, places: Places) -> pa.Array:
+    """The community of each record: its estate's, else the one it names (blanks removed), else None."""
+    out = []
+    for house, name in zip(house_keys, named, strict=True):
+        community = places.communities.get(house.split("|", 1)[0]) if house else None
+        if community is None and isinstance(name, str):
+            community = drop_blanks(fold(name)) or None
+        out.append(community)
+    return pa.array(out, pa.string())
+
+
+def _id_columns(col: Mapping[str, pa.ChunkedArray], raw_ids: list) -> dict[str, pa.Array]:
+    kinds, values = col["id_kind"].to_pylist(), col["id_value"].to_pylist()
+    return {
+        "id_full": _id_full(values, col["id_passport"].to_pylist()),
+        "id_ps": _id_ps(kinds, values, col["id_prefix"].to_pylist(), col["id_suffix"].to_pylist()),
+        "id_digits": pa.array([id_digits(r) if k == "invalid_checksum" else None
+                               for k, r in zip(kinds, raw_ids, strict=True)], pa.string()),
+    }
+
+
+def _birth_and_sex(norm: pa.Table, table: pa.Table) -> dict[str, pa.Array]:
+    """Birth date and sex from a valid ID number when there is one (it is checked), else as declared."""
+    n = norm.num_rows
+    id_birth = _column(norm, "id_birth_date", n)
+    births = [parse_birth(d) if b is None else (b.isoformat(), b.isoformat()[:7])
+              for b, d in zip(id_birth, _column(table, "r_birth", n), strict=True)]
+    sexes = [s or parse_sex(d) for s, d in zip(_column(norm, "id_sex", n), _column(table, "r_sex", n), strict=True)]
+    return {"birth": pa.array([b[0] for b in births], pa.string()),
+            "birth_ym": pa.array([b[1] for b in births], pa.string()),
+            "sex": pa.array(sexes, pa.string())}
+
+
+def _id_full(values: list, passports: list) -> pa.Array:
+    return pa.array([v if v else (f"P:{p}" if p else None) for v, p in zip(values, passports, strict=True)],
+                    pa.string())
+
+
+def _id_ps(kinds: list, values: list, prefixes: list, suffixes: list) -> pa.Array:
+    """Region prefix and last four characters: what a full number and the vendor's mask both show."""
+    out = []
+    for kind, value, prefix, suffix in zip(kinds, values, prefixes, suffixes, strict=True):
+        if value:
+            out.append(value[:6] + value[-4:])
+        elif kind == "masked" and prefix and suffix and len(prefix) >= 6 and len(suffix) >= 4:
+            out.append(prefix[:6] + suffix[-4:])
+        else:
+            out.append(None)
+    return pa.array(out, pa.string())
+
+
+def born_by(as_of: dt.datetime, min_age: int | None) -> str | None:
+    """The latest birth date (``YYYY-MM-DD``) of someone at least ``min_age`` at ``as_of``; None for no bound."""
+    if min_age is None:
+        return None
+    day = as_of.date()
+    try:
+        return day.replace(year=day.year - min_age).isoformat()
+    except ValueError:  # 29 February
+        return day.replace(year=day.year - min_age, day=28).isoformat()
+
+
+def id_digits(raw: object) -> str | None:
+    """The cleaned characters of an ID number whose check digit fails (a typo), for near-comparison."""
+    if not isinstance(raw, str):
+        return None
+    text = drop_blanks(fold(raw)).lstrip("'`‘’").upper()
+    return text if len(text) == 18 else None
+
+
+def parse_birth(raw: object) -> tuple[str | None, str | None]:
+    """(``YYYY-MM-DD``, ``YYYY-MM``) of a declared birth date: ``1944-01-18``, ``19440118``, ``1944.01``."""
+    if not isinstance(raw, str):
+        return None, None
+    digits = re.sub(r"[^0-9]", "", fold(raw))
+    try:
+        if len(digits) == 8:
+            day = dt.date(int(digits[:4]), int(digits[4:6]), int(digits[6:]))
+            return day.isoformat(), day.isoformat()[:7]
+        if len(digits) == 6 and 1 <= int(digits[4:]) <= 12:
+            return None, f"{digits[:4]}-{digits[4:]}"
+    except ValueError:
+        return None, None
+    return None, None
+
+
+_SEXES = {"1": "M", "2": "F", "男": "M", "女": "F", "M": "M", "F": "F"}
+
+
+def parse_sex(raw: object) -> str | None:
+    """``M``/``F`` from the registry's ``1``/``2`` or the ``男``/``女`` of the grid and the rosters."""
+    return _SEXES.get(fold(raw).upper()) if isinstance(raw, str) else None
+
+
+def _column(table: pa.Table, name: str, n: int) -> list:
+    return table[name].to_pylist() if name in table.column_names else [None] * n
+
+
+def _is_blank(column: pa.ChunkedArray) -> pa.ChunkedArray:
+    return pc.equal(pc.utf8_trim_whitespace(column), "")
+
+
+class Places(NamedTuple):
+    """What the registry says about places: estate code by name (to read free-text addresses), community
+    by estate code, and the house of each (grid code, building|unit|room) that only one house has."""
+
+    codes: Mapping[str, str]
+    communities: Mapping[str, str]
+    grid_houses: Mapping[tuple[str, str], str]
+
+
+def _places(con, registers: Sequence[str], as_of: dt.datetime) -> Places:
+    codes: dict[str, str] = {}
+    communities: dict[str, str] = {}
+    grid_houses: dict[tuple[str, str], str | None] = {}
+    for source in registers:
+        for row in _newest(con, source, ESTATES, as_of):
+            code = drop_blanks(fold(row["xqbm"])).upper() if isinstance(row["xqbm"], str) else None
+            if code and row["xqmc"]:
+                codes[row["xqmc"]] = row["xqbm"]
+            if code and isinstance(row.get("sqmc"), str) and drop_blanks(fold(row["sqmc"])):
+                communities[code] = drop_blanks(fold(row["sqmc"]))
+        for row in _newest(con, source, HOUSES, as_of):
+            key = house_key(row["xqbm"], row["ld"], row["dy"], row["fh"])
+            grid = drop_blanks(fold(row["wgbm"])) if isinstance(row.get("wgbm"), str) else None
+            if key and grid:
+                slot = (grid, key.split("|", 1)[1])
+                grid_houses[slot] = key if grid_houses.get(slot, key) == key else None  # two houses: unknown
+    return Places(codes, communities, {slot: key for slot, key in grid_houses.items() if key})
+
+
+def _newest(con, source: str, stream: tuple[str, tuple[str, ...]], as_of: dt.datetime) -> list[dict]:
+    """The newest rows of one of the registry's place tables, with those of ``columns`` it holds."""
+    name, columns = stream
+    table = f"raw.{source}__{name}"
+    if not has_table(con, table):
+        return []
+    existing = existing_columns(con, table)
+    rows = con.sql(latest_sql(table, [c for c in columns if c in existing]),
+                   params={"as_of": as_of, "source": source, "stream": name}).to_arrow_table().to_pylist()
+    return [{c: row.get(c) for c in columns} for row in rows]
+
+
+def _grid_placed(house_keys: pa.ChunkedArray, room_keys: pa.Array, grids: list, places: Places) -> pa.Array:
+    """House keys, with an estate-less address placed by the one house of its grid with that room."""
+    out = []
+    for house, room, grid in zip(house_keys.to_pylist(), room_keys.to_pylist(), grids, strict=True):
+        if house is None and room and isinstance(grid, str):
+            house = places.grid_houses.get((drop_blanks(fold(grid)), room))
+        out.append(house)
+    return pa.array(out, pa.string())
+
+
+def _check_ident(name: str) -> None:
+    if not _IDENT.match(name):
+        raise ValueError(f"source name {name!r} cannot name a warehouse table (letters, digits and _ only)")

@@ -1,0 +1,72 @@
+"""The ``islandbridge`` command: the pipeline's steps and the operator's tools, without a scheduler.
+
+Commands, in the order a run takes them (``islandbridge COMMAND --help`` shows each one's options and
+an example):
+
+    sync                   every step for one day, as the DAG runs them
+    extract, validate, load, reconcile, build, export, publish
+                           one step at a time
+    runs                   recent runs and their accounting
+    quarantine             rows the quality gate set aside: list, show, replay
+    linkage train          train and save a new linkage model version
+    reveal                 a department's identifiers of some persons, for a stated purpose (audited)
+    keys                   vault and quarantine keys: status, add, rotate, retire
+    snapshot               the analysts' read-only snapshots: list, publish, rollback
+    sql                    one read-only query on the warehouse
+
+The developer tools (``simulate``, ``serve``, ``demo``, ``eval``, ``bench``, ``privacy scan``) join
+through the ``islandbridge.commands`` entry point (`islandbridge.devtools.cli`).
+
+Exit status: 0 success, 2 bad usage or configuration, 3 a retriable source failure (run again later),
+4 any other pipeline error, 5 the quality gate stopped the run (nothing was loaded). Errors print one
+clear line; ``-v`` (before or after the command) adds the traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from importlib.metadata import entry_points
+
+from islandbridge.cli import operate, steps
+from islandbridge.cli.common import VERBOSE
+from islandbridge.errors import IslandbridgeError
+
+COMMAND_GROUPS = "islandbridge.commands"  # entry-point group: register(sub) of further command groups
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    verbose = getattr(args, "verbose", 0)
+    logging.basicConfig(
+        level=logging.DEBUG if verbose > 1 else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        return args.func(args) or 0
+    except IslandbridgeError as exc:
+        return _fail(verbose, exc, exc.exit_status)
+
+
+def parser() -> argparse.ArgumentParser:
+    """The whole command line: the steps, the operator's commands, then every registered command group."""
+    head, _, tail = __doc__.partition("\n\n")
+    p = argparse.ArgumentParser(prog="islandbridge", description=head, parents=[VERBOSE],
+                                epilog=tail.split("Exit status:")[-1].join(["Exit status:", ""]),
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.set_defaults(verbose=0)
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    steps.register(sub)
+    operate.register(sub)
+    for plugin in sorted(entry_points(group=COMMAND_GROUPS), key=lambda e: e.name):
+        plugin.load()(sub)
+    return p
+
+
+def _fail(verbose: int, exc: Exception, code: int) -> int:
+    if verbose:
+        logging.exception("failed")
+    print(f"islandbridge: error: {exc}", file=sys.stderr)
+    return code

@@ -1,0 +1,75 @@
+"""The pipeline's steps, in the order a run takes them: ``sync`` runs them all, the others one each."""
+
+from __future__ import annotations
+
+import argparse
+
+from islandbridge import pipeline
+from islandbridge.cli.common import AS_OF_HELP, command, print_json, settings_of
+from islandbridge.config import parse_as_of
+
+
+def register(sub) -> None:
+    s = command(sub, "sync", _sync, "run every step for one day: extract, validate, load, reconcile, build, "
+                "export, publish", example="islandbridge sync --config islandbridge.yml --as-of 2026-11-20")
+    _as_of_args(s, sources=True)
+    for name, func, text in (("extract", _extract, "extract sources into the landing zone (one task per source)"),
+                             ("validate", _validate, "run the quality gate over the extracted sources"),
+                             ("load", _load, "load the extracted sources, pseudonymised, into the warehouse")):
+        _as_of_args(command(sub, name, func, text, example=f"islandbridge {name} --as-of 2026-11-20"
+                            + (" --source registry" if name == "extract" else "")), sources=True)
+    for name, func, text in (("reconcile", _reconcile, "link every person-bearing record to a stable person_key"),
+                             ("build", _build, "build the core model and the department marts"),
+                             ("export", _export, "write each department's reports, as its policy allows"),
+                             ("publish", _publish, "publish the analysts' snapshot and the run report")):
+        _as_of_args(command(sub, name, func, text, example=f"islandbridge {name} --as-of 2026-11-20"))
+
+
+def _as_of_args(s: argparse.ArgumentParser, sources: bool = False) -> None:
+    s.add_argument("--as-of", required=True, help=AS_OF_HELP)
+    if sources:
+        s.add_argument("--source", action="append", help="limit to these sources (repeatable; default: all)")
+
+
+def _sync(args) -> int:
+    print_json(pipeline.sync(settings_of(args), parse_as_of(args.as_of), args.source))
+    return 0
+
+
+def _extract(args) -> int:
+    settings = settings_of(args)
+    for source in args.source or pipeline.plan(settings):
+        print_json(pipeline.extract(settings, source, parse_as_of(args.as_of)), indent=None)
+    return 0
+
+
+def _validate(args) -> int:
+    settings = settings_of(args)
+    print_json(pipeline.validate(settings, parse_as_of(args.as_of), args.source or pipeline.plan(settings)))
+    return 0
+
+
+def _load(args) -> int:
+    settings = settings_of(args)
+    print_json(pipeline.load(settings, parse_as_of(args.as_of), args.source or pipeline.plan(settings)))
+    return 0
+
+
+def _reconcile(args) -> int:
+    print_json(pipeline.reconcile(settings_of(args), parse_as_of(args.as_of)))
+    return 0
+
+
+def _build(args) -> int:
+    print_json(pipeline.build(settings_of(args, with_sources=False), parse_as_of(args.as_of)))
+    return 0
+
+
+def _export(args) -> int:
+    print_json(pipeline.export(settings_of(args, with_sources=False), parse_as_of(args.as_of)))
+    return 0
+
+
+def _publish(args) -> int:
+    print_json(pipeline.publish(settings_of(args, with_sources=False), parse_as_of(args.as_of)))
+    return 0

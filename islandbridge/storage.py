@@ -1,0 +1,77 @@
+"""Storage helpers every concern shares: opening the warehouse, run ids, a transaction and an Arrow table
+registered for a block (context managers), whether a table exists, and the named parameters a query takes.
+
+Nothing here knows a table of the project's own; each concern creates and owns its tables.
+
+Example::
+
+    with transaction(con), registered(con, "_rows", rows):
+        con.execute("DELETE FROM meta.quarantine WHERE run_id = ?", [run_id])
+        con.execute("INSERT INTO meta.quarantine SELECT * FROM _rows")
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import re
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+
+def connect(path: str, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    """A connection to the DuckDB file at ``path`` (``read_only`` for readers that must not write)."""
+    return duckdb.connect(str(path), read_only=read_only)
+
+
+def run_id_for(as_of: dt.datetime) -> str:
+    """The run id of an interval: derived from its as-of instant, so re-running it replaces it."""
+    return "ib_" + as_of.astimezone(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+
+
+def has_table(con: duckdb.DuckDBPyConnection, table: str) -> bool:
+    """Whether ``schema.table`` exists on ``con``'s default database."""
+    schema, name = table.split(".", 1)
+    return bool(con.execute("SELECT count(*) FROM information_schema.tables WHERE table_schema = ? "
+                            "AND table_name = ?", [schema, name]).fetchall()[0][0])
+
+
+def existing_columns(con: duckdb.DuckDBPyConnection, table: str) -> set[str]:
+    """The columns of ``schema.table`` (empty when there is no such table)."""
+    schema, name = table.split(".", 1)
+    return {r[0] for r in con.execute(
+        "SELECT column_name FROM information_schema.columns WHERE table_schema = ? AND table_name = ?",
+        [schema, name]).fetchall()}
+
+
+@contextlib.contextmanager
+def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
+    """BEGIN on ``con``; COMMIT after the block, or ROLLBACK and re-raise on any exception (an interrupt too)."""
+    con.execute("BEGIN TRANSACTION")
+    try:
+        yield con
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+
+
+@contextlib.contextmanager
+def registered(con: duckdb.DuckDBPyConnection, name: str, table: pa.Table) -> Iterator[None]:
+    """``table`` visible to SQL on ``con`` as ``name`` for the block, unregistered after it."""
+    con.register(name, table)
+    try:
+        yield
+    finally:
+        con.unregister(name)
+
+
+_PARAMETER = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
+
+
+def params_for(sql: str, values: Mapping[str, Any]) -> dict[str, Any]:
+    """Those of ``values`` that ``sql`` names as ``$name``: DuckDB refuses a parameter a query does not use."""
+    return {name: values[name] for name in set(_PARAMETER.findall(sql)) if name in values}

@@ -1,0 +1,274 @@
+"""Load a run's landing zone into the warehouse's ``raw`` tables, with the run's bookkeeping.
+
+One DuckDB transaction per source commits, together: the source's raw rows for the run, its quarantined
+and deleted records, its accounting, and the state (cursor, watermark, file hashes) its connector
+returned. A crash before the commit leaves the previous state and data; the next run re-extracts from the
+previous state and completes it. Loading the same run again replaces the run's slice (rows are tagged
+with ``_run_id``), so re-running an interval changes nothing.
+
+Tables (schema ``raw``): ``{source}__{stream}``, the source's columns as text — without its direct
+identifiers, which are sealed in the vault (`islandbridge.privacy.sealing`) — plus ``_record_key`` and
+``_run_id``. Schema ``meta``: ``runs``, ``run_sources`` (accounting per run, source and stream),
+``source_state``, ``quarantine``, ``deletions``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+import logging
+import posixpath
+import re
+from collections.abc import Mapping
+from typing import Any
+
+import duckdb
+import pyarrow.dataset as pads
+import pyarrow.fs as pafs
+
+from islandbridge import storage
+from islandbridge.errors import IslandbridgeError
+from islandbridge.landing.zone import COUNT_FIELDS, DELETED, MANIFEST, QUARANTINE, RECORD_KEY, open_root
+from islandbridge.privacy import rowseal
+from islandbridge.privacy.scrub import Scrubber
+from islandbridge.privacy.sealing import (
+    LoadPrivacy,
+    StreamPrivacy,
+    seal_quarantine,
+    sealed_rows,
+    stream_privacy,
+    warehouse_batch,
+)
+from islandbridge.storage import has_table, run_id_for, transaction  # noqa: F401 - callers use raw.run_id_for
+
+log = logging.getLogger(__name__)
+
+META_DDL = """
+CREATE SCHEMA IF NOT EXISTS raw;
+CREATE SCHEMA IF NOT EXISTS meta;
+CREATE TABLE IF NOT EXISTS meta.runs (
+    run_id VARCHAR PRIMARY KEY, as_of TIMESTAMPTZ NOT NULL, status VARCHAR NOT NULL,
+    started_at TIMESTAMPTZ, finished_at TIMESTAMPTZ, sources VARCHAR[]
+);
+CREATE TABLE IF NOT EXISTS meta.run_sources (
+    run_id VARCHAR, source VARCHAR, stream VARCHAR, read BIGINT, landed BIGINT, quarantined BIGINT,
+    duplicates BIGINT, deleted BIGINT, loaded_at TIMESTAMPTZ, PRIMARY KEY (run_id, source, stream)
+);
+CREATE TABLE IF NOT EXISTS meta.source_state (
+    source VARCHAR, as_of TIMESTAMPTZ, run_id VARCHAR, state_json VARCHAR, PRIMARY KEY (source, as_of)
+);
+CREATE TABLE IF NOT EXISTS meta.quarantine (
+    run_id VARCHAR, source VARCHAR, stream VARCHAR, record_key VARCHAR, reason VARCHAR,
+    kid VARCHAR, nonce BLOB, ciphertext BLOB, seq INTEGER
+);
+-- Warehouses from before seq was stored numbered a record key's rows in insertion order: keep that number.
+ALTER TABLE meta.quarantine ADD COLUMN IF NOT EXISTS seq INTEGER;
+CREATE TABLE IF NOT EXISTS meta.deletions (run_id VARCHAR, source VARCHAR, stream VARCHAR, record_key VARCHAR);
+"""
+
+_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+class LoadError(IslandbridgeError):
+    """A landing slice cannot be loaded as it is (incomplete extraction, bad names)."""
+
+
+def connect(path: str, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    """The warehouse, with the landing's run-accounting tables created (and upgraded) on a write connection."""
+    con = storage.connect(path, read_only=read_only)
+    if not read_only:
+        con.execute(META_DDL)
+        rowseal.number_legacy_rows(con)
+    return con
+
+
+def previous_state(con: duckdb.DuckDBPyConnection, source: str, as_of: dt.datetime) -> dict[str, Any]:
+    """The state committed by the newest run *before* ``as_of`` (so re-running an interval re-reads it)."""
+    if not has_table(con, "meta.source_state"):
+        return {}
+    row = con.execute(
+        "SELECT state_json FROM meta.source_state WHERE source = ? AND as_of < ? ORDER BY as_of DESC LIMIT 1",
+        [source, as_of],
+    ).fetchone()
+    return json.loads(row[0]) if row else {}
+
+
+def begin_run(con: duckdb.DuckDBPyConnection, run_id: str, as_of: dt.datetime, sources: list[str],
+              started_at: dt.datetime) -> None:
+    con.execute(
+        "INSERT OR REPLACE INTO meta.runs VALUES (?, ?, 'loading', ?, NULL, ?)",
+        [run_id, as_of, started_at, sources],
+    )
+
+
+def finish_run(con: duckdb.DuckDBPyConnection, run_id: str, status: str, finished_at: dt.datetime) -> None:
+    con.execute("UPDATE meta.runs SET status = ?, finished_at = ? WHERE run_id = ?", [status, finished_at, run_id])
+
+
+def load_source(con: duckdb.DuckDBPyConnection, landing_url: str, run_id: str, source: str,
+                as_of: dt.datetime, loaded_at: dt.datetime, privacy: LoadPrivacy | None = None,
+                *, clean_landing: bool = False) -> dict[str, dict[str, int]]:
+    """Commit one source's landed slice, accounting and state atomically; returns counts per stream.
+
+    With ``privacy`` (the pipeline always passes it) the rows are pseudonymised on the way in (see
+    `islandbridge.privacy.sealing`): direct identifiers are sealed in the vault first (idempotently, per
+    run slice), then the warehouse transaction commits. ``clean_landing`` deletes the source's landed
+    extract once that commit has happened.
+    """
+    fs, root = open_root(landing_url)
+    base = posixpath.join(root, run_id, source)
+    manifest = read_manifest(fs, base, source, run_id)
+    _check_ident(source)
+    specs = {}
+    for stream, info in manifest["streams"].items():
+        _check_ident(stream)
+        if privacy is not None:
+            spec = specs[stream] = stream_privacy(privacy.kinds[source], stream, info["columns"])
+            if spec.sealed:
+                data = landed_dataset(fs, posixpath.join(base, stream))
+                privacy.vault.seal_records(source, stream, run_id, sealed_rows(data.to_batches(), spec))
+    with transaction(con):
+        for stream, info in manifest["streams"].items():
+            _replace_stream(con, fs, base, source, stream, info["columns"], run_id, specs.get(stream),
+                            privacy.scrubber if privacy else None)
+            con.execute(
+                "INSERT OR REPLACE INTO meta.run_sources VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [run_id, source, stream, info["read"], info["landed"], info["quarantined"],
+                 info["duplicates"], info["deleted"], loaded_at],
+            )
+        _replace_quarantine(con, fs, base, run_id, source, privacy)
+        _replace_side_table(con, fs, base, "deletions", DELETED, run_id, source, "stream, _record_key")
+        con.execute(
+            "INSERT OR REPLACE INTO meta.source_state VALUES (?, ?, ?, ?)",
+            [source, as_of, run_id, json.dumps(manifest["state"], sort_keys=True)],
+        )
+    if privacy is not None:
+        _forget_deleted(con, privacy, run_id, source)
+    if clean_landing:
+        fs.delete_dir(base)
+        log.info("deleted the landed extract of %s for run %s after loading it", source, run_id)
+    counts = {s: {k: info[k] for k in COUNT_FIELDS} for s, info in manifest["streams"].items()}
+    log.info("loaded %s for run %s: %s", source, run_id,
+             {s: c["landed"] for s, c in counts.items()})
+    return counts
+
+
+def read_manifest(fs: pafs.FileSystem, base: str, source: str, run_id: str) -> dict[str, Any]:
+    path = posixpath.join(base, MANIFEST)
+    try:
+        with fs.open_input_stream(path) as f:
+            return json.loads(f.read())
+    except FileNotFoundError:
+        raise LoadError(
+            f"no complete extraction of source {source!r} for run {run_id} (missing {MANIFEST}); "
+            f"run `islandbridge extract --source {source}` for this as-of first"
+        ) from None
+
+
+def _replace_stream(con, fs, base: str, source: str, stream: str, columns: list[str], run_id: str,
+                    spec: StreamPrivacy | None = None, scrubber: Scrubber | None = None) -> None:
+    table = f"raw.{source}__{stream}"
+    landed = [c for c in columns if c != RECORD_KEY]
+    cols = [*(spec.warehouse_columns(landed) if spec else landed), RECORD_KEY]
+    con.execute(
+        f"CREATE TABLE IF NOT EXISTS {table} ("
+        + ", ".join(f'"{c}" VARCHAR' for c in cols) + ', "_run_id" VARCHAR)'
+    )
+    existing = {r[0] for r in con.execute(
+        "SELECT column_name FROM information_schema.columns WHERE table_schema = 'raw' AND table_name = ?",
+        [f"{source}__{stream}"],
+    ).fetchall()}
+    for c in cols:
+        if c not in existing:  # a column the connector now declares: earlier runs have it as NULL
+            con.execute(f'ALTER TABLE {table} ADD COLUMN "{c}" VARCHAR')
+    con.execute(f"DELETE FROM {table} WHERE _run_id = ?", [run_id])
+    quoted = ", ".join(f'"{c}"' for c in cols)
+    if spec is None or not spec.needs_rewrite:
+        with _registered(con, fs, posixpath.join(base, stream)) as view:
+            con.execute(f"INSERT INTO {table} ({quoted}, _run_id) SELECT {quoted}, ? FROM {view}", [run_id])
+        return
+    for batch in landed_dataset(fs, posixpath.join(base, stream)).to_batches():
+        con.register("_pseudonymised", warehouse_batch(batch, spec, landed, scrubber or Scrubber()))
+        try:
+            con.execute(f"INSERT INTO {table} ({quoted}, _run_id) SELECT {quoted}, ? FROM _pseudonymised",
+                        [run_id])
+        finally:
+            con.unregister("_pseudonymised")
+
+
+def _replace_quarantine(con, fs, base: str, run_id: str, source: str, privacy: LoadPrivacy | None) -> None:
+    """The connector's quarantined records, their raw JSON sealed under the quarantine keyring."""
+    con.execute("DELETE FROM meta.quarantine WHERE run_id = ? AND source = ?", [run_id, source])
+    rows = landed_dataset(fs, posixpath.join(base, QUARANTINE)).to_table()
+    if not rows.num_rows:
+        return
+    if privacy is None:
+        raise LoadError(f"{rows.num_rows} quarantined record(s) of {source!r} in run {run_id} must be sealed: "
+                        "load them through the pipeline, which configures keys.quarantine")
+    con.register("_sealed_quarantine", seal_quarantine(privacy.quarantine, run_id, source, rows))
+    try:
+        con.execute("INSERT INTO meta.quarantine (run_id, source, stream, record_key, reason, seq, kid, nonce, "
+                    "ciphertext) SELECT ?, ?, stream, _record_key, reason, seq, kid, nonce, ciphertext "
+                    "FROM _sealed_quarantine", [run_id, source])
+    finally:
+        con.unregister("_sealed_quarantine")
+
+
+def _forget_deleted(con, privacy: LoadPrivacy, run_id: str, source: str) -> None:
+    """A record the source deleted is erased from the vault too (its history stays, pseudonymous)."""
+    gone = con.execute("SELECT stream, list(record_key) FROM meta.deletions WHERE run_id = ? AND source = ? "
+                       "GROUP BY stream", [run_id, source]).fetchall()
+    for stream, keys in gone:
+        privacy.vault.forget_records(source, stream, keys)
+
+
+def _replace_side_table(con, fs, base: str, table: str, folder: str, run_id: str, source: str,
+                        columns: str) -> None:
+    con.execute(f"DELETE FROM meta.{table} WHERE run_id = ? AND source = ?", [run_id, source])
+    with _registered(con, fs, posixpath.join(base, folder)) as view:
+        con.execute(f"INSERT INTO meta.{table} SELECT ?, ?, {columns} FROM {view}", [run_id, source])
+
+
+def landed_dataset(fs: pafs.FileSystem, path: str) -> pads.Dataset:
+    """A landed Parquet folder (on any pyarrow filesystem), read lazily."""
+    return pads.dataset(path, filesystem=fs, format="parquet")
+
+
+@contextlib.contextmanager
+def _registered(con, fs: pafs.FileSystem, path: str):
+    """Expose a landed Parquet dataset (on any pyarrow filesystem) to DuckDB as a streaming view."""
+    name = "_landing_scan"
+    con.register(name, landed_dataset(fs, path))
+    try:
+        yield name
+    finally:
+        con.unregister(name)
+
+
+def _check_ident(name: str) -> None:
+    if not _IDENT.match(name):
+        raise LoadError(f"{name!r} cannot name a warehouse table (letters, digits and _ only)")
+
+
+
+
+def format_accounting(summary: Mapping[str, Mapping[str, int]], indent: str = "") -> str:
+    """A run's per-source accounting as an aligned text table (the demo and `islandbridge runs`)."""
+    lines = [f"{indent}{'source':<10} {'read':>9} {'landed':>9} {'quarantined':>12} {'duplicates':>11}"]
+    lines += [f"{indent}{source:<10} {c['read']:>9} {c['landed']:>9} {c['quarantined']:>12} {c['duplicates']:>11}"
+              for source, c in summary.items()]
+    return "\n".join(lines)
+
+
+def run_summary(con: duckdb.DuckDBPyConnection, run_id: str) -> Mapping[str, Any]:
+    """Per-source accounting of one run, for the CLI, the DAG's last task and the demo."""
+    rows = con.execute(
+        "SELECT source, sum(read), sum(landed), sum(quarantined), sum(duplicates), sum(deleted) "
+        "FROM meta.run_sources WHERE run_id = ? GROUP BY source ORDER BY source",
+        [run_id],
+    ).fetchall()
+    return {
+        src: {"read": r, "landed": la, "quarantined": q, "duplicates": d, "deleted": de}
+        for src, r, la, q, d, de in rows
+    }

@@ -1,0 +1,288 @@
+"""The landing zone: what each run extracted, as Parquet, before anything is loaded.
+
+Layout under the configured storage URL (any filesystem ``pyarrow.fs`` can open; ``file://`` by
+default)::
+
+    {root}/{run_id}/{source}/{stream}/part-00000.parquet   one dataset per source table per run
+    {root}/{run_id}/{source}/_quarantine/part-00000.parquet records set aside, with the reason
+    {root}/{run_id}/{source}/_deleted/part-00000.parquet    record keys the source no longer has
+    {root}/{run_id}/{source}/_manifest.json                written last: counts and the next state
+
+Raw values are landed as text, exactly as they came (an Excel-damaged ``5.11403E+17`` stays that
+string), so the raw contract never changes type from one batch to the next. A source's folder is
+replaced as a whole when its extraction is re-run, and the manifest is written only after every part,
+so a half-written extraction is recognisable (no manifest) and never loaded.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import posixpath
+import tempfile
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, fields
+from decimal import Decimal
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+import pyarrow.dataset as pads
+import pyarrow.fs as pafs
+import pyarrow.parquet as pq
+
+from islandbridge.connectors.base import Stream
+from islandbridge.errors import IslandbridgeError
+from islandbridge.schemas import RECORD_KEY
+
+DEDUPE_MEMORY = "256MB"
+MANIFEST = "_manifest.json"
+QUARANTINE = "_quarantine"
+DELETED = "_deleted"
+QUARANTINE_SCHEMA = pa.schema(
+    [("stream", pa.string()), (RECORD_KEY, pa.string()), ("reason", pa.string()), ("record_json", pa.string())]
+)
+DELETED_SCHEMA = pa.schema([("stream", pa.string()), (RECORD_KEY, pa.string())])
+
+
+class AccountingError(IslandbridgeError):
+    """A connector read records that it neither landed, quarantined nor counted as duplicates."""
+
+
+def to_text(value: Any) -> str | None:
+    """The raw text of a source value: lossless, one form per type, never a locale's guess."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, Decimal)):
+        return str(value)
+    if isinstance(value, float):
+        return repr(value)
+    if isinstance(value, dt.datetime):
+        return value.isoformat(sep=" ")
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, (list, dict)):
+        return json.dumps(value, ensure_ascii=False, sort_keys=True)
+    if isinstance(value, bytes):
+        return value.decode("utf-8", errors="backslashreplace")
+    return str(value)
+
+
+def open_root(url: str) -> tuple[pafs.FileSystem, str]:
+    """The filesystem and root path of a storage URL (``file:///srv/landing``, ``s3://bucket/x``)."""
+    fs, path = pafs.FileSystem.from_uri(url)
+    return fs, path.rstrip("/")
+
+
+@dataclass
+class StreamCounts:
+    read: int = 0
+    landed: int = 0
+    quarantined: int = 0
+    duplicates: int = 0
+    deleted: int = 0
+
+    def balanced(self) -> bool:
+        return self.read == self.landed + self.quarantined + self.duplicates
+
+
+#: The accounting of a stream, as the manifest and ``meta.run_sources`` record it.
+COUNT_FIELDS = tuple(f.name for f in fields(StreamCounts))
+
+
+def path_exists(fs: pafs.FileSystem, path: str) -> bool:
+    return fs.get_file_info(path).type != pafs.FileType.NotFound
+
+
+def write_part(fs: pafs.FileSystem, folder: str, index: int, table: pa.Table) -> None:
+    """Write ``table`` as ``{folder}/part-{index:05d}.parquet``, the one form every landed part takes."""
+    fs.create_dir(folder, recursive=True)
+    pq.write_table(table, posixpath.join(folder, f"part-{index:05d}.parquet"), filesystem=fs, compression="zstd")
+
+
+def write_manifest(fs: pafs.FileSystem, base: str, manifest: Mapping[str, Any]) -> None:
+    """Write a slice's manifest atomically (a temporary name, then a move): it is what marks it complete."""
+    tmp = posixpath.join(base, MANIFEST + ".tmp")
+    with fs.open_output_stream(tmp) as out:
+        out.write(json.dumps(manifest, ensure_ascii=False, sort_keys=True, indent=1).encode())
+    fs.move(tmp, posixpath.join(base, MANIFEST))
+
+
+@dataclass
+class LandingWriter:
+    """The ``Sink`` a connector extracts into; buffers rows and writes bounded Parquet parts.
+
+    Example::
+
+        writer = LandingWriter.open(url, run_id, "grid", connector.streams())
+        state = connector.extract(ExtractContext(run_id, as_of, old_state, writer))
+        manifest = writer.close(state)
+    """
+
+    fs: pafs.FileSystem
+    base: str
+    streams: Mapping[str, Stream]
+    part_rows: int = 50_000
+    counts: dict[str, StreamCounts] = field(default_factory=lambda: defaultdict(StreamCounts))
+    _buffers: dict[str, list[Mapping[str, Any]]] = field(default_factory=lambda: defaultdict(list))
+    _parts: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    _written: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    _quarantine: list[dict[str, Any]] = field(default_factory=list)
+    _deleted: list[dict[str, Any]] = field(default_factory=list)
+
+    @classmethod
+    def open(cls, url: str, run_id: str, source: str, streams: Sequence[Stream], part_rows: int = 50_000):
+        """Start (or restart) the landing of one source for one run: its folder is emptied first."""
+        fs, root = open_root(url)
+        base = posixpath.join(root, run_id, source)
+        if path_exists(fs, base):
+            fs.delete_dir(base)
+        fs.create_dir(base, recursive=True)
+        return cls(fs, base, {s.name: s for s in streams}, part_rows)
+
+    def read(self, stream: str, n: int = 1) -> None:
+        self._stream(stream)
+        self.counts[stream].read += n
+
+    def write(self, stream: str, records: Iterable[Mapping[str, Any]]) -> int:
+        spec = self._stream(stream)
+        buffer = self._buffers[stream]
+        n = 0
+        for record in records:
+            unknown = set(record) - set(spec.columns)
+            if unknown:
+                raise SchemaDriftError(stream, sorted(unknown), spec.columns)
+            buffer.append(record)
+            n += 1
+            if len(buffer) >= self.part_rows:
+                self._flush(spec)
+        self.counts[stream].landed += n
+        return n
+
+    def quarantine(self, stream: str, record_key: str, reason: str, record: Mapping[str, Any]) -> None:
+        self._stream(stream)
+        raw = json.dumps({k: to_text(v) for k, v in record.items()}, ensure_ascii=False, sort_keys=True)
+        self._quarantine.append({"stream": stream, RECORD_KEY: record_key, "reason": reason, "record_json": raw})
+        self.counts[stream].quarantined += 1
+
+    def duplicate(self, stream: str, n: int = 1) -> None:
+        self._stream(stream)
+        self.counts[stream].duplicates += n
+
+    def deleted(self, stream: str, record_keys: Iterable[str]) -> None:
+        self._stream(stream)
+        for key in record_keys:
+            self._deleted.append({"stream": stream, RECORD_KEY: key})
+            self.counts[stream].deleted += 1
+
+    def close(self, state: Mapping[str, Any]) -> dict[str, Any]:
+        """Flush everything, check the accounting, and write the manifest last. Returns the manifest."""
+        for spec in self.streams.values():
+            self._flush(spec)
+            if spec.dedupe and self.counts[spec.name].landed:
+                self._dedupe(spec)
+        unbalanced = {s: c for s, c in self.counts.items()
+                      if not c.balanced() or c.landed != self._written[s]}
+        if unbalanced:
+            detail = "; ".join(f"{s}: read {c.read}, landed {c.landed} (written {self._written[s]}), "
+                               f"quarantined {c.quarantined}, duplicates {c.duplicates}"
+                               for s, c in unbalanced.items())
+            raise AccountingError(f"records lost in {self.base}: {detail}")
+        self._write_table(QUARANTINE, pa.Table.from_pylist(self._quarantine, QUARANTINE_SCHEMA))
+        self._write_table(DELETED, pa.Table.from_pylist(self._deleted, DELETED_SCHEMA))
+        manifest = {
+            "streams": {
+                name: {**vars(self.counts[name]), "parts": self._parts[name], "key": list(spec.key_columns),
+                       "columns": list(spec.columns)}
+                for name, spec in self.streams.items()
+            },
+            "state": dict(state),
+        }
+        write_manifest(self.fs, self.base, manifest)
+        return manifest
+
+    def _stream(self, name: str) -> Stream:
+        try:
+            return self.streams[name]
+        except KeyError:
+            raise KeyError(f"unknown stream {name!r}; declared: {', '.join(self.streams)}") from None
+
+    def _flush(self, spec: Stream) -> None:
+        rows = list(self._buffers[spec.name])
+        self._buffers[spec.name].clear()  # in place: write() holds a reference to this list
+        if not rows and self._parts[spec.name] > 0:
+            return
+        schema = raw_schema(spec)
+        columns = {c: [to_text(r.get(c)) for r in rows] for c in spec.columns}
+        columns[RECORD_KEY] = [spec.record_key(r) for r in rows]
+        table = pa.Table.from_pydict(columns, schema)
+        self._written[spec.name] += table.num_rows
+        write_part(self.fs, posixpath.join(self.base, spec.name), self._parts[spec.name], table)
+        self._parts[spec.name] += 1
+
+    def _dedupe(self, spec: Stream) -> None:
+        """Keep one row per record key of a stream, rewriting its parts; the rest become duplicates.
+
+        Done by DuckDB under a memory limit (it spills to disk), so an extraction of millions of events
+        does not hold their keys in memory. Copies of one key are identical in an at-least-once log; where
+        they are not, the smallest row wins, so the result is the same whatever the arrival order.
+        """
+        folder = posixpath.join(self.base, spec.name)
+        staged = folder + ".dedupe"
+        ordered = ", ".join(f'"{c}"' for c in (RECORD_KEY, *spec.columns))
+        with tempfile.TemporaryDirectory(prefix="ib-dedupe-") as spill, duckdb.connect() as con:
+            # One thread and a small limit: DuckDB spills the sort to disk instead of growing with the log.
+            con.execute(f"SET threads = 1; SET memory_limit = '{DEDUPE_MEMORY}'; SET temp_directory = '{spill}'; "
+                        "SET preserve_insertion_order = false")
+            reader = con.sql(
+                f"SELECT DISTINCT ON ({RECORD_KEY}) * FROM {self._scan(con, folder)} ORDER BY {ordered}"
+            ).to_arrow_reader(self.part_rows)
+            kept, self._parts[spec.name] = self._write_parts(staged, reader)
+        self.fs.delete_dir(folder)
+        self.fs.move(staged, folder)
+        removed = self._written[spec.name] - kept
+        self._written[spec.name] = kept
+        self.counts[spec.name].landed -= removed
+        self.counts[spec.name].duplicates += removed
+
+    def _scan(self, con: duckdb.DuckDBPyConnection, folder: str) -> str:
+        """A DuckDB table expression over a folder of parts: DuckDB's own reader on a local disk (its
+        buffer manager then bounds the memory), a registered pyarrow dataset on any other filesystem."""
+        if isinstance(self.fs, pafs.LocalFileSystem):
+            return f"read_parquet('{folder.replace(chr(39), chr(39) * 2)}/*.parquet')"
+        con.register("parts", pads.dataset(folder, filesystem=self.fs, format="parquet"))
+        return "parts"
+
+    def _write_parts(self, folder: str, reader: pa.RecordBatchReader) -> tuple[int, int]:
+        """Write each batch as a part; returns (rows, parts)."""
+        rows = part = 0
+        for batch in reader:
+            write_part(self.fs, folder, part, pa.Table.from_batches([batch]))
+            rows, part = rows + batch.num_rows, part + 1
+        if part == 0:  # keep the stream's schema even when nothing survived
+            write_part(self.fs, folder, 0, pa.Table.from_batches([], reader.schema))
+            part = 1
+        return rows, part
+
+    def _write_table(self, folder: str, table: pa.Table) -> None:
+        write_part(self.fs, posixpath.join(self.base, folder), 0, table)
+
+
+def raw_schema(spec: Stream) -> pa.Schema:
+    """Every raw column as text, plus the record key."""
+    return pa.schema([(c, pa.string()) for c in spec.columns] + [(RECORD_KEY, pa.string())])
+
+
+class SchemaDriftError(IslandbridgeError):
+    """The source sent fields its raw contract does not declare: a person must look before we load."""
+
+    def __init__(self, stream: str, unknown: list[str], declared: Sequence[str]) -> None:
+        super().__init__(
+            f"schema drift in stream {stream!r}: undeclared field(s) {', '.join(unknown)}; "
+            f"declared: {', '.join(declared)}. Add them to the connector's stream definition if expected."
+        )

@@ -1,0 +1,37 @@
+"""The quality gate's errors, by what the operator does next."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from islandbridge.errors import ConfigError, IslandbridgeError
+
+if TYPE_CHECKING:
+    from islandbridge.quality.results import GateResult
+
+
+class QualityError(IslandbridgeError):
+    """Root of the quality gate's errors."""
+
+
+class QualityConfigError(QualityError, ConfigError):
+    """The ``quality:`` configuration or a suite is wrong; every problem is listed."""
+
+
+class QualityGateError(QualityError):
+    """A critical expectation failed: nothing was loaded. The message names source, expectation and
+    observed value; ``result`` holds every result and the report's path."""
+
+    exit_status = 5
+
+    def __init__(self, message: str, result: GateResult) -> None:
+        super().__init__(message)
+        self.result = result
+
+
+class QualityCheckBrokenError(QualityError):
+    """An expectation raised instead of validating: the check is broken, not the data. Fix the suite."""
+
+
+class QuarantineError(QualityError):
+    """A quarantine operation cannot be done as asked (unknown record, missing key)."""

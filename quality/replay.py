@@ -1,0 +1,176 @@
+"""Replaying quarantined rows after a fix: re-check each stored row, load the ones that now pass, once.
+
+A row is quarantined because it failed a row check *at the time*: a house not yet in ``t_fw``, a code a
+suite did not know. After the fix (the registry adds the house and the next sync lands it; the suite
+learns the code), ``replay`` decrypts the source's pending rows, runs the current row checks of their
+tables over them (the same DuckDB predicates as the gate; references are looked up in the warehouse,
+which by then holds later runs), and for the rows that pass, in one transaction per stream and run:
+inserts them into ``raw.<source>__<stream>`` under their original run, marks them replayed, and moves
+them from ``quarantined`` to ``landed`` in ``meta.run_sources`` so the accounting still balances.
+
+Exactly once: replayed rows are never picked again, and a row whose record key the run already holds in
+the raw table is left in quarantine. Rows of runs not (yet) loaded are not replayed.
+
+Example::
+
+    replay(settings, "registry")       # ReplayResult(checked=3, loaded=1, still_failing=2, ...)
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+
+import duckdb
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from islandbridge.config import Settings
+from islandbridge.privacy.keys import KeyRing
+from islandbridge.privacy.scrub import Scrubber
+from islandbridge.privacy.sealing import KNOWN_NAMES, sealed_rows, stream_privacy, warehouse_batch
+from islandbridge.privacy.vault import Vault
+from islandbridge.quality import quarantine
+from islandbridge.quality.config import QualityConfig
+from islandbridge.quality.errors import QuarantineError
+from islandbridge.quality.rowchecks import CheckContext, q, run_row_checks
+from islandbridge.quality.tablechecks import has_table
+from islandbridge.schemas import RECORD_KEY, Tables, TableSchema, load_tables
+from islandbridge.storage import transaction
+
+
+@dataclass
+class ReplayResult:
+    checked: int = 0
+    loaded: int = 0
+    still_failing: int = 0
+    loaded_keys: dict[str, list[str]] = field(default_factory=dict)  # "run_id/stream" -> record keys
+
+    def to_dict(self) -> dict:
+        return {"checked": self.checked, "loaded": self.loaded, "still_failing": self.still_failing}
+
+
+def replay(settings: Settings, source: str, *, run_id: str | None = None, quality_config: Mapping | None = None,
+           keyring: KeyRing | None = None, tables: Tables | None = None,
+           clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC)) -> ReplayResult:
+    """Re-check the pending quarantined rows of ``source`` (optionally of one run) and load those that pass.
+
+    Raises ``QuarantineError`` (no warehouse, a row that fails to decrypt), ``QualityConfigError``.
+    """
+    cfg = QualityConfig.from_mapping(quality_config)
+    tables = load_tables() if tables is None else tables
+    kind = settings.source(source).kind
+    ring = keyring or quarantine.keyring(settings, cfg.quarantine_key)
+    if not settings.warehouse_path.exists():
+        raise QuarantineError(f"no warehouse at {settings.warehouse_path}: nothing to replay")
+    from islandbridge.privacy.configured import open_vault
+
+    con = duckdb.connect()
+    con.execute("SET enable_progress_bar = false")  # a bar on stderr in every task log helps nobody
+    vault = open_vault(settings)
+    try:
+        con.execute(f"ATTACH '{str(settings.warehouse_path).replace(chr(39), chr(39) * 2)}' AS wh")
+        result = ReplayResult()
+        privacy = _Pseudonymise(vault, kind)
+        for (run, stream, as_of), rows in _pending(con, source, run_id).items():
+            table = tables[kind, stream]
+            checks = [_resolved(cfg, source, stream, c) for c in table.suite]
+            _replay_group(con, ring, table, source, run, as_of, rows, [c for c in checks if c.severity == "row"],
+                          clock(), result, privacy)
+        return result
+    finally:
+        vault.close()
+        con.close()
+
+
+class _Pseudonymise:
+    """Replayed rows reach the warehouse as the loader's do: direct identifiers sealed, text scrubbed."""
+
+    def __init__(self, vault: Vault, kind: str) -> None:
+        self.vault, self.kind = vault, kind
+        self.scrubber = Scrubber(vault.sealed_list(KNOWN_NAMES))
+
+    def __call__(self, source: str, stream: str, run: str, rows: pa.Table) -> tuple[pa.Table, list[str]]:
+        columns = [c for c in rows.column_names if c not in (RECORD_KEY, "_seq")]
+        spec = stream_privacy(self.kind, stream, columns)
+        batches = rows.to_batches()
+        if spec.sealed:
+            self.vault.seal_records(source, stream, run, sealed_rows(batches, spec), replace_slice=False)
+        parts = [warehouse_batch(b, spec, columns, self.scrubber) for b in batches]
+        kept = pa.concat_tables(parts) if parts else pa.table({})
+        return kept, [c for c in kept.column_names if c != RECORD_KEY]
+
+
+def _resolved(cfg: QualityConfig, source: str, stream: str, check):
+    o = cfg.override(source, stream, check.id)
+    return replace(check, severity=o.severity or check.severity)
+
+
+def _pending(con, source: str, run_id: str | None) -> dict[tuple[str, str, dt.datetime], list[dict]]:
+    if not has_table(con, "meta", "quality_quarantine"):
+        return {}
+    cur = con.execute(
+        "SELECT q.*, r.as_of AS run_as_of FROM wh.meta.quality_quarantine q JOIN wh.meta.runs r USING (run_id) "
+        "WHERE q.source = $source AND q.replayed_at IS NULL AND r.status = 'loaded' "
+        "AND ($run IS NULL OR q.run_id = $run) ORDER BY q.run_id, q.stream, q.record_key, q.seq",
+        {"source": source, "run": run_id})
+    names = [d[0] for d in cur.description]
+    groups: dict[tuple[str, str, dt.datetime], list[dict]] = {}
+    for values in cur.fetchall():
+        row = dict(zip(names, values, strict=True))
+        groups.setdefault((row["run_id"], row["stream"], row["run_as_of"]), []).append(row)
+    return groups
+
+
+def _replay_group(con, ring: KeyRing, table: TableSchema, source: str, run: str, as_of: dt.datetime,
+                  entries: Sequence[dict], checks, now: dt.datetime, result: ReplayResult,
+                  privacy: _Pseudonymise) -> None:
+    stream, target = table.stream, f"wh.raw.{q(source + '__' + table.stream)}"
+    rows = pa.Table.from_pylist([quarantine.unseal(ring, e) for e in entries],
+                                pa.schema([(c, pa.string()) for c in (*table.column_names, RECORD_KEY)]))
+    rows = rows.append_column("_seq", pa.array([e["seq"] for e in entries], pa.int32()))
+    found = run_row_checks(con, rows, table, checks, CheckContext(as_of), _refs(con, source, checks),
+                           want_frame=False)
+    bad = set(found.failing[RECORD_KEY].to_pylist())
+    if has_table(con, "raw", f"{source}__{stream}"):  # exactly once: never a second copy in a run
+        bad |= {r[0] for r in con.execute(f"SELECT {RECORD_KEY} FROM {target} WHERE _run_id = ?", [run]).fetchall()}
+    passing = rows.filter(pc.invert(pc.is_in(rows[RECORD_KEY], value_set=pa.array(sorted(bad), pa.string()))))
+    result.checked += rows.num_rows
+    result.still_failing += rows.num_rows - passing.num_rows
+    if passing.num_rows:
+        _load(con, target, table, source, run, passing, now, privacy)
+        result.loaded += passing.num_rows
+        result.loaded_keys[f"{run}/{stream}"] = passing[RECORD_KEY].to_pylist()
+
+
+def _refs(con, source: str, checks) -> dict[str, str]:
+    refs = {}
+    for n, c in enumerate(checks):
+        if c.kind == "exists_in":
+            ref_stream, ref_col = c.params["ref"]["stream"], c.params["ref"]["column"]
+            body = (f"SELECT {q(ref_col)} AS k FROM wh.raw.{q(source + '__' + ref_stream)}"
+                    if has_table(con, "raw", f"{source}__{ref_stream}") else "SELECT NULL::VARCHAR AS k LIMIT 0")
+            con.execute(f"CREATE OR REPLACE TEMP TABLE _ref{n} AS {body}")
+            refs[c.id] = f"_ref{n}"
+    return refs
+
+
+def _load(con, target: str, table: TableSchema, source: str, run: str, passing: pa.Table, now: dt.datetime,
+          privacy: _Pseudonymise) -> None:
+    kept, columns = privacy(source, table.stream, run, passing)
+    cols = ", ".join(q(c) for c in (*columns, RECORD_KEY))
+    con.register("_passing", passing)
+    con.register("_kept", kept)
+    try:
+        with transaction(con):
+            con.execute(f"INSERT INTO {target} ({cols}, _run_id) SELECT {cols}, ? FROM _kept", [run])
+            con.execute("UPDATE wh.meta.quality_quarantine q SET replayed_at = ? FROM _passing p "
+                        "WHERE q.run_id = ? AND q.source = ? AND q.stream = ? AND q.record_key = p._record_key "
+                        "AND q.seq = p._seq", [now, run, source, table.stream])
+            con.execute("UPDATE wh.meta.run_sources SET landed = landed + ?, quarantined = quarantined - ? "
+                        "WHERE run_id = ? AND source = ? AND stream = ?",
+                        [passing.num_rows, passing.num_rows, run, source, table.stream])
+    finally:
+        con.unregister("_passing")
+        con.unregister("_kept")

@@ -1,0 +1,317 @@
+"""Row-level checks in one DuckDB pass: every failing row of every check, by record key.
+
+Great Expectations returns at most a sample of the failing rows (200 at most, 20 by default), and its
+pandas engine is slow on millions of rows. So each check of a suite is also a SQL predicate, and one
+pass over the landed rows computes, for every row, the derived values the checks need (parsed dates,
+ID and phone validity, whether a referenced key exists) and one flag per check. From that pass come the
+counts per check, a few record keys per failing check, and *every* row that fails a ``row`` check,
+with the list of checks it failed — the quarantine. GX then validates the same suite on the same
+derived frame (``suites``) and its counts must agree with these (see ``gate``).
+
+Predicates mirror GX's semantics: map checks ignore NULLs (``not_null`` excepted), ``unique`` flags
+every copy of a repeated value, ``pair_equal`` ignores rows where both values are missing.
+
+Example::
+
+    out = run_row_checks(con, "landed", table, table.suite, CheckContext(as_of), refs={"house_exists": "ref_0"})
+    out.counts["zt_known"].unexpected_count
+    out.failing          # every row failing a row check: raw columns, _record_key, expectations_failed
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+
+from islandbridge.config import LOCAL_TZ
+from islandbridge.landing.zone import RECORD_KEY
+from islandbridge.quality.errors import QualityCheckBrokenError
+from islandbridge.schemas import Check, TableSchema
+
+LANDED = "_rc_landed"
+ROW = "_row"
+SAMPLE_KEYS = 10
+TOP_VALUES = 5
+# Kinds whose GX expectation reads a value derived in SQL rather than the raw column.
+DERIVED_KINDS = ("date_between", "date_format", "epoch_ms_between", "number_between", "id_valid", "phone_valid",
+                 "exists_in")
+_BOUND = re.compile(r"^as_of(?:([+-])(\d+)d)?$")
+_EPOCH_MS = r"-?[0-9]{1,15}"
+
+
+@dataclass(frozen=True)
+class CheckContext:
+    """What checks are relative to: the run's as-of instant."""
+
+    as_of: dt.datetime
+
+
+@dataclass(frozen=True)
+class CheckCount:
+    element_count: int
+    nonnull_count: int
+    unexpected_count: int
+
+    @property
+    def success_ratio(self) -> float:
+        return 1.0 if self.nonnull_count == 0 else 1 - self.unexpected_count / self.nonnull_count
+
+
+@dataclass
+class RowCheckOutcome:
+    rows: int
+    counts: dict[str, CheckCount]
+    samples: dict[str, list[str]] = field(default_factory=dict)
+    top_values: dict[str, list[tuple[str, int]]] = field(default_factory=dict)
+    failing: pa.Table | None = None
+    frame: pa.Table | None = None
+
+
+def derived_name(check: Check) -> str:
+    """The column holding a check's derived value, in the DuckDB pass and the GX frame."""
+    return f"{check.id}__value"
+
+
+def bound(text: object, as_of: dt.datetime, utc: bool) -> object:
+    """A check bound: a number, a date (``'2000-01-01'``) or ``as_of[+-Nd]``, as a naive datetime in the
+    column's own clock (local time, or UTC for ``tz: utc`` and epoch columns)."""
+    if isinstance(text, (int, float)):
+        return text
+    match = _BOUND.match(str(text))
+    if match:
+        days = int(match[2] or 0) * (-1 if match[1] == "-" else 1)
+        moment = as_of + dt.timedelta(days=days)
+        return moment.astimezone(dt.UTC if utc else LOCAL_TZ).replace(tzinfo=None)
+    return dt.datetime.fromisoformat(str(text))
+
+
+def check_bounds(check: Check, ctx: CheckContext) -> tuple[object, object]:
+    utc = check.kind == "epoch_ms_between" or check.params.get("tz") == "utc"
+    return bound(check.params["min"], ctx.as_of, utc), bound(check.params["max"], ctx.as_of, utc)
+
+
+def run_row_checks(con: duckdb.DuckDBPyConnection, rows: pa.Table, table: TableSchema, checks: Sequence[Check],
+                   ctx: CheckContext, refs: Mapping[str, str], *, want_frame: bool = True,
+                   gx_columns: Iterable[str] = ()) -> RowCheckOutcome:
+    """Evaluate every row-level check over ``rows`` (landed rows: text columns + ``_record_key``).
+
+    ``refs`` names, per ``exists_in`` check, a relation with one column ``k`` of the keys that exist.
+    The rows stay in Arrow; DuckDB scans them in place and keeps only row numbers, derived values and
+    flags (copying millions of raw strings into DuckDB costs more than all the checks).
+    Raises ``QualityCheckBrokenError`` if a check's SQL fails: a broken check, never bad data.
+    """
+    checks = [c for c in checks if c.is_row_level]
+    rows = rows.append_column(ROW, pa.array(np.arange(rows.num_rows, dtype=np.int64)))
+    maps: dict[str, str] = {}
+    con.register(LANDED, rows)
+    try:
+        _register_python_derived(con, checks, maps)
+        con.execute(_pass_sql(table, checks, ctx, refs, maps))
+        counts = _counts(con, checks)
+        out = RowCheckOutcome(rows.num_rows, counts)
+        _samples(con, table, checks, out)
+        out.failing = _failing(con, rows, table, checks)
+        if want_frame:
+            out.frame = _frame(con, rows, checks, gx_columns)
+    except duckdb.Error as exc:
+        raise QualityCheckBrokenError(
+            f"the SQL of a check on {table.connector}.{table.stream} failed ({type(exc).__name__}: "
+            f"{str(exc).splitlines()[0][:300]}); this is a broken check, not bad data: fix its definition "
+            f"in schemas/ (checks: {', '.join(c.id for c in checks)})") from None
+    finally:
+        for name in (*maps.values(), LANDED):
+            con.unregister(name)
+        con.execute("DROP TABLE IF EXISTS _checked")
+    return out
+
+
+# --------------------------------------------------------------------------- the pass
+
+
+def _pass_sql(table: TableSchema, checks: Sequence[Check], ctx: CheckContext, refs: Mapping[str, str],
+              maps: Mapping[str, str]) -> str:
+    """One CREATE TABLE: per row its number, record key, derived values, a flag per check, and the raw
+    values that reports may show (``pii: none`` columns of in_set/regex checks)."""
+    joins = "".join(f" LEFT JOIN {maps[c.id]} ON l.{q(c.column)} = {maps[c.id]}.v" for c in checks if c.id in maps)
+    shown = [c.column for c in checks if _shows_values(table, c)]
+    keep = [ROW, RECORD_KEY, *dict.fromkeys(x for c in checks for x in c.columns if c.kind not in DERIVED_KINDS)]
+    derived = [f"{_derived_sql(c, ctx, refs, maps)} AS {q(derived_name(c))}" for c in checks if c.kind in DERIVED_KINDS]
+    flags = [f"coalesce({_flag_sql(c, ctx, n)}, false) AS __f{n}" for n, c in enumerate(checks)]
+    dups = "".join(f", {_dup_cte(c, n)}" for n, c in enumerate(checks) if c.kind == "unique")
+    inner = ", ".join([*(f"l.{q(x)}" for x in dict.fromkeys([*keep, *shown])), *derived])
+    return (f"CREATE OR REPLACE TEMP TABLE _checked AS WITH d AS (SELECT {inner} FROM {LANDED} l{joins}){dups} "
+            f"SELECT d.*{''.join(', ' + f for f in flags)} FROM d")
+
+
+def _shows_values(table: TableSchema, c: Check) -> bool:
+    return c.kind in ("in_set", "regex") and table.pii(c.column) == "none"
+
+
+def _dup_cte(c: Check, n: int) -> str:
+    """The values of a ``unique`` check's columns that occur more than once (hash aggregate, not a window)."""
+    cols = ", ".join(q(x) for x in c.params["columns"])
+    present = " OR ".join(f"{q(x)} IS NOT NULL" for x in c.params["columns"])
+    return f"_dup{n} AS (SELECT {cols} FROM {LANDED} WHERE {present} GROUP BY ALL HAVING count(*) > 1)"
+
+
+def _derived_sql(c: Check, ctx: CheckContext, refs: Mapping[str, str], maps: Mapping[str, str]) -> str:
+    col = f"l.{q(c.column)}"
+    if c.kind in ("date_between", "date_format"):
+        parsed = f"try_strptime({col}, {_list_literal(c.params['formats'])})"
+        if c.kind == "date_between":
+            return parsed
+        return f"CASE WHEN {col} IS NULL OR trim({col}) = '' THEN NULL ELSE {parsed} IS NOT NULL END"
+    if c.kind == "epoch_ms_between":
+        return (f"CASE WHEN regexp_full_match(trim({col}), '{_EPOCH_MS}') "
+                f"THEN make_timestamp(CAST(trim({col}) AS BIGINT) * 1000) END")
+    if c.kind == "number_between":
+        return f"TRY_CAST(trim({col}) AS DOUBLE)"
+    if c.kind in ("id_valid", "phone_valid"):
+        return f"{maps[c.id]}.ok"
+    if c.kind == "exists_in":
+        return f"CASE WHEN {col} IS NULL THEN NULL ELSE {col} IN (SELECT k FROM {refs[c.id]}) END"
+    raise AssertionError(c.kind)
+
+
+def _flag_sql(c: Check, ctx: CheckContext, n: int) -> str:
+    """TRUE when the row fails the check (NULL is read as FALSE)."""
+    kind = c.kind
+    if kind == "not_null":
+        return f"{q(c.column)} IS NULL"
+    if kind == "unique":
+        cols = c.params["columns"]
+        present = " OR ".join(f"d.{q(x)} IS NOT NULL" for x in cols)
+        match = " AND ".join(f"u.{q(x)} IS NOT DISTINCT FROM d.{q(x)}" for x in cols)
+        return f"({present}) AND EXISTS (SELECT 1 FROM _dup{n} u WHERE {match})"
+    if kind == "in_set":
+        return f"{q(c.column)} IS NOT NULL AND {q(c.column)} NOT IN ({', '.join(lit(v) for v in c.params['values'])})"
+    if kind == "regex":
+        return f"{q(c.column)} IS NOT NULL AND NOT regexp_matches({q(c.column)}, {lit(c.params['pattern'])})"
+    if kind == "pair_equal":
+        a, b = (q(x) for x in c.params["columns"])
+        return f"NOT ({a} IS NULL AND {b} IS NULL) AND {a} IS DISTINCT FROM {b}"
+    value = q(derived_name(c))
+    if kind in ("date_between", "epoch_ms_between", "number_between"):
+        low, high = check_bounds(c, ctx)
+        above = ">=" if c.params.get("strict_max") else ">"
+        return f"{value} IS NOT NULL AND ({value} < {lit(low)} OR {value} {above} {lit(high)})"
+    return f"{value} = false"
+
+
+def _register_python_derived(con, checks: Sequence[Check], maps: dict[str, str]) -> None:
+    """ID and phone validity come from the project's normalisers, run once per distinct value."""
+    for n, c in enumerate(checks):
+        if c.kind not in ("id_valid", "phone_valid"):
+            continue
+        values = [r[0] for r in con.execute(f"SELECT DISTINCT {q(c.column)} FROM {LANDED} "
+                                            f"WHERE {q(c.column)} IS NOT NULL").fetchall()]
+        judge = _id_judge(c.params["kinds"]) if c.kind == "id_valid" else _phone_ok
+        name = f"_map{n}"
+        con.register(name, pa.table({"v": pa.array(values, pa.string()),
+                                     "ok": pa.array([judge(v) for v in values], pa.bool_())}))
+        maps[c.id] = name
+
+
+def _id_judge(valid_kinds: Sequence[str]) -> Callable[[str], bool | None]:
+    from islandbridge.transforms.normalize import normalize_id  # heavy imports: only when validating
+
+    def judge(value: str) -> bool | None:
+        kind = normalize_id(value).kind
+        return None if kind == "missing" else kind in valid_kinds
+    return judge
+
+
+def _phone_ok(value: str) -> bool | None:
+    from islandbridge.transforms.normalize import normalize_phones
+
+    status = normalize_phones(value).status
+    return None if status == "missing" else status in ("ok", "partial")
+
+
+# --------------------------------------------------------------------------- reading the pass
+
+
+def _domain_count_sql(c: Check) -> str:
+    if c.kind == "not_null":
+        return "count(*)"
+    if c.kind == "unique" and len(c.params["columns"]) > 1:
+        return "count_if(" + " OR ".join(f"{q(x)} IS NOT NULL" for x in c.params["columns"]) + ")"
+    if c.kind == "pair_equal":
+        a, b = (q(x) for x in c.params["columns"])
+        return f"count_if(NOT ({a} IS NULL AND {b} IS NULL))"
+    column = derived_name(c) if c.kind in DERIVED_KINDS else c.column or c.params["columns"][0]
+    return f"count({q(column)})"
+
+
+def _counts(con, checks: Sequence[Check]) -> dict[str, CheckCount]:
+    if not checks:
+        return {}
+    parts = [f"{_domain_count_sql(c)}, count_if(__f{n})" for n, c in enumerate(checks)]
+    row = con.execute(f"SELECT count(*), {', '.join(parts)} FROM _checked").fetchall()[0]
+    return {c.id: CheckCount(row[0], row[1 + 2 * n], row[2 + 2 * n]) for n, c in enumerate(checks)}
+
+
+def _samples(con, table: TableSchema, checks: Sequence[Check], out: RowCheckOutcome) -> None:
+    """A few record keys per failing check; the commonest failing values only for ``pii: none`` columns."""
+    for n, c in enumerate(checks):
+        if not out.counts[c.id].unexpected_count:
+            continue
+        out.samples[c.id] = [r[0] for r in con.execute(
+            f"SELECT {RECORD_KEY} FROM _checked WHERE __f{n} ORDER BY 1 LIMIT {SAMPLE_KEYS}").fetchall()]
+        if _shows_values(table, c):
+            out.top_values[c.id] = [(str(v), k) for v, k in con.execute(
+                f"SELECT {q(c.column)}, count(*) FROM _checked WHERE __f{n} GROUP BY 1 ORDER BY 2 DESC, 1 "
+                f"LIMIT {TOP_VALUES}").fetchall()]
+
+
+def _failing(con, rows: pa.Table, table: TableSchema, checks: Sequence[Check]) -> pa.Table:
+    """Every row failing a ``row`` check: its raw columns, record key and the checks it failed."""
+    row_checks = [(n, c) for n, c in enumerate(checks) if c.severity == "row"]
+    raw = rows.select([*table.column_names, RECORD_KEY])
+    if not row_checks:
+        return raw.slice(0, 0).append_column("expectations_failed", pa.array([], pa.list_(pa.string())))
+    cases = ", ".join(f"CASE WHEN __f{n} THEN {lit(c.id)} END" for n, c in row_checks)
+    where = " OR ".join(f"__f{n}" for n, _ in row_checks)
+    found = con.sql(f"SELECT {ROW}, list_filter([{cases}], lambda x: x IS NOT NULL) AS failed FROM _checked "
+                    f"WHERE {where} ORDER BY {RECORD_KEY}, {ROW}").to_arrow_table()
+    return raw.take(found[ROW]).append_column("expectations_failed", found["failed"])
+
+
+def _frame(con, rows: pa.Table, checks: Sequence[Check], gx_columns: Iterable[str]) -> pa.Table:
+    """The frame GX validates: the raw columns its expectations read and the derived values, row by row."""
+    frame = rows.select(list(dict.fromkeys([RECORD_KEY, *gx_columns])))
+    names = [derived_name(c) for c in checks if c.kind in DERIVED_KINDS]
+    if names:
+        derived = con.sql(f"SELECT {', '.join(q(n) for n in names)} FROM _checked ORDER BY {ROW}").to_arrow_table()
+        for name in names:
+            frame = frame.append_column(name, derived[name])
+    return frame
+
+
+# --------------------------------------------------------------------------- SQL literals
+
+
+def q(name: str) -> str:
+    """A quoted identifier (column names here are Chinese, with parentheses and slashes)."""
+    return '"' + str(name).replace('"', '""') + '"'
+
+
+def lit(value: object) -> str:
+    """A SQL literal for a schema-defined constant (never a data value)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, dt.datetime):
+        return f"TIMESTAMP '{value.isoformat(sep=' ')}'"
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def _list_literal(values: Sequence[str]) -> str:
+    return "[" + ", ".join(lit(v) for v in values) + "]"
