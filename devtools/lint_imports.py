@@ -41,7 +41,7 @@ def main() -> int:
         lay_out(project, Path(tmp))
         env = dict(os.environ, PYTHONPATH=tmp)
         exe = Path(sys.executable).with_name("lint-imports")
-        return subprocess.call([str(exe), "--config", str(project / "pyproject.toml")], env=env, cwd=tmp)
+        return subprocess.call([str(exe), str(project / "pyproject.toml")], env=env, cwd=tmp)
 
 
 if __name__ == "__main__":

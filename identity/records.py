@@ -43,6 +43,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from islandbridge.config import Settings
+from islandbridge.connectors import build_connector
 from islandbridge.storage import existing_columns, has_table
 from islandbridge.transforms.normalize import house_key, normalize_table
 from islandbridge.transforms.normalize._text import drop_blanks, fold
@@ -176,8 +177,6 @@ class StreamPlan:
 
 def person_streams(settings: Settings) -> StreamPlan:
     """The person-bearing streams of every configured source, found through its connector's ``system``."""
-    from islandbridge.connectors import build_connector
-
     bound, registers = [], []
     for name, source in settings.sources.items():
         system = build_connector(source).system

@@ -32,15 +32,21 @@ from typing import Any
 from islandbridge import config
 from islandbridge.config import Clock, Settings, utc_now
 from islandbridge.connectors import ExtractContext, build_connector
+from islandbridge.delivery.export import export_run
+from islandbridge.delivery.run_report import write_run_report
+from islandbridge.delivery.snapshot import publish_snapshot
 from islandbridge.errors import ConfigError
+from islandbridge.identity.reconcile import reconcile as run_reconcile
 from islandbridge.landing import raw
 from islandbridge.landing.zone import COUNT_FIELDS, LandingWriter, open_root
 from islandbridge.privacy.configured import open_vault, quarantine_keyring
 from islandbridge.privacy.scrub import Scrubber
 from islandbridge.privacy.sealing import KNOWN_NAMES, LoadPrivacy, landed_names, stream_privacy
 from islandbridge.privacy.vault import Vault
+from islandbridge.quality import validate_run
 from islandbridge.quality.config import QualityConfig
-from islandbridge.warehouse.marts import options_of
+from islandbridge.warehouse.core import build_core
+from islandbridge.warehouse.marts import build_marts, options_of
 
 log = logging.getLogger(__name__)
 
@@ -97,8 +103,6 @@ def validate(settings: Settings, as_of: dt.datetime, sources: Sequence[str]) -> 
     Raises ``QualityGateError`` (critical failure: nothing was loaded) or ``QualityCheckBrokenError``
     (a check itself failed). Returns the gate's summary: counts, warnings and the report's path.
     """
-    from islandbridge.quality import validate_run
-
     gate = validate_run(settings, raw.run_id_for(as_of), as_of, list(sources), settings.quality)
     return gate.to_dict()
 
@@ -159,9 +163,6 @@ def events_dir(settings: Settings):
 
 def build(settings: Settings, as_of: dt.datetime) -> dict[str, Any]:
     """Refresh the core model and the department marts for ``as_of``; returns row counts."""
-    from islandbridge.warehouse.core import build_core
-    from islandbridge.warehouse.marts import build_marts
-
     run_id = raw.run_id_for(as_of)
     con = raw.connect(str(settings.warehouse_path))
     try:
@@ -175,8 +176,6 @@ def build(settings: Settings, as_of: dt.datetime) -> dict[str, Any]:
 
 def export(settings: Settings, as_of: dt.datetime, clock: Clock = utc_now) -> dict[str, Any]:
     """Write every department's exports for ``as_of`` as its policy allows; returns paths and counts."""
-    from islandbridge.delivery.export import export_run
-
     run_id = raw.run_id_for(as_of)
     con = raw.connect(str(settings.warehouse_path), read_only=True)
     try:
@@ -187,10 +186,6 @@ def export(settings: Settings, as_of: dt.datetime, clock: Clock = utc_now) -> di
 
 def publish(settings: Settings, as_of: dt.datetime) -> dict[str, Any]:
     """Publish the analysts' read-only snapshot and write the run report; returns their paths."""
-    from islandbridge.delivery.run_report import write_run_report
-    from islandbridge.delivery.snapshot import publish_snapshot
-    from islandbridge.quality.config import QualityConfig
-
     run_id = raw.run_id_for(as_of)
     snapshot = publish_snapshot(settings.warehouse_path, settings.snapshots_dir, run_id, settings.snapshots_keep,
                                 events_dir(settings))
@@ -202,8 +197,6 @@ def publish(settings: Settings, as_of: dt.datetime) -> dict[str, Any]:
 
 def reconcile(settings: Settings, as_of: dt.datetime, clock: Clock = utc_now) -> dict[str, Any]:
     """Reconcile identities over the loaded warehouse as of ``as_of``; returns counts only."""
-    from islandbridge.identity.reconcile import reconcile as run_reconcile
-
     return run_reconcile(settings, as_of, clock)
 
 

@@ -27,6 +27,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from islandbridge.config import Settings
+from islandbridge.privacy.configured import open_vault
 from islandbridge.privacy.keys import KeyRing
 from islandbridge.privacy.scrub import Scrubber
 from islandbridge.privacy.sealing import KNOWN_NAMES, sealed_rows, stream_privacy, warehouse_batch
@@ -64,8 +65,6 @@ def replay(settings: Settings, source: str, *, run_id: str | None = None, qualit
     ring = keyring or quarantine.keyring(settings, cfg.quarantine_key)
     if not settings.warehouse_path.exists():
         raise QuarantineError(f"no warehouse at {settings.warehouse_path}: nothing to replay")
-    from islandbridge.privacy.configured import open_vault
-
     con = duckdb.connect()
     con.execute("SET enable_progress_bar = false")  # a bar on stderr in every task log helps nobody
     vault = open_vault(settings)

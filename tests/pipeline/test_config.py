@@ -6,7 +6,7 @@ import pytest
 
 from islandbridge.config import Secret, parse_as_of, parse_settings
 from islandbridge.errors import ConfigError
-from islandbridge.pipeline import load_settings
+from islandbridge.pipeline import check_settings, load_settings
 
 BASE = {
     "street": {"code": "511403001"},
@@ -51,7 +51,7 @@ def test_every_problem_is_reported_at_once(tmp_path):
 def test_an_unknown_connector_kind_names_the_known_kinds(tmp_path):
     raw = {**BASE, "sources": {"erp": {"kind": "sap_erp"}}}
     with pytest.raises(ConfigError, match=r"unknown kind 'sap_erp'; known kinds: civil_files, grid_rest"):
-        parse_settings(raw, base_dir=tmp_path, environ={})
+        check_settings(parse_settings(raw, base_dir=tmp_path, environ={}))
 
 
 def test_a_missing_file_is_a_config_error(tmp_path):
