@@ -43,16 +43,23 @@ from .roster_files import LAYOUTS, Layout, Limits, Roster, RosterError, parse_ro
 
 log = logging.getLogger(__name__)
 
-NAME = re.compile(r"(?P<street>\d{6,12})_(?P<month>\d{4}(?:0[1-9]|1[0-2]))_(?P<programme>低保|高龄补贴)"
-                  r"(?:_更正(?P<n>[1-9]\d?)?)?\.(?P<ext>xlsx|csv)")
+NAME = re.compile(
+    r"(?P<street>\d{6,12})_(?P<month>\d{4}(?:0[1-9]|1[0-2]))_(?P<programme>低保|高龄补贴)"
+    r"(?:_更正(?P<n>[1-9]\d?)?)?\.(?P<ext>xlsx|csv)"
+)
 NAME_HELP = "{street_code}_{YYYYMM}_{低保|高龄补贴}[_更正[N]].{xlsx|csv}"
 EXTRA_COLUMNS = ("roster_month", "source_file", "file_sha256", "source_row")
 STATE_VERSION = 1
 
 
 def _stream(layout: Layout) -> Stream:
-    return Stream(layout.stream, ("roster_month", "序号"), (*layout.columns, *EXTRA_COLUMNS),
-                  person_bearing=True, key_prefix=layout.stream)
+    return Stream(
+        layout.stream,
+        ("roster_month", "序号"),
+        (*layout.columns, *EXTRA_COLUMNS),
+        person_bearing=True,
+        key_prefix=layout.stream,
+    )
 
 
 STREAMS = tuple(_stream(layout) for layout in LAYOUTS.values())
@@ -92,8 +99,10 @@ class CivilFilesConnector(Connector):
         problems: list[str] = []
         self.folder = Path(str(self.options["path"]))
         self.max_bytes = int(_number(self.options, "max_file_mb", 50, problems) * (1 << 20))
-        self.limits = Limits(max_rows=int(_number(self.options, "max_rows", 200_000, problems)),
-                             max_unzipped_bytes=10 * self.max_bytes)
+        self.limits = Limits(
+            max_rows=int(_number(self.options, "max_rows", 200_000, problems)),
+            max_unzipped_bytes=10 * self.max_bytes,
+        )
         street = self.options.get("street_code")
         self.street = str(street) if street not in (None, "") else None
         if problems:
@@ -110,16 +119,23 @@ class CivilFilesConnector(Connector):
             run.take_group([f for f in files if f.group == group])
         for name, reason in sorted(ignored.items()):
             log.warning("%s: ignored %s: %s", self.name, name, reason)
-        return {"version": STATE_VERSION, "files": run.files, "months": run.months,
-                "superseded": dict(sorted(run.superseded.items())), "ignored": ignored}
+        return {
+            "version": STATE_VERSION,
+            "files": run.files,
+            "months": run.months,
+            "superseded": dict(sorted(run.superseded.items())),
+            "ignored": ignored,
+        }
 
     def _scan(self) -> tuple[list[RosterFile], dict[str, str]]:
         """The folder's roster files, and a reason for each other entry (nothing below it is read)."""
         try:
             names = sorted(os.listdir(self.folder))
         except OSError as exc:
-            raise FatalSourceError(f"cannot list the roster folder {self.folder}: {exc.strerror}; "
-                                   "check the share is mounted and readable") from None
+            raise FatalSourceError(
+                f"cannot list the roster folder {self.folder}: {exc.strerror}; "
+                "check the share is mounted and readable"
+            ) from None
         files, ignored = [], {}
         for name in names:
             found = classify_name(name, self.street)
@@ -191,8 +207,13 @@ class _Run:
         month = self.months.get(f.group)
         if month and month["sha"] == sha and f.rank > month["rank"]:
             self.months[f.group] = {**month, "file": f.name, "rank": f.rank}
-        log.info("%s: %s already landed as %s; %d duplicate row(s)", self.c.name, f.name, known["file"],
-                 known["rows"])
+        log.info(
+            "%s: %s already landed as %s; %d duplicate row(s)",
+            self.c.name,
+            f.name,
+            known["file"],
+            known["rows"],
+        )
 
     def _land(self, f: RosterFile, sha: str, roster: Roster) -> None:
         stream = self.c.stream(f.layout.stream)
@@ -203,16 +224,26 @@ class _Run:
         self.sink.read(stream.name, len(roster.rows))
         records, seen = [], {}
         for row in roster.rows:
-            record = {**row.values, "roster_month": f.month, "source_file": f.name, "file_sha256": sha,
-                      "source_row": row.number}
+            record = {
+                **row.values,
+                "roster_month": f.month,
+                "source_file": f.name,
+                "file_sha256": sha,
+                "source_row": row.number,
+            }
             reason = problem or row.problem or _key_problem(record, seen)
             if reason:
                 self.sink.quarantine(stream.name, _row_key(stream, record), reason, record)
             else:
                 records.append(record)
         self.sink.write(stream.name, records)
-        log.info("%s: %s landed %d row(s), quarantined %d", self.c.name, f.name, len(records),
-                 len(roster.rows) - len(records))
+        log.info(
+            "%s: %s landed %d row(s), quarantined %d",
+            self.c.name,
+            f.name,
+            len(records),
+            len(roster.rows) - len(records),
+        )
         if not problem:
             self._remember(f, sha, stream, records, len(roster.rows))
 
@@ -238,10 +269,14 @@ def _group_problem(group: Sequence[RosterFile], newest: Sequence[RosterFile]) ->
     """Files that cannot both be the month's roster: record keys would collide."""
     streets = sorted({f.street for f in group})
     if len(streets) > 1:
-        return (f"rosters of several streets ({', '.join(streets)}) for one month and programme in one "
-                "folder; set the source's street_code option")
+        return (
+            f"rosters of several streets ({', '.join(streets)}) for one month and programme in one "
+            "folder; set the source's street_code option"
+        )
     if len(newest) > 1:
-        return f"{len(newest)} files claim the same version of this roster: {', '.join(f.name for f in newest)}"
+        return (
+            f"{len(newest)} files claim the same version of this roster: {', '.join(f.name for f in newest)}"
+        )
     return None
 
 
@@ -274,9 +309,12 @@ def read_file(folder: Path, name: str, max_bytes: int) -> bytes:
     info = os.fstat(fd)
     if not stat.S_ISREG(info.st_mode) or info.st_size > max_bytes:
         os.close(fd)
-        raise RosterError("not a regular file" if not stat.S_ISREG(info.st_mode) else
-                          f"the file is {info.st_size / (1 << 20):.2f} MB; max_file_mb allows "
-                          f"{max_bytes / (1 << 20):.2f} MB")
+        raise RosterError(
+            "not a regular file"
+            if not stat.S_ISREG(info.st_mode)
+            else f"the file is {info.st_size / (1 << 20):.2f} MB; max_file_mb allows "
+            f"{max_bytes / (1 << 20):.2f} MB"
+        )
     with os.fdopen(fd, "rb") as handle:
         data = handle.read(max_bytes + 1)
     if len(data) > max_bytes:
@@ -290,4 +328,3 @@ def _number(options: Mapping[str, Any], key: str, default: float, problems: list
         problems.append(f"{key} must be a positive number, got {value!r}")
         return default
     return value
-

@@ -69,17 +69,53 @@ def _parse_local(text: Any) -> dt.datetime | None:
 LOCAL_CLOCK = VersionClock(_parse_local, lambda moment: moment.astimezone(LOCAL_TZ).strftime(TIME_FORMAT))
 
 STREAMS: tuple[Stream, ...] = (
-    Stream("grids", "grid_code",
-           ("grid_code", "grid_name", "community_code", "community_name", "worker_id", "update_time")),
+    Stream(
+        "grids",
+        "grid_code",
+        ("grid_code", "grid_name", "community_code", "community_name", "worker_id", "update_time"),
+    ),
     Stream("workers", "worker_id", ("worker_id", "name", "phone", "grid_code", "active", "update_time")),
-    Stream("residents", "person_id",
-           ("person_id", "name", "gender", "id_card", "phone", "address", "grid_code", "tags", "status",
-            "update_time"), person_bearing=True),
-    Stream("events", "event_id",
-           ("event_id", "category", "title", "description", "reporter_name", "reporter_phone", "address",
-            "grid_code", "status", "created_at", "update_time", "closed_at"), person_bearing=True),
-    Stream("visits", "visit_id",
-           ("visit_id", "worker_id", "person_id", "visit_time", "visit_type", "findings", "update_time")),
+    Stream(
+        "residents",
+        "person_id",
+        (
+            "person_id",
+            "name",
+            "gender",
+            "id_card",
+            "phone",
+            "address",
+            "grid_code",
+            "tags",
+            "status",
+            "update_time",
+        ),
+        person_bearing=True,
+    ),
+    Stream(
+        "events",
+        "event_id",
+        (
+            "event_id",
+            "category",
+            "title",
+            "description",
+            "reporter_name",
+            "reporter_phone",
+            "address",
+            "grid_code",
+            "status",
+            "created_at",
+            "update_time",
+            "closed_at",
+        ),
+        person_bearing=True,
+    ),
+    Stream(
+        "visits",
+        "visit_id",
+        ("visit_id", "worker_id", "person_id", "visit_time", "visit_type", "findings", "update_time"),
+    ),
 )
 
 
@@ -124,12 +160,18 @@ class GridRestConnector(RestConnector):
 
     def _sync(self, session: _GridSession, stream: Stream, ctx: ExtractContext) -> dict[str, Any]:
         """Read one stream from its watermark, land the newest version of each record, return its state."""
-        versions = VersionedStream(stream, "update_time", LOCAL_CLOCK, ctx.state.get(stream.name) or {},
-                                   self.overlap_s)
+        versions = VersionedStream(
+            stream, "update_time", LOCAL_CLOCK, ctx.state.get(stream.name) or {}, self.overlap_s
+        )
         items = keyset_items(
             lambda since, page: session.page(stream.name, since, page, self.page_size),
-            field="update_time", clock=LOCAL_CLOCK, since=versions.since(), until=ctx.as_of,
-            page_size=self.page_size, max_pages=self.max_pages, what=f"grid GET /{stream.name}",
+            field="update_time",
+            clock=LOCAL_CLOCK,
+            since=versions.since(),
+            until=ctx.as_of,
+            page_size=self.page_size,
+            max_pages=self.max_pages,
+            what=f"grid GET /{stream.name}",
         )
         for item in items:
             versions.take(ctx.sink, item)
@@ -151,14 +193,18 @@ class _GridSession:
         data = self.get("/" + endpoint, params)
         items = data.get("items") if isinstance(data, Mapping) else None
         if not isinstance(items, list):
-            raise FatalSourceError(f"grid GET {self._where('/' + endpoint)}: no data.items list; the API changed")
+            raise FatalSourceError(
+                f"grid GET {self._where('/' + endpoint)}: no data.items list; the API changed"
+            )
         return items
 
     def get(self, path: str, params: Mapping[str, Any]) -> Any:
         """GET with a bearer token; an expired token (HTTP 200, code 40101) is refreshed and retried."""
         for _ in range(MAX_TOKEN_REFRESHES + 1):
             token = self._token or self._login()
-            response = self.client.request("GET", path, params=params, headers={"Authorization": f"Bearer {token}"})
+            response = self.client.request(
+                "GET", path, params=params, headers={"Authorization": f"Bearer {token}"}
+            )
             body = self._envelope(response, "GET", path)
             # The vendor answers an expired token with HTTP 200 and code 40101, not with a 401.
             if body.get("code") == CODE_TOKEN_EXPIRED or response.status_code == 401:
@@ -199,8 +245,14 @@ class _GridSession:
             )
         return body
 
-    def _data(self, response: httpx.Response, body: Mapping[str, Any], method: str, path: str,
-              params: Mapping[str, Any] | None = None) -> Any:
+    def _data(
+        self,
+        response: httpx.Response,
+        body: Mapping[str, Any],
+        method: str,
+        path: str,
+        params: Mapping[str, Any] | None = None,
+    ) -> Any:
         """``data`` of a successful envelope; any non-zero code, even under HTTP 200, is fatal."""
         if response.status_code != 200 or body.get("code") != CODE_OK:
             raise FatalSourceError(
@@ -216,4 +268,3 @@ class _GridSession:
 
     def _where(self, path: str, params: Mapping[str, Any] | None = None) -> str:
         return sanitize_url(httpx.URL(self.client.base_url + path, params=params))
-

@@ -84,9 +84,14 @@ def policy_from_options(options: Mapping[str, Any], problems: list[str]) -> Retr
     ``max_retry_s`` (the total seconds budget of one request) and ``max_retry_after_s``.
     """
     default = RetryPolicy()
-    names = {"read_timeout_s": "timeout_s", "connect_timeout_s": "connect_timeout_s",
-             "max_attempts": "max_attempts", "backoff_s": "backoff_s", "max_total_s": "max_retry_s",
-             "max_retry_after_s": "max_retry_after_s"}
+    names = {
+        "read_timeout_s": "timeout_s",
+        "connect_timeout_s": "connect_timeout_s",
+        "max_attempts": "max_attempts",
+        "backoff_s": "backoff_s",
+        "max_total_s": "max_retry_s",
+        "max_retry_after_s": "max_retry_after_s",
+    }
     values: dict[str, Any] = {}
     for attr, option in names.items():
         raw = options.get(option, getattr(default, attr))
@@ -102,8 +107,9 @@ def policy_from_options(options: Mapping[str, Any], problems: list[str]) -> Retr
     return RetryPolicy(**values)
 
 
-def int_option(options: Mapping[str, Any], name: str, default: int, low: int, high: int,
-               problems: list[str]) -> int:
+def int_option(
+    options: Mapping[str, Any], name: str, default: int, low: int, high: int, problems: list[str]
+) -> int:
     """An integer option within ``low..high``; a problem is appended (and the default used) otherwise."""
     raw = options.get(name, default)
     try:
@@ -162,7 +168,10 @@ def sanitize_url(url: str | httpx.URL) -> str:
     if parts.port:
         netloc += f":{parts.port}"
     query = urlencode(
-        [(k, "***" if _SECRET_PARAM.search(k) else v) for k, v in parse_qsl(parts.query, keep_blank_values=True)],
+        [
+            (k, "***" if _SECRET_PARAM.search(k) else v)
+            for k, v in parse_qsl(parts.query, keep_blank_values=True)
+        ],
         safe="*:",
     )
     return urlunsplit((parts.scheme, netloc, parts.path, query, ""))
@@ -188,7 +197,9 @@ class HttpClient:
         self.policy = policy or RetryPolicy()
         self.pacing = pacing or Pacing()
         self.base_url = base_url.rstrip("/")
-        self._http = httpx.Client(headers=dict(headers or {}), timeout=self.policy.timeout(), transport=transport)
+        self._http = httpx.Client(
+            headers=dict(headers or {}), timeout=self.policy.timeout(), transport=transport
+        )
 
     def __enter__(self) -> HttpClient:
         return self
@@ -221,13 +232,17 @@ class HttpClient:
                 )
             self.pacing.sleep(delay)
 
-    def _attempt(self, method: str, url: str, attempt: int, kwargs: dict[str, Any]) -> tuple[float | None, Any]:
+    def _attempt(
+        self, method: str, url: str, attempt: int, kwargs: dict[str, Any]
+    ) -> tuple[float | None, Any]:
         """One try: ``(None, response)`` if done, else ``(seconds to wait, what went wrong)``."""
         try:
             response = self._http.request(method, url, **kwargs)
         except httpx.TransportError as exc:  # timeouts are transport errors too
             what = type(exc).__name__
-            log.warning("%s %s: %s (attempt %d)", method, sanitize_url(self._full(url, kwargs)), what, attempt)
+            log.warning(
+                "%s %s: %s (attempt %d)", method, sanitize_url(self._full(url, kwargs)), what, attempt
+            )
             return self.policy.backoff(attempt, self.pacing.rng), what
         safe = sanitize_url(response.request.url)
         log.debug("%s %s -> HTTP %d", method, safe, response.status_code)
@@ -294,8 +309,9 @@ class VersionedStream:
     at most one row per record key and every item read is landed, quarantined or counted.
     """
 
-    def __init__(self, stream: Stream, field: str, clock: VersionClock, state: Mapping[str, Any],
-                 overlap_s: int = 0) -> None:
+    def __init__(
+        self, stream: Stream, field: str, clock: VersionClock, state: Mapping[str, Any], overlap_s: int = 0
+    ) -> None:
         self.stream, self.field, self.clock, self.overlap_s = stream, field, clock, overlap_s
         self.watermark: str | None = state.get("watermark")
         self.landed_before = {(str(i), str(t)) for i, t in state.get("boundary", [])}
@@ -313,7 +329,11 @@ class VersionedStream:
         key, version = str(item.get(self.stream.key) or "").strip(), item.get(self.field)
         moment = self.clock.parse(version)
         if not key or moment is None:
-            why = f"{self.stream.key} is missing" if not key else f"{self.field} {version!r} is not a valid time"
+            why = (
+                f"{self.stream.key} is missing"
+                if not key
+                else f"{self.field} {version!r} is not a valid time"
+            )
             sink.quarantine(name, f"{self.stream.key_prefix or name}:{key}", why + ": cannot sync it", item)
             return
         held = self.latest.get(key)
@@ -337,9 +357,17 @@ class VersionedStream:
         return {"watermark": top[1], "boundary": boundary}
 
 
-def keyset_items(fetch: Callable[[str | None, int], list[dict]], *, field: str, clock: VersionClock,
-                 since: str | None, until: dt.datetime, page_size: int, max_pages: int,
-                 what: str) -> Iterator[dict]:
+def keyset_items(
+    fetch: Callable[[str | None, int], list[dict]],
+    *,
+    field: str,
+    clock: VersionClock,
+    since: str | None,
+    until: dt.datetime,
+    page_size: int,
+    max_pages: int,
+    what: str,
+) -> Iterator[dict]:
     """Every item with ``since <= version <= until``, read keyset-style from ``fetch(lower_bound, page)``.
 
     Page numbers over a list whose edited records move to its end would skip records, so after each
@@ -354,7 +382,9 @@ def keyset_items(fetch: Callable[[str | None, int], list[dict]], *, field: str, 
         for item in items:
             moment = clock.parse(item.get(field))
             if moment is not None and previous is not None and moment < previous:
-                raise FatalSourceError(f"{what}: the list is not ordered by {field}; incremental paging is unsafe")
+                raise FatalSourceError(
+                    f"{what}: the list is not ordered by {field}; incremental paging is unsafe"
+                )
             if moment is not None and moment > until:
                 return  # ordered: everything after this is beyond the as-of too
             previous = moment or previous
@@ -363,5 +393,7 @@ def keyset_items(fetch: Callable[[str | None, int], list[dict]], *, field: str, 
             return
         last = clock.render(previous) if previous else bound
         bound, page = (bound, page + 1) if last == bound else (last, 1)
-    raise RetriableError(f"{what}: still paging after {max_pages} pages (the list keeps changing); "
-                         "run again later or raise max_pages")
+    raise RetriableError(
+        f"{what}: still paging after {max_pages} pages (the list keeps changing); "
+        "run again later or raise max_pages"
+    )

@@ -52,13 +52,35 @@ FUTURE_SLACK = dt.timedelta(days=1)
 UTC_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 
 STREAMS: tuple[Stream, ...] = (
-    Stream("devices", "device_id",
-           ("device_id", "device_type", "estate_code", "building", "unit", "room", "status", "installed_at")),
-    Stream("cardholders", "holder_id",
-           ("holder_id", "name", "phone", "estate_code", "building", "unit", "room", "card_no",
-            "face_enrolled", "valid_until", "updated_at"), person_bearing=True),
-    Stream("events", "event_id", ("event_id", "ts", "device_id", "type", "holder_id", "value", "alarm_code"),
-           dedupe=True),
+    Stream(
+        "devices",
+        "device_id",
+        ("device_id", "device_type", "estate_code", "building", "unit", "room", "status", "installed_at"),
+    ),
+    Stream(
+        "cardholders",
+        "holder_id",
+        (
+            "holder_id",
+            "name",
+            "phone",
+            "estate_code",
+            "building",
+            "unit",
+            "room",
+            "card_no",
+            "face_enrolled",
+            "valid_until",
+            "updated_at",
+        ),
+        person_bearing=True,
+    ),
+    Stream(
+        "events",
+        "event_id",
+        ("event_id", "ts", "device_id", "type", "holder_id", "value", "alarm_code"),
+        dedupe=True,
+    ),
 )
 DEVICES, HOLDERS, EVENTS = STREAMS
 
@@ -98,8 +120,12 @@ class IotRestConnector(RestConnector):
     default_max_pages = 100_000
 
     def configure(self, problems: list[str]) -> None:
-        self.page_limit = int_option(self.options, "page_limit", MAX_EVENT_LIMIT, 1, MAX_EVENT_LIMIT, problems)
-        self.holder_page = int_option(self.options, "holder_page", MAX_HOLDER_LIMIT, 1, MAX_HOLDER_LIMIT, problems)
+        self.page_limit = int_option(
+            self.options, "page_limit", MAX_EVENT_LIMIT, 1, MAX_EVENT_LIMIT, problems
+        )
+        self.holder_page = int_option(
+            self.options, "holder_page", MAX_HOLDER_LIMIT, 1, MAX_HOLDER_LIMIT, problems
+        )
 
     def streams(self) -> Sequence[Stream]:
         return STREAMS
@@ -110,7 +136,9 @@ class IotRestConnector(RestConnector):
         Raises ``FatalSourceError`` (key refused, contract broken) or ``RetriableError`` (budget spent).
         """
         headers = {"X-Api-Key": self.secret.reveal()}
-        with HttpClient(self.base_url + API_PREFIX, self.policy, headers=headers, pacing=self.pacing) as client:
+        with HttpClient(
+            self.base_url + API_PREFIX, self.policy, headers=headers, pacing=self.pacing
+        ) as client:
             api = _IotApi(client)
             return {
                 "devices": self._devices(api, ctx),
@@ -140,8 +168,9 @@ class IotRestConnector(RestConnector):
 
     def _holders(self, api: _IotApi, ctx: ExtractContext) -> dict[str, Any]:
         """Card holders since the watermark, keyset-style, newest version of each landed once."""
-        versions = VersionedStream(HOLDERS, "updated_at", UTC_CLOCK, ctx.state.get("cardholders") or {},
-                                   self.overlap_s)
+        versions = VersionedStream(
+            HOLDERS, "updated_at", UTC_CLOCK, ctx.state.get("cardholders") or {}, self.overlap_s
+        )
 
         def fetch(since: str | None, page: int) -> list[dict]:
             params: dict[str, Any] = {"offset": (page - 1) * self.holder_page, "limit": self.holder_page}
@@ -149,9 +178,16 @@ class IotRestConnector(RestConnector):
                 params["updated_since"] = since
             return api.get("/cardholders", params, "items")
 
-        for item in keyset_items(fetch, field="updated_at", clock=UTC_CLOCK, since=versions.since(),
-                                 until=ctx.as_of, page_size=self.holder_page, max_pages=self.max_pages,
-                                 what="iot GET /cardholders"):
+        for item in keyset_items(
+            fetch,
+            field="updated_at",
+            clock=UTC_CLOCK,
+            since=versions.since(),
+            until=ctx.as_of,
+            page_size=self.holder_page,
+            max_pages=self.max_pages,
+            what="iot GET /cardholders",
+        ):
             versions.take(ctx.sink, item)
         return versions.finish(ctx.sink)
 
@@ -170,7 +206,9 @@ class IotRestConnector(RestConnector):
             if next_cursor == cursor:
                 raise FatalSourceError("iot GET /events: has_more is true but the cursor did not move")
             cursor = next_cursor
-        log.warning("iot events: stopped after %d pages; the next run resumes from the cursor", self.max_pages)
+        log.warning(
+            "iot events: stopped after %d pages; the next run resumes from the cursor", self.max_pages
+        )
         return {"cursor": cursor}
 
     @staticmethod
@@ -187,7 +225,9 @@ class IotRestConnector(RestConnector):
             if key and key in quarantined:
                 ctx.sink.duplicate(EVENTS.name)
                 continue
-            problem = "event_id is missing: cannot key it" if not key else clock_problem(event.get("ts"), ctx.as_of)
+            problem = (
+                "event_id is missing: cannot key it" if not key else clock_problem(event.get("ts"), ctx.as_of)
+            )
             if problem:
                 quarantined.add(key)
                 ctx.sink.quarantine(EVENTS.name, f"events:{key}", problem, event)

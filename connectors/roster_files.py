@@ -60,15 +60,39 @@ class Layout:
 
 
 DIBAO = Layout(
-    "低保", "dibao",
-    ("序号", "户主姓名", "身份证号码", "家庭人口", "保障人数", "联系电话", "家庭住址", "保障类别",
-     "月保障金(元)", "发放年月", "所属社区"),
-    sums=("月保障金(元)",), optional_sums=("保障人数",),
+    "低保",
+    "dibao",
+    (
+        "序号",
+        "户主姓名",
+        "身份证号码",
+        "家庭人口",
+        "保障人数",
+        "联系电话",
+        "家庭住址",
+        "保障类别",
+        "月保障金(元)",
+        "发放年月",
+        "所属社区",
+    ),
+    sums=("月保障金(元)",),
+    optional_sums=("保障人数",),
 )
 SENIOR = Layout(
-    "高龄补贴", "senior",
-    ("序号", "姓名", "性别", "身份证号", "出生年月", "年龄", "补贴标准(元/月)", "发放金额", "银行卡号",
-     "所属社区"),
+    "高龄补贴",
+    "senior",
+    (
+        "序号",
+        "姓名",
+        "性别",
+        "身份证号",
+        "出生年月",
+        "年龄",
+        "补贴标准(元/月)",
+        "发放金额",
+        "银行卡号",
+        "所属社区",
+    ),
     sums=("发放金额",),
 )
 LAYOUTS = {layout.programme: layout for layout in (DIBAO, SENIOR)}
@@ -116,20 +140,25 @@ def check_zip(data: bytes, limits: Limits) -> None:
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
     except (zipfile.BadZipFile, ValueError, EOFError):
-        raise RosterError("not a valid .xlsx: not a zip archive (truncated, corrupt, or another format "
-                          "renamed to .xlsx); ask the bureau to export it again") from None
+        raise RosterError(
+            "not a valid .xlsx: not a zip archive (truncated, corrupt, or another format "
+            "renamed to .xlsx); ask the bureau to export it again"
+        ) from None
     entries = archive.infolist()
     if len(entries) > MAX_ZIP_ENTRIES:
         raise RosterError(f"the .xlsx holds {len(entries)} zip entries (at most {MAX_ZIP_ENTRIES} read)")
     for entry in entries:
         ratio = entry.file_size / max(entry.compress_size, 1)
         if entry.file_size > RATIO_FLOOR and ratio > MAX_RATIO:
-            raise RosterError(f"zip entry {entry.filename!r} expands {ratio:.0f}x (at most {MAX_RATIO}x): "
-                              "a zip bomb, not read")
+            raise RosterError(
+                f"zip entry {entry.filename!r} expands {ratio:.0f}x (at most {MAX_RATIO}x): "
+                "a zip bomb, not read"
+            )
     total = sum(entry.file_size for entry in entries)
     if total > limits.max_unzipped_bytes:
-        raise RosterError(f"the .xlsx expands to {total >> 20} MB (at most {limits.max_unzipped_bytes >> 20} "
-                          "MB): not read")
+        raise RosterError(
+            f"the .xlsx expands to {total >> 20} MB (at most {limits.max_unzipped_bytes >> 20} MB): not read"
+        )
 
 
 def _xlsx_rows(data: bytes, limits: Limits) -> Iterator[tuple[int, tuple[Any, ...]]]:
@@ -170,10 +199,14 @@ def _workbook_reason(exc: BaseException) -> str:
     link: BaseException | None = exc
     while link is not None:
         if isinstance(link, DefusedXmlException):
-            return (f"the workbook's XML declares a DTD or entities ({type(link).__name__}): "
-                    "an XML bomb, not read")
+            return (
+                f"the workbook's XML declares a DTD or entities ({type(link).__name__}): "
+                "an XML bomb, not read"
+            )
         link = link.__cause__ or link.__context__
-    return f"cannot read the workbook ({type(exc).__name__}): the file is damaged or not an Excel 2007+ workbook"
+    return (
+        f"cannot read the workbook ({type(exc).__name__}): the file is damaged or not an Excel 2007+ workbook"
+    )
 
 
 # --------------------------------------------------------------------------- csv
@@ -185,10 +218,12 @@ def decode_text(data: bytes) -> str:
         raise RosterError("the file contains NUL bytes: binary or UTF-16, not a text CSV")
     if data.startswith(codecs.BOM_UTF8):
         try:
-            return data[len(codecs.BOM_UTF8):].decode("utf-8")
+            return data[len(codecs.BOM_UTF8) :].decode("utf-8")
         except UnicodeDecodeError as exc:
-            raise RosterError(f"starts with a UTF-8 byte-order mark but byte {exc.start + 3} is not UTF-8 "
-                              "(a GBK file saved with a wrong BOM?)") from None
+            raise RosterError(
+                f"starts with a UTF-8 byte-order mark but byte {exc.start + 3} is not UTF-8 "
+                "(a GBK file saved with a wrong BOM?)"
+            ) from None
     best = charset_normalizer.from_bytes(data, cp_isolation=list(ENCODINGS)).best()
     if best is None:
         raise RosterError("the text is neither UTF-8 nor GB18030/GBK")
@@ -206,8 +241,10 @@ def _csv_rows(text: str) -> Iterator[tuple[int, tuple[Any, ...]]]:
         for number, row in enumerate(reader, start=1):
             yield number, tuple(row)
     except csv.Error as exc:
-        raise RosterError(f"malformed CSV after record {number} (line {reader.line_num}): {exc} "
-                          "(an unterminated quoted field?)") from None
+        raise RosterError(
+            f"malformed CSV after record {number} (line {reader.line_num}): {exc} "
+            "(an unterminated quoted field?)"
+        ) from None
 
 
 # --------------------------------------------------------------------------- rows
@@ -236,8 +273,10 @@ def _find_header(rows: Iterator[tuple[int, tuple[Any, ...]]], layout: Layout) ->
             return _header_map(names, layout)
         if number >= HEADER_SCAN_ROWS:
             break
-    raise RosterError(f"no header row (序号 … 身份证号) in the first {HEADER_SCAN_ROWS} rows; "
-                      f"a {layout.programme} roster has the columns {', '.join(layout.columns)}")
+    raise RosterError(
+        f"no header row (序号 … 身份证号) in the first {HEADER_SCAN_ROWS} rows; "
+        f"a {layout.programme} roster has the columns {', '.join(layout.columns)}"
+    )
 
 
 def _header_map(names: Sequence[str], layout: Layout) -> dict[str, int]:
@@ -246,12 +285,19 @@ def _header_map(names: Sequence[str], layout: Layout) -> dict[str, int]:
     missing = [c for c in layout.columns if c not in present]
     repeated = sorted({n for n in present if present.count(n) > 1})
     if unknown or missing or repeated:
-        detail = "; ".join(part for part in (
-            unknown and f"unexpected column(s) {', '.join(unknown)}",
-            missing and f"missing column(s) {', '.join(missing)}",
-            repeated and f"repeated column(s) {', '.join(repeated)}") if part)
-        raise RosterError(f"header does not match the {layout.programme} roster: {detail}; "
-                          f"expected {', '.join(layout.columns)}")
+        detail = "; ".join(
+            part
+            for part in (
+                unknown and f"unexpected column(s) {', '.join(unknown)}",
+                missing and f"missing column(s) {', '.join(missing)}",
+                repeated and f"repeated column(s) {', '.join(repeated)}",
+            )
+            if part
+        )
+        raise RosterError(
+            f"header does not match the {layout.programme} roster: {detail}; "
+            f"expected {', '.join(layout.columns)}"
+        )
     return {name: names.index(name) for name in layout.columns}
 
 
@@ -320,8 +366,10 @@ def _sum_problem(rows: Sequence[DataRow], column: str, stated: Any) -> str | Non
     except (InvalidOperation, ValueError) as exc:
         return f"{column}: {exc}; the 合计 check cannot be made"
     if total != expected:
-        return (f"{column} of the {len(rows)} rows sums to {total}, but the 合计 row states {expected}: "
-                "the file is truncated or was edited after totalling")
+        return (
+            f"{column} of the {len(rows)} rows sums to {total}, but the 合计 row states {expected}: "
+            "the file is truncated or was edited after totalling"
+        )
     return None
 
 

@@ -64,15 +64,46 @@ STATE_VERSION = 1
 STREAMS = (
     Stream("t_xq", "xqbm", ("xqbm", "xqmc", "sqbm", "sqmc")),
     Stream("t_fw", "fwbh", ("fwbh", "xqbm", "ld", "dy", "fh", "wgbm", "gxsj")),
-    Stream("t_jm", "jmid", ("jmid", "xm", "xb", "sfzh", "csrq", "lxdh", "mz", "hjlx", "fwbh", "yhzgx",
-                            "rzrq", "zt", "zxrq", "cjsj", "gxsj"), person_bearing=True),
+    Stream(
+        "t_jm",
+        "jmid",
+        (
+            "jmid",
+            "xm",
+            "xb",
+            "sfzh",
+            "csrq",
+            "lxdh",
+            "mz",
+            "hjlx",
+            "fwbh",
+            "yhzgx",
+            "rzrq",
+            "zt",
+            "zxrq",
+            "cjsj",
+            "gxsj",
+        ),
+        person_bearing=True,
+    ),
     Stream("t_jm_bq", ("jmid", "bq"), ("jmid", "bq", "gxsj")),
 )
 
 # Driver messages that mean "a person must act" rather than "try again later".
-_FATAL_MARKERS = ("password", "authentication", "access denied", "permission denied", "does not exist",
-                  "unknown database", "no such table", "unable to open database", "role ", "read only",
-                  "read-only", "readonly")
+_FATAL_MARKERS = (
+    "password",
+    "authentication",
+    "access denied",
+    "permission denied",
+    "does not exist",
+    "unknown database",
+    "no such table",
+    "unable to open database",
+    "role ",
+    "read only",
+    "read-only",
+    "readonly",
+)
 
 # Run on every new DBAPI connection: read-only sessions, and local time for any zone-aware column.
 _SESSION_SETUP = {
@@ -130,14 +161,16 @@ class SqlRegistryConnector(Connector):
         reader = PageReader.open(self.opts)
         try:
             reader.check_columns(STREAMS)
-            states = {s.name: self._extract_stream(reader, s, old.get(s.name, {}), upper, ctx.sink)
-                      for s in STREAMS}
+            states = {
+                s.name: self._extract_stream(reader, s, old.get(s.name, {}), upper, ctx.sink) for s in STREAMS
+            }
         finally:
             reader.close()
         return {"version": STATE_VERSION, "streams": states}
 
-    def _extract_stream(self, reader: PageReader, stream: Stream, old: Mapping[str, Any], upper: str,
-                        sink: Sink) -> dict[str, Any]:
+    def _extract_stream(
+        self, reader: PageReader, stream: Stream, old: Mapping[str, Any], upper: str, sink: Sink
+    ) -> dict[str, Any]:
         if CURSOR not in stream.columns:
             return read_snapshot(reader, stream, old, sink, self.opts.deletion_scan)
         state = read_increment(reader, stream, old, upper, self.opts.overlap_s, sink)
@@ -151,9 +184,15 @@ def parse_options(name: str, options: Mapping[str, Any]) -> Options:
     """Check every option at once; ``ConfigError`` lists all problems (never the URL's password)."""
     problems: list[str] = []
     url = _parse_url(options.get("url"), problems)
-    numbers = {k: _int_option(options, k, default, minimum, problems)
-               for k, default, minimum in (("chunk_rows", 5000, 1), ("overlap_s", 300, 0), ("retries", 2, 0),
-                                           ("connect_timeout_s", 10, 1))}
+    numbers = {
+        k: _int_option(options, k, default, minimum, problems)
+        for k, default, minimum in (
+            ("chunk_rows", 5000, 1),
+            ("overlap_s", 300, 0),
+            ("retries", 2, 0),
+            ("connect_timeout_s", 10, 1),
+        )
+    }
     scan = options.get("deletion_scan", True)
     if not isinstance(scan, bool):
         problems.append(f"deletion_scan must be true or false, got {scan!r}")
@@ -237,8 +276,9 @@ class PageReader:
     def open(cls, opts: Options) -> PageReader:
         if opts.url.get_backend_name() == "sqlite":
             _check_sqlite_file(opts)
-        engine = sa.create_engine(opts.url, hide_parameters=True, pool_pre_ping=True,
-                                  connect_args=_connect_args(opts))
+        engine = sa.create_engine(
+            opts.url, hide_parameters=True, pool_pre_ping=True, connect_args=_connect_args(opts)
+        )
         event.listen(engine, "connect", _session_setup(engine.dialect.name))
         return cls(engine, opts)
 
@@ -252,12 +292,19 @@ class PageReader:
             types = {c["name"].lower(): c["type"] for c in found}
             missing = [c for c in stream.columns if c not in types]
             if missing:
-                raise FatalSourceError(f"{self.opts.safe_url}: table {stream.name} lacks column(s) "
-                                       f"{', '.join(missing)}; expected {', '.join(stream.columns)}")
+                raise FatalSourceError(
+                    f"{self.opts.safe_url}: table {stream.name} lacks column(s) "
+                    f"{', '.join(missing)}; expected {', '.join(stream.columns)}"
+                )
             self.fixed[stream.name] = {c for c in stream.columns if isinstance(types[c], sa.CHAR)}
 
-    def pages(self, table: str, columns: Sequence[str], order: Sequence[str],
-              where: Sequence[sa.ColumnElement[bool]] = ()) -> Iterator[list[sa.Row]]:
+    def pages(
+        self,
+        table: str,
+        columns: Sequence[str],
+        order: Sequence[str],
+        where: Sequence[sa.ColumnElement[bool]] = (),
+    ) -> Iterator[list[sa.Row]]:
         """Yield pages of at most ``chunk_rows`` rows, following the keyset ``order`` to the end."""
         t = sa.table(table, *[sa.column(c) for c in dict.fromkeys([*columns, *order])])
         base = sa.select(*[t.c[c] for c in columns], *[t.c[c] for c in order if c not in columns])
@@ -292,8 +339,13 @@ class PageReader:
                 attempt += 1
                 if isinstance(error, FatalSourceError) or attempt > self.opts.retries:
                     raise error from None
-                log.warning("%s: transient failure (%s), attempt %d of %d", self.opts.safe_url,
-                            type(exc).__name__, attempt, self.opts.retries + 1)
+                log.warning(
+                    "%s: transient failure (%s), attempt %d of %d",
+                    self.opts.safe_url,
+                    type(exc).__name__,
+                    attempt,
+                    self.opts.retries + 1,
+                )
                 time.sleep(min(30.0, 2.0 ** (attempt - 1)))
 
 
@@ -315,8 +367,9 @@ def classify(exc: Exception, opts: Options) -> FatalSourceError | RetriableError
     transient = isinstance(exc, (OperationalError, InterfaceError, DisconnectionError, PoolTimeout))
     if not transient or any(m in first_line.lower() for m in _FATAL_MARKERS):
         return FatalSourceError(f"{what}. Check the read-only account, the database name and the schema.")
-    return RetriableError(f"{what}. The database did not answer after {opts.retries + 1} attempt(s); "
-                          "run again later.")
+    return RetriableError(
+        f"{what}. The database did not answer after {opts.retries + 1} attempt(s); run again later."
+    )
 
 
 def _check_sqlite_file(opts: Options) -> None:
@@ -353,8 +406,9 @@ def _session_setup(dialect: str):
 # --------------------------------------------------------------------------- the three ways of reading
 
 
-def read_increment(reader: PageReader, stream: Stream, old: Mapping[str, Any], upper: str, overlap_s: int,
-                   sink: Sink) -> dict[str, Any]:
+def read_increment(
+    reader: PageReader, stream: Stream, old: Mapping[str, Any], upper: str, overlap_s: int, sink: Sink
+) -> dict[str, Any]:
     """Land rows with ``watermark - overlap_s <= gxsj < upper``; return the stream's next state.
 
     ``recent`` marks (``[gxsj, key…]``) of rows landed inside the overlap make the re-read idempotent.
@@ -388,8 +442,9 @@ def _keep_recent(marks: deque, new: Iterator[tuple[str, ...]], floor: str) -> No
         marks.popleft()
 
 
-def read_snapshot(reader: PageReader, stream: Stream, old: Mapping[str, Any], sink: Sink,
-                  deletions: bool) -> dict[str, Any]:
+def read_snapshot(
+    reader: PageReader, stream: Stream, old: Mapping[str, Any], sink: Sink, deletions: bool
+) -> dict[str, Any]:
     """Read a small table without ``gxsj`` whole; land new or changed rows; report vanished keys."""
     before: Mapping[str, str] = old.get("rows", {})
     now: dict[str, str] = {}

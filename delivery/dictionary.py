@@ -121,8 +121,17 @@ def _parse(file: str, doc: Any, problems: list[str]) -> CoreTable | None:
     report = doc.get("report")
     if doc["layer"] == "mart":
         _check_report(where, report, names, problems)
-    return CoreTable(str(doc["name"]), str(doc["kind"]), str(doc["layer"]), str(doc.get("built_by", "")),
-                     str(doc["grain"]), tuple(doc["key"]), str(doc.get("description", "")), columns, report)
+    return CoreTable(
+        str(doc["name"]),
+        str(doc["kind"]),
+        str(doc["layer"]),
+        str(doc.get("built_by", "")),
+        str(doc["grain"]),
+        tuple(doc["key"]),
+        str(doc.get("description", "")),
+        columns,
+        report,
+    )
 
 
 def _column(where: str, name: str, spec: Any, problems: list[str]) -> CoreColumn:
@@ -131,8 +140,10 @@ def _column(where: str, name: str, spec: Any, problems: list[str]) -> CoreColumn
     if pii not in PII_CLASSES:
         problems.append(f"{where}.{name}: pii {pii!r}; expected one of {', '.join(PII_CLASSES)}")
     if pii == "direct":
-        problems.append(f"{where}.{name}: a core or mart column is never pii: direct (names, IDs and phones "
-                        "stay in the vault)")
+        problems.append(
+            f"{where}.{name}: a core or mart column is never pii: direct (names, IDs and phones "
+            "stay in the vault)"
+        )
     if not spec.get("type") or not spec.get("description"):
         problems.append(f"{where}.{name}: type and description are required")
     extra = sorted(str(k) for k in spec if k not in ("type", "pii", "description"))
@@ -152,11 +163,14 @@ def _check_report(where: str, report: Any, names: set[str], problems: list[str])
         return
     for field in report.get("from_vault") or []:
         if field not in DIRECT_IDENTIFIERS or field not in report["columns"]:
-            problems.append(f"{where}: from_vault {field!r} must be a vault field ({', '.join(DIRECT_IDENTIFIERS)}) "
-                            "and one of the report's columns")
+            problems.append(
+                f"{where}: from_vault {field!r} must be a vault field ({', '.join(DIRECT_IDENTIFIERS)}) "
+                "and one of the report's columns"
+            )
 
 
 # -- rendering ---------------------------------------------------------------------------------------------------
+
 
 def render(raw: Mapping[tuple[str, str], TableSchema], core: Mapping[str, CoreTable]) -> str:
     """The whole dictionary as Markdown (deterministic: tables and columns in a fixed order)."""
@@ -179,16 +193,26 @@ def render(raw: Mapping[tuple[str, str], TableSchema], core: Mapping[str, CoreTa
     ]
     for table in _ordered(core, "core"):
         lines += _core_section(table)
-    lines += ["## Marts", "", "Schema `marts`, one table per department report, rebuilt by "
-              "`islandbridge.warehouse.marts.build_marts`. Columns marked *vault* in a report are added by "
-              "the exporter from the identifier vault; `person_ref` is the department's pseudonym.", ""]
+    lines += [
+        "## Marts",
+        "",
+        "Schema `marts`, one table per department report, rebuilt by "
+        "`islandbridge.warehouse.marts.build_marts`. Columns marked *vault* in a report are added by "
+        "the exporter from the identifier vault; `person_ref` is the department's pseudonym.",
+        "",
+    ]
     for table in _ordered(core, "mart"):
         lines += _core_section(table)
-    lines += ["## Raw tables", "", "Schema `raw`: one table `raw.<source>__<stream>` per configured source "
-              "and stream, every column text as the source sent it, plus `_record_key` and `_run_id`; "
-              "one slice per run. `direct` columns are removed at load (sealed in the vault), except "
-              "`scrub: true` free text, kept scrubbed; each `mask: id` column gains `<column>__kind` and "
-              "`<column>__birth_date` (the birth date a valid number states).", ""]
+    lines += [
+        "## Raw tables",
+        "",
+        "Schema `raw`: one table `raw.<source>__<stream>` per configured source "
+        "and stream, every column text as the source sent it, plus `_record_key` and `_run_id`; "
+        "one slice per run. `direct` columns are removed at load (sealed in the vault), except "
+        "`scrub: true` free text, kept scrubbed; each `mask: id` column gains `<column>__kind` and "
+        "`<column>__birth_date` (the birth date a valid number states).",
+        "",
+    ]
     for key in sorted(raw, key=lambda k: (raw[k].system, k[1])):
         lines += _raw_section(raw[key])
     return "\n".join(lines).rstrip() + "\n"
@@ -199,8 +223,12 @@ def _ordered(core: Mapping[str, CoreTable], layer: str) -> list[CoreTable]:
 
 
 def _core_section(table: CoreTable) -> list[str]:
-    lines = [f"### `{table.name}`", "", f"*{table.kind}* — grain: {table.grain}. Key: "
-             + ", ".join(f"`{k}`" for k in table.key) + ".", ""]
+    lines = [
+        f"### `{table.name}`",
+        "",
+        f"*{table.kind}* — grain: {table.grain}. Key: " + ", ".join(f"`{k}`" for k in table.key) + ".",
+        "",
+    ]
     if table.description:
         lines += [table.description, ""]
     lines += ["| column | type | pii | description |", "|---|---|---|---|"]
@@ -209,8 +237,10 @@ def _core_section(table: CoreTable) -> list[str]:
     if table.report:
         report = table.report
         vault = set(report.get("from_vault") or [])
-        shown = ", ".join(f"{c} (*vault*)" if c in vault else (f"{c} (*exporter*)" if c in EXPORTER_COLUMNS else c)
-                          for c in report["columns"])
+        shown = ", ".join(
+            f"{c} (*vault*)" if c in vault else (f"{c} (*exporter*)" if c in EXPORTER_COLUMNS else c)
+            for c in report["columns"]
+        )
         lines += [f"Report for `{report['department']}`: {shown}. Order: {report.get('order', '')}."]
         if report.get("note"):
             lines.append(f"{report['note']}.")
@@ -219,10 +249,16 @@ def _core_section(table: CoreTable) -> list[str]:
 
 
 def _raw_section(table: TableSchema) -> list[str]:
-    lines = [f"### `{table.system}` · `{table.stream}`", "",
-             f"Connector `{table.connector}`, grain: {table.grain}. Key: "
-             + ", ".join(f"`{k}`" for k in table.key) + ".", "",
-             "| column | pii | description |", "|---|---|---|"]
+    lines = [
+        f"### `{table.system}` · `{table.stream}`",
+        "",
+        f"Connector `{table.connector}`, grain: {table.grain}. Key: "
+        + ", ".join(f"`{k}`" for k in table.key)
+        + ".",
+        "",
+        "| column | pii | description |",
+        "|---|---|---|",
+    ]
     for c in table.columns:
         note = " (kept scrubbed)" if getattr(c, "scrub", False) else ""
         lines.append(f"| `{c.name}` | {c.pii}{note} | {_cell(c.description)} |")

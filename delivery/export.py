@@ -92,8 +92,13 @@ CSV_LINE_END = "\r\n"  # RFC 4180, and what Excel itself writes
 MASKS: Mapping[str, Callable[[object], str | None]] = {"name": mask_name, "phone": mask_phone, "id": mask_id}
 # Fixed so that equal tables give equal bytes; pyarrow writes no timestamp into Parquet metadata.
 PARQUET_OPTIONS: Mapping[str, Any] = {
-    "compression": "zstd", "compression_level": 3, "use_dictionary": True, "write_statistics": True,
-    "version": "2.6", "data_page_version": "1.0", "row_group_size": 1 << 20,
+    "compression": "zstd",
+    "compression_level": 3,
+    "use_dictionary": True,
+    "write_statistics": True,
+    "version": "2.6",
+    "data_page_version": "1.0",
+    "row_group_size": 1 << 20,
 }
 _LEFTOVER = re.compile(r"\.\d{4}-\d{2}-\d{2}\.(?:tmp|old)-[0-9a-f]{8}")
 _DIGITS = re.compile(r"[0-9]+|[^0-9]+")
@@ -151,17 +156,30 @@ def export_run(
     targets = {d: department_dir(root, d) for d in sorted(policies)}
     for target in targets.values():
         _replaceable(target / day)
-    marts = {(d, r): read_mart(con, policies[d], report)
-             for d in targets for r, report in policies[d].reports.items()}
+    marts = {
+        (d, r): read_mart(con, policies[d], report)
+        for d in targets
+        for r, report in policies[d].reports.items()
+    }
     keys = _keys(settings, policies)
-    summary: dict[str, Any] = {"run_id": run_id, "as_of": as_of.astimezone(LOCAL_TZ).isoformat(), "day": day,
-                               "exports_dir": str(root), "departments": {}}
+    summary: dict[str, Any] = {
+        "run_id": run_id,
+        "as_of": as_of.astimezone(LOCAL_TZ).isoformat(),
+        "day": day,
+        "exports_dir": str(root),
+        "departments": {},
+    }
     with _VaultReader(settings, keys) as vault, contextlib.closing(duckdb.connect()) as scratch:
-        built = {d: _build_department(policies[d], {r: marts[d, r] for r in policies[d].reports}, keys, vault,
-                                      scratch) for d in targets}
+        built = {
+            d: _build_department(
+                policies[d], {r: marts[d, r] for r in policies[d].reports}, keys, vault, scratch
+            )
+            for d in targets
+        }
     for department, target in targets.items():
         summary["departments"][department] = _publish(
-            settings, policies[department], built[department], target, day, as_of, run_id, actor, clock)
+            settings, policies[department], built[department], target, day, as_of, run_id, actor, clock
+        )
     summary["audit_head"] = AuditLog(settings.audit_path).head()
     return summary
 
@@ -169,8 +187,9 @@ def export_run(
 def _checked(policies: Mapping[str, Policy]) -> dict[str, Policy]:
     for name, policy in policies.items():
         if name != policy.department:
-            raise PolicyError(f"policy {policy.origin} is for {policy.department!r} "
-                              f"but was given as {name!r}")
+            raise PolicyError(
+                f"policy {policy.origin} is for {policy.department!r} but was given as {name!r}"
+            )
         check_policy(policy)
     return dict(sorted(policies.items()))
 
@@ -178,24 +197,34 @@ def _checked(policies: Mapping[str, Policy]) -> dict[str, Policy]:
 def department_dir(exports_dir: Path, department: str) -> Path:
     """``exports_dir/department``, refused unless the name is a plain policy name that stays inside."""
     if not isinstance(department, str) or not NAME.fullmatch(department):
-        raise ExportError(f"refusing export path for department {department!r}: "
-                          f"names must match ^{NAME.pattern}$")
+        raise ExportError(
+            f"refusing export path for department {department!r}: names must match ^{NAME.pattern}$"
+        )
     root = exports_dir.resolve()
     path = root / department
     if path.resolve() != path or (path.exists() and not path.is_dir()):
-        raise ExportError(f"refusing export path {path}: it is a link or not a folder, and could lead "
-                          f"outside {root}; remove it and run again")
+        raise ExportError(
+            f"refusing export path {path}: it is a link or not a folder, and could lead "
+            f"outside {root}; remove it and run again"
+        )
     return path
 
 
 def read_mart(con: duckdb.DuckDBPyConnection, policy: Policy, report: ReportPolicy) -> pa.Table:
     """``marts.<report>`` as Arrow, after checking its columns against the policy (``PolicyError``)."""
-    columns = [r[0] for r in con.execute(
-        "SELECT column_name FROM information_schema.columns WHERE table_schema = 'marts' AND table_name = ? "
-        "ORDER BY ordinal_position", [report.name]).fetchall()]
+    columns = [
+        r[0]
+        for r in con.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_schema = 'marts' AND table_name = ? "
+            "ORDER BY ordinal_position",
+            [report.name],
+        ).fetchall()
+    ]
     if not columns:
-        raise ExportError(f"mart marts.{report.name} does not exist in the warehouse; build the marts first "
-                          f"(needed by {policy.department}'s policy {policy.origin})")
+        raise ExportError(
+            f"mart marts.{report.name} does not exist in the warehouse; build the marts first "
+            f"(needed by {policy.department}'s policy {policy.origin})"
+        )
     check_mart_columns(policy, report, columns)
     return con.sql(f'SELECT * FROM marts."{report.name}"').arrow().read_all()
 
@@ -245,8 +274,9 @@ def _display_id(text: str) -> str | None:
 
 def _display_phone(text: str) -> str | None:
     numbers = normalize_phones(text).numbers
-    national = [phonenumbers.format_number(phonenumbers.parse(n), PhoneNumberFormat.NATIONAL)
-                for n in numbers]
+    national = [
+        phonenumbers.format_number(phonenumbers.parse(n), PhoneNumberFormat.NATIONAL) for n in numbers
+    ]
     return "/".join(drop_blanks(n) for n in national) or None
 
 
@@ -261,9 +291,15 @@ def _display_birth_date(text: str) -> str | None:
 
 
 _DISPLAY: Mapping[str, Callable[[str], str | None]] = {
-    "id_number": _display_id, "phone": _display_phone, "birth_date": _display_birth_date}
-_BIRTH_DATES = ((re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}"), "%Y-%m-%d"), (re.compile(r"[0-9]{8}"), "%Y%m%d"),
-                (re.compile(r"[0-9]{4}\.[0-9]{1,2}"), "%Y.%m"))
+    "id_number": _display_id,
+    "phone": _display_phone,
+    "birth_date": _display_birth_date,
+}
+_BIRTH_DATES = (
+    (re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}"), "%Y-%m-%d"),
+    (re.compile(r"[0-9]{8}"), "%Y%m%d"),
+    (re.compile(r"[0-9]{4}\.[0-9]{1,2}"), "%Y.%m"),
+)
 
 
 def _system_rank(value: VaultValue) -> tuple[int, str]:
@@ -294,8 +330,9 @@ class _VaultReader:
             return {}
         if self._vault is None:
             if not self.path.exists() or self.keys is None:
-                raise ExportError(f"the identifier vault {self.path} does not exist; "
-                                  "the load step creates it")
+                raise ExportError(
+                    f"the identifier vault {self.path} does not exist; the load step creates it"
+                )
             self._vault = Vault.open(self.path, self.keys.vault)
         return self._vault.get(person_keys, fields)
 
@@ -307,19 +344,37 @@ class _VaultReader:
             self._vault.close()
 
 
-def _build_department(policy: Policy, marts: Mapping[str, pa.Table], keys: Keys | None,
-                      vault: _VaultReader, scratch: duckdb.DuckDBPyConnection) -> list[_Report]:
+def _build_department(
+    policy: Policy,
+    marts: Mapping[str, pa.Table],
+    keys: Keys | None,
+    vault: _VaultReader,
+    scratch: duckdb.DuckDBPyConnection,
+) -> list[_Report]:
     dept_key = keys.department(policy.department) if keys and policy.department in keys.departments else None
-    wanted = sorted({pk for r, t in marts.items() if policy.reports[r].vault_fields()
-                     for pk in t.column(PERSON_KEY).to_pylist() if pk})
+    wanted = sorted(
+        {
+            pk
+            for r, t in marts.items()
+            if policy.reports[r].vault_fields()
+            for pk in t.column(PERSON_KEY).to_pylist()
+            if pk
+        }
+    )
     identifiers = vault.get(wanted, policy.vault_fields())
-    return [_build_report(report, marts[name], dept_key, identifiers, scratch)
-            for name, report in policy.reports.items()]
+    return [
+        _build_report(report, marts[name], dept_key, identifiers, scratch)
+        for name, report in policy.reports.items()
+    ]
 
 
-def _build_report(report: ReportPolicy, mart: pa.Table, dept_key: Key | None,
-                  identifiers: Mapping[str, Mapping[str, tuple]],
-                  scratch: duckdb.DuckDBPyConnection) -> _Report:
+def _build_report(
+    report: ReportPolicy,
+    mart: pa.Table,
+    dept_key: Key | None,
+    identifiers: Mapping[str, Mapping[str, tuple]],
+    scratch: duckdb.DuckDBPyConnection,
+) -> _Report:
     keys = mart.column(PERSON_KEY).to_pylist() if report.needs_person_key() else []
     refs = person_refs(dept_key, keys) if report.needs_person_key() else None
     columns: dict[str, pa.Array | pa.ChunkedArray] = {}
@@ -330,14 +385,18 @@ def _build_report(report: ReportPolicy, mart: pa.Table, dept_key: Key | None,
             columns[rule.name] = refs
         else:
             columns[rule.name] = pa.array(
-                [pick_identifier(rule.field, identifiers.get(pk, {}).get(rule.field, ())) if pk else None
-                 for pk in keys],
-                pa.string())
+                [
+                    pick_identifier(rule.field, identifiers.get(pk, {}).get(rule.field, ())) if pk else None
+                    for pk in keys
+                ],
+                pa.string(),
+            )
     table = _sorted(scratch, pa.table(columns), report.order_by)
     vault_columns = [c.name for c in report.columns if c.kind == "vault"]
     revealed = _revealed_refs(pa.table(columns), vault_columns, refs)
-    shown = tuple(c.name + (f" (masked: {c.mask})" if c.mask else "")
-                  for c in report.columns if c.kind == "vault")
+    shown = tuple(
+        c.name + (f" (masked: {c.mask})" if c.mask else "") for c in report.columns if c.kind == "vault"
+    )
     return _Report(report.name, _display(table, report), revealed, shown if revealed else ())
 
 
@@ -369,13 +428,19 @@ def _sorted(scratch: duckdb.DuckDBPyConnection, table: pa.Table, order_by: tuple
     insertion order for a plain scan, so equal marts give equal row orders. Sorted by an in-memory
     DuckDB (``scratch``), which orders text by its bytes whatever the locale.
     """
-    keys = [f'"{k.column}" {"DESC" if k.descending else "ASC"} NULLS {"FIRST" if k.nulls_first else "LAST"}'
-            for k in order_by]
+    keys = [
+        f'"{k.column}" {"DESC" if k.descending else "ASC"} NULLS {"FIRST" if k.nulls_first else "LAST"}'
+        for k in order_by
+    ]
     indexed = table.append_column("__mart_row", pa.array(range(table.num_rows), pa.int64()))
     scratch.register("report", indexed)
     try:
-        order = [r[0] for r in scratch.execute(
-            f"SELECT __mart_row FROM report ORDER BY {', '.join([*keys, '__mart_row'])}").fetchall()]
+        order = [
+            r[0]
+            for r in scratch.execute(
+                f"SELECT __mart_row FROM report ORDER BY {', '.join([*keys, '__mart_row'])}"
+            ).fetchall()
+        ]
     finally:
         scratch.unregister("report")
     return table.take(pa.array(order, pa.int64()))
@@ -404,8 +469,12 @@ def _suppressed(column: pa.ChunkedArray, threshold: int, where: str) -> pa.Chunk
     kind = column.type
     if not (pa.types.is_integer(kind) or (pa.types.is_decimal(kind) and kind.scale == 0)):
         raise ExportError(f"{where}: suppress_below needs a whole-number count column, the mart has {kind}")
-    return _texts([None if v is None else (f"<{threshold}" if v < threshold else str(int(v)))
-                   for v in column.to_pylist()])
+    return _texts(
+        [
+            None if v is None else (f"<{threshold}" if v < threshold else str(int(v)))
+            for v in column.to_pylist()
+        ]
+    )
 
 
 def _texts(values: list[str | None]) -> pa.ChunkedArray:
@@ -415,8 +484,17 @@ def _texts(values: list[str | None]) -> pa.ChunkedArray:
 # -- writing ----------------------------------------------------------------------------------------------
 
 
-def _publish(settings: Settings, policy: Policy, reports: list[_Report], target: Path, day: str,
-             as_of: dt.datetime, run_id: str, actor: str, clock: Clock) -> dict[str, Any]:
+def _publish(
+    settings: Settings,
+    policy: Policy,
+    reports: list[_Report],
+    target: Path,
+    day: str,
+    as_of: dt.datetime,
+    run_id: str,
+    actor: str,
+    clock: Clock,
+) -> dict[str, Any]:
     """Stage the day folder, audit what it reveals, then swap it in; returns counts and the path."""
     target.mkdir(parents=True, exist_ok=True)
     final = department_dir(target.parent, policy.department) / day
@@ -446,8 +524,17 @@ def _write_report(folder: Path, report: _Report) -> list[dict[str, Any]]:
         out.flush()
         os.fsync(out.fileno())
     rows = report.table.num_rows
-    return [{"report": report.name, "format": p.suffix[1:], "name": p.name, "rows": rows,
-             "bytes": p.stat().st_size, "sha256": _sha256(p)} for p in (csv_path, parquet_path)]
+    return [
+        {
+            "report": report.name,
+            "format": p.suffix[1:],
+            "name": p.name,
+            "rows": rows,
+            "bytes": p.stat().st_size,
+            "sha256": _sha256(p),
+        }
+        for p in (csv_path, parquet_path)
+    ]
 
 
 def _write_csv(table: pa.Table, path: Path) -> None:
@@ -477,11 +564,21 @@ def _csv_text(value: object) -> str:
     return str(value)  # text was neutralised already
 
 
-def _manifest(policy: Policy, day: str, as_of: dt.datetime, run_id: str, files: list[dict[str, Any]],
-              made_at: dt.datetime) -> dict[str, Any]:
+def _manifest(
+    policy: Policy,
+    day: str,
+    as_of: dt.datetime,
+    run_id: str,
+    files: list[dict[str, Any]],
+    made_at: dt.datetime,
+) -> dict[str, Any]:
     return {
-        "department": policy.department, "day": day, "as_of": as_of.astimezone(LOCAL_TZ).isoformat(),
-        "run_id": run_id, "files": files, "made_at": made_at.astimezone(dt.UTC).isoformat(),
+        "department": policy.department,
+        "day": day,
+        "as_of": as_of.astimezone(LOCAL_TZ).isoformat(),
+        "run_id": run_id,
+        "files": files,
+        "made_at": made_at.astimezone(dt.UTC).isoformat(),
         "policy": {"file": policy.origin, "version": policy.version, "sha256": policy.sha256},
     }
 
@@ -492,9 +589,14 @@ def _audit(settings: Settings, policy: Policy, reports: list[_Report], actor: st
     entries = 0
     for report in reports:
         if report.revealed_refs:
-            log_.append(actor=actor, purpose=f"export {policy.department}/{report.name}",
-                        department=policy.department, person_refs=report.revealed_refs,
-                        columns=report.revealed_columns, at=at)
+            log_.append(
+                actor=actor,
+                purpose=f"export {policy.department}/{report.name}",
+                department=policy.department,
+                person_refs=report.revealed_refs,
+                columns=report.revealed_columns,
+                at=at,
+            )
             entries += 1
     return entries
 
@@ -561,8 +663,10 @@ def _swap_in(stage: Path, final: Path, exchange: Callable[[Path, Path], bool] | 
 def _replaceable(day_folder: Path) -> Path:
     """A day folder the exporter may replace: absent, or a real folder (a link could lead elsewhere)."""
     if day_folder.is_symlink() or (day_folder.exists() and not day_folder.is_dir()):
-        raise ExportError(f"refusing to replace {day_folder}: it is a link or a file, not an export folder; "
-                          "remove it and run again")
+        raise ExportError(
+            f"refusing to replace {day_folder}: it is a link or a file, not an export folder; "
+            "remove it and run again"
+        )
     return day_folder
 
 

@@ -48,8 +48,10 @@ PERSON_REF = "person_ref"
 PERSON_KEY = "person_key"
 # Identifiers that may only come from the vault, never from a mart (DEPARTMENTS.md, "Analysts").
 DIRECT_IDENTIFIERS = ("name", "id_number", "phone", "bank_card", "birth_date")
-_ORDER = re.compile(r"(?P<column>[a-z][a-z0-9_]*)(?:\s+(?P<direction>asc|desc))?"
-                    r"(?:\s+nulls\s+(?P<nulls>first|last))?")
+_ORDER = re.compile(
+    r"(?P<column>[a-z][a-z0-9_]*)(?:\s+(?P<direction>asc|desc))?"
+    r"(?:\s+nulls\s+(?P<nulls>first|last))?"
+)
 _COLUMN_KEYS = {"name", "source", "mask", "suppress_below", "description"}
 _REPORT_KEYS = {"description", "order_by", "columns", "withheld"}
 _POLICY_KEYS = {"department", "version", "description", "forbidden", "reports"}
@@ -70,13 +72,19 @@ class Department:
 
 
 DEPARTMENTS: Mapping[str, Department] = {
-    d.name: d for d in (
-        Department("grid_centre", ("elderly_alerts", "no_device_coverage"),
-                   frozenset({"name", "phone", "address"})),
-        Department("civil_affairs", ("senior_allowance_gaps", "subsidy_after_exit", "unmatched_roster_rows"),
-                   frozenset({"name", "id_number", "birth_date"})),
-        Department("street_office", ("island_coverage", "incidents_by_building"), frozenset(),
-                   aggregate_only=True),
+    d.name: d
+    for d in (
+        Department(
+            "grid_centre", ("elderly_alerts", "no_device_coverage"), frozenset({"name", "phone", "address"})
+        ),
+        Department(
+            "civil_affairs",
+            ("senior_allowance_gaps", "subsidy_after_exit", "unmatched_roster_rows"),
+            frozenset({"name", "id_number", "birth_date"}),
+        ),
+        Department(
+            "street_office", ("island_coverage", "incidents_by_building"), frozenset(), aggregate_only=True
+        ),
     )
 }
 
@@ -176,8 +184,9 @@ def check_policy(policy: Policy) -> None:
     if not isinstance(policy.department, str) or not NAME.fullmatch(policy.department):
         problems.append(f"{policy.origin}: department {policy.department!r} must match ^{NAME.pattern}$")
     elif policy.department not in DEPARTMENTS:
-        problems.append(f"{policy.origin}: unknown department {policy.department!r}; "
-                        f"known: {', '.join(DEPARTMENTS)}")
+        problems.append(
+            f"{policy.origin}: unknown department {policy.department!r}; known: {', '.join(DEPARTMENTS)}"
+        )
     else:
         department = DEPARTMENTS[policy.department]
     for name, report in policy.reports.items():
@@ -205,15 +214,21 @@ def check_mart_columns(policy: Policy, report: ReportPolicy, mart_columns: Seque
     missing = sorted(needed - present)
     unknown = [c for c in mart_columns if c not in needed | set(report.withheld) | {PERSON_KEY}]
     if DEPARTMENTS[policy.department].aggregate_only and PERSON_KEY in present:
-        raise PolicyError(f"{where}: the mart has a person_key column, but {policy.department} receives "
-                          "aggregates only; aggregate the mart or export it to another department")
+        raise PolicyError(
+            f"{where}: the mart has a person_key column, but {policy.department} receives "
+            "aggregates only; aggregate the mart or export it to another department"
+        )
     if unknown:
-        raise PolicyError(f"{where}: the mart has column(s) {unknown} that the policy does not allow; "
-                          "add each to the report's columns (if the department may see it) or to 'withheld', "
-                          "and bump the policy's version")
+        raise PolicyError(
+            f"{where}: the mart has column(s) {unknown} that the policy does not allow; "
+            "add each to the report's columns (if the department may see it) or to 'withheld', "
+            "and bump the policy's version"
+        )
     if missing:
-        raise PolicyError(f"{where}: the policy needs mart column(s) {missing}, which the mart lacks "
-                          f"(it has {list(mart_columns)})")
+        raise PolicyError(
+            f"{where}: the policy needs mart column(s) {missing}, which the mart lacks "
+            f"(it has {list(mart_columns)})"
+        )
 
 
 def _parse_file(filename: str, data: bytes, problems: list[str]) -> Policy | None:
@@ -253,8 +268,9 @@ def _department(filename: str, raw: Mapping[str, Any], problems: list[str]) -> D
     return DEPARTMENTS[name]
 
 
-def _reports(filename: str, department: Department | None, forbidden: Sequence[str], raw: Any,
-             problems: list[str]) -> dict[str, ReportPolicy]:
+def _reports(
+    filename: str, department: Department | None, forbidden: Sequence[str], raw: Any, problems: list[str]
+) -> dict[str, ReportPolicy]:
     if not isinstance(raw, Mapping) or not raw:
         problems.append(f"{filename}: 'reports' must map each report name to its columns")
         return {}
@@ -265,8 +281,9 @@ def _reports(filename: str, department: Department | None, forbidden: Sequence[s
             problems.append(f"{where}: a report name must match ^{NAME.pattern}$")
             continue
         if department is not None and name not in department.reports:
-            problems.append(f"{where}: unknown report for {department.name}; "
-                            f"known: {', '.join(department.reports)}")
+            problems.append(
+                f"{where}: unknown report for {department.name}; known: {', '.join(department.reports)}"
+            )
             continue
         report = _report(where, name, department, forbidden, body, problems)
         if report is not None:
@@ -274,14 +291,26 @@ def _reports(filename: str, department: Department | None, forbidden: Sequence[s
     return reports
 
 
-def _report(where: str, name: str, department: Department | None, forbidden: Sequence[str], body: Any,
-            problems: list[str]) -> ReportPolicy | None:
+def _report(
+    where: str,
+    name: str,
+    department: Department | None,
+    forbidden: Sequence[str],
+    body: Any,
+    problems: list[str],
+) -> ReportPolicy | None:
     if not isinstance(body, Mapping) or not isinstance(body.get("columns"), list) or not body["columns"]:
         problems.append(f"{where}: needs 'columns', a list of {{name: ..., source: ...}}")
         return None
     _unknown_keys(where, body, _REPORT_KEYS, problems)
-    columns = [c for c in (_column(where, n, raw, department, forbidden, problems)
-                           for n, raw in enumerate(body["columns"], 1)) if c is not None]
+    columns = [
+        c
+        for c in (
+            _column(where, n, raw, department, forbidden, problems)
+            for n, raw in enumerate(body["columns"], 1)
+        )
+        if c is not None
+    ]
     names = [c.name for c in columns]
     if len(set(names)) != len(names):
         problems.append(f"{where}: an output column name appears twice: {names}")
@@ -292,8 +321,9 @@ def _report(where: str, name: str, department: Department | None, forbidden: Seq
     return ReportPolicy(name, tuple(columns), order_by, tuple(withheld), str(body.get("description", "")))
 
 
-def _column(where: str, n: int, raw: Any, department: Department | None, forbidden: Sequence[str],
-            problems: list[str]) -> ColumnRule | None:
+def _column(
+    where: str, n: int, raw: Any, department: Department | None, forbidden: Sequence[str], problems: list[str]
+) -> ColumnRule | None:
     at = f"{where}, column {n}"
     if not isinstance(raw, Mapping) or not all(isinstance(raw.get(k), str) for k in ("name", "source")):
         problems.append(f"{at}: expected {{name: ..., source: mart:<column> | vault:<field> | person_ref}}")
@@ -321,20 +351,24 @@ def _check_names(at: str, rule: ColumnRule, problems: list[str]) -> None:
         return
     if rule.kind == "vault" and rule.field in vault.FIELDS:
         return
-    problems.append(f"{at}: source {rule.source!r} must be mart:<column>, person_ref, or vault:<field> "
-                    f"with a field of {', '.join(vault.FIELDS)}")
+    problems.append(
+        f"{at}: source {rule.source!r} must be mart:<column>, person_ref, or vault:<field> "
+        f"with a field of {', '.join(vault.FIELDS)}"
+    )
 
 
-def _check_identifier(at: str, rule: ColumnRule, department: Department | None, forbidden: Sequence[str],
-                      problems: list[str]) -> None:
+def _check_identifier(
+    at: str, rule: ColumnRule, department: Department | None, forbidden: Sequence[str], problems: list[str]
+) -> None:
     """An identifier comes from the vault only, and only if the department may have it."""
     if department is None:
         return
     if rule.kind == PERSON_REF and department.aggregate_only:
         problems.append(f"{at}: {department.name} receives aggregates only; it gets no person_ref")
     if rule.kind == "mart" and rule.field in DIRECT_IDENTIFIERS:
-        problems.append(f"{at}: {rule.field!r} is an identifier; it may come only from the vault "
-                        f"(vault:{rule.field})")
+        problems.append(
+            f"{at}: {rule.field!r} is an identifier; it may come only from the vault (vault:{rule.field})"
+        )
     if rule.name in DIRECT_IDENTIFIERS and rule.source != f"vault:{rule.name}":
         problems.append(f"{at}: a column named {rule.name!r} must have source vault:{rule.name}")
     named = sorted({rule.name, rule.field} & set(forbidden))
@@ -342,8 +376,10 @@ def _check_identifier(at: str, rule: ColumnRule, department: Department | None, 
         problems.append(f"{at}: names forbidden identifier {named[0]!r} (the policy's own 'forbidden' list)")
     elif rule.kind == "vault" and rule.field not in department.may_receive:
         allowed = ", ".join(sorted(department.may_receive)) or "none"
-        problems.append(f"{at}: names forbidden identifier {rule.field!r}: {department.name} may receive "
-                        f"{allowed} (DEPARTMENTS.md)")
+        problems.append(
+            f"{at}: names forbidden identifier {rule.field!r}: {department.name} may receive "
+            f"{allowed} (DEPARTMENTS.md)"
+        )
 
 
 def _check_display(at: str, rule: ColumnRule, problems: list[str]) -> None:
@@ -366,8 +402,10 @@ def _order_by(where: str, raw: Any, names: Sequence[str], problems: list[str]) -
     for item in raw:
         match = _ORDER.fullmatch(str(item).strip().lower())
         if not match or match["column"] not in names:
-            problems.append(f"{where}: order_by entry {item!r} must be '<output column> [asc|desc] "
-                            f"[nulls first|last]' with a column of {list(names)}")
+            problems.append(
+                f"{where}: order_by entry {item!r} must be '<output column> [asc|desc] "
+                f"[nulls first|last]' with a column of {list(names)}"
+            )
             continue
         keys.append(OrderKey(match["column"], match["direction"] == "desc", match["nulls"] == "first"))
     return tuple(keys)

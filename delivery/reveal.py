@@ -38,7 +38,10 @@ log = logging.getLogger(__name__)
 
 # Display masks per vault field, for ``masked=True``; a field without one is hidden whole.
 FIELD_MASKS: Mapping[str, Callable[[object], str | None]] = {
-    "name": mask_name, "phone": mask_phone, "id_number": mask_id}
+    "name": mask_name,
+    "phone": mask_phone,
+    "id_number": mask_id,
+}
 _HIDDEN = "***"
 
 
@@ -58,8 +61,10 @@ class Revealed:
     audit_seq: int
 
     def __repr__(self) -> str:
-        return (f"Revealed(department={self.department!r}, columns={list(self.columns)}, "
-                f"rows={len(self.rows)}, audit_seq={self.audit_seq})")
+        return (
+            f"Revealed(department={self.department!r}, columns={list(self.columns)}, "
+            f"rows={len(self.rows)}, audit_seq={self.audit_seq})"
+        )
 
     __str__ = __repr__
 
@@ -101,13 +106,28 @@ def reveal(
     values = _vault_values(settings, keys.vault, list(refs), fields)
     shown = [f + (" (masked)" if masked else "") for f in fields]
     entry = AuditLog(settings.audit_path).append(
-        actor=actor, purpose=f"reveal: {purpose.strip()}", department=department,
-        person_refs=list(refs.values()), columns=shown, at=clock())
-    rows = tuple({"person_ref": refs[pk],
-                  **{f: _show(f, pick_identifier(f, values.get(pk, {}).get(f, ())), masked) for f in fields}}
-                 for pk in refs)
-    log.info("reveal for %s by %s: %d person(s), fields %s, audit entry %d",
-             department, actor, len(rows), shown, entry.seq)
+        actor=actor,
+        purpose=f"reveal: {purpose.strip()}",
+        department=department,
+        person_refs=list(refs.values()),
+        columns=shown,
+        at=clock(),
+    )
+    rows = tuple(
+        {
+            "person_ref": refs[pk],
+            **{f: _show(f, pick_identifier(f, values.get(pk, {}).get(f, ())), masked) for f in fields},
+        }
+        for pk in refs
+    )
+    log.info(
+        "reveal for %s by %s: %d person(s), fields %s, audit entry %d",
+        department,
+        actor,
+        len(rows),
+        shown,
+        entry.seq,
+    )
     return Revealed(department, tuple(fields), rows, entry.seq)
 
 
@@ -119,26 +139,32 @@ def _require_text(**values: str) -> None:
 
 def _allowed_fields(department: str, columns: Sequence[str], policies: Mapping[str, Policy]) -> list[str]:
     if department not in policies:
-        raise RevealError(f"no export policy for department {department!r}; "
-                          f"known: {', '.join(sorted(policies))}")
+        raise RevealError(
+            f"no export policy for department {department!r}; known: {', '.join(sorted(policies))}"
+        )
     allowed = policies[department].vault_fields()
     fields = [columns] if isinstance(columns, str) else list(dict.fromkeys(columns))
     refused = [f for f in fields if f not in allowed]
     if refused or not fields:
-        raise RevealError(f"{department} may not be shown {refused or 'nothing'}: its policy "
-                          f"({policies[department].origin}) allows {', '.join(allowed) or 'no identifier'}")
+        raise RevealError(
+            f"{department} may not be shown {refused or 'nothing'}: its policy "
+            f"({policies[department].origin}) allows {', '.join(allowed) or 'no identifier'}"
+        )
     return fields
 
 
-def _resolve_refs(wanted: list[str], department: str, dept_key, settings: Settings,
-                  con: duckdb.DuckDBPyConnection | None) -> dict[str, str]:
+def _resolve_refs(
+    wanted: list[str], department: str, dept_key, settings: Settings, con: duckdb.DuckDBPyConnection | None
+) -> dict[str, str]:
     """person_key -> person_ref for the wanted refs, by computing the refs of every known person."""
     known = _known_person_keys(settings.warehouse_path, con)
     by_ref = dict(zip(make_refs(dept_key, known).to_pylist(), known, strict=True))
     unknown = [r for r in wanted if r not in by_ref]
     if unknown:
-        raise RevealError(f"{len(unknown)} person_ref(s) are not {department}'s refs of any person in the "
-                          f"warehouse (first: {', '.join(unknown[:3])}); nothing was revealed")
+        raise RevealError(
+            f"{len(unknown)} person_ref(s) are not {department}'s refs of any person in the "
+            f"warehouse (first: {', '.join(unknown[:3])}); nothing was revealed"
+        )
     return {by_ref[r]: r for r in wanted}
 
 

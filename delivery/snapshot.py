@@ -65,10 +65,28 @@ META_TABLES = frozenset({"runs", "run_sources", "identity_runs", "quality_result
 # These map source record keys to person keys: with the sources in hand they re-identify every person.
 IDENTITY_TABLES = frozenset({"identity_map", "identity_map_before", "identity_review"})
 # Identifiers come from the vault, never from the warehouse; the masked columns of the source schemas too.
-IDENTIFIER_COLUMNS = frozenset({
-    "name", "phone", "id_number", "bank_card", "birth_date", "id_card", "card_number", "reporter_name",
-    "reporter_phone", "xm", "sfzh", "lxdh", "姓名", "户主姓名", "联系电话", "身份证号", "身份证号码", "银行卡号",
-})
+IDENTIFIER_COLUMNS = frozenset(
+    {
+        "name",
+        "phone",
+        "id_number",
+        "bank_card",
+        "birth_date",
+        "id_card",
+        "card_number",
+        "reporter_name",
+        "reporter_phone",
+        "xm",
+        "sfzh",
+        "lxdh",
+        "姓名",
+        "户主姓名",
+        "联系电话",
+        "身份证号",
+        "身份证号码",
+        "银行卡号",
+    }
+)
 _RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 Clock = Callable[[], dt.datetime]
@@ -89,8 +107,15 @@ class Snapshot:
     is_current: bool
 
 
-def publish_snapshot(warehouse_path: Path, snapshots_dir: Path, run_id: str, keep: int,
-                     events_dir: Path | None = None, *, clock: Clock | None = None) -> Path:
+def publish_snapshot(
+    warehouse_path: Path,
+    snapshots_dir: Path,
+    run_id: str,
+    keep: int,
+    events_dir: Path | None = None,
+    *,
+    clock: Clock | None = None,
+) -> Path:
     """Publish the analyst-safe part of the warehouse as ``<snapshots_dir>/<run_id>.duckdb``.
 
     Repoints ``current.duckdb`` to it and prunes to the newest ``keep`` snapshots. ``events_dir`` is the
@@ -154,9 +179,15 @@ def list_snapshots(snapshots_dir: Path) -> list[Snapshot]:
         if path.name == CURRENT or path.name.startswith(".") or path.is_symlink():
             continue
         stat = path.stat()
-        found.append(Snapshot(run_id=path.name.removesuffix(SUFFIX), path=path,
-                              published_at=dt.datetime.fromtimestamp(stat.st_mtime, dt.UTC),
-                              size_bytes=stat.st_size, is_current=path.name == current))
+        found.append(
+            Snapshot(
+                run_id=path.name.removesuffix(SUFFIX),
+                path=path,
+                published_at=dt.datetime.fromtimestamp(stat.st_mtime, dt.UTC),
+                size_bytes=stat.st_size,
+                is_current=path.name == current,
+            )
+        )
     return sorted(found, key=lambda s: (s.published_at, s.run_id), reverse=True)
 
 
@@ -166,7 +197,8 @@ def analyst_tables(con: duckdb.DuckDBPyConnection, catalog: str) -> dict[str, li
         "SELECT c.table_schema, c.table_name, c.column_name FROM information_schema.columns c "
         "JOIN information_schema.tables t USING (table_catalog, table_schema, table_name) "
         "WHERE c.table_catalog = ? AND t.table_type = 'BASE TABLE' ORDER BY 1, 2, c.ordinal_position",
-        [catalog]).fetchall()
+        [catalog],
+    ).fetchall()
     tables: dict[str, list[str]] = {}
     for schema, table, column in rows:
         if _table_allowed(schema, table):
@@ -188,8 +220,9 @@ def _column_allowed(column: str) -> bool:
     return column.lower() not in IDENTIFIER_COLUMNS and "record_key" not in column.lower()
 
 
-def _build(warehouse: Path, tmp: Path, run_id: str, published_at: dt.datetime,
-           events: tuple[Path | None, Path]) -> None:
+def _build(
+    warehouse: Path, tmp: Path, run_id: str, published_at: dt.datetime, events: tuple[Path | None, Path]
+) -> None:
     con = duckdb.connect(str(tmp))
     try:
         _attach(con, warehouse)
@@ -208,18 +241,33 @@ def _attach(con: duckdb.DuckDBPyConnection, warehouse: Path) -> None:
     try:
         con.execute(f"ATTACH {_literal(str(warehouse.absolute()))} AS src (READ_ONLY)")
     except duckdb.IOException as exc:
-        raise SnapshotError(f"cannot open the warehouse {warehouse} read-only ({str(exc).splitlines()[0]}); "
-                            "publish when no sync is writing it") from None
+        raise SnapshotError(
+            f"cannot open the warehouse {warehouse} read-only ({str(exc).splitlines()[0]}); "
+            "publish when no sync is writing it"
+        ) from None
 
 
 def _run_as_of(con: duckdb.DuckDBPyConnection, warehouse: Path, run_id: str) -> dt.datetime:
-    has_runs = con.execute("SELECT count(*) FROM information_schema.tables WHERE table_catalog = 'src' "
-                           "AND table_schema = 'meta' AND table_name = 'runs'").fetchall()[0][0]
-    found = con.execute("SELECT as_of FROM src.meta.runs WHERE run_id = ?", [run_id]).fetchall() if has_runs else []
+    has_runs = con.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_catalog = 'src' "
+        "AND table_schema = 'meta' AND table_name = 'runs'"
+    ).fetchall()[0][0]
+    found = (
+        con.execute("SELECT as_of FROM src.meta.runs WHERE run_id = ?", [run_id]).fetchall()
+        if has_runs
+        else []
+    )
     if not found:
-        known = con.execute("SELECT string_agg(run_id, ', ' ORDER BY as_of DESC) FROM src.meta.runs"
-                            ).fetchall()[0][0] if has_runs else None
-        raise SnapshotError(f"run {run_id} is not in meta.runs of {warehouse}; runs there: {known or '(none)'}")
+        known = (
+            con.execute("SELECT string_agg(run_id, ', ' ORDER BY as_of DESC) FROM src.meta.runs").fetchall()[
+                0
+            ][0]
+            if has_runs
+            else None
+        )
+        raise SnapshotError(
+            f"run {run_id} is not in meta.runs of {warehouse}; runs there: {known or '(none)'}"
+        )
     return found[0][0]
 
 
@@ -235,15 +283,19 @@ def _copy_tables(con: duckdb.DuckDBPyConnection) -> list[tuple]:
             info.append((qualified, "left out", None, "no analyst-safe column"))
             continue
         select = ", ".join(_ident(c) for c in columns)
-        rows = con.execute(f"CREATE TABLE {_ident(schema)}.{_ident(table)} AS "
-                           f"SELECT {select} FROM src.{_ident(schema)}.{_ident(table)}").fetchall()[0][0]
+        rows = con.execute(
+            f"CREATE TABLE {_ident(schema)}.{_ident(table)} AS "
+            f"SELECT {select} FROM src.{_ident(schema)}.{_ident(table)}"
+        ).fetchall()[0][0]
         info.append((qualified, "table", rows, f"dropped columns: {', '.join(dropped)}" if dropped else None))
     return info
 
 
 def _all_columns(con: duckdb.DuckDBPyConnection) -> dict[str, list[str]]:
-    rows = con.execute("SELECT table_schema || '.' || table_name, column_name FROM information_schema.columns "
-                       "WHERE table_catalog = 'src' ORDER BY ordinal_position").fetchall()
+    rows = con.execute(
+        "SELECT table_schema || '.' || table_name, column_name FROM information_schema.columns "
+        "WHERE table_catalog = 'src' ORDER BY ordinal_position"
+    ).fetchall()
     out: dict[str, list[str]] = {}
     for table, column in rows:
         out.setdefault(table, []).append(column)
@@ -251,13 +303,16 @@ def _all_columns(con: duckdb.DuckDBPyConnection) -> dict[str, list[str]]:
 
 
 def _views(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str]]:
-    rows = con.execute("SELECT schema_name, view_name, sql FROM duckdb_views() "
-                       "WHERE database_name = 'src' AND NOT internal ORDER BY 1, 2").fetchall()
+    rows = con.execute(
+        "SELECT schema_name, view_name, sql FROM duckdb_views() "
+        "WHERE database_name = 'src' AND NOT internal ORDER BY 1, 2"
+    ).fetchall()
     return [(f"{schema}.{view}", sql) for schema, view, sql in rows if _table_allowed(schema, view)]
 
 
-def _create_views(con: duckdb.DuckDBPyConnection, views: list[tuple[str, str]],
-                  paths: dict[str, str]) -> list[tuple]:
+def _create_views(
+    con: duckdb.DuckDBPyConnection, views: list[tuple[str, str]], paths: dict[str, str]
+) -> list[tuple]:
     """Create the views in dependency order (retrying while any succeeds); report those that cannot be."""
     pending, created, errors = dict(views), [], {}
     while pending:
@@ -285,18 +340,26 @@ def _repoint(sql: str, paths: dict[str, str]) -> str:
     return sql
 
 
-def _write_info(con, info: list[tuple], run_id: str, as_of, published_at: dt.datetime, warehouse: Path) -> None:
-    con.execute("CREATE TABLE meta.snapshot_info (run_id VARCHAR, as_of TIMESTAMPTZ, published_at TIMESTAMPTZ, "
-                "warehouse VARCHAR, object VARCHAR, kind VARCHAR, rows BIGINT, note VARCHAR)")
-    con.executemany("INSERT INTO meta.snapshot_info VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    [(run_id, as_of, published_at, str(warehouse.absolute()), *row) for row in sorted(info)])
+def _write_info(
+    con, info: list[tuple], run_id: str, as_of, published_at: dt.datetime, warehouse: Path
+) -> None:
+    con.execute(
+        "CREATE TABLE meta.snapshot_info (run_id VARCHAR, as_of TIMESTAMPTZ, published_at TIMESTAMPTZ, "
+        "warehouse VARCHAR, object VARCHAR, kind VARCHAR, rows BIGINT, note VARCHAR)"
+    )
+    con.executemany(
+        "INSERT INTO meta.snapshot_info VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        [(run_id, as_of, published_at, str(warehouse.absolute()), *row) for row in sorted(info)],
+    )
 
 
 def _events_copy(views: list[tuple[str, str]], events_dir: Path | None, target: Path) -> dict[str, str]:
     """Copy the events folder when a view reads it; returns its spellings in view SQL -> the copy."""
     if events_dir is None or not Path(events_dir).is_dir():
         return {}
-    spellings = sorted({str(Path(events_dir).absolute()), str(Path(events_dir).resolve())}, key=len, reverse=True)
+    spellings = sorted(
+        {str(Path(events_dir).absolute()), str(Path(events_dir).resolve())}, key=len, reverse=True
+    )
     if not any(old.replace("'", "''") in sql for _, sql in views for old in spellings):
         return {}
     _link_events(Path(events_dir), target)
@@ -306,8 +369,9 @@ def _events_copy(views: list[tuple[str, str]], events_dir: Path | None, target: 
 def _link_events(source: Path, target: Path) -> None:
     """Hard-link every event file into ``target`` (same relative layout); copy where linking fails."""
     for path in sorted(source.rglob("*")):
-        if path.is_dir() or any(part.startswith(".") or part.endswith(".tmp")
-                                for part in path.relative_to(source).parts):
+        if path.is_dir() or any(
+            part.startswith(".") or part.endswith(".tmp") for part in path.relative_to(source).parts
+        ):
             continue  # a writer's temporary file is not an event partition
         dest = target / path.relative_to(source)
         dest.parent.mkdir(parents=True, exist_ok=True)
@@ -346,8 +410,10 @@ def _prune_events(folder: Path, kept_runs: set[str], keep: int) -> None:
     but its view reads the copy by path).
     """
     root = folder / EVENTS_FOLDER
-    copies = sorted(root.iterdir() if root.is_dir() else (), key=lambda p: p.name.rsplit(".", 1)[-1], reverse=True)
-    protected = set(copies[:keep + 1])
+    copies = sorted(
+        root.iterdir() if root.is_dir() else (), key=lambda p: p.name.rsplit(".", 1)[-1], reverse=True
+    )
+    protected = set(copies[: keep + 1])
     for run_id in kept_runs:
         protected.update([p for p in copies if p.name.rsplit(".", 1)[0] == run_id][:1])
     for path in copies:
@@ -357,8 +423,10 @@ def _prune_events(folder: Path, kept_runs: set[str], keep: int) -> None:
 
 def _check_run_id(run_id: str) -> None:
     if not _RUN_ID.match(run_id or "") or run_id == CURRENT.removesuffix(SUFFIX):
-        raise SnapshotError(f"run id {run_id!r} cannot name a snapshot file: use letters, digits, '_', '.', '-' "
-                            "(for example ib_20261120T160000Z)")
+        raise SnapshotError(
+            f"run id {run_id!r} cannot name a snapshot file: use letters, digits, '_', '.', '-' "
+            "(for example ib_20261120T160000Z)"
+        )
 
 
 def _ident(name: str) -> str:

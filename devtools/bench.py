@@ -37,18 +37,27 @@ def bench_connectors(workdir: Path, sizes: list[int], seed: int = 1, sources=SOU
     results = []
     for size in sizes:
         street = _street(workdir, size, seed)
-        with GridServer(street / "grid", client_id=GRID_CLIENT_ID, client_secret=BENCH_CREDS["IB_GRID_CLIENT_SECRET"],
-                        rate_limit_per_s=None) as grid, \
-                IotServer(street / "iot", api_key=BENCH_CREDS["IB_IOT_API_KEY"]) as iot:
+        with (
+            GridServer(
+                street / "grid",
+                client_id=GRID_CLIENT_ID,
+                client_secret=BENCH_CREDS["IB_GRID_CLIENT_SECRET"],
+                rate_limit_per_s=None,
+            ) as grid,
+            IotServer(street / "iot", api_key=BENCH_CREDS["IB_IOT_API_KEY"]) as iot,
+        ):
             config = workdir / f"bench-{size}.yml"
             write_config(config, street=street, grid_url=grid.base_url, iot_url=iot.base_url)
             for source in sources:
                 row = _run_child(config, source)
                 row["residents"] = size
                 results.append(row)
-                print(f"[bench] {size:>7} residents  {source:<8} {row['rows']:>9} rows  "
-                      f"{row['rows_per_s']:>10,.0f} rows/s  peak RSS {row['peak_rss_mib']:.0f} MiB "
-                      f"(after imports {row['base_rss_mib']:.0f} MiB)", flush=True)
+                print(
+                    f"[bench] {size:>7} residents  {source:<8} {row['rows']:>9} rows  "
+                    f"{row['rows_per_s']:>10,.0f} rows/s  peak RSS {row['peak_rss_mib']:.0f} MiB "
+                    f"(after imports {row['base_rss_mib']:.0f} MiB)",
+                    flush=True,
+                )
     _print_flatness(results)
     return results
 
@@ -65,16 +74,27 @@ def bench_pipeline(workdir: Path, sizes: list[int], seed: int = 1) -> list[dict]
         run_dir = workdir / f"pipeline-{size}"
         shutil.rmtree(run_dir, ignore_errors=True)
         run_dir.mkdir(parents=True)
-        with GridServer(street / "grid", client_id=GRID_CLIENT_ID, client_secret=BENCH_CREDS["IB_GRID_CLIENT_SECRET"],
-                        rate_limit_per_s=None) as grid, \
-                IotServer(street / "iot", api_key=BENCH_CREDS["IB_IOT_API_KEY"]) as iot:
-            write_config(run_dir / "islandbridge.yml", street=street, grid_url=grid.base_url, iot_url=iot.base_url)
+        with (
+            GridServer(
+                street / "grid",
+                client_id=GRID_CLIENT_ID,
+                client_secret=BENCH_CREDS["IB_GRID_CLIENT_SECRET"],
+                rate_limit_per_s=None,
+            ) as grid,
+            IotServer(street / "iot", api_key=BENCH_CREDS["IB_IOT_API_KEY"]) as iot,
+        ):
+            write_config(
+                run_dir / "islandbridge.yml", street=street, grid_url=grid.base_url, iot_url=iot.base_url
+            )
             row = _child("_pipeline", run_dir / "islandbridge.yml")
         row["residents"] = size
         results.append(row)
         steps = "  ".join(f"{k} {v:.1f}" for k, v in row["seconds"].items())
-        print(f"[bench] pipeline {size:>7} residents  {row['total_s']:.1f} s  peak RSS {row['peak_rss_mib']:.0f} MiB"
-              f"\n        {steps}", flush=True)
+        print(
+            f"[bench] pipeline {size:>7} residents  {row['total_s']:.1f} s  peak RSS {row['peak_rss_mib']:.0f} MiB"
+            f"\n        {steps}",
+            flush=True,
+        )
     return results
 
 
@@ -95,8 +115,13 @@ def _run_child(config: Path, source: str) -> dict:
 
 def _child(command: str, *args: object) -> dict:
     env = {**os.environ, **BENCH_CREDS}
-    out = subprocess.run([sys.executable, "-m", "islandbridge.devtools.bench", command, *map(str, args)],
-                         env=env, check=True, capture_output=True, text=True)
+    out = subprocess.run(
+        [sys.executable, "-m", "islandbridge.devtools.bench", command, *map(str, args)],
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -109,20 +134,25 @@ def _pipeline(config: str) -> None:
     settings = load_settings(config, environ=os.environ)
     as_of = parse_as_of("2026-11-20")
     names = pipeline.plan(settings)
-    steps = [*((f"extract {n}", lambda n=n: pipeline.extract(settings, n, as_of)) for n in names),
-             ("validate", lambda: pipeline.validate(settings, as_of, names)),
-             ("load", lambda: pipeline.load(settings, as_of, names)),
-             ("reconcile", lambda: pipeline.reconcile(settings, as_of)),
-             ("build", lambda: pipeline.build(settings, as_of)),
-             ("export", lambda: pipeline.export(settings, as_of)),
-             ("publish", lambda: pipeline.publish(settings, as_of))]
+    steps = [
+        *((f"extract {n}", lambda n=n: pipeline.extract(settings, n, as_of)) for n in names),
+        ("validate", lambda: pipeline.validate(settings, as_of, names)),
+        ("load", lambda: pipeline.load(settings, as_of, names)),
+        ("reconcile", lambda: pipeline.reconcile(settings, as_of)),
+        ("build", lambda: pipeline.build(settings, as_of)),
+        ("export", lambda: pipeline.export(settings, as_of)),
+        ("publish", lambda: pipeline.publish(settings, as_of)),
+    ]
     seconds = {}
     for name, step in steps:
         t0 = time.perf_counter()
         step()
         seconds[name] = round(time.perf_counter() - t0, 2)
-    print(json.dumps({"seconds": seconds, "total_s": round(sum(seconds.values()), 1),
-                      "peak_rss_mib": peak_rss_mib()}))
+    print(
+        json.dumps(
+            {"seconds": seconds, "total_s": round(sum(seconds.values()), 1), "peak_rss_mib": peak_rss_mib()}
+        )
+    )
 
 
 def _one(config: str, source: str) -> None:
@@ -139,9 +169,18 @@ def _one(config: str, source: str) -> None:
     result = pipeline.extract(settings, source, as_of)
     seconds = time.perf_counter() - t0
     rows = sum(c["read"] for c in result["counts"].values())
-    print(json.dumps({"source": source, "rows": rows, "seconds": round(seconds, 3),
-                      "rows_per_s": rows / seconds if seconds else 0.0,
-                      "peak_rss_mib": peak_rss_mib(), "base_rss_mib": base_rss}))
+    print(
+        json.dumps(
+            {
+                "source": source,
+                "rows": rows,
+                "seconds": round(seconds, 3),
+                "rows_per_s": rows / seconds if seconds else 0.0,
+                "peak_rss_mib": peak_rss_mib(),
+                "base_rss_mib": base_rss,
+            }
+        )
+    )
 
 
 def _print_flatness(results: list[dict]) -> None:
@@ -163,9 +202,10 @@ def main(argv: list[str]) -> int:
     if argv[:1] == ["_pipeline"]:
         _pipeline(argv[1])
         return 0
-    raise SystemExit("usage: python -m islandbridge.devtools.bench _one CONFIG SOURCE | _pipeline CONFIG (internal)")
+    raise SystemExit(
+        "usage: python -m islandbridge.devtools.bench _one CONFIG SOURCE | _pipeline CONFIG (internal)"
+    )
 
 
 if __name__ == "__main__":
     raise SystemExit(main(sys.argv[1:]))
-

@@ -15,21 +15,39 @@ from islandbridge.landing import raw
 
 
 def register(sub) -> None:
-    s = command(sub, "simulate", _simulate, "write a deterministic simulated street with all four systems",
-                config=False, example="islandbridge simulate var/street --residents 3000 --seed 1")
+    s = command(
+        sub,
+        "simulate",
+        _simulate,
+        "write a deterministic simulated street with all four systems",
+        config=False,
+        example="islandbridge simulate var/street --residents 3000 --seed 1",
+    )
     s.add_argument("out", type=Path)
     s.add_argument("--residents", type=int, default=3000, help="default: 3000")
     s.add_argument("--seed", type=int, default=1, help="default: 1")
     s.add_argument("--as-of", default="2026-11-20", help="the street's date (YYYY-MM-DD; default 2026-11-20)")
 
-    s = command(sub, "serve", _serve, "serve a simulated street's grid and IoT APIs until interrupted",
-                config=False, example="islandbridge serve var/demo/street")
+    s = command(
+        sub,
+        "serve",
+        _serve,
+        "serve a simulated street's grid and IoT APIs until interrupted",
+        config=False,
+        example="islandbridge serve var/demo/street",
+    )
     s.add_argument("street", type=Path)
     s.add_argument("--grid-port", type=int, default=8701, help="default: 8701")
     s.add_argument("--iot-port", type=int, default=8702, help="default: 8702")
 
-    s = command(sub, "demo", _demo, "simulate a street, serve it, and run the DAG through Airflow",
-                config=False, example="islandbridge demo --workdir var/demo --residents 3000")
+    s = command(
+        sub,
+        "demo",
+        _demo,
+        "simulate a street, serve it, and run the DAG through Airflow",
+        config=False,
+        example="islandbridge demo --workdir var/demo --residents 3000",
+    )
     s.add_argument("--workdir", type=Path, default=Path("var/demo"))
     s.add_argument("--residents", type=int, default=3000)
     s.add_argument("--seed", type=int, default=1)
@@ -37,33 +55,67 @@ def register(sub) -> None:
     s.add_argument("--dags-folder", type=Path, default=Path("dags"))
 
     esub = group(sub, "eval", "score results against a simulated street's truth")
-    s = command(esub, "linkage", _eval_linkage, "pairwise precision/recall/F1 per system pair, false merges "
-                "and splits")
+    s = command(
+        esub,
+        "linkage",
+        _eval_linkage,
+        "pairwise precision/recall/F1 per system pair, false merges and splits",
+    )
     s.add_argument("--truth", type=Path, required=True, help="the truth/ folder of a simulated street")
-    s = command(esub, "reports", _eval_reports, "precision/recall of every department report against a "
-                "street's truth")
+    s = command(
+        esub, "reports", _eval_reports, "precision/recall of every department report against a street's truth"
+    )
     s.add_argument("--truth", type=Path, required=True, help="the truth/ folder of a simulated street")
 
-    s = command(sub, "bench", _bench, "benchmarks: numbers to report, not pass/fail", config=False,
-                example="islandbridge bench pipeline --sizes 3000 --json var/bench/pipeline.json")
-    s.add_argument("suite", choices=["connectors", "pipeline", "reconcile", "quality", "normalize"], nargs="?",
-                   default="connectors", help="connectors: rows/s and memory of each extraction; pipeline: every "
-                   "step of one run; reconcile: identity alone; quality: the gate; normalize: 1M rows")
+    s = command(
+        sub,
+        "bench",
+        _bench,
+        "benchmarks: numbers to report, not pass/fail",
+        config=False,
+        example="islandbridge bench pipeline --sizes 3000 --json var/bench/pipeline.json",
+    )
+    s.add_argument(
+        "suite",
+        choices=["connectors", "pipeline", "reconcile", "quality", "normalize"],
+        nargs="?",
+        default="connectors",
+        help="connectors: rows/s and memory of each extraction; pipeline: every "
+        "step of one run; reconcile: identity alone; quality: the gate; normalize: 1M rows",
+    )
     s.add_argument("--sizes", type=int, nargs="+", default=[3000, 30000], help="street sizes (residents)")
     s.add_argument("--workdir", type=Path, default=Path("var/bench"))
-    s.add_argument("--sources", nargs="+", default=["registry", "grid", "civil", "iot"],
-                   help="which connectors to measure")
+    s.add_argument(
+        "--sources",
+        nargs="+",
+        default=["registry", "grid", "civil", "iot"],
+        help="which connectors to measure",
+    )
     s.add_argument("--json", type=Path, help="also write the results to this file")
 
     pvsub = group(sub, "privacy", "privacy checks over what runs produced")
-    s = command(pvsub, "scan", _privacy_scan, "look for a simulated street's names, IDs, phones, bank cards in "
-                "a folder", config=False)
-    s.add_argument("--street", type=Path, required=True, help="the simulated street (where the needles come from)")
+    s = command(
+        pvsub,
+        "scan",
+        _privacy_scan,
+        "look for a simulated street's names, IDs, phones, bank cards in a folder",
+        config=False,
+    )
+    s.add_argument(
+        "--street", type=Path, required=True, help="the simulated street (where the needles come from)"
+    )
     s.add_argument("--root", type=Path, required=True, help="folder to scan, read-only")
     s.add_argument("--exclude", type=Path, action="append", default=[], help="file or folder to leave out")
-    s.add_argument("--allow", action="append", default=[], metavar="FILE_GLOB[::LOCATION_GLOB]",
-                   help="hits expected here, e.g. a policy column of an export")
-    s.add_argument("--allow-term", action="append", default=[], help="innocent word a name hit may lie inside")
+    s.add_argument(
+        "--allow",
+        action="append",
+        default=[],
+        metavar="FILE_GLOB[::LOCATION_GLOB]",
+        help="hits expected here, e.g. a policy column of an export",
+    )
+    s.add_argument(
+        "--allow-term", action="append", default=[], help="innocent word a name hit may lie inside"
+    )
     s.add_argument("--show", type=int, default=50, help="masked hits to print")
     s.add_argument("--json", type=Path, help="write the whole (masked) result as JSON")
 
@@ -71,8 +123,9 @@ def register(sub) -> None:
 def _simulate(args) -> int:
     from islandbridge.devtools.simulator import generate
 
-    summary = generate(args.out, residents=args.residents, seed=args.seed,
-                       as_of=dt.date.fromisoformat(args.as_of))
+    summary = generate(
+        args.out, residents=args.residents, seed=args.seed, as_of=dt.date.fromisoformat(args.as_of)
+    )
     print(json.dumps(summary, ensure_ascii=False, indent=1, default=str))
     return 0
 
@@ -85,16 +138,27 @@ def _serve(args) -> int:
     if not secret or not key:
         raise ConfigError("set IB_GRID_CLIENT_SECRET and IB_IOT_API_KEY: the simulated APIs' credentials")
     print(f"grid: http://127.0.0.1:{args.grid_port}/api/v2   iot: http://127.0.0.1:{args.iot_port}/iot/v1")
-    serve_forever(args.street, grid_port=args.grid_port, iot_port=args.iot_port,
-                  client_id=client_id, client_secret=secret, api_key=key)
+    serve_forever(
+        args.street,
+        grid_port=args.grid_port,
+        iot_port=args.iot_port,
+        client_id=client_id,
+        client_secret=secret,
+        api_key=key,
+    )
     return 0
 
 
 def _demo(args) -> int:
     from islandbridge.devtools.demo import run_demo
 
-    return run_demo(workdir=args.workdir.resolve(), residents=args.residents, seed=args.seed,
-                    as_of=dt.date.fromisoformat(args.as_of), dags_folder=args.dags_folder.resolve())
+    return run_demo(
+        workdir=args.workdir.resolve(),
+        residents=args.residents,
+        seed=args.seed,
+        as_of=dt.date.fromisoformat(args.as_of),
+        dags_folder=args.dags_folder.resolve(),
+    )
 
 
 def _eval_linkage(args) -> int:
@@ -151,5 +215,12 @@ def _bench(args) -> int:
 def _privacy_scan(args) -> int:
     from islandbridge.devtools.leakscan import command as scan
 
-    return scan(args.street, args.root, exclude=args.exclude, allow=args.allow, terms=args.allow_term,
-                show=args.show, json_out=args.json)
+    return scan(
+        args.street,
+        args.root,
+        exclude=args.exclude,
+        allow=args.allow,
+        terms=args.allow_term,
+        show=args.show,
+        json_out=args.json,
+    )

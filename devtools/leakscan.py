@@ -146,12 +146,22 @@ class Needles:
         self.skipped: Counter[str] = Counter()  # source values that gave no needle, by "kind:reason"
 
     @classmethod
-    def from_values(cls, *, ids: Iterable[object] = (), phones: Iterable[object] = (),
-                    bank_cards: Iterable[object] = (), names: Iterable[object] = ()) -> Needles:
+    def from_values(
+        cls,
+        *,
+        ids: Iterable[object] = (),
+        phones: Iterable[object] = (),
+        bank_cards: Iterable[object] = (),
+        names: Iterable[object] = (),
+    ) -> Needles:
         """Needles from values as a source holds them (any format the ``add_*`` methods accept)."""
         needles = cls()
-        for add, values in ((needles.add_id, ids), (needles.add_phone, phones),
-                            (needles.add_bank_card, bank_cards), (needles.add_name, names)):
+        for add, values in (
+            (needles.add_id, ids),
+            (needles.add_phone, phones),
+            (needles.add_bank_card, bank_cards),
+            (needles.add_name, names),
+        ):
             for value in values:
                 add(value)
         return needles
@@ -196,7 +206,9 @@ class Needles:
         if not 16 <= len(digits) <= 19:
             self.skipped["bank_card:not_16_19_digits"] += 1
             return
-        needle = self._add_digits(digits, "bank_card", "card", digits[:4] + "*" * (len(digits) - 8) + digits[-4:])
+        needle = self._add_digits(
+            digits, "bank_card", "card", digits[:4] + "*" * (len(digits) - 8) + digits[-4:]
+        )
         self._floats.setdefault(float(digits), needle)
 
     def add_name(self, raw: object) -> None:
@@ -231,8 +243,13 @@ class Needles:
         """
         digit, sep = "[0-9\\x{FF10}-\\x{FF19}]", "[ \\t\\-\\x{3000}]"
         han, name_sep = "\\p{Han}", "[ \\t\\x{3000}\\x{00B7}\\x{30FB}\\x{2022}\\x{2027}]"
-        parts = [f"{digit}(?:{sep}?{digit}){{9}}", f"{digit}[.][0-9]+[eE]", f"{han}{name_sep}{{0,2}}{han}",
-                 "\\\\[ux]|&#|%[0-9a-fA-F]{2}", "[\\x{FF21}-\\x{FF5A}]"]
+        parts = [
+            f"{digit}(?:{sep}?{digit}){{9}}",
+            f"{digit}[.][0-9]+[eE]",
+            f"{han}{name_sep}{{0,2}}{han}",
+            "\\\\[ux]|&#|%[0-9a-fA-F]{2}",
+            "[\\x{FF21}-\\x{FF5A}]",
+        ]
         if self._tokens:
             letters = "".join(sorted({t[0] for t in self._tokens}))
             parts.append(f"(?i:[{letters}][a-z]?[0-9]{{6}})")
@@ -268,7 +285,7 @@ class Needles:
         """``text`` with every needle replaced by its mask (for error messages and the like)."""
         out, cursor = [], 0
         for m in self.find(text):
-            out += [text[cursor:m.start], m.needle.masked]
+            out += [text[cursor : m.start], m.needle.masked]
             cursor = m.end
         return "".join(out) + text[cursor:]
 
@@ -280,8 +297,11 @@ class Needles:
             for length in lengths:
                 if length > n:
                     break
-                spans += [(i, i + length, needle) for i in range(n - length + 1)
-                          if (needle := get(digits[i:i + length])) is not None]
+                spans += [
+                    (i, i + length, needle)
+                    for i in range(n - length + 1)
+                    if (needle := get(digits[i : i + length])) is not None
+                ]
             if 15 <= n <= 19 and digits.isdigit():
                 # An ID that went through a float and came back as an integer: 511403198203116400.
                 needle = self._floats.get(float(digits))
@@ -310,13 +330,17 @@ class Needles:
             positions = None
             for i, char in enumerate(key):
                 for length in lengths.get(char, ()):
-                    needle = names.get(key[i:i + length]) if i + length <= len(key) else None
+                    needle = names.get(key[i : i + length]) if i + length <= len(key) else None
                     if needle is None:
                         continue
                     if positions is None:
                         positions = [j for j, c in enumerate(text) if c not in _NAME_SEPARATORS]
-                    yield _Match(run.start() + positions[i], run.start() + positions[i + length - 1] + 1,
-                                 needle, embedded=length < len(key))
+                    yield _Match(
+                        run.start() + positions[i],
+                        run.start() + positions[i + length - 1] + 1,
+                        needle,
+                        embedded=length < len(key),
+                    )
 
 
 def _place(run: re.Match, digits: str, spans: list[tuple[int, int, Needle]]) -> Iterator[_Match]:
@@ -360,7 +384,7 @@ def _mobiles(raw: object) -> list[str]:
         digits = _NOT_DIGIT.sub("", part)
         for prefix in ("0086", "86"):
             if len(digits) == 11 + len(prefix) and digits.startswith(prefix):
-                digits = digits[len(prefix):]
+                digits = digits[len(prefix) :]
         if len(digits) == 11 and digits[0] == "1":
             numbers.append(digits)
     return numbers
@@ -400,7 +424,9 @@ def needles_from_street(street_dir: Path) -> Needles:
     """
     street_dir = Path(street_dir)
     if not (street_dir / "truth" / "persons.csv").exists() and not (street_dir / "registry").exists():
-        raise FileNotFoundError(f"{street_dir} holds no simulated street (no truth/persons.csv, no registry/)")
+        raise FileNotFoundError(
+            f"{street_dir} holds no simulated street (no truth/persons.csv, no registry/)"
+        )
     needles = Needles()
     for record in _street_records(street_dir):
         _add_record(needles, record)
@@ -423,7 +449,9 @@ def _street_records(street: Path) -> Iterator[dict]:
             con.close()
     for path in sorted([*street.glob("grid/*.json"), *street.glob("iot/cardholders.json")]):
         data = json.loads(path.read_text(encoding="utf-8"))
-        items = data if isinstance(data, list) else next((v for v in data.values() if isinstance(v, list)), [])
+        items = (
+            data if isinstance(data, list) else next((v for v in data.values() if isinstance(v, list)), [])
+        )
         yield from (item for item in items if isinstance(item, dict))
     for path in sorted(street.glob("civil/*.xlsx")):
         yield from _roster_rows(_xlsx_rows(path))
@@ -507,8 +535,21 @@ class Hit:
         return False
 
     def to_dict(self) -> dict:
-        return {k: getattr(self, k) for k in ("file", "location", "position", "kind", "variant", "masked",
-                                             "context", "rows", "embedded", "via")}
+        return {
+            k: getattr(self, k)
+            for k in (
+                "file",
+                "location",
+                "position",
+                "kind",
+                "variant",
+                "masked",
+                "context",
+                "rows",
+                "embedded",
+                "via",
+            )
+        }
 
     def __str__(self) -> str:
         where = f"{self.file} :: {self.location}" + (f" :: {self.position}" if self.position else "")
@@ -530,7 +571,9 @@ def allow_rules(*, locations: Iterable[str] = (), terms: Iterable[str] = ()) -> 
     words = [t for t in terms if t]
 
     def allow(hit: Hit) -> bool:
-        if any(fnmatch.fnmatchcase(hit.file, f) and fnmatch.fnmatchcase(hit.location, loc) for f, loc in patterns):
+        if any(
+            fnmatch.fnmatchcase(hit.file, f) and fnmatch.fnmatchcase(hit.location, loc) for f, loc in patterns
+        ):
             return True
         return hit.kind == "name" and any(hit.inside(word) for word in words)
 
@@ -565,19 +608,26 @@ class ScanResult:
     def summary(self, limit: int = 60) -> str:
         """Counts only: files per kind, bytes, time, hits per file/location/kind (weighted by rows)."""
         files = ", ".join(f"{k} {n}" for k, n in sorted(self.files.items())) or "none"
-        lines = [f"scanned {sum(self.files.values())} files ({files}), {self.bytes_scanned:,} bytes "
-                 f"in {self.elapsed:.1f} s; {self.excluded} excluded",
-                 f"hits: {len(self.hits)} ({sum(h.rows for h in self.hits)} counting rows); "
-                 f"allowed: {len(self.allowed)}; "
-                 f"unreadable files: {len(self.errors)}"]
+        lines = [
+            f"scanned {sum(self.files.values())} files ({files}), {self.bytes_scanned:,} bytes "
+            f"in {self.elapsed:.1f} s; {self.excluded} excluded",
+            f"hits: {len(self.hits)} ({sum(h.rows for h in self.hits)} counting rows); "
+            f"allowed: {len(self.allowed)}; "
+            f"unreadable files: {len(self.errors)}",
+        ]
         by_kind = Counter(h.kind for h in self.hits)
         if by_kind:
             embedded = sum(1 for h in self.hits if h.embedded)
-            lines.append("by kind: " + ", ".join(f"{k} {n}" for k, n in sorted(by_kind.items()))
-                         + f"; {embedded} inside longer text")
+            lines.append(
+                "by kind: "
+                + ", ".join(f"{k} {n}" for k, n in sorted(by_kind.items()))
+                + f"; {embedded} inside longer text"
+            )
         counts = self.counts()
-        lines += [f"  {file} :: {location} :: {kind}: {rows}"
-                  for (file, location, kind), rows in counts.most_common(limit)]
+        lines += [
+            f"  {file} :: {location} :: {kind}: {rows}"
+            for (file, location, kind), rows in counts.most_common(limit)
+        ]
         if len(counts) > limit:
             lines.append(f"  ... {len(counts) - limit} more locations")
         lines += [f"  unreadable: {file}: {message}" for file, message in self.errors]
@@ -592,18 +642,27 @@ class ScanResult:
         return "\n".join(lines)
 
     def to_dict(self) -> dict:
-        return {"root": str(self.root), "ok": self.ok, "files": dict(self.files),
-                "bytes_scanned": self.bytes_scanned, "elapsed_s": round(self.elapsed, 3),
-                "excluded": self.excluded, "errors": [list(e) for e in self.errors], "notes": self.notes,
-                "hits": [h.to_dict() for h in self.hits], "allowed": [h.to_dict() for h in self.allowed]}
+        return {
+            "root": str(self.root),
+            "ok": self.ok,
+            "files": dict(self.files),
+            "bytes_scanned": self.bytes_scanned,
+            "elapsed_s": round(self.elapsed, 3),
+            "excluded": self.excluded,
+            "errors": [list(e) for e in self.errors],
+            "notes": self.notes,
+            "hits": [h.to_dict() for h in self.hits],
+            "allowed": [h.to_dict() for h in self.allowed],
+        }
 
 
 # ---------------------------------------------------------------------------------------------------
 # Scanning
 
 
-def scan_tree(root: Path, needles: Needles, *, exclude: Iterable[Path] = (),
-              allow: Callable[[Hit], bool] | None = None) -> ScanResult:
+def scan_tree(
+    root: Path, needles: Needles, *, exclude: Iterable[Path] = (), allow: Callable[[Hit], bool] | None = None
+) -> ScanResult:
     """Scan every file under ``root`` (or ``root`` itself, a file) for ``needles``.
 
     ``exclude``: files or folders left out (the street itself, say). ``allow``: a predicate for expected
@@ -640,14 +699,36 @@ def _walk(root: Path) -> Iterator[Path]:
                 yield path
 
 
-_TEXT_SUFFIXES = {".csv", ".tsv", ".json", ".jsonl", ".ndjson", ".html", ".htm", ".log", ".txt", ".yml",
-                  ".yaml", ".md", ".xml", ".cfg", ".ini", ".toml", ".sql", ".py", ".out", ".err"}
+_TEXT_SUFFIXES = {
+    ".csv",
+    ".tsv",
+    ".json",
+    ".jsonl",
+    ".ndjson",
+    ".html",
+    ".htm",
+    ".log",
+    ".txt",
+    ".yml",
+    ".yaml",
+    ".md",
+    ".xml",
+    ".cfg",
+    ".ini",
+    ".toml",
+    ".sql",
+    ".py",
+    ".out",
+    ".err",
+}
 _CHUNK = 8 << 20
 _OVERLAP = 256  # bytes carried between chunks of a byte scan: more than the longest needle
 _BATCH = 20_000
 _CONTEXT = 14
-_WAL_NOTE = ("DuckDB *.wal files are byte-scanned (they cannot be opened alone): a value held there in a "
-             "non-text form (a BIGINT phone) would be missed")
+_WAL_NOTE = (
+    "DuckDB *.wal files are byte-scanned (they cannot be opened alone): a value held there in a "
+    "non-text form (a BIGINT phone) would be missed"
+)
 
 
 class _Scanner:
@@ -706,18 +787,24 @@ class _Scanner:
                 if how is None:
                     continue
                 try:
-                    self._duckdb_column(rel, con, location, f"{_ident(schema)}.{_ident(table)}", _ident(column),
-                                        how, via)
+                    self._duckdb_column(
+                        rel, con, location, f"{_ident(schema)}.{_ident(table)}", _ident(column), how, via
+                    )
                 except duckdb.Error as exc:
                     self.result.errors.append((rel, f"{location}: {type(exc).__name__}"))
 
-    def _duckdb_column(self, rel: str, con, location: str, source: str, column: str, how: str, via: str) -> None:
+    def _duckdb_column(
+        self, rel: str, con, location: str, source: str, column: str, how: str, via: str
+    ) -> None:
         value = column if how == "blob" else f"CAST({column} AS VARCHAR)"
-        having = {"number": " HAVING length(v) >= 10",
-                  "text": " HAVING regexp_matches(v, $prefilter)"}.get(how, "")
+        having = {"number": " HAVING length(v) >= 10", "text": " HAVING regexp_matches(v, $prefilter)"}.get(
+            how, ""
+        )
         parameters = {"prefilter": self.needles.sql_prefilter()} if how == "text" else {}
-        cursor = con.execute(f"SELECT {value} AS v, count(*) FROM {source} WHERE {column} IS NOT NULL "
-                             f"GROUP BY ALL{having}", parameters)
+        cursor = con.execute(
+            f"SELECT {value} AS v, count(*) FROM {source} WHERE {column} IS NOT NULL GROUP BY ALL{having}",
+            parameters,
+        )
         while batch := cursor.fetchmany(_BATCH):
             if how == "blob":
                 for data, rows in batch:
@@ -804,7 +891,9 @@ class _Scanner:
         with zipfile.ZipFile(path) as archive:
             for info in archive.infolist():
                 name = info.filename
-                if name.endswith((".xml", ".rels")) and not name.startswith(("xl/worksheets/", "xl/sharedStrings")):
+                if name.endswith((".xml", ".rels")) and not name.startswith(
+                    ("xl/worksheets/", "xl/sharedStrings")
+                ):
                     self.values(rel, name, [archive.read(info).decode("utf-8", errors="replace")], via=via)
 
     # -- text and bytes ----------------------------------------------------------------------------
@@ -855,11 +944,23 @@ class _Scanner:
                     elif (line, m.needle.index) in plain:
                         continue
                     location = "text" if header is None else _csv_column(header, text, m.start)
-                    hits.append(self._hit(rel, location, f"line {line}", text, matches, starts, m, 1, chunk_via))
+                    hits.append(
+                        self._hit(rel, location, f"line {line}", text, matches, starts, m, 1, chunk_via)
+                    )
         return hits
 
-    def _bytes_stream(self, rel: str, f: BinaryIO, via: str, *, position: str | None = None, rows: int = 1,
-                      location: str = "bytes", names_only: bool = False, gb18030: bool = True) -> None:
+    def _bytes_stream(
+        self,
+        rel: str,
+        f: BinaryIO,
+        via: str,
+        *,
+        position: str | None = None,
+        rows: int = 1,
+        location: str = "bytes",
+        names_only: bool = False,
+        gb18030: bool = True,
+    ) -> None:
         """UTF-8 (bad bytes replaced) over overlapping chunks; GB18030 names in segments that are not UTF-8."""
         tail, offset = b"", 0
         while data := f.read(_CHUNK):
@@ -871,7 +972,9 @@ class _Scanner:
             for m in matches:
                 if m.end > seen_chars and (not names_only or m.needle.kind == "name"):
                     at = position if position is not None else f"offset ~{base + m.start}"
-                    self._emit(self._hit(rel, location, at, text, matches, starts, m, rows, _join_via(via, "bytes")))
+                    self._emit(
+                        self._hit(rel, location, at, text, matches, starts, m, rows, _join_via(via, "bytes"))
+                    )
             if gb18030:
                 for segment in _GB_SEGMENT.finditer(block):
                     if segment.end() > len(tail):
@@ -879,7 +982,9 @@ class _Scanner:
                         self._gb18030_names(rel, location, at, segment.group(), rows, via)
             tail, offset = block[-_OVERLAP:], offset + len(data)
 
-    def _gb18030_names(self, rel: str, location: str, position: str, data: bytes, rows: int, via: str) -> None:
+    def _gb18030_names(
+        self, rel: str, location: str, position: str, data: bytes, rows: int, via: str
+    ) -> None:
         try:
             data.decode("utf-8")
             return  # UTF-8 text: scanned as such
@@ -892,26 +997,44 @@ class _Scanner:
         matches = [m for m in self.needles.find(text) if m.needle.kind == "name"]
         starts = [m.start for m in matches]
         for m in matches:
-            self._emit(self._hit(rel, location, position, text, matches, starts, m, rows, _join_via(via, "gb18030")))
+            self._emit(
+                self._hit(rel, location, position, text, matches, starts, m, rows, _join_via(via, "gb18030"))
+            )
 
     def blob(self, rel: str, location: str, data: bytes, position: str, via: str, rows: int = 1) -> None:
         """A binary value: inflated if zlib/gzip, read as text if it decodes, else scanned as bytes."""
-        if data[:2] == b"\x1f\x8b" or (len(data) > 2 and data[0] == 0x78 and (data[0] << 8 | data[1]) % 31 == 0):
+        if data[:2] == b"\x1f\x8b" or (
+            len(data) > 2 and data[0] == 0x78 and (data[0] << 8 | data[1]) % 31 == 0
+        ):
             with contextlib.suppress(OSError, zlib.error, EOFError):
                 data, via = _inflate(data), _join_via(via, "gzip" if data[:2] == b"\x1f\x8b" else "zlib")
         for encoding in ("utf-8", "gb18030"):
             with contextlib.suppress(UnicodeDecodeError):
                 text = data.decode(encoding)
-                self.values(rel, location, [text], rows=[rows], positions=[position],
-                            via=_join_via(via, "" if encoding == "utf-8" else encoding))
+                self.values(
+                    rel,
+                    location,
+                    [text],
+                    rows=[rows],
+                    positions=[position],
+                    via=_join_via(via, "" if encoding == "utf-8" else encoding),
+                )
                 return
         self._bytes_stream(rel, io.BytesIO(data), via, position=position, rows=rows, location=location)
 
-    def values(self, rel: str, location: str, values: Sequence[str], *, rows: Sequence[int] | None = None,
-               positions: Sequence[str] | None = None, via: str = "") -> None:
+    def values(
+        self,
+        rel: str,
+        location: str,
+        values: Sequence[str],
+        *,
+        rows: Sequence[int] | None = None,
+        positions: Sequence[str] | None = None,
+        via: str = "",
+    ) -> None:
         """Scan many short texts: joined with NUL (which no pattern crosses) so the regexes run in C."""
         for at in range(0, len(values), _BATCH):
-            batch = [v.replace("\x00", " ") for v in values[at:at + _BATCH]]
+            batch = [v.replace("\x00", " ") for v in values[at : at + _BATCH]]
             starts, offset = [], 0
             for value in batch:
                 starts.append(offset)
@@ -920,31 +1043,58 @@ class _Scanner:
             grouped: dict[int, list[_Match]] = defaultdict(list)
             for m in self.needles.find(joined):
                 grouped[bisect.bisect_right(starts, m.start) - 1].append(m)
-            escaped = [i for i, v in enumerate(batch) if _ESCAPES.search(v)] if _ESCAPES.search(joined) else []
+            escaped = (
+                [i for i, v in enumerate(batch) if _ESCAPES.search(v)] if _ESCAPES.search(joined) else []
+            )
             for i in sorted(set(grouped) | set(escaped)):
                 n = rows[at + i] if rows else 1
                 position = positions[at + i] if positions else ""
-                self._value_hits(rel, location, position, batch[i], [_shift(m, -starts[i]) for m in grouped[i]],
-                                 n, via)
+                self._value_hits(
+                    rel, location, position, batch[i], [_shift(m, -starts[i]) for m in grouped[i]], n, via
+                )
 
-    def _value_hits(self, rel: str, location: str, position: str, value: str, matches: list[_Match], rows: int,
-                    via: str) -> None:
+    def _value_hits(
+        self, rel: str, location: str, position: str, value: str, matches: list[_Match], rows: int, via: str
+    ) -> None:
         """One hit per needle in a value (``rows`` says how often the value occurs), escapes decoded too."""
         seen = set()
-        for value_via, text, found in [(via, value, matches),
-                                       *((v, t, self.needles.find(t)) for v, t in _escaped_variants(value, via))]:
+        for value_via, text, found in [
+            (via, value, matches),
+            *((v, t, self.needles.find(t)) for v, t in _escaped_variants(value, via)),
+        ]:
             starts = [m.start for m in found]
             for m in found:
                 if m.needle.index not in seen:
                     seen.add(m.needle.index)
                     self._emit(self._hit(rel, location, position, text, found, starts, m, rows, value_via))
 
-    def _hit(self, rel: str, location: str, position: str, text: str, matches: list[_Match], starts: list[int],
-             m: _Match, rows: int, via: str) -> Hit:
+    def _hit(
+        self,
+        rel: str,
+        location: str,
+        position: str,
+        text: str,
+        matches: list[_Match],
+        starts: list[int],
+        m: _Match,
+        rows: int,
+        via: str,
+    ) -> Hit:
         lo, hi = max(0, m.start - _CONTEXT), min(len(text), m.end + _CONTEXT)
-        return Hit(rel, location, position, m.needle.kind, m.needle.variant, m.needle.masked,
-                   _masked_context(text, matches, starts, m), rows, m.embedded, via,
-                   _raw=text[lo:hi], _span=(m.start - lo, m.end - lo))
+        return Hit(
+            rel,
+            location,
+            position,
+            m.needle.kind,
+            m.needle.variant,
+            m.needle.masked,
+            _masked_context(text, matches, starts, m),
+            rows,
+            m.embedded,
+            via,
+            _raw=text[lo:hi],
+            _span=(m.start - lo, m.end - lo),
+        )
 
     def _emit(self, hit: Hit) -> None:
         (self.result.allowed if self.allow is not None and self.allow(hit) else self.result.hits).append(hit)
@@ -969,11 +1119,18 @@ WHERE c.database_name = current_database() ORDER BY ALL
 _DUCKDB_NUMBERS = ("BIGINT", "UBIGINT", "HUGEINT", "UHUGEINT", "DOUBLE", "DECIMAL")
 
 _GB_SEGMENT = re.compile(rb"[\x09\x0a\x0d\x20-\x7e\x81-\xfe]{4,}")
-_ESCAPES = re.compile(r"\\u[0-9a-fA-F]{4}|\\x[89a-fA-F][0-9a-fA-F]|&#[xX]?[0-9a-fA-F]+;|%[89a-fA-F][0-9a-fA-F]")
+_ESCAPES = re.compile(
+    r"\\u[0-9a-fA-F]{4}|\\x[89a-fA-F][0-9a-fA-F]|&#[xX]?[0-9a-fA-F]+;|%[89a-fA-F][0-9a-fA-F]"
+)
 
 
 def _from_json_escapes(s: str) -> str:
-    return s.encode("ascii").decode("unicode_escape").encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    return (
+        s.encode("ascii")
+        .decode("unicode_escape")
+        .encode("utf-16", "surrogatepass")
+        .decode("utf-16", "replace")
+    )
 
 
 def _from_hex(s: str) -> str:
@@ -994,7 +1151,10 @@ def _escaped_variants(text: str, via: str) -> Iterator[tuple[str, str]]:
         return
     for name, pattern, decode in _DECODERS:
         if pattern.search(text):
-            yield _join_via(via, name), pattern.sub(lambda m, decode=decode: _decoded(m.group(), decode), text)
+            yield (
+                _join_via(via, name),
+                pattern.sub(lambda m, decode=decode: _decoded(m.group(), decode), text),
+            )
 
 
 def _decoded(escaped: str, decode: Callable[[str], str]) -> str:
@@ -1024,8 +1184,11 @@ def _decoded_chunks(path: Path, encoding: str) -> Iterator[tuple[int, str]]:
 def _masked_context(text: str, matches: list[_Match], starts: list[int], target: _Match) -> str:
     """A few characters either side of ``target``: needles masked, other digits ``#``, controls ``.``."""
     lo, hi = max(0, target.start - 2 * _CONTEXT), target.end + 2 * _CONTEXT
-    near = [m for m in matches[bisect.bisect_left(starts, lo - 64):bisect.bisect_right(starts, hi)]
-            if m.end > lo and m.start < hi]
+    near = [
+        m
+        for m in matches[bisect.bisect_left(starts, lo - 64) : bisect.bisect_right(starts, hi)]
+        if m.end > lo and m.start < hi
+    ]
     lo = min([lo, *(m.start for m in near)])  # whole needles only, so that a cut never shows part of one
     hi = min(len(text), max([hi, *(m.end for m in near)]))
     pieces, cursor, at, last = [], lo, 0, 0
@@ -1035,14 +1198,14 @@ def _masked_context(text: str, matches: list[_Match], starts: list[int], target:
             at = last if is_target else at
             cursor = max(cursor, m.end)
             continue
-        pieces.append(_blur(text[cursor:m.start]))
+        pieces.append(_blur(text[cursor : m.start]))
         last = sum(map(len, pieces))
         at = last if is_target else at
         pieces.append(f"«{m.needle.masked}»" if is_target else m.needle.masked)
         cursor = m.end
     pieces.append(_blur(text[cursor:hi]))
     masked = "".join(pieces)
-    return masked[max(0, at - _CONTEXT):at + len(target.needle.masked) + 2 + _CONTEXT].strip()
+    return masked[max(0, at - _CONTEXT) : at + len(target.needle.masked) + 2 + _CONTEXT].strip()
 
 
 _BLUR = re.compile(r"\d|[\x00-\x1f\x7f\ufffd]")
@@ -1063,7 +1226,7 @@ def _join_via(via: str, step: str) -> str:
 def _csv_column(header: list[str], text: str, offset: int) -> str:
     """The header of the CSV field that ``offset`` falls in (quotes respected)."""
     index, quoted = 0, False
-    for char in text[text.rfind("\n", 0, offset) + 1:offset]:
+    for char in text[text.rfind("\n", 0, offset) + 1 : offset]:
         if char == '"':
             quoted = not quoted
         elif char == "," and not quoted:
@@ -1115,8 +1278,11 @@ def _duckdb_reading(data_type: str) -> str | None:
     """How a DuckDB column is read: as text, as bytes, as a wide number, or not at all."""
     if data_type == "BLOB":
         return "blob"
-    if data_type in ("VARCHAR", "JSON") or data_type.startswith(("ENUM", "STRUCT", "MAP", "UNION")) \
-            or data_type.endswith("]"):
+    if (
+        data_type in ("VARCHAR", "JSON")
+        or data_type.startswith(("ENUM", "STRUCT", "MAP", "UNION"))
+        or data_type.endswith("]")
+    ):
         return "text"
     if data_type.startswith(_DUCKDB_NUMBERS):
         return "number"
@@ -1170,7 +1336,9 @@ def _arrow_leaves(name: str, array) -> Iterator[tuple[str, object, str]]:
             yield from _arrow_leaves(f"{name}.{kind.field(i).name}", array.field(i))
     elif t.is_string(kind) or t.is_large_string(kind) or t.is_string_view(kind):
         yield name, array.cast(pa.large_string()) if t.is_string_view(kind) else array, "text"
-    elif t.is_binary(kind) or t.is_large_binary(kind) or t.is_fixed_size_binary(kind) or t.is_binary_view(kind):
+    elif (
+        t.is_binary(kind) or t.is_large_binary(kind) or t.is_fixed_size_binary(kind) or t.is_binary_view(kind)
+    ):
         yield name, array.cast(pa.large_binary()), "blob"
     elif t.is_int64(kind) or t.is_uint64(kind) or t.is_decimal(kind) or t.is_float64(kind):
         yield name, array, "number"
@@ -1180,8 +1348,17 @@ def _arrow_leaves(name: str, array) -> Iterator[tuple[str, object, str]]:
 # Command
 
 
-def command(street: Path, root: Path, *, exclude: Sequence[Path] = (), allow: Sequence[str] = (),
-            terms: Sequence[str] = (), show: int = 50, json_out: Path | None = None, out=None) -> int:
+def command(
+    street: Path,
+    root: Path,
+    *,
+    exclude: Sequence[Path] = (),
+    allow: Sequence[str] = (),
+    terms: Sequence[str] = (),
+    show: int = 50,
+    json_out: Path | None = None,
+    out=None,
+) -> int:
     """``islandbridge privacy scan``: print the summary and the first hits; 0 when clean, 1 otherwise.
 
     The street folder is excluded when it lies under ``root``: it is where the needles come from.
@@ -1198,5 +1375,7 @@ def command(street: Path, root: Path, *, exclude: Sequence[Path] = (), allow: Se
     if result.hits and show:
         print(result.report(limit=show), file=out)
     if json_out is not None:
-        Path(json_out).write_text(json.dumps(result.to_dict(), ensure_ascii=False, indent=1), encoding="utf-8")
+        Path(json_out).write_text(
+            json.dumps(result.to_dict(), ensure_ascii=False, indent=1), encoding="utf-8"
+        )
     return 0 if result.ok else 1

@@ -34,15 +34,21 @@ def evaluate_linkage(settings: Settings, truth_dir: str | Path) -> dict[str, Any
     """
     truth_file = Path(truth_dir) / "records.csv"
     if not truth_file.exists():
-        raise FileNotFoundError(f"no truth file at {truth_file}; pass the truth/ folder of a simulated street")
+        raise FileNotFoundError(
+            f"no truth file at {truth_file}; pass the truth/ folder of a simulated street"
+        )
     truth = pd.read_csv(truth_file, dtype=str)
     con = connect(str(settings.warehouse_path), read_only=True)
     vault = open_vault(settings)
     sealed = SealedColumns(vault)
     try:
-        run = con.execute("SELECT run_id, as_of FROM meta.identity_runs ORDER BY as_of DESC LIMIT 1").fetchall()
+        run = con.execute(
+            "SELECT run_id, as_of FROM meta.identity_runs ORDER BY as_of DESC LIMIT 1"
+        ).fetchall()
         if not run:
-            raise identity.IdentityStateError("no reconciled run to evaluate; run `islandbridge reconcile` first")
+            raise identity.IdentityStateError(
+                "no reconciled run to evaluate; run `islandbridge reconcile` first"
+            )
         predicted = con.sql("SELECT system, record_key, person_key FROM core.identity_map").df()
         records = load_records(con, person_streams(settings), run[0][1], sealed)
     finally:
@@ -64,14 +70,25 @@ def bench_reconcile(workdir: str | Path, residents: int = 30_000, seed: int = 1)
     config, environ = _bench_street(Path(workdir), residents, seed)
     code = f"from islandbridge.devtools.linkage import _bench_child; _bench_child({str(config)!r})"
     started = time.perf_counter()
-    done = subprocess.run([sys.executable, "-c", code], env={**os.environ, **environ}, check=True,
-                          capture_output=True, text=True)
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        env={**os.environ, **environ},
+        check=True,
+        capture_output=True,
+        text=True,
+    )
     wall = time.perf_counter() - started
     child = json.loads(done.stdout.strip().splitlines()[-1])
     summary = child["summary"]
-    result = {"residents": residents, "records": summary["records"], "persons": summary["persons"],
-              "wall_s": round(wall, 1), "peak_rss_mib": round(child["peak_rss_mib"]),
-              "timings_s": summary["timings_s"], "model_trained": summary["model_trained"]}
+    result = {
+        "residents": residents,
+        "records": summary["records"],
+        "persons": summary["persons"],
+        "wall_s": round(wall, 1),
+        "peak_rss_mib": round(child["peak_rss_mib"]),
+        "timings_s": summary["timings_s"],
+        "model_trained": summary["model_trained"],
+    }
     print(f"[bench] {result}", flush=True)
     return result
 
@@ -98,8 +115,10 @@ def _bench_street(workdir: Path, residents: int, seed: int) -> tuple[Path, dict[
     if not (street / "truth" / "records.csv").exists():
         generate(street, residents=residents, seed=seed)
         (street / "iot" / "events.jsonl").write_text("", encoding="utf-8")
-    with GridServer(street / "grid", client_id="islandbridge-demo", client_secret="bench") as grid, \
-            IotServer(street / "iot", api_key="bench") as iot:
+    with (
+        GridServer(street / "grid", client_id="islandbridge-demo", client_secret="bench") as grid,
+        IotServer(street / "iot", api_key="bench") as iot,
+    ):
         config.parent.mkdir(parents=True, exist_ok=True)
         write_config(config, street=street, grid_url=grid.base_url, iot_url=iot.base_url)
         settings = load_settings(config, {**os.environ, **environ})
@@ -107,5 +126,3 @@ def _bench_street(workdir: Path, residents: int, seed: int) -> tuple[Path, dict[
             settings.warehouse_path.unlink()
         sync(settings, parse_as_of("2026-11-20"), reconcile_identities=False)
     return config, environ
-
-

@@ -58,8 +58,10 @@ PERSONAL = ("elderly_alerts", "no_device_coverage", "senior_allowance_gaps")
 NON_CIVIL = ("resident_registry", "grid_platform", "iot_platform")
 SYSTEMS = ("resident_registry", "grid_platform", "civil_affairs", "iot_platform")
 LOCAL = dt.timezone(dt.timedelta(hours=8))
-_ADDRESS = re.compile(r"^(?:眉山市彭山区)?(?P<estate>.*?)(?P<b>[0-9]+)(?:栋|幢|-)(?P<u>[0-9]+)(?:单元|-)"
-                      r"(?P<r>[0-9]+)(?:室|号)?$")
+_ADDRESS = re.compile(
+    r"^(?:眉山市彭山区)?(?P<estate>.*?)(?P<b>[0-9]+)(?:栋|幢|-)(?P<u>[0-9]+)(?:单元|-)"
+    r"(?P<r>[0-9]+)(?:室|号)?$"
+)
 
 
 def score_reports(con: duckdb.DuckDBPyConnection, truth_dir: Path) -> dict[str, dict[str, Any]]:
@@ -72,10 +74,14 @@ def score_reports(con: duckdb.DuckDBPyConnection, truth_dir: Path) -> dict[str, 
     scores = {r: _personal(con, r, truth.expected_persons(r), links) for r in PERSONAL}
     scores["subsidy_after_exit"] = _rows(
         _fetch(con, "SELECT roster_file, roster_row::VARCHAR, record_key FROM marts.subsidy_after_exit"),
-        truth.expected_subsidy(), links)
+        truth.expected_subsidy(),
+        links,
+    )
     scores["unmatched_roster_rows"] = _rows(
-        _fetch(con, "SELECT record_key, record_key FROM marts.unmatched_roster_rows"), truth.expected_unmatched(),
-        links)
+        _fetch(con, "SELECT record_key, record_key FROM marts.unmatched_roster_rows"),
+        truth.expected_unmatched(),
+        links,
+    )
     scores["island_coverage"] = _units(_coverage_cells(con), truth.expected_coverage())
     scores["incidents_by_building"] = _units(_incident_cells(con), truth.expected_incidents())
     return scores
@@ -91,19 +97,27 @@ class _Linkage:
         self.key_of: dict[tuple[str, str], str] = {}
         records_of: dict[str, set[tuple[str, str]]] = {}
         for system, record_key, key in con.execute(
-                "SELECT system, record_key, person_key FROM core.identity_map").fetchall():
+            "SELECT system, record_key, person_key FROM core.identity_map"
+        ).fetchall():
             self.key_of[(system, record_key)] = key
             records_of.setdefault(key, set()).add((system, record_key))
         true_records: dict[str, set[tuple[str, str]]] = {}
         for record, person in truth.person_of_record.items():
             if record in self.key_of:
                 true_records.setdefault(person, set()).add(record)
-        self.person_of = {key: _majority([truth.person_of_record.get(r) for r in records])
-                          for key, records in records_of.items()}
-        self.exact_keys = {key for key, records in records_of.items()
-                           if self.person_of[key] and true_records.get(self.person_of[key]) == records}
+        self.person_of = {
+            key: _majority([truth.person_of_record.get(r) for r in records])
+            for key, records in records_of.items()
+        }
+        self.exact_keys = {
+            key
+            for key, records in records_of.items()
+            if self.person_of[key] and true_records.get(self.person_of[key]) == records
+        }
         self.exact_persons = {self.person_of[k] for k in self.exact_keys}
-        ageless = {r[0] for r in con.execute("SELECT person_key FROM core.persons WHERE age IS NULL").fetchall()}
+        ageless = {
+            r[0] for r in con.execute("SELECT person_key FROM core.persons WHERE age IS NULL").fetchall()
+        }
         # People no source gives a birth date for: no report that needs an age can find them.
         self.ageless_persons = {self.person_of[k] for k in self.exact_keys & ageless}
 
@@ -113,6 +127,7 @@ class _Linkage:
 
 
 # -- comparing ------------------------------------------------------------------------------------------------
+
 
 def _ratio(part: int, whole: int) -> float:
     return round(part / whole, 6) if whole else 1.0
@@ -130,11 +145,18 @@ def _personal(con, report: str, expected: set[str], links: _Linkage) -> dict[str
             wrong_from_linkage += 1
         seen.add(person)
     missed = expected - seen
-    return {"precision": _ratio(right, len(keys)), "recall": _ratio(len(expected & seen), len(expected)),
-            "expected": len(expected), "reported": len(keys), "matched": right,
-            "missed": len(missed), "wrong": len(keys) - right, "wrong_from_linkage": wrong_from_linkage,
-            "missed_from_linkage": len(missed - links.exact_persons),
-            "missed_without_birth_date": len(missed & links.ageless_persons)}
+    return {
+        "precision": _ratio(right, len(keys)),
+        "recall": _ratio(len(expected & seen), len(expected)),
+        "expected": len(expected),
+        "reported": len(keys),
+        "matched": right,
+        "missed": len(missed),
+        "wrong": len(keys) - right,
+        "wrong_from_linkage": wrong_from_linkage,
+        "missed_from_linkage": len(missed - links.exact_persons),
+        "missed_without_birth_date": len(missed & links.ageless_persons),
+    }
 
 
 def _rows(got: list[tuple], expected: Mapping[tuple, str], links: _Linkage) -> dict[str, Any]:
@@ -143,19 +165,31 @@ def _rows(got: list[tuple], expected: Mapping[tuple, str], links: _Linkage) -> d
     right = sum(1 for row in reported if row in expected)
     wrong = [r for row, r in reported.items() if row not in expected]
     missed = [r for row, r in expected.items() if row not in reported]
-    return {"precision": _ratio(right, len(got)), "recall": _ratio(right, len(expected)),
-            "expected": len(expected), "reported": len(got), "matched": right,
-            "missed": len(missed), "wrong": len(got) - right,
-            "wrong_from_linkage": sum(1 for r in wrong if not links.record_exact(r)),
-            "missed_from_linkage": sum(1 for r in missed if not links.record_exact(r))}
+    return {
+        "precision": _ratio(right, len(got)),
+        "recall": _ratio(right, len(expected)),
+        "expected": len(expected),
+        "reported": len(got),
+        "matched": right,
+        "missed": len(missed),
+        "wrong": len(got) - right,
+        "wrong_from_linkage": sum(1 for r in wrong if not links.record_exact(r)),
+        "missed_from_linkage": sum(1 for r in missed if not links.record_exact(r)),
+    }
 
 
 def _units(got: Counter, expected: Counter) -> dict[str, Any]:
     agree = sum(min(n, expected[k]) for k, n in got.items())
     total_got, total_expected = sum(got.values()), sum(expected.values())
-    return {"precision": _ratio(agree, total_got), "recall": _ratio(agree, total_expected),
-            "expected": total_expected, "reported": total_got, "matched": agree,
-            "cells_expected": len(expected), "cells_exact": sum(1 for k, n in expected.items() if got.get(k) == n)}
+    return {
+        "precision": _ratio(agree, total_got),
+        "recall": _ratio(agree, total_expected),
+        "expected": total_expected,
+        "reported": total_got,
+        "matched": agree,
+        "cells_expected": len(expected),
+        "cells_exact": sum(1 for k, n in expected.items() if got.get(k) == n),
+    }
 
 
 def _fetch(con, sql: str) -> list[tuple]:
@@ -170,8 +204,10 @@ def _majority(people: Iterable[str | None]) -> str | None:
 
 def _coverage_cells(con) -> Counter:
     cells: Counter = Counter()
-    for row in con.execute("SELECT community, persons_known, in_registry, in_grid, in_civil, in_iot, "
-                           "in_two_or_more, in_all_four FROM marts.island_coverage").fetchall():
+    for row in con.execute(
+        "SELECT community, persons_known, in_registry, in_grid, in_civil, in_iot, "
+        "in_two_or_more, in_all_four FROM marts.island_coverage"
+    ).fetchall():
         for measure, value in zip(_COVERAGE_MEASURES, row[1:], strict=True):
             cells[(row[0], measure)] += int(value)
     return cells
@@ -180,17 +216,26 @@ def _coverage_cells(con) -> Counter:
 def _incident_cells(con) -> Counter:
     cells: Counter = Counter()
     for month, community, estate, building, category, incidents, households in con.execute(
-            "SELECT strftime(month, '%Y-%m'), community, estate_name, building, category, incidents, households "
-            "FROM marts.incidents_by_building").fetchall():
+        "SELECT strftime(month, '%Y-%m'), community, estate_name, building, category, incidents, households "
+        "FROM marts.incidents_by_building"
+    ).fetchall():
         cells[(month, community, estate, building, category, households)] += int(incidents)
     return cells
 
 
-_COVERAGE_MEASURES = ("persons_known", "in_registry", "in_grid", "in_civil", "in_iot", "in_two_or_more",
-                      "in_all_four")
+_COVERAGE_MEASURES = (
+    "persons_known",
+    "in_registry",
+    "in_grid",
+    "in_civil",
+    "in_iot",
+    "in_two_or_more",
+    "in_all_four",
+)
 
 
 # -- the truth --------------------------------------------------------------------------------------------------
+
 
 class _Truth:
     def __init__(self, truth_dir: Path) -> None:
@@ -210,14 +255,22 @@ class _Truth:
 
     def expected_subsidy(self) -> dict[tuple, str]:
         codes = {"低保": "dibao", "高龄补贴": "senior"}
-        return {(r["roster_file"], r["roster_row"]): f"{codes[r['programme']]}:{self.month}:{r['roster_row']}"
-                for r in _read_csv(self.dir / "expected_subsidy_after_exit.csv")}
+        return {
+            (r["roster_file"], r["roster_row"]): f"{codes[r['programme']]}:{self.month}:{r['roster_row']}"
+            for r in _read_csv(self.dir / "expected_subsidy_after_exit.csv")
+        }
 
     def expected_unmatched(self) -> dict[tuple, str]:
-        rows = (r for r in self.records if r["system"] == "civil_affairs"
-                and r["record_key"].split(":")[1] == self.month)
-        return {(r["record_key"],): r["record_key"] for r in rows
-                if not self.systems_of[r["person_id"]] & set(NON_CIVIL)}
+        rows = (
+            r
+            for r in self.records
+            if r["system"] == "civil_affairs" and r["record_key"].split(":")[1] == self.month
+        )
+        return {
+            (r["record_key"],): r["record_key"]
+            for r in rows
+            if not self.systems_of[r["person_id"]] & set(NON_CIVIL)
+        }
 
     def expected_coverage(self) -> Counter:
         cells: Counter = Counter()
@@ -233,8 +286,10 @@ class _Truth:
         households = self._households()
         grid = self.street / "grid"
         events = json.loads((grid / "events.json").read_text(encoding="utf-8"))
-        grids = {g["grid_code"]: g["community_name"]
-                 for g in json.loads((grid / "grids.json").read_text(encoding="utf-8"))}
+        grids = {
+            g["grid_code"]: g["community_name"]
+            for g in json.loads((grid / "grids.json").read_text(encoding="utf-8"))
+        }
         cells: Counter = Counter()
         for event in events:
             if event["created_at"] > _t_ms(self.meta):
@@ -243,15 +298,25 @@ class _Truth:
             month = dt.datetime.fromtimestamp(event["created_at"] / 1000, LOCAL).strftime("%Y-%m")
             estate, building = place if place else (None, None)
             community = estates[estate] if estate else grids.get(event["grid_code"])
-            cells[(month, community, estate, building, event["category"],
-                   households.get((estate, building), 0) if estate else None)] += 1
+            cells[
+                (
+                    month,
+                    community,
+                    estate,
+                    building,
+                    event["category"],
+                    households.get((estate, building), 0) if estate else None,
+                )
+            ] += 1
         return cells
 
     def _registry(self) -> tuple[dict[str, str], dict[tuple[str, str, str, str], set[str]]]:
         """estate name -> community name; (grid code, building, unit, room) -> estate names."""
         with sqlite3.connect(self.street / "registry" / "rrs.sqlite") as db:
-            names = {code: (name, community) for code, name, community in
-                     db.execute("SELECT xqbm, xqmc, sqmc FROM t_xq").fetchall()}
+            names = {
+                code: (name, community)
+                for code, name, community in db.execute("SELECT xqbm, xqmc, sqmc FROM t_xq").fetchall()
+            }
             houses: dict[tuple[str, str, str, str], set[str]] = {}
             for code, ld, dy, fh, grid in db.execute("SELECT xqbm, ld, dy, fh, wgbm FROM t_fw").fetchall():
                 key = (grid, _digits(ld), _digits(dy), _digits(fh))
@@ -267,8 +332,9 @@ class _Truth:
         return {k: len(v) for k, v in flats.items()}
 
 
-def _place(event: Mapping[str, Any], estates: Mapping[str, str],
-           houses: Mapping[tuple[str, str, str, str], set[str]]) -> tuple[str, str] | None:
+def _place(
+    event: Mapping[str, Any], estates: Mapping[str, str], houses: Mapping[tuple[str, str, str, str], set[str]]
+) -> tuple[str, str] | None:
     match = _ADDRESS.match(unicodedata.normalize("NFKC", event["address"] or ""))
     if not match:
         return None

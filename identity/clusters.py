@@ -42,8 +42,18 @@ from islandbridge.identity.probabilistic import MATCH_PROBABILITY
 from islandbridge.perf import collector_paused
 
 AMBIGUITY_MARGIN = 10.0  # match weight (log2 of the Bayes factor) that separates a best link from a rival
-REASONS = ("below_threshold", "no_identity_evidence", "ambiguous", "different_id", "different_masked_id",
-           "different_birth", "different_sex", "same_roster", "too_young", "several_namesakes")
+REASONS = (
+    "below_threshold",
+    "no_identity_evidence",
+    "ambiguous",
+    "different_id",
+    "different_masked_id",
+    "different_birth",
+    "different_sex",
+    "same_roster",
+    "too_young",
+    "several_namesakes",
+)
 
 
 class Profile(NamedTuple):
@@ -59,8 +69,15 @@ class Profile(NamedTuple):
 
     def merged(self, other: Profile) -> Profile:
         bound = min(filter(None, (self.born_by, other.born_by)), default=None)
-        return Profile(self.id or other.id, self.ps or other.ps, self.birth or other.birth,
-                       self.ym or other.ym, self.sex or other.sex, self.scopes | other.scopes, bound)
+        return Profile(
+            self.id or other.id,
+            self.ps or other.ps,
+            self.birth or other.birth,
+            self.ym or other.ym,
+            self.sex or other.sex,
+            self.scopes | other.scopes,
+            bound,
+        )
 
 
 def conflict(a: Profile, b: Profile) -> str | None:
@@ -69,9 +86,13 @@ def conflict(a: Profile, b: Profile) -> str | None:
     >>> conflict(Profile(id="110101199003070021"), Profile(id="110101199003070047"))
     'different_id'
     """
-    checks = (("different_id", a.id, b.id), ("different_masked_id", a.ps, b.ps),
-              ("different_birth", a.birth, b.birth), ("different_birth", a.ym, b.ym),
-              ("different_sex", a.sex, b.sex))
+    checks = (
+        ("different_id", a.id, b.id),
+        ("different_masked_id", a.ps, b.ps),
+        ("different_birth", a.birth, b.birth),
+        ("different_birth", a.ym, b.ym),
+        ("different_sex", a.sex, b.sex),
+    )
     for reason, left, right in checks:
         if left and right and left != right:
             return reason
@@ -112,9 +133,14 @@ class Clustering:
 PROFILE_COLUMNS = ("id_full", "id_ps", "birth", "birth_ym", "sex", "scope", "born_by")
 
 
-def build_clusters(records: pa.Table, id_edges: Iterable[tuple[int, int]], pairs: pa.Table,
-                   *, match_probability: float = MATCH_PROBABILITY,
-                   margin: float = AMBIGUITY_MARGIN) -> Clustering:
+def build_clusters(
+    records: pa.Table,
+    id_edges: Iterable[tuple[int, int]],
+    pairs: pa.Table,
+    *,
+    match_probability: float = MATCH_PROBABILITY,
+    margin: float = AMBIGUITY_MARGIN,
+) -> Clustering:
     """Cluster ``records`` (uids 0..n-1) from ID edges and scored ``pairs`` (uid_l, uid_r, weight, prob).
 
     Deterministic: the same inputs give the same clusters and reviews. Pairs are screened in bulk; the
@@ -127,7 +153,9 @@ def build_clusters(records: pa.Table, id_edges: Iterable[tuple[int, int]], pairs
     id_components = connected_components(n, edges[:, 0], edges[:, 1])
     candidates, reviews = _screen(records, id_components, pairs, match_probability)
     left, right, weight, prob = candidates
-    components = connected_components(n, np.concatenate([edges[:, 0], left]), np.concatenate([edges[:, 1], right]))
+    components = connected_components(
+        n, np.concatenate([edges[:, 0], left]), np.concatenate([edges[:, 1], right])
+    )
     with collector_paused():
         cluster, links, more = _resolve_all(records, components, edges, candidates, margin)
     cluster, namesakes, undecided = join_sole_namesakes(records, cluster)
@@ -161,9 +189,14 @@ def _screen(records: pa.Table, components: np.ndarray, pairs: pa.Table, threshol
     below = prob < threshold
     evidence = identity_evidence(records, left, right)
     reviews = []
-    for mask, reason in ((apart & below, "below_threshold"), (apart & ~below & ~evidence, "no_identity_evidence")):
-        reviews += [Review(a, b, p, reason) for a, b, p in
-                    zip(left[mask].tolist(), right[mask].tolist(), prob[mask].tolist(), strict=True)]
+    for mask, reason in (
+        (apart & below, "below_threshold"),
+        (apart & ~below & ~evidence, "no_identity_evidence"),
+    ):
+        reviews += [
+            Review(a, b, p, reason)
+            for a, b, p in zip(left[mask].tolist(), right[mask].tolist(), prob[mask].tolist(), strict=True)
+        ]
     keep = apart & ~below & evidence
     return (left[keep], right[keep], weight[keep], prob[keep]), reviews
 
@@ -178,15 +211,17 @@ def identity_evidence(records: pa.Table, left: np.ndarray, right: np.ndarray) ->
     def same(column: str) -> pa.ChunkedArray:
         return pc.fill_null(pc.equal(*sides(column)), False)
 
-    names = pc.and_(pc.and_(*(pc.is_valid(s) for s in sides("name_key"))),
-                    pc.or_(same("name_key"), same("pinyin_key")))
+    names = pc.and_(
+        pc.and_(*(pc.is_valid(s) for s in sides("name_key"))), pc.or_(same("name_key"), same("pinyin_key"))
+    )
     both_full = pc.and_(*(pc.is_valid(s) for s in sides("id_full")))
     numbers = pc.if_else(both_full, same("id_full"), same("id_ps"))
     return np.asarray(pc.or_(pc.or_(names, same("birth")), numbers), dtype=bool)
 
 
-def _resolve_all(records: pa.Table, components: np.ndarray, edges: np.ndarray, candidates: Candidates,
-                 margin: float) -> tuple[np.ndarray, list, list[Review]]:
+def _resolve_all(
+    records: pa.Table, components: np.ndarray, edges: np.ndarray, candidates: Candidates, margin: float
+) -> tuple[np.ndarray, list, list[Review]]:
     """Run `_resolve` on every component with an edge; returns the cluster of each uid, links, reviews."""
     left, right, weight, prob = candidates
     cluster = np.arange(len(components), dtype=np.int64)
@@ -201,13 +236,19 @@ def _resolve_all(records: pa.Table, components: np.ndarray, edges: np.ndarray, c
     starts = np.flatnonzero(np.r_[True, components[busy][1:] != components[busy][:-1]])
     id_groups = _group(components[edges[:, 0]], position[edges[:, 0]], position[edges[:, 1]])
     by_weight = np.lexsort((right, left, -weight, components[left]))
-    cand_groups = _group(components[left][by_weight], position[left][by_weight], position[right][by_weight],
-                         prob[by_weight], weight[by_weight])
+    cand_groups = _group(
+        components[left][by_weight],
+        position[left][by_weight],
+        position[right][by_weight],
+        prob[by_weight],
+        weight[by_weight],
+    )
     links, reviews = [], []
     ends = [*starts[1:].tolist(), len(busy)]
     for start, end, comp in zip(starts.tolist(), ends, components[busy][starts].tolist(), strict=True):
-        roots, found_links, found_reviews = _resolve(profiles[start:end], start, id_groups.get(comp, ()),
-                                                     cand_groups.get(comp, ()), margin)
+        roots, found_links, found_reviews = _resolve(
+            profiles[start:end], start, id_groups.get(comp, ()), cand_groups.get(comp, ()), margin
+        )
         uids = busy[start:end]
         cluster[uids] = uids[roots]
         links += [(int(busy[a]), int(busy[b]), p) for a, b, p in found_links]
@@ -219,8 +260,10 @@ def _gathered_profiles(records: pa.Table, uids: np.ndarray) -> list[Profile]:
     """The `Profile` of each uid, in the order given (gathered column-wise, then read in sequence)."""
     index = pa.array(uids, pa.int64())
     cols = [records[c].take(index).to_pylist() for c in PROFILE_COLUMNS]
-    return [Profile(i, p, b, y, s, frozenset((scope,)) if scope else frozenset(), bound)
-            for i, p, b, y, s, scope, bound in zip(*cols, strict=True)]
+    return [
+        Profile(i, p, b, y, s, frozenset((scope,)) if scope else frozenset(), bound)
+        for i, p, b, y, s, scope, bound in zip(*cols, strict=True)
+    ]
 
 
 def _group(component: np.ndarray, *columns: np.ndarray) -> dict[int, list[tuple]]:
@@ -276,7 +319,7 @@ def _rival_links(uf: _UnionFind, fixed: dict[int, int], candidates, margin: floa
         top = max(by_root.values())
         contenders = sorted(root for root, weight in by_root.items() if top - weight < margin)
         profiles = [uf.profile[root] for root in contenders]
-        if any(conflict(p, q) for i, p in enumerate(profiles) for q in profiles[i + 1:]):
+        if any(conflict(p, q) for i, p in enumerate(profiles) for q in profiles[i + 1 :]):
             drop.update((rec, root) for root in contenders)
     return drop
 
@@ -289,8 +332,9 @@ def _rival_links(uf: _UnionFind, fixed: dict[int, int], candidates, margin: floa
 NAMESAKE_PLACES = (("house_key", False), ("community", True))
 
 
-def join_sole_namesakes(records: pa.Table, cluster: np.ndarray
-                        ) -> tuple[np.ndarray, list[tuple[int, int]], list[Review]]:
+def join_sole_namesakes(
+    records: pa.Table, cluster: np.ndarray
+) -> tuple[np.ndarray, list[tuple[int, int]], list[Review]]:
     """Join clusters that are each other's only compatible namesake (``pinyin_key``) in one place.
 
     Places (`NAMESAKE_PLACES`): a flat counts only the records that give it as a home (``is_home``); a
@@ -308,13 +352,17 @@ def join_sole_namesakes(records: pa.Table, cluster: np.ndarray
     """
     cluster = np.asarray(cluster, np.int64).copy()
     uids = np.arange(records.num_rows, dtype=np.int64)
-    home = np.asarray(pc.fill_null(pc.and_(records["is_home"], pc.is_valid(records["house_key"])), False), bool)
+    home = np.asarray(
+        pc.fill_null(pc.and_(records["is_home"], pc.is_valid(records["house_key"])), False), bool
+    )
     placed = home | ~np.asarray(pc.fill_null(records["is_home"], True), bool)
     named = np.asarray(pc.is_valid(records["pinyin_key"]), bool)
     joined: list[tuple[int, int]] = []
     undecided: list[Review] = []
     for column, unaddressed_only in NAMESAKE_PLACES:
-        place = np.asarray(pc.is_valid(records[column]), bool) & named & (home if column == "house_key" else True)
+        place = (
+            np.asarray(pc.is_valid(records[column]), bool) & named & (home if column == "house_key" else True)
+        )
         groups = _namesake_groups(records, uids[place], cluster, column)
         if not groups:
             continue
@@ -333,13 +381,20 @@ def join_sole_namesakes(records: pa.Table, cluster: np.ndarray
     return cluster, joined, undecided
 
 
-def _namesake_groups(records: pa.Table, uids: np.ndarray, cluster: np.ndarray,
-                     column: str) -> list[list[tuple[int, int]]]:
+def _namesake_groups(
+    records: pa.Table, uids: np.ndarray, cluster: np.ndarray, column: str
+) -> list[list[tuple[int, int]]]:
     """Per (place, pinyin) with two or more clusters and a registry row: [(cluster, its first uid there)]."""
     index = pa.array(uids, pa.int64())
-    table = pa.table({"place": records[column].take(index), "pinyin": records["pinyin_key"].take(index),
-                      "cluster": pa.array(cluster[uids]), "uid": index,
-                      "registered": pc.fill_null(records["registered"].take(index), False)})
+    table = pa.table(
+        {
+            "place": records[column].take(index),
+            "pinyin": records["pinyin_key"].take(index),
+            "cluster": pa.array(cluster[uids]),
+            "uid": index,
+            "registered": pc.fill_null(records["registered"].take(index), False),
+        }
+    )
     firsts = table.group_by(["place", "pinyin", "cluster"]).aggregate([("uid", "min"), ("registered", "any")])
     counts = firsts.group_by(["place", "pinyin"]).aggregate([("cluster", "count"), ("registered_any", "any")])
     busy = counts.filter(pc.and_(pc.greater_equal(counts["cluster_count"], 2), counts["registered_any_any"]))
@@ -348,8 +403,9 @@ def _namesake_groups(records: pa.Table, uids: np.ndarray, cluster: np.ndarray,
     rows = firsts.join(busy.select(["place", "pinyin"]), ["place", "pinyin"], join_type="inner")
     rows = rows.sort_by([("place", "ascending"), ("pinyin", "ascending"), ("uid_min", "ascending")])
     groups: dict[tuple[str, str], list[tuple[int, int]]] = {}
-    for place, pinyin, label, first in zip(*(rows[c].to_pylist() for c in ("place", "pinyin", "cluster", "uid_min")),
-                                           strict=True):
+    for place, pinyin, label, first in zip(
+        *(rows[c].to_pylist() for c in ("place", "pinyin", "cluster", "uid_min")), strict=True
+    ):
         groups.setdefault((place, pinyin), []).append((label, first))
     return list(groups.values())
 
@@ -366,11 +422,19 @@ def _cluster_profiles(records: pa.Table, cluster: np.ndarray, labels: set[int]) 
 
 def _compatible(group: list[tuple[int, int]], profiles: Mapping[int, Profile]) -> dict[int, list[int]]:
     """Each cluster of a group -> the other clusters of the group it does not `conflict` with."""
-    return {label: [other for other, _ in group if other != label and conflict(profiles[label], profiles[other]) is None]
-            for label, _ in group}
+    return {
+        label: [
+            other
+            for other, _ in group
+            if other != label and conflict(profiles[label], profiles[other]) is None
+        ]
+        for label, _ in group
+    }
 
 
-def _sole_pairs(groups: list[list[tuple[int, int]]], compatibles: list[dict[int, list[int]]]) -> list[tuple[int, int]]:
+def _sole_pairs(
+    groups: list[list[tuple[int, int]]], compatibles: list[dict[int, list[int]]]
+) -> list[tuple[int, int]]:
     """(first uid of one cluster, of the other) for the clusters of a group that are each other's only
     compatible namesake."""
     pairs = []
@@ -384,8 +448,9 @@ def _sole_pairs(groups: list[list[tuple[int, int]]], compatibles: list[dict[int,
     return pairs
 
 
-def _undecided(groups: list[list[tuple[int, int]]], compatibles: list[dict[int, list[int]]],
-               housed: set[int]) -> list[Review]:
+def _undecided(
+    groups: list[list[tuple[int, int]]], compatibles: list[dict[int, list[int]]], housed: set[int]
+) -> list[Review]:
     """A ``several_namesakes`` review for each compatible namesake of a person without an address who has
     more than one."""
     reviews = []
@@ -393,12 +458,21 @@ def _undecided(groups: list[list[tuple[int, int]]], compatibles: list[dict[int, 
         first = dict(group)
         for label, others in compatible.items():
             if label not in housed and len(others) > 1:
-                reviews += [Review(min(first[label], first[other]), max(first[label], first[other]), None,
-                                   "several_namesakes") for other in others]
+                reviews += [
+                    Review(
+                        min(first[label], first[other]),
+                        max(first[label], first[other]),
+                        None,
+                        "several_namesakes",
+                    )
+                    for other in others
+                ]
     return reviews
 
 
-def _join_pairs(cluster: np.ndarray, profiles: dict[int, Profile], pairs: list[tuple[int, int]]) -> np.ndarray:
+def _join_pairs(
+    cluster: np.ndarray, profiles: dict[int, Profile], pairs: list[tuple[int, int]]
+) -> np.ndarray:
     """Union the clusters of each pair, in order, unless their whole profiles `conflict`; returns new labels."""
     profiles = dict(profiles)
     parent = {label: label for label in profiles}
@@ -442,8 +516,13 @@ class _UnionFind:
         self.profile[keep] = self.profile[keep].merged(self.profile.pop(gone))
 
 
-def _result(cluster: np.ndarray, edges: np.ndarray, links: list, reviews: list[Review],
-            namesakes: Iterable[tuple[int, int]] = ()) -> Clustering:
+def _result(
+    cluster: np.ndarray,
+    edges: np.ndarray,
+    links: list,
+    reviews: list[Review],
+    namesakes: Iterable[tuple[int, int]] = (),
+) -> Clustering:
     n = len(cluster)
     matched_by = np.full(n, "none", dtype=object)
     matched_by[[uid for pair in namesakes for uid in pair]] = "namesake"
@@ -457,8 +536,12 @@ def _result(cluster: np.ndarray, edges: np.ndarray, links: list, reviews: list[R
     matched_by[ids] = "id"
     probability[ids] = 1.0
     open_reviews = [r for r in reviews if cluster[r.uid_l] != cluster[r.uid_r]]
-    return Clustering(cluster.tolist(), matched_by.tolist(),
-                      [None if np.isnan(p) else float(p) for p in probability.tolist()], _dedupe(open_reviews))
+    return Clustering(
+        cluster.tolist(),
+        matched_by.tolist(),
+        [None if np.isnan(p) else float(p) for p in probability.tolist()],
+        _dedupe(open_reviews),
+    )
 
 
 def _dedupe(reviews: list[Review]) -> list[Review]:

@@ -29,7 +29,9 @@ def score_assignment(predicted: pd.DataFrame, truth: pd.DataFrame) -> dict[str, 
     """Pairwise and cluster-level scores of ``predicted`` (system, record_key, person_key) vs ``truth``."""
     data = truth[[*KEY, "person_id"]].merge(predicted[[*KEY, "person_key"]], on=KEY, how="left")
     missing = data["person_key"].isna()
-    data.loc[missing, "person_key"] = "unmapped:" + data.loc[missing, "system"] + "|" + data.loc[missing, "record_key"]
+    data.loc[missing, "person_key"] = (
+        "unmapped:" + data.loc[missing, "system"] + "|" + data.loc[missing, "record_key"]
+    )
     systems = sorted(data["system"].unique())
     found = pair_counts(data, ["person_key"], systems)
     true = pair_counts(data, ["person_id"], systems)
@@ -73,5 +75,11 @@ def _prf(tp: int, found: int, true: int) -> dict[str, float | int]:
     precision = tp / found if found else 1.0
     recall = tp / true if true else 1.0
     f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-    return {"precision": round(precision, 5), "recall": round(recall, 5), "f1": round(f1, 5),
-            "true_pairs": true, "found_pairs": found, "correct_pairs": tp}
+    return {
+        "precision": round(precision, 5),
+        "recall": round(recall, 5),
+        "f1": round(f1, 5),
+        "true_pairs": true,
+        "found_pairs": found,
+        "correct_pairs": tp,
+    }

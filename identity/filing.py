@@ -19,12 +19,25 @@ from islandbridge.storage import has_table, run_id_for
 # Which report identifiers each person-bearing stream gives the vault: vault field -> raw column.
 VAULT_FIELDS: dict[tuple[str, str], dict[str, str]] = {
     ("resident_registry", "t_jm"): {"name": "xm", "id_number": "sfzh", "phone": "lxdh", "birth_date": "csrq"},
-    ("grid_platform", "residents"): {"name": "name", "id_number": "id_card", "phone": "phone", "address": "address"},
+    ("grid_platform", "residents"): {
+        "name": "name",
+        "id_number": "id_card",
+        "phone": "phone",
+        "address": "address",
+    },
     ("grid_platform", "events"): {"name": "reporter_name", "phone": "reporter_phone"},
-    ("civil_affairs", "dibao"): {"name": "户主姓名", "id_number": "身份证号码", "phone": "联系电话",
-                                 "address": "家庭住址"},
-    ("civil_affairs", "senior"): {"name": "姓名", "id_number": "身份证号", "bank_card": "银行卡号",
-                                  "birth_date": "出生年月"},
+    ("civil_affairs", "dibao"): {
+        "name": "户主姓名",
+        "id_number": "身份证号码",
+        "phone": "联系电话",
+        "address": "家庭住址",
+    },
+    ("civil_affairs", "senior"): {
+        "name": "姓名",
+        "id_number": "身份证号",
+        "bank_card": "银行卡号",
+        "birth_date": "出生年月",
+    },
     ("iot_platform", "cardholders"): {"name": "name", "phone": "phone"},
 }
 
@@ -59,13 +72,20 @@ def sync_vault(con, vault: Vault, plan: StreamPlan, as_of: dt.datetime) -> dict[
         if not fields or not has_table(con, stream.table):
             continue
         data = latest_rows(con, stream, as_of, fields.values())  # the warehouse's columns; sealed ones below
-        stale = [i for i, (record_key, last) in enumerate(zip(data["record_key"].to_pylist(),
-                                                              data["last_seen_run"].to_pylist(), strict=True))
-                 if (system, record_key) in person_of
-                 and (newer(last) or (system, record_key) not in filed)]
+        stale = [
+            i
+            for i, (record_key, last) in enumerate(
+                zip(data["record_key"].to_pylist(), data["last_seen_run"].to_pylist(), strict=True)
+            )
+            if (system, record_key) in person_of and (newer(last) or (system, record_key) not in filed)
+        ]
         data = data.take(pa.array(stale, pa.int64()))
-        data = sealed.fill(data, source=stream.source, stream=stream.spec.stream,
-                           columns=[c for c in fields.values() if c not in data.column_names])
+        data = sealed.fill(
+            data,
+            source=stream.source,
+            stream=stream.spec.stream,
+            columns=[c for c in fields.values() if c not in data.column_names],
+        )
         columns = {f: data[c].to_pylist() for f, c in fields.items()}
         for i, record_key in enumerate(data["record_key"].to_pylist()):
             refiled.append((system, record_key))
@@ -76,7 +96,11 @@ def sync_vault(con, vault: Vault, plan: StreamPlan, as_of: dt.datetime) -> dict[
     put = vault.put_many(rows)
     cleared = vault.forget_fields(refiled, [(r[2], r[3], r[1]) for r in rows])
     vault.set_mark(SYNCED_THROUGH, run_id)
-    return {"records_refiled": len(refiled), "inserted": put.inserted, "replaced": put.replaced,
-            "unchanged": put.unchanged, "cleared": cleared, "moved": moved}
-
-
+    return {
+        "records_refiled": len(refiled),
+        "inserted": put.inserted,
+        "replaced": put.replaced,
+        "unchanged": put.unchanged,
+        "cleared": cleared,
+        "moved": moved,
+    }

@@ -75,8 +75,9 @@ def anchor_identities(records: pd.DataFrame) -> list[str]:
     return [*numbers, *passports, *refs]
 
 
-def assign_keys(mac_key: Key, current: pd.DataFrame, previous: pd.DataFrame,
-                retired: Iterable[str] = ()) -> KeyAssignment:
+def assign_keys(
+    mac_key: Key, current: pd.DataFrame, previous: pd.DataFrame, retired: Iterable[str] = ()
+) -> KeyAssignment:
     """Give each cluster of ``current`` (system, record_key, cluster, id_full) a person_key.
 
     ``previous`` (system, record_key, person_key) is the previous run's map; ``retired`` are keys that
@@ -112,9 +113,15 @@ def _fresh_keys(mac_key: Key, fresh: pd.DataFrame, issued: set[str]) -> dict[int
     numbers = ids.where(ids.ne("") & ~ids.str.startswith("P:"))
     passports = ("passport:" + ids.str[2:]).where(ids.str.startswith("P:"))
     refs = "record:" + fresh["system"] + ":" + fresh["record_key"]
-    by_cluster = pa.table({"cluster": pa.array(fresh["cluster"].tolist(), pa.int64()),
-                           **{name: pa.array(col.tolist(), pa.string(), from_pandas=True)
-                              for name, col in (("number", numbers), ("passport", passports), ("ref", refs))}})
+    by_cluster = pa.table(
+        {
+            "cluster": pa.array(fresh["cluster"].tolist(), pa.int64()),
+            **{
+                name: pa.array(col.tolist(), pa.string(), from_pandas=True)
+                for name, col in (("number", numbers), ("passport", passports), ("ref", refs))
+            },
+        }
+    )
     first = by_cluster.group_by("cluster").aggregate([(c, "min") for c in ("number", "passport", "ref")])
     anchors = pc.coalesce(first["number_min"], first["passport_min"], first["ref_min"])
     keys = dict(zip(first["cluster"].to_pylist(), person_keys(mac_key, anchors).to_pylist(), strict=True))
@@ -139,11 +146,14 @@ def _next_free(mac_key: Key, candidates: list[str], issued: set[str]) -> str:
 
 def _events(previous: pd.DataFrame, joined: pd.DataFrame, kept: set[str]) -> list[KeyEvent]:
     moved = previous.rename(columns={"person_key": "old_key"}).merge(
-        joined[[*KEY, "new_key"]], on=KEY, how="left")
+        joined[[*KEY, "new_key"]], on=KEY, how="left"
+    )
     changed = moved.loc[moved["old_key"] != moved["new_key"], "old_key"].unique()
     moved = moved[moved["old_key"].isin(changed)]
     counts = moved.groupby(["old_key", "new_key"], dropna=False).size().reset_index(name="n")
-    counts = counts.sort_values(["old_key", "n", "new_key"], ascending=[True, False, True], na_position="last")
+    counts = counts.sort_values(
+        ["old_key", "n", "new_key"], ascending=[True, False, True], na_position="last"
+    )
     events = []
     for old, group in counts.groupby("old_key", sort=True):
         alive = [n for n in group["new_key"].tolist() if isinstance(n, str)]

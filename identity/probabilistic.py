@@ -42,8 +42,23 @@ import pyarrow as pa
 MODEL_FORMAT = "islandbridge-identity/1"  # bump when the features or comparisons change: forces a retrain
 MATCH_PROBABILITY = 0.98  # a link is made at or above this (and with identity evidence)
 REVIEW_PROBABILITY = 0.5  # pairs between this and MATCH_PROBABILITY go to review, not into a person
-SPLINK_COLUMNS = ("uid", "name_key", "pinyin_key", "surname_pinyin", "given_pinyin", "id_full", "id_ps",
-                  "id_digits", "birth", "birth_ym", "sex", "phones", "house_key", "room_key", "is_home")
+SPLINK_COLUMNS = (
+    "uid",
+    "name_key",
+    "pinyin_key",
+    "surname_pinyin",
+    "given_pinyin",
+    "id_full",
+    "id_ps",
+    "id_digits",
+    "birth",
+    "birth_ym",
+    "sex",
+    "phones",
+    "house_key",
+    "room_key",
+    "is_home",
+)
 U_SAMPLE_PAIRS = 5e6
 EM_MAX_PAIRS = 2e6
 SEED = 20261120
@@ -58,44 +73,67 @@ def _null(sql: str) -> dict[str, Any]:
 
 
 COMPARISONS: tuple[tuple[str, tuple[dict[str, Any], ...]], ...] = (
-    ("name", (
-        _null("name_key_l IS NULL OR name_key_r IS NULL"),
-        _level("name_key_l = name_key_r", "exact", tf_adjustment_column="name_key"),
-        _level("pinyin_key_l = pinyin_key_r", "same pinyin", tf_adjustment_column="pinyin_key"),
-        _level("jaro_winkler_similarity(pinyin_key_l, pinyin_key_r) >= 0.9", "similar pinyin"),
-        _level("ELSE", "different"),
-    )),
-    ("birth", (
-        _null("birth_ym_l IS NULL OR birth_ym_r IS NULL"),
-        _level("birth_l = birth_r", "same date"),
-        _level("birth_ym_l = birth_ym_r AND (birth_l IS NULL OR birth_r IS NULL)", "same month"),
-        _level("ELSE", "different"),
-    )),
-    ("id", (
-        _null("coalesce(id_full_l, id_ps_l, id_digits_l) IS NULL OR coalesce(id_full_r, id_ps_r, id_digits_r) IS NULL"),
-        _level("id_full_l = id_full_r", "same number"),
-        _level("id_ps_l = id_ps_r AND (id_full_l IS NULL OR id_full_r IS NULL)", "masked consistent"),
-        _level("(id_digits_l IS NOT NULL OR id_digits_r IS NOT NULL) AND "
-               "levenshtein(coalesce(id_full_l, id_digits_l), coalesce(id_full_r, id_digits_r)) <= 2", "near"),
-        _level("ELSE", "different"),
-    )),
-    ("phone", (
-        _null("coalesce(len(phones_l), 0) = 0 OR coalesce(len(phones_r), 0) = 0"),
-        _level("len(list_intersect(phones_l, phones_r)) >= 1", "shared"),
-        _level("ELSE", "different"),
-    )),
-    ("house", (
-        _null("room_key_l IS NULL OR room_key_r IS NULL"),
-        _level("house_key_l = house_key_r", "same flat"),
-        _level("room_key_l = room_key_r AND (house_key_l IS NULL OR house_key_r IS NULL)", "same room"),
-        _level("NOT (is_home_l AND is_home_r)", "different, one is a place"),
-        _level("ELSE", "different"),
-    )),
-    ("sex", (
-        _null("sex_l IS NULL OR sex_r IS NULL"),
-        _level("sex_l = sex_r", "same"),
-        _level("ELSE", "different"),
-    )),
+    (
+        "name",
+        (
+            _null("name_key_l IS NULL OR name_key_r IS NULL"),
+            _level("name_key_l = name_key_r", "exact", tf_adjustment_column="name_key"),
+            _level("pinyin_key_l = pinyin_key_r", "same pinyin", tf_adjustment_column="pinyin_key"),
+            _level("jaro_winkler_similarity(pinyin_key_l, pinyin_key_r) >= 0.9", "similar pinyin"),
+            _level("ELSE", "different"),
+        ),
+    ),
+    (
+        "birth",
+        (
+            _null("birth_ym_l IS NULL OR birth_ym_r IS NULL"),
+            _level("birth_l = birth_r", "same date"),
+            _level("birth_ym_l = birth_ym_r AND (birth_l IS NULL OR birth_r IS NULL)", "same month"),
+            _level("ELSE", "different"),
+        ),
+    ),
+    (
+        "id",
+        (
+            _null(
+                "coalesce(id_full_l, id_ps_l, id_digits_l) IS NULL OR coalesce(id_full_r, id_ps_r, id_digits_r) IS NULL"
+            ),
+            _level("id_full_l = id_full_r", "same number"),
+            _level("id_ps_l = id_ps_r AND (id_full_l IS NULL OR id_full_r IS NULL)", "masked consistent"),
+            _level(
+                "(id_digits_l IS NOT NULL OR id_digits_r IS NOT NULL) AND "
+                "levenshtein(coalesce(id_full_l, id_digits_l), coalesce(id_full_r, id_digits_r)) <= 2",
+                "near",
+            ),
+            _level("ELSE", "different"),
+        ),
+    ),
+    (
+        "phone",
+        (
+            _null("coalesce(len(phones_l), 0) = 0 OR coalesce(len(phones_r), 0) = 0"),
+            _level("len(list_intersect(phones_l, phones_r)) >= 1", "shared"),
+            _level("ELSE", "different"),
+        ),
+    ),
+    (
+        "house",
+        (
+            _null("room_key_l IS NULL OR room_key_r IS NULL"),
+            _level("house_key_l = house_key_r", "same flat"),
+            _level("room_key_l = room_key_r AND (house_key_l IS NULL OR house_key_r IS NULL)", "same room"),
+            _level("NOT (is_home_l AND is_home_r)", "different, one is a place"),
+            _level("ELSE", "different"),
+        ),
+    ),
+    (
+        "sex",
+        (
+            _null("sex_l IS NULL OR sex_r IS NULL"),
+            _level("sex_l = sex_r", "same"),
+            _level("ELSE", "different"),
+        ),
+    ),
 )
 
 
@@ -155,24 +193,31 @@ def train_model(records: pa.Table, *, seed: int = SEED) -> dict[str, Any]:
     if records.num_rows < 2:
         raise ValueError("cannot train a linkage model on fewer than two records; sync the sources first")
     with _linker(records, model_settings()) as (linker, _):
-        linker.training.estimate_probability_two_random_records_match(list(prior_rules()), recall=PRIOR_RECALL)
+        linker.training.estimate_probability_two_random_records_match(
+            list(prior_rules()), recall=PRIOR_RECALL
+        )
         linker.training.estimate_u_using_random_sampling(max_pairs=U_SAMPLE_PAIRS, seed=seed)
         for rule in (block_on("pinyin_key"), block_on("birth"), block_on("house_key")):
-            linker.training.estimate_parameters_using_expectation_maximisation(
-                rule, max_pairs=EM_MAX_PAIRS)
+            linker.training.estimate_parameters_using_expectation_maximisation(rule, max_pairs=EM_MAX_PAIRS)
         return linker.misc.save_model_to_json()
 
 
-def predict_pairs(records: pa.Table, model: Mapping[str, Any],
-                  threshold: float = REVIEW_PROBABILITY) -> pa.Table:
+def predict_pairs(
+    records: pa.Table, model: Mapping[str, Any], threshold: float = REVIEW_PROBABILITY
+) -> pa.Table:
     """Scored candidate pairs at or above ``threshold``: uid_l < uid_r, match_weight, match_probability.
 
     Deterministic for a model and a record table. The pairs are sorted by (uid_l, uid_r).
     """
     if records.num_rows < 2:
-        return pa.table({"uid_l": pa.array([], pa.int64()), "uid_r": pa.array([], pa.int64()),
-                         "match_weight": pa.array([], pa.float64()),
-                         "match_probability": pa.array([], pa.float64())})
+        return pa.table(
+            {
+                "uid_l": pa.array([], pa.int64()),
+                "uid_r": pa.array([], pa.int64()),
+                "match_weight": pa.array([], pa.float64()),
+                "match_probability": pa.array([], pa.float64()),
+            }
+        )
     with _linker(records, dict(model)) as (linker, con):
         scored = linker.inference.predict(threshold_match_probability=threshold, warning_mode="never")
         return con.sql(

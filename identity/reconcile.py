@@ -74,22 +74,44 @@ def reconcile(settings: Settings, as_of: dt.datetime, clock: Clock = utc_now) ->
             result, keys = _assign(mac_key, records, found, base)
         summary = _summary(records, found, result, keys, version)
         with _timed(timings, "write"):
-            identity.write_run(con, run_id, as_of, base, _identity_map(records, found, keys),
-                               [(e.event, e.old_key, e.new_key) for e in result.events],
-                               _reviews(records, found), summary, clock())
+            identity.write_run(
+                con,
+                run_id,
+                as_of,
+                base,
+                _identity_map(records, found, keys),
+                [(e.event, e.old_key, e.new_key) for e in result.events],
+                _reviews(records, found),
+                summary,
+                clock(),
+            )
         with _timed(timings, "vault"):
             summary["vault"] = sync_vault(con, vault, person_streams(settings), as_of)
     finally:
         vault.close()
         con.close()
-    log.info("reconciled run %s: %d records, %d persons, %d merges, %d splits, churn %d, %d for review",
-             run_id, summary["records"], summary["persons"], summary["merges"], summary["splits"],
-             summary["churn"], summary["reviews"])
-    return {"run_id": run_id, "as_of": as_of.isoformat(), **summary, "model_trained": trained,
-            "timings_s": {k: round(v, 2) for k, v in timings.items()}}
+    log.info(
+        "reconciled run %s: %d records, %d persons, %d merges, %d splits, churn %d, %d for review",
+        run_id,
+        summary["records"],
+        summary["persons"],
+        summary["merges"],
+        summary["splits"],
+        summary["churn"],
+        summary["reviews"],
+    )
+    return {
+        "run_id": run_id,
+        "as_of": as_of.isoformat(),
+        **summary,
+        "model_trained": trained,
+        "timings_s": {k: round(v, 2) for k, v in timings.items()},
+    }
 
 
-def train_linkage(settings: Settings, as_of: dt.datetime | None = None, clock: Clock = utc_now) -> dict[str, Any]:
+def train_linkage(
+    settings: Settings, as_of: dt.datetime | None = None, clock: Clock = utc_now
+) -> dict[str, Any]:
     """Train the linkage model on the records as of ``as_of`` (default: the newest run) and save a new version.
 
     Runs use the newest saved version from then on. Returns the version and the record count.
@@ -103,12 +125,18 @@ def train_linkage(settings: Settings, as_of: dt.datetime | None = None, clock: C
         _require_synced(con, as_of)
         records = load_records(con, person_streams(settings), as_of, sealed)
         model = train_model(records)
-        version = identity.save_model(con, model, MODEL_FORMAT, raw.run_id_for(as_of), records.num_rows, clock())
+        version = identity.save_model(
+            con, model, MODEL_FORMAT, raw.run_id_for(as_of), records.num_rows, clock()
+        )
     finally:
         vault.close()
         con.close()
-    log.info("trained linkage model version %d on %d records (run %s)", version, records.num_rows,
-             raw.run_id_for(as_of))
+    log.info(
+        "trained linkage model version %d on %d records (run %s)",
+        version,
+        records.num_rows,
+        raw.run_id_for(as_of),
+    )
     return {"model_version": version, "records": records.num_rows, "trained_on_run": raw.run_id_for(as_of)}
 
 
@@ -126,7 +154,8 @@ class _timed:
 def _require_synced(con, as_of: dt.datetime) -> None:
     if not con.execute("SELECT count(*) FROM meta.runs WHERE as_of <= ?", [as_of]).fetchall()[0][0]:
         raise identity.IdentityStateError(
-            f"no run loaded as of {as_of.isoformat()}; run `islandbridge sync` for this as-of first")
+            f"no run loaded as of {as_of.isoformat()}; run `islandbridge sync` for this as-of first"
+        )
 
 
 def _newest_as_of(con) -> dt.datetime:
@@ -136,7 +165,9 @@ def _newest_as_of(con) -> dt.datetime:
     return row
 
 
-def _model(con, records: pa.Table, run_id: str, clock: Clock) -> tuple[int | None, dict[str, Any] | None, bool]:
+def _model(
+    con, records: pa.Table, run_id: str, clock: Clock
+) -> tuple[int | None, dict[str, Any] | None, bool]:
     saved = identity.latest_model(con, MODEL_FORMAT)
     if saved is not None:
         return saved[0], saved[1], False
@@ -144,9 +175,14 @@ def _model(con, records: pa.Table, run_id: str, clock: Clock) -> tuple[int | Non
         return None, None, False
     model = train_model(records)
     version = identity.save_model(con, model, MODEL_FORMAT, run_id, records.num_rows, clock())
-    log.warning("no saved linkage model (%s): trained version %d on %d records of run %s and saved it; "
-                "later runs use it until `islandbridge linkage train` makes a new one",
-                MODEL_FORMAT, version, records.num_rows, run_id)
+    log.warning(
+        "no saved linkage model (%s): trained version %d on %d records of run %s and saved it; "
+        "later runs use it until `islandbridge linkage train` makes a new one",
+        MODEL_FORMAT,
+        version,
+        records.num_rows,
+        run_id,
+    )
     return version, model, True
 
 
@@ -155,8 +191,9 @@ def _match(records: pa.Table, model: dict[str, Any] | None) -> clustering.Cluste
     return clustering.build_clusters(records, id_links(records), pairs)
 
 
-def _assign(mac_key: Key, records: pa.Table, found: clustering.Clustering,
-            base: identity.Base) -> tuple[key_assignment.KeyAssignment, list[str]]:
+def _assign(
+    mac_key: Key, records: pa.Table, found: clustering.Clustering, base: identity.Base
+) -> tuple[key_assignment.KeyAssignment, list[str]]:
     current = records.select(["system", "record_key", "id_full"]).to_pandas().astype(object)
     current["cluster"] = found.cluster
     result = key_assignment.assign_keys(mac_key, current, base.previous, base.retired)
@@ -164,32 +201,53 @@ def _assign(mac_key: Key, records: pa.Table, found: clustering.Clustering,
 
 
 def _identity_map(records: pa.Table, found: clustering.Clustering, person_keys: list[str]) -> pa.Table:
-    return pa.table({
-        "system": records["system"], "record_key": records["record_key"],
-        "person_key": pa.array(person_keys, pa.string()),
-        "matched_by": pa.array(found.matched_by, pa.string()),
-        "match_probability": pa.array(found.probability, pa.float64()),
-        "first_seen_run": records["first_seen_run"], "last_seen_run": records["last_seen_run"],
-    })
+    return pa.table(
+        {
+            "system": records["system"],
+            "record_key": records["record_key"],
+            "person_key": pa.array(person_keys, pa.string()),
+            "matched_by": pa.array(found.matched_by, pa.string()),
+            "match_probability": pa.array(found.probability, pa.float64()),
+            "first_seen_run": records["first_seen_run"],
+            "last_seen_run": records["last_seen_run"],
+        }
+    )
 
 
 def _reviews(records: pa.Table, found: clustering.Clustering) -> pa.Table:
     systems, keys = records["system"].to_pylist(), records["record_key"].to_pylist()
     rows = found.reviews
-    return pa.table({
-        "system_l": pa.array([systems[r.uid_l] for r in rows], pa.string()),
-        "record_key_l": pa.array([keys[r.uid_l] for r in rows], pa.string()),
-        "system_r": pa.array([systems[r.uid_r] for r in rows], pa.string()),
-        "record_key_r": pa.array([keys[r.uid_r] for r in rows], pa.string()),
-        "match_probability": pa.array([r.match_probability for r in rows], pa.float64()),
-        "reason": pa.array([r.reason for r in rows], pa.string()),
-    })
+    return pa.table(
+        {
+            "system_l": pa.array([systems[r.uid_l] for r in rows], pa.string()),
+            "record_key_l": pa.array([keys[r.uid_l] for r in rows], pa.string()),
+            "system_r": pa.array([systems[r.uid_r] for r in rows], pa.string()),
+            "record_key_r": pa.array([keys[r.uid_r] for r in rows], pa.string()),
+            "match_probability": pa.array([r.match_probability for r in rows], pa.float64()),
+            "reason": pa.array([r.reason for r in rows], pa.string()),
+        }
+    )
 
 
-def _summary(records: pa.Table, found: clustering.Clustering, result: key_assignment.KeyAssignment,
-             person_keys: list[str], version: int | None) -> dict[str, Any]:
+def _summary(
+    records: pa.Table,
+    found: clustering.Clustering,
+    result: key_assignment.KeyAssignment,
+    person_keys: list[str],
+    version: int | None,
+) -> dict[str, Any]:
     data = pd.DataFrame({"system": records["system"].to_pylist(), "person_key": person_keys})
-    links = {pair: n for pair, n in pair_counts(data, ["person_key"], sorted(data["system"].unique())).items() if n}
-    return {"records": records.num_rows, "persons": int(data["person_key"].nunique()), "links": links,
-            "merges": result.count("merge"), "splits": result.count("split"), "retired": result.count("retire"),
-            "churn": result.churn, "reviews": len(found.reviews), "model_version": version}
+    links = {
+        pair: n for pair, n in pair_counts(data, ["person_key"], sorted(data["system"].unique())).items() if n
+    }
+    return {
+        "records": records.num_rows,
+        "persons": int(data["person_key"].nunique()),
+        "links": links,
+        "merges": result.count("merge"),
+        "splits": result.count("split"),
+        "retired": result.count("retire"),
+        "churn": result.churn,
+        "reviews": len(found.reviews),
+        "model_version": version,
+    }

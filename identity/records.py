@@ -49,8 +49,21 @@ from islandbridge.transforms.normalize import house_key, normalize_table
 from islandbridge.transforms.normalize._text import drop_blanks, fold
 
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-ROLES = ("name", "id", "phone", "sex", "birth", "status", "address", "estate_code", "building", "unit", "room",
-         "community", "grid")
+ROLES = (
+    "name",
+    "id",
+    "phone",
+    "sex",
+    "birth",
+    "status",
+    "address",
+    "estate_code",
+    "building",
+    "unit",
+    "room",
+    "community",
+    "grid",
+)
 
 
 @dataclass(frozen=True)
@@ -112,30 +125,70 @@ class PersonStream:
 
 
 PERSON_STREAMS: tuple[PersonStream, ...] = (
-    PersonStream("resident_registry", "t_jm",
-                 {"name": "xm", "id": "sfzh", "phone": "lxdh", "sex": "xb", "birth": "csrq", "status": "zt"},
-                 house=HouseLookup("t_fw", "fwbh", "fwbh",
-                                   {"estate_code": "xqbm", "building": "ld", "unit": "dy", "room": "fh"}),
-                 distinct="current", current_status="1"),
-    PersonStream("grid_platform", "residents",
-                 {"name": "name", "id": "id_card", "phone": "phone", "sex": "gender", "address": "address",
-                  "grid": "grid_code"},
-                 distinct="stream"),
-    PersonStream("grid_platform", "events",
-                 {"name": "reporter_name", "phone": "reporter_phone", "address": "address", "grid": "grid_code"},
-                 min_age=16, address_is_home=False),
-    PersonStream("civil_affairs", "dibao",
-                 {"name": "户主姓名", "id": "身份证号码", "phone": "联系电话", "address": "家庭住址",
-                  "community": "所属社区"},
-                 distinct="snapshot", min_age=16),
-    PersonStream("civil_affairs", "senior",
-                 {"name": "姓名", "id": "身份证号", "sex": "性别", "birth": "出生年月", "community": "所属社区"},
-                 distinct="snapshot",
-                 min_age=79),
+    PersonStream(
+        "resident_registry",
+        "t_jm",
+        {"name": "xm", "id": "sfzh", "phone": "lxdh", "sex": "xb", "birth": "csrq", "status": "zt"},
+        house=HouseLookup(
+            "t_fw", "fwbh", "fwbh", {"estate_code": "xqbm", "building": "ld", "unit": "dy", "room": "fh"}
+        ),
+        distinct="current",
+        current_status="1",
+    ),
+    PersonStream(
+        "grid_platform",
+        "residents",
+        {
+            "name": "name",
+            "id": "id_card",
+            "phone": "phone",
+            "sex": "gender",
+            "address": "address",
+            "grid": "grid_code",
+        },
+        distinct="stream",
+    ),
+    PersonStream(
+        "grid_platform",
+        "events",
+        {"name": "reporter_name", "phone": "reporter_phone", "address": "address", "grid": "grid_code"},
+        min_age=16,
+        address_is_home=False,
+    ),
+    PersonStream(
+        "civil_affairs",
+        "dibao",
+        {
+            "name": "户主姓名",
+            "id": "身份证号码",
+            "phone": "联系电话",
+            "address": "家庭住址",
+            "community": "所属社区",
+        },
+        distinct="snapshot",
+        min_age=16,
+    ),
+    PersonStream(
+        "civil_affairs",
+        "senior",
+        {"name": "姓名", "id": "身份证号", "sex": "性别", "birth": "出生年月", "community": "所属社区"},
+        distinct="snapshot",
+        min_age=79,
+    ),
     # Children below school age seldom hold a door card (the simulator issues them from age 8).
-    PersonStream("iot_platform", "cardholders",
-                 {"name": "name", "phone": "phone", "estate_code": "estate_code", "building": "building",
-                  "unit": "unit", "room": "room"}, min_age=8),
+    PersonStream(
+        "iot_platform",
+        "cardholders",
+        {
+            "name": "name",
+            "phone": "phone",
+            "estate_code": "estate_code",
+            "building": "building",
+            "unit": "unit",
+            "room": "room",
+        },
+        min_age=8,
+    ),
 )
 # The registry's place tables (stream, columns): estate names resolve free-text addresses to estate codes,
 # estates give every addressed record its community, and houses place an address without its estate.
@@ -143,16 +196,33 @@ REGISTER_SYSTEM = "resident_registry"
 ESTATES = ("t_xq", ("xqbm", "xqmc", "sqmc"))
 HOUSES = ("t_fw", ("xqbm", "ld", "dy", "fh", "wgbm"))
 
-FEATURES = pa.schema([
-    ("uid", pa.int64()), ("system", pa.string()), ("record_key", pa.string()),
-    ("first_seen_run", pa.string()), ("last_seen_run", pa.string()),
-    ("name_key", pa.string()), ("pinyin_key", pa.string()), ("surname_pinyin", pa.string()),
-    ("given_pinyin", pa.string()), ("id_full", pa.string()), ("id_ps", pa.string()),
-    ("id_digits", pa.string()), ("birth", pa.string()), ("birth_ym", pa.string()), ("sex", pa.string()),
-    ("phones", pa.list_(pa.string())), ("house_key", pa.string()), ("room_key", pa.string()),
-    ("scope", pa.string()), ("is_home", pa.bool_()), ("born_by", pa.string()), ("community", pa.string()),
-    ("registered", pa.bool_()),
-])
+FEATURES = pa.schema(
+    [
+        ("uid", pa.int64()),
+        ("system", pa.string()),
+        ("record_key", pa.string()),
+        ("first_seen_run", pa.string()),
+        ("last_seen_run", pa.string()),
+        ("name_key", pa.string()),
+        ("pinyin_key", pa.string()),
+        ("surname_pinyin", pa.string()),
+        ("given_pinyin", pa.string()),
+        ("id_full", pa.string()),
+        ("id_ps", pa.string()),
+        ("id_digits", pa.string()),
+        ("birth", pa.string()),
+        ("birth_ym", pa.string()),
+        ("sex", pa.string()),
+        ("phones", pa.list_(pa.string())),
+        ("house_key", pa.string()),
+        ("room_key", pa.string()),
+        ("scope", pa.string()),
+        ("is_home", pa.bool_()),
+        ("born_by", pa.string()),
+        ("community", pa.string()),
+        ("registered", pa.bool_()),
+    ]
+)
 
 
 @dataclass(frozen=True)
@@ -194,8 +264,9 @@ class SealedReader(Protocol):
     def fill(self, table: pa.Table, *, source: str, stream: str, columns: Sequence[str]) -> pa.Table: ...
 
 
-def load_records(con: duckdb.DuckDBPyConnection, plan: StreamPlan, as_of: dt.datetime,
-                 sealed: SealedReader | None = None) -> pa.Table:
+def load_records(
+    con: duckdb.DuckDBPyConnection, plan: StreamPlan, as_of: dt.datetime, sealed: SealedReader | None = None
+) -> pa.Table:
     """The normalised record table (`FEATURES`) of the newest version of every record as of ``as_of``.
 
     Streams whose raw table does not exist yet are skipped. ``uid`` numbers the records in
@@ -203,8 +274,11 @@ def load_records(con: duckdb.DuckDBPyConnection, plan: StreamPlan, as_of: dt.dat
     phones are sealed at load) are read back through ``sealed``, in memory only.
     """
     places = _places(con, plan.registers, as_of)
-    parts = [_stream_records(con, stream, as_of, places, sealed) for stream in plan.streams
-             if has_table(con, stream.table)]
+    parts = [
+        _stream_records(con, stream, as_of, places, sealed)
+        for stream in plan.streams
+        if has_table(con, stream.table)
+    ]
     parts = [p for p in parts if p.num_rows]
     if not parts:
         return FEATURES.empty_table()
@@ -235,35 +309,48 @@ def latest_sql(table: str, columns: Sequence[str]) -> str:
     """
 
 
-def latest_rows(con, stream: BoundStream, as_of: dt.datetime, columns: Iterable[str],
-                sealed: SealedReader | None = None) -> pa.Table:
+def latest_rows(
+    con, stream: BoundStream, as_of: dt.datetime, columns: Iterable[str], sealed: SealedReader | None = None
+) -> pa.Table:
     """``record_key``, ``first_seen_run``, ``last_seen_run`` and ``columns`` of the newest version of every
     record of ``stream`` as of ``as_of`` (see `latest_sql`). Columns the raw table does not hold are read
     back through ``sealed`` (in memory only), or left out without it."""
     existing = existing_columns(con, stream.table)
     wanted = sorted(set(columns))
     params = {"as_of": as_of, "source": stream.source, "stream": stream.spec.stream}
-    data = con.sql(latest_sql(stream.table, [c for c in wanted if c in existing]), params=params).to_arrow_table()
+    data = con.sql(
+        latest_sql(stream.table, [c for c in wanted if c in existing]), params=params
+    ).to_arrow_table()
     hidden = [c for c in wanted if c not in existing]
     if sealed is None or not hidden:
         return data
     return sealed.fill(data, source=stream.source, stream=stream.spec.stream, columns=hidden)
 
 
-def _stream_records(con, stream: BoundStream, as_of: dt.datetime, places: Places,
-                    sealed: SealedReader | None = None) -> pa.Table:
+def _stream_records(
+    con, stream: BoundStream, as_of: dt.datetime, places: Places, sealed: SealedReader | None = None
+) -> pa.Table:
     spec = stream.spec
-    data = latest_rows(con, stream, as_of, [*spec.roles.values(), *([spec.house.via] if spec.house else [])],
-                       sealed)
+    data = latest_rows(
+        con, stream, as_of, [*spec.roles.values(), *([spec.house.via] if spec.house else [])], sealed
+    )
     roles = {role: col for role, col in spec.roles.items() if col in data.column_names}
     data = _with_house(con, stream, data, as_of) if spec.house else data
-    raw = {role: data[col] if col in data.column_names else pa.nulls(data.num_rows, pa.string())
-           for role, col in roles.items()}
+    raw = {
+        role: data[col] if col in data.column_names else pa.nulls(data.num_rows, pa.string())
+        for role, col in roles.items()
+    }
     for role in ("estate_code", "building", "unit", "room"):
         if role in data.column_names and role not in raw:
             raw[role] = data[role]
-    table = pa.table({"record_key": data["record_key"], "first_seen_run": data["first_seen_run"],
-                      "last_seen_run": data["last_seen_run"], **{f"r_{k}": v for k, v in raw.items()}})
+    table = pa.table(
+        {
+            "record_key": data["record_key"],
+            "first_seen_run": data["first_seen_run"],
+            "last_seen_run": data["last_seen_run"],
+            **{f"r_{k}": v for k, v in raw.items()},
+        }
+    )
     if spec.required in roles:
         table = table.filter(pc.invert(pc.fill_null(_is_blank(table[f"r_{spec.required}"]), True)))
     return _features(table, spec, places, as_of)
@@ -290,10 +377,31 @@ def _with_house(con, stream: BoundStream, data: pa.Table, as_of: dt.datetime) ->
         con.unregister("_ib_houses")
 
 
-_NORMALISE = (("name", "name"), ("id", "id"), ("phone", "phone"), ("address", "address"),
-              ("estate_code", "estate_code"), ("building", "building"), ("unit", "unit"), ("room", "room"))
-_TEXT_OUTPUTS = ("name_key", "pinyin_key", "surname_pinyin", "given_pinyin", "house_key", "building", "unit",
-                 "room", "id_kind", "id_value", "id_passport", "id_prefix", "id_suffix")
+_NORMALISE = (
+    ("name", "name"),
+    ("id", "id"),
+    ("phone", "phone"),
+    ("address", "address"),
+    ("estate_code", "estate_code"),
+    ("building", "building"),
+    ("unit", "unit"),
+    ("room", "room"),
+)
+_TEXT_OUTPUTS = (
+    "name_key",
+    "pinyin_key",
+    "surname_pinyin",
+    "given_pinyin",
+    "house_key",
+    "building",
+    "unit",
+    "room",
+    "id_kind",
+    "id_value",
+    "id_passport",
+    "id_prefix",
+    "id_suffix",
+)
 
 
 def _features(table: pa.Table, stream: PersonStream, places: Places, as_of: dt.datetime) -> pa.Table:
@@ -301,26 +409,43 @@ def _features(table: pa.Table, stream: PersonStream, places: Places, as_of: dt.d
     spec = {f"r_{role}": kind for role, kind in _NORMALISE if f"r_{role}" in table.column_names}
     norm = normalize_table(table, spec, known_estates=places.codes)
     n = norm.num_rows
-    col = {name: norm[name] if name in norm.column_names else pa.nulls(n, pa.string()) for name in _TEXT_OUTPUTS}
-    constant = {"system": pa.array([stream.system] * n, pa.string()),
-                "is_home": pa.array([stream.address_is_home] * n, pa.bool_()),
-                "born_by": pa.array([born_by(as_of, stream.min_age)] * n, pa.string())}
+    col = {
+        name: norm[name] if name in norm.column_names else pa.nulls(n, pa.string()) for name in _TEXT_OUTPUTS
+    }
+    constant = {
+        "system": pa.array([stream.system] * n, pa.string()),
+        "is_home": pa.array([stream.address_is_home] * n, pa.bool_()),
+        "born_by": pa.array([born_by(as_of, stream.min_age)] * n, pa.string()),
+    }
     statuses = _column(table, "r_status", n)
     scopes = [stream.scope(k, st) for k, st in zip(table["record_key"].to_pylist(), statuses, strict=True)]
-    rooms = pc.binary_join_element_wise(col["building"], col["unit"], col["room"], "|", null_handling="emit_null")
+    rooms = pc.binary_join_element_wise(
+        col["building"], col["unit"], col["room"], "|", null_handling="emit_null"
+    )
     houses = _grid_placed(col["house_key"], rooms, _column(table, "r_grid", n), places)
-    return pa.table({
-        "uid": pa.nulls(n, pa.int64()), "system": constant["system"], "record_key": table["record_key"],
-        "first_seen_run": table["first_seen_run"], "last_seen_run": table["last_seen_run"],
-        **{name: col[name] for name in ("name_key", "pinyin_key", "surname_pinyin", "given_pinyin")},
-        **_id_columns(col, _column(table, "r_id", n)),
-        **_birth_and_sex(norm, table),
-        "phones": norm["phone_e164"] if "phone_e164" in norm.column_names else pa.nulls(n, pa.list_(pa.string())),
-        "house_key": houses, "room_key": rooms,
-        "scope": pa.array(scopes, pa.string()), "is_home": constant["is_home"], "born_by": constant["born_by"],
-        "community": _communities(houses.to_pylist(), _column(table, "r_community", n), places),
-        "registered": pa.array([stream.is_register] * n, pa.bool_()),
-    }, schema=FEATURES)
+    return pa.table(
+        {
+            "uid": pa.nulls(n, pa.int64()),
+            "system": constant["system"],
+            "record_key": table["record_key"],
+            "first_seen_run": table["first_seen_run"],
+            "last_seen_run": table["last_seen_run"],
+            **{name: col[name] for name in ("name_key", "pinyin_key", "surname_pinyin", "given_pinyin")},
+            **_id_columns(col, _column(table, "r_id", n)),
+            **_birth_and_sex(norm, table),
+            "phones": norm["phone_e164"]
+            if "phone_e164" in norm.column_names
+            else pa.nulls(n, pa.list_(pa.string())),
+            "house_key": houses,
+            "room_key": rooms,
+            "scope": pa.array(scopes, pa.string()),
+            "is_home": constant["is_home"],
+            "born_by": constant["born_by"],
+            "community": _communities(houses.to_pylist(), _column(table, "r_community", n), places),
+            "registered": pa.array([stream.is_register] * n, pa.bool_()),
+        },
+        schema=FEATURES,
+    )
 
 
 def _communities(house_keys: list, named: list, places: Places) -> pa.Array:
@@ -339,8 +464,10 @@ def _id_columns(col: Mapping[str, pa.ChunkedArray], raw_ids: list) -> dict[str, 
     return {
         "id_full": _id_full(values, col["id_passport"].to_pylist()),
         "id_ps": _id_ps(kinds, values, col["id_prefix"].to_pylist(), col["id_suffix"].to_pylist()),
-        "id_digits": pa.array([id_digits(r) if k == "invalid_checksum" else None
-                               for k, r in zip(kinds, raw_ids, strict=True)], pa.string()),
+        "id_digits": pa.array(
+            [id_digits(r) if k == "invalid_checksum" else None for k, r in zip(kinds, raw_ids, strict=True)],
+            pa.string(),
+        ),
     }
 
 
@@ -348,17 +475,24 @@ def _birth_and_sex(norm: pa.Table, table: pa.Table) -> dict[str, pa.Array]:
     """Birth date and sex from a valid ID number when there is one (it is checked), else as declared."""
     n = norm.num_rows
     id_birth = _column(norm, "id_birth_date", n)
-    births = [parse_birth(d) if b is None else (b.isoformat(), b.isoformat()[:7])
-              for b, d in zip(id_birth, _column(table, "r_birth", n), strict=True)]
-    sexes = [s or parse_sex(d) for s, d in zip(_column(norm, "id_sex", n), _column(table, "r_sex", n), strict=True)]
-    return {"birth": pa.array([b[0] for b in births], pa.string()),
-            "birth_ym": pa.array([b[1] for b in births], pa.string()),
-            "sex": pa.array(sexes, pa.string())}
+    births = [
+        parse_birth(d) if b is None else (b.isoformat(), b.isoformat()[:7])
+        for b, d in zip(id_birth, _column(table, "r_birth", n), strict=True)
+    ]
+    sexes = [
+        s or parse_sex(d) for s, d in zip(_column(norm, "id_sex", n), _column(table, "r_sex", n), strict=True)
+    ]
+    return {
+        "birth": pa.array([b[0] for b in births], pa.string()),
+        "birth_ym": pa.array([b[1] for b in births], pa.string()),
+        "sex": pa.array(sexes, pa.string()),
+    }
 
 
 def _id_full(values: list, passports: list) -> pa.Array:
-    return pa.array([v if v else (f"P:{p}" if p else None) for v, p in zip(values, passports, strict=True)],
-                    pa.string())
+    return pa.array(
+        [v if v else (f"P:{p}" if p else None) for v, p in zip(values, passports, strict=True)], pa.string()
+    )
 
 
 def _id_ps(kinds: list, values: list, prefixes: list, suffixes: list) -> pa.Array:
@@ -461,8 +595,14 @@ def _newest(con, source: str, stream: tuple[str, tuple[str, ...]], as_of: dt.dat
     if not has_table(con, table):
         return []
     existing = existing_columns(con, table)
-    rows = con.sql(latest_sql(table, [c for c in columns if c in existing]),
-                   params={"as_of": as_of, "source": source, "stream": name}).to_arrow_table().to_pylist()
+    rows = (
+        con.sql(
+            latest_sql(table, [c for c in columns if c in existing]),
+            params={"as_of": as_of, "source": source, "stream": name},
+        )
+        .to_arrow_table()
+        .to_pylist()
+    )
     return [{c: row.get(c) for c in columns} for row in rows]
 
 

@@ -105,27 +105,43 @@ def run_base(con: duckdb.DuckDBPyConnection, run_id: str, as_of: dt.datetime) ->
 
     Raises `IdentityStateError` when ``as_of`` is older than the latest reconciled run.
     """
-    latest = con.execute("SELECT run_id, as_of FROM meta.identity_runs ORDER BY as_of DESC LIMIT 1").fetchall()
+    latest = con.execute(
+        "SELECT run_id, as_of FROM meta.identity_runs ORDER BY as_of DESC LIMIT 1"
+    ).fetchall()
     if latest and latest[0][0] != run_id and latest[0][1] > as_of:
         raise IdentityStateError(
             f"run {run_id} is older than the latest reconciled run {latest[0][0]}; identities are reconciled "
-            f"in order: re-run {latest[0][0]} or a later as-of")
+            f"in order: re-run {latest[0][0]} or a later as-of"
+        )
     rerun = bool(latest) and latest[0][0] == run_id
     if rerun:
-        previous = con.execute("SELECT system, record_key, person_key FROM core.identity_map_before "
-                               "WHERE run_id = ?", [run_id]).df()
+        previous = con.execute(
+            "SELECT system, record_key, person_key FROM core.identity_map_before WHERE run_id = ?", [run_id]
+        ).df()
     else:
         previous = con.execute("SELECT system, record_key, person_key FROM core.identity_map").df()
-    retired = {r[0] for r in con.execute(
-        "SELECT old_key FROM core.person_key_redirects WHERE run_id <> ? "
-        "UNION SELECT old_key FROM core.identity_events WHERE event = 'retire' AND run_id <> ?",
-        [run_id, run_id]).fetchall()}
+    retired = {
+        r[0]
+        for r in con.execute(
+            "SELECT old_key FROM core.person_key_redirects WHERE run_id <> ? "
+            "UNION SELECT old_key FROM core.identity_events WHERE event = 'retire' AND run_id <> ?",
+            [run_id, run_id],
+        ).fetchall()
+    }
     return Base(previous.astype(object), retired, rerun)
 
 
-def write_run(con: duckdb.DuckDBPyConnection, run_id: str, as_of: dt.datetime, base: Base, identity_map: pa.Table,
-              events: Iterable[tuple[str, str, str | None]], reviews: pa.Table, summary: Mapping[str, Any],
-              reconciled_at: dt.datetime) -> None:
+def write_run(
+    con: duckdb.DuckDBPyConnection,
+    run_id: str,
+    as_of: dt.datetime,
+    base: Base,
+    identity_map: pa.Table,
+    events: Iterable[tuple[str, str, str | None]],
+    reviews: pa.Table,
+    summary: Mapping[str, Any],
+    reconciled_at: dt.datetime,
+) -> None:
     """Replace the identity tables' state with this run's, in one transaction.
 
     ``identity_map`` has the columns of ``core.identity_map``; ``reviews`` those of ``core.identity_review``
@@ -137,21 +153,42 @@ def write_run(con: duckdb.DuckDBPyConnection, run_id: str, as_of: dt.datetime, b
         con.execute("DELETE FROM meta.identity_runs WHERE run_id = ?", [run_id])
         if not base.rerun:
             con.execute("DELETE FROM core.identity_map_before")
-            con.execute("INSERT INTO core.identity_map_before SELECT ?, system, record_key, person_key "
-                        "FROM core.identity_map", [run_id])
+            con.execute(
+                "INSERT INTO core.identity_map_before SELECT ?, system, record_key, person_key "
+                "FROM core.identity_map",
+                [run_id],
+            )
         con.execute("DELETE FROM core.identity_map")
         _insert(con, "core.identity_map", identity_map)
         events = list(events)
-        _many(con, "INSERT INTO core.identity_events VALUES (?, ?, ?, ?, ?)",
-              [[run_id, e, o, n, as_of] for e, o, n in events])
-        _many(con, "INSERT OR REPLACE INTO core.person_key_redirects VALUES (?, ?, ?)",
-              [[o, n, run_id] for e, o, n in events if e == "merge"])
+        _many(
+            con,
+            "INSERT INTO core.identity_events VALUES (?, ?, ?, ?, ?)",
+            [[run_id, e, o, n, as_of] for e, o, n in events],
+        )
+        _many(
+            con,
+            "INSERT OR REPLACE INTO core.person_key_redirects VALUES (?, ?, ?)",
+            [[o, n, run_id] for e, o, n in events if e == "merge"],
+        )
         _insert(con, "core.identity_review", reviews, run_id)
         con.execute(
             "INSERT INTO meta.identity_runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [run_id, as_of, summary["model_version"], summary["persons"], summary["records"],
-             json.dumps(summary["links"], sort_keys=True), summary["merges"], summary["splits"],
-             summary["retired"], summary["churn"], summary["reviews"], reconciled_at])
+            [
+                run_id,
+                as_of,
+                summary["model_version"],
+                summary["persons"],
+                summary["records"],
+                json.dumps(summary["links"], sort_keys=True),
+                summary["merges"],
+                summary["splits"],
+                summary["retired"],
+                summary["churn"],
+                summary["reviews"],
+                reconciled_at,
+            ],
+        )
 
 
 def _many(con: duckdb.DuckDBPyConnection, sql: str, rows: list[list[Any]]) -> None:
@@ -175,15 +212,26 @@ def _insert(con: duckdb.DuckDBPyConnection, table: str, data: pa.Table, run_id: 
 
 def latest_model(con: duckdb.DuckDBPyConnection, model_format: str) -> tuple[int, dict[str, Any]] | None:
     """(version, model) of the newest saved model of ``model_format``, or None."""
-    rows = con.execute("SELECT version, model_json FROM meta.linkage_models WHERE model_format = ? "
-                       "ORDER BY version DESC LIMIT 1", [model_format]).fetchall()
+    rows = con.execute(
+        "SELECT version, model_json FROM meta.linkage_models WHERE model_format = ? "
+        "ORDER BY version DESC LIMIT 1",
+        [model_format],
+    ).fetchall()
     return (rows[0][0], json.loads(rows[0][1])) if rows else None
 
 
-def save_model(con: duckdb.DuckDBPyConnection, model: Mapping[str, Any], model_format: str, trained_on_run: str,
-               records: int, trained_at: dt.datetime) -> int:
+def save_model(
+    con: duckdb.DuckDBPyConnection,
+    model: Mapping[str, Any],
+    model_format: str,
+    trained_on_run: str,
+    records: int,
+    trained_at: dt.datetime,
+) -> int:
     """Store a trained model as the next version; returns the version number (1 for the first)."""
     version = con.execute("SELECT coalesce(max(version), 0) + 1 FROM meta.linkage_models").fetchall()[0][0]
-    con.execute("INSERT INTO meta.linkage_models VALUES (?, ?, ?, ?, ?, ?)",
-                [version, model_format, trained_at, trained_on_run, records, json.dumps(model, sort_keys=True)])
+    con.execute(
+        "INSERT INTO meta.linkage_models VALUES (?, ?, ?, ?, ?, ?)",
+        [version, model_format, trained_at, trained_on_run, records, json.dumps(model, sort_keys=True)],
+    )
     return version

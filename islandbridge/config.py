@@ -73,7 +73,9 @@ class Settings:
     quality: Mapping[str, Any] = field(default_factory=dict)
     config_path: Path | None = None
     # Where the private and published parts live (defaults beside the warehouse; see docs/configuration.md).
-    vault_path: Path | None = None  # the identifier vault (encrypted values; never attach to analysts' DuckDB)
+    vault_path: Path | None = (
+        None  # the identifier vault (encrypted values; never attach to analysts' DuckDB)
+    )
     audit_path: Path | None = None  # the append-only re-identification log
     exports_dir: Path | None = None  # exports/<department>/<YYYY-MM-DD>/
     snapshots_dir: Path | None = None  # read-only analyst snapshots
@@ -82,9 +84,12 @@ class Settings:
 
     def __post_init__(self) -> None:
         home = self.warehouse_path.parent
-        defaults = {"vault_path": home.parent / "private" / "vault.duckdb",
-                    "audit_path": home.parent / "private" / "audit" / "reidentification.jsonl",
-                    "exports_dir": home.parent / "exports", "snapshots_dir": home / "snapshots"}
+        defaults = {
+            "vault_path": home.parent / "private" / "vault.duckdb",
+            "audit_path": home.parent / "private" / "audit" / "reidentification.jsonl",
+            "exports_dir": home.parent / "exports",
+            "snapshots_dir": home / "snapshots",
+        }
         for name, default in defaults.items():
             if getattr(self, name) is None:
                 object.__setattr__(self, name, default)
@@ -120,11 +125,17 @@ def load_settings(path: str | Path, environ: Mapping[str, str], *, with_sources:
         raise ConfigError(f"configuration file not found: {path}") from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path} is not valid YAML: {exc}") from None
-    return parse_settings(raw, base_dir=path.parent, environ=environ, config_path=path, with_sources=with_sources)
+    return parse_settings(
+        raw, base_dir=path.parent, environ=environ, config_path=path, with_sources=with_sources
+    )
 
 
 def parse_settings(
-    raw: Any, *, base_dir: Path, environ: Mapping[str, str], config_path: Path | None = None,
+    raw: Any,
+    *,
+    base_dir: Path,
+    environ: Mapping[str, str],
+    config_path: Path | None = None,
     with_sources: bool = True,
 ) -> Settings:
     """Build ``Settings`` from an already-parsed mapping (see ``load_settings``)."""
@@ -152,11 +163,19 @@ def parse_settings(
 
     # Warehouse-only commands (with_sources=False) get the keys that resolve and do not require the rest.
     key_resolver = resolver if with_sources else _Resolver(environ, base_dir, [])
-    keys = {str(name): key_resolver.secret(f"keys.{name}", ref) for name, ref in (raw.get("keys") or {}).items()}
+    keys = {
+        str(name): key_resolver.secret(f"keys.{name}", ref) for name, ref in (raw.get("keys") or {}).items()
+    }
     quality = dict(raw.get("quality") or {})
-    paths = {name: (base_dir / str(_get(raw, dotted)) if _get(raw, dotted) else None)
-             for name, dotted in (("vault_path", "vault.path"), ("audit_path", "audit.path"),
-                                  ("exports_dir", "exports.dir"), ("snapshots_dir", "snapshots.dir"))}
+    paths = {
+        name: (base_dir / str(_get(raw, dotted)) if _get(raw, dotted) else None)
+        for name, dotted in (
+            ("vault_path", "vault.path"),
+            ("audit_path", "audit.path"),
+            ("exports_dir", "exports.dir"),
+            ("snapshots_dir", "snapshots.dir"),
+        )
+    }
     keep = _get(raw, "snapshots.keep")
     if keep is not None and (not isinstance(keep, int) or keep < 1):
         problems.append("snapshots.keep: a whole number of snapshots to keep, at least 1")

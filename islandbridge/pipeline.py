@@ -50,6 +50,7 @@ from islandbridge.warehouse.marts import build_marts, options_of
 
 log = logging.getLogger(__name__)
 
+
 def load_settings(path: str | Path, environ: Mapping[str, str], *, with_sources: bool = True) -> Settings:
     """Read, resolve and check a configuration file (`islandbridge.config.load_settings`), then build every
     connector and parse the ``quality`` and ``reports`` sections once, so that a wrong kind, option,
@@ -107,7 +108,9 @@ def validate(settings: Settings, as_of: dt.datetime, sources: Sequence[str]) -> 
     return gate.to_dict()
 
 
-def load(settings: Settings, as_of: dt.datetime, sources: Sequence[str], clock: Clock = utc_now) -> dict[str, Any]:
+def load(
+    settings: Settings, as_of: dt.datetime, sources: Sequence[str], clock: Clock = utc_now
+) -> dict[str, Any]:
     """Commit every extracted source of the run into the warehouse; returns the run's accounting.
 
     Rows are pseudonymised on the way in: direct identifiers are sealed in the vault, free text is
@@ -118,24 +121,40 @@ def load(settings: Settings, as_of: dt.datetime, sources: Sequence[str], clock: 
     settings.warehouse_path.parent.mkdir(parents=True, exist_ok=True)
     quarantine_ring = quarantine_keyring(settings)
     with open_vault(settings) as vault:
-        privacy = LoadPrivacy(vault, quarantine_ring, {s: settings.source(s).kind for s in sources},
-                              Scrubber(_known_names(settings, vault, run_id, sources)))
+        privacy = LoadPrivacy(
+            vault,
+            quarantine_ring,
+            {s: settings.source(s).kind for s in sources},
+            Scrubber(_known_names(settings, vault, run_id, sources)),
+        )
         con = raw.connect(str(settings.warehouse_path))
         try:
             raw.begin_run(con, run_id, as_of, list(sources), clock())
             for source in sources:
-                raw.load_source(con, settings.landing_url, run_id, source, as_of, clock(), privacy,
-                                clean_landing=True)
+                raw.load_source(
+                    con, settings.landing_url, run_id, source, as_of, clock(), privacy, clean_landing=True
+                )
             raw.finish_run(con, run_id, "loaded", clock())
             summary = dict(raw.run_summary(con, run_id))
         finally:
             con.close()
-    return {"run_id": run_id, "as_of": as_of.isoformat(), "warehouse": str(settings.warehouse_path),
-            "sources": summary}
+    return {
+        "run_id": run_id,
+        "as_of": as_of.isoformat(),
+        "warehouse": str(settings.warehouse_path),
+        "sources": summary,
+    }
 
 
-def sync(settings: Settings, as_of: dt.datetime, sources: Sequence[str] | None = None,
-         clock: Clock = utc_now, *, reconcile_identities: bool = True, deliver: bool = True) -> dict[str, Any]:
+def sync(
+    settings: Settings,
+    as_of: dt.datetime,
+    sources: Sequence[str] | None = None,
+    clock: Clock = utc_now,
+    *,
+    reconcile_identities: bool = True,
+    deliver: bool = True,
+) -> dict[str, Any]:
     """Run every step for one as-of, in the same order as the DAG.
 
     ``reconcile_identities=False`` stops after the load (for measuring or testing reconciliation alone);
@@ -187,8 +206,9 @@ def export(settings: Settings, as_of: dt.datetime, clock: Clock = utc_now) -> di
 def publish(settings: Settings, as_of: dt.datetime) -> dict[str, Any]:
     """Publish the analysts' read-only snapshot and write the run report; returns their paths."""
     run_id = raw.run_id_for(as_of)
-    snapshot = publish_snapshot(settings.warehouse_path, settings.snapshots_dir, run_id, settings.snapshots_keep,
-                                events_dir(settings))
+    snapshot = publish_snapshot(
+        settings.warehouse_path, settings.snapshots_dir, run_id, settings.snapshots_keep, events_dir(settings)
+    )
     reports = QualityConfig.from_mapping(settings.quality).reports_root(settings.warehouse_path)
     report = write_run_report(settings.warehouse_path, run_id, reports, settings.exports_dir)
     log.info("published snapshot %s and run report %s", snapshot, report)

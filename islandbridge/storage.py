@@ -35,16 +35,24 @@ def run_id_for(as_of: dt.datetime) -> str:
 def has_table(con: duckdb.DuckDBPyConnection, table: str) -> bool:
     """Whether ``schema.table`` exists on ``con``'s default database."""
     schema, name = table.split(".", 1)
-    return bool(con.execute("SELECT count(*) FROM information_schema.tables WHERE table_schema = ? "
-                            "AND table_name = ?", [schema, name]).fetchall()[0][0])
+    return bool(
+        con.execute(
+            "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
+            [schema, name],
+        ).fetchall()[0][0]
+    )
 
 
 def existing_columns(con: duckdb.DuckDBPyConnection, table: str) -> set[str]:
     """The columns of ``schema.table`` (empty when there is no such table)."""
     schema, name = table.split(".", 1)
-    return {r[0] for r in con.execute(
-        "SELECT column_name FROM information_schema.columns WHERE table_schema = ? AND table_name = ?",
-        [schema, name]).fetchall()}
+    return {
+        r[0]
+        for r in con.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_schema = ? AND table_name = ?",
+            [schema, name],
+        ).fetchall()
+    }
 
 
 @contextlib.contextmanager

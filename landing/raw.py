@@ -94,8 +94,13 @@ def previous_state(con: duckdb.DuckDBPyConnection, source: str, as_of: dt.dateti
     return json.loads(row[0]) if row else {}
 
 
-def begin_run(con: duckdb.DuckDBPyConnection, run_id: str, as_of: dt.datetime, sources: list[str],
-              started_at: dt.datetime) -> None:
+def begin_run(
+    con: duckdb.DuckDBPyConnection,
+    run_id: str,
+    as_of: dt.datetime,
+    sources: list[str],
+    started_at: dt.datetime,
+) -> None:
     con.execute(
         "INSERT OR REPLACE INTO meta.runs VALUES (?, ?, 'loading', ?, NULL, ?)",
         [run_id, as_of, started_at, sources],
@@ -103,12 +108,22 @@ def begin_run(con: duckdb.DuckDBPyConnection, run_id: str, as_of: dt.datetime, s
 
 
 def finish_run(con: duckdb.DuckDBPyConnection, run_id: str, status: str, finished_at: dt.datetime) -> None:
-    con.execute("UPDATE meta.runs SET status = ?, finished_at = ? WHERE run_id = ?", [status, finished_at, run_id])
+    con.execute(
+        "UPDATE meta.runs SET status = ?, finished_at = ? WHERE run_id = ?", [status, finished_at, run_id]
+    )
 
 
-def load_source(con: duckdb.DuckDBPyConnection, landing_url: str, run_id: str, source: str,
-                as_of: dt.datetime, loaded_at: dt.datetime, privacy: LoadPrivacy | None = None,
-                *, clean_landing: bool = False) -> dict[str, dict[str, int]]:
+def load_source(
+    con: duckdb.DuckDBPyConnection,
+    landing_url: str,
+    run_id: str,
+    source: str,
+    as_of: dt.datetime,
+    loaded_at: dt.datetime,
+    privacy: LoadPrivacy | None = None,
+    *,
+    clean_landing: bool = False,
+) -> dict[str, dict[str, int]]:
     """Commit one source's landed slice, accounting and state atomically; returns counts per stream.
 
     With ``privacy`` (the pipeline always passes it) the rows are pseudonymised on the way in (see
@@ -130,12 +145,30 @@ def load_source(con: duckdb.DuckDBPyConnection, landing_url: str, run_id: str, s
                 privacy.vault.seal_records(source, stream, run_id, sealed_rows(data.to_batches(), spec))
     with transaction(con):
         for stream, info in manifest["streams"].items():
-            _replace_stream(con, fs, base, source, stream, info["columns"], run_id, specs.get(stream),
-                            privacy.scrubber if privacy else None)
+            _replace_stream(
+                con,
+                fs,
+                base,
+                source,
+                stream,
+                info["columns"],
+                run_id,
+                specs.get(stream),
+                privacy.scrubber if privacy else None,
+            )
             con.execute(
                 "INSERT OR REPLACE INTO meta.run_sources VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [run_id, source, stream, info["read"], info["landed"], info["quarantined"],
-                 info["duplicates"], info["deleted"], loaded_at],
+                [
+                    run_id,
+                    source,
+                    stream,
+                    info["read"],
+                    info["landed"],
+                    info["quarantined"],
+                    info["duplicates"],
+                    info["deleted"],
+                    loaded_at,
+                ],
             )
         _replace_quarantine(con, fs, base, run_id, source, privacy)
         _replace_side_table(con, fs, base, "deletions", DELETED, run_id, source, "stream, _record_key")
@@ -149,8 +182,7 @@ def load_source(con: duckdb.DuckDBPyConnection, landing_url: str, run_id: str, s
         fs.delete_dir(base)
         log.info("deleted the landed extract of %s for run %s after loading it", source, run_id)
     counts = {s: {k: info[k] for k in COUNT_FIELDS} for s, info in manifest["streams"].items()}
-    log.info("loaded %s for run %s: %s", source, run_id,
-             {s: c["landed"] for s, c in counts.items()})
+    log.info("loaded %s for run %s: %s", source, run_id, {s: c["landed"] for s, c in counts.items()})
     return counts
 
 
@@ -166,19 +198,32 @@ def read_manifest(fs: pafs.FileSystem, base: str, source: str, run_id: str) -> d
         ) from None
 
 
-def _replace_stream(con, fs, base: str, source: str, stream: str, columns: list[str], run_id: str,
-                    spec: StreamPrivacy | None = None, scrubber: Scrubber | None = None) -> None:
+def _replace_stream(
+    con,
+    fs,
+    base: str,
+    source: str,
+    stream: str,
+    columns: list[str],
+    run_id: str,
+    spec: StreamPrivacy | None = None,
+    scrubber: Scrubber | None = None,
+) -> None:
     table = f"raw.{source}__{stream}"
     landed = [c for c in columns if c != RECORD_KEY]
     cols = [*(spec.warehouse_columns(landed) if spec else landed), RECORD_KEY]
     con.execute(
         f"CREATE TABLE IF NOT EXISTS {table} ("
-        + ", ".join(f'"{c}" VARCHAR' for c in cols) + ', "_run_id" VARCHAR)'
+        + ", ".join(f'"{c}" VARCHAR' for c in cols)
+        + ', "_run_id" VARCHAR)'
     )
-    existing = {r[0] for r in con.execute(
-        "SELECT column_name FROM information_schema.columns WHERE table_schema = 'raw' AND table_name = ?",
-        [f"{source}__{stream}"],
-    ).fetchall()}
+    existing = {
+        r[0]
+        for r in con.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_schema = 'raw' AND table_name = ?",
+            [f"{source}__{stream}"],
+        ).fetchall()
+    }
     for c in cols:
         if c not in existing:  # a column the connector now declares: earlier runs have it as NULL
             con.execute(f'ALTER TABLE {table} ADD COLUMN "{c}" VARCHAR')
@@ -191,8 +236,9 @@ def _replace_stream(con, fs, base: str, source: str, stream: str, columns: list[
     for batch in landed_dataset(fs, posixpath.join(base, stream)).to_batches():
         con.register("_pseudonymised", warehouse_batch(batch, spec, landed, scrubber or Scrubber()))
         try:
-            con.execute(f"INSERT INTO {table} ({quoted}, _run_id) SELECT {quoted}, ? FROM _pseudonymised",
-                        [run_id])
+            con.execute(
+                f"INSERT INTO {table} ({quoted}, _run_id) SELECT {quoted}, ? FROM _pseudonymised", [run_id]
+            )
         finally:
             con.unregister("_pseudonymised")
 
@@ -204,27 +250,35 @@ def _replace_quarantine(con, fs, base: str, run_id: str, source: str, privacy: L
     if not rows.num_rows:
         return
     if privacy is None:
-        raise LoadError(f"{rows.num_rows} quarantined record(s) of {source!r} in run {run_id} must be sealed: "
-                        "load them through the pipeline, which configures keys.quarantine")
+        raise LoadError(
+            f"{rows.num_rows} quarantined record(s) of {source!r} in run {run_id} must be sealed: "
+            "load them through the pipeline, which configures keys.quarantine"
+        )
     con.register("_sealed_quarantine", seal_quarantine(privacy.quarantine, run_id, source, rows))
     try:
-        con.execute("INSERT INTO meta.quarantine (run_id, source, stream, record_key, reason, seq, kid, nonce, "
-                    "ciphertext) SELECT ?, ?, stream, _record_key, reason, seq, kid, nonce, ciphertext "
-                    "FROM _sealed_quarantine", [run_id, source])
+        con.execute(
+            "INSERT INTO meta.quarantine (run_id, source, stream, record_key, reason, seq, kid, nonce, "
+            "ciphertext) SELECT ?, ?, stream, _record_key, reason, seq, kid, nonce, ciphertext "
+            "FROM _sealed_quarantine",
+            [run_id, source],
+        )
     finally:
         con.unregister("_sealed_quarantine")
 
 
 def _forget_deleted(con, privacy: LoadPrivacy, run_id: str, source: str) -> None:
     """A record the source deleted is erased from the vault too (its history stays, pseudonymous)."""
-    gone = con.execute("SELECT stream, list(record_key) FROM meta.deletions WHERE run_id = ? AND source = ? "
-                       "GROUP BY stream", [run_id, source]).fetchall()
+    gone = con.execute(
+        "SELECT stream, list(record_key) FROM meta.deletions WHERE run_id = ? AND source = ? GROUP BY stream",
+        [run_id, source],
+    ).fetchall()
     for stream, keys in gone:
         privacy.vault.forget_records(source, stream, keys)
 
 
-def _replace_side_table(con, fs, base: str, table: str, folder: str, run_id: str, source: str,
-                        columns: str) -> None:
+def _replace_side_table(
+    con, fs, base: str, table: str, folder: str, run_id: str, source: str, columns: str
+) -> None:
     con.execute(f"DELETE FROM meta.{table} WHERE run_id = ? AND source = ?", [run_id, source])
     with _registered(con, fs, posixpath.join(base, folder)) as view:
         con.execute(f"INSERT INTO meta.{table} SELECT ?, ?, {columns} FROM {view}", [run_id, source])
@@ -251,13 +305,13 @@ def _check_ident(name: str) -> None:
         raise LoadError(f"{name!r} cannot name a warehouse table (letters, digits and _ only)")
 
 
-
-
 def format_accounting(summary: Mapping[str, Mapping[str, int]], indent: str = "") -> str:
     """A run's per-source accounting as an aligned text table (the demo and `islandbridge runs`)."""
     lines = [f"{indent}{'source':<10} {'read':>9} {'landed':>9} {'quarantined':>12} {'duplicates':>11}"]
-    lines += [f"{indent}{source:<10} {c['read']:>9} {c['landed']:>9} {c['quarantined']:>12} {c['duplicates']:>11}"
-              for source, c in summary.items()]
+    lines += [
+        f"{indent}{source:<10} {c['read']:>9} {c['landed']:>9} {c['quarantined']:>12} {c['duplicates']:>11}"
+        for source, c in summary.items()
+    ]
     return "\n".join(lines)
 
 

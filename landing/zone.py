@@ -41,7 +41,12 @@ MANIFEST = "_manifest.json"
 QUARANTINE = "_quarantine"
 DELETED = "_deleted"
 QUARANTINE_SCHEMA = pa.schema(
-    [("stream", pa.string()), (RECORD_KEY, pa.string()), ("reason", pa.string()), ("record_json", pa.string())]
+    [
+        ("stream", pa.string()),
+        (RECORD_KEY, pa.string()),
+        ("reason", pa.string()),
+        ("record_json", pa.string()),
+    ]
 )
 DELETED_SCHEMA = pa.schema([("stream", pa.string()), (RECORD_KEY, pa.string())])
 
@@ -102,7 +107,9 @@ def path_exists(fs: pafs.FileSystem, path: str) -> bool:
 def write_part(fs: pafs.FileSystem, folder: str, index: int, table: pa.Table) -> None:
     """Write ``table`` as ``{folder}/part-{index:05d}.parquet``, the one form every landed part takes."""
     fs.create_dir(folder, recursive=True)
-    pq.write_table(table, posixpath.join(folder, f"part-{index:05d}.parquet"), filesystem=fs, compression="zstd")
+    pq.write_table(
+        table, posixpath.join(folder, f"part-{index:05d}.parquet"), filesystem=fs, compression="zstd"
+    )
 
 
 def write_manifest(fs: pafs.FileSystem, base: str, manifest: Mapping[str, Any]) -> None:
@@ -167,7 +174,9 @@ class LandingWriter:
     def quarantine(self, stream: str, record_key: str, reason: str, record: Mapping[str, Any]) -> None:
         self._stream(stream)
         raw = json.dumps({k: to_text(v) for k, v in record.items()}, ensure_ascii=False, sort_keys=True)
-        self._quarantine.append({"stream": stream, RECORD_KEY: record_key, "reason": reason, "record_json": raw})
+        self._quarantine.append(
+            {"stream": stream, RECORD_KEY: record_key, "reason": reason, "record_json": raw}
+        )
         self.counts[stream].quarantined += 1
 
     def duplicate(self, stream: str, n: int = 1) -> None:
@@ -186,19 +195,26 @@ class LandingWriter:
             self._flush(spec)
             if spec.dedupe and self.counts[spec.name].landed:
                 self._dedupe(spec)
-        unbalanced = {s: c for s, c in self.counts.items()
-                      if not c.balanced() or c.landed != self._written[s]}
+        unbalanced = {
+            s: c for s, c in self.counts.items() if not c.balanced() or c.landed != self._written[s]
+        }
         if unbalanced:
-            detail = "; ".join(f"{s}: read {c.read}, landed {c.landed} (written {self._written[s]}), "
-                               f"quarantined {c.quarantined}, duplicates {c.duplicates}"
-                               for s, c in unbalanced.items())
+            detail = "; ".join(
+                f"{s}: read {c.read}, landed {c.landed} (written {self._written[s]}), "
+                f"quarantined {c.quarantined}, duplicates {c.duplicates}"
+                for s, c in unbalanced.items()
+            )
             raise AccountingError(f"records lost in {self.base}: {detail}")
         self._write_table(QUARANTINE, pa.Table.from_pylist(self._quarantine, QUARANTINE_SCHEMA))
         self._write_table(DELETED, pa.Table.from_pylist(self._deleted, DELETED_SCHEMA))
         manifest = {
             "streams": {
-                name: {**vars(self.counts[name]), "parts": self._parts[name], "key": list(spec.key_columns),
-                       "columns": list(spec.columns)}
+                name: {
+                    **vars(self.counts[name]),
+                    "parts": self._parts[name],
+                    "key": list(spec.key_columns),
+                    "columns": list(spec.columns),
+                }
                 for name, spec in self.streams.items()
             },
             "state": dict(state),
@@ -237,8 +253,10 @@ class LandingWriter:
         ordered = ", ".join(f'"{c}"' for c in (RECORD_KEY, *spec.columns))
         with tempfile.TemporaryDirectory(prefix="ib-dedupe-") as spill, duckdb.connect() as con:
             # One thread and a small limit: DuckDB spills the sort to disk instead of growing with the log.
-            con.execute(f"SET threads = 1; SET memory_limit = '{DEDUPE_MEMORY}'; SET temp_directory = '{spill}'; "
-                        "SET preserve_insertion_order = false")
+            con.execute(
+                f"SET threads = 1; SET memory_limit = '{DEDUPE_MEMORY}'; SET temp_directory = '{spill}'; "
+                "SET preserve_insertion_order = false"
+            )
             reader = con.sql(
                 f"SELECT DISTINCT ON ({RECORD_KEY}) * FROM {self._scan(con, folder)} ORDER BY {ordered}"
             ).to_arrow_reader(self.part_rows)

@@ -124,8 +124,13 @@ class AuditLog:
             prev, count = json.loads(line)["hash"], count + 1
             seen_head = seen_head or prev == expected_head
         if not seen_head:
-            return Verification(False, count, prev, count + 1,
-                                f"the anchored entry {expected_head} is missing: entries were cut off the end")
+            return Verification(
+                False,
+                count,
+                prev,
+                count + 1,
+                f"the anchored entry {expected_head} is missing: entries were cut off the end",
+            )
         return Verification(True, count, prev)
 
     def _lines(self) -> Iterator[tuple[int, str]]:
@@ -145,16 +150,22 @@ class AuditLog:
             raise AuditError(f"the last line of {self.path} is not a readable entry; run verify()") from None
 
 
-def _body(actor: str, purpose: str, department: str, refs: Iterable[str], columns: Iterable[str],
-          at: dt.datetime) -> dict:
+def _body(
+    actor: str, purpose: str, department: str, refs: Iterable[str], columns: Iterable[str], at: dt.datetime
+) -> dict:
     for name, value in (("actor", actor), ("purpose", purpose), ("department", department)):
         if not isinstance(value, str) or not value.strip():
-            raise AuditError(f"an audit entry needs a non-empty {name}; re-identification without one is refused")
+            raise AuditError(
+                f"an audit entry needs a non-empty {name}; re-identification without one is refused"
+            )
     if not isinstance(at, dt.datetime) or at.tzinfo is None:
         raise AuditError("an audit entry's time must be a timezone-aware datetime")
     return {
-        "at": at.astimezone(dt.UTC).isoformat(), "actor": actor.strip(), "purpose": purpose.strip(),
-        "department": department.strip(), "person_refs": [str(r) for r in refs],
+        "at": at.astimezone(dt.UTC).isoformat(),
+        "actor": actor.strip(),
+        "purpose": purpose.strip(),
+        "department": department.strip(),
+        "person_refs": [str(r) for r in refs],
         "columns": [str(c) for c in columns],
     }
 
@@ -170,11 +181,15 @@ def _check(number: int, line: str, prev: str) -> str | None:
     if body["hash"] != _digest(body):
         return f"entry at line {number} (seq {body['seq']}) was edited: its content does not match its hash"
     if body["seq"] != number:
-        return (f"line {number} holds entry {body['seq']}, expected entry {number}: "
-                "an entry was deleted, inserted or moved")
+        return (
+            f"line {number} holds entry {body['seq']}, expected entry {number}: "
+            "an entry was deleted, inserted or moved"
+        )
     if body["prev"] != prev:
-        return (f"entry {number} (line {number}) does not chain onto entry {number - 1}: "
-                f"entry {number - 1} was replaced, or its hash rewritten")
+        return (
+            f"entry {number} (line {number}) does not chain onto entry {number - 1}: "
+            f"entry {number - 1} was replaced, or its hash rewritten"
+        )
     return None
 
 
@@ -209,4 +224,3 @@ def _last_line(path: Path, block: int = 4096) -> str | None:
             data = f.read(end - pos)
     text = data.rstrip(b"\n")
     return text.rsplit(b"\n", 1)[-1].decode("utf-8") if text else None
-

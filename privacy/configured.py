@@ -18,8 +18,11 @@ QUARANTINE = "quarantine"
 
 def vault_keyring(settings: Settings) -> KeyRing:
     """The ``keys.vault`` keyring; a `ConfigError` says how to configure it when it is missing."""
-    secret = settings.key(VAULT, "loading seals names, ID numbers and phones in the vault. "
-                                 f"Add `{VAULT}: {{env: IB_VAULT_KEYS}}` under `keys:` (see docs/privacy.md)")
+    secret = settings.key(
+        VAULT,
+        "loading seals names, ID numbers and phones in the vault. "
+        f"Add `{VAULT}: {{env: IB_VAULT_KEYS}}` under `keys:` (see docs/privacy.md)",
+    )
     return KeyRing.from_secret(secret, VAULT)
 
 
@@ -28,21 +31,27 @@ def open_vault(settings: Settings) -> Vault:
     return Vault.open(settings.vault_path, vault_keyring(settings))
 
 
-def quarantine_keyring(settings: Settings, key_name: str = QUARANTINE,
-                       error: type[ConfigError] = ConfigError) -> KeyRing:
+def quarantine_keyring(
+    settings: Settings, key_name: str = QUARANTINE, error: type[ConfigError] = ConfigError
+) -> KeyRing:
     """The keyring that seals quarantined rows (``keys.quarantine``); ``error`` says how to add it."""
-    secret = settings.key(key_name, f"rows must be quarantined, sealed under it; add '{key_name}: "
-                                      "{env: IB_QUARANTINE_KEYS}' to the keys section and put a keyring in "
-                                      "that variable (make one with islandbridge.privacy.keys.new_keyring_text())",
-                          error)
+    secret = settings.key(
+        key_name,
+        f"rows must be quarantined, sealed under it; add '{key_name}: "
+        "{env: IB_QUARANTINE_KEYS}' to the keys section and put a keyring in "
+        "that variable (make one with islandbridge.privacy.keys.new_keyring_text())",
+        error,
+    )
     return KeyRing.from_secret(secret, QUARANTINE)
 
 
 def person_mac_key(settings: Settings) -> Key:
     """The configured ``person_key`` MAC key; a clear `ConfigError` naming the key reference when absent."""
     secret = settings.key(
-        PERSON_KEY, f"identity reconciliation derives every person_key from it. Add `{PERSON_KEY}: "
-        "{env: IB_PERSON_KEY}` under `keys:` and set IB_PERSON_KEY to a key made with `python -c \"from "
+        PERSON_KEY,
+        f"identity reconciliation derives every person_key from it. Add `{PERSON_KEY}: "
+        '{env: IB_PERSON_KEY}` under `keys:` and set IB_PERSON_KEY to a key made with `python -c "from '
         "islandbridge.privacy.keys import new_keyring_text; print(new_keyring_text(kid='pk1'))\"` "
-        "(see docs/privacy.md)")
+        "(see docs/privacy.md)",
+    )
     return KeyRing.from_secret(secret, PERSON_KEY).single()

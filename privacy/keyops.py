@@ -44,8 +44,13 @@ def status(settings: Settings, purpose: str = VAULT) -> dict[str, Any]:
     """Which key ids are configured for ``purpose`` and how many sealed values each still protects."""
     ring = _ring(settings, purpose)
     counts = _kid_counts(settings, purpose, ring)
-    return {"purpose": purpose, "active": ring.active.kid, "configured": list(ring.kids),
-            "values_per_kid": counts, "unknown_kids": sorted(set(counts) - set(ring.kids))}
+    return {
+        "purpose": purpose,
+        "active": ring.active.kid,
+        "configured": list(ring.kids),
+        "values_per_kid": counts,
+        "unknown_kids": sorted(set(counts) - set(ring.kids)),
+    }
 
 
 def add_key(settings: Settings, purpose: str, kid: str | None = None) -> dict[str, Any]:
@@ -54,12 +59,15 @@ def add_key(settings: Settings, purpose: str, kid: str | None = None) -> dict[st
     text = new_keyring_text(path.read_text(encoding="ascii").strip(), kid=kid)
     _write_secret(path, text)
     ring = KeyRing.parse(text, purpose)
-    log.info("added key id %s to the %s keyring (%s); it now seals new values", ring.active.kid, purpose, path)
+    log.info(
+        "added key id %s to the %s keyring (%s); it now seals new values", ring.active.kid, purpose, path
+    )
     return {"purpose": purpose, "active": ring.active.kid, "configured": list(ring.kids), "file": str(path)}
 
 
-def rotate(settings: Settings, purpose: str = VAULT, *, batch_size: int = 5_000,
-           batches_per_hold: int = 4) -> dict[str, Any]:
+def rotate(
+    settings: Settings, purpose: str = VAULT, *, batch_size: int = 5_000, batches_per_hold: int = 4
+) -> dict[str, Any]:
     """Re-encrypt every value of ``purpose`` not under the configured active key. Person keys do not change.
 
     The vault is held ``batches_per_hold`` batches at a time, then released so that other steps can use it;
@@ -78,8 +86,13 @@ def rotate(settings: Settings, purpose: str = VAULT, *, batch_size: int = 5_000,
         if remaining == 0:
             break
     log.info("vault rotated to key id %s: %d values re-encrypted (%d hold(s))", ring.active.kid, total, held)
-    return {"purpose": VAULT, "active": ring.active.kid, "reencrypted": total, "holds": held,
-            "retirable": [k for k in ring.kids if k != ring.active.kid]}
+    return {
+        "purpose": VAULT,
+        "active": ring.active.kid,
+        "reencrypted": total,
+        "holds": held,
+        "retirable": [k for k in ring.kids if k != ring.active.kid],
+    }
 
 
 def _rotate_quarantine(settings: Settings, batch_size: int) -> dict[str, Any]:
@@ -93,8 +106,12 @@ def _rotate_quarantine(settings: Settings, batch_size: int) -> dict[str, Any]:
         finally:
             con.close()
     log.info("quarantine rotated to key id %s: %d rows re-sealed", ring.active.kid, total)
-    return {"purpose": QUARANTINE, "active": ring.active.kid, "reencrypted": total,
-            "retirable": [k for k in ring.kids if k != ring.active.kid]}
+    return {
+        "purpose": QUARANTINE,
+        "active": ring.active.kid,
+        "reencrypted": total,
+        "retirable": [k for k in ring.kids if k != ring.active.kid],
+    }
 
 
 def retire_key(settings: Settings, purpose: str, kid: str) -> dict[str, Any]:
@@ -108,8 +125,10 @@ def retire_key(settings: Settings, purpose: str, kid: str) -> dict[str, Any]:
         raise KeyringError(f"key id {kid!r} is the active {purpose} key; add a new key and rotate first")
     left = _kid_counts(settings, purpose, ring).get(kid, 0)
     if left:
-        raise KeyringError(f"{left} {purpose} value(s) are still sealed under key id {kid!r}; run `islandbridge "
-                           f"keys rotate --purpose {purpose}` first")
+        raise KeyringError(
+            f"{left} {purpose} value(s) are still sealed under key id {kid!r}; run `islandbridge "
+            f"keys rotate --purpose {purpose}` first"
+        )
     entries = [e for e in re.split(r"[,\s]+", path.read_text(encoding="ascii").strip()) if e]
     _write_secret(path, ",".join(e for e in entries if e.lstrip("*").split(":", 1)[0] != kid))
     log.info("retired key id %s from the %s keyring (%s)", kid, purpose, path)
@@ -143,8 +162,10 @@ def _kid_counts(settings: Settings, purpose: str, ring: KeyRing) -> dict[str, in
 def _keyring_file(settings: Settings, purpose: str) -> Path:
     secret = settings.key(purpose, "add its keyring file under `keys:` first (see docs/privacy.md)")
     if not secret.reference.startswith("file:"):
-        raise ConfigError(f"keys.{purpose} comes from {secret.reference}: change it in that secret store (make the "
-                          "new ring with islandbridge.privacy.keys.new_keyring_text), then run `keys rotate`")
+        raise ConfigError(
+            f"keys.{purpose} comes from {secret.reference}: change it in that secret store (make the "
+            "new ring with islandbridge.privacy.keys.new_keyring_text), then run `keys rotate`"
+        )
     return Path(secret.reference.removeprefix("file:"))
 
 

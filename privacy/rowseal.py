@@ -41,16 +41,18 @@ class RowSeal:
     version: str
 
     def aad(self, run_id: str, source: str, stream: str, record_key: str, seq: int) -> bytes:
-        return json.dumps([self.label, self.version, run_id, source, stream, record_key, seq],
-                          ensure_ascii=False).encode("utf-8")
+        return json.dumps(
+            [self.label, self.version, run_id, source, stream, record_key, seq], ensure_ascii=False
+        ).encode("utf-8")
 
     def seal(self, key: Key, plain: bytes, *place: Any) -> tuple[bytes, bytes]:
         """(nonce, ciphertext) of ``plain`` under ``key``, bound to ``place`` (`PLACE`, in order)."""
         nonce = secrets.token_bytes(NONCE_BYTES)
         return nonce, AESGCM(key.material).encrypt(nonce, plain, self.aad(*place))
 
-    def seal_rows(self, key: Key, run_id: str, source: str,
-                  rows: Iterable[tuple[str, str, bytes]]) -> Iterator[tuple[int, bytes, bytes]]:
+    def seal_rows(
+        self, key: Key, run_id: str, source: str, rows: Iterable[tuple[str, str, bytes]]
+    ) -> Iterator[tuple[int, bytes, bytes]]:
         """(seq, nonce, ciphertext) for each (stream, record key, plaintext) in landing order: ``seq``
         numbers the copies of one record key from 1, and the associated data binds it."""
         seen: dict[str, int] = {}
@@ -90,11 +92,19 @@ def rotate(con: duckdb.DuckDBPyConnection, ring: KeyRing, *, batch_size: int = 5
         while True:
             rows = con.execute(
                 f"SELECT {', '.join(PLACE)}, kid, nonce, ciphertext FROM {seal.table} WHERE kid <> ? "
-                f"ORDER BY {', '.join(PLACE)} LIMIT ?", [ring.active.kid, batch_size]).fetchall()
+                f"ORDER BY {', '.join(PLACE)} LIMIT ?",
+                [ring.active.kid, batch_size],
+            ).fetchall()
             if not rows:
                 break
-            _replace(con, seal, [_reseal(seal, ring, dict(zip((*PLACE, "kid", "nonce", "ciphertext"), r, strict=True)))
-                                 for r in rows])
+            _replace(
+                con,
+                seal,
+                [
+                    _reseal(seal, ring, dict(zip((*PLACE, "kid", "nonce", "ciphertext"), r, strict=True)))
+                    for r in rows
+                ],
+            )
             done += len(rows)
     return done
 
@@ -107,12 +117,26 @@ def _reseal(seal: RowSeal, ring: KeyRing, row: Mapping[str, Any]) -> dict[str, A
 
 
 def _replace(con, seal: RowSeal, rows: list[dict[str, Any]]) -> None:
-    batch = pa.Table.from_pylist(rows, pa.schema([
-        ("run_id", pa.string()), ("source", pa.string()), ("stream", pa.string()), ("record_key", pa.string()),
-        ("seq", pa.int32()), ("kid", pa.string()), ("nonce", pa.binary()), ("ciphertext", pa.binary())]))
+    batch = pa.Table.from_pylist(
+        rows,
+        pa.schema(
+            [
+                ("run_id", pa.string()),
+                ("source", pa.string()),
+                ("stream", pa.string()),
+                ("record_key", pa.string()),
+                ("seq", pa.int32()),
+                ("kid", pa.string()),
+                ("nonce", pa.binary()),
+                ("ciphertext", pa.binary()),
+            ]
+        ),
+    )
     with registered(con, "_ib_resealed", batch), transaction(con):
-        con.execute(f"UPDATE {seal.table} AS t SET kid = b.kid, nonce = b.nonce, ciphertext = b.ciphertext "
-                    "FROM _ib_resealed b WHERE " + " AND ".join(f"t.{c} = b.{c}" for c in PLACE))
+        con.execute(
+            f"UPDATE {seal.table} AS t SET kid = b.kid, nonce = b.nonce, ciphertext = b.ciphertext "
+            "FROM _ib_resealed b WHERE " + " AND ".join(f"t.{c} = b.{c}" for c in PLACE)
+        )
 
 
 def number_legacy_rows(con: duckdb.DuckDBPyConnection) -> None:
@@ -132,6 +156,10 @@ def number_legacy_rows(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def _present(con) -> list[RowSeal]:
-    have = {f"{s}.{t}" for s, t in con.execute(
-        "SELECT schema_name, table_name FROM duckdb_tables() WHERE schema_name = 'meta'").fetchall()}
+    have = {
+        f"{s}.{t}"
+        for s, t in con.execute(
+            "SELECT schema_name, table_name FROM duckdb_tables() WHERE schema_name = 'meta'"
+        ).fetchall()
+    }
     return [seal for seal in SEALS if seal.table in have]

@@ -124,7 +124,7 @@ def _replace(text: str, matches: Iterable[re.Match[str]]) -> str:
     """Replace the spans of matches found in the folded copy; folding kept every position."""
     parts, pos = [], 0
     for match in matches:
-        parts += [text[pos:match.start()], _placeholder(match)]
+        parts += [text[pos : match.start()], _placeholder(match)]
         pos = match.end()
     return "".join(parts) + text[pos:]
 

@@ -65,8 +65,12 @@ class StreamPrivacy:
         return bool(self.sealed or self.id_columns)
 
 
-def stream_privacy(kind: str, stream: str, columns: Sequence[str],
-                   tables: Mapping[tuple[str, str], TableSchema] | None = None) -> StreamPrivacy:
+def stream_privacy(
+    kind: str,
+    stream: str,
+    columns: Sequence[str],
+    tables: Mapping[tuple[str, str], TableSchema] | None = None,
+) -> StreamPrivacy:
     """The split for connector ``kind``'s ``stream``; columns the schema does not declare count as direct."""
     schema = (tables if tables is not None else load_tables()).get((kind, stream))
     cols = [c for c in columns if c != RECORD_KEY]
@@ -102,8 +106,9 @@ def sealed_rows(batches: Iterable[pa.RecordBatch], spec: StreamPrivacy) -> Itera
             yield key, {c: values[i] for c, values in cols.items()}
 
 
-def warehouse_batch(batch: pa.RecordBatch, spec: StreamPrivacy, columns: Sequence[str],
-                    scrubber: Scrubber) -> pa.Table:
+def warehouse_batch(
+    batch: pa.RecordBatch, spec: StreamPrivacy, columns: Sequence[str], scrubber: Scrubber
+) -> pa.Table:
     """The part of a landed batch that the warehouse may hold (see the module docstring)."""
     out = {}
     parsed: dict[str, list] = {}
@@ -117,8 +122,10 @@ def warehouse_batch(batch: pa.RecordBatch, spec: StreamPrivacy, columns: Sequenc
         if c.endswith(KIND_SUFFIX) and c[: -len(KIND_SUFFIX)] in spec.id_columns:
             out[c] = pa.array([n.kind for n in ids(c[: -len(KIND_SUFFIX)])], pa.string())
         elif c.endswith(BIRTH_SUFFIX) and c[: -len(BIRTH_SUFFIX)] in spec.id_columns:
-            out[c] = pa.array([n.birth_date.isoformat() if n.birth_date else None
-                               for n in ids(c[: -len(BIRTH_SUFFIX)])], pa.string())
+            out[c] = pa.array(
+                [n.birth_date.isoformat() if n.birth_date else None for n in ids(c[: -len(BIRTH_SUFFIX)])],
+                pa.string(),
+            )
         elif c in spec.scrubbed:
             out[c] = pa.array([scrubber(v) for v in batch.column(c).to_pylist()], pa.string())
         else:
@@ -132,16 +139,25 @@ def landed_names(batches: Iterable[pa.RecordBatch], spec: StreamPrivacy) -> set[
     for batch in batches:
         for c in spec.name_columns:
             if c in batch.schema.names:
-                names.update(v.strip() for v in batch.column(c).to_pylist() if isinstance(v, str) and v.strip())
+                names.update(
+                    v.strip() for v in batch.column(c).to_pylist() if isinstance(v, str) and v.strip()
+                )
     return names
 
 
 # -- connector quarantine ----------------------------------------------------------------------------------
 
-QUARANTINE_SEALED = pa.schema([
-    ("stream", pa.string()), (RECORD_KEY, pa.string()), ("reason", pa.string()), ("seq", pa.int32()),
-    ("kid", pa.string()), ("nonce", pa.binary()), ("ciphertext", pa.binary()),
-])
+QUARANTINE_SEALED = pa.schema(
+    [
+        ("stream", pa.string()),
+        (RECORD_KEY, pa.string()),
+        ("reason", pa.string()),
+        ("seq", pa.int32()),
+        ("kid", pa.string()),
+        ("nonce", pa.binary()),
+        ("ciphertext", pa.binary()),
+    ]
+)
 
 
 def seal_quarantine(ring: KeyRing, run_id: str, source: str, table: pa.Table) -> pa.Table:
@@ -153,24 +169,45 @@ def seal_quarantine(ring: KeyRing, run_id: str, source: str, table: pa.Table) ->
     key, rows = ring.active, table.to_pylist()
     plains = [(row["stream"], row[RECORD_KEY], (row["record_json"] or "").encode("utf-8")) for row in rows]
     sealed = CONNECTOR.seal_rows(key, run_id, source, plains)
-    out = [{"stream": row["stream"], RECORD_KEY: row[RECORD_KEY], "reason": row["reason"], "seq": seq, "kid": key.kid,
-            "nonce": nonce, "ciphertext": ciphertext} for row, (seq, nonce, ciphertext) in zip(rows, sealed, strict=True)]
+    out = [
+        {
+            "stream": row["stream"],
+            RECORD_KEY: row[RECORD_KEY],
+            "reason": row["reason"],
+            "seq": seq,
+            "kid": key.kid,
+            "nonce": nonce,
+            "ciphertext": ciphertext,
+        }
+        for row, (seq, nonce, ciphertext) in zip(rows, sealed, strict=True)
+    ]
     return pa.Table.from_pylist(out, QUARANTINE_SEALED)
 
 
-def unseal_quarantine(ring: KeyRing, run_id: str, source: str, stream: str, record_key: str, seq: int,
-                      kid: str, nonce: bytes, ciphertext: bytes) -> dict:
+def unseal_quarantine(
+    ring: KeyRing,
+    run_id: str,
+    source: str,
+    stream: str,
+    record_key: str,
+    seq: int,
+    kid: str,
+    nonce: bytes,
+    ciphertext: bytes,
+) -> dict:
     """The raw record of one sealed connector-quarantine row."""
     try:
         plain = CONNECTOR.open(ring, kid, nonce, ciphertext, run_id, source, stream, record_key, seq)
     except InvalidTag:
         raise SealedQuarantineError(
             f"quarantined record {run_id}/{source}/{stream}/{record_key} failed authentication under key id "
-            f"{kid!r}: wrong key for that id, or the row was altered") from None
+            f"{kid!r}: wrong key for that id, or the row was altered"
+        ) from None
     return json.loads(plain) if plain else {}
 
 
 # -- reading sealed columns back (identity matching) -------------------------------------------------------
+
 
 class SealedColumns:
     """Fills a raw query's missing direct columns from the vault, for in-memory use only.
@@ -184,8 +221,16 @@ class SealedColumns:
     def __init__(self, vault: Vault) -> None:
         self.vault = vault
 
-    def fill(self, table: pa.Table, *, source: str, stream: str, columns: Sequence[str],
-             key_column: str = "record_key", run_column: str = "last_seen_run") -> pa.Table:
+    def fill(
+        self,
+        table: pa.Table,
+        *,
+        source: str,
+        stream: str,
+        columns: Sequence[str],
+        key_column: str = "record_key",
+        run_column: str = "last_seen_run",
+    ) -> pa.Table:
         if not columns or not table.num_rows:
             for c in columns:
                 if c not in table.column_names:

@@ -67,9 +67,11 @@ INSERT OR IGNORE INTO vault_meta VALUES ('format', '1');
 _KEY_COLUMNS = ("person_key", "field", "system", "record_key")
 _RECORD_KEY_COLUMNS = ("source", "stream", "run_id", "record_key")
 # What `rotate` re-encrypts: table, its key columns, and the associated-data label of its values.
-_SEALED_TABLES = (("identifiers", _KEY_COLUMNS, "islandbridge-vault"),
-                  ("records", _RECORD_KEY_COLUMNS, "islandbridge-vault-record"),
-                  ("sealed_lists", ("name",), "islandbridge-vault-list"))
+_SEALED_TABLES = (
+    ("identifiers", _KEY_COLUMNS, "islandbridge-vault"),
+    ("records", _RECORD_KEY_COLUMNS, "islandbridge-vault-record"),
+    ("sealed_lists", ("name",), "islandbridge-vault-list"),
+)
 _SCHEMA = pa.schema(
     [(c, pa.string()) for c in (*_KEY_COLUMNS, "kid")] + [("nonce", pa.binary()), ("ciphertext", pa.binary())]
 )
@@ -104,8 +106,12 @@ class PutResult:
     skipped: int = 0  # rows whose plaintext was None
 
     def __add__(self, other: PutResult) -> PutResult:
-        return PutResult(self.inserted + other.inserted, self.replaced + other.replaced,
-                         self.unchanged + other.unchanged, self.skipped + other.skipped)
+        return PutResult(
+            self.inserted + other.inserted,
+            self.replaced + other.replaced,
+            self.unchanged + other.unchanged,
+            self.skipped + other.skipped,
+        )
 
 
 @dataclass(frozen=True)
@@ -175,8 +181,13 @@ class Vault:
         it = iter(rows)
         while chunk := list(islice(it, chunk_rows)):
             totals += self._put_chunk(chunk)
-        log.info("vault put: %d inserted, %d replaced, %d unchanged, %d skipped",
-                 totals.inserted, totals.replaced, totals.unchanged, totals.skipped)
+        log.info(
+            "vault put: %d inserted, %d replaced, %d unchanged, %d skipped",
+            totals.inserted,
+            totals.replaced,
+            totals.unchanged,
+            totals.skipped,
+        )
         return totals
 
     def get(self, person_keys: Iterable[str], fields: Sequence[str] = FIELDS) -> dict[str, dict[str, tuple]]:
@@ -193,7 +204,8 @@ class Vault:
         with registered(self._con, "wanted_keys", keys):
             rows = self._con.execute(
                 "SELECT i.* FROM identifiers i JOIN wanted_keys USING (person_key) "
-                "WHERE list_contains(?, field) ORDER BY person_key, field, system, record_key", [fields]
+                "WHERE list_contains(?, field) ORDER BY person_key, field, system, record_key",
+                [fields],
             ).fetchall()
         out: dict[str, dict[str, tuple]] = {}
         for row in rows:
@@ -205,7 +217,9 @@ class Vault:
     def kid_counts(self) -> dict[str, int]:
         """How many values each key id seals; an old key may be dropped once its count is zero."""
         union = " UNION ALL ".join(f"SELECT kid FROM {table}" for table, _, _ in _SEALED_TABLES)
-        return dict(self._con.execute(f"SELECT kid, count(*) FROM ({union}) GROUP BY kid ORDER BY kid").fetchall())
+        return dict(
+            self._con.execute(f"SELECT kid, count(*) FROM ({union}) GROUP BY kid ORDER BY kid").fetchall()
+        )
 
     def rotate(
         self,
@@ -232,8 +246,10 @@ class Vault:
         for kid in self.kid_counts():
             merged.key(kid)
         self._use(merged)
-        already = sum(self._con.execute(f"SELECT count(*) FROM {table} WHERE kid = ?", [active.kid]).fetchone()[0]
-                      for table, _, _ in _SEALED_TABLES)
+        already = sum(
+            self._con.execute(f"SELECT count(*) FROM {table} WHERE kid = ?", [active.kid]).fetchone()[0]
+            for table, _, _ in _SEALED_TABLES
+        )
         done = batches = 0
         for table, key_columns, label in _SEALED_TABLES:
             order = ", ".join(key_columns)
@@ -241,26 +257,46 @@ class Vault:
                 with transaction(self._con):
                     rows = self._con.execute(
                         f"SELECT {order}, kid, nonce, ciphertext FROM {table} WHERE kid <> ? ORDER BY {order} "
-                        "LIMIT ?", [active.kid, batch_size]).fetchall()
+                        "LIMIT ?",
+                        [active.kid, batch_size],
+                    ).fetchall()
                     if not rows:
                         break
                     width = len(key_columns)
-                    resealed = [self._seal_as(label, r[:width], self._open_as(label, table, r, width)) for r in rows]
+                    resealed = [
+                        self._seal_as(label, r[:width], self._open_as(label, table, r, width)) for r in rows
+                    ]
                     self._write_to(table, key_columns, resealed)
                 done, batches = done + len(rows), batches + 1
                 if on_batch:
-                    remaining = sum(self._con.execute(f"SELECT count(*) FROM {t} WHERE kid <> ?",
-                                                      [active.kid]).fetchone()[0] for t, _, _ in _SEALED_TABLES)
+                    remaining = sum(
+                        self._con.execute(
+                            f"SELECT count(*) FROM {t} WHERE kid <> ?", [active.kid]
+                        ).fetchone()[0]
+                        for t, _, _ in _SEALED_TABLES
+                    )
                     on_batch(RotationProgress(batches, done, remaining))
         self._use(new_keyring)
-        log.info("vault rotation to key id %r: %d re-encrypted in %d batch(es), %d already current",
-                 active.kid, done, batches, already)
+        log.info(
+            "vault rotation to key id %r: %d re-encrypted in %d batch(es), %d already current",
+            active.kid,
+            done,
+            batches,
+            already,
+        )
         return RotationResult(active.kid, done, already, batches)
 
     # -- source records: the direct-identifier columns of raw rows, sealed at load ---------------------
 
-    def seal_records(self, source: str, stream: str, run_id: str,
-                     rows: Iterable[tuple[str, Mapping[str, str | None]]], *, replace_slice: bool = True) -> int:
+    def seal_records(
+        self,
+        source: str,
+        stream: str,
+        run_id: str,
+        rows: Iterable[tuple[str, Mapping[str, str | None]]],
+        *,
+        replace_slice: bool = True,
+    ) -> int:
         """Replace the sealed identifier columns of one run's slice of a stream (idempotent re-load).
 
         ``rows`` are ``(record_key, {column: value})``; each row becomes one AES-256-GCM ciphertext
@@ -275,24 +311,33 @@ class Vault:
             sealed.append(self._seal_as(_RECORD_LABEL, key, plain))
         with transaction(self._con):
             if replace_slice:
-                self._con.execute("DELETE FROM records WHERE source = ? AND stream = ? AND run_id = ?",
-                                  [source, stream, run_id])
+                self._con.execute(
+                    "DELETE FROM records WHERE source = ? AND stream = ? AND run_id = ?",
+                    [source, stream, run_id],
+                )
             self._write_to("records", _RECORD_KEY_COLUMNS, sealed)
         return len(sealed)
 
-    def open_records(self, source: str, stream: str,
-                     wanted: Sequence[tuple[str, str]]) -> list[dict[str, str | None] | None]:
+    def open_records(
+        self, source: str, stream: str, wanted: Sequence[tuple[str, str]]
+    ) -> list[dict[str, str | None] | None]:
         """The sealed columns of ``(record_key, run_id)`` pairs, in order; None where nothing was sealed."""
         if not wanted:
             return []
-        keys = pa.table({"record_key": pa.array([w[0] for w in wanted], pa.string()),
-                         "run_id": pa.array([w[1] for w in wanted], pa.string()),
-                         "pos": pa.array(range(len(wanted)), pa.int64())})
+        keys = pa.table(
+            {
+                "record_key": pa.array([w[0] for w in wanted], pa.string()),
+                "run_id": pa.array([w[1] for w in wanted], pa.string()),
+                "pos": pa.array(range(len(wanted)), pa.int64()),
+            }
+        )
         with registered(self._con, "wanted_records", keys):
             rows = self._con.execute(
                 "SELECT w.pos, r.source, r.stream, r.run_id, r.record_key, r.kid, r.nonce, r.ciphertext "
                 "FROM wanted_records w JOIN records r ON r.record_key = w.record_key AND r.run_id = w.run_id "
-                "WHERE r.source = ? AND r.stream = ?", [source, stream]).fetchall()
+                "WHERE r.source = ? AND r.stream = ?",
+                [source, stream],
+            ).fetchall()
         out: list[dict[str, str | None] | None] = [None] * len(wanted)
         for row in rows:
             out[row[0]] = json.loads(self._open_as(_RECORD_LABEL, "records", row[1:], 4))
@@ -302,16 +347,22 @@ class Vault:
         """Erase every sealed version of the given records (a source deleted them, or erasure was asked)."""
         keys = pa.table({"record_key": pa.array(sorted(set(map(str, record_keys))), pa.string())})
         with transaction(self._con), registered(self._con, "gone", keys):
-            n = self._con.execute("SELECT count(*) FROM records JOIN gone USING (record_key) "
-                                  "WHERE source = ? AND stream = ?", [source, stream]).fetchone()[0]
-            self._con.execute("DELETE FROM records WHERE source = ? AND stream = ? AND record_key IN "
-                              "(SELECT record_key FROM gone)", [source, stream])
+            n = self._con.execute(
+                "SELECT count(*) FROM records JOIN gone USING (record_key) WHERE source = ? AND stream = ?",
+                [source, stream],
+            ).fetchone()[0]
+            self._con.execute(
+                "DELETE FROM records WHERE source = ? AND stream = ? AND record_key IN "
+                "(SELECT record_key FROM gone)",
+                [source, stream],
+            )
         return n
 
     def sealed_list(self, name: str) -> list[str]:
         """A sealed list of strings (e.g. the known names the free-text scrubber looks for); [] if none."""
-        row = self._con.execute("SELECT name, kid, nonce, ciphertext FROM sealed_lists WHERE name = ?",
-                                [name]).fetchone()
+        row = self._con.execute(
+            "SELECT name, kid, nonce, ciphertext FROM sealed_lists WHERE name = ?", [name]
+        ).fetchone()
         return json.loads(self._open_as(_LIST_LABEL, "sealed_lists", row, 1)) if row else []
 
     def put_sealed_list(self, name: str, values: Iterable[str]) -> None:
@@ -327,29 +378,44 @@ class Vault:
         """
         table = _string_table(keep, ("system", "record_key", "person_key"))
         with transaction(self._con), registered(self._con, "current_map", table):
-            n = self._con.execute("SELECT count(*) FROM identifiers i ANTI JOIN current_map m "
-                                  "USING (system, record_key, person_key)").fetchone()[0]
-            self._con.execute("DELETE FROM identifiers WHERE NOT EXISTS (SELECT 1 FROM current_map m "
-                              "WHERE m.system = identifiers.system AND m.record_key = identifiers.record_key "
-                              "AND m.person_key = identifiers.person_key)").fetchall()
+            n = self._con.execute(
+                "SELECT count(*) FROM identifiers i ANTI JOIN current_map m "
+                "USING (system, record_key, person_key)"
+            ).fetchone()[0]
+            self._con.execute(
+                "DELETE FROM identifiers WHERE NOT EXISTS (SELECT 1 FROM current_map m "
+                "WHERE m.system = identifiers.system AND m.record_key = identifiers.record_key "
+                "AND m.person_key = identifiers.person_key)"
+            ).fetchall()
         return n
 
     def filed_records(self) -> set[tuple[str, str]]:
         """The (system, record_key) of every record with at least one identifier filed (nothing decrypted)."""
-        return {(s, r) for s, r in self._con.execute("SELECT DISTINCT system, record_key FROM identifiers").fetchall()}
+        return {
+            (s, r)
+            for s, r in self._con.execute("SELECT DISTINCT system, record_key FROM identifiers").fetchall()
+        }
 
     def forget_fields(self, records: Iterable[tuple[str, str]], keep: Iterable[tuple[str, str, str]]) -> int:
         """Delete the identifier rows of ``records`` (system, record_key) whose (system, record_key, field) is
         not in ``keep``: the fields a record's newest version leaves blank. Returns how many went."""
         refiled = _string_table(records, ("system", "record_key"))
         kept = _string_table(keep, ("system", "record_key", "field"))
-        gone = ("FROM identifiers i SEMI JOIN refiled r USING (system, record_key) "
-                "ANTI JOIN kept k USING (system, record_key, field)")
-        with transaction(self._con), registered(self._con, "refiled", refiled), registered(self._con, "kept", kept):
+        gone = (
+            "FROM identifiers i SEMI JOIN refiled r USING (system, record_key) "
+            "ANTI JOIN kept k USING (system, record_key, field)"
+        )
+        with (
+            transaction(self._con),
+            registered(self._con, "refiled", refiled),
+            registered(self._con, "kept", kept),
+        ):
             n = self._con.execute(f"SELECT count(*) {gone}").fetchall()[0][0]
             if n:
-                self._con.execute(f"DELETE FROM identifiers WHERE (person_key, field, system, record_key) IN "
-                                  f"(SELECT person_key, field, system, record_key {gone})").fetchall()
+                self._con.execute(
+                    f"DELETE FROM identifiers WHERE (person_key, field, system, record_key) IN "
+                    f"(SELECT person_key, field, system, record_key {gone})"
+                ).fetchall()
         return n
 
     def mark(self, name: str) -> str | None:
@@ -374,11 +440,17 @@ class Vault:
         columns = list(zip(*latest, strict=True)) or [()] * len(_KEY_COLUMNS)
         incoming = pa.table({c: pa.array(v, pa.string()) for c, v in zip(_KEY_COLUMNS, columns, strict=True)})
         with transaction(self._con), registered(self._con, "incoming", incoming):
-            existing = {tuple(r[:4]): r for r in self._con.execute(
-                "SELECT i.* FROM identifiers i JOIN incoming USING (person_key, field, system, record_key)"
-            ).fetchall()}
-            sealed = [self._seal(k, p) for k, p in latest.items()
-                      if k not in existing or self._open(existing[k]) != p]
+            existing = {
+                tuple(r[:4]): r
+                for r in self._con.execute(
+                    "SELECT i.* FROM identifiers i JOIN incoming USING (person_key, field, system, record_key)"
+                ).fetchall()
+            }
+            sealed = [
+                self._seal(k, p)
+                for k, p in latest.items()
+                if k not in existing or self._open(existing[k]) != p
+            ]
             self._write(sealed)
         replaced = sum(1 for s in sealed if s[:4] in existing)
         return PutResult(len(sealed) - replaced, replaced, len(latest) - len(sealed), skipped)
@@ -414,26 +486,36 @@ class Vault:
     def _seal_as(self, label: str, key: Sequence[str], plaintext: str) -> tuple:
         kid = self._ring.active.kid
         nonce = secrets.token_bytes(NONCE_BYTES)
-        return (*key, kid, nonce, self._cipher(kid).encrypt(nonce, plaintext.encode("utf-8"), _aad(key, label)))
+        return (
+            *key,
+            kid,
+            nonce,
+            self._cipher(kid).encrypt(nonce, plaintext.encode("utf-8"), _aad(key, label)),
+        )
 
     def _open_as(self, label: str, table: str, row: Sequence, width: int) -> str:
         if label == "islandbridge-vault":
             return self._open(row)
-        key, (kid, nonce, ciphertext) = row[:width], row[width:width + 3]
+        key, (kid, nonce, ciphertext) = row[:width], row[width : width + 3]
         try:
-            return self._cipher(kid).decrypt(bytes(nonce), bytes(ciphertext), _aad(key, label)).decode("utf-8")
+            return (
+                self._cipher(kid).decrypt(bytes(nonce), bytes(ciphertext), _aad(key, label)).decode("utf-8")
+            )
         except InvalidTag:
             raise VaultIntegrityError(
                 f"vault {table} row {'/'.join(map(str, key))} failed authentication under key id {kid!r} "
                 f"(purpose {VAULT!r}): the key configured for {kid!r} is not the one that sealed it, or the row "
-                "was altered or moved") from None
+                "was altered or moved"
+            ) from None
 
     def _write_to(self, table: str, key_columns: Sequence[str], sealed: list[tuple]) -> None:
         if not sealed:
             return
         names = [*key_columns, "kid", "nonce", "ciphertext"]
-        schema = pa.schema([(c, pa.string()) for c in (*key_columns, "kid")]
-                           + [("nonce", pa.binary()), ("ciphertext", pa.binary())])
+        schema = pa.schema(
+            [(c, pa.string()) for c in (*key_columns, "kid")]
+            + [("nonce", pa.binary()), ("ciphertext", pa.binary())]
+        )
         staged = pa.Table.from_pylist([dict(zip(names, s, strict=True)) for s in sealed], schema)
         with registered(self._con, "staged", staged):
             self._con.execute(f"INSERT OR REPLACE INTO {table} SELECT * FROM staged")
@@ -453,8 +535,9 @@ def _connect_waiting(path: Path, wait_s: float) -> duckdb.DuckDBPyConnection:
             return duckdb.connect(str(path))
         except duckdb.IOException as exc:
             if "lock" not in str(exc).lower() or time.monotonic() > deadline:
-                raise VaultError(f"the vault {path} is held by another process ({exc}); try again when it is "
-                                 "done") from None
+                raise VaultError(
+                    f"the vault {path} is held by another process ({exc}); try again when it is done"
+                ) from None
             time.sleep(0.5)
 
 

@@ -22,15 +22,22 @@ from islandbridge.quality.replay import replay
 from islandbridge.schemas import load_tables
 
 
-def quarantine_list(settings: Settings, *, run_id: str | None = None, source: str | None = None,
-                    stream: str | None = None, include_replayed: bool = False) -> list[quarantine.Entry]:
+def quarantine_list(
+    settings: Settings,
+    *,
+    run_id: str | None = None,
+    source: str | None = None,
+    stream: str | None = None,
+    include_replayed: bool = False,
+) -> list[quarantine.Entry]:
     """Quarantined rows (keys and failed checks only); an empty list when there is no warehouse yet."""
     if not settings.warehouse_path.exists():
         return []
     con = raw.connect(str(settings.warehouse_path), read_only=True)
     try:
-        return quarantine.list_quarantined(con, run_id=run_id, source=source, stream=stream,
-                                           include_replayed=include_replayed)
+        return quarantine.list_quarantined(
+            con, run_id=run_id, source=source, stream=stream, include_replayed=include_replayed
+        )
     finally:
         con.close()
 
@@ -39,13 +46,22 @@ def format_entries(entries: Sequence[quarantine.Entry]) -> str:
     lines = [f"{'run':<22} {'source':<10} {'stream':<12} {'record key':<44} failed"]
     for e in entries:
         key = e.record_key + (f" #{e.seq}" if e.seq > 1 else "")
-        lines.append(f"{e.run_id:<22} {e.source:<10} {e.stream:<12} {key:<44} {', '.join(e.expectations_failed)}"
-                     + (f"  (replayed {e.replayed_at:%Y-%m-%d %H:%M})" if e.replayed_at else ""))
+        lines.append(
+            f"{e.run_id:<22} {e.source:<10} {e.stream:<12} {key:<44} {', '.join(e.expectations_failed)}"
+            + (f"  (replayed {e.replayed_at:%Y-%m-%d %H:%M})" if e.replayed_at else "")
+        )
     return "\n".join(lines)
 
 
-def quarantine_show(settings: Settings, run_id: str, source: str, stream: str, record_key: str, seq: int = 1,
-                    quality_config: Mapping | None = None) -> dict[str, Any]:
+def quarantine_show(
+    settings: Settings,
+    run_id: str,
+    source: str,
+    stream: str,
+    record_key: str,
+    seq: int = 1,
+    quality_config: Mapping | None = None,
+) -> dict[str, Any]:
     """One quarantined row, decrypted with ``keys.quarantine``: failed checks and masked field values."""
     cfg = QualityConfig.from_mapping(quality_config)
     table = load_tables().get((settings.source(source).kind, stream))
@@ -61,7 +77,8 @@ def quarantine_show(settings: Settings, run_id: str, source: str, stream: str, r
         con.close()
 
 
-def quarantine_replay(settings: Settings, source: str, *, run_id: str | None = None,
-                      quality_config: Mapping | None = None) -> dict[str, int]:
+def quarantine_replay(
+    settings: Settings, source: str, *, run_id: str | None = None, quality_config: Mapping | None = None
+) -> dict[str, int]:
     """Re-check and load the rows of ``source`` that now pass; see ``replay.replay``."""
     return replay(settings, source, run_id=run_id, quality_config=quality_config).to_dict()

@@ -56,7 +56,9 @@ class QualityConfig:
         problems: list[str] = []
         if not isinstance(raw, Mapping):
             raise QualityConfigError("quality: expected a mapping (see docs/quality.md)")
-        problems += [f"quality.{k}: unknown key; known: {', '.join(KNOWN_KEYS)}" for k in raw if k not in KNOWN_KEYS]
+        problems += [
+            f"quality.{k}: unknown key; known: {', '.join(KNOWN_KEYS)}" for k in raw if k not in KNOWN_KEYS
+        ]
         volume, quarantine = _section(raw, "volume", problems), _section(raw, "quarantine", problems)
         cfg = cls(
             reports_dir=Path(raw["reports_dir"]) if raw.get("reports_dir") else None,
@@ -68,8 +70,9 @@ class QualityConfig:
             checks=_overrides(_section(raw, "checks", problems), problems),
         )
         if problems:
-            raise QualityConfigError(f"{len(problems)} problem(s) in the quality configuration:\n  - "
-                                     + "\n  - ".join(problems))
+            raise QualityConfigError(
+                f"{len(problems)} problem(s) in the quality configuration:\n  - " + "\n  - ".join(problems)
+            )
         return cfg
 
     def override(self, source: str, stream: str, check: str) -> Override:
@@ -88,8 +91,9 @@ def _section(raw: Mapping[str, Any], key: str, problems: list[str]) -> Mapping[s
     return value
 
 
-def _number(raw: Mapping[str, Any], where: str, default: float, low: float, high: float,
-            problems: list[str]) -> float:
+def _number(
+    raw: Mapping[str, Any], where: str, default: float, low: float, high: float, problems: list[str]
+) -> float:
     value = raw.get(where.rsplit(".", 1)[-1], default)
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
         problems.append(f"quality.{where}: expected a number in [{low:g}, {high:g}], got {value!r}")
@@ -102,13 +106,16 @@ def _overrides(raw: Mapping[str, Any], problems: list[str]) -> dict[str, Overrid
     for name, body in raw.items():
         where = f"quality.checks.{name}"
         if str(name).count(".") != 2 or not isinstance(body, Mapping):
-            problems.append(f"{where}: expected '<source>.<stream>.<check id>: {{severity: ..., mostly: ...}}'")
+            problems.append(
+                f"{where}: expected '<source>.<stream>.<check id>: {{severity: ..., mostly: ...}}'"
+            )
             continue
         severity, mostly = body.get("severity"), body.get("mostly")
         if severity is not None and severity not in SEVERITIES:
             problems.append(f"{where}.severity: {severity!r}; expected one of {', '.join(SEVERITIES)}")
-        if mostly is not None and (isinstance(mostly, bool) or not isinstance(mostly, (int, float))
-                                   or not 0 < mostly <= 1):
+        if mostly is not None and (
+            isinstance(mostly, bool) or not isinstance(mostly, (int, float)) or not 0 < mostly <= 1
+        ):
             problems.append(f"{where}.mostly: expected a number in (0, 1], got {mostly!r}")
         unknown = set(body) - {"severity", "mostly"}
         if unknown:

@@ -53,9 +53,17 @@ def utc_now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-def validate_run(settings: Settings, run_id: str, as_of: dt.datetime, sources: Sequence[str],
-                 quality_config: Mapping | None = None, *, keyring: KeyRing | None = None,
-                 tables: Tables | None = None, clock: Clock = utc_now) -> GateResult:
+def validate_run(
+    settings: Settings,
+    run_id: str,
+    as_of: dt.datetime,
+    sources: Sequence[str],
+    quality_config: Mapping | None = None,
+    *,
+    keyring: KeyRing | None = None,
+    tables: Tables | None = None,
+    clock: Clock = utc_now,
+) -> GateResult:
     """Validate the landed data of ``sources`` for ``run_id``; quarantine failing rows; return the result.
 
     ``quality_config`` is the configuration's ``quality:`` mapping (see ``config``); ``keyring`` defaults
@@ -75,7 +83,9 @@ def validate_run(settings: Settings, run_id: str, as_of: dt.datetime, sources: S
     gate.excluded_keys = _nested(outcomes, lambda f: f[RECORD_KEY].to_pylist())
     gate.timings["validate_s"] = round(time.perf_counter() - started, 3)
     gate.timings.update({f"stream:{o.id}": o.seconds for o in outcomes})
-    gate.report_path, gate.summary_path = report.write(gate, cfg.reports_root(settings.warehouse_path) / run_id)
+    gate.report_path, gate.summary_path = report.write(
+        gate, cfg.reports_root(settings.warehouse_path) / run_id
+    )
     for warning in gate.warnings:
         log.warning("quality warning: %s", warning.describe())
     if not gate.passed:
@@ -84,28 +94,45 @@ def validate_run(settings: Settings, run_id: str, as_of: dt.datetime, sources: S
         raise QualityGateError(message, gate)
     _commit(settings, cfg, gate, outcomes, list(kinds), keyring, clock)
     gate.timings["total_s"] = round(time.perf_counter() - started, 3)
-    log.info("quality gate passed run %s: %d expectations, %d warning(s), quarantined %s; report %s", run_id,
-             len(results), len(gate.warnings), gate.quarantined, gate.report_path)
+    log.info(
+        "quality gate passed run %s: %d expectations, %d warning(s), quarantined %s; report %s",
+        run_id,
+        len(results),
+        len(gate.warnings),
+        gate.quarantined,
+        gate.report_path,
+    )
     return gate
 
 
 def gate_message(gate: GateResult) -> str:
     lines = "\n  - ".join(r.describe() for r in gate.critical_failures)
-    return (f"quality gate stopped run {gate.run_id}: {len(gate.critical_failures)} critical failure(s), nothing "
-            f"was loaded:\n  - {lines}\nReport: {gate.report_path}. Fix the source and extract again; if the "
-            "change is expected, set quality.checks.<source>.<stream>.<check>.severity: warning and re-run.")
+    return (
+        f"quality gate stopped run {gate.run_id}: {len(gate.critical_failures)} critical failure(s), nothing "
+        f"was loaded:\n  - {lines}\nReport: {gate.report_path}. Fix the source and extract again; if the "
+        "change is expected, set quality.checks.<source>.<stream>.<check>.severity: warning and re-run."
+    )
 
 
 # --------------------------------------------------------------------------- committing a passed run
 
 
-def _commit(settings: Settings, cfg: QualityConfig, gate: GateResult, outcomes: Sequence[StreamOutcome],
-            sources: Sequence[str], keyring: KeyRing | None, clock: Clock) -> None:
+def _commit(
+    settings: Settings,
+    cfg: QualityConfig,
+    gate: GateResult,
+    outcomes: Sequence[StreamOutcome],
+    sources: Sequence[str],
+    keyring: KeyRing | None,
+    clock: Clock,
+) -> None:
     """Seal the quarantined rows, record results and quarantine in the warehouse, then rewrite landing."""
     failing = [o for o in outcomes if o.failing is not None and o.failing.num_rows]
     ring = keyring or (quarantine.keyring(settings, cfg.quarantine_key) if failing else None)
-    sealed = [quarantine.seal(ring, gate.run_id, o.source, o.stream, o.failing, o.table.column_names)
-              for o in failing]
+    sealed = [
+        quarantine.seal(ring, gate.run_id, o.source, o.stream, o.failing, o.table.column_names)
+        for o in failing
+    ]
     settings.warehouse_path.parent.mkdir(parents=True, exist_ok=True)
     con = raw.connect(str(settings.warehouse_path))
     try:
@@ -125,16 +152,51 @@ def _was_gated(landing: LandingSlice) -> bool:
 
 def results_table(gate: GateResult) -> pa.Table:
     """The rows of ``meta.quality_results`` (without ``validated_at``): numbers and names only."""
-    rows = [{"run_id": gate.run_id, "source": r.source, "stream": r.stream, "expectation": r.check,
-             "kind": r.kind, "gx_type": r.gx_type, "column_name": r.column, "severity": r.severity,
-             "success": r.success, "element_count": r.element_count, "unexpected_count": r.unexpected_count,
-             "observed_json": json.dumps({**r.observed, **({"top_values": r.top_values} if r.top_values else {})},
-                                         ensure_ascii=False, sort_keys=True, default=str),
-             "engine": r.engine} for r in gate.results]
-    schema = pa.schema([(n, pa.string()) for n in ("run_id", "source", "stream", "expectation", "kind", "gx_type",
-                                                    "column_name", "severity")]
-                       + [("success", pa.bool_()), ("element_count", pa.int64()), ("unexpected_count", pa.int64()),
-                          ("observed_json", pa.string()), ("engine", pa.string())])
+    rows = [
+        {
+            "run_id": gate.run_id,
+            "source": r.source,
+            "stream": r.stream,
+            "expectation": r.check,
+            "kind": r.kind,
+            "gx_type": r.gx_type,
+            "column_name": r.column,
+            "severity": r.severity,
+            "success": r.success,
+            "element_count": r.element_count,
+            "unexpected_count": r.unexpected_count,
+            "observed_json": json.dumps(
+                {**r.observed, **({"top_values": r.top_values} if r.top_values else {})},
+                ensure_ascii=False,
+                sort_keys=True,
+                default=str,
+            ),
+            "engine": r.engine,
+        }
+        for r in gate.results
+    ]
+    schema = pa.schema(
+        [
+            (n, pa.string())
+            for n in (
+                "run_id",
+                "source",
+                "stream",
+                "expectation",
+                "kind",
+                "gx_type",
+                "column_name",
+                "severity",
+            )
+        ]
+        + [
+            ("success", pa.bool_()),
+            ("element_count", pa.int64()),
+            ("unexpected_count", pa.int64()),
+            ("observed_json", pa.string()),
+            ("engine", pa.string()),
+        ]
+    )
     return pa.Table.from_pylist(rows, schema)
 
 
@@ -152,11 +214,13 @@ def _check_overrides(cfg: QualityConfig, kinds: Mapping[str, str], tables: Table
         source, stream, check = name.split(".")
         table = tables.get((kinds.get(source, ""), stream))
         if table is None:
-            problems.append(f"quality.checks.{name}: no configured source {source!r} with a stream {stream!r}")
+            problems.append(
+                f"quality.checks.{name}: no configured source {source!r} with a stream {stream!r}"
+            )
         elif check not in IMPLICIT_CHECKS and check not in {c.id for c in table.suite}:
             known = ", ".join([*IMPLICIT_CHECKS, *(c.id for c in table.suite)])
-            problems.append(f"quality.checks.{name}: {source}.{stream} has no check {check!r}; known: {known}")
+            problems.append(
+                f"quality.checks.{name}: {source}.{stream} has no check {check!r}; known: {known}"
+            )
     if problems:
         raise QualityConfigError("quality configuration problem(s):\n  - " + "\n  - ".join(problems))
-
-

@@ -51,11 +51,19 @@ CREATE TABLE IF NOT EXISTS meta.quality_quarantine (
     quarantined_at TIMESTAMPTZ, replayed_at TIMESTAMPTZ
 );
 """
-SEALED_SCHEMA = pa.schema([
-    ("run_id", pa.string()), ("source", pa.string()), ("stream", pa.string()), ("record_key", pa.string()),
-    ("seq", pa.int32()), ("expectations_failed", pa.list_(pa.string())), ("kid", pa.string()),
-    ("nonce", pa.binary()), ("ciphertext", pa.binary()),
-])
+SEALED_SCHEMA = pa.schema(
+    [
+        ("run_id", pa.string()),
+        ("source", pa.string()),
+        ("stream", pa.string()),
+        ("record_key", pa.string()),
+        ("seq", pa.int32()),
+        ("expectations_failed", pa.list_(pa.string())),
+        ("kid", pa.string()),
+        ("nonce", pa.binary()),
+        ("ciphertext", pa.binary()),
+    ]
+)
 
 
 def keyring(settings: Settings, key_name: str = PURPOSE) -> KeyRing:
@@ -68,41 +76,74 @@ def ephemeral_keyring(kid: str = "q-test") -> KeyRing:
     return KeyRing.parse(new_keyring_text(kid=kid), PURPOSE)
 
 
-def seal(ring: KeyRing, run_id: str, source: str, stream: str, failing: pa.Table,
-         columns: Sequence[str]) -> pa.Table:
+def seal(
+    ring: KeyRing, run_id: str, source: str, stream: str, failing: pa.Table, columns: Sequence[str]
+) -> pa.Table:
     """Encrypt each failing row (its raw columns and record key, as JSON) under the active key."""
     key, rows = ring.active, failing.to_pylist()
-    plains = [(stream, row[RECORD_KEY], json.dumps({c: row.get(c) for c in (*columns, RECORD_KEY)},
-                                                   ensure_ascii=False, sort_keys=True).encode("utf-8"))
-              for row in rows]
+    plains = [
+        (
+            stream,
+            row[RECORD_KEY],
+            json.dumps(
+                {c: row.get(c) for c in (*columns, RECORD_KEY)}, ensure_ascii=False, sort_keys=True
+            ).encode("utf-8"),
+        )
+        for row in rows
+    ]
     sealed = QUALITY.seal_rows(key, run_id, source, plains)
-    out = [{"run_id": run_id, "source": source, "stream": stream, "record_key": row[RECORD_KEY], "seq": seq,
-            "expectations_failed": list(row["expectations_failed"]), "kid": key.kid, "nonce": nonce,
-            "ciphertext": ciphertext} for row, (seq, nonce, ciphertext) in zip(rows, sealed, strict=True)]
+    out = [
+        {
+            "run_id": run_id,
+            "source": source,
+            "stream": stream,
+            "record_key": row[RECORD_KEY],
+            "seq": seq,
+            "expectations_failed": list(row["expectations_failed"]),
+            "kid": key.kid,
+            "nonce": nonce,
+            "ciphertext": ciphertext,
+        }
+        for row, (seq, nonce, ciphertext) in zip(rows, sealed, strict=True)
+    ]
     return pa.Table.from_pylist(out, SEALED_SCHEMA)
 
 
 def unseal(ring: KeyRing, row: Mapping[str, Any]) -> dict[str, Any]:
     """The raw row of one quarantine entry; ``QuarantineError`` if it fails authentication."""
     try:
-        plain = QUALITY.open(ring, row["kid"], row["nonce"], row["ciphertext"],
-                             *(row[c] for c in ("run_id", "source", "stream", "record_key", "seq")))
+        plain = QUALITY.open(
+            ring,
+            row["kid"],
+            row["nonce"],
+            row["ciphertext"],
+            *(row[c] for c in ("run_id", "source", "stream", "record_key", "seq")),
+        )
     except InvalidTag:
         raise QuarantineError(
             f"quarantined row {row['run_id']}/{row['source']}/{row['stream']}/{row['record_key']} failed "
-            f"authentication under key id {row['kid']!r}: wrong key for that id, or the row was altered") from None
+            f"authentication under key id {row['kid']!r}: wrong key for that id, or the row was altered"
+        ) from None
     return json.loads(plain)
 
 
-def record(con: duckdb.DuckDBPyConnection, run_id: str, sources: Sequence[str], results: pa.Table,
-           sealed: Sequence[pa.Table], at: dt.datetime) -> None:
+def record(
+    con: duckdb.DuckDBPyConnection,
+    run_id: str,
+    sources: Sequence[str],
+    results: pa.Table,
+    sealed: Sequence[pa.Table],
+    at: dt.datetime,
+) -> None:
     """Replace the run's quality results and quarantine for ``sources`` in one transaction."""
     con.execute(DDL)
     try:
         with transaction(con):
             for table in ("quality_results", "quality_quarantine"):
-                con.execute(f"DELETE FROM meta.{table} WHERE run_id = ? AND list_contains(?, source)",
-                            [run_id, list(sources)])
+                con.execute(
+                    f"DELETE FROM meta.{table} WHERE run_id = ? AND list_contains(?, source)",
+                    [run_id, list(sources)],
+                )
             con.register("_results", results)
             con.execute("INSERT INTO meta.quality_results SELECT *, ? FROM _results", [at])
             for n, table in enumerate(sealed):
@@ -128,8 +169,14 @@ class Entry:
     replayed_at: dt.datetime | None
 
 
-def list_quarantined(con: duckdb.DuckDBPyConnection, *, run_id: str | None = None, source: str | None = None,
-                     stream: str | None = None, include_replayed: bool = False) -> list[Entry]:
+def list_quarantined(
+    con: duckdb.DuckDBPyConnection,
+    *,
+    run_id: str | None = None,
+    source: str | None = None,
+    stream: str | None = None,
+    include_replayed: bool = False,
+) -> list[Entry]:
     """Quarantined rows, newest run first: keys and failed checks only, never the row."""
     if not _has_quarantine(con):
         return []
@@ -138,12 +185,20 @@ def list_quarantined(con: duckdb.DuckDBPyConnection, *, run_id: str | None = Non
         "FROM meta.quality_quarantine WHERE ($run IS NULL OR run_id = $run) AND ($src IS NULL OR source = $src) "
         "AND ($stream IS NULL OR stream = $stream) AND ($all OR replayed_at IS NULL) "
         "ORDER BY run_id DESC, source, stream, record_key, seq",
-        {"run": run_id, "src": source, "stream": stream, "all": include_replayed}).fetchall()
+        {"run": run_id, "src": source, "stream": stream, "all": include_replayed},
+    ).fetchall()
     return [Entry(r[0], r[1], r[2], r[3], r[4], tuple(r[5]), r[6], r[7]) for r in rows]
 
 
-def show(con: duckdb.DuckDBPyConnection, ring: KeyRing, table: TableSchema, run_id: str, source: str,
-         record_key: str, seq: int = 1) -> dict[str, Any]:
+def show(
+    con: duckdb.DuckDBPyConnection,
+    ring: KeyRing,
+    table: TableSchema,
+    run_id: str,
+    source: str,
+    record_key: str,
+    seq: int = 1,
+) -> dict[str, Any]:
     """One quarantined row: the checks it failed, the columns they read, and those columns' values —
     direct identifiers masked (``transforms.masking``), quasi-identifiers and plain values as landed.
 
@@ -153,10 +208,17 @@ def show(con: duckdb.DuckDBPyConnection, ring: KeyRing, table: TableSchema, run_
     values = unseal(ring, row)
     failed = list(row["expectations_failed"])
     columns = list(dict.fromkeys(c for check in failed for c in _check_columns(table, check)))
-    return {"run_id": run_id, "source": source, "stream": table.stream, "record_key": record_key, "seq": seq,
-            "expectations_failed": failed, "failed_columns": columns,
-            "values": {c: display_value(table, c, values.get(c)) for c in columns},
-            "replayed_at": row["replayed_at"]}
+    return {
+        "run_id": run_id,
+        "source": source,
+        "stream": table.stream,
+        "record_key": record_key,
+        "seq": seq,
+        "expectations_failed": failed,
+        "failed_columns": columns,
+        "values": {c: display_value(table, c, values.get(c)) for c in columns},
+        "replayed_at": row["replayed_at"],
+    }
 
 
 def display_value(table: TableSchema, column: str, value: Any) -> Any:
@@ -178,16 +240,25 @@ def _check_columns(table: TableSchema, check_id: str) -> tuple[str, ...]:
 def _fetch(con, run_id: str, source: str, stream: str, record_key: str, seq: int) -> dict[str, Any]:
     if not _has_quarantine(con):
         raise QuarantineError("this warehouse has no quality quarantine yet")
-    cur = con.execute("SELECT * FROM meta.quality_quarantine WHERE run_id = ? AND source = ? AND stream = ? "
-                      "AND record_key = ? AND seq = ?", [run_id, source, stream, record_key, seq])
+    cur = con.execute(
+        "SELECT * FROM meta.quality_quarantine WHERE run_id = ? AND source = ? AND stream = ? "
+        "AND record_key = ? AND seq = ?",
+        [run_id, source, stream, record_key, seq],
+    )
     names = [d[0] for d in cur.description]
     found = next(iter(cur.fetchall()), None)
     if found is None:
-        raise QuarantineError(f"no quarantined row {run_id}/{source}/{stream}/{record_key} (seq {seq}); "
-                              "see `islandbridge quarantine list`")
+        raise QuarantineError(
+            f"no quarantined row {run_id}/{source}/{stream}/{record_key} (seq {seq}); "
+            "see `islandbridge quarantine list`"
+        )
     return dict(zip(names, found, strict=True))
 
 
 def _has_quarantine(con) -> bool:
-    return bool(con.execute("SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'meta' "
-                            "AND table_name = 'quality_quarantine'").fetchall()[0][0])
+    return bool(
+        con.execute(
+            "SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'meta' "
+            "AND table_name = 'quality_quarantine'"
+        ).fetchall()[0][0]
+    )

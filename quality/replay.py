@@ -52,9 +52,16 @@ class ReplayResult:
         return {"checked": self.checked, "loaded": self.loaded, "still_failing": self.still_failing}
 
 
-def replay(settings: Settings, source: str, *, run_id: str | None = None, quality_config: Mapping | None = None,
-           keyring: KeyRing | None = None, tables: Tables | None = None,
-           clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC)) -> ReplayResult:
+def replay(
+    settings: Settings,
+    source: str,
+    *,
+    run_id: str | None = None,
+    quality_config: Mapping | None = None,
+    keyring: KeyRing | None = None,
+    tables: Tables | None = None,
+    clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+) -> ReplayResult:
     """Re-check the pending quarantined rows of ``source`` (optionally of one run) and load those that pass.
 
     Raises ``QuarantineError`` (no warehouse, a row that fails to decrypt), ``QualityConfigError``.
@@ -75,8 +82,19 @@ def replay(settings: Settings, source: str, *, run_id: str | None = None, qualit
         for (run, stream, as_of), rows in _pending(con, source, run_id).items():
             table = tables[kind, stream]
             checks = [_resolved(cfg, source, stream, c) for c in table.suite]
-            _replay_group(con, ring, table, source, run, as_of, rows, [c for c in checks if c.severity == "row"],
-                          clock(), result, privacy)
+            _replay_group(
+                con,
+                ring,
+                table,
+                source,
+                run,
+                as_of,
+                rows,
+                [c for c in checks if c.severity == "row"],
+                clock(),
+                result,
+                privacy,
+            )
         return result
     finally:
         vault.close()
@@ -113,7 +131,8 @@ def _pending(con, source: str, run_id: str | None) -> dict[tuple[str, str, dt.da
         "SELECT q.*, r.as_of AS run_as_of FROM wh.meta.quality_quarantine q JOIN wh.meta.runs r USING (run_id) "
         "WHERE q.source = $source AND q.replayed_at IS NULL AND r.status = 'loaded' "
         "AND ($run IS NULL OR q.run_id = $run) ORDER BY q.run_id, q.stream, q.record_key, q.seq",
-        {"source": source, "run": run_id})
+        {"source": source, "run": run_id},
+    )
     names = [d[0] for d in cur.description]
     groups: dict[tuple[str, str, dt.datetime], list[dict]] = {}
     for values in cur.fetchall():
@@ -122,18 +141,34 @@ def _pending(con, source: str, run_id: str | None) -> dict[tuple[str, str, dt.da
     return groups
 
 
-def _replay_group(con, ring: KeyRing, table: TableSchema, source: str, run: str, as_of: dt.datetime,
-                  entries: Sequence[dict], checks, now: dt.datetime, result: ReplayResult,
-                  privacy: _Pseudonymise) -> None:
+def _replay_group(
+    con,
+    ring: KeyRing,
+    table: TableSchema,
+    source: str,
+    run: str,
+    as_of: dt.datetime,
+    entries: Sequence[dict],
+    checks,
+    now: dt.datetime,
+    result: ReplayResult,
+    privacy: _Pseudonymise,
+) -> None:
     stream, target = table.stream, f"wh.raw.{q(source + '__' + table.stream)}"
-    rows = pa.Table.from_pylist([quarantine.unseal(ring, e) for e in entries],
-                                pa.schema([(c, pa.string()) for c in (*table.column_names, RECORD_KEY)]))
+    rows = pa.Table.from_pylist(
+        [quarantine.unseal(ring, e) for e in entries],
+        pa.schema([(c, pa.string()) for c in (*table.column_names, RECORD_KEY)]),
+    )
     rows = rows.append_column("_seq", pa.array([e["seq"] for e in entries], pa.int32()))
-    found = run_row_checks(con, rows, table, checks, CheckContext(as_of), _refs(con, source, checks),
-                           want_frame=False)
+    found = run_row_checks(
+        con, rows, table, checks, CheckContext(as_of), _refs(con, source, checks), want_frame=False
+    )
     bad = set(found.failing[RECORD_KEY].to_pylist())
     if has_table(con, "raw", f"{source}__{stream}"):  # exactly once: never a second copy in a run
-        bad |= {r[0] for r in con.execute(f"SELECT {RECORD_KEY} FROM {target} WHERE _run_id = ?", [run]).fetchall()}
+        bad |= {
+            r[0]
+            for r in con.execute(f"SELECT {RECORD_KEY} FROM {target} WHERE _run_id = ?", [run]).fetchall()
+        }
     passing = rows.filter(pc.invert(pc.is_in(rows[RECORD_KEY], value_set=pa.array(sorted(bad), pa.string()))))
     result.checked += rows.num_rows
     result.still_failing += rows.num_rows - passing.num_rows
@@ -148,15 +183,26 @@ def _refs(con, source: str, checks) -> dict[str, str]:
     for n, c in enumerate(checks):
         if c.kind == "exists_in":
             ref_stream, ref_col = c.params["ref"]["stream"], c.params["ref"]["column"]
-            body = (f"SELECT {q(ref_col)} AS k FROM wh.raw.{q(source + '__' + ref_stream)}"
-                    if has_table(con, "raw", f"{source}__{ref_stream}") else "SELECT NULL::VARCHAR AS k LIMIT 0")
+            body = (
+                f"SELECT {q(ref_col)} AS k FROM wh.raw.{q(source + '__' + ref_stream)}"
+                if has_table(con, "raw", f"{source}__{ref_stream}")
+                else "SELECT NULL::VARCHAR AS k LIMIT 0"
+            )
             con.execute(f"CREATE OR REPLACE TEMP TABLE _ref{n} AS {body}")
             refs[c.id] = f"_ref{n}"
     return refs
 
 
-def _load(con, target: str, table: TableSchema, source: str, run: str, passing: pa.Table, now: dt.datetime,
-          privacy: _Pseudonymise) -> None:
+def _load(
+    con,
+    target: str,
+    table: TableSchema,
+    source: str,
+    run: str,
+    passing: pa.Table,
+    now: dt.datetime,
+    privacy: _Pseudonymise,
+) -> None:
     kept, columns = privacy(source, table.stream, run, passing)
     cols = ", ".join(q(c) for c in (*columns, RECORD_KEY))
     con.register("_passing", passing)
@@ -164,12 +210,17 @@ def _load(con, target: str, table: TableSchema, source: str, run: str, passing: 
     try:
         with transaction(con):
             con.execute(f"INSERT INTO {target} ({cols}, _run_id) SELECT {cols}, ? FROM _kept", [run])
-            con.execute("UPDATE wh.meta.quality_quarantine q SET replayed_at = ? FROM _passing p "
-                        "WHERE q.run_id = ? AND q.source = ? AND q.stream = ? AND q.record_key = p._record_key "
-                        "AND q.seq = p._seq", [now, run, source, table.stream])
-            con.execute("UPDATE wh.meta.run_sources SET landed = landed + ?, quarantined = quarantined - ? "
-                        "WHERE run_id = ? AND source = ? AND stream = ?",
-                        [passing.num_rows, passing.num_rows, run, source, table.stream])
+            con.execute(
+                "UPDATE wh.meta.quality_quarantine q SET replayed_at = ? FROM _passing p "
+                "WHERE q.run_id = ? AND q.source = ? AND q.stream = ? AND q.record_key = p._record_key "
+                "AND q.seq = p._seq",
+                [now, run, source, table.stream],
+            )
+            con.execute(
+                "UPDATE wh.meta.run_sources SET landed = landed + ?, quarantined = quarantined - ? "
+                "WHERE run_id = ? AND source = ? AND stream = ?",
+                [passing.num_rows, passing.num_rows, run, source, table.stream],
+            )
     finally:
         con.unregister("_passing")
         con.unregister("_kept")

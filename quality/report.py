@@ -37,16 +37,21 @@ def write(gate: GateResult, folder: Path) -> tuple[Path, Path]:
 
 
 def render(gate: GateResult) -> str:
-    status = ('<span class="badge pass">PASSED</span>' if gate.passed
-              else '<span class="badge stop">STOPPED — nothing loaded</span>')
-    parts = [f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>Quality — {_e(gate.run_id)}"
-             f"</title><style>{_CSS}</style></head><body>",
-             f"<h1>Data quality gate — run <code>{_e(gate.run_id)}</code></h1>",
-             f"<p>{status} &nbsp; as of {_e(gate.as_of)} · {len(gate.results)} expectations · "
-             f"{len(gate.critical_failures)} critical · {len(gate.warnings)} warning(s) · "
-             f"{sum(n for s in gate.quarantined.values() for n in s.values())} row(s) quarantined</p>",
-             "<p class='muted'>Values of personal-data columns are never shown: failing rows are named by "
-             "record key. Quarantined rows are kept encrypted; see <code>islandbridge quarantine list</code>.</p>"]
+    status = (
+        '<span class="badge pass">PASSED</span>'
+        if gate.passed
+        else '<span class="badge stop">STOPPED — nothing loaded</span>'
+    )
+    parts = [
+        f"<!doctype html><html lang='en'><head><meta charset='utf-8'><title>Quality — {_e(gate.run_id)}"
+        f"</title><style>{_CSS}</style></head><body>",
+        f"<h1>Data quality gate — run <code>{_e(gate.run_id)}</code></h1>",
+        f"<p>{status} &nbsp; as of {_e(gate.as_of)} · {len(gate.results)} expectations · "
+        f"{len(gate.critical_failures)} critical · {len(gate.warnings)} warning(s) · "
+        f"{sum(n for s in gate.quarantined.values() for n in s.values())} row(s) quarantined</p>",
+        "<p class='muted'>Values of personal-data columns are never shown: failing rows are named by "
+        "record key. Quarantined rows are kept encrypted; see <code>islandbridge quarantine list</code>.</p>",
+    ]
     parts += _section("Critical failures", gate.critical_failures)
     parts += _section("Warnings", gate.warnings)
     parts += _quarantine(gate)
@@ -61,16 +66,26 @@ def render(gate: GateResult) -> str:
 def _section(title: str, results: list[CheckResult]) -> list[str]:
     if not results:
         return []
-    return [f"<h2>{_e(title)}</h2><ul>"] + [f"<li><code>{_e(r.describe())}</code></li>" for r in results] + ["</ul>"]
+    return (
+        [f"<h2>{_e(title)}</h2><ul>"]
+        + [f"<li><code>{_e(r.describe())}</code></li>" for r in results]
+        + ["</ul>"]
+    )
 
 
 def _quarantine(gate: GateResult) -> list[str]:
     if not gate.quarantined:
         return []
-    rows = "".join(f"<tr><td>{_e(src)}</td><td>{_e(stream)}</td><td>{n}</td></tr>"
-                   for src, streams in sorted(gate.quarantined.items()) for stream, n in sorted(streams.items()))
-    return ["<h2>Quarantined rows</h2><table><tr><th>source</th><th>stream</th><th>rows</th></tr>", rows,
-            "</table>"]
+    rows = "".join(
+        f"<tr><td>{_e(src)}</td><td>{_e(stream)}</td><td>{n}</td></tr>"
+        for src, streams in sorted(gate.quarantined.items())
+        for stream, n in sorted(streams.items())
+    )
+    return [
+        "<h2>Quarantined rows</h2><table><tr><th>source</th><th>stream</th><th>rows</th></tr>",
+        rows,
+        "</table>",
+    ]
 
 
 def _by_stream(results: Iterable[CheckResult]):
@@ -81,8 +96,10 @@ def _by_stream(results: Iterable[CheckResult]):
 
 
 def _table(results: list[CheckResult]) -> str:
-    head = ("<table><tr><th>expectation</th><th>column</th><th>severity</th><th>result</th><th>rows failing</th>"
-            "<th>observed</th><th>record keys (sample)</th><th>engine</th></tr>")
+    head = (
+        "<table><tr><th>expectation</th><th>column</th><th>severity</th><th>result</th><th>rows failing</th>"
+        "<th>observed</th><th>record keys (sample)</th><th>engine</th></tr>"
+    )
     return head + "".join(_row(r) for r in results) + "</table>"
 
 
@@ -97,9 +114,11 @@ def _row(r: CheckResult) -> str:
     if r.top_values:
         observed["failing values"] = ", ".join(f"{v!r}×{n}" for v, n in r.top_values)
     seen = "<br>".join(f"{_e(k)}: {_e(v)}" for k, v in observed.items())
-    return (f"<tr><td><code>{_e(r.check)}</code><br><span class='muted'>{_e(r.gx_type or r.kind)}</span></td>"
-            f"<td>{_e(r.column or '')}</td><td>{_e(r.severity)}</td><td>{verdict}</td><td>{failing}</td>"
-            f"<td>{seen}</td><td>{_e(', '.join(r.sample_keys))}</td><td class='muted'>{_e(r.engine)}</td></tr>")
+    return (
+        f"<tr><td><code>{_e(r.check)}</code><br><span class='muted'>{_e(r.gx_type or r.kind)}</span></td>"
+        f"<td>{_e(r.column or '')}</td><td>{_e(r.severity)}</td><td>{verdict}</td><td>{failing}</td>"
+        f"<td>{seen}</td><td>{_e(', '.join(r.sample_keys))}</td><td class='muted'>{_e(r.engine)}</td></tr>"
+    )
 
 
 def _e(value: object) -> str:

@@ -47,7 +47,11 @@ class CheckResult:
     def describe(self) -> str:
         """One line for an error message or a log: names, no personal data."""
         seen = ", ".join(f"{k}={v}" for k, v in self.observed.items()) if self.observed else ""
-        counts = "" if self.unexpected_count is None else f"{self.unexpected_count} of {self.element_count} rows failed"
+        counts = (
+            ""
+            if self.unexpected_count is None
+            else f"{self.unexpected_count} of {self.element_count} rows failed"
+        )
         detail = "; ".join(x for x in (counts, seen) if x)
         return f"{self.name} ({self.gx_type or self.kind}): {detail or 'failed'}"
 
@@ -82,10 +86,14 @@ class GateResult:
     def to_dict(self) -> dict[str, Any]:
         """A JSON-able summary for XComs and the run summary: counts and paths, no record keys."""
         return {
-            "run_id": self.run_id, "as_of": self.as_of, "passed": self.passed,
+            "run_id": self.run_id,
+            "as_of": self.as_of,
+            "passed": self.passed,
             "report": str(self.report_path) if self.report_path else None,
-            "critical": [r.name for r in self.critical_failures], "warnings": [r.name for r in self.warnings],
-            "quarantined": self.quarantined, "expectations": len(self.results),
+            "critical": [r.name for r in self.critical_failures],
+            "warnings": [r.name for r in self.warnings],
+            "quarantined": self.quarantined,
+            "expectations": len(self.results),
         }
 
     def to_json_dict(self) -> dict[str, Any]:

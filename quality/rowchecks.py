@@ -39,8 +39,15 @@ ROW = "_row"
 SAMPLE_KEYS = 10
 TOP_VALUES = 5
 # Kinds whose GX expectation reads a value derived in SQL rather than the raw column.
-DERIVED_KINDS = ("date_between", "date_format", "epoch_ms_between", "number_between", "id_valid", "phone_valid",
-                 "exists_in")
+DERIVED_KINDS = (
+    "date_between",
+    "date_format",
+    "epoch_ms_between",
+    "number_between",
+    "id_valid",
+    "phone_valid",
+    "exists_in",
+)
 _BOUND = re.compile(r"^as_of(?:([+-])(\d+)d)?$")
 _EPOCH_MS = r"-?[0-9]{1,15}"
 
@@ -96,9 +103,17 @@ def check_bounds(check: Check, ctx: CheckContext) -> tuple[object, object]:
     return bound(check.params["min"], ctx.as_of, utc), bound(check.params["max"], ctx.as_of, utc)
 
 
-def run_row_checks(con: duckdb.DuckDBPyConnection, rows: pa.Table, table: TableSchema, checks: Sequence[Check],
-                   ctx: CheckContext, refs: Mapping[str, str], *, want_frame: bool = True,
-                   gx_columns: Iterable[str] = ()) -> RowCheckOutcome:
+def run_row_checks(
+    con: duckdb.DuckDBPyConnection,
+    rows: pa.Table,
+    table: TableSchema,
+    checks: Sequence[Check],
+    ctx: CheckContext,
+    refs: Mapping[str, str],
+    *,
+    want_frame: bool = True,
+    gx_columns: Iterable[str] = (),
+) -> RowCheckOutcome:
     """Evaluate every row-level check over ``rows`` (landed rows: text columns + ``_record_key``).
 
     ``refs`` names, per ``exists_in`` check, a relation with one column ``k`` of the keys that exist.
@@ -123,7 +138,8 @@ def run_row_checks(con: duckdb.DuckDBPyConnection, rows: pa.Table, table: TableS
         raise QualityCheckBrokenError(
             f"the SQL of a check on {table.connector}.{table.stream} failed ({type(exc).__name__}: "
             f"{str(exc).splitlines()[0][:300]}); this is a broken check, not bad data: fix its definition "
-            f"in schemas/ (checks: {', '.join(c.id for c in checks)})") from None
+            f"in schemas/ (checks: {', '.join(c.id for c in checks)})"
+        ) from None
     finally:
         for name in (*maps.values(), LANDED):
             con.unregister(name)
@@ -134,19 +150,36 @@ def run_row_checks(con: duckdb.DuckDBPyConnection, rows: pa.Table, table: TableS
 # --------------------------------------------------------------------------- the pass
 
 
-def _pass_sql(table: TableSchema, checks: Sequence[Check], ctx: CheckContext, refs: Mapping[str, str],
-              maps: Mapping[str, str]) -> str:
+def _pass_sql(
+    table: TableSchema,
+    checks: Sequence[Check],
+    ctx: CheckContext,
+    refs: Mapping[str, str],
+    maps: Mapping[str, str],
+) -> str:
     """One CREATE TABLE: per row its number, record key, derived values, a flag per check, and the raw
     values that reports may show (``pii: none`` columns of in_set/regex checks)."""
-    joins = "".join(f" LEFT JOIN {maps[c.id]} ON l.{q(c.column)} = {maps[c.id]}.v" for c in checks if c.id in maps)
+    joins = "".join(
+        f" LEFT JOIN {maps[c.id]} ON l.{q(c.column)} = {maps[c.id]}.v" for c in checks if c.id in maps
+    )
     shown = [c.column for c in checks if _shows_values(table, c)]
-    keep = [ROW, RECORD_KEY, *dict.fromkeys(x for c in checks for x in c.columns if c.kind not in DERIVED_KINDS)]
-    derived = [f"{_derived_sql(c, ctx, refs, maps)} AS {q(derived_name(c))}" for c in checks if c.kind in DERIVED_KINDS]
+    keep = [
+        ROW,
+        RECORD_KEY,
+        *dict.fromkeys(x for c in checks for x in c.columns if c.kind not in DERIVED_KINDS),
+    ]
+    derived = [
+        f"{_derived_sql(c, ctx, refs, maps)} AS {q(derived_name(c))}"
+        for c in checks
+        if c.kind in DERIVED_KINDS
+    ]
     flags = [f"coalesce({_flag_sql(c, ctx, n)}, false) AS __f{n}" for n, c in enumerate(checks)]
     dups = "".join(f", {_dup_cte(c, n)}" for n, c in enumerate(checks) if c.kind == "unique")
     inner = ", ".join([*(f"l.{q(x)}" for x in dict.fromkeys([*keep, *shown])), *derived])
-    return (f"CREATE OR REPLACE TEMP TABLE _checked AS WITH d AS (SELECT {inner} FROM {LANDED} l{joins}){dups} "
-            f"SELECT d.*{''.join(', ' + f for f in flags)} FROM d")
+    return (
+        f"CREATE OR REPLACE TEMP TABLE _checked AS WITH d AS (SELECT {inner} FROM {LANDED} l{joins}){dups} "
+        f"SELECT d.*{''.join(', ' + f for f in flags)} FROM d"
+    )
 
 
 def _shows_values(table: TableSchema, c: Check) -> bool:
@@ -168,8 +201,10 @@ def _derived_sql(c: Check, ctx: CheckContext, refs: Mapping[str, str], maps: Map
             return parsed
         return f"CASE WHEN {col} IS NULL OR trim({col}) = '' THEN NULL ELSE {parsed} IS NOT NULL END"
     if c.kind == "epoch_ms_between":
-        return (f"CASE WHEN regexp_full_match(trim({col}), '{_EPOCH_MS}') "
-                f"THEN make_timestamp(CAST(trim({col}) AS BIGINT) * 1000) END")
+        return (
+            f"CASE WHEN regexp_full_match(trim({col}), '{_EPOCH_MS}') "
+            f"THEN make_timestamp(CAST(trim({col}) AS BIGINT) * 1000) END"
+        )
     if c.kind == "number_between":
         return f"TRY_CAST(trim({col}) AS DOUBLE)"
     if c.kind in ("id_valid", "phone_valid"):
@@ -209,12 +244,20 @@ def _register_python_derived(con, checks: Sequence[Check], maps: dict[str, str])
     for n, c in enumerate(checks):
         if c.kind not in ("id_valid", "phone_valid"):
             continue
-        values = [r[0] for r in con.execute(f"SELECT DISTINCT {q(c.column)} FROM {LANDED} "
-                                            f"WHERE {q(c.column)} IS NOT NULL").fetchall()]
+        values = [
+            r[0]
+            for r in con.execute(
+                f"SELECT DISTINCT {q(c.column)} FROM {LANDED} WHERE {q(c.column)} IS NOT NULL"
+            ).fetchall()
+        ]
         judge = _id_judge(c.params["kinds"]) if c.kind == "id_valid" else _phone_ok
         name = f"_map{n}"
-        con.register(name, pa.table({"v": pa.array(values, pa.string()),
-                                     "ok": pa.array([judge(v) for v in values], pa.bool_())}))
+        con.register(
+            name,
+            pa.table(
+                {"v": pa.array(values, pa.string()), "ok": pa.array([judge(v) for v in values], pa.bool_())}
+            ),
+        )
         maps[c.id] = name
 
 
@@ -224,6 +267,7 @@ def _id_judge(valid_kinds: Sequence[str]) -> Callable[[str], bool | None]:
     def judge(value: str) -> bool | None:
         kind = normalize_id(value).kind
         return None if kind == "missing" else kind in valid_kinds
+
     return judge
 
 
@@ -262,12 +306,20 @@ def _samples(con, table: TableSchema, checks: Sequence[Check], out: RowCheckOutc
     for n, c in enumerate(checks):
         if not out.counts[c.id].unexpected_count:
             continue
-        out.samples[c.id] = [r[0] for r in con.execute(
-            f"SELECT {RECORD_KEY} FROM _checked WHERE __f{n} ORDER BY 1 LIMIT {SAMPLE_KEYS}").fetchall()]
+        out.samples[c.id] = [
+            r[0]
+            for r in con.execute(
+                f"SELECT {RECORD_KEY} FROM _checked WHERE __f{n} ORDER BY 1 LIMIT {SAMPLE_KEYS}"
+            ).fetchall()
+        ]
         if _shows_values(table, c):
-            out.top_values[c.id] = [(str(v), k) for v, k in con.execute(
-                f"SELECT {q(c.column)}, count(*) FROM _checked WHERE __f{n} GROUP BY 1 ORDER BY 2 DESC, 1 "
-                f"LIMIT {TOP_VALUES}").fetchall()]
+            out.top_values[c.id] = [
+                (str(v), k)
+                for v, k in con.execute(
+                    f"SELECT {q(c.column)}, count(*) FROM _checked WHERE __f{n} GROUP BY 1 ORDER BY 2 DESC, 1 "
+                    f"LIMIT {TOP_VALUES}"
+                ).fetchall()
+            ]
 
 
 def _failing(con, rows: pa.Table, table: TableSchema, checks: Sequence[Check]) -> pa.Table:
@@ -278,8 +330,10 @@ def _failing(con, rows: pa.Table, table: TableSchema, checks: Sequence[Check]) -
         return raw.slice(0, 0).append_column("expectations_failed", pa.array([], pa.list_(pa.string())))
     cases = ", ".join(f"CASE WHEN __f{n} THEN {lit(c.id)} END" for n, c in row_checks)
     where = " OR ".join(f"__f{n}" for n, _ in row_checks)
-    found = con.sql(f"SELECT {ROW}, list_filter([{cases}], lambda x: x IS NOT NULL) AS failed FROM _checked "
-                    f"WHERE {where} ORDER BY {RECORD_KEY}, {ROW}").to_arrow_table()
+    found = con.sql(
+        f"SELECT {ROW}, list_filter([{cases}], lambda x: x IS NOT NULL) AS failed FROM _checked "
+        f"WHERE {where} ORDER BY {RECORD_KEY}, {ROW}"
+    ).to_arrow_table()
     return raw.take(found[ROW]).append_column("expectations_failed", found["failed"])
 
 
@@ -288,7 +342,9 @@ def _frame(con, rows: pa.Table, checks: Sequence[Check], gx_columns: Iterable[st
     frame = rows.select(list(dict.fromkeys([RECORD_KEY, *gx_columns])))
     names = [derived_name(c) for c in checks if c.kind in DERIVED_KINDS]
     if names:
-        derived = con.sql(f"SELECT {', '.join(q(n) for n in names)} FROM _checked ORDER BY {ROW}").to_arrow_table()
+        derived = con.sql(
+            f"SELECT {', '.join(q(n) for n in names)} FROM _checked ORDER BY {ROW}"
+        ).to_arrow_table()
         for name in names:
             frame = frame.append_column(name, derived[name])
     return frame

@@ -83,7 +83,9 @@ class LandingSlice:
 
     def side_table(self, folder: str) -> pa.Table:
         """The connector's ``_quarantine`` or ``_deleted`` records of this slice."""
-        return pads.dataset(posixpath.join(self.base, folder), filesystem=self.fs, format="parquet").to_table()
+        return pads.dataset(
+            posixpath.join(self.base, folder), filesystem=self.fs, format="parquet"
+        ).to_table()
 
     def deleted(self) -> pa.Table:
         return self.side_table(DELETED)
@@ -101,7 +103,9 @@ class LandingSlice:
             original = posixpath.join(self.base, ORIGINALS, stream)
             if (keys is None or len(keys) == 0) and not path_exists(self.fs, original):
                 continue
-            moved[stream] = self._rewrite(stream, original, keys if keys is not None else pa.array([], pa.string()))
+            moved[stream] = self._rewrite(
+                stream, original, keys if keys is not None else pa.array([], pa.string())
+            )
         self._write_manifest(moved)
         return {s: n for s, n in moved.items() if n}
 

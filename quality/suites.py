@@ -36,8 +36,13 @@ from islandbridge.quality.rowchecks import (
 from islandbridge.schemas import Check, TableSchema
 
 # Counts only: no unexpected values, no rows, no value samples (PII columns are validated here too).
-RESULT_FORMAT = {"result_format": "BASIC", "partial_unexpected_count": 0, "exclude_unexpected_values": True,
-                 "include_unexpected_rows": False, "return_unexpected_index_query": False}
+RESULT_FORMAT = {
+    "result_format": "BASIC",
+    "partial_unexpected_count": 0,
+    "exclude_unexpected_values": True,
+    "include_unexpected_rows": False,
+    "return_unexpected_index_query": False,
+}
 SAFE_RESULT_KEYS = ("element_count", "unexpected_count", "unexpected_percent", "missing_count")
 
 
@@ -51,8 +56,11 @@ def _batch_definition():
         ProgressBarsConfig,
     )
 
-    config = DataContextConfig(progress_bars=ProgressBarsConfig(globally=False, metric_calculations=False),
-                               analytics_enabled=False, store_backend_defaults=InMemoryStoreBackendDefaults())
+    config = DataContextConfig(
+        progress_bars=ProgressBarsConfig(globally=False, metric_calculations=False),
+        analytics_enabled=False,
+        store_backend_defaults=InMemoryStoreBackendDefaults(),
+    )
     context = gx.get_context(mode="ephemeral", project_config=config)
     asset = context.data_sources.add_pandas("islandbridge_landing").add_dataframe_asset("frames")
     return asset.add_batch_definition_whole_dataframe("whole_frame")
@@ -71,20 +79,27 @@ def expectation(check: Check, ctx: CheckContext, *, part: str | None = None):
     if kind == "unique" and len(p["columns"]) == 1:
         return gxe.ExpectColumnValuesToBeUnique(column=p["columns"][0], **common)
     if kind == "unique":
-        return gxe.ExpectCompoundColumnsToBeUnique(column_list=list(p["columns"]),
-                                                   ignore_row_if="all_values_are_missing", **common)
+        return gxe.ExpectCompoundColumnsToBeUnique(
+            column_list=list(p["columns"]), ignore_row_if="all_values_are_missing", **common
+        )
     if kind == "in_set":
         return gxe.ExpectColumnValuesToBeInSet(column=check.column, value_set=list(p["values"]), **common)
     if kind == "regex":
         return gxe.ExpectColumnValuesToMatchRegex(column=check.column, regex=p["pattern"], **common)
     if kind == "pair_equal":
         a, b = p["columns"]
-        return gxe.ExpectColumnPairValuesToBeEqual(column_A=a, column_B=b, ignore_row_if="both_values_are_missing",
-                                                   **common)
+        return gxe.ExpectColumnPairValuesToBeEqual(
+            column_A=a, column_B=b, ignore_row_if="both_values_are_missing", **common
+        )
     if kind in ("date_between", "epoch_ms_between", "number_between"):
         low, high = check_bounds(check, ctx)
-        return gxe.ExpectColumnValuesToBeBetween(column=derived_name(check), min_value=low, max_value=high,
-                                                 strict_max=bool(p.get("strict_max")), **common)
+        return gxe.ExpectColumnValuesToBeBetween(
+            column=derived_name(check),
+            min_value=low,
+            max_value=high,
+            strict_max=bool(p.get("strict_max")),
+            **common,
+        )
     if kind in DERIVED_KINDS:  # date_format, id_valid, phone_valid, exists_in: a derived boolean
         return gxe.ExpectColumnValuesToBeInSet(column=derived_name(check), value_set=[True], **common)
     raise QualityCheckBrokenError(f"check {check.id!r}: kind {kind!r} has no GX expectation")
@@ -108,7 +123,11 @@ def build_suite(table: TableSchema, checks: Sequence[Check], ctx: CheckContext):
 
 
 def _for_stream(stream_id: str | None, check_id: str, part: str | None) -> dict[str, Any]:
-    meta = {"check": check_id, **({"part": part} if part else {}), **({"stream": stream_id} if stream_id else {})}
+    meta = {
+        "check": check_id,
+        **({"part": part} if part else {}),
+        **({"stream": stream_id} if stream_id else {}),
+    }
     if stream_id is None:
         return {"meta": meta}
     from great_expectations.expectations.row_conditions import Column
@@ -120,23 +139,35 @@ def columns_expectation(stream_id: str, declared: Sequence[str]):
     """On a frame of (stream_id, column) rows: the stream's landed columns are exactly ``declared``."""
     import great_expectations.expectations as gxe
 
-    return gxe.ExpectColumnDistinctValuesToEqualSet(column="column", value_set=list(declared),
-                                                    **_for_stream(stream_id, "columns_match", None))
+    return gxe.ExpectColumnDistinctValuesToEqualSet(
+        column="column", value_set=list(declared), **_for_stream(stream_id, "columns_match", None)
+    )
 
 
-def between_expectation(check_id: str, column: str, low: float | None, high: float | None = None,
-                        part: str | None = None, stream_id: str | None = None):
+def between_expectation(
+    check_id: str,
+    column: str,
+    low: float | None,
+    high: float | None = None,
+    part: str | None = None,
+    stream_id: str | None = None,
+):
     import great_expectations.expectations as gxe
 
-    return gxe.ExpectColumnValuesToBeBetween(column=column, min_value=low, max_value=high,
-                                             **_for_stream(stream_id, check_id, part))
+    return gxe.ExpectColumnValuesToBeBetween(
+        column=column, min_value=low, max_value=high, **_for_stream(stream_id, check_id, part)
+    )
 
 
 def pair_equal_expectation(check_id: str, a: str, b: str, part: str, stream_id: str | None = None):
     import great_expectations.expectations as gxe
 
-    return gxe.ExpectColumnPairValuesToBeEqual(column_A=a, column_B=b, ignore_row_if="either_value_is_missing",
-                                               **_for_stream(stream_id, check_id, part))
+    return gxe.ExpectColumnPairValuesToBeEqual(
+        column_A=a,
+        column_B=b,
+        ignore_row_if="either_value_is_missing",
+        **_for_stream(stream_id, check_id, part),
+    )
 
 
 def aggregated(checks: Sequence[Check], counts: Mapping[str, CheckCount]) -> tuple[pa.Table, list]:
@@ -144,8 +175,9 @@ def aggregated(checks: Sequence[Check], counts: Mapping[str, CheckCount]) -> tup
     DuckDB over every row, and one GX expectation per check on its ratio (``mostly``, or 1.0)."""
     row_checks = [c for c in checks if c.is_row_level]
     frame = pa.table({c.id: [counts[c.id].success_ratio] for c in row_checks})
-    return frame, [between_expectation(c.id, c.id, c.mostly if c.mostly is not None else 1.0, None)
-                   for c in row_checks]
+    return frame, [
+        between_expectation(c.id, c.id, c.mostly if c.mostly is not None else 1.0, None) for c in row_checks
+    ]
 
 
 def validate(frame, expectations: Sequence, where: str) -> list[dict[str, Any]]:
@@ -175,12 +207,18 @@ def _one(r, where: str) -> dict[str, Any]:
         raise QualityCheckBrokenError(
             f"quality check {where}.{meta.get('check', '?')} ({config.type}) raised instead of validating: "
             f"{error[:300]}. This is a broken check, not bad data: fix its definition in schemas/ and run the "
-            "gate again")
+            "gate again"
+        )
     result = dict(r.result or {})
-    return {"check": meta.get("check"), "part": meta.get("part"), "stream": meta.get("stream"),
-            "gx_type": config.type, "success": bool(r.success),
-            "result": {k: result[k] for k in SAFE_RESULT_KEYS if k in result},
-            "observed_value": result.get("observed_value")}
+    return {
+        "check": meta.get("check"),
+        "part": meta.get("part"),
+        "stream": meta.get("stream"),
+        "gx_type": config.type,
+        "success": bool(r.success),
+        "result": {k: result[k] for k in SAFE_RESULT_KEYS if k in result},
+        "observed_value": result.get("observed_value"),
+    }
 
 
 def raised_exception(info: Any) -> str | None:

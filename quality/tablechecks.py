@@ -37,17 +37,21 @@ ROSTER_MAX_BYTES = 50 << 20
 
 
 def has_table(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
-    return bool(con.execute(
-        "SELECT count(*) FROM duckdb_tables() WHERE database_name = 'wh' AND schema_name = ? AND table_name = ?",
-        [schema, table]).fetchall()[0][0])
+    return bool(
+        con.execute(
+            "SELECT count(*) FROM duckdb_tables() WHERE database_name = 'wh' AND schema_name = ? AND table_name = ?",
+            [schema, table],
+        ).fetchall()[0][0]
+    )
 
 
 def population(con, source: str, stream: str, run_id: str, view: str, deleted: str) -> dict[str, Any] | None:
     """Keys alive before this run and after it, or ``None`` when the warehouse has no baseline."""
     if not has_table(con, "raw", f"{source}__{stream}"):
         return None
-    before, after, gone = con.execute(f"""
-        WITH hist AS (SELECT {RECORD_KEY} AS k, max(_run_id) AS seen FROM wh.raw.{q(source + '__' + stream)}
+    before, after, gone = con.execute(
+        f"""
+        WITH hist AS (SELECT {RECORD_KEY} AS k, max(_run_id) AS seen FROM wh.raw.{q(source + "__" + stream)}
                       WHERE _run_id < $run GROUP BY 1),
              del AS (SELECT record_key AS k, max(run_id) AS gone FROM wh.meta.deletions
                      WHERE source = $source AND stream = $stream AND run_id < $run GROUP BY 1),
@@ -56,44 +60,69 @@ def population(con, source: str, stream: str, run_id: str, view: str, deleted: s
                (SELECT count(*) FROM (SELECT k FROM alive UNION SELECT {RECORD_KEY} FROM {view})
                 WHERE k NOT IN (SELECT {RECORD_KEY} FROM {deleted})),
                (SELECT count(*) FROM {deleted})""",
-        {"run": run_id, "source": source, "stream": stream}).fetchall()[0]
+        {"run": run_id, "source": source, "stream": stream},
+    ).fetchall()[0]
     if not before:
         return None
-    return {"previous_population": before, "population": after, "deleted_now": gone,
-            "kept_share": round(after / before, 4)}
+    return {
+        "previous_population": before,
+        "population": after,
+        "deleted_now": gone,
+        "kept_share": round(after / before, 4),
+    }
 
 
 def flow(con, source: str, stream: str, as_of: dt.datetime, read_now: int) -> dict[str, Any] | None:
     """Records read per hour now against the previous run's, or ``None`` without two earlier runs."""
     if not has_table(con, "meta", "runs"):
         return None
-    runs = con.execute("SELECT run_id, as_of FROM wh.meta.runs WHERE as_of < ? AND status = 'loaded' "
-                       "ORDER BY as_of DESC LIMIT 2", [as_of]).fetchall()
+    runs = con.execute(
+        "SELECT run_id, as_of FROM wh.meta.runs WHERE as_of < ? AND status = 'loaded' "
+        "ORDER BY as_of DESC LIMIT 2",
+        [as_of],
+    ).fetchall()
     if len(runs) < 2:
         return None
     (prev_id, prev_at), (_, prevprev_at) = runs
-    prev_read = con.execute("SELECT sum(read) FROM wh.meta.run_sources WHERE run_id = ? AND source = ? "
-                            "AND stream = ?", [prev_id, source, stream]).fetchall()[0][0]
+    prev_read = con.execute(
+        "SELECT sum(read) FROM wh.meta.run_sources WHERE run_id = ? AND source = ? AND stream = ?",
+        [prev_id, source, stream],
+    ).fetchall()[0][0]
     hours_prev = (prev_at - prevprev_at).total_seconds() / 3600
     hours_now = (as_of - prev_at).total_seconds() / 3600
     if not prev_read or hours_prev <= 0 or hours_now <= 0:
         return None
     rate_prev, rate_now = prev_read / hours_prev, read_now / hours_now
-    return {"previous_run": prev_id, "previous_per_hour": round(rate_prev, 2), "per_hour": round(rate_now, 2),
-            "kept_share": round(rate_now / rate_prev, 4)}
+    return {
+        "previous_run": prev_id,
+        "previous_per_hour": round(rate_prev, 2),
+        "per_hour": round(rate_now, 2),
+        "kept_share": round(rate_now / rate_prev, 4),
+    }
 
 
-def roster_totals(con, view: str, stream: str, state: Mapping[str, Any], connector_quarantine: pa.Table,
-                  folder: Path | None, sums: Sequence[str], optional_sums: Sequence[str]) -> pa.Table:
+def roster_totals(
+    con,
+    view: str,
+    stream: str,
+    state: Mapping[str, Any],
+    connector_quarantine: pa.Table,
+    folder: Path | None,
+    sums: Sequence[str],
+    optional_sums: Sequence[str],
+) -> pa.Table:
     """One row per roster file landed: ``rows_in_file``/``rows_accounted`` and, per summed column,
     ``sum_landed_<n>``/``sum_stated_<n>`` (text; stated is NULL when the file cannot be re-read here)."""
     con.register("_roster_quarantine", connector_quarantine)
     try:
-        files = con.execute(f"""
+        files = con.execute(
+            f"""
             SELECT l.file_sha256, any_value(l.source_file), count(*),
                    (SELECT count(*) FROM _roster_quarantine r WHERE r.stream = $stream
                       AND json_extract_string(r.record_json, '$.file_sha256') = l.file_sha256)
-            FROM {view} l GROUP BY 1 ORDER BY 2""", {"stream": stream}).fetchall()
+            FROM {view} l GROUP BY 1 ORDER BY 2""",
+            {"stream": stream},
+        ).fetchall()
     finally:
         con.unregister("_roster_quarantine")
     columns: dict[str, list[Any]] = {"file": [], "rows_in_file": [], "rows_accounted": []}
@@ -107,16 +136,21 @@ def roster_totals(con, view: str, stream: str, state: Mapping[str, Any], connect
         columns["rows_accounted"].append(landed + quarantined)
         stated = _stated_totals(folder, name, sha, stream) if quarantined == 0 else None
         for n, column in enumerate(summed):
-            values = [r[0] for r in con.execute(f"SELECT {q(column)} FROM {view} WHERE file_sha256 = ?",
-                                                [sha]).fetchall()]
+            values = [
+                r[0]
+                for r in con.execute(
+                    f"SELECT {q(column)} FROM {view} WHERE file_sha256 = ?", [sha]
+                ).fetchall()
+            ]
             total = _decimal_text(values)
             claim = None if stated is None else stated.get(column)
             if claim is None and column in optional_sums:
                 total = None  # the file does not state this optional total: nothing to compare
             columns[f"sum_landed_{n}"].append(total)
             columns[f"sum_stated_{n}"].append(None if claim is None else _decimal_text([claim]))
-    return pa.table({k: pa.array(v, pa.int64() if k.startswith("rows") else pa.string())
-                     for k, v in columns.items()})
+    return pa.table(
+        {k: pa.array(v, pa.int64() if k.startswith("rows") else pa.string()) for k, v in columns.items()}
+    )
 
 
 def _stated_totals(folder: Path | None, name: str, sha: str, stream: str) -> dict[str, Any] | None:

@@ -60,15 +60,23 @@ class StreamOutcome:
         return f"{self.source}.{self.stream}"
 
 
-def validate_streams(settings: Settings, cfg: QualityConfig, run_id: str, ctx: CheckContext,
-                     kinds: Mapping[str, str], tables: Tables) -> list[StreamOutcome]:
+def validate_streams(
+    settings: Settings,
+    cfg: QualityConfig,
+    run_id: str,
+    ctx: CheckContext,
+    kinds: Mapping[str, str],
+    tables: Tables,
+) -> list[StreamOutcome]:
     """Every check of every stream of ``kinds``' sources; the warehouse is attached read-only, if any."""
     con = duckdb.connect()
     con.execute("SET enable_progress_bar = false")  # a bar on stderr in every task log helps nobody
     try:
         attached = settings.warehouse_path.exists()
         if attached:  # read-only: a gate that stops the run must leave the file byte-for-byte as it was
-            con.execute(f"ATTACH '{str(settings.warehouse_path).replace(chr(39), chr(39) * 2)}' AS wh (READ_ONLY)")
+            con.execute(
+                f"ATTACH '{str(settings.warehouse_path).replace(chr(39), chr(39) * 2)}' AS wh (READ_ONLY)"
+            )
         outcomes = []
         for source, kind in kinds.items():
             landing = LandingSlice.open(settings.landing_url, run_id, source)
@@ -101,42 +109,95 @@ def _columns(cfg: QualityConfig, outcomes: Sequence[StreamOutcome]) -> None:
             rows["column"].append(name)
         if o.table is not None:
             expectations.append(suites.columns_expectation(o.id, [*o.table.column_names, RECORD_KEY]))
-    gx = {r["stream"]: r for r in suites.validate(pa.table(rows), expectations, "columns")} if expectations else {}
+    gx = (
+        {r["stream"]: r for r in suites.validate(pa.table(rows), expectations, "columns")}
+        if expectations
+        else {}
+    )
     for o in outcomes:
         landed = o.landing.dataset(o.stream).schema.names
         severity = _severity(cfg, o, "columns_match")
         if o.table is None:
-            o.results.append(CheckResult(o.source, o.stream, "columns_match", "columns_match", severity, False,
-                                         observed={"table_definition": "none in schemas/"}, engine="schemas"))
+            o.results.append(
+                CheckResult(
+                    o.source,
+                    o.stream,
+                    "columns_match",
+                    "columns_match",
+                    severity,
+                    False,
+                    observed={"table_definition": "none in schemas/"},
+                    engine="schemas",
+                )
+            )
             continue
         declared = [*o.table.column_names, RECORD_KEY]
         ok = gx[o.id]["success"]
-        observed = ({"columns": len(landed)} if ok else
-                    {"undeclared": sorted(set(landed) - set(declared)), "missing": sorted(set(declared) - set(landed))})
-        o.results.append(CheckResult(o.source, o.stream, "columns_match", "columns_match", severity, ok,
-                                     gx_type=gx[o.id]["gx_type"], observed=observed))
+        observed = (
+            {"columns": len(landed)}
+            if ok
+            else {
+                "undeclared": sorted(set(landed) - set(declared)),
+                "missing": sorted(set(declared) - set(landed)),
+            }
+        )
+        o.results.append(
+            CheckResult(
+                o.source,
+                o.stream,
+                "columns_match",
+                "columns_match",
+                severity,
+                ok,
+                gx_type=gx[o.id]["gx_type"],
+                observed=observed,
+            )
+        )
 
 
 # --------------------------------------------------------------------------- phase 2: rows
 
 
 class _StreamValidator:
-    def __init__(self, con, cfg: QualityConfig, ctx: CheckContext, out: StreamOutcome, attached: bool,
-                 folder: Path | None) -> None:
-        self.con, self.cfg, self.ctx, self.out, self.attached, self.folder = con, cfg, ctx, out, attached, folder
+    def __init__(
+        self,
+        con,
+        cfg: QualityConfig,
+        ctx: CheckContext,
+        out: StreamOutcome,
+        attached: bool,
+        folder: Path | None,
+    ) -> None:
+        self.con, self.cfg, self.ctx, self.out, self.attached, self.folder = (
+            con,
+            cfg,
+            ctx,
+            out,
+            attached,
+            folder,
+        )
         self.table: TableSchema = out.table  # type: ignore[assignment]
 
     def run(self) -> None:
         started = time.perf_counter()
         out = self.out
-        rows = out.landing.dataset(out.stream).to_table()  # scanning a dataset lazily, again and again, is slow
+        rows = out.landing.dataset(
+            out.stream
+        ).to_table()  # scanning a dataset lazily, again and again, is slow
         self.con.register("landed", rows)
         try:
             checks = [self._resolve(c) for c in self.table.suite]
             out.rows = rows.num_rows
-            found = run_row_checks(self.con, rows, self.table, checks, self.ctx, self._refs(checks),
-                                   want_frame=0 < out.rows <= self.cfg.gx_max_rows,
-                                   gx_columns=[x for c in checks if c.kind not in DERIVED_KINDS for x in c.columns])
+            found = run_row_checks(
+                self.con,
+                rows,
+                self.table,
+                checks,
+                self.ctx,
+                self._refs(checks),
+                want_frame=0 < out.rows <= self.cfg.gx_max_rows,
+                gx_columns=[x for c in checks if c.kind not in DERIVED_KINDS for x in c.columns],
+            )
             out.failing = found.failing
             out.results += self._row_results([c for c in checks if c.is_row_level], found)
             out.volume = self._volume()
@@ -147,8 +208,11 @@ class _StreamValidator:
 
     def _resolve(self, check: Check) -> Check:
         o = self.cfg.override(self.out.source, self.out.stream, check.id)
-        return replace(check, severity=o.severity or check.severity,
-                       mostly=o.mostly if o.mostly is not None else check.mostly)
+        return replace(
+            check,
+            severity=o.severity or check.severity,
+            mostly=o.mostly if o.mostly is not None else check.mostly,
+        )
 
     def _refs(self, checks: Sequence[Check]) -> dict[str, str]:
         """Per exists_in check: the keys of the referenced stream, landed now or in the warehouse."""
@@ -171,7 +235,9 @@ class _StreamValidator:
             return [self._result(c, found, None, "none (no rows)") for c in checks]
         where = self.out.id
         if found.frame is not None:
-            gx = _by_check(suites.validate(found.frame, [suites.expectation(c, self.ctx) for c in checks], where))
+            gx = _by_check(
+                suites.validate(found.frame, [suites.expectation(c, self.ctx) for c in checks], where)
+            )
             self._agree(checks, found, gx)
             engine = "gx (rows) + duckdb (keys)"
         else:
@@ -188,19 +254,36 @@ class _StreamValidator:
                 raise QualityCheckBrokenError(
                     f"quality check {self.out.id}.{c.id} ({gx[c.id]['gx_type']}): GX counted {theirs} failing "
                     f"rows, the DuckDB pass {ours}; the two definitions disagree, so the check is broken, not "
-                    "the data: fix it in schemas/ or warehouse/quality/rowchecks.py")
+                    "the data: fix it in schemas/ or warehouse/quality/rowchecks.py"
+                )
 
     def _result(self, c: Check, found: RowCheckOutcome, gx: dict | None, engine: str) -> CheckResult:
         count = found.counts[c.id]
-        observed: dict = {"success_ratio": round(count.success_ratio, 4), "mostly": c.mostly} if c.mostly else {}
+        observed: dict = (
+            {"success_ratio": round(count.success_ratio, 4), "mostly": c.mostly} if c.mostly else {}
+        )
         if c.severity == "row" and count.unexpected_count:
             observed["quarantined"] = count.unexpected_count
-        percent = None if not count.nonnull_count else round(100 * count.unexpected_count / count.nonnull_count, 4)
-        return CheckResult(self.out.source, self.out.stream, c.id, c.kind, c.severity, gx["success"] if gx else True,
-                           column=",".join(c.columns), gx_type=gx["gx_type"] if gx else None,
-                           element_count=count.element_count, unexpected_count=count.unexpected_count,
-                           unexpected_percent=percent, observed=observed, sample_keys=found.samples.get(c.id, []),
-                           top_values=found.top_values.get(c.id, []), engine=engine)
+        percent = (
+            None if not count.nonnull_count else round(100 * count.unexpected_count / count.nonnull_count, 4)
+        )
+        return CheckResult(
+            self.out.source,
+            self.out.stream,
+            c.id,
+            c.kind,
+            c.severity,
+            gx["success"] if gx else True,
+            column=",".join(c.columns),
+            gx_type=gx["gx_type"] if gx else None,
+            element_count=count.element_count,
+            unexpected_count=count.unexpected_count,
+            unexpected_percent=percent,
+            observed=observed,
+            sample_keys=found.samples.get(c.id, []),
+            top_values=found.top_values.get(c.id, []),
+            engine=engine,
+        )
 
     def _volume(self) -> dict | None:
         out = self.out
@@ -212,14 +295,23 @@ class _StreamValidator:
         deleted = out.landing.deleted()
         self.con.register("_deleted", deleted.filter(pc.equal(deleted["stream"], out.stream)))
         try:
-            return tablechecks.population(self.con, out.source, out.stream, out.landing.run_id, "landed", "_deleted")
+            return tablechecks.population(
+                self.con, out.source, out.stream, out.landing.run_id, "landed", "_deleted"
+            )
         finally:
             self.con.unregister("_deleted")
 
     def _roster(self, c: Check) -> pa.Table:
-        return tablechecks.roster_totals(self.con, "landed", self.out.stream, self.out.landing.state,
-                                         self.out.landing.connector_quarantine(), self.folder,
-                                         c.params["sums"], c.params.get("optional_sums", ()))
+        return tablechecks.roster_totals(
+            self.con,
+            "landed",
+            self.out.stream,
+            self.out.landing.state,
+            self.out.landing.connector_quarantine(),
+            self.folder,
+            c.params["sums"],
+            c.params.get("optional_sums", ()),
+        )
 
 
 def _by_check(results: Sequence[dict]) -> dict[str, dict]:
@@ -242,27 +334,63 @@ def _facts(cfg: QualityConfig, outcomes: Sequence[StreamOutcome]) -> None:
         frame["stream_id"].append(o.id)
         frame["quarantine_share"].append(failing / o.rows if failing > cfg.quarantine_min_rows else 0.0)
         frame["kept_share"].append(o.volume["kept_share"] if o.volume else None)
-        expectations.append(suites.between_expectation("quarantine_share", "quarantine_share", 0.0,
-                                                       cfg.max_quarantine_share, stream_id=o.id))
+        expectations.append(
+            suites.between_expectation(
+                "quarantine_share", "quarantine_share", 0.0, cfg.max_quarantine_share, stream_id=o.id
+            )
+        )
         if o.volume:
             expectations.append(suites.between_expectation("volume", "kept_share", min_kept, stream_id=o.id))
     gx = {(r["stream"], r["check"]): r for r in suites.validate(pa.table(frame), expectations, "streams")}
     for o in done:
         failing = o.failing.num_rows if o.failing is not None else 0
         share = gx[o.id, "quarantine_share"]
-        o.results.append(CheckResult(
-            o.source, o.stream, "quarantine_share", "quarantine_share", _severity(cfg, o, "quarantine_share"),
-            share["success"], gx_type=share["gx_type"], element_count=o.rows, unexpected_count=failing,
-            observed={"share": round(failing / o.rows, 4) if o.rows else 0.0, "max_share": cfg.max_quarantine_share,
-                      "min_rows": cfg.quarantine_min_rows}))
+        o.results.append(
+            CheckResult(
+                o.source,
+                o.stream,
+                "quarantine_share",
+                "quarantine_share",
+                _severity(cfg, o, "quarantine_share"),
+                share["success"],
+                gx_type=share["gx_type"],
+                element_count=o.rows,
+                unexpected_count=failing,
+                observed={
+                    "share": round(failing / o.rows, 4) if o.rows else 0.0,
+                    "max_share": cfg.max_quarantine_share,
+                    "min_rows": cfg.quarantine_min_rows,
+                },
+            )
+        )
         kind, severity = f"volume:{o.table.volume}", _severity(cfg, o, "volume")
         if o.volume is None:
-            o.results.append(CheckResult(o.source, o.stream, "volume", kind, severity, True,
-                                         observed={"baseline": "none yet"}, engine="none (no baseline)"))
+            o.results.append(
+                CheckResult(
+                    o.source,
+                    o.stream,
+                    "volume",
+                    kind,
+                    severity,
+                    True,
+                    observed={"baseline": "none yet"},
+                    engine="none (no baseline)",
+                )
+            )
         else:
             volume = gx[o.id, "volume"]
-            o.results.append(CheckResult(o.source, o.stream, "volume", kind, severity, volume["success"],
-                                         gx_type=volume["gx_type"], observed={**o.volume, "min_kept_share": min_kept}))
+            o.results.append(
+                CheckResult(
+                    o.source,
+                    o.stream,
+                    "volume",
+                    kind,
+                    severity,
+                    volume["success"],
+                    gx_type=volume["gx_type"],
+                    observed={**o.volume, "min_kept_share": min_kept},
+                )
+            )
 
 
 def _rosters(outcomes: Sequence[StreamOutcome]) -> None:
@@ -275,7 +403,9 @@ def _rosters(outcomes: Sequence[StreamOutcome]) -> None:
             pairs += [(f"sum:{col}", f"sum_landed_{n}", f"sum_stated_{n}") for n, col in enumerate(summed)]
             sid = f"{o.id}.{check.id}"
             pieces.append(frame.append_column("stream_id", pa.array([sid] * frame.num_rows, pa.string())))
-            expectations += [suites.pair_equal_expectation(check.id, a, b, part, stream_id=sid) for part, a, b in pairs]
+            expectations += [
+                suites.pair_equal_expectation(check.id, a, b, part, stream_id=sid) for part, a, b in pairs
+            ]
             plan.append((o, check, frame, sid, pairs))
     if not plan:
         return
@@ -286,8 +416,18 @@ def _rosters(outcomes: Sequence[StreamOutcome]) -> None:
         for part, a, b in pairs:
             compared = [r for r in rows if r[a] is not None and r[b] is not None]
             wrong = [{"file": r["file"], a: r[a], b: r[b]} for r in compared if r[a] != r[b]]
-            o.results.append(CheckResult(
-                o.source, o.stream, f"{check.id}.{part}", check.kind, check.severity, gx[sid, part]["success"],
-                column=part.partition(":")[2] or None, gx_type=gx[sid, part]["gx_type"], element_count=len(rows),
-                unexpected_count=len(wrong),
-                observed={"files": len(rows), "files_compared": len(compared), "mismatched": wrong}))
+            o.results.append(
+                CheckResult(
+                    o.source,
+                    o.stream,
+                    f"{check.id}.{part}",
+                    check.kind,
+                    check.severity,
+                    gx[sid, part]["success"],
+                    column=part.partition(":")[2] or None,
+                    gx_type=gx[sid, part]["gx_type"],
+                    element_count=len(rows),
+                    unexpected_count=len(wrong),
+                    observed={"files": len(rows), "files_compared": len(compared), "mismatched": wrong},
+                )
+            )

@@ -157,8 +157,11 @@ def load_tables() -> Tables:
 
     Raises ``SchemaError`` listing every problem found in every file.
     """
-    texts = {f.name: f.read_text(encoding="utf-8")
-             for f in resources.files(__name__).iterdir() if f.name.endswith((".yml", ".yaml"))}
+    texts = {
+        f.name: f.read_text(encoding="utf-8")
+        for f in resources.files(__name__).iterdir()
+        if f.name.endswith((".yml", ".yaml"))
+    }
     return parse_tables(texts)
 
 
@@ -177,7 +180,9 @@ def parse_tables(texts: Mapping[str, str]) -> Tables:
                 problems.append(f"{name}: {table.connector}.{table.stream} is defined twice")
             tables[table.connector, table.stream] = table
     if problems:
-        raise SchemaError(f"{len(problems)} problem(s) in the table definitions:\n  - " + "\n  - ".join(problems))
+        raise SchemaError(
+            f"{len(problems)} problem(s) in the table definitions:\n  - " + "\n  - ".join(problems)
+        )
     return tables
 
 
@@ -188,9 +193,12 @@ def _parse_file(name: str, doc: Any, problems: list[str]) -> list[TableSchema]:
     connector, system = str(doc.get("connector", "")), str(doc.get("system", ""))
     if not connector:
         problems.append(f"{name}: connector is required (the connector kind that lands these tables)")
-    tables = [_parse_table(f"{name}: {stream}", connector, system, str(doc.get("layer", "raw")), str(stream), body,
-                           problems)
-              for stream, body in doc["tables"].items()]
+    tables = [
+        _parse_table(
+            f"{name}: {stream}", connector, system, str(doc.get("layer", "raw")), str(stream), body, problems
+        )
+        for stream, body in doc["tables"].items()
+    ]
     _check_refs(name, tables, problems)
     return tables
 
@@ -203,15 +211,20 @@ def _check_refs(name: str, tables: list[TableSchema], problems: list[str]) -> No
             ref = check.params.get("ref")
             target = by_stream.get(ref.get("stream")) if isinstance(ref, Mapping) else None
             if target is None or ref.get("column") not in target.column_names:
-                problems.append(f"{name}: {table.stream} ({check.id}): ref must be {{stream, column}} naming a "
-                                f"declared column of a table in this file, got {ref!r}")
+                problems.append(
+                    f"{name}: {table.stream} ({check.id}): ref must be {{stream, column}} naming a "
+                    f"declared column of a table in this file, got {ref!r}"
+                )
 
 
-def _parse_table(where: str, connector: str, system: str, layer: str, stream: str, body: Any,
-                 problems: list[str]) -> TableSchema:
+def _parse_table(
+    where: str, connector: str, system: str, layer: str, stream: str, body: Any, problems: list[str]
+) -> TableSchema:
     body = body if isinstance(body, Mapping) else {}
-    columns = tuple(_parse_column(f"{where}.{c}", str(c), spec, problems)
-                    for c, spec in (body.get("columns") or {}).items())
+    columns = tuple(
+        _parse_column(f"{where}.{c}", str(c), spec, problems)
+        for c, spec in (body.get("columns") or {}).items()
+    )
     names = {c.name for c in columns}
     key = tuple(str(k) for k in body.get("key") or ())
     if not key or not set(key) <= names:
@@ -219,12 +232,16 @@ def _parse_table(where: str, connector: str, system: str, layer: str, stream: st
     volume = str(body.get("volume", "population"))
     if volume not in VOLUMES:
         problems.append(f"{where}: volume {volume!r}; expected one of {', '.join(VOLUMES)}")
-    suite = tuple(_parse_check(f"{where}.suite[{n}]", spec, names, problems)
-                  for n, spec in enumerate(body.get("suite") or ()))
+    suite = tuple(
+        _parse_check(f"{where}.suite[{n}]", spec, names, problems)
+        for n, spec in enumerate(body.get("suite") or ())
+    )
     ids = [c.id for c in suite]
     for dup in sorted({i for i in ids if ids.count(i) > 1 or i in IMPLICIT_CHECKS}):
         problems.append(f"{where}: check id {dup!r} is used twice or is reserved")
-    return TableSchema(connector, system, layer, stream, str(body.get("grain", "")), key, volume, columns, suite)
+    return TableSchema(
+        connector, system, layer, stream, str(body.get("grain", "")), key, volume, columns, suite
+    )
 
 
 def _parse_column(where: str, name: str, spec: Any, problems: list[str]) -> Column:
@@ -252,10 +269,14 @@ def _parse_check(where: str, spec: Any, columns: set[str], problems: list[str]) 
     required, optional = CHECK_KINDS[kind]
     missing, unknown = set(required) - set(spec), set(spec) - set(required) - set(optional)
     if missing or unknown:
-        problems.append(f"{where} ({check_id}): missing {sorted(missing)}, unknown {sorted(unknown)}; "
-                        f"{kind} takes {', '.join(required + optional)}")
+        problems.append(
+            f"{where} ({check_id}): missing {sorted(missing)}, unknown {sorted(unknown)}; "
+            f"{kind} takes {', '.join(required + optional)}"
+        )
     if severity not in SEVERITIES:
-        problems.append(f"{where} ({check_id}): severity {severity!r}; expected one of {', '.join(SEVERITIES)}")
+        problems.append(
+            f"{where} ({check_id}): severity {severity!r}; expected one of {', '.join(SEVERITIES)}"
+        )
     if mostly is not None and (severity == "row" or not 0 < float(mostly) <= 1):
         problems.append(f"{where} ({check_id}): mostly must be in (0, 1] and cannot go with severity row")
     for key in LIST_PARAMS:
@@ -263,8 +284,9 @@ def _parse_check(where: str, spec: Any, columns: set[str], problems: list[str]) 
             problems.append(f"{where} ({check_id}): {key} must be a non-empty list")
     for key in ("min", "max"):
         if key in spec and not _is_bound(spec[key]):
-            problems.append(f"{where} ({check_id}): {key} {spec[key]!r} is not a number, an ISO date or "
-                            "as_of[+-Nd]")
+            problems.append(
+                f"{where} ({check_id}): {key} {spec[key]!r} is not a number, an ISO date or as_of[+-Nd]"
+            )
     check = Check(check_id, kind, severity, spec, None if mostly is None else float(mostly))
     for col in check.columns:
         if col not in columns:

@@ -63,12 +63,14 @@ def postgres_url():
     """A fresh PostgreSQL database of our own, dropped afterwards."""
     import sqlalchemy as sa
 
-    admin_url = os.environ.get("IB_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+    admin_url = os.environ.get(
+        "IB_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+    )
     name = f"ib_test_{uuid.uuid4().hex[:10]}"
     try:
         admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
         with admin.connect() as conn:
-            conn.execute(sa.text(f'CREATE DATABASE "{name}" ENCODING \'UTF8\' TEMPLATE template0'))
+            conn.execute(sa.text(f"CREATE DATABASE \"{name}\" ENCODING 'UTF8' TEMPLATE template0"))
     except Exception as exc:  # noqa: BLE001 - any failure to reach the server means "absent"
         _unavailable("PostgreSQL", exc)
     url = sa.make_url(admin_url).set(database=name)
@@ -85,12 +87,16 @@ def mariadb_url():
     """A fresh MariaDB database of our own (utf8mb4), dropped afterwards."""
     import sqlalchemy as sa
 
-    admin_url = os.environ.get("IB_TEST_MARIADB_URL", "mysql+pymysql://root@127.0.0.1:3306/test?charset=utf8mb4")
+    admin_url = os.environ.get(
+        "IB_TEST_MARIADB_URL", "mysql+pymysql://root@127.0.0.1:3306/test?charset=utf8mb4"
+    )
     name = f"ib_test_{uuid.uuid4().hex[:10]}"
     try:
         admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
         with admin.connect() as conn:
-            conn.execute(sa.text(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"))
+            conn.execute(
+                sa.text(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
+            )
     except Exception as exc:  # noqa: BLE001
         _unavailable("MariaDB", exc)
     url = sa.make_url(admin_url).set(database=name)

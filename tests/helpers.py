@@ -24,15 +24,20 @@ def snapshot(config) -> dict:
         snap = {t: sorted(con.execute(f"SELECT * FROM {t}").fetchall(), key=repr) for t in tables}
         snap["run_sources"] = con.execute(
             "SELECT run_id, source, stream, read, landed, quarantined, duplicates, deleted "
-            "FROM meta.run_sources ORDER BY ALL").fetchall()
+            "FROM meta.run_sources ORDER BY ALL"
+        ).fetchall()
         snap["state"] = con.execute("SELECT * FROM meta.source_state ORDER BY ALL").fetchall()
         snap["quarantine"] = _unsealed_quarantine(con, config)
         snap["runs"] = con.execute("SELECT run_id, as_of, status FROM meta.runs ORDER BY ALL").fetchall()
-        built = con.execute("SELECT table_schema || '.' || table_name FROM information_schema.tables "
-                            "WHERE table_schema IN ('core', 'marts') AND table_type = 'BASE TABLE'").fetchall()
+        built = con.execute(
+            "SELECT table_schema || '.' || table_name FROM information_schema.tables "
+            "WHERE table_schema IN ('core', 'marts') AND table_type = 'BASE TABLE'"
+        ).fetchall()
         for (table,) in built:
-            snap[table] = sorted((tuple(_rounded(v) for v in row) for row in con.execute(f"SELECT * FROM {table}")
-                                  .fetchall()), key=repr)
+            snap[table] = sorted(
+                (tuple(_rounded(v) for v in row) for row in con.execute(f"SELECT * FROM {table}").fetchall()),
+                key=repr,
+            )
     snap["exports"] = exports(config.parent / "exports")
     return snap
 
@@ -61,10 +66,12 @@ def _unsealed_quarantine(con, config) -> list:
     from islandbridge.privacy.sealing import unseal_quarantine
 
     ring = quarantine_keyring(load_settings(config, {}, with_sources=False))
-    rows = con.execute("SELECT run_id, source, stream, record_key, reason, kid, nonce, ciphertext, seq "
-                       "FROM meta.quarantine").fetchall()
+    rows = con.execute(
+        "SELECT run_id, source, stream, record_key, reason, kid, nonce, ciphertext, seq FROM meta.quarantine"
+    ).fetchall()
     return sorted(
-        (r[:5] + (unseal_quarantine(ring, *r[:4], r[8], r[5], r[6], r[7]),) for r in rows), key=repr)
+        (r[:5] + (unseal_quarantine(ring, *r[:4], r[8], r[5], r[6], r[7]),) for r in rows), key=repr
+    )
 
 
 def _rounded(value):

@@ -72,7 +72,9 @@ def test_the_demo_runs_the_dag_through_airflow_end_to_end(tmp_path, capsys):
     from islandbridge.devtools.demo import run_demo
 
     dags = Path(__file__).resolve().parents[1] / "dags"
-    assert run_demo(workdir=tmp_path, residents=300, seed=3, as_of=dt.date(2026, 11, 20), dags_folder=dags) == 0
+    assert (
+        run_demo(workdir=tmp_path, residents=300, seed=3, as_of=dt.date(2026, 11, 20), dags_folder=dags) == 0
+    )
     out = capsys.readouterr().out
     assert "[demo] done." in out and "warehouse.duckdb" in out
     with duckdb.connect(str(tmp_path / "warehouse" / "warehouse.duckdb"), read_only=True) as con:
@@ -113,7 +115,17 @@ def test_the_pipeline_benchmark_times_every_step_of_a_run(tmp_path):
     from islandbridge.devtools.bench import bench_pipeline
 
     [row] = bench_pipeline(tmp_path, [300])
-    assert list(row["seconds"]) == ["extract registry", "extract grid", "extract civil", "extract iot", "validate",
-                                    "load", "reconcile", "build", "export", "publish"]
+    assert list(row["seconds"]) == [
+        "extract registry",
+        "extract grid",
+        "extract civil",
+        "extract iot",
+        "validate",
+        "load",
+        "reconcile",
+        "build",
+        "export",
+        "publish",
+    ]
     assert all(s >= 0 for s in row["seconds"].values()) and row["peak_rss_mib"] > 0
     assert (tmp_path / "pipeline-300" / "warehouse" / "snapshots" / "current.duckdb").exists()

@@ -15,7 +15,16 @@ from tests.helpers import snapshot as _snapshot
 
 
 def _sync_cmd(config):
-    return [sys.executable, "-m", "islandbridge.cli", "sync", "--config", str(config), "--as-of", "2026-11-20"]
+    return [
+        sys.executable,
+        "-m",
+        "islandbridge.cli",
+        "sync",
+        "--config",
+        str(config),
+        "--as-of",
+        "2026-11-20",
+    ]
 
 
 def _env():
@@ -33,7 +42,9 @@ def uninterrupted(config):
 @pytest.mark.slow
 @pytest.mark.parametrize("kill_after_s", [0.8, 1.6, 2.4, 3.2])
 def test_a_sync_killed_mid_run_is_completed_by_the_next_run(config, uninterrupted, kill_after_s):
-    proc = subprocess.Popen(_sync_cmd(config), env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        _sync_cmd(config), env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     time.sleep(kill_after_s)
     proc.send_signal(signal.SIGKILL)
     proc.wait()

@@ -67,8 +67,17 @@ log = logging.getLogger(__name__)
 
 LOCAL_TZ = "Asia/Shanghai"
 # In build order: a table may read the ones before it.
-TABLES = ("estates", "houses", "devices", "cardholders", "residency", "persons", "roster_entries",
-          "grid_incidents", "grid_visits")
+TABLES = (
+    "estates",
+    "houses",
+    "devices",
+    "cardholders",
+    "residency",
+    "persons",
+    "roster_entries",
+    "grid_incidents",
+    "grid_visits",
+)
 ALONE_TAG = "独居老人"
 LEGACY_RANK = 6  # birth dates from upgraded 15-digit numbers rank below every other source
 CENTURY = 100
@@ -85,26 +94,86 @@ SYSTEM_STREAMS = {
 STAGES: Mapping[tuple[str, str], tuple[str, tuple[str, ...]]] = {
     ("resident_registry", "t_xq"): ("_ib_xq", ("xqbm", "xqmc", "sqbm", "sqmc")),
     ("resident_registry", "t_fw"): ("_ib_fw", ("fwbh", "xqbm", "ld", "dy", "fh", "wgbm")),
-    ("resident_registry", "t_jm"): ("_ib_jm", ("jmid", "xb", "csrq", "hjlx", "fwbh", "yhzgx", "rzrq", "zt",
-                                               "zxrq", "cjsj", "sfzh__kind", "sfzh__birth_date")),
+    ("resident_registry", "t_jm"): (
+        "_ib_jm",
+        (
+            "jmid",
+            "xb",
+            "csrq",
+            "hjlx",
+            "fwbh",
+            "yhzgx",
+            "rzrq",
+            "zt",
+            "zxrq",
+            "cjsj",
+            "sfzh__kind",
+            "sfzh__birth_date",
+        ),
+    ),
     ("resident_registry", "t_jm_bq"): ("_ib_bq", ("jmid", "bq")),
     ("grid_platform", "grids"): ("_ib_grids", ("grid_code", "community_code", "community_name")),
-    ("grid_platform", "residents"): ("_ib_gres", ("person_id", "gender", "grid_code", "tags", "status",
-                                                  "id_card__kind", "id_card__birth_date")),
-    ("grid_platform", "events"): ("_ib_gev", ("event_id", "category", "status", "created_at", "update_time",
-                                              "closed_at", "grid_code", "address")),
-    ("grid_platform", "visits"): ("_ib_gvis", ("visit_id", "worker_id", "person_id", "visit_time",
-                                               "visit_type")),
-    ("civil_affairs", "dibao"): ("_ib_dibao", ("序号", "保障类别", "家庭人口", "保障人数", "月保障金(元)",
-                                               "所属社区", "roster_month", "source_file", "source_row",
-                                               "身份证号码__kind")),
-    ("civil_affairs", "senior"): ("_ib_senior", ("序号", "性别", "出生年月", "年龄", "补贴标准(元/月)", "发放金额",
-                                                 "所属社区", "roster_month", "source_file", "source_row",
-                                                 "身份证号__kind", "身份证号__birth_date")),
-    ("iot_platform", "devices"): ("_ib_dev", ("device_id", "device_type", "estate_code", "building", "unit",
-                                              "room", "status", "installed_at")),
-    ("iot_platform", "cardholders"): ("_ib_holders", ("holder_id", "estate_code", "building", "unit", "room",
-                                                      "face_enrolled", "valid_until", "updated_at")),
+    ("grid_platform", "residents"): (
+        "_ib_gres",
+        ("person_id", "gender", "grid_code", "tags", "status", "id_card__kind", "id_card__birth_date"),
+    ),
+    ("grid_platform", "events"): (
+        "_ib_gev",
+        ("event_id", "category", "status", "created_at", "update_time", "closed_at", "grid_code", "address"),
+    ),
+    ("grid_platform", "visits"): (
+        "_ib_gvis",
+        ("visit_id", "worker_id", "person_id", "visit_time", "visit_type"),
+    ),
+    ("civil_affairs", "dibao"): (
+        "_ib_dibao",
+        (
+            "序号",
+            "保障类别",
+            "家庭人口",
+            "保障人数",
+            "月保障金(元)",
+            "所属社区",
+            "roster_month",
+            "source_file",
+            "source_row",
+            "身份证号码__kind",
+        ),
+    ),
+    ("civil_affairs", "senior"): (
+        "_ib_senior",
+        (
+            "序号",
+            "性别",
+            "出生年月",
+            "年龄",
+            "补贴标准(元/月)",
+            "发放金额",
+            "所属社区",
+            "roster_month",
+            "source_file",
+            "source_row",
+            "身份证号__kind",
+            "身份证号__birth_date",
+        ),
+    ),
+    ("iot_platform", "devices"): (
+        "_ib_dev",
+        ("device_id", "device_type", "estate_code", "building", "unit", "room", "status", "installed_at"),
+    ),
+    ("iot_platform", "cardholders"): (
+        "_ib_holders",
+        (
+            "holder_id",
+            "estate_code",
+            "building",
+            "unit",
+            "room",
+            "face_enrolled",
+            "valid_until",
+            "updated_at",
+        ),
+    ),
 }
 SCRUBBED_READS = {("grid_platform", "events", "address")}
 _TEMP = tuple(t for t, _ in STAGES.values()) + ("_ib_parts", "_ib_places", "_ib_jm_versions", "_ib_reg")
@@ -131,8 +200,14 @@ class Moment:
         return cls(as_of, local.date(), local.date().replace(day=1))
 
 
-def build_core(con: duckdb.DuckDBPyConnection, as_of: dt.datetime, run_id: str, events_dir: Path, *,
-               sources: Mapping[str, str] | None = None) -> dict[str, int]:
+def build_core(
+    con: duckdb.DuckDBPyConnection,
+    as_of: dt.datetime,
+    run_id: str,
+    events_dir: Path,
+    *,
+    sources: Mapping[str, str] | None = None,
+) -> dict[str, int]:
     """Rebuild schema ``core`` for the run ending at ``as_of``; returns the row count of each table.
 
     ``sources`` maps source names (the ``raw.<source>__<stream>`` prefix) to their connector's system;
@@ -143,8 +218,10 @@ def build_core(con: duckdb.DuckDBPyConnection, as_of: dt.datetime, run_id: str, 
     moment = Moment.of(as_of)
     bound = sources_of(con) if sources is None else dict(sources)
     if not has_table(con, "core.identity_map"):
-        raise CoreBuildError(f"no core.identity_map in the warehouse: reconcile identities for run {run_id} "
-                             "first (`islandbridge reconcile`), then build the core")
+        raise CoreBuildError(
+            f"no core.identity_map in the warehouse: reconcile identities for run {run_id} "
+            "first (`islandbridge reconcile`), then build the core"
+        )
     con.execute("CREATE SCHEMA IF NOT EXISTS core")
     store = EventStore(Path(events_dir))
     staged = store.stage(con, bound, moment, run_id)
@@ -154,8 +231,10 @@ def build_core(con: duckdb.DuckDBPyConnection, as_of: dt.datetime, run_id: str, 
         for table in TABLES:
             con.execute(_BUILD_SQL[table], params_for(_BUILD_SQL[table], values))
         store.publish(con, staged)
-        counts = {t: con.execute(f"SELECT count(*) FROM core.{t}").fetchall()[0][0]
-                  for t in (*TABLES, "device_events")}
+        counts = {
+            t: con.execute(f"SELECT count(*) FROM core.{t}").fetchall()[0][0]
+            for t in (*TABLES, "device_events")
+        }
         _drop_temp(con)
     store.collect_garbage(con)
     counts["device_event_duplicates"] = staged.duplicates
@@ -166,8 +245,9 @@ def build_core(con: duckdb.DuckDBPyConnection, as_of: dt.datetime, run_id: str, 
 def sources_of(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
     """Source name -> system, recognised from which streams each source has landed in ``raw``."""
     streams: dict[str, set[str]] = {}
-    for (name,) in con.execute("SELECT table_name FROM information_schema.tables WHERE table_schema = 'raw' "
-                               "ORDER BY table_name").fetchall():
+    for (name,) in con.execute(
+        "SELECT table_name FROM information_schema.tables WHERE table_schema = 'raw' ORDER BY table_name"
+    ).fetchall():
         if "__" in name:
             source, stream = name.rsplit("__", 1)
             streams.setdefault(source, set()).add(stream)
@@ -176,8 +256,11 @@ def sources_of(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
         systems = [s for s, names in SYSTEM_STREAMS.items() if have & set(names)]
         if not systems and "events" in have:  # an event log alone: the IoT one carries device timestamps
             columns = existing_columns(con, f"raw.{source}__events")
-            systems = ["iot_platform"] if {"ts", "device_id"} <= columns else (
-                ["grid_platform"] if "category" in columns else [])
+            systems = (
+                ["iot_platform"]
+                if {"ts", "device_id"} <= columns
+                else (["grid_platform"] if "category" in columns else [])
+            )
         if len(systems) == 1:
             found[source] = systems[0]
     taken = sorted(found.values())
@@ -185,11 +268,13 @@ def sources_of(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
     if doubled:
         raise CoreBuildError(
             f"more than one source of system(s) {', '.join(sorted(doubled))} in raw "
-            f"({', '.join(sorted(k for k, v in found.items() if v in doubled))}); pass sources={{name: system}}")
+            f"({', '.join(sorted(k for k, v in found.items() if v in doubled))}); pass sources={{name: system}}"
+        )
     return found
 
 
 # -- staging: the newest version of each raw record as of T, in temp tables ---------------------------------
+
 
 def _stage_raw(con, bound: Mapping[str, str], moment: Moment) -> None:
     by_system = {system: source for source, system in bound.items()}
@@ -199,8 +284,10 @@ def _stage_raw(con, bound: Mapping[str, str], moment: Moment) -> None:
         have = existing_columns(con, table) if table else set()
         if not have:
             cols = ", ".join(f'NULL::VARCHAR AS "{c}"' for c in columns)
-            con.execute(f"CREATE OR REPLACE TEMP TABLE {temp} AS SELECT NULL::VARCHAR AS record_key, "
-                        f"NULL::VARCHAR AS last_seen_run, NULL::TIMESTAMPTZ AS landed_as_of, {cols} LIMIT 0")
+            con.execute(
+                f"CREATE OR REPLACE TEMP TABLE {temp} AS SELECT NULL::VARCHAR AS record_key, "
+                f"NULL::VARCHAR AS last_seen_run, NULL::TIMESTAMPTZ AS landed_as_of, {cols} LIMIT 0"
+            )
             continue
         present = [c for c in columns if c in have]
         missing = ", ".join(f'NULL::VARCHAR AS "{c}"' for c in columns if c not in have)
@@ -208,7 +295,8 @@ def _stage_raw(con, bound: Mapping[str, str], moment: Moment) -> None:
             f"CREATE OR REPLACE TEMP TABLE {temp} AS SELECT l.*, r.as_of AS landed_as_of"
             f"{', ' + missing if missing else ''} FROM ({latest_sql(table, present)}) l "
             "JOIN meta.runs r ON r.run_id = l.last_seen_run",
-            {"as_of": moment.at, "source": source, "stream": stream})
+            {"as_of": moment.at, "source": source, "stream": stream},
+        )
     _stage_versions(con, by_system.get("resident_registry"), moment)
     _stage_parts(con)
     _stage_places(con)
@@ -221,20 +309,25 @@ def _stage_versions(con, source: str | None, moment: Moment) -> None:
     cols = ("jmid", "fwbh", "hjlx", "yhzgx", "rzrq", "zt", "zxrq")
     if not table or not existing_columns(con, table):
         nulls = ", ".join(f'NULL::VARCHAR AS "{c}"' for c in cols)
-        con.execute(f"CREATE OR REPLACE TEMP TABLE _ib_jm_versions AS SELECT NULL::VARCHAR AS record_key, "
-                    f"NULL::VARCHAR AS run_id, NULL::TIMESTAMPTZ AS run_as_of, {nulls} LIMIT 0")
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE _ib_jm_versions AS SELECT NULL::VARCHAR AS record_key, "
+            f"NULL::VARCHAR AS run_id, NULL::TIMESTAMPTZ AS run_as_of, {nulls} LIMIT 0"
+        )
         return
     picks = ", ".join(f't."{c}"' for c in cols)
     con.execute(
         f"CREATE OR REPLACE TEMP TABLE _ib_jm_versions AS SELECT t._record_key AS record_key, t._run_id AS run_id, "
         f"r.as_of AS run_as_of, {picks} FROM {table} t JOIN meta.runs r ON r.run_id = t._run_id "
-        "WHERE r.as_of <= $as_of", {"as_of": moment.at})
+        "WHERE r.as_of <= $as_of",
+        {"as_of": moment.at},
+    )
     # Deletions up to T close a row's last version.
     con.execute(
         "INSERT INTO _ib_jm_versions (record_key, run_id, run_as_of) "
         "SELECT d.record_key, d.run_id, r.as_of FROM meta.deletions d JOIN meta.runs r ON r.run_id = d.run_id "
         "WHERE d.source = $source AND d.stream = 't_jm' AND r.as_of <= $as_of",
-        {"source": source, "as_of": moment.at})
+        {"source": source, "as_of": moment.at},
+    )
 
 
 def _stage_parts(con) -> None:
@@ -253,9 +346,17 @@ def _stage_parts(con) -> None:
         args = [None, None, None]
         args[position[which]] = value
         rows.append((which, value, normalize_house(*args)[position[which]]))
-    _register_temp(con, "_ib_parts", pa.table({
-        "part": pa.array([r[0] for r in rows], pa.string()), "raw": pa.array([r[1] for r in rows], pa.string()),
-        "norm": pa.array([r[2] for r in rows], pa.string())}))
+    _register_temp(
+        con,
+        "_ib_parts",
+        pa.table(
+            {
+                "part": pa.array([r[0] for r in rows], pa.string()),
+                "raw": pa.array([r[1] for r in rows], pa.string()),
+                "norm": pa.array([r[2] for r in rows], pa.string()),
+            }
+        ),
+    )
 
 
 def _stage_places(con) -> None:
@@ -263,10 +364,19 @@ def _stage_places(con) -> None:
     index = EstateIndex(dict(con.execute("SELECT xqmc, xqbm FROM _ib_xq WHERE xqmc IS NOT NULL").fetchall()))
     rows = con.execute("SELECT event_id, address FROM _ib_gev ORDER BY event_id").fetchall()
     parsed = [parse_address(address, index) for _, address in rows]
-    _register_temp(con, "_ib_places", pa.table({
-        "event_id": pa.array([r[0] for r in rows], pa.string()),
-        **{f: pa.array([getattr(p, f) for p in parsed], pa.string())
-           for f in ("estate_code", "building", "unit", "room", "status")}}))
+    _register_temp(
+        con,
+        "_ib_places",
+        pa.table(
+            {
+                "event_id": pa.array([r[0] for r in rows], pa.string()),
+                **{
+                    f: pa.array([getattr(p, f) for p in parsed], pa.string())
+                    for f in ("estate_code", "building", "unit", "room", "status")
+                },
+            }
+        ),
+    )
 
 
 def _register_temp(con, name: str, table: pa.Table) -> None:
@@ -304,8 +414,10 @@ _HOUSE_PARTS = """
 
 
 def _house_key(code: str) -> str:
-    return (f"CASE WHEN {code} IS NULL OR pb.norm IS NULL OR pu.norm IS NULL OR pr.norm IS NULL THEN NULL "
-            f"ELSE upper(trim({code})) || '|' || pb.norm || '|' || pu.norm || '|' || pr.norm END")
+    return (
+        f"CASE WHEN {code} IS NULL OR pb.norm IS NULL OR pu.norm IS NULL OR pr.norm IS NULL THEN NULL "
+        f"ELSE upper(trim({code})) || '|' || pb.norm || '|' || pu.norm || '|' || pr.norm END"
+    )
 
 
 _ESTATES_SQL = """
@@ -317,12 +429,12 @@ FROM _ib_xq WHERE xqbm IS NOT NULL ORDER BY estate_code
 _HOUSES_SQL = f"""
 CREATE OR REPLACE TABLE core.houses AS
 SELECT f.fwbh AS house_id, f.xqbm AS estate_code, e.estate_name, e.community_code, e.community_name,
-       pb.norm AS building, pu.norm AS unit, pr.norm AS room, {_house_key('f.xqbm')} AS house_key,
+       pb.norm AS building, pu.norm AS unit, pr.norm AS room, {_house_key("f.xqbm")} AS house_key,
        f.wgbm AS grid_code,
        (SELECT count(*) FROM _ib_reg r WHERE r.fwbh = f.fwbh AND trim(r.zt) = '1')::INTEGER AS living_residents
 FROM _ib_fw f
 LEFT JOIN core.estates e ON e.estate_code = f.xqbm
-{_HOUSE_PARTS.format(t='f', b='ld', u='dy', r='fh')}
+{_HOUSE_PARTS.format(t="f", b="ld", u="dy", r="fh")}
 WHERE f.fwbh IS NOT NULL
 ORDER BY house_id
 """
@@ -490,10 +602,10 @@ SELECT d.device_id, trim(d.device_type) AS device_type, trim(d.status) AS status
        pb.norm AS building, pu.norm AS unit, pr.norm AS room,
        CASE WHEN pb.norm IS NOT NULL AND pu.norm IS NOT NULL
             THEN upper(trim(d.estate_code)) || '|' || pb.norm || '|' || pu.norm END AS unit_key,
-       {_house_key('d.estate_code')} AS house_key, hk.house_id
+       {_house_key("d.estate_code")} AS house_key, hk.house_id
 FROM _ib_dev d
-{_HOUSE_PARTS.format(t='d', b='building', u='unit', r='room')}
-LEFT JOIN house_by_key hk ON hk.house_key = {_house_key('d.estate_code')}
+{_HOUSE_PARTS.format(t="d", b="building", u="unit", r="room")}
+LEFT JOIN house_by_key hk ON hk.house_key = {_house_key("d.estate_code")}
 WHERE d.device_id IS NOT NULL
 ORDER BY d.device_id
 """
@@ -504,13 +616,13 @@ WITH {_HOUSE_BY_KEY},
 doors AS (SELECT unit_key, min(device_id) AS device_id FROM core.devices
           WHERE device_type = 'door_access' AND unit_key IS NOT NULL GROUP BY unit_key)
 SELECT h.holder_id, h.record_key, m.person_key, m.matched_by, upper(trim(h.estate_code)) AS estate_code,
-       pb.norm AS building, pu.norm AS unit, pr.norm AS room, {_house_key('h.estate_code')} AS house_key,
+       pb.norm AS building, pu.norm AS unit, pr.norm AS room, {_house_key("h.estate_code")} AS house_key,
        hk.house_id, doors.device_id AS door_device_id,
        CASE lower(trim(h.face_enrolled)) WHEN 'true' THEN true WHEN 'false' THEN false END AS face_enrolled,
        try_cast(h.valid_until AS DATE) AS valid_until, try_cast(h.updated_at AS TIMESTAMPTZ) AS updated_at
 FROM _ib_holders h
-{_HOUSE_PARTS.format(t='h', b='building', u='unit', r='room')}
-LEFT JOIN house_by_key hk ON hk.house_key = {_house_key('h.estate_code')}
+{_HOUSE_PARTS.format(t="h", b="building", u="unit", r="room")}
+LEFT JOIN house_by_key hk ON hk.house_key = {_house_key("h.estate_code")}
 LEFT JOIN doors ON doors.unit_key = upper(trim(h.estate_code)) || '|' || pb.norm || '|' || pu.norm
 LEFT JOIN core.identity_map m ON m.system = 'iot_platform' AND m.record_key = h.record_key
 WHERE h.holder_id IS NOT NULL
@@ -604,19 +716,38 @@ WHERE v.visit_id IS NOT NULL
 ORDER BY v.visit_id
 """
 
-_BUILD_SQL = {"estates": _ESTATES_SQL, "houses": _HOUSES_SQL, "devices": _DEVICES_SQL,
-              "cardholders": _CARDHOLDERS_SQL, "residency": _RESIDENCY_SQL, "persons": _PERSONS_SQL,
-              "roster_entries": _ROSTER_SQL, "grid_incidents": _INCIDENTS_SQL, "grid_visits": _VISITS_SQL}
+_BUILD_SQL = {
+    "estates": _ESTATES_SQL,
+    "houses": _HOUSES_SQL,
+    "devices": _DEVICES_SQL,
+    "cardholders": _CARDHOLDERS_SQL,
+    "residency": _RESIDENCY_SQL,
+    "persons": _PERSONS_SQL,
+    "roster_entries": _ROSTER_SQL,
+    "grid_incidents": _INCIDENTS_SQL,
+    "grid_visits": _VISITS_SQL,
+}
 
 
 # -- device events: Parquet day partitions behind a view ---------------------------------------------------
 
-EVENT_SCHEMA = pa.schema([
-    ("event_id", pa.string()), ("ts_ms", pa.int64()), ("day", pa.date32()), ("device_id", pa.string()),
-    ("event_type", pa.string()), ("holder_id", pa.string()), ("reading", pa.float64()),
-    ("alarm_code", pa.string()), ("clock_ok", pa.bool_()), ("clock_issue", pa.string()),
-    ("is_late", pa.bool_()), ("received_run", pa.string()), ("received_ms", pa.int64()),
-])
+EVENT_SCHEMA = pa.schema(
+    [
+        ("event_id", pa.string()),
+        ("ts_ms", pa.int64()),
+        ("day", pa.date32()),
+        ("device_id", pa.string()),
+        ("event_type", pa.string()),
+        ("holder_id", pa.string()),
+        ("reading", pa.float64()),
+        ("alarm_code", pa.string()),
+        ("clock_ok", pa.bool_()),
+        ("clock_issue", pa.string()),
+        ("is_late", pa.bool_()),
+        ("received_run", pa.string()),
+        ("received_ms", pa.int64()),
+    ]
+)
 _EVENT_COLUMNS = ", ".join(EVENT_SCHEMA.names)
 RAW_EVENT_COLUMNS = ("event_id", "ts", "device_id", "type", "holder_id", "value", "alarm_code")
 EARLIEST_VALID_MS = 946_684_800_000  # 2000-01-01: a clock before this was never set (ts = 0)
@@ -680,8 +811,12 @@ class EventStore:
         self._check_live_files(con)
         pending = self._pending(con, table, moment, run_id)
         columns = ", ".join(f'"{c}"' if c in have else f'NULL::VARCHAR AS "{c}"' for c in RAW_EVENT_COLUMNS)
-        con.execute(_NEW_EVENTS_SQL.format(table=table, columns=columns, tz=LOCAL_TZ, earliest=EARLIEST_VALID_MS,
-                                           ahead=AHEAD_MS), {"pending": pending})
+        con.execute(
+            _NEW_EVENTS_SQL.format(
+                table=table, columns=columns, tz=LOCAL_TZ, earliest=EARLIEST_VALID_MS, ahead=AHEAD_MS
+            ),
+            {"pending": pending},
+        )
         try:
             return self._merge(con, pending)
         finally:
@@ -689,42 +824,63 @@ class EventStore:
             con.execute("DROP TABLE IF EXISTS _ib_ev_all")
 
     def _check_live_files(self, con) -> None:
-        gone = [r[0] for r in con.execute("SELECT file FROM core.device_event_files ORDER BY day").fetchall()
-                if not (self.root / r[0]).is_file()]
+        gone = [
+            r[0]
+            for r in con.execute("SELECT file FROM core.device_event_files ORDER BY day").fetchall()
+            if not (self.root / r[0]).is_file()
+        ]
         if gone:
             raise CoreBuildError(
                 f"{len(gone)} device-event file(s) listed in core.device_event_files are missing under "
                 f"{self.root} (first: {gone[0]}); restore the folder, or rebuild every day from the raw event "
-                "slices: DELETE FROM core.device_event_files; DELETE FROM core.device_event_runs; then build again")
+                "slices: DELETE FROM core.device_event_files; DELETE FROM core.device_event_runs; then build again"
+            )
 
     def _pending(self, con, table: str, moment: Moment, run_id: str) -> list[str]:
         """This run, and every earlier run up to T whose events were never merged (a core added later)."""
         rows = con.execute(
             f"SELECT DISTINCT e._run_id FROM {table} e JOIN meta.runs r ON r.run_id = e._run_id "
             "WHERE r.as_of <= $as_of AND e._run_id NOT IN (SELECT run_id FROM core.device_event_runs)",
-            {"as_of": moment.at}).fetchall()
+            {"as_of": moment.at},
+        ).fetchall()
         return sorted({run_id, *(r[0] for r in rows)})
 
     def _merge(self, con, pending: list[str]) -> StagedEvents:
-        days = [r[0] for r in con.execute(
-            "SELECT DISTINCT day FROM _ib_ev_new UNION SELECT day FROM core.device_event_files "
-            "WHERE len(list_intersect(runs, $pending)) > 0 ORDER BY 1", {"pending": pending}).fetchall()]
-        old = [self.root / r[0] for r in con.execute(
-            "SELECT file FROM core.device_event_files WHERE list_contains($days, day) ORDER BY day",
-            {"days": days}).fetchall()]
-        kept = (f"SELECT {_EVENT_COLUMNS} FROM read_parquet({_path_list(old)}) "
-                "WHERE NOT list_contains($pending, received_run) UNION ALL " if old else "")
+        days = [
+            r[0]
+            for r in con.execute(
+                "SELECT DISTINCT day FROM _ib_ev_new UNION SELECT day FROM core.device_event_files "
+                "WHERE len(list_intersect(runs, $pending)) > 0 ORDER BY 1",
+                {"pending": pending},
+            ).fetchall()
+        ]
+        old = [
+            self.root / r[0]
+            for r in con.execute(
+                "SELECT file FROM core.device_event_files WHERE list_contains($days, day) ORDER BY day",
+                {"days": days},
+            ).fetchall()
+        ]
+        kept = (
+            f"SELECT {_EVENT_COLUMNS} FROM read_parquet({_path_list(old)}) "
+            "WHERE NOT list_contains($pending, received_run) UNION ALL "
+            if old
+            else ""
+        )
         con.execute(
             f"CREATE OR REPLACE TEMP TABLE _ib_ev_all AS SELECT * FROM ({kept}SELECT {_EVENT_COLUMNS} "
             "FROM _ib_ev_new) QUALIFY row_number() OVER (PARTITION BY event_id ORDER BY received_ms, received_run) = 1",
-            {"pending": pending} if old else {})
+            {"pending": pending} if old else {},
+        )
         staged = StagedEvents({day: self._write_day(con, day) for day in days}, self._run_stats(con, pending))
         staged.duplicates = sum(r[4] for r in staged.runs)
         return staged
 
     def _write_day(self, con, day: dt.date) -> tuple[str, int, str, list[str]] | None:
-        data = con.sql(f"SELECT {_EVENT_COLUMNS} FROM _ib_ev_all WHERE day = $day ORDER BY ts_ms, event_id",
-                       params={"day": day}).to_arrow_table()
+        data = con.sql(
+            f"SELECT {_EVENT_COLUMNS} FROM _ib_ev_all WHERE day = $day ORDER BY ts_ms, event_id",
+            params={"day": day},
+        ).to_arrow_table()
         if not data.num_rows:
             return None
         data = data.cast(EVENT_SCHEMA)
@@ -753,7 +909,8 @@ class EventStore:
             "count(a.event_id), count(*) - count(a.event_id), count(a.event_id) FILTER (WHERE NOT a.clock_ok), "
             "count(a.event_id) FILTER (WHERE a.is_late) "
             "FROM _ib_ev_new n LEFT JOIN _ib_ev_all a ON a.event_id = n.event_id AND a.received_run = n.received_run "
-            "GROUP BY n.received_run ORDER BY n.received_run").fetchall()
+            "GROUP BY n.received_run ORDER BY n.received_run"
+        ).fetchall()
         seen = {r[0] for r in rows}  # a pending run that delivered no events still gets its row
         return rows + [(r, None, 0, 0, 0, 0, 0) for r in pending if r not in seen]
 
@@ -767,8 +924,10 @@ class EventStore:
         for row in staged.runs:
             con.execute("DELETE FROM core.device_event_runs WHERE run_id = ?", [row[0]])
             con.execute("INSERT INTO core.device_event_runs VALUES (?, ?, ?, ?, ?, ?, ?)", list(row))
-        files = [self.root / r[0] for r in con.execute(
-            "SELECT file FROM core.device_event_files ORDER BY day").fetchall()]
+        files = [
+            self.root / r[0]
+            for r in con.execute("SELECT file FROM core.device_event_files ORDER BY day").fetchall()
+        ]
         con.execute(f"CREATE OR REPLACE VIEW core.device_events AS {_events_view_sql(files)}")
 
     def collect_garbage(self, con) -> int:
@@ -789,17 +948,24 @@ class EventStore:
 
 
 def _events_view_sql(files: Sequence[Path]) -> str:
-    columns = ("event_id, ts_ms, CASE WHEN clock_ok THEN make_timestamptz(ts_ms * 1000) END AS event_at, day, "
-               "device_id, event_type, holder_id, reading, alarm_code, clock_ok, clock_issue, is_late, received_run, "
-               "make_timestamptz(received_ms * 1000) AS received_by")
+    columns = (
+        "event_id, ts_ms, CASE WHEN clock_ok THEN make_timestamptz(ts_ms * 1000) END AS event_at, day, "
+        "device_id, event_type, holder_id, reading, alarm_code, clock_ok, clock_issue, is_late, received_run, "
+        "make_timestamptz(received_ms * 1000) AS received_by"
+    )
     if files:
         return f"SELECT {columns} FROM read_parquet({_path_list(files)})"
     empty = ", ".join(f"NULL::{_SQL_TYPES[f.type]} AS {f.name}" for f in EVENT_SCHEMA)
     return f"SELECT {columns} FROM (SELECT {empty}) WHERE false"
 
 
-_SQL_TYPES = {pa.string(): "VARCHAR", pa.int64(): "BIGINT", pa.date32(): "DATE", pa.float64(): "DOUBLE",
-              pa.bool_(): "BOOLEAN"}
+_SQL_TYPES = {
+    pa.string(): "VARCHAR",
+    pa.int64(): "BIGINT",
+    pa.date32(): "DATE",
+    pa.float64(): "DOUBLE",
+    pa.bool_(): "BOOLEAN",
+}
 
 
 def _path_list(paths: Sequence[Path]) -> str:

@@ -44,8 +44,15 @@ from islandbridge.warehouse.core import Moment
 
 log = logging.getLogger(__name__)
 
-REPORTS = ("elderly_alerts", "no_device_coverage", "senior_allowance_gaps", "subsidy_after_exit",
-           "unmatched_roster_rows", "island_coverage", "incidents_by_building")
+REPORTS = (
+    "elderly_alerts",
+    "no_device_coverage",
+    "senior_allowance_gaps",
+    "subsidy_after_exit",
+    "unmatched_roster_rows",
+    "island_coverage",
+    "incidents_by_building",
+)
 DEFAULTS: Mapping[str, Any] = {"silent_hours": 48, "lookback_days": 30, "elderly_age": 70, "senior_age": 80}
 DAMAGED_ID_KINDS = ("excel_damaged", "invalid_checksum", "garbage", "missing")
 HOUR_MS = 3_600_000
@@ -62,7 +69,9 @@ class MartBuildError(IslandbridgeError):
 def options_of(options: Mapping[str, Any] | None) -> dict[str, Any]:
     """The report options with defaults filled in; raises `MartOptionsError` naming every bad key."""
     given = dict(options or {})
-    problems = [f"unknown option {k!r} (known: {', '.join(DEFAULTS)})" for k in sorted(given) if k not in DEFAULTS]
+    problems = [
+        f"unknown option {k!r} (known: {', '.join(DEFAULTS)})" for k in sorted(given) if k not in DEFAULTS
+    ]
     for key, value in given.items():
         if key in DEFAULTS and (isinstance(value, bool) or not isinstance(value, int | float) or value <= 0):
             problems.append(f"{key}: a positive number, got {value!r}")
@@ -71,8 +80,9 @@ def options_of(options: Mapping[str, Any] | None) -> dict[str, Any]:
     return {**DEFAULTS, **given}
 
 
-def build_marts(con: duckdb.DuckDBPyConnection, as_of: dt.datetime, run_id: str,
-                options: Mapping[str, Any] | None = None) -> dict[str, int]:
+def build_marts(
+    con: duckdb.DuckDBPyConnection, as_of: dt.datetime, run_id: str, options: Mapping[str, Any] | None = None
+) -> dict[str, int]:
     """Rebuild every table of schema ``marts`` for T = ``as_of``; returns the row count of each report.
 
     Needs the core model built for the same as-of (`build_core`). ``options``: ``silent_hours``
@@ -83,8 +93,10 @@ def build_marts(con: duckdb.DuckDBPyConnection, as_of: dt.datetime, run_id: str,
     opts = options_of(options)
     params = _parameters(Moment.of(as_of), opts)
     if not has_table(con, "core.persons"):
-        raise MartBuildError(f"no core model in the warehouse: build it first (build_core for run {run_id}, "
-                             "or `islandbridge sync`)")
+        raise MartBuildError(
+            f"no core model in the warehouse: build it first (build_core for run {run_id}, "
+            "or `islandbridge sync`)"
+        )
     con.execute("CREATE SCHEMA IF NOT EXISTS marts")
     con.execute("CREATE SCHEMA IF NOT EXISTS meta")
     with transaction(con):
@@ -93,27 +105,41 @@ def build_marts(con: duckdb.DuckDBPyConnection, as_of: dt.datetime, run_id: str,
             con.execute(_SQL[report], params_for(_SQL[report], params))
         con.execute("DROP TABLE IF EXISTS _ib_elderly")
         counts = {r: con.execute(f"SELECT count(*) FROM marts.{r}").fetchall()[0][0] for r in REPORTS}
-        con.execute("CREATE TABLE IF NOT EXISTS meta.mart_builds (run_id VARCHAR PRIMARY KEY, "
-                    "as_of TIMESTAMPTZ, options VARCHAR, counts VARCHAR)")
-        con.execute("INSERT OR REPLACE INTO meta.mart_builds VALUES (?, ?, ?, ?)",
-                    [run_id, as_of, json.dumps(opts, sort_keys=True), json.dumps(counts, sort_keys=True)])
+        con.execute(
+            "CREATE TABLE IF NOT EXISTS meta.mart_builds (run_id VARCHAR PRIMARY KEY, "
+            "as_of TIMESTAMPTZ, options VARCHAR, counts VARCHAR)"
+        )
+        con.execute(
+            "INSERT OR REPLACE INTO meta.mart_builds VALUES (?, ?, ?, ?)",
+            [run_id, as_of, json.dumps(opts, sort_keys=True), json.dumps(counts, sort_keys=True)],
+        )
     log.info("marts built for run %s: %s", run_id, counts)
     return counts
 
 
 def _parameters(moment: Moment, opts: Mapping[str, Any]) -> dict[str, Any]:
     t_ms = int(moment.at.timestamp() * 1000)
-    return {"as_of": moment.at, "day": moment.day, "month_first": moment.month_first, "t_ms": t_ms,
-            "ws_ms": t_ms - int(float(opts["silent_hours"]) * HOUR_MS),
-            "lookback_day": moment.day - dt.timedelta(days=int(opts["lookback_days"]) + 1),
-            "elderly_age": int(opts["elderly_age"]), "senior_age": int(opts["senior_age"])}
+    return {
+        "as_of": moment.at,
+        "day": moment.day,
+        "month_first": moment.month_first,
+        "t_ms": t_ms,
+        "ws_ms": t_ms - int(float(opts["silent_hours"]) * HOUR_MS),
+        "lookback_day": moment.day - dt.timedelta(days=int(opts["lookback_days"]) + 1),
+        "elderly_age": int(opts["elderly_age"]),
+        "senior_age": int(opts["senior_age"]),
+    }
 
 
-_ADDRESS = ("CASE WHEN {p}.building IS NOT NULL THEN coalesce({p}.estate_name, '') || {p}.building || '栋' "
-            "|| coalesce({p}.unit || '单元', '') || coalesce({p}.room || '室', '') END")
-_PLACE_ORDER = ("{p}.community_code NULLS LAST, {p}.estate_code NULLS LAST, try_cast({p}.building AS INTEGER) NULLS "
-                "LAST, {p}.building NULLS LAST, try_cast({p}.unit AS INTEGER) NULLS LAST, {p}.unit NULLS LAST, "
-                "try_cast({p}.room AS INTEGER) NULLS LAST, {p}.room NULLS LAST")
+_ADDRESS = (
+    "CASE WHEN {p}.building IS NOT NULL THEN coalesce({p}.estate_name, '') || {p}.building || '栋' "
+    "|| coalesce({p}.unit || '单元', '') || coalesce({p}.room || '室', '') END"
+)
+_PLACE_ORDER = (
+    "{p}.community_code NULLS LAST, {p}.estate_code NULLS LAST, try_cast({p}.building AS INTEGER) NULLS "
+    "LAST, {p}.building NULLS LAST, try_cast({p}.unit AS INTEGER) NULLS LAST, {p}.unit NULLS LAST, "
+    "try_cast({p}.room AS INTEGER) NULLS LAST, {p}.room NULLS LAST"
+)
 
 # The elderly-alert population with what their devices show: one row per person.
 _ELDERLY_BASE_SQL = f"""
@@ -154,7 +180,7 @@ per_meter AS (
 ),
 water AS (SELECT person_key, max(last_rise_ms) AS last_ms, bool_or(rose) AS rose FROM per_meter GROUP BY 1)
 SELECT e.person_key, e.community_code, e.community_name, e.estate_code, e.estate_name, e.building, e.unit,
-       e.room, {_ADDRESS.format(p='e')} AS address, e.age,
+       e.room, {_ADDRESS.format(p="e")} AS address, e.age,
        (SELECT count(*) FROM cards c WHERE c.person_key = e.person_key)::INTEGER AS door_cards,
        EXISTS (SELECT 1 FROM meters m WHERE m.person_key = e.person_key) AS has_water_meter,
        (SELECT count(*) FROM core.cardholders c LEFT JOIN core.persons o ON o.person_key = c.person_key
@@ -183,7 +209,7 @@ SELECT person_key, community_code, community_name AS community, estate_name, bui
        unregistered_cards_at_home
 FROM _ib_elderly e
 WHERE door_cards = 0 AND NOT has_water_meter
-ORDER BY {_PLACE_ORDER.format(p='e')}, person_key
+ORDER BY {_PLACE_ORDER.format(p="e")}, person_key
 """
 
 _SENIOR_GAPS_SQL = """
@@ -256,7 +282,12 @@ ORDER BY c.month, c.community_code NULLS LAST, c.estate_code NULLS LAST, try_cas
          c.building NULLS LAST, c.category
 """
 
-_SQL = {"elderly_alerts": _ELDERLY_ALERTS_SQL, "no_device_coverage": _NO_DEVICE_SQL,
-        "senior_allowance_gaps": _SENIOR_GAPS_SQL, "subsidy_after_exit": _SUBSIDY_AFTER_EXIT_SQL,
-        "unmatched_roster_rows": _UNMATCHED_SQL, "island_coverage": _ISLAND_COVERAGE_SQL,
-        "incidents_by_building": _INCIDENTS_SQL}
+_SQL = {
+    "elderly_alerts": _ELDERLY_ALERTS_SQL,
+    "no_device_coverage": _NO_DEVICE_SQL,
+    "senior_allowance_gaps": _SENIOR_GAPS_SQL,
+    "subsidy_after_exit": _SUBSIDY_AFTER_EXIT_SQL,
+    "unmatched_roster_rows": _UNMATCHED_SQL,
+    "island_coverage": _ISLAND_COVERAGE_SQL,
+    "incidents_by_building": _INCIDENTS_SQL,
+}

@@ -22,10 +22,18 @@ __all__ = ["GridServer", "IotServer", "LoggedRequest", "SimulatedServer", "serve
 logger = logging.getLogger(__name__)
 
 
-def serve_forever(data_dir: Path, *, grid_port: int, iot_port: int, client_id: str, client_secret: str,
-                  api_key: str, host: str = "127.0.0.1",
-                  on_ready: Callable[[GridServer, IotServer], None] | None = None,
-                  stop: threading.Event | None = None) -> None:
+def serve_forever(
+    data_dir: Path,
+    *,
+    grid_port: int,
+    iot_port: int,
+    client_id: str,
+    client_secret: str,
+    api_key: str,
+    host: str = "127.0.0.1",
+    on_ready: Callable[[GridServer, IotServer], None] | None = None,
+    stop: threading.Event | None = None,
+) -> None:
     """Serve ``data_dir/grid`` and ``data_dir/iot`` on the given ports until Ctrl-C (or ``stop`` is set).
 
     ``on_ready`` is called with both running servers, e.g. for the CLI to print their URLs. Example::
@@ -34,8 +42,9 @@ def serve_forever(data_dir: Path, *, grid_port: int, iot_port: int, client_id: s
                       client_id="cid", client_secret="secret", api_key="key")
     """
     data_dir = Path(data_dir)
-    grid = GridServer(data_dir / "grid", client_id=client_id, client_secret=client_secret,
-                      host=host, port=grid_port)
+    grid = GridServer(
+        data_dir / "grid", client_id=client_id, client_secret=client_secret, host=host, port=grid_port
+    )
     iot = IotServer(data_dir / "iot", api_key=api_key, host=host, port=iot_port)
     with grid, iot:
         logger.info("grid platform at %s/api/v2, IoT platform at %s/iot/v1", grid.base_url, iot.base_url)

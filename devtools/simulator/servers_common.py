@@ -181,9 +181,23 @@ class SortedTable:
     moves an item to the end (its time becomes the table's latest plus one second).
     """
 
-    def __init__(self, name: str, items: Iterable[dict], *, id_field: str, time_field: str,
-                 parse: Callable[[str], dt.datetime], fmt: Callable[[dt.datetime], str]) -> None:
-        self.name, self.id_field, self.time_field, self._parse, self._fmt = name, id_field, time_field, parse, fmt
+    def __init__(
+        self,
+        name: str,
+        items: Iterable[dict],
+        *,
+        id_field: str,
+        time_field: str,
+        parse: Callable[[str], dt.datetime],
+        fmt: Callable[[dt.datetime], str],
+    ) -> None:
+        self.name, self.id_field, self.time_field, self._parse, self._fmt = (
+            name,
+            id_field,
+            time_field,
+            parse,
+            fmt,
+        )
         rows = sorted(((self._key(item), item) for item in items), key=lambda row: row[0])
         self._keys = [key for key, _ in rows]
         self._items = [item for _, item in rows]
@@ -193,8 +207,10 @@ class SortedTable:
         try:
             return self._parse(item[self.time_field]), item[self.id_field]
         except (KeyError, TypeError, ValueError) as exc:
-            raise ValueError(f"{self.name}: item has no valid {self.time_field!r} or {self.id_field!r} "
-                             f"(id {item.get(self.id_field)!r}): {exc}") from None
+            raise ValueError(
+                f"{self.name}: item has no valid {self.time_field!r} or {self.id_field!r} "
+                f"(id {item.get(self.id_field)!r}): {exc}"
+            ) from None
 
     def __len__(self) -> int:
         return len(self._items)
@@ -204,7 +220,7 @@ class SortedTable:
         with self._lock:
             start = bisect.bisect_left(self._keys, (since,)) if since is not None else 0
             first = start + offset
-            return len(self._items) - start, self._items[first:first + limit]
+            return len(self._items) - start, self._items[first : first + limit]
 
     def ids(self) -> set[Any]:
         with self._lock:
@@ -255,8 +271,10 @@ def resolve_data_dir(data_dir: Path, system: str, required: Iterable[str]) -> Pa
         if all((candidate / name).is_file() for name in required):
             return candidate
     missing = [name for name in required if not (data_dir / name).is_file()]
-    raise FileNotFoundError(f"{system} simulator: {data_dir} lacks {', '.join(missing)} "
-                            f"(looked in {data_dir} and {data_dir / system}); run the generator first")
+    raise FileNotFoundError(
+        f"{system} simulator: {data_dir} lacks {', '.join(missing)} "
+        f"(looked in {data_dir} and {data_dir / system}); run the generator first"
+    )
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -313,8 +331,12 @@ class _LoopbackHTTPServer(ThreadingHTTPServer):
         super().__init__(address, _Handler)
 
     def process_request(self, request: Any, client_address: Any) -> None:
-        thread = threading.Thread(target=self.process_request_thread, args=(request, client_address),
-                                  name=f"{type(self.sim).__name__}-conn", daemon=True)
+        thread = threading.Thread(
+            target=self.process_request_thread,
+            args=(request, client_address),
+            name=f"{type(self.sim).__name__}-conn",
+            daemon=True,
+        )
         with self._open_lock:
             self._open[request] = thread
         thread.start()
@@ -370,8 +392,12 @@ class SimulatedServer:
         except OSError:
             self.on_stop()  # e.g. the port is taken: release what on_start opened
             raise
-        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.02},
-                                        name=f"{type(self).__name__}-serve", daemon=True)
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever,
+            kwargs={"poll_interval": 0.02},
+            name=f"{type(self).__name__}-serve",
+            daemon=True,
+        )
         self._thread.start()
         return self
 
@@ -404,8 +430,9 @@ class SimulatedServer:
         """Answer the next ``n`` requests with HTTP 429 and ``Retry-After: retry_after`` (whole seconds)."""
         self._gate.throttle_next(n, retry_after)
 
-    def inject_faults(self, status: int = 502, count: int = 1, html: bool | None = None,
-                      path_prefix: str | None = None) -> None:
+    def inject_faults(
+        self, status: int = 502, count: int = 1, html: bool | None = None, path_prefix: str | None = None
+    ) -> None:
         """Fail the next ``count`` requests whose path starts with ``path_prefix`` (any if None).
 
         ``status`` is a 5xx; ``html`` picks an HTML gateway page over the platform's JSON error
@@ -426,7 +453,9 @@ class SimulatedServer:
         except Exception:  # noqa: BLE001 - a simulator bug must answer 500, not hang the client
             logger.exception("simulator route failed for %s %s", request.method, request.path)
             response = self.error(500, "internal simulator error")
-        self.requests.append(LoggedRequest(request.method, request.path, dict(request.query), response.status))
+        self.requests.append(
+            LoggedRequest(request.method, request.path, dict(request.query), response.status)
+        )
         return response
 
     def _through_gate(self, request: Request) -> Response | None:
@@ -438,7 +467,9 @@ class SimulatedServer:
             response = self.error(429, "too many requests")
             response.headers["Retry-After"] = str(detail)
             return response
-        return html_response(detail.status) if detail.html else self.error(detail.status, "service unavailable")
+        return (
+            html_response(detail.status) if detail.html else self.error(detail.status, "service unavailable")
+        )
 
     def route(self, request: Request) -> Response:
         raise NotImplementedError

@@ -88,13 +88,28 @@ class GridServer(SimulatedServer):
     instance; ``expire_tokens()`` ages all of them at once.
     """
 
-    def __init__(self, data_dir: Path, *, client_id: str, client_secret: str, token_ttl_s: float = 3600,
-                 rate_limit_per_s: float | None = 50, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        *,
+        client_id: str,
+        client_secret: str,
+        token_ttl_s: float = 3600,
+        rate_limit_per_s: float | None = 50,
+        host: str = "127.0.0.1",
+        port: int = 0,
+    ) -> None:
         super().__init__(rate_limit_per_s=rate_limit_per_s, host=host, port=port)
         folder = resolve_data_dir(data_dir, "grid", [f"{name}.json" for name in ENDPOINTS])
         self._tables = {
-            name: SortedTable(name, load_json_list(folder / f"{name}.json"), id_field=id_field,
-                              time_field="update_time", parse=_parse_local, fmt=_format_local)
+            name: SortedTable(
+                name,
+                load_json_list(folder / f"{name}.json"),
+                id_field=id_field,
+                time_field="update_time",
+                parse=_parse_local,
+                fmt=_format_local,
+            )
             for name, id_field in ENDPOINTS.items()
         }
         self._credentials = (client_id, client_secret)
@@ -118,8 +133,9 @@ class GridServer(SimulatedServer):
         """
         return self._table(endpoint).edit(item_id, changes)
 
-    def edit_during_paging(self, endpoint: str, after_page: int = 1, item_ids: Sequence[Any] = (),
-                           **changes: Any) -> None:
+    def edit_during_paging(
+        self, endpoint: str, after_page: int = 1, item_ids: Sequence[Any] = (), **changes: Any
+    ) -> None:
         """Edit ``item_ids`` right after page ``after_page`` of ``endpoint`` has been computed and before
         the client sees it, so its next page already reflects the move: the vendor's paging race, made
         deterministic. Fires once.
@@ -127,8 +143,10 @@ class GridServer(SimulatedServer):
         table = self._table(endpoint)
         unknown = [item_id for item_id in item_ids if item_id not in table.ids()]
         if not item_ids or unknown:
-            raise KeyError(f"edit_during_paging({endpoint!r}) needs existing item_ids; "
-                           f"unknown: {unknown or '(none given)'}")
+            raise KeyError(
+                f"edit_during_paging({endpoint!r}) needs existing item_ids; "
+                f"unknown: {unknown or '(none given)'}"
+            )
         with self._lock:
             self._scheduled.append(_ScheduledEdit(endpoint, after_page, tuple(item_ids), dict(changes)))
 
@@ -140,7 +158,9 @@ class GridServer(SimulatedServer):
 
     # -- the API ---------------------------------------------------------------------------------
     def route(self, request: Request) -> Response:
-        name = request.path.removeprefix(API_PREFIX + "/") if request.path.startswith(API_PREFIX + "/") else None
+        name = (
+            request.path.removeprefix(API_PREFIX + "/") if request.path.startswith(API_PREFIX + "/") else None
+        )
         if name == "auth/token":
             return self._issue_token(request) if request.method == "POST" else self.error(405, "use POST")
         if name not in self._tables:
@@ -158,8 +178,10 @@ class GridServer(SimulatedServer):
             body = json.loads(request.body or b"null")
             client_id, client_secret = str(body["client_id"]), str(body["client_secret"])
         except (ValueError, TypeError, KeyError):
-            return json_response(200, _envelope(CODE_BAD_PARAMETER,
-                                                "body must be JSON {\"client_id\": ..., \"client_secret\": ...}"))
+            return json_response(
+                200,
+                _envelope(CODE_BAD_PARAMETER, 'body must be JSON {"client_id": ..., "client_secret": ...}'),
+            )
         if not self._credentials_match(client_id, client_secret):
             return self.error(401, "invalid client credentials")
         token = secrets.token_urlsafe(24)

@@ -91,14 +91,14 @@ class EventLog:
             return len(self._starts) + len(self._appended)
 
     def first_line(self) -> bytes:
-        return bytes(self._map[self._starts[0]:self._ends[0]]) if self._starts else b""
+        return bytes(self._map[self._starts[0] : self._ends[0]]) if self._starts else b""
 
     def lines(self, start: int, stop: int) -> list[bytes]:
         """Raw JSON lines ``start..stop`` (clipped to the log)."""
         in_file = len(self._starts)
         with self._lock:
-            appended = self._appended[max(0, start - in_file):max(0, stop - in_file)]
-        raw = [self._map[self._starts[i]:self._ends[i]] for i in range(start, min(stop, in_file))]
+            appended = self._appended[max(0, start - in_file) : max(0, stop - in_file)]
+        raw = [self._map[self._starts[i] : self._ends[i]] for i in range(start, min(stop, in_file))]
         return raw + appended
 
     def append(self, events: Iterable[Mapping[str, Any]]) -> int:
@@ -134,13 +134,15 @@ class CursorCodec:
             raw = base64.b64decode(cursor.encode("ascii"), altchars=b"-_", validate=True)
         except (UnicodeEncodeError, binascii.Error):
             raise ValueError("cursor is not one this server issued") from None
-        packed, mac = raw[:self._POSITION.size], raw[self._POSITION.size:]
-        if len(raw) != self._POSITION.size + self._MAC_BYTES or not hmac.compare_digest(mac, self._mac(packed)):
+        packed, mac = raw[: self._POSITION.size], raw[self._POSITION.size :]
+        if len(raw) != self._POSITION.size + self._MAC_BYTES or not hmac.compare_digest(
+            mac, self._mac(packed)
+        ):
             raise ValueError("cursor is not one this server issued")
         return self._POSITION.unpack(packed)[0] ^ self._mask
 
     def _mac(self, packed: bytes) -> bytes:
-        return hmac.new(self._key, packed, hashlib.sha256).digest()[:self._MAC_BYTES]
+        return hmac.new(self._key, packed, hashlib.sha256).digest()[: self._MAC_BYTES]
 
 
 def _parse_utc(text: str) -> dt.datetime:
@@ -162,15 +164,27 @@ class IotServer(SimulatedServer):
 
     faults_are_html = False  # this vendor's 503 carries {"error": "service unavailable"}
 
-    def __init__(self, data_dir: Path, *, api_key: str, rate_limit_per_s: float | None = None,
-                 host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        *,
+        api_key: str,
+        rate_limit_per_s: float | None = None,
+        host: str = "127.0.0.1",
+        port: int = 0,
+    ) -> None:
         super().__init__(rate_limit_per_s=rate_limit_per_s, host=host, port=port)
         folder = resolve_data_dir(data_dir, "iot", ["devices.json", "cardholders.json", "events.jsonl"])
         self._api_key = api_key
         self._devices = load_json_list(folder / "devices.json")
-        self._holders = SortedTable("cardholders", load_json_list(folder / "cardholders.json"),
-                                    id_field="holder_id", time_field="updated_at",
-                                    parse=_parse_utc, fmt=_format_utc)
+        self._holders = SortedTable(
+            "cardholders",
+            load_json_list(folder / "cardholders.json"),
+            id_field="holder_id",
+            time_field="updated_at",
+            parse=_parse_utc,
+            fmt=_format_utc,
+        )
         self._log = EventLog(folder / "events.jsonl")
         self._cursors = CursorCodec(b"")
 
@@ -197,8 +211,11 @@ class IotServer(SimulatedServer):
             return self.error(404, f"no such endpoint: {request.path}")
         if not hmac.compare_digest(request.headers.get("x-api-key", "").encode(), self._api_key.encode()):
             return self.error(403, "forbidden: missing or invalid X-Api-Key")
-        handler = {"devices": self._devices_list, "cardholders": self._cardholders,
-                   "events": self._events}.get(request.path.removeprefix(API_PREFIX + "/"))
+        handler = {
+            "devices": self._devices_list,
+            "cardholders": self._cardholders,
+            "events": self._events,
+        }.get(request.path.removeprefix(API_PREFIX + "/"))
         if handler is None:
             return self.error(404, f"no such endpoint: {request.path}")
         if request.method != "GET":
@@ -242,7 +259,9 @@ class IotServer(SimulatedServer):
         try:
             position = self._cursors.decode(cursor)
         except ValueError as exc:
-            raise ParameterError(f"invalid cursor: {exc}; start without a cursor or use a next_cursor") from None
+            raise ParameterError(
+                f"invalid cursor: {exc}; start without a cursor or use a next_cursor"
+            ) from None
         if position > len(self._log):
             raise ParameterError("invalid cursor: it points past the end of the event log")
         return position
@@ -257,6 +276,8 @@ def _updated_since(text: str | None) -> dt.datetime | None:
         moment = None
     if moment is None or moment.tzinfo is None:
         # A '+' left unencoded in the query arrives as a space, which is the usual cause here.
-        raise ParameterError(f"updated_since must be ISO 8601 with a zone, e.g. 2026-11-01T00:00:00Z "
-                             f"(encode '+' as %2B), got {text!r}")
+        raise ParameterError(
+            f"updated_since must be ISO 8601 with a zone, e.g. 2026-11-01T00:00:00Z "
+            f"(encode '+' as %2B), got {text!r}"
+        )
     return moment

@@ -53,9 +53,13 @@ def main(argv: list[str] | None = None) -> int:
 def parser() -> argparse.ArgumentParser:
     """The whole command line: the steps, the operator's commands, then every registered command group."""
     head, _, tail = __doc__.partition("\n\n")
-    p = argparse.ArgumentParser(prog="islandbridge", description=head, parents=[VERBOSE],
-                                epilog=tail.split("Exit status:")[-1].join(["Exit status:", ""]),
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="islandbridge",
+        description=head,
+        parents=[VERBOSE],
+        epilog=tail.split("Exit status:")[-1].join(["Exit status:", ""]),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     p.set_defaults(verbose=0)
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     steps.register(sub)

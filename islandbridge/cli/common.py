@@ -15,20 +15,40 @@ from islandbridge.pipeline import load_settings
 # -v is accepted before or after the subcommand: each subcommand has it too, defaulting to "not given" so
 # that it never resets a -v given before the subcommand.
 VERBOSE = argparse.ArgumentParser(add_help=False)
-VERBOSE.add_argument("-v", "--verbose", action="count", default=argparse.SUPPRESS,
-                     help="more logging; -v also shows tracebacks, -vv debug output")
+VERBOSE.add_argument(
+    "-v",
+    "--verbose",
+    action="count",
+    default=argparse.SUPPRESS,
+    help="more logging; -v also shows tracebacks, -vv debug output",
+)
 
-AS_OF_HELP = ("the day to sync, in Asia/Shanghai: YYYY-MM-DD means the end of that day (as of midnight "
-              "after it); an ISO date-time with a zone means that instant")
+AS_OF_HELP = (
+    "the day to sync, in Asia/Shanghai: YYYY-MM-DD means the end of that day (as of midnight "
+    "after it); an ISO date-time with a zone means that instant"
+)
 
 
-def command(sub, name: str, func: Callable[[argparse.Namespace], int], help: str, *,
-            config: bool = True, example: str | None = None) -> argparse.ArgumentParser:
+def command(
+    sub,
+    name: str,
+    func: Callable[[argparse.Namespace], int],
+    help: str,
+    *,
+    config: bool = True,
+    example: str | None = None,
+) -> argparse.ArgumentParser:
     """Add subcommand ``name`` running ``func``, with ``-v`` and (``config``) ``--config``; ``example``
     is shown at the end of its ``--help``."""
     epilog = f"example:\n  {example}" if example else None
-    parser = sub.add_parser(name, help=help, description=help, parents=[VERBOSE], epilog=epilog,
-                            formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = sub.add_parser(
+        name,
+        help=help,
+        description=help,
+        parents=[VERBOSE],
+        epilog=epilog,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     if config:
         config_args(parser)
     parser.set_defaults(func=func)
@@ -42,8 +62,12 @@ def group(sub, name: str, help: str):
 
 
 def config_args(s: argparse.ArgumentParser) -> None:
-    s.add_argument("--config", type=Path, default=Path(os.environ.get("ISLANDBRIDGE_CONFIG", "islandbridge.yml")),
-                   help="configuration file (default: $ISLANDBRIDGE_CONFIG or ./islandbridge.yml)")
+    s.add_argument(
+        "--config",
+        type=Path,
+        default=Path(os.environ.get("ISLANDBRIDGE_CONFIG", "islandbridge.yml")),
+        help="configuration file (default: $ISLANDBRIDGE_CONFIG or ./islandbridge.yml)",
+    )
 
 
 def settings_of(args: argparse.Namespace, with_sources: bool = True) -> Settings:

@@ -20,50 +20,79 @@ from islandbridge.quality.commands import format_entries, quarantine_list, quara
 
 
 def register(sub) -> None:
-    s = command(sub, "runs", _runs, "list recent runs and their accounting (read, landed, quarantined, "
-                "duplicates)", example="islandbridge runs --limit 3")
+    s = command(
+        sub,
+        "runs",
+        _runs,
+        "list recent runs and their accounting (read, landed, quarantined, duplicates)",
+        example="islandbridge runs --limit 3",
+    )
     s.add_argument("--limit", type=int, default=10, help="how many runs (default: 10)")
     _quarantine(sub)
     _linkage(sub)
     _reveal(sub)
     _keys(sub)
     _snapshots(sub)
-    s = command(sub, "sql", _sql, "run one read-only query against the warehouse and print the result",
-                example='islandbridge sql "SELECT count(*) FROM core.persons"')
+    s = command(
+        sub,
+        "sql",
+        _sql,
+        "run one read-only query against the warehouse and print the result",
+        example='islandbridge sql "SELECT count(*) FROM core.persons"',
+    )
     s.add_argument("query")
     s.add_argument("--max-rows", type=int, default=50, help="rows to print (default: 50)")
 
 
 def _quarantine(sub) -> None:
     qsub = group(sub, "quarantine", "rows the quality gate set aside: list, show, replay")
-    s = command(qsub, "list", _quarantine_list, "quarantined rows: keys and failed checks, never the row itself")
+    s = command(
+        qsub, "list", _quarantine_list, "quarantined rows: keys and failed checks, never the row itself"
+    )
     s.add_argument("--run"), s.add_argument("--source"), s.add_argument("--stream")
     s.add_argument("--all", action="store_true", help="include rows already replayed")
-    s = command(qsub, "show", _quarantine_show, "one quarantined row: the failed checks and masked field values")
+    s = command(
+        qsub, "show", _quarantine_show, "one quarantined row: the failed checks and masked field values"
+    )
     for name in ("run", "source", "stream", "record_key"):
         s.add_argument(name)
     s.add_argument("--seq", type=int, default=1)
-    s = command(qsub, "replay", _quarantine_replay, "re-check a source's quarantined rows and load those that "
-                "now pass")
+    s = command(
+        qsub,
+        "replay",
+        _quarantine_replay,
+        "re-check a source's quarantined rows and load those that now pass",
+    )
     s.add_argument("source")
     s.add_argument("--run")
 
 
 def _linkage(sub) -> None:
     lsub = group(sub, "linkage", "the probabilistic linkage model")
-    s = command(lsub, "train", _linkage_train, "train on the newest (or given) as-of and save a new model version")
+    s = command(
+        lsub, "train", _linkage_train, "train on the newest (or given) as-of and save a new model version"
+    )
     s.add_argument("--as-of", help="train on the records as of this time (default: the newest run)")
 
 
 def _reveal(sub) -> None:
-    s = command(sub, "reveal", _reveal_cmd, "show a department's identifiers of some persons, for a stated "
-                "purpose (audited)", example='islandbridge reveal --department civil_affairs --ref R '
-                '--columns name,phone --purpose "welfare visit"')
+    s = command(
+        sub,
+        "reveal",
+        _reveal_cmd,
+        "show a department's identifiers of some persons, for a stated purpose (audited)",
+        example="islandbridge reveal --department civil_affairs --ref R "
+        '--columns name,phone --purpose "welfare visit"',
+    )
     s.add_argument("--department", required=True)
     who = s.add_mutually_exclusive_group(required=True)
-    who.add_argument("--ref", dest="refs", action="append", help="a person_ref of the department (repeatable)")
+    who.add_argument(
+        "--ref", dest="refs", action="append", help="a person_ref of the department (repeatable)"
+    )
     who.add_argument("--person-key", dest="person_keys", action="append", help="a person_key (repeatable)")
-    s.add_argument("--columns", required=True, help="vault fields the department's policy allows, e.g. name,phone")
+    s.add_argument(
+        "--columns", required=True, help="vault fields the department's policy allows, e.g. name,phone"
+    )
     s.add_argument("--purpose", required=True, help="why; written to the audit log")
     s.add_argument("--actor", help="who asks (default: the login name)")
     s.add_argument("--masked", action="store_true", help="show 张*伟, 138****8000")
@@ -76,8 +105,12 @@ def _keys(sub) -> None:
     s = command(ksub, "add", _keys_add, "put a fresh key first in a keyring file (never printed)")
     s.add_argument("--purpose", default="vault")
     s.add_argument("--kid", help="the new key id (default: random)")
-    s = command(ksub, "rotate", _keys_rotate, "re-encrypt the vault (or the quarantined rows) under the active "
-                "key; person keys do not change")
+    s = command(
+        ksub,
+        "rotate",
+        _keys_rotate,
+        "re-encrypt the vault (or the quarantined rows) under the active key; person keys do not change",
+    )
     s.add_argument("--purpose", default="vault", choices=("vault", "quarantine"))
     s.add_argument("--batch-size", type=int, default=5000)
     s = command(ksub, "retire", _keys_retire, "remove an old key once no sealed value needs it")
@@ -88,7 +121,9 @@ def _keys(sub) -> None:
 def _snapshots(sub) -> None:
     snsub = group(sub, "snapshot", "analysts' read-only snapshots: list, publish, roll back")
     command(snsub, "list", _snapshot_list, "kept snapshots, newest first; * marks current.duckdb")
-    s = command(snsub, "publish", _snapshot_publish, "publish a run's snapshot and run report (sync does this)")
+    s = command(
+        snsub, "publish", _snapshot_publish, "publish a run's snapshot and run report (sync does this)"
+    )
     s.add_argument("--as-of", required=True, help=AS_OF_HELP)
     s = command(snsub, "rollback", _snapshot_rollback, "point current.duckdb at an earlier kept snapshot")
     s.add_argument("--run", required=True, help="a run id from `islandbridge snapshot list`")
@@ -99,7 +134,8 @@ def _runs(args) -> int:
     con = raw.connect(str(settings.warehouse_path), read_only=True)
     try:
         rows = con.execute(
-            "SELECT run_id, as_of, status, finished_at FROM meta.runs ORDER BY as_of DESC LIMIT ?", [args.limit]
+            "SELECT run_id, as_of, status, finished_at FROM meta.runs ORDER BY as_of DESC LIMIT ?",
+            [args.limit],
         ).fetchall()
         for run_id, as_of, status, finished in rows:
             print(f"{run_id}  as of {as_of}  {status}  finished {finished}")
@@ -110,23 +146,29 @@ def _runs(args) -> int:
 
 
 def _quarantine_list(args) -> int:
-    entries = quarantine_list(settings_of(args), run_id=args.run, source=args.source, stream=args.stream,
-                              include_replayed=args.all)
+    entries = quarantine_list(
+        settings_of(args), run_id=args.run, source=args.source, stream=args.stream, include_replayed=args.all
+    )
     print(format_entries(entries))
     return 0
 
 
 def _quarantine_show(args) -> int:
     settings = settings_of(args)
-    print_json(quarantine_show(settings, args.run, args.source, args.stream, args.record_key, args.seq,
-                               settings.quality))
+    print_json(
+        quarantine_show(
+            settings, args.run, args.source, args.stream, args.record_key, args.seq, settings.quality
+        )
+    )
     return 0
 
 
 def _quarantine_replay(args) -> int:
     settings = settings_of(args)
-    print_json(quarantine_replay(settings, args.source, run_id=args.run, quality_config=settings.quality),
-               indent=None)
+    print_json(
+        quarantine_replay(settings, args.source, run_id=args.run, quality_config=settings.quality),
+        indent=None,
+    )
     return 0
 
 
@@ -137,9 +179,16 @@ def _linkage_train(args) -> int:
 
 
 def _reveal_cmd(args) -> int:
-    found = reveal(settings_of(args, with_sources=False), department=args.department, person_refs=args.refs,
-                   person_keys=args.person_keys, columns=[c for c in args.columns.split(",") if c.strip()],
-                   purpose=args.purpose, actor=args.actor or getpass.getuser(), masked=args.masked)
+    found = reveal(
+        settings_of(args, with_sources=False),
+        department=args.department,
+        person_refs=args.refs,
+        person_keys=args.person_keys,
+        columns=[c for c in args.columns.split(",") if c.strip()],
+        purpose=args.purpose,
+        actor=args.actor or getpass.getuser(),
+        masked=args.masked,
+    )
     print_json({"audit_entry": found.audit_seq, "rows": list(found.rows)})
     return 0
 
@@ -166,8 +215,10 @@ def _keys_retire(args) -> int:
 
 def _snapshot_list(args) -> int:
     for s in list_snapshots(settings_of(args, with_sources=False).snapshots_dir):
-        print(f"{'*' if s.is_current else ' '} {s.run_id}  published {s.published_at:%Y-%m-%d %H:%M:%S}Z  "
-              f"{s.size_bytes / 1e6:.1f} MB")
+        print(
+            f"{'*' if s.is_current else ' '} {s.run_id}  published {s.published_at:%Y-%m-%d %H:%M:%S}Z  "
+            f"{s.size_bytes / 1e6:.1f} MB"
+        )
     return 0
 
 

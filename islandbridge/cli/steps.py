@@ -10,18 +10,36 @@ from islandbridge.config import parse_as_of
 
 
 def register(sub) -> None:
-    s = command(sub, "sync", _sync, "run every step for one day: extract, validate, load, reconcile, build, "
-                "export, publish", example="islandbridge sync --config islandbridge.yml --as-of 2026-11-20")
+    s = command(
+        sub,
+        "sync",
+        _sync,
+        "run every step for one day: extract, validate, load, reconcile, build, export, publish",
+        example="islandbridge sync --config islandbridge.yml --as-of 2026-11-20",
+    )
     _as_of_args(s, sources=True)
-    for name, func, text in (("extract", _extract, "extract sources into the landing zone (one task per source)"),
-                             ("validate", _validate, "run the quality gate over the extracted sources"),
-                             ("load", _load, "load the extracted sources, pseudonymised, into the warehouse")):
-        _as_of_args(command(sub, name, func, text, example=f"islandbridge {name} --as-of 2026-11-20"
-                            + (" --source registry" if name == "extract" else "")), sources=True)
-    for name, func, text in (("reconcile", _reconcile, "link every person-bearing record to a stable person_key"),
-                             ("build", _build, "build the core model and the department marts"),
-                             ("export", _export, "write each department's reports, as its policy allows"),
-                             ("publish", _publish, "publish the analysts' snapshot and the run report")):
+    for name, func, text in (
+        ("extract", _extract, "extract sources into the landing zone (one task per source)"),
+        ("validate", _validate, "run the quality gate over the extracted sources"),
+        ("load", _load, "load the extracted sources, pseudonymised, into the warehouse"),
+    ):
+        _as_of_args(
+            command(
+                sub,
+                name,
+                func,
+                text,
+                example=f"islandbridge {name} --as-of 2026-11-20"
+                + (" --source registry" if name == "extract" else ""),
+            ),
+            sources=True,
+        )
+    for name, func, text in (
+        ("reconcile", _reconcile, "link every person-bearing record to a stable person_key"),
+        ("build", _build, "build the core model and the department marts"),
+        ("export", _export, "write each department's reports, as its policy allows"),
+        ("publish", _publish, "publish the analysts' snapshot and the run report"),
+    ):
         _as_of_args(command(sub, name, func, text, example=f"islandbridge {name} --as-of 2026-11-20"))
 
 

@@ -86,7 +86,9 @@ def _oracle(path: Path) -> list[tuple[int, list[Any]]]:
         rows = list(csv.reader(io.StringIO(path.read_bytes().decode("gb18030"), newline="")))
     start = next(i for i, r in enumerate(rows) if r and r[0] == "序号")
     end = next(i for i, r in enumerate(rows) if r and r[0] == "合计")
-    return [(i + 1, list(rows[i])) for i in range(start + 1, end) if any(c not in (None, "") for c in rows[i])]
+    return [
+        (i + 1, list(rows[i])) for i in range(start + 1, end) if any(c not in (None, "") for c in rows[i])
+    ]
 
 
 def _newest(folder: Path) -> list[Path]:
@@ -132,8 +134,11 @@ def test_street_ids_land_exactly_as_in_the_file(street_dir: Path, tmp_path: Path
     for path in _newest(civil):
         for number, row in _oracle(path):
             cells[(path.name, str(number))] = to_text(row[2] if path.suffix == ".xlsx" else row[3])
-    landed = {(r["source_file"], r["source_row"]): r.get("身份证号码") or r.get("身份证号")
-              for rows in run.rows.values() for r in rows}
+    landed = {
+        (r["source_file"], r["source_row"]): r.get("身份证号码") or r.get("身份证号")
+        for rows in run.rows.values()
+        for r in rows
+    }
     assert landed == cells
     assert any("e+" in v.lower() for v in landed.values() if v), "the street has Excel-damaged IDs"
 
@@ -153,7 +158,9 @@ def test_street_second_run_lands_nothing(street_dir: Path, tmp_path: Path):
 def test_correction_supersedes_the_base_in_one_run(folder: Path, tmp_path: Path):
     """With base and _更正 both present only the correction lands; the base is noted as superseded."""
     (folder / roster_name()).write_bytes(dibao_xlsx([dibao_row(i) for i in range(1, 6)]))
-    (folder / roster_name(correction="_更正")).write_bytes(dibao_xlsx([dibao_row(i, amount=900) for i in (1, 2)]))
+    (folder / roster_name(correction="_更正")).write_bytes(
+        dibao_xlsx([dibao_row(i, amount=900) for i in (1, 2)])
+    )
     run = extract(folder, tmp_path)
     assert {r["source_file"] for r in run.rows["dibao"]} == {roster_name(correction="_更正")}
     assert [r["_record_key"] for r in run.rows["dibao"]] == ["dibao:202611:1", "dibao:202611:2"]
@@ -165,7 +172,9 @@ def test_later_correction_replaces_the_month_and_reports_vanished_keys(folder: P
     """A correction arriving after the base was landed lands whole; keys it lacks are deletions."""
     (folder / roster_name()).write_bytes(dibao_xlsx([dibao_row(i) for i in range(1, 6)]))
     first = extract(folder, tmp_path)
-    (folder / roster_name(correction="_更正2")).write_bytes(dibao_xlsx([dibao_row(i, amount=7) for i in (1, 2, 3)]))
+    (folder / roster_name(correction="_更正2")).write_bytes(
+        dibao_xlsx([dibao_row(i, amount=7) for i in (1, 2, 3)])
+    )
     second = extract(folder, tmp_path, first.state)
     assert second.count("dibao", "landed") == 3
     assert second.deleted == ["dibao:202611:4", "dibao:202611:5"]
@@ -202,8 +211,9 @@ def test_two_files_claiming_one_version_are_both_rejected(folder: Path, tmp_path
     (folder / roster_name("高龄补贴", ext="xlsx")).write_bytes(b"irrelevant")
     run = extract(folder, tmp_path)
     assert run.count("senior", "landed") == 0
-    assert {q["_record_key"] for q in run.quarantine} == {f"file:{roster_name('高龄补贴', ext=e)}"
-                                                         for e in ("csv", "xlsx")}
+    assert {q["_record_key"] for q in run.quarantine} == {
+        f"file:{roster_name('高龄补贴', ext=e)}" for e in ("csv", "xlsx")
+    }
 
 
 # --------------------------------------------------------------------------- totals and quirks
@@ -215,13 +225,19 @@ def test_totals_mismatch_rejects_the_whole_file(folder: Path, tmp_path: Path):
     run = extract(folder, tmp_path)
     assert run.count("dibao", "landed") == 0
     assert run.count("dibao", "quarantined") == run.count("dibao", "read") == 3
-    assert {q["_record_key"] for q in run.quarantine} == {"dibao:202611:1", "dibao:202611:2", "dibao:202611:3"}
+    assert {q["_record_key"] for q in run.quarantine} == {
+        "dibao:202611:1",
+        "dibao:202611:2",
+        "dibao:202611:3",
+    }
     assert all("合计 row states 99" in q["reason"] for q in run.quarantine)
     assert run.state["files"] == {}, "a rejected file is tried again next run"
 
 
 def test_missing_totals_row_is_a_truncated_file(folder: Path, tmp_path: Path):
-    (folder / roster_name("高龄补贴", ext="csv")).write_bytes(senior_csv([senior_row(1), senior_row(2)], total=None))
+    (folder / roster_name("高龄补贴", ext="csv")).write_bytes(
+        senior_csv([senior_row(1), senior_row(2)], total=None)
+    )
     run = extract(folder, tmp_path)
     assert run.count("senior", "landed") == 0
     assert [q["reason"] for q in run.quarantine] == ["no 合计 totals row: the file may be truncated"] * 2
@@ -238,9 +254,14 @@ def test_totals_are_checked_in_decimal(folder: Path, tmp_path: Path):
 
 def test_excel_quirks_land_as_they_came(folder: Path, tmp_path: Path):
     """Float IDs, E+17 text, a leading apostrophe and padded names are landed untouched, never repaired."""
-    (folder / roster_name()).write_bytes(dibao_xlsx([
-        dibao_row(1, sfzh=4.201021959100794e+17, name="陈  佳"),
-        dibao_row(2, sfzh="'511403194401187954", name="王婷 ")]))
+    (folder / roster_name()).write_bytes(
+        dibao_xlsx(
+            [
+                dibao_row(1, sfzh=4.201021959100794e17, name="陈  佳"),
+                dibao_row(2, sfzh="'511403194401187954", name="王婷 "),
+            ]
+        )
+    )
     (folder / roster_name("高龄补贴", ext="csv")).write_bytes(senior_csv([senior_row(1, sfzh="5.11403E+17")]))
     run = extract(folder, tmp_path)
     dibao = {r["序号"]: r for r in run.rows["dibao"]}
@@ -298,8 +319,9 @@ def test_hostile_file_gets_a_reason(hostile: Hostile, folder: Path, tmp_path: Pa
 
 def test_no_personal_data_in_logs(folder: Path, tmp_path: Path, caplog):
     """Logs name files and counts, never a name or an ID from the rows."""
-    (folder / roster_name()).write_bytes(dibao_xlsx([dibao_row(1, name="隐私甲", sfzh="511403198001019999")],
-                                                    total=5))
+    (folder / roster_name()).write_bytes(
+        dibao_xlsx([dibao_row(1, name="隐私甲", sfzh="511403198001019999")], total=5)
+    )
     with caplog.at_level(logging.DEBUG):
         extract(folder, tmp_path)
     assert "隐私甲" not in caplog.text and "511403198001019999" not in caplog.text
@@ -318,4 +340,6 @@ def test_missing_folder_is_fatal(tmp_path: Path):
 
 def test_bad_options_fail_when_built():
     with pytest.raises(ConfigError, match="max_file_mb.*max_rows|max_rows"):
-        build_connector(SourceSettings("civil", "civil_files", {"path": "x", "max_file_mb": -1, "max_rows": "many"}))
+        build_connector(
+            SourceSettings("civil", "civil_files", {"path": "x", "max_file_mb": -1, "max_rows": "many"})
+        )

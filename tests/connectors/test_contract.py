@@ -28,8 +28,11 @@ def _options(kind: str, street_dir: Path, request: pytest.FixtureRequest) -> dic
         return {"path": str(street_dir / "civil")}
     if kind == "grid_rest":
         server = request.getfixturevalue("grid_server")
-        return {"base_url": server.base_url, "client_id": GRID_CLIENT[0],
-                "client_secret": Secret(GRID_CLIENT[1], "test")}
+        return {
+            "base_url": server.base_url,
+            "client_id": GRID_CLIENT[0],
+            "client_secret": Secret(GRID_CLIENT[1], "test"),
+        }
     if kind == "iot_rest":
         server = request.getfixturevalue("iot_server")
         return {"base_url": server.base_url, "api_key": Secret(IOT_KEY, "test")}
@@ -39,8 +42,9 @@ def _options(kind: str, street_dir: Path, request: pytest.FixtureRequest) -> dic
 @pytest.fixture(params=KINDS)
 def source(request, street_dir):
     """A connector of each kind, configured against the simulated street (servers started as needed)."""
-    return build_connector(SourceSettings(request.param, request.param,
-                                          _options(request.param, street_dir, request)))
+    return build_connector(
+        SourceSettings(request.param, request.param, _options(request.param, street_dir, request))
+    )
 
 
 def extract(connector, root: Path, run_id: str, state=None) -> tuple[dict, dict]:
@@ -72,8 +76,10 @@ def test_two_extractions_of_one_window_land_identical_rows(source, tmp_path):
     extract(source, tmp_path, "a")
     extract(source, tmp_path, "b")
     for stream in source.streams():
-        rows = [sorted(table(tmp_path, run, source, stream.name).to_pylist(), key=lambda r: r[RECORD_KEY])
-                for run in ("a", "b")]
+        rows = [
+            sorted(table(tmp_path, run, source, stream.name).to_pylist(), key=lambda r: r[RECORD_KEY])
+            for run in ("a", "b")
+        ]
         assert rows[0] == rows[1], stream.name
 
 
@@ -81,7 +87,8 @@ def test_rerun_with_the_returned_state_lands_no_new_rows(source, tmp_path):
     state, _ = extract(source, tmp_path, "r1")
     _, manifest = extract(source, tmp_path, "r2", state)
     assert {name: counts["landed"] for name, counts in manifest["streams"].items()} == {
-        s.name: 0 for s in source.streams()}
+        s.name: 0 for s in source.streams()
+    }
 
 
 def test_accounting_balances_and_the_manifest_matches_the_landed_rows(source, tmp_path):

@@ -20,15 +20,26 @@ from tests.conftest import AS_OF, GRID_CLIENT
 from tests.connectors.support import FakeTime, Tripwire
 
 AS_OF_END = parse_as_of(AS_OF.isoformat())
-STREAMS = {"grids": "grid_code", "workers": "worker_id", "residents": "person_id", "events": "event_id",
-           "visits": "visit_id"}
+STREAMS = {
+    "grids": "grid_code",
+    "workers": "worker_id",
+    "residents": "person_id",
+    "events": "event_id",
+    "visits": "visit_id",
+}
 
 
 def connector(server: GridServer, fake: FakeTime | None = None, **options):
-    settings = SourceSettings("grid", "grid_rest", {
-        "base_url": server.base_url, "client_id": GRID_CLIENT[0],
-        "client_secret": Secret(GRID_CLIENT[1], "test"), **options,
-    })
+    settings = SourceSettings(
+        "grid",
+        "grid_rest",
+        {
+            "base_url": server.base_url,
+            "client_id": GRID_CLIENT[0],
+            "client_secret": Secret(GRID_CLIENT[1], "test"),
+            **options,
+        },
+    )
     grid = build_connector(settings)
     grid.pacing = (fake or FakeTime()).pacing()
     return grid
@@ -126,7 +137,9 @@ def test_edit_during_paging_misses_nothing_and_doubles_nothing(grid_server, stre
     calm, busy = landed(tmp_path, "calm", "residents"), landed(tmp_path, "busy", "residents")
     assert sorted(r["person_id"] for r in busy) == sorted(r["person_id"] for r in calm)
     assert {r["person_id"]: r["status"] for r in busy if r["person_id"] in (ahead, behind)} == {
-        ahead: "已迁出", behind: "已迁出"}
+        ahead: "已迁出",
+        behind: "已迁出",
+    }
     counts = manifest["streams"]["residents"]
     assert counts["landed"] == len(calm) and counts["read"] == counts["landed"] + counts["duplicates"]
 
@@ -224,8 +237,17 @@ def _later(local_time: str) -> dt.datetime:
 class _NullSink:
     """Takes records and forgets them: for tests that expect the extraction to fail."""
 
-    def read(self, stream, n=1): pass
-    def write(self, stream, records): return len(list(records))
-    def quarantine(self, stream, record_key, reason, record): pass
-    def duplicate(self, stream, n=1): pass
-    def deleted(self, stream, record_keys): pass
+    def read(self, stream, n=1):
+        pass
+
+    def write(self, stream, records):
+        return len(list(records))
+
+    def quarantine(self, stream, record_key, reason, record):
+        pass
+
+    def duplicate(self, stream, n=1):
+        pass
+
+    def deleted(self, stream, record_keys):
+        pass

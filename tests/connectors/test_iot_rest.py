@@ -25,9 +25,15 @@ DAY_MS = 86_400_000
 
 
 def connector(server: IotServer, fake: FakeTime | None = None, **options):
-    settings = SourceSettings("iot", "iot_rest", {
-        "base_url": server.base_url, "api_key": Secret(IOT_KEY, "test"), **options,
-    })
+    settings = SourceSettings(
+        "iot",
+        "iot_rest",
+        {
+            "base_url": server.base_url,
+            "api_key": Secret(IOT_KEY, "test"),
+            **options,
+        },
+    )
     iot = build_connector(settings)
     iot.pacing = (fake or FakeTime()).pacing()
     return iot
@@ -56,8 +62,15 @@ def log_events(street_dir: Path) -> list[dict]:
 
 
 def event(ts: int, n: int) -> dict:
-    return {"event_id": f"00000000-0000-4000-8000-{n:012d}", "ts": ts, "device_id": "DR000001",
-            "type": "access_granted", "holder_id": "H0000001", "value": None, "alarm_code": None}
+    return {
+        "event_id": f"00000000-0000-4000-8000-{n:012d}",
+        "ts": ts,
+        "device_id": "DR000001",
+        "type": "access_granted",
+        "holder_id": "H0000001",
+        "value": None,
+        "alarm_code": None,
+    }
 
 
 def test_full_extraction_lands_devices_holders_and_each_good_event_once(iot_server, street_dir, tmp_path):
@@ -87,8 +100,14 @@ def test_repeated_event_ids_are_counted_as_duplicates(iot_server, street_dir, tm
 def test_broken_clock_events_are_quarantined_with_the_rule_and_late_ones_landed(iot_server, tmp_path):
     """ts=0, a 1990 ts and a ts two days after the as-of are quarantined; a three-day-late event lands."""
     state, _ = run(connector(iot_server), tmp_path, "r1")
-    iot_server.append_events([event(0, 1), event(631_152_000_000, 2), event(AS_OF_MS + 2 * DAY_MS, 3),
-                              event(AS_OF_MS - 3 * DAY_MS, 4)])
+    iot_server.append_events(
+        [
+            event(0, 1),
+            event(631_152_000_000, 2),
+            event(AS_OF_MS + 2 * DAY_MS, 3),
+            event(AS_OF_MS - 3 * DAY_MS, 4),
+        ]
+    )
     run(connector(iot_server), tmp_path, "r2", state=state)
     reasons = quarantined(tmp_path, "r2")
     assert "ts=0" in reasons[f"events:{event(0, 1)['event_id']}"]
@@ -105,7 +124,9 @@ def test_resuming_from_the_cursor_reads_only_new_events(iot_server, tmp_path):
     iot_server.append_events([event(AS_OF_MS - 1000 * n, n) for n in range(1, 4)])
     state2, manifest = run(iot, tmp_path, "r2", state=state)
     assert manifest["streams"]["events"]["read"] == 3
-    assert landed_keys(tmp_path, "r2", "events") == sorted(f"events:{event(0, n)['event_id']}" for n in (1, 2, 3))
+    assert landed_keys(tmp_path, "r2", "events") == sorted(
+        f"events:{event(0, n)['event_id']}" for n in (1, 2, 3)
+    )
     assert state2["events"]["cursor"] != state["events"]["cursor"]
 
 
@@ -114,7 +135,11 @@ def test_rerun_of_an_unchanged_platform_lands_nothing(iot_server, tmp_path):
     iot = connector(iot_server)
     state, _ = run(iot, tmp_path, "r1")
     _, manifest = run(iot, tmp_path, "r2", state=state)
-    assert {s: c["landed"] for s, c in manifest["streams"].items()} == {"devices": 0, "cardholders": 0, "events": 0}
+    assert {s: c["landed"] for s, c in manifest["streams"].items()} == {
+        "devices": 0,
+        "cardholders": 0,
+        "events": 0,
+    }
     assert manifest["streams"]["cardholders"]["duplicates"] == len(state["cardholders"]["boundary"])
 
 

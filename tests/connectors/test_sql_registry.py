@@ -25,8 +25,10 @@ NEXT_DAY = parse_as_of("2026-11-21")
 TABLES = ("t_xq", "t_fw", "t_jm", "t_jm_bq")
 PASSWORD = "S3cr3t-pw-do-not-print"
 _runs = itertools.count(1)
-SERVERS = [pytest.param("postgres", marks=pytest.mark.postgres),
-           pytest.param("mariadb", marks=pytest.mark.mariadb)]
+SERVERS = [
+    pytest.param("postgres", marks=pytest.mark.postgres),
+    pytest.param("mariadb", marks=pytest.mark.mariadb),
+]
 
 
 @dataclass
@@ -50,7 +52,9 @@ class Registry:
 
     def some_jmids(self, n: int) -> list[int]:
         with self.engine.connect() as conn:
-            return list(conn.execute(sa.text("SELECT jmid FROM t_jm ORDER BY jmid LIMIT :n"), {"n": n}).scalars())
+            return list(
+                conn.execute(sa.text("SELECT jmid FROM t_jm ORDER BY jmid LIMIT :n"), {"n": n}).scalars()
+            )
 
 
 def open_registry(kind: str, request, street_dir: Path, tmp_path: Path) -> Registry:
@@ -152,8 +156,13 @@ def test_rerun_lands_nothing_and_counts_the_overlap_as_duplicates(registry: Regi
 def test_edited_rows_land_exactly_once_in_the_next_run(registry: Registry, tmp_path: Path):
     first = extract(registry.url, tmp_path)
     edited = registry.some_jmids(2)
-    registry.execute("UPDATE t_jm SET lxdh = :p, gxsj = :g WHERE jmid IN (:a, :b)", p="无",
-                     g=registry.ts("2026-11-21 09:00:00"), a=edited[0], b=edited[1])
+    registry.execute(
+        "UPDATE t_jm SET lxdh = :p, gxsj = :g WHERE jmid IN (:a, :b)",
+        p="无",
+        g=registry.ts("2026-11-21 09:00:00"),
+        a=edited[0],
+        b=edited[1],
+    )
     second = extract(registry.url, tmp_path, first.state, as_of=NEXT_DAY)
     assert second.keys("t_jm") == [f"t_jm:{j}" for j in edited]
     assert [r["lxdh"] for r in second.rows["t_jm"]] == ["无", "无"]
@@ -176,7 +185,9 @@ def test_rows_after_as_of_wait_for_their_run(registry: Registry, tmp_path: Path)
     """The window ends at as-of, so re-running a window lands the same rows however the source moved on."""
     first = extract(registry.url, tmp_path)
     jmid = registry.some_jmids(1)[0]
-    registry.execute("UPDATE t_jm SET gxsj = :g WHERE jmid = :j", g=registry.ts("2026-11-21 08:00:00"), j=jmid)
+    registry.execute(
+        "UPDATE t_jm SET gxsj = :g WHERE jmid = :j", g=registry.ts("2026-11-21 08:00:00"), j=jmid
+    )
     again = extract(registry.url, tmp_path, first.state)
     assert again.counts("landed")["t_jm"] == 0
     assert extract(registry.url, tmp_path, first.state, as_of=NEXT_DAY).keys("t_jm") == [f"t_jm:{jmid}"]
@@ -186,11 +197,15 @@ def test_rows_sharing_a_timestamp_across_chunks_are_neither_missed_nor_doubled(r
     """Seven rows with one gxsj, read three per query: each lands once, in the first and next run."""
     tied = registry.some_jmids(14)
     for jmid in tied[:7]:
-        registry.execute("UPDATE t_jm SET gxsj = :g WHERE jmid = :j", g=registry.ts("2026-11-20 10:00:00"), j=jmid)
+        registry.execute(
+            "UPDATE t_jm SET gxsj = :g WHERE jmid = :j", g=registry.ts("2026-11-20 10:00:00"), j=jmid
+        )
     first = extract(registry.url, tmp_path, chunk_rows=3)
     assert sorted(first.keys("t_jm")) == sorted(f"t_jm:{j}" for j in _all_jmids(registry))
     for jmid in tied[7:]:
-        registry.execute("UPDATE t_jm SET gxsj = :g WHERE jmid = :j", g=registry.ts("2026-11-21 10:00:00"), j=jmid)
+        registry.execute(
+            "UPDATE t_jm SET gxsj = :g WHERE jmid = :j", g=registry.ts("2026-11-21 10:00:00"), j=jmid
+        )
     second = extract(registry.url, tmp_path, first.state, as_of=NEXT_DAY, chunk_rows=3)
     assert second.keys("t_jm") == [f"t_jm:{j}" for j in tied[7:]]
 
@@ -215,8 +230,15 @@ def test_hard_deleted_rows_are_reported(registry: Registry, tmp_path: Path):
     registry.execute("DELETE FROM t_fw WHERE fwbh = :f", f=house)
     registry.execute("DELETE FROM t_xq WHERE xqbm = :x", x=estate)
     second = extract(registry.url, tmp_path, first.state)
-    assert sorted(second.deleted) == sorted([f"t_jm:{gone[0]}", f"t_jm:{gone[1]}", f"t_jm_bq:{tag.jmid}:{tag.bq}",
-                                             f"t_fw:{house}", f"t_xq:{estate}"])
+    assert sorted(second.deleted) == sorted(
+        [
+            f"t_jm:{gone[0]}",
+            f"t_jm:{gone[1]}",
+            f"t_jm_bq:{tag.jmid}:{tag.bq}",
+            f"t_fw:{house}",
+            f"t_xq:{estate}",
+        ]
+    )
     assert extract(registry.url, tmp_path, second.state).deleted == []
 
 
@@ -265,8 +287,13 @@ def test_the_session_is_read_only(registry: Registry):
 # --------------------------------------------------------------------------- errors and secrets
 
 
-@pytest.mark.parametrize("url", [f"postgresql+psycopg://reader:{PASSWORD}@127.0.0.1:1/rrs",
-                                 f"mysql+pymysql://reader:{PASSWORD}@127.0.0.1:1/rrs"])
+@pytest.mark.parametrize(
+    "url",
+    [
+        f"postgresql+psycopg://reader:{PASSWORD}@127.0.0.1:1/rrs",
+        f"mysql+pymysql://reader:{PASSWORD}@127.0.0.1:1/rrs",
+    ],
+)
 def test_unreachable_server_is_retriable_and_hides_the_password(url: str, tmp_path: Path, caplog):
     with caplog.at_level(logging.DEBUG), pytest.raises(RetriableError) as caught:
         extract(Secret(url, "env:REGISTRY_URL"), tmp_path, retries=0, connect_timeout_s=2)
@@ -292,16 +319,24 @@ def test_missing_sqlite_file_is_fatal(tmp_path: Path):
 
 def test_bad_options_fail_when_built_without_printing_the_url():
     with pytest.raises(ConfigError) as caught:
-        build_connector(SourceSettings("registry", "sql_registry",
-                                       {"url": f"not a url {PASSWORD}", "chunk_rows": 0, "deletion_scan": "yes"}))
+        build_connector(
+            SourceSettings(
+                "registry",
+                "sql_registry",
+                {"url": f"not a url {PASSWORD}", "chunk_rows": 0, "deletion_scan": "yes"},
+            )
+        )
     message = str(caught.value)
     assert "chunk_rows" in message and "deletion_scan" in message and "url" in message
     assert PASSWORD not in message
 
 
 def test_describe_hides_the_password():
-    connector = build_connector(SourceSettings("registry", "sql_registry",
-                                               {"url": Secret(f"postgresql+psycopg://r:{PASSWORD}@db/rrs", "x")}))
+    connector = build_connector(
+        SourceSettings(
+            "registry", "sql_registry", {"url": Secret(f"postgresql+psycopg://r:{PASSWORD}@db/rrs", "x")}
+        )
+    )
     assert PASSWORD not in connector.describe() and "db/rrs" in connector.describe()
 
 

@@ -30,8 +30,16 @@ def test_the_dag_folder_imports_without_errors(dagbag):
 def test_sources_are_extracted_in_parallel_then_validated_loaded_reconciled_and_delivered(dagbag):
     dag = dagbag.dags["community_sync"]
     tasks = {t.task_id: t for t in dag.tasks}
-    assert set(tasks) == {"plan_sources", "extract_source", "validate_landed", "load_run", "reconcile_identities",
-                          "build_warehouse", "export_reports", "publish_snapshot"}
+    assert set(tasks) == {
+        "plan_sources",
+        "extract_source",
+        "validate_landed",
+        "load_run",
+        "reconcile_identities",
+        "build_warehouse",
+        "export_reports",
+        "publish_snapshot",
+    }
     assert tasks["extract_source"].upstream_task_ids == {"plan_sources"}
     assert tasks["validate_landed"].upstream_task_ids == {"extract_source"}
     assert tasks["load_run"].upstream_task_ids == {"validate_landed"}

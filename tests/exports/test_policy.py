@@ -39,14 +39,17 @@ def with_column(department, report, column):
     return raw
 
 
-@pytest.mark.parametrize(("department", "report", "column"), [
-    ("grid_centre", "elderly_alerts", {"name": "id_number", "source": "vault:id_number"}),
-    ("grid_centre", "elderly_alerts", {"name": "card", "source": "vault:bank_card"}),
-    ("grid_centre", "no_device_coverage", {"name": "born", "source": "vault:birth_date"}),
-    ("civil_affairs", "senior_allowance_gaps", {"name": "phone", "source": "vault:phone"}),
-    ("civil_affairs", "subsidy_after_exit", {"name": "card", "source": "vault:bank_card"}),
-    ("street_office", "island_coverage", {"name": "name", "source": "vault:name"}),
-])
+@pytest.mark.parametrize(
+    ("department", "report", "column"),
+    [
+        ("grid_centre", "elderly_alerts", {"name": "id_number", "source": "vault:id_number"}),
+        ("grid_centre", "elderly_alerts", {"name": "card", "source": "vault:bank_card"}),
+        ("grid_centre", "no_device_coverage", {"name": "born", "source": "vault:birth_date"}),
+        ("civil_affairs", "senior_allowance_gaps", {"name": "phone", "source": "vault:phone"}),
+        ("civil_affairs", "subsidy_after_exit", {"name": "card", "source": "vault:bank_card"}),
+        ("street_office", "island_coverage", {"name": "name", "source": "vault:name"}),
+    ],
+)
 def test_a_policy_naming_a_forbidden_identifier_is_refused(department, report, column):
     message = refused(with_column(department, report, column))
     assert "forbidden identifier" in message and f"{department}.yml" in message
@@ -55,8 +58,11 @@ def test_a_policy_naming_a_forbidden_identifier_is_refused(department, report, c
 def test_an_identifier_may_not_be_smuggled_in_from_a_mart():
     message = refused(with_column("grid_centre", "elderly_alerts", {"name": "tel", "source": "mart:phone"}))
     assert "may come only from the vault" in message
-    message = refused(with_column("civil_affairs", "senior_allowance_gaps",
-                                  {"name": "id_number", "source": "mart:community"}))
+    message = refused(
+        with_column(
+            "civil_affairs", "senior_allowance_gaps", {"name": "id_number", "source": "mart:community"}
+        )
+    )
     assert "must have source vault:id_number" in message
 
 
@@ -66,7 +72,9 @@ def test_the_policys_own_forbidden_list_is_enforced():
 
 
 def test_person_key_never_leaves_the_warehouse():
-    message = refused(with_column("grid_centre", "elderly_alerts", {"name": "k", "source": "mart:person_key"}))
+    message = refused(
+        with_column("grid_centre", "elderly_alerts", {"name": "k", "source": "mart:person_key"})
+    )
     assert "person_key never leaves the warehouse" in message
 
 
@@ -75,8 +83,9 @@ def test_the_street_office_gets_no_person_ref():
     assert "aggregates only" in message
 
 
-@pytest.mark.parametrize("department",
-                         ["police", "Grid_Centre", "../grid_centre", "grid_centre\n", "/etc", ""])
+@pytest.mark.parametrize(
+    "department", ["police", "Grid_Centre", "../grid_centre", "grid_centre\n", "/etc", ""]
+)
 def test_an_unknown_or_unsafe_department_is_refused(department):
     raw = shipped_policy("grid_centre") | {"department": department}
     message = refused(grid_centre=raw)
@@ -113,10 +122,16 @@ def test_every_problem_is_reported_at_once():
     assert "grid_centre.yml" in message and "civil_affairs.yml" in message
 
 
-@pytest.mark.parametrize(("entry", "ok"), [
-    ("hours_silent desc nulls first", True), ("age asc", True),
-    ("age sideways", False), ("nobody", False), ("age desc; drop", False),
-])
+@pytest.mark.parametrize(
+    ("entry", "ok"),
+    [
+        ("hours_silent desc nulls first", True),
+        ("age asc", True),
+        ("age sideways", False),
+        ("nobody", False),
+        ("age desc; drop", False),
+    ],
+)
 def test_order_by_names_output_columns(entry, ok):
     raw = shipped_policy("grid_centre")
     raw["reports"]["elderly_alerts"]["order_by"] = [entry]

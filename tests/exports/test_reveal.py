@@ -24,10 +24,18 @@ def entries(settings):
 
 def test_reveal_by_person_ref_returns_the_policy_fields_and_is_audited(settings):
     gc1, gc3 = refs(settings, "grid_centre", P1, P3)
-    found = reveal(settings, department="grid_centre", person_refs=[gc1, gc3], columns=["name", "phone"],
-                   purpose=PURPOSE, actor="wang.li")
-    assert found.rows == ({"person_ref": gc1, "name": "张小伟", "phone": "13800138000"},
-                          {"person_ref": gc3, "name": "赵六", "phone": "13700137000"})
+    found = reveal(
+        settings,
+        department="grid_centre",
+        person_refs=[gc1, gc3],
+        columns=["name", "phone"],
+        purpose=PURPOSE,
+        actor="wang.li",
+    )
+    assert found.rows == (
+        {"person_ref": gc1, "name": "张小伟", "phone": "13800138000"},
+        {"person_ref": gc3, "name": "赵六", "phone": "13700137000"},
+    )
     [entry] = entries(settings)
     assert (entry.actor, entry.department, entry.purpose) == ("wang.li", "grid_centre", f"reveal: {PURPOSE}")
     assert entry.person_refs == (gc1, gc3) and entry.columns == ("name", "phone")
@@ -35,37 +43,69 @@ def test_reveal_by_person_ref_returns_the_policy_fields_and_is_audited(settings)
 
 
 def test_reveal_by_person_key_audits_the_departments_refs(settings):
-    found = reveal(settings, department="civil_affairs", person_keys=[P4],
-                   columns=["id_number", "birth_date"], purpose="roster correction", actor="li.na")
+    found = reveal(
+        settings,
+        department="civil_affairs",
+        person_keys=[P4],
+        columns=["id_number", "birth_date"],
+        purpose="roster correction",
+        actor="li.na",
+    )
     [ca4] = refs(settings, "civil_affairs", P4)
     assert found.rows == ({"person_ref": ca4, "id_number": "51142119440427524X", "birth_date": "1944-04"},)
     assert entries(settings)[0].person_refs == tuple(refs(settings, "civil_affairs", P4))
 
 
 def test_masked_reveal_shows_only_enough_to_recognise_someone(settings):
-    found = reveal(settings, department="grid_centre", person_keys=[P1], columns=["name", "phone"],
-                   purpose=PURPOSE, actor="wang.li", masked=True)
+    found = reveal(
+        settings,
+        department="grid_centre",
+        person_keys=[P1],
+        columns=["name", "phone"],
+        purpose=PURPOSE,
+        actor="wang.li",
+        masked=True,
+    )
     assert found.rows[0]["name"] == "张*伟" and found.rows[0]["phone"] == "138****8000"
     assert entries(settings)[0].columns == ("name (masked)", "phone (masked)")
 
 
-@pytest.mark.parametrize(("purpose", "actor"),
-                         [("", "wang.li"), ("   ", "wang.li"), (PURPOSE, ""), (PURPOSE, " ")])
+@pytest.mark.parametrize(
+    ("purpose", "actor"), [("", "wang.li"), ("   ", "wang.li"), (PURPOSE, ""), (PURPOSE, " ")]
+)
 def test_a_reveal_without_purpose_or_actor_is_refused(settings, purpose, actor):
     with pytest.raises(RevealError, match="needs a stated"):
-        reveal(settings, department="grid_centre", person_keys=[P1], columns=["name"], purpose=purpose,
-               actor=actor)
+        reveal(
+            settings,
+            department="grid_centre",
+            person_keys=[P1],
+            columns=["name"],
+            purpose=purpose,
+            actor=actor,
+        )
     assert not settings.audit_path.exists()
 
 
-@pytest.mark.parametrize(("department", "columns"), [
-    ("grid_centre", ["id_number"]), ("grid_centre", ["bank_card"]), ("civil_affairs", ["phone"]),
-    ("street_office", ["name"]), ("grid_centre", []),
-])
+@pytest.mark.parametrize(
+    ("department", "columns"),
+    [
+        ("grid_centre", ["id_number"]),
+        ("grid_centre", ["bank_card"]),
+        ("civil_affairs", ["phone"]),
+        ("street_office", ["name"]),
+        ("grid_centre", []),
+    ],
+)
 def test_a_field_outside_the_departments_policy_is_refused(settings, department, columns):
     with pytest.raises(RevealError, match="may not be shown"):
-        reveal(settings, department=department, person_keys=[P1], columns=columns, purpose=PURPOSE,
-               actor="wang.li")
+        reveal(
+            settings,
+            department=department,
+            person_keys=[P1],
+            columns=columns,
+            purpose=PURPOSE,
+            actor="wang.li",
+        )
     assert not settings.audit_path.exists()
 
 
@@ -78,24 +118,44 @@ def test_another_departments_ref_is_unknown_here(settings):
     """Refs do not join across departments: civil affairs' ref names nobody for the grid centre."""
     [ca1] = refs(settings, "civil_affairs", P1)
     with pytest.raises(RevealError, match="not grid_centre's refs"):
-        reveal(settings, department="grid_centre", person_refs=[ca1], columns=["name"], purpose=PURPOSE,
-               actor="x")
+        reveal(
+            settings,
+            department="grid_centre",
+            person_refs=[ca1],
+            columns=["name"],
+            purpose=PURPOSE,
+            actor="x",
+        )
     assert not settings.audit_path.exists()
 
 
 def test_persons_are_named_one_way(settings):
     with pytest.raises(RevealError, match="exactly one"):
-        reveal(settings, department="grid_centre", person_keys=[P1], person_refs=[], columns=["name"],
-               purpose=PURPOSE, actor="x")
+        reveal(
+            settings,
+            department="grid_centre",
+            person_keys=[P1],
+            person_refs=[],
+            columns=["name"],
+            purpose=PURPOSE,
+            actor="x",
+        )
     with pytest.raises(RevealError, match="no person named"):
-        reveal(settings, department="grid_centre", person_keys=[], columns=["name"], purpose=PURPOSE,
-               actor="x")
+        reveal(
+            settings, department="grid_centre", person_keys=[], columns=["name"], purpose=PURPOSE, actor="x"
+        )
 
 
 def test_values_are_never_logged_nor_printed_by_repr(settings, caplog):
     with caplog.at_level("DEBUG"):
-        found = reveal(settings, department="civil_affairs", person_keys=[P1, P4],
-                       columns=["name", "id_number"], purpose=PURPOSE, actor="wang.li")
+        found = reveal(
+            settings,
+            department="civil_affairs",
+            person_keys=[P1, P4],
+            columns=["name", "id_number"],
+            purpose=PURPOSE,
+            actor="wang.li",
+        )
     assert "reveal for civil_affairs" in caplog.text
     for text in (caplog.text, repr(found), str(found), settings.audit_path.read_text(encoding="utf-8")):
         assert not [v for v in VALUES if v in text]

@@ -18,7 +18,11 @@ from tests.conftest import AS_OF
 RESIDENTS = 3000
 SEED = 1
 PERSON_KEY_TEXT = "pk-test:" + "Q" * 43 + "="  # a fixed 32-byte test key, never a production one
-ENVIRON = {"IB_GRID_CLIENT_SECRET": "grid-secret", "IB_IOT_API_KEY": "iot-key", "IB_PERSON_KEY": PERSON_KEY_TEXT}
+ENVIRON = {
+    "IB_GRID_CLIENT_SECRET": "grid-secret",
+    "IB_IOT_API_KEY": "iot-key",
+    "IB_PERSON_KEY": PERSON_KEY_TEXT,
+}
 
 
 @dataclass(frozen=True)
@@ -46,8 +50,12 @@ def street(tmp_path_factory) -> Street:
     root = tmp_path_factory.mktemp("identity")
     generate(root / "street", residents=RESIDENTS, seed=SEED, as_of=AS_OF)
     config = root / "islandbridge.yml"
-    with GridServer(root / "street" / "grid", client_id="islandbridge-demo", client_secret="grid-secret") as grid, \
-            IotServer(root / "street" / "iot", api_key="iot-key") as iot:
+    with (
+        GridServer(
+            root / "street" / "grid", client_id="islandbridge-demo", client_secret="grid-secret"
+        ) as grid,
+        IotServer(root / "street" / "iot", api_key="iot-key") as iot,
+    ):
         write_config(config, street=root / "street", grid_url=grid.base_url, iot_url=iot.base_url)
         settings = load_settings(config, ENVIRON)
         sync(settings, parse_as_of(AS_OF.isoformat()), reconcile_identities=False)

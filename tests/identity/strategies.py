@@ -46,12 +46,16 @@ def pairs(links: list[tuple[int, int, float]]) -> pa.Table:
     """Scored pairs (uid_l, uid_r, probability); the weight is the log-odds of the probability."""
     import math
 
-    return pa.table({
-        "uid_l": pa.array([min(a, b) for a, b, _ in links], pa.int64()),
-        "uid_r": pa.array([max(a, b) for a, b, _ in links], pa.int64()),
-        "match_weight": pa.array([math.log2(p / (1 - p)) if p < 1 else 60.0 for _, _, p in links], pa.float64()),
-        "match_probability": pa.array([p for _, _, p in links], pa.float64()),
-    })
+    return pa.table(
+        {
+            "uid_l": pa.array([min(a, b) for a, b, _ in links], pa.int64()),
+            "uid_r": pa.array([max(a, b) for a, b, _ in links], pa.int64()),
+            "match_weight": pa.array(
+                [math.log2(p / (1 - p)) if p < 1 else 60.0 for _, _, p in links], pa.float64()
+            ),
+            "match_probability": pa.array([p for _, _, p in links], pa.float64()),
+        }
+    )
 
 
 @st.composite
@@ -60,12 +64,18 @@ def record_rows(draw, max_size: int = 12) -> list[dict[str, Any]]:
     rows = []
     for uid in range(n):
         name, pinyin = draw(st.sampled_from(NAMES))
-        rows.append(record(uid, name_key=name, pinyin_key=pinyin,
-                           id_full=draw(st.one_of(st.none(), st.sampled_from(IDS))),
-                           phones=draw(st.lists(st.sampled_from(PHONES), max_size=2, unique=True)),
-                           house_key=draw(st.one_of(st.none(), st.sampled_from(HOUSES))),
-                           sex=draw(st.sampled_from([None, "M", "F"])),
-                           scope=draw(st.sampled_from(SCOPES))))
+        rows.append(
+            record(
+                uid,
+                name_key=name,
+                pinyin_key=pinyin,
+                id_full=draw(st.one_of(st.none(), st.sampled_from(IDS))),
+                phones=draw(st.lists(st.sampled_from(PHONES), max_size=2, unique=True)),
+                house_key=draw(st.one_of(st.none(), st.sampled_from(HOUSES))),
+                sex=draw(st.sampled_from([None, "M", "F"])),
+                scope=draw(st.sampled_from(SCOPES)),
+            )
+        )
     return rows
 
 

@@ -55,8 +55,18 @@ def test_pair_evidence_and_conflict_are_symmetric(data):
     """match(a, b) == match(b, a) for the pair reading and for the cluster conflict test."""
     a, b = data.draw(record_rows(max_size=2))[:2]
     assert pair_evidence(a, b) == pair_evidence(b, a)
-    pa_, pb = (Profile(r["id_full"], r["id_ps"], r["birth"], r["birth_ym"], r["sex"],
-                       frozenset([r["scope"]]) if r["scope"] else frozenset(), r["born_by"]) for r in (a, b))
+    pa_, pb = (
+        Profile(
+            r["id_full"],
+            r["id_ps"],
+            r["birth"],
+            r["birth_ym"],
+            r["sex"],
+            frozenset([r["scope"]]) if r["scope"] else frozenset(),
+            r["born_by"],
+        )
+        for r in (a, b)
+    )
     assert conflict(pa_, pb) == conflict(pb, pa_)
 
 
@@ -64,16 +74,22 @@ def test_pair_evidence_and_conflict_are_symmetric(data):
 @given(rows=record_rows())
 def test_bulk_identity_evidence_agrees_with_the_pair_reading(rows):
     """The vectorised screen reads every pair exactly as `pair_evidence` does."""
-    left, right = np.array([a for a in range(len(rows)) for b in range(len(rows)) if a != b]), \
-        np.array([b for a in range(len(rows)) for b in range(len(rows)) if a != b])
+    left, right = (
+        np.array([a for a in range(len(rows)) for b in range(len(rows)) if a != b]),
+        np.array([b for a in range(len(rows)) for b in range(len(rows)) if a != b]),
+    )
     bulk = identity_evidence(table(rows), left, right).tolist()
-    assert bulk == [has_identity_evidence(pair_evidence(rows[a], rows[b])) for a, b in zip(left, right, strict=True)]
+    assert bulk == [
+        has_identity_evidence(pair_evidence(rows[a], rows[b])) for a, b in zip(left, right, strict=True)
+    ]
 
 
 def test_a_shared_phone_and_flat_alone_never_link():
     """Two names sharing a phone and a flat stay two people, however high the score; the pair is reviewed."""
-    rows = [record(0, name_key="张伟", phones=["+8613800138000"], house_key="XQ001|1|1|101"),
-            record(1, name_key="李娜", phones=["+8613800138000"], house_key="XQ001|1|1|101")]
+    rows = [
+        record(0, name_key="张伟", phones=["+8613800138000"], house_key="XQ001|1|1|101"),
+        record(1, name_key="李娜", phones=["+8613800138000"], house_key="XQ001|1|1|101"),
+    ]
     found = _cluster(rows, [(0, 1, 0.9999)])
     assert found.cluster[0] != found.cluster[1]
     assert _reasons(found) == {"no_identity_evidence"}
@@ -81,8 +97,11 @@ def test_a_shared_phone_and_flat_alone_never_link():
 
 def test_a_chain_of_links_cannot_join_two_id_numbers():
     """A record linked to two people with different numbers joins at most one; the other link is reviewed."""
-    rows = [record(0, name_key="张伟", id_full=IDS[0]), record(1, name_key="张伟"),
-            record(2, name_key="张伟", id_full=IDS[1])]
+    rows = [
+        record(0, name_key="张伟", id_full=IDS[0]),
+        record(1, name_key="张伟"),
+        record(2, name_key="张伟", id_full=IDS[1]),
+    ]
     found = _cluster(rows, [(0, 1, 0.9999), (1, 2, 0.999)])
     assert found.cluster[0] != found.cluster[2]
     assert "different_id" in _reasons(found) or "ambiguous" in _reasons(found)
@@ -99,8 +118,10 @@ def test_a_record_matching_two_rival_persons_equally_joins_neither():
 
 def test_two_records_of_one_roster_stay_two_people():
     """The grid's 台账 lists each person once: two of its records never merge."""
-    rows = [record(0, name_key="张伟", scope="grid_platform/residents", house_key="XQ001|1|1|101"),
-            record(1, name_key="张伟", scope="grid_platform/residents", house_key="XQ001|1|1|101")]
+    rows = [
+        record(0, name_key="张伟", scope="grid_platform/residents", house_key="XQ001|1|1|101"),
+        record(1, name_key="张伟", scope="grid_platform/residents", house_key="XQ001|1|1|101"),
+    ]
     found = _cluster(rows, [(0, 1, 0.9999)])
     assert found.cluster[0] != found.cluster[1]
     assert _reasons(found) == {"same_roster"}
@@ -108,8 +129,10 @@ def test_two_records_of_one_roster_stay_two_people():
 
 def test_an_adult_only_record_never_joins_a_baby():
     """A door-card holder (8 or older) never joins a person born last year."""
-    rows = [record(0, name_key="王芳", birth="2025-05-10", house_key="XQ001|1|1|101"),
-            record(1, name_key="王芳", born_by="2018-11-21", house_key="XQ001|1|1|101")]
+    rows = [
+        record(0, name_key="王芳", birth="2025-05-10", house_key="XQ001|1|1|101"),
+        record(1, name_key="王芳", born_by="2018-11-21", house_key="XQ001|1|1|101"),
+    ]
     found = _cluster(rows, [(0, 1, 0.9999)])
     assert found.cluster[0] != found.cluster[1]
     assert _reasons(found) == {"too_young"}
@@ -144,8 +167,10 @@ def _resident(uid, **fields):
 
 def test_a_card_holder_with_a_homophone_name_joins_the_flats_only_resident_of_that_name():
     """余永虹 on the card, 余永红 in the registry, nothing else shared: she is the flat's only 'yuyonghong'."""
-    rows = [_resident(0, name_key="余永红", pinyin_key="yuyonghong", sex="F", birth="1932-03-23"),
-            record(1, name_key="余永虹", pinyin_key="yuyonghong", house_key=FLAT, phones=["+8613973524057"])]
+    rows = [
+        _resident(0, name_key="余永红", pinyin_key="yuyonghong", sex="F", birth="1932-03-23"),
+        record(1, name_key="余永虹", pinyin_key="yuyonghong", house_key=FLAT, phones=["+8613973524057"]),
+    ]
     found = _cluster(rows, [(0, 1, 0.93)])
     assert found.cluster[0] == found.cluster[1]
     assert found.matched_by == ["namesake", "namesake"]
@@ -154,9 +179,11 @@ def test_a_card_holder_with_a_homophone_name_joins_the_flats_only_resident_of_th
 
 def test_a_card_holder_stays_apart_where_the_registry_lists_two_of_that_name():
     """Two living 冯语嫣 in one flat: a card in that name could be either's."""
-    rows = [_resident(0, name_key="冯语嫣", pinyin_key="fengyuyan", birth="2017-01-11"),
-            _resident(1, name_key="冯语嫣", pinyin_key="fengyuyan", birth="2026-10-22"),
-            record(2, name_key="封语嫣", pinyin_key="fengyuyan", house_key=FLAT)]
+    rows = [
+        _resident(0, name_key="冯语嫣", pinyin_key="fengyuyan", birth="2017-01-11"),
+        _resident(1, name_key="冯语嫣", pinyin_key="fengyuyan", birth="2026-10-22"),
+        record(2, name_key="封语嫣", pinyin_key="fengyuyan", house_key=FLAT),
+    ]
     found = _cluster(rows, [(0, 2, 0.9), (1, 2, 0.9)])
     assert len(set(found.cluster)) == 3
     assert "namesake" not in found.matched_by
@@ -164,8 +191,12 @@ def test_a_card_holder_stays_apart_where_the_registry_lists_two_of_that_name():
 
 def test_two_unregistered_namesakes_in_one_flat_stay_apart():
     """No registry resident lists the flat's people: a grid record and a card of one name may be two."""
-    rows = [record(0, name_key="尹皓轩", pinyin_key="yinhaoxuan", house_key=FLAT, scope="grid_platform/residents"),
-            record(1, name_key="尹皓轩", pinyin_key="yinhaoxuan", house_key=FLAT)]
+    rows = [
+        record(
+            0, name_key="尹皓轩", pinyin_key="yinhaoxuan", house_key=FLAT, scope="grid_platform/residents"
+        ),
+        record(1, name_key="尹皓轩", pinyin_key="yinhaoxuan", house_key=FLAT),
+    ]
     found = _cluster(rows, [(0, 1, 0.93)])
     assert found.cluster[0] != found.cluster[1]
 
@@ -179,20 +210,42 @@ def test_namesakes_that_contradict_each_other_stay_apart():
 
 def test_a_senior_roster_row_joins_the_communitys_only_resident_of_that_name():
     """A 高龄补贴 row gives name, sex, birth month and community only; the registry row gives no birth date."""
-    senior = record(1, name_key="宋建华", pinyin_key="songjianhua", sex="M", birth_ym="1944-10",
-                    community="凤鸣社区", born_by="1947-11-21")
+    senior = record(
+        1,
+        name_key="宋建华",
+        pinyin_key="songjianhua",
+        sex="M",
+        birth_ym="1944-10",
+        community="凤鸣社区",
+        born_by="1947-11-21",
+    )
     rows = [_resident(0, name_key="宋建华", pinyin_key="songjianhua", sex="M"), senior]
     assert _cluster(rows, []).cluster == [0, 0]
     # A second 宋建华 living in another flat of the community: the row could be either's.
-    rows.append(record(2, name_key="宋建华", pinyin_key="songjianhua", sex="M", scope=REGISTRY,
-                       house_key=OTHER_FLAT, community="凤鸣社区"))
+    rows.append(
+        record(
+            2,
+            name_key="宋建华",
+            pinyin_key="songjianhua",
+            sex="M",
+            scope=REGISTRY,
+            house_key=OTHER_FLAT,
+            community="凤鸣社区",
+        )
+    )
     assert len(set(_cluster(rows, []).cluster)) == 3
 
 
 def test_two_addressed_namesakes_of_a_community_stay_apart():
     """In a community, only a record without any address joins; an incident's reporter is placed by it."""
-    reporter = record(1, name_key="吕晓东", pinyin_key="lvxiaodong", house_key=OTHER_FLAT, community="凤鸣社区",
-                      is_home=False)
+    reporter = record(
+        1,
+        name_key="吕晓东",
+        pinyin_key="lvxiaodong",
+        house_key=OTHER_FLAT,
+        community="凤鸣社区",
+        is_home=False,
+    )
     rows = [_resident(0, name_key="吕晓东", pinyin_key="lvxiaodong", sex="M", birth="1974-04-06"), reporter]
     assert len(set(_cluster(rows, []).cluster)) == 2
     rows[1] = {**reporter, "house_key": None, "room_key": None}
@@ -201,28 +254,73 @@ def test_two_addressed_namesakes_of_a_community_stay_apart():
 
 def test_a_roster_row_joins_the_only_namesake_it_is_compatible_with():
     """Three 卢玉梅 in the community; two have birth dates that are not the roster row's: the third is hers."""
-    rows = [_resident(0, name_key="卢玉梅", pinyin_key="luyumei", sex="F", birth="1940-09-03"),
-            record(1, name_key="卢玉梅", pinyin_key="luyumei", sex="F", birth="1958-08-22", scope=REGISTRY,
-                   house_key=OTHER_FLAT, community="凤鸣社区"),
-            record(2, name_key="卢玉梅", pinyin_key="luyumei", sex="F", scope=REGISTRY, house_key="XQ001|1|1|103",
-                   community="凤鸣社区"),
-            record(3, name_key="卢玉梅", pinyin_key="luyumei", sex="F", birth_ym="1945-10", community="凤鸣社区",
-                   born_by="1947-11-21")]
+    rows = [
+        _resident(0, name_key="卢玉梅", pinyin_key="luyumei", sex="F", birth="1940-09-03"),
+        record(
+            1,
+            name_key="卢玉梅",
+            pinyin_key="luyumei",
+            sex="F",
+            birth="1958-08-22",
+            scope=REGISTRY,
+            house_key=OTHER_FLAT,
+            community="凤鸣社区",
+        ),
+        record(
+            2,
+            name_key="卢玉梅",
+            pinyin_key="luyumei",
+            sex="F",
+            scope=REGISTRY,
+            house_key="XQ001|1|1|103",
+            community="凤鸣社区",
+        ),
+        record(
+            3,
+            name_key="卢玉梅",
+            pinyin_key="luyumei",
+            sex="F",
+            birth_ym="1945-10",
+            community="凤鸣社区",
+            born_by="1947-11-21",
+        ),
+    ]
     found = _cluster(rows, [])
     assert found.cluster == [0, 1, 2, 2]
     # A fourth 卢玉梅 without a birth date anywhere in the community: two could be hers.
-    rows.append(record(4, name_key="卢玉梅", pinyin_key="luyumei", house_key="XQ001|1|1|104", community="凤鸣社区"))
+    rows.append(
+        record(4, name_key="卢玉梅", pinyin_key="luyumei", house_key="XQ001|1|1|104", community="凤鸣社区")
+    )
     assert len(set(_cluster(rows, []).cluster)) == 5
 
 
 def test_a_roster_row_with_two_compatible_namesakes_is_reviewed_against_each():
     """Two 宋建华 without birth dates live in the community: the row joins neither, and a person is asked."""
-    senior = record(2, name_key="宋建华", pinyin_key="songjianhua", sex="M", birth_ym="1944-10",
-                    community="凤鸣社区", born_by="1947-11-21")
-    rows = [_resident(0, name_key="宋建华", pinyin_key="songjianhua", sex="M"),
-            record(1, name_key="宋建华", pinyin_key="songjianhua", sex="M", scope=REGISTRY, house_key=OTHER_FLAT,
-                   community="凤鸣社区"), senior]
+    senior = record(
+        2,
+        name_key="宋建华",
+        pinyin_key="songjianhua",
+        sex="M",
+        birth_ym="1944-10",
+        community="凤鸣社区",
+        born_by="1947-11-21",
+    )
+    rows = [
+        _resident(0, name_key="宋建华", pinyin_key="songjianhua", sex="M"),
+        record(
+            1,
+            name_key="宋建华",
+            pinyin_key="songjianhua",
+            sex="M",
+            scope=REGISTRY,
+            house_key=OTHER_FLAT,
+            community="凤鸣社区",
+        ),
+        senior,
+    ]
     found = _cluster(rows, [])
     assert len(set(found.cluster)) == 3
     assert [(r.uid_l, r.uid_r, r.match_probability, r.reason) for r in found.reviews] == [
-        (0, 2, None, "several_namesakes"), (1, 2, None, "several_namesakes")]
+        (0, 2, None, "several_namesakes"),
+        (1, 2, None, "several_namesakes"),
+    ]

@@ -11,8 +11,12 @@ from tests.identity.support import make_id
 
 MAC = Key("person_key", "t1", bytes(range(32)))
 NUMBER = make_id()
-REG, GRID, IOT, CIV = ("resident_registry", "t_jm:1"), ("grid_platform", "residents:GP1"), \
-    ("iot_platform", "cardholders:H1"), ("civil_affairs", "senior:202611:1")
+REG, GRID, IOT, CIV = (
+    ("resident_registry", "t_jm:1"),
+    ("grid_platform", "residents:GP1"),
+    ("iot_platform", "cardholders:H1"),
+    ("civil_affairs", "senior:202611:1"),
+)
 
 
 def _current(clusters: dict[int, list], ids: dict | None = None) -> pd.DataFrame:

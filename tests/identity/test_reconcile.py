@@ -21,13 +21,22 @@ from tests.conftest import AS_OF
 from tests.identity.support import add_run, copy_version, land, make_id, person_key_of, unsealed
 
 DAY = AS_OF.isoformat()
-IDENTITY_TABLES = ("core.identity_map", "core.identity_map_before", "core.identity_events",
-                   "core.person_key_redirects", "core.identity_review", "meta.identity_runs", "meta.linkage_models")
+IDENTITY_TABLES = (
+    "core.identity_map",
+    "core.identity_map_before",
+    "core.identity_events",
+    "core.person_key_redirects",
+    "core.identity_review",
+    "meta.identity_runs",
+    "meta.linkage_models",
+)
 
 
 def _map(settings) -> list[tuple]:
     with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
-        return con.execute("SELECT system, record_key, person_key FROM core.identity_map ORDER BY ALL").fetchall()
+        return con.execute(
+            "SELECT system, record_key, person_key FROM core.identity_map ORDER BY ALL"
+        ).fetchall()
 
 
 def test_accuracy_meets_the_targets(street, reconciled):
@@ -80,19 +89,47 @@ def test_unchanged_rerun_changes_no_key(warehouse_copy):
 def test_a_new_record_joins_its_existing_person(warehouse_copy):
     """A new door-card holder with a resident's name, phone and flat gets that resident's key."""
     with duckdb.connect(str(warehouse_copy.warehouse_path)) as con:
-        residents = unsealed(con, warehouse_copy, """
+        residents = unsealed(
+            con,
+            warehouse_copy,
+            """
             SELECT j._record_key AS record_key, j._run_id AS last_seen_run, j.jmid, f.xqbm, f.ld, f.dy, f.fh
             FROM raw.registry__t_jm j JOIN raw.registry__t_fw f USING (fwbh) WHERE j.zt = '1'
-            ORDER BY j.jmid""", source="registry", stream="t_jm", columns=["xm", "lxdh"])
+            ORDER BY j.jmid""",
+            source="registry",
+            stream="t_jm",
+            columns=["xm", "lxdh"],
+        )
         names = Counter((r["xm"] or "").strip() for r in residents)
-        pick = next(r for r in residents if re.fullmatch(r"1[0-9]{10}", r["lxdh"] or "")
-                    and len((r["xm"] or "").strip()) == 3 and names[r["xm"].strip()] == 1)
-        jmid, name, phone, estate, ld, dy, fh = (pick[c] for c in ("jmid", "xm", "lxdh", "xqbm", "ld", "dy", "fh"))
+        pick = next(
+            r
+            for r in residents
+            if re.fullmatch(r"1[0-9]{10}", r["lxdh"] or "")
+            and len((r["xm"] or "").strip()) == 3
+            and names[r["xm"].strip()] == 1
+        )
+        jmid, name, phone, estate, ld, dy, fh = (
+            pick[c] for c in ("jmid", "xm", "lxdh", "xqbm", "ld", "dy", "fh")
+        )
         expected = person_key_of(con, "resident_registry", f"t_jm:{jmid}")
         run_id, _ = add_run(con, "2026-11-21")
-        land(con, "iot__cardholders", run_id, "cardholders:H9000001",
-             {"holder_id": "H9000001", "name": name, "phone": phone, "estate_code": estate, "building": ld,
-              "unit": dy, "room": fh, "updated_at": "2026-11-21T02:00:00Z"}, warehouse_copy)
+        land(
+            con,
+            "iot__cardholders",
+            run_id,
+            "cardholders:H9000001",
+            {
+                "holder_id": "H9000001",
+                "name": name,
+                "phone": phone,
+                "estate_code": estate,
+                "building": ld,
+                "unit": dy,
+                "room": fh,
+                "updated_at": "2026-11-21T02:00:00Z",
+            },
+            warehouse_copy,
+        )
     summary = reconcile(warehouse_copy, parse_as_of("2026-11-21"))
     with duckdb.connect(str(warehouse_copy.warehouse_path), read_only=True) as con:
         assert person_key_of(con, "iot_platform", "cardholders:H9000001") == expected
@@ -105,26 +142,52 @@ def test_new_evidence_linking_two_persons_records_a_merge_with_both_keys(warehou
     with duckdb.connect(str(warehouse_copy.warehouse_path)) as con:
         estate = con.execute("SELECT xqmc FROM raw.registry__t_xq WHERE xqbm = 'XQ001'").fetchall()[0][0]
         run2, _ = add_run(con, "2026-11-21")
-        land(con, "iot__cardholders", run2, "cardholders:H9000002",
-             {"holder_id": "H9000002", "name": name, "phone": phone, "estate_code": "XQ001", "building": "1",
-              "unit": "1", "room": "101"}, warehouse_copy)
+        land(
+            con,
+            "iot__cardholders",
+            run2,
+            "cardholders:H9000002",
+            {
+                "holder_id": "H9000002",
+                "name": name,
+                "phone": phone,
+                "estate_code": "XQ001",
+                "building": "1",
+                "unit": "1",
+                "room": "101",
+            },
+            warehouse_copy,
+        )
         grid = {"person_id": "GP900001", "name": name, "gender": "女", "id_card": number}
-        land(con, "grid__residents", run2, "residents:GP900001", {**grid, "address": f"{estate}9栋9单元909室"},
-             warehouse_copy)
+        land(
+            con,
+            "grid__residents",
+            run2,
+            "residents:GP900001",
+            {**grid, "address": f"{estate}9栋9单元909室"},
+            warehouse_copy,
+        )
     reconcile(warehouse_copy, parse_as_of("2026-11-21"))
     with duckdb.connect(str(warehouse_copy.warehouse_path)) as con:
         card_key = person_key_of(con, "iot_platform", "cardholders:H9000002")
         grid_key = person_key_of(con, "grid_platform", "residents:GP900001")
         run3, _ = add_run(con, "2026-11-22")
-        land(con, "grid__residents", run3, "residents:GP900001",
-             {**grid, "phone": phone, "address": f"{estate}1栋1单元101室"}, warehouse_copy)
+        land(
+            con,
+            "grid__residents",
+            run3,
+            "residents:GP900001",
+            {**grid, "phone": phone, "address": f"{estate}1栋1单元101室"},
+            warehouse_copy,
+        )
     assert card_key != grid_key
     summary = reconcile(warehouse_copy, parse_as_of("2026-11-22"))
     with duckdb.connect(str(warehouse_copy.warehouse_path), read_only=True) as con:
         merged = person_key_of(con, "iot_platform", "cardholders:H9000002")
         assert person_key_of(con, "grid_platform", "residents:GP900001") == merged
-        events = con.execute("SELECT event, old_key, new_key FROM core.identity_events WHERE run_id = ?",
-                             [run3]).fetchall()
+        events = con.execute(
+            "SELECT event, old_key, new_key FROM core.identity_events WHERE run_id = ?", [run3]
+        ).fetchall()
         redirects = con.execute("SELECT old_key, new_key FROM core.person_key_redirects").fetchall()
     assert len(events) == 1 and events[0][0] == "merge"
     assert {events[0][1], events[0][2]} == {card_key, grid_key} and events[0][2] == merged
@@ -135,17 +198,30 @@ def test_new_evidence_linking_two_persons_records_a_merge_with_both_keys(warehou
 def test_newest_version_is_used_and_deleted_records_leave_the_map(warehouse_copy):
     """A record's newest raw version wins; a key the source deleted is no longer mapped."""
     with duckdb.connect(str(warehouse_copy.warehouse_path)) as con:
-        gone, kept = (r[0] for r in con.execute(
-            "SELECT _record_key FROM raw.iot__cardholders ORDER BY _record_key LIMIT 2").fetchall())
+        gone, kept = (
+            r[0]
+            for r in con.execute(
+                "SELECT _record_key FROM raw.iot__cardholders ORDER BY _record_key LIMIT 2"
+            ).fetchall()
+        )
         run2, _ = add_run(con, "2026-11-21")
         con.execute("INSERT INTO meta.deletions VALUES (?, 'iot', 'cardholders', ?)", [run2, gone])
-        first_run = con.execute("SELECT _run_id FROM raw.iot__cardholders WHERE _record_key = ?", [kept]).fetchone()[0]
+        first_run = con.execute(
+            "SELECT _run_id FROM raw.iot__cardholders WHERE _record_key = ?", [kept]
+        ).fetchone()[0]
         copy_version(con, "iot__cardholders", kept, first_run, run2, warehouse_copy)
     reconcile(warehouse_copy, parse_as_of("2026-11-21"))
     with duckdb.connect(str(warehouse_copy.warehouse_path), read_only=True) as con:
-        rows = dict(((k, (f, last)) for k, f, last in con.execute(
-            "SELECT record_key, first_seen_run, last_seen_run FROM core.identity_map "
-            "WHERE system = 'iot_platform' AND record_key IN (?, ?)", [gone, kept]).fetchall()))
+        rows = dict(
+            (
+                (k, (f, last))
+                for k, f, last in con.execute(
+                    "SELECT record_key, first_seen_run, last_seen_run FROM core.identity_map "
+                    "WHERE system = 'iot_platform' AND record_key IN (?, ?)",
+                    [gone, kept],
+                ).fetchall()
+            )
+        )
     assert gone not in rows
     assert rows[kept][1] == run2 and rows[kept][0] != run2
 
@@ -192,10 +268,17 @@ def _bare_settings(tmp_path):
     from islandbridge.config import Secret, Settings, SourceSettings
     from tests.identity.conftest import PERSON_KEY_TEXT
 
-    return Settings(street_code="511403001", landing_url=tmp_path.as_uri(), warehouse_path=tmp_path / "w.duckdb",
-                    state_dir=tmp_path, sources={"civil": SourceSettings("civil", "civil_files", {"path": str(tmp_path)})},
-                    keys={"person_key": Secret(PERSON_KEY_TEXT, "env:IB_PERSON_KEY"),
-                          "vault": Secret(new_keyring_text(kid="v-test"), "env:IB_VAULT_KEYS")})
+    return Settings(
+        street_code="511403001",
+        landing_url=tmp_path.as_uri(),
+        warehouse_path=tmp_path / "w.duckdb",
+        state_dir=tmp_path,
+        sources={"civil": SourceSettings("civil", "civil_files", {"path": str(tmp_path)})},
+        keys={
+            "person_key": Secret(PERSON_KEY_TEXT, "env:IB_PERSON_KEY"),
+            "vault": Secret(new_keyring_text(kid="v-test"), "env:IB_VAULT_KEYS"),
+        },
+    )
 
 
 def test_nothing_synced_yet_is_refused_with_the_command_to_run(tmp_path):
@@ -223,17 +306,36 @@ def test_the_vault_refiles_only_changed_records_and_forgets_a_cleared_phone(ware
     from islandbridge.privacy.sealing import stream_privacy
 
     with duckdb.connect(str(warehouse_copy.warehouse_path)) as con:
-        columns = [c for c in con.sql("SELECT * FROM raw.registry__t_jm LIMIT 0").columns
-                   if not c.startswith("_") and "__" not in c]
-        sealed = list(stream_privacy(warehouse_copy.source("registry").kind, "t_jm", ["xm", "sfzh", "lxdh"]).sealed)
-        rows = unsealed(con, warehouse_copy, "SELECT _record_key AS record_key, _run_id AS last_seen_run, * "
-                        "FROM raw.registry__t_jm WHERE zt = '1' ORDER BY jmid", source="registry", stream="t_jm",
-                        columns=sealed)
-        pick = next(r for r in rows if re.fullmatch(r"1[0-9]{10}", r["lxdh"] or "") and (r["xm"] or "").strip())
+        columns = [
+            c
+            for c in con.sql("SELECT * FROM raw.registry__t_jm LIMIT 0").columns
+            if not c.startswith("_") and "__" not in c
+        ]
+        sealed = list(
+            stream_privacy(warehouse_copy.source("registry").kind, "t_jm", ["xm", "sfzh", "lxdh"]).sealed
+        )
+        rows = unsealed(
+            con,
+            warehouse_copy,
+            "SELECT _record_key AS record_key, _run_id AS last_seen_run, * "
+            "FROM raw.registry__t_jm WHERE zt = '1' ORDER BY jmid",
+            source="registry",
+            stream="t_jm",
+            columns=sealed,
+        )
+        pick = next(
+            r for r in rows if re.fullmatch(r"1[0-9]{10}", r["lxdh"] or "") and (r["xm"] or "").strip()
+        )
         person = person_key_of(con, "resident_registry", pick["record_key"])
         run_id, _ = add_run(con, "2026-11-21")
-        land(con, "registry__t_jm", run_id, pick["record_key"],
-             {**{c: pick[c] for c in [*columns, *sealed]}, "lxdh": None}, warehouse_copy)
+        land(
+            con,
+            "registry__t_jm",
+            run_id,
+            pick["record_key"],
+            {**{c: pick[c] for c in [*columns, *sealed]}, "lxdh": None},
+            warehouse_copy,
+        )
     filed = reconcile(warehouse_copy, parse_as_of("2026-11-21"))["vault"]
     assert filed["records_refiled"] == 1 and filed["cleared"] == 1, filed
     with open_vault(warehouse_copy) as vault:

@@ -20,15 +20,24 @@ from islandbridge.privacy.configured import open_vault
 from islandbridge.privacy.sealing import SealedColumns
 
 
-@pytest.mark.parametrize(("raw", "expected"), [
-    ("1944-01-18", ("1944-01-18", "1944-01")), ("19440118", ("1944-01-18", "1944-01")),
-    ("1944.01", (None, "1944-01")), ("1944-02-30", (None, None)), (None, (None, None)), ("", (None, None)),
-])
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("1944-01-18", ("1944-01-18", "1944-01")),
+        ("19440118", ("1944-01-18", "1944-01")),
+        ("1944.01", (None, "1944-01")),
+        ("1944-02-30", (None, None)),
+        (None, (None, None)),
+        ("", (None, None)),
+    ],
+)
 def test_declared_birth_dates_parse_in_every_source_format(raw, expected):
     assert parse_birth(raw) == expected
 
 
-@pytest.mark.parametrize(("raw", "expected"), [("1", "M"), ("2", "F"), ("男", "M"), ("女", "F"), ("", None), (None, None)])
+@pytest.mark.parametrize(
+    ("raw", "expected"), [("1", "M"), ("2", "F"), ("男", "M"), ("女", "F"), ("", None), (None, None)]
+)
 def test_sex_codes_of_every_source_map_to_m_or_f(raw, expected):
     assert parse_sex(raw) == expected
 
@@ -51,8 +60,13 @@ def test_the_record_table_holds_every_truth_record_in_the_truth_format(street):
     """Every person-bearing record the truth names is in the table, keyed exactly as the truth keys it."""
     import csv
 
-    with duckdb.connect(str(street.synced_warehouse), read_only=True) as con, open_vault(street.settings) as vault:
-        records = load_records(con, person_streams(street.settings), parse_as_of("2026-11-20"), SealedColumns(vault))
+    with (
+        duckdb.connect(str(street.synced_warehouse), read_only=True) as con,
+        open_vault(street.settings) as vault,
+    ):
+        records = load_records(
+            con, person_streams(street.settings), parse_as_of("2026-11-20"), SealedColumns(vault)
+        )
     with (street.truth / "records.csv").open(encoding="utf-8") as f:
         truth = {(r["system"], r["record_key"]) for r in csv.DictReader(f)}
     found = set(zip(records["system"].to_pylist(), records["record_key"].to_pylist(), strict=True))
@@ -62,9 +76,13 @@ def test_the_record_table_holds_every_truth_record_in_the_truth_format(street):
 
 def test_every_record_is_placed_in_its_community_and_registry_rows_are_marked(street):
     """Records with an estate take its community from the registry; the rosters name theirs (所属社区)."""
-    with duckdb.connect(str(street.synced_warehouse), read_only=True) as con, open_vault(street.settings) as vault:
-        records = load_records(con, person_streams(street.settings), parse_as_of("2026-11-20"),
-                               SealedColumns(vault)).to_pylist()
+    with (
+        duckdb.connect(str(street.synced_warehouse), read_only=True) as con,
+        open_vault(street.settings) as vault,
+    ):
+        records = load_records(
+            con, person_streams(street.settings), parse_as_of("2026-11-20"), SealedColumns(vault)
+        ).to_pylist()
         communities = dict(con.execute("SELECT DISTINCT xqbm, sqmc FROM raw.registry__t_xq").fetchall())
     housed = [r for r in records if r["house_key"]]
     assert housed and all(r["community"] == communities[r["house_key"].split("|")[0]] for r in housed)
@@ -81,22 +99,40 @@ def test_an_address_without_its_estate_is_placed_by_the_one_house_of_its_grid_wi
     from tests.identity.support import add_run, land
 
     with duckdb.connect(str(warehouse_copy.warehouse_path)) as con:
-        houses = con.execute("SELECT DISTINCT f.xqbm, f.ld, f.dy, f.fh, f.wgbm, x.sqmc FROM raw.registry__t_fw f "
-                             "JOIN raw.registry__t_xq x USING (xqbm)").fetchall()
+        houses = con.execute(
+            "SELECT DISTINCT f.xqbm, f.ld, f.dy, f.fh, f.wgbm, x.sqmc FROM raw.registry__t_fw f "
+            "JOIN raw.registry__t_xq x USING (xqbm)"
+        ).fetchall()
         slots = Counter((h[4], house_key(*h[:4]).split("|", 1)[1]) for h in houses)
-        estate, ld, dy, fh, grid, community = next(h for h in houses
-                                                   if slots[(h[4], house_key(*h[:4]).split("|", 1)[1])] == 1)
+        estate, ld, dy, fh, grid, community = next(
+            h for h in houses if slots[(h[4], house_key(*h[:4]).split("|", 1)[1])] == 1
+        )
         run_id, _ = add_run(con, "2026-11-21")
         address = f"{ld.removesuffix('栋')}栋{dy}单元{fh}室"
         for person_id, grid_code in (("GP900011", grid), ("GP900012", "no-such-grid")):
-            land(con, "grid__residents", run_id, f"residents:{person_id}",
-                 {"person_id": person_id, "name": "司徒晓岚", "gender": "女", "address": address,
-                  "grid_code": grid_code}, warehouse_copy)
+            land(
+                con,
+                "grid__residents",
+                run_id,
+                f"residents:{person_id}",
+                {
+                    "person_id": person_id,
+                    "name": "司徒晓岚",
+                    "gender": "女",
+                    "address": address,
+                    "grid_code": grid_code,
+                },
+                warehouse_copy,
+            )
         with open_vault(warehouse_copy) as vault:
-            records = load_records(con, person_streams(warehouse_copy), parse_as_of("2026-11-21"),
-                                   SealedColumns(vault))
-    placed = {r["record_key"]: r for r in records.to_pylist() if r["record_key"] in
-              ("residents:GP900011", "residents:GP900012")}
+            records = load_records(
+                con, person_streams(warehouse_copy), parse_as_of("2026-11-21"), SealedColumns(vault)
+            )
+    placed = {
+        r["record_key"]: r
+        for r in records.to_pylist()
+        if r["record_key"] in ("residents:GP900011", "residents:GP900012")
+    }
     assert placed["residents:GP900011"]["house_key"] == house_key(estate, ld, dy, fh)
     assert placed["residents:GP900011"]["community"] == community.replace(" ", "")
     assert placed["residents:GP900012"]["house_key"] is None

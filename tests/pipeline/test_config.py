@@ -13,8 +13,12 @@ BASE = {
     "landing": {"url": "landing"},
     "warehouse": {"path": "wh/warehouse.duckdb"},
     "sources": {
-        "grid": {"kind": "grid_rest", "base_url": "http://127.0.0.1:1", "client_id": "c",
-                 "client_secret": {"env": "GRID_SECRET"}},
+        "grid": {
+            "kind": "grid_rest",
+            "base_url": "http://127.0.0.1:1",
+            "client_id": "c",
+            "client_secret": {"env": "GRID_SECRET"},
+        },
     },
 }
 
@@ -43,8 +47,13 @@ def test_every_problem_is_reported_at_once(tmp_path):
     with pytest.raises(ConfigError) as err:
         parse_settings(raw, base_dir=tmp_path, environ={})
     text = str(err.value)
-    for expected in ("street.code: required", "landing.url: required", "warehouse.path: required",
-                     "GRID_SECRET is not set", "sources.x: needs a 'kind'"):
+    for expected in (
+        "street.code: required",
+        "landing.url: required",
+        "warehouse.path: required",
+        "GRID_SECRET is not set",
+        "sources.x: needs a 'kind'",
+    ):
         assert expected in text
 
 

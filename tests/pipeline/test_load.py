@@ -46,21 +46,31 @@ _PRIVACY: dict = {}
 
 def _load(tmp_path, con, run_id=None, as_of=AS_OF):
     privacy = _PRIVACY.setdefault(tmp_path, _Privacy(tmp_path))
-    return raw.load_source(con, tmp_path.joinpath("landing").as_uri(), run_id or raw.run_id_for(as_of),
-                           "src", as_of, LOADED_AT, privacy.load)
+    return raw.load_source(
+        con,
+        tmp_path.joinpath("landing").as_uri(),
+        run_id or raw.run_id_for(as_of),
+        "src",
+        as_of,
+        LOADED_AT,
+        privacy.load,
+    )
 
 
 def _snapshot(con):
     tables = ["raw.src__houses", "raw.src__people", "meta.run_sources", "meta.source_state"]
     snap = {t: sorted(con.execute(f"SELECT * FROM {t}").fetchall(), key=repr) for t in tables}
-    snap["meta.quarantine"] = con.execute("SELECT run_id, source, stream, record_key, reason, kid "
-                                          "FROM meta.quarantine ORDER BY ALL").fetchall()
+    snap["meta.quarantine"] = con.execute(
+        "SELECT run_id, source, stream, record_key, reason, kid FROM meta.quarantine ORDER BY ALL"
+    ).fetchall()
     return snap
 
 
 def test_run_ids_are_derived_from_the_interval():
-    assert raw.run_id_for(dt.datetime(2026, 11, 21, tzinfo=dt.timezone(dt.timedelta(hours=8)))) \
+    assert (
+        raw.run_id_for(dt.datetime(2026, 11, 21, tzinfo=dt.timezone(dt.timedelta(hours=8))))
         == "ib_20261120T160000Z"
+    )
 
 
 def test_loading_the_same_run_twice_changes_nothing(tmp_path):
@@ -74,11 +84,15 @@ def test_loading_the_same_run_twice_changes_nothing(tmp_path):
     # A stream without a schema is all direct: only its key reaches the warehouse, the row is in the vault.
     assert first["raw.src__houses"] == [("houses:H1", run_id)]
     privacy = _PRIVACY[tmp_path]
-    assert privacy.vault.open_records("src", "houses", [("houses:H1", run_id)]) == [{"hid": "H1", "room": "0501"}]
+    assert privacy.vault.open_records("src", "houses", [("houses:H1", run_id)]) == [
+        {"hid": "H1", "room": "0501"}
+    ]
     assert first["meta.quarantine"] == [(run_id, "src", "people", "people:9", "no usable id", "q-test")]
     sealed = con.execute("SELECT kid, nonce, ciphertext FROM meta.quarantine").fetchone()
     assert b"people:9" not in bytes(sealed[2])
-    assert unseal_quarantine(privacy.ring, run_id, "src", "people", "people:9", 1, *sealed) == {"pid": "people:9"}
+    assert unseal_quarantine(privacy.ring, run_id, "src", "people", "people:9", 1, *sealed) == {
+        "pid": "people:9"
+    }
 
 
 def test_a_quarantined_record_without_keys_is_refused_not_stored_in_clear(tmp_path):
@@ -94,8 +108,12 @@ def test_state_is_committed_with_its_data_and_read_back_by_the_next_interval(tmp
     _land(tmp_path, raw.run_id_for(AS_OF), [{"hid": "H1", "room": "1"}], {"watermark": "2026-11-20 10:00:00"})
     con = raw.connect(str(tmp_path / "wh.duckdb"))
     _load(tmp_path, con)
-    assert raw.previous_state(con, "src", AS_OF + dt.timedelta(days=1)) == {"watermark": "2026-11-20 10:00:00"}
-    assert raw.previous_state(con, "src", AS_OF) == {}, "re-running an interval starts from the state before it"
+    assert raw.previous_state(con, "src", AS_OF + dt.timedelta(days=1)) == {
+        "watermark": "2026-11-20 10:00:00"
+    }
+    assert raw.previous_state(con, "src", AS_OF) == {}, (
+        "re-running an interval starts from the state before it"
+    )
 
 
 def test_a_load_that_fails_half_way_leaves_the_warehouse_as_it_was(tmp_path):

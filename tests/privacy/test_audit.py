@@ -16,8 +16,14 @@ AT = dt.datetime(2026, 11, 20, 9, 30, tzinfo=dt.timezone(dt.timedelta(hours=8)))
 def log(tmp_path):
     log = AuditLog(tmp_path / "audit" / "reid.jsonl")
     for n in range(1, 5):
-        log.append(f"worker{n}", "welfare visit list", "grid_centre", [f"gc_{n:032x}"], ["name", "phone"],
-                   at=AT + dt.timedelta(minutes=n))
+        log.append(
+            f"worker{n}",
+            "welfare visit list",
+            "grid_centre",
+            [f"gc_{n:032x}"],
+            ["name", "phone"],
+            at=AT + dt.timedelta(minutes=n),
+        )
     return log
 
 
@@ -37,7 +43,13 @@ def test_intact_chain_verifies(log):
 def test_entries_read_back_as_written(log):
     first = next(log.entries())
     assert (first.seq, first.actor, first.department, first.person_refs, first.columns, first.prev) == (
-        1, "worker1", "grid_centre", (f"gc_{1:032x}",), ("name", "phone"), GENESIS)
+        1,
+        "worker1",
+        "grid_centre",
+        (f"gc_{1:032x}",),
+        ("name", "phone"),
+        GENESIS,
+    )
     assert first.at == "2026-11-20T01:31:00+00:00"
 
 
@@ -78,8 +90,12 @@ def test_edit_with_recomputed_hash_breaks_the_next_link(log):
     text = lines(log)
     body = json.loads(text[1])
     body["purpose"] = "curiosity"
-    content = json.dumps({k: v for k, v in body.items() if k != "hash"}, sort_keys=True,
-                         separators=(",", ":"), ensure_ascii=False)
+    content = json.dumps(
+        {k: v for k, v in body.items() if k != "hash"},
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=False,
+    )
     body["hash"] = hashlib.sha256(content.encode()).hexdigest()
     text[1] = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     rewrite(log, text)

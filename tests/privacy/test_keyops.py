@@ -19,9 +19,12 @@ def config(tmp_path):
     (tmp_path / "secrets").mkdir()
     (tmp_path / "secrets" / "vault.keys").write_text(new_keyring_text(kid="v1") + "\n", encoding="ascii")
     path = tmp_path / "islandbridge.yml"
-    path.write_text("street: {code: '511403001'}\nlanding: {url: landing}\n"
-                    "warehouse: {path: warehouse/warehouse.duckdb}\nvault: {path: private/vault.duckdb}\n"
-                    "keys: {vault: {file: secrets/vault.keys}}\n", encoding="utf-8")
+    path.write_text(
+        "street: {code: '511403001'}\nlanding: {url: landing}\n"
+        "warehouse: {path: warehouse/warehouse.duckdb}\nvault: {path: private/vault.duckdb}\n"
+        "keys: {vault: {file: secrets/vault.keys}}\n",
+        encoding="utf-8",
+    )
     settings = _settings(path)
     with Vault.open(settings.vault_path, vault_keyring(settings)) as vault:
         vault.put_many(ROWS)
@@ -37,8 +40,11 @@ def _settings(path):
 def _contents(settings):
     with Vault.open(settings.vault_path, vault_keyring(settings)) as vault:
         values = vault.get([r[0] for r in ROWS], ["phone"])
-        return ({pk: f["phone"][0].value for pk, f in values.items()},
-                vault.open_records("registry", "t_jm", [("t_jm:1", "ib_1")]), vault.sealed_list("known_names"))
+        return (
+            {pk: f["phone"][0].value for pk, f in values.items()},
+            vault.open_records("registry", "t_jm", [("t_jm:1", "ib_1")]),
+            vault.sealed_list("known_names"),
+        )
 
 
 def test_rotation_reencrypts_every_value_and_keeps_person_keys_and_values(config, capsys):
@@ -57,7 +63,9 @@ def test_rotation_reencrypts_every_value_and_keeps_person_keys_and_values(config
 
     assert main(["keys", "retire", "--config", str(config), "--kid", "v1"]) == 0
     out = capsys.readouterr().out
-    assert KeyRing.parse((config.parent / "secrets" / "vault.keys").read_text(encoding="ascii"), VAULT).kids == ("v2",)
+    assert KeyRing.parse(
+        (config.parent / "secrets" / "vault.keys").read_text(encoding="ascii"), VAULT
+    ).kids == ("v2",)
     assert _contents(_settings(config)) == before
     for entry in key_text.replace(",", " ").split():
         assert entry.split(":", 1)[1] not in out, "key material is never printed"
@@ -89,6 +97,7 @@ def test_a_missing_kid_fails_naming_it(config):
 
 # -- the quarantine key: both quarantines' sealed rows, in the warehouse ------------------------------------------
 
+
 @pytest.fixture
 def quarantined(config):
     """The config with a quarantine keyring (q1) and a warehouse holding rows of both quarantines under it."""
@@ -101,25 +110,48 @@ def quarantined(config):
     from islandbridge.privacy.sealing import seal_quarantine
     from islandbridge.quality import quarantine
 
-    (config.parent / "secrets" / "quarantine.keys").write_text(new_keyring_text(kid="q1") + "\n", encoding="ascii")
-    config.write_text(config.read_text(encoding="utf-8").replace(
-        "keys: {vault: {file: secrets/vault.keys}}",
-        "keys: {vault: {file: secrets/vault.keys}, quarantine: {file: secrets/quarantine.keys}}"), encoding="utf-8")
+    (config.parent / "secrets" / "quarantine.keys").write_text(
+        new_keyring_text(kid="q1") + "\n", encoding="ascii"
+    )
+    config.write_text(
+        config.read_text(encoding="utf-8").replace(
+            "keys: {vault: {file: secrets/vault.keys}}",
+            "keys: {vault: {file: secrets/vault.keys}, quarantine: {file: secrets/quarantine.keys}}",
+        ),
+        encoding="utf-8",
+    )
     settings = _settings(config)
     ring = quarantine_keyring(settings)
     settings.warehouse_path.parent.mkdir(parents=True)
     con = raw.connect(str(settings.warehouse_path))
-    connector_rows = pa.table({"stream": ["events"] * 3, "_record_key": ["events:1", "events:1", "events:2"],
-                               "reason": ["bad ts"] * 3,
-                               "record_json": ['{"n": 1}', '{"n": 2}', '{"reporter_name": "张小伟"}']})
+    connector_rows = pa.table(
+        {
+            "stream": ["events"] * 3,
+            "_record_key": ["events:1", "events:1", "events:2"],
+            "reason": ["bad ts"] * 3,
+            "record_json": ['{"n": 1}', '{"n": 2}', '{"reporter_name": "张小伟"}'],
+        }
+    )
     con.register("_q", seal_quarantine(ring, "ib_1", "grid", connector_rows))
-    con.execute("INSERT INTO meta.quarantine (run_id, source, stream, record_key, reason, seq, kid, nonce, "
-                "ciphertext) SELECT 'ib_1', 'grid', stream, _record_key, reason, seq, kid, nonce, ciphertext FROM _q")
-    failing = pa.table({"_record_key": ["t_jm:7", "t_jm:8"], "xm": ["李四", "王五"],
-                        "expectations_failed": [["id_valid"], ["id_valid"]]})
-    quarantine.record(con, "ib_1", ["registry"], _empty_results(),
-                      [quarantine.seal(ring, "ib_1", "registry", "t_jm", failing, ["xm"])],
-                      dt.datetime(2026, 11, 21, tzinfo=dt.UTC))
+    con.execute(
+        "INSERT INTO meta.quarantine (run_id, source, stream, record_key, reason, seq, kid, nonce, "
+        "ciphertext) SELECT 'ib_1', 'grid', stream, _record_key, reason, seq, kid, nonce, ciphertext FROM _q"
+    )
+    failing = pa.table(
+        {
+            "_record_key": ["t_jm:7", "t_jm:8"],
+            "xm": ["李四", "王五"],
+            "expectations_failed": [["id_valid"], ["id_valid"]],
+        }
+    )
+    quarantine.record(
+        con,
+        "ib_1",
+        ["registry"],
+        _empty_results(),
+        [quarantine.seal(ring, "ib_1", "registry", "t_jm", failing, ["xm"])],
+        dt.datetime(2026, 11, 21, tzinfo=dt.UTC),
+    )
     con.close()
     return config
 
@@ -127,11 +159,26 @@ def quarantined(config):
 def _empty_results():
     import pyarrow as pa
 
-    return pa.table({c: pa.array([], t) for c, t in (
-        ("run_id", pa.string()), ("source", pa.string()), ("stream", pa.string()), ("expectation", pa.string()),
-        ("kind", pa.string()), ("gx_type", pa.string()), ("column_name", pa.string()), ("severity", pa.string()),
-        ("success", pa.bool_()), ("element_count", pa.int64()), ("unexpected_count", pa.int64()),
-        ("observed_json", pa.string()), ("engine", pa.string()))})
+    return pa.table(
+        {
+            c: pa.array([], t)
+            for c, t in (
+                ("run_id", pa.string()),
+                ("source", pa.string()),
+                ("stream", pa.string()),
+                ("expectation", pa.string()),
+                ("kind", pa.string()),
+                ("gx_type", pa.string()),
+                ("column_name", pa.string()),
+                ("severity", pa.string()),
+                ("success", pa.bool_()),
+                ("element_count", pa.int64()),
+                ("unexpected_count", pa.int64()),
+                ("observed_json", pa.string()),
+                ("engine", pa.string()),
+            )
+        }
+    )
 
 
 def _quarantine_contents(settings):
@@ -145,8 +192,12 @@ def _quarantine_contents(settings):
 
     ring = quarantine_keyring(settings)
     with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
-        connector = sorted(json.dumps(unseal_quarantine(ring, *r), ensure_ascii=False) for r in con.execute(
-            "SELECT run_id, source, stream, record_key, seq, kid, nonce, ciphertext FROM meta.quarantine").fetchall())
+        connector = sorted(
+            json.dumps(unseal_quarantine(ring, *r), ensure_ascii=False)
+            for r in con.execute(
+                "SELECT run_id, source, stream, record_key, seq, kid, nonce, ciphertext FROM meta.quarantine"
+            ).fetchall()
+        )
         cur = con.execute("SELECT * FROM meta.quality_quarantine")
         names = [d[0] for d in cur.description]
         quality = sorted(unseal(ring, dict(zip(names, r, strict=True)))["xm"] for r in cur.fetchall())
@@ -160,15 +211,22 @@ def test_the_quarantine_key_rotates_through_both_quarantines_and_can_then_be_ret
     with pytest.raises(KeyringError, match="5 quarantine value"):
         keyops.retire_key(_settings(quarantined), "quarantine", "q1")
 
-    assert main(["keys", "rotate", "--config", str(quarantined), "--purpose", "quarantine", "--batch-size", "2"]) == 0
+    assert (
+        main(["keys", "rotate", "--config", str(quarantined), "--purpose", "quarantine", "--batch-size", "2"])
+        == 0
+    )
     assert '"reencrypted": 5' in capsys.readouterr().out
     assert keyops.status(_settings(quarantined), "quarantine")["values_per_kid"] == {"q2": 5}
-    assert main(["keys", "retire", "--config", str(quarantined), "--purpose", "quarantine", "--kid", "q1"]) == 0
+    assert (
+        main(["keys", "retire", "--config", str(quarantined), "--purpose", "quarantine", "--kid", "q1"]) == 0
+    )
     assert _quarantine_contents(_settings(quarantined)) == before, "every row opens under the new key alone"
     assert "张小伟" not in capsys.readouterr().out
 
 
-def test_connector_quarantine_rows_sealed_before_seq_was_stored_get_the_number_they_were_sealed_with(quarantined):
+def test_connector_quarantine_rows_sealed_before_seq_was_stored_get_the_number_they_were_sealed_with(
+    quarantined,
+):
     """An older warehouse numbered a record key's rows by insertion order; connecting fills seq the same way."""
     import duckdb
 

@@ -95,8 +95,10 @@ def test_missing_department_lists_configured_ones():
 
 
 def test_person_key_purpose_refuses_a_ring_of_two():
-    secrets = {"person_key": Secret(f"p2:{KEY_B},p1:{KEY_A}", "env:IB_PERSON_KEY"),
-               "vault": Secret(f"v1:{KEY_A}", "env:IB_VAULT_KEYS")}
+    secrets = {
+        "person_key": Secret(f"p2:{KEY_B},p1:{KEY_A}", "env:IB_PERSON_KEY"),
+        "vault": Secret(f"v1:{KEY_A}", "env:IB_VAULT_KEYS"),
+    }
     with pytest.raises(KeyringError, match="'person_key' must hold exactly one key"):
         load_keys(secrets)
 
@@ -120,8 +122,10 @@ def test_new_keyring_text_refuses_a_kid_already_present():
 
 
 def test_generated_keys_differ():
-    assert KeyRing.parse(new_keyring_text(kid="a"), PERSON_KEY).active.material != \
+    assert (
         KeyRing.parse(new_keyring_text(kid="a"), PERSON_KEY).active.material
+        != KeyRing.parse(new_keyring_text(kid="a"), PERSON_KEY).active.material
+    )
 
 
 def test_merging_refuses_one_kid_with_two_keys():

@@ -38,8 +38,12 @@ RAW = [ID, ID_X, ID[:6] + ID[8:17], PHONE, CARD, NAME, NAME_IN_TEXT, "买买提�
 
 
 def _needles() -> Needles:
-    return Needles.from_values(ids=[ID, ID_X.lower(), PASSPORT], phones=[f"+86 {PHONE}"], bank_cards=[CARD],
-                               names=[NAME, NAME_IN_TEXT, UYGHUR])
+    return Needles.from_values(
+        ids=[ID, ID_X.lower(), PASSPORT],
+        phones=[f"+86 {PHONE}"],
+        bank_cards=[CARD],
+        names=[NAME, NAME_IN_TEXT, UYGHUR],
+    )
 
 
 # -- the planted tree ---------------------------------------------------------------------------------
@@ -53,18 +57,29 @@ def _plant_duckdb(path: Path) -> None:
             'event ' || md5(i::VARCHAR) || ' contact ' ||
             CASE WHEN i = 31337 THEN '联系人{NAME}电话{PHONE}' ELSE (13000000000 + i * 7919)::VARCHAR END AS note
         FROM range(50000) r(i)""")
-    con.execute("CREATE TABLE people (person VARCHAR, phone BIGINT, tags VARCHAR[], info STRUCT(card VARCHAR))")
-    con.execute("INSERT INTO people VALUES ('pk_1', ?, ['独居老人', ?], {'card': ?})", [int(PHONE), NAME, CARD])
+    con.execute(
+        "CREATE TABLE people (person VARCHAR, phone BIGINT, tags VARCHAR[], info STRUCT(card VARCHAR))"
+    )
+    con.execute(
+        "INSERT INTO people VALUES ('pk_1', ?, ['独居老人', ?], {'card': ?})", [int(PHONE), NAME, CARD]
+    )
     con.execute("CHECKPOINT")
     con.close()
 
 
 def _plant_parquet(path: Path) -> None:
-    contact = pa.array([{"name": "张*伟", "phones": ["138****8000"]}, {"name": NAME, "phones": [f"+86 {PHONE}"]}],
-                       pa.struct([("name", pa.string()), ("phones", pa.list_(pa.string()))]))
-    table = pa.table({"contact": contact, "category": pa.array(["民生服务", "环境卫生"]).dictionary_encode(),
-                      "card_number": pa.array([1, int(CARD)], pa.int64()),
-                      "id_card": pa.array([None, ID_X.lower()])})
+    contact = pa.array(
+        [{"name": "张*伟", "phones": ["138****8000"]}, {"name": NAME, "phones": [f"+86 {PHONE}"]}],
+        pa.struct([("name", pa.string()), ("phones", pa.list_(pa.string()))]),
+    )
+    table = pa.table(
+        {
+            "contact": contact,
+            "category": pa.array(["民生服务", "环境卫生"]).dictionary_encode(),
+            "card_number": pa.array([1, int(CARD)], pa.int64()),
+            "id_card": pa.array([None, ID_X.lower()]),
+        }
+    )
     pq.write_table(table, path, compression="zstd")
 
 
@@ -72,12 +87,17 @@ def _plant_sqlite(path: Path) -> None:
     con = sqlite3.connect(path)
     con.execute("CREATE TABLE xcom (dag_id TEXT, key TEXT, value BLOB)")
     con.execute("CREATE TABLE rendered_task_instance_fields (task_id TEXT, rendered_fields TEXT)")
-    con.execute("INSERT INTO xcom VALUES ('community_sync', 'counts', ?)",
-                [json.dumps({"person": NAME, "id": ID})])  # ensure_ascii: the name as \\uXXXX escapes
-    con.execute("INSERT INTO xcom VALUES ('community_sync', 'blob', ?)",
-                [zlib.compress(json.dumps({"phone": f"{PHONE[:3]} {PHONE[3:7]} {PHONE[7:]}"}).encode())])
-    con.execute("INSERT INTO rendered_task_instance_fields VALUES ('extract', ?)",
-                [json.dumps({"cmd": f"lookup {PASSPORT}"})])
+    con.execute(
+        "INSERT INTO xcom VALUES ('community_sync', 'counts', ?)", [json.dumps({"person": NAME, "id": ID})]
+    )  # ensure_ascii: the name as \\uXXXX escapes
+    con.execute(
+        "INSERT INTO xcom VALUES ('community_sync', 'blob', ?)",
+        [zlib.compress(json.dumps({"phone": f"{PHONE[:3]} {PHONE[3:7]} {PHONE[7:]}"}).encode())],
+    )
+    con.execute(
+        "INSERT INTO rendered_task_instance_fields VALUES ('extract', ?)",
+        [json.dumps({"cmd": f"lookup {PASSPORT}"})],
+    )
     con.commit()
     con.close()
 
@@ -107,21 +127,28 @@ def tree(tmp_path_factory) -> Path:
     _plant_gb18030_csv(root / "exports" / "roster.csv")
     with gzip.open(root / "logs" / "task.log.gz", "wt", encoding="utf-8") as f:
         f.write(f"INFO start\nINFO run ib_1\nINFO phone {PHONE[:3]} {PHONE[3:7]} {PHONE[7:]}\n")
-    (root / "logs" / "notes.txt").write_text(f"call +86 {PHONE[:3]}-{PHONE[3:7]}-{PHONE[7:]}\n{UYGHUR}\n",
-                                             encoding="utf-8")
+    (root / "logs" / "notes.txt").write_text(
+        f"call +86 {PHONE[:3]}-{PHONE[3:7]}-{PHONE[7:]}\n{UYGHUR}\n", encoding="utf-8"
+    )
     (root / "logs" / "estates.txt").write_text(f"住址：{NAME_IN_TEXT}新居3栋\n", encoding="utf-8")
-    (root / "logs" / "report.html").write_text("<td>" + "".join(f"&#{ord(c)};" for c in NAME) + "</td>",
-                                               encoding="utf-8")
+    (root / "logs" / "report.html").write_text(
+        "<td>" + "".join(f"&#{ord(c)};" for c in NAME) + "</td>", encoding="utf-8"
+    )
     (root / "logs" / "masked.txt").write_text(
         f"{mask_phone(PHONE)} {mask_name(NAME)} {mask_id(ID)} {mask_id(ID_X)} 5.11403E+17 {mask_name(UYGHUR)}\n",
-        encoding="utf-8")
+        encoding="utf-8",
+    )
     (root / "logs" / "core.bin").write_bytes(b"\x00\xff\x13" * 40 + NAME.encode() + b"\x00\xfe" * 40)
     (root / "secret" / "leak.txt").write_text(f"{NAME} {ID}\n", encoding="utf-8")
     with Vault.open(root / "warehouse" / "vault.duckdb", vault_ring("v1")) as vault:
-        vault.put_many([("pk_1", "name", "civil_affairs", "senior:1", NAME),
-                        ("pk_1", "id_number", "civil_affairs", "senior:1", ID),
-                        ("pk_1", "phone", "civil_affairs", "senior:1", PHONE),
-                        ("pk_1", "bank_card", "civil_affairs", "senior:1", CARD)])
+        vault.put_many(
+            [
+                ("pk_1", "name", "civil_affairs", "senior:1", NAME),
+                ("pk_1", "id_number", "civil_affairs", "senior:1", ID),
+                ("pk_1", "phone", "civil_affairs", "senior:1", PHONE),
+                ("pk_1", "bank_card", "civil_affairs", "senior:1", CARD),
+            ]
+        )
     return root
 
 
@@ -131,37 +158,51 @@ def result(tree):
 
 
 def _hits(result, file: str, **attributes):
-    return [h for h in result.hits if h.file == file and all(getattr(h, k) == v for k, v in attributes.items())]
+    return [
+        h for h in result.hits if h.file == file and all(getattr(h, k) == v for k, v in attributes.items())
+    ]
 
 
 # -- every plant is found -----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("file", "attributes"), [
-    ("warehouse/warehouse.duckdb", {"location": "main.notes.note", "kind": "name", "embedded": True}),
-    ("warehouse/warehouse.duckdb", {"location": "main.notes.note", "kind": "phone", "embedded": False}),
-    ("warehouse/warehouse.duckdb", {"location": "main.people.phone", "kind": "phone"}),
-    ("warehouse/warehouse.duckdb", {"location": "main.people.tags", "kind": "name"}),
-    ("warehouse/warehouse.duckdb", {"location": "main.people.info", "kind": "bank_card"}),
-    ("landing/part-00000.parquet", {"location": "contact.name", "kind": "name"}),
-    ("landing/part-00000.parquet", {"location": "contact.phones[]", "kind": "phone"}),
-    ("landing/part-00000.parquet", {"location": "card_number", "kind": "bank_card"}),
-    ("landing/part-00000.parquet", {"location": "id_card", "kind": "id_number", "variant": "id18"}),
-    ("airflow/airflow.db", {"location": "xcom.value", "position": "rowid 1", "kind": "name", "via": "json-escape"}),
-    ("airflow/airflow.db", {"location": "xcom.value", "position": "rowid 1", "kind": "id_number"}),
-    ("airflow/airflow.db", {"location": "xcom.value", "position": "rowid 2", "kind": "phone", "via": "zlib"}),
-    ("airflow/airflow.db", {"location": "rendered_task_instance_fields.rendered_fields", "variant": "passport"}),
-    ("exports/list.xlsx", {"location": "名单", "position": "B3", "variant": "id18"}),
-    ("exports/list.xlsx", {"location": "名单", "position": "C4", "variant": "id_as_float"}),
-    ("exports/roster.csv", {"location": "姓名", "position": "line 2", "kind": "name", "via": "gb18030"}),
-    ("exports/roster.csv", {"location": "银行卡号", "position": "line 2", "kind": "bank_card"}),
-    ("logs/task.log.gz", {"location": "text", "position": "line 3", "kind": "phone", "via": "gzip"}),
-    ("logs/notes.txt", {"position": "line 1", "kind": "phone", "embedded": False}),
-    ("logs/notes.txt", {"position": "line 2", "kind": "name"}),
-    ("logs/estates.txt", {"position": "line 1", "kind": "name", "embedded": True}),
-    ("logs/report.html", {"kind": "name", "via": "html-entity"}),
-    ("logs/core.bin", {"location": "bytes", "kind": "name", "via": "bytes"}),
-])
+@pytest.mark.parametrize(
+    ("file", "attributes"),
+    [
+        ("warehouse/warehouse.duckdb", {"location": "main.notes.note", "kind": "name", "embedded": True}),
+        ("warehouse/warehouse.duckdb", {"location": "main.notes.note", "kind": "phone", "embedded": False}),
+        ("warehouse/warehouse.duckdb", {"location": "main.people.phone", "kind": "phone"}),
+        ("warehouse/warehouse.duckdb", {"location": "main.people.tags", "kind": "name"}),
+        ("warehouse/warehouse.duckdb", {"location": "main.people.info", "kind": "bank_card"}),
+        ("landing/part-00000.parquet", {"location": "contact.name", "kind": "name"}),
+        ("landing/part-00000.parquet", {"location": "contact.phones[]", "kind": "phone"}),
+        ("landing/part-00000.parquet", {"location": "card_number", "kind": "bank_card"}),
+        ("landing/part-00000.parquet", {"location": "id_card", "kind": "id_number", "variant": "id18"}),
+        (
+            "airflow/airflow.db",
+            {"location": "xcom.value", "position": "rowid 1", "kind": "name", "via": "json-escape"},
+        ),
+        ("airflow/airflow.db", {"location": "xcom.value", "position": "rowid 1", "kind": "id_number"}),
+        (
+            "airflow/airflow.db",
+            {"location": "xcom.value", "position": "rowid 2", "kind": "phone", "via": "zlib"},
+        ),
+        (
+            "airflow/airflow.db",
+            {"location": "rendered_task_instance_fields.rendered_fields", "variant": "passport"},
+        ),
+        ("exports/list.xlsx", {"location": "名单", "position": "B3", "variant": "id18"}),
+        ("exports/list.xlsx", {"location": "名单", "position": "C4", "variant": "id_as_float"}),
+        ("exports/roster.csv", {"location": "姓名", "position": "line 2", "kind": "name", "via": "gb18030"}),
+        ("exports/roster.csv", {"location": "银行卡号", "position": "line 2", "kind": "bank_card"}),
+        ("logs/task.log.gz", {"location": "text", "position": "line 3", "kind": "phone", "via": "gzip"}),
+        ("logs/notes.txt", {"position": "line 1", "kind": "phone", "embedded": False}),
+        ("logs/notes.txt", {"position": "line 2", "kind": "name"}),
+        ("logs/estates.txt", {"position": "line 1", "kind": "name", "embedded": True}),
+        ("logs/report.html", {"kind": "name", "via": "html-entity"}),
+        ("logs/core.bin", {"location": "bytes", "kind": "name", "via": "bytes"}),
+    ],
+)
 def test_every_planted_value_is_found_where_it_was_planted(result, file, attributes):
     assert len(_hits(result, file, **attributes)) == 1, result.report(100)
 
@@ -175,12 +216,23 @@ def test_every_occurrence_in_a_text_file_is_a_hit(tmp_path):
     (tmp_path / "a.log").write_text(f"{NAME} met {NAME}; {NAME_IN_TEXT}\n{NAME}\n", encoding="utf-8")
     scanned = scan_tree(tmp_path, _needles())
     assert [(h.position, h.masked) for h in scanned.hits] == [
-        ("line 1", mask_name(NAME)), ("line 1", mask_name(NAME)), ("line 1", mask_name(NAME_IN_TEXT)),
-        ("line 2", mask_name(NAME))]
+        ("line 1", mask_name(NAME)),
+        ("line 1", mask_name(NAME)),
+        ("line 1", mask_name(NAME_IN_TEXT)),
+        ("line 2", mask_name(NAME)),
+    ]
 
 
 def test_files_are_counted_by_what_they_are(result):
-    assert result.files == {"duckdb": 2, "parquet": 1, "sqlite": 1, "xlsx": 1, "gzip": 1, "text": 6, "bytes": 1}
+    assert result.files == {
+        "duckdb": 2,
+        "parquet": 1,
+        "sqlite": 1,
+        "xlsx": 1,
+        "gzip": 1,
+        "text": 6,
+        "bytes": 1,
+    }
     assert result.bytes_scanned > 500_000 and result.elapsed > 0 and not result.errors
 
 
@@ -196,16 +248,31 @@ def test_the_vault_holds_only_ciphertext(result, tree):
 def test_the_duckdb_plant_is_compressed_so_a_byte_grep_would_miss_it(tree):
     path = tree / "warehouse" / "warehouse.duckdb"
     con = duckdb.connect(str(path), read_only=True)
-    compressions = {c for (c,) in con.sql("SELECT compression FROM pragma_storage_info('notes') "
-                                         "WHERE column_name = 'note' AND segment_type = 'VARCHAR'").fetchall()}
+    compressions = {
+        c
+        for (c,) in con.sql(
+            "SELECT compression FROM pragma_storage_info('notes') "
+            "WHERE column_name = 'note' AND segment_type = 'VARCHAR'"
+        ).fetchall()
+    }
     con.close()
     assert compressions and all("FSST" in c for c in compressions)
-    assert f"联系人{NAME}电话{PHONE}".encode() not in path.read_bytes() and PHONE.encode() not in path.read_bytes()
+    assert (
+        f"联系人{NAME}电话{PHONE}".encode() not in path.read_bytes()
+        and PHONE.encode() not in path.read_bytes()
+    )
 
 
 def test_reports_never_show_a_raw_needle(result):
-    shown = "\n".join([result.summary(), result.report(limit=1000), json.dumps(result.to_dict(), ensure_ascii=False),
-                       repr(result.hits), *map(str, result.hits)])
+    shown = "\n".join(
+        [
+            result.summary(),
+            result.report(limit=1000),
+            json.dumps(result.to_dict(), ensure_ascii=False),
+            repr(result.hits),
+            *map(str, result.hits),
+        ]
+    )
     assert result.hits and not [raw for raw in RAW if raw in shown]
     assert mask_phone(PHONE) in shown and "«" in shown
 
@@ -219,7 +286,9 @@ def test_the_summary_holds_counts_only(result):
 def test_excluded_folders_are_not_scanned(tree):
     scanned = scan_tree(tree, _needles(), exclude=[tree / "secret", tree / "warehouse" / "warehouse.duckdb"])
     assert scanned.excluded == 2
-    assert not [h for h in scanned.hits if h.file.startswith("secret/") or h.file.endswith("warehouse.duckdb")]
+    assert not [
+        h for h in scanned.hits if h.file.startswith("secret/") or h.file.endswith("warehouse.duckdb")
+    ]
     assert [h for h in scanned.hits if h.file.startswith("logs/")]
     assert len(scan_tree(tree / "secret", _needles()).hits) == 2
 
@@ -227,8 +296,10 @@ def test_excluded_folders_are_not_scanned(tree):
 def test_allowed_hits_are_kept_apart_not_dropped(tree, result):
     allow = allow_rules(locations=["exports/*.csv::姓名"], terms=[f"{NAME_IN_TEXT}新居"])
     scanned = scan_tree(tree, _needles(), allow=allow, exclude=[tree / "warehouse"])
-    assert sorted((h.file, h.location) for h in scanned.allowed) == [("exports/roster.csv", "姓名"),
-                                                                    ("logs/estates.txt", "text")]
+    assert sorted((h.file, h.location) for h in scanned.allowed) == [
+        ("exports/roster.csv", "姓名"),
+        ("logs/estates.txt", "text"),
+    ]
     assert len(scanned.hits) == len([h for h in result.hits if not h.file.startswith("warehouse/")]) - 2
     assert {h.location for h in scanned.hits if h.file.startswith("exports/")} == {"银行卡号", "名单"}
 
@@ -252,7 +323,10 @@ def test_a_duckdb_file_held_by_a_writer_is_scanned_from_a_copy_and_its_wal_as_by
         scanned = scan_tree(tmp_path, _needles())
     finally:
         writer.close()
-    assert [(h.file, h.location) for h in scanned.hits] == [("live.duckdb", "main.t.v"), ("live.duckdb.wal", "bytes")]
+    assert [(h.file, h.location) for h in scanned.hits] == [
+        ("live.duckdb", "main.t.v"),
+        ("live.duckdb.wal", "bytes"),
+    ]
     assert scanned.files == {"duckdb": 1, "wal": 1}
     assert any("copy" in note for note in scanned.notes) and any("byte-scanned" in n for n in scanned.notes)
 
@@ -278,31 +352,60 @@ def test_a_sqlite_wal_is_read_and_nothing_is_written_beside_the_database(tmp_pat
 # -- matching rules -----------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("text", [
-    PHONE, f"{PHONE[:3]}-{PHONE[3:7]}-{PHONE[7:]}", f"+86 {PHONE}", f"86{PHONE}", f"0086 {PHONE}",
-    f"{PHONE[:3]} {PHONE[3:7]} {PHONE[7:]}", "".join(chr(ord(c) + 0xFEE0) for c in PHONE), f"电话{PHONE}。",
-    "1.5698940672e+10",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        PHONE,
+        f"{PHONE[:3]}-{PHONE[3:7]}-{PHONE[7:]}",
+        f"+86 {PHONE}",
+        f"86{PHONE}",
+        f"0086 {PHONE}",
+        f"{PHONE[:3]} {PHONE[3:7]} {PHONE[7:]}",
+        "".join(chr(ord(c) + 0xFEE0) for c in PHONE),
+        f"电话{PHONE}。",
+        "1.5698940672e+10",
+    ],
+)
 def test_a_phone_is_found_in_every_format(text):
     assert [m.needle.kind for m in _needles().find(text)] == ["phone"]
 
 
-@pytest.mark.parametrize(("text", "variant"), [
-    (ID, "id18"), (f"'{ID[:6]} {ID[6:14]} {ID[14:]} ", "id18"), (ID_X.lower(), "id18"), (ID[:6] + ID[8:17], "legacy15"),
-    (repr(float(f"{int(ID):.16g}")), "id_as_float"), (str(int(float(ID))), "id_as_float"), (PASSPORT, "passport"),
-])
+@pytest.mark.parametrize(
+    ("text", "variant"),
+    [
+        (ID, "id18"),
+        (f"'{ID[:6]} {ID[6:14]} {ID[14:]} ", "id18"),
+        (ID_X.lower(), "id18"),
+        (ID[:6] + ID[8:17], "legacy15"),
+        (repr(float(f"{int(ID):.16g}")), "id_as_float"),
+        (str(int(float(ID))), "id_as_float"),
+        (PASSPORT, "passport"),
+    ],
+)
 def test_an_id_number_is_found_in_every_format(text, variant):
     assert [m.needle.variant for m in _needles().find(text)] == [variant]
 
 
-@pytest.mark.parametrize("text", [
-    mask_id(ID), mask_phone(PHONE), mask_name(NAME), f"{int(ID):.5E}", "尹", "一鸣", f"X{PASSPORT}", ID[:17],
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        mask_id(ID),
+        mask_phone(PHONE),
+        mask_name(NAME),
+        f"{int(ID):.5E}",
+        "尹",
+        "一鸣",
+        f"X{PASSPORT}",
+        ID[:17],
+    ],
+)
 def test_masks_fragments_and_damaged_values_are_not_found(text):
     assert _needles().find(text) == []
 
 
-@pytest.mark.parametrize("text", [NAME, "尹\u3000一鸣", "尹  一鸣", "买买提·艾力", "买买提艾力", "联系人尹一鸣电话"])
+@pytest.mark.parametrize(
+    "text", [NAME, "尹\u3000一鸣", "尹  一鸣", "买买提·艾力", "买买提艾力", "联系人尹一鸣电话"]
+)
 def test_a_name_is_found_with_blanks_and_middle_dots_inside(text):
     assert [m.needle.kind for m in _needles().find(text)] == ["name"]
 
@@ -316,10 +419,20 @@ def test_redact_masks_every_needle():
     assert _needles().redact(f"{NAME}: {PHONE}") == f"{mask_name(NAME)}: {mask_phone(PHONE)}"
 
 
-@pytest.mark.parametrize("text", [
-    f"x{PHONE}", f"{PHONE[:3]} {PHONE[3:7]} {PHONE[7:]}", "".join(chr(ord(c) + 0xFEE0) for c in PHONE),
-    "尹\u3000一鸣", "买买提·艾力", f"{float(int(ID))!r}", PASSPORT.lower(), "\\u5c39\\u4e00\\u9e23", "&#23609;",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        f"x{PHONE}",
+        f"{PHONE[:3]} {PHONE[3:7]} {PHONE[7:]}",
+        "".join(chr(ord(c) + 0xFEE0) for c in PHONE),
+        "尹\u3000一鸣",
+        "买买提·艾力",
+        f"{float(int(ID))!r}",
+        PASSPORT.lower(),
+        "\\u5c39\\u4e00\\u9e23",
+        "&#23609;",
+    ],
+)
 def test_duckdb_prefilter_passes_every_form_the_matcher_finds(text):
     pattern = _needles().sql_prefilter()
     assert duckdb.sql("SELECT regexp_matches(?, ?)", params=[text, pattern]).fetchall() == [(True,)]
@@ -337,23 +450,38 @@ def test_needles_cover_the_truth_and_the_sources(street_dir, street_needles):
     with (street_dir / "truth" / "persons.csv").open(encoding="utf-8") as f:
         persons = list(csv.DictReader(f))
     assert all(street_needles.find(p["id_number"]) and street_needles.find(p["name"]) for p in persons)
-    con = sqlite3.connect(f"{(street_dir / 'registry' / 'rrs.sqlite').as_uri()}?mode=ro&immutable=1", uri=True)
+    con = sqlite3.connect(
+        f"{(street_dir / 'registry' / 'rrs.sqlite').as_uri()}?mode=ro&immutable=1", uri=True
+    )
     phones = [v for (v,) in con.execute("SELECT lxdh FROM t_jm WHERE lxdh GLOB '*[0-9]*'")]
     con.close()
     assert phones and all(street_needles.find(v) for v in phones)
     counts = street_needles.counts()
-    assert {"id_number/id18", "id_number/legacy15", "id_number/passport", "id_number/id_as_float",
-            "phone/mobile", "bank_card/card", "name/name"} <= set(counts)
+    assert {
+        "id_number/id18",
+        "id_number/legacy15",
+        "id_number/passport",
+        "id_number/id_as_float",
+        "phone/mobile",
+        "bank_card/card",
+        "name/name",
+    } <= set(counts)
     assert street_needles.skipped["id_number:masked"] > 0  # the grid vendor's masks are no needles
 
 
 def test_scanning_the_street_finds_its_sources_and_nothing_in_its_event_log(street_dir, street_needles):
     scanned = scan_tree(street_dir, street_needles, exclude=[street_dir / "truth"])
     files = {h.file for h in scanned.hits}
-    assert {"registry/rrs.sqlite", "grid/residents.json", "grid/workers.json", "grid/events.json",
-            "iot/cardholders.json"} <= files
-    assert {f for f in files if f.startswith("civil/")} == {str(p.relative_to(street_dir))
-                                                          for p in street_dir.glob("civil/*")}
+    assert {
+        "registry/rrs.sqlite",
+        "grid/residents.json",
+        "grid/workers.json",
+        "grid/events.json",
+        "iot/cardholders.json",
+    } <= files
+    assert {f for f in files if f.startswith("civil/")} == {
+        str(p.relative_to(street_dir)) for p in street_dir.glob("civil/*")
+    }
     assert not files & {"iot/events.jsonl", "iot/devices.json", "grid/grids.json", "grid/visits.json"}
     assert scanned.ok is False and not scanned.errors
 

@@ -29,10 +29,28 @@ def demo(tmp_path_factory) -> Path:
     dags = Path(__file__).resolve().parents[2] / "dags"
     with open(workdir / "console.log", "wb") as console:
         done = subprocess.run(
-            [sys.executable, "-m", "islandbridge.cli", "demo", "--workdir", str(workdir), "--residents",
-             str(RESIDENTS), "--seed", str(SEED), "--dags-folder", str(dags)],
-            stdout=console, stderr=subprocess.STDOUT, check=False, timeout=900)
-    assert done.returncode == 0, (workdir / "console.log").read_text(encoding="utf-8", errors="replace")[-4000:]
+            [
+                sys.executable,
+                "-m",
+                "islandbridge.cli",
+                "demo",
+                "--workdir",
+                str(workdir),
+                "--residents",
+                str(RESIDENTS),
+                "--seed",
+                str(SEED),
+                "--dags-folder",
+                str(dags),
+            ],
+            stdout=console,
+            stderr=subprocess.STDOUT,
+            check=False,
+            timeout=900,
+        )
+    assert done.returncode == 0, (workdir / "console.log").read_text(encoding="utf-8", errors="replace")[
+        -4000:
+    ]
     return workdir
 
 
@@ -43,8 +61,10 @@ def _policy_locations() -> list[str]:
         for report in policy.reports.values():
             for column in report.columns:
                 if column.kind == "vault":
-                    locations += [f"exports/{policy.department}/*/{report.name}.{ext}::{column.name}"
-                                  for ext in ("csv", "parquet")]
+                    locations += [
+                        f"exports/{policy.department}/*/{report.name}.{ext}::{column.name}"
+                        for ext in ("csv", "parquet")
+                    ]
     return locations
 
 
@@ -55,18 +75,31 @@ def test_a_demo_run_leaves_no_identifier_outside_the_vault_and_the_policy_column
     for key, n in needles.counts().items():
         kinds[key.split("/")[0]] += n
     assert min(kinds["name"], kinds["id_number"], kinds["phone"]) > 200 and kinds["bank_card"] > 5, kinds
-    result = scan_tree(demo, needles, exclude=[street, demo / "secrets"],
-                       allow=allow_rules(locations=_policy_locations()))
+    result = scan_tree(
+        demo, needles, exclude=[street, demo / "secrets"], allow=allow_rules(locations=_policy_locations())
+    )
     assert result.ok, result.summary() + "\n" + result.report(40)
     scanned = {str(p.relative_to(demo)) for p in demo.rglob("*") if p.is_file()} - {
-        str(p.relative_to(demo)) for p in [*street.rglob("*"), *(demo / "secrets").rglob("*")]}
+        str(p.relative_to(demo)) for p in [*street.rglob("*"), *(demo / "secrets").rglob("*")]
+    }
     # Everything the issue lists was there to be scanned.
-    for expected in ("warehouse/warehouse.duckdb", "private/vault.duckdb", "airflow/airflow.db", "console.log",
-                     "private/audit/reidentification.jsonl"):
+    for expected in (
+        "warehouse/warehouse.duckdb",
+        "private/vault.duckdb",
+        "airflow/airflow.db",
+        "console.log",
+        "private/audit/reidentification.jsonl",
+    ):
         assert expected in scanned, sorted(scanned)
-    for pattern in ("warehouse/events/**/*.parquet", "warehouse/snapshots/*.duckdb",
-                    "warehouse/reports/*/quality.html", "warehouse/reports/*/run.html",
-                    "exports/*/*/*.csv", "exports/*/*/*.parquet", "exports/*/*/manifest.json"):
+    for pattern in (
+        "warehouse/events/**/*.parquet",
+        "warehouse/snapshots/*.duckdb",
+        "warehouse/reports/*/quality.html",
+        "warehouse/reports/*/run.html",
+        "exports/*/*/*.csv",
+        "exports/*/*/*.parquet",
+        "exports/*/*/manifest.json",
+    ):
         assert list(demo.glob(pattern)), f"nothing matches {pattern}"
     # The vault's values are there, under the allowed export columns, so the needles do find things.
     assert result.allowed, "the exports hold the identifiers their policies allow"

@@ -22,8 +22,9 @@ identities = st.text(min_size=1, max_size=40)
 @settings(deadline=None)  # the first example pays for importing and warming up pyarrow
 @given(material=keys_bytes, identity=identities)
 def test_person_key_is_stable_for_a_key(material, identity):
-    assert person_key(Key(PERSON_KEY, "a", material), identity) == \
-        person_key(Key(PERSON_KEY, "b", bytes(material)), identity)
+    assert person_key(Key(PERSON_KEY, "a", material), identity) == person_key(
+        Key(PERSON_KEY, "b", bytes(material)), identity
+    )
 
 
 @settings(deadline=None)

@@ -11,10 +11,20 @@ from islandbridge.privacy.vault import FIELDS, Vault, VaultError, VaultIntegrity
 from tests.privacy.helpers import vault_ring
 
 PEOPLE = {
-    "pk_aaa": {"name": "张小伟", "id_number": "510104196812225052", "phone": "13800138000",
-               "bank_card": "6222021234567890123", "address": "锦江区春熙路街道红星路三段1号"},
-    "pk_bbb": {"name": "李秀英", "id_number": "51010419450101002X", "phone": "13912345678",
-               "bank_card": "6217001234567890", "address": "青羊区少城路7号2单元501"},
+    "pk_aaa": {
+        "name": "张小伟",
+        "id_number": "510104196812225052",
+        "phone": "13800138000",
+        "bank_card": "6222021234567890123",
+        "address": "锦江区春熙路街道红星路三段1号",
+    },
+    "pk_bbb": {
+        "name": "李秀英",
+        "id_number": "51010419450101002X",
+        "phone": "13912345678",
+        "bank_card": "6217001234567890",
+        "address": "青羊区少城路7号2单元501",
+    },
 }
 
 
@@ -34,11 +44,16 @@ def expected():
 def swap(vault, where_a, where_b):
     """Exchange the sealed value of two rows, as someone with write access to the file could."""
     con = vault._con
-    a = con.execute("SELECT nonce, ciphertext FROM identifiers WHERE person_key=? AND field=?", where_a).fetchone()
-    b = con.execute("SELECT nonce, ciphertext FROM identifiers WHERE person_key=? AND field=?", where_b).fetchone()
+    a = con.execute(
+        "SELECT nonce, ciphertext FROM identifiers WHERE person_key=? AND field=?", where_a
+    ).fetchone()
+    b = con.execute(
+        "SELECT nonce, ciphertext FROM identifiers WHERE person_key=? AND field=?", where_b
+    ).fetchone()
     for (nonce, ct), where in ((b, where_a), (a, where_b)):
-        con.execute("UPDATE identifiers SET nonce=?, ciphertext=? WHERE person_key=? AND field=?",
-                    [nonce, ct, *where])
+        con.execute(
+            "UPDATE identifiers SET nonce=?, ciphertext=? WHERE person_key=? AND field=?", [nonce, ct, *where]
+        )
 
 
 def test_values_round_trip(vault):
@@ -68,8 +83,12 @@ def test_new_plaintext_replaces_the_stored_one(vault):
 
 
 def test_values_from_two_systems_are_kept_apart(vault):
-    vault.put_many([("pk_aaa", "phone", "registry", "jm:1", "13800138000"),
-                    ("pk_aaa", "phone", "grid", "r:9", "13900000000")])
+    vault.put_many(
+        [
+            ("pk_aaa", "phone", "registry", "jm:1", "13800138000"),
+            ("pk_aaa", "phone", "grid", "r:9", "13900000000"),
+        ]
+    )
     assert values(vault, ["pk_aaa"])["pk_aaa"]["phone"] == ["13900000000", "13800138000"]
 
 
@@ -101,8 +120,10 @@ def test_wrong_key_for_a_kid_names_the_kid_and_returns_nothing(tmp_path):
     with Vault.open(tmp_path / "v.duckdb", vault_ring("v1")) as vault:
         vault.put_many(rows())
     impostor = vault_ring("v1")  # same kid, different key
-    with Vault.open(tmp_path / "v.duckdb", impostor) as vault, \
-            pytest.raises(VaultIntegrityError, match="key id 'v1'") as err:
+    with (
+        Vault.open(tmp_path / "v.duckdb", impostor) as vault,
+        pytest.raises(VaultIntegrityError, match="key id 'v1'") as err,
+    ):
         vault.get(["pk_aaa"], ["name"])
     assert "张小伟" not in str(err.value)
 
@@ -110,8 +131,10 @@ def test_wrong_key_for_a_kid_names_the_kid_and_returns_nothing(tmp_path):
 def test_missing_kid_names_the_kid_and_purpose(tmp_path):
     with Vault.open(tmp_path / "v.duckdb", vault_ring("v1")) as vault:
         vault.put_many(rows())
-    with Vault.open(tmp_path / "v.duckdb", vault_ring("v9")) as vault, \
-            pytest.raises(UnknownKeyIdError, match="'v1' \\(purpose 'vault'\\)"):
+    with (
+        Vault.open(tmp_path / "v.duckdb", vault_ring("v9")) as vault,
+        pytest.raises(UnknownKeyIdError, match="'v1' \\(purpose 'vault'\\)"),
+    ):
         vault.get(["pk_aaa"])
 
 

@@ -40,8 +40,10 @@ def served_street(street_dir):
     """The session's simulated street with its grid and IoT servers, shared by tests that only read it."""
     from islandbridge.devtools.simulator.servers import GridServer, IotServer
 
-    with GridServer(street_dir / "grid", client_id=GRID_CLIENT[0], client_secret=GRID_CLIENT[1]) as grid, \
-            IotServer(street_dir / "iot", api_key=IOT_KEY) as iot:
+    with (
+        GridServer(street_dir / "grid", client_id=GRID_CLIENT[0], client_secret=GRID_CLIENT[1]) as grid,
+        IotServer(street_dir / "iot", api_key=IOT_KEY) as iot,
+    ):
         yield street_dir, grid.base_url, iot.base_url
 
 
@@ -60,8 +62,11 @@ class Workspace:
         body = yaml.safe_load(self.config.read_text(encoding="utf-8"))
         body["keys"]["quarantine"] = {"env": "IB_QUARANTINE_KEYS"}  # the rest: the demo's key files
         self.config.write_text(yaml.safe_dump(body, allow_unicode=True), encoding="utf-8")
-        self.environ = {"IB_GRID_CLIENT_SECRET": GRID_CLIENT[1], "IB_IOT_API_KEY": IOT_KEY,
-                        "IB_QUARANTINE_KEYS": keys}
+        self.environ = {
+            "IB_GRID_CLIENT_SECRET": GRID_CLIENT[1],
+            "IB_IOT_API_KEY": IOT_KEY,
+            "IB_QUARANTINE_KEYS": keys,
+        }
         self.settings = load_settings(self.config, self.environ)
 
     def copy(self, root: Path) -> Workspace:
@@ -80,12 +85,14 @@ class Workspace:
 
     def gate(self, day: str, sources: Sequence[str] | None = None, quality: Mapping | None = None, **kw):
         as_of = parse_as_of(day)
-        return validate_run(self.settings, raw.run_id_for(as_of), as_of, sources or list(self.settings.sources),
-                            quality, **kw)
+        return validate_run(
+            self.settings, raw.run_id_for(as_of), as_of, sources or list(self.settings.sources), quality, **kw
+        )
 
     def load(self, day: str, sources: Sequence[str] | None = None) -> dict:
-        return pipeline.load(self.settings, parse_as_of(day), sources or list(self.settings.sources),
-                             clock=lambda: LOADED_AT)
+        return pipeline.load(
+            self.settings, parse_as_of(day), sources or list(self.settings.sources), clock=lambda: LOADED_AT
+        )
 
     def sync(self, day: str, sources: Sequence[str] | None = None, quality: Mapping | None = None):
         """The lead's wiring: extract, gate, and load only when the gate passed (it raises otherwise)."""
@@ -115,15 +122,19 @@ class Workspace:
         shutil.rmtree(folder)
         folder.mkdir()
         names = list(rows[0]) if rows else table.schema.names
-        pq.write_table(pa.Table.from_pylist(rows, pa.schema([(n, pa.string()) for n in names])),
-                       folder / "part-00000.parquet")
+        pq.write_table(
+            pa.Table.from_pylist(rows, pa.schema([(n, pa.string()) for n in names])),
+            folder / "part-00000.parquet",
+        )
         manifest = self.manifest(day, source)
         info = manifest["streams"][stream]
         delta = len(rows) - table.num_rows
         info["read"] += delta
         info["landed"] += delta
         info["parts"] = 1
-        Path(self.base(day, source), MANIFEST).write_text(json.dumps(manifest, ensure_ascii=False), encoding="utf-8")
+        Path(self.base(day, source), MANIFEST).write_text(
+            json.dumps(manifest, ensure_ascii=False), encoding="utf-8"
+        )
 
     # -- the warehouse ----------------------------------------------------------------------------------
 
@@ -137,10 +148,12 @@ class Workspace:
 
 def set_values(changes: Mapping[str, Mapping[str, str | None]]) -> Callable[[list[dict]], list[dict]]:
     """An ``edit``: set columns of the rows with these record keys."""
+
     def change(rows: list[dict]) -> list[dict]:
         for row in rows:
             row.update(changes.get(row["_record_key"], {}))
         return rows
+
     return change
 
 

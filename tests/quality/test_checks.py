@@ -25,7 +25,12 @@ from islandbridge.schemas import SchemaError, load_tables, parse_tables
 
 AS_OF = dt.datetime(2026, 11, 21, tzinfo=dt.UTC)
 RUN = "ib_20261121T000000Z"
-CONNECTORS = {"sql_registry": sql_registry, "grid_rest": grid_rest, "civil_files": civil_files, "iot_rest": iot_rest}
+CONNECTORS = {
+    "sql_registry": sql_registry,
+    "grid_rest": grid_rest,
+    "civil_files": civil_files,
+    "iot_rest": iot_rest,
+}
 
 
 def test_every_connector_stream_has_a_table_definition_with_its_columns_and_key():
@@ -78,10 +83,22 @@ def test_every_suite_builds_as_a_gx_suite_with_one_expectation_per_row_check():
 
 def test_the_quality_configuration_lists_every_problem():
     with pytest.raises(QualityConfigError) as caught:
-        QualityConfig.from_mapping({"volume": {"max_drop": 3}, "gx_max_rows": "many", "colour": "red",
-                                    "checks": {"registry.t_jm.zt_known": {"severity": "fatal"}, "t_jm": {}}})
+        QualityConfig.from_mapping(
+            {
+                "volume": {"max_drop": 3},
+                "gx_max_rows": "many",
+                "colour": "red",
+                "checks": {"registry.t_jm.zt_known": {"severity": "fatal"}, "t_jm": {}},
+            }
+        )
     message = str(caught.value)
-    for part in ("volume.max_drop", "gx_max_rows", "quality.colour", "severity: 'fatal'", "quality.checks.t_jm"):
+    for part in (
+        "volume.max_drop",
+        "gx_max_rows",
+        "quality.colour",
+        "severity: 'fatal'",
+        "quality.checks.t_jm",
+    ):
         assert part in message
     assert QualityConfig.from_mapping(None).max_drop == 0.3
 
@@ -90,10 +107,14 @@ def test_the_quality_configuration_lists_every_problem():
 
 
 def _settings(tmp_path, keys=None) -> Settings:
-    return Settings(street_code="511403001", landing_url=(tmp_path / "landing").as_uri(),
-                    warehouse_path=tmp_path / "wh" / "warehouse.duckdb", state_dir=tmp_path / "state",
-                    sources={"registry": SourceSettings("registry", "sql_registry", {"url": "sqlite:///unused"})},
-                    keys=keys or {})
+    return Settings(
+        street_code="511403001",
+        landing_url=(tmp_path / "landing").as_uri(),
+        warehouse_path=tmp_path / "wh" / "warehouse.duckdb",
+        state_dir=tmp_path / "state",
+        sources={"registry": SourceSettings("registry", "sql_registry", {"url": "sqlite:///unused"})},
+        keys=keys or {},
+    )
 
 
 def _land(settings, estates):
@@ -103,15 +124,21 @@ def _land(settings, estates):
     return writer.close({})
 
 
-ESTATES = [{"xqbm": "XQ001", "xqmc": "锦江苑", "sqbm": "511403001001", "sqmc": "凤鸣社区"},
-           {"xqbm": "XQ002", "xqmc": "岷江花园", "sqbm": "511403001001", "sqmc": "凤鸣社区"}]
+ESTATES = [
+    {"xqbm": "XQ001", "xqmc": "锦江苑", "sqbm": "511403001001", "sqmc": "凤鸣社区"},
+    {"xqbm": "XQ002", "xqmc": "岷江花园", "sqbm": "511403001001", "sqmc": "凤鸣社区"},
+]
 
 
 def test_an_expectation_that_raises_is_a_broken_check_not_bad_data():
     import great_expectations.expectations as gxe
 
-    broken = gxe.ExpectColumnValuesToBeInSet(column="no_such_column", value_set=["1"], meta={"check": "zt_known"})
-    with pytest.raises(QualityCheckBrokenError, match=r"registry\.t_jm\.zt_known .*raised instead of validating"):
+    broken = gxe.ExpectColumnValuesToBeInSet(
+        column="no_such_column", value_set=["1"], meta={"check": "zt_known"}
+    )
+    with pytest.raises(
+        QualityCheckBrokenError, match=r"registry\.t_jm\.zt_known .*raised instead of validating"
+    ):
         suites.validate(pa.table({"zt": ["1", "9"]}), [broken], "registry.t_jm")
     assert suites.raised_exception({"m": {"raised_exception": True, "exception_message": "boom"}}) == "boom"
     assert suites.raised_exception({"raised_exception": False, "exception_message": None}) is None
@@ -143,7 +170,9 @@ def test_an_override_naming_an_unknown_check_is_refused(tmp_path):
     settings = _settings(tmp_path)
     _land(settings, ESTATES)
     with pytest.raises(QualityConfigError, match="has no check 'zt_knwon'"):
-        validate_run(settings, RUN, AS_OF, ["registry"], {"checks": {"registry.t_jm.zt_knwon": {"severity": "row"}}})
+        validate_run(
+            settings, RUN, AS_OF, ["registry"], {"checks": {"registry.t_jm.zt_knwon": {"severity": "row"}}}
+        )
 
 
 def test_flow_volume_compares_records_per_hour_with_the_previous_run(tmp_path):
@@ -157,8 +186,10 @@ def test_flow_volume_compares_records_per_hour_with_the_previous_run(tmp_path):
     for as_of in days:
         raw.begin_run(con, raw.run_id_for(as_of), as_of, ["iot"], as_of)
         raw.finish_run(con, raw.run_id_for(as_of), "loaded", as_of)
-    con.execute("INSERT INTO meta.run_sources VALUES (?, 'iot', 'events', 2400, 2400, 0, 0, 0, ?)",
-                [raw.run_id_for(days[1]), days[1]])
+    con.execute(
+        "INSERT INTO meta.run_sources VALUES (?, 'iot', 'events', 2400, 2400, 0, 0, 0, ?)",
+        [raw.run_id_for(days[1]), days[1]],
+    )
     con.close()
     gate_con = duckdb.connect()
     gate_con.execute(f"ATTACH '{path}' AS wh (READ_ONLY)")

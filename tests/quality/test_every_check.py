@@ -36,8 +36,14 @@ def _violate(check: Check, rows: list[dict], i: int) -> None:
     elif check.kind == "number_between":
         rows[i][col] = str(p["max"] * 10 + 1)
     else:
-        rows[i][col] = {"not_null": None, "in_set": "__unknown__", "regex": "!!", "date_format": "not a date",
-                        "epoch_ms_between": "0", "exists_in": "NOPE-404"}[check.kind]
+        rows[i][col] = {
+            "not_null": None,
+            "in_set": "__unknown__",
+            "regex": "!!",
+            "date_format": "not a date",
+            "epoch_ms_between": "0",
+            "exists_in": "NOPE-404",
+        }[check.kind]
 
 
 @pytest.fixture(scope="module")
@@ -65,10 +71,23 @@ def test_each_expectation_fails_with_its_defect_injected(landed, kind_stream):
         con.register("_ref_rows", landed(kind_stream[0], check.params["ref"]["stream"]))
         con.execute(f'CREATE TABLE _ref{n} AS SELECT "{check.params["ref"]["column"]}" AS k FROM _ref_rows')
         refs[check.id] = f"_ref{n}"
-    found = run_row_checks(con, pa.Table.from_pylist(defective, rows.schema), table, checks, ctx, refs,
-                           gx_columns=[x for c in checks if c.kind not in DERIVED_KINDS for x in c.columns])
-    gx = {r["check"]: r for r in suites.validate(found.frame, [suites.expectation(c, ctx) for c in checks],
-                                                 ".".join(kind_stream))}
+    found = run_row_checks(
+        con,
+        pa.Table.from_pylist(defective, rows.schema),
+        table,
+        checks,
+        ctx,
+        refs,
+        gx_columns=[x for c in checks if c.kind not in DERIVED_KINDS for x in c.columns],
+    )
+    gx = {
+        r["check"]: r
+        for r in suites.validate(
+            found.frame, [suites.expectation(c, ctx) for c in checks], ".".join(kind_stream)
+        )
+    }
     for check in checks:
         assert not gx[check.id]["success"], check.id
-        assert found.counts[check.id].unexpected_count == gx[check.id]["result"]["unexpected_count"] > 0, check.id
+        assert found.counts[check.id].unexpected_count == gx[check.id]["result"]["unexpected_count"] > 0, (
+            check.id
+        )

@@ -25,12 +25,26 @@ def _inject_row_defects(ws: Workspace) -> dict[tuple[str, str, str], set[str]]:
     """Edit the landed Parquet; returns (source, stream, check) -> the record keys that must fail it."""
     jm = [r["_record_key"] for r in ws.landed(DAY, "registry", "t_jm").to_pylist()]
     dup, status, house, born, hjlx, sex = jm[:6]
-    ws.edit(DAY, "registry", "t_jm", lambda rows: [*rows, dict(next(r for r in rows if r["_record_key"] == dup))])
-    ws.edit(DAY, "registry", "t_jm", set_values({
-        status: {"zt": "9"}, house: {"fwbh": "FW9999999"}, born: {"csrq": "2030-01-01"}, hjlx: {"hjlx": "外籍"},
-        sex: {"xb": "3"},
-        # ratio checks (warnings): 30 ID numbers with a wrong check digit, 40 phones that are not phones
-        **{k: {"sfzh": "110101199003070018"} for k in jm[10:40]}, **{k: {"lxdh": "call me"} for k in jm[40:80]}}))
+    ws.edit(
+        DAY, "registry", "t_jm", lambda rows: [*rows, dict(next(r for r in rows if r["_record_key"] == dup))]
+    )
+    ws.edit(
+        DAY,
+        "registry",
+        "t_jm",
+        set_values(
+            {
+                status: {"zt": "9"},
+                house: {"fwbh": "FW9999999"},
+                born: {"csrq": "2030-01-01"},
+                hjlx: {"hjlx": "外籍"},
+                sex: {"xb": "3"},
+                # ratio checks (warnings): 30 ID numbers with a wrong check digit, 40 phones that are not phones
+                **{k: {"sfzh": "110101199003070018"} for k in jm[10:40]},
+                **{k: {"lxdh": "call me"} for k in jm[40:80]},
+            }
+        ),
+    )
     grid_res = ws.landed(DAY, "grid", "residents")["_record_key"][0].as_py()
     ws.edit(DAY, "grid", "residents", set_values({grid_res: {"status": "死亡"}}))
     ev = ws.landed(DAY, "grid", "events")["_record_key"].to_pylist()
@@ -40,18 +54,34 @@ def _inject_row_defects(ws: Workspace) -> dict[tuple[str, str, str], set[str]]:
     dev = ws.landed(DAY, "iot", "devices")["_record_key"][-1].as_py()
     ws.edit(DAY, "iot", "devices", set_values({dev: {"device_type": "toaster"}}))
     events = ws.landed(DAY, "iot", "events")["_record_key"].to_pylist()
-    clock, ghost, kind = events[:BAD_EVENTS], events[BAD_EVENTS:BAD_EVENTS + 3], events[BAD_EVENTS + 3]
-    ws.edit(DAY, "iot", "events", set_values({**{k: {"ts": "0"} for k in clock},
-                                              **{k: {"device_id": "XX999999"} for k in ghost},
-                                              kind: {"type": "teleport"}}))
+    clock, ghost, kind = events[:BAD_EVENTS], events[BAD_EVENTS : BAD_EVENTS + 3], events[BAD_EVENTS + 3]
+    ws.edit(
+        DAY,
+        "iot",
+        "events",
+        set_values(
+            {
+                **{k: {"ts": "0"} for k in clock},
+                **{k: {"device_id": "XX999999"} for k in ghost},
+                kind: {"type": "teleport"},
+            }
+        ),
+    )
     return {
-        ("registry", "t_jm", "jmid_unique"): {dup}, ("registry", "t_jm", "zt_known"): {status},
-        ("registry", "t_jm", "house_exists"): {house}, ("registry", "t_jm", "birth_date_past"): {born},
-        ("registry", "t_jm", "hjlx_known"): {hjlx}, ("registry", "t_jm", "xb_known"): {sex},
-        ("grid", "residents", "status_known"): {grid_res}, ("grid", "events", "category_known"): {ev[0]},
-        ("grid", "events", "created_plausible"): {ev[1]}, ("civil", "dibao", "category_known"): {dibao},
-        ("iot", "devices", "device_type_known"): {dev}, ("iot", "events", "ts_plausible"): set(clock),
-        ("iot", "events", "device_exists"): set(ghost), ("iot", "events", "type_known"): {kind},
+        ("registry", "t_jm", "jmid_unique"): {dup},
+        ("registry", "t_jm", "zt_known"): {status},
+        ("registry", "t_jm", "house_exists"): {house},
+        ("registry", "t_jm", "birth_date_past"): {born},
+        ("registry", "t_jm", "hjlx_known"): {hjlx},
+        ("registry", "t_jm", "xb_known"): {sex},
+        ("grid", "residents", "status_known"): {grid_res},
+        ("grid", "events", "category_known"): {ev[0]},
+        ("grid", "events", "created_plausible"): {ev[1]},
+        ("civil", "dibao", "category_known"): {dibao},
+        ("iot", "devices", "device_type_known"): {dev},
+        ("iot", "events", "ts_plausible"): set(clock),
+        ("iot", "events", "device_exists"): set(ghost),
+        ("iot", "events", "type_known"): {kind},
     }
 
 
@@ -87,20 +117,35 @@ def test_a_clean_street_passes_every_expectation(clean):
 def test_a_clean_run_loads_everything_and_records_its_results(clean):
     ws, gate = clean
     for read, landed, quarantined, duplicates in ws.query(
-            "SELECT read, landed, quarantined, duplicates FROM meta.run_sources"):
+        "SELECT read, landed, quarantined, duplicates FROM meta.run_sources"
+    ):
         assert read == landed + quarantined + duplicates
-    assert ws.query("SELECT count(*) FROM meta.quality_results WHERE run_id = ?", [RUN]) == [(len(gate.results),)]
+    assert ws.query("SELECT count(*) FROM meta.quality_results WHERE run_id = ?", [RUN]) == [
+        (len(gate.results),)
+    ]
     assert ws.query("SELECT count(*) FROM meta.quality_quarantine") == [(0,)]
 
 
-@pytest.mark.parametrize("case", [
-    ("registry", "t_jm", "jmid_unique"), ("registry", "t_jm", "zt_known"), ("registry", "t_jm", "house_exists"),
-    ("registry", "t_jm", "birth_date_past"), ("registry", "t_jm", "hjlx_known"), ("registry", "t_jm", "xb_known"),
-    ("grid", "residents", "status_known"), ("grid", "events", "category_known"),
-    ("grid", "events", "created_plausible"), ("civil", "dibao", "category_known"),
-    ("iot", "devices", "device_type_known"), ("iot", "events", "ts_plausible"), ("iot", "events", "device_exists"),
-    ("iot", "events", "type_known"),
-], ids="-".join)
+@pytest.mark.parametrize(
+    "case",
+    [
+        ("registry", "t_jm", "jmid_unique"),
+        ("registry", "t_jm", "zt_known"),
+        ("registry", "t_jm", "house_exists"),
+        ("registry", "t_jm", "birth_date_past"),
+        ("registry", "t_jm", "hjlx_known"),
+        ("registry", "t_jm", "xb_known"),
+        ("grid", "residents", "status_known"),
+        ("grid", "events", "category_known"),
+        ("grid", "events", "created_plausible"),
+        ("civil", "dibao", "category_known"),
+        ("iot", "devices", "device_type_known"),
+        ("iot", "events", "ts_plausible"),
+        ("iot", "events", "device_exists"),
+        ("iot", "events", "type_known"),
+    ],
+    ids="-".join,
+)
 def test_each_row_defect_fails_its_expectation_and_quarantines_exactly_its_rows(defective, clean, case):
     ws, gate, expected = defective
     result = _result(gate, *case)
@@ -118,18 +163,25 @@ def test_quarantined_rows_are_kept_out_of_the_load_and_counted_as_quarantined(de
         assert not keys & loaded, (source, stream)
         assert keys <= set(gate.excluded_keys[source][stream])
     for source, stream, read, landed, quarantined, duplicates in ws.query(
-            "SELECT source, stream, read, landed, quarantined, duplicates FROM meta.run_sources"):
+        "SELECT source, stream, read, landed, quarantined, duplicates FROM meta.run_sources"
+    ):
         assert read == landed + quarantined + duplicates, (source, stream)
         rows = ws.query(f"SELECT count(*) FROM raw.{source}__{stream}")[0][0]
         assert rows == landed, (source, stream)
-    assert ws.query("SELECT quarantined FROM meta.run_sources WHERE source = 'registry' AND stream = 't_jm'") \
-        == [(gate.quarantined["registry"]["t_jm"],)]
+    assert ws.query(
+        "SELECT quarantined FROM meta.run_sources WHERE source = 'registry' AND stream = 't_jm'"
+    ) == [(gate.quarantined["registry"]["t_jm"],)]
 
 
 def test_more_than_200_failing_rows_are_all_quarantined(defective):
     ws, gate, _ = defective
-    bad = {r[0] for r in ws.query("SELECT record_key FROM meta.quality_quarantine WHERE stream = 'events' "
-                                  "AND source = 'iot' AND list_contains(expectations_failed, 'ts_plausible')")}
+    bad = {
+        r[0]
+        for r in ws.query(
+            "SELECT record_key FROM meta.quality_quarantine WHERE stream = 'events' "
+            "AND source = 'iot' AND list_contains(expectations_failed, 'ts_plausible')"
+        )
+    }
     assert len(bad) == BAD_EVENTS
     assert _result(gate, "iot", "events", "ts_plausible").unexpected_count == BAD_EVENTS
 
@@ -168,22 +220,36 @@ def _personal_values(ws: Workspace) -> set[str]:
 
     with (ws.street / "truth" / "persons.csv").open(encoding="utf-8") as f:
         people = list(csv.DictReader(f))
-    values = {p["name"] for p in people if len(p["name"]) >= 2} | {p["id_number"] for p in people if p["id_number"]}
-    for source, stream, column in [("registry", "t_jm", "lxdh"), ("grid", "residents", "phone"),
-                                   ("civil", "dibao", "联系电话"), ("civil", "senior", "银行卡号"),
-                                   ("iot", "cardholders", "phone")]:
+    values = {p["name"] for p in people if len(p["name"]) >= 2} | {
+        p["id_number"] for p in people if p["id_number"]
+    }
+    for source, stream, column in [
+        ("registry", "t_jm", "lxdh"),
+        ("grid", "residents", "phone"),
+        ("civil", "dibao", "联系电话"),
+        ("civil", "senior", "银行卡号"),
+        ("iot", "cardholders", "phone"),
+    ]:
         original = LandingSlice.open(ws.settings.landing_url, RUN, source).dataset(stream).to_table()
-        values |= {v.strip() for v in original[column].to_pylist() if v and sum(ch.isdigit() for ch in v) >= 11}
+        values |= {
+            v.strip() for v in original[column].to_pylist() if v and sum(ch.isdigit() for ch in v) >= 11
+        }
     return values
 
 
 def test_the_report_and_the_results_table_hold_no_personal_data(defective):
     ws, gate, _ = defective
-    texts = {"html": gate.report_path.read_text(encoding="utf-8"),
-             "json": gate.summary_path.read_text(encoding="utf-8"),
-             "meta": json.dumps(ws.query("SELECT * FROM meta.quality_results"), ensure_ascii=False, default=str),
-             "quarantine list": json.dumps(ws.query("SELECT run_id, source, stream, record_key, expectations_failed "
-                                                    "FROM meta.quality_quarantine"), ensure_ascii=False)}
+    texts = {
+        "html": gate.report_path.read_text(encoding="utf-8"),
+        "json": gate.summary_path.read_text(encoding="utf-8"),
+        "meta": json.dumps(ws.query("SELECT * FROM meta.quality_results"), ensure_ascii=False, default=str),
+        "quarantine list": json.dumps(
+            ws.query(
+                "SELECT run_id, source, stream, record_key, expectations_failed FROM meta.quality_quarantine"
+            ),
+            ensure_ascii=False,
+        ),
+    }
     personal = _personal_values(ws) | {"call me", "110101199003070018"}
     for where, text in texts.items():
         leaked = sorted(v for v in personal if v in text)
@@ -213,7 +279,11 @@ def test_critical_defects_stop_the_run_and_leave_the_warehouse_byte_for_byte(cle
     assert {s: ws.manifest(DAY, s) for s in ("registry", "civil")} == manifests
     assert caught.value.result.report_path.exists()
 
-    relaxed = {"checks": {"registry.t_jm.columns_match": {"severity": "warning"},
-                          "civil.dibao.roster_totals": {"severity": "warning"},
-                          "civil.senior.roster_totals": {"severity": "warning"}}}
+    relaxed = {
+        "checks": {
+            "registry.t_jm.columns_match": {"severity": "warning"},
+            "civil.dibao.roster_totals": {"severity": "warning"},
+            "civil.senior.roster_totals": {"severity": "warning"},
+        }
+    }
     assert ws.gate(DAY, ["registry", "civil"], relaxed).passed

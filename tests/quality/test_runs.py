@@ -21,10 +21,14 @@ def _registry(ws) -> sqlite3.Connection:
 def test_a_source_returning_half_its_records_stops_the_run(workspace_factory):
     ws = workspace_factory("drop", private=True)
     first = ws.sync("2026-11-19", REGISTRY)
-    assert next(r for r in first.results if r.name == "registry.t_jm.volume").observed == {"baseline": "none yet"}
+    assert next(r for r in first.results if r.name == "registry.t_jm.volume").observed == {
+        "baseline": "none yet"
+    }
     with _registry(ws) as db:
-        db.execute("DELETE FROM t_jm WHERE jmid IN (SELECT jmid FROM t_jm ORDER BY jmid LIMIT "
-                   "(SELECT count(*) / 2 FROM t_jm))")
+        db.execute(
+            "DELETE FROM t_jm WHERE jmid IN (SELECT jmid FROM t_jm ORDER BY jmid LIMIT "
+            "(SELECT count(*) / 2 FROM t_jm))"
+        )
     ws.extract("2026-11-20", REGISTRY)
     digest = hashlib.sha256(ws.settings.warehouse_path.read_bytes()).hexdigest()
     with pytest.raises(QualityGateError) as caught:
@@ -61,17 +65,21 @@ def test_replay_loads_a_fixed_row_exactly_once(workspace_factory):
     assert quarantine_replay(ws.settings, "registry") == {"checked": 1, "loaded": 0, "still_failing": 1}
 
     with _registry(ws) as db:  # the fix at the source: the registry gets the house; the next sync lands it
-        db.execute("INSERT INTO t_fw SELECT 'FW9999999', xqbm, ld, dy, '9999', wgbm, '2026-11-21 09:00:00' "
-                   "FROM t_fw LIMIT 1")
+        db.execute(
+            "INSERT INTO t_fw SELECT 'FW9999999', xqbm, ld, dy, '9999', wgbm, '2026-11-21 09:00:00' "
+            "FROM t_fw LIMIT 1"
+        )
     ws.sync("2026-11-21", REGISTRY)
     assert quarantine_replay(ws.settings, "registry") == {"checked": 1, "loaded": 1, "still_failing": 0}
     assert quarantine_replay(ws.settings, "registry") == {"checked": 0, "loaded": 0, "still_failing": 0}
 
-    assert ws.query("SELECT _run_id FROM raw.registry__t_jm WHERE _record_key = ?", [key]) \
-        == [("ib_20261120T160000Z",)]
+    assert ws.query("SELECT _run_id FROM raw.registry__t_jm WHERE _record_key = ?", [key]) == [
+        ("ib_20261120T160000Z",)
+    ]
     read, landed, quarantined, duplicates = ws.query(
         "SELECT read, landed, quarantined, duplicates FROM meta.run_sources "
-        "WHERE run_id = 'ib_20261120T160000Z' AND source = 'registry' AND stream = 't_jm'")[0]
+        "WHERE run_id = 'ib_20261120T160000Z' AND source = 'registry' AND stream = 't_jm'"
+    )[0]
     assert read == landed + quarantined + duplicates and quarantined == 0
     assert quarantine_list(ws.settings) == []
     assert [e.replayed_at is not None for e in quarantine_list(ws.settings, include_replayed=True)] == [True]

@@ -23,20 +23,46 @@ EVENT_IDS = [f"00000000-0000-4000-8000-00000000000{i}" for i in range(1, 8)]
 
 
 def _resident(person_id: str, update_time: str) -> dict:
-    return {"person_id": person_id, "name": "章伟", "gender": "男", "id_card": "510104********0696",
-            "phone": "138-0013-8000", "address": "锦江苑3-2-501", "grid_code": "51140300100101",
-            "tags": ["独居老人"], "status": "在册", "update_time": update_time}
+    return {
+        "person_id": person_id,
+        "name": "章伟",
+        "gender": "男",
+        "id_card": "510104********0696",
+        "phone": "138-0013-8000",
+        "address": "锦江苑3-2-501",
+        "grid_code": "51140300100101",
+        "tags": ["独居老人"],
+        "status": "在册",
+        "update_time": update_time,
+    }
 
 
 def _holder(holder_id: str, updated_at: str) -> dict:
-    return {"holder_id": holder_id, "name": "王婷", "phone": "15256815188", "estate_code": "XQ002",
-            "building": "11", "unit": "1", "room": "804", "card_no": f"C{holder_id[1:]}",
-            "face_enrolled": True, "valid_until": "2027-12-31", "updated_at": updated_at}
+    return {
+        "holder_id": holder_id,
+        "name": "王婷",
+        "phone": "15256815188",
+        "estate_code": "XQ002",
+        "building": "11",
+        "unit": "1",
+        "room": "804",
+        "card_no": f"C{holder_id[1:]}",
+        "face_enrolled": True,
+        "valid_until": "2027-12-31",
+        "updated_at": updated_at,
+    }
 
 
 def _event(event_id: str, ts: int, device_id: str = "DR000001") -> dict:
-    return {"event_id": event_id, "ts": ts, "device_id": device_id, "type": "access_granted",
-            "holder_id": "H0000001", "value": None, "alarm_code": None}
+    return {
+        "event_id": event_id,
+        "ts": ts,
+        "device_id": device_id,
+        "type": "access_granted",
+        "holder_id": "H0000001",
+        "value": None,
+        "alarm_code": None,
+    }
 
 
 def _write(path: Path, items: list[dict]) -> None:
@@ -48,45 +74,119 @@ def _write(path: Path, items: list[dict]) -> None:
 def tiny_street(tmp_path) -> Path:
     """Six residents (two sharing an update_time), a few of everything else, and a 7-line event log."""
     grid = tmp_path / "grid"
-    _write(grid / "grids.json", [{"grid_code": "51140300100101", "grid_name": "01号网格",
-                                  "community_code": "511403001001", "community_name": "凤鸣社区",
-                                  "worker_id": "W0001", "update_time": "2026-01-11 00:00:00"}])
-    _write(grid / "workers.json", [{"worker_id": "W0001", "name": "张鑫", "phone": "16654981784",
-                                    "grid_code": "51140300100101", "active": True,
-                                    "update_time": "2026-10-13 00:00:00"}])
-    times = {"GP000003": "2026-11-01 08:00:00", "GP000001": "2026-11-01 08:00:00",
-             "GP000002": "2026-10-15 09:30:00", "GP000005": "2026-11-10 12:00:00",
-             "GP000004": "2026-11-05 18:45:00", "GP000006": "2026-11-10 12:00:01"}
+    _write(
+        grid / "grids.json",
+        [
+            {
+                "grid_code": "51140300100101",
+                "grid_name": "01号网格",
+                "community_code": "511403001001",
+                "community_name": "凤鸣社区",
+                "worker_id": "W0001",
+                "update_time": "2026-01-11 00:00:00",
+            }
+        ],
+    )
+    _write(
+        grid / "workers.json",
+        [
+            {
+                "worker_id": "W0001",
+                "name": "张鑫",
+                "phone": "16654981784",
+                "grid_code": "51140300100101",
+                "active": True,
+                "update_time": "2026-10-13 00:00:00",
+            }
+        ],
+    )
+    times = {
+        "GP000003": "2026-11-01 08:00:00",
+        "GP000001": "2026-11-01 08:00:00",
+        "GP000002": "2026-10-15 09:30:00",
+        "GP000005": "2026-11-10 12:00:00",
+        "GP000004": "2026-11-05 18:45:00",
+        "GP000006": "2026-11-10 12:00:01",
+    }
     _write(grid / "residents.json", [_resident(pid, t) for pid, t in times.items()])
-    _write(grid / "events.json", [{"event_id": "EV2026090700000", "category": "消防安全", "title": "楼道堆物",
-                                   "description": "住户李明13800138000反映", "reporter_name": "顾飞",
-                                   "reporter_phone": "13316831272", "address": "岷江花园16-2-701",
-                                   "grid_code": "51140300100101", "status": "已办结",
-                                   "created_at": 1788731820000, "update_time": "2026-09-09 09:57:00",
-                                   "closed_at": "2026-09-08 14:57:00"}])
-    _write(grid / "visits.json", [{"visit_id": "VS0000001", "worker_id": "W0001", "person_id": "GP000001",
-                                   "visit_time": "2026-11-14 16:44:00", "visit_type": "走访",
-                                   "findings": "需要助餐服务", "update_time": "2026-11-14 21:50:00"}])
+    _write(
+        grid / "events.json",
+        [
+            {
+                "event_id": "EV2026090700000",
+                "category": "消防安全",
+                "title": "楼道堆物",
+                "description": "住户李明13800138000反映",
+                "reporter_name": "顾飞",
+                "reporter_phone": "13316831272",
+                "address": "岷江花园16-2-701",
+                "grid_code": "51140300100101",
+                "status": "已办结",
+                "created_at": 1788731820000,
+                "update_time": "2026-09-09 09:57:00",
+                "closed_at": "2026-09-08 14:57:00",
+            }
+        ],
+    )
+    _write(
+        grid / "visits.json",
+        [
+            {
+                "visit_id": "VS0000001",
+                "worker_id": "W0001",
+                "person_id": "GP000001",
+                "visit_time": "2026-11-14 16:44:00",
+                "visit_type": "走访",
+                "findings": "需要助餐服务",
+                "update_time": "2026-11-14 21:50:00",
+            }
+        ],
+    )
     iot = tmp_path / "iot"
-    _write(iot / "devices.json", [{"device_id": f"DR00000{i}", "device_type": "door_access",
-                                   "estate_code": "XQ002", "building": "11", "unit": "1", "room": None,
-                                   "status": "online", "installed_at": "2024-05-01T00:00:00Z"} for i in (1, 2)])
-    _write(iot / "cardholders.json", [_holder("H0000003", "2026-09-16T16:00:00Z"),
-                                      _holder("H0000001", "2026-03-12T16:00:00Z"),
-                                      _holder("H0000002", "2026-09-16T16:00:00Z"),
-                                      _holder("H0000004", "2026-11-01T16:00:00Z")])
+    _write(
+        iot / "devices.json",
+        [
+            {
+                "device_id": f"DR00000{i}",
+                "device_type": "door_access",
+                "estate_code": "XQ002",
+                "building": "11",
+                "unit": "1",
+                "room": None,
+                "status": "online",
+                "installed_at": "2024-05-01T00:00:00Z",
+            }
+            for i in (1, 2)
+        ],
+    )
+    _write(
+        iot / "cardholders.json",
+        [
+            _holder("H0000003", "2026-09-16T16:00:00Z"),
+            _holder("H0000001", "2026-03-12T16:00:00Z"),
+            _holder("H0000002", "2026-09-16T16:00:00Z"),
+            _holder("H0000004", "2026-11-01T16:00:00Z"),
+        ],
+    )
     # Arrival order, not ts order: a broken clock (ts 0) and a duplicate delivery included.
-    events = [_event(EVENT_IDS[0], 1794499200000), _event(EVENT_IDS[1], 0), _event(EVENT_IDS[2], 1794499100000),
-              _event(EVENT_IDS[0], 1794499200000), _event(EVENT_IDS[4], 1794499300000),
-              _event(EVENT_IDS[5], 1794499400000), _event(EVENT_IDS[6], 1794499500000)]
+    events = [
+        _event(EVENT_IDS[0], 1794499200000),
+        _event(EVENT_IDS[1], 0),
+        _event(EVENT_IDS[2], 1794499100000),
+        _event(EVENT_IDS[0], 1794499200000),
+        _event(EVENT_IDS[4], 1794499300000),
+        _event(EVENT_IDS[5], 1794499400000),
+        _event(EVENT_IDS[6], 1794499500000),
+    ]
     (iot / "events.jsonl").write_text("".join(json.dumps(e) + "\n" for e in events), encoding="utf-8")
     return tmp_path
 
 
 @pytest.fixture
 def grid(tiny_street):
-    with GridServer(tiny_street / "grid", client_id=CLIENT_ID, client_secret=CLIENT_SECRET,
-                    rate_limit_per_s=None) as server:
+    with GridServer(
+        tiny_street / "grid", client_id=CLIENT_ID, client_secret=CLIENT_SECRET, rate_limit_per_s=None
+    ) as server:
         yield server
 
 
@@ -104,13 +204,16 @@ def http():
 
 
 def _token(http: httpx.Client, server: GridServer, client_id: str = CLIENT_ID, secret: str = CLIENT_SECRET):
-    return http.post(f"{server.base_url}/api/v2/auth/token", json={"client_id": client_id, "client_secret": secret})
+    return http.post(
+        f"{server.base_url}/api/v2/auth/token", json={"client_id": client_id, "client_secret": secret}
+    )
 
 
 def _list(http: httpx.Client, server: GridServer, endpoint: str, token: str | None = None, **params):
     token = token or _token(http, server).json()["data"]["access_token"]
-    return http.get(f"{server.base_url}/api/v2/{endpoint}", params=params,
-                    headers={"Authorization": f"Bearer {token}"})
+    return http.get(
+        f"{server.base_url}/api/v2/{endpoint}", params=params, headers={"Authorization": f"Bearer {token}"}
+    )
 
 
 def _ids(response: httpx.Response, id_field: str = "person_id") -> list[str]:
@@ -134,6 +237,7 @@ def _all_events(http: httpx.Client, server: IotServer, cursor: str | None = None
 
 
 # -- grid: auth -----------------------------------------------------------------------------------
+
 
 def test_token_is_issued_for_good_credentials(grid, http):
     answer = _token(http, grid)
@@ -165,13 +269,16 @@ def test_expired_token_is_http_200_with_code_40101(grid, http):
 
 
 def test_token_expires_after_its_ttl(tiny_street, http):
-    with GridServer(tiny_street, client_id=CLIENT_ID, client_secret=CLIENT_SECRET, token_ttl_s=0.05) as server:
+    with GridServer(
+        tiny_street, client_id=CLIENT_ID, client_secret=CLIENT_SECRET, token_ttl_s=0.05
+    ) as server:
         token = _token(http, server).json()["data"]["access_token"]
         threading.Event().wait(0.1)
         assert _list(http, server, "residents", token=token).json()["code"] == 40101
 
 
 # -- grid: paging ---------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("page_size", [501, 0])
 def test_page_size_outside_1_to_500_is_code_40001_under_http_200(grid, http, page_size):
@@ -181,8 +288,16 @@ def test_page_size_outside_1_to_500_is_code_40001_under_http_200(grid, http, pag
     assert "page_size must be 1..500" in answer.json()["msg"]
 
 
-@pytest.mark.parametrize("params", [{"page": 0}, {"page": "x"}, {"page_size": "1_0"},
-                                    {"updated_after": "2026-11-01"}, {"updated_after": "2026-13-01 00:00:00"}])
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"page": 0},
+        {"page": "x"},
+        {"page_size": "1_0"},
+        {"updated_after": "2026-11-01"},
+        {"updated_after": "2026-13-01 00:00:00"},
+    ],
+)
 def test_malformed_parameters_are_code_40001_with_a_message(grid, http, params):
     body = _list(http, grid, "residents", **params).json()
     assert body["code"] == 40001
@@ -195,7 +310,9 @@ def test_items_are_ordered_by_update_time_then_id(grid, http):
 
 def test_pages_cut_the_ordered_list_and_report_the_total(grid, http):
     token = _token(http, grid).json()["data"]["access_token"]
-    pages = [_list(http, grid, "residents", token=token, page=p, page_size=4).json()["data"] for p in (1, 2, 3)]
+    pages = [
+        _list(http, grid, "residents", token=token, page=p, page_size=4).json()["data"] for p in (1, 2, 3)
+    ]
     assert [page["total"] for page in pages] == [6, 6, 6]
     assert [page["page"] for page in pages] == [1, 2, 3]
     assert [item["person_id"] for page in pages for item in page["items"]] == RESIDENTS_IN_ORDER
@@ -238,6 +355,7 @@ def test_json_is_utf8_with_raw_chinese_and_a_correct_content_length(grid, http):
 
 # -- grid: gateway --------------------------------------------------------------------------------
 
+
 def test_throttle_next_answers_429_with_retry_after(grid, http):
     grid.throttle_next(2, retry_after=3)
     statuses = [_token(http, grid) for _ in range(3)]
@@ -246,7 +364,9 @@ def test_throttle_next_answers_429_with_retry_after(grid, http):
 
 
 def test_token_bucket_answers_429_beyond_the_rate(tiny_street, http):
-    with GridServer(tiny_street, client_id=CLIENT_ID, client_secret=CLIENT_SECRET, rate_limit_per_s=2) as server:
+    with GridServer(
+        tiny_street, client_id=CLIENT_ID, client_secret=CLIENT_SECRET, rate_limit_per_s=2
+    ) as server:
         answers = [http.get(f"{server.base_url}/api/v2/grids") for _ in range(3)]
         assert [a.status_code for a in answers] == [401, 401, 429]
         assert answers[2].headers["retry-after"] == "1"
@@ -277,13 +397,16 @@ def test_request_log_has_method_path_query_and_status_but_no_secrets(grid, http)
     token = _token(http, grid).json()["data"]["access_token"]
     _list(http, grid, "residents", token=token, page=2, page_size=3)
     assert [(r.method, r.path, r.status) for r in grid.requests] == [
-        ("POST", "/api/v2/auth/token", 429), ("POST", "/api/v2/auth/token", 200),
-        ("GET", "/api/v2/residents", 200)]  # the throttled request was not retried by the helper
+        ("POST", "/api/v2/auth/token", 429),
+        ("POST", "/api/v2/auth/token", 200),
+        ("GET", "/api/v2/residents", 200),
+    ]  # the throttled request was not retried by the helper
     assert grid.requests[-1].query == {"page": "2", "page_size": "3"}
     assert CLIENT_SECRET not in repr(grid.requests)
 
 
 # -- IoT ------------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("key", ["wrong", ""])
 def test_iot_wrong_or_missing_api_key_is_403(iot, http, key):
@@ -338,8 +461,10 @@ def test_iot_events_end_with_a_cursor_that_later_sees_appended_events(iot, http)
     assert resumed == late
 
 
-@pytest.mark.parametrize("tamper", [lambda c: c[:5] + ("A" if c[5] != "A" else "B") + c[6:],
-                                    lambda c: c + "AAAA", lambda c: "not a cursor"])
+@pytest.mark.parametrize(
+    "tamper",
+    [lambda c: c[:5] + ("A" if c[5] != "A" else "B") + c[6:], lambda c: c + "AAAA", lambda c: "not a cursor"],
+)
 def test_iot_tampered_cursor_is_400(iot, http, tamper):
     cursor = _iot(http, iot, "events", limit=1).json()["next_cursor"]
     answer = _iot(http, iot, "events", cursor=tamper(cursor))
@@ -367,6 +492,7 @@ def test_iot_throttle_answers_429_with_retry_after(iot, http):
 
 # -- lifecycle ------------------------------------------------------------------------------------
 
+
 def test_stop_closes_the_port_and_ends_the_server_threads(tiny_street, http):
     before = set(threading.enumerate())  # other tests' session-scoped servers may still be running
     with GridServer(tiny_street, client_id=CLIENT_ID, client_secret=CLIENT_SECRET) as server:
@@ -380,9 +506,20 @@ def test_stop_closes_the_port_and_ends_the_server_threads(tiny_street, http):
 def test_serve_forever_serves_both_platforms_until_stopped(tiny_street, http):
     ready: list = []
     stop = threading.Event()
-    runner = threading.Thread(target=serve_forever, args=(tiny_street,), daemon=True, kwargs=dict(
-        grid_port=0, iot_port=0, client_id=CLIENT_ID, client_secret=CLIENT_SECRET, api_key=API_KEY,
-        on_ready=lambda grid, iot: ready.append((grid, iot)), stop=stop))
+    runner = threading.Thread(
+        target=serve_forever,
+        args=(tiny_street,),
+        daemon=True,
+        kwargs=dict(
+            grid_port=0,
+            iot_port=0,
+            client_id=CLIENT_ID,
+            client_secret=CLIENT_SECRET,
+            api_key=API_KEY,
+            on_ready=lambda grid, iot: ready.append((grid, iot)),
+            stop=stop,
+        ),
+    )
     runner.start()
     for _ in range(100):
         if ready:
@@ -398,22 +535,35 @@ def test_serve_forever_serves_both_platforms_until_stopped(tiny_street, http):
 
 # -- the generator's street -----------------------------------------------------------------------
 
+
 def _generator_missing() -> bool:
     """True until the generator exists (a function in the package or a ``generate`` module)."""
     package = importlib.import_module("islandbridge.devtools.simulator")
-    return not hasattr(package, "generate") and importlib.util.find_spec("islandbridge.devtools.simulator.generate") is None
+    return (
+        not hasattr(package, "generate")
+        and importlib.util.find_spec("islandbridge.devtools.simulator.generate") is None
+    )
 
 
-@pytest.mark.skipif(_generator_missing(), reason="islandbridge.devtools.simulator.generate is not written yet")
+@pytest.mark.skipif(
+    _generator_missing(), reason="islandbridge.devtools.simulator.generate is not written yet"
+)
 def test_every_endpoint_pages_through_the_generated_street(grid_server, iot_server, street_dir, http):
     """Needs the generator (``islandbridge.devtools.simulator.generate``); built on the conftest fixtures."""
     from tests.conftest import GRID_CLIENT
 
     token = _token(http, grid_server, *GRID_CLIENT).json()["data"]["access_token"]
-    for endpoint, id_field in {"grids": "grid_code", "workers": "worker_id", "residents": "person_id",
-                               "events": "event_id", "visits": "visit_id"}.items():
+    for endpoint, id_field in {
+        "grids": "grid_code",
+        "workers": "worker_id",
+        "residents": "person_id",
+        "events": "event_id",
+        "visits": "visit_id",
+    }.items():
         seen, page = [], 1
-        while chunk := _ids(_list(http, grid_server, endpoint, token=token, page=page, page_size=100), id_field):
+        while chunk := _ids(
+            _list(http, grid_server, endpoint, token=token, page=page, page_size=100), id_field
+        ):
             seen += chunk
             page += 1
         expected = json.loads((street_dir / "grid" / f"{endpoint}.json").read_text(encoding="utf-8"))
@@ -439,5 +589,7 @@ def _assert_iot_serves_everything(http: httpx.Client, server: IotServer, folder:
         cursor = page.json()["next_cursor"]
         if not page.json()["has_more"]:
             break
-    lines = [line for line in (folder / "events.jsonl").read_text(encoding="utf-8").splitlines() if line.strip()]
+    lines = [
+        line for line in (folder / "events.jsonl").read_text(encoding="utf-8").splitlines() if line.strip()
+    ]
     assert events == [json.loads(line) for line in lines]

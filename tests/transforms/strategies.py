@@ -8,7 +8,9 @@ from hypothesis import strategies as st
 from stdnum.cn import ric
 
 REGIONS = ("110101", "310104", "440305", "510104", "511403", "650102")
-HAN_NAME_CHARS = "王李张章陈程刘杨黄赵周吴徐孙胡朱高林何郭马罗梁宋郑谢韩唐冯于董萧曾伟炜芳娜敏静丽强磊军洋勇艳杰娟佳欣怡"
+HAN_NAME_CHARS = (
+    "王李张章陈程刘杨黄赵周吴徐孙胡朱高林何郭马罗梁宋郑谢韩唐冯于董萧曾伟炜芳娜敏静丽强磊军洋勇艳杰娟佳欣怡"
+)
 TRADITIONAL_CHARS = "韓張陳劉楊黃趙吳孫馬羅鄭謝馮偉麗強軍傑"
 ESTATE_CHARS = "锦江苑蜀南花园彭祖新城滨江岷江凤鸣观音长寿天府翠湖湾紫薇丽景华庭"
 

@@ -18,11 +18,18 @@ from islandbridge.transforms.normalize.addresses import (
 from tests.transforms.strategies import estate_names
 
 KNOWN = {"锦江苑": "XQ001", "滨江小区": "XQ004", "观音安置小区": "XQ007"}
-SPEC_STYLES = ["锦江苑3栋2单元501室", "锦江苑3-2-501", "锦江苑小区3幢2单元501号", "眉山市彭山区锦江苑3栋2单元501",
-               "3栋2单元501"]
+SPEC_STYLES = [
+    "锦江苑3栋2单元501室",
+    "锦江苑3-2-501",
+    "锦江苑小区3幢2单元501号",
+    "眉山市彭山区锦江苑3栋2单元501",
+    "3栋2单元501",
+]
 
 
-@pytest.mark.parametrize("raw", SPEC_STYLES + ["锦江苑３栋２单元５０１", "锦江苑3栋2单元0501", "锦江苑 3 栋 2 单元 501 室"])
+@pytest.mark.parametrize(
+    "raw", SPEC_STYLES + ["锦江苑３栋２单元５０１", "锦江苑3栋2单元0501", "锦江苑 3 栋 2 单元 501 室"]
+)
 def test_every_style_gives_building_unit_and_room(raw):
     result = parse_address(raw)
     assert (result.building, result.unit, result.room) == ("3", "2", "501")
@@ -41,7 +48,9 @@ def test_address_without_estate_is_partial_and_says_why():
     assert result.reason == "no estate name"
 
 
-@pytest.mark.parametrize("raw", ["滨江小区7-1-902", "滨江小区小区7幢1单元902号", "眉山市彭山区滨江小区7栋1单元902"])
+@pytest.mark.parametrize(
+    "raw", ["滨江小区7-1-902", "滨江小区小区7幢1单元902号", "眉山市彭山区滨江小区7栋1单元902"]
+)
 def test_estate_whose_name_ends_in_xiaoqu_resolves_in_every_style(raw):
     result = parse_address(raw, KNOWN)
     assert (result.estate_code, result.estate_name, result.estate_key) == ("XQ004", "滨江小区", "滨江")
@@ -62,7 +71,11 @@ def test_chinese_numerals_for_building_and_unit_are_read():
 
 def test_unknown_estate_is_partial_and_not_guessed_from_a_similar_name():
     result = parse_address("新锦江苑3-2-501", KNOWN)
-    assert (result.estate_code, result.status, result.reason) == (None, "partial", "estate not among the known estates")
+    assert (result.estate_code, result.status, result.reason) == (
+        None,
+        "partial",
+        "estate not among the known estates",
+    )
 
 
 def test_estate_claimed_by_two_codes_is_not_resolved():
@@ -95,14 +108,26 @@ def test_unreadable_values_are_invalid(raw):
     assert parse_address(raw).status == "invalid"
 
 
-@pytest.mark.parametrize(("ld", "dy", "fh"), [("3", "2", "501"), ("3栋", "2", "0501"), (3, 2, 501),
-                                               ("03", "02单元", "501室"), ("３幢", "２", "０５０１")])
+@pytest.mark.parametrize(
+    ("ld", "dy", "fh"),
+    [
+        ("3", "2", "501"),
+        ("3栋", "2", "0501"),
+        (3, 2, 501),
+        ("03", "02单元", "501室"),
+        ("３幢", "２", "０５０１"),
+    ],
+)
 def test_registry_and_iot_columns_normalise_to_the_same_parts(ld, dy, fh):
     assert normalize_house(ld, dy, fh) == HouseParts("3", "2", "501")
 
 
 def test_registry_house_and_parsed_address_share_the_house_key():
-    assert house_key("XQ001", "3栋", "2", "0501") == parse_address("锦江苑3-2-501", KNOWN).house_key == "XQ001|3|2|501"
+    assert (
+        house_key("XQ001", "3栋", "2", "0501")
+        == parse_address("锦江苑3-2-501", KNOWN).house_key
+        == "XQ001|3|2|501"
+    )
 
 
 def test_building_door_without_room_has_no_house_key():
@@ -125,8 +150,15 @@ def test_house_helpers_never_raise(code, ld, dy, fh):
     house_key(code, ld, dy, fh)
 
 
-@given(estate_names, st.integers(1, 40), st.integers(1, 9), st.integers(101, 3404),
-       st.sampled_from(["{e}{b}栋{u}单元{r}室", "{e}{b}-{u}-{r}", "{e}小区{b}幢{u}单元0{r}号", "眉山市{e}{b}栋{u}单元{r}"]))
+@given(
+    estate_names,
+    st.integers(1, 40),
+    st.integers(1, 9),
+    st.integers(101, 3404),
+    st.sampled_from(
+        ["{e}{b}栋{u}单元{r}室", "{e}{b}-{u}-{r}", "{e}小区{b}幢{u}单元0{r}号", "眉山市{e}{b}栋{u}单元{r}"]
+    ),
+)
 def test_parsing_the_canonical_form_again_gives_the_same_result(estate, b, u, r, style):
     result = parse_address(style.format(e=estate, b=b, u=u, r=r))
     assert (result.building, result.unit, result.room) == (str(b), str(u), str(r))

@@ -19,17 +19,26 @@ VALID = make_id("110101", dt.date(1990, 3, 7), 2)  # 11010119900307002X: ends in
 def test_valid_number_is_full_with_birth_date_sex_and_region():
     result = normalize_id(VALID)
     assert (result.kind, result.value, result.birth_date, result.sex, result.region, result.reason) == (
-        "full", VALID, dt.date(1990, 3, 7), "F", "110101", None)
+        "full",
+        VALID,
+        dt.date(1990, 3, 7),
+        "F",
+        "110101",
+        None,
+    )
 
 
-@pytest.mark.parametrize("typed", [
-    VALID.lower(),                                   # lower-case x
-    f"{VALID[:6]} {VALID[6:14]} {VALID[14:]}",      # spaces inside
-    VALID + " ",                                     # trailing space
-    f"{VALID[:6]}\u3000{VALID[6:]}",                 # ideographic space
-    "'" + VALID,                                     # apostrophe kept by an export
-    VALID.translate(str.maketrans("0123456789X", "０１２３４５６７８９Ｘ")),  # full width
-])
+@pytest.mark.parametrize(
+    "typed",
+    [
+        VALID.lower(),  # lower-case x
+        f"{VALID[:6]} {VALID[6:14]} {VALID[14:]}",  # spaces inside
+        VALID + " ",  # trailing space
+        f"{VALID[:6]}\u3000{VALID[6:]}",  # ideographic space
+        "'" + VALID,  # apostrophe kept by an export
+        VALID.translate(str.maketrans("0123456789X", "０１２３４５６７８９Ｘ")),  # full width
+    ],
+)
 def test_typing_variants_give_the_canonical_number(typed):
     assert normalize_id(typed).value == VALID
 
@@ -65,20 +74,36 @@ def test_check_digit_typo_is_invalid_checksum(number, shift):
     alphabet = "0123456789X"
     typo = number[:-1] + alphabet[(alphabet.index(number[-1]) + shift) % 11]
     result = normalize_id(typo)
-    assert (result.kind, result.value, result.birth_date, result.sex) == ("invalid_checksum", None, None, None)
+    assert (result.kind, result.value, result.birth_date, result.sex) == (
+        "invalid_checksum",
+        None,
+        None,
+        None,
+    )
 
 
 def test_valid_number_ending_in_000_is_not_taken_for_excel_damage():
-    number = next(make_id(born=dt.date(1980, 1, day), sequence=seq)
-                  for day in range(1, 29) for seq in range(0, 1000, 100)
-                  if make_id(born=dt.date(1980, 1, day), sequence=seq).endswith("000"))
+    number = next(
+        make_id(born=dt.date(1980, 1, day), sequence=seq)
+        for day in range(1, 29)
+        for seq in range(0, 1000, 100)
+        if make_id(born=dt.date(1980, 1, day), sequence=seq).endswith("000")
+    )
     assert normalize_id(number).kind == "full"
 
 
-@pytest.mark.parametrize("damaged", [
-    "5.11403E+17", "4.201021959100794e+17", "511403194401187000.0", " 5.11403E+17 ", "5.11403E17",
-    "511403900308350.0", 4.201021959100794e17,
-])
+@pytest.mark.parametrize(
+    "damaged",
+    [
+        "5.11403E+17",
+        "4.201021959100794e+17",
+        "511403194401187000.0",
+        " 5.11403E+17 ",
+        "5.11403E17",
+        "511403900308350.0",
+        4.201021959100794e17,
+    ],
+)
 def test_spreadsheet_floats_are_excel_damaged_and_never_repaired(damaged):
     result = normalize_id(damaged)
     assert (result.kind, result.value, result.birth_date) == ("excel_damaged", None, None)
@@ -95,7 +120,12 @@ def test_float_forms_of_any_valid_number_are_excel_damaged(number):
 def test_masked_number_keeps_prefix_suffix_and_mask_length():
     result = normalize_id("510104********0696")
     assert (result.kind, result.prefix, result.suffix, result.mask_length, result.region) == (
-        "masked", "510104", "0696", 8, "510104")
+        "masked",
+        "510104",
+        "0696",
+        8,
+        "510104",
+    )
     assert (result.value, result.birth_date, result.sex) == (None, None, None)
     assert result.canonical == "510104********0696"
 
@@ -138,7 +168,11 @@ def test_normalising_the_canonical_output_again_gives_the_same(raw):
         assert normalize_id(canonical).canonical == canonical
 
 
-@given(st.one_of(messy_ids(), valid_ids.map(lambda n: n[:-1] + "0"), st.text(alphabet="0123456789*.E+", max_size=20)))
+@given(
+    st.one_of(
+        messy_ids(), valid_ids.map(lambda n: n[:-1] + "0"), st.text(alphabet="0123456789*.E+", max_size=20)
+    )
+)
 def test_reasons_never_quote_the_number(raw):
     reason = normalize_id(raw).reason or ""
     assert not re.search(r"[0-9]{5}", reason)

@@ -15,10 +15,21 @@ from tests.transforms.strategies import mobiles
 E164 = "+8613800138000"
 
 
-@pytest.mark.parametrize("raw", [
-    "13800138000", "138-0013-8000", "+86 13800138000", "8613800138000", "138 0013 8000",
-    "１３８００１３８０００", " 13800138000 ", "0086-138-0013-8000", 13800138000, 13800138000.0,
-])
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "13800138000",
+        "138-0013-8000",
+        "+86 13800138000",
+        "8613800138000",
+        "138 0013 8000",
+        "１３８００１３８０００",
+        " 13800138000 ",
+        "0086-138-0013-8000",
+        13800138000,
+        13800138000.0,
+    ],
+)
 def test_every_spec_format_gives_one_e164_mobile(raw):
     assert normalize_phones(raw) == ((E164,), (E164,), "ok", None)
 
@@ -66,7 +77,10 @@ def test_one_good_and_one_bad_part_is_partial():
     assert (result.numbers, result.status) == ((E164,), "partial")
 
 
-@given(mobiles, st.sampled_from(["{}", "{0}{1}{2}-{3}{4}{5}{6}-{7}{8}{9}{10}", "+86 {}", "86{}", "0086-{}", "+86-{}"]))
+@given(
+    mobiles,
+    st.sampled_from(["{}", "{0}{1}{2}-{3}{4}{5}{6}-{7}{8}{9}{10}", "+86 {}", "86{}", "0086-{}", "+86-{}"]),
+)
 def test_the_fast_path_agrees_with_phonenumbers_parse(number, style):
     typed = style.format(*number) if "{0}" in style else style.format(number)
     parsed = phonenumbers.parse(typed, "CN")
@@ -81,7 +95,10 @@ def test_never_raises_and_always_gives_a_known_status(raw):
     assert all(number.startswith("+") for number in result.numbers)
 
 
-@given(st.lists(mobiles, min_size=1, max_size=3).map("/".join) | st.text(alphabet="0123456789+-/ 、", max_size=30))
+@given(
+    st.lists(mobiles, min_size=1, max_size=3).map("/".join)
+    | st.text(alphabet="0123456789+-/ 、", max_size=30)
+)
 def test_normalising_the_canonical_output_again_gives_the_same_numbers(raw):
     result = normalize_phones(raw)
     if result.canonical is not None:

@@ -30,35 +30,62 @@ KNOWN = {"锦江苑": "XQ001"}
 @pytest.fixture
 def grid_residents() -> pa.Table:
     """A grid-platform extract in miniature, with repeats, nulls and every kind of quirk."""
-    return pa.table({
-        "id_card": [ID, ID.lower(), "510104********0696", None, "5.11403E+17", ID],
-        "phone": ["138-0013-8000", "13800138000/028-12345678", "无", None, "abc", "138-0013-8000"],
-        "name": ["韓彬", "陈  佳", None, "王1", "章伟", "韓彬"],
-        "address": ["锦江苑3-2-501", "锦江苑小区3幢2单元0501号", None, "3栋2单元501", "abc", "锦江苑3-2-501"],
-    })
+    return pa.table(
+        {
+            "id_card": [ID, ID.lower(), "510104********0696", None, "5.11403E+17", ID],
+            "phone": ["138-0013-8000", "13800138000/028-12345678", "无", None, "abc", "138-0013-8000"],
+            "name": ["韓彬", "陈  佳", None, "王1", "章伟", "韓彬"],
+            "address": [
+                "锦江苑3-2-501",
+                "锦江苑小区3幢2单元0501号",
+                None,
+                "3栋2单元501",
+                "abc",
+                "锦江苑3-2-501",
+            ],
+        }
+    )
 
 
 def test_appends_typed_columns_for_every_kind(grid_residents):
-    out = normalize_table(grid_residents, {"id_card": "id", "phone": "phone", "name": "name", "address": "address"},
-                          KNOWN)
+    out = normalize_table(
+        grid_residents, {"id_card": "id", "phone": "phone", "name": "name", "address": "address"}, KNOWN
+    )
     assert out.schema.field("id_birth_date").type == pa.date32()
     assert out.schema.field("phone_e164").type == pa.list_(pa.string())
     assert out.schema.field("id_mask_length").type == pa.int8()
     assert out.column_names[:4] == grid_residents.column_names
-    assert out["house_key"].to_pylist() == ["XQ001|3|2|501", "XQ001|3|2|501", None, None, None, "XQ001|3|2|501"]
+    assert out["house_key"].to_pylist() == [
+        "XQ001|3|2|501",
+        "XQ001|3|2|501",
+        None,
+        None,
+        None,
+        "XQ001|3|2|501",
+    ]
 
 
 def test_results_equal_the_row_by_row_normalisers(grid_residents):
-    out = normalize_table(grid_residents, {"id_card": "id", "phone": "phone", "name": "name", "address": "address"},
-                          KNOWN).to_pylist()
+    out = normalize_table(
+        grid_residents, {"id_card": "id", "phone": "phone", "name": "name", "address": "address"}, KNOWN
+    ).to_pylist()
     for row in out:
         id_result, phone = normalize_id(row["id_card"]), normalize_phones(row["phone"])
         name, address = normalize_name(row["name"]), parse_address(row["address"], KNOWN)
-        assert (row["id_kind"], row["id_value"], row["id_birth_date"]) == id_result[:2] + (id_result.birth_date,)
+        assert (row["id_kind"], row["id_value"], row["id_birth_date"]) == id_result[:2] + (
+            id_result.birth_date,
+        )
         assert (tuple(row["phone_e164"]), row["phone_status"]) == (phone.numbers, phone.status)
-        assert (row["name_key"], row["pinyin_key"], row["name_status"]) == (name.name_key, name.pinyin_key, name.status)
+        assert (row["name_key"], row["pinyin_key"], row["name_status"]) == (
+            name.name_key,
+            name.pinyin_key,
+            name.status,
+        )
         assert (row["estate_code"], row["room"], row["address_status"]) == (
-            address.estate_code, address.room, address.status)
+            address.estate_code,
+            address.room,
+            address.status,
+        )
 
 
 def test_float_id_column_from_a_spreadsheet_is_excel_damaged():
@@ -68,13 +95,18 @@ def test_float_id_column_from_a_spreadsheet_is_excel_damaged():
 
 
 def test_dictionary_and_multi_chunk_columns_are_handled():
-    column = pa.chunked_array([pa.array(["韓彬", "陈  佳"]).dictionary_encode(), pa.array(["韓彬"]).dictionary_encode()])
+    column = pa.chunked_array(
+        [pa.array(["韓彬", "陈  佳"]).dictionary_encode(), pa.array(["韓彬"]).dictionary_encode()]
+    )
     out = normalize_table(pa.table({"xm": column}), {"xm": "name"})
     assert out["name_key"].to_pylist() == ["韩彬", "陈佳", "韩彬"]
 
 
 def test_all_null_and_empty_columns_give_missing_rows():
-    assert normalize_table(pa.table({"p": pa.nulls(2)}), {"p": "phone"})["phone_status"].to_pylist() == ["missing"] * 2
+    assert (
+        normalize_table(pa.table({"p": pa.nulls(2)}), {"p": "phone"})["phone_status"].to_pylist()
+        == ["missing"] * 2
+    )
     assert normalize_table(pa.table({"p": pa.array([], pa.string())}), {"p": "phone"}).num_rows == 0
 
 

@@ -36,18 +36,58 @@ def build(w: TinyWarehouse, t: dt.datetime, events: Path) -> dict[str, int]:
     return build_core(w.con, t, raw.run_id_for(t), events)
 
 
-def event(event_id: str, ts: int, *, holder: str | None = "H1", device: str = "DR1",
-          kind: str = "access_granted", value: int | None = None) -> dict:
-    return {"event_id": event_id, "ts": ts, "device_id": device, "type": kind, "holder_id": holder,
-            "value": value, "alarm_code": None}
+def event(
+    event_id: str,
+    ts: int,
+    *,
+    holder: str | None = "H1",
+    device: str = "DR1",
+    kind: str = "access_granted",
+    value: int | None = None,
+) -> dict:
+    return {
+        "event_id": event_id,
+        "ts": ts,
+        "device_id": device,
+        "type": kind,
+        "holder_id": holder,
+        "value": value,
+        "alarm_code": None,
+    }
 
 
 def iot(w: TinyWarehouse, run_id: str) -> None:
-    w.add("iot__devices", run_id, [{"device_id": "DR1", "device_type": "door_access", "estate_code": "XQ001",
-                                    "building": "3", "unit": "1", "room": None, "status": "online",
-                                    "installed_at": "2024-03-01T00:00:00Z"}])
-    w.add("iot__cardholders", run_id, [{"holder_id": "H1", "estate_code": "xq001", "building": "3栋", "unit": "1",
-                                        "room": "501", "face_enrolled": "true", "valid_until": "2027-12-31"}])
+    w.add(
+        "iot__devices",
+        run_id,
+        [
+            {
+                "device_id": "DR1",
+                "device_type": "door_access",
+                "estate_code": "XQ001",
+                "building": "3",
+                "unit": "1",
+                "room": None,
+                "status": "online",
+                "installed_at": "2024-03-01T00:00:00Z",
+            }
+        ],
+    )
+    w.add(
+        "iot__cardholders",
+        run_id,
+        [
+            {
+                "holder_id": "H1",
+                "estate_code": "xq001",
+                "building": "3栋",
+                "unit": "1",
+                "room": "501",
+                "face_enrolled": "true",
+                "valid_until": "2027-12-31",
+            }
+        ],
+    )
 
 
 def files_on_disk(root: Path) -> dict[str, bytes]:
@@ -57,18 +97,36 @@ def files_on_disk(root: Path) -> dict[str, bytes]:
 def test_a_person_who_moved_out_and_back_lives_here_with_two_residency_rows(w, tmp_path):
     run = w.run(T1)
     street(w, run)
-    old, new = w.add("registry__t_jm", run, [
-        resident(100, "FW1", "1950-03-01", zt="2", rzrq="2015-01-01", zxrq="2023-05-01",
-                 cjsj="2015-01-01 09:00:00"),
-        resident(200, "FW4", "1950-03-01", zt="1", rzrq="2025-02-01", cjsj="2025-02-01 09:00:00")])
+    old, new = w.add(
+        "registry__t_jm",
+        run,
+        [
+            resident(
+                100,
+                "FW1",
+                "1950-03-01",
+                zt="2",
+                rzrq="2015-01-01",
+                zxrq="2023-05-01",
+                cjsj="2015-01-01 09:00:00",
+            ),
+            resident(200, "FW4", "1950-03-01", zt="1", rzrq="2025-02-01", cjsj="2025-02-01 09:00:00"),
+        ],
+    )
     w.link("pk_a", ("registry", old), ("registry", new))
     build(w, T1, tmp_path / "events")
-    rows = w.con.execute("SELECT record_key, status, valid_from, valid_to, is_person_current FROM core.residency "
-                         "WHERE person_key = 'pk_a' ORDER BY record_key").fetchall()
-    assert rows == [("t_jm:100", 2, dt.date(2015, 1, 1), dt.date(2023, 5, 1), False),
-                    ("t_jm:200", 1, dt.date(2025, 2, 1), None, True)]
-    person = w.con.execute("SELECT registry_status, exit_date, estate_code, house_id, age, is_living_alone "
-                           "FROM core.persons WHERE person_key = 'pk_a'").fetchall()
+    rows = w.con.execute(
+        "SELECT record_key, status, valid_from, valid_to, is_person_current FROM core.residency "
+        "WHERE person_key = 'pk_a' ORDER BY record_key"
+    ).fetchall()
+    assert rows == [
+        ("t_jm:100", 2, dt.date(2015, 1, 1), dt.date(2023, 5, 1), False),
+        ("t_jm:200", 1, dt.date(2025, 2, 1), None, True),
+    ]
+    person = w.con.execute(
+        "SELECT registry_status, exit_date, estate_code, house_id, age, is_living_alone "
+        "FROM core.persons WHERE person_key = 'pk_a'"
+    ).fetchall()
     assert person == [(1, None, "XQ002", "FW4", 76, True)]
 
 
@@ -76,16 +134,19 @@ def test_a_changed_registry_row_closes_its_version_and_an_unchanged_one_adds_non
     r1, r2, t3 = w.run(T1), w.run(T2), as_of(dt.date(2026, 11, 21))
     r3 = w.run(t3)
     street(w, r1)
-    key, = w.add("registry__t_jm", r1, [resident(300, "FW2", "1940-01-01")])
+    (key,) = w.add("registry__t_jm", r1, [resident(300, "FW2", "1940-01-01")])
     w.add("registry__t_jm", r2, [resident(300, "FW2", "1940-01-01", zt="3", zxrq="2026-11-20")])
     w.add("registry__t_jm", r3, [resident(300, "FW2", "1940-01-01", zt="3", zxrq="2026-11-20")])
     w.link("pk_b", ("registry", key))
     build(w, t3, tmp_path / "events")
-    versions = w.con.execute("SELECT status, valid_to, recorded_from, recorded_to, is_current FROM core.residency "
-                             "ORDER BY recorded_from").fetchall()
+    versions = w.con.execute(
+        "SELECT status, valid_to, recorded_from, recorded_to, is_current FROM core.residency "
+        "ORDER BY recorded_from"
+    ).fetchall()
     assert versions == [(1, None, T1, T2, False), (3, dt.date(2026, 11, 20), T2, None, True)]
     assert w.con.execute("SELECT registry_status, exit_date FROM core.persons").fetchall() == [
-        (3, dt.date(2026, 11, 20))]
+        (3, dt.date(2026, 11, 20))
+    ]
     build(w, T1, tmp_path / "events")  # an earlier as-of sees only what was known then
     assert w.con.execute("SELECT status, is_current FROM core.residency").fetchall() == [(1, True)]
 
@@ -93,17 +154,28 @@ def test_a_changed_registry_row_closes_its_version_and_an_unchanged_one_adds_non
 def test_birth_dates_prefer_the_declared_date_and_distrust_a_centenarian_from_a_15_digit_number(w, tmp_path):
     run = w.run(T2)
     street(w, run)
-    keys = w.add("registry__t_jm", run, [
-        resident(1, "FW1", "1950-06-01", id_birth="1951-01-01"),
-        resident(2, "FW2", None, id_birth="1944-02-03"),
-        resident(3, "FW3", None, id_birth="1920-05-05", id_kind="legacy15_upgraded"),
-        resident(4, "FW4", None, id_birth="1950-05-05", id_kind="legacy15_upgraded")])
+    keys = w.add(
+        "registry__t_jm",
+        run,
+        [
+            resident(1, "FW1", "1950-06-01", id_birth="1951-01-01"),
+            resident(2, "FW2", None, id_birth="1944-02-03"),
+            resident(3, "FW3", None, id_birth="1920-05-05", id_kind="legacy15_upgraded"),
+            resident(4, "FW4", None, id_birth="1950-05-05", id_kind="legacy15_upgraded"),
+        ],
+    )
     for n, key in enumerate(keys, start=1):
         w.link(f"pk_{n}", ("registry", key))
     build(w, T2, tmp_path / "events")
-    ages = w.con.execute("SELECT person_key, birth_year, age, age_at_month_start FROM core.persons ORDER BY 1")
-    assert ages.fetchall() == [("pk_1", 1950, 76, 76), ("pk_2", 1944, 82, 82), ("pk_3", None, None, None),
-                               ("pk_4", 1950, 76, 76)]
+    ages = w.con.execute(
+        "SELECT person_key, birth_year, age, age_at_month_start FROM core.persons ORDER BY 1"
+    )
+    assert ages.fetchall() == [
+        ("pk_1", 1950, 76, 76),
+        ("pk_2", 1944, 82, 82),
+        ("pk_3", None, None, None),
+        ("pk_4", 1950, 76, 76),
+    ]
 
 
 def test_house_parts_are_normalised_so_cards_devices_and_houses_join(w, tmp_path):
@@ -113,38 +185,69 @@ def test_house_parts_are_normalised_so_cards_devices_and_houses_join(w, tmp_path
     holder = w.con.execute("SELECT _record_key FROM raw.iot__cardholders").fetchall()[0][0]
     w.link("pk_card", ("iot", holder))
     build(w, T1, tmp_path / "events")
-    assert w.con.execute("SELECT house_key FROM core.houses WHERE house_id = 'FW1'").fetchall() == [("XQ001|3|1|501",)]
-    assert w.con.execute("SELECT house_id, door_device_id FROM core.cardholders").fetchall() == [("FW1", "DR1")]
-    assert w.con.execute("SELECT place_source, community_name, in_iot, in_registry FROM core.persons").fetchall() == [
-        ("iot", "凤鸣社区", True, False)]
+    assert w.con.execute("SELECT house_key FROM core.houses WHERE house_id = 'FW1'").fetchall() == [
+        ("XQ001|3|1|501",)
+    ]
+    assert w.con.execute("SELECT house_id, door_device_id FROM core.cardholders").fetchall() == [
+        ("FW1", "DR1")
+    ]
+    assert w.con.execute(
+        "SELECT place_source, community_name, in_iot, in_registry FROM core.persons"
+    ).fetchall() == [("iot", "凤鸣社区", True, False)]
 
 
 def test_a_corrected_roster_replaces_the_rows_it_dropped(w, tmp_path):
     r1, r2 = w.run(T1), w.run(T2)
     street(w, r1)
-    row = {"roster_month": "202611", "月保障金(元)": "500", "所属社区": "凤鸣社区", "身份证号码__kind": "full"}
-    w.add("civil__dibao", r1, [{**row, "序号": n, "source_file": "511403001_202611_低保.xlsx"} for n in (1, 2, 3)])
-    w.add("civil__dibao", r2, [{**row, "序号": n, "source_file": "511403001_202611_低保_更正.xlsx"} for n in (1, 2)])
+    row = {
+        "roster_month": "202611",
+        "月保障金(元)": "500",
+        "所属社区": "凤鸣社区",
+        "身份证号码__kind": "full",
+    }
+    w.add(
+        "civil__dibao",
+        r1,
+        [{**row, "序号": n, "source_file": "511403001_202611_低保.xlsx"} for n in (1, 2, 3)],
+    )
+    w.add(
+        "civil__dibao",
+        r2,
+        [{**row, "序号": n, "source_file": "511403001_202611_低保_更正.xlsx"} for n in (1, 2)],
+    )
     build(w, T2, tmp_path / "events")
-    entries = w.con.execute("SELECT roster_file, roster_row, amount_yuan, community_code FROM core.roster_entries")
+    entries = w.con.execute(
+        "SELECT roster_file, roster_row, amount_yuan, community_code FROM core.roster_entries"
+    )
     assert [(f, r, float(a), c) for f, r, a, c in entries.fetchall()] == [
         ("511403001_202611_低保_更正.xlsx", 1, 500.0, "511403001001"),
-        ("511403001_202611_低保_更正.xlsx", 2, 500.0, "511403001001")]
+        ("511403001_202611_低保_更正.xlsx", 2, 500.0, "511403001001"),
+    ]
 
 
 def test_incidents_are_placed_by_address_or_by_the_grids_houses(w, tmp_path):
     run = w.run(T1)
     street(w, run)
     base = {"category": "环境卫生", "status": "待受理", "grid_code": "G1", "created_at": ms(T1) - HOUR_MS}
-    w.add("grid__events", run, [{**base, "event_id": "E1", "address": "锦江苑小区3幢1单元501号"},
-                                {**base, "event_id": "E2", "address": "7栋1单元101"},
-                                {**base, "event_id": "E3", "address": "不知道在哪里"}])
+    w.add(
+        "grid__events",
+        run,
+        [
+            {**base, "event_id": "E1", "address": "锦江苑小区3幢1单元501号"},
+            {**base, "event_id": "E2", "address": "7栋1单元101"},
+            {**base, "event_id": "E3", "address": "不知道在哪里"},
+        ],
+    )
     build(w, T1, tmp_path / "events")
-    placed = w.con.execute("SELECT event_id, estate_code, building, house_id, located_by, community_name, "
-                           "created_month FROM core.grid_incidents ORDER BY event_id").fetchall()
-    assert placed == [("E1", "XQ001", "3", "FW1", "address", "凤鸣社区", dt.date(2026, 11, 1)),
-                      ("E2", "XQ002", "7", "FW4", "address_and_grid", "滨江社区", dt.date(2026, 11, 1)),
-                      ("E3", None, None, None, "grid_only", "凤鸣社区", dt.date(2026, 11, 1))]
+    placed = w.con.execute(
+        "SELECT event_id, estate_code, building, house_id, located_by, community_name, "
+        "created_month FROM core.grid_incidents ORDER BY event_id"
+    ).fetchall()
+    assert placed == [
+        ("E1", "XQ001", "3", "FW1", "address", "凤鸣社区", dt.date(2026, 11, 1)),
+        ("E2", "XQ002", "7", "FW4", "address_and_grid", "滨江社区", dt.date(2026, 11, 1)),
+        ("E3", None, None, None, "grid_only", "凤鸣社区", dt.date(2026, 11, 1)),
+    ]
 
 
 def test_events_delivered_twice_across_runs_are_stored_once(w, tmp_path):
@@ -155,23 +258,34 @@ def test_events_delivered_twice_across_runs_are_stored_once(w, tmp_path):
     w.add("iot__events", r2, [event("e2", ms(T1) - 3 * HOUR_MS), event("e3", ms(T2) - HOUR_MS)])
     build(w, T1, tmp_path / "events")
     counts = build(w, T2, tmp_path / "events")
-    stored = w.con.execute("SELECT event_id, received_run FROM core.device_events ORDER BY event_id").fetchall()
+    stored = w.con.execute(
+        "SELECT event_id, received_run FROM core.device_events ORDER BY event_id"
+    ).fetchall()
     assert stored == [("e1", r1), ("e2", r1), ("e3", r2)]
     assert counts["device_event_duplicates"] == 1
-    assert w.con.execute("SELECT delivered, kept, duplicates FROM core.device_event_runs WHERE run_id = ?",
-                         [r2]).fetchall() == [(2, 1, 1)]
+    assert w.con.execute(
+        "SELECT delivered, kept, duplicates FROM core.device_event_runs WHERE run_id = ?", [r2]
+    ).fetchall() == [(2, 1, 1)]
 
 
 def test_broken_clocks_are_kept_flagged_and_without_a_time(w, tmp_path):
     run = w.run(T1)
     street(w, run)
-    w.add("iot__events", run, [event("zero", 0), event("ahead", 4_102_444_800_000), event("ok", ms(T1) - HOUR_MS)])
+    w.add(
+        "iot__events",
+        run,
+        [event("zero", 0), event("ahead", 4_102_444_800_000), event("ok", ms(T1) - HOUR_MS)],
+    )
     build(w, T1, tmp_path / "events")
-    rows = w.con.execute("SELECT event_id, clock_ok, clock_issue, event_at IS NULL, day FROM core.device_events "
-                         "ORDER BY event_id").fetchall()
-    assert rows == [("ahead", False, "ahead", True, dt.date(2100, 1, 1)),
-                    ("ok", True, None, False, dt.date(2026, 11, 19)),
-                    ("zero", False, "unset", True, dt.date(1970, 1, 1))]
+    rows = w.con.execute(
+        "SELECT event_id, clock_ok, clock_issue, event_at IS NULL, day FROM core.device_events "
+        "ORDER BY event_id"
+    ).fetchall()
+    assert rows == [
+        ("ahead", False, "ahead", True, dt.date(2100, 1, 1)),
+        ("ok", True, None, False, dt.date(2026, 11, 19)),
+        ("zero", False, "unset", True, dt.date(1970, 1, 1)),
+    ]
 
 
 def test_a_late_event_is_stored_in_the_day_it_happened_and_flagged(w, tmp_path):
@@ -182,8 +296,11 @@ def test_a_late_event_is_stored_in_the_day_it_happened_and_flagged(w, tmp_path):
     build(w, T1, tmp_path / "events")
     build(w, T2, tmp_path / "events")
     rows = w.con.execute("SELECT event_id, day, is_late FROM core.device_events ORDER BY event_id").fetchall()
-    assert rows == [("fresh", dt.date(2026, 11, 20), False), ("late", dt.date(2026, 11, 19), True),
-                    ("on_time", dt.date(2026, 11, 19), False)]
+    assert rows == [
+        ("fresh", dt.date(2026, 11, 20), False),
+        ("late", dt.date(2026, 11, 19), True),
+        ("on_time", dt.date(2026, 11, 19), False),
+    ]
     runs = w.con.execute("SELECT day, runs FROM core.device_event_files ORDER BY day").fetchall()
     assert runs == [(dt.date(2026, 11, 19), [r1, r2]), (dt.date(2026, 11, 20), [r2])]
 
@@ -192,7 +309,7 @@ def test_rebuilding_the_same_as_of_gives_identical_tables_and_parquet_bytes(w, t
     run = w.run(T1)
     street(w, run)
     iot(w, run)
-    key, = w.add("registry__t_jm", run, [resident(1, "FW1", "1944-01-01")])
+    (key,) = w.add("registry__t_jm", run, [resident(1, "FW1", "1944-01-01")])
     w.link("pk_1", ("registry", key))
     w.add("iot__events", run, [event(f"e{n}", ms(T1) - n * HOUR_MS) for n in range(1, 40)])
     build(w, T1, tmp_path / "events")
@@ -215,7 +332,7 @@ def test_re_running_a_run_replaces_its_events(w, tmp_path):
 def test_a_failure_during_the_build_leaves_the_previous_core_and_its_files(w, tmp_path):
     r1, r2 = w.run(T1), w.run(T2)
     street(w, r1)
-    key, = w.add("registry__t_jm", r1, [resident(1, "FW1", "1944-01-01")])
+    (key,) = w.add("registry__t_jm", r1, [resident(1, "FW1", "1944-01-01")])
     w.link("pk_1", ("registry", key))
     w.add("iot__events", r1, [event("e1", ms(T1) - HOUR_MS)])
     build(w, T1, tmp_path / "events")
@@ -274,7 +391,10 @@ def test_lost_event_files_are_named_and_can_be_rebuilt_from_the_raw_slices(w, tm
     w.con.execute("DELETE FROM core.device_event_files")
     w.con.execute("DELETE FROM core.device_event_runs")
     build(w, T2, tmp_path / "events")
-    assert w.con.execute("SELECT event_id FROM core.device_events ORDER BY 1").fetchall() == [("e1",), ("e2",)]
+    assert w.con.execute("SELECT event_id FROM core.device_events ORDER BY 1").fetchall() == [
+        ("e1",),
+        ("e2",),
+    ]
 
 
 def test_a_warehouse_never_reconciled_is_refused_with_what_to_do(tmp_path):

@@ -15,8 +15,13 @@ from tests.warehouse.test_core_fixtures import TinyWarehouse, as_of
 
 T = as_of(dt.date(2026, 11, 20))
 DOCUMENT = Path(__file__).resolve().parents[2] / "docs" / "data-dictionary.md"
-IDENTITY_TABLES = {"identity_map", "identity_map_before", "identity_events", "identity_review",
-                   "person_key_redirects"}
+IDENTITY_TABLES = {
+    "identity_map",
+    "identity_map_before",
+    "identity_events",
+    "identity_review",
+    "person_key_redirects",
+}
 
 
 def test_the_committed_dictionary_is_what_the_schemas_generate():
@@ -32,15 +37,14 @@ def test_every_built_core_table_and_mart_is_described_column_by_column(tmp_path)
         build_marts(w.con, T, run)
         built = {}
         for schema, table, column, kind in w.con.execute(
-                "SELECT table_schema, table_name, column_name, data_type FROM information_schema.columns "
-                "WHERE table_schema IN ('core', 'marts') ORDER BY table_schema, table_name, ordinal_position"
+            "SELECT table_schema, table_name, column_name, data_type FROM information_schema.columns "
+            "WHERE table_schema IN ('core', 'marts') ORDER BY table_schema, table_name, ordinal_position"
         ).fetchall():
             if table not in IDENTITY_TABLES:
                 built.setdefault(f"{schema}.{table}", []).append((column, kind))
     finally:
         w.close()
-    described = {name: [(c.name, c.type) for c in t.columns]
-                 for name, t in load_core_tables().items()}
+    described = {name: [(c.name, c.type) for c in t.columns] for name, t in load_core_tables().items()}
     assert described == built
 
 

@@ -33,8 +33,12 @@ def street_3000(tmp_path_factory):
     street, config = out / "street", out / "run" / "islandbridge.yml"
     generate(street, residents=RESIDENTS, seed=SEED, as_of=AS_OF)
     config.parent.mkdir()
-    with GridServer(street / "grid", client_id="islandbridge-demo", client_secret=SECRETS["IB_GRID_CLIENT_SECRET"]) \
-            as grid, IotServer(street / "iot", api_key=SECRETS["IB_IOT_API_KEY"]) as iot:
+    with (
+        GridServer(
+            street / "grid", client_id="islandbridge-demo", client_secret=SECRETS["IB_GRID_CLIENT_SECRET"]
+        ) as grid,
+        IotServer(street / "iot", api_key=SECRETS["IB_IOT_API_KEY"]) as iot,
+    ):
         write_config(config, street=street, grid_url=grid.base_url, iot_url=iot.base_url)
         settings = load_settings(config, {**os.environ, **SECRETS})
         sync(settings, parse_as_of(AS_OF.isoformat()), deliver=False)
@@ -63,8 +67,11 @@ def test_every_report_meets_its_target(built):
     nobody silent is missed (elderly_alerts recall = 1.0)."""
     _, scores = built
     assert scores["elderly_alerts"]["recall"] == 1.0, scores["elderly_alerts"]
-    low = {report: (s["precision"], s["recall"]) for report, s in scores.items()
-           if s["precision"] < 0.98 or s["recall"] < 0.98}
+    low = {
+        report: (s["precision"], s["recall"])
+        for report, s in scores.items()
+        if s["precision"] < 0.98 or s["recall"] < 0.98
+    }
     assert not low, {report: scores[report] for report in low}
 
 
@@ -79,10 +86,12 @@ def test_no_name_id_number_or_phone_reaches_the_core_or_the_marts(built, street_
         numbers.add(number)
     texts = set()
     for schema, table, column in con.execute(
-            "SELECT table_schema, table_name, column_name FROM information_schema.columns "
-            "WHERE table_schema IN ('core', 'marts') AND data_type = 'VARCHAR'").fetchall():
-        texts.update(r[0] for r in con.execute(f'SELECT DISTINCT "{column}" FROM {schema}.{table}').fetchall()
-                     if r[0])
+        "SELECT table_schema, table_name, column_name FROM information_schema.columns "
+        "WHERE table_schema IN ('core', 'marts') AND data_type = 'VARCHAR'"
+    ).fetchall():
+        texts.update(
+            r[0] for r in con.execute(f'SELECT DISTINCT "{column}" FROM {schema}.{table}').fetchall() if r[0]
+        )
     assert not texts & names
     assert not [t for t in texts if any(n in t for n in re.findall(r"[0-9]{15,18}X?", t) if n in numbers)]
     assert not [t for t in texts if re.search(r"(?<![0-9A-Za-z])1[3-9][0-9]{9}(?![0-9A-Za-z])", t)]
@@ -95,8 +104,14 @@ def test_rebuilding_the_street_changes_no_table_and_no_event_file(built, street_
     con, _ = built
     settings, _ = street_3000
     t = parse_as_of(AS_OF.isoformat())
-    tables = ("core.persons", "core.residency", "core.roster_entries", "core.device_event_files",
-              "marts.elderly_alerts", "marts.incidents_by_building")
+    tables = (
+        "core.persons",
+        "core.residency",
+        "core.roster_entries",
+        "core.device_event_files",
+        "marts.elderly_alerts",
+        "marts.incidents_by_building",
+    )
     before = {name: con.execute(f"SELECT * FROM {name}").fetchall() for name in tables}
     build_core(con, t, raw.run_id_for(t), settings.warehouse_path.parent / "events")
     build_marts(con, t, raw.run_id_for(t), settings.reports)

@@ -17,51 +17,78 @@ from islandbridge.quality import quarantine
 RUN = "ib_20261120T160000Z"
 OTHER = "ib_20261119T160000Z"
 AS_OF = dt.datetime(2026, 11, 20, 16, tzinfo=dt.UTC)
-LINKS = {"civil_affairs~resident_registry": 376, "grid_platform~iot_platform": 1597,
-         "grid_platform~resident_registry": 2396, "resident_registry~resident_registry": 21}
+LINKS = {
+    "civil_affairs~resident_registry": 376,
+    "grid_platform~iot_platform": 1597,
+    "grid_platform~resident_registry": 2396,
+    "resident_registry~resident_registry": 21,
+}
 
 
-def make_warehouse(path: Path, *, identity_run: bool = True, quality: bool = True, marts: bool = True,
-                   persons: bool = True) -> None:
+def make_warehouse(
+    path: Path, *, identity_run: bool = True, quality: bool = True, marts: bool = True, persons: bool = True
+) -> None:
     """A warehouse with the real meta/identity DDL and hand-made numbers for RUN (and an older OTHER run)."""
     con = raw.connect(str(path))
     try:
         identity.ensure_schema(con)
         con.execute(quarantine.DDL)
         for run_id, as_of in ((RUN, AS_OF), (OTHER, AS_OF - dt.timedelta(days=1))):
-            con.execute("INSERT INTO meta.runs VALUES (?, ?, 'loaded', ?, ?, ['registry', 'iot'])",
-                        [run_id, as_of, as_of + dt.timedelta(hours=3), as_of + dt.timedelta(hours=3, seconds=42)])
-        con.executemany("INSERT INTO meta.run_sources VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL)", [
-            [RUN, "registry", "t_jm", 4400, 4321, 66, 13, 2],
-            [RUN, "iot", "events", 215700, 215677, 0, 23, 0],
-            [RUN, "iot", "<img src=x onerror=alert(1)>", 9, 5, 1, 1, 0],  # does not add up, and hostile
-            [OTHER, "registry", "t_jm", 1, 1, 0, 0, 0],
-        ])
+            con.execute(
+                "INSERT INTO meta.runs VALUES (?, ?, 'loaded', ?, ?, ['registry', 'iot'])",
+                [run_id, as_of, as_of + dt.timedelta(hours=3), as_of + dt.timedelta(hours=3, seconds=42)],
+            )
+        con.executemany(
+            "INSERT INTO meta.run_sources VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL)",
+            [
+                [RUN, "registry", "t_jm", 4400, 4321, 66, 13, 2],
+                [RUN, "iot", "events", 215700, 215677, 0, 23, 0],
+                [RUN, "iot", "<img src=x onerror=alert(1)>", 9, 5, 1, 1, 0],  # does not add up, and hostile
+                [OTHER, "registry", "t_jm", 1, 1, 0, 0, 0],
+            ],
+        )
         if identity_run:
             for run_id, known, as_of in ((RUN, 2718, AS_OF), (OTHER, 2699, AS_OF - dt.timedelta(days=1))):
-                con.execute("INSERT INTO meta.identity_runs VALUES (?, ?, 1, ?, 7659, ?, 4, 3, 2, 17, 251, NULL)",
-                            [run_id, as_of, known, json.dumps(LINKS)])
-        con.execute("INSERT INTO core.identity_map VALUES ('resident_registry', 't_jm:SECRET-RECORD-KEY', "
-                    "'pk_SECRETPERSON', 'id', 1.0, ?, ?)", [RUN, RUN])
+                con.execute(
+                    "INSERT INTO meta.identity_runs VALUES (?, ?, 1, ?, 7659, ?, 4, 3, 2, 17, 251, NULL)",
+                    [run_id, as_of, known, json.dumps(LINKS)],
+                )
+        con.execute(
+            "INSERT INTO core.identity_map VALUES ('resident_registry', 't_jm:SECRET-RECORD-KEY', "
+            "'pk_SECRETPERSON', 'id', 1.0, ?, ?)",
+            [RUN, RUN],
+        )
         if quality:
-            con.executemany("INSERT INTO meta.quality_results VALUES (?, ?, ?, ?, 'k', 'gx', ?, ?, ?, ?, ?, '{}', "
-                            "'gx', NULL)", [
-                                [RUN, "registry", "t_jm", "sfzh_valid", "sfzh", "row", False, 900, 12],
-                                [RUN, "registry", "t_jm", "jmid_present", "jmid", "row", True, 900, 0],
-                                [RUN, "iot", "events", "volume", None, "warning", False, None, None],
-                                [OTHER, "registry", "t_jm", "other_run_check", None, "critical", False, 1, 1]])
+            con.executemany(
+                "INSERT INTO meta.quality_results VALUES (?, ?, ?, ?, 'k', 'gx', ?, ?, ?, ?, ?, '{}', "
+                "'gx', NULL)",
+                [
+                    [RUN, "registry", "t_jm", "sfzh_valid", "sfzh", "row", False, 900, 12],
+                    [RUN, "registry", "t_jm", "jmid_present", "jmid", "row", True, 900, 0],
+                    [RUN, "iot", "events", "volume", None, "warning", False, None, None],
+                    [OTHER, "registry", "t_jm", "other_run_check", None, "critical", False, 1, 1],
+                ],
+            )
         if marts:
-            con.execute("CREATE SCHEMA marts; CREATE TABLE marts.island_coverage AS SELECT * FROM (VALUES "
-                        "('001', '东城社区', 1234, 1100, 900, 300, 700, 1000, 211), "
-                        "('002', '西<城>社区', 88, 80, 60, 3, 40, 70, 2)) t(community_code, community, persons_known, "
-                        "in_registry, in_grid, in_civil, in_iot, in_two_or_more, in_all_four)")
-        con.execute("CREATE TABLE meta.mart_builds (run_id VARCHAR, as_of TIMESTAMPTZ, options VARCHAR, counts VARCHAR)")
-        con.execute("INSERT INTO meta.mart_builds VALUES (?, ?, '{}', ?)",
-                    [RUN, AS_OF, json.dumps({"elderly_alerts": 41, "island_coverage": 2})])
+            con.execute(
+                "CREATE SCHEMA marts; CREATE TABLE marts.island_coverage AS SELECT * FROM (VALUES "
+                "('001', '东城社区', 1234, 1100, 900, 300, 700, 1000, 211), "
+                "('002', '西<城>社区', 88, 80, 60, 3, 40, 70, 2)) t(community_code, community, persons_known, "
+                "in_registry, in_grid, in_civil, in_iot, in_two_or_more, in_all_four)"
+            )
+        con.execute(
+            "CREATE TABLE meta.mart_builds (run_id VARCHAR, as_of TIMESTAMPTZ, options VARCHAR, counts VARCHAR)"
+        )
+        con.execute(
+            "INSERT INTO meta.mart_builds VALUES (?, ?, '{}', ?)",
+            [RUN, AS_OF, json.dumps({"elderly_alerts": 41, "island_coverage": 2})],
+        )
         if persons:
-            con.execute("CREATE TABLE core.persons AS SELECT 'pk' || i AS person_key, "
-                        "CASE WHEN i < 5 THEN '东城社区' ELSE '西<城>社区' END AS community_name, "
-                        "1 + i % 4 AS systems FROM range(11) t(i)")
+            con.execute(
+                "CREATE TABLE core.persons AS SELECT 'pk' || i AS person_key, "
+                "CASE WHEN i < 5 THEN '东城社区' ELSE '西<城>社区' END AS community_name, "
+                "1 + i % 4 AS systems FROM range(11) t(i)"
+            )
     finally:
         con.close()
 
@@ -69,13 +96,30 @@ def make_warehouse(path: Path, *, identity_run: bool = True, quality: bool = Tru
 def write_manifest(exports: Path, department: str, day: str, run_id: str, rows: int) -> None:
     folder = exports / department / day
     folder.mkdir(parents=True)
-    files = [{"report": "elderly_alerts", "format": fmt, "name": f"elderly_alerts.{fmt}", "rows": rows,
-              "bytes": 100, "sha256": ("ab12cd34ef56" if fmt == "csv" else "99") + "0" * 52}
-             for fmt in ("csv", "parquet")]
-    (folder / "manifest.json").write_text(json.dumps({
-        "department": department, "day": day, "run_id": run_id, "files": files,
-        "policy": {"file": "grid_centre.yml", "version": 3, "sha256": "f" * 64},
-        "made_at": "2026-11-21T03:05:00+00:00"}), encoding="utf-8")
+    files = [
+        {
+            "report": "elderly_alerts",
+            "format": fmt,
+            "name": f"elderly_alerts.{fmt}",
+            "rows": rows,
+            "bytes": 100,
+            "sha256": ("ab12cd34ef56" if fmt == "csv" else "99") + "0" * 52,
+        }
+        for fmt in ("csv", "parquet")
+    ]
+    (folder / "manifest.json").write_text(
+        json.dumps(
+            {
+                "department": department,
+                "day": day,
+                "run_id": run_id,
+                "files": files,
+                "policy": {"file": "grid_centre.yml", "version": 3, "sha256": "f" * 64},
+                "made_at": "2026-11-21T03:05:00+00:00",
+            }
+        ),
+        encoding="utf-8",
+    )
 
 
 @pytest.fixture(scope="module")
@@ -113,9 +157,14 @@ def test_records_and_accounting_show_the_runs_counts(full_report):
 
 def test_linkage_shows_persons_churn_and_pair_matrix(full_report):
     linkage = section(full_report, "linkage")
-    for tile in ("<b>2,718</b><span>persons</span>", "<b>4</b><span>merges</span>", "<b>3</b><span>splits</span>",
-                 "<b>17</b><span>key churn</span>", "<b>251</b><span>pairs to review</span>",
-                 f"<b>{sum(LINKS.values()):,}</b><span>links</span>"):
+    for tile in (
+        "<b>2,718</b><span>persons</span>",
+        "<b>4</b><span>merges</span>",
+        "<b>3</b><span>splits</span>",
+        "<b>17</b><span>key churn</span>",
+        "<b>251</b><span>pairs to review</span>",
+        f"<b>{sum(LINKS.values()):,}</b><span>links</span>",
+    ):
         assert tile in linkage
     assert "grid_platform ~ iot_platform: 1,597 links" in linkage
     assert "civil_affairs ~ iot_platform: 0 links" in linkage  # absent pairs are shown as zero
@@ -133,8 +182,9 @@ def test_island_coverage_shows_each_community_and_persons_by_number_of_systems(f
 
 def test_without_core_persons_the_spread_is_derived_from_the_mart(tmp_path):
     make_warehouse(tmp_path / "w.duckdb", persons=False)
-    coverage = section(write_run_report(tmp_path / "w.duckdb", RUN, tmp_path / "r").read_text(encoding="utf-8"),
-                       "coverage")
+    coverage = section(
+        write_run_report(tmp_path / "w.duckdb", RUN, tmp_path / "r").read_text(encoding="utf-8"), "coverage"
+    )
     assert "001 / 东城社区 — 1 system: 234" in coverage  # 1234 known - 1000 in two or more
     assert "001 / 东城社区 — 2 or 3 systems: 789" in coverage and "001 / 东城社区 — all 4: 211" in coverage
 
@@ -165,8 +215,9 @@ def test_page_loads_nothing_runs_nothing_and_shows_no_keys(full_report):
 
 def test_sections_degrade_when_their_data_is_absent(tmp_path):
     make_warehouse(tmp_path / "w.duckdb", identity_run=False, quality=False, marts=False, persons=False)
-    page = write_run_report(tmp_path / "w.duckdb", RUN, tmp_path / "reports", tmp_path / "no-exports").read_text(
-        encoding="utf-8")
+    page = write_run_report(
+        tmp_path / "w.duckdb", RUN, tmp_path / "reports", tmp_path / "no-exports"
+    ).read_text(encoding="utf-8")
     assert "No identity reconciliation recorded for this run." in section(page, "linkage")
     assert "No island coverage mart in this warehouse." in section(page, "coverage")
     assert "No quality results recorded for this run." in section(page, "quality")

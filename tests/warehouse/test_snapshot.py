@@ -21,9 +21,18 @@ from islandbridge.delivery.snapshot import (
 )
 
 T0 = dt.datetime(2026, 11, 20, 16, tzinfo=dt.UTC)
-EXPECTED_TABLES = {"core.persons", "core.identity_events", "core.person_key_redirects", "marts.island_coverage",
-                   "meta.runs", "meta.run_sources", "meta.identity_runs", "meta.quality_results",
-                   "meta.mart_builds", "meta.snapshot_info"}
+EXPECTED_TABLES = {
+    "core.persons",
+    "core.identity_events",
+    "core.person_key_redirects",
+    "marts.island_coverage",
+    "meta.runs",
+    "meta.run_sources",
+    "meta.identity_runs",
+    "meta.quality_results",
+    "meta.mart_builds",
+    "meta.snapshot_info",
+}
 
 
 def run_id(day: int) -> str:
@@ -64,24 +73,36 @@ def make_warehouse(path: Path, events_dir: Path, runs: int = 1, persons: int = 3
             CREATE OR REPLACE TABLE core.person_key_redirects AS SELECT 'p0' AS old_key, 'p1' AS new_key;
             CREATE OR REPLACE TABLE marts.island_coverage AS SELECT '东城社区' AS community, 3 AS persons_known;
         """)
-        con.execute("CREATE OR REPLACE TABLE core.persons AS SELECT 'p' || i AS person_key, 1950 + i AS birth_year, "
-                    "'某人' AS name, 'k' || i AS source_record_key FROM range(?) t(i)", [persons])
+        con.execute(
+            "CREATE OR REPLACE TABLE core.persons AS SELECT 'p' || i AS person_key, 1950 + i AS birth_year, "
+            "'某人' AS name, 'k' || i AS source_record_key FROM range(?) t(i)",
+            [persons],
+        )
         for day in range(20, 20 + runs):
-            con.execute("INSERT INTO meta.runs VALUES (?, ?, 'loaded')",
-                        [run_id(day), T0 + dt.timedelta(days=day - 20)])
+            con.execute(
+                "INSERT INTO meta.runs VALUES (?, ?, 'loaded')",
+                [run_id(day), T0 + dt.timedelta(days=day - 20)],
+            )
         glob = str(events_dir.absolute() / "*" / "*.parquet").replace("'", "''")
-        con.execute(f"CREATE OR REPLACE VIEW core.device_events AS SELECT * FROM read_parquet('{glob}', "
-                    "hive_partitioning = true)")
-        con.execute("CREATE OR REPLACE VIEW core.persons_by_year AS "
-                    "SELECT birth_year, count(*) AS n FROM core.persons GROUP BY 1")
+        con.execute(
+            f"CREATE OR REPLACE VIEW core.device_events AS SELECT * FROM read_parquet('{glob}', "
+            "hive_partitioning = true)"
+        )
+        con.execute(
+            "CREATE OR REPLACE VIEW core.persons_by_year AS "
+            "SELECT birth_year, count(*) AS n FROM core.persons GROUP BY 1"
+        )
         con.execute("CREATE OR REPLACE VIEW core.mapped AS SELECT * FROM core.identity_map")
 
 
 def tables_of(path: Path) -> set[str]:
     with duckdb.connect(str(path), read_only=True) as con:
-        return {f"{s}.{t}" for s, t in con.execute(
-            "SELECT table_schema, table_name FROM information_schema.tables WHERE table_type = 'BASE TABLE'"
-        ).fetchall()}
+        return {
+            f"{s}.{t}"
+            for s, t in con.execute(
+                "SELECT table_schema, table_name FROM information_schema.tables WHERE table_type = 'BASE TABLE'"
+            ).fetchall()
+        }
 
 
 def clock(day: int, second: int = 0):
@@ -108,9 +129,16 @@ def test_identifier_and_record_key_columns_are_dropped(street):
     warehouse, events, snaps = street
     path = publish_snapshot(warehouse, snaps, run_id(20), keep=3, events_dir=events)
     with duckdb.connect(str(path), read_only=True) as con:
-        columns = [r[0] for r in con.execute("SELECT column_name FROM information_schema.columns "
-                                             "WHERE table_schema = 'core' AND table_name = 'persons'").fetchall()]
-        note = con.execute("SELECT note FROM meta.snapshot_info WHERE object = 'core.persons'").fetchall()[0][0]
+        columns = [
+            r[0]
+            for r in con.execute(
+                "SELECT column_name FROM information_schema.columns "
+                "WHERE table_schema = 'core' AND table_name = 'persons'"
+            ).fetchall()
+        ]
+        note = con.execute("SELECT note FROM meta.snapshot_info WHERE object = 'core.persons'").fetchall()[0][
+            0
+        ]
     assert columns == ["person_key", "birth_year"]
     assert "name" in note and "source_record_key" in note
 
@@ -121,8 +149,12 @@ def test_views_are_recreated_and_a_view_over_a_left_out_table_is_not(street):
     with duckdb.connect(str(path), read_only=True) as con:
         assert con.execute("SELECT sum(n) FROM core.persons_by_year").fetchall() == [(3,)]
         info = dict(con.execute("SELECT object, kind FROM meta.snapshot_info").fetchall())
-        views = {r[0] for r in con.execute("SELECT schema_name || '.' || view_name FROM duckdb_views() "
-                                           "WHERE NOT internal").fetchall()}
+        views = {
+            r[0]
+            for r in con.execute(
+                "SELECT schema_name || '.' || view_name FROM duckdb_views() WHERE NOT internal"
+            ).fetchall()
+        }
     assert views == {"core.device_events", "core.persons_by_year"}
     assert info["core.mapped"] == "left out"
     assert info["core.device_events"] == "view"
@@ -133,7 +165,9 @@ def test_snapshot_info_names_run_and_tables(street):
     path = publish_snapshot(warehouse, snaps, run_id(21), keep=3, events_dir=events, clock=clock(22))
     with duckdb.connect(str(path), read_only=True) as con:
         rows = con.execute("SELECT DISTINCT run_id, as_of, published_at FROM meta.snapshot_info").fetchall()
-        counted = dict(con.execute("SELECT object, rows FROM meta.snapshot_info WHERE kind = 'table'").fetchall())
+        counted = dict(
+            con.execute("SELECT object, rows FROM meta.snapshot_info WHERE kind = 'table'").fetchall()
+        )
     assert rows == [(run_id(21), T0 + dt.timedelta(days=1), clock(22)())]
     assert counted["core.persons"] == 3 and counted["marts.island_coverage"] == 1
 
@@ -156,7 +190,8 @@ def test_events_view_reads_the_events_as_published(street):
     write_events(events, "2026-11-21", 4)
     with duckdb.connect(str(path), read_only=True) as con:
         assert con.execute("SELECT count(*), min(day) FROM core.device_events").fetchall() == [
-            (5, dt.date(2026, 11, 20))]
+            (5, dt.date(2026, 11, 20))
+        ]
         sql = con.execute("SELECT sql FROM duckdb_views() WHERE view_name = 'device_events'").fetchall()[0][0]
     assert str(snaps) in sql and str(events) + "/" not in sql
 
@@ -167,20 +202,25 @@ def test_reader_keeps_its_snapshot_across_a_publish(street, tmp_path):
     publish_snapshot(warehouse, snaps, run_id(20), keep=1, events_dir=events, clock=clock(20))
     reader = duckdb.connect(str(snaps / CURRENT), read_only=True)
     try:
-        before = reader.execute("SELECT (SELECT count(*) FROM core.persons), (SELECT count(*) FROM "
-                                "core.device_events), (SELECT any_value(run_id) FROM meta.snapshot_info)").fetchall()
+        before = reader.execute(
+            "SELECT (SELECT count(*) FROM core.persons), (SELECT count(*) FROM "
+            "core.device_events), (SELECT any_value(run_id) FROM meta.snapshot_info)"
+        ).fetchall()
         make_warehouse(warehouse, events, runs=4, persons=7)
         write_events(events, "2026-11-20", 11)
         publish_snapshot(warehouse, snaps, run_id(21), keep=1, events_dir=events, clock=clock(21))
         assert not (snaps / f"{run_id(20)}.duckdb").exists()  # pruned while held open
-        after = reader.execute("SELECT (SELECT count(*) FROM core.persons), (SELECT count(*) FROM "
-                               "core.device_events), (SELECT any_value(run_id) FROM meta.snapshot_info)").fetchall()
+        after = reader.execute(
+            "SELECT (SELECT count(*) FROM core.persons), (SELECT count(*) FROM "
+            "core.device_events), (SELECT any_value(run_id) FROM meta.snapshot_info)"
+        ).fetchall()
     finally:
         reader.close()
     assert before == after == [(3, 5, run_id(20))]
     with duckdb.connect(str(snaps / CURRENT), read_only=True) as fresh:
-        assert fresh.execute("SELECT (SELECT count(*) FROM core.persons), (SELECT count(*) FROM core.device_events)"
-                             ).fetchall() == [(7, 11)]
+        assert fresh.execute(
+            "SELECT (SELECT count(*) FROM core.persons), (SELECT count(*) FROM core.device_events)"
+        ).fetchall() == [(7, 11)]
 
 
 def test_readers_opening_current_during_publishes_always_see_one_whole_snapshot(street):
@@ -194,8 +234,12 @@ def test_readers_opening_current_during_publishes_always_see_one_whole_snapshot(
         while not done.is_set() or len(seen) < 3:
             try:
                 with duckdb.connect(str(snaps / CURRENT), read_only=True) as con:
-                    seen.append(con.execute("SELECT (SELECT any_value(run_id) FROM meta.snapshot_info), "
-                                            "(SELECT count(*) FROM core.persons)").fetchall()[0])
+                    seen.append(
+                        con.execute(
+                            "SELECT (SELECT any_value(run_id) FROM meta.snapshot_info), "
+                            "(SELECT count(*) FROM core.persons)"
+                        ).fetchall()[0]
+                    )
             except Exception as exc:  # any failure to read is what this test looks for
                 errors.append(exc)
                 return
@@ -220,7 +264,11 @@ def test_prune_keeps_the_newest_n(street):
     kept = list_snapshots(snaps)
     assert [s.run_id for s in kept] == [run_id(23), run_id(22)]
     assert [s.is_current for s in kept] == [True, False]
-    assert {p.name for p in snaps.glob("*.duckdb")} == {f"{run_id(22)}.duckdb", f"{run_id(23)}.duckdb", CURRENT}
+    assert {p.name for p in snaps.glob("*.duckdb")} == {
+        f"{run_id(22)}.duckdb",
+        f"{run_id(23)}.duckdb",
+        CURRENT,
+    }
     assert len(list((snaps / "events").iterdir())) == 3  # the two kept, and the one pruned last
 
 

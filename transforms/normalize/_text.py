@@ -12,8 +12,34 @@ _BLANKS = re.compile(r"\s+")
 
 # What people type into a field when there is nothing to type. Compared after fold() and casefold().
 PLACEHOLDERS = frozenset(
-    {"", "无", "無", "没有", "沒有", "暂无", "暫無", "不详", "不詳", "未知", "空", "-", "--", "—", "——",
-     "/", "\\", ".", "0", "null", "none", "nil", "nan", "n/a", "na", "#n/a"}
+    {
+        "",
+        "无",
+        "無",
+        "没有",
+        "沒有",
+        "暂无",
+        "暫無",
+        "不详",
+        "不詳",
+        "未知",
+        "空",
+        "-",
+        "--",
+        "—",
+        "——",
+        "/",
+        "\\",
+        ".",
+        "0",
+        "null",
+        "none",
+        "nil",
+        "nan",
+        "n/a",
+        "na",
+        "#n/a",
+    }
 )
 
 

@@ -183,7 +183,9 @@ def parse_address(raw: object, known_estates: Mapping[str, str] | EstateIndex | 
 def _with_estate(head: str, parts: HouseParts, index: EstateIndex | None) -> AddressResult:
     name, key, code, problem = _estate(head, index)
     problems = [problem] if problem else []
-    problems += [f"no {label}" for label, value in zip(HouseParts._fields, parts, strict=True) if value is None]
+    problems += [
+        f"no {label}" for label, value in zip(HouseParts._fields, parts, strict=True) if value is None
+    ]
     status = "partial" if problems else "ok"
     return AddressResult(name, key, code, *parts, status=status, reason="; ".join(problems) or None)
 
@@ -206,7 +208,7 @@ def _estate(head: str, index: EstateIndex | None) -> tuple[str | None, str | Non
 
 def _strip_admin(head: str) -> str:
     while (match := _ADMIN.match(head)) and match.end() < len(head):
-        head = head[match.end():]
+        head = head[match.end() :]
     return head
 
 

@@ -29,8 +29,16 @@ from stdnum.exceptions import ValidationError
 
 from islandbridge.transforms.normalize._text import drop_blanks, fold, is_placeholder
 
-KINDS = ("full", "legacy15_upgraded", "masked", "excel_damaged", "passport", "invalid_checksum", "missing",
-         "garbage")
+KINDS = (
+    "full",
+    "legacy15_upgraded",
+    "masked",
+    "excel_damaged",
+    "passport",
+    "invalid_checksum",
+    "missing",
+    "garbage",
+)
 
 _DIGITS17_CHECK = re.compile(r"[0-9]{17}[0-9X]")
 _DIGITS15 = re.compile(r"[0-9]{15}")
@@ -106,7 +114,9 @@ def _classify(text: str) -> IdResult:
     if _SCIENTIFIC.fullmatch(text):
         return IdResult("excel_damaged", reason="scientific notation: the last digits are lost")
     if _DECIMAL.fullmatch(text):
-        return IdResult("excel_damaged", reason="a decimal point: the number went through a spreadsheet float")
+        return IdResult(
+            "excel_damaged", reason="a decimal point: the number went through a spreadsheet float"
+        )
     if masked := _MASKED.fullmatch(text):
         return _from_masked(*masked.groups())
     if _PASSPORT.match(text):
@@ -137,9 +147,14 @@ def _upgrade_15(number: str) -> IdResult:
     upgraded = _from_18(body + ric.calc_check_digit(body + "0"))
     if upgraded.kind != "full":
         return IdResult("garbage", reason="a 15-digit number whose birth date is not a real date")
-    return IdResult("legacy15_upgraded", value=upgraded.value, birth_date=upgraded.birth_date,
-                    sex=upgraded.sex, region=upgraded.region,
-                    reason="a legacy 15-digit number upgraded to 18 digits")
+    return IdResult(
+        "legacy15_upgraded",
+        value=upgraded.value,
+        birth_date=upgraded.birth_date,
+        sex=upgraded.sex,
+        region=upgraded.region,
+        reason="a legacy 15-digit number upgraded to 18 digits",
+    )
 
 
 def _from_masked(prefix: str, stars: str, suffix: str) -> IdResult:
@@ -148,8 +163,14 @@ def _from_masked(prefix: str, stars: str, suffix: str) -> IdResult:
     if not prefix and not suffix:
         return IdResult("missing", reason="fully masked")
     region = prefix[:6] if len(prefix) >= 6 else None
-    return IdResult("masked", prefix=prefix, suffix=suffix, mask_length=len(stars), region=region,
-                    reason="masked by the source: it can support a match but not make one")
+    return IdResult(
+        "masked",
+        prefix=prefix,
+        suffix=suffix,
+        mask_length=len(stars),
+        region=region,
+        reason="masked by the source: it can support a match but not make one",
+    )
 
 
 def _birth_date(number: str) -> dt.date | None:
@@ -169,6 +190,8 @@ def _birth_date_of(yyyymmdd: str) -> dt.date | None:
 
 def _shape(text: str) -> str:
     """Describe a value without quoting it: its length and which classes of characters it holds."""
-    classes = [name for name, test in (("digits", str.isdigit), ("letters", str.isalpha)) if any(map(test, text))]
+    classes = [
+        name for name, test in (("digits", str.isdigit), ("letters", str.isalpha)) if any(map(test, text))
+    ]
     other = any(not (c.isdigit() or c.isalpha()) for c in text)
     return f"{len(text)} characters: {', '.join(classes + ['other'] * other) or 'none'}"

@@ -108,5 +108,9 @@ def _char_pinyin(char: str) -> str:
 
 
 def _shape(text: str) -> str:
-    found = [label for label, pattern in (("digits", r"[0-9]"), ("Latin letters", r"[A-Za-z]")) if re.search(pattern, text)]
+    found = [
+        label
+        for label, pattern in (("digits", r"[0-9]"), ("Latin letters", r"[A-Za-z]"))
+        if re.search(pattern, text)
+    ]
     return ", ".join(found) or "other characters"

@@ -82,8 +82,9 @@ def _combine(parsed: list[list[tuple[str, bool]] | None]) -> PhoneResult:
         return PhoneResult(status="invalid", reason=f"no valid phone number in {len(parsed)} part(s)")
     mobiles = tuple(number for number, is_mobile in numbers.items() if is_mobile)
     if bad:
-        return PhoneResult(tuple(numbers), mobiles, "partial",
-                           f"{bad} of {len(parsed)} part(s) are not valid phone numbers")
+        return PhoneResult(
+            tuple(numbers), mobiles, "partial", f"{bad} of {len(parsed)} part(s) are not valid phone numbers"
+        )
     return PhoneResult(tuple(numbers), mobiles, "ok")
 
 

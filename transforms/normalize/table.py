@@ -48,25 +48,50 @@ def _estate_code(raw: object) -> str | None:
     return (drop_blanks(fold(raw)).upper() or None) if isinstance(raw, str) else None
 
 
-_ID = _Kind(normalize_id, (
-    _field("id_kind", "kind"), _field("id_value", "value"), _field("id_birth_date", "birth_date", pa.date32()),
-    _field("id_sex", "sex"), _field("id_region", "region"), _field("id_prefix", "prefix"),
-    _field("id_suffix", "suffix"), _field("id_mask_length", "mask_length", pa.int8()),
-    _field("id_passport", "passport"), _field("id_reason", "reason"),
-))
-_PHONE = _Kind(normalize_phones, (
-    _field("phone_e164", "numbers", _LIST), _field("phone_mobile", "mobiles", _LIST),
-    _field("phone_status", "status"), _field("phone_reason", "reason"),
-))
-_NAME = _Kind(normalize_name, (
-    _field("name_key", "name_key"), _field("pinyin_key", "pinyin_key"),
-    _field("surname_pinyin", "surname_pinyin"), _field("given_pinyin", "given_pinyin"),
-    _field("name_status", "status"), _field("name_reason", "reason"),
-))
+_ID = _Kind(
+    normalize_id,
+    (
+        _field("id_kind", "kind"),
+        _field("id_value", "value"),
+        _field("id_birth_date", "birth_date", pa.date32()),
+        _field("id_sex", "sex"),
+        _field("id_region", "region"),
+        _field("id_prefix", "prefix"),
+        _field("id_suffix", "suffix"),
+        _field("id_mask_length", "mask_length", pa.int8()),
+        _field("id_passport", "passport"),
+        _field("id_reason", "reason"),
+    ),
+)
+_PHONE = _Kind(
+    normalize_phones,
+    (
+        _field("phone_e164", "numbers", _LIST),
+        _field("phone_mobile", "mobiles", _LIST),
+        _field("phone_status", "status"),
+        _field("phone_reason", "reason"),
+    ),
+)
+_NAME = _Kind(
+    normalize_name,
+    (
+        _field("name_key", "name_key"),
+        _field("pinyin_key", "pinyin_key"),
+        _field("surname_pinyin", "surname_pinyin"),
+        _field("given_pinyin", "given_pinyin"),
+        _field("name_status", "status"),
+        _field("name_reason", "reason"),
+    ),
+)
 _ADDRESS_OUTPUTS = (
-    _field("estate_name", "estate_name"), _field("estate_key", "estate_key"), _field("estate_code", "estate_code"),
-    _field("building", "building"), _field("unit", "unit"), _field("room", "room"),
-    _field("address_status", "status"), _field("address_reason", "reason"),
+    _field("estate_name", "estate_name"),
+    _field("estate_key", "estate_key"),
+    _field("estate_code", "estate_code"),
+    _field("building", "building"),
+    _field("unit", "unit"),
+    _field("room", "room"),
+    _field("address_status", "status"),
+    _field("address_reason", "reason"),
 )
 _SIMPLE = {
     "estate_code": _Kind(_estate_code, (("estate_code", _STR, _same),)),
@@ -77,8 +102,9 @@ _SIMPLE = {
 KINDS = ("id", "phone", "name", "address", *_SIMPLE)
 
 
-def normalize_table(table: pa.Table, spec: Mapping[str, str],
-                    known_estates: Mapping[str, str] | None = None) -> pa.Table:
+def normalize_table(
+    table: pa.Table, spec: Mapping[str, str], known_estates: Mapping[str, str] | None = None
+) -> pa.Table:
     """Append normalised, typed columns for the columns named in `spec` (column → kind).
 
     Kinds and what they append:
@@ -105,8 +131,9 @@ def normalize_table(table: pa.Table, spec: Mapping[str, str],
         for name, array in _normalise_column(table[column], kind).items():
             table = table.append_column(name, array)
     if _appends_house(kinds):
-        keys = pc.binary_join_element_wise(*(table[name] for name in _HOUSE_PARTS), "|",
-                                           null_handling="emit_null")
+        keys = pc.binary_join_element_wise(
+            *(table[name] for name in _HOUSE_PARTS), "|", null_handling="emit_null"
+        )
         table = table.append_column("house_key", keys)
     return table
 
@@ -123,18 +150,26 @@ def _appends_house(kinds: Mapping[str, _Kind]) -> bool:
 
 
 def _check(table: pa.Table, spec: Mapping[str, str], kinds: Mapping[str, _Kind]) -> None:
-    problems = [f"column {column!r} is not in the table (columns: {', '.join(table.column_names)})"
-                for column in spec if column not in table.column_names]
-    problems += [f"column {column!r}: unknown kind {name!r} (known: {', '.join(KINDS)})"
-                 for column, name in spec.items() if name not in KINDS]
+    problems = [
+        f"column {column!r} is not in the table (columns: {', '.join(table.column_names)})"
+        for column in spec
+        if column not in table.column_names
+    ]
+    problems += [
+        f"column {column!r}: unknown kind {name!r} (known: {', '.join(KINDS)})"
+        for column, name in spec.items()
+        if name not in KINDS
+    ]
     seen: dict[str, str] = {}
     for column, kind in kinds.items():
         for name, _, _ in kind.outputs:
             if name in table.column_names:
                 problems.append(f"column {column!r} would append {name!r}, which the table already has")
             elif name in seen:
-                problems.append(f"columns {seen[name]!r} and {column!r} would both append {name!r}; "
-                                "normalise them in separate calls and rename in between")
+                problems.append(
+                    f"columns {seen[name]!r} and {column!r} would both append {name!r}; "
+                    "normalise them in separate calls and rename in between"
+                )
             seen[name] = column
     if problems:
         raise NormalizeSpecError("normalize_table spec does not fit the table:\n- " + "\n- ".join(problems))

@@ -22,50 +22,102 @@ from typing import Any
 import openpyxl
 
 STREET = "511403001"
-DIBAO_HEADER = ["序号", "户主姓名", "身份证号码", "家庭人口", "保障人数", "联系电话", "家庭住址", "保障类别",
-                "月保障金(元)", "发放年月", "所属社区"]
-SENIOR_HEADER = ["序号", "姓名", "性别", "身份证号", "出生年月", "年龄", "补贴标准(元/月)", "发放金额", "银行卡号",
-                 "所属社区"]
+DIBAO_HEADER = [
+    "序号",
+    "户主姓名",
+    "身份证号码",
+    "家庭人口",
+    "保障人数",
+    "联系电话",
+    "家庭住址",
+    "保障类别",
+    "月保障金(元)",
+    "发放年月",
+    "所属社区",
+]
+SENIOR_HEADER = [
+    "序号",
+    "姓名",
+    "性别",
+    "身份证号",
+    "出生年月",
+    "年龄",
+    "补贴标准(元/月)",
+    "发放金额",
+    "银行卡号",
+    "所属社区",
+]
 DIBAO_MONEY = DIBAO_HEADER.index("月保障金(元)")
 SENIOR_MONEY = SENIOR_HEADER.index("发放金额")
 
 
 def dibao_row(i: int, month: str = "202611", amount: Any = None, sfzh: Any = None, name: str | None = None):
-    return [i, name or f"测试{i}", sfzh or f"5114031980010{i:04d}1", 3, 2, "13800000000",
-            f"锦江苑{i}栋1单元101室", "A类", 1000 + i if amount is None else amount, month, "凤鸣社区"]
+    return [
+        i,
+        name or f"测试{i}",
+        sfzh or f"5114031980010{i:04d}1",
+        3,
+        2,
+        "13800000000",
+        f"锦江苑{i}栋1单元101室",
+        "A类",
+        1000 + i if amount is None else amount,
+        month,
+        "凤鸣社区",
+    ]
 
 
 def senior_row(i: int, amount: Any = "100", sfzh: str | None = None, name: str | None = None):
-    return [str(i), name or f"长者{i}", "男", sfzh or f"5114031940010{i:04d}2", "1940.01", "86", "100",
-            amount, f"62170000000000{i:05d}", "凤鸣社区"]
+    return [
+        str(i),
+        name or f"长者{i}",
+        "男",
+        sfzh or f"5114031940010{i:04d}2",
+        "1940.01",
+        "86",
+        "100",
+        amount,
+        f"62170000000000{i:05d}",
+        "凤鸣社区",
+    ]
 
 
 def money_total(rows: Sequence[Sequence[Any]], index: int) -> Decimal:
-    return sum((Decimal(repr(r[index]) if isinstance(r[index], float) else str(r[index])) for r in rows),
-               Decimal(0))
+    return sum(
+        (Decimal(repr(r[index]) if isinstance(r[index], float) else str(r[index])) for r in rows), Decimal(0)
+    )
 
 
-def dibao_xlsx(rows: Sequence[Sequence[Any]], total: Any = "auto", header: Sequence[str] = DIBAO_HEADER,
-               month: str = "202611") -> bytes:
+def dibao_xlsx(
+    rows: Sequence[Sequence[Any]],
+    total: Any = "auto",
+    header: Sequence[str] = DIBAO_HEADER,
+    month: str = "202611",
+) -> bytes:
     """A 低保 workbook as the bureau makes it: title, maker line, header, rows, 合计 (None: no totals)."""
     book = openpyxl.Workbook()
     sheet = book.active
     sheet.title = "花名册"
     sheet.append([f"彭山区凤鸣街道{month[:4]}年{int(month[4:])}月城乡低保发放花名册"])
-    sheet.append(["制表单位：凤鸣街道民政办", None, None, None, None, None, None, None, "制表日期：2026-11-05"])
+    sheet.append(
+        ["制表单位：凤鸣街道民政办", None, None, None, None, None, None, None, "制表日期：2026-11-05"]
+    )
     sheet.append(list(header))
     for row in rows:
         sheet.append(list(row))
     if total is not None:
         amount = money_total(rows, DIBAO_MONEY) if total == "auto" else total
-        sheet.append(["合计", *[None] * (DIBAO_MONEY - 1), float(amount) if "." in str(amount) else int(amount)])
+        sheet.append(
+            ["合计", *[None] * (DIBAO_MONEY - 1), float(amount) if "." in str(amount) else int(amount)]
+        )
     out = io.BytesIO()
     book.save(out)
     return out.getvalue()
 
 
-def senior_csv(rows: Sequence[Sequence[Any]], total: Any = "auto", encoding: str = "gb18030",
-               bom: bytes = b"") -> bytes:
+def senior_csv(
+    rows: Sequence[Sequence[Any]], total: Any = "auto", encoding: str = "gb18030", bom: bytes = b""
+) -> bytes:
     """A 高龄补贴 CSV as the bureau makes it: GB18030, CRLF, header, rows, 合计."""
     lines = [",".join(SENIOR_HEADER)] + [",".join(str(c) for c in row) for row in rows]
     if total is not None:
@@ -74,7 +126,9 @@ def senior_csv(rows: Sequence[Sequence[Any]], total: Any = "auto", encoding: str
     return bom + ("\r\n".join(lines) + "\r\n").encode(encoding)
 
 
-def roster_name(programme: str = "低保", month: str = "202611", correction: str = "", ext: str = "xlsx") -> str:
+def roster_name(
+    programme: str = "低保", month: str = "202611", correction: str = "", ext: str = "xlsx"
+) -> str:
     return f"{STREET}_{month}_{programme}{correction}.{ext}"
 
 
@@ -106,11 +160,13 @@ def _zip_bomb(folder: Path, name: str) -> None:
 
 def _xml_bomb(folder: Path, name: str) -> None:
     """A real workbook whose sheet XML declares nested entities (billion laughs)."""
-    laughs = ('<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol">'
-              '<!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">'
-              '<!ENTITY lol3 "&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;">]>'
-              '<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><sheetData>'
-              '<row r="1"><c r="A1" t="inlineStr"><is><t>&lol3;</t></is></c></row></sheetData></worksheet>')
+    laughs = (
+        '<?xml version="1.0"?><!DOCTYPE lolz [<!ENTITY lol "lol">'
+        '<!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">'
+        '<!ENTITY lol3 "&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;">]>'
+        '<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"><sheetData>'
+        '<row r="1"><c r="A1" t="inlineStr"><is><t>&lol3;</t></is></c></row></sheetData></worksheet>'
+    )
     source = zipfile.ZipFile(io.BytesIO(dibao_xlsx([dibao_row(1)])))
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
@@ -152,29 +208,63 @@ _VALID = dibao_xlsx([dibao_row(1), dibao_row(2)])
 
 CORPUS: tuple[Hostile, ...] = (
     Hostile("truncated_xlsx", roster_name(), _write(_VALID[: len(_VALID) // 2]), "not a valid .xlsx"),
-    Hostile("not_a_zip", roster_name(), _write(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\0" * 512), "not a zip"),
+    Hostile(
+        "not_a_zip", roster_name(), _write(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\0" * 512), "not a zip"
+    ),
     Hostile("zip_bomb", roster_name(), _zip_bomb, "zip bomb"),
     Hostile("xml_bomb", roster_name(), _xml_bomb, "XML bomb"),
-    Hostile("ragged_csv", roster_name("高龄补贴", ext="csv"), _write(_ragged_csv()), "fields; the header has 10",
-            where="row"),
+    Hostile(
+        "ragged_csv",
+        roster_name("高龄补贴", ext="csv"),
+        _write(_ragged_csv()),
+        "fields; the header has 10",
+        where="row",
+    ),
     Hostile("ragged_xlsx", roster_name(), _write(_ragged_xlsx()), "beyond the header", where="row"),
-    Hostile("unterminated_quote", roster_name("高龄补贴", ext="csv"), _write(_unterminated_quote()),
-            "malformed CSV"),
-    Hostile("nul_bytes", roster_name("高龄补贴", ext="csv"), _write(senior_csv([senior_row(1)], encoding="utf-16")),
-            "NUL bytes"),
-    Hostile("gbk_with_utf8_bom", roster_name("高龄补贴", ext="csv"),
-            _write(senior_csv([senior_row(1)], encoding="gbk", bom=codecs.BOM_UTF8)), "byte-order mark"),
+    Hostile(
+        "unterminated_quote",
+        roster_name("高龄补贴", ext="csv"),
+        _write(_unterminated_quote()),
+        "malformed CSV",
+    ),
+    Hostile(
+        "nul_bytes",
+        roster_name("高龄补贴", ext="csv"),
+        _write(senior_csv([senior_row(1)], encoding="utf-16")),
+        "NUL bytes",
+    ),
+    Hostile(
+        "gbk_with_utf8_bom",
+        roster_name("高龄补贴", ext="csv"),
+        _write(senior_csv([senior_row(1)], encoding="gbk", bom=codecs.BOM_UTF8)),
+        "byte-order mark",
+    ),
     Hostile("dotdot_name", "..\\" + roster_name(), _write(_VALID), "path separator", where="ignored"),
     Hostile("bad_name", "低保名单（最终版）.xlsx", _write(_VALID), "not a roster file name", where="ignored"),
     Hostile("symlink_outside", roster_name(), _symlink_outside, "symbolic link"),
-    Hostile("too_large", roster_name("高龄补贴", ext="csv"), _write(_BIG_CSV), "max_file_mb",
-            options={"max_file_mb": 0.01}),
-    Hostile("too_many_rows", roster_name("高龄补贴", ext="csv"), _write(senior_csv([senior_row(i) for i in
-                                                                                    range(1, 6)])),
-            "max_rows", options={"max_rows": 3}),
+    Hostile(
+        "too_large",
+        roster_name("高龄补贴", ext="csv"),
+        _write(_BIG_CSV),
+        "max_file_mb",
+        options={"max_file_mb": 0.01},
+    ),
+    Hostile(
+        "too_many_rows",
+        roster_name("高龄补贴", ext="csv"),
+        _write(senior_csv([senior_row(i) for i in range(1, 6)])),
+        "max_rows",
+        options={"max_rows": 3},
+    ),
     Hostile("fifo", roster_name("高龄补贴", ext="csv"), _fifo, "not a regular file"),
     Hostile("directory", roster_name(), _directory, "not a regular file"),
-    Hostile("no_header", roster_name(), _write(dibao_xlsx([dibao_row(1)], header=["编号"] * 11)), "no header row"),
-    Hostile("unexpected_column", roster_name(),
-            _write(dibao_xlsx([dibao_row(1)], header=[*DIBAO_HEADER[:-1], "备注"])), "unexpected column(s) 备注"),
+    Hostile(
+        "no_header", roster_name(), _write(dibao_xlsx([dibao_row(1)], header=["编号"] * 11)), "no header row"
+    ),
+    Hostile(
+        "unexpected_column",
+        roster_name(),
+        _write(dibao_xlsx([dibao_row(1)], header=[*DIBAO_HEADER[:-1], "备注"])),
+        "unexpected column(s) 备注",
+    ),
 )
