@@ -2,6 +2,8 @@
 
 Importing this package registers the built-in kinds. Adding a fifth system means adding a module with a
 ``@register``-ed ``Connector`` subclass and importing it below — nothing else changes.
+May import: `schemas`, `transforms`, `islandbridge.storage`, `islandbridge.config`, `islandbridge.errors`;
+never a pipeline step (connectors hand records to a sink and know nothing of what happens next).
 """
 
 # Registration side effects: each module registers its kind.

@@ -5,8 +5,11 @@
 - `probabilistic` — Splink (Fellegi-Sunter, EM) scoring of candidate pairs, and the evidence rules
 - `clusters` — union-find under hard constraints; ambiguous and conflicting pairs go to review
 - `keys` — stable person keys across runs, merge/split events, churn
-- `evaluate` — pairwise and cluster scores against a simulated street's truth
+- `evaluate` — pairwise scores (links per system pair in every run; precision and recall against a truth)
+- `tables` — the identity tables: map, events, redirects, review pairs, saved models
+- `filing` — each record's identifiers filed in the vault under its person_key
+- `reconcile` — the pipeline step that runs them all and writes the warehouse
 
-The pipeline step that runs them and writes the warehouse is `islandbridge.identity.reconcile`; see
-docs/identity.md.
+May import: `quality` and below (`landing`, `privacy`, `connectors`, `schemas`, `transforms`,
+`islandbridge.storage`, `islandbridge.config`, `islandbridge.errors`). See docs/identity.md.
 """

@@ -3,7 +3,8 @@
 ``validate_run`` (``gate``) validates a run's landed data and raises ``QualityGateError`` on a critical
 failure; rows failing row-level checks go to ``meta.quality_quarantine`` (``quarantine``) and can be
 replayed (``replay``). Importing this package does not import Great Expectations (seconds); validating
-does. See docs/quality.md.
+does. May import: `landing` and below (`privacy`, `connectors`, `schemas`, `transforms`,
+`islandbridge.storage`, `islandbridge.config`, `islandbridge.errors`). See docs/quality.md.
 """
 
 from islandbridge.quality.config import QualityConfig

@@ -9,7 +9,8 @@ on its canonical output, and never puts the value itself into a reason, because 
 - `parse_address`, `normalize_house`, `house_key`: addresses to estate / building / unit / room
 - `normalize_table`: all of the above over an Arrow table, one call per distinct value
 
-See docs/normalisation.md for every quirk handled and the limits.
+See docs/normalisation.md for every quirk handled and the limits. May import only
+`islandbridge.config`, `islandbridge.errors` and `islandbridge.perf`: these are the bottom of the house.
 """
 
 from islandbridge.transforms.normalize.addresses import (
