@@ -35,6 +35,8 @@ from typing import Any
 import charset_normalizer
 from defusedxml import DefusedXmlException
 
+from islandbridge.errors import FatalSourceError
+
 HEADER_SCAN_ROWS = 20  # title rows above the header: 2 in practice
 MAX_COLUMNS = 64  # cells read per xlsx row; a roster has about a dozen
 MAX_ZIP_ENTRIES = 500
@@ -44,8 +46,11 @@ TOTAL_MARKERS = ("合计", "总计")
 ENCODINGS = ("utf_8", "gb18030", "gbk")
 
 
-class RosterError(Exception):
-    """The file cannot be read as a roster; the message is the reason (never quotes a cell)."""
+class RosterError(FatalSourceError):
+    """The file cannot be read as a roster; the message is the reason (never quotes a cell).
+
+    Terminal (a ``FatalSourceError``): the bureau must send a readable file. The civil-files connector
+    catches it per file and records the file as rejected, so it does not stop a run."""
 
 
 @dataclass(frozen=True)

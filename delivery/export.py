@@ -73,7 +73,7 @@ from islandbridge.delivery.policy import (
     check_policy,
     load_policies,
 )
-from islandbridge.errors import IslandbridgeError
+from islandbridge.errors import TerminalError
 from islandbridge.privacy.audit import AuditLog
 from islandbridge.privacy.keys import Key, Keys, load_keys
 from islandbridge.privacy.masking import mask_id, mask_name, mask_phone
@@ -106,8 +106,11 @@ _DIGITS = re.compile(r"[0-9]+|[^0-9]+")
 Clock = Callable[[], dt.datetime]
 
 
-class ExportError(IslandbridgeError):
-    """An export was refused or could not be published; the department's previous export is untouched."""
+class ExportError(TerminalError):
+    """An export was refused or could not be published; the department's previous export is untouched.
+
+    Terminal: every cause (a missing mart or vault, a link in the export folder, a column the policy
+    cannot export) needs a person or an earlier step; a retry meets the same files."""
 
 
 @dataclass(frozen=True)

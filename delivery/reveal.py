@@ -26,7 +26,7 @@ import duckdb
 from islandbridge.config import Settings
 from islandbridge.delivery.export import pick_identifier
 from islandbridge.delivery.policy import Policy, load_policies
-from islandbridge.errors import IslandbridgeError
+from islandbridge.errors import TerminalError
 from islandbridge.landing import raw
 from islandbridge.privacy.audit import AuditLog
 from islandbridge.privacy.keys import load_keys
@@ -45,8 +45,10 @@ FIELD_MASKS: Mapping[str, Callable[[object], str | None]] = {
 _HIDDEN = "***"
 
 
-class RevealError(IslandbridgeError):
-    """A reveal was refused (no purpose, field not allowed, unknown person_ref); nothing was revealed."""
+class RevealError(TerminalError):
+    """A reveal was refused (no purpose, field not allowed, unknown person_ref); nothing was revealed.
+
+    Terminal: the request itself must change; asking again the same way is refused again."""
 
     exit_status = 2
 

@@ -52,7 +52,7 @@ from pathlib import Path
 import duckdb
 
 from islandbridge.delivery.durable import fsync_dir, fsync_file
-from islandbridge.errors import IslandbridgeError
+from islandbridge.errors import RetriableError, TerminalError
 
 log = logging.getLogger(__name__)
 
@@ -92,8 +92,17 @@ _RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 Clock = Callable[[], dt.datetime]
 
 
-class SnapshotError(IslandbridgeError):
-    """A snapshot cannot be published or selected as asked (unknown run, bad name, missing file)."""
+class SnapshotError(TerminalError):
+    """A snapshot cannot be published or selected as asked (unknown run, bad name, missing file).
+
+    Terminal: the request or the files must change. A warehouse that is only busy is a
+    ``WarehouseBusyError`` instead."""
+
+
+class WarehouseBusyError(RetriableError):
+    """The warehouse is locked by a sync that is writing it, so it cannot be read for a snapshot now.
+
+    Transient: the lock goes away when that sync ends; publish again later."""
 
 
 @dataclass(frozen=True)
@@ -241,7 +250,8 @@ def _attach(con: duckdb.DuckDBPyConnection, warehouse: Path) -> None:
     try:
         con.execute(f"ATTACH {_literal(str(warehouse.absolute()))} AS src (READ_ONLY)")
     except duckdb.IOException as exc:
-        raise SnapshotError(
+        busy = "lock" in str(exc).lower()
+        raise (WarehouseBusyError if busy else SnapshotError)(
             f"cannot open the warehouse {warehouse} read-only ({str(exc).splitlines()[0]}); "
             "publish when no sync is writing it"
         ) from None

@@ -33,7 +33,7 @@ import duckdb
 import pandas as pd
 import pyarrow as pa
 
-from islandbridge.errors import IslandbridgeError
+from islandbridge.errors import TerminalError
 from islandbridge.storage import transaction
 
 DDL = """
@@ -78,8 +78,10 @@ SELECT old_key, arg_max(new_key, depth) AS person_key FROM chain GROUP BY old_ke
 """
 
 
-class IdentityStateError(IslandbridgeError):
-    """The identity tables cannot take this run as asked (e.g. an as-of older than the latest reconciled)."""
+class IdentityStateError(TerminalError):
+    """The identity tables cannot take this run as asked (e.g. an as-of older than the latest reconciled).
+
+    Terminal: the stored identity state or the requested as-of must change; a retry meets the same state."""
 
 
 @dataclass(frozen=True)

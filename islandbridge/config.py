@@ -14,6 +14,7 @@ Example::
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -261,21 +262,63 @@ def utc_now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-def parse_as_of(text: str | dt.datetime) -> dt.datetime:
+_DAY = re.compile(r"\d{4}-\d{2}-\d{2}|\d{8}")  # YYYY-MM-DD or YYYYMMDD
+_DATE_TIME = re.compile(r"(?:\d{4}-\d{2}-\d{2}|\d{8})[T ]\d{2}.*")  # a date, then a time of day
+AS_OF_HELP = (
+    "expected a date YYYY-MM-DD or YYYYMMDD (the end of that day, Asia/Shanghai) "
+    "or an ISO 8601 date-time such as 2026-11-20T16:00:00+00:00"
+)
+
+
+def parse_as_of(text: str | dt.date | dt.datetime) -> dt.datetime:
     """The run's as-of instant as an aware datetime; naive input is Asia/Shanghai local time.
 
-    A bare date means the end of that day (``2026-11-20`` → ``2026-11-21T00:00+08:00``), which is what
-    an operator means by "as of the 20th".
+    A bare date, ``YYYY-MM-DD`` or ``YYYYMMDD``, means the end of that day (``2026-11-20`` and
+    ``20261120`` → ``2026-11-21T00:00+08:00``), which is what an operator means by "as of the 20th". A
+    date-time is that instant. Anything else (a month, a week date, a date cut off after ``T``,
+    ``20 Nov``) is refused with ``ConfigError`` rather than guessed.
     """
     if isinstance(text, dt.datetime):
         value = text
+    elif isinstance(text, dt.date):
+        value = dt.datetime.combine(text + dt.timedelta(days=1), dt.time())
     else:
+        given = str(text).strip()
+        day = _DAY.fullmatch(given)
+        if not day and not _DATE_TIME.fullmatch(given):
+            raise ConfigError(f"as-of {text!r}: {AS_OF_HELP}")
         try:
-            value = dt.datetime.fromisoformat(str(text))
-        except ValueError:
-            raise ConfigError(f"--as-of {text!r}: expected YYYY-MM-DD or an ISO 8601 date-time") from None
-        if len(str(text)) == 10:
+            value = dt.datetime.fromisoformat(given)
+        except ValueError as exc:
+            raise ConfigError(f"as-of {text!r}: {exc}; {AS_OF_HELP}") from None
+        if day:
             value += dt.timedelta(days=1)
     if value.tzinfo is None:
         value = value.replace(tzinfo=LOCAL_TZ)
     return value
+
+
+def resolve_as_of(
+    as_of: str | dt.date | dt.datetime | None,
+    data_interval_end: dt.datetime | None = None,
+    started_at: dt.datetime | None = None,
+) -> dt.datetime:
+    """A scheduled or manual run's as-of instant T, by precedence.
+
+    1. ``as_of`` given (the DAG's ``as_of`` param, ``--as-of``): `parse_as_of` of it.
+    2. else the run's ``data_interval_end`` (a scheduled run, or a manual one given a logical date).
+    3. else the end of *yesterday* in Asia/Shanghai as seen at ``started_at`` (the run's start, or its
+       logical date): a manual run with no date covers the last complete local day.
+
+    Raises ``ConfigError`` if ``as_of`` cannot be read or nothing is given to resolve T from.
+    """
+    if as_of not in (None, ""):
+        return parse_as_of(as_of)
+    if data_interval_end is not None:
+        return data_interval_end
+    if started_at is None:
+        raise ConfigError("no as-of: give a date (as_of, --as-of), a data interval or the run's start time")
+    if started_at.tzinfo is None:
+        raise ConfigError(f"the run's start time {started_at.isoformat()} has no time zone")
+    today = started_at.astimezone(LOCAL_TZ).date()
+    return dt.datetime.combine(today, dt.time(), LOCAL_TZ)

@@ -1,8 +1,21 @@
-"""One root error for the project, split by what the operator should do about it."""
+"""One root error for the project, split by what the operator should do about it.
+
+Every error the project raises on purpose is an ``IslandbridgeError`` and exactly one of two kinds:
+
+* ``TerminalError`` — a person must act (configuration, credentials, state, a broken schema or
+  contract, a quality gate that stopped the run). Running again unchanged fails the same way, so a
+  scheduler must not retry it: the DAG fails the task at once with the error's message.
+* ``TransientError`` — the world was briefly unavailable (a timeout, HTTP 5xx or 429, a locked file).
+  Running again later can succeed, so a scheduler retries it with backoff.
+
+``exit_status`` is what the ``islandbridge`` command exits with when an error stops it: 2 the
+configuration is wrong, 3 try again later, 4 another error a person must look at, 5 the quality gate
+stopped the run. A record that fails a check is not an error: it is quarantined and the run goes on.
+"""
 
 
 class IslandbridgeError(Exception):
-    """Root of every error the project raises on purpose.
+    """Root of every error the project raises on purpose; never raised itself by the product.
 
     ``exit_status`` is what the ``islandbridge`` command exits with when this error stops it, so a
     scheduler or a shell script can tell "fix the config" from "try again later".
@@ -11,17 +24,33 @@ class IslandbridgeError(Exception):
     exit_status = 4
 
 
-class ConfigError(IslandbridgeError):
-    """The configuration is wrong; fix the file or the environment and run again."""
-
-    exit_status = 2
+class TerminalError(IslandbridgeError):
+    """Marker: a person must act before the run can succeed; retrying unchanged cannot help."""
 
 
-class RetriableError(IslandbridgeError):
-    """A transient failure (429, 5xx, timeout) that outlasted the retry budget: run again later."""
+class TransientError(IslandbridgeError):
+    """Marker: a temporary failure (timeout, 5xx, 429, a locked file); retrying later can help."""
 
     exit_status = 3
 
 
-class FatalSourceError(IslandbridgeError):
-    """The source refused us or broke its contract (bad credentials, schema drift): a person must act."""
+class ConfigError(TerminalError):
+    """The configuration is wrong; fix the file or the environment and run again.
+
+    Terminal: the same file gives the same error on every retry."""
+
+    exit_status = 2
+
+
+class RetriableError(TransientError):
+    """A transient failure (429, 5xx, timeout) that outlasted the retry budget: run again later.
+
+    Transient: the source was unavailable, not wrong; a later attempt can succeed."""
+
+    exit_status = 3
+
+
+class FatalSourceError(TerminalError):
+    """The source refused us or broke its contract (bad credentials, schema drift): a person must act.
+
+    Terminal: credentials or the source's contract must be fixed (or accepted) by a person first."""

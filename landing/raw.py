@@ -28,7 +28,7 @@ import pyarrow.dataset as pads
 import pyarrow.fs as pafs
 
 from islandbridge import storage
-from islandbridge.errors import IslandbridgeError
+from islandbridge.errors import TerminalError
 from islandbridge.landing.zone import COUNT_FIELDS, DELETED, MANIFEST, QUARANTINE, RECORD_KEY, open_root
 from islandbridge.privacy import rowseal
 from islandbridge.privacy.scrub import Scrubber
@@ -70,8 +70,10 @@ CREATE TABLE IF NOT EXISTS meta.deletions (run_id VARCHAR, source VARCHAR, strea
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
-class LoadError(IslandbridgeError):
-    """A landing slice cannot be loaded as it is (incomplete extraction, bad names)."""
+class LoadError(TerminalError):
+    """A landing slice cannot be loaded as it is (incomplete extraction, bad names).
+
+    Terminal: the extraction must be (re)run or the names fixed first; loading again finds the same slice."""
 
 
 def connect(path: str, read_only: bool = False) -> duckdb.DuckDBPyConnection:

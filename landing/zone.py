@@ -33,7 +33,7 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from islandbridge.connectors.base import Stream
-from islandbridge.errors import IslandbridgeError
+from islandbridge.errors import FatalSourceError, TerminalError
 from islandbridge.schemas import RECORD_KEY
 
 DEDUPE_MEMORY = "256MB"
@@ -51,8 +51,10 @@ QUARANTINE_SCHEMA = pa.schema(
 DELETED_SCHEMA = pa.schema([("stream", pa.string()), (RECORD_KEY, pa.string())])
 
 
-class AccountingError(IslandbridgeError):
-    """A connector read records that it neither landed, quarantined nor counted as duplicates."""
+class AccountingError(TerminalError):
+    """A connector read records that it neither landed, quarantined nor counted as duplicates.
+
+    Terminal: a bug in the connector, which a retry repeats; a developer must fix it."""
 
 
 def to_text(value: Any) -> str | None:
@@ -296,8 +298,10 @@ def raw_schema(spec: Stream) -> pa.Schema:
     return pa.schema([(c, pa.string()) for c in spec.columns] + [(RECORD_KEY, pa.string())])
 
 
-class SchemaDriftError(IslandbridgeError):
-    """The source sent fields its raw contract does not declare: a person must look before we load."""
+class SchemaDriftError(FatalSourceError):
+    """The source sent fields its raw contract does not declare: a person must look before we load.
+
+    Terminal (a ``FatalSourceError``): the source broke its contract; the stream definition must change."""
 
     def __init__(self, stream: str, unknown: list[str], declared: Sequence[str]) -> None:
         super().__init__(

@@ -29,14 +29,16 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from islandbridge.errors import IslandbridgeError
+from islandbridge.errors import TerminalError
 
 GENESIS = "0" * 64
 _FIELDS = ("seq", "at", "actor", "purpose", "department", "person_refs", "columns", "prev", "hash")
 
 
-class AuditError(IslandbridgeError, ValueError):
-    """An entry was refused (empty purpose or actor, naive time) or the log's tail cannot be read."""
+class AuditError(TerminalError, ValueError):
+    """An entry was refused (empty purpose or actor, naive time) or the log's tail cannot be read.
+
+    Terminal: the request must change, or a person must verify and repair the log."""
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import pyarrow as pa
 from cryptography.exceptions import InvalidTag
 
-from islandbridge.errors import IslandbridgeError
+from islandbridge.errors import TerminalError
 from islandbridge.privacy.keys import KeyRing
 from islandbridge.privacy.rowseal import CONNECTOR
 from islandbridge.privacy.scrub import Scrubber
@@ -41,8 +41,10 @@ KIND_SUFFIX = "__kind"
 BIRTH_SUFFIX = "__birth_date"  # the birth date an ID number states (quasi, like the registry's own csrq)
 
 
-class SealedQuarantineError(IslandbridgeError):
-    """A sealed connector-quarantine row failed authentication (wrong key for its kid, or altered)."""
+class SealedQuarantineError(TerminalError):
+    """A sealed connector-quarantine row failed authentication (wrong key for its kid, or altered).
+
+    Terminal: the configured key or the stored row is wrong; a person must restore the right one."""
 
 
 @dataclass(frozen=True)

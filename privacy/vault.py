@@ -37,7 +37,7 @@ import pyarrow as pa
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from islandbridge.errors import IslandbridgeError
+from islandbridge.errors import TerminalError
 from islandbridge.privacy.keys import VAULT, KeyRing
 from islandbridge.storage import registered, transaction
 
@@ -80,8 +80,11 @@ Row = tuple[str, str, str, str, str | None]  # person_key, field, system, record
 _Sealed = tuple[str, str, str, str, str, bytes, bytes]  # ... key columns, kid, nonce, ciphertext
 
 
-class VaultError(IslandbridgeError):
-    """The vault cannot do what was asked (unknown field, wrong keyring)."""
+class VaultError(TerminalError):
+    """The vault cannot do what was asked (unknown field, wrong keyring).
+
+    Terminal, like ``VaultIntegrityError`` (a stored value fails authentication): the request, the
+    keyring or the stored data must be fixed by a person."""
 
 
 class VaultIntegrityError(VaultError):

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from islandbridge.errors import ConfigError, IslandbridgeError
+from islandbridge.errors import ConfigError, TerminalError
 
 if TYPE_CHECKING:
     from islandbridge.quality.results import GateResult
 
 
-class QualityError(IslandbridgeError):
-    """Root of the quality gate's errors."""
+class QualityError(TerminalError):
+    """Root of the quality gate's errors.
+
+    Terminal, like all of them: a stopped gate, a broken suite or a bad quarantine request needs a person
+    (fix the data at the source, the suite or the request); re-validating the same data gives the same result."""
 
 
 class QualityConfigError(QualityError, ConfigError):

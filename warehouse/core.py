@@ -58,7 +58,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from islandbridge.errors import IslandbridgeError
+from islandbridge.errors import TerminalError
 from islandbridge.identity.records import latest_sql
 from islandbridge.storage import existing_columns, has_table, params_for, transaction
 from islandbridge.transforms.normalize.addresses import EstateIndex, normalize_house, parse_address
@@ -179,8 +179,10 @@ SCRUBBED_READS = {("grid_platform", "events", "address")}
 _TEMP = tuple(t for t, _ in STAGES.values()) + ("_ib_parts", "_ib_places", "_ib_jm_versions", "_ib_reg")
 
 
-class CoreBuildError(IslandbridgeError):
-    """The core cannot be built as asked (no identity map, sources not recognisable, event files gone)."""
+class CoreBuildError(TerminalError):
+    """The core cannot be built as asked (no identity map, sources not recognisable, event files gone).
+
+    Terminal: an earlier step must run or missing files be restored; a retry finds the same warehouse."""
 
 
 @dataclass(frozen=True)

@@ -38,7 +38,7 @@ from typing import Any
 
 import duckdb
 
-from islandbridge.errors import ConfigError, IslandbridgeError
+from islandbridge.errors import ConfigError, TerminalError
 from islandbridge.storage import has_table, params_for, transaction
 from islandbridge.warehouse.core import Moment
 
@@ -62,8 +62,10 @@ class MartOptionsError(ConfigError):
     """The report options are not valid; every problem is listed."""
 
 
-class MartBuildError(IslandbridgeError):
-    """The marts cannot be built: the core model they read is missing."""
+class MartBuildError(TerminalError):
+    """The marts cannot be built: the core model they read is missing.
+
+    Terminal: the core must be built first; retrying the marts alone finds it missing again."""
 
 
 def options_of(options: Mapping[str, Any] | None) -> dict[str, Any]:

@@ -63,3 +63,107 @@ def test_dag_files_only_wire_tasks():
         text = path.read_text(encoding="utf-8")
         for forbidden in ("SELECT ", "INSERT ", "duckdb", "for record", "Variable.get", "open("):
             assert forbidden not in text, f"{path.name} contains {forbidden!r}"
+
+
+def _dag_module():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("_community_sync_under_test", DAGS / "community_sync.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_a_terminal_error_fails_the_task_at_once_with_one_line_saying_what_to_fix(dagbag):
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from islandbridge.errors import ConfigError
+
+    @_dag_module().fail_fast_when_terminal
+    def step():
+        raise ConfigError("sources.grid.client_secret: the variable IB_GRID is not set\nsecond problem")
+
+    with pytest.raises(AirflowFailException) as caught:
+        step()
+    assert str(caught.value) == "ConfigError: sources.grid.client_secret: the variable IB_GRID is not set"
+    assert isinstance(caught.value.__cause__, ConfigError)
+
+
+@pytest.mark.parametrize("error", ["RetriableError", "WarehouseBusyError", "KeyError"])
+def test_a_transient_or_unexpected_error_is_raised_again_for_airflow_to_retry(dagbag, error):
+    from islandbridge import errors
+    from islandbridge.delivery import snapshot
+
+    cls = getattr(errors, error, None) or getattr(snapshot, error, None) or KeyError
+    wrapper = _dag_module().fail_fast_when_terminal
+
+    @wrapper
+    def step(source: str) -> dict:
+        raise cls(f"grid GET /api/v2/grids: HTTP 503 ({source})")
+
+    with pytest.raises(cls):
+        step("grid")
+    assert wrapper(lambda source: {"source": source})("grid") == {"source": "grid"}
+
+
+def test_every_task_runs_through_the_wrapper(dagbag):
+    for task in dagbag.dags["community_sync"].tasks:
+        assert task.python_callable.__code__.co_qualname.startswith("fail_fast_when_terminal"), task.task_id
+        assert task.python_callable.__wrapped__.__name__ == task.task_id
+
+
+def test_mapped_extracts_are_named_after_their_source(dagbag):
+    import jinja2
+
+    task = next(t for t in dagbag.dags["community_sync"].tasks if t.task_id == "extract_source")
+    rendered = jinja2.Template(task.map_index_template).render(
+        task=type("T", (), {"op_kwargs": {"source": "iot"}})
+    )
+    assert rendered == "iot"
+
+
+def test_the_trigger_form_offers_an_optional_as_of_day(dagbag):
+    from airflow.sdk.exceptions import ParamValidationError
+
+    param = dagbag.dags["community_sync"].params.get_param("as_of")
+    assert param.schema["format"] == "date" and "YYYY-MM-DD" in param.description
+    assert param.resolve(None) is None
+    assert param.resolve("2026-11-20") == "2026-11-20"
+    for bad in ("20 Nov", "2026-11-20T10:00"):
+        with pytest.raises(ParamValidationError):
+            param.resolve(bad)
+
+
+def test_the_schedule_names_its_time_zone_and_starts_before_the_demo_day(dagbag):
+    from islandbridge.config import parse_as_of
+
+    dag = dagbag.dags["community_sync"]
+    assert "Asia/Shanghai" in dag.description
+    assert str(dag.timezone) == "Asia/Shanghai"
+    demo_day_start = parse_as_of("2026-11-19")  # the demo runs the day 2026-11-20 (tests/conftest AS_OF)
+    assert dag.start_date <= demo_day_start
+
+
+def test_parsing_the_dag_imports_no_pipeline_code(tmp_path):
+    """Parsing imports Airflow and nothing of the library's steps (no config read, no DuckDB)."""
+    import os
+    import subprocess
+    import sys
+
+    pytest.importorskip("airflow", reason="apache-airflow is part of the locked dev environment")
+    code = (
+        "import runpy, sys; runpy.run_path(sys.argv[1]); "
+        "print(sorted(m for m in sys.modules if m.startswith(('islandbridge', 'duckdb'))))"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "ISLANDBRIDGE_CONFIG"} | {
+        "AIRFLOW_HOME": str(tmp_path)
+    }
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(DAGS / "community_sync.py")],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=300,
+    )
+    assert out.stdout.strip().splitlines()[-1] == "[]"

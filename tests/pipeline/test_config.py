@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 
 from islandbridge.config import Secret, parse_as_of, parse_settings
@@ -79,3 +81,26 @@ def test_a_bare_date_as_of_means_the_end_of_that_day_in_shanghai():
 def test_warehouse_only_commands_need_no_source_secrets(tmp_path):
     settings = parse_settings(BASE, base_dir=tmp_path, environ={}, with_sources=False)
     assert settings.sources == {} and settings.warehouse_path == tmp_path / "wh" / "warehouse.duckdb"
+
+
+@pytest.mark.parametrize("text", ["2026-11-20", "20261120", " 20261120 ", dt.date(2026, 11, 20)])
+def test_a_date_with_or_without_dashes_means_the_end_of_that_day(text):
+    assert parse_as_of(text).isoformat() == "2026-11-21T00:00:00+08:00"
+
+
+def test_a_date_time_is_that_instant_naive_ones_in_shanghai():
+    assert parse_as_of("20261120T120000").isoformat() == "2026-11-20T12:00:00+08:00"
+    assert parse_as_of("2026-11-20 08:30").isoformat() == "2026-11-20T08:30:00+08:00"
+
+
+@pytest.mark.parametrize(
+    "text", ["2026-11", "202611", "2026112", "2026-1120", "2026-W47-5", "2026-11-20T", "11/20/2026", ""]
+)
+def test_an_ambiguous_as_of_is_refused_not_guessed(text):
+    with pytest.raises(ConfigError, match="YYYY-MM-DD or YYYYMMDD"):
+        parse_as_of(text)
+
+
+def test_an_impossible_date_is_refused_with_the_reason():
+    with pytest.raises(ConfigError, match="month must be in 1..12"):
+        parse_as_of("20261340")

@@ -14,7 +14,7 @@ from functools import partial
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from islandbridge.errors import IslandbridgeError
+from islandbridge.errors import TerminalError
 from islandbridge.transforms.normalize._text import drop_blanks, fold
 from islandbridge.transforms.normalize.addresses import EstateIndex, normalize_house, parse_address
 from islandbridge.transforms.normalize.ids import normalize_id
@@ -26,8 +26,10 @@ _LIST = pa.list_(pa.string())
 _HOUSE_PARTS = ("estate_code", "building", "unit", "room")
 
 
-class NormalizeSpecError(IslandbridgeError, ValueError):
-    """`normalize_table` was given a spec that does not fit the table: fix the spec (all problems listed)."""
+class NormalizeSpecError(TerminalError, ValueError):
+    """`normalize_table` was given a spec that does not fit the table: fix the spec (all problems listed).
+
+    Terminal: the spec is code or configuration; only a person editing it changes the outcome."""
 
 
 @dataclass(frozen=True)
