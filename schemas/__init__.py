@@ -28,6 +28,12 @@ Example::
 
     table = load_tables()["sql_registry", "t_jm"]
     table.pii_columns()            # ('xm', 'sfzh', 'lxdh', ...)
+
+The core tables and marts are described in ``core/<table>.yml``; the SQL that builds them sits beside
+it in ``core/<table>.sql`` (``core/<table>.<step>.sql`` for a further statement of one table,
+``core/_ib_<name>.sql`` for a staging temp table several tables read). `core_sql` loads one by name;
+``$name`` in it is a DuckDB parameter, ``{name}`` a fragment the caller fills in (identifiers,
+constants, shared joins: never a value).
 """
 
 from __future__ import annotations
@@ -36,7 +42,7 @@ import datetime as dt
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache, lru_cache
 from importlib import resources
 from typing import Any
 
@@ -69,6 +75,7 @@ CHECK_KINDS: Mapping[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
 TABLE_LEVEL_KINDS = ("roster_totals",)
 LIST_PARAMS = ("columns", "values", "formats", "kinds", "sums", "optional_sums")
 _RELATIVE_BOUND = re.compile(r"^as_of(?:[+-][0-9]+d)?$")
+_PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")  # a fragment in a core/*.sql file
 # Checks every table gets without declaring them (their severity can still be configured).
 IMPLICIT_CHECKS = ("columns_match", "volume", "quarantine_share")
 
@@ -163,6 +170,24 @@ def load_tables() -> Tables:
         if f.name.endswith((".yml", ".yaml"))
     }
     return parse_tables(texts)
+
+
+def core_sql(name: str, **fill: object) -> str:
+    """The statement in ``core/<name>.sql``, each ``{placeholder}`` replaced by ``str(fill[placeholder])``.
+
+    Keys of ``fill`` the statement does not use are ignored (callers pass one set of fragments to many
+    statements); a placeholder without a value raises `SchemaError`.
+    """
+    text = _core_sql_text(name)
+    missing = sorted({p for p in _PLACEHOLDER.findall(text) if p not in fill})
+    if missing:
+        raise SchemaError(f"core/{name}.sql: no value for {', '.join('{' + p + '}' for p in missing)}")
+    return _PLACEHOLDER.sub(lambda m: str(fill[m.group(1)]), text)
+
+
+@cache
+def _core_sql_text(name: str) -> str:
+    return resources.files(__name__).joinpath("core", f"{name}.sql").read_text(encoding="utf-8")
 
 
 def parse_tables(texts: Mapping[str, str]) -> Tables:

@@ -1,0 +1,50 @@
+CREATE OR REPLACE TEMP TABLE _ib_elderly AS
+WITH elderly AS (
+    SELECT * FROM core.persons
+    WHERE registry_status = 1 AND (is_living_alone OR is_tagged_living_alone)
+      -- No source gives a birth date: a 独居老人 tag says elderly, so the person is not dropped from sight.
+      AND (age >= $elderly_age OR (age IS NULL AND is_tagged_living_alone))
+),
+cards AS (SELECT c.person_key, c.holder_id FROM core.cardholders c JOIN elderly e USING (person_key)),
+meters AS (
+    SELECT e.person_key, d.device_id FROM elderly e
+    JOIN core.devices d ON d.device_type = 'water_meter' AND d.house_key = e.house_key
+),
+events AS (  -- valid clocks only, happened and delivered by T; duplicates were dropped when stored
+    SELECT device_id, holder_id, event_type, ts_ms, reading FROM core.device_events
+    WHERE day >= $lookback_day AND clock_ok AND ts_ms <= $t_ms AND received_by <= $as_of
+),
+door AS (
+    SELECT c.person_key, max(v.ts_ms) AS last_ms FROM cards c
+    JOIN events v ON v.holder_id = c.holder_id AND v.event_type = 'access_granted' GROUP BY c.person_key
+),
+readings AS (
+    SELECT DISTINCT m.person_key, m.device_id, v.ts_ms, v.reading FROM meters m
+    JOIN events v ON v.device_id = m.device_id AND v.event_type = 'meter_reading' AND v.reading IS NOT NULL
+),
+series AS (
+    SELECT *, lag(reading) OVER (PARTITION BY person_key, device_id ORDER BY ts_ms, reading) AS previous
+    FROM readings
+),
+per_meter AS (
+    SELECT person_key, device_id, max(ts_ms) FILTER (WHERE reading > previous) AS last_rise_ms,
+           coalesce(max(reading) FILTER (WHERE ts_ms > $ws_ms) > coalesce(
+               arg_max(reading, (ts_ms, reading)) FILTER (WHERE ts_ms <= $ws_ms),
+               arg_min(reading, (ts_ms, reading)) FILTER (WHERE ts_ms > $ws_ms)), false) AS rose
+    FROM series GROUP BY person_key, device_id
+),
+water AS (SELECT person_key, max(last_rise_ms) AS last_ms, bool_or(rose) AS rose FROM per_meter GROUP BY 1)
+SELECT e.person_key, e.community_code, e.community_name, e.estate_code, e.estate_name, e.building, e.unit,
+       e.room,
+       CASE WHEN e.building IS NOT NULL THEN coalesce(e.estate_name, '') || e.building || '栋'
+            || coalesce(e.unit || '单元', '') || coalesce(e.room || '室', '') END AS address,
+       e.age,
+       (SELECT count(*) FROM cards c WHERE c.person_key = e.person_key)::INTEGER AS door_cards,
+       EXISTS (SELECT 1 FROM meters m WHERE m.person_key = e.person_key) AS has_water_meter,
+       (SELECT count(*) FROM core.cardholders c LEFT JOIN core.persons o ON o.person_key = c.person_key
+        WHERE c.house_key = e.house_key AND NOT coalesce(o.in_registry, false))::INTEGER AS unregistered_cards_at_home,
+       door.last_ms AS door_ms, water.last_ms AS water_ms,
+       coalesce(door.last_ms > $ws_ms, false) OR coalesce(water.rose, false) AS active
+FROM elderly e
+LEFT JOIN door ON door.person_key = e.person_key
+LEFT JOIN water ON water.person_key = e.person_key

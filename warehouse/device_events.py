@@ -1,0 +1,261 @@
+"""``core.device_events``: the IoT platform's events as Parquet day partitions behind a view.
+
+Events are kept as Parquet under ``events_dir/day=YYYY-MM-DD/events-<sha>.parquet`` (the
+Asia/Shanghai day of the event's own ``ts``), one row per ``event_id`` across all runs (the copy
+delivered first is kept; later copies are counted as duplicates in ``core.device_event_runs``). A
+broken clock (``ts`` before 2000, or more than a day after the run that delivered it) is kept but
+flagged (``clock_ok = false``, ``event_at`` NULL); a late event counts at its own ``ts`` and is flagged
+``is_late`` when it happened before the previous run's T. Each build merges the raw slices of every run
+up to T not merged yet (and its own run again), rewriting only the days they touch.
+
+Atomicity: a day's new content is written to a temporary file and renamed to a *content-addressed*
+name before the transaction; nothing refers to it yet. The transaction then rebuilds the tables,
+replaces ``core.device_event_files`` (the live file of each day) and re-creates the view over exactly
+those files. Files no longer listed are deleted only after the commit. A failure or a kill at any
+point leaves the previous view on the previous files, both intact; leftovers are removed by the next
+build. Re-running the same as-of writes the same bytes under the same names: nothing changes.
+
+`islandbridge.warehouse.core.build_core` drives it: `EventStore.stage` before its transaction,
+`EventStore.publish` inside it, `EventStore.collect_garbage` after the commit. The SQL is
+``schemas/core/device_events.<step>.sql`` (``ddl``: the file and run tables; ``new``: the pending runs'
+events, ``{table}`` and ``{columns}`` filled in here; ``runs``: each run's counts).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import os
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from islandbridge.errors import TerminalError
+from islandbridge.schemas import core_sql
+from islandbridge.storage import existing_columns
+
+LOCAL_TZ = "Asia/Shanghai"  # a day partition is the local day of the event's own ts
+
+
+class EventFilesError(TerminalError):
+    """Files listed in ``core.device_event_files`` are gone; `build_core` raises it as a CoreBuildError.
+
+    Terminal: the warehouse lost files it depends on; rebuild or restore them, retrying cannot help.
+    """
+
+
+EVENT_SCHEMA = pa.schema(
+    [
+        ("event_id", pa.string()),
+        ("ts_ms", pa.int64()),
+        ("day", pa.date32()),
+        ("device_id", pa.string()),
+        ("event_type", pa.string()),
+        ("holder_id", pa.string()),
+        ("reading", pa.float64()),
+        ("alarm_code", pa.string()),
+        ("clock_ok", pa.bool_()),
+        ("clock_issue", pa.string()),
+        ("is_late", pa.bool_()),
+        ("received_run", pa.string()),
+        ("received_ms", pa.int64()),
+    ]
+)
+_EVENT_COLUMNS = ", ".join(EVENT_SCHEMA.names)
+RAW_EVENT_COLUMNS = ("event_id", "ts", "device_id", "type", "holder_id", "value", "alarm_code")
+EARLIEST_VALID_MS = 946_684_800_000  # 2000-01-01: a clock before this was never set (ts = 0)
+AHEAD_MS = 86_400_000  # a day: the quality gate's tolerance for a ts after the run's T
+ROW_GROUP_ROWS = 128 * 1024
+
+
+@dataclass
+class StagedEvents:
+    """What a build will publish: the new file of each affected day (None: the day is now empty)."""
+
+    days: dict[dt.date, tuple[str, int, str, list[str]] | None]
+    runs: list[tuple]
+    duplicates: int = 0
+
+
+class EventStore:
+    """The Parquet day partitions of ``core.device_events`` under one directory (see the module docstring)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root).absolute()
+
+    def stage(self, con, bound: Mapping[str, str], at: dt.datetime, run_id: str) -> StagedEvents:
+        """Merge the pending runs' raw events into new day files (not yet referenced by anything)."""
+        con.execute(core_sql("device_events.ddl"))
+        source = next((s for s, system in sorted(bound.items()) if system == "iot_platform"), None)
+        table = f"raw.{source}__events" if source else None
+        have = existing_columns(con, table) if table else set()
+        if not have:
+            return StagedEvents({}, [])
+        self._check_live_files(con)
+        pending = self._pending(con, table, at, run_id)
+        columns = ", ".join(f'"{c}"' if c in have else f'NULL::VARCHAR AS "{c}"' for c in RAW_EVENT_COLUMNS)
+        new_events = core_sql(
+            "device_events.new",
+            table=table,
+            columns=columns,
+            local_tz=LOCAL_TZ,
+            earliest_valid_ms=EARLIEST_VALID_MS,
+            ahead_ms=AHEAD_MS,
+        )
+        con.execute(new_events, {"pending": pending})
+        try:
+            return self._merge(con, pending)
+        finally:
+            con.execute("DROP TABLE IF EXISTS _ib_ev_new")
+            con.execute("DROP TABLE IF EXISTS _ib_ev_all")
+
+    def _check_live_files(self, con) -> None:
+        gone = [
+            r[0]
+            for r in con.execute("SELECT file FROM core.device_event_files ORDER BY day").fetchall()
+            if not (self.root / r[0]).is_file()
+        ]
+        if gone:
+            raise EventFilesError(
+                f"{len(gone)} device-event file(s) listed in core.device_event_files are missing under "
+                f"{self.root} (first: {gone[0]}); restore the folder, or rebuild every day from the raw event "
+                "slices: DELETE FROM core.device_event_files; DELETE FROM core.device_event_runs; then build again"
+            )
+
+    def _pending(self, con, table: str, at: dt.datetime, run_id: str) -> list[str]:
+        """This run, and every earlier run up to T whose events were never merged (a core added later)."""
+        rows = con.execute(
+            f"SELECT DISTINCT e._run_id FROM {table} e JOIN meta.runs r ON r.run_id = e._run_id "
+            "WHERE r.as_of <= $as_of AND e._run_id NOT IN (SELECT run_id FROM core.device_event_runs)",
+            {"as_of": at},
+        ).fetchall()
+        return sorted({run_id, *(r[0] for r in rows)})
+
+    def _merge(self, con, pending: list[str]) -> StagedEvents:
+        days = [
+            r[0]
+            for r in con.execute(
+                "SELECT DISTINCT day FROM _ib_ev_new UNION SELECT day FROM core.device_event_files "
+                "WHERE len(list_intersect(runs, $pending)) > 0 ORDER BY 1",
+                {"pending": pending},
+            ).fetchall()
+        ]
+        old = [
+            self.root / r[0]
+            for r in con.execute(
+                "SELECT file FROM core.device_event_files WHERE list_contains($days, day) ORDER BY day",
+                {"days": days},
+            ).fetchall()
+        ]
+        kept = (
+            f"SELECT {_EVENT_COLUMNS} FROM read_parquet({_path_list(old)}) "
+            "WHERE NOT list_contains($pending, received_run) UNION ALL "
+            if old
+            else ""
+        )
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE _ib_ev_all AS SELECT * FROM ({kept}SELECT {_EVENT_COLUMNS} "
+            "FROM _ib_ev_new) QUALIFY row_number() OVER (PARTITION BY event_id ORDER BY received_ms, received_run) = 1",
+            {"pending": pending} if old else {},
+        )
+        staged = StagedEvents({day: self._write_day(con, day) for day in days}, self._run_stats(con, pending))
+        staged.duplicates = sum(r[4] for r in staged.runs)
+        return staged
+
+    def _write_day(self, con, day: dt.date) -> tuple[str, int, str, list[str]] | None:
+        data = con.sql(
+            f"SELECT {_EVENT_COLUMNS} FROM _ib_ev_all WHERE day = $day ORDER BY ts_ms, event_id",
+            params={"day": day},
+        ).to_arrow_table()
+        if not data.num_rows:
+            return None
+        data = data.cast(EVENT_SCHEMA)
+        folder = self.root / f"day={day.isoformat()}"
+        folder.mkdir(parents=True, exist_ok=True)
+        handle, temp = tempfile.mkstemp(prefix=".tmp-", suffix=".parquet", dir=folder)
+        os.close(handle)
+        try:
+            pq.write_table(data, temp, compression="zstd", row_group_size=ROW_GROUP_ROWS)
+            digest = _sha256(Path(temp))
+            final = folder / f"events-{digest[:16]}.parquet"
+            if final.exists():  # the same content as before: the live file stays as it is
+                os.unlink(temp)
+            else:
+                os.replace(temp, final)
+        except BaseException:
+            Path(temp).unlink(missing_ok=True)
+            raise
+        runs = sorted(set(data.column("received_run").to_pylist()))
+        return final.relative_to(self.root).as_posix(), data.num_rows, digest, runs
+
+    @staticmethod
+    def _run_stats(con, pending: list[str]) -> list[tuple]:
+        rows = con.execute(core_sql("device_events.runs")).fetchall()
+        seen = {r[0] for r in rows}  # a pending run that delivered no events still gets its row
+        return rows + [(r, None, 0, 0, 0, 0, 0) for r in pending if r not in seen]
+
+    def publish(self, con, staged: StagedEvents) -> None:
+        """Inside the build's transaction: point the file table and the view at the staged files."""
+        con.execute(core_sql("device_events.ddl"))
+        for day, entry in sorted(staged.days.items()):
+            con.execute("DELETE FROM core.device_event_files WHERE day = ?", [day])
+            if entry is not None:
+                con.execute("INSERT INTO core.device_event_files VALUES (?, ?, ?, ?, ?)", [day, *entry])
+        for row in staged.runs:
+            con.execute("DELETE FROM core.device_event_runs WHERE run_id = ?", [row[0]])
+            con.execute("INSERT INTO core.device_event_runs VALUES (?, ?, ?, ?, ?, ?, ?)", list(row))
+        files = [
+            self.root / r[0]
+            for r in con.execute("SELECT file FROM core.device_event_files ORDER BY day").fetchall()
+        ]
+        con.execute(f"CREATE OR REPLACE VIEW core.device_events AS {_events_view_sql(files)}")
+
+    def collect_garbage(self, con) -> int:
+        """After the commit: delete day files no longer listed (and leftovers of a failed build)."""
+        if not self.root.exists():
+            return 0
+        live = {r[0] for r in con.execute("SELECT file FROM core.device_event_files").fetchall()}
+        removed = 0
+        for folder in sorted(self.root.glob("day=*")):
+            for path in sorted(folder.iterdir()):
+                relative = path.relative_to(self.root).as_posix()
+                if path.is_file() and relative not in live and (path.name.startswith((".tmp-", "events-"))):
+                    path.unlink()
+                    removed += 1
+            if not any(folder.iterdir()):
+                folder.rmdir()
+        return removed
+
+
+def _events_view_sql(files: Sequence[Path]) -> str:
+    columns = (
+        "event_id, ts_ms, CASE WHEN clock_ok THEN make_timestamptz(ts_ms * 1000) END AS event_at, day, "
+        "device_id, event_type, holder_id, reading, alarm_code, clock_ok, clock_issue, is_late, received_run, "
+        "make_timestamptz(received_ms * 1000) AS received_by"
+    )
+    if files:
+        return f"SELECT {columns} FROM read_parquet({_path_list(files)})"
+    empty = ", ".join(f"NULL::{_SQL_TYPES[f.type]} AS {f.name}" for f in EVENT_SCHEMA)
+    return f"SELECT {columns} FROM (SELECT {empty}) WHERE false"
+
+
+_SQL_TYPES = {
+    pa.string(): "VARCHAR",
+    pa.int64(): "BIGINT",
+    pa.date32(): "DATE",
+    pa.float64(): "DOUBLE",
+    pa.bool_(): "BOOLEAN",
+}
+
+
+def _path_list(paths: Sequence[Path]) -> str:
+    return "[" + ", ".join("'" + str(p).replace("'", "''") + "'" for p in paths) + "]"
+
+
+def _sha256(path: Path) -> str:
+    with path.open("rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
