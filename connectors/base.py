@@ -20,6 +20,7 @@ from typing import Any, ClassVar, Protocol
 
 from islandbridge.config import SourceSettings
 from islandbridge.errors import ConfigError
+from islandbridge.schemas import load_tables
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,15 @@ class Stream:
     def record_key(self, record: Mapping[str, Any]) -> str:
         parts = [str(record[c]).strip() for c in self.key_columns]
         return ":".join([self.key_prefix or self.name, *parts])
+
+
+def declared_stream(kind: str, name: str, *, key_prefix: str | None = None, dedupe: bool = False) -> Stream:
+    """The stream ``name`` of connector ``kind`` as its raw schema declares it (schemas/raw_*.yml): its
+    key, its columns in order, and whether it is person-bearing (it files identifiers in the vault).
+    The connector adds only its own plumbing: the record key's prefix and whether the source repeats."""
+    table = load_tables()[kind, name]
+    key = table.key[0] if len(table.key) == 1 else table.key
+    return Stream(name, key, table.column_names, table.person_bearing, key_prefix=key_prefix, dedupe=dedupe)
 
 
 @dataclass(frozen=True)

@@ -38,7 +38,7 @@ from typing import Any
 
 from islandbridge.errors import ConfigError, FatalSourceError
 
-from .base import Connector, ExtractContext, Sink, Stream, register
+from .base import Connector, ExtractContext, Sink, Stream, declared_stream, register
 from .roster_files import LAYOUTS, Layout, Limits, Roster, RosterError, parse_roster, totals_problem
 
 log = logging.getLogger(__name__)
@@ -53,13 +53,14 @@ STATE_VERSION = 1
 
 
 def _stream(layout: Layout) -> Stream:
-    return Stream(
-        layout.stream,
-        ("roster_month", "序号"),
-        (*layout.columns, *EXTRA_COLUMNS),
-        person_bearing=True,
-        key_prefix=layout.stream,
-    )
+    """The roster's stream as the raw schema declares it (schemas/raw_civil.yml): the bureau's columns
+    (``layout.columns``, which a file's header must match), then `EXTRA_COLUMNS`."""
+    stream = declared_stream("civil_files", layout.stream, key_prefix=layout.stream)
+    if stream.columns != (*layout.columns, *EXTRA_COLUMNS):
+        raise ConfigError(
+            f"schemas/raw_civil.yml: the {layout.stream} columns differ from the {layout.programme} layout"
+        )
+    return stream
 
 
 STREAMS = tuple(_stream(layout) for layout in LAYOUTS.values())

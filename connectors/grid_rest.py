@@ -34,7 +34,7 @@ from typing import Any
 import httpx
 
 from islandbridge.config import LOCAL_TZ
-from islandbridge.connectors.base import ExtractContext, Stream, register
+from islandbridge.connectors.base import ExtractContext, Stream, declared_stream, register
 from islandbridge.connectors.http import (
     HttpClient,
     RestConnector,
@@ -68,54 +68,9 @@ def _parse_local(text: Any) -> dt.datetime | None:
 
 LOCAL_CLOCK = VersionClock(_parse_local, lambda moment: moment.astimezone(LOCAL_TZ).strftime(TIME_FORMAT))
 
-STREAMS: tuple[Stream, ...] = (
-    Stream(
-        "grids",
-        "grid_code",
-        ("grid_code", "grid_name", "community_code", "community_name", "worker_id", "update_time"),
-    ),
-    Stream("workers", "worker_id", ("worker_id", "name", "phone", "grid_code", "active", "update_time")),
-    Stream(
-        "residents",
-        "person_id",
-        (
-            "person_id",
-            "name",
-            "gender",
-            "id_card",
-            "phone",
-            "address",
-            "grid_code",
-            "tags",
-            "status",
-            "update_time",
-        ),
-        person_bearing=True,
-    ),
-    Stream(
-        "events",
-        "event_id",
-        (
-            "event_id",
-            "category",
-            "title",
-            "description",
-            "reporter_name",
-            "reporter_phone",
-            "address",
-            "grid_code",
-            "status",
-            "created_at",
-            "update_time",
-            "closed_at",
-        ),
-        person_bearing=True,
-    ),
-    Stream(
-        "visits",
-        "visit_id",
-        ("visit_id", "worker_id", "person_id", "visit_time", "visit_type", "findings", "update_time"),
-    ),
+# Keys and columns as the raw schema declares them (schemas/raw_grid.yml).
+STREAMS: tuple[Stream, ...] = tuple(
+    declared_stream("grid_rest", name) for name in ("grids", "workers", "residents", "events", "visits")
 )
 
 

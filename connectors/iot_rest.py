@@ -31,7 +31,7 @@ from typing import Any
 
 import httpx
 
-from islandbridge.connectors.base import ExtractContext, Stream, register
+from islandbridge.connectors.base import ExtractContext, Stream, declared_stream, register
 from islandbridge.connectors.http import (
     HttpClient,
     RestConnector,
@@ -51,36 +51,11 @@ EARLIEST_TS = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
 FUTURE_SLACK = dt.timedelta(days=1)
 UTC_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 
+# Keys and columns as the raw schema declares them (schemas/raw_iot.yml); the event log repeats events.
 STREAMS: tuple[Stream, ...] = (
-    Stream(
-        "devices",
-        "device_id",
-        ("device_id", "device_type", "estate_code", "building", "unit", "room", "status", "installed_at"),
-    ),
-    Stream(
-        "cardholders",
-        "holder_id",
-        (
-            "holder_id",
-            "name",
-            "phone",
-            "estate_code",
-            "building",
-            "unit",
-            "room",
-            "card_no",
-            "face_enrolled",
-            "valid_until",
-            "updated_at",
-        ),
-        person_bearing=True,
-    ),
-    Stream(
-        "events",
-        "event_id",
-        ("event_id", "ts", "device_id", "type", "holder_id", "value", "alarm_code"),
-        dedupe=True,
-    ),
+    declared_stream("iot_rest", "devices"),
+    declared_stream("iot_rest", "cardholders"),
+    declared_stream("iot_rest", "events", dedupe=True),
 )
 DEVICES, HOLDERS, EVENTS = STREAMS
 

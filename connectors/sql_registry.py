@@ -53,7 +53,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from islandbridge.config import LOCAL_TZ, Secret
 from islandbridge.errors import ConfigError, FatalSourceError, RetriableError
 
-from .base import Connector, ExtractContext, Sink, Stream, register
+from .base import Connector, ExtractContext, Sink, Stream, declared_stream, register
 
 log = logging.getLogger(__name__)
 
@@ -61,33 +61,8 @@ CURSOR = "gxsj"
 TS_FORMAT = "%Y-%m-%d %H:%M:%S"
 STATE_VERSION = 1
 
-STREAMS = (
-    Stream("t_xq", "xqbm", ("xqbm", "xqmc", "sqbm", "sqmc")),
-    Stream("t_fw", "fwbh", ("fwbh", "xqbm", "ld", "dy", "fh", "wgbm", "gxsj")),
-    Stream(
-        "t_jm",
-        "jmid",
-        (
-            "jmid",
-            "xm",
-            "xb",
-            "sfzh",
-            "csrq",
-            "lxdh",
-            "mz",
-            "hjlx",
-            "fwbh",
-            "yhzgx",
-            "rzrq",
-            "zt",
-            "zxrq",
-            "cjsj",
-            "gxsj",
-        ),
-        person_bearing=True,
-    ),
-    Stream("t_jm_bq", ("jmid", "bq"), ("jmid", "bq", "gxsj")),
-)
+# Keys and columns as the raw schema declares them (schemas/raw_registry.yml).
+STREAMS = tuple(declared_stream("sql_registry", name) for name in ("t_xq", "t_fw", "t_jm", "t_jm_bq"))
 
 # Driver messages that mean "a person must act" rather than "try again later".
 _FATAL_MARKERS = (

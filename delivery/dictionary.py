@@ -209,8 +209,10 @@ def render(raw: Mapping[tuple[str, str], TableSchema], core: Mapping[str, CoreTa
         "Schema `raw`: one table `raw.<source>__<stream>` per configured source "
         "and stream, every column text as the source sent it, plus `_record_key` and `_run_id`; "
         "one slice per run. `direct` columns are removed at load (sealed in the vault), except "
-        "`scrub: true` free text, kept scrubbed; each `mask: id` column gains `<column>__kind` and "
-        "`<column>__birth_date` (the birth date a valid number states).",
+        "`scrub: true` free text, kept scrubbed; each `id_number` column gains `<column>__kind` and "
+        "`<column>__birth_date` (the birth date a valid number states). *role* says what a column is, "
+        "whatever the source calls it (see `islandbridge.schemas`); *vault* marks the columns filed in "
+        "the identifier vault under their role.",
         "",
     ]
     for key in sorted(raw, key=lambda k: (raw[k].system, k[1])):
@@ -256,12 +258,13 @@ def _raw_section(table: TableSchema) -> list[str]:
         + ", ".join(f"`{k}`" for k in table.key)
         + ".",
         "",
-        "| column | pii | description |",
-        "|---|---|---|",
+        "| column | pii | role | description |",
+        "|---|---|---|---|",
     ]
     for c in table.columns:
         note = " (kept scrubbed)" if getattr(c, "scrub", False) else ""
-        lines.append(f"| `{c.name}` | {c.pii}{note} | {_cell(c.description)} |")
+        role = (c.role or "") + (" (*vault*)" if c.vault else "")
+        lines.append(f"| `{c.name}` | {c.pii}{note} | {role} | {_cell(c.description)} |")
     return [*lines, ""]
 
 

@@ -53,6 +53,7 @@ import duckdb
 
 from islandbridge.delivery.durable import fsync_dir, fsync_file
 from islandbridge.errors import RetriableError, TerminalError
+from islandbridge.schemas import VAULT_ROLES, load_tables
 
 log = logging.getLogger(__name__)
 
@@ -64,28 +65,13 @@ ALLOWED_SCHEMAS = ("core", "marts", "meta")
 META_TABLES = frozenset({"runs", "run_sources", "identity_runs", "quality_results", "mart_builds"})
 # These map source record keys to person keys: with the sources in hand they re-identify every person.
 IDENTITY_TABLES = frozenset({"identity_map", "identity_map_before", "identity_review"})
-# Identifiers come from the vault, never from the warehouse; the masked columns of the source schemas too.
+# Identifiers come from the vault, never from the warehouse: the vault's field names (but ``address``, which
+# the marts build as estate + building + room, a quasi identifier), the masked columns of the source
+# schemas (schemas/raw_*.yml), and ``card_number``, a bank-card column name no current table has, kept out should one appear.
 IDENTIFIER_COLUMNS = frozenset(
-    {
-        "name",
-        "phone",
-        "id_number",
-        "bank_card",
-        "birth_date",
-        "id_card",
-        "card_number",
-        "reporter_name",
-        "reporter_phone",
-        "xm",
-        "sfzh",
-        "lxdh",
-        "姓名",
-        "户主姓名",
-        "联系电话",
-        "身份证号",
-        "身份证号码",
-        "银行卡号",
-    }
+    {role for role in VAULT_ROLES if role != "address"}
+    | {c.name for table in load_tables().values() for c in table.columns if c.mask}
+    | {"card_number"}
 )
 _RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 

@@ -14,31 +14,15 @@ import pyarrow as pa
 from islandbridge.identity.records import StreamPlan, latest_rows
 from islandbridge.privacy.sealing import SealedColumns
 from islandbridge.privacy.vault import Vault
+from islandbridge.schemas import load_tables
 from islandbridge.storage import has_table, run_id_for
 
-# Which report identifiers each person-bearing stream gives the vault: vault field -> raw column.
+# Which report identifiers each person-bearing stream gives the vault: vault field -> raw column, from the
+# columns its schema marks ``vault: true`` (the field is the column's role; see islandbridge.schemas).
 VAULT_FIELDS: dict[tuple[str, str], dict[str, str]] = {
-    ("resident_registry", "t_jm"): {"name": "xm", "id_number": "sfzh", "phone": "lxdh", "birth_date": "csrq"},
-    ("grid_platform", "residents"): {
-        "name": "name",
-        "id_number": "id_card",
-        "phone": "phone",
-        "address": "address",
-    },
-    ("grid_platform", "events"): {"name": "reporter_name", "phone": "reporter_phone"},
-    ("civil_affairs", "dibao"): {
-        "name": "户主姓名",
-        "id_number": "身份证号码",
-        "phone": "联系电话",
-        "address": "家庭住址",
-    },
-    ("civil_affairs", "senior"): {
-        "name": "姓名",
-        "id_number": "身份证号",
-        "bank_card": "银行卡号",
-        "birth_date": "出生年月",
-    },
-    ("iot_platform", "cardholders"): {"name": "name", "phone": "phone"},
+    (table.system, table.stream): table.vault_fields()
+    for table in load_tables().values()
+    if table.person_bearing
 }
 
 

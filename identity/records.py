@@ -3,9 +3,10 @@
 Grain: one row per person-bearing source record (``system``, ``record_key``), taken from the newest
 version of the record in the raw tables (raw tables keep one slice per run; the newest run by
 ``meta.runs.as_of`` wins) and left out when ``meta.deletions`` reports the key gone at or after that
-version. Which streams bear persons, and which of their columns carry a name, an ID number, a phone, a
-sex, a birth date and an address, is declared once in `PERSON_STREAMS` (keyed by the connector's
-``system`` and the stream name), so a configuration may name its sources freely.
+version. Which streams bear persons, and what each means for matching, is declared once in
+`PERSON_STREAMS` (keyed by the connector's ``system`` and the stream name), so a configuration may name
+its sources freely; which of their columns carry a name, an ID number, a phone, a sex, a birth date, an
+address and the parts of a flat is read from the raw schemas' column roles (``schemas/raw_*.yml``).
 
 The table holds names, ID numbers and phones in memory for matching only; it is never written to the
 warehouse (see docs/identity.md). Columns of the returned Arrow table (`FEATURES`):
@@ -44,17 +45,19 @@ import pyarrow.compute as pc
 
 from islandbridge.config import Settings
 from islandbridge.connectors import build_connector
+from islandbridge.schemas import SchemaError, table_of
 from islandbridge.storage import existing_columns, has_table
 from islandbridge.transforms.normalize import house_key, normalize_table
 from islandbridge.transforms.normalize._text import drop_blanks, fold
 
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# The column roles (islandbridge.schemas.ROLES) that matching reads.
 ROLES = (
     "name",
-    "id",
+    "id_number",
     "phone",
     "sex",
-    "birth",
+    "birth_date",
     "status",
     "address",
     "estate_code",
@@ -124,71 +127,50 @@ class PersonStream:
         return self.house is not None
 
 
+def _roles(system: str, stream: str) -> dict[str, str]:
+    """Role -> raw column of a stream, from the roles its schema declares (those matching reads)."""
+    table = table_of(system, stream)
+    if table is None:
+        raise SchemaError(f"no raw table is declared for {system}.{stream} (schemas/raw_*.yml)")
+    return {role: col for role, col in table.roles().items() if role in ROLES}
+
+
+def _house_lookup(system: str, stream: str, houses: str) -> HouseLookup:
+    """The house parts of ``houses`` (by role), joined on its key through the person stream's column that
+    references it (the column of ``stream``'s ``exists_in`` check on that key)."""
+    person, house = table_of(system, stream), table_of(system, houses)
+    assert person is not None and house is not None, (stream, houses)
+    (key,) = house.key
+    (via,) = [
+        c.column
+        for c in person.suite
+        if c.kind == "exists_in" and c.params["ref"] == {"stream": houses, "column": key}
+    ]
+    parts = ("estate_code", "building", "unit", "room")
+    return HouseLookup(houses, key, via, {role: col for role, col in house.roles().items() if role in parts})
+
+
+# Which columns hold which role is the schemas' (schemas/raw_*.yml, `role:`); what each stream means for
+# matching is said here.
 PERSON_STREAMS: tuple[PersonStream, ...] = (
     PersonStream(
         "resident_registry",
         "t_jm",
-        {"name": "xm", "id": "sfzh", "phone": "lxdh", "sex": "xb", "birth": "csrq", "status": "zt"},
-        house=HouseLookup(
-            "t_fw", "fwbh", "fwbh", {"estate_code": "xqbm", "building": "ld", "unit": "dy", "room": "fh"}
-        ),
+        _roles("resident_registry", "t_jm"),
+        house=_house_lookup("resident_registry", "t_jm", "t_fw"),
         distinct="current",
         current_status="1",
     ),
+    PersonStream("grid_platform", "residents", _roles("grid_platform", "residents"), distinct="stream"),
     PersonStream(
-        "grid_platform",
-        "residents",
-        {
-            "name": "name",
-            "id": "id_card",
-            "phone": "phone",
-            "sex": "gender",
-            "address": "address",
-            "grid": "grid_code",
-        },
-        distinct="stream",
+        "grid_platform", "events", _roles("grid_platform", "events"), min_age=16, address_is_home=False
     ),
+    PersonStream("civil_affairs", "dibao", _roles("civil_affairs", "dibao"), distinct="snapshot", min_age=16),
     PersonStream(
-        "grid_platform",
-        "events",
-        {"name": "reporter_name", "phone": "reporter_phone", "address": "address", "grid": "grid_code"},
-        min_age=16,
-        address_is_home=False,
-    ),
-    PersonStream(
-        "civil_affairs",
-        "dibao",
-        {
-            "name": "户主姓名",
-            "id": "身份证号码",
-            "phone": "联系电话",
-            "address": "家庭住址",
-            "community": "所属社区",
-        },
-        distinct="snapshot",
-        min_age=16,
-    ),
-    PersonStream(
-        "civil_affairs",
-        "senior",
-        {"name": "姓名", "id": "身份证号", "sex": "性别", "birth": "出生年月", "community": "所属社区"},
-        distinct="snapshot",
-        min_age=79,
+        "civil_affairs", "senior", _roles("civil_affairs", "senior"), distinct="snapshot", min_age=79
     ),
     # Children below school age seldom hold a door card (the simulator issues them from age 8).
-    PersonStream(
-        "iot_platform",
-        "cardholders",
-        {
-            "name": "name",
-            "phone": "phone",
-            "estate_code": "estate_code",
-            "building": "building",
-            "unit": "unit",
-            "room": "room",
-        },
-        min_age=8,
-    ),
+    PersonStream("iot_platform", "cardholders", _roles("iot_platform", "cardholders"), min_age=8),
 )
 # The registry's place tables (stream, columns): estate names resolve free-text addresses to estate codes,
 # estates give every addressed record its community, and houses place an address without its estate.
@@ -379,7 +361,7 @@ def _with_house(con, stream: BoundStream, data: pa.Table, as_of: dt.datetime) ->
 
 _NORMALISE = (
     ("name", "name"),
-    ("id", "id"),
+    ("id_number", "id"),
     ("phone", "phone"),
     ("address", "address"),
     ("estate_code", "estate_code"),
@@ -431,7 +413,7 @@ def _features(table: pa.Table, stream: PersonStream, places: Places, as_of: dt.d
             "first_seen_run": table["first_seen_run"],
             "last_seen_run": table["last_seen_run"],
             **{name: col[name] for name in ("name_key", "pinyin_key", "surname_pinyin", "given_pinyin")},
-            **_id_columns(col, _column(table, "r_id", n)),
+            **_id_columns(col, _column(table, "r_id_number", n)),
             **_birth_and_sex(norm, table),
             "phones": norm["phone_e164"]
             if "phone_e164" in norm.column_names
@@ -477,7 +459,7 @@ def _birth_and_sex(norm: pa.Table, table: pa.Table) -> dict[str, pa.Array]:
     id_birth = _column(norm, "id_birth_date", n)
     births = [
         parse_birth(d) if b is None else (b.isoformat(), b.isoformat()[:7])
-        for b, d in zip(id_birth, _column(table, "r_birth", n), strict=True)
+        for b, d in zip(id_birth, _column(table, "r_birth_date", n), strict=True)
     ]
     sexes = [
         s or parse_sex(d) for s, d in zip(_column(norm, "id_sex", n), _column(table, "r_sex", n), strict=True)

@@ -8,7 +8,7 @@ The schema of each raw table (``schemas/raw_*.yml``) classes every column. At lo
 - a direct column marked ``scrub: true`` (incident titles and descriptions, visit findings) is kept in
   the warehouse only as scrubbed text: ID numbers, bank cards, phones and the names of the street's known
   persons replaced by ``[证件号]``, ``[银行卡]``, ``[电话]``, ``[姓名]``;
-- every ID-number column (``mask: id``) gains ``<column>__kind`` (`normalize_id`'s kind: full, masked,
+- every ID-number column (``role: id_number``) gains ``<column>__kind`` (`normalize_id`'s kind: full, masked,
   excel_damaged, …), so that a report can say *why* a roster row matched nobody without the number, and
   ``<column>__birth_date``, the birth date a valid number states (a derived, quasi attribute);
 - a stream with no schema is treated as all-direct: only its record key reaches the warehouse.
@@ -83,8 +83,8 @@ def stream_privacy(
     return StreamPrivacy(
         sealed=sealed,
         scrubbed=tuple(c for c in sealed if c in declared and declared[c].scrub),
-        id_columns=tuple(c for c in cols if c in declared and declared[c].mask == "id"),
-        name_columns=tuple(c for c in cols if c in declared and declared[c].mask == "name"),
+        id_columns=tuple(c for c in cols if c in declared and declared[c].role == "id_number"),
+        name_columns=tuple(c for c in cols if c in declared and declared[c].role == "name"),
     )
 
 

@@ -18,7 +18,26 @@ A table::
 
 PII classes: ``direct`` (names, ID numbers, phones, bank cards, addresses, free text), ``quasi`` (birth
 dates, sex, house, household facts), ``none``. Values of ``direct`` and ``quasi`` columns never reach a
-quality report; ``mask`` (name, phone, id) says how ``quarantine show`` may display a direct one.
+quality report; ``mask`` (name, phone, id, card) says how ``quarantine show`` may display a direct one.
+
+Column roles: ``role`` says what a column *is*, whatever the source calls it, so that no module outside
+the connectors names a source's columns. A role is unique within a table. The roles (`ROLES`):
+
+- person identifiers: ``name``, ``id_number`` (a resident ID-card or passport number), ``phone``,
+  ``bank_card``, ``birth_date`` (a full date or a year-month), ``address`` (a free-text home or incident
+  address), ``sex``;
+- ``status``: a register row's living / moved out / deceased status (the registry's ``zt``, whose
+  ``1`` marks the one living row of a resident);
+- places: ``estate_code``, ``building``, ``unit``, ``room`` (the parts of a flat), ``grid`` (a grid code),
+  ``community`` (a community's name, as a roster row names it).
+
+``vault: true`` files the column in the identifier vault under its role as the vault field (only for
+`VAULT_ROLES`); a table with a vault column is person-bearing. From these the code derives the vault's
+field map (`TableSchema.vault_fields`), the identity step's matching columns, the connectors' column
+lists and keys, the ID-number and name columns the loader treats specially, and the identifier column
+names the analyst snapshot drops. Example::
+
+    sfzh: {pii: direct, mask: id, role: id_number, vault: true, description: ID-card number}
 
 Severities: ``critical`` stops the run, ``warning`` is recorded and shown, ``row`` quarantines the
 failing rows and lets the others through. The check kinds are listed in ``CHECK_KINDS``; what each one
@@ -28,6 +47,9 @@ Example::
 
     table = load_tables()["sql_registry", "t_jm"]
     table.pii_columns()            # ('xm', 'sfzh', 'lxdh', ...)
+    table.roles()["id_number"]     # 'sfzh'
+    table.vault_fields()           # {'name': 'xm', 'id_number': 'sfzh', 'phone': 'lxdh', 'birth_date': 'csrq'}
+    table_of("resident_registry", "t_jm")   # the same table, found by source system instead of connector
 
 The core tables and marts are described in ``core/<table>.yml``; the SQL that builds them sits beside
 it in ``core/<table>.sql`` (``core/<table>.<step>.sql`` for a further statement of one table,
@@ -56,6 +78,24 @@ PII_CLASSES = ("direct", "quasi", "none")
 SEVERITIES = ("critical", "warning", "row")
 VOLUMES = ("population", "flow", "none")
 MASKS = ("name", "phone", "id", "card")
+# What a column is (see the module docstring); the vault files the first six under the role's name.
+ROLES = (
+    "name",
+    "id_number",
+    "phone",
+    "bank_card",
+    "birth_date",
+    "address",
+    "sex",
+    "status",
+    "estate_code",
+    "building",
+    "unit",
+    "room",
+    "grid",
+    "community",
+)
+VAULT_ROLES = ("name", "id_number", "phone", "bank_card", "birth_date", "address")
 # kind -> (required parameters, optional parameters)
 CHECK_KINDS: Mapping[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "not_null": (("column",), ()),
@@ -91,6 +131,8 @@ class Column:
     description: str = ""
     mask: str | None = None
     scrub: bool = False  # free text kept in the warehouse only after scrubbing (the original is sealed)
+    role: str | None = None  # what the column is (`ROLES`), whatever the source calls it
+    vault: bool = False  # filed in the identifier vault, under its role as the field name
 
 
 @dataclass(frozen=True)
@@ -147,6 +189,23 @@ class TableSchema:
     def pii_columns(self) -> tuple[str, ...]:
         return tuple(c.name for c in self.columns if c.pii != "none")
 
+    def roles(self) -> dict[str, str]:
+        """Role -> column, for every column that declares a role (in column order)."""
+        return {c.role: c.name for c in self.columns if c.role}
+
+    def columns_with_role(self, *roles: str) -> tuple[str, ...]:
+        """The columns whose role is one of ``roles``, in column order."""
+        return tuple(c.name for c in self.columns if c.role in roles)
+
+    def vault_fields(self) -> dict[str, str]:
+        """Vault field -> column of the columns filed in the vault (the field is the column's role)."""
+        return {c.role: c.name for c in self.columns if c.vault and c.role}
+
+    @property
+    def person_bearing(self) -> bool:
+        """Whether the table's records name a person: it files identifiers in the vault."""
+        return any(c.vault for c in self.columns)
+
     def check(self, check_id: str) -> Check:
         for c in self.suite:
             if c.id == check_id:
@@ -188,6 +247,14 @@ def core_sql(name: str, **fill: object) -> str:
 @cache
 def _core_sql_text(name: str) -> str:
     return resources.files(__name__).joinpath("core", f"{name}.sql").read_text(encoding="utf-8")
+
+
+def table_of(system: str, stream: str, tables: Tables | None = None) -> TableSchema | None:
+    """The table of a source ``system`` (``resident_registry``, ...) and stream, or None."""
+    for table in (tables if tables is not None else load_tables()).values():
+        if table.system == system and table.stream == stream:
+            return table
+    return None
 
 
 def parse_tables(texts: Mapping[str, str]) -> Tables:
@@ -251,6 +318,9 @@ def _parse_table(
         for c, spec in (body.get("columns") or {}).items()
     )
     names = {c.name for c in columns}
+    roles = [c.role for c in columns if c.role]
+    for dup in sorted({r for r in roles if roles.count(r) > 1}):
+        problems.append(f"{where}: role {dup!r} is given to more than one column")
     key = tuple(str(k) for k in body.get("key") or ())
     if not key or not set(key) <= names:
         problems.append(f"{where}: key {list(key)} must name declared columns")
@@ -279,7 +349,25 @@ def _parse_column(where: str, name: str, spec: Any, problems: list[str]) -> Colu
     scrub = spec.get("scrub", False)
     if not isinstance(scrub, bool) or (scrub and pii != "direct"):
         problems.append(f"{where}: scrub is true or false, and only for a pii: direct free-text column")
-    return Column(name, pii, str(spec.get("description", "")), mask, scrub is True)
+    role, vault = spec.get("role"), spec.get("vault", False)
+    if role is not None and role not in ROLES:
+        problems.append(f"{where}: role {role!r}; expected one of {', '.join(ROLES)}")
+    if not isinstance(vault, bool) or (vault and role not in VAULT_ROLES):
+        problems.append(
+            f"{where}: vault is true or false, and only for a column whose role is one of {', '.join(VAULT_ROLES)}"
+        )
+    unknown = sorted(set(spec) - {"pii", "mask", "scrub", "description", "role", "vault"})
+    if unknown:
+        problems.append(f"{where}: unknown key(s) {', '.join(map(str, unknown))}")
+    return Column(
+        name,
+        pii,
+        str(spec.get("description", "")),
+        mask,
+        scrub is True,
+        None if role is None else str(role),
+        vault is True,
+    )
 
 
 def _parse_check(where: str, spec: Any, columns: set[str], problems: list[str]) -> Check:
