@@ -37,7 +37,7 @@ def _product_modules() -> list:
         package = importlib.import_module(name)
         modules.append(package)
         for info in pkgutil.walk_packages(package.__path__, prefix=f"{name}."):
-            if info.name.startswith("islandbridge.devtools"):
+            if info.name.startswith("islandbridge.devtools") or info.name.endswith(".__main__"):
                 continue  # developer tools (simulator, demo), not the product
             modules.append(importlib.import_module(info.name))
     return modules
