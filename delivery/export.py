@@ -36,20 +36,12 @@ Example::
 from __future__ import annotations
 
 import contextlib
-import csv
-import ctypes
 import datetime as dt
-import decimal
-import errno
-import fcntl
-import hashlib
-import json
 import logging
-import os
 import re
 import secrets
 import shutil
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -57,11 +49,11 @@ from typing import Any
 import duckdb
 import phonenumbers
 import pyarrow as pa
-import pyarrow.parquet as pq
 from phonenumbers import PhoneNumberFormat
 
 from islandbridge.config import LOCAL_TZ, Settings
-from islandbridge.delivery.durable import fsync_dir
+from islandbridge.delivery.durable import fsync_dir, locked, swap_dirs
+from islandbridge.delivery.files import write_json, write_report_files
 from islandbridge.delivery.policy import (
     NAME,
     PERSON_KEY,
@@ -73,6 +65,7 @@ from islandbridge.delivery.policy import (
     check_policy,
     load_policies,
 )
+from islandbridge.delivery.workbook import WorkbookMeta
 from islandbridge.errors import TerminalError
 from islandbridge.privacy.audit import AuditLog
 from islandbridge.privacy.keys import Key, Keys, load_keys
@@ -88,18 +81,7 @@ log = logging.getLogger(__name__)
 DEFAULT_ACTOR = "islandbridge-exporter"
 FORMULA_LEADS = ("=", "+", "-", "@", "\t", "\r")
 SYSTEM_PREFERENCE = ("resident_registry", "civil_affairs", "grid_platform", "iot_platform")
-CSV_LINE_END = "\r\n"  # RFC 4180, and what Excel itself writes
 MASKS: Mapping[str, Callable[[object], str | None]] = {"name": mask_name, "phone": mask_phone, "id": mask_id}
-# Fixed so that equal tables give equal bytes; pyarrow writes no timestamp into Parquet metadata.
-PARQUET_OPTIONS: Mapping[str, Any] = {
-    "compression": "zstd",
-    "compression_level": 3,
-    "use_dictionary": True,
-    "write_statistics": True,
-    "version": "2.6",
-    "data_page_version": "1.0",
-    "row_group_size": 1 << 20,
-}
 _LEFTOVER = re.compile(r"\.\d{4}-\d{2}-\d{2}\.(?:tmp|old)-[0-9a-f]{8}")
 _DIGITS = re.compile(r"[0-9]+|[^0-9]+")
 
@@ -501,70 +483,27 @@ def _publish(
     """Stage the day folder, audit what it reveals, then swap it in; returns counts and the path."""
     target.mkdir(parents=True, exist_ok=True)
     final = department_dir(target.parent, policy.department) / day
-    with _locked(target):
+    with locked(target):
         _remove_leftovers(target)
         stage = target / f".{day}.tmp-{secrets.token_hex(4)}"
         try:
             stage.mkdir(mode=0o750)
-            files = [entry for report in reports for entry in _write_report(stage, report)]
-            _write_json(stage / "manifest.json", _manifest(policy, day, as_of, run_id, files, clock()))
+            meta = WorkbookMeta(policy.department, day, run_id, policy.version)
+            files = [
+                entry
+                for r in reports
+                for entry in write_report_files(stage, r.name, r.table, policy.reports[r.name], meta)
+            ]
+            write_json(stage / "manifest.json", _manifest(policy, day, as_of, run_id, files, clock()))
             fsync_dir(stage)
             audited = _audit(settings, policy, reports, actor, clock())
-            _swap_in(stage, final)
+            swap_dirs(stage, _replaceable(final))
         finally:
             if stage.exists():
                 shutil.rmtree(stage)
     rows = {r.name: r.table.num_rows for r in reports}
     log.info("exported %s for %s to %s: %s (%d audit entries)", policy.department, day, final, rows, audited)
     return {"path": str(final), "policy_version": policy.version, "reports": rows, "audit_entries": audited}
-
-
-def _write_report(folder: Path, report: _Report) -> list[dict[str, Any]]:
-    csv_path, parquet_path = folder / f"{report.name}.csv", folder / f"{report.name}.parquet"
-    _write_csv(report.table, csv_path)
-    with open(parquet_path, "wb", opener=_private) as out:
-        pq.write_table(report.table, out, **PARQUET_OPTIONS)
-        out.flush()
-        os.fsync(out.fileno())
-    rows = report.table.num_rows
-    return [
-        {
-            "report": report.name,
-            "format": p.suffix[1:],
-            "name": p.name,
-            "rows": rows,
-            "bytes": p.stat().st_size,
-            "sha256": _sha256(p),
-        }
-        for p in (csv_path, parquet_path)
-    ]
-
-
-def _write_csv(table: pa.Table, path: Path) -> None:
-    with open(path, "w", encoding="utf-8-sig", newline="", opener=_private) as out:
-        writer = csv.writer(out, lineterminator=CSV_LINE_END)
-        writer.writerow(table.column_names)
-        for batch in table.to_batches():
-            for row in zip(*(c.to_pylist() for c in batch.columns), strict=True):
-                writer.writerow([_csv_text(v) for v in row])
-        out.flush()
-        os.fsync(out.fileno())
-
-
-def _csv_text(value: object) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float):
-        return repr(value)
-    if isinstance(value, decimal.Decimal):
-        return format(value, "f")
-    if isinstance(value, dt.datetime):
-        return value.isoformat(timespec="seconds")  # the Parquet keeps the fraction; people do not need it
-    if isinstance(value, dt.date | dt.time):
-        return value.isoformat()
-    return str(value)  # text was neutralised already
 
 
 def _manifest(
@@ -604,65 +543,6 @@ def _audit(settings: Settings, policy: Policy, reports: list[_Report], actor: st
     return entries
 
 
-def _write_json(path: Path, body: Mapping[str, Any]) -> None:
-    with open(path, "w", encoding="utf-8", newline="\n", opener=_private) as out:
-        out.write(json.dumps(body, ensure_ascii=False, indent=2, sort_keys=True) + "\n")
-        out.flush()
-        os.fsync(out.fileno())
-
-
-def _private(path: str, flags: int) -> int:
-    """Export files hold personal data: owner and group only (a stricter umask still applies)."""
-    return os.open(path, flags, 0o640)
-
-
-def _sha256(path: Path) -> str:
-    with path.open("rb") as f:
-        return hashlib.file_digest(f, "sha256").hexdigest()
-
-
-# -- publishing ---------------------------------------------------------------------------------------------
-
-
-@contextlib.contextmanager
-def _locked(folder: Path) -> Iterator[None]:
-    """One exporter at a time per department (an advisory lock on its folder)."""
-    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)
-
-
-def _remove_leftovers(folder: Path) -> None:
-    """Stage and old folders left by an exporter that was killed (we hold the department's lock)."""
-    for entry in folder.iterdir():
-        if _LEFTOVER.fullmatch(entry.name) and entry.is_dir() and not entry.is_symlink():
-            shutil.rmtree(entry)
-
-
-def _swap_in(stage: Path, final: Path, exchange: Callable[[Path, Path], bool] | None = None) -> None:
-    """Make ``stage`` the day folder in one step; the old day folder, if any, ends up at ``stage``.
-
-    ``exchange`` swaps two folders atomically or returns False (default: ``renameat2``).
-    """
-    _replaceable(final)
-    if not final.exists():
-        os.rename(stage, final)
-    elif not (exchange or _exchange)(stage, final):
-        # No atomic exchange on this system: two renames, with the old folder put back on failure.
-        old = final.with_name(f".{final.name}.old-{secrets.token_hex(4)}")
-        os.rename(final, old)
-        try:
-            os.rename(stage, final)
-        except OSError:
-            os.rename(old, final)
-            raise
-        os.rename(old, stage)
-    fsync_dir(final.parent)
-
-
 def _replaceable(day_folder: Path) -> Path:
     """A day folder the exporter may replace: absent, or a real folder (a link could lead elsewhere)."""
     if day_folder.is_symlink() or (day_folder.exists() and not day_folder.is_dir()):
@@ -673,15 +553,8 @@ def _replaceable(day_folder: Path) -> Path:
     return day_folder
 
 
-def _exchange(a: Path, b: Path) -> bool:
-    """Swap two paths atomically (Linux ``renameat2(RENAME_EXCHANGE)``); False where unsupported."""
-    renameat2 = getattr(ctypes.CDLL(None, use_errno=True), "renameat2", None)
-    if renameat2 is None:
-        return False
-    at_fdcwd, rename_exchange = -100, 2
-    if renameat2(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0:
-        return True
-    code = ctypes.get_errno()
-    if code in (errno.ENOSYS, errno.EINVAL, errno.ENOTSUP):
-        return False
-    raise OSError(code, os.strerror(code), str(b))
+def _remove_leftovers(folder: Path) -> None:
+    """Stage and old folders left by an exporter that was killed (we hold the department's lock)."""
+    for entry in folder.iterdir():
+        if _LEFTOVER.fullmatch(entry.name) and entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry)

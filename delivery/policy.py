@@ -52,8 +52,8 @@ _ORDER = re.compile(
     r"(?P<column>[a-z][a-z0-9_]*)(?:\s+(?P<direction>asc|desc))?"
     r"(?:\s+nulls\s+(?P<nulls>first|last))?"
 )
-_COLUMN_KEYS = {"name", "source", "mask", "suppress_below", "description"}
-_REPORT_KEYS = {"description", "order_by", "columns", "withheld"}
+_COLUMN_KEYS = {"name", "source", "mask", "suppress_below", "description", "label"}
+_REPORT_KEYS = {"description", "label", "order_by", "columns", "withheld"}
 _POLICY_KEYS = {"department", "version", "description", "forbidden", "reports"}
 
 
@@ -98,10 +98,17 @@ class ColumnRule:
     field: str | None = None  # the mart column or vault field
     mask: str | None = None
     suppress_below: int | None = None
+    label: str = ""  # the header staff read (Chinese); the English name stays in the data dictionary
+    description: str = ""
 
     @property
     def source(self) -> str:
         return self.kind if self.field is None else f"{self.kind}:{self.field}"
+
+    @property
+    def header(self) -> str:
+        """What a spreadsheet shows above the column: the label, or the name where the policy gives none."""
+        return self.label or self.name
 
 
 @dataclass(frozen=True)
@@ -122,6 +129,7 @@ class ReportPolicy:
     order_by: tuple[OrderKey, ...]
     withheld: tuple[str, ...] = ()
     description: str = ""
+    label: str = ""  # the report's title for staff (Chinese), e.g. 应享未享
 
     def mart_columns(self) -> tuple[str, ...]:
         return tuple(c.field for c in self.columns if c.kind == "mart")
@@ -318,7 +326,14 @@ def _report(
     for column in sorted(set(withheld) & set(DIRECT_IDENTIFIERS + (PERSON_KEY,))):
         problems.append(f"{where}: withheld column {column!r} must not be in a mart at all")
     order_by = _order_by(where, body.get("order_by", []), names, problems)
-    return ReportPolicy(name, tuple(columns), order_by, tuple(withheld), str(body.get("description", "")))
+    return ReportPolicy(
+        name,
+        tuple(columns),
+        order_by,
+        tuple(withheld),
+        str(body.get("description", "")),
+        str(body.get("label", "")),
+    )
 
 
 def _column(
@@ -332,7 +347,15 @@ def _column(
     name, source = raw["name"], raw["source"]
     at = f"{where}, column {name!r}"
     kind, _, field = source.partition(":")
-    rule = ColumnRule(name, kind, field or None, raw.get("mask"), raw.get("suppress_below"))
+    rule = ColumnRule(
+        name,
+        kind,
+        field or None,
+        raw.get("mask"),
+        raw.get("suppress_below"),
+        str(raw.get("label", "")),
+        str(raw.get("description", "")),
+    )
     before = len(problems)
     _check_names(at, rule, problems)
     _check_identifier(at, rule, department, forbidden, problems)

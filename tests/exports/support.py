@@ -144,11 +144,14 @@ def build_street(settings: Settings) -> None:
 
 
 def read_csv_rows(path: Path) -> list[list[str]]:
+    """The CSV's cells as a spreadsheet shows them (``="0571…"`` is the text ``0571…``)."""
     import csv
     import io
 
+    from islandbridge.delivery.files import cell_value
+
     text = path.read_bytes().decode("utf-8-sig")
-    return list(csv.reader(io.StringIO(text, newline="")))
+    return [[cell_value(c) for c in row] for row in csv.reader(io.StringIO(text, newline=""))]
 
 
 def shipped_policy(department: str) -> dict:

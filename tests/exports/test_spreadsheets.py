@@ -1,0 +1,134 @@
+"""Department files as spreadsheet programs open them (issue #14).
+
+The workbook is read back with openpyxl, as Excel's own file format holds it: text cells for ID numbers
+and phones (all 18 characters), real dates, numeric counts. The CSV is read back the way LibreOffice's
+CSV import reads it (``soffice --convert-to xlsx``, the machine's LibreOffice from the distribution's
+packages); CI installs it (``.ci/run``), elsewhere that test skips with the reason.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import shutil
+import subprocess
+
+import openpyxl
+import pytest
+
+from islandbridge.delivery.export import export_run
+from islandbridge.delivery.files import cell_value, spreadsheet_text
+from islandbridge.delivery.policy import load_policies
+from islandbridge.delivery.workbook import DEFINITION_SHEET, sheet_name
+from tests.exports.support import AS_OF, DAY, RUN_ID
+
+IDS = {"511403194510310077", "511421199105155128", "51142119440427524X"}
+
+
+@pytest.fixture
+def exported(settings, con):
+    export_run(settings, con, AS_OF, RUN_ID, clock=lambda: dt.datetime(2026, 11, 21, 1, tzinfo=dt.UTC))
+    return settings.exports_dir
+
+
+def workbook(root, department, report):
+    return openpyxl.load_workbook(root / department / DAY / f"{report}.xlsx")
+
+
+def data_rows(book, report):
+    sheet = book[sheet_name(load_policies()[_department_of(report)].reports[report])]
+    header, *rows = [list(r) for r in sheet.iter_rows(values_only=True)]
+    return sheet, header, [dict(zip(header, r, strict=True)) for r in rows]
+
+
+def _department_of(report):
+    return next(d for d, p in load_policies().items() if report in p.reports)
+
+
+def test_id_numbers_are_text_cells_with_all_18_characters(exported):
+    sheet, header, rows = data_rows(
+        workbook(exported, "civil_affairs", "senior_allowance_gaps"), "senior_allowance_gaps"
+    )
+    column = header.index("身份证号码") + 1
+    cells = [sheet.cell(row=r, column=column) for r in range(2, sheet.max_row + 1)]
+    assert {c.value for c in cells if c.value} <= IDS and any(c.value for c in cells)
+    assert all(c.data_type == "s" and len(c.value) == 18 for c in cells if c.value)
+    assert sheet.cell(row=2, column=column).number_format == "@"
+
+
+def test_dates_are_dates_and_counts_are_numbers(exported):
+    _, _, rows = data_rows(
+        workbook(exported, "civil_affairs", "senior_allowance_gaps"), "senior_allowance_gaps"
+    )
+    assert any(isinstance(r["出生日期"], dt.datetime) for r in rows)
+    assert all(isinstance(r["年龄"], int) for r in rows)
+    _, _, alerts = data_rows(workbook(exported, "grid_centre", "elderly_alerts"), "elderly_alerts")
+    seen = [r["最后一次刷卡开门"] for r in alerts if r["最后一次刷卡开门"]]
+    assert seen and all(isinstance(v, dt.datetime) for v in seen)
+    assert dt.datetime(2026, 11, 18, 8, 0) in seen  # Asia/Shanghai local time, as the CSV shows it
+
+
+def test_headers_are_chinese_frozen_and_person_ref_comes_last(exported):
+    sheet, header, _ = data_rows(workbook(exported, "grid_centre", "elderly_alerts"), "elderly_alerts")
+    assert header[:3] == ["姓名", "联系电话", "住址"] and header[-1] == "人员编号"
+    assert sheet.freeze_panes == "A2" and sheet.auto_filter.ref
+    assert sheet.column_dimensions["C"].width >= 20  # the address fits
+
+
+def test_small_counts_leave_the_column_numeric_and_are_named(exported):
+    _, header, rows = data_rows(workbook(exported, "street_office", "island_coverage"), "island_coverage")
+    small = next(r for r in rows if r["社区"] == "长寿社区")
+    assert small["已知人数"] is None and small["网格平台人数"] == 5
+    assert "已知人数" in small["少于5人"] and "网格平台人数" not in small["少于5人"]
+    assert all(isinstance(r["网格平台人数"], int) for r in rows)
+
+
+def test_the_definition_sheet_names_the_report_day_run_and_columns(exported):
+    book = workbook(exported, "civil_affairs", "subsidy_after_exit")
+    text = [str(v) for row in book[DEFINITION_SHEET].iter_rows(values_only=True) for v in row if v]
+    assert RUN_ID in text and any(DAY in t for t in text)
+    assert {"amount_yuan", "金额（元）", "mart:amount_yuan"} <= set(text)
+
+
+def test_workbooks_are_byte_identical_on_a_rerun(settings, con, exported):
+    before = {p: p.read_bytes() for p in exported.rglob("*.xlsx")}
+    export_run(settings, con, AS_OF, RUN_ID, clock=lambda: dt.datetime(2026, 11, 21, 5, tzinfo=dt.UTC))
+    assert before and {p: p.read_bytes() for p in exported.rglob("*.xlsx")} == before
+
+
+def test_csv_writes_long_digit_runs_in_the_text_form():
+    assert spreadsheet_text("511403194510310077") == '="511403194510310077"'
+    assert spreadsheet_text("02812345678") == '="02812345678"'
+    assert spreadsheet_text("13800138000") == "13800138000"  # 11 digits: a spreadsheet keeps them
+    assert spreadsheet_text("51142119440427524X") == "51142119440427524X"  # text already
+    assert spreadsheet_text("=1+1") == "=1+1" and cell_value('="0571"') == "0571"
+
+
+def test_csv_id_numbers_survive_libreoffice_import(exported, tmp_path):
+    soffice = shutil.which("soffice")
+    if soffice is None:
+        if os.environ.get("IB_REQUIRE_SERVICES"):
+            pytest.fail("LibreOffice (soffice) is required in CI: .ci/run installs libreoffice-calc-nogui")
+        pytest.skip("LibreOffice (soffice) is not installed; CI installs it")
+    source = exported / "civil_affairs" / DAY / "senior_allowance_gaps.csv"
+    subprocess.run(
+        [
+            soffice,
+            f"-env:UserInstallation=file://{tmp_path}/lo-profile",
+            "--headless",
+            "--infilter=CSV:44,34,76",
+            "--convert-to",
+            "xlsx",
+            "--outdir",
+            str(tmp_path),
+            str(source),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=180,
+    )
+    sheet = openpyxl.load_workbook(tmp_path / "senior_allowance_gaps.xlsx", data_only=True).active
+    header, *rows = [list(r) for r in sheet.iter_rows(values_only=True)]
+    ids = [r[header.index("id_number")] for r in rows if r[header.index("id_number")]]
+    assert ids and set(ids) <= IDS and all(isinstance(v, str) for v in ids)
+    assert all(isinstance(r[header.index("age")], int) for r in rows)
