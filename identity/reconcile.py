@@ -26,6 +26,7 @@ from typing import Any
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from islandbridge.config import Clock, Settings, utc_now
 from islandbridge.identity import clusters as clustering
@@ -33,7 +34,7 @@ from islandbridge.identity import keys as key_assignment
 from islandbridge.identity import tables as identity
 from islandbridge.identity.deterministic import id_links
 from islandbridge.identity.evaluate import pair_counts
-from islandbridge.identity.filing import sync_vault
+from islandbridge.identity.filing import SYNCED_THROUGH, sync_vault
 from islandbridge.identity.probabilistic import MODEL_FORMAT, predict_pairs, train_model
 from islandbridge.identity.records import (
     load_records,
@@ -43,6 +44,7 @@ from islandbridge.landing import raw
 from islandbridge.privacy.configured import open_vault, person_mac_key
 from islandbridge.privacy.keys import Key
 from islandbridge.privacy.sealing import SealedColumns
+from islandbridge.privacy.vault import Vault
 
 log = logging.getLogger(__name__)
 
@@ -50,46 +52,76 @@ log = logging.getLogger(__name__)
 def reconcile(settings: Settings, as_of: dt.datetime, clock: Clock = utc_now) -> dict[str, Any]:
     """Reconcile identities as of ``as_of`` and persist them; returns counts and timings only.
 
-    Re-running the same as-of replaces its results (it starts again from the map before it). Raises
-    ``ConfigError`` without a ``person_key`` key and ``IdentityStateError`` for nothing synced yet or an
-    as-of older than the latest reconciled run.
+    Identities are reconciled in as-of order, each run from the map after the one before it, so any day
+    can be run again:
+
+    - a re-run of ``as_of``, or of a day before later reconciled days, first forgets the reconciled runs
+      at or after it (`tables.rewind`) and starts from the map before it, exactly as an in-order run did;
+      the later days are then reconciled again, in order, when they (or any later day) run;
+    - days loaded but not reconciled before ``as_of`` (e.g. after such a rewind) are reconciled first,
+      in order (``caught_up`` in the result), so the map of ``as_of`` is always the in-order one.
+
+    Raises ``ConfigError`` without a ``person_key`` key and ``IdentityStateError`` when nothing is loaded
+    as of ``as_of`` or the history needed to re-run it is not kept.
     """
     mac_key = person_mac_key(settings)
-    run_id = raw.run_id_for(as_of)
     con = raw.connect(str(settings.warehouse_path))
     vault = open_vault(settings)
-    sealed = SealedColumns(vault)
     try:
         identity.ensure_schema(con)
         _require_synced(con, as_of)
-        base = identity.run_base(con, run_id, as_of)
-        timings: dict[str, float] = {}
-        with _timed(timings, "normalise"):
-            records = load_records(con, person_streams(settings), as_of, sealed)
-        with _timed(timings, "train"):
-            version, model, trained = _model(con, records, run_id, clock)
-        with _timed(timings, "match"):
-            found = _match(records, model)
-        with _timed(timings, "keys"):
-            result, keys = _assign(mac_key, records, found, base)
-        summary = _summary(records, found, result, keys, version)
-        with _timed(timings, "write"):
-            identity.write_run(
-                con,
-                run_id,
-                as_of,
-                base,
-                _identity_map(records, found, keys),
-                [(e.event, e.old_key, e.new_key) for e in result.events],
-                _reviews(records, found),
-                summary,
-                clock(),
+        forgotten = identity.rewind(con, as_of)
+        if forgotten:
+            log.warning(
+                "re-running as of %s: forgot the identities of %d later reconciled run(s) (%s); they are "
+                "reconciled again, in order, when a later day runs",
+                as_of.isoformat(),
+                len(forgotten),
+                ", ".join(forgotten),
             )
-        with _timed(timings, "vault"):
-            summary["vault"] = sync_vault(con, vault, person_streams(settings), as_of)
+        vault.set_mark(SYNCED_THROUGH, _latest_reconciled(con))
+        caught_up = [
+            _reconcile_one(settings, con, vault, mac_key, q, clock)["run_id"]
+            for q in _unreconciled(con, as_of)
+        ]
+        result = _reconcile_one(settings, con, vault, mac_key, as_of, clock)
     finally:
         vault.close()
         con.close()
+    return {**result, "forgotten": list(forgotten), "caught_up": caught_up}
+
+
+def _reconcile_one(
+    settings: Settings, con, vault: Vault, mac_key: Key, as_of: dt.datetime, clock: Clock
+) -> dict[str, Any]:
+    """Reconcile one run from the current map (the map after the newest reconciled run before it)."""
+    run_id = raw.run_id_for(as_of)
+    sealed = SealedColumns(vault)
+    base = identity.run_base(con, run_id, as_of)
+    timings: dict[str, float] = {}
+    with _timed(timings, "normalise"):
+        records = load_records(con, person_streams(settings), as_of, sealed)
+    with _timed(timings, "train"):
+        version, model, trained = _model(con, records, run_id, clock)
+    with _timed(timings, "match"):
+        found = _match(records, model)
+    with _timed(timings, "keys"):
+        result, keys = _assign(mac_key, records, found, base)
+    summary = _summary(records, found, result, keys, version)
+    with _timed(timings, "write"):
+        identity.write_run(
+            con,
+            run_id,
+            as_of,
+            base,
+            _identity_map(records, found, keys),
+            [(e.event, e.old_key, e.new_key) for e in result.events],
+            _reviews(records, found),
+            summary,
+            clock(),
+        )
+    with _timed(timings, "vault"):
+        summary["vault"] = sync_vault(con, vault, person_streams(settings), as_of)
     log.info(
         "reconciled run %s: %d records, %d persons, %d merges, %d splits, churn %d, %d for review",
         run_id,
@@ -107,6 +139,26 @@ def reconcile(settings: Settings, as_of: dt.datetime, clock: Clock = utc_now) ->
         "model_trained": trained,
         "timings_s": {k: round(v, 2) for k, v in timings.items()},
     }
+
+
+def _latest_reconciled(con) -> str | None:
+    runs = identity.reconciled_runs(con)
+    return runs[-1][0] if runs else None
+
+
+def _unreconciled(con, as_of: dt.datetime) -> list[dt.datetime]:
+    """As-ofs of loaded runs after the newest reconciled one and before ``as_of``, oldest first.
+
+    None before the first reconciled run: a warehouse reconciled for the first time starts at ``as_of``.
+    """
+    runs = identity.reconciled_runs(con)
+    if not runs:
+        return []
+    rows = con.execute(
+        "SELECT as_of FROM meta.runs WHERE status = 'loaded' AND as_of < ? AND as_of > ? ORDER BY as_of",
+        [as_of, runs[-1][1]],
+    ).fetchall()
+    return [r[0] for r in rows]
 
 
 def train_linkage(
@@ -168,7 +220,7 @@ def _newest_as_of(con) -> dt.datetime:
 def _model(
     con, records: pa.Table, run_id: str, clock: Clock
 ) -> tuple[int | None, dict[str, Any] | None, bool]:
-    saved = identity.latest_model(con, MODEL_FORMAT)
+    saved = identity.latest_model(con, MODEL_FORMAT, run_id)
     if saved is not None:
         return saved[0], saved[1], False
     if records.num_rows < 2:  # nothing to learn from, nor to link: every record is its own person
@@ -207,7 +259,9 @@ def _identity_map(records: pa.Table, found: clustering.Clustering, person_keys: 
             "record_key": records["record_key"],
             "person_key": pa.array(person_keys, pa.string()),
             "matched_by": pa.array(found.matched_by, pa.string()),
-            "match_probability": pa.array(found.probability, pa.float64()),
+            # Six places: the model's scores differ in the last bits from run to run (the order DuckDB adds
+            # floats in); rounded, an unchanged record has an unchanged row and adds no history.
+            "match_probability": pc.round(pa.array(found.probability, pa.float64()), 6),
             "first_seen_run": records["first_seen_run"],
             "last_seen_run": records["last_seen_run"],
         }

@@ -8,8 +8,11 @@ Schema ``core``:
 - ``identity_map`` — one row per person-bearing source record present at the latest reconciled run:
   ``system, record_key, person_key, matched_by ('id' | 'probabilistic' | 'namesake' | 'none'), match_probability,
   first_seen_run, last_seen_run`` (the raw runs of the record's first and newest version).
-- ``identity_map_before`` — the map as it stood before the latest reconciled run, so that run can be
-  re-run (``run_id`` names the run it precedes).
+- ``identity_map_changes`` — the map's history, proportional to change: per reconciled run, the rows
+  that run added or changed, and (``removed``) the records it no longer maps. The map after any kept
+  run is the newest change of each record up to that run (`map_at`), so any past day can be re-run
+  from the map before it (`rewind`).
+- ``identity_map_before`` — kept for warehouses written before the history existed; no longer read.
 - ``identity_events`` — ``run_id, event ('merge' | 'split' | 'retire'), old_key, new_key, at`` (the
   run's as-of instant).
 - ``person_key_redirects`` — ``old_key → new_key`` for every merged key; follow it to the end
@@ -46,6 +49,11 @@ CREATE TABLE IF NOT EXISTS core.identity_map (
 CREATE TABLE IF NOT EXISTS core.identity_map_before (
     run_id VARCHAR NOT NULL, system VARCHAR NOT NULL, record_key VARCHAR NOT NULL, person_key VARCHAR NOT NULL
 );
+CREATE TABLE IF NOT EXISTS core.identity_map_changes (
+    run_id VARCHAR NOT NULL, system VARCHAR NOT NULL, record_key VARCHAR NOT NULL, person_key VARCHAR,
+    matched_by VARCHAR, match_probability DOUBLE, first_seen_run VARCHAR, last_seen_run VARCHAR,
+    removed BOOLEAN NOT NULL
+);
 CREATE TABLE IF NOT EXISTS core.identity_events (
     run_id VARCHAR NOT NULL, event VARCHAR NOT NULL, old_key VARCHAR NOT NULL, new_key VARCHAR, "at" TIMESTAMPTZ
 );
@@ -61,6 +69,9 @@ CREATE TABLE IF NOT EXISTS meta.identity_runs (
     records BIGINT, links VARCHAR, merges BIGINT, splits BIGINT, retired BIGINT, churn BIGINT,
     reviews BIGINT, reconciled_at TIMESTAMPTZ
 );
+-- history: whether the map after this run can be rebuilt from core.identity_map_changes (not for runs
+-- reconciled before the history was kept).
+ALTER TABLE meta.identity_runs ADD COLUMN IF NOT EXISTS history BOOLEAN;
 CREATE TABLE IF NOT EXISTS meta.linkage_models (
     version INTEGER PRIMARY KEY, model_format VARCHAR NOT NULL, trained_at TIMESTAMPTZ,
     trained_on_run VARCHAR, records BIGINT, model_json VARCHAR NOT NULL
@@ -76,6 +87,9 @@ WITH RECURSIVE chain(old_key, new_key, depth) AS (
 )
 SELECT old_key, arg_max(new_key, depth) AS person_key FROM chain GROUP BY old_key
 """
+
+
+MAP_COLUMNS = "system, record_key, person_key, matched_by, match_probability, first_seen_run, last_seen_run"
 
 
 class IdentityStateError(TerminalError):
@@ -103,25 +117,11 @@ def resolve_sql() -> str:
 
 
 def run_base(con: duckdb.DuckDBPyConnection, run_id: str, as_of: dt.datetime) -> Base:
-    """The state a run of ``run_id`` starts from; re-running the latest run starts from before it.
+    """The state a run of ``run_id`` starts from: the map after the newest reconciled run before it.
 
-    Raises `IdentityStateError` when ``as_of`` is older than the latest reconciled run.
+    Call `rewind` first, so that no reconciled run at or after ``as_of`` is left.
     """
-    latest = con.execute(
-        "SELECT run_id, as_of FROM meta.identity_runs ORDER BY as_of DESC LIMIT 1"
-    ).fetchall()
-    if latest and latest[0][0] != run_id and latest[0][1] > as_of:
-        raise IdentityStateError(
-            f"run {run_id} is older than the latest reconciled run {latest[0][0]}; identities are reconciled "
-            f"in order: re-run {latest[0][0]} or a later as-of"
-        )
-    rerun = bool(latest) and latest[0][0] == run_id
-    if rerun:
-        previous = con.execute(
-            "SELECT system, record_key, person_key FROM core.identity_map_before WHERE run_id = ?", [run_id]
-        ).df()
-    else:
-        previous = con.execute("SELECT system, record_key, person_key FROM core.identity_map").df()
+    previous = con.execute("SELECT system, record_key, person_key FROM core.identity_map").df()
     retired = {
         r[0]
         for r in con.execute(
@@ -130,7 +130,69 @@ def run_base(con: duckdb.DuckDBPyConnection, run_id: str, as_of: dt.datetime) ->
             [run_id, run_id],
         ).fetchall()
     }
-    return Base(previous.astype(object), retired, rerun)
+    return Base(previous.astype(object), retired, rerun=False)
+
+
+def reconciled_runs(con: duckdb.DuckDBPyConnection) -> list[tuple[str, dt.datetime]]:
+    """(run_id, as_of) of every reconciled run, oldest first."""
+    return con.execute("SELECT run_id, as_of FROM meta.identity_runs ORDER BY as_of").fetchall()
+
+
+def rewind(con: duckdb.DuckDBPyConnection, as_of: dt.datetime) -> tuple[str, ...]:
+    """Forget every reconciled run at or after ``as_of``, and set the map back to the one before it.
+
+    Returns the run ids forgotten (oldest first). The runs before ``as_of`` and their history stay as
+    they were, so reconciling ``as_of`` (and then each later run, in order) gives exactly what an
+    in-order run gives. Raises `IdentityStateError` when the history needed is not kept.
+    """
+    _seed_history(con)
+    later = tuple(r for r, a in reconciled_runs(con) if a >= as_of)
+    if not later:
+        return ()
+    before = [(r, a) for r, a in reconciled_runs(con) if a < as_of]
+    if before and not _has_history(con, before[-1][0]):
+        raise IdentityStateError(
+            f"cannot re-run as of {as_of.isoformat()}: the identity history of run {before[-1][0]} is not "
+            "kept (the warehouse predates it, or retention removed it); re-run a later day instead"
+        )
+    with transaction(con):
+        marks = ", ".join("?" * len(later))
+        for table in ("identity_events", "person_key_redirects", "identity_review", "identity_map_changes"):
+            con.execute(f"DELETE FROM core.{table} WHERE run_id IN ({marks})", list(later))
+        con.execute(f"DELETE FROM meta.identity_runs WHERE run_id IN ({marks})", list(later))
+        con.execute("DELETE FROM core.identity_map")
+        if before:
+            con.execute(f"INSERT INTO core.identity_map {MAP_AT_SQL}", [before[-1][1]])
+    return later
+
+
+# The map after the run whose as-of is $1: each record's newest change up to it, unless that removed it.
+MAP_AT_SQL = f"""
+SELECT {MAP_COLUMNS} FROM (
+    SELECT c.*, row_number() OVER (PARTITION BY c.system, c.record_key ORDER BY r.as_of DESC) AS newest
+    FROM core.identity_map_changes c JOIN meta.identity_runs r USING (run_id)
+    WHERE r.as_of <= ?
+) WHERE newest = 1 AND NOT removed
+"""
+
+
+def _has_history(con: duckdb.DuckDBPyConnection, run_id: str) -> bool:
+    rows = con.execute("SELECT history FROM meta.identity_runs WHERE run_id = ?", [run_id]).fetchall()
+    return bool(rows and rows[0][0])
+
+
+def _seed_history(con: duckdb.DuckDBPyConnection) -> None:
+    """A warehouse from before the history: its current map becomes the history of its latest run."""
+    if con.execute("SELECT count(*) FROM meta.identity_runs WHERE history").fetchall()[0][0]:
+        return
+    latest = con.execute("SELECT run_id FROM meta.identity_runs ORDER BY as_of DESC LIMIT 1").fetchall()
+    if latest:
+        with transaction(con):
+            con.execute(
+                f"INSERT INTO core.identity_map_changes SELECT ?, {MAP_COLUMNS}, false FROM core.identity_map",
+                [latest[0][0]],
+            )
+            con.execute("UPDATE meta.identity_runs SET history = true WHERE run_id = ?", [latest[0][0]])
 
 
 def write_run(
@@ -153,15 +215,14 @@ def write_run(
         for table in ("identity_events", "person_key_redirects", "identity_review"):
             con.execute(f"DELETE FROM core.{table} WHERE run_id = ?", [run_id])
         con.execute("DELETE FROM meta.identity_runs WHERE run_id = ?", [run_id])
-        if not base.rerun:
-            con.execute("DELETE FROM core.identity_map_before")
-            con.execute(
-                "INSERT INTO core.identity_map_before SELECT ?, system, record_key, person_key "
-                "FROM core.identity_map",
-                [run_id],
-            )
-        con.execute("DELETE FROM core.identity_map")
-        _insert(con, "core.identity_map", identity_map)
+        con.execute("DELETE FROM core.identity_map_changes WHERE run_id = ?", [run_id])
+        con.register("_ib_new_map", identity_map)
+        try:
+            _record_changes(con, run_id)
+            con.execute("DELETE FROM core.identity_map")
+            con.execute(f"INSERT INTO core.identity_map SELECT {MAP_COLUMNS} FROM _ib_new_map")
+        finally:
+            con.unregister("_ib_new_map")
         events = list(events)
         _many(
             con,
@@ -175,7 +236,8 @@ def write_run(
         )
         _insert(con, "core.identity_review", reviews, run_id)
         con.execute(
-            "INSERT INTO meta.identity_runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO meta.identity_runs (run_id, as_of, model_version, persons, records, links, merges, "
+            "splits, retired, churn, reviews, reconciled_at, history) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, true)",
             [
                 run_id,
                 as_of,
@@ -191,6 +253,20 @@ def write_run(
                 reconciled_at,
             ],
         )
+
+
+def _record_changes(con: duckdb.DuckDBPyConnection, run_id: str) -> None:
+    """History rows for this run: records whose row differs from the previous map, and records it dropped."""
+    con.execute(
+        f"""INSERT INTO core.identity_map_changes
+        SELECT ?, {MAP_COLUMNS}, false FROM (
+            SELECT {MAP_COLUMNS} FROM _ib_new_map EXCEPT SELECT {MAP_COLUMNS} FROM core.identity_map)
+        UNION ALL
+        SELECT ?, system, record_key, NULL, NULL, NULL, NULL, NULL, true FROM (
+            SELECT system, record_key FROM core.identity_map
+            EXCEPT SELECT system, record_key FROM _ib_new_map)""",
+        [run_id, run_id],
+    )
 
 
 def _many(con: duckdb.DuckDBPyConnection, sql: str, rows: list[list[Any]]) -> None:
@@ -212,12 +288,18 @@ def _insert(con: duckdb.DuckDBPyConnection, table: str, data: pa.Table, run_id: 
         con.unregister("_ib_rows")
 
 
-def latest_model(con: duckdb.DuckDBPyConnection, model_format: str) -> tuple[int, dict[str, Any]] | None:
-    """(version, model) of the newest saved model of ``model_format``, or None."""
+def latest_model(
+    con: duckdb.DuckDBPyConnection, model_format: str, run_id: str | None = None
+) -> tuple[int, dict[str, Any]] | None:
+    """(version, model) of the newest saved model of ``model_format``, or None.
+
+    With ``run_id``, the newest trained on that run or an earlier one (run ids sort as their as-of), so a
+    past day re-run uses the model its day used, not one trained on a later day.
+    """
     rows = con.execute(
         "SELECT version, model_json FROM meta.linkage_models WHERE model_format = ? "
-        "ORDER BY version DESC LIMIT 1",
-        [model_format],
+        "AND (? IS NULL OR trained_on_run <= ?) ORDER BY version DESC LIMIT 1",
+        [model_format, run_id, run_id],
     ).fetchall()
     return (rows[0][0], json.loads(rows[0][1])) if rows else None
 

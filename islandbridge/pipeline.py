@@ -154,11 +154,19 @@ def sync(
     *,
     reconcile_identities: bool = True,
     deliver: bool = True,
+    replay_forward: bool = False,
 ) -> dict[str, Any]:
     """Run every step for one as-of, in the same order as the DAG.
 
     ``reconcile_identities=False`` stops after the load (for measuring or testing reconciliation alone);
     ``deliver=False`` stops after reconciliation (no core model, marts, exports or snapshot).
+
+    A past day can be synced again after later days: it is recomputed exactly as an in-order run
+    computed it (identities from the map before it; see `islandbridge.identity.reconcile`), and the
+    warehouse's model then holds that day. ``replay_forward=True`` then re-runs every later loaded day
+    in order (`replay`: reconcile, build, export, publish — their extracts are already loaded), so the
+    warehouse, the exports and the snapshot end exactly where an in-order run ends. Without it, the
+    later days are listed under ``later_days`` for the operator (the next run reconciles them in order).
     """
     names = list(sources) if sources else plan(settings)
     for name in names:
@@ -169,10 +177,50 @@ def sync(
     if reconcile_identities:
         summary["identity"] = reconcile(settings, as_of, clock)
         if deliver:
-            summary["warehouse_build"] = build(settings, as_of)
-            summary["exports"] = export(settings, as_of, clock)
-            summary["published"] = publish(settings, as_of)
+            summary |= _deliver(settings, as_of, clock)
+        later = later_days(settings, as_of)
+        if replay_forward and deliver:
+            summary["replayed"] = [replay(settings, day, clock) for day in later]
+        elif later:
+            summary["later_days"] = [raw.run_id_for(day) for day in later]
+            log.warning(
+                "synced %s again after %d later day(s) (%s): the warehouse now holds %s; run `islandbridge "
+                "sync --as-of %s --replay-forward` (or backfill to the latest day) to bring them back in order",
+                raw.run_id_for(as_of),
+                len(later),
+                ", ".join(summary["later_days"]),
+                raw.run_id_for(as_of),
+                as_of.astimezone(config.LOCAL_TZ).date() - dt.timedelta(days=1),
+            )
     return summary
+
+
+def replay(settings: Settings, as_of: dt.datetime, clock: Clock = utc_now) -> dict[str, Any]:
+    """Re-run the steps after the load for an already loaded day: reconcile, build, export, publish."""
+    log.info("replaying %s (already loaded) in order", raw.run_id_for(as_of))
+    return {"run_id": raw.run_id_for(as_of), "identity": reconcile(settings, as_of, clock)} | _deliver(
+        settings, as_of, clock
+    )
+
+
+def later_days(settings: Settings, as_of: dt.datetime) -> list[dt.datetime]:
+    """As-ofs of the loaded runs after ``as_of``, oldest first."""
+    con = raw.connect(str(settings.warehouse_path), read_only=True)
+    try:
+        rows = con.execute(
+            "SELECT as_of FROM meta.runs WHERE status = 'loaded' AND as_of > ? ORDER BY as_of", [as_of]
+        ).fetchall()
+    finally:
+        con.close()
+    return [r[0] for r in rows]
+
+
+def _deliver(settings: Settings, as_of: dt.datetime, clock: Clock) -> dict[str, Any]:
+    return {
+        "warehouse_build": build(settings, as_of),
+        "exports": export(settings, as_of, clock),
+        "published": publish(settings, as_of),
+    }
 
 
 def events_dir(settings: Settings):

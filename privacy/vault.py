@@ -426,8 +426,12 @@ class Vault:
         row = self._con.execute("SELECT value FROM vault_meta WHERE name = ?", [name]).fetchone()
         return row[0] if row else None
 
-    def set_mark(self, name: str, value: str) -> None:
-        self._con.execute("INSERT OR REPLACE INTO vault_meta VALUES (?, ?)", [name, value])
+    def set_mark(self, name: str, value: str | None) -> None:
+        """Set a bookkeeping value; None removes it."""
+        if value is None:
+            self._con.execute("DELETE FROM vault_meta WHERE name = ?", [name])
+        else:
+            self._con.execute("INSERT OR REPLACE INTO vault_meta VALUES (?, ?)", [name, value])
 
     # -- internals -------------------------------------------------------------------------------------
 

@@ -122,8 +122,28 @@ def build_marts(
             "INSERT OR REPLACE INTO meta.mart_builds VALUES (?, ?, ?, ?)",
             [run_id, as_of, json.dumps(opts, sort_keys=True), json.dumps(counts, sort_keys=True)],
         )
+        # Which run the marts hold now: exports check it, so a department never gets another day's lists.
+        con.execute("CREATE TABLE IF NOT EXISTS meta.marts_current (run_id VARCHAR, as_of TIMESTAMPTZ)")
+        con.execute("DELETE FROM meta.marts_current")
+        con.execute("INSERT INTO meta.marts_current VALUES (?, ?)", [run_id, as_of])
     log.info("marts built for run %s: %s", run_id, counts)
     return counts
+
+
+def marts_run(con: duckdb.DuckDBPyConnection) -> tuple[str, dt.datetime] | None:
+    """(run_id, as_of) of the run the marts were last built for, or None when none were built.
+
+    A warehouse built before ``meta.marts_current`` existed holds the newest run it built marts for.
+    """
+    if has_table(con, "meta.marts_current"):
+        rows = con.execute("SELECT run_id, as_of FROM meta.marts_current").fetchall()
+    elif has_table(con, "meta.mart_builds"):
+        rows = con.execute(
+            "SELECT run_id, as_of FROM meta.mart_builds ORDER BY as_of DESC LIMIT 1"
+        ).fetchall()
+    else:
+        rows = []
+    return (rows[0][0], rows[0][1]) if rows else None
 
 
 def _parameters(moment: Moment, opts: Mapping[str, Any]) -> dict[str, Any]:

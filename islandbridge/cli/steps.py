@@ -18,6 +18,12 @@ def register(sub) -> None:
         example="islandbridge sync --config islandbridge.yml --as-of 2026-11-20",
     )
     _as_of_args(s, sources=True)
+    s.add_argument(
+        "--replay-forward",
+        action="store_true",
+        help="after re-syncing a past day, re-run every later loaded day in order (reconcile, build, export, "
+        "publish), so the warehouse ends where an in-order run ends",
+    )
     for name, func, text in (
         ("extract", _extract, "extract sources into the landing zone (one task per source)"),
         ("validate", _validate, "run the quality gate over the extracted sources"),
@@ -50,7 +56,8 @@ def _as_of_args(s: argparse.ArgumentParser, sources: bool = False) -> None:
 
 
 def _sync(args) -> int:
-    print_json(pipeline.sync(settings_of(args), parse_as_of(args.as_of), args.source))
+    settings, as_of = settings_of(args), parse_as_of(args.as_of)
+    print_json(pipeline.sync(settings, as_of, args.source, replay_forward=args.replay_forward))
     return 0
 
 

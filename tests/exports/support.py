@@ -138,6 +138,10 @@ def build_street(settings: Settings) -> None:
     settings.warehouse_path.parent.mkdir(parents=True, exist_ok=True)
     with duckdb.connect(str(settings.warehouse_path)) as con:
         con.execute(MARTS_SQL.format(P1=P1, P2=P2, P3=P3, P4=P4, UNMATCHED="9" * 32))
+        con.execute("CREATE SCHEMA IF NOT EXISTS meta")
+        con.execute(
+            "CREATE TABLE meta.marts_current AS SELECT ? AS run_id, ?::TIMESTAMPTZ AS as_of", [RUN_ID, AS_OF]
+        )
     ring = KeyRing.from_secret(settings.keys["vault"], "vault")
     with Vault.open(settings.vault_path, ring) as vault:
         vault.put_many(IDENTIFIERS)

@@ -9,7 +9,7 @@ import duckdb
 import pyarrow.parquet as pq
 import pytest
 
-from islandbridge.delivery.export import export_day, export_run, neutralise
+from islandbridge.delivery.export import ExportError, export_day, export_run, neutralise
 from islandbridge.privacy.audit import AuditLog
 from islandbridge.privacy.keys import load_keys
 from islandbridge.privacy.pseudonymise import person_refs
@@ -131,9 +131,24 @@ def test_person_ref_is_stable_across_runs_and_differs_between_departments(settin
     assert grid["张小伟"] == ref(settings, "grid_centre", P1) and grid["张小伟"].startswith("gc_")
     assert civil["张小伟"] == ref(settings, "civil_affairs", P1) and civil["张小伟"].startswith("ca_")
     assert grid["张小伟"][3:] != civil["张小伟"][3:]
-    export_run(settings, con, AS_OF + dt.timedelta(days=1), "ib_next", clock=clock_at(6))
+    con.close()
+    with duckdb.connect(str(settings.warehouse_path)) as rw:
+        rw.execute("UPDATE meta.marts_current SET run_id = 'ib_next'")  # the marts as built for the next day
+        export_run(settings, rw, AS_OF + dt.timedelta(days=1), "ib_next", clock=clock_at(6))
     later = rows_of_day(settings, "grid_centre", "elderly_alerts", "2026-11-22")
     assert {r["name"]: r["person_ref"] for r in later} == grid
+
+
+def test_an_older_day_is_not_exported_from_marts_built_for_a_newer_one(settings, con, exported):
+    """After the marts are built for the next day, exporting the first day again is refused and its
+    folder keeps the lists that were made for it."""
+    before = files(settings.exports_dir)
+    con.close()
+    with duckdb.connect(str(settings.warehouse_path)) as rw:
+        rw.execute("UPDATE meta.marts_current SET run_id = 'ib_next'")
+        with pytest.raises(ExportError, match=r"marts hold run ib_next, not run ib_20261120T160000Z"):
+            export_run(settings, rw, AS_OF, RUN_ID, clock=clock_at(7))
+    assert files(settings.exports_dir) == before
 
 
 def rows_of_day(settings, department, report, day):
@@ -226,7 +241,7 @@ def test_small_person_counts_are_suppressed_for_the_street_office(settings, expo
 def test_times_are_shown_in_shanghai_time_to_the_second(settings, exported):
     rows = {r["age"]: r for r in rows_of(settings, "grid_centre", "elderly_alerts")}
     assert rows["81"]["last_door_access_at"] == "2026-11-18 08:00:00"
-    assert rows["77"]["last_door_access_at"] == "2026-11-19T05:30:00+08:00"
+    assert rows["77"]["last_door_access_at"] == "2026-11-19 05:30:00"
     table = pq.read_table(day_dir(settings, "grid_centre") / "elderly_alerts.parquet")
     assert str(table.schema.field("last_door_access_at").type) == "timestamp[us, tz=Asia/Shanghai]"
     assert table.column("last_door_access_at")[2].as_py().microsecond == 123000  # Parquet keeps the fraction

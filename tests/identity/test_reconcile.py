@@ -226,15 +226,80 @@ def test_newest_version_is_used_and_deleted_records_leave_the_map(warehouse_copy
     assert rows[kept][1] == run2 and rows[kept][0] != run2
 
 
-def test_an_older_as_of_than_the_latest_reconciled_is_refused(warehouse_copy):
-    """Identities are reconciled in order: an as-of before the latest reconciled run raises."""
-    from islandbridge.identity.tables import IdentityStateError
+def _identity_state(settings) -> dict:
+    """The identity tables as an in-order run leaves them, without wall-clock times."""
+    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+        return {
+            "map": con.execute("SELECT * FROM core.identity_map ORDER BY ALL").fetchall(),
+            "events": con.execute(
+                "SELECT run_id, event, old_key, new_key FROM core.identity_events ORDER BY ALL"
+            ).fetchall(),
+            "redirects": con.execute("SELECT * FROM core.person_key_redirects ORDER BY ALL").fetchall(),
+            "runs": con.execute(
+                "SELECT * EXCLUDE (reconciled_at) FROM meta.identity_runs ORDER BY as_of"
+            ).fetchall(),
+            "history": con.execute("SELECT * FROM core.identity_map_changes ORDER BY ALL").fetchall(),
+        }
 
+
+def _three_days(settings) -> None:
+    """Day 2 drops one card holder and sends another again; day 3 sends a third card holder again."""
+    with duckdb.connect(str(settings.warehouse_path)) as con:
+        keys = [
+            r[0]
+            for r in con.execute(
+                "SELECT _record_key, _run_id FROM raw.iot__cardholders ORDER BY _record_key LIMIT 3"
+            ).fetchall()
+        ]
+        first = con.execute("SELECT _run_id FROM raw.iot__cardholders LIMIT 1").fetchone()[0]
+        run2, _ = add_run(con, "2026-11-21")
+        con.execute("INSERT INTO meta.deletions VALUES (?, 'iot', 'cardholders', ?)", [run2, keys[0]])
+        copy_version(con, "iot__cardholders", keys[1], first, run2, settings)
+        run3, _ = add_run(con, "2026-11-22")
+        copy_version(con, "iot__cardholders", keys[2], first, run3, settings)
+
+
+def test_a_past_day_rerun_after_later_days_replays_to_the_in_order_state(warehouse_copy):
+    """Re-running day 1 after days 2 and 3 forgets their identities and starts from the map before day 1;
+    running days 2 and 3 again ends in exactly the in-order state (map, events, history, run figures)."""
+    _three_days(warehouse_copy)
+    for day in ("2026-11-21", "2026-11-22"):
+        reconcile(warehouse_copy, parse_as_of(day))
+    in_order = _identity_state(warehouse_copy)
+    again = reconcile(warehouse_copy, parse_as_of(DAY))
+    assert again["forgotten"] == ["ib_20261120T160000Z", "ib_20261121T160000Z", "ib_20261122T160000Z"]
+    assert [r[0] for r in _identity_state(warehouse_copy)["runs"]] == ["ib_20261120T160000Z"]
+    for day in ("2026-11-21", "2026-11-22"):
+        reconcile(warehouse_copy, parse_as_of(day))
+    assert _identity_state(warehouse_copy) == in_order
+
+
+def test_a_later_day_catches_up_the_days_a_rerun_left_unreconciled(warehouse_copy):
+    """After a re-run of day 1, running day 3 reconciles day 2 first, in order: the same state again."""
+    _three_days(warehouse_copy)
+    for day in ("2026-11-21", "2026-11-22"):
+        reconcile(warehouse_copy, parse_as_of(day))
+    in_order = _identity_state(warehouse_copy)
+    reconcile(warehouse_copy, parse_as_of(DAY))
+    summary = reconcile(warehouse_copy, parse_as_of("2026-11-22"))
+    assert summary["caught_up"] == ["ib_20261121T160000Z"]
+    assert _identity_state(warehouse_copy) == in_order
+
+
+def test_the_history_holds_only_what_changed(warehouse_copy):
+    """A day on which nothing changed adds no history row; the day that dropped a record adds its removal."""
+    _three_days(warehouse_copy)
     with duckdb.connect(str(warehouse_copy.warehouse_path)) as con:
-        add_run(con, "2026-11-21")
+        first = con.execute("SELECT count(*) FROM core.identity_map_changes").fetchall()[0][0]
     reconcile(warehouse_copy, parse_as_of("2026-11-21"))
-    with pytest.raises(IdentityStateError, match="in order"):
-        reconcile(warehouse_copy, parse_as_of(DAY))
+    with duckdb.connect(str(warehouse_copy.warehouse_path), read_only=True) as con:
+        rows = con.execute(
+            "SELECT removed, count(*) FROM core.identity_map_changes WHERE run_id = 'ib_20261121T160000Z' "
+            "GROUP BY removed ORDER BY removed"
+        ).fetchall()
+        total = con.execute("SELECT count(*) FROM core.identity_map").fetchall()[0][0]
+    assert first == total + 1  # the day-1 map, and the dropped record is still in it
+    assert rows == [(False, 1), (True, 1)]  # day 2: one record's newer version, one record removed
 
 
 def test_missing_person_key_is_a_config_error_naming_the_key(street):
