@@ -198,8 +198,12 @@ class IotRestConnector(RestConnector):
                     f"iot GET /events: has_more is {_shown(has_more)}, not a JSON boolean (page {page}); the "
                     "API changed or is broken, and where the log ends cannot be told"
                 )
-            if next_cursor is not None and not isinstance(next_cursor, str):
-                raise FatalSourceError(f"iot GET /events: next_cursor is {_shown(next_cursor)}, not a string")
+            if next_cursor is not None and (
+                not isinstance(next_cursor, str) or safe_text(next_cursor) != next_cursor
+            ):
+                raise FatalSourceError(
+                    f"iot GET /events: next_cursor is {_shown(next_cursor)}, not a string that can be saved"
+                )
             self._take_events(ctx, events, quarantined)
             if not has_more:
                 return {"cursor": next_cursor or cursor}

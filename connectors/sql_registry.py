@@ -311,7 +311,7 @@ class PageReader:
             if len(rows) < self.opts.chunk_rows:
                 return
             last = rows[-1]._mapping
-            after = tuple(last[c] for c in order)
+            after = tuple(_bindable(last[c]) for c in order)
 
     def run(self, work):
         """Run ``work(conn)`` in one short read-only transaction, with the reader's retries."""
@@ -343,6 +343,14 @@ class PageReader:
                     self.opts.retries + 1,
                 )
                 time.sleep(min(30.0, 2.0 ** (attempt - 1)))
+
+
+def _bindable(value: Any) -> Any:
+    """A keyset bound as the driver can send it: SQLite text read with surrogates (bytes that are not
+    UTF-8) goes back as those very bytes, cast to text, so the page after it starts in the right place."""
+    if isinstance(value, str) and safe_text(value) != value:
+        return sa.cast(sa.literal(value.encode("utf-8", "surrogateescape"), sa.LargeBinary), sa.Text)
+    return value
 
 
 def keyset_after(columns: Sequence[sa.ColumnElement[Any]], values: Sequence[Any]) -> sa.ColumnElement[bool]:

@@ -346,3 +346,11 @@ def test_far_future_pass_is_skipped_when_the_list_ends_before_the_as_of(tmp_path
         run(grid(server), tmp_path)
         queries = [r.query.get("updated_after") for r in server.requests if r.path.endswith("/workers")]
     assert queries == [None]
+
+
+def test_an_iot_cursor_that_cannot_be_stored_is_fatal(tmp_path):
+    """A next_cursor holding a lone surrogate could not be saved in the state: fatal, not a traceback."""
+    body = '{"events": [], "next_cursor": "A\\udc00", "has_more": false}'
+    with HostileServer(iot_api({None: raw_json_reply(body)})) as server:
+        with pytest.raises(FatalSourceError, match="next_cursor is .*not a string"):
+            run(iot(server), tmp_path)

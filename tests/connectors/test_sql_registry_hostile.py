@@ -99,3 +99,14 @@ def test_undecodable_sqlite_text_is_quarantined_naming_table_and_column(registry
     assert f"t_jm:{jmid}" not in run.keys("t_jm")
     second = extract(registry.url, tmp_path, state=run.state, as_of=AS_OF)
     assert quarantine(second, tmp_path) == {}
+
+
+def test_undecodable_text_in_a_key_at_a_page_boundary_does_not_break_paging(registry, tmp_path):
+    """A t_jm_bq tag (part of the key) that is not UTF-8, read in small pages: quarantined, paging goes on."""
+    registry.execute(
+        "UPDATE t_jm_bq SET bq = CAST(X'E6FF' AS TEXT) WHERE rowid = (SELECT MIN(rowid) FROM t_jm_bq)"
+    )
+    run = extract(registry.url, tmp_path, chunk_rows=1, retries=0)
+    counts = run.manifest["streams"]["t_jm_bq"]
+    assert counts["quarantined"] == 1 and counts["read"] == registry.count("t_jm_bq")
+    assert counts["landed"] == counts["read"] - 1
