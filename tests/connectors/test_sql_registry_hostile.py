@@ -9,7 +9,7 @@ from __future__ import annotations
 import pyarrow.parquet as pq
 import pytest
 
-from tests.connectors.test_sql_registry import AS_OF, Registry, extract, open_registry
+from tests.connectors.test_sql_registry import AS_OF, SERVERS, Registry, extract, open_registry
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -77,8 +77,10 @@ def test_a_gxsj_that_is_no_time_is_quarantined_once_without_a_traceback(registry
     assert second.manifest["streams"]["t_jm"]["landed"] == 0
 
 
-def test_a_late_row_below_the_watermark_is_quarantined_once(registry, tmp_path):
+@pytest.mark.parametrize("kind", ["sqlite", *SERVERS])
+def test_a_late_row_below_the_watermark_is_quarantined_once(kind, request, street_dir, tmp_path):
     """A row committed after the watermark passed its gxsj (1970) is found by the key scan, reported once."""
+    registry = open_registry(kind, request, street_dir, tmp_path)
     first = extract(registry.url, tmp_path)
     copy_resident(registry, 990003, "'1970-01-01 08:00:00'")
     second = extract(registry.url, tmp_path, state=first.state)
@@ -110,3 +112,16 @@ def test_undecodable_text_in_a_key_at_a_page_boundary_does_not_break_paging(regi
     counts = run.manifest["streams"]["t_jm_bq"]
     assert counts["quarantined"] == 1 and counts["read"] == registry.count("t_jm_bq")
     assert counts["landed"] == counts["read"] - 1
+
+
+@pytest.mark.parametrize("kind", SERVERS)
+def test_null_and_far_future_gxsj_on_the_servers_are_quarantined_once(kind, request, street_dir, tmp_path):
+    """PostgreSQL and MariaDB type gxsj, but NULL and a broken clock's 2099 still reach the quarantine."""
+    registry = open_registry(kind, request, street_dir, tmp_path)
+    copy_resident(registry, 990004, "NULL")
+    copy_resident(registry, 990005, "'2099-01-01 00:00:00'")
+    first = extract(registry.url, tmp_path)
+    reasons = quarantine(first, tmp_path)
+    assert "gxsj is NULL" in reasons["t_jm:990004"] and "a broken clock" in reasons["t_jm:990005"]
+    second = extract(registry.url, tmp_path, state=first.state)
+    assert quarantine(second, tmp_path) == {} and balanced(second)
