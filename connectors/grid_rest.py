@@ -14,7 +14,13 @@ what this module does about them:
   would skip records. We read keyset-style: after each page we ask again from the last ``update_time``
   seen, page 1, and drop versions already read. Only when a whole page shares one ``update_time`` (the
   cursor cannot advance) do we step to the next page number.
-* 429 with ``Retry-After``, 502/503 with an HTML body, timeouts: retried by ``connectors.http``.
+* 429 with ``Retry-After``, 502/503 with an HTML body, timeouts: retried by ``connectors.http``, which
+  also bounds every answer by a deadline and a size limit.
+* Hostile or broken lists (``connectors.paging``): an item that is not an object or holds invalid
+  Unicode, an ``update_time`` that is not a time or is far in the future (``9999-12-31``), the same id
+  and ``update_time`` re-sent with different content: each quarantined with its reason, once. A page
+  short of the answer's ``total`` is a ``RetriableError``, never a silent end of the list. A token that
+  is not plain visible ASCII (CR/LF inside) is a ``FatalSourceError``.
 
 Accounting of a record edited during the run: each item the API returns is read once; the newest version
 of an id is landed, an older version read earlier in the same run is counted as a duplicate (superseded),
@@ -35,15 +41,8 @@ import httpx
 
 from islandbridge.config import LOCAL_TZ
 from islandbridge.connectors.base import ExtractContext, Stream, declared_stream, register
-from islandbridge.connectors.http import (
-    HttpClient,
-    RestConnector,
-    VersionClock,
-    VersionedStream,
-    int_option,
-    keyset_items,
-    sanitize_url,
-)
+from islandbridge.connectors.http import HttpClient, RestConnector, int_option, sanitize_url
+from islandbridge.connectors.paging import Page, VersionClock, VersionedStream, page_total, sync_versioned
 from islandbridge.errors import FatalSourceError
 
 log = logging.getLogger(__name__)
@@ -54,6 +53,8 @@ MAX_TOKEN_REFRESHES = 2
 CODE_OK, CODE_BAD_CREDENTIALS, CODE_TOKEN_EXPIRED = 0, 40100, 40101
 TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 _LOCAL_TIME = re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}")
+# What a bearer token may hold (RFC 6750 b64token, loosened to visible ASCII): never CR, LF or spaces.
+_TOKEN = re.compile(r"[\x21-\x7e]{1,4096}")
 
 
 def _parse_local(text: Any) -> dt.datetime | None:
@@ -118,20 +119,17 @@ class GridRestConnector(RestConnector):
         versions = VersionedStream(
             stream, "update_time", LOCAL_CLOCK, ctx.state.get(stream.name) or {}, self.overlap_s
         )
-        items = keyset_items(
+        state = sync_versioned(
             lambda since, page: session.page(stream.name, since, page, self.page_size),
-            field="update_time",
-            clock=LOCAL_CLOCK,
-            since=versions.since(),
+            versions,
+            ctx.sink,
             until=ctx.as_of,
             page_size=self.page_size,
             max_pages=self.max_pages,
             what=f"grid GET /{stream.name}",
         )
-        for item in items:
-            versions.take(ctx.sink, item)
-        log.info("grid %s: %d record(s) to land", stream.name, len(versions.latest))
-        return versions.finish(ctx.sink)
+        log.info("grid %s: %d record(s) landed", stream.name, len(versions.latest))
+        return state
 
 
 class _GridSession:
@@ -141,7 +139,7 @@ class _GridSession:
         self.client, self._id, self._secret = client, client_id, client_secret
         self._token: str | None = None
 
-    def page(self, endpoint: str, updated_after: str | None, page: int, page_size: int) -> list[dict]:
+    def page(self, endpoint: str, updated_after: str | None, page: int, page_size: int) -> Page:
         params: dict[str, Any] = {"page": page, "page_size": page_size}
         if updated_after:
             params["updated_after"] = updated_after
@@ -151,7 +149,7 @@ class _GridSession:
             raise FatalSourceError(
                 f"grid GET {self._where('/' + endpoint)}: no data.items list; the API changed"
             )
-        return items
+        return Page(items, page_total(data.get("total"), f"grid GET {self._where('/' + endpoint)}"))
 
     def get(self, path: str, params: Mapping[str, Any]) -> Any:
         """GET with a bearer token; an expired token (HTTP 200, code 40101) is refreshed and retried."""
@@ -186,6 +184,12 @@ class _GridSession:
         token = data.get("access_token") if isinstance(data, Mapping) else None
         if not token:
             raise FatalSourceError(f"grid POST {self._where('/auth/token')}: answer carries no access_token")
+        if not isinstance(token, str) or not _TOKEN.fullmatch(token):
+            raise FatalSourceError(
+                f"grid POST {self._where('/auth/token')}: the access_token is not plain visible ASCII (it "
+                "holds control characters such as CR/LF, spaces or other text); it cannot be sent as a "
+                "header. The platform's token service is broken; tell the vendor"
+            )
         self._token = str(token)
         return self._token
 

@@ -1,4 +1,4 @@
-"""Shared HTTP plumbing for the REST connectors: timeouts, bounded retries, sanitised logs.
+"""Shared HTTP plumbing for the REST connectors: timeouts, deadlines, size limits, bounded retries, sanitised logs.
 
 Vendor APIs fail in ordinary ways — a gateway answers 502/503 with an HTML page, a rate limiter answers
 429 with ``Retry-After``, a socket hangs. ``HttpClient.request`` retries those with exponential backoff
@@ -6,6 +6,14 @@ and full jitter, inside a budget of attempts *and* seconds, and then raises ``Re
 endpoint, the last status and the attempts made, so the operator knows to simply run again later. Every
 other answer (2xx, and 4xx other than 429) is handed back: what a 401 or a vendor error code means is the
 connector's business.
+
+A hostile or broken server cannot hold a run: every answer is read as a stream against a wall-clock
+**deadline per request** (``request_deadline_s``: a server trickling a byte every few seconds never trips
+the per-read timeout, but it trips this) and **per extraction** (``extract_deadline_s``), both
+``RetriableError``; and against a **size limit** on the decompressed body (``max_response_mb``; a gzip bomb
+is stopped while it inflates), ``FatalSourceError``. Answers that no retry will change are terminal:
+JSON served as ``text/html`` (a contract break), a request that cannot be sent as written (a header value
+with CR/LF), a body whose content encoding cannot be decoded.
 
 Only sanitised URLs and status codes are logged — never headers, tokens, request or response bodies.
 
@@ -19,11 +27,13 @@ from __future__ import annotations
 
 import datetime as dt
 import email.utils
+import json
 import logging
+import math
 import random
 import re
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -31,7 +41,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import httpx
 
 from islandbridge.config import Secret
-from islandbridge.connectors.base import Connector, Sink, Stream
+from islandbridge.connectors.base import Connector
 from islandbridge.errors import ConfigError, FatalSourceError, RetriableError
 
 log = logging.getLogger(__name__)
@@ -49,7 +59,9 @@ class RetryPolicy:
 
     ``max_attempts`` and ``max_total_s`` both bound a request: whichever runs out first ends it.
     A server's ``Retry-After`` is honoured but capped at ``max_retry_after_s`` so a vendor cannot park
-    the pipeline for an hour.
+    the pipeline for an hour. ``request_deadline_s`` bounds one attempt's answer in wall time (the read
+    timeout only bounds the wait for each chunk), ``extract_deadline_s`` the whole extraction, and
+    ``max_response_bytes`` the decompressed size of one body.
     """
 
     max_attempts: int = 5
@@ -59,6 +71,9 @@ class RetryPolicy:
     max_retry_after_s: float = 60.0
     connect_timeout_s: float = 5.0
     read_timeout_s: float = 30.0
+    request_deadline_s: float = 120.0
+    extract_deadline_s: float = 4 * 3600.0
+    max_response_bytes: int = 64 * 2**20
 
     def timeout(self) -> httpx.Timeout:
         return httpx.Timeout(self.read_timeout_s, connect=self.connect_timeout_s)
@@ -74,6 +89,8 @@ class Pacing:
 
     sleep: Callable[[float], None] = time.sleep
     clock: Callable[[], float] = time.monotonic
+    #: The wall clock deadlines are measured on; real even when a test fakes ``clock`` and ``sleep``.
+    wall: Callable[[], float] = time.monotonic
     rng: random.Random = field(default_factory=random.Random)
 
 
@@ -81,7 +98,9 @@ def policy_from_options(options: Mapping[str, Any], problems: list[str]) -> Retr
     """Read the shared retry/timeout options of a connector, appending any problem to ``problems``.
 
     Options: ``timeout_s`` (read), ``connect_timeout_s``, ``max_attempts``, ``backoff_s``,
-    ``max_retry_s`` (the total seconds budget of one request) and ``max_retry_after_s``.
+    ``max_retry_s`` (the total seconds budget of one request), ``max_retry_after_s``,
+    ``request_deadline_s`` (one answer, wall time, default 120), ``extract_deadline_s`` (the whole
+    extraction, default 14400) and ``max_response_mb`` (one decompressed body, default 64).
     """
     default = RetryPolicy()
     names = {
@@ -91,19 +110,23 @@ def policy_from_options(options: Mapping[str, Any], problems: list[str]) -> Retr
         "backoff_s": "backoff_s",
         "max_total_s": "max_retry_s",
         "max_retry_after_s": "max_retry_after_s",
+        "request_deadline_s": "request_deadline_s",
+        "extract_deadline_s": "extract_deadline_s",
+        "max_response_bytes": "max_response_mb",
     }
     values: dict[str, Any] = {}
     for attr, option in names.items():
-        raw = options.get(option, getattr(default, attr))
+        scale = 2**20 if attr == "max_response_bytes" else 1
+        raw = options.get(option, getattr(default, attr) / scale)
         kind = int if attr == "max_attempts" else float
         try:
             value = kind(raw)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             value = None
-        if value is None or value <= 0 or isinstance(raw, bool):
+        if value is None or not value > 0 or not math.isfinite(value) or isinstance(raw, bool):
             problems.append(f"{option}: expected a positive {kind.__name__}, got {raw!r}")
             continue
-        values[attr] = value
+        values[attr] = int(value * scale) if scale > 1 else value
     return RetryPolicy(**values)
 
 
@@ -182,7 +205,9 @@ class HttpClient:
 
     ``request`` returns the first answer that is not transient; transient ones (429, 5xx, timeouts,
     transport errors, an HTML page where JSON was due) are retried within ``policy``, then
-    ``RetriableError`` is raised. Use as a context manager or call ``close``.
+    ``RetriableError`` is raised. Each body is read as a stream, within the request's and the
+    extraction's deadline and the size limit. Use as a context manager or call ``close``: the
+    extraction's deadline starts when the client is made.
     """
 
     def __init__(
@@ -197,6 +222,7 @@ class HttpClient:
         self.policy = policy or RetryPolicy()
         self.pacing = pacing or Pacing()
         self.base_url = base_url.rstrip("/")
+        self.extract_ends = self.pacing.wall() + self.policy.extract_deadline_s
         self._http = httpx.Client(
             headers=dict(headers or {}), timeout=self.policy.timeout(), transport=transport
         )
@@ -213,14 +239,16 @@ class HttpClient:
     def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         """Send one request, retrying transient failures; ``kwargs`` go to ``httpx.Client.request``.
 
-        Raises ``RetriableError`` when the budget is spent. The response of a non-transient answer is
-        returned with its body read, whatever its status.
+        Raises ``RetriableError`` when the budget or a deadline is spent, ``FatalSourceError`` when the
+        answer is too large or breaks the contract in a way no retry changes. The response of a
+        non-transient answer is returned with its body read, whatever its status.
         """
         url = self.base_url + path
         started = self.pacing.clock()
         attempt, last = 0, "no answer"
         while True:
             attempt += 1
+            self._check_extract_deadline(method, url, kwargs)
             delay, last = self._attempt(method, url, attempt, kwargs)
             if delay is None:
                 return last  # type: ignore[return-value]
@@ -236,43 +264,110 @@ class HttpClient:
         self, method: str, url: str, attempt: int, kwargs: dict[str, Any]
     ) -> tuple[float | None, Any]:
         """One try: ``(None, response)`` if done, else ``(seconds to wait, what went wrong)``."""
+        where = sanitize_url(self._full(url, kwargs))
         try:
-            response = self._http.request(method, url, **kwargs)
+            response = self._read(method, url, kwargs)
+        except httpx.LocalProtocolError as exc:
+            raise FatalSourceError(
+                f"{method} {where}: the request cannot be sent as written ({type(exc).__name__}); a header "
+                "value (an API key or token) holds characters a header cannot carry, such as CR or LF"
+            ) from None
         except httpx.TransportError as exc:  # timeouts are transport errors too
             what = type(exc).__name__
-            log.warning(
-                "%s %s: %s (attempt %d)", method, sanitize_url(self._full(url, kwargs)), what, attempt
-            )
+            log.warning("%s %s: %s (attempt %d)", method, where, what, attempt)
             return self.policy.backoff(attempt, self.pacing.rng), what
+        except httpx.HTTPError as exc:  # a body that cannot be decoded, a redirect loop: no retry helps
+            raise FatalSourceError(
+                f"{method} {where}: the answer cannot be read ({type(exc).__name__}); "
+                "the server breaks the HTTP contract"
+            ) from None
         safe = sanitize_url(response.request.url)
         log.debug("%s %s -> HTTP %d", method, safe, response.status_code)
         if response.status_code == 429:
             wait = self._retry_after(response)
             log.warning("%s %s: HTTP 429, waiting %.1fs (attempt %d)", method, safe, wait, attempt)
             return wait, "HTTP 429"
+        if response.is_success and _is_html(response) and _is_json(response):
+            raise FatalSourceError(
+                f"{method} {safe}: HTTP {response.status_code} with a JSON body labelled "
+                f"{response.headers.get('content-type', '')[:60]!r}; the API promised application/json. "
+                "The vendor (or a proxy) broke the contract: ask them to fix the content type"
+            )
         if response.status_code >= 500 or (response.is_success and _is_html(response)):
             what = f"HTTP {response.status_code}" + (" (HTML body)" if _is_html(response) else "")
             log.warning("%s %s: %s (attempt %d)", method, safe, what, attempt)
             return self.policy.backoff(attempt, self.pacing.rng), what
         return None, response
 
+    def _read(self, method: str, url: str, kwargs: dict[str, Any]) -> httpx.Response:
+        """The whole answer, read as a stream within the deadlines and the size limit."""
+        now = self.pacing.wall()
+        ends = min(now + self.policy.request_deadline_s, self.extract_ends)
+        limit = self.policy.max_response_bytes
+        with self._http.stream(method, url, **kwargs) as streamed:
+            body = bytearray()
+            for chunk in streamed.iter_bytes():  # decompressed: a gzip bomb is counted as it inflates
+                body += chunk
+                if len(body) > limit:
+                    raise FatalSourceError(
+                        f"{method} {sanitize_url(streamed.request.url)}: the answer exceeds "
+                        f"{limit / 2**20:g} MiB (decompressed; option max_response_mb). A page this large "
+                        "is a broken or hostile server; lower the page size or raise the limit if it is real"
+                    )
+                if self.pacing.wall() > ends:
+                    self._deadline_passed(method, streamed.request.url, now, ends)
+            if self.pacing.wall() > ends:
+                self._deadline_passed(method, streamed.request.url, now, ends)
+        headers = [
+            (k, v)
+            for k, v in streamed.headers.multi_items()
+            if k.lower() not in ("content-encoding", "content-length", "transfer-encoding")
+        ]
+        return httpx.Response(
+            streamed.status_code, headers=headers, content=bytes(body), request=streamed.request
+        )
+
+    def _deadline_passed(self, method: str, url: httpx.URL, started: float, ends: float) -> None:
+        if ends >= self.extract_ends:
+            self._extract_deadline_passed(method, url)
+        raise RetriableError(
+            f"{method} {sanitize_url(url)}: no complete answer within {ends - started:.0f}s (option "
+            "request_deadline_s); the server is answering too slowly (trickling). Run again later"
+        )
+
+    def _check_extract_deadline(self, method: str, url: str, kwargs: Mapping[str, Any]) -> None:
+        if self.pacing.wall() >= self.extract_ends:
+            self._extract_deadline_passed(method, self._full(url, kwargs))
+
+    def _extract_deadline_passed(self, method: str, url: str | httpx.URL) -> None:
+        raise RetriableError(
+            f"{method} {sanitize_url(url)}: the extraction ran past its deadline of "
+            f"{self.policy.extract_deadline_s:.0f}s (option extract_deadline_s); nothing of this run is "
+            "kept and the next run resumes from the last saved state"
+        )
+
     def _retry_after(self, response: httpx.Response) -> float:
-        """Seconds the server asked us to wait (delta or HTTP date), capped; backoff if it gave none."""
+        """Seconds the server asked us to wait (delta or HTTP date), capped; backoff if unusable or absent."""
         raw = response.headers.get("Retry-After", "").strip()
         seconds: float | None = None
         try:
             seconds = float(raw)
         except ValueError:
-            when = email.utils.parsedate_to_datetime(raw) if raw else None
+            try:
+                when = email.utils.parsedate_to_datetime(raw) if raw else None
+            except (TypeError, ValueError, IndexError, OverflowError):
+                when = None  # "soon-ish": not a number nor a date, so the default backoff applies
             if when is not None:
-                seconds = when.timestamp() - time.time()
-        if seconds is None:
+                seconds = (when if when.tzinfo else when.replace(tzinfo=dt.UTC)).timestamp() - time.time()
+        if seconds is None or not math.isfinite(seconds):
             return self.policy.backoff(1, self.pacing.rng)
         return min(max(seconds, 0.0), self.policy.max_retry_after_s)
 
     def _may_wait(self, attempt: int, started: float, delay: float) -> bool:
-        """Another attempt is allowed only if both the attempts and the seconds budget remain."""
+        """Another attempt is allowed only if the attempts, the seconds budget and the deadline remain."""
         if attempt >= self.policy.max_attempts:
+            return False
+        if self.pacing.wall() + delay >= self.extract_ends:
             return False
         return self.pacing.clock() - started + delay <= self.policy.max_total_s
 
@@ -286,114 +381,9 @@ def _is_html(response: httpx.Response) -> bool:
     return "html" in response.headers.get("content-type", "").lower()
 
 
-# -- incremental lists ----------------------------------------------------------------------------------
-# Both vendors page a list ordered by (version time, id) with an inclusive lower bound on the version
-# time, and move an edited record to the end of the list. The two helpers below read such a list so that
-# an edit during paging loses nothing and a re-run lands nothing twice.
-
-
-@dataclass(frozen=True)
-class VersionClock:
-    """How a vendor writes the version time of a record: ``parse`` its text, ``render`` a query value."""
-
-    parse: Callable[[Any], dt.datetime | None]
-    render: Callable[[dt.datetime], str]
-
-
-class VersionedStream:
-    """Dedupe and watermark bookkeeping for one stream read by version time, inclusive (``>=``).
-
-    ``state`` is what ``finish`` returned last time: the watermark (highest version landed) and the
-    ``(id, version)`` pairs landed at, or within ``overlap_s`` before, it. Within a run the newest version
-    of an id is kept; an older one read earlier is counted as a duplicate (superseded), so a run lands
-    at most one row per record key and every item read is landed, quarantined or counted.
-    """
-
-    def __init__(
-        self, stream: Stream, field: str, clock: VersionClock, state: Mapping[str, Any], overlap_s: int = 0
-    ) -> None:
-        self.stream, self.field, self.clock, self.overlap_s = stream, field, clock, overlap_s
-        self.watermark: str | None = state.get("watermark")
-        self.landed_before = {(str(i), str(t)) for i, t in state.get("boundary", [])}
-        self.latest: dict[str, tuple[dt.datetime, Mapping[str, Any]]] = {}
-
-    def since(self) -> str | None:
-        """The lower bound of this run's request: the watermark, less the overlap."""
-        moment = self.clock.parse(self.watermark) if self.watermark else None
-        return self.clock.render(moment - dt.timedelta(seconds=self.overlap_s)) if moment else None
-
-    def take(self, sink: Sink, item: Mapping[str, Any]) -> None:
-        """Count one item read and decide: quarantine, duplicate, or hold it as the newest version."""
-        name = self.stream.name
-        sink.read(name)
-        key, version = str(item.get(self.stream.key) or "").strip(), item.get(self.field)
-        moment = self.clock.parse(version)
-        if not key or moment is None:
-            why = (
-                f"{self.stream.key} is missing"
-                if not key
-                else f"{self.field} {version!r} is not a valid time"
-            )
-            sink.quarantine(name, f"{self.stream.key_prefix or name}:{key}", why + ": cannot sync it", item)
-            return
-        held = self.latest.get(key)
-        if (key, str(version)) in self.landed_before or (held is not None and held[0] >= moment):
-            sink.duplicate(name)  # re-read at the inclusive boundary, or by the keyset re-read
-            return
-        if held is not None:
-            sink.duplicate(name)  # the older version read earlier in this run is superseded
-        self.latest[key] = (moment, item)
-
-    def finish(self, sink: Sink) -> dict[str, Any]:
-        """Land the held records and return the next state."""
-        sink.write(self.stream.name, (item for _, item in self.latest.values()))
-        versions = {(k, str(item[self.field])): m for k, (m, item) in self.latest.items()}
-        versions.update({v: m for v in self.landed_before if (m := self.clock.parse(v[1])) is not None})
-        if not versions:
-            return {"watermark": self.watermark, "boundary": []}
-        top = max(versions, key=lambda v: versions[v])
-        floor = versions[top] - dt.timedelta(seconds=self.overlap_s)
-        boundary = sorted([k, t] for (k, t), m in versions.items() if m >= floor)
-        return {"watermark": top[1], "boundary": boundary}
-
-
-def keyset_items(
-    fetch: Callable[[str | None, int], list[dict]],
-    *,
-    field: str,
-    clock: VersionClock,
-    since: str | None,
-    until: dt.datetime,
-    page_size: int,
-    max_pages: int,
-    what: str,
-) -> Iterator[dict]:
-    """Every item with ``since <= version <= until``, read keyset-style from ``fetch(lower_bound, page)``.
-
-    Page numbers over a list whose edited records move to its end would skip records, so after each
-    page we ask again from the last version seen, page 1 (``VersionedStream`` drops the re-read items).
-    Only when a full page shares one version (the bound cannot advance) do we step to the next page.
-    Items after ``until`` are left for the next run. Raises ``RetriableError`` after ``max_pages``
-    and ``FatalSourceError`` if the list is not ordered by version, which would make this unsafe.
-    """
-    bound, page, previous = since, 1, None
-    for _ in range(max_pages):
-        items = fetch(bound, page)
-        for item in items:
-            moment = clock.parse(item.get(field))
-            if moment is not None and previous is not None and moment < previous:
-                raise FatalSourceError(
-                    f"{what}: the list is not ordered by {field}; incremental paging is unsafe"
-                )
-            if moment is not None and moment > until:
-                return  # ordered: everything after this is beyond the as-of too
-            previous = moment or previous
-            yield item
-        if len(items) < page_size:
-            return
-        last = clock.render(previous) if previous else bound
-        bound, page = (bound, page + 1) if last == bound else (last, 1)
-    raise RetriableError(
-        f"{what}: still paging after {max_pages} pages (the list keeps changing); "
-        "run again later or raise max_pages"
-    )
+def _is_json(response: httpx.Response) -> bool:
+    """The body parses as JSON (an object or a list): an API answer, whatever its label says."""
+    try:
+        return isinstance(json.loads(response.content), (dict, list))
+    except ValueError:
+        return False

@@ -7,14 +7,19 @@ Three streams, each read the way its endpoint allows. The vendor's quirks and wh
   that vanished from the list as deletions.
 * ``/cardholders`` pages by offset, ordered by ``(updated_at, holder_id)``, with an **inclusive**
   ``updated_since`` and edited holders moving to the end: read keyset-style with boundary dedupe, exactly
-  like the grid platform (``connectors.http.keyset_items`` / ``VersionedStream``).
+  like the grid platform (``connectors.paging``: far-future ``updated_at``, conflicting re-sends, items
+  that are not objects, and pages short of ``total`` are handled the same way).
 * ``/events`` is an arrival-ordered log read with an opaque cursor and delivered **at least once**. We
   follow the cursor from the state (none: the start of the 7-day retention) until ``has_more`` is false
   and return the new cursor *only* in the state ``extract`` returns: the loader commits it together with
   the landed data, so a crash re-reads from the old cursor and loses nothing. A repeated ``event_id``
   within a run is counted as a duplicate; across runs, the warehouse merges on ``event_id``.
+  ``has_more`` must be a JSON boolean and, when true, ``next_cursor`` a new non-empty string: a cursor
+  that repeats one already followed in this extraction (including the saved one it started from) is a
+  cycle, and a ``FatalSourceError`` names it rather than following it for hours.
 * Broken device clocks send ``ts`` = 0 or a time far off: events before 2000-01-01 or more than one day
-  after ``ctx.as_of`` are quarantined with the rule they broke. Late events (days late) are normal and
+  after ``ctx.as_of`` (or not a finite number: ``1e20``, ``NaN``) are quarantined with the rule they
+  broke. Late events (days late) are normal and
   landed; ``ctx.as_of`` does not cut the log, whose window is the cursor's.
 * A wrong key is HTTP 403: ``FatalSourceError``. 429 with ``Retry-After`` and 503 with a JSON body are
   retried by ``connectors.http``.
@@ -23,23 +28,26 @@ Three streams, each read the way its endpoint allows. The vendor's quirks and wh
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import json
 import logging
+import math
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import httpx
 
 from islandbridge.connectors.base import ExtractContext, Stream, declared_stream, register
-from islandbridge.connectors.http import (
-    HttpClient,
-    RestConnector,
+from islandbridge.connectors.http import HttpClient, RestConnector, int_option, sanitize_url
+from islandbridge.connectors.paging import (
+    Page,
     VersionClock,
     VersionedStream,
-    int_option,
-    keyset_items,
-    sanitize_url,
+    fingerprint,
+    item_problem,
+    page_total,
+    safe_text,
+    storable,
+    sync_versioned,
 )
 from islandbridge.errors import FatalSourceError
 
@@ -50,6 +58,7 @@ MAX_EVENT_LIMIT, MAX_HOLDER_LIMIT = 5000, 1000
 EARLIEST_TS = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
 FUTURE_SLACK = dt.timedelta(days=1)
 UTC_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
+_HEADER_SAFE = re.compile(r"[\x20-\x7e]+")
 
 # Keys and columns as the raw schema declares them (schemas/raw_iot.yml); the event log repeats events.
 STREAMS: tuple[Stream, ...] = (
@@ -95,6 +104,10 @@ class IotRestConnector(RestConnector):
     default_max_pages = 100_000
 
     def configure(self, problems: list[str]) -> None:
+        if self.secret is not None and not _HEADER_SAFE.fullmatch(self.secret.reveal()):
+            problems.append(
+                "api_key: holds characters an HTTP header cannot carry (CR, LF or other controls)"
+            )
         self.page_limit = int_option(
             self.options, "page_limit", MAX_EVENT_LIMIT, 1, MAX_EVENT_LIMIT, problems
         )
@@ -128,7 +141,10 @@ class IotRestConnector(RestConnector):
         fresh = []
         for device in api.get("/devices", {}, "devices"):
             ctx.sink.read(DEVICES.name)
-            key, print_ = str(device.get("device_id") or "").strip(), _fingerprint(device)
+            if problem := item_problem(device):
+                ctx.sink.quarantine(DEVICES.name, _key_of(DEVICES, device), problem, storable(device))
+                continue
+            key, print_ = str(device.get("device_id") or "").strip(), fingerprint(device)
             if not key:
                 ctx.sink.quarantine(DEVICES.name, "devices:", "device_id is missing: cannot key it", device)
             elif key in now or before.get(key) == print_:
@@ -147,39 +163,59 @@ class IotRestConnector(RestConnector):
             HOLDERS, "updated_at", UTC_CLOCK, ctx.state.get("cardholders") or {}, self.overlap_s
         )
 
-        def fetch(since: str | None, page: int) -> list[dict]:
+        def fetch(since: str | None, page: int) -> Page:
             params: dict[str, Any] = {"offset": (page - 1) * self.holder_page, "limit": self.holder_page}
             if since:
                 params["updated_since"] = since
-            return api.get("/cardholders", params, "items")
+            body = api.get_body("/cardholders", params)
+            return Page(
+                _list(body, "items", "/cardholders"), page_total(body.get("total"), "iot GET /cardholders")
+            )
 
-        for item in keyset_items(
+        return sync_versioned(
             fetch,
-            field="updated_at",
-            clock=UTC_CLOCK,
-            since=versions.since(),
+            versions,
+            ctx.sink,
             until=ctx.as_of,
             page_size=self.holder_page,
             max_pages=self.max_pages,
             what="iot GET /cardholders",
-        ):
-            versions.take(ctx.sink, item)
-        return versions.finish(ctx.sink)
+        )
 
     def _events(self, api: _IotApi, ctx: ExtractContext) -> dict[str, Any]:
         """Follow the event log's cursor until it has no more; the cursor reached is the next state."""
         cursor = (ctx.state.get("events") or {}).get("cursor")
         log.info("iot events: resuming %s", "from the saved cursor" if cursor else "at the log's start")
         quarantined: set[str] = set()  # few: only broken-clock events; landed repeats are deduped on disk
-        for _ in range(self.max_pages):
+        followed = {cursor}  # every cursor asked for in this extraction: one seen again is a cycle
+        for page in range(1, self.max_pages + 1):
             params = {"limit": self.page_limit, **({"cursor": cursor} if cursor else {})}
             body = api.get_body("/events", params)
-            self._take_events(ctx, _list(body, "events", "/events"), quarantined)
-            next_cursor = body.get("next_cursor") or cursor
-            if body.get("has_more") is not True:
-                return {"cursor": next_cursor}
-            if next_cursor == cursor:
+            events = _list(body, "events", "/events")
+            has_more, next_cursor = body.get("has_more"), body.get("next_cursor")
+            if not isinstance(has_more, bool):
+                raise FatalSourceError(
+                    f"iot GET /events: has_more is {_shown(has_more)}, not a JSON boolean (page {page}); the "
+                    "API changed or is broken, and where the log ends cannot be told"
+                )
+            if next_cursor is not None and (
+                not isinstance(next_cursor, str) or safe_text(next_cursor) != next_cursor
+            ):
+                raise FatalSourceError(
+                    f"iot GET /events: next_cursor is {_shown(next_cursor)}, not a string that can be saved"
+                )
+            self._take_events(ctx, events, quarantined)
+            if not has_more:
+                return {"cursor": next_cursor or cursor}
+            if not next_cursor or next_cursor == cursor:
                 raise FatalSourceError("iot GET /events: has_more is true but the cursor did not move")
+            if next_cursor in followed:
+                raise FatalSourceError(
+                    f"iot GET /events: the cursor cycles: page {page} points back to a cursor already "
+                    "followed in this extraction (or the saved one it started from) while has_more is "
+                    "true; the platform's event log is broken, tell the vendor"
+                )
+            followed.add(next_cursor)
             cursor = next_cursor
         log.warning(
             "iot events: stopped after %d pages; the next run resumes from the cursor", self.max_pages
@@ -196,6 +232,9 @@ class IotRestConnector(RestConnector):
         good = []
         for event in events:
             ctx.sink.read(EVENTS.name)
+            if problem := item_problem(event):
+                ctx.sink.quarantine(EVENTS.name, _key_of(EVENTS, event), problem, storable(event))
+                continue
             key = str(event.get("event_id") or "").strip()
             if key and key in quarantined:
                 ctx.sink.duplicate(EVENTS.name)
@@ -217,17 +256,39 @@ def clock_problem(ts: Any, as_of: dt.datetime) -> str | None:
     Rules: on or after 2000-01-01, and at most one day after the run's as-of. Late events are fine.
     """
     if isinstance(ts, bool) or not isinstance(ts, (int, float)):
-        return f"ts {ts!r} is not epoch milliseconds"
+        return f"ts {_shown(ts)} is not epoch milliseconds"
+    if isinstance(ts, float) and not math.isfinite(ts):
+        return f"ts={ts} is not a finite number: broken device clock"
     if ts == 0:
         return "ts=0 (1970-01-01T00:00:00Z): device clock unset; rule: ts must be on or after 2000-01-01"
-    moment = dt.datetime.fromtimestamp(0, dt.UTC) + dt.timedelta(milliseconds=ts)
-    when = moment.strftime(UTC_FORMAT)
-    if moment < EARLIEST_TS:
-        return f"ts={ts} ({when}) is before 2000-01-01: broken device clock"
-    if moment > as_of + FUTURE_SLACK:
-        limit = (as_of + FUTURE_SLACK).astimezone(dt.UTC).strftime(UTC_FORMAT)
-        return f"ts={ts} ({when}) is more than 1 day after the as-of (limit {limit}): broken device clock"
+    limit = as_of + FUTURE_SLACK
+    # Compare as numbers first: a ts like 1e20 is beyond any datetime and cannot become one.
+    if ts < EARLIEST_TS.timestamp() * 1000:
+        return f"ts={ts} ({_utc(ts)}) is before 2000-01-01: broken device clock"
+    if ts > limit.timestamp() * 1000:
+        return (
+            f"ts={ts} ({_utc(ts)}) is more than 1 day after the as-of "
+            f"(limit {limit.astimezone(dt.UTC).strftime(UTC_FORMAT)}): broken device clock"
+        )
     return None
+
+
+def _utc(ts: float) -> str:
+    """Epoch milliseconds as UTC text, or ``out of range`` when no calendar date has it."""
+    try:
+        return (dt.datetime.fromtimestamp(0, dt.UTC) + dt.timedelta(milliseconds=ts)).strftime(UTC_FORMAT)
+    except (OverflowError, ValueError):
+        return "out of any calendar's range"
+
+
+def _shown(value: Any) -> str:
+    """A short, storable rendering of a vendor's value for an error message or a reason."""
+    return safe_text(repr(value))[:60]
+
+
+def _key_of(stream: Stream, item: Any) -> str:
+    key = item.get(stream.key) if isinstance(item, Mapping) else None
+    return f"{stream.key_prefix or stream.name}:{safe_text(str(key or ''))}"
 
 
 class _IotApi:
@@ -271,9 +332,3 @@ def _error(response: httpx.Response) -> str:
         return str(response.json().get("error", ""))[:200]
     except (ValueError, AttributeError):
         return "no JSON error"
-
-
-def _fingerprint(record: Mapping[str, Any]) -> str:
-    """A short digest of a record's content: tells an unchanged device from a changed one."""
-    text = json.dumps(record, ensure_ascii=False, sort_keys=True, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]

@@ -15,6 +15,9 @@ Per stream:
   a short digest per row, so an unchanged row is counted as a duplicate, not landed again.
 * Hard deletions: a keys-only keyset scan compares the source's keys with the previous run's key list
   (kept in the state, sorted) and reports the missing ones with ``sink.deleted``.
+* Rows the increment cannot read (NULL key or ``gxsj``, a ``gxsj`` that is no time or far in the future,
+  a late row whose ``gxsj`` is below the watermark, text that is not UTF-8) are quarantined once with
+  their reason, never dropped silently: see ``connectors.registry_rows``.
 
 Values are landed engine-independently: datetimes as ``YYYY-MM-DD HH:MM:SS`` local time, dates as
 ``YYYY-MM-DD`` and ``CHAR(n)`` values right-trimmed as MySQL returns them, so SQLite, PostgreSQL and
@@ -28,8 +31,6 @@ Example configuration::
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import json
 import logging
 import time
 from collections import deque
@@ -54,11 +55,21 @@ from islandbridge.config import LOCAL_TZ, Secret
 from islandbridge.errors import ConfigError, FatalSourceError, RetriableError
 
 from .base import Connector, ExtractContext, Sink, Stream, declared_stream, register
+from .paging import safe_text, storable
+from .registry_rows import (
+    CURSOR,
+    TS_FORMAT,
+    digest,
+    key_text,
+    late_rows,
+    readable_predicate,
+    row_problem,
+    set_aside_scan,
+    stamp_problem,
+)
 
 log = logging.getLogger(__name__)
 
-CURSOR = "gxsj"
-TS_FORMAT = "%Y-%m-%d %H:%M:%S"
 STATE_VERSION = 1
 
 # Keys and columns as the raw schema declares them (schemas/raw_registry.yml).
@@ -132,6 +143,7 @@ class SqlRegistryConnector(Connector):
 
     def extract(self, ctx: ExtractContext) -> Mapping[str, Any]:
         upper = local_text(ctx.as_of)
+        self.now = dt.datetime.now(dt.UTC)
         old = ctx.state.get("streams", {}) if ctx.state.get("version") == STATE_VERSION else {}
         reader = PageReader.open(self.opts)
         try:
@@ -146,11 +158,21 @@ class SqlRegistryConnector(Connector):
     def _extract_stream(
         self, reader: PageReader, stream: Stream, old: Mapping[str, Any], upper: str, sink: Sink
     ) -> dict[str, Any]:
+        aside, aside_keys = set_aside_scan(
+            reader, stream, old.get("set_aside", []), self.now, sink, normalise
+        )
         if CURSOR not in stream.columns:
-            return read_snapshot(reader, stream, old, sink, self.opts.deletion_scan)
-        state = read_increment(reader, stream, old, upper, self.opts.overlap_s, sink)
+            return {**read_snapshot(reader, stream, old, sink, self.opts.deletion_scan), "set_aside": aside}
+        before, watermark = old.get("keys"), old.get("watermark")
+        read_keys: set[str] | None = set() if self.opts.deletion_scan and before and watermark else None
+        state = read_increment(reader, stream, old, upper, self.opts.overlap_s, sink, read_keys)
+        state["set_aside"] = aside
         if self.opts.deletion_scan:
-            state["keys"] = scan_deletions(reader, stream, old.get("keys"), sink)
+            state["keys"] = scan_deletions(reader, stream, before, sink)
+            if read_keys is not None:
+                missed = sorted(set(state["keys"]) - set(before) - read_keys - aside_keys)
+                low = shift(watermark, self.opts.overlap_s)
+                late_rows(reader, stream, missed, low, sink, normalise)
         log.info("%s %s: watermark %s", self.name, stream.name, state["watermark"])
         return state
 
@@ -228,11 +250,6 @@ def raw_value(value: Any, fixed_width: bool) -> Any:
     return value
 
 
-def key_text(values: Sequence[Any]) -> str:
-    """The key part of a record key (``100027:残疾人``), as ``Stream.record_key`` writes it."""
-    return ":".join(str(v).strip() for v in values)
-
-
 def shift(text: str, seconds: int) -> str:
     return (dt.datetime.strptime(text[:19], TS_FORMAT) - dt.timedelta(seconds=seconds)).strftime(TS_FORMAT)
 
@@ -294,7 +311,11 @@ class PageReader:
             if len(rows) < self.opts.chunk_rows:
                 return
             last = rows[-1]._mapping
-            after = tuple(last[c] for c in order)
+            after = tuple(_bindable(last[c]) for c in order)
+
+    def run(self, work):
+        """Run ``work(conn)`` in one short read-only transaction, with the reader's retries."""
+        return self._attempt(work)
 
     def bind(self, text: str) -> Any:
         """A cursor bound: SQLite stores gxsj as text, the servers as DATETIME/TIMESTAMP."""
@@ -322,6 +343,14 @@ class PageReader:
                     self.opts.retries + 1,
                 )
                 time.sleep(min(30.0, 2.0 ** (attempt - 1)))
+
+
+def _bindable(value: Any) -> Any:
+    """A keyset bound as the driver can send it: SQLite text read with surrogates (bytes that are not
+    UTF-8) goes back as those very bytes, cast to text, so the page after it starts in the right place."""
+    if isinstance(value, str) and safe_text(value) != value:
+        return sa.cast(sa.literal(value.encode("utf-8", "surrogateescape"), sa.LargeBinary), sa.Text)
+    return value
 
 
 def keyset_after(columns: Sequence[sa.ColumnElement[Any]], values: Sequence[Any]) -> sa.ColumnElement[bool]:
@@ -362,10 +391,18 @@ def _connect_args(opts: Options) -> dict[str, Any]:
     return {}
 
 
+def _lenient_text(data: bytes) -> str:
+    """SQLite text as str; bytes that are not UTF-8 kept as surrogates, so the row is quarantined naming
+    its column (``registry_rows.row_problem``) instead of the driver failing the whole query."""
+    return data.decode("utf-8", errors="surrogateescape")
+
+
 def _session_setup(dialect: str):
     statements = _SESSION_SETUP.get(dialect, ())
 
     def on_connect(dbapi_connection, _record) -> None:
+        if dialect == "sqlite":
+            dbapi_connection.text_factory = _lenient_text
         cursor = dbapi_connection.cursor()
         try:
             for sql in statements:
@@ -382,29 +419,49 @@ def _session_setup(dialect: str):
 
 
 def read_increment(
-    reader: PageReader, stream: Stream, old: Mapping[str, Any], upper: str, overlap_s: int, sink: Sink
+    reader: PageReader,
+    stream: Stream,
+    old: Mapping[str, Any],
+    upper: str,
+    overlap_s: int,
+    sink: Sink,
+    read_keys: set[str] | None = None,
 ) -> dict[str, Any]:
     """Land rows with ``watermark - overlap_s <= gxsj < upper``; return the stream's next state.
 
-    ``recent`` marks (``[gxsj, key…]``) of rows landed inside the overlap make the re-read idempotent.
+    ``recent`` marks (``[gxsj, key…]``) of rows landed (or quarantined) inside the overlap make the re-read
+    idempotent. A row that cannot be landed (``registry_rows.row_problem``) is quarantined, once, and
+    never moves the watermark. The keys read are added to ``read_keys`` when it is given.
     """
     watermark = old.get("watermark")
     recent = {tuple(m) for m in old.get("recent", [])}
     marks: deque[tuple[str, ...]] = deque()
     high = reader.bind(upper)
-    where = [lambda t: t.c[CURSOR] < high]
+    where = [lambda t: t.c[CURSOR] < high, readable_predicate(reader.engine.dialect.name)]
     if watermark:
         low = reader.bind(shift(watermark, overlap_s))
         where.append(lambda t: t.c[CURSOR] >= low)
     order = (CURSOR, *stream.key_columns)
     for rows in reader.pages(stream.name, stream.columns, order, where):
         records = [normalise(reader, stream, row) for row in rows]
-        fresh = [r for r in records if mark_of(stream, r) not in recent]
         sink.read(stream.name, len(records))
+        fresh, repeats = [], 0
+        for record in records:
+            key = key_text([record[c] for c in stream.key_columns])
+            if read_keys is not None:
+                read_keys.add(key)
+            if mark_of(stream, record) in recent:
+                repeats += 1
+            elif problem := row_problem(stream, record):
+                sink.quarantine(stream.name, f"{stream.name}:{key}", problem, storable(record))
+            else:
+                fresh.append(record)
         sink.write(stream.name, fresh)
-        sink.duplicate(stream.name, len(records) - len(fresh))
-        watermark = max(watermark or "", records[-1][CURSOR][:19])
-        _keep_recent(marks, (mark_of(stream, r) for r in records), shift(watermark, overlap_s))
+        sink.duplicate(stream.name, repeats)
+        stamps = [r[CURSOR][:19] for r in records if not stamp_problem(r[CURSOR])]
+        watermark = max([watermark or "", *stamps]) or None
+        floor = shift(watermark, overlap_s) if watermark else ""
+        _keep_recent(marks, (mark_of(stream, r) for r in records), floor)
     floor = shift(watermark, overlap_s) if watermark else ""
     kept = sorted({m for m in (*recent, *marks) if m[0] >= floor})
     return {"watermark": watermark, "recent": [list(m) for m in kept]}
@@ -425,12 +482,19 @@ def read_snapshot(
     now: dict[str, str] = {}
     for rows in reader.pages(stream.name, stream.columns, stream.key_columns):
         records = [normalise(reader, stream, row) for row in rows]
-        digests = [(key_text([r[c] for c in stream.key_columns]), digest(r)) for r in records]
-        fresh = [r for r, (k, d) in zip(records, digests, strict=True) if before.get(k) != d]
-        now.update(digests)
         sink.read(stream.name, len(records))
+        fresh, repeats = [], 0
+        for record in records:
+            key, mark = key_text([record[c] for c in stream.key_columns]), digest(record)
+            now[key] = mark
+            if before.get(key) == mark:
+                repeats += 1  # unchanged since the last run (landed, or quarantined, then)
+            elif problem := row_problem(stream, record):
+                sink.quarantine(stream.name, f"{stream.name}:{key}", problem, storable(record))
+            else:
+                fresh.append(record)
         sink.write(stream.name, fresh)
-        sink.duplicate(stream.name, len(records) - len(fresh))
+        sink.duplicate(stream.name, repeats)
     if deletions and before:
         sink.deleted(stream.name, [f"{stream.name}:{k}" for k in sorted(set(before) - set(now))])
     return {"rows": dict(sorted(now.items()))}
@@ -459,9 +523,4 @@ def normalise(reader: PageReader, stream: Stream, row: sa.Row) -> dict[str, Any]
 
 
 def mark_of(stream: Stream, record: Mapping[str, Any]) -> tuple[str, ...]:
-    return (str(record[CURSOR]), *(str(record[c]).strip() for c in stream.key_columns))
-
-
-def digest(record: Mapping[str, Any]) -> str:
-    text = json.dumps(record, ensure_ascii=False, sort_keys=True, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
+    return (safe_text(str(record[CURSOR])), *(safe_text(str(record[c]).strip()) for c in stream.key_columns))
