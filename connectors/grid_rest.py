@@ -130,7 +130,7 @@ class GridRestConnector(RestConnector):
         )
         for item in items:
             versions.take(ctx.sink, item)
-        log.info("grid %s: %d record(s) to land", stream.name, len(versions.latest))
+        log.debug("grid %s: %d record(s) to land", stream.name, len(versions.latest))
         return versions.finish(ctx.sink)
 
 

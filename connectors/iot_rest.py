@@ -169,7 +169,7 @@ class IotRestConnector(RestConnector):
     def _events(self, api: _IotApi, ctx: ExtractContext) -> dict[str, Any]:
         """Follow the event log's cursor until it has no more; the cursor reached is the next state."""
         cursor = (ctx.state.get("events") or {}).get("cursor")
-        log.info("iot events: resuming %s", "from the saved cursor" if cursor else "at the log's start")
+        log.debug("iot events: resuming %s", "from the saved cursor" if cursor else "at the log's start")
         quarantined: set[str] = set()  # few: only broken-clock events; landed repeats are deduped on disk
         for _ in range(self.max_pages):
             params = {"limit": self.page_limit, **({"cursor": cursor} if cursor else {})}

@@ -151,7 +151,7 @@ class SqlRegistryConnector(Connector):
         state = read_increment(reader, stream, old, upper, self.opts.overlap_s, sink)
         if self.opts.deletion_scan:
             state["keys"] = scan_deletions(reader, stream, old.get("keys"), sink)
-        log.info("%s %s: watermark %s", self.name, stream.name, state["watermark"])
+        log.debug("%s %s: watermark %s", self.name, stream.name, state["watermark"])
         return state
 
 

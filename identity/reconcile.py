@@ -90,7 +90,7 @@ def reconcile(settings: Settings, as_of: dt.datetime, clock: Clock = utc_now) ->
     finally:
         vault.close()
         con.close()
-    log.info(
+    log.debug(
         "reconciled run %s: %d records, %d persons, %d merges, %d splits, churn %d, %d for review",
         run_id,
         summary["records"],
