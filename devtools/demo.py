@@ -215,7 +215,7 @@ def summary_lines(settings, as_of: dt.datetime, config: Path) -> list[str]:
     snapshot = settings.snapshots_dir / "current.duckdb"
     return [
         "",
-        f"[demo] done: run {run_id}, the day {day} synced (Asia/Shanghai; as of {as_of.astimezone(LOCAL_TZ):%Y-%m-%d %H:%M %z})",
+        f"[demo] done. Run {run_id}, the day {day} synced (Asia/Shanghai; as of {as_of.astimezone(LOCAL_TZ):%Y-%m-%d %H:%M %z})",
         raw.format_accounting(accounting, indent="  "),
         f"  quality:        {total} expectations: {passed} passed, {warned} warned, {failed} failed; "
         f"{quarantined:,} rows quarantined ({by_gate:,} by the quality gate, the rest by the connectors)",
@@ -223,6 +223,7 @@ def summary_lines(settings, as_of: dt.datetime, config: Path) -> list[str]:
         f"  run report:     {reports_dir / 'run.html'}",
         f"  quality report: {reports_dir / 'quality.html'}",
         f"  snapshot:       {snapshot}",
+        f"  warehouse:      {settings.warehouse_path}",
         f"  exports:        {settings.exports_dir}",
         f"  configuration:  {config}",
         "  Try:",

@@ -66,25 +66,45 @@ def verbosity_of(environ: Mapping[str, str]) -> int:
 
 
 def quiet_third_party() -> None:
-    """Set the noisy libraries' loggers to WARNING (or back to NOTSET when verbose), and ours to INFO.
+    """Set the noisy libraries' loggers to WARNING (or back to NOTSET when verbose). Ours are left to the
+    host's configuration (Airflow's, a test's, ``setup_logging``'s).
 
     Cheap and idempotent: call it before importing a chatty library (a logger's level may be set before
     the library creates it) and at the start of a step.
     """
     for name in NOISY_LOGGERS:
         logging.getLogger(name).setLevel(logging.NOTSET if _verbosity else logging.WARNING)
-    logging.getLogger(OURS).setLevel(logging.DEBUG if _verbosity > 1 else logging.INFO)
 
 
 def setup_logging(verbose: int = 0, stream: Any = None) -> None:
-    """For a command-line process: one handler on the root logger, short lines, third parties quiet."""
-    logging.basicConfig(
-        level=logging.DEBUG if verbose > 1 else logging.INFO if verbose else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s" if verbose else "%(message)s",
-        stream=stream or sys.stderr,
-        force=True,
-    )
+    """For a command-line process: a handler on stderr showing our lines from INFO (DEBUG with ``-vv``)
+    and everyone else's from WARNING (INFO with ``-v``); third parties quiet at their source. Leaves a
+    root logger that already has handlers (a host application, pytest) as it is, but for the levels of
+    the noisy libraries."""
+    root = logging.getLogger()
+    if not root.handlers:
+        handler = logging.StreamHandler(stream or sys.stderr)
+        handler.setFormatter(
+            logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+            if verbose
+            else logging.Formatter("%(asctime)s %(message)s", datefmt="%H:%M:%S")
+        )
+        handler.addFilter(_OursOrWarnings(verbose))
+        root.addHandler(handler)
+        root.setLevel(logging.DEBUG if verbose > 1 else logging.INFO)
     set_verbosity(verbose)
+
+
+class _OursOrWarnings(logging.Filter):
+    """Our records from INFO; other libraries' from WARNING unless verbose."""
+
+    def __init__(self, verbose: int) -> None:
+        super().__init__()
+        self.verbose = verbose
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        ours = record.name == OURS or record.name.startswith(OURS + ".")
+        return ours or bool(self.verbose) or record.levelno >= logging.WARNING
 
 
 @dataclass
