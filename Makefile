@@ -18,6 +18,7 @@ help:
 # The environment: created on first use, re-synced when the lock or the project's metadata changes.
 $(STAMP): pyproject.toml requirements.lock
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "islandbridge needs Python 3.11 or newer")'
+	@echo "make: installing the environment into $(VENV) from requirements.lock (first time: a few minutes, ~800 MB)"
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
 	$(BIN)/uv pip install --quiet --python $(BIN)/python -r requirements.lock

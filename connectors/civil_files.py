@@ -238,7 +238,7 @@ class _Run:
             else:
                 records.append(record)
         self.sink.write(stream.name, records)
-        log.info(
+        log.debug(
             "%s: %s landed %d row(s), quarantined %d",
             self.c.name,
             f.name,

@@ -128,7 +128,7 @@ class GridRestConnector(RestConnector):
             max_pages=self.max_pages,
             what=f"grid GET /{stream.name}",
         )
-        log.info("grid %s: %d record(s) landed", stream.name, len(versions.latest))
+        log.debug("grid %s: %d record(s) landed", stream.name, len(versions.latest))
         return state
 
 

@@ -185,7 +185,7 @@ class IotRestConnector(RestConnector):
     def _events(self, api: _IotApi, ctx: ExtractContext) -> dict[str, Any]:
         """Follow the event log's cursor until it has no more; the cursor reached is the next state."""
         cursor = (ctx.state.get("events") or {}).get("cursor")
-        log.info("iot events: resuming %s", "from the saved cursor" if cursor else "at the log's start")
+        log.debug("iot events: resuming %s", "from the saved cursor" if cursor else "at the log's start")
         quarantined: set[str] = set()  # few: only broken-clock events; landed repeats are deduped on disk
         followed = {cursor}  # every cursor asked for in this extraction: one seen again is a cycle
         for page in range(1, self.max_pages + 1):

@@ -173,7 +173,7 @@ class SqlRegistryConnector(Connector):
                 missed = sorted(set(state["keys"]) - set(before) - read_keys - aside_keys)
                 low = shift(watermark, self.opts.overlap_s)
                 late_rows(reader, stream, missed, low, sink, normalise)
-        log.info("%s %s: watermark %s", self.name, stream.name, state["watermark"])
+        log.debug("%s %s: watermark %s", self.name, stream.name, state["watermark"])
         return state
 
 

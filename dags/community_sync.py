@@ -55,8 +55,10 @@ def fail_fast_when_terminal(step):
 def _settings():
     import os
 
+    from islandbridge.logs import set_verbosity, verbosity_of
     from islandbridge.pipeline import load_settings
 
+    set_verbosity(verbosity_of(os.environ))  # our steps at INFO, third-party chatter only with -v
     return load_settings(os.environ["ISLANDBRIDGE_CONFIG"], environ=os.environ)
 
 

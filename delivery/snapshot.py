@@ -144,7 +144,7 @@ def publish_snapshot(
     os.replace(tmp, final)  # from here on the file is whole and its events are in place
     _point_current(snapshots_dir, final.name)
     _prune(snapshots_dir, keep)
-    log.info("published analyst snapshot %s (keeping %d)", final, keep)
+    log.debug("published analyst snapshot %s (keeping %d)", final, keep)
     return final
 
 

@@ -60,10 +60,15 @@ def register(sub) -> None:
         "linkage",
         _eval_linkage,
         "pairwise precision/recall/F1 per system pair, false merges and splits",
+        example="islandbridge eval linkage --config var/demo/islandbridge.yml --truth var/demo/street/truth",
     )
     s.add_argument("--truth", type=Path, required=True, help="the truth/ folder of a simulated street")
     s = command(
-        esub, "reports", _eval_reports, "precision/recall of every department report against a street's truth"
+        esub,
+        "reports",
+        _eval_reports,
+        "precision/recall of every department report against a street's truth",
+        example="islandbridge eval reports --config var/demo/islandbridge.yml --truth var/demo/street/truth",
     )
     s.add_argument("--truth", type=Path, required=True, help="the truth/ folder of a simulated street")
 
@@ -100,6 +105,7 @@ def register(sub) -> None:
         _privacy_scan,
         "look for a simulated street's names, IDs, phones, bank cards in a folder",
         config=False,
+        example="islandbridge privacy scan --street var/demo/street --root var/demo/warehouse",
     )
     s.add_argument(
         "--street", type=Path, required=True, help="the simulated street (where the needles come from)"
@@ -157,6 +163,7 @@ def _demo(args) -> int:
         residents=args.residents,
         seed=args.seed,
         as_of=dt.date.fromisoformat(args.as_of),
+        verbose=getattr(args, "verbose", 0),
         dags_folder=args.dags_folder.resolve(),
     )
 

@@ -3,12 +3,18 @@
 Generates a simulated street, serves its grid and IoT platforms on loopback, writes a configuration that
 names them (credentials by reference to environment variables, generated fresh for each demo), and runs
 the ``community_sync`` DAG with ``airflow dags test`` against a project-local ``AIRFLOW_HOME`` with SQLite
-metadata. Then prints where the warehouse is, what landed per source, and a query to paste.
+metadata. Then prints a summary: the run and its day, the accounting per source, the quality result, the
+reports' row counts and where the run report, quality report, snapshot and exports are.
+
+Quiet by default: Airflow runs with its logging at WARNING (our steps' one-line logs still show, see
+``islandbridge.logs``) and its own chatter (``db migrate``) goes to ``<workdir>/airflow/demo.log``;
+``islandbridge demo -v`` shows all of it.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import secrets
 import subprocess
@@ -17,11 +23,15 @@ from pathlib import Path
 
 import yaml
 
-from islandbridge.config import parse_as_of
+from islandbridge.config import LOCAL_TZ, parse_as_of
 from islandbridge.errors import IslandbridgeError
+from islandbridge.logs import VERBOSE_ENV
 from islandbridge.pipeline import load_settings
 
 GRID_CLIENT_ID = "islandbridge-demo"
+# Airflow's own loggers (structlog namespaces) that narrate its workings at INFO: task groups, XComs,
+# state changes, migrations. Their warnings and errors still show.
+QUIET_AIRFLOW = "airflow=WARNING task=WARNING alembic=WARNING sqlalchemy=WARNING py.warnings=ERROR"
 # One key (or keyring) per purpose, never shared between purposes (docs/privacy.md).
 KEY_FILES = {
     "quarantine": "quarantine.keys",
@@ -84,8 +94,11 @@ def _ensure_keyring(path: Path) -> None:
         f.write(new_keyring_text() + "\n")
 
 
-def airflow_env(workdir: Path, dags_folder: Path, config: Path, extra: dict[str, str]) -> dict[str, str]:
-    """The environment of a project-local Airflow: its own home, SQLite metadata, only our DAGs."""
+def airflow_env(
+    workdir: Path, dags_folder: Path, config: Path, extra: dict[str, str], verbose: int = 0
+) -> dict[str, str]:
+    """The environment of a project-local Airflow: its own home, SQLite metadata, only our DAGs; its
+    logging at WARNING unless ``verbose`` (our tasks' step lines are logged at INFO all the same)."""
     home = workdir / "airflow"
     home.mkdir(parents=True, exist_ok=True)
     env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW__")}
@@ -98,23 +111,40 @@ def airflow_env(workdir: Path, dags_folder: Path, config: Path, extra: dict[str,
             "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
             "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(home / "logs"),
             "ISLANDBRIDGE_CONFIG": str(config),
+            # Airflow's handler lets INFO through (our steps' lines); its own loggers speak from WARNING
+            # up (Python's `airflow` logger is raised by islandbridge.logs in each task).
+            "AIRFLOW__LOGGING__LOGGING_LEVEL": "DEBUG" if verbose > 1 else "INFO",
+            "AIRFLOW__LOGGING__NAMESPACE_LEVELS": "" if verbose else QUIET_AIRFLOW,
+            VERBOSE_ENV: str(verbose),
             **extra,
         }
     )
+    if not verbose:  # deprecation and "could not import graphviz" warnings of Airflow's own modules
+        env["PYTHONWARNINGS"] = "ignore"
     return env
 
 
-def run_airflow(env: dict[str, str], *args: str) -> None:
+def run_airflow(env: dict[str, str], *args: str, log: Path | None = None) -> None:
+    """Run an ``airflow`` command; with ``log``, its output goes to that file instead of the terminal."""
     airflow = Path(sys.executable).with_name("airflow")
-    result = subprocess.run([str(airflow), *args], env=env, check=False)
+    if log is None:
+        result = subprocess.run([str(airflow), *args], env=env, check=False)
+    else:
+        with log.open("a", encoding="utf-8") as out:
+            result = subprocess.run(
+                [str(airflow), *args], env=env, check=False, stdout=out, stderr=subprocess.STDOUT
+            )
     if result.returncode != 0:
+        where = f"its output is in {log}" if log else "see the output above"
         raise IslandbridgeError(
-            f"`airflow {' '.join(args)}` failed with exit status {result.returncode}; "
+            f"`airflow {' '.join(args)}` failed with exit status {result.returncode}; {where}; "
             f"task logs are under {env['AIRFLOW__LOGGING__BASE_LOG_FOLDER']}"
         )
 
 
-def run_demo(*, workdir: Path, residents: int, seed: int, as_of: dt.date, dags_folder: Path) -> int:
+def run_demo(
+    *, workdir: Path, residents: int, seed: int, as_of: dt.date, dags_folder: Path, verbose: int = 0
+) -> int:
     from islandbridge.devtools.simulator import generate
     from islandbridge.devtools.simulator.servers import GridServer, IotServer
 
@@ -131,14 +161,16 @@ def run_demo(*, workdir: Path, residents: int, seed: int, as_of: dt.date, dags_f
         print(f"[demo] grid platform at {grid.base_url}/api/v2, IoT platform at {iot.base_url}/iot/v1")
         config = workdir / "islandbridge.yml"
         write_config(config, street=street, grid_url=grid.base_url, iot_url=iot.base_url)
-        env = airflow_env(workdir, dags_folder, config, creds)
-        print("[demo] preparing Airflow metadata (SQLite)")
-        run_airflow(env, "db", "migrate")
+        env = airflow_env(workdir, dags_folder, config, creds, verbose)
+        chatter = None if verbose else workdir / "airflow" / "demo.log"
+        print("[demo] preparing Airflow metadata (SQLite)" + (f"; its log: {chatter}" if chatter else ""))
+        run_airflow(env, "db", "migrate", log=chatter)
         # Airflow 3 gives a manual run the data interval that *ends* at the date it is handed, so the
         # end of the day is passed: the run then covers that day and its as-of is the day's end.
         interval_end = parse_as_of(as_of.isoformat())
         print(
-            f"[demo] running DAG community_sync for the day {as_of} (interval ending {interval_end.isoformat()})"
+            f"[demo] running DAG community_sync for the day {as_of} (interval ending {interval_end.isoformat()})",
+            flush=True,
         )
         run_airflow(env, "dags", "test", "community_sync", interval_end.isoformat())
         settings = load_settings(config, environ={**os.environ, **creds})
@@ -147,30 +179,55 @@ def run_demo(*, workdir: Path, residents: int, seed: int, as_of: dt.date, dags_f
 
 
 def _print_summary(settings, as_of: dt.datetime, config: Path) -> None:
-    from islandbridge.landing import raw
+    print("\n".join(summary_lines(settings, as_of, config)))
 
+
+def summary_lines(settings, as_of: dt.datetime, config: Path) -> list[str]:
+    """The demo's closing summary: the run and its day, accounting, quality, report sizes and paths."""
+    from islandbridge.landing import raw
+    from islandbridge.quality.config import QualityConfig
+
+    run_id = raw.run_id_for(as_of)
     con = raw.connect(str(settings.warehouse_path), read_only=True)
     try:
-        run_id = raw.run_id_for(as_of)
         status = con.execute("SELECT status FROM meta.runs WHERE run_id = ?", [run_id]).fetchone()
-        summary = raw.run_summary(con, run_id)
+        accounting = raw.run_summary(con, run_id)
+        quality = con.execute(
+            "SELECT count(*), count(*) FILTER (success), count(*) FILTER (NOT success AND severity = 'warning'),"
+            " count(*) FILTER (NOT success AND severity <> 'warning') FROM meta.quality_results WHERE run_id = ?",
+            [run_id],
+        ).fetchone()
+        built = con.execute("SELECT counts FROM meta.mart_builds WHERE run_id = ?", [run_id]).fetchone()
+        by_gate = con.execute(
+            "SELECT count(*) FROM meta.quality_quarantine WHERE run_id = ?", [run_id]
+        ).fetchone()[0]
     finally:
         con.close()
     if not status or status[0] != "loaded":
         raise IslandbridgeError(
             f"the DAG finished but run {run_id} is not recorded as loaded in the warehouse"
         )
-    print("\n[demo] done.")
-    print(f"  configuration: {config}")
-    print(f"  warehouse:     {settings.warehouse_path}")
-    print(f"  snapshot:      {settings.snapshots_dir / 'current.duckdb'}   (analysts: open read-only)")
-    print(f"  run report:    {settings.warehouse_path.parent / 'reports' / run_id / 'run.html'}")
-    print(f"  exports:       {settings.exports_dir}")
-    print(f"  run:           {run_id} (as of {as_of.isoformat()})")
-    print(raw.format_accounting(summary, indent="  "))
-    print("\n  Try:")
-    print(f'    .venv/bin/islandbridge sql --config {config} "SELECT * FROM marts.island_coverage"')
-    print(
-        f"    .venv/bin/islandbridge eval reports --config {config} --truth {config.parent / 'street' / 'truth'}"
-    )
-    print(f"    duckdb -readonly {settings.snapshots_dir / 'current.duckdb'}   (or see docs/analysts.md)")
+    day = (as_of.astimezone(LOCAL_TZ) - dt.timedelta(microseconds=1)).date()
+    reports_dir = QualityConfig.from_mapping(settings.quality).reports_root(settings.warehouse_path) / run_id
+    quarantined = sum(c["quarantined"] or 0 for c in accounting.values())
+    total, passed, warned, failed = quality
+    counts = json.loads(built[0]) if built and built[0] else {}
+    snapshot = settings.snapshots_dir / "current.duckdb"
+    return [
+        "",
+        f"[demo] done. Run {run_id}, the day {day} synced (Asia/Shanghai; as of {as_of.astimezone(LOCAL_TZ):%Y-%m-%d %H:%M %z})",
+        raw.format_accounting(accounting, indent="  "),
+        f"  quality:        {total} expectations: {passed} passed, {warned} warned, {failed} failed; "
+        f"{quarantined:,} rows quarantined ({by_gate:,} by the quality gate, the rest by the connectors)",
+        "  reports (rows): " + (", ".join(f"{name} {n:,}" for name, n in counts.items()) or "none built"),
+        f"  run report:     {reports_dir / 'run.html'}",
+        f"  quality report: {reports_dir / 'quality.html'}",
+        f"  snapshot:       {snapshot}",
+        f"  warehouse:      {settings.warehouse_path}",
+        f"  exports:        {settings.exports_dir}",
+        f"  configuration:  {config}",
+        "  Try:",
+        f"    .venv/bin/islandbridge shell --config {config}    (read-only SQL on the snapshot; docs/analysts.md)",
+        f'    .venv/bin/islandbridge sql --config {config} "SELECT * FROM marts.island_coverage"',
+        f"    .venv/bin/islandbridge eval reports --config {config} --truth {config.parent / 'street' / 'truth'}",
+    ]

@@ -122,7 +122,7 @@ def _reconcile_one(
         )
     with _timed(timings, "vault"):
         summary["vault"] = sync_vault(con, vault, person_streams(settings), as_of)
-    log.info(
+    log.debug(
         "reconciled run %s: %d records, %d persons, %d merges, %d splits, churn %d, %d for review",
         run_id,
         summary["records"],

@@ -14,8 +14,9 @@ Example::
 from __future__ import annotations
 
 import datetime as dt
+import difflib
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,23 @@ import yaml
 from islandbridge.errors import ConfigError
 
 LOCAL_TZ = ZoneInfo("Asia/Shanghai")
+
+# The keys a configuration file may hold: a section's known keys, or None where its keys are names of the
+# operator's choosing (sources, keys) or are checked by their own step (quality, reports).
+SECTIONS: dict[str, frozenset[str] | None] = {
+    "street": frozenset({"code"}),
+    "landing": frozenset({"url"}),
+    "warehouse": frozenset({"path"}),
+    "state": frozenset({"dir"}),
+    "vault": frozenset({"path"}),
+    "audit": frozenset({"path"}),
+    "exports": frozenset({"dir"}),
+    "snapshots": frozenset({"dir", "keep"}),
+    "reports": None,
+    "keys": None,
+    "quality": None,
+    "sources": None,
+}
 
 
 class Secret:
@@ -82,6 +100,8 @@ class Settings:
     snapshots_dir: Path | None = None  # read-only analyst snapshots
     snapshots_keep: int = 7
     reports: Mapping[str, Any] = field(default_factory=dict)  # marts' options (e.g. silent_hours)
+    # False for warehouse-only commands: ``sources`` then name each source and its kind, no options.
+    sources_resolved: bool = True
 
     def __post_init__(self) -> None:
         home = self.warehouse_path.parent
@@ -116,8 +136,9 @@ def load_settings(path: str | Path, environ: Mapping[str, str], *, with_sources:
     """Read, resolve and check a configuration file.
 
     Relative paths are taken from the file's own folder. Raises ``ConfigError`` listing every problem.
-    ``with_sources=False`` is for commands that only read the warehouse (``runs``, ``sql``): the sources
-    and their secrets are then neither resolved nor required.
+    ``with_sources=False`` is for commands that only read the warehouse (``runs``, ``sql``, ``quarantine
+    list``): the sources are then known by name and kind only, their options and secrets neither resolved
+    nor required.
     """
     path = Path(path).resolve()
     try:
@@ -144,6 +165,7 @@ def parse_settings(
     if not isinstance(raw, Mapping):
         raise ConfigError("the configuration must be a mapping with keys street, landing, warehouse, sources")
     resolver = _Resolver(environ, base_dir, problems)
+    suggested = _unknown_keys(raw, problems)
 
     street_code = str(_require(raw, "street.code", problems) or "")
     landing_url = _landing_url(_require(raw, "landing.url", problems), base_dir)
@@ -151,9 +173,17 @@ def parse_settings(
     state_dir = base_dir / str(_get(raw, "state.dir") or "state")
 
     sources: dict[str, SourceSettings] = {}
-    raw_sources = (raw.get("sources") or {}) if with_sources else {}
-    if with_sources and (not isinstance(raw_sources, Mapping) or not raw_sources):
-        problems.append("sources: name at least one source system")
+    raw_sources = raw.get("sources") or {}
+    if not isinstance(raw_sources, Mapping) or (with_sources and not raw_sources):
+        if with_sources:
+            problems.append("sources: name at least one source system")
+        raw_sources = {}
+    if not with_sources:  # name and kind only: no option read, no secret needed
+        sources = {
+            str(n): SourceSettings(str(n), str(b["kind"]), {})
+            for n, b in raw_sources.items()
+            if isinstance(b, Mapping) and "kind" in b
+        }
         raw_sources = {}
     for name, body in raw_sources.items():
         if not isinstance(body, Mapping) or "kind" not in body:
@@ -181,6 +211,8 @@ def parse_settings(
     if keep is not None and (not isinstance(keep, int) or keep < 1):
         problems.append("snapshots.keep: a whole number of snapshots to keep, at least 1")
     reports = dict(raw.get("reports") or {})
+    # "warehouse.path: required" says nothing new after "unknown key `warehous`, did you mean `warehouse`".
+    problems = [p for p in problems if not (p.endswith(": required") and p.split(".")[0] in suggested)]
     if problems:
         where = f" in {config_path}" if config_path else ""
         raise ConfigError(f"{len(problems)} configuration problem(s){where}:\n  - " + "\n  - ".join(problems))
@@ -196,6 +228,7 @@ def parse_settings(
         **paths,
         snapshots_keep=keep or 7,
         reports=reports,
+        sources_resolved=with_sources,
     )
 
 
@@ -228,6 +261,34 @@ class _Resolver:
                 return None
         self.problems.append(f"{where}: expected {{env: NAME}} or {{file: PATH}}")
         return None
+
+
+def nearest(key: str, known: Collection[str]) -> str | None:
+    """The known key closest to a mistyped ``key`` (``warehous`` → ``warehouse``), or None."""
+    found = difflib.get_close_matches(str(key), sorted(known), n=1, cutoff=0.6)
+    return found[0] if found else None
+
+
+def unknown_key(where: str, key: Any, known: Collection[str]) -> str:
+    """The problem line for an unknown key: names it and the nearest valid key, or lists the valid ones."""
+    guess = nearest(str(key), known)
+    hint = f"did you mean `{guess}`?" if guess else f"valid keys: {', '.join(sorted(known))}"
+    return f"{where}unknown key `{key}`, {hint}"
+
+
+def _unknown_keys(raw: Mapping[str, Any], problems: list[str]) -> set[str]:
+    """Add a problem for every unknown top-level key and every unknown key of a fixed section; returns
+    the sections that were suggested for a mistyped key."""
+    suggested = set()
+    for key, body in raw.items():
+        if key not in SECTIONS:
+            problems.append(unknown_key("", key, SECTIONS))
+            suggested.add(nearest(str(key), SECTIONS))
+            continue
+        known = SECTIONS[key]
+        if known is not None and isinstance(body, Mapping):
+            problems.extend(unknown_key(f"{key}: ", k, known) for k in body if k not in known)
+    return suggested - {None}
 
 
 def _get(raw: Mapping[str, Any], dotted: str) -> Any:

@@ -39,6 +39,7 @@ from islandbridge.errors import ConfigError
 from islandbridge.identity.reconcile import reconcile as run_reconcile
 from islandbridge.landing import raw
 from islandbridge.landing.zone import COUNT_FIELDS, LandingWriter, open_root
+from islandbridge.logs import progress, timed
 from islandbridge.privacy.configured import open_vault, quarantine_keyring
 from islandbridge.privacy.scrub import Scrubber
 from islandbridge.privacy.sealing import KNOWN_NAMES, LoadPrivacy, landed_names, stream_privacy
@@ -64,7 +65,7 @@ def check_settings(settings: Settings) -> None:
     """Raise ``ConfigError`` listing every source whose connector cannot be built, or a bad ``quality`` or
     ``reports`` section."""
     problems = []
-    for src in settings.sources.values():
+    for src in settings.sources.values() if settings.sources_resolved else ():
         try:
             build_connector(src)
         except ConfigError as exc:
@@ -90,11 +91,13 @@ def extract(settings: Settings, source: str, as_of: dt.datetime) -> dict[str, An
     run_id = raw.run_id_for(as_of)
     state = _previous_state(settings, source, as_of)
     writer = LandingWriter.open(settings.landing_url, run_id, source, connector.streams())
-    log.info("extracting %s for run %s (as of %s)", connector.describe(), run_id, as_of.isoformat())
-    new_state = connector.extract(ExtractContext(run_id=run_id, as_of=as_of, state=state, sink=writer))
-    manifest = writer.close(new_state)
-    counts = {s: {k: c[k] for k in COUNT_FIELDS} for s, c in manifest["streams"].items()}
-    log.info("extracted %s: %s", source, {s: c["landed"] for s, c in counts.items()})
+    log.debug("extracting %s for run %s (as of %s)", connector.describe(), run_id, as_of.isoformat())
+    with timed("extract", source, log) as step:
+        new_state = connector.extract(ExtractContext(run_id=run_id, as_of=as_of, state=state, sink=writer))
+        manifest = writer.close(new_state)
+        counts = {s: {k: c[k] for k in COUNT_FIELDS} for s, c in manifest["streams"].items()}
+        step.rows = sum(c["landed"] for c in counts.values())
+        step.details["streams"] = len(counts)
     return {"source": source, "run_id": run_id, "landing": writer.base, "counts": counts}
 
 
@@ -104,7 +107,13 @@ def validate(settings: Settings, as_of: dt.datetime, sources: Sequence[str]) -> 
     Raises ``QualityGateError`` (critical failure: nothing was loaded) or ``QualityCheckBrokenError``
     (a check itself failed). Returns the gate's summary: counts, warnings and the report's path.
     """
-    gate = validate_run(settings, raw.run_id_for(as_of), as_of, list(sources), settings.quality)
+    with timed("validate", ", ".join(sources), log) as step:
+        gate = validate_run(settings, raw.run_id_for(as_of), as_of, list(sources), settings.quality)
+        step.details.update(
+            expectations=len(gate.results),
+            warnings=len(gate.warnings),
+            quarantined=sum(n for streams in gate.quarantined.values() for n in streams.values()),
+        )
     return gate.to_dict()
 
 
@@ -120,7 +129,7 @@ def load(
     run_id = raw.run_id_for(as_of)
     settings.warehouse_path.parent.mkdir(parents=True, exist_ok=True)
     quarantine_ring = quarantine_keyring(settings)
-    with open_vault(settings) as vault:
+    with timed("load", ", ".join(sources), log) as step, open_vault(settings) as vault:
         privacy = LoadPrivacy(
             vault,
             quarantine_ring,
@@ -130,7 +139,7 @@ def load(
         con = raw.connect(str(settings.warehouse_path))
         try:
             raw.begin_run(con, run_id, as_of, list(sources), clock())
-            for source in sources:
+            for source in progress(sources, desc="load"):
                 raw.load_source(
                     con, settings.landing_url, run_id, source, as_of, clock(), privacy, clean_landing=True
                 )
@@ -138,6 +147,9 @@ def load(
             summary = dict(raw.run_summary(con, run_id))
         finally:
             con.close()
+        step.rows = sum(c["landed"] or 0 for c in summary.values())
+        step.details["quarantined"] = sum(c["quarantined"] or 0 for c in summary.values())
+        step.details["duplicates"] = sum(c["duplicates"] or 0 for c in summary.values())
     return {
         "run_id": run_id,
         "as_of": as_of.isoformat(),
@@ -169,7 +181,7 @@ def sync(
     later days are listed under ``later_days`` for the operator (the next run reconciles them in order).
     """
     names = list(sources) if sources else plan(settings)
-    for name in names:
+    for name in progress(names, desc="extract"):
         extract(settings, name, as_of)
     gate = validate(settings, as_of, names)
     summary = load(settings, as_of, names, clock)
@@ -231,41 +243,55 @@ def events_dir(settings: Settings):
 def build(settings: Settings, as_of: dt.datetime) -> dict[str, Any]:
     """Refresh the core model and the department marts for ``as_of``; returns row counts."""
     run_id = raw.run_id_for(as_of)
-    con = raw.connect(str(settings.warehouse_path))
-    try:
-        core = build_core(con, as_of, run_id, events_dir(settings))
-        marts = build_marts(con, as_of, run_id, settings.reports)
-    finally:
-        con.close()
-    log.info("built the core model (%s) and marts (%s) for run %s", core, marts, run_id)
+    with timed("build", "core model and marts", log) as step:
+        con = raw.connect(str(settings.warehouse_path))
+        try:
+            core = build_core(con, as_of, run_id, events_dir(settings))
+            marts = build_marts(con, as_of, run_id, settings.reports)
+        finally:
+            con.close()
+        step.details.update({"core tables": len(core), "report rows": sum(marts.values())})
     return {"run_id": run_id, "core": core, "marts": marts}
 
 
 def export(settings: Settings, as_of: dt.datetime, clock: Clock = utc_now) -> dict[str, Any]:
     """Write every department's exports for ``as_of`` as its policy allows; returns paths and counts."""
     run_id = raw.run_id_for(as_of)
-    con = raw.connect(str(settings.warehouse_path), read_only=True)
-    try:
-        return export_run(settings, con, as_of, run_id, clock=clock)
-    finally:
-        con.close()
+    with timed("export", "department reports", log) as step:
+        con = raw.connect(str(settings.warehouse_path), read_only=True)
+        try:
+            result = export_run(settings, con, as_of, run_id, clock=clock)
+        finally:
+            con.close()
+        step.details["departments"] = len(result.get("departments", result))
+    return result
 
 
 def publish(settings: Settings, as_of: dt.datetime) -> dict[str, Any]:
     """Publish the analysts' read-only snapshot and write the run report; returns their paths."""
     run_id = raw.run_id_for(as_of)
-    snapshot = publish_snapshot(
-        settings.warehouse_path, settings.snapshots_dir, run_id, settings.snapshots_keep, events_dir(settings)
-    )
-    reports = QualityConfig.from_mapping(settings.quality).reports_root(settings.warehouse_path)
-    report = write_run_report(settings.warehouse_path, run_id, reports, settings.exports_dir)
-    log.info("published snapshot %s and run report %s", snapshot, report)
+    with timed("publish", "snapshot and run report", log):
+        snapshot = publish_snapshot(
+            settings.warehouse_path,
+            settings.snapshots_dir,
+            run_id,
+            settings.snapshots_keep,
+            events_dir(settings),
+        )
+        reports = QualityConfig.from_mapping(settings.quality).reports_root(settings.warehouse_path)
+        report = write_run_report(settings.warehouse_path, run_id, reports, settings.exports_dir)
     return {"run_id": run_id, "snapshot": str(snapshot), "report": str(report)}
 
 
 def reconcile(settings: Settings, as_of: dt.datetime, clock: Clock = utc_now) -> dict[str, Any]:
     """Reconcile identities over the loaded warehouse as of ``as_of``; returns counts only."""
-    return run_reconcile(settings, as_of, clock)
+    with timed("reconcile", "identities", log) as step:
+        result = run_reconcile(settings, as_of, clock)
+        step.rows, step.unit = result.get("records"), "records"
+        step.details.update(
+            {"persons": result.get("persons", 0), "pairs for review": result.get("reviews", 0)}
+        )
+    return result
 
 
 def _known_names(settings: Settings, vault: Vault, run_id: str, sources: Sequence[str]) -> list[str]:
@@ -286,7 +312,7 @@ def _known_names(settings: Settings, vault: Vault, run_id: str, sources: Sequenc
                 names |= landed_names(data.to_batches(columns=list(spec.name_columns)), spec)
     if len(names) != before:
         vault.put_sealed_list(KNOWN_NAMES, names)
-    log.info("scrubbing free text for %d known person names", len(names))
+    log.debug("scrubbing free text for %d known person names", len(names))
     return sorted(names)
 
 

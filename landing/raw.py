@@ -182,9 +182,9 @@ def load_source(
         _forget_deleted(con, privacy, run_id, source)
     if clean_landing:
         fs.delete_dir(base)
-        log.info("deleted the landed extract of %s for run %s after loading it", source, run_id)
+        log.debug("deleted the landed extract of %s for run %s after loading it", source, run_id)
     counts = {s: {k: info[k] for k in COUNT_FIELDS} for s, info in manifest["streams"].items()}
-    log.info("loaded %s for run %s: %s", source, run_id, {s: c["landed"] for s, c in counts.items()})
+    log.debug("loaded %s for run %s: %s", source, run_id, {s: c["landed"] for s, c in counts.items()})
     return counts
 
 

@@ -184,7 +184,7 @@ class Vault:
         it = iter(rows)
         while chunk := list(islice(it, chunk_rows)):
             totals += self._put_chunk(chunk)
-        log.info(
+        log.debug(
             "vault put: %d inserted, %d replaced, %d unchanged, %d skipped",
             totals.inserted,
             totals.replaced,

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from islandbridge.config import unknown_key
 from islandbridge.quality.errors import QualityConfigError
 from islandbridge.schemas import SEVERITIES
 
@@ -56,9 +57,7 @@ class QualityConfig:
         problems: list[str] = []
         if not isinstance(raw, Mapping):
             raise QualityConfigError("quality: expected a mapping (see docs/quality.md)")
-        problems += [
-            f"quality.{k}: unknown key; known: {', '.join(KNOWN_KEYS)}" for k in raw if k not in KNOWN_KEYS
-        ]
+        problems += [unknown_key("quality: ", k, KNOWN_KEYS) for k in raw if k not in KNOWN_KEYS]
         volume, quarantine = _section(raw, "volume", problems), _section(raw, "quarantine", problems)
         cfg = cls(
             reports_dir=Path(raw["reports_dir"]) if raw.get("reports_dir") else None,

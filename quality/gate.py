@@ -34,6 +34,7 @@ import pyarrow as pa
 from islandbridge.config import Settings
 from islandbridge.landing import raw
 from islandbridge.landing.zone import RECORD_KEY, path_exists
+from islandbridge.logs import quiet_third_party
 from islandbridge.privacy.keys import KeyRing
 from islandbridge.quality import quarantine, report
 from islandbridge.quality.config import QualityConfig
@@ -71,6 +72,7 @@ def validate_run(
     Raises ``QualityGateError`` (a critical expectation failed; nothing changed),
     ``QualityCheckBrokenError`` (an expectation raised), ``QualityConfigError``, ``raw.LoadError``.
     """
+    quiet_third_party()
     cfg = QualityConfig.from_mapping(quality_config)
     tables = load_tables() if tables is None else tables
     kinds = {s: settings.source(s).kind for s in sources}
@@ -94,7 +96,7 @@ def validate_run(
         raise QualityGateError(message, gate)
     _commit(settings, cfg, gate, outcomes, list(kinds), keyring, clock)
     gate.timings["total_s"] = round(time.perf_counter() - started, 3)
-    log.info(
+    log.debug(
         "quality gate passed run %s: %d expectations, %d warning(s), quarantined %s; report %s",
         run_id,
         len(results),

@@ -27,6 +27,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from islandbridge.config import Settings
+from islandbridge.logs import quiet_third_party
 from islandbridge.privacy.configured import open_vault
 from islandbridge.privacy.keys import KeyRing
 from islandbridge.privacy.scrub import Scrubber
@@ -66,6 +67,7 @@ def replay(
 
     Raises ``QuarantineError`` (no warehouse, a row that fails to decrypt), ``QualityConfigError``.
     """
+    quiet_third_party()
     cfg = QualityConfig.from_mapping(quality_config)
     tables = load_tables() if tables is None else tables
     kind = settings.source(source).kind

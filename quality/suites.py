@@ -25,6 +25,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from islandbridge.logs import quiet_third_party
 from islandbridge.quality.errors import QualityCheckBrokenError
 from islandbridge.quality.rowchecks import (
     DERIVED_KINDS,
@@ -49,6 +50,7 @@ SAFE_RESULT_KEYS = ("element_count", "unexpected_count", "unexpected_percent", "
 @lru_cache(maxsize=1)
 def _batch_definition():
     """One ephemeral GX context per process, with a whole-dataframe batch definition."""
+    quiet_third_party()  # before GX's first import: it logs ~200 "Skipping registering function" lines
     import great_expectations as gx
     from great_expectations.data_context.types.base import (
         DataContextConfig,

@@ -66,7 +66,7 @@ def test_a_wrong_credential_fails_with_a_clear_message_and_no_secret(config, cap
 
 @pytest.mark.airflow
 @pytest.mark.slow
-def test_the_demo_runs_the_dag_through_airflow_end_to_end(tmp_path, capsys):
+def test_the_demo_runs_the_dag_through_airflow_end_to_end(tmp_path, capfd):
     from pathlib import Path
 
     from islandbridge.devtools.demo import run_demo
@@ -75,8 +75,14 @@ def test_the_demo_runs_the_dag_through_airflow_end_to_end(tmp_path, capsys):
     assert (
         run_demo(workdir=tmp_path, residents=300, seed=3, as_of=dt.date(2026, 11, 20), dags_folder=dags) == 0
     )
-    out = capsys.readouterr().out
-    assert "[demo] done." in out and "warehouse.duckdb" in out
+    captured = capfd.readouterr()  # file descriptors: Airflow's subprocess output too
+    out = captured.out
+    assert "[demo] done. Run ib_20261120T160000Z, the day 2026-11-20" in out and "warehouse.duckdb" in out
+    for part in ("quality:", "reports (rows):", "run report:", "quality report:", "snapshot:", "exports:"):
+        assert part in out
+    # Quiet: our step lines and the summary, no third-party chatter (GX registrations, Airflow internals).
+    assert "Skipping registering" not in captured.err + out
+    assert len((captured.err + out).splitlines()) < 60, captured.err + out
     with duckdb.connect(str(tmp_path / "warehouse" / "warehouse.duckdb"), read_only=True) as con:
         runs = con.execute("SELECT run_id, status FROM meta.runs").fetchall()
         sources = {r[0] for r in con.execute("SELECT DISTINCT source FROM meta.run_sources").fetchall()}

@@ -237,7 +237,7 @@ def build_core(
         _drop_temp(con)
     store.collect_garbage(con)
     counts["device_event_duplicates"] = staged.duplicates
-    log.info("core built for run %s: %s", run_id, counts)
+    log.debug("core built for run %s: %s", run_id, counts)
     return counts
 
 

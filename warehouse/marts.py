@@ -43,6 +43,7 @@ from typing import Any
 
 import duckdb
 
+from islandbridge.config import unknown_key
 from islandbridge.errors import ConfigError, TerminalError
 from islandbridge.schemas import core_sql
 from islandbridge.storage import has_table, params_for, transaction
@@ -78,9 +79,7 @@ class MartBuildError(TerminalError):
 def options_of(options: Mapping[str, Any] | None) -> dict[str, Any]:
     """The report options with defaults filled in; raises `MartOptionsError` naming every bad key."""
     given = dict(options or {})
-    problems = [
-        f"unknown option {k!r} (known: {', '.join(DEFAULTS)})" for k in sorted(given) if k not in DEFAULTS
-    ]
+    problems = [unknown_key("", k, DEFAULTS) for k in sorted(given) if k not in DEFAULTS]
     for key, value in given.items():
         if key in DEFAULTS and (isinstance(value, bool) or not isinstance(value, int | float) or value <= 0):
             problems.append(f"{key}: a positive number, got {value!r}")
@@ -126,7 +125,7 @@ def build_marts(
         con.execute("CREATE TABLE IF NOT EXISTS meta.marts_current (run_id VARCHAR, as_of TIMESTAMPTZ)")
         con.execute("DELETE FROM meta.marts_current")
         con.execute("INSERT INTO meta.marts_current VALUES (?, ?)", [run_id, as_of])
-    log.info("marts built for run %s: %s", run_id, counts)
+    log.debug("marts built for run %s: %s", run_id, counts)
     return counts
 
 

@@ -13,9 +13,16 @@ an example):
     keys                   vault and quarantine keys: status, add, rotate, retire
     snapshot               the analysts' read-only snapshots: list, publish, rollback
     sql                    one read-only query on the warehouse
+    shell                  an interactive read-only SQL prompt on the analysts' snapshot
 
 The developer tools (``simulate``, ``serve``, ``demo``, ``eval``, ``bench``, ``privacy scan``) join
 through the ``islandbridge.commands`` entry point (`islandbridge.devtools.cli`).
+
+Examples:
+    islandbridge sync --config islandbridge.yml --as-of 2026-11-20      a day, every step
+    islandbridge runs --limit 3                                        what the last runs read and landed
+    islandbridge quarantine list --source iot                          rows set aside, and why
+    islandbridge shell                                                 SQL on the analysts' snapshot
 
 Exit status: 0 success, 2 bad usage or configuration, 3 a retriable source failure (run again later),
 4 any other pipeline error, 5 the quality gate stopped the run (nothing was loaded). Errors print one
@@ -29,9 +36,10 @@ import logging
 import sys
 from importlib.metadata import entry_points
 
-from islandbridge.cli import operate, steps
+from islandbridge.cli import operate, shell, steps
 from islandbridge.cli.common import VERBOSE
 from islandbridge.errors import IslandbridgeError
+from islandbridge.logs import setup_logging
 
 COMMAND_GROUPS = "islandbridge.commands"  # entry-point group: register(sub) of further command groups
 
@@ -39,11 +47,7 @@ COMMAND_GROUPS = "islandbridge.commands"  # entry-point group: register(sub) of 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     verbose = getattr(args, "verbose", 0)
-    logging.basicConfig(
-        level=logging.DEBUG if verbose > 1 else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    setup_logging(verbose)
     try:
         return args.func(args) or 0
     except IslandbridgeError as exc:
@@ -56,14 +60,16 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="islandbridge",
         description=head,
-        parents=[VERBOSE],
-        epilog=tail.split("Exit status:")[-1].join(["Exit status:", ""]),
+        epilog="Examples:" + tail.partition("Examples:")[2],
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.set_defaults(verbose=0)
+    # Its own -v, not the subcommands' shared one: a default set here would reset a -v given before the
+    # subcommand (argparse shares a parent's action objects between parsers).
+    p.add_argument("-v", "--verbose", action="count", default=0, help=VERBOSE._actions[0].help)
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     steps.register(sub)
     operate.register(sub)
+    shell.register(sub)
     for plugin in sorted(entry_points(group=COMMAND_GROUPS), key=lambda e: e.name):
         plugin.load()(sub)
     return p

@@ -23,6 +23,12 @@ VERBOSE.add_argument(
     help="more logging; -v also shows tracebacks, -vv debug output",
 )
 
+# What every command's exit status means (islandbridge --help says it once; each command's --help too).
+EXIT_STATUS = (
+    "0 success, 2 bad usage or configuration, 3 a retriable source failure (run again later), 4 any "
+    "other pipeline error, 5 the quality gate stopped the run (nothing was loaded)"
+)
+
 AS_OF_HELP = (
     "the day to sync, in Asia/Shanghai: YYYY-MM-DD means the end of that day (as of midnight "
     "after it); an ISO date-time with a zone means that instant"
@@ -37,10 +43,11 @@ def command(
     *,
     config: bool = True,
     example: str | None = None,
+    exits: str = EXIT_STATUS,
 ) -> argparse.ArgumentParser:
     """Add subcommand ``name`` running ``func``, with ``-v`` and (``config``) ``--config``; ``example``
-    is shown at the end of its ``--help``."""
-    epilog = f"example:\n  {example}" if example else None
+    and the exit statuses (``exits``) are shown at the end of its ``--help``."""
+    epilog = (f"example:\n  {example}\n\n" if example else "") + "exit status:\n  " + exits
     parser = sub.add_parser(
         name,
         help=help,
@@ -57,7 +64,13 @@ def command(
 
 def group(sub, name: str, help: str):
     """A command with subcommands of its own (``keys status``, ``keys rotate`` …); returns their ``sub``."""
-    parser = sub.add_parser(name, help=help, description=help, parents=[VERBOSE])
+    parser = sub.add_parser(
+        name,
+        help=help,
+        description=help,
+        parents=[VERBOSE],
+        epilog=f"see `islandbridge {name} ACTION --help` for each action's options and an example",
+    )
     return parser.add_subparsers(dest=f"{name}_action", required=True, metavar="ACTION")
 
 

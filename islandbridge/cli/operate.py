@@ -47,12 +47,22 @@ def register(sub) -> None:
 def _quarantine(sub) -> None:
     qsub = group(sub, "quarantine", "rows the quality gate set aside: list, show, replay")
     s = command(
-        qsub, "list", _quarantine_list, "quarantined rows: keys and failed checks, never the row itself"
+        qsub,
+        "list",
+        _quarantine_list,
+        "quarantined rows: keys and failed checks, never the row itself",
+        example="islandbridge quarantine list --source iot --stream events",
     )
-    s.add_argument("--run"), s.add_argument("--source"), s.add_argument("--stream")
+    s.add_argument("--run", help="a run id (default: every run)")
+    s.add_argument("--source", help="a source name from the configuration")
+    s.add_argument("--stream", help="a stream of that source")
     s.add_argument("--all", action="store_true", help="include rows already replayed")
     s = command(
-        qsub, "show", _quarantine_show, "one quarantined row: the failed checks and masked field values"
+        qsub,
+        "show",
+        _quarantine_show,
+        "one quarantined row: the failed checks and masked field values",
+        example="islandbridge quarantine show ib_20261120T160000Z iot events RECORD_KEY",
     )
     for name in ("run", "source", "stream", "record_key"):
         s.add_argument(name)
@@ -62,6 +72,7 @@ def _quarantine(sub) -> None:
         "replay",
         _quarantine_replay,
         "re-check a source's quarantined rows and load those that now pass",
+        example="islandbridge quarantine replay registry --run ib_20261120T160000Z",
     )
     s.add_argument("source")
     s.add_argument("--run")
@@ -70,7 +81,11 @@ def _quarantine(sub) -> None:
 def _linkage(sub) -> None:
     lsub = group(sub, "linkage", "the probabilistic linkage model")
     s = command(
-        lsub, "train", _linkage_train, "train on the newest (or given) as-of and save a new model version"
+        lsub,
+        "train",
+        _linkage_train,
+        "train on the newest (or given) as-of and save a new model version",
+        example="islandbridge linkage train --as-of 2026-11-20",
     )
     s.add_argument("--as-of", help="train on the records as of this time (default: the newest run)")
 
@@ -100,9 +115,21 @@ def _reveal(sub) -> None:
 
 def _keys(sub) -> None:
     ksub = group(sub, "keys", "vault and quarantine keys: status, add a key, rotate to it, retire an old one")
-    s = command(ksub, "status", _keys_status, "configured key ids and how many sealed values each protects")
+    s = command(
+        ksub,
+        "status",
+        _keys_status,
+        "configured key ids and how many sealed values each protects",
+        example="islandbridge keys status --purpose vault",
+    )
     s.add_argument("--purpose", default="vault", choices=("vault", "quarantine"))
-    s = command(ksub, "add", _keys_add, "put a fresh key first in a keyring file (never printed)")
+    s = command(
+        ksub,
+        "add",
+        _keys_add,
+        "put a fresh key first in a keyring file (never printed)",
+        example="islandbridge keys add --purpose vault",
+    )
     s.add_argument("--purpose", default="vault")
     s.add_argument("--kid", help="the new key id (default: random)")
     s = command(
@@ -110,22 +137,45 @@ def _keys(sub) -> None:
         "rotate",
         _keys_rotate,
         "re-encrypt the vault (or the quarantined rows) under the active key; person keys do not change",
+        example="islandbridge keys rotate --purpose vault",
     )
     s.add_argument("--purpose", default="vault", choices=("vault", "quarantine"))
     s.add_argument("--batch-size", type=int, default=5000)
-    s = command(ksub, "retire", _keys_retire, "remove an old key once no sealed value needs it")
+    s = command(
+        ksub,
+        "retire",
+        _keys_retire,
+        "remove an old key once no sealed value needs it",
+        example="islandbridge keys retire --purpose vault --kid OLD_KID",
+    )
     s.add_argument("--purpose", default="vault")
     s.add_argument("--kid", required=True)
 
 
 def _snapshots(sub) -> None:
     snsub = group(sub, "snapshot", "analysts' read-only snapshots: list, publish, roll back")
-    command(snsub, "list", _snapshot_list, "kept snapshots, newest first; * marks current.duckdb")
+    command(
+        snsub,
+        "list",
+        _snapshot_list,
+        "kept snapshots, newest first; * marks current.duckdb",
+        example="islandbridge snapshot list",
+    )
     s = command(
-        snsub, "publish", _snapshot_publish, "publish a run's snapshot and run report (sync does this)"
+        snsub,
+        "publish",
+        _snapshot_publish,
+        "publish a run's snapshot and run report (sync does this)",
+        example="islandbridge snapshot publish --as-of 2026-11-20",
     )
     s.add_argument("--as-of", required=True, help=AS_OF_HELP)
-    s = command(snsub, "rollback", _snapshot_rollback, "point current.duckdb at an earlier kept snapshot")
+    s = command(
+        snsub,
+        "rollback",
+        _snapshot_rollback,
+        "point current.duckdb at an earlier kept snapshot",
+        example="islandbridge snapshot rollback --run ib_20261119T160000Z",
+    )
     s.add_argument("--run", required=True, help="a run id from `islandbridge snapshot list`")
 
 
@@ -147,14 +197,18 @@ def _runs(args) -> int:
 
 def _quarantine_list(args) -> int:
     entries = quarantine_list(
-        settings_of(args), run_id=args.run, source=args.source, stream=args.stream, include_replayed=args.all
+        settings_of(args, with_sources=False),
+        run_id=args.run,
+        source=args.source,
+        stream=args.stream,
+        include_replayed=args.all,
     )
     print(format_entries(entries))
     return 0
 
 
 def _quarantine_show(args) -> int:
-    settings = settings_of(args)
+    settings = settings_of(args, with_sources=False)  # the source's kind and keys.quarantine, no secrets
     print_json(
         quarantine_show(
             settings, args.run, args.source, args.stream, args.record_key, args.seq, settings.quality

@@ -80,7 +80,10 @@ def test_a_bare_date_as_of_means_the_end_of_that_day_in_shanghai():
 
 def test_warehouse_only_commands_need_no_source_secrets(tmp_path):
     settings = parse_settings(BASE, base_dir=tmp_path, environ={}, with_sources=False)
-    assert settings.sources == {} and settings.warehouse_path == tmp_path / "wh" / "warehouse.duckdb"
+    assert settings.warehouse_path == tmp_path / "wh" / "warehouse.duckdb"
+    # known by name and kind (quarantine show needs the kind), the options and secret left unread
+    assert settings.source("grid").kind == "grid_rest" and settings.source("grid").options == {}
+    assert not settings.sources_resolved
 
 
 @pytest.mark.parametrize("text", ["2026-11-20", "20261120", " 20261120 ", dt.date(2026, 11, 20)])
@@ -104,3 +107,34 @@ def test_an_ambiguous_as_of_is_refused_not_guessed(text):
 def test_an_impossible_date_is_refused_with_the_reason():
     with pytest.raises(ConfigError, match="month must be in 1..12"):
         parse_as_of("20261340")
+
+
+def test_a_mistyped_top_level_key_is_named_with_the_nearest_valid_one(tmp_path):
+    raw = {k: v for k, v in BASE.items() if k != "warehouse"} | {"warehous": {"path": "wh.duckdb"}}
+    with pytest.raises(ConfigError) as err:
+        parse_settings(raw, base_dir=tmp_path, environ={"GRID_SECRET": "x"})
+    text = str(err.value)
+    assert "unknown key `warehous`, did you mean `warehouse`?" in text
+    assert "warehouse.path: required" not in text  # the typo is the problem, said once
+
+
+def test_a_mistyped_nested_key_is_named_and_every_problem_collected(tmp_path):
+    raw = {**BASE, "snapshots": {"dir": "snaps", "kepe": 3}, "landing": {"ulr": "x"}, "zzz_unrelated": 1}
+    with pytest.raises(ConfigError) as err:
+        parse_settings(raw, base_dir=tmp_path, environ={})
+    text = str(err.value)
+    assert "snapshots: unknown key `kepe`, did you mean `keep`?" in text
+    assert "landing: unknown key `ulr`, did you mean `url`?" in text
+    assert "unknown key `zzz_unrelated`, valid keys:" in text
+    assert "GRID_SECRET is not set" in text  # collected with the rest, not raised first
+
+
+def test_a_mistyped_quality_or_report_option_names_the_nearest_key():
+    from islandbridge.quality.config import QualityConfig
+    from islandbridge.quality.errors import QualityConfigError
+    from islandbridge.warehouse.marts import MartOptionsError, options_of
+
+    with pytest.raises(QualityConfigError, match="unknown key `volumne`, did you mean `volume`"):
+        QualityConfig.from_mapping({"volumne": {"max_drop": 0.3}})
+    with pytest.raises(MartOptionsError, match="unknown key `silent_hour`, did you mean `silent_hours`"):
+        options_of({"silent_hour": 48})

@@ -1,0 +1,160 @@
+"""``islandbridge shell``: an analyst's read-only SQL prompt on the current snapshot.
+
+The DuckDB Python package is the client (no separate ``duckdb`` program is needed, and it always matches
+the file format the pipeline writes). The snapshot is opened read-only with external access off and the
+configuration locked, so a statement can neither write the snapshot, nor read or write other files, nor
+turn those settings back on; only the snapshot's own device-event folder stays readable (its
+``core.device_events`` view reads Parquet files there).
+
+A statement ends with ``;`` and may span lines. Dot commands: ``.tables`` lists the tables and views,
+``.help`` says this, ``.quit`` (or end of input) leaves. Without a terminal the statements are read from
+standard input, e.g. ``echo "SELECT count(*) FROM core.persons;" | islandbridge shell``.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import TextIO
+
+import duckdb
+
+from islandbridge.cli.common import command, settings_of
+from islandbridge.delivery.snapshot import CURRENT, EVENTS_FOLDER
+from islandbridge.errors import ConfigError
+
+PROMPT, MORE = "ib> ", "..> "
+HELP = (
+    "End each statement with ';' (it may span lines). .tables lists tables and views; .quit leaves.\n"
+    "Schemas: core (persons, residency, devices, events …), marts (the department reports), meta "
+    "(runs). See docs/analysts.md."
+)
+TABLES = (
+    "SELECT table_schema || '.' || table_name AS name, lower(table_type) AS type "
+    "FROM information_schema.tables ORDER BY 1"
+)
+
+
+def register(sub) -> None:
+    s = command(
+        sub,
+        "shell",
+        _shell,
+        "an interactive read-only SQL prompt on the analysts' current snapshot",
+        example='islandbridge shell --config islandbridge.yml\n  echo "SELECT count(*) FROM core.persons;" '
+        "| islandbridge shell",
+        exits="0 every statement ran, 1 a statement failed, 2 no snapshot or bad configuration",
+    )
+    s.add_argument("--snapshot", type=Path, help="a snapshot file (default: <snapshots dir>/current.duckdb)")
+    s.add_argument("--max-rows", type=int, default=40, help="rows to print per result (default: 40)")
+
+
+def open_snapshot(path: Path) -> duckdb.DuckDBPyConnection:
+    """``path`` opened read-only, external access off (but its events folder) and the settings locked."""
+    if not path.exists():
+        raise ConfigError(f"no snapshot at {path}: run a sync (or `islandbridge snapshot publish`) first")
+    target = path.resolve()
+    events = target.parent / EVENTS_FOLDER
+    try:
+        con = duckdb.connect(str(target), read_only=True)
+        if events.is_dir():
+            con.execute("SET allowed_directories = ?", [[str(events) + "/"]])
+        con.execute("SET enable_external_access = false")
+        con.execute("SET lock_configuration = true")
+    except duckdb.Error as exc:
+        raise ConfigError(f"cannot open the snapshot {path}: {exc}") from None
+    return con
+
+
+def statements(lines: Iterable[str]) -> Iterator[str]:
+    """Whole statements (ending in ``;``) and dot commands out of input lines."""
+    pending: list[str] = []
+    for line in lines:
+        stripped = line.strip()
+        if not pending and stripped.startswith("."):
+            yield stripped
+            continue
+        if stripped or pending:
+            pending.append(line.rstrip("\n"))
+        if stripped.endswith(";"):
+            yield "\n".join(pending).strip()
+            pending = []
+    if "".join(pending).strip():
+        yield "\n".join(pending).strip()
+
+
+def run(
+    con: duckdb.DuckDBPyConnection, lines: Iterable[str], out: TextIO, err: TextIO, max_rows: int = 40
+) -> int:
+    """Run every statement of ``lines``, printing results to ``out`` and errors to ``err``; returns 1 if
+    any statement failed, else 0."""
+    failed = 0
+    for stmt in statements(lines):
+        if stmt in (".quit", ".exit", ".q"):
+            break
+        if stmt == ".help":
+            print(HELP, file=out)
+            continue
+        try:
+            rel = con.sql(TABLES if stmt == ".tables" else stmt)
+            if rel is not None:
+                print(rel.limit(max_rows + 1).fetchdf().pipe(_shown, max_rows), file=out)
+        except duckdb.Error as exc:
+            failed = 1
+            print(f"error: {str(exc).splitlines()[0]}", file=err)
+        except Exception as exc:  # noqa: BLE001 - an analyst's typo must never end the session
+            failed = 1
+            print(f"error: {exc}", file=err)
+        out.flush()
+    return failed
+
+
+def _shown(frame, max_rows: int) -> str:
+    import pandas as pd
+
+    more = len(frame) > max_rows
+
+    with pd.option_context("display.max_columns", 50, "display.width", 200, "display.max_colwidth", 60):
+        shown = frame.head(max_rows).astype(object)
+        shown = shown.where(shown.notna(), "NULL")
+        text = shown.to_string(index=False) if len(frame.columns) else "(no columns)"
+    return text + ("\n… more rows (add LIMIT / OFFSET)" if more else f"\n({len(frame)} row(s))")
+
+
+def _lines(stdin: TextIO, err: TextIO) -> Iterator[str]:
+    """Input lines; on a terminal with prompts (and readline history), else plain lines."""
+    if not stdin.isatty():
+        yield from stdin
+        return
+    try:
+        import readline  # noqa: F401 - line editing and history for input()
+    except ImportError:
+        pass
+    print(HELP, file=err)
+    pending = False
+    while True:
+        try:
+            line = input(MORE if pending else PROMPT)
+        except EOFError:
+            print(file=err)
+            return
+        except KeyboardInterrupt:
+            print("^C", file=err)
+            pending = False
+            continue
+        stripped = line.strip()
+        pending = bool(stripped or pending) and not stripped.endswith(";") and not stripped.startswith(".")
+        yield line
+
+
+def _shell(args) -> int:
+    settings = settings_of(args, with_sources=False)
+    path = args.snapshot or settings.snapshots_dir / CURRENT
+    con = open_snapshot(path)
+    try:
+        if sys.stdin.isatty():
+            print(f"islandbridge shell: {path} (read-only)", file=sys.stderr)
+        return run(con, _lines(sys.stdin, sys.stderr), sys.stdout, sys.stderr, args.max_rows)
+    finally:
+        con.close()

@@ -1,0 +1,113 @@
+"""The command line teaches: flow order, examples and exit codes in --help, -v anywhere, read-only
+commands that need no source secret, configuration typos named with the nearest valid key."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+
+import duckdb
+import pytest
+import yaml
+
+from islandbridge.cli import main, parser
+from islandbridge.landing import raw
+
+# The grid and IoT secrets are environment variables this test never sets.
+CONFIG = {
+    "street": {"code": "511403001"},
+    "landing": {"url": "landing"},
+    "warehouse": {"path": "warehouse/warehouse.duckdb"},
+    "sources": {
+        "grid": {
+            "kind": "grid_rest",
+            "base_url": "http://127.0.0.1:1",
+            "client_id": "c",
+            "client_secret": {"env": "IB_TEST_UNSET_GRID_SECRET"},
+        },
+        "iot": {
+            "kind": "iot_rest",
+            "base_url": "http://127.0.0.1:1",
+            "api_key": {"env": "IB_TEST_UNSET_KEY"},
+        },
+    },
+}
+RUN_ID = "ib_20261120T160000Z"
+
+
+def _subcommands(p: argparse.ArgumentParser, path=()):
+    for action in p._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, child in action.choices.items():
+                yield from _subcommands(child, (*path, name))
+            return
+    yield path, p
+
+
+def test_every_command_shows_an_example_and_its_exit_statuses_in_help():
+    missing = [
+        " ".join(path)
+        for path, p in _subcommands(parser())
+        if "example:" not in (p.epilog or "") or "exit status:" not in (p.epilog or "")
+    ]
+    assert missing == []
+
+
+def test_the_steps_are_listed_in_the_order_a_run_takes_them():
+    names = list(next(a for a in parser()._actions if isinstance(a, argparse._SubParsersAction)).choices)
+    steps = ["sync", "extract", "validate", "load", "reconcile", "build", "export", "publish"]
+    assert names[: len(steps)] == steps
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["-v", "runs"], ["runs", "-v"], ["quarantine", "-v", "list"], ["quarantine", "list", "-v"]],
+)
+def test_v_is_accepted_before_or_after_the_command(argv):
+    assert parser().parse_args(argv).verbose == 1
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch):
+    monkeypatch.delenv("IB_TEST_UNSET_GRID_SECRET", raising=False)
+    monkeypatch.delenv("IB_TEST_UNSET_KEY", raising=False)
+    (tmp_path / "islandbridge.yml").write_text(yaml.safe_dump(CONFIG), encoding="utf-8")
+    (tmp_path / "warehouse").mkdir()
+    con = raw.connect(str(tmp_path / "warehouse" / "warehouse.duckdb"))
+    as_of = dt.datetime(2026, 11, 20, 16, tzinfo=dt.UTC)
+    raw.begin_run(con, RUN_ID, as_of, ["grid", "iot"], as_of)
+    raw.finish_run(con, RUN_ID, "loaded", as_of)
+    con.close()
+    return tmp_path
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["runs"],
+        ["quarantine", "list"],
+        ["sql", "SELECT count(*) AS runs FROM meta.runs"],
+        ["snapshot", "list"],
+    ],
+)
+def test_read_only_commands_need_no_source_secret(home, argv, capsys):
+    assert main([*argv, "--config", str(home / "islandbridge.yml")]) == 0
+    assert "is not set" not in capsys.readouterr().err
+
+
+def test_a_command_that_reads_the_sources_still_asks_for_their_secrets(home, capsys):
+    assert main(["extract", "--as-of", "2026-11-20", "--config", str(home / "islandbridge.yml")]) == 2
+    assert "IB_TEST_UNSET_GRID_SECRET is not set" in capsys.readouterr().err
+
+
+def test_a_config_typo_is_reported_with_the_nearest_valid_key(home, capsys):
+    bad = {**{k: v for k, v in CONFIG.items() if k != "warehouse"}, "warehous": {"path": "w.duckdb"}}
+    (home / "bad.yml").write_text(yaml.safe_dump(bad), encoding="utf-8")
+    assert main(["runs", "--config", str(home / "bad.yml")]) == 2
+    assert "unknown key `warehous`, did you mean `warehouse`?" in capsys.readouterr().err
+
+
+def test_sql_reports_a_bad_query_in_one_line(home, capsys):
+    assert main(["sql", "SELEC 1", "--config", str(home / "islandbridge.yml")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("islandbridge: error: query failed") and duckdb.__version__

@@ -1,0 +1,97 @@
+"""``islandbridge shell``: a read-only SQL prompt on the current snapshot, fed here through stdin."""
+
+from __future__ import annotations
+
+import io
+
+import duckdb
+import pytest
+import yaml
+
+from islandbridge.cli import main
+from islandbridge.cli.shell import open_snapshot, run, statements
+
+
+@pytest.fixture
+def home(tmp_path):
+    """A configuration whose snapshots folder holds a small current.duckdb (and a secret elsewhere)."""
+    snaps = tmp_path / "warehouse" / "snapshots"
+    snaps.mkdir(parents=True)
+    with duckdb.connect(str(snaps / "ib_20261120T160000Z.duckdb")) as con:
+        con.execute("CREATE SCHEMA core; CREATE TABLE core.persons (person_key VARCHAR, age INT)")
+        con.execute("INSERT INTO core.persons VALUES ('pk_1', 81), ('pk_2', 34), ('pk_3', NULL)")
+    (snaps / "current.duckdb").symlink_to("ib_20261120T160000Z.duckdb")
+    (tmp_path / "outside.csv").write_text("a\n1\n", encoding="utf-8")
+    config = {
+        "street": {"code": "511403001"},
+        "landing": {"url": "landing"},
+        "warehouse": {"path": "warehouse/warehouse.duckdb"},
+        "sources": {"iot": {"kind": "iot_rest", "base_url": "http://x", "api_key": {"env": "IB_UNSET_KEY"}}},
+    }
+    (tmp_path / "islandbridge.yml").write_text(yaml.safe_dump(config), encoding="utf-8")
+    return tmp_path
+
+
+def _shell(home, text: str, monkeypatch, capsys) -> tuple[int, str, str]:
+    monkeypatch.setattr("sys.stdin", io.StringIO(text))
+    code = main(["shell", "--config", str(home / "islandbridge.yml")])
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_statements_end_with_a_semicolon_and_may_span_lines():
+    lines = ["SELECT 1\n", "  + 1;\n", ".tables\n", "SELECT 'a;b' AS x;\n", "SELECT 3"]
+    assert list(statements(lines)) == ["SELECT 1\n  + 1;", ".tables", "SELECT 'a;b' AS x;", "SELECT 3"]
+
+
+def test_the_shell_answers_queries_on_the_current_snapshot_without_source_secrets(home, monkeypatch, capsys):
+    code, out, err = _shell(
+        home,
+        "SELECT count(*) AS persons\nFROM core.persons;\nSELECT age FROM core.persons ORDER BY age;\n",
+        monkeypatch,
+        capsys,
+    )
+    assert code == 0 and err == ""
+    assert "persons" in out and " 3" in out and "NULL" in out and "(3 row(s))" in out
+
+
+def test_tables_lists_the_snapshots_tables(home, monkeypatch, capsys):
+    code, out, _ = _shell(home, ".tables\n", monkeypatch, capsys)
+    assert code == 0 and "core.persons" in out
+
+
+@pytest.mark.parametrize(
+    "statement, refusal",
+    [
+        ("CREATE TABLE core.x (a INT);", "read-only"),
+        ("DELETE FROM core.persons;", "read-only"),
+        ("COPY core.persons TO '{home}/leak.csv';", "disabled by configuration"),
+        ("SELECT * FROM read_csv('{home}/outside.csv');", "disabled by configuration"),
+        ("ATTACH '{home}/other.duckdb' AS o;", ""),
+        ("SET enable_external_access = true;", "locked"),
+        ("SET lock_configuration = false;", "locked"),
+    ],
+)
+def test_the_shell_cannot_write_or_reach_other_files(home, monkeypatch, capsys, statement, refusal):
+    code, _, err = _shell(home, statement.format(home=home) + "\n", monkeypatch, capsys)
+    assert code == 1 and err.startswith("error: ") and refusal in err
+    assert not (home / "leak.csv").exists() and not (home / "other.duckdb").exists()
+
+
+def test_an_error_does_not_end_the_session_and_quit_does(tmp_path):
+    path = tmp_path / "s.duckdb"
+    duckdb.connect(str(path)).close()
+    con = open_snapshot(path)
+    out, err = io.StringIO(), io.StringIO()
+    code = run(con, ["SELEC 1;\n", "SELECT 41 + 1 AS answer;\n", ".quit\n", "SELECT 'after';\n"], out, err)
+    assert code == 1 and "42" in out.getvalue() and "after" not in out.getvalue()
+    assert err.getvalue().count("error:") == 1
+
+
+def test_without_a_snapshot_the_shell_says_what_to_run(tmp_path, monkeypatch, capsys):
+    (tmp_path / "islandbridge.yml").write_text(
+        yaml.safe_dump({"street": {"code": "1"}, "landing": {"url": "l"}, "warehouse": {"path": "w.duckdb"}}),
+        encoding="utf-8",
+    )
+    code, _, err = _shell(tmp_path, "SELECT 1;\n", monkeypatch, capsys)
+    assert code == 2 and "no snapshot at" in err and "run a sync" in err
