@@ -88,8 +88,8 @@ class Sink(Protocol):
         """Record keys that the source no longer has (hard deletions noticed by a key scan)."""
 
     def file(self, stream: str | None, name: str, outcome: str, reason: str | None, rows: int = 0) -> None:
-        """What became of one source *file* (``landed``, ``duplicate``, ``superseded``, ``refused``,
-        ``ignored``), with the reason and the data rows read from it: the run's accounting of files, as
+        """What became of one source *file* (``landed``, ``duplicate``, ``superseded``, ``kept``,
+        ``refused``, ``ignored``), with the reason and the data rows read from it: the run's accounting of files, as
         the counts are of records. File-based connectors call it; a name, never a cell, in the reason."""
 
 

@@ -15,7 +15,8 @@ Each file is the whole roster of one street, month and programme, named
   month's landed version again (even renamed as a correction) lands nothing and its rows are counted as
   duplicates. The same bytes under another month's name are that month's roster and land.
 * **Every file accounted.** Each file in the folder gets an outcome with a reason (``sink.file``):
-  landed, duplicate, superseded, refused, ignored; the loader keeps them in ``meta.source_files``.
+  landed, duplicate, superseded, kept (the month's landed version, whose newer file was refused),
+  refused, ignored; the loader keeps them in ``meta.source_files``.
 * **Record keys** ``dibao:<YYYYMM>:<序号>``; each row also carries ``roster_month``, ``source_file``,
   ``file_sha256`` and ``source_row`` (its 1-based row number in the file).
 * **Reasons, not crashes.** A file that cannot be read as rows (corrupt, zip bomb, wrong encoding, no
@@ -192,15 +193,21 @@ class _Run:
                 self._supersede(f, landed["file"])
             return
         newest = [f for f in group if f.rank == top]
-        for f in group:
-            if f.rank < top:
-                self._supersede(f, newest[0].name)
         problem = _group_problem(group, newest)
         for f in newest:
             if problem:
                 self._reject_file(f, problem, None)
             else:
                 self._take(f)
+        kept = self.months.get(group[0].group)
+        for f in group:
+            if f.rank >= top:
+                continue
+            if kept and kept["file"] == f.name:  # the newer file was refused: this one stays the month's
+                reason = f"the month's landed roster stays: {newest[0].name} was refused; not read again"
+                self.outcome(f.name, f.layout.stream, "kept", reason)
+            else:
+                self._supersede(f, newest[0].name)
 
     def _supersede(self, f: RosterFile, by: str) -> None:
         self.superseded[f.name] = by

@@ -55,6 +55,8 @@ def test_correction_with_every_row_quarantined_never_replaces_the_month(folder: 
     outcome, reason = _outcomes(second)[bad]
     assert outcome == "refused"
     assert f"{roster_name()} stays the month's roster" in reason
+    assert _outcomes(second)[roster_name()][0] == "kept"
+    assert second.state["superseded"] == {}, "nothing replaced the base"
 
 
 def test_correction_with_some_rows_quarantined_never_replaces_the_month(folder: Path, tmp_path: Path):
