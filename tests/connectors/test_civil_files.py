@@ -313,10 +313,17 @@ def test_hostile_file_gets_a_reason(hostile: Hostile, folder: Path, tmp_path: Pa
     elif hostile.where == "file":
         assert [q["_record_key"] for q in run.quarantine] == [f"file:{hostile.name}"]
         assert hostile.reason in run.quarantine[0]["reason"]
+    elif hostile.where == "all":
+        assert sum(len(rows) for rows in run.rows.values()) == 0
+        assert run.quarantine and all(hostile.reason in q["reason"] for q in run.quarantine)
     else:
         assert run.quarantine and all(hostile.reason in q["reason"] for q in run.quarantine)
         assert sum(len(rows) for rows in run.rows.values()) >= 2, "the well-formed rows still land"
     assert "outside-secret" not in caplog.text
+    outcomes = {f["file"]: f for f in run.manifest["files"]}
+    assert outcomes[hostile.name]["outcome"] in ("landed", "refused", "ignored")
+    if hostile.where != "row":
+        assert hostile.reason in outcomes[hostile.name]["reason"]
 
 
 def test_no_personal_data_in_logs(folder: Path, tmp_path: Path, caplog):
