@@ -87,6 +87,11 @@ class Sink(Protocol):
     def deleted(self, stream: str, record_keys: Iterable[str]) -> None:
         """Record keys that the source no longer has (hard deletions noticed by a key scan)."""
 
+    def file(self, stream: str | None, name: str, outcome: str, reason: str | None, rows: int = 0) -> None:
+        """What became of one source *file* (``landed``, ``duplicate``, ``superseded``, ``kept``,
+        ``refused``, ``ignored``), with the reason and the data rows read from it: the run's accounting of files, as
+        the counts are of records. File-based connectors call it; a name, never a cell, in the reason."""
+
 
 class Connector(ABC):
     """Base of all connectors. Subclasses set ``kind`` and ``system`` and implement two hooks.

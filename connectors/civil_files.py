@@ -8,8 +8,15 @@ Each file is the whole roster of one street, month and programme, named
   returned state lists them under ``superseded`` (file → the file that replaces it). When a correction
   replaces a version landed earlier, the record keys the correction no longer has are reported with
   ``sink.deleted``, so the warehouse holds the month exactly as corrected.
-* **Once per content.** The state keeps the sha256 of every file landed; a file with a known hash, even
-  renamed, lands nothing and its rows are counted as duplicates (the count is in the state).
+* **Only a whole version replaces a month.** A file with any row quarantined never replaces a version
+  landed earlier (all its rows are quarantined, nothing is deleted, the earlier version stays), and a
+  file of which no row can land, or with no data rows, never becomes a month's roster.
+* **Once per content, per month.** The state keeps ``<stream>:<YYYYMM>:<sha256>`` of every file landed; the
+  month's landed version again (even renamed as a correction) lands nothing and its rows are counted as
+  duplicates. The same bytes under another month's name are that month's roster and land.
+* **Every file accounted.** Each file in the folder gets an outcome with a reason (``sink.file``):
+  landed, duplicate, superseded, kept (the month's landed version, whose newer file was refused),
+  refused, ignored; the loader keeps them in ``meta.source_files``.
 * **Record keys** ``dibao:<YYYYMM>:<序号>``; each row also carries ``roster_month``, ``source_file``,
   ``file_sha256`` and ``source_row`` (its 1-based row number in the file).
 * **Reasons, not crashes.** A file that cannot be read as rows (corrupt, zip bomb, wrong encoding, no
@@ -49,7 +56,7 @@ NAME = re.compile(
 )
 NAME_HELP = "{street_code}_{YYYYMM}_{低保|高龄补贴}[_更正[N]].{xlsx|csv}"
 EXTRA_COLUMNS = ("roster_month", "source_file", "file_sha256", "source_row")
-STATE_VERSION = 1
+STATE_VERSION = 2
 
 
 def _stream(layout: Layout) -> Stream:
@@ -87,7 +94,8 @@ class CivilFilesConnector(Connector):
     """Lands the rosters in the folder at option ``path``.
 
     Options: ``path`` (the folder, required), ``max_file_mb`` (50; larger files get a reason),
-    ``max_rows`` (200000 data rows per file), ``street_code`` (optional; other streets' files are ignored).
+    ``max_rows`` (200000 data rows per file), ``street_code`` (default: the configuration's ``street.code``;
+    other streets' files are refused with a reason).
     Raises ``FatalSourceError`` if the folder is missing; everything wrong with a file is a reason.
     """
 
@@ -104,7 +112,7 @@ class CivilFilesConnector(Connector):
             max_rows=int(_number(self.options, "max_rows", 200_000, problems)),
             max_unzipped_bytes=10 * self.max_bytes,
         )
-        street = self.options.get("street_code")
+        street = self.options.get("street_code") or getattr(settings, "street_code", None)
         self.street = str(street) if street not in (None, "") else None
         if problems:
             raise ConfigError(f"sources.{self.name} (civil_files): " + "; ".join(problems))
@@ -113,12 +121,15 @@ class CivilFilesConnector(Connector):
         return STREAMS
 
     def extract(self, ctx: ExtractContext) -> Mapping[str, Any]:
-        old = ctx.state if ctx.state.get("version") == STATE_VERSION else {}
+        old = _upgrade(ctx.state)
         run = _Run(self, ctx.sink, dict(old.get("files", {})), dict(old.get("months", {})))
         files, ignored = self._scan()
         for group in sorted({f.group for f in files}):
             run.take_group([f for f in files if f.group == group])
         for name, reason in sorted(ignored.items()):
+            found = NAME.fullmatch(name)
+            stream = LAYOUTS[found["programme"]].stream if found else None
+            run.outcome(name, stream, "refused" if found else "ignored", reason)
             log.warning("%s: ignored %s: %s", self.name, name, reason)
         return {
             "version": STATE_VERSION,
@@ -167,21 +178,40 @@ class _Run:
         self.c, self.sink, self.files, self.months = connector, sink, files, months
         self.superseded: dict[str, str] = {}
 
+    def outcome(self, name: str, stream: str | None, outcome: str, reason: str | None, rows: int = 0) -> None:
+        """Record what became of one file of the folder (``sink.file``), if the sink keeps such records."""
+        record = getattr(self.sink, "file", None)
+        if record is not None:
+            record(stream, name, outcome, reason, rows)
+
     def take_group(self, group: list[RosterFile]) -> None:
         """Land the newest version of one month's roster; note the older ones as superseded."""
         landed = self.months.get(group[0].group)
         top = max(f.rank for f in group)
         if landed and landed["rank"] > top:
-            self.superseded.update({f.name: landed["file"] for f in group})
+            for f in group:
+                self._supersede(f, landed["file"])
             return
         newest = [f for f in group if f.rank == top]
-        self.superseded.update({f.name: newest[0].name for f in group if f.rank < top})
         problem = _group_problem(group, newest)
         for f in newest:
             if problem:
                 self._reject_file(f, problem, None)
             else:
                 self._take(f)
+        kept = self.months.get(group[0].group)
+        for f in group:
+            if f.rank >= top:
+                continue
+            if kept and kept["file"] == f.name:  # the newer file was refused: this one stays the month's
+                reason = f"the month's landed roster stays: {newest[0].name} was refused; not read again"
+                self.outcome(f.name, f.layout.stream, "kept", reason)
+            else:
+                self._supersede(f, newest[0].name)
+
+    def _supersede(self, f: RosterFile, by: str) -> None:
+        self.superseded[f.name] = by
+        self.outcome(f.name, f.layout.stream, "superseded", f"an older version than {by}: not read")
 
     def _take(self, f: RosterFile) -> None:
         try:
@@ -190,8 +220,9 @@ class _Run:
             self._reject_file(f, str(exc), None)
             return
         sha = hashlib.sha256(data).hexdigest()
-        if sha in self.files:
-            self._repeat(f, sha)
+        month = self.months.get(f.group)
+        if month and month["sha"] == sha and _file_key(f, sha) in self.files:
+            self._repeat(f, sha, month)
             return
         try:
             roster = parse_roster(data, f.ext, f.layout, self.c.limits)
@@ -200,30 +231,26 @@ class _Run:
             return
         self._land(f, sha, roster)
 
-    def _repeat(self, f: RosterFile, sha: str) -> None:
-        """A file already landed (perhaps under another name): its rows are duplicates."""
-        known = self.files[sha]
+    def _repeat(self, f: RosterFile, sha: str, month: dict) -> None:
+        """The month's landed version again (perhaps renamed as a correction): its rows are duplicates."""
+        known = self.files[_file_key(f, sha)]
         self.sink.read(f.layout.stream, known["rows"])
         self.sink.duplicate(f.layout.stream, known["rows"])
-        month = self.months.get(f.group)
-        if month and month["sha"] == sha and f.rank > month["rank"]:
+        if f.rank > month["rank"]:
             self.months[f.group] = {**month, "file": f.name, "rank": f.rank}
-        log.info(
-            "%s: %s already landed as %s; %d duplicate row(s)",
-            self.c.name,
-            f.name,
-            known["file"],
-            known["rows"],
-        )
+        reason = f"the same content as {known['file']}, already landed for {f.month}"
+        self.outcome(f.name, f.layout.stream, "duplicate", reason, known["rows"])
+        log.info("%s: %s: %s; %d duplicate row(s)", self.c.name, f.name, reason, known["rows"])
 
     def _land(self, f: RosterFile, sha: str, roster: Roster) -> None:
         stream = self.c.stream(f.layout.stream)
         problem = totals_problem(roster, f.layout)
-        if problem and not roster.rows:
-            self._reject_file(f, problem, sha)
+        if not roster.rows:
+            self._reject_file(f, problem or "the roster has no data rows: it never replaces a month", sha)
             return
         self.sink.read(stream.name, len(roster.rows))
-        records, seen = [], {}
+        seen: dict[str, int] = {}
+        rows = []
         for row in roster.rows:
             record = {
                 **row.values,
@@ -232,9 +259,13 @@ class _Run:
                 "file_sha256": sha,
                 "source_row": row.number,
             }
-            reason = problem or row.problem or _key_problem(record, seen)
-            if reason:
-                self.sink.quarantine(stream.name, _row_key(stream, record), reason, record)
+            rows.append((record, problem or row.problem or _key_problem(record, seen)))
+        bad = sum(1 for _, reason in rows if reason)
+        refusal = problem or self._version_refusal(f, bad, len(rows))
+        records = []
+        for record, reason in rows:
+            if reason or refusal:
+                self.sink.quarantine(stream.name, _row_key(stream, record), reason or refusal, record)
             else:
                 records.append(record)
         self.sink.write(stream.name, records)
@@ -243,10 +274,32 @@ class _Run:
             self.c.name,
             f.name,
             len(records),
-            len(roster.rows) - len(records),
+            len(rows) - len(records),
         )
-        if not problem:
-            self._remember(f, sha, stream, records, len(roster.rows))
+        if refusal:
+            self.outcome(f.name, stream.name, "refused", refusal, len(rows))
+            log.warning("%s: %s refused: %s", self.c.name, f.name, refusal)
+            return
+        note = f"{bad} row(s) quarantined, each with its reason" if bad else None
+        self.outcome(f.name, stream.name, "landed", note, len(rows))
+        self._remember(f, sha, stream, records, len(rows))
+
+    def _version_refusal(self, f: RosterFile, bad: int, read: int) -> str | None:
+        """Why a readable file must not become the month's roster: no row of it can land, or it would
+        replace a version landed earlier while some of its rows are quarantined (that would delete the
+        earlier rows and erase their identifiers for rows the bureau never meant to drop)."""
+        previous = self.months.get(f.group)
+        keep = f"; {previous['file']} stays the month's roster" if previous else ""
+        if bad == read:
+            return (
+                f"none of the file's {read} row(s) can be landed: it does not become the month's roster{keep}"
+            )
+        if previous and bad:
+            return (
+                f"{bad} of the file's {read} row(s) are quarantined, so it does not replace the version "
+                f"landed earlier{keep}; ask the bureau for a clean file"
+            )
+        return None
 
     def _remember(self, f: RosterFile, sha: str, stream: Stream, records: list[dict], read: int) -> None:
         """Record the landed version; keys the previous version had and this one lacks are deleted."""
@@ -255,7 +308,13 @@ class _Run:
         if previous:
             gone = sorted(set(previous["keys"]) - set(keys), key=lambda k: (len(k), k))
             self.sink.deleted(stream.name, [f"{stream.key_prefix}:{f.month}:{k}" for k in gone])
-        self.files[sha] = {"file": f.name, "stream": stream.name, "month": f.month, "rows": read}
+        self.files[_file_key(f, sha)] = {
+            "file": f.name,
+            "stream": stream.name,
+            "month": f.month,
+            "rows": read,
+            "sha": sha,
+        }
         self.months[f.group] = {"file": f.name, "rank": f.rank, "sha": sha, "keys": keys}
 
     def _reject_file(self, f: RosterFile, reason: str, sha: str | None) -> None:
@@ -263,7 +322,35 @@ class _Run:
         self.sink.read(f.layout.stream)
         record = {"source_file": f.name, "file_sha256": sha, "roster_month": f.month}
         self.sink.quarantine(f.layout.stream, f"file:{f.name}", reason, record)
+        self.outcome(f.name, f.layout.stream, "refused", reason)
         log.warning("%s: %s rejected: %s", self.c.name, f.name, reason)
+
+
+def _file_key(f: RosterFile, sha: str) -> str:
+    """A landed file in the state's ``files``: its content *for its month* (``senior:202612:<sha>``), so a
+    month whose file is byte-identical to the month before (a roster that did not change) still lands."""
+    return f"{f.group}:{sha}"
+
+
+def landed_rows(state: Mapping[str, Any], file_name: str, sha: str) -> int | None:
+    """How many data rows the connector read from a landed file (for the quality gate's roster check)."""
+    for key, info in (state.get("files") or {}).items():
+        if info.get("file") == file_name and (info.get("sha") or key) == sha:
+            return int(info["rows"])
+    return None
+
+
+def _upgrade(state: Mapping[str, Any]) -> dict[str, Any]:
+    """A state of an earlier version in this one's shape (version 1 keyed ``files`` by sha alone)."""
+    if state.get("version") == STATE_VERSION:
+        return dict(state)
+    if state.get("version") != 1:
+        return {}
+    files = {
+        f"{info['stream']}:{info['month']}:{sha}": {**info, "sha": sha}
+        for sha, info in (state.get("files") or {}).items()
+    }
+    return {**state, "version": STATE_VERSION, "files": files}
 
 
 def _group_problem(group: Sequence[RosterFile], newest: Sequence[RosterFile]) -> str | None:

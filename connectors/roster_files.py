@@ -7,7 +7,17 @@ and GBK rather than assumed; the header row is found below any title rows by its
 totals row ends the roster and is checked against the sum of the rows, in ``Decimal``.
 
 Values are returned exactly as the file holds them (an Excel-damaged ``4.201021959100794e+17`` stays a
-float, ``'5114…`` keeps its apostrophe): repairing is not this module's business.
+float, ``'5114…`` keeps its apostrophe): repairing is not this module's business. The one change is
+faithful to the cell: an ID-number cell of an ``.xlsx`` that is a *number* is returned as the float
+(IEEE double) an Excel number cell is, even when the XML spells it as an integer
+(``360102200210121000``), so it is landed as ``3.60102200210121e+17`` and reads as Excel damage
+whatever its check digit.
+
+Only the workbook's visible worksheets are candidates (a hidden sheet may hold a stale roster); of
+several visible ones the one with a roster header is read, and if more than one has such a header the
+file is refused. Rows after the ``合计`` row are read too: signatures and notes there are ignored, but
+a row that looks like data (a numeric 序号 or an ID) means the 合计 was a subtotal inside the roster,
+and every row of the file is then refused with that reason rather than silently dropped.
 
 A file that cannot be turned into rows raises ``RosterError`` whose message is the reason a person reads;
 no message ever quotes a cell, so no personal data reaches logs or the quarantine's reason column.
@@ -43,6 +53,7 @@ MAX_ZIP_ENTRIES = 500
 MAX_RATIO = 100  # deflate on sheet XML gives 5-20x; a bomb gives 1000x
 RATIO_FLOOR = 1 << 20  # small entries may compress well without being dangerous
 TOTAL_MARKERS = ("合计", "总计")
+ID_COLUMNS = ("身份证号码", "身份证号")
 ENCODINGS = ("utf_8", "gb18030", "gbk")
 
 
@@ -122,18 +133,20 @@ class DataRow:
 class Roster:
     rows: list[DataRow] = field(default_factory=list)
     totals: dict[str, Any] | None = None
+    #: Why no row of the file can be trusted although each could be read (data below the 合计 row).
+    problem: str | None = None
 
 
 def parse_roster(data: bytes, ext: str, layout: Layout, limits: Limits) -> Roster:
     """Read a roster's data rows and totals row. Raises ``RosterError`` with the reason."""
     if ext == "xlsx":
-        rows, ragged = _xlsx_rows(data, limits), _extra_cells
+        rows, ragged, cell = _xlsx_rows(data, layout, limits), _extra_cells, _xlsx_cell
     elif ext == "csv":
-        rows, ragged = _csv_rows(decode_text(data)), _wrong_width
+        rows, ragged, cell = _csv_rows(decode_text(data)), _wrong_width, _same
     else:
         raise RosterError(f"unsupported file type .{ext}; expected .xlsx or .csv")
-    with closing(rows):  # stopping at the totals row must still close the workbook
-        return _collect(rows, layout, limits, ragged)
+    with closing(rows):  # an error part-way must still close the workbook
+        return _collect(rows, layout, limits, ragged, cell)
 
 
 # --------------------------------------------------------------------------- xlsx
@@ -166,7 +179,7 @@ def check_zip(data: bytes, limits: Limits) -> None:
         )
 
 
-def _xlsx_rows(data: bytes, limits: Limits) -> Iterator[tuple[int, tuple[Any, ...]]]:
+def _xlsx_rows(data: bytes, layout: Layout, limits: Limits) -> Iterator[tuple[int, tuple[Any, ...]]]:
     check_zip(data, limits)
     import defusedxml
     import openpyxl
@@ -179,24 +192,52 @@ def _xlsx_rows(data: bytes, limits: Limits) -> Iterator[tuple[int, tuple[Any, ..
     except Exception as exc:  # noqa: BLE001 - any failure of a hostile file is a reason, not a crash
         raise RosterError(_workbook_reason(exc)) from None
     try:
-        yield from _sheet_rows(book, limits)
+        yield from _sheet_rows(book, layout, limits)
     finally:
         book.close()
 
 
-def _sheet_rows(book, limits: Limits) -> Iterator[tuple[int, tuple[Any, ...]]]:
-    if not book.worksheets:
-        raise RosterError("the workbook has no worksheet")
-    sheet = book.worksheets[0]
-    sheet.reset_dimensions()  # a forged dimension (A1:XFD1048576) must not size what we read
-    max_row = HEADER_SCAN_ROWS + 2 * limits.max_rows + 100
-    rows = sheet.iter_rows(max_row=max_row, max_col=MAX_COLUMNS, values_only=True)
+def _sheet_rows(book, layout: Layout, limits: Limits) -> Iterator[tuple[int, tuple[Any, ...]]]:
     try:
-        yield from enumerate(rows, start=1)
+        sheet = _roster_sheet(book, layout)
+        max_row = HEADER_SCAN_ROWS + 2 * limits.max_rows + 100
+        for number, cells in enumerate(_cells(sheet, max_row + 1), start=1):
+            if number > max_row:
+                raise RosterError(f"the sheet has more than {max_row} rows (max_rows): not read")
+            yield number, cells
     except RosterError:
         raise
     except Exception as exc:  # noqa: BLE001
         raise RosterError(_workbook_reason(exc)) from None
+
+
+def _cells(sheet, max_row: int) -> Iterator[tuple[Any, ...]]:
+    sheet.reset_dimensions()  # a forged dimension (A1:XFD1048576) must not size what we read
+    return sheet.iter_rows(max_row=max_row, max_col=MAX_COLUMNS, values_only=True)
+
+
+def _roster_sheet(book, layout: Layout):
+    """The worksheet that holds the roster: the only visible one, or of several visible ones the only one
+    with a roster header near its top. Hidden sheets (a stale roster, a lookup list) are never read."""
+    if not book.worksheets:
+        raise RosterError("the workbook has no worksheet")
+    visible = [(n, ws) for n, ws in enumerate(book.worksheets, start=1) if ws.sheet_state == "visible"]
+    if not visible:
+        raise RosterError("the workbook has no visible worksheet: every sheet is hidden")
+    if len(visible) == 1:
+        return visible[0][1]
+    headed = [(n, ws) for n, ws in visible if _has_header(_cells(ws, HEADER_SCAN_ROWS))]
+    if len(headed) > 1:
+        raise RosterError(
+            f"worksheets {', '.join(str(n) for n, _ in headed)} are all visible and all have a "
+            f"{layout.programme} header: which one is the roster is not clear; ask the bureau for a "
+            "workbook with one roster sheet"
+        )
+    return (headed or visible)[0][1]
+
+
+def _has_header(rows: Iterable[tuple[Any, ...]]) -> bool:
+    return any(_is_header([_norm(c) for c in cells]) for cells in rows)
 
 
 def _workbook_reason(exc: BaseException) -> str:
@@ -255,26 +296,71 @@ def _csv_rows(text: str) -> Iterator[tuple[int, tuple[Any, ...]]]:
 # --------------------------------------------------------------------------- rows
 
 
-def _collect(rows: Iterator[tuple[int, tuple[Any, ...]]], layout: Layout, limits: Limits, ragged) -> Roster:
+def _collect(
+    rows: Iterator[tuple[int, tuple[Any, ...]]], layout: Layout, limits: Limits, ragged, cell
+) -> Roster:
     header = _find_header(rows, layout)
     roster = Roster()
+    totals_row = None
     for number, cells in rows:
         if _blank(cells):
             continue
         if _is_totals(cells, header):
-            roster.totals = _by_column(cells, header)
-            break  # below the totals: signatures and notes, not data
+            if totals_row is None:
+                roster.totals, totals_row = _by_column(cells, header), number
+            continue
+        if totals_row is not None and not _looks_like_data(cells, header, layout):
+            continue  # below the totals: signatures and notes, not data
+        if totals_row is not None and roster.problem is None:
+            roster.problem = (
+                f"row {number} holds data below the 合计 row (row {totals_row}): a subtotal inside the "
+                "roster? every row is refused; ask the bureau for the file with one 合计 row at its end"
+            )
         if len(roster.rows) >= limits.max_rows:
             raise RosterError(f"more than {limits.max_rows} data rows (max_rows): not read")
-        roster.rows.append(DataRow(number, _by_column(cells, header), ragged(cells, header)))
+        values = {name: cell(name, value) for name, value in _by_column(cells, header).items()}
+        roster.rows.append(DataRow(number, values, ragged(cells, header)))
     return roster
+
+
+def _looks_like_data(cells: Sequence[Any], header: dict[str, int], layout: Layout) -> bool:
+    """A roster row rather than a signature or note: a number in 序号, anything in the ID column, or a
+    number in a summed (money) column."""
+    values = _by_column(cells, header)
+    if _numeric(values["序号"]) or any(_numeric(values.get(column)) for column in layout.sums):
+        return True
+    return any(not _empty(values.get(column)) for column in ID_COLUMNS)
+
+
+def _numeric(value: Any) -> bool:
+    if isinstance(value, bool) or _empty(value):
+        return False
+    try:
+        to_decimal(value)
+    except ValueError:
+        return False
+    return True
+
+
+def _same(column: str, value: Any) -> Any:
+    return value
+
+
+def _xlsx_cell(column: str, value: Any) -> Any:
+    """An ID typed into a *number* cell is the double Excel holds, however the XML spells it."""
+    if column in ID_COLUMNS and isinstance(value, int) and not isinstance(value, bool):
+        try:
+            return float(value)
+        except OverflowError:
+            return str(value)
+    return value
 
 
 def _find_header(rows: Iterator[tuple[int, tuple[Any, ...]]], layout: Layout) -> dict[str, int]:
     """Consume rows up to the header (the row naming 序号 and an ID column); map column → index."""
     for number, cells in rows:
         names = [_norm(c) for c in cells]
-        if "序号" in names and ("身份证号" in names or "身份证号码" in names):
+        if _is_header(names):
             return _header_map(names, layout)
         if number >= HEADER_SCAN_ROWS:
             break
@@ -282,6 +368,10 @@ def _find_header(rows: Iterator[tuple[int, tuple[Any, ...]]], layout: Layout) ->
         f"no header row (序号 … 身份证号) in the first {HEADER_SCAN_ROWS} rows; "
         f"a {layout.programme} roster has the columns {', '.join(layout.columns)}"
     )
+
+
+def _is_header(names: Sequence[str]) -> bool:
+    return "序号" in names and any(column in names for column in ID_COLUMNS)
 
 
 def _header_map(names: Sequence[str], layout: Layout) -> dict[str, int]:
@@ -349,7 +439,10 @@ def _norm(value: Any) -> str:
 
 
 def totals_problem(roster: Roster, layout: Layout) -> str | None:
-    """Why the roster fails its ``合计`` check (a truncated or edited file), or None if it passes."""
+    """Why the roster fails its ``合计`` check (a truncated or edited file, data below the 合计 row), or
+    None if it passes."""
+    if roster.problem:
+        return roster.problem
     if roster.totals is None:
         return "no 合计 totals row: the file may be truncated"
     for column in (*layout.sums, *layout.optional_sums):

@@ -95,6 +95,8 @@ class PersonStream:
       incident reporter, a 低保 household head, a door-card holder).
     - ``address_is_home``: an incident's address is where it happened, often but not always the
       reporter's home, so a different flat there says little.
+    ``spreadsheet`` (from the raw schema): the records come from files people type in Excel (the
+    civil-affairs rosters), so an 18-digit ID ending in ``000`` is Excel damage, not an ID.
     """
 
     system: str
@@ -106,6 +108,11 @@ class PersonStream:
     current_status: str | None = None
     min_age: int | None = None
     address_is_home: bool = True
+
+    @property
+    def spreadsheet(self) -> bool:
+        table = table_of(self.system, self.stream)
+        return table is not None and table.spreadsheet
 
     def scope(self, record_key: str, status: str | None = None) -> str | None:
         """The scope inside which two records of this stream are two different people, or None."""
@@ -165,9 +172,19 @@ PERSON_STREAMS: tuple[PersonStream, ...] = (
     PersonStream(
         "grid_platform", "events", _roles("grid_platform", "events"), min_age=16, address_is_home=False
     ),
-    PersonStream("civil_affairs", "dibao", _roles("civil_affairs", "dibao"), distinct="snapshot", min_age=16),
     PersonStream(
-        "civil_affairs", "senior", _roles("civil_affairs", "senior"), distinct="snapshot", min_age=79
+        "civil_affairs",
+        "dibao",
+        _roles("civil_affairs", "dibao"),
+        distinct="snapshot",
+        min_age=16,
+    ),
+    PersonStream(
+        "civil_affairs",
+        "senior",
+        _roles("civil_affairs", "senior"),
+        distinct="snapshot",
+        min_age=79,
     ),
     # Children below school age seldom hold a door card (the simulator issues them from age 8).
     PersonStream("iot_platform", "cardholders", _roles("iot_platform", "cardholders"), min_age=8),
@@ -389,6 +406,8 @@ _TEXT_OUTPUTS = (
 def _features(table: pa.Table, stream: PersonStream, places: Places, as_of: dt.datetime) -> pa.Table:
     """The `FEATURES` of one stream's records (``r_<role>`` raw columns) through the shared normalisers."""
     spec = {f"r_{role}": kind for role, kind in _NORMALISE if f"r_{role}" in table.column_names}
+    if stream.spreadsheet and "r_id_number" in spec:
+        spec["r_id_number"] = "spreadsheet_id"
     norm = normalize_table(table, spec, known_estates=places.codes)
     n = norm.num_rows
     col = {

@@ -77,6 +77,9 @@ class SourceSettings:
     name: str
     kind: str
     options: Mapping[str, Any]
+    #: The street the whole configuration is for (``street.code``): the default of a connector that reads
+    #: several streets' files from one place (``civil_files``' ``street_code``).
+    street_code: str | None = None
 
 
 @dataclass(frozen=True)
@@ -190,7 +193,7 @@ def parse_settings(
             problems.append(f"sources.{name}: needs a 'kind'")
             continue
         options = {k: resolver.resolve(f"sources.{name}.{k}", v) for k, v in body.items() if k != "kind"}
-        sources[str(name)] = SourceSettings(str(name), str(body["kind"]), options)
+        sources[str(name)] = SourceSettings(str(name), str(body["kind"]), options, street_code or None)
 
     # Warehouse-only commands (with_sources=False) get the keys that resolve and do not require the rest.
     key_resolver = resolver if with_sources else _Resolver(environ, base_dir, [])

@@ -9,7 +9,8 @@ with ``_run_id``), so re-running an interval changes nothing.
 Tables (schema ``raw``): ``{source}__{stream}``, the source's columns as text — without its direct
 identifiers, which are sealed in the vault (`islandbridge.privacy.sealing`) — plus ``_record_key`` and
 ``_run_id``. Schema ``meta``: ``runs``, ``run_sources`` (accounting per run, source and stream),
-``source_state``, ``quarantine``, ``deletions``.
+``source_state``, ``quarantine``, ``deletions``, ``source_files`` (what became of each file a file-based
+source found: landed, duplicate, superseded, refused or ignored, with the reason and its rows read).
 """
 
 from __future__ import annotations
@@ -65,6 +66,10 @@ CREATE TABLE IF NOT EXISTS meta.quarantine (
 -- Warehouses from before seq was stored numbered a record key's rows in insertion order: keep that number.
 ALTER TABLE meta.quarantine ADD COLUMN IF NOT EXISTS seq INTEGER;
 CREATE TABLE IF NOT EXISTS meta.deletions (run_id VARCHAR, source VARCHAR, stream VARCHAR, record_key VARCHAR);
+CREATE TABLE IF NOT EXISTS meta.source_files (
+    run_id VARCHAR, source VARCHAR, stream VARCHAR, file VARCHAR, outcome VARCHAR, reason VARCHAR,
+    rows BIGINT, loaded_at TIMESTAMPTZ
+);
 """
 
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -174,6 +179,16 @@ def load_source(
             )
         _replace_quarantine(con, fs, base, run_id, source, privacy)
         _replace_side_table(con, fs, base, "deletions", DELETED, run_id, source, "stream, _record_key")
+        con.execute("DELETE FROM meta.source_files WHERE run_id = ? AND source = ?", [run_id, source])
+        files = manifest.get("files") or []
+        if files:
+            con.executemany(
+                "INSERT INTO meta.source_files VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    [run_id, source, f["stream"], f["file"], f["outcome"], f["reason"], f["rows"], loaded_at]
+                    for f in files
+                ],
+            )
         con.execute(
             "INSERT OR REPLACE INTO meta.source_state VALUES (?, ?, ?, ?)",
             [source, as_of, run_id, json.dumps(manifest["state"], sort_keys=True)],

@@ -6,7 +6,7 @@ default)::
     {root}/{run_id}/{source}/{stream}/part-00000.parquet   one dataset per source table per run
     {root}/{run_id}/{source}/_quarantine/part-00000.parquet records set aside, with the reason
     {root}/{run_id}/{source}/_deleted/part-00000.parquet    record keys the source no longer has
-    {root}/{run_id}/{source}/_manifest.json                written last: counts and the next state
+    {root}/{run_id}/{source}/_manifest.json                written last: counts, files, the next state
 
 Raw values are landed as text, exactly as they came (an Excel-damaged ``5.11403E+17`` stays that
 string), so the raw contract never changes type from one batch to the next. A source's folder is
@@ -143,6 +143,7 @@ class LandingWriter:
     _written: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     _quarantine: list[dict[str, Any]] = field(default_factory=list)
     _deleted: list[dict[str, Any]] = field(default_factory=list)
+    _files: list[dict[str, Any]] = field(default_factory=list)
 
     @classmethod
     def open(cls, url: str, run_id: str, source: str, streams: Sequence[Stream], part_rows: int = 50_000):
@@ -191,6 +192,13 @@ class LandingWriter:
             self._deleted.append({"stream": stream, RECORD_KEY: key})
             self.counts[stream].deleted += 1
 
+    def file(self, stream: str | None, name: str, outcome: str, reason: str | None, rows: int = 0) -> None:
+        if stream is not None:
+            self._stream(stream)
+        self._files.append(
+            {"stream": stream, "file": name, "outcome": outcome, "reason": reason, "rows": rows}
+        )
+
     def close(self, state: Mapping[str, Any]) -> dict[str, Any]:
         """Flush everything, check the accounting, and write the manifest last. Returns the manifest."""
         for spec in self.streams.values():
@@ -220,6 +228,7 @@ class LandingWriter:
                 for name, spec in self.streams.items()
             },
             "state": dict(state),
+            "files": sorted(self._files, key=lambda f: (f["file"], f["outcome"])),
         }
         write_manifest(self.fs, self.base, manifest)
         return manifest

@@ -55,6 +55,7 @@ class StreamPrivacy:
     scrubbed: tuple[str, ...]  # also kept in the raw table, scrubbed (a subset of ``sealed``)
     id_columns: tuple[str, ...]  # each gains ``<column>__kind``
     name_columns: tuple[str, ...]  # person names, fed to the scrubber's list of known names
+    spreadsheet: bool = False  # typed in Excel: an 18-digit ID ending in 000 is damage (normalize_id)
 
     def warehouse_columns(self, columns: Sequence[str]) -> list[str]:
         """The raw table's columns: the landed ones minus sealed (plus scrubbed), then the ID kinds."""
@@ -85,6 +86,7 @@ def stream_privacy(
         scrubbed=tuple(c for c in sealed if c in declared and declared[c].scrub),
         id_columns=tuple(c for c in cols if c in declared and declared[c].role == "id_number"),
         name_columns=tuple(c for c in cols if c in declared and declared[c].role == "name"),
+        spreadsheet=schema.spreadsheet,
     )
 
 
@@ -117,7 +119,8 @@ def warehouse_batch(
 
     def ids(column: str) -> list:  # each ID column parsed once per batch, for its kind and its birth date
         if column not in parsed:
-            parsed[column] = [normalize_id(v) for v in batch.column(column).to_pylist()]
+            values = batch.column(column).to_pylist()
+            parsed[column] = [normalize_id(v, spreadsheet=spec.spreadsheet) for v in values]
         return parsed[column]
 
     for c in spec.warehouse_columns(columns):

@@ -126,7 +126,7 @@ def run_row_checks(
     maps: dict[str, str] = {}
     con.register(LANDED, rows)
     try:
-        _register_python_derived(con, checks, maps)
+        _register_python_derived(con, checks, maps, spreadsheet=table.spreadsheet)
         con.execute(_pass_sql(table, checks, ctx, refs, maps))
         counts = _counts(con, checks)
         out = RowCheckOutcome(rows.num_rows, counts)
@@ -239,8 +239,11 @@ def _flag_sql(c: Check, ctx: CheckContext, n: int) -> str:
     return f"{value} = false"
 
 
-def _register_python_derived(con, checks: Sequence[Check], maps: dict[str, str]) -> None:
-    """ID and phone validity come from the project's normalisers, run once per distinct value."""
+def _register_python_derived(
+    con, checks: Sequence[Check], maps: dict[str, str], *, spreadsheet: bool = False
+) -> None:
+    """ID and phone validity come from the project's normalisers, run once per distinct value
+    (``spreadsheet``: the table's files are typed in Excel, so an ID ending in 000 is damage)."""
     for n, c in enumerate(checks):
         if c.kind not in ("id_valid", "phone_valid"):
             continue
@@ -250,7 +253,7 @@ def _register_python_derived(con, checks: Sequence[Check], maps: dict[str, str])
                 f"SELECT DISTINCT {q(c.column)} FROM {LANDED} WHERE {q(c.column)} IS NOT NULL"
             ).fetchall()
         ]
-        judge = _id_judge(c.params["kinds"]) if c.kind == "id_valid" else _phone_ok
+        judge = _id_judge(c.params["kinds"], spreadsheet) if c.kind == "id_valid" else _phone_ok
         name = f"_map{n}"
         con.register(
             name,
@@ -261,11 +264,11 @@ def _register_python_derived(con, checks: Sequence[Check], maps: dict[str, str])
         maps[c.id] = name
 
 
-def _id_judge(valid_kinds: Sequence[str]) -> Callable[[str], bool | None]:
+def _id_judge(valid_kinds: Sequence[str], spreadsheet: bool = False) -> Callable[[str], bool | None]:
     from islandbridge.transforms.normalize import normalize_id  # heavy imports: only when validating
 
     def judge(value: str) -> bool | None:
-        kind = normalize_id(value).kind
+        kind = normalize_id(value, spreadsheet=spreadsheet).kind
         return None if kind == "missing" else kind in valid_kinds
 
     return judge

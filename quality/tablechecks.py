@@ -28,7 +28,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from islandbridge.connectors.civil_files import read_file
+from islandbridge.connectors.civil_files import landed_rows, read_file
 from islandbridge.connectors.roster_files import LAYOUTS, Limits, RosterError, parse_roster, to_decimal
 from islandbridge.quality.rowchecks import q
 from islandbridge.schemas import RECORD_KEY
@@ -117,10 +117,11 @@ def roster_totals(
     try:
         files = con.execute(
             f"""
-            SELECT l.file_sha256, any_value(l.source_file), count(*),
+            SELECT l.file_sha256, l.source_file, count(*),
                    (SELECT count(*) FROM _roster_quarantine r WHERE r.stream = $stream
-                      AND json_extract_string(r.record_json, '$.file_sha256') = l.file_sha256)
-            FROM {view} l GROUP BY 1 ORDER BY 2""",
+                      AND json_extract_string(r.record_json, '$.file_sha256') = l.file_sha256
+                      AND json_extract_string(r.record_json, '$.source_file') = l.source_file)
+            FROM {view} l GROUP BY 1, 2 ORDER BY 2""",
             {"stream": stream},
         ).fetchall()
     finally:
@@ -129,17 +130,17 @@ def roster_totals(
     summed = [*sums, *optional_sums]
     for n in range(len(summed)):
         columns[f"sum_landed_{n}"], columns[f"sum_stated_{n}"] = [], []
-    known = state.get("files") or {}
     for sha, name, landed, quarantined in files:
         columns["file"].append(name)
-        columns["rows_in_file"].append(int((known.get(sha) or {}).get("rows", -1)))
+        rows = landed_rows(state, name, sha)
+        columns["rows_in_file"].append(-1 if rows is None else rows)
         columns["rows_accounted"].append(landed + quarantined)
         stated = _stated_totals(folder, name, sha, stream) if quarantined == 0 else None
         for n, column in enumerate(summed):
             values = [
                 r[0]
                 for r in con.execute(
-                    f"SELECT {q(column)} FROM {view} WHERE file_sha256 = ?", [sha]
+                    f"SELECT {q(column)} FROM {view} WHERE file_sha256 = ? AND source_file = ?", [sha, name]
                 ).fetchall()
             ]
             total = _decimal_text(values)

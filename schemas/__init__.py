@@ -160,6 +160,11 @@ class Check:
         return self.kind not in TABLE_LEVEL_KINDS
 
 
+#: Source systems whose files people type in Excel (SPEC section C): an 18-digit ID ending in ``000`` there
+#: is what Excel leaves of a number cell, not an ID (`islandbridge.transforms.normalize.ids`).
+SPREADSHEET_SYSTEMS = frozenset({"civil_affairs"})
+
+
 @dataclass(frozen=True)
 class TableSchema:
     """One landed table: where it comes from, its grain, columns, key and quality suite."""
@@ -177,6 +182,11 @@ class TableSchema:
     @property
     def column_names(self) -> tuple[str, ...]:
         return tuple(c.name for c in self.columns)
+
+    @property
+    def spreadsheet(self) -> bool:
+        """The rows come from files typed in Excel (`SPREADSHEET_SYSTEMS`)."""
+        return self.system in SPREADSHEET_SYSTEMS
 
     def column(self, name: str) -> Column | None:
         return next((c for c in self.columns if c.name == name), None)

@@ -193,16 +193,18 @@ def test_an_older_version_never_replaces_a_newer_one_landed_before(folder: Path,
     assert second.state["superseded"] == {roster_name(): roster_name(correction="_更正")}
 
 
-def test_same_file_again_and_renamed_copy_land_nothing(folder: Path, tmp_path: Path):
-    """A file is landed once by content: the same file, or a renamed copy, counts as duplicates."""
+def test_same_file_again_lands_nothing_but_the_same_bytes_for_another_month_do(folder: Path, tmp_path: Path):
+    """A month's file is landed once by content; a byte-identical file of *another* month is that month's
+    roster (a 高龄补贴 CSV has no month column and often does not change) and lands."""
     base = folder / roster_name()
     base.write_bytes(dibao_xlsx([dibao_row(i) for i in (1, 2, 3)]))
     first = extract(folder, tmp_path)
     again = extract(folder, tmp_path, first.state)
     assert (again.count("dibao", "landed"), again.count("dibao", "duplicates")) == (0, 3)
     shutil.copy(base, folder / roster_name(month="202612"))
-    renamed = extract(folder, tmp_path, again.state)
-    assert (renamed.count("dibao", "landed"), renamed.count("dibao", "duplicates")) == (0, 6)
+    next_month = extract(folder, tmp_path, again.state)
+    assert (next_month.count("dibao", "landed"), next_month.count("dibao", "duplicates")) == (3, 3)
+    assert {r["_record_key"] for r in next_month.rows["dibao"]} == {f"dibao:202612:{i}" for i in (1, 2, 3)}
 
 
 def test_two_files_claiming_one_version_are_both_rejected(folder: Path, tmp_path: Path):
@@ -311,10 +313,17 @@ def test_hostile_file_gets_a_reason(hostile: Hostile, folder: Path, tmp_path: Pa
     elif hostile.where == "file":
         assert [q["_record_key"] for q in run.quarantine] == [f"file:{hostile.name}"]
         assert hostile.reason in run.quarantine[0]["reason"]
+    elif hostile.where == "all":
+        assert sum(len(rows) for rows in run.rows.values()) == 0
+        assert run.quarantine and all(hostile.reason in q["reason"] for q in run.quarantine)
     else:
         assert run.quarantine and all(hostile.reason in q["reason"] for q in run.quarantine)
         assert sum(len(rows) for rows in run.rows.values()) >= 2, "the well-formed rows still land"
     assert "outside-secret" not in caplog.text
+    outcomes = {f["file"]: f for f in run.manifest["files"]}
+    assert outcomes[hostile.name]["outcome"] in ("landed", "refused", "ignored")
+    if hostile.where != "row":
+        assert hostile.reason in outcomes[hostile.name]["reason"]
 
 
 def test_no_personal_data_in_logs(folder: Path, tmp_path: Path, caplog):

@@ -137,3 +137,33 @@ def test_an_address_without_its_estate_is_placed_by_the_one_house_of_its_grid_wi
     assert placed["residents:GP900011"]["community"] == community.replace(" ", "")
     assert placed["residents:GP900012"]["house_key"] is None
     assert placed["residents:GP900012"]["room_key"] == house_key(estate, ld, dy, fh).split("|", 1)[1]
+
+
+def test_roster_ids_ending_in_000_are_excel_damage_but_registry_ids_are_not():
+    """The same checksum-valid ``…000`` number: damage in a civil roster (typed in Excel), an ID in the
+    registry (typed into a database)."""
+    import pyarrow as pa
+
+    from islandbridge.identity.records import Places, _features
+
+    specs = {(s.system, s.stream): s for s in PERSON_STREAMS}
+    table = pa.table(
+        {
+            "record_key": ["k:1"],
+            "first_seen_run": ["r1"],
+            "last_seen_run": ["r1"],
+            "r_name": ["张三"],
+            "r_id_number": ["360102200210121000"],
+        }
+    )
+    places = Places({}, {}, {})
+    as_of = dt.datetime(2026, 11, 21, tzinfo=dt.UTC)
+    ids = {
+        key: _features(table, specs[key], places, as_of)["id_full"].to_pylist()
+        for key in (("civil_affairs", "senior"), ("civil_affairs", "dibao"), ("resident_registry", "t_jm"))
+    }
+    assert ids == {
+        ("civil_affairs", "senior"): [None],
+        ("civil_affairs", "dibao"): [None],
+        ("resident_registry", "t_jm"): ["360102200210121000"],
+    }

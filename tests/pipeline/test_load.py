@@ -134,3 +134,27 @@ def test_loading_without_a_complete_extraction_says_what_to_run(tmp_path):
     con = raw.connect(str(tmp_path / "wh.duckdb"))
     with pytest.raises(raw.LoadError, match="islandbridge extract --source src"):
         _load(tmp_path, con)
+
+
+def test_every_file_outcome_is_loaded_into_meta_source_files(tmp_path):
+    """A file-based source's per-file outcomes (name, outcome, reason, rows) reach ``meta.source_files``,
+    replaced, not doubled, when the run is loaded again."""
+    run_id = raw.run_id_for(AS_OF)
+    writer = LandingWriter.open(tmp_path.joinpath("landing").as_uri(), run_id, "src", [HOUSES, PEOPLE])
+    writer.read("houses")
+    writer.write("houses", [{"hid": "H1", "room": "0501"}])
+    writer.file("houses", "b.csv", "landed", None, 1)
+    writer.file("houses", "a.csv", "superseded", "an older version than b.csv: not read")
+    writer.file(None, "notes.txt", "ignored", "not a roster file name")
+    writer.close({})
+    con = raw.connect(str(tmp_path / "wh.duckdb"))
+    for _ in range(2):
+        _load(tmp_path, con)
+    rows = con.execute(
+        "SELECT run_id, source, stream, file, outcome, reason, rows FROM meta.source_files ORDER BY file"
+    ).fetchall()
+    assert rows == [
+        (run_id, "src", "houses", "a.csv", "superseded", "an older version than b.csv: not read", 0),
+        (run_id, "src", "houses", "b.csv", "landed", None, 1),
+        (run_id, "src", None, "notes.txt", "ignored", "not a roster file name", 0),
+    ]

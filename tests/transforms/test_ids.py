@@ -176,3 +176,18 @@ def test_normalising_the_canonical_output_again_gives_the_same(raw):
 def test_reasons_never_quote_the_number(raw):
     reason = normalize_id(raw).reason or ""
     assert not re.search(r"[0-9]{5}", reason)
+
+
+@pytest.mark.parametrize("typed", ["360102200210121000", "'360102200210121000", " 360102200210121000 "])
+def test_from_a_spreadsheet_18_digits_ending_in_000_are_damage_whatever_the_check_digit(typed):
+    """Excel keeps 15 significant digits: ``…000`` from a roster identifies nobody, even when it happens to
+    pass the check digit; the same number from a database is still an ID."""
+    assert normalize_id(typed).kind == "full"
+    damaged = normalize_id(typed, spreadsheet=True)
+    assert (damaged.kind, damaged.value, damaged.birth_date) == ("excel_damaged", None, None)
+    assert "360102" not in (damaged.reason or "")
+
+
+def test_spreadsheet_rule_leaves_other_roster_ids_alone():
+    assert normalize_id("11010119900307002x", spreadsheet=True).kind == "full"
+    assert normalize_id("110101199003070020", spreadsheet=True).kind == "invalid_checksum"

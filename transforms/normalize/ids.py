@@ -7,7 +7,8 @@
 ``legacy15_upgraded``  a first-generation 15-digit number, upgraded to its 18-digit form in ``value``
 ``masked``             the grid platform's ``510104********0696``: only ``prefix``/``suffix`` are known
 ``excel_damaged``      went through a spreadsheet float (``5.11403E+17``, ``...187000.0``): digits are lost,
-                       so it identifies nobody and is never repaired
+                       so it identifies nobody and is never repaired; from a spreadsheet-made file
+                       (``spreadsheet=True``) also 18 digits ending in ``000``, check digit or not
 ``passport``           a passport number of a foreign resident (``E12345678``), in ``passport``
 ``invalid_checksum``   looks like a number but the check digit fails (a typo): never used to link
 ``missing``            NULL, blank or a placeholder such as ``无``
@@ -15,6 +16,15 @@
 =====================  ===================================================================================
 
 Reasons are meant for logs and quality reports, so they never quote the number itself.
+
+**The trailing-000 rule for spreadsheets.** Excel keeps 15 significant digits of a number, so an 18-digit
+ID typed into a number cell and saved with a ``0`` format comes out as its first 15 digits and ``000``
+(``360102200210121000``); one such number in eleven still passes the check digit and would read as a
+real, *different* person's ID. A genuine ID ends in ``000`` only when its sequence number ends in ``00``
+and its check digit is ``0`` (about one in eleven thousand). A wrong link is worse than a missed one, so
+values from the civil-affairs rosters (files typed in Excel: ``spreadsheet=True``) that are 18 digits
+ending in ``000`` are ``excel_damaged`` whatever their check digit; the registry's and grid platform's
+numbers are typed into databases and keep the check-digit rule.
 """
 
 from __future__ import annotations
@@ -81,12 +91,13 @@ class IdResult(NamedTuple):
         return self.value or self.passport
 
 
-def normalize_id(raw: object) -> IdResult:
+def normalize_id(raw: object, *, spreadsheet: bool = False) -> IdResult:
     """Classify and canonicalise one ID-card field; total (never raises) and idempotent on `canonical`.
 
     `raw` is normally ``str | None``; a ``float`` (what openpyxl hands over for a number cell) is always
     Excel damage, an ``int`` is read as its digits. Spaces anywhere (also U+3000), a leading apostrophe,
-    full-width characters and a lower-case ``x`` are cleaned first.
+    full-width characters and a lower-case ``x`` are cleaned first. ``spreadsheet``: the value comes from
+    a file people type in Excel (the civil-affairs rosters), so 18 digits ending in ``000`` are damage.
 
     >>> normalize_id("'110101 19900307 002x ").kind
     'full'
@@ -101,7 +112,13 @@ def normalize_id(raw: object) -> IdResult:
         raw = str(raw)
     if not isinstance(raw, str):
         return IdResult("garbage", reason=f"unexpected type {type(raw).__name__}")
-    return _classify(drop_blanks(fold(raw)).lstrip("'`‘’").upper())
+    text = drop_blanks(fold(raw)).lstrip("'`‘’").upper()
+    if spreadsheet and _DIGITS17_CHECK.fullmatch(text) and text.endswith("000"):
+        return IdResult(
+            "excel_damaged",
+            reason="18 digits ending in 000 in a spreadsheet: what Excel leaves of a number cell's ID",
+        )
+    return _classify(text)
 
 
 def _classify(text: str) -> IdResult:

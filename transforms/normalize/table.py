@@ -65,6 +65,7 @@ _ID = _Kind(
         _field("id_reason", "reason"),
     ),
 )
+_SPREADSHEET_ID = _Kind(partial(normalize_id, spreadsheet=True), _ID.outputs)
 _PHONE = _Kind(
     normalize_phones,
     (
@@ -101,7 +102,7 @@ _SIMPLE = {
     "unit": _Kind(lambda raw: normalize_house(None, raw, None).unit, (("unit", _STR, _same),)),
     "room": _Kind(lambda raw: normalize_house(None, None, raw).room, (("room", _STR, _same),)),
 }
-KINDS = ("id", "phone", "name", "address", *_SIMPLE)
+KINDS = ("id", "phone", "name", "address", *_SIMPLE, "spreadsheet_id")
 
 
 def normalize_table(
@@ -113,6 +114,8 @@ def normalize_table(
 
     - ``id``: id_kind, id_value, id_birth_date (date32), id_sex, id_region, id_prefix, id_suffix,
       id_mask_length, id_passport, id_reason
+    - ``spreadsheet_id``: the same, for IDs from files typed in Excel (18 digits ending in 000 are
+      ``excel_damaged``; see `islandbridge.transforms.normalize.ids`)
     - ``phone``: phone_e164 and phone_mobile (list<string>), phone_status, phone_reason
     - ``name``: name_key, pinyin_key, surname_pinyin, given_pinyin, name_status, name_reason
     - ``address``: estate_name, estate_key, estate_code, building, unit, room, address_status,
@@ -143,7 +146,7 @@ def normalize_table(
 def _kind(name: str, index: EstateIndex | None) -> _Kind:
     if name == "address":
         return _Kind(partial(parse_address, known_estates=index), _ADDRESS_OUTPUTS)
-    return {"id": _ID, "phone": _PHONE, "name": _NAME, **_SIMPLE}[name]
+    return {"id": _ID, "spreadsheet_id": _SPREADSHEET_ID, "phone": _PHONE, "name": _NAME, **_SIMPLE}[name]
 
 
 def _appends_house(kinds: Mapping[str, _Kind]) -> bool:

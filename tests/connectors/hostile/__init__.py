@@ -3,8 +3,9 @@
 Everything is built small, from code, into a test's own folder (nothing is committed but this module).
 The people in them are invented. Each ``Hostile`` entry names the file it writes, the options the
 connector runs with, where its reason must appear (``file``: one quarantined ``file:<name>`` record;
-``row``: per-row quarantine beside landed rows; ``ignored``: the state's ``ignored`` list) and a fragment
-the reason must contain.
+``row``: per-row quarantine beside landed rows; ``all``: every row quarantined, none landed;
+``ignored``: the state's ``ignored`` list) and a fragment the reason must contain. Whatever the case,
+the file's outcome is recorded with its reason in the run's accounting of files.
 """
 
 from __future__ import annotations
@@ -203,6 +204,52 @@ def _unterminated_quote() -> bytes:
     return text.encode("gb18030")
 
 
+def _sheets(*states: str) -> Callable[[Path, str], None]:
+    """A workbook with one roster sheet per state ('visible' or 'hidden')."""
+
+    def build(folder: Path, name: str) -> None:
+        book = openpyxl.Workbook()
+        book.remove(book.active)
+        roster = list(
+            openpyxl.load_workbook(io.BytesIO(_VALID), read_only=True).active.iter_rows(values_only=True)
+        )
+        for n, state in enumerate(states):
+            sheet = book.create_sheet(f"表{n + 1}")
+            for cells in roster:
+                sheet.append(cells)
+            if state != "visible" and "visible" in states:
+                sheet.sheet_state = state
+        out = io.BytesIO()
+        book.save(out)
+        data = out.getvalue()
+        if "visible" not in states:  # openpyxl will not save such a book: hide the sheets in the XML
+            data = _rezip(
+                data,
+                "xl/workbook.xml",
+                lambda xml: xml.replace(b'state="visible" r:id', b'state="hidden" r:id'),
+            )
+        (folder / name).write_bytes(data)
+
+    return build
+
+
+def _rezip(data: bytes, entry: str, edit: Callable[[bytes], bytes]) -> bytes:
+    source = zipfile.ZipFile(io.BytesIO(data))
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
+        for item in source.namelist():
+            body = source.read(item)
+            archive.writestr(item, edit(body) if item == entry else body)
+    return out.getvalue()
+
+
+def _subtotal_mid_file() -> bytes:
+    rows = [senior_row(i) for i in range(1, 7)]
+    top = senior_csv(rows[:3]).decode("gb18030")
+    rest = "".join(",".join(r) + "\r\n" for r in rows[3:])
+    return (top + rest).encode("gb18030")
+
+
 _BIG_CSV = senior_csv([senior_row(i) for i in range(1, 400)])
 _VALID = dibao_xlsx([dibao_row(1), dibao_row(2)])
 
@@ -260,6 +307,24 @@ CORPUS: tuple[Hostile, ...] = (
     Hostile("directory", roster_name(), _directory, "not a regular file"),
     Hostile(
         "no_header", roster_name(), _write(dibao_xlsx([dibao_row(1)], header=["编号"] * 11)), "no header row"
+    ),
+    Hostile("two_visible_roster_sheets", roster_name(), _sheets("visible", "visible"), "are all visible"),
+    Hostile("every_sheet_hidden", roster_name(), _sheets("hidden"), "no visible worksheet"),
+    Hostile(
+        "subtotal_mid_file",
+        roster_name("高龄补贴", ext="csv"),
+        _write(_subtotal_mid_file()),
+        "below the 合计 row",
+        where="all",
+    ),
+    Hostile("empty_roster", roster_name(), _write(dibao_xlsx([], total=0)), "no data rows"),
+    Hostile(
+        "other_street",
+        "511403002_202611_低保.xlsx",
+        _write(_VALID),
+        "a roster of street 511403002",
+        where="ignored",
+        options={"street_code": STREET},
     ),
     Hostile(
         "unexpected_column",
