@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -43,6 +44,8 @@ FIELD_MASKS: Mapping[str, Callable[[object], str | None]] = {
     "id_number": mask_id,
 }
 _HIDDEN = "***"
+ACTOR = re.compile(r"[A-Za-z0-9._@-]{1,64}")  # an account name: nothing that could forge a log line
+MIN_PURPOSE = 4  # characters other than spaces, two of them letters or digits
 
 
 class RevealError(TerminalError):
@@ -88,11 +91,12 @@ def reveal(
     """Reveal ``columns`` (vault fields) of the persons named by ``person_refs`` xor ``person_keys``.
 
     person_refs are resolved against the warehouse's person keys (``con``, or the warehouse opened
-    read-only). Raises ``RevealError`` before revealing anything when the purpose or actor is empty, the
-    department has no policy, a field is not one its policy lets it receive, no person is named, or a
-    person_ref is unknown.
+    read-only). Raises ``RevealError`` before revealing or auditing anything when the actor is not an
+    account name (``ACTOR``), the purpose is empty or says nothing (fewer than ``MIN_PURPOSE`` characters,
+    only punctuation), the department has no policy, a field is not one its policy lets it receive, no
+    person is named, or a person_ref or person_key is not in the warehouse.
     """
-    _require_text(purpose=purpose, actor=actor)
+    _require_actor_and_purpose(actor, purpose)
     fields = _allowed_fields(department, columns, load_policies() if policies is None else policies)
     keys = load_keys(settings.keys, departments=[department])
     dept_key = keys.department(department)
@@ -100,6 +104,7 @@ def reveal(
         raise RevealError("name the persons by person_refs or by person_keys (exactly one of them)")
     if person_keys is not None:
         wanted = list(dict.fromkeys(person_keys))
+        _require_known(wanted, settings, con)
         refs = dict(zip(wanted, make_refs(dept_key, wanted).to_pylist(), strict=True))
     else:
         refs = _resolve_refs(list(dict.fromkeys(person_refs or ())), department, dept_key, settings, con)
@@ -133,10 +138,22 @@ def reveal(
     return Revealed(department, tuple(fields), rows, entry.seq)
 
 
-def _require_text(**values: str) -> None:
-    for name, value in values.items():
+def _require_actor_and_purpose(actor: str, purpose: str) -> None:
+    """An actor is an account name, a purpose a reason someone can read back (not ``.`` or ``x``)."""
+    for name, value in (("purpose", purpose), ("actor", actor)):
         if not isinstance(value, str) or not value.strip():
             raise RevealError(f"a reveal needs a stated {name}; nothing was revealed")
+    if not ACTOR.fullmatch(actor):
+        raise RevealError(
+            f"a reveal needs a stated actor: an account name of 1 to 64 letters, digits or . _ @ -, "
+            f"not {actor[:70]!r}; nothing was revealed"
+        )
+    meaningful = [c for c in purpose if c.isalnum()]
+    if len("".join(purpose.split())) < MIN_PURPOSE or len(meaningful) < 2:
+        raise RevealError(
+            f"a reveal needs a stated purpose of at least {MIN_PURPOSE} characters saying why "
+            "(e.g. 'welfare visit'); nothing was revealed"
+        )
 
 
 def _allowed_fields(department: str, columns: Sequence[str], policies: Mapping[str, Policy]) -> list[str]:
@@ -168,6 +185,16 @@ def _resolve_refs(
             f"warehouse (first: {', '.join(unknown[:3])}); nothing was revealed"
         )
     return {by_ref[r]: r for r in wanted}
+
+
+def _require_known(wanted: list[str], settings: Settings, con: duckdb.DuckDBPyConnection | None) -> None:
+    known = set(_known_person_keys(settings.warehouse_path, con))
+    unknown = [k for k in wanted if k not in known]
+    if unknown:
+        raise RevealError(
+            f"{len(unknown)} person_key(s) are not in the warehouse (first: "
+            f"{', '.join(repr(k[:40]) for k in unknown[:3])}); nothing was revealed or audited"
+        )
 
 
 def _known_person_keys(path: Path, con: duckdb.DuckDBPyConnection | None) -> list[str]:

@@ -87,14 +87,18 @@ def _ensure_keyring(path: Path) -> None:
 def airflow_env(workdir: Path, dags_folder: Path, config: Path, extra: dict[str, str]) -> dict[str, str]:
     """The environment of a project-local Airflow: its own home, SQLite metadata, only our DAGs."""
     home = workdir / "airflow"
-    home.mkdir(parents=True, exist_ok=True)
+    home.mkdir(parents=True, exist_ok=True, mode=0o700)
+    database = home / "airflow.db"  # holds connections and XComs: owner-only before Airflow opens it
+    os.close(os.open(database, os.O_WRONLY | os.O_CREAT, 0o600))
+    for path, mode in ((home, 0o700), (database, 0o600)):
+        os.chmod(path, mode)
     env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW__")}
     env.update(
         {
             "AIRFLOW_HOME": str(home),
             "AIRFLOW__CORE__DAGS_FOLDER": str(dags_folder),
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{database}",
             "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
             "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(home / "logs"),
             "ISLANDBRIDGE_CONFIG": str(config),

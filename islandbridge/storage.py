@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import os
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
@@ -26,8 +27,20 @@ from islandbridge.errors import ConfigError
 
 
 def connect(path: str, read_only: bool = False) -> duckdb.DuckDBPyConnection:
-    """A connection to the DuckDB file at ``path`` (``read_only`` for readers that must not write)."""
-    return duckdb.connect(str(path), read_only=read_only)
+    """A connection to the DuckDB file at ``path`` (``read_only`` for readers that must not write).
+
+    A writer makes the file owner-only (0600): the warehouse holds sealed rows and pseudonyms."""
+    con = duckdb.connect(str(path), read_only=read_only)
+    if not read_only and str(path) != ":memory:":
+        owner_only(Path(path), 0o600)
+    return con
+
+
+def owner_only(path: Path, mode: int) -> None:
+    """Set ``path``'s mode to ``mode`` (0600 or 0700) when this process owns it; otherwise leave it."""
+    with contextlib.suppress(OSError):
+        if path.stat().st_uid == os.getuid() and path.stat().st_mode & 0o777 != mode:
+            os.chmod(path, mode)
 
 
 # What an analyst's query may be: one read-only statement (``DESCRIBE``, ``SHOW``, ``SUMMARIZE``, ``FROM t``

@@ -31,6 +31,7 @@ from importlib.metadata import entry_points
 
 from islandbridge.cli import operate, steps
 from islandbridge.cli.common import VERBOSE
+from islandbridge.config import owner_only_files
 from islandbridge.errors import IslandbridgeError
 
 COMMAND_GROUPS = "islandbridge.commands"  # entry-point group: register(sub) of further command groups
@@ -45,7 +46,8 @@ def main(argv: list[str] | None = None) -> int:
         stream=sys.stderr,
     )
     try:
-        return args.func(args) or 0
+        with owner_only_files():  # the warehouse, WALs, landing and exports it creates are owner-only
+            return args.func(args) or 0
     except IslandbridgeError as exc:
         return _fail(verbose, exc, exc.exit_status)
 
