@@ -39,6 +39,7 @@ from islandbridge.errors import ConfigError
 from islandbridge.identity.reconcile import reconcile as run_reconcile
 from islandbridge.landing import raw
 from islandbridge.landing.zone import COUNT_FIELDS, LandingWriter, open_root
+from islandbridge.privacy.audit import record_anchor
 from islandbridge.privacy.configured import open_vault, quarantine_keyring
 from islandbridge.privacy.scrub import Scrubber
 from islandbridge.privacy.sealing import KNOWN_NAMES, LoadPrivacy, landed_names, stream_privacy
@@ -194,13 +195,22 @@ def build(settings: Settings, as_of: dt.datetime) -> dict[str, Any]:
 
 
 def export(settings: Settings, as_of: dt.datetime, clock: Clock = utc_now) -> dict[str, Any]:
-    """Write every department's exports for ``as_of`` as its policy allows; returns paths and counts."""
+    """Write every department's exports for ``as_of`` as its policy allows; returns paths and counts.
+
+    Then the audit log's length and head are recorded in ``meta.audit_anchors`` for the run, so that
+    entries cut off the log later are noticed (`islandbridge audit verify`, the next export or reveal)."""
     run_id = raw.run_id_for(as_of)
     con = raw.connect(str(settings.warehouse_path), read_only=True)
     try:
-        return export_run(settings, con, as_of, run_id, clock=clock)
+        summary = export_run(settings, con, as_of, run_id, clock=clock)
     finally:
         con.close()
+    con = raw.connect(str(settings.warehouse_path))
+    try:
+        record_anchor(con, summary["audit_length"], summary["audit_head"], "export", clock(), run_id)
+    finally:
+        con.close()
+    return summary
 
 
 def publish(settings: Settings, as_of: dt.datetime) -> dict[str, Any]:

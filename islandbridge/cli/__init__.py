@@ -12,6 +12,7 @@ an example):
     reveal                 a department's identifiers of some persons, for a stated purpose (audited)
     keys                   vault and quarantine keys: status, add, rotate, retire
     snapshot               the analysts' read-only snapshots: list, publish, rollback
+    audit verify           the re-identification log's chain, against the lengths and heads recorded
     sql                    one read-only query on the warehouse
 
 The developer tools (``simulate``, ``serve``, ``demo``, ``eval``, ``bench``, ``privacy scan``) join

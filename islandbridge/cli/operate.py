@@ -1,5 +1,5 @@
 """Operating the warehouse between and after runs: runs, quarantine, linkage model, reveal, keys,
-snapshots and read-only SQL."""
+snapshots, the audit log's verification and read-only SQL."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import duckdb
 from islandbridge import pipeline, storage
 from islandbridge.cli.common import AS_OF_HELP, command, group, print_json, settings_of
 from islandbridge.config import parse_as_of
+from islandbridge.delivery.audit_check import verify_audit
 from islandbridge.delivery.reveal import reveal
 from islandbridge.delivery.snapshot import list_snapshots, rollback
 from islandbridge.errors import ConfigError
@@ -33,6 +34,15 @@ def register(sub) -> None:
     _reveal(sub)
     _keys(sub)
     _snapshots(sub)
+    asub = group(sub, "audit", "the re-identification audit log")
+    command(
+        asub,
+        "verify",
+        _audit_verify,
+        "check the log's hash chain, and that no entry was cut off since the warehouse and the export "
+        "manifests recorded its length and head; exit status 4 when it was tampered with",
+        example="islandbridge audit verify --config islandbridge.yml",
+    )
     s = command(
         sub,
         "sql",
@@ -229,6 +239,11 @@ def _snapshot_publish(args) -> int:
 
 def _snapshot_rollback(args) -> int:
     print(rollback(settings_of(args, with_sources=False).snapshots_dir, args.run))
+    return 0
+
+
+def _audit_verify(args) -> int:
+    print_json(verify_audit(settings_of(args, with_sources=False)))
     return 0
 
 
