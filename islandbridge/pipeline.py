@@ -38,7 +38,7 @@ from islandbridge.delivery.snapshot import publish_snapshot
 from islandbridge.errors import ConfigError
 from islandbridge.identity.reconcile import reconcile as run_reconcile
 from islandbridge.landing import raw
-from islandbridge.landing.zone import COUNT_FIELDS, LandingWriter, open_root
+from islandbridge.landing.zone import COUNT_FIELDS, LandingWriter, open_root, remove_abandoned
 from islandbridge.privacy.audit import record_anchor
 from islandbridge.privacy.configured import open_vault, quarantine_keyring
 from islandbridge.privacy.scrub import Scrubber
@@ -85,15 +85,19 @@ def extract(settings: Settings, source: str, as_of: dt.datetime) -> dict[str, An
     """Extract one source for the run ending at ``as_of`` into the landing zone.
 
     Raises the connector's ``RetriableError`` / ``FatalSourceError`` with what went wrong; nothing in the
-    warehouse changes, so the task can simply be retried.
+    warehouse changes, so the task can simply be retried. The half-written slice is deleted first.
     """
     connector = build_connector(settings.source(source))
     run_id = raw.run_id_for(as_of)
     state = _previous_state(settings, source, as_of)
     writer = LandingWriter.open(settings.landing_url, run_id, source, connector.streams())
     log.info("extracting %s for run %s (as of %s)", connector.describe(), run_id, as_of.isoformat())
-    new_state = connector.extract(ExtractContext(run_id=run_id, as_of=as_of, state=state, sink=writer))
-    manifest = writer.close(new_state)
+    try:
+        new_state = connector.extract(ExtractContext(run_id=run_id, as_of=as_of, state=state, sink=writer))
+        manifest = writer.close(new_state)
+    except BaseException:
+        writer.discard()  # half an extraction, identifiers in clear, never loadable: not left on disk
+        raise
     counts = {s: {k: c[k] for k in COUNT_FIELDS} for s, c in manifest["streams"].items()}
     log.info("extracted %s: %s", source, {s: c["landed"] for s, c in counts.items()})
     return {"source": source, "run_id": run_id, "landing": writer.base, "counts": counts}
@@ -116,7 +120,8 @@ def load(
 
     Rows are pseudonymised on the way in: direct identifiers are sealed in the vault, free text is
     scrubbed, connector quarantine is sealed (`islandbridge.privacy.sealing`). Each source's landed
-    extract is deleted once its load has committed.
+    extract is deleted once its load has committed, and so are the slices earlier runs left behind (an
+    extraction that failed, a run the quality gate stopped).
     """
     run_id = raw.run_id_for(as_of)
     settings.warehouse_path.parent.mkdir(parents=True, exist_ok=True)
@@ -139,6 +144,9 @@ def load(
             summary = dict(raw.run_summary(con, run_id))
         finally:
             con.close()
+    abandoned = remove_abandoned(settings.landing_url, run_id)
+    if abandoned:
+        log.info("removed %d abandoned landing slice(s) of earlier runs: %s", len(abandoned), abandoned)
     return {
         "run_id": run_id,
         "as_of": as_of.isoformat(),
