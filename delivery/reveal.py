@@ -95,10 +95,10 @@ def reveal(
     person_refs are resolved against the warehouse's person keys (``con``, or the warehouse opened for
     writing, which also gets the audit anchor of the entry in ``meta.audit_anchors``; a caller's ``con``
     does not). The audit log must verify, against the warehouse's anchors, before anything is appended
-    (``AuditBrokenError``). Raises ``RevealError`` before revealing or auditing anything when the actor is not an
-    account name (``ACTOR``), the purpose is empty or says nothing (fewer than ``MIN_PURPOSE`` characters,
-    only punctuation), the department has no policy, a field is not one its policy lets it receive, no
-    person is named, or a person_ref or person_key is not in the warehouse.
+    (``AuditBrokenError``). Raises ``RevealError`` before revealing or auditing anything when the actor
+    is not an account name (``ACTOR``), the purpose is empty or says nothing (fewer than ``MIN_PURPOSE``
+    characters, only punctuation), the department has no policy, a field is not one its policy lets it
+    receive, no person is named, or a person_ref or person_key is not in the warehouse.
     """
     _require_actor_and_purpose(actor, purpose)
     fields = _allowed_fields(department, columns, load_policies() if policies is None else policies)
@@ -196,7 +196,8 @@ def _resolve_refs(wanted: list[str], department: str, dept_key, known: list[str]
 
 
 def _require_known(wanted: list[str], known: list[str]) -> None:
-    unknown = [k for k in wanted if k not in set(known)]
+    present = set(known)
+    unknown = [k for k in wanted if k not in present]
     if unknown:
         raise RevealError(
             f"{len(unknown)} person_key(s) are not in the warehouse (first: "
