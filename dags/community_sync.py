@@ -37,14 +37,17 @@ LOCAL_TZ = ZoneInfo("Asia/Shanghai")
 
 
 def fail_fast_when_terminal(step):
-    """Run ``step``; a ``TerminalError`` fails the task at once (no retry), anything else propagates."""
+    """Run ``step`` creating owner-only files; a ``TerminalError`` fails the task at once (no retry),
+    anything else propagates."""
 
     @functools.wraps(step)
     def run(*args, **kwargs):
+        from islandbridge.config import owner_only_files
         from islandbridge.errors import TerminalError
 
         try:
-            return step(*args, **kwargs)
+            with owner_only_files():  # what the step creates (warehouse, vault WAL, landing) is owner-only
+                return step(*args, **kwargs)
         except TerminalError as exc:
             first_line = (str(exc).strip().splitlines() or [""])[0]
             raise AirflowFailException(f"{type(exc).__name__}: {first_line}") from exc

@@ -12,7 +12,9 @@ counts, neutralises spreadsheet formulas, and writes::
 ``YYYY-MM-DD`` is the date of the as-of instant T in Asia/Shanghai (``export_day``). The day folder is
 written under a hidden temporary name beside it and swapped in whole, so a half-written export is never
 visible and a re-run of the same T replaces the day exactly. Identifiers leave the vault only here (and
-through ``reveal``): one audit entry per report that revealed any, appended before the swap.
+through ``reveal``): one audit entry per report that revealed any, appended before the swap, to a log
+that must verify first (against the anchors in ``meta.audit_anchors``); each manifest records the log's
+length and head after its department's entries.
 
 Rules worth knowing (docs/exports.md has them all):
 
@@ -67,7 +69,7 @@ from islandbridge.delivery.policy import (
 )
 from islandbridge.delivery.workbook import WorkbookMeta
 from islandbridge.errors import TerminalError
-from islandbridge.privacy.audit import AuditLog
+from islandbridge.privacy.audit import AuditLog, recorded_anchors
 from islandbridge.privacy.keys import Key, Keys, load_keys
 from islandbridge.privacy.masking import mask_id, mask_name, mask_phone
 from islandbridge.privacy.pseudonymise import person_refs
@@ -149,6 +151,7 @@ def export_run(
         for r, report in policies[d].reports.items()
     }
     keys = _keys(settings, policies)
+    AuditLog(settings.audit_path).require_intact(recorded_anchors(con))  # never append to a broken log
     summary: dict[str, Any] = {
         "run_id": run_id,
         "as_of": as_of.astimezone(LOCAL_TZ).isoformat(),
@@ -167,7 +170,7 @@ def export_run(
         summary["departments"][department] = _publish(
             settings, policies[department], built[department], target, day, as_of, run_id, actor, clock
         )
-    summary["audit_head"] = AuditLog(settings.audit_path).head()
+    summary["audit_length"], summary["audit_head"] = AuditLog(settings.audit_path).tip()
     return summary
 
 
@@ -508,9 +511,10 @@ def _publish(
                 for r in reports
                 for entry in write_report_files(stage, r.name, r.table, policy.reports[r.name], meta)
             ]
-            write_json(stage / "manifest.json", _manifest(policy, day, as_of, run_id, files, clock()))
-            fsync_dir(stage)
             audited = _audit(settings, policy, reports, actor, clock())
+            audit = AuditLog(settings.audit_path).tip()
+            write_json(stage / "manifest.json", _manifest(policy, day, as_of, run_id, files, clock(), audit))
+            fsync_dir(stage)
             swap_dirs(stage, _replaceable(final))
         finally:
             if stage.exists():
@@ -527,6 +531,7 @@ def _manifest(
     run_id: str,
     files: list[dict[str, Any]],
     made_at: dt.datetime,
+    audit: tuple[int, str],
 ) -> dict[str, Any]:
     return {
         "department": policy.department,
@@ -536,6 +541,7 @@ def _manifest(
         "files": files,
         "made_at": made_at.astimezone(dt.UTC).isoformat(),
         "policy": {"file": policy.origin, "version": policy.version, "sha256": policy.sha256},
+        "audit": {"entries": audit[0], "head": audit[1]},  # an anchor `islandbridge audit verify` checks
     }
 
 

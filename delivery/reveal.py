@@ -15,20 +15,23 @@ Example::
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
-from collections.abc import Callable, Iterable, Mapping, Sequence
+import re
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
 
+from islandbridge import storage
 from islandbridge.config import Settings
 from islandbridge.delivery.export import pick_identifier
 from islandbridge.delivery.policy import Policy, load_policies
+from islandbridge.delivery.snapshot import WarehouseBusyError
 from islandbridge.errors import TerminalError
-from islandbridge.landing import raw
-from islandbridge.privacy.audit import AuditLog
+from islandbridge.privacy.audit import AuditLog, record_anchor, recorded_anchors
 from islandbridge.privacy.keys import load_keys
 from islandbridge.privacy.masking import mask_id, mask_name, mask_phone
 from islandbridge.privacy.pseudonymise import person_refs as make_refs
@@ -43,6 +46,8 @@ FIELD_MASKS: Mapping[str, Callable[[object], str | None]] = {
     "id_number": mask_id,
 }
 _HIDDEN = "***"
+ACTOR = re.compile(r"[A-Za-z0-9._@-]{1,64}")  # an account name: nothing that could forge a log line
+MIN_PURPOSE = 4  # characters other than spaces, two of them letters or digits
 
 
 class RevealError(TerminalError):
@@ -87,34 +92,45 @@ def reveal(
 ) -> Revealed:
     """Reveal ``columns`` (vault fields) of the persons named by ``person_refs`` xor ``person_keys``.
 
-    person_refs are resolved against the warehouse's person keys (``con``, or the warehouse opened
-    read-only). Raises ``RevealError`` before revealing anything when the purpose or actor is empty, the
-    department has no policy, a field is not one its policy lets it receive, no person is named, or a
-    person_ref is unknown.
+    person_refs are resolved against the warehouse's person keys (``con``, or the warehouse opened for
+    writing, which also gets the audit anchor of the entry in ``meta.audit_anchors``; a caller's ``con``
+    does not). The audit log must verify, against the warehouse's anchors, before anything is appended
+    (``AuditBrokenError``). Raises ``RevealError`` before revealing or auditing anything when the actor
+    is not an account name (``ACTOR``), the purpose is empty or says nothing (fewer than ``MIN_PURPOSE``
+    characters, only punctuation), the department has no policy, a field is not one its policy lets it
+    receive, no person is named, or a person_ref or person_key is not in the warehouse.
     """
-    _require_text(purpose=purpose, actor=actor)
+    _require_actor_and_purpose(actor, purpose)
     fields = _allowed_fields(department, columns, load_policies() if policies is None else policies)
     keys = load_keys(settings.keys, departments=[department])
     dept_key = keys.department(department)
     if (person_refs is None) == (person_keys is None):
         raise RevealError("name the persons by person_refs or by person_keys (exactly one of them)")
-    if person_keys is not None:
-        wanted = list(dict.fromkeys(person_keys))
-        refs = dict(zip(wanted, make_refs(dept_key, wanted).to_pylist(), strict=True))
-    else:
-        refs = _resolve_refs(list(dict.fromkeys(person_refs or ())), department, dept_key, settings, con)
-    if not refs:
-        raise RevealError("no person named; pass at least one person_ref or person_key")
-    values = _vault_values(settings, keys.vault, list(refs), fields)
-    shown = [f + (" (masked)" if masked else "") for f in fields]
-    entry = AuditLog(settings.audit_path).append(
-        actor=actor,
-        purpose=f"reveal: {purpose.strip()}",
-        department=department,
-        person_refs=list(refs.values()),
-        columns=shown,
-        at=clock(),
-    )
+    with _warehouse(settings, con) as (warehouse, owned):
+        known = _known_person_keys(warehouse)
+        if person_keys is not None:
+            wanted = list(dict.fromkeys(person_keys))
+            _require_known(wanted, known)
+            refs = dict(zip(wanted, make_refs(dept_key, wanted).to_pylist(), strict=True))
+        else:
+            refs = _resolve_refs(list(dict.fromkeys(person_refs or ())), department, dept_key, known)
+        if not refs:
+            raise RevealError("no person named; pass at least one person_ref or person_key")
+        audit = AuditLog(settings.audit_path)
+        audit.require_intact(recorded_anchors(warehouse))
+        values = _vault_values(settings, keys.vault, list(refs), fields)
+        shown = [f + (" (masked)" if masked else "") for f in fields]
+        at = clock()
+        entry = audit.append(
+            actor=actor,
+            purpose=f"reveal: {purpose.strip()}",
+            department=department,
+            person_refs=list(refs.values()),
+            columns=shown,
+            at=at,
+        )
+        if owned:
+            record_anchor(warehouse, entry.seq, entry.hash, "reveal", at)
     rows = tuple(
         {
             "person_ref": refs[pk],
@@ -133,10 +149,22 @@ def reveal(
     return Revealed(department, tuple(fields), rows, entry.seq)
 
 
-def _require_text(**values: str) -> None:
-    for name, value in values.items():
+def _require_actor_and_purpose(actor: str, purpose: str) -> None:
+    """An actor is an account name, a purpose a reason someone can read back (not ``.`` or ``x``)."""
+    for name, value in (("purpose", purpose), ("actor", actor)):
         if not isinstance(value, str) or not value.strip():
             raise RevealError(f"a reveal needs a stated {name}; nothing was revealed")
+    if not ACTOR.fullmatch(actor):
+        raise RevealError(
+            f"a reveal needs a stated actor: an account name of 1 to 64 letters, digits or . _ @ -, "
+            f"not {actor[:70]!r}; nothing was revealed"
+        )
+    meaningful = [c for c in purpose if c.isalnum()]
+    if len("".join(purpose.split())) < MIN_PURPOSE or len(meaningful) < 2:
+        raise RevealError(
+            f"a reveal needs a stated purpose of at least {MIN_PURPOSE} characters saying why "
+            "(e.g. 'welfare visit'); nothing was revealed"
+        )
 
 
 def _allowed_fields(department: str, columns: Sequence[str], policies: Mapping[str, Policy]) -> list[str]:
@@ -155,11 +183,8 @@ def _allowed_fields(department: str, columns: Sequence[str], policies: Mapping[s
     return fields
 
 
-def _resolve_refs(
-    wanted: list[str], department: str, dept_key, settings: Settings, con: duckdb.DuckDBPyConnection | None
-) -> dict[str, str]:
+def _resolve_refs(wanted: list[str], department: str, dept_key, known: list[str]) -> dict[str, str]:
     """person_key -> person_ref for the wanted refs, by computing the refs of every known person."""
-    known = _known_person_keys(settings.warehouse_path, con)
     by_ref = dict(zip(make_refs(dept_key, known).to_pylist(), known, strict=True))
     unknown = [r for r in wanted if r not in by_ref]
     if unknown:
@@ -170,13 +195,41 @@ def _resolve_refs(
     return {by_ref[r]: r for r in wanted}
 
 
-def _known_person_keys(path: Path, con: duckdb.DuckDBPyConnection | None) -> list[str]:
+def _require_known(wanted: list[str], known: list[str]) -> None:
+    present = set(known)
+    unknown = [k for k in wanted if k not in present]
+    if unknown:
+        raise RevealError(
+            f"{len(unknown)} person_key(s) are not in the warehouse (first: "
+            f"{', '.join(repr(k[:40]) for k in unknown[:3])}); nothing was revealed or audited"
+        )
+
+
+def _known_person_keys(con: duckdb.DuckDBPyConnection) -> list[str]:
     query = "SELECT DISTINCT person_key FROM core.identity_map WHERE person_key IS NOT NULL ORDER BY 1"
+    return [r[0] for r in con.execute(query).fetchall()]
+
+
+@contextlib.contextmanager
+def _warehouse(
+    settings: Settings, con: duckdb.DuckDBPyConnection | None
+) -> Iterator[tuple[duckdb.DuckDBPyConnection, bool]]:
+    """``con``, or the warehouse opened for writing (the reveal's audit anchor goes in it); ``owned``."""
     if con is not None:
-        return [r[0] for r in con.execute(query).fetchall()]
-    own = raw.connect(str(path), read_only=True)
+        yield con, False
+        return
+    path = Path(settings.warehouse_path)
+    if not path.is_file():
+        raise RevealError(f"no warehouse at {path}; nothing to reveal")
     try:
-        return [r[0] for r in own.execute(query).fetchall()]
+        own = storage.connect(str(path))
+    except (duckdb.IOException, duckdb.ConnectionException) as exc:
+        raise WarehouseBusyError(
+            f"the warehouse {path} is in use by a running step ({type(exc).__name__}); reveal again when "
+            "it has finished"
+        ) from None
+    try:
+        yield own, True
     finally:
         own.close()
 

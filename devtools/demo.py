@@ -100,14 +100,18 @@ def airflow_env(
     """The environment of a project-local Airflow: its own home, SQLite metadata, only our DAGs; its
     logging at WARNING unless ``verbose`` (our tasks' step lines are logged at INFO all the same)."""
     home = workdir / "airflow"
-    home.mkdir(parents=True, exist_ok=True)
+    home.mkdir(parents=True, exist_ok=True, mode=0o700)
+    database = home / "airflow.db"  # holds connections and XComs: owner-only before Airflow opens it
+    os.close(os.open(database, os.O_WRONLY | os.O_CREAT, 0o600))
+    for path, mode in ((home, 0o700), (database, 0o600)):
+        os.chmod(path, mode)
     env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW__")}
     env.update(
         {
             "AIRFLOW_HOME": str(home),
             "AIRFLOW__CORE__DAGS_FOLDER": str(dags_folder),
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{database}",
             "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
             "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(home / "logs"),
             "ISLANDBRIDGE_CONFIG": str(config),

@@ -13,10 +13,13 @@ Example::
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import difflib
+import os
 import re
-from collections.abc import Callable, Collection, Mapping
+import urllib.parse
+from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -246,6 +249,11 @@ class _Resolver:
             return self.secret(where, value)
         if isinstance(value, str) and where.endswith(("secret", "password", "api_key", "token")):
             self.problems.append(f"{where}: write a reference such as {{env: NAME}}, not the secret itself")
+        elif isinstance(value, str) and _url_password(value):
+            self.problems.append(
+                f"{where}: a URL with a password written in the configuration; put the whole URL in a "
+                "reference such as {env: REGISTRY_URL} or {file: secrets/registry.url}"
+            )
         return value
 
     def secret(self, where: str, ref: Any) -> Secret | None:
@@ -294,6 +302,16 @@ def _unknown_keys(raw: Mapping[str, Any], problems: list[str]) -> set[str]:
     return suggested - {None}
 
 
+def _url_password(text: str) -> bool:
+    """Whether ``text`` is a URL carrying a password (``scheme://user:password@host``)."""
+    if "://" not in text or "@" not in text:
+        return False
+    try:
+        return bool(urllib.parse.urlsplit(text.strip()).password)
+    except ValueError:  # a malformed port or bracket: still refuse what looks like user:password@
+        return bool(re.search(r"://[^/@\s]*:[^@\s]+@", text))
+
+
 def _get(raw: Mapping[str, Any], dotted: str) -> Any:
     node: Any = raw
     for part in dotted.split("."):
@@ -319,6 +337,22 @@ def _landing_url(value: Any, base_dir: Path) -> str:
 
 
 Clock = Callable[[], dt.datetime]
+
+
+OWNER_ONLY_UMASK = 0o077
+
+
+@contextlib.contextmanager
+def owner_only_files() -> Iterator[None]:
+    """For the block, every file and folder this process creates (the warehouse and its WAL, the vault's
+    WAL, landing slices, logs, Airflow's database) is owner-only: the umask is tightened to 0o077 (never
+    loosened), and restored after. The ``islandbridge`` command and every DAG task run inside it."""
+    old = os.umask(OWNER_ONLY_UMASK)
+    os.umask(old | OWNER_ONLY_UMASK)
+    try:
+        yield
+    finally:
+        os.umask(old)
 
 
 def utc_now() -> dt.datetime:

@@ -38,8 +38,9 @@ from islandbridge.delivery.snapshot import publish_snapshot
 from islandbridge.errors import ConfigError
 from islandbridge.identity.reconcile import reconcile as run_reconcile
 from islandbridge.landing import raw
-from islandbridge.landing.zone import COUNT_FIELDS, LandingWriter, open_root
+from islandbridge.landing.zone import COUNT_FIELDS, LandingWriter, open_root, remove_abandoned
 from islandbridge.logs import progress, timed
+from islandbridge.privacy.audit import record_anchor
 from islandbridge.privacy.configured import open_vault, quarantine_keyring
 from islandbridge.privacy.scrub import Scrubber
 from islandbridge.privacy.sealing import KNOWN_NAMES, LoadPrivacy, landed_names, stream_privacy
@@ -85,7 +86,7 @@ def extract(settings: Settings, source: str, as_of: dt.datetime) -> dict[str, An
     """Extract one source for the run ending at ``as_of`` into the landing zone.
 
     Raises the connector's ``RetriableError`` / ``FatalSourceError`` with what went wrong; nothing in the
-    warehouse changes, so the task can simply be retried.
+    warehouse changes, so the task can simply be retried. The half-written slice is deleted first.
     """
     connector = build_connector(settings.source(source))
     run_id = raw.run_id_for(as_of)
@@ -93,8 +94,14 @@ def extract(settings: Settings, source: str, as_of: dt.datetime) -> dict[str, An
     writer = LandingWriter.open(settings.landing_url, run_id, source, connector.streams())
     log.debug("extracting %s for run %s (as of %s)", connector.describe(), run_id, as_of.isoformat())
     with timed("extract", source, log) as step:
-        new_state = connector.extract(ExtractContext(run_id=run_id, as_of=as_of, state=state, sink=writer))
-        manifest = writer.close(new_state)
+        try:
+            new_state = connector.extract(
+                ExtractContext(run_id=run_id, as_of=as_of, state=state, sink=writer)
+            )
+            manifest = writer.close(new_state)
+        except BaseException:
+            writer.discard()  # half an extraction, identifiers in clear, never loadable: not left on disk
+            raise
         counts = {s: {k: c[k] for k in COUNT_FIELDS} for s, c in manifest["streams"].items()}
         step.rows = sum(c["landed"] for c in counts.values())
         step.details["streams"] = len(counts)
@@ -124,7 +131,8 @@ def load(
 
     Rows are pseudonymised on the way in: direct identifiers are sealed in the vault, free text is
     scrubbed, connector quarantine is sealed (`islandbridge.privacy.sealing`). Each source's landed
-    extract is deleted once its load has committed.
+    extract is deleted once its load has committed, and so are the slices earlier runs left behind (an
+    extraction that failed, a run the quality gate stopped).
     """
     run_id = raw.run_id_for(as_of)
     settings.warehouse_path.parent.mkdir(parents=True, exist_ok=True)
@@ -150,6 +158,9 @@ def load(
         step.rows = sum(c["landed"] or 0 for c in summary.values())
         step.details["quarantined"] = sum(c["quarantined"] or 0 for c in summary.values())
         step.details["duplicates"] = sum(c["duplicates"] or 0 for c in summary.values())
+    abandoned = remove_abandoned(settings.landing_url, run_id)
+    if abandoned:
+        log.info("removed %d abandoned landing slice(s) of earlier runs: %s", len(abandoned), abandoned)
     return {
         "run_id": run_id,
         "as_of": as_of.isoformat(),
@@ -255,7 +266,10 @@ def build(settings: Settings, as_of: dt.datetime) -> dict[str, Any]:
 
 
 def export(settings: Settings, as_of: dt.datetime, clock: Clock = utc_now) -> dict[str, Any]:
-    """Write every department's exports for ``as_of`` as its policy allows; returns paths and counts."""
+    """Write every department's exports for ``as_of`` as its policy allows; returns paths and counts.
+
+    Then the audit log's length and head are recorded in ``meta.audit_anchors`` for the run, so that
+    entries cut off the log later are noticed (`islandbridge audit verify`, the next export or reveal)."""
     run_id = raw.run_id_for(as_of)
     with timed("export", "department reports", log) as step:
         con = raw.connect(str(settings.warehouse_path), read_only=True)
@@ -264,6 +278,11 @@ def export(settings: Settings, as_of: dt.datetime, clock: Clock = utc_now) -> di
         finally:
             con.close()
         step.details["departments"] = len(result.get("departments", result))
+    con = raw.connect(str(settings.warehouse_path))
+    try:
+        record_anchor(con, result["audit_length"], result["audit_head"], "export", clock(), run_id)
+    finally:
+        con.close()
     return result
 
 

@@ -14,17 +14,69 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import os
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
 import duckdb
 import pyarrow as pa
 
+from islandbridge.errors import ConfigError
+
 
 def connect(path: str, read_only: bool = False) -> duckdb.DuckDBPyConnection:
-    """A connection to the DuckDB file at ``path`` (``read_only`` for readers that must not write)."""
-    return duckdb.connect(str(path), read_only=read_only)
+    """A connection to the DuckDB file at ``path`` (``read_only`` for readers that must not write).
+
+    A writer makes the file owner-only (0600): the warehouse holds sealed rows and pseudonyms."""
+    con = duckdb.connect(str(path), read_only=read_only)
+    if not read_only and str(path) != ":memory:":
+        owner_only(Path(path), 0o600)
+    return con
+
+
+def owner_only(path: Path, mode: int) -> None:
+    """Set ``path``'s mode to ``mode`` (0600 or 0700) when this process owns it; otherwise leave it."""
+    with contextlib.suppress(OSError):
+        if path.stat().st_uid == os.getuid() and path.stat().st_mode & 0o777 != mode:
+            os.chmod(path, mode)
+
+
+# What an analyst's query may be: one read-only statement (``DESCRIBE``, ``SHOW``, ``SUMMARIZE``, ``FROM t``
+# and ``VALUES`` are SELECTs too). COPY, EXPORT, ATTACH, INSTALL/LOAD, SET, PRAGMA and CALL are refused.
+ANALYST_STATEMENTS = ("SELECT", "EXPLAIN")
+
+
+def connect_sandboxed(path: str, readable_dirs: Iterable[str | Path] = ()) -> duckdb.DuckDBPyConnection:
+    """The DuckDB file at ``path``, read-only, with no way out of it: external access off (no file reads or
+    writes, no ``ATTACH``, no extension installs), ``readable_dirs`` the only folders its views may read
+    (e.g. the device-event Parquet), and the configuration locked so that no ``SET`` can undo it."""
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        dirs = [str(Path(d).absolute()).rstrip("/") + "/" for d in readable_dirs]
+        if dirs:
+            con.execute("SET allowed_directories = $dirs", {"dirs": dirs})
+        con.execute("SET enable_external_access = false")
+        con.execute("SET lock_configuration = true")
+    except BaseException:
+        con.close()
+        raise
+    return con
+
+
+def analyst_statement(con: duckdb.DuckDBPyConnection, query: str) -> str:
+    """``query`` if it is exactly one SELECT or EXPLAIN; otherwise ``ConfigError`` saying what was refused."""
+    statements = con.extract_statements(query)
+    if len(statements) != 1:
+        raise ConfigError(f"query refused: one statement per query, not {len(statements)}")
+    kind = str(statements[0].type).rsplit(".", 1)[-1]
+    if kind not in ANALYST_STATEMENTS:
+        raise ConfigError(
+            f"query refused: {kind} statements are refused: queries are read-only and reach the warehouse only "
+            f"({' or '.join(ANALYST_STATEMENTS)})"
+        )
+    return query
 
 
 def run_id_for(as_of: dt.datetime) -> str:

@@ -12,12 +12,20 @@ Raw values are landed as text, exactly as they came (an Excel-damaged ``5.11403E
 string), so the raw contract never changes type from one batch to the next. A source's folder is
 replaced as a whole when its extraction is re-run, and the manifest is written only after every part,
 so a half-written extraction is recognisable (no manifest) and never loaded.
+
+The landed rows and the ``_quarantine`` JSON hold identifiers in clear (the gate checks them there), so on
+a local disk the writer makes every folder 0700 and every file it writes 0600 (`private`), and the
+command's umask (077) makes whatever else lands there (the gate's rewritten slice) so too. A slice lives only until its load commits: an extraction that fails is discarded
+(``LandingWriter.discard``), a slice the quality gate stopped stays (owner-only) so that it can be
+validated again after an override, until a later run loads (``remove_abandoned``) or it is re-extracted.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
+import os
 import posixpath
 import tempfile
 from collections import defaultdict
@@ -106,20 +114,47 @@ def path_exists(fs: pafs.FileSystem, path: str) -> bool:
     return fs.get_file_info(path).type != pafs.FileType.NotFound
 
 
+def private(fs: pafs.FileSystem, *paths: str) -> None:
+    """Make landed folders 0700 and files 0600 on a local disk (other filesystems have their own ACLs)."""
+    if not isinstance(fs, pafs.LocalFileSystem):
+        return
+    for path in paths:
+        with contextlib.suppress(OSError):  # a folder this process does not own keeps its mode
+            os.chmod(path, 0o700 if os.path.isdir(path) else 0o600)
+
+
 def write_part(fs: pafs.FileSystem, folder: str, index: int, table: pa.Table) -> None:
     """Write ``table`` as ``{folder}/part-{index:05d}.parquet``, the one form every landed part takes."""
     fs.create_dir(folder, recursive=True)
-    pq.write_table(
-        table, posixpath.join(folder, f"part-{index:05d}.parquet"), filesystem=fs, compression="zstd"
-    )
+    path = posixpath.join(folder, f"part-{index:05d}.parquet")
+    private(fs, folder)
+    pq.write_table(table, path, filesystem=fs, compression="zstd")
+    private(fs, path)
 
 
 def write_manifest(fs: pafs.FileSystem, base: str, manifest: Mapping[str, Any]) -> None:
     """Write a slice's manifest atomically (a temporary name, then a move): it is what marks it complete."""
     tmp = posixpath.join(base, MANIFEST + ".tmp")
     with fs.open_output_stream(tmp) as out:
+        private(fs, tmp)
         out.write(json.dumps(manifest, ensure_ascii=False, sort_keys=True, indent=1).encode())
     fs.move(tmp, posixpath.join(base, MANIFEST))
+
+
+def remove_abandoned(url: str, before_run_id: str) -> list[str]:
+    """Delete every run folder older than ``before_run_id`` (run ids sort by as-of): slices an extraction
+    left when it failed or the gate stopped it. Called once a later run has loaded; the data they held is
+    read again by any run that needs it (state is committed only with a load). Returns the run ids."""
+    fs, root = open_root(url)
+    if not path_exists(fs, root):
+        return []
+    gone = []
+    for info in fs.get_file_info(pafs.FileSelector(root)):
+        name = posixpath.basename(info.path)
+        if info.type == pafs.FileType.Directory and name.startswith("ib_") and name < before_run_id:
+            fs.delete_dir(info.path)
+            gone.append(name)
+    return sorted(gone)
 
 
 @dataclass
@@ -153,7 +188,17 @@ class LandingWriter:
         if path_exists(fs, base):
             fs.delete_dir(base)
         fs.create_dir(base, recursive=True)
+        private(fs, root, posixpath.dirname(base), base)
         return cls(fs, base, {s.name: s for s in streams}, part_rows)
+
+    def discard(self) -> None:
+        """Delete this slice (an extraction that failed: it can never be loaded), and its run's folder
+        when nothing else is in it."""
+        if path_exists(self.fs, self.base):
+            self.fs.delete_dir(self.base)
+        run = posixpath.dirname(self.base)
+        if path_exists(self.fs, run) and not self.fs.get_file_info(pafs.FileSelector(run)):
+            self.fs.delete_dir(run)
 
     def read(self, stream: str, n: int = 1) -> None:
         self._stream(stream)

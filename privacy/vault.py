@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import secrets
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -39,7 +38,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from islandbridge.errors import TerminalError
 from islandbridge.privacy.keys import VAULT, KeyRing
-from islandbridge.storage import registered, transaction
+from islandbridge.storage import owner_only, registered, transaction
 
 log = logging.getLogger(__name__)
 
@@ -143,7 +142,7 @@ class Vault:
 
     @classmethod
     def open(cls, path: str | Path, keyring: KeyRing, *, wait_s: float = 60.0) -> Vault:
-        """Open or create the vault at ``path`` (owner-only permissions when created).
+        """Open or create the vault at ``path``, made owner-only (0600, its WAL too) if it was not.
 
         One process holds the vault file at a time; another step holding it (a key rotation between its
         batches, say) is waited for up to ``wait_s`` seconds.
@@ -155,10 +154,9 @@ class Vault:
             raise VaultError(f"the vault needs the {VAULT!r} keyring, got {keyring!r}")
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        created = not path.exists()
         con = _connect_waiting(path, wait_s)
-        if created:
-            os.chmod(path, 0o600)
+        for part in (path, path.with_name(path.name + ".wal")):  # created so under the command's umask
+            owner_only(part, 0o600)
         con.execute(_DDL)
         return cls(con, keyring, path)
 

@@ -43,7 +43,8 @@ def snapshot(config) -> dict:
 
 
 def exports(root) -> dict:
-    """Every export file's bytes (SHA-256), and each manifest without the time it was made."""
+    """Every export file's bytes (SHA-256), and each manifest without the time it was made and the audit
+    log's position then (every export appends, so a re-run's is further on)."""
     import hashlib
     import json
 
@@ -52,6 +53,7 @@ def exports(root) -> dict:
         if path.is_file() and path.name == "manifest.json":
             manifest = json.loads(path.read_text(encoding="utf-8"))
             manifest.pop("made_at", None)
+            manifest.pop("audit", None)
             out[str(path.relative_to(root))] = manifest
         elif path.is_file():
             out[str(path.relative_to(root))] = hashlib.sha256(path.read_bytes()).hexdigest()

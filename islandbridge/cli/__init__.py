@@ -12,6 +12,7 @@ an example):
     reveal                 a department's identifiers of some persons, for a stated purpose (audited)
     keys                   vault and quarantine keys: status, add, rotate, retire
     snapshot               the analysts' read-only snapshots: list, publish, rollback
+    audit verify           the re-identification log's chain, against the lengths and heads recorded
     sql                    one read-only query on the warehouse
     shell                  an interactive read-only SQL prompt on the analysts' snapshot
 
@@ -38,6 +39,7 @@ from importlib.metadata import entry_points
 
 from islandbridge.cli import operate, shell, steps
 from islandbridge.cli.common import VERBOSE
+from islandbridge.config import owner_only_files
 from islandbridge.errors import IslandbridgeError
 from islandbridge.logs import setup_logging
 
@@ -49,7 +51,8 @@ def main(argv: list[str] | None = None) -> int:
     verbose = getattr(args, "verbose", 0)
     setup_logging(verbose)
     try:
-        return args.func(args) or 0
+        with owner_only_files():  # the warehouse, WALs, landing and exports it creates are owner-only
+            return args.func(args) or 0
     except IslandbridgeError as exc:
         return _fail(verbose, exc, exc.exit_status)
 

@@ -1,5 +1,5 @@
 """Operating the warehouse between and after runs: runs, quarantine, linkage model, reveal, keys,
-snapshots and read-only SQL."""
+snapshots, the audit log's verification and read-only SQL."""
 
 from __future__ import annotations
 
@@ -7,9 +7,10 @@ import getpass
 
 import duckdb
 
-from islandbridge import pipeline
+from islandbridge import pipeline, storage
 from islandbridge.cli.common import AS_OF_HELP, command, group, print_json, settings_of
 from islandbridge.config import parse_as_of
+from islandbridge.delivery.audit_check import verify_audit
 from islandbridge.delivery.reveal import reveal
 from islandbridge.delivery.snapshot import list_snapshots, rollback
 from islandbridge.errors import ConfigError
@@ -33,6 +34,15 @@ def register(sub) -> None:
     _reveal(sub)
     _keys(sub)
     _snapshots(sub)
+    asub = group(sub, "audit", "the re-identification audit log")
+    command(
+        asub,
+        "verify",
+        _audit_verify,
+        "check the log's hash chain, and that no entry was cut off since the warehouse and the export "
+        "manifests recorded its length and head; exit status 4 when it was tampered with",
+        example="islandbridge audit verify --config islandbridge.yml",
+    )
     s = command(
         sub,
         "sql",
@@ -286,10 +296,28 @@ def _snapshot_rollback(args) -> int:
     return 0
 
 
+def _audit_verify(args) -> int:
+    print_json(verify_audit(settings_of(args, with_sources=False)))
+    return 0
+
+
 def _sql(args) -> int:
-    con = raw.connect(str(settings_of(args, with_sources=False).warehouse_path), read_only=True)
+    """One SELECT on the warehouse, opened read-only with file access, ATTACH, extensions and SET locked
+    away (`islandbridge.storage.connect_sandboxed`): the analyst sees tables and views, nothing else."""
+    settings = settings_of(args, with_sources=False)
+    if not settings.warehouse_path.is_file():
+        raise ConfigError(f"no warehouse at {settings.warehouse_path}; run a sync first")
     try:
-        con.sql(args.query).show(max_rows=args.max_rows, max_width=200)
+        con = storage.connect_sandboxed(str(settings.warehouse_path), [pipeline.events_dir(settings)])
+    except duckdb.Error as exc:
+        raise ConfigError(f"cannot open the warehouse {settings.warehouse_path} read-only: {exc}") from None
+    try:
+        query = storage.analyst_statement(con, args.query)
+        con.sql(query).show(max_rows=args.max_rows, max_width=200)
+    except duckdb.PermissionException:
+        raise ConfigError(
+            "query refused: it reads or writes files outside the warehouse; only tables and views are open"
+        ) from None
     except duckdb.Error as exc:
         raise ConfigError(f"query failed: {exc}") from None
     finally:

@@ -106,6 +106,24 @@ def test_a_transient_or_unexpected_error_is_raised_again_for_airflow_to_retry(da
     assert wrapper(lambda source: {"source": source})("grid") == {"source": "grid"}
 
 
+def test_a_task_creates_owner_only_files_and_restores_the_umask(dagbag, tmp_path):
+    import os
+
+    @_dag_module().fail_fast_when_terminal
+    def step(path):
+        path.write_text("x")
+        path.with_suffix(".d").mkdir()
+
+    old = os.umask(0o022)
+    try:
+        step(tmp_path / "warehouse.duckdb")
+        assert os.umask(0o022) == 0o022, "the task's umask does not outlive the task"
+    finally:
+        os.umask(old)
+    assert (tmp_path / "warehouse.duckdb").stat().st_mode & 0o777 == 0o600
+    assert (tmp_path / "warehouse.d").stat().st_mode & 0o777 == 0o700
+
+
 def test_every_task_runs_through_the_wrapper(dagbag):
     for task in dagbag.dags["community_sync"].tasks:
         assert task.python_callable.__code__.co_qualname.startswith("fail_fast_when_terminal"), task.task_id

@@ -159,3 +159,54 @@ def test_values_are_never_logged_nor_printed_by_repr(settings, caplog):
     assert "reveal for civil_affairs" in caplog.text
     for text in (caplog.text, repr(found), str(found), settings.audit_path.read_text(encoding="utf-8")):
         assert not [v for v in VALUES if v in text]
+
+
+@pytest.mark.parametrize(
+    "actor", ["wang li", "wang.li\nseq 9 forged", "王丽", "a" * 65, "x;rm -rf", "li\u200bna", "'; DROP"]
+)
+def test_an_actor_that_is_not_an_account_name_is_refused(settings, actor):
+    with pytest.raises(RevealError, match="needs a stated actor: an account name"):
+        reveal(
+            settings,
+            department="grid_centre",
+            person_keys=[P1],
+            columns=["name"],
+            purpose=PURPOSE,
+            actor=actor,
+        )
+    assert not settings.audit_path.exists()
+
+
+@pytest.mark.parametrize("purpose", [".", "...", "a b", "x", "!?!?!?", "- - - -", "1."])
+def test_a_purpose_that_says_nothing_is_refused(settings, purpose):
+    with pytest.raises(RevealError, match="needs a stated purpose of at least 4"):
+        reveal(
+            settings,
+            department="grid_centre",
+            person_keys=[P1],
+            columns=["name"],
+            purpose=purpose,
+            actor="li",
+        )
+    assert not settings.audit_path.exists()
+
+
+@pytest.mark.parametrize("purpose", ["回访老人", "call back", "visit #12"])
+def test_a_short_real_purpose_is_accepted(settings, purpose):
+    found = reveal(
+        settings, department="grid_centre", person_keys=[P1], columns=["name"], purpose=purpose, actor="li"
+    )
+    assert found.audit_seq == 1
+
+
+def test_an_unknown_person_key_is_refused_before_anything_is_audited(settings):
+    with pytest.raises(RevealError, match=r"1 person_key\(s\) are not in the warehouse"):
+        reveal(
+            settings,
+            department="grid_centre",
+            person_keys=[P1, "pk_" + "f" * 32],
+            columns=["name"],
+            purpose=PURPOSE,
+            actor="wang.li",
+        )
+    assert not settings.audit_path.exists()

@@ -44,6 +44,31 @@ def test_a_secret_written_inline_is_refused(tmp_path):
         parse_settings(raw, base_dir=tmp_path, environ={})
 
 
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql+psycopg://reader:Pl4in-Pass@127.0.0.1:5432/registry",
+        "mysql+pymysql://reader:p%40ss@db.example/registry?charset=utf8mb4",
+        " postgresql://u:x@[::1]:bad/db",
+    ],
+)
+def test_a_registry_url_with_a_password_written_inline_is_refused(tmp_path, url):
+    raw = {**BASE, "sources": {"registry": {"kind": "sql_registry", "url": url}}}
+    with pytest.raises(ConfigError, match=r"sources.registry.url: a URL with a password") as err:
+        parse_settings(raw, base_dir=tmp_path, environ={})
+    assert "{env: REGISTRY_URL}" in str(err.value)
+    assert "Pl4in-Pass" not in str(err.value) and "p%40ss" not in str(err.value)
+
+
+@pytest.mark.parametrize(
+    "url", ["sqlite:////data/registry.db", "postgresql://reader@127.0.0.1/registry", "http://host:8080/a@b"]
+)
+def test_a_url_without_a_password_may_be_written_inline(tmp_path, url):
+    raw = {**BASE, "sources": {"registry": {"kind": "sql_registry", "url": url}}}
+    settings = parse_settings(raw, base_dir=tmp_path, environ={"GRID_SECRET": "x"})
+    assert settings.sources["registry"].options["url"] == url
+
+
 def test_every_problem_is_reported_at_once(tmp_path):
     raw = {"sources": {"grid": {**BASE["sources"]["grid"]}, "x": {"base_url": "y"}}}
     with pytest.raises(ConfigError) as err:

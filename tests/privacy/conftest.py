@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from islandbridge.privacy.keys import KeyRing
@@ -18,3 +20,11 @@ def ring() -> KeyRing:
 def vault(tmp_path, ring):
     with Vault.open(tmp_path / "vault.duckdb", ring) as v:
         yield v
+
+
+@pytest.fixture
+def loose_umask():
+    """The umask most shells have (0o022): what the code must not rely on."""
+    old = os.umask(0o022)
+    yield
+    os.umask(old)

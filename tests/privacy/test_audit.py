@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from islandbridge.privacy.audit import GENESIS, AuditError, AuditLog
+from islandbridge.privacy.audit import GENESIS, Anchor, AuditBrokenError, AuditError, AuditLog
 
 AT = dt.datetime(2026, 11, 20, 9, 30, tzinfo=dt.timezone(dt.timedelta(hours=8)))
 
@@ -140,7 +140,7 @@ def test_naive_time_is_refused(tmp_path):
 def test_half_written_last_line_stops_appends(log):
     with log.path.open("a", encoding="utf-8") as f:
         f.write('{"seq": 5, "at"')
-    with pytest.raises(AuditError, match="run verify"):
+    with pytest.raises(AuditError, match="does not verify: line 5 is not valid JSON"):
         log.append("w", "p", "grid_centre", [], [], at=AT)
     assert log.verify().bad_line == 5
 
@@ -148,3 +148,27 @@ def test_half_written_last_line_stops_appends(log):
 def test_empty_log_verifies(tmp_path):
     result = AuditLog(tmp_path / "none.jsonl").verify()
     assert result.ok and result.entries == 0 and result.head == GENESIS
+
+
+def test_nothing_is_appended_to_a_chain_broken_in_the_middle(log):
+    lines = log.path.read_text(encoding="utf-8").splitlines(keepends=True)
+    body = json.loads(lines[1])
+    body["actor"] = "someone_else"
+    log.path.write_text("".join([lines[0], json.dumps(body) + "\n", *lines[2:]]), encoding="utf-8")
+    before = log.path.read_bytes()
+    with pytest.raises(AuditBrokenError, match="entry at line 2 .seq 2. was edited"):
+        log.append("w", "p", "grid_centre", [], [], at=AT)
+    assert log.path.read_bytes() == before
+
+
+def test_anchors_catch_entries_cut_off_the_end(log):
+    entries, head = log.tip()
+    assert log.verify(anchors=[Anchor(entries, head, "the warehouse")])
+    lines = log.path.read_text(encoding="utf-8").splitlines(keepends=True)
+    log.path.write_text("".join(lines[:-1]), encoding="utf-8")
+    result = log.verify(anchors=[Anchor(entries, head, "the warehouse")])
+    assert (
+        not result
+        and result.reason
+        == "the log has 3 entries but the warehouse recorded 4: entries were cut off the end"
+    )

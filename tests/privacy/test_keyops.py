@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from islandbridge.cli import main
@@ -237,3 +239,26 @@ def test_connector_quarantine_rows_sealed_before_seq_was_stored_get_the_number_t
         con.execute("UPDATE meta.quarantine SET seq = NULL")
     raw.connect(str(settings.warehouse_path)).close()
     assert _quarantine_contents(settings)[0] == ['{"n": 1}', '{"n": 2}', '{"reporter_name": "张小伟"}']
+
+
+def test_the_vault_and_its_wal_during_a_rotation_by_the_command_are_owner_only(
+    config, loose_umask, monkeypatch
+):
+    main(["keys", "add", "--config", str(config), "--kid", "v2"])
+    seen = []
+    rotate = Vault.rotate
+
+    def watching(self, *args, **kwargs):
+        result = rotate(self, *args, **kwargs)
+        wal = self.path.with_name(self.path.name + ".wal")
+        seen.append((_mode(self.path), _mode(wal) if wal.exists() else None))
+        return result
+
+    monkeypatch.setattr(Vault, "rotate", watching)
+    assert main(["keys", "rotate", "--config", str(config), "--batch-size", "2"]) == 0
+    assert seen and all(m == (0o600, 0o600) for m in seen), seen
+    assert os.umask(0o022) == 0o022, "the command restores the caller's umask"
+
+
+def _mode(path) -> int:
+    return path.stat().st_mode & 0o777

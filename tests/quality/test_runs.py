@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import hashlib
 import sqlite3
+import stat
+from pathlib import Path
 
 import pytest
 
@@ -38,6 +40,11 @@ def test_a_source_returning_half_its_records_stops_the_run(workspace_factory):
     assert "registry.t_jm.volume" in message and f"kept_share={volume.observed['kept_share']}" in message
     assert 0.45 < volume.observed["kept_share"] < 0.55 and "min_kept_share=0.7" in message
     assert hashlib.sha256(ws.settings.warehouse_path.read_bytes()).hexdigest() == digest
+
+    stopped = Path(ws.base("2026-11-20", "registry"))  # kept, owner-only, to be validated again
+    assert stopped.is_dir() and stat.S_IMODE(stopped.stat().st_mode) == 0o700
+    ws.sync("2026-11-21", REGISTRY, {"checks": {"registry.t_jm.volume": {"severity": "warning"}}})
+    assert not stopped.parent.exists(), "a later run's load removes the stopped run's slice"
 
 
 def test_a_next_run_checks_volume_and_references_against_the_warehouse_too(workspace_factory):
