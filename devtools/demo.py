@@ -44,7 +44,13 @@ KEY_FILES = {
 
 
 def write_config(
-    path: Path, *, street: Path, grid_url: str, iot_url: str, street_code: str = "511403001"
+    path: Path,
+    *,
+    street: Path,
+    grid_url: str,
+    iot_url: str,
+    street_code: str = "511403001",
+    api_secrets_in_files: bool = False,
 ) -> None:
     """Write a configuration for a simulated street (secrets are references, never values).
 
@@ -70,10 +76,16 @@ def write_config(
                 "kind": "grid_rest",
                 "base_url": grid_url,
                 "client_id": GRID_CLIENT_ID,
-                "client_secret": {"env": "IB_GRID_CLIENT_SECRET"},
+                "client_secret": _api_secret(
+                    path, "grid_client_secret", "IB_GRID_CLIENT_SECRET", api_secrets_in_files
+                ),
             },
             "civil": {"kind": "civil_files", "path": str(street / "civil")},
-            "iot": {"kind": "iot_rest", "base_url": iot_url, "api_key": {"env": "IB_IOT_API_KEY"}},
+            "iot": {
+                "kind": "iot_rest",
+                "base_url": iot_url,
+                "api_key": _api_secret(path, "iot_api_key", "IB_IOT_API_KEY", api_secrets_in_files),
+            },
         },
     }
     header = (
@@ -81,6 +93,43 @@ def write_config(
         "# See docs/configuration.md for every key.\n"
     )
     path.write_text(header + yaml.safe_dump(config, allow_unicode=True, sort_keys=False), encoding="utf-8")
+
+
+# The simulated platforms' credentials, kept beside the keys so the demo's street can be served and
+# synced again (`islandbridge serve` reads them from the environment; docs/operations.md).
+API_SECRET_FILES = {"IB_GRID_CLIENT_SECRET": "grid_client_secret", "IB_IOT_API_KEY": "iot_api_key"}
+DEMO_PORTS = (8701, 8702)  # grid, IoT: the same as `islandbridge serve`'s defaults
+
+
+def _api_secret(config: Path, name: str, env: str, in_file: bool) -> dict[str, str]:
+    return {"file": f"secrets/{name}"} if in_file else {"env": env}
+
+
+def demo_credentials(workdir: Path) -> dict[str, str]:
+    """The simulated platforms' credentials: made once, kept owner-only in ``secrets/``, reused."""
+    folder = workdir / "secrets"
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    values = {}
+    for env, name in API_SECRET_FILES.items():
+        path = folder / name
+        if not path.exists():
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w", encoding="ascii") as f:
+                f.write(secrets.token_urlsafe(24) + "\n")
+        values[env] = path.read_text(encoding="ascii").strip()
+    return values
+
+
+def _free(port: int) -> int:
+    """``port`` when it is free on loopback, else 0 (any free port: the demo still runs, on other ports)."""
+    import socket
+
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return 0
+    return port
 
 
 def _ensure_keyring(path: Path) -> None:
@@ -155,16 +204,22 @@ def run_demo(
     street = workdir / "street"
     print(f"[demo] simulating a street of {residents} residents (seed {seed}) in {street}")
     generate(street, residents=residents, seed=seed, as_of=as_of)
-    creds = {"IB_GRID_CLIENT_SECRET": secrets.token_urlsafe(24), "IB_IOT_API_KEY": secrets.token_urlsafe(24)}
+    creds = demo_credentials(workdir)
+    grid_port, iot_port = (_free(p) for p in DEMO_PORTS)
     with (
         GridServer(
-            street / "grid", client_id=GRID_CLIENT_ID, client_secret=creds["IB_GRID_CLIENT_SECRET"]
+            street / "grid",
+            client_id=GRID_CLIENT_ID,
+            client_secret=creds["IB_GRID_CLIENT_SECRET"],
+            port=grid_port,
         ) as grid,
-        IotServer(street / "iot", api_key=creds["IB_IOT_API_KEY"]) as iot,
+        IotServer(street / "iot", api_key=creds["IB_IOT_API_KEY"], port=iot_port) as iot,
     ):
         print(f"[demo] grid platform at {grid.base_url}/api/v2, IoT platform at {iot.base_url}/iot/v1")
         config = workdir / "islandbridge.yml"
-        write_config(config, street=street, grid_url=grid.base_url, iot_url=iot.base_url)
+        write_config(
+            config, street=street, grid_url=grid.base_url, iot_url=iot.base_url, api_secrets_in_files=True
+        )
         env = airflow_env(workdir, dags_folder, config, creds, verbose)
         chatter = None if verbose else workdir / "airflow" / "demo.log"
         print("[demo] preparing Airflow metadata (SQLite)" + (f"; its log: {chatter}" if chatter else ""))
@@ -234,4 +289,6 @@ def summary_lines(settings, as_of: dt.datetime, config: Path) -> list[str]:
         f"    .venv/bin/islandbridge shell --config {config}    (read-only SQL on the snapshot; docs/analysts.md)",
         f'    .venv/bin/islandbridge sql --config {config} "SELECT * FROM marts.island_coverage"',
         f"    .venv/bin/islandbridge eval reports --config {config} --truth {config.parent / 'street' / 'truth'}",
+        "  Serve the street again and sync another day: docs/operations.md (its credentials are in "
+        f"{config.parent / 'secrets'})",
     ]

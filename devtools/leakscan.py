@@ -878,13 +878,22 @@ class _Scanner:
         workbook = openpyxl.load_workbook(path, read_only=True, data_only=True)
         try:
             for sheet in workbook.worksheets:
-                texts, positions = [], []
+                # A cell below a header row is located by its column's header, "<sheet>/<header>", so
+                # that an allow rule can name a column a policy permits, as it does for CSV.
+                cells: dict[str, tuple[list[str], list[str]]] = defaultdict(lambda: ([], []))
+                header: tuple = ()
                 for r, row in enumerate(sheet.iter_rows(values_only=True), start=1):
+                    header = row if r == 1 else header
                     for c, value in enumerate(row, start=1):
                         if isinstance(value, str | int | float) and not isinstance(value, bool):
+                            named = r > 1 and c <= len(header) and isinstance(header[c - 1], str)
+                            texts, positions = cells[
+                                f"{sheet.title}/{header[c - 1]}" if named else sheet.title
+                            ]
                             texts.append(repr(value) if isinstance(value, float) else str(value))
                             positions.append(f"{get_column_letter(c)}{r}")
-                self.values(rel, sheet.title, texts, positions=positions, via=via)
+                for location, (texts, positions) in cells.items():
+                    self.values(rel, location, texts, positions=positions, via=via)
         finally:
             workbook.close()
         # Document properties (creator, title), comments and custom XML live outside the cells.

@@ -47,7 +47,9 @@ def test_a_second_run_of_the_same_interval_changes_nothing(config, capsys):
     # The comparison covers the core model, every mart and every export file, not only the raw load.
     assert {"core.persons", "core.residency", "marts.elderly_alerts", "marts.island_coverage"} <= set(first)
     assert any(k.endswith("elderly_alerts.csv") for k in first["exports"]), sorted(first["exports"])
-    assert len(first["exports"]) == 2 * 7 + 3, "a CSV and a Parquet per report, a manifest per department"
+    assert len(first["exports"]) == 3 * 7 + 3, (
+        "a CSV, a Parquet and a workbook per report, a manifest per department"
+    )
 
 
 def test_runs_lists_the_run_with_its_accounting(config, capsys):

@@ -65,6 +65,8 @@ def _policy_locations() -> list[str]:
                         f"exports/{policy.department}/*/{report.name}.{ext}::{column.name}"
                         for ext in ("csv", "parquet")
                     ]
+                    # the workbook locates a cell by "<sheet>/<column header>"
+                    locations.append(f"exports/{policy.department}/*/{report.name}.xlsx::*/{column.header}")
     return locations
 
 
@@ -98,6 +100,7 @@ def test_a_demo_run_leaves_no_identifier_outside_the_vault_and_the_policy_column
         "warehouse/reports/*/run.html",
         "exports/*/*/*.csv",
         "exports/*/*/*.parquet",
+        "exports/*/*/*.xlsx",
         "exports/*/*/manifest.json",
     ):
         assert list(demo.glob(pattern)), f"nothing matches {pattern}"
