@@ -417,20 +417,22 @@ class Life:
         self.rows.pop(p.pid, None)
         p.in_registry = False
 
+    @property
+    def person_of_gp(self) -> dict[str, Person]:
+        by_pid = {p.pid: p for p in self.street.persons}
+        return {gp: by_pid[pid] for pid, gp in self.gp.items()}
+
     def _grid_edit(self):
         rng = self.rng
         items = [i for i in self.current["residents"].values() if i["status"] == "在册"]
         if not items:
             return False
         item = rng.choice(items)
-        if item.get("phone") and rng.random() < 0.5:
-            digits = "".join(c for c in item["phone"] if c.isdigit())[-11:]
-            change = {"phone": render_phone(digits, rng.choice(("plain", "dashed", "spaced")))}
-        else:
-            change = {
-                "address": item["address"].replace("室", "")
-                + ("" if item["address"].endswith("室") else "室")
-            }
+        person = self.person_of_gp[item["person_id"]]
+        if person.phone and rng.random() < 0.5:  # the worker writes down the person's current number
+            change = {"phone": render_phone(person.phone, rng.choice(("plain", "dashed", "spaced")))}
+        else:  # or retypes the address in another style
+            change = {"address": gridw.address(person.house, gridw.ADDRESS.pick(rng), rng.random() < 0.25)}
         self._grid_version("residents", item["person_id"], self.stamp(), **change)
 
     def _grid_add(self):
@@ -504,6 +506,8 @@ class Life:
             _stamp_ms(stamp),
         )
         item = iotw.cardholders_json(self.rng, self.street, [holder])[0]
+        # cardholders_json forces every name quirk into its list; one new holder gets one drawn at its rate
+        item["name"] = gridw.grid_name(self.rng, p.name, iotw.NAME.pick(self.rng))
         item["updated_at"] = utc_text(dt.datetime.fromisoformat(stamp).replace(tzinfo=LOCAL_TZ))
         self.holders.append(holder)
         self.holder_items.append(item)
