@@ -21,12 +21,20 @@ def register(sub) -> None:
         _simulate,
         "write a deterministic simulated street with all four systems",
         config=False,
-        example="islandbridge simulate var/street --residents 3000 --seed 1",
+        example="islandbridge simulate var/street --residents 3000 --seed 1 --days 7",
     )
     s.add_argument("out", type=Path)
     s.add_argument("--residents", type=int, default=3000, help="default: 3000")
     s.add_argument("--seed", type=int, default=1, help="default: 1")
-    s.add_argument("--as-of", default="2026-11-20", help="the street's date (YYYY-MM-DD; default 2026-11-20)")
+    s.add_argument(
+        "--as-of", default="2026-11-20", help="the street's (first) date (YYYY-MM-DD; default 2026-11-20)"
+    )
+    s.add_argument(
+        "--days",
+        type=int,
+        help="write a living street of this many days from --as-of (docs/simulator.md, 'A street that "
+        "lives'); without it, one day in generate's layout",
+    )
 
     s = command(
         sub,
@@ -37,6 +45,11 @@ def register(sub) -> None:
         example="islandbridge serve var/demo/street",
     )
     s.add_argument("street", type=Path)
+    s.add_argument(
+        "--day",
+        help="a living street (simulate --days): the day to serve (default its first); write another "
+        "day into STREET/live/day to move to it while serving",
+    )
     s.add_argument("--grid-port", type=int, default=8701, help="default: 8701")
     s.add_argument("--iot-port", type=int, default=8702, help="default: 8702")
 
@@ -127,11 +140,18 @@ def register(sub) -> None:
 
 
 def _simulate(args) -> int:
-    from islandbridge.devtools.simulator import generate
+    from islandbridge.devtools.simulator import generate, simulate
 
-    summary = generate(
-        args.out, residents=args.residents, seed=args.seed, as_of=dt.date.fromisoformat(args.as_of)
-    )
+    as_of = dt.date.fromisoformat(args.as_of)
+    try:
+        if args.days is None:
+            summary = generate(args.out, residents=args.residents, seed=args.seed, as_of=as_of)
+        else:
+            summary = simulate(
+                args.out, residents=args.residents, seed=args.seed, as_of=as_of, days=args.days
+            )
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
     print(json.dumps(summary, ensure_ascii=False, indent=1, default=str))
     return 0
 
@@ -144,6 +164,31 @@ def _serve(args) -> int:
     if not secret or not key:
         raise ConfigError("set IB_GRID_CLIENT_SECRET and IB_IOT_API_KEY: the simulated APIs' credentials")
     print(f"grid: http://127.0.0.1:{args.grid_port}/api/v2   iot: http://127.0.0.1:{args.iot_port}/iot/v1")
+    living = (args.street / "days.json").exists()
+    if args.day and not living:
+        raise ConfigError(
+            f"--day needs a living street (islandbridge simulate --days N); {args.street} is not one"
+        )
+    if living:
+        from islandbridge.devtools.simulator.servers import serve_days
+
+        print(
+            f"registry: {args.street / 'live' / 'registry' / 'rrs.sqlite'}   civil: {args.street / 'live' / 'civil'}"
+        )
+        print(f"day: {args.street / 'live' / 'day'} (write another day into it to move there)")
+        try:
+            serve_days(
+                args.street,
+                day=dt.date.fromisoformat(args.day) if args.day else None,
+                grid_port=args.grid_port,
+                iot_port=args.iot_port,
+                client_id=client_id,
+                client_secret=secret,
+                api_key=key,
+            )
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+        return 0
     serve_forever(
         args.street,
         grid_port=args.grid_port,

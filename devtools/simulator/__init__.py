@@ -6,7 +6,8 @@ registry into PostgreSQL or MariaDB. ``servers`` serves the grid and IoT files a
 ``docs/simulator.md`` for what is produced, the quirk rates and the truth files.
 """
 
+from islandbridge.devtools.simulator.days import Rates, simulate
 from islandbridge.devtools.simulator.generator import generate
 from islandbridge.devtools.simulator.registry import hard_delete, load_registry
 
-__all__ = ["generate", "hard_delete", "load_registry"]
+__all__ = ["Rates", "generate", "hard_delete", "load_registry", "simulate"]

@@ -34,6 +34,7 @@ class Holder:
     holder_id: str
     person: Person
     door: int  # index of the holder's door device
+    start_ms: int = 0  # when the card was issued (a living street's new card holders)
 
 
 def build_devices(

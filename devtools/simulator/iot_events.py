@@ -39,6 +39,7 @@ from islandbridge.devtools.simulator.iot_lines import (
     LineFormat,
 )
 from islandbridge.devtools.simulator.population import Street
+from islandbridge.devtools.simulator.scenarios import SILENT_DESIGNS
 
 FUTURE_TS = (1_829_664_000_000, 4_102_444_800_000)  # 2027-12-24 and 2100-01-01: clocks gone wrong
 RETENTION_HOURS = 7 * 24
@@ -54,9 +55,9 @@ class Observed:
     """What the delivered log shows about watched cards and meters (valid ``ts`` only, counted once)."""
 
     last_access_ms: dict[str, int] = field(default_factory=dict)  # person id -> newest access_granted ts
-    readings: dict[int, list[tuple[int, int]]] = field(
+    readings: dict[str, list[tuple[int, int]]] = field(
         default_factory=lambda: defaultdict(list)
-    )  # house id -> (ts, value)
+    )  # house code (fwbh) -> (ts, value)
 
 
 @dataclass
@@ -86,20 +87,29 @@ class _Columns:
         return len(self.true_ms)
 
 
-def write_events(seed: int, street: Street, devices, holders, path: Path):
-    """Stream the log to ``path``; return counts and the :class:`Observed` facts for the truth."""
-    log = _EventLog(seed, street, devices, holders)
+def write_events(seed: int, street: Street, devices, holders, path: Path, days=None, on_day=None):
+    """Stream the log to ``path``; return counts and the :class:`Observed` facts for the truth.
+
+    ``days`` (a living street, ``days.py``): the log runs on to the end of the last day, and after each
+    day's last arrival hour ``on_day(index, lines_so_far, observed)`` is called, while ``observed``
+    holds exactly what had arrived by that day's end.
+    """
+    log = _EventLog(seed, street, devices, holders, days, on_day)
     with path.open("wb") as sink:
         log.run(sink)
     return log.counts, log.observed
 
 
 class _EventLog:
-    def __init__(self, seed: int, street: Street, devices, holders) -> None:
+    def __init__(self, seed: int, street: Street, devices, holders, days=None, on_day=None) -> None:
         rng = random.Random(f"islandbridge-simulator:{seed}:iot-events")
         self.g = np.random.Generator(np.random.PCG64(rng.getrandbits(64)))
         self.street, self.devices, self.holders = street, devices, holders
-        self.t_ms = street.t_ms
+        self.days, self.on_day = list(days or [street.as_of]), on_day
+        self.multi = len(self.days) > 1
+        self.t_ms = epoch_ms(local_midnight(self.days[0])) + DAY_MS  # T of the first day
+        self.end_ms = self.t_ms + (len(self.days) - 1) * DAY_MS  # T of the last day
+        self.lines_written = 0
         self.start_ms = self.t_ms - RETENTION_HOURS * HOUR_MS
         self.origin_ms = self.start_ms - LEAD_HOURS * HOUR_MS
         self.window_ms = self.t_ms - 48 * HOUR_MS
@@ -110,6 +120,7 @@ class _EventLog:
         self._setup_devices()
         self._setup_holders()
         self._setup_traps()
+        self._setup_forced()
 
     # -- set-up ------------------------------------------------------------------------------------
     def _setup_devices(self) -> None:
@@ -131,11 +142,13 @@ class _EventLog:
         self.meter_offset = g.integers(0, HOUR_MS - 5_000, len(houses))
         stop = [min([m.stop_ms for m in h.members if m.stop_ms] or [2**62]) for h in houses]
         self.meter_stop = np.array(stop, np.int64)
+        resume = [min([m.resume_ms for m in h.members if m.resume_ms] or [2**62]) for h in houses]
+        self.meter_resume = np.array(resume, np.int64)
         self.meter_force = np.full(len(houses), -1, np.int64)
-        self.house_of_meter = {int(d): id(devices[d].house) for d in self.meter_dev}
-        watched = {id(p.house) for p in self.street.persons if p.design}
+        self.house_of_meter = {int(d): devices[d].house.fwbh for d in self.meter_dev}
+        watched = {p.house.fwbh for p in self.street.persons if self._watched(p)}
         self.dev_watched = np.zeros(len(devices), bool)
-        self.dev_watched[self.meter_dev] = [is_water[i] and id(h) in watched for i, h in enumerate(houses)]
+        self.dev_watched[self.meter_dev] = [is_water[i] and h.fwbh in watched for i, h in enumerate(houses)]
         for i, h in enumerate(houses):
             if is_water[i] and any(m.design in ("active", "water_only") for m in h.members):
                 self.meter_force[i] = self.t_ms - int(self.g.uniform(3, 20) * HOUR_MS)
@@ -149,17 +162,22 @@ class _EventLog:
         )
         self._setup_broken_clocks(kinds, watched)
 
-    def _setup_broken_clocks(self, kinds: list[str], watched: set[int]) -> None:
+    def _watched(self, p) -> bool:
+        """Whose signals the truth needs: the designed elderly; on a living street anyone 69+ as well,
+        since a death or a move can make them live alone from one day to the next."""
+        return bool(p.design) or (self.multi and self.street.age(p) >= 69)
+
+    def _setup_broken_clocks(self, kinds: list[str], watched: set[str]) -> None:
         """A few devices (never the elderly stories' own) lose their clock for some hours."""
         n = len(self.devices)
         self.broken_from = np.zeros(n, np.int64)
         self.broken_to = np.zeros(n, np.int64)
         self.broken_ts = np.zeros(n, np.int64)
-        door_watch = {h.door for h in self.holders if h.person.design}
+        door_watch = {h.door for h in self.holders if self._watched(h.person)}
         spare = [
             i
             for i, d in enumerate(self.devices)
-            if id(d.house) not in watched
+            if d.house.fwbh not in watched
             and i not in door_watch
             and d.online
             and d.kind in ("door_access", "water_meter")
@@ -169,7 +187,7 @@ class _EventLog:
             of_kind = [i for i in spare if kinds[i] == kind]
             picks.update(of_kind[:1] + of_kind[-1:])
         for n_pick, i in enumerate(sorted(picks)):
-            begin = self.start_ms + int(self.g.integers(12, 100)) * HOUR_MS
+            begin = self.start_ms + int(self.g.integers(12, 100 + 24 * (len(self.days) - 1))) * HOUR_MS
             self.broken_from[i], self.broken_to[i] = begin, begin + int(self.g.integers(2, 10)) * HOUR_MS
             self.broken_ts[i] = 0 if n_pick % 2 == 0 else FUTURE_TS[n_pick // 2 % 2]
 
@@ -183,6 +201,8 @@ class _EventLog:
         self.holder_door = np.array([h.door for h in self.holders], np.int64)
         stops = [p.stop_ms or (self._midnight_ms(p.exit_date) if not p.living else 2**62) for p in people]
         self.holder_stop = np.array(stops, np.int64)
+        self.holder_start = np.array([h.start_ms for h in self.holders], np.int64)
+        self.holder_resume = np.array([p.resume_ms or 2**62 for p in people], np.int64)
         self.holder_force = np.array(
             [
                 self.t_ms - int(g.uniform(3, 20) * HOUR_MS) if p.design in ("active", "card_only") else -1
@@ -190,7 +210,7 @@ class _EventLog:
             ],
             np.int64,
         )
-        self.holder_watched = np.array([bool(p.design) for p in people])
+        self.holder_watched = np.array([self._watched(p) for p in people], bool)
 
     @staticmethod
     def _midnight_ms(day) -> int:
@@ -216,22 +236,72 @@ class _EventLog:
                 trap = (stop, FUTURE_TS[0] if g.random() < 0.5 else 0, [in_window], i)
             self.traps[(stop - self.origin_ms) // HOUR_MS].append(trap)
 
+    def _setup_forced(self) -> None:
+        """Forced activity by hour: the designed active people's door passage and water rise 3-20 h
+        before T, and on a living street the same before each later day's end for every watched person
+        who is not one of the silent stories (a recovered one only after they recovered)."""
+        self.force_doors: dict[int, list[tuple[int, int]]] = defaultdict(list)
+        self.force_meters: dict[int, list[int]] = defaultdict(list)
+        for i, ms in enumerate(self.holder_force.tolist()):
+            if ms >= 0:
+                self.force_doors[(ms - self.origin_ms) // HOUR_MS].append((i, ms))
+        for i, ms in enumerate(self.meter_force.tolist()):
+            if ms >= 0:
+                self.force_meters[(ms - self.origin_ms) // HOUR_MS].append(i)
+        if not self.multi:
+            return
+        for i, h in enumerate(self.holders):  # a recovered person is seen the moment they recover
+            if h.person.resume_ms:
+                self.force_doors[(h.person.resume_ms - self.origin_ms) // HOUR_MS].append(
+                    (i, h.person.resume_ms)
+                )
+        rng = random.Random(f"islandbridge-simulator:{self.street.seed}:iot-days")
+        g = np.random.Generator(np.random.PCG64(rng.getrandbits(64)))
+        lively = [self._watched(h.person) and self._lively(h.person) for h in self.holders]
+        houses = {}
+        for p in self.street.persons:
+            if self._watched(p) and self._lively(p) and p.role == "resident":
+                houses[p.house.fwbh] = True
+        meters = [
+            i
+            for i, d in enumerate(self.meter_dev.tolist())
+            if self.meter_water[i] and self.devices[d].house.fwbh in houses
+        ]
+        for day in range(1, len(self.days)):
+            t = self.t_ms + day * DAY_MS
+            for i in np.nonzero(lively)[0].tolist():
+                ms = t - int(g.uniform(3, 20) * HOUR_MS)
+                if self.holder_start[i] <= ms and (ms < self.holder_stop[i] or ms >= self.holder_resume[i]):
+                    self.force_doors[(ms - self.origin_ms) // HOUR_MS].append((i, ms))
+            for i in meters:
+                if day == 1 and self.meter_resume[i] < 2**62:
+                    self.force_meters[(int(self.meter_resume[i]) - self.origin_ms) // HOUR_MS].append(i)
+                ms = t - int(g.uniform(3, 20) * HOUR_MS)
+                if ms < self.meter_stop[i] or ms >= self.meter_resume[i]:
+                    self.force_meters[(ms - self.origin_ms) // HOUR_MS].append(i)
+
+    @staticmethod
+    def _lively(p) -> bool:
+        return p.design not in SILENT_DESIGNS
+
     # -- the hourly loop -----------------------------------------------------------------------------
     def run(self, sink) -> None:
-        first_kept = LEAD_HOURS
-        for k in range(LEAD_HOURS + RETENTION_HOURS):
+        first_kept, first_end = LEAD_HOURS, LEAD_HOURS + RETENTION_HOURS
+        for k in range(first_end + 24 * (len(self.days) - 1)):
             batch = self._hour(k)
             self._route(batch)
             if k >= first_kept:
                 self._flush(k, sink)
+            if self.on_day is not None and k + 1 >= first_end and (k + 1 - first_end) % 24 == 0:
+                self.on_day((k + 1 - first_end) // 24, self.lines_written, self.observed)
         self.counts["events"] = sum(self.counts[t] for t in TYPES)
 
     def _hour(self, k: int) -> _Columns:
         start = self.origin_ms + k * HOUR_MS
         local_hour = (start // HOUR_MS + 8) % 24
         parts = [
-            self._doors(start, local_hour),
-            self._meters(start, local_hour),
+            self._doors(k, start, local_hour),
+            self._meters(k, start, local_hour),
             self._beats(k, start),
             self._alarms(k, start),
             self._trap_events(k),
@@ -270,26 +340,33 @@ class _EventLog:
             ),
         )
 
-    def _doors(self, start: int, local_hour: int) -> _Columns:
+    def _doors(self, k: int, start: int, local_hour: int) -> _Columns:
         g = self.g
         chance = self.holder_rate * DOOR_BY_HOUR[local_hour]
-        who = np.nonzero((g.random(len(chance)) < chance) & (self.holder_stop > start))[0]
+        present = (self.holder_stop > start) | (self.holder_resume < start + HOUR_MS)
+        if self.multi:
+            present &= self.holder_start < start + HOUR_MS
+        who = np.nonzero((g.random(len(chance)) < chance) & present)[0]
         when = start + g.integers(0, HOUR_MS, len(who))
-        keep = when < self.holder_stop[who]
+        keep = (when < self.holder_stop[who]) | (when >= self.holder_resume[who])
+        keep &= when >= self.holder_start[who]
         who, when = who[keep], when[keep]
-        forced = np.nonzero((self.holder_force >= start) & (self.holder_force < start + HOUR_MS))[0]
-        who, when = np.concatenate([who, forced]), np.concatenate([when, self.holder_force[forced]])
+        pairs = self.force_doors.get(k, [])
+        forced = np.array([i for i, _ in pairs], np.int64)
+        who = np.concatenate([who, forced])
+        when = np.concatenate([when, np.array([ms for _, ms in pairs], np.int64)])
         kind = np.where(g.random(len(who)) < 0.02, DENIED, GRANTED)
         kind[len(who) - len(forced) :] = GRANTED
         return self._make(when, self.holder_door[who], kind, holder=who)
 
-    def _meters(self, start: int, local_hour: int) -> _Columns:
+    def _meters(self, k: int, start: int, local_hour: int) -> _Columns:
         g = self.g
         n = len(self.meter_dev)
         used = g.random(n) < self.meter_p * np.where(self.meter_water, WATER_BY_HOUR[local_hour], 1.0)
         step = np.where(self.meter_water, g.integers(5_000, 80_000, n), g.integers(30, 800, n))
-        step = np.where(used & (self.meter_stop > start), step, 0)
-        forced = (self.meter_force >= start) & (self.meter_force < start + HOUR_MS)
+        step = np.where(used & ((self.meter_stop > start) | (self.meter_resume <= start)), step, 0)
+        forced = np.zeros(n, bool)
+        forced[self.force_meters.get(k, [])] = True
         step = np.where(forced, np.maximum(step, 20_000), step)
         self.meter_value += step
         when = start + self.meter_offset + g.integers(0, 2_000, n)
@@ -336,7 +413,7 @@ class _EventLog:
             )
             self.counts["duplicates"] += len(again)
             batch = _Columns.concat([batch, copies])
-        kept = np.nonzero((batch.arrival >= self.start_ms) & (batch.arrival < self.t_ms))[0]
+        kept = np.nonzero((batch.arrival >= self.start_ms) & (batch.arrival < self.end_ms))[0]
         batch = batch.take(kept)
         hours = (batch.arrival - self.origin_ms) // HOUR_MS
         order = np.argsort(hours, kind="stable")
@@ -352,6 +429,7 @@ class _EventLog:
         batch = batch.take(np.argsort(batch.arrival, kind="stable"))
         self._observe(batch)
         self._count(batch)
+        self.lines_written += len(batch)
         line = self.lines.format(batch)
         offsets = np.frombuffer(line.buffers()[1], np.int32, count=len(line) + 1, offset=line.offset * 4)
         sink.write(memoryview(line.buffers()[2])[offsets[0] : offsets[-1]])
@@ -361,11 +439,11 @@ class _EventLog:
             self.counts[name] += int(np.count_nonzero(batch.kind == i))
         self.counts["late_over_1h"] += int(np.count_nonzero(batch.arrival - batch.true_ms > HOUR_MS))
         self.counts["broken_clock"] += int(
-            np.count_nonzero((batch.ts == 0) | (batch.ts > self.t_ms + DAY_MS))
+            np.count_nonzero((batch.ts == 0) | (batch.ts > self.end_ms + DAY_MS))
         )
 
     def _observe(self, batch: _Columns) -> None:
-        valid = (batch.ts >= self.origin_ms - DAY_MS) & (batch.ts <= self.t_ms)
+        valid = (batch.ts >= self.origin_ms - DAY_MS) & (batch.ts <= self.end_ms)
         access = np.nonzero(valid & (batch.kind == GRANTED) & (batch.holder >= 0))[0]
         access = access[self.holder_watched[batch.holder[access]]]
         last = self.observed.last_access_ms

@@ -102,6 +102,7 @@ class Person:
     cards: int = 0
     design: str = ""
     stop_ms: int | None = None
+    resume_ms: int | None = None  # a silent person's devices see them again from here (days.py)
     flags: set[str] = field(default_factory=set)
 
     @property

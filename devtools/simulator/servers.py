@@ -8,6 +8,7 @@ Tests start one per test (``with GridServer(...) as grid: ...``); ``islandbridge
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import threading
 from collections.abc import Callable
@@ -17,7 +18,7 @@ from islandbridge.devtools.simulator.servers_common import LoggedRequest, Simula
 from islandbridge.devtools.simulator.servers_grid import GridServer
 from islandbridge.devtools.simulator.servers_iot import IotServer
 
-__all__ = ["GridServer", "IotServer", "LoggedRequest", "SimulatedServer", "serve_forever"]
+__all__ = ["GridServer", "IotServer", "LoggedRequest", "SimulatedServer", "serve_days", "serve_forever"]
 
 logger = logging.getLogger(__name__)
 
@@ -52,5 +53,48 @@ def serve_forever(
             on_ready(grid, iot)
         try:
             (stop or threading.Event()).wait()
+        except KeyboardInterrupt:
+            logger.info("simulated platforms stopped")
+
+
+def serve_days(
+    street: Path,
+    *,
+    day,
+    grid_port: int,
+    iot_port: int,
+    client_id: str,
+    client_secret: str,
+    api_key: str,
+    host: str = "127.0.0.1",
+    stop: threading.Event | None = None,
+    poll_s: float = 1.0,
+) -> None:
+    """Serve a living street (``simulate --days``) at ``day`` (``None``: its first) until Ctrl-C or
+    ``stop``; every ``poll_s`` seconds ``street/live/day`` is re-read and a new day in it is served."""
+    from islandbridge.devtools.simulator.days import read_days
+    from islandbridge.devtools.simulator.servers_days import LivingStreet
+
+    first = dt.date.fromisoformat(read_days(street)["days"][0])
+    living = LivingStreet(
+        street,
+        day=day or first,
+        client_id=client_id,
+        client_secret=client_secret,
+        api_key=api_key,
+        grid_port=grid_port,
+        iot_port=iot_port,
+        host=host,
+    )
+    stop = stop or threading.Event()
+    with living:
+        logger.info("living street at %s: day %s", street, living.day)
+        try:
+            while not stop.wait(poll_s):
+                try:
+                    if living.follow_day_file():
+                        logger.info("now serving day %s", living.day)
+                except ValueError as exc:
+                    logger.warning("%s", exc)
         except KeyboardInterrupt:
             logger.info("simulated platforms stopped")

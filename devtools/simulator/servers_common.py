@@ -251,6 +251,27 @@ class SortedTable:
         raise KeyError(f"{self.name} has no item with {self.id_field}={item_id!r}")
 
 
+def as_of(
+    items: Iterable[dict], id_field: str, time_field: str, parse: Callable[[str], Any], until: Any
+) -> list[dict]:
+    """What a living street's list held at ``until``: per id, the newest version whose time is at or
+    before it (``days.py`` writes every version of an item, each with the time it was made)."""
+    newest: dict[Any, tuple[Any, dict]] = {}
+    for item in items:
+        moment = parse(item[time_field])
+        if moment <= until:
+            seen = newest.get(item[id_field])
+            if seen is None or moment >= seen[0]:
+                newest[item[id_field]] = (moment, item)
+    return [item for _, item in newest.values()]
+
+
+def day_end(day: dt.date) -> dt.datetime:
+    """T of a served day: the next local midnight, as an aware datetime (Asia/Shanghai, +08:00)."""
+    local = dt.timezone(dt.timedelta(hours=8))
+    return dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), local)
+
+
 def load_json_list(path: Path) -> list[dict]:
     """One of the generator's ``*.json`` files: a JSON list of items exactly as the API returns them."""
     items = json.loads(path.read_bytes())

@@ -32,6 +32,8 @@ from islandbridge.devtools.simulator.servers_common import (
     Response,
     SimulatedServer,
     SortedTable,
+    as_of,
+    day_end,
     json_response,
     load_json_list,
     query_int,
@@ -98,13 +100,30 @@ class GridServer(SimulatedServer):
         rate_limit_per_s: float | None = 50,
         host: str = "127.0.0.1",
         port: int = 0,
+        day: dt.date | None = None,
     ) -> None:
         super().__init__(rate_limit_per_s=rate_limit_per_s, host=host, port=port)
         folder = resolve_data_dir(data_dir, "grid", [f"{name}.json" for name in ENDPOINTS])
+        self._all = {name: load_json_list(folder / f"{name}.json") for name in ENDPOINTS}
+        self.set_day(day)
+        self._credentials = (client_id, client_secret)
+        self.token_ttl_s = token_ttl_s
+        self._tokens: dict[str, float] = {}  # access token -> monotonic expiry
+        self._scheduled: list[_ScheduledEdit] = []
+        self._lock = threading.Lock()
+
+    def set_day(self, day: dt.date | None) -> None:
+        """Serve the street as it was at the end of ``day`` (a living street, ``days.py``): per item, its
+        newest version with ``update_time`` at or before that day's end; ``None`` serves every item as
+        written. Edits made through :meth:`edit` are dropped."""
+        until = None if day is None else day_end(day).replace(tzinfo=None)
+        self.day = day
         self._tables = {
             name: SortedTable(
                 name,
-                load_json_list(folder / f"{name}.json"),
+                self._all[name]
+                if until is None
+                else as_of(self._all[name], id_field, "update_time", _parse_local, until),
                 id_field=id_field,
                 time_field="update_time",
                 parse=_parse_local,
@@ -112,11 +131,6 @@ class GridServer(SimulatedServer):
             )
             for name, id_field in ENDPOINTS.items()
         }
-        self._credentials = (client_id, client_secret)
-        self.token_ttl_s = token_ttl_s
-        self._tokens: dict[str, float] = {}  # access token -> monotonic expiry
-        self._scheduled: list[_ScheduledEdit] = []
-        self._lock = threading.Lock()
 
     # -- test controls ---------------------------------------------------------------------------
     def expire_tokens(self) -> None:

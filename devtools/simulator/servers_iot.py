@@ -35,6 +35,8 @@ from islandbridge.devtools.simulator.servers_common import (
     Response,
     SimulatedServer,
     SortedTable,
+    as_of,
+    day_end,
     json_response,
     load_json_list,
     query_int,
@@ -59,6 +61,7 @@ class EventLog:
         self._starts, self._ends = array("q"), array("q")
         self._appended: list[bytes] = []
         self._lock = threading.Lock()
+        self.limit: int | None = None  # serve only the first ``limit`` lines of the file (a served day)
 
     def open(self) -> None:
         with open(self.path, "rb") as file:
@@ -86,17 +89,20 @@ class EventLog:
             self._map.close()
         self._map, self._starts, self._ends = b"", array("q"), array("q")
 
+    def _in_file(self) -> int:
+        return len(self._starts) if self.limit is None else min(self.limit, len(self._starts))
+
     def __len__(self) -> int:
         with self._lock:
-            return len(self._starts) + len(self._appended)
+            return self._in_file() + len(self._appended)
 
     def first_line(self) -> bytes:
         return bytes(self._map[self._starts[0] : self._ends[0]]) if self._starts else b""
 
     def lines(self, start: int, stop: int) -> list[bytes]:
         """Raw JSON lines ``start..stop`` (clipped to the log)."""
-        in_file = len(self._starts)
         with self._lock:
+            in_file = self._in_file()
             appended = self._appended[max(0, start - in_file) : max(0, stop - in_file)]
         raw = [self._map[self._starts[i] : self._ends[i]] for i in range(start, min(stop, in_file))]
         return raw + appended
@@ -106,7 +112,7 @@ class EventLog:
         encoded = [json.dumps(dict(event), ensure_ascii=False).encode("utf-8") for event in events]
         with self._lock:
             self._appended.extend(encoded)
-            return len(self._starts) + len(self._appended)
+            return self._in_file() + len(self._appended)
 
 
 class CursorCodec:
@@ -172,21 +178,45 @@ class IotServer(SimulatedServer):
         rate_limit_per_s: float | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
+        day: dt.date | None = None,
     ) -> None:
         super().__init__(rate_limit_per_s=rate_limit_per_s, host=host, port=port)
         folder = resolve_data_dir(data_dir, "iot", ["devices.json", "cardholders.json", "events.jsonl"])
         self._api_key = api_key
         self._devices = load_json_list(folder / "devices.json")
+        self._all_holders = load_json_list(folder / "cardholders.json")
+        self._days_file = folder / "events_days.json"
+        self._log = EventLog(folder / "events.jsonl")
+        self._cursors = CursorCodec(b"")
+        self.set_day(day)
+
+    def set_day(self, day: dt.date | None) -> None:
+        """Serve the platform as it was at the end of ``day`` (a living street, ``days.py``): card holders
+        in their newest version by then, and the event log up to the last line that had arrived by then
+        (``events_days.json``), so a cursor saved on one day resumes onto the next day's arrivals.
+        ``ValueError`` for a day the street does not have."""
+        holders = self._all_holders
+        limit = None
+        if day is not None:
+            counts = (
+                json.loads(self._days_file.read_text(encoding="utf-8")) if self._days_file.exists() else {}
+            )
+            if day.isoformat() not in counts:
+                raise ValueError(
+                    f"IoT simulator: no day {day} in {self._days_file} (days: {', '.join(counts)})"
+                )
+            limit = counts[day.isoformat()]
+            holders = as_of(holders, "holder_id", "updated_at", _parse_utc, day_end(day))
+        self.day = day
         self._holders = SortedTable(
             "cardholders",
-            load_json_list(folder / "cardholders.json"),
+            holders,
             id_field="holder_id",
             time_field="updated_at",
             parse=_parse_utc,
             fmt=_format_utc,
         )
-        self._log = EventLog(folder / "events.jsonl")
-        self._cursors = CursorCodec(b"")
+        self._log.limit = limit
 
     def on_start(self) -> None:
         self._log.open()

@@ -30,10 +30,14 @@ def write_truth(
     out: Path,
     records: list[tuple[str, str, str]],
     month_rows: list[RosterRow],
-    observed: Observed,
+    observed: Observed | None,
     meta_extra: dict,
 ) -> dict[str, int]:
-    """Write every truth file; return the row count of each."""
+    """Write every truth file; return the row count of each.
+
+    ``observed=None`` leaves out the two elderly answers, for a caller that writes them later with
+    :func:`write_elderly` (a living street learns what the IoT log shows only after all its days).
+    """
     out.mkdir(parents=True, exist_ok=True)
     _csv(out / "records.csv", ["system", "record_key", "person_id"], records, "\n")
     _csv(
@@ -55,10 +59,8 @@ def write_truth(
         [_person_row(p) for p in street.persons],
         "\n",
     )
-    alerts, uncovered = elderly_answers(street, observed)
-    answers = {
-        "expected_elderly_alerts.csv": alerts,
-        "expected_no_device_coverage.csv": uncovered,
+    answers = elderly_files(elderly_subjects(street), observed, street.t_ms) if observed else {}
+    answers |= {
         "expected_senior_allowance_gaps.csv": senior_gaps(street, month_rows),
         "expected_subsidy_after_exit.csv": subsidy_after_exit(street, month_rows),
     }
@@ -141,27 +143,55 @@ def water_use(readings: list[tuple[int, int]], window_start: int) -> tuple[int |
     return last_rise, max(inside) > baseline
 
 
+def elderly_subjects(street: Street) -> list[tuple]:
+    """The alert population as the answers need it: (identity, age and address columns), whether they
+    hold a card, their flat's code if it has a water meter, their person id and design."""
+    return [
+        (
+            _identity(p) + [street.age(p), _address(p)],
+            bool(p.cards),
+            p.house.fwbh if p.house.water else None,
+            p.pid,
+            p.design,
+        )
+        for p in elderly_population(street)
+    ]
+
+
+def elderly_files(subjects: list[tuple], observed: Observed, t_ms: int) -> dict:
+    alerts, uncovered = elderly_rows(subjects, observed, t_ms)
+    return {"expected_elderly_alerts.csv": alerts, "expected_no_device_coverage.csv": uncovered}
+
+
+def write_elderly(out: Path, subjects: list[tuple], observed: Observed, t_ms: int) -> dict[str, int]:
+    """Write the two elderly answers for T = ``t_ms`` from what ``observed`` holds; return row counts."""
+    answers = elderly_files(subjects, observed, t_ms)
+    for name, (header, rows) in answers.items():
+        _csv(out / name, header, rows, "\r\n")
+    return {k: len(v[1]) for k, v in answers.items()}
+
+
 def elderly_answers(street: Street, observed: Observed):
     """The silent people (with a device signal source) and the uncovered ones (without)."""
-    t_ms = street.t_ms
+    return elderly_rows(elderly_subjects(street), observed, street.t_ms)
+
+
+def elderly_rows(subjects: list[tuple], observed: Observed, t_ms: int):
     window_start = t_ms - WINDOW_HOURS * HOUR_MS
     alerts, uncovered = [], []
-    for p in elderly_population(street):
-        has_meter = p.house.water
-        if not p.cards and not has_meter:
-            uncovered.append(_identity(p) + [street.age(p), _address(p)])
+    for columns, has_card, meter, pid, design in subjects:
+        if not has_card and meter is None:
+            uncovered.append(columns)
             continue
-        door = observed.last_access_ms.get(p.pid) if p.cards else None
+        door = observed.last_access_ms.get(pid) if has_card else None
         water, rose = (
-            water_use(observed.readings.get(id(p.house), []), window_start) if has_meter else (None, False)
+            water_use(observed.readings.get(meter, []), window_start) if meter is not None else (None, False)
         )
         if (door is not None and door > window_start) or rose:
             continue
         latest = max([m for m in (door, water) if m is not None], default=None)
         silent = "" if latest is None else round((t_ms - latest) / HOUR_MS, 1)
-        alerts.append(
-            _identity(p) + [street.age(p), _address(p), _local(door), _local(water), silent, p.design]
-        )
+        alerts.append(columns + [_local(door), _local(water), silent, design])
     alerts.sort(key=lambda r: (r[9] != "", -(r[9] or 0), r[0]))
     header = PERSON_COLUMNS + [
         "age",
