@@ -43,6 +43,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from islandbridge.connectors.options import option, parse_options
 from islandbridge.errors import ConfigError, FatalSourceError
 
 from .base import Connector, ExtractContext, Sink, Stream, declared_stream, register
@@ -89,6 +90,16 @@ class RosterFile:
         return f"{self.layout.stream}:{self.month}"
 
 
+@dataclass(frozen=True)
+class Options:
+    """The options of one civil-affairs roster folder (`connectors.options.parse_options`)."""
+
+    path: str = option(required=True)
+    max_file_mb: float = option(50, positive=True)
+    max_rows: int = option(200_000, positive=True)
+    street_code: str | None = option(None)
+
+
 @register
 class CivilFilesConnector(Connector):
     """Lands the rosters in the folder at option ``path``.
@@ -105,17 +116,12 @@ class CivilFilesConnector(Connector):
 
     def __init__(self, settings) -> None:
         super().__init__(settings)
-        problems: list[str] = []
-        self.folder = Path(str(self.options["path"]))
-        self.max_bytes = int(_number(self.options, "max_file_mb", 50, problems) * (1 << 20))
-        self.limits = Limits(
-            max_rows=int(_number(self.options, "max_rows", 200_000, problems)),
-            max_unzipped_bytes=10 * self.max_bytes,
-        )
-        street = self.options.get("street_code") or getattr(settings, "street_code", None)
+        opts = parse_options(Options, self.name, self.kind, self.options)
+        self.folder = Path(opts.path)
+        self.max_bytes = int(opts.max_file_mb * (1 << 20))
+        self.limits = Limits(max_rows=opts.max_rows, max_unzipped_bytes=10 * self.max_bytes)
+        street = opts.street_code or getattr(settings, "street_code", None)
         self.street = str(street) if street not in (None, "") else None
-        if problems:
-            raise ConfigError(f"sources.{self.name} (civil_files): " + "; ".join(problems))
 
     def streams(self) -> Sequence[Stream]:
         return STREAMS
@@ -408,11 +414,3 @@ def read_file(folder: Path, name: str, max_bytes: int) -> bytes:
     if len(data) > max_bytes:
         raise RosterError(f"the file grew beyond max_file_mb ({max_bytes / (1 << 20):.2f} MB) while read")
     return data
-
-
-def _number(options: Mapping[str, Any], key: str, default: float, problems: list[str]) -> float:
-    value = options.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
-        problems.append(f"{key} must be a positive number, got {value!r}")
-        return default
-    return value

@@ -35,13 +35,15 @@ import datetime as dt
 import logging
 import re
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
 
-from islandbridge.config import LOCAL_TZ
+from islandbridge.config import LOCAL_TZ, Secret
 from islandbridge.connectors.base import ExtractContext, Stream, declared_stream, register
-from islandbridge.connectors.http import HttpClient, RestConnector, int_option, sanitize_url
+from islandbridge.connectors.http import HttpClient, RestConnector, RestOptions, sanitize_url
+from islandbridge.connectors.options import option
 from islandbridge.connectors.paging import Page, VersionClock, VersionedStream, page_total, sync_versioned
 from islandbridge.errors import FatalSourceError
 
@@ -75,13 +77,22 @@ STREAMS: tuple[Stream, ...] = tuple(
 )
 
 
+@dataclass(frozen=True)
+class GridOptions(RestOptions):
+    """The grid platform's options (`GridRestConnector`)."""
+
+    client_id: str = option(required=True)
+    client_secret: Secret | None = option(required=True)
+    page_size: int = option(MAX_PAGE_SIZE, low=1, high=MAX_PAGE_SIZE)
+
+
 @register
 class GridRestConnector(RestConnector):
     """Lands the grid platform's five lists incrementally.
 
     Options: ``base_url``, ``client_id``, ``client_secret`` (a ``Secret``), ``page_size`` (1..500,
     default 500), ``overlap_s`` (default 0: re-read this many seconds before the watermark), ``max_pages``
-    (per stream, default 10000) and the retry options of ``connectors.http.policy_from_options``.
+    (per stream, default 10000) and the retry options of `connectors.http.RestOptions`.
     Tests may replace ``self.pacing`` to make retries instant.
 
     Example::
@@ -94,10 +105,11 @@ class GridRestConnector(RestConnector):
     system = "grid_platform"
     required_options = ("base_url", "client_id", "client_secret")
 
+    options_class = GridOptions
     secret_option = "client_secret"
 
     def configure(self, problems: list[str]) -> None:
-        self.page_size = int_option(self.options, "page_size", MAX_PAGE_SIZE, 1, MAX_PAGE_SIZE, problems)
+        self.page_size = self.opts.page_size
 
     def streams(self) -> Sequence[Stream]:
         return STREAMS
@@ -109,7 +121,7 @@ class GridRestConnector(RestConnector):
         """
         state: dict[str, Any] = {}
         with HttpClient(self.base_url + API_PREFIX, self.policy, pacing=self.pacing) as client:
-            session = _GridSession(client, str(self.options["client_id"]), self.secret.reveal())
+            session = _GridSession(client, self.opts.client_id, self.secret.reveal())
             for stream in STREAMS:
                 state[stream.name] = self._sync(session, stream, ctx)
         return state

@@ -42,6 +42,7 @@ import httpx
 
 from islandbridge.config import Secret
 from islandbridge.connectors.base import Connector
+from islandbridge.connectors.options import option, parse_options
 from islandbridge.errors import ConfigError, FatalSourceError, RetriableError
 
 log = logging.getLogger(__name__)
@@ -94,87 +95,64 @@ class Pacing:
     rng: random.Random = field(default_factory=random.Random)
 
 
-def policy_from_options(options: Mapping[str, Any], problems: list[str]) -> RetryPolicy:
-    """Read the shared retry/timeout options of a connector, appending any problem to ``problems``.
+@dataclass(frozen=True)
+class RestOptions:
+    """The options every vendor REST connector takes (its own dataclass adds the rest).
 
-    Options: ``timeout_s`` (read), ``connect_timeout_s``, ``max_attempts``, ``backoff_s``,
-    ``max_retry_s`` (the total seconds budget of one request), ``max_retry_after_s``,
-    ``request_deadline_s`` (one answer, wall time, default 120), ``extract_deadline_s`` (the whole
-    extraction, default 14400) and ``max_response_mb`` (one decompressed body, default 64).
+    ``timeout_s`` (read), ``connect_timeout_s``, ``max_attempts``, ``backoff_s``, ``max_retry_s`` (the
+    total seconds budget of one request), ``max_retry_after_s``, ``request_deadline_s`` (one answer, wall
+    time), ``extract_deadline_s`` (the whole extraction), ``max_response_mb`` (one decompressed body),
+    ``overlap_s`` (seconds re-read below a watermark) and ``max_pages`` (a bound on one stream's pages).
     """
-    default = RetryPolicy()
-    names = {
-        "read_timeout_s": "timeout_s",
-        "connect_timeout_s": "connect_timeout_s",
-        "max_attempts": "max_attempts",
-        "backoff_s": "backoff_s",
-        "max_total_s": "max_retry_s",
-        "max_retry_after_s": "max_retry_after_s",
-        "request_deadline_s": "request_deadline_s",
-        "extract_deadline_s": "extract_deadline_s",
-        "max_response_bytes": "max_response_mb",
-    }
-    values: dict[str, Any] = {}
-    for attr, option in names.items():
-        scale = 2**20 if attr == "max_response_bytes" else 1
-        raw = options.get(option, getattr(default, attr) / scale)
-        kind = int if attr == "max_attempts" else float
-        try:
-            value = kind(raw)
-        except (TypeError, ValueError, OverflowError):
-            value = None
-        if value is None or not value > 0 or not math.isfinite(value) or isinstance(raw, bool):
-            problems.append(f"{option}: expected a positive {kind.__name__}, got {raw!r}")
-            continue
-        values[attr] = int(value * scale) if scale > 1 else value
-    return RetryPolicy(**values)
 
+    base_url: str = option(required=True)
+    timeout_s: float = option(RetryPolicy.read_timeout_s, positive=True)
+    connect_timeout_s: float = option(RetryPolicy.connect_timeout_s, positive=True)
+    max_attempts: int = option(RetryPolicy.max_attempts, positive=True)
+    backoff_s: float = option(RetryPolicy.backoff_s, positive=True)
+    max_retry_s: float = option(RetryPolicy.max_total_s, positive=True)
+    max_retry_after_s: float = option(RetryPolicy.max_retry_after_s, positive=True)
+    request_deadline_s: float = option(RetryPolicy.request_deadline_s, positive=True)
+    extract_deadline_s: float = option(RetryPolicy.extract_deadline_s, positive=True)
+    max_response_mb: float = option(RetryPolicy.max_response_bytes / 2**20, positive=True)
+    overlap_s: int = option(0, low=0, high=86_400 * 7)
+    max_pages: int = option(10_000, low=1, high=10**7)
 
-def int_option(
-    options: Mapping[str, Any], name: str, default: int, low: int, high: int, problems: list[str]
-) -> int:
-    """An integer option within ``low..high``; a problem is appended (and the default used) otherwise."""
-    raw = options.get(name, default)
-    try:
-        value = int(raw)
-    except (TypeError, ValueError):
-        value = None
-    if value is None or isinstance(raw, bool) or not low <= value <= high:
-        problems.append(f"{name}: expected an integer in {low}..{high}, got {raw!r}")
-        return default
-    return value
-
-
-def reveal_secret(options: Mapping[str, Any], name: str, problems: list[str]) -> Secret | None:
-    """The ``Secret`` option ``name``; a plain string is refused so a secret never sits in a config file."""
-    value = options.get(name)
-    if isinstance(value, Secret):
-        return value
-    if value not in (None, ""):
-        problems.append(f"{name}: write a reference such as {{env: NAME}}, not the secret itself")
-    return None
+    def policy(self) -> RetryPolicy:
+        return RetryPolicy(
+            max_attempts=self.max_attempts,
+            max_total_s=self.max_retry_s,
+            backoff_s=self.backoff_s,
+            max_retry_after_s=self.max_retry_after_s,
+            connect_timeout_s=self.connect_timeout_s,
+            read_timeout_s=self.timeout_s,
+            request_deadline_s=self.request_deadline_s,
+            extract_deadline_s=self.extract_deadline_s,
+            max_response_bytes=int(self.max_response_mb * 2**20),
+        )
 
 
 class RestConnector(Connector):
     """The option handling the vendor REST connectors share: retries, overlap, page bound, base URL.
 
-    Subclasses name their secret option and add their own options in ``configure``.
+    Subclasses declare their options as a `RestOptions` subclass (``options_class``), name their secret
+    option, and check what a type cannot in ``configure``.
     """
 
+    options_class: ClassVar[type[RestOptions]] = RestOptions
     secret_option: ClassVar[str]
-    default_max_pages: ClassVar[int] = 10_000
 
     def __init__(self, settings) -> None:
         super().__init__(settings)
+        self.opts = parse_options(self.options_class, self.name, self.kind, self.options)
+        self.secret: Secret | None = getattr(self.opts, self.secret_option)
+        self.policy = self.opts.policy()
+        self.overlap_s, self.max_pages = self.opts.overlap_s, self.opts.max_pages
         problems: list[str] = []
-        self.secret = reveal_secret(self.options, self.secret_option, problems)
-        self.policy = policy_from_options(self.options, problems)
-        self.overlap_s = int_option(self.options, "overlap_s", 0, 0, 86_400 * 7, problems)
-        self.max_pages = int_option(self.options, "max_pages", self.default_max_pages, 1, 10**7, problems)
         self.configure(problems)
         if problems:
             raise ConfigError(f"sources.{self.name} ({self.kind}): " + "; ".join(problems))
-        self.base_url = str(self.options["base_url"]).rstrip("/")
+        self.base_url = self.opts.base_url.rstrip("/")
         self.pacing = Pacing()
 
     def configure(self, problems: list[str]) -> None:

@@ -32,12 +32,15 @@ import logging
 import math
 import re
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
 
+from islandbridge.config import Secret
 from islandbridge.connectors.base import ExtractContext, Stream, declared_stream, register
-from islandbridge.connectors.http import HttpClient, RestConnector, int_option, sanitize_url
+from islandbridge.connectors.http import HttpClient, RestConnector, RestOptions, sanitize_url
+from islandbridge.connectors.options import option
 from islandbridge.connectors.paging import (
     Page,
     VersionClock,
@@ -81,13 +84,23 @@ def _parse_utc(text: Any) -> dt.datetime | None:
 UTC_CLOCK = VersionClock(_parse_utc, lambda moment: moment.astimezone(dt.UTC).strftime(UTC_FORMAT))
 
 
+@dataclass(frozen=True)
+class IotOptions(RestOptions):
+    """The IoT platform's options (`IotRestConnector`)."""
+
+    api_key: Secret | None = option(required=True)
+    page_limit: int = option(MAX_EVENT_LIMIT, low=1, high=MAX_EVENT_LIMIT)
+    holder_page: int = option(MAX_HOLDER_LIMIT, low=1, high=MAX_HOLDER_LIMIT)
+    max_pages: int = option(100_000, low=1, high=10**7)
+
+
 @register
 class IotRestConnector(RestConnector):
     """Lands the IoT platform's devices, card holders and event log.
 
     Options: ``base_url``, ``api_key`` (a ``Secret``), ``page_limit`` (events per page, 1..5000, default
     5000), ``holder_page`` (1..1000, default 1000), ``overlap_s`` (card holders, default 0),
-    ``max_pages`` (default 100000) and the retry options of ``connectors.http.policy_from_options``.
+    ``max_pages`` (default 100000) and the retry options of `connectors.http.RestOptions`.
     Tests may replace ``self.pacing`` to make retries instant.
 
     Example::
@@ -100,20 +113,15 @@ class IotRestConnector(RestConnector):
     system = "iot_platform"
     required_options = ("base_url", "api_key")
 
+    options_class = IotOptions
     secret_option = "api_key"
-    default_max_pages = 100_000
 
     def configure(self, problems: list[str]) -> None:
         if self.secret is not None and not _HEADER_SAFE.fullmatch(self.secret.reveal()):
             problems.append(
                 "api_key: holds characters an HTTP header cannot carry (CR, LF or other controls)"
             )
-        self.page_limit = int_option(
-            self.options, "page_limit", MAX_EVENT_LIMIT, 1, MAX_EVENT_LIMIT, problems
-        )
-        self.holder_page = int_option(
-            self.options, "holder_page", MAX_HOLDER_LIMIT, 1, MAX_HOLDER_LIMIT, problems
-        )
+        self.page_limit, self.holder_page = self.opts.page_limit, self.opts.holder_page
 
     def streams(self) -> Sequence[Stream]:
         return STREAMS

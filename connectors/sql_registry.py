@@ -52,7 +52,9 @@ from sqlalchemy.exc import (
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from islandbridge.config import LOCAL_TZ, Secret
-from islandbridge.errors import ConfigError, FatalSourceError, RetriableError
+from islandbridge.connectors.options import option
+from islandbridge.connectors.options import parse_options as parse_connector_options
+from islandbridge.errors import FatalSourceError, RetriableError
 
 from .base import Connector, ExtractContext, Sink, Stream, declared_stream, register
 from .paging import safe_text, storable
@@ -102,14 +104,14 @@ _SESSION_SETUP = {
 
 @dataclass(frozen=True)
 class Options:
-    """The checked options of one registry source."""
+    """The checked options of one registry source (`connectors.options.parse_options`)."""
 
-    url: sa.URL
-    chunk_rows: int = 5000
-    overlap_s: int = 300
-    deletion_scan: bool = True
-    retries: int = 2
-    connect_timeout_s: int = 10
+    url: sa.URL = option(required=True, check=lambda raw, problems, _: _parse_url(raw, problems))
+    chunk_rows: int = option(5000, low=1)
+    overlap_s: int = option(300, low=0)
+    deletion_scan: bool = option(True)
+    retries: int = option(2, low=0)
+    connect_timeout_s: int = option(10, low=1)
 
     @property
     def safe_url(self) -> str:
@@ -179,23 +181,7 @@ class SqlRegistryConnector(Connector):
 
 def parse_options(name: str, options: Mapping[str, Any]) -> Options:
     """Check every option at once; ``ConfigError`` lists all problems (never the URL's password)."""
-    problems: list[str] = []
-    url = _parse_url(options.get("url"), problems)
-    numbers = {
-        k: _int_option(options, k, default, minimum, problems)
-        for k, default, minimum in (
-            ("chunk_rows", 5000, 1),
-            ("overlap_s", 300, 0),
-            ("retries", 2, 0),
-            ("connect_timeout_s", 10, 1),
-        )
-    }
-    scan = options.get("deletion_scan", True)
-    if not isinstance(scan, bool):
-        problems.append(f"deletion_scan must be true or false, got {scan!r}")
-    if problems:
-        raise ConfigError(f"sources.{name} (sql_registry): " + "; ".join(problems))
-    return Options(url=url, deletion_scan=scan, **numbers)
+    return parse_connector_options(Options, name, "sql_registry", options)
 
 
 def _parse_url(value: Any, problems: list[str]) -> sa.URL | None:
@@ -215,14 +201,6 @@ def _parse_url(value: Any, problems: list[str]) -> sa.URL | None:
         problems.append(f"url names a database driver that is not installed: {url.drivername!r}")
         return None
     return url
-
-
-def _int_option(options: Mapping[str, Any], key: str, default: int, minimum: int, problems: list[str]) -> int:
-    value = options.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        problems.append(f"{key} must be an integer >= {minimum}, got {value!r}")
-        return default
-    return value
 
 
 # --------------------------------------------------------------------------- values
