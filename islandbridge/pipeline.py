@@ -298,7 +298,8 @@ def publish(settings: Settings, as_of: dt.datetime) -> dict[str, Any]:
             events_dir(settings),
         )
         reports = QualityConfig.from_mapping(settings.quality).reports_root(settings.warehouse_path)
-        report = write_run_report(settings.warehouse_path, run_id, reports, settings.exports_dir)
+        kinds = {name: source.kind for name, source in settings.sources.items()}
+        report = write_run_report(settings.warehouse_path, run_id, reports, settings.exports_dir, kinds)
     return {"run_id": run_id, "snapshot": str(snapshot), "report": str(report)}
 
 

@@ -83,6 +83,8 @@ def validate_run(
     gate = GateResult(run_id, as_of.isoformat(), not any(r.is_critical_failure for r in results), results)
     gate.quarantined = _nested(outcomes, lambda f: f.num_rows)
     gate.excluded_keys = _nested(outcomes, lambda f: f[RECORD_KEY].to_pylist())
+    gate.connector_quarantined = _set_aside_by_connectors(outcomes)
+    gate.labels = {o.id: o.table.title for o in outcomes if o.table is not None and o.table.label}
     gate.timings["validate_s"] = round(time.perf_counter() - started, 3)
     gate.timings.update({f"stream:{o.id}": o.seconds for o in outcomes})
     gate.report_path, gate.summary_path = report.write(
@@ -207,6 +209,16 @@ def _nested(outcomes: Sequence[StreamOutcome], value: Callable[[pa.Table], objec
     for o in outcomes:
         if o.failing is not None and o.failing.num_rows:
             out.setdefault(o.source, {})[o.stream] = value(o.failing)
+    return out
+
+
+def _set_aside_by_connectors(outcomes: Sequence[StreamOutcome]) -> dict[str, dict[str, int]]:
+    """Records each connector quarantined while extracting, per stream, as its landing manifest counts."""
+    out: dict[str, dict[str, int]] = {}
+    for o in outcomes:
+        n = int(o.landing.streams.get(o.stream, {}).get("quarantined") or 0)
+        if n:
+            out.setdefault(o.source, {})[o.stream] = n
     return out
 
 

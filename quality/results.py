@@ -60,7 +60,11 @@ class CheckResult:
 class GateResult:
     """The gate's verdict on one run's landed data.
 
-    ``quarantined[source][stream]`` counts the rows set aside; ``excluded_keys`` lists their record keys.
+    ``quarantined[source][stream]`` counts the rows the gate set aside; ``excluded_keys`` lists their record
+    keys. ``connector_quarantined[source][stream]`` counts the records the connectors had already set
+    aside while extracting (the landing manifest's ``quarantined``: unreadable records, with a reason),
+    and ``labels`` names each ``source.stream`` for people; the report shows both quarantines, so its
+    numbers are the run report's (whose ``quarantined`` is their sum).
     The landing slice has already been rewritten without them (see ``quarantine.apply``), so the loader
     needs no change; the keys are here for the run summary and for callers that load differently.
     """
@@ -71,6 +75,8 @@ class GateResult:
     results: list[CheckResult]
     quarantined: dict[str, dict[str, int]] = field(default_factory=dict)
     excluded_keys: dict[str, dict[str, list[str]]] = field(default_factory=dict)
+    connector_quarantined: dict[str, dict[str, int]] = field(default_factory=dict)
+    labels: dict[str, str] = field(default_factory=dict)
     report_path: Path | None = None
     summary_path: Path | None = None
     timings: dict[str, float] = field(default_factory=dict)
@@ -83,6 +89,14 @@ class GateResult:
     def warnings(self) -> list[CheckResult]:
         return [r for r in self.results if not r.success and r.severity == "warning"]
 
+    @property
+    def quarantined_by_gate(self) -> int:
+        return sum(n for streams in self.quarantined.values() for n in streams.values())
+
+    @property
+    def quarantined_by_connectors(self) -> int:
+        return sum(n for streams in self.connector_quarantined.values() for n in streams.values())
+
     def to_dict(self) -> dict[str, Any]:
         """A JSON-able summary for XComs and the run summary: counts and paths, no record keys."""
         return {
@@ -93,6 +107,7 @@ class GateResult:
             "critical": [r.name for r in self.critical_failures],
             "warnings": [r.name for r in self.warnings],
             "quarantined": self.quarantined,
+            "connector_quarantined": self.connector_quarantined,
             "expectations": len(self.results),
         }
 

@@ -7,6 +7,7 @@ Canonical tables will follow in ``canonical_*.yml`` with the same shape (``layer
 A table::
 
     t_jm:
+      label: 居民 registry residents  # what people call it, shown in reports instead of `t_jm`
       grain: one row per resident row (jmid) per version landed in a run
       key: [jmid]
       volume: population          # population | flow | none: how "far fewer rows" is judged
@@ -178,6 +179,12 @@ class TableSchema:
     volume: str
     columns: tuple[Column, ...]
     suite: tuple[Check, ...]
+    label: str = ""
+
+    @property
+    def title(self) -> str:
+        """The table's name for people (its ``label``), or the stream name when it has none."""
+        return self.label or self.stream
 
     @property
     def column_names(self) -> tuple[str, ...]:
@@ -257,6 +264,20 @@ def core_sql(name: str, **fill: object) -> str:
 @cache
 def _core_sql_text(name: str) -> str:
     return resources.files(__name__).joinpath("core", f"{name}.sql").read_text(encoding="utf-8")
+
+
+def stream_label(source: str, stream: str, kind: str | None = None, tables: Tables | None = None) -> str:
+    """The name people know a stream by (``居民标签 registry tags`` for ``t_jm_bq``), for reports.
+
+    The table is found by connector ``kind`` when given, else by the stream name if only one system has
+    it, else by a system whose name starts like ``source`` (``iot`` -> ``iot_platform``); the bare stream
+    name when none is found.
+    """
+    tables = tables if tables is not None else load_tables()
+    found = [t for t in tables.values() if t.stream == stream and (kind is None or t.connector == kind)]
+    if len(found) > 1:
+        found = [t for t in found if t.system.split("_")[0] == source.split("_")[0]] or found[:0]
+    return found[0].title if len(found) == 1 else stream
 
 
 def table_of(system: str, stream: str, tables: Tables | None = None) -> TableSchema | None:
@@ -345,7 +366,16 @@ def _parse_table(
     for dup in sorted({i for i in ids if ids.count(i) > 1 or i in IMPLICIT_CHECKS}):
         problems.append(f"{where}: check id {dup!r} is used twice or is reserved")
     return TableSchema(
-        connector, system, layer, stream, str(body.get("grain", "")), key, volume, columns, suite
+        connector,
+        system,
+        layer,
+        stream,
+        str(body.get("grain", "")),
+        key,
+        volume,
+        columns,
+        suite,
+        str(body.get("label", "") or ""),
     )
 
 

@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import shutil
 from pathlib import Path
 
 import pytest
 
+from islandbridge.delivery.run_report import write_run_report
 from islandbridge.quality import QualityGateError
 from islandbridge.quality.commands import quarantine_list, quarantine_show
 from islandbridge.quality.slices import LandingSlice
@@ -255,6 +257,29 @@ def test_the_report_and_the_results_table_hold_no_personal_data(defective):
         leaked = sorted(v for v in personal if v in text)
         assert leaked == [], where
     assert "t_jm:" in texts["html"]  # failing rows are named by record key instead
+
+
+def test_the_quality_report_shows_the_run_reports_quarantine_numbers(defective, tmp_path):
+    """Both pages say how many rows were quarantined and by whom, with the same numbers: the connectors'
+    (meta.quarantine) and the gate's (meta.quality_quarantine), summing to the accounting's quarantined."""
+    ws, gate, _ = defective
+    run_page = write_run_report(ws.settings.warehouse_path, RUN, tmp_path / "reports").read_text("utf-8")
+    by_connectors = ws.query("SELECT count(*) FROM meta.quarantine WHERE run_id = ?", [RUN])[0][0]
+    by_gate = ws.query("SELECT count(*) FROM meta.quality_quarantine WHERE run_id = ?", [RUN])[0][0]
+    total = ws.query("SELECT sum(quarantined) FROM meta.run_sources WHERE run_id = ?", [RUN])[0][0]
+    assert by_connectors > 0 and by_gate > 0 and total == by_connectors + by_gate
+    sentence = (
+        f"{total:,} row(s) quarantined: {by_connectors:,} set aside by the connectors, {by_gate:,} by the "
+        "quality gate."
+    )
+
+    def said(page: str) -> str:
+        found = re.search(r"<p id='quarantine-total'>(.*?)</p>", page, re.S)
+        assert found, "no quarantine sentence"
+        return re.sub(r"<[^>]+>", "", found.group(1))
+
+    assert said(gate.report_path.read_text(encoding="utf-8")).startswith(sentence)
+    assert said(run_page).startswith(sentence)
 
 
 def test_critical_defects_stop_the_run_and_leave_the_warehouse_byte_for_byte(clean, tmp_path):

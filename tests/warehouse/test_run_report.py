@@ -42,15 +42,28 @@ def make_warehouse(
             "INSERT INTO meta.run_sources VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL)",
             [
                 [RUN, "registry", "t_jm", 4400, 4321, 66, 13, 2],
+                [RUN, "registry", "t_jm_bq", 10, 10, 0, 0, 0],
                 [RUN, "iot", "events", 215700, 215677, 0, 23, 0],
                 [RUN, "iot", "<img src=x onerror=alert(1)>", 9, 5, 1, 1, 0],  # does not add up, and hostile
                 [OTHER, "registry", "t_jm", 1, 1, 0, 0, 0],
             ],
         )
+        # Of t_jm's 66 quarantined: 60 set aside by the connector, 6 by the quality gate.
+        con.execute(
+            "INSERT INTO meta.quarantine BY NAME SELECT ? AS run_id, 'registry' AS source, 't_jm' AS stream, "
+            "'t_jm:SECRET-RECORD-KEY-' || i AS record_key, 'no usable id' AS reason FROM range(60) t(i)",
+            [RUN],
+        )
+        con.execute(
+            "INSERT INTO meta.quality_quarantine BY NAME SELECT ? AS run_id, 'registry' AS source, "
+            "'t_jm' AS stream, 't_jm:SECRET-RECORD-KEY-Q' || i AS record_key FROM range(6) t(i)",
+            [RUN],
+        )
         if identity_run:
             for run_id, known, as_of in ((RUN, 2718, AS_OF), (OTHER, 2699, AS_OF - dt.timedelta(days=1))):
                 con.execute(
-                    "INSERT INTO meta.identity_runs VALUES (?, ?, 1, ?, 7659, ?, 4, 3, 2, 17, 251, NULL)",
+                    "INSERT INTO meta.identity_runs (run_id, as_of, model_version, persons, records, links, "
+                    "merges, splits, retired, churn, reviews) VALUES (?, ?, 1, ?, 7659, ?, 4, 3, 2, 17, 251)",
                     [run_id, as_of, known, json.dumps(LINKS)],
                 )
         con.execute(
@@ -79,9 +92,16 @@ def make_warehouse(
         con.execute(
             "CREATE TABLE meta.mart_builds (run_id VARCHAR, as_of TIMESTAMPTZ, options VARCHAR, counts VARCHAR)"
         )
-        con.execute(
+        con.executemany(
             "INSERT INTO meta.mart_builds VALUES (?, ?, '{}', ?)",
-            [RUN, AS_OF, json.dumps({"elderly_alerts": 41, "island_coverage": 2})],
+            [
+                [RUN, AS_OF, json.dumps({"elderly_alerts": 41, "island_coverage": 2})],
+                [
+                    OTHER,
+                    AS_OF - dt.timedelta(days=1),
+                    json.dumps({"elderly_alerts": 45, "island_coverage": 2}),
+                ],
+            ],
         )
         if persons:
             con.execute(
@@ -148,11 +168,69 @@ def section(page: str, key: str) -> str:
 def test_records_and_accounting_show_the_runs_counts(full_report):
     records, accounting = section(full_report, "records"), section(full_report, "accounting")
     assert "<b>215,682</b><span>iot records loaded</span>" in records and "<h3>registry</h3>" in records
-    assert "t_jm — records loaded: 4,321" in records
-    for number in ("4,400", "4,321", "66", "13", "215,700"):
+    assert "居民 registry residents (t_jm) — records loaded: 4,321" in records
+    for number in ("4,400", "4,321", "66", "60", "6", "13", "215,700"):
         assert f"<td class='n'>{number}</td>" in accounting
     assert accounting.count("<span class='bad'>NO</span>") == 1  # 9 read != 5 + 1 + 1
-    assert "<svg" in accounting and "quarantined: 66" in accounting
+    assert "<svg" in accounting and "4,400 read = 4,321 loaded + 66 quarantined + 13 duplicates" in accounting
+
+
+def test_accounting_draws_and_counts_every_bucket_with_both_quarantines(full_report):
+    accounting = section(full_report, "accounting")
+    for tile in (
+        "<b>220,119</b><span>read</span>",
+        "<b>60</b><span>quarantined by the connectors</span>",
+        "<b>6</b><span>quarantined by the quality gate</span>",
+        "<b>37</b><span>duplicates</span>",
+    ):
+        assert tile in accounting
+    # 66 of t_jm and 1 of the hostile stream, which neither quarantine table holds: said, not hidden.
+    assert "67 row(s) quarantined: 60 set aside by the connectors, 6 by the quality gate." in accounting
+    assert "1 quarantined row(s) are in neither quarantine table." in accounting
+    # 23 duplicates of 215,700 read is 0.01% of the bar: still drawn, at least 4 px wide.
+    dup = re.search(
+        r"width='([\d.]+)'[^>]*><title>设备事件 IoT device events \(events\) — duplicates: 23<", accounting
+    )
+    assert dup and float(dup.group(1)) >= 4
+    gate = re.search(
+        r"width='([\d.]+)'[^>]*><title>[^<]*\(t_jm\) — quarantined by the quality gate: 6<", accounting
+    )
+    assert gate and float(gate.group(1)) >= 4
+
+
+def test_labels_are_human_names_in_full(full_report):
+    records = section(full_report, "records")
+    assert ">居民标签 registry resident tags (t_jm_bq)</text>" in records  # longer than the old 34-char cut
+    assert "…" not in full_report
+
+
+def test_the_previous_run_is_compared_with_arrows_and_differences(full_report):
+    previous = section(full_report, "previous")
+    assert OTHER in previous
+    rows = dict(re.findall(r"<tr><td>([^<]+)</td>(?:<td[^>]*>[^<]*</td>){2}<td>(.*?)</td></tr>", previous))
+    assert "<td>registry · records loaded</td><td class='n'>1</td><td class='n'>4,331</td>" in previous
+    assert rows["registry · records loaded"] == "<span class='up'>▲ +4,330 (+433000.0%)</span>"
+    assert rows["persons"] == "<span class='up'>▲ +19 (+0.7%)</span>"
+    assert rows["report elderly_alerts · rows"] == "<span class='down'>▼ −4 (−8.9%)</span>"
+    assert rows["report island_coverage · rows"] == "<span class='muted'>= 0</span>"
+    assert rows["iot · records loaded"] == "<span class='muted'>new</span>"  # not in the previous run
+
+
+def test_the_first_run_says_there_is_nothing_to_compare(tmp_path):
+    make_warehouse(tmp_path / "w.duckdb")
+    page = write_run_report(tmp_path / "w.duckdb", OTHER, tmp_path / "r").read_text(encoding="utf-8")
+    assert "No earlier run in this warehouse to compare with." in section(page, "previous")
+
+
+def test_pairs_to_review_name_the_command_that_lists_them(full_report):
+    linkage = section(full_report, "linkage")
+    assert "<b>251 pairs to review</b>" in linkage and "<code>islandbridge review list</code>" in linkage
+
+
+def test_every_time_is_shown_in_shanghai_time_and_the_page_says_so(full_report):
+    assert "All times are Asia/Shanghai (UTC+8)" in full_report
+    assert "<td>2026-11-21 11:05</td>" in section(full_report, "exports")  # made at 03:05 UTC
+    assert "+00:00" not in full_report and "UTC</" not in full_report
 
 
 def test_linkage_shows_persons_churn_and_pair_matrix(full_report):
