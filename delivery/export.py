@@ -74,7 +74,7 @@ from islandbridge.privacy.keys import Key, Keys, load_keys
 from islandbridge.privacy.masking import mask_id, mask_name, mask_phone
 from islandbridge.privacy.pseudonymise import person_refs
 from islandbridge.privacy.vault import Vault, VaultValue
-from islandbridge.transforms.normalize._text import drop_blanks, fold, is_placeholder
+from islandbridge.transforms.normalize import drop_blanks, fold, is_placeholder
 from islandbridge.transforms.normalize.ids import normalize_id
 from islandbridge.transforms.normalize.phones import normalize_phones
 from islandbridge.warehouse.marts import marts_run

@@ -8,11 +8,14 @@ on its canonical output, and never puts the value itself into a reason, because 
 - `normalize_name`: names to a simplified ``name_key`` and a tone-less ``pinyin_key``
 - `parse_address`, `normalize_house`, `house_key`: addresses to estate / building / unit / room
 - `normalize_table`: all of the above over an Arrow table, one call per distinct value
+- `fold`, `drop_blanks`, `is_placeholder`: the text folding every normaliser starts with (full-width to
+  half-width, traditional to simplified, blanks), for display code that must agree with them
 
 See docs/normalisation.md for every quirk handled and the limits. May import only
 `islandbridge.config`, `islandbridge.errors` and `islandbridge.perf`: these are the bottom of the house.
 """
 
+from islandbridge.transforms.normalize._text import drop_blanks, fold, is_placeholder
 from islandbridge.transforms.normalize.addresses import (
     AddressResult,
     EstateIndex,
@@ -35,7 +38,10 @@ __all__ = [
     "NameResult",
     "NormalizeSpecError",
     "PhoneResult",
+    "drop_blanks",
     "estate_key",
+    "fold",
+    "is_placeholder",
     "house_key",
     "normalize_house",
     "normalize_id",
