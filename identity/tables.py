@@ -256,11 +256,18 @@ def write_run(
 
 
 def _record_changes(con: duckdb.DuckDBPyConnection, run_id: str) -> None:
-    """History rows for this run: records whose row differs from the previous map, and records it dropped."""
+    """History rows for this run: records whose key, match decision or versions differ from the previous
+    map, and records it dropped. A score that moved while nothing else did (term frequencies shift a
+    little with every day's data) is not a change: the history stays proportional to what changed."""
     con.execute(
         f"""INSERT INTO core.identity_map_changes
-        SELECT ?, {MAP_COLUMNS}, false FROM (
-            SELECT {MAP_COLUMNS} FROM _ib_new_map EXCEPT SELECT {MAP_COLUMNS} FROM core.identity_map)
+        SELECT ?, {MAP_COLUMNS}, false FROM _ib_new_map n
+        WHERE NOT EXISTS (
+            SELECT 1 FROM core.identity_map o
+            WHERE o.system = n.system AND o.record_key = n.record_key AND o.person_key = n.person_key
+              AND o.matched_by IS NOT DISTINCT FROM n.matched_by
+              AND o.first_seen_run IS NOT DISTINCT FROM n.first_seen_run
+              AND o.last_seen_run IS NOT DISTINCT FROM n.last_seen_run)
         UNION ALL
         SELECT ?, system, record_key, NULL, NULL, NULL, NULL, NULL, true FROM (
             SELECT system, record_key FROM core.identity_map
