@@ -18,7 +18,9 @@ DOCUMENT = Path(__file__).resolve().parents[2] / "docs" / "data-dictionary.md"
 IDENTITY_TABLES = {
     "identity_map",
     "identity_map_before",
+    "identity_map_changes",
     "identity_events",
+    "identity_decisions",
     "identity_review",
     "person_key_redirects",
 }
