@@ -14,8 +14,18 @@ from islandbridge.connectors.base import (
     Sink,
     Stream,
     build_connector,
+    connector_class,
     connector_kinds,
     register,
 )
 
-__all__ = ["Connector", "ExtractContext", "Sink", "Stream", "build_connector", "connector_kinds", "register"]
+__all__ = [
+    "Connector",
+    "ExtractContext",
+    "Sink",
+    "Stream",
+    "build_connector",
+    "connector_class",
+    "connector_kinds",
+    "register",
+]

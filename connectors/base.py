@@ -150,10 +150,14 @@ def connector_kinds() -> list[str]:
 
 def build_connector(settings: SourceSettings) -> Connector:
     """Instantiate the connector for a source; an unknown kind lists the known ones."""
+    return connector_class(settings)(settings)
+
+
+def connector_class(settings: SourceSettings) -> type[Connector]:
+    """The connector class of a source's kind (its ``system``, without options or secrets)."""
     try:
-        cls = _REGISTRY[settings.kind]
+        return _REGISTRY[settings.kind]
     except KeyError:
         raise ConfigError(
             f"sources.{settings.name}: unknown kind {settings.kind!r}; known kinds: {', '.join(connector_kinds())}"
         ) from None
-    return cls(settings)

@@ -5,7 +5,7 @@ must not see). After a run, ``publish_snapshot`` builds a new DuckDB file holdin
 part of the warehouse and swaps it in under ``<snapshots dir>/current.duckdb``:
 
 - ``core`` — every table and view except the identity tables that map source record keys to person
-  keys (``identity_map``, ``identity_map_before``, ``identity_review``);
+  keys (``identity_map``, ``identity_map_before``, ``identity_review``, ``identity_decisions``);
 - ``marts`` — every table and view;
 - ``meta`` — run accounting only: ``runs``, ``run_sources``, ``identity_runs``, ``quality_results``,
   ``mart_builds``, plus ``meta.snapshot_info`` describing the snapshot itself;
@@ -64,7 +64,7 @@ ALLOWED_SCHEMAS = ("core", "marts", "meta")
 # Run accounting only: counts, statuses, options — no record key, no sealed row, no source state.
 META_TABLES = frozenset({"runs", "run_sources", "identity_runs", "quality_results", "mart_builds"})
 # These map source record keys to person keys: with the sources in hand they re-identify every person.
-IDENTITY_TABLES = frozenset({"identity_map", "identity_map_before", "identity_review"})
+IDENTITY_TABLES = frozenset({"identity_map", "identity_map_before", "identity_review", "identity_decisions"})
 # Identifiers come from the vault, never from the warehouse: the vault's field names (but ``address``, which
 # the marts build as estate + building + room, a quasi identifier), the masked columns of the source
 # schemas (schemas/raw_*.yml), and ``card_number``, a bank-card column name no current table has, kept out should one appear.

@@ -38,6 +38,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from islandbridge.identity.decided import DecisionConflict, Decisions, hard_same, unkept, with_apart
 from islandbridge.identity.probabilistic import MATCH_PROBABILITY
 from islandbridge.perf import collector_paused
 
@@ -53,6 +54,7 @@ REASONS = (
     "same_roster",
     "too_young",
     "several_namesakes",
+    "decided_different",
 )
 
 
@@ -66,6 +68,7 @@ class Profile(NamedTuple):
     sex: str | None = None
     scopes: frozenset[str] = frozenset()
     born_by: str | None = None  # the latest birth date its records allow (an adult-only roster...)
+    apart: frozenset[int] = frozenset()  # a person decided "different" (one token per decided pair)
 
     def merged(self, other: Profile) -> Profile:
         bound = min(filter(None, (self.born_by, other.born_by)), default=None)
@@ -77,6 +80,7 @@ class Profile(NamedTuple):
             self.sex or other.sex,
             self.scopes | other.scopes,
             bound,
+            self.apart | other.apart,
         )
 
 
@@ -86,6 +90,8 @@ def conflict(a: Profile, b: Profile) -> str | None:
     >>> conflict(Profile(id="110101199003070021"), Profile(id="110101199003070047"))
     'different_id'
     """
+    if a.apart & b.apart:
+        return "decided_different"
     checks = (
         ("different_id", a.id, b.id),
         ("different_masked_id", a.ps, b.ps),
@@ -125,9 +131,10 @@ class Clustering:
     """The persons found: a cluster id per record (its smallest uid), how each was matched, and reviews."""
 
     cluster: list[int]
-    matched_by: list[str]  # 'id', 'probabilistic', 'namesake' or 'none'
+    matched_by: list[str]  # 'id', 'decision', 'probabilistic', 'namesake' or 'none'
     probability: list[float | None]
-    reviews: list[Review] = field(default_factory=list)
+    reviews: list[Review] = field(default_factory=list)  # open pairs only: a decided pair is not asked again
+    conflicts: list[DecisionConflict] = field(default_factory=list)
 
 
 PROFILE_COLUMNS = ("id_full", "id_ps", "birth", "birth_ym", "sex", "scope", "born_by")
@@ -140,8 +147,15 @@ def build_clusters(
     *,
     match_probability: float = MATCH_PROBABILITY,
     margin: float = AMBIGUITY_MARGIN,
+    decisions: Decisions | None = None,
 ) -> Clustering:
     """Cluster ``records`` (uids 0..n-1) from ID edges and scored ``pairs`` (uid_l, uid_r, weight, prob).
+
+    People's ``decisions`` (`Decisions`) are hard constraints: a ``same`` pair is a hard link, like an
+    equal ID number (unless the two sides hold two different valid ID numbers); a ``different`` pair can
+    never end in one person (a cannot-link, checked on whole clusters like every other `conflict`), unless
+    hard links — equal ID numbers, ``same`` decisions — join it. What cannot be honoured is reported in
+    ``conflicts``; a decided pair is never a review again.
 
     Deterministic: the same inputs give the same clusters and reviews. Pairs are screened in bulk; the
     order-dependent part (strongest link first, constraints checked on whole clusters) runs for each
@@ -149,17 +163,29 @@ def build_clusters(
     pass and keeps the memory it touches small.
     """
     n = records.num_rows
+    decided = decisions or Decisions()
     edges = np.array(sorted(id_edges), np.int64).reshape(-1, 2)
     id_components = connected_components(n, edges[:, 0], edges[:, 1])
-    candidates, reviews = _screen(records, id_components, pairs, match_probability)
+    same, conflicts = hard_same(records, id_components, decided.same)
+    hard = np.concatenate([edges, same])
+    hard_components = connected_components(n, hard[:, 0], hard[:, 1]) if len(same) else id_components
+    records = with_apart(records, decided.different)
+    candidates, reviews = _screen(records, hard_components, pairs, match_probability)
     left, right, weight, prob = candidates
     components = connected_components(
-        n, np.concatenate([edges[:, 0], left]), np.concatenate([edges[:, 1], right])
+        n, np.concatenate([hard[:, 0], left]), np.concatenate([hard[:, 1], right])
     )
     with collector_paused():
-        cluster, links, more = _resolve_all(records, components, edges, candidates, margin)
+        cluster, links, more = _resolve_all(records, components, hard, candidates, margin)
     cluster, namesakes, undecided = join_sole_namesakes(records, cluster)
-    return _result(cluster, edges, links, reviews + more + undecided, namesakes)
+    conflicts += unkept(decided.different, cluster, id_components)
+    result = _result(cluster, edges, links, reviews + more + undecided, namesakes, same)
+    asked = {(min(a, b), max(a, b)) for a, b in (*decided.same, *decided.different)}
+    result.reviews = [
+        r for r in result.reviews if (min(r.uid_l, r.uid_r), max(r.uid_l, r.uid_r)) not in asked
+    ]
+    result.conflicts = conflicts
+    return result
 
 
 def connected_components(n: int, left: np.ndarray, right: np.ndarray) -> np.ndarray:
@@ -260,9 +286,12 @@ def _gathered_profiles(records: pa.Table, uids: np.ndarray) -> list[Profile]:
     """The `Profile` of each uid, in the order given (gathered column-wise, then read in sequence)."""
     index = pa.array(uids, pa.int64())
     cols = [records[c].take(index).to_pylist() for c in PROFILE_COLUMNS]
+    apart = (
+        records["apart"].take(index).to_pylist() if "apart" in records.column_names else [None] * len(uids)
+    )
     return [
-        Profile(i, p, b, y, s, frozenset((scope,)) if scope else frozenset(), bound)
-        for i, p, b, y, s, scope, bound in zip(*cols, strict=True)
+        Profile(i, p, b, y, s, frozenset((scope,)) if scope else frozenset(), bound, frozenset(away or ()))
+        for i, p, b, y, s, scope, bound, away in zip(*cols, apart, strict=True)
     ]
 
 
@@ -522,6 +551,7 @@ def _result(
     links: list,
     reviews: list[Review],
     namesakes: Iterable[tuple[int, int]] = (),
+    decided: np.ndarray | None = None,
 ) -> Clustering:
     n = len(cluster)
     matched_by = np.full(n, "none", dtype=object)
@@ -532,6 +562,8 @@ def _result(
         np.maximum.at(probability, np.concatenate([a, b]), np.concatenate([p, p]))
         matched_by[probability > -np.inf] = "probabilistic"
     probability[probability == -np.inf] = np.nan
+    if decided is not None:
+        matched_by[decided.reshape(-1)] = "decision"
     ids = edges.reshape(-1)
     matched_by[ids] = "id"
     probability[ids] = 1.0

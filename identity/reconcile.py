@@ -9,8 +9,10 @@ Runs after ``load`` for the same as-of instant T, and returns counts only (no pe
 2. link equal valid full ID numbers (`deterministic`), score candidate pairs with the saved Splink
    model (`probabilistic`; the first run with no saved model trains and saves version 1, and says so;
    `train_linkage` trains a new version on purpose), cluster under hard constraints (`clusters`);
+   People's decisions on review pairs (``islandbridge review decide``, `review`) join the constraints:
+   ``same`` a hard link, ``different`` a cannot-link; those it cannot honour are in ``decisions``;
 3. keep each person's key from the previous run by maximum overlap, derive new ones by HMAC of an
-   anchor (`keys`), and write the map, events, redirects, review pairs and run accounting in one
+   anchor (`keys`), and write the map, events, redirects, open review pairs and run accounting in one
    transaction (`warehouse.identity`).
 
 `evaluate_linkage` scores the map against a simulated street's truth; `bench_reconcile` measures time
@@ -31,6 +33,7 @@ import pyarrow.compute as pc
 from islandbridge.config import Clock, Settings, utc_now
 from islandbridge.identity import clusters as clustering
 from islandbridge.identity import keys as key_assignment
+from islandbridge.identity import review
 from islandbridge.identity import tables as identity
 from islandbridge.identity.deterministic import id_links
 from islandbridge.identity.evaluate import pair_counts
@@ -104,10 +107,11 @@ def _reconcile_one(
     with _timed(timings, "train"):
         version, model, trained = _model(con, records, run_id, clock)
     with _timed(timings, "match"):
-        found = _match(records, model)
+        decided = review.applicable(con, records)
+        found = _match(records, model, decided)
     with _timed(timings, "keys"):
         result, keys = _assign(mac_key, records, found, base)
-    summary = _summary(records, found, result, keys, version)
+    summary = {**_summary(records, found, result, keys, version), "decisions": review.outcome(decided, found)}
     with _timed(timings, "write"):
         identity.write_run(
             con,
@@ -238,9 +242,12 @@ def _model(
     return version, model, True
 
 
-def _match(records: pa.Table, model: dict[str, Any] | None) -> clustering.Clustering:
+def _match(
+    records: pa.Table, model: dict[str, Any] | None, decided: review.Applicable | None = None
+) -> clustering.Clustering:
     pairs = predict_pairs(records, model or {})
-    return clustering.build_clusters(records, id_links(records), pairs)
+    decisions = decided.decisions if decided else None
+    return clustering.build_clusters(records, id_links(records), pairs, decisions=decisions)
 
 
 def _assign(

@@ -44,7 +44,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from islandbridge.config import Settings
-from islandbridge.connectors import build_connector
+from islandbridge.connectors import connector_class
 from islandbridge.identity.values import born_by, id_digits, parse_birth, parse_sex
 from islandbridge.schemas import SchemaError, table_of
 from islandbridge.storage import existing_columns, has_table
@@ -245,10 +245,10 @@ class StreamPlan:
 
 
 def person_streams(settings: Settings) -> StreamPlan:
-    """The person-bearing streams of every configured source, found through its connector's ``system``."""
+    """The person-bearing streams of every configured source, by its kind's ``system`` (needs no secret)."""
     bound, registers = [], []
     for name, source in settings.sources.items():
-        system = build_connector(source).system
+        system = connector_class(source).system
         bound += [BoundStream(name, spec) for spec in PERSON_STREAMS if spec.system == system]
         if system == REGISTER_SYSTEM:
             registers.append(name)

@@ -6,7 +6,7 @@ number or a phone (the features used for matching live in memory for the length 
 Schema ``core``:
 
 - ``identity_map`` — one row per person-bearing source record present at the latest reconciled run:
-  ``system, record_key, person_key, matched_by ('id' | 'probabilistic' | 'namesake' | 'none'), match_probability,
+  ``system, record_key, person_key, matched_by ('id' | 'decision' | 'probabilistic' | 'namesake' | 'none'), match_probability,
   first_seen_run, last_seen_run`` (the raw runs of the record's first and newest version).
 - ``identity_map_changes`` — the map's history, proportional to change: per reconciled run, the rows
   that run added or changed, and (``removed``) the records it no longer maps. The map after any kept
@@ -20,8 +20,14 @@ Schema ``core``:
 - ``identity_review`` — pairs a person should decide: ``run_id, system_l, record_key_l, system_r,
   record_key_r, match_probability, reason``.
 
+- ``identity_decisions`` — what people decided about pairs (``islandbridge review decide``, `review`):
+  ``seq, pair_id, system_l, record_key_l, system_r, record_key_r, decision ('same' | 'different'), actor,
+  note, decided_at``; append-only, the newest row of a pair counts. Not state of a run: `rewind` never
+  touches it, and every reconcile applies it.
+
 Schema ``meta``: ``identity_runs`` (per run: persons, records, links per system pair as JSON, merges,
-splits, churn, reviews, the model version) and ``linkage_models`` (versioned Splink models as JSON).
+splits, churn, open reviews, the model version, the decisions applied and those that could not be, as
+JSON) and ``linkage_models`` (versioned Splink models as JSON).
 """
 
 from __future__ import annotations
@@ -72,6 +78,12 @@ CREATE TABLE IF NOT EXISTS meta.identity_runs (
 -- history: whether the map after this run can be rebuilt from core.identity_map_changes (not for runs
 -- reconciled before the history was kept).
 ALTER TABLE meta.identity_runs ADD COLUMN IF NOT EXISTS history BOOLEAN;
+ALTER TABLE meta.identity_runs ADD COLUMN IF NOT EXISTS decisions VARCHAR;
+CREATE TABLE IF NOT EXISTS core.identity_decisions (
+    seq BIGINT NOT NULL, pair_id VARCHAR NOT NULL, system_l VARCHAR NOT NULL, record_key_l VARCHAR NOT NULL,
+    system_r VARCHAR NOT NULL, record_key_r VARCHAR NOT NULL, decision VARCHAR NOT NULL, actor VARCHAR NOT NULL,
+    note VARCHAR, decided_at TIMESTAMPTZ NOT NULL
+);
 CREATE TABLE IF NOT EXISTS meta.linkage_models (
     version INTEGER PRIMARY KEY, model_format VARCHAR NOT NULL, trained_at TIMESTAMPTZ,
     trained_on_run VARCHAR, records BIGINT, model_json VARCHAR NOT NULL
@@ -237,7 +249,8 @@ def write_run(
         _insert(con, "core.identity_review", reviews, run_id)
         con.execute(
             "INSERT INTO meta.identity_runs (run_id, as_of, model_version, persons, records, links, merges, "
-            "splits, retired, churn, reviews, reconciled_at, history) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, true)",
+            "splits, retired, churn, reviews, reconciled_at, history, decisions) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, true, ?)",
             [
                 run_id,
                 as_of,
@@ -251,6 +264,7 @@ def write_run(
                 summary["churn"],
                 summary["reviews"],
                 reconciled_at,
+                json.dumps(summary.get("decisions", {}), sort_keys=True),
             ],
         )
 

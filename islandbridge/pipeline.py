@@ -37,6 +37,7 @@ from islandbridge.delivery.run_report import write_run_report
 from islandbridge.delivery.snapshot import publish_snapshot
 from islandbridge.errors import ConfigError
 from islandbridge.identity.reconcile import reconcile as run_reconcile
+from islandbridge.identity.review import COMMAND as REVIEW_COMMAND
 from islandbridge.landing import raw
 from islandbridge.landing.zone import COUNT_FIELDS, LandingWriter, open_root, remove_abandoned
 from islandbridge.logs import progress, timed
@@ -309,8 +310,14 @@ def reconcile(settings: Settings, as_of: dt.datetime, clock: Clock = utc_now) ->
         result = run_reconcile(settings, as_of, clock)
         step.rows, step.unit = result.get("records"), "records"
         step.details.update(
-            {"persons": result.get("persons", 0), "pairs for review": result.get("reviews", 0)}
+            {
+                "persons": result.get("persons", 0),
+                f"pairs for review (`{REVIEW_COMMAND}`)": result.get("reviews", 0),
+            }
         )
+        unkept = len(result.get("decisions", {}).get("conflicts", ()))
+        if unkept:
+            step.details["review decisions not honoured"] = unkept
     return result
 
 

@@ -8,6 +8,7 @@ an example):
                            one step at a time
     runs                   recent runs and their accounting
     quarantine             rows the quality gate set aside: list, show, replay
+    review                 identity pairs the model was unsure of: list, show (masked), decide
     linkage train          train and save a new linkage model version
     reveal                 a department's identifiers of some persons, for a stated purpose (audited)
     keys                   vault and quarantine keys: status, add, rotate, retire
@@ -23,6 +24,7 @@ Examples:
     islandbridge sync --config islandbridge.yml --as-of 2026-11-20      a day, every step
     islandbridge runs --limit 3                                        what the last runs read and landed
     islandbridge quarantine list --source iot                          rows set aside, and why
+    islandbridge review list                                           pairs a person should decide
     islandbridge shell                                                 SQL on the analysts' snapshot
 
 Exit status: 0 success, 2 bad usage or configuration, 3 a retriable source failure (run again later),
@@ -37,7 +39,7 @@ import logging
 import sys
 from importlib.metadata import entry_points
 
-from islandbridge.cli import operate, shell, steps
+from islandbridge.cli import operate, review, shell, steps
 from islandbridge.cli.common import VERBOSE
 from islandbridge.config import owner_only_files
 from islandbridge.errors import IslandbridgeError
@@ -71,7 +73,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("-v", "--verbose", action="count", default=0, help=VERBOSE._actions[0].help)
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     steps.register(sub)
-    operate.register(sub)
+    operate.register(sub, after_quarantine=(review.register,))
     shell.register(sub)
     for plugin in sorted(entry_points(group=COMMAND_GROUPS), key=lambda e: e.name):
         plugin.load()(sub)

@@ -20,7 +20,8 @@ from islandbridge.privacy import keyops
 from islandbridge.quality.commands import format_entries, quarantine_list, quarantine_replay, quarantine_show
 
 
-def register(sub) -> None:
+def register(sub, after_quarantine=()) -> None:
+    """The operator's commands; ``after_quarantine`` registers further groups in flow order (``review``)."""
     s = command(
         sub,
         "runs",
@@ -30,6 +31,8 @@ def register(sub) -> None:
     )
     s.add_argument("--limit", type=int, default=10, help="how many runs (default: 10)")
     _quarantine(sub)
+    for more in after_quarantine:
+        more(sub)
     _linkage(sub)
     _reveal(sub)
     _keys(sub)

@@ -27,6 +27,7 @@ IDENTITY_TABLES = (
     "core.identity_events",
     "core.person_key_redirects",
     "core.identity_review",
+    "core.identity_decisions",
     "meta.identity_runs",
     "meta.linkage_models",
 )

@@ -20,6 +20,7 @@ IDENTITY_TABLES = {
     "identity_map_before",
     "identity_map_changes",
     "identity_events",
+    "identity_decisions",
     "identity_review",
     "person_key_redirects",
 }
