@@ -7,9 +7,10 @@ YAML under ``schemas/core/`` says. Rows are in a total order (ties broken by key
 the same T is byte-identical.
 
 =========================  ==============================================================================
-``elderly_alerts``         living residents 70+ at T, alone or tagged 独居老人 (tagged and of unknown age
-                           counts too), with a door card or a water meter, silent for ``silent_hours``
-                           (no access_granted, no meter rise)
+``elderly_alerts``         living residents 70+ at T, alone or tagged 独居老人, with a door card or a water
+                           meter, silent for ``silent_hours`` (no access_granted, no meter rise); those
+                           whose age or living alone no source settles are listed too, with a
+                           ``check_reason``
 ``no_device_coverage``     the same population with neither a card nor a meter
 ``senior_allowance_gaps``  living 户籍 residents 80+ on the first day of M, not on M's 高龄补贴 roster
 ``subsidy_after_exit``     M's roster rows of people whose newest registry row left (2) or died (3) before M
@@ -20,7 +21,14 @@ the same T is byte-identical.
 
 The SQL of each report is ``schemas/core/<report>.sql``, beside its YAML, loaded by name with
 `islandbridge.schemas.core_sql`; ``_ib_elderly.sql`` stages the population the two elderly reports
-share. ``$name`` is a DuckDB parameter (`_parameters`); ``{hour_ms}`` and ``{damaged_id_kinds}`` are
+share. Nobody drops out of sight silently: a living resident whose age no source gives (no birth date,
+no usable ID number) is judged with the 70+ population, with ``age_at_least`` 80 when a 高龄补贴 roster
+row names them (more if its 出生年月 says so; that settles the age) and otherwise a ``check_reason``
+(``年龄不详：各系统均无出生日期``); likewise one the registry places in no house, so that whether they live
+alone is unknown (``是否独居不详：户籍未登记其住房``). ``meta.mart_builds.counts`` holds, besides each
+report's rows, ``persons_to_check``: the persons of the two reports with a check reason.
+
+``$name`` is a DuckDB parameter (`_parameters`); ``{hour_ms}`` and ``{damaged_id_kinds}`` are
 filled in from the constants here.
 
 Device rules (SPEC D): an event counts at its own ``ts`` (so a late event is judged where it happened),
@@ -63,6 +71,11 @@ REPORTS = (
 DEFAULTS: Mapping[str, Any] = {"silent_hours": 48, "lookback_days": 30, "elderly_age": 70, "senior_age": 80}
 DAMAGED_ID_KINDS = ("excel_damaged", "invalid_checksum", "garbage", "missing")
 HOUR_MS = 3_600_000
+TO_CHECK = "persons_to_check"  # meta.mart_builds.counts: persons listed whose age or living alone is unknown
+TO_CHECK_SQL = (
+    "SELECT count(DISTINCT person_key) FROM (SELECT person_key, check_reason FROM marts.elderly_alerts "
+    "UNION ALL SELECT person_key, check_reason FROM marts.no_device_coverage) WHERE check_reason IS NOT NULL"
+)
 _FRAGMENTS = {"hour_ms": HOUR_MS, "damaged_id_kinds": DAMAGED_ID_KINDS}  # the {name}s of the SQL
 
 
@@ -93,6 +106,8 @@ def build_marts(
 ) -> dict[str, int]:
     """Rebuild every table of schema ``marts`` for T = ``as_of``; returns the row count of each report.
 
+    The build is recorded in ``meta.mart_builds`` with those counts and ``persons_to_check``.
+
     Needs the core model built for the same as-of (`build_core`). ``options``: ``silent_hours``
     (default 48), ``lookback_days`` (how far back a last door access or water use is looked for,
     default 30), ``elderly_age`` (70) and ``senior_age`` (80). Raises `MartOptionsError` for bad
@@ -113,13 +128,19 @@ def build_marts(
             con.execute(sql, params_for(sql, params))
         con.execute("DROP TABLE IF EXISTS _ib_elderly")
         counts = {r: con.execute(f"SELECT count(*) FROM marts.{r}").fetchall()[0][0] for r in REPORTS}
+        to_check = con.execute(TO_CHECK_SQL).fetchall()[0][0]
         con.execute(
             "CREATE TABLE IF NOT EXISTS meta.mart_builds (run_id VARCHAR PRIMARY KEY, "
             "as_of TIMESTAMPTZ, options VARCHAR, counts VARCHAR)"
         )
         con.execute(
             "INSERT OR REPLACE INTO meta.mart_builds VALUES (?, ?, ?, ?)",
-            [run_id, as_of, json.dumps(opts, sort_keys=True), json.dumps(counts, sort_keys=True)],
+            [
+                run_id,
+                as_of,
+                json.dumps(opts, sort_keys=True),
+                json.dumps({**counts, TO_CHECK: to_check}, sort_keys=True),
+            ],
         )
         # Which run the marts hold now: exports check it, so a department never gets another day's lists.
         con.execute("CREATE TABLE IF NOT EXISTS meta.marts_current (run_id VARCHAR, as_of TIMESTAMPTZ)")

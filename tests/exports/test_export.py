@@ -20,6 +20,7 @@ REPORTS = {
     "civil_affairs": ["senior_allowance_gaps", "subsidy_after_exit", "unmatched_roster_rows"],
     "street_office": ["island_coverage", "incidents_by_building"],
 }
+POLICY_VERSIONS = {"grid_centre": 2, "civil_affairs": 1, "street_office": 1}
 
 
 def clock_at(hour: int):
@@ -64,7 +65,10 @@ def test_manifest_names_each_file_with_rows_and_sha256(settings, exported):
         folder = day_dir(settings, department)
         manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
         assert (manifest["run_id"], manifest["department"], manifest["day"]) == (RUN_ID, department, DAY)
-        assert manifest["policy"]["version"] == 1 and len(manifest["policy"]["sha256"]) == 64
+        assert (
+            manifest["policy"]["version"] == POLICY_VERSIONS[department]
+            and len(manifest["policy"]["sha256"]) == 64
+        )
         for entry in manifest["files"]:
             data = (folder / entry["name"]).read_bytes()
             assert entry["sha256"] == hashlib.sha256(data).hexdigest() and entry["bytes"] == len(data)
@@ -183,6 +187,14 @@ def test_identifiers_come_from_the_vault_by_the_pick_rule(settings, exported):
     assert coverage[0]["person_ref"] == ref(settings, "grid_centre", P4) and coverage[0]["phone"] == ""
 
 
+def test_grid_centre_receives_why_a_row_is_to_check_and_the_age_lower_bound(settings, exported):
+    alerts = {r["age"]: r for r in rows_of(settings, "grid_centre", "elderly_alerts")}
+    assert alerts["90"]["check_reason"] == "是否独居不详：户籍未登记其住房"
+    assert alerts["77"]["check_reason"] == ""  # every condition settled from data: nothing to check
+    (coverage,) = rows_of(settings, "grid_centre", "no_device_coverage")
+    assert (coverage["age"], coverage["age_at_least"], coverage["check_reason"]) == ("", "80", "")
+
+
 def test_only_policy_columns_are_exported(settings, exported):
     text = "".join(p.read_bytes().decode("utf-8", "replace") for p in settings.exports_dir.rglob("*.csv"))
     assert "6217003810012345678" not in text  # bank card: in the vault, in no policy
@@ -293,7 +305,7 @@ def test_return_value_holds_counts_and_paths_only(settings, exported):
     assert "pk_" not in text and "gc_" not in text and "ca_" not in text
     assert exported["departments"]["grid_centre"] == {
         "path": str(day_dir(settings, "grid_centre").resolve()),
-        "policy_version": 1,
+        "policy_version": 2,
         "reports": {"elderly_alerts": 3, "no_device_coverage": 1},
         "audit_entries": 2,
     }

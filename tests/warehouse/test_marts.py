@@ -291,6 +291,11 @@ def test_those_without_any_device_are_listed_apart_even_of_unknown_age_when_tagg
     ]
 
 
+def test_a_tagged_person_of_unknown_age_is_listed_to_check_and_the_others_are_not(marts):
+    got = rows(marts, "SELECT person_key, check_reason FROM marts.no_device_coverage ORDER BY person_key")
+    assert got == [("pk_F", None), ("pk_K", None), ("pk_M", "年龄不详：各系统均无出生日期（有独居老人标签）")]
+
+
 def test_a_longer_silence_window_lets_a_recent_access_count(marts):
     try:
         build_marts(marts.con, T, raw.run_id_for(T), {"silent_hours": 72})
