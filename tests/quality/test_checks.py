@@ -95,7 +95,7 @@ def test_the_quality_configuration_lists_every_problem():
     for part in (
         "volume.max_drop",
         "gx_max_rows",
-        "quality.colour",
+        "quality: unknown key `colour`",
         "severity: 'fatal'",
         "quality.checks.t_jm",
     ):
