@@ -29,6 +29,7 @@ from typing import Any
 
 import duckdb
 
+from islandbridge import storage
 from islandbridge.config import LOCAL_TZ
 from islandbridge.delivery.export import export_day
 from islandbridge.storage import has_table
@@ -85,7 +86,7 @@ def write_run_report(
     folder = Path(out_dir) / run_id
     folder.mkdir(parents=True, exist_ok=True)
     path = Path(warehouse_path)
-    con = duckdb.connect(str(path), read_only=True) if path.is_file() else duckdb.connect()
+    con = storage.connect(str(path), read_only=True) if path.is_file() else storage.connect()
     try:
         page = render_run_report(
             con, run_id, exports_dir, has_quality_page=(folder / "quality.html").is_file()

@@ -19,7 +19,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import posixpath
-import tempfile
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
@@ -32,11 +31,12 @@ import pyarrow.dataset as pads
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
+from islandbridge import storage
+from islandbridge.config import DuckDBResources
 from islandbridge.connectors.base import Stream
 from islandbridge.errors import FatalSourceError, TerminalError
 from islandbridge.schemas import RECORD_KEY
 
-DEDUPE_MEMORY = "256MB"
 MANIFEST = "_manifest.json"
 QUARANTINE = "_quarantine"
 DELETED = "_deleted"
@@ -137,6 +137,8 @@ class LandingWriter:
     base: str
     streams: Mapping[str, Stream]
     part_rows: int = 50_000
+    # The memory limit and spill folder of the dedupe (settings.duckdb; the machine's defaults if None).
+    resources: DuckDBResources | None = None
     counts: dict[str, StreamCounts] = field(default_factory=lambda: defaultdict(StreamCounts))
     _buffers: dict[str, list[Mapping[str, Any]]] = field(default_factory=lambda: defaultdict(list))
     _parts: dict[str, int] = field(default_factory=lambda: defaultdict(int))
@@ -145,14 +147,23 @@ class LandingWriter:
     _deleted: list[dict[str, Any]] = field(default_factory=list)
 
     @classmethod
-    def open(cls, url: str, run_id: str, source: str, streams: Sequence[Stream], part_rows: int = 50_000):
-        """Start (or restart) the landing of one source for one run: its folder is emptied first."""
+    def open(
+        cls,
+        url: str,
+        run_id: str,
+        source: str,
+        streams: Sequence[Stream],
+        part_rows: int = 50_000,
+        resources: DuckDBResources | None = None,
+    ):
+        """Start (or restart) the landing of one source for one run: its folder is emptied first.
+        ``resources`` bound the dedupe's DuckDB (``settings.duckdb``)."""
         fs, root = open_root(url)
         base = posixpath.join(root, run_id, source)
         if path_exists(fs, base):
             fs.delete_dir(base)
         fs.create_dir(base, recursive=True)
-        return cls(fs, base, {s.name: s for s in streams}, part_rows)
+        return cls(fs, base, {s.name: s for s in streams}, part_rows, resources)
 
     def read(self, stream: str, n: int = 1) -> None:
         self._stream(stream)
@@ -246,19 +257,17 @@ class LandingWriter:
     def _dedupe(self, spec: Stream) -> None:
         """Keep one row per record key of a stream, rewriting its parts; the rest become duplicates.
 
-        Done by DuckDB under a memory limit (it spills to disk), so an extraction of millions of events
-        does not hold their keys in memory. Copies of one key are identical in an at-least-once log; where
+        Done by DuckDB under the configured memory limit (``settings.duckdb``), spilling to its temporary
+        folder beyond it, so an extraction of millions of events neither holds their keys in memory nor
+        fails for want of it. Copies of one key are identical in an at-least-once log; where
         they are not, the smallest row wins, so the result is the same whatever the arrival order.
         """
         folder = posixpath.join(self.base, spec.name)
         staged = folder + ".dedupe"
         ordered = ", ".join(f'"{c}"' for c in (RECORD_KEY, *spec.columns))
-        with tempfile.TemporaryDirectory(prefix="ib-dedupe-") as spill, duckdb.connect() as con:
-            # One thread and a small limit: DuckDB spills the sort to disk instead of growing with the log.
-            con.execute(
-                f"SET threads = 1; SET memory_limit = '{DEDUPE_MEMORY}'; SET temp_directory = '{spill}'; "
-                "SET preserve_insertion_order = false"
-            )
+        with storage.connect(resources=self.resources) as con:
+            # One thread: DuckDB spills the sort to disk instead of growing with the log.
+            con.execute("SET threads = 1; SET preserve_insertion_order = false")
             reader = con.sql(
                 f"SELECT DISTINCT ON ({RECORD_KEY}) * FROM {self._scan(con, folder)} ORDER BY {ordered}"
             ).to_arrow_reader(self.part_rows)

@@ -37,6 +37,8 @@ import pyarrow as pa
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from islandbridge import storage
+from islandbridge.config import DuckDBResources
 from islandbridge.errors import TerminalError
 from islandbridge.privacy.keys import VAULT, KeyRing
 from islandbridge.storage import registered, transaction
@@ -142,7 +144,14 @@ class Vault:
         self._use(keyring)
 
     @classmethod
-    def open(cls, path: str | Path, keyring: KeyRing, *, wait_s: float = 60.0) -> Vault:
+    def open(
+        cls,
+        path: str | Path,
+        keyring: KeyRing,
+        *,
+        wait_s: float = 60.0,
+        resources: DuckDBResources | None = None,
+    ) -> Vault:
         """Open or create the vault at ``path`` (owner-only permissions when created).
 
         One process holds the vault file at a time; another step holding it (a key rotation between its
@@ -156,7 +165,7 @@ class Vault:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         created = not path.exists()
-        con = _connect_waiting(path, wait_s)
+        con = _connect_waiting(path, wait_s, resources)
         if created:
             os.chmod(path, 0o600)
         con.execute(_DDL)
@@ -535,11 +544,13 @@ class Vault:
             self._con.execute("INSERT OR REPLACE INTO identifiers SELECT * FROM staged")
 
 
-def _connect_waiting(path: Path, wait_s: float) -> duckdb.DuckDBPyConnection:
+def _connect_waiting(
+    path: Path, wait_s: float, resources: DuckDBResources | None
+) -> duckdb.DuckDBPyConnection:
     deadline = time.monotonic() + wait_s
     while True:
         try:
-            return duckdb.connect(str(path))
+            return storage.connect(str(path), resources=resources)
         except duckdb.IOException as exc:
             if "lock" not in str(exc).lower() or time.monotonic() > deadline:
                 raise VaultError(
