@@ -80,6 +80,31 @@ def to_text(value: Any) -> str | None:
     return str(value)
 
 
+def text_column(values: list[Any]) -> pa.Array:
+    """``to_text`` of each value, as an Arrow text column: converted by Arrow where the whole column is
+    text, whole numbers, booleans or nulls (whose text Arrow writes exactly as ``to_text`` does), cell by
+    cell otherwise (floats, dates, decimals, nested values, mixed types)."""
+    try:
+        array = pa.array(values)
+    except (pa.ArrowException, OverflowError, UnicodeError, TypeError, ValueError):
+        array = None
+    if array is not None and _arrow_texts_like_to_text(array.type):
+        return array.cast(pa.string())
+    return pa.array(
+        [None if v is None else repr(v) if type(v) is float else to_text(v) for v in values], pa.string()
+    )
+
+
+def _arrow_texts_like_to_text(kind: pa.DataType) -> bool:
+    return (
+        pa.types.is_string(kind)
+        or pa.types.is_large_string(kind)
+        or pa.types.is_integer(kind)
+        or pa.types.is_boolean(kind)
+        or pa.types.is_null(kind)
+    )
+
+
 def open_root(url: str) -> tuple[pafs.FileSystem, str]:
     """The filesystem and root path of a storage URL (``file:///srv/landing``, ``s3://bucket/x``)."""
     fs, path = pafs.FileSystem.from_uri(url)
@@ -172,11 +197,11 @@ class LandingWriter:
     def write(self, stream: str, records: Iterable[Mapping[str, Any]]) -> int:
         spec = self._stream(stream)
         buffer = self._buffers[stream]
+        declared = frozenset(spec.columns)  # once per batch; each record's keys are then checked in C
         n = 0
         for record in records:
-            unknown = set(record) - set(spec.columns)
-            if unknown:
-                raise SchemaDriftError(stream, sorted(unknown), spec.columns)
+            if not declared.issuperset(record):
+                raise SchemaDriftError(stream, sorted(set(record) - declared), spec.columns)
             buffer.append(record)
             n += 1
             if len(buffer) >= self.part_rows:
@@ -247,8 +272,8 @@ class LandingWriter:
         if not rows and self._parts[spec.name] > 0:
             return
         schema = raw_schema(spec)
-        columns = {c: [to_text(r.get(c)) for r in rows] for c in spec.columns}
-        columns[RECORD_KEY] = [spec.record_key(r) for r in rows]
+        columns = {c: text_column([r.get(c) for r in rows]) for c in spec.columns}
+        columns[RECORD_KEY] = pa.array(spec.record_keys(rows), pa.string())
         table = pa.Table.from_pydict(columns, schema)
         self._written[spec.name] += table.num_rows
         write_part(self.fs, posixpath.join(self.base, spec.name), self._parts[spec.name], table)
