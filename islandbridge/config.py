@@ -76,7 +76,7 @@ class Secret:
 #: The default memory limit of one DuckDB connection: this share of the machine's memory, within bounds.
 DUCKDB_MEMORY_SHARE = 0.25
 DUCKDB_MEMORY_MIN_MIB = 256
-DUCKDB_MEMORY_MAX_MIB = 4096
+DUCKDB_MEMORY_MAX_MIB = 2048
 _MEMORY = re.compile(r"(\d+(?:\.\d+)?)\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB|%)", re.IGNORECASE)
 _UNIT_BYTES = {
     "b": 1,
@@ -131,7 +131,7 @@ class DuckDBResources:
 
     @classmethod
     def default(cls, temp_directory: Path | None = None) -> DuckDBResources:
-        """25% of the machine's memory, at least 256 MiB and at most 4 GiB; spilling to ``temp_directory``
+        """25% of the machine's memory, at least 256 MiB and at most 2 GiB; spilling to ``temp_directory``
         (the system's temporary folder when not given)."""
         mib = int(machine_memory_bytes() * DUCKDB_MEMORY_SHARE // 2**20)
         mib = max(DUCKDB_MEMORY_MIN_MIB, min(DUCKDB_MEMORY_MAX_MIB, mib))

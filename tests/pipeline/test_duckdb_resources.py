@@ -63,7 +63,7 @@ def test_without_configuration_a_connection_gets_a_share_of_the_machine_memory(t
         mib = float(_setting(con, "memory_limit").split()[0].replace("GiB", ""))
         unit = _setting(con, "memory_limit").split()[1]
     limit_mib = mib * (1024 if unit == "GiB" else 1)
-    assert 256 <= limit_mib <= 4096
+    assert 256 <= limit_mib <= 2048
     assert limit_mib <= max(256, machine_memory_bytes() / 2**20 * 0.25) + 1
 
 
