@@ -49,6 +49,14 @@ class Stream:
         parts = [str(record[c]).strip() for c in self.key_columns]
         return ":".join([self.key_prefix or self.name, *parts])
 
+    def record_keys(self, records: Sequence[Mapping[str, Any]]) -> list[str]:
+        """``record_key`` of each of ``records``, in one pass (the landing writer's batches)."""
+        prefix, columns = self.key_prefix or self.name, self.key_columns
+        if len(columns) == 1:
+            (column,) = columns
+            return [f"{prefix}:{str(r[column]).strip()}" for r in records]
+        return [self.record_key(r) for r in records]
+
 
 def declared_stream(kind: str, name: str, *, key_prefix: str | None = None, dedupe: bool = False) -> Stream:
     """The stream ``name`` of connector ``kind`` as its raw schema declares it (schemas/raw_*.yml): its

@@ -48,6 +48,7 @@ from islandbridge.connectors.paging import (
     fingerprint,
     item_problem,
     page_total,
+    problem_free,
     safe_text,
     storable,
     sync_versioned,
@@ -198,7 +199,7 @@ class IotRestConnector(RestConnector):
         followed = {cursor}  # every cursor asked for in this extraction: one seen again is a cycle
         for page in range(1, self.max_pages + 1):
             params = {"limit": self.page_limit, **({"cursor": cursor} if cursor else {})}
-            body = api.get_body("/events", params)
+            body, raw = api.get_page("/events", params)
             events = _list(body, "events", "/events")
             has_more, next_cursor = body.get("has_more"), body.get("next_cursor")
             if not isinstance(has_more, bool):
@@ -212,7 +213,7 @@ class IotRestConnector(RestConnector):
                 raise FatalSourceError(
                     f"iot GET /events: next_cursor is {_shown(next_cursor)}, not a string that can be saved"
                 )
-            self._take_events(ctx, events, quarantined)
+            self._take_events(ctx, events, quarantined, problem_free(events, raw))
             if not has_more:
                 return {"cursor": next_cursor or cursor}
             if not next_cursor or next_cursor == cursor:
@@ -231,31 +232,49 @@ class IotRestConnector(RestConnector):
         return {"cursor": cursor}
 
     @staticmethod
-    def _take_events(ctx: ExtractContext, events: list[dict], quarantined: set[str]) -> None:
+    def _take_events(
+        ctx: ExtractContext, events: list[dict], quarantined: set[str], checked: bool = False
+    ) -> None:
         """Count each event read; land it, or quarantine a broken clock once, counting its repeats.
 
         The log delivers at least once: repeats of a landed event are removed by the landing writer
         (``EVENTS.dedupe``) when the stream closes, on disk, so memory does not grow with the log.
+
+        The common case is cheap: a page is counted as read at once; ``checked`` says the page was found
+        free of items that are not objects or hold invalid Unicode (``paging.problem_free``), so no
+        event is asked; and a ``ts`` that is a number within
+        the clock bounds (computed once) is believed without building a date; anything else goes to
+        ``clock_problem``, which words the reason.
         """
+        sink, stream = ctx.sink, EVENTS.name
+        sink.read(stream, len(events))
+        low, high = clock_bounds(ctx.as_of)
         good = []
         for event in events:
-            ctx.sink.read(EVENTS.name)
-            if problem := item_problem(event):
-                ctx.sink.quarantine(EVENTS.name, _key_of(EVENTS, event), problem, storable(event))
+            if not checked and (problem := item_problem(event)):
+                sink.quarantine(stream, _key_of(EVENTS, event), problem, storable(event))
                 continue
             key = str(event.get("event_id") or "").strip()
             if key and key in quarantined:
-                ctx.sink.duplicate(EVENTS.name)
+                sink.duplicate(stream)
                 continue
-            problem = (
-                "event_id is missing: cannot key it" if not key else clock_problem(event.get("ts"), ctx.as_of)
-            )
+            ts = event.get("ts")
+            if key and (type(ts) is int or type(ts) is float) and low <= ts <= high:
+                good.append(event)  # NaN fails both comparisons; bool is not exactly int
+                continue
+            problem = "event_id is missing: cannot key it" if not key else clock_problem(ts, ctx.as_of)
             if problem:
                 quarantined.add(key)
-                ctx.sink.quarantine(EVENTS.name, f"events:{key}", problem, event)
+                sink.quarantine(stream, f"events:{key}", problem, event)
             else:
                 good.append(event)
-        ctx.sink.write(EVENTS.name, good)
+        sink.write(stream, good)
+
+
+def clock_bounds(as_of: dt.datetime) -> tuple[float, float]:
+    """The epoch milliseconds an event's ``ts`` must lie within (inclusive) for ``clock_problem`` to find
+    nothing: 2000-01-01 and one day after the as-of."""
+    return EARLIEST_TS.timestamp() * 1000, (as_of + FUTURE_SLACK).timestamp() * 1000
 
 
 def clock_problem(ts: Any, as_of: dt.datetime) -> str | None:
@@ -309,6 +328,10 @@ class _IotApi:
         return _list(self.get_body(path, params), field, path)
 
     def get_body(self, path: str, params: Mapping[str, Any]) -> dict[str, Any]:
+        return self.get_page(path, params)[0]
+
+    def get_page(self, path: str, params: Mapping[str, Any]) -> tuple[dict[str, Any], bytes]:
+        """The JSON object answered, and the bytes it was read from."""
         response = self.client.request("GET", path, params=params)
         where = sanitize_url(httpx.URL(self.client.base_url + path, params=params))
         if response.status_code in (401, 403):
@@ -324,7 +347,7 @@ class _IotApi:
             body = None
         if not isinstance(body, dict):
             raise FatalSourceError(f"iot GET {where}: HTTP 200 without a JSON object")
-        return body
+        return body, response.content
 
 
 def _list(body: Mapping[str, Any], field: str, path: str) -> list[dict]:

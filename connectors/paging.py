@@ -25,6 +25,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -50,6 +51,22 @@ def item_problem(item: Any) -> str | None:
             "it cannot be stored as UTF-8; ask the vendor to fix the record"
         )
     return None
+
+
+def problem_free(items: list[Any], body: bytes) -> bool:
+    """Whether ``item_problem`` finds nothing in any of ``items``, the list parsed from the JSON ``body``,
+    told for a whole page at once: every item is an object and the body cannot hold a lone surrogate.
+
+    A lone surrogate reaches a parsed text only through an escape ``\\uD800``..``\\uDFFF`` or the bytes
+    ``ED A0``..``ED BF`` (which Python's JSON reader lets through), in a UTF-8 body (one without a NUL
+    byte; a UTF-16 or UTF-32 body has NULs). ``False`` only means an item *may* have a problem (an escaped
+    backslash before ``ud800`` looks like one): ask ``item_problem`` of each."""
+    if b"\x00" in body or _SURROGATE_BYTES.search(body):
+        return False
+    return all(type(item) is dict for item in items)
+
+
+_SURROGATE_BYTES = re.compile(rb"\\u[dD][89a-fA-F]|\xed[\xa0-\xbf]")
 
 
 def storable(item: Any) -> dict[str, Any]:
@@ -81,15 +98,18 @@ def _escaped(value: Any) -> Any:
 
 
 def _surrogate_at(value: Any, path: str) -> str | None:
-    """The path of the first text holding a lone surrogate (a key or a value), or ``None``."""
+    """The path of the first text holding a lone surrogate (a key or a value), or ``None``.
+
+    Flat values (numbers, null, valid text) are passed over without building their path: most items are
+    flat and valid, and this runs for every item of every page."""
     if isinstance(value, str):
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            return path
-        return None
+        return None if _encodes(value) else path
     if isinstance(value, Mapping):
         for k, v in value.items():
+            if isinstance(k, str) and not _encodes(k):
+                return f"{path}.{k}" if path else k
+            if v is None or type(v) in _FLAT or (type(v) is str and _encodes(v)):
+                continue
             inner = f"{path}.{k}" if path else str(k)
             if _surrogate_at(k, inner) is not None:
                 return inner
@@ -100,6 +120,18 @@ def _surrogate_at(value: Any, path: str) -> str | None:
             if (found := _surrogate_at(v, f"{path}[{i}]")) is not None:
                 return found
     return None
+
+
+_FLAT = (int, float, bool)
+
+
+def _encodes(text: str) -> bool:
+    """Whether ``text`` is valid Unicode (no lone surrogate), i.e. can be written as UTF-8."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _json_kind(item: Any) -> str:

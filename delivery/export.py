@@ -53,6 +53,7 @@ import phonenumbers
 import pyarrow as pa
 from phonenumbers import PhoneNumberFormat
 
+from islandbridge import storage
 from islandbridge.config import LOCAL_TZ, Settings
 from islandbridge.delivery.durable import fsync_dir, locked, swap_dirs
 from islandbridge.delivery.files import write_json, write_report_files
@@ -159,7 +160,10 @@ def export_run(
         "exports_dir": str(root),
         "departments": {},
     }
-    with _VaultReader(settings, keys) as vault, contextlib.closing(duckdb.connect()) as scratch:
+    with (
+        _VaultReader(settings, keys) as vault,
+        contextlib.closing(storage.connect(resources=settings.duckdb)) as scratch,
+    ):
         built = {
             d: _build_department(
                 policies[d], {r: marts[d, r] for r in policies[d].reports}, keys, vault, scratch

@@ -32,6 +32,7 @@ from typing import Any
 
 import duckdb
 
+from islandbridge import storage
 from islandbridge.delivery.report_html import bars, change, esc, grouped, heatmap, table, tiles
 from islandbridge.delivery.run_data import (
     as_of_from_id,
@@ -109,7 +110,7 @@ def write_run_report(
     folder = Path(out_dir) / run_id
     folder.mkdir(parents=True, exist_ok=True)
     path = Path(warehouse_path)
-    con = duckdb.connect(str(path), read_only=True) if path.is_file() else duckdb.connect()
+    con = storage.connect(str(path), read_only=True) if path.is_file() else storage.connect()
     try:
         page = render_run_report(
             con,

@@ -51,6 +51,7 @@ from pathlib import Path
 
 import duckdb
 
+from islandbridge import storage
 from islandbridge.delivery.durable import fsync_dir, fsync_file
 from islandbridge.errors import RetriableError, TerminalError
 from islandbridge.schemas import VAULT_ROLES, load_tables
@@ -218,7 +219,7 @@ def _column_allowed(column: str) -> bool:
 def _build(
     warehouse: Path, tmp: Path, run_id: str, published_at: dt.datetime, events: tuple[Path | None, Path]
 ) -> None:
-    con = duckdb.connect(str(tmp))
+    con = storage.connect(str(tmp))
     try:
         _attach(con, warehouse)
         as_of = _run_as_of(con, warehouse, run_id)

@@ -24,10 +24,19 @@ import time
 from pathlib import Path
 
 from islandbridge.devtools.demo import GRID_CLIENT_ID, write_config
+from islandbridge.errors import TerminalError
 from islandbridge.perf import peak_rss_mib, rss_mib
 
 SOURCES = ("registry", "grid", "civil", "iot")
 BENCH_CREDS = {"IB_GRID_CLIENT_SECRET": "bench-grid-secret", "IB_IOT_API_KEY": "bench-iot-key"}
+#: How much of a failed child's error output a benchmark shows (its last lines: the traceback's end).
+STDERR_TAIL_LINES = 40
+
+
+class BenchChildError(TerminalError):
+    """A benchmark's child process failed; the message carries the end of its error output.
+
+    Terminal: the step it measured failed (a bug, a limit too small); a developer must look."""
 
 
 def bench_connectors(workdir: Path, sizes: list[int], seed: int = 1, sources=SOURCES) -> list[dict]:
@@ -118,10 +127,16 @@ def _child(command: str, *args: object) -> dict:
     out = subprocess.run(
         [sys.executable, "-m", "islandbridge.devtools.bench", command, *map(str, args)],
         env=env,
-        check=True,
+        check=False,
         capture_output=True,
         text=True,
     )
+    if out.returncode != 0:
+        tail = "\n".join(out.stderr.rstrip().splitlines()[-STDERR_TAIL_LINES:]) or "(no error output)"
+        raise BenchChildError(
+            f"benchmark child {command} {' '.join(map(str, args))} exited with status {out.returncode}; "
+            f"the end of its error output:\n{tail}"
+        )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 

@@ -247,7 +247,7 @@ def summary_lines(settings, as_of: dt.datetime, config: Path) -> list[str]:
     from islandbridge.quality.config import QualityConfig
 
     run_id = raw.run_id_for(as_of)
-    con = raw.connect(str(settings.warehouse_path), read_only=True)
+    con = raw.connect(str(settings.warehouse_path), read_only=True, resources=settings.duckdb)
     try:
         status = con.execute("SELECT status FROM meta.runs WHERE run_id = ?", [run_id]).fetchone()
         accounting = raw.run_summary(con, run_id)

@@ -38,7 +38,7 @@ def evaluate_linkage(settings: Settings, truth_dir: str | Path) -> dict[str, Any
             f"no truth file at {truth_file}; pass the truth/ folder of a simulated street"
         )
     truth = pd.read_csv(truth_file, dtype=str)
-    con = connect(str(settings.warehouse_path), read_only=True)
+    con = connect(str(settings.warehouse_path), read_only=True, resources=settings.duckdb)
     vault = open_vault(settings)
     sealed = SealedColumns(vault)
     try:

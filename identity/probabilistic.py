@@ -36,8 +36,9 @@ import logging
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
-import duckdb
 import pyarrow as pa
+
+from islandbridge import storage
 
 MODEL_FORMAT = "islandbridge-identity/1"  # bump when the features or comparisons change: forces a retrain
 MATCH_PROBABILITY = 0.98  # a link is made at or above this (and with identity evidence)
@@ -239,7 +240,7 @@ class _linker:
         self._splink_log = logging.getLogger("splink")
         self._level = self._splink_log.level
         self._splink_log.setLevel(logging.ERROR)
-        self._con = duckdb.connect(":memory:")
+        self._con = storage.connect()
         table = records.select(list(SPLINK_COLUMNS))
         self._linker = Linker(DuckDBAPI(self._con).register(table), settings, log_level=None)
 

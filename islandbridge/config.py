@@ -18,6 +18,7 @@ import datetime as dt
 import difflib
 import os
 import re
+import tempfile
 import urllib.parse
 from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -42,6 +43,7 @@ SECTIONS: dict[str, frozenset[str] | None] = {
     "audit": frozenset({"path"}),
     "exports": frozenset({"dir"}),
     "snapshots": frozenset({"dir", "keep"}),
+    "duckdb": frozenset({"memory_limit", "temp_directory"}),
     "reports": None,
     "keys": None,
     "quality": None,
@@ -71,6 +73,72 @@ class Secret:
 
     def __hash__(self) -> int:
         return hash(self._value)
+
+
+#: The default memory limit of one DuckDB connection: this share of the machine's memory, within bounds.
+DUCKDB_MEMORY_SHARE = 0.25
+DUCKDB_MEMORY_MIN_MIB = 256
+DUCKDB_MEMORY_MAX_MIB = 2048
+_MEMORY = re.compile(r"(\d+(?:\.\d+)?)\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB|%)", re.IGNORECASE)
+_UNIT_BYTES = {
+    "b": 1,
+    "kb": 10**3,
+    "mb": 10**6,
+    "gb": 10**9,
+    "tb": 10**12,
+    "kib": 2**10,
+    "mib": 2**20,
+    "gib": 2**30,
+    "tib": 2**40,
+}
+MEMORY_HELP = "a size such as 2GiB or 512MB, or a share of the machine's memory such as 25%"
+
+
+def machine_memory_bytes() -> int:
+    """The memory this process may use: the machine's, or its control group's limit when that is lower."""
+    total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    try:
+        limit = Path("/sys/fs/cgroup/memory.max").read_text().strip()
+    except OSError:
+        return total
+    return min(total, int(limit)) if limit.isdigit() else total
+
+
+def parse_memory_limit(value: Any) -> str:
+    """A DuckDB ``memory_limit`` (``"1024MiB"``) from ``2GiB``, ``512MB`` or ``25%`` (of the machine's
+    memory); raises ``ValueError`` with what is expected otherwise."""
+    match = _MEMORY.fullmatch(str(value).strip()) if isinstance(value, str) else None
+    if not match:
+        raise ValueError(f"{value!r} is not {MEMORY_HELP}")
+    number, unit = float(match.group(1)), match.group(2).lower()
+    if unit == "%":
+        if not 0 < number <= 100:
+            raise ValueError(f"{value!r}: a share of the machine's memory is more than 0% and at most 100%")
+        size = machine_memory_bytes() * number / 100
+    else:
+        size = number * _UNIT_BYTES[unit]
+    mib = int(size // 2**20)
+    if mib < 64:
+        raise ValueError(f"{value!r} is under 64MiB, too little for DuckDB to work in")
+    return f"{mib}MiB"
+
+
+@dataclass(frozen=True)
+class DuckDBResources:
+    """What every DuckDB connection the product opens may use: its ``memory_limit`` and the folder it
+    spills to (``temp_directory``) when a sort, join or aggregate outgrows that limit."""
+
+    memory_limit: str
+    temp_directory: Path
+
+    @classmethod
+    def default(cls, temp_directory: Path | None = None) -> DuckDBResources:
+        """25% of the machine's memory, at least 256 MiB and at most 2 GiB; spilling to ``temp_directory``
+        (the system's temporary folder when not given)."""
+        mib = int(machine_memory_bytes() * DUCKDB_MEMORY_SHARE // 2**20)
+        mib = max(DUCKDB_MEMORY_MIN_MIB, min(DUCKDB_MEMORY_MAX_MIB, mib))
+        folder = temp_directory or Path(tempfile.gettempdir()) / "islandbridge-duckdb"
+        return cls(f"{mib}MiB", folder)
 
 
 @dataclass(frozen=True)
@@ -108,6 +176,8 @@ class Settings:
     reports: Mapping[str, Any] = field(default_factory=dict)  # marts' options (e.g. silent_hours)
     # False for warehouse-only commands: ``sources`` then name each source and its kind, no options.
     sources_resolved: bool = True
+    # Memory limit and spill folder of every DuckDB connection (default: see DuckDBResources.default).
+    duckdb: DuckDBResources | None = None
 
     def __post_init__(self) -> None:
         home = self.warehouse_path.parent
@@ -120,6 +190,8 @@ class Settings:
         for name, default in defaults.items():
             if getattr(self, name) is None:
                 object.__setattr__(self, name, default)
+        if self.duckdb is None:
+            object.__setattr__(self, "duckdb", DuckDBResources.default(home / "duckdb-tmp"))
 
     def source(self, name: str) -> SourceSettings:
         try:
@@ -217,6 +289,7 @@ def parse_settings(
     if keep is not None and (not isinstance(keep, int) or keep < 1):
         problems.append("snapshots.keep: a whole number of snapshots to keep, at least 1")
     reports = dict(raw.get("reports") or {})
+    duckdb = _duckdb_resources(raw, base_dir, warehouse_path, problems)
     # "warehouse.path: required" says nothing new after "unknown key `warehous`, did you mean `warehouse`".
     problems = [p for p in problems if not (p.endswith(": required") and p.split(".")[0] in suggested)]
     if problems:
@@ -235,7 +308,35 @@ def parse_settings(
         snapshots_keep=keep or 7,
         reports=reports,
         sources_resolved=with_sources,
+        duckdb=duckdb,
     )
+
+
+def _duckdb_resources(
+    raw: Mapping[str, Any], base_dir: Path, warehouse_path: Path, problems: list[str]
+) -> DuckDBResources:
+    """The ``duckdb:`` section over the defaults (a spill folder beside the warehouse)."""
+    default = DuckDBResources.default(warehouse_path.parent / "duckdb-tmp")
+    section = raw.get("duckdb")
+    if section is None:
+        return default
+    if not isinstance(section, Mapping):
+        problems.append("duckdb: a mapping with memory_limit and/or temp_directory")
+        return default
+    limit = default.memory_limit
+    if section.get("memory_limit") is not None:
+        try:
+            limit = parse_memory_limit(section["memory_limit"])
+        except ValueError as exc:
+            problems.append(f"duckdb.memory_limit: {exc}")
+    folder = default.temp_directory
+    given = section.get("temp_directory")
+    if given is not None:
+        if not isinstance(given, str) or not given.strip():
+            problems.append("duckdb.temp_directory: a folder path (relative to this file)")
+        else:
+            folder = base_dir / given
+    return DuckDBResources(limit, folder)
 
 
 class _Resolver:

@@ -92,7 +92,9 @@ def extract(settings: Settings, source: str, as_of: dt.datetime) -> dict[str, An
     connector = build_connector(settings.source(source))
     run_id = raw.run_id_for(as_of)
     state = _previous_state(settings, source, as_of)
-    writer = LandingWriter.open(settings.landing_url, run_id, source, connector.streams())
+    writer = LandingWriter.open(
+        settings.landing_url, run_id, source, connector.streams(), resources=settings.duckdb
+    )
     log.debug("extracting %s for run %s (as of %s)", connector.describe(), run_id, as_of.isoformat())
     with timed("extract", source, log) as step:
         try:
@@ -145,7 +147,7 @@ def load(
             {s: settings.source(s).kind for s in sources},
             Scrubber(_known_names(settings, vault, run_id, sources)),
         )
-        con = raw.connect(str(settings.warehouse_path))
+        con = raw.connect(str(settings.warehouse_path), resources=settings.duckdb)
         try:
             raw.begin_run(con, run_id, as_of, list(sources), clock())
             for source in progress(sources, desc="load"):
@@ -229,7 +231,7 @@ def replay(settings: Settings, as_of: dt.datetime, clock: Clock = utc_now) -> di
 
 def later_days(settings: Settings, as_of: dt.datetime) -> list[dt.datetime]:
     """As-ofs of the loaded runs after ``as_of``, oldest first."""
-    con = raw.connect(str(settings.warehouse_path), read_only=True)
+    con = raw.connect(str(settings.warehouse_path), read_only=True, resources=settings.duckdb)
     try:
         rows = con.execute(
             "SELECT as_of FROM meta.runs WHERE status = 'loaded' AND as_of > ? ORDER BY as_of", [as_of]
@@ -256,7 +258,7 @@ def build(settings: Settings, as_of: dt.datetime) -> dict[str, Any]:
     """Refresh the core model and the department marts for ``as_of``; returns row counts."""
     run_id = raw.run_id_for(as_of)
     with timed("build", "core model and marts", log) as step:
-        con = raw.connect(str(settings.warehouse_path))
+        con = raw.connect(str(settings.warehouse_path), resources=settings.duckdb)
         try:
             core = build_core(con, as_of, run_id, events_dir(settings))
             marts = build_marts(con, as_of, run_id, settings.reports)
@@ -273,7 +275,7 @@ def export(settings: Settings, as_of: dt.datetime, clock: Clock = utc_now) -> di
     entries cut off the log later are noticed (`islandbridge audit verify`, the next export or reveal)."""
     run_id = raw.run_id_for(as_of)
     with timed("export", "department reports", log) as step:
-        con = raw.connect(str(settings.warehouse_path), read_only=True)
+        con = raw.connect(str(settings.warehouse_path), read_only=True, resources=settings.duckdb)
         try:
             result = export_run(settings, con, as_of, run_id, clock=clock)
         finally:
@@ -346,7 +348,7 @@ def _known_names(settings: Settings, vault: Vault, run_id: str, sources: Sequenc
 def _previous_state(settings: Settings, source: str, as_of: dt.datetime) -> dict[str, Any]:
     if not settings.warehouse_path.exists():
         return {}
-    con = raw.connect(str(settings.warehouse_path), read_only=True)
+    con = raw.connect(str(settings.warehouse_path), read_only=True, resources=settings.duckdb)
     try:
         return raw.previous_state(con, source, as_of)
     finally:

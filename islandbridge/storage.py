@@ -1,4 +1,4 @@
-"""Storage helpers every concern shares: opening the warehouse, run ids, a transaction and an Arrow table
+"""Storage helpers every concern shares: opening a DuckDB database (under a memory limit), run ids, a transaction and an Arrow table
 registered for a block (context managers), whether a table exists, and the named parameters a query takes.
 
 Nothing here knows a table of the project's own; each concern creates and owns its tables.
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import itertools
 import os
 import re
 from collections.abc import Iterable, Iterator, Mapping
@@ -23,14 +24,25 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
+from islandbridge.config import DuckDBResources
 from islandbridge.errors import ConfigError
 
+_SPILLS = itertools.count()
 
-def connect(path: str, read_only: bool = False) -> duckdb.DuckDBPyConnection:
-    """A connection to the DuckDB file at ``path`` (``read_only`` for readers that must not write).
 
-    A writer makes the file owner-only (0600): the warehouse holds sealed rows and pseudonyms."""
+def connect(
+    path: str = ":memory:", read_only: bool = False, resources: DuckDBResources | None = None
+) -> duckdb.DuckDBPyConnection:
+    """A connection to the DuckDB file at ``path`` (``read_only`` for readers that must not write; an
+    in-memory database by default), bounded by ``resources`` (``settings.duckdb``; the machine-derived
+    defaults when not given): it spills to disk instead of growing past its memory limit. A writer makes
+    the file owner-only (0600): the warehouse holds sealed rows and pseudonyms."""
     con = duckdb.connect(str(path), read_only=read_only)
+    try:
+        bound(con, resources or DuckDBResources.default())
+    except BaseException:
+        con.close()
+        raise
     if not read_only and str(path) != ":memory:":
         owner_only(Path(path), 0o600)
     return con
@@ -77,6 +89,23 @@ def analyst_statement(con: duckdb.DuckDBPyConnection, query: str) -> str:
             f"({' or '.join(ANALYST_STATEMENTS)})"
         )
     return query
+
+
+def bound(con: duckdb.DuckDBPyConnection, resources: DuckDBResources) -> None:
+    """Set ``con``'s memory limit and give it a spill folder of its own under ``resources.temp_directory``.
+
+    DuckDB creates that folder when it first spills and removes it when the database closes. A database
+    already open in this process (the same file connected twice) keeps the spill folder it has: DuckDB
+    cannot switch it once used.
+    """
+    con.execute(f"SET memory_limit = '{resources.memory_limit}'")
+    base = resources.temp_directory
+    current = con.execute("SELECT current_setting('temp_directory')").fetchall()[0][0]
+    if current and str(current).startswith(str(base / "ib-")):
+        return
+    base.mkdir(parents=True, exist_ok=True)
+    spill = base / f"ib-{os.getpid()}-{next(_SPILLS)}"
+    con.execute(f"SET temp_directory = '{str(spill).replace(chr(39), chr(39) * 2)}'")
 
 
 def run_id_for(as_of: dt.datetime) -> str:

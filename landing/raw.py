@@ -29,6 +29,7 @@ import pyarrow.dataset as pads
 import pyarrow.fs as pafs
 
 from islandbridge import storage
+from islandbridge.config import DuckDBResources
 from islandbridge.errors import TerminalError
 from islandbridge.landing.zone import COUNT_FIELDS, DELETED, MANIFEST, QUARANTINE, RECORD_KEY, open_root
 from islandbridge.privacy import rowseal
@@ -81,9 +82,12 @@ class LoadError(TerminalError):
     Terminal: the extraction must be (re)run or the names fixed first; loading again finds the same slice."""
 
 
-def connect(path: str, read_only: bool = False) -> duckdb.DuckDBPyConnection:
-    """The warehouse, with the landing's run-accounting tables created (and upgraded) on a write connection."""
-    con = storage.connect(path, read_only=read_only)
+def connect(
+    path: str, read_only: bool = False, resources: DuckDBResources | None = None
+) -> duckdb.DuckDBPyConnection:
+    """The warehouse, with the landing's run-accounting tables created (and upgraded) on a write connection;
+    bounded by ``resources`` (``settings.duckdb``), see `storage.connect`."""
+    con = storage.connect(path, read_only=read_only, resources=resources)
     if not read_only:
         con.execute(META_DDL)
         rowseal.number_legacy_rows(con)

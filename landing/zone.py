@@ -27,7 +27,6 @@ import datetime as dt
 import json
 import os
 import posixpath
-import tempfile
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
@@ -40,11 +39,12 @@ import pyarrow.dataset as pads
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
+from islandbridge import storage
+from islandbridge.config import DuckDBResources
 from islandbridge.connectors.base import Stream
 from islandbridge.errors import FatalSourceError, TerminalError
 from islandbridge.schemas import RECORD_KEY
 
-DEDUPE_MEMORY = "256MB"
 MANIFEST = "_manifest.json"
 QUARANTINE = "_quarantine"
 DELETED = "_deleted"
@@ -86,6 +86,31 @@ def to_text(value: Any) -> str | None:
     if isinstance(value, bytes):
         return value.decode("utf-8", errors="backslashreplace")
     return str(value)
+
+
+def text_column(values: list[Any]) -> pa.Array:
+    """``to_text`` of each value, as an Arrow text column: converted by Arrow where the whole column is
+    text, whole numbers, booleans or nulls (whose text Arrow writes exactly as ``to_text`` does), cell by
+    cell otherwise (floats, dates, decimals, nested values, mixed types)."""
+    try:
+        array = pa.array(values)
+    except (pa.ArrowException, OverflowError, UnicodeError, TypeError, ValueError):
+        array = None
+    if array is not None and _arrow_texts_like_to_text(array.type):
+        return array.cast(pa.string())
+    return pa.array(
+        [None if v is None else repr(v) if type(v) is float else to_text(v) for v in values], pa.string()
+    )
+
+
+def _arrow_texts_like_to_text(kind: pa.DataType) -> bool:
+    return (
+        pa.types.is_string(kind)
+        or pa.types.is_large_string(kind)
+        or pa.types.is_integer(kind)
+        or pa.types.is_boolean(kind)
+        or pa.types.is_null(kind)
+    )
 
 
 def open_root(url: str) -> tuple[pafs.FileSystem, str]:
@@ -172,6 +197,8 @@ class LandingWriter:
     base: str
     streams: Mapping[str, Stream]
     part_rows: int = 50_000
+    # The memory limit and spill folder of the dedupe (settings.duckdb; the machine's defaults if None).
+    resources: DuckDBResources | None = None
     counts: dict[str, StreamCounts] = field(default_factory=lambda: defaultdict(StreamCounts))
     _buffers: dict[str, list[Mapping[str, Any]]] = field(default_factory=lambda: defaultdict(list))
     _parts: dict[str, int] = field(default_factory=lambda: defaultdict(int))
@@ -181,15 +208,24 @@ class LandingWriter:
     _files: list[dict[str, Any]] = field(default_factory=list)
 
     @classmethod
-    def open(cls, url: str, run_id: str, source: str, streams: Sequence[Stream], part_rows: int = 50_000):
-        """Start (or restart) the landing of one source for one run: its folder is emptied first."""
+    def open(
+        cls,
+        url: str,
+        run_id: str,
+        source: str,
+        streams: Sequence[Stream],
+        part_rows: int = 50_000,
+        resources: DuckDBResources | None = None,
+    ):
+        """Start (or restart) the landing of one source for one run: its folder is emptied first.
+        ``resources`` bound the dedupe's DuckDB (``settings.duckdb``)."""
         fs, root = open_root(url)
         base = posixpath.join(root, run_id, source)
         if path_exists(fs, base):
             fs.delete_dir(base)
         fs.create_dir(base, recursive=True)
         private(fs, root, posixpath.dirname(base), base)
-        return cls(fs, base, {s.name: s for s in streams}, part_rows)
+        return cls(fs, base, {s.name: s for s in streams}, part_rows, resources)
 
     def discard(self) -> None:
         """Delete this slice (an extraction that failed: it can never be loaded), and its run's folder
@@ -207,11 +243,11 @@ class LandingWriter:
     def write(self, stream: str, records: Iterable[Mapping[str, Any]]) -> int:
         spec = self._stream(stream)
         buffer = self._buffers[stream]
+        declared = frozenset(spec.columns)  # once per batch; each record's keys are then checked in C
         n = 0
         for record in records:
-            unknown = set(record) - set(spec.columns)
-            if unknown:
-                raise SchemaDriftError(stream, sorted(unknown), spec.columns)
+            if not declared.issuperset(record):
+                raise SchemaDriftError(stream, sorted(set(record) - declared), spec.columns)
             buffer.append(record)
             n += 1
             if len(buffer) >= self.part_rows:
@@ -290,8 +326,8 @@ class LandingWriter:
         if not rows and self._parts[spec.name] > 0:
             return
         schema = raw_schema(spec)
-        columns = {c: [to_text(r.get(c)) for r in rows] for c in spec.columns}
-        columns[RECORD_KEY] = [spec.record_key(r) for r in rows]
+        columns = {c: text_column([r.get(c) for r in rows]) for c in spec.columns}
+        columns[RECORD_KEY] = pa.array(spec.record_keys(rows), pa.string())
         table = pa.Table.from_pydict(columns, schema)
         self._written[spec.name] += table.num_rows
         write_part(self.fs, posixpath.join(self.base, spec.name), self._parts[spec.name], table)
@@ -300,19 +336,17 @@ class LandingWriter:
     def _dedupe(self, spec: Stream) -> None:
         """Keep one row per record key of a stream, rewriting its parts; the rest become duplicates.
 
-        Done by DuckDB under a memory limit (it spills to disk), so an extraction of millions of events
-        does not hold their keys in memory. Copies of one key are identical in an at-least-once log; where
+        Done by DuckDB under the configured memory limit (``settings.duckdb``), spilling to its temporary
+        folder beyond it, so an extraction of millions of events neither holds their keys in memory nor
+        fails for want of it. Copies of one key are identical in an at-least-once log; where
         they are not, the smallest row wins, so the result is the same whatever the arrival order.
         """
         folder = posixpath.join(self.base, spec.name)
         staged = folder + ".dedupe"
         ordered = ", ".join(f'"{c}"' for c in (RECORD_KEY, *spec.columns))
-        with tempfile.TemporaryDirectory(prefix="ib-dedupe-") as spill, duckdb.connect() as con:
-            # One thread and a small limit: DuckDB spills the sort to disk instead of growing with the log.
-            con.execute(
-                f"SET threads = 1; SET memory_limit = '{DEDUPE_MEMORY}'; SET temp_directory = '{spill}'; "
-                "SET preserve_insertion_order = false"
-            )
+        with storage.connect(resources=self.resources) as con:
+            # One thread: DuckDB spills the sort to disk instead of growing with the log.
+            con.execute("SET threads = 1; SET preserve_insertion_order = false")
             reader = con.sql(
                 f"SELECT DISTINCT ON ({RECORD_KEY}) * FROM {self._scan(con, folder)} ORDER BY {ordered}"
             ).to_arrow_reader(self.part_rows)

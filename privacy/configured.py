@@ -28,7 +28,7 @@ def vault_keyring(settings: Settings) -> KeyRing:
 
 def open_vault(settings: Settings) -> Vault:
     """The identifier vault, under ``keys.vault``."""
-    return Vault.open(settings.vault_path, vault_keyring(settings))
+    return Vault.open(settings.vault_path, vault_keyring(settings), resources=settings.duckdb)
 
 
 def quarantine_keyring(

@@ -100,7 +100,7 @@ def _rotate_quarantine(settings: Settings, batch_size: int) -> dict[str, Any]:
     if not settings.warehouse_path.exists():
         total = 0
     else:
-        con = storage.connect(str(settings.warehouse_path))
+        con = storage.connect(str(settings.warehouse_path), resources=settings.duckdb)
         try:
             total = rowseal.rotate(con, ring, batch_size=batch_size)
         finally:
@@ -152,7 +152,7 @@ def _kid_counts(settings: Settings, purpose: str, ring: KeyRing) -> dict[str, in
             return vault.kid_counts()
     if not settings.warehouse_path.exists():
         return {}
-    con = storage.connect(str(settings.warehouse_path), read_only=True)
+    con = storage.connect(str(settings.warehouse_path), read_only=True, resources=settings.duckdb)
     try:
         return rowseal.kid_counts(con)
     finally:

@@ -36,6 +36,8 @@ import pyarrow as pa
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from islandbridge import storage
+from islandbridge.config import DuckDBResources
 from islandbridge.errors import TerminalError
 from islandbridge.privacy.keys import VAULT, KeyRing
 from islandbridge.storage import owner_only, registered, transaction
@@ -141,7 +143,14 @@ class Vault:
         self._use(keyring)
 
     @classmethod
-    def open(cls, path: str | Path, keyring: KeyRing, *, wait_s: float = 60.0) -> Vault:
+    def open(
+        cls,
+        path: str | Path,
+        keyring: KeyRing,
+        *,
+        wait_s: float = 60.0,
+        resources: DuckDBResources | None = None,
+    ) -> Vault:
         """Open or create the vault at ``path``, made owner-only (0600, its WAL too) if it was not.
 
         One process holds the vault file at a time; another step holding it (a key rotation between its
@@ -154,7 +163,7 @@ class Vault:
             raise VaultError(f"the vault needs the {VAULT!r} keyring, got {keyring!r}")
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        con = _connect_waiting(path, wait_s)
+        con = _connect_waiting(path, wait_s, resources)
         for part in (path, path.with_name(path.name + ".wal")):  # created so under the command's umask
             owner_only(part, 0o600)
         con.execute(_DDL)
@@ -533,11 +542,13 @@ class Vault:
             self._con.execute("INSERT OR REPLACE INTO identifiers SELECT * FROM staged")
 
 
-def _connect_waiting(path: Path, wait_s: float) -> duckdb.DuckDBPyConnection:
+def _connect_waiting(
+    path: Path, wait_s: float, resources: DuckDBResources | None
+) -> duckdb.DuckDBPyConnection:
     deadline = time.monotonic() + wait_s
     while True:
         try:
-            return duckdb.connect(str(path))
+            return storage.connect(str(path), resources=resources)
         except duckdb.IOException as exc:
             if "lock" not in str(exc).lower() or time.monotonic() > deadline:
                 raise VaultError(

@@ -33,7 +33,7 @@ def quarantine_list(
     """Quarantined rows (keys and failed checks only); an empty list when there is no warehouse yet."""
     if not settings.warehouse_path.exists():
         return []
-    con = raw.connect(str(settings.warehouse_path), read_only=True)
+    con = raw.connect(str(settings.warehouse_path), read_only=True, resources=settings.duckdb)
     try:
         return quarantine.list_quarantined(
             con, run_id=run_id, source=source, stream=stream, include_replayed=include_replayed
@@ -70,7 +70,7 @@ def quarantine_show(
     if not settings.warehouse_path.exists():
         raise QuarantineError(f"no warehouse at {settings.warehouse_path}")
     ring = quarantine.keyring(settings, cfg.quarantine_key)
-    con = raw.connect(str(settings.warehouse_path), read_only=True)
+    con = raw.connect(str(settings.warehouse_path), read_only=True, resources=settings.duckdb)
     try:
         return quarantine.show(con, ring, table, run_id, source, record_key, seq)
     finally:

@@ -138,7 +138,7 @@ def _commit(
         for o in failing
     ]
     settings.warehouse_path.parent.mkdir(parents=True, exist_ok=True)
-    con = raw.connect(str(settings.warehouse_path))
+    con = raw.connect(str(settings.warehouse_path), resources=settings.duckdb)
     try:
         quarantine.record(con, gate.run_id, sources, results_table(gate), sealed, clock())
     finally:

@@ -22,10 +22,10 @@ import datetime as dt
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
-import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from islandbridge import storage
 from islandbridge.config import Settings
 from islandbridge.logs import quiet_third_party
 from islandbridge.privacy.configured import open_vault
@@ -74,7 +74,7 @@ def replay(
     ring = keyring or quarantine.keyring(settings, cfg.quarantine_key)
     if not settings.warehouse_path.exists():
         raise QuarantineError(f"no warehouse at {settings.warehouse_path}: nothing to replay")
-    con = duckdb.connect()
+    con = storage.connect(resources=settings.duckdb)
     con.execute("SET enable_progress_bar = false")  # a bar on stderr in every task log helps nobody
     vault = open_vault(settings)
     try:

@@ -17,10 +17,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from islandbridge import storage
 from islandbridge.config import Settings
 from islandbridge.landing.zone import RECORD_KEY
 from islandbridge.quality import suites, tablechecks
@@ -69,7 +69,7 @@ def validate_streams(
     tables: Tables,
 ) -> list[StreamOutcome]:
     """Every check of every stream of ``kinds``' sources; the warehouse is attached read-only, if any."""
-    con = duckdb.connect()
+    con = storage.connect(resources=settings.duckdb)
     con.execute("SET enable_progress_bar = false")  # a bar on stderr in every task log helps nobody
     try:
         attached = settings.warehouse_path.exists()

@@ -194,7 +194,7 @@ def _snapshots(sub) -> None:
 
 def _runs(args) -> int:
     settings = settings_of(args, with_sources=False)
-    con = raw.connect(str(settings.warehouse_path), read_only=True)
+    con = raw.connect(str(settings.warehouse_path), read_only=True, resources=settings.duckdb)
     try:
         rows = con.execute(
             "SELECT run_id, as_of, status, finished_at FROM meta.runs ORDER BY as_of DESC LIMIT ?",

@@ -20,6 +20,7 @@ from typing import TextIO
 
 import duckdb
 
+from islandbridge import storage
 from islandbridge.cli.common import command, settings_of
 from islandbridge.delivery.snapshot import CURRENT, EVENTS_FOLDER
 from islandbridge.errors import ConfigError
@@ -57,7 +58,7 @@ def open_snapshot(path: Path) -> duckdb.DuckDBPyConnection:
     target = path.resolve()
     events = target.parent / EVENTS_FOLDER
     try:
-        con = duckdb.connect(str(target), read_only=True)
+        con = storage.connect(str(target), read_only=True)
         if events.is_dir():
             con.execute("SET allowed_directories = ?", [[str(events) + "/"]])
         con.execute("SET enable_external_access = false")

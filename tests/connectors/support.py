@@ -22,7 +22,8 @@ class FakeTime:
 
 
 class Tripwire:
-    """A sink that runs ``action`` once, when the ``at``-th record of ``stream`` has been read."""
+    """A sink that runs ``action`` once, when the ``at``-th record of ``stream`` has been read (counted
+    as read one by one or a page at a time)."""
 
     def __init__(self, sink, stream: str, at: int, action) -> None:
         self.sink, self.stream, self.at, self.action, self.seen = sink, stream, at, action, 0
@@ -33,6 +34,6 @@ class Tripwire:
     def read(self, stream: str, n: int = 1) -> None:
         self.sink.read(stream, n)
         if stream == self.stream:
-            self.seen += n
-            if self.seen == self.at:
+            before, self.seen = self.seen, self.seen + n
+            if before < self.at <= self.seen:
                 self.action()
