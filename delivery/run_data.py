@@ -93,17 +93,6 @@ def manifest_rows(folder: Path, manifest: dict) -> list[list[Any]]:
     ]
 
 
-def columns(con, qualified: str) -> set[str]:
-    schema, table = qualified.split(".", 1)
-    return {
-        r[0]
-        for r in con.execute(
-            "SELECT column_name FROM information_schema.columns WHERE table_schema = ? AND table_name = ?",
-            [schema, table],
-        ).fetchall()
-    }
-
-
 def select(con, table: str, sql: str, params: list[Any]) -> list[dict[str, Any]]:
     if not has_table(con, table):
         return []

@@ -36,7 +36,6 @@ from islandbridge import storage
 from islandbridge.delivery.report_html import bars, change, esc, grouped, heatmap, table, tiles
 from islandbridge.delivery.run_data import (
     as_of_from_id,
-    columns,
     find_manifests,
     local_time,
     manifest_rows,
@@ -45,7 +44,7 @@ from islandbridge.delivery.run_data import (
     select_one,
 )
 from islandbridge.schemas import stream_label
-from islandbridge.storage import has_table
+from islandbridge.storage import existing_columns, has_table
 
 SHORT_SYSTEM = {
     "resident_registry": "registry",
@@ -445,7 +444,7 @@ def _systems_chart(con, rows: list[tuple[str, dict[str, int]]]) -> str:
     mart's totals (known, in two or more, in all four), which can only tell 1 / 2–3 / 4.
     """
     title = "<h3>Persons by the number of systems that know them</h3>"
-    if columns(con, "core.persons") >= {"systems", "community_name"}:
+    if existing_columns(con, "core.persons") >= {"systems", "community_name"}:
         counts = con.execute(
             "SELECT coalesce(community_name, '(no community)'), systems, count(*) FROM core.persons "
             "GROUP BY ALL ORDER BY 1, 2"
