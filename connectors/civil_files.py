@@ -51,11 +51,13 @@ from .roster_files import LAYOUTS, Layout, Limits, Roster, RosterError, parse_ro
 
 log = logging.getLogger(__name__)
 
+# ASCII digits only (``\d`` alone takes full-width and Arabic-Indic digits, which would land as a month
+# like ``２０２６11``), and a year of this century: ``000011`` or ``999912`` is a typo, not a roster month.
 NAME = re.compile(
-    r"(?P<street>\d{6,12})_(?P<month>\d{4}(?:0[1-9]|1[0-2]))_(?P<programme>低保|高龄补贴)"
-    r"(?:_更正(?P<n>[1-9]\d?)?)?\.(?P<ext>xlsx|csv)"
+    r"(?P<street>[0-9]{6,12})_(?P<month>20[0-9]{2}(?:0[1-9]|1[0-2]))_(?P<programme>低保|高龄补贴)"
+    r"(?:_更正(?P<n>[1-9][0-9]?)?)?\.(?P<ext>xlsx|csv)"
 )
-NAME_HELP = "{street_code}_{YYYYMM}_{低保|高龄补贴}[_更正[N]].{xlsx|csv}"
+NAME_HELP = "{street_code}_{20YYMM}_{低保|高龄补贴}[_更正[N]].{xlsx|csv}"
 EXTRA_COLUMNS = ("roster_month", "source_file", "file_sha256", "source_row")
 STATE_VERSION = 2
 

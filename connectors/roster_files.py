@@ -31,6 +31,7 @@ Example::
 from __future__ import annotations
 
 import codecs
+import contextlib
 import csv
 import io
 import unicodedata
@@ -272,6 +273,11 @@ def decode_text(data: bytes) -> str:
             ) from None
     best = charset_normalizer.from_bytes(data, cp_isolation=list(ENCODINGS)).best()
     if best is None:
+        # The detector gives up on long repetitive text (a cell of thousands of one character) that is
+        # valid GB18030: decide by strict decoding instead; what is neither gets the reason.
+        for encoding in ("utf-8", "gb18030"):
+            with contextlib.suppress(UnicodeDecodeError):
+                return data.decode(encoding)
         raise RosterError("the text is neither UTF-8 nor GB18030/GBK")
     encoding = "utf-8" if best.encoding in ("utf_8", "ascii") else "gb18030"  # GB18030 ⊃ GBK
     try:
