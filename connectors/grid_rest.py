@@ -208,7 +208,7 @@ class _GridSession:
     def _envelope(self, response: httpx.Response, method: str, path: str) -> dict[str, Any]:
         try:
             body = response.json()
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: "[[[[…" nested past the parser's stack
             body = None
         if not isinstance(body, dict):
             raise FatalSourceError(

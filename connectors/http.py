@@ -363,5 +363,5 @@ def _is_json(response: httpx.Response) -> bool:
     """The body parses as JSON (an object or a list): an API answer, whatever its label says."""
     try:
         return isinstance(json.loads(response.content), (dict, list))
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nesting deeper than the parser's stack
         return False

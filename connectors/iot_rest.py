@@ -343,7 +343,7 @@ class _IotApi:
             raise FatalSourceError(f"iot GET {where}: HTTP {response.status_code} ({_error(response)})")
         try:
             body = response.json()
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: "[[[[…" nested past the parser's stack
             body = None
         if not isinstance(body, dict):
             raise FatalSourceError(f"iot GET {where}: HTTP 200 without a JSON object")
@@ -361,5 +361,5 @@ def _error(response: httpx.Response) -> str:
     """The vendor's short error text (``{"error": "..."}``), never the whole body."""
     try:
         return str(response.json().get("error", ""))[:200]
-    except (ValueError, AttributeError):
+    except (ValueError, AttributeError, RecursionError):
         return "no JSON error"

@@ -305,13 +305,20 @@ def keyset_items(
     Only when a full page shares one version (the bound cannot advance) do we step to the next page.
     Items after ``until`` are left for the next run. Raises ``RetriableError`` after ``max_pages`` or when
     a page is short of the answer's ``total``, and ``FatalSourceError`` if the list is not ordered by
-    version, which would make this unsafe. Items that are not objects are yielded for the caller to
+    version, which would make this unsafe, or if a page repeats the one before (the page parameter is
+    ignored: paging would go on until ``max_pages``). Items that are not objects are yielded for the caller to
     quarantine. If the list goes on past ``until``, the first version after it is appended to ``beyond``.
     """
-    bound, page, previous = since, 1, None
+    bound, page, previous, before = since, 1, None, None
     for _ in range(max_pages):
         answer = fetch(bound, page)
         items = answer.items
+        if page > 1 and items and items == before:
+            raise FatalSourceError(
+                f"{what}: page {page} holds the same {len(items)} item(s) as page {page - 1}: the API ignores "
+                "the page parameter, so paging would never end; tell the vendor"
+            )
+        before = items
         for item in items:
             moment = clock.parse(item.get(field)) if isinstance(item, Mapping) else None
             if moment is not None and previous is not None and moment < previous:
