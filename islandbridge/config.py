@@ -223,6 +223,10 @@ def load_settings(path: str | Path, environ: Mapping[str, str], *, with_sources:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ConfigError(f"configuration file not found: {path}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path} is not a UTF-8 text file: not a configuration") from None
+    except OSError as exc:  # a folder, a device, no permission
+        raise ConfigError(f"cannot read the configuration file {path}: {exc.strerror}") from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path} is not valid YAML: {exc}") from None
     return parse_settings(
@@ -488,12 +492,16 @@ def parse_as_of(text: str | dt.date | dt.datetime) -> dt.datetime:
             raise ConfigError(f"as-of {text!r}: {AS_OF_HELP}")
         try:
             value = dt.datetime.fromisoformat(given)
-        except ValueError as exc:
+            if day:
+                value += dt.timedelta(days=1)
+        except (ValueError, OverflowError) as exc:  # OverflowError: the day after 9999-12-31
             raise ConfigError(f"as-of {text!r}: {exc}; {AS_OF_HELP}") from None
-        if day:
-            value += dt.timedelta(days=1)
     if value.tzinfo is None:
         value = value.replace(tzinfo=LOCAL_TZ)
+    try:  # every step reads T in UTC and in local time: both must exist (not 0001-01-01 at +14:00)
+        value.astimezone(dt.UTC), value.astimezone(LOCAL_TZ)
+    except OverflowError as exc:
+        raise ConfigError(f"as-of {text!r}: {exc}; {AS_OF_HELP}") from None
     return value
 
 

@@ -321,8 +321,8 @@ def _sql(args) -> int:
         raise ConfigError(
             "query refused: it reads or writes files outside the warehouse; only tables and views are open"
         ) from None
-    except duckdb.Error as exc:
-        raise ConfigError(f"query failed: {exc}") from None
+    except duckdb.Error as exc:  # DuckDB adds "Did you mean …" and a caret line: the first line says it
+        raise ConfigError(f"query failed: {str(exc).splitlines()[0]}") from None
     finally:
         con.close()
     return 0

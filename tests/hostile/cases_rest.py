@@ -465,8 +465,8 @@ def _iot_cases() -> list[ApiCase]:
             f"iot_ts_raw_{k}",
             "iot",
             iot_raw(
-                '{"events": [{"event_id": "e1", "ts": %s, "device_id": "D1"}], "next_cursor": "A", "has_more": false}'
-                % v
+                '{"events": [{"event_id": "e1", "ts": TS, "device_id": "D1"}], "next_cursor": "A", '
+                '"has_more": false}'.replace("TS", v)
             ),
             quarantined("clock"),
         )
