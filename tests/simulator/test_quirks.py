@@ -201,3 +201,16 @@ def test_a_varied_street_records_its_quirks_in_meta(tmp_path):
     generate(tmp_path / "s", residents=300, seed=SEED, as_of=AS_OF, quirks=PROFILES["reporters"])
     meta = json.loads((tmp_path / "s" / "truth" / "meta.json").read_text(encoding="utf-8"))
     assert meta["quirks"]["reporter_without_phone"] == PROFILES["reporters"].reporter_without_phone
+
+
+def test_simulate_command_takes_a_profile_and_overrides(tmp_path, capsys):
+    from islandbridge.cli import main
+
+    out = tmp_path / "street"
+    args = ["simulate", str(out), "--residents", "300", "--seed", "3", "--quirks", "reporters"]
+    assert main([*args, "--quirk", "typos=2", "--quirk", "masked_ids=0"]) == 0
+    meta = json.loads((out / "truth" / "meta.json").read_text(encoding="utf-8"))
+    assert meta["quirks"]["typos"] == 2.0 and meta["quirks"]["masked_ids"] == 0.0
+    assert meta["quirks"]["reporter_in_flat"] == PROFILES["reporters"].reporter_in_flat
+    assert main([*args, "--quirk", "typoz=2"]) != 0
+    assert "typoz" in capsys.readouterr().err
