@@ -228,7 +228,7 @@ def _events(rng: random.Random, street: Street) -> tuple[list[dict], list[tuple[
     callers = [
         p for p in street.persons if p.role == "resident" and p.living and p.phone and street.age(p) >= 18
     ]
-    count = max(30, round(len(street.residents()) * 0.18))
+    count = max(30, round(len(street.residents()) * q.incidents_per_resident))
     who = [
         rng.choice(callers) if rng.random() < q.reported_incidents or seq == 0 else None
         for seq in range(count)

@@ -43,6 +43,9 @@ class Quirks:
     address_styles: tuple[float, float, float, float, float] = (40, 15, 15, 15, 15)
     #: × the shares of grid addresses written with full-width digits (residents 25 %, incidents 20 %).
     fullwidth_digits: float = 1.0
+    #: incidents per resident in a one-day street (at least 30); a reporter with several incidents makes
+    #: many grid~grid pairs of the truth.
+    incidents_per_resident: float = 0.18
     #: share of incidents reported by a resident (the others have no reporter).
     reported_incidents: float = 0.65
     #: share of reported incidents located at the reporter's own flat (the others anywhere in the street).
@@ -130,7 +133,11 @@ PROFILES: dict[str, Quirks] = {
     "phones_missing": Quirks(missing_phones=3.0),
     "addresses": Quirks(address_styles=(10, 20, 20, 20, 30), fullwidth_digits=2.0),
     "reporters": Quirks(
-        reported_incidents=0.9, reporter_in_flat=0.95, reporter_without_phone=0.85, reporter_name_variants=0.5
+        incidents_per_resident=0.5,
+        reported_incidents=0.9,
+        reporter_in_flat=0.95,
+        reporter_without_phone=0.85,
+        reporter_name_variants=0.5,
     ),
     "namesakes": Quirks(namesakes_flat=0.04, namesakes_estate=0.03),
     "stale_phones": Quirks(stale_phones=3.0),
@@ -140,6 +147,7 @@ PROFILES: dict[str, Quirks] = {
         missing_phones=2.0,
         address_styles=(10, 20, 20, 20, 30),
         fullwidth_digits=2.0,
+        incidents_per_resident=0.5,
         reported_incidents=0.9,
         reporter_in_flat=0.95,
         reporter_without_phone=0.85,

@@ -214,3 +214,9 @@ def test_simulate_command_takes_a_profile_and_overrides(tmp_path, capsys):
     assert meta["quirks"]["reporter_in_flat"] == PROFILES["reporters"].reporter_in_flat
     assert main([*args, "--quirk", "typoz=2"]) != 0
     assert "typoz" in capsys.readouterr().err
+
+
+def test_incidents_per_resident_sets_how_many_incidents():
+    _, (default, _) = events()
+    _, (more, _) = events(incidents_per_resident=0.5)
+    assert len(default) == max(30, round(300 * 0.18)) and len(more) == 150
