@@ -35,6 +35,22 @@ def register(sub) -> None:
         help="write a living street of this many days from --as-of (docs/simulator.md, 'A street that "
         "lives'); without it, one day in generate's layout",
     )
+    s.add_argument(
+        "--quirks",
+        default="default",
+        metavar="PROFILE",
+        help="named quirk rates (docs/simulator.md, 'Quirk rates as parameters'): default, typos_low, "
+        "typos_high, masked_none, masked_high, phones_missing, addresses, reporters, namesakes, "
+        "stale_phones, hard",
+    )
+    s.add_argument(
+        "--quirk",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override one rate of the profile, e.g. --quirk typos=2 --quirk masked_ids=0 "
+        "--quirk address_styles=10/20/20/20/30 (repeatable)",
+    )
 
     s = command(
         sub,
@@ -84,6 +100,25 @@ def register(sub) -> None:
         example="islandbridge eval reports --config var/demo/islandbridge.yml --truth var/demo/street/truth",
     )
     s.add_argument("--truth", type=Path, required=True, help="the truth/ folder of a simulated street")
+    s = command(
+        esub,
+        "matrix",
+        _eval_matrix,
+        "linkage over a matrix of simulated streets varying the quirks: per street and the worst street",
+        config=False,
+        example="islandbridge eval matrix --sizes 3000 --json var/bench/linkage_matrix.json",
+    )
+    s.add_argument("--sizes", type=int, nargs="+", default=[3000], help="street sizes (default: 3000)")
+    s.add_argument(
+        "--profiles",
+        nargs="+",
+        metavar="PROFILE",
+        help="one street per quirks profile (simulate --quirks), seeds from --seed; default: the matrix "
+        "of docs/identity.md (12 streets)",
+    )
+    s.add_argument("--seed", type=int, help="first seed of --profiles' streets (default 1)")
+    s.add_argument("--workdir", type=Path, default=Path("var/bench/matrix"), help="streets and runs")
+    s.add_argument("--json", type=Path, help="also write the results to this file")
 
     s = command(
         sub,
@@ -141,14 +176,16 @@ def register(sub) -> None:
 
 def _simulate(args) -> int:
     from islandbridge.devtools.simulator import generate, simulate
+    from islandbridge.devtools.simulator.quirks import profile
 
     as_of = dt.date.fromisoformat(args.as_of)
     try:
+        quirks = profile(args.quirks).with_values(args.quirk)
         if args.days is None:
-            summary = generate(args.out, residents=args.residents, seed=args.seed, as_of=as_of)
+            summary = generate(args.out, residents=args.residents, seed=args.seed, as_of=as_of, quirks=quirks)
         else:
             summary = simulate(
-                args.out, residents=args.residents, seed=args.seed, as_of=as_of, days=args.days
+                args.out, residents=args.residents, seed=args.seed, as_of=as_of, days=args.days, quirks=quirks
             )
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
@@ -234,6 +271,22 @@ def _eval_reports(args) -> int:
         print_json(score_reports(con, args.truth))
     finally:
         con.close()
+    return 0
+
+
+def _eval_matrix(args) -> int:
+    from islandbridge.devtools.matrix import format_table, run_matrix, streets_for
+
+    try:
+        streets = streets_for(args.profiles, args.seed)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    result = run_matrix(args.workdir.resolve(), args.sizes, streets, log=lambda line: print(line, flush=True))
+    print()
+    print(format_table(result))
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(result, indent=1, ensure_ascii=False), encoding="utf-8")
     return 0
 
 

@@ -38,6 +38,14 @@ def evaluate_linkage(settings: Settings, truth_dir: str | Path) -> dict[str, Any
             f"no truth file at {truth_file}; pass the truth/ folder of a simulated street"
         )
     truth = pd.read_csv(truth_file, dtype=str)
+    run_id, predicted, ids = linkage_frames(settings)
+    scores = score_assignment(predicted, truth)
+    return {"run_id": run_id, **scores, "cross_id_merges": cross_id_merges(predicted, ids)}
+
+
+def linkage_frames(settings: Settings) -> tuple[str, pd.DataFrame, pd.DataFrame]:
+    """The newest reconciled run's id, its assignment (system, record_key, person_key) and each record's
+    valid full ID number (system, record_key, id_full; null where none): what the scores are computed on."""
     con = connect(str(settings.warehouse_path), read_only=True, resources=settings.duckdb)
     vault = open_vault(settings)
     sealed = SealedColumns(vault)
@@ -54,9 +62,7 @@ def evaluate_linkage(settings: Settings, truth_dir: str | Path) -> dict[str, Any
     finally:
         vault.close()
         con.close()
-    scores = score_assignment(predicted, truth)
-    ids = records.select(["system", "record_key", "id_full"]).to_pandas()
-    return {"run_id": run[0][0], **scores, "cross_id_merges": cross_id_merges(predicted, ids)}
+    return run[0][0], predicted, records.select(["system", "record_key", "id_full"]).to_pandas()
 
 
 def bench_reconcile(workdir: str | Path, residents: int = 30_000, seed: int = 1) -> dict[str, Any]:
