@@ -2,7 +2,8 @@
 
 Every case runs against a fresh SQLite copy of a five-row registry; the cases about the server run
 again against PostgreSQL and MariaDB (marked, so they skip outside CI and fail there when the server
-is absent).
+is absent). A case whose rows are quarantined is synced once more with the state it left: the rows are
+quarantined once, so that run quarantines and lands nothing (the rows count as duplicates).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from islandbridge.devtools.simulator.registry import DDL
 from islandbridge.landing.zone import LandingWriter
 from islandbridge.transforms.normalize import normalize_id
 from tests.hostile.cases_registry import CASES, PROBE, RESIDENT, Db, RegistryCase
-from tests.hostile.corpus import Observed, bounded, check, project_error
+from tests.hostile.corpus import Observed, balanced, bounded, check, project_error
 
 AS_OF = parse_as_of("2026-11-20")
 STREAMS = ("t_xq", "t_fw", "t_jm", "t_jm_bq")
@@ -91,7 +92,14 @@ def observe(case: RegistryCase, db: Db, landing: Path) -> Observed:
     kind = "quarantined" if aside else "accepted"
     landed = sum(c["landed"] for c in manifest["streams"].values())
     text = " | ".join(q["reason"] for q in aside)
-    return Observed(kind, text, landed, manifest["streams"], extra={"rows": rows})
+    extra: dict[str, Any] = {"rows": rows}
+    if aside:  # quarantined once: the next run counts the unchanged rows as duplicates
+        extra["again"], exc = bounded(
+            lambda: extract(url, options, landing, "run2", manifest["state"]), seconds=case.bound_s
+        )
+        if exc is not None:
+            return project_error(exc)
+    return Observed(kind, text, landed, manifest["streams"], extra=extra)
 
 
 def _params():
@@ -112,6 +120,11 @@ def test_registry_database(case: RegistryCase, kind: str, request, base_registry
         assert probe and probe[0][column] == text, f"{column} did not land exactly as the registry holds it"
     if case.id_kind is not None:
         assert normalize_id(probe[0]["sfzh"]).kind == case.id_kind
+    if "again" in observed.extra:
+        manifest, aside, _ = observed.extra["again"]
+        assert not aside, f"quarantined again on the next run: {[q['reason'] for q in aside]}"
+        assert sum(c["landed"] for c in manifest["streams"].values()) == 0
+        assert not balanced(manifest["streams"]), balanced(manifest["streams"])
     if case.duplicates is not None:
         assert sum(c["duplicates"] for c in observed.counts.values()) == case.duplicates, observed.counts
     check("registry", case.id, case.expect, observed, started)
