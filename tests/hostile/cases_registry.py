@@ -642,4 +642,71 @@ def _config() -> list[RegistryCase]:
     return cases
 
 
-CASES: list[RegistryCase] = [*_gxsj(), *_text(), *_ids(), *_duplicates(), *_schema(), *_config()]
+def _spec_quirks() -> list[RegistryCase]:
+    """The SPEC's everyday registry quirks, pushed a little: each lands exactly as the registry holds it."""
+    texts: list[tuple[str, str, Any]] = [
+        ("xm_trailing_spaces", "xm", "测试  "),
+        ("xm_ideographic_space", "xm", "测\u3000试"),
+        ("csrq_compact", "csrq", "19491231"),
+        ("csrq_impossible", "csrq", "1949-02-30"),
+        ("sfzh_trailing_space", "sfzh", "11010519491231002X "),
+        ("sfzh_null", "sfzh", None),
+        ("lxdh_dashes", "lxdh", "138-0013-8000"),
+        ("lxdh_86_prefix", "lxdh", "8613800138000"),
+        ("lxdh_empty", "lxdh", ""),
+        ("xb_unknown_empty", "xb", ""),
+        ("hjlx_unknown", "hjlx", "其他"),
+        ("yhzgx_injection", "yhzgx", "'); --"),
+        ("fwbh_traversal", "fwbh", "../../etc"),
+    ]
+    cases = [
+        RegistryCase(kind, resident(**{column: value}), accepted(BASE + 1), landed_values={column: value})
+        for kind, column, value in texts
+    ]
+    cases += [
+        RegistryCase("zt_unknown_status", resident(zt=9), accepted(BASE + 1), ALL, landed_values={"zt": "9"}),
+        RegistryCase(
+            "zt_text_in_integer_column", resident(zt="在住"), accepted(BASE + 1), landed_values={"zt": "在住"}
+        ),
+        RegistryCase(
+            "rzrq_text_in_date_column",
+            resident(rzrq="2026-02-30"),
+            accepted(BASE + 1),
+            landed_values={"rzrq": "2026-02-30"},
+        ),
+        RegistryCase("jmid_max_bigint", resident(jmid=2**63 - 1), accepted(BASE + 1), ALL),
+        RegistryCase("jmid_negative", resident(jmid=-1), accepted(BASE + 1), ALL),
+        RegistryCase("jmid_text_in_integer_column", resident(jmid="ABC"), accepted(BASE + 1)),
+    ]
+    return cases
+
+
+def _url_injection() -> list[RegistryCase]:
+    def init_command(db: Db) -> Secret:
+        url = sa.make_url(db.url).update_query_dict({"init_command": "DROP TABLE t_xq"})
+        return Secret(url.render_as_string(hide_password=False), "env:REGISTRY_URL")
+
+    return [
+        RegistryCase(
+            "url_query_init_command",
+            nothing,
+            error(ConfigError, "init_command"),
+            ("mariadb",),
+            url=init_command,
+            bug="the URL's query parameters go to the driver unchecked: pymysql's init_command=DROP TABLE t_xq "
+            "runs on connect, before the session is made read-only, and drops the table (seen: the run then "
+            "fails with NoSuchTableError t_xq); the URL's query must be limited to known-safe keys",
+        ),
+    ]
+
+
+CASES: list[RegistryCase] = [
+    *_gxsj(),
+    *_text(),
+    *_ids(),
+    *_spec_quirks(),
+    *_duplicates(),
+    *_schema(),
+    *_config(),
+    *_url_injection(),
+]
