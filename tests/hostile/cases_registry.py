@@ -190,6 +190,12 @@ def _gxsj() -> list[RegistryCase]:
             ALL,
         ),
         RegistryCase(
+            "gxsj_zero_date_mariadb",  # MariaDB's default sql_mode stores it; the driver hands over text
+            lambda db: db.add_sql(gxsj="'0000-00-00 00:00:00'"),
+            quarantined("gxsj '0000-00-00 00:00:00' is not a 'YYYY-MM-DD HH:MM:SS' time", landed=BASE),
+            ("mariadb",),
+        ),
+        RegistryCase(
             "jmid_null", resident(jmid=None), quarantined("key column\\(s\\) jmid NULL", landed=BASE)
         ),
         RegistryCase(
@@ -447,6 +453,18 @@ def _schema() -> list[RegistryCase]:
             ALL,
         ),
         RegistryCase("two_hundred_extra_columns", add_many, accepted(BASE)),
+        RegistryCase(
+            "column_renamed_to_upper_case",  # case-blind on SQLite and MariaDB: still the column xm
+            lambda db: db.execute("ALTER TABLE t_jm RENAME COLUMN xm TO XM"),
+            accepted(BASE),
+            ("sqlite", "mariadb"),
+        ),
+        RegistryCase(
+            "column_renamed_to_quoted_upper_case",  # PostgreSQL: "XM" is another column than xm
+            lambda db: db.execute('ALTER TABLE t_jm RENAME COLUMN xm TO "XM"'),
+            error(FatalSourceError, "xm"),
+            ("postgres",),
+        ),
         RegistryCase(
             "table_missing",
             lambda db: db.execute("DROP TABLE t_jm_bq"),
