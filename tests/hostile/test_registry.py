@@ -24,7 +24,7 @@ from islandbridge.devtools.simulator.registry import DDL
 from islandbridge.landing.zone import LandingWriter
 from islandbridge.transforms.normalize import normalize_id
 from tests.hostile.cases_registry import CASES, PROBE, RESIDENT, Db, RegistryCase
-from tests.hostile.corpus import Observed, balanced, bounded, check, project_error
+from tests.hostile.corpus import KNOWN_BUGS, Observed, balanced, bounded, check, project_error
 
 AS_OF = parse_as_of("2026-11-20")
 STREAMS = ("t_xq", "t_fw", "t_jm", "t_jm_bq")
@@ -113,6 +113,8 @@ def _params():
 @pytest.mark.parametrize(("case", "kind"), list(_params()))
 def test_registry_database(case: RegistryCase, kind: str, request, base_registry: Path, tmp_path: Path):
     started = time.monotonic()
+    if case.bug:
+        KNOWN_BUGS["registry"] += 1
     db = open_db(kind, request, base_registry, tmp_path / "db")
     observed = observe(case, db, tmp_path / "landing")
     probe = [r for r in observed.extra.get("rows", []) if r["_record_key"] == f"t_jm:{PROBE}"]
