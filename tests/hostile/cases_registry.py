@@ -501,11 +501,12 @@ def _schema() -> list[RegistryCase]:
                 ]
                 and None
             ),
-            error(FatalSourceError, "t_xq"),
+            error(None, ""),  # any one-line project error within the bound
             ("postgres",),
             bound_s=20,
             bug="the SQL registry has no per-query timeout (statement_timeout / max_statement_time) and no "
-            "deadline for a whole extract: a query on a slow view waits for ever",
+            "deadline for a whole extract: a query on a slow view waits for ever (seen: no outcome in 20 s); "
+            "once an option exists, set it small in this case's options",
         ),
     ]
 
