@@ -34,8 +34,6 @@ DAYS = [FIRST + dt.timedelta(days=i) for i in range(7)]
 REPORTS = (*PERSONAL, "subsidy_after_exit")
 TARGET = 0.98
 
-pytestmark = [pytest.mark.airflow, pytest.mark.postgres, pytest.mark.slow]
-
 
 @pytest.fixture
 def airflow_metadata_url(postgres_url):
@@ -57,6 +55,9 @@ def _seconds(row: dict) -> float:
     return (row["end_date"] - row["start_date"]).total_seconds()
 
 
+@pytest.mark.airflow
+@pytest.mark.postgres
+@pytest.mark.slow
 def test_the_scheduler_runs_seven_days_by_backfill_then_manual_triggers(
     tmp_path, airflow_metadata_url, capsys
 ):
@@ -129,3 +130,45 @@ def _loaded(settings, run_id: str) -> str | None:
     finally:
         con.close()
     return row[0] if row else None
+
+
+def test_airflow_on_postgresql_uses_psycopg_for_both_engines_and_makes_no_sqlite_file(tmp_path):
+    from islandbridge.devtools.demo import airflow_env
+
+    url = "postgresql+psycopg://postgres@127.0.0.1:5432/ib_airflow"
+    env = airflow_env(tmp_path, DAGS, tmp_path / "islandbridge.yml", {}, metadata_url=url)
+    assert env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] == url
+    assert env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_ASYNC"] == url  # asyncpg is not installed
+    assert not (tmp_path / "airflow" / "airflow.db").exists()
+
+
+def test_a_backfill_for_a_day_names_the_start_of_that_day_in_shanghai():
+    from islandbridge.devtools.scheduled import logical_date
+
+    assert logical_date(dt.date(2026, 11, 20)).isoformat() == "2026-11-20T00:00:00+08:00"
+
+
+def test_the_figures_table_has_one_line_a_run_with_every_source_and_report():
+    row = {
+        "day": "2026-11-20",
+        "how": "backfill",
+        "seconds": 61.4,
+        "read": {"registry": 425, "iot": 22714},
+        "persons": 315,
+        "churn": 2,
+        "map_changes": 767,
+        "scores": {"elderly_alerts": (1.0, 0.98), "subsidy_after_exit": (1.0, 1.0)},
+    }
+    head, line = figures_table([row])
+    assert head.split()[:5] == ["day", "how", "secs", "iot", "registry"]
+    assert line.split()[:9] == [
+        "2026-11-20",
+        "backfill",
+        "61",
+        "22714",
+        "425",
+        "315",
+        "2",
+        "767",
+        "1.000/0.980",
+    ]
