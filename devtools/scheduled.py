@@ -110,7 +110,7 @@ class AirflowServices:
             self._wait_api()
             self._wait_dag()
         except BaseException:
-            self.stop()
+            self.__exit__()
             raise
         return self
 
@@ -295,7 +295,7 @@ def _send(member, sig: int) -> None:
 
 # -- the figures of a day --------------------------------------------------------------------------
 def day_figures(con, run_id: str, truth_dir: Path, reports: Iterable[str]) -> dict[str, Any]:
-    """One run's rows read per source, its person-key churn, and its reports' precision and recall
+    """One run's start, rows read per source, person-key churn, and its reports' precision and recall
     against ``truth_dir`` (``reports_eval.score_reports``), from the warehouse connection ``con``."""
     from islandbridge.devtools.reports_eval import score_reports
     from islandbridge.landing import raw
@@ -308,7 +308,9 @@ def day_figures(con, run_id: str, truth_dir: Path, reports: Iterable[str]) -> di
     ).fetchone()
     persons, churn, merges, splits, changed = identity or (None,) * 5
     scores = score_reports(con, truth_dir)
+    started = con.execute("SELECT started_at FROM meta.runs WHERE run_id = ?", [run_id]).fetchone()
     return {
+        "started_at": started[0] if started else None,
         "read": read,
         "persons": persons,
         "churn": churn,
