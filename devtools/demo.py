@@ -144,23 +144,31 @@ def _ensure_keyring(path: Path) -> None:
 
 
 def airflow_env(
-    workdir: Path, dags_folder: Path, config: Path, extra: dict[str, str], verbose: int = 0
+    workdir: Path,
+    dags_folder: Path,
+    config: Path,
+    extra: dict[str, str],
+    verbose: int = 0,
+    metadata_url: str | None = None,
 ) -> dict[str, str]:
-    """The environment of a project-local Airflow: its own home, SQLite metadata, only our DAGs; its
-    logging at WARNING unless ``verbose`` (our tasks' step lines are logged at INFO all the same)."""
+    """The environment of a project-local Airflow: its own home, only our DAGs; its logging at WARNING
+    unless ``verbose`` (our tasks' step lines are logged at INFO all the same). The metadata database is
+    ``metadata_url`` (SQLAlchemy URL, e.g. PostgreSQL for a scheduler) or else SQLite in the home."""
     home = workdir / "airflow"
     home.mkdir(parents=True, exist_ok=True, mode=0o700)
-    database = home / "airflow.db"  # holds connections and XComs: owner-only before Airflow opens it
-    os.close(os.open(database, os.O_WRONLY | os.O_CREAT, 0o600))
-    for path, mode in ((home, 0o700), (database, 0o600)):
-        os.chmod(path, mode)
+    os.chmod(home, 0o700)
+    if metadata_url is None:
+        database = home / "airflow.db"  # holds connections and XComs: owner-only before Airflow opens it
+        os.close(os.open(database, os.O_WRONLY | os.O_CREAT, 0o600))
+        os.chmod(database, 0o600)
+        metadata_url = f"sqlite:///{database}"
     env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW__")}
     env.update(
         {
             "AIRFLOW_HOME": str(home),
             "AIRFLOW__CORE__DAGS_FOLDER": str(dags_folder),
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{database}",
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": metadata_url,
             "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
             "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(home / "logs"),
             "ISLANDBRIDGE_CONFIG": str(config),
@@ -172,6 +180,8 @@ def airflow_env(
             **extra,
         }
     )
+    if metadata_url.startswith("postgresql+psycopg:"):  # psycopg 3 is async too; asyncpg is not installed
+        env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_ASYNC"] = metadata_url
     if not verbose:  # deprecation and "could not import graphviz" warnings of Airflow's own modules
         env["PYTHONWARNINGS"] = "ignore"
     return env

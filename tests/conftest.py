@@ -51,6 +51,20 @@ def _require_services() -> bool:
     return os.environ.get("IB_REQUIRE_SERVICES") == "1"
 
 
+SERVICE_MARKERS = ("postgres", "mariadb", "airflow")
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    """Under ``IB_REQUIRE_SERVICES=1`` a service-backed test that skips, for whatever reason, fails."""
+    report = yield
+    required = _require_services() and any(item.get_closest_marker(m) for m in SERVICE_MARKERS)
+    if required and report.skipped and not hasattr(report, "wasxfail"):
+        report.outcome = "failed"
+        report.longrepr = f"IB_REQUIRE_SERVICES=1 does not allow this test to skip: {report.longrepr}"
+    return report
+
+
 def _unavailable(what: str, exc: Exception):
     reason = f"{what} is not reachable on loopback ({type(exc).__name__}: {exc})"
     if _require_services():
