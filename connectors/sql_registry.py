@@ -470,7 +470,9 @@ def _land_page(
         prefix = pa.scalar(stream.key_prefix or stream.name)
         record_keys = pc.binary_join_element_wise(prefix, key_texts.take(fresh), ":")
         sink.write_batch(stream.name, page.take(fresh), record_keys)
-    sink.write(stream.name, odd_fresh)
+    if odd_fresh:  # a page whose keys or gxsj Arrow cannot render as str does: its rows, as lists
+        columns = {c: [r[c] for r in odd_fresh] for c in stream.columns}
+        sink.write_batch(stream.name, columns, pa.array(stream.record_keys(odd_fresh), pa.string()))
     sink.duplicate(stream.name, repeats)
     if read_keys is not None:
         read_keys.update(key_texts.to_pylist())
