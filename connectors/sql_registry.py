@@ -319,11 +319,19 @@ def _bindable(value: Any) -> Any:
 
 
 def keyset_after(columns: Sequence[sa.ColumnElement[Any]], values: Sequence[Any]) -> sa.ColumnElement[bool]:
-    """``(c1, c2, …) > (v1, v2, …)`` written portably: ``c1 > v1 OR (c1 = v1 AND (c2, …) > (v2, …))``."""
+    """``(c1, c2, …) > (v1, v2, …)`` written portably: ``c1 > v1 OR (c1 = v1 AND (c2, …) > (v2, …))``,
+    and ``c1 >= v1`` beside it — implied, but it lets every engine start the page's index scan at ``v1``
+    instead of filtering the whole index from its start (pages would grow slower with the table)."""
+    if len(columns) == 1:
+        return columns[0] > values[0]
+    return sa.and_(columns[0] >= values[0], _after(columns, values))
+
+
+def _after(columns: Sequence[sa.ColumnElement[Any]], values: Sequence[Any]) -> sa.ColumnElement[bool]:
     head = columns[0] > values[0]
     if len(columns) == 1:
         return head
-    return sa.or_(head, sa.and_(columns[0] == values[0], keyset_after(columns[1:], values[1:])))
+    return sa.or_(head, sa.and_(columns[0] == values[0], _after(columns[1:], values[1:])))
 
 
 def classify(exc: Exception, opts: Options) -> FatalSourceError | RetriableError:

@@ -1,7 +1,7 @@
 """``islandbridge bench registry``: the registry extract from PostgreSQL against dlt's ``sql_database``.
 
 For each street size: the simulated registry is copied into a fresh PostgreSQL database of its own
-(``load_registry``), then two child processes read the same four tables, one after the other:
+(``load_registry``, then ``ANALYZE``), then two child processes read the same four tables, one after the other:
 
 * islandbridge: the ``sql_registry`` connector's first (full) extraction into a landing zone, as a run
   does it (keyset pages, set-aside and deletion scans, landing Parquet, manifest);
@@ -61,6 +61,7 @@ def bench_registry(workdir: Path, sizes: list[int], seed: int = 1, peers: tuple[
         with _database() as url:
             t0 = time.perf_counter()
             load_registry(sqlite, url)
+            _analyze(url)
             print(f"[bench] registry {size}: loaded into PostgreSQL in {time.perf_counter() - t0:.1f} s")
             rows = [_child("_islandbridge", url, workdir / f"registry-{size}")]
             if not missing:
@@ -110,6 +111,19 @@ def registry_file(workdir: Path, size: int, seed: int) -> Path:
         alone.with_suffix(".tmp").rename(alone)
         print(f"[bench] generated the registry of {size} residents in {time.perf_counter() - t0:.1f} s")
     return alone
+
+
+def _analyze(url: str) -> None:
+    """Give the planner its statistics, as a registry in service has them (autovacuum may not have run
+    yet on a database just loaded; without them, PostgreSQL sorts the rest of a table for every page)."""
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(url, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            conn.execute(sa.text("ANALYZE"))
+    finally:
+        engine.dispose()
 
 
 @contextmanager
