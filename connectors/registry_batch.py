@@ -71,11 +71,19 @@ class Page:
 
 
 def read_page(
-    rows: Sequence[Sequence[Any]], columns: Sequence[str], fixed: set[str], exact: Sequence[str]
+    rows: Sequence[Sequence[Any]],
+    columns: Sequence[str],
+    fixed: set[str],
+    exact: Sequence[str],
+    texts_only: Sequence[str] = (),
 ) -> Page:
     """The page's rows (tuples in ``columns`` order) as columns. ``exact`` names the columns whose text
-    must also be ``str(raw_value(v))`` (keys, ``gxsj``): if one is not, every row of the page is odd."""
+    must also be ``str(raw_value(v))`` (keys, ``gxsj``), ``texts_only`` those whose ``raw_value`` must be
+    a text (``gxsj``: ``stamp_problem`` quotes the value's ``repr``): if one is not, every row is odd."""
     values = list(zip(*rows, strict=True)) if rows else [() for _ in columns]
+    for c in texts_only:
+        if set(map(type, values[list(columns).index(c)])) - {str, dt.datetime, dt.date}:
+            return Page({c: pa.array([], pa.string()) for c in columns}, [], list(range(len(rows))), rows)
     positions, odd = list(range(len(rows))), []
     try:
         converted = {c: texts(v, c in fixed) for c, v in zip(columns, values, strict=True)}

@@ -418,7 +418,7 @@ def read_increment(
     floor = ""
     for rows in reader.pages(stream.name, stream.columns, order, where):
         sink.read(stream.name, len(rows))
-        page = read_page(rows, stream.columns, reader.fixed.get(stream.name, set()), order)
+        page = read_page(rows, stream.columns, reader.fixed.get(stream.name, set()), order, (CURSOR,))
         stamps, page_marks = _land_page(reader, stream, page, recent, sink, read_keys)
         watermark = max([watermark or "", *stamps]) or None
         floor = shift(watermark, overlap_s) if watermark else ""

@@ -298,3 +298,19 @@ def test_landing_batches_make_the_parts_records_make(tmp_path):
         assert pq.read_table(tmp_path / "a" / "registry" / name) == pq.read_table(
             tmp_path / "b" / "registry" / name
         )
+
+
+def test_a_page_the_columns_cannot_decide_goes_row_by_row():
+    """Keys of mixed types, or a gxsj that is no text (whose reason quotes its repr): every row is odd."""
+    from islandbridge.connectors.registry_batch import read_page
+
+    rows = [(1, "2026-11-20 10:00:00"), (2, 1763600000)]
+    assert read_page(rows, ["jmid", "gxsj"], set(), ["gxsj", "jmid"], ["gxsj"]).odd == [0, 1]
+    mixed = [(1, "2026-11-20 10:00:00"), (" 2 ", "2026-11-20 10:00:00")]
+    assert read_page(mixed, ["jmid", "gxsj"], set(), ["gxsj", "jmid"], ["gxsj"]).odd == [0, 1]
+    plain = [(1, "2026-11-20 10:00:00"), (2, "2026-11-20 10:00:01")]
+    page = read_page(plain, ["jmid", "gxsj"], set(), ["gxsj", "jmid"], ["gxsj"])
+    assert page.odd == [] and page.text("jmid").to_pylist() == ["1", "2"]
+    broken = [(1, "ok"), (2, "bad \udce6")]  # SQLite text that is not UTF-8, mid-page
+    page = read_page(broken, ["jmid", "xm"], set(), ["jmid"])
+    assert page.odd == [1] and page.positions == [0] and page.text("xm").to_pylist() == ["ok"]
