@@ -7,6 +7,8 @@ UV_VERSION := 0.13.9
 DEMO_RESIDENTS ?= 3000
 PYTEST_ARGS ?=
 
+BENCH_STAMP := $(VENV)/.bench-installed
+
 .PHONY: demo test lint bench lock clean help
 
 help:
@@ -40,15 +42,25 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/python -m islandbridge.devtools.lint_imports
 
-bench: $(STAMP)
+# The benchmarks' peers (dlt, extra `bench`): installed for `make bench` only, at the versions of requirements.lock.
+$(BENCH_STAMP): $(STAMP) requirements-bench.lock
+	$(BIN)/uv pip install --quiet --python $(BIN)/python -r requirements-bench.lock
+	@touch $(BENCH_STAMP)
+
+bench: $(BENCH_STAMP)
+	$(BIN)/islandbridge bench registry --residents 30000 --json var/bench/registry.json
 	$(BIN)/islandbridge bench connectors --sizes 3000 30000 --json var/bench/connectors.json
 	$(BIN)/islandbridge bench pipeline --sizes 3000 30000 --json var/bench/pipeline.json
 	$(BIN)/islandbridge bench reconcile --sizes 30000 --json var/bench/reconcile.json
 	$(BIN)/islandbridge bench normalize --json var/bench/normalize.json
 	$(BIN)/islandbridge eval matrix --sizes 3000 --json var/bench/linkage_matrix.json
 
+# requirements.lock: everything `make demo` and `make test` install (every extra but `bench`);
+# requirements-bench.lock: the same versions plus the benchmarks' peers (extra `bench`).
+LOCK_FLAGS := --universal --python-version 3.11 --generate-hashes -q
 lock: $(STAMP)
-	$(BIN)/uv pip compile pyproject.toml --all-extras --universal --python-version 3.11 --generate-hashes -q -o requirements.lock
+	$(BIN)/uv pip compile pyproject.toml --extra airflow --extra quality --extra linkage --extra dev $(LOCK_FLAGS) -o requirements.lock
+	$(BIN)/uv pip compile pyproject.toml --all-extras -c requirements.lock $(LOCK_FLAGS) -o requirements-bench.lock
 
 clean:
 	rm -rf var .pytest_cache

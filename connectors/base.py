@@ -86,6 +86,10 @@ class Sink(Protocol):
     def write(self, stream: str, records: Iterable[Mapping[str, Any]]) -> int:
         """Land records (each counted as landed); returns how many."""
 
+    def write_batch(self, stream: str, columns: Mapping[str, Any], record_keys: Any) -> int:
+        """Land rows given as columns (``pyarrow`` text arrays, or lists of values converted as ``write``
+        converts a record's), with their record keys (an Arrow text array); returns how many."""
+
     def quarantine(self, stream: str, record_key: str, reason: str, record: Mapping[str, Any]) -> None:
         """Set one record aside with a reason a person can act on."""
 

@@ -33,12 +33,13 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
-from collections import deque
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
+import pyarrow.compute as pc
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.exc import (
@@ -58,6 +59,7 @@ from islandbridge.errors import FatalSourceError, RetriableError
 
 from .base import Connector, ExtractContext, Sink, Stream, declared_stream, register
 from .paging import safe_text, storable
+from .registry_batch import Page, join_keys, key_parts, newest_stamp, raw_value, read_page, stamp_checks
 from .registry_rows import (
     CURSOR,
     TS_FORMAT,
@@ -213,21 +215,6 @@ def local_text(value: dt.datetime) -> str:
     return value.strftime(TS_FORMAT)
 
 
-def raw_value(value: Any, fixed_width: bool) -> Any:
-    """One source value in the form every engine lands identically (see the module docstring)."""
-    if isinstance(value, dt.datetime):
-        if value.tzinfo is not None:
-            value = value.astimezone(LOCAL_TZ).replace(tzinfo=None)
-        return value.isoformat(sep=" ")
-    if isinstance(value, dt.date):
-        return value.isoformat()
-    if isinstance(value, (bytes, bytearray)):
-        value = bytes(value).decode("utf-8", errors="backslashreplace")
-    if fixed_width and isinstance(value, str):
-        return value.rstrip(" ")
-    return value
-
-
 def shift(text: str, seconds: int) -> str:
     return (dt.datetime.strptime(text[:19], TS_FORMAT) - dt.timedelta(seconds=seconds)).strftime(TS_FORMAT)
 
@@ -332,11 +319,19 @@ def _bindable(value: Any) -> Any:
 
 
 def keyset_after(columns: Sequence[sa.ColumnElement[Any]], values: Sequence[Any]) -> sa.ColumnElement[bool]:
-    """``(c1, c2, …) > (v1, v2, …)`` written portably: ``c1 > v1 OR (c1 = v1 AND (c2, …) > (v2, …))``."""
+    """``(c1, c2, …) > (v1, v2, …)`` written portably: ``c1 > v1 OR (c1 = v1 AND (c2, …) > (v2, …))``,
+    and ``c1 >= v1`` beside it — implied, but it lets every engine start the page's index scan at ``v1``
+    instead of filtering the whole index from its start (pages would grow slower with the table)."""
+    if len(columns) == 1:
+        return columns[0] > values[0]
+    return sa.and_(columns[0] >= values[0], _after(columns, values))
+
+
+def _after(columns: Sequence[sa.ColumnElement[Any]], values: Sequence[Any]) -> sa.ColumnElement[bool]:
     head = columns[0] > values[0]
     if len(columns) == 1:
         return head
-    return sa.or_(head, sa.and_(columns[0] == values[0], keyset_after(columns[1:], values[1:])))
+    return sa.or_(head, sa.and_(columns[0] == values[0], _after(columns[1:], values[1:])))
 
 
 def classify(exc: Exception, opts: Options) -> FatalSourceError | RetriableError:
@@ -413,43 +408,91 @@ def read_increment(
     """
     watermark = old.get("watermark")
     recent = {tuple(m) for m in old.get("recent", [])}
-    marks: deque[tuple[str, ...]] = deque()
     high = reader.bind(upper)
     where = [lambda t: t.c[CURSOR] < high, readable_predicate(reader.engine.dialect.name)]
     if watermark:
         low = reader.bind(shift(watermark, overlap_s))
         where.append(lambda t: t.c[CURSOR] >= low)
     order = (CURSOR, *stream.key_columns)
+    marks: list[tuple[str, ...]] = []
+    floor = ""
     for rows in reader.pages(stream.name, stream.columns, order, where):
-        records = [normalise(reader, stream, row) for row in rows]
-        sink.read(stream.name, len(records))
-        fresh, repeats = [], 0
-        for record in records:
-            key = key_text([record[c] for c in stream.key_columns])
-            if read_keys is not None:
-                read_keys.add(key)
-            if mark_of(stream, record) in recent:
-                repeats += 1
-            elif problem := row_problem(stream, record):
-                sink.quarantine(stream.name, f"{stream.name}:{key}", problem, storable(record))
-            else:
-                fresh.append(record)
-        sink.write(stream.name, fresh)
-        sink.duplicate(stream.name, repeats)
-        stamps = [r[CURSOR][:19] for r in records if not stamp_problem(r[CURSOR])]
+        sink.read(stream.name, len(rows))
+        page = read_page(rows, stream.columns, reader.fixed.get(stream.name, set()), order, (CURSOR,))
+        stamps, page_marks = _land_page(reader, stream, page, recent, sink, read_keys)
         watermark = max([watermark or "", *stamps]) or None
         floor = shift(watermark, overlap_s) if watermark else ""
-        _keep_recent(marks, (mark_of(stream, r) for r in records), floor)
+        marks = [m for m in (*marks, *page_marks(floor)) if m[0] >= floor]
     floor = shift(watermark, overlap_s) if watermark else ""
     kept = sorted({m for m in (*recent, *marks) if m[0] >= floor})
     return {"watermark": watermark, "recent": [list(m) for m in kept]}
 
 
-def _keep_recent(marks: deque, new: Iterator[tuple[str, ...]], floor: str) -> None:
-    """Marks arrive in gxsj order, so the ones below the overlap floor drop off the front: bounded."""
-    marks.extend(new)
-    while marks and marks[0][0] < floor:
-        marks.popleft()
+def _land_page(
+    reader: PageReader,
+    stream: Stream,
+    page: Page,
+    recent: set[tuple[str, ...]],
+    sink: Sink,
+    read_keys: set[str] | None,
+):
+    """Land, quarantine or count as duplicates the rows of one page, in columns (``registry_batch``);
+    its odd rows row by row. Returns the page's good stamps (``gxsj[:19]``) and a function giving the
+    page's marks at or above a floor.
+
+    The same decisions, in the same order, as one row at a time: a row whose mark is in ``recent`` is a
+    duplicate; else one with a ``row_problem`` is quarantined (in page order); else it lands."""
+    keys = key_parts(page, stream.key_columns)
+    key_texts = join_keys(keys)
+    gxsj = page.text(CURSOR)
+    repeat = [False] * len(page.positions)
+    if recent and len(gxsj):
+        seen = pa.array(sorted({m[0] for m in recent}), pa.string())
+        for i in pc.indices_nonzero(pc.fill_null(pc.is_in(gxsj, seen), False)).to_pylist():
+            repeat[i] = (gxsj[i].as_py(), *(k[i].as_py() for k in keys)) in recent
+    ok, problems = stamp_checks(gxsj)
+    quarantined: list[tuple[int, str, str, dict[str, Any]]] = []
+    for i, problem in problems.items():
+        if not repeat[i]:
+            record = normalise(reader, stream, page.rows[page.positions[i]])
+            quarantined.append((page.positions[i], key_texts[i].as_py(), problem, storable(record)))
+    repeats, odd_fresh, odd_marks, stamps = sum(repeat), [], [], []
+    for position in page.odd:
+        record = normalise(reader, stream, page.rows[position])
+        key = key_text([record[c] for c in stream.key_columns])
+        if read_keys is not None:
+            read_keys.add(key)
+        odd_marks.append(mark_of(stream, record))
+        if not stamp_problem(record[CURSOR]):
+            stamps.append(record[CURSOR][:19])
+        if mark_of(stream, record) in recent:
+            repeats += 1
+        elif problem := row_problem(stream, record):
+            quarantined.append((position, key, problem, storable(record)))
+        else:
+            odd_fresh.append(record)
+    for _, key, problem, record in sorted(quarantined, key=lambda q: q[0]):
+        sink.quarantine(stream.name, f"{stream.name}:{key}", problem, record)
+    fresh = pc.indices_nonzero(pc.and_(ok, pc.invert(pa.array(repeat, pa.bool_()))))
+    if len(fresh):
+        prefix = pa.scalar(stream.key_prefix or stream.name)
+        record_keys = pc.binary_join_element_wise(prefix, key_texts.take(fresh), ":")
+        sink.write_batch(stream.name, page.take(fresh), record_keys)
+    if odd_fresh:  # a page whose keys or gxsj Arrow cannot render as str does: its rows, as lists
+        columns = {c: [r[c] for r in odd_fresh] for c in stream.columns}
+        sink.write_batch(stream.name, columns, pa.array(stream.record_keys(odd_fresh), pa.string()))
+    sink.duplicate(stream.name, repeats)
+    if read_keys is not None:
+        read_keys.update(key_texts.to_pylist())
+    newest = newest_stamp(gxsj, ok)
+    stamps += [newest] if newest else []
+
+    def marks_at_or_above(floor: str) -> list[tuple[str, ...]]:
+        near = pc.greater_equal(gxsj, floor) if len(gxsj) else pa.array([], pa.bool_())
+        columns = [pc.filter(c, near).to_pylist() for c in (gxsj, *keys)]
+        return [*zip(*columns, strict=True), *(m for m in odd_marks if m[0] >= floor)]
+
+    return stamps, marks_at_or_above
 
 
 def read_snapshot(
@@ -485,7 +528,9 @@ def scan_deletions(reader: PageReader, stream: Stream, before: Sequence[str] | N
     """
     keys: set[str] = set()
     for rows in reader.pages(stream.name, stream.key_columns, stream.key_columns):
-        keys.update(key_text(tuple(row)) for row in rows)
+        page = read_page(rows, stream.key_columns, set(), stream.key_columns)
+        keys.update(join_keys(key_parts(page, stream.key_columns)).to_pylist())
+        keys.update(key_text(tuple(page.rows[i])) for i in page.odd)
     if before is not None:
         gone = sorted(set(before) - keys)
         sink.deleted(stream.name, [f"{stream.name}:{k}" for k in gone])

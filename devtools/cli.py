@@ -130,13 +130,23 @@ def register(sub) -> None:
     )
     s.add_argument(
         "suite",
-        choices=["connectors", "pipeline", "reconcile", "quality", "normalize"],
+        choices=["connectors", "pipeline", "reconcile", "quality", "normalize", "registry"],
         nargs="?",
         default="connectors",
         help="connectors: rows/s and memory of each extraction; pipeline: every "
-        "step of one run; reconcile: identity alone; quality: the gate; normalize: 1M rows",
+        "step of one run; reconcile: identity alone; quality: the gate; normalize: 1M rows; "
+        "registry: the registry extract from PostgreSQL against dlt's sql_database",
     )
-    s.add_argument("--sizes", type=int, nargs="+", default=[3000, 30000], help="street sizes (residents)")
+    s.add_argument(
+        "--sizes", "--residents", type=int, nargs="+", default=[3000, 30000], help="street sizes (residents)"
+    )
+    s.add_argument(
+        "--peer",
+        nargs="+",
+        choices=["duckdb", "parquet"],
+        default=["duckdb"],
+        help="registry: dlt's destination(s) to compare with (default duckdb)",
+    )
     s.add_argument("--workdir", type=Path, default=Path("var/bench"))
     s.add_argument(
         "--sources",
@@ -308,6 +318,10 @@ def _bench(args) -> int:
 
         results = bench_quality(workdir / "quality", residents=args.sizes[-1])
         print_json(results)
+    elif args.suite == "registry":
+        from islandbridge.devtools.registry_bench import bench_registry
+
+        results = bench_registry(workdir, args.sizes, peers=tuple(args.peer))
     else:
         from islandbridge.devtools.normalize_bench import bench_normalize
 

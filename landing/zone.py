@@ -201,6 +201,7 @@ class LandingWriter:
     resources: DuckDBResources | None = None
     counts: dict[str, StreamCounts] = field(default_factory=lambda: defaultdict(StreamCounts))
     _buffers: dict[str, list[Mapping[str, Any]]] = field(default_factory=lambda: defaultdict(list))
+    _tables: dict[str, list[pa.Table]] = field(default_factory=lambda: defaultdict(list))  # write_batch's
     _parts: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     _written: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     _quarantine: list[dict[str, Any]] = field(default_factory=list)
@@ -252,6 +253,39 @@ class LandingWriter:
             n += 1
             if len(buffer) >= self.part_rows:
                 self._flush(spec)
+        self.counts[stream].landed += n
+        return n
+
+    def write_batch(
+        self, stream: str, columns: Mapping[str, pa.Array | Sequence[Any]], record_keys: pa.Array
+    ) -> int:
+        """Land rows given as columns, each counted as landed: the parts are those ``write`` makes of the
+        same rows as records. A column is Arrow text, landed as it is, or a list of values, converted as
+        ``write`` converts them (``text_column``); a declared column not given is NULL. ``record_keys``
+        are the rows' ``Stream.record_key``. Undeclared columns are schema drift."""
+        spec = self._stream(stream)
+        unknown = sorted(set(columns) - set(spec.columns))
+        if unknown:
+            raise SchemaDriftError(stream, unknown, spec.columns)
+        n = len(record_keys)
+        arrays = [
+            pa.nulls(n, pa.string())
+            if c not in columns
+            else columns[c]
+            if isinstance(columns[c], pa.Array)
+            else text_column(list(columns[c]))
+            for c in spec.columns
+        ]
+        if self._buffers[stream]:  # records written before this batch go first
+            self._flush(spec)
+        self._tables[stream].append(pa.Table.from_arrays([*arrays, record_keys], schema=raw_schema(spec)))
+        pending = sum(t.num_rows for t in self._tables[stream])
+        if pending >= self.part_rows:
+            rows = pa.concat_tables(self._tables[stream])
+            whole = pending - pending % self.part_rows
+            for start in range(0, whole, self.part_rows):
+                self._write_landed(spec, rows.slice(start, self.part_rows))
+            self._tables[stream] = [rows.slice(whole)] if whole < pending else []
         self.counts[stream].landed += n
         return n
 
@@ -321,6 +355,10 @@ class LandingWriter:
             raise KeyError(f"unknown stream {name!r}; declared: {', '.join(self.streams)}") from None
 
     def _flush(self, spec: Stream) -> None:
+        if self._tables[spec.name]:  # rows of write_batch, then records written after them
+            self._write_landed(spec, pa.concat_tables(self._tables.pop(spec.name)))
+            if not self._buffers[spec.name]:
+                return
         rows = list(self._buffers[spec.name])
         self._buffers[spec.name].clear()  # in place: write() holds a reference to this list
         if not rows and self._parts[spec.name] > 0:
@@ -328,7 +366,9 @@ class LandingWriter:
         schema = raw_schema(spec)
         columns = {c: text_column([r.get(c) for r in rows]) for c in spec.columns}
         columns[RECORD_KEY] = pa.array(spec.record_keys(rows), pa.string())
-        table = pa.Table.from_pydict(columns, schema)
+        self._write_landed(spec, pa.Table.from_pydict(columns, schema))
+
+    def _write_landed(self, spec: Stream, table: pa.Table) -> None:
         self._written[spec.name] += table.num_rows
         write_part(self.fs, posixpath.join(self.base, spec.name), self._parts[spec.name], table)
         self._parts[spec.name] += 1
