@@ -35,6 +35,22 @@ def register(sub) -> None:
         help="write a living street of this many days from --as-of (docs/simulator.md, 'A street that "
         "lives'); without it, one day in generate's layout",
     )
+    s.add_argument(
+        "--quirks",
+        default="default",
+        metavar="PROFILE",
+        help="named quirk rates (docs/simulator.md, 'Quirk rates as parameters'): default, typos_low, "
+        "typos_high, masked_none, masked_high, phones_missing, addresses, reporters, namesakes, "
+        "stale_phones, hard",
+    )
+    s.add_argument(
+        "--quirk",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override one rate of the profile, e.g. --quirk typos=2 --quirk masked_ids=0 "
+        "--quirk address_styles=10/20/20/20/30 (repeatable)",
+    )
 
     s = command(
         sub,
@@ -141,14 +157,16 @@ def register(sub) -> None:
 
 def _simulate(args) -> int:
     from islandbridge.devtools.simulator import generate, simulate
+    from islandbridge.devtools.simulator.quirks import profile
 
     as_of = dt.date.fromisoformat(args.as_of)
     try:
+        quirks = profile(args.quirks).with_values(args.quirk)
         if args.days is None:
-            summary = generate(args.out, residents=args.residents, seed=args.seed, as_of=as_of)
+            summary = generate(args.out, residents=args.residents, seed=args.seed, as_of=as_of, quirks=quirks)
         else:
             summary = simulate(
-                args.out, residents=args.residents, seed=args.seed, as_of=as_of, days=args.days
+                args.out, residents=args.residents, seed=args.seed, as_of=as_of, days=args.days, quirks=quirks
             )
     except ValueError as exc:
         raise ConfigError(str(exc)) from None

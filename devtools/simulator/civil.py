@@ -22,7 +22,7 @@ from pathlib import Path
 from openpyxl import Workbook
 from openpyxl.writer.excel import ExcelWriter
 
-from islandbridge.devtools.simulator import names
+from islandbridge.devtools.simulator import names, quirks
 from islandbridge.devtools.simulator.common import Chooser, age_on, ensure_each, randint
 from islandbridge.devtools.simulator.formats import excel_csv_text, excel_float, render_address
 from islandbridge.devtools.simulator.population import Person, Street
@@ -55,7 +55,8 @@ SENIOR_HEADER = [
 # Monthly 低保 standard per covered person, in fen (1/100 yuan), by category.
 DIBAO_STANDARD = {"A类": 72_000, "B类": 65_550, "C类": 59_000}
 ID_KIND = Chooser({"text": 84, "apostrophe": 8, "float": 8})
-NAME_KIND = Chooser({"plain": 72, "pad": 16, "typo": 6, "traditional": 6})
+NAME_KIND_TABLE = {"plain": 72, "pad": 16, "typo": 6, "traditional": 6}
+NAME_KIND = Chooser(NAME_KIND_TABLE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,7 +83,7 @@ def write_civil(
         ym = f"{first:%Y%m}"
         dibao = [h for h in households if _on_dibao(h[0], first)]
         name = f"{street.code}_{ym}_低保.xlsx"
-        kinds = _dibao_kinds(rng, dibao)
+        kinds = _dibao_kinds(rng, dibao, street.quirks)
         counts[name] = _write_dibao(rng, street, out / name, first, dibao, kinds)
         if is_m:
             dibao, kinds = _correct(rng, dibao, kinds, first)
@@ -147,11 +148,11 @@ def _amount(rng: random.Random, category: str, covered: int) -> int:
     return max(10_000, covered * DIBAO_STANDARD[category] - deduction)
 
 
-def _dibao_kinds(rng: random.Random, rows: list) -> list[dict]:
+def _dibao_kinds(rng: random.Random, rows: list, q: quirks.Quirks | None = None) -> list[dict]:
     """How each row's ID and name are written, and its amount this month."""
     ids = [ID_KIND.pick(rng) for _ in rows]
     ensure_each(rng, ids, ("float", "apostrophe"), "text", lambda i, _k: rows[i][0].id_number[-1] != "X")
-    name_kinds = [NAME_KIND.pick(rng) for _ in rows]
+    name_kinds = [quirks.tables(q or quirks.Quirks()).civil_name.pick(rng) for _ in rows]
     ensure_each(
         rng, name_kinds, ("pad",), ("plain", "typo", "traditional"), lambda i, _k: len(rows[i][0].name) == 2
     )
@@ -268,11 +269,12 @@ def _write_senior(
     """GB18030 with CRLF, a header row, the people, a 合计 row; returns each row's amount in fen."""
     id_kinds = [Chooser({"text": 86, "float": 7, "apostrophe": 7}).pick(rng) for _ in people]
     ensure_each(rng, id_kinds, ("float", "apostrophe"), "text", lambda i, _k: people[i].id_number[-1] != "X")
-    name_kinds = [NAME_KIND.pick(rng) for _ in people]
+    t = quirks.tables(street.quirks)
+    name_kinds = [t.civil_name.pick(rng) for _ in people]
     ensure_each(
         rng,
         name_kinds,
-        ("pad", "typo", "traditional"),
+        quirks.present(t.civil_name, ("pad", "typo", "traditional")),
         "plain",
         lambda i, k: roster_name(people[i].name, k) != people[i].name,
     )

@@ -35,6 +35,7 @@ from islandbridge.devtools.simulator.grid import write_grid
 from islandbridge.devtools.simulator.iot import build_devices, build_holders, cardholders_json, devices_json
 from islandbridge.devtools.simulator.iot_events import write_events
 from islandbridge.devtools.simulator.life import Life, Rates
+from islandbridge.devtools.simulator.quirks import Quirks
 from islandbridge.devtools.simulator.registry import write_registry
 from islandbridge.devtools.simulator.scenarios import SILENT_DESIGNS
 from islandbridge.devtools.simulator.truth import elderly_subjects, write_elderly, write_truth
@@ -58,6 +59,7 @@ def simulate(
     as_of: dt.date = dt.date(2026, 11, 20),
     street_code: str = "511403001",
     rates: Rates | None = None,
+    quirks: Quirks | None = None,
 ) -> dict:
     """Write ``days`` days of one street under ``out`` (see the module's docstring); same arguments,
     same bytes. Returns ``{"days": [...], "changes": {day: {kind: count}}, "events": lines}``.
@@ -69,10 +71,14 @@ def simulate(
     if not 1 <= days <= MAX_DAYS:
         raise ValueError(f"days={days} is outside 1..{MAX_DAYS}")
     with collector_paused():
-        return _Simulation(Path(out), residents, seed, days, as_of, street_code, rates or Rates()).run()
+        simulation = _Simulation(Path(out), residents, seed, days, as_of, street_code, rates or Rates())
+        simulation.quirks = quirks
+        return simulation.run()
 
 
 class _Simulation:
+    quirks: Quirks | None = None
+
     def __init__(self, out, residents, seed, days, as_of, street_code, rates) -> None:
         self.out, self.residents, self.seed, self.rates = out, residents, seed, rates
         self.dates = [as_of + dt.timedelta(days=i) for i in range(days)]
@@ -85,7 +91,7 @@ class _Simulation:
         out, seed, first = self.out, self.seed, self.dates[0]
         if (out / "days").exists():
             shutil.rmtree(out / "days")
-        street = self.street = build_street(seed, self.residents, first, self.street_code)
+        street = self.street = build_street(seed, self.residents, first, self.street_code, self.quirks)
         d1 = day_dir(out, first)
         (d1 / "registry").mkdir(parents=True)
         _, rec_a = write_registry(sub_rng(seed, "registry"), street, d1 / "registry" / "rrs.sqlite")
@@ -174,7 +180,7 @@ class _Simulation:
         first = street.as_of
         ym = f"{first:%Y%m}"
         dibao = [h for h in self.households if civil._on_dibao(h[0], first)]
-        kinds = civil._dibao_kinds(rng, dibao)
+        kinds = civil._dibao_kinds(rng, dibao, self.street.quirks)
         name = f"{street.code}_{ym}_低保.xlsx"
         civil._write_dibao(rng, street, folder / name, first, dibao, kinds)
         self.pending_correction = (rng, first, dibao, kinds)
@@ -238,6 +244,7 @@ class _Simulation:
             "street_name": street.name,
             "day": index + 1,
             "days": len(self.dates),
+            **({"quirks": street.quirks.changed()} if street.quirks.changed() else {}),
         }
         write_truth(street, here / "truth", records, self.month_rows, None, meta)
         self.subjects.append(elderly_subjects(street))
@@ -274,6 +281,7 @@ class _Simulation:
             "residents": self.residents,
             "street_code": self.street_code,
             "rates": dataclasses.asdict(self.rates),
+            **({"quirks": self.street.quirks.changed()} if self.street.quirks.changed() else {}),
             "changes": self.changes,
             "iot": counts,
         }

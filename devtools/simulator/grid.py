@@ -12,7 +12,7 @@ import datetime as dt
 import random
 from pathlib import Path
 
-from islandbridge.devtools.simulator import names
+from islandbridge.devtools.simulator import names, quirks
 from islandbridge.devtools.simulator.common import (
     Chooser,
     ensure_each,
@@ -20,6 +20,7 @@ from islandbridge.devtools.simulator.common import (
     local_text,
     randint,
     random_date,
+    sub_rng,
     write_json_list,
 )
 from islandbridge.devtools.simulator.formats import (
@@ -34,10 +35,12 @@ from islandbridge.devtools.simulator.formats import (
 )
 from islandbridge.devtools.simulator.population import House, Person, Street
 
-NAME = Chooser({"plain": 88, "typo": 6, "traditional": 6})
-ID_CARD = Chooser({"masked": 50, "full": 27, "spaces": 2, "trailing": 2, "legacy15": 1.5, "null": 17.5})
-PHONE = Chooser({"plain": 55, "plus86": 10, "cc86": 8, "dashed": 6, "spaced": 6, "fullwidth": 5, "null": 10})
-ADDRESS = Chooser({"full": 40, "dashed": 15, "xiaoqu": 15, "city": 15, "bare": 15})
+# Quirk rates per record under the default ``Quirks()``; ``quirks.tables`` derives a street's own.
+NAME_TABLE = {"plain": 88, "typo": 6, "traditional": 6}
+ID_CARD_TABLE = {"masked": 50, "full": 27, "spaces": 2, "trailing": 2, "legacy15": 1.5, "null": 17.5}
+PHONE_TABLE = {"plain": 55, "plus86": 10, "cc86": 8, "dashed": 6, "spaced": 6, "fullwidth": 5, "null": 10}
+ADDRESS_TABLE = {"full": 40, "dashed": 15, "xiaoqu": 15, "city": 15, "bare": 15}
+NAME, ID_CARD, PHONE, ADDRESS = (Chooser(t) for t in (NAME_TABLE, ID_CARD_TABLE, PHONE_TABLE, ADDRESS_TABLE))
 TITLES = {
     "环境卫生": ["楼道堆放杂物", "垃圾清运不及时", "小区绿化带积水"],
     "消防安全": ["消防通道被车辆占用", "电动车楼道充电", "灭火器过期"],
@@ -129,15 +132,19 @@ def grid_name(rng: random.Random, name: str, kind: str) -> str:
 
 
 def _residents(rng: random.Random, street: Street, people: list[Person]) -> list[dict]:
+    q, t = street.quirks, quirks.tables(street.quirks)
+    stale, fullwidth = quirks.rate(0.4 * q.stale_phones), quirks.rate(0.25 * q.fullwidth_digits)
     kinds = {
-        "name": [NAME.pick(rng) for _ in people],
-        "id": [ID_CARD.pick(rng) for _ in people],
+        "name": [t.grid_name.pick(rng) for _ in people],
+        "id": [t.grid_id.pick(rng) for _ in people],
         "phone": [
-            ("stale" if p.stale_phone and rng.random() < 0.4 else PHONE.pick(rng)) if p.phone else "null"
+            ("stale" if p.stale_phone and rng.random() < stale else t.grid_phone.pick(rng))
+            if p.phone
+            else "null"
             for p in people
         ],
-        "address": [ADDRESS.pick(rng) for _ in people],
-        "fullwidth": ["fw" if rng.random() < 0.25 else "ascii" for _ in people],
+        "address": [t.grid_address.pick(rng) for _ in people],
+        "fullwidth": ["fw" if rng.random() < fullwidth else "ascii" for _ in people],
         "status": ["left" if not p.living else "在册" for p in people],
     }
     kinds["status"] = [
@@ -147,7 +154,7 @@ def _residents(rng: random.Random, street: Street, people: list[Person]) -> list
     ensure_each(
         rng,
         kinds["name"],
-        ("typo", "traditional"),
+        quirks.present(t.grid_name, ("typo", "traditional")),
         "plain",
         lambda i, k: (names.homophone_typo if k == "typo" else names.traditional)(people[i].name) is not None,
     )
@@ -157,19 +164,20 @@ def _residents(rng: random.Random, street: Street, people: list[Person]) -> list
     ensure_each(
         rng,
         kinds["id"],
-        ("masked", "full", "null", "legacy15", "lower_x", "spaces", "trailing"),
+        quirks.present(t.grid_id, ("masked", "full", "null", "legacy15", "lower_x", "spaces", "trailing")),
         "full",
         lambda i, k: people[i].hukou != "境外" and (k != "lower_x" or people[i].id_number.endswith("X")),
     )
     ensure_each(
         rng,
         kinds["phone"],
-        ("stale", *PHONE_FORMS),
+        ("stale", *PHONE_FORMS) if stale > 0 else PHONE_FORMS,
         "plain",
         lambda i, k: bool(people[i].phone) and (k != "stale" or bool(people[i].stale_phone)),
     )
-    ensure_each(rng, kinds["address"], ADDRESS_STYLES, "full")
-    ensure_each(rng, kinds["fullwidth"], ("fw",), "ascii")
+    styles = quirks.present(t.grid_address, ADDRESS_STYLES)
+    ensure_each(rng, kinds["address"], styles, ("full",) if "full" in styles else styles)
+    ensure_each(rng, kinds["fullwidth"], ("fw",) if fullwidth > 0 else (), "ascii")
     return [_resident(rng, street, i, p, {k: v[i] for k, v in kinds.items()}) for i, p in enumerate(people)]
 
 
@@ -216,23 +224,63 @@ def address(house: House, style: str, fullwidth: bool = False) -> str:
 
 def _events(rng: random.Random, street: Street) -> tuple[list[dict], list[tuple[dict, Person]]]:
     """Incidents; a resident reporter's name and phone sometimes end up in the free-text description."""
+    q, t = street.quirks, quirks.tables(street.quirks)
     callers = [
         p for p in street.persons if p.role == "resident" and p.living and p.phone and street.age(p) >= 18
     ]
     count = max(30, round(len(street.residents()) * 0.18))
-    who = [rng.choice(callers) if rng.random() < 0.65 or seq == 0 else None for seq in range(count)]
-    phone_kinds = [PHONE.pick(rng) for _ in who]
+    who = [
+        rng.choice(callers) if rng.random() < q.reported_incidents or seq == 0 else None
+        for seq in range(count)
+    ]
+    phone_kinds = [t.grid_phone.pick(rng) for _ in who]
     ensure_each(rng, phone_kinds, PHONE_FORMS, "plain", lambda i, _k: who[i] is not None)
+    forms = reporter_forms(street, who)
     events, reporters = [], []
-    for seq, (reporter, phone_kind) in enumerate(zip(who, phone_kinds, strict=True)):
-        house = reporter.house if reporter and rng.random() < 0.7 else rng.choice(street.houses)
+    for seq, (reporter, phone_kind, form) in enumerate(zip(who, phone_kinds, forms, strict=True)):
+        house = (
+            reporter.house if reporter and rng.random() < q.reporter_in_flat else rng.choice(street.houses)
+        )
         # The first event always leaks its reporter into the text, so every street has the case.
         leak = bool(reporter) and (rng.random() < 0.12 or seq == 0)
-        event = _event(rng, street, seq, reporter, house, leak, phone_kind)
+        event = _event(rng, street, seq, reporter, house, leak, form[0] or phone_kind, form[1])
         events.append(event)
         if reporter:
             reporters.append((event, reporter))
     return events, reporters
+
+
+def reporter_forms(street: Street, who: list[Person | None], concern: str = "events"):
+    """Per incident, ``(phone kind or None, name form)`` from the reporter knobs of ``street.quirks``,
+    drawn from a generator of their own: ``("null", …)`` drops the phone, a name form other than
+    ``plain`` pads it. Under the default quirks every incident keeps its drawn phone and plain name."""
+    q = street.quirks
+    if q.reporter_without_phone is None and not q.reporter_name_variants:
+        return [(None, "plain")] * len(who)
+    qrng = sub_rng(street.seed, f"quirks:{concern}")
+    forms = []
+    for reporter in who:
+        phone = (
+            "null"
+            if reporter and q.reporter_without_phone and qrng.random() < q.reporter_without_phone
+            else None
+        )
+        name = "plain"
+        if reporter and qrng.random() < q.reporter_name_variants:
+            name = qrng.choice(
+                ("pad", "ideographic", "trailing") if len(reporter.name) == 2 else ("trailing",)
+            )
+        forms.append((phone, name))
+    return forms
+
+
+def reporter_name(name: str, form: str) -> str:
+    """``陈  佳`` (padded), ``陈\u3000佳`` (an ideographic space) or ``陈佳 `` (a trailing space)."""
+    if form == "pad":
+        return names.pad_two(name)
+    if form == "ideographic" and len(name) == 2:
+        return f"{name[0]}\u3000{name[1]}"
+    return name + " " if form == "trailing" else name
 
 
 def _event(
@@ -243,7 +291,9 @@ def _event(
     house: House,
     leak: bool,
     phone_kind: str,
+    name_form: str = "plain",
 ) -> dict:
+    q, t = street.quirks, quirks.tables(street.quirks)
     category = rng.choice(list(TITLES))
     text = rng.choice(TITLES[category])
     if leak:
@@ -256,17 +306,19 @@ def _event(
         else None
     )
     updated = min((closed or created) + dt.timedelta(minutes=randint(rng, 0, 12 * 60)), street.t_end)
-    reporter_name = reporter.name if reporter else None
-    if reporter and rng.random() < 0.03:
-        reporter_name = names.homophone_typo(reporter.name) or reporter.name
+    reporter_name_ = reporter.name if reporter else None
+    if reporter and rng.random() < 0.03 * q.typos:
+        reporter_name_ = names.homophone_typo(reporter.name) or reporter.name
+    if reporter_name_ is not None:
+        reporter_name_ = reporter_name(reporter_name_, name_form)
     return {
         "event_id": f"EV{created:%Y%m%d}{seq:05d}",
         "category": category,
         "title": text[:8],
         "description": text,
-        "reporter_name": reporter_name,
+        "reporter_name": reporter_name_,
         "reporter_phone": _phone(reporter, phone_kind) if reporter else None,
-        "address": address(house, ADDRESS.pick(rng), rng.random() < 0.2),
+        "address": address(house, t.grid_address.pick(rng), rng.random() < 0.2 * q.fullwidth_digits),
         "grid_code": house.grid_code,
         "status": status,
         "created_at": epoch_ms(created),

@@ -13,12 +13,13 @@ import random
 from dataclasses import dataclass
 from pathlib import Path
 
-from islandbridge.devtools.simulator import names
+from islandbridge.devtools.simulator import names, quirks
 from islandbridge.devtools.simulator.common import Chooser, ensure_each, randint, utc_text, write_json_list
 from islandbridge.devtools.simulator.population import House, Person, Street
 
-NAME = Chooser({"plain": 94, "typo": 3, "traditional": 3})
-PHONE = Chooser({"true": 80, "none": 15, "stale": 5})
+NAME_TABLE = {"plain": 94, "typo": 3, "traditional": 3}
+PHONE_TABLE = {"true": 80, "none": 15, "stale": 5}
+NAME, PHONE = Chooser(NAME_TABLE), Chooser(PHONE_TABLE)
 
 
 @dataclass(slots=True)
@@ -99,11 +100,12 @@ def build_holders(street: Street, doors: dict[tuple, int]) -> list[Holder]:
 
 
 def cardholders_json(rng: random.Random, street: Street, holders: list[Holder]) -> list[dict]:
-    name_kinds = [NAME.pick(rng) for _ in holders]
+    t = quirks.tables(street.quirks)
+    name_kinds = [t.iot_name.pick(rng) for _ in holders]
     ensure_each(
         rng,
         name_kinds,
-        ("typo", "traditional"),
+        quirks.present(t.iot_name, ("typo", "traditional")),
         "plain",
         lambda i, k: (
             (names.homophone_typo if k == "typo" else names.traditional)(holders[i].person.name) is not None
@@ -112,7 +114,7 @@ def cardholders_json(rng: random.Random, street: Street, holders: list[Holder]) 
     items = []
     for h, name_kind in zip(holders, name_kinds, strict=True):
         p, house = h.person, h.person.house
-        phone_kind = PHONE.pick(rng)
+        phone_kind = t.iot_phone.pick(rng)
         phone = {"true": p.phone, "none": None, "stale": p.stale_phone or p.phone}[phone_kind]
         name = p.name
         if name_kind == "typo":

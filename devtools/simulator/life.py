@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from islandbridge.devtools.simulator import grid as gridw
 from islandbridge.devtools.simulator import iot as iotw
-from islandbridge.devtools.simulator import population, registry
+from islandbridge.devtools.simulator import population, quirks, registry
 from islandbridge.devtools.simulator.common import HOUR_MS, LOCAL_TZ, epoch_ms, random_stamp, utc_text
 from islandbridge.devtools.simulator.formats import mobile, render_phone
 from islandbridge.devtools.simulator.population import House, Person, Street
@@ -64,6 +64,7 @@ class Life:
         holder_items: list[dict],
     ) -> None:
         self.street, self.rates, self.residents = street, rates, residents
+        self.tables = quirks.tables(street.quirks)
         self.jm = jm  # jmid -> person, every row present in the registry
         self.grid = grid  # endpoint -> list of every version, in the order written
         self.gp = gp  # person id -> grid person_id
@@ -153,10 +154,10 @@ class Life:
         rng = self.rng
         jmid = max(self.jm) + 1 + int(rng.random() * 5)
         kind = {
-            "sfzh": registry.SFZH.pick(rng),
+            "sfzh": self.tables.registry_sfzh.pick(rng),
             "csrq": registry.CSRQ.pick(rng),
             "xm": registry.XM.pick(rng),
-            "lxdh": (registry.LXDH.pick(rng) if p.phone else registry.NO_PHONE.pick(rng)),
+            "lxdh": (self.tables.registry_lxdh.pick(rng) if p.phone else registry.NO_PHONE.pick(rng)),
             "xb": "sex",
         }
         if kind["lxdh"] == "two" and not p.phone2:
@@ -177,10 +178,10 @@ class Life:
         rng = self.rng
         i = len(self.current["residents"])
         kind = {
-            "name": gridw.NAME.pick(rng),
-            "id": gridw.ID_CARD.pick(rng) if p.hukou != "境外" else "full",
-            "phone": gridw.PHONE.pick(rng) if p.phone else "null",
-            "address": gridw.ADDRESS.pick(rng),
+            "name": self.tables.grid_name.pick(rng),
+            "id": self.tables.grid_id.pick(rng) if p.hukou != "境外" else "full",
+            "phone": self.tables.grid_phone.pick(rng) if p.phone else "null",
+            "address": self.tables.grid_address.pick(rng),
             "fullwidth": "ascii",
             "status": "在册",
         }
@@ -432,7 +433,9 @@ class Life:
         if person.phone and rng.random() < 0.5:  # the worker writes down the person's current number
             change = {"phone": render_phone(person.phone, rng.choice(("plain", "dashed", "spaced")))}
         else:  # or retypes the address in another style
-            change = {"address": gridw.address(person.house, gridw.ADDRESS.pick(rng), rng.random() < 0.25)}
+            style = self.tables.grid_address.pick(rng)  # drawn before the digits' width, as always
+            fullwidth = rng.random() < 0.25 * self.street.quirks.fullwidth_digits
+            change = {"address": gridw.address(person.house, style, fullwidth)}
         self._grid_version("residents", item["person_id"], self.stamp(), **change)
 
     def _grid_add(self):
@@ -445,10 +448,12 @@ class Life:
     def _incident_open(self):
         rng, s = self.rng, self.street
         callers = [p for p in s.persons if p.role == "resident" and p.living and p.phone and s.age(p) >= 18]
-        reporter = rng.choice(callers) if callers and rng.random() < 0.65 else None
+        reporter = rng.choice(callers) if callers and rng.random() < s.quirks.reported_incidents else None
         house = reporter.house if reporter else rng.choice(s.houses)
         seq = len(self.current["events"])
-        item = gridw._event(rng, s, seq, reporter, house, False, gridw.PHONE.pick(rng))
+        phone_kind = self.tables.grid_phone.pick(rng)
+        (no_phone, name_form), *_ = gridw.reporter_forms(s, [reporter], f"life:{self.d}:{seq}")
+        item = gridw._event(rng, s, seq, reporter, house, False, no_phone or phone_kind, name_form)
         stamp = self.stamp()
         created = dt.datetime.fromisoformat(stamp).replace(tzinfo=LOCAL_TZ)
         item.update(
@@ -507,7 +512,7 @@ class Life:
         )
         item = iotw.cardholders_json(self.rng, self.street, [holder])[0]
         # cardholders_json forces every name quirk into its list; one new holder gets one drawn at its rate
-        item["name"] = gridw.grid_name(self.rng, p.name, iotw.NAME.pick(self.rng))
+        item["name"] = gridw.grid_name(self.rng, p.name, self.tables.iot_name.pick(self.rng))
         item["updated_at"] = utc_text(dt.datetime.fromisoformat(stamp).replace(tzinfo=LOCAL_TZ))
         self.holders.append(holder)
         self.holder_items.append(item)

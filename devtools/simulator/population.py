@@ -25,6 +25,7 @@ from islandbridge.devtools.simulator.common import (
     random_date,
 )
 from islandbridge.devtools.simulator.formats import FLOATING_AREAS, LOCAL_AREAS, make_id, mobile, passport
+from islandbridge.devtools.simulator.quirks import Quirks
 
 RESIDENTS_PER_ESTATE = 4000
 GRIDS_PER_COMMUNITY = 6
@@ -130,6 +131,7 @@ class Street:
     grids: list[Grid]
     houses: list[House] = field(default_factory=list)
     persons: list[Person] = field(default_factory=list)
+    quirks: Quirks = field(default_factory=Quirks)
 
     @functools.cached_property
     def t_end(self) -> dt.datetime:
@@ -163,14 +165,17 @@ class Street:
         return [p for p in self.persons if p.role == "resident"]
 
 
-def build_population(seed: int, residents: int, as_of: dt.date, street_code: str) -> Street:
+def build_population(
+    seed: int, residents: int, as_of: dt.date, street_code: str, quirks: Quirks | None = None
+) -> Street:
     """Households of ``residents`` people, their exits, registry presence and earlier stays.
 
     Phones, tags and grid presence come later (``assign_*``), after the designed stories have set the
-    statuses they depend on.
+    statuses they depend on. ``quirks`` (default ``Quirks()``) is kept on the street for every writer.
     """
     rng = random.Random(f"islandbridge-simulator:{seed}:population")
     street = _geography(rng, seed, residents, as_of, street_code)
+    street.quirks = quirks or Quirks()
     _households(rng, street, residents)
     _exits(rng, street)
     _registry_presence(rng, street)
@@ -400,6 +405,7 @@ def make_moved_back(
 def assign_phones(rng: random.Random, street: Street) -> None:
     """Own numbers for people 16 and over; old people often give a child's number instead."""
     used: set[str] = set()
+    stale = min(1.0, 0.12 * street.quirks.stale_phones)
 
     def fresh() -> str:
         while (number := mobile(rng)) in used:
@@ -411,7 +417,7 @@ def assign_phones(rng: random.Random, street: Street) -> None:
         if street.age(person) >= 16:
             person.phone = fresh()
             person.phone2 = fresh() if rng.random() < 0.05 else None
-            person.stale_phone = fresh() if rng.random() < 0.12 else None
+            person.stale_phone = fresh() if rng.random() < stale else None
     adults = [p for p in street.persons if 30 <= street.age(p) <= 55 and p.phone]
     for person in street.persons:
         age = street.age(person)
@@ -425,6 +431,38 @@ def assign_phones(rng: random.Random, street: Street) -> None:
             child = rng.choice(kids or adults)
             person.stale_phone, person.phone = person.phone, child.phone
             person.flags.add("shared_phone")
+
+
+def add_namesakes(rng: random.Random, street: Street) -> None:
+    """Namesakes on purpose (``Quirks.namesakes_flat`` / ``namesakes_estate``): in a share of households,
+    a member takes the name of another of the same sex (a mother and daughter both 冯语嫣); a share of
+    people take the name of someone of the same sex in another flat of their estate. Different people
+    all the same (IDs, births, phones differ): the identity model must not merge them."""
+    q = street.quirks
+    if q.namesakes_flat:
+        for house in street.houses:
+            members = [m for m in house.members if m.hukou != "境外"]
+            by_sex = [[m for m in members if m.sex == sex] for sex in (1, 2)]
+            pairs = [group for group in by_sex if len(group) >= 2]
+            if pairs and rng.random() < q.namesakes_flat:
+                first, second = rng.sample(rng.choice(pairs), 2)
+                second.name = first.name
+                second.flags.add("namesake_flat")
+    if q.namesakes_estate:
+        pool: dict[tuple[str, int], list[Person]] = {}
+        for p in street.persons:
+            if p.hukou != "境外" and p.role == "resident":
+                pool.setdefault((p.house.estate.code, p.sex), []).append(p)
+        for p in street.persons:
+            if p.hukou == "境外" or p.role != "resident" or rng.random() >= q.namesakes_estate:
+                continue
+            others = pool[(p.house.estate.code, p.sex)]
+            for _ in range(5):
+                other = rng.choice(others)
+                if other.house is not p.house and other.name != p.name:
+                    p.name = other.name
+                    p.flags.add("namesake_estate")
+                    break
 
 
 def assign_tags(rng: random.Random, street: Street) -> None:

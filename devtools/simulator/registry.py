@@ -16,6 +16,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
+from islandbridge.devtools.simulator import quirks
 from islandbridge.devtools.simulator.common import Chooser, ensure_each, randint, random_date, random_stamp
 from islandbridge.devtools.simulator.formats import legacy15, render_phone, spaced_id, typo_id
 from islandbridge.devtools.simulator.population import House, Person, Street
@@ -48,25 +49,23 @@ JM_COLUMNS = (
 )
 
 # Quirk rates, per row (see docs/simulator.md). Kinds that cannot apply to a row fall back to "plain".
-SFZH = Chooser(
-    {"plain": 77, "null": 8, "spaces": 4, "trailing": 3, "lower_x": 0, "legacy15": 2.5, "typo": 1.5}
-)
+SFZH_TABLE = {"plain": 77, "null": 8, "spaces": 4, "trailing": 3, "lower_x": 0, "legacy15": 2.5, "typo": 1.5}
+SFZH = Chooser(SFZH_TABLE)
 CSRQ = Chooser({"dash": 65, "compact": 22, "null": 13})
 XM = Chooser({"plain": 85, "trailing": 3, "ideographic": 12})
-LXDH = Chooser(
-    {
-        "plain": 48,
-        "dashed": 8,
-        "plus86": 8,
-        "cc86": 6,
-        "spaced": 7,
-        "fullwidth": 5,
-        "two": 5,
-        "wu": 3,
-        "empty": 3,
-        "null": 7,
-    }
-)
+LXDH_TABLE = {
+    "plain": 48,
+    "dashed": 8,
+    "plus86": 8,
+    "cc86": 6,
+    "spaced": 7,
+    "fullwidth": 5,
+    "two": 5,
+    "wu": 3,
+    "empty": 3,
+    "null": 7,
+}
+LXDH = Chooser(LXDH_TABLE)
 NO_PHONE = Chooser({"null": 45, "empty": 35, "wu": 20})
 
 
@@ -115,7 +114,7 @@ def _jm_rows(rng: random.Random, street: Street) -> list[tuple[tuple, Person]]:
             if person.prev_exit is not None:
                 returns.append((person, False))
     stays += returns
-    kinds = _row_kinds(rng, [p for p, _ in stays])
+    kinds = _row_kinds(rng, [p for p, _ in stays], quirks.tables(street.quirks))
     rows, jmid = [], 100_000
     for (person, old), kind in zip(stays, kinds, strict=True):
         jmid += randint(rng, 1, 5)
@@ -123,16 +122,17 @@ def _jm_rows(rng: random.Random, street: Street) -> list[tuple[tuple, Person]]:
     return rows
 
 
-def _row_kinds(rng: random.Random, people: list[Person]) -> list[dict[str, str]]:
+def _row_kinds(rng: random.Random, people: list[Person], t=None) -> list[dict[str, str]]:
     """Which quirk each row gets, per column, with every kind forced to occur at least once."""
-    sfzh = [SFZH.pick(rng) if p.hukou != "境外" else "passport" for p in people]
+    t = t or quirks.tables(quirks.Quirks())
+    sfzh = [t.registry_sfzh.pick(rng) if p.hukou != "境外" else "passport" for p in people]
     for i, p in enumerate(people):
         if p.id_number.endswith("X") and sfzh[i] == "plain" and rng.random() < 0.4:
             sfzh[i] = "lower_x"
     ensure_each(
         rng,
         sfzh,
-        ("null", "spaces", "trailing", "lower_x", "legacy15", "typo"),
+        ("null", "spaces", "trailing", "lower_x", "legacy15", *quirks.present(t.registry_sfzh, ("typo",))),
         "plain",
         lambda i, k: k != "lower_x" or people[i].id_number.endswith("X"),
     )
@@ -141,9 +141,15 @@ def _row_kinds(rng: random.Random, people: list[Person]) -> list[dict[str, str]]
     xm = [XM.pick(rng) for _ in people]
     xm = [k if k != "ideographic" or len(p.name) == 2 else "plain" for k, p in zip(xm, people, strict=True)]
     ensure_each(rng, xm, ("trailing", "ideographic"), "plain", lambda i, _k: len(people[i].name) == 2)
-    lxdh = [LXDH.pick(rng) if p.phone else NO_PHONE.pick(rng) for p in people]
+    lxdh = [t.registry_lxdh.pick(rng) if p.phone else NO_PHONE.pick(rng) for p in people]
     lxdh = [k if k != "two" or p.phone2 else "plain" for k, p in zip(lxdh, people, strict=True)]
-    ensure_each(rng, lxdh, LXDH.kinds, "plain", lambda i, k: k != "two" or bool(people[i].phone2))
+    ensure_each(
+        rng,
+        lxdh,
+        quirks.present(t.registry_lxdh, LXDH.kinds),
+        "plain",
+        lambda i, k: k != "two" or bool(people[i].phone2),
+    )
     xb = ["" if rng.random() < 0.01 else "sex" for _ in people]
     ensure_each(rng, xb, ("",), "sex")
     return [
