@@ -38,6 +38,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from islandbridge.identity.decided import DecisionConflict, Decisions, hard_same, unkept, with_apart
+from islandbridge.identity.household import join_household
 from islandbridge.identity.probabilistic import MATCH_PROBABILITY
 from islandbridge.identity.profiles import (
     Profile,
@@ -79,7 +80,7 @@ class Clustering:
     """The persons found: a cluster id per record (its smallest uid), how each was matched, and reviews."""
 
     cluster: list[int]
-    matched_by: list[str]  # 'id', 'decision', 'probabilistic', 'namesake' or 'none'
+    matched_by: list[str]  # 'id', 'decision', 'probabilistic', 'namesake', 'reporter', 'masked_id', 'none'
     probability: list[float | None]
     reviews: list[Review] = field(default_factory=list)  # open pairs only: a decided pair is not asked again
     conflicts: list[DecisionConflict] = field(default_factory=list)
@@ -123,8 +124,10 @@ def build_clusters(
     with collector_paused():
         cluster, links, more = _resolve_all(records, components, hard, candidates, margin)
     cluster, namesakes, undecided = join_sole_namesakes(records, cluster)
+    cluster, household, several = join_household(records, cluster)
+    undecided += [Review(min(a, b), max(a, b), None, "several_namesakes") for a, b in several]
     conflicts += unkept(decided.different, cluster, id_components)
-    result = _result(cluster, edges, links, reviews + more + undecided, namesakes, same)
+    result = _result(cluster, edges, links, reviews + more + undecided, namesakes, same, household)
     asked = {(min(a, b), max(a, b)) for a, b in (*decided.same, *decided.different)}
     result.reviews = [
         r for r in result.reviews if (min(r.uid_l, r.uid_r), max(r.uid_l, r.uid_r)) not in asked
@@ -452,10 +455,15 @@ def _result(
     reviews: list[Review],
     namesakes: Iterable[tuple[int, int]] = (),
     decided: np.ndarray | None = None,
+    household: Iterable[tuple[int, int, str]] = (),
 ) -> Clustering:
     n = len(cluster)
     matched_by = np.full(n, "none", dtype=object)
     matched_by[[uid for pair in namesakes for uid in pair]] = "namesake"
+    for seeker, resident, how in household:  # the resident keeps what joined it before, if anything
+        matched_by[seeker] = how
+        if matched_by[resident] == "none":
+            matched_by[resident] = how
     probability = np.full(n, -np.inf)
     if links:  # a record's probability: the strongest link that attached it
         a, b, p = (np.array(column) for column in zip(*links, strict=True))
