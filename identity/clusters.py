@@ -25,6 +25,10 @@ lists every registered resident of the flat, living or gone, lists no second per
 Without a registry row there is no such list: two unregistered 尹皓轩 may share a flat, each with a card
 and no birth date, so the pass leaves them apart. Records so joined say ``matched_by = 'namesake'``.
 
+Then the **household rules** (`household.join_household`): an incident whose reporter bears the name of
+exactly one compatible person living at the incident's flat joins that person, and a masked ID number
+joins the flat's one namesake whose full number shows it (``matched_by = 'reporter'`` / ``'masked_id'``).
+
 Everything not linked that came near is reported as a `Review` with its reason, for a person to decide.
 """
 
