@@ -13,7 +13,8 @@ warehouse (see docs/identity.md). Columns of the returned Arrow table (`FEATURES
 
 ``uid`` (int64, dense, stable for the run), ``system``, ``record_key``, ``first_seen_run``,
 ``last_seen_run``, ``name_key``, ``pinyin_key``, ``surname_pinyin``, ``given_pinyin``, ``id_full`` (a
-valid 18-digit number, or ``P:<passport>``), ``id_ps`` (region prefix + last 4, from a full or masked
+valid 18-digit number, a legacy 15-digit one upgraded in its century (`values.legacy_century`), or
+``P:<passport>``), ``id_ps`` (region prefix + last 4, from a full or masked
 number), ``id_digits`` (the digits of a number whose check digit fails), ``birth`` (``YYYY-MM-DD``),
 ``birth_ym`` (``YYYY-MM``), ``sex`` (``M``/``F``), ``phones`` (list of E.164), ``house_key``
 (``XQ001|3|2|501``), ``room_key`` (``3|2|501``), ``scope`` (see `PersonStream.distinct`), ``is_home`` (whether the
