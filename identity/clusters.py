@@ -25,6 +25,10 @@ lists every registered resident of the flat, living or gone, lists no second per
 Without a registry row there is no such list: two unregistered 尹皓轩 may share a flat, each with a card
 and no birth date, so the pass leaves them apart. Records so joined say ``matched_by = 'namesake'``.
 
+Then the **household rules** (`household.join_household`): an incident whose reporter bears the name of
+exactly one compatible person living at the incident's flat joins that person, and a masked ID number
+joins the flat's one namesake whose full number shows it (``matched_by = 'reporter'`` / ``'masked_id'``).
+
 Everything not linked that came near is reported as a `Review` with its reason, for a person to decide.
 """
 
@@ -32,14 +36,21 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import NamedTuple
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from islandbridge.identity.decided import DecisionConflict, Decisions, hard_same, unkept, with_apart
+from islandbridge.identity.household import join_household
 from islandbridge.identity.probabilistic import MATCH_PROBABILITY
+from islandbridge.identity.profiles import (
+    Profile,
+    cluster_profiles,
+    conflict,
+    gathered_profiles,
+    join_pairs,
+)
 from islandbridge.perf import collector_paused
 
 AMBIGUITY_MARGIN = 10.0  # match weight (log2 of the Bayes factor) that separates a best link from a rival
@@ -58,64 +69,6 @@ REASONS = (
 )
 
 
-class Profile(NamedTuple):
-    """What a cluster is known to be: at most one of each, and the rosters it already appears in."""
-
-    id: str | None = None
-    ps: str | None = None
-    birth: str | None = None
-    ym: str | None = None
-    sex: str | None = None
-    scopes: frozenset[str] = frozenset()
-    born_by: str | None = None  # the latest birth date its records allow (an adult-only roster...)
-    apart: frozenset[int] = frozenset()  # a person decided "different" (one token per decided pair)
-
-    def merged(self, other: Profile) -> Profile:
-        bound = min(filter(None, (self.born_by, other.born_by)), default=None)
-        return Profile(
-            self.id or other.id,
-            self.ps or other.ps,
-            self.birth or other.birth,
-            self.ym or other.ym,
-            self.sex or other.sex,
-            self.scopes | other.scopes,
-            bound,
-            self.apart | other.apart,
-        )
-
-
-def conflict(a: Profile, b: Profile) -> str | None:
-    """Why two clusters cannot be one person (a reason from `REASONS`), or None; symmetric.
-
-    >>> conflict(Profile(id="110101199003070021"), Profile(id="110101199003070047"))
-    'different_id'
-    """
-    if a.apart & b.apart:
-        return "decided_different"
-    checks = (
-        ("different_id", a.id, b.id),
-        ("different_masked_id", a.ps, b.ps),
-        ("different_birth", a.birth, b.birth),
-        ("different_birth", a.ym, b.ym),
-        ("different_sex", a.sex, b.sex),
-    )
-    for reason, left, right in checks:
-        if left and right and left != right:
-            return reason
-    if a.scopes & b.scopes:
-        return "same_roster"
-    return "too_young" if _too_young(a, b) or _too_young(b, a) else None
-
-
-def _too_young(a: Profile, b: Profile) -> bool:
-    """True when ``b``'s birth is later than ``a``'s records allow (a card holder who is a baby)."""
-    if not a.born_by:
-        return False
-    if b.birth:
-        return b.birth > a.born_by
-    return bool(b.ym) and b.ym > a.born_by[:7]
-
-
 @dataclass(frozen=True)
 class Review:
     """A pair a person should look at: the records (by uid), the model's probability and the reason."""
@@ -131,13 +84,10 @@ class Clustering:
     """The persons found: a cluster id per record (its smallest uid), how each was matched, and reviews."""
 
     cluster: list[int]
-    matched_by: list[str]  # 'id', 'decision', 'probabilistic', 'namesake' or 'none'
+    matched_by: list[str]  # 'id', 'decision', 'probabilistic', 'namesake', 'reporter', 'masked_id', 'none'
     probability: list[float | None]
     reviews: list[Review] = field(default_factory=list)  # open pairs only: a decided pair is not asked again
     conflicts: list[DecisionConflict] = field(default_factory=list)
-
-
-PROFILE_COLUMNS = ("id_full", "id_ps", "birth", "birth_ym", "sex", "scope", "born_by")
 
 
 def build_clusters(
@@ -178,8 +128,10 @@ def build_clusters(
     with collector_paused():
         cluster, links, more = _resolve_all(records, components, hard, candidates, margin)
     cluster, namesakes, undecided = join_sole_namesakes(records, cluster)
+    cluster, household, several = join_household(records, cluster)
+    undecided += [Review(min(a, b), max(a, b), None, "several_namesakes") for a, b in several]
     conflicts += unkept(decided.different, cluster, id_components)
-    result = _result(cluster, edges, links, reviews + more + undecided, namesakes, same)
+    result = _result(cluster, edges, links, reviews + more + undecided, namesakes, same, household)
     asked = {(min(a, b), max(a, b)) for a, b in (*decided.same, *decided.different)}
     result.reviews = [
         r for r in result.reviews if (min(r.uid_l, r.uid_r), max(r.uid_l, r.uid_r)) not in asked
@@ -256,7 +208,7 @@ def _resolve_all(
     busy = order[sizes[components[order]] > 1]
     if not len(busy):
         return cluster, [], []
-    profiles = _gathered_profiles(records, busy)
+    profiles = gathered_profiles(records, busy)
     position = np.empty(len(components), np.int64)
     position[busy] = np.arange(len(busy))
     starts = np.flatnonzero(np.r_[True, components[busy][1:] != components[busy][:-1]])
@@ -280,19 +232,6 @@ def _resolve_all(
         links += [(int(busy[a]), int(busy[b]), p) for a, b, p in found_links]
         reviews += [Review(int(busy[a]), int(busy[b]), p, reason) for a, b, p, reason in found_reviews]
     return cluster, links, reviews
-
-
-def _gathered_profiles(records: pa.Table, uids: np.ndarray) -> list[Profile]:
-    """The `Profile` of each uid, in the order given (gathered column-wise, then read in sequence)."""
-    index = pa.array(uids, pa.int64())
-    cols = [records[c].take(index).to_pylist() for c in PROFILE_COLUMNS]
-    apart = (
-        records["apart"].take(index).to_pylist() if "apart" in records.column_names else [None] * len(uids)
-    )
-    return [
-        Profile(i, p, b, y, s, frozenset((scope,)) if scope else frozenset(), bound, frozenset(away or ()))
-        for i, p, b, y, s, scope, bound, away in zip(*cols, apart, strict=True)
-    ]
 
 
 def _group(component: np.ndarray, *columns: np.ndarray) -> dict[int, list[tuple]]:
@@ -395,7 +334,7 @@ def join_sole_namesakes(
         groups = _namesake_groups(records, uids[place], cluster, column)
         if not groups:
             continue
-        profiles = _cluster_profiles(records, cluster, {c for group in groups for c, _ in group})
+        profiles = cluster_profiles(records, cluster, {c for group in groups for c, _ in group})
         compatible = [_compatible(group, profiles) for group in groups]
         pairs = _sole_pairs(groups, compatible)
         if unaddressed_only:
@@ -404,7 +343,7 @@ def join_sole_namesakes(
             undecided += _undecided(groups, compatible, housed)
         if not pairs:
             continue
-        roots = _join_pairs(cluster, profiles, pairs)
+        roots = join_pairs(cluster, profiles, pairs)
         joined += [(a, b) for a, b in pairs if roots[a] == roots[b]]
         cluster = roots
     return cluster, joined, undecided
@@ -437,16 +376,6 @@ def _namesake_groups(
     ):
         groups.setdefault((place, pinyin), []).append((label, first))
     return list(groups.values())
-
-
-def _cluster_profiles(records: pa.Table, cluster: np.ndarray, labels: set[int]) -> dict[int, Profile]:
-    """The whole `Profile` of each cluster in ``labels``."""
-    members = np.flatnonzero(np.isin(cluster, np.fromiter(labels, np.int64, len(labels))))
-    profiles: dict[int, Profile] = {}
-    for uid, profile in zip(members.tolist(), _gathered_profiles(records, members), strict=True):
-        label = int(cluster[uid])
-        profiles[label] = profiles[label].merged(profile) if label in profiles else profile
-    return profiles
 
 
 def _compatible(group: list[tuple[int, int]], profiles: Mapping[int, Profile]) -> dict[int, list[int]]:
@@ -499,28 +428,6 @@ def _undecided(
     return reviews
 
 
-def _join_pairs(
-    cluster: np.ndarray, profiles: dict[int, Profile], pairs: list[tuple[int, int]]
-) -> np.ndarray:
-    """Union the clusters of each pair, in order, unless their whole profiles `conflict`; returns new labels."""
-    profiles = dict(profiles)
-    parent = {label: label for label in profiles}
-
-    def find(label: int) -> int:
-        while parent[label] != label:
-            label = parent[label]
-        return label
-
-    for a, b in pairs:
-        ra, rb = find(int(cluster[a])), find(int(cluster[b]))
-        if ra != rb and conflict(profiles[ra], profiles[rb]) is None:
-            keep, gone = min(ra, rb), max(ra, rb)
-            parent[gone] = keep
-            profiles[keep] = profiles[keep].merged(profiles.pop(gone))
-    relabel = {label: find(label) for label in parent}
-    return np.array([relabel.get(c, c) for c in cluster.tolist()], np.int64)
-
-
 class _UnionFind:
     """Union-find over a component's positions ``offset..offset+n-1``; each root holds its `Profile`."""
 
@@ -552,10 +459,15 @@ def _result(
     reviews: list[Review],
     namesakes: Iterable[tuple[int, int]] = (),
     decided: np.ndarray | None = None,
+    household: Iterable[tuple[int, int, str]] = (),
 ) -> Clustering:
     n = len(cluster)
     matched_by = np.full(n, "none", dtype=object)
     matched_by[[uid for pair in namesakes for uid in pair]] = "namesake"
+    for seeker, resident, how in household:  # the resident keeps what joined it before, if anything
+        matched_by[seeker] = how
+        if matched_by[resident] == "none":
+            matched_by[resident] = how
     probability = np.full(n, -np.inf)
     if links:  # a record's probability: the strongest link that attached it
         a, b, p = (np.array(column) for column in zip(*links, strict=True))

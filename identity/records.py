@@ -13,7 +13,8 @@ warehouse (see docs/identity.md). Columns of the returned Arrow table (`FEATURES
 
 ``uid`` (int64, dense, stable for the run), ``system``, ``record_key``, ``first_seen_run``,
 ``last_seen_run``, ``name_key``, ``pinyin_key``, ``surname_pinyin``, ``given_pinyin``, ``id_full`` (a
-valid 18-digit number, or ``P:<passport>``), ``id_ps`` (region prefix + last 4, from a full or masked
+valid 18-digit number, a legacy 15-digit one upgraded in its century (`values.legacy_century`), or
+``P:<passport>``), ``id_ps`` (region prefix + last 4, from a full or masked
 number), ``id_digits`` (the digits of a number whose check digit fails), ``birth`` (``YYYY-MM-DD``),
 ``birth_ym`` (``YYYY-MM``), ``sex`` (``M``/``F``), ``phones`` (list of E.164), ``house_key``
 (``XQ001|3|2|501``), ``room_key`` (``3|2|501``), ``scope`` (see `PersonStream.distinct`), ``is_home`` (whether the
@@ -45,7 +46,7 @@ import pyarrow.compute as pc
 
 from islandbridge.config import Settings
 from islandbridge.connectors import connector_class
-from islandbridge.identity.values import born_by, id_digits, parse_birth, parse_sex
+from islandbridge.identity.values import born_by, id_digits, legacy_century, parse_birth, parse_sex
 from islandbridge.schemas import SchemaError, table_of
 from islandbridge.storage import existing_columns, has_table
 from islandbridge.transforms.normalize import drop_blanks, fold, house_key, normalize_table
@@ -413,6 +414,14 @@ def _features(table: pa.Table, stream: PersonStream, places: Places, as_of: dt.d
     col = {
         name: norm[name] if name in norm.column_names else pa.nulls(n, pa.string()) for name in _TEXT_OUTPUTS
     }
+    declared = _column(table, "r_birth_date", n)
+    col["id_value"] = pa.array(  # a 15-digit number's century, read from the record itself (values.py)
+        [
+            legacy_century(v, d, as_of) if k == "legacy15_upgraded" and v else v
+            for k, v, d in zip(col["id_kind"].to_pylist(), col["id_value"].to_pylist(), declared, strict=True)
+        ],
+        pa.string(),
+    )
     constant = {
         "system": pa.array([stream.system] * n, pa.string()),
         "is_home": pa.array([stream.address_is_home] * n, pa.bool_()),
@@ -433,7 +442,7 @@ def _features(table: pa.Table, stream: PersonStream, places: Places, as_of: dt.d
             "last_seen_run": table["last_seen_run"],
             **{name: col[name] for name in ("name_key", "pinyin_key", "surname_pinyin", "given_pinyin")},
             **_id_columns(col, _column(table, "r_id_number", n)),
-            **_birth_and_sex(norm, table),
+            **_birth_and_sex(norm, table, col["id_value"]),
             "phones": norm["phone_e164"]
             if "phone_e164" in norm.column_names
             else pa.nulls(n, pa.list_(pa.string())),
@@ -472,12 +481,15 @@ def _id_columns(col: Mapping[str, pa.ChunkedArray], raw_ids: list) -> dict[str, 
     }
 
 
-def _birth_and_sex(norm: pa.Table, table: pa.Table) -> dict[str, pa.Array]:
+def _birth_and_sex(norm: pa.Table, table: pa.Table, numbers: pa.Array) -> dict[str, pa.Array]:
     """Birth date and sex from a valid ID number when there is one (it is checked), else as declared."""
     n = norm.num_rows
-    id_birth = _column(norm, "id_birth_date", n)
+    id_birth = [
+        None if b is None else f"{v[6:10]}-{v[10:12]}-{v[12:14]}"
+        for b, v in zip(_column(norm, "id_birth_date", n), numbers.to_pylist(), strict=True)
+    ]
     births = [
-        parse_birth(d) if b is None else (b.isoformat(), b.isoformat()[:7])
+        parse_birth(d) if b is None else (b, b[:7])
         for b, d in zip(id_birth, _column(table, "r_birth_date", n), strict=True)
     ]
     sexes = [

@@ -9,6 +9,8 @@ from __future__ import annotations
 import datetime as dt
 import re
 
+from stdnum.cn import ric
+
 from islandbridge.transforms.normalize import drop_blanks, fold
 
 
@@ -53,3 +55,47 @@ _SEXES = {"1": "M", "2": "F", "男": "M", "女": "F", "M": "M", "F": "F"}
 def parse_sex(raw: object) -> str | None:
     """``M``/``F`` from the registry's ``1``/``2`` or the ``男``/``女`` of the grid and the rosters."""
     return _SEXES.get(fold(raw).upper()) if isinstance(raw, str) else None
+
+
+OLDEST = 100  # years: a 15-digit number whose 19yy reading is at least this old is read 20yy (see below)
+
+
+def legacy_century(number: str, declared: object, as_of: dt.datetime) -> str:
+    """The 18-digit number a legacy 15-digit one stands for, given its upgrade with century 19 (``number``).
+
+    A 15-digit number has no century; the standard upgrade (GB 11643-1999) inserts ``19``. The sources
+    also hold 15-digit forms of children's numbers, whose 19yy reading makes a ten-year-old 110 and
+    contradicts every other record of the child. The record's own declared birth date says which
+    century is meant when it gives the same day; without one, a 19yy reading that makes the holder
+    `OLDEST` or older reads 20yy when that date is not after ``as_of``. A centenarian's legacy number
+    read wrongly can only miss a link (its number then differs from the one the registry holds), never
+    make one.
+
+    >>> legacy_century("110101191501010015", None, dt.datetime(2026, 11, 20))
+    '110101201501010011'
+    """
+    born_20 = _date(f"20{number[8:14]}")
+    if born_20 is None:
+        return number
+    upgraded = number[:6] + born_20.strftime("%Y%m%d") + number[14:17]
+    upgraded += ric.calc_check_digit(upgraded + "0")
+    said = parse_birth(declared)[0]
+    if said is not None:
+        return upgraded if said == born_20.isoformat() else number
+    born_19 = _date(number[6:14])
+    oldest = born_by(as_of, OLDEST)
+    if (
+        born_19 is not None
+        and oldest is not None
+        and born_19.isoformat() <= oldest
+        and born_20 <= as_of.date()
+    ):
+        return upgraded
+    return number
+
+
+def _date(yyyymmdd: str) -> dt.date | None:
+    try:
+        return dt.date(int(yyyymmdd[:4]), int(yyyymmdd[4:6]), int(yyyymmdd[6:8]))
+    except ValueError:
+        return None

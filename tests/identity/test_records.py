@@ -167,3 +167,29 @@ def test_roster_ids_ending_in_000_are_excel_damage_but_registry_ids_are_not():
         ("civil_affairs", "dibao"): [None],
         ("resident_registry", "t_jm"): ["360102200210121000"],
     }
+
+
+def test_a_childs_legacy_number_gets_the_century_of_its_declared_birth_date():
+    """Registry row born 2012-01-08 with a 15-digit number: the number, the birth date and the masked
+    signature are the child's, not those of someone born 1912; an adult's legacy number keeps 19yy."""
+    import pyarrow as pa
+
+    from islandbridge.identity.records import Places, _features
+    from tests.identity.support import make_id
+
+    child, adult = make_id(born=dt.date(2012, 1, 8)), make_id(born=dt.date(1960, 4, 9))
+    registry = {(s.system, s.stream): s for s in PERSON_STREAMS}[("resident_registry", "t_jm")]
+    table = pa.table(
+        {
+            "record_key": ["t_jm:1", "t_jm:2"],
+            "first_seen_run": ["r1", "r1"],
+            "last_seen_run": ["r1", "r1"],
+            "r_name": ["章博", "章大"],
+            "r_id_number": [child[:6] + child[8:17], adult[:6] + adult[8:17]],
+            "r_birth_date": ["2012-01-08", None],
+        }
+    )
+    out = _features(table, registry, Places({}, {}, {}), dt.datetime(2026, 11, 21, tzinfo=dt.UTC))
+    assert out["id_full"].to_pylist() == [child, adult]
+    assert out["birth"].to_pylist() == ["2012-01-08", "1960-04-09"]
+    assert out["id_ps"].to_pylist() == [child[:6] + child[-4:], adult[:6] + adult[-4:]]
