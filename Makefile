@@ -45,6 +45,7 @@ bench: $(STAMP)
 	$(BIN)/islandbridge bench pipeline --sizes 3000 30000 --json var/bench/pipeline.json
 	$(BIN)/islandbridge bench reconcile --sizes 30000 --json var/bench/reconcile.json
 	$(BIN)/islandbridge bench normalize --json var/bench/normalize.json
+	$(BIN)/islandbridge bench days --residents 30000 --days 30 --json var/bench/days.json
 
 lock: $(STAMP)
 	$(BIN)/uv pip compile pyproject.toml --all-extras --universal --python-version 3.11 --generate-hashes -q -o requirements.lock

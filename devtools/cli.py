@@ -95,11 +95,20 @@ def register(sub) -> None:
     )
     s.add_argument(
         "suite",
-        choices=["connectors", "pipeline", "reconcile", "quality", "normalize"],
+        choices=["connectors", "pipeline", "reconcile", "quality", "normalize", "days"],
         nargs="?",
         default="connectors",
         help="connectors: rows/s and memory of each extraction; pipeline: every "
-        "step of one run; reconcile: identity alone; quality: the gate; normalize: 1M rows",
+        "step of one run; reconcile: identity alone; quality: the gate; normalize: 1M rows; days: a "
+        "living street synced day after day (time, memory, warehouse + vault size per day)",
+    )
+    s.add_argument("--residents", type=int, default=3000, help="days: the street's residents (default 3000)")
+    s.add_argument("--days", type=int, default=10, help="days: how many days to sync (default 10)")
+    s.add_argument(
+        "--unchanged", type=int, default=2, help="days: then this many days with no change (default 2)"
+    )
+    s.add_argument(
+        "--retention-days", type=int, default=7, help="days: the run's retention.days window (default 7)"
     )
     s.add_argument("--sizes", type=int, nargs="+", default=[3000, 30000], help="street sizes (residents)")
     s.add_argument("--workdir", type=Path, default=Path("var/bench"))
@@ -255,6 +264,10 @@ def _bench(args) -> int:
 
         results = bench_quality(workdir / "quality", residents=args.sizes[-1])
         print_json(results)
+    elif args.suite == "days":
+        from islandbridge.devtools.bench_days import bench_days
+
+        results = bench_days(workdir, args.residents, args.days, unchanged=args.unchanged, json_out=args.json)
     else:
         from islandbridge.devtools.normalize_bench import bench_normalize
 
