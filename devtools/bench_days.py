@@ -116,7 +116,21 @@ def _sizes(run_dir: Path) -> dict[str, int]:
         "snapshots_bytes": _du(run_dir / "warehouse" / "snapshots"),
     }
     sizes["warehouse_vault_bytes"] = sizes["warehouse_bytes"] + sizes["vault_bytes"]
+    # DuckDB grows a file in blocks and reuses freed ones: the blocks in use show the data itself
+    sizes["warehouse_vault_used_bytes"] = _used(warehouse) + _used(vault)
     return sizes
+
+
+def _used(path: Path) -> int:
+    if not path.exists():
+        return 0
+    import duckdb
+
+    with duckdb.connect(str(path), read_only=True) as con:
+        block_size, used = con.execute(
+            "SELECT block_size, used_blocks FROM pragma_database_size()"
+        ).fetchone()
+    return int(block_size) * int(used)
 
 
 def _du(path: Path) -> int:
@@ -152,6 +166,7 @@ def _print_row(row: dict) -> None:
         f"[bench] {row['day']} {'changed' if row['sources_changed'] else 'no change'}  {row['wall_s']:>6.1f} s  "
         f"peak RSS {row['peak_rss_mib']:>5.0f} MiB  warehouse {row['warehouse_bytes'] / 2**20:6.1f} MiB  "
         f"vault {row['vault_bytes'] / 2**20:5.1f} MiB  growth {growth}  "
+        f"(blocks in use {row['warehouse_vault_used_bytes'] / 2**20:.1f} MiB)  "
         f"events {row['device_events_bytes'] / 2**20:.1f} MiB",
         flush=True,
     )
