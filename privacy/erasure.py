@@ -4,7 +4,7 @@ The vault's ``records`` table holds one sealed row per version of a source recor
 run_id, record_key``). Retention (`islandbridge.warehouse.retention`) decides which versions no run in
 its window can read again; this module lists the versions (key columns only: nothing is decrypted, so no
 keyring is needed) and erases the chosen ones. Erasing means more than ``DELETE``: the file is then
-rewritten (``COPY FROM DATABASE`` into a fresh file, fsynced, renamed over the old one), so the deleted
+rewritten (``COPY FROM DATABASE`` into a fresh file while the vault is still locked, fsynced, renamed over the old one), so the deleted
 ciphertexts are not left behind in freed blocks of the old file.
 
 Example::
@@ -42,9 +42,15 @@ def sealed_versions(path: Path, resources: DuckDBResources | None = None) -> pa.
 
 def erase_versions(path: Path, versions: pa.Table, resources: DuckDBResources | None = None) -> int:
     """Delete the sealed record versions listed in ``versions`` (its key columns) and rewrite the file so
-    their ciphertexts are gone from it. Returns how many rows were erased (0: the file is left as it is)."""
+    their ciphertexts are gone from it. Returns how many rows were erased (0: the file is left as it is).
+
+    The vault stays locked by this process from the delete to the copy, so no other step writes to the
+    old file meanwhile; the fresh copy then replaces it (an atomic rename)."""
     if not versions.num_rows or not Path(path).is_file():
         return 0
+    path = Path(path)
+    fresh = path.with_name(f".{path.name}.rewrite")
+    fresh.unlink(missing_ok=True)
     con = storage.connect(str(path), resources=resources)
     try:
         keys = versions.select(list(VERSION_COLUMNS))
@@ -56,34 +62,29 @@ def erase_versions(path: Path, versions: pa.Table, resources: DuckDBResources | 
                 "DELETE FROM records WHERE (source, stream, run_id, record_key) IN "
                 "(SELECT source, stream, run_id, record_key FROM _ib_erase)"
             )
-        con.execute("CHECKPOINT")
+        if erased:
+            _copy(con, fresh)
+    except BaseException:
+        fresh.unlink(missing_ok=True)
+        raise
     finally:
         con.close()
     if erased:
-        rewrite(Path(path), resources)
+        owner_only(fresh, 0o600)
+        with fresh.open("rb") as f:
+            os.fsync(f.fileno())
+        os.replace(fresh, path)
     return erased
 
 
-def rewrite(path: Path, resources: DuckDBResources | None = None) -> None:
-    """Copy the DuckDB file at ``path`` into a fresh file and rename it over the old one (owner-only)."""
-    fresh = path.with_name(f".{path.name}.rewrite")
-    fresh.unlink(missing_ok=True)
-    con = storage.connect(resources=resources)
+def _copy(con, fresh: Path) -> None:
+    """Copy the database ``con`` has open into a new file at ``fresh``: only its live rows are written."""
+    (name,) = con.execute("SELECT current_database()").fetchone()
+    con.execute(f"ATTACH '{_quoted(fresh)}' AS _ib_fresh")
     try:
-        con.execute(f"ATTACH '{_quoted(path)}' AS old_file (READ_ONLY)")
-        con.execute(f"ATTACH '{_quoted(fresh)}' AS new_file")
-        con.execute("COPY FROM DATABASE old_file TO new_file")
-        con.execute("DETACH old_file")
-        con.execute("DETACH new_file")
-    except BaseException:
-        con.close()
-        fresh.unlink(missing_ok=True)
-        raise
-    con.close()
-    owner_only(fresh, 0o600)
-    with fresh.open("rb") as f:
-        os.fsync(f.fileno())
-    os.replace(fresh, path)
+        con.execute(f'COPY FROM DATABASE "{name}" TO _ib_fresh')
+    finally:
+        con.execute("DETACH _ib_fresh")
 
 
 def _quoted(path: Path) -> str:
