@@ -267,7 +267,14 @@ def _bench(args) -> int:
     elif args.suite == "days":
         from islandbridge.devtools.bench_days import bench_days
 
-        results = bench_days(workdir, args.residents, args.days, unchanged=args.unchanged, json_out=args.json)
+        results = bench_days(
+            workdir,
+            args.residents,
+            args.days,
+            unchanged=args.unchanged,
+            retention_days=args.retention_days,
+            json_out=args.json,
+        )
     else:
         from islandbridge.devtools.normalize_bench import bench_normalize
 
