@@ -54,6 +54,7 @@ bench: $(BENCH_STAMP)
 	$(BIN)/islandbridge bench reconcile --sizes 30000 --json var/bench/reconcile.json
 	$(BIN)/islandbridge bench normalize --json var/bench/normalize.json
 	$(BIN)/islandbridge eval matrix --sizes 3000 --json var/bench/linkage_matrix.json
+	$(BIN)/islandbridge bench days --residents 30000 --days 30 --json var/bench/days.json
 
 # requirements.lock: everything `make demo` and `make test` install (every extra but `bench`);
 # requirements-bench.lock: the same versions plus the benchmarks' peers (extra `bench`).

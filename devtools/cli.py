@@ -130,12 +130,13 @@ def register(sub) -> None:
     )
     s.add_argument(
         "suite",
-        choices=["connectors", "pipeline", "reconcile", "quality", "normalize", "registry"],
+        choices=["connectors", "pipeline", "reconcile", "quality", "normalize", "registry", "days"],
         nargs="?",
         default="connectors",
         help="connectors: rows/s and memory of each extraction; pipeline: every "
         "step of one run; reconcile: identity alone; quality: the gate; normalize: 1M rows; "
-        "registry: the registry extract from PostgreSQL against dlt's sql_database",
+        "registry: the registry extract from PostgreSQL against dlt's sql_database; days: a "
+        "living street synced day after day (time, memory, warehouse + vault size per day)",
     )
     s.add_argument(
         "--sizes", "--residents", type=int, nargs="+", default=[3000, 30000], help="street sizes (residents)"
@@ -146,6 +147,13 @@ def register(sub) -> None:
         choices=["duckdb", "parquet"],
         default=["duckdb"],
         help="registry: dlt's destination(s) to compare with (default duckdb)",
+    )
+    s.add_argument("--days", type=int, default=10, help="days: how many days to sync (default 10)")
+    s.add_argument(
+        "--unchanged", type=int, default=2, help="days: then this many days with no change (default 2)"
+    )
+    s.add_argument(
+        "--retention-days", type=int, default=7, help="days: the run's retention.days window (default 7)"
     )
     s.add_argument("--workdir", type=Path, default=Path("var/bench"))
     s.add_argument(
@@ -322,6 +330,17 @@ def _bench(args) -> int:
         from islandbridge.devtools.registry_bench import bench_registry
 
         results = bench_registry(workdir, args.sizes, peers=tuple(args.peer))
+    elif args.suite == "days":
+        from islandbridge.devtools.bench_days import bench_days
+
+        results = bench_days(
+            workdir,
+            args.sizes[0],
+            args.days,
+            unchanged=args.unchanged,
+            retention_days=args.retention_days,
+            json_out=args.json,
+        )
     else:
         from islandbridge.devtools.normalize_bench import bench_normalize
 

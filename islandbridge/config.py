@@ -44,6 +44,7 @@ SECTIONS: dict[str, frozenset[str] | None] = {
     "exports": frozenset({"dir"}),
     "snapshots": frozenset({"dir", "keep"}),
     "duckdb": frozenset({"memory_limit", "temp_directory"}),
+    "retention": frozenset({"days", "device_events_days", "exports_days", "reports_days", "after_each_run"}),
     "reports": None,
     "keys": None,
     "quality": None,
@@ -142,6 +143,24 @@ class DuckDBResources:
 
 
 @dataclass(frozen=True)
+class Retention:
+    """How long what runs leave behind is kept (the ``retention:`` section; docs/operations.md).
+
+    ``days``: the re-run window — any run whose as-of is at most this many days before the newest run can
+    be re-run or replayed forward exactly; older history is compacted. ``device_events_days``: the day
+    partitions of the device events (by the events' own day). ``exports_days`` / ``reports_days``: the
+    department export day folders and the runs' report folders. ``after_each_run``: prune at the end of
+    every run (the publish step); otherwise only ``islandbridge prune --apply`` does.
+    """
+
+    days: int = 35
+    device_events_days: int = 400
+    exports_days: int = 90
+    reports_days: int = 90
+    after_each_run: bool = True
+
+
+@dataclass(frozen=True)
 class SourceSettings:
     """One source system: its connector kind and the connector's own options (secrets resolved)."""
 
@@ -178,6 +197,7 @@ class Settings:
     sources_resolved: bool = True
     # Memory limit and spill folder of every DuckDB connection (default: see DuckDBResources.default).
     duckdb: DuckDBResources | None = None
+    retention: Retention = field(default_factory=Retention)
 
     def __post_init__(self) -> None:
         home = self.warehouse_path.parent
@@ -294,6 +314,7 @@ def parse_settings(
         problems.append("snapshots.keep: a whole number of snapshots to keep, at least 1")
     reports = dict(raw.get("reports") or {})
     duckdb = _duckdb_resources(raw, base_dir, warehouse_path, problems)
+    retention = _retention(raw.get("retention"), problems)
     # "warehouse.path: required" says nothing new after "unknown key `warehous`, did you mean `warehouse`".
     problems = [p for p in problems if not (p.endswith(": required") and p.split(".")[0] in suggested)]
     if problems:
@@ -313,7 +334,32 @@ def parse_settings(
         reports=reports,
         sources_resolved=with_sources,
         duckdb=duckdb,
+        retention=retention,
     )
+
+
+def _retention(section: Any, problems: list[str]) -> Retention:
+    """The ``retention:`` section over the defaults: whole numbers of days (at least 1), one flag."""
+    if section is None:
+        return Retention()
+    if not isinstance(section, Mapping):
+        problems.append("retention: a mapping of days, device_events_days, exports_days, reports_days")
+        return Retention()
+    values: dict[str, Any] = {}
+    for key in ("days", "device_events_days", "exports_days", "reports_days"):
+        value = section.get(key)
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            problems.append(f"retention.{key}: a whole number of days, at least 1 (got {value!r})")
+        else:
+            values[key] = value
+    flag = section.get("after_each_run")
+    if flag is not None and not isinstance(flag, bool):
+        problems.append(f"retention.after_each_run: true or false (got {flag!r})")
+    elif flag is not None:
+        values["after_each_run"] = flag
+    return Retention(**values)
 
 
 def _duckdb_resources(

@@ -32,6 +32,7 @@ from typing import Any
 from islandbridge import config
 from islandbridge.config import Clock, Settings, utc_now
 from islandbridge.connectors import ExtractContext, build_connector
+from islandbridge.delivery import retention
 from islandbridge.delivery.export import export_run
 from islandbridge.delivery.run_report import write_run_report
 from islandbridge.delivery.snapshot import publish_snapshot
@@ -50,6 +51,7 @@ from islandbridge.quality import validate_run
 from islandbridge.quality.config import QualityConfig
 from islandbridge.warehouse.core import build_core
 from islandbridge.warehouse.marts import build_marts, options_of
+from islandbridge.warehouse.retention import check_window
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +93,7 @@ def extract(settings: Settings, source: str, as_of: dt.datetime) -> dict[str, An
     """
     connector = build_connector(settings.source(source))
     run_id = raw.run_id_for(as_of)
+    _check_window(settings, as_of)
     state = _previous_state(settings, source, as_of)
     writer = LandingWriter.open(
         settings.landing_url, run_id, source, connector.streams(), resources=settings.duckdb
@@ -245,7 +248,7 @@ def _deliver(settings: Settings, as_of: dt.datetime, clock: Clock) -> dict[str, 
     return {
         "warehouse_build": build(settings, as_of),
         "exports": export(settings, as_of, clock),
-        "published": publish(settings, as_of),
+        "published": publish(settings, as_of, clock),
     }
 
 
@@ -257,6 +260,7 @@ def events_dir(settings: Settings):
 def build(settings: Settings, as_of: dt.datetime) -> dict[str, Any]:
     """Refresh the core model and the department marts for ``as_of``; returns row counts."""
     run_id = raw.run_id_for(as_of)
+    _check_window(settings, as_of)
     with timed("build", "core model and marts", log) as step:
         con = raw.connect(str(settings.warehouse_path), resources=settings.duckdb)
         try:
@@ -289,9 +293,11 @@ def export(settings: Settings, as_of: dt.datetime, clock: Clock = utc_now) -> di
     return result
 
 
-def publish(settings: Settings, as_of: dt.datetime) -> dict[str, Any]:
-    """Publish the analysts' read-only snapshot and write the run report; returns their paths."""
+def publish(settings: Settings, as_of: dt.datetime, clock: Clock = utc_now) -> dict[str, Any]:
+    """Apply retention (unless ``retention.after_each_run`` is false), publish the analysts' read-only
+    snapshot and write the run report; returns their paths and what retention removed."""
     run_id = raw.run_id_for(as_of)
+    pruned = prune(settings, apply=True, clock=clock) if settings.retention.after_each_run else None
     with timed("publish", "snapshot and run report", log):
         snapshot = publish_snapshot(
             settings.warehouse_path,
@@ -303,11 +309,34 @@ def publish(settings: Settings, as_of: dt.datetime) -> dict[str, Any]:
         reports = QualityConfig.from_mapping(settings.quality).reports_root(settings.warehouse_path)
         kinds = {name: source.kind for name, source in settings.sources.items()}
         report = write_run_report(settings.warehouse_path, run_id, reports, settings.exports_dir, kinds)
-    return {"run_id": run_id, "snapshot": str(snapshot), "report": str(report)}
+    result = {"run_id": run_id, "snapshot": str(snapshot), "report": str(report)}
+    return result | ({"retention": pruned["removed"]} if pruned else {})
+
+
+def prune(settings: Settings, *, apply: bool = False, clock: Clock = utc_now) -> dict[str, Any]:
+    """What retention removes (``apply``) or would remove: the window and counts per item
+    (`islandbridge.delivery.retention.prune`). Runs at the end of every run, and as ``islandbridge prune``."""
+    with timed("prune", "retention", log) as step:
+        result = retention.prune(settings, apply=apply, now=clock())
+        step.rows, step.unit = sum(result["removed"].values()), "removed" if apply else "to remove"
+        step.details.update({item: n for item, n in result["removed"].items() if n})
+    return result
+
+
+def _check_window(settings: Settings, as_of: dt.datetime) -> None:
+    """Refuse (`RetentionError`) a run as of a day retention compacted away."""
+    if not settings.warehouse_path.exists():
+        return
+    con = raw.connect(str(settings.warehouse_path), read_only=True, resources=settings.duckdb)
+    try:
+        check_window(con, as_of)
+    finally:
+        con.close()
 
 
 def reconcile(settings: Settings, as_of: dt.datetime, clock: Clock = utc_now) -> dict[str, Any]:
     """Reconcile identities over the loaded warehouse as of ``as_of``; returns counts only."""
+    _check_window(settings, as_of)
     with timed("reconcile", "identities", log) as step:
         result = run_reconcile(settings, as_of, clock)
         step.rows, step.unit = result.get("records"), "records"

@@ -214,6 +214,26 @@ class EventStore:
         ]
         con.execute(f"CREATE OR REPLACE VIEW core.device_events AS {_events_view_sql(files)}")
 
+    def drop_days_before(self, con, day: dt.date, *, apply: bool) -> tuple[int, int]:
+        """Retention: the day partitions before ``day`` leave ``core.device_event_files`` and the view (the
+        files go with the next `collect_garbage`). Returns (days, events) dropped, or that would be."""
+        if not con.execute(
+            "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'core' "
+            "AND table_name = 'device_event_files'"
+        ).fetchall()[0][0]:
+            return 0, 0
+        days, rows = con.execute(
+            "SELECT count(*), coalesce(sum(rows), 0) FROM core.device_event_files WHERE day < ?", [day]
+        ).fetchall()[0]
+        if apply and days:
+            con.execute("DELETE FROM core.device_event_files WHERE day < ?", [day])
+            files = [
+                self.root / r[0]
+                for r in con.execute("SELECT file FROM core.device_event_files ORDER BY day").fetchall()
+            ]
+            con.execute(f"CREATE OR REPLACE VIEW core.device_events AS {_events_view_sql(files)}")
+        return int(days), int(rows)
+
     def collect_garbage(self, con) -> int:
         """After the commit: delete day files no longer listed (and leftovers of a failed build)."""
         if not self.root.exists():

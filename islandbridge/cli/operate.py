@@ -37,6 +37,15 @@ def register(sub, after_quarantine=()) -> None:
     _reveal(sub)
     _keys(sub)
     _snapshots(sub)
+    s = command(
+        sub,
+        "prune",
+        _prune,
+        "show what retention would remove (raw device-event slices, superseded identity history and vault "
+        "versions, old exports, reports and landing leftovers); --apply removes it",
+        example="islandbridge prune --config islandbridge.yml --apply",
+    )
+    s.add_argument("--apply", action="store_true", help="remove it (default: a dry run that changes nothing)")
     asub = group(sub, "audit", "the re-identification audit log")
     command(
         asub,
@@ -163,6 +172,11 @@ def _keys(sub) -> None:
     )
     s.add_argument("--purpose", default="vault")
     s.add_argument("--kid", required=True)
+
+
+def _prune(args) -> int:
+    print_json(pipeline.prune(settings_of(args, with_sources=False), apply=args.apply))
+    return 0
 
 
 def _snapshots(sub) -> None:

@@ -163,3 +163,24 @@ def test_a_mistyped_quality_or_report_option_names_the_nearest_key():
         QualityConfig.from_mapping({"volumne": {"max_drop": 0.3}})
     with pytest.raises(MartOptionsError, match="unknown key `silent_hour`, did you mean `silent_hours`"):
         options_of({"silent_hour": 48})
+
+
+def test_retention_has_defaults_and_takes_each_key(tmp_path):
+    from islandbridge.config import Retention
+
+    env = {"GRID_SECRET": "s"}
+    assert parse_settings(BASE, base_dir=tmp_path, environ=env).retention == Retention()
+    raw = {**BASE, "retention": {"days": 7, "exports_days": 30, "after_each_run": False}}
+    got = parse_settings(raw, base_dir=tmp_path, environ=env).retention
+    assert (got.days, got.exports_days, got.reports_days, got.after_each_run) == (7, 30, 90, False)
+
+
+def test_bad_retention_values_are_each_named(tmp_path):
+    raw = {**BASE, "retention": {"days": 0, "reports_days": "a week", "after_each_run": "yes", "dayz": 3}}
+    with pytest.raises(ConfigError) as err:
+        parse_settings(raw, base_dir=tmp_path, environ={"GRID_SECRET": "s"})
+    text = str(err.value)
+    assert "retention.days: a whole number of days, at least 1 (got 0)" in text
+    assert "retention.reports_days: a whole number of days" in text
+    assert "retention.after_each_run: true or false" in text
+    assert "retention: unknown key `dayz`, did you mean `days`?" in text
