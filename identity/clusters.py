@@ -39,6 +39,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from islandbridge.identity.decided import DecisionConflict, Decisions, hard_same, unkept, with_apart
+from islandbridge.identity.links import Kept, Link, record_matches, typed_links, with_kept
 from islandbridge.identity.probabilistic import MATCH_PROBABILITY
 from islandbridge.perf import collector_paused
 
@@ -135,6 +136,7 @@ class Clustering:
     probability: list[float | None]
     reviews: list[Review] = field(default_factory=list)  # open pairs only: a decided pair is not asked again
     conflicts: list[DecisionConflict] = field(default_factory=list)
+    links: list[Link] = field(default_factory=list)  # every link that joined two records, with its rule
 
 
 PROFILE_COLUMNS = ("id_full", "id_ps", "birth", "birth_ym", "sex", "scope", "born_by")
@@ -148,6 +150,7 @@ def build_clusters(
     match_probability: float = MATCH_PROBABILITY,
     margin: float = AMBIGUITY_MARGIN,
     decisions: Decisions | None = None,
+    kept: Kept | None = None,
 ) -> Clustering:
     """Cluster ``records`` (uids 0..n-1) from ID edges and scored ``pairs`` (uid_l, uid_r, weight, prob).
 
@@ -155,7 +158,9 @@ def build_clusters(
     equal ID number (unless the two sides hold two different valid ID numbers); a ``different`` pair can
     never end in one person (a cannot-link, checked on whole clusters like every other `conflict`), unless
     hard links — equal ID numbers, ``same`` decisions — join it. What cannot be honoured is reported in
-    ``conflicts``; a decided pair is never a review again.
+    ``conflicts``; a decided pair is never a review again. ``kept`` (`links.Kept`): previous links whose
+    records did not change, tried first and beyond the threshold and the ambiguity rule, but never
+    against a `conflict`.
 
     Deterministic: the same inputs give the same clusters and reviews. Pairs are screened in bulk; the
     order-dependent part (strongest link first, constraints checked on whole clusters) runs for each
@@ -171,6 +176,7 @@ def build_clusters(
     hard_components = connected_components(n, hard[:, 0], hard[:, 1]) if len(same) else id_components
     records = with_apart(records, decided.different)
     candidates, reviews = _screen(records, hard_components, pairs, match_probability)
+    candidates = with_kept(candidates, kept)
     left, right, weight, prob = candidates
     components = connected_components(
         n, np.concatenate([hard[:, 0], left]), np.concatenate([hard[:, 1], right])
@@ -179,7 +185,7 @@ def build_clusters(
         cluster, links, more = _resolve_all(records, components, hard, candidates, margin)
     cluster, namesakes, undecided = join_sole_namesakes(records, cluster)
     conflicts += unkept(decided.different, cluster, id_components)
-    result = _result(cluster, edges, links, reviews + more + undecided, namesakes, same)
+    result = _result(cluster, edges, links, reviews + more + undecided, namesakes, same, kept)
     asked = {(min(a, b), max(a, b)) for a, b in (*decided.same, *decided.different)}
     result.reviews = [
         r for r in result.reviews if (min(r.uid_l, r.uid_r), max(r.uid_l, r.uid_r)) not in asked
@@ -552,28 +558,12 @@ def _result(
     reviews: list[Review],
     namesakes: Iterable[tuple[int, int]] = (),
     decided: np.ndarray | None = None,
+    kept: Kept | None = None,
 ) -> Clustering:
-    n = len(cluster)
-    matched_by = np.full(n, "none", dtype=object)
-    matched_by[[uid for pair in namesakes for uid in pair]] = "namesake"
-    probability = np.full(n, -np.inf)
-    if links:  # a record's probability: the strongest link that attached it
-        a, b, p = (np.array(column) for column in zip(*links, strict=True))
-        np.maximum.at(probability, np.concatenate([a, b]), np.concatenate([p, p]))
-        matched_by[probability > -np.inf] = "probabilistic"
-    probability[probability == -np.inf] = np.nan
-    if decided is not None:
-        matched_by[decided.reshape(-1)] = "decision"
-    ids = edges.reshape(-1)
-    matched_by[ids] = "id"
-    probability[ids] = 1.0
+    typed = typed_links(edges, decided, links, namesakes, kept)
+    matched_by, probability = record_matches(len(cluster), typed)
     open_reviews = [r for r in reviews if cluster[r.uid_l] != cluster[r.uid_r]]
-    return Clustering(
-        cluster.tolist(),
-        matched_by.tolist(),
-        [None if np.isnan(p) else float(p) for p in probability.tolist()],
-        _dedupe(open_reviews),
-    )
+    return Clustering(cluster.tolist(), matched_by, probability, _dedupe(open_reviews), links=typed)
 
 
 def _dedupe(reviews: list[Review]) -> list[Review]:
