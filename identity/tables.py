@@ -9,7 +9,8 @@ Schema ``core``:
   ``system, record_key, person_key, matched_by ('id' | 'decision' | 'probabilistic' | 'namesake' | 'none'), match_probability,
   first_seen_run, last_seen_run`` (the raw runs of the record's first and newest version).
 - ``identity_map_changes`` — the map's history, proportional to change: per reconciled run, the rows
-  that run added or changed, and (``removed``) the records it no longer maps. The map after any kept
+  that run added or changed, and (``removed``) the records it no longer maps, each with its ``change``
+  (`churn`: new, merge, split, retire, removed, updated). The map after any kept
   run is the newest change of each record up to that run (`map_at`), so any past day can be re-run
   from the map before it (`rewind`).
 - ``identity_map_before`` — kept for warehouses written before the history existed; no longer read.
@@ -17,6 +18,10 @@ Schema ``core``:
   run's as-of instant).
 - ``person_key_redirects`` — ``old_key → new_key`` for every merged key; follow it to the end
   (`resolve_sql`).
+- ``identity_links`` — every link that joined two records of a person, with its rule (`links`):
+  ``system_l, record_key_l, system_r, record_key_r, rule, match_probability, fingerprint_l,
+  fingerprint_r, run_id`` (the run that made it) ``, ended_run`` (the first run without it; NULL while it
+  stands). Kept as intervals, so it grows with change; `rewind` forgets the rows of the runs it forgets.
 - ``identity_review`` — pairs a person should decide: ``run_id, system_l, record_key_l, system_r,
   record_key_r, match_probability, reason``.
 
@@ -27,7 +32,7 @@ Schema ``core``:
 
 Schema ``meta``: ``identity_runs`` (per run: persons, records, links per system pair as JSON, merges,
 splits, churn, open reviews, the model version, the decisions applied and those that could not be, as
-JSON) and ``linkage_models`` (versioned Splink models as JSON).
+JSON, and the churn by reason as JSON in ``changes``) and ``linkage_models`` (versioned Splink models as JSON).
 """
 
 from __future__ import annotations

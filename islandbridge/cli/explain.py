@@ -72,6 +72,7 @@ def format_person(shown: Mapping[str, Any]) -> str:
 def format_changes(shown: Mapping[str, Any]) -> str:
     reasons = [c for c in CHANGES if c != "updated"]
     head = ["run", "persons", "merges", "splits", "retired", "churn", *reasons, "explained", "unexplained"]
+    head.append("fields_changed")
     rows = [head]
     for run in shown["runs"]:
         c = run["changes"]
@@ -79,12 +80,14 @@ def format_changes(shown: Mapping[str, Any]) -> str:
             [run["run_id"], run["persons"], run["merges"], run["splits"], run["retired"], run["churn"]]
             + [c.get(f"records_{r}", "-") for r in reasons]
             + [c.get("splits_explained", "-"), c.get("splits_unexplained", "-")]
+            + [c.get("records_with_changed_fields", "-")]
         )
     width = [max(len(str(r[i])) for r in rows) for i in range(len(head))]
     lines = ["  ".join(str(v).rjust(w) for v, w in zip(r, width, strict=True)) for r in rows]
     lines.append(
         "merges/splits/retired: key events; churn: records whose key changed; new..removed: records by "
-        "reason; explained: splits the day's data accounts for"
+        "reason; explained: splits the day's data accounts for; fields_changed: linked records whose "
+        "identifying fields changed"
     )
     for r in shown["changed_records"]:
         lines.append(f"  {r['change']:<8} {r['system']}/{r['record_key']}  now {r['person_key'] or '-'}")
