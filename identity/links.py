@@ -177,11 +177,21 @@ def record_matches(n: int, links: Sequence[Link]) -> tuple[list[str], list[float
     rank = {rule: i for i, rule in enumerate(RULES)}
     best = np.full(n, len(RULES))
     probability = np.full(n, -np.inf)
-    for link in links:
-        for uid in (link.uid_l, link.uid_r):
-            best[uid] = min(best[uid], rank[link.rule])
-            if link.rule in ("id", "probabilistic") and link.probability is not None:
-                probability[uid] = max(probability[uid], link.probability)
+    if links:
+        uids = np.array([[link.uid_l for link in links], [link.uid_r for link in links]], np.int64)
+        ranks = np.array([rank[link.rule] for link in links], np.int64)
+        scores = np.array(
+            [
+                link.probability
+                if link.rule in ("id", "probabilistic") and link.probability is not None
+                else -np.inf
+                for link in links
+            ],
+            np.float64,
+        )
+        for side in uids:
+            np.minimum.at(best, side, ranks)
+            np.maximum.at(probability, side, scores)
     names = [*RULES, "none"]
     matched_by = [names[i] for i in best.tolist()]
     return matched_by, [None if p == -np.inf else float(p) for p in probability.tolist()]
