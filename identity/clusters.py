@@ -39,7 +39,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from islandbridge.identity.decided import DecisionConflict, Decisions, hard_same, unkept, with_apart
-from islandbridge.identity.links import Kept, Link, record_matches, typed_links, with_kept
+from islandbridge.identity.links import KEPT_WEIGHT, Kept, Link, record_matches, typed_links, with_kept
 from islandbridge.identity.probabilistic import MATCH_PROBABILITY
 from islandbridge.perf import collector_paused
 
@@ -323,10 +323,12 @@ def _resolve(profiles: list[Profile], offset: int, id_edges, candidates, margin:
     for a, b in id_edges:
         uf.union(a, b)
     fixed = {i: uf.find(i) for i in range(offset, offset + len(profiles))}
-    rivals = _rival_links(uf, fixed, candidates, margin)
+    # Kept links (`links.with_kept`) skip the ambiguity rule and take no part in it: a model link stays as
+    # ambiguous as it would be from scratch, so an unchanged day links what the day before linked.
+    rivals = _rival_links(uf, fixed, [c for c in candidates if c[3] < KEPT_WEIGHT], margin)
     links, reviews = [], []
-    for a, b, p, _ in candidates:
-        if (a, fixed[b]) in rivals or (b, fixed[a]) in rivals:
+    for a, b, p, weight in candidates:
+        if weight < KEPT_WEIGHT and ((a, fixed[b]) in rivals or (b, fixed[a]) in rivals):
             reviews.append((a, b, p, "ambiguous"))
             continue
         ra, rb = uf.find(a), uf.find(b)
