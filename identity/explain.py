@@ -31,7 +31,7 @@ from islandbridge.identity.review import _audit, _masked_records, latest_run
 from islandbridge.landing import raw
 from islandbridge.privacy.configured import open_vault
 from islandbridge.privacy.sealing import SealedColumns
-from islandbridge.storage import has_table
+from islandbridge.storage import existing_columns, has_table
 
 _COLUMNS = ["name (masked)", "id_number (masked)", "phone (masked)"]
 
@@ -135,11 +135,17 @@ def changes(settings: Settings, as_of: dt.datetime | None = None) -> dict[str, A
     run only, with the records whose key changed and why (``core.identity_map_changes``). Keys only."""
     con = raw.connect(str(settings.warehouse_path), read_only=True)
     try:
-        runs = con.execute(
-            "SELECT run_id, as_of, persons, records, merges, splits, retired, churn, changes "
-            "FROM meta.identity_runs WHERE (? IS NULL OR run_id = ?) ORDER BY as_of",
-            [*[raw.run_id_for(as_of) if as_of else None] * 2],
-        ).fetchall()
+        columns = existing_columns(con, "meta.identity_runs")
+        why = "changes" if "changes" in columns else "NULL"  # reconciled before reasons were kept
+        runs = (
+            con.execute(
+                f"SELECT run_id, as_of, persons, records, merges, splits, retired, churn, {why} "
+                "FROM meta.identity_runs WHERE (? IS NULL OR run_id = ?) ORDER BY as_of",
+                [*[raw.run_id_for(as_of) if as_of else None] * 2],
+            ).fetchall()
+            if columns
+            else []
+        )
         if as_of is not None and not runs:
             raise ExplainError(f"no reconciled run as of {as_of.isoformat()}; `islandbridge runs` lists them")
         records = []
@@ -148,7 +154,8 @@ def changes(settings: Settings, as_of: dt.datetime | None = None) -> dict[str, A
                 {"system": s, "record_key": k, "person_key": p, "change": c}
                 for s, k, p, c in con.execute(
                     "SELECT system, record_key, person_key, change FROM core.identity_map_changes "
-                    "WHERE run_id = ? AND change NOT IN ('updated', 'new') ORDER BY change, system, record_key",
+                    "WHERE run_id = ? AND change IN ('merge', 'split', 'retire', 'removed') "
+                    "ORDER BY change, system, record_key",
                     [runs[0][0]],
                 ).fetchall()
             ]
