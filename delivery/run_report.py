@@ -328,6 +328,21 @@ def _compare(con, run_id: str, as_of: dt.datetime | None) -> str:
     )
 
 
+# Records by why their key changed, and splits the day's data does not explain (identity.churn; docs/identity.md).
+CHURN_COLUMNS = {
+    "records_new": "new records",
+    "records_merge": "records merged",
+    "records_split": "records split",
+    "records_retire": "records retired",
+    "splits_unexplained": "unexplained splits",
+}
+
+
+def _churn_reasons(changes: str | None) -> list[object]:
+    found = json.loads(changes) if changes else {}
+    return [found.get(k, "–") for k in CHURN_COLUMNS]
+
+
 def _linkage(con, run_id: str) -> str:
     run = select_one(con, "meta.identity_runs", "SELECT * FROM meta.identity_runs WHERE run_id = ?", [run_id])
     if run is None:
@@ -355,15 +370,16 @@ def _linkage(con, run_id: str) -> str:
         if reviews
         else ""
     )
+    why = "changes" if "changes" in existing_columns(con, "meta.identity_runs") else "NULL AS changes"
     history = select(
         con,
         "meta.identity_runs",
-        "SELECT run_id, as_of, persons, merges, splits, churn, reviews FROM "
+        f"SELECT run_id, as_of, persons, merges, splits, churn, reviews, {why} FROM "
         "meta.identity_runs WHERE as_of <= ? ORDER BY as_of DESC LIMIT 12",
         [run["as_of"]],
     )
     trend = bars([(h["run_id"], [h["persons"] or 0]) for h in reversed(history)], ["persons"]) + table(
-        ["run", "as of", "persons", "merges", "splits", "churn", "pairs to review"],
+        ["run", "as of", "persons", "merges", "splits", "churn", *CHURN_COLUMNS.values(), "pairs to review"],
         [
             [
                 h["run_id"],
@@ -372,6 +388,7 @@ def _linkage(con, run_id: str) -> str:
                 h["merges"],
                 h["splits"],
                 h["churn"],
+                *_churn_reasons(h.get("changes")),
                 h["reviews"],
             ]
             for h in history

@@ -43,6 +43,7 @@ import pyarrow.compute as pc
 
 from islandbridge.identity.decided import DecisionConflict, Decisions, hard_same, unkept, with_apart
 from islandbridge.identity.household import join_household
+from islandbridge.identity.links import KEPT_WEIGHT, Kept, Link, record_matches, typed_links, with_kept
 from islandbridge.identity.probabilistic import MATCH_PROBABILITY
 from islandbridge.identity.profiles import (
     Profile,
@@ -88,6 +89,7 @@ class Clustering:
     probability: list[float | None]
     reviews: list[Review] = field(default_factory=list)  # open pairs only: a decided pair is not asked again
     conflicts: list[DecisionConflict] = field(default_factory=list)
+    links: list[Link] = field(default_factory=list)  # every link that joined two records, with its rule
 
 
 def build_clusters(
@@ -98,6 +100,7 @@ def build_clusters(
     match_probability: float = MATCH_PROBABILITY,
     margin: float = AMBIGUITY_MARGIN,
     decisions: Decisions | None = None,
+    kept: Kept | None = None,
 ) -> Clustering:
     """Cluster ``records`` (uids 0..n-1) from ID edges and scored ``pairs`` (uid_l, uid_r, weight, prob).
 
@@ -105,7 +108,9 @@ def build_clusters(
     equal ID number (unless the two sides hold two different valid ID numbers); a ``different`` pair can
     never end in one person (a cannot-link, checked on whole clusters like every other `conflict`), unless
     hard links — equal ID numbers, ``same`` decisions — join it. What cannot be honoured is reported in
-    ``conflicts``; a decided pair is never a review again.
+    ``conflicts``; a decided pair is never a review again. ``kept`` (`links.Kept`): previous links whose
+    records did not change, tried first and beyond the threshold and the ambiguity rule, but never
+    against a `conflict`.
 
     Deterministic: the same inputs give the same clusters and reviews. Pairs are screened in bulk; the
     order-dependent part (strongest link first, constraints checked on whole clusters) runs for each
@@ -121,6 +126,7 @@ def build_clusters(
     hard_components = connected_components(n, hard[:, 0], hard[:, 1]) if len(same) else id_components
     records = with_apart(records, decided.different)
     candidates, reviews = _screen(records, hard_components, pairs, match_probability)
+    candidates = with_kept(candidates, kept)
     left, right, weight, prob = candidates
     components = connected_components(
         n, np.concatenate([hard[:, 0], left]), np.concatenate([hard[:, 1], right])
@@ -131,7 +137,7 @@ def build_clusters(
     cluster, household, several = join_household(records, cluster)
     undecided += [Review(min(a, b), max(a, b), None, "several_namesakes") for a, b in several]
     conflicts += unkept(decided.different, cluster, id_components)
-    result = _result(cluster, edges, links, reviews + more + undecided, namesakes, same, household)
+    result = _result(cluster, edges, links, reviews + more + undecided, namesakes, same, kept, household)
     asked = {(min(a, b), max(a, b)) for a, b in (*decided.same, *decided.different)}
     result.reviews = [
         r for r in result.reviews if (min(r.uid_l, r.uid_r), max(r.uid_l, r.uid_r)) not in asked
@@ -256,10 +262,12 @@ def _resolve(profiles: list[Profile], offset: int, id_edges, candidates, margin:
     for a, b in id_edges:
         uf.union(a, b)
     fixed = {i: uf.find(i) for i in range(offset, offset + len(profiles))}
-    rivals = _rival_links(uf, fixed, candidates, margin)
+    # Kept links (`links.with_kept`) skip the ambiguity rule and take no part in it: a model link stays as
+    # ambiguous as it would be from scratch, so an unchanged day links what the day before linked.
+    rivals = _rival_links(uf, fixed, [c for c in candidates if c[3] < KEPT_WEIGHT], margin)
     links, reviews = [], []
-    for a, b, p, _ in candidates:
-        if (a, fixed[b]) in rivals or (b, fixed[a]) in rivals:
+    for a, b, p, weight in candidates:
+        if weight < KEPT_WEIGHT and ((a, fixed[b]) in rivals or (b, fixed[a]) in rivals):
             reviews.append((a, b, p, "ambiguous"))
             continue
         ra, rb = uf.find(a), uf.find(b)
@@ -459,33 +467,13 @@ def _result(
     reviews: list[Review],
     namesakes: Iterable[tuple[int, int]] = (),
     decided: np.ndarray | None = None,
+    kept: Kept | None = None,
     household: Iterable[tuple[int, int, str]] = (),
 ) -> Clustering:
-    n = len(cluster)
-    matched_by = np.full(n, "none", dtype=object)
-    matched_by[[uid for pair in namesakes for uid in pair]] = "namesake"
-    for seeker, resident, how in household:  # the resident keeps what joined it before, if anything
-        matched_by[seeker] = how
-        if matched_by[resident] == "none":
-            matched_by[resident] = how
-    probability = np.full(n, -np.inf)
-    if links:  # a record's probability: the strongest link that attached it
-        a, b, p = (np.array(column) for column in zip(*links, strict=True))
-        np.maximum.at(probability, np.concatenate([a, b]), np.concatenate([p, p]))
-        matched_by[probability > -np.inf] = "probabilistic"
-    probability[probability == -np.inf] = np.nan
-    if decided is not None:
-        matched_by[decided.reshape(-1)] = "decision"
-    ids = edges.reshape(-1)
-    matched_by[ids] = "id"
-    probability[ids] = 1.0
+    typed = typed_links(edges, decided, links, namesakes, kept, household)
+    matched_by, probability = record_matches(len(cluster), typed)
     open_reviews = [r for r in reviews if cluster[r.uid_l] != cluster[r.uid_r]]
-    return Clustering(
-        cluster.tolist(),
-        matched_by.tolist(),
-        [None if np.isnan(p) else float(p) for p in probability.tolist()],
-        _dedupe(open_reviews),
-    )
+    return Clustering(cluster.tolist(), matched_by, probability, _dedupe(open_reviews), links=typed)
 
 
 def _dedupe(reviews: list[Review]) -> list[Review]:

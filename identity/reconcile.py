@@ -31,13 +31,14 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from islandbridge.config import Clock, Settings, utc_now
+from islandbridge.identity import churn, review
 from islandbridge.identity import clusters as clustering
 from islandbridge.identity import keys as key_assignment
-from islandbridge.identity import review
 from islandbridge.identity import tables as identity
 from islandbridge.identity.deterministic import id_links
 from islandbridge.identity.evaluate import pair_counts
 from islandbridge.identity.filing import SYNCED_THROUGH, sync_vault
+from islandbridge.identity.links import Kept, fingerprints, kept_links, links_table
 from islandbridge.identity.probabilistic import MODEL_FORMAT, predict_pairs, train_model
 from islandbridge.identity.records import (
     load_records,
@@ -108,21 +109,32 @@ def _reconcile_one(
         version, model, trained = _model(con, records, run_id, clock)
     with _timed(timings, "match"):
         decided = review.applicable(con, records)
-        found = _match(records, model, decided)
+        previous_links = identity.current_links(con)
+        prints = fingerprints(mac_key, records)
+        kept = kept_links(previous_links, records, prints, clustering.identity_evidence)
+        found = _match(records, model, decided, kept)
     with _timed(timings, "keys"):
         result, keys = _assign(mac_key, records, found, base)
-    summary = {**_summary(records, found, result, keys, version), "decisions": review.outcome(decided, found)}
+    new_map = _identity_map(records, found, keys)
+    changes, churn_summary = _churn(records, base, new_map, result, previous_links, prints, decided)
+    summary = {
+        **_summary(records, found, result, keys, version),
+        "decisions": review.outcome(decided, found),
+        "changes": churn_summary,
+    }
     with _timed(timings, "write"):
         identity.write_run(
             con,
             run_id,
             as_of,
             base,
-            _identity_map(records, found, keys),
+            new_map,
             [(e.event, e.old_key, e.new_key) for e in result.events],
             _reviews(records, found),
             summary,
             clock(),
+            links=links_table(records, found.links, prints),
+            changes=changes,
         )
     with _timed(timings, "vault"):
         summary["vault"] = sync_vault(con, vault, person_streams(settings), as_of)
@@ -243,11 +255,30 @@ def _model(
 
 
 def _match(
-    records: pa.Table, model: dict[str, Any] | None, decided: review.Applicable | None = None
+    records: pa.Table,
+    model: dict[str, Any] | None,
+    decided: review.Applicable | None = None,
+    kept: Kept | None = None,
 ) -> clustering.Clustering:
     pairs = predict_pairs(records, model or {})
     decisions = decided.decisions if decided else None
-    return clustering.build_clusters(records, id_links(records), pairs, decisions=decisions)
+    return clustering.build_clusters(records, id_links(records), pairs, decisions=decisions, kept=kept)
+
+
+def _churn(records, base, new_map: pa.Table, result, previous_links: pd.DataFrame, prints, decided):
+    """Why keys changed (per record), and the run's churn summary with its splits explained or not."""
+    current = new_map.select(["system", "record_key", "person_key"]).to_pandas()
+    changes = churn.record_changes(base.previous, current, result.events)
+    before: dict[tuple[str, str], str] = {}
+    for side in ("l", "r"):
+        ends = previous_links[[f"system_{side}", f"record_key_{side}", f"fingerprint_{side}"]]
+        before.update({(s, k): f for s, k, f in ends.itertuples(index=False, name=None)})
+    keys = list(zip(records["system"].to_pylist(), records["record_key"].to_pylist(), strict=True))
+    now = dict(zip(keys, prints, strict=True))
+    touched = {keys[u] for pair in (decided.pair_ids if decided else {}) for u in pair}
+    splits = churn.explain_splits(base.previous, current, result.events, before, now, touched)
+    altered = sum(1 for record, fp in before.items() if record in now and now[record] != fp)
+    return changes, churn.summary(changes, splits, altered)
 
 
 def _assign(

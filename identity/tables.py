@@ -9,7 +9,8 @@ Schema ``core``:
   ``system, record_key, person_key, matched_by ('id' | 'decision' | 'probabilistic' | 'namesake' | 'reporter' | 'masked_id' | 'none'), match_probability,
   first_seen_run, last_seen_run`` (the raw runs of the record's first and newest version).
 - ``identity_map_changes`` — the map's history, proportional to change: per reconciled run, the rows
-  that run added or changed, and (``removed``) the records it no longer maps. The map after any kept
+  that run added or changed, and (``removed``) the records it no longer maps, each with its ``change``
+  (`churn`: new, merge, split, retire, removed, updated). The map after any kept
   run is the newest change of each record up to that run (`map_at`), so any past day can be re-run
   from the map before it (`rewind`).
 - ``identity_map_before`` — kept for warehouses written before the history existed; no longer read.
@@ -17,6 +18,10 @@ Schema ``core``:
   run's as-of instant).
 - ``person_key_redirects`` — ``old_key → new_key`` for every merged key; follow it to the end
   (`resolve_sql`).
+- ``identity_links`` — every link that joined two records of a person, with its rule (`links`):
+  ``system_l, record_key_l, system_r, record_key_r, rule, match_probability, fingerprint_l,
+  fingerprint_r, run_id`` (the run that made it) ``, ended_run`` (the first run without it; NULL while it
+  stands). Kept as intervals, so it grows with change; `rewind` forgets the rows of the runs it forgets.
 - ``identity_review`` — pairs a person should decide: ``run_id, system_l, record_key_l, system_r,
   record_key_r, match_probability, reason``.
 
@@ -27,7 +32,7 @@ Schema ``core``:
 
 Schema ``meta``: ``identity_runs`` (per run: persons, records, links per system pair as JSON, merges,
 splits, churn, open reviews, the model version, the decisions applied and those that could not be, as
-JSON) and ``linkage_models`` (versioned Splink models as JSON).
+JSON, and the churn by reason as JSON in ``changes``) and ``linkage_models`` (versioned Splink models as JSON).
 """
 
 from __future__ import annotations
@@ -83,6 +88,15 @@ CREATE TABLE IF NOT EXISTS core.identity_decisions (
     seq BIGINT NOT NULL, pair_id VARCHAR NOT NULL, system_l VARCHAR NOT NULL, record_key_l VARCHAR NOT NULL,
     system_r VARCHAR NOT NULL, record_key_r VARCHAR NOT NULL, decision VARCHAR NOT NULL, actor VARCHAR NOT NULL,
     note VARCHAR, decided_at TIMESTAMPTZ NOT NULL
+);
+-- change: why the record's row changed ('new' | 'merge' | 'split' | 'retire' | 'removed' | 'updated'; churn.py).
+ALTER TABLE core.identity_map_changes ADD COLUMN IF NOT EXISTS change VARCHAR;
+-- changes: the run's churn by reason as JSON (churn.summary).
+ALTER TABLE meta.identity_runs ADD COLUMN IF NOT EXISTS changes VARCHAR;
+CREATE TABLE IF NOT EXISTS core.identity_links (
+    system_l VARCHAR NOT NULL, record_key_l VARCHAR NOT NULL, system_r VARCHAR NOT NULL,
+    record_key_r VARCHAR NOT NULL, rule VARCHAR NOT NULL, match_probability DOUBLE, fingerprint_l VARCHAR,
+    fingerprint_r VARCHAR, run_id VARCHAR NOT NULL, ended_run VARCHAR
 );
 CREATE TABLE IF NOT EXISTS meta.linkage_models (
     version INTEGER PRIMARY KEY, model_format VARCHAR NOT NULL, trained_at TIMESTAMPTZ,
@@ -171,6 +185,7 @@ def rewind(con: duckdb.DuckDBPyConnection, as_of: dt.datetime) -> tuple[str, ...
         marks = ", ".join("?" * len(later))
         for table in ("identity_events", "person_key_redirects", "identity_review", "identity_map_changes"):
             con.execute(f"DELETE FROM core.{table} WHERE run_id IN ({marks})", list(later))
+        _forget_links(con, later)
         con.execute(f"DELETE FROM meta.identity_runs WHERE run_id IN ({marks})", list(later))
         con.execute("DELETE FROM core.identity_map")
         if before:
@@ -201,7 +216,8 @@ def _seed_history(con: duckdb.DuckDBPyConnection) -> None:
     if latest:
         with transaction(con):
             con.execute(
-                f"INSERT INTO core.identity_map_changes SELECT ?, {MAP_COLUMNS}, false FROM core.identity_map",
+                f"INSERT INTO core.identity_map_changes (run_id, {MAP_COLUMNS}, removed) "
+                f"SELECT ?, {MAP_COLUMNS}, false FROM core.identity_map",
                 [latest[0][0]],
             )
             con.execute("UPDATE meta.identity_runs SET history = true WHERE run_id = ?", [latest[0][0]])
@@ -217,20 +233,27 @@ def write_run(
     reviews: pa.Table,
     summary: Mapping[str, Any],
     reconciled_at: dt.datetime,
+    links: pa.Table | None = None,
+    changes: pd.DataFrame | None = None,
 ) -> None:
     """Replace the identity tables' state with this run's, in one transaction.
 
     ``identity_map`` has the columns of ``core.identity_map``; ``reviews`` those of ``core.identity_review``
-    without ``run_id``; ``events`` are (event, old_key, new_key).
+    without ``run_id``; ``events`` are (event, old_key, new_key); ``links`` the columns of
+    ``core.identity_links`` before ``run_id`` (`links.links_table`); ``changes`` (system, record_key,
+    change) the reason of each record that is new, changed key or left (`churn.record_changes`).
     """
     with transaction(con):
         for table in ("identity_events", "person_key_redirects", "identity_review"):
             con.execute(f"DELETE FROM core.{table} WHERE run_id = ?", [run_id])
         con.execute("DELETE FROM meta.identity_runs WHERE run_id = ?", [run_id])
         con.execute("DELETE FROM core.identity_map_changes WHERE run_id = ?", [run_id])
+        _forget_links(con, (run_id,))
+        if links is not None:
+            _record_links(con, run_id, links)
         con.register("_ib_new_map", identity_map)
         try:
-            _record_changes(con, run_id)
+            _record_changes(con, run_id, changes)
             con.execute("DELETE FROM core.identity_map")
             con.execute(f"INSERT INTO core.identity_map SELECT {MAP_COLUMNS} FROM _ib_new_map")
         finally:
@@ -249,8 +272,8 @@ def write_run(
         _insert(con, "core.identity_review", reviews, run_id)
         con.execute(
             "INSERT INTO meta.identity_runs (run_id, as_of, model_version, persons, records, links, merges, "
-            "splits, retired, churn, reviews, reconciled_at, history, decisions) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, true, ?)",
+            "splits, retired, churn, reviews, reconciled_at, history, decisions, changes) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, true, ?, ?)",
             [
                 run_id,
                 as_of,
@@ -265,16 +288,18 @@ def write_run(
                 summary["reviews"],
                 reconciled_at,
                 json.dumps(summary.get("decisions", {}), sort_keys=True),
+                json.dumps(summary.get("changes", {}), sort_keys=True),
             ],
         )
 
 
-def _record_changes(con: duckdb.DuckDBPyConnection, run_id: str) -> None:
+def _record_changes(con: duckdb.DuckDBPyConnection, run_id: str, changes: pd.DataFrame | None) -> None:
     """History rows for this run: records whose key, match decision or versions differ from the previous
-    map, and records it dropped. A score that moved while nothing else did (term frequencies shift a
-    little with every day's data) is not a change: the history stays proportional to what changed."""
+    map, and records it dropped, each with its ``change`` (``updated`` when the key stayed). A score that
+    moved while nothing else did (term frequencies shift a little with every day's data) is not a change:
+    the history stays proportional to what changed."""
     con.execute(
-        f"""INSERT INTO core.identity_map_changes
+        f"""INSERT INTO core.identity_map_changes (run_id, {MAP_COLUMNS}, removed)
         SELECT ?, {MAP_COLUMNS}, false FROM _ib_new_map n
         WHERE NOT EXISTS (
             SELECT 1 FROM core.identity_map o
@@ -288,6 +313,57 @@ def _record_changes(con: duckdb.DuckDBPyConnection, run_id: str) -> None:
             EXCEPT SELECT system, record_key FROM _ib_new_map)""",
         [run_id, run_id],
     )
+    if changes is not None and len(changes):
+        con.register("_ib_changes", changes[["system", "record_key", "change"]])
+        try:
+            con.execute(
+                "UPDATE core.identity_map_changes c SET change = x.change FROM _ib_changes x "
+                "WHERE c.run_id = ? AND c.system = x.system AND c.record_key = x.record_key",
+                [run_id],
+            )
+        finally:
+            con.unregister("_ib_changes")
+    con.execute(
+        "UPDATE core.identity_map_changes SET change = CASE WHEN removed THEN 'removed' ELSE 'updated' END "
+        "WHERE run_id = ? AND change IS NULL",
+        [run_id],
+    )
+
+
+LINK_SAME = """o.system_l = n.system_l AND o.record_key_l = n.record_key_l AND o.system_r = n.system_r
+    AND o.record_key_r = n.record_key_r AND o.rule = n.rule
+    AND o.fingerprint_l IS NOT DISTINCT FROM n.fingerprint_l AND o.fingerprint_r IS NOT DISTINCT FROM n.fingerprint_r"""
+
+
+def _record_links(con: duckdb.DuckDBPyConnection, run_id: str, links: pa.Table) -> None:
+    """End the current links this run no longer has, and add the ones it made anew (a link is kept as one
+    row for as long as it stands: ``run_id`` made it, ``ended_run`` is the first run without it)."""
+    con.register("_ib_links", links)
+    try:
+        con.execute(
+            "UPDATE core.identity_links o SET ended_run = ? WHERE ended_run IS NULL "
+            f"AND NOT EXISTS (SELECT 1 FROM _ib_links n WHERE {LINK_SAME})",
+            [run_id],
+        )
+        con.execute(
+            "INSERT INTO core.identity_links SELECT n.*, ?, NULL FROM _ib_links n WHERE NOT EXISTS "
+            f"(SELECT 1 FROM core.identity_links o WHERE o.ended_run IS NULL AND {LINK_SAME})",
+            [run_id],
+        )
+    finally:
+        con.unregister("_ib_links")
+
+
+def _forget_links(con: duckdb.DuckDBPyConnection, runs: Iterable[str]) -> None:
+    runs = list(runs)
+    marks = ", ".join("?" * len(runs))
+    con.execute(f"DELETE FROM core.identity_links WHERE run_id IN ({marks})", runs)
+    con.execute(f"UPDATE core.identity_links SET ended_run = NULL WHERE ended_run IN ({marks})", runs)
+
+
+def current_links(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
+    """The links of the newest reconciled run (``core.identity_links`` rows still standing)."""
+    return con.execute("SELECT * FROM core.identity_links WHERE ended_run IS NULL").df()
 
 
 def _many(con: duckdb.DuckDBPyConnection, sql: str, rows: list[list[Any]]) -> None:

@@ -9,6 +9,7 @@ an example):
     runs                   recent runs and their accounting
     quarantine             rows the quality gate set aside: list, show, replay
     review                 identity pairs the model was unsure of: list, show (masked), decide
+    explain                a person's records (masked) and the rule of each link; --changes: key churn
     linkage train          train and save a new linkage model version
     reveal                 a department's identifiers of some persons, for a stated purpose (audited)
     keys                   vault and quarantine keys: status, add, rotate, retire
@@ -39,7 +40,7 @@ import logging
 import sys
 from importlib.metadata import entry_points
 
-from islandbridge.cli import operate, review, shell, steps
+from islandbridge.cli import explain, operate, review, shell, steps
 from islandbridge.cli.common import VERBOSE
 from islandbridge.config import owner_only_files
 from islandbridge.errors import IslandbridgeError
@@ -73,7 +74,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("-v", "--verbose", action="count", default=0, help=VERBOSE._actions[0].help)
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
     steps.register(sub)
-    operate.register(sub, after_quarantine=(review.register,))
+    operate.register(sub, after_quarantine=(review.register, explain.register))
     shell.register(sub)
     for plugin in sorted(entry_points(group=COMMAND_GROUPS), key=lambda e: e.name):
         plugin.load()(sub)

@@ -88,6 +88,7 @@ def home(tmp_path, monkeypatch):
         ["quarantine", "list"],
         ["sql", "SELECT count(*) AS runs FROM meta.runs"],
         ["snapshot", "list"],
+        ["explain", "--changes"],
     ],
 )
 def test_read_only_commands_need_no_source_secret(home, argv, capsys):

@@ -21,6 +21,7 @@ IDENTITY_TABLES = {
     "identity_map_changes",
     "identity_events",
     "identity_decisions",
+    "identity_links",
     "identity_review",
     "person_key_redirects",
 }

@@ -60,11 +60,16 @@ def make_warehouse(
             [RUN],
         )
         if identity_run:
-            for run_id, known, as_of in ((RUN, 2718, AS_OF), (OTHER, 2699, AS_OF - dt.timedelta(days=1))):
+            why = json.dumps({"records_new": 12, "records_split": 5, "splits_unexplained": 0})
+            for run_id, known, as_of, changes in (
+                (RUN, 2718, AS_OF, why),
+                (OTHER, 2699, AS_OF - dt.timedelta(days=1), None),
+            ):
                 con.execute(
                     "INSERT INTO meta.identity_runs (run_id, as_of, model_version, persons, records, links, "
-                    "merges, splits, retired, churn, reviews) VALUES (?, ?, 1, ?, 7659, ?, 4, 3, 2, 17, 251)",
-                    [run_id, as_of, known, json.dumps(LINKS)],
+                    "merges, splits, retired, churn, reviews, changes) "
+                    "VALUES (?, ?, 1, ?, 7659, ?, 4, 3, 2, 17, 251, ?)",
+                    [run_id, as_of, known, json.dumps(LINKS), changes],
                 )
         con.execute(
             "INSERT INTO core.identity_map VALUES ('resident_registry', 't_jm:SECRET-RECORD-KEY', "
@@ -247,6 +252,14 @@ def test_linkage_shows_persons_churn_and_pair_matrix(full_report):
     assert "grid_platform ~ iot_platform: 1,597 links" in linkage
     assert "civil_affairs ~ iot_platform: 0 links" in linkage  # absent pairs are shown as zero
     assert OTHER in linkage and "2,699" in linkage  # the trend over earlier runs
+
+
+def test_recent_runs_say_why_keys_changed(full_report):
+    """Records by reason (identity.churn) per run; a run reconciled before reasons were kept shows a dash."""
+    linkage = section(full_report, "linkage")
+    assert "<th>records split</th>" in linkage and "<th>unexplained splits</th>" in linkage
+    row = re.search(rf"<tr><td>{RUN}</td>(.*?)</tr>", linkage).group(1)
+    assert re.findall(r"<td[^>]*>([^<]*)</td>", row)[5:11] == ["12", "–", "5", "–", "0", "251"]
 
 
 def test_island_coverage_shows_each_community_and_persons_by_number_of_systems(full_report):

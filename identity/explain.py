@@ -1,0 +1,173 @@
+"""Why a person is who they are: their records (masked) and the rule behind every link; and what changed.
+
+``islandbridge explain PERSON_KEY | SYSTEM/RECORD_KEY | RECORD_KEY`` (`explain_person`) reads the newest
+reconciled map (``core.identity_map``) and the links that stand (``core.identity_links``, `links`):
+
+    person pk_3f9a… (run 20261122T160000Z): 3 record(s), 2 link(s)
+      resident_registry/t_jm:100345   张*伟  510104********5052  138****8000  1951 F  matched_by id
+      grid_platform/residents:GP00812 ...
+      links:
+      grid_platform/residents:GP00812 ~ resident_registry/t_jm:100345   probabilistic p=0.9987 since …
+
+Values come masked only (the same view as ``islandbridge review show``, `review._masked_records`), and the
+look is written to the audit log (department ``identity_review``). ``explain --changes`` (`changes`)
+gives each reconciled run's churn by reason (`churn`) — records new, merged, split, retired — the splits
+explained by that day's data or not, and with ``--as-of`` the records of that run that changed key.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Any
+
+import duckdb
+
+from islandbridge.config import Clock, Settings, utc_now
+from islandbridge.errors import TerminalError
+from islandbridge.identity import tables as identity
+from islandbridge.identity.records import person_streams
+from islandbridge.identity.review import _audit, _masked_records, latest_run
+from islandbridge.landing import raw
+from islandbridge.privacy.configured import open_vault
+from islandbridge.privacy.sealing import SealedColumns
+from islandbridge.storage import existing_columns, has_table
+
+_COLUMNS = ["name (masked)", "id_number (masked)", "phone (masked)"]
+
+
+class ExplainError(TerminalError):
+    """Nothing to explain under that name (no such person or record, or a record key of several systems).
+
+    Terminal: the name asked for must change."""
+
+    exit_status = 2
+
+
+def explain_person(settings: Settings, target: str, *, actor: str, clock: Clock = utc_now) -> dict[str, Any]:
+    """The person a person key or record names: its records (masked) and each link with its rule.
+
+    ``target``: a ``person_key`` (a merged key is followed to today's), ``SYSTEM/RECORD_KEY``, or a bare
+    record key when one system has it. Raises `ExplainError` when nothing matches. Audited.
+    """
+    if not actor or not actor.strip():
+        raise ExplainError("explaining a person needs an actor (who looks)")
+    con = raw.connect(str(settings.warehouse_path), read_only=True)
+    try:
+        run_id, as_of = latest_run(con)
+        person = _person_of(con, target.strip())
+        members = con.execute(
+            "SELECT system, record_key, matched_by, match_probability FROM core.identity_map "
+            "WHERE person_key = ? ORDER BY system, record_key",
+            [person],
+        ).fetchall()
+        links = _links(con, person)
+        wanted = {(s, k) for s, k, _, _ in members}
+        with open_vault(settings) as vault:
+            masked = _masked_records(con, person_streams(settings), as_of, wanted, SealedColumns(vault))
+        _audit(settings, actor, f"identity explain: person {person}", con, sorted(wanted), _COLUMNS, clock())
+    finally:
+        con.close()
+    records = [
+        {
+            **masked.get((s, k), {"system": s, "record_key": k}),
+            "matched_by": by,
+            "match_probability": p,
+        }
+        for s, k, by, p in members
+    ]
+    return {"person_key": person, "run_id": run_id, "records": records, "links": links}
+
+
+def _person_of(con: duckdb.DuckDBPyConnection, target: str) -> str:
+    if target.startswith("pk_"):
+        found = con.execute(
+            f"SELECT coalesce((SELECT person_key FROM ({identity.resolve_sql()}) WHERE old_key = ?), ?)",
+            [target, target],
+        ).fetchall()[0][0]
+        if con.execute("SELECT count(*) FROM core.identity_map WHERE person_key = ?", [found]).fetchall()[0][
+            0
+        ]:
+            return found
+        raise ExplainError(f"no person {target} in core.identity_map (retired, or never issued)")
+    system, sep, key = target.partition("/")
+    rows = con.execute(
+        "SELECT system, person_key FROM core.identity_map WHERE record_key = ? AND (? = '' OR system = ?)",
+        [key if sep else target, system if sep else "", system if sep else ""],
+    ).fetchall()
+    if len(rows) == 1:
+        return rows[0][1]
+    if not rows:
+        raise ExplainError(
+            f"no record {target!r} in core.identity_map: name a person key (pk_…), SYSTEM/RECORD_KEY "
+            "(e.g. resident_registry/t_jm:100345) or a record key"
+        )
+    systems = ", ".join(sorted(s for s, _ in rows))
+    raise ExplainError(f"record key {target!r} is in several systems ({systems}); write SYSTEM/RECORD_KEY")
+
+
+def _links(con: duckdb.DuckDBPyConnection, person: str) -> list[dict[str, Any]]:
+    if not has_table(con, "core.identity_links"):  # reconciled before links were kept
+        return []
+    rows = con.execute(
+        """SELECT l.system_l, l.record_key_l, l.system_r, l.record_key_r, l.rule, l.match_probability, l.run_id
+        FROM core.identity_links l
+        JOIN core.identity_map a ON a.system = l.system_l AND a.record_key = l.record_key_l
+        JOIN core.identity_map b ON b.system = l.system_r AND b.record_key = l.record_key_r
+        WHERE l.ended_run IS NULL AND a.person_key = ? AND b.person_key = ?
+        ORDER BY ALL""",
+        [person, person],
+    ).fetchall()
+    return [
+        {
+            "left": f"{sl}/{kl}",
+            "right": f"{sr}/{kr}",
+            "rule": rule,
+            "match_probability": p,
+            "since_run": since,
+        }
+        for sl, kl, sr, kr, rule, p, since in rows
+    ]
+
+
+def changes(settings: Settings, as_of: dt.datetime | None = None) -> dict[str, Any]:
+    """Each reconciled run's churn by reason (``meta.identity_runs``), oldest first; with ``as_of``, that
+    run only, with the records whose key changed and why (``core.identity_map_changes``). Keys only."""
+    con = raw.connect(str(settings.warehouse_path), read_only=True)
+    try:
+        columns = existing_columns(con, "meta.identity_runs")
+        why = "changes" if "changes" in columns else "NULL"  # reconciled before reasons were kept
+        runs = (
+            con.execute(
+                f"SELECT run_id, as_of, persons, records, merges, splits, retired, churn, {why} "
+                "FROM meta.identity_runs WHERE (? IS NULL OR run_id = ?) ORDER BY as_of",
+                [*[raw.run_id_for(as_of) if as_of else None] * 2],
+            ).fetchall()
+            if columns
+            else []
+        )
+        if as_of is not None and not runs:
+            raise ExplainError(f"no reconciled run as of {as_of.isoformat()}; `islandbridge runs` lists them")
+        records = []
+        if as_of is not None:
+            records = [
+                {"system": s, "record_key": k, "person_key": p, "change": c}
+                for s, k, p, c in con.execute(
+                    "SELECT system, record_key, person_key, change FROM core.identity_map_changes "
+                    "WHERE run_id = ? AND change IN ('merge', 'split', 'retire', 'removed') "
+                    "ORDER BY change, system, record_key",
+                    [runs[0][0]],
+                ).fetchall()
+            ]
+    finally:
+        con.close()
+    keys = ("run_id", "as_of", "persons", "records", "merges", "splits", "retired", "churn")
+    rows = [
+        {
+            **dict(zip(keys, r[:8], strict=True)),
+            "as_of": r[1].isoformat(),
+            "changes": json.loads(r[8] or "{}"),
+        }
+        for r in runs
+    ]
+    return {"runs": rows, "changed_records": records}

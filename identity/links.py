@@ -1,0 +1,219 @@
+"""Which links made each person, and which of them a run keeps: the rule of every link, and sticky links.
+
+A person is a cluster of records; each **link** between two of its records says which rule joined them:
+
+- ``id`` — equal valid full ID numbers (`deterministic.id_links`);
+- ``decision`` — a person decided the two are one (``islandbridge review decide … same``);
+- ``probabilistic`` — the model's link, with its ``match_probability``;
+- ``namesake`` — the sole-namesake pass (`clusters.join_sole_namesakes`);
+- ``reporter`` / ``masked_id`` — the household pass (`household.join_household`): an incident's reporter
+  or a masked ID joined to the one fitting resident of the flat.
+
+Links are written to ``core.identity_links`` (`store`) with a **fingerprint** of each end: a keyed MAC
+(the ``person_key`` key) of the record's identifying fields (`FINGERPRINT_COLUMNS`: name, ID numbers,
+birth, sex, phones, address, roster scope). No value can be read back from it; it only tells whether a
+record's identifying fields changed since the link was made.
+
+**Sticky links.** The clustering is recomputed every run, and a model link near the threshold can come
+and go with things that are not evidence about the pair: the term frequencies of names move as other
+records arrive, a new namesake in the flat turns a sole-namesake join into an ambiguity. A record whose
+identifying fields did not change keeps its links, and a split needs contradicting evidence: every
+previous ``probabilistic``, ``namesake``, ``reporter`` or ``masked_id`` link whose two ends are still present — with unchanged
+fingerprints, or changed but still agreeing on name (or pinyin), birth date or ID number (a new phone,
+a move) — is offered to the clustering again (`kept_links`), first and regardless of the threshold, the
+evidence screen and the ambiguity rule, but under every hard constraint (`clusters.conflict`): a new
+different valid ID number, a ``different`` decision, two birth dates or sexes still cut it, and so does
+a record that no longer agrees on any identity field (a card given to someone else). ``id`` and ``decision`` links are not kept: the data and the
+decisions give them again each run, or no longer do.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from typing import NamedTuple
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from islandbridge.privacy.keys import Key
+from islandbridge.privacy.pseudonymise import person_keys
+
+RULES = ("id", "decision", "probabilistic", "namesake", "reporter", "masked_id")
+STICKY_RULES = ("probabilistic", "namesake", "reporter", "masked_id")
+# Identifying fields (records.FEATURES). Not ``born_by``: it moves with the as-of date every day.
+FINGERPRINT_COLUMNS = (
+    "name_key",
+    "pinyin_key",
+    "id_full",
+    "id_ps",
+    "id_digits",
+    "birth",
+    "birth_ym",
+    "sex",
+    "phones",
+    "house_key",
+    "room_key",
+    "community",
+    "scope",
+    "is_home",
+    "registered",
+)
+KEPT_WEIGHT = 1.0e9  # a kept link sorts before every model link and has no rival within the margin
+
+
+class Link(NamedTuple):
+    """Two records (uids) of one person and the rule that joined them."""
+
+    uid_l: int
+    uid_r: int
+    rule: str
+    probability: float | None = None
+    kept: bool = False  # carried over from an earlier run (both ends unchanged)
+
+
+class Kept(NamedTuple):
+    """Previous links offered again: uids, their probability (NaN for a namesake link) and rule."""
+
+    left: np.ndarray
+    right: np.ndarray
+    probability: np.ndarray
+    rule: list[str]
+
+    def rules(self) -> dict[tuple[int, int], tuple[str, float | None]]:
+        return {
+            (min(a, b), max(a, b)): (rule, None if np.isnan(p) else float(p))
+            for a, b, p, rule in zip(
+                self.left.tolist(), self.right.tolist(), self.probability.tolist(), self.rule, strict=True
+            )
+        }
+
+
+def fingerprints(mac_key: Key, records: pa.Table) -> list[str]:
+    """A keyed fingerprint of each record's identifying fields (``fp_`` + 16 hex digits)."""
+    columns = [c for c in FINGERPRINT_COLUMNS if c in records.column_names]
+    values = [records[c].to_pylist() for c in columns]
+    texts = ["fingerprint\x1f" + "\x1f".join(repr(v) for v in row) for row in zip(*values, strict=True)]
+    return ["fp_" + key[3:19] for key in person_keys(mac_key, texts).to_pylist()]
+
+
+def kept_links(
+    previous: pd.DataFrame,
+    records: pa.Table,
+    prints: Sequence[str],
+    still_agree: Callable[[pa.Table, np.ndarray, np.ndarray], np.ndarray] | None = None,
+) -> Kept:
+    """The previous sticky links (``core.identity_links`` rows) to offer again: both ends present, and
+    either both unchanged (same fingerprints) or, where ``still_agree`` is given (the clustering's
+    `clusters.identity_evidence`), changed but still agreeing on name, birth date or ID number — a new
+    phone or a move is changed evidence, not contradicting evidence; a new name is."""
+    systems, keys = records["system"].to_pylist(), records["record_key"].to_pylist()
+    uid = {(s, k): i for i, (s, k) in enumerate(zip(systems, keys, strict=True))}
+    left, right, prob, rules, same = [], [], [], [], []
+    for row in previous.itertuples(index=False):
+        if row.rule not in STICKY_RULES:
+            continue
+        a, b = uid.get((row.system_l, row.record_key_l)), uid.get((row.system_r, row.record_key_r))
+        if a is None or b is None:
+            continue
+        left.append(a)
+        right.append(b)
+        prob.append(np.nan if pd.isna(row.match_probability) else row.match_probability)
+        rules.append(row.rule)
+        same.append(prints[a] == row.fingerprint_l and prints[b] == row.fingerprint_r)
+    left_, right_ = np.array(left, np.int64), np.array(right, np.int64)
+    keep = np.array(same, bool)
+    if still_agree is not None and len(left_):
+        keep |= np.asarray(still_agree(records, left_, right_), bool)
+    return Kept(
+        left_[keep],
+        right_[keep],
+        np.array(prob, np.float64)[keep],
+        [r for r, k in zip(rules, keep, strict=True) if k],
+    )
+
+
+def with_kept(candidates, kept: Kept | None):
+    """Link candidates (uid_l, uid_r, weight, probability) with the kept links first; a model candidate
+    for a kept pair goes (the kept link stands for it)."""
+    if kept is None or not len(kept.left):
+        return candidates
+    left, right, weight, prob = candidates
+    low, high = np.minimum(kept.left, kept.right), np.maximum(kept.left, kept.right)
+    pairs = set(zip(low.tolist(), high.tolist(), strict=True))
+    fresh = np.array(
+        [(min(a, b), max(a, b)) not in pairs for a, b in zip(left.tolist(), right.tolist(), strict=True)],
+        bool,
+    ).reshape(-1)
+    return (
+        np.concatenate([kept.left, left[fresh]]),
+        np.concatenate([kept.right, right[fresh]]),
+        np.concatenate([np.full(len(kept.left), KEPT_WEIGHT), weight[fresh]]),
+        np.concatenate([np.nan_to_num(kept.probability, nan=1.0), prob[fresh]]),
+    )
+
+
+def typed_links(
+    id_edges: np.ndarray,
+    decided: np.ndarray | None,
+    model: Iterable[tuple[int, int, float]],
+    namesakes: Iterable[tuple[int, int]],
+    kept: Kept | None = None,
+    household: Iterable[tuple[int, int, str]] = (),
+) -> list[Link]:
+    """Every link of a clustering with its rule; a kept pair says the rule it was first made by."""
+    again = kept.rules() if kept is not None else {}
+    links = [Link(int(a), int(b), "id", 1.0) for a, b in id_edges.reshape(-1, 2).tolist()]
+    if decided is not None:
+        links += [Link(int(a), int(b), "decision") for a, b in decided.reshape(-1, 2).tolist()]
+    for a, b, p in model:
+        rule, first = again.get((min(a, b), max(a, b)), (None, None))
+        links.append(Link(a, b, rule, first, True) if rule else Link(a, b, "probabilistic", float(p)))
+    links += [Link(int(a), int(b), "namesake") for a, b in namesakes]
+    return links + [Link(int(seeker), int(resident), how) for seeker, resident, how in household]
+
+
+def record_matches(n: int, links: Sequence[Link]) -> tuple[list[str], list[float | None]]:
+    """Each record's ``matched_by`` (the strongest rule among its links: id, decision, probabilistic,
+    namesake, reporter, masked_id; 'none' without a link) and its ``match_probability`` (1 with an ID link, else its strongest
+    probabilistic link's, else None)."""
+    rank = {rule: i for i, rule in enumerate(RULES)}
+    best = np.full(n, len(RULES))
+    probability = np.full(n, -np.inf)
+    if links:
+        uids = np.array([[link.uid_l for link in links], [link.uid_r for link in links]], np.int64)
+        ranks = np.array([rank[link.rule] for link in links], np.int64)
+        scores = np.array(
+            [
+                link.probability
+                if link.rule in ("id", "probabilistic") and link.probability is not None
+                else -np.inf
+                for link in links
+            ],
+            np.float64,
+        )
+        for side in uids:
+            np.minimum.at(best, side, ranks)
+            np.maximum.at(probability, side, scores)
+    names = [*RULES, "none"]
+    matched_by = [names[i] for i in best.tolist()]
+    return matched_by, [None if p == -np.inf else float(p) for p in probability.tolist()]
+
+
+def links_table(records: pa.Table, links: Sequence[Link], prints: Sequence[str]) -> pa.Table:
+    """The rows of ``core.identity_links`` for one run (without ``run_id``): each pair in record-key order."""
+    systems, keys = records["system"].to_pylist(), records["record_key"].to_pylist()
+    rows = []
+    for link in links:
+        a, b = sorted((link.uid_l, link.uid_r), key=lambda u: (systems[u], keys[u]))
+        rows.append(
+            (systems[a], keys[a], systems[b], keys[b], link.rule, link.probability, prints[a], prints[b])
+        )
+    names = ("system_l", "record_key_l", "system_r", "record_key_r", "rule", "match_probability")
+    columns = list(zip(*rows, strict=True)) if rows else [()] * 8
+    data = {name: pa.array(col, pa.string()) for name, col in zip(names[:5], columns[:5], strict=True)}
+    data["match_probability"] = pc.round(pa.array(columns[5], pa.float64()), 6)
+    data["fingerprint_l"] = pa.array(columns[6], pa.string())
+    data["fingerprint_r"] = pa.array(columns[7], pa.string())
+    return pa.table(data)
