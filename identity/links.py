@@ -176,8 +176,8 @@ def typed_links(
 
 def record_matches(n: int, links: Sequence[Link]) -> tuple[list[str], list[float | None]]:
     """Each record's ``matched_by`` (the strongest rule among its links: id, decision, probabilistic,
-    namesake, reporter, masked_id; 'none' without a link) and its ``match_probability`` (1 with an ID link, else its strongest
-    probabilistic link's, else None)."""
+    namesake, reporter, masked_id; 'none' without a link) and its ``match_probability`` (1 with an ID
+    link, else its strongest probabilistic link's, else None)."""
     rank = {rule: i for i, rule in enumerate(RULES)}
     best = np.full(n, len(RULES))
     probability = np.full(n, -np.inf)
