@@ -33,7 +33,8 @@ _MULTIPLIER = np.uint64(0x9E3779B97F4A7C15)
 
 
 def key_hashes(keys: pa.Array | pa.ChunkedArray) -> np.ndarray:
-    """A 64-bit hash of each text (its length and up to 32 bytes from each end): equal texts hash alike."""
+    """A 64-bit hash of each text (its length and its first 64 bytes, or for a longer text its first and
+    last 32): equal texts hash alike, whatever the other texts of the batch."""
     if isinstance(keys, pa.ChunkedArray):
         keys = keys.combine_chunks()
     keys = keys.cast(pa.string())
@@ -44,19 +45,12 @@ def key_hashes(keys: pa.Array | pa.ChunkedArray) -> np.ndarray:
     data = keys.buffers()[2]
     data = np.frombuffer(data, np.uint8) if data is not None and data.size else np.zeros(1, np.uint8)
     starts, lengths = offsets[:-1], np.diff(offsets)
-    step = np.arange(_EDGE)
-    head = starts[:, None] + step
-    tail = (starts + lengths - _EDGE)[:, None] + step
-    inside_head = step[None, :] < lengths[:, None]
-    inside_tail = tail >= starts[:, None]
-    last = len(data) - 1
-    window = np.concatenate(
-        [
-            np.where(inside_head, data[np.clip(head, 0, last)], 0),
-            np.where(inside_tail, data[np.clip(tail, 0, last)], 0),
-        ],
-        axis=1,
-    ).astype(np.uint8)
+    width = int(lengths[0])
+    if 0 < width <= 2 * _EDGE and (lengths == width).all():  # one length (ids, uuids): no gather
+        window = np.zeros((n, 2 * _EDGE), np.uint8)
+        window[:, :width] = data[offsets[0] : offsets[0] + n * width].reshape(n, width)
+    else:
+        window = _edges(data, starts, lengths)
     words = np.ascontiguousarray(window).view(np.uint64)
     with np.errstate(over="ignore"):
         h = lengths.astype(np.uint64) * _MULTIPLIER
@@ -64,6 +58,19 @@ def key_hashes(keys: pa.Array | pa.ChunkedArray) -> np.ndarray:
             h = (h ^ words[:, j]) * _MULTIPLIER
             h ^= h >> np.uint64(29)
     return h
+
+
+def _edges(data: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """Each text's window: the text zero-padded to ``2 * _EDGE`` bytes, or for a longer one its first and
+    last ``_EDGE`` bytes; one row per text (the same row ``key_hashes`` cuts for texts of one length)."""
+    step = np.arange(2 * _EDGE)
+    last = len(data) - 1
+    window = np.where(step[None, :] < lengths[:, None], data[np.clip(starts[:, None] + step, 0, last)], 0)
+    long = lengths > 2 * _EDGE
+    if long.any():
+        tail = (starts[long] + lengths[long] - _EDGE)[:, None] + step[:_EDGE]
+        window[long, _EDGE:] = data[np.clip(tail, 0, last)]
+    return window.astype(np.uint8)
 
 
 class KeyIndex:

@@ -146,12 +146,16 @@ def private(fs: pafs.FileSystem, *paths: str) -> None:
             os.chmod(path, 0o700 if os.path.isdir(path) else 0o600)
 
 
-def write_part(fs: pafs.FileSystem, folder: str, index: int, table: pa.Table) -> None:
-    """Write ``table`` as ``{folder}/part-{index:05d}.parquet``, the one form every landed part takes."""
+def write_part(
+    fs: pafs.FileSystem, folder: str, index: int, table: pa.Table, unique: Sequence[str] = ()
+) -> None:
+    """Write ``table`` as ``{folder}/part-{index:05d}.parquet``, the one form every landed part takes.
+    ``unique``: columns not worth a dictionary (keys: every value differs; trying costs time and space)."""
     fs.create_dir(folder, recursive=True)
     path = posixpath.join(folder, f"part-{index:05d}.parquet")
     private(fs, folder)
-    pq.write_table(table, path, filesystem=fs, compression="zstd")
+    dictionary = [c for c in table.column_names if c not in unique] if unique else True
+    pq.write_table(table, path, filesystem=fs, compression="zstd", use_dictionary=dictionary)
     private(fs, path)
 
 
@@ -370,7 +374,8 @@ class LandingWriter:
         return pa.Table.from_pydict(columns, raw_schema(spec))
 
     def _write_part(self, spec: Stream, index: int, table: pa.Table) -> None:
-        write_part(self.fs, posixpath.join(self.base, spec.name), index, table)
+        unique = (*spec.key_columns, RECORD_KEY)
+        write_part(self.fs, posixpath.join(self.base, spec.name), index, table, unique)
 
     def _dedupe(self, spec: Stream) -> None:
         """Keep one row per record key of a repeating stream; the rest become duplicates.
