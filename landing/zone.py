@@ -199,7 +199,7 @@ class LandingWriter:
     base: str
     streams: Mapping[str, Stream]
     part_rows: int = 50_000
-    # The memory limit and spill folder of the dedupe (settings.duckdb; the machine's defaults if None).
+    # The memory limit and spill folder of the DuckDB that settles repeated keys (settings.duckdb).
     resources: DuckDBResources | None = None
     counts: dict[str, StreamCounts] = field(default_factory=lambda: defaultdict(StreamCounts))
     _buffers: dict[str, list[Mapping[str, Any]]] = field(default_factory=lambda: defaultdict(list))
