@@ -50,6 +50,7 @@ $(BENCH_STAMP): $(STAMP) requirements-bench.lock
 bench: $(BENCH_STAMP)
 	$(BIN)/islandbridge bench registry --residents 30000 --json var/bench/registry.json
 	$(BIN)/islandbridge bench connectors --sizes 3000 30000 --json var/bench/connectors.json
+	$(BIN)/islandbridge bench iot --sizes 3000 30000 --repeat 2 --json var/bench/iot.json
 	$(BIN)/islandbridge bench pipeline --sizes 3000 30000 --json var/bench/pipeline.json
 	$(BIN)/islandbridge bench reconcile --sizes 30000 --json var/bench/reconcile.json
 	$(BIN)/islandbridge bench normalize --json var/bench/normalize.json

@@ -90,6 +90,10 @@ class Sink(Protocol):
         """Land rows given as columns (``pyarrow`` text arrays, or lists of values converted as ``write``
         converts a record's), with their record keys (an Arrow text array); returns how many."""
 
+    def write_table(self, stream: str, table: Any) -> int:
+        """Land rows already converted column-wise: a ``pyarrow.Table`` of every declared column as text
+        and the record key (``landing.zone.raw_schema``), each counted as landed; returns how many."""
+
     def quarantine(self, stream: str, record_key: str, reason: str, record: Mapping[str, Any]) -> None:
         """Set one record aside with a reason a person can act on."""
 

@@ -32,10 +32,12 @@ import logging
 import math
 import random
 import re
+import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from queue import Full, Queue
+from typing import Any, ClassVar, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import httpx
@@ -46,6 +48,7 @@ from islandbridge.connectors.options import option, parse_options
 from islandbridge.errors import ConfigError, FatalSourceError, RetriableError
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 # httpx logs every request line with the full, unsanitised URL at INFO; this client logs sanitised URLs
 # itself, so httpx speaks only of warnings and errors.
 logging.getLogger("httpx").setLevel(logging.WARNING)
@@ -365,3 +368,53 @@ def _is_json(response: httpx.Response) -> bool:
         return isinstance(json.loads(response.content), (dict, list))
     except (ValueError, RecursionError):  # RecursionError: nesting deeper than the parser's stack
         return False
+
+
+def prefetched(pages: Iterator[T], depth: int = 2) -> Iterator[T]:
+    """``pages`` produced on a thread of its own, at most ``depth`` ahead of the consumer, in order.
+
+    The producer fetches (and parses) the next page while the caller works on the previous one: waiting
+    on the network, and C++ work without the GIL, overlap the caller's work. An exception the producer
+    raises is raised here, after the items it produced before it. When the caller stops early (it
+    raised, or broke off), the producer is told to stop and is waited for, so no request outlives the
+    extraction. ``depth`` 0: no thread, ``pages`` as they are.
+    """
+    if depth <= 0:
+        yield from pages
+        return
+    queue: Queue[tuple[str, Any]] = Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for page in pages:
+                if not _offer(queue, stop, ("page", page)):
+                    return
+            _offer(queue, stop, ("end", None))
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer, which raises it
+            _offer(queue, stop, ("error", exc))
+
+    worker = threading.Thread(target=produce, name="prefetch", daemon=True)
+    worker.start()
+    try:
+        while True:
+            kind, item = queue.get()
+            if kind == "end":
+                return
+            if kind == "error":
+                raise item
+            yield item
+    finally:
+        stop.set()
+        worker.join()
+
+
+def _offer(queue: Queue, stop: threading.Event, item: tuple[str, Any]) -> bool:
+    """Put ``item`` unless the consumer has gone; ``False`` when it has."""
+    while not stop.is_set():
+        try:
+            queue.put(item, timeout=0.1)
+            return True
+        except Full:
+            continue
+    return False

@@ -83,8 +83,19 @@ def safe_text(text: str) -> str:
 
 def fingerprint(record: Any) -> str:
     """A short digest of a record's content: tells an unchanged record from a changed one."""
+    if type(record) is dict and all(type(k) is str for k in record) and all(map(_flat, record.values())):
+        try:  # a flat record of valid text: `_escaped` would change nothing, so it is not walked
+            data = json.dumps(record, ensure_ascii=False, sort_keys=True).encode()
+        except UnicodeEncodeError:  # a lone surrogate somewhere
+            data = None
+        if data is not None:
+            return hashlib.sha256(data).hexdigest()[:16]
     text = json.dumps(_escaped(record), ensure_ascii=False, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _flat(value: Any) -> bool:
+    return value is None or type(value) in _FLAT or type(value) is str
 
 
 def _escaped(value: Any) -> Any:

@@ -5,6 +5,13 @@ connector's extraction in a child process of its own, so that the child's peak r
 connector's alone (the simulated servers run in this process). Reports rows/s and peak RSS, and the RSS
 the child had after its imports (the floor every connector pays), so growth with the street is visible.
 
+``iot``: for each street size, in one run against one simulated IoT platform, the bare paging loop (an
+``httpx`` client paging through the event log, parsing each page with ``response.json()`` and discarding
+it: the ceiling no connector can pass) and the real IoT extraction (`connectors.iot_rest` into the
+landing zone, devices and card holders included), each in a child process of its own, alternating
+``repeat`` times: events/s, the child's CPU seconds (user + system: the machine is shared) and peak
+RSS, and the ratio extract / bare loop of the best run of each.
+
 ``pipeline``: for each street size, one whole run of a fresh warehouse in a child process — extract,
 validate, load, reconcile (training the linkage model, as a first run does), build, export, publish —
 with the seconds of every step and the child's peak RSS.
@@ -18,6 +25,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import subprocess
 import sys
 import time
@@ -68,6 +76,46 @@ def bench_connectors(workdir: Path, sizes: list[int], seed: int = 1, sources=SOU
                     flush=True,
                 )
     _print_flatness(results)
+    return results
+
+
+def bench_iot(workdir: Path, sizes: list[int], seed: int = 1, repeat: int = 1) -> list[dict]:
+    """The IoT extraction against the bare paging loop on the same server; one row per street size."""
+    from islandbridge.devtools.simulator.servers import IotServer
+
+    results = []
+    for size in sizes:
+        street = _street(workdir, size, seed)
+        runs: dict[str, list[dict]] = {"bare": [], "extract": []}
+        with IotServer(street / "iot", api_key=BENCH_CREDS["IB_IOT_API_KEY"]) as iot:
+            config = workdir / f"bench-iot-{size}.yml"
+            write_config(config, street=street, grid_url="http://127.0.0.1:9", iot_url=iot.base_url)
+            for _ in range(repeat):
+                runs["bare"].append(_child("_bare", iot.base_url))
+                runs["extract"].append(_child("_extract_iot", config))
+        best = {k: max(v, key=lambda r: r["rows_per_s"]) for k, v in runs.items()}
+        row = {
+            "residents": size,
+            "events": best["bare"]["rows"],
+            "bare": best["bare"],
+            "extract": best["extract"],
+            "ratio": best["extract"]["rows_per_s"] / best["bare"]["rows_per_s"],
+            "cpu_ratio": best["bare"]["cpu_s"] / best["extract"]["cpu_s"],
+            "runs": runs,
+        }
+        results.append(row)
+        for name in ("bare", "extract"):
+            r = best[name]
+            print(
+                f"[bench] iot {size:>7} residents  {name:<8} {r['rows']:>9} events  "
+                f"{r['rows_per_s']:>10,.0f} events/s  cpu {r['cpu_s']:.1f} s  peak RSS {r['peak_rss_mib']:.0f} MiB",
+                flush=True,
+            )
+        print(
+            f"[bench] iot {size:>7} residents  extract / bare loop: {row['ratio']:.2f} (wall), "
+            f"{row['cpu_ratio']:.2f} (CPU); target >= 0.70",
+            flush=True,
+        )
     return results
 
 
@@ -198,6 +246,68 @@ def _one(config: str, source: str) -> None:
     )
 
 
+def _bare(base_url: str) -> None:
+    """Child process: page through the whole event log with a plain httpx client, parse each page and
+    discard it; prints one JSON line. The events are counted from the parsed pages."""
+    import httpx
+
+    rows, cursor = 0, None
+    t0, cpu0 = time.perf_counter(), _cpu_s()
+    with httpx.Client(headers={"X-Api-Key": BENCH_CREDS["IB_IOT_API_KEY"]}, timeout=60) as client:
+        while True:
+            params = {"limit": 5000, **({"cursor": cursor} if cursor else {})}
+            page = client.get(f"{base_url}/iot/v1/events", params=params).raise_for_status().json()
+            rows += len(page["events"])
+            if not page["has_more"]:
+                break
+            cursor = page["next_cursor"]
+    _report({"source": "bare"}, rows, time.perf_counter() - t0, _cpu_s() - cpu0)
+
+
+def _extract_iot(config: str) -> None:
+    """Child process: the IoT source's whole extraction into the landing zone; prints one JSON line with
+    the events read (devices and card holders are extracted and timed too, but not counted)."""
+    from islandbridge import pipeline
+    from islandbridge.config import parse_as_of
+    from islandbridge.pipeline import load_settings
+
+    settings = load_settings(config, environ=os.environ)
+    as_of = parse_as_of("2026-11-20")
+    _warm_imports()  # the bare loop imports httpx before its clock starts; this child does the same
+    t0, cpu0 = time.perf_counter(), _cpu_s()
+    result = pipeline.extract(settings, "iot", as_of)
+    seconds, cpu = time.perf_counter() - t0, _cpu_s() - cpu0
+    events = result["counts"]["events"]
+    _report({"source": "extract", "counts": events}, events["read"], seconds, cpu)
+
+
+def _warm_imports() -> None:
+    """Import what an extraction imports on first use (without bytecode, ~1.5 s of compiling)."""
+    import duckdb  # noqa: F401
+    import httpx  # noqa: F401
+    import pyarrow.json  # noqa: F401
+    import pyarrow.parquet  # noqa: F401
+
+    import islandbridge.connectors.iot_rest  # noqa: F401
+    import islandbridge.landing.zone  # noqa: F401
+
+
+def _cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _report(row: dict, rows: int, seconds: float, cpu: float) -> None:
+    row.update(
+        rows=rows,
+        seconds=round(seconds, 3),
+        cpu_s=round(cpu, 3),
+        rows_per_s=rows / seconds if seconds else 0.0,
+        peak_rss_mib=peak_rss_mib(),
+    )
+    print(json.dumps(row))
+
+
 def _print_flatness(results: list[dict]) -> None:
     sizes = sorted({r["residents"] for r in results})
     if len(sizes) < 2:
@@ -217,8 +327,15 @@ def main(argv: list[str]) -> int:
     if argv[:1] == ["_pipeline"]:
         _pipeline(argv[1])
         return 0
+    if argv[:1] == ["_bare"]:
+        _bare(argv[1])
+        return 0
+    if argv[:1] == ["_extract_iot"]:
+        _extract_iot(argv[1])
+        return 0
     raise SystemExit(
-        "usage: python -m islandbridge.devtools.bench _one CONFIG SOURCE | _pipeline CONFIG (internal)"
+        "usage: python -m islandbridge.devtools.bench _one CONFIG SOURCE | _pipeline CONFIG | _bare URL | "
+        "_extract_iot CONFIG (internal)"
     )
 
 

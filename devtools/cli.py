@@ -130,11 +130,12 @@ def register(sub) -> None:
     )
     s.add_argument(
         "suite",
-        choices=["connectors", "pipeline", "reconcile", "quality", "normalize", "registry", "days"],
+        choices=["connectors", "pipeline", "reconcile", "quality", "normalize", "registry", "days", "iot"],
         nargs="?",
         default="connectors",
         help="connectors: rows/s and memory of each extraction; pipeline: every "
         "step of one run; reconcile: identity alone; quality: the gate; normalize: 1M rows; "
+        "iot: the IoT extraction against the bare paging loop on the same server; "
         "registry: the registry extract from PostgreSQL against dlt's sql_database; days: a "
         "living street synced day after day (time, memory, warehouse + vault size per day)",
     )
@@ -162,6 +163,7 @@ def register(sub) -> None:
         default=["registry", "grid", "civil", "iot"],
         help="which connectors to measure",
     )
+    s.add_argument("--repeat", type=int, default=1, help="iot: runs of each child, alternating; best kept")
     s.add_argument("--json", type=Path, help="also write the results to this file")
 
     pvsub = group(sub, "privacy", "privacy checks over what runs produced")
@@ -315,6 +317,8 @@ def _bench(args) -> int:
     workdir.mkdir(parents=True, exist_ok=True)
     if args.suite == "connectors":
         results = bench.bench_connectors(workdir, args.sizes, sources=args.sources)
+    elif args.suite == "iot":
+        results = bench.bench_iot(workdir, args.sizes, repeat=args.repeat)
     elif args.suite == "pipeline":
         results = bench.bench_pipeline(workdir, args.sizes)
     elif args.suite == "reconcile":

@@ -33,16 +33,14 @@ from dataclasses import dataclass, field, fields
 from decimal import Decimal
 from typing import Any
 
-import duckdb
 import pyarrow as pa
-import pyarrow.dataset as pads
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
-from islandbridge import storage
 from islandbridge.config import DuckDBResources
 from islandbridge.connectors.base import Stream
 from islandbridge.errors import FatalSourceError, TerminalError
+from islandbridge.landing.dedupe import KeyIndex, resolve
 from islandbridge.schemas import RECORD_KEY
 
 MANIFEST = "_manifest.json"
@@ -148,12 +146,16 @@ def private(fs: pafs.FileSystem, *paths: str) -> None:
             os.chmod(path, 0o700 if os.path.isdir(path) else 0o600)
 
 
-def write_part(fs: pafs.FileSystem, folder: str, index: int, table: pa.Table) -> None:
-    """Write ``table`` as ``{folder}/part-{index:05d}.parquet``, the one form every landed part takes."""
+def write_part(
+    fs: pafs.FileSystem, folder: str, index: int, table: pa.Table, unique: Sequence[str] = ()
+) -> None:
+    """Write ``table`` as ``{folder}/part-{index:05d}.parquet``, the one form every landed part takes.
+    ``unique``: columns not worth a dictionary (keys: every value differs; trying costs time and space)."""
     fs.create_dir(folder, recursive=True)
     path = posixpath.join(folder, f"part-{index:05d}.parquet")
     private(fs, folder)
-    pq.write_table(table, path, filesystem=fs, compression="zstd")
+    dictionary = [c for c in table.column_names if c not in unique] if unique else True
+    pq.write_table(table, path, filesystem=fs, compression="zstd", use_dictionary=dictionary)
     private(fs, path)
 
 
@@ -197,11 +199,12 @@ class LandingWriter:
     base: str
     streams: Mapping[str, Stream]
     part_rows: int = 50_000
-    # The memory limit and spill folder of the dedupe (settings.duckdb; the machine's defaults if None).
+    # The memory limit and spill folder of the DuckDB that settles repeated keys (settings.duckdb).
     resources: DuckDBResources | None = None
     counts: dict[str, StreamCounts] = field(default_factory=lambda: defaultdict(StreamCounts))
     _buffers: dict[str, list[Mapping[str, Any]]] = field(default_factory=lambda: defaultdict(list))
-    _tables: dict[str, list[pa.Table]] = field(default_factory=lambda: defaultdict(list))  # write_batch's
+    _tables: dict[str, list[pa.Table]] = field(default_factory=lambda: defaultdict(list))
+    _indexes: dict[str, KeyIndex] = field(default_factory=lambda: defaultdict(KeyIndex))
     _parts: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     _written: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     _quarantine: list[dict[str, Any]] = field(default_factory=list)
@@ -252,8 +255,13 @@ class LandingWriter:
             buffer.append(record)
             n += 1
             if len(buffer) >= self.part_rows:
-                self._flush(spec)
+                if spec.dedupe:
+                    self._add_table(spec, self._buffered_table(spec))
+                else:
+                    self._flush(spec)
         self.counts[stream].landed += n
+        if spec.dedupe and buffer:  # a repeating stream is admitted batch by batch, by its keys
+            self._add_table(spec, self._buffered_table(spec))
         return n
 
     def write_batch(
@@ -276,9 +284,12 @@ class LandingWriter:
             else text_column(list(columns[c]))
             for c in spec.columns
         ]
+        table = pa.Table.from_arrays([*arrays, record_keys], schema=raw_schema(spec))
+        if spec.dedupe:  # a repeating stream is admitted by its keys, as write_table admits it
+            return self.write_table(stream, table)
         if self._buffers[stream]:  # records written before this batch go first
             self._flush(spec)
-        self._tables[stream].append(pa.Table.from_arrays([*arrays, record_keys], schema=raw_schema(spec)))
+        self._tables[stream].append(table)
         pending = sum(t.num_rows for t in self._tables[stream])
         if pending >= self.part_rows:
             rows = pa.concat_tables(self._tables[stream])
@@ -288,6 +299,28 @@ class LandingWriter:
             self._tables[stream] = [rows.slice(whole)] if whole < pending else []
         self.counts[stream].landed += n
         return n
+
+    def write_table(self, stream: str, table: pa.Table) -> int:
+        """Land rows already in the landing zone's form (``raw_schema``: every column as text, and the
+        record key), e.g. a page of events converted column-wise; counted as landed."""
+        spec = self._stream(stream)
+        schema = raw_schema(spec)
+        if table.schema != schema:
+            unknown = sorted(set(table.schema.names) - set(schema.names))
+            raise SchemaDriftError(stream, unknown or ["(columns of another type)"], spec.columns)
+        if self._buffers[stream]:
+            self._add_table(spec, self._buffered_table(spec))
+        self._add_table(spec, table)
+        self.counts[stream].landed += table.num_rows
+        return table.num_rows
+
+    def _add_table(self, spec: Stream, table: pa.Table) -> None:
+        if spec.dedupe:
+            table = self._indexes[spec.name].admit(table)
+        tables = self._tables[spec.name]
+        tables.append(table)
+        if sum(t.num_rows for t in tables) >= self.part_rows:
+            self._flush(spec)
 
     def quarantine(self, stream: str, record_key: str, reason: str, record: Mapping[str, Any]) -> None:
         self._stream(stream)
@@ -318,7 +351,7 @@ class LandingWriter:
         """Flush everything, check the accounting, and write the manifest last. Returns the manifest."""
         for spec in self.streams.values():
             self._flush(spec)
-            if spec.dedupe and self.counts[spec.name].landed:
+            if spec.dedupe:
                 self._dedupe(spec)
         unbalanced = {
             s: c for s, c in self.counts.items() if not c.balanced() or c.landed != self._written[s]
@@ -355,67 +388,57 @@ class LandingWriter:
             raise KeyError(f"unknown stream {name!r}; declared: {', '.join(self.streams)}") from None
 
     def _flush(self, spec: Stream) -> None:
-        if self._tables[spec.name]:  # rows of write_batch, then records written after them
-            self._write_landed(spec, pa.concat_tables(self._tables.pop(spec.name)))
-            if not self._buffers[spec.name]:
-                return
-        rows = list(self._buffers[spec.name])
-        self._buffers[spec.name].clear()  # in place: write() holds a reference to this list
-        if not rows and self._parts[spec.name] > 0:
+        """Write what is buffered for a stream as its next part (a stream's first part even when empty)."""
+        tables = self._tables[spec.name]
+        if self._buffers[spec.name]:
+            tables.append(self._buffered_table(spec))
+        if not any(t.num_rows for t in tables) and self._parts[spec.name] > 0:
+            tables.clear()
             return
-        schema = raw_schema(spec)
-        columns = {c: text_column([r.get(c) for r in rows]) for c in spec.columns}
-        columns[RECORD_KEY] = pa.array(spec.record_keys(rows), pa.string())
-        self._write_landed(spec, pa.Table.from_pydict(columns, schema))
+        table = pa.concat_tables(tables) if tables else raw_schema(spec).empty_table()
+        tables.clear()
+        self._write_landed(spec, table)
 
     def _write_landed(self, spec: Stream, table: pa.Table) -> None:
+        self._write_part(spec, self._parts[spec.name], table)
         self._written[spec.name] += table.num_rows
-        write_part(self.fs, posixpath.join(self.base, spec.name), self._parts[spec.name], table)
         self._parts[spec.name] += 1
 
+    def _buffered_table(self, spec: Stream) -> pa.Table:
+        """The buffered records of a stream in the landing zone's form; the buffer is emptied."""
+        rows = list(self._buffers[spec.name])
+        self._buffers[spec.name].clear()  # in place: write() holds a reference to this list
+        columns = {c: text_column([r.get(c) for r in rows]) for c in spec.columns}
+        columns[RECORD_KEY] = pa.array(spec.record_keys(rows), pa.string())
+        return pa.Table.from_pydict(columns, raw_schema(spec))
+
+    def _write_part(self, spec: Stream, index: int, table: pa.Table) -> None:
+        unique = (*spec.key_columns, RECORD_KEY)
+        write_part(self.fs, posixpath.join(self.base, spec.name), index, table, unique)
+
     def _dedupe(self, spec: Stream) -> None:
-        """Keep one row per record key of a stream, rewriting its parts; the rest become duplicates.
+        """Keep one row per record key of a repeating stream; the rest become duplicates.
 
-        Done by DuckDB under the configured memory limit (``settings.duckdb``), spilling to its temporary
-        folder beyond it, so an extraction of millions of events neither holds their keys in memory nor
-        fails for want of it. Copies of one key are identical in an at-least-once log; where
-        they are not, the smallest row wins, so the result is the same whatever the arrival order.
+        The rows were admitted by their keys' hashes as they were written (`landing.dedupe`); here only
+        the rows held aside as possible repeats are settled against the parts. Copies of one key are
+        identical in an at-least-once log; where they are not, the smallest row wins, so the result is
+        the same whatever the arrival order. Nothing of the log is rewritten unless such a copy beats
+        the one landed.
         """
+        index = self._indexes[spec.name]
+        parts = self._parts[spec.name]
+
+        def write(part: int, table: pa.Table) -> None:
+            self._write_part(spec, part, table)
+            if part >= self._parts[spec.name]:
+                self._parts[spec.name] = part + 1
+
         folder = posixpath.join(self.base, spec.name)
-        staged = folder + ".dedupe"
-        ordered = ", ".join(f'"{c}"' for c in (RECORD_KEY, *spec.columns))
-        with storage.connect(resources=self.resources) as con:
-            # One thread: DuckDB spills the sort to disk instead of growing with the log.
-            con.execute("SET threads = 1; SET preserve_insertion_order = false")
-            reader = con.sql(
-                f"SELECT DISTINCT ON ({RECORD_KEY}) * FROM {self._scan(con, folder)} ORDER BY {ordered}"
-            ).to_arrow_reader(self.part_rows)
-            kept, self._parts[spec.name] = self._write_parts(staged, reader)
-        self.fs.delete_dir(folder)
-        self.fs.move(staged, folder)
-        removed = self._written[spec.name] - kept
-        self._written[spec.name] = kept
-        self.counts[spec.name].landed -= removed
-        self.counts[spec.name].duplicates += removed
-
-    def _scan(self, con: duckdb.DuckDBPyConnection, folder: str) -> str:
-        """A DuckDB table expression over a folder of parts: DuckDB's own reader on a local disk (its
-        buffer manager then bounds the memory), a registered pyarrow dataset on any other filesystem."""
-        if isinstance(self.fs, pafs.LocalFileSystem):
-            return f"read_parquet('{folder.replace(chr(39), chr(39) * 2)}/*.parquet')"
-        con.register("parts", pads.dataset(folder, filesystem=self.fs, format="parquet"))
-        return "parts"
-
-    def _write_parts(self, folder: str, reader: pa.RecordBatchReader) -> tuple[int, int]:
-        """Write each batch as a part; returns (rows, parts)."""
-        rows = part = 0
-        for batch in reader:
-            write_part(self.fs, folder, part, pa.Table.from_batches([batch]))
-            rows, part = rows + batch.num_rows, part + 1
-        if part == 0:  # keep the stream's schema even when nothing survived
-            write_part(self.fs, folder, 0, pa.Table.from_batches([], reader.schema))
-            part = 1
-        return rows, part
+        added, removed = resolve(index, self.fs, folder, parts, spec.columns, write, self.resources)
+        self._written[spec.name] += added - removed
+        dropped = self.counts[spec.name].landed - self._written[spec.name]
+        self.counts[spec.name].landed -= dropped
+        self.counts[spec.name].duplicates += dropped
 
     def _write_table(self, folder: str, table: pa.Table) -> None:
         write_part(self.fs, posixpath.join(self.base, folder), 0, table)

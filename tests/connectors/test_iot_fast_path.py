@@ -74,7 +74,8 @@ def test_quirky_events_land_identically_through_the_careful_and_the_fast_path(
 ):
     with iot_server._log._lock:  # raw lines: the simulator's append() cannot write invalid Unicode
         iot_server._log._appended.extend(quirky_lines())
-    iot = connector(iot_server, page_limit=700)
+    state_columnar, columnar = run(connector(iot_server, page_limit=700), tmp_path, "columnar")
+    iot = connector(iot_server, page_limit=700, columnar=False)
     state_fast, fast = run(iot, tmp_path, "fast")
 
     # The careful path: every event asked item_problem and clock_problem, every cell through to_text.
@@ -86,8 +87,8 @@ def test_quirky_events_land_identically_through_the_careful_and_the_fast_path(
     monkeypatch.setattr(base.Stream, "record_keys", lambda self, rows: [self.record_key(r) for r in rows])
     state_careful, careful = run(iot, tmp_path, "careful")
 
-    assert fast == careful and state_fast == state_careful
-    assert landed(tmp_path, "fast") == landed(tmp_path, "careful")
+    assert fast == careful == columnar and state_fast == state_careful == state_columnar
+    assert landed(tmp_path, "fast") == landed(tmp_path, "careful") == landed(tmp_path, "columnar")
     counts = fast["streams"]["events"]
     assert counts["quarantined"] > 500 and counts["duplicates"] > 300 and counts["landed"] > 1000
 

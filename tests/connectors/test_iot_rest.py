@@ -157,7 +157,9 @@ def test_crash_mid_log_then_rerun_from_old_state_lands_what_an_uninterrupted_run
     fake = FakeTime()
     iot = connector(iot_server, fake, page_limit=1000, max_attempts=3)
     state, _ = run(iot, tmp_path, "r1")
-    iot_server.append_events([event(AS_OF_MS - 1000 * n, n) for n in range(1, 2501)])
+    # Ten pages, the faults set off on the second: pages are fetched at most a few ahead (prefetch), so
+    # a later page still meets them.
+    iot_server.append_events([event(AS_OF_MS - 1000 * n, n) for n in range(1, 10_001)])
     _, clean = run(iot, tmp_path, "clean", state=state)
 
     def fail_the_log():  # gateway errors that outlast the retry budget, mid-log
