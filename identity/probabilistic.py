@@ -40,6 +40,8 @@ import pyarrow as pa
 
 from islandbridge import storage
 
+log = logging.getLogger(__name__)
+
 MODEL_FORMAT = "islandbridge-identity/1"  # bump when the features or comparisons change: forces a retrain
 MATCH_PROBABILITY = 0.98  # a link is made at or above this (and with identity evidence)
 REVIEW_PROBABILITY = 0.5  # pairs between this and MATCH_PROBABILITY go to review, not into a person
@@ -198,9 +200,37 @@ def train_model(records: pa.Table, *, seed: int = SEED) -> dict[str, Any]:
             list(prior_rules()), recall=PRIOR_RECALL
         )
         linker.training.estimate_u_using_random_sampling(max_pairs=U_SAMPLE_PAIRS, seed=seed)
-        for rule in (block_on("pinyin_key"), block_on("birth"), block_on("house_key")):
-            linker.training.estimate_parameters_using_expectation_maximisation(rule, max_pairs=EM_MAX_PAIRS)
+        for name, rule in (
+            ("pinyin_key", block_on("pinyin_key")),
+            ("birth", block_on("birth")),
+            ("house_key", block_on("house_key")),
+        ):
+            _expectation_maximisation(linker, name, rule)
         return linker.misc.save_model_to_json()
+
+
+def _expectation_maximisation(linker, name: str, rule) -> None:
+    """One EM session blocked on ``rule``; a session whose estimate of some m underflows to 0 is dropped.
+
+    On a small or very clean street a level may see no matching pair in a session (e.g. no two records
+    of one person with different names among the pairs blocked on birth date): the estimate of its m is
+    then 0, which Splink refuses (a ValueError in the middle of the session, after the session has
+    already removed its blocked comparison from the linker's settings). The other sessions still train
+    every comparison this one would have, so the session is dropped: the settings go back to what they
+    were before it, and a warning says so (counts only, no data).
+    """
+    saved = linker._settings_obj.core_model_settings.copy()  # the session mutates it before it can fail
+    try:
+        linker.training.estimate_parameters_using_expectation_maximisation(rule, max_pairs=EM_MAX_PAIRS)
+    except ValueError as exc:
+        if "below the minimum allowed value" not in str(exc):
+            raise
+        linker._settings_obj.core_model_settings = saved
+        log.warning(
+            "linkage training: the EM session blocked on %s estimated an m probability of 0 (a level no "
+            "matching pair showed); that session is left out, the others train its comparisons",
+            name,
+        )
 
 
 def predict_pairs(
