@@ -171,10 +171,16 @@ def _run_child(config: Path, source: str) -> dict:
 
 
 def _child(command: str, *args: object) -> dict:
-    env = {**os.environ, **BENCH_CREDS}
+    return run_child("islandbridge.devtools.bench", command, *args, env=BENCH_CREDS)
+
+
+def run_child(module: str, command: str, *args: object, env: dict[str, str], what: str = "") -> dict:
+    """Run ``python -m module command args...`` as a measured child with ``env`` added to the
+    environment; returns the JSON object on its last line of output. A failing child raises
+    `BenchChildError` with the end of its error output (``what`` names the step, else the command)."""
     out = subprocess.run(
-        [sys.executable, "-m", "islandbridge.devtools.bench", command, *map(str, args)],
-        env=env,
+        [sys.executable, "-m", module, command, *map(str, args)],
+        env={**os.environ, **env},
         check=False,
         capture_output=True,
         text=True,
@@ -182,8 +188,8 @@ def _child(command: str, *args: object) -> dict:
     if out.returncode != 0:
         tail = "\n".join(out.stderr.rstrip().splitlines()[-STDERR_TAIL_LINES:]) or "(no error output)"
         raise BenchChildError(
-            f"benchmark child {command} {' '.join(map(str, args))} exited with status {out.returncode}; "
-            f"the end of its error output:\n{tail}"
+            f"benchmark child {what or ' '.join([command, *map(str, args)])} exited with status "
+            f"{out.returncode}; the end of its error output:\n{tail}"
         )
     return json.loads(out.stdout.strip().splitlines()[-1])
 

@@ -22,12 +22,11 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-import subprocess
 import sys
 import time
 from pathlib import Path
 
-from islandbridge.devtools.bench import BENCH_CREDS, STDERR_TAIL_LINES, BenchChildError
+from islandbridge.devtools.bench import BENCH_CREDS, run_child
 from islandbridge.devtools.demo import GRID_CLIENT_ID, write_config
 from islandbridge.perf import peak_rss_mib
 
@@ -173,20 +172,8 @@ def _print_row(row: dict) -> None:
 
 
 def _child(config: Path, day: dt.date) -> dict:
-    env = {**os.environ, **BENCH_CREDS}
-    out = subprocess.run(
-        [sys.executable, "-m", "islandbridge.devtools.bench_days", "_sync", str(config), day.isoformat()],
-        env=env,
-        check=False,
-        capture_output=True,
-        text=True,
-    )
-    if out.returncode != 0:
-        tail = "\n".join(out.stderr.rstrip().splitlines()[-STDERR_TAIL_LINES:]) or "(no error output)"
-        raise BenchChildError(
-            f"syncing {day} exited with status {out.returncode}; its error output ends:\n{tail}"
-        )
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    module = "islandbridge.devtools.bench_days"
+    return run_child(module, "_sync", config, day.isoformat(), env=BENCH_CREDS, what=f"syncing {day}")
 
 
 def _sync(config: str, day: str) -> None:

@@ -26,7 +26,6 @@ import json
 import os
 import resource
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -34,7 +33,7 @@ import uuid
 from contextlib import contextmanager
 from pathlib import Path
 
-from islandbridge.devtools.bench import STDERR_TAIL_LINES, BenchChildError
+from islandbridge.devtools.bench import run_child
 from islandbridge.perf import peak_rss_mib
 
 TABLES = ("t_xq", "t_fw", "t_jm", "t_jm_bq")
@@ -150,21 +149,8 @@ def _database():
 
 def _child(command: str, *args: object) -> dict:
     # dlt's anonymous telemetry would wait on a network this benchmark does not have (and not measure it)
-    env = {**os.environ, "RUNTIME__DLTHUB_TELEMETRY": "false"}
-    out = subprocess.run(
-        [sys.executable, "-m", "islandbridge.devtools.registry_bench", command, *map(str, args)],
-        env=env,
-        check=False,
-        capture_output=True,
-        text=True,
-    )
-    if out.returncode != 0:
-        tail = "\n".join(out.stderr.rstrip().splitlines()[-STDERR_TAIL_LINES:]) or "(no error output)"
-        raise BenchChildError(
-            f"benchmark child {command} exited with status {out.returncode}; the end of its error "
-            f"output:\n{tail}"
-        )
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    env = {"RUNTIME__DLTHUB_TELEMETRY": "false"}
+    return run_child("islandbridge.devtools.registry_bench", command, *args, env=env, what=command)
 
 
 def _cpu_s() -> float:
