@@ -191,3 +191,22 @@ def late_rows(
                 "registry (any edit re-stamps it) or replay it",
                 storable(record),
             )
+
+
+DUPLICATE = "duplicate"  # ``one_per_key``: the very row already landed under its key in this run
+
+
+def one_per_key(seen: dict[str, int], key: str, row: Sequence[Any], key_columns: Sequence[str]) -> str | None:
+    """One key stands for one row: None for the first row under ``key`` in this run (noted in ``seen``),
+    ``DUPLICATE`` for an exact copy of it (a table without its primary key may hold one row twice), else
+    the reason to quarantine a conflicting row (other content or ``gxsj``) naming the key's columns."""
+    content = hash(tuple(row))
+    if key not in seen:
+        seen[key] = content
+        return None
+    if seen[key] == content:
+        return DUPLICATE
+    return (
+        f"another row with the same {', '.join(key_columns)} but different content or gxsj was read in "
+        "this run: one key must stand for one row; the first row read was kept"
+    )

@@ -60,12 +60,15 @@ from islandbridge.errors import FatalSourceError, RetriableError
 from .base import Connector, ExtractContext, Sink, Stream, declared_stream, register
 from .paging import safe_text, storable
 from .registry_batch import Page, join_keys, key_parts, newest_stamp, raw_value, read_page, stamp_checks
+from .registry_keyset import TIE_ROWS_FACTOR, bindable, keyset_after, loose
 from .registry_rows import (
     CURSOR,
+    DUPLICATE,
     TS_FORMAT,
     digest,
     key_text,
     late_rows,
+    one_per_key,
     readable_predicate,
     row_problem,
     set_aside_scan,
@@ -266,17 +269,49 @@ class PageReader:
         t = sa.table(table, *[sa.column(c) for c in dict.fromkeys([*columns, *order])])
         base = sa.select(*[t.c[c] for c in columns], *[t.c[c] for c in order if c not in columns])
         base = base.where(*[t.c[c].is_not(None) for c in order], *[w(t) for w in where])
-        base = base.order_by(*[t.c[c] for c in order]).limit(self.opts.chunk_rows)
+        group = base.order_by(*[t.c[c] for c in order])
+        base = group.limit(self.opts.chunk_rows)
         after: tuple[Any, ...] | None = None
         while True:
             stmt = base if after is None else base.where(keyset_after([t.c[c] for c in order], after))
             rows = self._attempt(lambda conn, s=stmt: conn.execute(s).fetchall())
+            full = len(rows) >= self.opts.chunk_rows
+            if full:
+                rows, last = self._end_between_ties(rows, order, group, t)
+                after = tuple(bindable(last[c]) for c in order)
             if rows:
                 yield rows
-            if len(rows) < self.opts.chunk_rows:
+            if not full:
                 return
-            last = rows[-1]._mapping
-            after = tuple(_bindable(last[c]) for c in order)
+
+    def _end_between_ties(
+        self, rows: list[sa.Row], order: Sequence[str], group: sa.Select, t: sa.TableClause
+    ):
+        """A full page cut so that the next one, ``> last``, skips no row.
+
+        The keyset need not be unique (a table without its primary key may hold one row twice): rows
+        tied with the page's last one would be skipped. So the page ends before its trailing tie group
+        (compared loosely, as a case- and accent-insensitive collation may, so it errs towards a longer
+        group, which the next page reads), or, when the whole page is one group, it is the whole group
+        read by equality (bounded: a larger group is refused)."""
+        tail = loose(rows[-1], order)
+        end = len(rows) - 1
+        while end > 0 and loose(rows[end - 1], order) == tail:
+            end -= 1
+        if end > 0:
+            return rows[:end], rows[end - 1]._mapping
+        cap = TIE_ROWS_FACTOR * self.opts.chunk_rows + 1
+        last = rows[-1]._mapping
+        ties = group.where(*[t.c[c] == bindable(last[c]) for c in order]).limit(cap)
+        found = self._attempt(lambda conn, s=ties: conn.execute(s).fetchall())
+        if len(found) >= cap:
+            raise FatalSourceError(
+                f"{self.opts.safe_url}: table {t.name} holds {cap} or more rows with one "
+                f"({', '.join(order)}); they cannot be read in bounded pages. Remove the copies or raise "
+                "chunk_rows."
+            )
+        exact = {tuple(r) for r in found}
+        return [*(r for r in rows if tuple(r) not in exact), *found], last
 
     def run(self, work):
         """Run ``work(conn)`` in one short read-only transaction, with the reader's retries."""
@@ -308,30 +343,6 @@ class PageReader:
                     self.opts.retries + 1,
                 )
                 time.sleep(min(30.0, 2.0 ** (attempt - 1)))
-
-
-def _bindable(value: Any) -> Any:
-    """A keyset bound as the driver can send it: SQLite text read with surrogates (bytes that are not
-    UTF-8) goes back as those very bytes, cast to text, so the page after it starts in the right place."""
-    if isinstance(value, str) and safe_text(value) != value:
-        return sa.cast(sa.literal(value.encode("utf-8", "surrogateescape"), sa.LargeBinary), sa.Text)
-    return value
-
-
-def keyset_after(columns: Sequence[sa.ColumnElement[Any]], values: Sequence[Any]) -> sa.ColumnElement[bool]:
-    """``(c1, c2, …) > (v1, v2, …)`` written portably: ``c1 > v1 OR (c1 = v1 AND (c2, …) > (v2, …))``,
-    and ``c1 >= v1`` beside it — implied, but it lets every engine start the page's index scan at ``v1``
-    instead of filtering the whole index from its start (pages would grow slower with the table)."""
-    if len(columns) == 1:
-        return columns[0] > values[0]
-    return sa.and_(columns[0] >= values[0], _after(columns, values))
-
-
-def _after(columns: Sequence[sa.ColumnElement[Any]], values: Sequence[Any]) -> sa.ColumnElement[bool]:
-    head = columns[0] > values[0]
-    if len(columns) == 1:
-        return head
-    return sa.or_(head, sa.and_(columns[0] == values[0], _after(columns[1:], values[1:])))
 
 
 def classify(exc: Exception, opts: Options) -> FatalSourceError | RetriableError:
@@ -416,10 +427,11 @@ def read_increment(
     order = (CURSOR, *stream.key_columns)
     marks: list[tuple[str, ...]] = []
     floor = ""
+    landed: dict[str, int] = {}  # key -> the content hash of the row landed under it in this run
     for rows in reader.pages(stream.name, stream.columns, order, where):
         sink.read(stream.name, len(rows))
         page = read_page(rows, stream.columns, reader.fixed.get(stream.name, set()), order, (CURSOR,))
-        stamps, page_marks = _land_page(reader, stream, page, recent, sink, read_keys)
+        stamps, page_marks = _land_page(reader, stream, page, recent, sink, read_keys, landed)
         watermark = max([watermark or "", *stamps]) or None
         floor = shift(watermark, overlap_s) if watermark else ""
         marks = [m for m in (*marks, *page_marks(floor)) if m[0] >= floor]
@@ -435,10 +447,12 @@ def _land_page(
     recent: set[tuple[str, ...]],
     sink: Sink,
     read_keys: set[str] | None,
+    landed: dict[str, int],
 ):
     """Land, quarantine or count as duplicates the rows of one page, in columns (``registry_batch``);
     its odd rows row by row. Returns the page's good stamps (``gxsj[:19]``) and a function giving the
-    page's marks at or above a floor.
+    page's marks at or above a floor. A second row under a key already landed in this run (``landed``)
+    is a duplicate when it is the same row, else quarantined as a conflict (``one_per_key``).
 
     The same decisions, in the same order, as one row at a time: a row whose mark is in ``recent`` is a
     duplicate; else one with a ``row_problem`` is quarantined (in page order); else it lands."""
@@ -452,6 +466,13 @@ def _land_page(
             repeat[i] = (gxsj[i].as_py(), *(k[i].as_py() for k in keys)) in recent
     ok, problems = stamp_checks(gxsj)
     quarantined: list[tuple[int, str, str, dict[str, Any]]] = []
+    taken = list(repeat)  # rows not to land: re-read, or a duplicate or conflict under a key landed now
+    for i in pc.indices_nonzero(pc.and_(ok, pc.invert(pa.array(repeat, pa.bool_())))).to_pylist():
+        verdict = one_per_key(landed, key_texts[i].as_py(), page.rows[page.positions[i]], stream.key_columns)
+        if verdict is DUPLICATE:
+            repeat[i] = taken[i] = True
+        elif verdict:
+            problems[i], taken[i] = verdict, True
     for i, problem in problems.items():
         if not repeat[i]:
             record = normalise(reader, stream, page.rows[page.positions[i]])
@@ -469,11 +490,15 @@ def _land_page(
             repeats += 1
         elif problem := row_problem(stream, record):
             quarantined.append((position, key, problem, storable(record)))
+        elif (verdict := one_per_key(landed, key, page.rows[position], stream.key_columns)) is DUPLICATE:
+            repeats += 1
+        elif verdict:
+            quarantined.append((position, key, verdict, storable(record)))
         else:
             odd_fresh.append(record)
     for _, key, problem, record in sorted(quarantined, key=lambda q: q[0]):
         sink.quarantine(stream.name, f"{stream.name}:{key}", problem, record)
-    fresh = pc.indices_nonzero(pc.and_(ok, pc.invert(pa.array(repeat, pa.bool_()))))
+    fresh = pc.indices_nonzero(pc.and_(ok, pc.invert(pa.array(taken, pa.bool_()))))
     if len(fresh):
         prefix = pa.scalar(stream.key_prefix or stream.name)
         record_keys = pc.binary_join_element_wise(prefix, key_texts.take(fresh), ":")

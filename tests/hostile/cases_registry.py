@@ -386,31 +386,28 @@ def _duplicates() -> list[RegistryCase]:
         stamp = "'2026-11-02 08:00:00'" if db.kind == "sqlite" else "TIMESTAMP '2026-11-02 08:00:00'"
         db.execute(f"INSERT INTO t_jm_bq VALUES (100001, '独居老人', {stamp})")
 
-    landed_twice = (
-        "two identical rows under one key (no primary key on the table) both land as one record key "
-        "twice: the registry's streams are not deduplicated; one must land, the other count as a duplicate"
-    )
-    skipped = (
-        "keyset paging on (gxsj, key) > last skips the second of two rows with the same key and gxsj when a "
-        "page ends between them: it is read by nobody and counted nowhere (read excludes it: a silent drop)"
-    )
-    conflict = (
-        "two t_jm rows with one jmid and different content both land as t_jm:990001 in one run; nothing "
-        "reports the conflict: one key must stand for one row, the other quarantined naming the jmid"
-    )
     return [
-        RegistryCase("dup_jmid_same_content", same, accepted(BASE + 1), duplicates=1, bug=landed_twice),
+        RegistryCase("dup_jmid_same_content", same, accepted(BASE + 1), duplicates=1),
         RegistryCase(
             "dup_jmid_same_content_page_boundary",
             same,
             accepted(BASE + 1),
             options={"chunk_rows": 1},
             duplicates=1,
-            bug=skipped,
         ),
-        RegistryCase("dup_jmid_different_content", other, quarantined("jmid", landed=BASE + 1), bug=conflict),
-        RegistryCase("dup_jmid_different_gxsj", later, quarantined("jmid", landed=BASE + 1), bug=conflict),
-        RegistryCase("dup_tag_same_row", tag_copy, accepted(BASE), ALL, duplicates=1, bug=landed_twice),
+        *(  # a page that ends inside the tie group, after other rows (``PageReader._end_between_ties``)
+            RegistryCase(
+                f"dup_jmid_same_content_page_of_{n}",
+                same,
+                accepted(BASE + 1),
+                options={"chunk_rows": n},
+                duplicates=1,
+            )
+            for n in (2, 3)
+        ),
+        RegistryCase("dup_jmid_different_content", other, quarantined("jmid", landed=BASE + 1)),
+        RegistryCase("dup_jmid_different_gxsj", later, quarantined("jmid", landed=BASE + 1)),
+        RegistryCase("dup_tag_same_row", tag_copy, accepted(BASE), ALL, duplicates=1),
         RegistryCase(
             "dup_tag_same_row_page_boundary",
             tag_copy,
@@ -418,7 +415,6 @@ def _duplicates() -> list[RegistryCase]:
             ALL,
             options={"chunk_rows": 1},
             duplicates=1,
-            bug=skipped,
         ),
     ]
 
