@@ -183,6 +183,15 @@ def _gxsj() -> list[RegistryCase]:
             ALL,
             first=True,
         ),
+        *(  # shaped like a time, impossible, and below the watermark: neither set aside nor read
+            RegistryCase(
+                f"gxsj_impossible_late_row_{name}",
+                resident(gxsj=stamp),
+                quarantined(f"gxsj '{stamp}' is not a .*never read by the increment", landed=0),
+                first=True,
+            )
+            for name, stamp in (("feb_29", "2026-02-29 09:00:00"), ("year_0", "0000-11-21 09:00:00"))
+        ),
         RegistryCase(
             "gxsj_after_as_of_waits",  # read by the run whose as-of passes it, not lost, not early
             resident(gxsj="2026-11-21 09:00:00"),
