@@ -35,7 +35,6 @@ import logging
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -44,13 +43,9 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.exc import (
     ArgumentError,
-    DisconnectionError,
-    InterfaceError,
     NoSuchModuleError,
-    OperationalError,
     SQLAlchemyError,
 )
-from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from islandbridge.config import LOCAL_TZ, Secret
 from islandbridge.connectors.options import option
@@ -74,6 +69,7 @@ from .registry_rows import (
     set_aside_scan,
     stamp_problem,
 )
+from .registry_session import check_sqlite_file, classify, connect_args, session_setup, statement_started
 
 log = logging.getLogger(__name__)
 
@@ -81,30 +77,6 @@ STATE_VERSION = 1
 
 # Keys and columns as the raw schema declares them (schemas/raw_registry.yml).
 STREAMS = tuple(declared_stream("sql_registry", name) for name in ("t_xq", "t_fw", "t_jm", "t_jm_bq"))
-
-# Driver messages that mean "a person must act" rather than "try again later".
-_FATAL_MARKERS = (
-    "password",
-    "authentication",
-    "access denied",
-    "permission denied",
-    "does not exist",
-    "unknown database",
-    "no such table",
-    "unable to open database",
-    "role ",
-    "read only",
-    "read-only",
-    "readonly",
-)
-
-# Run on every new DBAPI connection: read-only sessions, and local time for any zone-aware column.
-_SESSION_SETUP = {
-    "postgresql": ("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY", "SET TIME ZONE 'Asia/Shanghai'"),
-    "mysql": ("SET SESSION TRANSACTION READ ONLY", "SET time_zone = '+08:00'"),
-    "mariadb": ("SET SESSION TRANSACTION READ ONLY", "SET time_zone = '+08:00'"),
-    "sqlite": ("PRAGMA query_only = ON",),
-}
 
 
 @dataclass(frozen=True)
@@ -117,6 +89,8 @@ class Options:
     deletion_scan: bool = option(True)
     retries: int = option(2, low=0)
     connect_timeout_s: int = option(10, low=1)
+    query_timeout_s: int = option(300, low=1)
+    deadline_s: int = option(3600, low=1)
 
     @property
     def safe_url(self) -> str:
@@ -129,7 +103,8 @@ class SqlRegistryConnector(Connector):
 
     Options: ``url`` (str or Secret; an SQLAlchemy URL), ``chunk_rows`` (rows per query, 5000),
     ``overlap_s`` (seconds re-read below the watermark, 300), ``deletion_scan`` (true), ``retries``
-    (extra attempts per query on a transient failure, 2), ``connect_timeout_s`` (10).
+    (extra attempts per query on a transient failure, 2), ``connect_timeout_s`` (10), ``query_timeout_s``
+    (300: the server cancels a longer query) and ``deadline_s`` (3600: no query starts after it).
     Raises ``FatalSourceError`` (credentials, missing database or table) or ``RetriableError``
     (unreachable server) naming the host and database, never the password.
     """
@@ -231,15 +206,18 @@ class PageReader:
     def __init__(self, engine: sa.Engine, opts: Options) -> None:
         self.engine, self.opts = engine, opts
         self.fixed: dict[str, set[str]] = {}
+        self.deadline = time.monotonic() + opts.deadline_s
 
     @classmethod
     def open(cls, opts: Options) -> PageReader:
         if opts.url.get_backend_name() == "sqlite":
-            _check_sqlite_file(opts)
+            check_sqlite_file(opts)
         engine = sa.create_engine(
-            opts.url, hide_parameters=True, pool_pre_ping=True, connect_args=_connect_args(opts)
+            opts.url, hide_parameters=True, pool_pre_ping=True, connect_args=connect_args(opts)
         )
-        event.listen(engine, "connect", _session_setup(engine.dialect.name))
+        event.listen(engine, "connect", session_setup(engine.dialect.name, opts.query_timeout_s))
+        if engine.dialect.name == "sqlite":
+            event.listen(engine, "before_cursor_execute", statement_started)
         return cls(engine, opts)
 
     def close(self) -> None:
@@ -313,6 +291,13 @@ class PageReader:
         exact = {tuple(r) for r in found}
         return [*(r for r in rows if tuple(r) not in exact), *found], last
 
+    def _check_deadline(self) -> None:
+        if time.monotonic() > self.deadline:
+            raise RetriableError(
+                f"{self.opts.safe_url}: the extract passed its deadline_s ({self.opts.deadline_s} s) before "
+                "reading every table; nothing of this run is kept. Run again later, or raise deadline_s"
+            )
+
     def run(self, work):
         """Run ``work(conn)`` in one short read-only transaction, with the reader's retries."""
         return self._attempt(work)
@@ -327,6 +312,7 @@ class PageReader:
         """Run ``work(conn)`` in one short transaction; retry transient failures, classify the rest."""
         attempt = 0
         while True:
+            self._check_deadline()
             try:
                 with self.engine.connect() as conn, conn.begin():
                     return work(conn)
@@ -343,60 +329,6 @@ class PageReader:
                     self.opts.retries + 1,
                 )
                 time.sleep(min(30.0, 2.0 ** (attempt - 1)))
-
-
-def classify(exc: Exception, opts: Options) -> FatalSourceError | RetriableError:
-    """Turn a driver error into the project's error, naming host/db but never the password."""
-    orig = getattr(exc, "orig", None) or exc
-    first_line = (str(orig).strip().splitlines() or [""])[0][:200]
-    if opts.url.password:
-        first_line = first_line.replace(opts.url.password, "***")
-    what = f"{opts.safe_url}: {type(orig).__name__}: {first_line}"
-    transient = isinstance(exc, (OperationalError, InterfaceError, DisconnectionError, PoolTimeout))
-    if not transient or any(m in first_line.lower() for m in _FATAL_MARKERS):
-        return FatalSourceError(f"{what}. Check the read-only account, the database name and the schema.")
-    return RetriableError(
-        f"{what}. The database did not answer after {opts.retries + 1} attempt(s); run again later."
-    )
-
-
-def _check_sqlite_file(opts: Options) -> None:
-    """SQLite would silently create a missing file; a missing registry is a configuration problem."""
-    database = opts.url.database or ""
-    if database in ("", ":memory:") or database.startswith("file:"):
-        return
-    if not Path(database).is_file():
-        raise FatalSourceError(f"{opts.safe_url}: the SQLite registry file does not exist")
-
-
-def _connect_args(opts: Options) -> dict[str, Any]:
-    if opts.url.get_backend_name() in ("postgresql", "mysql", "mariadb"):
-        return {"connect_timeout": opts.connect_timeout_s}
-    return {}
-
-
-def _lenient_text(data: bytes) -> str:
-    """SQLite text as str; bytes that are not UTF-8 kept as surrogates, so the row is quarantined naming
-    its column (``registry_rows.row_problem``) instead of the driver failing the whole query."""
-    return data.decode("utf-8", errors="surrogateescape")
-
-
-def _session_setup(dialect: str):
-    statements = _SESSION_SETUP.get(dialect, ())
-
-    def on_connect(dbapi_connection, _record) -> None:
-        if dialect == "sqlite":
-            dbapi_connection.text_factory = _lenient_text
-        cursor = dbapi_connection.cursor()
-        try:
-            for sql in statements:
-                cursor.execute(sql)
-        finally:
-            cursor.close()
-        # psycopg opened a transaction for the SETs; a rollback on return to the pool would undo them.
-        dbapi_connection.commit()
-
-    return on_connect
 
 
 # --------------------------------------------------------------------------- the three ways of reading

@@ -506,14 +506,38 @@ def _schema() -> list[RegistryCase]:
                 ]
                 and None
             ),
-            error(None, ""),  # any one-line project error within the bound
+            error(RetriableError, "query_timeout_s \\(2 s\\)"),
             ("postgres",),
             bound_s=20,
-            bug="the SQL registry has no per-query timeout (statement_timeout / max_statement_time) and no "
-            "deadline for a whole extract: a query on a slow view waits for ever (seen: no outcome in 20 s); "
-            "once an option exists, set it small in this case's options",
+            options={"query_timeout_s": 2},
+        ),
+        *(
+            RegistryCase(
+                f"view_slow_{kind}",  # the same on MariaDB (max_statement_time) and SQLite (an interrupt)
+                _slow_view(body),
+                error(RetriableError, "query_timeout_s \\(2 s\\)"),
+                (kind,),
+                bound_s=20,
+                options={"query_timeout_s": 2},
+            )
+            for kind, body in (
+                ("mariadb", "SELECT * FROM t_xq_data WHERE SLEEP(3600) = 0"),
+                (
+                    "sqlite",
+                    "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 10000000000) "
+                    "SELECT t_xq_data.* FROM t_xq_data, (SELECT count(*) AS n FROM c) WHERE n > 0",
+                ),
+            )
         ),
     ]
+
+
+def _slow_view(body: str) -> Edit:
+    def edit(db: Db) -> None:
+        db.execute("ALTER TABLE t_xq RENAME TO t_xq_data")
+        db.execute(f"CREATE VIEW t_xq AS {body}")
+
+    return edit
 
 
 # ------------------------------------------------------------------------------------------ configuration
