@@ -79,6 +79,12 @@ STATE_VERSION = 1
 STREAMS = tuple(declared_stream("sql_registry", name) for name in ("t_xq", "t_fw", "t_jm", "t_jm_bq"))
 
 
+# URL query options passed on to the driver that cannot run SQL, read files or weaken the session.
+SAFE_URL_QUERY = frozenset(
+    {"charset", "sslmode", "ssl_mode", "sslrootcert", "application_name", "mode", "uri"}
+)
+
+
 @dataclass(frozen=True)
 class Options:
     """The checked options of one registry source (`connectors.options.parse_options`)."""
@@ -174,6 +180,19 @@ def _parse_url(value: Any, problems: list[str]) -> sa.URL | None:
     except (ArgumentError, ValueError):
         # The parser's message would quote the whole string, password included.
         problems.append("url is not a valid SQLAlchemy URL (dialect+driver://user:***@host/db)")
+        return None
+    if url.password is not None and not isinstance(value, Secret):
+        problems.append(
+            "url holds a password written in the configuration; put the whole URL in the secrets file or "
+            "the environment, as {env: REGISTRY_URL} or {file: secrets/registry.url}"
+        )
+        return None
+    unsafe = sorted(set(url.query) - SAFE_URL_QUERY)
+    if unsafe:  # the query goes to the driver: pymysql's init_command runs any SQL on connect
+        problems.append(
+            f"url query option(s) {', '.join(unsafe)} are not allowed; only "
+            f"{', '.join(sorted(SAFE_URL_QUERY))} may be given in the URL"
+        )
         return None
     try:
         url.get_dialect().import_dbapi()

@@ -322,7 +322,7 @@ def test_bad_credentials_are_fatal_and_hide_the_password(kind: str, request, tmp
     url = sa.make_url(request.getfixturevalue(f"{kind}_url"))
     bad = url.set(username="no_such_reader_ib", password=PASSWORD).render_as_string(hide_password=False)
     with pytest.raises(FatalSourceError) as caught:
-        extract(bad, tmp_path, retries=0)
+        extract(Secret(bad, "env:REGISTRY_URL"), tmp_path, retries=0)
     assert url.host in str(caught.value) and url.database in str(caught.value)
     assert PASSWORD not in str(caught.value) and PASSWORD not in repr(caught.value.__cause__)
 

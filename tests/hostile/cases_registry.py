@@ -638,8 +638,6 @@ def _config() -> list[RegistryCase]:
             nothing,
             error(ConfigError, "password"),
             url=lambda _: f"postgresql+psycopg://reader:{PASSWORD}@127.0.0.1:1/rrs",
-            bug="a registry URL written with a plain password in the configuration is accepted; it must be "
-            "refused with a ConfigError asking for {env: NAME} (issue #15 item 14)",
         ),
         RegistryCase(
             "unreachable_port_postgres",
@@ -741,11 +739,31 @@ def _url_injection() -> list[RegistryCase]:
             error(ConfigError, "init_command"),
             ("mariadb",),
             url=init_command,
-            bug="the URL's query parameters go to the driver unchecked: pymysql's init_command=DROP TABLE t_xq "
-            "runs on connect, before the session is made read-only, and drops the table (seen: the run then "
-            "fails with NoSuchTableError t_xq); the URL's query must be limited to known-safe keys",
+        ),
+        *(
+            RegistryCase(
+                f"url_query_{name}",
+                nothing,
+                error(ConfigError, f"{key} are not allowed"),
+                (kind,),
+                url=_with_query(key, value),
+            )
+            for name, kind, key, value in (
+                ("local_infile", "mariadb", "local_infile", "1"),
+                ("read_default_file", "mariadb", "read_default_file", "/etc/passwd"),
+                ("pg_options_no_timeout", "postgres", "options", "-c statement_timeout=0"),
+                ("pg_passfile", "postgres", "passfile", "/etc/shadow"),
+            )
         ),
     ]
+
+
+def _with_query(key: str, value: str) -> Callable[[Db], Secret]:
+    def make(db: Db) -> Secret:
+        url = sa.make_url(db.url).update_query_dict({key: value})
+        return Secret(url.render_as_string(hide_password=False), "env:REGISTRY_URL")
+
+    return make
 
 
 CASES: list[RegistryCase] = [
