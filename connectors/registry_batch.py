@@ -113,7 +113,7 @@ def texts(column: Sequence[Any], fixed: bool) -> tuple[pa.Array | list[Any], boo
     text itself, else the list of ``raw_value(v, fixed)``; and whether the column is also
     ``str(raw_value(v))`` in every row (no NULLs, no booleans, Arrow text)."""
     kinds = set(map(type, column)) - {type(None)}
-    if len(kinds) == 1 and (kind := next(iter(kinds))) in _FAST:
+    if len(kinds) == 1 and (kind := next(iter(kinds))) in _FAST and not _zoned(kind, column):
         try:
             array = pa.array(column, _FAST[kind])
         except UnicodeEncodeError:
@@ -134,6 +134,12 @@ def texts(column: Sequence[Any], fixed: bool) -> tuple[pa.Array | list[Any], boo
         if isinstance(v, str) and _undecodable(v):
             raise UnicodeEncodeError("utf-8", v, 0, 1, "surrogates not allowed")
     return raw, False
+
+
+def _zoned(kind: type, column: Sequence[Any]) -> bool:
+    """Whether a datetime column holds a zone-aware value: Arrow would write it in UTC, not local time
+    (and, mixed with naive ones, without a word), so such a column goes row by row."""
+    return kind is dt.datetime and any(v is not None and v.tzinfo is not None for v in column)
 
 
 def raw_value(value: Any, fixed_width: bool) -> Any:

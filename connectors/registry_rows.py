@@ -164,7 +164,9 @@ def late_rows(
     """Quarantine rows whose key is new since the last run but that the increment did not read.
 
     Only rows with a ``gxsj`` below the increment's lower bound ``low`` are late; a row committed since the
-    increment with a newer ``gxsj`` is simply read next run.
+    increment with a newer ``gxsj`` is simply read next run. A row whose ``gxsj`` is shaped like a time but
+    impossible (``2026-02-29 09:00:00``, ``0000-11-21 …``) escapes both the set-aside query and the
+    increment's window: it is quarantined here with ``stamp_problem``'s reason.
     """
     t = sa.table(stream.name, *[sa.column(c) for c in stream.columns])
     cols = stream.key_columns
@@ -180,14 +182,36 @@ def late_rows(
         for row in reader.run(lambda conn, s=stmt: conn.execute(s).fetchall()):
             record = normalise(reader, stream, row)
             stamp = record.get(CURSOR)
-            if not isinstance(stamp, str) or stamp_problem(stamp) or stamp[:19] >= low:
-                continue
+            problem = stamp_problem(stamp)
+            if problem is None and stamp[:19] >= low:
+                continue  # committed since the increment with a newer gxsj: read next run
             sink.read(stream.name)
             sink.quarantine(
                 stream.name,
                 f"{stream.name}:{key_text([record[c] for c in cols])}",
-                f"row appeared after the sync passed its gxsj {stamp[:19]} (it reads from {low}): committed "
-                "late, or stamped by a wrong clock; it was never read by the increment. Fix its gxsj in the "
-                "registry (any edit re-stamps it) or replay it",
+                f"{problem}; the row appeared after the last sync and was never read by the increment"
+                if problem
+                else f"row appeared after the sync passed its gxsj {stamp[:19]} (it reads from {low}): "
+                "committed late, or stamped by a wrong clock; it was never read by the increment. Fix its "
+                "gxsj in the registry (any edit re-stamps it) or replay it",
                 storable(record),
             )
+
+
+DUPLICATE = "duplicate"  # ``one_per_key``: the very row already landed under its key in this run
+
+
+def one_per_key(seen: dict[str, int], key: str, row: Sequence[Any], key_columns: Sequence[str]) -> str | None:
+    """One key stands for one row: None for the first row under ``key`` in this run (noted in ``seen``),
+    ``DUPLICATE`` for an exact copy of it (a table without its primary key may hold one row twice), else
+    the reason to quarantine a conflicting row (other content or ``gxsj``) naming the key's columns."""
+    content = hash(tuple(row))
+    if key not in seen:
+        seen[key] = content
+        return None
+    if seen[key] == content:
+        return DUPLICATE
+    return (
+        f"another row with the same {', '.join(key_columns)} but different content or gxsj was read in "
+        "this run: one key must stand for one row; the first row read was kept"
+    )

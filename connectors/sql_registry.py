@@ -3,7 +3,10 @@
 The production database belongs to the neighbourhood committees and must never be written to, locked
 for long or read with one unbounded query. So every query here is a keyset page of at most
 ``chunk_rows`` rows, ordered by ``(gxsj, primary key)``, in its own short read-only transaction, through
-a session set read-only on connect (and ``PRAGMA query_only`` on SQLite).
+a session set read-only on connect (and ``PRAGMA query_only`` on SQLite), each query bounded by
+``query_timeout_s`` and the extract by ``deadline_s`` (``registry_session``). A page never ends inside a
+group of rows tied on the keyset (``PageReader._end_between_ties``), and one key stands for one row per
+run: an exact copy is a duplicate, a conflicting row is quarantined (``registry_rows.one_per_key``).
 
 Per stream:
 
@@ -35,7 +38,6 @@ import logging
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -44,13 +46,9 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.exc import (
     ArgumentError,
-    DisconnectionError,
-    InterfaceError,
     NoSuchModuleError,
-    OperationalError,
     SQLAlchemyError,
 )
-from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from islandbridge.config import LOCAL_TZ, Secret
 from islandbridge.connectors.options import option
@@ -60,17 +58,21 @@ from islandbridge.errors import FatalSourceError, RetriableError
 from .base import Connector, ExtractContext, Sink, Stream, declared_stream, register
 from .paging import safe_text, storable
 from .registry_batch import Page, join_keys, key_parts, newest_stamp, raw_value, read_page, stamp_checks
+from .registry_keyset import TIE_ROWS_FACTOR, bindable, keyset_after, loose
 from .registry_rows import (
     CURSOR,
+    DUPLICATE,
     TS_FORMAT,
     digest,
     key_text,
     late_rows,
+    one_per_key,
     readable_predicate,
     row_problem,
     set_aside_scan,
     stamp_problem,
 )
+from .registry_session import check_sqlite_file, classify, connect_args, session_setup, statement_started
 
 log = logging.getLogger(__name__)
 
@@ -79,29 +81,11 @@ STATE_VERSION = 1
 # Keys and columns as the raw schema declares them (schemas/raw_registry.yml).
 STREAMS = tuple(declared_stream("sql_registry", name) for name in ("t_xq", "t_fw", "t_jm", "t_jm_bq"))
 
-# Driver messages that mean "a person must act" rather than "try again later".
-_FATAL_MARKERS = (
-    "password",
-    "authentication",
-    "access denied",
-    "permission denied",
-    "does not exist",
-    "unknown database",
-    "no such table",
-    "unable to open database",
-    "role ",
-    "read only",
-    "read-only",
-    "readonly",
-)
 
-# Run on every new DBAPI connection: read-only sessions, and local time for any zone-aware column.
-_SESSION_SETUP = {
-    "postgresql": ("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY", "SET TIME ZONE 'Asia/Shanghai'"),
-    "mysql": ("SET SESSION TRANSACTION READ ONLY", "SET time_zone = '+08:00'"),
-    "mariadb": ("SET SESSION TRANSACTION READ ONLY", "SET time_zone = '+08:00'"),
-    "sqlite": ("PRAGMA query_only = ON",),
-}
+# URL query options passed on to the driver that cannot run SQL, read files or weaken the session.
+SAFE_URL_QUERY = frozenset(
+    {"charset", "sslmode", "ssl_mode", "sslrootcert", "application_name", "mode", "uri"}
+)
 
 
 @dataclass(frozen=True)
@@ -114,6 +98,8 @@ class Options:
     deletion_scan: bool = option(True)
     retries: int = option(2, low=0)
     connect_timeout_s: int = option(10, low=1)
+    query_timeout_s: int = option(300, low=1)
+    deadline_s: int = option(3600, low=1)
 
     @property
     def safe_url(self) -> str:
@@ -126,7 +112,8 @@ class SqlRegistryConnector(Connector):
 
     Options: ``url`` (str or Secret; an SQLAlchemy URL), ``chunk_rows`` (rows per query, 5000),
     ``overlap_s`` (seconds re-read below the watermark, 300), ``deletion_scan`` (true), ``retries``
-    (extra attempts per query on a transient failure, 2), ``connect_timeout_s`` (10).
+    (extra attempts per query on a transient failure, 2), ``connect_timeout_s`` (10), ``query_timeout_s``
+    (300: the server cancels a longer query) and ``deadline_s`` (3600: no query starts after it).
     Raises ``FatalSourceError`` (credentials, missing database or table) or ``RetriableError``
     (unreachable server) naming the host and database, never the password.
     """
@@ -197,6 +184,19 @@ def _parse_url(value: Any, problems: list[str]) -> sa.URL | None:
         # The parser's message would quote the whole string, password included.
         problems.append("url is not a valid SQLAlchemy URL (dialect+driver://user:***@host/db)")
         return None
+    if url.password is not None and not isinstance(value, Secret):
+        problems.append(
+            "url holds a password written in the configuration; put the whole URL in the secrets file or "
+            "the environment, as {env: REGISTRY_URL} or {file: secrets/registry.url}"
+        )
+        return None
+    unsafe = sorted(set(url.query) - SAFE_URL_QUERY)
+    if unsafe:  # the query goes to the driver: pymysql's init_command runs any SQL on connect
+        problems.append(
+            f"url query option(s) {', '.join(unsafe)} are not allowed; only "
+            f"{', '.join(sorted(SAFE_URL_QUERY))} may be given in the URL"
+        )
+        return None
     try:
         url.get_dialect().import_dbapi()
     except (NoSuchModuleError, ImportError):
@@ -228,15 +228,18 @@ class PageReader:
     def __init__(self, engine: sa.Engine, opts: Options) -> None:
         self.engine, self.opts = engine, opts
         self.fixed: dict[str, set[str]] = {}
+        self.deadline = time.monotonic() + opts.deadline_s
 
     @classmethod
     def open(cls, opts: Options) -> PageReader:
         if opts.url.get_backend_name() == "sqlite":
-            _check_sqlite_file(opts)
+            check_sqlite_file(opts)
         engine = sa.create_engine(
-            opts.url, hide_parameters=True, pool_pre_ping=True, connect_args=_connect_args(opts)
+            opts.url, hide_parameters=True, pool_pre_ping=True, connect_args=connect_args(opts)
         )
-        event.listen(engine, "connect", _session_setup(engine.dialect.name))
+        event.listen(engine, "connect", session_setup(engine.dialect.name, opts.query_timeout_s))
+        if engine.dialect.name == "sqlite":
+            event.listen(engine, "before_cursor_execute", statement_started)
         return cls(engine, opts)
 
     def close(self) -> None:
@@ -266,17 +269,56 @@ class PageReader:
         t = sa.table(table, *[sa.column(c) for c in dict.fromkeys([*columns, *order])])
         base = sa.select(*[t.c[c] for c in columns], *[t.c[c] for c in order if c not in columns])
         base = base.where(*[t.c[c].is_not(None) for c in order], *[w(t) for w in where])
-        base = base.order_by(*[t.c[c] for c in order]).limit(self.opts.chunk_rows)
+        group = base.order_by(*[t.c[c] for c in order])
+        base = group.limit(self.opts.chunk_rows)
         after: tuple[Any, ...] | None = None
         while True:
             stmt = base if after is None else base.where(keyset_after([t.c[c] for c in order], after))
             rows = self._attempt(lambda conn, s=stmt: conn.execute(s).fetchall())
+            full = len(rows) >= self.opts.chunk_rows
+            if full:
+                rows, last = self._end_between_ties(rows, order, group, t)
+                after = tuple(bindable(last[c]) for c in order)
             if rows:
                 yield rows
-            if len(rows) < self.opts.chunk_rows:
+            if not full:
                 return
-            last = rows[-1]._mapping
-            after = tuple(_bindable(last[c]) for c in order)
+
+    def _end_between_ties(
+        self, rows: list[sa.Row], order: Sequence[str], group: sa.Select, t: sa.TableClause
+    ):
+        """A full page cut so that the next one, ``> last``, skips no row.
+
+        The keyset need not be unique (a table without its primary key may hold one row twice): rows
+        tied with the page's last one would be skipped. So the page ends before its trailing tie group
+        (compared loosely, as a case- and accent-insensitive collation may, so it errs towards a longer
+        group, which the next page reads), or, when the whole page is one group, it is the whole group
+        read by equality (bounded: a larger group is refused)."""
+        tail = loose(rows[-1], order)
+        end = len(rows) - 1
+        while end > 0 and loose(rows[end - 1], order) == tail:
+            end -= 1
+        if end > 0:
+            return rows[:end], rows[end - 1]._mapping
+        cap = TIE_ROWS_FACTOR * self.opts.chunk_rows + 1
+        last = rows[-1]._mapping
+        ties = group.where(*[t.c[c] == bindable(last[c]) for c in order]).limit(cap)
+        found = self._attempt(lambda conn, s=ties: conn.execute(s).fetchall())
+        if len(found) >= cap:
+            raise FatalSourceError(
+                f"{self.opts.safe_url}: table {t.name} holds {cap} or more rows with one "
+                f"({', '.join(order)}); they cannot be read in bounded pages. Remove the copies or raise "
+                "chunk_rows."
+            )
+        exact = {tuple(r) for r in found}
+        return [*(r for r in rows if tuple(r) not in exact), *found], last
+
+    def _check_deadline(self) -> None:
+        if time.monotonic() > self.deadline:
+            raise RetriableError(
+                f"{self.opts.safe_url}: the extract passed its deadline_s ({self.opts.deadline_s} s) before "
+                "reading every table; nothing of this run is kept. Run again later, or raise deadline_s"
+            )
 
     def run(self, work):
         """Run ``work(conn)`` in one short read-only transaction, with the reader's retries."""
@@ -292,6 +334,7 @@ class PageReader:
         """Run ``work(conn)`` in one short transaction; retry transient failures, classify the rest."""
         attempt = 0
         while True:
+            self._check_deadline()
             try:
                 with self.engine.connect() as conn, conn.begin():
                     return work(conn)
@@ -308,84 +351,6 @@ class PageReader:
                     self.opts.retries + 1,
                 )
                 time.sleep(min(30.0, 2.0 ** (attempt - 1)))
-
-
-def _bindable(value: Any) -> Any:
-    """A keyset bound as the driver can send it: SQLite text read with surrogates (bytes that are not
-    UTF-8) goes back as those very bytes, cast to text, so the page after it starts in the right place."""
-    if isinstance(value, str) and safe_text(value) != value:
-        return sa.cast(sa.literal(value.encode("utf-8", "surrogateescape"), sa.LargeBinary), sa.Text)
-    return value
-
-
-def keyset_after(columns: Sequence[sa.ColumnElement[Any]], values: Sequence[Any]) -> sa.ColumnElement[bool]:
-    """``(c1, c2, …) > (v1, v2, …)`` written portably: ``c1 > v1 OR (c1 = v1 AND (c2, …) > (v2, …))``,
-    and ``c1 >= v1`` beside it — implied, but it lets every engine start the page's index scan at ``v1``
-    instead of filtering the whole index from its start (pages would grow slower with the table)."""
-    if len(columns) == 1:
-        return columns[0] > values[0]
-    return sa.and_(columns[0] >= values[0], _after(columns, values))
-
-
-def _after(columns: Sequence[sa.ColumnElement[Any]], values: Sequence[Any]) -> sa.ColumnElement[bool]:
-    head = columns[0] > values[0]
-    if len(columns) == 1:
-        return head
-    return sa.or_(head, sa.and_(columns[0] == values[0], _after(columns[1:], values[1:])))
-
-
-def classify(exc: Exception, opts: Options) -> FatalSourceError | RetriableError:
-    """Turn a driver error into the project's error, naming host/db but never the password."""
-    orig = getattr(exc, "orig", None) or exc
-    first_line = (str(orig).strip().splitlines() or [""])[0][:200]
-    if opts.url.password:
-        first_line = first_line.replace(opts.url.password, "***")
-    what = f"{opts.safe_url}: {type(orig).__name__}: {first_line}"
-    transient = isinstance(exc, (OperationalError, InterfaceError, DisconnectionError, PoolTimeout))
-    if not transient or any(m in first_line.lower() for m in _FATAL_MARKERS):
-        return FatalSourceError(f"{what}. Check the read-only account, the database name and the schema.")
-    return RetriableError(
-        f"{what}. The database did not answer after {opts.retries + 1} attempt(s); run again later."
-    )
-
-
-def _check_sqlite_file(opts: Options) -> None:
-    """SQLite would silently create a missing file; a missing registry is a configuration problem."""
-    database = opts.url.database or ""
-    if database in ("", ":memory:") or database.startswith("file:"):
-        return
-    if not Path(database).is_file():
-        raise FatalSourceError(f"{opts.safe_url}: the SQLite registry file does not exist")
-
-
-def _connect_args(opts: Options) -> dict[str, Any]:
-    if opts.url.get_backend_name() in ("postgresql", "mysql", "mariadb"):
-        return {"connect_timeout": opts.connect_timeout_s}
-    return {}
-
-
-def _lenient_text(data: bytes) -> str:
-    """SQLite text as str; bytes that are not UTF-8 kept as surrogates, so the row is quarantined naming
-    its column (``registry_rows.row_problem``) instead of the driver failing the whole query."""
-    return data.decode("utf-8", errors="surrogateescape")
-
-
-def _session_setup(dialect: str):
-    statements = _SESSION_SETUP.get(dialect, ())
-
-    def on_connect(dbapi_connection, _record) -> None:
-        if dialect == "sqlite":
-            dbapi_connection.text_factory = _lenient_text
-        cursor = dbapi_connection.cursor()
-        try:
-            for sql in statements:
-                cursor.execute(sql)
-        finally:
-            cursor.close()
-        # psycopg opened a transaction for the SETs; a rollback on return to the pool would undo them.
-        dbapi_connection.commit()
-
-    return on_connect
 
 
 # --------------------------------------------------------------------------- the three ways of reading
@@ -416,10 +381,11 @@ def read_increment(
     order = (CURSOR, *stream.key_columns)
     marks: list[tuple[str, ...]] = []
     floor = ""
+    landed: dict[str, int] = {}  # key -> the content hash of the row landed under it in this run
     for rows in reader.pages(stream.name, stream.columns, order, where):
         sink.read(stream.name, len(rows))
         page = read_page(rows, stream.columns, reader.fixed.get(stream.name, set()), order, (CURSOR,))
-        stamps, page_marks = _land_page(reader, stream, page, recent, sink, read_keys)
+        stamps, page_marks = _land_page(reader, stream, page, recent, sink, read_keys, landed)
         watermark = max([watermark or "", *stamps]) or None
         floor = shift(watermark, overlap_s) if watermark else ""
         marks = [m for m in (*marks, *page_marks(floor)) if m[0] >= floor]
@@ -435,10 +401,12 @@ def _land_page(
     recent: set[tuple[str, ...]],
     sink: Sink,
     read_keys: set[str] | None,
+    landed: dict[str, int],
 ):
     """Land, quarantine or count as duplicates the rows of one page, in columns (``registry_batch``);
     its odd rows row by row. Returns the page's good stamps (``gxsj[:19]``) and a function giving the
-    page's marks at or above a floor.
+    page's marks at or above a floor. A second row under a key already landed in this run (``landed``)
+    is a duplicate when it is the same row, else quarantined as a conflict (``one_per_key``).
 
     The same decisions, in the same order, as one row at a time: a row whose mark is in ``recent`` is a
     duplicate; else one with a ``row_problem`` is quarantined (in page order); else it lands."""
@@ -452,6 +420,13 @@ def _land_page(
             repeat[i] = (gxsj[i].as_py(), *(k[i].as_py() for k in keys)) in recent
     ok, problems = stamp_checks(gxsj)
     quarantined: list[tuple[int, str, str, dict[str, Any]]] = []
+    taken = list(repeat)  # rows not to land: re-read, or a duplicate or conflict under a key landed now
+    for i in pc.indices_nonzero(pc.and_(ok, pc.invert(pa.array(repeat, pa.bool_())))).to_pylist():
+        verdict = one_per_key(landed, key_texts[i].as_py(), page.rows[page.positions[i]], stream.key_columns)
+        if verdict is DUPLICATE:
+            repeat[i] = taken[i] = True
+        elif verdict:
+            problems[i], taken[i] = verdict, True
     for i, problem in problems.items():
         if not repeat[i]:
             record = normalise(reader, stream, page.rows[page.positions[i]])
@@ -469,11 +444,15 @@ def _land_page(
             repeats += 1
         elif problem := row_problem(stream, record):
             quarantined.append((position, key, problem, storable(record)))
+        elif (verdict := one_per_key(landed, key, page.rows[position], stream.key_columns)) is DUPLICATE:
+            repeats += 1
+        elif verdict:
+            quarantined.append((position, key, verdict, storable(record)))
         else:
             odd_fresh.append(record)
     for _, key, problem, record in sorted(quarantined, key=lambda q: q[0]):
         sink.quarantine(stream.name, f"{stream.name}:{key}", problem, record)
-    fresh = pc.indices_nonzero(pc.and_(ok, pc.invert(pa.array(repeat, pa.bool_()))))
+    fresh = pc.indices_nonzero(pc.and_(ok, pc.invert(pa.array(taken, pa.bool_()))))
     if len(fresh):
         prefix = pa.scalar(stream.key_prefix or stream.name)
         record_keys = pc.binary_join_element_wise(prefix, key_texts.take(fresh), ":")

@@ -274,6 +274,22 @@ def test_every_query_is_a_bounded_page(registry: Registry, tmp_path: Path):
     assert len(statements) >= sum(run.counts("read").values()) / 25
 
 
+def test_no_query_starts_after_the_extract_deadline(registry: Registry):
+    reader = PageReader.open(parse_options("registry", {"url": registry.url, "deadline_s": 60}))
+    try:
+        assert reader.run(lambda conn: conn.execute(sa.text("SELECT count(*) FROM t_xq")).scalar()) > 0
+        reader.deadline -= 61  # as if the extract had run 61 s
+        with pytest.raises(RetriableError, match=r"deadline_s \(60 s\)"):
+            reader.run(lambda conn: conn.execute(sa.text("SELECT count(*) FROM t_xq")).scalar())
+    finally:
+        reader.close()
+
+
+def test_time_limit_options_are_checked():
+    with pytest.raises(ConfigError, match="query_timeout_s.*deadline_s|deadline_s.*query_timeout_s"):
+        parse_options("registry", {"url": "sqlite:///x.db", "query_timeout_s": 0, "deadline_s": -1})
+
+
 def test_the_session_is_read_only(registry: Registry):
     reader = PageReader.open(parse_options("registry", {"url": registry.url, "retries": 0}))
     try:
@@ -306,7 +322,7 @@ def test_bad_credentials_are_fatal_and_hide_the_password(kind: str, request, tmp
     url = sa.make_url(request.getfixturevalue(f"{kind}_url"))
     bad = url.set(username="no_such_reader_ib", password=PASSWORD).render_as_string(hide_password=False)
     with pytest.raises(FatalSourceError) as caught:
-        extract(bad, tmp_path, retries=0)
+        extract(Secret(bad, "env:REGISTRY_URL"), tmp_path, retries=0)
     assert url.host in str(caught.value) and url.database in str(caught.value)
     assert PASSWORD not in str(caught.value) and PASSWORD not in repr(caught.value.__cause__)
 

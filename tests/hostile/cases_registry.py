@@ -183,6 +183,15 @@ def _gxsj() -> list[RegistryCase]:
             ALL,
             first=True,
         ),
+        *(  # shaped like a time, impossible, and below the watermark: neither set aside nor read
+            RegistryCase(
+                f"gxsj_impossible_late_row_{name}",
+                resident(gxsj=stamp),
+                quarantined(f"gxsj '{stamp}' is not a .*never read by the increment", landed=0),
+                first=True,
+            )
+            for name, stamp in (("feb_29", "2026-02-29 09:00:00"), ("year_0", "0000-11-21 09:00:00"))
+        ),
         RegistryCase(
             "gxsj_after_as_of_waits",  # read by the run whose as-of passes it, not lost, not early
             resident(gxsj="2026-11-21 09:00:00"),
@@ -386,31 +395,28 @@ def _duplicates() -> list[RegistryCase]:
         stamp = "'2026-11-02 08:00:00'" if db.kind == "sqlite" else "TIMESTAMP '2026-11-02 08:00:00'"
         db.execute(f"INSERT INTO t_jm_bq VALUES (100001, '独居老人', {stamp})")
 
-    landed_twice = (
-        "two identical rows under one key (no primary key on the table) both land as one record key "
-        "twice: the registry's streams are not deduplicated; one must land, the other count as a duplicate"
-    )
-    skipped = (
-        "keyset paging on (gxsj, key) > last skips the second of two rows with the same key and gxsj when a "
-        "page ends between them: it is read by nobody and counted nowhere (read excludes it: a silent drop)"
-    )
-    conflict = (
-        "two t_jm rows with one jmid and different content both land as t_jm:990001 in one run; nothing "
-        "reports the conflict: one key must stand for one row, the other quarantined naming the jmid"
-    )
     return [
-        RegistryCase("dup_jmid_same_content", same, accepted(BASE + 1), duplicates=1, bug=landed_twice),
+        RegistryCase("dup_jmid_same_content", same, accepted(BASE + 1), duplicates=1),
         RegistryCase(
             "dup_jmid_same_content_page_boundary",
             same,
             accepted(BASE + 1),
             options={"chunk_rows": 1},
             duplicates=1,
-            bug=skipped,
         ),
-        RegistryCase("dup_jmid_different_content", other, quarantined("jmid", landed=BASE + 1), bug=conflict),
-        RegistryCase("dup_jmid_different_gxsj", later, quarantined("jmid", landed=BASE + 1), bug=conflict),
-        RegistryCase("dup_tag_same_row", tag_copy, accepted(BASE), ALL, duplicates=1, bug=landed_twice),
+        *(  # a page that ends inside the tie group, after other rows (``PageReader._end_between_ties``)
+            RegistryCase(
+                f"dup_jmid_same_content_page_of_{n}",
+                same,
+                accepted(BASE + 1),
+                options={"chunk_rows": n},
+                duplicates=1,
+            )
+            for n in (2, 3)
+        ),
+        RegistryCase("dup_jmid_different_content", other, quarantined("jmid", landed=BASE + 1)),
+        RegistryCase("dup_jmid_different_gxsj", later, quarantined("jmid", landed=BASE + 1)),
+        RegistryCase("dup_tag_same_row", tag_copy, accepted(BASE), ALL, duplicates=1),
         RegistryCase(
             "dup_tag_same_row_page_boundary",
             tag_copy,
@@ -418,7 +424,6 @@ def _duplicates() -> list[RegistryCase]:
             ALL,
             options={"chunk_rows": 1},
             duplicates=1,
-            bug=skipped,
         ),
     ]
 
@@ -501,14 +506,38 @@ def _schema() -> list[RegistryCase]:
                 ]
                 and None
             ),
-            error(None, ""),  # any one-line project error within the bound
+            error(RetriableError, "query_timeout_s \\(2 s\\)"),
             ("postgres",),
             bound_s=20,
-            bug="the SQL registry has no per-query timeout (statement_timeout / max_statement_time) and no "
-            "deadline for a whole extract: a query on a slow view waits for ever (seen: no outcome in 20 s); "
-            "once an option exists, set it small in this case's options",
+            options={"query_timeout_s": 2},
+        ),
+        *(
+            RegistryCase(
+                f"view_slow_{kind}",  # the same on MariaDB (max_statement_time) and SQLite (an interrupt)
+                _slow_view(body),
+                error(RetriableError, "query_timeout_s \\(2 s\\)"),
+                (kind,),
+                bound_s=20,
+                options={"query_timeout_s": 2},
+            )
+            for kind, body in (
+                ("mariadb", "SELECT * FROM t_xq_data WHERE SLEEP(3600) = 0"),
+                (
+                    "sqlite",
+                    "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 10000000000) "
+                    "SELECT t_xq_data.* FROM t_xq_data, (SELECT count(*) AS n FROM c) WHERE n > 0",
+                ),
+            )
         ),
     ]
+
+
+def _slow_view(body: str) -> Edit:
+    def edit(db: Db) -> None:
+        db.execute("ALTER TABLE t_xq RENAME TO t_xq_data")
+        db.execute(f"CREATE VIEW t_xq AS {body}")
+
+    return edit
 
 
 # ------------------------------------------------------------------------------------------ configuration
@@ -609,8 +638,6 @@ def _config() -> list[RegistryCase]:
             nothing,
             error(ConfigError, "password"),
             url=lambda _: f"postgresql+psycopg://reader:{PASSWORD}@127.0.0.1:1/rrs",
-            bug="a registry URL written with a plain password in the configuration is accepted; it must be "
-            "refused with a ConfigError asking for {env: NAME} (issue #15 item 14)",
         ),
         RegistryCase(
             "unreachable_port_postgres",
@@ -712,11 +739,31 @@ def _url_injection() -> list[RegistryCase]:
             error(ConfigError, "init_command"),
             ("mariadb",),
             url=init_command,
-            bug="the URL's query parameters go to the driver unchecked: pymysql's init_command=DROP TABLE t_xq "
-            "runs on connect, before the session is made read-only, and drops the table (seen: the run then "
-            "fails with NoSuchTableError t_xq); the URL's query must be limited to known-safe keys",
+        ),
+        *(
+            RegistryCase(
+                f"url_query_{name}",
+                nothing,
+                error(ConfigError, f"{key} are not allowed"),
+                (kind,),
+                url=_with_query(key, value),
+            )
+            for name, kind, key, value in (
+                ("local_infile", "mariadb", "local_infile", "1"),
+                ("read_default_file", "mariadb", "read_default_file", "/etc/passwd"),
+                ("pg_options_no_timeout", "postgres", "options", "-c statement_timeout=0"),
+                ("pg_passfile", "postgres", "passfile", "/etc/shadow"),
+            )
         ),
     ]
+
+
+def _with_query(key: str, value: str) -> Callable[[Db], Secret]:
+    def make(db: Db) -> Secret:
+        url = sa.make_url(db.url).update_query_dict({key: value})
+        return Secret(url.render_as_string(hide_password=False), "env:REGISTRY_URL")
+
+    return make
 
 
 CASES: list[RegistryCase] = [

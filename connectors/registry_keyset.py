@@ -1,0 +1,52 @@
+"""Keyset paging helpers of the SQL registry (``sql_registry.PageReader``): the ``>`` bound written
+portably, values bound back as the driver can send them, and the loose comparison that ends a page before
+a group of rows tied on the keyset (a table without its primary key may hold one row twice)."""
+
+from __future__ import annotations
+
+import unicodedata
+from collections.abc import Sequence
+from typing import Any
+
+import sqlalchemy as sa
+
+from .paging import safe_text
+
+TIE_ROWS_FACTOR = 10  # rows sharing one keyset value read at once, in pages (``_end_between_ties``)
+
+
+def loose(row: sa.Row, order: Sequence[str]) -> tuple[Any, ...]:
+    """A row's keyset value as a lenient collation compares it: text case-folded, without accents or
+    trailing spaces. Only used to end a page early, so an over-broad match costs nothing but a page."""
+    return tuple(_loose_value(row._mapping[c]) for c in order)
+
+
+def _loose_value(value: Any) -> Any:
+    if not isinstance(value, str):
+        return value
+    decomposed = unicodedata.normalize("NFKD", value.casefold().rstrip())
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+
+
+def bindable(value: Any) -> Any:
+    """A keyset bound as the driver can send it: SQLite text read with surrogates (bytes that are not
+    UTF-8) goes back as those very bytes, cast to text, so the page after it starts in the right place."""
+    if isinstance(value, str) and safe_text(value) != value:
+        return sa.cast(sa.literal(value.encode("utf-8", "surrogateescape"), sa.LargeBinary), sa.Text)
+    return value
+
+
+def keyset_after(columns: Sequence[sa.ColumnElement[Any]], values: Sequence[Any]) -> sa.ColumnElement[bool]:
+    """``(c1, c2, …) > (v1, v2, …)`` written portably: ``c1 > v1 OR (c1 = v1 AND (c2, …) > (v2, …))``,
+    and ``c1 >= v1`` beside it — implied, but it lets every engine start the page's index scan at ``v1``
+    instead of filtering the whole index from its start (pages would grow slower with the table)."""
+    if len(columns) == 1:
+        return columns[0] > values[0]
+    return sa.and_(columns[0] >= values[0], _after(columns, values))
+
+
+def _after(columns: Sequence[sa.ColumnElement[Any]], values: Sequence[Any]) -> sa.ColumnElement[bool]:
+    head = columns[0] > values[0]
+    if len(columns) == 1:
+        return head
+    return sa.or_(head, sa.and_(columns[0] == values[0], _after(columns[1:], values[1:])))
