@@ -200,8 +200,12 @@ class AirflowServices:
         return result.stdout
 
     def backfill_day(self, day: dt.date) -> str:
-        """``airflow backfill create`` for the one day ``day``; the run id Airflow gave its run."""
+        """``airflow backfill create`` for the one day ``day``; the run id Airflow gave its run.
+
+        Airflow allows one unfinished backfill per DAG, and the scheduler marks a backfill complete on
+        its own timer, some seconds after the backfill's last run succeeded: wait for that first."""
         when = logical_date(day).isoformat()
+        self._wait_backfills_complete()
         self.cli(
             "backfill",
             "create",
@@ -223,6 +227,20 @@ class AirflowServices:
         if run_id is None:
             raise SchedulerRunError(f"`airflow backfill create` made no run for {day}")
         return run_id
+
+    def _wait_backfills_complete(self, timeout: float = 300) -> None:
+        sql = sa.text("SELECT count(*) FROM backfill WHERE dag_id = :d AND completed_at IS NULL")
+        deadline = time.monotonic() + timeout
+        while True:
+            with self.engine.connect() as con:
+                if not con.execute(sql, {"d": DAG_ID}).scalar():
+                    return
+            if time.monotonic() > deadline:
+                raise SchedulerRunError(
+                    f"a backfill of {DAG_ID} was still not complete after {timeout:.0f} s\n{self.tail('scheduler')}"
+                )
+            self._check_alive()
+            time.sleep(2)
 
     def trigger(self, run_id: str, conf: Mapping[str, Any] | None = None) -> str:
         """``airflow dags trigger`` with no logical date (and ``conf`` when given)."""

@@ -1,6 +1,10 @@
-"""Helpers shared by the end-to-end tests: what a warehouse holds, in a comparable form."""
+"""Helpers shared by the end-to-end tests: what a warehouse holds, in a comparable form, and a living
+street served with a configuration for it."""
 
 from __future__ import annotations
+
+import datetime as dt
+from contextlib import contextmanager
 
 import duckdb
 
@@ -80,3 +84,28 @@ def _rounded(value):
     """Match probabilities to 6 places: a warehouse rebuilt from scratch retrains the linkage model, whose
     DuckDB aggregations may add floats in another order (last-bit differences, same decisions)."""
     return round(value, 6) if isinstance(value, float) else value
+
+
+@contextmanager
+def living_street(tmp_path, monkeypatch, *, days: int, seed: int, first: dt.date, residents: int = 300):
+    """A simulated street living ``days`` days from ``first``, served at ``first`` (``LivingStreet``),
+    with a configuration for it at ``tmp_path/run/islandbridge.yml`` and the sources' secrets in the
+    environment. Yields ``(served, config)``; move days with ``served.set_day``."""
+    from islandbridge.devtools.demo import write_config
+    from islandbridge.devtools.simulator import simulate
+    from islandbridge.devtools.simulator.servers_days import LivingStreet
+    from tests.conftest import GRID_CLIENT, IOT_KEY
+
+    street = tmp_path / "street"
+    simulate(street, residents=residents, seed=seed, days=days, as_of=first)
+    monkeypatch.setenv("IB_GRID_CLIENT_SECRET", GRID_CLIENT[1])
+    monkeypatch.setenv("IB_IOT_API_KEY", IOT_KEY)
+    config = tmp_path / "run" / "islandbridge.yml"
+    config.parent.mkdir()
+    with LivingStreet(
+        street, day=first, client_id=GRID_CLIENT[0], client_secret=GRID_CLIENT[1], api_key=IOT_KEY
+    ) as served:
+        write_config(config, street=served.live, grid_url=served.grid.base_url, iot_url=served.iot.base_url)
+        text = config.read_text(encoding="utf-8").replace("islandbridge-demo", GRID_CLIENT[0])
+        config.write_text(text, encoding="utf-8")
+        yield served, config

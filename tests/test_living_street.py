@@ -14,12 +14,10 @@ import pytest
 
 from islandbridge.config import parse_as_of
 from islandbridge.devtools.reports_eval import PERSONAL, score_reports
-from islandbridge.devtools.simulator import simulate
 from islandbridge.devtools.simulator.days import day_dir
-from islandbridge.devtools.simulator.servers_days import LivingStreet
 from islandbridge.landing import raw
 from islandbridge.pipeline import load_settings, sync
-from tests.conftest import GRID_CLIENT, IOT_KEY
+from tests.helpers import living_street
 
 FIRST = dt.date(2026, 11, 20)
 DAYS = [FIRST + dt.timedelta(days=i) for i in range(3)]
@@ -27,21 +25,9 @@ DAYS = [FIRST + dt.timedelta(days=i) for i in range(3)]
 
 @pytest.mark.slow
 def test_each_day_of_a_living_street_meets_the_report_targets(tmp_path, monkeypatch):
-    from islandbridge.devtools.demo import write_config
-
     street = tmp_path / "street"
-    simulate(street, residents=300, seed=7, days=len(DAYS), as_of=FIRST)
-    monkeypatch.setenv("IB_GRID_CLIENT_SECRET", GRID_CLIENT[1])
-    monkeypatch.setenv("IB_IOT_API_KEY", IOT_KEY)
-    config = tmp_path / "run" / "islandbridge.yml"
-    config.parent.mkdir()
     scores = {}
-    with LivingStreet(
-        street, day=DAYS[0], client_id=GRID_CLIENT[0], client_secret=GRID_CLIENT[1], api_key=IOT_KEY
-    ) as served:
-        write_config(config, street=served.live, grid_url=served.grid.base_url, iot_url=served.iot.base_url)
-        text = config.read_text(encoding="utf-8").replace("islandbridge-demo", GRID_CLIENT[0])
-        config.write_text(text, encoding="utf-8")
+    with living_street(tmp_path, monkeypatch, days=len(DAYS), seed=7, first=FIRST) as (served, config):
         settings = load_settings(config, os.environ)
         for day in DAYS:
             served.set_day(day)

@@ -19,8 +19,7 @@ import yaml
 from islandbridge.config import parse_as_of
 from islandbridge.pipeline import load_settings, prune, sync
 from islandbridge.warehouse.retention import RetentionError
-from tests.conftest import GRID_CLIENT, IOT_KEY
-from tests.helpers import snapshot, warehouse
+from tests.helpers import living_street, snapshot, warehouse
 
 DAYS = ("2026-11-17", "2026-11-18", "2026-11-19", "2026-11-20")
 HORIZON = "ib_20261118T160000Z"  # the newest run at least 2 days before the newest (11-20's)
@@ -103,23 +102,9 @@ def test_inside_the_window_a_day_replays_forward_exactly_and_beyond_it_is_refuse
 
 @pytest.mark.slow
 def test_two_days_without_change_grow_warehouse_and_vault_by_under_one_percent(tmp_path, monkeypatch):
-    from islandbridge.devtools.demo import write_config
-    from islandbridge.devtools.simulator import simulate
-    from islandbridge.devtools.simulator.servers_days import LivingStreet
-
     first = dt.date(2026, 11, 20)
-    street = tmp_path / "street"
-    simulate(street, residents=300, seed=7, days=2, as_of=first)
-    monkeypatch.setenv("IB_GRID_CLIENT_SECRET", GRID_CLIENT[1])
-    monkeypatch.setenv("IB_IOT_API_KEY", IOT_KEY)
-    config = tmp_path / "run" / "islandbridge.yml"
-    config.parent.mkdir()
     sizes = []
-    with LivingStreet(
-        street, day=first, client_id=GRID_CLIENT[0], client_secret=GRID_CLIENT[1], api_key=IOT_KEY
-    ) as served:
-        write_config(config, street=served.live, grid_url=served.grid.base_url, iot_url=served.iot.base_url)
-        config.write_text(config.read_text(encoding="utf-8").replace("islandbridge-demo", GRID_CLIENT[0]))
+    with living_street(tmp_path, monkeypatch, days=2, seed=7, first=first) as (served, config):
         # no new device events on a day without change is expected, not a broken IoT feed
         _with(config, quality={"checks": {"iot.events.volume": {"severity": "warning"}}})
         settings = load_settings(config, os.environ)
