@@ -40,15 +40,17 @@ import sqlalchemy as sa
 
 from islandbridge.config import LOCAL_TZ
 from islandbridge.devtools.demo import airflow_env
-from islandbridge.errors import IslandbridgeError
+from islandbridge.errors import TerminalError
 
 DAG_ID = "community_sync"
 COMPONENTS = ("api-server", "dag-processor", "scheduler")
 PRELOAD = "airflow,airflow.executors.local_executor,islandbridge.pipeline"
 
 
-class SchedulerRunError(IslandbridgeError):
-    """An Airflow component or run did not do what was asked; the message carries the logs' tails."""
+class SchedulerRunError(TerminalError):
+    """An Airflow component or run did not do what was asked; the message carries the logs' tails.
+
+    Terminal: a developer must read those logs (a run that failed, a component that died)."""
 
 
 def free_port() -> int:
