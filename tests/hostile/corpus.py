@@ -22,8 +22,10 @@ import time
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+import pyarrow.parquet as pq
 import pytest
 
 from islandbridge.errors import IslandbridgeError
@@ -110,6 +112,31 @@ def bounded(call: Callable[[], Any], seconds: float = DEFAULT_BOUND_S) -> tuple[
     if worker.is_alive():
         pytest.fail(f"hang: no outcome within {seconds:.0f}s", pytrace=False)
     return box.get("value"), box.get("error")
+
+
+def extract_landed(
+    connector, source: str, landing: Path, run_id: str, as_of, state: dict
+) -> tuple[dict, list, list]:
+    """Run ``connector`` into a fresh landing writer for ``run_id`` (discarded when the extraction
+    fails): its manifest, the rows it set aside and the rows it landed."""
+    from islandbridge.connectors import ExtractContext
+    from islandbridge.landing.zone import LandingWriter
+
+    writer = LandingWriter.open(landing.as_uri(), run_id, source, connector.streams())
+    try:
+        manifest = writer.close(connector.extract(ExtractContext(run_id, as_of, state, writer)))
+    except BaseException:
+        writer.discard()
+        raise
+    base = landing / run_id / source
+    aside = pq.read_table(base / "_quarantine").to_pylist() if (base / "_quarantine").exists() else []
+    rows = [
+        r
+        for s in connector.streams()
+        if (base / s.name).exists()
+        for r in pq.read_table(base / s.name).to_pylist()
+    ]
+    return manifest, aside, rows
 
 
 def balanced(counts: Mapping[str, Mapping[str, int]]) -> list[str]:

@@ -5,15 +5,13 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-import pyarrow.parquet as pq
 import pytest
 
 from islandbridge.config import SourceSettings, parse_as_of
-from islandbridge.connectors import ExtractContext, build_connector
-from islandbridge.landing.zone import LandingWriter
+from islandbridge.connectors import build_connector
 from islandbridge.transforms.normalize import normalize_id
 from tests.hostile.cases_civil import CASES, FileCase
-from tests.hostile.corpus import Observed, bounded, check, project_error
+from tests.hostile.corpus import Observed, bounded, check, extract_landed, project_error
 
 AS_OF = parse_as_of("2026-11-20")
 pytestmark = pytest.mark.timeout(120)
@@ -21,17 +19,7 @@ pytestmark = pytest.mark.timeout(120)
 
 def extract(folder: Path, landing: Path, run_id: str, state: dict, options: dict) -> tuple[dict, list, list]:
     connector = build_connector(SourceSettings("civil", "civil_files", {"path": str(folder), **options}))
-    writer = LandingWriter.open(landing.as_uri(), run_id, "civil", connector.streams())
-    manifest = writer.close(connector.extract(ExtractContext(run_id, AS_OF, state, writer)))
-    base = landing / run_id / "civil"
-    aside = pq.read_table(base / "_quarantine").to_pylist() if (base / "_quarantine").exists() else []
-    rows = [
-        r
-        for s in connector.streams()
-        if (base / s.name).exists()
-        for r in pq.read_table(base / s.name).to_pylist()
-    ]
-    return manifest, aside, rows
+    return extract_landed(connector, "civil", landing, run_id, AS_OF, state)
 
 
 def observe(case: FileCase, tmp_path: Path) -> Observed:

@@ -14,20 +14,17 @@ import time
 from pathlib import Path
 from typing import Any
 
-import pyarrow.parquet as pq
 import pytest
 import sqlalchemy as sa
 
 from islandbridge.config import SourceSettings, parse_as_of
-from islandbridge.connectors import ExtractContext, build_connector
+from islandbridge.connectors import build_connector
 from islandbridge.devtools.simulator.registry import DDL
-from islandbridge.landing.zone import LandingWriter
 from islandbridge.transforms.normalize import normalize_id
 from tests.hostile.cases_registry import CASES, PROBE, RESIDENT, Db, RegistryCase
-from tests.hostile.corpus import KNOWN_BUGS, Observed, balanced, bounded, check, project_error
+from tests.hostile.corpus import KNOWN_BUGS, Observed, balanced, bounded, check, extract_landed, project_error
 
 AS_OF = parse_as_of("2026-11-20")
-STREAMS = ("t_xq", "t_fw", "t_jm", "t_jm_bq")
 pytestmark = pytest.mark.timeout(180)
 
 
@@ -66,16 +63,7 @@ def open_db(kind: str, request, base: Path, folder: Path) -> Db:
 
 def extract(url: Any, options: dict, landing: Path, run_id: str, state: dict) -> tuple[dict, list, list]:
     connector = build_connector(SourceSettings("registry", "sql_registry", {"url": url, **options}))
-    writer = LandingWriter.open(landing.as_uri(), run_id, "registry", connector.streams())
-    try:
-        manifest = writer.close(connector.extract(ExtractContext(run_id, AS_OF, state, writer)))
-    except BaseException:
-        writer.discard()
-        raise
-    base = landing / run_id / "registry"
-    aside = pq.read_table(base / "_quarantine").to_pylist() if (base / "_quarantine").exists() else []
-    rows = [r for s in STREAMS if (base / s).exists() for r in pq.read_table(base / s).to_pylist()]
-    return manifest, aside, rows
+    return extract_landed(connector, "registry", landing, run_id, AS_OF, state)
 
 
 def observe(case: RegistryCase, db: Db, landing: Path) -> Observed:

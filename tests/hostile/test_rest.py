@@ -5,16 +5,14 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-import pyarrow.parquet as pq
 import pytest
 
 from islandbridge.config import Secret, SourceSettings, parse_as_of
-from islandbridge.connectors import ExtractContext, build_connector
-from islandbridge.landing.zone import LandingWriter
+from islandbridge.connectors import build_connector
 from tests.connectors.hostile_http import HostileServer
 from tests.connectors.support import FakeTime
 from tests.hostile.cases_rest import CASES, ApiCase
-from tests.hostile.corpus import Observed, bounded, check, project_error
+from tests.hostile.corpus import Observed, bounded, check, extract_landed, project_error
 
 AS_OF = parse_as_of("2026-11-20")
 pytestmark = pytest.mark.timeout(120)
@@ -30,21 +28,7 @@ def extract(case: ApiCase, url: str, landing: Path) -> tuple[dict, list, list]:
         SourceSettings(case.source, kind, {**OPTIONS[case.source](url), **case.options})
     )
     connector.pacing = FakeTime().pacing()
-    writer = LandingWriter.open(landing.as_uri(), "run1", case.source, connector.streams())
-    try:
-        manifest = writer.close(connector.extract(ExtractContext("run1", AS_OF, {}, writer)))
-    except BaseException:
-        writer.discard()
-        raise
-    base = landing / "run1" / case.source
-    aside = pq.read_table(base / "_quarantine").to_pylist() if (base / "_quarantine").exists() else []
-    rows = [
-        r
-        for s in connector.streams()
-        if (base / s.name).exists()
-        for r in pq.read_table(base / s.name).to_pylist()
-    ]
-    return manifest, aside, rows
+    return extract_landed(connector, case.source, landing, "run1", AS_OF, {})
 
 
 def observe(case: ApiCase, tmp_path: Path) -> Observed:
