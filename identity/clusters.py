@@ -12,7 +12,8 @@ strongest first, but only when
   holds for the whole cluster, so a chain of links can never carry two ID numbers into one person;
 - the record is not ambiguous: when one record links about equally well (`AMBIGUITY_MARGIN`) to two
   persons that contradict each other — a card holder 宋雨欣 in a flat where mother and daughter share
-  that name and a phone — it is linked to neither.
+  that name and a phone — it is linked to neither, nor to anyone it links to less well (the mother's
+  registry row that lacks the phone is no better a choice than the two it could not choose between).
 
 A last pass joins **sole namesakes** (`join_sole_namesakes`): two persons that are each other's only
 compatible namesake (pinyin) in one flat, or in one community when one of them has no address at all (a
@@ -28,6 +29,9 @@ and no birth date, so the pass leaves them apart. Records so joined say ``matche
 Then the **household rules** (`household.join_household`): an incident whose reporter bears the name of
 exactly one compatible person living at the incident's flat joins that person, and a masked ID number
 joins the flat's one namesake whose full number shows it (``matched_by = 'reporter'`` / ``'masked_id'``).
+Last, an incident reported away from home joins the street's one person of its reporter's name when the
+name is rare enough and the street's incidents seldom name outsiders (`reporters.join_street_reporters`,
+``matched_by = 'street_reporter'``).
 
 Everything not linked that came near is reported as a `Review` with its reason, for a person to decide.
 """
@@ -52,6 +56,7 @@ from islandbridge.identity.profiles import (
     gathered_profiles,
     join_pairs,
 )
+from islandbridge.identity.reporters import join_street_reporters
 from islandbridge.perf import collector_paused
 
 AMBIGUITY_MARGIN = 10.0  # match weight (log2 of the Bayes factor) that separates a best link from a rival
@@ -85,7 +90,7 @@ class Clustering:
     """The persons found: a cluster id per record (its smallest uid), how each was matched, and reviews."""
 
     cluster: list[int]
-    matched_by: list[str]  # 'id', 'decision', 'probabilistic', 'namesake', 'reporter', 'masked_id', 'none'
+    matched_by: list[str]  # links.RULES ('id', 'probabilistic', 'reporter', 'street_reporter', ...) or 'none'
     probability: list[float | None]
     reviews: list[Review] = field(default_factory=list)  # open pairs only: a decided pair is not asked again
     conflicts: list[DecisionConflict] = field(default_factory=list)
@@ -135,6 +140,8 @@ def build_clusters(
         cluster, links, more = _resolve_all(records, components, hard, candidates, margin)
     cluster, namesakes, undecided = join_sole_namesakes(records, cluster)
     cluster, household, several = join_household(records, cluster)
+    cluster, away = join_street_reporters(records, cluster)
+    household += away
     undecided += [Review(min(a, b), max(a, b), None, "several_namesakes") for a, b in several]
     conflicts += unkept(decided.different, cluster, id_components)
     result = _result(cluster, edges, links, reviews + more + undecided, namesakes, same, kept, household)
@@ -296,7 +303,10 @@ def _rival_links(uf: _UnionFind, fixed: dict[int, int], candidates, margin: floa
         contenders = sorted(root for root, weight in by_root.items() if top - weight < margin)
         profiles = [uf.profile[root] for root in contenders]
         if any(conflict(p, q) for i, p in enumerate(profiles) for q in profiles[i + 1 :]):
-            drop.update((rec, root) for root in contenders)
+            # every link of the record goes, not only the contenders': a weaker link to a third person
+            # says less than the two it cannot choose between (a card holder of mother and daughter's
+            # name and phone is not the mother because her registry row lacks the phone)
+            drop.update((rec, root) for root in by_root)
     return drop
 
 

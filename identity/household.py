@@ -63,7 +63,7 @@ def join_household(
         return cluster, [], []
     labels = {s[0] for s in seekers} | {c for s in seekers for c in s[3]}
     profiles = cluster_profiles(records, cluster, labels)
-    phones = _phone_holders(records, cluster)
+    phones = phone_holders(records, cluster)
     joins, reviews = [], []
     for label, how, keys, found in seekers:
         if how == "reporter":
@@ -71,7 +71,7 @@ def join_household(
                 c
                 for c in sorted(found)
                 if conflict(profiles[label], profiles[c]) is None
-                and not _other_phone(records, label, keys, c, phones)
+                and not other_phone(records, label, keys, c, phones)
             ]
         else:
             fits = [
@@ -153,7 +153,7 @@ def _candidates(
     return found
 
 
-def _phone_holders(records: pa.Table, cluster: np.ndarray) -> dict[str, set[int]]:
+def phone_holders(records: pa.Table, cluster: np.ndarray) -> dict[str, set[int]]:
     """Each phone number -> the clusters holding it."""
     lengths = pc.fill_null(pc.list_value_length(records["phones"]), 0).to_numpy(zero_copy_only=False)
     owners = np.repeat(cluster, lengths)
@@ -164,7 +164,7 @@ def _phone_holders(records: pa.Table, cluster: np.ndarray) -> dict[str, set[int]
     return holders
 
 
-def _other_phone(
+def other_phone(
     records: pa.Table, label: int, keys: list[Key], candidate: int, holders: Mapping[str, set[int]]
 ) -> bool:
     """True when an incident gives a phone that another person holds and the candidate does not."""

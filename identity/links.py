@@ -40,8 +40,8 @@ import pyarrow.compute as pc
 from islandbridge.privacy.keys import Key
 from islandbridge.privacy.pseudonymise import person_keys
 
-RULES = ("id", "decision", "probabilistic", "namesake", "reporter", "masked_id")
-STICKY_RULES = ("probabilistic", "namesake", "reporter", "masked_id")
+RULES = ("id", "decision", "probabilistic", "namesake", "reporter", "masked_id", "street_reporter")
+STICKY_RULES = ("probabilistic", "namesake", "reporter", "masked_id", "street_reporter")
 # Identifying fields (records.FEATURES). Not ``born_by``: it moves with the as-of date every day.
 FINGERPRINT_COLUMNS = (
     "name_key",
@@ -175,9 +175,9 @@ def typed_links(
 
 
 def record_matches(n: int, links: Sequence[Link]) -> tuple[list[str], list[float | None]]:
-    """Each record's ``matched_by`` (the strongest rule among its links: id, decision, probabilistic,
-    namesake, reporter, masked_id; 'none' without a link) and its ``match_probability`` (1 with an ID
-    link, else its strongest probabilistic link's, else None)."""
+    """Each record's ``matched_by`` (the strongest rule among its links, in the order of `RULES`; 'none'
+    without a link) and its ``match_probability`` (1 with an ID link, else its strongest probabilistic
+    link's, else None)."""
     rank = {rule: i for i, rule in enumerate(RULES)}
     best = np.full(n, len(RULES))
     probability = np.full(n, -np.inf)

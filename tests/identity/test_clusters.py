@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections import defaultdict
 
 import numpy as np
@@ -12,6 +13,7 @@ from islandbridge.identity.clusters import Profile, build_clusters, conflict, id
 from islandbridge.identity.deterministic import id_links
 from islandbridge.identity.probabilistic import has_identity_evidence, pair_evidence
 from tests.identity.strategies import IDS, pairs, record, record_rows, scored_links, table
+from tests.identity.support import make_id
 
 
 def _cluster(rows, links):
@@ -114,6 +116,27 @@ def test_a_record_matching_two_rival_persons_equally_joins_neither():
     found = _cluster(rows, [(0, 2, 0.9995), (1, 2, 0.9995)])
     assert len(set(found.cluster)) == 3
     assert _reasons(found) >= {"ambiguous"}
+
+
+def test_a_record_that_cannot_choose_between_two_persons_joins_no_weaker_third():
+    """热依拉·吐尔逊, mother and daughter, one flat: a card holder shares name, phone and flat with the
+    daughter's registry row and her grid record and with the mother's grid record, and only name and
+    flat with the mother's registry row, which lacks the phone. The strong links are ambiguous; the weak
+    one to the mother's row (more than the margin below them) is no better evidence, and is not taken."""
+    flat, phone = "XQ001|1|1|101", ["+8613800138000"]
+    common = {"name_key": "王芳", "house_key": flat}
+    mother, daughter = make_id(born=dt.date(1975, 8, 22)), make_id(born=dt.date(2017, 10, 24))
+    rows = [
+        record(0, **common, id_full=mother),  # the mother's registry row, no phone
+        record(1, **common, id_full=daughter, phones=phone),  # the daughter's registry row
+        record(2, **common, id_ps=mother[:6] + mother[-4:], phones=phone),  # the mother's grid record
+        record(3, **common, id_ps=daughter[:6] + daughter[-4:], phones=phone),  # the daughter's
+        record(4, **common, phones=phone),  # a door card: either of them
+    ]
+    strong, weak = 0.999999, 0.99
+    found = _cluster(rows, [(1, 4, strong), (2, 4, strong), (3, 4, strong), (0, 4, weak), (0, 2, strong)])
+    assert found.cluster[4] == 4
+    assert found.cluster[0] == found.cluster[2] and found.cluster[1] != found.cluster[0]
 
 
 def test_two_records_of_one_roster_stay_two_people():

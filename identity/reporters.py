@@ -1,0 +1,168 @@
+"""An incident reported away from home: its reporter is the street's one person of that name, or unknown.
+
+A grid incident names its reporter (``reporter_name``) and where it happened; the household rule
+(`household.join_household`) joins it when that is the reporter's own flat. An incident elsewhere shares
+only the name with its reporter, and the model rightly leaves it: a name alone is weak evidence, and a
+person who lives elsewhere may report (a visitor, a shopkeeper, a passer-by). How weak depends on two
+things this street's own records tell:
+
+- **How common the name is.** A person is one of ``n`` people of the street with a name (every system's
+  records that give a home — registry, 台账, door cards, civil rosters). Let ``S`` be how many of them
+  bear the surname (pinyin) and ``G`` the given name: were names paired at random, ``S·G/n`` people
+  would bear this one — the name's expected holders, and ``S·G/n²`` the chance that a person from
+  elsewhere bears it. Rare surnames with rare given names are strong evidence; 张 with 伟 is weak.
+- **How many reporters come from elsewhere.** A reporter from elsewhere bears a name nobody on the street
+  has with probability ``q0`` (one minus the chance that a random pairing of the street's surnames and
+  given names is a name somebody here holds). If ``u`` of the street's ``m`` named incidents name nobody
+  of the street, about ``u / q0`` of them come from elsewhere; ``o = (u + 3) / (m · q0)`` is an upper
+  bound on that share (three: the 95 % bound when none is seen).
+
+For a reporter whose name (pinyin) exactly one person of the street bears, the odds that the reporter
+is that person rather than someone from elsewhere are ``(1 - o) / (o · S·G/n)``. At odds of
+`MIN_ODDS` (a probability of 0.999) or more, and when nothing contradicts (whole-cluster `conflict`:
+a reporter is at least 16; and no phone on the incident that another person holds and this one does
+not), the incident joins that person (``matched_by = 'street_reporter'``). Two persons of that name on
+the street, however far apart, leave it alone: the name cannot say which. A street whose incidents
+often name nobody there gets a high ``o`` and the rule falls silent.
+
+Seekers are persons all of whose records are incidents (no home), after every other pass.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from islandbridge.identity.household import Key, other_phone, phone_holders
+from islandbridge.identity.profiles import cluster_profiles, conflict, join_pairs
+
+MIN_ODDS = 999.0  # a probability of 0.999 that the reporter is the street's one person of that name
+UNSEEN = 3  # outsiders assumed beyond those seen: the 95 % upper bound of a share when none is observed
+RULE = "street_reporter"
+
+
+class NameCounts:
+    """Who bears which name among the persons with a home on the street (one count per person)."""
+
+    def __init__(self, records: pa.Table, cluster: np.ndarray, home: np.ndarray) -> None:
+        uids = np.flatnonzero(home & np.asarray(pc.is_valid(records["pinyin_key"]), bool))
+        index = pa.array(uids, pa.int64())
+        self.holders: dict[str, dict[int, int]] = defaultdict(dict)  # pinyin -> {person: a uid of it}
+        surname: dict[str, set[int]] = defaultdict(set)
+        given: dict[str, set[int]] = defaultdict(set)
+        self.parts: dict[str, tuple[str, str]] = {}
+        people: set[int] = set()
+        for pinyin, sur, giv, label, uid in zip(
+            records["pinyin_key"].take(index).to_pylist(),
+            records["surname_pinyin"].take(index).to_pylist(),
+            records["given_pinyin"].take(index).to_pylist(),
+            cluster[uids].tolist(),
+            uids.tolist(),
+            strict=True,
+        ):
+            self.holders[pinyin].setdefault(label, uid)
+            surname[sur or ""].add(label)
+            given[giv or ""].add(label)
+            self.parts.setdefault(pinyin, (sur or "", giv or ""))
+            people.add(label)
+        self.people = len(people)
+        self.surname = {k: len(v) for k, v in surname.items()}
+        self.given = {k: len(v) for k, v in given.items()}
+
+    def expected(self, pinyin: str, surname: str, given: str) -> float:
+        """How many of the street's people would bear this name if names were paired at random."""
+        if not self.people:
+            return float("inf")
+        return self.surname.get(surname, 0) * self.given.get(given, 0) / self.people
+
+    def unheld_chance(self) -> float:
+        """The chance that a random pairing of the street's surnames and given names is nobody's name."""
+        if not self.people:
+            return 1.0
+        held = sum(self.expected(p, *self.parts[p]) for p in self.holders) / self.people
+        return max(0.0, 1.0 - held)
+
+
+def outsider_share(records: pa.Table, incidents: np.ndarray, names: NameCounts) -> float:
+    """An upper bound on the share of incidents reported by someone who lives elsewhere (see above)."""
+    pinyins = [p for p in records["pinyin_key"].take(pa.array(incidents, pa.int64())).to_pylist() if p]
+    q0 = names.unheld_chance()
+    if not pinyins or q0 <= 0:
+        return 1.0
+    unheld = sum(1 for p in pinyins if p not in names.holders)
+    return min(1.0, (unheld + UNSEEN) / (len(pinyins) * q0))
+
+
+def join_street_reporters(
+    records: pa.Table, cluster: np.ndarray
+) -> tuple[np.ndarray, list[tuple[int, int, str]]]:
+    """Join each incident-only person to the street's one person of its reporter's name, when the odds
+    (see the module) reach `MIN_ODDS` and nothing contradicts. Returns the new cluster of each record and
+    the joins as (uid of the incident, uid of the person's record, ``'street_reporter'``). Deterministic:
+    seekers are visited in label order."""
+    cluster = np.asarray(cluster, np.int64).copy()
+    if not records.num_rows:
+        return cluster, []
+    home = np.asarray(pc.fill_null(records["is_home"], True), bool)
+    incidents = np.flatnonzero(~home)
+    if not len(incidents):
+        return cluster, []
+    names = NameCounts(records, cluster, home)
+    share = outsider_share(records, incidents, names)
+    if share >= 1.0:
+        return cluster, []
+    seekers = _seekers(records, cluster, incidents, set(cluster[home].tolist()))
+    wanted = []
+    for label, pinyin, keys in seekers:
+        found = names.holders.get(pinyin, {})
+        if len(found) != 1:
+            continue
+        surname, given = _parts(records, keys[0][2])
+        expected = names.expected(pinyin, surname, given)
+        if (1 - share) < MIN_ODDS * share * expected:
+            continue
+        wanted.append((label, *next(iter(found.items())), keys))
+    if not wanted:
+        return cluster, []
+    profiles = cluster_profiles(records, cluster, {w[0] for w in wanted} | {w[1] for w in wanted})
+    phones = phone_holders(records, cluster)
+    joins = [
+        (keys[0][2], uid, RULE)
+        for label, person, uid, keys in wanted
+        if conflict(profiles[label], profiles[person]) is None
+        and not other_phone(records, label, keys, person, phones)
+    ]
+    if not joins:
+        return cluster, []
+    roots = join_pairs(cluster, profiles, [(a, b) for a, b, _ in joins])
+    return roots, [j for j in joins if roots[j[0]] == roots[j[1]]]
+
+
+def _seekers(
+    records: pa.Table, cluster: np.ndarray, incidents: np.ndarray, homed: set[int]
+) -> list[tuple[int, str, list[Key]]]:
+    """(label, pinyin, its incidents) of each person all of whose records are incidents of one name."""
+    index = pa.array(incidents, pa.int64())
+    keys: dict[int, list[Key]] = defaultdict(list)
+    for pinyin, house, uid in zip(
+        records["pinyin_key"].take(index).to_pylist(),
+        records["house_key"].take(index).to_pylist(),
+        incidents.tolist(),
+        strict=True,
+    ):
+        label = int(cluster[uid])
+        if label not in homed:
+            keys[label].append((house, pinyin, uid))
+    out = []
+    for label in sorted(keys):
+        pinyins = {k[1] for k in keys[label]}
+        if len(pinyins) == 1 and None not in pinyins:
+            out.append((label, pinyins.pop(), keys[label]))
+    return out
+
+
+def _parts(records: pa.Table, uid: int) -> tuple[str, str]:
+    return records["surname_pinyin"][uid].as_py() or "", records["given_pinyin"][uid].as_py() or ""

@@ -1,0 +1,112 @@
+"""An incident reported away from home joins the street's one person of its reporter's name only when the
+street's own records make that near-certain (`identity.reporters`).
+
+Each test builds a small street: 300 residents, one flat each, named from 30 surnames and 100 given names
+(each surname borne by 10 of them, each given name by 3), each of whom reported one incident at home.
+Names here are pinyin only; every name is synthetic. No model link is given: what joins is the rules.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from islandbridge.identity.clusters import build_clusters
+from islandbridge.identity.deterministic import id_links
+from islandbridge.identity.reporters import NameCounts, outsider_share
+from tests.identity.strategies import pairs, record, table
+
+REGISTRY = "resident_registry/t_jm:current"
+ADULT_BY = "2010-11-20"  # a reporter is at least 16 on 2026-11-20
+FAR = "XQ009|9|9|909"  # a flat where nobody of these names lives
+
+
+def _name(surname: str, given: str) -> dict:
+    return {"pinyin_key": surname + given, "surname_pinyin": surname, "given_pinyin": given}
+
+
+def _street(extra_residents=(), outsiders: int = 0) -> list[dict]:
+    """The street above, ``extra_residents`` ((surname, given, birth) at flats of their own) and
+    ``outsiders`` incidents by people of names nobody on the street bears."""
+    rows: list[dict] = []
+    people = [(f"s{i % 30}", f"g{i % 100}", "1970-01-01") for i in range(300)] + list(extra_residents)
+    for i, (surname, given, birth) in enumerate(people):
+        flat = f"XQ001|{i // 100}|1|{i % 100 + 101}"
+        rows.append(
+            record(
+                len(rows), **_name(surname, given), name_key="x", house_key=flat, scope=REGISTRY, birth=birth
+            )
+        )
+        rows.append(_incident(len(rows), surname, given, flat))
+    for i in range(outsiders):
+        rows.append(_incident(len(rows), f"w{i}", f"v{i}", FAR))
+    return rows
+
+
+def _incident(uid: int, surname: str, given: str, house: str = FAR, **fields) -> dict:
+    return record(
+        uid, **_name(surname, given), name_key="x", house_key=house, is_home=False, born_by=ADULT_BY, **fields
+    )
+
+
+def _cluster(rows):
+    records = table(rows)
+    return build_clusters(records, id_links(records), pairs([]))
+
+
+def test_an_incident_away_from_home_joins_the_streets_only_person_of_a_rare_name():
+    rows = _street([("zhuge", "kongming", "1960-05-05")])
+    person = len(rows) - 2  # the registry row of 诸葛孔明
+    rows.append(_incident(len(rows), "zhuge", "kongming"))
+    found = _cluster(rows)
+    assert found.cluster[-1] == found.cluster[person]
+    assert found.matched_by[-1] == "street_reporter"
+
+
+def test_two_persons_of_that_name_on_the_street_leave_the_incident_alone():
+    """The namesake case: two 诸葛孔明 in two flats of the street; the reporter could be either."""
+    rows = _street([("zhuge", "kongming", "1960-05-05"), ("zhuge", "kongming", "1982-03-03")])
+    rows.append(_incident(len(rows), "zhuge", "kongming"))
+    found = _cluster(rows)
+    assert found.cluster[-1] == len(rows) - 1
+
+
+def test_a_name_made_of_a_common_surname_and_given_name_is_not_enough():
+    """s0 + g1: nobody else bears it, but 11 people bear s0 and 4 bear g1, so about 0.15 people would
+    bear it if names were paired at random — a visitor of that name is too likely."""
+    rows = _street([("s0", "g1", "1960-05-05")])
+    rows.append(_incident(len(rows), "s0", "g1"))
+    found = _cluster(rows)
+    assert found.cluster[-1] == len(rows) - 1
+
+
+def test_a_street_whose_incidents_often_name_nobody_there_links_no_name_alone():
+    """A hundred of 400 incidents name nobody of the street: many reporters come from elsewhere."""
+    rows = _street([("zhuge", "kongming", "1960-05-05")], outsiders=100)
+    rows.append(_incident(len(rows), "zhuge", "kongming"))
+    found = _cluster(rows)
+    assert found.cluster[-1] == len(rows) - 1
+    assert _outsider_share(rows) > 0.2
+    assert _outsider_share(_street()) < 0.02
+
+
+def _outsider_share(rows: list[dict]) -> float:
+    records = table(rows)
+    home = records["is_home"].to_numpy(zero_copy_only=False)
+    return outsider_share(records, np.flatnonzero(~home), NameCounts(records, np.arange(len(rows)), home))
+
+
+def test_the_only_person_of_that_name_is_a_child_so_the_incident_stays_alone():
+    rows = _street([("zhuge", "kongming", "2016-05-05")])
+    rows.append(_incident(len(rows), "zhuge", "kongming"))
+    found = _cluster(rows)
+    assert found.cluster[-1] == len(rows) - 1
+
+
+def test_an_incident_with_another_persons_phone_stays_alone():
+    """The incident gives a phone the street's 诸葛孔明 does not hold and another resident does."""
+    phone = ["+8613800138000"]
+    rows = _street([("zhuge", "kongming", "1960-05-05")])
+    rows[0]["phones"] = phone
+    rows.append(_incident(len(rows), "zhuge", "kongming", phones=phone))
+    found = _cluster(rows)
+    assert found.cluster[-1] == len(rows) - 1
