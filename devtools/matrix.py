@@ -62,6 +62,7 @@ DEFAULT_STREETS = (
     Street("namesakes", "namesakes", 10),
     Street("stale_phones", "stale_phones", 11),
     Street("hard", "hard", 12),
+    Street("visitors", "visitors", 13),
 )
 
 

@@ -8,6 +8,7 @@ and the address is free text in whichever style the worker prefers.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import random
 from pathlib import Path
@@ -34,6 +35,7 @@ from islandbridge.devtools.simulator.formats import (
     spaced_id,
 )
 from islandbridge.devtools.simulator.population import House, Person, Street
+from islandbridge.devtools.simulator.scenarios import outsider
 
 # Quirk rates per record under the default ``Quirks()``; ``quirks.tables`` derives a street's own.
 NAME_TABLE = {"plain": 88, "typo": 6, "traditional": 6}
@@ -233,6 +235,7 @@ def _events(rng: random.Random, street: Street) -> tuple[list[dict], list[tuple[
         rng.choice(callers) if rng.random() < q.reported_incidents or seq == 0 else None
         for seq in range(count)
     ]
+    who = _visitors(street, who)
     phone_kinds = [t.grid_phone.pick(rng) for _ in who]
     ensure_each(rng, phone_kinds, PHONE_FORMS, "plain", lambda i, _k: who[i] is not None)
     forms = reporter_forms(street, who)
@@ -248,6 +251,24 @@ def _events(rng: random.Random, street: Street) -> tuple[list[dict], list[tuple[
         if reporter:
             reporters.append((event, reporter))
     return events, reporters
+
+
+def _visitors(street: Street, who: list[Person | None]) -> list[Person | None]:
+    """``who`` with ``quirks.outside_reporters`` of the reporters replaced by people who live elsewhere,
+    drawn from a generator of their own (at the default share of 0, the very same list)."""
+    share = street.quirks.outside_reporters
+    if not share:
+        return who
+    qrng = sub_rng(street.seed, "quirks:visitors")
+    out: list[Person | None] = []
+    for seq, reporter in enumerate(who):
+        if reporter is None or qrng.random() >= share:
+            out.append(reporter)
+            continue
+        house = qrng.choice(street.houses)  # where the visitor "lives": the incident is anywhere
+        visitor = outsider(qrng, street, house, "visitor", qrng.randint(18, 80), qrng.choice((1, 2)))
+        out.append(dataclasses.replace(visitor, pid=f"V{seq + 1:07d}", cards=0))
+    return out
 
 
 def reporter_forms(street: Street, who: list[Person | None], concern: str = "events"):

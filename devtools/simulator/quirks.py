@@ -8,11 +8,11 @@ judged on streets it was not tuned on. Two kinds of field:
 - *scale factors* (1.0 = today) for rates spread over several systems: ``typos``, ``missing_phones``,
   ``stale_phones``, ``fullwidth_digits``;
 - *shares* for one rate each: ``masked_ids``, ``reported_incidents``, ``reporter_in_flat``,
-  ``reporter_without_phone``, ``reporter_name_variants``, ``namesakes_flat``, ``namesakes_estate``, and
-  the weights of the five address styles.
+  ``reporter_without_phone``, ``reporter_name_variants``, ``outside_reporters``, ``namesakes_flat``,
+  ``namesakes_estate``, and the weights of the five address styles.
 
 A knob that adds something the default street does not have (reporter phones dropped, reporter names
-padded, namesakes) draws from a random generator of its own (``common.sub_rng(seed, "quirks:…")``), so the
+padded, outside reporters, namesakes) draws from a random generator of its own (``common.sub_rng(seed, "quirks:…")``), so the
 draws of every other writer are unchanged: only what the knob claims changes.
 """
 
@@ -56,6 +56,9 @@ class Quirks:
     #: share of reporter names written padded (``陈  佳``), with an ideographic space (``陈\u3000佳``) or
     #: a trailing space.
     reporter_name_variants: float = 0.0
+    #: share of reported incidents whose reporter lives elsewhere (a visitor: a name drawn like a
+    #: resident's, a phone nobody on the street holds, the incident anywhere in the street).
+    outside_reporters: float = 0.0
     #: share of households of two or more (not foreign) where one member bears another's name
     #: (a mother and daughter both 冯语嫣).
     namesakes_flat: float = 0.0
@@ -117,6 +120,7 @@ SHARES = (
     "reporter_in_flat",
     "reporter_without_phone",
     "reporter_name_variants",
+    "outside_reporters",
     "namesakes_flat",
     "namesakes_estate",
 )
@@ -124,6 +128,13 @@ SHARES = (
 #: Streets unlike the default one, each pushing one family of quirks (``--quirks NAME``); ``hard`` all at once.
 #: ``reporters`` is shaped after independently generated streets whose incidents were mostly reported by a
 #: registered resident of the same flat, without a phone, the name padded.
+_REPORTERS = Quirks(
+    incidents_per_resident=0.5,
+    reported_incidents=0.9,
+    reporter_in_flat=0.95,
+    reporter_without_phone=0.85,
+    reporter_name_variants=0.5,
+)
 PROFILES: dict[str, Quirks] = {
     "default": Quirks(),
     "typos_low": Quirks(typos=0.5),
@@ -132,13 +143,8 @@ PROFILES: dict[str, Quirks] = {
     "masked_high": Quirks(masked_ids=0.8),
     "phones_missing": Quirks(missing_phones=3.0),
     "addresses": Quirks(address_styles=(10, 20, 20, 20, 30), fullwidth_digits=2.0),
-    "reporters": Quirks(
-        incidents_per_resident=0.5,
-        reported_incidents=0.9,
-        reporter_in_flat=0.95,
-        reporter_without_phone=0.85,
-        reporter_name_variants=0.5,
-    ),
+    "reporters": _REPORTERS,
+    "visitors": dataclasses.replace(_REPORTERS, outside_reporters=0.15),
     "namesakes": Quirks(namesakes_flat=0.04, namesakes_estate=0.03),
     "stale_phones": Quirks(stale_phones=3.0),
     "hard": Quirks(

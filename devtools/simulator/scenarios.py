@@ -244,8 +244,15 @@ def _add_outsiders(rng: random.Random, street: Street) -> None:
 
 
 def _outsider(rng: random.Random, street: Street, house, role: str, age: int, sex: int) -> None:
+    person = outsider(rng, street, house, role, age, sex)
+    house.members.append(person)
+    street.persons.append(person)
+
+
+def outsider(rng: random.Random, street: Street, house, role: str, age: int, sex: int) -> Person:
+    """A person who is not registered on the street (a caregiver, a tenant, a visitor), placed at ``house``."""
     birth = street.as_of - dt.timedelta(days=int(age * 365.25) + randint(rng, 1, 364))
-    person = Person(
+    return Person(
         pid=f"T{len(street.persons) + 1:07d}",
         name=names.person_name(rng, sex, birth.year),
         sex=sex,
@@ -263,5 +270,3 @@ def _outsider(rng: random.Random, street: Street, house, role: str, age: int, se
         role=role,
         cards=1,
     )
-    house.members.append(person)
-    street.persons.append(person)

@@ -220,3 +220,18 @@ def test_incidents_per_resident_sets_how_many_incidents():
     _, (default, _) = events()
     _, (more, _) = events(incidents_per_resident=0.5)
     assert len(default) == max(30, round(300 * 0.18)) and len(more) == 150
+
+
+def test_outside_reporters_replace_that_share_of_reporters_with_people_from_elsewhere():
+    s, (plain, plain_reporters) = events(reported_incidents=0.9)
+    _, (evs, reporters) = events(reported_incidents=0.9, outside_reporters=0.3)
+    visitors = [p for _, p in reporters if p.pid.startswith("V")]
+    assert 0.2 < len(visitors) / len(reporters) < 0.4
+    assert not {p.pid for p in visitors} & {p.pid for p in s.persons}
+    held = {p.phone for p in s.persons}
+    assert all(p.phone not in held for p in visitors)
+    # every other incident is the very same as without the knob
+    before = {e["event_id"]: (e, p.pid) for e, p in plain_reporters}
+    residents = [(e, p.pid) for e, p in reporters if not p.pid.startswith("V")]
+    assert residents and all(before[e["event_id"]] == (e, pid) for e, pid in residents)
+    assert len(evs) == len(plain)
