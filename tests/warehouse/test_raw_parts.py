@@ -114,3 +114,18 @@ def test_retention_unlists_merged_part_slices_and_deletes_their_files(legacy, tm
     assert _table(w.con, "SELECT DISTINCT _run_id FROM raw.iot__events") == [(r2,)]
     assert [p.split("/")[0] for p in files_on_disk(parts.folder)] == [f"_run_id={r2}"]
     assert _table(w.con, "SELECT event_id FROM core.device_events") == [("e1",), ("e2",), ("e3",)]
+
+
+def test_a_load_killed_after_staging_leaves_the_view_on_its_files_and_the_next_load_clears_the_rest(tmp_path):
+    w = TinyWarehouse(tmp_path / "wh.duckdb")
+    run = w.run(T1)
+    parts = RawParts(tmp_path / "raw", "iot", "events")
+    parts.publish(
+        w.con, parts.stage(pafs.LocalFileSystem(), _landed(tmp_path / "first", ["e1"]), run, COLUMNS)
+    )
+    parts.stage(pafs.LocalFileSystem(), _landed(tmp_path / "second", ["e2"]), run, COLUMNS)  # killed here
+    assert _table(w.con, "SELECT event_id FROM raw.iot__events") == [("e1",)]
+    assert len(files_on_disk(parts.folder)) == 2
+    parts.collect_garbage(w.con)
+    assert _table(w.con, "SELECT event_id FROM raw.iot__events") == [("e1",)]
+    assert len(files_on_disk(parts.folder)) == 1
