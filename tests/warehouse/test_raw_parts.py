@@ -8,8 +8,15 @@ import pyarrow.parquet as pq
 import pytest
 
 from islandbridge.config import Retention
-from islandbridge.landing import raw_parts
+from islandbridge.connectors.base import Stream
+from islandbridge.landing import raw, raw_parts
 from islandbridge.landing.raw_parts import RawParts
+from islandbridge.landing.zone import LandingWriter
+from islandbridge.privacy.keys import VAULT, KeyRing, new_keyring_text
+from islandbridge.privacy.scrub import Scrubber
+from islandbridge.privacy.sealing import LoadPrivacy
+from islandbridge.privacy.vault import Vault
+from islandbridge.quality.quarantine import ephemeral_keyring
 from islandbridge.warehouse import retention
 from tests.warehouse.test_core import T1, T2, build, event, files_on_disk
 from tests.warehouse.test_core_fixtures import TinyWarehouse, ms
@@ -129,3 +136,52 @@ def test_a_load_killed_after_staging_leaves_the_view_on_its_files_and_the_next_l
     parts.collect_garbage(w.con)
     assert _table(w.con, "SELECT event_id FROM raw.iot__events") == [("e1",)]
     assert len(files_on_disk(parts.folder)) == 1
+
+
+EVENTS = Stream(
+    "events", "event_id", ("event_id", "ts", "device_id", "type", "holder_id", "value", "alarm_code")
+)
+
+
+def _load_events(tmp_path, con, run_id, ids, *, corrupt_quarantine=False):
+    writer = LandingWriter.open(tmp_path.joinpath("landing").as_uri(), run_id, "iot", [EVENTS])
+    writer.read("events", len(ids))
+    writer.write("events", [{"event_id": i, "ts": "1795086000000", "device_id": "DR1"} for i in ids])
+    writer.close({})
+    if corrupt_quarantine:  # fails inside the load's transaction, after the parts were staged
+        for part in (tmp_path / "landing" / run_id / "iot" / "_quarantine").glob("*.parquet"):
+            part.write_bytes(b"not parquet")
+    vault = Vault.open(tmp_path / "vault.duckdb", KeyRing.parse(new_keyring_text(kid="v-test"), VAULT))
+    privacy = LoadPrivacy(vault, ephemeral_keyring(), {"iot": "iot_rest"}, Scrubber())
+    return raw.load_source(
+        con,
+        tmp_path.joinpath("landing").as_uri(),
+        run_id,
+        "iot",
+        T1,
+        T1,
+        privacy,
+        parts_root=tmp_path / "raw",
+    )
+
+
+def test_the_loader_keeps_an_event_log_as_parts_and_a_failed_load_changes_nothing(tmp_path):
+    con = raw.connect(str(tmp_path / "wh.duckdb"))
+    run = raw.run_id_for(T1)
+    _load_events(tmp_path, con, run, ["e1", "e2"])
+    first = (
+        _table(con, "SELECT event_id, _record_key, _run_id FROM raw.iot__events"),
+        files_on_disk(tmp_path / "raw"),
+    )
+    _load_events(tmp_path, con, run, ["e1", "e2"])
+    assert (
+        _table(con, "SELECT event_id, _record_key, _run_id FROM raw.iot__events"),
+        files_on_disk(tmp_path / "raw"),
+    ) == first
+    assert first[0] == [("e1", "events:e1", run), ("e2", "events:e2", run)] and len(first[1]) == 1
+    with pytest.raises(Exception, match="(?i)parquet"):
+        _load_events(tmp_path, con, run, ["e3"], corrupt_quarantine=True)
+    assert _table(con, "SELECT event_id, _record_key, _run_id FROM raw.iot__events") == first[0]
+    _load_events(tmp_path, con, run, ["e4"])
+    assert _table(con, "SELECT event_id FROM raw.iot__events") == [("e4",)]
+    assert len(files_on_disk(tmp_path / "raw")) == 1
