@@ -217,6 +217,7 @@ def remove_unlisted(con: duckdb.DuckDBPyConnection, relation: str, listed_before
 
 
 def listed_files(con: duckdb.DuckDBPyConnection, relation: str) -> set[str]:
+    """The parts listed for ``relation`` now (absolute paths)."""
     return {f for (f,) in _listed(con, relation)}
 
 
