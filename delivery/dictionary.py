@@ -208,7 +208,9 @@ def render(raw: Mapping[tuple[str, str], TableSchema], core: Mapping[str, CoreTa
         "",
         "Schema `raw`: one table `raw.<source>__<stream>` per configured source "
         "and stream, every column text as the source sent it, plus `_record_key` and `_run_id`; "
-        "one slice per run. `direct` columns are removed at load (sealed in the vault), except "
+        "one slice per run (an event log, `volume: flow`, with nothing to seal is a view over its landed "
+        "Parquet parts instead of a table: `islandbridge.landing.raw_parts`). `direct` columns are "
+        "removed at load (sealed in the vault), except "
         "`scrub: true` free text, kept scrubbed; each `id_number` column gains `<column>__kind` and "
         "`<column>__birth_date` (the birth date a valid number states). *role* says what a column is, "
         "whatever the source calls it (see `islandbridge.schemas`); *vault* marks the columns filed in "

@@ -155,7 +155,15 @@ def load(
             raw.begin_run(con, run_id, as_of, list(sources), clock())
             for source in progress(sources, desc="load"):
                 raw.load_source(
-                    con, settings.landing_url, run_id, source, as_of, clock(), privacy, clean_landing=True
+                    con,
+                    settings.landing_url,
+                    run_id,
+                    source,
+                    as_of,
+                    clock(),
+                    privacy,
+                    clean_landing=True,
+                    parts_root=raw_parts_dir(settings),
                 )
             raw.finish_run(con, run_id, "loaded", clock())
             summary = dict(raw.run_summary(con, run_id))
@@ -255,6 +263,11 @@ def _deliver(settings: Settings, as_of: dt.datetime, clock: Clock) -> dict[str, 
 def events_dir(settings: Settings):
     """Where the device events live as Parquet, partitioned by day (exposed as ``core.device_events``)."""
     return settings.warehouse_path.parent / "events"
+
+
+def raw_parts_dir(settings: Settings):
+    """Where event logs' raw slices live as Parquet parts (the view ``raw.<iot>__events``)."""
+    return settings.warehouse_path.parent / "raw"
 
 
 def build(settings: Settings, as_of: dt.datetime) -> dict[str, Any]:

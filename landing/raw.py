@@ -22,6 +22,7 @@ import logging
 import posixpath
 import re
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import duckdb
@@ -31,6 +32,7 @@ import pyarrow.fs as pafs
 from islandbridge import storage
 from islandbridge.config import DuckDBResources
 from islandbridge.errors import TerminalError
+from islandbridge.landing.raw_parts import RawParts
 from islandbridge.landing.zone import COUNT_FIELDS, DELETED, MANIFEST, QUARANTINE, RECORD_KEY, open_root
 from islandbridge.privacy import rowseal
 from islandbridge.privacy.scrub import Scrubber
@@ -42,6 +44,7 @@ from islandbridge.privacy.sealing import (
     stream_privacy,
     warehouse_batch,
 )
+from islandbridge.schemas import load_tables
 from islandbridge.storage import has_table, run_id_for, transaction  # noqa: F401 - callers use raw.run_id_for
 
 log = logging.getLogger(__name__)
@@ -134,19 +137,21 @@ def load_source(
     privacy: LoadPrivacy | None = None,
     *,
     clean_landing: bool = False,
+    parts_root: Path | None = None,
 ) -> dict[str, dict[str, int]]:
     """Commit one source's landed slice, accounting and state atomically; returns counts per stream.
 
     With ``privacy`` (the pipeline always passes it) the rows are pseudonymised on the way in (see
     `islandbridge.privacy.sealing`): direct identifiers are sealed in the vault first (idempotently, per
     run slice), then the warehouse transaction commits. ``clean_landing`` deletes the source's landed
-    extract once that commit has happened.
+    extract once that commit has happened. With ``parts_root``, an event log (`kept_as_parts`) is not
+    copied into a table: its landed parts are linked under ``parts_root`` (`islandbridge.landing.raw_parts`).
     """
     fs, root = open_root(landing_url)
     base = posixpath.join(root, run_id, source)
     manifest = read_manifest(fs, base, source, run_id)
     _check_ident(source)
-    specs = {}
+    specs, parts = {}, {}
     for stream, info in manifest["streams"].items():
         _check_ident(stream)
         if privacy is not None:
@@ -154,19 +159,28 @@ def load_source(
             if spec.sealed:
                 data = landed_dataset(fs, posixpath.join(base, stream))
                 privacy.vault.seal_records(source, stream, run_id, sealed_rows(data.to_batches(), spec))
+            if parts_root is not None and kept_as_parts(privacy.kinds[source], stream, spec):
+                store = RawParts(parts_root, source, stream)
+                columns = [*(c for c in info["columns"] if c != RECORD_KEY), RECORD_KEY]
+                parts[stream] = (store, store.stage(fs, posixpath.join(base, stream), run_id, columns))
     with transaction(con):
         for stream, info in manifest["streams"].items():
-            _replace_stream(
-                con,
-                fs,
-                base,
-                source,
-                stream,
-                info["columns"],
-                run_id,
-                specs.get(stream),
-                privacy.scrubber if privacy else None,
-            )
+            if stream in parts:
+                store, staged = parts[stream]
+                store.adopt(con, run_id)
+                store.publish(con, staged)
+            else:
+                _replace_stream(
+                    con,
+                    fs,
+                    base,
+                    source,
+                    stream,
+                    info["columns"],
+                    run_id,
+                    specs.get(stream),
+                    privacy.scrubber if privacy else None,
+                )
             con.execute(
                 "INSERT OR REPLACE INTO meta.run_sources VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
@@ -197,6 +211,8 @@ def load_source(
             "INSERT OR REPLACE INTO meta.source_state VALUES (?, ?, ?, ?)",
             [source, as_of, run_id, json.dumps(manifest["state"], sort_keys=True)],
         )
+    for store, _ in parts.values():
+        store.collect_garbage(con)
     if privacy is not None:
         _forget_deleted(con, privacy, run_id, source)
     if clean_landing:
@@ -205,6 +221,12 @@ def load_source(
     counts = {s: {k: info[k] for k in COUNT_FIELDS} for s, info in manifest["streams"].items()}
     log.debug("loaded %s for run %s: %s", source, run_id, {s: c["landed"] for s, c in counts.items()})
     return counts
+
+
+def kept_as_parts(kind: str, stream: str, spec: StreamPrivacy) -> bool:
+    """An event log (``volume: flow``) with nothing to pseudonymise is kept as its landed Parquet parts."""
+    schema = load_tables().get((kind, stream))
+    return schema is not None and schema.volume == "flow" and not spec.needs_rewrite
 
 
 def read_manifest(fs: pafs.FileSystem, base: str, source: str, run_id: str) -> dict[str, Any]:

@@ -6,7 +6,15 @@ delivered first is kept; later copies are counted as duplicates in ``core.device
 broken clock (``ts`` before 2000, or more than a day after the run that delivered it) is kept but
 flagged (``clock_ok = false``, ``event_at`` NULL); a late event counts at its own ``ts`` and is flagged
 ``is_late`` when it happened before the previous run's T. Each build merges the raw slices of every run
-up to T not merged yet (and its own run again), rewriting only the days they touch.
+up to T not merged yet (and its own run again), rewriting only the days they touch. The raw slices are
+read directly (for an event log kept as Parquet parts, `islandbridge.landing.raw_parts`, only the
+pending runs' parts).
+
+Settling duplicates looks at keys only: the pending events' ``(event_id, received_ms, received_run)``
+and the same three columns of the rows the touched days already hold; among the event_ids seen more
+than once, the copies that lose (a later ``received_ms``, then a later run) go to ``_ib_ev_lost``. Each
+touched day is then written as its kept rows plus the new rows, less the losers, sorted by ``ts``; no
+sort or window runs over all the columns of all the events.
 
 Atomicity: a day's new content is written to a temporary file and renamed to a *content-addressed*
 name before the transaction; nothing refers to it yet. The transaction then rebuilds the tables,
@@ -18,7 +26,8 @@ build. Re-running the same as-of writes the same bytes under the same names: not
 `islandbridge.warehouse.core.build_core` drives it: `EventStore.stage` before its transaction,
 `EventStore.publish` inside it, `EventStore.collect_garbage` after the commit. The SQL is
 ``schemas/core/device_events.<step>.sql`` (``ddl``: the file and run tables; ``new``: the pending runs'
-events, ``{table}`` and ``{columns}`` filled in here; ``runs``: each run's counts).
+events, ``{table}`` and ``{columns}`` filled in here; ``settle``: the losing copies, from the keys of
+the new events and of the ``{kept}`` rows; ``runs``: each run's counts).
 """
 
 from __future__ import annotations
@@ -35,6 +44,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from islandbridge.errors import TerminalError
+from islandbridge.landing import raw_parts
 from islandbridge.schemas import core_sql
 from islandbridge.storage import existing_columns
 
@@ -100,7 +110,7 @@ class EventStore:
         columns = ", ".join(f'"{c}"' if c in have else f'NULL::VARCHAR AS "{c}"' for c in RAW_EVENT_COLUMNS)
         new_events = core_sql(
             "device_events.new",
-            table=table,
+            table=raw_parts.slice_sql(con, table, pending),
             columns=columns,
             local_tz=LOCAL_TZ,
             earliest_valid_ms=EARLIEST_VALID_MS,
@@ -111,7 +121,7 @@ class EventStore:
             return self._merge(con, pending)
         finally:
             con.execute("DROP TABLE IF EXISTS _ib_ev_new")
-            con.execute("DROP TABLE IF EXISTS _ib_ev_all")
+            con.execute("DROP TABLE IF EXISTS _ib_ev_lost")
 
     def _check_live_files(self, con) -> None:
         gone = [
@@ -129,13 +139,16 @@ class EventStore:
     def _pending(self, con, table: str, at: dt.datetime, run_id: str) -> list[str]:
         """This run, and every earlier run up to T whose events were never merged (a core added later)."""
         rows = con.execute(
-            f"SELECT DISTINCT e._run_id FROM {table} e JOIN meta.runs r ON r.run_id = e._run_id "
+            f"SELECT e._run_id FROM ({raw_parts.loaded_runs_sql(con, table)}) e "
+            "JOIN meta.runs r ON r.run_id = e._run_id "
             "WHERE r.as_of <= $as_of AND e._run_id NOT IN (SELECT run_id FROM core.device_event_runs)",
             {"as_of": at},
         ).fetchall()
         return sorted({run_id, *(r[0] for r in rows)})
 
     def _merge(self, con, pending: list[str]) -> StagedEvents:
+        """Settle the pending runs' events against the kept rows of the days they touch, by key only: an
+        event_id seen more than once keeps its first-delivered copy (``received_ms``, then the run)."""
         days = [
             r[0]
             for r in con.execute(
@@ -144,31 +157,40 @@ class EventStore:
                 {"pending": pending},
             ).fetchall()
         ]
-        old = [
-            self.root / r[0]
-            for r in con.execute(
-                "SELECT file FROM core.device_event_files WHERE list_contains($days, day) ORDER BY day",
+        old = dict(
+            con.execute(
+                "SELECT day, file FROM core.device_event_files WHERE list_contains($days, day) ORDER BY day",
                 {"days": days},
             ).fetchall()
-        ]
-        kept = (
-            f"SELECT {_EVENT_COLUMNS} FROM read_parquet({_path_list(old)}) "
-            "WHERE NOT list_contains($pending, received_run) UNION ALL "
-            if old
-            else ""
         )
-        con.execute(
-            f"CREATE OR REPLACE TEMP TABLE _ib_ev_all AS SELECT * FROM ({kept}SELECT {_EVENT_COLUMNS} "
-            "FROM _ib_ev_new) QUALIFY row_number() OVER (PARTITION BY event_id ORDER BY received_ms, received_run) = 1",
-            {"pending": pending} if old else {},
+        keys = "event_id, received_ms, received_run, day"
+        kept = _kept_sql([self.root / f for f in old.values()], pending, keys) if old else _NO_KEPT_KEYS
+        for statement in core_sql("device_events.settle", kept=kept).split(";\n"):
+            if statement.strip():
+                con.execute(statement)
+        staged = StagedEvents(
+            {
+                day: self._write_day(con, day, self.root / old[day] if day in old else None, pending)
+                for day in days
+            },
+            self._run_stats(con, pending),
         )
-        staged = StagedEvents({day: self._write_day(con, day) for day in days}, self._run_stats(con, pending))
         staged.duplicates = sum(r[4] for r in staged.runs)
         return staged
 
-    def _write_day(self, con, day: dt.date) -> tuple[str, int, str, list[str]] | None:
+    def _write_day(
+        self, con, day: dt.date, old: Path | None, pending: list[str]
+    ) -> tuple[str, int, str, list[str]] | None:
+        kept = (
+            f"SELECT {_EVENT_COLUMNS} FROM {_kept_sql([old], pending, _EVENT_COLUMNS)} o "
+            "WHERE NOT EXISTS (SELECT 1 FROM _ib_ev_lost l WHERE l.old_day = o.day "
+            "AND l.event_id = o.event_id AND l.received_run = o.received_run) UNION ALL "
+            if old
+            else ""
+        )
         data = con.sql(
-            f"SELECT {_EVENT_COLUMNS} FROM _ib_ev_all WHERE day = $day ORDER BY ts_ms, event_id",
+            f"SELECT * FROM ({kept}SELECT {_EVENT_COLUMNS} FROM _ib_ev_new WHERE day = $day AND rowid NOT IN "
+            "(SELECT new_row FROM _ib_ev_lost WHERE new_row IS NOT NULL)) ORDER BY ts_ms, event_id",
             params={"day": day},
         ).to_arrow_table()
         if not data.num_rows:
@@ -270,6 +292,18 @@ _SQL_TYPES = {
     pa.float64(): "DOUBLE",
     pa.bool_(): "BOOLEAN",
 }
+
+
+_NO_KEPT_KEYS = (
+    "(SELECT NULL::VARCHAR AS event_id, NULL::BIGINT AS received_ms, NULL::VARCHAR AS received_run, "
+    "NULL::DATE AS day WHERE false)"
+)
+
+
+def _kept_sql(files: Sequence[Path], pending: list[str], columns: str) -> str:
+    """``columns`` of the rows of day ``files`` not delivered by a pending run (those are merged again)."""
+    runs = "[" + ", ".join("'" + r.replace("'", "''") + "'" for r in pending) + "]"
+    return f"(SELECT {columns} FROM read_parquet({_path_list(files)}) WHERE NOT list_contains({runs}, received_run))"
 
 
 def _path_list(paths: Sequence[Path]) -> str:

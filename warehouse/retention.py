@@ -9,7 +9,8 @@ compacted away. The horizon only moves forward (``meta.retention``).
 **What goes** (`prune`), for runs at or before the horizon:
 
 - ``raw_device_events`` — the raw IoT event slices already merged into the event day files (the
-  Parquet behind ``core.device_events`` keeps every event; only a re-run re-merges its own slice);
+  Parquet behind ``core.device_events`` keeps every event; only a re-run re-merges its own slice); kept
+  as Parquet parts (`islandbridge.landing.raw_parts`), a slice leaves the view and its parts are deleted;
 - ``identity_history`` — changes in ``core.identity_map_changes`` superseded by the horizon run's map
   (so the map after the horizon run is still rebuilt exactly); earlier runs lose their ``history`` flag;
 - ``identity_review`` — each run's stored review pairs (every run stores its open pairs again);
@@ -40,6 +41,7 @@ import pyarrow as pa
 
 from islandbridge.config import LOCAL_TZ, DuckDBResources, Retention
 from islandbridge.errors import TerminalError
+from islandbridge.landing import raw_parts
 from islandbridge.privacy.erasure import erase_versions, sealed_versions
 from islandbridge.storage import has_table, registered, transaction
 from islandbridge.warehouse.core import sources_of
@@ -174,11 +176,22 @@ def _raw_events(con, at: dt.datetime, apply: bool) -> int:
     source = next((s for s, system in sorted(sources_of(con).items()) if system == "iot_platform"), None)
     if source is None or not has_table(con, "core.device_event_runs"):
         return 0
+    table = f"raw.{source}__events"
+    if raw_parts.is_parts(
+        con, table
+    ):  # the slices are Parquet parts: unlisted here, deleted after the commit
+        merged = "as_of <= $at AND run_id IN (SELECT run_id FROM core.device_event_runs)"
+        listed = raw_parts.listed_files(con, table)
+        with transaction(con):
+            n = raw_parts.drop_runs(con, table, merged, {"at": at}, apply)
+        if apply:
+            raw_parts.remove_unlisted(con, table, listed)
+        return n
     merged = (
         "_run_id IN (SELECT run_id FROM core.device_event_runs) "
         "AND _run_id IN (SELECT run_id FROM meta.runs WHERE as_of <= $at)"
     )
-    return _rows(con, f"raw.{source}__events", merged, at, apply)
+    return _rows(con, table, merged, at, apply)
 
 
 _SUPERSEDED_CHANGES = """

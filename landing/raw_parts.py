@@ -1,0 +1,288 @@
+"""Event logs in ``raw`` kept as the landed Parquet parts themselves, not copied into DuckDB.
+
+An append-only event log (a stream whose schema says ``volume: flow`` and whose columns need no
+pseudonymising, such as the IoT platform's ``events``) is big and is read back whole only once, by the
+build of ``core.device_events``. Its raw slice is therefore not inserted into a DuckDB table: the load
+hard-links the run's landed parts (a copy where linking is impossible) into the warehouse's own folder,
+
+    {root}/{source}__{stream}/_run_id={run_id}/{digest}/part-NNNNN.parquet
+
+and ``raw.{source}__{stream}`` becomes a view over the parts listed in ``meta.raw_parts``. The view has the
+columns a raw table would have (text columns, ``_record_key``, ``_run_id``), so readers do not change.
+
+Atomicity, as for the device-event day files: the parts are linked under a temporary folder and renamed
+to a *content-addressed* one (``digest``: the SHA-256 of the parts' bytes) before the load's
+transaction; nothing refers to it yet. The transaction replaces the run's rows of ``meta.raw_parts`` and
+re-creates the view. Folders no longer listed are deleted after the commit (`RawParts.collect_garbage`).
+A kill at any point leaves the previous view on intact files; loading the same run again finds the same
+folder and changes nothing.
+
+A warehouse from before this layout holds the log as a table; the first load after it writes each of the
+table's run slices out as parts once (`RawParts.adopt`) and replaces the table by the view.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import posixpath
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import pyarrow.fs as pafs
+import pyarrow.parquet as pq
+
+from islandbridge.storage import has_table
+
+DDL = """
+CREATE SCHEMA IF NOT EXISTS raw;
+CREATE SCHEMA IF NOT EXISTS meta;
+CREATE TABLE IF NOT EXISTS meta.raw_parts (
+    relation VARCHAR NOT NULL, run_id VARCHAR NOT NULL, file VARCHAR NOT NULL, rows BIGINT NOT NULL,
+    columns VARCHAR[] NOT NULL
+);
+"""
+RUN_FOLDER = "_run_id={run_id}"
+
+
+@dataclass(frozen=True)
+class StagedParts:
+    """A run's parts, linked under their content-addressed folder, not yet listed anywhere."""
+
+    run_id: str
+    files: tuple[tuple[str, int], ...]  # (absolute path, rows)
+    columns: tuple[str, ...]
+
+
+class RawParts:
+    """The Parquet parts of one ``raw.{source}__{stream}`` relation under ``root`` (see the module docstring)."""
+
+    def __init__(self, root: Path, source: str, stream: str) -> None:
+        self.relation = f"raw.{source}__{stream}"
+        self.folder = Path(root).absolute() / f"{source}__{stream}"
+
+    def stage(self, fs: pafs.FileSystem, landed: str, run_id: str, columns: list[str]) -> StagedParts:
+        """Before the transaction: bring the landed parts under ``landed`` (on ``fs``) into the folder."""
+        run_folder = self.folder / RUN_FOLDER.format(run_id=run_id)
+        run_folder.mkdir(parents=True, exist_ok=True)
+        temp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=run_folder))
+        try:
+            names = sorted(
+                posixpath.basename(i.path)
+                for i in fs.get_file_info(pafs.FileSelector(landed, allow_not_found=True))
+                if i.type == pafs.FileType.File and i.path.endswith(".parquet")
+            )
+            for name in names:
+                _link(fs, posixpath.join(landed, name), temp / name)
+            final = run_folder / _digest(temp, names)
+            if final.exists():  # the same parts as before: the listed folder stays as it is
+                shutil.rmtree(temp)
+            else:
+                os.replace(temp, final)
+        except BaseException:
+            shutil.rmtree(temp, ignore_errors=True)
+            raise
+        files = tuple((str(final / n), pq.ParquetFile(final / n).metadata.num_rows) for n in names)
+        return StagedParts(run_id, files, tuple(columns))
+
+    def publish(self, con: duckdb.DuckDBPyConnection, staged: StagedParts) -> None:
+        """Inside the load's transaction: list the staged parts as the run's slice, re-create the view."""
+        self._list(con, staged)
+        refresh_view(con, self.relation)
+
+    def _list(self, con: duckdb.DuckDBPyConnection, staged: StagedParts) -> None:
+        con.execute(DDL)
+        con.execute(
+            "DELETE FROM meta.raw_parts WHERE relation = ? AND run_id = ?", [self.relation, staged.run_id]
+        )
+        rows = [[self.relation, staged.run_id, f, n, list(staged.columns)] for f, n in staged.files]
+        if not rows:  # a run that landed nothing still records its columns, so the view keeps them
+            rows = [[self.relation, staged.run_id, "", 0, list(staged.columns)]]
+        con.executemany("INSERT INTO meta.raw_parts VALUES (?, ?, ?, ?, ?)", rows)
+
+    def adopt(self, con: duckdb.DuckDBPyConnection, skip_run: str) -> None:
+        """Inside the transaction: a legacy table's run slices (but ``skip_run``'s) become parts, then the
+        table is dropped (the view replaces it in `publish`)."""
+        if not _is_table(con, self.relation):
+            return
+        columns = [
+            r[0]
+            for r in con.execute(
+                "SELECT column_name FROM information_schema.columns WHERE table_schema = 'raw' "
+                "AND table_name = ? AND column_name <> '_run_id' ORDER BY ordinal_position",
+                [self.relation.split(".", 1)[1]],
+            ).fetchall()
+        ]
+        quoted = ", ".join(f'"{c}"' for c in columns)
+        runs = con.execute(f"SELECT DISTINCT _run_id FROM {self.relation} ORDER BY 1").fetchall()
+        for (run_id,) in runs:
+            if run_id == skip_run:
+                continue
+            self.folder.mkdir(parents=True, exist_ok=True)
+            with tempfile.TemporaryDirectory(prefix=".tmp-", dir=self.folder) as out:
+                part = Path(out) / "part-00000.parquet"
+                escaped = str(part).replace("'", "''")
+                con.execute(
+                    f"COPY (SELECT {quoted} FROM {self.relation} WHERE _run_id = ?) TO '{escaped}' "
+                    "(FORMAT parquet, COMPRESSION zstd)",
+                    [run_id],
+                )
+                staged = self.stage(pafs.LocalFileSystem(), out, run_id, columns)
+            self._list(con, staged)
+        con.execute(f"DROP TABLE {self.relation}")
+
+    def collect_garbage(self, con: duckdb.DuckDBPyConnection) -> int:
+        """After the commit: delete run folders and parts no longer listed (and leftovers of a failed load)."""
+        if not self.folder.is_dir():
+            return 0
+        live = {Path(f).parent for (f,) in _listed(con, self.relation)}
+        removed = 0
+        for run_folder in sorted(p for p in self.folder.iterdir() if p.is_dir()):
+            if run_folder.name.startswith(".tmp-"):  # a legacy table's slice being written when killed
+                shutil.rmtree(run_folder)
+                continue
+            for folder in sorted(p for p in run_folder.iterdir() if p.is_dir()):
+                if folder not in live:
+                    shutil.rmtree(folder)
+                    removed += 1
+            if not any(run_folder.iterdir()):
+                run_folder.rmdir()
+        return removed
+
+
+def is_parts(con: duckdb.DuckDBPyConnection, relation: str) -> bool:
+    """Whether ``relation`` is a view over parts listed in ``meta.raw_parts`` (not a table)."""
+    return (
+        has_table(con, "meta.raw_parts")
+        and not _is_table(con, relation)
+        and bool(
+            con.execute("SELECT count(*) FROM meta.raw_parts WHERE relation = ?", [relation]).fetchall()[0][0]
+        )
+    )
+
+
+def slice_sql(con: duckdb.DuckDBPyConnection, relation: str, runs: list[str]) -> str:
+    """SQL to select from for the rows of ``runs`` only: their parts read directly (not every run's parts
+    through the view), or the table itself."""
+    if not is_parts(con, relation):
+        return relation
+    files = [
+        f
+        for (f,) in con.execute(
+            "SELECT file FROM meta.raw_parts WHERE relation = ? AND list_contains(?, run_id) AND file <> '' "
+            "ORDER BY run_id, file",
+            [relation, runs],
+        ).fetchall()
+    ]
+    return f"({_select(_columns(con, relation), files)})"
+
+
+def loaded_runs_sql(con: duckdb.DuckDBPyConnection, relation: str) -> str:
+    """SQL selecting the distinct ``_run_id`` of the runs with a slice in ``relation``."""
+    if is_parts(con, relation):
+        escaped = relation.replace("'", "''")
+        return f"SELECT DISTINCT run_id AS _run_id FROM meta.raw_parts WHERE relation = '{escaped}'"
+    return f"SELECT DISTINCT _run_id FROM {relation}"
+
+
+def drop_runs(con: duckdb.DuckDBPyConnection, relation: str, where: str, params: dict, apply: bool) -> int:
+    """Retention: the rows of the runs ``where`` selects (on ``run_id``) leave the view; returns how many.
+    Their parts are deleted by the next `RawParts.collect_garbage` (the next load) or `remove_unlisted`."""
+    condition = f"relation = $relation AND run_id IN (SELECT run_id FROM meta.runs WHERE {where})"
+    values = {**params, "relation": relation}
+    n = con.execute(f"SELECT coalesce(sum(rows), 0) FROM meta.raw_parts WHERE {condition}", values).fetchall()
+    if apply and n[0][0]:
+        columns = _columns(con, relation)
+        con.execute(f"DELETE FROM meta.raw_parts WHERE {condition}", values)
+        if not _columns(con, relation):  # every slice gone: a row without a run keeps the view's columns
+            con.execute("INSERT INTO meta.raw_parts VALUES (?, '', '', 0, ?)", [relation, columns])
+        refresh_view(con, relation)
+    return int(n[0][0])
+
+
+def remove_unlisted(con: duckdb.DuckDBPyConnection, relation: str, listed_before: set[str]) -> int:
+    """After a commit: delete the parts that were listed before and are not any more."""
+    now = {f for (f,) in _listed(con, relation)}
+    gone = sorted(listed_before - now)
+    for file in gone:
+        Path(file).unlink(missing_ok=True)
+        folder = Path(file).parent
+        for empty in (folder, folder.parent):
+            if empty.is_dir() and not any(empty.iterdir()):
+                empty.rmdir()
+    return len(gone)
+
+
+def listed_files(con: duckdb.DuckDBPyConnection, relation: str) -> set[str]:
+    """The parts listed for ``relation`` now (absolute paths)."""
+    return {f for (f,) in _listed(con, relation)}
+
+
+def refresh_view(con: duckdb.DuckDBPyConnection, relation: str) -> None:
+    """(Re-)create ``relation`` as the view over every listed part."""
+    files = [f for (f,) in _listed(con, relation)]
+    con.execute(f"CREATE OR REPLACE VIEW {relation} AS {_select(_columns(con, relation), files)}")
+
+
+def _listed(con, relation: str) -> list[tuple[str]]:
+    if not has_table(con, "meta.raw_parts"):
+        return []
+    return con.execute(
+        "SELECT file FROM meta.raw_parts WHERE relation = ? AND file <> '' ORDER BY run_id, file", [relation]
+    ).fetchall()
+
+
+def _columns(con, relation: str) -> list[str]:
+    """Every column any run's parts declared, in the order they first appeared (oldest run first)."""
+    seen: dict[str, None] = {}
+    for (columns,) in con.execute(
+        "SELECT columns FROM meta.raw_parts WHERE relation = ? ORDER BY run_id, file", [relation]
+    ).fetchall():
+        seen.update(dict.fromkeys(c for c in columns if c != "_run_id"))
+    return list(seen)
+
+
+def _select(columns: list[str], files: list[str]) -> str:
+    if not files:
+        nulls = ", ".join(f'NULL::VARCHAR AS "{c}"' for c in [*columns, "_run_id"])
+        return f"SELECT {nulls} WHERE false"
+    paths = "[" + ", ".join("'" + f.replace("'", "''") + "'" for f in files) + "]"
+    picks = ", ".join(f'"{c}"' for c in columns)
+    return (
+        f"SELECT {picks}, _run_id FROM read_parquet({paths}, hive_partitioning = true, "
+        "hive_types = {'_run_id': VARCHAR}, union_by_name = true)"
+    )
+
+
+def _is_table(con, relation: str) -> bool:
+    schema, name = relation.split(".", 1)
+    return bool(
+        con.execute(
+            "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ? "
+            "AND table_type = 'BASE TABLE'",
+            [schema, name],
+        ).fetchall()[0][0]
+    )
+
+
+def _link(fs: pafs.FileSystem, source: str, target: Path) -> None:
+    """Hard-link a landed part (same local file system); copy it where linking is impossible."""
+    if isinstance(fs, pafs.LocalFileSystem):
+        try:
+            os.link(source, target)
+            return
+        except OSError:
+            pass
+    pafs.copy_files(source, str(target), source_filesystem=fs, destination_filesystem=pafs.LocalFileSystem())
+
+
+def _digest(folder: Path, names: list[str]) -> str:
+    sha = hashlib.sha256()
+    for name in names:
+        sha.update(name.encode() + b"\0")
+        with (folder / name).open("rb") as f:
+            sha.update(hashlib.file_digest(f, "sha256").digest())
+    return sha.hexdigest()[:16]
