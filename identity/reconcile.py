@@ -37,7 +37,7 @@ from islandbridge.identity import keys as key_assignment
 from islandbridge.identity import tables as identity
 from islandbridge.identity.deterministic import id_links
 from islandbridge.identity.evaluate import pair_counts
-from islandbridge.identity.filing import SYNCED_THROUGH, sync_vault
+from islandbridge.identity.filing import sync_vault
 from islandbridge.identity.links import Kept, fingerprints, kept_links, links_table
 from islandbridge.identity.probabilistic import MODEL_FORMAT, predict_pairs, train_model
 from islandbridge.identity.records import (
@@ -83,7 +83,6 @@ def reconcile(settings: Settings, as_of: dt.datetime, clock: Clock = utc_now) ->
                 len(forgotten),
                 ", ".join(forgotten),
             )
-        vault.set_mark(SYNCED_THROUGH, _latest_reconciled(con))
         caught_up = [
             _reconcile_one(settings, con, vault, mac_key, q, clock)["run_id"]
             for q in _unreconciled(con, as_of)
@@ -155,11 +154,6 @@ def _reconcile_one(
         "model_trained": trained,
         "timings_s": {k: round(v, 2) for k, v in timings.items()},
     }
-
-
-def _latest_reconciled(con) -> str | None:
-    runs = identity.reconciled_runs(con)
-    return runs[-1][0] if runs else None
 
 
 def _unreconciled(con, as_of: dt.datetime) -> list[dt.datetime]:
