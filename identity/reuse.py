@@ -26,7 +26,7 @@ Example::
 
     reuse = Reuse(vault, as_of)
     records = load_records(con, plan, as_of, SealedColumns(vault), reuse)
-    reuse.counts                                   # {"reused": 77100, "normalised": 146}
+    reuse.counts            # {"reused": 76220, "normalised": 1056}: an unchanged day, 30,000 residents
 """
 
 from __future__ import annotations

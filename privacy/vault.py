@@ -27,7 +27,7 @@ import logging
 import secrets
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass
 from pathlib import Path
 
 import duckdb
@@ -112,12 +112,7 @@ class PutResult:
     skipped: int = 0  # rows whose plaintext was None
 
     def __add__(self, other: PutResult) -> PutResult:
-        return PutResult(
-            self.inserted + other.inserted,
-            self.replaced + other.replaced,
-            self.unchanged + other.unchanged,
-            self.skipped + other.skipped,
-        )
+        return PutResult(*(a + b for a, b in zip(astuple(self), astuple(other), strict=True)))
 
 
 @dataclass(frozen=True)
@@ -196,13 +191,7 @@ class Vault:
                 skipped += 1
             else:
                 latest[(str(person_key), field_, str(system), str(record_key))] = str(plaintext)
-        columns = list(zip(*latest, strict=True)) or [()] * len(_KEY_COLUMNS)
-        table = pa.table(
-            {
-                **{c: pa.array(v, pa.string()) for c, v in zip(_KEY_COLUMNS, columns, strict=True)},
-                "value": pa.array(list(latest.values()), pa.string()),
-            }
-        )
+        table = string_table([(*key, value) for key, value in latest.items()], (*_KEY_COLUMNS, "value"))
         return self.put_table(table, chunk_rows=chunk_rows) + PutResult(skipped=skipped)
 
     def put_table(self, rows: pa.Table, *, chunk_rows: int = 50_000) -> PutResult:
@@ -365,15 +354,17 @@ class Vault:
             }
         )
         with registered(self._con, "wanted_records", keys):
-            rows = self._con.execute(
-                "SELECT w.pos, r.source, r.stream, r.run_id, r.record_key, r.kid, r.nonce, r.ciphertext "
+            found = self._con.sql(
+                "SELECT r.source, r.stream, r.run_id, r.record_key, r.kid, r.nonce, r.ciphertext, w.pos "
                 "FROM wanted_records w JOIN records r ON r.record_key = w.record_key AND r.run_id = w.run_id "
-                "WHERE r.source = ? AND r.stream = ?",
-                [source, stream],
-            ).fetchall()
+                "WHERE r.source = $source AND r.stream = $stream",
+                params={"source": source, "stream": stream},
+            ).to_arrow_table()
+        aads = associated_data(_RECORD_LABEL, FORMAT, [found[c] for c in _RECORD_KEY_COLUMNS])
         out: list[dict[str, str | None] | None] = [None] * len(wanted)
-        for row in rows:
-            out[row[0]] = json.loads(self._open_as(_RECORD_LABEL, "records", row[1:], 4))
+        rows = zip(*(found[c].to_pylist() for c in found.column_names), strict=True)
+        for row, aad in zip(rows, aads, strict=True):
+            out[row[-1]] = json.loads(self._open_as(_RECORD_LABEL, "records", row, 4, aad))
         return out
 
     def forget_records(self, source: str, stream: str, record_keys: Iterable[str]) -> int:
@@ -479,7 +470,8 @@ class Vault:
 
     def _put_chunk(self, chunk: pa.Table) -> PutResult:
         """Seal and write the rows of ``chunk`` that are new or whose plaintext changed; only the stored
-        values of keys already present are decrypted (to compare)."""
+        values of keys already present are decrypted (to compare). A changed row is deleted, then inserted
+        with the new ones (a plain INSERT costs less than INSERT OR REPLACE)."""
         incoming = chunk.select(list(_KEY_COLUMNS)).append_column("pos", pa.array(range(chunk.num_rows)))
         values = chunk["value"].to_pylist()
         with transaction(self._con), registered(self._con, "incoming", incoming):
@@ -487,6 +479,13 @@ class Vault:
                 "SELECT n.pos, i.* FROM identifiers i JOIN incoming n USING (person_key, field, system, record_key)"
             ).fetchall()
             same = {r[0] for r in existing if self._open(r[1:]) == values[r[0]]}
+            changed = [r[0] for r in existing if r[0] not in same]
+            if changed:
+                self._con.execute(
+                    "DELETE FROM identifiers WHERE (person_key, field, system, record_key) IN (SELECT "
+                    "person_key, field, system, record_key FROM incoming WHERE list_contains(?, pos))",
+                    [changed],
+                )
             wanted = pa.array([i for i in range(chunk.num_rows) if i not in same], pa.int64())
             self._write(chunk.take(wanted))
         replaced = len(existing) - len(same)
@@ -524,14 +523,13 @@ class Vault:
             self._cipher(kid).encrypt(nonce, plaintext.encode("utf-8"), _aad(key, label)),
         )
 
-    def _open_as(self, label: str, table: str, row: Sequence, width: int) -> str:
+    def _open_as(self, label: str, table: str, row: Sequence, width: int, aad: bytes | None = None) -> str:
         if label == "islandbridge-vault":
             return self._open(row)
         key, (kid, nonce, ciphertext) = row[:width], row[width : width + 3]
         try:
-            return (
-                self._cipher(kid).decrypt(bytes(nonce), bytes(ciphertext), _aad(key, label)).decode("utf-8")
-            )
+            aad = aad or _aad(key, label)  # given when built a column at a time (`associated_data`)
+            return self._cipher(kid).decrypt(bytes(nonce), bytes(ciphertext), aad).decode("utf-8")
         except InvalidTag:
             raise VaultIntegrityError(
                 f"vault {table} row {'/'.join(map(str, key))} failed authentication under key id {kid!r} "
@@ -554,7 +552,7 @@ class Vault:
             self._con.execute(f"INSERT OR REPLACE INTO {table} ({', '.join(names)}) SELECT * FROM staged")
 
     def _write(self, rows: pa.Table) -> None:
-        """Seal ``rows`` (key columns and ``value``) under the active key and upsert them, in one statement."""
+        """Seal ``rows`` (key columns and ``value``, keys not stored) under the active key and insert them."""
         if not rows.num_rows:
             return
         kid = self._ring.active.kid
@@ -567,7 +565,7 @@ class Vault:
             names=[*_KEY_COLUMNS, "kid", "nonce", "ciphertext"],
         )
         with registered(self._con, "staged", staged):
-            self._con.execute("INSERT OR REPLACE INTO identifiers SELECT * FROM staged")
+            self._con.execute("INSERT INTO identifiers SELECT * FROM staged")
 
 
 def _connect_waiting(
