@@ -71,8 +71,9 @@ KEPT_ROWS = pa.schema(
 
 
 def code_version() -> str:
-    """A hash of the modules whose code shapes a record's features: any change to them changes it."""
-    files = [Path(m.__file__) for m in (records_module, values_module, places_module)]
+    """A hash of the modules whose code shapes a record's features or the kept rows (this one): any
+    change to them changes it."""
+    files = [Path(__file__), *(Path(m.__file__) for m in (records_module, values_module, places_module))]
     files += sorted(Path(normalize.__file__).parent.glob("*.py"))
     return hashlib.sha256(b"".join(f.read_bytes() for f in files)).hexdigest()
 
