@@ -166,7 +166,7 @@ def _print_row(row: dict) -> None:
         f"peak RSS {row['peak_rss_mib']:>5.0f} MiB  warehouse {row['warehouse_bytes'] / 2**20:6.1f} MiB  "
         f"vault {row['vault_bytes'] / 2**20:5.1f} MiB  growth {growth}  "
         f"(blocks in use {row['warehouse_vault_used_bytes'] / 2**20:.1f} MiB)  "
-        f"events {row['device_events_bytes'] / 2**20:.1f} MiB",
+        f"events {row['device_events_bytes'] / 2**20:.1f} MiB  reconcile {row.get('reconcile_s')}",
         flush=True,
     )
 
@@ -189,6 +189,7 @@ def _sync(config: str, day: str) -> None:
             {
                 "wall_s": round(time.perf_counter() - t0, 1),
                 "peak_rss_mib": peak_rss_mib(),
+                "reconcile_s": summary.get("identity", {}).get("timings_s", {}),
                 "retention_removed": {k: v for k, v in retention.items() if v},
             }
         )

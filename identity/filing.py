@@ -10,12 +10,13 @@ from __future__ import annotations
 import datetime as dt
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
-from islandbridge.identity.records import StreamPlan, latest_rows
+from islandbridge.identity.records import BoundStream, StreamPlan, latest_rows
 from islandbridge.privacy.sealing import SealedColumns
-from islandbridge.privacy.vault import Vault
+from islandbridge.privacy.vault import PutResult, Vault
 from islandbridge.schemas import load_tables
-from islandbridge.storage import has_table, run_id_for
+from islandbridge.storage import has_table
 
 # Which report identifiers each person-bearing stream gives the vault: vault field -> raw column, from the
 # columns its schema marks ``vault: true`` (the field is the column's role; see islandbridge.schemas).
@@ -26,65 +27,84 @@ VAULT_FIELDS: dict[tuple[str, str], dict[str, str]] = {
 }
 
 
-SYNCED_THROUGH = "identifiers_synced_through"  # vault mark: the run whose records the identifiers reflect
-
-
 def sync_vault(con, vault: Vault, plan: StreamPlan, as_of: dt.datetime) -> dict[str, int]:
     """File every mapped record's identifiers in the vault under its current person_key.
 
     Rows of a record whose person_key changed (a merge or split) move: the old ones are deleted, the new
-    ones sealed. Only records that may have changed since the last completed sync are read back and
-    compared (the vault's ``identifiers_synced_through`` mark): those whose newest version came after
-    that run (or in it, when this is a re-run of it), those that just moved, and those with nothing
-    filed. A re-filed record loses the fields its newest version leaves blank (a cleared phone is not
-    kept). The mark is set last, so a sync killed half-way is redone from the same point by the next.
-    Unchanged values are left as they are. Returns counts only.
+    ones sealed. Only records that changed since they were last filed are read back and compared
+    (`Vault.stale_records`, by the keyed digest of each sealed version, without decrypting): those whose
+    newest version is not the one filed, those that just moved, and those with nothing filed. A re-filed
+    record loses the fields its newest version leaves blank (a cleared phone is not kept); unchanged
+    values are left as they are. What was filed is noted last, so a sync killed half-way is redone by
+    the next. Returns counts only.
     """
-    run_id = run_id_for(as_of)
-    current = con.execute("SELECT system, record_key, person_key FROM core.identity_map").fetchall()
-    person_of = {(s, r): p for s, r, p in current}
+    current = con.sql("SELECT system, record_key, person_key FROM core.identity_map").to_arrow_table()
     moved = vault.forget_persons(current)
-    since, filed = vault.mark(SYNCED_THROUGH), vault.filed_records()
-
-    def newer(last_seen_run: str) -> bool:  # run ids sort as their as-of; a re-run redoes its own slice
-        return since is None or last_seen_run > since or (last_seen_run == since == run_id)
-
-    rows, refiled = [], []
+    refiled, put, cleared = 0, PutResult(), 0
     sealed = SealedColumns(vault)
     for stream in plan.streams:
         system, fields = stream.spec.system, VAULT_FIELDS.get((stream.spec.system, stream.spec.stream))
         if not fields or not has_table(con, stream.table):
             continue
-        data = latest_rows(con, stream, as_of, fields.values())  # the warehouse's columns; sealed ones below
-        stale = [
-            i
-            for i, (record_key, last) in enumerate(
-                zip(data["record_key"].to_pylist(), data["last_seen_run"].to_pylist(), strict=True)
-            )
-            if (system, record_key) in person_of and (newer(last) or (system, record_key) not in filed)
-        ]
-        data = data.take(pa.array(stale, pa.int64()))
-        data = sealed.fill(
-            data,
-            source=stream.source,
-            stream=stream.spec.stream,
-            columns=[c for c in fields.values() if c not in data.column_names],
-        )
-        columns = {f: data[c].to_pylist() for f, c in fields.items()}
-        for i, record_key in enumerate(data["record_key"].to_pylist()):
-            refiled.append((system, record_key))
-            for f, values in columns.items():
-                value = values[i].strip() if isinstance(values[i], str) else None
-                if value:
-                    rows.append((person_of[(system, record_key)], f, system, record_key, value))
-    put = vault.put_many(rows)
-    cleared = vault.forget_fields(refiled, [(r[2], r[3], r[1]) for r in rows])
-    vault.set_mark(SYNCED_THROUGH, run_id)
+        stale = _stale(con, vault, stream, as_of, current, fields)
+        hidden = [c for c in fields.values() if c not in stale.column_names]
+        data = sealed.fill(stale, source=stream.source, stream=stream.spec.stream, columns=hidden)
+        rows = _identifier_rows(data, system, fields)
+        put += vault.put_table(rows)
+        systems = pa.array([system] * stale.num_rows, pa.string())
+        cleared += vault.forget_fields(pa.table({"system": systems, "record_key": stale["record_key"]}), rows)
+        vault.note_filed(stream.source, stream.spec.stream, system, stale)
+        refiled += stale.num_rows
     return {
-        "records_refiled": len(refiled),
+        "records_refiled": refiled,
         "inserted": put.inserted,
         "replaced": put.replaced,
         "unchanged": put.unchanged,
         "cleared": cleared,
         "moved": moved,
     }
+
+
+def _stale(con, vault: Vault, stream: BoundStream, as_of: dt.datetime, current: pa.Table, fields) -> pa.Table:
+    """The stream's mapped records (``record_key, last_seen_run, person_key, raw_digest`` and the vault
+    columns the raw table holds) that must be filed again (`Vault.stale_records`)."""
+    latest = latest_rows(con, stream, as_of, fields.values())  # with the vault columns the raw table holds
+    system, raw = stream.spec.system, [c for c in fields.values() if c in latest.column_names]
+    mine = current.filter(pc.equal(current["system"], system)).select(["record_key", "person_key"])
+    mapped = latest.drop_columns(["first_seen_run"]).join(mine, "record_key", join_type="inner")
+    mapped = mapped.append_column("raw_digest", vault.digests(_raw_part(mapped, raw)))
+    return vault.stale_records(stream.source, stream.spec.stream, system, mapped)
+
+
+def _raw_part(table: pa.Table, columns: list[str]) -> pa.Array:
+    """Per row, the values of ``columns`` in one string (null for none), each marked null or set."""
+    if not columns:
+        return pa.nulls(table.num_rows, pa.string())
+    parts = [
+        pc.if_else(pc.is_null(table[c]), "\x00", pc.binary_join_element_wise("\x01", table[c], ""))
+        for c in columns
+    ]
+    return pc.binary_join_element_wise(*parts, "\x02")
+
+
+def _identifier_rows(data: pa.Table, system: str, fields: dict[str, str]) -> pa.Table:
+    """One row per (record, field) with a value: ``person_key, field, system, record_key, value``, the value
+    stripped of surrounding blanks (as `str.strip`), blank values left out."""
+    parts = []
+    for field, column in fields.items():
+        values = pa.array(
+            [v.strip() if isinstance(v, str) else None for v in data[column].to_pylist()], pa.string()
+        )
+        keep = pc.fill_null(pc.not_equal(values, ""), False)
+        n = data.num_rows
+        part = pa.table(
+            {
+                "person_key": data["person_key"],
+                "field": pa.array([field] * n, pa.string()),
+                "system": pa.array([system] * n, pa.string()),
+                "record_key": data["record_key"],
+                "value": values,
+            }
+        )
+        parts.append(part.filter(keep))
+    return pa.concat_tables(parts)

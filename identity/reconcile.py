@@ -37,13 +37,14 @@ from islandbridge.identity import keys as key_assignment
 from islandbridge.identity import tables as identity
 from islandbridge.identity.deterministic import id_links
 from islandbridge.identity.evaluate import pair_counts
-from islandbridge.identity.filing import SYNCED_THROUGH, sync_vault
+from islandbridge.identity.filing import sync_vault
 from islandbridge.identity.links import Kept, fingerprints, kept_links, links_table
 from islandbridge.identity.probabilistic import MODEL_FORMAT, predict_pairs, train_model
 from islandbridge.identity.records import (
     load_records,
     person_streams,
 )
+from islandbridge.identity.reuse import Reuse
 from islandbridge.landing import raw
 from islandbridge.privacy.configured import open_vault, person_mac_key
 from islandbridge.privacy.keys import Key
@@ -53,7 +54,9 @@ from islandbridge.privacy.vault import Vault
 log = logging.getLogger(__name__)
 
 
-def reconcile(settings: Settings, as_of: dt.datetime, clock: Clock = utc_now) -> dict[str, Any]:
+def reconcile(
+    settings: Settings, as_of: dt.datetime, clock: Clock = utc_now, *, full: bool = False
+) -> dict[str, Any]:
     """Reconcile identities as of ``as_of`` and persist them; returns counts and timings only.
 
     Identities are reconciled in as-of order, each run from the map after the one before it, so any day
@@ -64,6 +67,9 @@ def reconcile(settings: Settings, as_of: dt.datetime, clock: Clock = utc_now) ->
       the later days are then reconciled again, in order, when they (or any later day) run;
     - days loaded but not reconciled before ``as_of`` (e.g. after such a rewind) are reconciled first,
       in order (``caught_up`` in the result), so the map of ``as_of`` is always the in-order one.
+
+    Records unchanged since the last run keep their normalised form (`reuse`); ``full`` normalises every
+    record again (same result, for when the kept forms are in doubt).
 
     Raises ``ConfigError`` without a ``person_key`` key and ``IdentityStateError`` when nothing is loaded
     as of ``as_of`` or the history needed to re-run it is not kept.
@@ -83,12 +89,11 @@ def reconcile(settings: Settings, as_of: dt.datetime, clock: Clock = utc_now) ->
                 len(forgotten),
                 ", ".join(forgotten),
             )
-        vault.set_mark(SYNCED_THROUGH, _latest_reconciled(con))
         caught_up = [
-            _reconcile_one(settings, con, vault, mac_key, q, clock)["run_id"]
+            _reconcile_one(settings, con, vault, mac_key, q, clock, full)["run_id"]
             for q in _unreconciled(con, as_of)
         ]
-        result = _reconcile_one(settings, con, vault, mac_key, as_of, clock)
+        result = _reconcile_one(settings, con, vault, mac_key, as_of, clock, full)
     finally:
         vault.close()
         con.close()
@@ -96,15 +101,16 @@ def reconcile(settings: Settings, as_of: dt.datetime, clock: Clock = utc_now) ->
 
 
 def _reconcile_one(
-    settings: Settings, con, vault: Vault, mac_key: Key, as_of: dt.datetime, clock: Clock
+    settings: Settings, con, vault: Vault, mac_key: Key, as_of: dt.datetime, clock: Clock, full: bool = False
 ) -> dict[str, Any]:
     """Reconcile one run from the current map (the map after the newest reconciled run before it)."""
     run_id = raw.run_id_for(as_of)
     sealed = SealedColumns(vault)
     base = identity.run_base(con, run_id, as_of)
     timings: dict[str, float] = {}
+    reuse = Reuse(vault, as_of, full=full)
     with _timed(timings, "normalise"):
-        records = load_records(con, person_streams(settings), as_of, sealed)
+        records = load_records(con, person_streams(settings), as_of, sealed, reuse)
     with _timed(timings, "train"):
         version, model, trained = _model(con, records, run_id, clock)
     with _timed(timings, "match"):
@@ -153,13 +159,9 @@ def _reconcile_one(
         "as_of": as_of.isoformat(),
         **summary,
         "model_trained": trained,
+        "normalised": reuse.counts,
         "timings_s": {k: round(v, 2) for k, v in timings.items()},
     }
-
-
-def _latest_reconciled(con) -> str | None:
-    runs = identity.reconciled_runs(con)
-    return runs[-1][0] if runs else None
 
 
 def _unreconciled(con, as_of: dt.datetime) -> list[dt.datetime]:

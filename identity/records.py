@@ -36,9 +36,9 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import NamedTuple, Protocol
+from typing import Protocol
 
 import duckdb
 import pyarrow as pa
@@ -46,10 +46,11 @@ import pyarrow.compute as pc
 
 from islandbridge.config import Settings
 from islandbridge.connectors import connector_class
+from islandbridge.identity.places import Places, load_places
 from islandbridge.identity.values import born_by, id_digits, legacy_century, parse_birth, parse_sex
 from islandbridge.schemas import SchemaError, table_of
 from islandbridge.storage import existing_columns, has_table
-from islandbridge.transforms.normalize import drop_blanks, fold, house_key, normalize_table
+from islandbridge.transforms.normalize import drop_blanks, fold, normalize_table
 
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 # The column roles (islandbridge.schemas.ROLES) that matching reads.
@@ -190,11 +191,7 @@ PERSON_STREAMS: tuple[PersonStream, ...] = (
     # Children below school age seldom hold a door card (the simulator issues them from age 8).
     PersonStream("iot_platform", "cardholders", _roles("iot_platform", "cardholders"), min_age=8),
 )
-# The registry's place tables (stream, columns): estate names resolve free-text addresses to estate codes,
-# estates give every addressed record its community, and houses place an address without its estate.
-REGISTER_SYSTEM = "resident_registry"
-ESTATES = ("t_xq", ("xqbm", "xqmc", "sqmc"))
-HOUSES = ("t_fw", ("xqbm", "ld", "dy", "fh", "wgbm"))
+REGISTER_SYSTEM = "resident_registry"  # its sources' t_xq and t_fw name estates and houses (`places`)
 
 FEATURES = pa.schema(
     [
@@ -265,21 +262,26 @@ class SealedReader(Protocol):
 
 
 def load_records(
-    con: duckdb.DuckDBPyConnection, plan: StreamPlan, as_of: dt.datetime, sealed: SealedReader | None = None
+    con: duckdb.DuckDBPyConnection,
+    plan: StreamPlan,
+    as_of: dt.datetime,
+    sealed: SealedReader | None = None,
+    reuse: Reuse | None = None,
 ) -> pa.Table:
     """The normalised record table (`FEATURES`) of the newest version of every record as of ``as_of``.
 
     Streams whose raw table does not exist yet are skipped. ``uid`` numbers the records in
     (system, record_key) order. Role columns that the raw table does not hold (names, ID numbers and
-    phones are sealed at load) are read back through ``sealed``, in memory only.
+    phones are sealed at load) are read back through ``sealed``, in memory only. With ``reuse``
+    (`identity.reuse`), records unchanged since its last run keep their normalised form.
     """
-    places = _places(con, plan.registers, as_of)
+    places = load_places(con, plan.registers, as_of)
     parts = [
-        _stream_records(con, stream, as_of, places, sealed)
+        _stream_records(con, stream, as_of, places, sealed, reuse)
         for stream in plan.streams
         if has_table(con, stream.table)
     ]
-    parts = [p for p in parts if p.num_rows]
+    parts = [p.select(FEATURES.names) for p in parts if p.num_rows]
     if not parts:
         return FEATURES.empty_table()
     table = pa.concat_tables(parts).sort_by([("system", "ascending"), ("record_key", "ascending")])
@@ -327,15 +329,36 @@ def latest_rows(
     return sealed.fill(data, source=stream.source, stream=stream.spec.stream, columns=hidden)
 
 
+# Normalises a stream's rows (through the callable given), reusing what it kept of unchanged records,
+# given the estate names the normalisers read (`islandbridge.identity.reuse.Reuse`).
+Reuse = Callable[[BoundStream, pa.Table, Callable[[pa.Table], pa.Table], Mapping[str, str]], pa.Table]
+
+
 def _stream_records(
-    con, stream: BoundStream, as_of: dt.datetime, places: Places, sealed: SealedReader | None = None
+    con, stream: BoundStream, as_of: dt.datetime, places: Places, sealed=None, reuse: Reuse | None = None
 ) -> pa.Table:
+    """The `FEATURES` of one stream (and ``as_of_bound``); its sealed columns are read back only for the
+    rows ``reuse`` hands to ``normalise`` (all of them without it). ``reuse`` sees the estate names the
+    normalisers read (``estates``); the rest of the places are applied after it (`placed`)."""
     spec = stream.spec
-    data = latest_rows(
-        con, stream, as_of, [*spec.roles.values(), *([spec.house.via] if spec.house else [])], sealed
-    )
-    roles = {role: col for role, col in spec.roles.items() if col in data.column_names}
+    columns = sorted({*spec.roles.values(), *([spec.house.via] if spec.house else [])})
+    data = latest_rows(con, stream, as_of, columns)
+    hidden = [c for c in columns if c not in data.column_names] if sealed is not None else []
+    roles = {role: col for role, col in spec.roles.items() if col in data.column_names or col in hidden}
     data = _with_house(con, stream, data, as_of) if spec.house else data
+
+    def normalise(part: pa.Table) -> pa.Table:
+        part = sealed.fill(part, source=stream.source, stream=spec.stream, columns=hidden) if hidden else part
+        return _normalised(part, spec, roles, places.codes, as_of)
+
+    return placed(
+        reuse(stream, data, normalise, places.codes) if reuse is not None else normalise(data), places
+    )
+
+
+def _normalised(
+    data: pa.Table, spec: PersonStream, roles, estates: Mapping[str, str], as_of: dt.datetime
+) -> pa.Table:
     raw = {
         role: data[col] if col in data.column_names else pa.nulls(data.num_rows, pa.string())
         for role, col in roles.items()
@@ -353,7 +376,7 @@ def _stream_records(
     )
     if spec.required in roles:
         table = table.filter(pc.invert(pc.fill_null(_is_blank(table[f"r_{spec.required}"]), True)))
-    return _features(table, spec, places, as_of)
+    return _unplaced(table, spec, estates, as_of)
 
 
 def _with_house(con, stream: BoundStream, data: pa.Table, as_of: dt.datetime) -> pa.Table:
@@ -406,10 +429,29 @@ _TEXT_OUTPUTS = (
 
 def _features(table: pa.Table, stream: PersonStream, places: Places, as_of: dt.datetime) -> pa.Table:
     """The `FEATURES` of one stream's records (``r_<role>`` raw columns) through the shared normalisers."""
+    return placed(_unplaced(table, stream, places.codes, as_of), places)
+
+
+def placed(table: pa.Table, places: Places) -> pa.Table:
+    """Records of `_unplaced` placed: an estate-less address by the one house of its grid with that room
+    (`_grid_placed`), and every record's community; the columns ``r_grid`` and ``r_community`` go."""
+    houses = _grid_placed(table["house_key"], table["room_key"], table["r_grid"].to_pylist(), places)
+    community = _communities(houses.to_pylist(), table["r_community"].to_pylist(), places)
+    table = table.set_column(table.schema.get_field_index("house_key"), "house_key", houses)
+    table = table.set_column(table.schema.get_field_index("community"), "community", community)
+    return table.drop_columns(["r_grid", "r_community"])
+
+
+def _unplaced(
+    table: pa.Table, stream: PersonStream, estates: Mapping[str, str], as_of: dt.datetime
+) -> pa.Table:
+    """`FEATURES` before `placed` (the house key as the address gives it, no community), with
+    ``as_of_bound``, ``r_grid`` and ``r_community``: what the registry's places change from day to day is
+    applied after the rows that did not change are reused (`identity.reuse`)."""
     spec = {f"r_{role}": kind for role, kind in _NORMALISE if f"r_{role}" in table.column_names}
     if stream.spreadsheet and "r_id_number" in spec:
         spec["r_id_number"] = "spreadsheet_id"
-    norm = normalize_table(table, spec, known_estates=places.codes)
+    norm = normalize_table(table, spec, known_estates=estates)
     n = norm.num_rows
     col = {
         name: norm[name] if name in norm.column_names else pa.nulls(n, pa.string()) for name in _TEXT_OUTPUTS
@@ -432,29 +474,35 @@ def _features(table: pa.Table, stream: PersonStream, places: Places, as_of: dt.d
     rooms = pc.binary_join_element_wise(
         col["building"], col["unit"], col["room"], "|", null_handling="emit_null"
     )
-    houses = _grid_placed(col["house_key"], rooms, _column(table, "r_grid", n), places)
-    return pa.table(
-        {
-            "uid": pa.nulls(n, pa.int64()),
-            "system": constant["system"],
-            "record_key": table["record_key"],
-            "first_seen_run": table["first_seen_run"],
-            "last_seen_run": table["last_seen_run"],
-            **{name: col[name] for name in ("name_key", "pinyin_key", "surname_pinyin", "given_pinyin")},
-            **_id_columns(col, _column(table, "r_id_number", n)),
-            **_birth_and_sex(norm, table, col["id_value"]),
-            "phones": norm["phone_e164"]
-            if "phone_e164" in norm.column_names
-            else pa.nulls(n, pa.list_(pa.string())),
-            "house_key": houses,
-            "room_key": rooms,
-            "scope": pa.array(scopes, pa.string()),
-            "is_home": constant["is_home"],
-            "born_by": constant["born_by"],
-            "community": _communities(houses.to_pylist(), _column(table, "r_community", n), places),
-            "registered": pa.array([stream.is_register] * n, pa.bool_()),
-        },
-        schema=FEATURES,
+    return (
+        pa.table(
+            {
+                "uid": pa.nulls(n, pa.int64()),
+                "system": constant["system"],
+                "record_key": table["record_key"],
+                "first_seen_run": table["first_seen_run"],
+                "last_seen_run": table["last_seen_run"],
+                **{name: col[name] for name in ("name_key", "pinyin_key", "surname_pinyin", "given_pinyin")},
+                **_id_columns(col, _column(table, "r_id_number", n)),
+                **_birth_and_sex(norm, table, col["id_value"]),
+                "phones": norm["phone_e164"]
+                if "phone_e164" in norm.column_names
+                else pa.nulls(n, pa.list_(pa.string())),
+                "house_key": col["house_key"],
+                "room_key": rooms,
+                "scope": pa.array(scopes, pa.string()),
+                "is_home": constant["is_home"],
+                "born_by": constant["born_by"],
+                "community": pa.nulls(n, pa.string()),
+                "registered": pa.array([stream.is_register] * n, pa.bool_()),
+            },
+            schema=FEATURES,
+        )
+        .append_column(  # what reads the as-of besides born_by: a legacy number's century (`legacy_century`)
+            "as_of_bound", pc.fill_null(pc.equal(col["id_kind"], "legacy15_upgraded"), False)
+        )
+        .append_column("r_grid", pa.array(_column(table, "r_grid", n), pa.string()))
+        .append_column("r_community", pa.array(_column(table, "r_community", n), pa.string()))
     )
 
 
@@ -527,53 +575,6 @@ def _column(table: pa.Table, name: str, n: int) -> list:
 
 def _is_blank(column: pa.ChunkedArray) -> pa.ChunkedArray:
     return pc.equal(pc.utf8_trim_whitespace(column), "")
-
-
-class Places(NamedTuple):
-    """What the registry says about places: estate code by name (to read free-text addresses), community
-    by estate code, and the house of each (grid code, building|unit|room) that only one house has."""
-
-    codes: Mapping[str, str]
-    communities: Mapping[str, str]
-    grid_houses: Mapping[tuple[str, str], str]
-
-
-def _places(con, registers: Sequence[str], as_of: dt.datetime) -> Places:
-    codes: dict[str, str] = {}
-    communities: dict[str, str] = {}
-    grid_houses: dict[tuple[str, str], str | None] = {}
-    for source in registers:
-        for row in _newest(con, source, ESTATES, as_of):
-            code = drop_blanks(fold(row["xqbm"])).upper() if isinstance(row["xqbm"], str) else None
-            if code and row["xqmc"]:
-                codes[row["xqmc"]] = row["xqbm"]
-            if code and isinstance(row.get("sqmc"), str) and drop_blanks(fold(row["sqmc"])):
-                communities[code] = drop_blanks(fold(row["sqmc"]))
-        for row in _newest(con, source, HOUSES, as_of):
-            key = house_key(row["xqbm"], row["ld"], row["dy"], row["fh"])
-            grid = drop_blanks(fold(row["wgbm"])) if isinstance(row.get("wgbm"), str) else None
-            if key and grid:
-                slot = (grid, key.split("|", 1)[1])
-                grid_houses[slot] = key if grid_houses.get(slot, key) == key else None  # two houses: unknown
-    return Places(codes, communities, {slot: key for slot, key in grid_houses.items() if key})
-
-
-def _newest(con, source: str, stream: tuple[str, tuple[str, ...]], as_of: dt.datetime) -> list[dict]:
-    """The newest rows of one of the registry's place tables, with those of ``columns`` it holds."""
-    name, columns = stream
-    table = f"raw.{source}__{name}"
-    if not has_table(con, table):
-        return []
-    existing = existing_columns(con, table)
-    rows = (
-        con.sql(
-            latest_sql(table, [c for c in columns if c in existing]),
-            params={"as_of": as_of, "source": source, "stream": name},
-        )
-        .to_arrow_table()
-        .to_pylist()
-    )
-    return [{c: row.get(c) for c in columns} for row in rows]
 
 
 def _grid_placed(house_keys: pa.ChunkedArray, room_keys: pa.Array, grids: list, places: Places) -> pa.Array:

@@ -347,11 +347,14 @@ def _check_window(settings: Settings, as_of: dt.datetime) -> None:
         con.close()
 
 
-def reconcile(settings: Settings, as_of: dt.datetime, clock: Clock = utc_now) -> dict[str, Any]:
-    """Reconcile identities over the loaded warehouse as of ``as_of``; returns counts only."""
+def reconcile(
+    settings: Settings, as_of: dt.datetime, clock: Clock = utc_now, *, full: bool = False
+) -> dict[str, Any]:
+    """Reconcile identities over the loaded warehouse as of ``as_of``; returns counts only. ``full``
+    normalises every record again (`identity.reuse`)."""
     _check_window(settings, as_of)
     with timed("reconcile", "identities", log) as step:
-        result = run_reconcile(settings, as_of, clock)
+        result = run_reconcile(settings, as_of, clock, full=full)
         step.rows, step.unit = result.get("records"), "records"
         step.details.update(
             {

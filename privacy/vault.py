@@ -27,19 +27,21 @@ import logging
 import secrets
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from itertools import islice
+from dataclasses import astuple, dataclass
 from pathlib import Path
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from islandbridge import storage
 from islandbridge.config import DuckDBResources
 from islandbridge.errors import TerminalError
+from islandbridge.privacy import vault_filings
 from islandbridge.privacy.keys import VAULT, KeyRing
+from islandbridge.privacy.vault_columns import associated_data, digest, digest_key, seal_column, string_table
 from islandbridge.storage import owner_only, registered, transaction
 
 log = logging.getLogger(__name__)
@@ -64,6 +66,11 @@ CREATE TABLE IF NOT EXISTS sealed_lists (
 );
 CREATE TABLE IF NOT EXISTS vault_meta (name VARCHAR PRIMARY KEY, value VARCHAR NOT NULL);
 INSERT OR IGNORE INTO vault_meta VALUES ('format', '1');
+ALTER TABLE records ADD COLUMN IF NOT EXISTS digest BLOB;
+CREATE TABLE IF NOT EXISTS filings (
+    system VARCHAR NOT NULL, record_key VARCHAR NOT NULL, person_key VARCHAR NOT NULL, digest BLOB,
+    raw_digest BLOB, PRIMARY KEY (system, record_key)
+);
 """
 _KEY_COLUMNS = ("person_key", "field", "system", "record_key")
 _RECORD_KEY_COLUMNS = ("source", "stream", "run_id", "record_key")
@@ -73,12 +80,7 @@ _SEALED_TABLES = (
     ("records", _RECORD_KEY_COLUMNS, "islandbridge-vault-record"),
     ("sealed_lists", ("name",), "islandbridge-vault-list"),
 )
-_SCHEMA = pa.schema(
-    [(c, pa.string()) for c in (*_KEY_COLUMNS, "kid")] + [("nonce", pa.binary()), ("ciphertext", pa.binary())]
-)
-
 Row = tuple[str, str, str, str, str | None]  # person_key, field, system, record_key, plaintext
-_Sealed = tuple[str, str, str, str, str, bytes, bytes]  # ... key columns, kid, nonce, ciphertext
 
 
 class VaultError(TerminalError):
@@ -110,12 +112,7 @@ class PutResult:
     skipped: int = 0  # rows whose plaintext was None
 
     def __add__(self, other: PutResult) -> PutResult:
-        return PutResult(
-            self.inserted + other.inserted,
-            self.replaced + other.replaced,
-            self.unchanged + other.unchanged,
-            self.skipped + other.skipped,
-        )
+        return PutResult(*(a + b for a, b in zip(astuple(self), astuple(other), strict=True)))
 
 
 @dataclass(frozen=True)
@@ -182,15 +179,29 @@ class Vault:
     def keyring(self) -> KeyRing:
         return self._ring
 
-    def put_many(self, rows: Iterable[Row], *, chunk_rows: int = 10_000) -> PutResult:
+    def put_many(self, rows: Iterable[Row], *, chunk_rows: int = 50_000) -> PutResult:
         """Upsert identifiers: new rows are inserted, a changed plaintext replaces the stored one, an
         unchanged plaintext leaves its row untouched (no re-encryption, no churn). A ``None`` plaintext
-        is skipped. Each chunk commits on its own. Raises ``VaultError`` for an unknown field.
+        is skipped; of two rows with one key the last counts. Raises ``VaultError`` for an unknown field.
         """
+        latest: dict[tuple[str, str, str, str], str] = {}
+        skipped = 0
+        for person_key, field_, system, record_key, plaintext in rows:
+            if plaintext is None:
+                skipped += 1
+            else:
+                latest[(str(person_key), field_, str(system), str(record_key))] = str(plaintext)
+        table = string_table([(*key, value) for key, value in latest.items()], (*_KEY_COLUMNS, "value"))
+        return self.put_table(table, chunk_rows=chunk_rows) + PutResult(skipped=skipped)
+
+    def put_table(self, rows: pa.Table, *, chunk_rows: int = 50_000) -> PutResult:
+        """`put_many` for an Arrow table of ``person_key, field, system, record_key, value`` (strings, one
+        row per key, no null value): sealed a column at a time (`vault_columns`), one statement per chunk,
+        each chunk committed on its own. Raises ``VaultError`` for an unknown field."""
+        _check_fields(pc.unique(rows["field"]).to_pylist() if rows.num_rows else [])
         totals = PutResult()
-        it = iter(rows)
-        while chunk := list(islice(it, chunk_rows)):
-            totals += self._put_chunk(chunk)
+        for start in range(0, rows.num_rows, chunk_rows):
+            totals += self._put_chunk(rows.slice(start, chunk_rows).combine_chunks())
         log.debug(
             "vault put: %d inserted, %d replaced, %d unchanged, %d skipped",
             totals.inserted,
@@ -314,18 +325,19 @@ class Vault:
         single records of) the slice instead, for rows loaded later into their run (quarantine replay).
         Returns the number of rows sealed.
         """
-        sealed = []
+        sealed, digests, keyed = [], [], digest_key(self._ring.active.material)
         for record_key, values in rows:
             key = (source, stream, run_id, str(record_key))
             plain = json.dumps(dict(values), ensure_ascii=False, sort_keys=True)
             sealed.append(self._seal_as(_RECORD_LABEL, key, plain))
+            digests.append(digest(keyed, plain.encode("utf-8")))
         with transaction(self._con):
             if replace_slice:
                 self._con.execute(
                     "DELETE FROM records WHERE source = ? AND stream = ? AND run_id = ?",
                     [source, stream, run_id],
                 )
-            self._write_to("records", _RECORD_KEY_COLUMNS, sealed)
+            self._write_to("records", _RECORD_KEY_COLUMNS, sealed, digests)
         return len(sealed)
 
     def open_records(
@@ -342,15 +354,17 @@ class Vault:
             }
         )
         with registered(self._con, "wanted_records", keys):
-            rows = self._con.execute(
-                "SELECT w.pos, r.source, r.stream, r.run_id, r.record_key, r.kid, r.nonce, r.ciphertext "
+            found = self._con.sql(
+                "SELECT r.source, r.stream, r.run_id, r.record_key, r.kid, r.nonce, r.ciphertext, w.pos "
                 "FROM wanted_records w JOIN records r ON r.record_key = w.record_key AND r.run_id = w.run_id "
-                "WHERE r.source = ? AND r.stream = ?",
-                [source, stream],
-            ).fetchall()
+                "WHERE r.source = $source AND r.stream = $stream",
+                params={"source": source, "stream": stream},
+            ).to_arrow_table()
+        aads = associated_data(_RECORD_LABEL, FORMAT, [found[c] for c in _RECORD_KEY_COLUMNS])
         out: list[dict[str, str | None] | None] = [None] * len(wanted)
-        for row in rows:
-            out[row[0]] = json.loads(self._open_as(_RECORD_LABEL, "records", row[1:], 4))
+        rows = zip(*(found[c].to_pylist() for c in found.column_names), strict=True)
+        for row, aad in zip(rows, aads, strict=True):
+            out[row[-1]] = json.loads(self._open_as(_RECORD_LABEL, "records", row, 4, aad))
         return out
 
     def forget_records(self, source: str, stream: str, record_keys: Iterable[str]) -> int:
@@ -386,31 +400,43 @@ class Vault:
         ``keep`` is the identity map's ``(system, record_key, person_key)`` triples: after a merge or split a
         record's values move to its new person (put again by the caller), and the old rows go.
         """
-        table = _string_table(keep, ("system", "record_key", "person_key"))
+        table = string_table(keep, ("system", "record_key", "person_key"))
         with transaction(self._con), registered(self._con, "current_map", table):
             n = self._con.execute(
                 "SELECT count(*) FROM identifiers i ANTI JOIN current_map m "
                 "USING (system, record_key, person_key)"
             ).fetchone()[0]
-            self._con.execute(
-                "DELETE FROM identifiers WHERE NOT EXISTS (SELECT 1 FROM current_map m "
-                "WHERE m.system = identifiers.system AND m.record_key = identifiers.record_key "
-                "AND m.person_key = identifiers.person_key)"
-            ).fetchall()
+            for name in ("identifiers", "filings"):
+                self._con.execute(
+                    f"DELETE FROM {name} WHERE NOT EXISTS (SELECT 1 FROM current_map m "
+                    f"WHERE m.system = {name}.system AND m.record_key = {name}.record_key "
+                    f"AND m.person_key = {name}.person_key)"
+                ).fetchall()
         return n
 
-    def filed_records(self) -> set[tuple[str, str]]:
-        """The (system, record_key) of every record with at least one identifier filed (nothing decrypted)."""
-        return {
-            (s, r)
-            for s, r in self._con.execute("SELECT DISTINCT system, record_key FROM identifiers").fetchall()
-        }
+    def stale_records(self, source: str, stream: str, system: str, mapped: pa.Table) -> pa.Table:
+        """The records of ``mapped`` whose identifiers must be filed again (`vault_filings.stale_records`)."""
+        return vault_filings.stale_records(self._con, source, stream, system, mapped)
+
+    def digests(self, plains: pa.Array | pa.ChunkedArray) -> pa.Array:
+        """Keyed digests (`vault_columns.digest`, under the active key) of UTF-8 ``plains``; null stays null."""
+        keyed, values = digest_key(self._ring.active.material), pc.cast(plains, pa.binary()).to_pylist()
+        return pa.array([None if p is None else digest(keyed, p) for p in values], pa.binary())
+
+    def record_digests(self, source: str, stream: str, wanted: pa.Table) -> pa.Array:
+        """The digest of each sealed version ``wanted`` (``record_key, run_id``) names, in order; null if none."""
+        return vault_filings.version_digests(self._con, source, stream, wanted)
+
+    def note_filed(self, source: str, stream: str, system: str, filed: pa.Table) -> None:
+        """Remember the version and person key ``filed``'s identifiers now reflect (`vault_filings`)."""
+        with transaction(self._con):
+            vault_filings.note_filed(self._con, source, stream, system, filed)
 
     def forget_fields(self, records: Iterable[tuple[str, str]], keep: Iterable[tuple[str, str, str]]) -> int:
         """Delete the identifier rows of ``records`` (system, record_key) whose (system, record_key, field) is
         not in ``keep``: the fields a record's newest version leaves blank. Returns how many went."""
-        refiled = _string_table(records, ("system", "record_key"))
-        kept = _string_table(keep, ("system", "record_key", "field"))
+        refiled = string_table(records, ("system", "record_key"))
+        kept = string_table(keep, ("system", "record_key", "field"))
         gone = (
             "FROM identifiers i SEMI JOIN refiled r USING (system, record_key) "
             "ANTI JOIN kept k USING (system, record_key, field)"
@@ -442,32 +468,28 @@ class Vault:
 
     # -- internals -------------------------------------------------------------------------------------
 
-    def _put_chunk(self, chunk: list[Row]) -> PutResult:
-        latest: dict[tuple[str, str, str, str], str] = {}
-        skipped = 0
-        for person_key, field_, system, record_key, plaintext in chunk:
-            _check_fields([field_])
-            if plaintext is None:
-                skipped += 1
-                continue
-            latest[(str(person_key), field_, str(system), str(record_key))] = str(plaintext)
-        columns = list(zip(*latest, strict=True)) or [()] * len(_KEY_COLUMNS)
-        incoming = pa.table({c: pa.array(v, pa.string()) for c, v in zip(_KEY_COLUMNS, columns, strict=True)})
+    def _put_chunk(self, chunk: pa.Table) -> PutResult:
+        """Seal and write the rows of ``chunk`` that are new or whose plaintext changed; only the stored
+        values of keys already present are decrypted (to compare). A changed row is deleted, then inserted
+        with the new ones (a plain INSERT costs less than INSERT OR REPLACE)."""
+        incoming = chunk.select(list(_KEY_COLUMNS)).append_column("pos", pa.array(range(chunk.num_rows)))
+        values = chunk["value"].to_pylist()
         with transaction(self._con), registered(self._con, "incoming", incoming):
-            existing = {
-                tuple(r[:4]): r
-                for r in self._con.execute(
-                    "SELECT i.* FROM identifiers i JOIN incoming USING (person_key, field, system, record_key)"
-                ).fetchall()
-            }
-            sealed = [
-                self._seal(k, p)
-                for k, p in latest.items()
-                if k not in existing or self._open(existing[k]) != p
-            ]
-            self._write(sealed)
-        replaced = sum(1 for s in sealed if s[:4] in existing)
-        return PutResult(len(sealed) - replaced, replaced, len(latest) - len(sealed), skipped)
+            existing = self._con.execute(
+                "SELECT n.pos, i.* FROM identifiers i JOIN incoming n USING (person_key, field, system, record_key)"
+            ).fetchall()
+            same = {r[0] for r in existing if self._open(r[1:]) == values[r[0]]}
+            changed = [r[0] for r in existing if r[0] not in same]
+            if changed:
+                self._con.execute(
+                    "DELETE FROM identifiers WHERE (person_key, field, system, record_key) IN (SELECT "
+                    "person_key, field, system, record_key FROM incoming WHERE list_contains(?, pos))",
+                    [changed],
+                )
+            wanted = pa.array([i for i in range(chunk.num_rows) if i not in same], pa.int64())
+            self._write(chunk.take(wanted))
+        replaced = len(existing) - len(same)
+        return PutResult(len(wanted) - replaced, replaced, len(same))
 
     def _use(self, keyring: KeyRing) -> None:
         self._ring = keyring
@@ -477,12 +499,6 @@ class Vault:
         if kid not in self._ciphers:
             self._ciphers[kid] = AESGCM(self._ring.key(kid).material)
         return self._ciphers[kid]
-
-    def _seal(self, key: Sequence[str], plaintext: str) -> _Sealed:
-        kid = self._ring.active.kid
-        nonce = secrets.token_bytes(NONCE_BYTES)
-        ciphertext = self._cipher(kid).encrypt(nonce, plaintext.encode("utf-8"), _aad(key))
-        return (*key, kid, nonce, ciphertext)  # type: ignore[return-value]
 
     def _open(self, row: Sequence) -> str:
         person_key, field_, system, record_key, kid, nonce, ciphertext = row
@@ -507,14 +523,13 @@ class Vault:
             self._cipher(kid).encrypt(nonce, plaintext.encode("utf-8"), _aad(key, label)),
         )
 
-    def _open_as(self, label: str, table: str, row: Sequence, width: int) -> str:
+    def _open_as(self, label: str, table: str, row: Sequence, width: int, aad: bytes | None = None) -> str:
         if label == "islandbridge-vault":
             return self._open(row)
         key, (kid, nonce, ciphertext) = row[:width], row[width : width + 3]
         try:
-            return (
-                self._cipher(kid).decrypt(bytes(nonce), bytes(ciphertext), _aad(key, label)).decode("utf-8")
-            )
+            aad = aad or _aad(key, label)  # given when built a column at a time (`associated_data`)
+            return self._cipher(kid).decrypt(bytes(nonce), bytes(ciphertext), aad).decode("utf-8")
         except InvalidTag:
             raise VaultIntegrityError(
                 f"vault {table} row {'/'.join(map(str, key))} failed authentication under key id {kid!r} "
@@ -522,24 +537,35 @@ class Vault:
                 "was altered or moved"
             ) from None
 
-    def _write_to(self, table: str, key_columns: Sequence[str], sealed: list[tuple]) -> None:
+    def _write_to(
+        self, table: str, key_columns: Sequence[str], sealed: list[tuple], digests: list[bytes] | None = None
+    ) -> None:
         if not sealed:
             return
         names = [*key_columns, "kid", "nonce", "ciphertext"]
-        schema = pa.schema(
-            [(c, pa.string()) for c in (*key_columns, "kid")]
-            + [("nonce", pa.binary()), ("ciphertext", pa.binary())]
-        )
-        staged = pa.Table.from_pylist([dict(zip(names, s, strict=True)) for s in sealed], schema)
-        with registered(self._con, "staged", staged):
-            self._con.execute(f"INSERT OR REPLACE INTO {table} SELECT * FROM staged")
+        types = [pa.string()] * (len(key_columns) + 1) + [pa.binary(), pa.binary()]
+        columns = [pa.array(c, t) for c, t in zip(zip(*sealed, strict=True), types, strict=True)]
+        if digests is not None:
+            names, columns = [*names, "digest"], [*columns, pa.array(digests, pa.binary())]
+        staged = pa.table(columns, names=names)
+        with registered(self._con, "staged", staged):  # named: columns not staged (a digest) are kept
+            self._con.execute(f"INSERT OR REPLACE INTO {table} ({', '.join(names)}) SELECT * FROM staged")
 
-    def _write(self, sealed: list[_Sealed]) -> None:
-        if not sealed:
+    def _write(self, rows: pa.Table) -> None:
+        """Seal ``rows`` (key columns and ``value``, keys not stored) under the active key and insert them."""
+        if not rows.num_rows:
             return
-        staged = pa.Table.from_pylist([dict(zip(_SCHEMA.names, s, strict=True)) for s in sealed], _SCHEMA)
+        kid = self._ring.active.kid
+        keys = [rows[c] for c in _KEY_COLUMNS]
+        nonces, ciphertexts = seal_column(
+            self._cipher(kid), rows["value"], associated_data(_LABEL, FORMAT, keys)
+        )
+        staged = pa.table(
+            [*keys, pa.array([kid] * rows.num_rows, pa.string()), nonces, ciphertexts],
+            names=[*_KEY_COLUMNS, "kid", "nonce", "ciphertext"],
+        )
         with registered(self._con, "staged", staged):
-            self._con.execute("INSERT OR REPLACE INTO identifiers SELECT * FROM staged")
+            self._con.execute("INSERT INTO identifiers SELECT * FROM staged")
 
 
 def _connect_waiting(
@@ -557,18 +583,13 @@ def _connect_waiting(
             time.sleep(0.5)
 
 
-def _aad(key: Sequence[str], label: str = "islandbridge-vault") -> bytes:
+def _aad(key: Sequence[str], label: str = "islandbridge-vault") -> bytes:  # one row; vault_columns: many
     return json.dumps([label, FORMAT, *key], ensure_ascii=False).encode("utf-8")
 
 
+_LABEL = "islandbridge-vault"
 _RECORD_LABEL = "islandbridge-vault-record"
 _LIST_LABEL = "islandbridge-vault-list"
-
-
-def _string_table(rows: Iterable[Sequence[str]], names: Sequence[str]) -> pa.Table:
-    """Tuples as an Arrow table of string columns ``names`` (an empty table for no rows)."""
-    rows = list(rows)
-    return pa.table({name: pa.array([r[i] for r in rows], pa.string()) for i, name in enumerate(names)})
 
 
 def _check_fields(fields: Iterable[str]) -> None:

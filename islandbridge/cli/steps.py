@@ -46,7 +46,15 @@ def register(sub) -> None:
         ("export", _export, "write each department's reports, as its policy allows"),
         ("publish", _publish, "publish the analysts' snapshot and the run report"),
     ):
-        _as_of_args(command(sub, name, func, text, example=f"islandbridge {name} --as-of 2026-11-20"))
+        s = command(sub, name, func, text, example=f"islandbridge {name} --as-of 2026-11-20")
+        _as_of_args(s)
+        if name == "reconcile":
+            s.add_argument(
+                "--full",
+                action="store_true",
+                help="normalise every record again instead of reusing those unchanged since the last run "
+                "(the result is the same; see docs/identity.md)",
+            )
 
 
 def _as_of_args(s: argparse.ArgumentParser, sources: bool = False) -> None:
@@ -81,7 +89,7 @@ def _load(args) -> int:
 
 
 def _reconcile(args) -> int:
-    print_json(pipeline.reconcile(settings_of(args), parse_as_of(args.as_of)))
+    print_json(pipeline.reconcile(settings_of(args), parse_as_of(args.as_of), full=args.full))
     return 0
 
 
