@@ -9,8 +9,8 @@ key column, and per key the smallest row over every column wins, as it always ha
 not depend on arrival order). Usually the landed copy wins and nothing is rewritten; a part is rewritten
 only when a suspect beats its copy (a vendor re-sending different content under one key).
 
-Memory: 16 to 32 bytes per distinct key for the hashes (a table kept at most half full: 32 MB for two
-million events), plus the suspects themselves.
+Memory: 8 bytes per landed row for the hashes (sorted runs, merged as they grow: 16 MB for two million
+events), plus the suspects themselves.
 """
 
 from __future__ import annotations
@@ -74,16 +74,10 @@ def _edges(data: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> np.ndar
 
 
 class KeyIndex:
-    """The hashes of the keys admitted so far, and the rows held aside as suspects.
-
-    The hashes live in an open-addressing table (linear probing, at most half full, doubled as it
-    fills), probed for a whole batch at once with numpy; 0 marks an empty slot, so a hash of 0 is
-    remembered apart (``zero``)."""
+    """The hashes of the keys admitted so far, and the rows held aside as suspects."""
 
     def __init__(self) -> None:
-        self.table = np.zeros(1 << 16, np.uint64)
-        self.size = 0  # hashes in the table
-        self.zero = False  # whether the hash 0 was admitted
+        self.runs: list[np.ndarray] = []  # sorted, each at least twice the size of the next
         self.suspects: list[pa.Table] = []
         self.suspect_rows = 0
 
@@ -105,48 +99,20 @@ class KeyIndex:
             return table.filter(pa.array(keep))
         return table
 
-    def _contains(self, hashes: np.ndarray) -> np.ndarray:
-        """Whether each of ``hashes`` (distinct) was admitted."""
-        found = hashes == 0
-        found &= self.zero
-        rows = np.flatnonzero(hashes)
-        slots = self._slots(hashes[rows])
-        while len(rows):
-            held = self.table[slots]
-            wanted = hashes[rows]
-            found[rows[held == wanted]] = True
-            probe = (held != wanted) & (held != 0)  # an occupied slot of another hash: look at the next
-            rows, slots = rows[probe], (slots[probe] + 1) & (len(self.table) - 1)
+    def _contains(self, sorted_hashes: np.ndarray) -> np.ndarray:
+        found = np.zeros(len(sorted_hashes), bool)
+        for run in self.runs:
+            at = np.searchsorted(run, sorted_hashes)
+            found |= run[np.minimum(at, len(run) - 1)] == sorted_hashes
         return found
 
-    def _add(self, hashes: np.ndarray) -> None:
-        """Admit ``hashes`` (distinct, none admitted before)."""
-        if len(hashes) and not hashes[0]:  # sorted: a 0 comes first
-            self.zero, hashes = True, hashes[1:]
-        if 2 * (self.size + len(hashes)) > len(self.table):
-            held = self.table[self.table != 0]
-            capacity = len(self.table)
-            while 2 * (self.size + len(hashes)) > capacity:
-                capacity *= 2
-            self.table = np.zeros(capacity, np.uint64)
-            self._place(held)
-        self._place(hashes)
-        self.size += len(hashes)
-
-    def _place(self, hashes: np.ndarray) -> None:
-        """Put each of ``hashes`` (distinct, not in the table) in the first free slot from its own."""
-        slots = self._slots(hashes)
-        while len(hashes):
-            free = self.table[slots] == 0
-            self.table[slots[free]] = hashes[free]  # hashes sharing a free slot: one of them takes it
-            moved = self.table[slots] != hashes
-            hashes, slots = hashes[moved], (slots[moved] + 1) & (len(self.table) - 1)
-
-    def _slots(self, hashes: np.ndarray) -> np.ndarray:
-        """Each hash's own slot: the top bits of the hash times an odd constant (Fibonacci hashing)."""
-        bits = len(self.table).bit_length() - 1
-        with np.errstate(over="ignore"):
-            return ((hashes * _MULTIPLIER) >> np.uint64(64 - bits)).astype(np.intp)
+    def _add(self, sorted_hashes: np.ndarray) -> None:
+        if not len(sorted_hashes):
+            return
+        self.runs.append(sorted_hashes)
+        while len(self.runs) > 1 and len(self.runs[-2]) <= 2 * len(self.runs[-1]):
+            newer = self.runs.pop()
+            self.runs[-1] = np.sort(np.concatenate([self.runs[-1], newer]))
 
 
 def resolve(
