@@ -73,16 +73,22 @@ def page_schema(stream: Stream) -> pa.Schema:
 
 
 def parse_page(body: bytes, schema: pa.Schema) -> EventPage | None:
-    """The page read column-wise, or ``None`` when it must go the careful way (see the module docstring).
+    """The page read column-wise, or ``None`` when it must go the careful way (see the module docstring):
+    `read_page`, then `plain_page`.
 
     ``None`` says nothing about whether the page is valid: the careful path decides that (and raises)."""
+    page = read_page(body, schema)
+    return page if page is not None and plain_page(page) else None
+
+
+def read_page(body: bytes, schema: pa.Schema) -> EventPage | None:
+    """The page as Arrow reads it against ``schema``, or ``None`` (the careful way); its events must then
+    pass `plain_page`. The prefetching thread calls this (the parse releases the GIL), the landing
+    thread `plain_page`: the two share the work."""
     if b"\\" in body or b"\x00" in body or (b"\xed" in body and _SURROGATE_BYTES.search(body)):
         return None  # `in` is a memchr; a regex alternation would walk every byte
     try:
         body.decode("utf-8")
-        text = pa.Array.from_buffers(  # the body as one Arrow text, without a copy
-            pa.string(), 1, [None, pa.py_buffer(np.array([0, len(body)], np.int32)), pa.py_buffer(body)]
-        )
         table = pajson.read_json(
             io.BytesIO(body),
             read_options=pajson.ReadOptions(use_threads=False, block_size=max(len(body) + 1, 1 << 20)),
@@ -100,9 +106,15 @@ def parse_page(body: bytes, schema: pa.Schema) -> EventPage | None:
         return None
     names = [f.name for f in events.type]
     page = pa.Table.from_arrays(events.flatten(), names=names)
-    if not _plain_ids(page.column("event_id")) or _int_values(page.column("value"), text):
-        return None
     return EventPage(page, has_more, table.column("next_cursor")[0].as_py(), body)
+
+
+def plain_page(page: EventPage) -> bool:
+    """Whether every ``event_id`` of a page `read_page` read is free of surrounding whitespace and no
+    ``value`` was an integer token: what else the careful path would land differently."""
+    return _plain_ids(page.events.column("event_id")) and not _int_values(
+        page.events.column("value"), page.body
+    )
 
 
 def _plain_ids(ids: pa.ChunkedArray) -> bool:
@@ -121,12 +133,17 @@ def _plain_ids(ids: pa.ChunkedArray) -> bool:
     return bool(((edges >= 0x21) & (edges <= 0x7E)).all())
 
 
-def _int_values(values: pa.ChunkedArray, text: pa.Array) -> bool:
-    """Whether a ``value`` may have been an integer token (looked for in the page's ``text``, by RE2
-    without the GIL): only an integral double can be one."""
+def _int_values(values: pa.ChunkedArray, body: bytes) -> bool:
+    """Whether a ``value`` may have been an integer token (looked for in the page's ``body``, valid UTF-8,
+    by RE2 without the GIL): only an integral double can be one."""
     finite = pc.is_finite(values)
     integral = pc.and_(finite, pc.equal(values, pc.floor(values)))
-    return bool(pc.any(integral).as_py()) and pc.match_substring_regex(text, _INT_VALUE)[0].as_py()
+    if not pc.any(integral).as_py():
+        return False
+    text = pa.Array.from_buffers(  # the body as one Arrow text, without a copy
+        pa.string(), 1, [None, pa.py_buffer(np.array([0, len(body)], np.int32)), pa.py_buffer(body)]
+    )
+    return bool(pc.match_substring_regex(text, _INT_VALUE)[0].as_py())
 
 
 def land_page(
