@@ -1,13 +1,14 @@
 """Keeping one row per record key of a repeating stream, looking only at the keys that repeat.
 
 An at-least-once event log repeats a small share of its events (~0.3%), anywhere in the log. The
-landing writer (`landing.zone.LandingWriter`, on its writer thread) admits each batch through a `KeyIndex`: a row whose key's
-64-bit hash was never seen is written to its part at once; a row whose hash was seen (a repeat, or —
-rarely — another key with the same hash) is held aside as a *suspect*. Only the suspects need work when
-the stream closes (`resolve`): the landed rows with the suspects' keys are found by scanning the parts'
-key column (two parts at a time; the other columns are read only from parts that hold one), and per key the smallest row over every column wins, as it always has (so the result does
-not depend on arrival order). Usually the landed copy wins and nothing is rewritten; a part is rewritten
-only when a suspect beats its copy (a vendor re-sending different content under one key).
+landing writer (`landing.zone.LandingWriter`, on its writer thread) admits each batch through a
+`KeyIndex`: a row whose key's 64-bit hash was never seen is written to its part at once; a row whose
+hash was seen (a repeat, or — rarely — another key with the same hash) is held aside as a *suspect*.
+Only the suspects need work when the stream closes (`resolve`): the landed rows with the suspects' keys
+are found by scanning the parts' key column (two parts at a time; the other columns are read only from
+parts that hold one), and per key the smallest row over every column wins, as it always has (so the
+result does not depend on arrival order). Usually the landed copy wins and nothing is rewritten; a part
+is rewritten only when a suspect beats its copy (a vendor re-sending different content under one key).
 
 Memory: 8 bytes per landed row for the hashes (sorted runs, merged as they grow: 16 MB for two million
 events), plus the suspects themselves.
