@@ -191,6 +191,11 @@ def remove_abandoned(url: str, before_run_id: str) -> list[str]:
 class LandingWriter:
     """The ``Sink`` a connector extracts into; buffers rows and writes bounded Parquet parts.
 
+    A repeating stream's batches (``Stream.dedupe``) are admitted by their keys and written as parts on
+    a thread of the writer's own, in the order they came (`_submit`); ``close`` waits for it, and
+    ``discard`` too, so no part outlives a discarded slice. Not itself thread-safe: one connector
+    thread calls it.
+
     Example::
 
         writer = LandingWriter.open(url, run_id, "grid", connector.streams())
