@@ -47,8 +47,9 @@ from islandbridge.schemas import RECORD_KEY
 #: The JSON types Arrow is told to expect; a column not named here is text (or null).
 _TYPES = {"ts": pa.int64(), "value": pa.float64()}
 _SURROGATE_BYTES = re.compile(rb"\xed[\xa0-\xbf]")
-_PLAIN_ID = r"^[!-~](.*[!-~])?$"
-_INT_VALUE = re.compile(rb'"value"\s*:\s*-?\d+(?![\d.eE])')
+#: An integer token as ``value``: its digits end before anything but a digit, ``.``, ``e`` or ``E`` (in a
+#: body Arrow parsed, a token is always followed by something, and whitespace is JSON's four kinds).
+_INT_VALUE = r'"value"\s*:\s*-?\d+[^\d.eE]'
 #: Where Arrow writes a float64 with the digits and notation of Python's ``repr`` (but for the ``.0`` an
 #: integral value gets): 1e-4 <= |v| < 1e10, and zero. Other values are written by ``repr`` one by one.
 _FAST_FLOAT = (1e-4, 1e10)
@@ -72,9 +73,18 @@ def page_schema(stream: Stream) -> pa.Schema:
 
 
 def parse_page(body: bytes, schema: pa.Schema) -> EventPage | None:
-    """The page read column-wise, or ``None`` when it must go the careful way (see the module docstring).
+    """The page read column-wise, or ``None`` when it must go the careful way (see the module docstring):
+    `read_page`, then `plain_page`.
 
     ``None`` says nothing about whether the page is valid: the careful path decides that (and raises)."""
+    page = read_page(body, schema)
+    return page if page is not None and plain_page(page) else None
+
+
+def read_page(body: bytes, schema: pa.Schema) -> EventPage | None:
+    """The page as Arrow reads it against ``schema``, or ``None`` (the careful way); its events must then
+    pass `plain_page`. The prefetching thread calls this (the parse releases the GIL), the landing
+    thread `plain_page`: the two share the work."""
     if b"\\" in body or b"\x00" in body or (b"\xed" in body and _SURROGATE_BYTES.search(body)):
         return None  # `in` is a memchr; a regex alternation would walk every byte
     try:
@@ -96,23 +106,44 @@ def parse_page(body: bytes, schema: pa.Schema) -> EventPage | None:
         return None
     names = [f.name for f in events.type]
     page = pa.Table.from_arrays(events.flatten(), names=names)
-    if not _plain_ids(page.column("event_id")) or _int_values(page.column("value"), body):
-        return None
     return EventPage(page, has_more, table.column("next_cursor")[0].as_py(), body)
 
 
-def _plain_ids(ids: pa.ChunkedArray) -> bool:
-    """Every ``event_id`` present and free of surrounding whitespace (it begins and ends with ``!``..``~``)."""
-    return not ids.null_count and bool(
-        pc.all(pc.match_substring_regex(ids, _PLAIN_ID)).as_py() in (True, None)
+def plain_page(page: EventPage) -> bool:
+    """Whether every ``event_id`` of a page `read_page` read is free of surrounding whitespace and no
+    ``value`` was an integer token: what else the careful path would land differently."""
+    return _plain_ids(page.events.column("event_id")) and not _int_values(
+        page.events.column("value"), page.body
     )
 
 
+def _plain_ids(ids: pa.ChunkedArray) -> bool:
+    """Every ``event_id`` present and free of surrounding whitespace: it begins and ends with a byte
+    ``!``..``~`` (the body holds no control character: JSON forbids them in a text)."""
+    ids = ids.combine_chunks()
+    if ids.null_count:
+        return False
+    offsets = np.frombuffer(ids.buffers()[1], np.int32, len(ids) + 1, ids.offset * 4)
+    if not len(ids):
+        return True
+    if (np.diff(offsets) <= 0).any():
+        return False
+    data = np.frombuffer(ids.buffers()[2], np.uint8)
+    edges = np.concatenate([data[offsets[:-1]], data[offsets[1:] - 1]])
+    return bool(((edges >= 0x21) & (edges <= 0x7E)).all())
+
+
 def _int_values(values: pa.ChunkedArray, body: bytes) -> bool:
-    """Whether a ``value`` may have been an integer token: only an integral double can be one."""
+    """Whether a ``value`` may have been an integer token (looked for in the page's ``body``, valid UTF-8,
+    by RE2 without the GIL): only an integral double can be one."""
     finite = pc.is_finite(values)
     integral = pc.and_(finite, pc.equal(values, pc.floor(values)))
-    return bool(pc.any(integral).as_py()) and _INT_VALUE.search(body) is not None
+    if not pc.any(integral).as_py():
+        return False
+    text = pa.Array.from_buffers(  # the body as one Arrow text, without a copy
+        pa.string(), 1, [None, pa.py_buffer(np.array([0, len(body)], np.int32)), pa.py_buffer(body)]
+    )
+    return bool(pc.match_substring_regex(text, _INT_VALUE)[0].as_py())
 
 
 def land_page(

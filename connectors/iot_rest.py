@@ -44,7 +44,7 @@ import httpx
 from islandbridge.config import Secret
 from islandbridge.connectors.base import ExtractContext, Stream, declared_stream, register
 from islandbridge.connectors.http import HttpClient, RestConnector, RestOptions, prefetched, sanitize_url
-from islandbridge.connectors.iot_events import EventPage, land_page, page_schema, parse_page
+from islandbridge.connectors.iot_events import EventPage, land_page, page_schema, plain_page, read_page
 from islandbridge.connectors.options import option
 from islandbridge.connectors.paging import (
     Page,
@@ -215,7 +215,7 @@ class IotRestConnector(RestConnector):
         with contextlib.closing(prefetched(self._event_pages(api, cursor, reached), self.prefetch)) as pages:
             for page in pages:
                 if isinstance(page, EventPage):
-                    if land_page(ctx, EVENTS, page, quarantined, bounds, clock_problem):
+                    if plain_page(page) and land_page(ctx, EVENTS, page, quarantined, bounds, clock_problem):
                         continue
                     page, raw = _list(json.loads(page.body), "events", "/events"), page.body
                 else:
@@ -234,7 +234,7 @@ class IotRestConnector(RestConnector):
         for page in range(1, self.max_pages + 1):
             params = {"limit": self.page_limit, **({"cursor": cursor} if cursor else {})}
             raw = api.get_raw("/events", params)
-            fast = parse_page(raw, schema) if self.columnar else None
+            fast = read_page(raw, schema) if self.columnar else None
             if fast is not None:
                 has_more, next_cursor = fast.has_more, fast.next_cursor
             else:

@@ -291,6 +291,7 @@ def _warm_imports() -> None:
     """Import what an extraction imports on first use (without bytecode, ~1.5 s of compiling)."""
     import duckdb  # noqa: F401
     import httpx  # noqa: F401
+    import pandas  # noqa: F401  (pyarrow.compute imports it at its first call with a Python scalar)
     import pyarrow.json  # noqa: F401
     import pyarrow.parquet  # noqa: F401
 

@@ -1,13 +1,14 @@
 """Keeping one row per record key of a repeating stream, looking only at the keys that repeat.
 
 An at-least-once event log repeats a small share of its events (~0.3%), anywhere in the log. The
-landing writer (`landing.zone.LandingWriter`) admits each batch through a `KeyIndex`: a row whose key's
-64-bit hash was never seen is written to its part at once; a row whose hash was seen (a repeat, or —
-rarely — another key with the same hash) is held aside as a *suspect*. Only the suspects need work when
-the stream closes (`resolve`): the landed rows with the suspects' keys are found by scanning the parts'
-key column, and per key the smallest row over every column wins, as it always has (so the result does
-not depend on arrival order). Usually the landed copy wins and nothing is rewritten; a part is rewritten
-only when a suspect beats its copy (a vendor re-sending different content under one key).
+landing writer (`landing.zone.LandingWriter`, on its writer thread) admits each batch through a
+`KeyIndex`: a row whose key's 64-bit hash was never seen is written to its part at once; a row whose
+hash was seen (a repeat, or — rarely — another key with the same hash) is held aside as a *suspect*.
+Only the suspects need work when the stream closes (`resolve`): the landed rows with the suspects' keys
+are found by scanning the parts' key column (two parts at a time; the other columns are read only from
+parts that hold one), and per key the smallest row over every column wins, as it always has (so the
+result does not depend on arrival order). Usually the landed copy wins and nothing is rewritten; a part
+is rewritten only when a suspect beats its copy (a vendor re-sending different content under one key).
 
 Memory: 8 bytes per landed row for the hashes (sorted runs, merged as they grow: 16 MB for two million
 events), plus the suspects themselves.
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import posixpath
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pyarrow as pa
@@ -153,16 +155,14 @@ def resolve(
 
 
 def _landed_copies(fs: pafs.FileSystem, folder: str, parts: int, keys: pa.Array) -> pa.Table:
-    """The landed rows whose record key is one of ``keys``, with their part and row numbers."""
-    found = []
-    for part in range(parts):
-        path = _part_path(folder, part)
-        column = pq.read_table(path, columns=[RECORD_KEY], filesystem=fs).column(RECORD_KEY)
-        rows = np.flatnonzero(pc.is_in(column, keys).to_numpy(zero_copy_only=False))
-        if len(rows):
-            table = pq.read_table(path, filesystem=fs).take(pa.array(rows))
-            table = table.append_column("_part", pa.array(np.full(len(rows), part, np.int32)))
-            found.append(table.append_column("_row", pa.array(rows.astype(np.int64))))
+    """The landed rows whose record key is one of ``keys``, with their part and row numbers (two parts
+    read at a time: the Parquet reader releases the GIL)."""
+    with ThreadPoolExecutor(2, thread_name_prefix="landing-settle") as pool:
+        found = [
+            t
+            for t in pool.map(lambda part: _copies_in(fs, folder, part, keys), range(parts))
+            if t is not None
+        ]
     if found:
         return pa.concat_tables(found)
     schema = pq.read_schema(_part_path(folder, 0), filesystem=fs)
@@ -171,6 +171,22 @@ def _landed_copies(fs: pafs.FileSystem, folder: str, parts: int, keys: pa.Array)
         .append_column("_part", pa.array([], pa.int32()))
         .append_column("_row", pa.array([], pa.int64()))
     )
+
+
+def _copies_in(fs: pafs.FileSystem, folder: str, part: int, keys: pa.Array) -> pa.Table | None:
+    """The rows of one part whose record key is one of ``keys`` (``None`` if none): its key column is
+    read first, the other columns only when it holds one."""
+    with fs.open_input_file(_part_path(folder, part)) as source:
+        parquet = pq.ParquetFile(source)
+        column = parquet.read(columns=[RECORD_KEY]).column(RECORD_KEY)
+        rows = np.flatnonzero(pc.is_in(column, keys).to_numpy(zero_copy_only=False))
+        if not len(rows):
+            return None
+        names = parquet.schema_arrow.names
+        others = parquet.read(columns=[n for n in names if n != RECORD_KEY])
+    table = others.append_column(RECORD_KEY, column).select(names).take(pa.array(rows))
+    table = table.append_column("_part", pa.array(np.full(len(rows), part, np.int32)))
+    return table.append_column("_row", pa.array(rows.astype(np.int64)))
 
 
 def _remove_rows(fs: pafs.FileSystem, folder: str, beaten: pa.Table, write) -> int:

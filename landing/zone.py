@@ -27,8 +27,9 @@ import datetime as dt
 import json
 import os
 import posixpath
-from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections import defaultdict, deque
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, fields
 from decimal import Decimal
 from typing import Any
@@ -55,6 +56,8 @@ QUARANTINE_SCHEMA = pa.schema(
     ]
 )
 DELETED_SCHEMA = pa.schema([("stream", pa.string()), (RECORD_KEY, pa.string())])
+#: Batches of a repeating stream handed to the writer thread and not yet admitted: at most this many.
+PENDING_BATCHES = 8
 
 
 class AccountingError(TerminalError):
@@ -188,6 +191,11 @@ def remove_abandoned(url: str, before_run_id: str) -> list[str]:
 class LandingWriter:
     """The ``Sink`` a connector extracts into; buffers rows and writes bounded Parquet parts.
 
+    A repeating stream's batches (``Stream.dedupe``) are admitted by their keys and written as parts on
+    a thread of the writer's own, in the order they came (`_submit`); ``close`` waits for it, and
+    ``discard`` too, so no part outlives a discarded slice. Not itself thread-safe: one connector
+    thread calls it.
+
     Example::
 
         writer = LandingWriter.open(url, run_id, "grid", connector.streams())
@@ -210,6 +218,8 @@ class LandingWriter:
     _quarantine: list[dict[str, Any]] = field(default_factory=list)
     _deleted: list[dict[str, Any]] = field(default_factory=list)
     _files: list[dict[str, Any]] = field(default_factory=list)
+    _worker: ThreadPoolExecutor | None = None
+    _pending: deque[Future] = field(default_factory=deque)
 
     @classmethod
     def open(
@@ -234,6 +244,7 @@ class LandingWriter:
     def discard(self) -> None:
         """Delete this slice (an extraction that failed: it can never be loaded), and its run's folder
         when nothing else is in it."""
+        self._stop_worker(raising=False)  # a part still being written would outlive the folder
         if path_exists(self.fs, self.base):
             self.fs.delete_dir(self.base)
         run = posixpath.dirname(self.base)
@@ -315,12 +326,19 @@ class LandingWriter:
         return table.num_rows
 
     def _add_table(self, spec: Stream, table: pa.Table) -> None:
-        if spec.dedupe:
-            table = self._indexes[spec.name].admit(table)
+        if spec.dedupe:  # admitted and written on the writer thread, in the order given
+            self._submit(self._admit, spec, table)
+        else:
+            self._append(spec, table)
+
+    def _admit(self, spec: Stream, table: pa.Table) -> None:
+        self._append(spec, self._indexes[spec.name].admit(table))
+
+    def _append(self, spec: Stream, table: pa.Table) -> None:
         tables = self._tables[spec.name]
         tables.append(table)
         if sum(t.num_rows for t in tables) >= self.part_rows:
-            self._flush(spec)
+            self._write_tables(spec)
 
     def quarantine(self, stream: str, record_key: str, reason: str, record: Mapping[str, Any]) -> None:
         self._stream(stream)
@@ -349,6 +367,7 @@ class LandingWriter:
 
     def close(self, state: Mapping[str, Any]) -> dict[str, Any]:
         """Flush everything, check the accounting, and write the manifest last. Returns the manifest."""
+        self._stop_worker(raising=True)
         for spec in self.streams.values():
             self._flush(spec)
             if spec.dedupe:
@@ -387,11 +406,43 @@ class LandingWriter:
         except KeyError:
             raise KeyError(f"unknown stream {name!r}; declared: {', '.join(self.streams)}") from None
 
+    def _submit(self, job: Callable[..., None], *args: Any) -> None:
+        """Run ``job(*args)`` on the writer thread, after the jobs submitted before it.
+
+        The admission of a repeating stream's batches and the writing of its parts (numpy and Parquet,
+        mostly without the GIL) overlap the connector's own work. At most ``PENDING_BATCHES`` wait; an
+        error of a job is raised here, at a later submission, or by ``close``."""
+        if self._worker is None:
+            self._worker = ThreadPoolExecutor(1, thread_name_prefix="landing")
+        while self._pending and (self._pending[0].done() or len(self._pending) >= PENDING_BATCHES):
+            self._pending.popleft().result()
+        self._pending.append(self._worker.submit(job, *args))
+
+    def _stop_worker(self, raising: bool) -> None:
+        """Wait for the writer thread's jobs (raising the first error when ``raising``) and end it."""
+        try:
+            while self._pending:
+                future = self._pending.popleft()
+                if raising:
+                    future.result()
+                else:
+                    future.exception()
+        finally:
+            if self._worker is not None:
+                self._worker.shutdown(wait=True, cancel_futures=True)
+                self._worker = None
+            self._pending.clear()
+
     def _flush(self, spec: Stream) -> None:
         """Write what is buffered for a stream as its next part (a stream's first part even when empty)."""
-        tables = self._tables[spec.name]
         if self._buffers[spec.name]:
-            tables.append(self._buffered_table(spec))
+            self._tables[spec.name].append(self._buffered_table(spec))
+        self._write_tables(spec)
+
+    def _write_tables(self, spec: Stream) -> None:
+        """Write the tables gathered for a stream as its next part (on the writer thread for a repeating
+        stream: it does not look at the records buffered by ``write``)."""
+        tables = self._tables[spec.name]
         if not any(t.num_rows for t in tables) and self._parts[spec.name] > 0:
             tables.clear()
             return

@@ -77,3 +77,51 @@ def test_equal_texts_hash_alike_whatever_the_rest_of_the_batch():
     alone = dedupe.key_hashes(pa.array(texts))
     mixed = dedupe.key_hashes(pa.array(["x", *texts, "y" * 200]))
     assert (alone == mixed[1:-1]).all() and len(set(alone.tolist())) == 50
+
+
+def test_the_key_index_keeps_the_first_row_of_each_hash_while_it_grows():
+    """Hundreds of thousands of keys (runs merged many times), repeats within and across batches, and
+    the hash 0: a row is kept exactly when its hash is new."""
+    rng = np.random.default_rng(5)
+    index, seen = dedupe.KeyIndex(), set()
+    for n in range(60):
+        hashes = rng.integers(0, 2**64 - 1, 5000, dtype=np.uint64, endpoint=True)
+        hashes[:500] = rng.integers(0, 4000, 500)  # hashes seen again in later batches
+        hashes[500:700] = hashes[700:900]  # repeats within the batch
+        if n == 7:
+            hashes[:3] = 0
+        table = pa.table({"_record_key": pa.array(range(len(hashes))).cast(pa.string())})
+        kept = _admitted(index, table, hashes)
+        expected = []
+        for i, h in enumerate(hashes.tolist()):
+            if h not in seen:
+                seen.add(h)
+                expected.append(i)
+        assert kept == expected
+    assert sum(len(run) for run in index.runs) == len(seen)
+
+
+def _admitted(index: dedupe.KeyIndex, table: pa.Table, hashes: np.ndarray) -> list[int]:
+    original = dedupe.key_hashes
+    dedupe.key_hashes = lambda keys: hashes
+    try:
+        return [int(k) for k in index.admit(table).column("_record_key").to_pylist()]
+    finally:
+        dedupe.key_hashes = original
+
+
+def test_a_part_the_writer_thread_cannot_write_fails_the_close_and_is_discarded(tmp_path, monkeypatch):
+    from islandbridge.landing import zone
+
+    def broken(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(zone, "write_part", broken)
+    writer = LandingWriter.open(tmp_path.as_uri(), "r", "src", [EVENTS], part_rows=37)
+    with pytest.raises(OSError, match="disk full"):  # raised by a later write, or by the close
+        for table in batches(5):
+            writer.read("events", table.num_rows)
+            writer.write_table("events", table)
+        writer.close({})
+    writer.discard()
+    assert not (tmp_path / "r").exists()
