@@ -104,27 +104,16 @@ def check_bounds(check: Check, ctx: CheckContext) -> tuple[object, object]:
     return bound(check.params["min"], ctx.as_of, utc), bound(check.params["max"], ctx.as_of, utc)
 
 
-def run_row_checks(
-    con: duckdb.DuckDBPyConnection,
-    rows: pa.Table,
-    table: TableSchema,
-    checks: Sequence[Check],
-    ctx: CheckContext,
-    refs: Mapping[str, str],
-    *,
-    want_frame: bool = True,
-    gx_columns: Iterable[str] = (),
-) -> RowCheckOutcome:
-    """Evaluate every row-level check over ``rows`` (landed rows: text columns + ``_record_key``).
+def run_row_checks(con: duckdb.DuckDBPyConnection, rows: pa.Table, *args, **options) -> RowCheckOutcome:
+    """Evaluate every row-level check over ``rows`` (landed rows: text columns + ``_record_key``); the
+    other arguments as `check_landed`'s.
 
-    ``refs`` names, per ``exists_in`` check, a relation with one column ``k`` of the keys that exist.
     The rows stay in Arrow; DuckDB scans them in place and keeps only row numbers, derived values and
     flags. For a stream too large to hold in Arrow, `land` then `check_landed` instead.
-    Raises ``QualityCheckBrokenError`` if a check's SQL fails: a broken check, never bad data.
     """
     con.register(LANDED, rows.append_column(ROW, pa.array(np.arange(rows.num_rows, dtype=np.int64))))
     try:
-        return check_landed(con, rows, table, checks, ctx, refs, want_frame=want_frame, gx_columns=gx_columns)
+        return check_landed(con, rows, *args, **options)
     finally:
         con.unregister(LANDED)
 
@@ -168,8 +157,13 @@ def check_landed(
     want_frame: bool = True,
     gx_columns: Iterable[str] = (),
 ) -> RowCheckOutcome:
-    """`run_row_checks` over rows already in DuckDB as ``LANDED`` (the columns the checks read, and ``ROW``:
-    the row's position in ``raw``). ``raw`` gives the failing rows' every column and the GX frame."""
+    """Evaluate every row-level check of ``checks`` over the rows already in DuckDB as ``LANDED`` (the
+    columns the checks read, and ``ROW``: the row's position in ``raw``, which gives the failing rows'
+    every column and the GX frame).
+
+    ``refs`` names, per ``exists_in`` check, a relation with one column ``k`` of the keys that exist.
+    Raises ``QualityCheckBrokenError`` if a check's SQL fails: a broken check, never bad data.
+    """
     checks = [c for c in checks if c.is_row_level]
     maps: dict[str, str] = {}
     try:
