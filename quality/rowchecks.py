@@ -124,7 +124,8 @@ def land(con: duckdb.DuckDBPyConnection, dataset: pads.Dataset, columns: Sequenc
     limit and spills, where the whole stream as an Arrow table need not fit (the 19.3 M device events of a
     300,000-resident street are ~5 GiB of text). Columns that are all NULL in Arrow are copied as text:
     the checks read them as they would read an untyped NULL."""
-    reader = dataset.scanner(columns=list(columns)).to_reader()
+    # the default read-ahead decodes up to 64 batches ahead: ~0.3 GiB more at 19 M events, no faster here
+    reader = dataset.scanner(columns=list(columns), batch_readahead=2, fragment_readahead=1).to_reader()
     fields = [pa.field(f.name, pa.string()) if pa.types.is_null(f.type) else f for f in reader.schema]
     schema = pa.schema([*fields, pa.field(ROW, pa.int64())])
     count = 0
