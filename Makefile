@@ -18,12 +18,15 @@ help:
 	@echo "make lock   re-resolve requirements.lock from pyproject.toml"
 
 # The environment: created on first use, re-synced when the lock or the project's metadata changes.
+# Bytecode is compiled at install: each step of `make demo` and of the DAG is a fresh interpreter, and
+# where PYTHONDONTWRITEBYTECODE is set it would otherwise compile its imports again every time
+# (great_expectations, splink and pandas: ~8 s CPU instead of ~3 s; docs/performance.md).
 $(STAMP): pyproject.toml requirements.lock
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "islandbridge needs Python 3.11 or newer")'
 	@echo "make: installing the environment into $(VENV) from requirements.lock (first time: a few minutes, ~800 MB)"
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
-	$(BIN)/uv pip install --quiet --python $(BIN)/python -r requirements.lock
+	$(BIN)/uv pip install --quiet --compile-bytecode --python $(BIN)/python -r requirements.lock
 	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
 	@touch $(STAMP)
 
@@ -44,7 +47,7 @@ lint: $(STAMP)
 
 # The benchmarks' peers (dlt, extra `bench`): installed for `make bench` only, at the versions of requirements.lock.
 $(BENCH_STAMP): $(STAMP) requirements-bench.lock
-	$(BIN)/uv pip install --quiet --python $(BIN)/python -r requirements-bench.lock
+	$(BIN)/uv pip install --quiet --compile-bytecode --python $(BIN)/python -r requirements-bench.lock
 	@touch $(BENCH_STAMP)
 
 bench: $(BENCH_STAMP)

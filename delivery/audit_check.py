@@ -19,7 +19,7 @@ from typing import Any
 import duckdb
 
 from islandbridge import storage
-from islandbridge.config import Settings
+from islandbridge.config import DuckDBResources, Settings
 from islandbridge.delivery.snapshot import WarehouseBusyError
 from islandbridge.privacy.audit import Anchor, AuditBrokenError, AuditLog, recorded_anchors
 
@@ -27,7 +27,7 @@ from islandbridge.privacy.audit import Anchor, AuditBrokenError, AuditLog, recor
 def verify_audit(settings: Settings) -> dict[str, Any]:
     """Verify the audit log against the warehouse's and the export manifests' anchors; returns counts and
     the head. Raises ``AuditBrokenError`` naming the first problem (a terminal error: exit status 4)."""
-    anchors = warehouse_anchors(Path(settings.warehouse_path))
+    anchors = warehouse_anchors(Path(settings.warehouse_path), settings.duckdb)
     if settings.exports_dir is not None:
         anchors += manifest_anchors(Path(settings.exports_dir))
     log = AuditLog(settings.audit_path)
@@ -46,12 +46,13 @@ def verify_audit(settings: Settings) -> dict[str, Any]:
     }
 
 
-def warehouse_anchors(path: Path) -> list[Anchor]:
-    """The anchors in ``meta.audit_anchors`` (none when there is no warehouse yet)."""
+def warehouse_anchors(path: Path, resources: DuckDBResources | None = None) -> list[Anchor]:
+    """The anchors in ``meta.audit_anchors`` (none when there is no warehouse yet); ``resources``
+    (``settings.duckdb``) bound the connection."""
     if not path.is_file():
         return []
     try:
-        con = storage.connect_sandboxed(str(path))
+        con = storage.connect_sandboxed(str(path), resources=resources)
     except duckdb.IOException as exc:
         raise WarehouseBusyError(
             f"cannot read the audit anchors in {path}: a running step holds it ({type(exc).__name__}); "

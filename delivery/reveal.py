@@ -222,7 +222,7 @@ def _warehouse(
     if not path.is_file():
         raise RevealError(f"no warehouse at {path}; nothing to reveal")
     try:
-        own = storage.connect(str(path))
+        own = storage.connect(str(path), resources=settings.duckdb)
     except (duckdb.IOException, duckdb.ConnectionException) as exc:
         raise WarehouseBusyError(
             f"the warehouse {path} is in use by a running step ({type(exc).__name__}); reveal again when "

@@ -33,6 +33,7 @@ from typing import Any
 import duckdb
 
 from islandbridge import storage
+from islandbridge.config import DuckDBResources
 from islandbridge.delivery.report_html import bars, change, esc, grouped, heatmap, table, tiles
 from islandbridge.delivery.run_data import (
     as_of_from_id,
@@ -98,8 +99,11 @@ def write_run_report(
     out_dir: Path,
     exports_dir: Path | None = None,
     source_kinds: Mapping[str, str] | None = None,
+    *,
+    resources: DuckDBResources | None = None,
 ) -> Path:
-    """Write ``<out_dir>/<run_id>/run.html`` for ``run_id`` from the warehouse (opened read-only).
+    """Write ``<out_dir>/<run_id>/run.html`` for ``run_id`` from the warehouse (opened read-only, bounded
+    by ``resources``: ``settings.duckdb``).
 
     ``out_dir`` is the reports root (the quality gate's ``reports`` folder); ``exports_dir`` the
     department exports folder whose manifests name this run; ``source_kinds`` (source name -> connector
@@ -109,7 +113,9 @@ def write_run_report(
     folder = Path(out_dir) / run_id
     folder.mkdir(parents=True, exist_ok=True)
     path = Path(warehouse_path)
-    con = storage.connect(str(path), read_only=True) if path.is_file() else storage.connect()
+    con = storage.connect(
+        str(path) if path.is_file() else ":memory:", read_only=path.is_file(), resources=resources
+    )
     try:
         page = render_run_report(
             con,

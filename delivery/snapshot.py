@@ -52,6 +52,7 @@ from pathlib import Path
 import duckdb
 
 from islandbridge import storage
+from islandbridge.config import DuckDBResources
 from islandbridge.delivery.durable import fsync_dir, fsync_file
 from islandbridge.errors import RetriableError, TerminalError
 from islandbridge.schemas import VAULT_ROLES, load_tables
@@ -111,11 +112,13 @@ def publish_snapshot(
     events_dir: Path | None = None,
     *,
     clock: Clock | None = None,
+    resources: DuckDBResources | None = None,
 ) -> Path:
     """Publish the analyst-safe part of the warehouse as ``<snapshots_dir>/<run_id>.duckdb``.
 
     Repoints ``current.duckdb`` to it and prunes to the newest ``keep`` snapshots. ``events_dir`` is the
-    device-event Parquet folder that views such as ``core.device_events`` read. Opens the warehouse
+    device-event Parquet folder that views such as ``core.device_events`` read; ``resources``
+    (``settings.duckdb``) bound the DuckDB that copies the tables. Opens the warehouse
     read-only (call it when no sync is writing). Raises ``SnapshotError`` for a bad ``run_id`` or ``keep``,
     a missing warehouse, or a run the warehouse does not know. Returns the snapshot's path.
     """
@@ -132,7 +135,7 @@ def publish_snapshot(
     events_copy = snapshots_dir / EVENTS_FOLDER / f"{run_id}.{token}"
     final = snapshots_dir / f"{run_id}{SUFFIX}"
     try:
-        _build(Path(warehouse_path), tmp, run_id, published_at, (events_dir, events_copy))
+        _build(Path(warehouse_path), tmp, run_id, published_at, (events_dir, events_copy), resources)
         stamp = int(published_at.timestamp() * 1e9)
         os.utime(tmp, ns=(stamp, stamp))  # list_snapshots orders by publish time
         fsync_file(tmp)
@@ -217,9 +220,14 @@ def _column_allowed(column: str) -> bool:
 
 
 def _build(
-    warehouse: Path, tmp: Path, run_id: str, published_at: dt.datetime, events: tuple[Path | None, Path]
+    warehouse: Path,
+    tmp: Path,
+    run_id: str,
+    published_at: dt.datetime,
+    events: tuple[Path | None, Path],
+    resources: DuckDBResources | None,
 ) -> None:
-    con = storage.connect(str(tmp))
+    con = storage.connect(str(tmp), resources=resources)
     try:
         _attach(con, warehouse)
         as_of = _run_as_of(con, warehouse, run_id)

@@ -14,7 +14,8 @@ RSS, and the ratio extract / bare loop of the best run of each.
 
 ``pipeline``: for each street size, one whole run of a fresh warehouse in a child process — extract,
 validate, load, reconcile (training the linkage model, as a first run does), build, export, publish —
-with the seconds of every step and the child's peak RSS.
+with the seconds and the peak RSS of every step (the child's peak is reset before each step), and the
+child's overall peak RSS.
 
 The CLI also runs the benchmarks that live beside their subjects: ``reconcile``
 (`islandbridge.devtools.linkage.bench_reconcile`), ``quality`` (`islandbridge.devtools.quality_bench`) and
@@ -33,7 +34,7 @@ from pathlib import Path
 
 from islandbridge.devtools.demo import GRID_CLIENT_ID, write_config
 from islandbridge.errors import TerminalError
-from islandbridge.perf import peak_rss_mib, rss_mib
+from islandbridge.perf import peak_rss_mib, reset_peak_rss, rss_mib
 
 SOURCES = ("registry", "grid", "civil", "iot")
 BENCH_CREDS = {"IB_GRID_CLIENT_SECRET": "bench-grid-secret", "IB_IOT_API_KEY": "bench-iot-key"}
@@ -146,7 +147,11 @@ def bench_pipeline(workdir: Path, sizes: list[int], seed: int = 1) -> list[dict]
             row = _child("_pipeline", run_dir / "islandbridge.yml")
         row["residents"] = size
         results.append(row)
-        steps = "  ".join(f"{k} {v:.1f}" for k, v in row["seconds"].items())
+        rss = row.get("step_peak_rss_mib", {})
+        steps = "  ".join(
+            f"{k} {v:.1f} s" + (f" ({rss[k]} MiB)" if rss.get(k) is not None else "")
+            for k, v in row["seconds"].items()
+        )
         print(
             f"[bench] pipeline {size:>7} residents  {row['total_s']:.1f} s  peak RSS {row['peak_rss_mib']:.0f} MiB"
             f"\n        {steps}",
@@ -212,16 +217,20 @@ def _pipeline(config: str) -> None:
         ("export", lambda: pipeline.export(settings, as_of)),
         ("publish", lambda: pipeline.publish(settings, as_of)),
     ]
-    seconds = {}
+    seconds, step_rss, peak = {}, {}, 0.0
     for name, step in steps:
+        peak = max(peak, peak_rss_mib())
+        resettable = reset_peak_rss()
         t0 = time.perf_counter()
         step()
         seconds[name] = round(time.perf_counter() - t0, 2)
-    print(
-        json.dumps(
-            {"seconds": seconds, "total_s": round(sum(seconds.values()), 1), "peak_rss_mib": peak_rss_mib()}
-        )
-    )
+        step_rss[name] = round(peak_rss_mib()) if resettable else None
+    row = {
+        "seconds": seconds,
+        "total_s": round(sum(seconds.values()), 1),
+        "peak_rss_mib": max(peak, peak_rss_mib()),
+    }
+    print(json.dumps(row | {"step_peak_rss_mib": step_rss}))
 
 
 def _one(config: str, source: str) -> None:

@@ -123,9 +123,9 @@ def _sizes(run_dir: Path) -> dict[str, int]:
 def _used(path: Path) -> int:
     if not path.exists():
         return 0
-    import duckdb
+    from islandbridge import storage
 
-    with duckdb.connect(str(path), read_only=True) as con:
+    with storage.connect(str(path), read_only=True) as con:
         block_size, used = con.execute(
             "SELECT block_size, used_blocks FROM pragma_database_size()"
         ).fetchone()

@@ -286,7 +286,8 @@ def _eval_reports(args) -> int:
 
     if not (args.truth / "persons.csv").exists():
         raise ConfigError(f"no truth files in {args.truth}; pass the truth/ folder of a simulated street")
-    con = raw.connect(str(settings_of(args, with_sources=False).warehouse_path), read_only=True)
+    settings = settings_of(args, with_sources=False)
+    con = raw.connect(str(settings.warehouse_path), read_only=True, resources=settings.duckdb)
     try:
         print_json(score_reports(con, args.truth))
     finally:

@@ -1300,11 +1300,14 @@ def _duckdb_reading(data_type: str) -> str | None:
 
 @contextlib.contextmanager
 def _duckdb_readonly(path: Path):
-    """A read-only connection; a file held by another connection is copied (with its WAL) first."""
+    """A read-only connection (under the machine-derived memory limit, `storage.connect`); a file held by
+    another connection is copied (with its WAL) first."""
     import duckdb
 
+    from islandbridge import storage
+
     try:
-        con = duckdb.connect(str(path), read_only=True)
+        con = storage.connect(str(path), read_only=True)
     except duckdb.Error as exc:
         message = str(exc).lower()
         if "lock" not in message and "different configuration" not in message:
@@ -1315,7 +1318,7 @@ def _duckdb_readonly(path: Path):
             wal = path.with_name(path.name + ".wal")
             if wal.exists():
                 shutil.copyfile(wal, copy.with_name(copy.name + ".wal"))
-            con = duckdb.connect(str(copy), read_only=True)
+            con = storage.connect(str(copy), read_only=True)
             try:
                 yield con, True
             finally:

@@ -52,7 +52,7 @@ def explain_person(settings: Settings, target: str, *, actor: str, clock: Clock 
     """
     if not actor or not actor.strip():
         raise ExplainError("explaining a person needs an actor (who looks)")
-    con = raw.connect(str(settings.warehouse_path), read_only=True)
+    con = raw.connect(str(settings.warehouse_path), read_only=True, resources=settings.duckdb)
     try:
         run_id, as_of = latest_run(con)
         person = _person_of(con, target.strip())
@@ -133,7 +133,7 @@ def _links(con: duckdb.DuckDBPyConnection, person: str) -> list[dict[str, Any]]:
 def changes(settings: Settings, as_of: dt.datetime | None = None) -> dict[str, Any]:
     """Each reconciled run's churn by reason (``meta.identity_runs``), oldest first; with ``as_of``, that
     run only, with the records whose key changed and why (``core.identity_map_changes``). Keys only."""
-    con = raw.connect(str(settings.warehouse_path), read_only=True)
+    con = raw.connect(str(settings.warehouse_path), read_only=True, resources=settings.duckdb)
     try:
         columns = existing_columns(con, "meta.identity_runs")
         why = "changes" if "changes" in columns else "NULL"  # reconciled before reasons were kept

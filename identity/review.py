@@ -183,7 +183,7 @@ def list_pairs(
     records, probability, reason and decision (None: open). Counts are of the whole run."""
     if reason is not None and reason not in REASONS:
         raise ReviewError(f"unknown reason {reason!r}; reasons: {', '.join(REASONS)}")
-    con = raw.connect(str(settings.warehouse_path), read_only=True)
+    con = raw.connect(str(settings.warehouse_path), read_only=True, resources=settings.duckdb)
     try:
         run_id = run_id or latest_run(con)[0]
         if run_id not in {r for r, _ in identity.reconciled_runs(con)}:
@@ -290,7 +290,7 @@ def decide(
     if not actor or not actor.strip():
         raise ReviewError("a decision needs an actor (who decided)")
     note = clean_note(settings, note)
-    con = raw.connect(str(settings.warehouse_path))
+    con = raw.connect(str(settings.warehouse_path), resources=settings.duckdb)
     try:
         identity.ensure_schema(con)
         left, right = sorted(find_pair(con, ref))
@@ -377,7 +377,7 @@ def show_pair(settings: Settings, ref: str, *, actor: str, clock: Clock = utc_no
     of each side's person (as of the newest reconciled run). Audited: masked values leave the vault."""
     if not actor or not actor.strip():
         raise ReviewError("showing a pair needs an actor (who looks)")
-    con = raw.connect(str(settings.warehouse_path), read_only=True)
+    con = raw.connect(str(settings.warehouse_path), read_only=True, resources=settings.duckdb)
     try:
         run_id, as_of = latest_run(con)
         left, right = sorted(find_pair(con, ref))

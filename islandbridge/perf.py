@@ -32,6 +32,17 @@ def peak_rss_mib() -> float:
     return _status_mib("VmHWM:")
 
 
+def reset_peak_rss() -> bool:
+    """Start this process's peak resident set size over from its current size (Linux ``clear_refs``), so
+    that `peak_rss_mib` after a step is that step's peak; False where the kernel does not allow it."""
+    try:
+        with open("/proc/self/clear_refs", "w", encoding="ascii") as f:
+            f.write("5")
+    except OSError:
+        return False
+    return True
+
+
 def rss_mib() -> float:
     """This process's current resident set size in MiB."""
     return _status_mib("VmRSS:")

@@ -298,7 +298,7 @@ def export(settings: Settings, as_of: dt.datetime, clock: Clock = utc_now) -> di
         finally:
             con.close()
         step.details["departments"] = len(result.get("departments", result))
-    con = raw.connect(str(settings.warehouse_path))
+    con = raw.connect(str(settings.warehouse_path), resources=settings.duckdb)
     try:
         record_anchor(con, result["audit_length"], result["audit_head"], "export", clock(), run_id)
     finally:
@@ -318,10 +318,13 @@ def publish(settings: Settings, as_of: dt.datetime, clock: Clock = utc_now) -> d
             run_id,
             settings.snapshots_keep,
             events_dir(settings),
+            resources=settings.duckdb,
         )
         reports = QualityConfig.from_mapping(settings.quality).reports_root(settings.warehouse_path)
         kinds = {name: source.kind for name, source in settings.sources.items()}
-        report = write_run_report(settings.warehouse_path, run_id, reports, settings.exports_dir, kinds)
+        report = write_run_report(
+            settings.warehouse_path, run_id, reports, settings.exports_dir, kinds, resources=settings.duckdb
+        )
     result = {"run_id": run_id, "snapshot": str(snapshot), "report": str(report)}
     return result | ({"retention": pruned["removed"]} if pruned else {})
 

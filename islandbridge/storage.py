@@ -60,12 +60,16 @@ def owner_only(path: Path, mode: int) -> None:
 ANALYST_STATEMENTS = ("SELECT", "EXPLAIN")
 
 
-def connect_sandboxed(path: str, readable_dirs: Iterable[str | Path] = ()) -> duckdb.DuckDBPyConnection:
+def connect_sandboxed(
+    path: str, readable_dirs: Iterable[str | Path] = (), resources: DuckDBResources | None = None
+) -> duckdb.DuckDBPyConnection:
     """The DuckDB file at ``path``, read-only, with no way out of it: external access off (no file reads or
     writes, no ``ATTACH``, no extension installs), ``readable_dirs`` the only folders its views may read
-    (e.g. the device-event Parquet), and the configuration locked so that no ``SET`` can undo it."""
+    (e.g. the device-event Parquet), and the configuration locked so that no ``SET`` can undo it — the
+    memory limit and spill folder of ``resources`` (as `connect`) included."""
     con = duckdb.connect(str(path), read_only=True)
     try:
+        bound(con, resources or DuckDBResources.default())
         dirs = [str(Path(d).absolute()).rstrip("/") + "/" for d in readable_dirs]
         if dirs:
             con.execute("SET allowed_directories = $dirs", {"dirs": dirs})

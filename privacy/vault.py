@@ -49,6 +49,8 @@ log = logging.getLogger(__name__)
 FIELDS = ("name", "id_number", "phone", "bank_card", "address", "birth_date")
 FORMAT = "1"
 NONCE_BYTES = 12
+#: Rows per committed chunk of `Vault.put_table`: fewer, larger chunks mean fewer key scans and commits.
+PUT_CHUNK_ROWS = 100_000
 
 _DDL = """
 CREATE TABLE IF NOT EXISTS identifiers (
@@ -179,7 +181,7 @@ class Vault:
     def keyring(self) -> KeyRing:
         return self._ring
 
-    def put_many(self, rows: Iterable[Row], *, chunk_rows: int = 50_000) -> PutResult:
+    def put_many(self, rows: Iterable[Row], *, chunk_rows: int = PUT_CHUNK_ROWS) -> PutResult:
         """Upsert identifiers: new rows are inserted, a changed plaintext replaces the stored one, an
         unchanged plaintext leaves its row untouched (no re-encryption, no churn). A ``None`` plaintext
         is skipped; of two rows with one key the last counts. Raises ``VaultError`` for an unknown field.
@@ -194,7 +196,7 @@ class Vault:
         table = string_table([(*key, value) for key, value in latest.items()], (*_KEY_COLUMNS, "value"))
         return self.put_table(table, chunk_rows=chunk_rows) + PutResult(skipped=skipped)
 
-    def put_table(self, rows: pa.Table, *, chunk_rows: int = 50_000) -> PutResult:
+    def put_table(self, rows: pa.Table, *, chunk_rows: int = PUT_CHUNK_ROWS) -> PutResult:
         """`put_many` for an Arrow table of ``person_key, field, system, record_key, value`` (strings, one
         row per key, no null value): sealed a column at a time (`vault_columns`), one statement per chunk,
         each chunk committed on its own. Raises ``VaultError`` for an unknown field."""

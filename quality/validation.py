@@ -29,10 +29,12 @@ from islandbridge.quality.errors import QualityCheckBrokenError
 from islandbridge.quality.results import CheckResult
 from islandbridge.quality.rowchecks import (
     DERIVED_KINDS,
+    LANDED,
     CheckContext,
     RowCheckOutcome,
+    check_landed,
+    land,
     q,
-    run_row_checks,
 )
 from islandbridge.quality.slices import LandingSlice
 from islandbridge.schemas import Check, Tables, TableSchema
@@ -181,16 +183,15 @@ class _StreamValidator:
     def run(self) -> None:
         started = time.perf_counter()
         out = self.out
-        rows = out.landing.dataset(
-            out.stream
-        ).to_table()  # scanning a dataset lazily, again and again, is slow
-        self.con.register("landed", rows)
+        checks = [self._resolve(c) for c in self.table.suite]
+        dataset = out.landing.dataset(out.stream)
         try:
-            checks = [self._resolve(c) for c in self.table.suite]
-            out.rows = rows.num_rows
-            found = run_row_checks(
+            # DuckDB holds only the columns the checks read, under its memory limit; Arrow only the rows
+            # that fail and, up to gx_max_rows, the GX frame (a large stream does not fit in Arrow whole)
+            out.rows = land(self.con, dataset, read_columns(checks))
+            found = check_landed(
                 self.con,
-                rows,
+                dataset,
                 self.table,
                 checks,
                 self.ctx,
@@ -203,7 +204,7 @@ class _StreamValidator:
             out.volume = self._volume()
             out.rosters = [(c, self._roster(c)) for c in checks if c.kind == ROSTER_KIND]
         finally:
-            self.con.unregister("landed")
+            self.con.execute(f"DROP TABLE IF EXISTS {LANDED}")
             out.seconds = round(time.perf_counter() - started, 3)
 
     def _resolve(self, check: Check) -> Check:
@@ -221,7 +222,7 @@ class _StreamValidator:
             if c.kind != "exists_in":
                 continue
             ref_stream, ref_col = c.params["ref"]["stream"], c.params["ref"]["column"]
-            self.con.register("_refland", self.out.landing.dataset(ref_stream).to_table())
+            self.con.register("_refland", self.out.landing.dataset(ref_stream).to_table(columns=[ref_col]))
             parts = [f"SELECT {q(ref_col)} AS k FROM _refland"]
             if self.attached and tablechecks.has_table(self.con, "raw", f"{source}__{ref_stream}"):
                 parts.append(f"SELECT {q(ref_col)} FROM wh.raw.{q(source + '__' + ref_stream)}")
@@ -296,7 +297,7 @@ class _StreamValidator:
         self.con.register("_deleted", deleted.filter(pc.equal(deleted["stream"], out.stream)))
         try:
             return tablechecks.population(
-                self.con, out.source, out.stream, out.landing.run_id, "landed", "_deleted"
+                self.con, out.source, out.stream, out.landing.run_id, LANDED, "_deleted"
             )
         finally:
             self.con.unregister("_deleted")
@@ -304,7 +305,7 @@ class _StreamValidator:
     def _roster(self, c: Check) -> pa.Table:
         return tablechecks.roster_totals(
             self.con,
-            "landed",
+            LANDED,
             self.out.stream,
             self.out.landing.state,
             self.out.landing.connector_quarantine(),
@@ -312,6 +313,13 @@ class _StreamValidator:
             c.params["sums"],
             c.params.get("optional_sums", ()),
         )
+
+
+def read_columns(checks: Sequence[Check]) -> list[str]:
+    """The landed columns the checks of a stream read: their own, the record key (samples, quarantine,
+    population) and, for roster totals, the file each row came from."""
+    files = ("file_sha256", "source_file") if any(c.kind == ROSTER_KIND for c in checks) else ()
+    return list(dict.fromkeys([RECORD_KEY, *files, *(x for c in checks for x in c.columns)]))
 
 
 def _by_check(results: Sequence[dict]) -> dict[str, dict]:

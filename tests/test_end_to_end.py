@@ -136,4 +136,7 @@ def test_the_pipeline_benchmark_times_every_step_of_a_run(tmp_path):
         "publish",
     ]
     assert all(s >= 0 for s in row["seconds"].values()) and row["peak_rss_mib"] > 0
+    # each step's own peak (reset before it; None where the kernel refuses), none above the run's
+    assert list(row["step_peak_rss_mib"]) == list(row["seconds"])
+    assert all(mib is None or 0 < mib <= row["peak_rss_mib"] + 1 for mib in row["step_peak_rss_mib"].values())
     assert (tmp_path / "pipeline-300" / "warehouse" / "snapshots" / "current.duckdb").exists()

@@ -326,7 +326,9 @@ def _sql(args) -> int:
         raise ConfigError(f"no warehouse at {settings.warehouse_path}; run a sync first")
     try:
         con = storage.connect_sandboxed(
-            str(settings.warehouse_path), [pipeline.events_dir(settings), pipeline.raw_parts_dir(settings)]
+            str(settings.warehouse_path),
+            [pipeline.events_dir(settings), pipeline.raw_parts_dir(settings)],
+            settings.duckdb,
         )
     except duckdb.Error as exc:
         raise ConfigError(f"cannot open the warehouse {settings.warehouse_path} read-only: {exc}") from None

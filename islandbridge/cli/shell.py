@@ -22,6 +22,7 @@ import duckdb
 
 from islandbridge import storage
 from islandbridge.cli.common import command, settings_of
+from islandbridge.config import DuckDBResources
 from islandbridge.delivery.snapshot import CURRENT, EVENTS_FOLDER
 from islandbridge.errors import ConfigError
 
@@ -51,14 +52,15 @@ def register(sub) -> None:
     s.add_argument("--max-rows", type=int, default=40, help="rows to print per result (default: 40)")
 
 
-def open_snapshot(path: Path) -> duckdb.DuckDBPyConnection:
-    """``path`` opened read-only, external access off (but its events folder) and the settings locked."""
+def open_snapshot(path: Path, resources: DuckDBResources | None = None) -> duckdb.DuckDBPyConnection:
+    """``path`` opened read-only, bounded by ``resources`` (``settings.duckdb``), external access off (but
+    its events folder) and the settings locked."""
     if not path.exists():
         raise ConfigError(f"no snapshot at {path}: run a sync (or `islandbridge snapshot publish`) first")
     target = path.resolve()
     events = target.parent / EVENTS_FOLDER
     try:
-        con = storage.connect(str(target), read_only=True)
+        con = storage.connect(str(target), read_only=True, resources=resources)
         if events.is_dir():
             con.execute("SET allowed_directories = ?", [[str(events) + "/"]])
         con.execute("SET enable_external_access = false")
@@ -152,7 +154,7 @@ def _lines(stdin: TextIO, err: TextIO) -> Iterator[str]:
 def _shell(args) -> int:
     settings = settings_of(args, with_sources=False)
     path = args.snapshot or settings.snapshots_dir / CURRENT
-    con = open_snapshot(path)
+    con = open_snapshot(path, settings.duckdb)
     try:
         if sys.stdin.isatty():
             print(f"islandbridge shell: {path} (read-only)", file=sys.stderr)

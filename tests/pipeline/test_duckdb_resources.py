@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import ast
+from pathlib import Path
+
+import duckdb
 import pytest
 
+import islandbridge
 from islandbridge import storage
 from islandbridge.config import DuckDBResources, machine_memory_bytes, parse_settings
 from islandbridge.connectors.base import Stream
@@ -112,3 +117,39 @@ def test_the_landing_dedupe_spills_under_the_configured_limit_instead_of_failing
     counts = manifest["streams"]["events"]
     assert (counts["landed"], counts["duplicates"]) == (n, 1000)
     assert not any((tmp_path / "spill").iterdir())  # DuckDB removed its spill files on close
+
+
+def test_an_analyst_sandbox_runs_under_the_configured_limit_and_cannot_raise_it(tmp_path):
+    path = tmp_path / "w.duckdb"
+    storage.connect(str(path)).close()
+    con = storage.connect_sandboxed(str(path), resources=DuckDBResources("200MiB", tmp_path / "spill"))
+    try:
+        assert _setting(con, "memory_limit") == "200.0 MiB"
+        assert _setting(con, "temp_directory").startswith(str(tmp_path / "spill" / "ib-"))
+        with pytest.raises(duckdb.InvalidInputException):
+            con.execute("SET memory_limit = '10GB'")
+    finally:
+        con.close()
+
+
+def test_the_product_opens_duckdb_only_through_the_storage_helpers():
+    """A bare ``duckdb.connect`` would run without the configured memory limit and spill folder."""
+    root = Path(islandbridge.__file__).parent.parent
+    product = [
+        p
+        for p in root.rglob("*.py")
+        if not {"tests", "var", "build"} & set(p.relative_to(root).parts)
+        and not any(part.startswith(".") for part in p.relative_to(root).parts)
+    ]
+    bare = [
+        f"{path.relative_to(root)}:{node.lineno}"
+        for path in product
+        if path != root / "islandbridge" / "storage.py"
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+        if isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr == "connect"
+        and isinstance(node.func.value, ast.Name)
+        and node.func.value.id == "duckdb"
+    ]
+    assert bare == []

@@ -61,6 +61,14 @@ def test_values_round_trip(vault):
     assert values(vault) == expected()
 
 
+def test_chunks_give_what_one_put_gives_a_value_repeated_across_chunks_counted_once(vault):
+    """Each chunk commits on its own; a later chunk sees what an earlier one filed."""
+    twice = [*rows(), ("pk_aaa", "phone", "registry", "jm:pk_aaa", "13700000000"), *rows()]
+    result = vault.put_many(twice, chunk_rows=3)
+    assert (result.inserted, result.replaced, result.unchanged) == (10, 2, 9)
+    assert values(vault) == expected()
+
+
 def test_get_returns_the_kid_and_source_of_each_value(vault):
     vault.put_many(rows())
     [value] = vault.get(["pk_aaa"], ["phone"])["pk_aaa"]["phone"]

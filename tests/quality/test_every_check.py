@@ -7,12 +7,15 @@ import datetime as dt
 
 import duckdb
 import pyarrow as pa
+import pyarrow.dataset as pads
+import pyarrow.parquet as pq
 import pytest
 
 from islandbridge.config import parse_as_of
 from islandbridge.quality import suites
-from islandbridge.quality.rowchecks import DERIVED_KINDS, CheckContext, run_row_checks
+from islandbridge.quality.rowchecks import DERIVED_KINDS, CheckContext, check_landed, land, run_row_checks
 from islandbridge.quality.slices import LandingSlice
+from islandbridge.quality.validation import read_columns
 from islandbridge.schemas import Check, load_tables
 
 DAY = "2026-11-20"
@@ -54,8 +57,8 @@ def landed(clean):
     return lambda kind, stream: slices[SOURCES[kind]].dataset(stream).to_table()
 
 
-@pytest.mark.parametrize("kind_stream", TABLES, ids=[".".join(t) for t in TABLES])
-def test_each_expectation_fails_with_its_defect_injected(landed, kind_stream):
+def _defective(landed, kind_stream):
+    """The stream's landed rows with each row-level check's defect injected, and those checks."""
     table = load_tables()[kind_stream]
     checks = [c for c in table.suite if c.is_row_level]
     rows = landed(*kind_stream)
@@ -64,16 +67,22 @@ def test_each_expectation_fails_with_its_defect_injected(landed, kind_stream):
     defective = rows.to_pylist()
     for i, check in enumerate(checks):
         _violate(check, defective, i)
-    ctx = CheckContext(parse_as_of(DAY))
     con = duckdb.connect()
     refs = {}
     for n, check in enumerate(c for c in checks if c.kind == "exists_in"):
         con.register("_ref_rows", landed(kind_stream[0], check.params["ref"]["stream"]))
         con.execute(f'CREATE TABLE _ref{n} AS SELECT "{check.params["ref"]["column"]}" AS k FROM _ref_rows')
         refs[check.id] = f"_ref{n}"
+    return con, table, checks, pa.Table.from_pylist(defective, rows.schema), refs
+
+
+@pytest.mark.parametrize("kind_stream", TABLES, ids=[".".join(t) for t in TABLES])
+def test_each_expectation_fails_with_its_defect_injected(landed, kind_stream):
+    con, table, checks, rows, refs = _defective(landed, kind_stream)
+    ctx = CheckContext(parse_as_of(DAY))
     found = run_row_checks(
         con,
-        pa.Table.from_pylist(defective, rows.schema),
+        rows,
         table,
         checks,
         ctx,
@@ -91,3 +100,30 @@ def test_each_expectation_fails_with_its_defect_injected(landed, kind_stream):
         assert found.counts[check.id].unexpected_count == gx[check.id]["result"]["unexpected_count"] > 0, (
             check.id
         )
+
+
+@pytest.mark.parametrize("kind_stream", TABLES, ids=[".".join(t) for t in TABLES])
+def test_checks_over_a_landed_dataset_copied_into_duckdb_find_what_they_find_in_arrow(
+    landed, kind_stream, tmp_path
+):
+    """The gate's path (only the read columns in DuckDB, the rest fetched from the Parquet parts by row
+    number) gives the same counts, samples, failing rows in the same order, and GX frame."""
+    con, table, checks, rows, refs = _defective(landed, kind_stream)
+    third = rows.num_rows // 3 + 1
+    for n in range(3):  # several parts: row numbers run across them in the dataset's order
+        pq.write_table(rows.slice(n * third, third), tmp_path / f"part-{n:05d}.parquet")
+    dataset = pads.dataset(tmp_path, format="parquet")
+    ctx = CheckContext(parse_as_of(DAY))
+    gx_columns = [x for c in checks if c.kind not in DERIVED_KINDS for x in c.columns]
+    in_arrow = run_row_checks(con, dataset.to_table(), table, checks, ctx, refs, gx_columns=gx_columns)
+    assert land(con, dataset, read_columns(checks)) == rows.num_rows
+    in_duckdb = check_landed(con, dataset, table, checks, ctx, refs, gx_columns=gx_columns)
+    assert in_duckdb.failing.num_rows > 0
+    assert in_duckdb.failing.equals(in_arrow.failing, check_metadata=True)
+    assert in_duckdb.frame.equals(in_arrow.frame, check_metadata=True)
+    assert (in_duckdb.rows, in_duckdb.counts, in_duckdb.samples, in_duckdb.top_values) == (
+        in_arrow.rows,
+        in_arrow.counts,
+        in_arrow.samples,
+        in_arrow.top_values,
+    )
