@@ -39,7 +39,6 @@ import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
 
-import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 from cryptography.exceptions import InvalidTag
@@ -53,7 +52,7 @@ from islandbridge.identity.values import born_by
 from islandbridge.privacy.keys import KeyringError
 from islandbridge.privacy.vault import Vault
 from islandbridge.privacy.vault_columns import NONCE_BYTES
-from islandbridge.storage import owner_only, registered
+from islandbridge.storage import connect, owner_only, registered
 from islandbridge.transforms import normalize
 
 log = logging.getLogger(__name__)
@@ -87,7 +86,7 @@ class Reuse:
         self.directory = vault.path.parent / "normalised"
         self.counts = {"reused": 0, "normalised": 0}
         self._code = code_version()
-        self._con = duckdb.connect()  # in memory: hashing and comparing this run's rows
+        self._con = connect()  # in memory, bounded: hashing and comparing this run's rows
 
     def __call__(
         self,
