@@ -9,12 +9,13 @@ PYTEST_ARGS ?=
 
 BENCH_STAMP := $(VENV)/.bench-installed
 
-.PHONY: demo test lint bench lock clean help
+.PHONY: demo test lint bench bench-district lock clean help
 
 help:
 	@echo "make demo   simulate a street, serve it, run the community_sync DAG through Airflow"
 	@echo "make test   lint and run the test suite"
 	@echo "make bench  run the benchmarks (numbers, not pass/fail)"
+	@echo "make bench-district  the 300,000-resident whole run and daily increment"
 	@echo "make lock   re-resolve requirements.lock from pyproject.toml"
 
 # The environment: created on first use, re-synced when the lock or the project's metadata changes.
@@ -59,6 +60,12 @@ bench: $(BENCH_STAMP)
 	$(BIN)/islandbridge bench normalize --json var/bench/normalize.json
 	$(BIN)/islandbridge eval matrix --sizes 3000 --json var/bench/linkage_matrix.json
 	$(BIN)/islandbridge bench days --residents 30000 --days 30 --json var/bench/days.json
+
+# A district: 300,000 residents, a whole run and then a changing day and a day without change
+# (about 20 minutes and 4 GiB on a 2-core machine; docs/performance.md has the numbers).
+bench-district: $(BENCH_STAMP)
+	$(BIN)/islandbridge bench pipeline --sizes 300000 --json var/bench/pipeline-district.json
+	$(BIN)/islandbridge bench days --residents 300000 --days 2 --unchanged 1 --json var/bench/days-district.json
 
 # requirements.lock: everything `make demo` and `make test` install (every extra but `bench`);
 # requirements-bench.lock: the same versions plus the benchmarks' peers (extra `bench`).
