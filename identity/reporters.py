@@ -120,8 +120,11 @@ def join_street_reporters(
         found = names.holders.get(pinyin, {})
         if len(found) != 1:
             continue
+        # The run-together pinyin key can split two ways (冼明 xian|ming, 西安明 xi|anming): count the name
+        # under the holder's split and the incident's, and take the commoner, so a split nobody on the
+        # street has cannot make the name look unique.
         surname, given = _parts(records, keys[0][2])
-        expected = names.expected(pinyin, surname, given)
+        expected = max(names.expected(pinyin, surname, given), names.expected(pinyin, *names.parts[pinyin]))
         if (1 - share) < MIN_ODDS * share * expected:
             continue
         wanted.append((label, *next(iter(found.items())), keys))

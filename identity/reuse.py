@@ -37,6 +37,7 @@ import json
 import logging
 import os
 from collections.abc import Callable, Mapping
+from importlib import metadata
 from pathlib import Path
 
 import pyarrow as pa
@@ -44,6 +45,7 @@ import pyarrow.compute as pc
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from islandbridge.config import DuckDBResources
 from islandbridge.identity import places as places_module
 from islandbridge.identity import records as records_module
 from islandbridge.identity import values as values_module
@@ -69,12 +71,17 @@ KEPT_ROWS = pa.schema(
 )  # a kept file's rows: ``kept`` false, a record naming nobody
 
 
+#: The libraries the normalisers call: an upgrade can change a pinyin, a phone's form or an ID's validity.
+LIBRARIES = ("opencc", "phonenumbers", "pypinyin", "python-stdnum")
+
+
 def code_version() -> str:
-    """A hash of the modules whose code shapes a record's features or the kept rows (this one): any
-    change to them changes it."""
+    """A hash of the modules whose code shapes a record's features or the kept rows (this one), and of
+    the versions of the `LIBRARIES` they call: any change to them changes it."""
     files = [Path(__file__), *(Path(m.__file__) for m in (records_module, values_module, places_module))]
     files += sorted(Path(normalize.__file__).parent.glob("*.py"))
-    return hashlib.sha256(b"".join(f.read_bytes() for f in files)).hexdigest()
+    versions = json.dumps([(name, metadata.version(name)) for name in LIBRARIES]).encode("utf-8")
+    return hashlib.sha256(b"".join(f.read_bytes() for f in files) + versions).hexdigest()
 
 
 class Reuse:
@@ -86,7 +93,8 @@ class Reuse:
         self.directory = vault.path.parent / "normalised"
         self.counts = {"reused": 0, "normalised": 0}
         self._code = code_version()
-        self._con = connect()  # in memory, bounded: hashing and comparing this run's rows
+        # In memory, bounded; it holds decrypted kept rows, so it spills only into the vault's own folder.
+        self._con = connect(resources=DuckDBResources.default(self._spill_folder()))
 
     def __call__(
         self,
@@ -143,6 +151,15 @@ class Reuse:
         text = json.dumps([FORMAT, self._code, stream.source, repr(stream.spec), seen], ensure_ascii=False)
         return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
+    def _spill_folder(self) -> Path:
+        """Where the connection may spill: an owner-only folder beside the kept rows, not the system's
+        temporary folder (what it holds there is plaintext)."""
+        folder = self.directory / "spill"
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        owner_only(self.directory, 0o700)
+        owner_only(folder, 0o700)
+        return folder
+
     def _path(self, stream: BoundStream) -> Path:
         return self.directory / f"{stream.source}__{stream.spec.stream}.sealed"
 
@@ -160,7 +177,7 @@ class Reuse:
             cipher = AESGCM(self.vault.keyring.key(kid).material)
             plain = cipher.decrypt(nonce, blob[1 + width + NONCE_BYTES :], self._aad(stream))
             table = pa.ipc.open_stream(plain).read_all()
-        except (IndexError, UnicodeDecodeError, KeyringError, InvalidTag, pa.ArrowInvalid) as exc:
+        except (IndexError, ValueError, UnicodeDecodeError, KeyringError, InvalidTag, pa.ArrowInvalid) as exc:
             log.warning(
                 "the kept normalised records of %s.%s cannot be read (%s); normalising them all again",
                 stream.source,

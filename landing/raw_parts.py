@@ -138,14 +138,15 @@ class RawParts:
         """After the commit: delete run folders and parts no longer listed (and leftovers of a failed load)."""
         if not self.folder.is_dir():
             return 0
-        live = {Path(f).parent for (f,) in _listed(con, self.relation)}
+        # Resolved on both sides: one folder reached by two spellings (a symlink, a relative path) is one.
+        live = {Path(f).parent.resolve() for (f,) in _listed(con, self.relation)}
         removed = 0
         for run_folder in sorted(p for p in self.folder.iterdir() if p.is_dir()):
             if run_folder.name.startswith(".tmp-"):  # a legacy table's slice being written when killed
                 shutil.rmtree(run_folder)
                 continue
             for folder in sorted(p for p in run_folder.iterdir() if p.is_dir()):
-                if folder not in live:
+                if folder.resolve() not in live:
                     shutil.rmtree(folder)
                     removed += 1
             if not any(run_folder.iterdir()):

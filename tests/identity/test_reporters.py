@@ -79,6 +79,15 @@ def test_a_name_made_of_a_common_surname_and_given_name_is_not_enough():
     assert found.cluster[-1] == len(rows) - 1
 
 
+def test_an_incident_whose_split_of_the_name_nobody_bears_is_weighed_by_the_holders_split():
+    """Pinyin keys run together: s0|g1 and s0g|1 are one key. The incident's split (surname s0g, which
+    nobody bears) would make the name look unique; the holder's split s0|g1 is common, so no join."""
+    rows = _street([("s0", "g1", "1960-05-05")])
+    rows.append(_incident(len(rows), "s0g", "1"))
+    found = _cluster(rows)
+    assert found.cluster[-1] == len(rows) - 1
+
+
 def test_a_street_whose_incidents_often_name_nobody_there_links_no_name_alone():
     """A hundred of 400 incidents name nobody of the street: many reporters come from elsewhere."""
     rows = _street([("zhuge", "kongming", "1960-05-05")], outsiders=100)

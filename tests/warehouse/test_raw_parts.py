@@ -185,3 +185,18 @@ def test_the_loader_keeps_an_event_log_as_parts_and_a_failed_load_changes_nothin
     _load_events(tmp_path, con, run, ["e4"])
     assert _table(con, "SELECT event_id FROM raw.iot__events") == [("e4",)]
     assert len(files_on_disk(tmp_path / "raw")) == 1
+
+
+def test_parts_reached_through_another_spelling_of_the_folder_are_not_deleted(tmp_path):
+    """A load through a symlinked (or relative) warehouse path, then one through the real path: the listed
+    parts are the same files and stay."""
+    w = TinyWarehouse(tmp_path / "wh.duckdb")
+    run = w.run(T1)
+    (tmp_path / "real").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "real")
+    parts = RawParts(tmp_path / "link", "iot", "events")
+    parts.publish(
+        w.con, parts.stage(pafs.LocalFileSystem(), _landed(tmp_path / "landing", ["e1"]), run, COLUMNS)
+    )
+    assert RawParts(tmp_path / "real", "iot", "events").collect_garbage(w.con) == 0
+    assert _table(w.con, "SELECT event_id FROM raw.iot__events") == [("e1",)]
