@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
+import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
@@ -103,6 +104,32 @@ class RawParts:
             rows = [[self.relation, staged.run_id, "", 0, list(staged.columns)]]
         con.executemany("INSERT INTO meta.raw_parts VALUES (?, ?, ?, ?, ?)", rows)
 
+    def stage_rows(self, con: duckdb.DuckDBPyConnection, run_id: str, rows: pa.Table) -> StagedParts:
+        """Before a transaction: ``rows`` (more rows of run ``run_id``, e.g. replayed from quarantine) as one
+        more part in the columns and types of the run's listed parts, under its own content-addressed folder."""
+        listed = con.execute(
+            "SELECT file, columns FROM meta.raw_parts WHERE relation = ? AND run_id = ? ORDER BY file DESC",
+            [self.relation, run_id],
+        ).fetchall()
+        columns = [c for c in (listed[0][1] if listed else _columns(con, self.relation)) if c != "_run_id"]
+        like = pq.read_schema(listed[0][0]) if listed and listed[0][0] else pa.schema([])
+        arrays = []
+        for c in columns:
+            kind = like.field(c).type if c in like.names else pa.string()
+            arrays.append(rows[c].cast(kind) if c in rows.column_names else pa.nulls(rows.num_rows, kind))
+        self.folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(prefix=".tmp-", dir=self.folder) as out:
+            pq.write_table(
+                pa.table(arrays, names=columns), Path(out) / "part-replayed.parquet", compression="zstd"
+            )
+            return self.stage(pafs.LocalFileSystem(), out, run_id, columns)
+
+    def append(self, con: duckdb.DuckDBPyConnection, staged: StagedParts) -> None:
+        """Inside the transaction: list the staged parts *in addition* to the run's slice, re-create the view."""
+        rows = [[self.relation, staged.run_id, f, n, list(staged.columns)] for f, n in staged.files]
+        con.executemany("INSERT INTO meta.raw_parts VALUES (?, ?, ?, ?, ?)", rows)
+        refresh_view(con, self.relation)
+
     def adopt(self, con: duckdb.DuckDBPyConnection, skip_run: str) -> None:
         """Inside the transaction: a legacy table's run slices (but ``skip_run``'s) become parts, then the
         table is dropped (the view replaces it in `publish`)."""
@@ -163,6 +190,12 @@ def is_parts(con: duckdb.DuckDBPyConnection, relation: str) -> bool:
             con.execute("SELECT count(*) FROM meta.raw_parts WHERE relation = ?", [relation]).fetchall()[0][0]
         )
     )
+
+
+def parts_root(con: duckdb.DuckDBPyConnection, relation: str) -> Path | None:
+    """The ``root`` the listed parts of ``relation`` live under (``None`` when no part is listed)."""
+    files = _listed(con, relation)
+    return Path(files[0][0]).parents[3] if files else None
 
 
 def slice_sql(con: duckdb.DuckDBPyConnection, relation: str, runs: list[str]) -> str:

@@ -6,7 +6,9 @@ learns the code), ``replay`` decrypts the source's pending rows, runs the curren
 tables over them (the same DuckDB predicates as the gate; references are looked up in the warehouse,
 which by then holds later runs), and for the rows that pass, in one transaction per stream and run:
 inserts them into ``raw.<source>__<stream>`` under their original run, marks them replayed, and moves
-them from ``quarantined`` to ``landed`` in ``meta.run_sources`` so the accounting still balances.
+them from ``quarantined`` to ``landed`` in ``meta.run_sources`` so the accounting still balances. An event
+log kept as Parquet parts (``raw.iot__events`` is a view, `islandbridge.landing.raw_parts`) gets the rows
+as one more content-addressed part of the run, listed in ``meta.raw_parts`` in that same transaction.
 
 Exactly once: replayed rows are never picked again, and a row whose record key the run already holds in
 the raw table is left in quarantine. Rows of runs not (yet) loaded are not replayed.
@@ -18,8 +20,9 @@ Example::
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 import pyarrow as pa
@@ -27,6 +30,7 @@ import pyarrow.compute as pc
 
 from islandbridge import storage
 from islandbridge.config import Settings
+from islandbridge.landing.raw_parts import RawParts, is_parts, parts_root
 from islandbridge.logs import quiet_third_party
 from islandbridge.privacy.configured import open_vault
 from islandbridge.privacy.keys import KeyRing
@@ -166,7 +170,7 @@ def _replay_group(
         con, rows, table, checks, CheckContext(as_of), _refs(con, source, checks), want_frame=False
     )
     bad = set(found.failing[RECORD_KEY].to_pylist())
-    if has_table(con, "raw", f"{source}__{stream}"):  # exactly once: never a second copy in a run
+    if _has_relation(con, f"{source}__{stream}"):  # exactly once: never a second copy in a run
         bad |= {
             r[0]
             for r in con.execute(f"SELECT {RECORD_KEY} FROM {target} WHERE _run_id = ?", [run]).fetchall()
@@ -187,12 +191,43 @@ def _refs(con, source: str, checks) -> dict[str, str]:
             ref_stream, ref_col = c.params["ref"]["stream"], c.params["ref"]["column"]
             body = (
                 f"SELECT {q(ref_col)} AS k FROM wh.raw.{q(source + '__' + ref_stream)}"
-                if has_table(con, "raw", f"{source}__{ref_stream}")
+                if _has_relation(con, f"{source}__{ref_stream}")
                 else "SELECT NULL::VARCHAR AS k LIMIT 0"
             )
             con.execute(f"CREATE OR REPLACE TEMP TABLE _ref{n} AS {body}")
             refs[c.id] = f"_ref{n}"
     return refs
+
+
+def _has_relation(con, name: str) -> bool:
+    """Whether ``wh.raw.<name>`` exists as a table or as a view (an event log kept as parts)."""
+    return has_table(con, "raw", name) or bool(
+        con.execute(
+            "SELECT count(*) FROM duckdb_views() WHERE database_name = 'wh' AND schema_name = 'raw' "
+            "AND view_name = ?",
+            [name],
+        ).fetchall()[0][0]
+    )
+
+
+@contextlib.contextmanager
+def _warehouse_default(con) -> Iterator[None]:
+    """The attached warehouse as the default database for the block (`raw_parts` names relations unqualified)."""
+    con.execute("USE wh")
+    try:
+        yield
+    finally:
+        con.execute("USE memory")
+
+
+def _parts(con, source: str, stream: str) -> RawParts | None:
+    """The parts behind ``raw.<source>__<stream>`` when it is a view over them, else ``None``."""
+    relation = f"raw.{source}__{stream}"
+    with _warehouse_default(con):
+        root = parts_root(con, relation) if is_parts(con, relation) else None
+    if root is None:
+        return None
+    return RawParts(root, source, stream)
 
 
 def _load(
@@ -207,11 +242,19 @@ def _load(
 ) -> None:
     kept, columns = privacy(source, table.stream, run, passing)
     cols = ", ".join(q(c) for c in (*columns, RECORD_KEY))
+    parts = _parts(con, source, table.stream)
+    if parts:
+        with _warehouse_default(con):
+            staged = parts.stage_rows(con, run, kept)
     con.register("_passing", passing)
     con.register("_kept", kept)
     try:
         with transaction(con):
-            con.execute(f"INSERT INTO {target} ({cols}, _run_id) SELECT {cols}, ? FROM _kept", [run])
+            if parts:  # an event log kept as Parquet parts: the rows become one more part of the run
+                with _warehouse_default(con):
+                    parts.append(con, staged)
+            else:
+                con.execute(f"INSERT INTO {target} ({cols}, _run_id) SELECT {cols}, ? FROM _kept", [run])
             con.execute(
                 "UPDATE wh.meta.quality_quarantine q SET replayed_at = ? FROM _passing p "
                 "WHERE q.run_id = ? AND q.source = ? AND q.stream = ? AND q.record_key = p._record_key "
