@@ -107,7 +107,7 @@ def bound(con: duckdb.DuckDBPyConnection, resources: DuckDBResources) -> None:
     current = con.execute("SELECT current_setting('temp_directory')").fetchall()[0][0]
     if current and str(current).startswith(str(base / "ib-")):
         return
-    base.mkdir(parents=True, exist_ok=True)
+    base.mkdir(parents=True, exist_ok=True, mode=0o700)  # a spill can hold names (Splink): owner-only
     spill = base / f"ib-{os.getpid()}-{next(_SPILLS)}"
     con.execute(f"SET temp_directory = '{str(spill).replace(chr(39), chr(39) * 2)}'")
 

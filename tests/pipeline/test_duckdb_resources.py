@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import os
 from pathlib import Path
 
 import duckdb
@@ -33,6 +34,14 @@ def _setting(con, name: str) -> str:
     return con.execute(f"SELECT current_setting('{name}')").fetchall()[0][0]
 
 
+@pytest.fixture
+def loose_umask():
+    """The umask most shells have (0o022): what the code must not rely on."""
+    old = os.umask(0o022)
+    yield
+    os.umask(old)
+
+
 def test_the_configured_limit_and_spill_folder_reach_the_warehouse_connection(tmp_path):
     settings = _settings(tmp_path, memory_limit="300MiB", temp_directory="spill")
     settings.warehouse_path.parent.mkdir(parents=True)
@@ -42,6 +51,14 @@ def test_the_configured_limit_and_spill_folder_reach_the_warehouse_connection(tm
         assert _setting(con, "temp_directory").startswith(str(tmp_path / "spill" / "ib-"))
     finally:
         con.close()
+
+
+def test_a_spill_folder_the_product_creates_is_owner_only(tmp_path, loose_umask):
+    """Spills of the linkage model's connection hold names in pinyin: nobody else may read the folder."""
+    resources = DuckDBResources("256MiB", tmp_path / "spill")
+    con = storage.connect(resources=resources)
+    con.close()
+    assert (tmp_path / "spill").stat().st_mode & 0o777 == 0o700
 
 
 def test_a_second_connection_to_an_open_database_keeps_its_spill_folder(tmp_path):
