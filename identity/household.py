@@ -127,6 +127,16 @@ def _masked(records: pa.Table, cluster: np.ndarray) -> list[tuple[int, str, list
 def _keyed(
     records: pa.Table, cluster: np.ndarray, uids: np.ndarray, excluded: set[int], how: str
 ) -> list[tuple[int, str, list[Key]]]:
+    keys = keys_by_person(records, cluster, uids, excluded)
+    found = {label: [k for k in ks if k[0] and k[1]] for label, ks in keys.items()}
+    return [(label, how, ks) for label, ks in found.items() if ks]
+
+
+def keys_by_person(
+    records: pa.Table, cluster: np.ndarray, uids: np.ndarray, excluded: set[int]
+) -> dict[int, list[Key]]:
+    """``(house_key, pinyin_key, uid)`` of the records ``uids``, by person (cluster label), in ``uids``'
+    order; persons in ``excluded`` left out. Nulls are kept: each rule says what it needs."""
     index = pa.array(uids, pa.int64())
     keys: dict[int, list[Key]] = defaultdict(list)
     for house, pinyin, uid in zip(
@@ -136,9 +146,9 @@ def _keyed(
         strict=True,
     ):
         label = int(cluster[uid])
-        if house and pinyin and label not in excluded:
+        if label not in excluded:
             keys[label].append((house, pinyin, uid))
-    return [(label, how, found) for label, found in keys.items()]
+    return keys
 
 
 def _candidates(

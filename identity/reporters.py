@@ -36,7 +36,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from islandbridge.identity.household import Key, other_phone, phone_holders
+from islandbridge.identity.household import Key, keys_by_person, other_phone, phone_holders
 from islandbridge.identity.profiles import cluster_profiles, conflict, join_pairs
 
 MIN_ODDS = 999.0  # a probability of 0.999 that the reporter is the street's one person of that name
@@ -148,17 +148,7 @@ def _seekers(
     records: pa.Table, cluster: np.ndarray, incidents: np.ndarray, homed: set[int]
 ) -> list[tuple[int, str, list[Key]]]:
     """(label, pinyin, its incidents) of each person all of whose records are incidents of one name."""
-    index = pa.array(incidents, pa.int64())
-    keys: dict[int, list[Key]] = defaultdict(list)
-    for pinyin, house, uid in zip(
-        records["pinyin_key"].take(index).to_pylist(),
-        records["house_key"].take(index).to_pylist(),
-        incidents.tolist(),
-        strict=True,
-    ):
-        label = int(cluster[uid])
-        if label not in homed:
-            keys[label].append((house, pinyin, uid))
+    keys = keys_by_person(records, cluster, incidents, homed)
     out = []
     for label in sorted(keys):
         pinyins = {k[1] for k in keys[label]}
