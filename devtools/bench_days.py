@@ -166,7 +166,8 @@ def _print_row(row: dict) -> None:
         f"peak RSS {row['peak_rss_mib']:>5.0f} MiB  warehouse {row['warehouse_bytes'] / 2**20:6.1f} MiB  "
         f"vault {row['vault_bytes'] / 2**20:5.1f} MiB  growth {growth}  "
         f"(blocks in use {row['warehouse_vault_used_bytes'] / 2**20:.1f} MiB)  "
-        f"events {row['device_events_bytes'] / 2**20:.1f} MiB  reconcile {row.get('reconcile_s')}",
+        f"events {row['device_events_bytes'] / 2**20:.1f} MiB  steps {row.get('steps_s')}  "
+        f"reconcile {row.get('reconcile_s')}",
         flush=True,
     )
 
@@ -178,22 +179,49 @@ def _child(config: Path, day: dt.date) -> dict:
 
 def _sync(config: str, day: str) -> None:
     """Child process: one whole run for ``day``; prints one JSON line."""
+    from islandbridge import pipeline
     from islandbridge.config import parse_as_of
-    from islandbridge.pipeline import load_settings, sync
 
+    steps = _timed_steps(pipeline)
     t0 = time.perf_counter()
-    summary = sync(load_settings(config, environ=os.environ), parse_as_of(day))
+    summary = pipeline.sync(pipeline.load_settings(config, environ=os.environ), parse_as_of(day))
     retention = summary.get("published", {}).get("retention", {})
     print(
         json.dumps(
             {
                 "wall_s": round(time.perf_counter() - t0, 1),
                 "peak_rss_mib": peak_rss_mib(),
+                "steps_s": {name: round(seconds, 1) for name, seconds in steps.items()},
                 "reconcile_s": summary.get("identity", {}).get("timings_s", {}),
                 "retention_removed": {k: v for k, v in retention.items() if v},
             }
         )
     )
+
+
+def _timed_steps(pipeline) -> dict[str, float]:
+    """Wrap the pipeline module's step functions (which `sync` calls by name) so that each call adds
+    its wall time to the returned dict: ``extract:<source>``, ``validate``, ``load``, ``reconcile``,
+    ``build``, ``export``, ``publish``. Only for this child process, which exits after one sync."""
+    import functools
+
+    steps: dict[str, float] = {}
+
+    def timed(name: str, fn):
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            key = f"extract:{args[1]}" if name == "extract" else name
+            t0 = time.perf_counter()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                steps[key] = steps.get(key, 0.0) + time.perf_counter() - t0
+
+        return wrapper
+
+    for name in ("extract", "validate", "load", "reconcile", "build", "export", "publish"):
+        setattr(pipeline, name, timed(name, getattr(pipeline, name)))
+    return steps
 
 
 if __name__ == "__main__":
