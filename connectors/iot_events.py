@@ -88,7 +88,8 @@ def read_page(body: bytes, schema: pa.Schema) -> EventPage | None:
     if b"\\" in body or b"\x00" in body or (b"\xed" in body and _SURROGATE_BYTES.search(body)):
         return None  # `in` is a memchr; a regex alternation would walk every byte
     try:
-        body.decode("utf-8")
+        if not body.isascii():  # ASCII is valid UTF-8, and telling is a scan that makes no text
+            body.decode("utf-8")
         table = pajson.read_json(
             io.BytesIO(body),
             read_options=pajson.ReadOptions(use_threads=False, block_size=max(len(body) + 1, 1 << 20)),

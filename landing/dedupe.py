@@ -11,7 +11,7 @@ result does not depend on arrival order). Usually the landed copy wins and nothi
 is rewritten only when a suspect beats its copy (a vendor re-sending different content under one key).
 
 Memory: 8 bytes per landed row for the hashes (sorted runs, merged as they grow: 16 MB for two million
-events), plus the suspects themselves.
+events) and 2 for the filter in front of them (`KeyIndex`), plus the suspects themselves.
 """
 
 from __future__ import annotations
@@ -76,12 +76,23 @@ def _edges(data: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> np.ndar
 
 
 class KeyIndex:
-    """The hashes of the keys admitted so far, and the rows held aside as suspects."""
+    """The hashes of the keys admitted so far, and the rows held aside as suspects.
+
+    The hashes are kept in sorted runs (each at least twice the size of the next, merged as they grow).
+    In front of them, a bit per ``2**k`` slots of the hash space (``FILTER_BITS`` bits a key, so about
+    one key in 16 finds its bit set by another): a key whose bit is clear is new without a search of
+    the runs, which is what almost every key of an event log is."""
+
+    #: Bits of the filter per admitted key (2 bytes a key beside the runs' 8).
+    FILTER_BITS = 16
 
     def __init__(self) -> None:
         self.runs: list[np.ndarray] = []  # sorted, each at least twice the size of the next
         self.suspects: list[pa.Table] = []
         self.suspect_rows = 0
+        self._admitted = 0
+        self._bits = 16  # the filter has 2**_bits slots, indexed by the top _bits of a hash
+        self._filter = np.zeros(1 << (self._bits - 3), np.uint8)
 
     def admit(self, table: pa.Table) -> pa.Table:
         """The rows of ``table`` whose key hash is new (the first of each within the table); the others
@@ -103,18 +114,41 @@ class KeyIndex:
 
     def _contains(self, sorted_hashes: np.ndarray) -> np.ndarray:
         found = np.zeros(len(sorted_hashes), bool)
+        byte, bit = self._slots(sorted_hashes)
+        maybe = np.flatnonzero((self._filter[byte] >> bit) & 1)
+        if not len(maybe):
+            return found
+        asked = sorted_hashes[maybe]
         for run in self.runs:
-            at = np.searchsorted(run, sorted_hashes)
-            found |= run[np.minimum(at, len(run) - 1)] == sorted_hashes
+            at = np.searchsorted(run, asked)
+            found[maybe] |= run[np.minimum(at, len(run) - 1)] == asked
         return found
 
     def _add(self, sorted_hashes: np.ndarray) -> None:
         if not len(sorted_hashes):
             return
+        self._admitted += len(sorted_hashes)
+        if self._admitted * self.FILTER_BITS > 1 << self._bits:  # grown: a larger filter, from the runs
+            while self._admitted * self.FILTER_BITS > 1 << self._bits:
+                self._bits += 1
+            self._filter = np.zeros(1 << (self._bits - 3), np.uint8)
+            for run in self.runs:
+                self._mark(run)
+        self._mark(sorted_hashes)
         self.runs.append(sorted_hashes)
         while len(self.runs) > 1 and len(self.runs[-2]) <= 2 * len(self.runs[-1]):
             newer = self.runs.pop()
-            self.runs[-1] = np.sort(np.concatenate([self.runs[-1], newer]))
+            # a stable sort of two sorted runs is a merge (timsort), not a sort
+            self.runs[-1] = np.sort(np.concatenate([self.runs[-1], newer]), kind="stable")
+
+    def _slots(self, hashes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The filter's byte and bit of each hash (its top ``_bits`` bits)."""
+        slot = hashes >> np.uint64(64 - self._bits)
+        return (slot >> np.uint64(3)).astype(np.intp), (slot & np.uint64(7)).astype(np.uint8)
+
+    def _mark(self, hashes: np.ndarray) -> None:
+        byte, bit = self._slots(hashes)
+        np.bitwise_or.at(self._filter, byte, np.left_shift(np.uint8(1), bit))
 
 
 def resolve(

@@ -35,6 +35,7 @@ from decimal import Decimal
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
@@ -162,6 +163,21 @@ def write_part(
     private(fs, path)
 
 
+#: A stream's columns are judged for a dictionary on its first part of at least this many rows.
+DICTIONARY_SAMPLE = 10_000
+
+
+def unique_columns(table: pa.Table, keys: Sequence[str]) -> tuple[str, ...]:
+    """The columns of a part not worth a dictionary: ``keys``, and any column of which at least half
+    the values differ (the event log's millisecond ``ts``: the writer would build a dictionary up to
+    1 MiB before giving up, time spent for a larger file). Only the files' encoding depends on it."""
+    return tuple(
+        c
+        for c in table.column_names
+        if c in keys or pc.count_distinct(table.column(c)).as_py() * 2 >= table.num_rows
+    )
+
+
 def write_manifest(fs: pafs.FileSystem, base: str, manifest: Mapping[str, Any]) -> None:
     """Write a slice's manifest atomically (a temporary name, then a move): it is what marks it complete."""
     tmp = posixpath.join(base, MANIFEST + ".tmp")
@@ -218,6 +234,7 @@ class LandingWriter:
     _quarantine: list[dict[str, Any]] = field(default_factory=list)
     _deleted: list[dict[str, Any]] = field(default_factory=list)
     _files: list[dict[str, Any]] = field(default_factory=list)
+    _unique: dict[str, tuple[str, ...]] = field(default_factory=dict)  # per stream, see `unique_columns`
     _worker: ThreadPoolExecutor | None = None
     _pending: deque[Future] = field(default_factory=deque)
 
@@ -464,7 +481,9 @@ class LandingWriter:
         return pa.Table.from_pydict(columns, raw_schema(spec))
 
     def _write_part(self, spec: Stream, index: int, table: pa.Table) -> None:
-        unique = (*spec.key_columns, RECORD_KEY)
+        unique = self._unique.get(spec.name) or (*spec.key_columns, RECORD_KEY)
+        if spec.name not in self._unique and table.num_rows >= DICTIONARY_SAMPLE:
+            unique = self._unique[spec.name] = unique_columns(table, unique)
         write_part(self.fs, posixpath.join(self.base, spec.name), index, table, unique)
 
     def _dedupe(self, spec: Stream) -> None:
