@@ -138,6 +138,8 @@ _FLAT = (int, float, bool)
 
 def _encodes(text: str) -> bool:
     """Whether ``text`` is valid Unicode (no lone surrogate), i.e. can be written as UTF-8."""
+    if text.isascii():  # a flag of the string: no scan, no copy
+        return True
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
