@@ -111,3 +111,31 @@ def test_dedupe_picks_the_same_copy_whatever_the_arrival_order(tmp_path):
         writer.close({})
         results.append(_rows(tmp_path / f"run-{order[0]}" / "src" / "events"))
     assert results[0] == results[1] == [("x", "x1", "events:x")]
+
+
+def test_a_mostly_unique_column_is_written_without_a_dictionary_and_lands_the_same(tmp_path):
+    """From the first part of DICTIONARY_SAMPLE rows on, a column of mostly different values (here
+    ``name``) is written plainly, one that repeats (``id_number``) and small parts keep the dictionary."""
+    import pyarrow.parquet as pq
+
+    from islandbridge.landing.zone import DICTIONARY_SAMPLE
+
+    n = DICTIONARY_SAMPLE + 5
+    records = [{"pid": i, "name": f"n{i * 7919 % n}", "id_number": f"x{i % 3}"} for i in range(n)]
+    writer = _open(tmp_path, part_rows=DICTIONARY_SAMPLE)
+    writer.read("people", n)
+    writer.write("people", records)
+    writer.close({})
+    folder = tmp_path / "run1" / "src" / "people"
+
+    def dictionary(part, column):
+        meta = pq.ParquetFile(folder / f"part-{part:05d}.parquet").metadata.row_group(0)
+        chunk = next(
+            meta.column(i) for i in range(meta.num_columns) if meta.column(i).path_in_schema == column
+        )
+        return chunk.has_dictionary_page
+
+    assert not dictionary(0, "name") and not dictionary(1, "name")
+    assert dictionary(0, "id_number") and not dictionary(0, "_record_key")
+    expected = sorted((str(r["pid"]), r["name"], r["id_number"], f"people:{r['pid']}") for r in records)
+    assert sorted(_rows(folder)) == expected
