@@ -24,7 +24,8 @@ back (`NamesakeFlats.name_only`) and decided after the model's other links, on w
 
 Held-back links that do not join are reviewed as ``ambiguous``. Where the records show one person of the
 name, nothing changes: an unregistered resident's door card still joins its 台账 record on the name and
-the flat. Blocked by flat and name, and the held-back links are few, so linear in the records.
+the flat. A link kept from the previous run (`links.with_kept`) is not held back, as it skips the
+ambiguity rule. Blocked by flat and name, and the held-back links are few, so linear in the records.
 """
 
 from __future__ import annotations
