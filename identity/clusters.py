@@ -15,6 +15,10 @@ strongest first, but only when
   that name and a phone — it is linked to neither, nor to anyone it links to less well (the mother's
   registry row that lacks the phone is no better a choice than the two it could not choose between).
 
+A link on the name alone (no equal ID number, masked number or birth) in a flat whose home records show two
+people of that name is held back and decided after the others, on whole persons (`flatmates`: it needs
+a shared phone and no third namesake of the flat that could be either side).
+
 A last pass joins **sole namesakes** (`join_sole_namesakes`): two persons that are each other's only
 compatible namesake (pinyin) in one flat, or in one community when one of them has no address at all (a
 高龄补贴 row names only its 所属社区), where the registry has a row of that name there, and that
@@ -29,8 +33,9 @@ and no birth date, so the pass leaves them apart. Records so joined say ``matche
 Then the **household rules** (`household.join_household`): an incident whose reporter bears the name of
 exactly one compatible person living at the incident's flat joins that person, and a masked ID number
 joins the flat's one namesake whose full number shows it (``matched_by = 'reporter'`` / ``'masked_id'``).
-Last, an incident reported away from home joins the street's one person of its reporter's name when the
-name is rare enough and the street's incidents seldom name outsiders (`reporters.join_street_reporters`,
+An incident-only person joins the one person of the street who holds its phone under the reporter's name
+(`reporters.join_phone_reporters`, ``matched_by = 'reporter_phone'``). Last, an incident reported away
+from home joins the street's one person of its reporter's name when the name is rare enough and the street's incidents seldom name outsiders (`reporters.join_street_reporters`,
 ``matched_by = 'street_reporter'``).
 
 Everything not linked that came near is reported as a `Review` with its reason, for a person to decide.
@@ -46,6 +51,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from islandbridge.identity.decided import DecisionConflict, Decisions, hard_same, unkept, with_apart
+from islandbridge.identity.flatmates import NamesakeFlats, join_flatmates
 from islandbridge.identity.household import join_household
 from islandbridge.identity.links import KEPT_WEIGHT, Kept, Link, record_matches, typed_links, with_kept
 from islandbridge.identity.probabilistic import MATCH_PROBABILITY
@@ -56,7 +62,7 @@ from islandbridge.identity.profiles import (
     gathered_profiles,
     join_pairs,
 )
-from islandbridge.identity.reporters import join_street_reporters
+from islandbridge.identity.reporters import join_phone_reporters, join_street_reporters
 from islandbridge.perf import collector_paused
 
 AMBIGUITY_MARGIN = 10.0  # match weight (log2 of the Bayes factor) that separates a best link from a rival
@@ -133,15 +139,24 @@ def build_clusters(
     candidates, reviews = _screen(records, hard_components, pairs, match_probability)
     candidates = with_kept(candidates, kept)
     left, right, weight, prob = candidates
+    # a model link on the name alone where the flat holds two people of that name (`flatmates`): it takes
+    # part in the ambiguity rule like any candidate, but is decided after the others, against the flat
+    flats = NamesakeFlats(records)
+    deferred = flats.name_only(records, left, right) & (weight < KEPT_WEIGHT)
     components = connected_components(
         n, np.concatenate([hard[:, 0], left]), np.concatenate([hard[:, 1], right])
     )
     with collector_paused():
-        cluster, links, more = _resolve_all(records, components, hard, candidates, margin)
+        cluster, links, more = _resolve_all(records, components, hard, candidates, deferred, margin)
+    held = [(r.uid_l, r.uid_r, r.match_probability) for r in more if r.reason == "deferred"]
+    cluster, flatmates, undecided = join_flatmates(records, cluster, flats, held)
+    links += flatmates
+    more = [r for r in more if r.reason != "deferred"] + [Review(*r) for r in undecided]
     cluster, namesakes, undecided = join_sole_namesakes(records, cluster)
     cluster, household, several = join_household(records, cluster)
+    cluster, phoned = join_phone_reporters(records, cluster)
     cluster, away = join_street_reporters(records, cluster)
-    household += away
+    household += phoned + away
     undecided += [Review(min(a, b), max(a, b), None, "several_namesakes") for a, b in several]
     conflicts += unkept(decided.different, cluster, id_components)
     result = _result(cluster, edges, links, reviews + more + undecided, namesakes, same, kept, household)
@@ -211,9 +226,16 @@ def identity_evidence(records: pa.Table, left: np.ndarray, right: np.ndarray) ->
 
 
 def _resolve_all(
-    records: pa.Table, components: np.ndarray, edges: np.ndarray, candidates: Candidates, margin: float
+    records: pa.Table,
+    components: np.ndarray,
+    edges: np.ndarray,
+    candidates: Candidates,
+    deferred: np.ndarray,
+    margin: float,
 ) -> tuple[np.ndarray, list, list[Review]]:
-    """Run `_resolve` on every component with an edge; returns the cluster of each uid, links, reviews."""
+    """Run `_resolve` on every component with an edge; returns the cluster of each uid, links, reviews.
+    A ``deferred`` candidate takes part in the ambiguity rule but is not linked: unless ambiguous or in
+    conflict, it comes back as a `Review` with the reason ``deferred`` (for `flatmates.join_flatmates`)."""
     left, right, weight, prob = candidates
     cluster = np.arange(len(components), dtype=np.int64)
     order = np.argsort(components, kind="stable")  # uids of one component together, ascending
@@ -233,6 +255,7 @@ def _resolve_all(
         position[right][by_weight],
         prob[by_weight],
         weight[by_weight],
+        deferred[by_weight],
     )
     links, reviews = [], []
     ends = [*starts[1:].tolist(), len(busy)]
@@ -273,14 +296,14 @@ def _resolve(profiles: list[Profile], offset: int, id_edges, candidates, margin:
     # ambiguous as it would be from scratch, so an unchanged day links what the day before linked.
     rivals = _rival_links(uf, fixed, [c for c in candidates if c[3] < KEPT_WEIGHT], margin)
     links, reviews = [], []
-    for a, b, p, weight in candidates:
+    for a, b, p, weight, deferred in candidates:
         if weight < KEPT_WEIGHT and ((a, fixed[b]) in rivals or (b, fixed[a]) in rivals):
             reviews.append((a, b, p, "ambiguous"))
             continue
         ra, rb = uf.find(a), uf.find(b)
         reason = None if ra == rb else conflict(uf.profile[ra], uf.profile[rb])
-        if reason:
-            reviews.append((a, b, p, reason))
+        if reason or deferred:
+            reviews.append((a, b, p, reason or "deferred"))
         else:
             uf.union(a, b)
             links.append((a, b, p))
@@ -291,7 +314,7 @@ def _resolve(profiles: list[Profile], offset: int, id_edges, candidates, margin:
 def _rival_links(uf: _UnionFind, fixed: dict[int, int], candidates, margin: float) -> set[tuple[int, int]]:
     """(record, ID-cluster) links to drop: the record matches rival persons about equally well."""
     targets: dict[int, dict[int, float]] = {}
-    for a, b, _, weight in candidates:
+    for a, b, _, weight, *_ in candidates:
         for rec, other in ((a, fixed[b]), (b, fixed[a])):
             best = targets.setdefault(rec, {})
             best[other] = max(weight, best.get(other, float("-inf")))

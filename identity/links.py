@@ -40,8 +40,17 @@ import pyarrow.compute as pc
 from islandbridge.privacy.keys import Key
 from islandbridge.privacy.pseudonymise import person_keys
 
-RULES = ("id", "decision", "probabilistic", "namesake", "reporter", "masked_id", "street_reporter")
-STICKY_RULES = ("probabilistic", "namesake", "reporter", "masked_id", "street_reporter")
+RULES = (
+    "id",
+    "decision",
+    "probabilistic",
+    "namesake",
+    "reporter",
+    "masked_id",
+    "reporter_phone",
+    "street_reporter",
+)
+STICKY_RULES = ("probabilistic", "namesake", "reporter", "masked_id", "reporter_phone", "street_reporter")
 # Identifying fields (records.FEATURES). Not ``born_by``: it moves with the as-of date every day.
 FINGERPRINT_COLUMNS = (
     "name_key",

@@ -119,3 +119,37 @@ def test_an_incident_with_another_persons_phone_stays_alone():
     rows.append(_incident(len(rows), "zhuge", "kongming", phones=phone))
     found = _cluster(rows)
     assert found.cluster[-1] == len(rows) - 1
+
+
+PHONE = "+8619917402665"
+
+
+def _with_phone(rows: list[dict], uid: int, phone: str = PHONE) -> list[dict]:
+    rows[uid] = {**rows[uid], "phones": [phone]}
+    return rows
+
+
+def test_an_incident_away_with_the_phone_of_the_one_person_of_that_name_joins_however_common_the_name():
+    """s0 + g1 is too common for the name alone (above); the resident's phone on the incident decides."""
+    rows = _with_phone(_street([("s0", "g1", "1975-04-04")]), 600)
+    rows.append(_incident(len(rows), "s0", "g1", phones=[PHONE]))
+    found = _cluster(rows)
+    assert found.cluster[-1] == found.cluster[600]
+    assert found.matched_by[-1] == "reporter_phone"
+
+
+def test_namesakes_who_share_the_phone_leave_the_incident_alone():
+    """Two s0 + g1 who give one number (a household's): the phone cannot say which of them reported."""
+    rows = _street([("s0", "g1", "1975-04-04"), ("s0", "g1", "2001-02-02")])
+    rows = _with_phone(_with_phone(rows, 600), 602)
+    rows.append(_incident(len(rows), "s0", "g1", phones=[PHONE]))
+    found = _cluster(rows)
+    assert found.cluster[-1] == len(rows) - 1
+
+
+def test_a_phone_held_by_someone_of_another_name_is_not_enough():
+    """A household's number, held by s7 + g7: a reporter s0 + g1 giving it is not shown to be anyone."""
+    rows = _with_phone(_street([("s0", "g1", "1975-04-04")]), 14)
+    rows.append(_incident(len(rows), "s0", "g1", phones=[PHONE]))
+    found = _cluster(rows)
+    assert found.cluster[-1] == len(rows) - 1
