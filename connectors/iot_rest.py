@@ -267,7 +267,7 @@ class IotRestConnector(RestConnector):
         """Count each event read; land it, or quarantine a broken clock once, counting its repeats.
 
         The log delivers at least once: repeats of a landed event are removed by the landing writer
-        (``EVENTS.dedupe``, `landing.dedupe`: 10 bytes of key hash and filter per event in memory, not the events).
+        (``EVENTS.dedupe``, `landing.dedupe`: 10–12 bytes of key hash and filter per event in memory, not the events).
 
         The common case is cheap: a page is counted as read at once; ``checked`` says the page was found
         free of items that are not objects or hold invalid Unicode (``paging.problem_free``), so no

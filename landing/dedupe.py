@@ -11,7 +11,8 @@ result does not depend on arrival order). Usually the landed copy wins and nothi
 is rewritten only when a suspect beats its copy (a vendor re-sending different content under one key).
 
 Memory: 8 bytes per landed row for the hashes (sorted runs, merged as they grow: 16 MB for two million
-events) and 2 for the filter in front of them (`KeyIndex`), plus the suspects themselves.
+events) and 2–4 for the filter in front of them (`KeyIndex`: at least 16 bits a key, grown in powers of
+two), plus the suspects themselves.
 """
 
 from __future__ import annotations
