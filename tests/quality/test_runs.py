@@ -61,6 +61,26 @@ def test_a_next_run_checks_volume_and_references_against_the_warehouse_too(works
     assert gate.passed and gate.quarantined == {}
 
 
+def test_a_next_run_still_quarantines_a_reference_neither_landed_nor_in_the_warehouse(workspace_factory):
+    """On a next run the landed residents' houses are looked up in the day's landing and in the warehouse:
+    residents naming houses of the first run pass, the one naming a house nobody has is set aside (a guard
+    for any change that narrows the reference keys to follow the day's rows)."""
+    ws = workspace_factory("narrowed", private=True)
+    ws.sync("2026-11-19", REGISTRY)
+    with _registry(ws) as db:
+        jmid = db.execute("SELECT jmid FROM t_jm ORDER BY jmid LIMIT 1").fetchone()[0]
+        db.execute("UPDATE t_jm SET fwbh = 'FW9999998', gxsj = '2026-11-20 10:00:00' WHERE jmid = ?", [jmid])
+    ws.extract("2026-11-20", REGISTRY)
+    residents = ws.landed("2026-11-20", "registry", "t_jm").to_pylist()
+    houses_now = set(ws.landed("2026-11-20", "registry", "t_fw")["fwbh"].to_pylist())
+    from_warehouse = [r for r in residents if r["fwbh"] not in houses_now and r["fwbh"] != "FW9999998"]
+    assert from_warehouse, "the test needs residents whose house only the warehouse has"
+    gate = ws.gate("2026-11-20", REGISTRY)
+    house = next(r for r in gate.results if r.name == "registry.t_jm.house_exists")
+    assert (house.element_count, house.unexpected_count) == (len(residents), 1)
+    assert gate.excluded_keys == {"registry": {"t_jm": [f"t_jm:{jmid}"]}}
+
+
 def test_replay_loads_a_fixed_row_exactly_once(workspace_factory):
     ws = workspace_factory("replay", private=True)
     with _registry(ws) as db:
