@@ -39,12 +39,13 @@ from islandbridge.identity.deterministic import id_links
 from islandbridge.identity.evaluate import pair_counts
 from islandbridge.identity.filing import sync_vault
 from islandbridge.identity.links import Kept, fingerprints, kept_links, links_table
-from islandbridge.identity.probabilistic import MODEL_FORMAT, predict_pairs, train_model
+from islandbridge.identity.probabilistic import MODEL_FORMAT, train_model
 from islandbridge.identity.records import (
     load_records,
     person_streams,
 )
 from islandbridge.identity.reuse import Reuse
+from islandbridge.identity.scoring import Scoring
 from islandbridge.landing import raw
 from islandbridge.privacy.configured import open_vault, person_mac_key
 from islandbridge.privacy.keys import Key
@@ -109,6 +110,7 @@ def _reconcile_one(
     base = identity.run_base(con, run_id, as_of)
     timings: dict[str, float] = {}
     reuse = Reuse(vault, as_of, full=full)
+    scoring = Scoring(vault, full=full)
     with _timed(timings, "normalise"):
         records = load_records(con, person_streams(settings), as_of, sealed, reuse)
     with _timed(timings, "train"):
@@ -118,7 +120,7 @@ def _reconcile_one(
         previous_links = identity.current_links(con)
         prints = fingerprints(mac_key, records)
         kept = kept_links(previous_links, records, prints, clustering.identity_evidence)
-        found = _match(records, model, decided, kept)
+        found = _match(records, scoring(records, model or {}), decided, kept)
     with _timed(timings, "keys"):
         result, keys = _assign(mac_key, records, found, base)
     new_map = _identity_map(records, found, keys)
@@ -160,6 +162,7 @@ def _reconcile_one(
         **summary,
         "model_trained": trained,
         "normalised": reuse.counts,
+        "scored": scoring.counts,
         "timings_s": {k: round(v, 2) for k, v in timings.items()},
     }
 
@@ -198,6 +201,7 @@ def train_linkage(
         version = identity.save_model(
             con, model, MODEL_FORMAT, raw.run_id_for(as_of), records.num_rows, clock()
         )
+        Scoring(vault).frequencies(records, model)  # the model's name frequencies: those of its records
     finally:
         vault.close()
         con.close()
@@ -258,11 +262,10 @@ def _model(
 
 def _match(
     records: pa.Table,
-    model: dict[str, Any] | None,
+    pairs: pa.Table,
     decided: review.Applicable | None = None,
     kept: Kept | None = None,
 ) -> clustering.Clustering:
-    pairs = predict_pairs(records, model or {})
     decisions = decided.decisions if decided else None
     return clustering.build_clusters(records, id_links(records), pairs, decisions=decisions, kept=kept)
 
