@@ -276,8 +276,8 @@ def _churn(records, base, new_map: pa.Table, result, previous_links: pd.DataFram
     changes = churn.record_changes(base.previous, current, result.events)
     before: dict[tuple[str, str], str] = {}
     for side in ("l", "r"):
-        ends = previous_links[[f"system_{side}", f"record_key_{side}", f"fingerprint_{side}"]]
-        before.update({(s, k): f for s, k, f in ends.itertuples(index=False, name=None)})
+        ends = (previous_links[f"{c}_{side}"].tolist() for c in ("system", "record_key", "fingerprint"))
+        before.update({(s, k): f for s, k, f in zip(*ends, strict=True)})
     keys = list(zip(records["system"].to_pylist(), records["record_key"].to_pylist(), strict=True))
     now = dict(zip(keys, prints, strict=True))
     touched = {keys[u] for pair in (decided.pair_ids if decided else {}) for u in pair}

@@ -224,8 +224,24 @@ def _kept_pairs(con, now: pa.Table, changed: np.ndarray, kept: pa.Table) -> pa.T
 
 def _blocks_as_coded(model: Mapping[str, Any]) -> bool:
     """Whether ``model`` blocks on `BLOCKING` (the neighbourhood reads it); a model that blocks otherwise
-    has every pair scored."""
-    rules = probabilistic.model_settings()["blocking_rules_to_generate_predictions"]
-    return json.dumps(model.get("blocking_rules_to_generate_predictions"), sort_keys=True) == json.dumps(
-        rules, sort_keys=True
-    )
+    has every pair scored. Compared with the rules as Splink saves them (`saved_blocking`), so that a day
+    without change need not import Splink."""
+    saved = model.get("blocking_rules_to_generate_predictions")
+    return json.dumps(saved, sort_keys=True) == json.dumps(saved_blocking(), sort_keys=True)
+
+
+def saved_blocking() -> list[dict[str, Any]]:
+    """`BLOCKING` as a saved Splink model lists it (``blocking_rules_to_generate_predictions``)."""
+    rules = []
+    for rule in BLOCKING:
+        terms = [f'l."{c}" = r."{c}"' for c in rule]
+        sql = terms[0] if len(terms) == 1 else " AND ".join(f"({t})" for t in terms)
+        exploded = [c for c in rule if c in EXPLODED]
+        rules.append(
+            {
+                "blocking_rule": sql,
+                "sql_dialect": "duckdb",
+                **({"arrays_to_explode": exploded} if exploded else {}),
+            }
+        )
+    return rules

@@ -24,7 +24,7 @@ import yaml
 from islandbridge.config import parse_as_of
 from islandbridge.identity.reconcile import reconcile
 from islandbridge.pipeline import load_settings, sync
-from tests.helpers import living_street
+from tests.helpers import copy_vault, living_street
 
 FIRST = dt.date(2026, 11, 20)
 CHANGING_DAYS = 4
@@ -45,12 +45,8 @@ def _full_copy(settings, day: dt.date, into) -> tuple[dict, dict]:
     copy = dataclasses.replace(
         settings, warehouse_path=into / "warehouse.duckdb", vault_path=into / "private" / "vault.duckdb"
     )
-    copy.vault_path.parent.mkdir()
     shutil.copyfile(settings.warehouse_path, copy.warehouse_path)
-    shutil.copyfile(settings.vault_path, copy.vault_path)
-    (copy.vault_path.parent / "linkage").mkdir()
-    for kept in (settings.vault_path.parent / "linkage").glob("frequencies-*.sealed"):
-        shutil.copyfile(kept, copy.vault_path.parent / "linkage" / kept.name)
+    copy_vault(settings.vault_path, copy.vault_path)
     summary = reconcile(copy, parse_as_of(day.isoformat()), full=True)
     return summary, _identity(copy.warehouse_path)
 

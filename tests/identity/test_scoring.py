@@ -6,14 +6,18 @@ from __future__ import annotations
 import pyarrow as pa
 import pytest
 
-from islandbridge.identity.probabilistic import predict_pairs
-from islandbridge.identity.scoring import Scoring, model_hash
+from islandbridge.identity.probabilistic import model_settings, predict_pairs
+from islandbridge.identity.scoring import Scoring, model_hash, saved_blocking
 from islandbridge.privacy.vault import Vault
 from tests.identity.strategies import record, table
 from tests.identity.test_probabilistic import _fixed_model
 from tests.privacy.helpers import vault_ring
 
-NAMES = (("张伟", "zhangwei", "zhang", "wei"), ("李娜", "lina", "li", "na"), ("王芳", "wangfang", "wang", "fang"))
+NAMES = (
+    ("张伟", "zhangwei", "zhang", "wei"),
+    ("李娜", "lina", "li", "na"),
+    ("王芳", "wangfang", "wang", "fang"),
+)
 
 
 @pytest.fixture
@@ -103,3 +107,8 @@ def test_the_name_frequencies_are_frozen_with_the_model_and_kept_sealed(vault):
     assert path.stat().st_mode & 0o777 == 0o600 and path.parent.stat().st_mode & 0o777 == 0o700
     blob = path.read_bytes()
     assert not any(text.encode() in blob for name in NAMES for text in name[:2])
+
+
+def test_the_neighbourhood_reads_the_blocking_the_model_saves():
+    """A model saved with other blocking rules is scored whole; the rules as coded are recognised."""
+    assert model_settings()["blocking_rules_to_generate_predictions"] == saved_blocking()
