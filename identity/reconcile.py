@@ -7,7 +7,8 @@ Runs after ``load`` for the same as-of instant T, and returns counts only (no pe
 
 1. build the record table from the newest version of each raw record (`transforms.identity.records`);
 2. link equal valid full ID numbers (`deterministic`), score candidate pairs with the saved Splink
-   model (`probabilistic`; the first run with no saved model trains and saves version 1, and says so;
+   model (`probabilistic`; a pair of two records unchanged since the last run keeps its score,
+   `scoring`; the first run with no saved model trains and saves version 1, and says so;
    `train_linkage` trains a new version on purpose), cluster under hard constraints (`clusters`);
    People's decisions on review pairs (``islandbridge review decide``, `review`) join the constraints:
    ``same`` a hard link, ``different`` a cannot-link; those it cannot honour are in ``decisions``;
@@ -69,8 +70,9 @@ def reconcile(
     - days loaded but not reconciled before ``as_of`` (e.g. after such a rewind) are reconciled first,
       in order (``caught_up`` in the result), so the map of ``as_of`` is always the in-order one.
 
-    Records unchanged since the last run keep their normalised form (`reuse`); ``full`` normalises every
-    record again (same result, for when the kept forms are in doubt).
+    Records unchanged since the last run keep their normalised form (`reuse`), and pairs of two unchanged
+    records their score (`scoring`, under the model's kept name frequencies); ``full`` normalises every
+    record and scores every pair again (same result, for when the kept forms are in doubt).
 
     Raises ``ConfigError`` without a ``person_key`` key and ``IdentityStateError`` when nothing is loaded
     as of ``as_of`` or the history needed to re-run it is not kept.
