@@ -9,7 +9,8 @@ with it until the next training. A name the frequencies do not hold (new since) 
 average weight (Splink's rule for a value without a frequency). They hold names, so they are kept
 sealed under the vault key beside it: ``<vault dir>/linkage/frequencies-<model hash>.sealed``
 (owner-only, `privacy.sealed_files`), one file per model, so a past day re-run with an older model
-finds its own. A frequencies file that cannot be opened is counted again from the run's records, with a
+finds its own; a run re-seals them under the vault's active key when a rotation left them under an
+older one. A frequencies file that cannot be opened is counted again from the run's records, with a
 warning (the scores may then move a little, as after a retraining).
 
 With the frequencies fixed, a pair's score depends on its two records only. After scoring, a run keeps
@@ -48,7 +49,7 @@ import pyarrow as pa
 from islandbridge.config import DuckDBResources
 from islandbridge.identity import probabilistic
 from islandbridge.identity.probabilistic import BLOCKING, EXPLODED, SPLINK_COLUMNS, predict_pairs
-from islandbridge.privacy.sealed_files import SealedFileError, read_tables, write_tables
+from islandbridge.privacy.sealed_files import SealedFileError, read_tables, sealed_kid, write_tables
 from islandbridge.privacy.vault import Vault
 from islandbridge.storage import connect, owner_only, registered
 
@@ -107,7 +108,10 @@ class Scoring:
         path = self.directory / f"frequencies-{model_hash(model)}.sealed"
         if path.is_file():
             try:
-                return read_tables(self.vault.keyring, path, self._aad("frequencies"))
+                tables, stamp = read_tables(self.vault.keyring, path, self._aad("frequencies"))
+                if sealed_kid(path) != self.vault.keyring.active.kid:  # a rotated key: keep them readable
+                    write_tables(self.vault.keyring, path, self._aad("frequencies"), tables, context=stamp)
+                return tables, stamp
             except SealedFileError as exc:
                 log.warning(
                     "the linkage model's kept name frequencies cannot be read (%s); counting them again on "

@@ -62,6 +62,16 @@ def read_tables(keyring: KeyRing, path: Path, aad: bytes) -> tuple[dict[str, pa.
     return tables, header["context"]
 
 
+def sealed_kid(path: Path) -> str | None:
+    """The id of the key ``path`` is sealed under (None when it cannot be told): a caller re-seals a file
+    kept for long under the active key, so that retiring an old key does not lose it."""
+    head = path.read_bytes()[:256]
+    try:
+        return head[1 : 1 + head[0]].decode("utf-8")
+    except (IndexError, UnicodeDecodeError):
+        return None
+
+
 def write_sealed(keyring: KeyRing, path: Path, aad: bytes, plain: bytes) -> None:
     """``plain`` sealed into ``path`` (staged, then moved into place), owner-only in an owner-only folder."""
     kid = keyring.active.kid

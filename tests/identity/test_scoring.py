@@ -3,11 +3,15 @@ what scoring every pair gives; the model's name frequencies are kept with it, se
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pyarrow as pa
 import pytest
 
 from islandbridge.identity.probabilistic import model_settings, predict_pairs
 from islandbridge.identity.scoring import Scoring, model_hash, saved_blocking
+from islandbridge.privacy.keys import VAULT, KeyRing, new_keyring_text
+from islandbridge.privacy.sealed_files import sealed_kid
 from islandbridge.privacy.vault import Vault
 from tests.identity.strategies import record, table
 from tests.identity.test_probabilistic import _fixed_model
@@ -112,3 +116,18 @@ def test_the_name_frequencies_are_frozen_with_the_model_and_kept_sealed(vault):
 def test_the_neighbourhood_reads_the_blocking_the_model_saves():
     """A model saved with other blocking rules is scored whole; the rules as coded are recognised."""
     assert model_settings()["blocking_rules_to_generate_predictions"] == saved_blocking()
+
+
+def test_a_rotated_vault_key_reseals_the_frequencies_and_keeps_their_scores(tmp_path):
+    """After `keys rotate`, a run re-seals the frequencies under the new key with their stamp: the old key
+    can be retired without losing them, and the kept scores stay valid."""
+    first = new_keyring_text(None, kid="v1")
+    model, records = _fixed_model(), _renumbered(_street())
+    before = Scoring(SimpleNamespace(keyring=KeyRing.parse(first, VAULT), path=tmp_path / "vault.duckdb"))
+    before(records, model)
+    rotated = KeyRing.parse(new_keyring_text(first, kid="v2"), VAULT)
+    after = Scoring(SimpleNamespace(keyring=rotated, path=tmp_path / "vault.duckdb"))
+    after(records, model)
+    path = tmp_path / "linkage" / f"frequencies-{model_hash(model)}.sealed"
+    assert sealed_kid(path) == "v2"
+    assert after.counts == {"kept": after.counts["kept"], "scored": 0, "changed": 0}
