@@ -84,6 +84,12 @@ def test_a_day_scores_only_its_changed_records_pairs_and_gets_what_scoring_all_g
     assert full(day2, model).equals(pairs) and full.counts["kept"] == 0
 
 
+def test_a_first_run_scores_as_splink_counting_the_names_itself(vault):
+    """The frequencies are counted on the first records scored: that run's scores are Splink's own."""
+    model, records = _fixed_model(), _renumbered(_next_day(_street()))
+    assert Scoring(vault)(records, model).equals(predict_pairs(records, model))
+
+
 def test_a_day_without_change_scores_nothing(vault):
     model, records = _fixed_model(), _renumbered(_street())
     first = Scoring(vault)(records, model)
