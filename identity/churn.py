@@ -69,6 +69,9 @@ def explain_splits(
     current record's fingerprint; ``decided``: records a person decided about. Returns one dict per
     split: ``old_key, new_key, records`` (how many moved) and ``explained`` (bool).
     """
+    events = [event for event in events if event.event == "split"]
+    if not events:  # a day without splits (most days) need not index the whole map
+        return []
     prev_members = _members(previous)
     now_members = _members(current)
     prev_keys = set(zip(previous["system"], previous["record_key"], strict=True))

@@ -95,8 +95,12 @@ def assign_keys(
 
 def _keep_by_overlap(joined: pd.DataFrame) -> dict[int, str]:
     overlap = joined.dropna(subset=["old_key"]).groupby(["cluster", "old_key"]).size().reset_index(name="n")
-    overlap = overlap.sort_values(["n", "old_key", "cluster"], ascending=[False, True, True])
-    kept: dict[int, str] = {}
+    # A cluster whose records carried one old key, which no other cluster's records carried, meets no rival
+    # in the greedy pass: it keeps that key whatever the order. Only the contested pairs (a day's merges
+    # and splits) go through the loop.
+    sole = ~overlap["cluster"].duplicated(keep=False) & ~overlap["old_key"].duplicated(keep=False)
+    kept = dict(zip(overlap["cluster"][sole].tolist(), overlap["old_key"][sole].tolist(), strict=True))
+    overlap = overlap[~sole].sort_values(["n", "old_key", "cluster"], ascending=[False, True, True])
     taken: set[str] = set()
     for cluster, old in zip(overlap["cluster"].tolist(), overlap["old_key"].tolist(), strict=True):
         if cluster not in kept and old not in taken:

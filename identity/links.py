@@ -117,28 +117,33 @@ def kept_links(
     either both unchanged (same fingerprints) or, where ``still_agree`` is given (the clustering's
     `clusters.identity_evidence`), changed but still agreeing on name, birth date or ID number — a new
     phone or a move is changed evidence, not contradicting evidence; a new name is."""
-    systems, keys = records["system"].to_pylist(), records["record_key"].to_pylist()
-    uid = {(s, k): i for i, (s, k) in enumerate(zip(systems, keys, strict=True))}
-    left, right, prob, rules, same = [], [], [], [], []
-    for row in previous.itertuples(index=False):
-        if row.rule not in STICKY_RULES:
-            continue
-        a, b = uid.get((row.system_l, row.record_key_l)), uid.get((row.system_r, row.record_key_r))
-        if a is None or b is None:
-            continue
-        left.append(a)
-        right.append(b)
-        prob.append(np.nan if pd.isna(row.match_probability) else row.match_probability)
-        rules.append(row.rule)
-        same.append(prints[a] == row.fingerprint_l and prints[b] == row.fingerprint_r)
-    left_, right_ = np.array(left, np.int64), np.array(right, np.int64)
-    keep = np.array(same, bool)
-    if still_agree is not None and len(left_):
-        keep |= np.asarray(still_agree(records, left_, right_), bool)
+    sticky = previous[previous["rule"].isin(STICKY_RULES)]
+    uids = pd.DataFrame(
+        {
+            "system": pd.Series(records["system"].to_pylist(), dtype=object),
+            "record_key": pd.Series(records["record_key"].to_pylist(), dtype=object),
+            "uid": np.arange(records.num_rows, dtype=np.int64),
+        }
+    )
+    ends = []
+    for side in ("l", "r"):
+        keys = sticky[[f"system_{side}", f"record_key_{side}"]].astype(object)
+        keys.columns = ["system", "record_key"]
+        ends.append(keys.merge(uids, how="left", on=["system", "record_key"])["uid"].to_numpy(np.float64))
+    present = ~np.isnan(ends[0]) & ~np.isnan(ends[1])
+    left, right = (end[present].astype(np.int64) for end in ends)
+    sticky = sticky[present]
+    marks, keep = np.asarray(prints, dtype=object), np.ones(len(left), bool)
+    for side, at in (("l", left), ("r", right)):
+        keep &= marks[at] == sticky[f"fingerprint_{side}"].astype(object).fillna("").to_numpy()
+    prob = sticky["match_probability"].to_numpy(np.float64, na_value=np.nan)
+    rules = sticky["rule"].tolist()
+    if still_agree is not None and len(left):
+        keep |= np.asarray(still_agree(records, left, right), bool)
     return Kept(
-        left_[keep],
-        right_[keep],
-        np.array(prob, np.float64)[keep],
+        left[keep],
+        right[keep],
+        prob[keep],
         [r for r, k in zip(rules, keep, strict=True) if k],
     )
 

@@ -140,18 +140,33 @@ COMPARISONS: tuple[tuple[str, tuple[dict[str, Any], ...]], ...] = (
 )
 
 
+# The candidate pairs' blocking (see the module docstring): records equal on every column of a rule are
+# paired; `EXPLODED` columns are lists, paired on any shared element. `scoring.neighbourhood` reads it.
+BLOCKING: tuple[tuple[str, ...], ...] = (
+    ("id_full",),
+    ("id_ps",),
+    ("pinyin_key", "room_key"),
+    ("pinyin_key", "birth_ym"),
+    ("pinyin_key", "phones"),
+    ("surname_pinyin", "birth"),
+    ("given_pinyin", "house_key"),
+)
+EXPLODED = ("phones",)
+# The columns whose term frequencies adjust the name levels' weights.
+TF_COLUMNS = tuple(
+    level["tf_adjustment_column"]
+    for _, levels in COMPARISONS
+    for level in levels
+    if "tf_adjustment_column" in level
+)
+
+
 def blocking_rules() -> list:
-    """The rules that generate candidate pairs (see the module docstring)."""
+    """The rules that generate candidate pairs (`BLOCKING`)."""
     from splink import block_on
 
     return [
-        block_on("id_full"),
-        block_on("id_ps"),
-        block_on("pinyin_key", "room_key"),
-        block_on("pinyin_key", "birth_ym"),
-        block_on("pinyin_key", "phones", arrays_to_explode=["phones"]),
-        block_on("surname_pinyin", "birth"),
-        block_on("given_pinyin", "house_key"),
+        block_on(*rule, arrays_to_explode=[c for c in rule if c in EXPLODED] or None) for rule in BLOCKING
     ]
 
 
@@ -234,11 +249,17 @@ def _expectation_maximisation(linker, name: str, rule) -> None:
 
 
 def predict_pairs(
-    records: pa.Table, model: Mapping[str, Any], threshold: float = REVIEW_PROBABILITY
+    records: pa.Table,
+    model: Mapping[str, Any],
+    threshold: float = REVIEW_PROBABILITY,
+    frequencies: Mapping[str, pa.Table] | None = None,
 ) -> pa.Table:
     """Scored candidate pairs at or above ``threshold``: uid_l < uid_r, match_weight, match_probability.
 
-    Deterministic for a model and a record table. The pairs are sorted by (uid_l, uid_r).
+    ``frequencies`` (`term_frequencies`, by column of `TF_COLUMNS`): the name frequencies to weigh name
+    agreement with; without them Splink counts them in ``records``. Deterministic for a model, its
+    frequencies and a record table; with given frequencies a pair's score depends on its two records
+    only. The pairs are sorted by (uid_l, uid_r).
     """
     if records.num_rows < 2:
         return pa.table(
@@ -249,7 +270,7 @@ def predict_pairs(
                 "match_probability": pa.array([], pa.float64()),
             }
         )
-    with _linker(records, dict(model)) as (linker, con):
+    with _linker(records, dict(model), frequencies) as (linker, con):
         scored = linker.inference.predict(threshold_match_probability=threshold, warning_mode="never")
         return con.sql(
             f"SELECT least(uid_l, uid_r) AS uid_l, greatest(uid_l, uid_r) AS uid_r, match_weight, "
@@ -257,22 +278,37 @@ def predict_pairs(
         ).to_arrow_table()
 
 
+def term_frequencies(records: pa.Table, model: Mapping[str, Any]) -> dict[str, pa.Table]:
+    """Each `TF_COLUMNS` column's term frequencies in ``records``, as Splink counts them when it predicts
+    (``<column>, tf_<column>``: a value's share of the non-null values), sorted by value."""
+    with _linker(records, dict(model)) as (linker, _):
+        return {
+            column: linker.table_management.compute_tf_table(column).as_pyarrow_table().sort_by(column)
+            for column in TF_COLUMNS
+        }
+
+
 class _linker:
-    """A Splink linker over an in-memory DuckDB holding only the matching columns; closed on exit.
+    """A Splink linker over an in-memory DuckDB holding only the matching columns (and the name
+    frequencies to use, when given); closed on exit.
 
     Splink's own progress messages (counts and parameters, never data) are held to warnings while it
     runs: at INFO they would drown the pipeline's log.
     """
 
-    def __init__(self, records: pa.Table, settings: dict[str, Any]) -> None:
+    def __init__(
+        self, records: pa.Table, settings: dict[str, Any], frequencies: Mapping[str, pa.Table] | None = None
+    ) -> None:
         from splink import DuckDBAPI, Linker
 
         self._splink_log = logging.getLogger("splink")
         self._level = self._splink_log.level
         self._splink_log.setLevel(logging.ERROR)
         self._con = storage.connect()
-        table = records.select(list(SPLINK_COLUMNS))
-        self._linker = Linker(DuckDBAPI(self._con).register(table), settings, log_level=None)
+        api = DuckDBAPI(self._con)
+        self._linker = Linker(api.register(records.select(list(SPLINK_COLUMNS))), settings, log_level=None)
+        for column, table in (frequencies or {}).items():
+            self._linker.table_management.register_term_frequency_lookup(api.register(table), column)
 
     def __enter__(self):
         return self._linker, self._con

@@ -7,7 +7,8 @@ Runs after ``load`` for the same as-of instant T, and returns counts only (no pe
 
 1. build the record table from the newest version of each raw record (`transforms.identity.records`);
 2. link equal valid full ID numbers (`deterministic`), score candidate pairs with the saved Splink
-   model (`probabilistic`; the first run with no saved model trains and saves version 1, and says so;
+   model (`probabilistic`; a pair of two records unchanged since the last run keeps its score,
+   `scoring`; the first run with no saved model trains and saves version 1, and says so;
    `train_linkage` trains a new version on purpose), cluster under hard constraints (`clusters`);
    People's decisions on review pairs (``islandbridge review decide``, `review`) join the constraints:
    ``same`` a hard link, ``different`` a cannot-link; those it cannot honour are in ``decisions``;
@@ -39,12 +40,13 @@ from islandbridge.identity.deterministic import id_links
 from islandbridge.identity.evaluate import pair_counts
 from islandbridge.identity.filing import sync_vault
 from islandbridge.identity.links import Kept, fingerprints, kept_links, links_table
-from islandbridge.identity.probabilistic import MODEL_FORMAT, predict_pairs, train_model
+from islandbridge.identity.probabilistic import MODEL_FORMAT, train_model
 from islandbridge.identity.records import (
     load_records,
     person_streams,
 )
 from islandbridge.identity.reuse import Reuse
+from islandbridge.identity.scoring import Scoring
 from islandbridge.landing import raw
 from islandbridge.privacy.configured import open_vault, person_mac_key
 from islandbridge.privacy.keys import Key
@@ -68,8 +70,9 @@ def reconcile(
     - days loaded but not reconciled before ``as_of`` (e.g. after such a rewind) are reconciled first,
       in order (``caught_up`` in the result), so the map of ``as_of`` is always the in-order one.
 
-    Records unchanged since the last run keep their normalised form (`reuse`); ``full`` normalises every
-    record again (same result, for when the kept forms are in doubt).
+    Records unchanged since the last run keep their normalised form (`reuse`), and pairs of two unchanged
+    records their score (`scoring`, under the model's kept name frequencies); ``full`` normalises every
+    record and scores every pair again (same result, for when the kept forms are in doubt).
 
     Raises ``ConfigError`` without a ``person_key`` key and ``IdentityStateError`` when nothing is loaded
     as of ``as_of`` or the history needed to re-run it is not kept.
@@ -109,6 +112,7 @@ def _reconcile_one(
     base = identity.run_base(con, run_id, as_of)
     timings: dict[str, float] = {}
     reuse = Reuse(vault, as_of, full=full)
+    scoring = Scoring(vault, full=full)
     with _timed(timings, "normalise"):
         records = load_records(con, person_streams(settings), as_of, sealed, reuse)
     with _timed(timings, "train"):
@@ -118,7 +122,7 @@ def _reconcile_one(
         previous_links = identity.current_links(con)
         prints = fingerprints(mac_key, records)
         kept = kept_links(previous_links, records, prints, clustering.identity_evidence)
-        found = _match(records, model, decided, kept)
+        found = _match(records, scoring(records, model or {}), decided, kept)
     with _timed(timings, "keys"):
         result, keys = _assign(mac_key, records, found, base)
     new_map = _identity_map(records, found, keys)
@@ -160,6 +164,7 @@ def _reconcile_one(
         **summary,
         "model_trained": trained,
         "normalised": reuse.counts,
+        "scored": scoring.counts,
         "timings_s": {k: round(v, 2) for k, v in timings.items()},
     }
 
@@ -198,6 +203,7 @@ def train_linkage(
         version = identity.save_model(
             con, model, MODEL_FORMAT, raw.run_id_for(as_of), records.num_rows, clock()
         )
+        Scoring(vault).frequencies(records, model)  # the model's name frequencies: those of its records
     finally:
         vault.close()
         con.close()
@@ -258,11 +264,10 @@ def _model(
 
 def _match(
     records: pa.Table,
-    model: dict[str, Any] | None,
+    pairs: pa.Table,
     decided: review.Applicable | None = None,
     kept: Kept | None = None,
 ) -> clustering.Clustering:
-    pairs = predict_pairs(records, model or {})
     decisions = decided.decisions if decided else None
     return clustering.build_clusters(records, id_links(records), pairs, decisions=decisions, kept=kept)
 
@@ -273,8 +278,8 @@ def _churn(records, base, new_map: pa.Table, result, previous_links: pd.DataFram
     changes = churn.record_changes(base.previous, current, result.events)
     before: dict[tuple[str, str], str] = {}
     for side in ("l", "r"):
-        ends = previous_links[[f"system_{side}", f"record_key_{side}", f"fingerprint_{side}"]]
-        before.update({(s, k): f for s, k, f in ends.itertuples(index=False, name=None)})
+        ends = (previous_links[f"{c}_{side}"].tolist() for c in ("system", "record_key", "fingerprint"))
+        before.update({(s, k): f for s, k, f in zip(*ends, strict=True)})
     keys = list(zip(records["system"].to_pylist(), records["record_key"].to_pylist(), strict=True))
     now = dict(zip(keys, prints, strict=True))
     touched = {keys[u] for pair in (decided.pair_ids if decided else {}) for u in pair}

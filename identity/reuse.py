@@ -35,15 +35,12 @@ import datetime as dt
 import hashlib
 import json
 import logging
-import os
 from collections.abc import Callable, Mapping
 from importlib import metadata
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.compute as pc
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from islandbridge.config import DuckDBResources
 from islandbridge.identity import places as places_module
@@ -51,9 +48,8 @@ from islandbridge.identity import records as records_module
 from islandbridge.identity import values as values_module
 from islandbridge.identity.records import FEATURES, BoundStream
 from islandbridge.identity.values import born_by
-from islandbridge.privacy.keys import KeyringError
+from islandbridge.privacy.sealed_files import SealedFileError, read_sealed, write_sealed
 from islandbridge.privacy.vault import Vault
-from islandbridge.privacy.vault_columns import NONCE_BYTES
 from islandbridge.storage import connect, owner_only, registered
 from islandbridge.transforms import normalize
 
@@ -170,19 +166,14 @@ class Reuse:
         path = self._path(stream)
         if not path.is_file():
             return None
-        blob = path.read_bytes()
         try:
-            width = blob[0]
-            kid, nonce = blob[1 : 1 + width].decode("utf-8"), blob[1 + width : 1 + width + NONCE_BYTES]
-            cipher = AESGCM(self.vault.keyring.key(kid).material)
-            plain = cipher.decrypt(nonce, blob[1 + width + NONCE_BYTES :], self._aad(stream))
-            table = pa.ipc.open_stream(plain).read_all()
-        except (IndexError, ValueError, UnicodeDecodeError, KeyringError, InvalidTag, pa.ArrowInvalid) as exc:
+            table = pa.ipc.open_stream(read_sealed(self.vault.keyring, path, self._aad(stream))).read_all()
+        except (SealedFileError, pa.ArrowInvalid) as exc:
             log.warning(
                 "the kept normalised records of %s.%s cannot be read (%s); normalising them all again",
                 stream.source,
                 stream.spec.stream,
-                type(exc).__name__,
+                type(exc.__cause__ or exc).__name__,
             )
             return None
         if (table.schema.metadata or {}).get(b"context") != context.encode("ascii"):
@@ -203,20 +194,7 @@ class Reuse:
         sink = pa.BufferOutputStream()
         with pa.ipc.new_stream(sink, table.schema.with_metadata({"context": context})) as writer:
             writer.write_table(table)
-        self._write(stream, self.vault.keyring.active.kid, sink.getvalue().to_pybytes())
-
-    def _write(self, stream: BoundStream, kid: str, plain: bytes) -> None:
-        key = self.vault.keyring.key(kid)
-        nonce = os.urandom(NONCE_BYTES)
-        blob = bytes([len(kid.encode("utf-8"))]) + kid.encode("utf-8") + nonce
-        blob += AESGCM(key.material).encrypt(nonce, plain, self._aad(stream))
-        self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-        path, staged = self._path(stream), self._path(stream).with_suffix(".staged")
-        fd = os.open(staged, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "wb") as f:
-            f.write(blob)
-        owner_only(staged, 0o600)
-        os.replace(staged, path)
+        write_sealed(self.vault.keyring, self._path(stream), self._aad(stream), sink.getvalue().to_pybytes())
 
 
 def _as_kept(fresh: pa.Table, inputs: pa.Table) -> pa.Table:

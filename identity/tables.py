@@ -254,8 +254,7 @@ def write_run(
         con.register("_ib_new_map", identity_map)
         try:
             _record_changes(con, run_id, changes)
-            con.execute("DELETE FROM core.identity_map")
-            con.execute(f"INSERT INTO core.identity_map SELECT {MAP_COLUMNS} FROM _ib_new_map")
+            _replace_map(con)
         finally:
             con.unregister("_ib_new_map")
         events = list(events)
@@ -327,6 +326,21 @@ def _record_changes(con: duckdb.DuckDBPyConnection, run_id: str, changes: pd.Dat
         "UPDATE core.identity_map_changes SET change = CASE WHEN removed THEN 'removed' ELSE 'updated' END "
         "WHERE run_id = ? AND change IS NULL",
         [run_id],
+    )
+
+
+MAP_SAME = " AND ".join(f"o.{c} IS NOT DISTINCT FROM n.{c}" for c in MAP_COLUMNS.split(", "))
+
+
+def _replace_map(con: duckdb.DuckDBPyConnection) -> None:
+    """``core.identity_map`` becomes ``_ib_new_map``, row for row, by deleting the rows that differ and
+    inserting the new ones: a day's change, not the whole map, is rewritten (and its key index with it)."""
+    con.execute(
+        f"DELETE FROM core.identity_map o WHERE NOT EXISTS (SELECT 1 FROM _ib_new_map n WHERE {MAP_SAME})"
+    )
+    con.execute(
+        f"INSERT INTO core.identity_map SELECT {MAP_COLUMNS} FROM _ib_new_map n WHERE NOT EXISTS "
+        "(SELECT 1 FROM core.identity_map o WHERE o.system = n.system AND o.record_key = n.record_key)"
     )
 
 

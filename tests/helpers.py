@@ -4,7 +4,9 @@ street served with a configuration for it."""
 from __future__ import annotations
 
 import datetime as dt
+import shutil
 from contextlib import contextmanager
+from pathlib import Path
 
 import duckdb
 
@@ -14,6 +16,16 @@ RAW_TABLES = {
     "civil": ["dibao", "senior"],
     "iot": ["devices", "cardholders", "events"],
 }
+
+
+def copy_vault(source: Path, target: Path) -> None:
+    """Copy the vault file ``source`` to ``target``, with the linkage model's name frequencies kept beside
+    it (`identity.scoring`: they belong to the model, as the model belongs to the warehouse)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(source, target)
+    (target.parent / "linkage").mkdir(exist_ok=True)
+    for kept in (source.parent / "linkage").glob("frequencies-*.sealed"):
+        shutil.copyfile(kept, target.parent / "linkage" / kept.name)
 
 
 def warehouse(config):

@@ -1,9 +1,12 @@
-"""Reusing normalised records (issue #17) changes nothing: day by day, incremental equals full.
+"""Reusing normalised records and scored pairs (issue #17) changes nothing: day by day, incremental
+equals full.
 
 A 300-resident street lives four days, then a fifth day passes without change; each day is synced in
 order (reconcile reusing the normalised form of every record unchanged since the day before,
-`identity.reuse`). After each day, a copy of the warehouse and the vault is reconciled again for that day
-with ``full=True`` (every record normalised afresh): the person keys, the identity map and the review
+`identity.reuse`, and the kept score of every candidate pair of two unchanged records,
+`identity.scoring`). After each day, a copy of the warehouse and the vault (with the linkage model's
+kept name frequencies, which belong to the model) is reconciled again for that day with ``full=True``
+(every record normalised and every pair scored afresh): the person keys, the identity map and the review
 pairs must be the same.
 """
 
@@ -21,7 +24,7 @@ import yaml
 from islandbridge.config import parse_as_of
 from islandbridge.identity.reconcile import reconcile
 from islandbridge.pipeline import load_settings, sync
-from tests.helpers import living_street
+from tests.helpers import copy_vault, living_street
 
 FIRST = dt.date(2026, 11, 20)
 CHANGING_DAYS = 4
@@ -36,14 +39,14 @@ def _identity(path) -> dict:
 
 
 def _full_copy(settings, day: dt.date, into) -> tuple[dict, dict]:
-    """Reconcile a copy of the warehouse and vault again for ``day``, normalising every record."""
+    """Reconcile a copy of the warehouse and vault (and the model's name frequencies) again for ``day``,
+    normalising every record and scoring every pair."""
     into.mkdir()
     copy = dataclasses.replace(
         settings, warehouse_path=into / "warehouse.duckdb", vault_path=into / "private" / "vault.duckdb"
     )
-    copy.vault_path.parent.mkdir()
     shutil.copyfile(settings.warehouse_path, copy.warehouse_path)
-    shutil.copyfile(settings.vault_path, copy.vault_path)
+    copy_vault(settings.vault_path, copy.vault_path)
     summary = reconcile(copy, parse_as_of(day.isoformat()), full=True)
     return summary, _identity(copy.warehouse_path)
 
@@ -52,7 +55,7 @@ def _full_copy(settings, day: dt.date, into) -> tuple[dict, dict]:
 def test_incremental_reconcile_equals_a_full_one_on_every_day(tmp_path, monkeypatch):
     days = [(FIRST + dt.timedelta(days=i), FIRST + dt.timedelta(days=i)) for i in range(CHANGING_DAYS)]
     days.append((FIRST + dt.timedelta(days=CHANGING_DAYS), days[-1][1]))  # a day without change
-    reused = []
+    reused, scored = [], []
     with living_street(tmp_path, monkeypatch, days=CHANGING_DAYS, seed=5, first=FIRST) as (served, config):
         text = yaml.safe_load(config.read_text(encoding="utf-8"))
         text["quality"] = {"checks": {"iot.events.volume": {"severity": "warning"}}}  # the unchanged day
@@ -62,10 +65,17 @@ def test_incremental_reconcile_equals_a_full_one_on_every_day(tmp_path, monkeypa
             served.set_day(street_day)
             summary = sync(settings, parse_as_of(as_of_day.isoformat()), deliver=False)["identity"]
             reused.append(summary["normalised"])
+            scored.append(summary["scored"])
             full, expected = _full_copy(settings, as_of_day, tmp_path / f"full-{as_of_day}")
             assert full["normalised"]["reused"] == 0, full["normalised"]
+            assert full["scored"]["kept"] == 0 and full["scored"]["changed"] == full["records"], full[
+                "scored"
+            ]
             assert _identity(settings.warehouse_path) == expected, as_of_day
             assert full["persons"] == summary["persons"] and full["churn"] == summary["churn"]
     assert reused[0]["reused"] == 0, reused
     assert all(day["reused"] > day["normalised"] for day in reused[1:]), reused
     assert reused[-1]["normalised"] < reused[-2]["normalised"], reused
+    assert scored[0]["kept"] == 0, scored
+    assert all(day["kept"] > day["scored"] for day in scored[1:]), scored
+    assert scored[-1] == {"kept": scored[-1]["kept"], "scored": 0, "changed": 0}, scored

@@ -52,8 +52,8 @@ def register(sub) -> None:
             s.add_argument(
                 "--full",
                 action="store_true",
-                help="normalise every record again instead of reusing those unchanged since the last run "
-                "(the result is the same; see docs/identity.md)",
+                help="normalise every record and score every candidate pair again instead of reusing those "
+                "unchanged since the last run (the result is the same; see docs/identity.md)",
             )
 
 

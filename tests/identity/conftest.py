@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import AS_OF
+from tests.helpers import copy_vault
 
 RESIDENTS = 3000
 SEED = 1
@@ -90,7 +91,8 @@ def synced_copy(street, tmp_path):
 
 
 def _vault_copy(street, tmp_path) -> Path:
-    """A private copy of the street's vault: the sealed source records the copy's raw tables point at."""
+    """A private copy of the street's vault: the sealed source records the copy's raw tables point at, and
+    the linkage model's name frequencies."""
     path = tmp_path / "vault.duckdb"
-    shutil.copyfile(street.settings.vault_path, path)
+    copy_vault(street.settings.vault_path, path)
     return path

@@ -16,7 +16,7 @@ from islandbridge.cli.explain import format_changes, format_person
 from islandbridge.config import parse_as_of
 from islandbridge.devtools.leakscan import needles_from_street
 from islandbridge.identity import explain
-from islandbridge.identity import reconcile as reconcile_module
+from islandbridge.identity import scoring as scoring_module
 from islandbridge.identity.reconcile import reconcile
 from tests.identity.support import add_run, copy_version, land, person_key_of, unsealed
 from tests.identity.test_review import _config
@@ -83,16 +83,16 @@ def test_a_status_change_keeps_the_key_and_links_even_when_the_score_dips(wareho
             "WHERE _record_key = ? AND _run_id = ?",
             [key, run2],
         )
-    scored = reconcile_module.predict_pairs
+    scored = scoring_module.predict_pairs
 
-    def dipped(records, model):
-        pairs = scored(records, model)
+    def dipped(records, model, **options):
+        pairs = scored(records, model, **options)
         uid = records["record_key"].to_pylist().index(key)
         touches = pc.or_(pc.equal(pairs["uid_l"], uid), pc.equal(pairs["uid_r"], uid))
         low = pc.if_else(touches, pa.scalar(0.9), pairs["match_probability"])
         return pairs.set_column(pairs.schema.get_field_index("match_probability"), "match_probability", low)
 
-    monkeypatch.setattr(reconcile_module, "predict_pairs", dipped)
+    monkeypatch.setattr(scoring_module, "predict_pairs", dipped)
     summary = reconcile(warehouse_copy, parse_as_of(DAY2))
     with duckdb.connect(str(warehouse_copy.warehouse_path), read_only=True) as con:
         assert person_key_of(con, system, key) == person

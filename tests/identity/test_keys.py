@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import pandas as pd
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from islandbridge.identity.keys import assign_keys
+from islandbridge.identity.keys import _keep_by_overlap, assign_keys
 from islandbridge.privacy.keys import Key
 from islandbridge.privacy.pseudonymise import person_key
 from tests.identity.support import make_id
@@ -88,3 +90,22 @@ def test_a_retired_key_is_never_issued_again():
     result = _assign({0: [GRID, IOT]}, retired=[retired])
     assert result.keys[0] != retired
     assert result.keys[0] == person_key(MAC, f"record:{IOT[0]}:{IOT[1]}")
+
+
+def _greedy(joined: pd.DataFrame) -> dict[int, str]:
+    """The overlap rule read literally: every (cluster, old key) pair, largest overlap first."""
+    overlap = joined.dropna(subset=["old_key"]).groupby(["cluster", "old_key"]).size().reset_index(name="n")
+    overlap = overlap.sort_values(["n", "old_key", "cluster"], ascending=[False, True, True])
+    kept: dict[int, str] = {}
+    for cluster, old in zip(overlap["cluster"], overlap["old_key"], strict=True):
+        if cluster not in kept and old not in kept.values():
+            kept[cluster] = old
+    return kept
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 6), st.one_of(st.none(), st.sampled_from("abcdef"))), max_size=30))
+def test_uncontested_clusters_keep_their_key_as_the_greedy_overlap_rule_gives(rows):
+    """Clusters that alone carry one old key skip the greedy loop; the keys kept are the same."""
+    joined = pd.DataFrame(rows, columns=["cluster", "old_key"]).astype({"old_key": object})
+    assert _keep_by_overlap(joined) == _greedy(joined)
