@@ -16,8 +16,10 @@ strongest first, but only when
   registry row that lacks the phone is no better a choice than the two it could not choose between).
 
 A link on the name alone (no equal ID number, masked number or birth) in a flat whose home records show two
-people of that name is held back and decided after the others, on whole persons (`flatmates`: it needs
-a shared phone and no third namesake of the flat that could be either side).
+people of that name is held back and decided after the others, on whole persons (`flatmates`): it joins
+when no third namesake of the flat could be one side (unless a phone rules it out) and the two share a
+phone or one side contradicts every other namesake there. A kept link that has become such a link is
+kept no more.
 
 A last pass joins **sole namesakes** (`join_sole_namesakes`): two persons that are each other's only
 compatible namesake (pinyin) in one flat, or in one community when one of them has no address at all (a
@@ -137,11 +139,15 @@ def build_clusters(
     hard_components = connected_components(n, hard[:, 0], hard[:, 1]) if len(same) else id_components
     records = with_apart(records, decided.different)
     candidates, reviews = _screen(records, hard_components, pairs, match_probability)
+    # a model link on the name alone where the flat holds two people of that name (`flatmates`): it takes
+    # part in the ambiguity rule like any candidate, but is decided after the others, against the flat.
+    # A kept link that is such a link now (a namesake's record appeared) is kept no more: its rule decides
+    # it again, like a new link
+    flats = NamesakeFlats(records)
+    if kept is not None and len(kept.left):
+        kept = kept.only(~flats.name_only(records, kept.left, kept.right))
     candidates = with_kept(candidates, kept)
     left, right, weight, prob = candidates
-    # a model link on the name alone where the flat holds two people of that name (`flatmates`): it takes
-    # part in the ambiguity rule like any candidate, but is decided after the others, against the flat
-    flats = NamesakeFlats(records)
     deferred = flats.name_only(records, left, right) & (weight < KEPT_WEIGHT)
     components = connected_components(
         n, np.concatenate([hard[:, 0], left]), np.concatenate([hard[:, 1], right])

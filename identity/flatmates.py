@@ -12,20 +12,25 @@ rows —, two valid ID numbers, two birth dates, two sexes, a birth too recent: 
 each record alone). In such a flat and name (`NamesakeFlats`), a model link that agrees on nothing but
 the name — no equal full ID number, no consistent masked number, no equal birth date or month — is held
 back (`NamesakeFlats.name_only`) and decided after the model's other links, on whole persons
-(`join_flatmates`), strongest first. It joins only when
+(`join_flatmates`), strongest first, in rounds. It joins only when
 
-- the two persons share a phone: with two people of the name in the flat, name and flat say nothing of
-  which, and two door cards of 顾明轩 with two numbers are two of the flat's three 顾明轩;
-- and no third person of the flat with a home record of that name (pinyin; the exact name when the pair
-  agrees on it exactly) could as well be the one side as the other: one that contradicts one side and
-  not the other is a rival unless it gives a phone of its own that the pair's shared number is not.
-  A household gives one number for all: the card of the 13-year-old 尹阳 carries the phone that the
-  grid gives on the record of his namesake, a baby, and says nothing of which 尹阳 holds it.
+- no third person of the flat with a home record of that name (pinyin; the exact name when the pair
+  agrees on it exactly) could be one side: one that contradicts one side and not the other could be that
+  other side, and one that contradicts neither could be either (two registry rows of 尹阳, born 1990 and
+  2013, without phones: a name-only grid row and a door card that both give the household's number may
+  be either of them, or one each). Such a namesake is a rival unless a phone rules it out: each side it
+  could be shares a phone with the other side and none with it, while it gives one of its own. A
+  household gives one number for all: the card of the 13-year-old 尹阳 carries the phone that the grid
+  gives on the record of his namesake, a baby, and says nothing of which 尹阳 holds it;
+- and the two persons share a phone, or, without one, one side contradicts every other namesake there
+  (it can be nobody else of the name): two door cards of 顾明轩 with two numbers are any two of the
+  flat's three 顾明轩.
 
 Held-back links that do not join are reviewed as ``ambiguous``. Where the records show one person of the
 name, nothing changes: an unregistered resident's door card still joins its 台账 record on the name and
-the flat. A link kept from the previous run (`links.with_kept`) is not held back, as it skips the
-ambiguity rule. Blocked by flat and name, and the held-back links are few, so linear in the records.
+the flat. A link kept from the previous run (`links.with_kept`) that is such a link now — a namesake's
+record appeared since — is kept no more (`clusters.build_clusters`) and is held back like a new one.
+Blocked by flat and name, and the held-back links are few, so linear in the records.
 """
 
 from __future__ import annotations
@@ -34,7 +39,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from islandbridge.identity.profiles import Profile, cluster_profiles, conflict, gathered_profiles
+from islandbridge.identity.profiles import Profile, cluster_profiles, conflict, gathered_profiles, home_mask
 
 Deferred = tuple[int, int, float]  # uid, uid, the model's probability
 
@@ -52,7 +57,7 @@ class NamesakeFlats:
                 "house": records["house_key"],
                 "pinyin": records["pinyin_key"],
                 "uid": pa.array(np.arange(records.num_rows, dtype=np.int64)),
-                "home": pc.fill_null(records["is_home"], False),
+                "home": pa.array(home_mask(records)),  # a missing is_home counts as a home (`home_mask`)
             }
         ).filter(pc.and_(pc.is_valid(records["house_key"]), pc.is_valid(records["pinyin_key"])))
         homes = _could_conflict(records, keys.filter(keys["home"]))
@@ -193,8 +198,9 @@ def _undecided(
 ) -> bool:
     """True when the flat's other namesakes (persons with a home record at the flat and name of ``a`` or
     ``b``; of the exact name, when the pair agrees on it exactly) leave the pair undecided: one of them
-    contradicts one side and not the other, and gives no phone of its own that the pair's shared phone
-    is not; or the pair shares no phone and each side could still be one of them."""
+    could be one side — it contradicts the other side and not this one, or neither side — and no phone
+    rules it out (`_Persons.phone_rules_out`, for each side it could be); or the pair shares no phone and
+    each side could still be one of them."""
     exact = names[a] is not None and names[a] == names[b]
     groups = {flats.group[side] for side in (a, b) if side in flats.group}
     others = {
@@ -204,10 +210,14 @@ def _undecided(
         if not exact or names[c] == names[a]
     }
     others -= {ra, rb}
-    apart = persons.apart
+    apart, rules_out = persons.apart, persons.phone_rules_out
     for c in others:
+        if not apart(c, ra) and not apart(c, rb):  # could be either side: a rival unless a phone says not
+            if not (rules_out(ra, rb, c) and rules_out(rb, ra, c)):
+                return True
+            continue
         for seeker, match in ((ra, rb), (rb, ra)):
-            if apart(c, match) and not apart(c, seeker) and not persons.phone_rules_out(seeker, match, c):
+            if apart(c, match) and not apart(c, seeker) and not rules_out(seeker, match, c):
                 return True
     if persons.phones[ra] & persons.phones[rb]:
         return False

@@ -50,7 +50,9 @@ RULES = (
     "reporter_phone",
     "street_reporter",
 )
-STICKY_RULES = ("probabilistic", "namesake", "reporter", "masked_id", "reporter_phone", "street_reporter")
+# Not ``reporter_phone``: it joins an incident to the one holder of its number and name, which a new record
+# can change (a second holder appears), so the rule decides it again each run from that run's records.
+STICKY_RULES = ("probabilistic", "namesake", "reporter", "masked_id", "street_reporter")
 # Identifying fields (records.FEATURES). Not ``born_by``: it moves with the as-of date every day.
 FINGERPRINT_COLUMNS = (
     "name_key",
@@ -89,6 +91,15 @@ class Kept(NamedTuple):
     right: np.ndarray
     probability: np.ndarray
     rule: list[str]
+
+    def only(self, keep: np.ndarray) -> Kept:
+        """The kept links where ``keep`` is True."""
+        return Kept(
+            self.left[keep],
+            self.right[keep],
+            self.probability[keep],
+            [r for r, k in zip(self.rule, keep, strict=True) if k],
+        )
 
     def rules(self) -> dict[tuple[int, int], tuple[str, float | None]]:
         return {

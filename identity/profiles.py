@@ -13,6 +13,7 @@ from typing import NamedTuple
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 
 class Profile(NamedTuple):
@@ -117,3 +118,12 @@ def join_pairs(cluster: np.ndarray, profiles: dict[int, Profile], pairs: list[tu
             profiles[keep] = profiles[keep].merged(profiles.pop(gone))
     relabel = {label: find(label) for label in parent}
     return np.array([relabel.get(c, c) for c in cluster.tolist()], np.int64)
+
+
+def home_mask(records: pa.Table) -> np.ndarray:
+    """Per record, whether its address is a home (``is_home``). Every stream sets it
+    (`records.PersonStream.address_is_home`); were it missing, the record counts as a home in both rules
+    that read this (`flatmates`, `reporters.join_phone_reporters`), the choice that errs towards keeping
+    people apart: such a record is never an incident-only seeker, and it counts as a namesake of its flat
+    (it can hold a name-only link back or block a reporter's phone join)."""
+    return np.asarray(pc.fill_null(records["is_home"], True), bool)

@@ -39,7 +39,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from islandbridge.identity.household import Key, keys_by_person, other_phone, phone_holders
-from islandbridge.identity.profiles import cluster_profiles, conflict, join_pairs
+from islandbridge.identity.profiles import cluster_profiles, conflict, home_mask, join_pairs
 
 MIN_ODDS = 999.0  # a probability of 0.999 that the reporter is the street's one person of that name
 UNSEEN = 3  # outsiders assumed beyond those seen: the 95 % upper bound of a share when none is observed
@@ -109,7 +109,7 @@ def join_street_reporters(
     cluster = np.asarray(cluster, np.int64).copy()
     if not records.num_rows:
         return cluster, []
-    home = np.asarray(pc.fill_null(records["is_home"], True), bool)
+    home = home_mask(records)
     incidents = np.flatnonzero(~home)
     if not len(incidents):
         return cluster, []
@@ -158,23 +158,39 @@ def join_phone_reporters(
     such a pair as it weighs any shared phone of a household, and against an incident away from home it
     stays below its threshold on a street of common names (30,000 residents: 封玉 reporting at another
     estate with the phone of the registry's 冯玉, p 0.979). With two holders of the number and the name
-    (namesakes sharing a household phone) nothing happens. Returns the new cluster of each record and the
+    (namesakes sharing a household phone) nothing happens; nor when the holder's flat has another person
+    of the name with a home record (a sister 章梓萱 beside 章子轩, a son named after his father: only one
+    of them may carry the household's number), nor when the incident and the holder both give an exact
+    name and the two differ (the exact-name test of `flatmates`). The rule is decided again every run
+    (`links.STICKY_RULES` leaves it out): a second holder of the number ends the join. Returns the new cluster of each record and the
     joins as (uid of the incident, uid of the person's record, ``'reporter_phone'``)."""
     cluster = np.asarray(cluster, np.int64).copy()
-    home = np.asarray(pc.fill_null(records["is_home"], True), bool)
+    home = home_mask(records)
     incidents = np.flatnonzero(~home)
     if not len(incidents):
         return cluster, []
     seekers = _seekers(records, cluster, incidents, set(cluster[home].tolist()))
     numbers = {label: _numbers(records, keys) for label, _, keys in seekers}
     named = _named_holders(records, cluster, home, set().union(*numbers.values()) if numbers else set())
+    flats = _flatmates(records, cluster, home, {pinyin for _, pinyin, _ in seekers})
+    names, houses = records["name_key"], records["house_key"]
     wanted = []
     for label, pinyin, keys in seekers:
         found = {(person, uid) for n in numbers[label] for person, uid in named.get((n, pinyin), ())}
         found = {(person, uid) for person, uid in found if person != label}
-        if len({person for person, _ in found}) == 1:
-            person, uid = min(found)
-            wanted.append((label, person, uid, keys))
+        if len({person for person, _ in found}) != 1:
+            continue
+        person = next(iter(found))[0]
+        # the holder's flat holds another person of the name (a sister 章梓萱 beside 章子轩, a son named
+        # after his father): the household's number may be either's
+        if any(flats[(houses[uid].as_py(), pinyin)] - {person} for _, uid in found):
+            continue
+        # the exact name, when both sides give one (as `flatmates` compares namesakes)
+        said = {names[uid].as_py() for _, _, uid in keys} - {None}
+        held = {names[uid].as_py() for _, uid in found}
+        if said and None not in held and not said & held:
+            continue
+        wanted.append((label, person, min(found)[1], keys))
     if not wanted:
         return cluster, []
     profiles = cluster_profiles(records, cluster, {w[0] for w in wanted} | {w[1] for w in wanted})
@@ -215,6 +231,28 @@ def _named_holders(
             person = int(cluster[uid])
             for number in by_person[person]:
                 out[(number, pinyin)].add((person, uid))
+    return out
+
+
+def _flatmates(
+    records: pa.Table, cluster: np.ndarray, home: np.ndarray, pinyins: set[str]
+) -> dict[tuple[str | None, str], set[int]]:
+    """(house, pinyin) -> the persons with a home record there under that pinyin, for ``pinyins``."""
+    wanted = home & np.asarray(
+        pc.fill_null(
+            pc.is_in(records["pinyin_key"], pa.array(sorted(pinyins), records["pinyin_key"].type)), False
+        )
+    )
+    index = pa.array(np.flatnonzero(wanted), pa.int64())
+    out: dict[tuple[str | None, str], set[int]] = defaultdict(set)
+    for house, pinyin, uid in zip(
+        records["house_key"].take(index).to_pylist(),
+        records["pinyin_key"].take(index).to_pylist(),
+        index.to_pylist(),
+        strict=True,
+    ):
+        if house is not None:
+            out[(house, pinyin)].add(int(cluster[uid]))
     return out
 
 

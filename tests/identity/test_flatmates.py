@@ -8,12 +8,16 @@ so the rule, not the model, is what keeps the namesakes apart. Every name and nu
 
 from __future__ import annotations
 
+import numpy as np
+
 from islandbridge.identity.clusters import build_clusters
 from islandbridge.identity.deterministic import id_links
+from islandbridge.identity.links import Kept
 from tests.identity.strategies import pairs, record, table
 
 FLAT = "XQ003|12|1|1501"
 GRID = "grid_platform/residents"
+REGISTRY = "resident_registry/t_jm:current"
 HOUSEHOLD, OWN, OTHER = "+8618606234883", "+8613900001111", "+8613900002222"
 
 
@@ -43,6 +47,13 @@ def test_a_card_with_the_households_phone_joins_neither_of_two_namesakes_in_the_
     alone = _cluster(rows[:1] + [_card(1, phones=[HOUSEHOLD])], [(0, 1, 0.99999998)])
     assert alone.cluster[1] == alone.cluster[0]
     assert alone.matched_by[1] == "probabilistic"
+
+
+def test_a_record_that_does_not_say_whether_it_is_a_home_counts_as_one():
+    """``is_home`` missing on both 台账 rows: they still show two 尹阳 in the flat (`profiles.home_mask`)."""
+    rows = [_grid(0, phones=[HOUSEHOLD], is_home=None), _grid(1, is_home=None), _card(2, phones=[HOUSEHOLD])]
+    found = _cluster(rows, [(0, 2, 0.99999998), (1, 2, 0.9)])
+    assert len(set(found.cluster)) == 3
 
 
 def test_a_namesake_with_a_phone_of_its_own_is_no_rival():
@@ -88,7 +99,44 @@ def test_two_cards_of_a_name_the_flat_holds_twice_stay_apart_without_a_shared_ph
 
 
 def test_a_link_with_a_birth_date_is_not_held_back():
-    """Identity evidence beyond the name decides as before: the card's holder gave a birth date."""
-    rows = [_grid(0, birth="2013-08-24"), _grid(1, birth="2026-01-24"), _card(2, birth="2013-08-24")]
-    found = _cluster(rows, [(0, 2, 0.999), (1, 2, 0.5)])
-    assert found.cluster[2] == found.cluster[0]
+    """Identity evidence beyond the name decides as before: the card's holder gave a birth date, the one of
+    the 台账 row it links to. Held back on the name alone, the other 台账 row (no birth, so it could be the
+    card's holder) would make it ambiguous."""
+    rows = [_grid(0, birth="2013-08-24"), _grid(1), _card(2, birth="2013-08-24")]
+    found = _cluster(rows, [(0, 2, 0.999)])
+    assert found.cluster[2] == found.cluster[0] != found.cluster[1]
+    assert found.matched_by[2] == "probabilistic"
+
+
+def test_a_namesake_who_could_be_either_side_blocks_the_link():
+    """Two registry rows of 尹阳 (born 1990 and 2013, no phones); a grid row and a door card of 尹阳 give
+    the household's number. Each of them could be either registry 尹阳, so the shared phone does not make
+    them one person."""
+    rows = [
+        _card(0, scope=REGISTRY, registered=True, birth="1990-03-03"),
+        _card(1, scope=REGISTRY, registered=True, birth="2013-08-24"),
+        _grid(2, phones=[HOUSEHOLD]),
+        _card(3, phones=[HOUSEHOLD]),
+    ]
+    found = _cluster(rows, [(2, 3, 0.99999998)])
+    assert found.cluster[2] != found.cluster[3]
+    assert (2, 3, "ambiguous") in {(r.uid_l, r.uid_r, r.reason) for r in found.reviews}
+    # a namesake giving a number of its own is ruled out by it
+    rows[1] = {**rows[1], "phones": [OTHER]}
+    rows[0] = {**rows[0], "phones": [OWN]}
+    found = _cluster(rows, [(2, 3, 0.99999998)])
+    assert found.cluster[2] == found.cluster[3]
+
+
+def test_a_kept_link_is_held_back_once_a_namesake_appears():
+    """Yesterday the flat held one 尹阳 and the card joined its 台账 row; today a second 台账 row of 尹阳
+    (no phone) appears. The kept link is name-only in a flat of namesakes now, and is decided again."""
+    rows = [_grid(0, phones=[HOUSEHOLD]), _card(1, phones=[HOUSEHOLD]), _grid(2)]
+    kept = Kept(np.array([0]), np.array([1]), np.array([0.99999998]), ["probabilistic"])
+    records = table(rows)
+    found = build_clusters(records, id_links(records), pairs([(0, 1, 0.99999998), (1, 2, 0.9)]), kept=kept)
+    assert len(set(found.cluster)) == 3
+    # with the flat's one 尹阳 the kept link stands
+    records = table(rows[:2])
+    found = build_clusters(records, id_links(records), pairs([(0, 1, 0.9)]), kept=kept)
+    assert found.cluster[1] == found.cluster[0]

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from islandbridge.identity.clusters import build_clusters
+from islandbridge.identity.clusters import build_clusters, identity_evidence
 from islandbridge.identity.deterministic import id_links
+from islandbridge.identity.links import fingerprints, kept_links, links_table
 from islandbridge.identity.reporters import NameCounts, outsider_share
 from tests.identity.strategies import pairs, record, table
+from tests.privacy.helpers import mac_key
 
 REGISTRY = "resident_registry/t_jm:current"
 ADULT_BY = "2010-11-20"  # a reporter is at least 16 on 2026-11-20
@@ -43,9 +45,8 @@ def _street(extra_residents=(), outsiders: int = 0) -> list[dict]:
 
 
 def _incident(uid: int, surname: str, given: str, house: str = FAR, **fields) -> dict:
-    return record(
-        uid, **_name(surname, given), name_key="x", house_key=house, is_home=False, born_by=ADULT_BY, **fields
-    )
+    fields = {"name_key": "x", **fields}
+    return record(uid, **_name(surname, given), house_key=house, is_home=False, born_by=ADULT_BY, **fields)
 
 
 def _cluster(rows):
@@ -153,3 +154,78 @@ def test_a_phone_held_by_someone_of_another_name_is_not_enough():
     rows.append(_incident(len(rows), "s0", "g1", phones=[PHONE]))
     found = _cluster(rows)
     assert found.cluster[-1] == len(rows) - 1
+
+
+HOME = "XQ002|1|1|301"
+
+
+def _resident(uid: int, name: str, sex: str, **fields) -> dict:
+    """A registry row at ``HOME`` of a name with the pinyin s0 + g1 (synthetic homophones)."""
+    return record(uid, **_name("s0", "g1"), name_key=name, house_key=HOME, scope=REGISTRY, sex=sex, **fields)
+
+
+def _two_in_a_flat(holder: tuple[str, str, str], other: tuple[str, str, str], reporter: str):
+    """The street, two residents of pinyin s0 + g1 at ``HOME`` ((name, sex, birth); the first holds the
+    household's phone) and an incident of ``reporter`` away from home giving that phone."""
+    rows = _street()
+    first = len(rows)
+    rows.append(_resident(first, holder[0], holder[1], birth=holder[2], phones=[PHONE]))
+    rows.append(_resident(first + 1, *other[:2], birth=other[2]))
+    rows.append(_incident(len(rows), "s0", "g1", name_key=reporter, phones=[PHONE]))
+    return _cluster(rows), first
+
+
+def test_a_sister_giving_the_households_phone_is_not_her_brother():
+    """章子轩 (the household's phone on his registry row) and his sister 章梓萱 (no phone) share a flat and a
+    pinyin; her incident gives the household's number. It is not his, and the name says so."""
+    found, brother = _two_in_a_flat(("章子轩", "M", "1990-01-01"), ("章梓萱", "F", "1993-02-02"), "章梓萱")
+    assert found.cluster[-1] not in (found.cluster[brother], found.cluster[brother + 1])
+
+
+def test_a_son_named_after_his_father_giving_the_households_phone_is_not_shown_to_be_either():
+    """Father and son, both 章子轩, one flat; the father's row gives the household's number."""
+    found, _ = _two_in_a_flat(("章子轩", "M", "1960-01-01"), ("章子轩", "M", "1990-05-05"), "章子轩")
+    assert found.cluster[-1] == len(found.cluster) - 1
+
+
+def test_the_phone_joins_only_the_exact_name_when_both_sides_give_one():
+    """章子轩 alone in his flat holds the number; an incident of 章梓萱 (his pinyin) gives it: the exact names
+    differ. The same incident under his name joins him."""
+    rows = _street()
+    holder = len(rows)
+    rows.append(_resident(holder, "章子轩", "M", birth="1990-01-01", phones=[PHONE]))
+    rows.append(_incident(len(rows), "s0", "g1", name_key="章梓萱", phones=[PHONE]))
+    assert _cluster(rows).cluster[-1] == len(rows) - 1
+    rows[-1] = {**rows[-1], "name_key": "章子轩"}
+    found = _cluster(rows)
+    assert found.cluster[-1] == found.cluster[holder]
+    assert found.matched_by[-1] == "reporter_phone"
+
+
+def test_a_phone_join_of_yesterday_is_decided_again_when_a_second_holder_appears():
+    """Day 1: the street's one s0 + g1 holds the number the incident gives, and it joins. Day 2 a second
+    s0 + g1 giving the same number (a household's) appears: yesterday's link is not kept, and the
+    incident is left alone as on a first run."""
+    key = mac_key()
+    rows = _with_phone(_street([("s0", "g1", "1975-04-04")]), 600)
+    rows.append(_incident(len(rows), "s0", "g1", phones=[PHONE]))
+    day1 = table(rows)
+    found = _cluster(rows)
+    assert found.cluster[-1] == found.cluster[600]
+    previous = links_table(day1, found.links, fingerprints(key, day1)).to_pandas()
+    previous = previous.assign(run_id="r1", ended_run=None)
+    rows.append(
+        record(
+            len(rows),
+            **_name("s0", "g1"),
+            name_key="x",
+            house_key="XQ005|1|1|101",
+            scope=REGISTRY,
+            birth="2001-02-02",
+            phones=[PHONE],
+        )
+    )
+    day2 = table(rows)
+    kept = kept_links(previous, day2, fingerprints(key, day2), identity_evidence)
+    again = build_clusters(day2, id_links(day2), pairs([]), kept=kept)
+    assert again.cluster[602] == 602
