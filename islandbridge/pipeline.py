@@ -270,14 +270,17 @@ def raw_parts_dir(settings: Settings):
     return settings.warehouse_path.parent / "raw"
 
 
-def build(settings: Settings, as_of: dt.datetime) -> dict[str, Any]:
-    """Refresh the core model and the department marts for ``as_of``; returns row counts."""
+def build(settings: Settings, as_of: dt.datetime, *, full: bool = False) -> dict[str, Any]:
+    """Refresh the core model and the department marts for ``as_of``; returns row counts.
+
+    ``full`` rebuilds the residency history from every version instead of the changed keys (the same
+    table: docs/warehouse.md, "Daily builds")."""
     run_id = raw.run_id_for(as_of)
     _check_window(settings, as_of)
     with timed("build", "core model and marts", log) as step:
         con = raw.connect(str(settings.warehouse_path), resources=settings.duckdb)
         try:
-            core = build_core(con, as_of, run_id, events_dir(settings))
+            core = build_core(con, as_of, run_id, events_dir(settings), full=full)
             marts = build_marts(con, as_of, run_id, settings.reports)
         finally:
             con.close()

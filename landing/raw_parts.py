@@ -203,7 +203,11 @@ def slice_sql(con: duckdb.DuckDBPyConnection, relation: str, runs: list[str]) ->
     through the view), or the table itself."""
     if not is_parts(con, relation):
         return relation
-    files = [
+    return f"({_select(_columns(con, relation), _slice_files(con, relation, runs))})"
+
+
+def _slice_files(con: duckdb.DuckDBPyConnection, relation: str, runs: list[str]) -> list[str]:
+    return [
         f
         for (f,) in con.execute(
             "SELECT file FROM meta.raw_parts WHERE relation = ? AND list_contains(?, run_id) AND file <> '' "
@@ -211,7 +215,24 @@ def slice_sql(con: duckdb.DuckDBPyConnection, relation: str, runs: list[str]) ->
             [relation, runs],
         ).fetchall()
     ]
-    return f"({_select(_columns(con, relation), files)})"
+
+
+def slice_rows_sql(con: duckdb.DuckDBPyConnection, relation: str, runs: list[str]) -> str:
+    """As `slice_sql`, with ``_ib_row``: a number that orders the rows as a scan of the slice would read
+    them (for parts: the file's place in the run-then-file list, then the row in the file)."""
+    if not is_parts(con, relation):
+        return f"(SELECT *, rowid AS _ib_row FROM {relation})"
+    files = _slice_files(con, relation, runs)
+    columns = _columns(con, relation)
+    if not files:
+        return f"(SELECT *, NULL::BIGINT AS _ib_row FROM ({_select(columns, files)}))"
+    paths = _path_list(files)
+    picks = ", ".join(f'"{c}"' for c in columns)
+    return (
+        f"(SELECT {picks}, _run_id, (list_position({paths}, filename)::BIGINT << 40) + file_row_number AS _ib_row "
+        f"FROM read_parquet({paths}, hive_partitioning = true, hive_types = {{'_run_id': VARCHAR}}, "
+        "union_by_name = true, filename = true, file_row_number = true))"
+    )
 
 
 def loaded_runs_sql(con: duckdb.DuckDBPyConnection, relation: str) -> str:
@@ -283,12 +304,16 @@ def _select(columns: list[str], files: list[str]) -> str:
     if not files:
         nulls = ", ".join(f'NULL::VARCHAR AS "{c}"' for c in [*columns, "_run_id"])
         return f"SELECT {nulls} WHERE false"
-    paths = "[" + ", ".join("'" + f.replace("'", "''") + "'" for f in files) + "]"
+    paths = _path_list(files)
     picks = ", ".join(f'"{c}"' for c in columns)
     return (
         f"SELECT {picks}, _run_id FROM read_parquet({paths}, hive_partitioning = true, "
         "hive_types = {'_run_id': VARCHAR}, union_by_name = true)"
     )
+
+
+def _path_list(files: list[str]) -> str:
+    return "[" + ", ".join("'" + f.replace("'", "''") + "'" for f in files) + "]"
 
 
 def _is_table(con, relation: str) -> bool:

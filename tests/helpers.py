@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import duckdb
+import yaml
 
 RAW_TABLES = {
     "registry": ["t_xq", "t_fw", "t_jm", "t_jm_bq"],
@@ -121,3 +122,16 @@ def living_street(tmp_path, monkeypatch, *, days: int, seed: int, first: dt.date
         text = config.read_text(encoding="utf-8").replace("islandbridge-demo", GRID_CLIENT[0])
         config.write_text(text, encoding="utf-8")
         yield served, config
+
+
+def days_then_one_unchanged(first: dt.date, changing: int) -> list[tuple[dt.date, dt.date]]:
+    """(as-of day, street day) of ``changing`` days of a living street, then one more held at the last."""
+    days = [(first + dt.timedelta(days=i), first + dt.timedelta(days=i)) for i in range(changing)]
+    return [*days, (first + dt.timedelta(days=changing), days[-1][1])]
+
+
+def allow_a_day_without_events(config) -> None:
+    """A day without change delivers no device events: the volume check warns instead of stopping the run."""
+    text = yaml.safe_load(config.read_text(encoding="utf-8"))
+    text["quality"] = {"checks": {"iot.events.volume": {"severity": "warning"}}}
+    config.write_text(yaml.safe_dump(text, allow_unicode=True), encoding="utf-8")

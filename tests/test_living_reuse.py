@@ -19,12 +19,11 @@ import shutil
 
 import duckdb
 import pytest
-import yaml
 
 from islandbridge.config import parse_as_of
 from islandbridge.identity.reconcile import reconcile
 from islandbridge.pipeline import load_settings, sync
-from tests.helpers import copy_vault, living_street
+from tests.helpers import allow_a_day_without_events, copy_vault, days_then_one_unchanged, living_street
 
 FIRST = dt.date(2026, 11, 20)
 CHANGING_DAYS = 4
@@ -53,13 +52,10 @@ def _full_copy(settings, day: dt.date, into) -> tuple[dict, dict]:
 
 @pytest.mark.slow
 def test_incremental_reconcile_equals_a_full_one_on_every_day(tmp_path, monkeypatch):
-    days = [(FIRST + dt.timedelta(days=i), FIRST + dt.timedelta(days=i)) for i in range(CHANGING_DAYS)]
-    days.append((FIRST + dt.timedelta(days=CHANGING_DAYS), days[-1][1]))  # a day without change
+    days = days_then_one_unchanged(FIRST, CHANGING_DAYS)
     reused, scored = [], []
     with living_street(tmp_path, monkeypatch, days=CHANGING_DAYS, seed=5, first=FIRST) as (served, config):
-        text = yaml.safe_load(config.read_text(encoding="utf-8"))
-        text["quality"] = {"checks": {"iot.events.volume": {"severity": "warning"}}}  # the unchanged day
-        config.write_text(yaml.safe_dump(text, allow_unicode=True), encoding="utf-8")
+        allow_a_day_without_events(config)
         settings = load_settings(config, os.environ)
         for as_of_day, street_day in days:
             served.set_day(street_day)

@@ -32,7 +32,12 @@ the shared ``house_by_key`` and ``communities`` CTEs, and each house table's par
 
 **Device events** (``core.device_events``, a view over Parquet day files) are kept by
 `islandbridge.warehouse.device_events.EventStore`: staged before the transaction, published inside it,
-old files collected after the commit.
+old files collected after the commit; only the days the pending runs' events touch are rewritten.
+
+**Daily builds.** The residency history is kept by changed keys (`islandbridge.warehouse.incremental`):
+only the registry rows with a new version since the last build, or whose person key, house or newest-row
+flag moved, are recomputed; ``full=True`` (``islandbridge build --full``) recomputes every row. The
+other tables are rebuilt whole (each is one query over the staged newest versions; ages move with T).
 
 Example::
 
@@ -55,6 +60,7 @@ from islandbridge.identity.records import latest_sql
 from islandbridge.schemas import core_sql
 from islandbridge.storage import existing_columns, has_table, params_for, transaction
 from islandbridge.transforms.normalize.addresses import EstateIndex, normalize_house, parse_address
+from islandbridge.warehouse import incremental
 from islandbridge.warehouse.device_events import LOCAL_TZ, EventFilesError, EventStore
 
 log = logging.getLogger(__name__)
@@ -169,7 +175,15 @@ STAGES: Mapping[tuple[str, str], tuple[str, tuple[str, ...]]] = {
     ),
 }
 SCRUBBED_READS = {("grid_platform", "events", "address")}
-_TEMP = tuple(t for t, _ in STAGES.values()) + ("_ib_parts", "_ib_places", "_ib_jm_versions", "_ib_reg")
+_TEMP = tuple(t for t, _ in STAGES.values()) + (
+    "_ib_parts",
+    "_ib_places",
+    "_ib_jm_versions",
+    "_ib_reg",
+    "_ib_res_keys",
+    "_ib_res_new",
+    "_ib_houses_before",
+)
 
 
 class CoreBuildError(TerminalError):
@@ -202,11 +216,13 @@ def build_core(
     events_dir: Path,
     *,
     sources: Mapping[str, str] | None = None,
+    full: bool = False,
 ) -> dict[str, int]:
     """Rebuild schema ``core`` for the run ending at ``as_of``; returns the row count of each table.
 
     ``sources`` maps source names (the ``raw.<source>__<stream>`` prefix) to their connector's system;
-    by default it is recognised from the raw tables' streams. Raises `CoreBuildError` (with what to do)
+    by default it is recognised from the raw tables' streams. ``full`` rebuilds the residency history
+    from every version rather than by changed keys (same rows; see the module docstring). Raises `CoreBuildError` (with what to do)
     when there is no identity map, two sources of one system, an as-of without a time zone, or event
     files listed but missing; any other failure rolls everything back (see the module docstring).
     """
@@ -223,13 +239,21 @@ def build_core(
         staged = store.stage(con, bound, moment.at, run_id)
     except EventFilesError as error:
         raise CoreBuildError(str(error)) from error
+    registry = next((s for s, system in sorted(bound.items()) if system == "resident_registry"), None)
     with transaction(con):
+        kept_since = incremental.previous_as_of(con, registry, moment.at, full=full)
+        if kept_since is not None:
+            incremental.keep_houses(con)
         _stage_raw(con, bound, moment)
         values = {"as_of": moment.at, "day": moment.day, "month_first": moment.month_first}
         for table in TABLES:
+            if table == "residency":
+                incremental.build_residency(con, registry, moment.at, kept_since, _residency_sql)
+                continue
             sql = _table_sql(table)
             con.execute(sql, params_for(sql, values))
         store.publish(con, staged)
+        incremental.record(con, registry, moment.at, run_id, "full" if kept_since is None else "by_keys")
         counts = {
             t: con.execute(f"SELECT count(*) FROM core.{t}").fetchall()[0][0]
             for t in (*TABLES, "device_events")
@@ -296,37 +320,9 @@ def _stage_raw(con, bound: Mapping[str, str], moment: Moment) -> None:
             "JOIN meta.runs r ON r.run_id = l.last_seen_run",
             {"as_of": moment.at, "source": source, "stream": stream},
         )
-    _stage_versions(con, by_system.get("resident_registry"), moment)
     _stage_parts(con)
     _stage_places(con)
     con.execute(core_sql("_ib_reg"))
-
-
-def _stage_versions(con, source: str | None, moment: Moment) -> None:
-    """Every version of every registry resident row up to T (for the residency history)."""
-    table = f"raw.{source}__t_jm" if source else None
-    cols = ("jmid", "fwbh", "hjlx", "yhzgx", "rzrq", "zt", "zxrq")
-    if not table or not existing_columns(con, table):
-        nulls = ", ".join(f'NULL::VARCHAR AS "{c}"' for c in cols)
-        con.execute(
-            f"CREATE OR REPLACE TEMP TABLE _ib_jm_versions AS SELECT NULL::VARCHAR AS record_key, "
-            f"NULL::VARCHAR AS run_id, NULL::TIMESTAMPTZ AS run_as_of, {nulls} LIMIT 0"
-        )
-        return
-    picks = ", ".join(f't."{c}"' for c in cols)
-    con.execute(
-        f"CREATE OR REPLACE TEMP TABLE _ib_jm_versions AS SELECT t._record_key AS record_key, t._run_id AS run_id, "
-        f"r.as_of AS run_as_of, {picks} FROM {table} t JOIN meta.runs r ON r.run_id = t._run_id "
-        "WHERE r.as_of <= $as_of",
-        {"as_of": moment.at},
-    )
-    # Deletions up to T close a row's last version.
-    con.execute(
-        "INSERT INTO _ib_jm_versions (record_key, run_id, run_as_of) "
-        "SELECT d.record_key, d.run_id, r.as_of FROM meta.deletions d JOIN meta.runs r ON r.run_id = d.run_id "
-        "WHERE d.source = $source AND d.stream = 't_jm' AND r.as_of <= $as_of",
-        {"source": source, "as_of": moment.at},
-    )
 
 
 def _stage_parts(con) -> None:
@@ -423,10 +419,15 @@ _HOUSE_COLUMNS = {
 }
 
 
-def _table_sql(table: str) -> str:
+def _residency_sql(target: str) -> str:
+    """residency.sql creating ``target``: ``TABLE core.residency``, or a temp table of some keys' rows."""
+    return _table_sql("residency", target=target)
+
+
+def _table_sql(table: str, **extra: object) -> str:
     """The statement building ``core.<table>``: ``{house_parts}`` joins the normalised parts of its
     house, ``{house_key}`` makes the house key of them; the other fragments are the same for all."""
-    fill: dict[str, object] = dict(_FRAGMENTS)
+    fill: dict[str, object] = dict(_FRAGMENTS, **extra)
     if table in _HOUSE_COLUMNS:
         t, estate, b, u, r = _HOUSE_COLUMNS[table]
         fill["house_parts"] = _HOUSE_PARTS.format(t=t, b=b, u=u, r=r)

@@ -55,6 +55,13 @@ def register(sub) -> None:
                 help="normalise every record and score every candidate pair again instead of reusing those "
                 "unchanged since the last run (the result is the same; see docs/identity.md)",
             )
+        if name == "build":
+            s.add_argument(
+                "--full",
+                action="store_true",
+                help="rebuild the residency history from every version instead of the changed keys "
+                "(the result is the same; see docs/warehouse.md)",
+            )
 
 
 def _as_of_args(s: argparse.ArgumentParser, sources: bool = False) -> None:
@@ -94,7 +101,7 @@ def _reconcile(args) -> int:
 
 
 def _build(args) -> int:
-    print_json(pipeline.build(settings_of(args, with_sources=False), parse_as_of(args.as_of)))
+    print_json(pipeline.build(settings_of(args, with_sources=False), parse_as_of(args.as_of), full=args.full))
     return 0
 
 

@@ -36,8 +36,12 @@ meters AS (
     JOIN core.devices d ON d.device_type = 'water_meter' AND d.house_key = e.house_key
 ),
 events AS (  -- valid clocks only, happened and delivered by T; duplicates were dropped when stored
+    -- Only the two kinds the population's cards and meters can use (the rest of the street's events,
+    -- nearly all of them, are not carried into the joins below).
     SELECT device_id, holder_id, event_type, ts_ms, reading FROM core.device_events
     WHERE day >= $lookback_day AND clock_ok AND ts_ms <= $t_ms AND received_by <= $as_of
+      AND ((event_type = 'access_granted' AND holder_id IN (SELECT holder_id FROM cards))
+           OR (event_type = 'meter_reading' AND device_id IN (SELECT device_id FROM meters)))
 ),
 door AS (
     SELECT c.person_key, max(v.ts_ms) AS last_ms FROM cards c

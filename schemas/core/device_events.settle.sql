@@ -1,5 +1,5 @@
 CREATE OR REPLACE TEMP TABLE _ib_ev_keys AS
-SELECT event_id, received_ms, received_run, rowid AS new_row, NULL::DATE AS old_day FROM _ib_ev_new
+SELECT event_id, received_ms, received_run, new_row, NULL::DATE AS old_day FROM _ib_ev_new
 UNION ALL
 SELECT event_id, received_ms, received_run, NULL, day FROM {kept};
 CREATE OR REPLACE TEMP TABLE _ib_ev_lost AS

@@ -1,4 +1,4 @@
-CREATE OR REPLACE TABLE core.residency AS
+CREATE OR REPLACE {target} AS
 WITH v AS (
     SELECT *, md5(concat_ws('|', coalesce(fwbh, '∅'), coalesce(hjlx, '∅'), coalesce(yhzgx, '∅'),
                             coalesce(rzrq, '∅'), coalesce(zt, '∅'), coalesce(zxrq, '∅'),
