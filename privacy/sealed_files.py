@@ -22,13 +22,13 @@ import pyarrow as pa
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from islandbridge.errors import IslandbridgeError
+from islandbridge.errors import TerminalError
 from islandbridge.privacy.keys import KeyRing, KeyringError
 from islandbridge.privacy.vault_columns import NONCE_BYTES
 from islandbridge.storage import owner_only
 
 
-class SealedFileError(IslandbridgeError):
+class SealedFileError(TerminalError):
     """A kept file cannot be opened: its key left the ring, it was damaged or moved. The caller redoes
     the work it kept (``type(exc.__cause__).__name__`` says why, never a value)."""
 
