@@ -130,6 +130,23 @@ def days_then_one_unchanged(first: dt.date, changing: int) -> list[tuple[dt.date
     return [*days, (first + dt.timedelta(days=changing), days[-1][1])]
 
 
+def each_day_synced(tmp_path, monkeypatch, *, changing: int, seed: int, first: dt.date, **sync_options):
+    """Sync a living street of ``changing`` days and then one day held at the last (no source change,
+    no device events), day after day; yields ``(settings, as-of day, the run's summary)`` after each
+    day's run, before the next day is served. ``sync_options`` go to `pipeline.sync`."""
+    import os
+
+    from islandbridge.config import parse_as_of
+    from islandbridge.pipeline import load_settings, sync
+
+    with living_street(tmp_path, monkeypatch, days=changing, seed=seed, first=first) as (served, config):
+        allow_a_day_without_events(config)
+        settings = load_settings(config, os.environ)
+        for as_of_day, street_day in days_then_one_unchanged(first, changing):
+            served.set_day(street_day)
+            yield settings, as_of_day, sync(settings, parse_as_of(as_of_day.isoformat()), **sync_options)
+
+
 def allow_a_day_without_events(config) -> None:
     """A day without change delivers no device events: the volume check warns instead of stopping the run."""
     text = yaml.safe_load(config.read_text(encoding="utf-8"))

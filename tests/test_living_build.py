@@ -11,16 +11,15 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import os
 import shutil
 
 import duckdb
 import pytest
 
 from islandbridge.config import parse_as_of
-from islandbridge.pipeline import build, events_dir, load_settings, sync
+from islandbridge.pipeline import build, events_dir
 from islandbridge.warehouse import device_events
-from tests.helpers import allow_a_day_without_events, days_then_one_unchanged, living_street
+from tests.helpers import each_day_synced
 from tests.warehouse.test_core import files_on_disk
 
 FIRST = dt.date(2026, 11, 20)
@@ -57,20 +56,15 @@ def _full_copy(settings, day: dt.date, into, monkeypatch):
 
 @pytest.mark.slow
 def test_the_build_by_changed_keys_equals_a_full_build_on_every_day(tmp_path, monkeypatch):
-    days = days_then_one_unchanged(FIRST, CHANGING_DAYS)
     modes, grew = [], []
-    with living_street(tmp_path, monkeypatch, days=CHANGING_DAYS, seed=5, first=FIRST) as (served, config):
-        allow_a_day_without_events(config)
-        settings = load_settings(config, os.environ)
-        for as_of_day, street_day in days:
-            served.set_day(street_day)
-            sync(settings, parse_as_of(as_of_day.isoformat()))
-            modes.append(_mode(settings.warehouse_path))
-            daily = _tables(settings.warehouse_path)
-            grew.append(len(daily["core.residency"]))
-            copy = _full_copy(settings, as_of_day, tmp_path / f"full-{as_of_day}", monkeypatch)
-            assert _mode(copy.warehouse_path) == "full"
-            assert _tables(copy.warehouse_path) == daily, as_of_day
-            assert files_on_disk(events_dir(copy)) == files_on_disk(events_dir(settings)), as_of_day
+    days = each_day_synced(tmp_path, monkeypatch, changing=CHANGING_DAYS, seed=5, first=FIRST)
+    for settings, as_of_day, _summary in days:
+        modes.append(_mode(settings.warehouse_path))
+        daily = _tables(settings.warehouse_path)
+        grew.append(len(daily["core.residency"]))
+        copy = _full_copy(settings, as_of_day, tmp_path / f"full-{as_of_day}", monkeypatch)
+        assert _mode(copy.warehouse_path) == "full"
+        assert _tables(copy.warehouse_path) == daily, as_of_day
+        assert files_on_disk(events_dir(copy)) == files_on_disk(events_dir(settings)), as_of_day
     assert modes == ["full"] + ["by_keys"] * CHANGING_DAYS, modes
     assert grew[1] > grew[0], grew  # the street changed: new residency versions were kept by key

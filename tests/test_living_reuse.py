@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import os
 import shutil
 
 import duckdb
@@ -22,8 +21,7 @@ import pytest
 
 from islandbridge.config import parse_as_of
 from islandbridge.identity.reconcile import reconcile
-from islandbridge.pipeline import load_settings, sync
-from tests.helpers import allow_a_day_without_events, copy_vault, days_then_one_unchanged, living_street
+from tests.helpers import copy_vault, each_day_synced
 
 FIRST = dt.date(2026, 11, 20)
 CHANGING_DAYS = 4
@@ -52,23 +50,17 @@ def _full_copy(settings, day: dt.date, into) -> tuple[dict, dict]:
 
 @pytest.mark.slow
 def test_incremental_reconcile_equals_a_full_one_on_every_day(tmp_path, monkeypatch):
-    days = days_then_one_unchanged(FIRST, CHANGING_DAYS)
     reused, scored = [], []
-    with living_street(tmp_path, monkeypatch, days=CHANGING_DAYS, seed=5, first=FIRST) as (served, config):
-        allow_a_day_without_events(config)
-        settings = load_settings(config, os.environ)
-        for as_of_day, street_day in days:
-            served.set_day(street_day)
-            summary = sync(settings, parse_as_of(as_of_day.isoformat()), deliver=False)["identity"]
-            reused.append(summary["normalised"])
-            scored.append(summary["scored"])
-            full, expected = _full_copy(settings, as_of_day, tmp_path / f"full-{as_of_day}")
-            assert full["normalised"]["reused"] == 0, full["normalised"]
-            assert full["scored"]["kept"] == 0 and full["scored"]["changed"] == full["records"], full[
-                "scored"
-            ]
-            assert _identity(settings.warehouse_path) == expected, as_of_day
-            assert full["persons"] == summary["persons"] and full["churn"] == summary["churn"]
+    days = each_day_synced(tmp_path, monkeypatch, changing=CHANGING_DAYS, seed=5, first=FIRST, deliver=False)
+    for settings, as_of_day, run in days:
+        summary = run["identity"]
+        reused.append(summary["normalised"])
+        scored.append(summary["scored"])
+        full, expected = _full_copy(settings, as_of_day, tmp_path / f"full-{as_of_day}")
+        assert full["normalised"]["reused"] == 0, full["normalised"]
+        assert full["scored"]["kept"] == 0 and full["scored"]["changed"] == full["records"], full["scored"]
+        assert _identity(settings.warehouse_path) == expected, as_of_day
+        assert full["persons"] == summary["persons"] and full["churn"] == summary["churn"]
     assert reused[0]["reused"] == 0, reused
     assert all(day["reused"] > day["normalised"] for day in reused[1:]), reused
     assert reused[-1]["normalised"] < reused[-2]["normalised"], reused
