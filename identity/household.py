@@ -51,7 +51,7 @@ def join_household(
     cluster = np.asarray(cluster, np.int64).copy()
     if not records.num_rows:
         return cluster, [], []
-    flat = _flat_residents(records, cluster)
+    flat = flat_residents(records, cluster, np.asarray(pc.fill_null(records["is_home"], False), bool))
     if not flat:
         return cluster, [], []
     seekers = [
@@ -92,11 +92,13 @@ def join_household(
 Key = tuple[str, str, int]  # (house_key, pinyin_key, uid of the record that gives it)
 
 
-def _flat_residents(records: pa.Table, cluster: np.ndarray) -> dict[tuple[str, str], dict[int, int]]:
-    """(flat, pinyin) -> {cluster: its first uid there} for records that give the flat as a home."""
-    home = pc.fill_null(pc.and_(records["is_home"], pc.is_valid(records["house_key"])), False)
-    home = pc.and_(home, pc.is_valid(records["pinyin_key"]))
-    uids = np.flatnonzero(np.asarray(home, bool))
+def flat_residents(
+    records: pa.Table, cluster: np.ndarray, home: np.ndarray
+) -> dict[tuple[str, str], dict[int, int]]:
+    """(flat, pinyin) -> {cluster: its first uid there} for the records ``home`` selects (those that give
+    their flat as a home: each rule says which, and may narrow them) that have a flat and a name."""
+    named = pc.and_(pc.is_valid(records["house_key"]), pc.is_valid(records["pinyin_key"]))
+    uids = np.flatnonzero(home & np.asarray(named, bool))
     index = pa.array(uids, pa.int64())
     flat: dict[tuple[str, str], dict[int, int]] = defaultdict(dict)
     for house, pinyin, uid in zip(

@@ -38,7 +38,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from islandbridge.identity.household import Key, keys_by_person, other_phone, phone_holders
+from islandbridge.identity.household import Key, flat_residents, keys_by_person, other_phone, phone_holders
 from islandbridge.identity.profiles import cluster_profiles, conflict, home_mask, join_pairs
 
 MIN_ODDS = 999.0  # a probability of 0.999 that the reporter is the street's one person of that name
@@ -172,7 +172,10 @@ def join_phone_reporters(
     seekers = _seekers(records, cluster, incidents, set(cluster[home].tolist()))
     numbers = {label: _numbers(records, keys) for label, _, keys in seekers}
     named = _named_holders(records, cluster, home, set().union(*numbers.values()) if numbers else set())
-    flats = _flatmates(records, cluster, home, {pinyin for _, pinyin, _ in seekers})
+    sought = pa.array(sorted({pinyin for _, pinyin, _ in seekers}), records["pinyin_key"].type)
+    flats = flat_residents(
+        records, cluster, home & np.asarray(pc.fill_null(pc.is_in(records["pinyin_key"], sought), False))
+    )
     names, houses = records["name_key"], records["house_key"]
     wanted = []
     for label, pinyin, keys in seekers:
@@ -183,7 +186,7 @@ def join_phone_reporters(
         person = next(iter(found))[0]
         # the holder's flat holds another person of the name (a sister 章梓萱 beside 章子轩, a son named
         # after his father): the household's number may be either's
-        if any(flats[(houses[uid].as_py(), pinyin)] - {person} for _, uid in found):
+        if any(flats.get((houses[uid].as_py(), pinyin), {}).keys() - {person} for _, uid in found):
             continue
         # the exact name, when both sides give one (as `flatmates` compares namesakes)
         said = {names[uid].as_py() for _, _, uid in keys} - {None}
@@ -231,28 +234,6 @@ def _named_holders(
             person = int(cluster[uid])
             for number in by_person[person]:
                 out[(number, pinyin)].add((person, uid))
-    return out
-
-
-def _flatmates(
-    records: pa.Table, cluster: np.ndarray, home: np.ndarray, pinyins: set[str]
-) -> dict[tuple[str | None, str], set[int]]:
-    """(house, pinyin) -> the persons with a home record there under that pinyin, for ``pinyins``."""
-    wanted = home & np.asarray(
-        pc.fill_null(
-            pc.is_in(records["pinyin_key"], pa.array(sorted(pinyins), records["pinyin_key"].type)), False
-        )
-    )
-    index = pa.array(np.flatnonzero(wanted), pa.int64())
-    out: dict[tuple[str | None, str], set[int]] = defaultdict(set)
-    for house, pinyin, uid in zip(
-        records["house_key"].take(index).to_pylist(),
-        records["pinyin_key"].take(index).to_pylist(),
-        index.to_pylist(),
-        strict=True,
-    ):
-        if house is not None:
-            out[(house, pinyin)].add(int(cluster[uid]))
     return out
 
 

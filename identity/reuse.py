@@ -48,9 +48,9 @@ from islandbridge.identity import records as records_module
 from islandbridge.identity import values as values_module
 from islandbridge.identity.records import FEATURES, BoundStream
 from islandbridge.identity.values import born_by
-from islandbridge.privacy.sealed_files import SealedFileError, read_sealed, write_sealed
+from islandbridge.privacy.sealed_files import SealedFileError, read_sealed, spill_folder, write_sealed
 from islandbridge.privacy.vault import Vault
-from islandbridge.storage import connect, owner_only, registered
+from islandbridge.storage import connect, registered
 from islandbridge.transforms import normalize
 
 log = logging.getLogger(__name__)
@@ -90,7 +90,7 @@ class Reuse:
         self.counts = {"reused": 0, "normalised": 0}
         self._code = code_version()
         # In memory, bounded; it holds decrypted kept rows, so it spills only into the vault's own folder.
-        self._con = connect(resources=DuckDBResources.default(self._spill_folder()))
+        self._con = connect(resources=DuckDBResources.default(spill_folder(self.directory)))
 
     def __call__(
         self,
@@ -146,15 +146,6 @@ class Reuse:
         seen = sorted(estates.items())
         text = json.dumps([FORMAT, self._code, stream.source, repr(stream.spec), seen], ensure_ascii=False)
         return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-    def _spill_folder(self) -> Path:
-        """Where the connection may spill: an owner-only folder beside the kept rows, not the system's
-        temporary folder (what it holds there is plaintext)."""
-        folder = self.directory / "spill"
-        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-        owner_only(self.directory, 0o700)
-        owner_only(folder, 0o700)
-        return folder
 
     def _path(self, stream: BoundStream) -> Path:
         return self.directory / f"{stream.source}__{stream.spec.stream}.sealed"

@@ -49,9 +49,15 @@ import pyarrow as pa
 from islandbridge.config import DuckDBResources
 from islandbridge.identity import probabilistic
 from islandbridge.identity.probabilistic import BLOCKING, EXPLODED, SPLINK_COLUMNS, predict_pairs
-from islandbridge.privacy.sealed_files import SealedFileError, read_tables, sealed_kid, write_tables
+from islandbridge.privacy.sealed_files import (
+    SealedFileError,
+    read_tables,
+    sealed_kid,
+    spill_folder,
+    write_tables,
+)
 from islandbridge.privacy.vault import Vault
-from islandbridge.storage import connect, owner_only, registered
+from islandbridge.storage import connect, registered
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +87,7 @@ class Scoring:
         self.directory = vault.path.parent / "linkage"
         self.counts = {"kept": 0, "scored": 0, "changed": 0}
         # It holds the matching columns (names in pinyin), so it spills only into the vault's own folder.
-        self._con = connect(resources=DuckDBResources.default(self._spill_folder()))
+        self._con = connect(resources=DuckDBResources.default(spill_folder(self.directory)))
 
     def __call__(self, records: pa.Table, model: Mapping[str, Any]) -> pa.Table:
         """The scored pairs of ``records`` under ``model``, as `probabilistic.predict_pairs` gives them."""
@@ -183,13 +189,6 @@ class Scoring:
 
     def _aad(self, what: str) -> bytes:
         return json.dumps([_LABEL, FORMAT, what]).encode("utf-8")
-
-    def _spill_folder(self) -> Path:
-        folder = self.directory / "spill"
-        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-        owner_only(self.directory, 0o700)
-        owner_only(folder, 0o700)
-        return folder
 
 
 def neighbourhood(con, records: pa.Table, changed: np.ndarray) -> np.ndarray:

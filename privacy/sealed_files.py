@@ -73,6 +73,17 @@ def sealed_kid(path: Path) -> str | None:
         return None
 
 
+def spill_folder(directory: Path) -> Path:
+    """``directory/spill``, owner-only in an owner-only ``directory``: where a DuckDB connection that holds
+    kept work in plaintext (decrypted rows, names in pinyin) may spill, instead of the system's temporary
+    folder."""
+    folder = directory / "spill"
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    owner_only(directory, 0o700)
+    owner_only(folder, 0o700)
+    return folder
+
+
 def write_sealed(keyring: KeyRing, path: Path, aad: bytes, plain: bytes) -> None:
     """``plain`` sealed into ``path`` (staged, then moved into place), owner-only in an owner-only folder."""
     kid = keyring.active.kid
