@@ -3,9 +3,10 @@
 Each reconcile writes the pairs it could not settle to ``core.identity_review`` (`clusters.Review`). A
 person lists them (`list_pairs`), compares one pair's records side by side — masked values only, and
 what else tells two people apart: birth year, sex, the flat, the other records of each side's person
-(`show_pair`) — and decides: the same person, or different people (`decide`). Decisions are kept in
-``core.identity_decisions`` (append-only; the newest decision of a pair counts), never deleted by a
-rewind, and every later reconcile applies them (`applicable`, `clusters.build_clusters`): ``same`` is a
+(`show_pair`) — and decides: the same person, or different people (`decide`), or takes a decision back
+(`withdraw`: the model and the rules decide the pair again). Decisions are kept in
+``core.identity_decisions`` (append-only; the newest decision of a pair counts, a withdrawal included),
+never deleted by a rewind, and every later reconcile applies them (`applicable`, `clusters.build_clusters`): ``same`` is a
 hard link, ``different`` a cannot-link; a decided pair is not asked again. What a reconcile cannot honour
 — a ``different`` pair with one valid ID number — is reported in its summary (``decisions.conflicts``).
 
@@ -15,6 +16,7 @@ A pair is named by a short stable id, a hash of its two records (`pair_id`), or 
     islandbridge review list                      # the latest run's pairs, open ones marked
     islandbridge review show 3f9a0c2b1d           # both records, masked, side by side (audited)
     islandbridge review decide 3f9a0c2b1d different --note "同名母女, 出生年不同"
+    islandbridge review withdraw 3f9a0c2b1d --note "核实有误"   # the decision no longer applies
 
 No name, ID number or phone is ever stored, logged or printed unmasked here; notes are scrubbed and
 refused when they hold a run of six or more digits.
@@ -51,6 +53,7 @@ from islandbridge.storage import has_table
 log = logging.getLogger(__name__)
 
 DECISIONS = ("same", "different")
+WITHDRAWN = "withdrawn"  # stored like a decision: the pair's newest row, which puts no decision in force
 COMMAND = "islandbridge review list"  # what a report names next to the count of open pairs
 AUDIT_DEPARTMENT = "identity_review"  # the audit log's department for the review's entries
 NOTE_MAX = 500
@@ -85,14 +88,18 @@ class Decision:
 
 
 def current_decisions(con: duckdb.DuckDBPyConnection) -> list[Decision]:
-    """The decision in force for every decided pair (its newest), oldest pair first."""
+    """The decision in force for every decided pair (its newest, unless that is a withdrawal), oldest pair
+    first."""
     if not has_table(con, "core.identity_decisions"):
         return []
     rows = con.execute(
-        "SELECT pair_id, system_l, record_key_l, system_r, record_key_r, decision, actor, note, decided_at "
-        "FROM core.identity_decisions QUALIFY row_number() OVER (PARTITION BY pair_id ORDER BY seq DESC) = 1 "
-        "ORDER BY seq"
+        "SELECT * FROM (SELECT pair_id, system_l, record_key_l, system_r, record_key_r, decision, actor, note, "
+        "decided_at, seq FROM core.identity_decisions "
+        "QUALIFY row_number() OVER (PARTITION BY pair_id ORDER BY seq DESC) = 1) WHERE decision <> ? "
+        "ORDER BY seq",
+        [WITHDRAWN],
     ).fetchall()
+    rows = [row[:-1] for row in rows]
     return [Decision(p, (sl, kl), (sr, kr), d, a, n, at) for p, sl, kl, sr, kr, d, a, n, at in rows]
 
 
@@ -287,6 +294,45 @@ def decide(
     """
     if decision not in DECISIONS:
         raise ReviewError(f"decide {' or '.join(DECISIONS)}, not {decision!r}")
+    pid, left, right, previous = _append_decision(
+        settings, ref, decision, actor=actor, note=note, clock=clock
+    )
+    return {
+        "pair": pid,
+        "decision": decision,
+        "replaces": previous,
+        "left": "/".join(left),
+        "right": "/".join(right),
+        "applies": "at the next reconcile (`islandbridge reconcile` or `sync`)",
+    }
+
+
+def withdraw(
+    settings: Settings, ref: str, *, actor: str, note: str | None = None, clock: Clock = utc_now
+) -> dict[str, Any]:
+    """Take back the decision in force on the pair ``ref``: from the next reconcile on, the model and the
+    rules decide the pair as if nobody had (it may come back to the review list).
+
+    Appended like a decision (the history keeps both) and audited. Raises `ReviewError` when the pair has
+    no decision in force, and for the reasons `decide` does.
+    """
+    pid, left, right, previous = _append_decision(
+        settings, ref, WITHDRAWN, actor=actor, note=note, clock=clock
+    )
+    return {
+        "pair": pid,
+        "withdrawn": previous,
+        "left": "/".join(left),
+        "right": "/".join(right),
+        "applies": "at the next reconcile (`islandbridge reconcile` or `sync`)",
+    }
+
+
+def _append_decision(
+    settings: Settings, ref: str, decision: str, *, actor: str, note: str | None, clock: Clock
+) -> tuple[str, Record, Record, str | None]:
+    """Append ``decision`` on the pair ``ref`` (audited); returns its id, records and the decision it
+    replaces. A withdrawal needs a decision in force."""
     if not actor or not actor.strip():
         raise ReviewError("a decision needs an actor (who decided)")
     note = clean_note(settings, note)
@@ -296,8 +342,12 @@ def decide(
         left, right = sorted(find_pair(con, ref))
         pid = pair_id(left, right)
         previous = next((d.decision for d in current_decisions(con) if d.pair_id == pid), None)
+        if decision == WITHDRAWN and previous is None:
+            raise ReviewError(f"pair {pid} has no decision in force: nothing to withdraw")
         at = clock()
-        _audit(settings, actor, f"identity review: decided pair {pid} {decision}", con, (left, right), [], at)
+        verb = "withdrew the decision on" if decision == WITHDRAWN else "decided"
+        what = previous if decision == WITHDRAWN else decision
+        _audit(settings, actor, f"identity review: {verb} pair {pid} {what}", con, (left, right), [], at)
         seq = con.execute("SELECT coalesce(max(seq), 0) + 1 FROM core.identity_decisions").fetchall()[0][0]
         con.execute(
             "INSERT INTO core.identity_decisions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -305,15 +355,8 @@ def decide(
         )
     finally:
         con.close()
-    log.info("review decision on pair %s: %s (by %s)", pid, decision, actor.strip())
-    return {
-        "pair": pid,
-        "decision": decision,
-        "replaces": previous,
-        "left": "/".join(left),
-        "right": "/".join(right),
-        "applies": "at the next reconcile (`islandbridge reconcile` or `sync`)",
-    }
+    log.info("review: %s on pair %s (by %s)", decision, pid, actor.strip())
+    return pid, left, right, previous
 
 
 def clean_note(settings: Settings, note: str | None) -> str | None:

@@ -25,9 +25,10 @@ Schema ``core``:
 - ``identity_review`` — pairs a person should decide: ``run_id, system_l, record_key_l, system_r,
   record_key_r, match_probability, reason``.
 
-- ``identity_decisions`` — what people decided about pairs (``islandbridge review decide``, `review`):
-  ``seq, pair_id, system_l, record_key_l, system_r, record_key_r, decision ('same' | 'different'), actor,
-  note, decided_at``; append-only, the newest row of a pair counts. Not state of a run: `rewind` never
+- ``identity_decisions`` — what people decided about pairs (``islandbridge review decide`` and
+  ``withdraw``, `review`): ``seq, pair_id, system_l, record_key_l, system_r, record_key_r, decision
+  ('same' | 'different' | 'withdrawn'), actor, note, decided_at``; append-only, the newest row of a pair
+  counts ('withdrawn': none is in force). Not state of a run: `rewind` never
   touches it, and every reconcile applies it.
 
 Schema ``meta``: ``identity_runs`` (per run: persons, records, links per system pair as JSON, merges,

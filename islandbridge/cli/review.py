@@ -55,6 +55,16 @@ def register(sub) -> None:
     s.add_argument("decision", choices=review.DECISIONS)
     s.add_argument("--note", help="why, without identifiers (a run of six or more digits is refused)")
     s.add_argument("--actor", help="who decides (default: the login name)")
+    s = command(
+        rsub,
+        "withdraw",
+        _withdraw,
+        "take back the decision on a pair: from the next reconcile the model and the rules decide it again",
+        example='islandbridge review withdraw 3f9a0c2b1d --note "核实有误"',
+    )
+    s.add_argument("id", help="a decided pair's id, or SYSTEM/RECORD_KEY~SYSTEM/RECORD_KEY")
+    s.add_argument("--note", help="why, without identifiers (a run of six or more digits is refused)")
+    s.add_argument("--actor", help="who withdraws it (default: the login name)")
 
 
 def _list(args) -> int:
@@ -96,6 +106,12 @@ def _decide(args) -> int:
     return 0
 
 
+def _withdraw(args) -> int:
+    settings = settings_of(args, with_sources=False)
+    print_json(review.withdraw(settings, args.id, actor=args.actor or getpass.getuser(), note=args.note))
+    return 0
+
+
 # -- text ----------------------------------------------------------------------------
 
 
@@ -112,7 +128,8 @@ def format_list(listed: Mapping[str, Any]) -> str:
         )
     if listed["rows"]:
         lines.append(
-            "next: `islandbridge review show ID`, then `islandbridge review decide ID same|different`"
+            "next: `islandbridge review show ID`, then `islandbridge review decide ID same|different` "
+            "(`review withdraw ID` takes a decision back)"
         )
     return "\n".join(lines)
 

@@ -152,6 +152,30 @@ def test_same_on_a_review_pair_joins_it_and_it_leaves_the_open_list(warehouse_co
     assert pair["id"] not in listed_now
 
 
+def test_a_withdrawn_decision_gives_the_pair_back_to_the_model(warehouse_copy):
+    """A split the model did not make is undone by withdrawing it; the history keeps both rows."""
+    left, right = _linked_pair(warehouse_copy, "probabilistic")
+    ref = f"{'/'.join(left)}~{'/'.join(right)}"
+    never = review.list_pairs(warehouse_copy, open_only=True)["rows"][0]["id"]
+    with pytest.raises(review.ReviewError, match="nothing to withdraw"):
+        review.withdraw(warehouse_copy, never, actor="tester")
+    decided = review.decide(warehouse_copy, ref, "different", actor="tester")
+    _later_days(warehouse_copy)
+    reconcile(warehouse_copy, parse_as_of(DAY2))
+    assert _key(warehouse_copy, left) != _key(warehouse_copy, right)
+    withdrawn = review.withdraw(warehouse_copy, decided["pair"], actor="tester", note="核实有误")
+    assert withdrawn == {**withdrawn, "pair": decided["pair"], "withdrawn": "different"}
+    summary = reconcile(warehouse_copy, parse_as_of(DAY3))
+    assert summary["decisions"]["applied"] == 0
+    assert _key(warehouse_copy, left) == _key(warehouse_copy, right)  # the model's link again
+    with pytest.raises(review.ReviewError, match="nothing to withdraw"):
+        review.withdraw(warehouse_copy, ref, actor="tester")
+    with duckdb.connect(str(warehouse_copy.warehouse_path), read_only=True) as con:
+        assert review.current_decisions(con) == []
+        history = con.execute("SELECT decision FROM core.identity_decisions ORDER BY seq").fetchall()
+    assert history == [("different",), ("withdrawn",)]
+
+
 def test_different_against_equal_id_numbers_keeps_the_id_link_and_reports_the_conflict(warehouse_copy):
     left, right = _linked_pair(warehouse_copy, "id")
     decided = review.decide(
@@ -210,4 +234,8 @@ def test_the_command_line_round_trip(street, warehouse_copy, identifiers, monkey
     assert json.loads(capsys.readouterr().out)["pair"] == pair_id
     assert main(["review", "list", "--config", config, "--open", "--limit", "0"]) == 0
     assert pair_id not in capsys.readouterr().out
-    assert (tmp_path / "audit.jsonl").read_text(encoding="utf-8").count("\n") == 2  # show and decide
+    assert main(["review", "withdraw", pair_id, "--config", config, "--actor", "tester"]) == 0
+    assert json.loads(capsys.readouterr().out)["withdrawn"] == "different"
+    assert main(["review", "list", "--config", config, "--open", "--limit", "0"]) == 0
+    assert pair_id in capsys.readouterr().out  # open again
+    assert (tmp_path / "audit.jsonl").read_text(encoding="utf-8").count("\n") == 3  # show, decide, withdraw
