@@ -78,11 +78,23 @@ LIVING, LISTED, OTHER, BARE = "living", "listed", "other", "bare"
 
 def _places(records: pa.Table, cluster: np.ndarray) -> dict[tuple[str, str], dict[int, dict[str, int]]]:
     """(flat, pinyin) -> {person: {kind: a uid of that kind}} over the home records with a flat and name,
-    for the places with two or more living registry rows."""
+    for the places with two or more living registry rows (found in bulk: only those are read one by one)."""
     home = home_mask(records) & np.asarray(
         pc.and_(pc.is_valid(records["house_key"]), pc.is_valid(records["pinyin_key"])), bool
     )
-    uids = np.flatnonzero(home)
+    keys = pa.table(
+        {
+            "house": records["house_key"],
+            "pinyin": records["pinyin_key"],
+            "uid": pa.array(np.arange(records.num_rows, dtype=np.int64)),
+            "living": pc.and_(pc.fill_null(records["registered"], False), pc.is_valid(records["scope"])),
+        }
+    ).filter(pa.array(home))
+    living = keys.filter(keys["living"]).group_by(["house", "pinyin"]).aggregate([("uid", "count")])
+    busy = living.filter(pc.greater_equal(living["uid_count"], 2)).select(["house", "pinyin"])
+    if not busy.num_rows:
+        return {}
+    uids = np.sort(keys.join(busy, ["house", "pinyin"], join_type="inner")["uid"].to_numpy())
     index = pa.array(uids, pa.int64())
     columns = ("house_key", "pinyin_key", "scope", "registered", "id_full", "birth", "birth_ym")
     values = [records[c].take(index).to_pylist() for c in columns]
@@ -93,11 +105,7 @@ def _places(records: pa.Table, cluster: np.ndarray) -> dict[tuple[str, str], dic
         places[(house, pinyin)][int(cluster[uid])].setdefault(
             _kind(scope, registered, full or birth or ym), uid
         )
-    return {
-        place: persons
-        for place, persons in places.items()
-        if sum(LIVING in kinds for kinds in persons.values()) >= 2
-    }
+    return places
 
 
 def _kind(scope: str | None, registered: bool | None, proof: str | None) -> str:
