@@ -32,6 +32,11 @@ lists every registered resident of the flat, living or gone, lists no second per
 Without a registry row there is no such list: two unregistered 尹皓轩 may share a flat, each with a card
 and no birth date, so the pass leaves them apart. Records so joined say ``matched_by = 'namesake'``.
 
+In a flat where the registry lists two or more living people of one name, the **roster pairing**
+(`rosters.join_roster_pairs`, ``matched_by = 'roster'``) joins the grid 台账 row and the living registry
+row of that name that are left when every other namesake's two rows are one person; it runs before the
+held-back links are decided (so they see it) and again after the sole-namesake pass.
+
 Then the **household rules** (`household.join_household`): an incident whose reporter bears the name of
 exactly one compatible person living at the incident's flat joins that person, and a masked ID number
 joins the flat's one namesake whose full number shows it (``matched_by = 'reporter'`` / ``'masked_id'``).
@@ -65,6 +70,7 @@ from islandbridge.identity.profiles import (
     join_pairs,
 )
 from islandbridge.identity.reporters import join_phone_reporters, join_street_reporters
+from islandbridge.identity.rosters import join_roster_pairs
 from islandbridge.perf import collector_paused
 
 AMBIGUITY_MARGIN = 10.0  # match weight (log2 of the Bayes factor) that separates a best link from a rival
@@ -155,14 +161,17 @@ def build_clusters(
     with collector_paused():
         cluster, links, more = _resolve_all(records, components, hard, candidates, deferred, margin)
     held = [(r.uid_l, r.uid_r, r.match_probability) for r in more if r.reason == "deferred"]
+    cluster, rostered = join_roster_pairs(records, cluster)
     cluster, flatmates, undecided = join_flatmates(records, cluster, flats, held)
     links += flatmates
     more = [r for r in more if r.reason != "deferred"] + [Review(*r) for r in undecided]
     cluster, namesakes, undecided = join_sole_namesakes(records, cluster)
+    cluster, paired = join_roster_pairs(records, cluster)  # pairs the passes above completed
+    rostered += paired
     cluster, household, several = join_household(records, cluster)
     cluster, phoned = join_phone_reporters(records, cluster)
     cluster, away = join_street_reporters(records, cluster)
-    household += phoned + away
+    household += rostered + phoned + away
     undecided += [Review(min(a, b), max(a, b), None, "several_namesakes") for a, b in several]
     conflicts += unkept(decided.different, cluster, id_components)
     result = _result(cluster, edges, links, reviews + more + undecided, namesakes, same, kept, household)

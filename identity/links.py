@@ -7,7 +7,9 @@ A person is a cluster of records; each **link** between two of its records says 
 - ``probabilistic`` — the model's link, with its ``match_probability``;
 - ``namesake`` — the sole-namesake pass (`clusters.join_sole_namesakes`);
 - ``reporter`` / ``masked_id`` — the household pass (`household.join_household`): an incident's reporter
-  or a masked ID joined to the one fitting resident of the flat.
+  or a masked ID joined to the one fitting resident of the flat;
+- ``roster`` — the roster pairing (`rosters.join_roster_pairs`): in a flat of namesakes, the grid's and
+  the registry's one unpaired row of the name.
 
 Links are written to ``core.identity_links`` (`store`) with a **fingerprint** of each end: a keyed MAC
 (the ``person_key`` key) of the record's identifying fields (`FINGERPRINT_COLUMNS`: name, ID numbers,
@@ -47,11 +49,13 @@ RULES = (
     "namesake",
     "reporter",
     "masked_id",
+    "roster",
     "reporter_phone",
     "street_reporter",
 )
 # Not ``reporter_phone``: it joins an incident to the one holder of its number and name, which a new record
-# can change (a second holder appears), so the rule decides it again each run from that run's records.
+# can change (a second holder appears), so the rule decides it again each run from that run's records. Nor
+# ``roster``: it rests on the other namesakes' links in the flat, which a day can change.
 STICKY_RULES = ("probabilistic", "namesake", "reporter", "masked_id", "street_reporter")
 # Identifying fields (records.FEATURES). Not ``born_by``: it moves with the as-of date every day.
 FINGERPRINT_COLUMNS = (

@@ -6,7 +6,7 @@ number or a phone (the features used for matching live in memory for the length 
 Schema ``core``:
 
 - ``identity_map`` — one row per person-bearing source record present at the latest reconciled run:
-  ``system, record_key, person_key, matched_by ('id' | 'decision' | 'probabilistic' | 'namesake' | 'reporter' | 'masked_id' | 'reporter_phone' | 'street_reporter' | 'none'), match_probability,
+  ``system, record_key, person_key, matched_by ('id' | 'decision' | 'probabilistic' | 'namesake' | 'reporter' | 'masked_id' | 'roster' | 'reporter_phone' | 'street_reporter' | 'none'), match_probability,
   first_seen_run, last_seen_run`` (the raw runs of the record's first and newest version).
 - ``identity_map_changes`` — the map's history, proportional to change: per reconciled run, the rows
   that run added or changed, and (``removed``) the records it no longer maps, each with its ``change``

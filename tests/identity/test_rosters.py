@@ -1,0 +1,89 @@
+"""The roster pairing rule: in a flat of namesakes, the registry's and the grid's last unpaired rows.
+
+Mother and daughter both 冯语嫣 live at one flat: two living registry rows, two grid 台账 rows. The mother's
+grid row shows her masked number and is linked to her registry row; the daughter's grid row gives only
+the name. Shown joining that case, and leaving apart the cases where the lists leave room for someone
+else. Every name and number is synthetic.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from islandbridge.identity.clusters import build_clusters
+from islandbridge.identity.deterministic import id_links
+from tests.identity.strategies import pairs, record, table
+from tests.identity.support import make_id
+
+FLAT = "XQ001|3|2|501"
+REGISTRY = "resident_registry/t_jm:current"
+GRID = "grid_platform/residents"
+MOTHER_ID = make_id(born=dt.date(1970, 1, 11), sequence=224)
+DAUGHTER_ID = make_id(born=dt.date(1996, 10, 22), sequence=246)
+PHONE = "+8613800138000"
+
+
+def _row(uid, scope, **fields):
+    fields = {"sex": "F", **fields}
+    return record(uid, name_key="冯语嫣", pinyin_key="fengyuyan", house_key=FLAT, scope=scope, **fields)
+
+
+def _flat(daughter_grid=None, extra=()):
+    """0 mother's registry row, 1 daughter's, 2 mother's grid row (masked number), 3 daughter's grid row,
+    4 a door card of the name (either of them: it keeps the sole-namesake pass out, so the rule decides)."""
+    rows = [
+        _row(0, REGISTRY, id_full=MOTHER_ID),
+        _row(1, REGISTRY, id_full=DAUGHTER_ID, phones=[PHONE]),
+        _row(2, GRID, id_ps=MOTHER_ID[:6] + MOTHER_ID[-4:]),
+        _row(3, GRID, **(daughter_grid or {})),
+        record(4, name_key="冯语嫣", pinyin_key="fengyuyan", house_key=FLAT),
+        *extra,
+    ]
+    records = table(rows)
+    # the model links the mother's grid row to her registry row (name, flat and masked number)
+    return build_clusters(records, id_links(records), pairs([(0, 2, 0.999)]))
+
+
+def test_the_last_unpaired_grid_row_joins_the_last_unpaired_registry_row():
+    found = _flat(daughter_grid={"phones": [PHONE]})
+    assert found.cluster[0] == found.cluster[2]
+    assert found.cluster[3] == found.cluster[1] != found.cluster[0]
+    assert found.matched_by[3] == "roster"
+
+
+def test_door_cards_of_the_name_prove_no_third_person():
+    card = record(5, name_key="冯语嫣", pinyin_key="fengyuyan", house_key=FLAT, phones=["+8613700137000"])
+    found = _flat(extra=[card])
+    assert found.cluster[3] == found.cluster[1]
+    assert found.cluster[4] == 4 and found.cluster[5] == 5  # which of them holds a card, nothing says
+
+
+def test_a_namesake_who_moved_out_could_be_the_grid_row():
+    """A third 冯语嫣 once lived there (a registry row that is not living): the grid row may be hers."""
+    gone = record(5, name_key="冯语嫣", pinyin_key="fengyuyan", house_key=FLAT, registered=True, sex="F")
+    found = _flat(extra=[gone])
+    assert len({found.cluster[i] for i in (1, 3, 5)}) == 3
+
+
+def test_two_unpaired_registry_rows_leave_the_grid_row_alone():
+    """A grandmother 冯语嫣 too, without a grid row: the daughter's grid row could be hers."""
+    grandmother = _row(5, REGISTRY, id_full=make_id(born=dt.date(1944, 5, 2), sequence=222))
+    found = _flat(extra=[grandmother])
+    assert found.cluster[3] == 3
+
+
+def test_a_third_person_shown_by_a_roster_of_its_own_leaves_the_grid_row_alone():
+    """A 低保 roster row with a full number nobody else has: a third 冯语嫣 the grid row could be."""
+    third = _row(5, "civil_affairs/dibao:202611", id_full=make_id(born=dt.date(1981, 3, 5), sequence=228))
+    found = _flat(extra=[third])
+    assert found.cluster[3] == 3
+
+
+def test_two_different_phones_leave_the_pair_to_a_person():
+    found = _flat(daughter_grid={"phones": ["+8613900139000"]})
+    assert found.cluster[3] == 3
+
+
+def test_a_contradiction_keeps_them_apart():
+    found = _flat(daughter_grid={"sex": "M"})
+    assert found.cluster[3] == 3
