@@ -114,7 +114,7 @@ def register(sub) -> None:
         nargs="+",
         metavar="PROFILE",
         help="one street per quirks profile (simulate --quirks), seeds from --seed; default: the matrix "
-        "of docs/identity.md (13 streets)",
+        "of docs/identity.md (14 streets)",
     )
     s.add_argument("--seed", type=int, help="first seed of --profiles' streets (default 1)")
     s.add_argument("--workdir", type=Path, default=Path("var/bench/matrix"), help="streets and runs")

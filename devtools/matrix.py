@@ -63,6 +63,7 @@ DEFAULT_STREETS = (
     Street("stale_phones", "stale_phones", 11),
     Street("hard", "hard", 12),
     Street("visitors", "visitors", 13),
+    Street("homebound", "homebound", 14),
 )
 
 

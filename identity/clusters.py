@@ -42,7 +42,8 @@ exactly one compatible person living at the incident's flat joins that person, a
 joins the flat's one namesake whose full number shows it (``matched_by = 'reporter'`` / ``'masked_id'``).
 An incident-only person joins the one person of the street who holds its phone under the reporter's name
 (`reporters.join_phone_reporters`, ``matched_by = 'reporter_phone'``). Last, an incident reported away
-from home joins the street's one person of its reporter's name when the name is rare enough and the street's incidents seldom name outsiders (`reporters.join_street_reporters`,
+from home joins the street's one person of its reporter's name when the name is rare enough and the
+street's incidents that joined no home seldom name outsiders (`reporters.join_street_reporters`,
 ``matched_by = 'street_reporter'``).
 
 Everything not linked that came near is reported as a `Review` with its reason, for a person to decide.

@@ -11,18 +11,30 @@ things this street's own records tell:
   bear the surname (pinyin) and ``G`` the given name: were names paired at random, ``S·G/n`` people
   would bear this one — the name's expected holders, and ``S·G/n²`` the chance that a person from
   elsewhere bears it. Rare surnames with rare given names are strong evidence; 张 with 伟 is weak.
-- **How many reporters come from elsewhere.** A reporter from elsewhere bears a name nobody on the street
-  has with probability ``q0`` (one minus the chance that a random pairing of the street's surnames and
-  given names is a name somebody here holds). If ``u`` of the street's ``m`` named incidents name nobody
-  of the street, about ``u / q0`` of them come from elsewhere; ``o = (u + 3) / (m · q0)`` is an upper
-  bound on that share (three: the 95 % bound when none is seen).
+- **How many of the reporters it decides on come from elsewhere.** The rule decides only on *seekers*:
+  persons all of whose records are incidents, i.e. incidents that joined no home. They are not a sample
+  of all reporters: a resident's incident at their own flat joins the household and is never a seeker,
+  an outsider's never joins. On a street whose residents report at home (the source systems' sample:
+  every named incident at the reporter's flat) nearly every seeker is an outsider, however few the
+  outsiders among all incidents. So the share is estimated among the seekers themselves, one count per
+  seeker person. A reporter from elsewhere bears a name nobody on the street has with probability
+  ``q0`` (one minus the chance that a random pairing of the street's surnames and given names is a name
+  somebody here holds); a resident seeker bears a held name (a homophone typo keeps the pinyin; any
+  other misspelling only raises the bound). If ``u`` of the ``m`` seekers with a name name nobody of
+  the street, about ``u / q0`` of them come from elsewhere; ``o = (u + 3) / (m · q0)`` is an upper
+  bound on that share (three: the 95 % bound when none is seen). Few seekers give a wide bound and the
+  rule falls silent: only a street whose incidents that joined no home mostly bear its residents'
+  names lets a name alone count. The same follows from the share over all ``M`` named incidents: an
+  outsider's incident is always a seeker, so the share among seekers is that share times ``M / m``.
+  Counted over all incidents, as before #16's fifth pass, the residents' incidents at home diluted it:
+  on such a street an outsider could join a resident at p ≈ 0.98.
 
 For a reporter whose name (pinyin) exactly one person of the street bears, the odds that the reporter
 is that person rather than someone from elsewhere are ``(1 - o) / (o · S·G/n)``. At odds of
 `MIN_ODDS` (a probability of 0.999) or more, and when nothing contradicts (whole-cluster `conflict`:
 a reporter is at least 16; and no phone on the incident that another person holds and this one does
 not), the incident joins that person (``matched_by = 'street_reporter'``). Two persons of that name on
-the street, however far apart, leave it alone: the name cannot say which. A street whose incidents
+the street, however far apart, leave it alone: the name cannot say which. A street whose seekers
 often name nobody there gets a high ``o`` and the rule falls silent.
 
 Seekers are persons all of whose records are incidents (no home), after every other pass. Before this
@@ -89,9 +101,9 @@ class NameCounts:
         return max(0.0, 1.0 - held)
 
 
-def outsider_share(records: pa.Table, incidents: np.ndarray, names: NameCounts) -> float:
-    """An upper bound on the share of incidents reported by someone who lives elsewhere (see above)."""
-    pinyins = [p for p in records["pinyin_key"].take(pa.array(incidents, pa.int64())).to_pylist() if p]
+def outsider_share(pinyins: list[str], names: NameCounts) -> float:
+    """An upper bound on the share of seekers (``pinyins``: one name per seeker person) who live elsewhere
+    (see above). Counted over the seekers, not all incidents: those are whom the rule decides on."""
     q0 = names.unheld_chance()
     if not pinyins or q0 <= 0:
         return 1.0
@@ -113,11 +125,11 @@ def join_street_reporters(
     incidents = np.flatnonzero(~home)
     if not len(incidents):
         return cluster, []
+    seekers = _seekers(records, cluster, incidents, set(cluster[home].tolist()))
     names = NameCounts(records, cluster, home)
-    share = outsider_share(records, incidents, names)
+    share = outsider_share([pinyin for _, pinyin, _ in seekers], names)
     if share >= 1.0:
         return cluster, []
-    seekers = _seekers(records, cluster, incidents, set(cluster[home].tolist()))
     wanted = []
     for label, pinyin, keys in seekers:
         found = names.holders.get(pinyin, {})

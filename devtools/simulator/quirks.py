@@ -127,7 +127,9 @@ SHARES = (
 
 #: Streets unlike the default one, each pushing one family of quirks (``--quirks NAME``); ``hard`` all at once.
 #: ``reporters`` is shaped after independently generated streets whose incidents were mostly reported by a
-#: registered resident of the same flat, without a phone, the name padded.
+#: registered resident of the same flat, without a phone, the name padded. ``homebound`` is shaped after the
+#: source systems' sample (every named incident at the reporter's own flat), with 2 % of the reporters
+#: from elsewhere: there an incident away from the reporter's home is an outsider's.
 _REPORTERS = Quirks(
     incidents_per_resident=0.5,
     reported_incidents=0.9,
@@ -145,6 +147,9 @@ PROFILES: dict[str, Quirks] = {
     "addresses": Quirks(address_styles=(10, 20, 20, 20, 30), fullwidth_digits=2.0),
     "reporters": _REPORTERS,
     "visitors": dataclasses.replace(_REPORTERS, outside_reporters=0.15),
+    "homebound": Quirks(
+        incidents_per_resident=0.5, reported_incidents=0.9, reporter_in_flat=1.0, outside_reporters=0.02
+    ),
     "namesakes": Quirks(namesakes_flat=0.04, namesakes_estate=0.03),
     "stale_phones": Quirks(stale_phones=3.0),
     "hard": Quirks(

@@ -2,7 +2,8 @@
 street's own records make that near-certain (`identity.reporters`).
 
 Each test builds a small street: 300 residents, one flat each, named from 30 surnames and 100 given names
-(each surname borne by 10 of them, each given name by 3), each of whom reported one incident at home.
+(each surname borne by 10 of them, each given name by 3), each of whom reported one incident at home;
+some tests let the first of them report one more incident away from home.
 Names here are pinyin only; every name is synthetic. No model link is given: what joins is the rules.
 """
 
@@ -13,7 +14,8 @@ import numpy as np
 from islandbridge.identity.clusters import build_clusters, identity_evidence
 from islandbridge.identity.deterministic import id_links
 from islandbridge.identity.links import fingerprints, kept_links, links_table
-from islandbridge.identity.reporters import NameCounts, outsider_share
+from islandbridge.identity.profiles import home_mask
+from islandbridge.identity.reporters import NameCounts, _seekers, outsider_share
 from tests.identity.strategies import pairs, record, table
 from tests.privacy.helpers import mac_key
 
@@ -26,9 +28,10 @@ def _name(surname: str, given: str) -> dict:
     return {"pinyin_key": surname + given, "surname_pinyin": surname, "given_pinyin": given}
 
 
-def _street(extra_residents=(), outsiders: int = 0) -> list[dict]:
-    """The street above, ``extra_residents`` ((surname, given, birth) at flats of their own) and
-    ``outsiders`` incidents by people of names nobody on the street bears."""
+def _street(extra_residents=(), outsiders: int = 0, away: int = 0) -> list[dict]:
+    """The street above, ``extra_residents`` ((surname, given, birth) at flats of their own),
+    ``outsiders`` incidents by people of names nobody on the street bears and ``away`` incidents of the
+    first residents at a flat not theirs."""
     rows: list[dict] = []
     people = [(f"s{i % 30}", f"g{i % 100}", "1970-01-01") for i in range(300)] + list(extra_residents)
     for i, (surname, given, birth) in enumerate(people):
@@ -41,6 +44,8 @@ def _street(extra_residents=(), outsiders: int = 0) -> list[dict]:
         rows.append(_incident(len(rows), surname, given, flat))
     for i in range(outsiders):
         rows.append(_incident(len(rows), f"w{i}", f"v{i}", FAR))
+    for surname, given, _ in people[:away]:
+        rows.append(_incident(len(rows), surname, given, FAR))
     return rows
 
 
@@ -55,12 +60,27 @@ def _cluster(rows):
 
 
 def test_an_incident_away_from_home_joins_the_streets_only_person_of_a_rare_name():
-    rows = _street([("zhuge", "kongming", "1960-05-05")])
-    person = len(rows) - 2  # the registry row of 诸葛孔明
+    """200 residents reported away from home too and 5 outsiders: of the 206 incidents that joined no
+    home, only the outsiders' bear a name nobody here has, so few reporters away come from elsewhere and
+    the street's one 诸葛孔明 (a rare name) is near-certainly the reporter."""
+    rows = _street([("zhuge", "kongming", "1960-05-05")], outsiders=5, away=200)
+    person = 600  # the registry row of 诸葛孔明
     rows.append(_incident(len(rows), "zhuge", "kongming"))
     found = _cluster(rows)
     assert found.cluster[-1] == found.cluster[person]
     assert found.matched_by[-1] == "street_reporter"
+
+
+def test_where_residents_report_at_home_a_rare_name_away_is_an_outsiders():
+    """Every resident's incident is at their own flat (as in the source systems' sample); the incidents
+    elsewhere are outsiders', ten of names nobody here bears and one of the name of the street's one
+    诸葛孔明. Among all 312 incidents few name nobody; among the 11 that joined no home most do: the
+    reporter of 诸葛孔明 away from his flat is most likely an outsider, and stays alone."""
+    rows = _street([("zhuge", "kongming", "1960-05-05")], outsiders=10)
+    rows.append(_incident(len(rows), "zhuge", "kongming"))
+    found = _cluster(rows)
+    assert found.cluster[-1] == len(rows) - 1
+    assert found.cluster[600] == found.cluster[601]  # his own incident at home joins him
 
 
 def test_two_persons_of_that_name_on_the_street_leave_the_incident_alone():
@@ -90,19 +110,24 @@ def test_an_incident_whose_split_of_the_name_nobody_bears_is_weighed_by_the_hold
 
 
 def test_a_street_whose_incidents_often_name_nobody_there_links_no_name_alone():
-    """A hundred of 400 incidents name nobody of the street: many reporters come from elsewhere."""
-    rows = _street([("zhuge", "kongming", "1960-05-05")], outsiders=100)
+    """A hundred of the 301 incidents that joined no home name nobody of the street: many reporters away
+    come from elsewhere."""
+    rows = _street([("zhuge", "kongming", "1960-05-05")], outsiders=100, away=200)
     rows.append(_incident(len(rows), "zhuge", "kongming"))
     found = _cluster(rows)
     assert found.cluster[-1] == len(rows) - 1
     assert _outsider_share(rows) > 0.2
-    assert _outsider_share(_street()) < 0.02
+    assert _outsider_share(_street(away=200)) < 0.02
 
 
 def _outsider_share(rows: list[dict]) -> float:
+    """The share the rule would weigh, on a street where it joins nothing (the seekers are those left)."""
     records = table(rows)
-    home = records["is_home"].to_numpy(zero_copy_only=False)
-    return outsider_share(records, np.flatnonzero(~home), NameCounts(records, np.arange(len(rows)), home))
+    found = _cluster(rows)
+    home = home_mask(records)
+    cluster = np.asarray(found.cluster)
+    seekers = _seekers(records, cluster, np.flatnonzero(~home), set(cluster[home].tolist()))
+    return outsider_share([pinyin for _, pinyin, _ in seekers], NameCounts(records, cluster, home))
 
 
 def test_the_only_person_of_that_name_is_a_child_so_the_incident_stays_alone():

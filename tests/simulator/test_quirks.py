@@ -6,6 +6,7 @@ session's street.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from collections import Counter
@@ -235,3 +236,12 @@ def test_outside_reporters_replace_that_share_of_reporters_with_people_from_else
     residents = [(e, p.pid) for e, p in reporters if not p.pid.startswith("V")]
     assert residents and all(before[e["event_id"]] == (e, pid) for e, pid in residents)
     assert len(evs) == len(plain)
+
+
+def test_homebound_puts_every_residents_incident_at_their_flat_and_some_reporters_come_from_elsewhere():
+    """The street of the source systems' sample with a few visitors: an incident away from its reporter's
+    home is never a resident's (what `identity.reporters` must not mistake for one)."""
+    _, (_, reporters) = events(**dataclasses.asdict(PROFILES["homebound"]))
+    residents = [(e, p) for e, p in reporters if not p.pid.startswith("V")]
+    assert _in_flat(residents) == len(residents)
+    assert 0 < len(reporters) - len(residents) < 0.1 * len(reporters)
