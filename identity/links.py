@@ -55,8 +55,10 @@ RULES = (
 )
 # Not ``reporter_phone``: it joins an incident to the one holder of its number and name, which a new record
 # can change (a second holder appears), so the rule decides it again each run from that run's records. Nor
-# ``roster``: it rests on the other namesakes' links in the flat, which a day can change.
-STICKY_RULES = ("probabilistic", "namesake", "reporter", "masked_id", "street_reporter")
+# ``roster``: it rests on the other namesakes' links in the flat, which a day can change. Nor
+# ``street_reporter``: its odds rest on the street's seekers as a whole (`reporters.outsider_share`), and a
+# join made under an earlier, looser estimate must not outlive it.
+STICKY_RULES = ("probabilistic", "namesake", "reporter", "masked_id")
 # Identifying fields (records.FEATURES). Not ``born_by``: it moves with the as-of date every day.
 FINGERPRINT_COLUMNS = (
     "name_key",

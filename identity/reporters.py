@@ -39,7 +39,9 @@ often name nobody there gets a high ``o`` and the rule falls silent.
 
 Seekers are persons all of whose records are incidents (no home), after every other pass. Before this
 rule, `join_phone_reporters` joins those whose incidents give the phone of the street's one person of
-that name who holds it, however common the name: a number is not a name.
+that name who holds it, however common the name: a number is not a name. Both rules are decided again
+every run from that run's records (`links.STICKY_RULES` leaves them out): yesterday's join is not
+evidence, and one made under an earlier, looser estimate of the outsiders must not outlive it.
 """
 
 from __future__ import annotations
