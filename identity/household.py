@@ -114,20 +114,19 @@ def flat_residents(
 def _reporters(records: pa.Table, cluster: np.ndarray) -> list[tuple[int, str, list[Key]]]:
     """Persons all of whose records are incidents (places, not homes), with each one's flat and name."""
     place = np.asarray(pc.invert(pc.fill_null(records["is_home"], True)), bool)
-    homed = set(cluster[~place].tolist())
-    return _keyed(records, cluster, np.flatnonzero(place), homed, "reporter")
+    return _keyed(records, cluster, np.flatnonzero(place), cluster[~place], "reporter")
 
 
 def _masked(records: pa.Table, cluster: np.ndarray) -> list[tuple[int, str, list[Key]]]:
     """Persons without a full number but with a masked one, with the flats they live at and their name."""
-    full = set(cluster[np.asarray(pc.is_valid(records["id_full"]), bool)].tolist())
+    full = cluster[np.asarray(pc.is_valid(records["id_full"]), bool)]
     masked = np.asarray(pc.and_(pc.is_valid(records["id_ps"]), pc.is_null(records["id_full"])), bool)
     home = np.asarray(pc.fill_null(records["is_home"], False), bool)
     return _keyed(records, cluster, np.flatnonzero(masked & home), full, "masked_id")
 
 
 def _keyed(
-    records: pa.Table, cluster: np.ndarray, uids: np.ndarray, excluded: set[int], how: str
+    records: pa.Table, cluster: np.ndarray, uids: np.ndarray, excluded: np.ndarray, how: str
 ) -> list[tuple[int, str, list[Key]]]:
     keys = keys_by_person(records, cluster, uids, excluded)
     found = {label: [k for k in ks if k[0] and k[1]] for label, ks in keys.items()}
@@ -135,21 +134,22 @@ def _keyed(
 
 
 def keys_by_person(
-    records: pa.Table, cluster: np.ndarray, uids: np.ndarray, excluded: set[int]
+    records: pa.Table, cluster: np.ndarray, uids: np.ndarray, excluded: np.ndarray
 ) -> dict[int, list[Key]]:
     """``(house_key, pinyin_key, uid)`` of the records ``uids``, by person (cluster label), in ``uids``'
-    order; persons in ``excluded`` left out. Nulls are kept: each rule says what it needs."""
+    order; persons in ``excluded`` (labels) left out, before anything is read. Nulls are kept: each rule
+    says what it needs."""
+    uids = uids[~np.isin(cluster[uids], excluded)]
     index = pa.array(uids, pa.int64())
     keys: dict[int, list[Key]] = defaultdict(list)
-    for house, pinyin, uid in zip(
+    for house, pinyin, uid, label in zip(
         records["house_key"].take(index).to_pylist(),
         records["pinyin_key"].take(index).to_pylist(),
         uids.tolist(),
+        cluster[uids].tolist(),
         strict=True,
     ):
-        label = int(cluster[uid])
-        if label not in excluded:
-            keys[label].append((house, pinyin, uid))
+        keys[label].append((house, pinyin, uid))
     return keys
 
 

@@ -53,27 +53,38 @@ class NameCounts:
     def __init__(self, records: pa.Table, cluster: np.ndarray, home: np.ndarray) -> None:
         uids = np.flatnonzero(home & np.asarray(pc.is_valid(records["pinyin_key"]), bool))
         index = pa.array(uids, pa.int64())
-        self.holders: dict[str, dict[int, int]] = defaultdict(dict)  # pinyin -> {person: a uid of it}
-        surname: dict[str, set[int]] = defaultdict(set)
-        given: dict[str, set[int]] = defaultdict(set)
-        self.parts: dict[str, tuple[str, str]] = {}
-        people: set[int] = set()
-        for pinyin, sur, giv, label, uid in zip(
-            records["pinyin_key"].take(index).to_pylist(),
-            records["surname_pinyin"].take(index).to_pylist(),
-            records["given_pinyin"].take(index).to_pylist(),
-            cluster[uids].tolist(),
-            uids.tolist(),
-            strict=True,
+        rows = pa.table(
+            {
+                "pinyin": records["pinyin_key"].take(index),
+                "surname": pc.fill_null(records["surname_pinyin"].take(index), ""),
+                "given": pc.fill_null(records["given_pinyin"].take(index), ""),
+                "label": pa.array(cluster[uids]),
+                "uid": index,
+            }
+        )
+        self.people = len(np.unique(cluster[uids]))
+        self.surname = _distinct_labels(rows, "surname")
+        self.given = _distinct_labels(rows, "given")
+        # pinyin -> {person: its first uid of that name}, names and persons in the order their first
+        # records come (the order `unheld_chance` sums in)
+        self.holders: dict[str, dict[int, int]] = {}
+        firsts = rows.group_by(["pinyin", "label"]).aggregate([("uid", "min")])
+        pinyin_first = firsts.group_by("pinyin").aggregate([("uid_min", "min")])
+        firsts = firsts.join(pinyin_first, "pinyin").sort_by(
+            [("uid_min_min", "ascending"), ("uid_min", "ascending")]
+        )
+        for pinyin, label, uid in zip(
+            *(firsts[c].to_pylist() for c in ("pinyin", "label", "uid_min")), strict=True
         ):
-            self.holders[pinyin].setdefault(label, uid)
-            surname[sur or ""].add(label)
-            given[giv or ""].add(label)
-            self.parts.setdefault(pinyin, (sur or "", giv or ""))
-            people.add(label)
-        self.people = len(people)
-        self.surname = {k: len(v) for k, v in surname.items()}
-        self.given = {k: len(v) for k, v in given.items()}
+            self.holders.setdefault(pinyin, {})[label] = uid
+        # each name's split (surname, given name) as its first record gives it
+        heads = pa.array(np.searchsorted(uids, pinyin_first["uid_min_min"].to_numpy()), pa.int64())
+        splits = zip(
+            rows["surname"].take(heads).to_pylist(), rows["given"].take(heads).to_pylist(), strict=True
+        )
+        self.parts: dict[str, tuple[str, str]] = dict(
+            zip(pinyin_first["pinyin"].to_pylist(), splits, strict=True)
+        )
 
     def expected(self, pinyin: str, surname: str, given: str) -> float:
         """How many of the street's people would bear this name if names were paired at random."""
@@ -87,6 +98,12 @@ class NameCounts:
             return 1.0
         held = sum(self.expected(p, *self.parts[p]) for p in self.holders) / self.people
         return max(0.0, 1.0 - held)
+
+
+def _distinct_labels(rows: pa.Table, column: str) -> dict[str, int]:
+    """How many persons (labels) bear each value of ``column``."""
+    counted = rows.group_by(column).aggregate([("label", "count_distinct")])
+    return dict(zip(counted[column].to_pylist(), counted["label_count_distinct"].to_pylist(), strict=True))
 
 
 def outsider_share(records: pa.Table, incidents: np.ndarray, names: NameCounts) -> float:
@@ -117,7 +134,7 @@ def join_street_reporters(
     share = outsider_share(records, incidents, names)
     if share >= 1.0:
         return cluster, []
-    seekers = _seekers(records, cluster, incidents, set(cluster[home].tolist()))
+    seekers = _seekers(records, cluster, incidents, cluster[home])
     wanted = []
     for label, pinyin, keys in seekers:
         found = names.holders.get(pinyin, {})
@@ -169,7 +186,7 @@ def join_phone_reporters(
     incidents = np.flatnonzero(~home)
     if not len(incidents):
         return cluster, []
-    seekers = _seekers(records, cluster, incidents, set(cluster[home].tolist()))
+    seekers = _seekers(records, cluster, incidents, cluster[home])
     numbers = {label: _numbers(records, keys) for label, _, keys in seekers}
     named = _named_holders(records, cluster, home, set().union(*numbers.values()) if numbers else set())
     sought = pa.array(sorted({pinyin for _, pinyin, _ in seekers}), records["pinyin_key"].type)
@@ -238,7 +255,7 @@ def _named_holders(
 
 
 def _seekers(
-    records: pa.Table, cluster: np.ndarray, incidents: np.ndarray, homed: set[int]
+    records: pa.Table, cluster: np.ndarray, incidents: np.ndarray, homed: np.ndarray
 ) -> list[tuple[int, str, list[Key]]]:
     """(label, pinyin, its incidents) of each person all of whose records are incidents of one name."""
     keys = keys_by_person(records, cluster, incidents, homed)
