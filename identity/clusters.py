@@ -59,6 +59,7 @@ from islandbridge.identity.links import KEPT_WEIGHT, Kept, Link, record_matches,
 from islandbridge.identity.probabilistic import MATCH_PROBABILITY
 from islandbridge.identity.profiles import (
     Profile,
+    among,
     cluster_profiles,
     conflict,
     could_conflict,
@@ -261,8 +262,8 @@ def _resolve_all(
         return cluster, [], []
     cluster[busy] = components[busy]  # a plain component is one person, labelled by its smallest uid
     tangled = np.union1d(_tangled(records, components, busy), components[left[deferred]])
-    linked = ~np.isin(components[left], tangled)
-    busy = busy[np.isin(components[busy], tangled)]
+    linked = ~among(components[left], tangled)
+    busy = busy[among(components[busy], tangled)]
     reviews = []
     if len(busy):
         chosen, reviews = _resolve_tangled(

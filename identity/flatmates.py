@@ -41,6 +41,7 @@ import pyarrow.compute as pc
 
 from islandbridge.identity.profiles import (
     Profile,
+    among,
     cluster_profiles,
     conflict,
     could_conflict,
@@ -191,7 +192,7 @@ class _Persons:
     def __init__(self, records: pa.Table, cluster: np.ndarray, labels: set[int]) -> None:
         self.profile: dict[int, Profile] = cluster_profiles(records, cluster, labels)
         self.parent = {label: label for label in labels}
-        members = np.flatnonzero(np.isin(cluster, np.fromiter(labels, np.int64, len(labels))))
+        members = np.flatnonzero(among(cluster, labels))
         self.phones: dict[int, frozenset[str]] = {label: frozenset() for label in labels}
         numbers = records["phones"].take(pa.array(members, pa.int64())).to_pylist()
         for uid, phones in zip(members.tolist(), numbers, strict=True):

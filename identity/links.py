@@ -211,7 +211,7 @@ def with_kept(candidates, kept: Kept | None):
     if kept is None or not len(kept.left):
         return candidates
     left, right, weight, prob = candidates
-    fresh = ~np.isin(pair_codes(left, right), pair_codes(kept.left, kept.right))
+    fresh = ~is_in_sorted(pair_codes(left, right), np.sort(pair_codes(kept.left, kept.right)))
     return (
         np.concatenate([kept.left, left[fresh]]),
         np.concatenate([kept.right, right[fresh]]),
@@ -224,6 +224,14 @@ def pair_codes(left: np.ndarray, right: np.ndarray) -> np.ndarray:
     """One integer per unordered pair of uids (uids are below 2**31), to compare pairs in bulk."""
     left, right = np.asarray(left, np.int64), np.asarray(right, np.int64)
     return np.minimum(left, right) << 32 | np.maximum(left, right)
+
+
+def is_in_sorted(values: np.ndarray, ordered: np.ndarray) -> np.ndarray:
+    """``np.isin(values, ordered)`` for a sorted ``ordered``, by binary search (no sort of both)."""
+    if not len(ordered):
+        return np.zeros(len(values), bool)
+    at = np.minimum(np.searchsorted(ordered, values), len(ordered) - 1)
+    return ordered[at] == values
 
 
 def typed_links(

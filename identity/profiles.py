@@ -9,6 +9,7 @@ numbers, two birth dates or two sexes into one person.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import NamedTuple
 
 import numpy as np
@@ -117,8 +118,7 @@ def cluster_profiles(records: pa.Table, cluster: np.ndarray, labels: set[int]) -
     field in uid order, every roster, the earliest bound, every token apart — but gathered column by
     column: every pass after the model's links asks for the profiles of thousands of clusters, and one
     Profile per record, merged one by one, was most of their time."""
-    wanted = np.fromiter(labels, np.int64, len(labels))
-    members = np.flatnonzero(np.isin(cluster, wanted))
+    members = np.flatnonzero(among(cluster, labels))
     if not len(members):
         return {}
     owner = cluster[members]
@@ -137,6 +137,18 @@ def cluster_profiles(records: pa.Table, cluster: np.ndarray, labels: set[int]) -
         label: Profile(i, p, b, y, s, frozenset(scope) if scope else _NONE, bound, apart.get(label, _NONE))
         for label, i, p, b, y, s, scope, bound in zip(keys.tolist(), *firsts, scopes, bounds, strict=True)
     }
+
+
+def among(values: np.ndarray, labels: Iterable[int]) -> np.ndarray:
+    """``np.isin(values, labels)`` for cluster labels (non-negative integers), by a lookup table: one pass
+    over the street's records instead of a sort of them."""
+    wanted = np.asarray(labels, np.int64) if isinstance(labels, np.ndarray) else np.fromiter(labels, np.int64)
+    values = np.asarray(values, np.int64)
+    if not len(wanted) or not len(values):
+        return np.zeros(len(values), bool)
+    table = np.zeros(max(int(values.max()), int(wanted.max())) + 1, bool)
+    table[wanted] = True
+    return table[values]
 
 
 def _truthy(table: pa.Table, column: str) -> pa.Table:

@@ -39,7 +39,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from islandbridge.identity.household import Key, flat_residents, keys_by_person, other_phone, phone_holders
-from islandbridge.identity.profiles import cluster_profiles, conflict, home_mask, join_pairs
+from islandbridge.identity.profiles import among, cluster_profiles, conflict, home_mask, join_pairs
 
 MIN_ODDS = 999.0  # a probability of 0.999 that the reporter is the street's one person of that name
 UNSEEN = 3  # outsiders assumed beyond those seen: the 95 % upper bound of a share when none is observed
@@ -151,7 +151,7 @@ def join_street_reporters(
     if not wanted:
         return cluster, []
     profiles = cluster_profiles(records, cluster, {w[0] for w in wanted} | {w[1] for w in wanted})
-    phones = phone_holders(records, cluster)
+    phones = phone_holders(records, cluster, [k[2] for *_, keys in wanted for k in keys])
     joins = [
         (keys[0][2], uid, RULE)
         for label, person, uid, keys in wanted
@@ -243,7 +243,7 @@ def _named_holders(
     by_person: dict[int, set[str]] = defaultdict(set)
     for uid, number in zip(owners[hit].tolist(), flat.filter(pa.array(hit)).to_pylist(), strict=True):
         by_person[int(cluster[uid])].add(number)
-    members = np.flatnonzero(np.isin(cluster, np.fromiter(by_person, np.int64, len(by_person))) & home)
+    members = np.flatnonzero(among(cluster, by_person) & home)
     pinyins = records["pinyin_key"].take(pa.array(members, pa.int64())).to_pylist()
     out: dict[tuple[str, str], set[tuple[int, int]]] = defaultdict(set)
     for uid, pinyin in zip(members.tolist(), pinyins, strict=True):
