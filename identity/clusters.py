@@ -55,11 +55,18 @@ import pyarrow.compute as pc
 from islandbridge.identity.decided import DecisionConflict, Decisions, hard_same, unkept, with_apart
 from islandbridge.identity.flatmates import NamesakeFlats, join_flatmates
 from islandbridge.identity.household import join_household
-from islandbridge.identity.links import KEPT_WEIGHT, Kept, Link, record_matches, typed_links, with_kept
+from islandbridge.identity.links import (
+    KEPT_WEIGHT,
+    Kept,
+    Link,
+    is_in_sorted,
+    record_matches,
+    typed_links,
+    with_kept,
+)
 from islandbridge.identity.probabilistic import MATCH_PROBABILITY
 from islandbridge.identity.profiles import (
     Profile,
-    among,
     cluster_profiles,
     conflict,
     could_conflict,
@@ -262,8 +269,8 @@ def _resolve_all(
         return cluster, [], []
     cluster[busy] = components[busy]  # a plain component is one person, labelled by its smallest uid
     tangled = np.union1d(_tangled(records, components, busy), components[left[deferred]])
-    linked = ~among(components[left], tangled)
-    busy = busy[among(components[busy], tangled)]
+    linked = ~is_in_sorted(components[left], tangled)
+    busy = busy[is_in_sorted(components[busy], tangled)]
     reviews = []
     if len(busy):
         chosen, reviews = _resolve_tangled(
