@@ -481,15 +481,17 @@ def _namesake_groups(
 
 
 def _compatible(group: list[tuple[int, int]], profiles: Mapping[int, Profile]) -> dict[int, list[int]]:
-    """Each cluster of a group -> the other clusters of the group it does not `conflict` with."""
-    return {
-        label: [
-            other
-            for other, _ in group
-            if other != label and conflict(profiles[label], profiles[other]) is None
-        ]
-        for label, _ in group
-    }
+    """Each cluster of a group -> the other clusters of the group it does not `conflict` with, in the
+    group's order. `conflict` is symmetric: each pair is asked once (a common name in a community makes
+    groups of dozens)."""
+    labels = [label for label, _ in group]
+    fits: dict[int, list[int]] = {label: [] for label in labels}
+    for i, label in enumerate(labels):
+        for other in labels[i + 1 :]:
+            if conflict(profiles[label], profiles[other]) is None:
+                fits[label].append(other)
+                fits[other].append(label)
+    return fits
 
 
 def _sole_pairs(
