@@ -166,3 +166,28 @@ def test_fingerprint_texts_are_the_repr_of_every_field(texts, phones) -> None:
     want = ["fingerprint\x1f" + "\x1f".join(repr(v) for v in row) for row in zip(*values, strict=True)]
     assert fingerprint_texts(records).to_pylist() == want
     assert fingerprint_texts(records.slice(1)).to_pylist() == want[1:]
+
+
+def test_links_table_writes_each_pair_in_record_key_order() -> None:
+    """Each row's left end is the (system, record key) that sorts first, whatever the uids' order."""
+    rows = [record(0), record(1), record(2), record(3)]
+    rows[0].update(system="registry", record_key="k9")
+    rows[1].update(system="grid", record_key="k1")
+    rows[2].update(system="grid", record_key="k10")
+    rows[3].update(system="grid", record_key="k2")
+    records = table(rows)
+    prints = ["fp_0", "fp_1", "fp_2", "fp_3"]
+    links = [Link(0, 1, "probabilistic", 0.1234567), Link(3, 2, "namesake"), Link(1, 2, "id", 1.0)]
+    data = links_table(records, links, prints).to_pylist()
+    assert [(r["record_key_l"], r["record_key_r"]) for r in data] == [
+        ("k1", "k9"),
+        ("k10", "k2"),
+        ("k1", "k10"),
+    ]
+    assert [(r["fingerprint_l"], r["fingerprint_r"]) for r in data] == [
+        ("fp_1", "fp_0"),
+        ("fp_2", "fp_3"),
+        ("fp_1", "fp_2"),
+    ]
+    assert [r["match_probability"] for r in data] == [0.123457, None, 1.0]
+    assert links_table(records, [], prints).num_rows == 0
