@@ -61,12 +61,21 @@ import pyarrow.compute as pc
 from islandbridge.identity.decided import DecisionConflict, Decisions, hard_same, unkept, with_apart
 from islandbridge.identity.flatmates import NamesakeFlats, join_flatmates
 from islandbridge.identity.household import join_household
-from islandbridge.identity.links import KEPT_WEIGHT, Kept, Link, record_matches, typed_links, with_kept
+from islandbridge.identity.links import (
+    KEPT_WEIGHT,
+    Kept,
+    Link,
+    is_in_sorted,
+    record_matches,
+    typed_links,
+    with_kept,
+)
 from islandbridge.identity.probabilistic import MATCH_PROBABILITY
 from islandbridge.identity.profiles import (
     Profile,
     cluster_profiles,
     conflict,
+    could_conflict,
     gathered_profiles,
     join_pairs,
 )
@@ -155,7 +164,9 @@ def build_clusters(
         kept = kept.only(~flats.name_only(records, kept.left, kept.right))
     candidates = with_kept(candidates, kept)
     left, right, weight, prob = candidates
-    deferred = flats.name_only(records, left, right) & (weight < KEPT_WEIGHT)
+    fresh = weight < KEPT_WEIGHT  # kept links come first and are never held back: ask only of the others
+    deferred = np.zeros(len(left), bool)
+    deferred[fresh] = flats.name_only(records, left[fresh], right[fresh])
     components = connected_components(
         n, np.concatenate([hard[:, 0], left]), np.concatenate([hard[:, 1], right])
     )
@@ -251,29 +262,72 @@ def _resolve_all(
 ) -> tuple[np.ndarray, list, list[Review]]:
     """Run `_resolve` on every component with an edge; returns the cluster of each uid, links, reviews.
     A ``deferred`` candidate takes part in the ambiguity rule but is not linked: unless ambiguous or in
-    conflict, it comes back as a `Review` with the reason ``deferred`` (for `flatmates.join_flatmates`)."""
-    left, right, weight, prob = candidates
+    conflict, it comes back as a `Review` with the reason ``deferred`` (for `flatmates.join_flatmates`).
+
+    Most components are plain: no two of their records could ever `conflict` (`profiles.could_conflict`)
+    and none of their links is held back. There no constraint and no rival can refuse a link, so `_resolve`
+    would link every candidate and make the component one person: that is taken as it is, and only the
+    other components are resolved one by one."""
+    by_weight = np.lexsort((candidates[1], candidates[0], -candidates[2], components[candidates[0]]))
+    left, right, weight, prob = (c[by_weight] for c in candidates)
+    deferred = deferred[by_weight]
     cluster = np.arange(len(components), dtype=np.int64)
     order = np.argsort(components, kind="stable")  # uids of one component together, ascending
     sizes = np.bincount(components, minlength=len(components))
     busy = order[sizes[components[order]] > 1]
     if not len(busy):
         return cluster, [], []
+    cluster[busy] = components[busy]  # a plain component is one person, labelled by its smallest uid
+    tangled = np.union1d(_tangled(records, components, busy), components[left[deferred]])
+    linked = ~is_in_sorted(components[left], tangled)
+    busy = busy[is_in_sorted(components[busy], tangled)]
+    reviews = []
+    if len(busy):
+        chosen, reviews = _resolve_tangled(
+            records, cluster, components, busy, edges, (left, right, weight, prob), deferred, margin
+        )
+        linked[chosen] = True
+    links = list(zip(left[linked].tolist(), right[linked].tolist(), prob[linked].tolist(), strict=True))
+    return cluster, links, reviews
+
+
+def _tangled(records: pa.Table, components: np.ndarray, busy: np.ndarray) -> np.ndarray:
+    """The components (labels) among whose records some pair may `conflict`."""
+    members = pa.table({"component": pa.array(components[busy]), "uid": pa.array(busy)})
+    return could_conflict(records, members, ["component"])["component"].to_numpy()
+
+
+def _resolve_tangled(
+    records: pa.Table,
+    cluster: np.ndarray,
+    components: np.ndarray,
+    busy: np.ndarray,
+    edges: np.ndarray,
+    candidates: Candidates,
+    deferred: np.ndarray,
+    margin: float,
+) -> tuple[list[int], list[Review]]:
+    """`_resolve` the components of ``busy`` (their uids, by component, ascending) one by one, in label
+    order, and set their ``cluster``; returns the candidates (indices, strongest first) that linked and the
+    reviews. ``candidates`` are sorted as `_resolve` takes them (by component, strongest first)."""
+    left, right, weight, prob = candidates
     profiles = gathered_profiles(records, busy)
-    position = np.empty(len(components), np.int64)
+    position = np.full(len(components), -1, np.int64)
     position[busy] = np.arange(len(busy))
     starts = np.flatnonzero(np.r_[True, components[busy][1:] != components[busy][:-1]])
-    id_groups = _group(components[edges[:, 0]], position[edges[:, 0]], position[edges[:, 1]])
-    by_weight = np.lexsort((right, left, -weight, components[left]))
+    ids = edges[position[edges[:, 0]] >= 0]
+    id_groups = _group(components[ids[:, 0]], position[ids[:, 0]], position[ids[:, 1]])
+    mine = np.flatnonzero(position[left] >= 0)
     cand_groups = _group(
-        components[left][by_weight],
-        position[left][by_weight],
-        position[right][by_weight],
-        prob[by_weight],
-        weight[by_weight],
-        deferred[by_weight],
+        components[left[mine]],
+        position[left[mine]],
+        position[right[mine]],
+        prob[mine],
+        weight[mine],
+        deferred[mine],
+        mine,
     )
-    links, reviews = [], []
+    chosen, reviews = [], []
     ends = [*starts[1:].tolist(), len(busy)]
     for start, end, comp in zip(starts.tolist(), ends, components[busy][starts].tolist(), strict=True):
         roots, found_links, found_reviews = _resolve(
@@ -281,9 +335,9 @@ def _resolve_all(
         )
         uids = busy[start:end]
         cluster[uids] = uids[roots]
-        links += [(int(busy[a]), int(busy[b]), p) for a, b, p in found_links]
+        chosen += found_links
         reviews += [Review(int(busy[a]), int(busy[b]), p, reason) for a, b, p, reason in found_reviews]
-    return cluster, links, reviews
+    return chosen, reviews
 
 
 def _group(component: np.ndarray, *columns: np.ndarray) -> dict[int, list[tuple]]:
@@ -301,8 +355,9 @@ def _group(component: np.ndarray, *columns: np.ndarray) -> dict[int, list[tuple]
 def _resolve(profiles: list[Profile], offset: int, id_edges, candidates, margin: float):
     """One component: ID unions, then ambiguity, then strongest-first links under the constraints.
 
-    Positions are global (``offset`` is the component's first); returns each record's root position
-    relative to the component, the links made and the reviews (a, b, probability, reason).
+    Positions are global (``offset`` is the component's first); ``candidates`` are (a, b, probability,
+    weight, deferred, index). Returns each record's root position relative to the component, the indices
+    of the candidates linked and the reviews (a, b, probability, reason).
     """
     uf = _UnionFind(profiles, offset)
     for a, b in id_edges:
@@ -312,7 +367,7 @@ def _resolve(profiles: list[Profile], offset: int, id_edges, candidates, margin:
     # ambiguous as it would be from scratch, so an unchanged day links what the day before linked.
     rivals = _rival_links(uf, fixed, [c for c in candidates if c[3] < KEPT_WEIGHT], margin)
     links, reviews = [], []
-    for a, b, p, weight, deferred in candidates:
+    for a, b, p, weight, deferred, at in candidates:
         if weight < KEPT_WEIGHT and ((a, fixed[b]) in rivals or (b, fixed[a]) in rivals):
             reviews.append((a, b, p, "ambiguous"))
             continue
@@ -322,7 +377,7 @@ def _resolve(profiles: list[Profile], offset: int, id_edges, candidates, margin:
             reviews.append((a, b, p, reason or "deferred"))
         else:
             uf.union(a, b)
-            links.append((a, b, p))
+            links.append(at)
     roots = [uf.find(i) - offset for i in range(offset, offset + len(profiles))]
     return roots, links, reviews
 
@@ -436,15 +491,17 @@ def _namesake_groups(
 
 
 def _compatible(group: list[tuple[int, int]], profiles: Mapping[int, Profile]) -> dict[int, list[int]]:
-    """Each cluster of a group -> the other clusters of the group it does not `conflict` with."""
-    return {
-        label: [
-            other
-            for other, _ in group
-            if other != label and conflict(profiles[label], profiles[other]) is None
-        ]
-        for label, _ in group
-    }
+    """Each cluster of a group -> the other clusters of the group it does not `conflict` with, in the
+    group's order. `conflict` is symmetric: each pair is asked once (a common name in a community makes
+    groups of dozens)."""
+    labels = [label for label, _ in group]
+    fits: dict[int, list[int]] = {label: [] for label in labels}
+    for i, label in enumerate(labels):
+        for other in labels[i + 1 :]:
+            if conflict(profiles[label], profiles[other]) is None:
+                fits[label].append(other)
+                fits[other].append(label)
+    return fits
 
 
 def _sole_pairs(

@@ -39,7 +39,16 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from islandbridge.identity.profiles import Profile, cluster_profiles, conflict, gathered_profiles, home_mask
+from islandbridge.identity.profiles import (
+    Profile,
+    among,
+    cluster_profiles,
+    conflict,
+    could_conflict,
+    gathered_profiles,
+    home_mask,
+    relabelled,
+)
 
 Deferred = tuple[int, int, float]  # uid, uid, the model's probability
 
@@ -60,7 +69,7 @@ class NamesakeFlats:
                 "home": pa.array(home_mask(records)),  # a missing is_home counts as a home (`home_mask`)
             }
         ).filter(pc.and_(pc.is_valid(records["house_key"]), pc.is_valid(records["pinyin_key"])))
-        homes = _could_conflict(records, keys.filter(keys["home"]))
+        homes = could_conflict(records, keys.filter(keys["home"]), ["house", "pinyin"])
         if not homes.num_rows:
             return
         grouped = (
@@ -85,14 +94,8 @@ class NamesakeFlats:
         """Per pair (uids), True when a record of it is at such a flat and name and the pair agrees on
         nothing but the name: no equal full ID number, no consistent masked number, no equal birth date
         or birth month."""
-        out = np.fromiter(
-            (
-                (a in self.group) or (b in self.group)
-                for a, b in zip(left.tolist(), right.tolist(), strict=True)
-            ),
-            bool,
-            len(left),
-        )
+        grouped = np.fromiter(self.group, np.int64, len(self.group))
+        out = np.isin(left, grouped) | np.isin(right, grouped)
         if not out.any():
             return out
         lidx, ridx = pa.array(left, pa.int64()), pa.array(right, pa.int64())
@@ -102,46 +105,6 @@ class NamesakeFlats:
             return np.asarray(pc.fill_null(equal, False), bool)
 
         return out & ~(same("id_full") | same("id_ps") | same("birth") | same("birth_ym"))
-
-
-def _could_conflict(records: pa.Table, homes: pa.Table) -> pa.Table:
-    """(house, pinyin) of the groups of two or more home records among which some pair may `conflict`:
-    two values of a field `conflict` compares, a roster twice, a birth after a bound, a decision apart.
-    Only a cheap necessary condition: `NamesakeFlats` checks the pairs of these groups."""
-    index = pa.array(homes["uid"], pa.int64())
-    columns = {c: records[c].take(index) for c in ("id_full", "id_ps", "birth", "birth_ym", "sex", "scope")}
-    table = homes.select(["house", "pinyin", "uid"]).append_column("born_by", records["born_by"].take(index))
-    for name, column in columns.items():
-        table = table.append_column(name, column)
-    apart = (
-        pc.greater(pc.fill_null(pc.list_value_length(records["apart"].take(index)), 0), 0)
-        if "apart" in records.column_names
-        else pa.array(np.zeros(len(index), bool))
-    )
-    table = table.append_column("apart", apart)
-    groups = table.group_by(["house", "pinyin"]).aggregate(
-        [
-            ("uid", "count"),
-            *((c, "count_distinct") for c in ("id_full", "id_ps", "birth", "birth_ym", "sex")),
-            ("scope", "count"),
-            ("scope", "count_distinct"),
-            ("born_by", "min"),
-            ("birth", "max"),
-            ("birth_ym", "max"),
-            ("apart", "any"),
-        ]
-    )
-    several = pc.greater(groups["scope_count"], groups["scope_count_distinct"])
-    for c in ("id_full", "id_ps", "birth", "birth_ym", "sex"):
-        several = pc.or_(several, pc.greater(groups[f"{c}_count_distinct"], 1))
-    bound = groups["born_by_min"]
-    late = pc.or_(
-        pc.greater(groups["birth_max"], bound),
-        pc.greater(groups["birth_ym_max"], pc.utf8_slice_codeunits(bound, 0, 7)),
-    )
-    maybe = pc.or_(several, pc.or_(pc.fill_null(late, False), pc.fill_null(groups["apart_any"], False)))
-    keep = pc.and_(pc.greater_equal(groups["uid_count"], 2), maybe)
-    return groups.filter(keep).select(["house", "pinyin"])
 
 
 def join_flatmates(
@@ -181,8 +144,7 @@ def join_flatmates(
             out += [(a, b, p, "ambiguous") for a, b, p in waiting]
             break
         held = waiting
-    relabel = {label: persons.find(label) for label in labels}
-    cluster = np.array([relabel.get(c, c) for c in cluster.tolist()], np.int64)
+    cluster = relabelled(cluster, {label: persons.find(label) for label in labels})
     return cluster, links, out
 
 
@@ -230,7 +192,7 @@ class _Persons:
     def __init__(self, records: pa.Table, cluster: np.ndarray, labels: set[int]) -> None:
         self.profile: dict[int, Profile] = cluster_profiles(records, cluster, labels)
         self.parent = {label: label for label in labels}
-        members = np.flatnonzero(np.isin(cluster, np.fromiter(labels, np.int64, len(labels))))
+        members = np.flatnonzero(among(cluster, labels))
         self.phones: dict[int, frozenset[str]] = {label: frozenset() for label in labels}
         numbers = records["phones"].take(pa.array(members, pa.int64())).to_pylist()
         for uid, phones in zip(members.tolist(), numbers, strict=True):

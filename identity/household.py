@@ -33,7 +33,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from islandbridge.identity.profiles import Profile, cluster_profiles, conflict, join_pairs
+from islandbridge.identity.profiles import Profile, among, cluster_profiles, conflict, join_pairs
 
 REVIEW_REASON = "several_namesakes"
 
@@ -63,7 +63,7 @@ def join_household(
         return cluster, [], []
     labels = {s[0] for s in seekers} | {c for s in seekers for c in s[3]}
     profiles = cluster_profiles(records, cluster, labels)
-    phones = phone_holders(records, cluster)
+    phones = phone_holders(records, cluster, [k[2] for s in seekers if s[1] == "reporter" for k in s[2]])
     joins, reviews = [], []
     for label, how, keys, found in seekers:
         if how == "reporter":
@@ -100,34 +100,39 @@ def flat_residents(
     named = pc.and_(pc.is_valid(records["house_key"]), pc.is_valid(records["pinyin_key"]))
     uids = np.flatnonzero(home & np.asarray(named, bool))
     index = pa.array(uids, pa.int64())
+    rows = pa.table(
+        {
+            "house": records["house_key"].take(index),
+            "pinyin": records["pinyin_key"].take(index),
+            "label": pa.array(cluster[uids]),
+            "uid": index,
+        }
+    )
+    firsts = rows.group_by(["house", "pinyin", "label"]).aggregate([("uid", "min")])
     flat: dict[tuple[str, str], dict[int, int]] = defaultdict(dict)
-    for house, pinyin, uid in zip(
-        records["house_key"].take(index).to_pylist(),
-        records["pinyin_key"].take(index).to_pylist(),
-        uids.tolist(),
-        strict=True,
+    for house, pinyin, label, uid in zip(
+        *(firsts[c].to_pylist() for c in ("house", "pinyin", "label", "uid_min")), strict=True
     ):
-        flat[(house, pinyin)].setdefault(int(cluster[uid]), uid)
+        flat[(house, pinyin)][label] = uid
     return flat
 
 
 def _reporters(records: pa.Table, cluster: np.ndarray) -> list[tuple[int, str, list[Key]]]:
     """Persons all of whose records are incidents (places, not homes), with each one's flat and name."""
     place = np.asarray(pc.invert(pc.fill_null(records["is_home"], True)), bool)
-    homed = set(cluster[~place].tolist())
-    return _keyed(records, cluster, np.flatnonzero(place), homed, "reporter")
+    return _keyed(records, cluster, np.flatnonzero(place), cluster[~place], "reporter")
 
 
 def _masked(records: pa.Table, cluster: np.ndarray) -> list[tuple[int, str, list[Key]]]:
     """Persons without a full number but with a masked one, with the flats they live at and their name."""
-    full = set(cluster[np.asarray(pc.is_valid(records["id_full"]), bool)].tolist())
+    full = cluster[np.asarray(pc.is_valid(records["id_full"]), bool)]
     masked = np.asarray(pc.and_(pc.is_valid(records["id_ps"]), pc.is_null(records["id_full"])), bool)
     home = np.asarray(pc.fill_null(records["is_home"], False), bool)
     return _keyed(records, cluster, np.flatnonzero(masked & home), full, "masked_id")
 
 
 def _keyed(
-    records: pa.Table, cluster: np.ndarray, uids: np.ndarray, excluded: set[int], how: str
+    records: pa.Table, cluster: np.ndarray, uids: np.ndarray, excluded: np.ndarray, how: str
 ) -> list[tuple[int, str, list[Key]]]:
     keys = keys_by_person(records, cluster, uids, excluded)
     found = {label: [k for k in ks if k[0] and k[1]] for label, ks in keys.items()}
@@ -135,21 +140,22 @@ def _keyed(
 
 
 def keys_by_person(
-    records: pa.Table, cluster: np.ndarray, uids: np.ndarray, excluded: set[int]
+    records: pa.Table, cluster: np.ndarray, uids: np.ndarray, excluded: np.ndarray
 ) -> dict[int, list[Key]]:
     """``(house_key, pinyin_key, uid)`` of the records ``uids``, by person (cluster label), in ``uids``'
-    order; persons in ``excluded`` left out. Nulls are kept: each rule says what it needs."""
+    order; persons in ``excluded`` (labels) left out, before anything is read. Nulls are kept: each rule
+    says what it needs."""
+    uids = uids[~among(cluster[uids], excluded)]
     index = pa.array(uids, pa.int64())
     keys: dict[int, list[Key]] = defaultdict(list)
-    for house, pinyin, uid in zip(
+    for house, pinyin, uid, label in zip(
         records["house_key"].take(index).to_pylist(),
         records["pinyin_key"].take(index).to_pylist(),
         uids.tolist(),
+        cluster[uids].tolist(),
         strict=True,
     ):
-        label = int(cluster[uid])
-        if label not in excluded:
-            keys[label].append((house, pinyin, uid))
+        keys[label].append((house, pinyin, uid))
     return keys
 
 
@@ -165,13 +171,17 @@ def _candidates(
     return found
 
 
-def phone_holders(records: pa.Table, cluster: np.ndarray) -> dict[str, set[int]]:
-    """Each phone number -> the clusters holding it."""
-    lengths = pc.fill_null(pc.list_value_length(records["phones"]), 0).to_numpy(zero_copy_only=False)
+def phone_holders(records: pa.Table, cluster: np.ndarray, uids: list[int]) -> dict[str, set[int]]:
+    """Each phone number given on the records ``uids`` (the seekers', all `other_phone` asks about) ->
+    the clusters holding it anywhere on the street."""
+    phones = records["phones"]
+    asked = pc.unique(pc.list_flatten(phones.take(pa.array(uids, pa.int64()))))
+    lengths = pc.fill_null(pc.list_value_length(phones), 0).to_numpy(zero_copy_only=False)
     owners = np.repeat(cluster, lengths)
-    numbers = pc.list_flatten(records["phones"]).to_pylist()
+    numbers = pc.list_flatten(phones)
+    hit = np.asarray(pc.fill_null(pc.is_in(numbers, value_set=asked), False), bool)
     holders: dict[str, set[int]] = defaultdict(set)
-    for number, owner in zip(numbers, owners.tolist(), strict=True):
+    for number, owner in zip(numbers.filter(pa.array(hit)).to_pylist(), owners[hit].tolist(), strict=True):
         holders[number].add(owner)
     return holders
 

@@ -107,21 +107,55 @@ class Kept(NamedTuple):
             [r for r, k in zip(self.rule, keep, strict=True) if k],
         )
 
-    def rules(self) -> dict[tuple[int, int], tuple[str, float | None]]:
-        return {
-            (min(a, b), max(a, b)): (rule, None if np.isnan(p) else float(p))
-            for a, b, p, rule in zip(
-                self.left.tolist(), self.right.tolist(), self.probability.tolist(), self.rule, strict=True
-            )
-        }
-
 
 def fingerprints(mac_key: Key, records: pa.Table) -> list[str]:
     """A keyed fingerprint of each record's identifying fields (``fp_`` + 16 hex digits)."""
-    columns = [c for c in FINGERPRINT_COLUMNS if c in records.column_names]
-    values = [records[c].to_pylist() for c in columns]
-    texts = ["fingerprint\x1f" + "\x1f".join(repr(v) for v in row) for row in zip(*values, strict=True)]
-    return ["fp_" + key[3:19] for key in person_keys(mac_key, texts).to_pylist()]
+    keys = person_keys(mac_key, fingerprint_texts(records))
+    return pc.binary_join_element_wise("fp_", pc.utf8_slice_codeunits(keys, 3, 19), "").to_pylist()
+
+
+def fingerprint_texts(records: pa.Table) -> pa.Array:
+    """What a fingerprint is the MAC of: ``fingerprint``, then the `repr` of each identifying field's
+    value, joined by U+001F. Written column by column (`_reprs`): every record of the street is
+    fingerprinted every run, and one Python ``repr`` per field and record was seconds at 300,000."""
+    columns = [_reprs(records[c]) for c in FINGERPRINT_COLUMNS if c in records.column_names]
+    if not columns:
+        return pa.array(["fingerprint\x1f"] * records.num_rows, pa.string())
+    return pc.binary_join_element_wise("fingerprint", *columns, "\x1f")
+
+
+# The characters `repr` writes as they are between single quotes: printable ASCII but the quote and the
+# backslash, and the CJK ideographs of Unicode 11. A value with any other character is written by `repr`.
+_PLAIN = r"^[ -&(-\[\]-~\x{4e00}-\x{9fef}]*$"
+
+
+def _reprs(column: pa.ChunkedArray | pa.Array) -> pa.Array:
+    """``repr`` of each value: strings, booleans and lists of strings column-wise, anything else by
+    ``repr`` itself."""
+    array = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    kind = array.type
+    if pa.types.is_string(kind):
+        out = _quoted(array)
+    elif pa.types.is_boolean(kind):
+        out = pc.if_else(array, "True", "False")
+    elif pa.types.is_list(kind) and pa.types.is_string(kind.value_type):
+        lengths = pc.fill_null(pc.list_value_length(array), 0).to_numpy(zero_copy_only=False)
+        offsets = pa.array(np.r_[0, np.cumsum(lengths)], pa.int32())
+        items = pa.ListArray.from_arrays(offsets, _reprs(pc.list_flatten(array)), mask=array.is_null())
+        out = pc.binary_join_element_wise("[", pc.binary_join(items, ", "), "]", "")
+    else:
+        return pa.array([repr(v) for v in array.to_pylist()], pa.string())
+    return pc.fill_null(out, "None")
+
+
+def _quoted(strings: pa.Array) -> pa.Array:
+    """``repr`` of each string (nulls stay null): between single quotes, or `repr`'s own where it escapes."""
+    out = pc.binary_join_element_wise("'", strings, "'", "")
+    odd = pc.invert(pc.fill_null(pc.match_substring_regex(strings, _PLAIN), True))
+    if pc.any(odd).as_py():
+        escaped = [repr(v) for v in strings.filter(odd).to_pylist()]
+        out = pc.replace_with_mask(out, odd, pa.array(escaped, pa.string()))
+    return out
 
 
 def kept_links(
@@ -135,18 +169,7 @@ def kept_links(
     `clusters.identity_evidence`), changed but still agreeing on name, birth date or ID number — a new
     phone or a move is changed evidence, not contradicting evidence; a new name is."""
     sticky = previous[previous["rule"].isin(STICKY_RULES)]
-    uids = pd.DataFrame(
-        {
-            "system": pd.Series(records["system"].to_pylist(), dtype=object),
-            "record_key": pd.Series(records["record_key"].to_pylist(), dtype=object),
-            "uid": np.arange(records.num_rows, dtype=np.int64),
-        }
-    )
-    ends = []
-    for side in ("l", "r"):
-        keys = sticky[[f"system_{side}", f"record_key_{side}"]].astype(object)
-        keys.columns = ["system", "record_key"]
-        ends.append(keys.merge(uids, how="left", on=["system", "record_key"])["uid"].to_numpy(np.float64))
+    ends = [uids_of(records, sticky[f"system_{side}"], sticky[f"record_key_{side}"]) for side in ("l", "r")]
     present = ~np.isnan(ends[0]) & ~np.isnan(ends[1])
     left, right = (end[present].astype(np.int64) for end in ends)
     sticky = sticky[present]
@@ -165,24 +188,56 @@ def kept_links(
     )
 
 
+def uids_of(records: pa.Table, systems: pd.Series, record_keys: pd.Series) -> np.ndarray:
+    """The uid of each (system, record key) in ``records``, NaN where absent (a hash join in Arrow: the
+    previous links' ends are most of the street's records)."""
+    index = pa.table(
+        {
+            "system": records["system"],
+            "record_key": records["record_key"],
+            "uid": pa.array(np.arange(records.num_rows, dtype=np.int64)),
+        }
+    )
+    wanted = pa.table(
+        {
+            "system": pa.array(systems.astype(object), pa.string()),
+            "record_key": pa.array(record_keys.astype(object), pa.string()),
+            "row": pa.array(np.arange(len(systems), dtype=np.int64)),
+        }
+    )
+    found = wanted.join(index, ["system", "record_key"], join_type="left outer")
+    out = np.full(len(systems), np.nan)
+    out[found["row"].to_numpy()] = found["uid"].to_numpy(zero_copy_only=False)
+    return out
+
+
 def with_kept(candidates, kept: Kept | None):
     """Link candidates (uid_l, uid_r, weight, probability) with the kept links first; a model candidate
     for a kept pair goes (the kept link stands for it)."""
     if kept is None or not len(kept.left):
         return candidates
     left, right, weight, prob = candidates
-    low, high = np.minimum(kept.left, kept.right), np.maximum(kept.left, kept.right)
-    pairs = set(zip(low.tolist(), high.tolist(), strict=True))
-    fresh = np.array(
-        [(min(a, b), max(a, b)) not in pairs for a, b in zip(left.tolist(), right.tolist(), strict=True)],
-        bool,
-    ).reshape(-1)
+    fresh = ~is_in_sorted(pair_codes(left, right), np.sort(pair_codes(kept.left, kept.right)))
     return (
         np.concatenate([kept.left, left[fresh]]),
         np.concatenate([kept.right, right[fresh]]),
         np.concatenate([np.full(len(kept.left), KEPT_WEIGHT), weight[fresh]]),
         np.concatenate([np.nan_to_num(kept.probability, nan=1.0), prob[fresh]]),
     )
+
+
+def pair_codes(left: np.ndarray, right: np.ndarray) -> np.ndarray:
+    """One integer per unordered pair of uids (uids are below 2**31), to compare pairs in bulk."""
+    left, right = np.asarray(left, np.int64), np.asarray(right, np.int64)
+    return np.minimum(left, right) << 32 | np.maximum(left, right)
+
+
+def is_in_sorted(values: np.ndarray, ordered: np.ndarray) -> np.ndarray:
+    """``np.isin(values, ordered)`` for a sorted ``ordered``, by binary search (no sort of both)."""
+    if not len(ordered):
+        return np.zeros(len(values), bool)
+    at = np.minimum(np.searchsorted(ordered, values), len(ordered) - 1)
+    return ordered[at] == values
 
 
 def typed_links(
@@ -194,15 +249,36 @@ def typed_links(
     household: Iterable[tuple[int, int, str]] = (),
 ) -> list[Link]:
     """Every link of a clustering with its rule; a kept pair says the rule it was first made by."""
-    again = kept.rules() if kept is not None else {}
     links = [Link(int(a), int(b), "id", 1.0) for a, b in id_edges.reshape(-1, 2).tolist()]
     if decided is not None:
         links += [Link(int(a), int(b), "decision") for a, b in decided.reshape(-1, 2).tolist()]
-    for a, b, p in model:
-        rule, first = again.get((min(a, b), max(a, b)), (None, None))
+    model = list(model)
+    for (a, b, p), (rule, first) in zip(model, _first_rules(kept, model), strict=True):
         links.append(Link(a, b, rule, first, True) if rule else Link(a, b, "probabilistic", float(p)))
     links += [Link(int(a), int(b), "namesake") for a, b in namesakes]
     return links + [Link(int(seeker), int(resident), how) for seeker, resident, how in household]
+
+
+def _first_rules(
+    kept: Kept | None, model: list[tuple[int, int, float]]
+) -> list[tuple[str | None, float | None]]:
+    """For each model link, the rule and probability a kept link of that pair was first made with, or
+    (None, None); of a pair kept twice, the later one. Looked up in bulk: on a day
+    without change nearly every link is a kept one."""
+    if kept is None or not len(kept.left) or not model:
+        return [(None, None)] * len(model)
+    codes = pair_codes(kept.left, kept.right)
+    order = np.argsort(codes, kind="stable")
+    ends = np.array([(a, b) for a, b, _ in model], np.int64).reshape(-1, 2)
+    wanted = pair_codes(ends[:, 0], ends[:, 1])
+    at = np.searchsorted(codes[order], wanted, side="right") - 1  # the last of equal codes
+    found = (at >= 0) & (codes[order][np.maximum(at, 0)] == wanted)
+    which = np.where(found, order[np.maximum(at, 0)], -1).tolist()
+    probability = kept.probability.tolist()
+    return [
+        (kept.rule[i], None if np.isnan(probability[i]) else probability[i]) if i >= 0 else (None, None)
+        for i in which
+    ]
 
 
 def record_matches(n: int, links: Sequence[Link]) -> tuple[list[str], list[float | None]]:
@@ -233,18 +309,29 @@ def record_matches(n: int, links: Sequence[Link]) -> tuple[list[str], list[float
 
 
 def links_table(records: pa.Table, links: Sequence[Link], prints: Sequence[str]) -> pa.Table:
-    """The rows of ``core.identity_links`` for one run (without ``run_id``): each pair in record-key order."""
-    systems, keys = records["system"].to_pylist(), records["record_key"].to_pylist()
-    rows = []
-    for link in links:
-        a, b = sorted((link.uid_l, link.uid_r), key=lambda u: (systems[u], keys[u]))
-        rows.append(
-            (systems[a], keys[a], systems[b], keys[b], link.rule, link.probability, prints[a], prints[b])
-        )
-    names = ("system_l", "record_key_l", "system_r", "record_key_r", "rule", "match_probability")
-    columns = list(zip(*rows, strict=True)) if rows else [()] * 8
-    data = {name: pa.array(col, pa.string()) for name, col in zip(names[:5], columns[:5], strict=True)}
-    data["match_probability"] = pc.round(pa.array(columns[5], pa.float64()), 6)
-    data["fingerprint_l"] = pa.array(columns[6], pa.string())
-    data["fingerprint_r"] = pa.array(columns[7], pa.string())
-    return pa.table(data)
+    """The rows of ``core.identity_links`` for one run (without ``run_id``): each pair in record-key order
+    ((system, record key) of the left end before the right's). Gathered column-wise: a street's links are
+    most of its records."""
+    ends = np.array([(link.uid_l, link.uid_r) for link in links], np.int64).reshape(-1, 2)
+    left, right = pa.array(ends[:, 0]), pa.array(ends[:, 1])
+    systems, keys = records["system"], records["record_key"]
+    later = pc.or_(
+        pc.less(systems.take(right), systems.take(left)),
+        pc.and_(
+            pc.equal(systems.take(right), systems.take(left)), pc.less(keys.take(right), keys.take(left))
+        ),
+    )
+    first, second = pc.if_else(later, right, left), pc.if_else(later, left, right)
+    marks = pa.array(prints, pa.string())
+    return pa.table(
+        {
+            "system_l": systems.take(first),
+            "record_key_l": keys.take(first),
+            "system_r": systems.take(second),
+            "record_key_r": keys.take(second),
+            "rule": pa.array([link.rule for link in links], pa.string()),
+            "match_probability": pc.round(pa.array([link.probability for link in links], pa.float64()), 6),
+            "fingerprint_l": marks.take(first),
+            "fingerprint_r": marks.take(second),
+        }
+    )

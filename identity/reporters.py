@@ -53,7 +53,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from islandbridge.identity.household import Key, flat_residents, keys_by_person, other_phone, phone_holders
-from islandbridge.identity.profiles import cluster_profiles, conflict, home_mask, join_pairs
+from islandbridge.identity.profiles import among, cluster_profiles, conflict, home_mask, join_pairs
 
 MIN_ODDS = 999.0  # a probability of 0.999 that the reporter is the street's one person of that name
 UNSEEN = 3  # outsiders assumed beyond those seen: the 95 % upper bound of a share when none is observed
@@ -67,27 +67,38 @@ class NameCounts:
     def __init__(self, records: pa.Table, cluster: np.ndarray, home: np.ndarray) -> None:
         uids = np.flatnonzero(home & np.asarray(pc.is_valid(records["pinyin_key"]), bool))
         index = pa.array(uids, pa.int64())
-        self.holders: dict[str, dict[int, int]] = defaultdict(dict)  # pinyin -> {person: a uid of it}
-        surname: dict[str, set[int]] = defaultdict(set)
-        given: dict[str, set[int]] = defaultdict(set)
-        self.parts: dict[str, tuple[str, str]] = {}
-        people: set[int] = set()
-        for pinyin, sur, giv, label, uid in zip(
-            records["pinyin_key"].take(index).to_pylist(),
-            records["surname_pinyin"].take(index).to_pylist(),
-            records["given_pinyin"].take(index).to_pylist(),
-            cluster[uids].tolist(),
-            uids.tolist(),
-            strict=True,
+        rows = pa.table(
+            {
+                "pinyin": records["pinyin_key"].take(index),
+                "surname": pc.fill_null(records["surname_pinyin"].take(index), ""),
+                "given": pc.fill_null(records["given_pinyin"].take(index), ""),
+                "label": pa.array(cluster[uids]),
+                "uid": index,
+            }
+        )
+        self.people = len(np.unique(cluster[uids]))
+        self.surname = _distinct_labels(rows, "surname")
+        self.given = _distinct_labels(rows, "given")
+        # pinyin -> {person: its first uid of that name}, names and persons in the order their first
+        # records come (the order `unheld_chance` sums in)
+        self.holders: dict[str, dict[int, int]] = {}
+        firsts = rows.group_by(["pinyin", "label"]).aggregate([("uid", "min")])
+        pinyin_first = firsts.group_by("pinyin").aggregate([("uid_min", "min")])
+        firsts = firsts.join(pinyin_first, "pinyin").sort_by(
+            [("uid_min_min", "ascending"), ("uid_min", "ascending")]
+        )
+        for pinyin, label, uid in zip(
+            *(firsts[c].to_pylist() for c in ("pinyin", "label", "uid_min")), strict=True
         ):
-            self.holders[pinyin].setdefault(label, uid)
-            surname[sur or ""].add(label)
-            given[giv or ""].add(label)
-            self.parts.setdefault(pinyin, (sur or "", giv or ""))
-            people.add(label)
-        self.people = len(people)
-        self.surname = {k: len(v) for k, v in surname.items()}
-        self.given = {k: len(v) for k, v in given.items()}
+            self.holders.setdefault(pinyin, {})[label] = uid
+        # each name's split (surname, given name) as its first record gives it
+        heads = pa.array(np.searchsorted(uids, pinyin_first["uid_min_min"].to_numpy()), pa.int64())
+        splits = zip(
+            rows["surname"].take(heads).to_pylist(), rows["given"].take(heads).to_pylist(), strict=True
+        )
+        self.parts: dict[str, tuple[str, str]] = dict(
+            zip(pinyin_first["pinyin"].to_pylist(), splits, strict=True)
+        )
 
     def expected(self, pinyin: str, surname: str, given: str) -> float:
         """How many of the street's people would bear this name if names were paired at random."""
@@ -101,6 +112,12 @@ class NameCounts:
             return 1.0
         held = sum(self.expected(p, *self.parts[p]) for p in self.holders) / self.people
         return max(0.0, 1.0 - held)
+
+
+def _distinct_labels(rows: pa.Table, column: str) -> dict[str, int]:
+    """How many persons (labels) bear each value of ``column``."""
+    counted = rows.group_by(column).aggregate([("label", "count_distinct")])
+    return dict(zip(counted[column].to_pylist(), counted["label_count_distinct"].to_pylist(), strict=True))
 
 
 def outsider_share(pinyins: list[str], names: NameCounts) -> float:
@@ -127,7 +144,7 @@ def join_street_reporters(
     incidents = np.flatnonzero(~home)
     if not len(incidents):
         return cluster, []
-    seekers = _seekers(records, cluster, incidents, set(cluster[home].tolist()))
+    seekers = _seekers(records, cluster, incidents, cluster[home])
     names = NameCounts(records, cluster, home)
     share = outsider_share([pinyin for _, pinyin, _ in seekers], names)
     if share >= 1.0:
@@ -148,7 +165,7 @@ def join_street_reporters(
     if not wanted:
         return cluster, []
     profiles = cluster_profiles(records, cluster, {w[0] for w in wanted} | {w[1] for w in wanted})
-    phones = phone_holders(records, cluster)
+    phones = phone_holders(records, cluster, [k[2] for *_, keys in wanted for k in keys])
     joins = [
         (keys[0][2], uid, RULE)
         for label, person, uid, keys in wanted
@@ -183,7 +200,7 @@ def join_phone_reporters(
     incidents = np.flatnonzero(~home)
     if not len(incidents):
         return cluster, []
-    seekers = _seekers(records, cluster, incidents, set(cluster[home].tolist()))
+    seekers = _seekers(records, cluster, incidents, cluster[home])
     numbers = {label: _numbers(records, keys) for label, _, keys in seekers}
     named = _named_holders(records, cluster, home, set().union(*numbers.values()) if numbers else set())
     sought = pa.array(sorted({pinyin for _, pinyin, _ in seekers}), records["pinyin_key"].type)
@@ -240,7 +257,7 @@ def _named_holders(
     by_person: dict[int, set[str]] = defaultdict(set)
     for uid, number in zip(owners[hit].tolist(), flat.filter(pa.array(hit)).to_pylist(), strict=True):
         by_person[int(cluster[uid])].add(number)
-    members = np.flatnonzero(np.isin(cluster, np.fromiter(by_person, np.int64, len(by_person))) & home)
+    members = np.flatnonzero(among(cluster, by_person) & home)
     pinyins = records["pinyin_key"].take(pa.array(members, pa.int64())).to_pylist()
     out: dict[tuple[str, str], set[tuple[int, int]]] = defaultdict(set)
     for uid, pinyin in zip(members.tolist(), pinyins, strict=True):
@@ -252,7 +269,7 @@ def _named_holders(
 
 
 def _seekers(
-    records: pa.Table, cluster: np.ndarray, incidents: np.ndarray, homed: set[int]
+    records: pa.Table, cluster: np.ndarray, incidents: np.ndarray, homed: np.ndarray
 ) -> list[tuple[int, str, list[Key]]]:
     """(label, pinyin, its incidents) of each person all of whose records are incidents of one name."""
     keys = keys_by_person(records, cluster, incidents, homed)

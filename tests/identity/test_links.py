@@ -4,10 +4,20 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from islandbridge.identity.clusters import build_clusters, identity_evidence
 from islandbridge.identity.decided import Decisions
-from islandbridge.identity.links import Kept, Link, fingerprints, kept_links, links_table
+from islandbridge.identity.links import (
+    FINGERPRINT_COLUMNS,
+    Kept,
+    Link,
+    fingerprint_texts,
+    fingerprints,
+    kept_links,
+    links_table,
+)
 from tests.identity.strategies import IDS, pairs, record, table
 from tests.privacy.helpers import mac_key
 
@@ -113,3 +123,71 @@ def test_only_links_whose_ends_are_unchanged_or_still_agree_are_kept():
     rows[1].update(name_key="李娜", pinyin_key="lina")  # the card went to someone else
     renamed = table(rows)
     assert not len(kept_links(previous, renamed, fingerprints(key, renamed), identity_evidence).left)
+
+
+ODD_TEXTS = [
+    "",
+    "it's",
+    'say "hi"',
+    "a\\b",
+    "tab\there",
+    "é",
+    "\u00b7",
+    "\U0001f600",
+    "\u3000",
+    "ab\x00",
+    "'\"",
+]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    texts=st.lists(st.one_of(st.none(), st.sampled_from(ODD_TEXTS), st.text(max_size=6)), min_size=1),
+    phones=st.lists(st.one_of(st.none(), st.lists(st.one_of(st.none(), st.text(max_size=4)), max_size=3))),
+)
+def test_fingerprint_texts_are_the_repr_of_every_field(texts, phones) -> None:
+    """The column-wise texts equal ``repr`` of each value, joined: a fingerprint kept in
+    ``core.identity_links`` must stay the same across a change of how it is computed."""
+    n = len(texts)
+    rows = [
+        record(
+            uid,
+            name_key=texts[uid],
+            community=texts[-uid - 1],
+            scope=texts[(uid + 1) % n],
+            phones=phones[uid] if uid < len(phones) else [],
+            is_home=(None, True, False)[uid % 3],
+        )
+        for uid in range(n)
+    ]
+    records = table(rows)
+    columns = [c for c in FINGERPRINT_COLUMNS if c in records.column_names]
+    values = [records[c].to_pylist() for c in columns]
+    want = ["fingerprint\x1f" + "\x1f".join(repr(v) for v in row) for row in zip(*values, strict=True)]
+    assert fingerprint_texts(records).to_pylist() == want
+    assert fingerprint_texts(records.slice(1)).to_pylist() == want[1:]
+
+
+def test_links_table_writes_each_pair_in_record_key_order() -> None:
+    """Each row's left end is the (system, record key) that sorts first, whatever the uids' order."""
+    rows = [record(0), record(1), record(2), record(3)]
+    rows[0].update(system="registry", record_key="k9")
+    rows[1].update(system="grid", record_key="k1")
+    rows[2].update(system="grid", record_key="k10")
+    rows[3].update(system="grid", record_key="k2")
+    records = table(rows)
+    prints = ["fp_0", "fp_1", "fp_2", "fp_3"]
+    links = [Link(0, 1, "probabilistic", 0.1234567), Link(3, 2, "namesake"), Link(1, 2, "id", 1.0)]
+    data = links_table(records, links, prints).to_pylist()
+    assert [(r["record_key_l"], r["record_key_r"]) for r in data] == [
+        ("k1", "k9"),
+        ("k10", "k2"),
+        ("k1", "k10"),
+    ]
+    assert [(r["fingerprint_l"], r["fingerprint_r"]) for r in data] == [
+        ("fp_1", "fp_0"),
+        ("fp_2", "fp_3"),
+        ("fp_1", "fp_2"),
+    ]
+    assert [r["match_probability"] for r in data] == [0.123457, None, 1.0]
+    assert links_table(records, [], prints).num_rows == 0

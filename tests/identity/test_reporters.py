@@ -126,7 +126,7 @@ def _outsider_share(rows: list[dict]) -> float:
     found = _cluster(rows)
     home = home_mask(records)
     cluster = np.asarray(found.cluster)
-    seekers = _seekers(records, cluster, np.flatnonzero(~home), set(cluster[home].tolist()))
+    seekers = _seekers(records, cluster, np.flatnonzero(~home), cluster[home])
     return outsider_share([pinyin for _, pinyin, _ in seekers], NameCounts(records, cluster, home))
 
 

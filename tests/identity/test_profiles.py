@@ -1,0 +1,79 @@
+"""`profiles.cluster_profiles` gathers a cluster's profile column by column: it must equal merging its
+records' profiles one by one in uid order (`Profile.merged`), which is what every pass relied on."""
+
+from __future__ import annotations
+
+from functools import reduce
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from islandbridge.identity.decided import with_apart
+from islandbridge.identity.profiles import Profile, cluster_profiles, gathered_profiles
+from tests.identity.strategies import IDS, SCOPES, record, table
+
+# "" is a value no normaliser gives, but `merged` skips it like a null: so must the column-wise path
+VALUES = {
+    "id_full": [None, "", *IDS],
+    "id_ps": [None, "", "511403_0517", "511403_0521"],
+    "birth": [None, "", "1961-04-09", "1990-03-07"],
+    "birth_ym": [None, "", "1961-04", "1990-03"],
+    "sex": [None, "", "F", "M"],
+    "scope": [*SCOPES, ""],
+    "born_by": [None, "", "2010-11-20", "2008-11-20"],
+}
+ROW = st.fixed_dictionaries({column: st.sampled_from(values) for column, values in VALUES.items()})
+
+
+def one_by_one(records, cluster: np.ndarray, labels: set[int]) -> dict[int, Profile]:
+    """The reference: each record's own profile, merged in uid order."""
+    members = [uid for uid in range(len(cluster)) if int(cluster[uid]) in labels]
+    own = dict(zip(members, gathered_profiles(records, np.array(members, np.int64)), strict=True))
+    return {
+        label: reduce(Profile.merged, [own[u] for u in members if cluster[u] == label]) for label in labels
+    }
+
+
+def truthy(profile: Profile) -> tuple:
+    """What `conflict` and the passes read of a profile: "" and None are alike (both falsy)."""
+    return tuple(value or None for value in profile)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    rows=st.lists(ROW, min_size=1, max_size=12),
+    seed=st.integers(0, 2**16),
+    apart=st.lists(st.tuples(st.integers(0, 11), st.integers(0, 11)), max_size=3),
+)
+def test_cluster_profiles_equal_the_merge_in_uid_order(rows, seed, apart) -> None:
+    records = table([record(uid, **row) for uid, row in enumerate(rows)])
+    n = len(rows)
+    records = with_apart(records, [(a % n, b % n) for a, b in apart if a % n != b % n])
+    rng = np.random.default_rng(seed)
+    # any cluster labelling whose label is the cluster's smallest uid, as the passes hand it over
+    cluster = np.arange(n, dtype=np.int64)
+    for uid in range(1, n):
+        if rng.random() < 0.6:
+            cluster[uid] = cluster[rng.integers(0, uid)]
+    labels = {int(c) for c in cluster if rng.random() < 0.8} or {int(cluster[0])}
+    got = cluster_profiles(records, cluster, labels)
+    want = one_by_one(records, cluster, labels)
+    assert got.keys() == want.keys()
+    assert {k: truthy(v) for k, v in got.items()} == {k: truthy(v) for k, v in want.items()}
+
+
+def test_a_cluster_takes_the_first_value_in_uid_order_and_every_roster() -> None:
+    records = table(
+        [
+            record(0, birth=None, scope="grid_platform/residents", born_by="2010-11-20"),
+            record(1, birth="1990-03-07", sex="F", scope="resident_registry/t_jm:current"),
+            record(2, birth="1961-04-09", born_by="2008-11-20"),
+            record(3, birth="1970-01-01"),
+        ]
+    )
+    got = cluster_profiles(records, np.array([0, 0, 0, 3], np.int64), {0})
+    assert set(got) == {0}
+    assert got[0].birth == "1990-03-07" and got[0].ym == "1990-03" and got[0].sex == "F"
+    assert got[0].scopes == {"grid_platform/residents", "resident_registry/t_jm:current"}
+    assert got[0].born_by == "2008-11-20"
