@@ -226,7 +226,9 @@ def could_conflict(records: pa.Table, members: pa.Table, keys: list[str]) -> pa.
     for c in ("id_full", "id_ps", "birth", "birth_ym", "sex"):
         several = pc.or_(several, pc.greater(groups[f"{c}_count_distinct"], 1))
     bound = groups["born_by_min"]
-    late = pc.or_(
+    # or_kleene: true when either side is, though the other is null (a group with a 出生年月 and no full
+    # birth date is late by its month alone); plain or_ would give null there, read as "cannot conflict"
+    late = pc.or_kleene(
         pc.greater(groups["birth_max"], bound),
         pc.greater(groups["birth_ym_max"], pc.utf8_slice_codeunits(bound, 0, 7)),
     )

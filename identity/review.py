@@ -250,7 +250,7 @@ def find_pair(con: duckdb.DuckDBPyConnection, ref: str) -> tuple[Record, Record]
     pairs = [
         (r["left"], r["right"]) for run, _ in identity.reconciled_runs(con) for r in _review_rows(con, run)
     ]
-    pairs += [(d.left, d.right) for d in current_decisions(con)]
+    pairs += _decided_pairs(con)
     for left, right in pairs:
         if pair_id(left, right) == wanted:
             return left, right
@@ -258,6 +258,16 @@ def find_pair(con: duckdb.DuckDBPyConnection, ref: str) -> tuple[Record, Record]
         f"no pair {ref!r}: use an id from `islandbridge review list`, or name two records as "
         "SYSTEM/RECORD_KEY~SYSTEM/RECORD_KEY"
     )
+
+
+def _decided_pairs(con: duckdb.DuckDBPyConnection) -> list[tuple[Record, Record]]:
+    """Every pair anybody decided, a withdrawn decision included (its id is still the way to name it)."""
+    if not has_table(con, "core.identity_decisions"):
+        return []
+    rows = con.execute(
+        "SELECT DISTINCT system_l, record_key_l, system_r, record_key_r FROM core.identity_decisions"
+    ).fetchall()
+    return [((sl, kl), (sr, kr)) for sl, kl, sr, kr in rows]
 
 
 def _record_ref(text: str) -> Record:

@@ -16,7 +16,8 @@ grid row cannot be a namesake it already lists, and the registry names no other.
   registry row there;
 - no other person there shows itself to be somebody else (a registry row that is not living — a
   namesake who moved out may be the grid's row —, a full ID number, a birth date or a roster row of its
-  own): door cards alone prove no person and do not stop it;
+  own, at this flat or anywhere else): door cards alone prove no person and do not stop it;
+- the two do not both give an exact name that differs (a homophone of the name is not the name);
 - the two do not `conflict` as whole persons, and they do not each give phones none of which they share
   (a phone is not proof, but two different numbers are a reason to let a person decide).
 
@@ -58,11 +59,13 @@ def join_roster_pairs(
     labels = {int(cluster[u]) for pair in wanted for u in pair}
     profiles = cluster_profiles(records, cluster, labels)
     phones = _phones(records, cluster, labels)
+    names = records["name_key"]
     joins = [
         (grid, registry, RULE)
         for grid, registry in wanted
         if conflict(profiles[int(cluster[grid])], profiles[int(cluster[registry])]) is None
         and not _other_phones(phones[int(cluster[grid])], phones[int(cluster[registry])])
+        and not _other_names(names[grid].as_py(), names[registry].as_py())
     ]
     if not joins:
         return cluster, []
@@ -95,6 +98,7 @@ def _places(records: pa.Table, cluster: np.ndarray) -> dict[tuple[str, str], dic
     if not busy.num_rows:
         return {}
     uids = np.sort(keys.join(busy, ["house", "pinyin"], join_type="inner")["uid"].to_numpy())
+    proving = _proving_persons(records, cluster)
     index = pa.array(uids, pa.int64())
     columns = ("house_key", "pinyin_key", "scope", "registered", "id_full", "birth", "birth_ym")
     values = [records[c].take(index).to_pylist() for c in columns]
@@ -102,10 +106,22 @@ def _places(records: pa.Table, cluster: np.ndarray) -> dict[tuple[str, str], dic
     for uid, (house, pinyin, scope, registered, full, birth, ym) in zip(
         uids.tolist(), zip(*values, strict=True), strict=True
     ):
-        places[(house, pinyin)][int(cluster[uid])].setdefault(
-            _kind(scope, registered, full or birth or ym), uid
-        )
+        label = int(cluster[uid])
+        kind = _kind(scope, registered, full or birth or ym)
+        if kind == BARE and label in proving:  # a door card here of a person proven elsewhere
+            kind = OTHER
+        places[(house, pinyin)][label].setdefault(kind, uid)
     return places
+
+
+def _proving_persons(records: pa.Table, cluster: np.ndarray) -> set[int]:
+    """The persons with a record anywhere that proves a person of its own (a registry row, a roster row,
+    a full ID number, a birth date): a door card at the flat of such a person is that person's, not a
+    record that proves nobody."""
+    proof = pc.fill_null(records["registered"], False)
+    for column in ("scope", "id_full", "birth", "birth_ym"):
+        proof = pc.or_(proof, pc.is_valid(records[column]))
+    return set(np.unique(cluster[np.asarray(proof, bool)]).tolist())
 
 
 def _kind(scope: str | None, registered: bool | None, proof: str | None) -> str:
@@ -140,6 +156,13 @@ def _phones(records: pa.Table, cluster: np.ndarray, labels: set[int]) -> dict[in
     ):
         phones[int(cluster[uid])].update(numbers or ())
     return phones
+
+
+def _other_names(left: str | None, right: str | None) -> bool:
+    """True when both give an exact name and the two differ (冯雨燕 and 冯玉燕 share the pinyin): a
+    homophone may be a typo or another person, and the lists only rule out somebody of the same name
+    (the exact-name test of `flatmates`)."""
+    return left is not None and right is not None and left != right
 
 
 def _other_phones(left: set[str], right: set[str]) -> bool:

@@ -161,6 +161,18 @@ def test_an_adult_only_record_never_joins_a_baby():
     assert _reasons(found) == {"too_young"}
 
 
+def test_a_month_of_birth_alone_keeps_an_adult_only_record_from_a_child():
+    """The same with only a 出生年月 on the young side (no full birth date anywhere in the component): the
+    component may conflict, so it is resolved pair by pair, not linked whole."""
+    rows = [
+        record(0, name_key="张伟", born_by="2018-12-06"),
+        record(1, name_key="张伟", birth_ym="2020-03"),
+    ]
+    found = _cluster(rows, [(0, 1, 0.999)])
+    assert found.cluster[0] != found.cluster[1]
+    assert _reasons(found) == {"too_young"}
+
+
 def test_a_pair_below_the_threshold_is_reviewed_not_linked():
     """Near misses are recorded for review with their probability."""
     rows = [record(0, name_key="张伟"), record(1, name_key="张伟")]

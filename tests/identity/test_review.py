@@ -170,10 +170,12 @@ def test_a_withdrawn_decision_gives_the_pair_back_to_the_model(warehouse_copy):
     assert _key(warehouse_copy, left) == _key(warehouse_copy, right)  # the model's link again
     with pytest.raises(review.ReviewError, match="nothing to withdraw"):
         review.withdraw(warehouse_copy, ref, actor="tester")
+    assert review.decide(warehouse_copy, decided["pair"], "same", actor="tester")["replaces"] is None
+    review.withdraw(warehouse_copy, decided["pair"], actor="tester")  # found by its id after a withdrawal
     with duckdb.connect(str(warehouse_copy.warehouse_path), read_only=True) as con:
         assert review.current_decisions(con) == []
         history = con.execute("SELECT decision FROM core.identity_decisions ORDER BY seq").fetchall()
-    assert history == [("different",), ("withdrawn",)]
+    assert history == [("different",), ("withdrawn",), ("same",), ("withdrawn",)]
 
 
 def test_different_against_equal_id_numbers_keeps_the_id_link_and_reports_the_conflict(warehouse_copy):

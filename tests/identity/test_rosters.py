@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 
 from islandbridge.identity.clusters import build_clusters
+from islandbridge.identity.decided import Decisions
 from islandbridge.identity.deterministic import id_links
 from tests.identity.strategies import pairs, record, table
 from tests.identity.support import make_id
@@ -24,11 +25,11 @@ PHONE = "+8613800138000"
 
 
 def _row(uid, scope, **fields):
-    fields = {"sex": "F", **fields}
-    return record(uid, name_key="冯语嫣", pinyin_key="fengyuyan", house_key=FLAT, scope=scope, **fields)
+    fields = {"sex": "F", "name_key": "冯语嫣", "house_key": FLAT, **fields}
+    return record(uid, pinyin_key="fengyuyan", scope=scope, **fields)
 
 
-def _flat(daughter_grid=None, extra=()):
+def _flat(daughter_grid=None, extra=(), decisions=None):
     """0 mother's registry row, 1 daughter's, 2 mother's grid row (masked number), 3 daughter's grid row,
     4 a door card of the name (either of them: it keeps the sole-namesake pass out, so the rule decides)."""
     rows = [
@@ -41,7 +42,7 @@ def _flat(daughter_grid=None, extra=()):
     ]
     records = table(rows)
     # the model links the mother's grid row to her registry row (name, flat and masked number)
-    return build_clusters(records, id_links(records), pairs([(0, 2, 0.999)]))
+    return build_clusters(records, id_links(records), pairs([(0, 2, 0.999)]), decisions=decisions)
 
 
 def test_the_last_unpaired_grid_row_joins_the_last_unpaired_registry_row():
@@ -86,4 +87,22 @@ def test_two_different_phones_leave_the_pair_to_a_person():
 
 def test_a_contradiction_keeps_them_apart():
     found = _flat(daughter_grid={"sex": "M"})
+    assert found.cluster[3] == 3
+
+
+def test_a_homophone_of_the_name_is_not_the_name():
+    """The grid row says 冯玉燕 (the pinyin of 冯语嫣): a typo, or a third person the registry does not list."""
+    found = _flat(daughter_grid={"name_key": "冯玉燕"})
+    assert found.cluster[3] == 3
+
+
+def test_a_card_here_of_a_namesake_registered_elsewhere_is_a_third_person():
+    """A door card of the name at the flat, whose holder is a 冯语嫣 registered at another flat (a decision
+    joined them): the grid row could be hers, so the card is not a record that proves nobody."""
+    card = record(5, name_key="冯语嫣", pinyin_key="fengyuyan", house_key=FLAT)
+    elsewhere = _row(
+        6, REGISTRY, house_key="XQ001|1|1|101", id_full=make_id(born=dt.date(1990, 3, 3), sequence=228)
+    )
+    found = _flat(extra=[card, elsewhere], decisions=Decisions(same=((5, 6),)))
+    assert found.cluster[5] == found.cluster[6]
     assert found.cluster[3] == 3
