@@ -21,30 +21,52 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
 
-from islandbridge.identity.keys import KEY, KeyEvent
+from islandbridge.identity.keys import KeyEvent
+from islandbridge.identity.pairing import KEY, Pairing, differs, map_table, pair
 
 CHANGES = ("new", "merge", "split", "retire", "removed", "updated")
 
 
 def record_changes(previous: pd.DataFrame, current: pd.DataFrame, events: Iterable[KeyEvent]) -> pd.DataFrame:
-    """``system, record_key, change`` for every record that is new, changed key or left.
+    """``system, record_key, change`` for every record that is new, changed key or left, in key order.
 
     ``previous``: the map before (system, record_key, person_key); ``current``: the map now (same columns).
     Records that kept their key are not listed (`tables` marks them ``updated`` when their row changed).
+    The run calls `changes_paired` with the pairing it already made.
     """
+    before, now = map_table(previous), map_table(current)
+    return changes_paired(before, now, pair(before, now), events)
+
+
+def changes_paired(
+    previous: pa.Table, current: pa.Table, paired: Pairing, events: Iterable[KeyEvent]
+) -> pd.DataFrame:
+    """`record_changes` on Arrow maps paired once: only the rows that changed leave Arrow."""
     merged_away = {e.old_key for e in events if e.event == "merge"}
     retired = {e.old_key for e in events if e.event == "retire"}
-    both = previous.rename(columns={"person_key": "old"}).merge(
-        current.rename(columns={"person_key": "new"}), on=KEY, how="outer"
+    old = previous["person_key"].combine_chunks()
+    new = paired.new_of_previous(current["person_key"])
+    left = pa.array(differs(old, new))
+    arrived = pa.array(paired.before < 0)
+    new_records = int(np.count_nonzero(paired.before < 0))
+    changed = pd.DataFrame(
+        {
+            **{c: previous[c].filter(left).to_pylist() + current[c].filter(arrived).to_pylist() for c in KEY},
+            "old": old.filter(left).to_pylist() + [None] * new_records,
+            "new": new.filter(left).to_pylist() + current["person_key"].filter(arrived).to_pylist(),
+        },
+        dtype=object,
     )
-    changed = both[both["old"].isna() | both["new"].isna() | (both["old"] != both["new"])].copy()
+    changed = changed.sort_values(KEY, kind="stable", ignore_index=True)
     changed["change"] = [
-        _change(old, new, merged_away, retired)
-        for old, new in zip(changed["old"].tolist(), changed["new"].tolist(), strict=True)
+        _change(o, n, merged_away, retired)
+        for o, n in zip(changed["old"].tolist(), changed["new"].tolist(), strict=True)
     ]
-    return changed[[*KEY, "change"]].reset_index(drop=True)
+    return changed[[*KEY, "change"]]
 
 
 def _change(old: object, new: object, merged_away: set[str], retired: set[str]) -> str:
@@ -120,3 +142,18 @@ def summary(changes: pd.DataFrame, splits: Sequence[dict], fingerprints_changed:
         "splits_unexplained": sum(not s["explained"] for s in splits),
         "records_with_changed_fields": fingerprints_changed,
     }
+
+
+def prints_changed(links: pd.DataFrame, ends: tuple[np.ndarray, np.ndarray], prints: Sequence[str]) -> int:
+    """How many linked records now have other identifying fields than the fingerprint stored with their
+    links (a record on several links: the one on its last end, left ends before right ones).
+
+    Asked every run: with each end's uid (``ends``, `links.link_uids`), the stored and current fingerprints
+    are compared by integer, not through two dictionaries keyed by every record."""
+    uids = np.concatenate(ends)
+    stored = pd.concat([links["fingerprint_l"], links["fingerprint_r"]], ignore_index=True).to_numpy(object)
+    present = np.flatnonzero(~np.isnan(uids))
+    last = np.full(len(prints), -1, dtype=np.int64)
+    np.maximum.at(last, uids[present].astype(np.int64), present)
+    linked = np.flatnonzero(last >= 0)
+    return int(np.count_nonzero(stored[last[linked]] != np.asarray(prints, dtype=object)[linked]))

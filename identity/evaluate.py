@@ -20,7 +20,10 @@ from __future__ import annotations
 from itertools import combinations_with_replacement
 from typing import Any
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 KEY = ["system", "record_key"]
 
@@ -69,6 +72,36 @@ def pair_counts(data: pd.DataFrame, by: list[str], systems: list[str]) -> dict[s
             pairs = (counts[left] * counts[right]).sum()
         result[f"{left}~{right}"] = int(pairs)
     return result
+
+
+def person_pair_counts(systems: pa.Array | pa.ChunkedArray, persons: pa.Array) -> tuple[dict[str, int], int]:
+    """`pair_counts` by person over Arrow columns (each record's system and person key), and how many
+    persons: counted as integer codes, since the run asks it of every record every day."""
+    system, names = _codes(systems, sort=True)
+    person, keys = _codes(persons)
+    counts = np.bincount(person * len(names) + system, minlength=len(keys) * len(names))
+    counts = counts.reshape(len(keys), len(names))
+    result = {}
+    for left, right in combinations_with_replacement(range(len(names)), 2):
+        if left == right:
+            pairs = (counts[:, left] * (counts[:, left] - 1) // 2).sum()
+        else:
+            pairs = (counts[:, left] * counts[:, right]).sum()
+        result[f"{names[left]}~{names[right]}"] = int(pairs)
+    return result, len(keys)
+
+
+def _codes(values: pa.Array | pa.ChunkedArray, sort: bool = False) -> tuple[np.ndarray, list]:
+    """Each value's code among the distinct values (in sort order when ``sort``), and those values."""
+    encoded = pc.dictionary_encode(values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values)
+    names = encoded.dictionary.to_pylist()
+    codes = encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64)
+    if not sort:
+        return codes, names
+    order = sorted(range(len(names)), key=names.__getitem__)
+    rank = np.empty(len(order), dtype=np.int64)
+    rank[order] = np.arange(len(order), dtype=np.int64)
+    return rank[codes], [names[i] for i in order]
 
 
 def _prf(tp: int, found: int, true: int) -> dict[str, float | int]:

@@ -30,14 +30,14 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from islandbridge.identity.pairing import Pairing, differs, map_table, pair
 from islandbridge.privacy.keys import Key
 from islandbridge.privacy.pseudonymise import person_keys
-
-KEY = ["system", "record_key"]
 
 
 @dataclass(frozen=True)
@@ -54,6 +54,7 @@ class KeyAssignment:
     keys: dict[int, str]  # cluster id -> person_key
     events: list[KeyEvent] = field(default_factory=list)
     churn: int = 0
+    per_record: pa.Array | None = None  # each record's person_key, in the order of the records
 
     @property
     def redirects(self) -> list[tuple[str, str]]:
@@ -81,32 +82,89 @@ def assign_keys(
     """Give each cluster of ``current`` (system, record_key, cluster, id_full) a person_key.
 
     ``previous`` (system, record_key, person_key) is the previous run's map; ``retired`` are keys that
-    must not be issued again. Deterministic.
+    must not be issued again. Deterministic. (The run itself calls `assign_paired`, with what it has.)
     """
-    joined = current.merge(previous.rename(columns={"person_key": "old_key"}), on=KEY, how="left")
-    kept = _keep_by_overlap(joined)
-    issued = set(previous["person_key"]) | set(retired) | set(kept.values())
-    fresh = current[~current["cluster"].isin(list(kept))]
-    keys = {**kept, **_fresh_keys(mac_key, fresh, issued)}
-    joined["new_key"] = joined["cluster"].map(keys)
-    churn = int((joined["old_key"].notna() & (joined["old_key"] != joined["new_key"])).sum())
-    return KeyAssignment(keys, _events(previous, joined, set(kept.values())), churn)
+    records = pa.table(
+        {c: pa.array(current[c].tolist(), pa.string()) for c in ("system", "record_key", "id_full")}
+    )
+    before = map_table(previous)
+    clusters = np.asarray(current["cluster"].tolist(), dtype=np.int64)
+    return assign_paired(mac_key, records, clusters, before, pair(before, records), retired)
 
 
-def _keep_by_overlap(joined: pd.DataFrame) -> dict[int, str]:
-    overlap = joined.dropna(subset=["old_key"]).groupby(["cluster", "old_key"]).size().reset_index(name="n")
+def assign_paired(
+    mac_key: Key,
+    records: pa.Table,
+    clusters: np.ndarray,
+    previous: pa.Table,
+    paired: Pairing,
+    retired: Iterable[str] = (),
+) -> KeyAssignment:
+    """`assign_keys` on Arrow columns and a `Pairing` the run made once: ``records`` (system,
+    record_key, id_full), each record's cluster, ``previous`` (system, record_key, person_key)."""
+    old = paired.old_of_current(previous["person_key"])
+    kept = _keep_by_overlap(clusters, old)
+    is_fresh = ~np.isin(clusters, np.fromiter(kept, np.int64, len(kept)))
+    keys = dict(kept)
+    if is_fresh.any():  # most days without change: every cluster kept a key, and nothing is issued
+        fresh = records.filter(pa.array(is_fresh)).to_pandas().astype(object)
+        fresh["cluster"] = clusters[is_fresh].tolist()
+        issued = set(pc.unique(previous["person_key"]).to_pylist()) | set(retired) | set(kept.values())
+        keys.update(_fresh_keys(mac_key, fresh, issued))
+    new = _per_record(clusters, keys)
+    churn = int((old.is_valid().to_numpy(zero_copy_only=False) & differs(old, new)).sum())
+    events = _events(previous["person_key"], paired.new_of_previous(new), set(kept.values()))
+    return KeyAssignment(keys, events, churn, new)
+
+
+def _per_record(clusters: np.ndarray, keys: dict[int, str]) -> pa.Array:
+    """Each record's key, from its cluster's: one lookup per cluster, then an integer ``take``."""
+    unique, inverse = np.unique(clusters, return_inverse=True)
+    return pa.array([keys[c] for c in unique.tolist()], pa.string()).take(pa.array(inverse.ravel()))
+
+
+def _keep_by_overlap(clusters: np.ndarray, old: pa.Array) -> dict[int, str]:
+    """Old keys kept by clusters: greedily, the (cluster, old key) pairs with most records first, ties by
+    key then cluster. The old keys are coded as integers in their sort order, so the pairs are counted and
+    ordered in numpy, not grouped as strings."""
+    valid = old.is_valid().to_numpy(zero_copy_only=False)
+    if not valid.any():
+        return {}
+    names, codes = _sorted_codes(old.filter(pa.array(valid)))
+    cluster, code, n = _pair_counts(clusters[valid], codes, len(names))
     # A cluster whose records carried one old key, which no other cluster's records carried, meets no rival
     # in the greedy pass: it keeps that key whatever the order. Only the contested pairs (a day's merges
     # and splits) go through the loop.
-    sole = ~overlap["cluster"].duplicated(keep=False) & ~overlap["old_key"].duplicated(keep=False)
-    kept = dict(zip(overlap["cluster"][sole].tolist(), overlap["old_key"][sole].tolist(), strict=True))
-    overlap = overlap[~sole].sort_values(["n", "old_key", "cluster"], ascending=[False, True, True])
-    taken: set[str] = set()
-    for cluster, old in zip(overlap["cluster"].tolist(), overlap["old_key"].tolist(), strict=True):
-        if cluster not in kept and old not in taken:
-            kept[cluster] = old
-            taken.add(old)
+    low = int(cluster.min())
+    sole = (np.bincount(cluster - low)[cluster - low] == 1) & (
+        np.bincount(code, minlength=len(names))[code] == 1
+    )
+    kept = dict(zip(cluster[sole].tolist(), names.take(pa.array(code[sole])).to_pylist(), strict=True))
+    contested = np.flatnonzero(~sole)
+    order = contested[np.lexsort((cluster[contested], code[contested], -n[contested]))]
+    taken: set[int] = set()
+    for c, k in zip(cluster[order].tolist(), code[order].tolist(), strict=True):
+        if c not in kept and k not in taken:
+            kept[c] = names[k].as_py()
+            taken.add(k)
     return kept
+
+
+def _sorted_codes(keys: pa.Array) -> tuple[pa.Array, np.ndarray]:
+    """The distinct keys in sort order, and each key's position among them (so that codes compare as the
+    keys do)."""
+    encoded = pc.dictionary_encode(keys)
+    order = pc.array_sort_indices(encoded.dictionary).to_numpy()
+    rank = np.empty(len(order), dtype=np.int64)
+    rank[order] = np.arange(len(order), dtype=np.int64)
+    return encoded.dictionary.take(pa.array(order)), rank[encoded.indices.to_numpy(zero_copy_only=False)]
+
+
+def _pair_counts(clusters: np.ndarray, codes: np.ndarray, width: int) -> tuple[np.ndarray, ...]:
+    """The distinct (cluster, code) pairs and how many records each has."""
+    low = int(clusters.min())
+    pairs, n = np.unique((clusters - low) * width + codes, return_counts=True)
+    return pairs // width + low, pairs % width, n
 
 
 def _fresh_keys(mac_key: Key, fresh: pd.DataFrame, issued: set[str]) -> dict[int, str]:
@@ -148,24 +206,36 @@ def _next_free(mac_key: Key, candidates: list[str], issued: set[str]) -> str:
     return key
 
 
-def _events(previous: pd.DataFrame, joined: pd.DataFrame, kept: set[str]) -> list[KeyEvent]:
-    moved = previous.rename(columns={"person_key": "old_key"}).merge(
-        joined[[*KEY, "new_key"]], on=KEY, how="left"
+def _events(old: pa.ChunkedArray, new: pa.Array, kept: set[str]) -> list[KeyEvent]:
+    """Merges, splits and retirements from each previous row's old and new key (new null: gone). Only
+    the old keys with a record that changed key are grouped: none on a day without change."""
+    old = old.combine_chunks() if isinstance(old, pa.ChunkedArray) else old
+    moved = differs(old, new)
+    if not moved.any():
+        return []
+    changed = pc.unique(old.filter(pa.array(moved)))
+    rows = pc.is_in(old, value_set=changed)
+    moved = pd.DataFrame(
+        {"old_key": old.filter(rows).to_pylist(), "new_key": new.filter(rows).to_pylist()}, dtype=object
     )
-    changed = moved.loc[moved["old_key"] != moved["new_key"], "old_key"].unique()
-    moved = moved[moved["old_key"].isin(changed)]
+    return _events_of(moved, kept)
+
+
+def _events_of(moved: pd.DataFrame, kept: set[str]) -> list[KeyEvent]:
+    """The events of the old keys in ``moved`` (old_key, new_key: one row per record they had before):
+    where most of a key's records went decides whether it merged, split or retired."""
     counts = moved.groupby(["old_key", "new_key"], dropna=False).size().reset_index(name="n")
     counts = counts.sort_values(
         ["old_key", "n", "new_key"], ascending=[True, False, True], na_position="last"
     )
     events = []
-    for old, group in counts.groupby("old_key", sort=True):
+    for old_key, group in counts.groupby("old_key", sort=True):
         alive = [n for n in group["new_key"].tolist() if isinstance(n, str)]
-        if old in kept:
-            events += [KeyEvent("split", old, new) for new in alive if new != old]
+        if old_key in kept:
+            events += [KeyEvent("split", old_key, new) for new in alive if new != old_key]
         elif alive:
-            events.append(KeyEvent("merge", old, alive[0]))
-            events += [KeyEvent("split", old, new) for new in alive[1:]]
+            events.append(KeyEvent("merge", old_key, alive[0]))
+            events += [KeyEvent("split", old_key, new) for new in alive[1:]]
         else:
-            events.append(KeyEvent("retire", old, None))
+            events.append(KeyEvent("retire", old_key, None))
     return events

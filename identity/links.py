@@ -163,13 +163,17 @@ def kept_links(
     records: pa.Table,
     prints: Sequence[str],
     still_agree: Callable[[pa.Table, np.ndarray, np.ndarray], np.ndarray] | None = None,
+    ends: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> Kept:
     """The previous sticky links (``core.identity_links`` rows) to offer again: both ends present, and
     either both unchanged (same fingerprints) or, where ``still_agree`` is given (the clustering's
     `clusters.identity_evidence`), changed but still agreeing on name, birth date or ID number — a new
-    phone or a move is changed evidence, not contradicting evidence; a new name is."""
-    sticky = previous[previous["rule"].isin(STICKY_RULES)]
-    ends = [uids_of(records, sticky[f"system_{side}"], sticky[f"record_key_{side}"]) for side in ("l", "r")]
+    phone or a move is changed evidence, not contradicting evidence; a new name is.
+
+    ``ends``: `link_uids` of ``previous``, when the run already has them."""
+    rows = previous["rule"].isin(STICKY_RULES).to_numpy()
+    sticky = previous[rows]
+    ends = [end[rows] for end in (ends or link_uids(previous, records))]
     present = ~np.isnan(ends[0]) & ~np.isnan(ends[1])
     left, right = (end[present].astype(np.int64) for end in ends)
     sticky = sticky[present]
@@ -186,6 +190,15 @@ def kept_links(
         prob[keep],
         [r for r, k in zip(rules, keep, strict=True) if k],
     )
+
+
+def link_uids(links: pd.DataFrame, records: pa.Table) -> tuple[np.ndarray, np.ndarray]:
+    """The uid of each link's left and right end in ``records`` (NaN: gone), both sides in one join: the
+    kept links and the churn's changed fingerprints (`churn.prints_changed`) both read them."""
+    systems = pd.concat([links["system_l"], links["system_r"]], ignore_index=True)
+    record_keys = pd.concat([links["record_key_l"], links["record_key_r"]], ignore_index=True)
+    uids = uids_of(records, systems, record_keys)
+    return uids[: len(links)], uids[len(links) :]
 
 
 def uids_of(records: pa.Table, systems: pd.Series, record_keys: pd.Series) -> np.ndarray:

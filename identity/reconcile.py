@@ -27,6 +27,7 @@ import logging
 import time
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -37,9 +38,10 @@ from islandbridge.identity import clusters as clustering
 from islandbridge.identity import keys as key_assignment
 from islandbridge.identity import tables as identity
 from islandbridge.identity.deterministic import id_links
-from islandbridge.identity.evaluate import pair_counts
+from islandbridge.identity.evaluate import person_pair_counts
 from islandbridge.identity.filing import sync_vault
-from islandbridge.identity.links import Kept, fingerprints, kept_links, links_table
+from islandbridge.identity.links import Kept, fingerprints, kept_links, link_uids, links_table
+from islandbridge.identity.pairing import Pairing, pair
 from islandbridge.identity.probabilistic import MODEL_FORMAT, train_model
 from islandbridge.identity.records import (
     load_records,
@@ -121,12 +123,18 @@ def _reconcile_one(
         decided = review.applicable(con, records)
         previous_links = identity.current_links(con)
         prints = fingerprints(mac_key, records)
-        kept = kept_links(previous_links, records, prints, clustering.identity_evidence)
+        ends = link_uids(previous_links, records)
+        kept = kept_links(previous_links, records, prints, clustering.identity_evidence, ends)
         found = _match(records, scoring(records, model or {}), decided, kept)
     with _timed(timings, "keys"):
-        result, keys = _assign(mac_key, records, found, base)
+        paired = pair(base.previous, records)
+        result = _assign(mac_key, records, found, base, paired)
+    keys = result.per_record
     new_map = _identity_map(records, found, keys)
-    changes, churn_summary = _churn(records, base, new_map, result, previous_links, prints, decided)
+    with _timed(timings, "churn"):
+        changes, churn_summary = _churn(
+            records, (base.previous, new_map, paired), result, (previous_links, ends, prints, decided)
+        )
     summary = {
         **_summary(records, found, result, keys, version),
         "decisions": review.outcome(decided, found),
@@ -272,37 +280,61 @@ def _match(
     return clustering.build_clusters(records, id_links(records), pairs, decisions=decisions, kept=kept)
 
 
-def _churn(records, base, new_map: pa.Table, result, previous_links: pd.DataFrame, prints, decided):
-    """Why keys changed (per record), and the run's churn summary with its splits explained or not."""
-    current = new_map.select(["system", "record_key", "person_key"]).to_pandas()
-    changes = churn.record_changes(base.previous, current, result.events)
+def _churn(records, maps: tuple[pa.Table, pa.Table, Pairing], result, evidence: tuple):
+    """Why keys changed (per record), and the run's churn summary with its splits explained or not.
+
+    ``maps``: the map before and now, paired; ``evidence``: the previous links, their ends' uids
+    (`links.link_uids`), this run's fingerprints and the decisions applied."""
+    previous, new_map, paired = maps
+    previous_links, ends, prints, _ = evidence
+    changes = churn.changes_paired(previous, new_map, paired, result.events)
+    splits = _explained_splits(records, previous, new_map, result, evidence)
+    return changes, churn.summary(changes, splits, churn.prints_changed(previous_links, ends, prints))
+
+
+def _explained_splits(records, previous: pa.Table, new_map: pa.Table, result, evidence: tuple) -> list[dict]:
+    """`churn.explain_splits`; its dictionaries of every record are built only on a day with a split."""
+    if not any(e.event == "split" for e in result.events):
+        return []
+    previous_links, _, prints, decided = evidence
+    current = new_map.select(["system", "record_key", "person_key"]).to_pandas().astype(object)
+    keys = list(zip(records["system"].to_pylist(), records["record_key"].to_pylist(), strict=True))
+    touched = {keys[u] for pair in (decided.pair_ids if decided else {}) for u in pair}
+    now = dict(zip(keys, prints, strict=True))
+    before = _link_prints(previous_links)
+    return churn.explain_splits(
+        previous.to_pandas().astype(object), current, result.events, before, now, touched
+    )
+
+
+def _link_prints(previous_links: pd.DataFrame) -> dict[tuple[str, str], str]:
+    """The fingerprint stored with each linked record's links (a record on several links: its last)."""
     before: dict[tuple[str, str], str] = {}
     for side in ("l", "r"):
         ends = (previous_links[f"{c}_{side}"].tolist() for c in ("system", "record_key", "fingerprint"))
         before.update({(s, k): f for s, k, f in zip(*ends, strict=True)})
-    keys = list(zip(records["system"].to_pylist(), records["record_key"].to_pylist(), strict=True))
-    now = dict(zip(keys, prints, strict=True))
-    touched = {keys[u] for pair in (decided.pair_ids if decided else {}) for u in pair}
-    splits = churn.explain_splits(base.previous, current, result.events, before, now, touched)
-    altered = sum(1 for record, fp in before.items() if record in now and now[record] != fp)
-    return changes, churn.summary(changes, splits, altered)
+    return before
 
 
 def _assign(
-    mac_key: Key, records: pa.Table, found: clustering.Clustering, base: identity.Base
-) -> tuple[key_assignment.KeyAssignment, list[str]]:
-    current = records.select(["system", "record_key", "id_full"]).to_pandas().astype(object)
-    current["cluster"] = found.cluster
-    result = key_assignment.assign_keys(mac_key, current, base.previous, base.retired)
-    return result, current["cluster"].map(result.keys).tolist()
+    mac_key: Key,
+    records: pa.Table,
+    found: clustering.Clustering,
+    base: identity.Base,
+    paired: Pairing,
+) -> key_assignment.KeyAssignment:
+    """Keys by overlap with the previous map, read through the pairing the churn reads after it."""
+    clusters = np.asarray(found.cluster, dtype=np.int64)
+    current = records.select(["system", "record_key", "id_full"])
+    return key_assignment.assign_paired(mac_key, current, clusters, base.previous, paired, base.retired)
 
 
-def _identity_map(records: pa.Table, found: clustering.Clustering, person_keys: list[str]) -> pa.Table:
+def _identity_map(records: pa.Table, found: clustering.Clustering, person_keys: pa.Array) -> pa.Table:
     return pa.table(
         {
             "system": records["system"],
             "record_key": records["record_key"],
-            "person_key": pa.array(person_keys, pa.string()),
+            "person_key": person_keys,
             "matched_by": pa.array(found.matched_by, pa.string()),
             # Six places: the model's scores differ in the last bits from run to run (the order DuckDB adds
             # floats in); rounded, an unchanged record has an unchanged row and adds no history.
@@ -332,17 +364,14 @@ def _summary(
     records: pa.Table,
     found: clustering.Clustering,
     result: key_assignment.KeyAssignment,
-    person_keys: list[str],
+    person_keys: pa.Array,
     version: int | None,
 ) -> dict[str, Any]:
-    data = pd.DataFrame({"system": records["system"].to_pylist(), "person_key": person_keys})
-    links = {
-        pair: n for pair, n in pair_counts(data, ["person_key"], sorted(data["system"].unique())).items() if n
-    }
+    counts, persons = person_pair_counts(records["system"], person_keys)
     return {
         "records": records.num_rows,
-        "persons": int(data["person_key"].nunique()),
-        "links": links,
+        "persons": persons,
+        "links": {pair: n for pair, n in counts.items() if n},
         "merges": result.count("merge"),
         "splits": result.count("split"),
         "retired": result.count("retire"),

@@ -129,7 +129,7 @@ class IdentityStateError(TerminalError):
 class Base:
     """What a run starts from: the previous map, keys never to issue again, and whether it re-runs."""
 
-    previous: pd.DataFrame  # system, record_key, person_key
+    previous: pa.Table  # system, record_key, person_key, in (system, record_key) order like the records
     retired: set[str]
     rerun: bool
 
@@ -148,7 +148,11 @@ def run_base(con: duckdb.DuckDBPyConnection, run_id: str, as_of: dt.datetime) ->
 
     Call `rewind` first, so that no reconciled run at or after ``as_of`` is left.
     """
-    previous = con.execute("SELECT system, record_key, person_key FROM core.identity_map").df()
+    # In the records' order (`records.load_records` sorts them so), a day without a new or gone record
+    # pairs the two row for row (`pairing.pair`) without a join.
+    previous = con.sql(
+        "SELECT system, record_key, person_key FROM core.identity_map ORDER BY system, record_key"
+    ).to_arrow_table()
     retired = {
         r[0]
         for r in con.execute(
@@ -157,7 +161,7 @@ def run_base(con: duckdb.DuckDBPyConnection, run_id: str, as_of: dt.datetime) ->
             [run_id, run_id],
         ).fetchall()
     }
-    return Base(previous.astype(object), retired, rerun=False)
+    return Base(previous, retired, rerun=False)
 
 
 def reconciled_runs(con: duckdb.DuckDBPyConnection) -> list[tuple[str, dt.datetime]]:

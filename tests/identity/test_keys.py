@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -108,4 +110,6 @@ def _greedy(joined: pd.DataFrame) -> dict[int, str]:
 def test_uncontested_clusters_keep_their_key_as_the_greedy_overlap_rule_gives(rows):
     """Clusters that alone carry one old key skip the greedy loop; the keys kept are the same."""
     joined = pd.DataFrame(rows, columns=["cluster", "old_key"]).astype({"old_key": object})
-    assert _keep_by_overlap(joined) == _greedy(joined)
+    clusters = np.asarray([c for c, _ in rows], dtype=np.int64)
+    old = pa.array([o for _, o in rows], pa.string())
+    assert _keep_by_overlap(clusters, old) == _greedy(joined)
