@@ -85,7 +85,7 @@ def assign_keys(
     must not be issued again. Deterministic. (The run itself calls `assign_paired`, with what it has.)
     """
     records = pa.table(
-        {c: pa.array(current[c].tolist(), pa.string()) for c in ("system", "record_key", "id_full")}
+        {c: pa.array(current[c], pa.string(), from_pandas=True) for c in ("system", "record_key", "id_full")}
     )
     before = map_table(previous)
     clusters = np.asarray(current["cluster"].tolist(), dtype=np.int64)

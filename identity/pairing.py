@@ -72,7 +72,7 @@ def _flat(values: pa.ChunkedArray | pa.Array) -> pa.Array:
 
 def map_table(previous: pd.DataFrame) -> pa.Table:
     """The previous map (system, record_key, person_key) as Arrow strings."""
-    return pa.table({c: pa.array(previous[c].tolist(), pa.string()) for c in (*KEY, "person_key")})
+    return pa.table({c: pa.array(previous[c], pa.string(), from_pandas=True) for c in (*KEY, "person_key")})
 
 
 def _take(values: pa.ChunkedArray | pa.Array, rows: np.ndarray) -> pa.Array:

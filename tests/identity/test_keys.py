@@ -53,6 +53,14 @@ def test_a_person_without_a_number_is_keyed_by_its_smallest_record():
     assert result.keys[0] == person_key(MAC, f"record:{GRID[0]}:{GRID[1]}")
 
 
+def test_a_missing_number_read_by_pandas_as_nan_is_no_number():
+    """A frame from ``to_pandas()`` holds NaN, not None, where a record has no number."""
+    current = _current({0: [IOT], 1: [REG]}, ids={REG: NUMBER})
+    current["id_full"] = pd.Series([np.nan, NUMBER], dtype=object)
+    result = assign_keys(MAC, current, _previous(), ())
+    assert result.keys == {0: person_key(MAC, f"record:{IOT[0]}:{IOT[1]}"), 1: person_key(MAC, NUMBER)}
+
+
 def test_unchanged_clusters_keep_their_keys_with_no_events():
     clusters = {0: [REG, GRID], 1: [IOT]}
     first = _assign(clusters, ids={REG: NUMBER})
