@@ -35,7 +35,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from islandbridge.identity.profiles import cluster_profiles, conflict, home_mask, join_pairs
+from islandbridge.identity.profiles import among, cluster_profiles, conflict, home_mask, join_pairs
 
 RULE = "roster"
 
@@ -149,7 +149,7 @@ def _unpaired(persons: dict[int, dict[str, int]]) -> tuple[int, int] | None:
 
 
 def _phones(records: pa.Table, cluster: np.ndarray, labels: set[int]) -> dict[int, set[str]]:
-    members = np.flatnonzero(np.isin(cluster, np.fromiter(labels, np.int64, len(labels))))
+    members = np.flatnonzero(among(cluster, labels))
     phones: dict[int, set[str]] = {label: set() for label in labels}
     for uid, numbers in zip(
         members.tolist(), records["phones"].take(pa.array(members, pa.int64())).to_pylist(), strict=True
