@@ -15,6 +15,8 @@ and the same three columns of the rows the touched days already hold; among the 
 than once, the copies that lose (a later ``received_ms``, then a later run) go to ``_ib_ev_lost``. Each
 touched day is then written as its kept rows plus the new rows, less the losers, sorted by ``ts``; no
 sort or window runs over all the columns of all the events.
+Each day is read by DuckDB and its file written (zstd Parquet) by a second thread, so the next day is
+read while the previous one is written; at most two days' rows are held at once.
 
 Atomicity: a day's new content is written to a temporary file and renamed to a *content-addressed*
 name before the transaction; nothing refers to it yet. The transaction then rebuilds the tables,
@@ -38,6 +40,7 @@ import os
 import shutil
 import tempfile
 from collections.abc import Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -210,19 +213,26 @@ class EventStore:
         for statement in core_sql("device_events.settle", kept=kept).split(";\n"):
             if statement.strip():
                 con.execute(statement)
-        staged = StagedEvents(
-            {
-                day: self._write_day(con, day, self.root / old[day] if day in old else None, pending)
-                for day in days
-            },
-            self._run_stats(con, pending),
-        )
+        written: dict[dt.date, tuple[str, int, str, list[str]] | None] = {}
+        # a day's Parquet file is written (zstd, GIL released) on a second thread while DuckDB reads the
+        # next day: one write in flight, so at most two days' rows are held at once
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ib-day-writer") as writer:
+            flight: tuple[dt.date, Future] | None = None
+            for day in days:
+                data = self._day_rows(con, day, self.root / old[day] if day in old else None, pending)
+                if flight is not None:
+                    written[flight[0]] = flight[1].result()
+                flight = (day, writer.submit(self._write_day, day, data)) if data is not None else None
+                if data is None:
+                    written[day] = None
+            if flight is not None:
+                written[flight[0]] = flight[1].result()
+        staged = StagedEvents(dict(sorted(written.items())), self._run_stats(con, pending))
         staged.duplicates = sum(r[4] for r in staged.runs)
         return staged
 
-    def _write_day(
-        self, con, day: dt.date, old: Path | None, pending: list[str]
-    ) -> tuple[str, int, str, list[str]] | None:
+    def _day_rows(self, con, day: dt.date, old: Path | None, pending: list[str]) -> pa.Table | None:
+        """The day's rows as its new file holds them: the kept rows but the losers, and the new rows."""
         kept = (
             f"SELECT {_EVENT_COLUMNS} FROM {_kept_sql([old], pending, _EVENT_COLUMNS)} o "
             "WHERE NOT EXISTS (SELECT 1 FROM _ib_ev_lost l WHERE l.old_day = o.day "
@@ -235,9 +245,10 @@ class EventStore:
             "(SELECT new_row FROM _ib_ev_lost WHERE new_row IS NOT NULL)) ORDER BY ts_ms, event_id",
             params={"day": day},
         ).to_arrow_table()
-        if not data.num_rows:
-            return None
-        data = data.cast(EVENT_SCHEMA)
+        return data.cast(EVENT_SCHEMA) if data.num_rows else None
+
+    def _write_day(self, day: dt.date, data: pa.Table) -> tuple[str, int, str, list[str]]:
+        """Write a day's rows to a temporary file and rename it to its content-addressed name."""
         folder = self.root / f"day={day.isoformat()}"
         folder.mkdir(parents=True, exist_ok=True)
         handle, temp = tempfile.mkstemp(prefix=".tmp-", suffix=".parquet", dir=folder)

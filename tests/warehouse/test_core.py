@@ -10,6 +10,7 @@ import pytest
 
 from islandbridge.landing import raw
 from islandbridge.schemas import load_tables
+from islandbridge.warehouse import device_events
 from islandbridge.warehouse.core import (
     SCRUBBED_READS,
     STAGES,
@@ -350,6 +351,38 @@ def test_a_failure_during_the_build_leaves_the_previous_core_and_its_files(w, tm
     assert w.con.execute("SELECT registry_status FROM core.persons").fetchall() == [(3,)]
     live = {r[0] for r in w.con.execute("SELECT file FROM core.device_event_files").fetchall()}
     assert set(files_on_disk(tmp_path / "events")) == live  # the failed build's files were cleared away
+
+
+def test_a_day_file_that_fails_to_write_fails_the_build_and_leaves_the_previous_core(
+    w, tmp_path, monkeypatch
+):
+    """Day files are written on a second thread while the next day is read: a write that fails on a
+    later day still fails the build, and the core and its files stay as the previous build left them."""
+    r1, r2 = w.run(T1), w.run(T2)
+    street(w, r1)
+    w.add("iot__events", r1, [event(f"a{n}", ms(T1) - n * 6 * HOUR_MS) for n in range(1, 12)])
+    build(w, T1, tmp_path / "events")
+    before = w.snapshot("core.device_events", "core.device_event_files")
+    w.add("iot__events", r2, [event(f"b{n}", ms(T2) - n * 6 * HOUR_MS) for n in range(1, 16)])
+    written = []
+
+    def failing_on_the_third(table, where, **kwargs):
+        written.append(where)
+        if len(written) == 3:
+            raise OSError("disk full (simulated)")
+        return real_write(table, where, **kwargs)
+
+    real_write = device_events.pq.write_table
+    monkeypatch.setattr(device_events.pq, "write_table", failing_on_the_third)
+    with pytest.raises(OSError, match="disk full"):
+        build(w, T2, tmp_path / "events")
+    assert len(written) == 3  # the days after the failed one were not written
+    assert w.snapshot("core.device_events", "core.device_event_files") == before
+    monkeypatch.setattr(device_events.pq, "write_table", real_write)
+    build(w, T2, tmp_path / "events")
+    assert w.con.execute("SELECT count(*) FROM core.device_events").fetchall() == [(26,)]
+    live = {r[0] for r in w.con.execute("SELECT file FROM core.device_event_files").fetchall()}
+    assert set(files_on_disk(tmp_path / "events")) == live
 
 
 def test_sources_are_recognised_by_the_streams_they_landed(tmp_path):
