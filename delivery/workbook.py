@@ -11,7 +11,8 @@ Two sheets:
 - the report (its Chinese title): one header row of Chinese labels from the policy, frozen, with a
   filter; text as text cells (ID numbers, phones, person refs, codes — the column is formatted ``@`` so
   a value typed in later stays text too), whole numbers and amounts as numbers, dates as real dates
-  (``yyyy-mm-dd``), date-times as local time (``yyyy-mm-dd hh:mm``), column widths that fit the text;
+  (``yyyy-mm-dd``; a month column, kept as its first day, shows ``yyyy-mm``), date-times as local time
+  (``yyyy-mm-dd hh:mm``), column widths that fit the text;
 - ``说明`` (definition): what the report is, the day and run it is for, the department and policy
   version, and a data dictionary row per column (label, English name, where it comes from, meaning).
 
@@ -40,7 +41,7 @@ from islandbridge.delivery.policy import ColumnRule, ReportPolicy
 
 DEFINITION_SHEET = "说明"
 MAX_WIDTH = 60
-DATE_FORMAT, DATETIME_FORMAT = "yyyy-mm-dd", "yyyy-mm-dd hh:mm"
+DATE_FORMAT, DATETIME_FORMAT, MONTH_FORMAT = "yyyy-mm-dd", "yyyy-mm-dd hh:mm", "yyyy-mm"
 
 
 @dataclass(frozen=True)
@@ -162,6 +163,7 @@ class _Formats:
         self.text = book.add_format({"num_format": "@"})
         self.wrap = book.add_format({"text_wrap": True, "valign": "top"})
         self.date = book.add_format({"num_format": DATE_FORMAT})
+        self.month = book.add_format({"num_format": MONTH_FORMAT})
         self.datetime = book.add_format({"num_format": DATETIME_FORMAT})
         self.integer = book.add_format({"num_format": "0"})
         self.number = book.add_format({"num_format": "0.00"})
@@ -177,7 +179,7 @@ def _kind(arrow_type: pa.DataType, rule: ColumnRule) -> str:
     if pa.types.is_timestamp(arrow_type):
         return "datetime"
     if pa.types.is_date(arrow_type):
-        return "date"
+        return "month" if rule.name.endswith("month") else "date"  # a month is kept as its first day
     if pa.types.is_boolean(arrow_type):
         return "boolean"
     if rule.kind == "vault" and rule.field == "birth_date":
@@ -197,9 +199,12 @@ def _write(sheet, row: int, col: int, kind: str, value: object, formats: _Format
         local = value.astimezone(LOCAL_TZ).replace(tzinfo=None) if value.tzinfo else value
         sheet.write_datetime(row, col, local, formats.datetime)
         return len(DATETIME_FORMAT)
-    if kind == "date" and isinstance(value, dt.date):
-        sheet.write_datetime(row, col, dt.datetime.combine(value, dt.time()), formats.date)
-        return len(DATE_FORMAT)
+    if kind in ("date", "month") and isinstance(value, dt.date):
+        month = kind == "month"
+        sheet.write_datetime(
+            row, col, dt.datetime.combine(value, dt.time()), formats.month if month else formats.date
+        )
+        return len(MONTH_FORMAT if month else DATE_FORMAT)
     if kind == "date_text" and isinstance(value, str) and len(value) == 10:
         try:
             day = dt.datetime.strptime(value, "%Y-%m-%d")

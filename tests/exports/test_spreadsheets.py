@@ -68,6 +68,19 @@ def test_dates_are_dates_and_counts_are_numbers(exported):
     assert dt.datetime(2026, 11, 18, 8, 0) in seen  # Asia/Shanghai local time, as the CSV shows it
 
 
+def test_a_month_is_a_date_shown_as_its_month(exported):
+    sheet, header, rows = data_rows(
+        workbook(exported, "street_office", "incidents_by_building"), "incidents_by_building"
+    )
+    column = header.index("月份") + 1
+    cells = [sheet.cell(row=r, column=column) for r in range(2, sheet.max_row + 1)]
+    assert cells and all(isinstance(c.value, dt.datetime) and c.value.day == 1 for c in cells)
+    assert {c.number_format for c in cells} == {"yyyy-mm"}
+    birth = workbook(exported, "civil_affairs", "senior_allowance_gaps")
+    sheet, header, _ = data_rows(birth, "senior_allowance_gaps")
+    assert sheet.cell(row=2, column=header.index("出生日期") + 1).number_format == "yyyy-mm-dd"
+
+
 def test_headers_are_chinese_frozen_and_person_ref_comes_last(exported):
     sheet, header, _ = data_rows(workbook(exported, "grid_centre", "elderly_alerts"), "elderly_alerts")
     assert header[:3] == ["姓名", "联系电话", "住址"] and header[-1] == "人员编号"
