@@ -142,7 +142,9 @@ def test_the_quarantine_commands_answer_after_a_sync(config, capsys):
     _sync(config, capsys)
     assert cli.main(["quarantine", "list", "--config", str(config), "--all"]) == 0
     out = capsys.readouterr().out
-    assert out.splitlines()[0].split()[:4] == ["run", "source", "stream", "record"]
+    header, *lines = out.splitlines()
+    assert header.split() == ["run", "set", "aside", "by", "source", "stream", "record", "key", "why"]
+    assert lines and all(line.split()[1] in ("connector", "quality") for line in lines)
     assert cli.main(["quarantine", "replay", "grid", "--config", str(config)]) == 0
     assert isinstance(json.loads(capsys.readouterr().out), dict)
 
