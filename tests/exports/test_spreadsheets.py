@@ -1,9 +1,10 @@
 """Department files as spreadsheet programs open them (issue #14).
 
 The workbook is read back with openpyxl, as Excel's own file format holds it: text cells for ID numbers
-and phones (all 18 characters), real dates, numeric counts. The CSV is read back the way LibreOffice's
-CSV import reads it (``soffice --convert-to xlsx``, the machine's LibreOffice from the distribution's
-packages); CI installs it (``.ci/run``), elsewhere that test skips with the reason.
+and phones (all 18 characters), real dates, numeric counts. The CSV is read back by LibreOffice's
+CSV import with the filter options ``CSV:44,34,76`` (comma, ``"``, UTF-8: what docs/exports.md tells a
+clerk to pick) through ``soffice --convert-to xlsx``, the machine's LibreOffice from the distribution's
+packages; CI installs it (``.ci/run``), elsewhere that test skips with the reason.
 """
 
 from __future__ import annotations
