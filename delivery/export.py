@@ -78,7 +78,7 @@ from islandbridge.privacy.vault import Vault, VaultValue
 from islandbridge.transforms.normalize import drop_blanks, fold, is_placeholder
 from islandbridge.transforms.normalize.ids import normalize_id
 from islandbridge.transforms.normalize.phones import normalize_phones
-from islandbridge.warehouse.marts import marts_run
+from islandbridge.warehouse.marts import marts_run, report_notes
 
 log = logging.getLogger(__name__)
 
@@ -142,6 +142,7 @@ def export_run(
     policies = _checked(load_policies() if policies is None else policies)
     day = export_day(as_of)
     _check_marts_are_for(con, run_id, day)
+    notes = report_notes(con, run_id)  # e.g. M's roster has not arrived: said on the 说明 sheet and manifest
     root = Path(settings.exports_dir).resolve()
     targets = {d: department_dir(root, d) for d in sorted(policies)}
     for target in targets.values():
@@ -172,7 +173,7 @@ def export_run(
         }
     for department, target in targets.items():
         summary["departments"][department] = _publish(
-            settings, policies[department], built[department], target, day, as_of, run_id, actor, clock
+            settings, policies[department], built[department], target, day, as_of, run_id, actor, clock, notes
         )
     summary["audit_length"], summary["audit_head"] = AuditLog(settings.audit_path).tip()
     return summary
@@ -500,6 +501,7 @@ def _publish(
     run_id: str,
     actor: str,
     clock: Clock,
+    notes: Mapping[str, list[str]],
 ) -> dict[str, Any]:
     """Stage the day folder, audit what it reveals, then swap it in; returns counts and the path."""
     target.mkdir(parents=True, exist_ok=True)
@@ -509,15 +511,24 @@ def _publish(
         stage = target / f".{day}.tmp-{secrets.token_hex(4)}"
         try:
             stage.mkdir(mode=0o750)
-            meta = WorkbookMeta(policy.department, day, run_id, policy.version)
+            notes = {r.name: notes[r.name] for r in reports if notes.get(r.name)}
             files = [
                 entry
                 for r in reports
-                for entry in write_report_files(stage, r.name, r.table, policy.reports[r.name], meta)
+                for entry in write_report_files(
+                    stage,
+                    r.name,
+                    r.table,
+                    policy.reports[r.name],
+                    WorkbookMeta(
+                        policy.department, day, run_id, policy.version, tuple(notes.get(r.name, ()))
+                    ),
+                )
             ]
             audited = _audit(settings, policy, reports, actor, clock())
             audit = AuditLog(settings.audit_path).tip()
-            write_json(stage / "manifest.json", _manifest(policy, day, as_of, run_id, files, clock(), audit))
+            manifest = _manifest(policy, day, as_of, run_id, files, clock(), audit)
+            write_json(stage / "manifest.json", {**manifest, "notes": notes} if notes else manifest)
             fsync_dir(stage)
             swap_dirs(stage, _replaceable(final))
         finally:

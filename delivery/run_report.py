@@ -46,6 +46,7 @@ from islandbridge.delivery.run_data import (
 )
 from islandbridge.schemas import stream_label
 from islandbridge.storage import existing_columns, has_table
+from islandbridge.warehouse.marts import report_notes
 
 SHORT_SYSTEM = {
     "resident_registry": "registry",
@@ -571,8 +572,16 @@ def _marts_built(con, run_id: str) -> str:
     counts = json.loads(build["counts"] or "{}") if build else {}
     if not counts:
         return ""
-    return "<h3>Report marts built for this run</h3>" + bars(
-        [(name, [int(n)]) for name, n in sorted(counts.items())], ["rows in the mart"], colors=("#5b6b7b",)
+    notes = report_notes(con, run_id)  # e.g. M's roster has not arrived: every senior is listed
+    warned = "".join(f"<p class='bad'>{esc(r)}: {esc(n)}</p>" for r, ns in sorted(notes.items()) for n in ns)
+    return (
+        "<h3>Report marts built for this run</h3>"
+        + warned
+        + bars(
+            [(name, [int(n)]) for name, n in sorted(counts.items())],
+            ["rows in the mart"],
+            colors=("#5b6b7b",),
+        )
     )
 
 

@@ -13,8 +13,9 @@ Two sheets:
   a value typed in later stays text too), whole numbers and amounts as numbers, dates as real dates
   (``yyyy-mm-dd``; a month column, kept as its first day, shows ``yyyy-mm``), date-times as local time
   (``yyyy-mm-dd hh:mm``), column widths that fit the text;
-- ``说明`` (definition): what the report is, the day and run it is for, the department and policy
-  version, and a data dictionary row per column (label, English name, where it comes from, meaning).
+- ``说明`` (definition): what the report is, any note its reader must know first (``注意 note``: e.g. that
+  the month's roster has not arrived), the day and run it is for, the department and policy version, and a
+  data dictionary row per column (label, English name, where it comes from, meaning).
 
 Counts under a policy's ``suppress_below`` stay numeric columns: the cell is left empty and the row's
 ``少于N人`` column names which counts were withheld, where the CSV shows ``<N`` in place.
@@ -52,6 +53,7 @@ class WorkbookMeta:
     day: str  # YYYY-MM-DD in Asia/Shanghai, the day the lists are for
     run_id: str
     policy_version: int | str
+    notes: tuple[str, ...] = ()  # what a reader must know first, e.g. that M's roster has not arrived
 
 
 def write_workbook(out: BinaryIO, table: pa.Table, report: ReportPolicy, meta: WorkbookMeta) -> None:
@@ -129,6 +131,7 @@ def _definition_sheet(
     facts = [
         ("报表 report", f"{report.label} ({report.name})" if report.label else report.name),
         ("定义 definition", report.description),
+        *(("注意 note", note) for note in meta.notes),
         ("数据日期 as of", f"{meta.day}（上海时间，当日 0 点的情况 / as of 00:00 Asia/Shanghai）"),
         ("运行编号 run id", meta.run_id),
         ("部门 department", meta.department),

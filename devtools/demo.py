@@ -205,6 +205,49 @@ def run_airflow(env: dict[str, str], *args: str, log: Path | None = None) -> Non
         )
 
 
+def dag_test_args(as_of: dt.date) -> list[str]:
+    """``airflow dags test`` for the day ``as_of``: the run holds that day's logical date, D 00:00+08:00,
+    as the scheduler's and a backfill's run for D do (docs/operations.md), and is as of the day's end
+    through the ``as_of`` param. (Handed the day's end as its logical date, Airflow would give the run
+    the logical date of D+1's run, and a backfill of D+1 would find it taken and make nothing.)"""
+    logical = dt.datetime.combine(as_of, dt.time(), LOCAL_TZ)
+    conf = json.dumps({"as_of": as_of.isoformat()})
+    return ["dags", "test", "community_sync", logical.isoformat(), "--conf", conf]
+
+
+# `dag.test` records the run's start as its logical date (days before the demo ran: the UI showed a run
+# of 16 days) and gives it the data interval Airflow infers for a manual run, the day *before* the logical
+# date. Through Airflow's models the run is given its real start and its day's interval, [D, D+1) at
+# 00:00+08:00, as the scheduler's run for D has; its as-of is the `as_of` param's, the same instant.
+_RECORD_RUN = """
+import sys, datetime as dt
+from airflow.models.dagrun import DagRun
+from airflow.utils.session import create_session
+logical, started = (dt.datetime.fromisoformat(a) for a in sys.argv[1:3])
+with create_session() as session:
+    runs = session.query(DagRun).filter(DagRun.dag_id == "community_sync", DagRun.logical_date == logical)
+    for run in runs:
+        run.start_date = started
+        run.data_interval_start, run.data_interval_end = logical, logical + dt.timedelta(days=1)
+"""
+
+
+def record_run(env: dict[str, str], logical_date: str, started: dt.datetime) -> None:
+    """Give the demo's DAG run its real start (its duration in the UI is then real) and its day's data
+    interval. Cosmetic: a failure is said and the demo goes on."""
+    result = subprocess.run(
+        [sys.executable, "-c", _RECORD_RUN, logical_date, started.isoformat()],
+        env=env,
+        check=False,
+        capture_output=True,
+        text=True,
+    )
+    if result.returncode != 0:
+        print(
+            f"[demo] could not record the run's start and interval in Airflow: {result.stderr.strip()[-300:]}"
+        )
+
+
 def run_demo(
     *, workdir: Path, residents: int, seed: int, as_of: dt.date, dags_folder: Path, verbose: int = 0
 ) -> int:
@@ -234,14 +277,11 @@ def run_demo(
         chatter = None if verbose else workdir / "airflow" / "demo.log"
         print("[demo] preparing Airflow metadata (SQLite)" + (f"; its log: {chatter}" if chatter else ""))
         run_airflow(env, "db", "migrate", log=chatter)
-        # Airflow 3 gives a manual run the data interval that *ends* at the date it is handed, so the
-        # end of the day is passed: the run then covers that day and its as-of is the day's end.
-        interval_end = parse_as_of(as_of.isoformat())
-        print(
-            f"[demo] running DAG community_sync for the day {as_of} (interval ending {interval_end.isoformat()})",
-            flush=True,
-        )
-        run_airflow(env, "dags", "test", "community_sync", interval_end.isoformat())
+        args = dag_test_args(as_of)
+        print(f"[demo] running DAG community_sync for the day {as_of} (logical date {args[3]})", flush=True)
+        started = dt.datetime.now(dt.UTC)
+        run_airflow(env, *args)
+        record_run(env, args[3], started)
         settings = load_settings(config, environ={**os.environ, **creds})
     _print_summary(settings, parse_as_of(as_of.isoformat()), config)
     return 0

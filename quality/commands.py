@@ -30,7 +30,8 @@ def quarantine_list(
     stream: str | None = None,
     include_replayed: bool = False,
 ) -> list[quarantine.Entry]:
-    """Quarantined rows (keys and failed checks only); an empty list when there is no warehouse yet."""
+    """Quarantined rows, the quality gate's and the connectors' (keys and failed checks or the connector's
+    reason, never the row); an empty list when there is no warehouse yet."""
     if not settings.warehouse_path.exists():
         return []
     con = raw.connect(str(settings.warehouse_path), read_only=True, resources=settings.duckdb)
@@ -43,11 +44,14 @@ def quarantine_list(
 
 
 def format_entries(entries: Sequence[quarantine.Entry]) -> str:
-    lines = [f"{'run':<22} {'source':<10} {'stream':<12} {'record key':<44} failed"]
+    """One line per row: run, the stage that set it aside, source, stream, key, and why (the checks it
+    failed, or the connector's reason)."""
+    lines = [f"{'run':<22} {'set aside by':<12} {'source':<10} {'stream':<12} {'record key':<44} why"]
     for e in entries:
         key = e.record_key + (f" #{e.seq}" if e.seq > 1 else "")
+        why = (e.reason or "") if e.stage == quarantine.CONNECTOR else ", ".join(e.expectations_failed)
         lines.append(
-            f"{e.run_id:<22} {e.source:<10} {e.stream:<12} {key:<44} {', '.join(e.expectations_failed)}"
+            f"{e.run_id:<22} {e.stage:<12} {e.source:<10} {e.stream:<12} {key:<44} {why}"
             + (f"  (replayed {e.replayed_at:%Y-%m-%d %H:%M})" if e.replayed_at else "")
         )
     return "\n".join(lines)

@@ -12,6 +12,8 @@ to open. ``islandbridge keys rotate --purpose quarantine`` re-seals it under a n
 warehouse stays byte-for-byte as it was.
 
 The CLI's ``islandbridge quarantine list|show|replay`` call ``list_quarantined``, ``show`` and ``replay``.
+``list_quarantined`` lists the connectors' rows too (``meta.quarantine``, records a connector could not
+read: record key and the connector's reason, scrubbed); ``show`` and ``replay`` are for the gate's rows.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from islandbridge.privacy.configured import quarantine_keyring
 from islandbridge.privacy.keys import KeyRing, new_keyring_text
 from islandbridge.privacy.masking import mask_id, mask_name, mask_phone
 from islandbridge.privacy.rowseal import QUALITY
+from islandbridge.privacy.scrub import Scrubber
 from islandbridge.quality.errors import QualityConfigError, QuarantineError
 from islandbridge.schemas import TableSchema
 from islandbridge.storage import transaction
@@ -157,6 +160,9 @@ def record(
 # --------------------------------------------------------------------------- list and show
 
 
+GATE, CONNECTOR = "quality gate", "connector"  # the stage that set a row aside
+
+
 @dataclass(frozen=True)
 class Entry:
     run_id: str
@@ -167,6 +173,8 @@ class Entry:
     expectations_failed: tuple[str, ...]
     quarantined_at: dt.datetime | None
     replayed_at: dt.datetime | None
+    stage: str = GATE
+    reason: str | None = None  # a connector's reason, scrubbed (phones, ID numbers, bank cards)
 
 
 def list_quarantined(
@@ -177,17 +185,32 @@ def list_quarantined(
     stream: str | None = None,
     include_replayed: bool = False,
 ) -> list[Entry]:
-    """Quarantined rows, newest run first: keys and failed checks only, never the row."""
-    if not _has_quarantine(con):
-        return []
-    rows = con.execute(
-        "SELECT run_id, source, stream, record_key, seq, expectations_failed, quarantined_at, replayed_at "
-        "FROM meta.quality_quarantine WHERE ($run IS NULL OR run_id = $run) AND ($src IS NULL OR source = $src) "
-        "AND ($stream IS NULL OR stream = $stream) AND ($all OR replayed_at IS NULL) "
-        "ORDER BY run_id DESC, source, stream, record_key, seq",
-        {"run": run_id, "src": source, "stream": stream, "all": include_replayed},
-    ).fetchall()
-    return [Entry(r[0], r[1], r[2], r[3], r[4], tuple(r[5]), r[6], r[7]) for r in rows]
+    """Quarantined rows, newest run first, each with the stage that set it aside: the quality gate's
+    (keys and failed checks) and the connectors' (keys and reason). Never the row."""
+    query = {"run": run_id, "src": source, "stream": stream}
+    where = (
+        "($run IS NULL OR run_id = $run) AND ($src IS NULL OR source = $src) "
+        "AND ($stream IS NULL OR stream = $stream)"
+    )
+    entries = []
+    if _has_quarantine(con):
+        rows = con.execute(
+            "SELECT run_id, source, stream, record_key, seq, expectations_failed, quarantined_at, replayed_at "
+            f"FROM meta.quality_quarantine WHERE {where} AND ($all OR replayed_at IS NULL)",
+            {**query, "all": include_replayed},
+        ).fetchall()
+        entries += [Entry(r[0], r[1], r[2], r[3], r[4], tuple(r[5]), r[6], r[7]) for r in rows]
+    if _has_quarantine(con, "quarantine"):
+        rows = con.execute(
+            "SELECT run_id, source, stream, record_key, coalesce(seq, 1), reason FROM meta.quarantine "
+            f"WHERE {where}",
+            query,
+        ).fetchall()
+        scrub = Scrubber()
+        entries += [Entry(*r[:5], (), None, None, CONNECTOR, scrub(r[5])) for r in rows]
+    entries.sort(key=lambda e: (e.source, e.stream, e.stage != GATE, e.record_key, e.seq))
+    entries.sort(key=lambda e: e.run_id, reverse=True)
+    return entries
 
 
 def show(
@@ -255,10 +278,9 @@ def _fetch(con, run_id: str, source: str, stream: str, record_key: str, seq: int
     return dict(zip(names, found, strict=True))
 
 
-def _has_quarantine(con) -> bool:
+def _has_quarantine(con, table: str = "quality_quarantine") -> bool:
     return bool(
         con.execute(
-            "SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'meta' "
-            "AND table_name = 'quality_quarantine'"
+            "SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'meta' AND table_name = ?", [table]
         ).fetchall()[0][0]
     )

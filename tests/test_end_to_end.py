@@ -90,6 +90,36 @@ def test_the_demo_runs_the_dag_through_airflow_end_to_end(tmp_path, capfd):
         sources = {r[0] for r in con.execute("SELECT DISTINCT source FROM meta.run_sources").fetchall()}
     assert runs == [("ib_20261120T160000Z", "loaded")]
     assert sources == set(RAW_TABLES)
+    # Airflow's run is the day's own: logical date 2026-11-20 00:00+08:00 (a backfill of 11-21 finds its
+    # logical date free), interval [11-20, 11-21) local, as_of in its conf, started when the demo ran it.
+    with sqlite3.connect(tmp_path / "airflow" / "airflow.db") as af:
+        dag_runs = af.execute(
+            "SELECT logical_date, data_interval_start, data_interval_end, conf, start_date, end_date "
+            "FROM dag_run WHERE dag_id = 'community_sync'"
+        ).fetchall()
+    assert [r[:4] for r in dag_runs] == [
+        (
+            "2026-11-19 16:00:00.000000",
+            "2026-11-19 16:00:00.000000",
+            "2026-11-20 16:00:00.000000",
+            '{"as_of": "2026-11-20"}',
+        )
+    ]
+    started, ended = (dt.datetime.fromisoformat(v) for v in dag_runs[0][4:])
+    assert dt.timedelta(0) < ended - started < dt.timedelta(hours=1)
+
+
+def test_the_demo_hands_airflow_the_day_s_logical_date_and_its_as_of():
+    from islandbridge.devtools.demo import dag_test_args
+
+    assert dag_test_args(dt.date(2026, 11, 20)) == [
+        "dags",
+        "test",
+        "community_sync",
+        "2026-11-20T00:00:00+08:00",
+        "--conf",
+        '{"as_of": "2026-11-20"}',
+    ]
 
 
 def test_sync_reconciles_identities_and_eval_scores_them_against_the_truth(config, street_dir, capsys):
@@ -112,7 +142,9 @@ def test_the_quarantine_commands_answer_after_a_sync(config, capsys):
     _sync(config, capsys)
     assert cli.main(["quarantine", "list", "--config", str(config), "--all"]) == 0
     out = capsys.readouterr().out
-    assert out.splitlines()[0].split()[:4] == ["run", "source", "stream", "record"]
+    header, *lines = out.splitlines()
+    assert header.split() == ["run", "set", "aside", "by", "source", "stream", "record", "key", "why"]
+    assert lines and all(line.split()[1] in ("connector", "quality") for line in lines)
     assert cli.main(["quarantine", "replay", "grid", "--config", str(config)]) == 0
     assert isinstance(json.loads(capsys.readouterr().out), dict)
 

@@ -28,6 +28,14 @@ row names them (more if its 出生年月 says so; that settles the age) and othe
 alone is unknown (``是否独居不详：户籍未登记其住房``). ``meta.mart_builds.counts`` holds, besides each
 report's rows, ``persons_to_check``: the persons of the two reports with a check reason.
 
+A report of M's rosters read without M's roster is computed all the same, as DEPARTMENTS.md defines it,
+but never silently: when no 高龄补贴 roster of M has arrived every senior is 应享未享, and without a 低保 or
+高龄补贴 roster ``subsidy_after_exit`` checked none of that programme's rows. ``roster_notes`` words it;
+``meta.mart_builds.notes`` keeps the notes per report (the exports print them on the 说明 sheet and in
+``manifest.json``), and each report-and-roster pair is a ``warning`` expectation in
+``meta.quality_results`` (source ``reports``, expectation ``<programme>_roster_arrived``), failing when
+the roster is missing, so the run report lists it with the quality results.
+
 ``$name`` is a DuckDB parameter (`_parameters`); ``{hour_ms}`` and ``{damaged_id_kinds}`` are
 filled in from the constants here.
 
@@ -53,8 +61,9 @@ import duckdb
 
 from islandbridge.config import unknown_key
 from islandbridge.errors import ConfigError, TerminalError
+from islandbridge.quality.quarantine import DDL as QUALITY_DDL
 from islandbridge.schemas import core_sql
-from islandbridge.storage import has_table, params_for, transaction
+from islandbridge.storage import existing_columns, has_table, params_for, transaction
 from islandbridge.warehouse.core import Moment
 
 log = logging.getLogger(__name__)
@@ -71,6 +80,9 @@ REPORTS = (
 DEFAULTS: Mapping[str, Any] = {"silent_hours": 48, "lookback_days": 30, "elderly_age": 70, "senior_age": 80}
 DAMAGED_ID_KINDS = ("excel_damaged", "invalid_checksum", "garbage", "missing")
 HOUR_MS = 3_600_000
+# The reports that read M's rosters, and the rosters each reads (core.roster_entries.programme_code).
+ROSTER_REPORTS = {"senior_allowance_gaps": ("senior",), "subsidy_after_exit": ("dibao", "senior")}
+PROGRAMMES = {"dibao": "低保", "senior": "高龄补贴"}
 TO_CHECK = "persons_to_check"  # meta.mart_builds.counts: persons listed whose age or living alone is unknown
 TO_CHECK_SQL = (
     "SELECT count(DISTINCT person_key) FROM (SELECT person_key, check_reason FROM marts.elderly_alerts "
@@ -129,17 +141,20 @@ def build_marts(
         con.execute("DROP TABLE IF EXISTS _ib_elderly")
         counts = {r: con.execute(f"SELECT count(*) FROM marts.{r}").fetchall()[0][0] for r in REPORTS}
         to_check = con.execute(TO_CHECK_SQL).fetchall()[0][0]
+        notes = _roster_checks(con, run_id, params, counts)
         con.execute(
             "CREATE TABLE IF NOT EXISTS meta.mart_builds (run_id VARCHAR PRIMARY KEY, "
             "as_of TIMESTAMPTZ, options VARCHAR, counts VARCHAR)"
         )
+        con.execute("ALTER TABLE meta.mart_builds ADD COLUMN IF NOT EXISTS notes VARCHAR")
         con.execute(
-            "INSERT OR REPLACE INTO meta.mart_builds VALUES (?, ?, ?, ?)",
+            "INSERT OR REPLACE INTO meta.mart_builds (run_id, as_of, options, counts, notes) VALUES (?, ?, ?, ?, ?)",
             [
                 run_id,
                 as_of,
                 json.dumps(opts, sort_keys=True),
                 json.dumps({**counts, TO_CHECK: to_check}, sort_keys=True),
+                json.dumps(notes, ensure_ascii=False, sort_keys=True),
             ],
         )
         # Which run the marts hold now: exports check it, so a department never gets another day's lists.
@@ -148,6 +163,79 @@ def build_marts(
         con.execute("INSERT INTO meta.marts_current VALUES (?, ?)", [run_id, as_of])
     log.debug("marts built for run %s: %s", run_id, counts)
     return counts
+
+
+def roster_notes(month_first: dt.date, missing: list[str], senior_age: int) -> dict[str, list[str]]:
+    """What each roster report's readers must know when rosters of M (``missing``: programme codes)
+    have not arrived; {} when every roster is there."""
+    month = f"{month_first:%Y-%m}"
+    notes: dict[str, list[str]] = {}
+    if "senior" in missing:
+        notes["senior_allowance_gaps"] = [
+            f"{month} 高龄补贴名册尚未收到：{senior_age} 岁以上户籍居民全部列为应享未享，并非都未领取 / "
+            f"the 高龄补贴 roster of {month} has not arrived: every registered resident aged {senior_age}+ "
+            "is listed"
+        ]
+    for code in ROSTER_REPORTS["subsidy_after_exit"]:
+        if code in missing:
+            notes.setdefault("subsidy_after_exit", []).append(
+                f"{month} {PROGRAMMES[code]}名册尚未收到：{PROGRAMMES[code]}无从核对，本表没有{PROGRAMMES[code]}的行 / "
+                f"the {PROGRAMMES[code]} roster of {month} has not arrived: none of its rows could be checked"
+            )
+    return notes
+
+
+def report_notes(con: duckdb.DuckDBPyConnection, run_id: str) -> dict[str, list[str]]:
+    """The notes of the marts built for ``run_id`` (`roster_notes`), per report; {} when none."""
+    if "notes" not in existing_columns(con, "meta.mart_builds"):  # no builds, or only older ones
+        return {}
+    row = con.execute("SELECT notes FROM meta.mart_builds WHERE run_id = ?", [run_id]).fetchall()
+    return json.loads(row[0][0]) if row and row[0][0] else {}
+
+
+def _roster_checks(
+    con: duckdb.DuckDBPyConnection, run_id: str, params: Mapping[str, Any], counts: Mapping[str, int]
+) -> dict[str, list[str]]:
+    """Whether M's rosters arrived: one warning expectation per report and roster it reads in
+    ``meta.quality_results`` (replaced on a rebuild), a log warning and the reports' notes."""
+    month_first = params["month_first"]
+    rows = dict(
+        con.execute(
+            "SELECT programme_code, count(*) FROM core.roster_entries WHERE roster_month = ? GROUP BY ALL",
+            [month_first],
+        ).fetchall()
+    )
+    missing = sorted(code for code in PROGRAMMES if not rows.get(code))
+    con.execute(QUALITY_DDL)
+    con.execute("DELETE FROM meta.quality_results WHERE run_id = ? AND source = 'reports'", [run_id])
+    for report, codes in ROSTER_REPORTS.items():
+        for code in codes:
+            observed = {
+                "programme": PROGRAMMES[code],
+                "month": f"{month_first:%Y-%m}",
+                "roster_rows": rows.get(code, 0),
+            }
+            con.execute(
+                "INSERT INTO meta.quality_results VALUES (?, 'reports', ?, ?, 'roster_arrived', '', NULL, "
+                "'warning', ?, ?, NULL, ?, 'duckdb', now())",
+                [
+                    run_id,
+                    report,
+                    f"{code}_roster_arrived",
+                    code not in missing,
+                    counts[report],
+                    json.dumps(observed, ensure_ascii=False),
+                ],
+            )
+    for code in missing:
+        log.warning(
+            "no %s roster of %s has arrived: the reports of that month's rosters are computed without it "
+            "(%s); the exports say so",
+            code,
+            f"{month_first:%Y-%m}",
+            ", ".join(r for r, codes in ROSTER_REPORTS.items() if code in codes),
+        )
+    return roster_notes(month_first, missing, int(params["senior_age"]))
 
 
 def marts_run(con: duckdb.DuckDBPyConnection) -> tuple[str, dt.datetime] | None:

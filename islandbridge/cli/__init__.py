@@ -7,7 +7,7 @@ an example):
     extract, validate, load, reconcile, build, export, publish
                            one step at a time
     runs                   recent runs and their accounting
-    quarantine             rows the quality gate set aside: list, show, replay
+    quarantine             rows the connectors or the gate set aside: list, show, replay
     review                 identity pairs the model was unsure of: list, show (masked), decide
     explain                a person's records (masked) and the rule of each link; --changes: key churn
     linkage train          train and save a new linkage model version

@@ -19,7 +19,7 @@ def register(sub) -> None:
         _explain,
         "a person's records (masked) and which rule or match weight joined each link; or, with "
         "--changes, how many person keys each run changed and why",
-        example="islandbridge explain resident_registry/t_jm:100345   |   islandbridge explain --changes",
+        example="islandbridge explain resident_registry/t_jm:100004   |   islandbridge explain --changes",
     )
     s.add_argument("target", nargs="?", help="a person key (pk_…), SYSTEM/RECORD_KEY, or a record key")
     s.add_argument("--changes", action="store_true", help="per reconciled run: keys changed, by reason")

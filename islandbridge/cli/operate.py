@@ -67,23 +67,24 @@ def register(sub, after_quarantine=()) -> None:
 
 
 def _quarantine(sub) -> None:
-    qsub = group(sub, "quarantine", "rows the quality gate set aside: list, show, replay")
+    qsub = group(sub, "quarantine", "rows the connectors or the quality gate set aside: list, show, replay")
     s = command(
         qsub,
         "list",
         _quarantine_list,
-        "quarantined rows: keys and failed checks, never the row itself",
+        "quarantined rows, the connectors' and the quality gate's: key, stage and why (the connector's "
+        "reason, scrubbed, or the checks failed), never the row itself",
         example="islandbridge quarantine list --source iot --stream events",
     )
     s.add_argument("--run", help="a run id (default: every run)")
     s.add_argument("--source", help="a source name from the configuration")
     s.add_argument("--stream", help="a stream of that source")
-    s.add_argument("--all", action="store_true", help="include rows already replayed")
+    s.add_argument("--all", action="store_true", help="include the gate's rows already replayed")
     s = command(
         qsub,
         "show",
         _quarantine_show,
-        "one quarantined row: the failed checks and masked field values",
+        "one row the quality gate set aside: the failed checks and masked field values",
         example="islandbridge quarantine show ib_20261120T160000Z iot events RECORD_KEY",
     )
     for name in ("run", "source", "stream", "record_key"):
@@ -93,7 +94,7 @@ def _quarantine(sub) -> None:
         qsub,
         "replay",
         _quarantine_replay,
-        "re-check a source's quarantined rows and load those that now pass",
+        "re-check a source's rows the quality gate set aside and load those that now pass",
         example="islandbridge quarantine replay registry --run ib_20261120T160000Z",
     )
     s.add_argument("source")

@@ -1,18 +1,21 @@
 """Department files as spreadsheet programs open them (issue #14).
 
 The workbook is read back with openpyxl, as Excel's own file format holds it: text cells for ID numbers
-and phones (all 18 characters), real dates, numeric counts. The CSV is read back the way LibreOffice's
-CSV import reads it (``soffice --convert-to xlsx``, the machine's LibreOffice from the distribution's
-packages); CI installs it (``.ci/run``), elsewhere that test skips with the reason.
+and phones (all 18 characters), real dates, numeric counts. The CSV is read back by LibreOffice's
+CSV import with the filter options ``CSV:44,34,76`` (comma, ``"``, UTF-8: what docs/exports.md tells a
+clerk to pick) through ``soffice --convert-to xlsx``, the machine's LibreOffice from the distribution's
+packages; CI installs it (``.ci/run``), elsewhere that test skips with the reason.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import shutil
 import subprocess
 
+import duckdb
 import openpyxl
 import pytest
 
@@ -101,6 +104,36 @@ def test_the_definition_sheet_names_the_report_day_run_and_columns(exported):
     text = [str(v) for row in book[DEFINITION_SHEET].iter_rows(values_only=True) for v in row if v]
     assert RUN_ID in text and any(DAY in t for t in text)
     assert {"amount_yuan", "金额（元）", "mart:amount_yuan"} <= set(text)
+
+
+def test_a_report_s_note_is_on_its_definition_sheet_and_in_the_manifest(settings):
+    """The marts' notes for the run (e.g. M's roster has not arrived) reach the clerk: first on the
+    说明 sheet after the definition, and in the department's manifest.json; other reports have none."""
+    note = "2026-11 高龄补贴名册尚未收到：80 岁以上户籍居民全部列为应享未享，并非都未领取 / ..."
+    with duckdb.connect(str(settings.warehouse_path)) as con:
+        con.execute(
+            "CREATE TABLE meta.mart_builds (run_id VARCHAR PRIMARY KEY, as_of TIMESTAMPTZ, options VARCHAR, "
+            "counts VARCHAR, notes VARCHAR)"
+        )
+        con.execute(
+            "INSERT INTO meta.mart_builds VALUES (?, ?, '{}', '{}', ?)",
+            [RUN_ID, AS_OF, json.dumps({"senior_allowance_gaps": [note]}, ensure_ascii=False)],
+        )
+    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+        export_run(settings, con, AS_OF, RUN_ID, clock=lambda: dt.datetime(2026, 11, 21, 1, tzinfo=dt.UTC))
+    root = settings.exports_dir
+    facts = list(
+        workbook(root, "civil_affairs", "senior_allowance_gaps")[DEFINITION_SHEET].iter_rows(values_only=True)
+    )
+    assert [r[0] for r in facts[:3]] == ["报表 report", "定义 definition", "注意 note"] and facts[2][
+        1
+    ] == note
+    other = workbook(root, "civil_affairs", "subsidy_after_exit")[DEFINITION_SHEET]
+    assert "注意 note" not in [r[0] for r in other.iter_rows(values_only=True)]
+    manifest = json.loads((root / "civil_affairs" / DAY / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["notes"] == {"senior_allowance_gaps": [note]}
+    grid = json.loads((root / "grid_centre" / DAY / "manifest.json").read_text(encoding="utf-8"))
+    assert "notes" not in grid
 
 
 def test_workbooks_are_byte_identical_on_a_rerun(settings, con, exported):

@@ -14,7 +14,8 @@ import pytest
 
 from islandbridge.delivery.run_report import write_run_report
 from islandbridge.quality import QualityGateError
-from islandbridge.quality.commands import quarantine_list, quarantine_show
+from islandbridge.quality.commands import format_entries, quarantine_list, quarantine_show
+from islandbridge.quality.quarantine import CONNECTOR, GATE
 from islandbridge.quality.slices import LandingSlice
 from tests.quality.conftest import Workspace, set_values
 
@@ -280,6 +281,27 @@ def test_the_quality_report_shows_the_run_reports_quarantine_numbers(defective, 
 
     assert said(gate.report_path.read_text(encoding="utf-8")).startswith(sentence)
     assert said(run_page).startswith(sentence)
+
+
+def test_the_quarantine_list_names_the_connectors_rows_and_the_gates_without_personal_data(defective):
+    """`quarantine list` lists every row the run report counts: the connectors' (meta.quarantine, with
+    their reason) and the gate's (with the checks failed), each saying which stage set it aside."""
+    ws, _, _ = defective
+    entries = quarantine_list(ws.settings, run_id=RUN, include_replayed=True)
+    by_stage = {stage: [e for e in entries if e.stage == stage] for stage in (GATE, CONNECTOR)}
+    tables = {GATE: "meta.quality_quarantine", CONNECTOR: "meta.quarantine"}
+    for stage, table in tables.items():
+        assert len(by_stage[stage]) == ws.query(f"SELECT count(*) FROM {table} WHERE run_id = ?", [RUN])[0][0]
+        assert by_stage[stage], stage
+    assert all(e.reason and not e.expectations_failed for e in by_stage[CONNECTOR])
+    text = format_entries(entries)
+    lines = text.splitlines()[1:]
+    assert sum(f" {CONNECTOR} " in line for line in lines) == len(by_stage[CONNECTOR])
+    assert sum(f" {GATE} " in line for line in lines) == len(by_stage[GATE])
+    one = by_stage[CONNECTOR][0]
+    assert quarantine_list(ws.settings, run_id=RUN, source=one.source, stream=one.stream)
+    leaked = sorted(v for v in _personal_values(ws) if v in text)
+    assert leaked == []
 
 
 def test_critical_defects_stop_the_run_and_leave_the_warehouse_byte_for_byte(clean, tmp_path):

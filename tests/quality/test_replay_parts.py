@@ -4,6 +4,7 @@ the event becomes one more listed part of its run, exactly once, and the account
 from __future__ import annotations
 
 from islandbridge.quality.commands import quarantine_list, quarantine_replay
+from islandbridge.quality.quarantine import GATE
 
 from .conftest import set_values
 
@@ -50,7 +51,8 @@ def test_replay_adds_a_fixed_event_to_the_parts_view_exactly_once(workspace_fact
         before[2] - 1,
     ) and read == landed + quarantined + duplicates
     assert ws.query("SELECT count(*) FROM raw.iot__events")[0][0] == total + 1
-    assert quarantine_list(ws.settings) == []
+    # Nothing of the gate's is left to replay (the connector's broken-clock events stay listed: not replayable).
+    assert [e for e in quarantine_list(ws.settings) if e.stage == GATE] == []
 
     listed = ws.query("SELECT file FROM meta.raw_parts WHERE relation = 'raw.iot__events' ORDER BY file")
     assert quarantine_replay(ws.settings, "iot", quality_config=ACCEPT_TYPE) == {

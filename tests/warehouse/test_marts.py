@@ -8,7 +8,7 @@ import pytest
 
 from islandbridge.landing import raw
 from islandbridge.warehouse.core import build_core
-from islandbridge.warehouse.marts import REPORTS, MartOptionsError, build_marts
+from islandbridge.warehouse.marts import REPORTS, MartOptionsError, build_marts, report_notes
 from tests.warehouse.test_core_fixtures import HOUR_MS, TinyWarehouse, as_of, ms, resident
 
 T1 = as_of(dt.date(2026, 11, 19))
@@ -311,6 +311,46 @@ def test_senior_allowance_gaps_are_registered_residents_80_on_the_first_of_the_m
         ("pk_F", 81),
         ("pk_G", 83),
     ]
+
+
+def test_a_month_whose_rosters_have_not_arrived_is_a_warning_and_a_note_not_silence(marts):
+    """As of a day in December with only November's rosters: senior_allowance_gaps lists every senior (as
+    DEPARTMENTS.md defines it), and the build says why, as failing warnings and as the reports' notes."""
+    december = as_of(dt.date(2026, 12, 7))
+    run = raw.run_id_for(december)
+    checks = (
+        "SELECT stream, expectation, severity, success FROM meta.quality_results "
+        "WHERE run_id = ? AND source = 'reports' ORDER BY ALL"
+    )
+    assert rows(marts, checks.replace("?", f"'{raw.run_id_for(T)}'")) == [
+        ("senior_allowance_gaps", "senior_roster_arrived", "warning", True),
+        ("subsidy_after_exit", "dibao_roster_arrived", "warning", True),
+        ("subsidy_after_exit", "senior_roster_arrived", "warning", True),
+    ]
+    assert report_notes(marts.con, raw.run_id_for(T)) == {}
+    try:
+        build_marts(marts.con, december, run)
+        seniors = rows(
+            marts,
+            "SELECT count(*) FROM core.persons WHERE registry_status = 1 AND registration_type = '户籍' "
+            "AND age_at_month_start >= 80",
+        )
+        assert rows(marts, "SELECT count(*) FROM marts.senior_allowance_gaps") == seniors
+        assert rows(marts, "SELECT count(*) FROM marts.subsidy_after_exit") == [(0,)]
+        assert rows(marts, checks.replace("?", f"'{run}'")) == [
+            ("senior_allowance_gaps", "senior_roster_arrived", "warning", False),
+            ("subsidy_after_exit", "dibao_roster_arrived", "warning", False),
+            ("subsidy_after_exit", "senior_roster_arrived", "warning", False),
+        ]
+        notes = report_notes(marts.con, run)
+        assert sorted(notes) == ["senior_allowance_gaps", "subsidy_after_exit"]
+        assert "2026-12 高龄补贴名册尚未收到" in notes["senior_allowance_gaps"][0]
+        assert [n.split("：")[0] for n in notes["subsidy_after_exit"]] == [
+            "2026-12 低保名册尚未收到",
+            "2026-12 高龄补贴名册尚未收到",
+        ]
+    finally:
+        build_marts(marts.con, T, raw.run_id_for(T))
 
 
 def test_subsidy_after_exit_lists_rows_of_people_gone_before_the_month(marts):

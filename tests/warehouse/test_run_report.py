@@ -323,3 +323,29 @@ def test_an_unknown_run_or_missing_warehouse_still_gives_a_page(tmp_path):
     for key in ("records", "accounting"):
         assert "No source accounting for this run." in section(page, key)
     assert "No exports for this run." in section(page, "exports")
+
+
+def test_a_report_note_of_the_marts_build_is_shown_as_a_problem(tmp_path):
+    """A build whose month's roster had not arrived says so beside the marts' counts, and its failed
+    warning is in the quality results' failing table."""
+    path = tmp_path / "w.duckdb"
+    make_warehouse(path)
+    note = "2026-11 高龄补贴名册尚未收到：… / the 高龄补贴 roster of 2026-11 has not arrived"
+    con = raw.connect(str(path))
+    try:
+        con.execute("ALTER TABLE meta.mart_builds ADD COLUMN notes VARCHAR")
+        con.execute(
+            "UPDATE meta.mart_builds SET notes = ? WHERE run_id = ?",
+            [json.dumps({"senior_allowance_gaps": [note]}, ensure_ascii=False), RUN],
+        )
+        con.execute(
+            "INSERT INTO meta.quality_results VALUES (?, 'reports', 'senior_allowance_gaps', "
+            "'senior_roster_arrived', 'roster_arrived', '', NULL, 'warning', false, 158, NULL, '{}', 'duckdb', NULL)",
+            [RUN],
+        )
+    finally:
+        con.close()
+    page = write_run_report(path, RUN, tmp_path / "r").read_text(encoding="utf-8")
+    assert f"<p class='bad'>senior_allowance_gaps: {note}</p>" in section(page, "exports")
+    assert "senior_roster_arrived" in section(page, "quality")
+    assert "<b>2</b><span>warning failing</span>" in section(page, "quality")
