@@ -20,9 +20,11 @@ Three streams, each read the way its endpoint allows. The vendor's quirks and wh
   that repeats one already followed in this extraction (including the saved one it started from) is a
   cycle, and a ``FatalSourceError`` names it rather than following it for hours.
 * Broken device clocks send ``ts`` = 0 or a time far off: events before 2000-01-01 or more than one day
-  after ``ctx.as_of`` (or not a finite number: ``1e20``, ``NaN``) are quarantined with the rule they
-  broke. Late events (days late) are normal and
-  landed; ``ctx.as_of`` does not cut the log, whose window is the cursor's.
+  after the later of ``ctx.as_of`` and the log's own arrival time (the running median ``ts`` of its
+  pages, `connectors.iot_clock`; carried in the state as ``reference_ms``), or not a finite number
+  (``1e20``, ``NaN``), are quarantined with the rule they broke. Late events (days late) are normal and
+  landed; ``ctx.as_of`` does not cut the log, whose window is the cursor's: a backfill reading the log
+  weeks after its as-of lands the events of the days after it (the marts count an event at its own ts).
 * A wrong key is HTTP 403: ``FatalSourceError``. 429 with ``Retry-After`` and 503 with a JSON body are
   retried by ``connectors.http``.
 """
@@ -33,7 +35,6 @@ import contextlib
 import datetime as dt
 import json
 import logging
-import math
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -44,6 +45,13 @@ import httpx
 from islandbridge.config import Secret
 from islandbridge.connectors.base import ExtractContext, Stream, declared_stream, register
 from islandbridge.connectors.http import HttpClient, RestConnector, RestOptions, prefetched, sanitize_url
+from islandbridge.connectors.iot_clock import (
+    SLACK_MS,
+    UTC_FORMAT,
+    ArrivalReference,
+    clock_bounds,
+    clock_problem,
+)
 from islandbridge.connectors.iot_events import EventPage, land_page, page_schema, plain_page, read_page
 from islandbridge.connectors.options import option
 from islandbridge.connectors.paging import (
@@ -64,9 +72,6 @@ log = logging.getLogger(__name__)
 
 API_PREFIX = "/iot/v1"
 MAX_EVENT_LIMIT, MAX_HOLDER_LIMIT = 5000, 1000
-EARLIEST_TS = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
-FUTURE_SLACK = dt.timedelta(days=1)
-UTC_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 _HEADER_SAFE = re.compile(r"[\x20-\x7e]+")
 
 # Keys and columns as the raw schema declares them (schemas/raw_iot.yml); the event log repeats events.
@@ -207,21 +212,30 @@ class IotRestConnector(RestConnector):
         (`connectors.http.prefetched`), while this thread lands the previous ones: column-wise
         (`connectors.iot_events`) when the page allows it, event by event (``_take_events``) otherwise.
         """
-        cursor = (ctx.state.get("events") or {}).get("cursor")
+        saved = ctx.state.get("events") or {}
+        cursor = saved.get("cursor")
         log.debug("iot events: resuming %s", "from the saved cursor" if cursor else "at the log's start")
         quarantined: set[str] = set()  # few: only broken-clock events; landed repeats are deduped on disk
         reached: dict[str, Any] = {"cursor": cursor}
-        bounds = clock_bounds(ctx.as_of)
+        reference = ArrivalReference(saved.get("reference_ms"))
         with contextlib.closing(prefetched(self._event_pages(api, cursor, reached), self.prefetch)) as pages:
             for page in pages:
                 if isinstance(page, EventPage):
-                    if plain_page(page) and land_page(ctx, EVENTS, page, quarantined, bounds, clock_problem):
+                    ms = reference.observe_column(page.events.column("ts"))
+                    bounds = clock_bounds(ctx.as_of, ms)
+                    rule = lambda ts, as_of, ms=ms: clock_problem(ts, as_of, ms)  # noqa: E731
+                    if plain_page(page) and land_page(ctx, EVENTS, page, quarantined, bounds, rule):
                         continue
                     page, raw = _list(json.loads(page.body), "events", "/events"), page.body
                 else:
                     page, raw = page
-                self._take_events(ctx, page, quarantined, problem_free(page, raw))
-        return {"cursor": reached["cursor"]}
+                    reference.observe(e.get("ts") for e in page if isinstance(e, Mapping))
+                self._take_events(ctx, page, quarantined, problem_free(page, raw), reference.ms)
+        _note_backfill(ctx.as_of, reference.ms)
+        return {
+            "cursor": reached["cursor"],
+            **({} if reference.ms is None else {"reference_ms": reference.ms}),
+        }
 
     def _event_pages(self, api: _IotApi, cursor: str | None, reached: dict[str, Any]) -> Iterator[Any]:
         """Each page of the log from ``cursor`` on: an ``EventPage`` when Arrow could read it, else the
@@ -262,7 +276,11 @@ class IotRestConnector(RestConnector):
 
     @staticmethod
     def _take_events(
-        ctx: ExtractContext, events: list[dict], quarantined: set[str], checked: bool = False
+        ctx: ExtractContext,
+        events: list[dict],
+        quarantined: set[str],
+        checked: bool = False,
+        reference_ms: int | None = None,
     ) -> None:
         """Count each event read; land it, or quarantine a broken clock once, counting its repeats.
 
@@ -272,12 +290,12 @@ class IotRestConnector(RestConnector):
         The common case is cheap: a page is counted as read at once; ``checked`` says the page was found
         free of items that are not objects or hold invalid Unicode (``paging.problem_free``), so no
         event is asked; and a ``ts`` that is a number within
-        the clock bounds (computed once) is believed without building a date; anything else goes to
-        ``clock_problem``, which words the reason.
+        the clock bounds (computed once, relative to the page's ``reference_ms``, `connectors.iot_clock`) is
+        believed without building a date; anything else goes to ``clock_problem``, which words the reason.
         """
         sink, stream = ctx.sink, EVENTS.name
         sink.read(stream, len(events))
-        low, high = clock_bounds(ctx.as_of)
+        low, high = clock_bounds(ctx.as_of, reference_ms)
         good = []
         for event in events:
             if not checked and (problem := item_problem(event)):
@@ -291,13 +309,29 @@ class IotRestConnector(RestConnector):
             if key and (type(ts) is int or type(ts) is float) and low <= ts <= high:
                 good.append(event)  # NaN fails both comparisons; bool is not exactly int
                 continue
-            problem = "event_id is missing: cannot key it" if not key else clock_problem(ts, ctx.as_of)
+            problem = (
+                "event_id is missing: cannot key it"
+                if not key
+                else clock_problem(ts, ctx.as_of, reference_ms)
+            )
             if problem:
                 quarantined.add(key)
                 sink.quarantine(stream, f"events:{key}", problem, event)
             else:
                 good.append(event)
         sink.write(stream, good)
+
+
+def _note_backfill(as_of: dt.datetime, reference_ms: int | None) -> None:
+    """Say so when the log read arrived more than a day after the as-of (a backfill, or a first run set up
+    late): its later events are landed, not taken for broken clocks."""
+    if reference_ms is not None and reference_ms > as_of.timestamp() * 1000 + SLACK_MS:
+        log.info(
+            "iot events: the log read arrived until about %s, more than a day after the as-of %s; "
+            "events after the as-of are landed (reports of the as-of count only events up to it)",
+            dt.datetime.fromtimestamp(reference_ms / 1000, dt.UTC).strftime(UTC_FORMAT),
+            as_of.astimezone(dt.UTC).strftime(UTC_FORMAT),
+        )
 
 
 def _check_page(page: int, has_more: Any, next_cursor: Any) -> None:
@@ -313,43 +347,6 @@ def _check_page(page: int, has_more: Any, next_cursor: Any) -> None:
         raise FatalSourceError(
             f"iot GET /events: next_cursor is {_shown(next_cursor)}, not a string that can be saved"
         )
-
-
-def clock_bounds(as_of: dt.datetime) -> tuple[float, float]:
-    """The epoch milliseconds an event's ``ts`` must lie within (inclusive) for ``clock_problem`` to find
-    nothing: 2000-01-01 and one day after the as-of."""
-    return EARLIEST_TS.timestamp() * 1000, (as_of + FUTURE_SLACK).timestamp() * 1000
-
-
-def clock_problem(ts: Any, as_of: dt.datetime) -> str | None:
-    """Why an event's ``ts`` (epoch ms, UTC) cannot be believed, or ``None`` if it can.
-
-    Rules: on or after 2000-01-01, and at most one day after the run's as-of. Late events are fine.
-    """
-    if isinstance(ts, bool) or not isinstance(ts, (int, float)):
-        return f"ts {_shown(ts)} is not epoch milliseconds"
-    if isinstance(ts, float) and not math.isfinite(ts):
-        return f"ts={ts} is not a finite number: broken device clock"
-    if ts == 0:
-        return "ts=0 (1970-01-01T00:00:00Z): device clock unset; rule: ts must be on or after 2000-01-01"
-    limit = as_of + FUTURE_SLACK
-    # Compare as numbers first: a ts like 1e20 is beyond any datetime and cannot become one.
-    if ts < EARLIEST_TS.timestamp() * 1000:
-        return f"ts={ts} ({_utc(ts)}) is before 2000-01-01: broken device clock"
-    if ts > limit.timestamp() * 1000:
-        return (
-            f"ts={ts} ({_utc(ts)}) is more than 1 day after the as-of "
-            f"(limit {limit.astimezone(dt.UTC).strftime(UTC_FORMAT)}): broken device clock"
-        )
-    return None
-
-
-def _utc(ts: float) -> str:
-    """Epoch milliseconds as UTC text, or ``out of range`` when no calendar date has it."""
-    try:
-        return (dt.datetime.fromtimestamp(0, dt.UTC) + dt.timedelta(milliseconds=ts)).strftime(UTC_FORMAT)
-    except (OverflowError, ValueError):
-        return "out of any calendar's range"
 
 
 def _shown(value: Any) -> str:

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import json
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
@@ -147,6 +148,16 @@ def _pending(con, source: str, run_id: str | None) -> dict[tuple[str, str, dt.da
     return groups
 
 
+def _context(con, source: str, run: str, stream: str, as_of: dt.datetime) -> CheckContext:
+    """The context the gate checked the run's rows in: its as-of, and the stream's state (the ``arrival``
+    bound of a log the run read after its as-of, `CheckContext.for_state`)."""
+    row = con.execute(
+        "SELECT state_json FROM wh.meta.source_state WHERE source = ? AND run_id = ?", [source, run]
+    ).fetchone()
+    state = json.loads(row[0]) if row else {}
+    return CheckContext(as_of).for_state(state.get(stream) if isinstance(state, dict) else None)
+
+
 def _replay_group(
     con,
     ring: KeyRing,
@@ -166,9 +177,8 @@ def _replay_group(
         pa.schema([(c, pa.string()) for c in (*table.column_names, RECORD_KEY)]),
     )
     rows = rows.append_column("_seq", pa.array([e["seq"] for e in entries], pa.int32()))
-    found = run_row_checks(
-        con, rows, table, checks, CheckContext(as_of), _refs(con, source, checks), want_frame=False
-    )
+    ctx = _context(con, source, run, stream, as_of)
+    found = run_row_checks(con, rows, table, checks, ctx, _refs(con, source, checks), want_frame=False)
     bad = set(found.failing[RECORD_KEY].to_pylist())
     if _has_relation(con, f"{source}__{stream}"):  # exactly once: never a second copy in a run
         bad |= {

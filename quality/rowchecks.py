@@ -23,7 +23,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import duckdb
 import numpy as np
@@ -49,15 +49,25 @@ DERIVED_KINDS = (
     "phone_valid",
     "exists_in",
 )
-_BOUND = re.compile(r"^as_of(?:([+-])(\d+)d)?$")
+_BOUND = re.compile(r"^(as_of|arrival)(?:([+-])(\d+)d)?$")
 _EPOCH_MS = r"-?[0-9]{1,15}"
 
 
 @dataclass(frozen=True)
 class CheckContext:
-    """What checks are relative to: the run's as-of instant."""
+    """What checks are relative to: the run's as-of instant, and for a log read after it, when the part
+    read arrived as its connector estimated it (``reference_ms`` in the stream's state; the ``arrival``
+    bound is the later of the two)."""
 
     as_of: dt.datetime
+    arrival: dt.datetime | None = None
+
+    def for_state(self, state: object) -> CheckContext:
+        """This context with the ``arrival`` of a stream's landed state (``{"reference_ms": epoch ms}``)."""
+        ms = state.get("reference_ms") if isinstance(state, dict) else None
+        if type(ms) is not int:
+            return self
+        return replace(self, arrival=dt.datetime.fromtimestamp(ms / 1000, dt.UTC))
 
 
 @dataclass(frozen=True)
@@ -86,22 +96,27 @@ def derived_name(check: Check) -> str:
     return f"{check.id}__value"
 
 
-def bound(text: object, as_of: dt.datetime, utc: bool) -> object:
-    """A check bound: a number, a date (``'2000-01-01'``) or ``as_of[+-Nd]``, as a naive datetime in the
-    column's own clock (local time, or UTC for ``tz: utc`` and epoch columns)."""
+def bound(text: object, as_of: dt.datetime, utc: bool, arrival: dt.datetime | None = None) -> object:
+    """A check bound: a number, a date (``'2000-01-01'``), ``as_of[+-Nd]`` or ``arrival[+-Nd]`` (the later
+    of the as-of and ``arrival``), as a naive datetime in the column's own clock (local time, or UTC for
+    ``tz: utc`` and epoch columns)."""
     if isinstance(text, (int, float)):
         return text
     match = _BOUND.match(str(text))
     if match:
-        days = int(match[2] or 0) * (-1 if match[1] == "-" else 1)
-        moment = as_of + dt.timedelta(days=days)
+        days = int(match[3] or 0) * (-1 if match[2] == "-" else 1)
+        base = max(as_of, arrival) if match[1] == "arrival" and arrival is not None else as_of
+        moment = base + dt.timedelta(days=days)
         return moment.astimezone(dt.UTC if utc else LOCAL_TZ).replace(tzinfo=None)
     return dt.datetime.fromisoformat(str(text))
 
 
 def check_bounds(check: Check, ctx: CheckContext) -> tuple[object, object]:
     utc = check.kind == "epoch_ms_between" or check.params.get("tz") == "utc"
-    return bound(check.params["min"], ctx.as_of, utc), bound(check.params["max"], ctx.as_of, utc)
+    return (
+        bound(check.params["min"], ctx.as_of, utc, ctx.arrival),
+        bound(check.params["max"], ctx.as_of, utc, ctx.arrival),
+    )
 
 
 def run_row_checks(con: duckdb.DuckDBPyConnection, rows: pa.Table, *args, **options) -> RowCheckOutcome:

@@ -179,6 +179,7 @@ class _StreamValidator:
             folder,
         )
         self.table: TableSchema = out.table  # type: ignore[assignment]
+        self.ctx = ctx.for_state(out.landing.state.get(out.stream))  # an ``arrival`` bound's reference
 
     def run(self) -> None:
         started = time.perf_counter()

@@ -115,7 +115,7 @@ CHECK_KINDS: Mapping[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
 }
 TABLE_LEVEL_KINDS = ("roster_totals",)
 LIST_PARAMS = ("columns", "values", "formats", "kinds", "sums", "optional_sums")
-_RELATIVE_BOUND = re.compile(r"^as_of(?:[+-][0-9]+d)?$")
+_RELATIVE_BOUND = re.compile(r"^(?:as_of|arrival)(?:[+-][0-9]+d)?$")
 _PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")  # a fragment in a core/*.sql file
 # Checks every table gets without declaring them (their severity can still be configured).
 IMPLICIT_CHECKS = ("columns_match", "volume", "quarantine_share")
@@ -438,7 +438,7 @@ def _parse_check(where: str, spec: Any, columns: set[str], problems: list[str]) 
     for key in ("min", "max"):
         if key in spec and not _is_bound(spec[key]):
             problems.append(
-                f"{where} ({check_id}): {key} {spec[key]!r} is not a number, an ISO date or as_of[+-Nd]"
+                f"{where} ({check_id}): {key} {spec[key]!r} is not a number, an ISO date, as_of[+-Nd] or arrival[+-Nd]"
             )
     check = Check(check_id, kind, severity, spec, None if mostly is None else float(mostly))
     for col in check.columns:

@@ -3,7 +3,9 @@
 Events are kept as Parquet under ``events_dir/day=YYYY-MM-DD/events-<sha>.parquet`` (the
 Asia/Shanghai day of the event's own ``ts``), one row per ``event_id`` across all runs (the copy
 delivered first is kept; later copies are counted as duplicates in ``core.device_event_runs``). A
-broken clock (``ts`` before 2000, or more than a day after the run that delivered it) is kept but
+broken clock (``ts`` before 2000, or more than a day after the later of the delivering run's as-of and
+the arrival time its connector estimated for the log it read, ``reference_ms`` in the run's events
+state, `connectors.iot_clock`) is kept but
 flagged (``clock_ok = false``, ``event_at`` NULL); a late event counts at its own ``ts`` and is flagged
 ``is_late`` when it happened before the previous run's T. Each build merges the raw slices of every run
 up to T not merged yet (and its own run again), rewriting only the days they touch. The raw slices are
@@ -82,7 +84,7 @@ EVENT_SCHEMA = pa.schema(
 _EVENT_COLUMNS = ", ".join(EVENT_SCHEMA.names)
 RAW_EVENT_COLUMNS = ("event_id", "ts", "device_id", "type", "holder_id", "value", "alarm_code")
 EARLIEST_VALID_MS = 946_684_800_000  # 2000-01-01: a clock before this was never set (ts = 0)
-AHEAD_MS = 86_400_000  # a day: the quality gate's tolerance for a ts after the run's T
+AHEAD_MS = 86_400_000  # a day: the quality gate's tolerance for a ts after the run's T (or its log's arrival)
 ROW_GROUP_ROWS = 128 * 1024
 # A merge of more raw events than this spools them to Parquet by day instead of a DuckDB temp table: at
 # ~150 bytes an event, about what the default 2 GiB memory limit holds. Measured on 19.3 million events
@@ -126,6 +128,7 @@ class EventStore:
             local_tz=LOCAL_TZ,
             earliest_valid_ms=EARLIEST_VALID_MS,
             ahead_ms=AHEAD_MS,
+            source="'" + source.replace("'", "''") + "'",
         )
         spool = None
         try:

@@ -80,7 +80,7 @@ def test_quirky_events_land_identically_through_the_careful_and_the_fast_path(
 
     # The careful path: every event asked item_problem and clock_problem, every cell through to_text.
     monkeypatch.setattr(iot_rest, "problem_free", lambda items, body: False)
-    monkeypatch.setattr(iot_rest, "clock_bounds", lambda as_of: (math.inf, -math.inf))
+    monkeypatch.setattr(iot_rest, "clock_bounds", lambda as_of, reference_ms=None: (math.inf, -math.inf))
     monkeypatch.setattr(
         zone, "text_column", lambda values: pa.array([to_text(v) for v in values], pa.string())
     )
