@@ -10,7 +10,9 @@ Each computes plain numbers in DuckDB (over the landed rows and, read-only, the 
   between runs would cry wolf every day; a source that "returns far fewer rows" shows as deletions
   (registry key scans, the IoT device list, roster corrections).
 * **volume: flow** — an event log: records read per hour of this run's interval against the previous
-  run's (``meta.run_sources``), once two earlier runs give the previous interval.
+  run's (``meta.run_sources``), once two earlier runs give the previous interval; not judged when the
+  previous run read the log as it stood more than an hour after its own as-of (a backfill or a late run:
+  its state's ``reference_ms``, `connectors.iot_clock`), whose count then covers more than its interval.
 * **roster_totals** — for each roster file landed: landed + connector-quarantined rows equal the rows the
   connector read from it, and the landed amounts add up to the file's own 合计 row (re-read from the
   roster folder, checked by sha256; reported as not verified when the file is not reachable here).
@@ -34,6 +36,8 @@ from islandbridge.quality.rowchecks import q
 from islandbridge.schemas import RECORD_KEY
 
 ROSTER_MAX_BYTES = 50 << 20
+# A previous run whose log had arrived more than this after its as-of read ahead (a backfill, a late run)
+READ_LATE = dt.timedelta(hours=1)
 
 
 def has_table(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
@@ -84,6 +88,16 @@ def flow(con, source: str, stream: str, as_of: dt.datetime, read_now: int) -> di
     if len(runs) < 2:
         return None
     (prev_id, prev_at), (_, prevprev_at) = runs
+    arrival = _read_up_to(con, source, stream, prev_id)
+    if arrival is not None and arrival > prev_at + READ_LATE:
+        # a backfill, or a run days late: the previous run read the log as it stood well after its as-of,
+        # so its count is not the rate of its interval, and what is left for this run says nothing either
+        return {
+            "baseline": "not comparable: the previous run read the log as it stood at "
+            f"{arrival.astimezone(dt.UTC):%Y-%m-%dT%H:%M:%SZ}, more than an hour after its as-of "
+            "(a backfill or a late run)",
+            "previous_run": prev_id,
+        }
     prev_read = con.execute(
         "SELECT sum(read) FROM wh.meta.run_sources WHERE run_id = ? AND source = ? AND stream = ?",
         [prev_id, source, stream],
@@ -99,6 +113,19 @@ def flow(con, source: str, stream: str, as_of: dt.datetime, read_now: int) -> di
         "per_hour": round(rate_now, 2),
         "kept_share": round(rate_now / rate_prev, 4),
     }
+
+
+def _read_up_to(con, source: str, stream: str, run_id: str) -> dt.datetime | None:
+    """When the log a run read had arrived up to, as its connector estimated it (``reference_ms`` in the
+    stream's state, `connectors.iot_clock`), or ``None`` when its state does not say."""
+    if not has_table(con, "meta", "source_state"):
+        return None
+    (ms,) = con.execute(
+        "SELECT max(try_cast(json_extract_string(state_json, '$.' || ? || '.reference_ms') AS BIGINT)) "
+        "FROM wh.meta.source_state WHERE run_id = ? AND source = ?",
+        [stream, run_id, source],
+    ).fetchall()[0]
+    return None if ms is None else dt.datetime.fromtimestamp(ms / 1000, dt.UTC)
 
 
 def roster_totals(

@@ -342,13 +342,13 @@ def _facts(cfg: QualityConfig, outcomes: Sequence[StreamOutcome]) -> None:
         failing = o.failing.num_rows if o.failing is not None else 0
         frame["stream_id"].append(o.id)
         frame["quarantine_share"].append(failing / o.rows if failing > cfg.quarantine_min_rows else 0.0)
-        frame["kept_share"].append(o.volume["kept_share"] if o.volume else None)
+        frame["kept_share"].append(o.volume.get("kept_share") if o.volume else None)
         expectations.append(
             suites.between_expectation(
                 "quarantine_share", "quarantine_share", 0.0, cfg.max_quarantine_share, stream_id=o.id
             )
         )
-        if o.volume:
+        if o.volume and "kept_share" in o.volume:
             expectations.append(suites.between_expectation("volume", "kept_share", min_kept, stream_id=o.id))
     gx = {(r["stream"], r["check"]): r for r in suites.validate(pa.table(frame), expectations, "streams")}
     for o in done:
@@ -373,7 +373,7 @@ def _facts(cfg: QualityConfig, outcomes: Sequence[StreamOutcome]) -> None:
             )
         )
         kind, severity = f"volume:{o.table.volume}", _severity(cfg, o, "volume")
-        if o.volume is None:
+        if o.volume is None or "kept_share" not in o.volume:  # no baseline, or none that applies
             o.results.append(
                 CheckResult(
                     o.source,
@@ -382,7 +382,7 @@ def _facts(cfg: QualityConfig, outcomes: Sequence[StreamOutcome]) -> None:
                     kind,
                     severity,
                     True,
-                    observed={"baseline": "none yet"},
+                    observed=o.volume or {"baseline": "none yet"},
                     engine="none (no baseline)",
                 )
             )

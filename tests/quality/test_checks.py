@@ -196,3 +196,46 @@ def test_flow_volume_compares_records_per_hour_with_the_previous_run(tmp_path):
     found = flow(gate_con, "iot", "events", AS_OF, read_now=600)
     assert found["previous_per_hour"] == 100.0 and found["kept_share"] == 0.25
     assert flow(gate_con, "iot", "events", days[1], read_now=600) is None  # one earlier run: no baseline
+
+
+def test_flow_volume_is_not_judged_after_a_run_that_read_the_log_late(tmp_path):
+    """A backfill: the previous run read the log as it stood long after its own as-of (its arrival
+    reference, ``reference_ms`` in its state), so this run finds little new, and that is no drop."""
+    import json
+
+    from islandbridge.landing import raw
+    from islandbridge.quality.tablechecks import flow
+
+    path = tmp_path / "wh.duckdb"
+    con = raw.connect(str(path))
+    days = [AS_OF - dt.timedelta(days=2), AS_OF - dt.timedelta(days=1)]
+    for as_of in days:
+        raw.begin_run(con, raw.run_id_for(as_of), as_of, ["iot"], as_of)
+        raw.finish_run(con, raw.run_id_for(as_of), "loaded", as_of)
+    con.execute(
+        "INSERT INTO meta.run_sources VALUES (?, 'iot', 'events', 24000, 24000, 0, 0, 0, ?)",
+        [raw.run_id_for(days[1]), days[1]],
+    )
+
+    def read_up_to(arrival: dt.datetime) -> None:
+        state = {"events": {"cursor": "c", "reference_ms": int(arrival.timestamp() * 1000)}}
+        con.execute("DELETE FROM meta.source_state")
+        con.execute(
+            "INSERT INTO meta.source_state VALUES ('iot', ?, ?, ?)",
+            [days[1], raw.run_id_for(days[1]), json.dumps(state)],
+        )
+
+    gate_con = duckdb.connect()
+    # read days late (past this run's as-of), or late the same day (the log up to just before this run's)
+    for late in (dt.timedelta(days=6), dt.timedelta(hours=22)):
+        read_up_to(days[1] + late)
+        con.close()
+        gate_con.execute(f"ATTACH '{path}' AS wh (READ_ONLY)")
+        found = flow(gate_con, "iot", "events", AS_OF, read_now=0)
+        assert "kept_share" not in found and "a backfill" in found["baseline"]
+        gate_con.execute("DETACH wh")
+        con = raw.connect(str(path))
+    read_up_to(days[1] + dt.timedelta(minutes=5))  # a daily run read just after its as-of: judged
+    con.close()
+    gate_con.execute(f"ATTACH '{path}' AS wh (READ_ONLY)")
+    assert flow(gate_con, "iot", "events", AS_OF, read_now=0)["kept_share"] == 0.0
