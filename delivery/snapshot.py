@@ -29,6 +29,13 @@ symlink — is replaced by ``os.replace`` of a temporary symlink. An analyst who
 keeps reading the file they opened (POSIX keeps an open file alive after it is renamed over or
 unlinked). Only the newest ``keep`` snapshots (by publish time, the current one always) stay.
 
+A publish holds an advisory lock on the snapshots folder (`durable.locked`) from start to end, so a second
+process publishing at the same time waits for the first. Under that lock, anything still under a temporary
+name is the leftover of a publish that was killed before its rename (SIGKILL, power loss: no ``except``
+ran): each publish first removes those — the temporary file and its WAL, the event copy of the same
+``<run_id>.<token>``, a temporary ``current`` link. Published snapshots and their event copies are never
+temporary names, and the lock dies with a killed process.
+
 Example::
 
     path = publish_snapshot(settings.warehouse_path, settings.snapshots_dir, run_id, keep=7,
@@ -53,7 +60,7 @@ import duckdb
 
 from islandbridge import storage
 from islandbridge.config import DuckDBResources
-from islandbridge.delivery.durable import fsync_dir, fsync_file
+from islandbridge.delivery.durable import fsync_dir, fsync_file, locked
 from islandbridge.errors import RetriableError, TerminalError
 from islandbridge.schemas import VAULT_ROLES, load_tables
 
@@ -134,20 +141,20 @@ def publish_snapshot(
     tmp = snapshots_dir / f".{run_id}.{token}.tmp{SUFFIX}"
     events_copy = snapshots_dir / EVENTS_FOLDER / f"{run_id}.{token}"
     final = snapshots_dir / f"{run_id}{SUFFIX}"
-    try:
-        _build(Path(warehouse_path), tmp, run_id, published_at, (events_dir, events_copy), resources)
-        stamp = int(published_at.timestamp() * 1e9)
-        os.utime(tmp, ns=(stamp, stamp))  # list_snapshots orders by publish time
-        fsync_file(tmp)
-        tmp.chmod(0o444)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        Path(f"{tmp}.wal").unlink(missing_ok=True)
-        shutil.rmtree(events_copy, ignore_errors=True)
-        raise
-    os.replace(tmp, final)  # from here on the file is whole and its events are in place
-    _point_current(snapshots_dir, final.name)
-    _prune(snapshots_dir, keep)
+    with locked(snapshots_dir):  # one publish at a time: what a temporary name holds is then a leftover
+        _remove_leftovers(snapshots_dir)
+        try:
+            _build(Path(warehouse_path), tmp, run_id, published_at, (events_dir, events_copy), resources)
+            stamp = int(published_at.timestamp() * 1e9)
+            os.utime(tmp, ns=(stamp, stamp))  # list_snapshots orders by publish time
+            fsync_file(tmp)
+            tmp.chmod(0o444)
+        except BaseException:
+            _discard(tmp, events_copy)
+            raise
+        os.replace(tmp, final)  # from here on the file is whole and its events are in place
+        _point_current(snapshots_dir, final.name)
+        _prune(snapshots_dir, keep)
     log.debug("published analyst snapshot %s (keeping %d)", final, keep)
     return final
 
@@ -424,6 +431,27 @@ def _prune_events(folder: Path, kept_runs: set[str], keep: int) -> None:
     for path in copies:
         if path not in protected:
             shutil.rmtree(path, ignore_errors=True)
+
+
+def _remove_leftovers(folder: Path) -> None:
+    """Remove what a publish killed before its rename left: its temporary file (and WAL), its event copy, a
+    temporary ``current`` link. Called under the folder's lock, so no publish of another process is under way.
+    """
+    for path in folder.iterdir():
+        name = path.name
+        if name.startswith(".") and name.endswith((f".tmp{SUFFIX}", f".tmp{SUFFIX}.wal")):
+            copy = name[1:].split(f".tmp{SUFFIX}", 1)[0]  # <run_id>.<token>, the name of its event copy
+            log.warning("removing %s, left by a publish that did not finish", name)
+            _discard(path, folder / EVENTS_FOLDER / copy)
+        elif name.startswith(f".{CURRENT}.") and name.endswith(".tmp"):
+            path.unlink(missing_ok=True)
+
+
+def _discard(tmp: Path, events_copy: Path) -> None:
+    """Remove an unfinished publish: the event copy first, the temporary file (which names it) last."""
+    shutil.rmtree(events_copy, ignore_errors=True)
+    Path(f"{tmp}.wal").unlink(missing_ok=True)
+    tmp.unlink(missing_ok=True)
 
 
 def _check_run_id(run_id: str) -> None:

@@ -329,3 +329,24 @@ def test_unknown_run_and_bad_names_are_refused(street):
         publish_snapshot(warehouse, snaps, run_id(20), keep=0, events_dir=events)
     assert not (snaps / CURRENT).exists()
     assert [p.name for p in snaps.iterdir() if p.name != "events"] == []
+
+
+def test_the_next_publish_removes_what_a_killed_publish_left(street):
+    """SIGKILL during a publish runs no cleanup: the next publish removes its temporary file, WAL and events."""
+    warehouse, events, snaps = street
+    publish_snapshot(warehouse, snaps, run_id(20), keep=3, events_dir=events, clock=clock(20))
+    live = {p.relative_to(snaps) for p in snaps.rglob("*")}
+    killed = f"{run_id(21)}.20261121T170000000000Z-0123abcd"  # as a publish of run 21 names its files
+    (snaps / f".{killed}.tmp.duckdb").write_bytes(b"half a database")
+    (snaps / f".{killed}.tmp.duckdb.wal").write_bytes(b"its log")
+    (snaps / "events" / killed / "day=2026-11-20").mkdir(parents=True)
+    (snaps / "events" / killed / "day=2026-11-20" / "part-0.parquet").write_bytes(b"linked events")
+    os.symlink(f"{run_id(21)}.duckdb", snaps / f".{CURRENT}.0123abcd.tmp")
+    path = publish_snapshot(warehouse, snaps, run_id(21), keep=3, events_dir=events, clock=clock(21))
+    left = {p.relative_to(snaps) for p in snaps.rglob("*")}
+    assert not [p for p in left if killed in str(p) or p.name.startswith(".")]
+    assert live <= left  # the earlier snapshot and its event copy are untouched
+    assert [s.run_id for s in list_snapshots(snaps)] == [run_id(21), run_id(20)]
+    for snapshot in (path, snaps / f"{run_id(20)}.duckdb"):
+        with duckdb.connect(str(snapshot), read_only=True) as con:
+            assert con.execute("SELECT count(*) FROM core.device_events").fetchall() == [(5,)]
