@@ -4,8 +4,10 @@ Analysts never open the warehouse itself (a sync holds its write lock and it sti
 must not see). After a run, ``publish_snapshot`` builds a new DuckDB file holding only the analyst-safe
 part of the warehouse and swaps it in under ``<snapshots dir>/current.duckdb``:
 
-- ``core`` — every table and view except the identity tables that map source record keys to person
-  keys (``identity_map``, ``identity_map_before``, ``identity_review``, ``identity_decisions``);
+- ``core`` — every table and view except the identity tables, which hold one row per source record
+  (``identity_map``, its history ``identity_map_changes``, ``identity_map_before``, ``identity_links``,
+  ``identity_review``, ``identity_decisions``); ``identity_events`` and ``person_key_redirects`` (person
+  keys only) stay, so an analyst can follow a saved person key to today's;
 - ``marts`` — every table and view;
 - ``meta`` — run accounting only: ``runs``, ``run_sources``, ``identity_runs``, ``quality_results``,
   ``mart_builds``, plus ``meta.snapshot_info`` describing the snapshot itself;
@@ -72,8 +74,19 @@ EVENTS_FOLDER = "events"  # <snapshots dir>/events/<run_id>.<stamp>/ — the lin
 ALLOWED_SCHEMAS = ("core", "marts", "meta")
 # Run accounting only: counts, statuses, options — no record key, no sealed row, no source state.
 META_TABLES = frozenset({"runs", "run_sources", "identity_runs", "quality_results", "mart_builds"})
-# These map source record keys to person keys: with the sources in hand they re-identify every person.
-IDENTITY_TABLES = frozenset({"identity_map", "identity_map_before", "identity_review", "identity_decisions"})
+# One row per source record (or pair of records): these map source record keys to person keys, and with the
+# keys dropped still give each record's system, first and last run, or a fingerprint of its identifying
+# fields. With the sources in hand they re-identify persons, and no analysis needs them.
+IDENTITY_TABLES = frozenset(
+    {
+        "identity_map",
+        "identity_map_before",
+        "identity_map_changes",
+        "identity_links",
+        "identity_review",
+        "identity_decisions",
+    }
+)
 # Identifiers come from the vault, never from the warehouse: the vault's field names (but ``address``, which
 # the marts build as estate + building + room, a quasi identifier), the masked columns of the source
 # schemas (schemas/raw_*.yml), and ``card_number``, a bank-card column name no current table has, kept out should one appear.

@@ -69,6 +69,11 @@ def make_warehouse(path: Path, events_dir: Path, runs: int = 1, persons: int = 3
                 'p1' AS person_key;
             CREATE OR REPLACE TABLE core.identity_map_before AS SELECT * FROM core.identity_map;
             CREATE OR REPLACE TABLE core.identity_review AS SELECT 'k1' AS record_key_l, 'k2' AS record_key_r;
+            CREATE OR REPLACE TABLE core.identity_map_changes AS SELECT 'r' AS run_id, 'resident_registry' AS system,
+                'k1' AS record_key, 'p1' AS person_key, 'r' AS first_seen_run;
+            CREATE OR REPLACE TABLE core.identity_links AS SELECT 'resident_registry' AS system_l,
+                'k1' AS record_key_l, 'grid_platform' AS system_r, 'k2' AS record_key_r, 'id' AS rule,
+                'fp_0123456789abcdef' AS fingerprint_l;
             CREATE OR REPLACE TABLE core.identity_events AS SELECT 'r' AS run_id, 'merge' AS event;
             CREATE OR REPLACE TABLE core.person_key_redirects AS SELECT 'p0' AS old_key, 'p1' AS new_key;
             CREATE OR REPLACE TABLE marts.island_coverage AS SELECT '东城社区' AS community, 3 AS persons_known;
@@ -119,7 +124,9 @@ def street(tmp_path) -> tuple[Path, Path, Path]:
 
 
 def test_snapshot_holds_only_analyst_safe_tables(street):
-    """raw, the identity map tables and private meta tables are left out; core, marts and accounting stay."""
+    """raw, the identity tables of one row per record and private meta tables are left out (the map's
+    history and the links too: without their record keys they still give each record's system, runs and
+    fingerprint); core, marts, the person-key events and redirects, and accounting stay."""
     warehouse, events, snaps = street
     path = publish_snapshot(warehouse, snaps, run_id(20), keep=3, events_dir=events)
     assert tables_of(path) == EXPECTED_TABLES
