@@ -12,6 +12,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from islandbridge.delivery.durable import locked
 from islandbridge.delivery.snapshot import (
     CURRENT,
     SnapshotError,
@@ -357,3 +358,24 @@ def test_the_next_publish_removes_what_a_killed_publish_left(street):
     for snapshot in (path, snaps / f"{run_id(20)}.duckdb"):
         with duckdb.connect(str(snapshot), read_only=True) as con:
             assert con.execute("SELECT count(*) FROM core.device_events").fetchall() == [(5,)]
+
+
+def test_a_second_publish_waits_for_the_one_under_way_and_leaves_its_files(street):
+    """Two processes publishing at once: the second waits for the first's lock on the folder, so it never
+    takes the first's temporary file for a leftover (flock: the kernel drops it when a process dies)."""
+    warehouse, events, snaps = street
+    publish_snapshot(warehouse, snaps, run_id(20), keep=3, events_dir=events, clock=clock(20))
+    in_flight = snaps / f".{run_id(21)}.20261121T170000000000Z-0123abcd.tmp.duckdb"
+    done = threading.Event()
+    with locked(snaps):  # as the first publish holds it while it writes
+        in_flight.write_bytes(b"being written")
+        second = threading.Thread(
+            target=lambda: (
+                publish_snapshot(warehouse, snaps, run_id(22), keep=3, events_dir=events),
+                done.set(),
+            )
+        )
+        second.start()
+        assert not done.wait(0.5) and in_flight.exists()
+    second.join(timeout=30)
+    assert done.is_set() and not in_flight.exists()  # its owner "died" holding it: removed once free
