@@ -187,8 +187,12 @@ def render(raw: Mapping[tuple[str, str], TableSchema], core: Mapping[str, CoreTa
         "## Core model",
         "",
         "Schema `core`, rebuilt for each run's as-of by `islandbridge.warehouse.core.build_core` "
-        "([docs/warehouse.md](warehouse.md)). The identity tables (`core.identity_*`, "
-        "`core.person_key_redirects`) are described in [docs/identity.md](identity.md).",
+        "([docs/warehouse.md](warehouse.md)), and the person-key history each reconcile writes "
+        "(`core.identity_events`, `core.person_key_redirects`). The analysts' snapshot carries every table "
+        "here, less the columns named like an identifier or holding a record key (docs/analysts.md). The "
+        "identity tables of one row per source record (`core.identity_map`, `identity_map_changes`, "
+        "`identity_links`, `identity_review`, `identity_decisions`) are described in "
+        "[docs/identity.md](identity.md) and are never in the snapshot.",
         "",
     ]
     for table in _ordered(core, "core"):

@@ -157,11 +157,21 @@ def heatmap(links: dict[str, int], short: dict[str, str]) -> str:
             ink = "#fff" if shade > 0.55 else "#1d1d1f"
             parts.append(
                 f"<rect x='{left + j * cell}' y='{top + i * h}' width='{cell - 2}' height='{h - 2}' "
-                f"fill='#2f6fdf' fill-opacity='{shade:.2f}'><title>{esc(a)} ~ {esc(b)}: {n:,} links"
+                f"fill='#2f6fdf' fill-opacity='{shade:.2f}'><title>{esc(a)} ~ {esc(b)}: {count(n, 'link')}"
                 f"</title></rect><text x='{left + j * cell + cell / 2 - 1:.0f}' y='{top + i * h + h / 2 + 3:.0f}'"
                 f" text-anchor='middle' fill='{ink}'>{n:,}</text>"
             )
     return "".join(parts) + "</svg>"
+
+
+def noun(n: int, one: str, many: str | None = None) -> str:
+    """``one`` for a count of 1, else ``many`` (default ``one`` + "s"): "1 duplicate", "2 duplicates"."""
+    return one if n == 1 else (many or f"{one}s")
+
+
+def count(n: int, one: str, many: str | None = None) -> str:
+    """The count and its noun: ``count(1, "pair")`` is "1 pair", ``count(1200, "pair")`` "1,200 pairs"."""
+    return f"{n:,} {noun(n, one, many)}"
 
 
 def tiles(items: Sequence[tuple[str, str]]) -> str:

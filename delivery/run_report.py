@@ -34,7 +34,7 @@ import duckdb
 
 from islandbridge import storage
 from islandbridge.config import DuckDBResources
-from islandbridge.delivery.report_html import bars, change, esc, grouped, heatmap, table, tiles
+from islandbridge.delivery.report_html import bars, change, count, esc, grouped, heatmap, noun, table, tiles
 from islandbridge.delivery.run_data import (
     as_of_from_id,
     find_manifests,
@@ -213,8 +213,10 @@ def _records(con, run_id: str, label) -> str:
     return (
         tiles(
             [
-                (f"{sum(v[0] for _, v in streams):,}", f"{source} records loaded")
-                for source, streams in by_source.items()
+                (f"{n:,}", f"{source} {noun(n, 'record')} loaded")
+                for source, n in (
+                    (source, sum(v[0] for _, v in streams)) for source, streams in by_source.items()
+                )
             ]
         )
         + "<p class='muted'>Records loaded per stream; each source is drawn to its own scale.</p>"
@@ -263,12 +265,13 @@ def _accounting(con, run_id: str, label) -> str:
     ]
     notes = [
         f"{r['read'] or 0:,} read = {r['landed'] or 0:,} loaded + {r['quarantined'] or 0:,} quarantined + "
-        f"{r['duplicates'] or 0:,} duplicates"
+        f"{count(r['duplicates'] or 0, 'duplicate')}"
         for r in rows
     ]
     other = total["quarantined"] - connectors - gate
     unattributed = (
-        f" <span class='bad'>{other:,} quarantined row(s) are in neither quarantine table.</span>"
+        f" <span class='bad'>{count(other, 'quarantined row')} {noun(other, 'is', 'are')} in neither "
+        "quarantine table.</span>"
         if other
         else ""
     )
@@ -279,11 +282,11 @@ def _accounting(con, run_id: str, label) -> str:
                 (f"{total['landed']:,}", "loaded"),
                 (f"{connectors:,}", "quarantined by the connectors"),
                 (f"{gate:,}", "quarantined by the quality gate"),
-                (f"{total['duplicates']:,}", "duplicates"),
+                (f"{total['duplicates']:,}", noun(total["duplicates"], "duplicate")),
                 (f"{total['deleted']:,}", "deleted at the source"),
             ]
         )
-        + f"<p id='quarantine-total'>{total['quarantined']:,} row(s) quarantined: {connectors:,} set aside by "
+        + f"<p id='quarantine-total'>{count(total['quarantined'], 'row')} quarantined: {connectors:,} set aside by "
         f"the connectors, {gate:,} by the quality gate.{unattributed} <span class='muted'>List them with "
         "<code>islandbridge quarantine list</code>.</span></p>"
         + bars(chart_rows, BUCKETS, colors=BUCKET_COLORS, share=True, notes=notes)
@@ -356,22 +359,22 @@ def _linkage(con, run_id: str) -> str:
         return "<p class='muted'>No identity reconciliation recorded for this run.</p>"
     links = json.loads(run.get("links") or "{}")
     items = [
-        (f"{run.get(k) or 0:,}", name)
-        for k, name in (
-            ("persons", "persons"),
-            ("records", "person records"),
-            ("merges", "merges"),
-            ("splits", "splits"),
-            ("retired", "keys retired"),
-            ("churn", "key churn"),
-            ("reviews", "pairs to review"),
+        (f"{run.get(k) or 0:,}", noun(run.get(k) or 0, one, many))
+        for k, one, many in (
+            ("persons", "person", None),
+            ("records", "person record", None),
+            ("merges", "merge", None),
+            ("splits", "split", None),
+            ("retired", "key retired", "keys retired"),
+            ("churn", "key churn", "key churn"),
+            ("reviews", "pair to review", "pairs to review"),
         )
     ]
-    items.append((f"{sum(links.values()):,}", "links"))
+    items.append((f"{sum(links.values()):,}", noun(sum(links.values()), "link")))
     items.append((esc(run.get("model_version")), "linkage model version"))
     reviews = run.get("reviews") or 0
     act = (
-        f"<p class='act' id='review'><b>{reviews:,} pairs to review</b>: records the linkage model was "
+        f"<p class='act' id='review'><b>{count(reviews, 'pair')} to review</b>: records the linkage model was "
         f"unsure of. List them with <code>{REVIEW_COMMAND}</code>, then decide each (same person / "
         "different people); every later reconcile applies the decisions.</p>"
         if reviews
@@ -518,9 +521,10 @@ def _quality(con, run_id: str, has_page: bool, label) -> str:
         return "<p class='muted'>No quality results recorded for this run.</p>" + link
     failed = [r for r in rows if not r["success"]]
     by_severity = {s: sum(1 for r in failed if r["severity"] == s) for s in ("critical", "warning", "row")}
-    counts = [(f"{len(rows):,}", "expectations"), (f"{len(rows) - len(failed):,}", "passed")] + [
-        (f"{n:,}", f"{s} failing") for s, n in by_severity.items()
-    ]
+    counts = [
+        (f"{len(rows):,}", noun(len(rows), "expectation")),
+        (f"{len(rows) - len(failed):,}", "passed"),
+    ] + [(f"{n:,}", f"{s} failing") for s, n in by_severity.items()]
     per_stream: dict[str, list[int]] = {}
     for r in rows:
         per_stream.setdefault(label(r["source"], r["stream"]), [0, 0])[0 if r["success"] else 1] += 1

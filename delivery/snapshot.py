@@ -4,8 +4,10 @@ Analysts never open the warehouse itself (a sync holds its write lock and it sti
 must not see). After a run, ``publish_snapshot`` builds a new DuckDB file holding only the analyst-safe
 part of the warehouse and swaps it in under ``<snapshots dir>/current.duckdb``:
 
-- ``core`` — every table and view except the identity tables that map source record keys to person
-  keys (``identity_map``, ``identity_map_before``, ``identity_review``, ``identity_decisions``);
+- ``core`` — every table and view except the identity tables, which hold one row per source record
+  (``identity_map``, its history ``identity_map_changes``, ``identity_map_before``, ``identity_links``,
+  ``identity_review``, ``identity_decisions``); ``identity_events`` and ``person_key_redirects`` (person
+  keys only) stay, so an analyst can follow a saved person key to today's;
 - ``marts`` — every table and view;
 - ``meta`` — run accounting only: ``runs``, ``run_sources``, ``identity_runs``, ``quality_results``,
   ``mart_builds``, plus ``meta.snapshot_info`` describing the snapshot itself;
@@ -28,6 +30,13 @@ Publishing is atomic: the file is written under a temporary name, fsynced, renam
 symlink — is replaced by ``os.replace`` of a temporary symlink. An analyst who opened ``current.duckdb``
 keeps reading the file they opened (POSIX keeps an open file alive after it is renamed over or
 unlinked). Only the newest ``keep`` snapshots (by publish time, the current one always) stay.
+
+A publish holds an advisory lock on the snapshots folder (`durable.locked`) from start to end, so a second
+process publishing at the same time waits for the first. Under that lock, anything still under a temporary
+name is the leftover of a publish that was killed before its rename (SIGKILL, power loss: no ``except``
+ran): each publish first removes those — the temporary file and its WAL, the event copy of the same
+``<run_id>.<token>``, a temporary ``current`` link. Published snapshots and their event copies are never
+temporary names, and the lock dies with a killed process.
 
 Example::
 
@@ -53,7 +62,7 @@ import duckdb
 
 from islandbridge import storage
 from islandbridge.config import DuckDBResources
-from islandbridge.delivery.durable import fsync_dir, fsync_file
+from islandbridge.delivery.durable import fsync_dir, fsync_file, locked
 from islandbridge.errors import RetriableError, TerminalError
 from islandbridge.schemas import VAULT_ROLES, load_tables
 
@@ -65,8 +74,19 @@ EVENTS_FOLDER = "events"  # <snapshots dir>/events/<run_id>.<stamp>/ — the lin
 ALLOWED_SCHEMAS = ("core", "marts", "meta")
 # Run accounting only: counts, statuses, options — no record key, no sealed row, no source state.
 META_TABLES = frozenset({"runs", "run_sources", "identity_runs", "quality_results", "mart_builds"})
-# These map source record keys to person keys: with the sources in hand they re-identify every person.
-IDENTITY_TABLES = frozenset({"identity_map", "identity_map_before", "identity_review", "identity_decisions"})
+# One row per source record (or pair of records): these map source record keys to person keys, and with the
+# keys dropped still give each record's system, first and last run, or a fingerprint of its identifying
+# fields. With the sources in hand they re-identify persons, and no analysis needs them.
+IDENTITY_TABLES = frozenset(
+    {
+        "identity_map",
+        "identity_map_before",
+        "identity_map_changes",
+        "identity_links",
+        "identity_review",
+        "identity_decisions",
+    }
+)
 # Identifiers come from the vault, never from the warehouse: the vault's field names (but ``address``, which
 # the marts build as estate + building + room, a quasi identifier), the masked columns of the source
 # schemas (schemas/raw_*.yml), and ``card_number``, a bank-card column name no current table has, kept out should one appear.
@@ -134,20 +154,20 @@ def publish_snapshot(
     tmp = snapshots_dir / f".{run_id}.{token}.tmp{SUFFIX}"
     events_copy = snapshots_dir / EVENTS_FOLDER / f"{run_id}.{token}"
     final = snapshots_dir / f"{run_id}{SUFFIX}"
-    try:
-        _build(Path(warehouse_path), tmp, run_id, published_at, (events_dir, events_copy), resources)
-        stamp = int(published_at.timestamp() * 1e9)
-        os.utime(tmp, ns=(stamp, stamp))  # list_snapshots orders by publish time
-        fsync_file(tmp)
-        tmp.chmod(0o444)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        Path(f"{tmp}.wal").unlink(missing_ok=True)
-        shutil.rmtree(events_copy, ignore_errors=True)
-        raise
-    os.replace(tmp, final)  # from here on the file is whole and its events are in place
-    _point_current(snapshots_dir, final.name)
-    _prune(snapshots_dir, keep)
+    with locked(snapshots_dir):  # one publish at a time: what a temporary name holds is then a leftover
+        _remove_leftovers(snapshots_dir)
+        try:
+            _build(Path(warehouse_path), tmp, run_id, published_at, (events_dir, events_copy), resources)
+            stamp = int(published_at.timestamp() * 1e9)
+            os.utime(tmp, ns=(stamp, stamp))  # list_snapshots orders by publish time
+            fsync_file(tmp)
+            tmp.chmod(0o444)
+        except BaseException:
+            _discard(tmp, events_copy)
+            raise
+        os.replace(tmp, final)  # from here on the file is whole and its events are in place
+        _point_current(snapshots_dir, final.name)
+        _prune(snapshots_dir, keep)
     log.debug("published analyst snapshot %s (keeping %d)", final, keep)
     return final
 
@@ -424,6 +444,27 @@ def _prune_events(folder: Path, kept_runs: set[str], keep: int) -> None:
     for path in copies:
         if path not in protected:
             shutil.rmtree(path, ignore_errors=True)
+
+
+def _remove_leftovers(folder: Path) -> None:
+    """Remove what a publish killed before its rename left: its temporary file (and WAL), its event copy, a
+    temporary ``current`` link. Called under the folder's lock, so no publish of another process is under way.
+    """
+    for path in folder.iterdir():
+        name = path.name
+        if name.startswith(".") and name.endswith((f".tmp{SUFFIX}", f".tmp{SUFFIX}.wal")):
+            copy = name[1:].split(f".tmp{SUFFIX}", 1)[0]  # <run_id>.<token>, the name of its event copy
+            log.warning("removing %s, left by a publish that did not finish", name)
+            _discard(path, folder / EVENTS_FOLDER / copy)
+        elif name.startswith(f".{CURRENT}.") and name.endswith(".tmp"):
+            path.unlink(missing_ok=True)
+
+
+def _discard(tmp: Path, events_copy: Path) -> None:
+    """Remove an unfinished publish: the event copy first, the temporary file (which names it) last."""
+    shutil.rmtree(events_copy, ignore_errors=True)
+    Path(f"{tmp}.wal").unlink(missing_ok=True)
+    tmp.unlink(missing_ok=True)
 
 
 def _check_run_id(run_id: str) -> None:

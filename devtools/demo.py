@@ -336,8 +336,9 @@ def summary_lines(settings, as_of: dt.datetime, config: Path) -> list[str]:
         f"  exports:        {settings.exports_dir}",
         f"  configuration:  {config}",
         "  Try:",
-        f"    .venv/bin/islandbridge shell --config {config}    (read-only SQL on the snapshot; docs/analysts.md)",
-        f'    .venv/bin/islandbridge sql --config {config} "SELECT * FROM marts.island_coverage"',
+        f"    .venv/bin/islandbridge shell --config {config}    (analysts: read-only SQL on the snapshot; docs/analysts.md)",
+        f'    .venv/bin/islandbridge sql --config {config} "SELECT * FROM meta.run_sources"    '
+        "(operators: the whole warehouse, raw tables and identity map included)",
         f"    .venv/bin/islandbridge eval reports --config {config} --truth {config.parent / 'street' / 'truth'}",
         "  Serve the street again and sync another day: docs/operations.md (its credentials are in "
         f"{config.parent / 'secrets'})",

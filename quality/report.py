@@ -112,11 +112,12 @@ def summarise(gate: GateResult) -> list[TableSummary]:
 
 
 def quarantine_sentence(by_connectors: int, by_gate: int) -> str:
-    """``36 row(s) quarantined: 36 set aside by the connectors, 0 by the quality gate`` — the run report's
-    total, split by who set the rows aside."""
+    """``36 rows quarantined: 36 set aside by the connectors, 0 by the quality gate`` ("1 row …") — the run
+    report's total, split by who set the rows aside."""
+    total = by_connectors + by_gate
     return (
-        f"{by_connectors + by_gate:,} row(s) quarantined: {by_connectors:,} set aside by the connectors, "
-        f"{by_gate:,} by the quality gate"
+        f"{total:,} {'row' if total == 1 else 'rows'} quarantined: {by_connectors:,} set aside by the "
+        f"connectors, {by_gate:,} by the quality gate"
     )
 
 

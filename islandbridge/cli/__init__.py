@@ -15,7 +15,7 @@ an example):
     keys                   vault and quarantine keys: status, add, rotate, retire
     snapshot               the analysts' read-only snapshots: list, publish, rollback
     audit verify           the re-identification log's chain, against the lengths and heads recorded
-    sql                    one read-only query on the warehouse
+    sql                    one read-only query on the whole warehouse (operators; analysts use shell)
     shell                  an interactive read-only SQL prompt on the analysts' snapshot
 
 The developer tools (``simulate``, ``serve``, ``demo``, ``eval``, ``bench``, ``privacy scan``) join

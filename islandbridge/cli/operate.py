@@ -59,8 +59,10 @@ def register(sub, after_quarantine=()) -> None:
         sub,
         "sql",
         _sql,
-        "run one read-only query against the warehouse and print the result",
-        example='islandbridge sql "SELECT count(*) FROM core.persons"',
+        "for operators of the warehouse: run one read-only query on the whole warehouse (raw tables with "
+        "source ids and birth dates, the identity map from record keys to person keys) and print the "
+        "result. Analysts use `islandbridge shell`, on the snapshot made for them (docs/analysts.md)",
+        example='islandbridge sql "SELECT * FROM meta.run_sources"',
     )
     s.add_argument("query")
     s.add_argument("--max-rows", type=int, default=50, help="rows to print (default: 50)")
@@ -321,7 +323,10 @@ def _audit_verify(args) -> int:
 
 def _sql(args) -> int:
     """One SELECT on the warehouse, opened read-only with file access, ATTACH, extensions and SET locked
-    away (`islandbridge.storage.connect_sandboxed`): the analyst sees tables and views, nothing else."""
+    away (`islandbridge.storage.connect_sandboxed`): the operator sees tables and views, nothing else.
+
+    The whole warehouse, ``raw`` and the identity map included: an operator's tool on the machine that
+    runs the pipeline, not the analysts' (they use ``shell`` on the snapshot)."""
     settings = settings_of(args, with_sources=False)
     if not settings.warehouse_path.is_file():
         raise ConfigError(f"no warehouse at {settings.warehouse_path}; run a sync first")

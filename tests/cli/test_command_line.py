@@ -53,6 +53,15 @@ def test_every_command_shows_an_example_and_its_exit_statuses_in_help():
     assert missing == []
 
 
+def test_sql_says_it_is_for_operators_and_sends_analysts_to_the_snapshot_shell():
+    """`sql` opens the whole warehouse (raw, the identity map); analysts use `shell` on the snapshot."""
+    help_of = dict(_subcommands(parser()))
+    text = " ".join(help_of[("sql",)].format_help().split())
+    assert "for operators" in text and "raw tables" in text and "identity map" in text
+    assert "Analysts use `islandbridge shell`" in text
+    assert "snapshot" in " ".join(help_of[("shell",)].format_help().split())
+
+
 def test_the_steps_are_listed_in_the_order_a_run_takes_them():
     names = list(next(a for a in parser()._actions if isinstance(a, argparse._SubParsersAction)).choices)
     steps = ["sync", "extract", "validate", "load", "reconcile", "build", "export", "publish"]

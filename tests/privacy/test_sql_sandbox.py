@@ -1,4 +1,4 @@
-"""`islandbridge sql`: the analyst's query reaches the warehouse's tables and views, and nothing else."""
+"""`islandbridge sql`: an operator's query reaches the warehouse's tables and views, and nothing else."""
 
 from __future__ import annotations
 

@@ -270,7 +270,7 @@ def test_the_quality_report_shows_the_run_reports_quarantine_numbers(defective, 
     total = ws.query("SELECT sum(quarantined) FROM meta.run_sources WHERE run_id = ?", [RUN])[0][0]
     assert by_connectors > 0 and by_gate > 0 and total == by_connectors + by_gate
     sentence = (
-        f"{total:,} row(s) quarantined: {by_connectors:,} set aside by the connectors, {by_gate:,} by the "
+        f"{total:,} {'row' if total == 1 else 'rows'} quarantined: {by_connectors:,} set aside by the connectors, {by_gate:,} by the "
         "quality gate."
     )
 

@@ -102,9 +102,10 @@ def test_the_summary_counts_passed_warned_failed_and_rows_set_aside_per_table():
 def test_both_quarantines_are_named_with_their_numbers():
     page = Page(report.render(gate_result()))
     assert page.text["quarantine-total"].startswith(
-        "38 row(s) quarantined: 36 set aside by the connectors, 2 by the quality gate."
+        "38 rows quarantined: 36 set aside by the connectors, 2 by the quality gate."
     )
     assert json.loads(json.dumps(gate_result().to_dict()))["connector_quarantined"] == {"iot": {"events": 36}}
+    assert report.quarantine_sentence(1, 0).startswith("1 row quarantined: 1 set aside")
 
 
 def test_detail_is_folded_per_table_and_open_where_something_failed():

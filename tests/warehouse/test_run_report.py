@@ -7,6 +7,7 @@ import json
 import re
 from pathlib import Path
 
+import duckdb
 import pytest
 
 from islandbridge.delivery.run_report import write_run_report
@@ -190,8 +191,9 @@ def test_accounting_draws_and_counts_every_bucket_with_both_quarantines(full_rep
     ):
         assert tile in accounting
     # 66 of t_jm and 1 of the hostile stream, which neither quarantine table holds: said, not hidden.
-    assert "67 row(s) quarantined: 60 set aside by the connectors, 6 by the quality gate." in accounting
-    assert "1 quarantined row(s) are in neither quarantine table." in accounting
+    assert "67 rows quarantined: 60 set aside by the connectors, 6 by the quality gate." in accounting
+    assert "1 quarantined row is in neither quarantine table." in accounting
+    assert "9 read = 5 loaded + 1 quarantined + 1 duplicate<" in accounting  # singular for 1, as every count
     # 23 duplicates of 215,700 read is 0.01% of the bar: still drawn, at least 4 px wide.
     dup = re.search(
         r"width='([\d.]+)'[^>]*><title>设备事件 IoT device events \(events\) — duplicates: 23<", accounting
@@ -349,3 +351,21 @@ def test_a_report_note_of_the_marts_build_is_shown_as_a_problem(tmp_path):
     assert f"<p class='bad'>senior_allowance_gaps: {note}</p>" in section(page, "exports")
     assert "senior_roster_arrived" in section(page, "quality")
     assert "<b>2</b><span>warning failing</span>" in section(page, "quality")
+
+
+def test_a_count_of_one_is_worded_in_the_singular(tmp_path):
+    make_warehouse(tmp_path / "w.duckdb")
+    with duckdb.connect(str(tmp_path / "w.duckdb")) as con:
+        con.execute(
+            "UPDATE meta.identity_runs SET persons = 1, merges = 1, reviews = 1, links = '{\"a~b\": 1}'"
+        )
+        con.execute("UPDATE meta.run_sources SET duplicates = CASE WHEN stream = 't_jm' THEN 1 ELSE 0 END")
+    page = write_run_report(tmp_path / "w.duckdb", RUN, tmp_path / "reports").read_text(encoding="utf-8")
+    linkage, accounting = section(page, "linkage"), section(page, "accounting")
+    assert "<b>1 pair to review</b>" in linkage
+    for tile in ("<b>1</b><span>person</span>", "<b>1</b><span>merge</span>", "<b>1</b><span>link</span>"):
+        assert tile in linkage
+    assert ": 1 link</title>" in linkage
+    assert "<b>1</b><span>duplicate</span>" in accounting and "+ 1 duplicate<" in accounting
+    assert "+ 0 duplicates<" in accounting
+    assert " 1 duplicates" not in page and " 1 pairs" not in page

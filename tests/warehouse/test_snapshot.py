@@ -12,6 +12,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from islandbridge.delivery.durable import locked
 from islandbridge.delivery.snapshot import (
     CURRENT,
     SnapshotError,
@@ -69,6 +70,11 @@ def make_warehouse(path: Path, events_dir: Path, runs: int = 1, persons: int = 3
                 'p1' AS person_key;
             CREATE OR REPLACE TABLE core.identity_map_before AS SELECT * FROM core.identity_map;
             CREATE OR REPLACE TABLE core.identity_review AS SELECT 'k1' AS record_key_l, 'k2' AS record_key_r;
+            CREATE OR REPLACE TABLE core.identity_map_changes AS SELECT 'r' AS run_id, 'resident_registry' AS system,
+                'k1' AS record_key, 'p1' AS person_key, 'r' AS first_seen_run;
+            CREATE OR REPLACE TABLE core.identity_links AS SELECT 'resident_registry' AS system_l,
+                'k1' AS record_key_l, 'grid_platform' AS system_r, 'k2' AS record_key_r, 'id' AS rule,
+                'fp_0123456789abcdef' AS fingerprint_l;
             CREATE OR REPLACE TABLE core.identity_events AS SELECT 'r' AS run_id, 'merge' AS event;
             CREATE OR REPLACE TABLE core.person_key_redirects AS SELECT 'p0' AS old_key, 'p1' AS new_key;
             CREATE OR REPLACE TABLE marts.island_coverage AS SELECT '东城社区' AS community, 3 AS persons_known;
@@ -119,7 +125,9 @@ def street(tmp_path) -> tuple[Path, Path, Path]:
 
 
 def test_snapshot_holds_only_analyst_safe_tables(street):
-    """raw, the identity map tables and private meta tables are left out; core, marts and accounting stay."""
+    """raw, the identity tables of one row per record and private meta tables are left out (the map's
+    history and the links too: without their record keys they still give each record's system, runs and
+    fingerprint); core, marts, the person-key events and redirects, and accounting stay."""
     warehouse, events, snaps = street
     path = publish_snapshot(warehouse, snaps, run_id(20), keep=3, events_dir=events)
     assert tables_of(path) == EXPECTED_TABLES
@@ -329,3 +337,45 @@ def test_unknown_run_and_bad_names_are_refused(street):
         publish_snapshot(warehouse, snaps, run_id(20), keep=0, events_dir=events)
     assert not (snaps / CURRENT).exists()
     assert [p.name for p in snaps.iterdir() if p.name != "events"] == []
+
+
+def test_the_next_publish_removes_what_a_killed_publish_left(street):
+    """SIGKILL during a publish runs no cleanup: the next publish removes its temporary file, WAL and events."""
+    warehouse, events, snaps = street
+    publish_snapshot(warehouse, snaps, run_id(20), keep=3, events_dir=events, clock=clock(20))
+    live = {p.relative_to(snaps) for p in snaps.rglob("*")}
+    killed = f"{run_id(21)}.20261121T170000000000Z-0123abcd"  # as a publish of run 21 names its files
+    (snaps / f".{killed}.tmp.duckdb").write_bytes(b"half a database")
+    (snaps / f".{killed}.tmp.duckdb.wal").write_bytes(b"its log")
+    (snaps / "events" / killed / "day=2026-11-20").mkdir(parents=True)
+    (snaps / "events" / killed / "day=2026-11-20" / "part-0.parquet").write_bytes(b"linked events")
+    os.symlink(f"{run_id(21)}.duckdb", snaps / f".{CURRENT}.0123abcd.tmp")
+    path = publish_snapshot(warehouse, snaps, run_id(21), keep=3, events_dir=events, clock=clock(21))
+    left = {p.relative_to(snaps) for p in snaps.rglob("*")}
+    assert not [p for p in left if killed in str(p) or p.name.startswith(".")]
+    assert live <= left  # the earlier snapshot and its event copy are untouched
+    assert [s.run_id for s in list_snapshots(snaps)] == [run_id(21), run_id(20)]
+    for snapshot in (path, snaps / f"{run_id(20)}.duckdb"):
+        with duckdb.connect(str(snapshot), read_only=True) as con:
+            assert con.execute("SELECT count(*) FROM core.device_events").fetchall() == [(5,)]
+
+
+def test_a_second_publish_waits_for_the_one_under_way_and_leaves_its_files(street):
+    """Two processes publishing at once: the second waits for the first's lock on the folder, so it never
+    takes the first's temporary file for a leftover (flock: the kernel drops it when a process dies)."""
+    warehouse, events, snaps = street
+    publish_snapshot(warehouse, snaps, run_id(20), keep=3, events_dir=events, clock=clock(20))
+    in_flight = snaps / f".{run_id(21)}.20261121T170000000000Z-0123abcd.tmp.duckdb"
+    done = threading.Event()
+    with locked(snaps):  # as the first publish holds it while it writes
+        in_flight.write_bytes(b"being written")
+        second = threading.Thread(
+            target=lambda: (
+                publish_snapshot(warehouse, snaps, run_id(22), keep=3, events_dir=events),
+                done.set(),
+            )
+        )
+        second.start()
+        assert not done.wait(0.5) and in_flight.exists()
+    second.join(timeout=30)
+    assert done.is_set() and not in_flight.exists()  # its owner "died" holding it: removed once free
