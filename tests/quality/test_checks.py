@@ -175,21 +175,29 @@ def test_an_override_naming_an_unknown_check_is_refused(tmp_path):
         )
 
 
-def test_flow_volume_compares_records_per_hour_with_the_previous_run(tmp_path):
-    """An event log: 2,400 events in the previous day, 600 in this one is a 75 % drop."""
+def _two_loaded_runs(path, events_read: int):
+    """A warehouse with runs of the two days before AS_OF, the later having read ``events_read`` events;
+    returns the open connection and the two as-ofs."""
     from islandbridge.landing import raw
-    from islandbridge.quality.tablechecks import flow
 
-    path = tmp_path / "wh.duckdb"
     con = raw.connect(str(path))
     days = [AS_OF - dt.timedelta(days=2), AS_OF - dt.timedelta(days=1)]
     for as_of in days:
         raw.begin_run(con, raw.run_id_for(as_of), as_of, ["iot"], as_of)
         raw.finish_run(con, raw.run_id_for(as_of), "loaded", as_of)
     con.execute(
-        "INSERT INTO meta.run_sources VALUES (?, 'iot', 'events', 2400, 2400, 0, 0, 0, ?)",
-        [raw.run_id_for(days[1]), days[1]],
+        "INSERT INTO meta.run_sources VALUES (?, 'iot', 'events', ?, ?, 0, 0, 0, ?)",
+        [raw.run_id_for(days[1]), events_read, events_read, days[1]],
     )
+    return con, days
+
+
+def test_flow_volume_compares_records_per_hour_with_the_previous_run(tmp_path):
+    """An event log: 2,400 events in the previous day, 600 in this one is a 75 % drop."""
+    from islandbridge.quality.tablechecks import flow
+
+    path = tmp_path / "wh.duckdb"
+    con, days = _two_loaded_runs(path, 2400)
     con.close()
     gate_con = duckdb.connect()
     gate_con.execute(f"ATTACH '{path}' AS wh (READ_ONLY)")
@@ -207,15 +215,7 @@ def test_flow_volume_is_not_judged_after_a_run_that_read_the_log_late(tmp_path):
     from islandbridge.quality.tablechecks import flow
 
     path = tmp_path / "wh.duckdb"
-    con = raw.connect(str(path))
-    days = [AS_OF - dt.timedelta(days=2), AS_OF - dt.timedelta(days=1)]
-    for as_of in days:
-        raw.begin_run(con, raw.run_id_for(as_of), as_of, ["iot"], as_of)
-        raw.finish_run(con, raw.run_id_for(as_of), "loaded", as_of)
-    con.execute(
-        "INSERT INTO meta.run_sources VALUES (?, 'iot', 'events', 24000, 24000, 0, 0, 0, ?)",
-        [raw.run_id_for(days[1]), days[1]],
-    )
+    con, days = _two_loaded_runs(path, 24000)
 
     def read_up_to(arrival: dt.datetime) -> None:
         state = {"events": {"cursor": "c", "reference_ms": int(arrival.timestamp() * 1000)}}
