@@ -171,12 +171,17 @@ def register(sub) -> None:
         pvsub,
         "scan",
         _privacy_scan,
-        "look for a simulated street's names, IDs, phones, bank cards in a folder",
+        "look for a simulated street's names, IDs, phones, bank cards in a folder; the export columns a "
+        "policy fills from the vault are allowed to hold them",
         config=False,
-        example="islandbridge privacy scan --street var/demo/street --root var/demo/warehouse",
+        example="islandbridge privacy scan --street var/demo/street --root var/demo",
     )
     s.add_argument(
-        "--street", type=Path, required=True, help="the simulated street (where the needles come from)"
+        "--street",
+        type=Path,
+        required=True,
+        help="the simulated street, the folder given to `simulate` (a living street's days/*/ included): "
+        "where the needles come from",
     )
     s.add_argument("--root", type=Path, required=True, help="folder to scan, read-only")
     s.add_argument("--exclude", type=Path, action="append", default=[], help="file or folder to leave out")
@@ -185,7 +190,15 @@ def register(sub) -> None:
         action="append",
         default=[],
         metavar="FILE_GLOB[::LOCATION_GLOB]",
-        help="hits expected here, e.g. a policy column of an export",
+        help="hits expected here too (the policies' export columns already are)",
+    )
+    s.add_argument(
+        "--policies", type=Path, metavar="DIR", help="the departments' policies (default: the shipped ones)"
+    )
+    s.add_argument(
+        "--no-policies",
+        action="store_true",
+        help="count the export columns a policy allows as hits too",
     )
     s.add_argument(
         "--allow-term", action="append", default=[], help="innocent word a name hit may lie inside"
@@ -356,14 +369,19 @@ def _bench(args) -> int:
 
 
 def _privacy_scan(args) -> int:
-    from islandbridge.devtools.leakscan import command as scan
+    from islandbridge.devtools.privacy_scan import command as scan
 
-    return scan(
-        args.street,
-        args.root,
-        exclude=args.exclude,
-        allow=args.allow,
-        terms=args.allow_term,
-        show=args.show,
-        json_out=args.json,
-    )
+    try:
+        return scan(
+            args.street,
+            args.root,
+            exclude=args.exclude,
+            allow=args.allow,
+            terms=args.allow_term,
+            policies=not args.no_policies,
+            policies_dir=args.policies,
+            show=args.show,
+            json_out=args.json,
+        )
+    except FileNotFoundError as exc:
+        raise ConfigError(str(exc)) from None
