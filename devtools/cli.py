@@ -10,6 +10,7 @@ import os
 from pathlib import Path
 
 from islandbridge.cli.common import command, group, print_json, settings_of
+from islandbridge.devtools.simulator.quirks import PROFILES
 from islandbridge.errors import ConfigError
 from islandbridge.landing import raw
 
@@ -39,9 +40,7 @@ def register(sub) -> None:
         "--quirks",
         default="default",
         metavar="PROFILE",
-        help="named quirk rates (docs/simulator.md, 'Quirk rates as parameters'): default, typos_low, "
-        "typos_high, masked_none, masked_high, phones_missing, addresses, reporters, namesakes, "
-        "stale_phones, hard",
+        help="named quirk rates (docs/simulator.md, 'Quirk rates as parameters'): " + ", ".join(PROFILES),
     )
     s.add_argument(
         "--quirk",

@@ -112,3 +112,13 @@ def test_sql_reports_a_bad_query_in_one_line(home, capsys):
     assert main(["sql", "SELEC 1", "--config", str(home / "islandbridge.yml")]) == 2
     err = capsys.readouterr().err
     assert err.startswith("islandbridge: error: query failed") and duckdb.__version__
+
+
+def test_simulate_help_names_every_quirks_profile(capsys):
+    from islandbridge.devtools.simulator.quirks import PROFILES
+
+    with pytest.raises(SystemExit):
+        main(["simulate", "--help"])
+    text = " ".join(capsys.readouterr().out.split())  # argparse wraps the help
+    missing = [name for name in PROFILES if name not in text.replace(", ", " ").split()]
+    assert {"visitors", "homebound"} <= set(PROFILES) and missing == []
