@@ -67,6 +67,13 @@ def register(sub) -> None:
     )
     s.add_argument("--grid-port", type=int, default=8701, help="default: 8701")
     s.add_argument("--iot-port", type=int, default=8702, help="default: 8702")
+    s.add_argument(
+        "--write-config",
+        type=Path,
+        metavar="PATH",
+        help="first write a configuration that syncs what is served (a living street: its live/ folder), "
+        "with keys made in secrets/ beside it and the APIs' secrets read from the environment",
+    )
 
     s = command(
         sub,
@@ -238,6 +245,9 @@ def _serve(args) -> int:
         raise ConfigError(
             f"--day needs a living street (islandbridge simulate --days N); {args.street} is not one"
         )
+    if args.write_config:
+        _serve_config(args.write_config, args.street / "live" if living else args.street, args, client_id)
+        print(f"configuration: {args.write_config}", flush=True)
     if living:
         from islandbridge.devtools.simulator.servers import serve_days
 
@@ -267,6 +277,25 @@ def _serve(args) -> int:
         api_key=key,
     )
     return 0
+
+
+def _serve_config(path: Path, street: Path, args, client_id: str) -> None:
+    """``demo.write_config`` for the served street, its ports and the grid client id being served."""
+    import yaml
+
+    from islandbridge.devtools.demo import write_config
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    grid, iot = f"http://127.0.0.1:{args.grid_port}", f"http://127.0.0.1:{args.iot_port}"
+    write_config(path, street=street.resolve(), grid_url=grid, iot_url=iot)
+    config = yaml.safe_load(path.read_text(encoding="utf-8"))
+    config["sources"]["grid"]["client_id"] = client_id
+    path.write_text(
+        "# islandbridge configuration for a simulated street, written by `islandbridge serve --write-config`."
+        "\n# See docs/configuration.md for every key.\n"
+        + yaml.safe_dump(config, allow_unicode=True, sort_keys=False),
+        encoding="utf-8",
+    )
 
 
 def _demo(args) -> int:

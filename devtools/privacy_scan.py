@@ -18,14 +18,15 @@ from islandbridge.devtools.leakscan import allow_rules, needles_from_street, sca
 
 def policy_locations(policies_dir: Path | None = None) -> list[str]:
     """``FILE_GLOB::LOCATION_GLOB`` of each export column a policy fills from the vault, for a scan rooted
-    at a run's folder (``exports/<department>/<day>/…``) or at its exports folder (``<department>/…``)."""
+    at a run's folder (``exports/<department>/<day>/…``), above it (``…/exports/…``) or at its exports
+    folder (``<department>/…``)."""
     locations = []
     for policy in load_policies(policies_dir).values():
         for report in policy.reports.values():
             for column in report.columns:
                 if column.kind != "vault":
                     continue
-                for prefix in ("exports/", ""):
+                for prefix in ("exports/", "*/exports/", ""):
                     base = f"{prefix}{policy.department}/*/{report.name}"
                     locations += [f"{base}.{ext}::{column.name}" for ext in ("csv", "parquet")]
                     # the workbook locates a cell by "<sheet>/<column header>"

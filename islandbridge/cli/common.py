@@ -93,9 +93,9 @@ def print_json(value: Any, indent: int | None = 1) -> None:
     print(json.dumps(value, ensure_ascii=False, indent=indent, default=str))
 
 
-def local_time(value: object) -> object:
+def local_time(value: object, timespec: str = "auto") -> object:
     """A time with a zone as Asia/Shanghai local time (``2026-11-21 00:00:00+08:00``), the zone the run
     report and the exports speak; any other value as it is."""
     if isinstance(value, dt.datetime) and value.tzinfo is not None:
-        return value.astimezone(LOCAL_TZ).isoformat(sep=" ")
+        return value.astimezone(LOCAL_TZ).isoformat(sep=" ", timespec=timespec)
     return value

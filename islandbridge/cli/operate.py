@@ -218,7 +218,10 @@ def _runs(args) -> int:
         if rows:
             print("times in Asia/Shanghai (+08:00)")
         for run_id, as_of, status, finished in rows:
-            print(f"{run_id}  as of {local_time(as_of)}  {status}  finished {local_time(finished) or '-'}")
+            print(
+                f"{run_id}  as of {local_time(as_of, 'seconds')}  {status}  "
+                f"finished {local_time(finished, 'seconds') or '-'}"
+            )
             print(raw.format_accounting(raw.run_summary(con, run_id), indent="    "))
     finally:
         con.close()
