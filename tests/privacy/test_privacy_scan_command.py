@@ -80,3 +80,22 @@ def test_a_fresh_run_passes_and_a_name_in_a_log_fails(street_dir, tmp_path, caps
     assert main(argv) == 1
     out = capsys.readouterr().out
     assert "logs/run.log :: text :: line 1: name/name" in out and person["name"] not in out
+
+
+def test_the_vaults_ciphertext_is_not_read_as_gb18030_but_a_plain_name_in_it_is_found(tmp_path):
+    import duckdb
+
+    from islandbridge.devtools.leakscan import Needles, scan_tree
+
+    name = "尹一鸣"
+    noise = random.Random(5).randbytes(64)
+    for file, blob, found in (
+        ("vault.duckdb", noise + b"\0" + name.encode("gb18030") + b"\0" + noise, 0),
+        ("vault2.duckdb", noise + b"\0" + name.encode("utf-8") + b"\0" + noise, 1),
+        ("other.duckdb", noise + b"\0" + name.encode("gb18030") + b"\0" + noise, 1),  # not the vault
+    ):
+        with duckdb.connect(str(tmp_path / file)) as con:
+            con.execute("CREATE TABLE sealed (v BLOB)")
+            con.execute("INSERT INTO sealed VALUES (?)", [blob])
+        result = scan_tree(tmp_path / file, Needles.from_values(names=[name]))
+        assert len(result.hits) == found, (file, [str(h) for h in result.hits])
