@@ -10,6 +10,7 @@ import os
 from pathlib import Path
 
 from islandbridge.cli.common import command, group, print_json, settings_of
+from islandbridge.devtools.simulator.quirks import PROFILES
 from islandbridge.errors import ConfigError
 from islandbridge.landing import raw
 
@@ -39,9 +40,7 @@ def register(sub) -> None:
         "--quirks",
         default="default",
         metavar="PROFILE",
-        help="named quirk rates (docs/simulator.md, 'Quirk rates as parameters'): default, typos_low, "
-        "typos_high, masked_none, masked_high, phones_missing, addresses, reporters, namesakes, "
-        "stale_phones, hard",
+        help="named quirk rates (docs/simulator.md, 'Quirk rates as parameters'): " + ", ".join(PROFILES),
     )
     s.add_argument(
         "--quirk",
@@ -68,6 +67,13 @@ def register(sub) -> None:
     )
     s.add_argument("--grid-port", type=int, default=8701, help="default: 8701")
     s.add_argument("--iot-port", type=int, default=8702, help="default: 8702")
+    s.add_argument(
+        "--write-config",
+        type=Path,
+        metavar="PATH",
+        help="first write a configuration that syncs what is served (a living street: its live/ folder), "
+        "with keys made in secrets/ beside it and the APIs' secrets read from the environment",
+    )
 
     s = command(
         sub,
@@ -171,12 +177,17 @@ def register(sub) -> None:
         pvsub,
         "scan",
         _privacy_scan,
-        "look for a simulated street's names, IDs, phones, bank cards in a folder",
+        "look for a simulated street's names, IDs, phones, bank cards in a folder; the export columns a "
+        "policy fills from the vault are allowed to hold them",
         config=False,
-        example="islandbridge privacy scan --street var/demo/street --root var/demo/warehouse",
+        example="islandbridge privacy scan --street var/demo/street --root var/demo",
     )
     s.add_argument(
-        "--street", type=Path, required=True, help="the simulated street (where the needles come from)"
+        "--street",
+        type=Path,
+        required=True,
+        help="the simulated street, the folder given to `simulate` (a living street's days/*/ included): "
+        "where the needles come from",
     )
     s.add_argument("--root", type=Path, required=True, help="folder to scan, read-only")
     s.add_argument("--exclude", type=Path, action="append", default=[], help="file or folder to leave out")
@@ -185,7 +196,15 @@ def register(sub) -> None:
         action="append",
         default=[],
         metavar="FILE_GLOB[::LOCATION_GLOB]",
-        help="hits expected here, e.g. a policy column of an export",
+        help="hits expected here too (the policies' export columns already are)",
+    )
+    s.add_argument(
+        "--policies", type=Path, metavar="DIR", help="the departments' policies (default: the shipped ones)"
+    )
+    s.add_argument(
+        "--no-policies",
+        action="store_true",
+        help="count the export columns a policy allows as hits too",
     )
     s.add_argument(
         "--allow-term", action="append", default=[], help="innocent word a name hit may lie inside"
@@ -226,6 +245,9 @@ def _serve(args) -> int:
         raise ConfigError(
             f"--day needs a living street (islandbridge simulate --days N); {args.street} is not one"
         )
+    if args.write_config:
+        _serve_config(args.write_config, args.street / "live" if living else args.street, args, client_id)
+        print(f"configuration: {args.write_config}", flush=True)
     if living:
         from islandbridge.devtools.simulator.servers import serve_days
 
@@ -255,6 +277,25 @@ def _serve(args) -> int:
         api_key=key,
     )
     return 0
+
+
+def _serve_config(path: Path, street: Path, args, client_id: str) -> None:
+    """``demo.write_config`` for the served street, its ports and the grid client id being served."""
+    import yaml
+
+    from islandbridge.devtools.demo import write_config
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    grid, iot = f"http://127.0.0.1:{args.grid_port}", f"http://127.0.0.1:{args.iot_port}"
+    write_config(path, street=street.resolve(), grid_url=grid, iot_url=iot)
+    config = yaml.safe_load(path.read_text(encoding="utf-8"))
+    config["sources"]["grid"]["client_id"] = client_id
+    path.write_text(
+        "# islandbridge configuration for a simulated street, written by `islandbridge serve --write-config`."
+        "\n# See docs/configuration.md for every key.\n"
+        + yaml.safe_dump(config, allow_unicode=True, sort_keys=False),
+        encoding="utf-8",
+    )
 
 
 def _demo(args) -> int:
@@ -356,14 +397,19 @@ def _bench(args) -> int:
 
 
 def _privacy_scan(args) -> int:
-    from islandbridge.devtools.leakscan import command as scan
+    from islandbridge.devtools.privacy_scan import command as scan
 
-    return scan(
-        args.street,
-        args.root,
-        exclude=args.exclude,
-        allow=args.allow,
-        terms=args.allow_term,
-        show=args.show,
-        json_out=args.json,
-    )
+    try:
+        return scan(
+            args.street,
+            args.root,
+            exclude=args.exclude,
+            allow=args.allow,
+            terms=args.allow_term,
+            policies=not args.no_policies,
+            policies_dir=args.policies,
+            show=args.show,
+            json_out=args.json,
+        )
+    except FileNotFoundError as exc:
+        raise ConfigError(str(exc)) from None

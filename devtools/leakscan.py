@@ -43,7 +43,9 @@ without touching the original; every table, values as text, JSON or bytes, zlib/
 Parquet (every leaf of nested columns, and the key-value metadata), xlsx (every cell, plus document
 properties and comments; unreferenced shared strings are not read), zip and gzip (unpacked and
 dispatched), text (UTF-8, else GB18030; CSV hits name their header column) and anything else as bytes
-(UTF-8, and GB18030 for segments that are not UTF-8). Limitations: a DuckDB ``*.wal`` cannot be opened
+(UTF-8, and GB18030 for segments that are not UTF-8; ``*.sealed`` files and the BLOB columns of a
+``vault*.duckdb`` are ciphertext, read as UTF-8 only: GB18030 turns random bytes into Han text, one
+two-character name in a few MB). Limitations: a DuckDB ``*.wal`` cannot be opened
 alone and is byte-scanned, so a value it holds in a non-text form (a BIGINT phone) is missed there;
 UTF-16 text is not decoded; symlinks are not followed.
 
@@ -68,7 +70,6 @@ import os
 import re
 import shutil
 import sqlite3
-import sys
 import tempfile
 import time
 import zipfile
@@ -416,20 +417,26 @@ def needles_from_street(street_dir: Path) -> Needles:
 
     Reads ``truth/persons.csv``, ``registry/rrs.sqlite`` (``t_jm``), ``grid/*.json`` (residents,
     workers, event reporters and the names and phones inside event descriptions), ``civil/*.xlsx`` and
-    ``civil/*.csv`` (GB18030) and ``iot/cardholders.json``, without writing anything. Missing parts are
+    ``civil/*.csv`` (GB18030) and ``iot/cardholders.json``, without writing anything; of a living street
+    (``simulate --days``), those of the root and of every ``days/<YYYY-MM-DD>/``. Missing parts are
     skipped; ``FileNotFoundError`` when the folder holds no street at all.
 
     >>> needles_from_street(Path("var/demo/street")).counts()["phone/mobile"]   # 3,000 residents
     2208
     """
     street_dir = Path(street_dir)
-    if not (street_dir / "truth" / "persons.csv").exists() and not (street_dir / "registry").exists():
+    days = sorted(p for p in street_dir.glob("days/*") if p.is_dir())  # a living street (simulate --days)
+    if not any(
+        (d / "truth" / "persons.csv").exists() or (d / "registry").exists() for d in [street_dir, *days]
+    ):
         raise FileNotFoundError(
-            f"{street_dir} holds no simulated street (no truth/persons.csv, no registry/)"
+            f"{street_dir} holds no simulated street (no truth/persons.csv, no registry/, no days/*/); "
+            "pass the folder given to `islandbridge simulate`"
         )
     needles = Needles()
-    for record in _street_records(street_dir):
-        _add_record(needles, record)
+    for folder in [street_dir, *days]:  # every day's truth, registry and rosters: whoever lived there
+        for record in _street_records(folder):
+            _add_record(needles, record)
     return needles
 
 
@@ -721,6 +728,10 @@ _TEXT_SUFFIXES = {
     ".out",
     ".err",
 }
+_SEALED_NOTE = (
+    "*.sealed files and the vault's BLOB columns are ciphertext: read as UTF-8 bytes only (the form a "
+    "value written unencrypted would take), since GB18030 decodes random bytes into Han text"
+)
 _CHUNK = 8 << 20
 _OVERLAP = 256  # bytes carried between chunks of a byte scan: more than the longest needle
 _BATCH = 20_000
@@ -777,6 +788,10 @@ class _Scanner:
     def _scan_duckdb(self, rel: str, path: Path, via: str) -> None:
         import duckdb
 
+        # the vault's BLOB columns are AES-GCM ciphertext (privacy.vault_columns)
+        ciphertext = path.name.lower().startswith("vault")
+        if ciphertext and _SEALED_NOTE not in self.result.notes:
+            self.result.notes.append(_SEALED_NOTE)
         with _duckdb_readonly(path) as (con, copied):
             if copied:
                 self.result.notes.append(f"{rel}: held by another connection; scanned a copy with its WAL")
@@ -788,13 +803,20 @@ class _Scanner:
                     continue
                 try:
                     self._duckdb_column(
-                        rel, con, location, f"{_ident(schema)}.{_ident(table)}", _ident(column), how, via
+                        rel,
+                        con,
+                        location,
+                        f"{_ident(schema)}.{_ident(table)}",
+                        _ident(column),
+                        how,
+                        via,
+                        ciphertext=ciphertext,
                     )
                 except duckdb.Error as exc:
                     self.result.errors.append((rel, f"{location}: {type(exc).__name__}"))
 
     def _duckdb_column(
-        self, rel: str, con, location: str, source: str, column: str, how: str, via: str
+        self, rel: str, con, location: str, source: str, column: str, how: str, via: str, *, ciphertext: bool
     ) -> None:
         value = column if how == "blob" else f"CAST({column} AS VARCHAR)"
         having = {"number": " HAVING length(v) >= 10", "text": " HAVING regexp_matches(v, $prefilter)"}.get(
@@ -808,7 +830,7 @@ class _Scanner:
         while batch := cursor.fetchmany(_BATCH):
             if how == "blob":
                 for data, rows in batch:
-                    self.blob(rel, location, bytes(data), "", via, rows)
+                    self.blob(rel, location, bytes(data), "", via, rows, ciphertext=ciphertext)
             else:
                 self.values(rel, location, [v for v, _ in batch], rows=[n for _, n in batch], via=via)
 
@@ -927,6 +949,13 @@ class _Scanner:
         with path.open("rb") as f:
             self._bytes_stream(rel, f, via)
 
+    def _scan_sealed(self, rel: str, path: Path, via: str) -> None:
+        """A sealed file (AES-GCM, `privacy.sealed_files`) is ciphertext: bytes as UTF-8 only, never GB18030."""
+        if _SEALED_NOTE not in self.result.notes:
+            self.result.notes.append(_SEALED_NOTE)
+        with path.open("rb") as f:
+            self._bytes_stream(rel, f, via, gb18030=False)
+
     def _scan_wal(self, rel: str, path: Path, via: str) -> None:
         if _WAL_NOTE not in self.result.notes:
             self.result.notes.append(_WAL_NOTE)
@@ -1010,14 +1039,25 @@ class _Scanner:
                 self._hit(rel, location, position, text, matches, starts, m, rows, _join_via(via, "gb18030"))
             )
 
-    def blob(self, rel: str, location: str, data: bytes, position: str, via: str, rows: int = 1) -> None:
-        """A binary value: inflated if zlib/gzip, read as text if it decodes, else scanned as bytes."""
+    def blob(
+        self,
+        rel: str,
+        location: str,
+        data: bytes,
+        position: str,
+        via: str,
+        rows: int = 1,
+        *,
+        ciphertext=False,
+    ) -> None:
+        """A binary value: inflated if zlib/gzip, read as text if it decodes, else scanned as bytes;
+        ``ciphertext``: UTF-8 only, never GB18030 (random bytes decode into Han text)."""
         if data[:2] == b"\x1f\x8b" or (
             len(data) > 2 and data[0] == 0x78 and (data[0] << 8 | data[1]) % 31 == 0
         ):
             with contextlib.suppress(OSError, zlib.error, EOFError):
                 data, via = _inflate(data), _join_via(via, "gzip" if data[:2] == b"\x1f\x8b" else "zlib")
-        for encoding in ("utf-8", "gb18030"):
+        for encoding in ("utf-8",) if ciphertext else ("utf-8", "gb18030"):
             with contextlib.suppress(UnicodeDecodeError):
                 text = data.decode(encoding)
                 self.values(
@@ -1029,7 +1069,15 @@ class _Scanner:
                     via=_join_via(via, "" if encoding == "utf-8" else encoding),
                 )
                 return
-        self._bytes_stream(rel, io.BytesIO(data), via, position=position, rows=rows, location=location)
+        self._bytes_stream(
+            rel,
+            io.BytesIO(data),
+            via,
+            position=position,
+            rows=rows,
+            location=location,
+            gb18030=not ciphertext,
+        )
 
     def values(
         self,
@@ -1251,6 +1299,8 @@ def _head(path: Path) -> bytes:
 
 def _file_kind(name: str, head: bytes) -> str:
     name = name.lower()
+    if name.endswith(".sealed"):
+        return "sealed"
     if head[8:12] == b"DUCK":
         return "duckdb"
     if head.startswith(b"SQLite format 3\x00"):
@@ -1354,40 +1404,3 @@ def _arrow_leaves(name: str, array) -> Iterator[tuple[str, object, str]]:
         yield name, array.cast(pa.large_binary()), "blob"
     elif t.is_int64(kind) or t.is_uint64(kind) or t.is_decimal(kind) or t.is_float64(kind):
         yield name, array, "number"
-
-
-# ---------------------------------------------------------------------------------------------------
-# Command
-
-
-def command(
-    street: Path,
-    root: Path,
-    *,
-    exclude: Sequence[Path] = (),
-    allow: Sequence[str] = (),
-    terms: Sequence[str] = (),
-    show: int = 50,
-    json_out: Path | None = None,
-    out=None,
-) -> int:
-    """``islandbridge privacy scan``: print the summary and the first hits; 0 when clean, 1 otherwise.
-
-    The street folder is excluded when it lies under ``root``: it is where the needles come from.
-    """
-    out = out or sys.stdout
-    needles = needles_from_street(street)
-    skip = list(exclude)
-    street_path, root_path = Path(street).resolve(), Path(root).resolve()
-    if street_path == root_path or root_path in street_path.parents:
-        skip.append(street_path)
-    result = scan_tree(root, needles, exclude=skip, allow=allow_rules(locations=allow, terms=terms))
-    print(f"needles: {len(needles)} ({', '.join(f'{k} {n}' for k, n in needles.counts().items())})", file=out)
-    print(result.summary(), file=out)
-    if result.hits and show:
-        print(result.report(limit=show), file=out)
-    if json_out is not None:
-        Path(json_out).write_text(
-            json.dumps(result.to_dict(), ensure_ascii=False, indent=1), encoding="utf-8"
-        )
-    return 0 if result.ok else 1

@@ -7,9 +7,25 @@ registry into PostgreSQL or MariaDB. ``servers`` serves the grid and IoT files a
 ``docs/simulator.md`` for what is produced, the quirk rates and the truth files.
 """
 
-from islandbridge.devtools.simulator.days import Rates, simulate
-from islandbridge.devtools.simulator.generator import generate
-from islandbridge.devtools.simulator.quirks import PROFILES, Quirks
-from islandbridge.devtools.simulator.registry import hard_delete, load_registry
+from __future__ import annotations
 
-__all__ = ["PROFILES", "Quirks", "Rates", "generate", "hard_delete", "load_registry", "simulate"]
+import importlib
+
+# Loaded on first use (PEP 562): the command line reads ``quirks.PROFILES`` for its help without paying
+# for the simulator (numpy and every writer).
+_HOMES = {
+    "Rates": "days",
+    "simulate": "days",
+    "generate": "generator",
+    "PROFILES": "quirks",
+    "Quirks": "quirks",
+    "hard_delete": "registry",
+    "load_registry": "registry",
+}
+__all__ = sorted(_HOMES)
+
+
+def __getattr__(name: str):
+    if name not in _HOMES:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{_HOMES[name]}"), name)

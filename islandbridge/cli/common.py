@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from islandbridge.config import Settings
+from islandbridge.config import LOCAL_TZ, Settings
 from islandbridge.pipeline import load_settings
 
 # -v is accepted before or after the subcommand: each subcommand has it too, defaulting to "not given" so
@@ -90,3 +91,11 @@ def settings_of(args: argparse.Namespace, with_sources: bool = True) -> Settings
 
 def print_json(value: Any, indent: int | None = 1) -> None:
     print(json.dumps(value, ensure_ascii=False, indent=indent, default=str))
+
+
+def local_time(value: object, timespec: str = "auto") -> object:
+    """A time with a zone as Asia/Shanghai local time (``2026-11-21 00:00:00+08:00``), the zone the run
+    report and the exports speak; any other value as it is."""
+    if isinstance(value, dt.datetime) and value.tzinfo is not None:
+        return value.astimezone(LOCAL_TZ).isoformat(sep=" ", timespec=timespec)
+    return value

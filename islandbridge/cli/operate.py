@@ -8,7 +8,7 @@ import getpass
 import duckdb
 
 from islandbridge import pipeline, storage
-from islandbridge.cli.common import AS_OF_HELP, command, group, print_json, settings_of
+from islandbridge.cli.common import AS_OF_HELP, command, group, local_time, print_json, settings_of
 from islandbridge.config import parse_as_of
 from islandbridge.delivery.audit_check import verify_audit
 from islandbridge.delivery.reveal import reveal
@@ -217,8 +217,13 @@ def _runs(args) -> int:
             "SELECT run_id, as_of, status, finished_at FROM meta.runs ORDER BY as_of DESC LIMIT ?",
             [args.limit],
         ).fetchall()
+        if rows:
+            print("times in Asia/Shanghai (+08:00)")
         for run_id, as_of, status, finished in rows:
-            print(f"{run_id}  as of {as_of}  {status}  finished {finished}")
+            print(
+                f"{run_id}  as of {local_time(as_of, 'seconds')}  {status}  "
+                f"finished {local_time(finished, 'seconds') or '-'}"
+            )
             print(raw.format_accounting(raw.run_summary(con, run_id), indent="    "))
     finally:
         con.close()

@@ -21,7 +21,7 @@ from typing import TextIO
 import duckdb
 
 from islandbridge import storage
-from islandbridge.cli.common import command, settings_of
+from islandbridge.cli.common import command, local_time, settings_of
 from islandbridge.config import DuckDBResources
 from islandbridge.delivery.snapshot import CURRENT, EVENTS_FOLDER
 from islandbridge.errors import ConfigError
@@ -29,6 +29,7 @@ from islandbridge.errors import ConfigError
 PROMPT, MORE = "ib> ", "..> "
 HELP = (
     "End each statement with ';' (it may span lines). .tables lists tables and views; .quit leaves.\n"
+    "Times with a time zone are shown in Asia/Shanghai (+08:00), like the run report's.\n"
     "Schemas: core (persons, residency, devices, events …), marts (the department reports), meta "
     "(runs). See docs/analysts.md."
 )
@@ -43,7 +44,8 @@ def register(sub) -> None:
         sub,
         "shell",
         _shell,
-        "an interactive read-only SQL prompt on the analysts' current snapshot",
+        "an interactive read-only SQL prompt on the analysts' current snapshot; times with a time zone "
+        "are shown in Asia/Shanghai (+08:00)",
         example='islandbridge shell --config islandbridge.yml\n  echo "SELECT count(*) FROM core.persons;" '
         "| islandbridge shell",
         exits="0 every statement ran, 1 a statement failed, 2 no snapshot or bad configuration",
@@ -102,7 +104,7 @@ def run(
         try:
             rel = con.sql(TABLES if stmt == ".tables" else stmt)
             if rel is not None:
-                print(rel.limit(max_rows + 1).fetchdf().pipe(_shown, max_rows), file=out)
+                print(shown(rel.columns, rel.limit(max_rows + 1).fetchall(), max_rows), file=out)
         except duckdb.Error as exc:
             failed = 1
             print(f"error: {str(exc).splitlines()[0]}", file=err)
@@ -113,16 +115,22 @@ def run(
     return failed
 
 
-def _shown(frame, max_rows: int) -> str:
+def shown(columns: list[str], rows: list[tuple], max_rows: int) -> str:
+    """A result as a table: values as DuckDB's Python client gives them (a sum of integers stays an
+    integer, a DECIMAL keeps its scale), times with a time zone in Asia/Shanghai, NULL for null; an empty
+    result is its header and ``(0 rows)``."""
     import pandas as pd
 
-    more = len(frame) > max_rows
-
+    if not columns:
+        return "(no columns)"
+    if not rows:
+        return "  ".join(columns) + "\n(0 rows)"
+    more = len(rows) > max_rows
+    values = [tuple("NULL" if v is None else local_time(v) for v in row) for row in rows[:max_rows]]
+    frame = pd.DataFrame(values, columns=list(columns), dtype=object)
     with pd.option_context("display.max_columns", 50, "display.width", 200, "display.max_colwidth", 60):
-        shown = frame.head(max_rows).astype(object)
-        shown = shown.where(shown.notna(), "NULL")
-        text = shown.to_string(index=False) if len(frame.columns) else "(no columns)"
-    return text + ("\n… more rows (add LIMIT / OFFSET)" if more else f"\n({len(frame)} row(s))")
+        text = frame.to_string(index=False)
+    return text + ("\n… more rows (add LIMIT / OFFSET)" if more else f"\n({len(rows)} row(s))")
 
 
 def _lines(stdin: TextIO, err: TextIO) -> Iterator[str]:

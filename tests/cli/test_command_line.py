@@ -121,3 +121,21 @@ def test_sql_reports_a_bad_query_in_one_line(home, capsys):
     assert main(["sql", "SELEC 1", "--config", str(home / "islandbridge.yml")]) == 2
     err = capsys.readouterr().err
     assert err.startswith("islandbridge: error: query failed") and duckdb.__version__
+
+
+def test_simulate_help_names_every_quirks_profile(capsys):
+    from islandbridge.devtools.simulator.quirks import PROFILES
+
+    with pytest.raises(SystemExit):
+        main(["simulate", "--help"])
+    text = " ".join(capsys.readouterr().out.split())  # argparse wraps the help
+    missing = [name for name in PROFILES if name not in text.replace(", ", " ").split()]
+    assert {"visitors", "homebound"} <= set(PROFILES) and missing == []
+
+
+def test_runs_prints_its_times_in_shanghai_and_says_so(home, capsys):
+    assert main(["runs", "--config", str(home / "islandbridge.yml")]) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[0] == "times in Asia/Shanghai (+08:00)"
+    assert f"{RUN_ID}  as of 2026-11-21 00:00:00+08:00  loaded  finished 2026-11-21 00:00:00+08:00" in out
+    assert "+00:00" not in out

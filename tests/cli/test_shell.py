@@ -95,3 +95,32 @@ def test_without_a_snapshot_the_shell_says_what_to_run(tmp_path, monkeypatch, ca
     )
     code, _, err = _shell(tmp_path, "SELECT 1;\n", monkeypatch, capsys)
     assert code == 2 and "no snapshot at" in err and "run a sync" in err
+
+
+def test_an_empty_result_prints_its_header_and_zero_rows(home, monkeypatch, capsys):
+    code, out, _ = _shell(
+        home, "SELECT person_key, age FROM core.persons WHERE age > 200;\n", monkeypatch, capsys
+    )
+    assert code == 0 and out.splitlines() == ["person_key  age", "(0 rows)"]
+    assert "Empty DataFrame" not in out and "Index" not in out
+
+
+def test_integer_sums_print_as_integers_and_decimals_keep_their_scale(home, monkeypatch, capsys):
+    query = (
+        "SELECT sum(age) AS total, sum(age::DECIMAL(10, 0)) AS whole, sum(age::DECIMAL(10, 2)) AS cents "
+        "FROM core.persons;\n"
+    )
+    code, out, _ = _shell(home, query, monkeypatch, capsys)
+    assert code == 0 and out.splitlines()[1].split() == ["115", "115", "115.00"], out
+
+
+def test_times_with_a_zone_print_in_shanghai_and_the_help_says_so(home, monkeypatch, capsys):
+    code, out, _ = _shell(
+        home, "SELECT TIMESTAMPTZ '2026-11-20 16:00:00+00' AS finished_at;\n", monkeypatch, capsys
+    )
+    assert code == 0 and "2026-11-21 00:00:00+08:00" in out and "+00:00" not in out
+    with pytest.raises(SystemExit):
+        main(["shell", "--help"])
+    assert "Asia/Shanghai" in capsys.readouterr().out
+    code, out, _ = _shell(home, ".help\n", monkeypatch, capsys)
+    assert "Asia/Shanghai" in out

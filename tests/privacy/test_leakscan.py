@@ -15,13 +15,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from islandbridge.devtools.leakscan import (
-    Needles,
-    allow_rules,
-    command,
-    needles_from_street,
-    scan_tree,
-)
+from islandbridge.devtools.leakscan import Needles, allow_rules, needles_from_street, scan_tree
+from islandbridge.devtools.privacy_scan import command
 from islandbridge.privacy.masking import mask_id, mask_name, mask_phone
 from islandbridge.privacy.vault import Vault
 from tests.privacy.helpers import vault_ring

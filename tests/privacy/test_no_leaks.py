@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from islandbridge.delivery.policy import load_policies
 from islandbridge.devtools.leakscan import allow_rules, needles_from_street, scan_tree
+from islandbridge.devtools.privacy_scan import policy_locations
 
 RESIDENTS, SEED = 300, 5
 
@@ -54,22 +54,6 @@ def demo(tmp_path_factory) -> Path:
     return workdir
 
 
-def _policy_locations() -> list[str]:
-    """Each export column whose values come from the vault, as the policy of its department allows."""
-    locations = []
-    for policy in load_policies().values():
-        for report in policy.reports.values():
-            for column in report.columns:
-                if column.kind == "vault":
-                    locations += [
-                        f"exports/{policy.department}/*/{report.name}.{ext}::{column.name}"
-                        for ext in ("csv", "parquet")
-                    ]
-                    # the workbook locates a cell by "<sheet>/<column header>"
-                    locations.append(f"exports/{policy.department}/*/{report.name}.xlsx::*/{column.header}")
-    return locations
-
-
 def test_a_demo_run_leaves_no_identifier_outside_the_vault_and_the_policy_columns(demo):
     street = demo / "street"
     needles = needles_from_street(street)
@@ -78,7 +62,7 @@ def test_a_demo_run_leaves_no_identifier_outside_the_vault_and_the_policy_column
         kinds[key.split("/")[0]] += n
     assert min(kinds["name"], kinds["id_number"], kinds["phone"]) > 200 and kinds["bank_card"] > 5, kinds
     result = scan_tree(
-        demo, needles, exclude=[street, demo / "secrets"], allow=allow_rules(locations=_policy_locations())
+        demo, needles, exclude=[street, demo / "secrets"], allow=allow_rules(locations=policy_locations())
     )
     assert result.ok, result.summary() + "\n" + result.report(40)
     scanned = {str(p.relative_to(demo)) for p in demo.rglob("*") if p.is_file()} - {

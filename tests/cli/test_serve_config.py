@@ -1,0 +1,51 @@
+"""``islandbridge serve --write-config``: a living street is served and a configuration that syncs it is
+written, with no Python (docs/simulator.md, 'Syncing a living street from the command line')."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import socket
+import subprocess
+import sys
+import time
+
+from islandbridge.pipeline import load_settings
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_serve_writes_a_configuration_for_the_living_street_it_serves(tmp_path):
+    from islandbridge.devtools.simulator import simulate
+
+    street = tmp_path / "street"
+    simulate(street, residents=300, seed=3, days=2, as_of=dt.date(2026, 11, 20))
+    grid, iot = _free_port(), _free_port()
+    config = tmp_path / "run" / "islandbridge.yml"
+    env = {**os.environ, "IB_GRID_CLIENT_SECRET": "s", "IB_IOT_API_KEY": "k", "IB_GRID_CLIENT_ID": "cid"}
+    argv = ["serve", str(street), "--day", "2026-11-21", "--grid-port", str(grid), "--iot-port", str(iot)]
+    server = subprocess.Popen(
+        [sys.executable, "-m", "islandbridge.cli", *argv, "--write-config", str(config)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not (street / "live" / "day").exists() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert (street / "live" / "day").read_text(encoding="utf-8").strip() == "2026-11-21"
+        settings = load_settings(config, env)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    options = {name: source.options for name, source in settings.sources.items()}
+    assert options["grid"]["base_url"] == f"http://127.0.0.1:{grid}" and options["grid"]["client_id"] == "cid"
+    assert options["iot"]["base_url"] == f"http://127.0.0.1:{iot}"
+    assert str((street / "live" / "registry" / "rrs.sqlite").resolve()) in str(options["registry"]["url"])
+    assert str(options["civil"]["path"]) == str((street / "live" / "civil").resolve())
+    assert (config.parent / "secrets" / "person.key").exists()
