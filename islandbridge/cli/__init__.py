@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from importlib.metadata import entry_points
 
@@ -58,6 +59,16 @@ def main(argv: list[str] | None = None) -> int:
             return args.func(args) or 0
     except IslandbridgeError as exc:
         return _fail(verbose, exc, exc.exit_status)
+    except BrokenPipeError:  # `islandbridge runs | head`: the reader has gone, which is no error of ours
+        _quiet_stdout()
+        return 1
+
+
+def _quiet_stdout() -> None:
+    """Point stdout at /dev/null, so that flushing it at exit does not raise again (Python's own advice for
+    SIGPIPE: docs.python.org/3/library/signal.html#note-on-sigpipe)."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
 
 
 def parser() -> argparse.ArgumentParser:

@@ -139,3 +139,27 @@ def test_runs_prints_its_times_in_shanghai_and_says_so(home, capsys):
     assert out.splitlines()[0] == "times in Asia/Shanghai (+08:00)"
     assert f"{RUN_ID}  as of 2026-11-21 00:00:00+08:00  loaded  finished 2026-11-21 00:00:00+08:00" in out
     assert "+00:00" not in out
+
+
+def test_output_piped_into_a_reader_that_stops_early_ends_without_a_traceback():
+    """`islandbridge runs | head -1`: once the reader has gone, the command stops quietly."""
+    import subprocess
+    import sys
+
+    script = (
+        "import argparse\n"
+        "from islandbridge import cli\n"
+        "def many(args):\n"
+        "    for i in range(200000):\n"
+        "        print('run', i)\n"
+        "cli.parser = lambda: argparse.Namespace(parse_args=lambda argv: argparse.Namespace(verbose=0, func=many))\n"
+        "raise SystemExit(cli.main([]))\n"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    assert proc.stdout.readline() == "run 0\n"
+    proc.stdout.close()  # what `head -1` does after its line
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 1
+    assert "Traceback" not in err and "BrokenPipeError" not in err, err
