@@ -13,10 +13,13 @@ time, but it is in arrival order, so its own events say roughly when each part o
 * it is never later than the moment the page was read (nothing arrived after that), and it is carried
   forward as a running maximum: over the pages of a run (a tiny page, or a page of broken events, keeps
   the reference of the pages before it) and from run to run (``reference_ms`` in the events state);
-* the limit is ``max(as_of, reference) + FUTURE_SLACK``.
+* the limit is ``reference + FUTURE_SLACK`` when the reference is more than ``READ_LATE`` (an hour) after
+  the as-of — the log was read late: a backfill, or a run days behind — and ``as_of + FUTURE_SLACK``
+  otherwise.
 
-A daily run read shortly after its as-of T finds page medians at or before T, so its limit is the as-of's
-(T + 1 day), as before. A backfill read weeks later lands the real events of the days after its as-of
+A daily run read shortly after its as-of T finds page medians around T (a busy log read minutes after T
+can put the last page's median a little after it), so its limit is the as-of's (T + 1 day), exactly as
+before the reference existed. A backfill read weeks later lands the real events of the days after its as-of
 and still quarantines 2027-12-24 or 2100-01-01 (the simulator's broken clocks) or a year ahead.
 """
 
@@ -40,6 +43,9 @@ FUTURE_SLACK = dt.timedelta(days=1)
 SLACK_MS = int(FUTURE_SLACK.total_seconds() * 1000)
 #: A page with fewer plausible events than this does not move the reference (too few to trust).
 TRUSTED_PAGE = 100
+#: A reference this far after the as-of means the log was read late (a backfill, a run days behind).
+READ_LATE = dt.timedelta(hours=1)
+READ_LATE_MS = int(READ_LATE.total_seconds() * 1000)
 UTC_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 
 
@@ -55,7 +61,11 @@ class ArrivalReference:
     """
 
     def __init__(self, carried: Any = None) -> None:
-        self.ms: int | None = carried if type(carried) is int and carried >= EARLIEST_MS else None
+        # a carried value is bounded like a page's median: a state edited, or saved by a host whose clock
+        # ran ahead, must not open the limit for years of broken clocks
+        self.ms: int | None = (
+            min(carried, read_now_ms()) if type(carried) is int and carried >= EARLIEST_MS else None
+        )
 
     def observe_column(self, ts: pa.ChunkedArray | pa.Array) -> int | None:
         """An Arrow-read page's ``ts`` column (int64, nulls allowed)."""
@@ -69,7 +79,7 @@ class ArrivalReference:
     def observe(self, ts: Iterable[Any]) -> int | None:
         """A page's ``ts`` values as Python's JSON reader gave them (anything)."""
         values = sorted(
-            v for v in ts if (type(v) is int or type(v) is float) and math.isfinite(v) and v >= EARLIEST_MS
+            v for v in ts if (type(v) is int or (type(v) is float and math.isfinite(v))) and v >= EARLIEST_MS
         )
         if len(values) >= TRUSTED_PAGE:
             self._raise(math.floor(values[(len(values) - 1) // 2]))
@@ -83,20 +93,22 @@ class ArrivalReference:
 
 def clock_bounds(as_of: dt.datetime, reference_ms: int | None = None) -> tuple[float, float]:
     """The epoch milliseconds an event's ``ts`` must lie within (inclusive) for ``clock_problem`` to find
-    nothing: 2000-01-01, and one day after the later of the as-of and the reference."""
+    nothing: 2000-01-01, and one day after the reference of a log read late, else after the as-of."""
     return EARLIEST_TS.timestamp() * 1000, _base_ms(as_of, reference_ms) + SLACK_MS
 
 
 def _base_ms(as_of: dt.datetime, reference_ms: int | None) -> float:
+    """What the future limit counts from: the reference when the log was read late, else the as-of."""
     as_of_ms = as_of.timestamp() * 1000
-    return as_of_ms if reference_ms is None else max(as_of_ms, reference_ms)
+    return reference_ms if reference_ms is not None and reference_ms > as_of_ms + READ_LATE_MS else as_of_ms
 
 
 def clock_problem(ts: Any, as_of: dt.datetime, reference_ms: int | None = None) -> str | None:
     """Why an event's ``ts`` (epoch ms, UTC) cannot be believed, or ``None`` if it can.
 
-    Rules: on or after 2000-01-01, and at most one day after the later of the run's as-of and
-    ``reference_ms`` (when this part of the log arrived, see the module docstring). Late events are fine.
+    Rules: on or after 2000-01-01, and at most one day after the run's as-of or, when the log was read
+    more than an hour after it, after ``reference_ms`` (when this part of the log arrived, see the module
+    docstring). Late events are fine.
     """
     if isinstance(ts, bool) or not isinstance(ts, (int, float)):
         return f"ts {safe_text(repr(ts))[:60]} is not epoch milliseconds"

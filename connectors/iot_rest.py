@@ -20,8 +20,8 @@ Three streams, each read the way its endpoint allows. The vendor's quirks and wh
   that repeats one already followed in this extraction (including the saved one it started from) is a
   cycle, and a ``FatalSourceError`` names it rather than following it for hours.
 * Broken device clocks send ``ts`` = 0 or a time far off: events before 2000-01-01 or more than one day
-  after the later of ``ctx.as_of`` and the log's own arrival time (the running median ``ts`` of its
-  pages, `connectors.iot_clock`; carried in the state as ``reference_ms``), or not a finite number
+  after ``ctx.as_of`` or, for a log read more than an hour after it, after the log's own arrival time (the
+  running median ``ts`` of its pages, `connectors.iot_clock`; carried in the state as ``reference_ms``), or not a finite number
   (``1e20``, ``NaN``), are quarantined with the rule they broke. Late events (days late) are normal and
   landed; ``ctx.as_of`` does not cut the log, whose window is the cursor's: a backfill reading the log
   weeks after its as-of lands the events of the days after it (the marts count an event at its own ts).

@@ -31,6 +31,7 @@ import pyarrow as pa
 import pyarrow.dataset as pads
 
 from islandbridge.config import LOCAL_TZ
+from islandbridge.connectors.iot_clock import READ_LATE
 from islandbridge.landing.zone import RECORD_KEY
 from islandbridge.quality.errors import QualityCheckBrokenError
 from islandbridge.schemas import Check, TableSchema
@@ -57,7 +58,7 @@ _EPOCH_MS = r"-?[0-9]{1,15}"
 class CheckContext:
     """What checks are relative to: the run's as-of instant, and for a log read after it, when the part
     read arrived as its connector estimated it (``reference_ms`` in the stream's state; the ``arrival``
-    bound is the later of the two)."""
+    bound is that when it lies more than an hour after the as-of, else the as-of)."""
 
     as_of: dt.datetime
     arrival: dt.datetime | None = None
@@ -97,15 +98,16 @@ def derived_name(check: Check) -> str:
 
 
 def bound(text: object, as_of: dt.datetime, utc: bool, arrival: dt.datetime | None = None) -> object:
-    """A check bound: a number, a date (``'2000-01-01'``), ``as_of[+-Nd]`` or ``arrival[+-Nd]`` (the later
-    of the as-of and ``arrival``), as a naive datetime in the column's own clock (local time, or UTC for
+    """A check bound: a number, a date (``'2000-01-01'``), ``as_of[+-Nd]`` or ``arrival[+-Nd]`` (``arrival``
+    when the log was read more than an hour after the as-of, else the as-of), as a naive datetime in the column's own clock (local time, or UTC for
     ``tz: utc`` and epoch columns)."""
     if isinstance(text, (int, float)):
         return text
     match = _BOUND.match(str(text))
     if match:
         days = int(match[3] or 0) * (-1 if match[2] == "-" else 1)
-        base = max(as_of, arrival) if match[1] == "arrival" and arrival is not None else as_of
+        late = match[1] == "arrival" and arrival is not None and arrival > as_of + READ_LATE
+        base = arrival if late else as_of  # as the connector's rule (`connectors.iot_clock`)
         moment = base + dt.timedelta(days=days)
         return moment.astimezone(dt.UTC if utc else LOCAL_TZ).replace(tzinfo=None)
     return dt.datetime.fromisoformat(str(text))

@@ -31,13 +31,12 @@ import duckdb
 import pyarrow as pa
 
 from islandbridge.connectors.civil_files import landed_rows, read_file
+from islandbridge.connectors.iot_clock import READ_LATE  # a run that read its log late
 from islandbridge.connectors.roster_files import LAYOUTS, Limits, RosterError, parse_roster, to_decimal
 from islandbridge.quality.rowchecks import q
 from islandbridge.schemas import RECORD_KEY
 
 ROSTER_MAX_BYTES = 50 << 20
-# A previous run whose log had arrived more than this after its as-of read ahead (a backfill, a late run)
-READ_LATE = dt.timedelta(hours=1)
 
 
 def has_table(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:

@@ -3,9 +3,9 @@
 Events are kept as Parquet under ``events_dir/day=YYYY-MM-DD/events-<sha>.parquet`` (the
 Asia/Shanghai day of the event's own ``ts``), one row per ``event_id`` across all runs (the copy
 delivered first is kept; later copies are counted as duplicates in ``core.device_event_runs``). A
-broken clock (``ts`` before 2000, or more than a day after the later of the delivering run's as-of and
-the arrival time its connector estimated for the log it read, ``reference_ms`` in the run's events
-state, `connectors.iot_clock`) is kept but
+broken clock (``ts`` before 2000, or more than a day after the delivering run's as-of — or after the
+arrival time its connector estimated for the log it read, ``reference_ms`` in the run's events state, when
+that lies more than an hour after the as-of, `connectors.iot_clock`) is kept but
 flagged (``clock_ok = false``, ``event_at`` NULL); a late event counts at its own ``ts`` and is flagged
 ``is_late`` when it happened before the previous run's T. Each build merges the raw slices of every run
 up to T not merged yet (and its own run again), rewriting only the days they touch. The raw slices are
@@ -49,6 +49,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from islandbridge.connectors.iot_clock import READ_LATE_MS
 from islandbridge.errors import TerminalError
 from islandbridge.landing import raw_parts
 from islandbridge.schemas import core_sql
@@ -128,6 +129,7 @@ class EventStore:
             local_tz=LOCAL_TZ,
             earliest_valid_ms=EARLIEST_VALID_MS,
             ahead_ms=AHEAD_MS,
+            read_late_ms=READ_LATE_MS,
             source="'" + source.replace("'", "''") + "'",
         )
         spool = None

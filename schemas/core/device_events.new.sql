@@ -9,7 +9,7 @@ e AS (
            e.device_id, trim(e.type) AS event_type, nullif(trim(e.holder_id), '') AS holder_id,
            try_cast(e.value AS DOUBLE) AS reading, nullif(trim(e.alarm_code), '') AS alarm_code,
            e._run_id AS received_run, epoch_ms(r.as_of) AS received_ms, epoch_ms(r.previous_as_of) AS previous_ms,
-           greatest(epoch_ms(r.as_of), coalesce(a.reference_ms, epoch_ms(r.as_of))) AS arrival_ms,
+           CASE WHEN a.reference_ms > epoch_ms(r.as_of) + {read_late_ms} THEN a.reference_ms ELSE epoch_ms(r.as_of) END AS arrival_ms,
            e._ib_row AS new_row
     FROM (SELECT {columns}, _run_id, _ib_row FROM {table}) e JOIN runs r ON r.run_id = e._run_id
          LEFT JOIN arrival a ON a.run_id = e._run_id

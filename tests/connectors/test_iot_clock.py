@@ -157,3 +157,35 @@ def test_a_backfill_reading_the_whole_log_lands_what_a_run_at_its_end_lands(
     assert landed_keys(tmp_path, "next", "events") == [f"events:{event(0, 1)['event_id']}"]
     assert list(quarantined(tmp_path, "next")) == [f"events:{event(0, 2)['event_id']}"]
     assert state2["events"]["reference_ms"] == state["events"]["reference_ms"]
+
+
+def test_a_carried_reference_is_bounded_by_the_moment_of_reading(monkeypatch):
+    """A state edited by hand, or saved by a host whose clock ran ahead, must not open the limit."""
+    monkeypatch.setattr(iot_clock, "read_now_ms", lambda: AS_OF_MS + 3_600_000)
+    assert ArrivalReference(carried=FUTURE[1]).ms == AS_OF_MS + 3_600_000
+    assert clock_problem(FUTURE[0], AS_OF_END, ArrivalReference(carried=FUTURE[1]).ms)
+
+
+def test_a_daily_run_read_minutes_after_its_as_of_keeps_the_as_ofs_limit():
+    """A busy log read ten minutes after T: its last page's median lies a little after T. The limit stays
+    T + 1 day, as before the reference existed, so a clock that far ahead is still a broken one."""
+    read_at = AS_OF_MS + 10 * 60_000
+    page = [AS_OF_MS - 2 * 60_000 + 1_000 * i for i in range(480)]  # the last eight minutes of the log
+    reference = ArrivalReference()
+    with mock.patch.object(iot_clock, "read_now_ms", lambda: read_at):
+        ms = reference.observe(page)
+    assert ms > AS_OF_MS  # the median lies after T ...
+    just_past = AS_OF_MS + DAY_MS + 5 * 60_000
+    assert clock_problem(just_past, AS_OF_END, ms) == clock_problem(
+        just_past, AS_OF_END
+    )  # ... and changes nothing
+    assert "after the as-of" in clock_problem(just_past, AS_OF_END, ms)
+    assert clock_bounds(AS_OF_END, ms) == clock_bounds(AS_OF_END)
+
+
+def test_a_page_with_an_integer_too_large_for_a_float_is_observed_without_error(monkeypatch):
+    """Python's JSON reader gives any integer; one of 400 digits cannot become a float."""
+    monkeypatch.setattr(iot_clock, "read_now_ms", lambda: AS_OF_MS + DAY_MS)
+    page = [10**400, *[AS_OF_MS] * TRUSTED_PAGE]
+    assert ArrivalReference().observe(page) == AS_OF_MS
+    assert clock_problem(10**400, AS_OF_END, AS_OF_MS)
