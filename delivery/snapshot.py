@@ -182,7 +182,8 @@ def rollback(snapshots_dir: Path, run_id: str) -> Path:
     if not target.is_file():
         kept = ", ".join(s.run_id for s in list_snapshots(snapshots_dir)) or "(none)"
         raise SnapshotError(f"no snapshot of run {run_id} in {snapshots_dir}; kept snapshots: {kept}")
-    _point_current(Path(snapshots_dir), target.name)
+    with locked(snapshots_dir):  # not while a publish clears leftovers: its temporary link is one of them
+        _point_current(Path(snapshots_dir), target.name)
     log.info("analyst snapshot rolled back to %s", target)
     return target
 

@@ -379,3 +379,19 @@ def test_a_second_publish_waits_for_the_one_under_way_and_leaves_its_files(stree
         assert not done.wait(0.5) and in_flight.exists()
     second.join(timeout=30)
     assert done.is_set() and not in_flight.exists()  # its owner "died" holding it: removed once free
+
+
+def test_a_rollback_waits_for_a_publish_under_way(street):
+    """A publish clears temporary names it finds under its lock; a rollback's temporary link to
+    ``current`` is one, so the rollback takes the same lock and waits."""
+    warehouse, events, snaps = street
+    for day in (20, 21):
+        publish_snapshot(warehouse, snaps, run_id(day), keep=3, events_dir=events, clock=clock(day))
+    done = threading.Event()
+    with locked(snaps):  # as a publish holds it
+        back = threading.Thread(target=lambda: (rollback(snaps, run_id(20)), done.set()))
+        back.start()
+        assert not done.wait(0.5)
+        assert os.readlink(snaps / "current.duckdb") == f"{run_id(21)}.duckdb"
+    back.join(timeout=30)
+    assert done.is_set() and os.readlink(snaps / "current.duckdb") == f"{run_id(20)}.duckdb"
