@@ -207,7 +207,8 @@ def list_quarantined(
             query,
         ).fetchall()
         scrub = Scrubber()
-        entries += [Entry(*r[:5], (), None, None, CONNECTOR, scrub(r[5])) for r in rows]
+        # a connector keys a roster row by its 序号, which a clerk may have typed an ID number into: shown scrubbed
+        entries += [Entry(*r[:3], scrub(r[3]), r[4], (), None, None, CONNECTOR, scrub(r[5])) for r in rows]
     entries.sort(key=lambda e: (e.source, e.stream, e.stage != GATE, e.record_key, e.seq))
     entries.sort(key=lambda e: e.run_id, reverse=True)
     return entries

@@ -334,3 +334,18 @@ def test_critical_defects_stop_the_run_and_leave_the_warehouse_byte_for_byte(cle
         }
     }
     assert ws.gate(DAY, ["registry", "civil"], relaxed).passed
+
+
+def test_a_connectors_record_key_holding_an_id_number_is_listed_scrubbed(tmp_path):
+    """A roster row is keyed by its 序号; a clerk who typed an ID number there put it in the key."""
+    from islandbridge.landing import raw
+    from islandbridge.quality.quarantine import list_quarantined
+
+    con = raw.connect(str(tmp_path / "wh.duckdb"))
+    key, reason = "dibao:202611:511403194401187954", "序号 511403194401187954 repeats row 3"
+    con.execute(
+        "INSERT INTO meta.quarantine VALUES ('r1', 'civil', 'dibao', ?, ?, 'k', NULL, NULL, 1)", [key, reason]
+    )
+    (entry,) = list_quarantined(con, run_id="r1")
+    text = format_entries([entry])
+    assert "511403194401187954" not in text and entry.stage == CONNECTOR
