@@ -172,15 +172,15 @@ def roster_notes(month_first: dt.date, missing: list[str], senior_age: int) -> d
     notes: dict[str, list[str]] = {}
     if "senior" in missing:
         notes["senior_allowance_gaps"] = [
-            f"{month} 高龄补贴名册尚未收到：{senior_age} 岁以上户籍居民全部列为应享未享，并非都未领取 / "
-            f"the 高龄补贴 roster of {month} has not arrived: every registered resident aged {senior_age}+ "
+            f"{month} 高龄补贴名册尚未收到（或未能读入）：{senior_age} 岁以上户籍居民全部列为应享未享，并非都未领取 / "
+            f"the 高龄补贴 roster of {month} has not arrived (or could not be read): every registered resident aged {senior_age}+ "
             "is listed"
         ]
     for code in ROSTER_REPORTS["subsidy_after_exit"]:
         if code in missing:
             notes.setdefault("subsidy_after_exit", []).append(
-                f"{month} {PROGRAMMES[code]}名册尚未收到：{PROGRAMMES[code]}无从核对，本表没有{PROGRAMMES[code]}的行 / "
-                f"the {PROGRAMMES[code]} roster of {month} has not arrived: none of its rows could be checked"
+                f"{month} {PROGRAMMES[code]}名册尚未收到（或未能读入）：{PROGRAMMES[code]}无从核对，本表没有{PROGRAMMES[code]}的行 / "
+                f"the {PROGRAMMES[code]} roster of {month} has not arrived (or could not be read): none of its rows could be checked"
             )
     return notes
 

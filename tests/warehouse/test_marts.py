@@ -344,10 +344,10 @@ def test_a_month_whose_rosters_have_not_arrived_is_a_warning_and_a_note_not_sile
         ]
         notes = report_notes(marts.con, run)
         assert sorted(notes) == ["senior_allowance_gaps", "subsidy_after_exit"]
-        assert "2026-12 高龄补贴名册尚未收到" in notes["senior_allowance_gaps"][0]
+        assert "2026-12 高龄补贴名册尚未收到（或未能读入）" in notes["senior_allowance_gaps"][0]
         assert [n.split("：")[0] for n in notes["subsidy_after_exit"]] == [
-            "2026-12 低保名册尚未收到",
-            "2026-12 高龄补贴名册尚未收到",
+            "2026-12 低保名册尚未收到（或未能读入）",
+            "2026-12 高龄补贴名册尚未收到（或未能读入）",
         ]
     finally:
         build_marts(marts.con, T, raw.run_id_for(T))
