@@ -97,10 +97,16 @@ def clock_bounds(as_of: dt.datetime, reference_ms: int | None = None) -> tuple[f
     return EARLIEST_TS.timestamp() * 1000, _base_ms(as_of, reference_ms) + SLACK_MS
 
 
+def read_late(as_of: dt.datetime, reference_ms: int | None) -> bool:
+    """Whether a log whose read part arrived up to ``reference_ms`` was read late: more than ``READ_LATE``
+    after ``as_of`` (a backfill, a run days behind). The connector, the gate's ``arrival`` bound, the flow
+    volume check and ``core.device_events`` (in SQL) all ask this."""
+    return reference_ms is not None and reference_ms > as_of.timestamp() * 1000 + READ_LATE_MS
+
+
 def _base_ms(as_of: dt.datetime, reference_ms: int | None) -> float:
     """What the future limit counts from: the reference when the log was read late, else the as-of."""
-    as_of_ms = as_of.timestamp() * 1000
-    return reference_ms if reference_ms is not None and reference_ms > as_of_ms + READ_LATE_MS else as_of_ms
+    return reference_ms if read_late(as_of, reference_ms) else as_of.timestamp() * 1000
 
 
 def clock_problem(ts: Any, as_of: dt.datetime, reference_ms: int | None = None) -> str | None:

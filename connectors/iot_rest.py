@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import functools
 import json
 import logging
 import re
@@ -46,11 +47,12 @@ from islandbridge.config import Secret
 from islandbridge.connectors.base import ExtractContext, Stream, declared_stream, register
 from islandbridge.connectors.http import HttpClient, RestConnector, RestOptions, prefetched, sanitize_url
 from islandbridge.connectors.iot_clock import (
-    SLACK_MS,
     UTC_FORMAT,
     ArrivalReference,
     clock_bounds,
     clock_problem,
+    read_late,
+    utc_text,
 )
 from islandbridge.connectors.iot_events import EventPage, land_page, page_schema, plain_page, read_page
 from islandbridge.connectors.options import option
@@ -223,7 +225,7 @@ class IotRestConnector(RestConnector):
                 if isinstance(page, EventPage):
                     ms = reference.observe_column(page.events.column("ts"))
                     bounds = clock_bounds(ctx.as_of, ms)
-                    rule = lambda ts, as_of, ms=ms: clock_problem(ts, as_of, ms)  # noqa: E731
+                    rule = functools.partial(clock_problem, reference_ms=ms)
                     if plain_page(page) and land_page(ctx, EVENTS, page, quarantined, bounds, rule):
                         continue
                     page, raw = _list(json.loads(page.body), "events", "/events"), page.body
@@ -323,13 +325,13 @@ class IotRestConnector(RestConnector):
 
 
 def _note_backfill(as_of: dt.datetime, reference_ms: int | None) -> None:
-    """Say so when the log read arrived more than a day after the as-of (a backfill, or a first run set up
-    late): its later events are landed, not taken for broken clocks."""
-    if reference_ms is not None and reference_ms > as_of.timestamp() * 1000 + SLACK_MS:
+    """Say so when the log was read late (`iot_clock.read_late`: a backfill, or a first run set up late):
+    its later events are landed, not taken for broken clocks."""
+    if read_late(as_of, reference_ms):
         log.info(
-            "iot events: the log read arrived until about %s, more than a day after the as-of %s; "
+            "iot events: the log read arrived until about %s, more than an hour after the as-of %s; "
             "events after the as-of are landed (reports of the as-of count only events up to it)",
-            dt.datetime.fromtimestamp(reference_ms / 1000, dt.UTC).strftime(UTC_FORMAT),
+            utc_text(reference_ms),
             as_of.astimezone(dt.UTC).strftime(UTC_FORMAT),
         )
 

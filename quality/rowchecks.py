@@ -31,7 +31,7 @@ import pyarrow as pa
 import pyarrow.dataset as pads
 
 from islandbridge.config import LOCAL_TZ
-from islandbridge.connectors.iot_clock import READ_LATE
+from islandbridge.connectors.iot_clock import read_late
 from islandbridge.landing.zone import RECORD_KEY
 from islandbridge.quality.errors import QualityCheckBrokenError
 from islandbridge.schemas import Check, TableSchema
@@ -61,14 +61,12 @@ class CheckContext:
     bound is that when it lies more than an hour after the as-of, else the as-of)."""
 
     as_of: dt.datetime
-    arrival: dt.datetime | None = None
+    arrival_ms: int | None = None
 
     def for_state(self, state: object) -> CheckContext:
         """This context with the ``arrival`` of a stream's landed state (``{"reference_ms": epoch ms}``)."""
         ms = state.get("reference_ms") if isinstance(state, dict) else None
-        if type(ms) is not int:
-            return self
-        return replace(self, arrival=dt.datetime.fromtimestamp(ms / 1000, dt.UTC))
+        return replace(self, arrival_ms=ms) if type(ms) is int else self
 
 
 @dataclass(frozen=True)
@@ -97,7 +95,7 @@ def derived_name(check: Check) -> str:
     return f"{check.id}__value"
 
 
-def bound(text: object, as_of: dt.datetime, utc: bool, arrival: dt.datetime | None = None) -> object:
+def bound(text: object, as_of: dt.datetime, utc: bool, arrival_ms: int | None = None) -> object:
     """A check bound: a number, a date (``'2000-01-01'``), ``as_of[+-Nd]`` or ``arrival[+-Nd]`` (``arrival``
     when the log was read more than an hour after the as-of, else the as-of), as a naive datetime in the column's own clock (local time, or UTC for
     ``tz: utc`` and epoch columns)."""
@@ -106,8 +104,8 @@ def bound(text: object, as_of: dt.datetime, utc: bool, arrival: dt.datetime | No
     match = _BOUND.match(str(text))
     if match:
         days = int(match[3] or 0) * (-1 if match[2] == "-" else 1)
-        late = match[1] == "arrival" and arrival is not None and arrival > as_of + READ_LATE
-        base = arrival if late else as_of  # as the connector's rule (`connectors.iot_clock`)
+        late = match[1] == "arrival" and read_late(as_of, arrival_ms)  # the connector's rule
+        base = dt.datetime.fromtimestamp(arrival_ms / 1000, dt.UTC) if late else as_of
         moment = base + dt.timedelta(days=days)
         return moment.astimezone(dt.UTC if utc else LOCAL_TZ).replace(tzinfo=None)
     return dt.datetime.fromisoformat(str(text))
@@ -116,8 +114,8 @@ def bound(text: object, as_of: dt.datetime, utc: bool, arrival: dt.datetime | No
 def check_bounds(check: Check, ctx: CheckContext) -> tuple[object, object]:
     utc = check.kind == "epoch_ms_between" or check.params.get("tz") == "utc"
     return (
-        bound(check.params["min"], ctx.as_of, utc, ctx.arrival),
-        bound(check.params["max"], ctx.as_of, utc, ctx.arrival),
+        bound(check.params["min"], ctx.as_of, utc, ctx.arrival_ms),
+        bound(check.params["max"], ctx.as_of, utc, ctx.arrival_ms),
     )
 
 

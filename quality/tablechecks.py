@@ -31,7 +31,7 @@ import duckdb
 import pyarrow as pa
 
 from islandbridge.connectors.civil_files import landed_rows, read_file
-from islandbridge.connectors.iot_clock import READ_LATE  # a run that read its log late
+from islandbridge.connectors.iot_clock import read_late, utc_text
 from islandbridge.connectors.roster_files import LAYOUTS, Limits, RosterError, parse_roster, to_decimal
 from islandbridge.quality.rowchecks import q
 from islandbridge.schemas import RECORD_KEY
@@ -87,14 +87,13 @@ def flow(con, source: str, stream: str, as_of: dt.datetime, read_now: int) -> di
     if len(runs) < 2:
         return None
     (prev_id, prev_at), (_, prevprev_at) = runs
-    arrival = _read_up_to(con, source, stream, prev_id)
-    if arrival is not None and arrival > prev_at + READ_LATE:
+    arrival_ms = _read_up_to(con, source, stream, prev_id)
+    if read_late(prev_at, arrival_ms):
         # a backfill, or a run days late: the previous run read the log as it stood well after its as-of,
         # so its count is not the rate of its interval, and what is left for this run says nothing either
         return {
-            "baseline": "not comparable: the previous run read the log as it stood at "
-            f"{arrival.astimezone(dt.UTC):%Y-%m-%dT%H:%M:%SZ}, more than an hour after its as-of "
-            "(a backfill or a late run)",
+            "baseline": f"not comparable: the previous run read the log as it stood at {utc_text(arrival_ms)}, "
+            "more than an hour after its as-of (a backfill or a late run)",
             "previous_run": prev_id,
         }
     prev_read = con.execute(
@@ -114,7 +113,7 @@ def flow(con, source: str, stream: str, as_of: dt.datetime, read_now: int) -> di
     }
 
 
-def _read_up_to(con, source: str, stream: str, run_id: str) -> dt.datetime | None:
+def _read_up_to(con, source: str, stream: str, run_id: str) -> int | None:
     """When the log a run read had arrived up to, as its connector estimated it (``reference_ms`` in the
     stream's state, `connectors.iot_clock`), or ``None`` when its state does not say."""
     if not has_table(con, "meta", "source_state"):
@@ -124,7 +123,7 @@ def _read_up_to(con, source: str, stream: str, run_id: str) -> dt.datetime | Non
         "FROM wh.meta.source_state WHERE run_id = ? AND source = ?",
         [stream, run_id, source],
     ).fetchall()[0]
-    return None if ms is None else dt.datetime.fromtimestamp(ms / 1000, dt.UTC)
+    return ms
 
 
 def roster_totals(

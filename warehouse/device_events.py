@@ -49,7 +49,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from islandbridge.connectors.iot_clock import READ_LATE_MS
+from islandbridge.connectors.iot_clock import EARLIEST_MS, READ_LATE_MS, SLACK_MS
 from islandbridge.errors import TerminalError
 from islandbridge.landing import raw_parts
 from islandbridge.schemas import core_sql
@@ -84,8 +84,8 @@ EVENT_SCHEMA = pa.schema(
 )
 _EVENT_COLUMNS = ", ".join(EVENT_SCHEMA.names)
 RAW_EVENT_COLUMNS = ("event_id", "ts", "device_id", "type", "holder_id", "value", "alarm_code")
-EARLIEST_VALID_MS = 946_684_800_000  # 2000-01-01: a clock before this was never set (ts = 0)
-AHEAD_MS = 86_400_000  # a day: the quality gate's tolerance for a ts after the run's T (or its log's arrival)
+EARLIEST_VALID_MS = EARLIEST_MS  # 2000-01-01: a clock before this was never set (ts = 0), as the connector's
+AHEAD_MS = SLACK_MS  # a day after the run's T (or its log's arrival), as the connector's limit
 ROW_GROUP_ROWS = 128 * 1024
 # A merge of more raw events than this spools them to Parquet by day instead of a DuckDB temp table: at
 # ~150 bytes an event, about what the default 2 GiB memory limit holds. Measured on 19.3 million events
