@@ -225,7 +225,7 @@ def _grid(w: TinyWarehouse, run: str) -> None:
     )
     w.link("pk_C", ("grid", key))
     created = {"2026-10": ms(as_of(dt.date(2026, 10, 3))), "2026-11": ms(as_of(dt.date(2026, 11, 3)))}
-    w.add(
+    keys = w.add(
         "grid__events",
         run,
         [
@@ -262,6 +262,7 @@ def _grid(w: TinyWarehouse, run: str) -> None:
             },
         ],
     )
+    w.link("pk_N", ("grid", keys[3]))  # N: known only as V4's reporter; no system says where N lives
 
 
 def rows(w, sql: str) -> list[tuple]:
@@ -399,7 +400,12 @@ def test_island_coverage_counts_persons_per_community_and_system(marts):
     )
     # 凤鸣社区: A B C D K L M and the three unmatched roster people (placed by the roster's community);
     # 滨江社区: E F G H I J and the caregiver (placed by the card at F's flat).
-    assert got == [("凤鸣社区", 10, 7, 1, 5, 2, 4, 0), ("滨江社区", 7, 6, 0, 1, 3, 3, 0)]
+    # N, known only as an incident's reporter, has no community: a row a clerk can read, last.
+    assert got == [
+        ("凤鸣社区", 10, 7, 1, 5, 2, 4, 0),
+        ("滨江社区", 7, 6, 0, 1, 3, 3, 0),
+        ("社区不详", 1, 0, 1, 0, 0, 0, 0),
+    ]
 
 
 def test_incidents_are_counted_per_month_building_and_category_with_households(marts):
