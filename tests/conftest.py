@@ -12,11 +12,18 @@ import uuid
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 SEED = 7
 AS_OF = dt.date(2026, 11, 20)
 GRID_CLIENT = ("islandbridge-test", "grid-test-secret")
 IOT_KEY = "iot-test-key"
+
+# Hypothesis' timing limits (a 200 ms deadline per example, the too_slow health check) fail a property
+# test when a loaded 2-core CI machine pauses once: no test here is about speed, so neither applies.
+# A test's own @settings still overrides the other values.
+settings.register_profile("islandbridge", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("islandbridge")
 
 
 @pytest.fixture(scope="session")
