@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import zipfile
 
 import duckdb
 import pyarrow.parquet as pq
@@ -156,6 +157,21 @@ def test_an_older_day_is_not_exported_from_marts_built_for_a_newer_one(settings,
     assert files(settings.exports_dir) == before
 
 
+def as_read(path) -> bytes:
+    """What a reader of the file sees: an xlsx's XML inflated, a Parquet file's schema and values.
+
+    Their bytes on disk are compressed, and compressed random pseudonyms are random bytes: ``pk_`` turns
+    up in the ~4 KB of them an export holds about once in 4,000 runs."""
+    if path.suffix == ".xlsx":
+        with zipfile.ZipFile(path) as book:
+            return b"".join(book.read(name) for name in book.namelist())
+    if path.suffix == ".parquet":
+        table = pq.read_table(path)
+        schema = table.schema.to_string(show_schema_metadata=True, truncate_metadata=False)
+        return (schema + json.dumps(table.to_pylist(), default=str, ensure_ascii=False)).encode()
+    return path.read_bytes()
+
+
 def rows_of_day(settings, department, report, day):
     header, *rows = read_csv_rows(settings.exports_dir / department / day / f"{report}.csv")
     return [dict(zip(header, row, strict=True)) for row in rows]
@@ -163,7 +179,7 @@ def rows_of_day(settings, department, report, day):
 
 def test_no_person_key_in_any_export(settings, exported):
     for path in settings.exports_dir.rglob("*.*"):
-        assert b"pk_" not in path.read_bytes(), path
+        assert b"pk_" not in as_read(path), path
     unmatched = pq.read_table(day_dir(settings, "civil_affairs") / "unmatched_roster_rows.parquet")
     assert "person_key" not in unmatched.schema.names
 
