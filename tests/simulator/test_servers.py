@@ -505,7 +505,7 @@ def test_stop_closes_the_port_and_ends_the_server_threads(tiny_street, http):
 
 def test_serve_forever_serves_both_platforms_until_stopped(tiny_street, http):
     ready: list = []
-    stop = threading.Event()
+    started, stop = threading.Event(), threading.Event()
     runner = threading.Thread(
         target=serve_forever,
         args=(tiny_street,),
@@ -516,15 +516,12 @@ def test_serve_forever_serves_both_platforms_until_stopped(tiny_street, http):
             client_id=CLIENT_ID,
             client_secret=CLIENT_SECRET,
             api_key=API_KEY,
-            on_ready=lambda grid, iot: ready.append((grid, iot)),
+            on_ready=lambda grid, iot: (ready.append((grid, iot)), started.set()),
             stop=stop,
         ),
     )
     runner.start()
-    for _ in range(100):
-        if ready:
-            break
-        threading.Event().wait(0.01)
+    assert started.wait(60), "the servers did not start"  # a loaded CI machine can take over a second
     grid, iot = ready[0]
     assert _token(http, grid).status_code == 200
     assert _iot(http, iot, "devices").status_code == 200
