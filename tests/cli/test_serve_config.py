@@ -13,10 +13,16 @@ import time
 from islandbridge.pipeline import load_settings
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def _free_ports(n: int) -> list[int]:
+    """``n`` different free ports: their sockets are bound together, so no two calls give the same one."""
+    sockets = [socket.socket() for _ in range(n)]
+    try:
+        for s in sockets:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in sockets]
+    finally:
+        for s in sockets:
+            s.close()
 
 
 def test_serve_writes_a_configuration_for_the_living_street_it_serves(tmp_path):
@@ -24,7 +30,7 @@ def test_serve_writes_a_configuration_for_the_living_street_it_serves(tmp_path):
 
     street = tmp_path / "street"
     simulate(street, residents=300, seed=3, days=2, as_of=dt.date(2026, 11, 20))
-    grid, iot = _free_port(), _free_port()
+    grid, iot = _free_ports(2)
     config = tmp_path / "run" / "islandbridge.yml"
     env = {**os.environ, "IB_GRID_CLIENT_SECRET": "s", "IB_IOT_API_KEY": "k", "IB_GRID_CLIENT_ID": "cid"}
     argv = ["serve", str(street), "--day", "2026-11-21", "--grid-port", str(grid), "--iot-port", str(iot)]
