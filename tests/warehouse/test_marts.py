@@ -400,11 +400,12 @@ def test_island_coverage_counts_persons_per_community_and_system(marts):
     )
     # 凤鸣社区: A B C D K L M and the three unmatched roster people (placed by the roster's community);
     # 滨江社区: E F G H I J and the caregiver (placed by the card at F's flat).
-    # N, known only as an incident's reporter, has no community: a row a clerk can read, last.
+    # N, known only as an incident's reporter, has no community: a row of its own, last (the street
+    # office's policy shows its empty 社区 as 社区不明).
     assert got == [
         ("凤鸣社区", 10, 7, 1, 5, 2, 4, 0),
         ("滨江社区", 7, 6, 0, 1, 3, 3, 0),
-        ("社区不详", 1, 0, 1, 0, 0, 0, 0),
+        (None, 1, 0, 1, 0, 0, 0, 0),
     ]
 
 
