@@ -138,11 +138,13 @@ def _definition_sheet(
         ("政策版本 policy version", str(meta.policy_version)),
         ("行数 rows", str(table.num_rows)),
     ]
-    if any(r.suppress_below for r in report.columns):
+    thresholds = [r.suppress_below for r in report.columns if r.suppress_below]
+    if thresholds:
+        n = min(thresholds)  # the report sheet's 少于N人 column says the same
         facts.append(
             (
                 "小数保护 small counts",
-                "少于 N 人的计数不显示，该行最后一列写明是哪些列 / counts under N are "
+                f"少于 {n} 人的计数不显示，该行最后一列写明是哪些列 / counts under {n} are "
                 "left empty; the last column names them",
             )
         )

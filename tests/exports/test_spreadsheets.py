@@ -106,6 +106,14 @@ def test_the_definition_sheet_names_the_report_day_run_and_columns(exported):
     assert {"amount_yuan", "金额（元）", "mart:amount_yuan"} <= set(text)
 
 
+def test_the_definition_sheet_states_the_small_count_threshold(exported):
+    """The clerk reads "少于 5 人", the number the report sheet's 少于5人 column uses, not a placeholder."""
+    book = workbook(exported, "street_office", "island_coverage")
+    facts = {row[0]: row[1] for row in book[DEFINITION_SHEET].iter_rows(values_only=True) if row[0]}
+    assert facts["小数保护 small counts"].startswith("少于 5 人的计数不显示")
+    assert "counts under 5 are left empty" in facts["小数保护 small counts"]
+
+
 def test_a_report_s_note_is_on_its_definition_sheet_and_in_the_manifest(settings):
     """The marts' notes for the run (e.g. M's roster has not arrived) reach the clerk: first on the
     说明 sheet after the definition, and in the department's manifest.json; other reports have none."""
