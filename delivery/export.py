@@ -454,7 +454,7 @@ def _sorted(scratch: duckdb.DuckDBPyConnection, table: pa.Table, order_by: tuple
 
 
 def _display(table: pa.Table, report: ReportPolicy) -> pa.Table:
-    """Masks, small-count suppression and formula neutralisation, column by column."""
+    """Masks, small-count suppression, empty-cell texts and formula neutralisation, column by column."""
     arrays, fields = [], []
     for rule in report.columns:
         column = table.column(rule.name)
@@ -465,7 +465,7 @@ def _display(table: pa.Table, report: ReportPolicy) -> pa.Table:
         if pa.types.is_timestamp(column.type) and column.type.tz:
             column = column.cast(pa.timestamp(column.type.unit, tz=str(LOCAL_TZ)))
         if pa.types.is_string(column.type):
-            column = _texts([neutralise(v) for v in column.to_pylist()])
+            column = _texts([neutralise(rule.if_empty if v is None else v) for v in column.to_pylist()])
         arrays.append(column)
         fields.append(pa.field(rule.name, column.type))
     return pa.Table.from_arrays(arrays, schema=pa.schema(fields))

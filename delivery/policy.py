@@ -52,7 +52,7 @@ _ORDER = re.compile(
     r"(?P<column>[a-z][a-z0-9_]*)(?:\s+(?P<direction>asc|desc))?"
     r"(?:\s+nulls\s+(?P<nulls>first|last))?"
 )
-_COLUMN_KEYS = {"name", "source", "mask", "suppress_below", "description", "label"}
+_COLUMN_KEYS = {"name", "source", "mask", "suppress_below", "description", "label", "if_empty"}
 _REPORT_KEYS = {"description", "label", "order_by", "columns", "withheld"}
 _POLICY_KEYS = {"department", "version", "description", "forbidden", "reports"}
 
@@ -100,6 +100,7 @@ class ColumnRule:
     suppress_below: int | None = None
     label: str = ""  # the header staff read (Chinese); the English name stays in the data dictionary
     description: str = ""
+    if_empty: str | None = None  # what a text cell without a value shows (e.g. 社区不明), instead of a blank
 
     @property
     def source(self) -> str:
@@ -355,6 +356,7 @@ def _column(
         raw.get("suppress_below"),
         str(raw.get("label", "")),
         str(raw.get("description", "")),
+        raw.get("if_empty"),
     )
     before = len(problems)
     _check_names(at, rule, problems)
@@ -414,6 +416,10 @@ def _check_display(at: str, rule: ColumnRule, problems: list[str]) -> None:
         problems.append(f"{at}: suppress_below must be a whole number >= 2, got {threshold!r}")
     if threshold is not None and rule.kind != "mart":
         problems.append(f"{at}: suppress_below applies to counts from the mart only")
+    if rule.if_empty is not None and (rule.kind != "mart" or not isinstance(rule.if_empty, str)):
+        problems.append(
+            f"{at}: if_empty is a text shown in a mart column's empty cells, got {rule.if_empty!r}"
+        )
 
 
 def _order_by(where: str, raw: Any, names: Sequence[str], problems: list[str]) -> tuple[OrderKey, ...]:

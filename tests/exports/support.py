@@ -105,7 +105,8 @@ CREATE OR REPLACE TABLE marts.island_coverage (community_code VARCHAR, community
     in_all_four HUGEINT);
 INSERT INTO marts.island_coverage VALUES
     ('511403001001', '凤鸣社区', 120, 100, 90, 3, 80, 95, 5),
-    ('511403001002', '长寿社区', 4, 4, 5, 0, 1, 4, 0);
+    ('511403001002', '长寿社区', 4, 4, 5, 0, 1, 4, 0),
+    (NULL, NULL, 11, 0, 11, 0, 0, 0, 0);
 CREATE OR REPLACE TABLE marts.incidents_by_building (month DATE, community_code VARCHAR, community VARCHAR,
     estate_code VARCHAR, estate_name VARCHAR, building VARCHAR, category VARCHAR, incidents BIGINT,
     households BIGINT);

@@ -21,7 +21,7 @@ REPORTS = {
     "civil_affairs": ["senior_allowance_gaps", "subsidy_after_exit", "unmatched_roster_rows"],
     "street_office": ["island_coverage", "incidents_by_building"],
 }
-POLICY_VERSIONS = {"grid_centre": 2, "civil_affairs": 1, "street_office": 1}
+POLICY_VERSIONS = {"grid_centre": 2, "civil_affairs": 1, "street_office": 2}
 
 
 def clock_at(hour: int):
@@ -261,10 +261,19 @@ def test_small_person_counts_are_suppressed_for_the_street_office(settings, expo
     assert rows["凤鸣社区"]["persons_known"] == "120" and rows["凤鸣社区"]["in_all_four"] == "5"
     table = pq.read_table(day_dir(settings, "street_office") / "island_coverage.parquet")
     assert str(table.schema.field("persons_known").type) == "string"
-    assert table.column("in_civil").to_pylist() == ["<5", "<5"]
+    assert table.column("in_civil").to_pylist() == ["<5", "<5", "<5"]
     incidents = rows_of(settings, "street_office", "incidents_by_building")
     assert [r["incidents"] for r in incidents] == ["1", "3"]  # incidents are not persons: not suppressed
     assert incidents[0]["month"] == "2026-10-01" and incidents[0]["estate"] == "凤鸣苑"
+
+
+def test_a_row_of_persons_without_a_community_is_labelled_not_blank(settings, exported):
+    """The mart's NULL community (persons of no known house) reaches the clerk as 社区不明, in every file."""
+    rows = rows_of(settings, "street_office", "island_coverage")
+    assert [r["community"] for r in rows] == ["凤鸣社区", "长寿社区", "社区不明"]
+    assert rows[-1]["persons_known"] == "11"
+    table = pq.read_table(day_dir(settings, "street_office") / "island_coverage.parquet")
+    assert table.column("community").to_pylist()[-1] == "社区不明"
 
 
 def test_times_are_shown_in_shanghai_time_to_the_second(settings, exported):

@@ -156,3 +156,12 @@ def test_mask_must_be_known():
     raw = shipped_policy("grid_centre")
     raw["reports"]["elderly_alerts"]["columns"][1]["mask"] = "blur"
     assert "mask must be one of" in refused(raw)
+
+
+def test_if_empty_is_a_text_for_a_mart_column_only():
+    for column in (
+        {"name": "ref", "source": "person_ref", "if_empty": "无"},
+        {"name": "w", "source": "mart:w", "if_empty": 0},
+    ):
+        message = refused(with_column("grid_centre", "elderly_alerts", column))
+        assert "if_empty is a text shown in a mart column's empty cells" in message
