@@ -323,7 +323,7 @@ def _natural(record_key: str) -> tuple[tuple[int, int, str], ...]:
 
 def _keys(settings: Settings, policies: Mapping[str, Policy]) -> Keys | None:
     wanted = [d for d, p in sorted(policies.items()) if any(r.needs_person_key() for r in p.reports.values())]
-    return load_keys(settings.keys, departments=wanted) if wanted else None
+    return load_keys(settings.keys, wanted, settings.unresolved_keys) if wanted else None
 
 
 class _VaultReader:

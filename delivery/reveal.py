@@ -102,7 +102,7 @@ def reveal(
     """
     _require_actor_and_purpose(actor, purpose)
     fields = _allowed_fields(department, columns, load_policies() if policies is None else policies)
-    keys = load_keys(settings.keys, departments=[department])
+    keys = load_keys(settings.keys, [department], settings.unresolved_keys)
     dept_key = keys.department(department)
     if (person_refs is None) == (person_keys is None):
         raise RevealError("name the persons by person_refs or by person_keys (exactly one of them)")

@@ -182,6 +182,8 @@ class Settings:
     state_dir: Path
     sources: Mapping[str, SourceSettings]
     keys: Mapping[str, Secret] = field(default_factory=dict)
+    # Configured keys that did not resolve (warehouse-only commands): name -> the problem, e.g. a missing file.
+    unresolved_keys: Mapping[str, str] = field(default_factory=dict)
     quality: Mapping[str, Any] = field(default_factory=dict)
     config_path: Path | None = None
     # Where the private and published parts live (defaults beside the warehouse; see docs/configuration.md).
@@ -224,6 +226,8 @@ class Settings:
         """The secret configured as ``keys.<name>``; without one, ``error`` names the key, this file and
         ``needed_for`` (what needs it, and how to add it)."""
         secret = self.keys.get(name)
+        if secret is None and name in self.unresolved_keys:
+            raise error(f"{self.unresolved_keys[name]}: {needed_for}")
         if secret is None:
             where = f" in {self.config_path}" if self.config_path else ""
             raise error(f"keys.{name} is not configured{where}: {needed_for}")
@@ -294,11 +298,15 @@ def parse_settings(
         options = {k: resolver.resolve(f"sources.{name}.{k}", v) for k, v in body.items() if k != "kind"}
         sources[str(name)] = SourceSettings(str(name), str(body["kind"]), options, street_code or None)
 
-    # Warehouse-only commands (with_sources=False) get the keys that resolve and do not require the rest.
-    key_resolver = resolver if with_sources else _Resolver(environ, base_dir, [])
-    keys = {
-        str(name): key_resolver.secret(f"keys.{name}", ref) for name, ref in (raw.get("keys") or {}).items()
-    }
+    # Warehouse-only commands (with_sources=False) get the keys that resolve and do not require the rest;
+    # why each other key did not resolve is kept, for the step that needs it to say (a missing file ...).
+    keys, unresolved_keys = {}, {}
+    for name, ref in (raw.get("keys") or {}).items():
+        found: list[str] = []
+        keys[str(name)] = (resolver if with_sources else _Resolver(environ, base_dir, found)).secret(
+            f"keys.{name}", ref
+        )
+        unresolved_keys.update({str(name): problem for problem in found})
     quality = dict(raw.get("quality") or {})
     paths = {
         name: (base_dir / str(_get(raw, dotted)) if _get(raw, dotted) else None)
@@ -327,6 +335,7 @@ def parse_settings(
         state_dir=state_dir,
         sources=sources,
         keys={k: v for k, v in keys.items() if v is not None},
+        unresolved_keys=unresolved_keys,
         quality=quality,
         config_path=config_path,
         **paths,

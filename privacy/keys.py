@@ -193,15 +193,24 @@ class Keys:
             ) from None
 
 
-def load_keys(secrets_: Mapping[str, Secret], departments: Iterable[str] = ()) -> Keys:
+def load_keys(
+    secrets_: Mapping[str, Secret],
+    departments: Iterable[str] = (),
+    unresolved: Mapping[str, str] | None = None,
+) -> Keys:
     """Build ``Keys`` from ``Settings.keys``; every missing or malformed key is reported at once.
 
     Expected configuration names: ``person_key``, ``vault`` and ``dept:<name>`` for each department.
+    ``unresolved`` (``Settings.unresolved_keys``) says why a configured key has no value (a missing file).
     Raises ``KeyringError`` listing each problem.
     """
     problems: list[str] = []
+    unresolved = unresolved or {}
 
     def ring(name: str) -> KeyRing | None:
+        if name in unresolved and name not in secrets_:
+            problems.append(unresolved[name])
+            return None
         if name not in secrets_:
             problems.append(f"keys.{name}: not configured; add '{name}: {{env: NAME}}' to the keys section")
             return None

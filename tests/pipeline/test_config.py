@@ -9,6 +9,7 @@ import pytest
 from islandbridge.config import Secret, parse_as_of, parse_settings
 from islandbridge.errors import ConfigError
 from islandbridge.pipeline import check_settings, load_settings
+from islandbridge.privacy.keys import KeyringError, load_keys
 
 BASE = {
     "street": {"code": "511403001"},
@@ -109,6 +110,21 @@ def test_warehouse_only_commands_need_no_source_secrets(tmp_path):
     # known by name and kind (quarantine show needs the kind), the options and secret left unread
     assert settings.source("grid").kind == "grid_rest" and settings.source("grid").options == {}
     assert not settings.sources_resolved
+
+
+def test_a_warehouse_only_command_says_a_configured_key_file_is_missing_not_unconfigured(tmp_path):
+    """`export` with keys.vault = {file: ...} and the file gone: the message names the file, and does not
+    tell the operator to add a key the configuration already has."""
+    raw = BASE | {"keys": {"vault": {"file": "secrets/vault.keys"}, "person_key": {"env": "IB_PERSON_KEY"}}}
+    settings = parse_settings(raw, base_dir=tmp_path, environ={}, with_sources=False)
+    with pytest.raises(KeyringError) as caught:
+        load_keys(settings.keys, (), settings.unresolved_keys)
+    message = str(caught.value)
+    assert f"keys.vault: cannot read secret file {tmp_path / 'secrets/vault.keys'}" in message
+    assert "keys.person_key: environment variable IB_PERSON_KEY is not set" in message
+    assert "not configured" not in message
+    with pytest.raises(ConfigError, match="keys.vault: cannot read secret file .*: the vault"):
+        settings.key("vault", "the vault")
 
 
 @pytest.mark.parametrize("text", ["2026-11-20", "20261120", " 20261120 ", dt.date(2026, 11, 20)])
