@@ -114,6 +114,13 @@ def test_the_definition_sheet_states_the_small_count_threshold(exported):
     assert "counts under 5 are left empty" in facts["小数保护 small counts"]
 
 
+def test_the_definition_sheet_says_what_the_exit_status_codes_mean(exported):
+    """A clerk reading 离开状态 2 or 3 finds on the 说明 sheet which is 迁出 and which is 死亡."""
+    book = workbook(exported, "civil_affairs", "subsidy_after_exit")
+    meaning = {row[0]: row[3] for row in book[DEFINITION_SHEET].iter_rows(values_only=True) if row[0]}
+    assert meaning["离开状态"] == "2 = 迁出 moved out, 3 = 死亡 deceased"
+
+
 def test_a_report_s_note_is_on_its_definition_sheet_and_in_the_manifest(settings):
     """The marts' notes for the run (e.g. M's roster has not arrived) reach the clerk: first on the
     说明 sheet after the definition, and in the department's manifest.json; other reports have none."""
