@@ -121,6 +121,15 @@ def _report_sheet(book: xlsxwriter.Workbook, table: pa.Table, report: ReportPoli
         sheet.set_column(c, c, min(width + 2, MAX_WIDTH), fmt)
     sheet.freeze_panes(1, 0)
     sheet.autofilter(0, 0, max(table.num_rows, 1), len(headers) - 1)
+    _print_whole_rows(sheet)
+    sheet.repeat_rows(0)  # the header on every printed page
+
+
+def _print_whole_rows(sheet: xlsxwriter.worksheet.Worksheet) -> None:
+    """Printed landscape, every column on one page's width: a clerk's printout keeps each row whole."""
+    sheet.set_landscape()
+    sheet.set_paper(9)  # A4
+    sheet.fit_to_pages(1, 0)
 
 
 def _definition_sheet(
@@ -160,6 +169,7 @@ def _definition_sheet(
     sheet.set_column(0, 0, 24)
     sheet.set_column(1, 1, 60)
     sheet.set_column(2, 3, 30)
+    _print_whole_rows(sheet)
 
 
 class _Formats:

@@ -121,6 +121,17 @@ def test_the_definition_sheet_says_what_the_exit_status_codes_mean(exported):
     assert meaning["离开状态"] == "2 = 迁出 moved out, 3 = 死亡 deceased"
 
 
+def test_both_sheets_print_every_column_on_one_page_width(exported):
+    """LibreOffice printed a 10-column report over six portrait pages, the ID and amount away from the
+    name; now landscape, one page wide, the header repeated on every page."""
+    book = workbook(exported, "civil_affairs", "subsidy_after_exit")
+    for sheet in book.worksheets:
+        setup = sheet.page_setup
+        assert setup.orientation == "landscape" and sheet.sheet_properties.pageSetUpPr.fitToPage
+        assert (setup.fitToWidth or 1, setup.fitToHeight) == (1, 0)  # OOXML: an absent fitToWidth is 1
+    assert book.worksheets[0].print_title_rows == "$1:$1"
+
+
 def test_a_report_s_note_is_on_its_definition_sheet_and_in_the_manifest(settings):
     """The marts' notes for the run (e.g. M's roster has not arrived) reach the clerk: first on the
     说明 sheet after the definition, and in the department's manifest.json; other reports have none."""
