@@ -42,6 +42,7 @@ from islandbridge.delivery.policy import ColumnRule, ReportPolicy
 
 DEFINITION_SHEET = "说明"
 MAX_WIDTH = 60
+ROW_HEIGHT = 15  # points: one line of the default 11-point font
 DATE_FORMAT, DATETIME_FORMAT, MONTH_FORMAT = "yyyy-mm-dd", "yyyy-mm-dd hh:mm", "yyyy-mm"
 
 
@@ -157,18 +158,21 @@ def _definition_sheet(
                 "left empty; the last column names them",
             )
         )
+    widths = (24, 60, 30, 30)
     for i, (key, value) in enumerate(facts):
         sheet.write_string(i, 0, key, formats.header)
         sheet.write_string(i, 1, value or "", formats.wrap)
+        _fit_height(sheet, i, {1: value or ""}, widths)
     top = len(facts) + 1
     for c, head in enumerate(("列 column", "英文列名 name", "来源 source", "说明 meaning")):
         sheet.write_string(top, c, head, formats.header)
     for i, rule in enumerate(report.columns, start=top + 1):  # policy order, as in the CSV
-        for c, value in enumerate((rule.header, rule.name, rule.source, rule.description)):
+        values = (rule.header, rule.name, rule.source, rule.description)
+        for c, value in enumerate(values):
             sheet.write_string(i, c, value or "", formats.wrap)
-    sheet.set_column(0, 0, 24)
-    sheet.set_column(1, 1, 60)
-    sheet.set_column(2, 3, 30)
+        _fit_height(sheet, i, {c: v or "" for c, v in enumerate(values)}, widths)
+    for c, width in enumerate(widths):
+        sheet.set_column(c, c, width)
     _print_whole_rows(sheet)
 
 
@@ -238,6 +242,14 @@ def _write(sheet, row: int, col: int, kind: str, value: object, formats: _Format
 def _rows(table: pa.Table) -> Iterable[tuple]:
     for batch in table.to_batches():
         yield from zip(*(c.to_pylist() for c in batch.columns), strict=True)
+
+
+def _fit_height(sheet: xlsxwriter.worksheet.Worksheet, row: int, texts: dict[int, str], widths) -> None:
+    """A row tall enough for its wrapped text: spreadsheets do not grow a row written by XlsxWriter, and
+    LibreOffice printed a two-line definition over the next row."""
+    lines = max((-(-_width(text) // (widths[c] - 2)) for c, text in texts.items()), default=1)
+    if lines > 1:
+        sheet.set_row(row, ROW_HEIGHT * lines)
 
 
 def _width(text: str) -> int:

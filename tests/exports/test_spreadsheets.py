@@ -132,6 +132,19 @@ def test_both_sheets_print_every_column_on_one_page_width(exported):
     assert book.worksheets[0].print_title_rows == "$1:$1"
 
 
+def test_a_definition_longer_than_its_column_gets_a_row_tall_enough(exported):
+    """The wrapped definition printed its second line over the 数据日期 row below it."""
+    sheet = workbook(exported, "grid_centre", "elderly_alerts")[DEFINITION_SHEET]
+    row = next(
+        r for r in range(1, sheet.max_row + 1) if sheet.cell(row=r, column=1).value == "定义 definition"
+    )
+    assert sheet.row_dimensions[row].height >= 2 * 15  # 150 characters in a column 60 wide: 3 lines
+    run_id = next(
+        r for r in range(1, sheet.max_row + 1) if sheet.cell(row=r, column=1).value == "运行编号 run id"
+    )
+    assert sheet.row_dimensions[run_id].height is None  # one-line rows keep the default
+
+
 def test_a_report_s_note_is_on_its_definition_sheet_and_in_the_manifest(settings):
     """The marts' notes for the run (e.g. M's roster has not arrived) reach the clerk: first on the
     说明 sheet after the definition, and in the department's manifest.json; other reports have none."""
