@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 import sqlite3
 
 import duckdb
@@ -82,6 +83,12 @@ def test_the_demo_runs_the_dag_through_airflow_end_to_end(tmp_path, capfd):
     assert "[demo] done. Run ib_20261120T160000Z, the day 2026-11-20" in out and "warehouse.duckdb" in out
     for part in ("quality:", "reports (rows):", "run report:", "quality report:", "snapshot:", "exports:"):
         assert part in out
+    # The summary's expectations add up to the validate step's line (the sources') and the reports' at build.
+    total, at_validate, at_build = map(
+        int, re.search(r"quality: +(\d+) expectations \((\d+) on the sources at validate, (\d+) on", out).groups()
+    )
+    assert total == at_validate + at_build and at_build > 0
+    assert re.search(rf"validate [a-z, ]+: {at_validate} expectations", captured.err + out)
     # Quiet: our step lines and the summary, no third-party chatter (GX registrations, Airflow internals).
     assert "Skipping registering" not in captured.err + out
     assert len((captured.err + out).splitlines()) < 60, captured.err + out
