@@ -10,8 +10,11 @@ department's reports, the ordered output columns and where each comes from:
 
 A column may also carry ``mask: name|phone|id`` (shown masked, as ``张*伟``) or ``suppress_below: 5``
 (a count under the threshold is shown as ``<5``). ``withheld`` lists the mart's columns the department
-does not receive; a mart column that is neither exported nor withheld makes the exporter refuse the
-report, so a column added to a mart never reaches a department unnoticed.
+does not receive. What staff read on a workbook's 说明 sheet is in Chinese: a report's ``definition``
+(its English ``description`` stays beside it) and each column's ``description``, its meaning; a
+``definition`` or column ``description`` without a Chinese character is refused. A mart column that is
+neither exported nor withheld makes the exporter refuse the report, so a column added to a mart never
+reaches a department unnoticed.
 
 The code holds a floor that no policy file can lower (``DEPARTMENTS``, from DEPARTMENTS.md): the known
 departments and their reports, and the identifiers each may receive at all. A policy is refused when it
@@ -53,7 +56,12 @@ _ORDER = re.compile(
     r"(?:\s+nulls\s+(?P<nulls>first|last))?"
 )
 _COLUMN_KEYS = {"name", "source", "mask", "suppress_below", "description", "label", "if_empty"}
-_REPORT_KEYS = {"description", "label", "order_by", "columns", "withheld"}
+_REPORT_KEYS = {"description", "definition", "label", "order_by", "columns", "withheld"}
+# Text a clerk reads (a report's definition, a column's meaning) is Chinese: it holds a CJK character.
+_CHINESE = re.compile(r"[\u4e00-\u9fff]")
+# YAML folds a long text's line break into a space; between two Chinese characters or marks it is dropped.
+_WIDE = r"[\u2018-\u201d\u3000-\u303f\u4e00-\u9fff\uff00-\uffef]"
+_FOLDED = re.compile(rf"(?<={_WIDE}) (?={_WIDE})")
 _POLICY_KEYS = {"department", "version", "description", "forbidden", "reports"}
 
 
@@ -99,7 +107,7 @@ class ColumnRule:
     mask: str | None = None
     suppress_below: int | None = None
     label: str = ""  # the header staff read (Chinese); the English name stays in the data dictionary
-    description: str = ""
+    description: str = ""  # the meaning, in Chinese: the 说明 sheet's 说明 meaning column
     if_empty: str | None = None  # what a text cell without a value shows (e.g. 社区不明), instead of a blank
 
     @property
@@ -129,8 +137,9 @@ class ReportPolicy:
     columns: tuple[ColumnRule, ...]
     order_by: tuple[OrderKey, ...]
     withheld: tuple[str, ...] = ()
-    description: str = ""
+    description: str = ""  # in English, for whoever maintains the export
     label: str = ""  # the report's title for staff (Chinese), e.g. 应享未享
+    definition: str = ""  # what the report lists, in Chinese, for the clerk: the 说明 sheet's 定义
 
     def mart_columns(self) -> tuple[str, ...]:
         return tuple(c.field for c in self.columns if c.kind == "mart")
@@ -327,6 +336,7 @@ def _report(
     for column in sorted(set(withheld) & set(DIRECT_IDENTIFIERS + (PERSON_KEY,))):
         problems.append(f"{where}: withheld column {column!r} must not be in a mart at all")
     order_by = _order_by(where, body.get("order_by", []), names, problems)
+    _check_chinese(where, "definition", body.get("definition"), problems)
     return ReportPolicy(
         name,
         tuple(columns),
@@ -334,6 +344,7 @@ def _report(
         tuple(withheld),
         str(body.get("description", "")),
         str(body.get("label", "")),
+        _unfold(str(body.get("definition", ""))),
     )
 
 
@@ -355,13 +366,14 @@ def _column(
         raw.get("mask"),
         raw.get("suppress_below"),
         str(raw.get("label", "")),
-        str(raw.get("description", "")),
+        _unfold(str(raw.get("description", ""))),
         raw.get("if_empty"),
     )
     before = len(problems)
     _check_names(at, rule, problems)
     _check_identifier(at, rule, department, forbidden, problems)
     _check_display(at, rule, problems)
+    _check_chinese(at, "description", raw.get("description"), problems)
     return rule if len(problems) == before else None
 
 
@@ -420,6 +432,16 @@ def _check_display(at: str, rule: ColumnRule, problems: list[str]) -> None:
         problems.append(
             f"{at}: if_empty is a text shown in a mart column's empty cells, got {rule.if_empty!r}"
         )
+
+
+def _unfold(text: str) -> str:
+    return _FOLDED.sub("", text)
+
+
+def _check_chinese(where: str, key: str, value: Any, problems: list[str]) -> None:
+    """A text staff read (a report's ``definition``, a column's ``description``) must be Chinese text."""
+    if value is not None and not (isinstance(value, str) and _CHINESE.search(value)):
+        problems.append(f"{where}: '{key}' is read by department staff and must be Chinese text, got {value!r}")
 
 
 def _order_by(where: str, raw: Any, names: Sequence[str], problems: list[str]) -> tuple[OrderKey, ...]:

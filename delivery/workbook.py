@@ -13,9 +13,11 @@ Two sheets:
   a value typed in later stays text too), whole numbers and amounts as numbers, dates as real dates
   (``yyyy-mm-dd``; a month column, kept as its first day, shows ``yyyy-mm``), date-times as local time
   (``yyyy-mm-dd hh:mm``), column widths that fit the text;
-- ``说明`` (definition): what the report is, any note its reader must know first (``注意 note``: e.g. that
+- ``说明`` (definition): what the report is (the policy's Chinese ``definition``, then its English
+  ``description``), any note its reader must know first (``注意 note``: e.g. that
   the month's roster has not arrived), the day and run it is for, the department and policy version, and a
-  data dictionary row per column (label, English name, where it comes from, meaning).
+  data dictionary row per column (label, English name, where it comes from, meaning: the column's Chinese
+  ``description``).
 
 Counts under a policy's ``suppress_below`` stay numeric columns: the cell is left empty and the row's
 ``少于N人`` column names which counts were withheld, where the CSV shows ``<N`` in place.
@@ -140,8 +142,9 @@ def _definition_sheet(
     formats = _Formats(book)
     facts = [
         ("报表 report", f"{report.label} ({report.name})" if report.label else report.name),
-        ("定义 definition", report.description),
+        ("定义 definition", report.definition or report.description),
         *(("注意 note", note) for note in meta.notes),
+        *((("英文定义 in English", report.description),) if report.definition and report.description else ()),
         ("数据日期 as of", f"{meta.day}（上海时间，当日 0 点的情况 / as of 00:00 Asia/Shanghai）"),
         ("运行编号 run id", meta.run_id),
         ("部门 department", meta.department),

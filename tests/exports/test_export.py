@@ -21,7 +21,7 @@ REPORTS = {
     "civil_affairs": ["senior_allowance_gaps", "subsidy_after_exit", "unmatched_roster_rows"],
     "street_office": ["island_coverage", "incidents_by_building"],
 }
-POLICY_VERSIONS = {"grid_centre": 2, "civil_affairs": 1, "street_office": 2}
+POLICY_VERSIONS = {"grid_centre": 3, "civil_affairs": 2, "street_office": 3}
 
 
 def clock_at(hour: int):
@@ -330,7 +330,7 @@ def test_return_value_holds_counts_and_paths_only(settings, exported):
     assert "pk_" not in text and "gc_" not in text and "ca_" not in text
     assert exported["departments"]["grid_centre"] == {
         "path": str(day_dir(settings, "grid_centre").resolve()),
-        "policy_version": 2,
+        "policy_version": 3,
         "reports": {"elderly_alerts": 3, "no_device_coverage": 1},
         "audit_entries": 2,
     }

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from islandbridge.delivery.policy import DEPARTMENTS, PolicyError, load_policies, parse_policies
@@ -165,3 +167,31 @@ def test_if_empty_is_a_text_for_a_mart_column_only():
     ):
         message = refused(with_column("grid_centre", "elderly_alerts", column))
         assert "if_empty is a text shown in a mart column's empty cells" in message
+
+
+def test_every_shipped_report_has_a_chinese_definition_and_every_column_a_meaning():
+    """The 说明 sheet's 定义 and 说明 meaning come from here; a clerk reads Chinese."""
+    for policy in load_policies().values():
+        for report in policy.reports.values():
+            assert re.search("[\u4e00-\u9fff]", report.definition), (policy.department, report.name)
+            assert report.description, (policy.department, report.name)  # the English stays
+            empty = [c.name for c in report.columns if not re.search("[\u4e00-\u9fff]", c.description)]
+            assert not empty, (policy.department, report.name, empty)
+            texts = [report.definition, *(c.description for c in report.columns)]
+            assert not [t for t in texts if re.search("[。；，、] ", t)], "a folded line left a space"
+
+
+@pytest.mark.parametrize("key", ["definition", "description"])
+def test_an_english_only_definition_or_meaning_is_refused(key):
+    raw = shipped_policy("civil_affairs")
+    report = raw["reports"]["subsidy_after_exit"]
+    (report if key == "definition" else report["columns"][0])[key] = "roster rows whose person moved out"
+    assert f"'{key}' is read by department staff and must be Chinese text" in refused(raw)
+
+
+def test_a_folded_line_break_between_chinese_characters_leaves_no_space():
+    raw = shipped_policy("civil_affairs")
+    raw["reports"]["subsidy_after_exit"]["definition"] = "应退未退：名册中，\n迁出或死亡的人 (2, 3)。 按行号排列"
+    texts = policy_texts(raw)
+    policy = parse_policies(texts)["civil_affairs"]
+    assert policy.reports["subsidy_after_exit"].definition == "应退未退：名册中，\n迁出或死亡的人 (2, 3)。按行号排列"

@@ -118,7 +118,22 @@ def test_the_definition_sheet_says_what_the_exit_status_codes_mean(exported):
     """A clerk reading 离开状态 2 or 3 finds on the 说明 sheet which is 迁出 and which is 死亡."""
     book = workbook(exported, "civil_affairs", "subsidy_after_exit")
     meaning = {row[0]: row[3] for row in book[DEFINITION_SHEET].iter_rows(values_only=True) if row[0]}
-    assert meaning["离开状态"] == "2 = 迁出 moved out, 3 = 死亡 deceased"
+    assert meaning["离开状态"].startswith("2 = 迁出，3 = 死亡")
+
+
+def test_the_definition_sheet_defines_the_report_and_every_column_in_chinese(exported):
+    """A clerk reads Chinese: the definition is the policy's Chinese one (the English follows), and no
+    column's 说明 meaning is empty; 出生日期 says why it can be blank beside an age."""
+    book = workbook(exported, "civil_affairs", "senior_allowance_gaps")
+    rows = [r for r in book[DEFINITION_SHEET].iter_rows(values_only=True) if r[0]]
+    facts = {r[0]: r[1] for r in rows}
+    assert facts["定义 definition"].startswith("应享未享：")
+    assert facts["英文定义 in English"].startswith("living 户籍 residents aged 80+")
+    top = next(i for i, r in enumerate(rows) if r[0] == "列 column")
+    meanings = {r[0]: r[3] for r in rows[top + 1 :]}
+    assert list(meanings) == ["人员编号", "姓名", "身份证号码", "社区", "出生日期", "年龄"]
+    assert all(meanings.values())
+    assert "身份证号码里的出生日期" in meanings["出生日期"]
 
 
 def test_both_sheets_print_every_column_on_one_page_width(exported):
