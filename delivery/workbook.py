@@ -161,7 +161,7 @@ def _definition_sheet(
                 "left empty; the last column names them",
             )
         )
-    widths = (24, 60, 30, 30)
+    widths = (24, 60, 30, 50)  # the meaning (last) is the longest text of a column row
     for i, (key, value) in enumerate(facts):
         sheet.write_string(i, 0, key, formats.header)
         sheet.write_string(i, 1, value or "", formats.wrap)
