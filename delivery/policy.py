@@ -211,11 +211,13 @@ def check_policy(policy: Policy) -> None:
         where = f"{policy.origin}: report {name!r}"
         if name != report.name or not NAME.fullmatch(name) or (department and name not in department.reports):
             problems.append(f"{where}: unknown or unsafe report name")
+        _check_chinese(where, "definition", report.definition or None, problems)
         for rule in report.columns:
             at = f"{where}, column {rule.name!r}"
             _check_names(at, rule, problems)
             _check_identifier(at, rule, department, policy.forbidden, problems)
             _check_display(at, rule, problems)
+            _check_chinese(at, "description", rule.description or None, problems)
     if problems:
         raise PolicyError(f"{len(problems)} policy problem(s):\n  - " + "\n  - ".join(problems))
 
@@ -441,7 +443,9 @@ def _unfold(text: str) -> str:
 def _check_chinese(where: str, key: str, value: Any, problems: list[str]) -> None:
     """A text staff read (a report's ``definition``, a column's ``description``) must be Chinese text."""
     if value is not None and not (isinstance(value, str) and _CHINESE.search(value)):
-        problems.append(f"{where}: '{key}' is read by department staff and must be Chinese text, got {value!r}")
+        problems.append(
+            f"{where}: '{key}' is read by department staff and must be Chinese text, got {value!r}"
+        )
 
 
 def _order_by(where: str, raw: Any, names: Sequence[str], problems: list[str]) -> tuple[OrderKey, ...]:

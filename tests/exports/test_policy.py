@@ -191,7 +191,12 @@ def test_an_english_only_definition_or_meaning_is_refused(key):
 
 def test_a_folded_line_break_between_chinese_characters_leaves_no_space():
     raw = shipped_policy("civil_affairs")
-    raw["reports"]["subsidy_after_exit"]["definition"] = "应退未退：名册中，\n迁出或死亡的人 (2, 3)。 按行号排列"
+    raw["reports"]["subsidy_after_exit"]["definition"] = (
+        "应退未退：名册中，\n迁出或死亡的人 (2, 3)。 按行号排列"
+    )
     texts = policy_texts(raw)
     policy = parse_policies(texts)["civil_affairs"]
-    assert policy.reports["subsidy_after_exit"].definition == "应退未退：名册中，\n迁出或死亡的人 (2, 3)。按行号排列"
+    assert (
+        policy.reports["subsidy_after_exit"].definition
+        == "应退未退：名册中，\n迁出或死亡的人 (2, 3)。按行号排列"
+    )

@@ -91,6 +91,17 @@ def test_a_policy_built_in_code_is_checked_too(settings):
     assert files_under(settings.exports_dir) == []
 
 
+def test_a_policy_built_in_code_cannot_give_staff_an_english_definition(settings):
+    """What a clerk reads on the 说明 sheet is Chinese, whether the policy came from a file or from code."""
+    policies = load_policies()
+    civil = policies["civil_affairs"]
+    gaps = dataclasses.replace(civil.reports["senior_allowance_gaps"], definition="residents aged 80+")
+    policies["civil_affairs"] = dataclasses.replace(civil, reports={**civil.reports, gaps.name: gaps})
+    with pytest.raises(PolicyError, match="'definition' is read by department staff"):
+        export(settings, policies=policies)
+    assert files_under(settings.exports_dir) == []
+
+
 @pytest.mark.parametrize("name", ["../evil", "..", "grid_centre/../../x", "/tmp/x"])
 def test_a_department_name_that_would_escape_exports_is_refused(settings, name):
     policies = load_policies()
