@@ -1,35 +1,48 @@
 """``core.device_events``: the IoT platform's events as Parquet day partitions behind a view.
 
 Events are kept as Parquet under ``events_dir/day=YYYY-MM-DD/events-<sha>.parquet`` (the
-Asia/Shanghai day of the event's own ``ts``), one row per ``event_id`` across all runs (the copy
+Asia/Shanghai day of the event's own ``ts``; a day may have several files, see below), one row per
+``event_id`` across all runs (the copy
 delivered first is kept; later copies are counted as duplicates in ``core.device_event_runs``). A
 broken clock (``ts`` before 2000, or more than a day after the delivering run's as-of — or after the
 arrival time its connector estimated for the log it read, ``reference_ms`` in the run's events state, when
 that lies more than an hour after the as-of, `connectors.iot_clock`) is kept but
 flagged (``clock_ok = false``, ``event_at`` NULL); a late event counts at its own ``ts`` and is flagged
 ``is_late`` when it happened before the previous run's T. Each build merges the raw slices of every run
-up to T not merged yet (and its own run again), rewriting only the days they touch. The raw slices are
+up to T not merged yet (and its own run again), writing only the days they touch. The raw slices are
 read directly (for an event log kept as Parquet parts, `islandbridge.landing.raw_parts`, only the
 pending runs' parts).
 
 Settling duplicates looks at keys only: the pending events' ``(event_id, received_ms, received_run)``
 and the same three columns of the rows the touched days already hold; among the event_ids seen more
-than once, the copies that lose (a later ``received_ms``, then a later run) go to ``_ib_ev_lost``. Each
-touched day is then written as its kept rows plus the new rows, less the losers, sorted by ``ts``; no
-sort or window runs over all the columns of all the events.
+than once, the copies that lose (a later ``received_ms``, then a later run) go to ``_ib_ev_lost``.
+
+**Several files a day.** A touched day keeps every file of it that holds no pending run's rows and no
+losing row: its new rows (less the losers) go to one *additional* file of the day. Late events for a
+day already written are the common case (a day's file of 2.7 million events at 300,000 residents gets a
+few thousand late ones the next day), and a late copy of an event the day already holds loses to it (it
+was delivered later), so the day's files stay as they are. Only a file that holds a pending run's rows
+(the same run built again) or a row that loses (an earlier-delivered copy merged after it, e.g. a run
+merged late) is rewritten: its remaining rows and the new rows together make the day's new file. When a
+day would have more than `MAX_FILES_PER_DAY` files, the day's files but its largest are merged with the
+new rows into one (`MAX_FILES_PER_DAY`). Each new file is sorted by ``ts``; no sort or window runs over
+all the columns of all the events.
 Each day is read by DuckDB and its file written (zstd Parquet) by a second thread, so the next day is
 read while the previous one is written; at most two days' rows are held at once.
 
 Atomicity: a day's new content is written to a temporary file and renamed to a *content-addressed*
 name before the transaction; nothing refers to it yet. The transaction then rebuilds the tables,
-replaces ``core.device_event_files`` (the live file of each day) and re-creates the view over exactly
-those files. Files no longer listed are deleted only after the commit. A failure or a kill at any
+updates ``core.device_event_files`` (the live files of each day, keyed by day and file) and
+re-creates the view over exactly those files. Files no longer listed are deleted only after the commit. A failure or a kill at any
 point leaves the previous view on the previous files, both intact; leftovers are removed by the next
-build. Re-running the same as-of writes the same bytes under the same names: nothing changes.
+build. Re-running the same as-of writes the same bytes under the same names: nothing changes. A
+warehouse whose file table is keyed by day alone (one file a day, before several were allowed) is
+migrated by the next build, in a transaction of its own (``device_events.migrate``).
 
 `islandbridge.warehouse.core.build_core` drives it: `EventStore.stage` before its transaction,
 `EventStore.publish` inside it, `EventStore.collect_garbage` after the commit. The SQL is
-``schemas/core/device_events.<step>.sql`` (``ddl``: the file and run tables; ``new``: the pending runs'
+``schemas/core/device_events.<step>.sql`` (``ddl``: the file and run tables; ``migrate``: the file
+table keyed by day alone to (day, file); ``new``: the pending runs'
 events, ``{table}`` and ``{columns}`` filled in here; ``settle``: the losing copies, from the keys of
 the new events and of the ``{kept}`` rows; ``runs``: each run's counts).
 """
@@ -53,7 +66,7 @@ from islandbridge.connectors.iot_clock import EARLIEST_MS, READ_LATE_MS, SLACK_M
 from islandbridge.errors import TerminalError
 from islandbridge.landing import raw_parts
 from islandbridge.schemas import core_sql
-from islandbridge.storage import existing_columns
+from islandbridge.storage import existing_columns, transaction
 
 LOCAL_TZ = "Asia/Shanghai"  # a day partition is the local day of the event's own ts
 
@@ -93,13 +106,29 @@ ROW_GROUP_ROWS = 128 * 1024
 # build of 6.4 million took 34 instead of 24 CPU-s with it, so smaller merges (a day of a 300,000 street is
 # ~2 million events) keep the temp table.
 SPOOL_ABOVE_ROWS = 12_000_000
+# A day holds at most this many files: its first file and the late events of up to seven later runs. A
+# run that would add one more merges the day's files but its largest (the first, as a rule) with its new
+# rows instead. The merged files are small (late events: ~0.7 % of a day each at 300,000 residents), so
+# a compaction costs little; the bound keeps a year's view at most 8 files a day, ~2,900 in all.
+MAX_FILES_PER_DAY = 8
+
+
+FileEntry = tuple[str, int, str, list[str]]  # a row of core.device_event_files but its day
+
+
+@dataclass(frozen=True)
+class DayChange:
+    """A day's change: the files it drops (relative to the root) and the file it gains, if any."""
+
+    dropped: tuple[str, ...]
+    added: FileEntry | None
 
 
 @dataclass
 class StagedEvents:
-    """What a build will publish: the new file of each affected day (None: the day is now empty)."""
+    """What a build will publish: the change of each affected day (files not named stay as they are)."""
 
-    days: dict[dt.date, tuple[str, int, str, list[str]] | None]
+    days: dict[dt.date, DayChange]
     runs: list[tuple]
     duplicates: int = 0
 
@@ -114,6 +143,7 @@ class EventStore:
     def stage(self, con, bound: Mapping[str, str], at: dt.datetime, run_id: str) -> StagedEvents:
         """Merge the pending runs' raw events into new day files (not yet referenced by anything)."""
         con.execute(core_sql("device_events.ddl"))
+        _migrate(con)
         source = next((s for s, system in sorted(bound.items()) if system == "iot_platform"), None)
         table = f"raw.{source}__events" if source else None
         have = existing_columns(con, table) if table else set()
@@ -176,7 +206,7 @@ class EventStore:
     def _check_live_files(self, con) -> None:
         gone = [
             r[0]
-            for r in con.execute("SELECT file FROM core.device_event_files ORDER BY day").fetchall()
+            for r in con.execute("SELECT file FROM core.device_event_files ORDER BY day, file").fetchall()
             if not (self.root / r[0]).is_file()
         ]
         if gone:
@@ -207,42 +237,76 @@ class EventStore:
                 {"pending": pending},
             ).fetchall()
         ]
-        old = dict(
-            con.execute(
-                "SELECT day, file FROM core.device_event_files WHERE list_contains($days, day) ORDER BY day",
-                {"days": days},
-            ).fetchall()
+        old: dict[dt.date, list[tuple[str, int, list[str]]]] = {}
+        for day, file, rows, runs in con.execute(
+            "SELECT day, file, rows, runs FROM core.device_event_files WHERE list_contains($days, day) "
+            "ORDER BY day, file",
+            {"days": days},
+        ).fetchall():
+            old.setdefault(day, []).append((file, rows, runs))
+        files = [self.root / f for entries in old.values() for f, _, _ in entries]
+        kept = (
+            _kept_sql(files, pending, "event_id, received_ms, received_run, day, filename")
+            if files
+            else _NO_KEPT_KEYS
         )
-        keys = "event_id, received_ms, received_run, day"
-        kept = _kept_sql([self.root / f for f in old.values()], pending, keys) if old else _NO_KEPT_KEYS
         for statement in core_sql("device_events.settle", kept=kept).split(";\n"):
             if statement.strip():
                 con.execute(statement)
-        written: dict[dt.date, tuple[str, int, str, list[str]] | None] = {}
+        adding = {
+            r[0]
+            for r in con.execute(
+                "SELECT DISTINCT day FROM _ib_ev_new WHERE new_row NOT IN "
+                "(SELECT new_row FROM _ib_ev_lost WHERE new_row IS NOT NULL)"
+            ).fetchall()
+        }
+        losing = {
+            r[0]
+            for r in con.execute(
+                "SELECT DISTINCT old_file FROM _ib_ev_lost WHERE old_file IS NOT NULL"
+            ).fetchall()
+        }
+        changes: dict[dt.date, DayChange] = {}
         # a day's Parquet file is written (zstd, GIL released) on a second thread while DuckDB reads the
         # next day: one write in flight, so at most two days' rows are held at once
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ib-day-writer") as writer:
-            flight: tuple[dt.date, Future] | None = None
+            flight: tuple[dt.date, tuple[str, ...], Future] | None = None
             for day in days:
-                data = self._day_rows(con, day, self.root / old[day] if day in old else None, pending)
+                redone = self._redone(old.get(day, []), set(pending), losing, day in adding)
+                data = self._day_rows(con, day, [self.root / f for f in redone], pending)
                 if flight is not None:
-                    written[flight[0]] = flight[1].result()
-                flight = (day, writer.submit(self._write_day, day, data)) if data is not None else None
-                if data is None:
-                    written[day] = None
+                    changes[flight[0]] = DayChange(flight[1], flight[2].result())
+                flight = (
+                    (day, redone, writer.submit(self._write_day, day, data)) if data is not None else None
+                )
+                if data is None and redone:
+                    changes[day] = DayChange(redone, None)
             if flight is not None:
-                written[flight[0]] = flight[1].result()
-        staged = StagedEvents(dict(sorted(written.items())), self._run_stats(con, pending))
+                changes[flight[0]] = DayChange(flight[1], flight[2].result())
+        staged = StagedEvents(dict(sorted(changes.items())), self._run_stats(con, pending))
         staged.duplicates = sum(r[4] for r in staged.runs)
         return staged
 
-    def _day_rows(self, con, day: dt.date, old: Path | None, pending: list[str]) -> pa.Table | None:
-        """The day's rows as its new file holds them: the kept rows but the losers, and the new rows."""
+    def _redone(
+        self, entries: list[tuple[str, int, list[str]]], pending: set[str], losing: set[str], adding: bool
+    ) -> tuple[str, ...]:
+        """The day's files its new file replaces: those holding a pending run's rows or a losing row; and,
+        when a new file would bring the day over `MAX_FILES_PER_DAY` files, all but its largest."""
+        redone = [f for f, _, runs in entries if pending & set(runs or ()) or str(self.root / f) in losing]
+        left = [(rows, f) for f, rows, _ in entries if f not in redone]
+        if (adding or redone) and len(left) >= MAX_FILES_PER_DAY:
+            largest = max(left, key=lambda e: (e[0], e[1]))[1]
+            redone += [f for _, f in left if f != largest]
+        return tuple(sorted(redone))
+
+    def _day_rows(self, con, day: dt.date, redone: list[Path], pending: list[str]) -> pa.Table | None:
+        """The rows of the day's new file: the rows of the files it replaces but the losers and the pending
+        runs' rows, and the day's new rows but the losers (None: nothing to write)."""
         kept = (
-            f"SELECT {_EVENT_COLUMNS} FROM {_kept_sql([old], pending, _EVENT_COLUMNS)} o "
+            f"SELECT {_EVENT_COLUMNS} FROM {_kept_sql(redone, pending, _EVENT_COLUMNS)} o "
             "WHERE NOT EXISTS (SELECT 1 FROM _ib_ev_lost l WHERE l.old_day = o.day "
             "AND l.event_id = o.event_id AND l.received_run = o.received_run) UNION ALL "
-            if old
+            if redone
             else ""
         )
         data = con.sql(
@@ -252,7 +316,7 @@ class EventStore:
         ).to_arrow_table()
         return data.cast(EVENT_SCHEMA) if data.num_rows else None
 
-    def _write_day(self, day: dt.date, data: pa.Table) -> tuple[str, int, str, list[str]]:
+    def _write_day(self, day: dt.date, data: pa.Table) -> FileEntry:
         """Write a day's rows to a temporary file and rename it to its content-addressed name."""
         folder = self.root / f"day={day.isoformat()}"
         folder.mkdir(parents=True, exist_ok=True)
@@ -281,38 +345,45 @@ class EventStore:
     def publish(self, con, staged: StagedEvents) -> None:
         """Inside the build's transaction: point the file table and the view at the staged files."""
         con.execute(core_sql("device_events.ddl"))
-        for day, entry in sorted(staged.days.items()):
-            con.execute("DELETE FROM core.device_event_files WHERE day = ?", [day])
-            if entry is not None:
-                con.execute("INSERT INTO core.device_event_files VALUES (?, ?, ?, ?, ?)", [day, *entry])
+        for day, change in sorted(staged.days.items()):
+            con.execute(
+                "DELETE FROM core.device_event_files WHERE day = ? AND list_contains(?, file)",
+                [day, list(change.dropped)],
+            )
+            if change.added is not None:
+                con.execute(
+                    "INSERT INTO core.device_event_files VALUES (?, ?, ?, ?, ?)", [day, *change.added]
+                )
         for row in staged.runs:
             con.execute("DELETE FROM core.device_event_runs WHERE run_id = ?", [row[0]])
             con.execute("INSERT INTO core.device_event_runs VALUES (?, ?, ?, ?, ?, ?, ?)", list(row))
-        files = [
-            self.root / r[0]
-            for r in con.execute("SELECT file FROM core.device_event_files ORDER BY day").fetchall()
-        ]
-        con.execute(f"CREATE OR REPLACE VIEW core.device_events AS {_events_view_sql(files)}")
+        self._view(con)
 
     def drop_days_before(self, con, day: dt.date, *, apply: bool) -> tuple[int, int]:
-        """Retention: the day partitions before ``day`` leave ``core.device_event_files`` and the view (the
-        files go with the next `collect_garbage`). Returns (days, events) dropped, or that would be."""
+        """Retention: the day partitions before ``day`` (every file of them) leave ``core.device_event_files``
+        and the view (the files go with the next `collect_garbage`). Returns (days, events) dropped, or that
+        would be."""
         if not con.execute(
             "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'core' "
             "AND table_name = 'device_event_files'"
         ).fetchall()[0][0]:
             return 0, 0
         days, rows = con.execute(
-            "SELECT count(*), coalesce(sum(rows), 0) FROM core.device_event_files WHERE day < ?", [day]
+            "SELECT count(DISTINCT day), coalesce(sum(rows), 0) FROM core.device_event_files WHERE day < ?",
+            [day],
         ).fetchall()[0]
         if apply and days:
             con.execute("DELETE FROM core.device_event_files WHERE day < ?", [day])
-            files = [
-                self.root / r[0]
-                for r in con.execute("SELECT file FROM core.device_event_files ORDER BY day").fetchall()
-            ]
-            con.execute(f"CREATE OR REPLACE VIEW core.device_events AS {_events_view_sql(files)}")
+            self._view(con)
         return int(days), int(rows)
+
+    def _view(self, con) -> None:
+        """Re-create ``core.device_events`` over the files listed in ``core.device_event_files``."""
+        files = [
+            self.root / r[0]
+            for r in con.execute("SELECT file FROM core.device_event_files ORDER BY day, file").fetchall()
+        ]
+        con.execute(f"CREATE OR REPLACE VIEW core.device_events AS {_events_view_sql(files)}")
 
     def collect_garbage(self, con) -> int:
         """After the commit: delete day files no longer listed (and leftovers of a failed build)."""
@@ -356,14 +427,31 @@ _SQL_TYPES = {
 
 _NO_KEPT_KEYS = (
     "(SELECT NULL::VARCHAR AS event_id, NULL::BIGINT AS received_ms, NULL::VARCHAR AS received_run, "
-    "NULL::DATE AS day WHERE false)"
+    "NULL::DATE AS day, NULL::VARCHAR AS filename WHERE false)"
 )
 
 
 def _kept_sql(files: Sequence[Path], pending: list[str], columns: str) -> str:
-    """``columns`` of the rows of day ``files`` not delivered by a pending run (those are merged again)."""
+    """``columns`` of the rows of day ``files`` not delivered by a pending run (those are merged again);
+    ``filename`` is the file a row is in, as the path was given."""
     runs = "[" + ", ".join("'" + r.replace("'", "''") + "'" for r in pending) + "]"
-    return f"(SELECT {columns} FROM read_parquet({_path_list(files)}) WHERE NOT list_contains({runs}, received_run))"
+    return (
+        f"(SELECT {columns} FROM read_parquet({_path_list(files)}, filename = true) "
+        f"WHERE NOT list_contains({runs}, received_run))"
+    )
+
+
+def _migrate(con) -> None:
+    """A file table keyed by day alone (one file a day, the layout before several) re-keyed by (day, file)."""
+    key = con.execute(
+        "SELECT constraint_column_names FROM duckdb_constraints() WHERE schema_name = 'core' "
+        "AND table_name = 'device_event_files' AND constraint_type = 'PRIMARY KEY'"
+    ).fetchall()
+    if key and key[0][0] == ["day"]:
+        with transaction(con):
+            for statement in core_sql("device_events.migrate").split(";\n"):
+                if statement.strip():
+                    con.execute(statement)
 
 
 def _pending_rows(con, table: str, pending: list[str]) -> int:
