@@ -167,6 +167,7 @@ def _print_row(row: dict) -> None:
         f"vault {row['vault_bytes'] / 2**20:5.1f} MiB  growth {growth}  "
         f"(blocks in use {row['warehouse_vault_used_bytes'] / 2**20:.1f} MiB)  "
         f"events {row['device_events_bytes'] / 2**20:.1f} MiB  steps {row.get('steps_s')}  "
+        f"CPU {row.get('steps_cpu_s')}  "
         f"reconcile {row.get('reconcile_s')}",
         flush=True,
     )
@@ -182,7 +183,7 @@ def _sync(config: str, day: str) -> None:
     from islandbridge import pipeline
     from islandbridge.config import parse_as_of
 
-    steps = _timed_steps(pipeline)
+    steps, cpu = _timed_steps(pipeline)
     t0 = time.perf_counter()
     summary = pipeline.sync(pipeline.load_settings(config, environ=os.environ), parse_as_of(day))
     retention = summary.get("published", {}).get("retention", {})
@@ -192,6 +193,7 @@ def _sync(config: str, day: str) -> None:
                 "wall_s": round(time.perf_counter() - t0, 1),
                 "peak_rss_mib": peak_rss_mib(),
                 "steps_s": {name: round(seconds, 1) for name, seconds in steps.items()},
+                "steps_cpu_s": {name: round(seconds, 1) for name, seconds in cpu.items()},
                 "reconcile_s": summary.get("identity", {}).get("timings_s", {}),
                 "retention_removed": {k: v for k, v in retention.items() if v},
             }
@@ -199,29 +201,32 @@ def _sync(config: str, day: str) -> None:
     )
 
 
-def _timed_steps(pipeline) -> dict[str, float]:
+def _timed_steps(pipeline) -> tuple[dict[str, float], dict[str, float]]:
     """Wrap the pipeline module's step functions (which `sync` calls by name) so that each call adds
-    its wall time to the returned dict: ``extract:<source>``, ``validate``, ``load``, ``reconcile``,
-    ``build``, ``export``, ``publish``. Only for this child process, which exits after one sync."""
+    its wall time to the first returned dict and the process's CPU time (every thread's, user + system)
+    to the second: ``extract:<source>``, ``validate``, ``load``, ``reconcile``, ``build``, ``export``,
+    ``publish``. Only for this child process, which exits after one sync."""
     import functools
 
     steps: dict[str, float] = {}
+    cpu: dict[str, float] = {}
 
     def timed(name: str, fn):
         @functools.wraps(fn)
         def wrapper(*args, **kwargs):
             key = f"extract:{args[1]}" if name == "extract" else name
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             try:
                 return fn(*args, **kwargs)
             finally:
                 steps[key] = steps.get(key, 0.0) + time.perf_counter() - t0
+                cpu[key] = cpu.get(key, 0.0) + time.process_time() - c0
 
         return wrapper
 
     for name in ("extract", "validate", "load", "reconcile", "build", "export", "publish"):
         setattr(pipeline, name, timed(name, getattr(pipeline, name)))
-    return steps
+    return steps, cpu
 
 
 if __name__ == "__main__":
