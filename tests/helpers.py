@@ -59,6 +59,21 @@ def snapshot(config) -> dict:
     return snap
 
 
+def event_rows_by_day(warehouse_path: Path, root: Path) -> dict[dt.date, list[tuple]]:
+    """The rows of each day's device-event files (every column, sorted: how they are split among a day's
+    files and ordered in them is not compared), once it is checked that the files on disk under ``root``
+    are exactly the files ``core.device_event_files`` lists."""
+    with duckdb.connect(str(warehouse_path), read_only=True) as con:
+        listed = con.execute("SELECT day, file FROM core.device_event_files ORDER BY day, file").fetchall()
+        on_disk = sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file())
+        assert sorted(f for _, f in listed) == on_disk, (listed, on_disk)
+        rows = {}
+        for day in sorted({d for d, _ in listed}):
+            paths = ", ".join("'" + str(root / f).replace("'", "''") + "'" for d, f in listed if d == day)
+            rows[day] = con.execute(f"SELECT * FROM read_parquet([{paths}]) ORDER BY ALL").fetchall()
+        return rows
+
+
 def exports(root) -> dict:
     """Every export file's bytes (SHA-256), and each manifest without the time it was made and the audit
     log's position then (every export appends, so a re-run's is further on)."""

@@ -2,8 +2,10 @@
 
 Three days of a 300-resident living street are synced in order. The raw IoT events are a view over the
 landed parts (no table); every event landed is in the view; and ``core.device_events`` built day by day
-(each build settling only its run's events against the days they touch) equals a build of all three
-runs at once, file for file — and building the same as-of again changes nothing.
+(each build settling only its run's events against the days they touch, a day's late events in a further
+file of the day) holds the same rows, day by day and in every column, as a build of all three runs at
+once (which writes each day in one file) — and building the same as-of again changes nothing, file for
+file.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import pytest
 from islandbridge.config import parse_as_of
 from islandbridge.landing import raw
 from islandbridge.pipeline import build, events_dir, load_settings, sync
-from tests.helpers import living_street
+from tests.helpers import event_rows_by_day, living_street
 from tests.warehouse.test_core import files_on_disk
 
 FIRST = dt.date(2026, 11, 20)
@@ -26,14 +28,20 @@ DAYS = [FIRST + dt.timedelta(days=i) for i in range(3)]
 def _events(settings) -> tuple:
     con = raw.connect(str(settings.warehouse_path), read_only=True)
     try:
-        return (
-            con.execute("SELECT * FROM core.device_events ORDER BY event_id").fetchall(),
-            con.execute("SELECT * FROM core.device_event_runs ORDER BY run_id").fetchall(),
-            con.execute("SELECT * FROM core.device_event_files ORDER BY day").fetchall(),
-            files_on_disk(events_dir(settings)),
-        )
+        view = con.execute("SELECT * FROM core.device_events ORDER BY event_id").fetchall()
+        runs = con.execute("SELECT * FROM core.device_event_runs ORDER BY run_id").fetchall()
     finally:
         con.close()
+    return view, runs, event_rows_by_day(settings.warehouse_path, events_dir(settings))
+
+
+def _files(settings) -> tuple:
+    con = raw.connect(str(settings.warehouse_path), read_only=True)
+    try:
+        listed = con.execute("SELECT * FROM core.device_event_files ORDER BY day, file").fetchall()
+    finally:
+        con.close()
+    return listed, files_on_disk(events_dir(settings))
 
 
 @pytest.mark.slow
@@ -44,7 +52,7 @@ def test_device_events_built_day_by_day_equal_one_build_of_all_days(tmp_path, mo
             served.set_day(day)
             sync(settings, parse_as_of(day.isoformat()))
     last = parse_as_of(DAYS[-1].isoformat())
-    day_by_day = _events(settings)
+    day_by_day, day_by_day_files = _events(settings), _files(settings)
     con = raw.connect(str(settings.warehouse_path))
     try:
         kind = con.execute(
@@ -62,6 +70,8 @@ def test_device_events_built_day_by_day_equal_one_build_of_all_days(tmp_path, mo
     assert kind == [("VIEW",)] and in_view == landed and len(landed) == len(DAYS)
     assert sum(r[4] for r in day_by_day[1]) > 0  # the log repeated some events across or within runs
     build(settings, last)  # all three runs pending at once
-    assert _events(settings) == day_by_day
-    build(settings, last)  # the same as-of again
-    assert _events(settings) == day_by_day
+    at_once = _events(settings), _files(settings)
+    assert at_once[0] == day_by_day
+    assert len(day_by_day_files[0]) > len(at_once[1][0])  # late events were further files of their days
+    build(settings, last)  # the same as-of again: the same files, byte for byte
+    assert (_events(settings), _files(settings)) == at_once
