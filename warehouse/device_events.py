@@ -273,6 +273,8 @@ class EventStore:
             flight: tuple[dt.date, tuple[str, ...], Future] | None = None
             for day in days:
                 redone = self._redone(old.get(day, []), set(pending), losing, day in adding)
+                if not redone and day not in adding:
+                    continue  # only late copies of events the day holds: its files stay as they are
                 data = self._day_rows(con, day, [self.root / f for f in redone], pending)
                 if flight is not None:
                     changes[flight[0]] = DayChange(flight[1], flight[2].result())
