@@ -32,7 +32,8 @@ the shared ``house_by_key`` and ``communities`` CTEs, and each house table's par
 
 **Device events** (``core.device_events``, a view over Parquet day files) are kept by
 `islandbridge.warehouse.device_events.EventStore`: staged before the transaction, published inside it,
-old files collected after the commit; only the days the pending runs' events touch are rewritten.
+old files collected after the commit; only the days the pending runs' events touch get a new file (a
+day's late events a further file beside the day's others, which stay as they are).
 
 **Daily builds.** The residency history is kept by changed keys (`islandbridge.warehouse.incremental`):
 only the registry rows with a new version since the last build, or whose person key, house or newest-row

@@ -2,8 +2,8 @@
 
 Events are kept as Parquet under ``events_dir/day=YYYY-MM-DD/events-<sha>.parquet`` (the
 Asia/Shanghai day of the event's own ``ts``; a day may have several files, see below), one row per
-``event_id`` across all runs (the copy
-delivered first is kept; later copies are counted as duplicates in ``core.device_event_runs``). A
+``event_id`` across all runs (the copy delivered first is kept; later copies are counted as duplicates
+in ``core.device_event_runs``). A
 broken clock (``ts`` before 2000, or more than a day after the delivering run's as-of — or after the
 arrival time its connector estimated for the log it read, ``reference_ms`` in the run's events state, when
 that lies more than an hour after the as-of, `connectors.iot_clock`) is kept but
@@ -25,7 +25,7 @@ was delivered later), so the day's files stay as they are. Only a file that hold
 (the same run built again) or a row that loses (an earlier-delivered copy merged after it, e.g. a run
 merged late) is rewritten: its remaining rows and the new rows together make the day's new file. When a
 day would have more than `MAX_FILES_PER_DAY` files, the day's files but its largest are merged with the
-new rows into one (`MAX_FILES_PER_DAY`). Each new file is sorted by ``ts``; no sort or window runs over
+new rows into one. Each new file is sorted by ``ts``; no sort or window runs over
 all the columns of all the events.
 Each day is read by DuckDB and its file written (zstd Parquet) by a second thread, so the next day is
 read while the previous one is written; at most two days' rows are held at once.
@@ -33,17 +33,17 @@ read while the previous one is written; at most two days' rows are held at once.
 Atomicity: a day's new content is written to a temporary file and renamed to a *content-addressed*
 name before the transaction; nothing refers to it yet. The transaction then rebuilds the tables,
 updates ``core.device_event_files`` (the live files of each day, keyed by day and file) and
-re-creates the view over exactly those files. Files no longer listed are deleted only after the commit. A failure or a kill at any
-point leaves the previous view on the previous files, both intact; leftovers are removed by the next
-build. Re-running the same as-of writes the same bytes under the same names: nothing changes. A
+re-creates the view over exactly those files. Files no longer listed are deleted only after the commit.
+A failure or a kill at any point leaves the previous view on the previous files, both intact; leftovers
+are removed by the next build. Re-running the same as-of writes the same bytes under the same names: nothing changes. A
 warehouse whose file table is keyed by day alone (one file a day, before several were allowed) is
 migrated by the next build, in a transaction of its own (``device_events.migrate``).
 
 `islandbridge.warehouse.core.build_core` drives it: `EventStore.stage` before its transaction,
 `EventStore.publish` inside it, `EventStore.collect_garbage` after the commit. The SQL is
 ``schemas/core/device_events.<step>.sql`` (``ddl``: the file and run tables; ``migrate``: the file
-table keyed by day alone to (day, file); ``new``: the pending runs'
-events, ``{table}`` and ``{columns}`` filled in here; ``settle``: the losing copies, from the keys of
+table keyed by day alone to (day, file); ``new``: the pending runs' events, ``{table}`` and
+``{columns}`` filled in here; ``settle``: the losing copies, from the keys of
 the new events and of the ``{kept}`` rows; ``runs``: each run's counts).
 """
 
