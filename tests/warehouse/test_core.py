@@ -304,7 +304,11 @@ def test_a_late_event_is_stored_in_the_day_it_happened_and_flagged(w, tmp_path):
     ]
     runs = w.con.execute("SELECT day, runs FROM core.device_event_files ORDER BY day, runs").fetchall()
     # the late event is a second file of its day, beside the day's first one
-    assert runs == [(dt.date(2026, 11, 19), [r1]), (dt.date(2026, 11, 19), [r2]), (dt.date(2026, 11, 20), [r2])]
+    assert runs == [
+        (dt.date(2026, 11, 19), [r1]),
+        (dt.date(2026, 11, 19), [r2]),
+        (dt.date(2026, 11, 20), [r2]),
+    ]
 
 
 def test_rebuilding_the_same_as_of_gives_identical_tables_and_parquet_bytes(w, tmp_path):
