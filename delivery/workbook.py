@@ -250,9 +250,14 @@ def _rows(table: pa.Table) -> Iterable[tuple]:
 def _fit_height(sheet: xlsxwriter.worksheet.Worksheet, row: int, texts: dict[int, str], widths) -> None:
     """A row tall enough for its wrapped text: spreadsheets do not grow a row written by XlsxWriter, and
     LibreOffice printed a two-line definition over the next row."""
-    lines = max((-(-_width(text) // (widths[c] - 2)) for c, text in texts.items()), default=1)
+    lines = max((_wrapped_lines(text, widths[c] - 2) for c, text in texts.items()), default=1)
     if lines > 1:
         sheet.set_row(row, ROW_HEIGHT * lines)
+
+
+def _wrapped_lines(text: str, width: int) -> int:
+    """Lines ``text`` takes in a column ``width`` characters wide: each of its own lines wraps apart."""
+    return sum(max(1, -(-_width(line) // width)) for line in text.split("\n"))
 
 
 def _width(text: str) -> int:

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 import os
 import shutil
 import subprocess
+import unicodedata
 
 import duckdb
 import openpyxl
@@ -232,3 +234,18 @@ def test_csv_id_numbers_survive_libreoffice_import(exported, tmp_path):
     ids = [r[header.index("id_number")] for r in rows if r[header.index("id_number")]]
     assert ids and set(ids) <= IDS and all(isinstance(v, str) for v in ids)
     assert all(isinstance(r[header.index("age")], int) for r in rows)
+
+
+def test_a_meaning_of_several_lines_gets_a_line_for_each_of_them_wrapped(exported):
+    """A meaning written as several lines (the reason codes) wraps each line apart: counting the whole
+    text as one line gave the 原因 row too few lines, and its last lines printed over the next row."""
+    sheet = workbook(exported, "civil_affairs", "unmatched_roster_rows")[DEFINITION_SHEET]
+    row = next(r for r in range(1, sheet.max_row + 1) if sheet.cell(row=r, column=1).value == "无法匹配的原因")
+    meaning = next(c for c in sheet[row] if c.value and str(c.value).startswith("damaged_id_number"))
+    width = sheet.column_dimensions[meaning.column_letter].width - 2
+    need = sum(max(1, math.ceil(_display_width(line) / width)) for line in meaning.value.split("\n"))
+    assert need > 3 and sheet.row_dimensions[row].height >= need * 15
+
+
+def _display_width(text: str) -> int:
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
