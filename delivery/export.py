@@ -458,6 +458,10 @@ def _display(table: pa.Table, report: ReportPolicy) -> pa.Table:
     arrays, fields = [], []
     for rule in report.columns:
         column = table.column(rule.name)
+        if rule.if_empty is not None and not pa.types.is_string(column.type):
+            raise ExportError(  # a count or date would turn to text in the CSV and break the workbook
+                f"{report.name}.{rule.name}: if_empty applies to a text column; the mart's is {column.type}"
+            )
         if rule.mask:
             column = _texts([MASKS[rule.mask](v) for v in column.to_pylist()])
         if rule.suppress_below:

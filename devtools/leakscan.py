@@ -44,8 +44,8 @@ Parquet (every leaf of nested columns, and the key-value metadata), xlsx (every 
 properties and comments; unreferenced shared strings are not read), zip and gzip (unpacked and
 dispatched), text (UTF-8, else GB18030; CSV hits name their header column) and anything else as bytes
 (UTF-8, and GB18030 for segments that are not UTF-8; ``*.sealed`` files, the BLOB columns of a
-``vault*.duckdb`` and the ``nonce``/``ciphertext`` BLOB columns of any DuckDB (the warehouse's sealed
-quarantine rows, `privacy.rowseal`) are ciphertext, read as UTF-8 only: GB18030 turns random bytes into
+``vault*.duckdb`` and the ``nonce``/``ciphertext`` BLOB columns of the warehouse's sealed quarantine
+tables (``meta.quarantine``, ``meta.quality_quarantine``: `privacy.rowseal`) are ciphertext, read as UTF-8 only: GB18030 turns random bytes into
 Han text, one two-character name in a few MB). Limitations: a DuckDB ``*.wal`` cannot be opened
 alone and is byte-scanned, so a value it holds in a non-text form (a BIGINT phone) is missed there;
 UTF-16 text is not decoded; symlinks are not followed.
@@ -81,6 +81,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
+from islandbridge.privacy import rowseal
 from islandbridge.privacy.masking import mask_id, mask_name, mask_phone
 from islandbridge.transforms.normalize.ids import normalize_id
 
@@ -730,11 +731,17 @@ _TEXT_SUFFIXES = {
     ".err",
 }
 _SEALED_NOTE = (
-    "*.sealed files, the vault's BLOB columns and BLOB columns named nonce or ciphertext are ciphertext: "
+    "*.sealed files, the vault's BLOB columns and the quarantine tables' nonce and ciphertext are ciphertext: "
     "read as UTF-8 bytes only (the form a "
     "value written unencrypted would take), since GB18030 decodes random bytes into Han text"
 )
-_SEALED_COLUMNS = ("nonce", "ciphertext")  # BLOB columns of AES-GCM output, wherever they are
+# the BLOB columns of AES-GCM output in the warehouse: the sealed quarantine rows' (privacy.rowseal) only,
+# so a plaintext written by mistake into a column of that name elsewhere is still read both ways
+_SEALED_COLUMNS = {
+    (*seal.table.split("."), column)
+    for seal in (rowseal.CONNECTOR, rowseal.QUALITY)
+    for column in ("nonce", "ciphertext")
+}
 _CHUNK = 8 << 20
 _OVERLAP = 256  # bytes carried between chunks of a byte scan: more than the longest needle
 _BATCH = 20_000
@@ -804,7 +811,7 @@ class _Scanner:
                     continue
                 # and so are the quarantine tables' sealed rows (privacy.rowseal), in the warehouse: read as
                 # GB18030, the ~2 KB of them a demo run leaves held a name once in about 7,500 runs
-                ciphertext = vault or (how == "blob" and column.lower() in _SEALED_COLUMNS)
+                ciphertext = vault or (how == "blob" and (schema, table, column.lower()) in _SEALED_COLUMNS)
                 if ciphertext and _SEALED_NOTE not in self.result.notes:
                     self.result.notes.append(_SEALED_NOTE)
                 try:

@@ -169,6 +169,14 @@ def test_if_empty_is_a_text_for_a_mart_column_only():
         assert "if_empty is a text shown in a mart column's empty cells" in message
 
 
+def test_if_empty_is_refused_beside_suppress_below_or_a_mask():
+    """A suppressed count is text once shown: its empty cells would read 无 and break the workbook."""
+    for extra in ({"suppress_below": 5}, {"mask": "phone"}):
+        column = {"name": "w", "source": "mart:w", "if_empty": "无", **extra}
+        message = refused(with_column("street_office", "island_coverage", column))
+        assert "not with suppress_below or mask" in message
+
+
 def test_every_shipped_report_has_a_chinese_definition_and_every_column_a_meaning():
     """The 说明 sheet's 定义 and 说明 meaning come from here; a clerk reads Chinese."""
     for policy in load_policies().values():

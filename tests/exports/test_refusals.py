@@ -91,6 +91,23 @@ def test_a_policy_built_in_code_is_checked_too(settings):
     assert files_under(settings.exports_dir) == []
 
 
+def test_if_empty_on_a_mart_column_that_is_not_text_is_refused(settings):
+    """A count's empty cells cannot read 无: the CSV would mix text into a number column and the workbook
+    would fail to write it."""
+    policies = load_policies()
+    street = policies["street_office"]
+    coverage = street.reports["island_coverage"]
+    columns = tuple(
+        dataclasses.replace(c, suppress_below=None, if_empty="无") if c.name == "persons_known" else c
+        for c in coverage.columns
+    )
+    bad = dataclasses.replace(coverage, columns=columns)
+    policies["street_office"] = dataclasses.replace(street, reports={**street.reports, bad.name: bad})
+    with pytest.raises(ExportError, match="if_empty applies to a text column"):
+        export(settings, policies=policies)
+    assert files_under(settings.exports_dir) == []
+
+
 def test_a_policy_built_in_code_cannot_give_staff_an_english_definition(settings):
     """What a clerk reads on the 说明 sheet is Chinese, whether the policy came from a file or from code."""
     policies = load_policies()

@@ -240,18 +240,25 @@ def test_the_vault_holds_only_ciphertext(result, tree):
     assert _hits(result, "warehouse/vault.duckdb") == []
 
 
-def test_sealed_blob_columns_are_read_as_ciphertext_in_any_duckdb(tmp_path):
+def test_sealed_blob_columns_are_read_as_ciphertext_in_the_quarantine_tables(tmp_path):
     """The quarantine tables' ``nonce`` and ``ciphertext`` (privacy.rowseal) are AES-GCM output, read as
     UTF-8 only as the vault's are: GB18030 decodes random bytes into Han text, now and then a name. Any
-    other BLOB column is still read as GB18030 as well."""
+    other BLOB column, one of the same name in another table included, is still read as GB18030 too."""
     random_like = b"\x00\xff" + NAME.encode("gb18030") + b"\x00\xff"  # such bytes turn up in ciphertext
     with duckdb.connect(str(tmp_path / "warehouse.duckdb")) as con:
         con.execute("CREATE SCHEMA meta")
-        con.execute("CREATE TABLE meta.quarantine (kid VARCHAR, nonce BLOB, ciphertext BLOB, payload BLOB)")
-        con.execute("INSERT INTO meta.quarantine VALUES ('q1', ?, ?, ?)", [random_like] * 3)
+        for table in ("meta.quarantine", "meta.quality_quarantine", "main.debug_copy"):
+            con.execute(f"CREATE TABLE {table} (kid VARCHAR, nonce BLOB, ciphertext BLOB, payload BLOB)")
+            con.execute(f"INSERT INTO {table} VALUES ('q1', ?, ?, ?)", [random_like] * 3)
     result = scan_tree(tmp_path, _needles())
-    assert [(h.location, h.kind, h.via) for h in result.hits] == [("meta.quarantine.payload", "name", "gb18030")]
-    assert any("named nonce or ciphertext" in note for note in result.notes)
+    assert sorted((h.location, h.kind, h.via) for h in result.hits) == [
+        ("main.debug_copy.ciphertext", "name", "gb18030"),
+        ("main.debug_copy.nonce", "name", "gb18030"),
+        ("main.debug_copy.payload", "name", "gb18030"),
+        ("meta.quality_quarantine.payload", "name", "gb18030"),
+        ("meta.quarantine.payload", "name", "gb18030"),
+    ]
+    assert any("the quarantine tables' nonce and ciphertext" in note for note in result.notes)
 
 
 def test_the_duckdb_plant_is_compressed_so_a_byte_grep_would_miss_it(tree):
