@@ -73,20 +73,36 @@ def open_snapshot(path: Path, resources: DuckDBResources | None = None) -> duckd
 
 
 def statements(lines: Iterable[str]) -> Iterator[str]:
-    """Whole statements (ending in ``;``) and dot commands out of input lines."""
+    """Whole statements (ending in ``;``, a ``--`` comment after it or on a line of its own left out) and
+    dot commands out of input lines."""
     pending: list[str] = []
     for line in lines:
         stripped = line.strip()
         if not pending and stripped.startswith("."):
             yield stripped
             continue
-        if stripped or pending:
-            pending.append(line.rstrip("\n"))
-        if stripped.endswith(";"):
+        code = without_comment(line).rstrip()
+        if code.strip() or pending:
+            pending.append(code)
+        if code.endswith(";"):
             yield "\n".join(pending).strip()
             pending = []
     if "".join(pending).strip():
         yield "\n".join(pending).strip()
+
+
+def without_comment(line: str) -> str:
+    """``line`` without its ``--`` comment, one outside a quoted string or name (a string spanning lines
+    is not followed)."""
+    quote = ""
+    for i, char in enumerate(line):
+        if quote:
+            quote = "" if char == quote else quote
+        elif char in "'\"":
+            quote = char
+        elif line.startswith("--", i):
+            return line[:i]
+    return line
 
 
 def run(
@@ -154,8 +170,10 @@ def _lines(stdin: TextIO, err: TextIO) -> Iterator[str]:
             print("^C", file=err)
             pending = False
             continue
-        stripped = line.strip()
-        pending = bool(stripped or pending) and not stripped.endswith(";") and not stripped.startswith(".")
+        code = without_comment(line).strip()
+        pending = (
+            bool(code or pending) and not code.endswith(";") and not (code.startswith(".") and not pending)
+        )
         yield line
 
 

@@ -44,6 +44,22 @@ def test_statements_end_with_a_semicolon_and_may_span_lines():
     assert list(statements(lines)) == ["SELECT 1\n  + 1;", ".tables", "SELECT 'a;b' AS x;", "SELECT 3"]
 
 
+def test_a_comment_after_the_semicolon_or_on_its_own_line_does_not_hold_the_statement_open():
+    # docs/analysts.md: `SELECT … ORDER BY object;   -- kind: table, view, left out`
+    lines = ["-- persons\n", "SELECT 1 AS a;   -- kind: x\n", "SELECT '--;' AS b; -- c;d\n", "SELECT 2;\n"]
+    assert list(statements(lines)) == ["SELECT 1 AS a;", "SELECT '--;' AS b;", "SELECT 2;"]
+
+
+def test_each_statement_followed_by_a_comment_prints_its_own_result(home, monkeypatch, capsys):
+    code, out, err = _shell(
+        home,
+        "SELECT 41 + 1 AS answer;  -- first\nSELECT count(*) AS n FROM core.persons;\n",
+        monkeypatch,
+        capsys,
+    )
+    assert code == 0 and err == "" and "answer" in out and "42" in out and "(1 row(s))" in out
+
+
 def test_the_shell_answers_queries_on_the_current_snapshot_without_source_secrets(home, monkeypatch, capsys):
     code, out, err = _shell(
         home,
