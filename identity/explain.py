@@ -47,8 +47,9 @@ class ExplainError(TerminalError):
 def explain_person(settings: Settings, target: str, *, actor: str, clock: Clock = utc_now) -> dict[str, Any]:
     """The person a person key or record names: its records (masked) and each link with its rule.
 
-    ``target``: a ``person_key`` (a merged key is followed to today's), ``SYSTEM/RECORD_KEY``, or a bare
-    record key when one system has it. Raises `ExplainError` when nothing matches. Audited.
+    ``target``: a ``person_key`` (a merged key is followed to today's, and ``merged`` says so: the key
+    asked for and the run that merged it), ``SYSTEM/RECORD_KEY``, or a bare record key when one system
+    has it. Raises `ExplainError` when nothing matches. Audited.
     """
     if not actor or not actor.strip():
         raise ExplainError("explaining a person needs an actor (who looks)")
@@ -62,6 +63,8 @@ def explain_person(settings: Settings, target: str, *, actor: str, clock: Clock 
             [person],
         ).fetchall()
         links = _links(con, person)
+        asked = target.strip()
+        merged = _merged(con, asked) if asked.startswith("pk_") and asked != person else None
         wanted = {(s, k) for s, k, _, _ in members}
         with open_vault(settings) as vault:
             masked = _masked_records(con, person_streams(settings), as_of, wanted, SealedColumns(vault))
@@ -76,7 +79,14 @@ def explain_person(settings: Settings, target: str, *, actor: str, clock: Clock 
         }
         for s, k, by, p in members
     ]
-    return {"person_key": person, "run_id": run_id, "records": records, "links": links}
+    shown = {"person_key": person, "run_id": run_id, "records": records, "links": links}
+    return shown | ({"merged": merged} if merged else {})
+
+
+def _merged(con: duckdb.DuckDBPyConnection, key: str) -> dict[str, Any] | None:
+    """The merge that redirected ``key`` (its first hop, when redirects chain), or None."""
+    found = con.execute("SELECT run_id FROM core.person_key_redirects WHERE old_key = ?", [key]).fetchall()
+    return {"from": key, "run_id": found[0][0]} if found else None
 
 
 def _person_of(con: duckdb.DuckDBPyConnection, target: str) -> str:

@@ -50,6 +50,11 @@ def format_person(shown: Mapping[str, Any]) -> str:
         f"person {shown['person_key']} (run {shown['run_id']}): {len(shown['records'])} record(s), "
         f"{len(shown['links'])} link(s)"
     ]
+    if merged := shown.get("merged"):
+        lines.append(
+            f"  ({merged['from']} was merged into this person by run {merged['run_id']}: "
+            "core.person_key_redirects, `explain --changes`)"
+        )
     for r in shown["records"]:
         fields = [r.get("name"), r.get("id_number"), ", ".join(r.get("phones") or []) or None]
         fields += [r.get("birth_year"), r.get("sex"), r.get("community")]

@@ -65,6 +65,19 @@ def test_explain_names_the_id_rule(warehouse_copy, needles):
     assert not needles.find(format_person(shown))
 
 
+def test_a_merged_key_is_followed_and_the_output_says_it_was_merged(warehouse_copy):
+    _, _, person = _linked(warehouse_copy, "iot_platform")
+    with duckdb.connect(str(warehouse_copy.warehouse_path)) as con:
+        con.execute(
+            "INSERT INTO core.person_key_redirects (old_key, new_key, run_id) VALUES ('pk_gone', ?, 'ib_x')",
+            [person],
+        )
+    shown = explain.explain_person(warehouse_copy, "pk_gone", actor="tester")
+    assert shown["person_key"] == person and shown["merged"] == {"from": "pk_gone", "run_id": "ib_x"}
+    assert "pk_gone was merged into this person by run ib_x" in format_person(shown)
+    assert "merged" not in explain.explain_person(warehouse_copy, person, actor="tester")
+
+
 def test_an_unknown_target_is_refused_with_what_to_name(warehouse_copy):
     with pytest.raises(explain.ExplainError, match="SYSTEM/RECORD_KEY"):
         explain.explain_person(warehouse_copy, "no_such_system/nothing", actor="tester")
