@@ -272,11 +272,24 @@ def _fetch(con, run_id: str, source: str, stream: str, record_key: str, seq: int
     names = [d[0] for d in cur.description]
     found = next(iter(cur.fetchall()), None)
     if found is None:
-        raise QuarantineError(
-            f"no quarantined row {run_id}/{source}/{stream}/{record_key} (seq {seq}); "
-            "see `islandbridge quarantine list`"
-        )
+        row = f"{run_id}/{source}/{stream}/{record_key}"
+        if _set_aside_by_connector(con, run_id, source, stream, record_key):
+            raise QuarantineError(
+                f"{row} was set aside by the connector, which could not read it as a row: `show` and "
+                "`replay` are for the quality gate's rows; its reason is in `islandbridge quarantine list`"
+            )
+        raise QuarantineError(f"no quarantined row {row} (seq {seq}); see `islandbridge quarantine list`")
     return dict(zip(names, found, strict=True))
+
+
+def _set_aside_by_connector(con, run_id: str, source: str, stream: str, record_key: str) -> bool:
+    return _has_quarantine(con, "quarantine") and bool(
+        con.execute(
+            "SELECT count(*) FROM meta.quarantine WHERE run_id = ? AND source = ? AND stream = ? "
+            "AND record_key = ?",
+            [run_id, source, stream, record_key],
+        ).fetchall()[0][0]
+    )
 
 
 def _has_quarantine(con, table: str = "quality_quarantine") -> bool:

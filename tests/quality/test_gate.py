@@ -15,7 +15,7 @@ import pytest
 from islandbridge.delivery.run_report import write_run_report
 from islandbridge.quality import QualityGateError
 from islandbridge.quality.commands import format_entries, quarantine_list, quarantine_show
-from islandbridge.quality.quarantine import CONNECTOR, GATE
+from islandbridge.quality.quarantine import CONNECTOR, GATE, QuarantineError
 from islandbridge.quality.slices import LandingSlice
 from tests.quality.conftest import Workspace, set_values
 
@@ -302,6 +302,18 @@ def test_the_quarantine_list_names_the_connectors_rows_and_the_gates_without_per
     assert quarantine_list(ws.settings, run_id=RUN, source=one.source, stream=one.stream)
     leaked = sorted(v for v in _personal_values(ws) if v in text)
     assert leaked == []
+
+
+def test_show_on_a_connectors_row_says_the_connector_set_it_aside(defective):
+    """`quarantine list` lists the connectors' rows too; `show` on one says why it cannot show it, rather
+    than that there is no such row."""
+    ws, _, _ = defective
+    one = next(e for e in quarantine_list(ws.settings, run_id=RUN) if e.stage == CONNECTOR)
+    with pytest.raises(QuarantineError, match="set aside by the connector") as refused:
+        quarantine_show(ws.settings, RUN, one.source, one.stream, one.record_key)
+    assert "no quarantined row" not in str(refused.value)
+    with pytest.raises(QuarantineError, match="no quarantined row"):
+        quarantine_show(ws.settings, RUN, one.source, one.stream, "no-such-key")
 
 
 def test_critical_defects_stop_the_run_and_leave_the_warehouse_byte_for_byte(clean, tmp_path):
