@@ -54,7 +54,9 @@ def status(settings: Settings, purpose: str = VAULT) -> dict[str, Any]:
 
 
 def add_key(settings: Settings, purpose: str, kid: str | None = None) -> dict[str, Any]:
-    """Put a fresh key first (active) in the keyring file of ``purpose``; the old keys stay to decrypt."""
+    """Put a fresh key first (active) in the keyring file of ``purpose``; the old keys stay to decrypt.
+    Only the vault's and the quarantine's: a second person_key or department key is a re-keying."""
+    _check_rotatable(purpose)
     path = _keyring_file(settings, purpose)
     text = new_keyring_text(path.read_text(encoding="ascii").strip(), kid=kid)
     _write_secret(path, text)
@@ -137,7 +139,10 @@ def retire_key(settings: Settings, purpose: str, kid: str) -> dict[str, Any]:
 
 def _check_rotatable(purpose: str) -> None:
     if purpose not in _ROTATABLE:
-        raise ConfigError(f"keys rotate and retire support {', '.join(_ROTATABLE)}; got {purpose!r}")
+        raise ConfigError(
+            f"keys add, rotate and retire support {', '.join(_ROTATABLE)}; got {purpose!r} (the person_key "
+            "and department keys are never rotated: a new one re-keys every pseudonym, see docs/privacy.md)"
+        )
 
 
 def _ring(settings: Settings, purpose: str) -> KeyRing:

@@ -155,7 +155,7 @@ def _keys(sub) -> None:
         "put a fresh key first in a keyring file (never printed)",
         example="islandbridge keys add --purpose vault",
     )
-    s.add_argument("--purpose", default="vault")
+    s.add_argument("--purpose", default="vault", choices=("vault", "quarantine"))
     s.add_argument("--kid", help="the new key id (default: random)")
     s = command(
         ksub,
@@ -173,7 +173,7 @@ def _keys(sub) -> None:
         "remove an old key once no sealed value needs it",
         example="islandbridge keys retire --purpose vault --kid OLD_KID",
     )
-    s.add_argument("--purpose", default="vault")
+    s.add_argument("--purpose", default="vault", choices=("vault", "quarantine"))
     s.add_argument("--kid", required=True)
 
 

@@ -7,6 +7,7 @@ import os
 import pytest
 
 from islandbridge.cli import main
+from islandbridge.errors import ConfigError
 from islandbridge.pipeline import load_settings
 from islandbridge.privacy import keyops
 from islandbridge.privacy.configured import vault_keyring
@@ -79,6 +80,22 @@ def test_an_old_key_still_in_use_cannot_be_retired(config):
         keyops.retire_key(_settings(config), VAULT, "v1")
     with pytest.raises(KeyringError, match="active"):
         keyops.retire_key(_settings(config), VAULT, "v2")
+
+
+@pytest.mark.parametrize("purpose", ["person_key", "dept:grid_centre"])
+def test_no_key_is_added_to_the_person_key_or_a_department_keyring(config, purpose):
+    """A second person_key stops every run (exactly one is allowed) and cannot be retired; a new department
+    key changes every person_ref of that department: neither is a routine `keys add`."""
+    key = config.parent / "secrets" / "other.key"
+    key.write_text(new_keyring_text(kid="p1") + "\n", encoding="ascii")
+    text = config.read_text(encoding="utf-8").replace(
+        "keys: {", f"keys: {{'{purpose}': {{file: secrets/other.key}}, "
+    )
+    config.write_text(text, encoding="utf-8")
+    before = key.read_text(encoding="ascii")
+    with pytest.raises(ConfigError, match="never rotated"):
+        keyops.add_key(_settings(config), purpose)
+    assert key.read_text(encoding="ascii") == before
 
 
 def test_a_wrong_key_for_a_kid_fails_naming_the_kid_never_with_garbage(config):
