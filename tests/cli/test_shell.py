@@ -51,12 +51,8 @@ def test_a_comment_after_the_semicolon_or_on_its_own_line_does_not_hold_the_stat
 
 
 def test_each_statement_followed_by_a_comment_prints_its_own_result(home, monkeypatch, capsys):
-    code, out, err = _shell(
-        home,
-        "SELECT 41 + 1 AS answer;  -- first\nSELECT count(*) AS n FROM core.persons;\n",
-        monkeypatch,
-        capsys,
-    )
+    text = "SELECT 41 + 1 AS answer;  -- first\nSELECT count(*) AS n FROM core.persons;\n"
+    code, out, err = _shell(home, text, monkeypatch, capsys)
     assert code == 0 and err == "" and "answer" in out and "42" in out and "(1 row(s))" in out
 
 
