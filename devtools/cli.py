@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import sys
 from pathlib import Path
 
 from islandbridge.cli.common import command, group, print_json, settings_of
@@ -323,13 +324,15 @@ def _eval_linkage(args) -> int:
 
 
 def _eval_reports(args) -> int:
-    from islandbridge.devtools.reports_eval import score_reports
+    from islandbridge.devtools.reports_eval import day_mismatch, score_reports
 
     if not (args.truth / "persons.csv").exists():
         raise ConfigError(f"no truth files in {args.truth}; pass the truth/ folder of a simulated street")
     settings = settings_of(args, with_sources=False)
     con = raw.connect(str(settings.warehouse_path), read_only=True, resources=settings.duckdb)
     try:
+        if why := day_mismatch(con, args.truth):
+            print(f"islandbridge: warning: {why}", file=sys.stderr)
         print_json(score_reports(con, args.truth))
     finally:
         con.close()

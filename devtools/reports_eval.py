@@ -94,6 +94,22 @@ def score_reports(con: duckdb.DuckDBPyConnection, truth_dir: Path) -> dict[str, 
     return scores
 
 
+def day_mismatch(con: duckdb.DuckDBPyConnection, truth_dir: Path) -> str | None:
+    """Why the scores would mislead, or None: the marts hold a run of another as-of than the day the
+    truth was written for (a street synced past its day scores its later silences as wrong)."""
+    t_end = json.loads((Path(truth_dir) / "meta.json").read_text(encoding="utf-8")).get("t_end")
+    try:
+        found = con.execute("SELECT run_id, as_of FROM meta.marts_current LIMIT 1").fetchall()
+    except duckdb.CatalogException:  # no marts built yet
+        return None
+    if not t_end or not found or found[0][1] == dt.datetime.fromisoformat(t_end):
+        return None
+    return (
+        f"the marts hold run {found[0][0]}, as of {found[0][1].isoformat()}, but the truth is as of {t_end}: "
+        "the scores compare different days (build the truth's day, or simulate a street of the run's day)"
+    )
+
+
 class _Linkage:
     """Which person keys the identity step got exactly right: their records are one true person's, all of them.
 
