@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from islandbridge.config import LOCAL_TZ, Settings
+from islandbridge.errors import ConfigError
 from islandbridge.pipeline import load_settings
 
 # -v is accepted before or after the subcommand: each subcommand has it too, defaulting to "not given" so
@@ -85,7 +86,13 @@ def config_args(s: argparse.ArgumentParser) -> None:
 
 
 def settings_of(args: argparse.Namespace, with_sources: bool = True) -> Settings:
-    """The settings ``--config`` names; ``with_sources=False`` for commands that read only the warehouse."""
+    """The settings ``--config`` names; ``with_sources=False`` for commands that read only the warehouse.
+    A missing file says how to name one."""
+    if not Path(args.config).exists():
+        raise ConfigError(
+            f"configuration file not found: {Path(args.config).resolve()} (name one with --config FILE or "
+            "$ISLANDBRIDGE_CONFIG; `make demo` writes var/demo/islandbridge.yml)"
+        )
     return load_settings(args.config, environ=os.environ, with_sources=with_sources)
 
 
