@@ -80,6 +80,17 @@ def code_version() -> str:
     return hashlib.sha256(b"".join(f.read_bytes() for f in files) + versions).hexdigest()
 
 
+def kept_files(vault_path: Path) -> list[tuple[Path, bytes]]:
+    """Each kept stream's file beside the vault at ``vault_path`` and the associated data it is sealed with:
+    what `keys rotate` re-seals under a new vault key."""
+    folder = vault_path.parent / "normalised"
+    found = []
+    for path in sorted(folder.glob("*.sealed")):
+        source, _, stream = path.stem.partition("__")
+        found.append((path, json.dumps([_LABEL, FORMAT, source, stream]).encode("utf-8")))
+    return found
+
+
 class Reuse:
     """Normalises each stream's rows through `records.load_records`, reusing the kept rows of unchanged
     records (see the module docstring); ``counts`` says how many rows were reused and normalised."""

@@ -78,6 +78,18 @@ def model_hash(model: Mapping[str, Any]) -> str:
     return hashlib.sha256(json.dumps(model, sort_keys=True).encode("utf-8")).hexdigest()
 
 
+def kept_files(vault_path: Path) -> list[tuple[Path, bytes]]:
+    """The kept scores and every model's name frequencies beside the vault at ``vault_path``, each with the
+    associated data it is sealed with: what `keys rotate` re-seals under a new vault key."""
+    folder = vault_path.parent / "linkage"
+    found = [(p, _aad("frequencies")) for p in sorted(folder.glob("frequencies-*.sealed"))]
+    return found + [(p, _aad("scores")) for p in [folder / "scores.sealed"] if p.is_file()]
+
+
+def _aad(what: str) -> bytes:
+    return json.dumps([_LABEL, FORMAT, what]).encode("utf-8")
+
+
 class Scoring:
     """Scores a run's candidate pairs, reusing the kept scores of pairs of unchanged records (see the
     module docstring); ``counts`` says how many pairs were kept and scored, and how many records changed."""
@@ -187,8 +199,9 @@ class Scoring:
             self.vault.keyring, self.directory / "scores.sealed", self._aad("scores"), tables, context
         )
 
-    def _aad(self, what: str) -> bytes:
-        return json.dumps([_LABEL, FORMAT, what]).encode("utf-8")
+    @staticmethod
+    def _aad(what: str) -> bytes:
+        return _aad(what)
 
 
 def neighbourhood(con, records: pa.Table, changed: np.ndarray) -> np.ndarray:

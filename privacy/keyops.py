@@ -23,6 +23,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,7 @@ from islandbridge.errors import ConfigError
 from islandbridge.privacy import rowseal
 from islandbridge.privacy.configured import quarantine_keyring, vault_keyring
 from islandbridge.privacy.keys import VAULT, KeyRing, KeyringError, new_keyring_text
+from islandbridge.privacy.sealed_files import SealedFileError, reseal, sealed_kids
 from islandbridge.privacy.vault import Vault
 
 log = logging.getLogger(__name__)
@@ -49,6 +51,7 @@ def status(settings: Settings, purpose: str = VAULT) -> dict[str, Any]:
         "active": ring.active.kid,
         "configured": list(ring.kids),
         "values_per_kid": counts,
+        **({"kept_files_per_kid": _kept_kids(settings)} if purpose == VAULT else {}),
         "unknown_kids": sorted(set(counts) - set(ring.kids)),
     }
 
@@ -68,12 +71,20 @@ def add_key(settings: Settings, purpose: str, kid: str | None = None) -> dict[st
 
 
 def rotate(
-    settings: Settings, purpose: str = VAULT, *, batch_size: int = 5_000, batches_per_hold: int = 4
+    settings: Settings,
+    purpose: str = VAULT,
+    *,
+    batch_size: int = 5_000,
+    batches_per_hold: int = 4,
+    kept_files: Iterable[tuple[Path, bytes]] = (),
 ) -> dict[str, Any]:
     """Re-encrypt every value of ``purpose`` not under the configured active key. Person keys do not change.
 
     The vault is held ``batches_per_hold`` batches at a time, then released so that other steps can use it;
-    the quarantine's rows are re-sealed in the warehouse one transaction per batch.
+    the quarantine's rows are re-sealed in the warehouse one transaction per batch. ``kept_files`` are the
+    files the identity step keeps beside the vault, sealed under its key, each with its associated data
+    (`identity.reuse.kept_files`, `identity.scoring.kept_files`): re-sealed too, so that no copy of a name
+    stays under the old key.
     """
     _check_rotatable(purpose)
     if purpose == QUARANTINE:
@@ -87,13 +98,29 @@ def rotate(
         total, held = total + result.reencrypted, held + 1
         if remaining == 0:
             break
-    log.info("vault rotated to key id %s: %d values re-encrypted (%d hold(s))", ring.active.kid, total, held)
+    resealed, unreadable = 0, []
+    for path, aad in kept_files:
+        try:
+            resealed += reseal(ring, path, aad)
+        except SealedFileError as exc:  # damaged, or its key is gone: left as it is, and said
+            unreadable.append(f"{path.name} ({type(exc.__cause__).__name__})")
+    log.info(
+        "vault rotated to key id %s: %d values re-encrypted (%d hold(s)), %d kept file(s) re-sealed",
+        ring.active.kid,
+        total,
+        held,
+        resealed,
+    )
+    left = {kid: n for kid, n in _kept_kids(settings).items() if kid != ring.active.kid}
     return {
         "purpose": VAULT,
         "active": ring.active.kid,
         "reencrypted": total,
         "holds": held,
-        "retirable": [k for k in ring.kids if k != ring.active.kid],
+        "kept_files_resealed": resealed,
+        **({"kept_files_unreadable": unreadable} if unreadable else {}),
+        **({"kept_files_left_per_kid": left} if left else {}),
+        "retirable": [k for k in ring.kids if k != ring.active.kid and k not in left],
     }
 
 
@@ -131,6 +158,12 @@ def retire_key(settings: Settings, purpose: str, kid: str) -> dict[str, Any]:
             f"{left} {purpose} value(s) are still sealed under key id {kid!r}; run `islandbridge "
             f"keys rotate --purpose {purpose}` first"
         )
+    files = _kept_kids(settings).get(kid, 0) if purpose == VAULT else 0
+    if files:
+        raise KeyringError(
+            f"{files} file(s) the identity step keeps beside the vault are still sealed under key id "
+            f"{kid!r}; run `islandbridge keys rotate --purpose vault` first"
+        )
     entries = [e for e in re.split(r"[,\s]+", path.read_text(encoding="ascii").strip()) if e]
     _write_secret(path, ",".join(e for e in entries if e.lstrip("*").split(":", 1)[0] != kid))
     log.info("retired key id %s from the %s keyring (%s)", kid, purpose, path)
@@ -162,6 +195,11 @@ def _kid_counts(settings: Settings, purpose: str, ring: KeyRing) -> dict[str, in
         return rowseal.kid_counts(con)
     finally:
         con.close()
+
+
+def _kept_kids(settings: Settings) -> dict[str, int]:
+    """The files kept beside the vault (normalised records, linkage scores and frequencies) per key id."""
+    return sealed_kids(settings.vault_path.parent) if settings.vault_path is not None else {}
 
 
 def _keyring_file(settings: Settings, purpose: str) -> Path:

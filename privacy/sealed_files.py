@@ -73,6 +73,24 @@ def sealed_kid(path: Path) -> str | None:
         return None
 
 
+def reseal(keyring: KeyRing, path: Path, aad: bytes) -> bool:
+    """``path`` sealed again under the ring's active key, when another key sealed it; True when it was.
+    Raises `SealedFileError` when it cannot be opened."""
+    if sealed_kid(path) == keyring.active.kid:
+        return False
+    write_sealed(keyring, path, aad, read_sealed(keyring, path, aad))
+    return True
+
+
+def sealed_kids(directory: Path) -> dict[str, int]:
+    """How many ``*.sealed`` files under ``directory`` each key id seals (``?`` where it cannot be told)."""
+    counts: dict[str, int] = {}
+    for path in sorted(directory.rglob("*.sealed")) if directory.is_dir() else ():
+        kid = sealed_kid(path) or "?"
+        counts[kid] = counts.get(kid, 0) + 1
+    return counts
+
+
 def spill_folder(directory: Path) -> Path:
     """``directory/spill``, owner-only in an owner-only ``directory``: where a DuckDB connection that holds
     kept work in plaintext (decrypted rows, names in pinyin) may spill, instead of the system's temporary

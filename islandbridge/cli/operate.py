@@ -14,9 +14,11 @@ from islandbridge.delivery.audit_check import verify_audit
 from islandbridge.delivery.reveal import reveal
 from islandbridge.delivery.snapshot import list_snapshots, rollback
 from islandbridge.errors import ConfigError
+from islandbridge.identity import reuse, scoring
 from islandbridge.identity.reconcile import train_linkage
 from islandbridge.landing import raw
 from islandbridge.privacy import keyops
+from islandbridge.privacy.keys import VAULT
 from islandbridge.quality.commands import format_entries, quarantine_list, quarantine_replay, quarantine_show
 
 
@@ -293,7 +295,11 @@ def _keys_add(args) -> int:
 
 
 def _keys_rotate(args) -> int:
-    print_json(keyops.rotate(settings_of(args, with_sources=False), args.purpose, batch_size=args.batch_size))
+    settings = settings_of(args, with_sources=False)
+    kept = []
+    if args.purpose == VAULT and settings.vault_path is not None:  # the identity step's files, sealed too
+        kept = [*reuse.kept_files(settings.vault_path), *scoring.kept_files(settings.vault_path)]
+    print_json(keyops.rotate(settings, args.purpose, batch_size=args.batch_size, kept_files=kept))
     return 0
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 
 import pytest
@@ -279,3 +280,63 @@ def test_the_vault_and_its_wal_during_a_rotation_by_the_command_are_owner_only(
 
 def _mode(path) -> int:
     return path.stat().st_mode & 0o777
+
+
+def _keep(settings, ring):
+    """Files as the identity step keeps them beside the vault (normalised records, linkage scores and a
+    model's name frequencies), sealed under the ring's active key; returns each one's plaintext."""
+    from islandbridge.identity import reuse, scoring
+    from islandbridge.privacy.sealed_files import write_sealed
+
+    folder = settings.vault_path.parent
+    aads = {
+        folder / "normalised" / "registry__t_jm.sealed": [reuse._LABEL, reuse.FORMAT, "registry", "t_jm"],
+        folder / "linkage" / "scores.sealed": [scoring._LABEL, scoring.FORMAT, "scores"],
+        folder / "linkage" / "frequencies-abc.sealed": [scoring._LABEL, scoring.FORMAT, "frequencies"],
+    }
+    plain = {}
+    for path, aad in aads.items():
+        plain[path] = f"张小伟 13800138000 {path.name}".encode()
+        write_sealed(ring, path, json.dumps(aad).encode("utf-8"), plain[path])
+    return plain
+
+
+def test_rotation_reseals_the_files_the_identity_step_keeps_and_only_then_the_old_key_retires(config, capsys):
+    """Normalised records and linkage files beside the vault hold names and phones under the vault key:
+    `keys rotate` re-seals them, and the old key cannot be retired while one is still under it."""
+    from islandbridge.identity import reuse, scoring
+    from islandbridge.privacy.sealed_files import read_sealed, sealed_kid
+
+    settings = _settings(config)
+    plain = _keep(settings, vault_keyring(settings))
+    assert keyops.status(settings)["kept_files_per_kid"] == {"v1": 3}
+    keyops.add_key(settings, VAULT, "v2")
+    keyops.rotate(_settings(config))  # the library alone, without the identity step's files
+    with pytest.raises(KeyringError, match="3 file"):
+        keyops.retire_key(_settings(config), VAULT, "v1")
+
+    assert main(["keys", "rotate", "--config", str(config)]) == 0
+    assert '"kept_files_resealed": 3' in capsys.readouterr().out
+    settings = _settings(config)
+    assert keyops.status(settings)["kept_files_per_kid"] == {"v2": 3}
+    assert main(["keys", "retire", "--config", str(config), "--kid", "v1"]) == 0
+    ring = vault_keyring(_settings(config))
+    kept = [*reuse.kept_files(settings.vault_path), *scoring.kept_files(settings.vault_path)]
+    assert {path: read_sealed(ring, path, aad) for path, aad in kept} == plain
+    assert {sealed_kid(path) for path in plain} == {"v2"}
+
+
+def test_a_kept_file_that_cannot_be_resealed_keeps_its_key_from_retiring(config):
+    settings = _settings(config)
+    _keep(settings, vault_keyring(settings))
+    stray = settings.vault_path.parent / "linkage" / "clusters.sealed"  # not one the rotation knows
+    stray.write_bytes((settings.vault_path.parent / "linkage" / "scores.sealed").read_bytes())
+    keyops.add_key(settings, VAULT, "v2")
+    from islandbridge.identity import reuse, scoring
+
+    kept = [*reuse.kept_files(settings.vault_path), *scoring.kept_files(settings.vault_path)]
+    result = keyops.rotate(_settings(config), kept_files=kept)
+    assert result["kept_files_resealed"] == 3 and result["kept_files_left_per_kid"] == {"v1": 1}
+    assert "v1" not in result["retirable"]
+    with pytest.raises(KeyringError, match="1 file"):
+        keyops.retire_key(_settings(config), VAULT, "v1")
