@@ -81,13 +81,16 @@ def code_version() -> str:
 
 
 def kept_files(vault_path: Path) -> list[tuple[Path, bytes]]:
-    """Each kept stream's file beside the vault at ``vault_path`` and the associated data it is sealed with:
-    what `keys rotate` re-seals under a new vault key."""
+    """Each kept stream's file beside the vault at ``vault_path`` and the associated data it may be sealed
+    with (one pair per way of splitting its name into source and stream): what `keys rotate` re-seals."""
     folder = vault_path.parent / "normalised"
     found = []
     for path in sorted(folder.glob("*.sealed")):
-        source, _, stream = path.stem.partition("__")
-        found.append((path, json.dumps([_LABEL, FORMAT, source, stream]).encode("utf-8")))
+        # a source's name may hold '__' too: each split is a candidate, and only the right one opens
+        parts = path.stem.split("__")
+        for cut in range(len(parts) - 1, 0, -1):
+            source, stream = "__".join(parts[:cut]), "__".join(parts[cut:])
+            found.append((path, json.dumps([_LABEL, FORMAT, source, stream]).encode("utf-8")))
     return found
 
 

@@ -99,11 +99,23 @@ def rotate(
         if remaining == 0:
             break
     resealed, unreadable = 0, []
-    for path, aad in kept_files:
-        try:
-            resealed += reseal(ring, path, aad)
-        except SealedFileError as exc:  # damaged, or its key is gone: left as it is, and said
-            unreadable.append(f"{path.name} ({type(exc.__cause__).__name__})")
+    # held like the vault: a reconcile, which writes these files, holds it for its whole run
+    candidates: dict[Path, list[bytes]] = {}
+    for path, aad in kept_files:  # a file may come with several candidate associated data
+        candidates.setdefault(path, []).append(aad)
+    with Vault.open(settings.vault_path, ring):
+        for path, aads in candidates.items():
+            if not path.is_file():
+                continue  # gone since it was listed (a model's frequencies replaced)
+            why = ""
+            for aad in aads:
+                try:
+                    resealed += reseal(ring, path, aad)
+                    break
+                except SealedFileError as exc:
+                    why = type(exc.__cause__).__name__
+            else:  # damaged, or its key is gone: left as it is, and said
+                unreadable.append(f"{path.name} ({why})")
     log.info(
         "vault rotated to key id %s: %d values re-encrypted (%d hold(s)), %d kept file(s) re-sealed",
         ring.active.kid,

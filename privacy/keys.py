@@ -46,6 +46,11 @@ _KID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,31}$")
 _SEPARATORS = re.compile(r"[,\s]+")
 
 
+def is_kid(text: str) -> bool:
+    """Whether ``text`` has the form of a key id."""
+    return bool(_KID.match(text))
+
+
 class KeyringError(ConfigError):
     """A key is missing or malformed in the configuration; fix the secret it names and run again."""
 

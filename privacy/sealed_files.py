@@ -23,7 +23,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from islandbridge.errors import TerminalError
-from islandbridge.privacy.keys import KeyRing, KeyringError
+from islandbridge.privacy.keys import KeyRing, KeyringError, is_kid
 from islandbridge.privacy.vault_columns import NONCE_BYTES
 from islandbridge.storage import owner_only
 
@@ -83,10 +83,12 @@ def reseal(keyring: KeyRing, path: Path, aad: bytes) -> bool:
 
 
 def sealed_kids(directory: Path) -> dict[str, int]:
-    """How many ``*.sealed`` files under ``directory`` each key id seals (``?`` where it cannot be told)."""
+    """How many ``*.sealed`` files under ``directory`` each key id seals (``?`` where it cannot be told,
+    or the file does not start with a key id)."""
     counts: dict[str, int] = {}
     for path in sorted(directory.rglob("*.sealed")) if directory.is_dir() else ():
         kid = sealed_kid(path) or "?"
+        kid = kid if is_kid(kid) else "?"  # not a file sealed here: its first bytes are not shown
         counts[kid] = counts.get(kid, 0) + 1
     return counts
 

@@ -73,36 +73,41 @@ def open_snapshot(path: Path, resources: DuckDBResources | None = None) -> duckd
 
 
 def statements(lines: Iterable[str]) -> Iterator[str]:
-    """Whole statements (ending in ``;``, a ``--`` comment after it or on a line of its own left out) and
-    dot commands out of input lines."""
+    """Whole statements (ending in ``;``, a comment after it allowed) and dot commands out of input lines;
+    comment-only lines between statements are left out."""
     pending: list[str] = []
     for line in lines:
         stripped = line.strip()
         if not pending and stripped.startswith("."):
             yield stripped
             continue
-        code = without_comment(line).rstrip()
-        if code.strip() or pending:
-            pending.append(code)
-        if code.endswith(";"):
-            yield "\n".join(pending).strip()
+        if not pending and not has_code(line):
+            continue
+        pending.append(line.rstrip("\n"))
+        text = "\n".join(pending)
+        if ends_statement(text):
+            yield text[: _code(text)[-1][0] + 1].strip()  # a comment after the ';' left out
             pending = []
-    if "".join(pending).strip():
+    if pending and has_code("\n".join(pending)):
         yield "\n".join(pending).strip()
 
 
-def without_comment(line: str) -> str:
-    """``line`` without its ``--`` comment, one outside a quoted string or name (a string spanning lines
-    is not followed)."""
-    quote = ""
-    for i, char in enumerate(line):
-        if quote:
-            quote = "" if char == quote else quote
-        elif char in "'\"":
-            quote = char
-        elif line.startswith("--", i):
-            return line[:i]
-    return line
+def _code(text: str) -> list[tuple[int, str]]:
+    """DuckDB's tokens of ``text`` but comments: (position, kind). DuckDB's own tokenizer, so strings
+    across lines, ``$$`` strings and ``/* */`` comments are read as DuckDB reads them."""
+    return [(at, str(kind)) for at, kind in duckdb.tokenize(text) if not str(kind).endswith("comment")]
+
+
+def has_code(text: str) -> bool:
+    """Whether ``text`` holds anything but blanks and comments."""
+    return bool(_code(text))
+
+
+def ends_statement(text: str) -> bool:
+    """Whether ``text`` ends a statement: its last token, comments aside, is a ``;`` (not one inside a
+    string or a comment, nor an unterminated string)."""
+    code = _code(text)
+    return bool(code) and code[-1][1].endswith("operator") and text[code[-1][0]] == ";"
 
 
 def run(
@@ -159,7 +164,7 @@ def _lines(stdin: TextIO, err: TextIO) -> Iterator[str]:
     except ImportError:
         pass
     print(HELP, file=err)
-    pending = False
+    pending: list[str] = []
     while True:
         try:
             line = input(MORE if pending else PROMPT)
@@ -168,12 +173,14 @@ def _lines(stdin: TextIO, err: TextIO) -> Iterator[str]:
             return
         except KeyboardInterrupt:
             print("^C", file=err)
-            pending = False
+            pending = []
             continue
-        code = without_comment(line).strip()
-        pending = (
-            bool(code or pending) and not code.endswith(";") and not (code.startswith(".") and not pending)
-        )
+        if not pending and (line.strip().startswith(".") or not has_code(line)):
+            yield line
+            continue
+        pending.append(line)
+        if ends_statement("\n".join(pending)):
+            pending = []
         yield line
 
 

@@ -326,17 +326,38 @@ def test_rotation_reseals_the_files_the_identity_step_keeps_and_only_then_the_ol
     assert {sealed_kid(path) for path in plain} == {"v2"}
 
 
+def test_a_source_named_with_a_double_underscore_is_resealed_and_a_stray_file_shows_no_content(config):
+    from islandbridge.identity import reuse
+    from islandbridge.privacy.sealed_files import read_sealed, write_sealed
+
+    settings = _settings(config)
+    folder = settings.vault_path.parent / "normalised"
+    aad = json.dumps([reuse._LABEL, reuse.FORMAT, "grid__north", "events"]).encode("utf-8")
+    write_sealed(vault_keyring(settings), folder / "grid__north__events.sealed", aad, "张小伟".encode())
+    (folder / "notes.sealed").write_bytes(b"\x09" + "张小伟".encode() + b" 13800138000")  # not sealed here
+    assert keyops.status(settings)["kept_files_per_kid"] == {"v1": 1, "?": 1}
+    keyops.add_key(settings, VAULT, "v2")
+    result = keyops.rotate(_settings(config), kept_files=reuse.kept_files(settings.vault_path))
+    assert result["kept_files_resealed"] == 1 and result["kept_files_left_per_kid"] == {"?": 1}
+    ring = vault_keyring(_settings(config))
+    assert read_sealed(ring, folder / "grid__north__events.sealed", aad) == "张小伟".encode()
+    assert "张" not in json.dumps(keyops.status(_settings(config)), ensure_ascii=False)
+
+
 def test_a_kept_file_that_cannot_be_resealed_keeps_its_key_from_retiring(config):
     settings = _settings(config)
     _keep(settings, vault_keyring(settings))
     stray = settings.vault_path.parent / "linkage" / "clusters.sealed"  # not one the rotation knows
-    stray.write_bytes((settings.vault_path.parent / "linkage" / "scores.sealed").read_bytes())
+    scores = settings.vault_path.parent / "linkage" / "scores.sealed"
+    stray.write_bytes(scores.read_bytes())
+    scores.write_bytes(scores.read_bytes()[:-1] + bytes([scores.read_bytes()[-1] ^ 1]))  # damaged
     keyops.add_key(settings, VAULT, "v2")
     from islandbridge.identity import reuse, scoring
 
     kept = [*reuse.kept_files(settings.vault_path), *scoring.kept_files(settings.vault_path)]
     result = keyops.rotate(_settings(config), kept_files=kept)
-    assert result["kept_files_resealed"] == 3 and result["kept_files_left_per_kid"] == {"v1": 1}
+    assert result["kept_files_resealed"] == 2 and result["kept_files_left_per_kid"] == {"v1": 2}
+    assert result["kept_files_unreadable"] == ["scores.sealed (InvalidTag)"]
     assert "v1" not in result["retirable"]
-    with pytest.raises(KeyringError, match="1 file"):
+    with pytest.raises(KeyringError, match="2 file"):
         keyops.retire_key(_settings(config), VAULT, "v1")
