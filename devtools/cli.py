@@ -326,8 +326,10 @@ def _eval_linkage(args) -> int:
 def _eval_reports(args) -> int:
     from islandbridge.devtools.reports_eval import day_mismatch, score_reports
 
-    if not (args.truth / "persons.csv").exists():
-        raise ConfigError(f"no truth files in {args.truth}; pass the truth/ folder of a simulated street")
+    if missing := [n for n in ("persons.csv", "meta.json") if not (args.truth / n).exists()]:
+        raise ConfigError(
+            f"no truth files ({', '.join(missing)}) in {args.truth}; pass the truth/ folder of a simulated street"
+        )
     settings = settings_of(args, with_sources=False)
     con = raw.connect(str(settings.warehouse_path), read_only=True, resources=settings.duckdb)
     try:

@@ -310,8 +310,8 @@ def _keys_retire(args) -> int:
 
 def _snapshot_list(args) -> int:
     for s in list_snapshots(settings_of(args, with_sources=False).snapshots_dir):
-        print(
-            f"{'*' if s.is_current else ' '} {s.run_id}  published {s.published_at:%Y-%m-%d %H:%M:%S}Z  "
+        print(  # in Asia/Shanghai, as `runs`, the shell and the run report show times
+            f"{'*' if s.is_current else ' '} {s.run_id}  published {local_time(s.published_at, 'seconds')}  "
             f"{s.size_bytes / 1e6:.1f} MB"
         )
     return 0

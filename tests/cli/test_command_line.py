@@ -105,6 +105,17 @@ def test_read_only_commands_need_no_source_secret(home, argv, capsys):
     assert "is not set" not in capsys.readouterr().err
 
 
+def test_snapshot_list_shows_when_each_was_published_in_shanghai_time(home, capsys, monkeypatch):
+    from islandbridge.cli import operate
+    from islandbridge.delivery.snapshot import Snapshot
+
+    published = dt.datetime(2026, 11, 20, 16, 30, 5, 123456, tzinfo=dt.UTC)
+    snapshot = Snapshot(RUN_ID, home / "s.duckdb", published, 2_500_000, True)
+    monkeypatch.setattr(operate, "list_snapshots", lambda folder: [snapshot])
+    assert main(["snapshot", "list", "--config", str(home / "islandbridge.yml")]) == 0
+    assert f"* {RUN_ID}  published 2026-11-21 00:30:05+08:00  2.5 MB" in capsys.readouterr().out
+
+
 def test_a_command_that_reads_the_sources_still_asks_for_their_secrets(home, capsys):
     assert main(["extract", "--as-of", "2026-11-20", "--config", str(home / "islandbridge.yml")]) == 2
     assert "IB_TEST_UNSET_GRID_SECRET is not set" in capsys.readouterr().err
