@@ -149,7 +149,7 @@ def _keys(sub) -> None:
         "configured key ids and how many sealed values each protects",
         example="islandbridge keys status --purpose vault",
     )
-    s.add_argument("--purpose", default="vault", choices=("vault", "quarantine"))
+    s.add_argument("--purpose", default="vault", choices=(VAULT, keyops.QUARANTINE))
     s = command(
         ksub,
         "add",
@@ -157,7 +157,7 @@ def _keys(sub) -> None:
         "put a fresh key first in a keyring file (never printed)",
         example="islandbridge keys add --purpose vault",
     )
-    s.add_argument("--purpose", default="vault", choices=("vault", "quarantine"))
+    s.add_argument("--purpose", default="vault", choices=(VAULT, keyops.QUARANTINE))
     s.add_argument("--kid", help="the new key id (default: random)")
     s = command(
         ksub,
@@ -166,7 +166,7 @@ def _keys(sub) -> None:
         "re-encrypt the vault (or the quarantined rows) under the active key; person keys do not change",
         example="islandbridge keys rotate --purpose vault",
     )
-    s.add_argument("--purpose", default="vault", choices=("vault", "quarantine"))
+    s.add_argument("--purpose", default="vault", choices=(VAULT, keyops.QUARANTINE))
     s.add_argument("--batch-size", type=int, default=5000)
     s = command(
         ksub,
@@ -175,7 +175,7 @@ def _keys(sub) -> None:
         "remove an old key once no sealed value needs it",
         example="islandbridge keys retire --purpose vault --kid OLD_KID",
     )
-    s.add_argument("--purpose", default="vault", choices=("vault", "quarantine"))
+    s.add_argument("--purpose", default="vault", choices=(VAULT, keyops.QUARANTINE))
     s.add_argument("--kid", required=True)
 
 

@@ -85,8 +85,8 @@ def statements(lines: Iterable[str]) -> Iterator[str]:
             continue
         pending.append(line.rstrip("\n"))
         text = "\n".join(pending)
-        if ends_statement(text):
-            yield text[: _code(text)[-1][0] + 1].strip()  # a comment after the ';' left out
+        if (end := statement_end(text)) is not None:
+            yield text[: end + 1].strip()  # a comment after the ';' left out
             pending = []
     if pending and has_code("\n".join(pending)):
         yield "\n".join(pending).strip()
@@ -103,11 +103,13 @@ def has_code(text: str) -> bool:
     return bool(_code(text))
 
 
-def ends_statement(text: str) -> bool:
-    """Whether ``text`` ends a statement: its last token, comments aside, is a ``;`` (not one inside a
-    string or a comment, nor an unterminated string)."""
+def statement_end(text: str) -> int | None:
+    """Where the ``;`` that ends a statement in ``text`` is, or None: its last token, comments aside, is a
+    ``;`` (not one inside a string or a comment, nor an unterminated string)."""
     code = _code(text)
-    return bool(code) and code[-1][1].endswith("operator") and text[code[-1][0]] == ";"
+    if code and code[-1][1].endswith("operator") and text[code[-1][0]] == ";":
+        return code[-1][0]
+    return None
 
 
 def run(
@@ -179,7 +181,7 @@ def _lines(stdin: TextIO, err: TextIO) -> Iterator[str]:
             yield line
             continue
         pending.append(line)
-        if ends_statement("\n".join(pending)):
+        if statement_end("\n".join(pending)) is not None:
             pending = []
         yield line
 
