@@ -8,6 +8,12 @@ reconciled map (``core.identity_map``) and the links that stand (``core.identity
       grid_platform/residents:GP00812 ...
       links:
       grid_platform/residents:GP00812 ~ resident_registry/t_jm:100345   probabilistic p=0.9987 since …
+      decided apart (`islandbridge review decide … different`):
+      resident_registry/t_jm:100345 ≠ civil_affairs/roster:R0042 (now pk_77c1…): different by 王科员 at …
+
+A ``same`` decision shows as a link of rule ``decision``; a ``different`` one (``islandbridge review decide
+… different``) keeps no link, so the records it holds apart are listed with who decided, when and the
+(scrubbed) note, and whether the newest reconcile keeps them apart (`_decided_apart`).
 
 Values come masked only (the same view as ``islandbridge review show``, `review._masked_records`), and the
 look is written to the audit log (department ``identity_review``). ``explain --changes`` (`changes`)
@@ -27,7 +33,7 @@ from islandbridge.config import Clock, Settings, utc_now
 from islandbridge.errors import TerminalError
 from islandbridge.identity import tables as identity
 from islandbridge.identity.records import person_streams
-from islandbridge.identity.review import _audit, _masked_records, latest_run
+from islandbridge.identity.review import _audit, _masked_records, current_decisions, latest_run
 from islandbridge.landing import raw
 from islandbridge.privacy.configured import open_vault
 from islandbridge.privacy.sealing import SealedColumns
@@ -49,7 +55,8 @@ def explain_person(settings: Settings, target: str, *, actor: str, clock: Clock 
 
     ``target``: a ``person_key`` (a merged key is followed to today's, and ``merged`` says so: the key
     asked for and the run that merged it), ``SYSTEM/RECORD_KEY``, or a bare record key when one system
-    has it. Raises `ExplainError` when nothing matches. Audited.
+    has it. ``apart``: the records a person decided are someone else (`_decided_apart`), the other
+    record masked like the person's own. Raises `ExplainError` when nothing matches. Audited.
     """
     if not actor or not actor.strip():
         raise ExplainError("explaining a person needs an actor (who looks)")
@@ -66,9 +73,11 @@ def explain_person(settings: Settings, target: str, *, actor: str, clock: Clock 
         asked = target.strip()
         merged = _merged(con, asked) if asked.startswith("pk_") and asked != person else None
         wanted = {(s, k) for s, k, _, _ in members}
+        apart = _decided_apart(con, person, wanted, run_id)
+        looked = wanted | {a["other"] for a in apart}
         with open_vault(settings) as vault:
-            masked = _masked_records(con, person_streams(settings), as_of, wanted, SealedColumns(vault))
-        _audit(settings, actor, f"identity explain: person {person}", con, sorted(wanted), _COLUMNS, clock())
+            masked = _masked_records(con, person_streams(settings), as_of, looked, SealedColumns(vault))
+        _audit(settings, actor, f"identity explain: person {person}", con, sorted(looked), _COLUMNS, clock())
     finally:
         con.close()
     records = [
@@ -79,7 +88,11 @@ def explain_person(settings: Settings, target: str, *, actor: str, clock: Clock 
         }
         for s, k, by, p in members
     ]
-    shown = {"person_key": person, "run_id": run_id, "records": records, "links": links}
+    for a in apart:
+        system, key = a["other"]
+        bare = {"system": system, "record_key": key}
+        a["other"] = {**masked.get((system, key), bare), "person_key": a.pop("other_person")}
+    shown = {"person_key": person, "run_id": run_id, "records": records, "links": links, "apart": apart}
     return shown | ({"merged": merged} if merged else {})
 
 
@@ -138,6 +151,47 @@ def _links(con: duckdb.DuckDBPyConnection, person: str) -> list[dict[str, Any]]:
         }
         for sl, kl, sr, kr, rule, p, since in rows
     ]
+
+
+def _decided_apart(
+    con: duckdb.DuckDBPyConnection, person: str, members: set[tuple[str, str]], run_id: str
+) -> list[dict[str, Any]]:
+    """The ``different`` decisions in force on a record of ``person``: the pair, the other record (keys
+    here; masked by the caller) and its person now, who decided, when, the note (scrubbed when stored), and
+    ``status``: ``apart`` (the newest reconcile keeps them apart), ``pending`` (decided after it: the next
+    reconcile applies it) or ``not_honoured`` (stronger evidence, such as one valid ID number, joined
+    them; the reconcile's summary names it under ``decisions.conflicts``)."""
+    decided = [d for d in current_decisions(con) if d.decision == "different"]
+    decided = [d for d in decided if d.left in members or d.right in members]
+    if not decided:
+        return []
+    (reconciled_at,) = con.execute(
+        "SELECT reconciled_at FROM meta.identity_runs WHERE run_id = ?", [run_id]
+    ).fetchall()[0]
+    shown = []
+    for d in decided:
+        mine, other = (d.left, d.right) if d.left in members else (d.right, d.left)
+        now = con.execute(
+            "SELECT person_key FROM core.identity_map WHERE system = ? AND record_key = ?", list(other)
+        ).fetchall()
+        other_person = now[0][0] if now else None
+        if reconciled_at is not None and d.decided_at > reconciled_at:
+            status = "pending"
+        else:
+            status = "not_honoured" if other_person == person else "apart"
+        shown.append(
+            {
+                "pair": d.pair_id,
+                "record": "/".join(mine),
+                "other": other,
+                "other_person": other_person,
+                "status": status,
+                "actor": d.actor,
+                "note": d.note,
+                "decided_at": d.decided_at,
+            }
+        )
+    return shown
 
 
 def changes(settings: Settings, as_of: dt.datetime | None = None) -> dict[str, Any]:

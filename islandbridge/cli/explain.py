@@ -6,7 +6,7 @@ import getpass
 from collections.abc import Mapping
 from typing import Any
 
-from islandbridge.cli.common import command, print_json, settings_of
+from islandbridge.cli.common import command, local_time, print_json, settings_of
 from islandbridge.config import parse_as_of
 from islandbridge.identity import explain
 from islandbridge.identity.churn import CHANGES
@@ -56,13 +56,9 @@ def format_person(shown: Mapping[str, Any]) -> str:
             "core.person_key_redirects, `explain --changes`)"
         )
     for r in shown["records"]:
-        fields = [r.get("name"), r.get("id_number"), ", ".join(r.get("phones") or []) or None]
-        fields += [r.get("birth_year"), r.get("sex"), r.get("community")]
-        flat = "/".join(str(r[f]) for f in ("estate", "building", "unit", "room") if r.get(f))
         p = r["match_probability"]
         lines.append(
-            f"  {r['system']}/{r['record_key']}  {'  '.join(str(f) if f else '-' for f in fields)}  "
-            f"{flat or '-'}  matched_by {r['matched_by']}" + (f" p={p:.4f}" if p is not None else "")
+            f"  {_record(r)}  matched_by {r['matched_by']}" + (f" p={p:.4f}" if p is not None else "")
         )
     lines.append("links:" if shown["links"] else "links: none (a person of one record)")
     for link in shown["links"]:
@@ -71,7 +67,34 @@ def format_person(shown: Mapping[str, Any]) -> str:
         lines.append(
             f"  {link['left']} ~ {link['right']}  {link['rule']}{weight}  since run {link['since_run']}"
         )
+    if shown.get("apart"):
+        lines.append("decided apart (`islandbridge review decide … different`):")
+    for a in shown.get("apart", []):
+        other = a["other"]
+        lines.append(
+            f"  {a['record']} ≠ {other['system']}/{other['record_key']} (now {other['person_key'] or '-'}): "
+            f"different by {a['actor']} at {local_time(a['decided_at'], 'seconds')}, pair {a['pair']}, "
+            f"{_APART[a['status']]}" + (f"; note: {a['note']}" if a["note"] else "")
+        )
+        lines.append(f"    {_record(other)}")
     return "\n".join(lines)
+
+
+_APART = {
+    "apart": "kept apart",
+    "pending": "applies at the next reconcile",
+    "not_honoured": "NOT honoured: stronger evidence joins them (the reconcile's decisions.conflicts)",
+}
+
+
+def _record(r: Mapping[str, Any]) -> str:
+    """One record's key and masked fields, ``-`` for a missing one."""
+    fields = [r.get("name"), r.get("id_number"), ", ".join(r.get("phones") or []) or None]
+    fields += [r.get("birth_year"), r.get("sex"), r.get("community")]
+    flat = "/".join(str(r[f]) for f in ("estate", "building", "unit", "room") if r.get(f))
+    return (
+        f"{r['system']}/{r['record_key']}  {'  '.join(str(f) if f else '-' for f in fields)}  {flat or '-'}"
+    )
 
 
 def format_changes(shown: Mapping[str, Any]) -> str:

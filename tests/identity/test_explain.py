@@ -15,7 +15,7 @@ from islandbridge.cli import main
 from islandbridge.cli.explain import format_changes, format_person
 from islandbridge.config import parse_as_of
 from islandbridge.devtools.leakscan import needles_from_street
-from islandbridge.identity import explain
+from islandbridge.identity import explain, review
 from islandbridge.identity import scoring as scoring_module
 from islandbridge.identity.reconcile import reconcile
 from tests.identity.support import add_run, copy_version, land, person_key_of, unsealed
@@ -76,6 +76,35 @@ def test_a_merged_key_is_followed_and_the_output_says_it_was_merged(warehouse_co
     assert shown["person_key"] == person and shown["merged"] == {"from": "pk_gone", "run_id": "ib_x"}
     assert "pk_gone was merged into this person by run ib_x" in format_person(shown)
     assert "merged" not in explain.explain_person(warehouse_copy, person, actor="tester")
+
+
+def test_a_different_decision_behind_a_split_is_named_with_who_decided_and_when(warehouse_copy, needles):
+    """`review decide … different` on a linked pair: explain names the decision (pending, then kept
+    apart by the next reconcile), the other record masked and its person now."""
+    system, key, person = _linked(warehouse_copy, "iot_platform")
+    (partner,) = (
+        r
+        for r in explain.explain_person(warehouse_copy, person, actor="t")["records"]
+        if r["record_key"] != key
+    )
+    other = f"{partner['system']}/{partner['record_key']}"
+    decided = review.decide(
+        warehouse_copy, f"{system}/{key}~{other}", "different", actor="王科员", note="母女"
+    )
+    (pending,) = explain.explain_person(warehouse_copy, f"{system}/{key}", actor="t")["apart"]
+    assert pending["status"] == "pending" and pending["other"]["person_key"] == person
+    with duckdb.connect(str(warehouse_copy.warehouse_path)) as con:
+        add_run(con, DAY2)
+    reconcile(warehouse_copy, parse_as_of(DAY2))
+    shown = explain.explain_person(warehouse_copy, f"{system}/{key}", actor="t")
+    (apart,) = shown["apart"]
+    assert (apart["pair"], apart["record"], apart["status"]) == (decided["pair"], f"{system}/{key}", "apart")
+    assert apart["other"]["record_key"] == partner["record_key"] and "*" in apart["other"]["name"]
+    assert apart["other"]["person_key"] not in (None, shown["person_key"])
+    text = format_person(shown)
+    assert f"≠ {other} (now {apart['other']['person_key']}): different by 王科员" in text
+    assert "kept apart; note: 母女" in text
+    assert not needles.find(text + json.dumps(shown, ensure_ascii=False, default=str))
 
 
 def test_an_unknown_target_is_refused_with_what_to_name(warehouse_copy):
