@@ -55,6 +55,7 @@ def register(sub) -> None:
     s.add_argument("decision", choices=review.DECISIONS)
     s.add_argument("--note", help="why, without identifiers (a run of six or more digits is refused)")
     s.add_argument("--actor", help="who decides (default: the login name)")
+    s.add_argument("--json", action="store_true", help="print JSON")
     s = command(
         rsub,
         "withdraw",
@@ -65,6 +66,7 @@ def register(sub) -> None:
     s.add_argument("id", help="a decided pair's id, or SYSTEM/RECORD_KEY~SYSTEM/RECORD_KEY")
     s.add_argument("--note", help="why, without identifiers (a run of six or more digits is refused)")
     s.add_argument("--actor", help="who withdraws it (default: the login name)")
+    s.add_argument("--json", action="store_true", help="print JSON")
 
 
 def _list(args) -> int:
@@ -94,22 +96,23 @@ def _show(args) -> int:
 
 
 def _decide(args) -> int:
-    print_json(
-        review.decide(
-            settings_of(args, with_sources=False),
-            args.id,
-            args.decision,
-            actor=args.actor or getpass.getuser(),
-            note=args.note,
-        )
-    )
+    settings = settings_of(args, with_sources=False)
+    actor = args.actor or getpass.getuser()
+    _print(args, review.decide(settings, args.id, args.decision, actor=actor, note=args.note))
     return 0
 
 
 def _withdraw(args) -> int:
     settings = settings_of(args, with_sources=False)
-    print_json(review.withdraw(settings, args.id, actor=args.actor or getpass.getuser(), note=args.note))
+    _print(args, review.withdraw(settings, args.id, actor=args.actor or getpass.getuser(), note=args.note))
     return 0
+
+
+def _print(args, decided: Mapping[str, Any]) -> None:
+    if args.json:
+        print_json(decided)
+    else:
+        print(format_decision(decided))
 
 
 # -- text ----------------------------------------------------------------------------
@@ -132,6 +135,17 @@ def format_list(listed: Mapping[str, Any]) -> str:
             "(`review withdraw ID` takes a decision back)"
         )
     return "\n".join(lines)
+
+
+def format_decision(decided: Mapping[str, Any]) -> str:
+    """What `review decide` or `review withdraw` recorded, and when it takes effect."""
+    pair = f"pair {decided['pair']} ({decided['left']} ~ {decided['right']})"
+    if "withdrawn" in decided:
+        head = f"withdrew the decision {decided['withdrawn']} on {pair}"
+    else:
+        replaces = f", replacing {decided['replaces']}" if decided["replaces"] else ""
+        head = f"decided {pair} {decided['decision']}{replaces}"
+    return f"{head}\napplies {decided['applies']}"
 
 
 def format_pair(shown: Mapping[str, Any]) -> str:

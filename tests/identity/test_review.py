@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from islandbridge.cli import main
-from islandbridge.cli.review import format_list, format_pair
+from islandbridge.cli.review import format_decision, format_list, format_pair
 from islandbridge.config import parse_as_of
 from islandbridge.identity import review
 from islandbridge.identity.reconcile import reconcile
@@ -221,6 +221,16 @@ def _config(street, settings, tmp_path) -> str:
     return str(path)
 
 
+def test_a_decision_and_a_withdrawal_print_as_text_naming_the_pair_and_what_they_replace():
+    decided = {"pair": "3f9a0c2b1d", "left": "a/1", "right": "b/2", "applies": "at the next reconcile"}
+    assert format_decision({**decided, "decision": "same", "replaces": "different"}) == (
+        "decided pair 3f9a0c2b1d (a/1 ~ b/2) same, replacing different\napplies at the next reconcile"
+    )
+    assert format_decision({**decided, "withdrawn": "same"}).startswith(
+        "withdrew the decision same on pair 3f9a0c2b1d (a/1 ~ b/2)\n"
+    )
+
+
 def test_the_command_line_round_trip(street, warehouse_copy, identifiers, monkeypatch, capsys, tmp_path):
     """list → show → decide through `islandbridge review`, with no source secret in the environment."""
     config = _config(street, warehouse_copy, tmp_path)
@@ -233,10 +243,14 @@ def test_the_command_line_round_trip(street, warehouse_copy, identifiers, monkey
     shown = capsys.readouterr().out
     assert "left" in shown and "right" in shown and not _leaks(listed + shown, identifiers)
     assert main(["review", "decide", pair_id, "different", "--config", config, "--actor", "tester"]) == 0
-    assert json.loads(capsys.readouterr().out)["pair"] == pair_id
+    decided = capsys.readouterr().out
+    assert (
+        decided.startswith(f"decided pair {pair_id} (")
+        and "different\napplies at the next reconcile" in decided
+    )
     assert main(["review", "list", "--config", config, "--open", "--limit", "0"]) == 0
     assert pair_id not in capsys.readouterr().out
-    assert main(["review", "withdraw", pair_id, "--config", config, "--actor", "tester"]) == 0
+    assert main(["review", "withdraw", pair_id, "--config", config, "--actor", "tester", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["withdrawn"] == "different"
     assert main(["review", "list", "--config", config, "--open", "--limit", "0"]) == 0
     assert pair_id in capsys.readouterr().out  # open again
