@@ -13,7 +13,8 @@ warehouse stays byte-for-byte as it was.
 
 The CLI's ``islandbridge quarantine list|show|replay`` call ``list_quarantined``, ``show`` and ``replay``.
 ``list_quarantined`` lists the connectors' rows too (``meta.quarantine``, records a connector could not
-read: record key and the connector's reason, scrubbed); ``show`` and ``replay`` are for the gate's rows.
+read: record key and the connector's reason); ``show`` and ``replay`` are for the gate's rows. Every record
+key is shown scrubbed (`shown_key`): a roster's 序号 may hold an ID number or a phone.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from islandbridge.privacy.configured import quarantine_keyring
 from islandbridge.privacy.keys import KeyRing, new_keyring_text
 from islandbridge.privacy.masking import mask_id, mask_name, mask_phone
 from islandbridge.privacy.rowseal import QUALITY
-from islandbridge.privacy.scrub import Scrubber
+from islandbridge.privacy.scrub import scrub
 from islandbridge.quality.errors import QualityConfigError, QuarantineError
 from islandbridge.schemas import TableSchema
 from islandbridge.storage import transaction
@@ -124,7 +125,7 @@ def unseal(ring: KeyRing, row: Mapping[str, Any]) -> dict[str, Any]:
         )
     except InvalidTag:
         raise QuarantineError(
-            f"quarantined row {row['run_id']}/{row['source']}/{row['stream']}/{row['record_key']} failed "
+            f"quarantined row {row['run_id']}/{row['source']}/{row['stream']}/{shown_key(row['record_key'])} failed "
             f"authentication under key id {row['kid']!r}: wrong key for that id, or the row was altered"
         ) from None
     return json.loads(plain)
@@ -177,6 +178,13 @@ class Entry:
     reason: str | None = None  # a connector's reason, scrubbed (phones, ID numbers, bank cards)
 
 
+def shown_key(record_key: str) -> str:
+    """A record key as an operator sees it: scrubbed (`privacy.scrub`). A roster is keyed by its 序号, into
+    which a clerk may have typed an ID number or a phone; ``dibao:202611:[证件号]`` names the row without
+    it, and `show` takes the key in this form as well as whole."""
+    return scrub(record_key)
+
+
 def list_quarantined(
     con: duckdb.DuckDBPyConnection,
     *,
@@ -199,16 +207,16 @@ def list_quarantined(
             f"FROM meta.quality_quarantine WHERE {where} AND ($all OR replayed_at IS NULL)",
             {**query, "all": include_replayed},
         ).fetchall()
-        entries += [Entry(r[0], r[1], r[2], r[3], r[4], tuple(r[5]), r[6], r[7]) for r in rows]
+        entries += [Entry(*r[:3], shown_key(r[3]), r[4], tuple(r[5]), r[6], r[7]) for r in rows]
     if _has_quarantine(con, "quarantine"):
         rows = con.execute(
             "SELECT run_id, source, stream, record_key, coalesce(seq, 1), reason FROM meta.quarantine "
             f"WHERE {where}",
             query,
         ).fetchall()
-        scrub = Scrubber()
-        # a connector keys a roster row by its 序号, which a clerk may have typed an ID number into: shown scrubbed
-        entries += [Entry(*r[:3], scrub(r[3]), r[4], (), None, None, CONNECTOR, scrub(r[5])) for r in rows]
+        entries += [
+            Entry(*r[:3], shown_key(r[3]), r[4], (), None, None, CONNECTOR, scrub(r[5])) for r in rows
+        ]
     entries.sort(key=lambda e: (e.source, e.stream, e.stage != GATE, e.record_key, e.seq))
     entries.sort(key=lambda e: e.run_id, reverse=True)
     return entries
@@ -224,7 +232,9 @@ def show(
     seq: int = 1,
 ) -> dict[str, Any]:
     """One quarantined row: the checks it failed, the columns they read, and those columns' values —
-    direct identifiers masked (``transforms.masking``), quasi-identifiers and plain values as landed.
+    direct identifiers masked (``transforms.masking``), quasi-identifiers and plain values as landed but
+    scrubbed (`display_value`).
+    ``record_key``: the key whole, or as `list_quarantined` shows it (`shown_key`); it is shown scrubbed.
 
     Raises ``QuarantineError`` when there is no such row or it cannot be decrypted.
     """
@@ -236,7 +246,7 @@ def show(
         "run_id": run_id,
         "source": source,
         "stream": table.stream,
-        "record_key": record_key,
+        "record_key": shown_key(row["record_key"]),
         "seq": seq,
         "expectations_failed": failed,
         "failed_columns": columns,
@@ -246,10 +256,11 @@ def show(
 
 
 def display_value(table: TableSchema, column: str, value: Any) -> Any:
-    """A value as an operator may see it: direct identifiers masked, never shown whole."""
+    """A value as an operator may see it: direct identifiers masked, never shown whole; other text
+    scrubbed, as the keys are (a 序号 may hold an ID number or a phone)."""
     col = table.column(column)
     if col is None or col.pii != "direct":
-        return value
+        return scrub(value) if isinstance(value, str) else value
     masks = {"name": mask_name, "phone": mask_phone, "id": mask_id}
     return masks[col.mask](value) if col.mask in masks else (None if value is None else "***")
 
@@ -265,31 +276,42 @@ def _fetch(con, run_id: str, source: str, stream: str, record_key: str, seq: int
     if not _has_quarantine(con):
         raise QuarantineError("this warehouse has no quality quarantine yet")
     cur = con.execute(
-        "SELECT * FROM meta.quality_quarantine WHERE run_id = ? AND source = ? AND stream = ? "
-        "AND record_key = ? AND seq = ?",
-        [run_id, source, stream, record_key, seq],
+        "SELECT * FROM meta.quality_quarantine WHERE run_id = ? AND source = ? AND stream = ? AND seq = ?",
+        [run_id, source, stream, seq],
     )
     names = [d[0] for d in cur.description]
-    found = next(iter(cur.fetchall()), None)
-    if found is None:
-        row = f"{run_id}/{source}/{stream}/{record_key}"
-        if _set_aside_by_connector(con, run_id, source, stream, record_key):
-            raise QuarantineError(
-                f"{row} was set aside by the connector, which could not read it as a row: `show` and "
-                "`replay` are for the quality gate's rows; its reason is in `islandbridge quarantine list`"
-            )
-        raise QuarantineError(f"no quarantined row {row} (seq {seq}); see `islandbridge quarantine list`")
-    return dict(zip(names, found, strict=True))
+    found = _named(record_key, [dict(zip(names, r, strict=True)) for r in cur.fetchall()])
+    if len(found) == 1:
+        return found[0]
+    row = f"{run_id}/{source}/{stream}/{shown_key(record_key)}"
+    if found:
+        raise QuarantineError(
+            f"{len(found)} quarantined rows are listed as {row} (seq {seq}): their keys hold an identifier, "
+            "shown scrubbed; name the row by its whole record key"
+        )
+    if _set_aside_by_connector(con, run_id, source, stream, record_key):
+        raise QuarantineError(
+            f"{row} was set aside by the connector, which could not read it as a row: `show` and "
+            "`replay` are for the quality gate's rows; its reason is in `islandbridge quarantine list`"
+        )
+    raise QuarantineError(f"no quarantined row {row} (seq {seq}); see `islandbridge quarantine list`")
+
+
+def _named(record_key: str, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The rows whose key is ``record_key``, or else those `list_quarantined` shows under it."""
+    return [r for r in rows if r["record_key"] == record_key] or [
+        r for r in rows if shown_key(r["record_key"]) == record_key
+    ]
 
 
 def _set_aside_by_connector(con, run_id: str, source: str, stream: str, record_key: str) -> bool:
-    return _has_quarantine(con, "quarantine") and bool(
-        con.execute(
-            "SELECT count(*) FROM meta.quarantine WHERE run_id = ? AND source = ? AND stream = ? "
-            "AND record_key = ?",
-            [run_id, source, stream, record_key],
-        ).fetchall()[0][0]
-    )
+    if not _has_quarantine(con, "quarantine"):
+        return False
+    keys = con.execute(
+        "SELECT record_key FROM meta.quarantine WHERE run_id = ? AND source = ? AND stream = ?",
+        [run_id, source, stream],
+    ).fetchall()
+    return bool(_named(record_key, [{"record_key": k} for (k,) in keys]))
 
 
 def _has_quarantine(con, table: str = "quality_quarantine") -> bool:

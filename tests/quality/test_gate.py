@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from islandbridge.delivery.run_report import write_run_report
-from islandbridge.quality import QualityGateError
+from islandbridge.quality import QualityGateError, quarantine
 from islandbridge.quality.commands import format_entries, quarantine_list, quarantine_show
 from islandbridge.quality.quarantine import CONNECTOR, GATE, QuarantineError
 from islandbridge.quality.slices import LandingSlice
@@ -361,3 +361,58 @@ def test_a_connectors_record_key_holding_an_id_number_is_listed_scrubbed(tmp_pat
     (entry,) = list_quarantined(con, run_id="r1")
     text = format_entries([entry])
     assert "511403194401187954" not in text and entry.stage == CONNECTOR
+
+
+def _roster_rows_set_aside(tmp_path, serials):
+    """A warehouse whose quality quarantine holds one dibao row per 序号 in ``serials`` (failing
+    key_unique), keyed as the connector keys them; returns (con, ring, table)."""
+    import pyarrow as pa
+
+    from islandbridge.landing import raw
+    from islandbridge.schemas import load_tables
+
+    table, ring = load_tables()[("civil_files", "dibao")], quarantine.ephemeral_keyring()
+    rows = [
+        {
+            "序号": n,
+            "roster_month": "202611",
+            "_record_key": f"dibao:202611:{n}",
+            "expectations_failed": ["key_unique"],
+        }
+        for n in serials
+    ]
+    con = raw.connect(str(tmp_path / "wh.duckdb"))
+    con.execute(quarantine.DDL)
+    sealed = quarantine.seal(
+        ring, "r1", "civil", "dibao", pa.Table.from_pylist(rows), ["序号", "roster_month"]
+    )
+    con.register("sealed", sealed)
+    con.execute("INSERT INTO meta.quality_quarantine SELECT *, now(), NULL FROM sealed")
+    return con, ring, table
+
+
+def test_a_gate_rows_record_key_holding_an_id_number_or_a_phone_is_listed_and_shown_scrubbed(tmp_path):
+    """A roster row whose 序号 a clerk typed an ID number (or a phone) into, set aside by the gate: `list`
+    and `show` print its key, and the 序号 the failed check read, scrubbed; `show` finds it by either key."""
+    numbers = {"511403194401187954": "[证件号]", "13800138000": "[电话]"}
+    con, ring, table = _roster_rows_set_aside(tmp_path, numbers)
+    entries = quarantine.list_quarantined(con, run_id="r1")
+    assert sorted(e.record_key for e in entries) == [f"dibao:202611:{p}" for p in sorted(numbers.values())]
+    text = format_entries(entries)
+    for number, placeholder in numbers.items():
+        listed = next(e.record_key for e in entries if placeholder in e.record_key)
+        shown = quarantine.show(con, ring, table, "r1", "civil", listed)
+        assert shown["record_key"] == listed
+        assert shown["values"] == {"roster_month": "202611", "序号": placeholder}
+        assert quarantine.show(con, ring, table, "r1", "civil", f"dibao:202611:{number}") == shown
+        text += json.dumps(shown, ensure_ascii=False, default=str)
+    assert not any(number in text for number in numbers)
+
+
+def test_show_refuses_a_scrubbed_key_that_names_several_rows(tmp_path):
+    """Two 序号 holding different ID numbers list alike; `show` by that key says so instead of picking one."""
+    con, ring, table = _roster_rows_set_aside(tmp_path, ["511403194401187954", "511403195502283316"])
+    with pytest.raises(
+        QuarantineError, match="2 quarantined rows are listed as r1/civil/dibao/dibao:202611:"
+    ):
+        quarantine.show(con, ring, table, "r1", "civil", "dibao:202611:[证件号]")
