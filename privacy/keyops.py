@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -32,7 +31,7 @@ from islandbridge.config import Settings
 from islandbridge.errors import ConfigError
 from islandbridge.privacy import rowseal
 from islandbridge.privacy.configured import quarantine_keyring, vault_keyring
-from islandbridge.privacy.keys import VAULT, KeyRing, KeyringError, new_keyring_text
+from islandbridge.privacy.keys import VAULT, KeyRing, KeyringError, keyring_entries, new_keyring_text
 from islandbridge.privacy.sealed_files import SealedFileError, reseal, sealed_kids
 from islandbridge.privacy.vault import Vault
 
@@ -176,7 +175,7 @@ def retire_key(settings: Settings, purpose: str, kid: str) -> dict[str, Any]:
             f"{files} file(s) the identity step keeps beside the vault are still sealed under key id "
             f"{kid!r}; run `islandbridge keys rotate --purpose vault` first"
         )
-    entries = [e for e in re.split(r"[,\s]+", path.read_text(encoding="ascii").strip()) if e]
+    entries = keyring_entries(path.read_text(encoding="ascii"))
     _write_secret(path, ",".join(e for e in entries if e.lstrip("*").split(":", 1)[0] != kid))
     log.info("retired key id %s from the %s keyring (%s)", kid, purpose, path)
     return {"purpose": purpose, "retired": kid, "configured": [k for k in ring.kids if k != kid]}

@@ -46,6 +46,16 @@ _KID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,31}$")
 _SEPARATORS = re.compile(r"[,\s]+")
 
 
+def keyring_entries(text: str) -> list[str]:
+    """The entries of keyring text as written (``kid:base64``, a ``*`` marking the active one), split as
+    `KeyRing.parse` reads them: at commas and white space, a file of one key per line included.
+
+    >>> keyring_entries("*k2:AAA=,\\n k1:BBB=")
+    ['*k2:AAA=', 'k1:BBB=']
+    """
+    return [e for e in _SEPARATORS.split(text.strip()) if e]
+
+
 def is_kid(text: str) -> bool:
     """Whether ``text`` has the form of a key id."""
     return bool(_KID.match(text))
@@ -114,7 +124,7 @@ class KeyRing:
 
         Raises ``KeyringError`` naming the entry number and kid (never the material).
         """
-        entries = [e for e in _SEPARATORS.split(text.strip()) if e]
+        entries = keyring_entries(text)
         where = f"{reference} (purpose {purpose!r})"
         if not entries:
             raise KeyringError(f"{where}: empty; expected 'kid:base64key[,kid:base64key...]'")
@@ -265,7 +275,7 @@ def new_keyring_text(existing: str | None = None, *, kid: str | None = None) -> 
     old = KeyRing.parse(existing, "existing")
     if kid in old:
         raise KeyringError(f"key id {kid!r} is already in the keyring; choose another")
-    rest = [e.lstrip("*") for e in _SEPARATORS.split(existing.strip()) if e]
+    rest = [e.lstrip("*") for e in keyring_entries(existing)]
     return ",".join([entry, *rest])
 
 

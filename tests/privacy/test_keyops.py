@@ -83,6 +83,16 @@ def test_an_old_key_still_in_use_cannot_be_retired(config):
         keyops.retire_key(_settings(config), VAULT, "v2")
 
 
+def test_retiring_a_key_from_a_file_of_one_key_per_line_keeps_the_others_and_the_active_mark(config):
+    """The file is read as the keyring is parsed (`keys.keyring_entries`): new lines separate entries."""
+    path = config.parent / "secrets" / "vault.keys"
+    v1 = path.read_text(encoding="ascii").strip()
+    v2, v3 = (new_keyring_text(kid=kid) for kid in ("v2", "v3"))
+    path.write_text(f"{v1}\n*{v2}\n{v3}\n", encoding="ascii")
+    assert keyops.retire_key(_settings(config), VAULT, "v3")["configured"] == ["v1", "v2"]
+    assert path.read_text(encoding="ascii") == f"{v1},*{v2}\n"
+
+
 @pytest.mark.parametrize("purpose", ["person_key", "dept:grid_centre"])
 def test_no_key_is_added_to_the_person_key_or_a_department_keyring(config, purpose):
     """A second person_key stops every run (exactly one is allowed) and cannot be retired; a new department

@@ -13,6 +13,7 @@ from islandbridge.privacy.keys import (
     KeyRing,
     KeyringError,
     UnknownKeyIdError,
+    keyring_entries,
     load_keys,
     new_keyring_text,
 )
@@ -29,6 +30,15 @@ def test_first_entry_is_the_active_key():
 
 def test_star_marks_the_active_key():
     assert KeyRing.parse(f"a:{KEY_A}, *b:{KEY_B}", VAULT).active.kid == "b"
+
+
+def test_keyring_entries_split_text_as_parse_reads_it():
+    """Commas, spaces and new lines separate entries; each comes back as written, its ``*`` mark kept."""
+    text = f"\n a:{KEY_A},\n*b:{KEY_B}  \n"
+    assert keyring_entries(text) == [f"a:{KEY_A}", f"*b:{KEY_B}"]
+    assert [e.lstrip("*").split(":")[0] for e in keyring_entries(text)] == list(
+        KeyRing.parse(text, VAULT).kids
+    )
 
 
 def test_urlsafe_base64_without_padding_is_accepted():
