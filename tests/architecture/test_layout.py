@@ -1,6 +1,6 @@
 """The layout docs/architecture.md promises (issue #12): no import cycle among the product's modules, no
-product module over 600 lines, no top-level product package holding more than 30% of the product's
-lines. The layer contracts themselves are import-linter's (`make test` runs them)."""
+product or developer-tool module over 600 lines, no top-level product package holding more than 30% of
+the product's lines. The layer contracts themselves are import-linter's (`make test` runs them)."""
 
 from __future__ import annotations
 
@@ -60,6 +60,13 @@ def test_no_import_cycle_among_product_modules(graph):
 
 def test_no_product_module_is_over_600_lines():
     assert {str(p.relative_to(ROOT)): n for p, n in _product_lines().items() if n > 600} == {}
+
+
+def test_no_developer_tool_module_is_over_600_lines():
+    """The developer tools (simulator, benchmarks, leak scanner) follow the same guide as the product."""
+    tools = (ROOT / "devtools").rglob("*.py")
+    lines = {str(p.relative_to(ROOT)): len(p.read_text(encoding="utf-8").splitlines()) for p in tools}
+    assert {path: n for path, n in lines.items() if n > 600} == {}
 
 
 def test_no_top_level_product_package_holds_over_30_percent_of_the_lines():
