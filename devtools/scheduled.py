@@ -7,6 +7,11 @@ dag-processor and the scheduler. Runs are started the ways an operator starts th
 create`` and ``airflow dags trigger`` — and followed in the metadata database. Leaving the ``with``
 block stops every process it started (their whole process groups), on success or failure.
 
+The api-server's port is chosen free and bound by the api-server seconds later, once it has imported
+Airflow; another process may take it meanwhile (tests run side by side). `serve` then starts it again on
+another port, and takes a port as the api-server's only when the api-server's own processes listen on it;
+the dag-processor and the scheduler start after, told the port that answered.
+
 The scheduler is started with ``[scheduler] use_job_schedule = False``: it makes no runs of its own
 from the daily timetable (whose latest interval would be today's, not a simulated street's), while
 backfills and triggers run as usual.
@@ -31,7 +36,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -53,10 +58,91 @@ class SchedulerRunError(TerminalError):
     Terminal: a developer must read those logs (a run that failed, a component that died)."""
 
 
+API_ATTEMPTS = 3  # ports tried for the api-server, each lost only to a process that bound it first
+
+
 def free_port() -> int:
+    """A loopback port nobody listens on now (the caller's server must still win it: see `serve`)."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def serve(
+    command: Callable[[int], list[str]],
+    env: Mapping[str, str],
+    log: Path,
+    *,
+    ports: Iterable[int],
+    path: str,
+    timeout: float = 180,
+) -> tuple[subprocess.Popen, int]:
+    """Start the server ``command(port)`` on the first of ``ports`` it binds; its process and port once
+    it listens there itself and answers ``path`` below HTTP 500.
+
+    A server that exits saying the address is in use lost its port to another process between choosing
+    and binding: it is started again on the next port. Raises `SchedulerRunError` with the log's tail
+    when the server exits for another reason, does not answer in ``timeout`` seconds, or every port was
+    taken; the server is stopped then.
+
+    >>> proc, port = serve(lambda p: ["airflow", "api-server", "--port", str(p)], env, log,
+    ...                    ports=(free_port() for _ in range(3)), path="/execution/health")
+    """
+    taken = []
+    for port in ports:
+        since = log.stat().st_size if log.exists() else 0
+        proc = _spawn(command(port), env, log)
+        try:
+            if _serving(proc, port, path, log, since, timeout):
+                return proc, port
+        except BaseException:
+            _end([proc])
+            raise
+        taken.append(port)
+    raise SchedulerRunError(
+        f"ports {', '.join(map(str, taken))} were each taken by another process before the server bound them"
+        f"\n{_tail(log)}"
+    )
+
+
+def _serving(proc: subprocess.Popen, port: int, path: str, log: Path, since: int, timeout: float) -> bool:
+    """True once ``proc`` (or a process of its own) listens on ``port`` and answers; False when it exited
+    because the address was in use."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            with log.open("rb") as f:
+                f.seek(since)
+                if b"address already in use" in f.read().lower():
+                    return False
+            name = " ".join([Path(proc.args[0]).name, *proc.args[1:2]])
+            raise SchedulerRunError(f"`{name}` exited with status {proc.returncode}\n{_tail(log)}")
+        if _listens(proc.pid, port):
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}{path}", timeout=2).status_code < 500:
+                    return True
+            except httpx.HTTPError:
+                pass
+        time.sleep(1)
+    raise SchedulerRunError(f"the server on port {port} did not answer in {timeout:.0f} s\n{_tail(log)}")
+
+
+def _listens(pid: int, port: int) -> bool:
+    """Whether process ``pid`` or one of its descendants listens on ``port`` (not some other process)."""
+    import psutil
+
+    try:
+        family = [psutil.Process(pid), *psutil.Process(pid).children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return False
+    for member in family:
+        try:
+            sockets = member.net_connections(kind="tcp")
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+        if any(c.status == psutil.CONN_LISTEN and c.laddr.port == port for c in sockets):
+            return True
+    return False
 
 
 def logical_date(day: dt.date) -> dt.datetime:
@@ -77,14 +163,13 @@ class AirflowServices:
         extra_env: Mapping[str, str] = {},
         parallelism: int = 4,
     ) -> None:
-        self.port = free_port()
+        self.port: int | None = None  # the api-server's, once it answers (`serve`)
         env = airflow_env(workdir, dags_folder, config, dict(extra_env), metadata_url=metadata_url)
         env.update(
             {
                 "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
                 "AIRFLOW__CORE__PARALLELISM": str(parallelism),
                 "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
-                "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{self.port}/execution/",
                 "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_urlsafe(32),
                 "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False",
                 "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
@@ -106,10 +191,9 @@ class AirflowServices:
         self._previous_sigterm = signal.signal(signal.SIGTERM, _terminated)  # e.g. `timeout` in CI
         try:
             self.cli("db", "migrate")
-            self._start("api-server", "--host", "127.0.0.1", "--port", str(self.port), "--workers", "1")
+            self._start_api()
             self._start("dag-processor")
             self._start("scheduler")
-            self._wait_api()
             self._wait_dag()
         except BaseException:
             self.__exit__()
@@ -123,35 +207,26 @@ class AirflowServices:
             signal.signal(signal.SIGTERM, self._previous_sigterm)
 
     def _start(self, component: str, *args: str) -> None:
-        out = (self.logs / f"{component}.log").open("ab")
-        self.procs[component] = subprocess.Popen(
-            [_airflow(), component, *args],
-            env=self.env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # a Ctrl-C in the terminal reaches the test, which stops it in order
+        self.procs[component] = _spawn(
+            [_airflow(), component, *args], self.env, self.logs / f"{component}.log"
         )
-        out.close()
+
+    def _start_api(self) -> None:
+        """The api-server on a free port (another if a process takes it first: `serve`); the components
+        started after it reach it there."""
+        api = ["--host", "127.0.0.1", "--workers", "1"]
+        self.procs["api-server"], self.port = serve(
+            lambda port: [_airflow(), "api-server", *api, "--port", str(port)],
+            self.env,
+            self.logs / "api-server.log",
+            ports=(free_port() for _ in range(API_ATTEMPTS)),
+            path="/execution/health",
+        )
+        self.env["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"] = f"http://127.0.0.1:{self.port}/execution/"
 
     def stop(self) -> None:
-        """End every component started here and all their descendants (task runners start sessions of
-        their own, so process groups are not enough): SIGTERM, then SIGKILL after 30 s."""
-        import psutil
-
-        family = []
-        for proc in self.procs.values():
-            try:
-                family += [psutil.Process(proc.pid), *psutil.Process(proc.pid).children(recursive=True)]
-            except psutil.NoSuchProcess:
-                pass
-        for member in family:
-            _send(member, signal.SIGTERM)
-        _, alive = psutil.wait_procs(family, timeout=30)
-        for member in alive:
-            _send(member, signal.SIGKILL)
-        psutil.wait_procs(alive, timeout=10)
-        for proc in self.procs.values():
-            proc.wait()
+        """End every component started here and all their descendants (`_end`)."""
+        _end(self.procs.values())
         self.procs.clear()
         self.engine.dispose()
 
@@ -161,20 +236,6 @@ class AirflowServices:
                 raise SchedulerRunError(
                     f"airflow {name} exited with status {proc.returncode}\n{self.tail(name)}"
                 )
-
-    def _wait_api(self, timeout: float = 180) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            self._check_alive()
-            try:
-                if httpx.get(f"http://127.0.0.1:{self.port}/execution/health", timeout=2).status_code < 500:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(1)
-        raise SchedulerRunError(
-            f"the api-server did not answer in {timeout:.0f} s\n{self.tail('api-server')}"
-        )
 
     def _wait_dag(self, timeout: float = 180) -> None:
         """Until the dag-processor has stored the DAG (a backfill or trigger needs it)."""
@@ -272,9 +333,7 @@ class AirflowServices:
 
     # -- what went wrong ---------------------------------------------------------------------------
     def tail(self, component: str, lines: int = 40) -> str:
-        path = self.logs / f"{component}.log"
-        text = path.read_text(encoding="utf-8", errors="replace") if path.exists() else ""
-        return f"--- {path} (last {lines} lines) ---\n" + "\n".join(text.splitlines()[-lines:])
+        return _tail(self.logs / f"{component}.log", lines)
 
     def failure_report(self, run_id: str) -> str:
         """The states of the run's tasks, the log tails of those not successful, and the scheduler's."""
@@ -302,6 +361,44 @@ def _terminated(signum, frame) -> None:
 
 def _airflow() -> str:
     return str(Path(sys.executable).with_name("airflow"))
+
+
+def _spawn(args: list[str], env: Mapping[str, str], log: Path) -> subprocess.Popen:
+    """``args`` in a session of its own, its output appended to ``log``."""
+    with log.open("ab") as out:
+        return subprocess.Popen(
+            args,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # a Ctrl-C in the terminal reaches the test, which stops it in order
+        )
+
+
+def _end(procs: Iterable[subprocess.Popen]) -> None:
+    """End ``procs`` and all their descendants (task runners start sessions of their own, so process
+    groups are not enough): SIGTERM, then SIGKILL after 30 s."""
+    import psutil
+
+    procs, family = list(procs), []
+    for proc in procs:
+        try:
+            family += [psutil.Process(proc.pid), *psutil.Process(proc.pid).children(recursive=True)]
+        except psutil.NoSuchProcess:
+            pass
+    for member in family:
+        _send(member, signal.SIGTERM)
+    _, alive = psutil.wait_procs(family, timeout=30)
+    for member in alive:
+        _send(member, signal.SIGKILL)
+    psutil.wait_procs(alive, timeout=10)
+    for proc in procs:
+        proc.wait()
+
+
+def _tail(path: Path, lines: int = 40) -> str:
+    text = path.read_text(encoding="utf-8", errors="replace") if path.exists() else ""
+    return f"--- {path} (last {lines} lines) ---\n" + "\n".join(text.splitlines()[-lines:])
 
 
 def _send(member, sig: int) -> None:
