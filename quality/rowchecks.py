@@ -33,6 +33,7 @@ import pyarrow.dataset as pads
 from islandbridge.config import LOCAL_TZ
 from islandbridge.connectors.iot_clock import read_late
 from islandbridge.landing.zone import RECORD_KEY
+from islandbridge.privacy.scrub import scrub
 from islandbridge.quality.errors import QualityCheckBrokenError
 from islandbridge.schemas import Check, TableSchema
 
@@ -362,12 +363,13 @@ def _counts(con, checks: Sequence[Check]) -> dict[str, CheckCount]:
 
 
 def _samples(con, table: TableSchema, checks: Sequence[Check], out: RowCheckOutcome) -> None:
-    """A few record keys per failing check; the commonest failing values only for ``pii: none`` columns."""
+    """A few record keys per failing check, scrubbed as `quarantine.shown_key` shows keys (a roster's 序号
+    may hold an ID number or a phone); the commonest failing values only for ``pii: none`` columns."""
     for n, c in enumerate(checks):
         if not out.counts[c.id].unexpected_count:
             continue
         out.samples[c.id] = [
-            r[0]
+            scrub(r[0])
             for r in con.execute(
                 f"SELECT {RECORD_KEY} FROM _checked WHERE __f{n} ORDER BY 1 LIMIT {SAMPLE_KEYS}"
             ).fetchall()

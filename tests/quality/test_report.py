@@ -5,9 +5,14 @@ from __future__ import annotations
 import json
 from html.parser import HTMLParser
 
+import duckdb
+import pyarrow as pa
+
+from islandbridge.config import parse_as_of
 from islandbridge.quality import report
 from islandbridge.quality.results import CheckResult, GateResult
-from islandbridge.schemas import load_tables, stream_label
+from islandbridge.quality.rowchecks import CheckContext, run_row_checks
+from islandbridge.schemas import RECORD_KEY, load_tables, stream_label
 
 
 def check(source, stream, name, severity, success, **kw) -> CheckResult:
@@ -134,3 +139,17 @@ def test_every_raw_table_has_a_label_and_streams_resolve_by_source():
     assert stream_label("iot", "events", "iot_rest") == "设备事件 IoT device events"
     assert stream_label("grid", "events") == "网格事件 grid events"  # two systems have `events`: by source
     assert stream_label("nowhere", "events") == "events" and stream_label("x", "nope") == "nope"
+
+
+def test_the_sample_keys_of_a_failing_check_are_scrubbed():
+    """A roster row keyed by a 序号 a clerk typed an ID number into fails a check: the record key the
+    report samples names the row without the number."""
+    table = load_tables()["civil_files", "dibao"]
+    checks = [c for c in table.suite if c.id == "category_known"]
+    rows = pa.table(
+        {c: ["D类" if c == "保障类别" else "1"] for c in table.column_names}
+        | {RECORD_KEY: ["dibao:202611:511403194401187954"]}
+    )
+    context = CheckContext(parse_as_of("2026-11-20"))
+    found = run_row_checks(duckdb.connect(), rows, table, checks, context, {}, want_frame=False)
+    assert found.samples == {"category_known": ["dibao:202611:[证件号]"]}
