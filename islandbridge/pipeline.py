@@ -33,7 +33,8 @@ from islandbridge import config
 from islandbridge.config import Clock, Settings, utc_now
 from islandbridge.connectors import ExtractContext, build_connector
 from islandbridge.delivery import retention
-from islandbridge.delivery.export import export_run
+from islandbridge.delivery.export import export_keys, export_run
+from islandbridge.delivery.policy import load_policies
 from islandbridge.delivery.run_report import write_run_report
 from islandbridge.delivery.snapshot import publish_snapshot
 from islandbridge.errors import ConfigError
@@ -83,6 +84,15 @@ def check_settings(settings: Settings) -> None:
 def plan(settings: Settings) -> list[str]:
     """The names of the sources a run syncs, in configuration order."""
     return list(settings.sources)
+
+
+def plan_run(settings: Settings) -> list[str]:
+    """The sources of a whole run (`plan`), once the keys its later steps need are configured and readable:
+    ``person_key``, the vault's and each department's its policy needs. A missing or misspelt one then
+    fails the run's first step (the DAG's plan_sources), not its export after the extract and load.
+    Raises ``KeyringError`` naming each key."""
+    export_keys(settings, load_policies())
+    return plan(settings)
 
 
 def extract(settings: Settings, source: str, as_of: dt.datetime) -> dict[str, Any]:
@@ -205,7 +215,8 @@ def sync(
     warehouse, the exports and the snapshot end exactly where an in-order run ends. Without it, the
     later days are listed under ``later_days`` for the operator (the next run reconciles them in order).
     """
-    names = list(sources) if sources else plan(settings)
+    whole = plan_run(settings) if reconcile_identities and deliver else plan(settings)
+    names = list(sources) if sources else whole
     for name in progress(names, desc="extract"):
         extract(settings, name, as_of)
     gate = validate(settings, as_of, names)
