@@ -43,14 +43,13 @@ def fail_fast_when_terminal(step):
     @functools.wraps(step)
     def run(*args, **kwargs):
         from islandbridge.config import owner_only_files
-        from islandbridge.errors import TerminalError
+        from islandbridge.errors import TerminalError, one_line
 
         try:
             with owner_only_files():  # what the step creates (warehouse, vault WAL, landing) is owner-only
                 return step(*args, **kwargs)
         except TerminalError as exc:
-            first_line = (str(exc).strip().splitlines() or [""])[0]
-            raise AirflowFailException(f"{type(exc).__name__}: {first_line}") from exc
+            raise AirflowFailException(f"{type(exc).__name__}: {one_line(exc)}") from exc
 
     return run
 
