@@ -58,10 +58,10 @@ def _settings():
     import os
 
     from islandbridge.logs import set_verbosity, verbosity_of
-    from islandbridge.pipeline import load_settings
+    from islandbridge.pipeline import settings_of_environment
 
     set_verbosity(verbosity_of(os.environ))  # our steps at INFO, third-party chatter only with -v
-    return load_settings(os.environ["ISLANDBRIDGE_CONFIG"], environ=os.environ)
+    return settings_of_environment(os.environ)
 
 
 def _as_of() -> dt.datetime:

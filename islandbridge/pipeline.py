@@ -66,6 +66,18 @@ def load_settings(path: str | Path, environ: Mapping[str, str], *, with_sources:
     return settings
 
 
+def settings_of_environment(environ: Mapping[str, str]) -> Settings:
+    """The settings of the file ``$ISLANDBRIDGE_CONFIG`` names, as a DAG task reads them (`load_settings`).
+    Raises ``ConfigError`` when the variable is not set, so the task fails at once saying so."""
+    path = environ.get("ISLANDBRIDGE_CONFIG")
+    if not path:
+        raise ConfigError(
+            "ISLANDBRIDGE_CONFIG is not set in the environment of this Airflow worker: export it, naming the "
+            "configuration file, where the scheduler starts (docs/operations.md)"
+        )
+    return load_settings(path, environ)
+
+
 def check_settings(settings: Settings) -> None:
     """Raise ``ConfigError`` listing every source whose connector cannot be built, or a bad ``quality`` or
     ``reports`` section."""
