@@ -124,7 +124,7 @@ def _reveal(sub) -> None:
         _reveal_cmd,
         "show a department's identifiers of some persons, for a stated purpose (audited)",
         example="islandbridge reveal --department civil_affairs --ref R "
-        '--columns name,phone --purpose "welfare visit"',
+        '--columns name,id_number --purpose "allowance check"',
     )
     s.add_argument("--department", required=True)
     who = s.add_mutually_exclusive_group(required=True)

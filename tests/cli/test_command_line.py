@@ -174,3 +174,16 @@ def test_output_piped_into_a_reader_that_stops_early_ends_without_a_traceback():
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 1
     assert "Traceback" not in err and "BrokenPipeError" not in err, err
+
+
+def test_the_reveal_example_asks_only_for_columns_its_department_may_see():
+    """`reveal --help`'s example runs as printed: civil affairs may not see a phone (DEPARTMENTS.md), and
+    the example asked for one, which reveal refuses."""
+    import shlex
+
+    from islandbridge.delivery.policy import load_policies
+
+    reveal = dict(_subcommands(parser()))[("reveal",)]
+    example = reveal.epilog.split("example:\n", 1)[1].splitlines()[0]
+    args = reveal.parse_args(shlex.split(example)[2:])
+    assert set(args.columns.split(",")) <= set(load_policies()[args.department].vault_fields())
