@@ -187,3 +187,13 @@ def test_the_reveal_example_asks_only_for_columns_its_department_may_see():
     example = reveal.epilog.split("example:\n", 1)[1].splitlines()[0]
     args = reveal.parse_args(shlex.split(example)[2:])
     assert set(args.columns.split(",")) <= set(load_policies()[args.department].vault_fields())
+
+
+def test_serve_without_credentials_says_how_to_serve_the_demos_street(tmp_path, monkeypatch, capsys):
+    """`serve var/demo/street` as printed in its help needs the credentials of the demo's configuration,
+    the grid client id among them: the error gives the whole command (docs/operations.md)."""
+    for name in ("IB_GRID_CLIENT_ID", "IB_GRID_CLIENT_SECRET", "IB_IOT_API_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    assert main(["serve", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "IB_GRID_CLIENT_ID=islandbridge-demo" in err and "$(cat var/demo/secrets/iot_api_key)" in err
