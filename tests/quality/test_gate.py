@@ -14,7 +14,7 @@ import pytest
 
 from islandbridge.delivery.run_report import write_run_report
 from islandbridge.quality import QualityGateError
-from islandbridge.quality.commands import format_entries, quarantine_list, quarantine_show
+from islandbridge.quality.commands import format_entries, quarantine_list, quarantine_replay, quarantine_show
 from islandbridge.quality.quarantine import CONNECTOR, GATE, QuarantineError
 from islandbridge.quality.slices import LandingSlice
 from tests.quality.conftest import Workspace, set_values
@@ -314,6 +314,15 @@ def test_show_on_a_connectors_row_says_the_connector_set_it_aside(defective):
     assert "no quarantined row" not in str(refused.value)
     with pytest.raises(QuarantineError, match="no quarantined row"):
         quarantine_show(ws.settings, RUN, one.source, one.stream, "no-such-key")
+
+
+def test_replay_rechecks_the_gates_event_rows_of_a_run_with_a_source_state(defective, tmp_path):
+    """`quarantine replay iot` re-checks every event row the gate set aside, in the context of the run's
+    source state (it failed with DuckDB's 'connection has an unfinished result' on the state's read)."""
+    ws, _, _ = defective
+    gate_rows = [e for e in quarantine_list(ws.settings, source="iot") if e.stage == GATE]
+    result = quarantine_replay(ws.copy(tmp_path / "ws").settings, "iot")
+    assert gate_rows and result["checked"] == len(gate_rows)
 
 
 def test_critical_defects_stop_the_run_and_leave_the_warehouse_byte_for_byte(clean, tmp_path):
