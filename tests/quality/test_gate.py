@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from islandbridge.cli import main
 from islandbridge.delivery.run_report import write_run_report
 from islandbridge.quality import QualityGateError
 from islandbridge.quality.commands import format_entries, quarantine_list, quarantine_replay, quarantine_show
@@ -323,6 +324,20 @@ def test_replay_rechecks_the_gates_event_rows_of_a_run_with_a_source_state(defec
     gate_rows = [e for e in quarantine_list(ws.settings, source="iot") if e.stage == GATE]
     result = quarantine_replay(ws.copy(tmp_path / "ws").settings, "iot")
     assert gate_rows and result["checked"] == len(gate_rows)
+
+
+def test_replay_counts_the_connectors_rows_it_cannot_replay(defective, tmp_path, monkeypatch, capsys):
+    """`quarantine replay` on a source whose listed rows a connector set aside says so, instead of a bare
+    'checked: 0' beside the rows `quarantine list` shows."""
+    ws, _, _ = defective
+    one = next(e for e in quarantine_list(ws.settings, run_id=RUN) if e.stage == CONNECTOR)
+    listed = [e for e in quarantine_list(ws.settings, source=one.source) if e.stage == CONNECTOR]
+    for name, value in ws.environ.items():
+        monkeypatch.setenv(name, value)
+    assert main(["quarantine", "replay", one.source, "--config", str(ws.copy(tmp_path / "ws").config)]) == 0
+    err = capsys.readouterr().err
+    assert f"{len(listed)} rows of {one.source} were set aside by the connector" in err
+    assert "replay re-checks only the quality gate's rows" in err
 
 
 def test_critical_defects_stop_the_run_and_leave_the_warehouse_byte_for_byte(clean, tmp_path):
