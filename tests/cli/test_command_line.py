@@ -197,3 +197,23 @@ def test_serve_without_credentials_says_how_to_serve_the_demos_street(tmp_path, 
     assert main(["serve", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert "IB_GRID_CLIENT_ID=islandbridge-demo" in err and "$(cat var/demo/secrets/iot_api_key)" in err
+
+
+def test_an_as_of_that_has_not_come_yet_is_synced_with_a_warning(caplog):
+    """`sync --as-of` of today (Asia/Shanghai) means tonight's midnight: the command warns that the day has
+    not ended, naming yesterday; a day that has ended passes without a word."""
+    import logging
+
+    from islandbridge.cli.common import source_as_of
+
+    def now():
+        return dt.datetime(2026, 12, 7, 1, 30, tzinfo=dt.UTC)  # 09:30 in Shanghai
+
+    with caplog.at_level(logging.WARNING, logger="islandbridge"):
+        assert source_as_of("2026-12-06", now).isoformat() == "2026-12-07T00:00:00+08:00"
+        assert not caplog.records
+        source_as_of("2026-12-07", now)
+    assert (
+        "14.5 h from now: the day 2026-12-07 has not ended" in caplog.text
+        and "--as-of 2026-12-06" in caplog.text
+    )
