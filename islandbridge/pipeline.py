@@ -51,7 +51,7 @@ from islandbridge.privacy.vault import Vault
 from islandbridge.quality import validate_run
 from islandbridge.quality.config import QualityConfig
 from islandbridge.warehouse.core import build_core
-from islandbridge.warehouse.marts import build_marts, options_of
+from islandbridge.warehouse.marts import MartBuildError, build_marts, marts_run, options_of
 from islandbridge.warehouse.retention import check_window
 
 log = logging.getLogger(__name__)
@@ -336,6 +336,7 @@ def publish(settings: Settings, as_of: dt.datetime, clock: Clock = utc_now) -> d
     """Apply retention (unless ``retention.after_each_run`` is false), publish the analysts' read-only
     snapshot and write the run report; returns their paths and what retention removed."""
     run_id = raw.run_id_for(as_of)
+    _require_marts_of(settings, run_id)
     pruned = prune(settings, apply=True, clock=clock) if settings.retention.after_each_run else None
     with timed("publish", "snapshot and run report", log):
         snapshot = publish_snapshot(
@@ -353,6 +354,23 @@ def publish(settings: Settings, as_of: dt.datetime, clock: Clock = utc_now) -> d
         )
     result = {"run_id": run_id, "snapshot": str(snapshot), "report": str(report)}
     return result | ({"retention": pruned["removed"]} if pruned else {})
+
+
+def _require_marts_of(settings: Settings, run_id: str) -> None:
+    """Refuse to publish ``run_id``'s snapshot from marts built for another run: analysts would read
+    another day's reports under this run's id and as-of (``meta.snapshot_info``). Raises ``MartBuildError``."""
+    if not settings.warehouse_path.exists():
+        return  # publish_snapshot says there is no warehouse
+    con = raw.connect(str(settings.warehouse_path), read_only=True, resources=settings.duckdb)
+    try:
+        built = marts_run(con)
+    finally:
+        con.close()
+    if built is not None and built[0] != run_id:
+        raise MartBuildError(
+            f"the marts hold run {built[0]}, not run {run_id}: run `islandbridge build` with the same --as-of "
+            "first, then publish again; nothing was published"
+        )
 
 
 def prune(settings: Settings, *, apply: bool = False, clock: Clock = utc_now) -> dict[str, Any]:
