@@ -12,10 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from islandbridge.cli import main
 from islandbridge.delivery.run_report import write_run_report
 from islandbridge.quality import QualityGateError
-from islandbridge.quality.commands import format_entries, quarantine_list, quarantine_replay, quarantine_show
+from islandbridge.quality.commands import format_entries, quarantine_list, quarantine_show
 from islandbridge.quality.quarantine import CONNECTOR, GATE, QuarantineError
 from islandbridge.quality.slices import LandingSlice
 from tests.quality.conftest import Workspace, set_values
@@ -320,6 +319,8 @@ def test_show_on_a_connectors_row_says_the_connector_set_it_aside(defective):
 def test_replay_rechecks_the_gates_event_rows_of_a_run_with_a_source_state(defective, tmp_path):
     """`quarantine replay iot` re-checks every event row the gate set aside, in the context of the run's
     source state (it failed with DuckDB's 'connection has an unfinished result' on the state's read)."""
+    from islandbridge.quality.commands import quarantine_replay
+
     ws, _, _ = defective
     gate_rows = [e for e in quarantine_list(ws.settings, source="iot") if e.stage == GATE]
     result = quarantine_replay(ws.copy(tmp_path / "ws").settings, "iot")
@@ -329,6 +330,8 @@ def test_replay_rechecks_the_gates_event_rows_of_a_run_with_a_source_state(defec
 def test_replay_counts_the_connectors_rows_it_cannot_replay(defective, tmp_path, monkeypatch, capsys):
     """`quarantine replay` on a source whose listed rows a connector set aside says so, instead of a bare
     'checked: 0' beside the rows `quarantine list` shows."""
+    from islandbridge.cli import main
+
     ws, _, _ = defective
     one = next(e for e in quarantine_list(ws.settings, run_id=RUN) if e.stage == CONNECTOR)
     listed = [e for e in quarantine_list(ws.settings, source=one.source) if e.stage == CONNECTOR]
