@@ -43,14 +43,13 @@ def fail_fast_when_terminal(step):
     @functools.wraps(step)
     def run(*args, **kwargs):
         from islandbridge.config import owner_only_files
-        from islandbridge.errors import TerminalError
+        from islandbridge.errors import TerminalError, one_line
 
         try:
             with owner_only_files():  # what the step creates (warehouse, vault WAL, landing) is owner-only
                 return step(*args, **kwargs)
         except TerminalError as exc:
-            first_line = (str(exc).strip().splitlines() or [""])[0]
-            raise AirflowFailException(f"{type(exc).__name__}: {first_line}") from exc
+            raise AirflowFailException(f"{type(exc).__name__}: {one_line(exc)}") from exc
 
     return run
 
@@ -59,10 +58,10 @@ def _settings():
     import os
 
     from islandbridge.logs import set_verbosity, verbosity_of
-    from islandbridge.pipeline import load_settings
+    from islandbridge.pipeline import settings_of_environment
 
     set_verbosity(verbosity_of(os.environ))  # our steps at INFO, third-party chatter only with -v
-    return load_settings(os.environ["ISLANDBRIDGE_CONFIG"], environ=os.environ)
+    return settings_of_environment(os.environ)
 
 
 def _as_of() -> dt.datetime:
@@ -109,7 +108,7 @@ def community_sync():
     def plan_sources() -> list[str]:
         from islandbridge import pipeline
 
-        return pipeline.plan(_settings())
+        return pipeline.plan_run(_settings())
 
     @task(max_active_tis_per_dagrun=4, map_index_template="{{ task.op_kwargs['source'] }}")
     @fail_fast_when_terminal

@@ -152,7 +152,7 @@ def export_run(
         for d in targets
         for r, report in policies[d].reports.items()
     }
-    keys = _keys(settings, policies)
+    keys = export_keys(settings, policies)
     AuditLog(settings.audit_path).require_intact(recorded_anchors(con))  # never append to a broken log
     summary: dict[str, Any] = {
         "run_id": run_id,
@@ -321,7 +321,8 @@ def _natural(record_key: str) -> tuple[tuple[int, int, str], ...]:
 # -- building -------------------------------------------------------------------------------------------
 
 
-def _keys(settings: Settings, policies: Mapping[str, Policy]) -> Keys | None:
+def export_keys(settings: Settings, policies: Mapping[str, Policy]) -> Keys | None:
+    """The keys the export of ``policies`` needs (None for aggregates only); raises ``KeyringError``."""
     wanted = [d for d, p in sorted(policies.items()) if any(r.needs_person_key() for r in p.reports.values())]
     return load_keys(settings.keys, wanted, settings.unresolved_keys) if wanted else None
 

@@ -14,6 +14,7 @@ from typing import Any
 from islandbridge.config import LOCAL_TZ
 from islandbridge.delivery.export import export_day
 from islandbridge.storage import has_table
+from islandbridge.warehouse.marts import TO_CHECK, report_rows
 
 _RUN_ID_TIME = re.compile(r"^ib_(\d{8}T\d{6}Z)$")
 
@@ -38,8 +39,11 @@ def run_numbers(con, run_id: str) -> dict[str, int | None]:
     build = select_one(
         con, "meta.mart_builds", "SELECT counts FROM meta.mart_builds WHERE run_id = ?", [run_id]
     )
-    for name, n in sorted(json.loads(build["counts"] or "{}").items() if build else []):
+    counts = json.loads(build["counts"] or "{}") if build else {}
+    for name, n in sorted(report_rows(counts).items()):
         numbers[f"report {name} · rows"] = int(n)
+    if TO_CHECK in counts:
+        numbers["persons to check (age or living alone unknown)"] = int(counts[TO_CHECK])
     return numbers
 
 

@@ -46,7 +46,7 @@ from islandbridge.delivery.run_data import (
 )
 from islandbridge.schemas import stream_label
 from islandbridge.storage import existing_columns, has_table
-from islandbridge.warehouse.marts import report_notes
+from islandbridge.warehouse.marts import report_notes, report_rows
 
 SHORT_SYSTEM = {
     "resident_registry": "registry",
@@ -573,7 +573,7 @@ def _marts_built(con, run_id: str) -> str:
     build = select_one(
         con, "meta.mart_builds", "SELECT counts FROM meta.mart_builds WHERE run_id = ?", [run_id]
     )
-    counts = json.loads(build["counts"] or "{}") if build else {}
+    counts = report_rows(json.loads(build["counts"] or "{}")) if build else {}
     if not counts:
         return ""
     notes = report_notes(con, run_id)  # e.g. M's roster has not arrived: every senior is listed

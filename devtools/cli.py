@@ -239,7 +239,13 @@ def _serve(args) -> int:
     client_id = os.environ.get("IB_GRID_CLIENT_ID", "islandbridge")
     secret, key = os.environ.get("IB_GRID_CLIENT_SECRET"), os.environ.get("IB_IOT_API_KEY")
     if not secret or not key:
-        raise ConfigError("set IB_GRID_CLIENT_SECRET and IB_IOT_API_KEY: the simulated APIs' credentials")
+        raise ConfigError(
+            "set IB_GRID_CLIENT_SECRET and IB_IOT_API_KEY (and IB_GRID_CLIENT_ID, default 'islandbridge'): the "
+            "credentials the simulated APIs accept. The demo's street, for var/demo/islandbridge.yml: "
+            "IB_GRID_CLIENT_ID=islandbridge-demo IB_GRID_CLIENT_SECRET=$(cat var/demo/secrets/grid_client_secret) "
+            "IB_IOT_API_KEY=$(cat var/demo/secrets/iot_api_key) islandbridge serve var/demo/street "
+            "(docs/operations.md)"
+        )
     print(f"grid: http://127.0.0.1:{args.grid_port}/api/v2   iot: http://127.0.0.1:{args.iot_port}/iot/v1")
     living = (args.street / "days.json").exists()
     if args.day and not living:

@@ -295,6 +295,7 @@ def summary_lines(settings, as_of: dt.datetime, config: Path) -> list[str]:
     """The demo's closing summary: the run and its day, accounting, quality, report sizes and paths."""
     from islandbridge.landing import raw
     from islandbridge.quality.config import QualityConfig
+    from islandbridge.warehouse.marts import TO_CHECK, report_rows
 
     run_id = raw.run_id_for(as_of)
     con = raw.connect(str(settings.warehouse_path), read_only=True, resources=settings.duckdb)
@@ -331,7 +332,10 @@ def summary_lines(settings, as_of: dt.datetime, config: Path) -> list[str]:
         f"  quality:        {total} expectations ({total - on_reports} on the sources at validate, {on_reports} on"
         f" the reports at build): {passed} passed, {warned} warned, {failed} failed; "
         f"{quarantined:,} rows quarantined ({by_gate:,} by the quality gate, the rest by the connectors)",
-        "  reports (rows): " + (", ".join(f"{name} {n:,}" for name, n in counts.items()) or "none built"),
+        "  reports (rows): "
+        + (", ".join(f"{name} {n:,}" for name, n in report_rows(counts).items()) or "none built"),
+        f"  to check:       {counts.get(TO_CHECK, 0):,} persons of the grid centre's lists whose age or living alone"
+        " is unknown (check_reason)",
         f"  run report:     {reports_dir / 'run.html'}",
         f"  quality report: {reports_dir / 'quality.html'}",
         f"  snapshot:       {snapshot}",

@@ -86,13 +86,15 @@ def reconcile(
         identity.ensure_schema(con)
         _require_synced(con, as_of)
         forgotten = identity.rewind(con, as_of)
-        if forgotten:
+        # the run's own earlier reconciliation is replaced now: only days after it wait for a later run
+        later = [run for run in forgotten if run != raw.run_id_for(as_of)]
+        if later:
             log.warning(
                 "re-running as of %s: forgot the identities of %d later reconciled run(s) (%s); they are "
                 "reconciled again, in order, when a later day runs",
                 as_of.isoformat(),
-                len(forgotten),
-                ", ".join(forgotten),
+                len(later),
+                ", ".join(later),
             )
         caught_up = [
             _reconcile_one(settings, con, vault, mac_key, q, clock, full)["run_id"]

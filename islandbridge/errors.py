@@ -54,3 +54,16 @@ class FatalSourceError(TerminalError):
     """The source refused us or broke its contract (bad credentials, schema drift): a person must act.
 
     Terminal: credentials or the source's contract must be fixed (or accepted) by a person first."""
+
+
+def one_line(exc: BaseException) -> str:
+    """``exc``'s message on one line, for a scheduler's failure reason: its first line, and when that line
+    only announces a list ("1 key problem(s):"), the listed problems after it, joined by "; ".
+
+    >>> one_line(ConfigError("1 key problem(s):\\n  - keys.vault: not configured"))
+    '1 key problem(s): keys.vault: not configured'
+    """
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    if len(lines) > 1 and lines[0].endswith(":"):
+        return f"{lines[0]} " + "; ".join(line.removeprefix("- ") for line in lines[1:])
+    return lines[0] if lines else ""

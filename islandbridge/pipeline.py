@@ -33,7 +33,8 @@ from islandbridge import config
 from islandbridge.config import Clock, Settings, utc_now
 from islandbridge.connectors import ExtractContext, build_connector
 from islandbridge.delivery import retention
-from islandbridge.delivery.export import export_run
+from islandbridge.delivery.export import export_keys, export_run
+from islandbridge.delivery.policy import load_policies
 from islandbridge.delivery.run_report import write_run_report
 from islandbridge.delivery.snapshot import publish_snapshot
 from islandbridge.errors import ConfigError
@@ -50,7 +51,7 @@ from islandbridge.privacy.vault import Vault
 from islandbridge.quality import validate_run
 from islandbridge.quality.config import QualityConfig
 from islandbridge.warehouse.core import build_core
-from islandbridge.warehouse.marts import build_marts, options_of
+from islandbridge.warehouse.marts import MartBuildError, build_marts, marts_run, options_of
 from islandbridge.warehouse.retention import check_window
 
 log = logging.getLogger(__name__)
@@ -63,6 +64,18 @@ def load_settings(path: str | Path, environ: Mapping[str, str], *, with_sources:
     settings = config.load_settings(path, environ, with_sources=with_sources)
     check_settings(settings)
     return settings
+
+
+def settings_of_environment(environ: Mapping[str, str]) -> Settings:
+    """The settings of the file ``$ISLANDBRIDGE_CONFIG`` names, as a DAG task reads them (`load_settings`).
+    Raises ``ConfigError`` when the variable is not set, so the task fails at once saying so."""
+    path = environ.get("ISLANDBRIDGE_CONFIG")
+    if not path:
+        raise ConfigError(
+            "ISLANDBRIDGE_CONFIG is not set in the environment of this Airflow worker: export it, naming the "
+            "configuration file, where the scheduler starts (docs/operations.md)"
+        )
+    return load_settings(path, environ)
 
 
 def check_settings(settings: Settings) -> None:
@@ -83,6 +96,15 @@ def check_settings(settings: Settings) -> None:
 def plan(settings: Settings) -> list[str]:
     """The names of the sources a run syncs, in configuration order."""
     return list(settings.sources)
+
+
+def plan_run(settings: Settings) -> list[str]:
+    """The sources of a whole run (`plan`), once the keys its later steps need are configured and readable:
+    ``person_key``, the vault's and each department's its policy needs. A missing or misspelt one then
+    fails the run's first step (the DAG's plan_sources), not its export after the extract and load.
+    Raises ``KeyringError`` naming each key."""
+    export_keys(settings, load_policies())
+    return plan(settings)
 
 
 def extract(settings: Settings, source: str, as_of: dt.datetime) -> dict[str, Any]:
@@ -205,7 +227,8 @@ def sync(
     warehouse, the exports and the snapshot end exactly where an in-order run ends. Without it, the
     later days are listed under ``later_days`` for the operator (the next run reconciles them in order).
     """
-    names = list(sources) if sources else plan(settings)
+    whole = plan_run(settings) if reconcile_identities and deliver else plan(settings)
+    names = list(sources) if sources else whole
     for name in progress(names, desc="extract"):
         extract(settings, name, as_of)
     gate = validate(settings, as_of, names)
@@ -313,6 +336,7 @@ def publish(settings: Settings, as_of: dt.datetime, clock: Clock = utc_now) -> d
     """Apply retention (unless ``retention.after_each_run`` is false), publish the analysts' read-only
     snapshot and write the run report; returns their paths and what retention removed."""
     run_id = raw.run_id_for(as_of)
+    _require_marts_of(settings, run_id)
     pruned = prune(settings, apply=True, clock=clock) if settings.retention.after_each_run else None
     with timed("publish", "snapshot and run report", log):
         snapshot = publish_snapshot(
@@ -330,6 +354,23 @@ def publish(settings: Settings, as_of: dt.datetime, clock: Clock = utc_now) -> d
         )
     result = {"run_id": run_id, "snapshot": str(snapshot), "report": str(report)}
     return result | ({"retention": pruned["removed"]} if pruned else {})
+
+
+def _require_marts_of(settings: Settings, run_id: str) -> None:
+    """Refuse to publish ``run_id``'s snapshot from marts built for another run: analysts would read
+    another day's reports under this run's id and as-of (``meta.snapshot_info``). Raises ``MartBuildError``."""
+    if not settings.warehouse_path.exists():
+        return  # publish_snapshot says there is no warehouse
+    con = raw.connect(str(settings.warehouse_path), read_only=True, resources=settings.duckdb)
+    try:
+        built = marts_run(con)
+    finally:
+        con.close()
+    if built is not None and built[0] != run_id:
+        raise MartBuildError(
+            f"the marts hold run {built[0]}, not run {run_id}: run `islandbridge build` with the same --as-of "
+            "first, then publish again; nothing was published"
+        )
 
 
 def prune(settings: Settings, *, apply: bool = False, clock: Clock = utc_now) -> dict[str, Any]:

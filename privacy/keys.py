@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import difflib
 import re
 import secrets
 from collections.abc import Iterable, Mapping, Sequence
@@ -227,7 +228,11 @@ def load_keys(
             problems.append(unresolved[name])
             return None
         if name not in secrets_:
-            problems.append(f"keys.{name}: not configured; add '{name}: {{env: NAME}}' to the keys section")
+            near = difflib.get_close_matches(name, [*secrets_, *unresolved], n=1)
+            hint = f" (the section has `{near[0]}`: misspelt?)" if near else ""
+            problems.append(
+                f"keys.{name}: not configured; add '{name}: {{env: NAME}}' to the keys section{hint}"
+            )
             return None
         try:
             return KeyRing.from_secret(secrets_[name], name)

@@ -151,10 +151,12 @@ def _pending(con, source: str, run_id: str | None) -> dict[tuple[str, str, dt.da
 def _context(con, source: str, run: str, stream: str, as_of: dt.datetime) -> CheckContext:
     """The context the gate checked the run's rows in: its as-of, and the stream's state (the ``arrival``
     bound of a log the run read after its as-of, `CheckContext.for_state`)."""
-    row = con.execute(
+    # fetchall, not fetchone: DuckDB 2 keeps a result read by fetchone open, and registering the rows to
+    # check on this connection then fails ("connection has an unfinished result")
+    rows = con.execute(
         "SELECT state_json FROM wh.meta.source_state WHERE source = ? AND run_id = ?", [source, run]
-    ).fetchone()
-    state = json.loads(row[0]) if row else {}
+    ).fetchall()
+    state = json.loads(rows[0][0]) if rows else {}
     return CheckContext(as_of).for_state(state.get(stream) if isinstance(state, dict) else None)
 
 

@@ -88,7 +88,14 @@ TO_CHECK_SQL = (
     "SELECT count(DISTINCT person_key) FROM (SELECT person_key, check_reason FROM marts.elderly_alerts "
     "UNION ALL SELECT person_key, check_reason FROM marts.no_device_coverage) WHERE check_reason IS NOT NULL"
 )
+
 _FRAGMENTS = {"hour_ms": HOUR_MS, "damaged_id_kinds": DAMAGED_ID_KINDS}  # the {name}s of the SQL
+
+
+def report_rows(counts: Mapping[str, int]) -> dict[str, int]:
+    """The rows per report of a ``meta.mart_builds.counts``, without the ``persons_to_check`` it also holds
+    (a count of persons, not a report: shown apart, never among the reports)."""
+    return {name: n for name, n in counts.items() if name != TO_CHECK}
 
 
 class MartOptionsError(ConfigError):

@@ -86,10 +86,21 @@ def statements(lines: Iterable[str]) -> Iterator[str]:
         pending.append(line.rstrip("\n"))
         text = "\n".join(pending)
         if (end := statement_end(text)) is not None:
-            yield text[: end + 1].strip()  # a comment after the ';' left out
+            yield from _each(text[: end + 1])  # a comment after the ';' left out
             pending = []
     if pending and has_code("\n".join(pending)):
         yield "\n".join(pending).strip()
+
+
+def _each(text: str) -> Iterator[str]:
+    """The statements of ``text`` (ending in ``;``) one by one, cut at each ``;`` DuckDB reads as one: two
+    on a line are two results (given at once, DuckDB ran both and returned the last one's only)."""
+    start = 0
+    for at, kind in _code(text):
+        if kind.endswith("operator") and text[at] == ";":
+            if has_code(text[start:at]):
+                yield text[start : at + 1].strip()
+            start = at + 1
 
 
 def _code(text: str) -> list[tuple[int, str]]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from islandbridge import pipeline
-from islandbridge.cli.common import AS_OF_HELP, command, print_json, settings_of
+from islandbridge.cli.common import AS_OF_HELP, command, print_json, settings_of, source_as_of
 from islandbridge.config import parse_as_of
 
 
@@ -71,15 +71,15 @@ def _as_of_args(s: argparse.ArgumentParser, sources: bool = False) -> None:
 
 
 def _sync(args) -> int:
-    settings, as_of = settings_of(args), parse_as_of(args.as_of)
+    settings, as_of = settings_of(args), source_as_of(args.as_of)
     print_json(pipeline.sync(settings, as_of, args.source, replay_forward=args.replay_forward))
     return 0
 
 
 def _extract(args) -> int:
-    settings = settings_of(args)
+    settings, as_of = settings_of(args), source_as_of(args.as_of)
     for source in args.source or pipeline.plan(settings):
-        print_json(pipeline.extract(settings, source, parse_as_of(args.as_of)), indent=None)
+        print_json(pipeline.extract(settings, source, as_of), indent=None)
     return 0
 
 

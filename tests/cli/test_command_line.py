@@ -174,3 +174,46 @@ def test_output_piped_into_a_reader_that_stops_early_ends_without_a_traceback():
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 1
     assert "Traceback" not in err and "BrokenPipeError" not in err, err
+
+
+def test_the_reveal_example_asks_only_for_columns_its_department_may_see():
+    """`reveal --help`'s example runs as printed: civil affairs may not see a phone (DEPARTMENTS.md), and
+    the example asked for one, which reveal refuses."""
+    import shlex
+
+    from islandbridge.delivery.policy import load_policies
+
+    reveal = dict(_subcommands(parser()))[("reveal",)]
+    example = reveal.epilog.split("example:\n", 1)[1].splitlines()[0]
+    args = reveal.parse_args(shlex.split(example)[2:])
+    assert set(args.columns.split(",")) <= set(load_policies()[args.department].vault_fields())
+
+
+def test_serve_without_credentials_says_how_to_serve_the_demos_street(tmp_path, monkeypatch, capsys):
+    """`serve var/demo/street` as printed in its help needs the credentials of the demo's configuration,
+    the grid client id among them: the error gives the whole command (docs/operations.md)."""
+    for name in ("IB_GRID_CLIENT_ID", "IB_GRID_CLIENT_SECRET", "IB_IOT_API_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    assert main(["serve", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "IB_GRID_CLIENT_ID=islandbridge-demo" in err and "$(cat var/demo/secrets/iot_api_key)" in err
+
+
+def test_an_as_of_that_has_not_come_yet_is_synced_with_a_warning(caplog):
+    """`sync --as-of` of today (Asia/Shanghai) means tonight's midnight: the command warns that the day has
+    not ended, naming yesterday; a day that has ended passes without a word."""
+    import logging
+
+    from islandbridge.cli.common import source_as_of
+
+    def now():
+        return dt.datetime(2026, 12, 7, 1, 30, tzinfo=dt.UTC)  # 09:30 in Shanghai
+
+    with caplog.at_level(logging.WARNING, logger="islandbridge"):
+        assert source_as_of("2026-12-06", now).isoformat() == "2026-12-07T00:00:00+08:00"
+        assert not caplog.records
+        source_as_of("2026-12-07", now)
+    assert (
+        "14.5 h from now: the day 2026-12-07 has not ended" in caplog.text
+        and "--as-of 2026-12-06" in caplog.text
+    )

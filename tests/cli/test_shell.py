@@ -52,13 +52,26 @@ def test_a_comment_after_the_semicolon_or_on_its_own_line_does_not_hold_the_stat
 
 def test_strings_and_block_comments_are_read_as_duckdb_reads_them():
     """A string across lines, a $$ string and a /* */ comment may hold '--' and ';': the statement goes on."""
-    lines = ["SELECT 'a\n", "-- b;' AS x;\n", "/* -- ; */ SELECT 1;\n", "SELECT $$a -- b;$$;\n", "SELECT 2\n", ";\n"]
+    lines = [
+        "SELECT 'a\n",
+        "-- b;' AS x;\n",
+        "/* -- ; */ SELECT 1;\n",
+        "SELECT $$a -- b;$$;\n",
+        "SELECT 2\n",
+        ";\n",
+    ]
     assert list(statements(lines)) == [
         "SELECT 'a\n-- b;' AS x;",
         "/* -- ; */ SELECT 1;",
         "SELECT $$a -- b;$$;",
         "SELECT 2\n;",
     ]
+
+
+def test_statements_on_one_line_are_run_one_by_one():
+    """`SELECT 1; SELECT 2;` on one line are two statements (the shell printed only the second's result)."""
+    lines = ["SELECT 1 AS a; SELECT ';' AS b; /* ; */ SELECT 3;; -- c; d\n"]
+    assert list(statements(lines)) == ["SELECT 1 AS a;", "SELECT ';' AS b;", "/* ; */ SELECT 3;"]
 
 
 def test_each_statement_followed_by_a_comment_prints_its_own_result(home, monkeypatch, capsys):

@@ -89,6 +89,35 @@ def test_a_terminal_error_fails_the_task_at_once_with_one_line_saying_what_to_fi
     assert isinstance(caught.value.__cause__, ConfigError)
 
 
+def test_a_terminal_error_listing_problems_names_them_on_its_one_line(dagbag):
+    """A key error's first line only counts the problems ("2 key problem(s):"): the line Airflow shows
+    carries the problems too, so the engineer sees which key to add."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from islandbridge.privacy.keys import load_keys
+
+    @_dag_module().fail_fast_when_terminal
+    def step():
+        load_keys({}, ["grid_centre"])
+
+    with pytest.raises(AirflowFailException) as caught:
+        step()
+    message = str(caught.value)
+    assert "\n" not in message and message.startswith("KeyringError: 3 key problem(s): keys.person_key: not")
+    assert "; keys.dept:grid_centre: not configured; add 'dept:grid_centre: {env: NAME}'" in message
+
+
+def test_a_worker_without_islandbridge_config_fails_at_once_saying_so(dagbag, monkeypatch):
+    """Without $ISLANDBRIDGE_CONFIG a task fails without retries, naming the variable (it was a KeyError,
+    retried twice over 15 minutes)."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    module = _dag_module()
+    monkeypatch.delenv("ISLANDBRIDGE_CONFIG", raising=False)
+    with pytest.raises(AirflowFailException, match="ConfigError: ISLANDBRIDGE_CONFIG is not set"):
+        module.fail_fast_when_terminal(module._settings)()
+
+
 @pytest.mark.parametrize("error", ["RetriableError", "WarehouseBusyError", "KeyError"])
 def test_a_transient_or_unexpected_error_is_raised_again_for_airflow_to_retry(dagbag, error):
     from islandbridge import errors

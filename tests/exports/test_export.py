@@ -157,6 +157,22 @@ def test_an_older_day_is_not_exported_from_marts_built_for_a_newer_one(settings,
     assert files(settings.exports_dir) == before
 
 
+def test_a_day_is_not_published_for_analysts_from_marts_built_for_another(settings, con):
+    """`snapshot publish --as-of D` (pipeline.publish) after the marts were built for another day is refused:
+    it published a snapshot named D's run holding the other day's reports."""
+    from islandbridge import pipeline
+    from islandbridge.warehouse.marts import MartBuildError
+
+    con.close()
+    with duckdb.connect(str(settings.warehouse_path)) as rw:
+        rw.execute("UPDATE meta.marts_current SET run_id = 'ib_next'")
+    with pytest.raises(
+        MartBuildError, match=r"marts hold run ib_next, not run ib_20261120T160000Z.*nothing was"
+    ):
+        pipeline.publish(settings, AS_OF)
+    assert not settings.snapshots_dir.exists() or not any(settings.snapshots_dir.iterdir())
+
+
 def as_read(path) -> bytes:
     """What a reader of the file sees: an xlsx's XML inflated, a Parquet file's schema and values.
 

@@ -200,3 +200,24 @@ def test_bad_retention_values_are_each_named(tmp_path):
     assert "retention.reports_days: a whole number of days" in text
     assert "retention.after_each_run: true or false" in text
     assert "retention: unknown key `dayz`, did you mean `days`?" in text
+
+
+def test_a_sync_without_a_department_key_fails_before_it_extracts_naming_the_misspelt_key(tmp_path):
+    """A department key misspelt in the keys section stops `sync` (and the DAG's plan_sources) at once, the
+    message naming the key the export needs and the near one configured, before any source is read."""
+    from islandbridge import pipeline
+    from islandbridge.devtools.demo import write_config
+
+    path = tmp_path / "islandbridge.yml"
+    write_config(
+        path, street=tmp_path / "street", grid_url="http://127.0.0.1:9", iot_url="http://127.0.0.1:9"
+    )
+    path.write_text(path.read_text(encoding="utf-8").replace("dept:grid_centre:", "dept:grid_center:"))
+    settings = load_settings(path, {"IB_GRID_CLIENT_SECRET": "s", "IB_IOT_API_KEY": "k"})
+    with pytest.raises(KeyringError) as caught:
+        pipeline.sync(settings, parse_as_of("2026-11-20"))
+    assert "keys.dept:grid_centre: not configured" in str(caught.value)
+    assert "`dept:grid_center`: misspelt?" in str(caught.value)
+    assert not (tmp_path / "landing").exists() and not settings.warehouse_path.exists()
+    with pytest.raises(KeyringError, match="dept:grid_centre"):
+        pipeline.plan_run(settings)

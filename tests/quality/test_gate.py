@@ -316,6 +316,33 @@ def test_show_on_a_connectors_row_says_the_connector_set_it_aside(defective):
         quarantine_show(ws.settings, RUN, one.source, one.stream, "no-such-key")
 
 
+def test_replay_rechecks_the_gates_event_rows_of_a_run_with_a_source_state(defective, tmp_path):
+    """`quarantine replay iot` re-checks every event row the gate set aside, in the context of the run's
+    source state (it failed with DuckDB's 'connection has an unfinished result' on the state's read)."""
+    from islandbridge.quality.commands import quarantine_replay
+
+    ws, _, _ = defective
+    gate_rows = [e for e in quarantine_list(ws.settings, source="iot") if e.stage == GATE]
+    result = quarantine_replay(ws.copy(tmp_path / "ws").settings, "iot")
+    assert gate_rows and result["checked"] == len(gate_rows)
+
+
+def test_replay_counts_the_connectors_rows_it_cannot_replay(defective, tmp_path, monkeypatch, capsys):
+    """`quarantine replay` on a source whose listed rows a connector set aside says so, instead of a bare
+    'checked: 0' beside the rows `quarantine list` shows."""
+    from islandbridge.cli import main
+
+    ws, _, _ = defective
+    one = next(e for e in quarantine_list(ws.settings, run_id=RUN) if e.stage == CONNECTOR)
+    listed = [e for e in quarantine_list(ws.settings, source=one.source) if e.stage == CONNECTOR]
+    for name, value in ws.environ.items():
+        monkeypatch.setenv(name, value)
+    assert main(["quarantine", "replay", one.source, "--config", str(ws.copy(tmp_path / "ws").config)]) == 0
+    err = capsys.readouterr().err
+    assert f"{len(listed)} rows of {one.source} were set aside by the connector" in err
+    assert "replay re-checks only the quality gate's rows" in err
+
+
 def test_critical_defects_stop_the_run_and_leave_the_warehouse_byte_for_byte(clean, tmp_path):
     """Schema drift and a roster whose rows no longer add up to its 合计: the gate raises before load."""
     ws = clean[0].copy(tmp_path / "ws")

@@ -101,11 +101,11 @@ def make_warehouse(
         con.executemany(
             "INSERT INTO meta.mart_builds VALUES (?, ?, '{}', ?)",
             [
-                [RUN, AS_OF, json.dumps({"elderly_alerts": 41, "island_coverage": 2})],
+                [RUN, AS_OF, json.dumps({"elderly_alerts": 41, "island_coverage": 2, "persons_to_check": 3})],
                 [
                     OTHER,
                     AS_OF - dt.timedelta(days=1),
-                    json.dumps({"elderly_alerts": 45, "island_coverage": 2}),
+                    json.dumps({"elderly_alerts": 45, "island_coverage": 2, "persons_to_check": 3}),
                 ],
             ],
         )
@@ -296,6 +296,34 @@ def test_exports_list_this_runs_manifests_only(full_report):
     assert "ab12cd34ef56" in exports and "csv, parquet" in exports and "<td class='n'>3</td>" in exports
     assert "55,555" not in exports and "66,666" not in exports
     assert "elderly_alerts — rows in the mart: 41" in exports
+
+
+def test_persons_to_check_is_not_drawn_as_a_report(full_report):
+    """meta.mart_builds.counts holds persons_to_check beside the reports' rows: a count of persons, shown
+    once among the numbers compared, not as a report's mart or a report's rows."""
+    assert "persons_to_check" not in full_report
+    assert "persons to check (age or living alone unknown)" in section(full_report, "previous")
+
+
+def test_the_demo_summary_lists_reports_and_the_persons_to_check_apart(tmp_path):
+    """The demo's closing lines name the reports' rows, and the persons to check on a line of their own."""
+    from islandbridge.config import parse_settings
+    from islandbridge.devtools.demo import summary_lines
+
+    make_warehouse(tmp_path / "warehouse.duckdb")
+    settings = parse_settings(
+        {
+            "street": {"code": "511403001"},
+            "landing": {"url": "landing"},
+            "warehouse": {"path": "warehouse.duckdb"},
+            "sources": {"civil": {"kind": "civil_files", "path": "civil"}},
+        },
+        base_dir=tmp_path,
+        environ={},
+    )
+    lines = summary_lines(settings, AS_OF, tmp_path / "islandbridge.yml")
+    assert "  reports (rows): elderly_alerts 41, island_coverage 2" in lines
+    assert any(line.startswith("  to check:       3 persons") for line in lines)
 
 
 def test_page_loads_nothing_runs_nothing_and_shows_no_keys(full_report):
