@@ -435,7 +435,9 @@ def _check_display(at: str, rule: ColumnRule, problems: list[str]) -> None:
             f"{at}: if_empty is a text shown in a mart column's empty cells, got {rule.if_empty!r}"
         )
     if rule.if_empty is not None and (rule.suppress_below is not None or rule.mask is not None):
-        problems.append(f"{at}: if_empty is for a text column shown as it is, not with suppress_below or mask")
+        problems.append(
+            f"{at}: if_empty is for a text column shown as it is, not with suppress_below or mask"
+        )
 
 
 def _unfold(text: str) -> str:

@@ -85,7 +85,8 @@ def test_the_demo_runs_the_dag_through_airflow_end_to_end(tmp_path, capfd):
         assert part in out
     # The summary's expectations add up to the validate step's line (the sources') and the reports' at build.
     total, at_validate, at_build = map(
-        int, re.search(r"quality: +(\d+) expectations \((\d+) on the sources at validate, (\d+) on", out).groups()
+        int,
+        re.search(r"quality: +(\d+) expectations \((\d+) on the sources at validate, (\d+) on", out).groups(),
     )
     assert total == at_validate + at_build and at_build > 0
     assert re.search(rf"validate [a-z, ]+: {at_validate} expectations", captured.err + out)

@@ -240,7 +240,9 @@ def test_a_meaning_of_several_lines_gets_a_line_for_each_of_them_wrapped(exporte
     """A meaning written as several lines (the reason codes) wraps each line apart: counting the whole
     text as one line gave the 原因 row too few lines, and its last lines printed over the next row."""
     sheet = workbook(exported, "civil_affairs", "unmatched_roster_rows")[DEFINITION_SHEET]
-    row = next(r for r in range(1, sheet.max_row + 1) if sheet.cell(row=r, column=1).value == "无法匹配的原因")
+    row = next(
+        r for r in range(1, sheet.max_row + 1) if sheet.cell(row=r, column=1).value == "无法匹配的原因"
+    )
     meaning = next(c for c in sheet[row] if c.value and str(c.value).startswith("damaged_id_number"))
     width = sheet.column_dimensions[meaning.column_letter].width - 2
     need = sum(max(1, math.ceil(_display_width(line) / width)) for line in meaning.value.split("\n"))
