@@ -2,8 +2,9 @@
 
 - ``<report>.csv`` — UTF-8 with a BOM (so Excel and WPS read Chinese text right) and CRLF line ends.
   A cell of digits that a spreadsheet would turn into a number — an 18-digit ID number becomes
-  ``5.11402194402204E+017`` and loses its last digits, a landline loses its leading 0 — is written in
-  the text form ``="0571…"``, which Excel, WPS and LibreOffice open as that text (`spreadsheet_text`).
+  ``5.11402194402204E+017`` and loses its last digits, a mobile number shows as ``1.38001E+10`` in a
+  column of default width, a landline loses its leading 0 — is written in the text form ``="0571…"``,
+  which Excel, WPS and LibreOffice open as that text (`spreadsheet_text`).
   Date-times are written as ``YYYY-MM-DD HH:MM:SS`` in Asia/Shanghai, which spreadsheets read as dates.
 - ``<report>.parquet`` — the same cells as plain values and types (zstd, fixed writer options).
 - ``<report>.xlsx`` — typed cells, Chinese headers and a definition sheet (`islandbridge.delivery.workbook`).
@@ -46,7 +47,7 @@ PARQUET_OPTIONS: Mapping[str, Any] = {
 FORMATS = ("csv", "parquet", "xlsx")
 # Digits a spreadsheet would read as a number and change: 12 or more (Excel keeps 15 significant digits
 # and shows 12+ in E notation), or any with a leading zero (dropped). An ID ending in X is text already.
-_NUMERIC_TEXT = re.compile(r"[0-9]{12,}|0[0-9]+")
+_NUMERIC_TEXT = re.compile(r"[0-9]{11,}|0[0-9]+")
 
 
 def write_report_files(
