@@ -37,7 +37,7 @@ from islandbridge.privacy.masking import mask_id, mask_name, mask_phone
 from islandbridge.privacy.rowseal import QUALITY
 from islandbridge.privacy.scrub import scrub
 from islandbridge.quality.errors import QualityConfigError, QuarantineError
-from islandbridge.schemas import TableSchema
+from islandbridge.schemas import Check, TableSchema
 from islandbridge.storage import transaction
 
 PURPOSE = "quarantine"
@@ -231,7 +231,8 @@ def show(
     record_key: str,
     seq: int = 1,
 ) -> dict[str, Any]:
-    """One quarantined row: the checks it failed, the columns they read, and those columns' values —
+    """One quarantined row: the checks it failed (and the ``reasons`` their definitions give), the columns
+    they read, and those columns' values —
     direct identifiers masked (``transforms.masking``), quasi-identifiers and plain values as landed but
     scrubbed (`display_value`).
     ``record_key``: the key whole, or as `list_quarantined` shows it (`shown_key`); it is shown scrubbed.
@@ -241,7 +242,8 @@ def show(
     row = _fetch(con, run_id, source, table.stream, record_key, seq)
     values = unseal(ring, row)
     failed = list(row["expectations_failed"])
-    columns = list(dict.fromkeys(c for check in failed for c in _check_columns(table, check)))
+    checks = [check for check in (_check(table, c) for c in failed) if check is not None]
+    columns = list(dict.fromkeys(c for check in checks for c in check.columns))
     return {
         "run_id": run_id,
         "source": source,
@@ -249,6 +251,7 @@ def show(
         "record_key": shown_key(row["record_key"]),
         "seq": seq,
         "expectations_failed": failed,
+        "reasons": {check.id: check.reason for check in checks if check.reason},
         "failed_columns": columns,
         "values": {c: display_value(table, c, values.get(c)) for c in columns},
         "replayed_at": row["replayed_at"],
@@ -265,11 +268,12 @@ def display_value(table: TableSchema, column: str, value: Any) -> Any:
     return masks[col.mask](value) if col.mask in masks else (None if value is None else "***")
 
 
-def _check_columns(table: TableSchema, check_id: str) -> tuple[str, ...]:
+def _check(table: TableSchema, check_id: str) -> Check | None:
+    """The check a quarantined row failed, or None when the table's suite no longer has it."""
     try:
-        return table.check(check_id).columns
+        return table.check(check_id)
     except KeyError:
-        return ()
+        return None
 
 
 def _fetch(con, run_id: str, source: str, stream: str, record_key: str, seq: int) -> dict[str, Any]:

@@ -52,8 +52,13 @@ def _inject_row_defects(ws: Workspace) -> dict[tuple[str, str, str], set[str]]:
     ws.edit(DAY, "grid", "residents", set_values({grid_res: {"status": "死亡"}}))
     ev = ws.landed(DAY, "grid", "events")["_record_key"].to_pylist()
     ws.edit(DAY, "grid", "events", set_values({ev[0]: {"category": "其他"}, ev[1]: {"created_at": "0"}}))
-    dibao = ws.landed(DAY, "civil", "dibao")["_record_key"][0].as_py()
-    ws.edit(DAY, "civil", "dibao", set_values({dibao: {"保障类别": "D类"}}))
+    dibao, id_in_seq = ws.landed(DAY, "civil", "dibao").select(["_record_key", "身份证号码"]).to_pylist()[:2]
+    dibao = dibao["_record_key"]
+    # a clerk typed the householder's ID number into 序号 (and a phone into a senior's)
+    serial = {id_in_seq["_record_key"]: {"序号": id_in_seq["身份证号码"]}}
+    ws.edit(DAY, "civil", "dibao", set_values({dibao: {"保障类别": "D类"}, **serial}))
+    phone_in_seq = ws.landed(DAY, "civil", "senior")["_record_key"][0].as_py()
+    ws.edit(DAY, "civil", "senior", set_values({phone_in_seq: {"序号": "138-0013-8000"}}))
     dev = ws.landed(DAY, "iot", "devices")["_record_key"][-1].as_py()
     ws.edit(DAY, "iot", "devices", set_values({dev: {"device_type": "toaster"}}))
     events = ws.landed(DAY, "iot", "events")["_record_key"].to_pylist()
@@ -81,6 +86,8 @@ def _inject_row_defects(ws: Workspace) -> dict[tuple[str, str, str], set[str]]:
         ("grid", "events", "category_known"): {ev[0]},
         ("grid", "events", "created_plausible"): {ev[1]},
         ("civil", "dibao", "category_known"): {dibao},
+        ("civil", "dibao", "seq_not_personal"): set(serial),
+        ("civil", "senior", "seq_not_personal"): {phone_in_seq},
         ("iot", "devices", "device_type_known"): {dev},
         ("iot", "events", "ts_plausible"): set(clock),
         ("iot", "events", "device_exists"): set(ghost),
@@ -142,6 +149,8 @@ def test_a_clean_run_loads_everything_and_records_its_results(clean):
         ("grid", "events", "category_known"),
         ("grid", "events", "created_plausible"),
         ("civil", "dibao", "category_known"),
+        ("civil", "dibao", "seq_not_personal"),
+        ("civil", "senior", "seq_not_personal"),
         ("iot", "devices", "device_type_known"),
         ("iot", "events", "ts_plausible"),
         ("iot", "events", "device_exists"),
@@ -215,6 +224,17 @@ def test_the_quarantine_lists_keys_and_shows_failed_fields_masked(defective):
     assert shown["expectations_failed"] == ["birth_date_past"] and shown["values"] == {"csrq": "2030-01-01"}
     dup = next(iter(expected["registry", "t_jm", "jmid_unique"]))
     assert [e.seq for e in entries if e.record_key == dup] == [1, 2]
+
+
+def test_a_roster_row_whose_serial_holds_an_id_number_is_shown_with_the_reason_and_scrubbed(defective):
+    ws, _, expected = defective
+    (key,) = expected["civil", "dibao", "seq_not_personal"]
+    shown = quarantine_show(ws.settings, RUN, "civil", "dibao", key)
+    assert shown["expectations_failed"] == ["seq_not_personal"] and shown["values"] == {"序号": "[证件号]"}
+    assert shown["reasons"] == {
+        "seq_not_personal": "序号 looks like an ID number or phone; the roster's serial must not carry "
+        "personal data"
+    }
 
 
 def _personal_values(ws: Workspace) -> set[str]:
