@@ -13,7 +13,7 @@ reconciled map (``core.identity_map``) and the links that stand (``core.identity
 
 A ``same`` decision shows as a link of rule ``decision``; a ``different`` one (``islandbridge review decide
 … different``) keeps no link, so the records it holds apart are listed with who decided, when and the
-(scrubbed) note, and whether the newest reconcile keeps them apart (`_decided_apart`).
+(scrubbed) note, and what the newest reconcile did with it, as it recorded it (`_apart_status`).
 
 Values come masked only (the same view as ``islandbridge review show``, `review._masked_records`), and the
 look is written to the audit log (department ``identity_review``). ``explain --changes`` (`changes`)
@@ -158,16 +158,12 @@ def _decided_apart(
 ) -> list[dict[str, Any]]:
     """The ``different`` decisions in force on a record of ``person``: the pair, the other record (keys
     here; masked by the caller) and its person now, who decided, when, the note (scrubbed when stored), and
-    ``status``: ``apart`` (the newest reconcile keeps them apart), ``pending`` (decided after it: the next
-    reconcile applies it) or ``not_honoured`` (stronger evidence, such as one valid ID number, joined
-    them; the reconcile's summary names it under ``decisions.conflicts``)."""
+    its ``status`` in the newest reconcile (`_apart_status`)."""
     decided = [d for d in current_decisions(con) if d.decision == "different"]
     decided = [d for d in decided if d.left in members or d.right in members]
     if not decided:
         return []
-    (reconciled_at,) = con.execute(
-        "SELECT reconciled_at FROM meta.identity_runs WHERE run_id = ?", [run_id]
-    ).fetchall()[0]
+    conflicts = _conflicts(con, run_id)
     shown = []
     for d in decided:
         mine, other = (d.left, d.right) if d.left in members else (d.right, d.left)
@@ -175,23 +171,47 @@ def _decided_apart(
             "SELECT person_key FROM core.identity_map WHERE system = ? AND record_key = ?", list(other)
         ).fetchall()
         other_person = now[0][0] if now else None
-        if reconciled_at is not None and d.decided_at > reconciled_at:
-            status = "pending"
-        else:
-            status = "not_honoured" if other_person == person else "apart"
         shown.append(
             {
                 "pair": d.pair_id,
                 "record": "/".join(mine),
                 "other": other,
                 "other_person": other_person,
-                "status": status,
+                "status": _apart_status(d.pair_id, other_person, person, conflicts),
                 "actor": d.actor,
                 "note": d.note,
                 "decided_at": d.decided_at,
             }
         )
     return shown
+
+
+def _apart_status(pair: str, other_person: str | None, person: str, conflicts: set[str] | None) -> str:
+    """What the newest reconcile did with a ``different`` decision, from what it recorded — never from
+    comparing wall clocks: ``absent`` (the other record is not in its map: gone from the sources, or not
+    there yet), ``apart`` (the map holds them apart), ``not_honoured`` (together, and its summary names
+    the pair under ``decisions.conflicts``: stronger evidence, such as one valid ID number, joined them),
+    ``pending`` (together and not a conflict: the reconcile ran before the decision, the next applies it),
+    ``unknown`` (together, and the reconcile recorded no decisions: ``conflicts`` is None)."""
+    if other_person is None:
+        return "absent"
+    if other_person != person:
+        return "apart"
+    if conflicts is None:
+        return "unknown"
+    return "not_honoured" if pair in conflicts else "pending"
+
+
+def _conflicts(con: duckdb.DuckDBPyConnection, run_id: str) -> set[str] | None:
+    """The pairs of ``different`` decisions the run could not honour (``decisions.conflicts`` of its
+    summary), or None when it recorded none (reconciled before decisions were kept)."""
+    if "decisions" not in existing_columns(con, "meta.identity_runs"):
+        return None
+    (text,) = con.execute("SELECT decisions FROM meta.identity_runs WHERE run_id = ?", [run_id]).fetchall()[0]
+    recorded = json.loads(text) if text else {}
+    if "conflicts" not in recorded:
+        return None
+    return {c["pair"] for c in recorded["conflicts"] if c.get("decision") == "different"}
 
 
 def changes(settings: Settings, as_of: dt.datetime | None = None) -> dict[str, Any]:

@@ -14,7 +14,8 @@ warehouse stays byte-for-byte as it was.
 The CLI's ``islandbridge quarantine list|show|replay`` call ``list_quarantined``, ``show`` and ``replay``.
 ``list_quarantined`` lists the connectors' rows too (``meta.quarantine``, records a connector could not
 read: record key and the connector's reason); ``show`` and ``replay`` are for the gate's rows. Every record
-key is shown scrubbed (`shown_key`): a roster's 序号 may hold an ID number or a phone.
+key is shown scrubbed (`shown_key`): a roster's 序号 may hold an ID number or a phone; gate rows whose keys
+scrub alike are listed with a suffix that tells them apart (`_listed_keys`), which ``show`` takes.
 """
 
 from __future__ import annotations
@@ -35,9 +36,9 @@ from islandbridge.privacy.configured import quarantine_keyring
 from islandbridge.privacy.keys import KeyRing, new_keyring_text
 from islandbridge.privacy.masking import mask_id, mask_name, mask_phone
 from islandbridge.privacy.rowseal import QUALITY
-from islandbridge.privacy.scrub import scrub
+from islandbridge.privacy.scrub import FAILED, PLACEHOLDERS, scrub
 from islandbridge.quality.errors import QualityConfigError, QuarantineError
-from islandbridge.schemas import TableSchema
+from islandbridge.schemas import Check, TableSchema
 from islandbridge.storage import transaction
 
 PURPOSE = "quarantine"
@@ -162,6 +163,7 @@ def record(
 
 
 GATE, CONNECTOR = "quality gate", "connector"  # the stage that set a row aside
+_SUFFIX, MIN_SUFFIX = "~", 4  # a listed key's suffix telling apart rows that scrub alike (`_listed_keys`)
 
 
 @dataclass(frozen=True)
@@ -181,8 +183,35 @@ class Entry:
 def shown_key(record_key: str) -> str:
     """A record key as an operator sees it: scrubbed (`privacy.scrub`). A roster is keyed by its 序号, into
     which a clerk may have typed an ID number or a phone; ``dibao:202611:[证件号]`` names the row without
-    it, and `show` takes the key in this form as well as whole."""
+    it, and `show` takes the key in this form (with `list_quarantined`'s suffix, when several rows scrub
+    alike) as well as whole."""
     return scrub(record_key)
+
+
+def _listed_keys(rows: Sequence[tuple[tuple, int, str, bytes]]) -> list[str]:
+    """Each gate row's key as `list_quarantined` shows it: scrubbed (`shown_key`), and where two rows of a
+    stream (and seq) scrub alike, followed by ``~`` and the first hex digits of the row's nonce, as many as
+    tell them apart (``dibao:202611:[证件号]~3f9a``). The nonce is random per sealing, so the suffix says
+    nothing about the key; it changes when ``keys rotate --purpose quarantine`` re-seals the row.
+
+    ``rows``: (run, source, stream), seq, record key, nonce — one tuple per row."""
+    shown = [(where, seq, shown_key(key)) for where, seq, key, _ in rows]
+    groups: dict[tuple, list[bytes]] = {}
+    for name, (*_, nonce) in zip(shown, rows, strict=True):
+        groups.setdefault(name, []).append(nonce)
+    return [
+        name[2] + (f"{_SUFFIX}{nonce.hex()[: _digits(groups[name])]}" if len(groups[name]) > 1 else "")
+        for name, (*_, nonce) in zip(shown, rows, strict=True)
+    ]
+
+
+def _digits(nonces: Sequence[bytes]) -> int:
+    """The fewest hex digits (at least 4) of the nonces that tell them all apart."""
+    hexes = [n.hex() for n in nonces]
+    return next(
+        (n for n in range(MIN_SUFFIX, len(hexes[0]), 2) if len({h[:n] for h in hexes}) == len(hexes)),
+        len(hexes[0]),
+    )
 
 
 def list_quarantined(
@@ -203,11 +232,17 @@ def list_quarantined(
     entries = []
     if _has_quarantine(con):
         rows = con.execute(
-            "SELECT run_id, source, stream, record_key, seq, expectations_failed, quarantined_at, replayed_at "
-            f"FROM meta.quality_quarantine WHERE {where} AND ($all OR replayed_at IS NULL)",
-            {**query, "all": include_replayed},
+            "SELECT run_id, source, stream, record_key, seq, expectations_failed, quarantined_at, replayed_at, "
+            f"nonce FROM meta.quality_quarantine WHERE {where}",
+            query,
         ).fetchall()
-        entries += [Entry(*r[:3], shown_key(r[3]), r[4], tuple(r[5]), r[6], r[7]) for r in rows]
+        # keys are told apart among all rows, replayed ones too, as `show` finds them
+        listed = _listed_keys([(r[:3], r[4], r[3], r[8]) for r in rows])
+        entries += [
+            Entry(*r[:3], key, r[4], tuple(r[5]), r[6], r[7])
+            for r, key in zip(rows, listed, strict=True)
+            if include_replayed or r[7] is None
+        ]
     if _has_quarantine(con, "quarantine"):
         rows = con.execute(
             "SELECT run_id, source, stream, record_key, coalesce(seq, 1), reason FROM meta.quarantine "
@@ -231,7 +266,8 @@ def show(
     record_key: str,
     seq: int = 1,
 ) -> dict[str, Any]:
-    """One quarantined row: the checks it failed, the columns they read, and those columns' values —
+    """One quarantined row: the checks it failed (and the ``reasons`` their definitions give), the columns
+    they read, and those columns' values —
     direct identifiers masked (``transforms.masking``), quasi-identifiers and plain values as landed but
     scrubbed (`display_value`).
     ``record_key``: the key whole, or as `list_quarantined` shows it (`shown_key`); it is shown scrubbed.
@@ -241,7 +277,8 @@ def show(
     row = _fetch(con, run_id, source, table.stream, record_key, seq)
     values = unseal(ring, row)
     failed = list(row["expectations_failed"])
-    columns = list(dict.fromkeys(c for check in failed for c in _check_columns(table, check)))
+    checks = [check for check in (_check(table, c) for c in failed) if check is not None]
+    columns = list(dict.fromkeys(c for check in checks for c in check.columns))
     return {
         "run_id": run_id,
         "source": source,
@@ -249,6 +286,7 @@ def show(
         "record_key": shown_key(row["record_key"]),
         "seq": seq,
         "expectations_failed": failed,
+        "reasons": {check.id: check.reason for check in checks if check.reason},
         "failed_columns": columns,
         "values": {c: display_value(table, c, values.get(c)) for c in columns},
         "replayed_at": row["replayed_at"],
@@ -265,29 +303,38 @@ def display_value(table: TableSchema, column: str, value: Any) -> Any:
     return masks[col.mask](value) if col.mask in masks else (None if value is None else "***")
 
 
-def _check_columns(table: TableSchema, check_id: str) -> tuple[str, ...]:
+def _check(table: TableSchema, check_id: str) -> Check | None:
+    """The check a quarantined row failed, or None when the table's suite no longer has it."""
     try:
-        return table.check(check_id).columns
+        return table.check(check_id)
     except KeyError:
-        return ()
+        return None
 
 
 def _fetch(con, run_id: str, source: str, stream: str, record_key: str, seq: int) -> dict[str, Any]:
+    """The row named by its whole key, in SQL; only when none is and the key holds a scrub placeholder,
+    the stream's keys alone are read to find the row `list_quarantined` shows under it."""
     if not _has_quarantine(con):
         raise QuarantineError("this warehouse has no quality quarantine yet")
-    cur = con.execute(
-        "SELECT * FROM meta.quality_quarantine WHERE run_id = ? AND source = ? AND stream = ? AND seq = ?",
-        [run_id, source, stream, seq],
-    )
-    names = [d[0] for d in cur.description]
-    found = _named(record_key, [dict(zip(names, r, strict=True)) for r in cur.fetchall()])
+    where, ids = "run_id = ? AND source = ? AND stream = ? AND seq = ?", [run_id, source, stream, seq]
+    found = _rows(con, f"{where} AND record_key = ?", [*ids, record_key])
+    if not found and _scrubbed(record_key):
+        keys = con.execute(
+            f"SELECT record_key, nonce FROM meta.quality_quarantine WHERE {where}", ids
+        ).fetchall()
+        listed = _listed_keys([((), seq, k, n) for k, n in keys])
+        # the scrubbed key names every row listed under it (refused below when several), the listed one
+        nonces = [
+            n for (k, n), shown in zip(keys, listed, strict=True) if record_key in (shown, shown_key(k))
+        ]
+        found = _rows(con, f"{where} AND list_contains(?, nonce)", [*ids, nonces]) if nonces else []
     if len(found) == 1:
         return found[0]
     row = f"{run_id}/{source}/{stream}/{shown_key(record_key)}"
     if found:
         raise QuarantineError(
             f"{len(found)} quarantined rows are listed as {row} (seq {seq}): their keys hold an identifier, "
-            "shown scrubbed; name the row by its whole record key"
+            f"shown scrubbed; name one as `islandbridge quarantine list` lists it, with its {_SUFFIX}suffix"
         )
     if _set_aside_by_connector(con, run_id, source, stream, record_key):
         raise QuarantineError(
@@ -297,21 +344,26 @@ def _fetch(con, run_id: str, source: str, stream: str, record_key: str, seq: int
     raise QuarantineError(f"no quarantined row {row} (seq {seq}); see `islandbridge quarantine list`")
 
 
-def _named(record_key: str, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The rows whose key is ``record_key``, or else those `list_quarantined` shows under it."""
-    return [r for r in rows if r["record_key"] == record_key] or [
-        r for r in rows if shown_key(r["record_key"]) == record_key
-    ]
+def _rows(con, where: str, params: list) -> list[dict[str, Any]]:
+    cur = con.execute(f"SELECT * FROM meta.quality_quarantine WHERE {where}", params)
+    names = [d[0] for d in cur.description]
+    return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+
+
+def _scrubbed(record_key: str) -> bool:
+    """The key holds what the scrubber puts in place of an identifier: it may be a key as listed."""
+    return any(mark in record_key for mark in (*PLACEHOLDERS.values(), FAILED))
 
 
 def _set_aside_by_connector(con, run_id: str, source: str, stream: str, record_key: str) -> bool:
     if not _has_quarantine(con, "quarantine"):
         return False
     keys = con.execute(
-        "SELECT record_key FROM meta.quarantine WHERE run_id = ? AND source = ? AND stream = ?",
-        [run_id, source, stream],
+        "SELECT record_key FROM meta.quarantine WHERE run_id = ? AND source = ? AND stream = ? "
+        "AND (record_key = ? OR ?)",
+        [run_id, source, stream, record_key, _scrubbed(record_key)],
     ).fetchall()
-    return bool(_named(record_key, [{"record_key": k} for (k,) in keys]))
+    return any(record_key in (k, shown_key(k)) for (k,) in keys)
 
 
 def _has_quarantine(con, table: str = "quality_quarantine") -> bool:

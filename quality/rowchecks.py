@@ -49,8 +49,11 @@ DERIVED_KINDS = (
     "number_between",
     "id_valid",
     "phone_valid",
+    "no_identifier",
     "exists_in",
 )
+# Kinds whose derived value the project's own Python judges, once per distinct value.
+PYTHON_KINDS = ("id_valid", "phone_valid", "no_identifier")
 _BOUND = re.compile(r"^(as_of|arrival)(?:([+-])(\d+)d)?$")
 _EPOCH_MS = r"-?[0-9]{1,15}"
 
@@ -265,7 +268,7 @@ def _derived_sql(c: Check, ctx: CheckContext, refs: Mapping[str, str], maps: Map
         )
     if c.kind == "number_between":
         return f"TRY_CAST(trim({col}) AS DOUBLE)"
-    if c.kind in ("id_valid", "phone_valid"):
+    if c.kind in PYTHON_KINDS:
         return f"{maps[c.id]}.ok"
     if c.kind == "exists_in":
         return f"CASE WHEN {col} IS NULL THEN NULL ELSE {col} IN (SELECT k FROM {refs[c.id]}) END"
@@ -300,10 +303,12 @@ def _flag_sql(c: Check, ctx: CheckContext, n: int) -> str:
 def _register_python_derived(
     con, checks: Sequence[Check], maps: dict[str, str], *, spreadsheet: bool = False
 ) -> None:
-    """ID and phone validity come from the project's normalisers, run once per distinct value
-    (``spreadsheet``: the table's files are typed in Excel, so an ID ending in 000 is damage)."""
+    """ID and phone validity come from the project's normalisers, and "holds no identifier" from its scrubber,
+    run once per distinct value (``spreadsheet``: the table's files are typed in Excel, so an ID ending in
+    000 is damage)."""
+    judges = {"phone_valid": _phone_ok, "no_identifier": _no_identifier}
     for n, c in enumerate(checks):
-        if c.kind not in ("id_valid", "phone_valid"):
+        if c.kind not in PYTHON_KINDS:
             continue
         values = [
             r[0]
@@ -311,7 +316,7 @@ def _register_python_derived(
                 f"SELECT DISTINCT {q(c.column)} FROM {LANDED} WHERE {q(c.column)} IS NOT NULL"
             ).fetchall()
         ]
-        judge = _id_judge(c.params["kinds"], spreadsheet) if c.kind == "id_valid" else _phone_ok
+        judge = _id_judge(c.params["kinds"], spreadsheet) if c.kind == "id_valid" else judges[c.kind]
         name = f"_map{n}"
         con.register(
             name,
@@ -337,6 +342,12 @@ def _phone_ok(value: str) -> bool | None:
 
     status = normalize_phones(value).status
     return None if status == "missing" else status in ("ok", "partial")
+
+
+def _no_identifier(value: str) -> bool:
+    """The value holds no ID number, phone or bank card: the scrubber (`privacy.scrub`, which
+    `quarantine.shown_key` applies to record keys) leaves it as it is."""
+    return scrub(value) == value
 
 
 # --------------------------------------------------------------------------- reading the pass

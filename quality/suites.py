@@ -102,7 +102,7 @@ def expectation(check: Check, ctx: CheckContext, *, part: str | None = None):
             strict_max=bool(p.get("strict_max")),
             **common,
         )
-    if kind in DERIVED_KINDS:  # date_format, id_valid, phone_valid, exists_in: a derived boolean
+    if kind in DERIVED_KINDS:  # date_format, id_valid, phone_valid, no_identifier, exists_in: a boolean
         return gxe.ExpectColumnValuesToBeInSet(column=derived_name(check), value_set=[True], **common)
     raise QualityCheckBrokenError(f"check {check.id!r}: kind {kind!r} has no GX expectation")
 

@@ -110,6 +110,7 @@ CHECK_KINDS: Mapping[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "number_between": (("column", "min", "max"), ()),
     "id_valid": (("column", "kinds"), ()),
     "phone_valid": (("column",), ()),
+    "no_identifier": (("column",), ()),
     "exists_in": (("column", "ref"), ()),
     "roster_totals": (("sums",), ("optional_sums",)),
 }
@@ -138,13 +139,15 @@ class Column:
 
 @dataclass(frozen=True)
 class Check:
-    """One expectation of a table's suite: ``kind`` with its parameters, a ``severity`` and ``mostly``."""
+    """One expectation of a table's suite: ``kind`` with its parameters, a ``severity`` and ``mostly``;
+    ``reason``, when given, says what a failing row means (``quarantine show`` prints it)."""
 
     id: str
     kind: str
     severity: str
     params: Mapping[str, Any] = field(default_factory=dict)
     mostly: float | None = None
+    reason: str = ""
 
     @property
     def column(self) -> str | None:
@@ -414,6 +417,7 @@ def _parse_check(where: str, spec: Any, columns: set[str], problems: list[str]) 
     spec = dict(spec) if isinstance(spec, Mapping) else {}
     check_id, kind = str(spec.pop("id", "")), str(spec.pop("kind", ""))
     severity, mostly = str(spec.pop("severity", "")), spec.pop("mostly", None)
+    reason = str(spec.pop("reason", ""))
     if not check_id:
         problems.append(f"{where}: id is required")
     if kind not in CHECK_KINDS:
@@ -440,7 +444,7 @@ def _parse_check(where: str, spec: Any, columns: set[str], problems: list[str]) 
             problems.append(
                 f"{where} ({check_id}): {key} {spec[key]!r} is not a number, an ISO date, as_of[+-Nd] or arrival[+-Nd]"
             )
-    check = Check(check_id, kind, severity, spec, None if mostly is None else float(mostly))
+    check = Check(check_id, kind, severity, spec, None if mostly is None else float(mostly), reason)
     for col in check.columns:
         if col not in columns:
             problems.append(f"{where} ({check_id}): column {col!r} is not declared")

@@ -84,6 +84,8 @@ _APART = {
     "apart": "kept apart",
     "pending": "applies at the next reconcile",
     "not_honoured": "NOT honoured: stronger evidence joins them (the reconcile's decisions.conflicts)",
+    "absent": "the other record is not in the newest reconcile (gone from the sources, or not there yet)",
+    "unknown": "the newest reconcile recorded no decisions (reconciled before they were kept)",
 }
 
 

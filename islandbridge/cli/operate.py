@@ -93,8 +93,11 @@ def _quarantine(sub) -> None:
         "one row the quality gate set aside: the failed checks and masked field values",
         example="islandbridge quarantine show ib_20261120T160000Z iot events RECORD_KEY",
     )
-    for name in ("run", "source", "stream", "record_key"):
+    for name in ("run", "source", "stream"):
         s.add_argument(name)
+    s.add_argument(
+        "record_key", help="as `islandbridge quarantine list` prints it (with any ~suffix), or whole"
+    )
     s.add_argument("--seq", type=int, default=1)
     s = command(
         qsub,

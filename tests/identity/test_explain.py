@@ -107,6 +107,47 @@ def test_a_different_decision_behind_a_split_is_named_with_who_decided_and_when(
     assert not needles.find(text + json.dumps(shown, ensure_ascii=False, default=str))
 
 
+def test_a_decisions_status_is_what_the_reconcile_recorded_not_what_the_clocks_say(warehouse_copy):
+    """A `different` decision on a pair still together is `pending` when the newest reconcile did not name
+    it a conflict, even when its clock reads earlier than the reconcile's or the reconcile's is unrecorded;
+    `not_honoured` when it did; `unknown` when the reconcile recorded no decisions. One whose other record
+    is not in the map is `absent`, not `kept apart`."""
+    system, key, _ = _linked(warehouse_copy, "iot_platform")
+    shown = explain.explain_person(warehouse_copy, f"{system}/{key}", actor="t")
+    run, (partner,) = shown["run_id"], [r for r in shown["records"] if r["record_key"] != key]
+    other = f"{partner['system']}/{partner['record_key']}"
+    pair = review.decide(warehouse_copy, f"{system}/{key}~{other}", "different", actor="王科员")["pair"]
+
+    def after(sql: str, params: list) -> dict:
+        with duckdb.connect(str(warehouse_copy.warehouse_path)) as con:
+            con.execute(sql, params)
+        return explain.explain_person(warehouse_copy, f"{system}/{key}", actor="t")
+
+    def statuses(found: dict) -> dict[str, str]:
+        return {a["other"]["record_key"]: a["status"] for a in found["apart"]}
+
+    skewed = "UPDATE core.identity_decisions SET decided_at = TIMESTAMPTZ '2000-01-01 00:00:00+00' WHERE pair_id = ?"
+    assert statuses(after(skewed, [pair])) == {partner["record_key"]: "pending"}
+    unrecorded = "UPDATE meta.identity_runs SET reconciled_at = NULL WHERE run_id = ?"
+    assert statuses(after(unrecorded, [run])) == {partner["record_key"]: "pending"}
+    conflict = {
+        "applied": 0,
+        "absent": 0,
+        "conflicts": [{"pair": pair, "decision": "different", "reason": "same_id"}],
+    }
+    recorded = "UPDATE meta.identity_runs SET decisions = ? WHERE run_id = ?"
+    assert statuses(after(recorded, [json.dumps(conflict), run])) == {partner["record_key"]: "not_honoured"}
+    assert statuses(after(recorded, [None, run])) == {partner["record_key"]: "unknown"}
+    gone = ("grid_platform", "residents:GONE")
+    found = after(
+        "INSERT INTO core.identity_decisions SELECT max(seq) + 1, ?, ?, ?, ?, ?, 'different', 'x', NULL, now() "
+        "FROM core.identity_decisions",
+        [review.pair_id((system, key), gone), system, key, *gone],
+    )
+    assert statuses(found) == {partner["record_key"]: "unknown", "residents:GONE": "absent"}
+    assert "the other record is not in the newest reconcile" in format_person(found)
+
+
 def test_an_unknown_target_is_refused_with_what_to_name(warehouse_copy):
     with pytest.raises(explain.ExplainError, match="SYSTEM/RECORD_KEY"):
         explain.explain_person(warehouse_copy, "no_such_system/nothing", actor="tester")

@@ -20,8 +20,8 @@ from islandbridge.quality import (
     validate_run,
 )
 from islandbridge.quality.quarantine import ephemeral_keyring
-from islandbridge.quality.rowchecks import CheckContext
-from islandbridge.schemas import SchemaError, load_tables, parse_tables
+from islandbridge.quality.rowchecks import CheckContext, run_row_checks
+from islandbridge.schemas import RECORD_KEY, SchemaError, load_tables, parse_tables
 
 AS_OF = dt.datetime(2026, 11, 21, tzinfo=dt.UTC)
 RUN = "ib_20261121T000000Z"
@@ -79,6 +79,26 @@ def test_every_suite_builds_as_a_gx_suite_with_one_expectation_per_row_check():
         suite = suites.build_suite(table, table.suite, CheckContext(AS_OF))
         assert len(suite.expectations) == sum(1 for c in table.suite if c.is_row_level)
         assert {e.meta["check"] for e in suite.expectations} == {c.id for c in table.suite if c.is_row_level}
+
+
+@pytest.mark.parametrize("stream", ["dibao", "senior"])
+def test_a_roster_serial_holding_an_id_number_a_phone_or_a_bank_card_is_quarantined(stream):
+    """序号 keys the roster row (``dibao:<month>:<序号>``): one the scrubber would change must not become a
+    record key, so the row fails `seq_not_personal` (in DuckDB and GX alike); plain serials pass."""
+    table = load_tables()["civil_files", stream]
+    (check,) = [c for c in table.suite if c.id == "seq_not_personal"]
+    serials = ["1", "12", "511403194401187954", "138 0013 8000", "6222021234567890123", "2026"]
+    rows = pa.table(
+        {c: serials if c == "序号" else ["1"] * len(serials) for c in table.column_names}
+        | {RECORD_KEY: [f"{stream}:202611:{s}" for s in serials]}
+    )
+    ctx = CheckContext(AS_OF)
+    found = run_row_checks(duckdb.connect(), rows, table, [check], ctx, {})
+    assert sorted(found.failing["序号"].to_pylist()) == sorted(serials[2:5])
+    assert found.failing["expectations_failed"].to_pylist() == [["seq_not_personal"]] * 3
+    (gx,) = suites.validate(found.frame, [suites.expectation(check, ctx)], f"civil.{stream}")
+    assert not gx["success"] and gx["result"]["unexpected_count"] == 3
+    assert check.severity == "row" and "must not carry personal data" in check.reason
 
 
 def test_the_quality_configuration_lists_every_problem():

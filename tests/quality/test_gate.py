@@ -52,8 +52,13 @@ def _inject_row_defects(ws: Workspace) -> dict[tuple[str, str, str], set[str]]:
     ws.edit(DAY, "grid", "residents", set_values({grid_res: {"status": "死亡"}}))
     ev = ws.landed(DAY, "grid", "events")["_record_key"].to_pylist()
     ws.edit(DAY, "grid", "events", set_values({ev[0]: {"category": "其他"}, ev[1]: {"created_at": "0"}}))
-    dibao = ws.landed(DAY, "civil", "dibao")["_record_key"][0].as_py()
-    ws.edit(DAY, "civil", "dibao", set_values({dibao: {"保障类别": "D类"}}))
+    dibao, id_in_seq = ws.landed(DAY, "civil", "dibao").select(["_record_key", "身份证号码"]).to_pylist()[:2]
+    dibao = dibao["_record_key"]
+    # a clerk typed the householder's ID number into 序号 (and a phone into a senior's)
+    serial = {id_in_seq["_record_key"]: {"序号": id_in_seq["身份证号码"]}}
+    ws.edit(DAY, "civil", "dibao", set_values({dibao: {"保障类别": "D类"}, **serial}))
+    phone_in_seq = ws.landed(DAY, "civil", "senior")["_record_key"][0].as_py()
+    ws.edit(DAY, "civil", "senior", set_values({phone_in_seq: {"序号": "138-0013-8000"}}))
     dev = ws.landed(DAY, "iot", "devices")["_record_key"][-1].as_py()
     ws.edit(DAY, "iot", "devices", set_values({dev: {"device_type": "toaster"}}))
     events = ws.landed(DAY, "iot", "events")["_record_key"].to_pylist()
@@ -81,6 +86,8 @@ def _inject_row_defects(ws: Workspace) -> dict[tuple[str, str, str], set[str]]:
         ("grid", "events", "category_known"): {ev[0]},
         ("grid", "events", "created_plausible"): {ev[1]},
         ("civil", "dibao", "category_known"): {dibao},
+        ("civil", "dibao", "seq_not_personal"): set(serial),
+        ("civil", "senior", "seq_not_personal"): {phone_in_seq},
         ("iot", "devices", "device_type_known"): {dev},
         ("iot", "events", "ts_plausible"): set(clock),
         ("iot", "events", "device_exists"): set(ghost),
@@ -142,6 +149,8 @@ def test_a_clean_run_loads_everything_and_records_its_results(clean):
         ("grid", "events", "category_known"),
         ("grid", "events", "created_plausible"),
         ("civil", "dibao", "category_known"),
+        ("civil", "dibao", "seq_not_personal"),
+        ("civil", "senior", "seq_not_personal"),
         ("iot", "devices", "device_type_known"),
         ("iot", "events", "ts_plausible"),
         ("iot", "events", "device_exists"),
@@ -215,6 +224,17 @@ def test_the_quarantine_lists_keys_and_shows_failed_fields_masked(defective):
     assert shown["expectations_failed"] == ["birth_date_past"] and shown["values"] == {"csrq": "2030-01-01"}
     dup = next(iter(expected["registry", "t_jm", "jmid_unique"]))
     assert [e.seq for e in entries if e.record_key == dup] == [1, 2]
+
+
+def test_a_roster_row_whose_serial_holds_an_id_number_is_shown_with_the_reason_and_scrubbed(defective):
+    ws, _, expected = defective
+    (key,) = expected["civil", "dibao", "seq_not_personal"]
+    shown = quarantine_show(ws.settings, RUN, "civil", "dibao", key)
+    assert shown["expectations_failed"] == ["seq_not_personal"] and shown["values"] == {"序号": "[证件号]"}
+    assert shown["reasons"] == {
+        "seq_not_personal": "序号 looks like an ID number or phone; the roster's serial must not carry "
+        "personal data"
+    }
 
 
 def _personal_values(ws: Workspace) -> set[str]:
@@ -390,9 +410,9 @@ def test_a_connectors_record_key_holding_an_id_number_is_listed_scrubbed(tmp_pat
     assert "511403194401187954" not in text and entry.stage == CONNECTOR
 
 
-def _roster_rows_set_aside(tmp_path, serials):
-    """A warehouse whose quality quarantine holds one dibao row per 序号 in ``serials`` (failing
-    key_unique), keyed as the connector keys them; returns (con, ring, table)."""
+def _roster_rows_set_aside(tmp_path, serials, failed=("key_unique",)):
+    """A warehouse whose quality quarantine holds one dibao row per 序号 in ``serials`` (failing the checks
+    ``serials`` maps it to, else ``failed``), keyed as the connector keys them; returns (con, ring, table)."""
     import pyarrow as pa
 
     from islandbridge.landing import raw
@@ -404,7 +424,7 @@ def _roster_rows_set_aside(tmp_path, serials):
             "序号": n,
             "roster_month": "202611",
             "_record_key": f"dibao:202611:{n}",
-            "expectations_failed": ["key_unique"],
+            "expectations_failed": list(serials[n] if isinstance(serials, dict) else failed),
         }
         for n in serials
     ]
@@ -422,7 +442,7 @@ def test_a_gate_rows_record_key_holding_an_id_number_or_a_phone_is_listed_and_sh
     """A roster row whose 序号 a clerk typed an ID number (or a phone) into, set aside by the gate: `list`
     and `show` print its key, and the 序号 the failed check read, scrubbed; `show` finds it by either key."""
     numbers = {"511403194401187954": "[证件号]", "13800138000": "[电话]"}
-    con, ring, table = _roster_rows_set_aside(tmp_path, numbers)
+    con, ring, table = _roster_rows_set_aside(tmp_path, list(numbers))
     entries = quarantine.list_quarantined(con, run_id="r1")
     assert sorted(e.record_key for e in entries) == [f"dibao:202611:{p}" for p in sorted(numbers.values())]
     text = format_entries(entries)
@@ -440,6 +460,57 @@ def test_show_refuses_a_scrubbed_key_that_names_several_rows(tmp_path):
     """Two 序号 holding different ID numbers list alike; `show` by that key says so instead of picking one."""
     con, ring, table = _roster_rows_set_aside(tmp_path, ["511403194401187954", "511403195502283316"])
     with pytest.raises(
-        QuarantineError, match="2 quarantined rows are listed as r1/civil/dibao/dibao:202611:"
+        QuarantineError, match="2 quarantined rows are listed as r1/civil/dibao/dibao:202611:.*~suffix"
     ):
         quarantine.show(con, ring, table, "r1", "civil", "dibao:202611:[证件号]")
+
+
+def test_rows_whose_keys_scrub_alike_are_listed_apart_and_shown_by_the_listed_key(tmp_path):
+    """Two 序号 holding different ID numbers: `list` follows each scrubbed key with a short suffix (from the
+    row's random nonce, not from the number) and `show` takes the key as listed, each naming its own row."""
+    numbers = {"511403194401187954": ["key_unique"], "511403195502283316": ["seq_not_personal"]}
+    con, ring, table = _roster_rows_set_aside(tmp_path, numbers)
+    entries = quarantine.list_quarantined(con, run_id="r1")
+    keys = [e.record_key for e in entries]
+    assert len(set(keys)) == 2 and all(re.fullmatch(r"dibao:202611:\[证件号\]~[0-9a-f]{4,}", k) for k in keys)
+    shown = {
+        e.expectations_failed: quarantine.show(con, ring, table, "r1", "civil", e.record_key) for e in entries
+    }
+    assert {failed: s["expectations_failed"] for failed, s in shown.items()} == {
+        ("key_unique",): ["key_unique"],
+        ("seq_not_personal",): ["seq_not_personal"],
+    }
+    text = format_entries(entries) + json.dumps(list(shown.values()), ensure_ascii=False, default=str)
+    assert not any(number in text for number in numbers)
+
+
+class _SealedRowsRead:
+    """A DuckDB connection counting the sealed rows (those with their ciphertext) its queries return."""
+
+    def __init__(self, con):
+        self._con, self.count = con, 0
+
+    def execute(self, *args):
+        self._con.execute(*args)
+        return self
+
+    @property
+    def description(self):
+        return self._con.description
+
+    def fetchall(self):
+        rows = self._con.fetchall()
+        if "ciphertext" in [d[0] for d in self._con.description or []]:
+            self.count += len(rows)
+        return rows
+
+
+@pytest.mark.parametrize("by", ["whole", "listed"])
+def test_show_reads_the_sealed_row_it_shows_and_no_other(tmp_path, by):
+    """`show` looks the whole key up in SQL; a key as listed (scrubbed) makes it read the stream's keys
+    alone: either way one sealed row is read, not the stream's every row."""
+    con, ring, table = _roster_rows_set_aside(tmp_path, [*map(str, range(1, 41)), "511403194401187954"])
+    key = "dibao:202611:" + ("511403194401187954" if by == "whole" else "[证件号]")
+    counting = _SealedRowsRead(con)
+    shown = quarantine.show(counting, ring, table, "r1", "civil", key)
+    assert shown["record_key"] == "dibao:202611:[证件号]" and counting.count == 1
