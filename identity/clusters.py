@@ -96,6 +96,7 @@ REASONS = (
     "too_young",
     "several_namesakes",
     "decided_different",
+    "registered_together",
 )
 
 
@@ -130,6 +131,7 @@ def build_clusters(
     margin: float = AMBIGUITY_MARGIN,
     decisions: Decisions | None = None,
     kept: Kept | None = None,
+    together: Iterable[tuple[int, int]] = (),
 ) -> Clustering:
     """Cluster ``records`` (uids 0..n-1) from ID edges and scored ``pairs`` (uid_l, uid_r, weight, prob).
 
@@ -139,7 +141,8 @@ def build_clusters(
     hard links — equal ID numbers, ``same`` decisions — join it. What cannot be honoured is reported in
     ``conflicts``; a decided pair is never a review again. ``kept`` (`links.Kept`): previous links whose
     records did not change, tried first and beyond the threshold and the ambiguity rule, but never
-    against a `conflict`.
+    against a `conflict`. ``together`` (`stays.together`): register rows the records show are two people,
+    cannot-links like a ``different`` decision.
 
     Deterministic: the same inputs give the same clusters and reviews. Pairs are screened in bulk; the
     order-dependent part (strongest link first, constraints checked on whole clusters) runs for each
@@ -153,7 +156,7 @@ def build_clusters(
     same, conflicts = hard_same(records, id_components, decided.same)
     hard = np.concatenate([edges, same])
     hard_components = connected_components(n, hard[:, 0], hard[:, 1]) if len(same) else id_components
-    records = with_apart(records, decided.different)
+    records = with_apart(records, decided.different, together)
     candidates, reviews = _screen(records, hard_components, pairs, match_probability)
     # a model link on the name alone where the flat holds two people of that name (`flatmates`): it takes
     # part in the ambiguity rule like any candidate, but is decided after the others, against the flat.

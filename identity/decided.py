@@ -8,7 +8,9 @@ A person who compared two records (``islandbridge review``, `identity.review`) s
 - ``different`` gives both records one token (`with_apart`, the ``apart`` column a `clusters.Profile`
   carries); two clusters sharing a token `conflict` (``decided_different``), so no link, chain of
   links or namesake join ever puts the two in one person. Only hard links skip that check; a
-  ``different`` pair they join anyway is reported (`unkept`).
+  ``different`` pair they join anyway is reported (`unkept`). Register rows the records show are two
+  people (`stays.together`) are cannot-links of the same kind, with negative tokens
+  (``registered_together``).
 """
 
 from __future__ import annotations
@@ -72,11 +74,15 @@ def hard_same(
     return np.array(kept, np.int64).reshape(-1, 2), refused
 
 
-def with_apart(records: pa.Table, pairs: Iterable[tuple[int, int]]) -> pa.Table:
+def with_apart(
+    records: pa.Table, pairs: Iterable[tuple[int, int]], together: Iterable[tuple[int, int]] = ()
+) -> pa.Table:
     """``records`` with an ``apart`` column: for each ``different`` pair, one token on both its records
-    (a `Profile` holding a token of the other's cannot join it)."""
+    (a `Profile` holding a token of the other's cannot join it). ``together``: pairs the records show are
+    two people (`stays.together`), given negative tokens, so that `conflict` names their reason."""
     tokens: dict[int, list[int]] = {}
-    for token, (a, b) in enumerate(sorted(pairs)):
+    numbered = [*enumerate(sorted(pairs)), *((-1 - i, pair) for i, pair in enumerate(sorted(together)))]
+    for token, (a, b) in numbered:
         tokens.setdefault(a, []).append(token)
         tokens.setdefault(b, []).append(token)
     if not tokens:

@@ -27,7 +27,7 @@ class Profile(NamedTuple):
     sex: str | None = None
     scopes: frozenset[str] = frozenset()
     born_by: str | None = None  # the latest birth date its records allow (an adult-only roster...)
-    apart: frozenset[int] = frozenset()  # a person decided "different" (one token per decided pair)
+    apart: frozenset[int] = frozenset()  # cannot-link tokens: one per decided or registered-together pair
 
     def merged(self, other: Profile) -> Profile:
         bound = min(filter(None, (self.born_by, other.born_by)), default=None)
@@ -49,8 +49,8 @@ def conflict(a: Profile, b: Profile) -> str | None:
     >>> conflict(Profile(id="110101199003070021"), Profile(id="110101199003070047"))
     'different_id'
     """
-    if a.apart & b.apart:
-        return "decided_different"
+    if shared := a.apart & b.apart:  # a person's decision (token ≥ 0), or rows registered together (< 0)
+        return "decided_different" if max(shared) >= 0 else "registered_together"
     checks = (
         ("different_id", a.id, b.id),
         ("different_masked_id", a.ps, b.ps),

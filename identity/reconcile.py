@@ -33,7 +33,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from islandbridge.config import Clock, Settings, utc_now
-from islandbridge.identity import churn, review
+from islandbridge.identity import churn, review, stays
 from islandbridge.identity import clusters as clustering
 from islandbridge.identity import keys as key_assignment
 from islandbridge.identity import tables as identity
@@ -127,7 +127,8 @@ def _reconcile_one(
         prints = fingerprints(mac_key, records)
         ends = link_uids(previous_links, records)
         kept = kept_links(previous_links, records, prints, clustering.identity_evidence, ends)
-        found = _match(records, scoring(records, model or {}), decided, kept)
+        together = stays.together(con, person_streams(settings), as_of, records)
+        found = _match(records, scoring(records, model or {}), decided, kept, together)
     with _timed(timings, "keys"):
         paired = pair(base.previous, records)
         result = _assign(mac_key, records, found, base, paired)
@@ -277,9 +278,12 @@ def _match(
     pairs: pa.Table,
     decided: review.Applicable | None = None,
     kept: Kept | None = None,
+    together: list[tuple[int, int]] | None = None,
 ) -> clustering.Clustering:
     decisions = decided.decisions if decided else None
-    return clustering.build_clusters(records, id_links(records), pairs, decisions=decisions, kept=kept)
+    return clustering.build_clusters(
+        records, id_links(records), pairs, decisions=decisions, kept=kept, together=together or ()
+    )
 
 
 def _churn(records, maps: tuple[pa.Table, pa.Table, Pairing], result, evidence: tuple):

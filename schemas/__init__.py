@@ -28,7 +28,8 @@ the connectors names a source's columns. A role is unique within a table. The ro
   ``bank_card``, ``birth_date`` (a full date or a year-month), ``address`` (a free-text home or incident
   address), ``sex``;
 - ``status``: a register row's living / moved out / deceased status (the registry's ``zt``, whose
-  ``1`` marks the one living row of a resident);
+  ``1`` marks the one living row of a resident); ``moved_in`` and ``moved_out``: the dates a register
+  row's stay at its flat began and ended (``rzrq``, ``zxrq``);
 - places: ``estate_code``, ``building``, ``unit``, ``room`` (the parts of a flat), ``grid`` (a grid code),
   ``community`` (a community's name, as a roster row names it).
 
@@ -89,6 +90,8 @@ ROLES = (
     "address",
     "sex",
     "status",
+    "moved_in",
+    "moved_out",
     "estate_code",
     "building",
     "unit",
