@@ -31,6 +31,7 @@ decisions give them again each run, or no longer do.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable, Sequence
 from typing import NamedTuple
 
@@ -288,8 +289,9 @@ def _first_rules(
     found = (at >= 0) & (codes[order][np.maximum(at, 0)] == wanted)
     which = np.where(found, order[np.maximum(at, 0)], -1).tolist()
     probability = kept.probability.tolist()
+    isnan = math.isnan  # on a Python float; numpy's ufunc per element was ~0.6 s at 300,000
     return [
-        (kept.rule[i], None if np.isnan(probability[i]) else probability[i]) if i >= 0 else (None, None)
+        (kept.rule[i], None if isnan(probability[i]) else probability[i]) if i >= 0 else (None, None)
         for i in which
     ]
 

@@ -195,15 +195,20 @@ def _apart(records: pa.Table, index: pa.Array, owner: np.ndarray) -> dict[int, f
 
 
 def could_conflict(records: pa.Table, members: pa.Table, keys: list[str]) -> pa.Table:
-    """The ``keys`` of the groups of ``members`` (rows: ``keys`` and ``uid``) with two or more records
-    among which some pair may `conflict`: two values of a field `conflict` compares, a roster twice, a
-    birth after a bound, a decision apart. Only a cheap necessary condition (a group not returned can
-    never hold a conflict, however its records are joined); the callers check the pairs of these groups."""
+    """The ``keys`` of the groups of ``members`` (rows: ``keys`` and ``uid``; keys never null) with two or
+    more records among which some pair may `conflict`: two values of a field `conflict` compares, a roster
+    twice, a birth after a bound, a decision apart. Only a cheap necessary condition (a group not returned
+    can never hold a conflict, however its records are joined); the callers check the pairs of these groups.
+
+    "Two values" is read as the smallest and the largest dictionary code of the field differing, and "a
+    roster twice" as a (group, roster) seen twice: the same groups as counting distinct values, which
+    Arrow's grouped ``count_distinct`` did at ~1.2 s a call on a 300,000 street's records."""
     index = pa.array(members["uid"], pa.int64())
-    columns = {c: records[c].take(index) for c in ("id_full", "id_ps", "birth", "birth_ym", "sex", "scope")}
     table = members.select([*keys, "uid"]).append_column("born_by", records["born_by"].take(index))
-    for name, column in columns.items():
-        table = table.append_column(name, column)
+    for name in ("birth", "birth_ym"):
+        table = table.append_column(name, records[name].take(index))
+    for name in (*_COMPARED, "scope"):
+        table = table.append_column(f"{name}_code", _codes(records[name].take(index)))
     apart = (
         pc.greater(pc.fill_null(pc.list_value_length(records["apart"].take(index)), 0), 0)
         if "apart" in records.column_names
@@ -213,18 +218,18 @@ def could_conflict(records: pa.Table, members: pa.Table, keys: list[str]) -> pa.
     groups = table.group_by(keys).aggregate(
         [
             ("uid", "count"),
-            *((c, "count_distinct") for c in ("id_full", "id_ps", "birth", "birth_ym", "sex")),
-            ("scope", "count"),
-            ("scope", "count_distinct"),
+            *((f"{c}_code", how) for c in _COMPARED for how in ("min", "max")),
             ("born_by", "min"),
             ("birth", "max"),
             ("birth_ym", "max"),
             ("apart", "any"),
         ]
     )
-    several = pc.greater(groups["scope_count"], groups["scope_count_distinct"])
-    for c in ("id_full", "id_ps", "birth", "birth_ym", "sex"):
-        several = pc.or_(several, pc.greater(groups[f"{c}_count_distinct"], 1))
+    several = _rostered_twice(table, keys, groups)
+    for c in _COMPARED:
+        several = pc.or_(
+            several, pc.fill_null(pc.not_equal(groups[f"{c}_code_min"], groups[f"{c}_code_max"]), False)
+        )
     bound = groups["born_by_min"]
     # or_kleene: true when either side is, though the other is null (a group with a 出生年月 and no full
     # birth date is late by its month alone); plain or_ would give null there, read as "cannot conflict"
@@ -235,6 +240,33 @@ def could_conflict(records: pa.Table, members: pa.Table, keys: list[str]) -> pa.
     maybe = pc.or_(several, pc.or_(pc.fill_null(late, False), pc.fill_null(groups["apart_any"], False)))
     keep = pc.and_(pc.greater_equal(groups["uid_count"], 2), maybe)
     return groups.filter(keep).select(keys)
+
+
+# The fields of which two values in one group may `conflict` (``scope`` is read apart: `_rostered_twice`).
+_COMPARED = ("id_full", "id_ps", "birth", "birth_ym", "sex")
+
+
+def _codes(values: pa.ChunkedArray | pa.Array) -> pa.Array:
+    """A dictionary code per value (equal values, equal codes; nulls stay null)."""
+    encoded = pc.dictionary_encode(values)
+    if isinstance(encoded, pa.ChunkedArray):  # one dictionary for all chunks
+        encoded = encoded.unify_dictionaries().combine_chunks()
+    return encoded.indices
+
+
+def _rostered_twice(table: pa.Table, keys: list[str], groups: pa.Table) -> pa.Array:
+    """Per row of ``groups``, whether some roster scope appears on two of its records."""
+    scoped = table.filter(pc.is_valid(table["scope_code"]))
+    pairs = scoped.group_by([*keys, "scope_code"]).aggregate([("uid", "count")])
+    twice = pairs.filter(pc.greater_equal(pairs["uid_count"], 2)).group_by(keys).aggregate([])
+    if not twice.num_rows:
+        return pa.array(np.zeros(groups.num_rows, bool))
+    marked = twice.append_column("_twice", pa.array(np.ones(twice.num_rows, bool)))
+    row = groups.select(keys).append_column("_row", pa.array(np.arange(groups.num_rows, dtype=np.int64)))
+    hit = row.join(marked, keys, join_type="inner")["_row"].to_numpy()
+    out = np.zeros(groups.num_rows, bool)
+    out[hit] = True
+    return pa.array(out)
 
 
 def join_pairs(cluster: np.ndarray, profiles: dict[int, Profile], pairs: list[tuple[int, int]]) -> np.ndarray:

@@ -6,11 +6,12 @@ from __future__ import annotations
 from functools import reduce
 
 import numpy as np
+import pyarrow as pa
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from islandbridge.identity.decided import with_apart
-from islandbridge.identity.profiles import Profile, cluster_profiles, gathered_profiles
+from islandbridge.identity.profiles import Profile, cluster_profiles, could_conflict, gathered_profiles
 from tests.identity.strategies import IDS, SCOPES, record, table
 
 # "" is a value no normaliser gives, but `merged` skips it like a null: so must the column-wise path
@@ -61,6 +62,53 @@ def test_cluster_profiles_equal_the_merge_in_uid_order(rows, seed, apart) -> Non
     want = one_by_one(records, cluster, labels)
     assert got.keys() == want.keys()
     assert {k: truthy(v) for k, v in got.items()} == {k: truthy(v) for k, v in want.items()}
+
+
+def may_conflict(rows: list[dict], apart: set[int]) -> bool:
+    """The reference for `could_conflict`, one group in plain Python: two records or more, and two values
+    of a compared field, a roster twice, a birth (or birth month) after the earliest bound, or a decision."""
+    if len(rows) < 2:
+        return False
+
+    def values(column: str) -> list:
+        return [row[column] for row in rows if row[column] is not None]
+
+    scopes = values("scope")
+    several = any(len(set(values(c))) > 1 for c in ("id_full", "id_ps", "birth", "birth_ym", "sex"))
+    bound = min(values("born_by"), default=None)
+    late = bound is not None and (
+        max(values("birth"), default="") > bound or max(values("birth_ym"), default="") > bound[:7]
+    )
+    return several or len(scopes) > len(set(scopes)) or late or bool(apart)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    rows=st.lists(ROW, min_size=1, max_size=14),
+    groups=st.lists(st.integers(0, 4), min_size=14, max_size=14),
+    apart=st.lists(st.tuples(st.integers(0, 13), st.integers(0, 13)), max_size=2),
+)
+def test_could_conflict_finds_the_groups_the_rule_names(rows, groups, apart) -> None:
+    """The screen's grouped codes (smallest and largest differ, a roster seen twice) name the same groups
+    as the rule read value by value."""
+    n = len(rows)
+    records = with_apart(
+        table([record(uid, **row) for uid, row in enumerate(rows)]),
+        [(a % n, b % n) for a, b in apart if a % n != b % n],
+    )
+    members = pa.table({"component": pa.array(groups[:n], pa.int64()), "uid": pa.array(range(n), pa.int64())})
+    got = set(could_conflict(records, members, ["component"])["component"].to_pylist())
+    read = records.to_pylist()  # as `record` filled them in (an ID number gives its birth, ...)
+    apart_of = records["apart"].to_pylist() if "apart" in records.column_names else [None] * n
+    want = {
+        g
+        for g in set(groups[:n])
+        if may_conflict(
+            [read[u] for u in range(n) if groups[u] == g],
+            {t for u in range(n) if groups[u] == g for t in (apart_of[u] or [])},
+        )
+    }
+    assert got == want
 
 
 def test_a_cluster_takes_the_first_value_in_uid_order_and_every_roster() -> None:
