@@ -108,7 +108,7 @@ def community_sync():
     def plan_sources() -> list[str]:
         from islandbridge import pipeline
 
-        return pipeline.plan_run(_settings())
+        return pipeline.plan_run(_settings(), _as_of())
 
     @task(max_active_tis_per_dagrun=4, map_index_template="{{ task.op_kwargs['source'] }}")
     @fail_fast_when_terminal

@@ -98,12 +98,15 @@ def plan(settings: Settings) -> list[str]:
     return list(settings.sources)
 
 
-def plan_run(settings: Settings) -> list[str]:
+def plan_run(settings: Settings, as_of: dt.datetime | None = None, clock: Clock = utc_now) -> list[str]:
     """The sources of a whole run (`plan`), once the keys its later steps need are configured and readable:
     ``person_key``, the vault's and each department's its policy needs. A missing or misspelt one then
     fails the run's first step (the DAG's plan_sources), not its export after the extract and load.
-    Raises ``KeyringError`` naming each key."""
+    Raises ``KeyringError`` naming each key. With ``as_of``, warns when the run's day has not ended yet
+    (`config.warn_when_ahead`: a manual trigger's ``as_of`` of today)."""
     export_keys(settings, load_policies())
+    if as_of is not None:
+        config.warn_when_ahead(as_of, clock)
     return plan(settings)
 
 

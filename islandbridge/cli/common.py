@@ -5,13 +5,12 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import logging
 import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from islandbridge.config import LOCAL_TZ, Clock, Settings, parse_as_of, utc_now
+from islandbridge.config import LOCAL_TZ, Clock, Settings, parse_as_of, utc_now, warn_when_ahead
 from islandbridge.errors import ConfigError
 from islandbridge.pipeline import load_settings
 
@@ -111,19 +110,7 @@ def local_time(value: object, timespec: str = "auto") -> object:
 
 def source_as_of(text: str, clock: Clock = utc_now) -> dt.datetime:
     """``--as-of`` of a command that reads the sources (`parse_as_of`), with a warning when it lies ahead of
-    ``clock``: ``--as-of`` of today means the end of today, so its run reads the sources as they are now
-    but counts the hours until midnight as silence in the grid centre's lists. Not refused: a simulated
-    street's days may lie ahead of the machine's clock."""
+    ``clock`` (`config.warn_when_ahead`)."""
     as_of = parse_as_of(text)
-    ahead = as_of - clock()
-    if ahead > dt.timedelta(0):
-        day = (as_of.astimezone(LOCAL_TZ) - dt.timedelta(microseconds=1)).date()
-        logging.getLogger("islandbridge.cli").warning(
-            "as of %s, %.1f h from now: the day %s has not ended in Asia/Shanghai, so its reports count the "
-            "hours until then as silence; for a real street, sync a day that has ended (--as-of %s)",
-            as_of.astimezone(LOCAL_TZ).isoformat(),
-            ahead.total_seconds() / 3600,
-            day,
-            (clock().astimezone(LOCAL_TZ) - dt.timedelta(days=1)).date(),
-        )
+    warn_when_ahead(as_of, clock)
     return as_of

@@ -215,5 +215,5 @@ def test_an_as_of_that_has_not_come_yet_is_synced_with_a_warning(caplog):
         source_as_of("2026-12-07", now)
     assert (
         "14.5 h from now: the day 2026-12-07 has not ended" in caplog.text
-        and "--as-of 2026-12-06" in caplog.text
+        and "a day that has ended, such as 2026-12-06" in caplog.text
     )

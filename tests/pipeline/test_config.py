@@ -221,3 +221,30 @@ def test_a_sync_without_a_department_key_fails_before_it_extracts_naming_the_mis
     assert not (tmp_path / "landing").exists() and not settings.warehouse_path.exists()
     with pytest.raises(KeyringError, match="dept:grid_centre"):
         pipeline.plan_run(settings)
+
+
+def test_the_dags_first_task_warns_when_its_day_has_not_ended(tmp_path, caplog):
+    """A manual trigger whose ``as_of`` is today (Asia/Shanghai) is as of tonight's midnight: the DAG's first
+    task (`pipeline.plan_run` with the run's as-of) warns in its log, as `sync --as-of` does; a day that has
+    ended passes without a word."""
+    import datetime as dt
+    import logging
+
+    from islandbridge import pipeline
+    from islandbridge.devtools.demo import write_config
+
+    path = tmp_path / "islandbridge.yml"
+    write_config(
+        path, street=tmp_path / "street", grid_url="http://127.0.0.1:9", iot_url="http://127.0.0.1:9"
+    )
+    settings = load_settings(path, {"IB_GRID_CLIENT_SECRET": "s", "IB_IOT_API_KEY": "k"})
+
+    def now():
+        return dt.datetime(2026, 12, 7, 1, 30, tzinfo=dt.UTC)  # 09:30 in Shanghai
+
+    with caplog.at_level(logging.WARNING, logger="islandbridge"):
+        sources = pipeline.plan_run(settings, parse_as_of("2026-12-06"), now)
+        assert not caplog.records
+        assert pipeline.plan_run(settings, parse_as_of("2026-12-07"), now) == sources
+    assert "the day 2026-12-07 has not ended" in caplog.text
+    assert "a day that has ended, such as 2026-12-06" in caplog.text
