@@ -7,7 +7,9 @@ the vault (`islandbridge.warehouse.retention`), then these folders, by the newes
 - ``report_runs`` — the reports root's ``<run_id>/`` folders (quality and run pages) of runs older than
   ``reports_days``;
 - ``landing_runs`` — landing-zone run folders up to the newest loaded run: the (emptied) folder of a
-  loaded run, and what a failed or stopped extraction left (identifiers in clear: never kept longer).
+  loaded run, and what a failed or stopped extraction left (identifiers in clear: never kept longer);
+  and those of a run as of more than a day ahead of ``now`` (an as-of typed wrong, ``2030-01-01``: no
+  source has such a day, so it is no pending run, and it would otherwise outlive every loaded one).
 
 The analysts' snapshots keep their own count (``snapshots.keep``), applied when one is published.
 Without ``apply`` nothing changes: the counts say what would go.
@@ -59,7 +61,7 @@ def prune(settings: Settings, *, apply: bool, now: dt.datetime) -> dict[str, Any
             apply=apply,
             resources=settings.duckdb,
         )
-        counts |= prune_folders(settings, win, apply=apply)
+        counts |= prune_folders(settings, win, apply=apply, now=now)
         if apply:
             retention.record(con, win, counts, now)
     finally:
@@ -73,7 +75,7 @@ def prune(settings: Settings, *, apply: bool, now: dt.datetime) -> dict[str, Any
     }
 
 
-def prune_folders(settings: Settings, win: Window, *, apply: bool) -> dict[str, int]:
+def prune_folders(settings: Settings, win: Window, *, apply: bool, now: dt.datetime) -> dict[str, int]:
     """The export day folders, report folders and landing leftovers retention lets go; counts per item."""
     newest_day = win.newest_as_of.astimezone(LOCAL_TZ).date()
     oldest_export = newest_day - dt.timedelta(days=settings.retention.exports_days)
@@ -96,21 +98,32 @@ def prune_folders(settings: Settings, win: Window, *, apply: bool) -> dict[str, 
     return {
         "export_days": len(exports),
         "report_runs": len(reports),
-        "landing_runs": _landing(settings.landing_url, win.newest_run, apply),
+        "landing_runs": _landing(settings.landing_url, win.newest_run, raw.run_id_for(now + _AHEAD), apply),
     }
 
 
-def _landing(url: str, newest_run: str, apply: bool) -> int:
+# A run as of more than this ahead of the clock is no pending run but a mistyped as-of (module docstring).
+_AHEAD = dt.timedelta(days=1)
+
+
+def _landing(url: str, newest_run: str, ahead_run: str, apply: bool) -> int:
+    """Landing run folders up to ``newest_run`` or after ``ahead_run`` (run ids sort as their as-of)."""
     fs, root = open_root(url)
     if not path_exists(fs, root):
         return 0
-    runs = [
-        info.path
+    names = [
+        (info.path, posixpath.basename(info.path))
         for info in fs.get_file_info(pafs.FileSelector(root))
-        if info.type == pafs.FileType.Directory
-        and posixpath.basename(info.path).startswith("ib_")
-        and posixpath.basename(info.path) <= newest_run
+        if info.type == pafs.FileType.Directory and posixpath.basename(info.path).startswith("ib_")
     ]
+    runs = [path for path, name in names if name <= newest_run or name > ahead_run]
+    ahead = sorted(name for _, name in names if name > ahead_run)
+    if ahead:
+        log.warning(
+            "landing folders of runs more than a day ahead of now (a mistyped --as-of?) %s: %s",
+            "removed" if apply else "would be removed by prune --apply",
+            ", ".join(ahead),
+        )
     if apply:
         for path in runs:
             fs.delete_dir(path)
