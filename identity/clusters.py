@@ -41,7 +41,9 @@ Then the **household rules** (`household.join_household`): an incident whose rep
 exactly one compatible person living at the incident's flat joins that person, and a masked ID number
 joins the flat's one namesake whose full number shows it (``matched_by = 'reporter'`` / ``'masked_id'``).
 An incident-only person joins the one person of the street who holds its phone under the reporter's name
-(`reporters.join_phone_reporters`, ``matched_by = 'reporter_phone'``). Last, an incident reported away
+(`reporters.join_phone_reporters`, ``matched_by = 'reporter_phone'``). What those rules join may complete a
+flat's other namesakes, so the roster pairing and the household rules run again, in turn, until neither
+joins more: a run ends where the next, which keeps today's links, would begin. Last, an incident reported away
 from home joins the street's one person of its reporter's name when the name is rare enough and the
 street's incidents that joined no home seldom name outsiders (`reporters.join_street_reporters`,
 ``matched_by = 'street_reporter'``).
@@ -185,6 +187,14 @@ def build_clusters(
     rostered += paired
     cluster, household, several = join_household(records, cluster)
     cluster, phoned = join_phone_reporters(records, cluster)
+    # The masked-number, reporter and phone rules may complete a flat's other namesakes: pair again, and
+    # let the household rules see the new pairs, until neither joins more. Otherwise the next run, which
+    # keeps these links, would make the pair: a merge on a day without change.
+    while (paired := join_roster_pairs(records, cluster))[1]:
+        cluster, more_pairs = paired
+        rostered += more_pairs
+        cluster, more, several = join_household(records, cluster)  # `several`: as the clusters stand now
+        household += more
     cluster, away = join_street_reporters(records, cluster)
     household += rostered + phoned + away
     undecided += [Review(min(a, b), max(a, b), None, "several_namesakes") for a, b in several]
