@@ -540,7 +540,7 @@ def _publish(
             if stage.exists():
                 shutil.rmtree(stage)
     rows = {r.name: r.table.num_rows for r in reports}
-    log.info("exported %s for %s to %s: %s (%d audit entries)", policy.department, day, final, rows, audited)
+    log.info("exported %s for %s to %s: %s (audit entries: %d)", policy.department, day, final, rows, audited)
     return {"path": str(final), "policy_version": policy.version, "reports": rows, "audit_entries": audited}
 
 
