@@ -8,8 +8,9 @@ the vault (`islandbridge.warehouse.retention`), then these folders, by the newes
   ``reports_days``;
 - ``landing_runs`` — landing-zone run folders up to the newest loaded run: the (emptied) folder of a
   loaded run, and what a failed or stopped extraction left (identifiers in clear: never kept longer);
-  and those of a run as of more than a day ahead of ``now`` (an as-of typed wrong, ``2030-01-01``: no
-  source has such a day, so it is no pending run, and it would otherwise outlive every loaded one).
+  and those of a run as of more than a day ahead of ``now`` and of the newest loaded run (an as-of typed
+  wrong, ``2030-01-01``: no source has such a day, so it is no pending run, and it would otherwise outlive
+  every loaded one; a simulated street whose days lie ahead of the clock keeps its next day's run).
 
 The analysts' snapshots keep their own count (``snapshots.keep``), applied when one is published.
 Without ``apply`` nothing changes: the counts say what would go.
@@ -98,12 +99,18 @@ def prune_folders(settings: Settings, win: Window, *, apply: bool, now: dt.datet
     return {
         "export_days": len(exports),
         "report_runs": len(reports),
-        "landing_runs": _landing(settings.landing_url, win.newest_run, raw.run_id_for(now + _AHEAD), apply),
+        "landing_runs": _landing(settings.landing_url, win.newest_run, _ahead_run(win, now), apply),
     }
 
 
 # A run as of more than this ahead of the clock is no pending run but a mistyped as-of (module docstring).
 _AHEAD = dt.timedelta(days=1)
+
+
+def _ahead_run(win: Window, now: dt.datetime) -> str:
+    """The last run id a pending run may have: a day past the clock, or past the newest loaded run when a
+    simulated street's days lie ahead of the clock (its next day's run is pending, not mistyped)."""
+    return raw.run_id_for(max(now, win.newest_as_of) + _AHEAD)
 
 
 def _landing(url: str, newest_run: str, ahead_run: str, apply: bool) -> int:

@@ -193,8 +193,8 @@ def build_clusters(
     while (paired := join_roster_pairs(records, cluster))[1]:
         cluster, more_pairs = paired
         rostered += more_pairs
-        cluster, more, several = join_household(records, cluster)  # `several`: as the clusters stand now
-        household += more
+        cluster, joined, several = join_household(records, cluster)  # `several`: as the clusters stand now
+        household += joined
     cluster, away = join_street_reporters(records, cluster)
     household += rostered + phoned + away
     undecided += [Review(min(a, b), max(a, b), None, "several_namesakes") for a, b in several]

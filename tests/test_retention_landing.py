@@ -45,3 +45,15 @@ def test_landing_folders_of_loaded_and_far_ahead_runs_go_and_a_pending_one_stays
     removed = prune_folders(_settings(tmp_path), win, apply=True, now=NOW)
     assert removed["landing_runs"] == 3
     assert sorted(p.name for p in landing.iterdir()) == [run for run, stays in runs.items() if stays]
+
+
+def test_a_street_whose_days_lie_ahead_of_the_clock_keeps_its_next_days_run(tmp_path):
+    """A simulated street synced up to 2030-01-01: its next day's extracted, not yet loaded run is pending,
+    judged by the street's own newest loaded day, not by the clock."""
+    landing = tmp_path / "landing"
+    newest, pending = "ib_20291231T160000Z", "ib_20300101T160000Z"
+    for run in (newest, pending):
+        (landing / run / "registry").mkdir(parents=True)
+    win = Window(newest, dt.datetime(2029, 12, 31, 16, tzinfo=dt.UTC), None, None)
+    assert prune_folders(_settings(tmp_path), win, apply=True, now=NOW)["landing_runs"] == 1
+    assert [p.name for p in landing.iterdir()] == [pending]

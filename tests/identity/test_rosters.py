@@ -125,3 +125,22 @@ def test_a_pair_the_masked_number_rule_completes_is_joined_in_the_same_run():
     assert found.cluster[2] == found.cluster[0] and found.matched_by[2] == "masked_id"
     assert found.cluster[3] == found.cluster[1] != found.cluster[0]
     assert found.matched_by[3] == "roster"
+
+
+def test_pairing_again_keeps_the_streets_other_reviews():
+    """The rounds after the household rules (roster pairing, household rules again) leave the reviews the
+    links' resolution raised elsewhere on the street: here a man and a woman of one name in another flat,
+    whom the model links and their sexes keep apart (a review, ``different_sex``)."""
+    rows = [
+        _row(0, REGISTRY, id_full=MOTHER_ID),
+        _row(1, REGISTRY, id_full=DAUGHTER_ID, phones=[PHONE]),
+        _row(2, GRID, id_ps=MOTHER_ID[:6] + MOTHER_ID[-4:]),
+        _row(3, GRID, phones=[PHONE]),
+        record(4, name_key="冯语嫣", pinyin_key="fengyuyan", house_key=FLAT),
+        record(5, name_key="张三", pinyin_key="zhangsan", house_key="XQ009|1|1|101", sex="M"),
+        record(6, name_key="张三", pinyin_key="zhangsan", house_key="XQ009|1|1|101", sex="F"),
+    ]
+    records = table(rows)
+    found = build_clusters(records, id_links(records), pairs([(5, 6, 0.999)]))
+    assert found.matched_by[3] == "roster"  # the rounds ran
+    assert [(r.uid_l, r.uid_r, r.reason) for r in found.reviews] == [(5, 6, "different_sex")]
