@@ -108,20 +108,27 @@ def test_a_card_here_of_a_namesake_registered_elsewhere_is_a_third_person():
     assert found.cluster[3] == 3
 
 
-def test_a_pair_the_masked_number_rule_completes_is_joined_in_the_same_run():
-    """The mother's grid row joins her registry row by the masked-number rule (`household`), which runs
-    after the roster pairing's first passes; the daughter's rows must still be paired in this run, not in
-    the next (which keeps the masked-number link and would then pair them: a merge on a day without change,
-    seen on the 300-resident demo street)."""
+def _masked_flat(extra=(), model=()):
+    """``_flat`` without the model's link: the mother's grid row shows her masked number only, which the
+    masked-number rule (`household`) joins; ``model``: the model's pairs among ``extra``."""
     rows = [
         _row(0, REGISTRY, id_full=MOTHER_ID),
         _row(1, REGISTRY, id_full=DAUGHTER_ID, phones=[PHONE]),
         _row(2, GRID, id_ps=MOTHER_ID[:6] + MOTHER_ID[-4:]),
         _row(3, GRID, phones=[PHONE]),
         record(4, name_key="冯语嫣", pinyin_key="fengyuyan", house_key=FLAT),
+        *extra,
     ]
     records = table(rows)
-    found = build_clusters(records, id_links(records), pairs([]))  # the model links nothing here
+    return build_clusters(records, id_links(records), pairs(list(model)))
+
+
+def test_a_pair_the_masked_number_rule_completes_is_joined_in_the_same_run():
+    """The mother's grid row joins her registry row by the masked-number rule (`household`), which runs
+    after the roster pairing's first passes; the daughter's rows must still be paired in this run, not in
+    the next (which keeps the masked-number link and would then pair them: a merge on a day without change,
+    seen on the 300-resident demo street)."""
+    found = _masked_flat()  # the model links nothing here
     assert found.cluster[2] == found.cluster[0] and found.matched_by[2] == "masked_id"
     assert found.cluster[3] == found.cluster[1] != found.cluster[0]
     assert found.matched_by[3] == "roster"
@@ -131,16 +138,12 @@ def test_pairing_again_keeps_the_streets_other_reviews():
     """The rounds after the household rules (roster pairing, household rules again) leave the reviews the
     links' resolution raised elsewhere on the street: here a man and a woman of one name in another flat,
     whom the model links and their sexes keep apart (a review, ``different_sex``)."""
-    rows = [
-        _row(0, REGISTRY, id_full=MOTHER_ID),
-        _row(1, REGISTRY, id_full=DAUGHTER_ID, phones=[PHONE]),
-        _row(2, GRID, id_ps=MOTHER_ID[:6] + MOTHER_ID[-4:]),
-        _row(3, GRID, phones=[PHONE]),
-        record(4, name_key="冯语嫣", pinyin_key="fengyuyan", house_key=FLAT),
-        record(5, name_key="张三", pinyin_key="zhangsan", house_key="XQ009|1|1|101", sex="M"),
-        record(6, name_key="张三", pinyin_key="zhangsan", house_key="XQ009|1|1|101", sex="F"),
-    ]
-    records = table(rows)
-    found = build_clusters(records, id_links(records), pairs([(5, 6, 0.999)]))
+    found = _masked_flat(
+        extra=[
+            record(5, name_key="张三", pinyin_key="zhangsan", house_key="XQ009|1|1|101", sex="M"),
+            record(6, name_key="张三", pinyin_key="zhangsan", house_key="XQ009|1|1|101", sex="F"),
+        ],
+        model=[(5, 6, 0.999)],
+    )
     assert found.matched_by[3] == "roster"  # the rounds ran
     assert [(r.uid_l, r.uid_r, r.reason) for r in found.reviews] == [(5, 6, "different_sex")]
