@@ -41,12 +41,10 @@ Then the **household rules** (`household.join_household`): an incident whose rep
 exactly one compatible person living at the incident's flat joins that person, and a masked ID number
 joins the flat's one namesake whose full number shows it (``matched_by = 'reporter'`` / ``'masked_id'``).
 An incident-only person joins the one person of the street who holds its phone under the reporter's name
-(`reporters.join_phone_reporters`, ``matched_by = 'reporter_phone'``). What those rules join may complete a
-flat's other namesakes, so the roster pairing and the household rules run again, in turn, until neither
-joins more: a run ends where the next, which keeps today's links, would begin. Last, an incident reported away
-from home joins the street's one person of its reporter's name when the name is rare enough and the
-street's incidents that joined no home seldom name outsiders (`reporters.join_street_reporters`,
-``matched_by = 'street_reporter'``).
+(`reporters.join_phone_reporters`, ``matched_by = 'reporter_phone'``). The roster pairing and the household
+rules then run again in turn until neither joins more. Last, an incident away from home joins the street's
+one person of its reporter's name when the name is rare and the street's incidents that joined no home
+seldom name outsiders (`reporters.join_street_reporters`, ``matched_by = 'street_reporter'``).
 
 Everything not linked that came near is reported as a `Review` with its reason, for a person to decide.
 """
@@ -187,9 +185,7 @@ def build_clusters(
     rostered += paired
     cluster, household, several = join_household(records, cluster)
     cluster, phoned = join_phone_reporters(records, cluster)
-    # The masked-number, reporter and phone rules may complete a flat's other namesakes: pair again, and
-    # let the household rules see the new pairs, until neither joins more. Otherwise the next run, which
-    # keeps these links, would make the pair: a merge on a day without change.
+    # they may complete a flat's namesakes: pair now, or the next run (keeping these links) would merge
     while (paired := join_roster_pairs(records, cluster))[1]:
         cluster, more_pairs = paired
         rostered += more_pairs

@@ -16,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import difflib
-import logging
 import os
 import re
 import tempfile
@@ -559,24 +558,6 @@ def parse_as_of(text: str | dt.date | dt.datetime) -> dt.datetime:
     except OverflowError as exc:
         raise ConfigError(f"as-of {text!r}: {exc}; {AS_OF_HELP}") from None
     return value
-
-
-def warn_when_ahead(as_of: dt.datetime, clock: Clock = utc_now) -> None:
-    """Log a warning when a run that reads the sources is as of an instant still ahead of ``clock``: an as-of
-    of today means the end of today, so the run reads the sources as they are now but counts the hours
-    until midnight as silence in the grid centre's lists. Not refused: a simulated street's days may lie
-    ahead of the machine's clock. Said by ``sync``/``extract`` and by the DAG's first task."""
-    ahead = as_of - clock()
-    if ahead > dt.timedelta(0):
-        day = (as_of.astimezone(LOCAL_TZ) - dt.timedelta(microseconds=1)).date()
-        logging.getLogger("islandbridge").warning(
-            "as of %s, %.1f h from now: the day %s has not ended in Asia/Shanghai, so its reports count the "
-            "hours until then as silence; for a real street, sync a day that has ended, such as %s",
-            as_of.astimezone(LOCAL_TZ).isoformat(),
-            ahead.total_seconds() / 3600,
-            day,
-            (clock().astimezone(LOCAL_TZ) - dt.timedelta(days=1)).date(),
-        )
 
 
 def resolve_as_of(

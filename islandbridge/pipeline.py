@@ -98,15 +98,29 @@ def plan(settings: Settings) -> list[str]:
     return list(settings.sources)
 
 
+def warn_when_ahead(as_of: dt.datetime, clock: Clock = utc_now) -> None:
+    """Warn when a run is as of an instant ahead of ``clock`` (an as-of of today: the grid centre's lists
+    count the hours until midnight as silence). Not refused: a simulated street may lie ahead of it."""
+    if (ahead := as_of - clock()) > dt.timedelta(0):
+        log.warning(
+            "as of %s, %.1f h from now: the day %s has not ended in Asia/Shanghai, so its reports count the "
+            "hours until then as silence; for a real street, sync a day that has ended, such as %s",
+            as_of.astimezone(config.LOCAL_TZ).isoformat(),
+            ahead.total_seconds() / 3600,
+            (as_of.astimezone(config.LOCAL_TZ) - dt.timedelta(microseconds=1)).date(),
+            (clock().astimezone(config.LOCAL_TZ) - dt.timedelta(days=1)).date(),
+        )
+
+
 def plan_run(settings: Settings, as_of: dt.datetime | None = None, clock: Clock = utc_now) -> list[str]:
     """The sources of a whole run (`plan`), once the keys its later steps need are configured and readable:
     ``person_key``, the vault's and each department's its policy needs. A missing or misspelt one then
     fails the run's first step (the DAG's plan_sources), not its export after the extract and load.
     Raises ``KeyringError`` naming each key. With ``as_of``, warns when the run's day has not ended yet
-    (`config.warn_when_ahead`: a manual trigger's ``as_of`` of today)."""
+    (`warn_when_ahead`: a manual trigger's ``as_of`` of today)."""
     export_keys(settings, load_policies())
     if as_of is not None:
-        config.warn_when_ahead(as_of, clock)
+        warn_when_ahead(as_of, clock)
     return plan(settings)
 
 

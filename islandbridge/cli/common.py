@@ -10,9 +10,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from islandbridge.config import LOCAL_TZ, Clock, Settings, parse_as_of, utc_now, warn_when_ahead
+from islandbridge.config import LOCAL_TZ, Clock, Settings, parse_as_of, utc_now
 from islandbridge.errors import ConfigError
-from islandbridge.pipeline import load_settings
+from islandbridge.pipeline import load_settings, warn_when_ahead
 
 # -v is accepted before or after the subcommand: each subcommand has it too, defaulting to "not given" so
 # that it never resets a -v given before the subcommand.
@@ -110,7 +110,7 @@ def local_time(value: object, timespec: str = "auto") -> object:
 
 def source_as_of(text: str, clock: Clock = utc_now) -> dt.datetime:
     """``--as-of`` of a command that reads the sources (`parse_as_of`), with a warning when it lies ahead of
-    ``clock`` (`config.warn_when_ahead`)."""
+    ``clock`` (`pipeline.warn_when_ahead`)."""
     as_of = parse_as_of(text)
     warn_when_ahead(as_of, clock)
     return as_of
