@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol
 
@@ -103,6 +103,10 @@ class Sink(Protocol):
     def deleted(self, stream: str, record_keys: Iterable[str]) -> None:
         """Record keys that the source no longer has (hard deletions noticed by a key scan)."""
 
+    def scrubbed(self, text: str) -> str:
+        """``text`` as the warehouse may keep it in a connector's state: ID numbers, phones and bank cards
+        replaced (the loader's scrubber), for a key a person may have typed an identifier into."""
+
     def file(self, stream: str | None, name: str, outcome: str, reason: str | None, rows: int = 0) -> None:
         """What became of one source *file* (``landed``, ``duplicate``, ``superseded``, ``kept``,
         ``refused``, ``ignored``), with the reason and the data rows read from it: the run's accounting of files, as
@@ -148,6 +152,12 @@ class Connector(ABC):
         """A log-safe one-line description (no secrets, no credentials in URLs)."""
         return f"{self.name} ({self.kind})"
 
+    @classmethod
+    def stored_state(cls, state: Mapping[str, Any], scrub: Callable[[str], str]) -> Mapping[str, Any]:
+        """A state as the warehouse may keep it, ``scrub`` (`Sink.scrubbed`) applied to what a person typed;
+        the loader re-stores states of earlier versions through it. Most states hold no such text."""
+        return state
+
 
 _REGISTRY: dict[str, type[Connector]] = {}
 
@@ -162,6 +172,11 @@ def register(cls: type[Connector]) -> type[Connector]:
 
 def connector_kinds() -> list[str]:
     return sorted(_REGISTRY)
+
+
+def kind_class(kind: str) -> type[Connector] | None:
+    """The connector class registered under ``kind``, or None."""
+    return _REGISTRY.get(kind)
 
 
 def build_connector(settings: SourceSettings) -> Connector:

@@ -38,7 +38,7 @@ import logging
 import os
 import re
 import stat
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -128,8 +128,22 @@ class CivilFilesConnector(Connector):
     def streams(self) -> Sequence[Stream]:
         return STREAMS
 
+    @classmethod
+    def stored_state(cls, state: Mapping[str, Any], scrub: Callable[[str], str]) -> Mapping[str, Any]:
+        """Each month's 序号 scrubbed (`_Run._remember`), also in states stored before they were."""
+        months = state.get("months")
+        if not isinstance(months, Mapping):
+            return state
+        return {
+            **state,
+            "months": {
+                group: {**month, "keys": _serials(scrub(k) for k in month.get("keys", []))}
+                for group, month in months.items()
+            },
+        }
+
     def extract(self, ctx: ExtractContext) -> Mapping[str, Any]:
-        old = _upgrade(ctx.state)
+        old = self.stored_state(_upgrade(ctx.state), ctx.sink.scrubbed)
         run = _Run(self, ctx.sink, dict(old.get("files", {})), dict(old.get("months", {})))
         files, ignored = self._scan()
         for group in sorted({f.group for f in files}):
@@ -310,11 +324,13 @@ class _Run:
         return None
 
     def _remember(self, f: RosterFile, sha: str, stream: Stream, records: list[dict], read: int) -> None:
-        """Record the landed version; keys the previous version had and this one lacks are deleted."""
-        keys = sorted({str(r["序号"]).strip() for r in records}, key=lambda k: (len(k), k))
+        """Record the landed version; keys the previous version had and this one lacks are deleted. The
+        state keeps each 序号 scrubbed: one holding an ID number or a phone is a row the quality gate sets
+        aside, and the state is stored in the warehouse (``meta.source_state``)."""
+        keys = _serials(self.sink.scrubbed(str(r["序号"]).strip()) for r in records)
         previous = self.months.get(f.group)
         if previous:
-            gone = sorted(set(previous["keys"]) - set(keys), key=lambda k: (len(k), k))
+            gone = _serials(set(previous["keys"]) - set(keys))
             self.sink.deleted(stream.name, [f"{stream.key_prefix}:{f.month}:{k}" for k in gone])
         self.files[_file_key(f, sha)] = {
             "file": f.name,
@@ -332,6 +348,11 @@ class _Run:
         self.sink.quarantine(f.layout.stream, f"file:{f.name}", reason, record)
         self.outcome(f.name, f.layout.stream, "refused", reason)
         log.warning("%s: %s rejected: %s", self.c.name, f.name, reason)
+
+
+def _serials(keys: Iterable[str]) -> list[str]:
+    """Distinct 序号 in their roster order (``2`` before ``10``)."""
+    return sorted(set(keys), key=lambda k: (len(k), k))
 
 
 def _file_key(f: RosterFile, sha: str) -> str:

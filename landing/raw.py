@@ -31,11 +31,13 @@ import pyarrow.fs as pafs
 
 from islandbridge import storage
 from islandbridge.config import DuckDBResources
+from islandbridge.connectors.base import kind_class
 from islandbridge.errors import TerminalError
 from islandbridge.landing.raw_parts import RawParts
 from islandbridge.landing.zone import COUNT_FIELDS, DELETED, MANIFEST, QUARANTINE, RECORD_KEY, open_root
 from islandbridge.privacy import rowseal
-from islandbridge.privacy.scrub import Scrubber
+from islandbridge.privacy.keys import KeyRing
+from islandbridge.privacy.scrub import Scrubber, scrub
 from islandbridge.privacy.sealing import (
     LoadPrivacy,
     StreamPrivacy,
@@ -163,6 +165,8 @@ def load_source(
                 store = RawParts(parts_root, source, stream)
                 columns = [*(c for c in info["columns"] if c != RECORD_KEY), RECORD_KEY]
                 parts[stream] = (store, store.stage(fs, posixpath.join(base, stream), run_id, columns))
+    if privacy is not None:
+        scrub_legacy(con, privacy.quarantine, {source: privacy.kinds[source]})
     with transaction(con):
         for stream, info in manifest["streams"].items():
             if stream in parts:
@@ -221,6 +225,26 @@ def load_source(
     counts = {s: {k: info[k] for k in COUNT_FIELDS} for s, info in manifest["streams"].items()}
     log.debug("loaded %s for run %s: %s", source, run_id, {s: c["landed"] for s, c in counts.items()})
     return counts
+
+
+def scrub_legacy(con: duckdb.DuckDBPyConnection, quarantine: KeyRing, kinds: Mapping[str, str]) -> None:
+    """Store scrubbed what warehouses from before kept whole: the quarantine tables' record keys and
+    reasons (re-sealed under ``quarantine``, `rowseal.scrub_stored_keys`) and the states of the sources in
+    ``kinds`` (source -> connector kind) whose connector scrubs its state (`Connector.stored_state`: a
+    roster's 序号). Running it again changes nothing."""
+    rowseal.scrub_stored_keys(con, quarantine)
+    for source, kind in kinds.items():
+        connector = kind_class(kind)
+        states = con.execute("SELECT as_of, state_json FROM meta.source_state WHERE source = ?", [source])
+        for as_of, text in states.fetchall():
+            state = json.loads(text)
+            if connector is None or not isinstance(state, Mapping):
+                continue
+            if (stored := connector.stored_state(state, scrub)) != state:
+                con.execute(
+                    "UPDATE meta.source_state SET state_json = ? WHERE source = ? AND as_of = ?",
+                    [json.dumps(stored, sort_keys=True), source, as_of],
+                )
 
 
 def kept_as_parts(kind: str, stream: str, spec: StreamPrivacy) -> bool:

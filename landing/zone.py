@@ -43,6 +43,7 @@ from islandbridge.config import DuckDBResources
 from islandbridge.connectors.base import Stream
 from islandbridge.errors import FatalSourceError, TerminalError
 from islandbridge.landing.dedupe import KeyIndex, resolve
+from islandbridge.privacy.scrub import scrub
 from islandbridge.schemas import RECORD_KEY
 
 MANIFEST = "_manifest.json"
@@ -368,6 +369,9 @@ class LandingWriter:
     def duplicate(self, stream: str, n: int = 1) -> None:
         self._stream(stream)
         self.counts[stream].duplicates += n
+
+    def scrubbed(self, text: str) -> str:
+        return scrub(text)
 
     def deleted(self, stream: str, record_keys: Iterable[str]) -> None:
         self._stream(stream)

@@ -6,11 +6,17 @@ Both hold ``run_id, source, stream, record_key, seq, kid, nonce, ciphertext``; t
 each ciphertext names its table's label and format and the row's (run, source, stream, record key,
 seq), so a ciphertext moved to another row, or to the other table, fails to open.
 
+The record key is stored, and bound, scrubbed (`stored_key`): a roster is keyed by its 序号, into which a
+clerk may type an ID number, and such a row is exactly one the quality gate sets aside. ``seq`` still
+numbers the copies of the whole key, so two keys that scrub alike may share a place; the nonce tells them
+apart. `scrub_stored_keys` re-seals the rows of warehouses from before, which stored keys whole.
+
 `rotate` re-seals the rows of both tables that are not under the active key, batch by batch, so that an
 old quarantine key can be retired (``islandbridge keys rotate --purpose quarantine``)::
 
     counts = kid_counts(con)                 # {"q2026a": 36}
     rotate(con, ring)                        # 36 re-sealed under ring.active
+    scrub_stored_keys(con, ring)             # 0 once every key is stored scrubbed
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ import pyarrow as pa
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from islandbridge.privacy.keys import Key, KeyRing
+from islandbridge.privacy.scrub import scrub
 from islandbridge.storage import registered, transaction
 
 NONCE_BYTES = 12
@@ -54,16 +61,23 @@ class RowSeal:
         self, key: Key, run_id: str, source: str, rows: Iterable[tuple[str, str, bytes]]
     ) -> Iterator[tuple[int, bytes, bytes]]:
         """(seq, nonce, ciphertext) for each (stream, record key, plaintext) in landing order: ``seq``
-        numbers the copies of one record key from 1, and the associated data binds it."""
+        numbers the copies of one record key from 1; the associated data binds it and the stored key."""
         seen: dict[str, int] = {}
         for stream, record_key, plain in rows:
             seq = seen[record_key] = seen.get(record_key, 0) + 1
-            yield (seq, *self.seal(key, plain, run_id, source, stream, record_key, seq))
+            yield (seq, *self.seal(key, plain, run_id, source, stream, stored_key(record_key), seq))
 
     def open(self, ring: KeyRing, kid: str, nonce: bytes, ciphertext: bytes, *place: Any) -> bytes:
         """The plaintext; raises ``cryptography.exceptions.InvalidTag`` for a wrong key or a moved row, and
         ``KeyringError`` for a key id the ring does not hold (callers word the error for their table)."""
         return AESGCM(ring.key(kid).material).decrypt(bytes(nonce), bytes(ciphertext), self.aad(*place))
+
+
+def stored_key(record_key: str) -> str:
+    """A record key as the quarantine tables store it: scrubbed (`privacy.scrub`), so that an ID number, a
+    phone or a bank card typed into a roster's 序号 never reaches the warehouse
+    (``dibao:202611:[证件号]``)."""
+    return scrub(record_key)
 
 
 CONNECTOR = RowSeal("meta.quarantine", "islandbridge-connector-quarantine", "1")
@@ -84,10 +98,10 @@ def rotate(con: duckdb.DuckDBPyConnection, ring: KeyRing, *, batch_size: int = 5
     """Re-seal every quarantined row not under ``ring.active``; one transaction per batch. Returns the count.
 
     Each row is opened with the key its ``kid`` names (which the ring must still hold) and sealed again under
-    the active key, with a fresh nonce and the same associated data.
+    the active key, with a fresh nonce and the same associated data (its key stored scrubbed first,
+    `scrub_stored_keys`).
     """
-    number_legacy_rows(con)
-    done = 0
+    done = scrub_stored_keys(con, ring, batch_size=batch_size)
     for seal in _present(con):
         while True:
             rows = con.execute(
@@ -100,23 +114,56 @@ def rotate(con: duckdb.DuckDBPyConnection, ring: KeyRing, *, batch_size: int = 5
             _replace(
                 con,
                 seal,
-                [
-                    _reseal(seal, ring, dict(zip((*PLACE, "kid", "nonce", "ciphertext"), r, strict=True)))
-                    for r in rows
-                ],
+                [_reseal(seal, ring, _named(r)) for r in rows],
             )
             done += len(rows)
     return done
 
 
+def scrub_stored_keys(con: duckdb.DuckDBPyConnection, ring: KeyRing, *, batch_size: int = 5_000) -> int:
+    """Store scrubbed the record keys (and connector reasons) that warehouses from before kept whole.
+
+    Each such row is opened under the key it was bound to and sealed again under ``ring.active``, bound to
+    its stored key (`stored_key`). Running it again finds nothing to do. Returns the rows re-sealed.
+    """
+    number_legacy_rows(con)
+    done = 0
+    for seal in _present(con):
+        whole = [
+            k
+            for (k,) in con.execute(f"SELECT DISTINCT record_key FROM {seal.table}").fetchall()
+            if k != stored_key(k)
+        ]
+        for start in range(0, len(whole), batch_size):
+            rows = con.execute(
+                f"SELECT {', '.join(PLACE)}, kid, nonce, ciphertext FROM {seal.table} "
+                "WHERE list_contains(?, record_key)",
+                [whole[start : start + batch_size]],
+            ).fetchall()
+            _replace(con, seal, [_reseal(seal, ring, _named(r)) for r in rows])
+            done += len(rows)
+    if CONNECTOR in _present(con):
+        for (reason,) in con.execute("SELECT DISTINCT reason FROM meta.quarantine").fetchall():
+            if reason != scrub(reason):
+                con.execute("UPDATE meta.quarantine SET reason = ? WHERE reason = ?", [scrub(reason), reason])
+    return done
+
+
+def _named(row: tuple) -> dict[str, Any]:
+    return dict(zip((*PLACE, "kid", "nonce", "ciphertext"), row, strict=True))
+
+
 def _reseal(seal: RowSeal, ring: KeyRing, row: Mapping[str, Any]) -> dict[str, Any]:
-    place = [row[c] for c in PLACE]
-    plain = seal.open(ring, row["kid"], row["nonce"], row["ciphertext"], *place)
-    nonce, ciphertext = seal.seal(ring.active, plain, *place)
-    return {**{c: row[c] for c in PLACE}, "kid": ring.active.kid, "nonce": nonce, "ciphertext": ciphertext}
+    """The row sealed again under the active key, with a fresh nonce, bound to its stored key."""
+    place = {c: row[c] for c in PLACE}
+    plain = seal.open(ring, row["kid"], row["nonce"], row["ciphertext"], *place.values())
+    place["record_key"] = stored_key(row["record_key"])
+    nonce, ciphertext = seal.seal(ring.active, plain, *place.values())
+    return {**place, "kid": ring.active.kid, "was": row["nonce"], "nonce": nonce, "ciphertext": ciphertext}
 
 
 def _replace(con, seal: RowSeal, rows: list[dict[str, Any]]) -> None:
+    """Write re-sealed rows over the rows they were (found by their old nonce: places may repeat)."""
     batch = pa.Table.from_pylist(
         rows,
         pa.schema(
@@ -127,6 +174,7 @@ def _replace(con, seal: RowSeal, rows: list[dict[str, Any]]) -> None:
                 ("record_key", pa.string()),
                 ("seq", pa.int32()),
                 ("kid", pa.string()),
+                ("was", pa.binary()),
                 ("nonce", pa.binary()),
                 ("ciphertext", pa.binary()),
             ]
@@ -134,8 +182,9 @@ def _replace(con, seal: RowSeal, rows: list[dict[str, Any]]) -> None:
     )
     with registered(con, "_ib_resealed", batch), transaction(con):
         con.execute(
-            f"UPDATE {seal.table} AS t SET kid = b.kid, nonce = b.nonce, ciphertext = b.ciphertext "
-            "FROM _ib_resealed b WHERE " + " AND ".join(f"t.{c} = b.{c}" for c in PLACE)
+            f"UPDATE {seal.table} AS t SET record_key = b.record_key, kid = b.kid, nonce = b.nonce, "
+            "ciphertext = b.ciphertext FROM _ib_resealed b WHERE t.nonce = b.was AND "
+            + " AND ".join(f"t.{c} = b.{c}" for c in PLACE if c != "record_key")
         )
 
 

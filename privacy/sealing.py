@@ -30,8 +30,8 @@ from cryptography.exceptions import InvalidTag
 
 from islandbridge.errors import TerminalError
 from islandbridge.privacy.keys import KeyRing
-from islandbridge.privacy.rowseal import CONNECTOR
-from islandbridge.privacy.scrub import Scrubber
+from islandbridge.privacy.rowseal import CONNECTOR, stored_key
+from islandbridge.privacy.scrub import Scrubber, scrub
 from islandbridge.privacy.vault import Vault
 from islandbridge.schemas import RECORD_KEY, TableSchema, load_tables
 from islandbridge.transforms.normalize.ids import normalize_id
@@ -169,7 +169,7 @@ def seal_quarantine(ring: KeyRing, run_id: str, source: str, table: pa.Table) ->
     """Seal the ``record_json`` of a source's landed quarantine rows; the reason stays readable.
 
     Rows are numbered per record key in landing order (``seq``, 1-based), which the associated data binds
-    (`rowseal.CONNECTOR`).
+    (`rowseal.CONNECTOR`); the key and the reason (which may quote a 序号) are stored scrubbed.
     """
     key, rows = ring.active, table.to_pylist()
     plains = [(row["stream"], row[RECORD_KEY], (row["record_json"] or "").encode("utf-8")) for row in rows]
@@ -177,8 +177,8 @@ def seal_quarantine(ring: KeyRing, run_id: str, source: str, table: pa.Table) ->
     out = [
         {
             "stream": row["stream"],
-            RECORD_KEY: row[RECORD_KEY],
-            "reason": row["reason"],
+            RECORD_KEY: stored_key(row[RECORD_KEY]),
+            "reason": scrub(row["reason"]),
             "seq": seq,
             "kid": key.kid,
             "nonce": nonce,

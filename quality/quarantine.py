@@ -1,7 +1,8 @@
 """The quality quarantine: rows that failed a row-level check, encrypted, listed, shown masked, replayed.
 
 ``meta.quality_quarantine`` holds one row per landed row set aside by the gate: run, source, stream,
-record key, ``seq`` (its copy number, when a key was landed twice), the checks it failed, and the raw
+record key (scrubbed, `rowseal.stored_key`: a 序号 may hold an ID number; the whole key is in the sealed
+row), ``seq`` (its copy number, when a key was landed twice), the checks it failed, and the raw
 row as JSON sealed with AES-256-GCM under the ``quarantine`` keyring (``keys.quarantine`` in the
 configuration; purpose kept apart from the vault's) by `rowseal.QUALITY`: the associated data binds each
 ciphertext to its run, source, stream, record key and seq, so a ciphertext moved to another row fails
@@ -14,8 +15,8 @@ warehouse stays byte-for-byte as it was.
 The CLI's ``islandbridge quarantine list|show|replay`` call ``list_quarantined``, ``show`` and ``replay``.
 ``list_quarantined`` lists the connectors' rows too (``meta.quarantine``, records a connector could not
 read: record key and the connector's reason); ``show`` and ``replay`` are for the gate's rows. Every record
-key is shown scrubbed (`shown_key`): a roster's 序号 may hold an ID number or a phone; gate rows whose keys
-scrub alike are listed with a suffix that tells them apart (`_listed_keys`), which ``show`` takes.
+key is stored and shown scrubbed (`shown_key`): a roster's 序号 may hold an ID number or a phone; gate rows
+whose keys scrub alike are listed with a suffix that tells them apart (`_listed_keys`), which ``show`` takes.
 """
 
 from __future__ import annotations
@@ -35,8 +36,8 @@ from islandbridge.landing.zone import RECORD_KEY
 from islandbridge.privacy.configured import quarantine_keyring
 from islandbridge.privacy.keys import KeyRing, new_keyring_text
 from islandbridge.privacy.masking import mask_id, mask_name, mask_phone
-from islandbridge.privacy.rowseal import QUALITY
-from islandbridge.privacy.scrub import FAILED, PLACEHOLDERS, scrub
+from islandbridge.privacy.rowseal import QUALITY, stored_key
+from islandbridge.privacy.scrub import scrub
 from islandbridge.quality.errors import QualityConfigError, QuarantineError
 from islandbridge.schemas import Check, TableSchema
 from islandbridge.storage import transaction
@@ -102,7 +103,7 @@ def seal(
             "run_id": run_id,
             "source": source,
             "stream": stream,
-            "record_key": row[RECORD_KEY],
+            "record_key": stored_key(row[RECORD_KEY]),
             "seq": seq,
             "expectations_failed": list(row["expectations_failed"]),
             "kid": key.kid,
@@ -274,7 +275,7 @@ def show(
 
     Raises ``QuarantineError`` when there is no such row or it cannot be decrypted.
     """
-    row = _fetch(con, run_id, source, table.stream, record_key, seq)
+    row = _fetch(con, ring, run_id, source, table.stream, record_key, seq)
     values = unseal(ring, row)
     failed = list(row["expectations_failed"])
     checks = [check for check in (_check(table, c) for c in failed) if check is not None]
@@ -311,23 +312,21 @@ def _check(table: TableSchema, check_id: str) -> Check | None:
         return None
 
 
-def _fetch(con, run_id: str, source: str, stream: str, record_key: str, seq: int) -> dict[str, Any]:
-    """The row named by its whole key, in SQL; only when none is and the key holds a scrub placeholder,
-    the stream's keys alone are read to find the row `list_quarantined` shows under it."""
+def _fetch(
+    con, ring: KeyRing, run_id: str, source: str, stream: str, record_key: str, seq: int
+) -> dict[str, Any]:
+    """The row ``record_key`` names: as `list_quarantined` lists it (scrubbed, with its suffix when several
+    rows scrub alike), or whole, which is told apart from keys that scrub alike by the key sealed in each."""
     if not _has_quarantine(con):
         raise QuarantineError("this warehouse has no quality quarantine yet")
     where, ids = "run_id = ? AND source = ? AND stream = ? AND seq = ?", [run_id, source, stream, seq]
-    found = _rows(con, f"{where} AND record_key = ?", [*ids, record_key])
-    if not found and _scrubbed(record_key):
-        keys = con.execute(
-            f"SELECT record_key, nonce FROM meta.quality_quarantine WHERE {where}", ids
-        ).fetchall()
-        listed = _listed_keys([((), seq, k, n) for k, n in keys])
-        # the scrubbed key names every row listed under it (refused below when several), the listed one
-        nonces = [
-            n for (k, n), shown in zip(keys, listed, strict=True) if record_key in (shown, shown_key(k))
-        ]
-        found = _rows(con, f"{where} AND list_contains(?, nonce)", [*ids, nonces]) if nonces else []
+    # a warehouse not yet migrated (`rowseal.scrub_stored_keys`) may still store the key whole
+    stored = {record_key, stored_key(record_key), stored_key(record_key.rpartition(_SUFFIX)[0])}
+    rows = _rows(con, f"{where} AND list_contains(?, record_key)", [*ids, sorted(stored)])
+    listed = _listed_keys([((), seq, r["record_key"], r["nonce"]) for r in rows])
+    found = [r for r, shown in zip(rows, listed, strict=True) if record_key in (shown, r["record_key"])]
+    if len(found) != 1 and record_key != stored_key(record_key):
+        found = [r for r in rows if unseal(ring, r).get(RECORD_KEY) == record_key]
     if len(found) == 1:
         return found[0]
     row = f"{run_id}/{source}/{stream}/{shown_key(record_key)}"
@@ -350,20 +349,15 @@ def _rows(con, where: str, params: list) -> list[dict[str, Any]]:
     return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
 
 
-def _scrubbed(record_key: str) -> bool:
-    """The key holds what the scrubber puts in place of an identifier: it may be a key as listed."""
-    return any(mark in record_key for mark in (*PLACEHOLDERS.values(), FAILED))
-
-
 def _set_aside_by_connector(con, run_id: str, source: str, stream: str, record_key: str) -> bool:
     if not _has_quarantine(con, "quarantine"):
         return False
     keys = con.execute(
         "SELECT record_key FROM meta.quarantine WHERE run_id = ? AND source = ? AND stream = ? "
-        "AND (record_key = ? OR ?)",
-        [run_id, source, stream, record_key, _scrubbed(record_key)],
+        "AND list_contains(?, record_key)",
+        [run_id, source, stream, [record_key, stored_key(record_key)]],
     ).fetchall()
-    return any(record_key in (k, shown_key(k)) for (k,) in keys)
+    return bool(keys)
 
 
 def _has_quarantine(con, table: str = "quality_quarantine") -> bool:

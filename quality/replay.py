@@ -116,7 +116,7 @@ class _Pseudonymise:
         self.scrubber = Scrubber(vault.sealed_list(KNOWN_NAMES))
 
     def __call__(self, source: str, stream: str, run: str, rows: pa.Table) -> tuple[pa.Table, list[str]]:
-        columns = [c for c in rows.column_names if c not in (RECORD_KEY, "_seq")]
+        columns = [c for c in rows.column_names if c not in (RECORD_KEY, "_seq", "_nonce")]
         spec = stream_privacy(self.kind, stream, columns)
         batches = rows.to_batches()
         if spec.sealed:
@@ -179,6 +179,8 @@ def _replay_group(
         pa.schema([(c, pa.string()) for c in (*table.column_names, RECORD_KEY)]),
     )
     rows = rows.append_column("_seq", pa.array([e["seq"] for e in entries], pa.int32()))
+    # the stored key is scrubbed, and keys that scrub alike share it: the nonce names the stored row
+    rows = rows.append_column("_nonce", pa.array([bytes(e["nonce"]) for e in entries], pa.binary()))
     ctx = _context(con, source, run, stream, as_of)
     found = run_row_checks(con, rows, table, checks, ctx, _refs(con, source, checks), want_frame=False)
     bad = set(found.failing[RECORD_KEY].to_pylist())
@@ -269,8 +271,7 @@ def _load(
                 con.execute(f"INSERT INTO {target} ({cols}, _run_id) SELECT {cols}, ? FROM _kept", [run])
             con.execute(
                 "UPDATE wh.meta.quality_quarantine q SET replayed_at = ? FROM _passing p "
-                "WHERE q.run_id = ? AND q.source = ? AND q.stream = ? AND q.record_key = p._record_key "
-                "AND q.seq = p._seq",
+                "WHERE q.run_id = ? AND q.source = ? AND q.stream = ? AND q.nonce = p._nonce AND q.seq = p._seq",
                 [now, run, source, table.stream],
             )
             con.execute(
