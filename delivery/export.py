@@ -78,7 +78,7 @@ from islandbridge.privacy.vault import Vault, VaultValue
 from islandbridge.transforms.normalize import drop_blanks, fold, is_placeholder
 from islandbridge.transforms.normalize.ids import normalize_id
 from islandbridge.transforms.normalize.phones import normalize_phones
-from islandbridge.warehouse.marts import marts_run, report_notes
+from islandbridge.warehouse.marts import report_notes, require_marts_of
 
 log = logging.getLogger(__name__)
 
@@ -141,7 +141,8 @@ def export_run(
     """
     policies = _checked(load_policies() if policies is None else policies)
     day = export_day(as_of)
-    _check_marts_are_for(con, run_id, day)
+    # a department would act on the wrong day's list
+    require_marts_of(con, run_id, "export", ExportError, where=f" (exports/<department>/{day})")
     notes = report_notes(con, run_id)  # e.g. M's roster has not arrived: said on the 说明 sheet and manifest
     root = Path(settings.exports_dir).resolve()
     targets = {d: department_dir(root, d) for d in sorted(policies)}
@@ -177,18 +178,6 @@ def export_run(
         )
     summary["audit_length"], summary["audit_head"] = AuditLog(settings.audit_path).tip()
     return summary
-
-
-def _check_marts_are_for(con: duckdb.DuckDBPyConnection, run_id: str, day: str) -> None:
-    """Refuse to write a day's folder from marts built for another run (a department would act on the
-    wrong day's list)."""
-    built = marts_run(con)
-    if built is None or built[0] != run_id:
-        held = f"run {built[0]}" if built else "no run yet"
-        raise ExportError(
-            f"the marts hold {held}, not run {run_id} (exports/<department>/{day}): run `islandbridge "
-            "build` with the same --as-of first, then export again; nothing was exported"
-        )
 
 
 def _checked(policies: Mapping[str, Policy]) -> dict[str, Policy]:

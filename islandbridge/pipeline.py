@@ -51,7 +51,7 @@ from islandbridge.privacy.vault import Vault
 from islandbridge.quality import validate_run
 from islandbridge.quality.config import QualityConfig
 from islandbridge.warehouse.core import build_core
-from islandbridge.warehouse.marts import MartBuildError, build_marts, marts_run, options_of
+from islandbridge.warehouse.marts import build_marts, options_of, require_marts_of
 from islandbridge.warehouse.retention import check_window
 
 log = logging.getLogger(__name__)
@@ -380,14 +380,9 @@ def _require_marts_of(settings: Settings, run_id: str) -> None:
         return  # publish_snapshot says there is no warehouse
     con = raw.connect(str(settings.warehouse_path), read_only=True, resources=settings.duckdb)
     try:
-        built = marts_run(con)
+        require_marts_of(con, run_id, "publish", unbuilt_ok=True)
     finally:
         con.close()
-    if built is not None and built[0] != run_id:
-        raise MartBuildError(
-            f"the marts hold run {built[0]}, not run {run_id}: run `islandbridge build` with the same --as-of "
-            "first, then publish again; nothing was published"
-        )
 
 
 def prune(settings: Settings, *, apply: bool = False, clock: Clock = utc_now) -> dict[str, Any]:

@@ -261,6 +261,28 @@ def marts_run(con: duckdb.DuckDBPyConnection) -> tuple[str, dt.datetime] | None:
     return (rows[0][0], rows[0][1]) if rows else None
 
 
+def require_marts_of(
+    con: duckdb.DuckDBPyConnection,
+    run_id: str,
+    step: str,
+    error: type[Exception] = MartBuildError,
+    *,
+    where: str = "",
+    unbuilt_ok: bool = False,
+) -> None:
+    """Refuse a ``step`` ("publish", "export") of ``run_id`` from marts built for another run, or for none
+    unless ``unbuilt_ok``: it would hand out another day's figures under this run's id. Raises ``error``
+    saying what the marts hold and to build first; ``where`` names what the step would have written."""
+    built = marts_run(con)
+    if (built is None and unbuilt_ok) or (built is not None and built[0] == run_id):
+        return
+    held = f"run {built[0]}" if built else "no run yet"
+    raise error(
+        f"the marts hold {held}, not run {run_id}{where}: run `islandbridge build` with the same --as-of "
+        f"first, then {step} again; nothing was {step}ed"
+    )
+
+
 def _parameters(moment: Moment, opts: Mapping[str, Any]) -> dict[str, Any]:
     t_ms = int(moment.at.timestamp() * 1000)
     return {
