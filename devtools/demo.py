@@ -23,7 +23,7 @@ from pathlib import Path
 
 import yaml
 
-from islandbridge.config import LOCAL_TZ, parse_as_of
+from islandbridge.config import LOCAL_TZ, local_day, parse_as_of
 from islandbridge.errors import IslandbridgeError
 from islandbridge.logs import VERBOSE_ENV
 from islandbridge.pipeline import load_settings
@@ -318,7 +318,7 @@ def summary_lines(settings, as_of: dt.datetime, config: Path) -> list[str]:
         raise IslandbridgeError(
             f"the DAG finished but run {run_id} is not recorded as loaded in the warehouse"
         )
-    day = (as_of.astimezone(LOCAL_TZ) - dt.timedelta(microseconds=1)).date()
+    day = local_day(as_of)
     reports_dir = QualityConfig.from_mapping(settings.quality).reports_root(settings.warehouse_path) / run_id
     quarantined = sum(c["quarantined"] or 0 for c in accounting.values())
     total, passed, warned, failed, on_reports = quality

@@ -560,6 +560,12 @@ def parse_as_of(text: str | dt.date | dt.datetime) -> dt.datetime:
     return value
 
 
+def local_day(as_of: dt.datetime) -> dt.date:
+    """The Asia/Shanghai date that the as-of instant ``as_of`` ends: the date of the instant before it
+    (``2026-11-21 00:00+08:00`` ends 2026-11-20)."""
+    return (as_of - dt.timedelta(microseconds=1)).astimezone(LOCAL_TZ).date()
+
+
 def resolve_as_of(
     as_of: str | dt.date | dt.datetime | None,
     data_interval_end: dt.datetime | None = None,

@@ -101,14 +101,15 @@ def plan(settings: Settings) -> list[str]:
 def warn_when_ahead(as_of: dt.datetime, clock: Clock = utc_now) -> None:
     """Warn when a run is as of an instant ahead of ``clock`` (an as-of of today: the grid centre's lists
     count the hours until midnight as silence). Not refused: a simulated street may lie ahead of it."""
-    if (ahead := as_of - clock()) > dt.timedelta(0):
+    now = clock()
+    if (ahead := as_of - now) > dt.timedelta(0):
         log.warning(
             "as of %s, %.1f h from now: the day %s has not ended in Asia/Shanghai, so its reports count the "
             "hours until then as silence; for a real street, sync a day that has ended, such as %s",
             as_of.astimezone(config.LOCAL_TZ).isoformat(),
             ahead.total_seconds() / 3600,
-            (as_of.astimezone(config.LOCAL_TZ) - dt.timedelta(microseconds=1)).date(),
-            (clock().astimezone(config.LOCAL_TZ) - dt.timedelta(days=1)).date(),
+            config.local_day(as_of),
+            now.astimezone(config.LOCAL_TZ).date() - dt.timedelta(days=1),
         )
 
 

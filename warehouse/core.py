@@ -56,6 +56,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
+from islandbridge.config import local_day
 from islandbridge.errors import TerminalError
 from islandbridge.identity.records import latest_sql
 from islandbridge.schemas import core_sql
@@ -206,8 +207,8 @@ class Moment:
         """``as_of`` is the end of the as-of date (local midnight): the date is the instant before it."""
         if as_of.tzinfo is None:
             raise CoreBuildError(f"as_of {as_of.isoformat()} has no time zone; pass an aware datetime")
-        local = (as_of - dt.timedelta(microseconds=1)).astimezone(dt.timezone(dt.timedelta(hours=8)))
-        return cls(as_of, local.date(), local.date().replace(day=1))
+        day = local_day(as_of)
+        return cls(as_of, day, day.replace(day=1))
 
 
 def build_core(
