@@ -204,8 +204,8 @@ def _kind(arrow_type: pa.DataType, rule: ColumnRule) -> str:
         return "month" if rule.name.endswith("month") else "date"  # a month is kept as its first day
     if pa.types.is_boolean(arrow_type):
         return "boolean"
-    if rule.kind == "vault" and rule.field == "birth_date":
-        return "date_text"  # the vault holds dates as text: YYYY-MM-DD, or YYYY-MM from a roster
+    # a birth date stays text (YYYY-MM-DD, or YYYY-MM from a roster's 出生年月): as dates beside text, a
+    # spreadsheet sorts and filters the two kinds apart; as text of one shape they sort by date
     return "text"
 
 
@@ -227,14 +227,6 @@ def _write(sheet, row: int, col: int, kind: str, value: object, formats: _Format
             row, col, dt.datetime.combine(value, dt.time()), formats.month if month else formats.date
         )
         return len(MONTH_FORMAT if month else DATE_FORMAT)
-    if kind == "date_text" and isinstance(value, str) and len(value) == 10:
-        try:
-            day = dt.datetime.strptime(value, "%Y-%m-%d")
-        except ValueError:
-            pass
-        else:
-            sheet.write_datetime(row, col, day, formats.date)
-            return len(DATE_FORMAT)
     if kind == "boolean":
         value = "是" if value else "否"
     text = str(value)

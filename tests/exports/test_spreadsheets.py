@@ -13,6 +13,7 @@ import datetime as dt
 import json
 import math
 import os
+import re
 import shutil
 import subprocess
 import unicodedata
@@ -65,7 +66,6 @@ def test_dates_are_dates_and_counts_are_numbers(exported):
     _, _, rows = data_rows(
         workbook(exported, "civil_affairs", "senior_allowance_gaps"), "senior_allowance_gaps"
     )
-    assert any(isinstance(r["出生日期"], dt.datetime) for r in rows)
     assert all(isinstance(r["年龄"], int) for r in rows)
     _, _, alerts = data_rows(workbook(exported, "grid_centre", "elderly_alerts"), "elderly_alerts")
     seen = [r["最后一次刷卡开门"] for r in alerts if r["最后一次刷卡开门"]]
@@ -81,9 +81,21 @@ def test_a_month_is_a_date_shown_as_its_month(exported):
     cells = [sheet.cell(row=r, column=column) for r in range(2, sheet.max_row + 1)]
     assert cells and all(isinstance(c.value, dt.datetime) and c.value.day == 1 for c in cells)
     assert {c.number_format for c in cells} == {"yyyy-mm"}
-    birth = workbook(exported, "civil_affairs", "senior_allowance_gaps")
-    sheet, header, _ = data_rows(birth, "senior_allowance_gaps")
-    assert sheet.cell(row=2, column=header.index("出生日期") + 1).number_format == "yyyy-mm-dd"
+
+
+def test_a_birth_date_column_is_text_of_one_shape_whether_a_day_or_a_month(exported):
+    """出生日期 holds a registry's date or a roster's 出生年月: all text, so a spreadsheet sorts them by date
+    and filters them together (a date cell beside text sorts apart)."""
+    sheet, header, _ = data_rows(
+        workbook(exported, "civil_affairs", "senior_allowance_gaps"), "senior_allowance_gaps"
+    )
+    column = header.index("出生日期") + 1
+    cells = [sheet.cell(row=r, column=column) for r in range(2, sheet.max_row + 1)]
+    values = [c.value for c in cells if c.value is not None]
+    assert any(len(v) == 10 for v in values) and any(len(v) == 7 for v in values)
+    assert all(re.fullmatch(r"[0-9]{4}-[0-9]{2}(-[0-9]{2})?", v) for v in values)
+    assert {c.data_type for c in cells if c.value is not None} == {"s"}
+    assert sheet.cell(row=2, column=column).number_format == "@"
 
 
 def test_headers_are_chinese_frozen_and_person_ref_comes_last(exported):
