@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol
 
 from islandbridge.config import SourceSettings
-from islandbridge.errors import ConfigError
+from islandbridge.errors import ConfigError, noun
 from islandbridge.schemas import load_tables
 
 
@@ -130,7 +130,7 @@ class Connector(ABC):
         missing = [o for o in self.required_options if self.options.get(o) in (None, "")]
         if missing:
             raise ConfigError(
-                f"sources.{self.name} ({self.kind}): missing option(s) {', '.join(missing)}; "
+                f"sources.{self.name} ({self.kind}): missing {noun(len(missing), 'option')} {', '.join(missing)}; "
                 f"required: {', '.join(self.required_options)}"
             )
 

@@ -44,7 +44,7 @@ from pathlib import Path
 from typing import Any
 
 from islandbridge.connectors.options import option, parse_options
-from islandbridge.errors import ConfigError, FatalSourceError
+from islandbridge.errors import ConfigError, FatalSourceError, count, noun
 
 from .base import Connector, ExtractContext, Sink, Stream, declared_stream, register
 from .roster_files import LAYOUTS, Layout, Limits, Roster, RosterError, parse_roster, totals_problem
@@ -262,7 +262,7 @@ class _Run:
             self.months[f.group] = {**month, "file": f.name, "rank": f.rank}
         reason = f"the same content as {known['file']}, already landed for {f.month}"
         self.outcome(f.name, f.layout.stream, "duplicate", reason, known["rows"])
-        log.info("%s: %s: %s; %d duplicate row(s)", self.c.name, f.name, reason, known["rows"])
+        log.info("%s: %s: %s; %s", self.c.name, f.name, reason, count(known["rows"], "duplicate row"))
 
     def _land(self, f: RosterFile, sha: str, roster: Roster) -> None:
         stream = self.c.stream(f.layout.stream)
@@ -292,17 +292,17 @@ class _Run:
                 records.append(record)
         self.sink.write(stream.name, records)
         log.debug(
-            "%s: %s landed %d row(s), quarantined %d",
+            "%s: %s landed %s, quarantined %d",
             self.c.name,
             f.name,
-            len(records),
+            count(len(records), "row"),
             len(rows) - len(records),
         )
         if refusal:
             self.outcome(f.name, stream.name, "refused", refusal, len(rows))
             log.warning("%s: %s refused: %s", self.c.name, f.name, refusal)
             return
-        note = f"{bad} row(s) quarantined, each with its reason" if bad else None
+        note = f"{count(bad, 'row')} quarantined, each with its reason" if bad else None
         self.outcome(f.name, stream.name, "landed", note, len(rows))
         self._remember(f, sha, stream, records, len(rows))
 
@@ -313,12 +313,10 @@ class _Run:
         previous = self.months.get(f.group)
         keep = f"; {previous['file']} stays the month's roster" if previous else ""
         if bad == read:
-            return (
-                f"none of the file's {read} row(s) can be landed: it does not become the month's roster{keep}"
-            )
+            return f"none of the file's {count(read, 'row')} can be landed: it does not become the month's roster{keep}"
         if previous and bad:
             return (
-                f"{bad} of the file's {read} row(s) are quarantined, so it does not replace the version "
+                f"{bad} of the file's {count(read, 'row')} {noun(bad, 'is', 'are')} quarantined, so it does not replace the version "
                 f"landed earlier{keep}; ask the bureau for a clean file"
             )
         return None

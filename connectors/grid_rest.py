@@ -45,7 +45,7 @@ from islandbridge.connectors.base import ExtractContext, Stream, declared_stream
 from islandbridge.connectors.http import HttpClient, RestConnector, RestOptions, sanitize_url
 from islandbridge.connectors.options import option
 from islandbridge.connectors.paging import Page, VersionClock, VersionedStream, page_total, sync_versioned
-from islandbridge.errors import FatalSourceError
+from islandbridge.errors import FatalSourceError, count
 
 log = logging.getLogger(__name__)
 
@@ -140,7 +140,7 @@ class GridRestConnector(RestConnector):
             max_pages=self.max_pages,
             what=f"grid GET /{stream.name}",
         )
-        log.debug("grid %s: %d record(s) landed", stream.name, len(versions.latest))
+        log.debug("grid %s: %s landed", stream.name, count(len(versions.latest), "record"))
         return state
 
 

@@ -45,7 +45,7 @@ import httpx
 from islandbridge.config import Secret
 from islandbridge.connectors.base import Connector
 from islandbridge.connectors.options import option, parse_options
-from islandbridge.errors import ConfigError, FatalSourceError, RetriableError
+from islandbridge.errors import ConfigError, FatalSourceError, RetriableError, count
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -235,7 +235,7 @@ class HttpClient:
                 return last  # type: ignore[return-value]
             if not self._may_wait(attempt, started, delay):
                 raise RetriableError(
-                    f"{method} {sanitize_url(self._full(url, kwargs))}: gave up after {attempt} attempt(s) "
+                    f"{method} {sanitize_url(self._full(url, kwargs))}: gave up after {count(attempt, 'attempt')} "
                     f"in {self.pacing.clock() - started:.1f}s; last answer: {last}. "
                     "The source is unavailable or throttling us; run again later."
                 )

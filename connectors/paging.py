@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from islandbridge.connectors.base import Sink, Stream
-from islandbridge.errors import FatalSourceError, RetriableError
+from islandbridge.errors import FatalSourceError, RetriableError, count
 
 #: How far past the wall clock a version time may be before it is a broken clock, not a late as-of.
 FUTURE_SLACK = dt.timedelta(days=1)
@@ -328,7 +328,7 @@ def keyset_items(
         items = answer.items
         if page > 1 and items and items == before:
             raise FatalSourceError(
-                f"{what}: page {page} holds the same {len(items)} item(s) as page {page - 1}: the API ignores "
+                f"{what}: page {page} holds the same {count(len(items), 'item')} as page {page - 1}: the API ignores "
                 "the page parameter, so paging would never end; tell the vendor"
             )
         before = items
@@ -348,8 +348,8 @@ def keyset_items(
             seen = (page - 1) * page_size + len(items)
             if seen < answer.total:
                 raise RetriableError(
-                    f"{what}: page {page} held {len(items)} item(s) but the answer's total is {answer.total}; "
-                    f"the list ended {answer.total - seen} item(s) early. Nothing of this run is kept; "
+                    f"{what}: page {page} held {count(len(items), 'item')} but the answer's total is {answer.total}; "
+                    f"the list ended {count(answer.total - seen, 'item')} early. Nothing of this run is kept; "
                     "run again later (if it recurs, the vendor's paging is broken)"
                 )
             return

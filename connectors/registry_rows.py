@@ -30,7 +30,7 @@ import sqlalchemy as sa
 from islandbridge.config import LOCAL_TZ
 from islandbridge.connectors.base import Sink, Stream
 from islandbridge.connectors.paging import FUTURE_SLACK, safe_text, storable
-from islandbridge.errors import FatalSourceError
+from islandbridge.errors import FatalSourceError, noun
 
 CURSOR = "gxsj"
 TS_FORMAT = "%Y-%m-%d %H:%M:%S"
@@ -146,7 +146,7 @@ def set_aside_scan(
 def _scan_reason(stream: Stream, record: Mapping[str, Any], horizon: str) -> str:
     nulls = [c for c in stream.key_columns if record.get(c) is None]
     if nulls:
-        return f"key column(s) {', '.join(nulls)} NULL: the row cannot be keyed or synced"
+        return f"key {noun(len(nulls), 'column')} {', '.join(nulls)} NULL: the row cannot be keyed or synced"
     return (
         f"gxsj {record.get(CURSOR)} is after {horizon} (a day past the clock): a broken clock; "
         "the row would wait for a later run forever"

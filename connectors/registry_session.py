@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-from islandbridge.errors import FatalSourceError, RetriableError
+from islandbridge.errors import FatalSourceError, RetriableError, count
 
 # Driver messages that mean "a person must act" rather than "try again later".
 _FATAL_MARKERS = (
@@ -62,7 +62,7 @@ def classify(exc: Exception, opts: Any) -> FatalSourceError | RetriableError:
     if not transient or any(m in first_line.lower() for m in _FATAL_MARKERS):
         return FatalSourceError(f"{what}. Check the read-only account, the database name and the schema.")
     return RetriableError(
-        f"{what}. The database did not answer after {opts.retries + 1} attempt(s); run again later."
+        f"{what}. The database did not answer after {count(opts.retries + 1, 'attempt')}; run again later."
     )
 
 

@@ -46,7 +46,7 @@ from typing import Any
 import charset_normalizer
 from defusedxml import DefusedXmlException
 
-from islandbridge.errors import FatalSourceError
+from islandbridge.errors import FatalSourceError, noun
 
 HEADER_SCAN_ROWS = 20  # title rows above the header: 2 in practice
 MAX_COLUMNS = 64  # cells read per xlsx row; a roster has about a dozen
@@ -389,9 +389,9 @@ def _header_map(names: Sequence[str], layout: Layout) -> dict[str, int]:
         detail = "; ".join(
             part
             for part in (
-                unknown and f"unexpected column(s) {', '.join(unknown)}",
-                missing and f"missing column(s) {', '.join(missing)}",
-                repeated and f"repeated column(s) {', '.join(repeated)}",
+                unknown and f"unexpected {noun(len(unknown), 'column')} {', '.join(unknown)}",
+                missing and f"missing {noun(len(missing), 'column')} {', '.join(missing)}",
+                repeated and f"repeated {noun(len(repeated), 'column')} {', '.join(repeated)}",
             )
             if part
         )

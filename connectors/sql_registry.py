@@ -53,7 +53,7 @@ from sqlalchemy.exc import (
 from islandbridge.config import LOCAL_TZ, Secret
 from islandbridge.connectors.options import option
 from islandbridge.connectors.options import parse_options as parse_connector_options
-from islandbridge.errors import FatalSourceError, RetriableError
+from islandbridge.errors import FatalSourceError, RetriableError, count, noun
 
 from .base import Connector, ExtractContext, Sink, Stream, declared_stream, register
 from .paging import safe_text, storable
@@ -193,7 +193,7 @@ def _parse_url(value: Any, problems: list[str]) -> sa.URL | None:
     unsafe = sorted(set(url.query) - SAFE_URL_QUERY)
     if unsafe:  # the query goes to the driver: pymysql's init_command runs any SQL on connect
         problems.append(
-            f"url query option(s) {', '.join(unsafe)} are not allowed; only "
+            f"url query {noun(len(unsafe), 'option')} {', '.join(unsafe)} {noun(len(unsafe), 'is', 'are')} not allowed; only "
             f"{', '.join(sorted(SAFE_URL_QUERY))} may be given in the URL"
         )
         return None
@@ -253,7 +253,7 @@ class PageReader:
             missing = [c for c in stream.columns if c not in types]
             if missing:
                 raise FatalSourceError(
-                    f"{self.opts.safe_url}: table {stream.name} lacks column(s) "
+                    f"{self.opts.safe_url}: table {stream.name} lacks {noun(len(missing), 'column')} "
                     f"{', '.join(missing)}; expected {', '.join(stream.columns)}"
                 )
             self.fixed[stream.name] = {c for c in stream.columns if isinstance(types[c], sa.CHAR)}
@@ -514,7 +514,7 @@ def scan_deletions(reader: PageReader, stream: Stream, before: Sequence[str] | N
         gone = sorted(set(before) - keys)
         sink.deleted(stream.name, [f"{stream.name}:{k}" for k in gone])
         if gone:
-            log.info("%s: %d key(s) no longer in the source", stream.name, len(gone))
+            log.info("%s: %s no longer in the source", stream.name, count(len(gone), "key"))
     return sorted(keys)
 
 

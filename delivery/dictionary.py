@@ -38,7 +38,7 @@ from typing import Any
 import yaml
 
 from islandbridge.delivery.policy import DIRECT_IDENTIFIERS
-from islandbridge.errors import ConfigError
+from islandbridge.errors import ConfigError, count, noun
 from islandbridge.schemas import PII_CLASSES, TableSchema, load_tables
 
 LAYERS = ("core", "mart")
@@ -99,7 +99,9 @@ def parse_core_tables(texts: Mapping[str, str]) -> dict[str, CoreTable]:
                 problems.append(f"{file}: {table.name} is defined twice")
             tables[table.name] = table
     if problems:
-        raise DictionaryError(f"{len(problems)} problem(s) in schemas/core:\n  - " + "\n  - ".join(problems))
+        raise DictionaryError(
+            f"{count(len(problems), 'problem')} in schemas/core:\n  - " + "\n  - ".join(problems)
+        )
     return tables
 
 
@@ -148,7 +150,9 @@ def _column(where: str, name: str, spec: Any, problems: list[str]) -> CoreColumn
         problems.append(f"{where}.{name}: type and description are required")
     extra = sorted(str(k) for k in spec if k not in ("type", "pii", "description"))
     if extra:  # an unquoted comma in a flow mapping silently cuts a description into keys
-        problems.append(f"{where}.{name}: unknown key(s) {', '.join(extra)}; quote a description with commas")
+        problems.append(
+            f"{where}.{name}: unknown {noun(len(extra), 'key')} {', '.join(extra)}; quote a description with commas"
+        )
     return CoreColumn(name, str(spec.get("type", "")), pii, str(spec.get("description", "")))
 
 

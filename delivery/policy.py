@@ -42,7 +42,7 @@ from typing import Any
 
 import yaml
 
-from islandbridge.errors import ConfigError
+from islandbridge.errors import ConfigError, count, noun
 from islandbridge.privacy import vault
 
 NAME = re.compile(r"[a-z][a-z0-9_]*")
@@ -188,7 +188,7 @@ def parse_policies(texts: Mapping[str, bytes]) -> dict[str, Policy]:
     if not texts:
         problems.append("no policy files found; expected one <department>.yml per department")
     if problems:
-        raise PolicyError(f"{len(problems)} policy problem(s):\n  - " + "\n  - ".join(problems))
+        raise PolicyError(f"{count(len(problems), 'policy problem')}:\n  - " + "\n  - ".join(problems))
     return policies
 
 
@@ -219,7 +219,7 @@ def check_policy(policy: Policy) -> None:
             _check_display(at, rule, problems)
             _check_chinese(at, "description", rule.description or None, problems)
     if problems:
-        raise PolicyError(f"{len(problems)} policy problem(s):\n  - " + "\n  - ".join(problems))
+        raise PolicyError(f"{count(len(problems), 'policy problem')}:\n  - " + "\n  - ".join(problems))
 
 
 def check_mart_columns(policy: Policy, report: ReportPolicy, mart_columns: Sequence[str]) -> None:
@@ -240,13 +240,13 @@ def check_mart_columns(policy: Policy, report: ReportPolicy, mart_columns: Seque
         )
     if unknown:
         raise PolicyError(
-            f"{where}: the mart has column(s) {unknown} that the policy does not allow; "
+            f"{where}: the mart has {noun(len(unknown), 'column')} {unknown} that the policy does not allow; "
             "add each to the report's columns (if the department may see it) or to 'withheld', "
             "and bump the policy's version"
         )
     if missing:
         raise PolicyError(
-            f"{where}: the policy needs mart column(s) {missing}, which the mart lacks "
+            f"{where}: the policy needs mart {noun(len(missing), 'column')} {missing}, which the mart lacks "
             f"(it has {list(mart_columns)})"
         )
 
@@ -480,4 +480,6 @@ def _names(where: str, key: str, raw: Any, problems: list[str]) -> list[str]:
 def _unknown_keys(where: str, raw: Mapping[str, Any], known: Iterable[str], problems: list[str]) -> None:
     extra = sorted(set(map(str, raw)) - set(known))
     if extra:
-        problems.append(f"{where}: unknown key(s) {extra}; known: {', '.join(sorted(known))}")
+        problems.append(
+            f"{where}: unknown {noun(len(extra), 'key')} {extra}; known: {', '.join(sorted(known))}"
+        )

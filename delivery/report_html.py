@@ -14,6 +14,8 @@ import unicodedata
 from collections.abc import Sequence
 from typing import Any
 
+from islandbridge.errors import count
+
 PALETTE = ("#2f6fdf", "#d9822b", "#8e6ccf", "#18794e", "#b42318", "#5b6b7b", "#c2a100", "#0f8b8d", "#d6336c")
 MIN_SEGMENT = 4.0
 FONT_PX = 12
@@ -162,16 +164,6 @@ def heatmap(links: dict[str, int], short: dict[str, str]) -> str:
                 f" text-anchor='middle' fill='{ink}'>{n:,}</text>"
             )
     return "".join(parts) + "</svg>"
-
-
-def noun(n: int, one: str, many: str | None = None) -> str:
-    """``one`` for a count of 1, else ``many`` (default ``one`` + "s"): "1 duplicate", "2 duplicates"."""
-    return one if n == 1 else (many or f"{one}s")
-
-
-def count(n: int, one: str, many: str | None = None) -> str:
-    """The count and its noun: ``count(1, "pair")`` is "1 pair", ``count(1200, "pair")`` "1,200 pairs"."""
-    return f"{n:,} {noun(n, one, many)}"
 
 
 def tiles(items: Sequence[tuple[str, str]]) -> str:

@@ -30,7 +30,7 @@ from islandbridge.config import Settings
 from islandbridge.delivery.export import pick_identifier
 from islandbridge.delivery.policy import Policy, load_policies
 from islandbridge.delivery.snapshot import WarehouseBusyError
-from islandbridge.errors import TerminalError
+from islandbridge.errors import TerminalError, count, noun
 from islandbridge.privacy.audit import AuditLog, record_anchor, recorded_anchors
 from islandbridge.privacy.keys import load_keys
 from islandbridge.privacy.masking import mask_id, mask_name, mask_phone
@@ -139,10 +139,10 @@ def reveal(
         for pk in refs
     )
     log.info(
-        "reveal for %s by %s: %d person(s), fields %s, audit entry %d",
+        "reveal for %s by %s: %s, fields %s, audit entry %d",
         department,
         actor,
-        len(rows),
+        count(len(rows), "person", "persons"),
         shown,
         entry.seq,
     )
@@ -189,7 +189,7 @@ def _resolve_refs(wanted: list[str], department: str, dept_key, known: list[str]
     unknown = [r for r in wanted if r not in by_ref]
     if unknown:
         raise RevealError(
-            f"{len(unknown)} person_ref(s) are not {department}'s refs of any person in the "
+            f"{count(len(unknown), 'person_ref')} {noun(len(unknown), 'is', 'are')} not {department}'s refs of any person in the "
             f"warehouse (first: {', '.join(unknown[:3])}); nothing was revealed"
         )
     return {by_ref[r]: r for r in wanted}
@@ -200,7 +200,7 @@ def _require_known(wanted: list[str], known: list[str]) -> None:
     unknown = [k for k in wanted if k not in present]
     if unknown:
         raise RevealError(
-            f"{len(unknown)} person_key(s) are not in the warehouse (first: "
+            f"{count(len(unknown), 'person_key')} {noun(len(unknown), 'is', 'are')} not in the warehouse (first: "
             f"{', '.join(repr(k[:40]) for k in unknown[:3])}); nothing was revealed or audited"
         )
 

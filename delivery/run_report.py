@@ -34,7 +34,7 @@ import duckdb
 
 from islandbridge import storage
 from islandbridge.config import DuckDBResources
-from islandbridge.delivery.report_html import bars, change, count, esc, grouped, heatmap, noun, table, tiles
+from islandbridge.delivery.report_html import bars, change, esc, grouped, heatmap, table, tiles
 from islandbridge.delivery.run_data import (
     as_of_from_id,
     find_manifests,
@@ -44,6 +44,7 @@ from islandbridge.delivery.run_data import (
     select,
     select_one,
 )
+from islandbridge.errors import count, noun
 from islandbridge.schemas import stream_label
 from islandbridge.storage import existing_columns, has_table
 from islandbridge.warehouse.marts import report_notes, report_rows

@@ -3,7 +3,7 @@
 ``islandbridge explain PERSON_KEY | SYSTEM/RECORD_KEY | RECORD_KEY`` (`explain_person`) reads the newest
 reconciled map (``core.identity_map``) and the links that stand (``core.identity_links``, `links`):
 
-    person pk_3f9a… (run 20261122T160000Z): 3 record(s), 2 link(s)
+    person pk_3f9a… (run 20261122T160000Z): 3 records, 2 links
       resident_registry/t_jm:100345   张*伟  510104********5052  138****8000  1951 F  matched_by id
       grid_platform/residents:GP00812 ...
       links:

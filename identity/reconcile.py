@@ -33,6 +33,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from islandbridge.config import Clock, Settings, utc_now
+from islandbridge.errors import count
 from islandbridge.identity import churn, review, stays
 from islandbridge.identity import clusters as clustering
 from islandbridge.identity import keys as key_assignment
@@ -90,10 +91,10 @@ def reconcile(
         later = [run for run in forgotten if run != raw.run_id_for(as_of)]
         if later:
             log.warning(
-                "re-running as of %s: forgot the identities of %d later reconciled run(s) (%s); they are "
+                "re-running as of %s: forgot the identities of %s (%s); they are "
                 "reconciled again, in order, when a later day runs",
                 as_of.isoformat(),
-                len(later),
+                count(len(later), "later reconciled run"),
                 ", ".join(later),
             )
         caught_up = [

@@ -28,7 +28,7 @@ from zoneinfo import ZoneInfo
 
 import yaml
 
-from islandbridge.errors import ConfigError
+from islandbridge.errors import ConfigError, count
 
 LOCAL_TZ = ZoneInfo("Asia/Shanghai")
 
@@ -327,7 +327,9 @@ def parse_settings(
     problems = [p for p in problems if not (p.endswith(": required") and p.split(".")[0] in suggested)]
     if problems:
         where = f" in {config_path}" if config_path else ""
-        raise ConfigError(f"{len(problems)} configuration problem(s){where}:\n  - " + "\n  - ".join(problems))
+        raise ConfigError(
+            f"{count(len(problems), 'configuration problem')}{where}:\n  - " + "\n  - ".join(problems)
+        )
     return Settings(
         street_code=street_code,
         landing_url=landing_url,

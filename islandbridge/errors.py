@@ -67,3 +67,14 @@ def one_line(exc: BaseException) -> str:
     if len(lines) > 1 and lines[0].endswith(":"):
         return f"{lines[0]} " + "; ".join(line.removeprefix("- ") for line in lines[1:])
     return lines[0] if lines else ""
+
+
+def noun(n: int, one: str, many: str | None = None) -> str:
+    """``one`` for a count of 1, else ``many`` (default ``one`` + "s"): "1 duplicate", "2 duplicates"."""
+    return one if n == 1 else (many or f"{one}s")
+
+
+def count(n: int, one: str, many: str | None = None) -> str:
+    """The count and its noun, for messages and logs: ``count(1, "pair")`` is "1 pair", ``count(1200,
+    "pair")`` "1,200 pairs"."""
+    return f"{n:,} {noun(n, one, many)}"

@@ -37,7 +37,7 @@ from islandbridge.delivery.export import export_keys, export_run
 from islandbridge.delivery.policy import load_policies
 from islandbridge.delivery.run_report import write_run_report
 from islandbridge.delivery.snapshot import publish_snapshot
-from islandbridge.errors import ConfigError
+from islandbridge.errors import ConfigError, count, noun
 from islandbridge.identity.reconcile import reconcile as run_reconcile
 from islandbridge.identity.review import COMMAND as REVIEW_COMMAND
 from islandbridge.landing import raw
@@ -88,7 +88,9 @@ def check_settings(settings: Settings) -> None:
         except ConfigError as exc:
             problems.append(str(exc))
     if problems:
-        raise ConfigError("source configuration problem(s):\n  - " + "\n  - ".join(problems))
+        raise ConfigError(
+            f"source {noun(len(problems), 'configuration problem')}:\n  - " + "\n  - ".join(problems)
+        )
     QualityConfig.from_mapping(settings.quality)
     options_of(settings.reports)
 
@@ -214,7 +216,9 @@ def load(
         step.details["duplicates"] = sum(c["duplicates"] or 0 for c in summary.values())
     abandoned = remove_abandoned(settings.landing_url, run_id)
     if abandoned:
-        log.info("removed %d abandoned landing slice(s) of earlier runs: %s", len(abandoned), abandoned)
+        log.info(
+            "removed %s of earlier runs: %s", count(len(abandoned), "abandoned landing slice"), abandoned
+        )
     return {
         "run_id": run_id,
         "as_of": as_of.isoformat(),
@@ -262,10 +266,10 @@ def sync(
         elif later:
             summary["later_days"] = [raw.run_id_for(day) for day in later]
             log.warning(
-                "synced %s again after %d later day(s) (%s): the warehouse now holds %s; run `islandbridge "
+                "synced %s again after %s (%s): the warehouse now holds %s; run `islandbridge "
                 "sync --as-of %s --replay-forward` (or backfill to the latest day) to bring them back in order",
                 raw.run_id_for(as_of),
-                len(later),
+                count(len(later), "later day"),
                 ", ".join(summary["later_days"]),
                 raw.run_id_for(as_of),
                 as_of.astimezone(config.LOCAL_TZ).date() - dt.timedelta(days=1),

@@ -32,7 +32,7 @@ import pyarrow.fs as pafs
 from islandbridge import storage
 from islandbridge.config import DuckDBResources
 from islandbridge.connectors.base import kind_class
-from islandbridge.errors import TerminalError
+from islandbridge.errors import TerminalError, count
 from islandbridge.landing.raw_parts import RawParts
 from islandbridge.landing.zone import COUNT_FIELDS, DELETED, MANIFEST, QUARANTINE, RECORD_KEY, open_root
 from islandbridge.privacy import rowseal
@@ -318,7 +318,7 @@ def _replace_quarantine(con, fs, base: str, run_id: str, source: str, privacy: L
         return
     if privacy is None:
         raise LoadError(
-            f"{rows.num_rows} quarantined record(s) of {source!r} in run {run_id} must be sealed: "
+            f"{count(rows.num_rows, 'quarantined record')} of {source!r} in run {run_id} must be sealed: "
             "load them through the pipeline, which configures keys.quarantine"
         )
     con.register("_sealed_quarantine", seal_quarantine(privacy.quarantine, run_id, source, rows))

@@ -41,7 +41,7 @@ import pyarrow.parquet as pq
 
 from islandbridge.config import DuckDBResources
 from islandbridge.connectors.base import Stream
-from islandbridge.errors import FatalSourceError, TerminalError
+from islandbridge.errors import FatalSourceError, TerminalError, noun
 from islandbridge.landing.dedupe import KeyIndex, resolve
 from islandbridge.privacy.scrub import scrub
 from islandbridge.schemas import RECORD_KEY
@@ -530,6 +530,6 @@ class SchemaDriftError(FatalSourceError):
 
     def __init__(self, stream: str, unknown: list[str], declared: Sequence[str]) -> None:
         super().__init__(
-            f"schema drift in stream {stream!r}: undeclared field(s) {', '.join(unknown)}; "
+            f"schema drift in stream {stream!r}: undeclared {noun(len(unknown), 'field')} {', '.join(unknown)}; "
             f"declared: {', '.join(declared)}. Add them to the connector's stream definition if expected."
         )

@@ -8,6 +8,7 @@ from typing import Any
 
 from islandbridge.cli.common import command, local_time, print_json, settings_of
 from islandbridge.config import parse_as_of
+from islandbridge.errors import count
 from islandbridge.identity import explain
 from islandbridge.identity.churn import CHANGES
 
@@ -47,8 +48,8 @@ def _explain(args) -> int:
 
 def format_person(shown: Mapping[str, Any]) -> str:
     lines = [
-        f"person {shown['person_key']} (run {shown['run_id']}): {len(shown['records'])} record(s), "
-        f"{len(shown['links'])} link(s)"
+        f"person {shown['person_key']} (run {shown['run_id']}): {count(len(shown['records']), 'record')}, "
+        f"{count(len(shown['links']), 'link')}"
     ]
     if merged := shown.get("merged"):
         lines.append(

@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from islandbridge.cli.common import command, group, print_json, settings_of
+from islandbridge.errors import count
 from islandbridge.identity import review
 from islandbridge.identity.clusters import REASONS
 
@@ -120,7 +121,7 @@ def _print(args, decided: Mapping[str, Any]) -> None:
 
 def format_list(listed: Mapping[str, Any]) -> str:
     lines = [
-        f"run {listed['run_id']}: {listed['pairs']} pair(s) to review, {listed['open']} open; "
+        f"run {listed['run_id']}: {count(listed['pairs'], 'pair')} to review, {listed['open']} open; "
         f"listed {min(len(listed['rows']), listed['listed'])} of {listed['listed']}"
     ]
     for r in listed["rows"]:

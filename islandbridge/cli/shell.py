@@ -24,7 +24,7 @@ from islandbridge import storage
 from islandbridge.cli.common import command, local_time, settings_of
 from islandbridge.config import DuckDBResources
 from islandbridge.delivery.snapshot import CURRENT, EVENTS_FOLDER
-from islandbridge.errors import ConfigError
+from islandbridge.errors import ConfigError, count
 
 PROMPT, MORE = "ib> ", "..> "
 HELP = (
@@ -164,7 +164,7 @@ def shown(columns: list[str], rows: list[tuple], max_rows: int) -> str:
     frame = pd.DataFrame(values, columns=list(columns), dtype=object)
     with pd.option_context("display.max_columns", 50, "display.width", 200, "display.max_colwidth", 60):
         text = frame.to_string(index=False)
-    return text + ("\n… more rows (add LIMIT / OFFSET)" if more else f"\n({len(rows)} row(s))")
+    return text + ("\n… more rows (add LIMIT / OFFSET)" if more else f"\n({count(len(rows), 'row')})")
 
 
 def _lines(stdin: TextIO, err: TextIO) -> Iterator[str]:

@@ -77,7 +77,7 @@ def test_statements_on_one_line_are_run_one_by_one():
 def test_each_statement_followed_by_a_comment_prints_its_own_result(home, monkeypatch, capsys):
     text = "SELECT 41 + 1 AS answer;  -- first\nSELECT count(*) AS n FROM core.persons;\n"
     code, out, err = _shell(home, text, monkeypatch, capsys)
-    assert code == 0 and err == "" and "answer" in out and "42" in out and "(1 row(s))" in out
+    assert code == 0 and err == "" and "answer" in out and "42" in out and "(1 row)" in out
 
 
 def test_the_shell_answers_queries_on_the_current_snapshot_without_source_secrets(home, monkeypatch, capsys):
@@ -88,7 +88,7 @@ def test_the_shell_answers_queries_on_the_current_snapshot_without_source_secret
         capsys,
     )
     assert code == 0 and err == ""
-    assert "persons" in out and " 3" in out and "NULL" in out and "(3 row(s))" in out
+    assert "persons" in out and " 3" in out and "NULL" in out and "(3 rows)" in out
 
 
 def test_tables_lists_the_snapshots_tables(home, monkeypatch, capsys):

@@ -71,7 +71,7 @@ def test_correction_with_some_rows_quarantined_never_replaces_the_month(folder: 
     assert second.deleted == []
     assert second.state["months"] == first.state["months"]
     reasons = sorted(q["reason"] for q in second.quarantine)
-    assert reasons[0].startswith("1 of the file's 2 row(s) are quarantined")
+    assert reasons[0].startswith("1 of the file's 2 rows is quarantined")
     assert reasons[1] == "序号 1 repeats row 4"
     assert _outcomes(second)[bad][0] == "refused"
 
@@ -82,7 +82,7 @@ def test_first_version_with_no_landable_row_is_refused_and_tried_again(folder: P
     run = extract(folder, tmp_path)
     assert run.state["months"] == {} and run.state["files"] == {}
     outcome, reason = _outcomes(run)[name]
-    assert outcome == "refused" and "none of the file's 1 row(s) can be landed" in reason
+    assert outcome == "refused" and "none of the file's 1 row can be landed" in reason
     assert [q["reason"] for q in run.quarantine] == ["序号 is empty: the row has no record key"]
 
 
@@ -106,7 +106,7 @@ def test_clean_correction_still_replaces_and_a_partial_first_version_still_lands
     (folder / roster_name()).write_bytes(dibao_xlsx([dibao_row(1), ["", *dibao_row(2)[1:]], dibao_row(3)]))
     first = extract(folder, tmp_path)
     assert (first.count("dibao", "landed"), first.count("dibao", "quarantined")) == (2, 1)
-    assert _outcomes(first)[roster_name()] == ("landed", "1 row(s) quarantined, each with its reason")
+    assert _outcomes(first)[roster_name()] == ("landed", "1 row quarantined, each with its reason")
     (folder / roster_name(correction="_更正")).write_bytes(dibao_xlsx([dibao_row(1)]))
     second = extract(folder, tmp_path, first.state)
     assert second.deleted == ["dibao:202611:3"]

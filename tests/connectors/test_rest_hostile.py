@@ -127,7 +127,7 @@ def test_grid_short_page_before_total_is_retriable_not_success(tmp_path):
 
     with HostileServer(grid_api({"workers": items}, page_hook=truncated)) as server:
         with pytest.raises(
-            RetriableError, match=r"GET /workers: page 1 held 1 item\(s\) but the answer's total is 54"
+            RetriableError, match=r"GET /workers: page 1 held 1 item but the answer's total is 54"
         ):
             run(grid(server, page_size=100), tmp_path)
 

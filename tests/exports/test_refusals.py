@@ -33,7 +33,7 @@ def snapshot(folder):
 
 def test_a_mart_column_the_policy_does_not_allow_is_refused_and_nothing_is_written(settings):
     alter(settings, "ALTER TABLE marts.elderly_alerts ADD COLUMN tags VARCHAR DEFAULT '独居老人,低保户'")
-    with pytest.raises(PolicyError, match=r"column\(s\) \['tags'\] that the policy does not allow") as caught:
+    with pytest.raises(PolicyError, match=r"column \['tags'\] that the policy does not allow") as caught:
         export(settings)
     assert "grid_centre.yml" in str(caught.value) and "withheld" in str(caught.value)
     assert files_under(settings.exports_dir) == []
@@ -61,7 +61,7 @@ def test_a_refusal_leaves_the_previous_export_as_it_was(settings):
 
 def test_a_mart_missing_a_policy_column_is_refused(settings):
     alter(settings, "ALTER TABLE marts.subsidy_after_exit DROP COLUMN amount_yuan")
-    with pytest.raises(PolicyError, match=r"needs mart column\(s\) \['amount_yuan'\]"):
+    with pytest.raises(PolicyError, match=r"needs mart column \['amount_yuan'\]"):
         export(settings)
     assert files_under(settings.exports_dir) == []
 

@@ -200,7 +200,7 @@ def test_a_short_real_purpose_is_accepted(settings, purpose):
 
 
 def test_an_unknown_person_key_is_refused_before_anything_is_audited(settings):
-    with pytest.raises(RevealError, match=r"1 person_key\(s\) are not in the warehouse"):
+    with pytest.raises(RevealError, match=r"1 person_key is not in the warehouse"):
         reveal(
             settings,
             department="grid_centre",

@@ -204,9 +204,7 @@ def _gxsj() -> list[RegistryCase]:
             quarantined("gxsj '0000-00-00 00:00:00' is not a 'YYYY-MM-DD HH:MM:SS' time", landed=BASE),
             ("mariadb",),
         ),
-        RegistryCase(
-            "jmid_null", resident(jmid=None), quarantined("key column\\(s\\) jmid NULL", landed=BASE)
-        ),
+        RegistryCase("jmid_null", resident(jmid=None), quarantined("key column jmid NULL", landed=BASE)),
         RegistryCase(
             "jmid_and_gxsj_null",
             resident(jmid=None, gxsj=None),
@@ -442,19 +440,19 @@ def _schema() -> list[RegistryCase]:
         RegistryCase(
             "column_missing",
             lambda db: db.execute("ALTER TABLE t_jm DROP COLUMN lxdh"),
-            error(FatalSourceError, "table t_jm lacks column\\(s\\) lxdh"),
+            error(FatalSourceError, "table t_jm lacks column lxdh"),
             ALL,
         ),
         RegistryCase(
             "column_renamed",
             lambda db: db.execute("ALTER TABLE t_jm RENAME COLUMN sfzh TO zjhm"),
-            error(FatalSourceError, "table t_jm lacks column\\(s\\) sfzh"),
+            error(FatalSourceError, "table t_jm lacks column sfzh"),
             ALL,
         ),
         RegistryCase(
             "cursor_column_missing",
             lambda db: db.execute("ALTER TABLE t_jm_bq DROP COLUMN gxsj"),
-            error(FatalSourceError, "table t_jm_bq lacks column\\(s\\) gxsj"),
+            error(FatalSourceError, "table t_jm_bq lacks column gxsj"),
             ALL,
         ),
         RegistryCase("two_hundred_extra_columns", add_many, accepted(BASE)),
@@ -744,7 +742,7 @@ def _url_injection() -> list[RegistryCase]:
             RegistryCase(
                 f"url_query_{name}",
                 nothing,
-                error(ConfigError, f"{key} are not allowed"),
+                error(ConfigError, f"{key} is not allowed"),  # one option at a time
                 (kind,),
                 url=_with_query(key, value),
             )

@@ -75,7 +75,7 @@ def observe(case: CliCase, home: Path, capsys) -> Observed:
     # One line, or (configuration) one line and the list of every problem found, each on its own line.
     assert (
         len(lines) == 1
-        or "configuration problem(s)" in lines[0]
+        or "configuration problem" in lines[0]
         or "is not valid YAML" in lines[0]  # the YAML parser's own position lines follow
         or lines[0].startswith("usage:")
     ), out.err

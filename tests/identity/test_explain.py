@@ -52,6 +52,7 @@ def test_explain_shows_a_persons_records_masked_and_the_rule_of_each_link(wareho
     assert link["rule"] == "probabilistic" and link["match_probability"] >= 0.98
     text = format_person(shown)
     assert "probabilistic p=" in text and key in text
+    assert "): 2 records, 1 link\n" in text  # counted in words, not "record(s)"
     assert all(r["name"] and "*" in r["name"] for r in shown["records"])
     assert not needles.find(text + json.dumps(shown, ensure_ascii=False, default=str))
     assert explain.explain_person(warehouse_copy, person, actor="tester")["records"] == shown["records"]

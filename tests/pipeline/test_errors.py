@@ -15,6 +15,7 @@ from islandbridge.errors import (
     RetriableError,
     TerminalError,
     TransientError,
+    count,
 )
 
 PACKAGES = (
@@ -122,3 +123,13 @@ def test_existing_except_clauses_still_catch():
         raise RosterError("the workbook has no worksheet")
     with pytest.raises(IslandbridgeError):
         raise SchemaDriftError("events", ["wechat"], ["id"])
+
+
+def test_a_count_is_worded_singular_or_plural():
+    assert [count(n, "record") for n in (0, 1, 2, 1200)] == [
+        "0 records",
+        "1 record",
+        "2 records",
+        "1,200 records",
+    ]
+    assert count(1, "person", "persons") == "1 person" and count(3, "person", "persons") == "3 persons"

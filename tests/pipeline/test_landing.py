@@ -72,7 +72,7 @@ def test_quarantined_records_keep_their_reason(tmp_path):
 
 def test_an_undeclared_field_is_schema_drift(tmp_path):
     writer = _open(tmp_path)
-    with pytest.raises(SchemaDriftError, match="undeclared field\\(s\\) wechat"):
+    with pytest.raises(SchemaDriftError, match="undeclared field wechat"):
         writer.write("people", [{"pid": 1, "wechat": "x"}])
 
 

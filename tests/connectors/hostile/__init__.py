@@ -330,6 +330,6 @@ CORPUS: tuple[Hostile, ...] = (
         "unexpected_column",
         roster_name(),
         _write(dibao_xlsx([dibao_row(1)], header=[*DIBAO_HEADER[:-1], "备注"])),
-        "unexpected column(s) 备注",
+        "unexpected column 备注",
     ),
 )
