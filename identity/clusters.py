@@ -22,15 +22,13 @@ phone or one side contradicts every other namesake there. A kept link that has b
 kept no more.
 
 A last pass joins **sole namesakes** (`join_sole_namesakes`): two persons that are each other's only
-compatible namesake (pinyin) in one flat, or in one community when one of them has no address at all (a
-高龄补贴 row names only its 所属社区), where the registry has a row of that name there, and that
-contradict each other in nothing. The model rightly scores such a pair below the threshold: a card
-holder whose name carries a homophone typo and who shares nothing but the flat with the registry's
-resident looks, field by field, like a namesake in the same flat, and the simulated streets hold such
-namesakes (mother and daughter both 冯语嫣). What the model cannot see is that the registry, which
-lists every registered resident of the flat, living or gone, lists no second person of that name there.
-Without a registry row there is no such list: two unregistered 尹皓轩 may share a flat, each with a card
-and no birth date, so the pass leaves them apart. Records so joined say ``matched_by = 'namesake'``.
+compatible namesake (pinyin) in one flat, or in one community when one has no address at all (a 高龄补贴
+row names only its 所属社区), where the registry has a row of that name there, and that contradict each
+other in nothing (``matched_by = 'namesake'``). The model rightly scores such a pair below the threshold:
+a card holder whose name has a homophone typo, sharing only the flat with the registry's resident, looks
+like a namesake there; it cannot see that the registry, listing every registered resident of the flat,
+living or gone, lists no second person of that name. Without a registry row there is no such list (two
+unregistered 尹皓轩 with a card each and no birth date may share a flat), so the pass leaves them apart.
 
 In a flat where the registry lists two or more living people of one name, the **roster pairing**
 (`rosters.join_roster_pairs`, ``matched_by = 'roster'``) joins the grid 台账 row and the living registry
@@ -51,7 +49,7 @@ Everything not linked that came near is reported as a `Review` with its reason, 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -81,6 +79,7 @@ from islandbridge.identity.profiles import (
 )
 from islandbridge.identity.reporters import join_phone_reporters, join_street_reporters
 from islandbridge.identity.rosters import join_roster_pairs
+from islandbridge.identity.stays import SAME_ID, joined_by_id
 from islandbridge.perf import collector_paused
 
 AMBIGUITY_MARGIN = 10.0  # match weight (log2 of the Bayes factor) that separates a best link from a rival
@@ -97,6 +96,7 @@ REASONS = (
     "several_namesakes",
     "decided_different",
     "registered_together",
+    SAME_ID,
 )
 
 
@@ -131,7 +131,7 @@ def build_clusters(
     margin: float = AMBIGUITY_MARGIN,
     decisions: Decisions | None = None,
     kept: Kept | None = None,
-    together: Iterable[tuple[int, int]] = (),
+    together: Sequence[tuple[int, int]] = (),
 ) -> Clustering:
     """Cluster ``records`` (uids 0..n-1) from ID edges and scored ``pairs`` (uid_l, uid_r, weight, prob).
 
@@ -142,7 +142,7 @@ def build_clusters(
     ``conflicts``; a decided pair is never a review again. ``kept`` (`links.Kept`): previous links whose
     records did not change, tried first and beyond the threshold and the ambiguity rule, but never
     against a `conflict`. ``together`` (`stays.together`): register rows the records show are two people,
-    cannot-links like a ``different`` decision.
+    cannot-links like a ``different`` decision, but reviewed (`stays.joined_by_id`) when one ID number joins.
 
     Deterministic: the same inputs give the same clusters and reviews. Pairs are screened in bulk; the
     order-dependent part (strongest link first, constraints checked on whole clusters) runs for each
@@ -196,6 +196,7 @@ def build_clusters(
     undecided += [Review(min(a, b), max(a, b), None, "several_namesakes") for a, b in several]
     conflicts += unkept(decided.different, cluster, id_components)
     result = _result(cluster, edges, links, reviews + more + undecided, namesakes, same, kept, household)
+    result.reviews += [Review(*r) for r in joined_by_id(together, id_components)]  # one person, joined
     asked = {(min(a, b), max(a, b)) for a, b in (*decided.same, *decided.different)}
     result.reviews = [
         r for r in result.reviews if (min(r.uid_l, r.uid_r), max(r.uid_l, r.uid_r)) not in asked

@@ -14,6 +14,10 @@ one name (pinyin) in one flat: a flat's co-residents are all registered together
 names are not the ones a link would join. A row without a move-in date, or moved out without an exit date,
 has no known stay and is in no pair.
 
+Only an equal valid full ID number joins such a pair anyway (`clusters.build_clusters`): the number is
+stronger evidence than two stays, so the rows are one person registered twice at once, an inconsistency
+of the registry that `joined_by_id` puts in the review queue (``registered_together_same_id``).
+
 Example::
 
     together(con, person_streams(settings), as_of, records)   # [(uid, uid), ...]
@@ -22,8 +26,10 @@ Example::
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from itertools import combinations
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -31,6 +37,8 @@ from islandbridge.identity.records import BoundStream, StreamPlan, latest_rows
 from islandbridge.identity.values import parse_birth
 from islandbridge.schemas import table_of
 from islandbridge.storage import has_table
+
+SAME_ID = "registered_together_same_id"  # the review of rows registered together that one ID number joins
 
 
 def together(con, plan: StreamPlan, as_of: dt.datetime, records: pa.Table) -> list[tuple[int, int]]:
@@ -40,6 +48,15 @@ def together(con, plan: StreamPlan, as_of: dt.datetime, records: pa.Table) -> li
         if stream.spec.is_register and has_table(con, stream.table):
             pairs |= _stream_pairs(con, stream, as_of, records)
     return sorted(pairs)
+
+
+def joined_by_id(
+    together: Iterable[tuple[int, int]], id_components: np.ndarray
+) -> list[tuple[int, int, None, str]]:
+    """Reviews (uid, uid, no probability, reason) of the `together` pairs that one ID number joins (equal
+    ``id_components``, `clusters.connected_components` of the ID links): one person, overlapping stays."""
+    same = sorted({(min(a, b), max(a, b)) for a, b in together if id_components[a] == id_components[b]})
+    return [(a, b, None, SAME_ID) for a, b in same]
 
 
 def overlap(a: tuple[str, str], b: tuple[str, str]) -> bool:

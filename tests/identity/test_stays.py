@@ -60,6 +60,23 @@ def test_rows_registered_together_at_a_flat_are_never_one_person():
     assert {(r.uid_l, r.uid_r): r.reason for r in found.reviews}[(0, 1)] == "registered_together"
 
 
+def test_rows_registered_together_with_one_valid_id_number_are_one_person_put_to_review():
+    """An equal valid ID number is stronger evidence than two stays: one person, whom the registry lists
+    twice at once at the flat; that inconsistency goes to the review queue with its reason."""
+    number = "511403197611210014"
+    fields = {"name_key": "欧阳彬", "pinyin_key": "ouyangbin", "sex": "M", "house_key": FLAT}
+    records = table(
+        [
+            record(0, id_full=number, registered=True, **fields),
+            record(1, id_full=number, scope="resident_registry/t_jm:current", **fields),
+        ]
+    )
+    found = build_clusters(records, id_links(records), pairs([]), together=[(1, 0)])
+    assert found.cluster[0] == found.cluster[1]
+    assert [(r.uid_l, r.uid_r, r.reason) for r in found.reviews] == [(0, 1, "registered_together_same_id")]
+    assert build_clusters(records, id_links(records), pairs([])).reviews == []  # not together: nothing to ask
+
+
 def test_together_pairs_a_flats_rows_of_one_name_whose_stays_overlap(warehouse_copy):
     """Son (moved in 2022-08-11, out 2026-09-08) and father (living since 2022-07-16) overlap; a third row
     of the name that moved out the day the father moved in, and a fourth of another name, do not pair."""
