@@ -33,7 +33,7 @@ from islandbridge.delivery.snapshot import WarehouseBusyError
 from islandbridge.errors import TerminalError, count, noun
 from islandbridge.privacy.audit import AuditLog, record_anchor, recorded_anchors
 from islandbridge.privacy.keys import load_keys
-from islandbridge.privacy.masking import mask_id, mask_name, mask_phone
+from islandbridge.privacy.masking import mask_id, mask_name, mask_phone, mask_typed
 from islandbridge.privacy.pseudonymise import person_refs as make_refs
 from islandbridge.privacy.vault import Vault
 
@@ -157,7 +157,7 @@ def _require_actor_and_purpose(actor: str, purpose: str) -> None:
     if not ACTOR.fullmatch(actor):
         raise RevealError(
             f"a reveal needs a stated actor: an account name of 1 to 64 letters, digits or . _ @ -, "
-            f"not {actor[:70]!r}; nothing was revealed"
+            f"not {mask_typed(actor[:70])!r}; nothing was revealed"
         )
     meaningful = [c for c in purpose if c.isalnum()]
     if len("".join(purpose.split())) < MIN_PURPOSE or len(meaningful) < 2:
@@ -170,14 +170,14 @@ def _require_actor_and_purpose(actor: str, purpose: str) -> None:
 def _allowed_fields(department: str, columns: Sequence[str], policies: Mapping[str, Policy]) -> list[str]:
     if department not in policies:
         raise RevealError(
-            f"no export policy for department {department!r}; known: {', '.join(sorted(policies))}"
+            f"no export policy for department {mask_typed(department)!r}; known: {', '.join(sorted(policies))}"
         )
     allowed = policies[department].vault_fields()
     fields = [columns] if isinstance(columns, str) else list(dict.fromkeys(columns))
     refused = [f for f in fields if f not in allowed]
     if refused or not fields:
         raise RevealError(
-            f"{department} may not be shown {refused or 'nothing'}: its policy "
+            f"{department} may not be shown {[mask_typed(f) for f in refused] or 'nothing'}: its policy "
             f"({policies[department].origin}) allows {', '.join(allowed) or 'no identifier'}"
         )
     return fields
@@ -190,7 +190,7 @@ def _resolve_refs(wanted: list[str], department: str, dept_key, known: list[str]
     if unknown:
         raise RevealError(
             f"{count(len(unknown), 'person_ref')} {noun(len(unknown), 'is', 'are')} not {department}'s refs of any person in the "
-            f"warehouse (first: {', '.join(unknown[:3])}); nothing was revealed"
+            f"warehouse (first: {', '.join(mask_typed(r) for r in unknown[:3])}); nothing was revealed"
         )
     return {by_ref[r]: r for r in wanted}
 
@@ -201,7 +201,7 @@ def _require_known(wanted: list[str], known: list[str]) -> None:
     if unknown:
         raise RevealError(
             f"{count(len(unknown), 'person_key')} {noun(len(unknown), 'is', 'are')} not in the warehouse (first: "
-            f"{', '.join(repr(k[:40]) for k in unknown[:3])}); nothing was revealed or audited"
+            f"{', '.join(repr(mask_typed(k[:40])) for k in unknown[:3])}); nothing was revealed or audited"
         )
 
 

@@ -64,6 +64,7 @@ from islandbridge import storage
 from islandbridge.config import DuckDBResources
 from islandbridge.delivery.durable import fsync_dir, fsync_file, locked
 from islandbridge.errors import RetriableError, TerminalError
+from islandbridge.privacy.masking import mask_typed
 from islandbridge.schemas import VAULT_ROLES, load_tables
 
 log = logging.getLogger(__name__)
@@ -181,7 +182,9 @@ def rollback(snapshots_dir: Path, run_id: str) -> Path:
     target = Path(snapshots_dir) / f"{run_id}{SUFFIX}"
     if not target.is_file():
         kept = ", ".join(s.run_id for s in list_snapshots(snapshots_dir)) or "(none)"
-        raise SnapshotError(f"no snapshot of run {run_id} in {snapshots_dir}; kept snapshots: {kept}")
+        raise SnapshotError(
+            f"no snapshot of run {mask_typed(run_id)} in {snapshots_dir}; kept snapshots: {kept}"
+        )
     with locked(snapshots_dir):  # not while a publish clears leftovers: its temporary link is one of them
         _point_current(Path(snapshots_dir), target.name)
     log.info("analyst snapshot rolled back to %s", target)
@@ -471,7 +474,7 @@ def _discard(tmp: Path, events_copy: Path) -> None:
 def _check_run_id(run_id: str) -> None:
     if not _RUN_ID.match(run_id or "") or run_id == CURRENT.removesuffix(SUFFIX):
         raise SnapshotError(
-            f"run id {run_id!r} cannot name a snapshot file: use letters, digits, '_', '.', '-' "
+            f"run id {mask_typed(run_id)!r} cannot name a snapshot file: use letters, digits, '_', '.', '-' "
             "(for example ib_20261120T160000Z)"
         )
 

@@ -36,6 +36,7 @@ from islandbridge.identity.records import person_streams
 from islandbridge.identity.review import _audit, _masked_records, current_decisions, latest_run
 from islandbridge.landing import raw
 from islandbridge.privacy.configured import open_vault
+from islandbridge.privacy.masking import mask_typed
 from islandbridge.privacy.sealing import SealedColumns
 from islandbridge.storage import existing_columns, has_table
 
@@ -112,7 +113,7 @@ def _person_of(con: duckdb.DuckDBPyConnection, target: str) -> str:
             0
         ]:
             return found
-        raise ExplainError(f"no person {target} in core.identity_map (retired, or never issued)")
+        raise ExplainError(f"no person {mask_typed(target)} in core.identity_map (retired, or never issued)")
     system, sep, key = target.partition("/")
     rows = con.execute(
         "SELECT system, person_key FROM core.identity_map WHERE record_key = ? AND (? = '' OR system = ?)",
@@ -122,11 +123,13 @@ def _person_of(con: duckdb.DuckDBPyConnection, target: str) -> str:
         return rows[0][1]
     if not rows:
         raise ExplainError(
-            f"no record {target!r} in core.identity_map: name a person key (pk_…), SYSTEM/RECORD_KEY "
+            f"no record {mask_typed(target)!r} in core.identity_map: name a person key (pk_…), SYSTEM/RECORD_KEY "
             "(e.g. resident_registry/t_jm:100345) or a record key"
         )
     systems = ", ".join(sorted(s for s, _ in rows))
-    raise ExplainError(f"record key {target!r} is in several systems ({systems}); write SYSTEM/RECORD_KEY")
+    raise ExplainError(
+        f"record key {mask_typed(target)!r} is in several systems ({systems}); write SYSTEM/RECORD_KEY"
+    )
 
 
 def _links(con: duckdb.DuckDBPyConnection, person: str) -> list[dict[str, Any]]:

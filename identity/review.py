@@ -45,7 +45,7 @@ from islandbridge.identity.records import BoundStream, StreamPlan, load_records,
 from islandbridge.landing import raw
 from islandbridge.privacy.audit import AuditLog
 from islandbridge.privacy.configured import open_vault
-from islandbridge.privacy.masking import mask_id, mask_name, mask_phone
+from islandbridge.privacy.masking import mask_id, mask_name, mask_phone, mask_typed
 from islandbridge.privacy.scrub import Scrubber
 from islandbridge.privacy.sealing import KNOWN_NAMES, SealedColumns
 from islandbridge.storage import has_table
@@ -189,12 +189,14 @@ def list_pairs(
     """The pairs of ``run_id`` (default: the newest reconciled run), most probable first, each with its id,
     records, probability, reason and decision (None: open). Counts are of the whole run."""
     if reason is not None and reason not in REASONS:
-        raise ReviewError(f"unknown reason {reason!r}; reasons: {', '.join(REASONS)}")
+        raise ReviewError(f"unknown reason {mask_typed(reason)!r}; reasons: {', '.join(REASONS)}")
     con = raw.connect(str(settings.warehouse_path), read_only=True, resources=settings.duckdb)
     try:
         run_id = run_id or latest_run(con)[0]
         if run_id not in {r for r, _ in identity.reconciled_runs(con)}:
-            raise ReviewError(f"run {run_id} is not reconciled; `islandbridge runs` lists the runs")
+            raise ReviewError(
+                f"run {mask_typed(run_id)} is not reconciled; `islandbridge runs` lists the runs"
+            )
         decided = {d.pair_id: d.decision for d in current_decisions(con)}
         rows = _review_rows(con, run_id)
     finally:
@@ -244,7 +246,7 @@ def find_pair(con: duckdb.DuckDBPyConnection, ref: str) -> tuple[Record, Record]
             raise ReviewError("a pair needs two different records")
         for record in (left, right):
             if _person_key(con, record) is None:
-                raise ReviewError(f"no record {record[0]}/{record[1]} in core.identity_map")
+                raise ReviewError(f"no record {mask_typed('/'.join(record))} in core.identity_map")
         return left, right
     wanted = ref.lower()
     pairs = [
@@ -255,7 +257,7 @@ def find_pair(con: duckdb.DuckDBPyConnection, ref: str) -> tuple[Record, Record]
         if pair_id(left, right) == wanted:
             return left, right
     raise ReviewError(
-        f"no pair {ref!r}: use an id from `islandbridge review list`, or name two records as "
+        f"no pair {mask_typed(ref)!r}: use an id from `islandbridge review list`, or name two records as "
         "SYSTEM/RECORD_KEY~SYSTEM/RECORD_KEY"
     )
 
@@ -273,7 +275,9 @@ def _decided_pairs(con: duckdb.DuckDBPyConnection) -> list[tuple[Record, Record]
 def _record_ref(text: str) -> Record:
     system, sep, key = text.strip().partition("/")
     if not sep or not system or not key:
-        raise ReviewError(f"{text!r} is not SYSTEM/RECORD_KEY (e.g. resident_registry/t_jm:100345)")
+        raise ReviewError(
+            f"{mask_typed(text)!r} is not SYSTEM/RECORD_KEY (e.g. resident_registry/t_jm:100345)"
+        )
     return system, key
 
 
@@ -303,7 +307,7 @@ def decide(
     with a run of six or more digits (an identifier has no place in a note).
     """
     if decision not in DECISIONS:
-        raise ReviewError(f"decide {' or '.join(DECISIONS)}, not {decision!r}")
+        raise ReviewError(f"decide {' or '.join(DECISIONS)}, not {mask_typed(decision)!r}")
     pid, left, right, previous = _append_decision(
         settings, ref, decision, actor=actor, note=note, clock=clock
     )

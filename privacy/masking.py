@@ -15,6 +15,9 @@ masked value — never the input itself, which might be an identifier in an unex
 from __future__ import annotations
 
 import re
+import unicodedata
+
+from islandbridge.privacy.scrub import FAILED, PLACEHOLDERS, scrub
 
 _NOT_DIGIT = re.compile(r"\D")
 _ID = re.compile(r"^(?:\d{17}[\dX]|\d{15})$")
@@ -67,3 +70,40 @@ def _text(value: object) -> str:
         return "".join(str(value).split())
     except Exception:  # noqa: BLE001 - total by contract
         return "\ufffd"
+
+
+# What a user typed, in parts: a scrub placeholder whole (``[证件号]``), a number (its digits in groups, as
+# a card or a phone is written, a sign or an X allowed), else a run of characters between separators
+# (white space, / ~ : , ; quotes, brackets, =, < and >).
+_SEPARATORS = "\\s/~:,;'\"()\\[\\]=<>"
+_PART = re.compile(rf"\[[^\[\]\s]{{1,8}}\]|\+?\d(?:[\d\- ]*[\dXx])?(?![^{_SEPARATORS}])|[^{_SEPARATORS}]+")
+_NUMBER = re.compile(r"\+?\d(?:[\d\- ]*[\dXx])?")
+_HAN = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
+
+
+def mask_typed(text: object) -> str:
+    """What a user typed (a command's argument), safe to repeat in an error or a log: each part that is an
+    ID number, a phone or a name masked as `mask_id`, `mask_phone` and `mask_name` mask a record's values
+    (``islandbridge explain``, ``review show``), a number of 10 digits or more otherwise masked whole, and
+    any other part scrubbed (`privacy.scrub`: a number inside a word). Keys, ids and words pass as typed.
+
+    >>> mask_typed("civil_affairs/dibao:202610:511403194310287757~秦光明")
+    'civil_affairs/dibao:202610:511403********7757~秦*明'
+    """
+    try:
+        folded = unicodedata.normalize("NFKC", str(text))
+    except Exception:  # noqa: BLE001 - total by contract
+        return _FULL_MASK
+
+    def part(match: re.Match[str]) -> str:
+        value = match.group()
+        if value in PLACEHOLDERS.values() or value == FAILED:
+            return value
+        if _HAN.search(value):
+            return mask_name(value) or ""
+        if _NUMBER.fullmatch(value) and sum(c.isdigit() for c in value) >= 10:
+            masked = mask_id(value)
+            return masked if masked != _FULL_MASK else mask_phone(value) or _FULL_MASK
+        return scrub(value) or ""
+
+    return _PART.sub(part, folded)

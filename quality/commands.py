@@ -15,6 +15,7 @@ from typing import Any
 
 from islandbridge.config import Settings
 from islandbridge.landing import raw
+from islandbridge.privacy.masking import mask_typed
 from islandbridge.quality import quarantine
 from islandbridge.quality.config import QualityConfig
 from islandbridge.quality.errors import QuarantineError
@@ -70,7 +71,7 @@ def quarantine_show(
     cfg = QualityConfig.from_mapping(quality_config)
     table = load_tables().get((settings.source(source).kind, stream))
     if table is None:
-        raise QuarantineError(f"no table definition for {source}.{stream}")
+        raise QuarantineError(f"no table definition for {mask_typed(source)}.{mask_typed(stream)}")
     if not settings.warehouse_path.exists():
         raise QuarantineError(f"no warehouse at {settings.warehouse_path}")
     ring = quarantine.keyring(settings, cfg.quarantine_key)

@@ -35,7 +35,7 @@ from islandbridge.config import Settings
 from islandbridge.landing.zone import RECORD_KEY
 from islandbridge.privacy.configured import quarantine_keyring
 from islandbridge.privacy.keys import KeyRing, new_keyring_text
-from islandbridge.privacy.masking import mask_id, mask_name, mask_phone
+from islandbridge.privacy.masking import mask_id, mask_name, mask_phone, mask_typed
 from islandbridge.privacy.rowseal import QUALITY, stored_key
 from islandbridge.privacy.scrub import scrub
 from islandbridge.quality.errors import QualityConfigError, QuarantineError
@@ -329,7 +329,7 @@ def _fetch(
         found = [r for r in rows if unseal(ring, r).get(RECORD_KEY) == record_key]
     if len(found) == 1:
         return found[0]
-    row = f"{run_id}/{source}/{stream}/{shown_key(record_key)}"
+    row = mask_typed(f"{run_id}/{source}/{stream}/{shown_key(record_key)}")
     if found:
         raise QuarantineError(
             f"{len(found)} quarantined rows are listed as {row} (seq {seq}): their keys hold an identifier, "

@@ -20,6 +20,7 @@ from islandbridge.identity.reconcile import train_linkage
 from islandbridge.landing import raw
 from islandbridge.privacy import keyops
 from islandbridge.privacy.keys import VAULT
+from islandbridge.privacy.masking import mask_typed
 from islandbridge.quality.commands import format_entries, quarantine_list, quarantine_replay, quarantine_show
 from islandbridge.quality.quarantine import CONNECTOR
 
@@ -371,7 +372,7 @@ def _sql(args) -> int:
             "query refused: it reads or writes files outside the warehouse; only tables and views are open"
         ) from None
     except duckdb.Error as exc:  # DuckDB adds "Did you mean …" and a caret line: the first line says it
-        raise ConfigError(f"query failed: {str(exc).splitlines()[0]}") from None
+        raise ConfigError(f"query failed: {mask_typed(str(exc).splitlines()[0])}") from None
     finally:
         con.close()
     return 0

@@ -210,3 +210,18 @@ def test_an_unknown_person_key_is_refused_before_anything_is_audited(settings):
             actor="wang.li",
         )
     assert not settings.audit_path.exists()
+
+
+def test_personal_data_typed_as_a_ref_key_or_department_is_masked_in_the_error(settings):
+    """An ID number typed as a person_ref, a phone as a person_key, a name as a department: each comes
+    back masked in the error, as a reveal with --masked shows values."""
+    asked = [
+        ({"department": "grid_centre", "person_refs": ["511403194310287757"]}, "511403********7757"),
+        ({"department": "grid_centre", "person_keys": ["18798377461"]}, "187****7461"),
+        ({"department": "秦光明", "person_keys": [P1]}, "秦*明"),
+    ]
+    for who, shown in asked:
+        with pytest.raises(RevealError) as refused:
+            reveal(settings, **who, columns=["name"], purpose=PURPOSE, actor="wang.li")
+        assert shown in str(refused.value)
+        assert not any(p in str(refused.value) for p in ("511403194310287757", "18798377461", "秦光明"))

@@ -241,3 +241,15 @@ def test_a_contradiction_splits_and_the_days_churn_explains_it(
     )
     assert main(["explain", f"iot_platform/{key}", "--config", config, "--actor", "tester"]) == 0
     assert not needles.find(capsys.readouterr().out)
+
+
+@pytest.mark.parametrize(
+    ("typed", "shown"),
+    [("511403194310287757", "511403********7757"), ("秦光明", "秦*明"), ("18798377461", "187****7461")],
+)
+def test_a_target_that_is_personal_data_is_masked_in_the_error(warehouse_copy, typed, shown):
+    """Operators paste errors into tickets: an ID number, name or phone typed as the target comes back
+    masked as `explain` masks values, never whole."""
+    with pytest.raises(explain.ExplainError) as refused:
+        explain.explain_person(warehouse_copy, typed, actor="tester")
+    assert shown in str(refused.value) and typed not in str(refused.value)

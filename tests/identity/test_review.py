@@ -255,3 +255,19 @@ def test_the_command_line_round_trip(street, warehouse_copy, identifiers, monkey
     assert main(["review", "list", "--config", config, "--open", "--limit", "0"]) == 0
     assert pair_id in capsys.readouterr().out  # open again
     assert (tmp_path / "audit.jsonl").read_text(encoding="utf-8").count("\n") == 3  # show, decide, withdraw
+
+
+@pytest.mark.parametrize(
+    ("ref", "shown"),
+    [
+        ("511403194310287757~x", "511403********7757"),
+        ("resident_registry/秦光明~resident_registry/t_jm:100002", "resident_registry/秦*明"),
+        ("18798377461", "187****7461"),
+    ],
+)
+def test_a_pair_naming_personal_data_is_masked_in_the_error(warehouse_copy, ref, shown):
+    """`review decide 511403194310287757~x same` must not repeat the ID number whole in its error."""
+    with pytest.raises(review.ReviewError) as refused:
+        review.decide(warehouse_copy, ref, "same", actor="tester")
+    assert shown in str(refused.value)
+    assert not any(part in str(refused.value) for part in ("511403194310287757", "秦光明", "18798377461"))

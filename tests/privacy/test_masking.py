@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from islandbridge.privacy.masking import mask_id, mask_name, mask_phone
+from islandbridge.privacy.masking import mask_id, mask_name, mask_phone, mask_typed
 
 
 @pytest.mark.parametrize(
@@ -79,3 +79,38 @@ def test_masked_mobile_hides_the_middle_four_digits(phone):
 def test_masks_are_total(value):
     for mask in (mask_name, mask_phone, mask_id):
         mask(value)
+
+
+# What an operator may type by mistake, and how an error repeats it: masked as `explain` shows values.
+TYPED = {
+    "511403194310287757": "511403********7757",
+    "秦光明": "秦*明",
+    "18798377461": "187****7461",
+    "+86 187-9837-7461": "187****7461",
+    "6222 0212 3456 7890": "***",
+    "511403194310287757~x": "511403********7757~x",
+    "resident_registry/秦光明": "resident_registry/秦*明",
+    "dibao:202610:511403194310287757": "dibao:202610:511403********7757",
+    "note id511403194310287757": "note id[证件号]",
+    "Could not convert string '秦光明' to INT32": "Could not convert string '秦*明' to INT32",
+}
+
+
+@pytest.mark.parametrize(("typed", "shown"), TYPED.items())
+def test_a_typed_argument_is_masked_like_a_shown_value(typed, shown):
+    assert mask_typed(typed) == shown
+
+
+@pytest.mark.parametrize(
+    "typed",
+    [
+        "resident_registry/t_jm:100345",
+        "grid_platform/events:EV2026070600003",
+        "pk_3f9a0c2b",
+        "ib_20261120T160000Z",
+        "dibao:202611:[证件号]~3f9a",
+        "3f9a0c2b1d",
+    ],
+)
+def test_keys_and_ids_pass_as_typed(typed):
+    assert mask_typed(typed) == typed

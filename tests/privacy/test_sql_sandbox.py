@@ -75,3 +75,10 @@ def test_file_access_copy_attach_extensions_and_settings_are_refused(config, cap
 def test_the_query_runs_with_external_access_off(config, capsys):
     assert sql(config, "SELECT * FROM duckdb_settings() WHERE name = 'enable_external_access'") == 0
     assert "false" in capsys.readouterr().out
+
+
+def test_a_failed_query_masks_the_values_it_quotes(config, capsys):
+    """DuckDB quotes the literal it could not read; the error repeats it masked, not whole."""
+    assert sql(config, "SELECT '秦光明'::INT, '511403194310287757'::DATE") == 2
+    err = capsys.readouterr().err
+    assert "query failed" in err and "秦*明" in err and "秦光明" not in err

@@ -334,6 +334,11 @@ def test_show_on_a_connectors_row_says_the_connector_set_it_aside(defective):
     assert "no quarantined row" not in str(refused.value)
     with pytest.raises(QuarantineError, match="no quarantined row"):
         quarantine_show(ws.settings, RUN, one.source, one.stream, "no-such-key")
+    with pytest.raises(QuarantineError, match=r"no quarantined row 秦\*明/") as refused:
+        quarantine_show(ws.settings, "秦光明", one.source, one.stream, "18798377461")
+    assert "秦光明" not in str(refused.value) and "18798377461" not in str(refused.value)
+    with pytest.raises(QuarantineError, match=r"no table definition for \S+\.511403\*{8}7757"):
+        quarantine_show(ws.settings, RUN, one.source, "511403194310287757", "x")
 
 
 def test_replay_rechecks_the_gates_event_rows_of_a_run_with_a_source_state(defective, tmp_path):

@@ -303,6 +303,8 @@ def test_rollback_repoints_current(street):
     assert [s.run_id for s in list_snapshots(snaps) if s.is_current] == [run_id(20)]
     with pytest.raises(SnapshotError, match=run_id(21)):
         rollback(snaps, run_id(25))
+    with pytest.raises(SnapshotError, match=r"no snapshot of run 187\*\*\*\*7461 in"):
+        rollback(snaps, "18798377461")  # a phone typed as the run: not repeated whole
 
 
 def test_rollback_target_keeps_its_events_after_pruning(street):
