@@ -19,8 +19,9 @@ Two sheets:
   data dictionary row per column (label, English name, where it comes from, meaning: the column's Chinese
   ``description``).
 
-Counts under a policy's ``suppress_below`` stay numeric columns: the cell is left empty and the row's
-``少于N人`` column names which counts were withheld, where the CSV shows ``<N`` in place.
+A count under a policy's ``suppress_below`` reads ``<N`` in its cell, as in the CSV (DEPARTMENTS.md: "Any
+count of persons under 5 is shown as `<5`"): a text cell, right-aligned like the numbers around it; the
+other counts of the column stay numbers.
 
 Example::
 
@@ -99,26 +100,17 @@ def _report_sheet(book: xlsxwriter.Workbook, table: pa.Table, report: ReportPoli
         r for r in report.columns if r.kind == "person_ref"
     ]
     table = table.select([r.name for r in rules])
-    suppressed = [r for r in rules if r.suppress_below]
     headers = [r.header for r in rules]
-    if suppressed:
-        threshold = min(r.suppress_below for r in suppressed)
-        headers.append(f"少于{threshold}人")
     widths = [_width(h) for h in headers]
     kinds = [_kind(table.column(r.name).type, r) for r in rules]
     for c, header in enumerate(headers):
         sheet.write_string(0, c, header, formats.header)
     for i, row in enumerate(_rows(table), start=1):
-        withheld = []
         for c, (rule, kind, value) in enumerate(zip(rules, kinds, row, strict=True)):
             if rule.suppress_below and isinstance(value, str) and value.startswith("<"):
-                withheld.append(rule.header)
+                sheet.write_string(i, c, value, formats.small_count)  # "<5", where the numbers stand
                 continue
             widths[c] = max(widths[c], _write(sheet, i, c, kind, value, formats))
-        if suppressed and withheld:
-            text = "、".join(withheld)
-            sheet.write_string(i, len(rules), text, formats.text)
-            widths[-1] = max(widths[-1], _width(text))
     for c, width in enumerate(widths):
         fmt = formats.text if c < len(kinds) and kinds[c] == "text" else None
         sheet.set_column(c, c, min(width + 2, MAX_WIDTH), fmt)
@@ -153,12 +145,12 @@ def _definition_sheet(
     ]
     thresholds = [r.suppress_below for r in report.columns if r.suppress_below]
     if thresholds:
-        n = min(thresholds)  # the report sheet's 少于N人 column says the same
+        n = min(thresholds)  # the report sheet's cells read <n
         facts.append(
             (
                 "小数保护 small counts",
-                f"少于 {n} 人的计数不显示，该行最后一列写明是哪些列 / counts under {n} are "
-                "left empty; the last column names them",
+                f"少于 {n} 人（包括 0）的计数不显示具体数，写作 <{n} / counts under {n} (0 included) "
+                f"show as <{n}",
             )
         )
     widths = (24, 60, 30, 50)  # the meaning (last) is the longest text of a column row
@@ -183,6 +175,7 @@ class _Formats:
     def __init__(self, book: xlsxwriter.Workbook) -> None:
         self.header = book.add_format({"bold": True, "bg_color": "#DDEBF7", "border": 1, "text_wrap": True})
         self.text = book.add_format({"num_format": "@"})
+        self.small_count = book.add_format({"num_format": "@", "align": "right"})
         self.wrap = book.add_format({"text_wrap": True, "valign": "top"})
         self.date = book.add_format({"num_format": DATE_FORMAT})
         self.month = book.add_format({"num_format": MONTH_FORMAT})

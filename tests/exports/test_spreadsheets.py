@@ -105,11 +105,15 @@ def test_headers_are_chinese_frozen_and_person_ref_comes_last(exported):
     assert sheet.column_dimensions["C"].width >= 20  # the address fits
 
 
-def test_small_counts_leave_the_column_numeric_and_are_named(exported):
-    _, header, rows = data_rows(workbook(exported, "street_office", "island_coverage"), "island_coverage")
+def test_small_counts_read_under_5_in_their_cell_right_aligned_among_numbers(exported):
+    """DEPARTMENTS.md: "Any count of persons under 5 is shown as `<5`" — in the workbook too, not a blank
+    cell; no extra column; the other counts stay numbers."""
+    sheet, header, rows = data_rows(workbook(exported, "street_office", "island_coverage"), "island_coverage")
     small = next(r for r in rows if r["社区"] == "长寿社区")
-    assert small["已知人数"] is None and small["网格平台人数"] == 5
-    assert "已知人数" in small["少于5人"] and "网格平台人数" not in small["少于5人"]
+    assert small["已知人数"] == "<5" and small["网格平台人数"] == 5
+    assert not any(h.startswith("少于") for h in header)
+    cell = sheet.cell(row=2 + rows.index(small), column=header.index("已知人数") + 1)
+    assert cell.data_type == "s" and cell.alignment.horizontal == "right"
     assert all(isinstance(r["网格平台人数"], int) for r in rows)
 
 
@@ -121,11 +125,11 @@ def test_the_definition_sheet_names_the_report_day_run_and_columns(exported):
 
 
 def test_the_definition_sheet_states_the_small_count_threshold(exported):
-    """The clerk reads "少于 5 人", the number the report sheet's 少于5人 column uses, not a placeholder."""
+    """The clerk reads "少于 5 人 … 写作 <5", what the report sheet's cells show, not a placeholder."""
     book = workbook(exported, "street_office", "island_coverage")
     facts = {row[0]: row[1] for row in book[DEFINITION_SHEET].iter_rows(values_only=True) if row[0]}
-    assert facts["小数保护 small counts"].startswith("少于 5 人的计数不显示")
-    assert "counts under 5 are left empty" in facts["小数保护 small counts"]
+    assert facts["小数保护 small counts"].startswith("少于 5 人（包括 0）的计数不显示具体数，写作 <5")
+    assert "counts under 5 (0 included) show as <5" in facts["小数保护 small counts"]
 
 
 def test_the_definition_sheet_says_what_the_exit_status_codes_mean(exported):
