@@ -55,7 +55,7 @@ _ORDER = re.compile(
     r"(?P<column>[a-z][a-z0-9_]*)(?:\s+(?P<direction>asc|desc))?"
     r"(?:\s+nulls\s+(?P<nulls>first|last))?"
 )
-_COLUMN_KEYS = {"name", "source", "mask", "suppress_below", "description", "label", "if_empty"}
+_COLUMN_KEYS = {"name", "source", "mask", "suppress_below", "description", "label", "if_empty", "cell_labels"}
 _REPORT_KEYS = {"description", "definition", "label", "order_by", "columns", "withheld"}
 # Text a clerk reads (a report's definition, a column's meaning) is Chinese: it holds a CJK character.
 _CHINESE = re.compile(r"[\u4e00-\u9fff]")
@@ -109,6 +109,9 @@ class ColumnRule:
     label: str = ""  # the header staff read (Chinese); the English name stays in the data dictionary
     description: str = ""  # the meaning, in Chinese: the 说明 sheet's 说明 meaning column
     if_empty: str | None = None  # what a text cell without a value shows (e.g. 社区不明), instead of a blank
+    # (code, Chinese label) pairs: what the workbook's cell shows for a code (no_candidate -> 无候选人员);
+    # the CSV and Parquet, read by programs, keep the code
+    cell_labels: tuple[tuple[str, str], ...] = ()
 
     @property
     def source(self) -> str:
@@ -118,6 +121,12 @@ class ColumnRule:
     def header(self) -> str:
         """What a spreadsheet shows above the column: the label, or the name where the policy gives none."""
         return self.label or self.name
+
+    def cell_label(self, value: object) -> object:
+        """What a workbook cell shows for ``value``: its label from ``cell_labels``, else the value."""
+        if value is None or not self.cell_labels:
+            return value
+        return dict(self.cell_labels).get(str(value), value)
 
 
 @dataclass(frozen=True)
@@ -370,6 +379,7 @@ def _column(
         str(raw.get("label", "")),
         _unfold(str(raw.get("description", ""))),
         raw.get("if_empty"),
+        _cell_labels(at, raw.get("cell_labels", {}), problems),
     )
     before = len(problems)
     _check_names(at, rule, problems)
@@ -438,6 +448,18 @@ def _check_display(at: str, rule: ColumnRule, problems: list[str]) -> None:
         problems.append(
             f"{at}: if_empty is for a text column shown as it is, not with suppress_below or mask"
         )
+    if rule.cell_labels and (rule.kind != "mart" or rule.suppress_below is not None or rule.mask is not None):
+        problems.append(f"{at}: cell_labels are for a mart column of codes, not with suppress_below or mask")
+
+
+def _cell_labels(at: str, raw: Any, problems: list[str]) -> tuple[tuple[str, str], ...]:
+    """``{no_candidate: 无候选人员, 2: 2 迁出}`` -> pairs of code (as text) and label; each label Chinese."""
+    if not isinstance(raw, Mapping) or not all(
+        isinstance(k, str | int) and isinstance(v, str) and _CHINESE.search(v) for k, v in raw.items()
+    ):
+        problems.append(f"{at}: cell_labels maps each code to the Chinese text a workbook cell shows")
+        return ()
+    return tuple((str(k), v) for k, v in raw.items())
 
 
 def _unfold(text: str) -> str:

@@ -9,8 +9,10 @@ replaces the export exactly.
 Two sheets:
 
 - the report (its Chinese title): one header row of Chinese labels from the policy, frozen, with a
-  filter; text as text cells (ID numbers, phones, person refs, codes — the column is formatted ``@`` so
-  a value typed in later stays text too), whole numbers and amounts as numbers, dates as real dates
+  filter; text as text cells (ID numbers, phones, person refs — the column is formatted ``@`` so
+  a value typed in later stays text too), a code as the Chinese label its policy declares
+  (``cell_labels``: ``无候选人员`` for ``no_candidate``; the CSV and Parquet keep the code, and the 说明
+  sheet says which label is which code), whole numbers and amounts as numbers, dates as real dates
   (``yyyy-mm-dd``; a month column, kept as its first day, shows ``yyyy-mm``), date-times as local time
   (``yyyy-mm-dd hh:mm``), column widths that fit the text;
 - ``说明`` (definition): what the report is (the policy's Chinese ``definition``, then its English
@@ -110,7 +112,7 @@ def _report_sheet(book: xlsxwriter.Workbook, table: pa.Table, report: ReportPoli
             if rule.suppress_below and isinstance(value, str) and value.startswith("<"):
                 sheet.write_string(i, c, value, formats.small_count)  # "<5", where the numbers stand
                 continue
-            widths[c] = max(widths[c], _write(sheet, i, c, kind, value, formats))
+            widths[c] = max(widths[c], _write(sheet, i, c, kind, rule.cell_label(value), formats))
     for c, width in enumerate(widths):
         fmt = formats.text if c < len(kinds) and kinds[c] == "text" else None
         sheet.set_column(c, c, min(width + 2, MAX_WIDTH), fmt)
@@ -162,13 +164,21 @@ def _definition_sheet(
     for c, head in enumerate(("列 column", "英文列名 name", "来源 source", "说明 meaning")):
         sheet.write_string(top, c, head, formats.header)
     for i, rule in enumerate(report.columns, start=top + 1):  # policy order, as in the CSV
-        values = (rule.header, rule.name, rule.source, rule.description)
+        values = (rule.header, rule.name, rule.source, _meaning(rule))
         for c, value in enumerate(values):
             sheet.write_string(i, c, value or "", formats.wrap)
         _fit_height(sheet, i, {c: v or "" for c, v in enumerate(values)}, widths)
     for c, width in enumerate(widths):
         sheet.set_column(c, c, width)
     _print_whole_rows(sheet)
+
+
+def _meaning(rule: ColumnRule) -> str:
+    """The column's meaning; for a column of codes shown as labels, which code each label stands for."""
+    if not rule.cell_labels:
+        return rule.description
+    codes = "，".join(f"{label} = {code}" for code, label in rule.cell_labels)
+    return f"{rule.description}\n（CSV 和 Parquet 文件中写代码：{codes}。）"
 
 
 class _Formats:
@@ -185,6 +195,8 @@ class _Formats:
 
 
 def _kind(arrow_type: pa.DataType, rule: ColumnRule) -> str:
+    if rule.cell_labels:  # a code, shown as its label
+        return "text"
     if rule.suppress_below or pa.types.is_integer(arrow_type):
         return "integer"
     if pa.types.is_decimal(arrow_type):

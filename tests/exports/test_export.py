@@ -21,7 +21,7 @@ REPORTS = {
     "civil_affairs": ["senior_allowance_gaps", "subsidy_after_exit", "unmatched_roster_rows"],
     "street_office": ["island_coverage", "incidents_by_building"],
 }
-POLICY_VERSIONS = {"grid_centre": 3, "civil_affairs": 3, "street_office": 4}
+POLICY_VERSIONS = {"grid_centre": 3, "civil_affairs": 4, "street_office": 4}
 
 
 def clock_at(hour: int):

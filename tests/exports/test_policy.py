@@ -177,6 +177,21 @@ def test_if_empty_is_refused_beside_suppress_below_or_a_mask():
         assert "not with suppress_below or mask" in message
 
 
+def test_cell_labels_map_a_mart_columns_codes_to_chinese_text():
+    """A label is what the clerk reads in the cell: Chinese, and only for a mart column shown as it is."""
+    bad = (
+        ({"name": "w", "source": "mart:w", "cell_labels": {"no_candidate": "none"}}, "maps each code"),
+        ({"name": "w", "source": "mart:w", "cell_labels": ["无候选人员"]}, "maps each code"),
+        (
+            {"name": "w", "source": "mart:w", "cell_labels": {1: "一"}, "suppress_below": 5},
+            "not with suppress",
+        ),
+        ({"name": "ref", "source": "person_ref", "cell_labels": {1: "一"}}, "a mart column of codes"),
+    )
+    for column, why in bad:
+        assert why in refused(with_column("street_office", "island_coverage", column))
+
+
 def test_every_shipped_report_has_a_chinese_definition_and_every_column_a_meaning():
     """The 说明 sheet's 定义 and 说明 meaning come from here; a clerk reads Chinese."""
     for policy in load_policies().values():

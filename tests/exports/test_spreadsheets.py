@@ -9,6 +9,7 @@ packages; CI installs it (``.ci/run``), elsewhere that test skips with the reaso
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import json
 import math
@@ -26,6 +27,7 @@ from islandbridge.delivery.export import export_run
 from islandbridge.delivery.files import cell_value, spreadsheet_text
 from islandbridge.delivery.policy import load_policies
 from islandbridge.delivery.workbook import DEFINITION_SHEET, sheet_name
+from islandbridge.transforms.normalize.ids import KINDS
 from tests.exports.support import AS_OF, DAY, RUN_ID
 
 IDS = {"511403194510310077", "511421199105155128", "51142119440427524X"}
@@ -133,10 +135,44 @@ def test_the_definition_sheet_states_the_small_count_threshold(exported):
 
 
 def test_the_definition_sheet_says_what_the_exit_status_codes_mean(exported):
-    """A clerk reading 离开状态 2 or 3 finds on the 说明 sheet which is 迁出 and which is 死亡."""
+    """A clerk reading 离开状态 2 迁出 or 3 死亡 finds on the 说明 sheet what it means and its code."""
     book = workbook(exported, "civil_affairs", "subsidy_after_exit")
     meaning = {row[0]: row[3] for row in book[DEFINITION_SHEET].iter_rows(values_only=True) if row[0]}
-    assert meaning["离开状态"].startswith("2 = 迁出，3 = 死亡")
+    assert meaning["离开状态"].startswith("2 迁出，3 死亡")
+    assert "2 迁出 = 2，3 死亡 = 3" in meaning["离开状态"]
+
+
+def test_codes_read_as_chinese_labels_in_the_workbook_and_stay_codes_in_the_csv(exported):
+    """无法匹配的原因, 身份证号码问题 and 离开状态 show the policy's Chinese label (无候选人员, 2 迁出), not
+    no_candidate or 2; the CSV, read by programs, keeps the code; the 说明 sheet pairs them."""
+    reports = load_policies()["civil_affairs"].reports
+    labelled = {(n, r.header): r for n, p in reports.items() for r in p.columns if r.cell_labels}
+    assert {h for _, h in labelled} == {"无法匹配的原因", "身份证号码问题", "离开状态"}
+    shown = set()
+    for report in ("unmatched_roster_rows", "subsidy_after_exit"):
+        _, _, rows = data_rows(workbook(exported, "civil_affairs", report), report)
+        with (exported / "civil_affairs" / DAY / f"{report}.csv").open(encoding="utf-8-sig") as f:
+            codes = list(csv.DictReader(f))
+        for row, coded in zip(rows, codes, strict=True):
+            for (of, header), rule in labelled.items():
+                if of == report and coded[rule.name]:
+                    assert row[header] == dict(rule.cell_labels)[coded[rule.name]] != coded[rule.name]
+                    shown.add(header)
+    assert shown == {"无法匹配的原因", "身份证号码问题", "离开状态"}
+    book = workbook(exported, "civil_affairs", "unmatched_roster_rows")
+    meaning = {r[0]: r[3] for r in book[DEFINITION_SHEET].iter_rows(values_only=True) if r[0]}
+    assert "无候选人员 = no_candidate" in meaning["无法匹配的原因"]
+
+
+def test_every_id_kind_and_reason_has_a_label():
+    """A code the pipeline can write never reaches the clerk bare: every kind of ID number and every reason
+    the mart gives has its label."""
+    columns = {
+        r.name: dict(r.cell_labels)
+        for r in load_policies()["civil_affairs"].reports["unmatched_roster_rows"].columns
+    }
+    assert set(KINDS) <= set(columns["id_kind"])
+    assert set(columns["reason"]) == {"damaged_id_number", "ambiguous", "no_candidate"}
 
 
 def test_the_definition_sheet_defines_the_report_and_every_column_in_chinese(exported):
@@ -261,7 +297,7 @@ def test_a_meaning_of_several_lines_gets_a_line_for_each_of_them_wrapped(exporte
     row = next(
         r for r in range(1, sheet.max_row + 1) if sheet.cell(row=r, column=1).value == "无法匹配的原因"
     )
-    meaning = next(c for c in sheet[row] if c.value and str(c.value).startswith("damaged_id_number"))
+    meaning = next(c for c in sheet[row] if c.value and str(c.value).startswith("身份证号码有误"))
     width = sheet.column_dimensions[meaning.column_letter].width - 2
     need = sum(max(1, math.ceil(_display_width(line) / width)) for line in meaning.value.split("\n"))
     assert need > 3 and sheet.row_dimensions[row].height >= need * 15
