@@ -58,10 +58,10 @@ class FatalSourceError(TerminalError):
 
 def one_line(exc: BaseException) -> str:
     """``exc``'s message on one line, for a scheduler's failure reason: its first line, and when that line
-    only announces a list ("1 key problem(s):"), the listed problems after it, joined by "; ".
+    only announces a list ("2 key problems:"), the listed problems after it, joined by "; ".
 
-    >>> one_line(ConfigError("1 key problem(s):\\n  - keys.vault: not configured"))
-    '1 key problem(s): keys.vault: not configured'
+    >>> one_line(ConfigError("1 key problem:\\n  - keys.vault: not configured"))
+    '1 key problem: keys.vault: not configured'
     """
     lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
     if len(lines) > 1 and lines[0].endswith(":"):

@@ -28,7 +28,7 @@ from typing import Any
 
 from islandbridge import storage
 from islandbridge.config import Settings
-from islandbridge.errors import ConfigError
+from islandbridge.errors import ConfigError, count, noun
 from islandbridge.privacy import rowseal
 from islandbridge.privacy.configured import quarantine_keyring, vault_keyring
 from islandbridge.privacy.keys import VAULT, KeyRing, KeyringError, keyring_entries, new_keyring_text
@@ -116,11 +116,11 @@ def rotate(
             else:  # damaged, or its key is gone: left as it is, and said
                 unreadable.append(f"{path.name} ({why})")
     log.info(
-        "vault rotated to key id %s: %d values re-encrypted (%d hold(s)), %d kept file(s) re-sealed",
+        "vault rotated to key id %s: %s re-encrypted (%s), %s re-sealed",
         ring.active.kid,
-        total,
-        held,
-        resealed,
+        count(total, "value"),
+        count(held, "hold"),
+        count(resealed, "kept file"),
     )
     left = {kid: n for kid, n in _kept_kids(settings).items() if kid != ring.active.kid}
     return {
@@ -166,13 +166,13 @@ def retire_key(settings: Settings, purpose: str, kid: str) -> dict[str, Any]:
     left = _kid_counts(settings, purpose, ring).get(kid, 0)
     if left:
         raise KeyringError(
-            f"{left} {purpose} value(s) are still sealed under key id {kid!r}; run `islandbridge "
+            f"{left:,} {purpose} {noun(left, 'value')} {noun(left, 'is', 'are')} still sealed under key id {kid!r}; run `islandbridge "
             f"keys rotate --purpose {purpose}` first"
         )
     files = _kept_kids(settings).get(kid, 0) if purpose == VAULT else 0
     if files:
         raise KeyringError(
-            f"{files} file(s) the identity step keeps beside the vault are still sealed under key id "
+            f"{count(files, 'file')} the identity step keeps beside the vault {noun(files, 'is', 'are')} still sealed under key id "
             f"{kid!r}; run `islandbridge keys rotate --purpose vault` first"
         )
     entries = keyring_entries(path.read_text(encoding="ascii"))

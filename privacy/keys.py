@@ -36,7 +36,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from islandbridge.config import Secret
-from islandbridge.errors import ConfigError
+from islandbridge.errors import ConfigError, count
 
 PERSON_KEY = "person_key"
 VAULT = "vault"
@@ -252,7 +252,7 @@ def load_keys(
     vault = ring(VAULT)
     depts = {d: single(dept_purpose(d)) for d in departments}
     if problems:
-        raise KeyringError(f"{len(problems)} key problem(s):\n  - " + "\n  - ".join(problems))
+        raise KeyringError(f"{count(len(problems), 'key problem')}:\n  - " + "\n  - ".join(problems))
     assert person is not None and vault is not None
     return Keys(person, vault, {d: k for d, k in depts.items() if k is not None})
 

@@ -38,7 +38,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from islandbridge import storage
 from islandbridge.config import DuckDBResources
-from islandbridge.errors import TerminalError
+from islandbridge.errors import TerminalError, count, noun
 from islandbridge.privacy import vault_filings
 from islandbridge.privacy.keys import VAULT, KeyRing
 from islandbridge.privacy.vault_columns import associated_data, digest, digest_key, seal_column, string_table
@@ -301,10 +301,10 @@ class Vault:
                     on_batch(RotationProgress(batches, done, remaining))
         self._use(new_keyring)
         log.info(
-            "vault rotation to key id %r: %d re-encrypted in %d batch(es), %d already current",
+            "vault rotation to key id %r: %d re-encrypted in %s, %d already current",
             active.kid,
             done,
-            batches,
+            count(batches, "batch", "batches"),
             already,
         )
         return RotationResult(active.kid, done, already, batches)
@@ -597,4 +597,4 @@ _LIST_LABEL = "islandbridge-vault-list"
 def _check_fields(fields: Iterable[str]) -> None:
     unknown = [f for f in fields if f not in FIELDS]
     if unknown:
-        raise VaultError(f"unknown vault field(s) {unknown}; the vault holds: {', '.join(FIELDS)}")
+        raise VaultError(f"unknown vault {noun(len(unknown), 'field')} {unknown}; known: {', '.join(FIELDS)}")

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from islandbridge.config import unknown_key
+from islandbridge.errors import count, noun
 from islandbridge.quality.errors import QualityConfigError
 from islandbridge.schemas import SEVERITIES
 
@@ -70,7 +71,8 @@ class QualityConfig:
         )
         if problems:
             raise QualityConfigError(
-                f"{len(problems)} problem(s) in the quality configuration:\n  - " + "\n  - ".join(problems)
+                f"{count(len(problems), 'problem')} in the quality configuration:\n  - "
+                + "\n  - ".join(problems)
             )
         return cfg
 
@@ -118,6 +120,8 @@ def _overrides(raw: Mapping[str, Any], problems: list[str]) -> dict[str, Overrid
             problems.append(f"{where}.mostly: expected a number in (0, 1], got {mostly!r}")
         unknown = set(body) - {"severity", "mostly"}
         if unknown:
-            problems.append(f"{where}: unknown key(s) {sorted(unknown)}; known: severity, mostly")
+            problems.append(
+                f"{where}: unknown {noun(len(unknown), 'key')} {sorted(unknown)}; known: severity, mostly"
+            )
         out[str(name)] = Override(severity, None if mostly is None else float(mostly))
     return out

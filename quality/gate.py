@@ -32,6 +32,7 @@ from collections.abc import Callable, Mapping, Sequence
 import pyarrow as pa
 
 from islandbridge.config import Settings
+from islandbridge.errors import count, noun
 from islandbridge.landing import raw
 from islandbridge.landing.zone import RECORD_KEY, path_exists
 from islandbridge.logs import quiet_third_party
@@ -99,10 +100,10 @@ def validate_run(
     _commit(settings, cfg, gate, outcomes, list(kinds), keyring, clock)
     gate.timings["total_s"] = round(time.perf_counter() - started, 3)
     log.debug(
-        "quality gate passed run %s: %d expectations, %d warning(s), quarantined %s; report %s",
+        "quality gate passed run %s: %s, %s, quarantined %s; report %s",
         run_id,
-        len(results),
-        len(gate.warnings),
+        count(len(results), "expectation"),
+        count(len(gate.warnings), "warning"),
         gate.quarantined,
         gate.report_path,
     )
@@ -112,7 +113,7 @@ def validate_run(
 def gate_message(gate: GateResult) -> str:
     lines = "\n  - ".join(r.describe() for r in gate.critical_failures)
     return (
-        f"quality gate stopped run {gate.run_id}: {len(gate.critical_failures)} critical failure(s), nothing "
+        f"quality gate stopped run {gate.run_id}: {count(len(gate.critical_failures), 'critical failure')}, nothing "
         f"was loaded:\n  - {lines}\nReport: {gate.report_path}. Fix the source and extract again; if the "
         "change is expected, set quality.checks.<source>.<stream>.<check>.severity: warning and re-run."
     )
@@ -237,4 +238,6 @@ def _check_overrides(cfg: QualityConfig, kinds: Mapping[str, str], tables: Table
                 f"quality.checks.{name}: {source}.{stream} has no check {check!r}; known: {known}"
             )
     if problems:
-        raise QualityConfigError("quality configuration problem(s):\n  - " + "\n  - ".join(problems))
+        raise QualityConfigError(
+            f"quality configuration {noun(len(problems), 'problem')}:\n  - " + "\n  - ".join(problems)
+        )

@@ -72,7 +72,7 @@ from typing import Any
 
 import yaml
 
-from islandbridge.errors import ConfigError
+from islandbridge.errors import ConfigError, count, noun
 
 RECORD_KEY = "_record_key"  # the column every raw table adds: the stable key of one source record
 
@@ -310,7 +310,7 @@ def parse_tables(texts: Mapping[str, str]) -> Tables:
             tables[table.connector, table.stream] = table
     if problems:
         raise SchemaError(
-            f"{len(problems)} problem(s) in the table definitions:\n  - " + "\n  - ".join(problems)
+            f"{count(len(problems), 'problem')} in the table definitions:\n  - " + "\n  - ".join(problems)
         )
     return tables
 
@@ -404,7 +404,7 @@ def _parse_column(where: str, name: str, spec: Any, problems: list[str]) -> Colu
         )
     unknown = sorted(set(spec) - {"pii", "mask", "scrub", "description", "role", "vault"})
     if unknown:
-        problems.append(f"{where}: unknown key(s) {', '.join(map(str, unknown))}")
+        problems.append(f"{where}: unknown {noun(len(unknown), 'key')} {', '.join(map(str, unknown))}")
     return Column(
         name,
         pii,

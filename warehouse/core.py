@@ -57,7 +57,7 @@ import duckdb
 import pyarrow as pa
 
 from islandbridge.config import local_day
-from islandbridge.errors import TerminalError
+from islandbridge.errors import TerminalError, noun
 from islandbridge.identity.records import latest_sql
 from islandbridge.schemas import core_sql
 from islandbridge.storage import existing_columns, has_table, params_for, transaction
@@ -292,7 +292,7 @@ def sources_of(con: duckdb.DuckDBPyConnection) -> dict[str, str]:
     doubled = {s for s in taken if taken.count(s) > 1}
     if doubled:
         raise CoreBuildError(
-            f"more than one source of system(s) {', '.join(sorted(doubled))} in raw "
+            f"more than one source of {noun(len(doubled), 'system')} {', '.join(sorted(doubled))} in raw "
             f"({', '.join(sorted(k for k, v in found.items() if v in doubled))}); pass sources={{name: system}}"
         )
     return found

@@ -63,7 +63,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from islandbridge.connectors.iot_clock import EARLIEST_MS, READ_LATE_MS, SLACK_MS
-from islandbridge.errors import TerminalError
+from islandbridge.errors import TerminalError, count, noun
 from islandbridge.landing import raw_parts
 from islandbridge.schemas import core_sql
 from islandbridge.storage import existing_columns, transaction
@@ -211,7 +211,7 @@ class EventStore:
         ]
         if gone:
             raise EventFilesError(
-                f"{len(gone)} device-event file(s) listed in core.device_event_files are missing under "
+                f"{count(len(gone), 'device-event file')} listed in core.device_event_files {noun(len(gone), 'is', 'are')} missing under "
                 f"{self.root} (first: {gone[0]}); restore the folder, or rebuild every day from the raw event "
                 "slices: DELETE FROM core.device_event_files; DELETE FROM core.device_event_runs; then build again"
             )

@@ -90,7 +90,7 @@ def test_a_terminal_error_fails_the_task_at_once_with_one_line_saying_what_to_fi
 
 
 def test_a_terminal_error_listing_problems_names_them_on_its_one_line(dagbag):
-    """A key error's first line only counts the problems ("2 key problem(s):"): the line Airflow shows
+    """A key error's first line only counts the problems ("2 key problems:"): the line Airflow shows
     carries the problems too, so the engineer sees which key to add."""
     from airflow.sdk.exceptions import AirflowFailException
 
@@ -103,7 +103,7 @@ def test_a_terminal_error_listing_problems_names_them_on_its_one_line(dagbag):
     with pytest.raises(AirflowFailException) as caught:
         step()
     message = str(caught.value)
-    assert "\n" not in message and message.startswith("KeyringError: 3 key problem(s): keys.person_key: not")
+    assert "\n" not in message and message.startswith("KeyringError: 3 key problems: keys.person_key: not")
     assert "; keys.dept:grid_centre: not configured; add 'dept:grid_centre: {env: NAME}'" in message
 
 

@@ -83,8 +83,16 @@ def test_load_keys_reports_every_missing_key_at_once():
     with pytest.raises(KeyringError) as err:
         load_keys({}, departments=["grid_centre"])
     message = str(err.value)
-    assert "3 key problem(s)" in message
+    assert message.startswith("3 key problems:")
     assert "keys.person_key" in message and "keys.vault" in message and "keys.dept:grid_centre" in message
+
+
+def test_one_missing_key_is_one_key_problem():
+    """The count is worded as English reads it: "1 key problem", not "1 key problem(s)"."""
+    with pytest.raises(KeyringError, match=r"^1 key problem:\n  - keys\.dept:grid_centre"):
+        load_keys(
+            {"person_key": Secret(f"p1:{KEY_A}", "x"), "vault": Secret(f"v1:{KEY_B}", "y")}, ["grid_centre"]
+        )
 
 
 def test_load_keys_builds_every_purpose_from_secrets():

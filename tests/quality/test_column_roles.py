@@ -359,8 +359,8 @@ tables:
         ("{pii: none, role: nickname}", "role 'nickname'; expected one of " + ", ".join(ROLES)),
         ("{pii: quasi, role: sex, vault: true}", "vault is true or false, and only for a column whose role"),
         ("{pii: direct, vault: true}", "vault is true or false"),
-        ("{pii: none, descripton: typo}", "unknown key(s) descripton"),
-        ("{pii: none, description: two, parts}", "unknown key(s) parts"),
+        ("{pii: none, descripton: typo}", "unknown key descripton"),
+        ("{pii: none, description: two, parts}", "unknown key parts"),
     ],
 )
 def test_bad_roles_and_keys_are_named(spec, message):

@@ -15,6 +15,7 @@ from typing import NamedTuple
 import phonenumbers
 from phonenumbers import NumberParseException, PhoneNumber, PhoneNumberFormat, PhoneNumberType
 
+from islandbridge.errors import count, noun
 from islandbridge.transforms.normalize._text import fold, is_placeholder
 
 STATUSES = ("ok", "partial", "missing", "invalid")
@@ -79,11 +80,14 @@ def _combine(parsed: list[list[tuple[str, bool]] | None]) -> PhoneResult:
         numbers.update(found or ())
     bad = sum(found is None for found in parsed)
     if not numbers:
-        return PhoneResult(status="invalid", reason=f"no valid phone number in {len(parsed)} part(s)")
+        return PhoneResult(status="invalid", reason=f"no valid phone number in {count(len(parsed), 'part')}")
     mobiles = tuple(number for number, is_mobile in numbers.items() if is_mobile)
     if bad:
         return PhoneResult(
-            tuple(numbers), mobiles, "partial", f"{bad} of {len(parsed)} part(s) are not valid phone numbers"
+            tuple(numbers),
+            mobiles,
+            "partial",
+            f"{bad} of {count(len(parsed), 'part')} {noun(bad, 'is not a valid phone number', 'are not valid phone numbers')}",
         )
     return PhoneResult(tuple(numbers), mobiles, "ok")
 
