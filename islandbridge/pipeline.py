@@ -156,14 +156,19 @@ def extract(settings: Settings, source: str, as_of: dt.datetime) -> dict[str, An
     return {"source": source, "run_id": run_id, "landing": writer.base, "counts": counts}
 
 
-def validate(settings: Settings, as_of: dt.datetime, sources: Sequence[str]) -> dict[str, Any]:
-    """Run the quality gate over the landed sources of the run ending at ``as_of``.
+def validate(
+    settings: Settings, as_of: dt.datetime, sources: Sequence[str], clock: Clock = utc_now
+) -> dict[str, Any]:
+    """Run the quality gate over the landed sources of the run ending at ``as_of`` (an as-of ahead of
+    ``clock``: an event log's volume is measured up to it).
 
     Raises ``QualityGateError`` (critical failure: nothing was loaded) or ``QualityCheckBrokenError``
     (a check itself failed). Returns the gate's summary: counts, warnings and the report's path.
     """
     with timed("validate", ", ".join(sources), log) as step:
-        gate = validate_run(settings, raw.run_id_for(as_of), as_of, list(sources), settings.quality)
+        gate = validate_run(
+            settings, raw.run_id_for(as_of), as_of, list(sources), settings.quality, clock=clock
+        )
         step.details.update(
             expectations=len(gate.results),
             warnings=len(gate.warnings),
@@ -253,7 +258,7 @@ def sync(
     names = list(sources) if sources else whole
     for name in progress(names, desc="extract"):
         extract(settings, name, as_of)
-    gate = validate(settings, as_of, names)
+    gate = validate(settings, as_of, names, clock)
     summary = load(settings, as_of, names, clock)
     summary["quality"] = gate
     if reconcile_identities:

@@ -78,7 +78,7 @@ def validate_run(
     kinds = {s: settings.source(s).kind for s in sources}
     _check_overrides(cfg, {name: src.kind for name, src in settings.sources.items()}, tables)
     started = time.perf_counter()
-    outcomes = validate_streams(settings, cfg, run_id, CheckContext(as_of), kinds, tables)
+    outcomes = validate_streams(settings, cfg, run_id, CheckContext(as_of, now=clock()), kinds, tables)
     results = [r for o in outcomes for r in o.results]
     gate = GateResult(run_id, as_of.isoformat(), not any(r.is_critical_failure for r in results), results)
     gate.quarantined = _nested(outcomes, lambda f: f.num_rows)
@@ -111,10 +111,17 @@ def validate_run(
 
 def gate_message(gate: GateResult) -> str:
     lines = "\n  - ".join(r.describe() for r in gate.critical_failures)
+    ahead = max((r.observed.get("as_of_ahead_h", 0) for r in gate.critical_failures), default=0)
+    advice = (
+        f"The run's as-of lies {ahead} h ahead of the clock: its day has not ended, and its volume was "
+        "measured over the hours up to now; sync a day that has ended, or this one once it has."
+        if ahead
+        else "Fix the source and extract again; if the change is expected, set "
+        "quality.checks.<source>.<stream>.<check>.severity: warning and re-run."
+    )
     return (
         f"quality gate stopped run {gate.run_id}: {len(gate.critical_failures)} critical failure(s), nothing "
-        f"was loaded:\n  - {lines}\nReport: {gate.report_path}. Fix the source and extract again; if the "
-        "change is expected, set quality.checks.<source>.<stream>.<check>.severity: warning and re-run."
+        f"was loaded:\n  - {lines}\nReport: {gate.report_path}. {advice}"
     )
 
 
