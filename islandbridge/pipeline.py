@@ -48,8 +48,9 @@ from islandbridge.privacy.configured import open_vault, quarantine_keyring
 from islandbridge.privacy.scrub import Scrubber
 from islandbridge.privacy.sealing import KNOWN_NAMES, LoadPrivacy, landed_names, stream_privacy
 from islandbridge.privacy.vault import Vault
-from islandbridge.quality import validate_run
+from islandbridge.quality import QualityGateError, validate_run
 from islandbridge.quality.config import QualityConfig
+from islandbridge.quality.gate import record_stop
 from islandbridge.warehouse.core import build_core
 from islandbridge.warehouse.marts import build_marts, options_of, require_marts_of
 from islandbridge.warehouse.retention import check_window
@@ -162,13 +163,18 @@ def validate(
     """Run the quality gate over the landed sources of the run ending at ``as_of`` (an as-of ahead of
     ``clock``: an event log's volume is measured up to it).
 
-    Raises ``QualityGateError`` (critical failure: nothing was loaded) or ``QualityCheckBrokenError``
+    Raises ``QualityGateError`` (critical failure: nothing was loaded, the stop is noted in
+    ``meta.gate_stops``, `quality.gate.record_stop`) or ``QualityCheckBrokenError``
     (a check itself failed). Returns the gate's summary: counts, warnings and the report's path.
     """
     with timed("validate", ", ".join(sources), log) as step:
-        gate = validate_run(
-            settings, raw.run_id_for(as_of), as_of, list(sources), settings.quality, clock=clock
-        )
+        try:
+            gate = validate_run(
+                settings, raw.run_id_for(as_of), as_of, list(sources), settings.quality, clock=clock
+            )
+        except QualityGateError as stopped:  # nothing loaded; `islandbridge runs` lists the stop
+            record_stop(settings, stopped.result, as_of, clock())
+            raise
         step.details.update(
             expectations=len(gate.results),
             warnings=len(gate.warnings),

@@ -9,7 +9,8 @@ For each source and stream of the run, on the Parquet in the landing zone (the w
    rosters their totals (``tablechecks``), each decided by a GX expectation on a small frame.
 
 A failed ``critical`` check raises ``QualityGateError`` (source, expectation, observed value) after the
-report is written; nothing else is touched, so the warehouse stays byte-for-byte as it was. Otherwise
+report is written; nothing else is touched, so the warehouse stays byte-for-byte as it was (the
+pipeline's validate step then notes the stop, `record_stop`). Otherwise
 rows failing ``row`` checks are sealed into ``meta.quality_quarantine``, the summary goes to
 ``meta.quality_results``, and the landing slice is rewritten without those rows (``slices``), so the
 unchanged loader books them as quarantined. ``warning`` failures are recorded and reported.
@@ -109,6 +110,31 @@ def validate_run(
     return gate
 
 
+STOPS_DDL = """
+CREATE SCHEMA IF NOT EXISTS meta;
+CREATE TABLE IF NOT EXISTS meta.gate_stops (
+    run_id VARCHAR PRIMARY KEY, as_of TIMESTAMPTZ, stopped_at TIMESTAMPTZ, failed_checks VARCHAR[],
+    report VARCHAR
+);
+"""
+
+
+def record_stop(settings: Settings, gate: GateResult, as_of: dt.datetime, at: dt.datetime) -> None:
+    """Note in ``meta.gate_stops`` that the gate stopped ``gate``'s run (nothing else is written): the
+    names of its failed checks and its report's path, for ``islandbridge runs``. A later stop of the same
+    run replaces the note; a later load of it leaves the note as history."""
+    settings.warehouse_path.parent.mkdir(parents=True, exist_ok=True)
+    con = raw.connect(str(settings.warehouse_path), resources=settings.duckdb)
+    try:
+        con.execute(STOPS_DDL)
+        con.execute(
+            "INSERT OR REPLACE INTO meta.gate_stops VALUES (?, ?, ?, ?, ?)",
+            [gate.run_id, as_of, at, [r.name for r in gate.critical_failures], str(gate.report_path)],
+        )
+    finally:
+        con.close()
+
+
 def gate_message(gate: GateResult) -> str:
     lines = "\n  - ".join(r.describe() for r in gate.critical_failures)
     ahead = max((r.observed.get("as_of_ahead_h", 0) for r in gate.critical_failures), default=0)
@@ -121,7 +147,8 @@ def gate_message(gate: GateResult) -> str:
     )
     return (
         f"quality gate stopped run {gate.run_id}: {len(gate.critical_failures)} critical failure(s), nothing "
-        f"was loaded:\n  - {lines}\nReport: {gate.report_path}. {advice}"
+        f"was loaded:\n  - {lines}\nReport (what each check found): {gate.report_path}; `islandbridge runs` "
+        f"lists the stop. {advice}"
     )
 
 
