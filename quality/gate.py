@@ -93,10 +93,8 @@ def validate_run(
     )
     for warning in gate.warnings:
         log.warning("quality warning: %s", warning.describe())
-    if not gate.passed:
-        message = gate_message(gate)
-        log.error("%s", message)
-        raise QualityGateError(message, gate)
+    if not gate.passed:  # said once, by whoever reports the error (the command line, the task's log)
+        raise QualityGateError(gate_message(gate), gate)
     _commit(settings, cfg, gate, outcomes, list(kinds), keyring, clock)
     gate.timings["total_s"] = round(time.perf_counter() - started, 3)
     log.debug(

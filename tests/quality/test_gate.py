@@ -433,6 +433,21 @@ def test_a_run_the_gate_stopped_is_listed_by_runs_and_a_fixed_rerun_loads(
     assert "    stopped by the quality gate at" in listed and "before this load" in listed
 
 
+def test_the_command_line_says_a_gate_stop_once(workspace_factory, monkeypatch, capsys, caplog):
+    """The stop's message is the command's error line only: the gate does not also log it."""
+    from islandbridge.cli import main
+
+    ws = workspace_factory()
+    ws.extract(DAY, ["registry"])
+    ws.edit(DAY, "registry", "t_jm", lambda rows: [{**r, "nickname": None} for r in rows])
+    for name, value in ws.environ.items():
+        monkeypatch.setenv(name, value)
+    capsys.readouterr()
+    assert main(["validate", "--as-of", DAY, "--source", "registry", "--config", str(ws.config)]) == 5
+    assert capsys.readouterr().err.count("quality gate stopped run") == 1
+    assert not [r for r in caplog.records if "quality gate stopped run" in r.getMessage()]
+
+
 def test_a_connectors_record_key_holding_an_id_number_is_listed_scrubbed(tmp_path):
     """A roster row is keyed by its 序号; a clerk who typed an ID number there put it in the key."""
     from islandbridge.landing import raw
