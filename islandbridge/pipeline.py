@@ -51,6 +51,7 @@ from islandbridge.privacy.vault import Vault
 from islandbridge.quality import QualityGateError, validate_run
 from islandbridge.quality.config import QualityConfig
 from islandbridge.quality.gate import record_stop
+from islandbridge.quality.replay import references_ready
 from islandbridge.warehouse.core import build_core
 from islandbridge.warehouse.marts import build_marts, options_of, require_marts_of
 from islandbridge.warehouse.retention import check_window
@@ -191,7 +192,8 @@ def load(
     Rows are pseudonymised on the way in: direct identifiers are sealed in the vault, free text is
     scrubbed, connector quarantine is sealed (`islandbridge.privacy.sealing`). Each source's landed
     extract is deleted once its load has committed, and so are the slices earlier runs left behind (an
-    extraction that failed, a run the quality gate stopped).
+    extraction that failed, a run the quality gate stopped). Then the rows runs quarantined only for a
+    missing reference are re-checked, not loaded: ``references_ready`` counts those that now find it.
     """
     run_id = raw.run_id_for(as_of)
     settings.warehouse_path.parent.mkdir(parents=True, exist_ok=True)
@@ -230,12 +232,33 @@ def load(
         log.info(
             "removed %s of earlier runs: %s", count(len(abandoned), "abandoned landing slice"), abandoned
         )
+    found = _references_ready(settings, sources, clock)
     return {
         "run_id": run_id,
         "as_of": as_of.isoformat(),
         "warehouse": str(settings.warehouse_path),
         "sources": summary,
-    }
+    } | ({"references_ready": found} if found else {})
+
+
+def _references_ready(settings: Settings, sources: Sequence[str], clock: Clock) -> dict[str, dict]:
+    """Re-check the rows earlier runs quarantined only for a missing reference (`quality.replay.
+    references_ready`) and say plainly how many now find it, and the command that loads them."""
+    found = references_ready(settings, sources, clock)
+    for source, counts in found.items():
+        if n := counts["ready"]:
+            one = n == 1
+            log.warning(
+                "%s: %s quarantined only for a missing reference now %s it and %s a replay (`islandbridge "
+                "quarantine replay %s` loads %s)",
+                source,
+                count(n, "row"),
+                "finds" if one else "find",
+                "awaits" if one else "await",
+                source,
+                "it under its own run" if one else "them under their own runs",
+            )
+    return found
 
 
 def sync(
