@@ -46,7 +46,7 @@ from typing import Any
 from islandbridge.connectors.options import option, parse_options
 from islandbridge.errors import ConfigError, FatalSourceError, count, noun
 
-from .base import Connector, ExtractContext, Sink, Stream, declared_stream, register
+from .base import Connector, ExtractContext, Stream, declared_stream, register
 from .roster_files import LAYOUTS, Layout, Limits, Roster, RosterError, parse_roster, totals_problem
 
 log = logging.getLogger(__name__)
@@ -144,7 +144,7 @@ class CivilFilesConnector(Connector):
 
     def extract(self, ctx: ExtractContext) -> Mapping[str, Any]:
         old = self.stored_state(_upgrade(ctx.state), ctx.sink.scrubbed)
-        run = _Run(self, ctx.sink, dict(old.get("files", {})), dict(old.get("months", {})))
+        run = _Run(self, ctx, dict(old.get("files", {})), dict(old.get("months", {})))
         files, ignored = self._scan()
         for group in sorted({f.group for f in files}):
             run.take_group([f for f in files if f.group == group])
@@ -196,8 +196,11 @@ def classify_name(name: str, street: str | None) -> RosterFile | str:
 class _Run:
     """One extraction's decisions over the roster groups, and the state they leave."""
 
-    def __init__(self, connector: CivilFilesConnector, sink: Sink, files: dict, months: dict) -> None:
-        self.c, self.sink, self.files, self.months = connector, sink, files, months
+    def __init__(
+        self, connector: CivilFilesConnector, ctx: ExtractContext, files: dict, months: dict
+    ) -> None:
+        self.c, self.sink, self.files, self.months = connector, ctx.sink, files, months
+        self.run_id = ctx.run_id
         self.superseded: dict[str, str] = {}
 
     def outcome(self, name: str, stream: str | None, outcome: str, reason: str | None, rows: int = 0) -> None:
@@ -260,7 +263,11 @@ class _Run:
         self.sink.duplicate(f.layout.stream, known["rows"])
         if f.rank > month["rank"]:
             self.months[f.group] = {**month, "file": f.name, "rank": f.rank}
-        reason = f"the same content as {known['file']}, already landed for {f.month}"
+        landed = f"landed in run {known['run']}" if "run" in known else "already landed"
+        if known["file"] == f.name:  # the file an earlier run landed, still in the folder as it was
+            reason = f"unchanged since it {landed.removeprefix('already ')} for {f.month}"
+        else:
+            reason = f"the same content as {known['file']}, {landed} for {f.month}"
         self.outcome(f.name, f.layout.stream, "duplicate", reason, known["rows"])
         log.info("%s: %s: %s; %s", self.c.name, f.name, reason, count(known["rows"], "duplicate row"))
 
@@ -336,6 +343,7 @@ class _Run:
             "month": f.month,
             "rows": read,
             "sha": sha,
+            "run": self.run_id,
         }
         self.months[f.group] = {"file": f.name, "rank": f.rank, "sha": sha, "keys": keys}
 

@@ -48,8 +48,10 @@ from islandbridge.privacy.configured import open_vault, quarantine_keyring
 from islandbridge.privacy.scrub import Scrubber
 from islandbridge.privacy.sealing import KNOWN_NAMES, LoadPrivacy, landed_names, stream_privacy
 from islandbridge.privacy.vault import Vault
-from islandbridge.quality import validate_run
+from islandbridge.quality import QualityGateError, validate_run
 from islandbridge.quality.config import QualityConfig
+from islandbridge.quality.gate import record_stop
+from islandbridge.quality.replay import references_ready
 from islandbridge.warehouse.core import build_core
 from islandbridge.warehouse.marts import build_marts, options_of, require_marts_of
 from islandbridge.warehouse.retention import check_window
@@ -156,14 +158,24 @@ def extract(settings: Settings, source: str, as_of: dt.datetime) -> dict[str, An
     return {"source": source, "run_id": run_id, "landing": writer.base, "counts": counts}
 
 
-def validate(settings: Settings, as_of: dt.datetime, sources: Sequence[str]) -> dict[str, Any]:
-    """Run the quality gate over the landed sources of the run ending at ``as_of``.
+def validate(
+    settings: Settings, as_of: dt.datetime, sources: Sequence[str], clock: Clock = utc_now
+) -> dict[str, Any]:
+    """Run the quality gate over the landed sources of the run ending at ``as_of`` (an as-of ahead of
+    ``clock``: an event log's volume is measured up to it).
 
-    Raises ``QualityGateError`` (critical failure: nothing was loaded) or ``QualityCheckBrokenError``
+    Raises ``QualityGateError`` (critical failure: nothing was loaded, the stop is noted in
+    ``meta.gate_stops``, `quality.gate.record_stop`) or ``QualityCheckBrokenError``
     (a check itself failed). Returns the gate's summary: counts, warnings and the report's path.
     """
     with timed("validate", ", ".join(sources), log) as step:
-        gate = validate_run(settings, raw.run_id_for(as_of), as_of, list(sources), settings.quality)
+        try:
+            gate = validate_run(
+                settings, raw.run_id_for(as_of), as_of, list(sources), settings.quality, clock=clock
+            )
+        except QualityGateError as stopped:  # nothing loaded; `islandbridge runs` lists the stop
+            record_stop(settings, stopped.result, as_of, clock())
+            raise
         step.details.update(
             expectations=len(gate.results),
             warnings=len(gate.warnings),
@@ -180,7 +192,8 @@ def load(
     Rows are pseudonymised on the way in: direct identifiers are sealed in the vault, free text is
     scrubbed, connector quarantine is sealed (`islandbridge.privacy.sealing`). Each source's landed
     extract is deleted once its load has committed, and so are the slices earlier runs left behind (an
-    extraction that failed, a run the quality gate stopped).
+    extraction that failed, a run the quality gate stopped). Then the rows runs quarantined only for a
+    missing reference are re-checked, not loaded: ``references_ready`` counts those that now find it.
     """
     run_id = raw.run_id_for(as_of)
     settings.warehouse_path.parent.mkdir(parents=True, exist_ok=True)
@@ -219,12 +232,33 @@ def load(
         log.info(
             "removed %s of earlier runs: %s", count(len(abandoned), "abandoned landing slice"), abandoned
         )
+    found = _references_ready(settings, sources, clock)
     return {
         "run_id": run_id,
         "as_of": as_of.isoformat(),
         "warehouse": str(settings.warehouse_path),
         "sources": summary,
-    }
+    } | ({"references_ready": found} if found else {})
+
+
+def _references_ready(settings: Settings, sources: Sequence[str], clock: Clock) -> dict[str, dict]:
+    """Re-check the rows earlier runs quarantined only for a missing reference (`quality.replay.
+    references_ready`) and say plainly how many now find it, and the command that loads them."""
+    found = references_ready(settings, sources, clock)
+    for source, counts in found.items():
+        if n := counts["ready"]:
+            one = n == 1
+            log.warning(
+                "%s: %s quarantined only for a missing reference now %s it and %s a replay (`islandbridge "
+                "quarantine replay %s` loads %s)",
+                source,
+                count(n, "row"),
+                "finds" if one else "find",
+                "awaits" if one else "await",
+                source,
+                "it under its own run" if one else "them under their own runs",
+            )
+    return found
 
 
 def sync(
@@ -253,7 +287,7 @@ def sync(
     names = list(sources) if sources else whole
     for name in progress(names, desc="extract"):
         extract(settings, name, as_of)
-    gate = validate(settings, as_of, names)
+    gate = validate(settings, as_of, names, clock)
     summary = load(settings, as_of, names, clock)
     summary["quality"] = gate
     if reconcile_identities:

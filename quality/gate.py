@@ -9,7 +9,8 @@ For each source and stream of the run, on the Parquet in the landing zone (the w
    rosters their totals (``tablechecks``), each decided by a GX expectation on a small frame.
 
 A failed ``critical`` check raises ``QualityGateError`` (source, expectation, observed value) after the
-report is written; nothing else is touched, so the warehouse stays byte-for-byte as it was. Otherwise
+report is written; nothing else is touched, so the warehouse stays byte-for-byte as it was (the
+pipeline's validate step then notes the stop, `record_stop`). Otherwise
 rows failing ``row`` checks are sealed into ``meta.quality_quarantine``, the summary goes to
 ``meta.quality_results``, and the landing slice is rewritten without those rows (``slices``), so the
 unchanged loader books them as quarantined. ``warning`` failures are recorded and reported.
@@ -79,7 +80,7 @@ def validate_run(
     kinds = {s: settings.source(s).kind for s in sources}
     _check_overrides(cfg, {name: src.kind for name, src in settings.sources.items()}, tables)
     started = time.perf_counter()
-    outcomes = validate_streams(settings, cfg, run_id, CheckContext(as_of), kinds, tables)
+    outcomes = validate_streams(settings, cfg, run_id, CheckContext(as_of, now=clock()), kinds, tables)
     results = [r for o in outcomes for r in o.results]
     gate = GateResult(run_id, as_of.isoformat(), not any(r.is_critical_failure for r in results), results)
     gate.quarantined = _nested(outcomes, lambda f: f.num_rows)
@@ -93,10 +94,8 @@ def validate_run(
     )
     for warning in gate.warnings:
         log.warning("quality warning: %s", warning.describe())
-    if not gate.passed:
-        message = gate_message(gate)
-        log.error("%s", message)
-        raise QualityGateError(message, gate)
+    if not gate.passed:  # said once, by whoever reports the error (the command line, the task's log)
+        raise QualityGateError(gate_message(gate), gate)
     _commit(settings, cfg, gate, outcomes, list(kinds), keyring, clock)
     gate.timings["total_s"] = round(time.perf_counter() - started, 3)
     log.debug(
@@ -110,12 +109,45 @@ def validate_run(
     return gate
 
 
+STOPS_DDL = """
+CREATE SCHEMA IF NOT EXISTS meta;
+CREATE TABLE IF NOT EXISTS meta.gate_stops (
+    run_id VARCHAR PRIMARY KEY, as_of TIMESTAMPTZ, stopped_at TIMESTAMPTZ, failed_checks VARCHAR[],
+    report VARCHAR
+);
+"""
+
+
+def record_stop(settings: Settings, gate: GateResult, as_of: dt.datetime, at: dt.datetime) -> None:
+    """Note in ``meta.gate_stops`` that the gate stopped ``gate``'s run (nothing else is written): the
+    names of its failed checks and its report's path, for ``islandbridge runs``. A later stop of the same
+    run replaces the note; a later load of it leaves the note as history."""
+    settings.warehouse_path.parent.mkdir(parents=True, exist_ok=True)
+    con = raw.connect(str(settings.warehouse_path), resources=settings.duckdb)
+    try:
+        con.execute(STOPS_DDL)
+        con.execute(
+            "INSERT OR REPLACE INTO meta.gate_stops VALUES (?, ?, ?, ?, ?)",
+            [gate.run_id, as_of, at, [r.name for r in gate.critical_failures], str(gate.report_path)],
+        )
+    finally:
+        con.close()
+
+
 def gate_message(gate: GateResult) -> str:
     lines = "\n  - ".join(r.describe() for r in gate.critical_failures)
+    ahead = max((r.observed.get("as_of_ahead_h", 0) for r in gate.critical_failures), default=0)
+    advice = (
+        f"The run's as-of lies {ahead} h ahead of the clock: its day has not ended, and its volume was "
+        "measured over the hours up to now; sync a day that has ended, or this one once it has."
+        if ahead
+        else "Fix the source and extract again; if the change is expected, set "
+        "quality.checks.<source>.<stream>.<check>.severity: warning and re-run."
+    )
     return (
-        f"quality gate stopped run {gate.run_id}: {count(len(gate.critical_failures), 'critical failure')}, nothing "
-        f"was loaded:\n  - {lines}\nReport: {gate.report_path}. Fix the source and extract again; if the "
-        "change is expected, set quality.checks.<source>.<stream>.<check>.severity: warning and re-run."
+        f"quality gate stopped run {gate.run_id}: {count(len(gate.critical_failures), 'critical failure')}, "
+        f"nothing was loaded:\n  - {lines}\nReport (what each check found): {gate.report_path}; "
+        f"`islandbridge runs` lists the stop. {advice}"
     )
 
 

@@ -13,6 +13,13 @@ as one more content-addressed part of the run, listed in ``meta.raw_parts`` in t
 Exactly once: replayed rows are never picked again, and a row whose record key the run already holds in
 the raw table is left in quarantine. Rows of runs not (yet) loaded are not replayed.
 
+``references_ready`` runs after every load (`pipeline.load`): it re-checks, without loading
+(``check_only``), the rows set aside only because a record they reference was not there (``exists_in``:
+a backfill's grid visit whose resident's only version is dated after its as-of, landed by a later run),
+so the run can say how many now find it and the command that loads them. It does not load them itself:
+rows added to a past run after its reconciliation make a re-run of a later day differ from the in-order
+run (`pipeline.sync`'s guarantee), so adding them stays an operator's decision.
+
 Example::
 
     replay(settings, "registry")       # ReplayResult(checked=3, loaded=1, still_failing=2, ...)
@@ -67,8 +74,12 @@ def replay(
     keyring: KeyRing | None = None,
     tables: Tables | None = None,
     clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+    referential_only: bool = False,
+    check_only: bool = False,
 ) -> ReplayResult:
-    """Re-check the pending quarantined rows of ``source`` (optionally of one run) and load those that pass.
+    """Re-check the pending quarantined rows of ``source`` (optionally of one run) and load those that pass;
+    with ``referential_only``, only the rows whose every failed check is an ``exists_in`` reference; with
+    ``check_only``, nothing is loaded or marked (``loaded`` then counts the rows that would be).
 
     Raises ``QuarantineError`` (no warehouse, a row that fails to decrypt), ``QualityConfigError``.
     """
@@ -81,14 +92,23 @@ def replay(
         raise QuarantineError(f"no warehouse at {settings.warehouse_path}: nothing to replay")
     con = storage.connect(resources=settings.duckdb)
     con.execute("SET enable_progress_bar = false")  # a bar on stderr in every task log helps nobody
-    vault = open_vault(settings)
+    vault = None
     try:
         con.execute(f"ATTACH '{str(settings.warehouse_path).replace(chr(39), chr(39) * 2)}' AS wh")
         result = ReplayResult()
-        privacy = _Pseudonymise(vault, kind)
+        pending = {}
         for (run, stream, as_of), rows in _pending(con, source, run_id).items():
+            checks = [_resolved(cfg, source, stream, c) for c in tables[kind, stream].suite]
+            refs = {c.id for c in checks if c.kind == "exists_in"}
+            rows = [r for r in rows if not referential_only or set(r["expectations_failed"]) <= refs]
+            if rows:
+                pending[run, stream, as_of] = (rows, checks)
+        if not pending:
+            return result
+        vault = None if check_only else open_vault(settings)
+        privacy = None if vault is None else _Pseudonymise(vault, kind)
+        for (run, stream, as_of), (rows, checks) in pending.items():
             table = tables[kind, stream]
-            checks = [_resolved(cfg, source, stream, c) for c in table.suite]
             _replay_group(
                 con,
                 ring,
@@ -104,8 +124,30 @@ def replay(
             )
         return result
     finally:
-        vault.close()
+        if vault is not None:
+            vault.close()
         con.close()
+
+
+def references_ready(
+    settings: Settings, sources: Sequence[str], clock: Callable[[], dt.datetime]
+) -> dict[str, dict]:
+    """After a load: per source of ``sources`` holding pending rows the gate set aside only for a missing
+    reference, ``{"ready": rows that now find it, "waiting": rows that still do not}``; nothing is loaded
+    (`replay` with ``referential_only`` and ``check_only``)."""
+    found = {}
+    for source in sources:
+        result = replay(
+            settings,
+            source,
+            quality_config=settings.quality,
+            clock=clock,
+            referential_only=True,
+            check_only=True,
+        )
+        if result.checked:
+            found[source] = {"ready": result.loaded, "waiting": result.still_failing}
+    return found
 
 
 class _Pseudonymise:
@@ -171,7 +213,7 @@ def _replay_group(
     checks,
     now: dt.datetime,
     result: ReplayResult,
-    privacy: _Pseudonymise,
+    privacy: _Pseudonymise | None,
 ) -> None:
     stream, target = table.stream, f"wh.raw.{q(source + '__' + table.stream)}"
     rows = pa.Table.from_pylist(
@@ -193,7 +235,8 @@ def _replay_group(
     result.checked += rows.num_rows
     result.still_failing += rows.num_rows - passing.num_rows
     if passing.num_rows:
-        _load(con, target, table, source, run, passing, now, privacy)
+        if privacy is not None:  # else only checking
+            _load(con, target, table, source, run, passing, now, privacy)
         result.loaded += passing.num_rows
         result.loaded_keys[f"{run}/{stream}"] = passing[RECORD_KEY].to_pylist()
 

@@ -62,10 +62,12 @@ _EPOCH_MS = r"-?[0-9]{1,15}"
 class CheckContext:
     """What checks are relative to: the run's as-of instant, and for a log read after it, when the part
     read arrived as its connector estimated it (``reference_ms`` in the stream's state; the ``arrival``
-    bound is that when it lies more than an hour after the as-of, else the as-of)."""
+    bound is that when it lies more than an hour after the as-of, else the as-of), and the clock's reading
+    when the gate ran (``now``: an event log's volume is measured up to it, `tablechecks.flow`)."""
 
     as_of: dt.datetime
     arrival_ms: int | None = None
+    now: dt.datetime | None = None
 
     def for_state(self, state: object) -> CheckContext:
         """This context with the ``arrival`` of a stream's landed state (``{"reference_ms": epoch ms}``)."""

@@ -13,6 +13,8 @@ Each computes plain numbers in DuckDB (over the landed rows and, read-only, the 
   run's (``meta.run_sources``), once two earlier runs give the previous interval; not judged when the
   previous run read the log as it stood more than an hour after its own as-of (a backfill or a late run:
   its state's ``reference_ms``, `connectors.iot_clock`), whose count then covers more than its interval.
+  This run's interval is measured up to the clock (``now``) when its as-of lies ahead of it (a day that
+  has not ended): the hours still to come hold no events yet, and are not silence.
 * **roster_totals** — for each roster file landed: landed + connector-quarantined rows equal the rows the
   connector read from it, and the landed amounts add up to the file's own 合计 row (re-read from the
   roster folder, checked by sha256; reported as not verified when the file is not reachable here).
@@ -75,8 +77,13 @@ def population(con, source: str, stream: str, run_id: str, view: str, deleted: s
     }
 
 
-def flow(con, source: str, stream: str, as_of: dt.datetime, read_now: int) -> dict[str, Any] | None:
-    """Records read per hour now against the previous run's, or ``None`` without two earlier runs."""
+def flow(
+    con, source: str, stream: str, as_of: dt.datetime, read_now: int, now: dt.datetime | None = None
+) -> dict[str, Any] | None:
+    """Records read per hour now against the previous run's, or ``None`` without two earlier runs.
+
+    ``now`` is the clock's reading: an as-of ahead of it is measured up to it, and the result says so
+    (``as_of_ahead_h``), e.g. ``flow(con, "iot", "events", as_of, 600, now=clock())``."""
     if not has_table(con, "meta", "runs"):
         return None
     runs = con.execute(
@@ -101,15 +108,18 @@ def flow(con, source: str, stream: str, as_of: dt.datetime, read_now: int) -> di
         [prev_id, source, stream],
     ).fetchall()[0][0]
     hours_prev = (prev_at - prevprev_at).total_seconds() / 3600
-    hours_now = (as_of - prev_at).total_seconds() / 3600
+    until = as_of if now is None else min(as_of, now)
+    hours_now = (until - prev_at).total_seconds() / 3600
     if not prev_read or hours_prev <= 0 or hours_now <= 0:
         return None
     rate_prev, rate_now = prev_read / hours_prev, read_now / hours_now
+    ahead = {"as_of_ahead_h": round((as_of - until).total_seconds() / 3600, 1)} if until < as_of else {}
     return {
         "previous_run": prev_id,
         "previous_per_hour": round(rate_prev, 2),
         "per_hour": round(rate_now, 2),
         "kept_share": round(rate_now / rate_prev, 4),
+        **ahead,
     }
 
 

@@ -293,7 +293,7 @@ class _StreamValidator:
             return None
         if self.table.volume == "flow":
             read = int(out.landing.streams[out.stream]["read"])
-            return tablechecks.flow(self.con, out.source, out.stream, self.ctx.as_of, read)
+            return tablechecks.flow(self.con, out.source, out.stream, self.ctx.as_of, read, self.ctx.now)
         deleted = out.landing.deleted()
         self.con.register("_deleted", deleted.filter(pc.equal(deleted["stream"], out.stream)))
         try:

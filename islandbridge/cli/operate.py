@@ -221,21 +221,50 @@ def _runs(args) -> int:
     settings = settings_of(args, with_sources=False)
     con = raw.connect(str(settings.warehouse_path), read_only=True, resources=settings.duckdb)
     try:
-        rows = con.execute(
-            "SELECT run_id, as_of, status, finished_at FROM meta.runs ORDER BY as_of DESC LIMIT ?",
-            [args.limit],
-        ).fetchall()
+        rows = con.execute("SELECT run_id, as_of, status, finished_at FROM meta.runs").fetchall()
+        stops = _gate_stops(con)
+        known = {r[0] for r in rows}
+        rows += [(run, as_of, STOPPED, at) for run, (as_of, at, _) in stops.items() if run not in known]
+        rows = sorted(rows, key=lambda r: r[1], reverse=True)[: args.limit]
         if rows:
             print("times in Asia/Shanghai (+08:00)")
         for run_id, as_of, status, finished in rows:
             print(
                 f"{run_id}  as of {local_time(as_of, 'seconds')}  {status}  "
-                f"finished {local_time(finished, 'seconds') or '-'}"
+                f"{'at' if status == STOPPED else 'finished'} {local_time(finished, 'seconds') or '-'}"
             )
-            print(raw.format_accounting(raw.run_summary(con, run_id), indent="    "))
+            if run_id in stops:  # a run loaded after a stop, or re-run and stopped, keeps the stop's line
+                print(f"    {stops[run_id][2]}{_stop_order(status, finished, stops[run_id][1])}")
+            if status != STOPPED:
+                print(raw.format_accounting(raw.run_summary(con, run_id), indent="    "))
     finally:
         con.close()
     return 0
+
+
+STOPPED = "stopped: quality gate"
+
+
+def _stop_order(status: str, finished: object, stopped: object) -> str:
+    if status == STOPPED or finished is None:
+        return ""
+    return " (before this load)" if stopped < finished else " (a re-run; the load above stands)"
+
+
+def _gate_stops(con) -> dict[str, tuple]:
+    """Per run the quality gate stopped (``meta.gate_stops``): its as-of, when, and a line naming its
+    failed checks and its report."""
+    if not storage.has_table(con, "meta.gate_stops"):
+        return {}
+    found = con.execute("SELECT run_id, as_of, stopped_at, failed_checks, report FROM meta.gate_stops")
+    return {
+        run_id: (
+            as_of,
+            at,
+            f"stopped by the quality gate at {local_time(at, 'seconds')}: {', '.join(checks)}; report {report}",
+        )
+        for run_id, as_of, at, checks, report in found.fetchall()
+    }
 
 
 def _quarantine_list(args) -> int:

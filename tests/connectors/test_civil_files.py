@@ -207,6 +207,30 @@ def test_same_file_again_lands_nothing_but_the_same_bytes_for_another_month_do(f
     assert {r["_record_key"] for r in next_month.rows["dibao"]} == {f"dibao:202612:{i}" for i in (1, 2, 3)}
 
 
+def test_a_file_landed_before_is_said_unchanged_and_a_renamed_copy_names_the_original(
+    folder: Path, tmp_path: Path, caplog
+):
+    """Read again, the landed file is 'unchanged since it landed in run X', not 'the same content as'
+    itself; a correction with the very same bytes names the file and the run it repeats."""
+    caplog.set_level(logging.INFO)
+    (folder / roster_name()).write_bytes(dibao_xlsx([dibao_row(i) for i in (1, 2)]))
+    first = extract(folder, tmp_path)
+    caplog.clear()
+    again = extract(folder, tmp_path, first.state)
+    (line,) = [r.getMessage() for r in caplog.records if roster_name() in r.getMessage()]
+    landed_in = next(iter(first.state["files"].values()))["run"]
+    assert f"unchanged since it landed in run {landed_in} for 202611" in line
+    assert "same content" not in line
+    caplog.clear()
+    shutil.copy(folder / roster_name(), folder / roster_name(correction="_更正"))
+    extract(folder, tmp_path, again.state)
+    (line,) = [r.getMessage() for r in caplog.records if "duplicate row" in r.getMessage()]
+    assert (
+        f"{roster_name(correction='_更正')}: the same content as {roster_name()}, landed in run {landed_in}"
+        in line
+    )
+
+
 def test_two_files_claiming_one_version_are_both_rejected(folder: Path, tmp_path: Path):
     """An .xlsx and a .csv of the same version would collide on record keys: neither is landed."""
     (folder / roster_name("高龄补贴", ext="csv")).write_bytes(senior_csv([senior_row(1)]))

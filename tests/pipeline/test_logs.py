@@ -66,3 +66,21 @@ def test_the_command_lines_handler_shows_our_info_and_others_warnings_only():
     assert not flt.filter(record("airflow.models", logging.INFO))
     assert flt.filter(record("airflow.models", logging.WARNING))
     assert logs._OursOrWarnings(verbose=1).filter(record("airflow.models", logging.INFO))
+
+
+def test_command_line_log_times_show_the_zone_of_islandbridge_runs():
+    """04:34:19 UTC is logged as 12:34:19+08:00 (Asia/Shanghai, as `runs` and the reports), on any machine."""
+    import datetime as dt
+
+    root, out = logging.getLogger(), io.StringIO()
+    saved = root.handlers[:]
+    root.handlers = []  # a command-line process: no host handlers yet
+    try:
+        for verbose, shown in ((0, "12:34:19+08:00 "), (1, "2026-12-07 12:34:19+08:00 INFO ")):
+            logs.setup_logging(verbose, stream=out)
+            record = logging.LogRecord("islandbridge", logging.INFO, __file__, 1, "load: done", None, None)
+            record.created = dt.datetime(2026, 12, 7, 4, 34, 19, tzinfo=dt.UTC).timestamp()
+            assert root.handlers[0].format(record).startswith(shown)
+            root.handlers = []
+    finally:
+        root.handlers = saved

@@ -226,6 +226,36 @@ def test_flow_volume_compares_records_per_hour_with_the_previous_run(tmp_path):
     assert flow(gate_con, "iot", "events", days[1], read_now=600) is None  # one earlier run: no baseline
 
 
+def test_flow_volume_of_a_day_not_ended_is_measured_up_to_the_clock(tmp_path):
+    """As of tonight's midnight at 06:00: 600 events in the 6 h gone are the previous day's 100 an hour;
+    the 18 h still to come are not counted as silence, but a day that has ended is judged whole."""
+    from islandbridge.quality.tablechecks import flow
+
+    path = tmp_path / "wh.duckdb"
+    con, days = _two_loaded_runs(path, 2400)
+    con.close()
+    gate_con = duckdb.connect()
+    gate_con.execute(f"ATTACH '{path}' AS wh (READ_ONLY)")
+    found = flow(gate_con, "iot", "events", AS_OF, read_now=600, now=days[1] + dt.timedelta(hours=6))
+    assert found["per_hour"] == 100.0 and found["kept_share"] == 1.0 and found["as_of_ahead_h"] == 18.0
+    ended = flow(gate_con, "iot", "events", AS_OF, read_now=0, now=AS_OF + dt.timedelta(hours=1))
+    assert ended["kept_share"] == 0.0 and "as_of_ahead_h" not in ended  # a real outage still fails
+
+
+def test_a_gate_stopped_ahead_of_the_clock_says_the_day_has_not_ended():
+    """The advice for a volume measured before the day ended is to wait, not to fix the source."""
+    from islandbridge.quality.gate import gate_message
+    from islandbridge.quality.results import CheckResult, GateResult
+
+    def stopped(observed: dict) -> str:
+        result = CheckResult("iot", "events", "volume", "volume:flow", "critical", False, observed=observed)
+        return gate_message(GateResult("ib_x", AS_OF.isoformat(), False, [result]))
+
+    ahead = stopped({"per_hour": 1.0, "kept_share": 0.01, "as_of_ahead_h": 11.3})
+    assert "11.3 h ahead of the clock" in ahead and "Fix the source" not in ahead
+    assert "Fix the source" in stopped({"per_hour": 0.0, "kept_share": 0.0})
+
+
 def test_flow_volume_is_not_judged_after_a_run_that_read_the_log_late(tmp_path):
     """A backfill: the previous run read the log as it stood long after its own as-of (its arrival
     reference, ``reference_ms`` in its state), so this run finds little new, and that is no drop."""

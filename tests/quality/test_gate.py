@@ -4,6 +4,7 @@ and leave the warehouse byte-for-byte as it was."""
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 import re
@@ -17,7 +18,7 @@ from islandbridge.quality import QualityGateError, quarantine
 from islandbridge.quality.commands import format_entries, quarantine_list, quarantine_show
 from islandbridge.quality.quarantine import CONNECTOR, GATE, QuarantineError
 from islandbridge.quality.slices import LandingSlice
-from tests.quality.conftest import Workspace, set_values
+from tests.quality.conftest import LOADED_AT, Workspace, set_values
 
 DAY = "2026-11-20"
 RUN = "ib_20261120T160000Z"
@@ -398,6 +399,58 @@ def test_critical_defects_stop_the_run_and_leave_the_warehouse_byte_for_byte(cle
         }
     }
     assert ws.gate(DAY, ["registry", "civil"], relaxed).passed
+
+
+def test_a_run_the_gate_stopped_is_listed_by_runs_and_a_fixed_rerun_loads(
+    workspace_factory, monkeypatch, capsys
+):
+    """The validate step notes a stop in meta.gate_stops (failed checks, report; no values), `runs` lists
+    it and the message says so; extracting the day again and passing loads it as before."""
+    from islandbridge import pipeline
+    from islandbridge.cli import main
+    from islandbridge.config import parse_as_of
+
+    ws = workspace_factory()
+    ws.extract(DAY, ["registry"])
+    ws.edit(DAY, "registry", "t_jm", lambda rows: [{**r, "nickname": "阿明"} for r in rows])
+    with pytest.raises(QualityGateError) as caught:  # stopped the morning before the load below
+        pipeline.validate(
+            ws.settings, parse_as_of(DAY), ["registry"], clock=lambda: LOADED_AT - dt.timedelta(hours=1)
+        )
+    assert "`islandbridge runs` lists the stop" in str(caught.value)
+    for name, value in ws.environ.items():
+        monkeypatch.setenv(name, value)
+    capsys.readouterr()
+    assert main(["runs", "--config", str(ws.config)]) == 0
+    listed = capsys.readouterr().out
+    assert f"{RUN}  as of 2026-11-21 00:00:00+08:00  stopped: quality gate  at" in listed
+    assert "registry.t_jm.columns_match; report " + str(caught.value.result.report_path) in listed
+    assert "阿明" not in listed
+
+    ws.extract(DAY, ["registry"])  # fixed at the source: extracted again, it passes and loads
+    pipeline.validate(ws.settings, parse_as_of(DAY), ["registry"])
+    ws.load(DAY, ["registry"])
+    assert main(["runs", "--config", str(ws.config)]) == 0
+    listed = capsys.readouterr().out
+    assert (
+        f"{RUN}  as of 2026-11-21 00:00:00+08:00  loaded" in listed and "stopped: quality gate" not in listed
+    )
+    assert "    stopped by the quality gate at" in listed and "before this load" in listed
+
+
+def test_the_command_line_says_a_gate_stop_once(workspace_factory, monkeypatch, capsys, caplog):
+    """The stop's message is the command's error line only: the gate does not also log it."""
+    from islandbridge.cli import main
+
+    ws = workspace_factory()
+    ws.extract(DAY, ["registry"])
+    ws.edit(DAY, "registry", "t_jm", lambda rows: [{**r, "nickname": None} for r in rows])
+    for name, value in ws.environ.items():
+        monkeypatch.setenv(name, value)
+    capsys.readouterr()
+    assert main(["validate", "--as-of", DAY, "--source", "registry", "--config", str(ws.config)]) == 5
+    assert capsys.readouterr().err.count("quality gate stopped run") == 1
+    assert not [r for r in caplog.records if "quality gate stopped run" in r.getMessage()]
 
 
 def test_a_connectors_record_key_holding_an_id_number_is_listed_scrubbed(tmp_path):

@@ -81,24 +81,40 @@ def test_a_next_run_still_quarantines_a_reference_neither_landed_nor_in_the_ware
     assert gate.excluded_keys == {"registry": {"t_jm": [f"t_jm:{jmid}"]}}
 
 
-def test_replay_loads_a_fixed_row_exactly_once(workspace_factory):
+def test_a_load_that_brings_a_missing_reference_says_the_rows_awaiting_a_replay(workspace_factory, caplog):
+    """A resident set aside only because its house was not there: the load that lands the house says one
+    row now finds it and names the command; the replay loads it under its own run, once. A row that also
+    failed another check is not counted."""
     ws = workspace_factory("replay", private=True)
     with _registry(ws) as db:
-        jmid, gxsj = db.execute("SELECT jmid, gxsj FROM t_jm ORDER BY jmid LIMIT 1").fetchone()
-        db.execute("UPDATE t_jm SET fwbh = 'FW9999999' WHERE jmid = ?", [jmid])
+        (jmid,), (other,) = db.execute("SELECT jmid FROM t_jm ORDER BY jmid LIMIT 2").fetchall()
+        db.execute("UPDATE t_jm SET fwbh = 'FW9999999' WHERE jmid IN (?, ?)", [jmid, other])
+        db.execute("UPDATE t_jm SET xb = '9' WHERE jmid = ?", [other])
     key = f"t_jm:{jmid}"
     gate = ws.sync("2026-11-20", REGISTRY)
-    assert gate.excluded_keys == {"registry": {"t_jm": [key]}}
-    assert quarantine_replay(ws.settings, "registry") == {"checked": 1, "loaded": 0, "still_failing": 1}
+    assert gate.excluded_keys == {"registry": {"t_jm": [key, f"t_jm:{other}"]}}
+    assert quarantine_replay(ws.settings, "registry") == {"checked": 2, "loaded": 0, "still_failing": 2}
 
     with _registry(ws) as db:  # the fix at the source: the registry gets the house; the next sync lands it
         db.execute(
             "INSERT INTO t_fw SELECT 'FW9999999', xqbm, ld, dy, '9999', wgbm, '2026-11-21 09:00:00' "
             "FROM t_fw LIMIT 1"
         )
-    ws.sync("2026-11-21", REGISTRY)
-    assert quarantine_replay(ws.settings, "registry") == {"checked": 1, "loaded": 1, "still_failing": 0}
-    assert quarantine_replay(ws.settings, "registry") == {"checked": 0, "loaded": 0, "still_failing": 0}
+    ws.extract("2026-11-21", REGISTRY)
+    ws.gate("2026-11-21", REGISTRY)
+    caplog.clear()
+    loaded = ws.load("2026-11-21", REGISTRY)
+    assert loaded["references_ready"] == {"registry": {"ready": 1, "waiting": 0}}
+    assert (
+        "registry: 1 row quarantined only for a missing reference now finds it and awaits a replay "
+        "(`islandbridge quarantine replay registry` loads it under its own run)" in caplog.text
+    )
+    assert quarantine_replay(ws.settings, "registry") == {"checked": 2, "loaded": 1, "still_failing": 1}
+    assert quarantine_replay(ws.settings, "registry") == {"checked": 1, "loaded": 0, "still_failing": 1}
+    ws.extract("2026-11-22", REGISTRY)
+    ws.gate("2026-11-22", REGISTRY)
+    assert "references_ready" not in ws.load("2026-11-22", REGISTRY)  # the other row failed xb_known too
+    assert [e.record_key for e in quarantine_list(ws.settings)] == [f"t_jm:{other}"]
 
     assert ws.query("SELECT _run_id FROM raw.registry__t_jm WHERE _record_key = ?", [key]) == [
         ("ib_20261120T160000Z",)
@@ -107,6 +123,6 @@ def test_replay_loads_a_fixed_row_exactly_once(workspace_factory):
         "SELECT read, landed, quarantined, duplicates FROM meta.run_sources "
         "WHERE run_id = 'ib_20261120T160000Z' AND source = 'registry' AND stream = 't_jm'"
     )[0]
-    assert read == landed + quarantined + duplicates and quarantined == 0
-    assert quarantine_list(ws.settings) == []
-    assert [e.replayed_at is not None for e in quarantine_list(ws.settings, include_replayed=True)] == [True]
+    assert read == landed + quarantined + duplicates and quarantined == 1
+    replayed = [e.record_key for e in quarantine_list(ws.settings, include_replayed=True) if e.replayed_at]
+    assert replayed == [key]
