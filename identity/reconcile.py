@@ -135,7 +135,7 @@ def _reconcile_one(
         result = _assign(mac_key, records, found, base, paired, remembered.hints(con, run_id, records))
     keys = result.per_record
     new_map = _identity_map(records, found, keys)
-    rekeys = remembered.lost(con, run_id, new_map, pc.unique(base.previous["person_key"]).to_pylist())
+    rekeys = remembered.lost(con, run_id, new_map, base.previous)
     with _timed(timings, "churn"):
         changes, churn_summary = _churn(
             records, (base.previous, new_map, paired), result, (previous_links, ends, prints, decided)

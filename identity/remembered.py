@@ -61,13 +61,18 @@ def hints(con: duckdb.DuckDBPyConnection, run_id: str, records: pa.Table) -> pa.
 
 
 def lost(
-    con: duckdb.DuckDBPyConnection, run_id: str, new_map: pa.Table, previous_keys: Iterable[str]
+    con: duckdb.DuckDBPyConnection, run_id: str, new_map: pa.Table, previous_map: pa.Table
 ) -> list[tuple[str, str, str | None]]:
     """Events (``rekey``, old, new) or (``retire``, old, None) for the remembered keys of the runs up to
     ``run_id`` that the map after it (``new_map``: system, record_key, person_key) no longer carries, nor
-    the previous map (its own events tell where those went), nor a later remembered run."""
+    the previous map (its own events tell where those went), nor a later remembered run. None (at once)
+    on a day with nothing remembered up to it."""
+    if not con.execute(
+        "SELECT count(*) FROM meta.identity_keys_forgotten WHERE run_id <= ?", [run_id]
+    ).fetchall()[0][0]:
+        return []
     con.register("_ib_new_keys", new_map.select(["system", "record_key", "person_key"]))
-    con.register("_ib_previous_keys", pa.table({"person_key": pa.array(list(previous_keys), pa.string())}))
+    con.register("_ib_previous_keys", previous_map.select(["person_key"]))
     try:
         rows = con.execute(
             """

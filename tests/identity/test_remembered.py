@@ -24,29 +24,28 @@ def con():
 
 
 def _map(rows: dict) -> pa.Table:
-    keys = list(rows)
-    return pa.table(
-        {
-            "system": [s for s, _ in keys],
-            "record_key": [k for _, k in keys],
-            "person_key": list(rows.values()),
-        }
-    )
+    """A map (system, record_key, person_key) of ``{(system, record_key): person_key}``."""
+    columns = zip(*[(s, k, p) for (s, k), p in rows.items()], strict=True) if rows else ((), (), ())
+    names = ("system", "record_key", "person_key")
+    return pa.table({n: pa.array(list(c), pa.string()) for n, c in zip(names, columns, strict=True)})
+
+
+NONE = _map({})
 
 
 def test_a_forgotten_key_no_map_carries_is_redirected_to_where_its_records_went(con):
     new_map = _map({REG: "pk_new", GRID: "pk_new", IOT: "pk_later"})
-    assert remembered.lost(con, "r2", new_map, []) == [("rekey", "pk_old", "pk_new")]
+    assert remembered.lost(con, "r2", new_map, NONE) == [("rekey", "pk_old", "pk_new")]
 
 
 def test_a_forgotten_key_whose_records_are_gone_is_retired(con):
-    assert remembered.lost(con, "r2", _map({IOT: "pk_later"}), []) == [("retire", "pk_old", None)]
+    assert remembered.lost(con, "r2", _map({IOT: "pk_later"}), NONE) == [("retire", "pk_old", None)]
 
 
 def test_a_key_the_map_a_previous_map_or_a_later_forgotten_run_carries_is_not_lost(con):
-    assert remembered.lost(con, "r2", _map({REG: "pk_old"}), []) == []
-    assert remembered.lost(con, "r2", _map({REG: "pk_new"}), ["pk_old"]) == []
-    assert remembered.lost(con, "r1", _map({REG: "pk_new"}), []) == []  # r2 not reconciled yet
+    assert remembered.lost(con, "r2", _map({REG: "pk_old"}), NONE) == []
+    assert remembered.lost(con, "r2", _map({REG: "pk_new"}), _map({GRID: "pk_old"})) == []
+    assert remembered.lost(con, "r1", _map({REG: "pk_new"}), NONE) == []  # r2 not reconciled yet
 
 
 def test_hints_come_from_the_earliest_forgotten_run_at_or_after_the_run(con):
