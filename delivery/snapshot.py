@@ -27,7 +27,8 @@ identity table) is left out and named in ``meta.snapshot_info``.
 
 Publishing is atomic: the file is written under a temporary name, fsynced, renamed to
 ``<run_id>.duckdb`` (replacing an earlier publish of the same run), and ``current.duckdb`` — a relative
-symlink — is replaced by ``os.replace`` of a temporary symlink. An analyst who opened ``current.duckdb``
+symlink — is replaced by ``os.replace`` of a temporary symlink (not for a run earlier than the current
+snapshot's: an earlier day synced late never moves analysts back; `rollback` does, on purpose). An analyst who opened ``current.duckdb``
 keeps reading the file they opened (POSIX keeps an open file alive after it is renamed over or
 unlinked). Only the newest ``keep`` snapshots (by publish time, the current one always) stay.
 
@@ -137,7 +138,9 @@ def publish_snapshot(
 ) -> Path:
     """Publish the analyst-safe part of the warehouse as ``<snapshots_dir>/<run_id>.duckdb``.
 
-    Repoints ``current.duckdb`` to it and prunes to the newest ``keep`` snapshots. ``events_dir`` is the
+    Repoints ``current.duckdb`` to it, unless it points at a later run's snapshot (an earlier day synced
+    after later ones: analysts keep the newest day; this one is opened by name), and prunes to the newest
+    ``keep`` snapshots. ``events_dir`` is the
     device-event Parquet folder that views such as ``core.device_events`` read; ``resources``
     (``settings.duckdb``) bound the DuckDB that copies the tables. Opens the warehouse
     read-only (call it when no sync is writing). Raises ``SnapshotError`` for a bad ``run_id`` or ``keep``,
@@ -167,10 +170,21 @@ def publish_snapshot(
             _discard(tmp, events_copy)
             raise
         os.replace(tmp, final)  # from here on the file is whole and its events are in place
-        _point_current(snapshots_dir, final.name)
+        newer = current_run(snapshots_dir)
+        if newer is None or newer <= run_id:
+            _point_current(snapshots_dir, final.name)
+        else:  # an earlier day synced late: analysts keep the newest day (rollback moves it on purpose)
+            log.info("analyst snapshot %s published; current stays at the later run %s", final.name, newer)
         _prune(snapshots_dir, keep)
     log.debug("published analyst snapshot %s (keeping %d)", final, keep)
     return final
+
+
+def current_run(snapshots_dir: Path) -> str | None:
+    """The run whose snapshot ``current.duckdb`` points at (None: no current snapshot, or its file is gone)."""
+    folder = Path(snapshots_dir)
+    name = _current_name(folder)
+    return name.removesuffix(SUFFIX) if name and (folder / name).is_file() else None
 
 
 def rollback(snapshots_dir: Path, run_id: str) -> Path:

@@ -99,22 +99,41 @@ def assign_paired(
     previous: pa.Table,
     paired: Pairing,
     retired: Iterable[str] = (),
+    remembered: pa.Array | None = None,
 ) -> KeyAssignment:
     """`assign_keys` on Arrow columns and a `Pairing` the run made once: ``records`` (system,
-    record_key, id_full), each record's cluster, ``previous`` (system, record_key, person_key)."""
+    record_key, id_full), each record's cluster, ``previous`` (system, record_key, person_key).
+    ``remembered``: each record's key before a rewind forgot it (`remembered.hints`); a cluster that kept
+    no previous key takes, by the same overlap, one of these that was not issued to anyone else."""
     old = paired.old_of_current(previous["person_key"])
     kept = _keep_by_overlap(clusters, old)
     is_fresh = ~np.isin(clusters, np.fromiter(kept, np.int64, len(kept)))
     keys = dict(kept)
     if is_fresh.any():  # most days without change: every cluster kept a key, and nothing is issued
+        issued = set(pc.unique(previous["person_key"]).to_pylist()) | set(retired) | set(kept.values())
+        if remembered is not None:
+            back = _remembered_keys(clusters, remembered, is_fresh, issued)
+            keys.update(back)
+            issued.update(back.values())
+            is_fresh &= ~np.isin(clusters, np.fromiter(back, np.int64, len(back)))
         fresh = records.filter(pa.array(is_fresh)).to_pandas().astype(object)
         fresh["cluster"] = clusters[is_fresh].tolist()
-        issued = set(pc.unique(previous["person_key"]).to_pylist()) | set(retired) | set(kept.values())
         keys.update(_fresh_keys(mac_key, fresh, issued))
     new = _per_record(clusters, keys)
     churn = int((old.is_valid().to_numpy(zero_copy_only=False) & differs(old, new)).sum())
     events = _events(previous["person_key"], paired.new_of_previous(new), set(kept.values()))
     return KeyAssignment(keys, events, churn, new)
+
+
+def _remembered_keys(
+    clusters: np.ndarray, remembered: pa.Array, is_fresh: np.ndarray, issued: set[str]
+) -> dict[int, str]:
+    """Remembered keys the fresh clusters take by overlap, leaving out any key issued since."""
+    taken = pc.fill_null(pc.is_in(remembered, value_set=pa.array(sorted(issued), pa.string())), True)
+    usable = is_fresh & ~taken.to_numpy(zero_copy_only=False)
+    if not usable.any():
+        return {}
+    return _keep_by_overlap(clusters[usable], remembered.filter(pa.array(usable)))
 
 
 def _per_record(clusters: np.ndarray, keys: dict[int, str]) -> pa.Array:

@@ -34,7 +34,7 @@ import pyarrow.compute as pc
 
 from islandbridge.config import Clock, Settings, utc_now
 from islandbridge.errors import count
-from islandbridge.identity import churn, review, stays
+from islandbridge.identity import churn, remembered, review, stays
 from islandbridge.identity import clusters as clustering
 from islandbridge.identity import keys as key_assignment
 from islandbridge.identity import tables as identity
@@ -89,10 +89,10 @@ def reconcile(
         forgotten = identity.rewind(con, as_of)
         # the run's own earlier reconciliation is replaced now: only days after it wait for a later run
         later = [run for run in forgotten if run != raw.run_id_for(as_of)]
-        if later:
-            log.warning(
+        if later:  # the run's publish (or `sync`) warns the operator, once, with what to do next
+            log.info(
                 "re-running as of %s: forgot the identities of %s (%s); they are "
-                "reconciled again, in order, when a later day runs",
+                "reconciled again, in order and keeping their person keys, when a later day runs",
                 as_of.isoformat(),
                 count(len(later), "later reconciled run"),
                 ", ".join(later),
@@ -132,15 +132,17 @@ def _reconcile_one(
         found = _match(records, scoring(records, model or {}), decided, kept, together)
     with _timed(timings, "keys"):
         paired = pair(base.previous, records)
-        result = _assign(mac_key, records, found, base, paired)
+        result = _assign(mac_key, records, found, base, paired, remembered.hints(con, run_id, records))
     keys = result.per_record
     new_map = _identity_map(records, found, keys)
+    rekeys = remembered.lost(con, run_id, new_map, base.previous)
     with _timed(timings, "churn"):
         changes, churn_summary = _churn(
             records, (base.previous, new_map, paired), result, (previous_links, ends, prints, decided)
         )
     summary = {
         **_summary(records, found, result, keys, version),
+        "rekeyed": sum(event == "rekey" for event, _, _ in rekeys),
         "decisions": review.outcome(decided, found),
         "changes": churn_summary,
     }
@@ -151,7 +153,7 @@ def _reconcile_one(
             as_of,
             base,
             new_map,
-            [(e.event, e.old_key, e.new_key) for e in result.events],
+            [(e.event, e.old_key, e.new_key) for e in result.events] + rekeys,
             _reviews(records, found),
             summary,
             clock(),
@@ -256,7 +258,7 @@ def _newest_as_of(con) -> dt.datetime:
 def _model(
     con, records: pa.Table, run_id: str, clock: Clock
 ) -> tuple[int | None, dict[str, Any] | None, bool]:
-    saved = identity.latest_model(con, MODEL_FORMAT, run_id)
+    saved = identity.latest_model(con, MODEL_FORMAT, run_id) or identity.first_model(con, MODEL_FORMAT)
     if saved is not None:
         return saved[0], saved[1], False
     if records.num_rows < 2:  # nothing to learn from, nor to link: every record is its own person
@@ -329,11 +331,15 @@ def _assign(
     found: clustering.Clustering,
     base: identity.Base,
     paired: Pairing,
+    hints: pa.Array | None = None,
 ) -> key_assignment.KeyAssignment:
-    """Keys by overlap with the previous map, read through the pairing the churn reads after it."""
+    """Keys by overlap with the previous map, read through the pairing the churn reads after it, then
+    with the keys a rewind forgot (``hints``, `remembered`)."""
     clusters = np.asarray(found.cluster, dtype=np.int64)
     current = records.select(["system", "record_key", "id_full"])
-    return key_assignment.assign_paired(mac_key, current, clusters, base.previous, paired, base.retired)
+    return key_assignment.assign_paired(
+        mac_key, current, clusters, base.previous, paired, base.retired, hints
+    )
 
 
 def _identity_map(records: pa.Table, found: clustering.Clustering, person_keys: pa.Array) -> pa.Table:

@@ -14,9 +14,9 @@ Schema ``core``:
   run is the newest change of each record up to that run (`map_at`), so any past day can be re-run
   from the map before it (`rewind`).
 - ``identity_map_before`` — kept for warehouses written before the history existed; no longer read.
-- ``identity_events`` — ``run_id, event ('merge' | 'split' | 'retire'), old_key, new_key, at`` (the
-  run's as-of instant).
-- ``person_key_redirects`` — ``old_key → new_key`` for every merged key; follow it to the end
+- ``identity_events`` — ``run_id, event ('merge' | 'split' | 'retire' | 'rekey'), old_key, new_key, at``
+  (the run's as-of instant; ``rekey``: a key forgotten by a rewind that came back as another, `remembered`).
+- ``person_key_redirects`` — ``old_key → new_key`` for every merged or re-keyed key; follow it to the end
   (`resolve_sql`).
 - ``identity_links`` — every link that joined two records of a person, with its rule (`links`):
   ``system_l, record_key_l, system_r, record_key_r, rule, match_probability, fingerprint_l,
@@ -49,6 +49,7 @@ import pandas as pd
 import pyarrow as pa
 
 from islandbridge.errors import TerminalError
+from islandbridge.identity import remembered
 from islandbridge.storage import transaction
 
 DDL = """
@@ -135,7 +136,7 @@ class Base:
 
 
 def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
-    con.execute(DDL)
+    con.execute(DDL + remembered.DDL)
 
 
 def resolve_sql() -> str:
@@ -187,6 +188,7 @@ def rewind(con: duckdb.DuckDBPyConnection, as_of: dt.datetime) -> tuple[str, ...
             "kept (the warehouse predates it, or retention removed it); re-run a later day instead"
         )
     with transaction(con):
+        remembered.remember(con, later)  # their keys come back when they are reconciled again
         marks = ", ".join("?" * len(later))
         for table in ("identity_events", "person_key_redirects", "identity_review", "identity_map_changes"):
             con.execute(f"DELETE FROM core.{table} WHERE run_id IN ({marks})", list(later))
@@ -271,8 +273,9 @@ def write_run(
         _many(
             con,
             "INSERT OR REPLACE INTO core.person_key_redirects VALUES (?, ?, ?)",
-            [[o, n, run_id] for e, o, n in events if e == "merge"],
+            [[o, n, run_id] for e, o, n in events if e in ("merge", "rekey")],
         )
+        remembered.forget(con, run_id)
         _insert(con, "core.identity_review", reviews, run_id)
         con.execute(
             "INSERT INTO meta.identity_runs (run_id, as_of, model_version, persons, records, links, merges, "
@@ -416,6 +419,17 @@ def latest_model(
         "SELECT version, model_json FROM meta.linkage_models WHERE model_format = ? "
         "AND (? IS NULL OR trained_on_run <= ?) ORDER BY version DESC LIMIT 1",
         [model_format, run_id, run_id],
+    ).fetchall()
+    return (rows[0][0], json.loads(rows[0][1])) if rows else None
+
+
+def first_model(con: duckdb.DuckDBPyConnection, model_format: str) -> tuple[int, dict[str, Any]] | None:
+    """(version, model) of the earliest saved model of ``model_format``, or None. A day synced before
+    every saved model's day uses it (`reconcile`): the model the days after it used, so that they score
+    as they did; a version trained on that day instead would become the newest for all of them."""
+    rows = con.execute(
+        "SELECT version, model_json FROM meta.linkage_models WHERE model_format = ? ORDER BY version LIMIT 1",
+        [model_format],
     ).fetchall()
     return (rows[0][0], json.loads(rows[0][1])) if rows else None
 

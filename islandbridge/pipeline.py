@@ -36,7 +36,7 @@ from islandbridge.delivery import retention
 from islandbridge.delivery.export import export_keys, export_run
 from islandbridge.delivery.policy import load_policies
 from islandbridge.delivery.run_report import write_run_report
-from islandbridge.delivery.snapshot import publish_snapshot
+from islandbridge.delivery.snapshot import current_run, publish_snapshot
 from islandbridge.errors import ConfigError, count, noun
 from islandbridge.identity.reconcile import reconcile as run_reconcile
 from islandbridge.identity.review import COMMAND as REVIEW_COMMAND
@@ -293,21 +293,14 @@ def sync(
     if reconcile_identities:
         summary["identity"] = reconcile(settings, as_of, clock)
         if deliver:
-            summary |= _deliver(settings, as_of, clock)
+            summary |= _deliver(settings, as_of, clock, warn_later=not replay_forward)
         later = later_days(settings, as_of)
         if replay_forward and deliver:
             summary["replayed"] = [replay(settings, day, clock) for day in later]
         elif later:
             summary["later_days"] = [raw.run_id_for(day) for day in later]
-            log.warning(
-                "synced %s again after %s (%s): the warehouse now holds %s; run `islandbridge "
-                "sync --as-of %s --replay-forward` (or backfill to the latest day) to bring them back in order",
-                raw.run_id_for(as_of),
-                count(len(later), "later day"),
-                ", ".join(summary["later_days"]),
-                raw.run_id_for(as_of),
-                as_of.astimezone(config.LOCAL_TZ).date() - dt.timedelta(days=1),
-            )
+            if not deliver:
+                warn_earlier_day(settings, as_of, later)
     return summary
 
 
@@ -315,7 +308,7 @@ def replay(settings: Settings, as_of: dt.datetime, clock: Clock = utc_now) -> di
     """Re-run the steps after the load for an already loaded day: reconcile, build, export, publish."""
     log.info("replaying %s (already loaded) in order", raw.run_id_for(as_of))
     return {"run_id": raw.run_id_for(as_of), "identity": reconcile(settings, as_of, clock)} | _deliver(
-        settings, as_of, clock
+        settings, as_of, clock, warn_later=False
     )
 
 
@@ -331,11 +324,35 @@ def later_days(settings: Settings, as_of: dt.datetime) -> list[dt.datetime]:
     return [r[0] for r in rows]
 
 
-def _deliver(settings: Settings, as_of: dt.datetime, clock: Clock) -> dict[str, Any]:
+def warn_earlier_day(settings: Settings, as_of: dt.datetime, later: Sequence[dt.datetime]) -> None:
+    """Tell the operator, in one warning line, what a run of a day before ``later`` loaded days did and
+    what to do next (the DAG's publish task and ``islandbridge sync`` both say it)."""
+    day, last = config.local_day(as_of), config.local_day(later[-1])
+    runs = sorted({raw.run_id_for(later[0]), raw.run_id_for(later[-1])})
+    current = current_run(settings.snapshots_dir)
+    kept = f"; the analysts' current snapshot stays at {current}" if current and current > runs[0] else ""
+    log.warning(
+        "synced %s, a day before %s (%s): its identities, marts and exports are as of %s%s; the later days "
+        "are reconciled again, in order and keeping their person keys, by the next run — to do it now: "
+        "`islandbridge sync --as-of %s --replay-forward`, or `airflow backfill create --dag-id community_sync "
+        "--from-date %sT00:00:00+08:00 --to-date %sT00:00:00+08:00 --reprocess-behavior completed "
+        "--max-active-runs 1` (docs/operations.md)",
+        raw.run_id_for(as_of),
+        count(len(later), "later loaded day"),
+        " … ".join(runs),
+        day,
+        kept,
+        day,
+        day,
+        last + dt.timedelta(days=1),  # a backfill's --to-date: the interval after the last day
+    )
+
+
+def _deliver(settings: Settings, as_of: dt.datetime, clock: Clock, *, warn_later: bool) -> dict[str, Any]:
     return {
         "warehouse_build": build(settings, as_of),
         "exports": export(settings, as_of, clock),
-        "published": publish(settings, as_of, clock),
+        "published": publish(settings, as_of, clock, warn_later=warn_later),
     }
 
 
@@ -388,9 +405,13 @@ def export(settings: Settings, as_of: dt.datetime, clock: Clock = utc_now) -> di
     return result
 
 
-def publish(settings: Settings, as_of: dt.datetime, clock: Clock = utc_now) -> dict[str, Any]:
+def publish(
+    settings: Settings, as_of: dt.datetime, clock: Clock = utc_now, *, warn_later: bool = True
+) -> dict[str, Any]:
     """Apply retention (unless ``retention.after_each_run`` is false), publish the analysts' read-only
-    snapshot and write the run report; returns their paths and what retention removed."""
+    snapshot and write the run report; returns their paths, the run the analysts' ``current`` snapshot
+    holds (a later one when ``as_of`` is a day before later loaded days) and what retention removed.
+    With ``warn_later``, a day before later loaded days says so (`warn_earlier_day`)."""
     run_id = raw.run_id_for(as_of)
     _require_marts_of(settings, run_id)
     pruned = prune(settings, apply=True, clock=clock) if settings.retention.after_each_run else None
@@ -408,7 +429,14 @@ def publish(settings: Settings, as_of: dt.datetime, clock: Clock = utc_now) -> d
         report = write_run_report(
             settings.warehouse_path, run_id, reports, settings.exports_dir, kinds, resources=settings.duckdb
         )
-    result = {"run_id": run_id, "snapshot": str(snapshot), "report": str(report)}
+    result = {
+        "run_id": run_id,
+        "snapshot": str(snapshot),
+        "current": current_run(settings.snapshots_dir),
+        "report": str(report),
+    }
+    if warn_later and (later := later_days(settings, as_of)):
+        warn_earlier_day(settings, as_of, later)
     return result | ({"retention": pruned["removed"]} if pruned else {})
 
 

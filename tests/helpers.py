@@ -115,8 +115,11 @@ def _rounded(value):
 
 
 @contextmanager
-def living_street(tmp_path, monkeypatch, *, days: int, seed: int, first: dt.date, residents: int = 300):
-    """A simulated street living ``days`` days from ``first``, served at ``first`` (``LivingStreet``),
+def living_street(
+    tmp_path, monkeypatch, *, days: int, seed: int, first: dt.date, residents: int = 300, quirks=None
+):
+    """A simulated street living ``days`` days from ``first`` (with ``quirks``, a `Quirks` profile), served
+    at ``first`` (``LivingStreet``),
     with a configuration for it at ``tmp_path/run/islandbridge.yml`` and the sources' secrets in the
     environment. Yields ``(served, config)``; move days with ``served.set_day``."""
     from islandbridge.devtools.demo import write_config
@@ -125,7 +128,7 @@ def living_street(tmp_path, monkeypatch, *, days: int, seed: int, first: dt.date
     from tests.conftest import GRID_CLIENT, IOT_KEY
 
     street = tmp_path / "street"
-    simulate(street, residents=residents, seed=seed, days=days, as_of=first)
+    simulate(street, residents=residents, seed=seed, days=days, as_of=first, quirks=quirks)
     monkeypatch.setenv("IB_GRID_CLIENT_SECRET", GRID_CLIENT[1])
     monkeypatch.setenv("IB_IOT_API_KEY", IOT_KEY)
     config = tmp_path / "run" / "islandbridge.yml"

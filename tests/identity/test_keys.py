@@ -8,7 +8,8 @@ import pyarrow as pa
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from islandbridge.identity.keys import _keep_by_overlap, assign_keys
+from islandbridge.identity.keys import _keep_by_overlap, assign_keys, assign_paired
+from islandbridge.identity.pairing import map_table, pair
 from islandbridge.privacy.keys import Key
 from islandbridge.privacy.pseudonymise import person_key
 from tests.identity.support import make_id
@@ -121,3 +122,29 @@ def test_uncontested_clusters_keep_their_key_as_the_greedy_overlap_rule_gives(ro
     clusters = np.asarray([c for c, _ in rows], dtype=np.int64)
     old = pa.array([o for _, o in rows], pa.string())
     assert _keep_by_overlap(clusters, old) == _greedy(joined)
+
+
+def _assign_remembering(clusters, remembered: dict, previous=None, ids=None):
+    """`assign_paired` with each record's key before a rewind forgot it (``remembered``)."""
+    current = _current(clusters, ids)
+    records = pa.table(
+        {c: pa.array(current[c], pa.string(), from_pandas=True) for c in ("system", "record_key", "id_full")}
+    )
+    before = map_table(_previous(previous))
+    hints = pa.array(
+        [remembered.get(rec) for rec in zip(current.system, current.record_key, strict=True)], pa.string()
+    )
+    clusters = np.asarray(current["cluster"].tolist(), dtype=np.int64)
+    return assign_paired(MAC, records, clusters, before, pair(before, records), (), hints)
+
+
+def test_a_new_person_takes_the_key_a_rewind_forgot_not_its_anchors():
+    """A card holder seen alone on an earlier day synced late gets the key its records had before (keyed
+    then by the registry's number), so the later days keep that key; no event, no churn."""
+    result = _assign_remembering({0: [IOT]}, remembered={IOT: "pk_before", REG: "pk_before"})
+    assert result.keys[0] == "pk_before" and result.events == [] and result.churn == 0
+
+
+def test_a_remembered_key_issued_to_another_person_is_not_taken_again():
+    result = _assign_remembering({0: [REG], 1: [IOT]}, remembered={IOT: "pk_a"}, previous={REG: "pk_a"})
+    assert result.keys == {0: "pk_a", 1: person_key(MAC, f"record:{IOT[0]}:{IOT[1]}")}

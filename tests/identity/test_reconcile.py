@@ -275,18 +275,20 @@ def test_a_past_day_rerun_after_later_days_replays_to_the_in_order_state(warehou
     assert _identity_state(warehouse_copy) == in_order
 
 
-def test_a_rerun_warns_of_the_later_days_it_forgot_not_of_itself(warehouse_copy, caplog):
-    """Re-running the latest day is routine and logs no warning; re-running day 1 after day 2 names day 2
-    as forgotten, not day 1, whose reconciliation is replaced at once."""
+def test_a_rerun_names_the_later_days_it_forgot_not_itself(warehouse_copy, caplog):
+    """Re-running the latest day is routine and says nothing of forgetting; re-running day 1 after day 2
+    names day 2 as forgotten, not day 1, whose reconciliation is replaced at once. Said at INFO: the one
+    warning of such a run, with what to do next, is its publish's (`pipeline.warn_earlier_day`)."""
     _three_days(warehouse_copy)
     reconcile(warehouse_copy, parse_as_of("2026-11-21"))
-    with caplog.at_level(logging.WARNING, logger="islandbridge"):
+    with caplog.at_level(logging.INFO, logger="islandbridge"):
         reconcile(warehouse_copy, parse_as_of("2026-11-21"))
     assert "forgot the identities" not in caplog.text
-    with caplog.at_level(logging.WARNING, logger="islandbridge"):
+    with caplog.at_level(logging.INFO, logger="islandbridge"):
         again = reconcile(warehouse_copy, parse_as_of(DAY))
     assert again["forgotten"] == ["ib_20261120T160000Z", "ib_20261121T160000Z"]
     assert "forgot the identities of 1 later reconciled run (ib_20261121T160000Z)" in caplog.text
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING and "forgot" in r.getMessage()]
 
 
 def test_a_later_day_catches_up_the_days_a_rerun_left_unreconciled(warehouse_copy):

@@ -16,6 +16,7 @@ from islandbridge.delivery.durable import locked
 from islandbridge.delivery.snapshot import (
     CURRENT,
     SnapshotError,
+    current_run,
     list_snapshots,
     publish_snapshot,
     rollback,
@@ -397,3 +398,16 @@ def test_a_rollback_waits_for_a_publish_under_way(street):
         assert os.readlink(snaps / "current.duckdb") == f"{run_id(21)}.duckdb"
     back.join(timeout=30)
     assert done.is_set() and os.readlink(snaps / "current.duckdb") == f"{run_id(20)}.duckdb"
+
+
+def test_an_earlier_day_published_late_leaves_current_at_the_later_day(street):
+    """Run 20 published after run 22 (an earlier day synced late) does not move analysts back: current
+    stays at 22, 20's snapshot is kept and listed by name; publishing a later run moves current on."""
+    warehouse, events, snaps = street
+    publish_snapshot(warehouse, snaps, run_id(22), keep=3, events_dir=events, clock=clock(22))
+    early = publish_snapshot(warehouse, snaps, run_id(20), keep=3, events_dir=events, clock=clock(23))
+    assert os.readlink(snaps / CURRENT) == f"{run_id(22)}.duckdb"
+    assert current_run(snaps) == run_id(22)
+    assert early.is_file() and [s.run_id for s in list_snapshots(snaps)] == [run_id(20), run_id(22)]
+    publish_snapshot(warehouse, snaps, run_id(23), keep=3, events_dir=events, clock=clock(24))
+    assert current_run(snaps) == run_id(23)
