@@ -4,7 +4,8 @@ A run is bound to its as-of instant T (the end of its data interval). Its steps:
 
 1. ``plan``      — the sources to sync (from the configuration).
 2. ``extract``   — one per source: read everything new since the state committed before T into the
-                   landing zone (Parquet), returning paths and counts only.
+                   landing zone (Parquet), returning paths and counts only; ``sync`` extracts the
+                   sources at once, as the DAG's mapped tasks run (`extract_sources`).
 3. ``validate``  — the quality gate: check the landed data before anything is loaded; a critical
                    failure stops the run with the warehouse untouched, failing rows are quarantined.
 4. ``load``      — commit each source's landed slice and state into the warehouse, and close the run.
@@ -26,6 +27,7 @@ import datetime as dt
 import logging
 import posixpath
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +39,7 @@ from islandbridge.delivery.export import export_keys, export_run
 from islandbridge.delivery.policy import load_policies
 from islandbridge.delivery.run_report import write_run_report
 from islandbridge.delivery.snapshot import current_run, publish_snapshot
-from islandbridge.errors import ConfigError, count, noun
+from islandbridge.errors import ConfigError, count, noun, one_line
 from islandbridge.identity.reconcile import reconcile as run_reconcile
 from islandbridge.identity.review import COMMAND as REVIEW_COMMAND
 from islandbridge.landing import raw
@@ -57,6 +59,9 @@ from islandbridge.warehouse.marts import build_marts, options_of, require_marts_
 from islandbridge.warehouse.retention import check_window
 
 log = logging.getLogger(__name__)
+
+#: How many sources `sync` extracts at once: the DAG's ``max_active_tis_per_dagrun`` of its extract task.
+EXTRACT_THREADS = 4
 
 
 def load_settings(path: str | Path, environ: Mapping[str, str], *, with_sources: bool = True) -> Settings:
@@ -135,10 +140,49 @@ def extract(settings: Settings, source: str, as_of: dt.datetime) -> dict[str, An
     Raises the connector's ``RetriableError`` / ``FatalSourceError`` with what went wrong; nothing in the
     warehouse changes, so the task can simply be retried. The half-written slice is deleted first.
     """
+    _check_window(settings, as_of)
+    return _extract_from(settings, source, as_of, _previous_state(settings, source, as_of))
+
+
+def extract_sources(
+    settings: Settings, sources: Sequence[str], as_of: dt.datetime, *, threads: int = EXTRACT_THREADS
+) -> list[dict[str, Any]]:
+    """Extract ``sources`` for the run ending at ``as_of``, up to ``threads`` at once, as the DAG runs its
+    mapped extract tasks; returns each one's `extract` result, in ``sources`` order.
+
+    Each extraction has its own connector (HTTP client, database engine), landing writer and dedupe
+    DuckDB; the states they start from are read from the warehouse here first, one after another. Every
+    extraction runs to its end: a failed one is discarded (as `extract` does), the others stay landed, as
+    when one mapped task of the DAG fails. Then each failure is logged with its source, and the first in
+    ``sources`` order is raised (its type unchanged, so the exit status is the source's), noting its source.
+    """
+    _check_window(settings, as_of)
+    states = {name: _previous_state(settings, name, as_of) for name in sources}
+    workers = max(1, min(threads, len(sources)))
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ib-extract") as pool:
+        running = {name: pool.submit(_extract_from, settings, name, as_of, states[name]) for name in sources}
+        for _ in progress(as_completed(running.values()), desc="extract", total=len(running)):
+            pass
+    failed = [(name, future.exception()) for name, future in running.items() if future.exception()]
+    for name, exc in failed:
+        log.error("extract %s failed: %s: %s", name, type(exc).__name__, one_line(exc))
+    if failed:
+        name, exc = failed[0]
+        landed = ", ".join(n for n in sources if not running[n].exception())
+        exc.add_note(
+            f"while extracting source {name!r}, whose slice was discarded"
+            + (f"; extracted but not loaded: {landed}" if landed else "")
+        )
+        raise exc
+    return [running[name].result() for name in sources]
+
+
+def _extract_from(
+    settings: Settings, source: str, as_of: dt.datetime, state: dict[str, Any]
+) -> dict[str, Any]:
+    """`extract` from the committed ``state`` already read."""
     connector = build_connector(settings.source(source))
     run_id = raw.run_id_for(as_of)
-    _check_window(settings, as_of)
-    state = _previous_state(settings, source, as_of)
     writer = LandingWriter.open(
         settings.landing_url, run_id, source, connector.streams(), resources=settings.duckdb
     )
@@ -285,8 +329,7 @@ def sync(
     """
     whole = plan_run(settings) if reconcile_identities and deliver else plan(settings)
     names = list(sources) if sources else whole
-    for name in progress(names, desc="extract"):
-        extract(settings, name, as_of)
+    extract_sources(settings, names, as_of)
     gate = validate(settings, as_of, names, clock)
     summary = load(settings, as_of, names, clock)
     summary["quality"] = gate

@@ -96,4 +96,6 @@ def _fail(verbose: int, exc: Exception, code: int) -> int:
     if verbose:
         logging.exception("failed")
     print(f"islandbridge: error: {exc}", file=sys.stderr)
+    for note in getattr(exc, "__notes__", ()):  # e.g. which of the sources extracted at once failed
+        print(f"islandbridge: ({note})", file=sys.stderr)
     return code
