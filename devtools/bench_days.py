@@ -102,7 +102,8 @@ def bench_days(
                 json_out.parent.mkdir(parents=True, exist_ok=True)
                 json_out.write_text(json.dumps(result | _summary(result["rows"]), indent=1), encoding="utf-8")
     result |= _summary(result["rows"])
-    print(f"[bench] {result['summary']}", flush=True)
+    if "summary" in result:  # one day has nothing to compare with
+        print(f"[bench] {result['summary']}", flush=True)
     return result
 
 
