@@ -218,7 +218,12 @@ def validate(
                 settings, raw.run_id_for(as_of), as_of, list(sources), settings.quality, clock=clock
             )
         except QualityGateError as stopped:  # nothing loaded; `islandbridge runs` lists the stop
-            record_stop(settings, stopped.result, as_of, clock())
+            try:
+                record_stop(settings, stopped.result, as_of, clock())
+            except Exception as exc:  # noqa: BLE001 - the note must not hide the stop (e.g. a locked file)
+                log.warning(
+                    "the quality gate's stop could not be noted for `islandbridge runs`: %s", one_line(exc)
+                )
             raise
         step.details.update(
             expectations=len(gate.results),
@@ -288,7 +293,11 @@ def load(
 def _references_ready(settings: Settings, sources: Sequence[str], clock: Clock) -> dict[str, dict]:
     """Re-check the rows earlier runs quarantined only for a missing reference (`quality.replay.
     references_ready`) and say plainly how many now find it, and the command that loads them."""
-    found = references_ready(settings, sources, clock)
+    try:
+        found = references_ready(settings, sources, clock)
+    except Exception as exc:  # noqa: BLE001 - advice only: the load has committed and must stand
+        log.warning("rows quarantined for a missing reference could not be re-checked: %s", one_line(exc))
+        return {}
     for source, counts in found.items():
         if n := counts["ready"]:
             one = n == 1
@@ -328,7 +337,7 @@ def sync(
     later days are listed under ``later_days`` for the operator (the next run reconciles them in order).
     """
     whole = plan_run(settings) if reconcile_identities and deliver else plan(settings)
-    names = list(sources) if sources else whole
+    names = list(dict.fromkeys(sources)) if sources else whole  # a source named twice is extracted once
     extract_sources(settings, names, as_of)
     gate = validate(settings, as_of, names, clock)
     summary = load(settings, as_of, names, clock)

@@ -87,13 +87,21 @@ def flow(
     if not has_table(con, "meta", "runs"):
         return None
     runs = con.execute(
-        "SELECT run_id, as_of FROM wh.meta.runs WHERE as_of < ? AND status = 'loaded' "
+        "SELECT run_id, as_of, started_at FROM wh.meta.runs WHERE as_of < ? AND status = 'loaded' "
         "ORDER BY as_of DESC LIMIT 2",
         [as_of],
     ).fetchall()
     if len(runs) < 2:
         return None
-    (prev_id, prev_at), (_, prevprev_at) = runs
+    (prev_id, prev_at, _), (_, prevprev_at, _) = runs
+    if early := next((run for run, at, loaded in runs if loaded is not None and loaded < at), None):
+        # a day synced before it ended read part of its interval, and the run after it read the rest
+        # besides its own: neither count is the rate of its interval
+        return {
+            "baseline": f"not comparable: run {early} was synced before its day ended (loaded before its "
+            "as-of), so the previous run's count is not the rate of its interval",
+            "previous_run": prev_id,
+        }
     arrival_ms = _read_up_to(con, source, stream, prev_id)
     if read_late(prev_at, arrival_ms):
         # a backfill, or a run days late: the previous run read the log as it stood well after its as-of,

@@ -572,3 +572,22 @@ def test_show_reads_the_sealed_row_it_shows_and_no_other(tmp_path, by):
     counting = _SealedRowsRead(con)
     shown = quarantine.show(counting, ring, table, "r1", "civil", key)
     assert shown["record_key"] == "dibao:202611:[证件号]" and counting.count == 1
+
+
+def test_a_stop_that_cannot_be_noted_is_still_the_stop(workspace_factory, monkeypatch, caplog):
+    """Noting the stop opens the warehouse for writing; if that fails (another process holds the file),
+    the gate's stop is still what the step raises (exit 5, its checks and report), with a warning."""
+    from islandbridge import pipeline
+    from islandbridge.config import parse_as_of
+
+    def locked(*_args, **_kwargs):
+        raise OSError("Could not set lock on file: Conflicting lock is held")
+
+    ws = workspace_factory()
+    ws.extract(DAY, ["registry"])
+    ws.edit(DAY, "registry", "t_jm", lambda rows: [{**r, "nickname": "阿明"} for r in rows])
+    monkeypatch.setattr(pipeline, "record_stop", locked)
+    with pytest.raises(QualityGateError) as caught:
+        pipeline.validate(ws.settings, parse_as_of(DAY), ["registry"])
+    assert "registry.t_jm.columns_match" in str(caught.value)
+    assert any("could not be noted" in r.getMessage() for r in caplog.records)

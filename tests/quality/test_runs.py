@@ -126,3 +126,22 @@ def test_a_load_that_brings_a_missing_reference_says_the_rows_awaiting_a_replay(
     assert read == landed + quarantined + duplicates and quarantined == 1
     replayed = [e.record_key for e in quarantine_list(ws.settings, include_replayed=True) if e.replayed_at]
     assert replayed == [key]
+
+
+def test_a_recheck_that_fails_leaves_the_committed_load_standing(workspace_factory, monkeypatch, caplog):
+    """The re-check of rows awaiting a reference runs after the load's commit and only advises: if it
+    fails (a row sealed under a key no longer held, a stream gone from the schemas), the load still
+    returns, and a warning says the re-check could not run."""
+    from islandbridge import pipeline
+
+    def broken(*_args, **_kwargs):
+        raise KeyError("t_old")
+
+    ws = workspace_factory()
+    ws.extract("2026-11-20", REGISTRY)
+    ws.gate("2026-11-20", REGISTRY)
+    monkeypatch.setattr(pipeline, "references_ready", broken)
+    loaded = ws.load("2026-11-20", REGISTRY)
+    assert loaded["run_id"] == "ib_20261120T160000Z" and "references_ready" not in loaded
+    assert ws.query("SELECT status FROM meta.runs") == [("loaded",)]
+    assert any("could not be re-checked" in r.getMessage() for r in caplog.records)
