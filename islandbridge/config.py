@@ -28,7 +28,7 @@ from zoneinfo import ZoneInfo
 
 import yaml
 
-from islandbridge.errors import ConfigError, count
+from islandbridge.errors import ConfigError, count, typed
 
 LOCAL_TZ = ZoneInfo("Asia/Shanghai")
 
@@ -187,9 +187,8 @@ class Settings:
     quality: Mapping[str, Any] = field(default_factory=dict)
     config_path: Path | None = None
     # Where the private and published parts live (defaults beside the warehouse; see docs/configuration.md).
-    vault_path: Path | None = (
-        None  # the identifier vault (encrypted values; never attach to analysts' DuckDB)
-    )
+    # The identifier vault (encrypted values; never attach to analysts' DuckDB).
+    vault_path: Path | None = None
     audit_path: Path | None = None  # the append-only re-identification log
     exports_dir: Path | None = None  # exports/<department>/<YYYY-MM-DD>/
     snapshots_dir: Path | None = None  # read-only analyst snapshots
@@ -219,8 +218,8 @@ class Settings:
         try:
             return self.sources[name]
         except KeyError:
-            known = ", ".join(sorted(self.sources)) or "(none)"
-            raise ConfigError(f"unknown source {name!r}; this configuration names: {known}") from None
+            shown, known = typed(name, _NAME_SHAPE), ", ".join(sorted(self.sources)) or "(none)"
+            raise ConfigError(f"unknown source {shown}; this configuration names: {known}") from None
 
     def key(self, name: str, needed_for: str, error: type[ConfigError] = ConfigError) -> Secret:
         """The secret configured as ``keys.<name>``; without one, ``error`` names the key, this file and
@@ -524,6 +523,11 @@ def utc_now() -> dt.datetime:
 
 _DAY = re.compile(r"\d{4}-\d{2}-\d{2}|\d{8}")  # YYYY-MM-DD or YYYYMMDD
 _DATE_TIME = re.compile(r"(?:\d{4}-\d{2}-\d{2}|\d{8})[T ]\d{2}.*")  # a date, then a time of day
+# What an error may repeat of a refused as-of or source name (`errors.typed`): a date, or one with a time
+# and zone; a name letters first, with no run of six digits. Anything else may be an ID number, a phone …
+_TIME = r"[T ]\d{2}(?::?\d{2}){0,2}(?:[.,]\d{1,6})?(?:Z|[+-]\d{2}(?::?\d{2})?)?"
+_AS_OF_SHAPE = re.compile(rf"(?:{_DAY.pattern})(?:{_TIME})?")
+_NAME_SHAPE = re.compile(r"[A-Za-z][A-Za-z_.\-]*(?:\d{1,5}[A-Za-z_.\-]+)*\d{0,5}")
 AS_OF_HELP = (
     "expected a date YYYY-MM-DD or YYYYMMDD (the end of that day, Asia/Shanghai) "
     "or an ISO 8601 date-time such as 2026-11-20T16:00:00+00:00"
@@ -538,6 +542,7 @@ def parse_as_of(text: str | dt.date | dt.datetime) -> dt.datetime:
     date-time is that instant. Anything else (a month, a week date, a date cut off after ``T``,
     ``20 Nov``) is refused with ``ConfigError`` rather than guessed.
     """
+    shown = typed(str(text).strip(), _AS_OF_SHAPE)
     if isinstance(text, dt.datetime):
         value = text
     elif isinstance(text, dt.date):
@@ -546,19 +551,20 @@ def parse_as_of(text: str | dt.date | dt.datetime) -> dt.datetime:
         given = str(text).strip()
         day = _DAY.fullmatch(given)
         if not day and not _DATE_TIME.fullmatch(given):
-            raise ConfigError(f"as-of {text!r}: {AS_OF_HELP}")
+            raise ConfigError(f"as-of {shown}: {AS_OF_HELP}")
         try:
             value = dt.datetime.fromisoformat(given)
             if day:
                 value += dt.timedelta(days=1)
         except (ValueError, OverflowError) as exc:  # OverflowError: the day after 9999-12-31
-            raise ConfigError(f"as-of {text!r}: {exc}; {AS_OF_HELP}") from None
+            why = f"{exc}; " if _AS_OF_SHAPE.fullmatch(given) else ""  # "Invalid isoformat string: '…'"
+            raise ConfigError(f"as-of {shown}: {why}{AS_OF_HELP}") from None
     if value.tzinfo is None:
         value = value.replace(tzinfo=LOCAL_TZ)
     try:  # every step reads T in UTC and in local time: both must exist (not 0001-01-01 at +14:00)
         value.astimezone(dt.UTC), value.astimezone(LOCAL_TZ)
     except OverflowError as exc:
-        raise ConfigError(f"as-of {text!r}: {exc}; {AS_OF_HELP}") from None
+        raise ConfigError(f"as-of {shown}: {exc}; {AS_OF_HELP}") from None
     return value
 
 

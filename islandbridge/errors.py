@@ -13,6 +13,8 @@ configuration is wrong, 3 try again later, 4 another error a person must look at
 stopped the run. A record that fails a check is not an error: it is quarantined and the run goes on.
 """
 
+import re
+
 
 class IslandbridgeError(Exception):
     """Root of every error the project raises on purpose; never raised itself by the product.
@@ -78,3 +80,22 @@ def count(n: int, one: str, many: str | None = None) -> str:
     """The count and its noun, for messages and logs: ``count(1, "pair")`` is "1 pair", ``count(1200,
     "pair")`` "1,200 pairs"."""
     return f"{n:,} {noun(n, one, many)}"
+
+
+NOT_REPEATED = "not repeated: it may hold personal data"
+
+
+def typed(text: object, shape: re.Pattern[str]) -> str:
+    """What a user typed, for an error message: quoted when it has ``shape`` (at most 64 characters), else
+    only its length. For the modules below the privacy layer (the configuration), which cannot mask it as
+    the commands above do (`privacy.masking.mask_typed`): anything but the shape asked for could be an ID
+    number, a phone or a name.
+
+    >>> day = re.compile(r"\\d{4}-\\d{2}-\\d{2}")
+    >>> typed("2026-11-20", day), typed("13800138000", day)
+    ("'2026-11-20'", '(11 characters, not repeated: it may hold personal data)')
+    """
+    given = str(text)
+    if len(given) <= 64 and shape.fullmatch(given):
+        return repr(given)
+    return f"({count(len(given), 'character')}, {NOT_REPEATED})"

@@ -157,6 +157,8 @@ def extract_sources(
     ``sources`` order is raised (its type unchanged, so the exit status is the source's), noting its source.
     """
     _check_window(settings, as_of)
+    for name in sources:  # a misspelt --source fails here, before any other source is extracted
+        settings.source(name)
     states = {name: _previous_state(settings, name, as_of) for name in sources}
     workers = max(1, min(threads, len(sources)))
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ib-extract") as pool:

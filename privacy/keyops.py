@@ -32,6 +32,7 @@ from islandbridge.errors import ConfigError, count, noun
 from islandbridge.privacy import rowseal
 from islandbridge.privacy.configured import quarantine_keyring, vault_keyring
 from islandbridge.privacy.keys import VAULT, KeyRing, KeyringError, keyring_entries, new_keyring_text
+from islandbridge.privacy.masking import mask_typed
 from islandbridge.privacy.sealed_files import SealedFileError, reseal, sealed_kids
 from islandbridge.privacy.vault import Vault
 
@@ -160,7 +161,9 @@ def retire_key(settings: Settings, purpose: str, kid: str) -> dict[str, Any]:
     path = _keyring_file(settings, purpose)
     ring = KeyRing.parse(path.read_text(encoding="ascii").strip(), purpose)
     if kid not in ring:
-        raise KeyringError(f"key id {kid!r} is not in the {purpose} keyring ({', '.join(ring.kids)})")
+        raise KeyringError(
+            f"key id {mask_typed(kid)!r} is not in the {purpose} keyring ({', '.join(ring.kids)})"
+        )
     if kid == ring.active.kid:
         raise KeyringError(f"key id {kid!r} is the active {purpose} key; add a new key and rotate first")
     left = _kid_counts(settings, purpose, ring).get(kid, 0)

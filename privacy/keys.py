@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 
 from islandbridge.config import Secret
 from islandbridge.errors import ConfigError, count
+from islandbridge.privacy.masking import mask_typed
 
 PERSON_KEY = "person_key"
 VAULT = "vault"
@@ -273,7 +274,7 @@ def new_keyring_text(existing: str | None = None, *, kid: str | None = None) -> 
     ('k2', 'k1')
     """
     kid = kid or f"k{secrets.token_hex(4)}"
-    _check_key(kid, bytes(KEY_BYTES), f"key id {kid!r}")
+    _check_key(kid, bytes(KEY_BYTES), f"key id {mask_typed(kid)!r}")  # typed: `keys add --kid`
     entry = f"{kid}:{base64.b64encode(generate_key()).decode('ascii')}"
     if not existing:
         return entry

@@ -25,6 +25,7 @@ from islandbridge.cli.common import command, local_time, settings_of
 from islandbridge.config import DuckDBResources
 from islandbridge.delivery.snapshot import CURRENT, EVENTS_FOLDER
 from islandbridge.errors import ConfigError, count
+from islandbridge.privacy.masking import mask_typed
 
 PROMPT, MORE = "ib> ", "..> "
 HELP = (
@@ -139,12 +140,11 @@ def run(
             rel = con.sql(TABLES if stmt == ".tables" else stmt)
             if rel is not None:
                 print(shown(rel.columns, rel.limit(max_rows + 1).fetchall(), max_rows), file=out)
-        except duckdb.Error as exc:
-            failed = 1
-            print(f"error: {str(exc).splitlines()[0]}", file=err)
         except Exception as exc:  # noqa: BLE001 - an analyst's typo must never end the session
             failed = 1
-            print(f"error: {exc}", file=err)
+            # DuckDB's first line says it, repeating the statement's literals: masked, as `sql` masks them
+            first = (str(exc).splitlines() or [type(exc).__name__])[0]
+            print(f"error: {mask_typed(first)}", file=err)
         out.flush()
     return failed
 

@@ -121,6 +121,27 @@ def test_a_command_that_reads_the_sources_still_asks_for_their_secrets(home, cap
     assert "IB_TEST_UNSET_GRID_SECRET is not set" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["extract", "--as-of", "2026-11-20", "--source", "511403194310287757"],
+        ["extract", "--as-of", "20261120 13800138000"],
+        ["quarantine", "replay", "秦光明"],
+        ["reconcile", "--as-of", "秦光明"],
+    ],
+)
+def test_an_error_never_repeats_a_typed_id_number_phone_or_name(home, argv, capsys, monkeypatch):
+    """An unknown --source, a --as-of that is no date, a source argument: the error says what was wrong
+    without the text, which may be a person's (errors are pasted into tickets)."""
+    monkeypatch.setenv("IB_TEST_UNSET_GRID_SECRET", "s")
+    monkeypatch.setenv("IB_TEST_UNSET_KEY", "k")
+    assert main([*argv, "--config", str(home / "islandbridge.yml")]) == 2
+    err = capsys.readouterr().err
+    assert "not repeated: it may hold personal data" in err
+    for personal in ("511403194310287757", "13800138000", "秦光明"):
+        assert personal not in err
+
+
 def test_a_config_typo_is_reported_with_the_nearest_valid_key(home, capsys):
     bad = {**{k: v for k, v in CONFIG.items() if k != "warehouse"}, "warehous": {"path": "w.duckdb"}}
     (home / "bad.yml").write_text(yaml.safe_dump(bad), encoding="utf-8")

@@ -124,6 +124,18 @@ def test_an_error_does_not_end_the_session_and_quit_does(tmp_path):
     assert err.getvalue().count("error:") == 1
 
 
+def test_an_error_masks_the_statements_literals_as_sql_does(tmp_path):
+    """DuckDB repeats a literal it could not convert: an ID number or a phone typed into a query."""
+    path = tmp_path / "s.duckdb"
+    duckdb.connect(str(path)).close()
+    out, err = io.StringIO(), io.StringIO()
+    statements_ = ["SELECT '511403194310287757'::INT;\n", "SELECT '13800138000'::DATE;\n"]
+    assert run(open_snapshot(path), statements_, out, err) == 1
+    shown = err.getvalue()
+    assert "511403********7757" in shown and "138****8000" in shown
+    assert "511403194310287757" not in shown and "13800138000" not in shown
+
+
 def test_without_a_snapshot_the_shell_says_what_to_run(tmp_path, monkeypatch, capsys):
     (tmp_path / "islandbridge.yml").write_text(
         yaml.safe_dump({"street": {"code": "1"}, "landing": {"url": "l"}, "warehouse": {"path": "w.duckdb"}}),

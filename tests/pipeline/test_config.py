@@ -248,3 +248,34 @@ def test_the_dags_first_task_warns_when_its_day_has_not_ended(tmp_path, caplog):
         assert pipeline.plan_run(settings, parse_as_of("2026-12-07"), now) == sources
     assert "the day 2026-12-07 has not ended" in caplog.text
     assert "a day that has ended, such as 2026-12-06" in caplog.text
+
+
+# What an operator may type by mistake (privacy.masking's TYPED): none of it may come back in an error.
+PERSONAL = ["511403194310287757", "13800138000", "138-0013-8000", "秦光明", "20261120 13800138000"]
+
+
+@pytest.mark.parametrize("text", PERSONAL)
+def test_an_as_of_that_could_hold_personal_data_is_not_repeated_in_its_error(text):
+    with pytest.raises(ConfigError, match="YYYY-MM-DD or YYYYMMDD") as err:
+        parse_as_of(text)
+    assert text not in str(err.value) and "13800138000" not in str(err.value)
+    assert f"as-of ({len(text)} characters, not repeated: it may hold personal data)" in str(err.value)
+
+
+def test_an_as_of_of_the_shape_of_a_date_is_repeated_with_the_reason():
+    with pytest.raises(ConfigError, match=r"as-of '2026-13-01T08:00': month must be in 1..12"):
+        parse_as_of("2026-13-01T08:00")
+
+
+@pytest.mark.parametrize("name", [*PERSONAL, "t_jm100345"])
+def test_an_unknown_source_that_could_hold_personal_data_is_not_repeated(tmp_path, name):
+    settings = parse_settings(BASE, base_dir=tmp_path, environ={"GRID_SECRET": "x"})
+    with pytest.raises(ConfigError, match="this configuration names: grid") as err:
+        settings.source(name)
+    assert name not in str(err.value) and "not repeated" in str(err.value)
+
+
+def test_a_misspelt_source_name_is_repeated(tmp_path):
+    settings = parse_settings(BASE, base_dir=tmp_path, environ={"GRID_SECRET": "x"})
+    with pytest.raises(ConfigError, match=r"unknown source 'gird2'; this configuration names: grid"):
+        settings.source("gird2")

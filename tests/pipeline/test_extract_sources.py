@@ -11,7 +11,7 @@ import pytest
 
 from islandbridge import cli, pipeline
 from islandbridge.config import parse_as_of
-from islandbridge.errors import FatalSourceError
+from islandbridge.errors import ConfigError, FatalSourceError
 
 AS_OF = "2026-11-20"
 
@@ -61,3 +61,14 @@ def test_the_command_line_names_the_failing_source(config, monkeypatch, capsys):
     status = cli.main(["sync", "--config", str(config), "--as-of", AS_OF])
     assert status == FatalSourceError.exit_status
     assert "while extracting source 'iot'" in capsys.readouterr().err
+
+
+def test_an_unknown_source_fails_before_any_is_extracted_and_is_not_repeated(config):
+    """A mistyped ``--source`` (here a phone) is a configuration error raised before the other sources are
+    extracted; neither the error nor a note repeats what was typed."""
+    settings = pipeline.load_settings(config, os.environ)
+    with pytest.raises(ConfigError) as raised:
+        pipeline.extract_sources(settings, [*pipeline.plan(settings), "13800138000"], parse_as_of(AS_OF))
+    said = " ".join([str(raised.value), *getattr(raised.value, "__notes__", ())])
+    assert "unknown source" in said and "13800138000" not in said
+    assert not (Path(settings.landing_url.removeprefix("file://")) / "ib_20261120T160000Z").exists()

@@ -83,6 +83,18 @@ def test_an_old_key_still_in_use_cannot_be_retired(config):
         keyops.retire_key(_settings(config), VAULT, "v2")
 
 
+@pytest.mark.parametrize(("kid", "shown"), [("+8613800138000", "138****8000"), ("秦光明", "秦*明")])
+def test_a_typed_key_id_comes_back_masked(config, kid, shown):
+    """`keys add --kid` and `keys retire --kid` repeat a wrong id as `explain` repeats what it was given."""
+    with pytest.raises(KeyringError) as retired:
+        keyops.retire_key(_settings(config), VAULT, kid)
+    with pytest.raises(KeyringError) as added:
+        keyops.add_key(_settings(config), VAULT, kid)
+    assert f"key id '{shown}' is not in the vault keyring" in str(retired.value)
+    assert f"key id '{shown}': a key id must match" in str(added.value)
+    assert kid not in str(retired.value) + str(added.value)
+
+
 def test_retiring_a_key_from_a_file_of_one_key_per_line_keeps_the_others_and_the_active_mark(config):
     """The file is read as the keyring is parsed (`keys.keyring_entries`): new lines separate entries."""
     path = config.parent / "secrets" / "vault.keys"
