@@ -3,7 +3,8 @@
 The only way besides an export for identifiers to leave the vault. A reveal is refused without a
 purpose and an actor, for a department without a policy, or for a field that department's policy does
 not let it receive. Every reveal appends one audit entry (actor, time, purpose, department, the
-person_refs concerned, the fields) *before* any value is returned. Values are never logged; the result's
+person_refs concerned, the fields) *before* any value is returned; the purpose is free text, so it is
+stored scrubbed (`privacy.scrub`: ID, card and phone numbers, the street's known names). Values are never logged; the result's
 ``repr`` shows counts only, so a stray ``log.info(result)`` leaks nothing.
 
 Example::
@@ -35,6 +36,8 @@ from islandbridge.privacy.audit import AuditLog, record_anchor, recorded_anchors
 from islandbridge.privacy.keys import load_keys
 from islandbridge.privacy.masking import mask_id, mask_name, mask_phone, mask_typed
 from islandbridge.privacy.pseudonymise import person_refs as make_refs
+from islandbridge.privacy.scrub import Scrubber
+from islandbridge.privacy.sealing import KNOWN_NAMES
 from islandbridge.privacy.vault import Vault
 
 log = logging.getLogger(__name__)
@@ -118,12 +121,12 @@ def reveal(
             raise RevealError("no person named; pass at least one person_ref or person_key")
         audit = AuditLog(settings.audit_path)
         audit.require_intact(recorded_anchors(warehouse))
-        values = _vault_values(settings, keys.vault, list(refs), fields)
+        values, names = _vault_values(settings, keys.vault, list(refs), fields)
         shown = [f + (" (masked)" if masked else "") for f in fields]
         at = clock()
         entry = audit.append(
             actor=actor,
-            purpose=f"reveal: {purpose.strip()}",
+            purpose=f"reveal: {Scrubber(names)(purpose.strip())}",
             department=department,
             person_refs=list(refs.values()),
             columns=shown,
@@ -234,12 +237,15 @@ def _warehouse(
         own.close()
 
 
-def _vault_values(settings: Settings, keyring, person_keys: list[str], fields: list[str]) -> dict:
+def _vault_values(
+    settings: Settings, keyring, person_keys: list[str], fields: list[str]
+) -> tuple[dict, list[str]]:
+    """The persons' values of ``fields``, and the street's known names (for scrubbing the purpose)."""
     path = Path(settings.vault_path)
     if not path.exists():
         raise RevealError(f"the identifier vault {path} does not exist; nothing to reveal")
     with Vault.open(path, keyring) as vault:
-        return vault.get(person_keys, fields)
+        return vault.get(person_keys, fields), vault.sealed_list(KNOWN_NAMES)
 
 
 def _show(field: str, value: str | None, masked: bool) -> str | None:

@@ -141,7 +141,9 @@ def _reveal(sub) -> None:
     s.add_argument(
         "--columns", required=True, help="vault fields the department's policy allows, e.g. name,phone"
     )
-    s.add_argument("--purpose", required=True, help="why; written to the audit log")
+    s.add_argument(
+        "--purpose", required=True, help="why; written to the audit log scrubbed (no ID, phone, known name)"
+    )
     s.add_argument("--actor", help="who asks (default: the login name)")
     s.add_argument("--masked", action="store_true", help="show 张*伟, 138****8000")
 

@@ -5,9 +5,13 @@ from __future__ import annotations
 import pytest
 
 from islandbridge.delivery.reveal import RevealError, reveal
+from islandbridge.devtools.leakscan import Needles, scan_tree
 from islandbridge.privacy.audit import AuditLog
+from islandbridge.privacy.configured import vault_keyring
 from islandbridge.privacy.keys import load_keys
 from islandbridge.privacy.pseudonymise import person_refs
+from islandbridge.privacy.sealing import KNOWN_NAMES
+from islandbridge.privacy.vault import Vault
 from tests.exports.support import P1, P3, P4, VALUES
 
 PURPOSE = "resident reported a fall; calling back"
@@ -225,3 +229,20 @@ def test_personal_data_typed_as_a_ref_key_or_department_is_masked_in_the_error(s
             reveal(settings, **who, columns=["name"], purpose=PURPOSE, actor="wang.li")
         assert shown in str(refused.value)
         assert not any(p in str(refused.value) for p in ("511403194310287757", "18798377461", "秦光明"))
+
+
+def test_a_purpose_is_audited_scrubbed_and_its_identifiers_reach_no_file(settings, caplog):
+    """A purpose is free text: an ID number, a phone or a known name in it is stored as a placeholder, and
+    none of them is in any table, log or audit file the reveal leaves behind."""
+    with Vault.open(settings.vault_path, vault_keyring(settings)) as vault:
+        vault.put_sealed_list(KNOWN_NAMES, [*vault.sealed_list(KNOWN_NAMES), "秦光明"])
+    purpose = "秦光明 asked, ID 511403194310287757, call back on 187-9837-7461"
+    asked = {"department": "grid_centre", "person_keys": [P1], "columns": ["name"]}
+    with caplog.at_level("DEBUG"):
+        reveal(settings, **asked, purpose=purpose, actor="li")
+    [entry] = entries(settings)
+    assert entry.purpose == "reveal: [姓名] asked, ID [证件号], call back on [电话]"
+    (settings.warehouse_path.parent / "reveal.log").write_text(caplog.text, encoding="utf-8")
+    needles = Needles.from_values(ids=["511403194310287757"], phones=["18798377461"], names=["秦光明"])
+    scanned = scan_tree(settings.warehouse_path.parent.parent, needles)
+    assert sum(scanned.files.values()) >= 3 and scanned.ok, scanned.report(limit=5)
