@@ -19,8 +19,9 @@ compacted away. The horizon only moves forward (``meta.retention``).
   a newer version at or before the horizon, or whose raw row is gone; erased from the vault file
   (`islandbridge.privacy.erasure`).
 
-By age: ``quality_results`` rows of runs older than ``reports_days``, and ``device_event_days``: the
-event day partitions older than ``device_events_days`` (by the events' own day).
+By age: ``quality_results`` rows of runs older than ``reports_days`` and ``gate_stops`` (the quality
+gate's notes of the runs it stopped, each naming its report) of the same age, and ``device_event_days``:
+the event day partitions older than ``device_events_days`` (by the events' own day).
 
 **What stays**: the raw rows of every other stream — each row is a change of a record (the residency
 history and each record's ``first_seen_run`` read them), so they grow with change already — the run
@@ -144,6 +145,8 @@ def prune(
         counts["vault_versions"] = _vault_versions(con, vault_path, at, apply, resources)
     old_reports = win.newest_as_of - dt.timedelta(days=retention.reports_days)
     counts["quality_results"] = _rows(con, "meta.quality_results", _RUNS_BEFORE, old_reports, apply)
+    # a stopped run may never load (no meta.runs row): its note is aged by its own as-of
+    counts["gate_stops"] = _rows(con, "meta.gate_stops", "as_of < $at", old_reports, apply)
     first_day = win.newest_as_of.astimezone(LOCAL_TZ).date() - dt.timedelta(days=retention.device_events_days)
     store = EventStore(events_dir)
     with transaction(con):
