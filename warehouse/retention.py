@@ -40,7 +40,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
-from islandbridge.config import LOCAL_TZ, DuckDBResources, Retention
+from islandbridge.config import LOCAL_TZ, DuckDBResources, Retention, local_day
 from islandbridge.errors import TerminalError
 from islandbridge.landing import raw_parts
 from islandbridge.privacy.erasure import erase_versions, sealed_versions
@@ -117,9 +117,9 @@ def check_window(con: duckdb.DuckDBPyConnection, as_of: dt.datetime) -> None:
     if stored and as_of <= stored[1]:
         first = (stored[1].astimezone(LOCAL_TZ)).date()
         raise RetentionError(
-            f"as of {as_of.astimezone(LOCAL_TZ).date() - dt.timedelta(days=1)} is beyond the retention "
-            f"window: retention compacted the history up to run {stored[0]}, so that day cannot be "
-            f"recomputed exactly; re-run a day from {first} on (retention.days sets the window)"
+            f"as of {local_day(as_of)} is beyond the retention window: retention compacted the history up "
+            f"to run {stored[0]}, so that day cannot be recomputed exactly; re-run a day from {first} on "
+            "(retention.days sets the window)"
         )
 
 

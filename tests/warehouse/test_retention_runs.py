@@ -1,12 +1,16 @@
-"""Retention of the runs' notes in ``meta``: the quality gate's stops go with the reports they name."""
+"""Retention of the runs' notes in ``meta`` (the quality gate's stops go with the reports they name), and
+the window's refusal of a day beyond it."""
 
 from __future__ import annotations
 
 import datetime as dt
 
-from islandbridge.config import Retention
+import pytest
+
+from islandbridge.config import Retention, parse_as_of
 from islandbridge.quality.gate import STOPS_DDL
 from islandbridge.warehouse import retention
+from islandbridge.warehouse.retention import RetentionError
 from tests.warehouse.test_core_fixtures import TinyWarehouse
 
 NEWEST = dt.datetime(2026, 11, 20, 16, tzinfo=dt.UTC)  # as of 2026-11-21 00:00 in Shanghai
@@ -38,5 +42,21 @@ def test_gate_stops_older_than_reports_days_go_and_newer_ones_stay(tmp_path):
         done = retention.prune(w.con, win, policy, tmp_path / "no-vault.duckdb", events, apply=True)
         assert done["gate_stops"] == 1
         assert w.con.execute("SELECT run_id FROM meta.gate_stops").fetchall() == [("ib_recent",)]
+    finally:
+        w.close()
+
+
+def test_a_day_beyond_the_window_is_named_as_config_local_day_names_it_midnight_or_not(tmp_path):
+    """The refused run's day is the one its as-of ends (`config.local_day`): 2026-11-18 for the end of that
+    day (2026-11-19 00:00 in Shanghai) and for noon of it alike."""
+    w = TinyWarehouse(tmp_path / "wh.duckdb")
+    try:
+        horizon = w.run(dt.datetime(2026, 11, 19, 4, tzinfo=dt.UTC))  # 12:00 on the 19th in Shanghai
+        w.con.execute(retention.DDL)
+        w.con.execute("INSERT INTO meta.retention VALUES (?, ?)", [retention.HORIZON, horizon])
+        for as_of in (parse_as_of("2026-11-18"), parse_as_of("2026-11-18T12:00")):
+            with pytest.raises(RetentionError, match=r"^as of 2026-11-18 is beyond .* from 2026-11-19 on"):
+                retention.check_window(w.con, as_of)
+        retention.check_window(w.con, parse_as_of("2026-11-19"))  # ends after the horizon: inside
     finally:
         w.close()
