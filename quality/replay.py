@@ -33,6 +33,7 @@ import json
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
+import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -83,50 +84,10 @@ def replay(
 
     Raises ``QuarantineError`` (no warehouse, a row that fails to decrypt), ``QualityConfigError``.
     """
-    quiet_third_party()
-    cfg = QualityConfig.from_mapping(quality_config)
-    tables = load_tables() if tables is None else tables
     kind = settings.source(source).kind
-    ring = keyring or quarantine.keyring(settings, cfg.quarantine_key)
-    if not settings.warehouse_path.exists():
-        raise QuarantineError(f"no warehouse at {settings.warehouse_path}: nothing to replay")
-    con = storage.connect(resources=settings.duckdb)
-    con.execute("SET enable_progress_bar = false")  # a bar on stderr in every task log helps nobody
-    vault = None
-    try:
-        con.execute(f"ATTACH '{str(settings.warehouse_path).replace(chr(39), chr(39) * 2)}' AS wh")
-        result = ReplayResult()
-        pending = {}
-        for (run, stream, as_of), rows in _pending(con, source, run_id).items():
-            checks = [_resolved(cfg, source, stream, c) for c in tables[kind, stream].suite]
-            refs = {c.id for c in checks if c.kind == "exists_in"}
-            rows = [r for r in rows if not referential_only or set(r["expectations_failed"]) <= refs]
-            if rows:
-                pending[run, stream, as_of] = (rows, checks)
-        if not pending:
-            return result
-        vault = None if check_only else open_vault(settings)
-        privacy = None if vault is None else _Pseudonymise(vault, kind)
-        for (run, stream, as_of), (rows, checks) in pending.items():
-            table = tables[kind, stream]
-            _replay_group(
-                con,
-                ring,
-                table,
-                source,
-                run,
-                as_of,
-                rows,
-                [c for c in checks if c.severity == "row"],
-                clock(),
-                result,
-                privacy,
-            )
-        return result
-    finally:
-        if vault is not None:
-            vault.close()
-        con.close()
+    job = _Replay(settings, quality_config, keyring, tables, clock, referential_only, check_only)
+    with job.attached() as con:
+        return job.run(con, source, kind, run_id)
 
 
 def references_ready(
@@ -134,20 +95,77 @@ def references_ready(
 ) -> dict[str, dict]:
     """After a load: per source of ``sources`` holding pending rows the gate set aside only for a missing
     reference, ``{"ready": rows that now find it, "waiting": rows that still do not}``; nothing is loaded
-    (`replay` with ``referential_only`` and ``check_only``)."""
+    (`replay` with ``referential_only`` and ``check_only``), and the warehouse is opened once for all."""
+    kinds = {source: settings.source(source).kind for source in sources}
+    job = _Replay(settings, settings.quality, None, None, clock, referential_only=True, check_only=True)
     found = {}
-    for source in sources:
-        result = replay(
-            settings,
-            source,
-            quality_config=settings.quality,
-            clock=clock,
-            referential_only=True,
-            check_only=True,
-        )
-        if result.checked:
-            found[source] = {"ready": result.loaded, "waiting": result.still_failing}
+    with job.attached() as con:
+        for source, kind in kinds.items():
+            result = job.run(con, source, kind)
+            if result.checked:
+                found[source] = {"ready": result.loaded, "waiting": result.still_failing}
     return found
+
+
+class _Replay:
+    """One replay's configuration, run over one source at a time on a connection with the warehouse
+    attached as ``wh`` (`attached`)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        quality_config: Mapping | None,
+        keyring: KeyRing | None,
+        tables: Tables | None,
+        clock: Callable[[], dt.datetime],
+        referential_only: bool,
+        check_only: bool,
+    ) -> None:
+        quiet_third_party()
+        self.settings, self.clock = settings, clock
+        self.cfg = QualityConfig.from_mapping(quality_config)
+        self.tables = load_tables() if tables is None else tables
+        self.ring = keyring or quarantine.keyring(settings, self.cfg.quarantine_key)
+        self.referential_only, self.check_only = referential_only, check_only
+
+    @contextlib.contextmanager
+    def attached(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """An in-memory connection with the warehouse attached as ``wh``; ``QuarantineError`` without one."""
+        if not self.settings.warehouse_path.exists():
+            raise QuarantineError(f"no warehouse at {self.settings.warehouse_path}: nothing to replay")
+        con = storage.connect(resources=self.settings.duckdb)
+        try:
+            con.execute("SET enable_progress_bar = false")  # a bar on stderr in every task log helps nobody
+            con.execute(f"ATTACH '{str(self.settings.warehouse_path).replace(chr(39), chr(39) * 2)}' AS wh")
+            yield con
+        finally:
+            con.close()
+
+    def run(self, con, source: str, kind: str, run_id: str | None = None) -> ReplayResult:
+        """Replay (or only check) the pending rows of ``source``, of connector ``kind``, on ``con``."""
+        result = ReplayResult()
+        pending = {}
+        for (run, stream, as_of), rows in _pending(con, source, run_id).items():
+            checks = [_resolved(self.cfg, source, stream, c) for c in self.tables[kind, stream].suite]
+            refs = {c.id for c in checks if c.kind == "exists_in"}
+            rows = [r for r in rows if not self.referential_only or set(r["expectations_failed"]) <= refs]
+            if rows:
+                pending[run, stream, as_of] = (rows, checks)
+        if not pending:
+            return result
+        vault = None if self.check_only else open_vault(self.settings)
+        try:
+            privacy = None if vault is None else _Pseudonymise(vault, kind)
+            for (run, stream, as_of), (rows, checks) in pending.items():
+                row_checks = [c for c in checks if c.severity == "row"]
+                table = self.tables[kind, stream]
+                _replay_group(
+                    con, self.ring, table, source, run, as_of, rows, row_checks, self.clock(), result, privacy
+                )
+            return result
+        finally:
+            if vault is not None:
+                vault.close()
 
 
 class _Pseudonymise:

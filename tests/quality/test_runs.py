@@ -128,6 +128,24 @@ def test_a_load_that_brings_a_missing_reference_says_the_rows_awaiting_a_replay(
     assert replayed == [key]
 
 
+def test_the_recheck_after_a_load_opens_the_warehouse_once_for_every_source(workspace_factory, monkeypatch):
+    """`references_ready` re-checks the rows of every source on one DuckDB connection, not one per source,
+    and counts what it counted before: a resident whose house is missing is still waiting."""
+    from islandbridge import storage
+    from islandbridge.quality.replay import references_ready
+
+    ws = workspace_factory("recheck", private=True)
+    with _registry(ws) as db:
+        db.execute("UPDATE t_jm SET fwbh = 'FW9999999' WHERE jmid = (SELECT min(jmid) FROM t_jm)")
+    ws.sync("2026-11-20", REGISTRY)
+    opened, connect = [], storage.connect
+    monkeypatch.setattr(storage, "connect", lambda *a, **kw: opened.append(a) or connect(*a, **kw))
+    sources = list(ws.settings.sources)
+    found = references_ready(ws.settings, sources, clock=lambda: None)
+    assert found == {"registry": {"ready": 0, "waiting": 1}}
+    assert len(sources) > 1 and len(opened) == 1
+
+
 def test_a_recheck_that_fails_leaves_the_committed_load_standing(workspace_factory, monkeypatch, caplog):
     """The re-check of rows awaiting a reference runs after the load's commit and only advises: if it
     fails (a row sealed under a key no longer held, a stream gone from the schemas), the load still
