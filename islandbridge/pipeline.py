@@ -346,9 +346,9 @@ def sync(
     summary["quality"] = gate
     if reconcile_identities:
         summary["identity"] = reconcile(settings, as_of, clock)
+        later = later_days(settings, as_of)  # once: publish warns of them, and they are replayed or named
         if deliver:
-            summary |= _deliver(settings, as_of, clock, warn_later=not replay_forward)
-        later = later_days(settings, as_of)
+            summary |= _deliver(settings, as_of, clock, warn_later=not replay_forward, later=later)
         if replay_forward and deliver:
             summary["replayed"] = [replay(settings, day, clock) for day in later]
         elif later:
@@ -402,11 +402,18 @@ def warn_earlier_day(settings: Settings, as_of: dt.datetime, later: Sequence[dt.
     )
 
 
-def _deliver(settings: Settings, as_of: dt.datetime, clock: Clock, *, warn_later: bool) -> dict[str, Any]:
+def _deliver(
+    settings: Settings,
+    as_of: dt.datetime,
+    clock: Clock,
+    *,
+    warn_later: bool,
+    later: Sequence[dt.datetime] | None = None,
+) -> dict[str, Any]:
     return {
         "warehouse_build": build(settings, as_of),
         "exports": export(settings, as_of, clock),
-        "published": publish(settings, as_of, clock, warn_later=warn_later),
+        "published": publish(settings, as_of, clock, warn_later=warn_later, later=later),
     }
 
 
@@ -460,12 +467,18 @@ def export(settings: Settings, as_of: dt.datetime, clock: Clock = utc_now) -> di
 
 
 def publish(
-    settings: Settings, as_of: dt.datetime, clock: Clock = utc_now, *, warn_later: bool = True
+    settings: Settings,
+    as_of: dt.datetime,
+    clock: Clock = utc_now,
+    *,
+    warn_later: bool = True,
+    later: Sequence[dt.datetime] | None = None,
 ) -> dict[str, Any]:
     """Apply retention (unless ``retention.after_each_run`` is false), publish the analysts' read-only
     snapshot and write the run report; returns their paths, the run the analysts' ``current`` snapshot
     holds (a later one when ``as_of`` is a day before later loaded days) and what retention removed.
-    With ``warn_later``, a day before later loaded days says so (`warn_earlier_day`)."""
+    With ``warn_later``, a day before later loaded days says so (`warn_earlier_day`); ``later``: those
+    days when the caller has read them (`later_days`), else they are read here."""
     run_id = raw.run_id_for(as_of)
     _require_marts_of(settings, run_id)
     pruned = prune(settings, apply=True, clock=clock) if settings.retention.after_each_run else None
@@ -489,8 +502,10 @@ def publish(
         "current": current_run(settings.snapshots_dir),
         "report": str(report),
     }
-    if warn_later and (later := later_days(settings, as_of)):
-        warn_earlier_day(settings, as_of, later)
+    if warn_later:
+        later = later_days(settings, as_of) if later is None else later
+        if later:
+            warn_earlier_day(settings, as_of, later)
     return result | ({"retention": pruned["removed"]} if pruned else {})
 
 
