@@ -106,8 +106,14 @@ def _each(text: str) -> Iterator[str]:
 
 def _code(text: str) -> list[tuple[int, str]]:
     """DuckDB's tokens of ``text`` but comments: (position, kind). DuckDB's own tokenizer, so strings
-    across lines, ``$$`` strings and ``/* */`` comments are read as DuckDB reads them."""
-    return [(at, str(kind)) for at, kind in duckdb.tokenize(text) if not str(kind).endswith("comment")]
+    across lines, ``$$`` strings and ``/* */`` comments are read as DuckDB reads them. It gives byte
+    offsets into the UTF-8 text: a string or a name in Chinese before a token moves it, so they are
+    turned into positions in ``text``."""
+    tokens = [(at, str(kind)) for at, kind in duckdb.tokenize(text) if not str(kind).endswith("comment")]
+    if text.isascii():
+        return tokens
+    encoded = text.encode("utf-8")
+    return [(len(encoded[:at].decode("utf-8")), kind) for at, kind in tokens]
 
 
 def has_code(text: str) -> bool:

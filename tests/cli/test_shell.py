@@ -124,6 +124,24 @@ def test_an_error_does_not_end_the_session_and_quit_does(tmp_path):
     assert err.getvalue().count("error:") == 1
 
 
+def test_statements_with_chinese_text_are_cut_where_duckdb_cuts_them(tmp_path):
+    """DuckDB's tokenizer counts bytes of UTF-8: a community's name in a statement used to shift every
+    position after it, and the shell stopped with an IndexError."""
+    lines = ["SELECT '海棠社区' AS 社区; SELECT '秦;' AS b;\n", "SELECT 2 -- 注释;\n", ";\n"]
+    assert list(statements(lines)) == [
+        "SELECT '海棠社区' AS 社区;",
+        "SELECT '秦;' AS b;",
+        "SELECT 2 -- 注释;\n;",
+    ]
+    path = tmp_path / "s.duckdb"
+    duckdb.connect(str(path)).close()
+    out, err = io.StringIO(), io.StringIO()
+    assert (
+        run(open_snapshot(path), ["SELECT '海棠社区' AS 社区;\n", "SELECT '秦光明'::DATE;\n"], out, err) == 1
+    )
+    assert "海棠社区" in out.getvalue() and "秦*明" in err.getvalue() and "秦光明" not in err.getvalue()
+
+
 def test_an_error_masks_the_statements_literals_as_sql_does(tmp_path):
     """DuckDB repeats a literal it could not convert: an ID number or a phone typed into a query."""
     path = tmp_path / "s.duckdb"
