@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import functools
 import logging
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -36,7 +37,7 @@ from islandbridge.privacy.audit import AuditLog, record_anchor, recorded_anchors
 from islandbridge.privacy.keys import load_keys
 from islandbridge.privacy.masking import mask_id, mask_name, mask_phone, mask_typed
 from islandbridge.privacy.pseudonymise import person_refs as make_refs
-from islandbridge.privacy.scrub import Scrubber
+from islandbridge.privacy.scrub import FAILED, PLACEHOLDERS, Scrubber
 from islandbridge.privacy.sealing import KNOWN_NAMES
 from islandbridge.privacy.vault import Vault
 
@@ -50,6 +51,7 @@ FIELD_MASKS: Mapping[str, Callable[[object], str | None]] = {
 }
 _HIDDEN = "***"
 ACTOR = re.compile(r"[A-Za-z0-9._@-]{1,64}")  # an account name: nothing that could forge a log line
+PLACED = (*PLACEHOLDERS.values(), FAILED)  # what the scrubber puts in a purpose
 MIN_PURPOSE = 4  # characters other than spaces, two of them letters or digits
 
 
@@ -122,11 +124,12 @@ def reveal(
         audit = AuditLog(settings.audit_path)
         audit.require_intact(recorded_anchors(warehouse))
         values, names = _vault_values(settings, keys.vault, list(refs), fields)
+        stated = _scrubbed_purpose(purpose, names)
         shown = [f + (" (masked)" if masked else "") for f in fields]
         at = clock()
         entry = audit.append(
             actor=actor,
-            purpose=f"reveal: {Scrubber(names)(purpose.strip())}",
+            purpose=f"reveal: {stated}",
             department=department,
             person_refs=list(refs.values()),
             columns=shown,
@@ -162,12 +165,30 @@ def _require_actor_and_purpose(actor: str, purpose: str) -> None:
             f"a reveal needs a stated actor: an account name of 1 to 64 letters, digits or . _ @ -, "
             f"not {mask_typed(actor[:70])!r}; nothing was revealed"
         )
-    meaningful = [c for c in purpose if c.isalnum()]
-    if len("".join(purpose.split())) < MIN_PURPOSE or len(meaningful) < 2:
+    if not _says_something(purpose):
         raise RevealError(
             f"a reveal needs a stated purpose of at least {MIN_PURPOSE} characters saying why "
             "(e.g. 'welfare visit'); nothing was revealed"
         )
+
+
+def _says_something(text: str) -> bool:
+    meaningful = [c for c in text if c.isalnum()]
+    return len("".join(text.split())) >= MIN_PURPOSE and len(meaningful) >= 2
+
+
+def _scrubbed_purpose(purpose: str, names: Iterable[str]) -> str:
+    """The purpose as the audit log keeps it: its ID, card and phone numbers and known names replaced by
+    placeholders. A purpose that says nothing once they are out (only an ID number, a name and a phone) is
+    no reason a reader of the log can check, so it is refused like an empty one."""
+    scrubbed = Scrubber(names)(purpose.strip())
+    left = functools.reduce(lambda text, mark: text.replace(mark, " "), PLACED, scrubbed)
+    if not _says_something(left):
+        raise RevealError(
+            "a reveal needs a stated purpose saying why, beyond the ID numbers, phones or names in it "
+            "(they are not written to the audit log, e.g. 'welfare visit'); nothing was revealed"
+        )
+    return scrubbed
 
 
 def _allowed_fields(department: str, columns: Sequence[str], policies: Mapping[str, Policy]) -> list[str]:

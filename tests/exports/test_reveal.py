@@ -246,3 +246,35 @@ def test_a_purpose_is_audited_scrubbed_and_its_identifiers_reach_no_file(setting
     needles = Needles.from_values(ids=["511403194310287757"], phones=["18798377461"], names=["秦光明"])
     scanned = scan_tree(settings.warehouse_path.parent.parent, needles)
     assert sum(scanned.files.values()) >= 3 and scanned.ok, scanned.report(limit=5)
+
+
+@pytest.mark.parametrize(
+    "purpose", ["511403194310287757", "秦光明 187-9837-7461", "[证件号]", "秦光明: 511403194310287757"]
+)
+def test_a_purpose_that_is_only_identifiers_is_refused_before_anything_is_audited(settings, purpose):
+    """Scrubbed, such a purpose would be audited as ``reveal: [证件号]``: no reason anyone can check."""
+    with Vault.open(settings.vault_path, vault_keyring(settings)) as vault:
+        vault.put_sealed_list(KNOWN_NAMES, [*vault.sealed_list(KNOWN_NAMES), "秦光明"])
+    with pytest.raises(RevealError, match="beyond the ID numbers, phones or names") as refused:
+        reveal(
+            settings,
+            department="grid_centre",
+            person_keys=[P1],
+            columns=["name"],
+            purpose=purpose,
+            actor="li",
+        )
+    assert not settings.audit_path.exists()
+    assert not any(p in str(refused.value) for p in ("511403194310287757", "18798377461", "秦光明"))
+
+
+def test_a_purpose_with_a_reason_beside_its_identifiers_is_accepted(settings):
+    found = reveal(
+        settings,
+        department="grid_centre",
+        person_keys=[P1],
+        columns=["name"],
+        purpose="[urgent] call back 187-9837-7461",
+        actor="li",
+    )
+    assert entries(settings)[0].purpose == "reveal: [urgent] call back [电话]" and found.audit_seq == 1
