@@ -4,8 +4,9 @@ The only way besides an export for identifiers to leave the vault. A reveal is r
 purpose and an actor, for a department without a policy, or for a field that department's policy does
 not let it receive. Every reveal appends one audit entry (actor, time, purpose, department, the
 person_refs concerned, the fields) *before* any value is returned; the purpose is free text, so it is
-stored scrubbed (`privacy.scrub`: ID, card and phone numbers, the street's known names). Values are never logged; the result's
-``repr`` shows counts only, so a stray ``log.info(result)`` leaks nothing.
+stored scrubbed (`privacy.scrub`: ID, card and phone numbers, the street's known names), and a purpose
+that says nothing once they are out is refused. Values are never logged; the result's ``repr`` shows
+counts only, so a stray ``log.info(result)`` leaks nothing.
 
 Example::
 
@@ -18,7 +19,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import functools
 import logging
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -182,7 +182,9 @@ def _scrubbed_purpose(purpose: str, names: Iterable[str]) -> str:
     placeholders. A purpose that says nothing once they are out (only an ID number, a name and a phone) is
     no reason a reader of the log can check, so it is refused like an empty one."""
     scrubbed = Scrubber(names)(purpose.strip())
-    left = functools.reduce(lambda text, mark: text.replace(mark, " "), PLACED, scrubbed)
+    left = scrubbed
+    for mark in PLACED:
+        left = left.replace(mark, " ")
     if not _says_something(left):
         raise RevealError(
             "a reveal needs a stated purpose saying why, beyond the ID numbers, phones or names in it "

@@ -522,12 +522,12 @@ def utc_now() -> dt.datetime:
 
 
 _DAY = re.compile(r"\d{4}-\d{2}-\d{2}|\d{8}")  # YYYY-MM-DD or YYYYMMDD
-_DATE_TIME = re.compile(r"(?:\d{4}-\d{2}-\d{2}|\d{8})[T ]\d{2}.*")  # a date, then a time of day
-# What an error may repeat of a refused as-of or source name (`errors.typed`): a date, or one with a time
-# and zone; a name letters first, with no run of six digits. Anything else may be an ID number, a phone …
+# What an error repeats of a typed source name or as-of (`errors.typed`; else it may be an ID number, a phone):
+# a name letters first, with under seven digits, no run of six; an as-of only when it parses as one.
 _TIME = r"[T ]\d{2}(?::?\d{2}){0,2}(?:[.,]\d{1,6})?(?:Z|[+-]\d{2}(?::?\d{2})?)?"
 _AS_OF_SHAPE = re.compile(rf"(?:{_DAY.pattern})(?:{_TIME})?")
-_NAME_SHAPE = re.compile(r"[A-Za-z][A-Za-z_.\-]*(?:\d{1,5}[A-Za-z_.\-]+)*\d{0,5}")
+_DATE_TIME = re.compile(rf"(?:{_DAY.pattern})[T ]\d{{2}}.*")  # a date, then a time of day
+_NAME_SHAPE = re.compile(r"(?!(?:\D*\d){7})[A-Za-z][A-Za-z_.\-]*(?:\d{1,5}[A-Za-z_.\-]+)*\d{0,5}")
 AS_OF_HELP = (
     "expected a date YYYY-MM-DD or YYYYMMDD (the end of that day, Asia/Shanghai) "
     "or an ISO 8601 date-time such as 2026-11-20T16:00:00+00:00"
@@ -557,8 +557,8 @@ def parse_as_of(text: str | dt.date | dt.datetime) -> dt.datetime:
             if day:
                 value += dt.timedelta(days=1)
         except (ValueError, OverflowError) as exc:  # OverflowError: the day after 9999-12-31
-            why = f"{exc}; " if _AS_OF_SHAPE.fullmatch(given) else ""  # "Invalid isoformat string: '…'"
-            raise ConfigError(f"as-of {shown}: {why}{AS_OF_HELP}") from None
+            why = f"{exc}; " if given not in str(exc) else ""  # not a date after all: 87654321 is a landline
+            raise ConfigError(f"as-of {typed(given, re.compile('(?!)'))}: {why}{AS_OF_HELP}") from None
     if value.tzinfo is None:
         value = value.replace(tzinfo=LOCAL_TZ)
     try:  # every step reads T in UTC and in local time: both must exist (not 0001-01-01 at +14:00)

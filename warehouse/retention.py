@@ -115,10 +115,15 @@ def check_window(con: duckdb.DuckDBPyConnection, as_of: dt.datetime) -> None:
     """Raise `RetentionError` when a run as of ``as_of`` is at or before the pruned horizon."""
     stored = stored_horizon(con)
     if stored and as_of <= stored[1]:
-        first = (stored[1].astimezone(LOCAL_TZ)).date()
+        horizon = stored[1].astimezone(LOCAL_TZ)
+        after = (
+            f"a day from {horizon.date()} on"
+            if horizon.time() == dt.time()
+            else f"an as-of after {horizon.isoformat(sep=' ', timespec='minutes')} (a day from {horizon.date()} on)"
+        )
         raise RetentionError(
             f"as of {local_day(as_of)} is beyond the retention window: retention compacted the history up "
-            f"to run {stored[0]}, so that day cannot be recomputed exactly; re-run a day from {first} on "
+            f"to run {stored[0]}, so that day cannot be recomputed exactly; re-run {after} "
             "(retention.days sets the window)"
         )
 

@@ -13,6 +13,8 @@ standard input, e.g. ``echo "SELECT count(*) FROM core.persons;" | islandbridge 
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import sys
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -112,8 +114,8 @@ def _code(text: str) -> list[tuple[int, str]]:
     tokens = [(at, str(kind)) for at, kind in duckdb.tokenize(text) if not str(kind).endswith("comment")]
     if text.isascii():
         return tokens
-    encoded = text.encode("utf-8")
-    return [(len(encoded[:at].decode("utf-8")), kind) for at, kind in tokens]
+    ends = list(itertools.accumulate((len(c.encode("utf-8")) for c in text), initial=0))
+    return [(bisect.bisect_left(ends, at), kind) for at, kind in tokens]
 
 
 def has_code(text: str) -> bool:

@@ -251,7 +251,7 @@ def test_the_dags_first_task_warns_when_its_day_has_not_ended(tmp_path, caplog):
 
 
 # What an operator may type by mistake (privacy.masking's TYPED): none of it may come back in an error.
-PERSONAL = ["511403194310287757", "13800138000", "138-0013-8000", "秦光明", "20261120 13800138000"]
+PERSONAL = ["511403194310287757", "13800138000", "138-0013-8000", "秦光明", "20261120 13800138000", "87654321"]
 
 
 @pytest.mark.parametrize("text", PERSONAL)
@@ -262,12 +262,13 @@ def test_an_as_of_that_could_hold_personal_data_is_not_repeated_in_its_error(tex
     assert f"as-of ({len(text)} characters, not repeated: it may hold personal data)" in str(err.value)
 
 
-def test_an_as_of_of_the_shape_of_a_date_is_repeated_with_the_reason():
-    with pytest.raises(ConfigError, match=r"as-of '2026-13-01T08:00': month must be in 1..12"):
+def test_an_as_of_that_is_no_date_gives_its_reason_but_not_the_text():
+    """``87654321`` (a landline) has a date's shape: it is not repeated, the reason it is no date is."""
+    with pytest.raises(ConfigError, match=r"as-of \(16 characters, .*\): month must be in 1..12"):
         parse_as_of("2026-13-01T08:00")
 
 
-@pytest.mark.parametrize("name", [*PERSONAL, "t_jm100345"])
+@pytest.mark.parametrize("name", [*PERSONAL, "t_jm100345", "a138-0013-8000", "x5114-0319-4310-2877-57"])
 def test_an_unknown_source_that_could_hold_personal_data_is_not_repeated(tmp_path, name):
     settings = parse_settings(BASE, base_dir=tmp_path, environ={"GRID_SECRET": "x"})
     with pytest.raises(ConfigError, match="this configuration names: grid") as err:

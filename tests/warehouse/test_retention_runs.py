@@ -58,5 +58,8 @@ def test_a_day_beyond_the_window_is_named_as_config_local_day_names_it_midnight_
             with pytest.raises(RetentionError, match=r"^as of 2026-11-18 is beyond .* from 2026-11-19 on"):
                 retention.check_window(w.con, as_of)
         retention.check_window(w.con, parse_as_of("2026-11-19"))  # ends after the horizon: inside
+        # An as-of on the horizon's own day but before it: the advice names the instant, not only the day
+        with pytest.raises(RetentionError, match=r"an as-of after 2026-11-19 12:00\+08:00 \(a day from"):
+            retention.check_window(w.con, parse_as_of("2026-11-19T10:00"))
     finally:
         w.close()
