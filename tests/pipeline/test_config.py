@@ -251,7 +251,14 @@ def test_the_dags_first_task_warns_when_its_day_has_not_ended(tmp_path, caplog):
 
 
 # What an operator may type by mistake (privacy.masking's TYPED): none of it may come back in an error.
-PERSONAL = ["511403194310287757", "13800138000", "138-0013-8000", "秦光明", "20261120 13800138000", "87654321"]
+PERSONAL = [
+    "511403194310287757",
+    "13800138000",
+    "138-0013-8000",
+    "秦光明",
+    "20261120 13800138000",
+    "87654321",
+]
 
 
 @pytest.mark.parametrize("text", PERSONAL)
