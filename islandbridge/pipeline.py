@@ -141,7 +141,7 @@ def extract(settings: Settings, source: str, as_of: dt.datetime) -> dict[str, An
     warehouse changes, so the task can simply be retried. The half-written slice is deleted first.
     """
     _check_window(settings, as_of)
-    return _extract_from(settings, source, as_of, _previous_state(settings, source, as_of))
+    return _extract_from(settings, source, as_of, *_resume_point(settings, source, as_of))
 
 
 def extract_sources(
@@ -159,10 +159,10 @@ def extract_sources(
     _check_window(settings, as_of)
     for name in sources:  # a misspelt --source fails here, before any other source is extracted
         settings.source(name)
-    states = {name: _previous_state(settings, name, as_of) for name in sources}
+    states = {name: _resume_point(settings, name, as_of) for name in sources}
     workers = max(1, min(threads, len(sources)))
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="ib-extract") as pool:
-        running = {name: pool.submit(_extract_from, settings, name, as_of, states[name]) for name in sources}
+        running = {name: pool.submit(_extract_from, settings, name, as_of, *states[name]) for name in sources}
         for _ in progress(as_completed(running.values()), desc="extract", total=len(running)):
             pass
     failed = [(name, future.exception()) for name, future in running.items() if future.exception()]
@@ -180,9 +180,9 @@ def extract_sources(
 
 
 def _extract_from(
-    settings: Settings, source: str, as_of: dt.datetime, state: dict[str, Any]
+    settings: Settings, source: str, as_of: dt.datetime, state: dict[str, Any], read_from: dt.datetime | None
 ) -> dict[str, Any]:
-    """`extract` from the committed ``state`` already read."""
+    """`extract` from the committed ``state`` already read (committed as of ``read_from``)."""
     connector = build_connector(settings.source(source))
     run_id = raw.run_id_for(as_of)
     writer = LandingWriter.open(
@@ -194,7 +194,7 @@ def _extract_from(
             new_state = connector.extract(
                 ExtractContext(run_id=run_id, as_of=as_of, state=state, sink=writer)
             )
-            manifest = writer.close(new_state)
+            manifest = writer.close(new_state, read_from)
         except BaseException:
             writer.discard()  # half an extraction, identifiers in clear, never loadable: not left on disk
             raise
@@ -585,11 +585,13 @@ def _known_names(settings: Settings, vault: Vault, run_id: str, sources: Sequenc
     return sorted(names)
 
 
-def _previous_state(settings: Settings, source: str, as_of: dt.datetime) -> dict[str, Any]:
+def _resume_point(
+    settings: Settings, source: str, as_of: dt.datetime
+) -> tuple[dict[str, Any], dt.datetime | None]:
     if not settings.warehouse_path.exists():
-        return {}
+        return {}, None
     con = raw.connect(str(settings.warehouse_path), read_only=True, resources=settings.duckdb)
     try:
-        return raw.previous_state(con, source, as_of)
+        return raw.resume_point(con, source, as_of)
     finally:
         con.close()

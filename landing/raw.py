@@ -65,6 +65,9 @@ CREATE TABLE IF NOT EXISTS meta.run_sources (
 CREATE TABLE IF NOT EXISTS meta.source_state (
     source VARCHAR, as_of TIMESTAMPTZ, run_id VARCHAR, state_json VARCHAR, PRIMARY KEY (source, as_of)
 );
+-- The as-of of the state the extraction resumed from: what it read covers read_from..as_of (NULL: it
+-- started from no state, or was loaded before this was recorded).
+ALTER TABLE meta.source_state ADD COLUMN IF NOT EXISTS read_from TIMESTAMPTZ;
 CREATE TABLE IF NOT EXISTS meta.quarantine (
     run_id VARCHAR, source VARCHAR, stream VARCHAR, record_key VARCHAR, reason VARCHAR,
     kid VARCHAR, nonce BLOB, ciphertext BLOB, seq INTEGER
@@ -101,13 +104,22 @@ def connect(
 
 def previous_state(con: duckdb.DuckDBPyConnection, source: str, as_of: dt.datetime) -> dict[str, Any]:
     """The state committed by the newest run *before* ``as_of`` (so re-running an interval re-reads it)."""
+    return resume_point(con, source, as_of)[0]
+
+
+def resume_point(
+    con: duckdb.DuckDBPyConnection, source: str, as_of: dt.datetime
+) -> tuple[dict[str, Any], dt.datetime | None]:
+    """`previous_state` and the as-of it was committed at (``None`` without one): an extraction from it
+    reads what changed from that as-of to its own, whichever days are loaded in between later."""
     if not has_table(con, "meta.source_state"):
-        return {}
+        return {}, None
     row = con.execute(
-        "SELECT state_json FROM meta.source_state WHERE source = ? AND as_of < ? ORDER BY as_of DESC LIMIT 1",
+        "SELECT state_json, as_of FROM meta.source_state WHERE source = ? AND as_of < ? "
+        "ORDER BY as_of DESC LIMIT 1",
         [source, as_of],
     ).fetchone()
-    return json.loads(row[0]) if row else {}
+    return (json.loads(row[0]), row[1]) if row else ({}, None)
 
 
 def begin_run(
@@ -212,8 +224,9 @@ def load_source(
                 ],
             )
         con.execute(
-            "INSERT OR REPLACE INTO meta.source_state VALUES (?, ?, ?, ?)",
-            [source, as_of, run_id, json.dumps(manifest["state"], sort_keys=True)],
+            "INSERT OR REPLACE INTO meta.source_state (source, as_of, run_id, state_json, read_from) "
+            "VALUES (?, ?, ?, ?, ?)",
+            [source, as_of, run_id, json.dumps(manifest["state"], sort_keys=True), read_from(manifest)],
         )
     for store, _ in parts.values():
         store.collect_garbage(con)
@@ -251,6 +264,12 @@ def kept_as_parts(kind: str, stream: str, spec: StreamPrivacy) -> bool:
     """An event log (``volume: flow``) with nothing to pseudonymise is kept as its landed Parquet parts."""
     schema = load_tables().get((kind, stream))
     return schema is not None and schema.volume == "flow" and not spec.needs_rewrite
+
+
+def read_from(manifest: Mapping[str, Any]) -> dt.datetime | None:
+    """The as-of of the state the slice's extraction resumed from (``None``: no state, or not recorded)."""
+    text = manifest.get("read_from")
+    return dt.datetime.fromisoformat(text) if isinstance(text, str) else None
 
 
 def read_manifest(fs: pafs.FileSystem, base: str, source: str, run_id: str) -> dict[str, Any]:

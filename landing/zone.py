@@ -386,8 +386,11 @@ class LandingWriter:
             {"stream": stream, "file": name, "outcome": outcome, "reason": reason, "rows": rows}
         )
 
-    def close(self, state: Mapping[str, Any]) -> dict[str, Any]:
-        """Flush everything, check the accounting, and write the manifest last. Returns the manifest."""
+    def close(self, state: Mapping[str, Any], read_from: dt.datetime | None = None) -> dict[str, Any]:
+        """Flush everything, check the accounting, and write the manifest last. Returns the manifest.
+
+        ``read_from`` is the as-of of the state the extraction resumed from (``None``: it had none), so
+        the slice says which interval it read (`quality.tablechecks.flow`)."""
         self._stop_worker(raising=True)
         for spec in self.streams.values():
             self._flush(spec)
@@ -416,6 +419,7 @@ class LandingWriter:
                 for name, spec in self.streams.items()
             },
             "state": dict(state),
+            "read_from": None if read_from is None else read_from.isoformat(),
             "files": sorted(self._files, key=lambda f: (f["file"], f["outcome"])),
         }
         write_manifest(self.fs, self.base, manifest)

@@ -41,7 +41,7 @@ from islandbridge.privacy.keys import KeyRing
 from islandbridge.quality import quarantine, report
 from islandbridge.quality.config import QualityConfig
 from islandbridge.quality.errors import QualityConfigError, QualityGateError
-from islandbridge.quality.results import GateResult
+from islandbridge.quality.results import CheckResult, GateResult
 from islandbridge.quality.rowchecks import CheckContext
 from islandbridge.quality.slices import QUALITY_DIR, LandingSlice
 from islandbridge.quality.validation import StreamOutcome, validate_streams
@@ -141,14 +141,22 @@ def gate_message(gate: GateResult) -> str:
         f"The run's as-of lies {ahead} h ahead of the clock: its day has not ended, and its volume was "
         "measured over the hours up to now; sync a day that has ended, or this one once it has."
         if ahead
-        else "Fix the source and extract again; if the change is expected, set "
-        "quality.checks.<source>.<stream>.<check>.severity: warning and re-run."
+        else "Fix the source and extract again; if the change is expected, make the check a warning in the "
+        f"configuration, `{warning_override(gate.critical_failures)}` (merged into any quality: section "
+        "there), and re-run."
     )
     return (
         f"quality gate stopped run {gate.run_id}: {count(len(gate.critical_failures), 'critical failure')}, "
         f"nothing was loaded:\n  - {lines}\nReport (what each check found): {gate.report_path}; "
         f"`islandbridge runs` lists the stop. {advice}"
     )
+
+
+def warning_override(failures: Sequence[CheckResult]) -> str:
+    """The ``quality:`` YAML (flow style, as `QualityConfig` reads it) that makes ``failures`` warnings,
+    e.g. ``quality: {checks: {iot.events.volume: {severity: warning}}}``."""
+    checks = ", ".join(f"{name}: {{severity: warning}}" for name in dict.fromkeys(r.name for r in failures))
+    return f"quality: {{checks: {{{checks}}}}}"
 
 
 # --------------------------------------------------------------------------- committing a passed run

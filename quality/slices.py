@@ -17,6 +17,7 @@ The landing zone holds source data as sent (see README); quarantined rows are al
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import posixpath
 from collections.abc import Mapping
@@ -28,7 +29,7 @@ import pyarrow.compute as pc
 import pyarrow.dataset as pads
 import pyarrow.fs as pafs
 
-from islandbridge.landing.raw import read_manifest
+from islandbridge.landing.raw import read_from, read_manifest
 from islandbridge.landing.zone import (
     DELETED,
     MANIFEST,
@@ -74,6 +75,11 @@ class LandingSlice:
     @property
     def state(self) -> Mapping[str, Any]:
         return self.manifest.get("state") or {}
+
+    @property
+    def read_from(self) -> dt.datetime | None:
+        """The as-of of the state the extraction resumed from (``None``: none, or not recorded)."""
+        return read_from(self.manifest)
 
     def dataset(self, stream: str) -> pads.Dataset:
         """The stream's rows as extracted."""

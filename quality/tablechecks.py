@@ -9,8 +9,10 @@ Each computes plain numbers in DuckDB (over the landed rows and, read-only, the 
   this run's deletions. Incremental extractions land only changed rows, so comparing landed counts
   between runs would cry wolf every day; a source that "returns far fewer rows" shows as deletions
   (registry key scans, the IoT device list, roster corrections).
-* **volume: flow** — an event log: records read per hour of this run's interval against the previous
-  run's (``meta.run_sources``), once two earlier runs give the previous interval; not judged when the
+* **volume: flow** — an event log: records read per hour of the interval this run's extraction read
+  against the previous run's (``meta.run_sources``), once two earlier runs are loaded. A run's interval
+  runs from the as-of of the state it resumed from (``read_from``: a day skipped and filled in later
+  does not shorten the interval the run after the gap read) to its as-of; not judged when the
   previous run read the log as it stood more than an hour after its own as-of (a backfill or a late run:
   its state's ``reference_ms``, `connectors.iot_clock`), whose count then covers more than its interval.
   This run's interval is measured up to the clock (``now``) when its as-of lies ahead of it (a day that
@@ -78,12 +80,21 @@ def population(con, source: str, stream: str, run_id: str, view: str, deleted: s
 
 
 def flow(
-    con, source: str, stream: str, as_of: dt.datetime, read_now: int, now: dt.datetime | None = None
+    con,
+    source: str,
+    stream: str,
+    as_of: dt.datetime,
+    read_now: int,
+    now: dt.datetime | None = None,
+    read_from: dt.datetime | None = None,
 ) -> dict[str, Any] | None:
     """Records read per hour now against the previous run's, or ``None`` without two earlier runs.
 
+    Each run's hours are those of the interval its extraction read: from the as-of of the state it
+    resumed from (``read_from``, this run's from its landing manifest, the previous run's as recorded in
+    ``meta.source_state``) to its as-of; where that was not recorded, from the loaded run before it.
     ``now`` is the clock's reading: an as-of ahead of it is measured up to it, and the result says so
-    (``as_of_ahead_h``), e.g. ``flow(con, "iot", "events", as_of, 600, now=clock())``."""
+    (``as_of_ahead_h``), e.g. ``flow(con, "iot", "events", as_of, 600, now=clock(), read_from=...)``."""
     if not has_table(con, "meta", "runs"):
         return None
     runs = con.execute(
@@ -102,7 +113,7 @@ def flow(
             "as-of), so the previous run's count is not the rate of its interval",
             "previous_run": prev_id,
         }
-    arrival_ms = _read_up_to(con, source, stream, prev_id)
+    arrival_ms, prev_from = _extracted(con, source, stream, prev_id)
     if read_late(prev_at, arrival_ms):
         # a backfill, or a run days late: the previous run read the log as it stood well after its as-of,
         # so its count is not the rate of its interval, and what is left for this run says nothing either
@@ -115,9 +126,9 @@ def flow(
         "SELECT sum(read) FROM wh.meta.run_sources WHERE run_id = ? AND source = ? AND stream = ?",
         [prev_id, source, stream],
     ).fetchall()[0][0]
-    hours_prev = (prev_at - prevprev_at).total_seconds() / 3600
+    hours_prev = (prev_at - (prev_from or prevprev_at)).total_seconds() / 3600
     until = as_of if now is None else min(as_of, now)
-    hours_now = (until - prev_at).total_seconds() / 3600
+    hours_now = (until - (read_from or prev_at)).total_seconds() / 3600
     if not prev_read or hours_prev <= 0 or hours_now <= 0:
         return None
     rate_prev, rate_now = prev_read / hours_prev, read_now / hours_now
@@ -131,17 +142,17 @@ def flow(
     }
 
 
-def _read_up_to(con, source: str, stream: str, run_id: str) -> int | None:
-    """When the log a run read had arrived up to, as its connector estimated it (``reference_ms`` in the
-    stream's state, `connectors.iot_clock`), or ``None`` when its state does not say."""
+def _extracted(con, source: str, stream: str, run_id: str) -> tuple[int | None, dt.datetime | None]:
+    """What a run's extraction of the log read, as its state records it: when the log had arrived up to,
+    as its connector estimated it (``reference_ms``, `connectors.iot_clock`), and the as-of of the state
+    it resumed from (``read_from``); each ``None`` when not recorded."""
     if not has_table(con, "meta", "source_state"):
-        return None
-    (ms,) = con.execute(
-        "SELECT max(try_cast(json_extract_string(state_json, '$.' || ? || '.reference_ms') AS BIGINT)) "
-        "FROM wh.meta.source_state WHERE run_id = ? AND source = ?",
+        return None, None
+    return con.execute(
+        "SELECT max(try_cast(json_extract_string(state_json, '$.' || ? || '.reference_ms') AS BIGINT)), "
+        "max(read_from) FROM wh.meta.source_state WHERE run_id = ? AND source = ?",
         [stream, run_id, source],
     ).fetchall()[0]
-    return ms
 
 
 def roster_totals(

@@ -293,7 +293,15 @@ class _StreamValidator:
             return None
         if self.table.volume == "flow":
             read = int(out.landing.streams[out.stream]["read"])
-            return tablechecks.flow(self.con, out.source, out.stream, self.ctx.as_of, read, self.ctx.now)
+            return tablechecks.flow(
+                self.con,
+                out.source,
+                out.stream,
+                self.ctx.as_of,
+                read,
+                self.ctx.now,
+                read_from=out.landing.read_from,
+            )
         deleted = out.landing.deleted()
         self.con.register("_deleted", deleted.filter(pc.equal(deleted["stream"], out.stream)))
         try:

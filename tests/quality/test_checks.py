@@ -271,7 +271,7 @@ def test_flow_volume_is_not_judged_after_a_run_that_read_the_log_late(tmp_path):
         state = {"events": {"cursor": "c", "reference_ms": int(arrival.timestamp() * 1000)}}
         con.execute("DELETE FROM meta.source_state")
         con.execute(
-            "INSERT INTO meta.source_state VALUES ('iot', ?, ?, ?)",
+            "INSERT INTO meta.source_state (source, as_of, run_id, state_json) VALUES ('iot', ?, ?, ?)",
             [days[1], raw.run_id_for(days[1]), json.dumps(state)],
         )
 
@@ -289,3 +289,31 @@ def test_flow_volume_is_not_judged_after_a_run_that_read_the_log_late(tmp_path):
     con.close()
     gate_con.execute(f"ATTACH '{path}' AS wh (READ_ONLY)")
     assert flow(gate_con, "iot", "events", AS_OF, read_now=0)["kept_share"] == 0.0
+
+
+def test_a_gate_stop_prints_the_override_the_configuration_accepts():
+    """The advice to relax a stopped check is YAML that `QualityConfig` reads as that very override."""
+    import re
+
+    import yaml
+
+    from islandbridge.quality.config import QualityConfig
+    from islandbridge.quality.gate import gate_message
+    from islandbridge.quality.results import CheckResult, GateResult
+
+    failed = [
+        CheckResult(
+            "iot", "events", "volume", "volume:flow", "critical", False, observed={"kept_share": 0.4}
+        ),
+        CheckResult("registry", "t_jm", "zt_known", "in_set", "critical", False),
+    ]
+    message = gate_message(GateResult("ib_x", AS_OF.isoformat(), False, failed))
+    override = re.search(r"`(quality: .*?)`", message).group(1)
+    assert override == (
+        "quality: {checks: {iot.events.volume: {severity: warning}, registry.t_jm.zt_known: {severity: warning}}}"
+    )
+    cfg = QualityConfig.from_mapping(yaml.safe_load(override)["quality"])
+    assert {name: o.severity for name, o in cfg.checks.items()} == {
+        "iot.events.volume": "warning",
+        "registry.t_jm.zt_known": "warning",
+    }

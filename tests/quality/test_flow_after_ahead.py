@@ -31,7 +31,10 @@ def _warehouse(tmp_path, d1_synced_at: dt.datetime):
             [run, read, read, synced],
         )
         state = {"events": {"cursor": "c", "reference_ms": int(synced.timestamp() * 1000)}}
-        con.execute("INSERT INTO meta.source_state VALUES ('iot', ?, ?, ?)", [as_of, run, json.dumps(state)])
+        con.execute(
+            "INSERT INTO meta.source_state (source, as_of, run_id, state_json) VALUES ('iot', ?, ?, ?)",
+            [as_of, run, json.dumps(state)],
+        )
     con.close()
     gate = duckdb.connect()
     gate.execute(f"ATTACH '{path}' AS wh (READ_ONLY)")
