@@ -33,7 +33,7 @@ def register(sub, after_quarantine=()) -> None:
         "runs",
         _runs,
         "list recent runs, which of their steps are done, and their accounting (read, landed, quarantined, "
-        "duplicates)",
+        "duplicates, deleted)",
         example="islandbridge runs --limit 3",
     )
     s.add_argument("--limit", type=int, default=10, help="how many runs (default: 10)")
