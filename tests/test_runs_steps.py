@@ -4,6 +4,7 @@ beside it: a sync killed after its load shows a day loaded but not reconciled, b
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 
 from islandbridge import cli, pipeline
@@ -32,12 +33,16 @@ def test_runs_shows_a_day_loaded_but_not_reconciled_then_every_step_once_done(co
     assert f"{RUN}  as of 2026-11-21 00:00:00+08:00  loaded" in listed
     assert f"    steps: loaded; {NOT_DONE}\n" in listed
 
-    pipeline.reconcile(settings, as_of)
-    pipeline.build(settings, as_of)
+    capsys.readouterr()
+    for step, said in (("reconcile", "identity: "), ("build", "build: ")):  # a step prints a line of summary
+        assert cli.main([step, "--config", str(config), "--as-of", "2026-11-20"]) == 0
+        assert capsys.readouterr().out.startswith(said)
     assert "    steps: loaded, reconciled, built; not yet exported, published: run" in _runs(config, capsys)
 
-    pipeline.export(settings, as_of)
-    pipeline.publish(settings, as_of)
+    assert cli.main(["export", "--config", str(config), "--as-of", "2026-11-20", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["run_id"] == RUN  # and the whole result with --json
+    assert cli.main(["publish", "--config", str(config), "--as-of", "2026-11-20"]) == 0
+    assert capsys.readouterr().out.startswith("published: snapshot ")
     listed = _runs(config, capsys)
     assert f"    {ALL_DONE}\n" in listed and "not yet" not in listed
 
