@@ -106,6 +106,7 @@ def test_the_demo_runs_the_dag_through_airflow_end_to_end(tmp_path, capfd):
     assert re.search(rf"validate [a-z, ]+: {at_validate} expectations", captured.err + out)
     # Quiet: our step lines and the summary, no third-party chatter (GX registrations, Airflow internals).
     assert "Skipping registering" not in captured.err + out
+    assert "[DAG TEST]" not in captured.err + out  # `dags test`'s own INFO lines, before our first task
     assert len((captured.err + out).splitlines()) < 60, captured.err + out
     with duckdb.connect(str(tmp_path / "warehouse" / "warehouse.duckdb"), read_only=True) as con:
         runs = con.execute("SELECT run_id, status FROM meta.runs").fetchall()
