@@ -32,6 +32,7 @@ from islandbridge.quality.config import QualityConfig
 from islandbridge.storage import has_table
 
 STEPS = ("reconciled", "built", "exported", "published")
+LOADING = "loading"  # meta.runs.status from the start of a load until it finishes (`landing.raw.begin_run`)
 
 
 def run_steps(
@@ -69,6 +70,12 @@ def describe_steps(steps: dict[str, bool | None], as_of: dt.datetime) -> str:
             "to complete the day"
         )
     return line
+
+
+def unfinished_load(as_of: dt.datetime) -> str:
+    """The line for a run whose load began and never finished (``meta.runs.status`` still ``loading``)."""
+    again = f"islandbridge sync --as-of {as_of_argument(as_of)}"
+    return f"steps: load not finished: run `{again}` again to complete the day"
 
 
 def as_of_argument(as_of: dt.datetime) -> str:

@@ -196,6 +196,20 @@ def test_runs_shows_the_keys_a_source_no_longer_has_beside_the_accounting(home, 
     }
 
 
+def test_runs_says_a_load_that_never_finished_and_how_to_complete_the_day(home, capsys):
+    con = raw.connect(str(home / "warehouse" / "warehouse.duckdb"))
+    as_of = dt.datetime(2026, 11, 21, 16, tzinfo=dt.UTC)
+    raw.begin_run(con, "ib_20261121T160000Z", as_of, ["grid"], as_of)  # killed before finish_run
+    con.close()
+    assert main(["runs", "--config", str(home / "islandbridge.yml")]) == 0
+    out = capsys.readouterr().out
+    assert "ib_20261121T160000Z  as of 2026-11-22 00:00:00+08:00  loading  finished -" in out
+    assert (
+        "    steps: load not finished: run `islandbridge sync --as-of 2026-11-21` again to complete the day"
+        in out
+    )
+
+
 def test_output_piped_into_a_reader_that_stops_early_ends_without_a_traceback():
     """`islandbridge runs | head -1`: once the reader has gone, the command stops quietly."""
     import subprocess
