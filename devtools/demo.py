@@ -185,7 +185,7 @@ def airflow_env(
         env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_ASYNC"] = metadata_url
     if not verbose:  # deprecation and "could not import graphviz" warnings of Airflow's own modules
         env["PYTHONWARNINGS"] = "ignore"
-        # and `dags test`'s own INFO lines, which namespace_levels does not reach (devtools/airflow_logging.py)
+        # and `dags test`'s own INFO lines, which namespace_levels does not reach (airflow_logging.py)
         env["AIRFLOW__LOGGING__LOGGING_CONFIG_CLASS"] = AIRFLOW_LOGGING
     return env
 

@@ -1,5 +1,6 @@
-"""`islandbridge runs` says which steps of a day are done, from what each step leaves in the warehouse and
-beside it: a sync killed after its load shows a day loaded but not reconciled, built, exported or published."""
+"""`islandbridge runs` says which steps of a day are done, from what each step leaves in the warehouse
+and beside it: a sync killed after its load shows a day loaded but not reconciled, built, exported or
+published."""
 
 from __future__ import annotations
 

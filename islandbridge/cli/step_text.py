@@ -63,8 +63,12 @@ def quality_text(gate: Mapping[str, Any]) -> str:
 
 
 def identity_text(identity: Mapping[str, Any]) -> str:
+    persons, records = (
+        count(identity.get("persons", 0), "person"),
+        count(identity.get("records", 0), "record"),
+    )
     text = (
-        f"identity: {count(identity.get('persons', 0), 'person')} from {count(identity.get('records', 0), 'record')}"
+        f"identity: {persons} from {records}"
         f"; {count(identity.get('merges', 0), 'merge')}, {count(identity.get('splits', 0), 'split')}"
         f"; {count(identity.get('reviews', 0), 'pair')} for review (`{REVIEW_COMMAND}`)"
     )
