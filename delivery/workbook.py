@@ -12,7 +12,8 @@ Two sheets:
   filter; text as text cells (ID numbers, phones, person refs — the column is formatted ``@`` so
   a value typed in later stays text too), a code as the Chinese label its policy declares
   (``cell_labels``: ``无候选人员`` for ``no_candidate``; the CSV and Parquet keep the code, and the 说明
-  sheet says which label is which code), whole numbers and amounts as numbers, dates as real dates
+  sheet says which label is which code), whole numbers and amounts as numbers (shown with the decimals of
+  their column's type: ``0.0`` for 无动静小时数, ``0.00`` for yuan), dates as real dates
   (``yyyy-mm-dd``; a month column, kept as its first day, shows ``yyyy-mm``), date-times as local time
   (``yyyy-mm-dd hh:mm``), column widths that fit the text;
 - ``说明`` (definition): what the report is (the policy's Chinese ``definition``, then its English
@@ -105,6 +106,7 @@ def _report_sheet(book: xlsxwriter.Workbook, table: pa.Table, report: ReportPoli
     headers = [r.header for r in rules]
     widths = [_width(h) for h in headers]
     kinds = [_kind(table.column(r.name).type, r) for r in rules]
+    places = [_places(table.column(r.name).type) for r in rules]
     for c, header in enumerate(headers):
         sheet.write_string(0, c, header, formats.header)
     for i, row in enumerate(_rows(table), start=1):
@@ -112,7 +114,8 @@ def _report_sheet(book: xlsxwriter.Workbook, table: pa.Table, report: ReportPoli
             if rule.suppress_below and isinstance(value, str) and value.startswith("<"):
                 sheet.write_string(i, c, value, formats.small_count)  # "<5", where the numbers stand
                 continue
-            widths[c] = max(widths[c], _write(sheet, i, c, kind, rule.cell_label(value), formats))
+            written = _write(sheet, i, c, kind, rule.cell_label(value), formats, places[c])
+            widths[c] = max(widths[c], written)
     for c, width in enumerate(widths):
         fmt = formats.text if c < len(kinds) and kinds[c] == "text" else None
         sheet.set_column(c, c, min(width + 2, MAX_WIDTH), fmt)
@@ -191,7 +194,19 @@ class _Formats:
         self.month = book.add_format({"num_format": MONTH_FORMAT})
         self.datetime = book.add_format({"num_format": DATETIME_FORMAT})
         self.integer = book.add_format({"num_format": "0"})
-        self.number = book.add_format({"num_format": "0.00"})
+        self._book, self._numbers = book, {}
+
+    def number(self, places: int):
+        """The format of a number shown with ``places`` decimals (``0.0`` for one)."""
+        if places not in self._numbers:
+            self._numbers[places] = self._book.add_format({"num_format": "0." + "0" * places})
+        return self._numbers[places]
+
+
+def _places(arrow_type: pa.DataType) -> int:
+    """The decimals a number column shows, as the CSV writes it: a decimal's own scale (``hours_silent``,
+    DECIMAL(10, 1), "保留一位小数": ``0.0``; ``amount_yuan``, DECIMAL(12, 2): ``0.00``), two for a float."""
+    return arrow_type.scale if pa.types.is_decimal(arrow_type) and arrow_type.scale > 0 else 2
 
 
 def _kind(arrow_type: pa.DataType, rule: ColumnRule) -> str:
@@ -214,13 +229,13 @@ def _kind(arrow_type: pa.DataType, rule: ColumnRule) -> str:
     return "text"
 
 
-def _write(sheet, row: int, col: int, kind: str, value: object, formats: _Formats) -> int:
-    """Write one cell with its type; returns the width its text takes."""
+def _write(sheet, row: int, col: int, kind: str, value: object, formats: _Formats, places: int = 2) -> int:
+    """Write one cell with its type (a number with ``places`` decimals); returns the width its text takes."""
     if value is None:
         return 0
     if kind in ("integer", "number") and isinstance(value, int | float | decimal.Decimal | str):
         number = float(value)
-        sheet.write_number(row, col, number, formats.integer if kind == "integer" else formats.number)
+        sheet.write_number(row, col, number, formats.integer if kind == "integer" else formats.number(places))
         return _width(str(value))
     if kind == "datetime" and isinstance(value, dt.datetime):
         local = value.astimezone(LOCAL_TZ).replace(tzinfo=None) if value.tzinfo else value

@@ -32,6 +32,7 @@ GRID_CLIENT_ID = "islandbridge-demo"
 # Airflow's own loggers (structlog namespaces) that narrate its workings at INFO: task groups, XComs,
 # state changes, migrations. Their warnings and errors still show.
 QUIET_AIRFLOW = "airflow=WARNING task=WARNING alembic=WARNING sqlalchemy=WARNING py.warnings=ERROR"
+AIRFLOW_LOGGING = "islandbridge.devtools.airflow_logging.LOGGING_CONFIG"  # Airflow imports it, not the demo
 # One key (or keyring) per purpose, never shared between purposes (docs/privacy.md).
 KEY_FILES = {
     "quarantine": "quarantine.keys",
@@ -184,6 +185,8 @@ def airflow_env(
         env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_ASYNC"] = metadata_url
     if not verbose:  # deprecation and "could not import graphviz" warnings of Airflow's own modules
         env["PYTHONWARNINGS"] = "ignore"
+        # and `dags test`'s own INFO lines, which namespace_levels does not reach (airflow_logging.py)
+        env["AIRFLOW__LOGGING__LOGGING_CONFIG_CLASS"] = AIRFLOW_LOGGING
     return env
 
 

@@ -392,10 +392,13 @@ def _check_ident(name: str) -> None:
 
 
 def format_accounting(summary: Mapping[str, Mapping[str, int]], indent: str = "") -> str:
-    """A run's per-source accounting as an aligned text table (the demo and `islandbridge runs`)."""
-    lines = [f"{indent}{'source':<10} {'read':>9} {'landed':>9} {'quarantined':>12} {'duplicates':>11}"]
+    """A run's per-source accounting as an aligned text table (the demo and `islandbridge runs`): read =
+    landed + quarantined + duplicates; ``deleted``, the keys no longer in the source, is apart from it."""
+    head = f"{'source':<10} {'read':>9} {'landed':>9} {'quarantined':>12} {'duplicates':>11} {'deleted':>8}"
+    lines = [f"{indent}{head}"]
     lines += [
-        f"{indent}{source:<10} {c['read']:>9} {c['landed']:>9} {c['quarantined']:>12} {c['duplicates']:>11}"
+        f"{indent}{source:<10} {c['read']:>9} {c['landed']:>9} {c['quarantined']:>12} {c['duplicates']:>11} "
+        f"{c.get('deleted') or 0:>8}"
         for source, c in summary.items()
     ]
     return "\n".join(lines)

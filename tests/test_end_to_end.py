@@ -17,7 +17,7 @@ from tests.helpers import warehouse as _warehouse
 
 
 def _sync(config, capsys) -> dict:
-    assert cli.main(["sync", "--config", str(config), "--as-of", "2026-11-20"]) == 0
+    assert cli.main(["sync", "--config", str(config), "--as-of", "2026-11-20", "--json"]) == 0
     return json.loads(capsys.readouterr().out)
 
 
@@ -51,6 +51,20 @@ def test_a_second_run_of_the_same_interval_changes_nothing(config, capsys):
     assert len(first["exports"]) == 3 * 7 + 3, (
         "a CSV, a Parquet and a workbook per report, a manifest per department"
     )
+
+
+def test_sync_prints_a_short_summary_and_its_whole_result_with_json(config, capsys):
+    """Without --json a sync says in a few lines what each step did; --json prints the whole result."""
+    assert cli.main(["sync", "--config", str(config), "--as-of", "2026-11-20"]) == 0
+    out = capsys.readouterr().out
+    lines = out.splitlines()
+    assert lines[0] == "run ib_20261120T160000Z  as of 2026-11-21 00:00:00+08:00", out
+    assert lines[1].split() == ["source", "read", "landed", "quarantined", "duplicates", "deleted"]
+    for step in ("quality:", "identity:", "build:", "exports:", "published:"):
+        assert sum(line.startswith(step) for line in lines) == 1, (step, out)
+    assert len(lines) <= 15 and not out.lstrip().startswith("{"), out
+    summary = _sync(config, capsys)
+    assert {"sources", "quality", "identity", "warehouse_build", "exports", "published"} <= set(summary)
 
 
 def test_runs_lists_the_run_with_its_accounting(config, capsys):
@@ -92,6 +106,7 @@ def test_the_demo_runs_the_dag_through_airflow_end_to_end(tmp_path, capfd):
     assert re.search(rf"validate [a-z, ]+: {at_validate} expectations", captured.err + out)
     # Quiet: our step lines and the summary, no third-party chatter (GX registrations, Airflow internals).
     assert "Skipping registering" not in captured.err + out
+    assert "[DAG TEST]" not in captured.err + out  # `dags test`'s own INFO lines, before our first task
     assert len((captured.err + out).splitlines()) < 60, captured.err + out
     with duckdb.connect(str(tmp_path / "warehouse" / "warehouse.duckdb"), read_only=True) as con:
         runs = con.execute("SELECT run_id, status FROM meta.runs").fetchall()

@@ -13,6 +13,7 @@ from islandbridge.cli.common import AS_OF_HELP, command, group, local_time, prin
 from islandbridge.config import parse_as_of
 from islandbridge.delivery.audit_check import verify_audit
 from islandbridge.delivery.reveal import reveal
+from islandbridge.delivery.run_steps import LOADING, describe_steps, run_steps, unfinished_load
 from islandbridge.delivery.snapshot import list_snapshots, rollback
 from islandbridge.errors import ConfigError
 from islandbridge.identity import reuse, scoring
@@ -31,7 +32,8 @@ def register(sub, after_quarantine=()) -> None:
         sub,
         "runs",
         _runs,
-        "list recent runs and their accounting (read, landed, quarantined, duplicates)",
+        "list recent runs, which of their steps are done, and their accounting (read, landed, quarantined, "
+        "duplicates, deleted)",
         example="islandbridge runs --limit 3",
     )
     s.add_argument("--limit", type=int, default=10, help="how many runs (default: 10)")
@@ -237,6 +239,10 @@ def _runs(args) -> int:
             )
             if run_id in stops:  # a run loaded after a stop, or re-run and stopped, keeps the stop's line
                 print(f"    {stops[run_id][2]}{_stop_order(status, finished, stops[run_id][1])}")
+            if status == "loaded":  # which steps after the load are done: a killed sync stops between them
+                print("    " + describe_steps(run_steps(settings, con, run_id, as_of, finished), as_of))
+            elif status == LOADING:
+                print("    " + unfinished_load(as_of))
             if status != STOPPED:
                 print(raw.format_accounting(raw.run_summary(con, run_id), indent="    "))
     finally:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from islandbridge import pipeline
+from islandbridge.cli import step_text
 from islandbridge.cli.common import AS_OF_HELP, command, print_json, settings_of, source_as_of
 from islandbridge.config import parse_as_of
 
@@ -18,6 +19,7 @@ def register(sub) -> None:
         example="islandbridge sync --config islandbridge.yml --as-of 2026-11-20",
     )
     _as_of_args(s, sources=True)
+    s.add_argument("--json", action="store_true", help=step_text.JSON_HELP)
     s.add_argument(
         "--replay-forward",
         action="store_true",
@@ -29,17 +31,17 @@ def register(sub) -> None:
         ("validate", _validate, "run the quality gate over the extracted sources"),
         ("load", _load, "load the extracted sources, pseudonymised, into the warehouse"),
     ):
-        _as_of_args(
-            command(
-                sub,
-                name,
-                func,
-                text,
-                example=f"islandbridge {name} --as-of 2026-11-20"
-                + (" --source registry" if name == "extract" else ""),
-            ),
-            sources=True,
+        s = command(
+            sub,
+            name,
+            func,
+            text,
+            example=f"islandbridge {name} --as-of 2026-11-20"
+            + (" --source registry" if name == "extract" else ""),
         )
+        _as_of_args(s, sources=True)
+        if name != "extract":  # extract prints one JSON line per source already
+            s.add_argument("--json", action="store_true", help=step_text.JSON_HELP)
     for name, func, text in (
         ("reconcile", _reconcile, "link every person-bearing record to a stable person_key"),
         ("build", _build, "build the core model and the department marts"),
@@ -48,6 +50,7 @@ def register(sub) -> None:
     ):
         s = command(sub, name, func, text, example=f"islandbridge {name} --as-of 2026-11-20")
         _as_of_args(s)
+        s.add_argument("--json", action="store_true", help=step_text.JSON_HELP)
         if name == "reconcile":
             s.add_argument(
                 "--full",
@@ -70,10 +73,19 @@ def _as_of_args(s: argparse.ArgumentParser, sources: bool = False) -> None:
         s.add_argument("--source", action="append", help="limit to these sources (repeatable; default: all)")
 
 
+def _show(args, result: dict, text) -> int:
+    """Print ``result`` as JSON with ``--json``, else its short summary ``text(result)``."""
+    if args.json:
+        print_json(result)
+    else:
+        print(text(result))
+    return 0
+
+
 def _sync(args) -> int:
     settings, as_of = settings_of(args), source_as_of(args.as_of)
-    print_json(pipeline.sync(settings, as_of, args.source, replay_forward=args.replay_forward))
-    return 0
+    result = pipeline.sync(settings, as_of, args.source, replay_forward=args.replay_forward)
+    return _show(args, result, step_text.sync_text)
 
 
 def _extract(args) -> int:
@@ -85,31 +97,31 @@ def _extract(args) -> int:
 
 def _validate(args) -> int:
     settings = settings_of(args)
-    print_json(pipeline.validate(settings, parse_as_of(args.as_of), args.source or pipeline.plan(settings)))
-    return 0
+    result = pipeline.validate(settings, parse_as_of(args.as_of), args.source or pipeline.plan(settings))
+    return _show(args, result, step_text.quality_text)
 
 
 def _load(args) -> int:
     settings = settings_of(args)
-    print_json(pipeline.load(settings, parse_as_of(args.as_of), args.source or pipeline.plan(settings)))
-    return 0
+    result = pipeline.load(settings, parse_as_of(args.as_of), args.source or pipeline.plan(settings))
+    return _show(args, result, step_text.load_text)
 
 
 def _reconcile(args) -> int:
-    print_json(pipeline.reconcile(settings_of(args), parse_as_of(args.as_of), full=args.full))
-    return 0
+    result = pipeline.reconcile(settings_of(args), parse_as_of(args.as_of), full=args.full)
+    return _show(args, result, step_text.identity_text)
 
 
 def _build(args) -> int:
-    print_json(pipeline.build(settings_of(args, with_sources=False), parse_as_of(args.as_of), full=args.full))
-    return 0
+    result = pipeline.build(settings_of(args, with_sources=False), parse_as_of(args.as_of), full=args.full)
+    return _show(args, result, step_text.build_text)
 
 
 def _export(args) -> int:
-    print_json(pipeline.export(settings_of(args, with_sources=False), parse_as_of(args.as_of)))
-    return 0
+    result = pipeline.export(settings_of(args, with_sources=False), parse_as_of(args.as_of))
+    return _show(args, result, step_text.export_text)
 
 
 def _publish(args) -> int:
-    print_json(pipeline.publish(settings_of(args, with_sources=False), parse_as_of(args.as_of)))
-    return 0
+    result = pipeline.publish(settings_of(args, with_sources=False), parse_as_of(args.as_of))
+    return _show(args, result, step_text.publish_text)

@@ -173,6 +173,43 @@ def test_runs_prints_its_times_in_shanghai_and_says_so(home, capsys):
     assert "+00:00" not in out
 
 
+def test_runs_shows_the_keys_a_source_no_longer_has_beside_the_accounting(home, capsys):
+    """A run's deletions (``meta.run_sources.deleted``: keys gone from the source) are listed per source."""
+    con = raw.connect(str(home / "warehouse" / "warehouse.duckdb"))
+    con.execute(
+        "INSERT INTO meta.run_sources VALUES (?, 'registry', 't_jm', 10, 9, 0, 1, 1, NULL), "
+        "(?, 'registry', 't_hj', 5, 5, 0, 0, 2, NULL)",
+        [RUN_ID, RUN_ID],
+    )
+    con.close()
+    assert main(["runs", "--config", str(home / "islandbridge.yml")]) == 0
+    table = [line.split() for line in capsys.readouterr().out.splitlines() if line.startswith("    ")]
+    header = next(row for row in table if row[0] == "source")
+    assert header[-1] == "deleted"
+    assert dict(zip(header, next(row for row in table if row[0] == "registry"), strict=True)) == {
+        "source": "registry",
+        "read": "15",
+        "landed": "14",
+        "quarantined": "0",
+        "duplicates": "1",
+        "deleted": "3",
+    }
+
+
+def test_runs_says_a_load_that_never_finished_and_how_to_complete_the_day(home, capsys):
+    con = raw.connect(str(home / "warehouse" / "warehouse.duckdb"))
+    as_of = dt.datetime(2026, 11, 21, 16, tzinfo=dt.UTC)
+    raw.begin_run(con, "ib_20261121T160000Z", as_of, ["grid"], as_of)  # killed before finish_run
+    con.close()
+    assert main(["runs", "--config", str(home / "islandbridge.yml")]) == 0
+    out = capsys.readouterr().out
+    assert "ib_20261121T160000Z  as of 2026-11-22 00:00:00+08:00  loading  finished -" in out
+    assert (
+        "    steps: load not finished: run `islandbridge sync --as-of 2026-11-21` again to complete the day"
+        in out
+    )
+
+
 def test_output_piped_into_a_reader_that_stops_early_ends_without_a_traceback():
     """`islandbridge runs | head -1`: once the reader has gone, the command stops quietly."""
     import subprocess

@@ -75,6 +75,23 @@ def test_dates_are_dates_and_counts_are_numbers(exported):
     assert dt.datetime(2026, 11, 18, 8, 0) in seen  # Asia/Shanghai local time, as the CSV shows it
 
 
+def test_a_number_shows_the_decimals_its_definition_states(exported):
+    """无动静小时数 is "保留一位小数" (DECIMAL(10, 1)): its cells show 0.0, as the CSV writes 224.9; an
+    amount in yuan (DECIMAL(12, 2)) keeps its fen: 0.00."""
+    for department, report, header in (
+        ("grid_centre", "elderly_alerts", "无动静小时数"),
+        ("civil_affairs", "subsidy_after_exit", "金额（元）"),
+    ):
+        sheet, headers, rows = data_rows(workbook(exported, department, report), report)
+        column = headers.index(header) + 1
+        cells = [sheet.cell(row=i, column=column) for i in range(2, len(rows) + 2)]
+        numbers = [c for c in cells if isinstance(c.value, float | int)]
+        assert numbers, (report, header)
+        assert {c.number_format for c in numbers} == {"0.0" if header == "无动静小时数" else "0.00"}
+    definition = workbook(exported, "grid_centre", "elderly_alerts")[DEFINITION_SHEET]
+    assert any("保留一位小数" in str(v) for row in definition.iter_rows(values_only=True) for v in row)
+
+
 def test_a_month_is_a_date_shown_as_its_month(exported):
     sheet, header, rows = data_rows(
         workbook(exported, "street_office", "incidents_by_building"), "incidents_by_building"

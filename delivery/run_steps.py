@@ -1,0 +1,115 @@
+"""Which steps of a loaded run are done, read from what each step already leaves behind (`islandbridge runs`).
+
+No step writes a "done" flag of its own; each one's last write says it finished:
+
+- ``reconciled`` — ``meta.identity_runs`` holds the run, reconciled at or after its load finished (a day
+  loaded again, and killed before its reconciliation, keeps the earlier reconciliation's older row);
+- ``built`` — ``meta.mart_builds`` holds the run;
+- ``exported`` — ``meta.audit_anchors`` holds the export's anchor for the run, written once every
+  department's folder is in place (`pipeline.export`);
+- ``published`` — the run report ``<reports>/<run_id>/run.html``, publish's last write, or the run's
+  snapshot ``<snapshots>/<run_id>.duckdb`` is there. Retention removes both in time: past
+  ``retention.reports_days`` and without a kept snapshot, it is not known (``None``).
+
+The steps run in this order and each builds on the one before: a step after one not done is not done
+either (marts built for an earlier load of the day no longer stand for this one).
+
+Example::
+
+    steps = run_steps(settings, con, "ib_20261120T160000Z", as_of, loaded_at)
+    # {"reconciled": True, "built": True, "exported": False, "published": False}
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import duckdb
+
+from islandbridge.config import LOCAL_TZ, Settings, local_day
+from islandbridge.delivery.snapshot import SUFFIX
+from islandbridge.quality.config import QualityConfig
+from islandbridge.storage import has_table
+
+STEPS = ("reconciled", "built", "exported", "published")
+LOADING = "loading"  # meta.runs.status from the start of a load until it finishes (`landing.raw.begin_run`)
+
+
+def run_steps(
+    settings: Settings,
+    con: duckdb.DuckDBPyConnection,
+    run_id: str,
+    as_of: dt.datetime,
+    loaded_at: dt.datetime | None,
+) -> dict[str, bool | None]:
+    """Each step after the load of ``run_id`` (loaded at ``loaded_at``): True done, False not done,
+    None not known (its trace is past retention). ``con``: the warehouse, read-only is enough."""
+    found = {
+        "reconciled": _reconciled(con, run_id, loaded_at),
+        "built": _has_row(con, "meta.mart_builds", "run_id = ?", [run_id]),
+        "exported": _has_row(con, "meta.audit_anchors", "command = 'export' AND run_id = ?", [run_id]),
+        "published": _published(settings, con, run_id, as_of),
+    }
+    steps: dict[str, bool | None] = {}
+    for step in STEPS:
+        steps[step] = found[step] if all(steps.values()) else False
+    return steps
+
+
+def describe_steps(steps: dict[str, bool | None], as_of: dt.datetime) -> str:
+    """One line for an operator: the steps done, and those not yet with the command that completes them."""
+    done = [s for s in STEPS if steps[s]]
+    unknown = [s for s in STEPS if steps[s] is None]
+    missing = [s for s in STEPS if steps[s] is False]
+    line = "steps: loaded" + "".join(f", {s}" for s in done)
+    if unknown:
+        line += "; " + ", ".join(unknown) + " not known (retention removed the run report)"
+    if missing:
+        line += (
+            f"; not yet {', '.join(missing)}: run `islandbridge sync --as-of {as_of_argument(as_of)}` again "
+            "to complete the day"
+        )
+    return line
+
+
+def unfinished_load(as_of: dt.datetime) -> str:
+    """The line for a run whose load began and never finished (``meta.runs.status`` still ``loading``)."""
+    again = f"islandbridge sync --as-of {as_of_argument(as_of)}"
+    return f"steps: load not finished: run `{again}` again to complete the day"
+
+
+def as_of_argument(as_of: dt.datetime) -> str:
+    """The ``--as-of`` that names ``as_of`` again: the day it ends (``2026-11-20`` for 2026-11-21 00:00
+    +08:00), or the instant itself when it is not a midnight in Asia/Shanghai."""
+    local = as_of.astimezone(LOCAL_TZ)
+    if local.time() == dt.time(0):
+        return local_day(as_of).isoformat()
+    return local.isoformat()
+
+
+def _reconciled(con: duckdb.DuckDBPyConnection, run_id: str, loaded_at: dt.datetime | None) -> bool:
+    if not has_table(con, "meta.identity_runs"):
+        return False
+    rows = con.execute("SELECT reconciled_at FROM meta.identity_runs WHERE run_id = ?", [run_id]).fetchall()
+    if not rows:
+        return False
+    at = rows[0][0]
+    return at is None or loaded_at is None or at >= loaded_at
+
+
+def _has_row(con: duckdb.DuckDBPyConnection, table: str, where: str, params: list) -> bool:
+    if not has_table(con, table):
+        return False
+    return bool(con.execute(f"SELECT count(*) FROM {table} WHERE {where}", params).fetchall()[0][0])
+
+
+def _published(
+    settings: Settings, con: duckdb.DuckDBPyConnection, run_id: str, as_of: dt.datetime
+) -> bool | None:
+    reports = QualityConfig.from_mapping(settings.quality).reports_root(settings.warehouse_path)
+    snapshot = settings.snapshots_dir / f"{run_id}{SUFFIX}" if settings.snapshots_dir else None
+    if (reports / run_id / "run.html").is_file() or (snapshot is not None and snapshot.is_file()):
+        return True
+    newest = con.execute("SELECT max(as_of) FROM meta.runs WHERE status = 'loaded'").fetchall()[0][0]
+    past = newest is not None and as_of < newest - dt.timedelta(days=settings.retention.reports_days)
+    return None if past else False
