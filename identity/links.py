@@ -5,7 +5,7 @@ A person is a cluster of records; each **link** between two of its records says 
 - ``id`` — equal valid full ID numbers (`deterministic.id_links`);
 - ``decision`` — a person decided the two are one (``islandbridge review decide … same``);
 - ``probabilistic`` — the model's link, with its ``match_probability``;
-- ``namesake`` — the sole-namesake pass (`clusters.join_sole_namesakes`);
+- ``namesake`` — the sole-namesake pass (`namesakes.join_sole_namesakes`);
 - ``reporter`` / ``masked_id`` — the household pass (`household.join_household`): an incident's reporter
   or a masked ID joined to the one fitting resident of the flat;
 - ``roster`` — the roster pairing (`rosters.join_roster_pairs`): in a flat of namesakes, the grid's and
