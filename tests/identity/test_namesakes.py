@@ -7,35 +7,22 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from islandbridge.identity.namesakes import _namesake_groups, join_sole_namesakes
-from tests.identity.strategies import NAMES, record, table
+from tests.identity.strategies import record, record_rows, table
 
 COMMUNITIES = ["凤鸣社区", "龙泉社区"]
 FLATS = ["XQ001|1|1|101", "XQ001|1|1|102", "XQ002|3|1|201"]
-SCOPES = [None, None, "grid_platform/residents", "resident_registry/t_jm:current"]
 
 
 @st.composite
 def _street(draw, max_size: int = 14):
-    """Records of a few names across two communities (some with no address at all, some not a home),
-    and a clustering of them (each cluster labelled by its smallest uid)."""
-    n = draw(st.integers(2, max_size))
-    rows = []
-    for uid in range(n):
-        name, pinyin = draw(st.sampled_from(NAMES))
-        rows.append(
-            record(
-                uid,
-                name_key=name,
-                pinyin_key=pinyin,
-                house_key=draw(st.one_of(st.none(), st.sampled_from(FLATS))),
-                community=draw(st.one_of(st.none(), st.sampled_from(COMMUNITIES))),
-                is_home=draw(st.sampled_from([True, True, False, None])),
-                registered=draw(st.booleans()),
-                sex=draw(st.sampled_from([None, "M", "F"])),
-                birth=draw(st.sampled_from([None, "1940-09-03", "1958-08-22"])),
-                scope=draw(st.sampled_from(SCOPES)),
-            )
-        )
+    """Records of a few names (`strategies.record_rows`) across two communities, some with no address at
+    all, some not a home, and a clustering of them (each cluster labelled by its smallest uid)."""
+    rows = draw(record_rows(max_size=max_size))
+    for row in rows:
+        row["community"] = draw(st.one_of(st.none(), st.sampled_from(COMMUNITIES)))
+        row["is_home"] = draw(st.sampled_from([True, True, False, None]))
+        row["registered"] = draw(st.booleans())
+    n = len(rows)
     owner = draw(st.lists(st.integers(0, n - 1), min_size=n, max_size=n))
     cluster = np.array([min(u for u in range(n) if owner[u] == owner[uid]) for uid in range(n)], np.int64)
     return table(rows), cluster
