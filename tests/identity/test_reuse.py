@@ -1,4 +1,5 @@
-"""The kept normalised rows of `identity.reuse`: what invalidates them, a damaged file, where it spills."""
+"""The kept normalised rows of `identity.reuse`: what invalidates them, when the file is written again, a damaged
+file, where it spills."""
 
 from __future__ import annotations
 
