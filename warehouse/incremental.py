@@ -5,7 +5,8 @@ brings new versions of a few rows only; every other row's history is what the pr
 unless something it joins changed since: the row's person key (``core.identity_map``), its house's place
 (``core.houses``), or whether it is its person's newest registry row (``_ib_reg``). `changed_keys` lists
 exactly those record keys; the build recomputes their rows from all their versions and keeps the rest, in
-the same order as a full build (record key, then the run that recorded the version).
+the same order as a full build (record key, then the run that recorded the version). With no such key (a
+day without change) the table is left as it is, not written again.
 
 The previous build is taken over only when ``meta.core_state`` says this version of the code made it, at
 an as-of not after T, from the registry slices up to its as-of that are still there (a slice loaded again
@@ -116,6 +117,8 @@ def build_residency(con, source: str | None, at: dt.datetime, kept_since: dt.dat
         {"since": kept_since, "as_of": at, "source": source},
     )
     con.execute(_CHANGED_JOINS)
+    if not con.execute("SELECT count(*) FROM _ib_res_keys").fetchall()[0][0]:
+        return  # nothing changed: the kept table is already every row, in a full build's order
     _stage_versions(con, source, at, only_changed=True)
     con.execute(sql_of("TEMP TABLE _ib_res_new"))
     con.execute(

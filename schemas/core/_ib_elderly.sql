@@ -35,21 +35,23 @@ meters AS (
     SELECT e.person_key, d.device_id FROM elderly e
     JOIN core.devices d ON d.device_type = 'water_meter' AND d.house_key = e.house_key
 ),
-events AS (  -- valid clocks only, happened and delivered by T; duplicates were dropped when stored
-    -- Only the two kinds the population's cards and meters can use (the rest of the street's events,
-    -- nearly all of them, are not carried into the joins below).
-    SELECT device_id, holder_id, event_type, ts_ms, reading FROM core.device_events
-    WHERE day >= $lookback_day AND clock_ok AND ts_ms <= $t_ms AND received_by <= $as_of
-      AND ((event_type = 'access_granted' AND holder_id IN (SELECT holder_id FROM cards))
-           OR (event_type = 'meter_reading' AND device_id IN (SELECT device_id FROM meters)))
-),
+-- The events of the window: valid clocks only, happened and delivered by T (duplicates were dropped when
+-- stored). Read twice, once per kind, each joined with the population's few cards or meters: DuckDB then
+-- filters each scan by the join's keys, where one scan filtered by (kind and card) OR (kind and meter)
+-- probed every event of the street against both lists (docs/performance.md, "The build and reconcile
+-- outside match").
 door AS (
-    SELECT c.person_key, max(v.ts_ms) AS last_ms FROM cards c
-    JOIN events v ON v.holder_id = c.holder_id AND v.event_type = 'access_granted' GROUP BY c.person_key
+    SELECT c.person_key, max(v.ts_ms) AS last_ms
+    FROM core.device_events v JOIN cards c ON c.holder_id = v.holder_id
+    WHERE v.event_type = 'access_granted' AND v.day >= $lookback_day AND v.clock_ok AND v.ts_ms <= $t_ms
+      AND v.received_by <= $as_of
+    GROUP BY c.person_key
 ),
 readings AS (
-    SELECT DISTINCT m.person_key, m.device_id, v.ts_ms, v.reading FROM meters m
-    JOIN events v ON v.device_id = m.device_id AND v.event_type = 'meter_reading' AND v.reading IS NOT NULL
+    SELECT DISTINCT m.person_key, m.device_id, v.ts_ms, v.reading
+    FROM core.device_events v JOIN meters m ON m.device_id = v.device_id
+    WHERE v.event_type = 'meter_reading' AND v.reading IS NOT NULL AND v.day >= $lookback_day AND v.clock_ok
+      AND v.ts_ms <= $t_ms AND v.received_by <= $as_of
 ),
 series AS (
     SELECT *, lag(reading) OVER (PARTITION BY person_key, device_id ORDER BY ts_ms, reading) AS previous

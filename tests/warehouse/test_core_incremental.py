@@ -108,3 +108,22 @@ def test_a_past_as_of_or_a_past_run_changed_is_built_whole(w, tmp_path):
     assert w.con.execute("SELECT count(*) FROM core.residency WHERE registry_row_id = '400'").fetchall() == [
         (1,)
     ]
+
+
+def _table_oid(w: TinyWarehouse, table: str) -> int:
+    return w.con.execute(
+        "SELECT table_oid FROM duckdb_tables() WHERE schema_name = 'core' AND table_name = ?", [table]
+    ).fetchall()[0][0]
+
+
+def test_a_day_with_no_changed_key_keeps_the_history_table_as_it_is(w, tmp_path):
+    """Nothing new, moved or re-keyed: the table is not written again (it already holds a full build's rows,
+    in its order); a changed key rewrites it."""
+    _, a, _ = _two_residents(w, tmp_path)
+    kept = _table_oid(w, "residency")
+    build_core(w.con, T2, raw.run_id_for(T2), tmp_path / "events")
+    assert w.con.execute("SELECT mode FROM meta.core_state").fetchall() == [("by_keys",)]
+    assert _table_oid(w, "residency") == kept
+    w.link("pk_c", ("registry", a))
+    incremental, full = _by_keys_then_full(w, tmp_path)
+    assert incremental == full and _table_oid(w, "residency") != kept
