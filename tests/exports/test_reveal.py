@@ -234,8 +234,7 @@ def test_personal_data_typed_as_a_ref_key_or_department_is_masked_in_the_error(s
 def test_a_purpose_is_audited_scrubbed_and_its_identifiers_reach_no_file(settings, caplog):
     """A purpose is free text: an ID number, a phone or a known name in it is stored as a placeholder, and
     none of them is in any table, log or audit file the reveal leaves behind."""
-    with Vault.open(settings.vault_path, vault_keyring(settings)) as vault:
-        vault.put_sealed_list(KNOWN_NAMES, [*vault.sealed_list(KNOWN_NAMES), "秦光明"])
+    _know(settings, "秦光明")
     purpose = "秦光明 asked, ID 511403194310287757, call back on 187-9837-7461"
     asked = {"department": "grid_centre", "person_keys": [P1], "columns": ["name"]}
     with caplog.at_level("DEBUG"):
@@ -253,28 +252,25 @@ def test_a_purpose_is_audited_scrubbed_and_its_identifiers_reach_no_file(setting
 )
 def test_a_purpose_that_is_only_identifiers_is_refused_before_anything_is_audited(settings, purpose):
     """Scrubbed, such a purpose would be audited as ``reveal: [证件号]``: no reason anyone can check."""
-    with Vault.open(settings.vault_path, vault_keyring(settings)) as vault:
-        vault.put_sealed_list(KNOWN_NAMES, [*vault.sealed_list(KNOWN_NAMES), "秦光明"])
+    _know(settings, "秦光明")
     with pytest.raises(RevealError, match="beyond the ID numbers, phones or names") as refused:
-        reveal(
-            settings,
-            department="grid_centre",
-            person_keys=[P1],
-            columns=["name"],
-            purpose=purpose,
-            actor="li",
-        )
+        _name_of_p1(settings, purpose)
     assert not settings.audit_path.exists()
     assert not any(p in str(refused.value) for p in ("511403194310287757", "18798377461", "秦光明"))
 
 
 def test_a_purpose_with_a_reason_beside_its_identifiers_is_accepted(settings):
-    found = reveal(
-        settings,
-        department="grid_centre",
-        person_keys=[P1],
-        columns=["name"],
-        purpose="[urgent] call back 187-9837-7461",
-        actor="li",
-    )
+    found = _name_of_p1(settings, "[urgent] call back 187-9837-7461")
     assert entries(settings)[0].purpose == "reveal: [urgent] call back [电话]" and found.audit_seq == 1
+
+
+def _know(settings, name: str) -> None:
+    """Make ``name`` one of the street's known names (sealed in the vault), as a synced street's are."""
+    with Vault.open(settings.vault_path, vault_keyring(settings)) as vault:
+        vault.put_sealed_list(KNOWN_NAMES, [*vault.sealed_list(KNOWN_NAMES), name])
+
+
+def _name_of_p1(settings, purpose: str):
+    return reveal(
+        settings, department="grid_centre", person_keys=[P1], columns=["name"], purpose=purpose, actor="li"
+    )
