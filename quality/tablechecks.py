@@ -52,6 +52,16 @@ def has_table(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
     )
 
 
+def _has_column(con: duckdb.DuckDBPyConnection, schema: str, table: str, column: str) -> bool:
+    return bool(
+        con.execute(
+            "SELECT count(*) FROM duckdb_columns() WHERE database_name = 'wh' AND schema_name = ? "
+            "AND table_name = ? AND column_name = ?",
+            [schema, table, column],
+        ).fetchall()[0][0]
+    )
+
+
 def population(con, source: str, stream: str, run_id: str, view: str, deleted: str) -> dict[str, Any] | None:
     """Keys alive before this run and after it, or ``None`` when the warehouse has no baseline."""
     if not has_table(con, "raw", f"{source}__{stream}"):
@@ -148,9 +158,11 @@ def _extracted(con, source: str, stream: str, run_id: str) -> tuple[int | None, 
     it resumed from (``read_from``); each ``None`` when not recorded."""
     if not has_table(con, "meta", "source_state"):
         return None, None
+    # A warehouse from before the column gets it at its next load; validate, before it, reads it as it is
+    read_from = "max(read_from)" if _has_column(con, "meta", "source_state", "read_from") else "NULL"
     return con.execute(
         "SELECT max(try_cast(json_extract_string(state_json, '$.' || ? || '.reference_ms') AS BIGINT)), "
-        "max(read_from) FROM wh.meta.source_state WHERE run_id = ? AND source = ?",
+        f"{read_from} FROM wh.meta.source_state WHERE run_id = ? AND source = ?",
         [stream, run_id, source],
     ).fetchall()[0]
 

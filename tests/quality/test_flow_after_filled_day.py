@@ -82,7 +82,12 @@ def test_each_run_is_measured_over_the_interval_its_extraction_read(tmp_path):
     found = flow(gate, "iot", "events", d4, read_now=2400, read_from=d3)
     assert (found["previous_per_hour"], found["per_hour"], found["kept_share"]) == (100.0, 100.0, 1.0)
     gate.execute("DETACH wh")
-    with duckdb.connect(str(path)) as con:  # a warehouse from before read_from was recorded
+    with duckdb.connect(str(path)) as con:  # states loaded before read_from was recorded
         con.execute("UPDATE meta.source_state SET read_from = NULL")
+    gate.execute(f"ATTACH '{path}' AS wh (READ_ONLY)")
+    assert flow(gate, "iot", "events", d4, read_now=2400)["kept_share"] == 0.5
+    gate.execute("DETACH wh")
+    with duckdb.connect(str(path)) as con:  # a warehouse from before the column: validate reads it as is
+        con.execute("ALTER TABLE meta.source_state DROP COLUMN read_from")
     gate.execute(f"ATTACH '{path}' AS wh (READ_ONLY)")
     assert flow(gate, "iot", "events", d4, read_now=2400)["kept_share"] == 0.5
