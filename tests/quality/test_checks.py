@@ -306,14 +306,19 @@ def test_a_gate_stop_prints_the_override_the_configuration_accepts():
             "iot", "events", "volume", "volume:flow", "critical", False, observed={"kept_share": 0.4}
         ),
         CheckResult("registry", "t_jm", "zt_known", "in_set", "critical", False),
+        # a roster's totals are checked part by part; the configuration names the check, not its parts
+        CheckResult("civil", "dibao", "roster_totals.rows", "roster_totals", "critical", False),
+        CheckResult("civil", "dibao", "roster_totals.sum:月保障金(元)", "roster_totals", "critical", False),
     ]
     message = gate_message(GateResult("ib_x", AS_OF.isoformat(), False, failed))
     override = re.search(r"`(quality: .*?)`", message).group(1)
     assert override == (
-        "quality: {checks: {iot.events.volume: {severity: warning}, registry.t_jm.zt_known: {severity: warning}}}"
+        "quality: {checks: {iot.events.volume: {severity: warning}, registry.t_jm.zt_known: {severity: warning}, "
+        "civil.dibao.roster_totals: {severity: warning}}}"
     )
     cfg = QualityConfig.from_mapping(yaml.safe_load(override)["quality"])
     assert {name: o.severity for name, o in cfg.checks.items()} == {
         "iot.events.volume": "warning",
         "registry.t_jm.zt_known": "warning",
+        "civil.dibao.roster_totals": "warning",
     }
