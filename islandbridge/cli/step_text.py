@@ -56,7 +56,7 @@ def quality_text(gate: Mapping[str, Any]) -> str:
     quarantined = _total(gate.get("quarantined"))
     warnings = gate.get("warnings") or []
     return (
-        f"quality: {count(gate.get('expectations', 0), 'check')} passed, {count(len(warnings), 'warning')}"
+        f"quality: {count(gate.get('expectations', 0), 'check')} run, {count(len(warnings), 'warning')}"
         + (f" ({', '.join(warnings)})" if warnings else "")
         + f", {count(quarantined, 'row')} set aside by the gate; report {gate.get('report')}"
     )
