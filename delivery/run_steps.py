@@ -2,14 +2,18 @@
 
 No step writes a "done" flag of its own; each one's last write says it finished:
 
-- ``reconciled`` — ``meta.identity_runs`` holds the run, reconciled at or after its load finished (a day
-  loaded again, and killed before its reconciliation, keeps the earlier reconciliation's older row);
-- ``built`` — ``meta.mart_builds`` holds the run;
+- ``reconciled`` — ``meta.identity_runs`` holds the run, reconciled at or after its load finished;
+- ``built`` — ``meta.mart_builds`` holds the run, built at or after its load finished (``built_at``; a
+  build recorded before that column counts as done);
 - ``exported`` — ``meta.audit_anchors`` holds the export's anchor for the run, written once every
-  department's folder is in place (`pipeline.export`);
+  department's folder is in place (`pipeline.export`), at or after its load finished;
 - ``published`` — the run report ``<reports>/<run_id>/run.html``, publish's last write, or the run's
-  snapshot ``<snapshots>/<run_id>.duckdb`` is there. Retention removes both in time: past
-  ``retention.reports_days`` and without a kept snapshot, it is not known (``None``).
+  snapshot ``<snapshots>/<run_id>.duckdb`` is there, written at or after its load finished. Retention
+  removes both in time: past ``retention.reports_days`` and without a kept snapshot, it is not known
+  (``None``).
+
+"At or after its load finished": a day loaded again, and killed after any step, keeps the traces of the
+steps its earlier load went through, which no longer stand for this load.
 
 The steps run in this order and each builds on the one before: a step after one not done is not done
 either (marts built for an earlier load of the day no longer stand for this one).
@@ -29,7 +33,7 @@ import duckdb
 from islandbridge.config import LOCAL_TZ, Settings, local_day
 from islandbridge.delivery.snapshot import SUFFIX
 from islandbridge.quality.config import QualityConfig
-from islandbridge.storage import has_table
+from islandbridge.storage import existing_columns, has_table
 
 STEPS = ("reconciled", "built", "exported", "published")
 LOADING = "loading"  # meta.runs.status from the start of a load until it finishes (`landing.raw.begin_run`)
@@ -46,9 +50,9 @@ def run_steps(
     None not known (its trace is past retention). ``con``: the warehouse, read-only is enough."""
     found = {
         "reconciled": _reconciled(con, run_id, loaded_at),
-        "built": _has_row(con, "meta.mart_builds", "run_id = ?", [run_id]),
-        "exported": _has_row(con, "meta.audit_anchors", "command = 'export' AND run_id = ?", [run_id]),
-        "published": _published(settings, con, run_id, as_of),
+        "built": _since(con, "meta.mart_builds", "built_at", run_id, loaded_at),
+        "exported": _since(con, "meta.audit_anchors", "at", run_id, loaded_at, "command = 'export'"),
+        "published": _published(settings, con, run_id, as_of, loaded_at),
     }
     steps: dict[str, bool | None] = {}
     for step in STEPS:
@@ -97,19 +101,43 @@ def _reconciled(con: duckdb.DuckDBPyConnection, run_id: str, loaded_at: dt.datet
     return at is None or loaded_at is None or at >= loaded_at
 
 
-def _has_row(con: duckdb.DuckDBPyConnection, table: str, where: str, params: list) -> bool:
+def _since(
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    at: str,
+    run_id: str,
+    loaded_at: dt.datetime | None,
+    where: str = "TRUE",
+) -> bool:
+    """Whether ``table`` holds a row of ``run_id`` written at or after ``loaded_at`` (its column ``at``;
+    a row without one, from before the column, counts)."""
     if not has_table(con, table):
         return False
-    return bool(con.execute(f"SELECT count(*) FROM {table} WHERE {where}", params).fetchall()[0][0])
+    when = f"max({at})" if at in existing_columns(con, table) else "NULL"
+    rows, newest = con.execute(
+        f"SELECT count(*), {when} FROM {table} WHERE run_id = ? AND {where}", [run_id]
+    ).fetchall()[0]
+    return bool(rows) and (newest is None or loaded_at is None or newest >= loaded_at)
 
 
 def _published(
-    settings: Settings, con: duckdb.DuckDBPyConnection, run_id: str, as_of: dt.datetime
+    settings: Settings,
+    con: duckdb.DuckDBPyConnection,
+    run_id: str,
+    as_of: dt.datetime,
+    loaded_at: dt.datetime | None,
 ) -> bool | None:
     reports = QualityConfig.from_mapping(settings.quality).reports_root(settings.warehouse_path)
     snapshot = settings.snapshots_dir / f"{run_id}{SUFFIX}" if settings.snapshots_dir else None
-    if (reports / run_id / "run.html").is_file() or (snapshot is not None and snapshot.is_file()):
+    traces = [p for p in (reports / run_id / "run.html", snapshot) if p is not None and p.is_file()]
+    if any(loaded_at is None or _written(p) >= loaded_at for p in traces):
         return True
+    if traces:  # written for an earlier load of the day
+        return False
     newest = con.execute("SELECT max(as_of) FROM meta.runs WHERE status = 'loaded'").fetchall()[0][0]
     past = newest is not None and as_of < newest - dt.timedelta(days=settings.retention.reports_days)
     return None if past else False
+
+
+def _written(path) -> dt.datetime:
+    return dt.datetime.fromtimestamp(path.stat().st_mtime, dt.UTC)

@@ -50,6 +50,10 @@ def test_runs_shows_a_day_loaded_but_not_reconciled_then_every_step_once_done(co
     # The day loaded again and killed before its reconciliation: the earlier steps no longer stand for it.
     pipeline.sync(settings, as_of, reconcile_identities=False)
     assert f"    steps: loaded; {NOT_DONE}\n" in _runs(config, capsys)
+    # ... and reconciled again, then killed: the marts, the export and the report of the earlier load are
+    # still there, and still not this load's
+    assert cli.main(["reconcile", "--config", str(config), "--as-of", "2026-11-20"]) == 0
+    assert "    steps: loaded, reconciled; not yet built, exported, published: run" in _runs(config, capsys)
 
 
 def test_a_step_after_one_not_done_is_not_done_and_a_pruned_trace_is_not_known():

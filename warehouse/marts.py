@@ -154,8 +154,11 @@ def build_marts(
             "as_of TIMESTAMPTZ, options VARCHAR, counts VARCHAR)"
         )
         con.execute("ALTER TABLE meta.mart_builds ADD COLUMN IF NOT EXISTS notes VARCHAR")
+        # When (wall clock, the transaction's start): a day loaded again is built again (`runs`' steps)
+        con.execute("ALTER TABLE meta.mart_builds ADD COLUMN IF NOT EXISTS built_at TIMESTAMPTZ")
         con.execute(
-            "INSERT OR REPLACE INTO meta.mart_builds (run_id, as_of, options, counts, notes) VALUES (?, ?, ?, ?, ?)",
+            "INSERT OR REPLACE INTO meta.mart_builds (run_id, as_of, options, counts, notes, built_at) "
+            "VALUES (?, ?, ?, ?, ?, current_timestamp)",
             [
                 run_id,
                 as_of,
