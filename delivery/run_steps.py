@@ -50,8 +50,8 @@ def run_steps(
     None not known (its trace is past retention). ``con``: the warehouse, read-only is enough."""
     found = {
         "reconciled": _reconciled(con, run_id, loaded_at),
-        "built": _since(con, "meta.mart_builds", "built_at", run_id, loaded_at),
-        "exported": _since(con, "meta.audit_anchors", "at", run_id, loaded_at, "command = 'export'"),
+        "built": _since(con, "meta.mart_builds", "built_at", run_id, loaded_at, added_later=True),
+        "exported": _since(con, "meta.audit_anchors", "recorded_at", run_id, loaded_at, "command = 'export'"),
         "published": _published(settings, con, run_id, as_of, loaded_at),
     }
     steps: dict[str, bool | None] = {}
@@ -108,12 +108,13 @@ def _since(
     run_id: str,
     loaded_at: dt.datetime | None,
     where: str = "TRUE",
+    added_later: bool = False,
 ) -> bool:
-    """Whether ``table`` holds a row of ``run_id`` written at or after ``loaded_at`` (its column ``at``;
-    a row without one, from before the column, counts)."""
+    """Whether ``table`` holds a row of ``run_id`` written at or after ``loaded_at`` (its column ``at``).
+    ``added_later``: a table from before the column, or a row without it, counts as written after."""
     if not has_table(con, table):
         return False
-    when = f"max({at})" if at in existing_columns(con, table) else "NULL"
+    when = "NULL" if added_later and at not in existing_columns(con, table) else f"max({at})"
     rows, newest = con.execute(
         f"SELECT count(*), {when} FROM {table} WHERE run_id = ? AND {where}", [run_id]
     ).fetchall()[0]

@@ -54,6 +54,9 @@ def test_runs_shows_a_day_loaded_but_not_reconciled_then_every_step_once_done(co
     # still there, and still not this load's
     assert cli.main(["reconcile", "--config", str(config), "--as-of", "2026-11-20"]) == 0
     assert "    steps: loaded, reconciled; not yet built, exported, published: run" in _runs(config, capsys)
+    # ... and built again, then killed: the earlier load's export (its anchor) is not this load's
+    assert cli.main(["build", "--config", str(config), "--as-of", "2026-11-20"]) == 0
+    assert "    steps: loaded, reconciled, built; not yet exported, published: run" in _runs(config, capsys)
 
 
 def test_a_step_after_one_not_done_is_not_done_and_a_pruned_trace_is_not_known():
