@@ -40,12 +40,14 @@ import logging
 import os
 import sys
 from importlib.metadata import entry_points
+from typing import NoReturn
 
 from islandbridge.cli import explain, operate, review, shell, steps
 from islandbridge.cli.common import VERBOSE
 from islandbridge.config import owner_only_files
 from islandbridge.errors import IslandbridgeError
 from islandbridge.logs import setup_logging
+from islandbridge.privacy.masking import mask_typed
 
 COMMAND_GROUPS = "islandbridge.commands"  # entry-point group: register(sub) of further command groups
 
@@ -71,10 +73,18 @@ def _quiet_stdout() -> None:
     os.dup2(devnull, sys.stdout.fileno())
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse's own errors repeat what was typed (``unrecognized arguments: --as-of 5114…``, ``invalid
+    choice: …``): masked as `sql` masks typed text. The subcommands' parsers are of this class too."""
+
+    def error(self, message: str) -> NoReturn:
+        super().error(mask_typed(message))
+
+
 def parser() -> argparse.ArgumentParser:
     """The whole command line: the steps, the operator's commands, then every registered command group."""
     head, _, tail = __doc__.partition("\n\n")
-    p = argparse.ArgumentParser(
+    p = _Parser(
         prog="islandbridge",
         description=head,
         epilog="Examples:" + tail.partition("Examples:")[2],

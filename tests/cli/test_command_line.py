@@ -275,3 +275,19 @@ def test_an_as_of_that_has_not_come_yet_is_synced_with_a_warning(caplog):
         "14.5 h from now: the day 2026-12-07 has not ended" in caplog.text
         and "a day that has ended, such as 2026-12-06" in caplog.text
     )
+
+
+def test_argparse_errors_do_not_repeat_typed_personal_data(capsys):
+    """``unrecognized arguments`` and ``invalid choice`` repeat what was typed: an ID number, a phone or a
+    name typed by mistake comes back masked."""
+    for argv in (
+        ["runs", "--as-of", "511403194310287757"],
+        ["sync", "--as-of", "2026-11-20", "--bogus", "秦光明"],
+        ["13800138000"],
+    ):
+        with pytest.raises(SystemExit) as ended:
+            main(argv)
+        assert ended.value.code == 2
+        err = capsys.readouterr().err
+        assert "error:" in err
+        assert not any(p in err for p in ("511403194310287757", "秦光明", "13800138000")), err
