@@ -35,11 +35,10 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from islandbridge.delivery.policy import DIRECT_IDENTIFIERS
 from islandbridge.errors import ConfigError, count, noun
 from islandbridge.schemas import PII_CLASSES, TableSchema, load_tables
+from islandbridge.yamlfile import load_yaml
 
 LAYERS = ("core", "mart")
 KINDS = ("table", "view")
@@ -93,7 +92,7 @@ def parse_core_tables(texts: Mapping[str, str]) -> dict[str, CoreTable]:
     problems: list[str] = []
     tables: dict[str, CoreTable] = {}
     for file, text in sorted(texts.items()):
-        table = _parse(file, yaml.safe_load(text), problems)
+        table = _parse(file, load_yaml(text), problems)
         if table is not None:
             if table.name in tables:
                 problems.append(f"{file}: {table.name} is defined twice")

@@ -44,6 +44,7 @@ import yaml
 
 from islandbridge.errors import ConfigError, count, noun
 from islandbridge.privacy import vault
+from islandbridge.yamlfile import load_yaml
 
 NAME = re.compile(r"[a-z][a-z0-9_]*")
 MASKS = ("name", "phone", "id")
@@ -262,7 +263,7 @@ def check_mart_columns(policy: Policy, report: ReportPolicy, mart_columns: Seque
 
 def _parse_file(filename: str, data: bytes, problems: list[str]) -> Policy | None:
     try:
-        raw = yaml.safe_load(data.decode("utf-8"))
+        raw = load_yaml(data.decode("utf-8"))
     except (UnicodeDecodeError, yaml.YAMLError) as exc:
         problems.append(f"{filename}: not valid UTF-8 YAML ({type(exc).__name__})")
         return None

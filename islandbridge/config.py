@@ -29,6 +29,7 @@ from zoneinfo import ZoneInfo
 import yaml
 
 from islandbridge.errors import ConfigError, count, typed
+from islandbridge.yamlfile import load_yaml
 
 LOCAL_TZ = ZoneInfo("Asia/Shanghai")
 
@@ -243,7 +244,7 @@ def load_settings(path: str | Path, environ: Mapping[str, str], *, with_sources:
     """
     path = Path(path).resolve()
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = load_yaml(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ConfigError(f"configuration file not found: {path}") from None
     except UnicodeDecodeError:
@@ -522,8 +523,7 @@ def utc_now() -> dt.datetime:
 
 
 _DAY = re.compile(r"\d{4}-\d{2}-\d{2}|\d{8}")  # YYYY-MM-DD or YYYYMMDD
-# What an error repeats of a typed source name or as-of (`errors.typed`; else it may be an ID number, a phone):
-# a name letters first, with under seven digits, no run of six; an as-of only when it parses as one.
+# What an error repeats of a typed source name (`errors.typed`): letters first, under seven digits, no run of six
 _TIME = r"[T ]\d{2}(?::?\d{2}){0,2}(?:[.,]\d{1,6})?(?:Z|[+-]\d{2}(?::?\d{2})?)?"
 _AS_OF_SHAPE = re.compile(rf"(?:{_DAY.pattern})(?:{_TIME})?")
 _DATE_TIME = re.compile(rf"(?:{_DAY.pattern})[T ]\d{{2}}.*")  # a date, then a time of day

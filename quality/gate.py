@@ -142,8 +142,8 @@ def gate_message(gate: GateResult) -> str:
         "measured over the hours up to now; sync a day that has ended, or this one once it has."
         if ahead
         else "Fix the source and extract again; if the change is expected, make the check a warning in the "
-        f"configuration, `{warning_override(gate.critical_failures)}` (merged into any quality: section "
-        "there), and re-run."
+        f"configuration, `{warning_override(gate.critical_failures)}` (its checks: entries go under the "
+        "quality: section if there is one: a key given twice is refused), and re-run."
     )
     return (
         f"quality gate stopped run {gate.run_id}: {count(len(gate.critical_failures), 'critical failure')}, "

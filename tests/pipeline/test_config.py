@@ -287,3 +287,16 @@ def test_a_misspelt_source_name_is_repeated(tmp_path):
     settings = parse_settings(BASE, base_dir=tmp_path, environ={"GRID_SECRET": "x"})
     with pytest.raises(ConfigError, match=r"unknown source 'gird2'; this configuration names: grid"):
         settings.source("gird2")
+
+
+def test_a_key_given_twice_is_refused_not_silently_replaced(tmp_path):
+    """A second ``quality:`` section (the gate's advice pasted below an existing one) would drop the
+    first's settings with PyYAML's plain loader: here it is a configuration error naming the key."""
+    path = tmp_path / "islandbridge.yml"
+    path.write_text(
+        "warehouse: {path: wh.duckdb}\nquality:\n  volume: {max_drop: 0.6}\n"
+        "quality: {checks: {iot.events.volume: {severity: warning}}}\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(ConfigError, match=r"found the key 'quality' a second time \(first on line 2\)"):
+        load_settings(path, {})
