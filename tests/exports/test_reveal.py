@@ -248,7 +248,8 @@ def test_a_purpose_is_audited_scrubbed_and_its_identifiers_reach_no_file(setting
 
 
 @pytest.mark.parametrize(
-    "purpose", ["511403194310287757", "秦光明 187-9837-7461", "[证件号]", "秦光明: 511403194310287757"]
+    "purpose",
+    ["511403194310287757", "秦光明 187-9837-7461", "[证件号]", "秦光明: 511403194310287757", "秦 光　明 138 0013 8000"],
 )
 def test_a_purpose_that_is_only_identifiers_is_refused_before_anything_is_audited(settings, purpose):
     """Scrubbed, such a purpose would be audited as ``reveal: [证件号]``: no reason anyone can check."""
@@ -274,3 +275,9 @@ def _name_of_p1(settings, purpose: str):
     return reveal(
         settings, department="grid_centre", person_keys=[P1], columns=["name"], purpose=purpose, actor="li"
     )
+
+
+def test_a_name_typed_with_spaces_is_scrubbed_in_the_purpose(settings):
+    _know(settings, "秦光明")
+    _name_of_p1(settings, "秦 光 明 welfare visit")
+    assert entries(settings)[0].purpose == "reveal: [姓名] welfare visit"
