@@ -54,7 +54,7 @@ from islandbridge.quality import QualityGateError, validate_run
 from islandbridge.quality.config import QualityConfig
 from islandbridge.quality.gate import record_stop
 from islandbridge.quality.replay import references_ready
-from islandbridge.warehouse.core import build_core
+from islandbridge.warehouse.core import build_core, require_identities_of
 from islandbridge.warehouse.marts import build_marts, options_of, require_marts_of
 from islandbridge.warehouse.retention import check_window
 
@@ -258,7 +258,7 @@ def load(
         )
         con = raw.connect(str(settings.warehouse_path), resources=settings.duckdb)
         try:
-            raw.begin_run(con, run_id, as_of, list(sources), clock())
+            raw.begin_run(con, run_id, as_of, list(sources), clock(), settings.landing_url)
             for source in progress(sources, desc="load"):
                 raw.load_source(
                     con,
@@ -431,12 +431,14 @@ def build(settings: Settings, as_of: dt.datetime, *, full: bool = False) -> dict
     """Refresh the core model and the department marts for ``as_of``; returns row counts.
 
     ``full`` rebuilds the residency history from every version instead of the changed keys (the same
-    table: docs/warehouse.md, "Daily builds")."""
+    table: docs/warehouse.md, "Daily builds"). Refuses (`CoreBuildError`) unless the identity map is the
+    run's own (`require_identities_of`): a past day after later reconciled days is re-run by `sync`."""
     run_id = raw.run_id_for(as_of)
     _check_window(settings, as_of)
     with timed("build", "core model and marts", log) as step:
         con = raw.connect(str(settings.warehouse_path), resources=settings.duckdb)
         try:
+            require_identities_of(con, run_id, as_of)
             core = build_core(con, as_of, run_id, events_dir(settings), full=full)
             marts = build_marts(con, as_of, run_id, settings.reports)
         finally:

@@ -128,7 +128,17 @@ def begin_run(
     as_of: dt.datetime,
     sources: list[str],
     started_at: dt.datetime,
+    landing_url: str | None = None,
 ) -> None:
+    """Mark the run ``loading`` (`islandbridge runs`: "load not finished") until `finish_run`.
+
+    With ``landing_url``, first raise `LoadError` unless every source's extraction is complete there:
+    a load refused for a missing extract leaves ``meta.runs`` (a finished day stays finished) as it was.
+    """
+    if landing_url is not None:
+        fs, root = open_root(landing_url)
+        for source in sources:
+            read_manifest(fs, posixpath.join(root, run_id, source), source, run_id)
     con.execute(
         "INSERT OR REPLACE INTO meta.runs VALUES (?, ?, 'loading', ?, NULL, ?)",
         [run_id, as_of, started_at, sources],

@@ -11,6 +11,7 @@ import os
 from islandbridge import cli, pipeline
 from islandbridge.config import parse_as_of
 from islandbridge.delivery.run_steps import as_of_argument, describe_steps
+from islandbridge.landing import raw
 
 RUN = "ib_20261120T160000Z"
 NOT_DONE = (
@@ -70,3 +71,24 @@ def test_a_step_after_one_not_done_is_not_done_and_a_pruned_trace_is_not_known()
 def test_the_as_of_to_run_again_is_the_day_or_the_instant_it_names():
     assert as_of_argument(dt.datetime(2026, 11, 20, 16, tzinfo=dt.UTC)) == "2026-11-20"
     assert as_of_argument(dt.datetime(2026, 11, 20, 4, tzinfo=dt.UTC)) == "2026-11-20T12:00:00+08:00"
+
+
+def _run_row(settings) -> list:
+    con = raw.connect(str(settings.warehouse_path), read_only=True)
+    try:
+        return con.execute("SELECT * FROM meta.runs WHERE run_id = ?", [RUN]).fetchall()
+    finally:
+        con.close()
+
+
+def test_a_load_refused_for_a_missing_extract_leaves_a_finished_day_finished(config, capsys):
+    """QA: `load` of a finished day whose extract is gone marked it "load not finished"."""
+    settings = pipeline.load_settings(config, environ=os.environ)
+    pipeline.sync(settings, parse_as_of("2026-11-20"))
+    before = _run_row(settings)
+    assert before and before[0][2] == "loaded"
+    capsys.readouterr()
+    assert cli.main(["load", "--config", str(config), "--as-of", "2026-11-20"]) != 0
+    assert "no complete extraction of source" in capsys.readouterr().err
+    assert _run_row(settings) == before
+    assert f"    {ALL_DONE}\n" in _runs(config, capsys)

@@ -56,6 +56,7 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa
 
+from islandbridge import config
 from islandbridge.config import local_day
 from islandbridge.errors import TerminalError, noun
 from islandbridge.identity.records import latest_sql
@@ -209,6 +210,26 @@ class Moment:
             raise CoreBuildError(f"as_of {as_of.isoformat()} has no time zone; pass an aware datetime")
         day = local_day(as_of)
         return cls(as_of, day, day.replace(day=1))
+
+
+def require_identities_of(con: duckdb.DuckDBPyConnection, run_id: str, as_of: dt.datetime) -> None:
+    """Refuse (`CoreBuildError`) to build ``run_id`` unless ``core.identity_map`` is its map (the newest
+    reconciled run in ``meta.identity_runs``): a past day built after later days were reconciled would
+    take their person keys, and its export would then differ from the in-order one. `islandbridge sync`
+    reconciles the day first (`identity.tables.rewind`), so its build passes."""
+    if not has_table(con, "meta.identity_runs"):
+        return  # `build_core` says there is no identity map
+    newest = con.execute("SELECT run_id FROM meta.identity_runs ORDER BY as_of DESC LIMIT 1").fetchall()
+    if newest and newest[0][0] == run_id:
+        return
+    local = as_of.astimezone(config.LOCAL_TZ)
+    again = local_day(as_of).isoformat() if local.time() == dt.time(0) else local.isoformat()
+    held = f"the identities of run {newest[0][0]}" if newest else "no reconciled run"
+    raise CoreBuildError(
+        f"core.identity_map holds {held}, not run {run_id}'s: its core and marts would use another "
+        f"day's person keys; run `islandbridge sync --as-of {again}` to re-run the day (it reconciles "
+        "the day, then builds); nothing was built"
+    )
 
 
 def build_core(
