@@ -249,7 +249,13 @@ def test_a_purpose_is_audited_scrubbed_and_its_identifiers_reach_no_file(setting
 
 @pytest.mark.parametrize(
     "purpose",
-    ["511403194310287757", "秦光明 187-9837-7461", "[证件号]", "秦光明: 511403194310287757", "秦 光　明 138 0013 8000"],
+    [
+        "511403194310287757",
+        "秦光明 187-9837-7461",
+        "[证件号]",
+        "秦光明: 511403194310287757",
+        "秦 光　明 138 0013 8000",
+    ],
 )
 def test_a_purpose_that_is_only_identifiers_is_refused_before_anything_is_audited(settings, purpose):
     """Scrubbed, such a purpose would be audited as ``reveal: [证件号]``: no reason anyone can check."""
