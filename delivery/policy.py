@@ -44,7 +44,7 @@ import yaml
 
 from islandbridge.errors import ConfigError, count, noun
 from islandbridge.privacy import vault
-from islandbridge.yamlfile import load_yaml
+from islandbridge.yamlfile import describe, load_yaml
 
 NAME = re.compile(r"[a-z][a-z0-9_]*")
 MASKS = ("name", "phone", "id")
@@ -264,8 +264,11 @@ def check_mart_columns(policy: Policy, report: ReportPolicy, mart_columns: Seque
 def _parse_file(filename: str, data: bytes, problems: list[str]) -> Policy | None:
     try:
         raw = load_yaml(data.decode("utf-8"))
-    except (UnicodeDecodeError, yaml.YAMLError) as exc:
-        problems.append(f"{filename}: not valid UTF-8 YAML ({type(exc).__name__})")
+    except UnicodeDecodeError:
+        problems.append(f"{filename}: not a UTF-8 text file")
+        return None
+    except yaml.YAMLError as exc:
+        problems.append(f"{filename}: not valid YAML: {describe(exc)}")
         return None
     if not isinstance(raw, Mapping):
         problems.append(f"{filename}: expected a mapping with keys {sorted(_POLICY_KEYS)}")

@@ -52,8 +52,9 @@ FIELD_MASKS: Mapping[str, Callable[[object], str | None]] = {
 _HIDDEN = "***"
 ACTOR = re.compile(r"[A-Za-z0-9._@-]{1,64}")  # an account name: nothing that could forge a log line
 PLACED = (*PLACEHOLDERS.values(), FAILED)  # what the scrubber puts in a purpose
-# Spaces between Chinese characters, taken out before scrubbing: a name typed spaced (黄 建 国) is found
-_SPACED_HAN = re.compile(r"(?<=[\u3400-\u9fff])\s+(?=[\u3400-\u9fff])")
+# Spaces, zero-width spaces and middle dots between Chinese characters, taken out before scrubbing: a
+# name typed spaced (黄 建 国, 黄·建·国) is found
+_SPACED_HAN = re.compile(r"(?<=[\u3400-\u9fff])[\s\u200b-\u200d\u2060\ufeff·・]+(?=[\u3400-\u9fff])")
 MIN_PURPOSE = 4  # characters other than spaces, two of them letters or digits
 
 

@@ -29,7 +29,7 @@ from zoneinfo import ZoneInfo
 import yaml
 
 from islandbridge.errors import ConfigError, count, typed
-from islandbridge.yamlfile import load_yaml
+from islandbridge.yamlfile import describe, load_yaml
 
 LOCAL_TZ = ZoneInfo("Asia/Shanghai")
 
@@ -252,7 +252,7 @@ def load_settings(path: str | Path, environ: Mapping[str, str], *, with_sources:
     except OSError as exc:  # a folder, a device, no permission
         raise ConfigError(f"cannot read the configuration file {path}: {exc.strerror}") from None
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{path} is not valid YAML: {exc}") from None
+        raise ConfigError(f"{path} is not valid YAML: {describe(exc)}") from None
     return parse_settings(
         raw, base_dir=path.parent, environ=environ, config_path=path, with_sources=with_sources
     )

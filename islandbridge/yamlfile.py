@@ -41,3 +41,13 @@ class _UniqueKeys(yaml.SafeLoader):
 def load_yaml(text: str) -> Any:
     """``yaml.safe_load(text)``, but a key given twice in one mapping raises `yaml.YAMLError`."""
     return yaml.load(text, Loader=_UniqueKeys)  # noqa: S506 - a SafeLoader subclass
+
+
+def describe(exc: yaml.YAMLError) -> str:
+    """A YAML error in one line, where and what, without the lines PyYAML quotes (a configuration's line
+    may hold a secret): ``line 3, column 1: found the key 'quality' a second time (first on line 2) …``."""
+    mark = getattr(exc, "problem_mark", None)
+    where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
+    context = getattr(exc, "context", None)
+    problem = getattr(exc, "problem", None) or type(exc).__name__
+    return where + (f"{context}: {problem}" if context else problem)

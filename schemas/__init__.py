@@ -73,6 +73,7 @@ from typing import Any
 import yaml
 
 from islandbridge.errors import ConfigError, count, noun
+from islandbridge.yamlfile import describe, load_yaml
 
 RECORD_KEY = "_record_key"  # the column every raw table adds: the stable key of one source record
 
@@ -300,9 +301,9 @@ def parse_tables(texts: Mapping[str, str]) -> Tables:
     tables: dict[tuple[str, str], TableSchema] = {}
     for name, text in sorted(texts.items()):
         try:
-            doc = yaml.safe_load(text)
+            doc = load_yaml(text)
         except yaml.YAMLError as exc:
-            problems.append(f"{name}: not valid YAML: {exc}")
+            problems.append(f"{name}: not valid YAML: {describe(exc)}")
             continue
         for table in _parse_file(name, doc, problems):
             if (table.connector, table.stream) in tables:

@@ -223,3 +223,11 @@ def test_a_folded_line_break_between_chinese_characters_leaves_no_space():
         policy.reports["subsidy_after_exit"].definition
         == "应退未退：名册中，\n迁出或死亡的人 (2, 3)。按行号排列"
     )
+
+
+def test_a_policy_with_a_key_given_twice_is_refused_naming_the_key_and_line():
+    text = b"department: grid_centre\nreports: {}\ndepartment: civil_affairs\n"
+    with pytest.raises(
+        PolicyError, match=r"grid_centre.yml: not valid YAML: line 3, column 1: .*'department'"
+    ):
+        parse_policies({"grid_centre.yml": text})

@@ -286,4 +286,8 @@ def _name_of_p1(settings, purpose: str):
 def test_a_name_typed_with_spaces_is_scrubbed_in_the_purpose(settings):
     _know(settings, "秦光明")
     _name_of_p1(settings, "秦 光 明 welfare visit")
-    assert entries(settings)[0].purpose == "reveal: [姓名] welfare visit"
+    _name_of_p1(settings, "call 秦\u200b光·明 back")
+    assert [e.purpose for e in entries(settings)] == [
+        "reveal: [姓名] welfare visit",
+        "reveal: call [姓名] back",
+    ]

@@ -300,3 +300,12 @@ def test_a_key_given_twice_is_refused_not_silently_replaced(tmp_path):
     )
     with pytest.raises(ConfigError, match=r"found the key 'quality' a second time \(first on line 2\)"):
         load_settings(path, {})
+
+
+def test_a_yaml_error_names_the_line_but_does_not_quote_it(tmp_path):
+    """PyYAML quotes the lines around its error; a configuration's line may hold a secret."""
+    path = tmp_path / "islandbridge.yml"
+    path.write_text("sources:\n  grid: {client_secret: s3cr3tVALUE}\n  grid: {client_secret: s3cr3tVALUE}\n")
+    with pytest.raises(ConfigError, match=r"line 3, column 3: .*'grid' a second time") as err:
+        load_settings(path, {})
+    assert "s3cr3t" not in str(err.value)
