@@ -259,6 +259,7 @@ def load(
         con = raw.connect(str(settings.warehouse_path), resources=settings.duckdb)
         try:
             raw.begin_run(con, run_id, as_of, list(sources), clock(), settings.landing_url)
+            raw.scrub_legacy(con, quarantine_ring, privacy.kinds)  # once a load, not once a source
             for source in progress(sources, desc="load"):
                 raw.load_source(
                     con,

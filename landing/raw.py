@@ -187,8 +187,6 @@ def load_source(
                 store = RawParts(parts_root, source, stream)
                 columns = [*(c for c in info["columns"] if c != RECORD_KEY), RECORD_KEY]
                 parts[stream] = (store, store.stage(fs, posixpath.join(base, stream), run_id, columns))
-    if privacy is not None:
-        scrub_legacy(con, privacy.quarantine, {source: privacy.kinds[source]})
     with transaction(con):
         for stream, info in manifest["streams"].items():
             if stream in parts:
