@@ -49,7 +49,7 @@ def run_steps(
     """Each step after the load of ``run_id`` (loaded at ``loaded_at``): True done, False not done,
     None not known (its trace is past retention). ``con``: the warehouse, read-only is enough."""
     found = {
-        "reconciled": _reconciled(con, run_id, loaded_at),
+        "reconciled": _since(con, "meta.identity_runs", "reconciled_at", run_id, loaded_at),
         "built": _since(con, "meta.mart_builds", "built_at", run_id, loaded_at, added_later=True),
         "exported": _since(con, "meta.audit_anchors", "recorded_at", run_id, loaded_at, "command = 'export'"),
         "published": _published(settings, con, run_id, as_of, loaded_at),
@@ -89,16 +89,6 @@ def as_of_argument(as_of: dt.datetime) -> str:
     if local.time() == dt.time(0):
         return local_day(as_of).isoformat()
     return local.isoformat()
-
-
-def _reconciled(con: duckdb.DuckDBPyConnection, run_id: str, loaded_at: dt.datetime | None) -> bool:
-    if not has_table(con, "meta.identity_runs"):
-        return False
-    rows = con.execute("SELECT reconciled_at FROM meta.identity_runs WHERE run_id = ?", [run_id]).fetchall()
-    if not rows:
-        return False
-    at = rows[0][0]
-    return at is None or loaded_at is None or at >= loaded_at
 
 
 def _since(
