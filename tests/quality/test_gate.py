@@ -438,6 +438,27 @@ def test_a_run_the_gate_stopped_is_listed_by_runs_and_a_fixed_rerun_loads(
     assert "    stopped by the quality gate at" in listed and "before this load" in listed
 
 
+def test_a_stops_report_outlives_a_later_sync_of_the_same_day(workspace_factory):
+    """A stop keeps its pages as quality-stopped-<time>.html/.json, which its message names; the day's next
+    gate rewrites quality.html, not them, and all sit in the run's folder, which retention removes whole."""
+    ws = workspace_factory()
+    ws.extract(DAY, ["registry"])
+    ws.edit(DAY, "registry", "t_jm", lambda rows: [{**r, "nickname": None} for r in rows])
+    with pytest.raises(QualityGateError) as caught:
+        ws.gate(DAY, ["registry"], clock=lambda: LOADED_AT - dt.timedelta(hours=1))
+    kept = caught.value.result.report_path
+    assert (
+        kept.name == "quality-stopped-20261121T230000Z.html"
+        and f"Report (what each check found): {kept};" in str(caught.value)
+    )
+    ws.extract(DAY, ["registry"])  # fixed at the source: the day's next gate passes
+    passed = ws.gate(DAY, ["registry"])
+    assert passed.report_path == kept.parent / "quality.html" and kept.parent.name == RUN
+    assert "STOPPED" in kept.read_text(encoding="utf-8") and "nickname" in kept.read_text(encoding="utf-8")
+    assert "STOPPED" not in passed.report_path.read_text(encoding="utf-8")
+    assert json.loads(kept.with_suffix(".json").read_text(encoding="utf-8"))["passed"] is False
+
+
 def test_the_command_line_says_a_gate_stop_once(workspace_factory, monkeypatch, capsys, caplog):
     """The stop's message is the command's error line only: the gate does not also log it."""
     from islandbridge.cli import main
