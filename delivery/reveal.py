@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
+from pypinyin import Style, pinyin
 
 from islandbridge import storage
 from islandbridge.config import Settings
@@ -40,6 +41,7 @@ from islandbridge.privacy.pseudonymise import person_refs as make_refs
 from islandbridge.privacy.scrub import FAILED, PLACEHOLDERS, Scrubber
 from islandbridge.privacy.sealing import KNOWN_NAMES
 from islandbridge.privacy.vault import Vault
+from islandbridge.transforms.normalize.names import COMPOUND_SURNAMES, normalize_name
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +57,7 @@ PLACED = (*PLACEHOLDERS.values(), FAILED)  # what the scrubber puts in a purpose
 # Spaces, zero-width spaces and middle dots between Chinese characters, taken out before scrubbing: a
 # name typed spaced (黄 建 国, 黄·建·国) is found
 _SPACED_HAN = re.compile(r"(?<=[\u3400-\u9fff])[\s\u200b-\u200d\u2060\ufeff·・]+(?=[\u3400-\u9fff])")
+_HAN = re.compile(r"[\u3400-\u9fff]")
 MIN_PURPOSE = 4  # characters other than spaces, two of them letters or digits
 
 
@@ -126,8 +129,8 @@ def reveal(
             raise RevealError("no person named; pass at least one person_ref or person_key")
         audit = AuditLog(settings.audit_path)
         audit.require_intact(recorded_anchors(warehouse))
-        values, names = _vault_values(settings, keys.vault, list(refs), fields)
-        stated = _scrubbed_purpose(purpose, names)
+        values, names, own = _vault_values(settings, keys.vault, list(refs), fields)
+        stated = _scrubbed_purpose(purpose, names, own)
         shown = [f + (" (masked)" if masked else "") for f in fields]
         at = clock()
         entry = audit.append(
@@ -180,11 +183,14 @@ def _says_something(text: str) -> bool:
     return len("".join(text.split())) >= MIN_PURPOSE and len(meaningful) >= 2
 
 
-def _scrubbed_purpose(purpose: str, names: Iterable[str]) -> str:
-    """The purpose as the audit log keeps it: its ID, card and phone numbers and known names replaced by
-    placeholders. A purpose that says nothing once they are out (only an ID number, a name and a phone) is
-    no reason a reader of the log can check, so it is refused like an empty one."""
-    scrubbed = Scrubber(names)(_SPACED_HAN.sub("", purpose.strip()))
+def _scrubbed_purpose(purpose: str, names: Iterable[str], own: Sequence[str] = ()) -> str:
+    """The purpose as the audit log keeps it: its ID, card and phone numbers, known names and the revealed
+    persons' own names (``own``), in characters or in pinyin, replaced by placeholders. A purpose that says
+    nothing once they are out (only an ID number, a name and a phone) is no reason a reader of the log can
+    check, so it is refused like an empty one."""
+    scrubbed = Scrubber([*names, *own])(_SPACED_HAN.sub("", purpose.strip()))
+    if (typed := _pinyin_names(own)) is not None:
+        scrubbed = typed.sub(PLACEHOLDERS["name"], scrubbed)
     left = scrubbed
     for mark in PLACED:
         left = left.replace(mark, " ")
@@ -265,13 +271,45 @@ def _warehouse(
 
 def _vault_values(
     settings: Settings, keyring, person_keys: list[str], fields: list[str]
-) -> tuple[dict, list[str]]:
-    """The persons' values of ``fields``, and the street's known names (for scrubbing the purpose)."""
+) -> tuple[dict, list[str], list[str]]:
+    """The persons' values of ``fields`` (and their names), the street's known names and the names the
+    persons' records hold (for scrubbing the purpose)."""
     path = Path(settings.vault_path)
     if not path.exists():
         raise RevealError(f"the identifier vault {path} does not exist; nothing to reveal")
     with Vault.open(path, keyring) as vault:
-        return vault.get(person_keys, fields), vault.sealed_list(KNOWN_NAMES)
+        values = vault.get(person_keys, list(dict.fromkeys([*fields, "name"])))
+        own = [v.value for found in values.values() for v in found.get("name", ())]
+        return values, vault.sealed_list(KNOWN_NAMES), own
+
+
+# A vowel typed with its tone mark, or ü as u or v; syllables typed apart or run together
+_TONED = {"a": "aāáǎà", "e": "eēéěè", "i": "iīíǐì", "o": "oōóǒò", "u": "uūúǔùüǖǘǚǜv", "v": "vüǖǘǚǜu"}
+_BETWEEN = r"[\s\-'’·.]*"
+
+
+def _pinyin_names(names: Iterable[str]) -> re.Pattern[str] | None:
+    """The names as typed in pinyin, in any case, with or without tone marks and spaces, surname first or
+    last: 张小伟 matches ``zhangxiaowei``, ``Zhang Xiaowei``, ``Xiao-Wei Zhang``, ``Zhāng Xiǎowěi``; each
+    character by any of its readings (曾 ``zeng`` or ``ceng``). ``None`` when no name has two characters."""
+    forms = set()
+    for name in names:
+        han = normalize_name(name).name_key or "".join(_HAN.findall(name))
+        chars = [c for c in han if c != "·"]
+        if len(chars) < 2:
+            continue
+        syllables = [_readings(c) for c in chars]
+        cut = 0 if "·" in han else 2 if len(chars) >= 3 and han[:2] in COMPOUND_SURNAMES else 1
+        forms |= {_BETWEEN.join(syllables), _BETWEEN.join(syllables[cut:] + syllables[:cut])}
+    if not forms:
+        return None
+    return re.compile(f"(?<![a-z])(?:{'|'.join(sorted(forms))})(?![a-z])", re.IGNORECASE)
+
+
+def _readings(char: str) -> str:
+    readings = {r for rs in pinyin(char, style=Style.NORMAL, heteronym=True) for r in rs if r.isascii()}
+    toned = ("".join(f"[{_TONED[c]}]" if c in _TONED else re.escape(c) for c in r) for r in sorted(readings))
+    return f"(?:{'|'.join(toned)})"
 
 
 def _show(field: str, value: str | None, masked: bool) -> str | None:

@@ -27,6 +27,7 @@ Example::
 from __future__ import annotations
 
 import datetime as dt
+import shlex
 
 import duckdb
 
@@ -60,8 +61,9 @@ def run_steps(
     return steps
 
 
-def describe_steps(steps: dict[str, bool | None], as_of: dt.datetime) -> str:
-    """One line for an operator: the steps done, and those not yet with the command that completes them."""
+def describe_steps(steps: dict[str, bool | None], as_of: dt.datetime, config: str | None = None) -> str:
+    """One line for an operator: the steps done, and those not yet with the command that completes them
+    (``config``: the ``--config`` it repeats, see `sync_command`)."""
     done = [s for s in STEPS if steps[s]]
     unknown = [s for s in STEPS if steps[s] is None]
     missing = [s for s in STEPS if steps[s] is False]
@@ -70,16 +72,21 @@ def describe_steps(steps: dict[str, bool | None], as_of: dt.datetime) -> str:
         line += "; " + ", ".join(unknown) + " not known (retention removed the run report)"
     if missing:
         line += (
-            f"; not yet {', '.join(missing)}: run `islandbridge sync --as-of {as_of_argument(as_of)}` again "
-            "to complete the day"
+            f"; not yet {', '.join(missing)}: run `{sync_command(as_of, config)}` again to complete the day"
         )
     return line
 
 
-def unfinished_load(as_of: dt.datetime) -> str:
+def unfinished_load(as_of: dt.datetime, config: str | None = None) -> str:
     """The line for a run whose load began and never finished (``meta.runs.status`` still ``loading``)."""
-    again = f"islandbridge sync --as-of {as_of_argument(as_of)}"
-    return f"steps: load not finished: run `{again}` again to complete the day"
+    return f"steps: load not finished: run `{sync_command(as_of, config)}` again to complete the day"
+
+
+def sync_command(as_of: dt.datetime, config: str | None = None) -> str:
+    """The command that runs ``as_of``'s day again, runnable as printed: with ``--config config`` (shell
+    quoted) when the operator named a configuration, none when the default found it."""
+    option = f" --config {shlex.quote(config)}" if config else ""
+    return f"islandbridge sync{option} --as-of {as_of_argument(as_of)}"
 
 
 def as_of_argument(as_of: dt.datetime) -> str:

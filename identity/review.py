@@ -2,8 +2,8 @@
 
 Each reconcile writes the pairs it could not settle to ``core.identity_review`` (`clusters.Review`). A
 person lists them (`list_pairs`), compares one pair's records side by side — masked values only, and
-what else tells two people apart: birth year, sex, the flat, the other records of each side's person
-(`show_pair`) — and decides: the same person, or different people (`decide`), or takes a decision back
+what else tells two people apart: birth year, sex, the flat, whether the names masked alike are the
+same, the other records of each side's person (`show_pair`) — and decides: the same person, or different people (`decide`), or takes a decision back
 (`withdraw`: the model and the rules decide the pair again). Decisions are kept in
 ``core.identity_decisions`` (append-only; the newest decision of a pair counts, a withdrawal included),
 never deleted by a rewind, and every later reconcile applies them (`applicable`, `clusters.build_clusters`): ``same`` is a
@@ -430,8 +430,9 @@ SHOWN = (
 
 def show_pair(settings: Settings, ref: str, *, actor: str, clock: Clock = utc_now) -> dict[str, Any]:
     """Both records of a pair side by side, masked (张*伟, 138****8000, 510104********5052), with birth
-    year, sex, community and flat, the run's probability and reason, any decision, and the other records
-    of each side's person (as of the newest reconciled run). Audited: masked values leave the vault."""
+    year, sex, community and flat, whether their names are the same (``names``: masks alike say nothing
+    of it), the run's probability and reason, any decision, and the other records of each side's person
+    (as of the newest reconciled run). Audited: masked values leave the vault."""
     if not actor or not actor.strip():
         raise ReviewError("showing a pair needs an actor (who looks)")
     con = raw.connect(str(settings.warehouse_path), read_only=True, resources=settings.duckdb)
@@ -445,7 +446,8 @@ def show_pair(settings: Settings, ref: str, *, actor: str, clock: Clock = utc_no
         members = {record: _members(con, key) if key else [record] for record, key in keys.items()}
         wanted = {m for ms in members.values() for m in ms} | {left, right}
         with open_vault(settings) as vault:
-            found = _masked_records(con, person_streams(settings), as_of, wanted, SealedColumns(vault))
+            loaded = _loaded_records(con, person_streams(settings), as_of, wanted, SealedColumns(vault))
+        found = {record: _masked(row) for record, row in loaded.items()}
         _audit(
             settings, actor, f"identity review: compared pair {pid}", con, (left, right), _COLUMNS, clock()
         )
@@ -462,6 +464,7 @@ def show_pair(settings: Settings, ref: str, *, actor: str, clock: Clock = utc_no
         "match_probability": row["match_probability"] if row else None,
         "reason": row["reason"] if row else None,
         "same_person_now": keys[left] is not None and keys[left] == keys[right],
+        "names": _names_compared(loaded.get(left), loaded.get(right)),
         "decided": None
         if decision is None
         else {
@@ -507,6 +510,25 @@ def _masked_records(
 ) -> dict[Record, dict[str, Any]]:
     """The masked view of each wanted record, normalised as matching sees it (`records.load_records` on
     temporary copies of just their raw rows; the identifiers stay in memory and only masks leave)."""
+    return {record: _masked(row) for record, row in _loaded_records(con, plan, as_of, wanted, sealed).items()}
+
+
+def _names_compared(left: Mapping[str, Any] | None, right: Mapping[str, Any] | None) -> str | None:
+    """Whether two records hold the same name, said without it: two names mask alike (彭伟 and 彭静 are
+    both 彭*), and namesakes are what the reviewer must tell apart from a typo of one name."""
+    if not left or not right or not left["name_key"] or not right["name_key"]:
+        return None
+    if left["name_key"] == right["name_key"]:
+        return "the same"
+    if left["pinyin_key"] == right["pinyin_key"]:
+        return "different characters, the same in pinyin"
+    return "different"
+
+
+def _loaded_records(
+    con: duckdb.DuckDBPyConnection, plan: StreamPlan, as_of: dt.datetime, wanted: set[Record], sealed
+) -> dict[Record, dict[str, Any]]:
+    """Each wanted record as `records.load_records` normalises it, unmasked: for this module only."""
     picked = []
     for i, stream in enumerate(plan.streams):
         keys = sorted(k for s, k in wanted if s == stream.spec.system)
@@ -520,7 +542,7 @@ def _masked_records(
         )
         picked.append(_Picked(stream.source, stream.spec, picked=f"main.{name}"))
     table = load_records(con, StreamPlan(tuple(picked), plan.registers), as_of, sealed)
-    return {(r["system"], r["record_key"]): _masked(r) for r in table.to_pylist()}
+    return {(r["system"], r["record_key"]): r for r in table.to_pylist()}
 
 
 def _masked(row: Mapping[str, Any]) -> dict[str, Any]:

@@ -10,6 +10,8 @@ YAML shape (all keys optional)::
         key: quarantine               # the keys.<name> keyring that encrypts quarantined rows
         max_share: 0.2                # quarantining more than this share of a stream is critical ...
         min_rows: 20                  # ... once it is more than this many rows
+      mostly:
+        min_rows: 20                  # a check's `mostly` share is judged once it has this many values
       gx_max_rows: 1000000            # above: GX validates DuckDB's per-check counts, not the rows
       checks:                         # per check: "<source>.<stream>.<check id>"
         registry.t_jm.id_number_valid: {severity: critical, mostly: 0.95}
@@ -32,7 +34,7 @@ from islandbridge.errors import count, noun
 from islandbridge.quality.errors import QualityConfigError
 from islandbridge.schemas import SEVERITIES
 
-KNOWN_KEYS = ("reports_dir", "volume", "quarantine", "gx_max_rows", "checks")
+KNOWN_KEYS = ("reports_dir", "volume", "quarantine", "mostly", "gx_max_rows", "checks")
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,7 @@ class QualityConfig:
     quarantine_key: str = "quarantine"
     max_quarantine_share: float = 0.2
     quarantine_min_rows: int = 20
+    mostly_min_rows: int = 20
     gx_max_rows: int = 1_000_000
     checks: Mapping[str, Override] = field(default_factory=dict)
 
@@ -60,12 +63,14 @@ class QualityConfig:
             raise QualityConfigError("quality: expected a mapping (see docs/quality.md)")
         problems += [unknown_key("quality: ", k, KNOWN_KEYS) for k in raw if k not in KNOWN_KEYS]
         volume, quarantine = _section(raw, "volume", problems), _section(raw, "quarantine", problems)
+        mostly = _section(raw, "mostly", problems)
         cfg = cls(
             reports_dir=Path(raw["reports_dir"]) if raw.get("reports_dir") else None,
             max_drop=_number(volume, "volume.max_drop", 0.3, 0, 1, problems),
             quarantine_key=str(quarantine.get("key", "quarantine")),
             max_quarantine_share=_number(quarantine, "quarantine.max_share", 0.2, 0, 1, problems),
             quarantine_min_rows=int(_number(quarantine, "quarantine.min_rows", 20, 0, 1e12, problems)),
+            mostly_min_rows=int(_number(mostly, "mostly.min_rows", 20, 0, 1e12, problems)),
             gx_max_rows=int(_number(raw, "gx_max_rows", 1_000_000, 0, 1e12, problems)),
             checks=_overrides(_section(raw, "checks", problems), problems),
         )

@@ -79,8 +79,8 @@ def validate_run(
     tables = load_tables() if tables is None else tables
     kinds = {s: settings.source(s).kind for s in sources}
     _check_overrides(cfg, {name: src.kind for name, src in settings.sources.items()}, tables)
-    started = time.perf_counter()
-    outcomes = validate_streams(settings, cfg, run_id, CheckContext(as_of, now=clock()), kinds, tables)
+    started, now = time.perf_counter(), clock()
+    outcomes = validate_streams(settings, cfg, run_id, CheckContext(as_of, now=now), kinds, tables)
     results = [r for o in outcomes for r in o.results]
     gate = GateResult(run_id, as_of.isoformat(), not any(r.is_critical_failure for r in results), results)
     gate.quarantined = _nested(outcomes, lambda f: f.num_rows)
@@ -90,7 +90,7 @@ def validate_run(
     gate.timings["validate_s"] = round(time.perf_counter() - started, 3)
     gate.timings.update({f"stream:{o.id}": o.seconds for o in outcomes})
     gate.report_path, gate.summary_path = report.write(
-        gate, cfg.reports_root(settings.warehouse_path) / run_id
+        gate, cfg.reports_root(settings.warehouse_path) / run_id, now
     )
     for warning in gate.warnings:
         log.warning("quality warning: %s", warning.describe())

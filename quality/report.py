@@ -1,6 +1,7 @@
 """The gate's report for people: one self-contained HTML page per run, and its JSON beside it.
 
-``<reports dir>/<run_id>/quality.html`` and ``quality.json``. The page leads with what to act on:
+``<reports dir>/<run_id>/quality.html`` and ``quality.json`` (a stopped run's also kept as
+``quality-stopped-<time>.html``/``.json``). The page leads with what to act on:
 
 1. the verdict and the run's totals, with both quarantines named — the records the *connectors* set
    aside while extracting (unreadable, with a reason) and the rows the *quality gate* set aside (failing
@@ -82,13 +83,20 @@ class TableSummary:
         return "setaside" if self.count("setaside") or self.by_gate or self.by_connectors else "passed"
 
 
-def write(gate: GateResult, folder: Path) -> tuple[Path, Path]:
-    """Write ``quality.html`` and ``quality.json`` under ``folder``; returns their paths."""
+def write(gate: GateResult, folder: Path, at: dt.datetime) -> tuple[Path, Path]:
+    """Write ``quality.html`` and ``quality.json`` under ``folder``; returns their paths.
+
+    A stopped run's pages are also kept as ``quality-stopped-<at, UTC>.html``/``.json``, whose paths are
+    returned: a later sync of the same day rewrites ``quality.html``, and the stop's page must outlive
+    it (the stop's message and ``meta.gate_stops`` name it). Both live in the run's folder, which
+    retention removes whole."""
     folder.mkdir(parents=True, exist_ok=True)
-    html_path, json_path = folder / "quality.html", folder / "quality.json"
-    gate.report_path, gate.summary_path = html_path, json_path
-    _atomic_write(json_path, json.dumps(gate.to_json_dict(), ensure_ascii=False, indent=1, default=str))
-    _atomic_write(html_path, render(gate))
+    kept = [] if gate.passed else [f"quality-stopped-{at.astimezone(dt.UTC):%Y%m%dT%H%M%SZ}"]
+    for name in ["quality", *kept]:
+        html_path, json_path = folder / f"{name}.html", folder / f"{name}.json"
+        gate.report_path, gate.summary_path = html_path, json_path
+        _atomic_write(json_path, json.dumps(gate.to_json_dict(), ensure_ascii=False, indent=1, default=str))
+        _atomic_write(html_path, render(gate))
     return html_path, json_path
 
 

@@ -264,6 +264,10 @@ class _StreamValidator:
         observed: dict = (
             {"success_ratio": round(count.success_ratio, 4), "mostly": c.mostly} if c.mostly else {}
         )
+        # a share of a handful of values is one row's verdict (1 bad phone of 3 is 67%): not judged yet
+        unjudged = bool(c.mostly) and count.nonnull_count < self.cfg.mostly_min_rows
+        if unjudged:
+            observed.update(judged=False, min_rows=self.cfg.mostly_min_rows)
         if c.severity == "row" and count.unexpected_count:
             observed["quarantined"] = count.unexpected_count
         percent = (
@@ -275,7 +279,7 @@ class _StreamValidator:
             c.id,
             c.kind,
             c.severity,
-            gx["success"] if gx else True,
+            gx["success"] if gx and not unjudged else True,
             column=",".join(c.columns),
             gx_type=gx["gx_type"] if gx else None,
             element_count=count.element_count,

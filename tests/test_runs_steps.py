@@ -14,9 +14,9 @@ from islandbridge.delivery.run_steps import as_of_argument, describe_steps
 from islandbridge.landing import raw
 
 RUN = "ib_20261120T160000Z"
-NOT_DONE = (
-    "not yet reconciled, built, exported, published: run `islandbridge sync --as-of 2026-11-20` again "
-    "to complete the day"
+NOT_DONE = (  # the command as `runs --config <config>` advises it
+    "not yet reconciled, built, exported, published: run `islandbridge sync --config {} --as-of 2026-11-20` "
+    "again to complete the day"
 )
 ALL_DONE = "steps: loaded, reconciled, built, exported, published"
 
@@ -33,7 +33,7 @@ def test_runs_shows_a_day_loaded_but_not_reconciled_then_every_step_once_done(co
     pipeline.sync(settings, as_of, reconcile_identities=False)  # stops after the load, as a kill -9 would
     listed = _runs(config, capsys)
     assert f"{RUN}  as of 2026-11-21 00:00:00+08:00  loaded" in listed
-    assert f"    steps: loaded; {NOT_DONE}\n" in listed
+    assert f"    steps: loaded; {NOT_DONE.format(config)}\n" in listed
 
     capsys.readouterr()
     for step, said in (("reconcile", "identity: "), ("build", "build: ")):  # a step prints a line of summary
@@ -50,7 +50,7 @@ def test_runs_shows_a_day_loaded_but_not_reconciled_then_every_step_once_done(co
 
     # The day loaded again and killed before its reconciliation: the earlier steps no longer stand for it.
     pipeline.sync(settings, as_of, reconcile_identities=False)
-    assert f"    steps: loaded; {NOT_DONE}\n" in _runs(config, capsys)
+    assert f"    steps: loaded; {NOT_DONE.format(config)}\n" in _runs(config, capsys)
     # ... and reconciled again, then killed: the marts, the export and the report of the earlier load are
     # still there, and still not this load's
     assert cli.main(["reconcile", "--config", str(config), "--as-of", "2026-11-20"]) == 0

@@ -80,9 +80,19 @@ def config_args(s: argparse.ArgumentParser) -> None:
     s.add_argument(
         "--config",
         type=Path,
-        default=Path(os.environ.get("ISLANDBRIDGE_CONFIG", "islandbridge.yml")),
+        default=_default_config(),
         help="configuration file (default: $ISLANDBRIDGE_CONFIG or ./islandbridge.yml)",
     )
+
+
+def _default_config() -> Path:
+    return Path(os.environ.get("ISLANDBRIDGE_CONFIG", "islandbridge.yml"))
+
+
+def given_config(args: argparse.Namespace) -> str | None:
+    """The ``--config`` a command was given, for the commands it advises to repeat; ``None`` when it is the
+    default, which they find by themselves."""
+    return None if args.config == _default_config() else str(args.config)
 
 
 def settings_of(args: argparse.Namespace, with_sources: bool = True) -> Settings:

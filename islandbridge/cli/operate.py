@@ -9,7 +9,15 @@ import sys
 import duckdb
 
 from islandbridge import pipeline, storage
-from islandbridge.cli.common import AS_OF_HELP, command, group, local_time, print_json, settings_of
+from islandbridge.cli.common import (
+    AS_OF_HELP,
+    command,
+    given_config,
+    group,
+    local_time,
+    print_json,
+    settings_of,
+)
 from islandbridge.config import parse_as_of
 from islandbridge.delivery.audit_check import verify_audit
 from islandbridge.delivery.reveal import reveal
@@ -240,9 +248,10 @@ def _runs(args) -> int:
             if run_id in stops:  # a run loaded after a stop, or re-run and stopped, keeps the stop's line
                 print(f"    {stops[run_id][2]}{_stop_order(status, finished, stops[run_id][1])}")
             if status == "loaded":  # which steps after the load are done: a killed sync stops between them
-                print("    " + describe_steps(run_steps(settings, con, run_id, as_of, finished), as_of))
+                steps = run_steps(settings, con, run_id, as_of, finished)
+                print("    " + describe_steps(steps, as_of, given_config(args)))
             elif status == LOADING:
-                print("    " + unfinished_load(as_of))
+                print("    " + unfinished_load(as_of, given_config(args)))
             if status != STOPPED:
                 print(raw.format_accounting(raw.run_summary(con, run_id), indent="    "))
     finally:

@@ -157,6 +157,8 @@ def format_pair(shown: Mapping[str, Any]) -> str:
         f"pair {shown['pair']} (run {shown['run_id']}): probability {'-' if p is None else f'{p:.3f}'}, "
         f"reason {shown['reason'] or '-'}; {'one person' if shown['same_person_now'] else 'two persons'} now",
     ]
+    if shown["names"]:
+        head.append(f"names: {shown['names']}")
     if shown["decided"]:
         d = shown["decided"]
         head.append(

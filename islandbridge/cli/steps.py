@@ -8,6 +8,7 @@ from islandbridge import pipeline
 from islandbridge.cli import step_text
 from islandbridge.cli.common import AS_OF_HELP, command, print_json, settings_of, source_as_of
 from islandbridge.config import parse_as_of
+from islandbridge.quality import QualityGateError
 
 
 def register(sub) -> None:
@@ -97,7 +98,12 @@ def _extract(args) -> int:
 
 def _validate(args) -> int:
     settings = settings_of(args)
-    result = pipeline.validate(settings, parse_as_of(args.as_of), args.source or pipeline.plan(settings))
+    try:
+        result = pipeline.validate(settings, parse_as_of(args.as_of), args.source or pipeline.plan(settings))
+    except QualityGateError as stopped:  # a script reading --json gets the stop's result too; exit 5 stays
+        if args.json:
+            print_json(stopped.result.to_dict())
+        raise
     return _show(args, result, step_text.quality_text)
 
 

@@ -196,18 +196,29 @@ def test_runs_shows_the_keys_a_source_no_longer_has_beside_the_accounting(home, 
     }
 
 
-def test_runs_says_a_load_that_never_finished_and_how_to_complete_the_day(home, capsys):
+def test_runs_says_a_load_that_never_finished_and_how_to_complete_the_day(home, capsys, monkeypatch):
+    """The advised commands run as printed: with the --config given to `runs`, without one for the default."""
     con = raw.connect(str(home / "warehouse" / "warehouse.duckdb"))
     as_of = dt.datetime(2026, 11, 21, 16, tzinfo=dt.UTC)
     raw.begin_run(con, "ib_20261121T160000Z", as_of, ["grid"], as_of)  # killed before finish_run
     con.close()
-    assert main(["runs", "--config", str(home / "islandbridge.yml")]) == 0
-    out = capsys.readouterr().out
-    assert "ib_20261121T160000Z  as of 2026-11-22 00:00:00+08:00  loading  finished -" in out
-    assert (
-        "    steps: load not finished: run `islandbridge sync --as-of 2026-11-21` again to complete the day"
-        in out
-    )
+    named = home / "my configs" / "street.yml"  # a path the shell must be given quoted
+    named.parent.mkdir()
+    warehouse = {"path": str(home / "warehouse" / "warehouse.duckdb")}
+    named.write_text(yaml.safe_dump({**CONFIG, "warehouse": warehouse}), encoding="utf-8")
+    monkeypatch.chdir(home)
+    monkeypatch.delenv("ISLANDBRIDGE_CONFIG", raising=False)
+    for argv, option in ((["--config", str(named)], f" --config '{named}'"), ([], "")):
+        assert main(["runs", *argv]) == 0
+        out = capsys.readouterr().out
+        assert "ib_20261121T160000Z  as of 2026-11-22 00:00:00+08:00  loading  finished -" in out
+        again = "run `islandbridge sync{} --as-of {}` again to complete the day"
+        assert f"    steps: load not finished: {again.format(option, '2026-11-21')}" in out
+        # the day before it was loaded, and no step after its load is done
+        assert (
+            f"loaded; not yet reconciled, built, exported, published: {again.format(option, '2026-11-20')}"
+            in out
+        )
 
 
 def test_output_piped_into_a_reader_that_stops_early_ends_without_a_traceback():

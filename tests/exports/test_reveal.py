@@ -291,3 +291,18 @@ def test_a_name_typed_with_spaces_is_scrubbed_in_the_purpose(settings):
         "reveal: [姓名] welfare visit",
         "reveal: call [姓名] back",
     ]
+
+
+def test_a_revealed_persons_name_typed_in_pinyin_is_scrubbed_in_the_purpose(settings):
+    """P1's records name 张小伟, 张晓伟, 张小卫 (zhang xiao wei): typed in pinyin the usual ways (any case,
+    spaced or run together, surname last, tone marks) it is audited as a name; a surname alone is none."""
+    typed = ["Zhang Xiaowei", "zhangxiaowei", "XIAOWEI ZHANG", "Zhāng Xiǎo-wěi", "zhang xiao wei"]
+    for name in typed:
+        _name_of_p1(settings, f"visit {name} at home")
+    _name_of_p1(settings, "ask Mr Zhang's daughter")
+    assert [e.purpose for e in entries(settings)] == [
+        *["reveal: visit [姓名] at home"] * len(typed),
+        "reveal: ask Mr Zhang's daughter",
+    ]
+    with pytest.raises(RevealError, match="beyond the ID numbers, phones or names"):
+        _name_of_p1(settings, "zhang xiaowei 138 0013 8000")

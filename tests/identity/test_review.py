@@ -18,7 +18,9 @@ from islandbridge.config import parse_as_of
 from islandbridge.identity import review
 from islandbridge.identity.reconcile import reconcile
 from islandbridge.privacy.audit import AuditLog
-from islandbridge.transforms.normalize import normalize_phones
+from islandbridge.privacy.configured import open_vault
+from islandbridge.privacy.masking import mask_name
+from islandbridge.transforms.normalize import normalize_name, normalize_phones
 from tests.conftest import AS_OF
 from tests.identity.conftest import ENVIRON
 from tests.identity.support import add_run, person_key_of
@@ -219,6 +221,45 @@ def _config(street, settings, tmp_path) -> str:
     path = tmp_path / "islandbridge.yml"
     path.write_text(yaml.safe_dump(config, allow_unicode=True), encoding="utf-8")
     return str(path)
+
+
+def test_show_says_whether_two_names_masked_alike_are_the_same(warehouse_copy, identifiers, tmp_path):
+    """梁伟 and 梁静 both mask to 梁*: show says whether the two records' names are the same, the same only
+    in pinyin, or different (as the vault's names of the two records say), and never the names."""
+    settings = dataclasses.replace(warehouse_copy, audit_path=tmp_path / "audit.jsonl")
+    names = _record_names(settings)
+    first = {}  # one pair of each kind whose two names mask alike
+    for pair in review.list_pairs(settings)["rows"]:
+        left, right = names.get(tuple(pair["left"])), names.get(tuple(pair["right"]))
+        if left and right and mask_name(left) == mask_name(right):
+            pinyin = normalize_name(left).pinyin_key == normalize_name(right).pinyin_key
+            kind = (
+                "the same"
+                if left == right
+                else "different characters, the same in pinyin"
+                if pinyin
+                else "different"
+            )
+            first.setdefault(kind, pair["id"])
+    assert {"the same", "different characters, the same in pinyin"} <= set(first), first
+    for kind, pid in first.items():
+        shown = review.show_pair(settings, pid, actor="tester")
+        assert shown["left"]["name"] == shown["right"]["name"] and shown["names"] == kind, (
+            pid,
+            shown["names"],
+        )
+        assert f"\nnames: {kind}\n" in format_pair(shown) and not _leaks(format_pair(shown), identifiers)
+
+
+def _record_names(settings) -> dict[tuple[str, str], str]:
+    """Each record's name as the vault holds it, normalised as matching reads it."""
+    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+        persons = [k for (k,) in con.execute("SELECT DISTINCT person_key FROM core.identity_map").fetchall()]
+    with open_vault(settings) as vault:
+        found = vault.get(persons, ["name"])
+    return {
+        (v.system, v.record_key): normalize_name(v.value).name_key for f in found.values() for v in f["name"]
+    }
 
 
 def test_a_decision_and_a_withdrawal_print_as_text_naming_the_pair_and_what_they_replace():

@@ -16,6 +16,7 @@ from islandbridge.quality import (
     QualityCheckBrokenError,
     QualityConfig,
     QualityConfigError,
+    QualityGateError,
     suites,
     validate_run,
 )
@@ -107,6 +108,7 @@ def test_the_quality_configuration_lists_every_problem():
             {
                 "volume": {"max_drop": 3},
                 "gx_max_rows": "many",
+                "mostly": {"min_rows": -1},
                 "colour": "red",
                 "checks": {"registry.t_jm.zt_known": {"severity": "fatal"}, "t_jm": {}},
             }
@@ -115,6 +117,7 @@ def test_the_quality_configuration_lists_every_problem():
     for part in (
         "volume.max_drop",
         "gx_max_rows",
+        "quality.mostly.min_rows",
         "quality: unknown key `colour`",
         "severity: 'fatal'",
         "quality.checks.t_jm",
@@ -322,3 +325,31 @@ def test_a_gate_stop_prints_the_override_the_configuration_accepts():
         "registry.t_jm.zt_known": "warning",
         "civil.dibao.roster_totals": "warning",
     }
+
+
+def _land_residents(settings, phones):
+    """A registry landing of one estate, one house per resident and a resident per phone."""
+    houses = [{"fwbh": f"FW{i}", "xqbm": "XQ001"} for i in range(len(phones))]
+    residents = [
+        {"jmid": f"J{i}", "zt": "1", "xb": "1", "hjlx": "户籍", "fwbh": f"FW{i}", "lxdh": phone}
+        for i, phone in enumerate(phones)
+    ]
+    writer = LandingWriter.open(settings.landing_url, RUN, "registry", sql_registry.STREAMS)
+    for stream, rows in (("t_xq", ESTATES), ("t_fw", houses), ("t_jm", residents)):
+        writer.read(stream, len(rows))
+        writer.write(stream, rows)
+    writer.close({})
+
+
+def test_a_mostly_share_of_fewer_values_than_min_rows_is_not_judged(tmp_path):
+    """One bad phone of three is a 67% share, the verdict of one row: a critical `mostly` check passes it,
+    saying it did not judge; with `mostly.min_rows` lowered to three the same share stops the run."""
+    settings = _settings(tmp_path)
+    _land_residents(settings, ["13800138000", "13900139000", "call me"])
+    critical = {"checks": {"registry.t_jm.phone_valid": {"severity": "critical", "mostly": 0.9}}}
+    gate = validate_run(settings, RUN, AS_OF, ["registry"], critical, keyring=ephemeral_keyring())
+    (phone,) = [r for r in gate.results if r.check == "phone_valid"]
+    assert phone.success and phone.unexpected_count == 1
+    assert phone.observed == {"success_ratio": 0.6667, "mostly": 0.9, "judged": False, "min_rows": 20}
+    with pytest.raises(QualityGateError, match="phone_valid .*1 of 3 rows failed"):
+        validate_run(settings, RUN, AS_OF, ["registry"], {**critical, "mostly": {"min_rows": 3}})

@@ -438,8 +438,31 @@ def test_a_run_the_gate_stopped_is_listed_by_runs_and_a_fixed_rerun_loads(
     assert "    stopped by the quality gate at" in listed and "before this load" in listed
 
 
-def test_the_command_line_says_a_gate_stop_once(workspace_factory, monkeypatch, capsys, caplog):
-    """The stop's message is the command's error line only: the gate does not also log it."""
+def test_a_stops_report_outlives_a_later_sync_of_the_same_day(workspace_factory):
+    """A stop keeps its pages as quality-stopped-<time>.html/.json, which its message names; the day's next
+    gate rewrites quality.html, not them, and all sit in the run's folder, which retention removes whole."""
+    ws = workspace_factory()
+    ws.extract(DAY, ["registry"])
+    ws.edit(DAY, "registry", "t_jm", lambda rows: [{**r, "nickname": None} for r in rows])
+    with pytest.raises(QualityGateError) as caught:
+        ws.gate(DAY, ["registry"], clock=lambda: LOADED_AT - dt.timedelta(hours=1))
+    kept = caught.value.result.report_path
+    assert (
+        kept.name == "quality-stopped-20261121T230000Z.html"
+        and f"Report (what each check found): {kept};" in str(caught.value)
+    )
+    ws.extract(DAY, ["registry"])  # fixed at the source: the day's next gate passes
+    passed = ws.gate(DAY, ["registry"])
+    assert passed.report_path == kept.parent / "quality.html" and kept.parent.name == RUN
+    assert "STOPPED" in kept.read_text(encoding="utf-8") and "nickname" in kept.read_text(encoding="utf-8")
+    assert "STOPPED" not in passed.report_path.read_text(encoding="utf-8")
+    assert json.loads(kept.with_suffix(".json").read_text(encoding="utf-8"))["passed"] is False
+
+
+@pytest.mark.parametrize("json_flag", [[], ["--json"]])
+def test_the_command_line_says_a_gate_stop_once(workspace_factory, monkeypatch, capsys, caplog, json_flag):
+    """The stop's message is the command's error line only: the gate does not also log it. With --json
+    the gate's result is printed as JSON, as on a pass, and the exit status is still 5."""
     from islandbridge.cli import main
 
     ws = workspace_factory()
@@ -448,9 +471,15 @@ def test_the_command_line_says_a_gate_stop_once(workspace_factory, monkeypatch, 
     for name, value in ws.environ.items():
         monkeypatch.setenv(name, value)
     capsys.readouterr()
-    assert main(["validate", "--as-of", DAY, "--source", "registry", "--config", str(ws.config)]) == 5
-    assert capsys.readouterr().err.count("quality gate stopped run") == 1
+    argv = ["validate", "--as-of", DAY, "--source", "registry", "--config", str(ws.config), *json_flag]
+    assert main(argv) == 5
+    out, err = capsys.readouterr()
+    assert err.count("quality gate stopped run") == 1
     assert not [r for r in caplog.records if "quality gate stopped run" in r.getMessage()]
+    if json_flag:
+        result = json.loads(out)
+        assert result["passed"] is False and result["critical"] == ["registry.t_jm.columns_match"]
+        assert result["run_id"] == RUN and Path(result["report"]).is_file()
 
 
 def test_a_connectors_record_key_holding_an_id_number_is_listed_scrubbed(tmp_path):
