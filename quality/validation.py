@@ -225,7 +225,9 @@ class _StreamValidator:
             ref_stream, ref_col = c.params["ref"]["stream"], c.params["ref"]["column"]
             self.con.register("_refland", self.out.landing.dataset(ref_stream).to_table(columns=[ref_col]))
             parts = [f"SELECT {q(ref_col)} AS k FROM _refland"]
-            if self.attached and tablechecks.has_table(self.con, "raw", f"{source}__{ref_stream}"):
+            if self.attached and storage.has_table(
+                self.con, f"raw.{source}__{ref_stream}", database="wh", views=False
+            ):
                 parts.append(f"SELECT {q(ref_col)} FROM wh.raw.{q(source + '__' + ref_stream)}")
             self.con.execute(f"CREATE OR REPLACE TEMP TABLE _ref{n} AS " + " UNION ".join(parts))
             self.con.unregister("_refland")
