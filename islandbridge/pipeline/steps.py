@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import posixpath
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from typing import Any
 
@@ -179,16 +179,18 @@ def load(
     run_id = raw.run_id_for(as_of)
     settings.warehouse_path.parent.mkdir(parents=True, exist_ok=True)
     quarantine_ring = quarantine_keyring(settings)
+    # Every extract must be complete (else LoadError) before the vault or the warehouse is touched
+    manifests = raw.read_manifests(settings.landing_url, run_id, sources)
     with timed("load", ", ".join(sources), log) as step, open_vault(settings) as vault:
         privacy = LoadPrivacy(
             vault,
             quarantine_ring,
             {s: settings.source(s).kind for s in sources},
-            Scrubber(_known_names(settings, vault, run_id, sources)),
+            Scrubber(_known_names(settings, vault, run_id, manifests)),
         )
         con = raw.connect(str(settings.warehouse_path), resources=settings.duckdb)
         try:
-            raw.begin_run(con, run_id, as_of, list(sources), clock(), settings.landing_url)
+            raw.begin_run(con, run_id, as_of, list(sources), clock())
             raw.scrub_legacy(con, quarantine_ring, privacy.kinds)  # once a load, not once a source
             for source in progress(sources, desc="load"):
                 raw.load_source(
@@ -201,6 +203,7 @@ def load(
                     privacy,
                     clean_landing=True,
                     parts_root=raw_parts_dir(settings),
+                    manifest=manifests[source],
                 )
             raw.finish_run(con, run_id, "loaded", clock())
             summary = dict(raw.run_summary(con, run_id))
@@ -371,17 +374,16 @@ def reconcile(
     return result
 
 
-def _known_names(settings: Settings, vault: Vault, run_id: str, sources: Sequence[str]) -> list[str]:
-    """Every person name seen so far (sealed in the vault) plus this run's, for scrubbing free text."""
+def _known_names(
+    settings: Settings, vault: Vault, run_id: str, manifests: Mapping[str, Mapping[str, Any]]
+) -> list[str]:
+    """Every person name seen so far (sealed in the vault) plus this run's, for scrubbing free text;
+    ``manifests``: each source's landing manifest (`raw.read_manifests`)."""
     fs, root = open_root(settings.landing_url)
     names = set(vault.sealed_list(KNOWN_NAMES))
     before = len(names)
-    for source in sources:
+    for source, manifest in manifests.items():
         base = posixpath.join(root, run_id, source)
-        try:
-            manifest = raw.read_manifest(fs, base, source, run_id)
-        except raw.LoadError:
-            continue
         for stream, info in manifest["streams"].items():
             spec = stream_privacy(settings.source(source).kind, stream, info["columns"])
             if spec.name_columns and info.get("landed"):
