@@ -30,7 +30,7 @@ import pyarrow.dataset as pads
 import pyarrow.fs as pafs
 
 from islandbridge import storage
-from islandbridge.config import DuckDBResources
+from islandbridge.config import DuckDBResources, Settings
 from islandbridge.connectors.base import kind_class
 from islandbridge.errors import TerminalError, count
 from islandbridge.landing.raw_parts import RawParts
@@ -100,6 +100,16 @@ def connect(
         con.execute(META_DDL)
         rowseal.number_legacy_rows(con)
     return con
+
+
+def open_warehouse(settings: Settings, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    """`connect` to the configured warehouse, bounded by ``settings.duckdb``. A step opens it for one
+    block, which closes it however the block ends::
+
+        with raw.open_warehouse(settings, read_only=True) as con:
+            check_window(con, as_of)
+    """
+    return connect(str(settings.warehouse_path), read_only=read_only, resources=settings.duckdb)
 
 
 def previous_state(con: duckdb.DuckDBPyConnection, source: str, as_of: dt.datetime) -> dict[str, Any]:

@@ -64,13 +64,10 @@ def warn_references_ready(settings: Settings, sources: Sequence[str], clock: Clo
 
 def later_days(settings: Settings, as_of: dt.datetime) -> list[dt.datetime]:
     """As-ofs of the loaded runs after ``as_of``, oldest first."""
-    con = raw.connect(str(settings.warehouse_path), read_only=True, resources=settings.duckdb)
-    try:
+    with raw.open_warehouse(settings, read_only=True) as con:
         rows = con.execute(
             "SELECT as_of FROM meta.runs WHERE status = 'loaded' AND as_of > ? ORDER BY as_of", [as_of]
         ).fetchall()
-    finally:
-        con.close()
     return [r[0] for r in rows]
 
 

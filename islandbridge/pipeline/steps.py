@@ -188,8 +188,7 @@ def load(
             {s: settings.source(s).kind for s in sources},
             Scrubber(_known_names(settings, vault, run_id, manifests)),
         )
-        con = raw.connect(str(settings.warehouse_path), resources=settings.duckdb)
-        try:
+        with raw.open_warehouse(settings) as con:
             raw.begin_run(con, run_id, as_of, list(sources), clock())
             raw.scrub_legacy(con, quarantine_ring, privacy.kinds)  # once a load, not once a source
             for source in progress(sources, desc="load"):
@@ -207,8 +206,6 @@ def load(
                 )
             raw.finish_run(con, run_id, "loaded", clock())
             summary = dict(raw.run_summary(con, run_id))
-        finally:
-            con.close()
         step.rows = sum(c["landed"] or 0 for c in summary.values())
         step.details["quarantined"] = sum(c["quarantined"] or 0 for c in summary.values())
         step.details["duplicates"] = sum(c["duplicates"] or 0 for c in summary.values())
@@ -245,13 +242,10 @@ def build(settings: Settings, as_of: dt.datetime, *, full: bool = False) -> dict
     run_id = raw.run_id_for(as_of)
     _check_window(settings, as_of)
     with timed("build", "core model and marts", log) as step:
-        con = raw.connect(str(settings.warehouse_path), resources=settings.duckdb)
-        try:
+        with raw.open_warehouse(settings) as con:
             require_identities_of(con, run_id, as_of)
             core = build_core(con, as_of, run_id, events_dir(settings), full=full)
             marts = build_marts(con, as_of, run_id, settings.reports)
-        finally:
-            con.close()
         step.details.update({"core tables": len(core), "report rows": sum(marts.values())})
     return {"run_id": run_id, "core": core, "marts": marts}
 
@@ -263,17 +257,11 @@ def export(settings: Settings, as_of: dt.datetime, clock: Clock = utc_now) -> di
     entries cut off the log later are noticed (`islandbridge audit verify`, the next export or reveal)."""
     run_id = raw.run_id_for(as_of)
     with timed("export", "department reports", log) as step:
-        con = raw.connect(str(settings.warehouse_path), read_only=True, resources=settings.duckdb)
-        try:
+        with raw.open_warehouse(settings, read_only=True) as con:
             result = export_run(settings, con, as_of, run_id, clock=clock)
-        finally:
-            con.close()
         step.details["departments"] = len(result.get("departments", result))
-    con = raw.connect(str(settings.warehouse_path), resources=settings.duckdb)
-    try:
+    with raw.open_warehouse(settings) as con:
         record_anchor(con, result["audit_length"], result["audit_head"], "export", clock(), run_id)
-    finally:
-        con.close()
     return result
 
 
@@ -325,11 +313,8 @@ def _require_marts_of(settings: Settings, run_id: str) -> None:
     another day's reports under this run's id and as-of (``meta.snapshot_info``). Raises ``MartBuildError``."""
     if not settings.warehouse_path.exists():
         return  # publish_snapshot says there is no warehouse
-    con = raw.connect(str(settings.warehouse_path), read_only=True, resources=settings.duckdb)
-    try:
+    with raw.open_warehouse(settings, read_only=True) as con:
         require_marts_of(con, run_id, "publish", unbuilt_ok=True)
-    finally:
-        con.close()
 
 
 def prune(settings: Settings, *, apply: bool = False, clock: Clock = utc_now) -> dict[str, Any]:
@@ -346,11 +331,8 @@ def _check_window(settings: Settings, as_of: dt.datetime) -> None:
     """Refuse (`RetentionError`) a run as of a day retention compacted away."""
     if not settings.warehouse_path.exists():
         return
-    con = raw.connect(str(settings.warehouse_path), read_only=True, resources=settings.duckdb)
-    try:
+    with raw.open_warehouse(settings, read_only=True) as con:
         check_window(con, as_of)
-    finally:
-        con.close()
 
 
 def reconcile(
@@ -400,8 +382,5 @@ def _resume_point(
 ) -> tuple[dict[str, Any], dt.datetime | None]:
     if not settings.warehouse_path.exists():
         return {}, None
-    con = raw.connect(str(settings.warehouse_path), read_only=True, resources=settings.duckdb)
-    try:
+    with raw.open_warehouse(settings, read_only=True) as con:
         return raw.resume_point(con, source, as_of)
-    finally:
-        con.close()
