@@ -47,8 +47,7 @@ def prune(settings: Settings, *, apply: bool, now: dt.datetime) -> dict[str, Any
     Raises nothing for an empty warehouse (nothing to prune)."""
     if not settings.warehouse_path.is_file():
         return {"applied": apply, "removed": {}}
-    con = raw.connect(str(settings.warehouse_path), read_only=not apply, resources=settings.duckdb)
-    try:
+    with raw.open_warehouse(settings, read_only=not apply) as con:
         win = retention.window(con, settings.retention)
         if win is None:
             return {"applied": apply, "removed": {}}
@@ -65,8 +64,6 @@ def prune(settings: Settings, *, apply: bool, now: dt.datetime) -> dict[str, Any
         counts |= prune_folders(settings, win, apply=apply, now=now)
         if apply:
             retention.record(con, win, counts, now)
-    finally:
-        con.close()
     return {
         "applied": apply,
         "newest_run": win.newest_run,

@@ -31,7 +31,7 @@ from islandbridge.devtools.demo import GRID_CLIENT_ID, write_config
 from islandbridge.perf import peak_rss_mib
 
 FIRST = dt.date(2026, 11, 20)
-# The pipeline's functions `sync` calls by name, timed in the child (`_timed_steps`)
+# The step functions `sync` calls through `islandbridge.pipeline.steps`, timed in the child (`_timed_steps`)
 TIMED = ("extract_sources", "_extract_from", "validate", "load", "reconcile", "build", "export", "publish")
 
 
@@ -186,7 +186,7 @@ def _sync(config: str, day: str) -> None:
     from islandbridge import pipeline
     from islandbridge.config import parse_as_of
 
-    steps, cpu = _timed_steps(pipeline)
+    steps, cpu = _timed_steps(pipeline.steps)
     t0 = time.perf_counter()
     summary = pipeline.sync(pipeline.load_settings(config, environ=os.environ), parse_as_of(day))
     retention = summary.get("published", {}).get("retention", {})
@@ -204,13 +204,13 @@ def _sync(config: str, day: str) -> None:
     )
 
 
-def _timed_steps(pipeline) -> tuple[dict[str, float], dict[str, float]]:
-    """Wrap the pipeline module's step functions (which `sync` calls by name) so that each call adds
-    its wall time to the first returned dict and the process's CPU time (every thread's, user + system)
-    to the second: ``extract_sources`` (every source, extracted at once), ``validate``, ``load``,
-    ``reconcile``, ``build``, ``export``, ``publish``; and each source's own wall time as
-    ``extract:<source>`` (no CPU: the sources share the process). Only for this child process, which
-    exits after one sync."""
+def _timed_steps(module) -> tuple[dict[str, float], dict[str, float]]:
+    """Wrap the step functions of ``module`` (`islandbridge.pipeline.steps`, through which `sync` calls
+    them) so that each call adds its wall time to the first returned dict and the process's CPU time
+    (every thread's, user + system) to the second: ``extract_sources`` (every source, extracted at
+    once), ``validate``, ``load``, ``reconcile``, ``build``, ``export``, ``publish``; and each source's
+    own wall time as ``extract:<source>`` (no CPU: the sources share the process). Only for this child
+    process, which exits after one sync."""
     import functools
 
     steps: dict[str, float] = {}
@@ -231,7 +231,7 @@ def _timed_steps(pipeline) -> tuple[dict[str, float], dict[str, float]]:
         return wrapper
 
     for name in TIMED:
-        setattr(pipeline, name, timed(name, getattr(pipeline, name)))
+        setattr(module, name, timed(name, getattr(module, name)))
     return steps, cpu
 
 

@@ -61,8 +61,7 @@ def explain_person(settings: Settings, target: str, *, actor: str, clock: Clock 
     """
     if not actor or not actor.strip():
         raise ExplainError("explaining a person needs an actor (who looks)")
-    con = raw.connect(str(settings.warehouse_path), read_only=True, resources=settings.duckdb)
-    try:
+    with raw.open_warehouse(settings, read_only=True) as con:
         run_id, as_of = latest_run(con)
         person = _person_of(con, target.strip())
         members = con.execute(
@@ -79,8 +78,6 @@ def explain_person(settings: Settings, target: str, *, actor: str, clock: Clock 
         with open_vault(settings) as vault:
             masked = _masked_records(con, person_streams(settings), as_of, looked, SealedColumns(vault))
         _audit(settings, actor, f"identity explain: person {person}", con, sorted(looked), _COLUMNS, clock())
-    finally:
-        con.close()
     records = [
         {
             **masked.get((s, k), {"system": s, "record_key": k}),
@@ -220,8 +217,7 @@ def _conflicts(con: duckdb.DuckDBPyConnection, run_id: str) -> set[str] | None:
 def changes(settings: Settings, as_of: dt.datetime | None = None) -> dict[str, Any]:
     """Each reconciled run's churn by reason (``meta.identity_runs``), oldest first; with ``as_of``, that
     run only, with the records whose key changed and why (``core.identity_map_changes``). Keys only."""
-    con = raw.connect(str(settings.warehouse_path), read_only=True, resources=settings.duckdb)
-    try:
+    with raw.open_warehouse(settings, read_only=True) as con:
         columns = existing_columns(con, "meta.identity_runs")
         why = "changes" if "changes" in columns else "NULL"  # reconciled before reasons were kept
         runs = (
@@ -246,8 +242,6 @@ def changes(settings: Settings, as_of: dt.datetime | None = None) -> dict[str, A
                     [runs[0][0]],
                 ).fetchall()
             ]
-    finally:
-        con.close()
     keys = ("run_id", "as_of", "persons", "records", "merges", "splits", "retired", "churn")
     rows = [
         {

@@ -190,8 +190,7 @@ def list_pairs(
     records, probability, reason and decision (None: open). Counts are of the whole run."""
     if reason is not None and reason not in REASONS:
         raise ReviewError(f"unknown reason {mask_typed(reason)!r}; reasons: {', '.join(REASONS)}")
-    con = raw.connect(str(settings.warehouse_path), read_only=True, resources=settings.duckdb)
-    try:
+    with raw.open_warehouse(settings, read_only=True) as con:
         run_id = run_id or latest_run(con)[0]
         if run_id not in {r for r, _ in identity.reconciled_runs(con)}:
             raise ReviewError(
@@ -199,8 +198,6 @@ def list_pairs(
             )
         decided = {d.pair_id: d.decision for d in current_decisions(con)}
         rows = _review_rows(con, run_id)
-    finally:
-        con.close()
     for row in rows:
         row["decided"] = decided.get(row["id"])
     chosen = [
@@ -350,8 +347,7 @@ def _append_decision(
     if not actor or not actor.strip():
         raise ReviewError("a decision needs an actor (who decided)")
     note = clean_note(settings, note)
-    con = raw.connect(str(settings.warehouse_path), resources=settings.duckdb)
-    try:
+    with raw.open_warehouse(settings) as con:
         identity.ensure_schema(con)
         left, right = sorted(find_pair(con, ref))
         pid = pair_id(left, right)
@@ -367,8 +363,6 @@ def _append_decision(
             "INSERT INTO core.identity_decisions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [seq, pid, *left, *right, decision, actor.strip(), note, at],
         )
-    finally:
-        con.close()
     log.info("review: %s on pair %s (by %s)", decision, pid, actor.strip())
     return pid, left, right, previous
 
@@ -435,8 +429,7 @@ def show_pair(settings: Settings, ref: str, *, actor: str, clock: Clock = utc_no
     (as of the newest reconciled run). Audited: masked values leave the vault."""
     if not actor or not actor.strip():
         raise ReviewError("showing a pair needs an actor (who looks)")
-    con = raw.connect(str(settings.warehouse_path), read_only=True, resources=settings.duckdb)
-    try:
+    with raw.open_warehouse(settings, read_only=True) as con:
         run_id, as_of = latest_run(con)
         left, right = sorted(find_pair(con, ref))
         pid = pair_id(left, right)
@@ -451,8 +444,6 @@ def show_pair(settings: Settings, ref: str, *, actor: str, clock: Clock = utc_no
         _audit(
             settings, actor, f"identity review: compared pair {pid}", con, (left, right), _COLUMNS, clock()
         )
-    finally:
-        con.close()
 
     def side(record: Record) -> dict[str, Any]:
         others = [found.get(m, _absent(m)) for m in members[record] if m != record]

@@ -117,27 +117,40 @@ def run_id_for(as_of: dt.datetime) -> str:
     return "ib_" + as_of.astimezone(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
 
 
-def has_table(con: duckdb.DuckDBPyConnection, table: str) -> bool:
-    """Whether ``schema.table`` exists on ``con``'s default database."""
+def has_table(
+    con: duckdb.DuckDBPyConnection, table: str, *, database: str | None = None, views: bool = True
+) -> bool:
+    """Whether ``schema.table`` exists on ``con``: in any database it has attached, or only in
+    ``database`` (the quality gate's read-only warehouse, ``wh``). A view counts unless ``views=False``.
+
+    Example: ``has_table(con, "meta.runs", database="wh")``."""
     schema, name = table.split(".", 1)
+    where, params = _in_database("table_schema = ? AND table_name = ?", [schema, name], database)
+    if not views:
+        where += " AND table_type = 'BASE TABLE'"
     return bool(
-        con.execute(
-            "SELECT count(*) FROM information_schema.tables WHERE table_schema = ? AND table_name = ?",
-            [schema, name],
-        ).fetchall()[0][0]
+        con.execute(f"SELECT count(*) FROM information_schema.tables WHERE {where}", params).fetchall()[0][0]
     )
 
 
-def existing_columns(con: duckdb.DuckDBPyConnection, table: str) -> set[str]:
-    """The columns of ``schema.table`` (empty when there is no such table)."""
+def existing_columns(con: duckdb.DuckDBPyConnection, table: str, *, database: str | None = None) -> set[str]:
+    """The columns of ``schema.table`` (empty when there is no such table), in any attached database or
+    only in ``database``."""
     schema, name = table.split(".", 1)
+    where, params = _in_database("table_schema = ? AND table_name = ?", [schema, name], database)
     return {
         r[0]
         for r in con.execute(
-            "SELECT column_name FROM information_schema.columns WHERE table_schema = ? AND table_name = ?",
-            [schema, name],
+            f"SELECT column_name FROM information_schema.columns WHERE {where}", params
         ).fetchall()
     }
+
+
+def _in_database(where: str, params: list[str], database: str | None) -> tuple[str, list[str]]:
+    """``where`` narrowed to one attached database's rows of an ``information_schema`` view, when given."""
+    if database is None:
+        return where, params
+    return f"{where} AND table_catalog = ?", [*params, database]
 
 
 @contextlib.contextmanager

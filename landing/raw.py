@@ -21,7 +21,7 @@ import json
 import logging
 import posixpath
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +30,7 @@ import pyarrow.dataset as pads
 import pyarrow.fs as pafs
 
 from islandbridge import storage
-from islandbridge.config import DuckDBResources
+from islandbridge.config import DuckDBResources, Settings
 from islandbridge.connectors.base import kind_class
 from islandbridge.errors import TerminalError, count
 from islandbridge.landing.raw_parts import RawParts
@@ -102,6 +102,16 @@ def connect(
     return con
 
 
+def open_warehouse(settings: Settings, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+    """`connect` to the configured warehouse, bounded by ``settings.duckdb``. A step opens it for one
+    block, which closes it however the block ends::
+
+        with raw.open_warehouse(settings, read_only=True) as con:
+            check_window(con, as_of)
+    """
+    return connect(str(settings.warehouse_path), read_only=read_only, resources=settings.duckdb)
+
+
 def previous_state(con: duckdb.DuckDBPyConnection, source: str, as_of: dt.datetime) -> dict[str, Any]:
     """The state committed by the newest run *before* ``as_of`` (so re-running an interval re-reads it)."""
     return resume_point(con, source, as_of)[0]
@@ -128,17 +138,12 @@ def begin_run(
     as_of: dt.datetime,
     sources: list[str],
     started_at: dt.datetime,
-    landing_url: str | None = None,
 ) -> None:
     """Mark the run ``loading`` (`islandbridge runs`: "load not finished") until `finish_run`.
 
-    With ``landing_url``, first raise `LoadError` unless every source's extraction is complete there:
-    a load refused for a missing extract leaves ``meta.runs`` (a finished day stays finished) as it was.
+    A load reads its sources' manifests first (`read_manifests`, which raises `LoadError` for a missing
+    extract), so a load refused for one leaves ``meta.runs`` (a finished day stays finished) as it was.
     """
-    if landing_url is not None:
-        fs, root = open_root(landing_url)
-        for source in sources:
-            read_manifest(fs, posixpath.join(root, run_id, source), source, run_id)
     con.execute(
         "INSERT OR REPLACE INTO meta.runs VALUES (?, ?, 'loading', ?, NULL, ?)",
         [run_id, as_of, started_at, sources],
@@ -162,6 +167,7 @@ def load_source(
     *,
     clean_landing: bool = False,
     parts_root: Path | None = None,
+    manifest: Mapping[str, Any] | None = None,
 ) -> dict[str, dict[str, int]]:
     """Commit one source's landed slice, accounting and state atomically; returns counts per stream.
 
@@ -170,10 +176,11 @@ def load_source(
     run slice), then the warehouse transaction commits. ``clean_landing`` deletes the source's landed
     extract once that commit has happened. With ``parts_root``, an event log (`kept_as_parts`) is not
     copied into a table: its landed parts are linked under ``parts_root`` (`islandbridge.landing.raw_parts`).
+    ``manifest``: the slice's manifest when the caller has read it (`read_manifests`); read here otherwise.
     """
     fs, root = open_root(landing_url)
     base = posixpath.join(root, run_id, source)
-    manifest = read_manifest(fs, base, source, run_id)
+    manifest = read_manifest(fs, base, source, run_id) if manifest is None else manifest
     _check_ident(source)
     specs, parts = {}, {}
     for stream, info in manifest["streams"].items():
@@ -278,6 +285,15 @@ def read_from(manifest: Mapping[str, Any]) -> dt.datetime | None:
     """The as-of of the state the slice's extraction resumed from (``None``: no state, or not recorded)."""
     text = manifest.get("read_from")
     return dt.datetime.fromisoformat(text) if isinstance(text, str) else None
+
+
+def read_manifests(landing_url: str, run_id: str, sources: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """Each source's landing manifest for the run, read once for a whole load (its known names, then
+    `load_source`). Raises `LoadError` for the first source whose extraction is not complete."""
+    fs, root = open_root(landing_url)
+    return {
+        source: read_manifest(fs, posixpath.join(root, run_id, source), source, run_id) for source in sources
+    }
 
 
 def read_manifest(fs: pafs.FileSystem, base: str, source: str, run_id: str) -> dict[str, Any]:

@@ -35,13 +35,10 @@ def quarantine_list(
     reason, never the row); an empty list when there is no warehouse yet."""
     if not settings.warehouse_path.exists():
         return []
-    con = raw.connect(str(settings.warehouse_path), read_only=True, resources=settings.duckdb)
-    try:
+    with raw.open_warehouse(settings, read_only=True) as con:
         return quarantine.list_quarantined(
             con, run_id=run_id, source=source, stream=stream, include_replayed=include_replayed
         )
-    finally:
-        con.close()
 
 
 def format_entries(entries: Sequence[quarantine.Entry]) -> str:
@@ -75,11 +72,8 @@ def quarantine_show(
     if not settings.warehouse_path.exists():
         raise QuarantineError(f"no warehouse at {settings.warehouse_path}")
     ring = quarantine.keyring(settings, cfg.quarantine_key)
-    con = raw.connect(str(settings.warehouse_path), read_only=True, resources=settings.duckdb)
-    try:
+    with raw.open_warehouse(settings, read_only=True) as con:
         return quarantine.show(con, ring, table, run_id, source, record_key, seq)
-    finally:
-        con.close()
 
 
 def quarantine_replay(

@@ -123,15 +123,12 @@ def record_stop(settings: Settings, gate: GateResult, as_of: dt.datetime, at: dt
     names of its failed checks and its report's path, for ``islandbridge runs``. A later stop of the same
     run replaces the note; a later load of it leaves the note as history."""
     settings.warehouse_path.parent.mkdir(parents=True, exist_ok=True)
-    con = raw.connect(str(settings.warehouse_path), resources=settings.duckdb)
-    try:
+    with raw.open_warehouse(settings) as con:
         con.execute(STOPS_DDL)
         con.execute(
             "INSERT OR REPLACE INTO meta.gate_stops VALUES (?, ?, ?, ?, ?)",
             [gate.run_id, as_of, at, [r.name for r in gate.critical_failures], str(gate.report_path)],
         )
-    finally:
-        con.close()
 
 
 def gate_message(gate: GateResult) -> str:
@@ -182,11 +179,8 @@ def _commit(
         for o in failing
     ]
     settings.warehouse_path.parent.mkdir(parents=True, exist_ok=True)
-    con = raw.connect(str(settings.warehouse_path), resources=settings.duckdb)
-    try:
+    with raw.open_warehouse(settings) as con:
         quarantine.record(con, gate.run_id, sources, results_table(gate), sealed, clock())
-    finally:
-        con.close()
     for source in sources:
         keys = {o.stream: o.failing[RECORD_KEY] for o in failing if o.source == source}
         landing = LandingSlice.open(settings.landing_url, gate.run_id, source)

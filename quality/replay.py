@@ -50,9 +50,8 @@ from islandbridge.quality import quarantine
 from islandbridge.quality.config import QualityConfig
 from islandbridge.quality.errors import QuarantineError
 from islandbridge.quality.rowchecks import CheckContext, q, run_row_checks
-from islandbridge.quality.tablechecks import has_table
 from islandbridge.schemas import RECORD_KEY, Tables, TableSchema, load_tables
-from islandbridge.storage import transaction
+from islandbridge.storage import has_table, transaction
 
 
 @dataclass
@@ -192,7 +191,7 @@ def _resolved(cfg: QualityConfig, source: str, stream: str, check):
 
 
 def _pending(con, source: str, run_id: str | None) -> dict[tuple[str, str, dt.datetime], list[dict]]:
-    if not has_table(con, "meta", "quality_quarantine"):
+    if not has_table(con, "meta.quality_quarantine", database="wh", views=False):
         return {}
     cur = con.execute(
         "SELECT q.*, r.as_of AS run_as_of FROM wh.meta.quality_quarantine q JOIN wh.meta.runs r USING (run_id) "
@@ -276,13 +275,7 @@ def _refs(con, source: str, checks) -> dict[str, str]:
 
 def _has_relation(con, name: str) -> bool:
     """Whether ``wh.raw.<name>`` exists as a table or as a view (an event log kept as parts)."""
-    return has_table(con, "raw", name) or bool(
-        con.execute(
-            "SELECT count(*) FROM duckdb_views() WHERE database_name = 'wh' AND schema_name = 'raw' "
-            "AND view_name = ?",
-            [name],
-        ).fetchall()[0][0]
-    )
+    return has_table(con, f"raw.{name}", database="wh")
 
 
 @contextlib.contextmanager

@@ -31,7 +31,6 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import pyarrow as pa
 
 from islandbridge.connectors.civil_files import landed_rows, read_file
@@ -39,32 +38,14 @@ from islandbridge.connectors.iot_clock import read_late, utc_text
 from islandbridge.connectors.roster_files import LAYOUTS, Limits, RosterError, parse_roster, to_decimal
 from islandbridge.quality.rowchecks import q
 from islandbridge.schemas import RECORD_KEY
+from islandbridge.storage import existing_columns, has_table
 
 ROSTER_MAX_BYTES = 50 << 20
 
 
-def has_table(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
-    return bool(
-        con.execute(
-            "SELECT count(*) FROM duckdb_tables() WHERE database_name = 'wh' AND schema_name = ? AND table_name = ?",
-            [schema, table],
-        ).fetchall()[0][0]
-    )
-
-
-def _has_column(con: duckdb.DuckDBPyConnection, schema: str, table: str, column: str) -> bool:
-    return bool(
-        con.execute(
-            "SELECT count(*) FROM duckdb_columns() WHERE database_name = 'wh' AND schema_name = ? "
-            "AND table_name = ? AND column_name = ?",
-            [schema, table, column],
-        ).fetchall()[0][0]
-    )
-
-
 def population(con, source: str, stream: str, run_id: str, view: str, deleted: str) -> dict[str, Any] | None:
     """Keys alive before this run and after it, or ``None`` when the warehouse has no baseline."""
-    if not has_table(con, "raw", f"{source}__{stream}"):
+    if not has_table(con, f"raw.{source}__{stream}", database="wh", views=False):
         return None
     before, after, gone = con.execute(
         f"""
@@ -105,7 +86,7 @@ def flow(
     ``meta.source_state``) to its as-of; where that was not recorded, from the loaded run before it.
     ``now`` is the clock's reading: an as-of ahead of it is measured up to it, and the result says so
     (``as_of_ahead_h``), e.g. ``flow(con, "iot", "events", as_of, 600, now=clock(), read_from=...)``."""
-    if not has_table(con, "meta", "runs"):
+    if not has_table(con, "meta.runs", database="wh", views=False):
         return None
     runs = con.execute(
         "SELECT run_id, as_of, started_at FROM wh.meta.runs WHERE as_of < ? AND status = 'loaded' "
@@ -156,10 +137,11 @@ def _extracted(con, source: str, stream: str, run_id: str) -> tuple[int | None, 
     """What a run's extraction of the log read, as its state records it: when the log had arrived up to,
     as its connector estimated it (``reference_ms``, `connectors.iot_clock`), and the as-of of the state
     it resumed from (``read_from``); each ``None`` when not recorded."""
-    if not has_table(con, "meta", "source_state"):
+    if not has_table(con, "meta.source_state", database="wh", views=False):
         return None, None
     # A warehouse from before the column gets it at its next load; validate, before it, reads it as it is
-    read_from = "max(read_from)" if _has_column(con, "meta", "source_state", "read_from") else "NULL"
+    has_read_from = "read_from" in existing_columns(con, "meta.source_state", database="wh")
+    read_from = "max(read_from)" if has_read_from else "NULL"
     return con.execute(
         "SELECT max(try_cast(json_extract_string(state_json, '$.' || ? || '.reference_ms') AS BIGINT)), "
         f"{read_from} FROM wh.meta.source_state WHERE run_id = ? AND source = ?",

@@ -16,6 +16,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -60,6 +61,10 @@ class StreamOutcome:
     @property
     def id(self) -> str:
         return f"{self.source}.{self.stream}"
+
+    def add_result(self, check: str, kind: str, severity: str, success: bool, **found: Any) -> None:
+        """Record one check's outcome on this stream (a `CheckResult`; ``found``: its optional fields)."""
+        self.results.append(CheckResult(self.source, self.stream, check, kind, severity, success, **found))
 
 
 def validate_streams(
@@ -120,17 +125,13 @@ def _columns(cfg: QualityConfig, outcomes: Sequence[StreamOutcome]) -> None:
         landed = o.landing.dataset(o.stream).schema.names
         severity = _severity(cfg, o, "columns_match")
         if o.table is None:
-            o.results.append(
-                CheckResult(
-                    o.source,
-                    o.stream,
-                    "columns_match",
-                    "columns_match",
-                    severity,
-                    False,
-                    observed={"table_definition": "none in schemas/"},
-                    engine="schemas",
-                )
+            o.add_result(
+                "columns_match",
+                "columns_match",
+                severity,
+                False,
+                observed={"table_definition": "none in schemas/"},
+                engine="schemas",
             )
             continue
         declared = [*o.table.column_names, RECORD_KEY]
@@ -143,17 +144,13 @@ def _columns(cfg: QualityConfig, outcomes: Sequence[StreamOutcome]) -> None:
                 "missing": sorted(set(declared) - set(landed)),
             }
         )
-        o.results.append(
-            CheckResult(
-                o.source,
-                o.stream,
-                "columns_match",
-                "columns_match",
-                severity,
-                ok,
-                gx_type=gx[o.id]["gx_type"],
-                observed=observed,
-            )
+        o.add_result(
+            "columns_match",
+            "columns_match",
+            severity,
+            ok,
+            gx_type=gx[o.id]["gx_type"],
+            observed=observed,
         )
 
 
@@ -225,7 +222,9 @@ class _StreamValidator:
             ref_stream, ref_col = c.params["ref"]["stream"], c.params["ref"]["column"]
             self.con.register("_refland", self.out.landing.dataset(ref_stream).to_table(columns=[ref_col]))
             parts = [f"SELECT {q(ref_col)} AS k FROM _refland"]
-            if self.attached and tablechecks.has_table(self.con, "raw", f"{source}__{ref_stream}"):
+            if self.attached and storage.has_table(
+                self.con, f"raw.{source}__{ref_stream}", database="wh", views=False
+            ):
                 parts.append(f"SELECT {q(ref_col)} FROM wh.raw.{q(source + '__' + ref_stream)}")
             self.con.execute(f"CREATE OR REPLACE TEMP TABLE _ref{n} AS " + " UNION ".join(parts))
             self.con.unregister("_refland")
@@ -366,51 +365,39 @@ def _facts(cfg: QualityConfig, outcomes: Sequence[StreamOutcome]) -> None:
     for o in done:
         failing = o.failing.num_rows if o.failing is not None else 0
         share = gx[o.id, "quarantine_share"]
-        o.results.append(
-            CheckResult(
-                o.source,
-                o.stream,
-                "quarantine_share",
-                "quarantine_share",
-                _severity(cfg, o, "quarantine_share"),
-                share["success"],
-                gx_type=share["gx_type"],
-                element_count=o.rows,
-                unexpected_count=failing,
-                observed={
-                    "share": round(failing / o.rows, 4) if o.rows else 0.0,
-                    "max_share": cfg.max_quarantine_share,
-                    "min_rows": cfg.quarantine_min_rows,
-                },
-            )
+        o.add_result(
+            "quarantine_share",
+            "quarantine_share",
+            _severity(cfg, o, "quarantine_share"),
+            share["success"],
+            gx_type=share["gx_type"],
+            element_count=o.rows,
+            unexpected_count=failing,
+            observed={
+                "share": round(failing / o.rows, 4) if o.rows else 0.0,
+                "max_share": cfg.max_quarantine_share,
+                "min_rows": cfg.quarantine_min_rows,
+            },
         )
         kind, severity = f"volume:{o.table.volume}", _severity(cfg, o, "volume")
         if o.volume is None or "kept_share" not in o.volume:  # no baseline, or none that applies
-            o.results.append(
-                CheckResult(
-                    o.source,
-                    o.stream,
-                    "volume",
-                    kind,
-                    severity,
-                    True,
-                    observed=o.volume or {"baseline": "none yet"},
-                    engine="none (no baseline)",
-                )
+            o.add_result(
+                "volume",
+                kind,
+                severity,
+                True,
+                observed=o.volume or {"baseline": "none yet"},
+                engine="none (no baseline)",
             )
         else:
             volume = gx[o.id, "volume"]
-            o.results.append(
-                CheckResult(
-                    o.source,
-                    o.stream,
-                    "volume",
-                    kind,
-                    severity,
-                    volume["success"],
-                    gx_type=volume["gx_type"],
-                    observed={**o.volume, "min_kept_share": min_kept},
-                )
+            o.add_result(
+                "volume",
+                kind,
+                severity,
+                volume["success"],
+                gx_type=volume["gx_type"],
+                observed={**o.volume, "min_kept_share": min_kept},
             )
 
 
@@ -437,18 +424,14 @@ def _rosters(outcomes: Sequence[StreamOutcome]) -> None:
         for part, a, b in pairs:
             compared = [r for r in rows if r[a] is not None and r[b] is not None]
             wrong = [{"file": r["file"], a: r[a], b: r[b]} for r in compared if r[a] != r[b]]
-            o.results.append(
-                CheckResult(
-                    o.source,
-                    o.stream,
-                    f"{check.id}.{part}",
-                    check.kind,
-                    check.severity,
-                    gx[sid, part]["success"],
-                    column=part.partition(":")[2] or None,
-                    gx_type=gx[sid, part]["gx_type"],
-                    element_count=len(rows),
-                    unexpected_count=len(wrong),
-                    observed={"files": len(rows), "files_compared": len(compared), "mismatched": wrong},
-                )
+            o.add_result(
+                f"{check.id}.{part}",
+                check.kind,
+                check.severity,
+                gx[sid, part]["success"],
+                column=part.partition(":")[2] or None,
+                gx_type=gx[sid, part]["gx_type"],
+                element_count=len(rows),
+                unexpected_count=len(wrong),
+                observed={"files": len(rows), "files_compared": len(compared), "mismatched": wrong},
             )

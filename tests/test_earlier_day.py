@@ -87,13 +87,13 @@ def test_a_day_before_the_first_synced_day_rekeys_no_one_and_keeps_current(tmp_p
 def test_a_day_before_a_synced_day_reads_the_later_days_once_and_warns_once(config, monkeypatch, caplog):
     """`sync` of a day before days already synced reads which later days are loaded once, and hands them
     to its publish (which warns) and to its summary (which names them); it used to read them twice."""
-    from islandbridge import pipeline
+    from islandbridge.pipeline import notices
 
     settings = load_settings(config, os.environ)
     sync(settings, parse_as_of("2026-11-20"))
     read = []
-    later_days = pipeline.later_days
-    monkeypatch.setattr(pipeline, "later_days", lambda *a: read.append(a) or later_days(*a))
+    later_days = notices.later_days
+    monkeypatch.setattr(notices, "later_days", lambda *a: read.append(a) or later_days(*a))
     with caplog.at_level(logging.WARNING):
         summary = sync(settings, parse_as_of("2026-11-19"))
     assert summary["later_days"] == ["ib_20261120T160000Z"] and len(read) == 1

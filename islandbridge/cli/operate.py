@@ -231,8 +231,7 @@ def _snapshots(sub) -> None:
 
 def _runs(args) -> int:
     settings = settings_of(args, with_sources=False)
-    con = raw.connect(str(settings.warehouse_path), read_only=True, resources=settings.duckdb)
-    try:
+    with raw.open_warehouse(settings, read_only=True) as con:
         rows = con.execute("SELECT run_id, as_of, status, finished_at FROM meta.runs").fetchall()
         stops = _gate_stops(con)
         known = {r[0] for r in rows}
@@ -254,8 +253,6 @@ def _runs(args) -> int:
                 print("    " + unfinished_load(as_of, given_config(args)))
             if status != STOPPED:
                 print(raw.format_accounting(raw.run_summary(con, run_id), indent="    "))
-    finally:
-        con.close()
     return 0
 
 

@@ -70,7 +70,7 @@ def test_a_failed_extraction_leaves_no_slice_behind(tmp_path, monkeypatch):
         state_dir=tmp_path / "state",
         sources={"civil": SourceSettings("civil", "civil_files", {})},
     )
-    monkeypatch.setattr(pipeline, "build_connector", lambda source: Crashing())
+    monkeypatch.setattr(pipeline.steps, "build_connector", lambda source: Crashing())
     with pytest.raises(FatalSourceError, match="half-way"):
         pipeline.extract(settings, "civil", AS_OF)
     assert list((tmp_path / "landing").rglob("*")) == []

@@ -615,7 +615,7 @@ def test_a_stop_that_cannot_be_noted_is_still_the_stop(workspace_factory, monkey
     ws = workspace_factory()
     ws.extract(DAY, ["registry"])
     ws.edit(DAY, "registry", "t_jm", lambda rows: [{**r, "nickname": "阿明"} for r in rows])
-    monkeypatch.setattr(pipeline, "record_stop", locked)
+    monkeypatch.setattr(pipeline.steps, "record_stop", locked)
     with pytest.raises(QualityGateError) as caught:
         pipeline.validate(ws.settings, parse_as_of(DAY), ["registry"])
     assert "registry.t_jm.columns_match" in str(caught.value)

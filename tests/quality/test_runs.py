@@ -150,7 +150,7 @@ def test_a_recheck_that_fails_leaves_the_committed_load_standing(workspace_facto
     """The re-check of rows awaiting a reference runs after the load's commit and only advises: if it
     fails (a row sealed under a key no longer held, a stream gone from the schemas), the load still
     returns, and a warning says the re-check could not run."""
-    from islandbridge import pipeline
+    from islandbridge.pipeline import notices
 
     def broken(*_args, **_kwargs):
         raise KeyError("t_old")
@@ -158,8 +158,26 @@ def test_a_recheck_that_fails_leaves_the_committed_load_standing(workspace_facto
     ws = workspace_factory()
     ws.extract("2026-11-20", REGISTRY)
     ws.gate("2026-11-20", REGISTRY)
-    monkeypatch.setattr(pipeline, "references_ready", broken)
+    monkeypatch.setattr(notices, "references_ready", broken)
     loaded = ws.load("2026-11-20", REGISTRY)
     assert loaded["run_id"] == "ib_20261120T160000Z" and "references_ready" not in loaded
     assert ws.query("SELECT status FROM meta.runs") == [("loaded",)]
     assert any("could not be re-checked" in r.getMessage() for r in caplog.records)
+
+
+def test_a_load_reads_each_source_landing_manifest_once(workspace_factory, monkeypatch):
+    """The load reads each source's landing manifest once, for all its uses (the known names it scrubs
+    with, the check that every extract is complete, the source's own load), not once per use."""
+    from islandbridge.landing import raw
+
+    sources = ["registry", "civil"]
+    ws = workspace_factory()
+    ws.extract("2026-11-20", sources)
+    ws.gate("2026-11-20", sources)
+    reads, read_manifest = [], raw.read_manifest
+    monkeypatch.setattr(
+        raw, "read_manifest", lambda fs, base, *a: reads.append(a[0]) or read_manifest(fs, base, *a)
+    )
+    loaded = ws.load("2026-11-20", sources)
+    assert sorted(loaded["sources"]) == sorted(sources)
+    assert sorted(reads) == sorted(sources)

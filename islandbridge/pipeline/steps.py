@@ -1,24 +1,9 @@
-"""The steps of a sync, shared by the command line and the Airflow DAG.
+"""The step functions of a run, one per DAG task: plan, extract, validate, load, reconcile, build,
+export, publish (and prune, which publish runs).
 
-A run is bound to its as-of instant T (the end of its data interval). Its steps:
-
-1. ``plan``      — the sources to sync (from the configuration).
-2. ``extract``   — one per source: read everything new since the state committed before T into the
-                   landing zone (Parquet), returning paths and counts only; ``sync`` extracts the
-                   sources at once, as the DAG's mapped tasks run (`extract_sources`).
-3. ``validate``  — the quality gate: check the landed data before anything is loaded; a critical
-                   failure stops the run with the warehouse untouched, failing rows are quarantined.
-4. ``load``      — commit each source's landed slice and state into the warehouse, and close the run.
-5. ``reconcile`` — identity reconciliation: map every person-bearing record to a stable, pseudonymous
-                   ``person_key`` (``core.identity_map``); see ``islandbridge.identity.reconcile``.
-
-Each step takes the resolved ``Settings`` and plain values and returns a small JSON-able dict, so the
-DAG can hand results between tasks as XComs (paths and counts, never data or personal fields).
-
-Example::
-
-    settings = load_settings("islandbridge.yml", environ=os.environ)
-    summary = sync(settings, parse_as_of("2026-11-20"))
+Each takes the resolved ``Settings``, the run's as-of and plain values, and returns a small JSON-able
+dict of paths and counts. `islandbridge.pipeline.run` sequences them for the command line; the DAG calls
+them one task each.
 """
 
 from __future__ import annotations
@@ -28,10 +13,8 @@ import logging
 import posixpath
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from pathlib import Path
 from typing import Any
 
-from islandbridge import config
 from islandbridge.config import Clock, Settings, utc_now
 from islandbridge.connectors import ExtractContext, build_connector
 from islandbridge.delivery import retention
@@ -39,12 +22,13 @@ from islandbridge.delivery.export import export_keys, export_run
 from islandbridge.delivery.policy import load_policies
 from islandbridge.delivery.run_report import write_run_report
 from islandbridge.delivery.snapshot import current_run, publish_snapshot
-from islandbridge.errors import ConfigError, count, noun, one_line
+from islandbridge.errors import count, one_line
 from islandbridge.identity.reconcile import reconcile as run_reconcile
 from islandbridge.identity.review import COMMAND as REVIEW_COMMAND
 from islandbridge.landing import raw
 from islandbridge.landing.zone import COUNT_FIELDS, LandingWriter, open_root, remove_abandoned
 from islandbridge.logs import progress, timed
+from islandbridge.pipeline import notices
 from islandbridge.privacy.audit import record_anchor
 from islandbridge.privacy.configured import open_vault, quarantine_keyring
 from islandbridge.privacy.scrub import Scrubber
@@ -53,9 +37,8 @@ from islandbridge.privacy.vault import Vault
 from islandbridge.quality import QualityGateError, validate_run
 from islandbridge.quality.config import QualityConfig
 from islandbridge.quality.gate import record_stop
-from islandbridge.quality.replay import references_ready
 from islandbridge.warehouse.core import build_core, require_identities_of
-from islandbridge.warehouse.marts import build_marts, options_of, require_marts_of
+from islandbridge.warehouse.marts import build_marts, require_marts_of
 from islandbridge.warehouse.retention import check_window
 
 log = logging.getLogger(__name__)
@@ -64,62 +47,9 @@ log = logging.getLogger(__name__)
 EXTRACT_THREADS = 4
 
 
-def load_settings(path: str | Path, environ: Mapping[str, str], *, with_sources: bool = True) -> Settings:
-    """Read, resolve and check a configuration file (`islandbridge.config.load_settings`), then build every
-    connector and parse the ``quality`` and ``reports`` sections once, so that a wrong kind, option,
-    severity or report option fails now, not halfway through a run. Raises ``ConfigError``."""
-    settings = config.load_settings(path, environ, with_sources=with_sources)
-    check_settings(settings)
-    return settings
-
-
-def settings_of_environment(environ: Mapping[str, str]) -> Settings:
-    """The settings of the file ``$ISLANDBRIDGE_CONFIG`` names, as a DAG task reads them (`load_settings`).
-    Raises ``ConfigError`` when the variable is not set, so the task fails at once saying so."""
-    path = environ.get("ISLANDBRIDGE_CONFIG")
-    if not path:
-        raise ConfigError(
-            "ISLANDBRIDGE_CONFIG is not set in the environment of this Airflow worker: export it, naming the "
-            "configuration file, where the scheduler starts (docs/operations.md)"
-        )
-    return load_settings(path, environ)
-
-
-def check_settings(settings: Settings) -> None:
-    """Raise ``ConfigError`` listing every source whose connector cannot be built, or a bad ``quality`` or
-    ``reports`` section."""
-    problems = []
-    for src in settings.sources.values() if settings.sources_resolved else ():
-        try:
-            build_connector(src)
-        except ConfigError as exc:
-            problems.append(str(exc))
-    if problems:
-        raise ConfigError(
-            f"source {noun(len(problems), 'configuration problem')}:\n  - " + "\n  - ".join(problems)
-        )
-    QualityConfig.from_mapping(settings.quality)
-    options_of(settings.reports)
-
-
 def plan(settings: Settings) -> list[str]:
     """The names of the sources a run syncs, in configuration order."""
     return list(settings.sources)
-
-
-def warn_when_ahead(as_of: dt.datetime, clock: Clock = utc_now) -> None:
-    """Warn when a run is as of an instant ahead of ``clock`` (an as-of of today: the grid centre's lists
-    count the hours until midnight as silence). Not refused: a simulated street may lie ahead of it."""
-    now = clock()
-    if (ahead := as_of - now) > dt.timedelta(0):
-        log.warning(
-            "as of %s, %.1f h from now: the day %s has not ended in Asia/Shanghai, so its reports count the "
-            "hours until then as silence; for a real street, sync a day that has ended, such as %s",
-            as_of.astimezone(config.LOCAL_TZ).isoformat(),
-            ahead.total_seconds() / 3600,
-            config.local_day(as_of),
-            now.astimezone(config.LOCAL_TZ).date() - dt.timedelta(days=1),
-        )
 
 
 def plan_run(settings: Settings, as_of: dt.datetime | None = None, clock: Clock = utc_now) -> list[str]:
@@ -130,7 +60,7 @@ def plan_run(settings: Settings, as_of: dt.datetime | None = None, clock: Clock 
     (`warn_when_ahead`: a manual trigger's ``as_of`` of today)."""
     export_keys(settings, load_policies())
     if as_of is not None:
-        warn_when_ahead(as_of, clock)
+        notices.warn_when_ahead(as_of, clock)
     return plan(settings)
 
 
@@ -249,16 +179,17 @@ def load(
     run_id = raw.run_id_for(as_of)
     settings.warehouse_path.parent.mkdir(parents=True, exist_ok=True)
     quarantine_ring = quarantine_keyring(settings)
+    # Every extract must be complete (else LoadError) before the vault or the warehouse is touched
+    manifests = raw.read_manifests(settings.landing_url, run_id, sources)
     with timed("load", ", ".join(sources), log) as step, open_vault(settings) as vault:
         privacy = LoadPrivacy(
             vault,
             quarantine_ring,
             {s: settings.source(s).kind for s in sources},
-            Scrubber(_known_names(settings, vault, run_id, sources)),
+            Scrubber(_known_names(settings, vault, run_id, manifests)),
         )
-        con = raw.connect(str(settings.warehouse_path), resources=settings.duckdb)
-        try:
-            raw.begin_run(con, run_id, as_of, list(sources), clock(), settings.landing_url)
+        with raw.open_warehouse(settings) as con:
+            raw.begin_run(con, run_id, as_of, list(sources), clock())
             raw.scrub_legacy(con, quarantine_ring, privacy.kinds)  # once a load, not once a source
             for source in progress(sources, desc="load"):
                 raw.load_source(
@@ -271,11 +202,10 @@ def load(
                     privacy,
                     clean_landing=True,
                     parts_root=raw_parts_dir(settings),
+                    manifest=manifests[source],
                 )
             raw.finish_run(con, run_id, "loaded", clock())
             summary = dict(raw.run_summary(con, run_id))
-        finally:
-            con.close()
         step.rows = sum(c["landed"] or 0 for c in summary.values())
         step.details["quarantined"] = sum(c["quarantined"] or 0 for c in summary.values())
         step.details["duplicates"] = sum(c["duplicates"] or 0 for c in summary.values())
@@ -284,138 +214,13 @@ def load(
         log.info(
             "removed %s of earlier runs: %s", count(len(abandoned), "abandoned landing slice"), abandoned
         )
-    found = _references_ready(settings, sources, clock)
+    found = notices.warn_references_ready(settings, sources, clock)
     return {
         "run_id": run_id,
         "as_of": as_of.isoformat(),
         "warehouse": str(settings.warehouse_path),
         "sources": summary,
     } | ({"references_ready": found} if found else {})
-
-
-def _references_ready(settings: Settings, sources: Sequence[str], clock: Clock) -> dict[str, dict]:
-    """Re-check the rows earlier runs quarantined only for a missing reference (`quality.replay.
-    references_ready`) and say plainly how many now find it, and the command that loads them."""
-    try:
-        found = references_ready(settings, sources, clock)
-    except Exception as exc:  # noqa: BLE001 - advice only: the load has committed and must stand
-        log.warning("rows quarantined for a missing reference could not be re-checked: %s", one_line(exc))
-        return {}
-    for source, counts in found.items():
-        if n := counts["ready"]:
-            one = n == 1
-            log.warning(
-                "%s: %s quarantined only for a missing reference now %s it and %s a replay (`islandbridge "
-                "quarantine replay %s` loads %s)",
-                source,
-                count(n, "row"),
-                "finds" if one else "find",
-                "awaits" if one else "await",
-                source,
-                "it under its own run" if one else "them under their own runs",
-            )
-    return found
-
-
-def sync(
-    settings: Settings,
-    as_of: dt.datetime,
-    sources: Sequence[str] | None = None,
-    clock: Clock = utc_now,
-    *,
-    reconcile_identities: bool = True,
-    deliver: bool = True,
-    replay_forward: bool = False,
-) -> dict[str, Any]:
-    """Run every step for one as-of, in the same order as the DAG.
-
-    ``reconcile_identities=False`` stops after the load (for measuring or testing reconciliation alone);
-    ``deliver=False`` stops after reconciliation (no core model, marts, exports or snapshot).
-
-    A past day can be synced again after later days: it is recomputed exactly as an in-order run
-    computed it (identities from the map before it; see `islandbridge.identity.reconcile`), and the
-    warehouse's model then holds that day. ``replay_forward=True`` then re-runs every later loaded day
-    in order (`replay`: reconcile, build, export, publish — their extracts are already loaded), so the
-    warehouse, the exports and the snapshot end exactly where an in-order run ends. Without it, the
-    later days are listed under ``later_days`` for the operator (the next run reconciles them in order).
-    """
-    whole = plan_run(settings) if reconcile_identities and deliver else plan(settings)
-    names = list(dict.fromkeys(sources)) if sources else whole  # a source named twice is extracted once
-    extract_sources(settings, names, as_of)
-    gate = validate(settings, as_of, names, clock)
-    summary = load(settings, as_of, names, clock)
-    summary["quality"] = gate
-    if reconcile_identities:
-        summary["identity"] = reconcile(settings, as_of, clock)
-        later = later_days(settings, as_of)  # once: publish warns of them, and they are replayed or named
-        if deliver:
-            summary |= _deliver(settings, as_of, clock, warn_later=not replay_forward, later=later)
-        if replay_forward and deliver:
-            summary["replayed"] = [replay(settings, day, clock) for day in later]
-        elif later:
-            summary["later_days"] = [raw.run_id_for(day) for day in later]
-            if not deliver:
-                warn_earlier_day(settings, as_of, later)
-    return summary
-
-
-def replay(settings: Settings, as_of: dt.datetime, clock: Clock = utc_now) -> dict[str, Any]:
-    """Re-run the steps after the load for an already loaded day: reconcile, build, export, publish."""
-    log.info("replaying %s (already loaded) in order", raw.run_id_for(as_of))
-    return {"run_id": raw.run_id_for(as_of), "identity": reconcile(settings, as_of, clock)} | _deliver(
-        settings, as_of, clock, warn_later=False
-    )
-
-
-def later_days(settings: Settings, as_of: dt.datetime) -> list[dt.datetime]:
-    """As-ofs of the loaded runs after ``as_of``, oldest first."""
-    con = raw.connect(str(settings.warehouse_path), read_only=True, resources=settings.duckdb)
-    try:
-        rows = con.execute(
-            "SELECT as_of FROM meta.runs WHERE status = 'loaded' AND as_of > ? ORDER BY as_of", [as_of]
-        ).fetchall()
-    finally:
-        con.close()
-    return [r[0] for r in rows]
-
-
-def warn_earlier_day(settings: Settings, as_of: dt.datetime, later: Sequence[dt.datetime]) -> None:
-    """Tell the operator, in one warning line, what a run of a day before ``later`` loaded days did and
-    what to do next (the DAG's publish task and ``islandbridge sync`` both say it)."""
-    day, last = config.local_day(as_of), config.local_day(later[-1])
-    runs = sorted({raw.run_id_for(later[0]), raw.run_id_for(later[-1])})
-    current = current_run(settings.snapshots_dir)
-    kept = f"; the analysts' current snapshot stays at {current}" if current and current > runs[0] else ""
-    log.warning(
-        "synced %s, a day before %s (%s): its identities, marts and exports are as of %s%s; the later days "
-        "are reconciled again, in order and keeping their person keys, by the next run — to do it now: "
-        "`islandbridge sync --as-of %s --replay-forward`, or `airflow backfill create --dag-id community_sync "
-        "--from-date %sT00:00:00+08:00 --to-date %sT00:00:00+08:00 --reprocess-behavior completed "
-        "--max-active-runs 1` (docs/operations.md)",
-        raw.run_id_for(as_of),
-        count(len(later), "later loaded day"),
-        " … ".join(runs),
-        day,
-        kept,
-        day,
-        day,
-        last + dt.timedelta(days=1),  # a backfill's --to-date: the interval after the last day
-    )
-
-
-def _deliver(
-    settings: Settings,
-    as_of: dt.datetime,
-    clock: Clock,
-    *,
-    warn_later: bool,
-    later: Sequence[dt.datetime] | None = None,
-) -> dict[str, Any]:
-    return {
-        "warehouse_build": build(settings, as_of),
-        "exports": export(settings, as_of, clock),
-        "published": publish(settings, as_of, clock, warn_later=warn_later, later=later),
-    }
 
 
 def events_dir(settings: Settings):
@@ -437,13 +242,10 @@ def build(settings: Settings, as_of: dt.datetime, *, full: bool = False) -> dict
     run_id = raw.run_id_for(as_of)
     _check_window(settings, as_of)
     with timed("build", "core model and marts", log) as step:
-        con = raw.connect(str(settings.warehouse_path), resources=settings.duckdb)
-        try:
+        with raw.open_warehouse(settings) as con:
             require_identities_of(con, run_id, as_of)
             core = build_core(con, as_of, run_id, events_dir(settings), full=full)
             marts = build_marts(con, as_of, run_id, settings.reports)
-        finally:
-            con.close()
         step.details.update({"core tables": len(core), "report rows": sum(marts.values())})
     return {"run_id": run_id, "core": core, "marts": marts}
 
@@ -455,17 +257,11 @@ def export(settings: Settings, as_of: dt.datetime, clock: Clock = utc_now) -> di
     entries cut off the log later are noticed (`islandbridge audit verify`, the next export or reveal)."""
     run_id = raw.run_id_for(as_of)
     with timed("export", "department reports", log) as step:
-        con = raw.connect(str(settings.warehouse_path), read_only=True, resources=settings.duckdb)
-        try:
+        with raw.open_warehouse(settings, read_only=True) as con:
             result = export_run(settings, con, as_of, run_id, clock=clock)
-        finally:
-            con.close()
         step.details["departments"] = len(result.get("departments", result))
-    con = raw.connect(str(settings.warehouse_path), resources=settings.duckdb)
-    try:
+    with raw.open_warehouse(settings) as con:
         record_anchor(con, result["audit_length"], result["audit_head"], "export", clock(), run_id)
-    finally:
-        con.close()
     return result
 
 
@@ -506,9 +302,9 @@ def publish(
         "report": str(report),
     }
     if warn_later:
-        later = later_days(settings, as_of) if later is None else later
+        later = notices.later_days(settings, as_of) if later is None else later
         if later:
-            warn_earlier_day(settings, as_of, later)
+            notices.warn_earlier_day(settings, as_of, later)
     return result | ({"retention": pruned["removed"]} if pruned else {})
 
 
@@ -517,11 +313,8 @@ def _require_marts_of(settings: Settings, run_id: str) -> None:
     another day's reports under this run's id and as-of (``meta.snapshot_info``). Raises ``MartBuildError``."""
     if not settings.warehouse_path.exists():
         return  # publish_snapshot says there is no warehouse
-    con = raw.connect(str(settings.warehouse_path), read_only=True, resources=settings.duckdb)
-    try:
+    with raw.open_warehouse(settings, read_only=True) as con:
         require_marts_of(con, run_id, "publish", unbuilt_ok=True)
-    finally:
-        con.close()
 
 
 def prune(settings: Settings, *, apply: bool = False, clock: Clock = utc_now) -> dict[str, Any]:
@@ -538,11 +331,8 @@ def _check_window(settings: Settings, as_of: dt.datetime) -> None:
     """Refuse (`RetentionError`) a run as of a day retention compacted away."""
     if not settings.warehouse_path.exists():
         return
-    con = raw.connect(str(settings.warehouse_path), read_only=True, resources=settings.duckdb)
-    try:
+    with raw.open_warehouse(settings, read_only=True) as con:
         check_window(con, as_of)
-    finally:
-        con.close()
 
 
 def reconcile(
@@ -566,17 +356,16 @@ def reconcile(
     return result
 
 
-def _known_names(settings: Settings, vault: Vault, run_id: str, sources: Sequence[str]) -> list[str]:
-    """Every person name seen so far (sealed in the vault) plus this run's, for scrubbing free text."""
+def _known_names(
+    settings: Settings, vault: Vault, run_id: str, manifests: Mapping[str, Mapping[str, Any]]
+) -> list[str]:
+    """Every person name seen so far (sealed in the vault) plus this run's, for scrubbing free text;
+    ``manifests``: each source's landing manifest (`raw.read_manifests`)."""
     fs, root = open_root(settings.landing_url)
     names = set(vault.sealed_list(KNOWN_NAMES))
     before = len(names)
-    for source in sources:
+    for source, manifest in manifests.items():
         base = posixpath.join(root, run_id, source)
-        try:
-            manifest = raw.read_manifest(fs, base, source, run_id)
-        except raw.LoadError:
-            continue
         for stream, info in manifest["streams"].items():
             spec = stream_privacy(settings.source(source).kind, stream, info["columns"])
             if spec.name_columns and info.get("landed"):
@@ -593,8 +382,5 @@ def _resume_point(
 ) -> tuple[dict[str, Any], dt.datetime | None]:
     if not settings.warehouse_path.exists():
         return {}, None
-    con = raw.connect(str(settings.warehouse_path), read_only=True, resources=settings.duckdb)
-    try:
+    with raw.open_warehouse(settings, read_only=True) as con:
         return raw.resume_point(con, source, as_of)
-    finally:
-        con.close()
