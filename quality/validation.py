@@ -263,8 +263,14 @@ class _StreamValidator:
         observed: dict = (
             {"success_ratio": round(count.success_ratio, 4), "mostly": c.mostly} if c.mostly else {}
         )
-        # a share of a handful of values is one row's verdict (1 bad phone of 3 is 67%): not judged yet
-        unjudged = bool(c.mostly) and count.nonnull_count < self.cfg.mostly_min_rows
+        # a share of a handful of values is one row's verdict (1 bad phone of 3 is 67%): below min_rows it is
+        # judged as if the rest of min_rows were good, so a few bad rows wait and a wholly bad batch does not
+        floor = self.cfg.mostly_min_rows
+        unjudged = (
+            bool(c.mostly)
+            and count.nonnull_count < floor
+            and (floor - count.unexpected_count) / floor >= c.mostly
+        )
         if unjudged:
             observed.update(judged=False, min_rows=self.cfg.mostly_min_rows)
         if c.severity == "row" and count.unexpected_count:

@@ -353,3 +353,24 @@ def test_a_mostly_share_of_fewer_values_than_min_rows_is_not_judged(tmp_path):
     assert phone.observed == {"success_ratio": 0.6667, "mostly": 0.9, "judged": False, "min_rows": 20}
     with pytest.raises(QualityGateError, match="phone_valid .*1 of 3 rows failed"):
         validate_run(settings, RUN, AS_OF, ["registry"], {**critical, "mostly": {"min_rows": 3}})
+
+
+def test_a_small_batch_of_mostly_bad_values_is_judged_all_the_same(tmp_path):
+    """Below `mostly.min_rows` the share waits only while its failures would pass among 20 values: 19 bad
+    phones of 19 (a source that changed its format on an incremental street) still stop a critical check,
+    and three bad of nineteen (three of twenty would be 85 %, under 0.9) do too; two bad pass unjudged."""
+    settings = _settings(tmp_path)
+    critical = {"checks": {"registry.t_jm.phone_valid": {"severity": "critical", "mostly": 0.9}}}
+    _land_residents(settings, ["call me"] * 19)
+    with pytest.raises(QualityGateError, match="phone_valid .*19 of 19 rows failed"):
+        validate_run(settings, RUN, AS_OF, ["registry"], critical, keyring=ephemeral_keyring())
+    for bad, passes in ((2, True), (3, False)):
+        settings = _settings(tmp_path / str(bad))
+        _land_residents(settings, ["call me"] * bad + [f"138001380{i:02d}" for i in range(19 - bad)])
+        if passes:
+            gate = validate_run(settings, RUN, AS_OF, ["registry"], critical, keyring=ephemeral_keyring())
+            (phone,) = [r for r in gate.results if r.check == "phone_valid"]
+            assert phone.success and phone.observed["judged"] is False
+        else:
+            with pytest.raises(QualityGateError, match=f"phone_valid .*{bad} of 19 rows failed"):
+                validate_run(settings, RUN, AS_OF, ["registry"], critical, keyring=ephemeral_keyring())
