@@ -91,13 +91,22 @@ def write(gate: GateResult, folder: Path, at: dt.datetime) -> tuple[Path, Path]:
     it (the stop's message and ``meta.gate_stops`` name it). Both live in the run's folder, which
     retention removes whole."""
     folder.mkdir(parents=True, exist_ok=True)
-    kept = [] if gate.passed else [f"quality-stopped-{at.astimezone(dt.UTC):%Y%m%dT%H%M%SZ}"]
+    kept = [] if gate.passed else [_unused(folder, f"quality-stopped-{at.astimezone(dt.UTC):%Y%m%dT%H%M%SZ}")]
     for name in ["quality", *kept]:
         html_path, json_path = folder / f"{name}.html", folder / f"{name}.json"
         gate.report_path, gate.summary_path = html_path, json_path
         _atomic_write(json_path, json.dumps(gate.to_json_dict(), ensure_ascii=False, indent=1, default=str))
         _atomic_write(html_path, render(gate))
     return html_path, json_path
+
+
+def _unused(folder: Path, stem: str) -> str:
+    """``stem``, or ``stem-2``, ``stem-3``… when a stop of the same second already kept its page there."""
+    name, n = stem, 1
+    while (folder / f"{name}.html").exists() or (folder / f"{name}.json").exists():
+        n += 1
+        name = f"{stem}-{n}"
+    return name
 
 
 def summarise(gate: GateResult) -> list[TableSummary]:

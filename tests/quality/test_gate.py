@@ -459,6 +459,26 @@ def test_a_stops_report_outlives_a_later_sync_of_the_same_day(workspace_factory)
     assert json.loads(kept.with_suffix(".json").read_text(encoding="utf-8"))["passed"] is False
 
 
+def test_two_stops_in_one_second_keep_a_page_each(workspace_factory):
+    """Two stops of one run stamped with the same second (a DAG task and a `validate` at once, or one
+    clock) keep two pages: the second is quality-stopped-<time>-2, so the first stop's message still
+    names its own page."""
+    ws = workspace_factory()
+    ws.extract(DAY, ["registry"])
+    ws.edit(DAY, "registry", "t_jm", lambda rows: [{**r, "nickname": None} for r in rows])
+    clock = lambda: LOADED_AT - dt.timedelta(hours=1)  # noqa: E731
+    pages = []
+    for _ in range(2):
+        with pytest.raises(QualityGateError) as caught:
+            ws.gate(DAY, ["registry"], clock=clock)
+        pages.append(caught.value.result.report_path)
+    assert [p.name for p in pages] == [
+        "quality-stopped-20261121T230000Z.html",
+        "quality-stopped-20261121T230000Z-2.html",
+    ]
+    assert all(p.exists() and p.with_suffix(".json").exists() for p in pages)
+
+
 @pytest.mark.parametrize("json_flag", [[], ["--json"]])
 def test_the_command_line_says_a_gate_stop_once(workspace_factory, monkeypatch, capsys, caplog, json_flag):
     """The stop's message is the command's error line only: the gate does not also log it. With --json
