@@ -21,6 +21,7 @@ import contextlib
 import datetime as dt
 import logging
 import re
+import unicodedata
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,6 +59,7 @@ PLACED = (*PLACEHOLDERS.values(), FAILED)  # what the scrubber puts in a purpose
 # name typed spaced (黄 建 国, 黄·建·国) is found
 _SPACED_HAN = re.compile(r"(?<=[\u3400-\u9fff])[\s\u200b-\u200d\u2060\ufeff·・]+(?=[\u3400-\u9fff])")
 _HAN = re.compile(r"[\u3400-\u9fff]")
+_ZERO_WIDTH = re.compile(r"[\u200b-\u200d\u2060\ufeff]")
 MIN_PURPOSE = 4  # characters other than spaces, two of them letters or digits
 
 
@@ -188,7 +190,8 @@ def _scrubbed_purpose(purpose: str, names: Iterable[str], own: Sequence[str] = (
     persons' own names (``own``), in characters or in pinyin, replaced by placeholders. A purpose that says
     nothing once they are out (only an ID number, a name and a phone) is no reason a reader of the log can
     check, so it is refused like an empty one."""
-    scrubbed = Scrubber([*names, *own])(_SPACED_HAN.sub("", purpose.strip()))
+    typed = _ZERO_WIDTH.sub("", unicodedata.normalize("NFKC", purpose)).strip()  # ｚｈａｎｇ is zhang
+    scrubbed = Scrubber([*names, *own])(_SPACED_HAN.sub("", typed))
     if (typed := _pinyin_names(own)) is not None:
         scrubbed = typed.sub(PLACEHOLDERS["name"], scrubbed)
     left = scrubbed
@@ -283,9 +286,17 @@ def _vault_values(
         return values, vault.sealed_list(KNOWN_NAMES), own
 
 
-# A vowel typed with its tone mark, or ü as u or v; syllables typed apart or run together
-_TONED = {"a": "aāáǎà", "e": "eēéěè", "i": "iīíǐì", "o": "oōóǒò", "u": "uūúǔùüǖǘǚǜv", "v": "vüǖǘǚǜu"}
-_BETWEEN = r"[\s\-'’·.]*"
+# A vowel typed with its tone mark (the third tone's caron, or the breve many fonts and keyboards give for
+# it), or ü as u or v; a syllable with its tone as a digit (zhang1); syllables typed apart or run together
+_TONED = {
+    "a": "aāáǎàă",
+    "e": "eēéěèĕ",
+    "i": "iīíǐìĭ",
+    "o": "oōóǒòŏ",
+    "u": "uūúǔùŭüǖǘǚǜv",
+    "v": "vüǖǘǚǜu",
+}
+_BETWEEN = r"[\s\-'’·.,_]*"
 
 
 def _pinyin_names(names: Iterable[str]) -> re.Pattern[str] | None:
@@ -299,6 +310,8 @@ def _pinyin_names(names: Iterable[str]) -> re.Pattern[str] | None:
         if len(chars) < 2:
             continue
         syllables = [_readings(c) for c in chars]
+        if not all(syllables):  # a character without a reading: the rest alone would match other words
+            continue
         cut = 0 if "·" in han else 2 if len(chars) >= 3 and han[:2] in COMPOUND_SURNAMES else 1
         forms |= {_BETWEEN.join(syllables), _BETWEEN.join(syllables[cut:] + syllables[:cut])}
     if not forms:
@@ -307,9 +320,10 @@ def _pinyin_names(names: Iterable[str]) -> re.Pattern[str] | None:
 
 
 def _readings(char: str) -> str:
+    """A character's readings as a pattern, ``""`` when pypinyin has no reading of it."""
     readings = {r for rs in pinyin(char, style=Style.NORMAL, heteronym=True) for r in rs if r.isascii()}
     toned = ("".join(f"[{_TONED[c]}]" if c in _TONED else re.escape(c) for c in r) for r in sorted(readings))
-    return f"(?:{'|'.join(toned)})"
+    return f"(?:{'|'.join(toned)})[1-5]?" if readings else ""
 
 
 def _show(field: str, value: str | None, masked: bool) -> str | None:

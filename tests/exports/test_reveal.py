@@ -306,3 +306,29 @@ def test_a_revealed_persons_name_typed_in_pinyin_is_scrubbed_in_the_purpose(sett
     ]
     with pytest.raises(RevealError, match="beyond the ID numbers, phones or names"):
         _name_of_p1(settings, "zhang xiaowei 138 0013 8000")
+
+
+def test_a_pinyin_name_typed_with_commas_tone_digits_full_width_or_hidden_marks_is_scrubbed(settings):
+    """What input methods and keyboards also give: a comma or underscore between the parts, tone digits,
+    full-width letters, a zero-width space, the breve for the third tone."""
+    typed = [
+        "Zhang, Xiaowei",
+        "Zhang1 Xiao3 Wei3",
+        "zhang1xiao3wei3",
+        "ＺｈａｎｇＸｉａｏｗｅｉ",
+        "Zhang\u200bXiaowei",
+        "Zhang Xiăowěi",
+        "ZHANG_Xiaowei",
+    ]
+    for name in typed:
+        _name_of_p1(settings, f"visit {name} at home")
+    assert [e.purpose for e in entries(settings)] == ["reveal: visit [姓名] at home"] * len(typed)
+
+
+def test_a_name_with_a_character_pinyin_cannot_read_is_not_searched_in_pinyin():
+    """㐂 has no reading in pypinyin: 㐂安 in pinyin would be a bare ``an`` and blank 'an elderly man'."""
+    from islandbridge.delivery.reveal import _pinyin_names
+
+    assert _pinyin_names(["㐂安"]) is None
+    both = _pinyin_names(["㐂安", "张伟"])
+    assert both.search("visit Zhang Wei") and not both.search("visit an elderly man")
