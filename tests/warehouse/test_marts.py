@@ -392,6 +392,18 @@ def test_a_refused_roster_file_of_the_month_is_a_warning_and_a_note_on_its_repor
             (note,) = notes[report]
             assert note.startswith(f"2026-11 高龄补贴名册文件 {bad} 未能读入：本表仍按此前读入的名册核对")
             assert "as if uncorrected" in note and "save it as .xlsx" in note
+        december = as_of(dt.date(2026, 12, 7))
+        later = raw.run_id_for(december)
+        marts.con.execute(
+            "INSERT INTO meta.source_files VALUES (?, 'civil', 'senior', ?, 'refused', 'not a zip', 0, now())",
+            [later, "511403001_202612_高龄补贴.xlsx"],
+        )
+        build_marts(marts.con, december, later)
+        arrived, refused = report_notes(marts.con, later)["senior_allowance_gaps"]
+        assert arrived.startswith("2026-12 高龄补贴名册尚未收到（或未能读入）")
+        assert refused.startswith(
+            "2026-12 高龄补贴名册文件 511403001_202612_高龄补贴.xlsx 未能读入：本表缺少该名册"
+        )
     finally:
         marts.con.execute("DELETE FROM meta.source_files")
         build_marts(marts.con, T, run)
