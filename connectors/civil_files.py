@@ -1,7 +1,9 @@
 """Civil-affairs rosters (民政业务系统): the monthly 低保 and 高龄补贴 files in a shared folder.
 
 Each file is the whole roster of one street, month and programme, named
-``{street_code}_{YYYYMM}_{低保|高龄补贴}[_更正[N]].{xlsx|csv}``. What this connector decides:
+``{street_code}_{YYYYMM}_{低保|高龄补贴}[_更正[N]].{xlsx|csv}``, the extension in any case; an ``.xls`` is
+taken as a roster too, read if it is a 2007+ workbook and otherwise refused with a reason (never ignored).
+What this connector decides:
 
 * **Newest version only.** Of a street/month/programme it lands only the newest file (base < ``_更正`` <
   ``_更正2`` …, also against the version landed by an earlier run). Older files are not opened; the
@@ -19,10 +21,13 @@ Each file is the whole roster of one street, month and programme, named
   refused, ignored; the loader keeps them in ``meta.source_files``.
 * **Record keys** ``dibao:<YYYYMM>:<序号>``; each row also carries ``roster_month``, ``source_file``,
   ``file_sha256`` and ``source_row`` (its 1-based row number in the file).
-* **Reasons, not crashes.** A file that cannot be read as rows (corrupt, zip bomb, wrong encoding, no
-  header, too big, a symlink) is quarantined as one record keyed ``file:<file name>`` and counted as one
-  read. A file whose ``合计`` row is missing or does not match the sum of its rows has *every* row
-  quarantined with that reason. A row of the wrong shape, without 序号 or repeating one, is quarantined
+* **Reasons, not crashes.** A file that cannot be read as rows (corrupt, Excel 97-2003, zip bomb, wrong
+  encoding, no header, too big, a symlink) is quarantined as one record keyed ``file:<file name>`` and
+  counted as one read. A file whose ``合计`` row is missing or does not match the sum of its rows, or whose
+  header lacks or repeats a SPEC column, has *every* row quarantined with that reason.
+* **Unknown columns named, not read.** A column beyond the SPEC's (a 备注) with all the SPEC's present:
+  the file lands by the SPEC's columns; the column's name is in the file's outcome and the state's
+  ``unknown_columns``, its values are never read. A row of the wrong shape, without 序号 or repeating one, is quarantined
   alone. Files in the folder that are not rosters are listed with the reason under ``ignored`` in the
   returned state (and logged), since they belong to no stream.
 
@@ -55,9 +60,10 @@ log = logging.getLogger(__name__)
 # like ``２０２６11``), and a year of this century: ``000011`` or ``999912`` is a typo, not a roster month.
 NAME = re.compile(
     r"(?P<street>[0-9]{6,12})_(?P<month>20[0-9]{2}(?:0[1-9]|1[0-2]))_(?P<programme>低保|高龄补贴)"
-    r"(?:_更正(?P<n>[1-9][0-9]?)?)?\.(?P<ext>xlsx|csv)"
+    r"(?:_更正(?P<n>[1-9][0-9]?)?)?\.(?P<ext>(?i:xlsx|xls|csv))"
 )
-NAME_HELP = "{street_code}_{20YYMM}_{低保|高龄补贴}[_更正[N]].{xlsx|csv}"
+NAME_HELP = "{street_code}_{20YYMM}_{低保|高龄补贴}[_更正[N]].{xlsx|csv} (extension in any case)"
+MAX_COLUMN_NAME = 40  # an unknown column's name as the manifest keeps it (a header cell someone typed)
 EXTRA_COLUMNS = ("roster_month", "source_file", "file_sha256", "source_row")
 STATE_VERSION = 2
 
@@ -159,6 +165,7 @@ class CivilFilesConnector(Connector):
             "months": run.months,
             "superseded": dict(sorted(run.superseded.items())),
             "ignored": ignored,
+            "unknown_columns": dict(sorted(run.unknown.items())),
         }
 
     def _scan(self) -> tuple[list[RosterFile], dict[str, str]]:
@@ -190,7 +197,8 @@ def classify_name(name: str, street: str | None) -> RosterFile | str:
     if street and match["street"] != street:
         return f"a roster of street {match['street']}, but this source is street {street}"
     rank = 0 if "_更正" not in name else int(match["n"] or 1)
-    return RosterFile(name, match["street"], match["month"], LAYOUTS[match["programme"]], rank, match["ext"])
+    layout = LAYOUTS[match["programme"]]
+    return RosterFile(name, match["street"], match["month"], layout, rank, match["ext"].lower())
 
 
 class _Run:
@@ -202,6 +210,7 @@ class _Run:
         self.c, self.sink, self.files, self.months = connector, ctx.sink, files, months
         self.run_id = ctx.run_id
         self.superseded: dict[str, str] = {}
+        self.unknown: dict[str, list[str]] = {}  # file → its columns beyond the SPEC's (names, not values)
 
     def outcome(self, name: str, stream: str | None, outcome: str, reason: str | None, rows: int = 0) -> None:
         """Record what became of one file of the folder (``sink.file``), if the sink keeps such records."""
@@ -278,6 +287,7 @@ class _Run:
             self._reject_file(f, problem or "the roster has no data rows: it never replaces a month", sha)
             return
         self.sink.read(stream.name, len(roster.rows))
+        unknown = self._unknown_columns(f, roster)
         seen: dict[str, int] = {}
         rows = []
         for row in roster.rows:
@@ -309,9 +319,22 @@ class _Run:
             self.outcome(f.name, stream.name, "refused", refusal, len(rows))
             log.warning("%s: %s refused: %s", self.c.name, f.name, refusal)
             return
-        note = f"{count(bad, 'row')} quarantined, each with its reason" if bad else None
-        self.outcome(f.name, stream.name, "landed", note, len(rows))
+        notes = [f"{count(bad, 'row')} quarantined, each with its reason" if bad else None, unknown]
+        self.outcome(f.name, stream.name, "landed", "; ".join(n for n in notes if n) or None, len(rows))
         self._remember(f, sha, stream, records, len(rows))
+
+    def _unknown_columns(self, f: RosterFile, roster: Roster) -> str | None:
+        """Note the file's columns beyond the SPEC's (a 备注 a clerk added): by name, scrubbed and cut
+        short, in the state's ``unknown_columns``; their values are never read, so no free text lands."""
+        if not roster.extra_columns:
+            return None
+        names = [self.sink.scrubbed(n)[:MAX_COLUMN_NAME] for n in roster.extra_columns]
+        self.unknown[f.name] = names
+        log.warning("%s: %s: %s not in the SPEC, not read", self.c.name, f.name, count(len(names), "column"))
+        return (
+            f"{count(len(names), 'column')} not in the SPEC not read (its values are not landed): "
+            + ", ".join(names)
+        )
 
     def _version_refusal(self, f: RosterFile, bad: int, read: int) -> str | None:
         """Why a readable file must not become the month's roster: no row of it can land, or it would

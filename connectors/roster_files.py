@@ -56,6 +56,12 @@ RATIO_FLOOR = 1 << 20  # small entries may compress well without being dangerous
 TOTAL_MARKERS = ("合计", "总计")
 ID_COLUMNS = ("身份证号码", "身份证号")
 ENCODINGS = ("utf_8", "gb18030", "gbk")
+OLE2_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # an OLE2 compound file: Excel 97-2003 (BIFF)
+ZIP_MAGIC = b"PK\x03\x04"
+SAVE_AS = (
+    "ask the bureau to save it as .xlsx (Excel: 文件 → 另存为 → Excel 工作簿 *.xlsx) and put that file "
+    "in the folder under the same name with .xlsx"
+)
 
 
 class RosterError(FatalSourceError):
@@ -134,20 +140,51 @@ class DataRow:
 class Roster:
     rows: list[DataRow] = field(default_factory=list)
     totals: dict[str, Any] | None = None
-    #: Why no row of the file can be trusted although each could be read (data below the 合计 row).
+    #: Why no row of the file can be trusted although each could be read (data below the 合计 row, a
+    #: header missing or repeating a column).
+    problem: str | None = None
+    #: Header cells beyond the layout's columns (a clerk's 备注): named here, their values never read.
+    extra_columns: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Header:
+    """The header row: each layout column's index (None: missing), the row's width (to its last named
+    cell), the columns not in the layout, and why no row can be trusted (a column missing or repeated)."""
+
+    index: dict[str, int | None]
+    width: int
+    extra: tuple[str, ...] = ()
     problem: str | None = None
 
 
 def parse_roster(data: bytes, ext: str, layout: Layout, limits: Limits) -> Roster:
-    """Read a roster's data rows and totals row. Raises ``RosterError`` with the reason."""
-    if ext == "xlsx":
+    """Read a roster's data rows and totals row; ``ext`` in any case (`file_format` decides how to read
+    an ``.xls``). Raises ``RosterError`` with the reason."""
+    kind = file_format(data, ext)
+    if kind == "xlsx":
         rows, ragged, cell = _xlsx_rows(data, layout, limits), _extra_cells, _xlsx_cell
-    elif ext == "csv":
-        rows, ragged, cell = _csv_rows(decode_text(data)), _wrong_width, _same
     else:
-        raise RosterError(f"unsupported file type .{ext}; expected .xlsx or .csv")
+        rows, ragged, cell = _csv_rows(decode_text(data)), _wrong_width, _same
     with closing(rows):  # an error part-way must still close the workbook
         return _collect(rows, layout, limits, ragged, cell)
+
+
+def file_format(data: bytes, ext: str) -> str:
+    """How to read a roster named ``.{ext}``: ``xlsx`` or ``csv``, by its content where the name may lie.
+    An ``.xls`` that is a zip is an Excel 2007+ workbook saved under the old extension and is read as one;
+    a real Excel 97-2003 (BIFF) workbook cannot be read (openpyxl reads only 2007+), so it is refused with
+    what the bureau should do rather than ignored."""
+    ext = ext.lower()
+    if ext in ("xls", "xlsx") and data.startswith(OLE2_MAGIC):
+        raise RosterError(f"an Excel 97-2003 workbook (.xls, BIFF format), which cannot be read: {SAVE_AS}")
+    if ext == "xls":
+        if data.startswith(ZIP_MAGIC):
+            return "xlsx"
+        raise RosterError(f"named .xls but neither an Excel 97-2003 nor an Excel 2007+ workbook: {SAVE_AS}")
+    if ext not in ("xlsx", "csv"):
+        raise RosterError(f"unsupported file type .{ext}; expected .xlsx or .csv")
+    return ext
 
 
 # --------------------------------------------------------------------------- xlsx
@@ -306,7 +343,7 @@ def _collect(
     rows: Iterator[tuple[int, tuple[Any, ...]]], layout: Layout, limits: Limits, ragged, cell
 ) -> Roster:
     header = _find_header(rows, layout)
-    roster = Roster()
+    roster = Roster(problem=header.problem, extra_columns=header.extra)
     totals_row = None
     for number, cells in rows:
         if _blank(cells):
@@ -325,11 +362,11 @@ def _collect(
         if len(roster.rows) >= limits.max_rows:
             raise RosterError(f"more than {limits.max_rows} data rows (max_rows): not read")
         values = {name: cell(name, value) for name, value in _by_column(cells, header).items()}
-        roster.rows.append(DataRow(number, values, ragged(cells, header)))
+        roster.rows.append(DataRow(number, values, ragged(cells, header.width)))
     return roster
 
 
-def _looks_like_data(cells: Sequence[Any], header: dict[str, int], layout: Layout) -> bool:
+def _looks_like_data(cells: Sequence[Any], header: Header, layout: Layout) -> bool:
     """A roster row rather than a signature or note: a number in 序号, anything in the ID column, or a
     number in a summed (money) column."""
     values = _by_column(cells, header)
@@ -362,8 +399,8 @@ def _xlsx_cell(column: str, value: Any) -> Any:
     return value
 
 
-def _find_header(rows: Iterator[tuple[int, tuple[Any, ...]]], layout: Layout) -> dict[str, int]:
-    """Consume rows up to the header (the row naming 序号 and an ID column); map column → index."""
+def _find_header(rows: Iterator[tuple[int, tuple[Any, ...]]], layout: Layout) -> Header:
+    """Consume rows up to the header (the row naming 序号 and an ID column) and read it (`_header_map`)."""
     for number, cells in rows:
         names = [_norm(c) for c in cells]
         if _is_header(names):
@@ -380,47 +417,55 @@ def _is_header(names: Sequence[str]) -> bool:
     return "序号" in names and any(column in names for column in ID_COLUMNS)
 
 
-def _header_map(names: Sequence[str], layout: Layout) -> dict[str, int]:
-    present = [n for n in names if n]
-    unknown = [n for n in present if n not in layout.columns]
+def _header_map(names: Sequence[str], layout: Layout) -> Header:
+    """Each layout column's index. A column the layout lacks (a 备注 a clerk added) is named in
+    ``extra`` and never read: the SPEC's columns are all there, and its free text is not landed. A layout
+    column missing or repeated is the header's ``problem``: the file's rows are read but none is trusted."""
+    width = max((i + 1 for i, n in enumerate(names) if n), default=0)
+    present = [n for n in names[:width] if n]
+    unknown = [n for n in dict.fromkeys(present) if n not in layout.columns]
+    unnamed = [f"column {i + 1} (no header)" for i, n in enumerate(names[:width]) if not n]
     missing = [c for c in layout.columns if c not in present]
-    repeated = sorted({n for n in present if present.count(n) > 1})
-    if unknown or missing or repeated:
-        detail = "; ".join(
-            part
-            for part in (
-                unknown and f"unexpected {noun(len(unknown), 'column')} {', '.join(unknown)}",
-                missing and f"missing {noun(len(missing), 'column')} {', '.join(missing)}",
-                repeated and f"repeated {noun(len(repeated), 'column')} {', '.join(repeated)}",
-            )
-            if part
+    repeated = [c for c in layout.columns if present.count(c) > 1]
+    index = {c: (names.index(c) if c in present else None) for c in layout.columns}
+    extra = (*unknown, *unnamed)
+    if not (missing or repeated):
+        return Header(index, width, extra)
+    detail = "; ".join(
+        part
+        for part in (
+            missing and f"missing {noun(len(missing), 'column')} {', '.join(missing)}",
+            repeated and f"repeated {noun(len(repeated), 'column')} {', '.join(repeated)}",
+            extra and f"unexpected {noun(len(extra), 'column')} {', '.join(extra)}",
         )
-        raise RosterError(
-            f"header does not match the {layout.programme} roster: {detail}; "
-            f"expected {', '.join(layout.columns)}"
-        )
-    return {name: names.index(name) for name in layout.columns}
+        if part
+    )
+    problem = (
+        f"header does not match the {layout.programme} roster: {detail}; expected {', '.join(layout.columns)}; "
+        "every row is refused: ask the bureau for the file with these columns"
+    )
+    return Header(index, width, extra, problem)
 
 
-def _by_column(cells: Sequence[Any], header: dict[str, int]) -> dict[str, Any]:
-    return {name: cells[i] if i < len(cells) else None for name, i in header.items()}
+def _by_column(cells: Sequence[Any], header: Header) -> dict[str, Any]:
+    return {name: cells[i] if i is not None and i < len(cells) else None for name, i in header.index.items()}
 
 
-def _is_totals(cells: Sequence[Any], header: dict[str, int]) -> bool:
+def _is_totals(cells: Sequence[Any], header: Header) -> bool:
     first = next((c for c in cells if not _empty(c)), None)
-    at_index = cells[header["序号"]] if header["序号"] < len(cells) else None
+    at = header.index["序号"]
+    at_index = cells[at] if at is not None and at < len(cells) else None
     return any(_norm(c) in TOTAL_MARKERS for c in (first, at_index))
 
 
-def _extra_cells(cells: Sequence[Any], header: dict[str, int]) -> str | None:
+def _extra_cells(cells: Sequence[Any], width: int) -> str | None:
     """An xlsx row cannot be short (missing cells are empty), only carry cells beyond the header."""
-    width = len(header)
     extra = [i for i in range(width, len(cells)) if not _empty(cells[i])]
     return f"row has a value beyond the header's {width} columns" if extra else None
 
 
-def _wrong_width(cells: Sequence[Any], header: dict[str, int]) -> str | None:
-    width, used = len(header), len(cells)
+def _wrong_width(cells: Sequence[Any], width: int) -> str | None:
+    used = len(cells)
     while used > width and _empty(cells[used - 1]):
         used -= 1  # trailing empty fields (a stray comma) change nothing
     return None if used == width else f"row has {used} fields; the header has {width}"

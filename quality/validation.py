@@ -95,6 +95,7 @@ def validate_streams(
                 _StreamValidator(con, cfg, ctx, o, attached, Path(str(folder)) if folder else None).run()
         _facts(cfg, outcomes)
         _rosters(outcomes)
+        _source_files(cfg, outcomes)
         return outcomes
     finally:
         con.close()
@@ -441,3 +442,26 @@ def _rosters(outcomes: Sequence[StreamOutcome]) -> None:
                 unexpected_count=len(wrong),
                 observed={"files": len(rows), "files_compared": len(compared), "mismatched": wrong},
             )
+
+
+def _source_files(cfg: QualityConfig, outcomes: Sequence[StreamOutcome]) -> None:
+    """For a file-based source (its manifest lists files): a warning when a file of the stream was
+    refused (the month keeps an older version, or has none: its reports are wrong for what the file
+    changed) and when a landed file has columns the SPEC does not name (read from the connector's
+    outcomes, so the names and reasons only, never a cell)."""
+    for o in outcomes:
+        files = [f for f in o.landing.manifest.get("files") or () if f.get("stream") == o.stream]
+        if not files:
+            continue
+        refused = [{"file": f["file"], "reason": f["reason"]} for f in files if f["outcome"] == "refused"]
+        kept = [f["file"] for f in files if f["outcome"] == "kept"]
+        names = {f["file"] for f in files}
+        unknown = {k: v for k, v in (o.landing.state.get("unknown_columns") or {}).items() if k in names}
+        found = {  # counts of files, not rows: in ``observed``, so no message says "rows failed"
+            "source_files_read": {"files": len(files), "refused": refused, "kept_instead": kept},
+            "unknown_columns": {"files": len(files), "not_read": unknown},
+        }
+        for check, observed in found.items():
+            failed = observed.get("refused") or observed.get("not_read")
+            severity = _severity(cfg, o, check, "warning")
+            o.add_result(check, "source_files", severity, not failed, observed=observed, engine="manifest")

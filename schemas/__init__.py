@@ -122,8 +122,9 @@ TABLE_LEVEL_KINDS = ("roster_totals",)
 LIST_PARAMS = ("columns", "values", "formats", "kinds", "sums", "optional_sums")
 _RELATIVE_BOUND = re.compile(r"^(?:as_of|arrival)(?:[+-][0-9]+d)?$")
 _PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")  # a fragment in a core/*.sql file
-# Checks every table gets without declaring them (their severity can still be configured).
-IMPLICIT_CHECKS = ("columns_match", "volume", "quarantine_share")
+# Checks every table gets without declaring them (their severity can still be configured); the last two
+# only streams of a file-based source (quality/validation.py, `_source_files`).
+IMPLICIT_CHECKS = ("columns_match", "volume", "quarantine_share", "source_files_read", "unknown_columns")
 
 
 class SchemaError(ConfigError):

@@ -216,6 +216,7 @@ def _roster_checks(
         ).fetchall()
     )
     missing = sorted(code for code in PROGRAMMES if not rows.get(code))
+    refused = refused_rosters(con, run_id, month_first)
     con.execute(QUALITY_DDL)
     con.execute("DELETE FROM meta.quality_results WHERE run_id = ? AND source = 'reports'", [run_id])
     for report, codes in ROSTER_REPORTS.items():
@@ -225,18 +226,10 @@ def _roster_checks(
                 "month": f"{month_first:%Y-%m}",
                 "roster_rows": rows.get(code, 0),
             }
-            con.execute(
-                "INSERT INTO meta.quality_results VALUES (?, 'reports', ?, ?, 'roster_arrived', '', NULL, "
-                "'warning', ?, ?, NULL, ?, 'duckdb', now())",
-                [
-                    run_id,
-                    report,
-                    f"{code}_roster_arrived",
-                    code not in missing,
-                    counts[report],
-                    json.dumps(observed, ensure_ascii=False),
-                ],
-            )
+            _expect(con, run_id, report, f"{code}_roster_arrived", code not in missing, counts, observed)
+            files = [file for file, _ in refused.get(code, ())]
+            observed = {**observed, "refused_files": files}
+            _expect(con, run_id, report, f"{code}_roster_files_read", not files, counts, observed)
     for code in missing:
         log.warning(
             "no %s roster of %s has arrived: the reports of that month's rosters are computed without it "
@@ -245,7 +238,81 @@ def _roster_checks(
             f"{month_first:%Y-%m}",
             ", ".join(r for r, codes in ROSTER_REPORTS.items() if code in codes),
         )
-    return roster_notes(month_first, missing, int(params["senior_age"]))
+    for code, files in refused.items():
+        log.warning(
+            "%s of the %s roster files of %s could not be read: the reports of that month's rosters use "
+            "what was read before them as if uncorrected; the exports say so",
+            len(files),
+            code,
+            f"{month_first:%Y-%m}",
+        )
+    notes = roster_notes(month_first, missing, int(params["senior_age"]))
+    for report, lines in refused_notes(month_first, refused, missing).items():
+        notes.setdefault(report, []).extend(lines)
+    return notes
+
+
+def _expect(con, run_id: str, report: str, name: str, ok: bool, counts: Mapping[str, int], observed) -> None:
+    """One report-level warning expectation in ``meta.quality_results`` (the run report lists it)."""
+    con.execute(
+        "INSERT INTO meta.quality_results VALUES (?, 'reports', ?, ?, ?, '', NULL, "
+        "'warning', ?, ?, NULL, ?, 'duckdb', now())",
+        [
+            run_id,
+            report,
+            name,
+            name.partition("_")[2],
+            ok,
+            counts[report],
+            json.dumps(observed, ensure_ascii=False),
+        ],
+    )
+
+
+def refused_rosters(con: duckdb.DuckDBPyConnection, run_id: str, month_first: dt.date) -> dict[str, list]:
+    """The roster files of M the civil connector refused in its newest run up to ``run_id`` (from
+    ``meta.source_files``): {programme code: [(file, reason)]}. Another street's file is not this street's
+    roster and is left out (the gate warns of it)."""
+    if not has_table(con, "meta.source_files"):
+        return {}
+    rows = con.execute(
+        "SELECT stream, file, reason FROM meta.source_files s WHERE outcome = 'refused' "
+        "AND stream IN ('dibao', 'senior') AND regexp_extract(file, '_(20[0-9]{4})_', 1) = ? "
+        "AND coalesce(reason, '') NOT LIKE 'a roster of street %' "
+        "AND run_id = (SELECT max(run_id) FROM meta.source_files t WHERE t.source = s.source AND t.run_id <= ?) "
+        "ORDER BY stream, file",
+        [f"{month_first:%Y%m}", run_id],
+    ).fetchall()
+    out: dict[str, list] = {}
+    for stream, file, reason in rows:
+        out.setdefault(stream, []).append((file, reason or ""))
+    return out
+
+
+def refused_notes(
+    month_first: dt.date, refused: Mapping[str, list], missing: list[str]
+) -> dict[str, list[str]]:
+    """What the readers of M's roster reports must know when a roster file of M was refused: the month is
+    reported from what was read before it (the roster it meant to correct), as if uncorrected."""
+    month = f"{month_first:%Y-%m}"
+    notes: dict[str, list[str]] = {}
+    for report, codes in ROSTER_REPORTS.items():
+        for code in codes:
+            for file, reason in refused.get(code, ()):
+                name = PROGRAMMES[code]
+                used = (
+                    ("本表缺少该名册", "the report has no roster of it")
+                    if code in missing
+                    else (
+                        "本表仍按此前读入的名册核对，该文件的更正未计入，结果可能有误",
+                        "the report uses the version read before it as if uncorrected: rows that file changed may be wrong",
+                    )
+                )
+                notes.setdefault(report, []).append(
+                    f"{month} {name}名册文件 {file} 未能读入：{used[0]} / {file}, a {name} roster file of {month}, "
+                    f"could not be read ({reason}): {used[1]}; ask the bureau for a readable file"
+                )
+    return notes
 
 
 def marts_run(con: duckdb.DuckDBPyConnection) -> tuple[str, dt.datetime] | None:

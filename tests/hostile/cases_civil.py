@@ -399,9 +399,7 @@ def _name_cases() -> list[FileCase]:
     ignored = [
         ("double_extension", XLSX + ".exe"),
         ("exe_then_xlsx", "511403001_202611_低保.exe.xlsx"),
-        ("upper_extension", XLSX.replace(".xlsx", ".XLSX")),
         ("macro_extension", XLSX.replace(".xlsx", ".xlsm")),
-        ("old_excel", XLSX.replace(".xlsx", ".xls")),
         ("trailing_space", XLSX + " "),
         ("trailing_dot", XLSX + "."),
         ("leading_dash", "-" + XLSX),
@@ -425,9 +423,18 @@ def _name_cases() -> list[FileCase]:
         ("unknown_programme", "511403001_202611_残疾.xlsx"),
         ("programme_suffix", "511403001_202611_低保們.xlsx"),
     ]
+    biff = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\0" * 512  # an Excel 97-2003 (OLE2) file's first bytes
     return [
         FileCase(f"name_{k}", put(n, _VALID), quarantined("not a roster file name|control character"))
         for k, n in ignored
+    ] + [
+        # the extension in any case, and an .xls that is a 2007+ workbook, are rosters
+        FileCase("name_upper_extension", put(XLSX.replace(".xlsx", ".XLSX"), _VALID), accepted(landed=2)),
+        FileCase(
+            "name_old_excel_holding_xlsx", put(XLSX.replace(".xlsx", ".xls"), _VALID), accepted(landed=2)
+        ),
+        # a real Excel 97-2003 file cannot be read: refused with what to do, never ignored
+        FileCase("name_old_excel", put(XLSX.replace(".xlsx", ".xls"), biff), quarantined("save it as .xlsx")),
     ]
 
 

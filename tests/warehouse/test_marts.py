@@ -325,8 +325,11 @@ def test_a_month_whose_rosters_have_not_arrived_is_a_warning_and_a_note_not_sile
     )
     assert rows(marts, checks.replace("?", f"'{raw.run_id_for(T)}'")) == [
         ("senior_allowance_gaps", "senior_roster_arrived", "warning", True),
+        ("senior_allowance_gaps", "senior_roster_files_read", "warning", True),
         ("subsidy_after_exit", "dibao_roster_arrived", "warning", True),
+        ("subsidy_after_exit", "dibao_roster_files_read", "warning", True),
         ("subsidy_after_exit", "senior_roster_arrived", "warning", True),
+        ("subsidy_after_exit", "senior_roster_files_read", "warning", True),
     ]
     assert report_notes(marts.con, raw.run_id_for(T)) == {}
     try:
@@ -340,8 +343,11 @@ def test_a_month_whose_rosters_have_not_arrived_is_a_warning_and_a_note_not_sile
         assert rows(marts, "SELECT count(*) FROM marts.subsidy_after_exit") == [(0,)]
         assert rows(marts, checks.replace("?", f"'{run}'")) == [
             ("senior_allowance_gaps", "senior_roster_arrived", "warning", False),
+            ("senior_allowance_gaps", "senior_roster_files_read", "warning", True),
             ("subsidy_after_exit", "dibao_roster_arrived", "warning", False),
+            ("subsidy_after_exit", "dibao_roster_files_read", "warning", True),
             ("subsidy_after_exit", "senior_roster_arrived", "warning", False),
+            ("subsidy_after_exit", "senior_roster_files_read", "warning", True),
         ]
         notes = report_notes(marts.con, run)
         assert sorted(notes) == ["senior_allowance_gaps", "subsidy_after_exit"]
@@ -352,6 +358,55 @@ def test_a_month_whose_rosters_have_not_arrived_is_a_warning_and_a_note_not_sile
         ]
     finally:
         build_marts(marts.con, T, raw.run_id_for(T))
+
+
+def test_a_refused_roster_file_of_the_month_is_a_warning_and_a_note_on_its_reports(marts):
+    """A 高龄补贴 correction of M the connector refused (an Excel 97-2003 file): the month's reports use the
+    roster read before it, and say so on both reports that read it, with a failing warning expectation."""
+    run = raw.run_id_for(T)
+    bad = "511403001_202611_高龄补贴_更正.xls"
+    marts.con.execute(raw.META_DDL)
+    marts.con.execute(
+        "INSERT INTO meta.source_files VALUES (?, 'civil', 'senior', ?, 'refused', ?, 0, now()), "
+        "(?, 'civil', 'dibao', '511403002_202611_低保.xlsx', 'refused', 'a roster of street 511403002', 0, now())",
+        [
+            run,
+            bad,
+            "an Excel 97-2003 workbook (.xls, BIFF format), which cannot be read: save it as .xlsx",
+            run,
+        ],
+    )
+    try:
+        build_marts(marts.con, T, run)
+        failing = rows(
+            marts,
+            f"SELECT stream, expectation FROM meta.quality_results WHERE run_id = '{run}' "
+            "AND source = 'reports' AND NOT success ORDER BY ALL",
+        )
+        assert failing == [
+            ("senior_allowance_gaps", "senior_roster_files_read"),
+            ("subsidy_after_exit", "senior_roster_files_read"),
+        ], "another street's file is not this street's roster"
+        notes = report_notes(marts.con, run)
+        for report in ("senior_allowance_gaps", "subsidy_after_exit"):
+            (note,) = notes[report]
+            assert note.startswith(f"2026-11 高龄补贴名册文件 {bad} 未能读入：本表仍按此前读入的名册核对")
+            assert "as if uncorrected" in note and "save it as .xlsx" in note
+        december = as_of(dt.date(2026, 12, 7))
+        later = raw.run_id_for(december)
+        marts.con.execute(
+            "INSERT INTO meta.source_files VALUES (?, 'civil', 'senior', ?, 'refused', 'not a zip', 0, now())",
+            [later, "511403001_202612_高龄补贴.xlsx"],
+        )
+        build_marts(marts.con, december, later)
+        arrived, refused = report_notes(marts.con, later)["senior_allowance_gaps"]
+        assert arrived.startswith("2026-12 高龄补贴名册尚未收到（或未能读入）")
+        assert refused.startswith(
+            "2026-12 高龄补贴名册文件 511403001_202612_高龄补贴.xlsx 未能读入：本表缺少该名册"
+        )
+    finally:
+        marts.con.execute("DELETE FROM meta.source_files")
+        build_marts(marts.con, T, run)
 
 
 def test_subsidy_after_exit_lists_rows_of_people_gone_before_the_month(marts):

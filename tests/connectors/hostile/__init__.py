@@ -252,12 +252,14 @@ def _subtotal_mid_file() -> bytes:
 
 _BIG_CSV = senior_csv([senior_row(i) for i in range(1, 400)])
 _VALID = dibao_xlsx([dibao_row(1), dibao_row(2)])
+_BIFF = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\0" * 512  # the OLE2 header of an Excel 97-2003 file
 
 CORPUS: tuple[Hostile, ...] = (
     Hostile("truncated_xlsx", roster_name(), _write(_VALID[: len(_VALID) // 2]), "not a valid .xlsx"),
-    Hostile(
-        "not_a_zip", roster_name(), _write(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\0" * 512), "not a zip"
-    ),
+    Hostile("not_a_zip", roster_name(), _write(b"%PDF-1.4\n" + b"\0" * 512), "not a zip"),
+    Hostile("biff_named_xlsx", roster_name(), _write(_BIFF), "Excel 97-2003 workbook"),
+    Hostile("biff_xls", roster_name(ext="xls"), _write(_BIFF), "save it as .xlsx"),
+    Hostile("text_named_xls", roster_name(ext="XLS"), _write(b"a,b\r\n"), "save it as .xlsx"),
     Hostile("zip_bomb", roster_name(), _zip_bomb, "zip bomb"),
     Hostile("xml_bomb", roster_name(), _xml_bomb, "XML bomb"),
     Hostile(
@@ -330,6 +332,7 @@ CORPUS: tuple[Hostile, ...] = (
         "unexpected_column",
         roster_name(),
         _write(dibao_xlsx([dibao_row(1)], header=[*DIBAO_HEADER[:-1], "备注"])),
-        "unexpected column 备注",
+        "missing column 所属社区; unexpected column 备注",
+        where="all",
     ),
 )
