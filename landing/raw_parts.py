@@ -341,6 +341,18 @@ def rebase(con: duckdb.DuckDBPyConnection, root: Path) -> int:
     return moved
 
 
+def views_elsewhere(con: duckdb.DuckDBPyConnection, root: Path) -> list[str]:
+    """The relations whose view reads parts outside ``root`` or whose rows are still absolute (a warehouse
+    copied, moved or restored, or written by an earlier version): what `rebase` would change."""
+    if not has_table(con, "meta.raw_parts"):
+        return []
+    root = Path(root).absolute()
+    relations = con.execute(
+        "SELECT relation, bool_or(file LIKE '/%') FROM meta.raw_parts GROUP BY 1 ORDER BY 1"
+    ).fetchall()
+    return [r for r, legacy in relations if legacy or not _view_reads(con, r, root)]
+
+
 def _relativise(con: duckdb.DuckDBPyConnection, root: Path) -> int:
     """The absolute rows of ``meta.raw_parts`` made relative to ``root`` (see `rebase`); how many."""
     con.execute(DDL)

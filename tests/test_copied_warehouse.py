@@ -41,6 +41,14 @@ def test_a_copied_run_folder_prunes_its_own_parts_and_both_still_sync(config, tm
 
     assert main(["sql", "--config", str(copied), "SELECT DISTINCT file FROM meta.raw_parts"]) == 0
     assert str(original) not in capsys.readouterr().out
+    away = original.with_name("away")
+    original.rename(away)  # the copy's views read the copy's files, not the original's
+    try:
+        for view in ("raw.iot__events", "core.device_events"):
+            assert main(["sql", "--config", str(copied), f"SELECT count(*) AS n FROM {view}"]) == 0
+            assert str(sum(n for _, n in events)) in capsys.readouterr().out or view != "raw.iot__events"
+    finally:
+        away.rename(original)
     _with(copied, retention={"days": 1})
     removed = prune(load_settings(copied, os.environ), apply=True)["removed"]
     assert removed["raw_device_events"] > 0

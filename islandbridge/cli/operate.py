@@ -395,10 +395,13 @@ def _sql(args) -> int:
     away (`islandbridge.storage.connect_sandboxed`): the operator sees tables and views, nothing else.
 
     The whole warehouse, ``raw`` and the identity map included: an operator's tool on the machine that
-    runs the pipeline, not the analysts' (they use ``shell`` on the snapshot)."""
+    runs the pipeline, not the analysts' (they use ``shell`` on the snapshot). A warehouse copied, moved or
+    restored elsewhere first gets its views over Parquet pointed at its own files (`pipeline.repoint`: the
+    one case it is opened for writing)."""
     settings = settings_of(args, with_sources=False)
     if not settings.warehouse_path.is_file():
         raise ConfigError(f"no warehouse at {settings.warehouse_path}; run a sync first")
+    pipeline.repoint(settings)  # a copied or restored warehouse's views still read the original's files
     try:
         con = storage.connect_sandboxed(
             str(settings.warehouse_path),
