@@ -139,3 +139,16 @@ def test_a_deleted_part_gives_a_clear_error_not_a_duckdb_one(tmp_path):
         parts.publish(w.con, staged)
     assert isinstance(caught.value, MissingPartError)
     w.close()
+
+
+def test_a_slice_whose_part_is_lost_can_still_be_dropped_by_retention(tmp_path):
+    """What the missing-part message offers: dropping the run's slice leaves a view over the parts left."""
+    w, (r1, r2) = _two_runs(tmp_path)
+    w.close()
+    (gone,) = [p for p in (tmp_path / "raw").rglob("*.parquet") if r1 in str(p)]
+    gone.unlink()
+    with raw.connect(str(tmp_path / "wh.duckdb")) as con:
+        listed = raw_parts.listed_files(con, "raw.iot__events")
+        raw_parts.drop_runs(con, "raw.iot__events", "run_id = $run", {"run": r1}, apply=True)
+        assert raw_parts.remove_unlisted(con, "raw.iot__events", listed) == 1
+        assert _table(con, EVENTS) == [("e1", r2)]
