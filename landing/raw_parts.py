@@ -44,7 +44,7 @@ import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
-from islandbridge.errors import TerminalError
+from islandbridge.errors import TerminalError, count
 from islandbridge.storage import has_table, transaction
 
 DDL = """
@@ -420,7 +420,7 @@ def _inside(root: Path | None, file: str) -> Path | None:
 def _missing_message(root: Path | None, files: list[str], how: str, relation: str = "meta.raw_parts") -> str:
     shown = ", ".join(files[:3]) + (f" and {len(files) - 3} more" if len(files) > 3 else "")
     return (
-        f"{len(files)} raw part{'s' if len(files) != 1 else ''} of {relation} {how} {root}: {shown}. "
+        f"{count(len(files), 'raw part')} of {relation} {how} {root}: {shown}. "
         "The warehouse was copied, moved or restored without its raw/ folder, or the files were deleted. "
         "Copy or restore the warehouse file together with the raw/ and events/ folders beside it "
         "(docs/operations.md, 'Backup, restore and move'); a run whose parts are lost for good can be dropped "
