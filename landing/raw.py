@@ -33,6 +33,7 @@ from islandbridge import storage
 from islandbridge.config import DuckDBResources, Settings
 from islandbridge.connectors.base import kind_class
 from islandbridge.errors import TerminalError, count
+from islandbridge.landing import raw_parts
 from islandbridge.landing.raw_parts import RawParts
 from islandbridge.landing.zone import COUNT_FIELDS, DELETED, MANIFEST, QUARANTINE, RECORD_KEY, open_root
 from islandbridge.privacy import rowseal
@@ -94,11 +95,18 @@ def connect(
     path: str, read_only: bool = False, resources: DuckDBResources | None = None
 ) -> duckdb.DuckDBPyConnection:
     """The warehouse, with the landing's run-accounting tables created (and upgraded) on a write connection;
-    bounded by ``resources`` (``settings.duckdb``), see `storage.connect`."""
+    bounded by ``resources`` (``settings.duckdb``), see `storage.connect`. A write connection also takes
+    the paths of the event logs' raw parts to this warehouse's folder (`raw_parts.rebase`): a copied,
+    moved or restored warehouse reads its own parts, never the original's."""
     con = storage.connect(path, read_only=read_only, resources=resources)
     if not read_only:
-        con.execute(META_DDL)
-        rowseal.number_legacy_rows(con)
+        try:
+            con.execute(META_DDL)
+            rowseal.number_legacy_rows(con)
+            raw_parts.rebase(con, Path(path).absolute().parent / raw_parts.ROOT_NAME)
+        except BaseException:
+            con.close()
+            raise
     return con
 
 

@@ -10,6 +10,14 @@ hard-links the run's landed parts (a copy where linking is impossible) into the 
 and ``raw.{source}__{stream}`` becomes a view over the parts listed in ``meta.raw_parts``. The view has the
 columns a raw table would have (text columns, ``_record_key``, ``_run_id``), so readers do not change.
 
+``meta.raw_parts.file`` is relative to ``root`` (the ``raw`` folder beside the warehouse file), so a copied,
+moved or restored warehouse folder reads and deletes its own parts, never the original's: every reader
+resolves it against the root of the warehouse it has open (`warehouse_root`), and nothing outside that
+root is ever deleted. Only the view holds absolute paths (DuckDB resolves a relative one against the
+process's working folder); `rebase`, run by every write connection, re-creates a view that still reads
+another folder. Warehouses written before kept absolute paths: `rebase` makes those relative (a path under
+another root is taken under this one when its part is there, else `MissingPartError` names it).
+
 Atomicity, as for the device-event day files: the parts are linked under a temporary folder and renamed
 to a *content-addressed* one (``digest``: the SHA-256 of the parts' bytes) before the load's
 transaction; nothing refers to it yet. The transaction replaces the run's rows of ``meta.raw_parts`` and
@@ -36,7 +44,8 @@ import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
-from islandbridge.storage import has_table
+from islandbridge.errors import TerminalError, count
+from islandbridge.storage import has_table, transaction
 
 DDL = """
 CREATE SCHEMA IF NOT EXISTS raw;
@@ -47,6 +56,13 @@ CREATE TABLE IF NOT EXISTS meta.raw_parts (
 );
 """
 RUN_FOLDER = "_run_id={run_id}"
+ROOT_NAME = "raw"  # the parts' root: this folder beside the warehouse file
+
+
+class MissingPartError(TerminalError):
+    """A part listed in ``meta.raw_parts`` is not under the warehouse's ``raw`` folder.
+
+    Terminal: the file was deleted or the warehouse copied without it; restore it, retrying cannot help."""
 
 
 @dataclass(frozen=True)
@@ -54,7 +70,7 @@ class StagedParts:
     """A run's parts, linked under their content-addressed folder, not yet listed anywhere."""
 
     run_id: str
-    files: tuple[tuple[str, int], ...]  # (absolute path, rows)
+    files: tuple[tuple[str, int], ...]  # (path relative to the root, rows)
     columns: tuple[str, ...]
 
 
@@ -63,7 +79,8 @@ class RawParts:
 
     def __init__(self, root: Path, source: str, stream: str) -> None:
         self.relation = f"raw.{source}__{stream}"
-        self.folder = Path(root).absolute() / f"{source}__{stream}"
+        self.root = Path(root).absolute()
+        self.folder = self.root / f"{source}__{stream}"
 
     def stage(self, fs: pafs.FileSystem, landed: str, run_id: str, columns: list[str]) -> StagedParts:
         """Before the transaction: bring the landed parts under ``landed`` (on ``fs``) into the folder."""
@@ -86,13 +103,17 @@ class RawParts:
         except BaseException:
             shutil.rmtree(temp, ignore_errors=True)
             raise
-        files = tuple((str(final / n), pq.ParquetFile(final / n).metadata.num_rows) for n in names)
+        files = tuple(
+            ((final / n).relative_to(self.root).as_posix(), pq.ParquetFile(final / n).metadata.num_rows)
+            for n in names
+        )
         return StagedParts(run_id, files, tuple(columns))
 
     def publish(self, con: duckdb.DuckDBPyConnection, staged: StagedParts) -> None:
         """Inside the load's transaction: list the staged parts as the run's slice, re-create the view."""
+        _relativise(con, self.root)
         self._list(con, staged)
-        refresh_view(con, self.relation)
+        refresh_view(con, self.relation, self.root)
 
     def _list(self, con: duckdb.DuckDBPyConnection, staged: StagedParts) -> None:
         con.execute(DDL)
@@ -112,7 +133,7 @@ class RawParts:
             [self.relation, run_id],
         ).fetchall()
         columns = [c for c in (listed[0][1] if listed else _columns(con, self.relation)) if c != "_run_id"]
-        like = pq.read_schema(listed[0][0]) if listed and listed[0][0] else pa.schema([])
+        like = pq.read_schema(self.root / listed[0][0]) if listed and listed[0][0] else pa.schema([])
         arrays = []
         for c in columns:
             kind = like.field(c).type if c in like.names else pa.string()
@@ -126,9 +147,10 @@ class RawParts:
 
     def append(self, con: duckdb.DuckDBPyConnection, staged: StagedParts) -> None:
         """Inside the transaction: list the staged parts *in addition* to the run's slice, re-create the view."""
+        _relativise(con, self.root)
         rows = [[self.relation, staged.run_id, f, n, list(staged.columns)] for f, n in staged.files]
         con.executemany("INSERT INTO meta.raw_parts VALUES (?, ?, ?, ?, ?)", rows)
-        refresh_view(con, self.relation)
+        refresh_view(con, self.relation, self.root)
 
     def adopt(self, con: duckdb.DuckDBPyConnection, skip_run: str) -> None:
         """Inside the transaction: a legacy table's run slices (but ``skip_run``'s) become parts, then the
@@ -166,7 +188,10 @@ class RawParts:
         if not self.folder.is_dir():
             return 0
         # Resolved on both sides: one folder reached by two spellings (a symlink, a relative path) is one.
-        live = {Path(f).parent.resolve() for (f,) in _listed(con, self.relation)}
+        listed = [f for (f,) in _listed(con, self.relation)]
+        if any(_inside(self.root, f) is None for f in listed):  # another warehouse's rows: `rebase` first
+            return 0
+        live = {(self.root / f).parent.resolve() for f in listed}
         removed = 0
         for run_folder in sorted(p for p in self.folder.iterdir() if p.is_dir()):
             if run_folder.name.startswith(".tmp-"):  # a legacy table's slice being written when killed
@@ -194,8 +219,16 @@ def is_parts(con: duckdb.DuckDBPyConnection, relation: str) -> bool:
 
 def parts_root(con: duckdb.DuckDBPyConnection, relation: str) -> Path | None:
     """The ``root`` the listed parts of ``relation`` live under (``None`` when no part is listed)."""
-    files = _listed(con, relation)
-    return Path(files[0][0]).parents[3] if files else None
+    return warehouse_root(con) if _listed(con, relation) else None
+
+
+def warehouse_root(con: duckdb.DuckDBPyConnection) -> Path | None:
+    """The parts' root of the warehouse ``con`` uses (its default database): the ``raw`` folder beside its
+    file; ``None`` for an in-memory database (its paths are taken as they are)."""
+    row = con.execute(
+        "SELECT path FROM duckdb_databases() WHERE database_name = current_database()"
+    ).fetchall()
+    return Path(row[0][0]).absolute().parent / ROOT_NAME if row and row[0][0] else None
 
 
 def slice_sql(con: duckdb.DuckDBPyConnection, relation: str, runs: list[str]) -> str:
@@ -207,14 +240,18 @@ def slice_sql(con: duckdb.DuckDBPyConnection, relation: str, runs: list[str]) ->
 
 
 def _slice_files(con: duckdb.DuckDBPyConnection, relation: str, runs: list[str]) -> list[str]:
-    return [
-        f
-        for (f,) in con.execute(
-            "SELECT file FROM meta.raw_parts WHERE relation = ? AND list_contains(?, run_id) AND file <> '' "
-            "ORDER BY run_id, file",
-            [relation, runs],
-        ).fetchall()
-    ]
+    return _on_disk(
+        con,
+        relation,
+        [
+            f
+            for (f,) in con.execute(
+                "SELECT file FROM meta.raw_parts WHERE relation = ? AND list_contains(?, run_id) AND file <> '' "
+                "ORDER BY run_id, file",
+                [relation, runs],
+            ).fetchall()
+        ],
+    )
 
 
 def slice_rows_sql(con: duckdb.DuckDBPyConnection, relation: str, runs: list[str]) -> str:
@@ -259,27 +296,136 @@ def drop_runs(con: duckdb.DuckDBPyConnection, relation: str, where: str, params:
 
 
 def remove_unlisted(con: duckdb.DuckDBPyConnection, relation: str, listed_before: set[str]) -> int:
-    """After a commit: delete the parts that were listed before and are not any more."""
+    """After a commit: delete the parts that were listed before and are not any more — only those under
+    this warehouse's root (a path elsewhere is another warehouse's file: left alone)."""
+    root = warehouse_root(con)
     now = {f for (f,) in _listed(con, relation)}
     gone = sorted(listed_before - now)
     for file in gone:
-        Path(file).unlink(missing_ok=True)
-        folder = Path(file).parent
-        for empty in (folder, folder.parent):
+        path = _inside(root, file)
+        if path is None:
+            continue
+        path.unlink(missing_ok=True)
+        for empty in (path.parent, path.parent.parent):
             if empty.is_dir() and not any(empty.iterdir()):
                 empty.rmdir()
     return len(gone)
 
 
 def listed_files(con: duckdb.DuckDBPyConnection, relation: str) -> set[str]:
-    """The parts listed for ``relation`` now (absolute paths)."""
+    """The parts listed for ``relation`` now (as stored: relative to the root)."""
     return {f for (f,) in _listed(con, relation)}
 
 
-def refresh_view(con: duckdb.DuckDBPyConnection, relation: str) -> None:
-    """(Re-)create ``relation`` as the view over every listed part."""
-    files = [f for (f,) in _listed(con, relation)]
+def refresh_view(con: duckdb.DuckDBPyConnection, relation: str, root: Path | None = None) -> None:
+    """(Re-)create ``relation`` as the view over every listed part, resolved under ``root`` (default: the
+    warehouse's, `warehouse_root`). Raises `MissingPartError` when a listed part is not there."""
+    files = _on_disk(con, relation, [f for (f,) in _listed(con, relation)], root)
     con.execute(f"CREATE OR REPLACE VIEW {relation} AS {_select(_columns(con, relation), files)}")
+
+
+def rebase(con: duckdb.DuckDBPyConnection, root: Path) -> int:
+    """At a write connection: make the absolute paths of ``meta.raw_parts`` (written by earlier versions)
+    relative to ``root`` and re-create each view that reads parts outside ``root`` (a copied, moved or
+    restored warehouse), in one transaction. Returns how many paths changed. A path under another root is
+    taken as the same tail under ``root`` when that part is there; otherwise `MissingPartError` names it."""
+    if not has_table(con, "meta.raw_parts"):
+        return 0
+    root = Path(root).absolute()
+    with transaction(con):
+        moved = _relativise(con, root)
+        relations = con.execute("SELECT DISTINCT relation FROM meta.raw_parts ORDER BY 1").fetchall()
+        for (relation,) in relations:
+            if not _view_reads(con, relation, root):
+                refresh_view(con, relation, root)
+    return moved
+
+
+def views_elsewhere(con: duckdb.DuckDBPyConnection, root: Path) -> list[str]:
+    """The relations whose view reads parts outside ``root`` or whose rows are still absolute (a warehouse
+    copied, moved or restored, or written by an earlier version): what `rebase` would change."""
+    if not has_table(con, "meta.raw_parts"):
+        return []
+    root = Path(root).absolute()
+    relations = con.execute(
+        "SELECT relation, bool_or(file LIKE '/%') FROM meta.raw_parts GROUP BY 1 ORDER BY 1"
+    ).fetchall()
+    return [r for r, legacy in relations if legacy or not _view_reads(con, r, root)]
+
+
+def _relativise(con: duckdb.DuckDBPyConnection, root: Path) -> int:
+    """The absolute rows of ``meta.raw_parts`` made relative to ``root`` (see `rebase`); how many."""
+    con.execute(DDL)
+    absolute = [
+        f for (f,) in con.execute("SELECT DISTINCT file FROM meta.raw_parts WHERE file LIKE '/%'").fetchall()
+    ]
+    moved = {f: _relative(root, f) for f in absolute}
+    lost = sorted(f for f, tail in moved.items() if tail is None)
+    if lost:
+        tails = [Path(*Path(f).parts[-4:]).as_posix() for f in lost]
+        raise MissingPartError(_missing_message(root, tails, "is not under"))
+    if moved:
+        con.executemany(
+            "UPDATE meta.raw_parts SET file = ? WHERE file = ?", [[r, f] for f, r in moved.items()]
+        )
+    return len(moved)
+
+
+def _relative(root: Path, file: str) -> str | None:
+    """``file`` (absolute) relative to ``root``: its place under ``root`` (any spelling of it), else its
+    ``{source}__{stream}/_run_id=…/{digest}/part`` tail when that part is under ``root``, else ``None``."""
+    path = Path(file)
+    for base, candidate in ((root, path), (root.resolve(), path), (root.resolve(), path.resolve())):
+        if candidate.is_relative_to(base):
+            return candidate.relative_to(base).as_posix()
+    tail = Path(*path.parts[-4:])
+    return tail.as_posix() if len(path.parts) > 4 and (root / tail).is_file() else None
+
+
+def _view_reads(con: duckdb.DuckDBPyConnection, relation: str, root: Path) -> bool:
+    """Whether ``relation`` (a view) reads its parts under ``root``; a table is left as it is."""
+    schema, name = relation.split(".", 1)
+    view = con.execute(
+        "SELECT sql FROM duckdb_views() WHERE database_name = current_database() AND schema_name = ? "
+        "AND view_name = ?",
+        [schema, name],
+    ).fetchall()
+    if not view:
+        return _is_table(con, relation)
+    first = _listed(con, relation)
+    return not first or "'" + str(root / first[0][0]).replace("'", "''") + "'" in view[0][0]
+
+
+def _on_disk(
+    con: duckdb.DuckDBPyConnection, relation: str, files: list[str], root: Path | None = None
+) -> list[str]:
+    """``files`` (as listed) as absolute paths under ``root`` (default `warehouse_root`); `MissingPartError`
+    when one is not there (a view or a read over it would fail with a bare DuckDB error)."""
+    root = root or warehouse_root(con)
+    paths = [str(root / f) if root else f for f in files]
+    missing = [f for f, p in zip(files, paths, strict=True) if not Path(p).is_file()]
+    if missing:
+        raise MissingPartError(_missing_message(root, missing, "is missing from", relation))
+    return paths
+
+
+def _inside(root: Path | None, file: str) -> Path | None:
+    """``file`` (as listed) under ``root``, or ``None`` when it lies outside it (never to be deleted)."""
+    path = root / file if root else Path(file)
+    if root is not None and not path.resolve().is_relative_to(root.resolve()):
+        return None
+    return path
+
+
+def _missing_message(root: Path | None, files: list[str], how: str, relation: str = "meta.raw_parts") -> str:
+    shown = ", ".join(files[:3]) + (f" and {len(files) - 3} more" if len(files) > 3 else "")
+    return (
+        f"{count(len(files), 'raw part')} of {relation} {how} {root}: {shown}. "
+        "The warehouse was copied, moved or restored without its raw/ folder, or the files were deleted. "
+        "Copy or restore the warehouse file together with the raw/ and events/ folders beside it "
+        "(docs/operations.md, 'Backup, restore and move'); a run whose parts are lost for good can be dropped "
+        "with 'islandbridge prune --apply' once retention reaches it."
+    )
 
 
 def _listed(con, relation: str) -> list[tuple[str]]:

@@ -29,6 +29,7 @@ import json
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 
 import pyarrow as pa
 
@@ -127,8 +128,21 @@ def record_stop(settings: Settings, gate: GateResult, as_of: dt.datetime, at: dt
         con.execute(STOPS_DDL)
         con.execute(
             "INSERT OR REPLACE INTO meta.gate_stops VALUES (?, ?, ?, ?, ?)",
-            [gate.run_id, as_of, at, [r.name for r in gate.critical_failures], str(gate.report_path)],
+            [
+                gate.run_id,
+                as_of,
+                at,
+                [r.name for r in gate.critical_failures],
+                _beside(settings, gate.report_path),
+            ],
         )
+
+
+def _beside(settings: Settings, report: Path | None) -> str:
+    """``report`` relative to the warehouse's folder when it lies in it (the default), so a copied, moved or
+    restored warehouse names its own; `islandbridge runs` joins it to the folder it opened."""
+    home = settings.warehouse_path.parent
+    return report.relative_to(home).as_posix() if report and report.is_relative_to(home) else str(report)
 
 
 def gate_message(gate: GateResult) -> str:

@@ -379,6 +379,28 @@ class EventStore:
             self._view(con)
         return int(days), int(rows)
 
+    def view_elsewhere(self, con) -> bool:
+        """Whether ``core.device_events`` reads day files outside ``root``: the warehouse was copied, moved or
+        restored, and its view (absolute paths: DuckDB takes a relative one from the working folder) still
+        names the original's files. The file table itself lists paths relative to ``root``."""
+        if not existing_columns(con, "core.device_event_files"):
+            return False
+        first = con.execute("SELECT file FROM core.device_event_files ORDER BY day, file LIMIT 1").fetchall()
+        view = con.execute(
+            "SELECT sql FROM duckdb_views() WHERE database_name = current_database() AND schema_name = 'core' "
+            "AND view_name = 'device_events'"
+        ).fetchall()
+        return bool(first) and (not view or "'" + _quoted(self.root / first[0][0]) + "'" not in view[0][0])
+
+    def rebase(self, con) -> bool:
+        """Re-create the view over the files under ``root`` when it reads another folder (`view_elsewhere`);
+        whether it did. Raises `EventFilesError` when a listed file is not under ``root``."""
+        if not self.view_elsewhere(con):
+            return False
+        self._check_live_files(con)
+        self._view(con)
+        return True
+
     def _view(self, con) -> None:
         """Re-create ``core.device_events`` over the files listed in ``core.device_event_files``."""
         files = [

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import getpass
 import sys
+from pathlib import Path
 
 import duckdb
 
@@ -233,7 +234,7 @@ def _runs(args) -> int:
     settings = settings_of(args, with_sources=False)
     with raw.open_warehouse(settings, read_only=True) as con:
         rows = con.execute("SELECT run_id, as_of, status, finished_at FROM meta.runs").fetchall()
-        stops = _gate_stops(con)
+        stops = _gate_stops(con, settings.warehouse_path.parent)
         known = {r[0] for r in rows}
         rows += [(run, as_of, STOPPED, at) for run, (as_of, at, _) in stops.items() if run not in known]
         rows = sorted(rows, key=lambda r: r[1], reverse=True)[: args.limit]
@@ -265,9 +266,9 @@ def _stop_order(status: str, finished: object, stopped: object) -> str:
     return " (before this load)" if stopped < finished else " (a re-run; the load above stands)"
 
 
-def _gate_stops(con) -> dict[str, tuple]:
+def _gate_stops(con, home: Path) -> dict[str, tuple]:
     """Per run the quality gate stopped (``meta.gate_stops``): its as-of, when, and a line naming its
-    failed checks and its report."""
+    failed checks and its report (stored relative to the warehouse's folder ``home``; absolute before)."""
     if not storage.has_table(con, "meta.gate_stops"):
         return {}
     found = con.execute("SELECT run_id, as_of, stopped_at, failed_checks, report FROM meta.gate_stops")
@@ -275,7 +276,7 @@ def _gate_stops(con) -> dict[str, tuple]:
         run_id: (
             as_of,
             at,
-            f"stopped by the quality gate at {local_time(at, 'seconds')}: {', '.join(checks)}; report {report}",
+            f"stopped by the quality gate at {local_time(at, 'seconds')}: {', '.join(checks)}; report {home / report}",
         )
         for run_id, as_of, at, checks, report in found.fetchall()
     }
@@ -395,10 +396,13 @@ def _sql(args) -> int:
     away (`islandbridge.storage.connect_sandboxed`): the operator sees tables and views, nothing else.
 
     The whole warehouse, ``raw`` and the identity map included: an operator's tool on the machine that
-    runs the pipeline, not the analysts' (they use ``shell`` on the snapshot)."""
+    runs the pipeline, not the analysts' (they use ``shell`` on the snapshot). A warehouse copied, moved or
+    restored elsewhere first gets its views over Parquet pointed at its own files (`pipeline.repoint`: the
+    one case it is opened for writing)."""
     settings = settings_of(args, with_sources=False)
     if not settings.warehouse_path.is_file():
         raise ConfigError(f"no warehouse at {settings.warehouse_path}; run a sync first")
+    pipeline.repoint(settings)  # a copied or restored warehouse's views still read the original's files
     try:
         con = storage.connect_sandboxed(
             str(settings.warehouse_path),

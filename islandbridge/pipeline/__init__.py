@@ -46,6 +46,7 @@ from islandbridge.pipeline.steps import (
     publish,
     raw_parts_dir,
     reconcile,
+    repoint,
     validate,
 )
 
@@ -67,6 +68,7 @@ __all__ = [
     "raw_parts_dir",
     "reconcile",
     "replay",
+    "repoint",
     "settings_of_environment",
     "sync",
     "validate",

@@ -25,7 +25,7 @@ from islandbridge.delivery.snapshot import current_run, publish_snapshot
 from islandbridge.errors import count, one_line
 from islandbridge.identity.reconcile import reconcile as run_reconcile
 from islandbridge.identity.review import COMMAND as REVIEW_COMMAND
-from islandbridge.landing import raw
+from islandbridge.landing import raw, raw_parts
 from islandbridge.landing.zone import COUNT_FIELDS, LandingWriter, open_root, remove_abandoned
 from islandbridge.logs import progress, timed
 from islandbridge.pipeline import notices
@@ -38,6 +38,7 @@ from islandbridge.quality import QualityGateError, validate_run
 from islandbridge.quality.config import QualityConfig
 from islandbridge.quality.gate import record_stop
 from islandbridge.warehouse.core import build_core, require_identities_of
+from islandbridge.warehouse.device_events import EventStore
 from islandbridge.warehouse.marts import build_marts, require_marts_of
 from islandbridge.warehouse.retention import check_window
 
@@ -233,6 +234,23 @@ def raw_parts_dir(settings: Settings):
     return settings.warehouse_path.parent / "raw"
 
 
+def repoint(settings: Settings) -> bool:
+    """Point the warehouse's views over Parquet (``raw.<iot>__events``, ``core.device_events``) at the files
+    beside it when it was copied, moved or restored and they still name the original's; whether they were.
+    Only then is the warehouse opened for writing (a write connection rebases the raw parts,
+    `raw_parts.rebase`). Raises `MissingPartError` or `EventFilesError` naming a file that is not there."""
+    if not settings.warehouse_path.is_file():
+        return False
+    store = EventStore(events_dir(settings))
+    with raw.open_warehouse(settings, read_only=True) as con:
+        if not raw_parts.views_elsewhere(con, raw_parts_dir(settings)) and not store.view_elsewhere(con):
+            return False
+    with raw.open_warehouse(settings) as con:
+        store.rebase(con)
+    log.info("the warehouse's views over Parquet now read the files beside %s", settings.warehouse_path)
+    return True
+
+
 def build(settings: Settings, as_of: dt.datetime, *, full: bool = False) -> dict[str, Any]:
     """Refresh the core model and the department marts for ``as_of``; returns row counts.
 
@@ -280,6 +298,7 @@ def publish(
     days when the caller has read them (`later_days`), else they are read here."""
     run_id = raw.run_id_for(as_of)
     _require_marts_of(settings, run_id)
+    repoint(settings)  # a snapshot copies the events its view reads: those beside this warehouse
     pruned = prune(settings, apply=True, clock=clock) if settings.retention.after_each_run else None
     with timed("publish", "snapshot and run report", log):
         snapshot = publish_snapshot(

@@ -11,6 +11,7 @@ import re
 import shutil
 from pathlib import Path
 
+import duckdb
 import pytest
 
 from islandbridge.delivery.run_report import write_run_report
@@ -425,6 +426,12 @@ def test_a_run_the_gate_stopped_is_listed_by_runs_and_a_fixed_rerun_loads(
     listed = capsys.readouterr().out
     assert f"{RUN}  as of 2026-11-21 00:00:00+08:00  stopped: quality gate  at" in listed
     assert "registry.t_jm.columns_match; report " + str(caught.value.result.report_path) in listed
+    with duckdb.connect(str(ws.settings.warehouse_path), read_only=True) as con:  # a copy names its own
+        ((report,),) = con.execute("SELECT report FROM meta.gate_stops").fetchall()
+    assert (
+        report.startswith("reports/")
+        and ws.settings.warehouse_path.parent / report == caught.value.result.report_path
+    )
     assert "阿明" not in listed
 
     ws.extract(DAY, ["registry"])  # fixed at the source: extracted again, it passes and loads

@@ -1,0 +1,62 @@
+"""A synced run folder copied elsewhere (``cp -a``, a restored backup, a move) is a warehouse of its own: it
+reads and prunes its own raw parts, and the original stays whole (QA: the copy's prune deleted the
+original's oldest parts, and the original's next query and sync failed)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+import pytest
+
+from islandbridge.cli import main
+from islandbridge.config import parse_as_of
+from islandbridge.pipeline import load_settings, prune, sync
+from tests.helpers import warehouse
+from tests.test_retention import _with
+
+DAYS = ("2026-11-17", "2026-11-18", "2026-11-19")
+FIRST_RUN = "ib_20261117T160000Z"
+
+
+def _parts(folder) -> list[str]:
+    return sorted(p.relative_to(folder).as_posix() for p in (folder / "warehouse" / "raw").rglob("*.parquet"))
+
+
+def _events(config) -> list[tuple]:
+    with warehouse(config) as con:
+        return con.execute("SELECT _run_id, count(*) FROM raw.iot__events GROUP BY 1 ORDER BY 1").fetchall()
+
+
+@pytest.mark.slow
+def test_a_copied_run_folder_prunes_its_own_parts_and_both_still_sync(config, tmp_path_factory, capsys):
+    for day in DAYS[:2]:
+        sync(load_settings(config, os.environ), parse_as_of(day))
+    original = config.parent
+    copy = tmp_path_factory.mktemp("copy") / "run"
+    shutil.copytree(original, copy, symlinks=True)
+    copied = copy / config.name
+    before, events = _parts(original), _events(config)
+    assert events[0][0] == FIRST_RUN
+
+    assert main(["sql", "--config", str(copied), "SELECT DISTINCT file FROM meta.raw_parts"]) == 0
+    assert str(original) not in capsys.readouterr().out
+    away = original.with_name("away")
+    original.rename(away)  # the copy's views read the copy's files, not the original's
+    try:
+        for view in ("raw.iot__events", "core.device_events"):
+            assert main(["sql", "--config", str(copied), f"SELECT count(*) AS n FROM {view}"]) == 0
+            assert str(sum(n for _, n in events)) in capsys.readouterr().out or view != "raw.iot__events"
+    finally:
+        away.rename(original)
+    _with(copied, retention={"days": 1})
+    removed = prune(load_settings(copied, os.environ), apply=True)["removed"]
+    assert removed["raw_device_events"] > 0
+
+    assert _parts(original) == before and _events(config) == events  # the original is whole
+    assert len(_parts(copy)) < len(before)
+    assert _events(copied) == events[1:]
+    for folder in (config, copied):  # and both go on syncing
+        sync(load_settings(folder, os.environ), parse_as_of(DAYS[2]))
+    assert _events(config)[: len(events)] == events
+    assert FIRST_RUN not in {r[0] for r in _events(copied)}
