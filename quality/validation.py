@@ -270,7 +270,7 @@ class _StreamValidator:
         unjudged = (
             bool(c.mostly)
             and count.nonnull_count < floor
-            and (floor - count.unexpected_count) / floor >= c.mostly
+            and (floor - (count.unexpected_count or 0)) / floor >= c.mostly
         )
         if unjudged:
             observed.update(judged=False, min_rows=self.cfg.mostly_min_rows)
