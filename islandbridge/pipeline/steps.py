@@ -279,7 +279,7 @@ def publish(
     With ``warn_later``, a day before later loaded days says so (`warn_earlier_day`); ``later``: those
     days when the caller has read them (`later_days`), else they are read here."""
     run_id = raw.run_id_for(as_of)
-    _require_marts_of(settings, run_id)
+    _require_marts_of(settings, run_id, as_of)
     pruned = prune(settings, apply=True, clock=clock) if settings.retention.after_each_run else None
     with timed("publish", "snapshot and run report", log):
         snapshot = publish_snapshot(
@@ -308,13 +308,13 @@ def publish(
     return result | ({"retention": pruned["removed"]} if pruned else {})
 
 
-def _require_marts_of(settings: Settings, run_id: str) -> None:
+def _require_marts_of(settings: Settings, run_id: str, as_of: dt.datetime) -> None:
     """Refuse to publish ``run_id``'s snapshot from marts built for another run: analysts would read
     another day's reports under this run's id and as-of (``meta.snapshot_info``). Raises ``MartBuildError``."""
     if not settings.warehouse_path.exists():
         return  # publish_snapshot says there is no warehouse
     with raw.open_warehouse(settings, read_only=True) as con:
-        require_marts_of(con, run_id, "publish", unbuilt_ok=True)
+        require_marts_of(con, run_id, as_of, "publish", unbuilt_ok=True)
 
 
 def prune(settings: Settings, *, apply: bool = False, clock: Clock = utc_now) -> dict[str, Any]:
