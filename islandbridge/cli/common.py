@@ -6,7 +6,7 @@ import argparse
 import datetime as dt
 import json
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import Any
 
@@ -107,8 +107,10 @@ def given_config(args: argparse.Namespace) -> str | None:
     return None if args.config == _default_config() else str(args.config)
 
 
-def settings_of(args: argparse.Namespace, with_sources: bool = True) -> Settings:
-    """The settings ``--config`` names; ``with_sources=False`` for commands that read only the warehouse.
+def settings_of(args: argparse.Namespace, with_sources: bool | Collection[str] = True) -> Settings:
+    """The settings ``--config`` names; ``with_sources=False`` for commands that read only the warehouse,
+    the names of the sources a command touches (``--source``) to need only their secrets. Parse the
+    command's other arguments (its as-of) first: a mistyped one is reported before a missing secret.
     A missing file says how to name one."""
     if not Path(args.config).exists():
         raise ConfigError(

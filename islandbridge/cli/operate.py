@@ -305,7 +305,7 @@ def _quarantine_show(args) -> int:
 
 
 def _quarantine_replay(args) -> int:
-    settings = settings_of(args)
+    settings = settings_of(args, with_sources=[args.source])  # that source's secrets only
     print_json(
         quarantine_replay(settings, args.source, run_id=args.run, quality_config=settings.quality),
         indent=None,
@@ -377,7 +377,8 @@ def _snapshot_list(args) -> int:
 
 
 def _snapshot_publish(args) -> int:
-    print_json(pipeline.publish(settings_of(args, with_sources=False), parse_as_of(args.as_of)))
+    as_of = parse_as_of(args.as_of)
+    print_json(pipeline.publish(settings_of(args, with_sources=False), as_of))
     return 0
 
 

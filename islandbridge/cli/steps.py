@@ -84,22 +84,27 @@ def _show(args, result: dict, text) -> int:
 
 
 def _sync(args) -> int:
-    settings, as_of = settings_of(args), source_as_of(args.as_of)
+    as_of = source_as_of(args.as_of)
+    settings = settings_of(
+        args, with_sources=args.source or True
+    )  # every source's secrets, before any extract
     result = pipeline.sync(settings, as_of, args.source, replay_forward=args.replay_forward)
     return _show(args, result, step_text.sync_text)
 
 
 def _extract(args) -> int:
-    settings, as_of = settings_of(args), source_as_of(args.as_of)
+    as_of = source_as_of(args.as_of)
+    settings = settings_of(args, with_sources=args.source or True)
     for source in args.source or pipeline.plan(settings):
         print_json(pipeline.extract(settings, source, as_of), indent=None)
     return 0
 
 
 def _validate(args) -> int:
-    settings = settings_of(args)
+    as_of = parse_as_of(args.as_of)
+    settings = settings_of(args, with_sources=args.source or True)
     try:
-        result = pipeline.validate(settings, parse_as_of(args.as_of), args.source or pipeline.plan(settings))
+        result = pipeline.validate(settings, as_of, args.source or pipeline.plan(settings))
     except QualityGateError as stopped:  # a script reading --json gets the stop's result too; exit 5 stays
         if args.json:
             print_json(stopped.result.to_dict())
@@ -108,26 +113,31 @@ def _validate(args) -> int:
 
 
 def _load(args) -> int:
-    settings = settings_of(args)
-    result = pipeline.load(settings, parse_as_of(args.as_of), args.source or pipeline.plan(settings))
+    as_of = parse_as_of(args.as_of)
+    settings = settings_of(args, with_sources=args.source or True)
+    result = pipeline.load(settings, as_of, args.source or pipeline.plan(settings))
     return _show(args, result, step_text.load_text)
 
 
 def _reconcile(args) -> int:
-    result = pipeline.reconcile(settings_of(args), parse_as_of(args.as_of), full=args.full)
+    as_of = parse_as_of(args.as_of)
+    result = pipeline.reconcile(settings_of(args), as_of, full=args.full)
     return _show(args, result, step_text.identity_text)
 
 
 def _build(args) -> int:
-    result = pipeline.build(settings_of(args, with_sources=False), parse_as_of(args.as_of), full=args.full)
+    as_of = parse_as_of(args.as_of)
+    result = pipeline.build(settings_of(args, with_sources=False), as_of, full=args.full)
     return _show(args, result, step_text.build_text)
 
 
 def _export(args) -> int:
-    result = pipeline.export(settings_of(args, with_sources=False), parse_as_of(args.as_of))
+    as_of = parse_as_of(args.as_of)
+    result = pipeline.export(settings_of(args, with_sources=False), as_of)
     return _show(args, result, step_text.export_text)
 
 
 def _publish(args) -> int:
-    result = pipeline.publish(settings_of(args, with_sources=False), parse_as_of(args.as_of))
+    as_of = parse_as_of(args.as_of)
+    result = pipeline.publish(settings_of(args, with_sources=False), as_of)
     return _show(args, result, step_text.publish_text)
