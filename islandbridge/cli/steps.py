@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 from islandbridge import pipeline
 from islandbridge.cli import step_text
@@ -85,11 +87,16 @@ def _show(args, result: dict, text) -> int:
 
 def _sync(args) -> int:
     as_of = source_as_of(args.as_of)
-    settings = settings_of(
-        args, with_sources=args.source or True
-    )  # every source's secrets, before any extract
-    result = pipeline.sync(settings, as_of, args.source, replay_forward=args.replay_forward)
+    # without --source, every source's secrets: a missing one fails before any extract
+    settings = settings_of(args, with_sources=args.source or True)
+    with _gate_result_on_stop(args, lambda gate: _stopped_sync(gate, as_of)):
+        result = pipeline.sync(settings, as_of, args.source, replay_forward=args.replay_forward)
     return _show(args, result, step_text.sync_text)
+
+
+def _stopped_sync(gate: dict, as_of) -> dict:
+    """What ``sync --json`` prints on a gate stop: a passed run's summary, as far as it got (``quality``)."""
+    return {"run_id": gate["run_id"], "as_of": as_of.isoformat(), "quality": gate}
 
 
 def _extract(args) -> int:
@@ -103,13 +110,22 @@ def _extract(args) -> int:
 def _validate(args) -> int:
     as_of = parse_as_of(args.as_of)
     settings = settings_of(args, with_sources=args.source or True)
-    try:
+    with _gate_result_on_stop(args):
         result = pipeline.validate(settings, as_of, args.source or pipeline.plan(settings))
-    except QualityGateError as stopped:  # a script reading --json gets the stop's result too; exit 5 stays
-        if args.json:
-            print_json(stopped.result.to_dict())
-        raise
     return _show(args, result, step_text.quality_text)
+
+
+@contextmanager
+def _gate_result_on_stop(args, shape: Callable[[dict], dict] = lambda gate: gate) -> Iterator[None]:
+    """With ``--json``, a quality gate stop prints the gate's result too (``shape``: in the command's own
+    output's form), so a script reading it learns what stopped; the stop is raised on, keeping exit 5
+    and its message on stderr."""
+    try:
+        yield
+    except QualityGateError as stopped:
+        if args.json:
+            print_json(shape(stopped.result.to_dict()))
+        raise
 
 
 def _load(args) -> int:
