@@ -76,16 +76,20 @@ def group(sub, name: str, help: str):
     return parser.add_subparsers(dest=f"{name}_action", required=True, metavar="ACTION")
 
 
-def positive_int(text: str) -> int:
-    """An argparse ``type`` for counts such as ``--limit``: a whole number of at least 1 (``--limit -1``
-    as a slice would drop the oldest row, and ``--limit 0`` print nothing)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {value}")
-    return value
+def at_least(minimum: int) -> Callable[[str], int]:
+    """An argparse ``type`` for counts such as ``--limit``: a whole number of at least ``minimum``
+    (``runs --limit -1`` as a slice dropped the oldest run, and ``--limit 0`` printed none)."""
+
+    def whole_number(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or value < minimum:
+            raise argparse.ArgumentTypeError(f"expected a whole number of at least {minimum}, got {text!r}")
+        return value
+
+    return whole_number
 
 
 def config_args(s: argparse.ArgumentParser) -> None:

@@ -11,11 +11,11 @@ import duckdb
 from islandbridge import pipeline, storage
 from islandbridge.cli.common import (
     AS_OF_HELP,
+    at_least,
     command,
     given_config,
     group,
     local_time,
-    positive_int,
     print_json,
     settings_of,
 )
@@ -45,7 +45,7 @@ def register(sub, after_quarantine=()) -> None:
         "duplicates, deleted)",
         example="islandbridge runs --limit 3",
     )
-    s.add_argument("--limit", type=positive_int, default=10, help="how many runs, at least 1 (default: 10)")
+    s.add_argument("--limit", type=at_least(1), default=10, help="how many runs, at least 1 (default: 10)")
     _quarantine(sub)
     for more in after_quarantine:
         more(sub)

@@ -304,15 +304,18 @@ def test_argparse_errors_do_not_repeat_typed_personal_data(capsys):
         assert not any(p in err for p in ("511403194310287757", "秦光明", "13800138000")), err
 
 
-@pytest.mark.parametrize("command", [["runs"], ["review", "list"]])
-@pytest.mark.parametrize("limit", ["0", "-1"])
-def test_a_limit_below_one_is_refused_as_bad_usage(command, limit, capsys):
-    """`runs --limit -1` sliced off the oldest run and `--limit 0` printed nothing (review list's 0 printed
-    every pair): a limit below 1 is an argparse error, exit 2, before any configuration is read."""
+@pytest.mark.parametrize(
+    ("command", "limit", "least"),
+    [(["runs"], "0", 1), (["runs"], "-1", 1), (["review", "list"], "-1", 0), (["runs"], "x", 1)],
+)
+def test_a_limit_below_its_least_is_refused_as_bad_usage(command, limit, least, capsys):
+    """`runs --limit -1` sliced off the oldest run and `--limit 0` printed none (review list's -1 the last
+    pair; its 0 prints every pair): a limit below the least is an argparse error, exit 2, before any
+    configuration is read."""
     with pytest.raises(SystemExit) as exit_:
         main([*command, "--limit", limit])
     assert exit_.value.code == 2
-    assert "argument --limit: expected a whole number of at least 1" in capsys.readouterr().err
+    assert f"argument --limit: expected a whole number of at least {least}" in capsys.readouterr().err
 
 
 @pytest.fixture
