@@ -34,9 +34,10 @@ from islandbridge.privacy.configured import open_vault, quarantine_keyring
 from islandbridge.privacy.scrub import Scrubber
 from islandbridge.privacy.sealing import KNOWN_NAMES, LoadPrivacy, landed_names, stream_privacy
 from islandbridge.privacy.vault import Vault
-from islandbridge.quality import QualityGateError, validate_run
+from islandbridge.quality import QualityGateError, Redo, validate_run
 from islandbridge.quality.config import QualityConfig
 from islandbridge.quality.gate import record_stop
+from islandbridge.quality.results import COMMAND_LINE
 from islandbridge.warehouse.core import build_core, require_identities_of
 from islandbridge.warehouse.marts import build_marts, require_marts_of
 from islandbridge.warehouse.retention import check_window
@@ -135,10 +136,16 @@ def _extract_from(
 
 
 def validate(
-    settings: Settings, as_of: dt.datetime, sources: Sequence[str], clock: Clock = utc_now
+    settings: Settings,
+    as_of: dt.datetime,
+    sources: Sequence[str],
+    clock: Clock = utc_now,
+    *,
+    redo: Redo = COMMAND_LINE,
 ) -> dict[str, Any]:
     """Run the quality gate over the landed sources of the run ending at ``as_of`` (an as-of ahead of
-    ``clock``: an event log's volume is measured up to it).
+    ``clock``: an event log's volume is measured up to it). ``redo``: how the caller runs the day again,
+    for a stop's advice (the DAG: which task to clear).
 
     Raises ``QualityGateError`` (critical failure: nothing was loaded, the stop is noted in
     ``meta.gate_stops``, `quality.gate.record_stop`) or ``QualityCheckBrokenError``
@@ -147,7 +154,13 @@ def validate(
     with timed("validate", ", ".join(sources), log) as step:
         try:
             gate = validate_run(
-                settings, raw.run_id_for(as_of), as_of, list(sources), settings.quality, clock=clock
+                settings,
+                raw.run_id_for(as_of),
+                as_of,
+                list(sources),
+                settings.quality,
+                clock=clock,
+                redo=redo,
             )
         except QualityGateError as stopped:  # nothing loaded; `islandbridge runs` lists the stop
             try:
