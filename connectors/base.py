@@ -180,7 +180,13 @@ def kind_class(kind: str) -> type[Connector] | None:
 
 
 def build_connector(settings: SourceSettings) -> Connector:
-    """Instantiate the connector for a source; an unknown kind lists the known ones."""
+    """Instantiate the connector for a source; an unknown kind lists the known ones. A source whose options
+    were not read (``SourceSettings.resolved``: a command for other sources) raises ``ConfigError``."""
+    if not settings.resolved:
+        raise ConfigError(
+            f"sources.{settings.name}: its options and secrets were not read for this command, which was "
+            "given other sources"
+        )
     return connector_class(settings)(settings)
 
 

@@ -16,7 +16,8 @@ run with neither is as of the end of yesterday (Asia/Shanghai) when it started
 (``islandbridge.config.resolve_as_of``).
 
 **Failures**: an error a person must fix (configuration, credentials, schema drift, state, a stopped
-quality gate) fails its task at once, without retries, with a one-line message saying what to fix; a
+quality gate) fails its task at once, without retries, with a one-line message saying what to fix (a
+stop: which task of the run to clear, with its downstream tasks); a
 transient one (timeout, HTTP 429/5xx, a locked file) is raised again so Airflow retries the task with
 backoff where it has retries.
 
@@ -76,6 +77,19 @@ def _as_of() -> dt.datetime:
     )
 
 
+def _redo(run_id: str):
+    """A gate stop's advice in this DAG: clearing the failed validate_landed alone validates the same
+    landed data again and stops again; a fixed source needs its extract_source cleared with downstream."""
+    from islandbridge.quality import Redo
+
+    return Redo(
+        extract=f"in Airflow clear extract_source [{{sources}}] of run {run_id} with its downstream tasks "
+        "(UI: the task instance, Clear, Downstream; clearing validate_landed alone validates the same "
+        "landed data and stops again; docs/operations.md, 'Clearing a failed task')",
+        validate=f"clear validate_landed of run {run_id} with its downstream tasks",
+    )
+
+
 @dag(
     dag_id="community_sync",
     description="Daily at 00:00 Asia/Shanghai: sync the four source systems into the warehouse",
@@ -125,7 +139,8 @@ def community_sync():
         # Index by length: iterating the mapped results asks for one past the end, which Airflow logs
         # as an error although nothing is wrong.
         sources = [extracted[i]["source"] for i in range(len(extracted))]
-        return {"sources": sources, "gate": pipeline.validate(_settings(), _as_of(), sources)}
+        redo = _redo(get_current_context()["run_id"])
+        return {"sources": sources, "gate": pipeline.validate(_settings(), _as_of(), sources, redo=redo)}
 
     @task(retries=0)
     @fail_fast_when_terminal

@@ -142,7 +142,7 @@ def export_run(
     policies = _checked(load_policies() if policies is None else policies)
     day = export_day(as_of)
     # a department would act on the wrong day's list
-    require_marts_of(con, run_id, "export", ExportError, where=f" (exports/<department>/{day})")
+    require_marts_of(con, run_id, as_of, "export", ExportError, where=f" (exports/<department>/{day})")
     notes = report_notes(con, run_id)  # e.g. M's roster has not arrived: said on the 说明 sheet and manifest
     root = Path(settings.exports_dir).resolve()
     targets = {d: department_dir(root, d) for d in sorted(policies)}

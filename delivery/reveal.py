@@ -21,13 +21,11 @@ import contextlib
 import datetime as dt
 import logging
 import re
-import unicodedata
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
-from pypinyin import Style, pinyin
 
 from islandbridge import storage
 from islandbridge.config import Settings
@@ -38,11 +36,11 @@ from islandbridge.errors import TerminalError, count, noun
 from islandbridge.privacy.audit import AuditLog, record_anchor, recorded_anchors
 from islandbridge.privacy.keys import load_keys
 from islandbridge.privacy.masking import mask_id, mask_name, mask_phone, mask_typed
+from islandbridge.privacy.pinyin import scrub_pinyin, typed_text
 from islandbridge.privacy.pseudonymise import person_refs as make_refs
 from islandbridge.privacy.scrub import FAILED, PLACEHOLDERS, Scrubber
 from islandbridge.privacy.sealing import KNOWN_NAMES
 from islandbridge.privacy.vault import Vault
-from islandbridge.transforms.normalize.names import COMPOUND_SURNAMES, normalize_name
 
 log = logging.getLogger(__name__)
 
@@ -58,8 +56,6 @@ PLACED = (*PLACEHOLDERS.values(), FAILED)  # what the scrubber puts in a purpose
 # Spaces, zero-width spaces and middle dots between Chinese characters, taken out before scrubbing: a
 # name typed spaced (黄 建 国, 黄·建·国) is found
 _SPACED_HAN = re.compile(r"(?<=[\u3400-\u9fff])[\s\u200b-\u200d\u2060\ufeff·・]+(?=[\u3400-\u9fff])")
-_HAN = re.compile(r"[\u3400-\u9fff]")
-_ZERO_WIDTH = re.compile(r"[\u200b-\u200d\u2060\ufeff]")
 MIN_PURPOSE = 4  # characters other than spaces, two of them letters or digits
 
 
@@ -190,10 +186,9 @@ def _scrubbed_purpose(purpose: str, names: Iterable[str], own: Sequence[str] = (
     persons' own names (``own``), in characters or in pinyin, replaced by placeholders. A purpose that says
     nothing once they are out (only an ID number, a name and a phone) is no reason a reader of the log can
     check, so it is refused like an empty one."""
-    typed = _ZERO_WIDTH.sub("", unicodedata.normalize("NFKC", purpose)).strip()  # ｚｈａｎｇ is zhang
+    typed = typed_text(purpose).strip()  # ｚｈａｎｇ is zhang, 秦\u200b光明 is 秦光明
     scrubbed = Scrubber([*names, *own])(_SPACED_HAN.sub("", typed))
-    if (typed := _pinyin_names(own)) is not None:
-        scrubbed = typed.sub(PLACEHOLDERS["name"], scrubbed)
+    scrubbed = scrub_pinyin(scrubbed, own)
     left = scrubbed
     for mark in PLACED:
         left = left.replace(mark, " ")
@@ -284,46 +279,6 @@ def _vault_values(
         values = vault.get(person_keys, list(dict.fromkeys([*fields, "name"])))
         own = [v.value for found in values.values() for v in found.get("name", ())]
         return values, vault.sealed_list(KNOWN_NAMES), own
-
-
-# A vowel typed with its tone mark (the third tone's caron, or the breve many fonts and keyboards give for
-# it), or ü as u or v; a syllable with its tone as a digit (zhang1); syllables typed apart or run together
-_TONED = {
-    "a": "aāáǎàă",
-    "e": "eēéěèĕ",
-    "i": "iīíǐìĭ",
-    "o": "oōóǒòŏ",
-    "u": "uūúǔùŭüǖǘǚǜv",
-    "v": "vüǖǘǚǜu",
-}
-_BETWEEN = r"[\s\-'’·.,_]*"
-
-
-def _pinyin_names(names: Iterable[str]) -> re.Pattern[str] | None:
-    """The names as typed in pinyin, in any case, with or without tone marks and spaces, surname first or
-    last: 张小伟 matches ``zhangxiaowei``, ``Zhang Xiaowei``, ``Xiao-Wei Zhang``, ``Zhāng Xiǎowěi``; each
-    character by any of its readings (曾 ``zeng`` or ``ceng``). ``None`` when no name has two characters."""
-    forms = set()
-    for name in names:
-        han = normalize_name(name).name_key or "".join(_HAN.findall(name))
-        chars = [c for c in han if c != "·"]
-        if len(chars) < 2:
-            continue
-        syllables = [_readings(c) for c in chars]
-        if not all(syllables):  # a character without a reading: the rest alone would match other words
-            continue
-        cut = 0 if "·" in han else 2 if len(chars) >= 3 and han[:2] in COMPOUND_SURNAMES else 1
-        forms |= {_BETWEEN.join(syllables), _BETWEEN.join(syllables[cut:] + syllables[:cut])}
-    if not forms:
-        return None
-    return re.compile(f"(?<![a-z])(?:{'|'.join(sorted(forms))})(?![a-z])", re.IGNORECASE)
-
-
-def _readings(char: str) -> str:
-    """A character's readings as a pattern, ``""`` when pypinyin has no reading of it."""
-    readings = {r for rs in pinyin(char, style=Style.NORMAL, heteronym=True) for r in rs if r.isascii()}
-    toned = ("".join(f"[{_TONED[c]}]" if c in _TONED else re.escape(c) for c in r) for r in sorted(readings))
-    return f"(?:{'|'.join(toned)})[1-5]?" if readings else ""
 
 
 def _show(field: str, value: str | None, masked: bool) -> str | None:

@@ -27,11 +27,10 @@ Example::
 from __future__ import annotations
 
 import datetime as dt
-import shlex
 
 import duckdb
 
-from islandbridge.config import LOCAL_TZ, Settings, local_day
+from islandbridge.config import Settings, sync_command
 from islandbridge.delivery.snapshot import SUFFIX
 from islandbridge.quality.config import QualityConfig
 from islandbridge.storage import existing_columns, has_table
@@ -80,22 +79,6 @@ def describe_steps(steps: dict[str, bool | None], as_of: dt.datetime, config: st
 def unfinished_load(as_of: dt.datetime, config: str | None = None) -> str:
     """The line for a run whose load began and never finished (``meta.runs.status`` still ``loading``)."""
     return f"steps: load not finished: run `{sync_command(as_of, config)}` again to complete the day"
-
-
-def sync_command(as_of: dt.datetime, config: str | None = None) -> str:
-    """The command that runs ``as_of``'s day again, runnable as printed: with ``--config config`` (shell
-    quoted) when the operator named a configuration, none when the default found it."""
-    option = f" --config {shlex.quote(config)}" if config else ""
-    return f"islandbridge sync{option} --as-of {as_of_argument(as_of)}"
-
-
-def as_of_argument(as_of: dt.datetime) -> str:
-    """The ``--as-of`` that names ``as_of`` again: the day it ends (``2026-11-20`` for 2026-11-21 00:00
-    +08:00), or the instant itself when it is not a midnight in Asia/Shanghai."""
-    local = as_of.astimezone(LOCAL_TZ)
-    if local.time() == dt.time(0):
-        return local_day(as_of).isoformat()
-    return local.isoformat()
 
 
 def _since(

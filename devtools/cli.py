@@ -5,6 +5,7 @@ point, so the runtime never imports this package."""
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import os
 import sys
@@ -234,7 +235,7 @@ def _simulate(args) -> int:
 
 
 def _serve(args) -> int:
-    from islandbridge.devtools.simulator.servers import serve_forever
+    from islandbridge.devtools.simulator.servers import PortUnavailable, serve_days, serve_forever
 
     client_id = os.environ.get("IB_GRID_CLIENT_ID", "islandbridge")
     secret, key = os.environ.get("IB_GRID_CLIENT_SECRET"), os.environ.get("IB_IOT_API_KEY")
@@ -246,44 +247,41 @@ def _serve(args) -> int:
             "IB_IOT_API_KEY=$(cat var/demo/secrets/iot_api_key) islandbridge serve var/demo/street "
             "(docs/operations.md)"
         )
-    print(f"grid: http://127.0.0.1:{args.grid_port}/api/v2   iot: http://127.0.0.1:{args.iot_port}/iot/v1")
     living = (args.street / "days.json").exists()
     if args.day and not living:
         raise ConfigError(
             f"--day needs a living street (islandbridge simulate --days N); {args.street} is not one"
         )
-    if args.write_config:
-        _serve_config(args.write_config, args.street / "live" if living else args.street, args, client_id)
-        print(f"configuration: {args.write_config}", flush=True)
-    if living:
-        from islandbridge.devtools.simulator.servers import serve_days
-
-        print(
-            f"registry: {args.street / 'live' / 'registry' / 'rrs.sqlite'}   civil: {args.street / 'live' / 'civil'}"
-        )
-        print(f"day: {args.street / 'live' / 'day'} (write another day into it to move there)")
-        try:
-            serve_days(
-                args.street,
-                day=dt.date.fromisoformat(args.day) if args.day else None,
-                grid_port=args.grid_port,
-                iot_port=args.iot_port,
-                client_id=client_id,
-                client_secret=secret,
-                api_key=key,
-            )
-        except ValueError as exc:
-            raise ConfigError(str(exc)) from None
-        return 0
-    serve_forever(
-        args.street,
-        grid_port=args.grid_port,
-        iot_port=args.iot_port,
-        client_id=client_id,
-        client_secret=secret,
-        api_key=key,
-    )
+    served = args.street / "live" if living else args.street
+    ports = {"grid_port": args.grid_port, "iot_port": args.iot_port}
+    credentials = {"client_id": client_id, "client_secret": secret, "api_key": key}
+    ready = functools.partial(_serving, args, served, client_id)
+    try:
+        if not living:
+            serve_forever(args.street, **ports, **credentials, on_ready=ready)
+            return 0
+        day = dt.date.fromisoformat(args.day) if args.day else None
+        serve_days(args.street, day=day, **ports, **credentials, on_ready=ready)
+    except PortUnavailable as exc:
+        raise ConfigError(
+            f"{exc.strerror}; serve on free ports with --grid-port and --iot-port "
+            f"(now {args.grid_port} and {args.iot_port})"
+        ) from None
+    except ValueError as exc:  # a --day the living street does not have
+        raise ConfigError(str(exc)) from None
     return 0
+
+
+def _serving(args, served: Path, client_id: str, grid, iot) -> None:
+    """Announce what is served (and write ``--write-config``) once both servers listen: a port that was
+    taken fails before anything claims to serve on it."""
+    print(f"grid: {grid.base_url}/api/v2   iot: {iot.base_url}/iot/v1", flush=True)
+    if args.write_config:
+        _serve_config(args.write_config, served, args, client_id)
+        print(f"configuration: {args.write_config}", flush=True)
+    if served != args.street:
+        print(f"registry: {served / 'registry' / 'rrs.sqlite'}   civil: {served / 'civil'}")
+        print(f"day: {served / 'day'} (write another day into it to move there)", flush=True)
 
 
 def _serve_config(path: Path, street: Path, args, client_id: str) -> None:
@@ -294,15 +292,17 @@ def _serve_config(path: Path, street: Path, args, client_id: str) -> None:
 
     path.parent.mkdir(parents=True, exist_ok=True)
     grid, iot = f"http://127.0.0.1:{args.grid_port}", f"http://127.0.0.1:{args.iot_port}"
-    write_config(path, street=street.resolve(), grid_url=grid, iot_url=iot)
-    config = yaml.safe_load(path.read_text(encoding="utf-8"))
+    draft = path.with_name(f".{path.name}.draft")  # renamed into place whole: a reader never sees half
+    write_config(draft, street=street.resolve(), grid_url=grid, iot_url=iot)
+    config = yaml.safe_load(draft.read_text(encoding="utf-8"))
     config["sources"]["grid"]["client_id"] = client_id
-    path.write_text(
+    draft.write_text(
         "# islandbridge configuration for a simulated street, written by `islandbridge serve --write-config`."
         "\n# See docs/configuration.md for every key.\n"
         + yaml.safe_dump(config, allow_unicode=True, sort_keys=False),
         encoding="utf-8",
     )
+    draft.replace(path)
 
 
 def _demo(args) -> int:

@@ -29,7 +29,7 @@ import hashlib
 import logging
 import re
 import unicodedata
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,6 +46,7 @@ from islandbridge.landing import raw
 from islandbridge.privacy.audit import AuditLog
 from islandbridge.privacy.configured import open_vault
 from islandbridge.privacy.masking import mask_id, mask_name, mask_phone, mask_typed
+from islandbridge.privacy.pinyin import scrub_pinyin
 from islandbridge.privacy.scrub import Scrubber
 from islandbridge.privacy.sealing import KNOWN_NAMES, SealedColumns
 from islandbridge.storage import has_table
@@ -346,10 +347,10 @@ def _append_decision(
     replaces. A withdrawal needs a decision in force."""
     if not actor or not actor.strip():
         raise ReviewError("a decision needs an actor (who decided)")
-    note = clean_note(settings, note)
     with raw.open_warehouse(settings) as con:
         identity.ensure_schema(con)
         left, right = sorted(find_pair(con, ref))
+        note = clean_note(settings, note, _pair_names(settings, con, (left, right)))
         pid = pair_id(left, right)
         previous = next((d.decision for d in current_decisions(con) if d.pair_id == pid), None)
         if decision == WITHDRAWN and previous is None:
@@ -367,8 +368,9 @@ def _append_decision(
     return pid, left, right, previous
 
 
-def clean_note(settings: Settings, note: str | None) -> str | None:
-    """The note as stored: scrubbed (phones, ID and card numbers, the street's known names), or refused
+def clean_note(settings: Settings, note: str | None, pair_names: Sequence[str] = ()) -> str | None:
+    """The note as stored: scrubbed (phones, ID and card numbers, the street's known names, and the names
+    of the pair's persons, ``pair_names``, in characters or typed in pinyin: `privacy.pinyin`), or refused
     when it holds a run of six or more digits; None for no note."""
     if note is None or not note.strip():
         return None
@@ -380,7 +382,18 @@ def clean_note(settings: Settings, note: str | None) -> str | None:
         )
     if len(note) > NOTE_MAX:
         raise ReviewError(f"the note is longer than {NOTE_MAX} characters")
-    return Scrubber(_known_names(settings))(note.strip())
+    return scrub_pinyin(Scrubber([*_known_names(settings), *pair_names])(note.strip()), pair_names)
+
+
+def _pair_names(settings: Settings, con: duckdb.DuckDBPyConnection, pair: Iterable[Record]) -> list[str]:
+    """The names the vault holds for the persons of the pair's records (as the newest reconcile mapped
+    them): a note naming them in pinyin (`Zhang Xiaowei`) is scrubbed like one naming them in characters."""
+    keys = [key for key in (_person_key(con, record) for record in pair) if key]
+    if not keys or not settings.vault_path or not settings.vault_path.exists():
+        return []
+    with open_vault(settings) as vault:
+        found = vault.get(keys, ["name"])
+    return [value.value for person in found.values() for value in person.get("name", ())]
 
 
 def _known_names(settings: Settings) -> list[str]:

@@ -16,11 +16,12 @@ from islandbridge.quality.errors import (
     QuarantineError,
 )
 from islandbridge.quality.gate import validate_run
-from islandbridge.quality.results import CheckResult, GateResult
+from islandbridge.quality.results import CheckResult, GateResult, Redo
 
 __all__ = [
     "CheckResult",
     "GateResult",
+    "Redo",
     "QualityCheckBrokenError",
     "QualityConfig",
     "QualityConfigError",

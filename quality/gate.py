@@ -42,7 +42,7 @@ from islandbridge.privacy.keys import KeyRing
 from islandbridge.quality import quarantine, report
 from islandbridge.quality.config import QualityConfig
 from islandbridge.quality.errors import QualityConfigError, QualityGateError
-from islandbridge.quality.results import CheckResult, GateResult
+from islandbridge.quality.results import COMMAND_LINE, CheckResult, GateResult, Redo
 from islandbridge.quality.rowchecks import CheckContext
 from islandbridge.quality.slices import QUALITY_DIR, LandingSlice
 from islandbridge.quality.validation import StreamOutcome, validate_streams
@@ -67,11 +67,13 @@ def validate_run(
     keyring: KeyRing | None = None,
     tables: Tables | None = None,
     clock: Clock = utc_now,
+    redo: Redo = COMMAND_LINE,
 ) -> GateResult:
     """Validate the landed data of ``sources`` for ``run_id``; quarantine failing rows; return the result.
 
     ``quality_config`` is the configuration's ``quality:`` mapping (see ``config``); ``keyring`` defaults
-    to ``keys.quarantine`` from the settings, needed only when rows must be quarantined.
+    to ``keys.quarantine`` from the settings, needed only when rows must be quarantined. ``redo``: how
+    the caller runs the day again, for a stop's advice (`gate_message`).
     Raises ``QualityGateError`` (a critical expectation failed; nothing changed),
     ``QualityCheckBrokenError`` (an expectation raised), ``QualityConfigError``, ``raw.LoadError``.
     """
@@ -96,7 +98,7 @@ def validate_run(
     for warning in gate.warnings:
         log.warning("quality warning: %s", warning.describe())
     if not gate.passed:  # said once, by whoever reports the error (the command line, the task's log)
-        raise QualityGateError(gate_message(gate), gate)
+        raise QualityGateError(gate_message(gate, redo), gate)
     _commit(settings, cfg, gate, outcomes, list(kinds), keyring, clock)
     gate.timings["total_s"] = round(time.perf_counter() - started, 3)
     log.debug(
@@ -145,22 +147,43 @@ def _beside(settings: Settings, report: Path | None) -> str:
     return report.relative_to(home).as_posix() if report and report.is_relative_to(home) else str(report)
 
 
-def gate_message(gate: GateResult) -> str:
-    lines = "\n  - ".join(r.describe() for r in gate.critical_failures)
+def gate_message(gate: GateResult, redo: Redo = COMMAND_LINE) -> str:
+    """The stop's message: each critical failure (a stopped quarantine share with the row checks whose
+    rows it counts), the kept report, and what to do — ``redo`` says how the caller runs the day again."""
+    lines = "\n  - ".join(_described(gate, r) for r in gate.critical_failures)
     ahead = max((r.observed.get("as_of_ahead_h", 0) for r in gate.critical_failures), default=0)
+    sources = ", ".join(dict.fromkeys(r.source for r in gate.critical_failures))
     advice = (
         f"The run's as-of lies {ahead} h ahead of the clock: its day has not ended, and its volume was "
         "measured over the hours up to now; sync a day that has ended, or this one once it has."
         if ahead
-        else "Fix the source and extract again; if the change is expected, make the check a warning in the "
-        f"configuration, `{warning_override(gate.critical_failures)}` (its checks: entries go under the "
-        "quality: section if there is one: a key given twice is refused), and re-run."
+        else f"Fix the source and {redo.extract.format(sources=sources)}; if the change is expected, make "
+        f"the check a warning in the configuration, `{warning_override(gate.critical_failures)}` (its "
+        "checks: entries go under the quality: section if there is one: a key given twice is refused), and "
+        f"{redo.validate.format(sources=sources)}."
     )
     return (
         f"quality gate stopped run {gate.run_id}: {count(len(gate.critical_failures), 'critical failure')}, "
         f"nothing was loaded:\n  - {lines}\nReport (what each check found): {gate.report_path}; "
         f"`islandbridge runs` lists the stop. {advice}"
     )
+
+
+def _described(gate: GateResult, failure: CheckResult) -> str:
+    """A failure's line; a quarantine share names the row checks behind it, most rows first (e.g.
+    ``sex_known on 性别: 41 rows``): the share alone does not say what to fix."""
+    if failure.check != "quarantine_share":
+        return failure.describe()
+    behind = sorted(
+        (
+            r
+            for r in gate.results
+            if (r.source, r.stream) == (failure.source, failure.stream) and r.observed.get("quarantined")
+        ),
+        key=lambda r: -r.observed["quarantined"],
+    )
+    rows = ", ".join(f"{r.check} on {r.column}: {count(r.observed['quarantined'], 'row')}" for r in behind)
+    return failure.describe() + (f"; quarantined by {rows}" if rows else "")
 
 
 def warning_override(failures: Sequence[CheckResult]) -> str:

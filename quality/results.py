@@ -114,3 +114,18 @@ class GateResult:
     def to_json_dict(self) -> dict[str, Any]:
         """Everything, for the ``quality.json`` file beside the HTML report."""
         return {**self.to_dict(), "results": [asdict(r) for r in self.results], "timings": self.timings}
+
+
+@dataclass(frozen=True)
+class Redo:
+    """How the caller runs a day again after a gate stop, for the stop's advice: ``extract`` once the
+    source is fixed (its data must be extracted again: validating the landed data again stops again),
+    ``validate`` once the check is made a warning (the landed data validated again). ``{sources}`` in
+    either names the stopped sources. The defaults are the command line's; the DAG passes its own (which
+    task of the run to clear), so the library names no scheduler."""
+
+    extract: str = "extract again"
+    validate: str = "re-run"
+
+
+COMMAND_LINE = Redo()  # the command line's advice: extract again, re-run

@@ -9,8 +9,8 @@ import json
 import os
 
 from islandbridge import cli, pipeline
-from islandbridge.config import parse_as_of
-from islandbridge.delivery.run_steps import as_of_argument, describe_steps
+from islandbridge.config import as_of_argument, parse_as_of
+from islandbridge.delivery.run_steps import describe_steps
 from islandbridge.landing import raw
 
 RUN = "ib_20261120T160000Z"

@@ -222,12 +222,10 @@ def require_identities_of(con: duckdb.DuckDBPyConnection, run_id: str, as_of: dt
     newest = con.execute("SELECT run_id FROM meta.identity_runs ORDER BY as_of DESC LIMIT 1").fetchall()
     if newest and newest[0][0] == run_id:
         return
-    local = as_of.astimezone(config.LOCAL_TZ)
-    again = local_day(as_of).isoformat() if local.time() == dt.time(0) else local.isoformat()
     held = f"the identities of run {newest[0][0]}" if newest else "no reconciled run"
     raise CoreBuildError(
         f"core.identity_map holds {held}, not run {run_id}'s: its core and marts would use another "
-        f"day's person keys; run `islandbridge sync --as-of {again}` to re-run the day (it reconciles "
+        f"day's person keys; run `{config.sync_command(as_of)}` to re-run the day (it reconciles "
         "the day, then builds); nothing was built"
     )
 

@@ -59,7 +59,7 @@ from typing import Any
 
 import duckdb
 
-from islandbridge.config import unknown_key
+from islandbridge.config import sync_command, unknown_key
 from islandbridge.errors import ConfigError, TerminalError
 from islandbridge.quality.quarantine import DDL as QUALITY_DDL
 from islandbridge.schemas import core_sql
@@ -334,22 +334,25 @@ def marts_run(con: duckdb.DuckDBPyConnection) -> tuple[str, dt.datetime] | None:
 def require_marts_of(
     con: duckdb.DuckDBPyConnection,
     run_id: str,
+    as_of: dt.datetime,
     step: str,
     error: type[Exception] = MartBuildError,
     *,
     where: str = "",
     unbuilt_ok: bool = False,
 ) -> None:
-    """Refuse a ``step`` ("publish", "export") of ``run_id`` from marts built for another run, or for none
-    unless ``unbuilt_ok``: it would hand out another day's figures under this run's id. Raises ``error``
-    saying what the marts hold and to build first; ``where`` names what the step would have written."""
+    """Refuse a ``step`` ("publish", "export") of ``run_id`` (as of ``as_of``) from marts built for another
+    run, or for none unless ``unbuilt_ok``: it would hand out another day's figures under this run's id.
+    Raises ``error`` saying what the marts hold and the command that completes the day (`sync_command`,
+    what `islandbridge runs` advises: `build` alone refuses a day whose identities are not the newest);
+    ``where`` names what the step would have written."""
     built = marts_run(con)
     if (built is None and unbuilt_ok) or (built is not None and built[0] == run_id):
         return
     held = f"run {built[0]}" if built else "no run yet"
     raise error(
-        f"the marts hold {held}, not run {run_id}{where}: run `islandbridge build` with the same --as-of "
-        f"first, then {step} again; nothing was {step}ed"
+        f"the marts hold {held}, not run {run_id}{where}: run `{sync_command(as_of)}` to complete the day "
+        f"(it loads, reconciles, builds, exports and publishes it); nothing was {step}ed"
     )
 
 

@@ -14,11 +14,19 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
-from islandbridge.devtools.simulator.servers_common import LoggedRequest, SimulatedServer
+from islandbridge.devtools.simulator.servers_common import LoggedRequest, PortUnavailable, SimulatedServer
 from islandbridge.devtools.simulator.servers_grid import GridServer
 from islandbridge.devtools.simulator.servers_iot import IotServer
 
-__all__ = ["GridServer", "IotServer", "LoggedRequest", "SimulatedServer", "serve_days", "serve_forever"]
+__all__ = [
+    "GridServer",
+    "IotServer",
+    "LoggedRequest",
+    "PortUnavailable",
+    "SimulatedServer",
+    "serve_days",
+    "serve_forever",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -37,7 +45,8 @@ def serve_forever(
 ) -> None:
     """Serve ``data_dir/grid`` and ``data_dir/iot`` on the given ports until Ctrl-C (or ``stop`` is set).
 
-    ``on_ready`` is called with both running servers, e.g. for the CLI to print their URLs. Example::
+    ``on_ready`` is called with both running servers, e.g. for the CLI to print their URLs; a port that
+    cannot be listened on raises ``PortUnavailable`` before it. Example::
 
         serve_forever(Path("var/street"), grid_port=8081, iot_port=8082,
                       client_id="cid", client_secret="secret", api_key="key")
@@ -67,11 +76,13 @@ def serve_days(
     client_secret: str,
     api_key: str,
     host: str = "127.0.0.1",
+    on_ready: Callable[[GridServer, IotServer], None] | None = None,
     stop: threading.Event | None = None,
     poll_s: float = 1.0,
 ) -> None:
     """Serve a living street (``simulate --days``) at ``day`` (``None``: its first) until Ctrl-C or
-    ``stop``; every ``poll_s`` seconds ``street/live/day`` is re-read and a new day in it is served."""
+    ``stop``; every ``poll_s`` seconds ``street/live/day`` is re-read and a new day in it is served.
+    ``on_ready`` is called as in ``serve_forever``, once both servers listen."""
     from islandbridge.devtools.simulator.days import read_days
     from islandbridge.devtools.simulator.servers_days import LivingStreet
 
@@ -89,6 +100,8 @@ def serve_days(
     stop = stop or threading.Event()
     with living:
         logger.info("living street at %s: day %s", street, living.day)
+        if on_ready is not None:
+            on_ready(living.grid, living.iot)
         try:
             while not stop.wait(poll_s):
                 try:

@@ -383,6 +383,15 @@ class _LoopbackHTTPServer(ThreadingHTTPServer):
             thread.join(timeout)
 
 
+class PortUnavailable(OSError):
+    """A simulated server could not listen on its address (the port is taken, or not allowed); ``port``
+    says which, so ``islandbridge serve`` can name it and the option that moves it."""
+
+    def __init__(self, host: str, port: int, cause: OSError) -> None:
+        super().__init__(cause.errno, f"cannot listen on {host}:{port}: {cause.strerror}")
+        self.port = port
+
+
 class SimulatedServer:
     """Base of the simulated platforms: lifecycle, gateway behaviour and the request log.
 
@@ -410,9 +419,9 @@ class SimulatedServer:
         self.on_start()
         try:
             self._httpd = _LoopbackHTTPServer((self.host, self.port), self)
-        except OSError:
+        except OSError as exc:
             self.on_stop()  # e.g. the port is taken: release what on_start opened
-            raise
+            raise PortUnavailable(self.host, self.port, exc) from exc
         self._thread = threading.Thread(
             target=self._httpd.serve_forever,
             kwargs={"poll_interval": 0.02},

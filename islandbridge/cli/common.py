@@ -6,7 +6,7 @@ import argparse
 import datetime as dt
 import json
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import Any
 
@@ -76,6 +76,22 @@ def group(sub, name: str, help: str):
     return parser.add_subparsers(dest=f"{name}_action", required=True, metavar="ACTION")
 
 
+def at_least(minimum: int) -> Callable[[str], int]:
+    """An argparse ``type`` for counts such as ``--limit``: a whole number of at least ``minimum``
+    (``runs --limit -1`` as a slice dropped the oldest run, and ``--limit 0`` printed none)."""
+
+    def whole_number(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or value < minimum:
+            raise argparse.ArgumentTypeError(f"expected a whole number of at least {minimum}, got {text!r}")
+        return value
+
+    return whole_number
+
+
 def config_args(s: argparse.ArgumentParser) -> None:
     s.add_argument(
         "--config",
@@ -95,8 +111,10 @@ def given_config(args: argparse.Namespace) -> str | None:
     return None if args.config == _default_config() else str(args.config)
 
 
-def settings_of(args: argparse.Namespace, with_sources: bool = True) -> Settings:
-    """The settings ``--config`` names; ``with_sources=False`` for commands that read only the warehouse.
+def settings_of(args: argparse.Namespace, with_sources: bool | Collection[str] = True) -> Settings:
+    """The settings ``--config`` names; ``with_sources=False`` for commands that read only the warehouse,
+    the names of the sources a command touches (``--source``) to need only their secrets. Parse the
+    command's other arguments (its as-of) first: a mistyped one is reported before a missing secret.
     A missing file says how to name one."""
     if not Path(args.config).exists():
         raise ConfigError(

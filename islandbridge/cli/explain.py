@@ -30,9 +30,10 @@ def register(sub) -> None:
 
 
 def _explain(args) -> int:
+    as_of = parse_as_of(args.as_of) if args.as_of else None
     settings = settings_of(args, with_sources=False)
     if args.changes:
-        shown = explain.changes(settings, parse_as_of(args.as_of) if args.as_of else None)
+        shown = explain.changes(settings, as_of)
         text = format_changes
     elif args.target:
         shown = explain.explain_person(settings, args.target, actor=args.actor or getpass.getuser())

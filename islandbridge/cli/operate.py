@@ -12,6 +12,7 @@ import duckdb
 from islandbridge import pipeline, storage
 from islandbridge.cli.common import (
     AS_OF_HELP,
+    at_least,
     command,
     given_config,
     group,
@@ -45,7 +46,7 @@ def register(sub, after_quarantine=()) -> None:
         "duplicates, deleted)",
         example="islandbridge runs --limit 3",
     )
-    s.add_argument("--limit", type=int, default=10, help="how many runs (default: 10)")
+    s.add_argument("--limit", type=at_least(1), default=10, help="how many runs, at least 1 (default: 10)")
     _quarantine(sub)
     for more in after_quarantine:
         more(sub)
@@ -305,7 +306,7 @@ def _quarantine_show(args) -> int:
 
 
 def _quarantine_replay(args) -> int:
-    settings = settings_of(args)
+    settings = settings_of(args, with_sources=[args.source])  # that source's secrets only
     print_json(
         quarantine_replay(settings, args.source, run_id=args.run, quality_config=settings.quality),
         indent=None,
@@ -377,7 +378,8 @@ def _snapshot_list(args) -> int:
 
 
 def _snapshot_publish(args) -> int:
-    print_json(pipeline.publish(settings_of(args, with_sources=False), parse_as_of(args.as_of)))
+    as_of = parse_as_of(args.as_of)
+    print_json(pipeline.publish(settings_of(args, with_sources=False), as_of))
     return 0
 
 

@@ -7,7 +7,7 @@ import unicodedata
 from collections.abc import Mapping
 from typing import Any
 
-from islandbridge.cli.common import command, group, print_json, settings_of
+from islandbridge.cli.common import at_least, command, group, print_json, settings_of
 from islandbridge.errors import count
 from islandbridge.identity import review
 from islandbridge.identity.clusters import REASONS
@@ -32,7 +32,12 @@ def register(sub) -> None:
         metavar="REASON",
         help=f"only pairs held back for it: {', '.join(REASONS)}",
     )
-    s.add_argument("--limit", type=int, default=50, help="pairs to print, most probable first (default: 50)")
+    s.add_argument(
+        "--limit",
+        type=at_least(0),
+        default=50,
+        help="pairs to print, most probable first (default: 50; 0: all)",
+    )
     s.add_argument("--open", action="store_true", help="only pairs nobody has decided yet")
     s.add_argument("--json", action="store_true", help="print JSON")
     s = command(

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 from islandbridge import pipeline
 from islandbridge.cli import step_text
@@ -84,50 +86,74 @@ def _show(args, result: dict, text) -> int:
 
 
 def _sync(args) -> int:
-    settings, as_of = settings_of(args), source_as_of(args.as_of)
-    result = pipeline.sync(settings, as_of, args.source, replay_forward=args.replay_forward)
+    as_of = source_as_of(args.as_of)
+    # without --source, every source's secrets: a missing one fails before any extract
+    settings = settings_of(args, with_sources=args.source or True)
+    with _gate_result_on_stop(args, lambda gate: _stopped_sync(gate, as_of)):
+        result = pipeline.sync(settings, as_of, args.source, replay_forward=args.replay_forward)
     return _show(args, result, step_text.sync_text)
 
 
+def _stopped_sync(gate: dict, as_of) -> dict:
+    """What ``sync --json`` prints on a gate stop: a passed run's summary, as far as it got (``quality``)."""
+    return {"run_id": gate["run_id"], "as_of": as_of.isoformat(), "quality": gate}
+
+
 def _extract(args) -> int:
-    settings, as_of = settings_of(args), source_as_of(args.as_of)
+    as_of = source_as_of(args.as_of)
+    settings = settings_of(args, with_sources=args.source or True)
     for source in args.source or pipeline.plan(settings):
         print_json(pipeline.extract(settings, source, as_of), indent=None)
     return 0
 
 
 def _validate(args) -> int:
-    settings = settings_of(args)
-    try:
-        result = pipeline.validate(settings, parse_as_of(args.as_of), args.source or pipeline.plan(settings))
-    except QualityGateError as stopped:  # a script reading --json gets the stop's result too; exit 5 stays
-        if args.json:
-            print_json(stopped.result.to_dict())
-        raise
+    as_of = parse_as_of(args.as_of)
+    settings = settings_of(args, with_sources=args.source or True)
+    with _gate_result_on_stop(args):
+        result = pipeline.validate(settings, as_of, args.source or pipeline.plan(settings))
     return _show(args, result, step_text.quality_text)
 
 
+@contextmanager
+def _gate_result_on_stop(args, shape: Callable[[dict], dict] = lambda gate: gate) -> Iterator[None]:
+    """With ``--json``, a quality gate stop prints the gate's result too (``shape``: in the command's own
+    output's form), so a script reading it learns what stopped; the stop is raised on, keeping exit 5
+    and its message on stderr."""
+    try:
+        yield
+    except QualityGateError as stopped:
+        if args.json:
+            print_json(shape(stopped.result.to_dict()))
+        raise
+
+
 def _load(args) -> int:
-    settings = settings_of(args)
-    result = pipeline.load(settings, parse_as_of(args.as_of), args.source or pipeline.plan(settings))
+    as_of = parse_as_of(args.as_of)
+    settings = settings_of(args, with_sources=args.source or True)
+    result = pipeline.load(settings, as_of, args.source or pipeline.plan(settings))
     return _show(args, result, step_text.load_text)
 
 
 def _reconcile(args) -> int:
-    result = pipeline.reconcile(settings_of(args), parse_as_of(args.as_of), full=args.full)
+    as_of = parse_as_of(args.as_of)
+    result = pipeline.reconcile(settings_of(args), as_of, full=args.full)
     return _show(args, result, step_text.identity_text)
 
 
 def _build(args) -> int:
-    result = pipeline.build(settings_of(args, with_sources=False), parse_as_of(args.as_of), full=args.full)
+    as_of = parse_as_of(args.as_of)
+    result = pipeline.build(settings_of(args, with_sources=False), as_of, full=args.full)
     return _show(args, result, step_text.build_text)
 
 
 def _export(args) -> int:
-    result = pipeline.export(settings_of(args, with_sources=False), parse_as_of(args.as_of))
+    as_of = parse_as_of(args.as_of)
+    result = pipeline.export(settings_of(args, with_sources=False), as_of)
     return _show(args, result, step_text.export_text)
 
 
 def _publish(args) -> int:
-    result = pipeline.publish(settings_of(args, with_sources=False), parse_as_of(args.as_of))
+    as_of = parse_as_of(args.as_of)
+    result = pipeline.publish(settings_of(args, with_sources=False), as_of)
     return _show(args, result, step_text.publish_text)

@@ -8,7 +8,8 @@ never reads ``os.environ`` itself. Every problem in a file is collected and repo
 - `loading` — reading and checking a file into ``Settings`` (`load_settings`, `parse_settings`).
 - `sections` — the typed settings the rest of the code is handed (``Settings``, ``SourceSettings``,
   ``Secret``, ``DuckDBResources``, ``Retention``).
-- `as_of` — the run's as-of instant T (`parse_as_of`, `resolve_as_of`, `local_day`, ``LOCAL_TZ``).
+- `as_of` — the run's as-of instant T (`parse_as_of`, `resolve_as_of`, `local_day`, ``LOCAL_TZ``) and
+  the command that completes its day (`sync_command`).
 - `runtime` — the clock a step is handed (``Clock``, `utc_now`) and owner-only files.
 
 Everything is importable from ``islandbridge.config`` itself.
@@ -19,7 +20,15 @@ Example::
     settings.sources["grid"].options["base_url"]
 """
 
-from islandbridge.config.as_of import AS_OF_HELP, LOCAL_TZ, local_day, parse_as_of, resolve_as_of
+from islandbridge.config.as_of import (
+    AS_OF_HELP,
+    LOCAL_TZ,
+    as_of_argument,
+    local_day,
+    parse_as_of,
+    resolve_as_of,
+    sync_command,
+)
 from islandbridge.config.loading import SECTIONS, load_settings, nearest, parse_settings, unknown_key
 from islandbridge.config.runtime import OWNER_ONLY_UMASK, Clock, owner_only_files, utc_now
 from islandbridge.config.sections import (
@@ -51,6 +60,7 @@ __all__ = [
     "Secret",
     "Settings",
     "SourceSettings",
+    "as_of_argument",
     "load_settings",
     "local_day",
     "machine_memory_bytes",
@@ -60,6 +70,7 @@ __all__ = [
     "parse_memory_limit",
     "parse_settings",
     "resolve_as_of",
+    "sync_command",
     "unknown_key",
     "utc_now",
 ]

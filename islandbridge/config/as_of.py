@@ -2,13 +2,15 @@
 
 Every step of a run is bound to T (the end of its data interval). `parse_as_of` reads a date or an ISO
 date-time (a bare date is the end of that day in Asia/Shanghai, ``LOCAL_TZ``); `resolve_as_of` picks T
-from a given as-of, a data interval or the run's start; `local_day` is the date T ends.
+from a given as-of, a data interval or the run's start; `local_day` is the date T ends; `sync_command` is the command that completes T's day, advised
+wherever a day is found unfinished.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import re
+import shlex
 from zoneinfo import ZoneInfo
 
 from islandbridge.errors import ConfigError, typed
@@ -63,6 +65,25 @@ def local_day(as_of: dt.datetime) -> dt.date:
     """The Asia/Shanghai date that the as-of instant ``as_of`` ends: the date of the instant before it
     (``2026-11-21 00:00+08:00`` ends 2026-11-20)."""
     return (as_of - dt.timedelta(microseconds=1)).astimezone(LOCAL_TZ).date()
+
+
+def as_of_argument(as_of: dt.datetime) -> str:
+    """The ``--as-of`` that names ``as_of`` again: the day it ends (``2026-11-20`` for 2026-11-21 00:00
+    +08:00), or the instant itself when it is not a midnight in Asia/Shanghai."""
+    local = as_of.astimezone(LOCAL_TZ)
+    if local.time() == dt.time(0):
+        return local_day(as_of).isoformat()
+    return local.isoformat()
+
+
+def sync_command(as_of: dt.datetime, config: str | None = None) -> str:
+    """The command that completes ``as_of``'s day, whatever step it stopped before: `islandbridge sync`
+    extracts, loads, reconciles, builds, exports and publishes the day (a step alone, such as ``build``,
+    refuses a day whose identities are not the newest). Runnable as printed: with ``--config config``
+    (shell quoted) when the operator named a configuration, none when the default finds it. `islandbridge
+    runs`, and the build, export and publish that refuse a day, all advise it."""
+    option = f" --config {shlex.quote(config)}" if config else ""
+    return f"islandbridge sync{option} --as-of {as_of_argument(as_of)}"
 
 
 def resolve_as_of(

@@ -48,13 +48,17 @@ SECTIONS: dict[str, frozenset[str] | None] = {
 }
 
 
-def load_settings(path: str | Path, environ: Mapping[str, str], *, with_sources: bool = True) -> Settings:
+def load_settings(
+    path: str | Path, environ: Mapping[str, str], *, with_sources: bool | Collection[str] = True
+) -> Settings:
     """Read, resolve and check a configuration file.
 
     Relative paths are taken from the file's own folder. Raises ``ConfigError`` listing every problem.
     ``with_sources=False`` is for commands that only read the warehouse (``runs``, ``sql``, ``quarantine
     list``): the sources are then known by name and kind only, their options and secrets neither resolved
-    nor required.
+    nor required. A collection of source names is for a command that touches only those (``extract
+    --source civil``, ``quarantine replay civil``): theirs are resolved and required, the others' are
+    not (``SourceSettings.resolved``). ``True``, what a whole run needs, requires every source's.
     """
     path = Path(path).resolve()
     try:
@@ -78,7 +82,7 @@ def parse_settings(
     base_dir: Path,
     environ: Mapping[str, str],
     config_path: Path | None = None,
-    with_sources: bool = True,
+    with_sources: bool | Collection[str] = True,
 ) -> Settings:
     """Build ``Settings`` from an already-parsed mapping (see ``load_settings``)."""
     problems: list[str] = []
@@ -92,34 +96,16 @@ def parse_settings(
     warehouse_path = base_dir / str(_require(raw, "warehouse.path", problems) or "warehouse.duckdb")
     state_dir = base_dir / str(_get(raw, "state.dir") or "state")
 
-    sources: dict[str, SourceSettings] = {}
-    raw_sources = raw.get("sources") or {}
-    if not isinstance(raw_sources, Mapping) or (with_sources and not raw_sources):
-        if with_sources:
-            problems.append("sources: name at least one source system")
-        raw_sources = {}
-    if not with_sources:  # name and kind only: no option read, no secret needed
-        sources = {
-            str(n): SourceSettings(str(n), str(b["kind"]), {})
-            for n, b in raw_sources.items()
-            if isinstance(b, Mapping) and "kind" in b
-        }
-        raw_sources = {}
-    for name, body in raw_sources.items():
-        if not isinstance(body, Mapping) or "kind" not in body:
-            problems.append(f"sources.{name}: needs a 'kind'")
-            continue
-        options = {k: resolver.resolve(f"sources.{name}.{k}", v) for k, v in body.items() if k != "kind"}
-        sources[str(name)] = SourceSettings(str(name), str(body["kind"]), options, street_code or None)
+    sources = _sources(raw.get("sources"), with_sources, resolver, street_code or None, problems)
 
     # Warehouse-only commands (with_sources=False) get the keys that resolve and do not require the rest;
     # why each other key did not resolve is kept, for the step that needs it to say (a missing file ...).
     keys, unresolved_keys = {}, {}
     for name, ref in (raw.get("keys") or {}).items():
         found: list[str] = []
-        keys[str(name)] = (resolver if with_sources else _Resolver(environ, base_dir, found)).secret(
-            f"keys.{name}", ref
-        )
+        keys[str(name)] = (
+            resolver if with_sources is not False else _Resolver(environ, base_dir, found)
+        ).secret(f"keys.{name}", ref)
         unresolved_keys.update({str(name): problem for problem in found})
     quality = dict(raw.get("quality") or {})
     paths = {
@@ -157,10 +143,41 @@ def parse_settings(
         **paths,
         snapshots_keep=keep or 7,
         reports=reports,
-        sources_resolved=with_sources,
+        sources_resolved=all(source.resolved for source in sources.values()),
         duckdb=duckdb,
         retention=retention,
     )
+
+
+def _sources(
+    section: Any,
+    with_sources: bool | Collection[str],
+    resolver: _Resolver,
+    street_code: str | None,
+    problems: list[str],
+) -> dict[str, SourceSettings]:
+    """The ``sources:`` section: the options and secrets of those ``with_sources`` names (``True``: all)
+    resolved; the others by name and kind only, their options neither read nor required."""
+    if with_sources is False:
+        return {
+            str(n): SourceSettings(str(n), str(b["kind"]), {}, resolved=False)
+            for n, b in (section.items() if isinstance(section, Mapping) else ())
+            if isinstance(b, Mapping) and "kind" in b
+        }
+    if not isinstance(section, Mapping) or not section:
+        problems.append("sources: name at least one source system")
+        return {}
+    chosen = None if with_sources is True else {str(name) for name in with_sources}
+    sources = {}
+    for name, body in section.items():
+        if not isinstance(body, Mapping) or "kind" not in body:
+            problems.append(f"sources.{name}: needs a 'kind'")
+        elif chosen is not None and str(name) not in chosen:
+            sources[str(name)] = SourceSettings(str(name), str(body["kind"]), {}, street_code, resolved=False)
+        else:
+            options = {k: resolver.resolve(f"sources.{name}.{k}", v) for k, v in body.items() if k != "kind"}
+            sources[str(name)] = SourceSettings(str(name), str(body["kind"]), options, street_code)
+    return sources
 
 
 def _retention(section: Any, problems: list[str]) -> Retention:

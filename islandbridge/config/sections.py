@@ -140,6 +140,9 @@ class SourceSettings:
     #: The street the whole configuration is for (``street.code``): the default of a connector that reads
     #: several streets' files from one place (``civil_files``' ``street_code``).
     street_code: str | None = None
+    #: False when only the name and kind were read (a command that does not touch this source): no option,
+    #: no secret, and no connector can be built from it.
+    resolved: bool = True
 
 
 @dataclass(frozen=True)
@@ -164,7 +167,8 @@ class Settings:
     snapshots_dir: Path | None = None  # read-only analyst snapshots
     snapshots_keep: int = 7
     reports: Mapping[str, Any] = field(default_factory=dict)  # marts' options (e.g. silent_hours)
-    # False for warehouse-only commands: ``sources`` then name each source and its kind, no options.
+    # False unless every source's options and secrets were read: warehouse-only commands read none (each
+    # source by name and kind only), a command for some sources theirs (``SourceSettings.resolved``).
     sources_resolved: bool = True
     # Memory limit and spill folder of every DuckDB connection (default: see DuckDBResources.default).
     duckdb: DuckDBResources | None = None

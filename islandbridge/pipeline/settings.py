@@ -7,7 +7,7 @@ at the edge; `settings_of_environment` is how a DAG task finds the file.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from pathlib import Path
 
 from islandbridge import config
@@ -18,10 +18,13 @@ from islandbridge.quality.config import QualityConfig
 from islandbridge.warehouse.marts import options_of
 
 
-def load_settings(path: str | Path, environ: Mapping[str, str], *, with_sources: bool = True) -> Settings:
-    """Read, resolve and check a configuration file (`islandbridge.config.load_settings`), then build every
-    connector and parse the ``quality`` and ``reports`` sections once, so that a wrong kind, option,
-    severity or report option fails now, not halfway through a run. Raises ``ConfigError``."""
+def load_settings(
+    path: str | Path, environ: Mapping[str, str], *, with_sources: bool | Collection[str] = True
+) -> Settings:
+    """Read, resolve and check a configuration file (`islandbridge.config.load_settings`; ``with_sources``:
+    every source's options and secrets, none, or those of the sources named), then build the connector of
+    every source resolved and parse the ``quality`` and ``reports`` sections once, so that a wrong kind,
+    option, severity or report option fails now, not halfway through a run. Raises ``ConfigError``."""
     settings = config.load_settings(path, environ, with_sources=with_sources)
     check_settings(settings)
     return settings
@@ -43,7 +46,7 @@ def check_settings(settings: Settings) -> None:
     """Raise ``ConfigError`` listing every source whose connector cannot be built, or a bad ``quality`` or
     ``reports`` section."""
     problems = []
-    for src in settings.sources.values() if settings.sources_resolved else ():
+    for src in (s for s in settings.sources.values() if s.resolved):
         try:
             build_connector(src)
         except ConfigError as exc:

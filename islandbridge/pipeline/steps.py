@@ -34,9 +34,10 @@ from islandbridge.privacy.configured import open_vault, quarantine_keyring
 from islandbridge.privacy.scrub import Scrubber
 from islandbridge.privacy.sealing import KNOWN_NAMES, LoadPrivacy, landed_names, stream_privacy
 from islandbridge.privacy.vault import Vault
-from islandbridge.quality import QualityGateError, validate_run
+from islandbridge.quality import QualityGateError, Redo, validate_run
 from islandbridge.quality.config import QualityConfig
 from islandbridge.quality.gate import record_stop
+from islandbridge.quality.results import COMMAND_LINE
 from islandbridge.warehouse.core import build_core, require_identities_of
 from islandbridge.warehouse.device_events import EventStore
 from islandbridge.warehouse.marts import build_marts, require_marts_of
@@ -136,10 +137,16 @@ def _extract_from(
 
 
 def validate(
-    settings: Settings, as_of: dt.datetime, sources: Sequence[str], clock: Clock = utc_now
+    settings: Settings,
+    as_of: dt.datetime,
+    sources: Sequence[str],
+    clock: Clock = utc_now,
+    *,
+    redo: Redo = COMMAND_LINE,
 ) -> dict[str, Any]:
     """Run the quality gate over the landed sources of the run ending at ``as_of`` (an as-of ahead of
-    ``clock``: an event log's volume is measured up to it).
+    ``clock``: an event log's volume is measured up to it). ``redo``: how the caller runs the day again,
+    for a stop's advice (the DAG: which task to clear).
 
     Raises ``QualityGateError`` (critical failure: nothing was loaded, the stop is noted in
     ``meta.gate_stops``, `quality.gate.record_stop`) or ``QualityCheckBrokenError``
@@ -148,7 +155,13 @@ def validate(
     with timed("validate", ", ".join(sources), log) as step:
         try:
             gate = validate_run(
-                settings, raw.run_id_for(as_of), as_of, list(sources), settings.quality, clock=clock
+                settings,
+                raw.run_id_for(as_of),
+                as_of,
+                list(sources),
+                settings.quality,
+                clock=clock,
+                redo=redo,
             )
         except QualityGateError as stopped:  # nothing loaded; `islandbridge runs` lists the stop
             try:
@@ -297,7 +310,7 @@ def publish(
     With ``warn_later``, a day before later loaded days says so (`warn_earlier_day`); ``later``: those
     days when the caller has read them (`later_days`), else they are read here."""
     run_id = raw.run_id_for(as_of)
-    _require_marts_of(settings, run_id)
+    _require_marts_of(settings, run_id, as_of)
     repoint(settings)  # a snapshot copies the events its view reads: those beside this warehouse
     pruned = prune(settings, apply=True, clock=clock) if settings.retention.after_each_run else None
     with timed("publish", "snapshot and run report", log):
@@ -327,13 +340,13 @@ def publish(
     return result | ({"retention": pruned["removed"]} if pruned else {})
 
 
-def _require_marts_of(settings: Settings, run_id: str) -> None:
+def _require_marts_of(settings: Settings, run_id: str, as_of: dt.datetime) -> None:
     """Refuse to publish ``run_id``'s snapshot from marts built for another run: analysts would read
     another day's reports under this run's id and as-of (``meta.snapshot_info``). Raises ``MartBuildError``."""
     if not settings.warehouse_path.exists():
         return  # publish_snapshot says there is no warehouse
     with raw.open_warehouse(settings, read_only=True) as con:
-        require_marts_of(con, run_id, "publish", unbuilt_ok=True)
+        require_marts_of(con, run_id, as_of, "publish", unbuilt_ok=True)
 
 
 def prune(settings: Settings, *, apply: bool = False, clock: Clock = utc_now) -> dict[str, Any]:

@@ -302,3 +302,58 @@ def test_argparse_errors_do_not_repeat_typed_personal_data(capsys):
         err = capsys.readouterr().err
         assert "error:" in err
         assert not any(p in err for p in ("511403194310287757", "秦光明", "13800138000")), err
+
+
+@pytest.mark.parametrize(
+    ("command", "limit", "least"),
+    [(["runs"], "0", 1), (["runs"], "-1", 1), (["review", "list"], "-1", 0), (["runs"], "x", 1)],
+)
+def test_a_limit_below_its_least_is_refused_as_bad_usage(command, limit, least, capsys):
+    """`runs --limit -1` sliced off the oldest run and `--limit 0` printed none (review list's -1 the last
+    pair; its 0 prints every pair): a limit below the least is an argparse error, exit 2, before any
+    configuration is read."""
+    with pytest.raises(SystemExit) as exit_:
+        main([*command, "--limit", limit])
+    assert exit_.value.code == 2
+    assert f"argument --limit: expected a whole number of at least {least}" in capsys.readouterr().err
+
+
+@pytest.fixture
+def with_civil(home):
+    """``home``'s configuration with a civil-affairs roster folder beside the two REST sources whose
+    secrets are not set, and a quarantine keyring."""
+    from islandbridge.privacy.keys import new_keyring_text
+
+    civil = {"kind": "civil_files", "path": str(home / "civil")}
+    config = {**CONFIG, "sources": {**CONFIG["sources"], "civil": civil}}
+    config["keys"] = {"quarantine": {"file": "quarantine.keys"}}
+    (home / "quarantine.keys").write_text(new_keyring_text(), encoding="utf-8")
+    (home / "civil").mkdir()
+    (home / "islandbridge.yml").write_text(yaml.safe_dump(config), encoding="utf-8")
+    return home / "islandbridge.yml"
+
+
+@pytest.mark.parametrize(
+    "argv", [["extract", "--as-of", "2026-11-20", "--source", "civil"], ["quarantine", "replay", "civil"]]
+)
+def test_a_command_for_one_source_needs_only_that_sources_secrets(with_civil, argv, capsys):
+    """`extract --source civil` and `quarantine replay civil` exited 2 with the grid's secret not set:
+    a command resolves only the secrets of the sources it touches."""
+    assert main([*argv, "--config", str(with_civil)]) == 0
+    assert "is not set" not in capsys.readouterr().err
+
+
+def test_sync_still_names_every_missing_secret_before_it_extracts(with_civil, capsys):
+    """`sync` touches every source: it fails at once, naming each secret that is missing, and lands nothing."""
+    assert main(["sync", "--as-of", "2026-11-20", "--config", str(with_civil)]) == 2
+    err = capsys.readouterr().err
+    assert "IB_TEST_UNSET_GRID_SECRET is not set" in err and "IB_TEST_UNSET_KEY is not set" in err
+    assert not (with_civil.parent / "landing").exists()
+
+
+@pytest.mark.parametrize("command", ["sync", "extract", "validate", "load", "reconcile"])
+def test_a_bad_as_of_is_reported_before_missing_secrets(with_civil, command, capsys):
+    """`sync --as-of 2026-11` without the secrets reported the secrets: the mistyped argument comes first."""
+    assert main([command, "--as-of", "2026-11", "--config", str(with_civil)]) == 2
+    err = capsys.readouterr().err
+    assert "expected a date YYYY-MM-DD" in err and "is not set" not in err

@@ -42,7 +42,7 @@ def test_serve_writes_a_configuration_for_the_living_street_it_serves(tmp_path):
     )
     try:
         deadline = time.monotonic() + 60
-        while not (street / "live" / "day").exists() and time.monotonic() < deadline:
+        while not config.exists() and time.monotonic() < deadline:  # written once both ports listen
             time.sleep(0.2)
         assert (street / "live" / "day").read_text(encoding="utf-8").strip() == "2026-11-21"
         settings = load_settings(config, env)
@@ -55,3 +55,25 @@ def test_serve_writes_a_configuration_for_the_living_street_it_serves(tmp_path):
     assert str((street / "live" / "registry" / "rrs.sqlite").resolve()) in str(options["registry"]["url"])
     assert str(options["civil"]["path"]) == str((street / "live" / "civil").resolve())
     assert (config.parent / "secrets" / "person.key").exists()
+
+
+def test_serve_on_a_taken_port_says_which_without_first_claiming_to_serve(tmp_path, monkeypatch, capsys):
+    """A port already in use fails before anything is announced: exit 2 and one line naming the port
+    and the options that move it, no ``grid: http://…`` line and no traceback."""
+    from islandbridge.cli import main
+    from islandbridge.devtools.simulator import generate
+
+    street = tmp_path / "street"
+    generate(street, residents=300, seed=3)
+    for name, value in {"IB_GRID_CLIENT_SECRET": "s", "IB_IOT_API_KEY": "k"}.items():
+        monkeypatch.setenv(name, value)
+    (iot,) = _free_ports(1)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        grid = taken.getsockname()[1]
+        status = main(["serve", str(street), "--grid-port", str(grid), "--iot-port", str(iot)])
+    out, err = capsys.readouterr()
+    assert status == 2 and out == ""
+    assert err.count("\n") == 1 and f"127.0.0.1:{grid}" in err
+    assert "--grid-port" in err and "--iot-port" in err

@@ -214,3 +214,23 @@ def test_parsing_the_dag_imports_no_pipeline_code(tmp_path):
         timeout=300,
     )
     assert out.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_a_gate_stop_in_the_dag_says_to_clear_extract_source_with_downstream(dagbag):
+    """Under the DAG, "extract again and re-run" misled: clearing the failed validate_landed re-validates
+    the same landed data and stops again. The stop names the run's extract_source of the stopped source,
+    cleared with its downstream tasks; the as-expected path clears validate_landed."""
+    from islandbridge.quality.gate import gate_message
+    from islandbridge.quality.results import CheckResult, GateResult
+
+    failed = CheckResult("civil", "dibao", "columns_match", "columns", "critical", False)
+    gate = GateResult("ib_20261120T160000Z", "2026-11-21T00:00:00+08:00", False, [failed])
+    message = gate_message(gate, _dag_module()._redo("manual__2026-12-07T03:00:00+00:00"))
+    assert (
+        "Fix the source and in Airflow clear extract_source [civil] of run manual__2026-12-07T03:00:00+00:00 "
+        "with its downstream tasks" in message
+    )
+    assert "clearing validate_landed alone validates the same landed data and stops again" in message
+    assert message.endswith(
+        "and clear validate_landed of run manual__2026-12-07T03:00:00+00:00 with its downstream tasks."
+    )

@@ -157,6 +157,23 @@ def test_an_older_day_is_not_exported_from_marts_built_for_a_newer_one(settings,
     assert files(settings.exports_dir) == before
 
 
+def test_a_refused_export_advises_the_sync_that_islandbridge_runs_advises(settings, con, exported):
+    """`export --as-of D` of a day the marts were not built for advised `islandbridge build` with the same
+    as-of, which refuses a day whose identities are not the newest: it advises the command `islandbridge
+    runs` gives for an unfinished day (`sync --as-of D`), which does complete it."""
+    from islandbridge.delivery.run_steps import describe_steps
+
+    con.close()
+    with duckdb.connect(str(settings.warehouse_path)) as rw:
+        rw.execute("UPDATE meta.marts_current SET run_id = 'ib_next'")
+        with pytest.raises(ExportError) as refused:
+            export_run(settings, rw, AS_OF, RUN_ID, clock=clock_at(7))
+    advice = describe_steps(dict.fromkeys(("reconciled", "built", "exported", "published"), False), AS_OF)
+    command = advice.split("run `", 1)[1].split("`", 1)[0]
+    assert command == "islandbridge sync --as-of 2026-11-20"
+    assert f"run `{command}`" in str(refused.value) and "islandbridge build" not in str(refused.value)
+
+
 def test_a_day_is_not_published_for_analysts_from_marts_built_for_another(settings, con):
     """`snapshot publish --as-of D` (pipeline.publish) after the marts were built for another day is refused:
     it published a snapshot named D's run holding the other day's reports."""

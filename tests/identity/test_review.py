@@ -209,6 +209,25 @@ def test_a_note_with_a_long_number_is_refused_and_nothing_is_stored(warehouse_co
         assert con.execute("SELECT note FROM core.identity_decisions").fetchall() == [("call [电话]",)]
 
 
+def test_a_note_naming_the_pairs_person_in_pinyin_is_scrubbed(warehouse_copy):
+    """`review decide --note` scrubbed the known names in characters but kept them typed in pinyin: the
+    names of the pair's records are scrubbed in pinyin too (as `reveal` scrubs its purpose)."""
+    from pypinyin import Style, lazy_pinyin
+
+    names = _record_names(warehouse_copy)
+    pair = next(
+        p
+        for p in review.list_pairs(warehouse_copy)["rows"]
+        if 2 <= len(names.get(tuple(p["left"])) or "") <= 3
+    )
+    surname, *given = lazy_pinyin(names[tuple(pair["left"])], style=Style.NORMAL)
+    typed = f"{''.join(given).title()} {surname.upper()}"  # surname last, as a form in English has it
+    review.decide(warehouse_copy, pair["id"], "different", actor="tester", note=f"asked {typed} at home")
+    with duckdb.connect(str(warehouse_copy.warehouse_path), read_only=True) as con:
+        stored = con.execute("SELECT note FROM core.identity_decisions").fetchall()
+    assert stored == [("asked [姓名] at home",)]
+
+
 def _config(street, settings, tmp_path) -> str:
     """The street's configuration, pointed at the copies (absolute paths)."""
     config = yaml.safe_load((street.root / "islandbridge.yml").read_text(encoding="utf-8"))

@@ -112,6 +112,23 @@ def test_warehouse_only_commands_need_no_source_secrets(tmp_path):
     assert not settings.sources_resolved
 
 
+def test_a_command_for_some_sources_resolves_and_requires_only_theirs(tmp_path):
+    """``with_sources=["civil"]``: civil's options are read, the grid's secret is neither read nor required,
+    and no connector can be built from the grid's unread options."""
+    from islandbridge.connectors import build_connector
+
+    raw = BASE | {"sources": BASE["sources"] | {"civil": {"kind": "civil_files", "path": "/srv/civil"}}}
+    settings = parse_settings(raw, base_dir=tmp_path, environ={}, with_sources=["civil"])
+    assert settings.source("civil").options == {"path": "/srv/civil"} and settings.source("civil").resolved
+    assert settings.source("grid").kind == "grid_rest" and not settings.source("grid").resolved
+    assert not settings.sources_resolved
+    check_settings(settings)  # builds civil's connector only
+    with pytest.raises(ConfigError, match="sources.grid: its options and secrets were not read"):
+        build_connector(settings.source("grid"))
+    with pytest.raises(ConfigError, match="GRID_SECRET is not set"):
+        parse_settings(raw, base_dir=tmp_path, environ={}, with_sources=["grid"])
+
+
 def test_a_warehouse_only_command_says_a_configured_key_file_is_missing_not_unconfigured(tmp_path):
     """`export` with keys.vault = {file: ...} and the file gone: the message names the file, and does not
     tell the operator to add a key the configuration already has."""

@@ -259,6 +259,62 @@ def test_a_gate_stopped_ahead_of_the_clock_says_the_day_has_not_ended():
     assert "Fix the source" in stopped({"per_hour": 0.0, "kept_share": 0.0})
 
 
+def test_a_stopped_quarantine_share_names_the_row_checks_behind_it():
+    """A `quarantine_share` stop said only the share: it names the row checks whose quarantined rows it
+    counts, most rows first, so the operator knows what to fix at the source."""
+    from islandbridge.quality.gate import gate_message
+    from islandbridge.quality.results import CheckResult, GateResult
+
+    share = CheckResult(
+        "civil",
+        "dibao",
+        "quarantine_share",
+        "quarantine_share",
+        "critical",
+        False,
+        element_count=100,
+        unexpected_count=45,
+        observed={"share": 0.45, "max_share": 0.2},
+    )
+    rows = [
+        CheckResult(
+            "civil", "dibao", "sex_known", "in_set", "row", False, column="性别", observed={"quarantined": 41}
+        ),
+        CheckResult(
+            "civil",
+            "dibao",
+            "id_valid",
+            "regex",
+            "row",
+            False,
+            column="身份证号",
+            observed={"quarantined": 4},
+        ),
+        CheckResult(
+            "civil", "senior", "sex_known", "in_set", "row", False, column="性别", observed={"quarantined": 9}
+        ),
+    ]
+    message = gate_message(GateResult("ib_x", AS_OF.isoformat(), False, [share, *rows]))
+    assert "quarantined by sex_known on 性别: 41 rows, id_valid on 身份证号: 4 rows\n" in message
+    assert "9 rows" not in message  # another stream's
+
+
+def test_a_stops_advice_says_how_its_caller_runs_the_day_again():
+    """The command line's advice is to extract again; a caller's `Redo` (the DAG's: which task to clear)
+    replaces it, naming the stopped sources."""
+    from islandbridge.quality import Redo
+    from islandbridge.quality.gate import gate_message
+    from islandbridge.quality.results import CheckResult, GateResult
+
+    failed = CheckResult("registry", "t_jm", "columns_match", "columns", "critical", False)
+    gate = GateResult("ib_x", AS_OF.isoformat(), False, [failed])
+    assert "Fix the source and extract again; if the change is expected" in gate_message(gate)
+    redo = Redo(extract="clear extract_source [{sources}]", validate="clear validate_landed")
+    told = gate_message(gate, redo)
+    assert "Fix the source and clear extract_source [registry]; if the change is expected" in told
+    assert told.endswith("and clear validate_landed.") and "extract again" not in told
+
+
 def test_flow_volume_is_not_judged_after_a_run_that_read_the_log_late(tmp_path):
     """A backfill: the previous run read the log as it stood long after its own as-of (its arrival
     reference, ``reference_ms`` in its state), so this run finds little new, and that is no drop."""

@@ -47,6 +47,34 @@ def test_a_source_returning_half_its_records_stops_the_run(workspace_factory):
     assert not stopped.parent.exists(), "a later run's load removes the stopped run's slice"
 
 
+def test_sync_json_prints_the_gates_result_when_it_stops_the_run(workspace_factory, monkeypatch, capsys):
+    """`sync --json` printed nothing on a gate stop (validate --json prints the gate's result): it prints
+    its own summary as far as it got, the gate's result under ``quality``; exit 5, the message on stderr."""
+    import json
+
+    from islandbridge.cli import main
+
+    ws = workspace_factory("sync-json", private=True)
+    ws.sync("2026-11-19", REGISTRY)
+    with _registry(ws) as db:
+        db.execute(
+            "DELETE FROM t_jm WHERE jmid IN (SELECT jmid FROM t_jm ORDER BY jmid LIMIT "
+            "(SELECT count(*) / 2 FROM t_jm))"
+        )
+    for name, value in ws.environ.items():
+        monkeypatch.setenv(name, value)
+    capsys.readouterr()
+    argv = ["sync", "--as-of", "2026-11-20", "--source", "registry", "--json", "--config", str(ws.config)]
+    assert main(argv) == 5
+    out, err = capsys.readouterr()
+    assert err.count("quality gate stopped run") == 1
+    printed = json.loads(out)
+    assert printed["run_id"] == "ib_20261120T160000Z" and printed["as_of"] == "2026-11-21T00:00:00+08:00"
+    gate = printed["quality"]
+    assert gate["passed"] is False and gate["critical"] == ["registry.t_jm.volume"]
+    assert Path(gate["report"]).is_file()
+
+
 def test_a_next_run_checks_volume_and_references_against_the_warehouse_too(workspace_factory):
     """The second run lands only changed residents; their houses were landed by the first run."""
     ws = workspace_factory("steady", private=True)
