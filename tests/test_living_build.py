@@ -51,6 +51,7 @@ def _full_copy(settings, day: dt.date, into, monkeypatch):
     copy.warehouse_path.parent.mkdir()
     shutil.copyfile(settings.warehouse_path, copy.warehouse_path)
     shutil.copytree(events_dir(settings), events_dir(copy))
+    shutil.copytree(settings.warehouse_path.parent / "raw", copy.warehouse_path.parent / "raw")
     with monkeypatch.context() as m:
         m.setattr(device_events, "SPOOL_ABOVE_ROWS", 0)
         build(copy, parse_as_of(day.isoformat()), full=True)

@@ -43,6 +43,7 @@ def _full_copy(settings, day: dt.date, into) -> tuple[dict, dict]:
         settings, warehouse_path=into / "warehouse.duckdb", vault_path=into / "private" / "vault.duckdb"
     )
     shutil.copyfile(settings.warehouse_path, copy.warehouse_path)
+    shutil.copytree(settings.warehouse_path.parent / "raw", copy.warehouse_path.parent / "raw")
     copy_vault(settings.vault_path, copy.vault_path)
     summary = reconcile(copy, parse_as_of(day.isoformat()), full=True)
     return summary, _identity(copy.warehouse_path)

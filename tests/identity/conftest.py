@@ -77,17 +77,26 @@ def reconciled(street) -> dict:
 @pytest.fixture
 def warehouse_copy(street, reconciled, tmp_path):
     """Settings pointing at a private copy of the reconciled warehouse."""
-    path = tmp_path / "warehouse.duckdb"
-    shutil.copyfile(street.settings.warehouse_path, path)
+    path = _warehouse_copy(street, street.settings.warehouse_path, tmp_path)
     return dataclasses.replace(street.settings, warehouse_path=path, vault_path=_vault_copy(street, tmp_path))
 
 
 @pytest.fixture
 def synced_copy(street, tmp_path):
     """Settings pointing at a private copy of the synced warehouse, never reconciled."""
-    path = tmp_path / "warehouse.duckdb"
-    shutil.copyfile(street.synced_warehouse, path)
+    path = _warehouse_copy(street, street.synced_warehouse, tmp_path)
     return dataclasses.replace(street.settings, warehouse_path=path, vault_path=_vault_copy(street, tmp_path))
+
+
+def _warehouse_copy(street, source: Path, tmp_path) -> Path:
+    """``source`` copied as a warehouse is: the database with the raw/ and events/ folders beside it, whose
+    Parquet files its tables list relative to it (docs/operations.md, 'Backup, restore and move')."""
+    path = tmp_path / "warehouse.duckdb"
+    shutil.copyfile(source, path)
+    for folder in ("raw", "events"):
+        if (beside := street.settings.warehouse_path.parent / folder).is_dir():
+            shutil.copytree(beside, tmp_path / folder)
+    return path
 
 
 def _vault_copy(street, tmp_path) -> Path:
