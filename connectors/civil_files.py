@@ -25,10 +25,11 @@ What this connector decides:
   encoding, no header, too big, a symlink) is quarantined as one record keyed ``file:<file name>`` and
   counted as one read. A file whose ``合计`` row is missing or does not match the sum of its rows, or whose
   header lacks or repeats a SPEC column, has *every* row quarantined with that reason.
-* **Unknown columns named, not read.** A column beyond the SPEC's (a 备注) with all the SPEC's present:
-  the file lands by the SPEC's columns; the column's name is in the file's outcome and the state's
-  ``unknown_columns``, its values are never read. A row of the wrong shape, without 序号 or repeating one, is quarantined
-  alone. Files in the folder that are not rosters are listed with the reason under ``ignored`` in the
+* **Unknown columns described, not read.** A column beyond the SPEC's (a 备注) with all the SPEC's
+  present: the file lands by the SPEC's columns; the column is in the file's outcome and the state's
+  ``unknown_columns`` by position and length (a header cell a clerk typed is never repeated, except a
+  harmless 备注/说明), its values are never read. A row of the wrong shape, without 序号 or repeating
+  one, is quarantined alone. Files in the folder that are not rosters are listed with the reason under ``ignored`` in the
   returned state (and logged), since they belong to no stream.
 
 Example configuration::
@@ -63,7 +64,6 @@ NAME = re.compile(
     r"(?:_更正(?P<n>[1-9][0-9]?)?)?\.(?P<ext>(?i:xlsx|xls|csv))"
 )
 NAME_HELP = "{street_code}_{20YYMM}_{低保|高龄补贴}[_更正[N]].{xlsx|csv} (extension in any case)"
-MAX_COLUMN_NAME = 40  # an unknown column's name as the manifest keeps it (a header cell someone typed)
 EXTRA_COLUMNS = ("roster_month", "source_file", "file_sha256", "source_row")
 STATE_VERSION = 2
 
@@ -210,7 +210,9 @@ class _Run:
         self.c, self.sink, self.files, self.months = connector, ctx.sink, files, months
         self.run_id = ctx.run_id
         self.superseded: dict[str, str] = {}
-        self.unknown: dict[str, list[str]] = {}  # file → its columns beyond the SPEC's (names, not values)
+        self.unknown: dict[
+            str, list[str]
+        ] = {}  # file → its columns beyond the SPEC's (described, not values)
 
     def outcome(self, name: str, stream: str | None, outcome: str, reason: str | None, rows: int = 0) -> None:
         """Record what became of one file of the folder (``sink.file``), if the sink keeps such records."""
@@ -324,11 +326,12 @@ class _Run:
         self._remember(f, sha, stream, records, len(rows))
 
     def _unknown_columns(self, f: RosterFile, roster: Roster) -> str | None:
-        """Note the file's columns beyond the SPEC's (a 备注 a clerk added): by name, scrubbed and cut
-        short, in the state's ``unknown_columns``; their values are never read, so no free text lands."""
+        """Note the file's columns beyond the SPEC's (a 备注 a clerk added) in the state's
+        ``unknown_columns``: by position and size (`roster_files.extra_column`), never the text a clerk
+        typed into the header; their values are never read, so no free text lands."""
         if not roster.extra_columns:
             return None
-        names = [self.sink.scrubbed(n)[:MAX_COLUMN_NAME] for n in roster.extra_columns]
+        names = list(roster.extra_columns)
         self.unknown[f.name] = names
         log.warning("%s: %s: %s not in the SPEC, not read", self.c.name, f.name, count(len(names), "column"))
         return (

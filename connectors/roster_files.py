@@ -46,7 +46,7 @@ from typing import Any
 import charset_normalizer
 from defusedxml import DefusedXmlException
 
-from islandbridge.errors import FatalSourceError, noun
+from islandbridge.errors import FatalSourceError, count, noun
 
 HEADER_SCAN_ROWS = 20  # title rows above the header: 2 in practice
 MAX_COLUMNS = 64  # cells read per xlsx row; a roster has about a dozen
@@ -56,6 +56,7 @@ RATIO_FLOOR = 1 << 20  # small entries may compress well without being dangerous
 TOTAL_MARKERS = ("合计", "总计")
 ID_COLUMNS = ("身份证号码", "身份证号")
 ENCODINGS = ("utf_8", "gb18030", "gbk")
+NAMED_EXTRA = ("备注", "说明", "备注说明")  # extra header words named as typed; any other is described
 OLE2_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # an OLE2 compound file: Excel 97-2003 (BIFF)
 ZIP_MAGIC = b"PK\x03\x04"
 SAVE_AS = (
@@ -143,7 +144,8 @@ class Roster:
     #: Why no row of the file can be trusted although each could be read (data below the 合计 row, a
     #: header missing or repeating a column).
     problem: str | None = None
-    #: Header cells beyond the layout's columns (a clerk's 备注): named here, their values never read.
+    #: Header cells beyond the layout's columns (a clerk's 备注), as `extra_column` describes them (never
+    #: the text typed, except a harmless word); their values are never read.
     extra_columns: tuple[str, ...] = ()
 
 
@@ -418,17 +420,17 @@ def _is_header(names: Sequence[str]) -> bool:
 
 
 def _header_map(names: Sequence[str], layout: Layout) -> Header:
-    """Each layout column's index. A column the layout lacks (a 备注 a clerk added) is named in
-    ``extra`` and never read: the SPEC's columns are all there, and its free text is not landed. A layout
+    """Each layout column's index. A column the layout lacks (a 备注 a clerk added) is described in
+    ``extra`` (`extra_column`) and never read: the SPEC's columns are all there, and its free text is not landed. A layout
     column missing or repeated is the header's ``problem``: the file's rows are read but none is trusted."""
     width = max((i + 1 for i, n in enumerate(names) if n), default=0)
     present = [n for n in names[:width] if n]
-    unknown = [n for n in dict.fromkeys(present) if n not in layout.columns]
-    unnamed = [f"column {i + 1} (no header)" for i, n in enumerate(names[:width]) if not n]
+    extra = tuple(
+        dict.fromkeys(extra_column(i, n) for i, n in enumerate(names[:width]) if n not in layout.columns)
+    )
     missing = [c for c in layout.columns if c not in present]
     repeated = [c for c in layout.columns if present.count(c) > 1]
     index = {c: (names.index(c) if c in present else None) for c in layout.columns}
-    extra = (*unknown, *unnamed)
     if not (missing or repeated):
         return Header(index, width, extra)
     detail = "; ".join(
@@ -436,7 +438,7 @@ def _header_map(names: Sequence[str], layout: Layout) -> Header:
         for part in (
             missing and f"missing {noun(len(missing), 'column')} {', '.join(missing)}",
             repeated and f"repeated {noun(len(repeated), 'column')} {', '.join(repeated)}",
-            extra and f"unexpected {noun(len(extra), 'column')} {', '.join(extra)}",
+            extra and f"{count(len(extra), 'column')} not in the SPEC: {', '.join(extra)}",
         )
         if part
     )
@@ -445,6 +447,17 @@ def _header_map(names: Sequence[str], layout: Layout) -> Header:
         "every row is refused: ask the bureau for the file with these columns"
     )
     return Header(index, width, extra, problem)
+
+
+def extra_column(index: int, name: str) -> str:
+    """A header cell the layout lacks, as reasons and the manifest may show it: a harmless word
+    (`NAMED_EXTRA`) by itself, anything else by position and size only; a clerk may have typed a name or
+    a phone into the header (``王芳代领``, ``联系13800138000``), and no scrubber knows every name."""
+    if name in NAMED_EXTRA:
+        return name
+    return (
+        f"column {index + 1} ({count(len(name), 'character')})" if name else f"column {index + 1} (no header)"
+    )
 
 
 def _by_column(cells: Sequence[Any], header: Header) -> dict[str, Any]:

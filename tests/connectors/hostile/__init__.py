@@ -332,7 +332,7 @@ CORPUS: tuple[Hostile, ...] = (
         "unexpected_column",
         roster_name(),
         _write(dibao_xlsx([dibao_row(1)], header=[*DIBAO_HEADER[:-1], "备注"])),
-        "missing column 所属社区; unexpected column 备注",
+        "missing column 所属社区; 1 column not in the SPEC: 备注",
         where="all",
     ),
 )
