@@ -7,7 +7,9 @@ What this connector decides:
 
 * **Newest version only.** Of a street/month/programme it lands only the newest file (base < ``_更正`` <
   ``_更正2`` …, also against the version landed by an earlier run). Older files are not opened; the
-  returned state lists them under ``superseded`` (file → the file that replaces it). When a correction
+  returned state lists them under ``superseded`` (file → the file that replaces it). Of one version
+  in names differing only by the extension, one readable (the ``.xlsx`` saved from a refused ``.xls``)
+  is the version and the unreadable ones are superseded by it (each one record read and quarantined). When a correction
   replaces a version landed earlier, the record keys the correction no longer has are reported with
   ``sink.deleted``, so the warehouse holds the month exactly as corrected.
 * **Only a whole version replaces a month.** A file with any row quarantined never replaces a version
@@ -228,7 +230,7 @@ class _Run:
             for f in group:
                 self._supersede(f, landed["file"])
             return
-        newest = [f for f in group if f.rank == top]
+        newest = self._readable_twin([f for f in group if f.rank == top])
         problem = _group_problem(group, newest)
         for f in newest:
             if problem:
@@ -244,6 +246,35 @@ class _Run:
                 self.outcome(f.name, f.layout.stream, "kept", reason)
             else:
                 self._supersede(f, newest[0].name)
+
+    def _readable_twin(self, newest: list[RosterFile]) -> list[RosterFile]:
+        """Of one version in files whose names differ only by the extension (the refused ``_更正.xls``
+        and the ``_更正.xlsx`` its refusal asked for), the one file that can be read: each other one is
+        superseded by it, counted as one record read and quarantined. Else ``newest`` unchanged (two
+        readable files of one version are refused by `_group_problem`)."""
+        if len(newest) < 2 or len({f.name.rpartition(".")[0] for f in newest}) > 1:
+            return newest
+        readable = [f for f in newest if self._readable(f)]
+        if len(readable) != 1:
+            return newest
+        (good,) = readable
+        for f in newest:
+            if f is not good:
+                self.superseded[f.name] = good.name
+                reason = (
+                    f"superseded by {good.name}: the same version in a file that can be read, while this "
+                    "one cannot; remove it from the folder"
+                )
+                self._reject_file(f, reason, None, "superseded")
+        return [good]
+
+    def _readable(self, f: RosterFile) -> bool:
+        try:
+            data = read_file(self.c.folder, f.name, self.c.max_bytes)
+            parse_roster(data, f.ext, f.layout, self.c.limits)
+        except RosterError:
+            return False
+        return True
 
     def _supersede(self, f: RosterFile, by: str) -> None:
         self.superseded[f.name] = by
@@ -373,13 +404,13 @@ class _Run:
         }
         self.months[f.group] = {"file": f.name, "rank": f.rank, "sha": sha, "keys": keys}
 
-    def _reject_file(self, f: RosterFile, reason: str, sha: str | None) -> None:
+    def _reject_file(self, f: RosterFile, reason: str, sha: str | None, outcome: str = "refused") -> None:
         """A file that yields no rows: one quarantined record, counted as one read."""
         self.sink.read(f.layout.stream)
         record = {"source_file": f.name, "file_sha256": sha, "roster_month": f.month}
         self.sink.quarantine(f.layout.stream, f"file:{f.name}", reason, record)
-        self.outcome(f.name, f.layout.stream, "refused", reason)
-        log.warning("%s: %s rejected: %s", self.c.name, f.name, reason)
+        self.outcome(f.name, f.layout.stream, outcome, reason)
+        log.warning("%s: %s %s: %s", self.c.name, f.name, outcome, reason)
 
 
 def _serials(keys: Iterable[str]) -> list[str]:

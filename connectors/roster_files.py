@@ -59,10 +59,11 @@ ENCODINGS = ("utf_8", "gb18030", "gbk")
 NAMED_EXTRA = ("备注", "说明", "备注说明")  # extra header words named as typed; any other is described
 OLE2_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # an OLE2 compound file: Excel 97-2003 (BIFF)
 ZIP_MAGIC = b"PK\x03\x04"
-SAVE_AS = (
-    "ask the bureau to save it as .xlsx (Excel: 文件 → 另存为 → Excel 工作簿 *.xlsx) and put that file "
-    "in the folder under the same name with .xlsx"
-)
+SAVE_AS = "ask the bureau to save it as .xlsx (Excel: 文件 → 另存为 → Excel 工作簿 *.xlsx) and put that file "
+PUT = {  # where the saved file goes, by the refused file's extension
+    "xls": "in the folder under the same name with .xlsx, and remove the .xls",
+    "xlsx": "in the folder in place of this one",
+}
 
 
 class RosterError(FatalSourceError):
@@ -179,11 +180,15 @@ def file_format(data: bytes, ext: str) -> str:
     what the bureau should do rather than ignored."""
     ext = ext.lower()
     if ext in ("xls", "xlsx") and data.startswith(OLE2_MAGIC):
-        raise RosterError(f"an Excel 97-2003 workbook (.xls, BIFF format), which cannot be read: {SAVE_AS}")
+        raise RosterError(
+            f"an Excel 97-2003 workbook (.xls, BIFF format), which cannot be read: {SAVE_AS}{PUT[ext]}"
+        )
     if ext == "xls":
         if data.startswith(ZIP_MAGIC):
             return "xlsx"
-        raise RosterError(f"named .xls but neither an Excel 97-2003 nor an Excel 2007+ workbook: {SAVE_AS}")
+        raise RosterError(
+            f"named .xls but neither an Excel 97-2003 nor an Excel 2007+ workbook: {SAVE_AS}{PUT[ext]}"
+        )
     if ext not in ("xlsx", "csv"):
         raise RosterError(f"unsupported file type .{ext}; expected .xlsx or .csv")
     return ext
