@@ -2,7 +2,8 @@
 
 Each file is the whole roster of one street, month and programme, named
 ``{street_code}_{YYYYMM}_{低保|高龄补贴}[_更正[N]].{xlsx|csv}``, the extension in any case; an ``.xls`` is
-taken as a roster too, read if it is a 2007+ workbook and otherwise refused with a reason (never ignored).
+taken as a roster too, read if it is a 2007+ workbook and otherwise refused with a reason (never ignored),
+as is a password-protected workbook.
 What this connector decides:
 
 * **Newest version only.** Of a street/month/programme it lands only the newest file (base < ``_更正`` <

@@ -64,6 +64,9 @@ PUT = {  # where the saved file goes, by the refused file's extension
     "xls": "in the folder under the same name with .xlsx, and remove the .xls",
     "xlsx": "in the folder in place of this one",
 }
+# An encrypted .xlsx is an OLE2 compound file too; its directory names this stream (UTF-16LE, as OLE2
+# stores names), which a BIFF workbook has not.
+ENCRYPTED = "EncryptedPackage".encode("utf-16-le")
 
 
 class RosterError(FatalSourceError):
@@ -177,9 +180,16 @@ def file_format(data: bytes, ext: str) -> str:
     """How to read a roster named ``.{ext}``: ``xlsx`` or ``csv``, by its content where the name may lie.
     An ``.xls`` that is a zip is an Excel 2007+ workbook saved under the old extension and is read as one;
     a real Excel 97-2003 (BIFF) workbook cannot be read (openpyxl reads only 2007+), so it is refused with
-    what the bureau should do rather than ignored."""
+    what the bureau should do rather than ignored; so is a password-protected workbook (an OLE2 file
+    holding an ``EncryptedPackage`` stream), with its own advice."""
     ext = ext.lower()
     if ext in ("xls", "xlsx") and data.startswith(OLE2_MAGIC):
+        if ENCRYPTED in data:
+            raise RosterError(
+                "an encrypted workbook, which cannot be read, as it is password-protected: ask for it "
+                "without a password (Excel: 文件 → 信息 → 保护工作簿 → 用密码进行加密, clear it, save) and "
+                f"put that file {PUT[ext]}"
+            )
         raise RosterError(
             f"an Excel 97-2003 workbook (.xls, BIFF format), which cannot be read: {SAVE_AS}{PUT[ext]}"
         )

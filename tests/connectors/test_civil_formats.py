@@ -193,3 +193,15 @@ def test_two_readable_files_of_one_version_are_still_both_refused(folder: Path, 
     assert {o for o, _ in _outcomes(run).values()} == {"refused"}
     assert "claim the same version" in _outcomes(run)[roster_name()][1]
     assert _balanced(run)
+
+
+def test_a_password_protected_xlsx_is_refused_as_such(folder: Path, tmp_path: Path):
+    """An encrypted .xlsx is an OLE2 file with an EncryptedPackage stream: it is not called Excel 97-2003."""
+    name = roster_name()
+    directory = "EncryptedPackage".encode("utf-16-le").ljust(64, b"\0")
+    (folder / name).write_bytes(BIFF[:512] + b"\0" * 512 + directory + b"\0" * 448)
+    run = extract(folder, tmp_path)
+    outcome, reason = _outcomes(run)[name]
+    assert outcome == "refused" and "password-protected: ask for it without a password" in reason
+    assert "97-2003" not in reason
+    assert (run.count("dibao", "read"), run.count("dibao", "quarantined")) == (1, 1) and _balanced(run)
