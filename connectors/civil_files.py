@@ -2,12 +2,15 @@
 
 Each file is the whole roster of one street, month and programme, named
 ``{street_code}_{YYYYMM}_{低保|高龄补贴}[_更正[N]].{xlsx|csv}``, the extension in any case; an ``.xls`` is
-taken as a roster too, read if it is a 2007+ workbook and otherwise refused with a reason (never ignored).
+taken as a roster too, read if it is a 2007+ workbook and otherwise refused with a reason (never ignored),
+as is a password-protected workbook.
 What this connector decides:
 
 * **Newest version only.** Of a street/month/programme it lands only the newest file (base < ``_更正`` <
   ``_更正2`` …, also against the version landed by an earlier run). Older files are not opened; the
-  returned state lists them under ``superseded`` (file → the file that replaces it). When a correction
+  returned state lists them under ``superseded`` (file → the file that replaces it). Of one version
+  in names differing only by the extension, one readable (the ``.xlsx`` saved from a refused ``.xls``)
+  is the version and the unreadable ones are superseded by it (each one record read and quarantined). When a correction
   replaces a version landed earlier, the record keys the correction no longer has are reported with
   ``sink.deleted``, so the warehouse holds the month exactly as corrected.
 * **Only a whole version replaces a month.** A file with any row quarantined never replaces a version
@@ -25,10 +28,11 @@ What this connector decides:
   encoding, no header, too big, a symlink) is quarantined as one record keyed ``file:<file name>`` and
   counted as one read. A file whose ``合计`` row is missing or does not match the sum of its rows, or whose
   header lacks or repeats a SPEC column, has *every* row quarantined with that reason.
-* **Unknown columns named, not read.** A column beyond the SPEC's (a 备注) with all the SPEC's present:
-  the file lands by the SPEC's columns; the column's name is in the file's outcome and the state's
-  ``unknown_columns``, its values are never read. A row of the wrong shape, without 序号 or repeating one, is quarantined
-  alone. Files in the folder that are not rosters are listed with the reason under ``ignored`` in the
+* **Unknown columns described, not read.** A column beyond the SPEC's (a 备注) with all the SPEC's
+  present: the file lands by the SPEC's columns; the column is in the file's outcome and the state's
+  ``unknown_columns`` by position and length (a header cell a clerk typed is never repeated, except a
+  harmless 备注/说明), its values are never read. A row of the wrong shape, without 序号 or repeating
+  one, is quarantined alone. Files in the folder that are not rosters are listed with the reason under ``ignored`` in the
   returned state (and logged), since they belong to no stream.
 
 Example configuration::
@@ -63,7 +67,6 @@ NAME = re.compile(
     r"(?:_更正(?P<n>[1-9][0-9]?)?)?\.(?P<ext>(?i:xlsx|xls|csv))"
 )
 NAME_HELP = "{street_code}_{20YYMM}_{低保|高龄补贴}[_更正[N]].{xlsx|csv} (extension in any case)"
-MAX_COLUMN_NAME = 40  # an unknown column's name as the manifest keeps it (a header cell someone typed)
 EXTRA_COLUMNS = ("roster_month", "source_file", "file_sha256", "source_row")
 STATE_VERSION = 2
 
@@ -210,7 +213,9 @@ class _Run:
         self.c, self.sink, self.files, self.months = connector, ctx.sink, files, months
         self.run_id = ctx.run_id
         self.superseded: dict[str, str] = {}
-        self.unknown: dict[str, list[str]] = {}  # file → its columns beyond the SPEC's (names, not values)
+        self.unknown: dict[
+            str, list[str]
+        ] = {}  # file → its columns beyond the SPEC's (described, not values)
 
     def outcome(self, name: str, stream: str | None, outcome: str, reason: str | None, rows: int = 0) -> None:
         """Record what became of one file of the folder (``sink.file``), if the sink keeps such records."""
@@ -226,7 +231,7 @@ class _Run:
             for f in group:
                 self._supersede(f, landed["file"])
             return
-        newest = [f for f in group if f.rank == top]
+        newest = self._readable_twin([f for f in group if f.rank == top])
         problem = _group_problem(group, newest)
         for f in newest:
             if problem:
@@ -242,6 +247,35 @@ class _Run:
                 self.outcome(f.name, f.layout.stream, "kept", reason)
             else:
                 self._supersede(f, newest[0].name)
+
+    def _readable_twin(self, newest: list[RosterFile]) -> list[RosterFile]:
+        """Of one version in files whose names differ only by the extension (the refused ``_更正.xls``
+        and the ``_更正.xlsx`` its refusal asked for), the one file that can be read: each other one is
+        superseded by it, counted as one record read and quarantined. Else ``newest`` unchanged (two
+        readable files of one version are refused by `_group_problem`)."""
+        if len(newest) < 2 or len({f.name.rpartition(".")[0] for f in newest}) > 1:
+            return newest
+        readable = [f for f in newest if self._readable(f)]
+        if len(readable) != 1:
+            return newest
+        (good,) = readable
+        for f in newest:
+            if f is not good:
+                self.superseded[f.name] = good.name
+                reason = (
+                    f"superseded by {good.name}: the same version in a file that can be read, while this "
+                    "one cannot; remove it from the folder"
+                )
+                self._reject_file(f, reason, None, "superseded")
+        return [good]
+
+    def _readable(self, f: RosterFile) -> bool:
+        try:
+            data = read_file(self.c.folder, f.name, self.c.max_bytes)
+            parse_roster(data, f.ext, f.layout, self.c.limits)
+        except RosterError:
+            return False
+        return True
 
     def _supersede(self, f: RosterFile, by: str) -> None:
         self.superseded[f.name] = by
@@ -324,11 +358,12 @@ class _Run:
         self._remember(f, sha, stream, records, len(rows))
 
     def _unknown_columns(self, f: RosterFile, roster: Roster) -> str | None:
-        """Note the file's columns beyond the SPEC's (a 备注 a clerk added): by name, scrubbed and cut
-        short, in the state's ``unknown_columns``; their values are never read, so no free text lands."""
+        """Note the file's columns beyond the SPEC's (a 备注 a clerk added) in the state's
+        ``unknown_columns``: by position and size (`roster_files.extra_column`), never the text a clerk
+        typed into the header; their values are never read, so no free text lands."""
         if not roster.extra_columns:
             return None
-        names = [self.sink.scrubbed(n)[:MAX_COLUMN_NAME] for n in roster.extra_columns]
+        names = list(roster.extra_columns)
         self.unknown[f.name] = names
         log.warning("%s: %s: %s not in the SPEC, not read", self.c.name, f.name, count(len(names), "column"))
         return (
@@ -370,13 +405,13 @@ class _Run:
         }
         self.months[f.group] = {"file": f.name, "rank": f.rank, "sha": sha, "keys": keys}
 
-    def _reject_file(self, f: RosterFile, reason: str, sha: str | None) -> None:
+    def _reject_file(self, f: RosterFile, reason: str, sha: str | None, outcome: str = "refused") -> None:
         """A file that yields no rows: one quarantined record, counted as one read."""
         self.sink.read(f.layout.stream)
         record = {"source_file": f.name, "file_sha256": sha, "roster_month": f.month}
         self.sink.quarantine(f.layout.stream, f"file:{f.name}", reason, record)
-        self.outcome(f.name, f.layout.stream, "refused", reason)
-        log.warning("%s: %s rejected: %s", self.c.name, f.name, reason)
+        self.outcome(f.name, f.layout.stream, outcome, reason)
+        log.warning("%s: %s %s: %s", self.c.name, f.name, outcome, reason)
 
 
 def _serials(keys: Iterable[str]) -> list[str]:

@@ -46,7 +46,7 @@ from typing import Any
 import charset_normalizer
 from defusedxml import DefusedXmlException
 
-from islandbridge.errors import FatalSourceError, noun
+from islandbridge.errors import FatalSourceError, count, noun
 
 HEADER_SCAN_ROWS = 20  # title rows above the header: 2 in practice
 MAX_COLUMNS = 64  # cells read per xlsx row; a roster has about a dozen
@@ -56,12 +56,17 @@ RATIO_FLOOR = 1 << 20  # small entries may compress well without being dangerous
 TOTAL_MARKERS = ("合计", "总计")
 ID_COLUMNS = ("身份证号码", "身份证号")
 ENCODINGS = ("utf_8", "gb18030", "gbk")
+NAMED_EXTRA = ("备注", "说明", "备注说明")  # extra header words named as typed; any other is described
 OLE2_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # an OLE2 compound file: Excel 97-2003 (BIFF)
 ZIP_MAGIC = b"PK\x03\x04"
-SAVE_AS = (
-    "ask the bureau to save it as .xlsx (Excel: 文件 → 另存为 → Excel 工作簿 *.xlsx) and put that file "
-    "in the folder under the same name with .xlsx"
-)
+SAVE_AS = "ask the bureau to save it as .xlsx (Excel: 文件 → 另存为 → Excel 工作簿 *.xlsx) and put that file "
+PUT = {  # where the saved file goes, by the refused file's extension
+    "xls": "in the folder under the same name with .xlsx, and remove the .xls",
+    "xlsx": "in the folder in place of this one",
+}
+# An encrypted .xlsx is an OLE2 compound file too; its directory names this stream (UTF-16LE, as OLE2
+# stores names), which a BIFF workbook has not.
+ENCRYPTED = "EncryptedPackage".encode("utf-16-le")
 
 
 class RosterError(FatalSourceError):
@@ -143,7 +148,8 @@ class Roster:
     #: Why no row of the file can be trusted although each could be read (data below the 合计 row, a
     #: header missing or repeating a column).
     problem: str | None = None
-    #: Header cells beyond the layout's columns (a clerk's 备注): named here, their values never read.
+    #: Header cells beyond the layout's columns (a clerk's 备注), as `extra_column` describes them (never
+    #: the text typed, except a harmless word); their values are never read.
     extra_columns: tuple[str, ...] = ()
 
 
@@ -174,14 +180,25 @@ def file_format(data: bytes, ext: str) -> str:
     """How to read a roster named ``.{ext}``: ``xlsx`` or ``csv``, by its content where the name may lie.
     An ``.xls`` that is a zip is an Excel 2007+ workbook saved under the old extension and is read as one;
     a real Excel 97-2003 (BIFF) workbook cannot be read (openpyxl reads only 2007+), so it is refused with
-    what the bureau should do rather than ignored."""
+    what the bureau should do rather than ignored; so is a password-protected workbook (an OLE2 file
+    holding an ``EncryptedPackage`` stream), with its own advice."""
     ext = ext.lower()
     if ext in ("xls", "xlsx") and data.startswith(OLE2_MAGIC):
-        raise RosterError(f"an Excel 97-2003 workbook (.xls, BIFF format), which cannot be read: {SAVE_AS}")
+        if ENCRYPTED in data:
+            raise RosterError(
+                "an encrypted workbook, which cannot be read, as it is password-protected: ask for it "
+                "without a password (Excel: 文件 → 信息 → 保护工作簿 → 用密码进行加密, clear it, save) and "
+                f"put that file {PUT[ext]}"
+            )
+        raise RosterError(
+            f"an Excel 97-2003 workbook (.xls, BIFF format), which cannot be read: {SAVE_AS}{PUT[ext]}"
+        )
     if ext == "xls":
         if data.startswith(ZIP_MAGIC):
             return "xlsx"
-        raise RosterError(f"named .xls but neither an Excel 97-2003 nor an Excel 2007+ workbook: {SAVE_AS}")
+        raise RosterError(
+            f"named .xls but neither an Excel 97-2003 nor an Excel 2007+ workbook: {SAVE_AS}{PUT[ext]}"
+        )
     if ext not in ("xlsx", "csv"):
         raise RosterError(f"unsupported file type .{ext}; expected .xlsx or .csv")
     return ext
@@ -418,17 +435,17 @@ def _is_header(names: Sequence[str]) -> bool:
 
 
 def _header_map(names: Sequence[str], layout: Layout) -> Header:
-    """Each layout column's index. A column the layout lacks (a 备注 a clerk added) is named in
-    ``extra`` and never read: the SPEC's columns are all there, and its free text is not landed. A layout
+    """Each layout column's index. A column the layout lacks (a 备注 a clerk added) is described in
+    ``extra`` (`extra_column`) and never read: the SPEC's columns are all there, and its free text is not landed. A layout
     column missing or repeated is the header's ``problem``: the file's rows are read but none is trusted."""
     width = max((i + 1 for i, n in enumerate(names) if n), default=0)
     present = [n for n in names[:width] if n]
-    unknown = [n for n in dict.fromkeys(present) if n not in layout.columns]
-    unnamed = [f"column {i + 1} (no header)" for i, n in enumerate(names[:width]) if not n]
+    extra = tuple(
+        dict.fromkeys(extra_column(i, n) for i, n in enumerate(names[:width]) if n not in layout.columns)
+    )
     missing = [c for c in layout.columns if c not in present]
     repeated = [c for c in layout.columns if present.count(c) > 1]
     index = {c: (names.index(c) if c in present else None) for c in layout.columns}
-    extra = (*unknown, *unnamed)
     if not (missing or repeated):
         return Header(index, width, extra)
     detail = "; ".join(
@@ -436,7 +453,7 @@ def _header_map(names: Sequence[str], layout: Layout) -> Header:
         for part in (
             missing and f"missing {noun(len(missing), 'column')} {', '.join(missing)}",
             repeated and f"repeated {noun(len(repeated), 'column')} {', '.join(repeated)}",
-            extra and f"unexpected {noun(len(extra), 'column')} {', '.join(extra)}",
+            extra and f"{count(len(extra), 'column')} not in the SPEC: {', '.join(extra)}",
         )
         if part
     )
@@ -445,6 +462,17 @@ def _header_map(names: Sequence[str], layout: Layout) -> Header:
         "every row is refused: ask the bureau for the file with these columns"
     )
     return Header(index, width, extra, problem)
+
+
+def extra_column(index: int, name: str) -> str:
+    """A header cell the layout lacks, as reasons and the manifest may show it: a harmless word
+    (`NAMED_EXTRA`) by itself, anything else by position and size only; a clerk may have typed a name or
+    a phone into the header (``王芳代领``, ``联系13800138000``), and no scrubber knows every name."""
+    if name in NAMED_EXTRA:
+        return name
+    return (
+        f"column {index + 1} ({count(len(name), 'character')})" if name else f"column {index + 1} (no header)"
+    )
 
 
 def _by_column(cells: Sequence[Any], header: Header) -> dict[str, Any]:

@@ -231,10 +231,21 @@ def test_a_file_landed_before_is_said_unchanged_and_a_renamed_copy_names_the_ori
     )
 
 
+def _senior_xlsx(rows: list) -> bytes:
+    """The 高龄补贴 CSV's lines as a workbook."""
+    book = openpyxl.Workbook()
+    for line in senior_csv(rows).decode("gb18030").splitlines():
+        book.active.append(line.split(","))
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
+
+
 def test_two_files_claiming_one_version_are_both_rejected(folder: Path, tmp_path: Path):
-    """An .xlsx and a .csv of the same version would collide on record keys: neither is landed."""
+    """An .xlsx and a .csv of the same version, both readable, would collide on record keys: neither is
+    landed (only an unreadable one yields to a readable one, test_civil_formats)."""
     (folder / roster_name("高龄补贴", ext="csv")).write_bytes(senior_csv([senior_row(1)]))
-    (folder / roster_name("高龄补贴", ext="xlsx")).write_bytes(b"irrelevant")
+    (folder / roster_name("高龄补贴", ext="xlsx")).write_bytes(_senior_xlsx([senior_row(1), senior_row(2)]))
     run = extract(folder, tmp_path)
     assert run.count("senior", "landed") == 0
     assert {q["_record_key"] for q in run.quarantine} == {

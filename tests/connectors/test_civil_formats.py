@@ -117,3 +117,91 @@ def test_a_copied_synced_folder_with_an_xls_correction_is_not_silently_ignored(
     assert renamed.name not in run.state["ignored"]
     assert _outcomes(run)[renamed.name][0] == "refused"
     assert run.count("dibao", "quarantined") >= 1
+
+
+def _balanced(run) -> bool:
+    """Every record read is landed, quarantined or a duplicate, in each stream."""
+    return all(
+        s["read"] == s["landed"] + s["quarantined"] + s["duplicates"]
+        for s in run.manifest["streams"].values()
+    )
+
+
+def test_the_xlsx_asked_for_beside_a_refused_xls_correction_corrects_the_month(folder: Path, tmp_path: Path):
+    """Day 1 an Excel 97-2003 _更正.xls is refused (save it as .xlsx … and remove the .xls); day 2 the bureau
+    puts the _更正.xlsx beside it: the .xlsx replaces the month, the .xls is superseded by it (read 1,
+    quarantined 1); neither is refused, and a re-run changes nothing."""
+    base, xls = roster_name(), roster_name(correction="_更正", ext="xls")
+    xlsx = roster_name(correction="_更正")
+    (folder / base).write_bytes(dibao_xlsx([dibao_row(i) for i in (1, 2, 3)]))
+    landed = extract(folder, tmp_path)
+    (folder / xls).write_bytes(BIFF)
+    day1 = extract(folder, tmp_path, landed.state)
+    assert _outcomes(day1)[xls][0] == "refused" and "and remove the .xls" in _outcomes(day1)[xls][1]
+    (folder / xlsx).write_bytes(dibao_xlsx([dibao_row(1), dibao_row(2)]))
+    day2 = extract(folder, tmp_path, day1.state)
+    assert _outcomes(day2)[xlsx] == ("landed", None)
+    assert _outcomes(day2)[xls][0] == "superseded" and _outcomes(day2)[xls][1].startswith(
+        f"superseded by {xlsx}"
+    )
+    assert day2.deleted == ["dibao:202611:3"]
+    assert day2.state["months"]["dibao:202611"]["file"] == xlsx
+    assert day2.state["superseded"][xls] == xlsx
+    assert (
+        day2.count("dibao", "read"),
+        day2.count("dibao", "landed"),
+        day2.count("dibao", "quarantined"),
+    ) == (
+        2 + 1,
+        2,
+        1,
+    )
+    assert [q["_record_key"] for q in day2.quarantine] == [f"file:{xls}"]
+    again = extract(folder, tmp_path, day2.state)
+    assert (again.count("dibao", "duplicates"), again.count("dibao", "quarantined")) == (2, 1)
+    assert again.deleted == [] and again.state["months"] == day2.state["months"]
+    assert all(_balanced(run) for run in (landed, day1, day2, again))
+
+
+def test_the_xlsx_beside_a_refused_base_xls_becomes_the_months_roster(folder: Path, tmp_path: Path):
+    """A base .xls refused on day 1 (the month has no roster); its .xlsx beside it on day 2 lands."""
+    xls, xlsx = roster_name(ext="xls"), roster_name()
+    (folder / xls).write_bytes(BIFF)
+    day1 = extract(folder, tmp_path)
+    assert _outcomes(day1)[xls][0] == "refused" and day1.state["months"] == {}
+    (folder / xlsx).write_bytes(dibao_xlsx([dibao_row(1), dibao_row(2)]))
+    day2 = extract(folder, tmp_path, day1.state)
+    assert _outcomes(day2)[xlsx] == ("landed", None) and _outcomes(day2)[xls][0] == "superseded"
+    assert (
+        day2.count("dibao", "read"),
+        day2.count("dibao", "landed"),
+        day2.count("dibao", "quarantined"),
+    ) == (
+        3,
+        2,
+        1,
+    )
+    assert _balanced(day1) and _balanced(day2)
+
+
+def test_two_readable_files_of_one_version_are_still_both_refused(folder: Path, tmp_path: Path):
+    """Only an unreadable twin yields: a readable .xls workbook beside its .xlsx is a collision."""
+    rows = [dibao_row(1), dibao_row(2)]
+    (folder / roster_name(ext="xls")).write_bytes(dibao_xlsx(rows))
+    (folder / roster_name()).write_bytes(dibao_xlsx([*rows, dibao_row(3)]))
+    run = extract(folder, tmp_path)
+    assert {o for o, _ in _outcomes(run).values()} == {"refused"}
+    assert "claim the same version" in _outcomes(run)[roster_name()][1]
+    assert _balanced(run)
+
+
+def test_a_password_protected_xlsx_is_refused_as_such(folder: Path, tmp_path: Path):
+    """An encrypted .xlsx is an OLE2 file with an EncryptedPackage stream: it is not called Excel 97-2003."""
+    name = roster_name()
+    directory = "EncryptedPackage".encode("utf-16-le").ljust(64, b"\0")
+    (folder / name).write_bytes(BIFF[:512] + b"\0" * 512 + directory + b"\0" * 448)
+    run = extract(folder, tmp_path)
+    outcome, reason = _outcomes(run)[name]
+    assert outcome == "refused" and "password-protected: ask for it without a password" in reason
+    assert "97-2003" not in reason
+    assert (run.count("dibao", "read"), run.count("dibao", "quarantined")) == (1, 1) and _balanced(run)

@@ -259,6 +259,12 @@ CORPUS: tuple[Hostile, ...] = (
     Hostile("not_a_zip", roster_name(), _write(b"%PDF-1.4\n" + b"\0" * 512), "not a zip"),
     Hostile("biff_named_xlsx", roster_name(), _write(_BIFF), "Excel 97-2003 workbook"),
     Hostile("biff_xls", roster_name(ext="xls"), _write(_BIFF), "save it as .xlsx"),
+    Hostile(
+        "encrypted_xlsx",
+        roster_name(),
+        _write(_BIFF + "EncryptedPackage".encode("utf-16-le")),  # the stream an encrypted .xlsx holds
+        "password-protected: ask for it without a password",
+    ),
     Hostile("text_named_xls", roster_name(ext="XLS"), _write(b"a,b\r\n"), "save it as .xlsx"),
     Hostile("zip_bomb", roster_name(), _zip_bomb, "zip bomb"),
     Hostile("xml_bomb", roster_name(), _xml_bomb, "XML bomb"),
@@ -332,7 +338,7 @@ CORPUS: tuple[Hostile, ...] = (
         "unexpected_column",
         roster_name(),
         _write(dibao_xlsx([dibao_row(1)], header=[*DIBAO_HEADER[:-1], "备注"])),
-        "missing column 所属社区; unexpected column 备注",
+        "missing column 所属社区; 1 column not in the SPEC: 备注",
         where="all",
     ),
 )
