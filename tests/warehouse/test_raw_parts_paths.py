@@ -18,10 +18,10 @@ from tests.warehouse.test_raw_parts import COLUMNS, _landed, _table
 EVENTS = "SELECT event_id, _run_id FROM raw.iot__events"
 
 
-def _two_runs(home):
-    """A warehouse ``home/wh.duckdb`` with the event log of two runs as parts under ``home/raw``."""
-    home.mkdir(exist_ok=True)
-    w = TinyWarehouse(home / "wh.duckdb")
+def _two_runs(home, name="wh.duckdb"):
+    """A warehouse ``home/{name}`` with the event log of two runs as parts under ``home/raw``."""
+    home.mkdir(parents=True, exist_ok=True)
+    w = TinyWarehouse(home / name)
     parts = RawParts(home / "raw", "iot", "events")
     runs = []
     for n, t in enumerate((T1, T2)):
