@@ -16,7 +16,12 @@ resolves it against the root of the warehouse it has open (`warehouse_root`), an
 root is ever deleted. Only the view holds absolute paths (DuckDB resolves a relative one against the
 process's working folder); `rebase`, run by every write connection, re-creates a view that still reads
 another folder. Warehouses written before kept absolute paths: `rebase` makes those relative (a path under
-another root is taken under this one when its part is there, else `MissingPartError` names it).
+another root is taken as the same ``{source}__{stream}/…`` tail under this one).
+
+A listed part that is not there (deleted, or the warehouse copied without it) is left out of the view by
+`rebase` with a warning naming it, so the warehouse still opens (`islandbridge sql`, `islandbridge prune
+--apply`, which can drop its run); a load and a build, which would silently carry on with fewer events,
+stop with `MissingPartError` naming it until the part is restored or its run pruned.
 
 Atomicity, as for the device-event day files: the parts are linked under a temporary folder and renamed
 to a *content-addressed* one (``digest``: the SHA-256 of the parts' bytes) before the load's
@@ -32,8 +37,10 @@ table's run slices out as parts once (`RawParts.adopt`) and replaces the table b
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import posixpath
+import re
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -57,6 +64,8 @@ CREATE TABLE IF NOT EXISTS meta.raw_parts (
 """
 RUN_FOLDER = "_run_id={run_id}"
 ROOT_NAME = "raw"  # the parts' root: this folder beside the warehouse file
+
+log = logging.getLogger(__name__)
 
 
 class MissingPartError(TerminalError):
@@ -291,7 +300,7 @@ def drop_runs(con: duckdb.DuckDBPyConnection, relation: str, where: str, params:
         con.execute(f"DELETE FROM meta.raw_parts WHERE {condition}", values)
         if not _columns(con, relation):  # every slice gone: a row without a run keeps the view's columns
             con.execute("INSERT INTO meta.raw_parts VALUES (?, '', '', 0, ?)", [relation, columns])
-        refresh_view(con, relation)
+        refresh_view(con, relation, lost_ok=True)  # retention may run before a lost part's run is reached
     return int(n[0][0])
 
 
@@ -317,10 +326,13 @@ def listed_files(con: duckdb.DuckDBPyConnection, relation: str) -> set[str]:
     return {f for (f,) in _listed(con, relation)}
 
 
-def refresh_view(con: duckdb.DuckDBPyConnection, relation: str, root: Path | None = None) -> None:
+def refresh_view(
+    con: duckdb.DuckDBPyConnection, relation: str, root: Path | None = None, *, lost_ok: bool = False
+) -> None:
     """(Re-)create ``relation`` as the view over every listed part, resolved under ``root`` (default: the
-    warehouse's, `warehouse_root`). Raises `MissingPartError` when a listed part is not there."""
-    files = _on_disk(con, relation, [f for (f,) in _listed(con, relation)], root)
+    warehouse's, `warehouse_root`). Raises `MissingPartError` when a listed part is not there, or with
+    ``lost_ok`` leaves it out of the view with a warning naming it (the warehouse still opens)."""
+    files = _on_disk(con, relation, [f for (f,) in _listed(con, relation)], root, lost_ok=lost_ok)
     con.execute(f"CREATE OR REPLACE VIEW {relation} AS {_select(_columns(con, relation), files)}")
 
 
@@ -328,7 +340,8 @@ def rebase(con: duckdb.DuckDBPyConnection, root: Path) -> int:
     """At a write connection: make the absolute paths of ``meta.raw_parts`` (written by earlier versions)
     relative to ``root`` and re-create each view that reads parts outside ``root`` (a copied, moved or
     restored warehouse), in one transaction. Returns how many paths changed. A path under another root is
-    taken as the same tail under ``root`` when that part is there; otherwise `MissingPartError` names it."""
+    taken as the same tail under ``root``; a part not there is left out of the view with a warning (a load
+    or build still stops on it with `MissingPartError`)."""
     if not has_table(con, "meta.raw_parts"):
         return 0
     root = Path(root).absolute()
@@ -337,7 +350,7 @@ def rebase(con: duckdb.DuckDBPyConnection, root: Path) -> int:
         relations = con.execute("SELECT DISTINCT relation FROM meta.raw_parts ORDER BY 1").fetchall()
         for (relation,) in relations:
             if not _view_reads(con, relation, root):
-                refresh_view(con, relation, root)
+                refresh_view(con, relation, root, lost_ok=True)
     return moved
 
 
@@ -359,11 +372,7 @@ def _relativise(con: duckdb.DuckDBPyConnection, root: Path) -> int:
     absolute = [
         f for (f,) in con.execute("SELECT DISTINCT file FROM meta.raw_parts WHERE file LIKE '/%'").fetchall()
     ]
-    moved = {f: _relative(root, f) for f in absolute}
-    lost = sorted(f for f, tail in moved.items() if tail is None)
-    if lost:
-        tails = [Path(*Path(f).parts[-4:]).as_posix() for f in lost]
-        raise MissingPartError(_missing_message(root, tails, "is not under"))
+    moved = {f: r for f, r in ((f, _relative(root, f)) for f in absolute) if r is not None}
     if moved:
         con.executemany(
             "UPDATE meta.raw_parts SET file = ? WHERE file = ?", [[r, f] for f, r in moved.items()]
@@ -373,13 +382,13 @@ def _relativise(con: duckdb.DuckDBPyConnection, root: Path) -> int:
 
 def _relative(root: Path, file: str) -> str | None:
     """``file`` (absolute) relative to ``root``: its place under ``root`` (any spelling of it), else its
-    ``{source}__{stream}/_run_id=…/{digest}/part`` tail when that part is under ``root``, else ``None``."""
+    ``{source}__{stream}/_run_id=…/{digest}/part`` tail (where a copy holds the part, or a restore puts
+    it), else ``None`` (no such tail: the row stays as it is)."""
     path = Path(file)
     for base, candidate in ((root, path), (root.resolve(), path), (root.resolve(), path.resolve())):
         if candidate.is_relative_to(base):
             return candidate.relative_to(base).as_posix()
-    tail = Path(*path.parts[-4:])
-    return tail.as_posix() if len(path.parts) > 4 and (root / tail).is_file() else None
+    return Path(*path.parts[-4:]).as_posix() if len(path.parts) > 4 else None
 
 
 def _view_reads(con: duckdb.DuckDBPyConnection, relation: str, root: Path) -> bool:
@@ -392,21 +401,35 @@ def _view_reads(con: duckdb.DuckDBPyConnection, relation: str, root: Path) -> bo
     ).fetchall()
     if not view:
         return _is_table(con, relation)
-    first = _listed(con, relation)
-    return not first or "'" + str(root / first[0][0]).replace("'", "''") + "'" in view[0][0]
+    # the paths the view reads (DuckDB keeps it re-written: compared as a set, not as text); a lost part is
+    # left out of it (`refresh_view` with ``lost_ok``)
+    present = {str(root / f) for (f,) in _listed(con, relation) if (root / f).is_file()}
+    quoted = (q.replace("''", "'") for q in re.findall(r"'((?:[^']|'')*)'", view[0][0]))
+    return {q for q in quoted if q.endswith(".parquet")} == present
 
 
 def _on_disk(
-    con: duckdb.DuckDBPyConnection, relation: str, files: list[str], root: Path | None = None
+    con: duckdb.DuckDBPyConnection,
+    relation: str,
+    files: list[str],
+    root: Path | None = None,
+    *,
+    lost_ok: bool = False,
 ) -> list[str]:
     """``files`` (as listed) as absolute paths under ``root`` (default `warehouse_root`); `MissingPartError`
-    when one is not there (a view or a read over it would fail with a bare DuckDB error)."""
+    when one is not there (a view or a read over it would fail with a bare DuckDB error), or with
+    ``lost_ok`` a warning naming it, and the paths of the others."""
     root = root or warehouse_root(con)
     paths = [str(root / f) if root else f for f in files]
     missing = [f for f, p in zip(files, paths, strict=True) if not Path(p).is_file()]
-    if missing:
+    if missing and not lost_ok:
         raise MissingPartError(_missing_message(root, missing, "is missing from", relation))
-    return paths
+    if missing:  # the paths name runs and digests only: no personal data
+        log.warning(
+            "%s Until then the view leaves it out.",
+            _missing_message(root, missing, "is missing from", relation),
+        )
+    return [p for p in paths if Path(p).is_file()]
 
 
 def _inside(root: Path | None, file: str) -> Path | None:

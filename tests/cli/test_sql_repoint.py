@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from islandbridge.cli import main
-from islandbridge.landing import raw
+from islandbridge.landing import raw, raw_parts
 from tests.warehouse.test_raw_parts_paths import _two_runs
 
 CONFIG = (
@@ -76,3 +76,19 @@ def test_sql_while_a_sync_holds_the_warehouse_says_so_without_a_traceback(tmp_pa
     assert "not re-pointed: another process holds it (a sync running?)" in err
     assert f"cannot open the warehouse {path} read-only" in err
     assert "Traceback" not in err
+
+
+def test_sql_on_a_copy_with_a_lost_part_answers_and_warns_naming_it(tmp_path, capsys, caplog):
+    """The view leaves the lost part out; the warning names it (the load would stop on it)."""
+    home = _copied(tmp_path)
+    (gone, *_) = sorted((home / "warehouse" / "raw").rglob("*.parquet"))
+    gone.unlink()
+    config = str(home / "islandbridge.yml")
+    assert main(["sql", "--config", config, "SELECT count(*) AS events FROM raw.iot__events"]) == 0
+    out, warned = capsys.readouterr().out, caplog.text
+    assert (
+        gone.relative_to(home / "warehouse" / "raw").as_posix() in warned and "view leaves it out" in warned
+    )
+    assert "1" in out.split("events", 1)[1]
+    with raw.connect(str(home / "warehouse" / "warehouse.duckdb"), read_only=True) as con:
+        assert raw_parts.views_elsewhere(con, home / "warehouse" / "raw") == []  # the next sql only reads

@@ -3,6 +3,8 @@ moved or restored warehouse reads and deletes its own parts, never the original'
 
 from __future__ import annotations
 
+import logging
+import re
 import shutil
 
 import pyarrow.fs as pafs
@@ -11,6 +13,7 @@ import pytest
 from islandbridge.errors import IslandbridgeError
 from islandbridge.landing import raw, raw_parts
 from islandbridge.landing.raw_parts import MissingPartError, RawParts
+from islandbridge.storage import transaction
 from tests.warehouse.test_core import T1, T2
 from tests.warehouse.test_core_fixtures import TinyWarehouse
 from tests.warehouse.test_raw_parts import COLUMNS, _landed, _table
@@ -112,18 +115,53 @@ def test_a_legacy_copy_is_rebased_onto_its_own_parts_and_prunes_only_them(tmp_pa
     assert _parts_on_disk(copy) == [p for p in before if r2 in p]
 
 
-def test_a_legacy_copy_without_its_parts_is_refused_naming_the_part(tmp_path):
+def test_a_legacy_copy_without_its_parts_opens_and_its_load_is_refused_naming_the_part(tmp_path, caplog):
+    """The copy opens (a warning names the part, so `sql` and `prune` work); a load stops on it."""
     original, copy = tmp_path / "run", tmp_path / "copy"
-    w, (r1, _) = _two_runs(original)
+    w, (r1, r2) = _two_runs(original)
     _make_legacy(w, original)
     w.close()
     copy.mkdir()
     shutil.copyfile(original / "wh.duckdb", copy / "wh.duckdb")  # the raw/ folder left behind
-    with pytest.raises(
-        MissingPartError, match=rf"iot__events/_run_id={r1}/\w+/part-00000\.parquet"
-    ) as caught:
-        raw.connect(str(copy / "wh.duckdb"))
-    assert "raw/ folder" in str(caught.value) and "operations.md" in str(caught.value)
+    part = rf"iot__events/_run_id={r1}/\w+/part-00000\.parquet"
+    with (
+        caplog.at_level(logging.WARNING, logger=raw_parts.__name__),
+        raw.connect(str(copy / "wh.duckdb")) as con,
+    ):
+        assert re.search(part, caplog.text) and "raw/ folder" in caplog.text
+        assert _table(con, EVENTS) == []
+        parts = RawParts(copy / "raw", "iot", "events")
+        staged = parts.stage(pafs.LocalFileSystem(), _landed(tmp_path / "again", ["e9"]), r2, COLUMNS)
+        with pytest.raises(MissingPartError, match=part) as caught, transaction(con):
+            parts.publish(con, staged)
+    assert "operations.md" in str(caught.value)
+
+
+def test_a_copy_with_a_lost_part_opens_and_prune_drops_its_run_before_a_load_goes_on(tmp_path, caplog):
+    """Not a circle: the error advises prune --apply, and prune (a write connection) can run it."""
+    original, copy = tmp_path / "run", tmp_path / "copy"
+    w, (r1, r2) = _two_runs(original)
+    w.close()
+    shutil.copytree(original, copy)
+    (gone,) = [p for p in (copy / "raw").rglob("*.parquet") if r1 in str(p)]
+    gone.unlink()
+    with caplog.at_level(logging.WARNING, logger=raw_parts.__name__):
+        con = raw.connect(str(copy / "wh.duckdb"))
+    assert f"_run_id={r1}/" in caplog.text and "view leaves it out" in caplog.text
+    assert _table(con, EVENTS) == [("e1", r2)]
+    parts = RawParts(copy / "raw", "iot", "events")
+    staged = parts.stage(pafs.LocalFileSystem(), _landed(tmp_path / "again", ["e9"]), r2, COLUMNS)
+    with pytest.raises(MissingPartError, match=f"_run_id={r1}/"), transaction(con):
+        parts.publish(con, staged)  # the event log would silently lose run 1's rows
+    listed = raw_parts.listed_files(con, "raw.iot__events")
+    with transaction(con):
+        raw_parts.drop_runs(con, "raw.iot__events", "run_id = $run", {"run": r1}, apply=True)
+    assert raw_parts.remove_unlisted(con, "raw.iot__events", listed) == 1
+    with transaction(con):
+        parts.publish(con, staged)
+    assert _table(con, EVENTS) == [("e9", r2)]
+    con.close()
+    assert len(_parts_on_disk(original)) == 2
 
 
 def test_a_deleted_part_gives_a_clear_error_not_a_duckdb_one(tmp_path):
