@@ -26,7 +26,9 @@ stop with `MissingPartError` naming it until the part is restored or its run pru
 Atomicity, as for the device-event day files: the parts are linked under a temporary folder and renamed
 to a *content-addressed* one (``digest``: the SHA-256 of the parts' bytes) before the load's
 transaction; nothing refers to it yet. The transaction replaces the run's rows of ``meta.raw_parts`` and
-re-creates the view. Folders no longer listed are deleted after the commit (`RawParts.collect_garbage`).
+re-creates the view. Folders no longer listed are deleted after the commit (`RawParts.collect_garbage`),
+only when ``root`` is this warehouse's (`folder_owner`: a ``raw/`` shared with another warehouse file
+through a symbolic link is never cleaned, and a load there stops with `SharedFolderError`).
 A kill at any point leaves the previous view on intact files; loading the same run again finds the same
 folder and changes nothing.
 
@@ -52,6 +54,7 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from islandbridge.errors import TerminalError, count
+from islandbridge.landing import folder_owner
 from islandbridge.storage import has_table, transaction
 
 DDL = """
@@ -119,7 +122,9 @@ class RawParts:
         return StagedParts(run_id, files, tuple(columns))
 
     def publish(self, con: duckdb.DuckDBPyConnection, staged: StagedParts) -> None:
-        """Inside the load's transaction: list the staged parts as the run's slice, re-create the view."""
+        """Inside the load's transaction: list the staged parts as the run's slice, re-create the view.
+        Raises `SharedFolderError` when ``root`` belongs to another warehouse (its owner would delete them)."""
+        folder_owner.require(con, self.root)
         _relativise(con, self.root)
         self._list(con, staged)
         refresh_view(con, self.relation, self.root)
@@ -156,6 +161,7 @@ class RawParts:
 
     def append(self, con: duckdb.DuckDBPyConnection, staged: StagedParts) -> None:
         """Inside the transaction: list the staged parts *in addition* to the run's slice, re-create the view."""
+        folder_owner.require(con, self.root)
         _relativise(con, self.root)
         rows = [[self.relation, staged.run_id, f, n, list(staged.columns)] for f, n in staged.files]
         con.executemany("INSERT INTO meta.raw_parts VALUES (?, ?, ?, ?, ?)", rows)
@@ -194,7 +200,7 @@ class RawParts:
 
     def collect_garbage(self, con: duckdb.DuckDBPyConnection) -> int:
         """After the commit: delete run folders and parts no longer listed (and leftovers of a failed load)."""
-        if not self.folder.is_dir():
+        if not self.folder.is_dir() or not _owned(con, self.root):
             return 0
         # Resolved on both sides: one folder reached by two spellings (a symlink, a relative path) is one.
         listed = [f for (f,) in _listed(con, self.relation)]
@@ -310,6 +316,8 @@ def remove_unlisted(con: duckdb.DuckDBPyConnection, relation: str, listed_before
     root = warehouse_root(con)
     now = {f for (f,) in _listed(con, relation)}
     gone = sorted(listed_before - now)
+    if root is not None and not _owned(con, root):
+        return 0
     for file in gone:
         path = _inside(root, file)
         if path is None:
@@ -430,6 +438,14 @@ def _on_disk(
             _missing_message(root, missing, "is missing from", relation),
         )
     return [p for p in paths if Path(p).is_file()]
+
+
+def _owned(con: duckdb.DuckDBPyConnection, root: Path) -> bool:
+    """Whether this warehouse owns ``root`` (`folder_owner.claim`); if not, a warning says whose it is."""
+    if folder_owner.claim(con, root):
+        return True
+    log.warning("%s", folder_owner.shared_message(root, folder_owner.other_owner(con, root)))
+    return False
 
 
 def _inside(root: Path | None, file: str) -> Path | None:

@@ -12,6 +12,7 @@ import pytest
 
 from islandbridge.errors import IslandbridgeError
 from islandbridge.landing import raw, raw_parts
+from islandbridge.landing.folder_owner import SharedFolderError
 from islandbridge.landing.raw_parts import MissingPartError, RawParts
 from islandbridge.storage import transaction
 from tests.warehouse.test_core import T1, T2
@@ -190,3 +191,63 @@ def test_a_slice_whose_part_is_lost_can_still_be_dropped_by_retention(tmp_path):
         raw_parts.drop_runs(con, "raw.iot__events", "run_id = $run", {"run": r1}, apply=True)
         assert raw_parts.remove_unlisted(con, "raw.iot__events", listed) == 1
         assert _table(con, EVENTS) == [("e1", r2)]
+
+
+def _sharing(tmp_path):
+    """Warehouse ``a`` whose raw/ is a symbolic link to ``shared``, and ``b``, a ``cp -a`` copy of its folder
+    (the link copied as a link: both reach one folder)."""
+    shared, a, b = tmp_path / "shared", tmp_path / "a", tmp_path / "b"
+    shared.mkdir()
+    a.mkdir()
+    (a / "raw").symlink_to(shared)
+    w, runs = _two_runs(a)
+    w.close()
+    shutil.copytree(a, b, symlinks=True)
+    return a, b, runs
+
+
+def test_a_cp_a_copy_sharing_raw_through_a_link_never_deletes_the_originals_parts(tmp_path, caplog):
+    a, b, (r1, r2) = _sharing(tmp_path)
+    before = _parts_on_disk(a)
+    with (
+        caplog.at_level(logging.WARNING, logger=raw_parts.__name__),
+        raw.connect(str(b / "wh.duckdb")) as con,
+    ):
+        listed = raw_parts.listed_files(con, "raw.iot__events")
+        with transaction(con):
+            raw_parts.drop_runs(con, "raw.iot__events", "run_id = $run", {"run": r1}, apply=True)
+        assert raw_parts.remove_unlisted(con, "raw.iot__events", listed) == 0
+        parts = RawParts(b / "raw", "iot", "events")
+        assert parts.collect_garbage(con) == 0
+        staged = parts.stage(pafs.LocalFileSystem(), _landed(tmp_path / "again", ["e9"]), r2, COLUMNS)
+        with pytest.raises(SharedFolderError, match=r"belongs to the warehouse .*/a/wh\.duckdb.*cp -aL"):
+            with transaction(con):
+                parts.publish(con, staged)
+    assert f"{a / 'wh.duckdb'}" in caplog.text and "cp -aL" in caplog.text
+    parts = RawParts(a / "raw", "iot", "events")
+    with raw.connect(str(a / "wh.duckdb")) as con:  # the owner: whole, and it cleans its folder as before
+        assert _table(con, EVENTS) == [("e0", r1), ("e1", r2)]
+        assert parts.collect_garbage(con) == 1  # b's staged folder, listed nowhere
+    assert _parts_on_disk(a) == before
+
+
+def test_two_warehouse_files_in_one_folder_share_raw_and_only_its_owner_cleans_it(tmp_path):
+    w, (r1, _) = _two_runs(tmp_path)
+    w.close()
+    shutil.copyfile(tmp_path / "wh.duckdb", tmp_path / "other.duckdb")
+    before = _parts_on_disk(tmp_path)
+    with raw.connect(str(tmp_path / "other.duckdb")) as con:
+        listed = raw_parts.listed_files(con, "raw.iot__events")
+        with transaction(con):
+            raw_parts.drop_runs(con, "raw.iot__events", "run_id = $run", {"run": r1}, apply=True)
+        assert raw_parts.remove_unlisted(con, "raw.iot__events", listed) == 0
+    assert _parts_on_disk(tmp_path) == before
+
+
+def test_a_warehouse_without_the_marker_claims_its_raw_folder_at_its_first_write(tmp_path):
+    w, _ = _two_runs(tmp_path)
+    w.close()
+    (tmp_path / "raw" / ".owner").unlink()
+    with raw.connect(str(tmp_path / "wh.duckdb")):
+        pass
+    assert (tmp_path / "raw" / ".owner").read_text(encoding="utf-8").strip() == str(tmp_path / "wh.duckdb")
