@@ -46,7 +46,7 @@ import re
 import shutil
 import tempfile
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath, PureWindowsPath
 
 import duckdb
 import pyarrow as pa
@@ -69,6 +69,9 @@ RUN_FOLDER = "_run_id={run_id}"
 ROOT_NAME = "raw"  # the parts' root: this folder beside the warehouse file
 
 log = logging.getLogger(__name__)
+# An absolute path, as earlier versions listed parts: POSIX, or Windows (C:\… or C:/…; LIKE has no escape)
+_ABSOLUTE = r"(file LIKE '/%' OR file LIKE '_:\%' OR file LIKE '_:/%')"
+_WINDOWS = re.compile(r"[A-Za-z]:[\\/]")
 
 
 class MissingPartError(TerminalError):
@@ -369,7 +372,7 @@ def views_elsewhere(con: duckdb.DuckDBPyConnection, root: Path) -> list[str]:
         return []
     root = Path(root).absolute()
     relations = con.execute(
-        "SELECT relation, bool_or(file LIKE '/%') FROM meta.raw_parts GROUP BY 1 ORDER BY 1"
+        f"SELECT relation, bool_or({_ABSOLUTE}) FROM meta.raw_parts GROUP BY 1 ORDER BY 1"
     ).fetchall()
     return [r for r, legacy in relations if legacy or not _view_reads(con, r, root)]
 
@@ -378,7 +381,7 @@ def _relativise(con: duckdb.DuckDBPyConnection, root: Path) -> int:
     """The absolute rows of ``meta.raw_parts`` made relative to ``root`` (see `rebase`); how many."""
     con.execute(DDL)
     absolute = [
-        f for (f,) in con.execute("SELECT DISTINCT file FROM meta.raw_parts WHERE file LIKE '/%'").fetchall()
+        f for (f,) in con.execute(f"SELECT DISTINCT file FROM meta.raw_parts WHERE {_ABSOLUTE}").fetchall()
     ]
     moved = {f: r for f, r in ((f, _relative(root, f)) for f in absolute) if r is not None}
     if moved:
@@ -392,6 +395,9 @@ def _relative(root: Path, file: str) -> str | None:
     """``file`` (absolute) relative to ``root``: its place under ``root`` (any spelling of it), else its
     ``{source}__{stream}/_run_id=…/{digest}/part`` tail (where a copy holds the part, or a restore puts
     it), else ``None`` (no such tail: the row stays as it is)."""
+    if _WINDOWS.match(file):  # written on Windows: only its tail can be taken here
+        parts = PureWindowsPath(file).parts
+        return PurePosixPath(*parts[-4:]).as_posix() if len(parts) > 4 else None
     path = Path(file)
     for base, candidate in ((root, path), (root.resolve(), path), (root.resolve(), path.resolve())):
         if candidate.is_relative_to(base):

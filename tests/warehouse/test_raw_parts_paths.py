@@ -251,3 +251,17 @@ def test_a_warehouse_without_the_marker_claims_its_raw_folder_at_its_first_write
     with raw.connect(str(tmp_path / "wh.duckdb")):
         pass
     assert (tmp_path / "raw" / ".owner").read_text(encoding="utf-8").strip() == str(tmp_path / "wh.duckdb")
+
+
+def test_a_legacy_row_written_on_windows_is_taken_as_its_tail_under_this_folder(tmp_path):
+    w, runs = _two_runs(tmp_path)
+    w.con.execute(
+        "UPDATE meta.raw_parts SET file = 'C:\\srv\\islandbridge\\warehouse\\raw\\' || replace(file, '/', '\\') "
+        "WHERE file <> ''"
+    )
+    w.close()
+    with raw.connect(str(tmp_path / "wh.duckdb")) as con:
+        files = [f for (f,) in con.execute("SELECT file FROM meta.raw_parts WHERE file <> ''").fetchall()]
+        assert len(files) == 2 and all(f.startswith("iot__events/_run_id=") for f in files)
+        assert _table(con, EVENTS) == [("e0", runs[0]), ("e1", runs[1])]
+        assert raw_parts.views_elsewhere(con, tmp_path / "raw") == []
