@@ -33,7 +33,7 @@ from islandbridge import storage
 from islandbridge.config import DuckDBResources, Settings
 from islandbridge.connectors.base import kind_class
 from islandbridge.errors import TerminalError, count
-from islandbridge.landing import raw_parts
+from islandbridge.landing import folder_owner, raw_parts
 from islandbridge.landing.raw_parts import RawParts
 from islandbridge.landing.zone import COUNT_FIELDS, DELETED, MANIFEST, QUARANTINE, RECORD_KEY, open_root
 from islandbridge.privacy import rowseal
@@ -97,13 +97,17 @@ def connect(
     """The warehouse, with the landing's run-accounting tables created (and upgraded) on a write connection;
     bounded by ``resources`` (``settings.duckdb``), see `storage.connect`. A write connection also takes
     the paths of the event logs' raw parts to this warehouse's folder (`raw_parts.rebase`): a copied,
-    moved or restored warehouse reads its own parts, never the original's."""
+    moved or restored warehouse reads its own parts, never the original's; and claims ``raw/`` when no
+    other warehouse file uses it (`folder_owner.claim`)."""
     con = storage.connect(path, read_only=read_only, resources=resources)
     if not read_only:
         try:
             con.execute(META_DDL)
             rowseal.number_legacy_rows(con)
-            raw_parts.rebase(con, Path(path).absolute().parent / raw_parts.ROOT_NAME)
+            root = Path(path).absolute().parent / raw_parts.ROOT_NAME
+            raw_parts.rebase(con, root)
+            if root.is_dir():  # a warehouse from before the owner marker claims its raw/ (`folder_owner`)
+                folder_owner.claim(con, root)
         except BaseException:
             con.close()
             raise

@@ -16,12 +16,19 @@ resolves it against the root of the warehouse it has open (`warehouse_root`), an
 root is ever deleted. Only the view holds absolute paths (DuckDB resolves a relative one against the
 process's working folder); `rebase`, run by every write connection, re-creates a view that still reads
 another folder. Warehouses written before kept absolute paths: `rebase` makes those relative (a path under
-another root is taken under this one when its part is there, else `MissingPartError` names it).
+another root is taken as the same ``{source}__{stream}/…`` tail under this one).
+
+A listed part that is not there (deleted, or the warehouse copied without it) is left out of the view by
+`rebase` with a warning naming it, so the warehouse still opens (`islandbridge sql`, `islandbridge prune
+--apply`, which can drop its run); a load and a build, which would silently carry on with fewer events,
+stop with `MissingPartError` naming it until the part is restored or its run pruned.
 
 Atomicity, as for the device-event day files: the parts are linked under a temporary folder and renamed
 to a *content-addressed* one (``digest``: the SHA-256 of the parts' bytes) before the load's
 transaction; nothing refers to it yet. The transaction replaces the run's rows of ``meta.raw_parts`` and
-re-creates the view. Folders no longer listed are deleted after the commit (`RawParts.collect_garbage`).
+re-creates the view. Folders no longer listed are deleted after the commit (`RawParts.collect_garbage`),
+only when ``root`` is this warehouse's (`folder_owner`: a ``raw/`` shared with another warehouse file
+through a symbolic link is never cleaned, and a load there stops with `SharedFolderError`).
 A kill at any point leaves the previous view on intact files; loading the same run again finds the same
 folder and changes nothing.
 
@@ -32,12 +39,14 @@ table's run slices out as parts once (`RawParts.adopt`) and replaces the table b
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import posixpath
+import re
 import shutil
 import tempfile
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath, PureWindowsPath
 
 import duckdb
 import pyarrow as pa
@@ -45,6 +54,7 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from islandbridge.errors import TerminalError, count
+from islandbridge.landing import folder_owner
 from islandbridge.storage import has_table, transaction
 
 DDL = """
@@ -57,6 +67,11 @@ CREATE TABLE IF NOT EXISTS meta.raw_parts (
 """
 RUN_FOLDER = "_run_id={run_id}"
 ROOT_NAME = "raw"  # the parts' root: this folder beside the warehouse file
+
+log = logging.getLogger(__name__)
+# An absolute path, as earlier versions listed parts: POSIX, or Windows (C:\… or C:/…; LIKE has no escape)
+_ABSOLUTE = r"(file LIKE '/%' OR file LIKE '_:\%' OR file LIKE '_:/%')"
+_WINDOWS = re.compile(r"[A-Za-z]:[\\/]")
 
 
 class MissingPartError(TerminalError):
@@ -110,7 +125,9 @@ class RawParts:
         return StagedParts(run_id, files, tuple(columns))
 
     def publish(self, con: duckdb.DuckDBPyConnection, staged: StagedParts) -> None:
-        """Inside the load's transaction: list the staged parts as the run's slice, re-create the view."""
+        """Inside the load's transaction: list the staged parts as the run's slice, re-create the view.
+        Raises `SharedFolderError` when ``root`` belongs to another warehouse (its owner would delete them)."""
+        folder_owner.require(con, self.root)
         _relativise(con, self.root)
         self._list(con, staged)
         refresh_view(con, self.relation, self.root)
@@ -147,6 +164,7 @@ class RawParts:
 
     def append(self, con: duckdb.DuckDBPyConnection, staged: StagedParts) -> None:
         """Inside the transaction: list the staged parts *in addition* to the run's slice, re-create the view."""
+        folder_owner.require(con, self.root)
         _relativise(con, self.root)
         rows = [[self.relation, staged.run_id, f, n, list(staged.columns)] for f, n in staged.files]
         con.executemany("INSERT INTO meta.raw_parts VALUES (?, ?, ?, ?, ?)", rows)
@@ -185,7 +203,7 @@ class RawParts:
 
     def collect_garbage(self, con: duckdb.DuckDBPyConnection) -> int:
         """After the commit: delete run folders and parts no longer listed (and leftovers of a failed load)."""
-        if not self.folder.is_dir():
+        if not self.folder.is_dir() or not _owned(con, self.root):
             return 0
         # Resolved on both sides: one folder reached by two spellings (a symlink, a relative path) is one.
         listed = [f for (f,) in _listed(con, self.relation)]
@@ -291,7 +309,7 @@ def drop_runs(con: duckdb.DuckDBPyConnection, relation: str, where: str, params:
         con.execute(f"DELETE FROM meta.raw_parts WHERE {condition}", values)
         if not _columns(con, relation):  # every slice gone: a row without a run keeps the view's columns
             con.execute("INSERT INTO meta.raw_parts VALUES (?, '', '', 0, ?)", [relation, columns])
-        refresh_view(con, relation)
+        refresh_view(con, relation, lost_ok=True)  # retention may run before a lost part's run is reached
     return int(n[0][0])
 
 
@@ -301,6 +319,8 @@ def remove_unlisted(con: duckdb.DuckDBPyConnection, relation: str, listed_before
     root = warehouse_root(con)
     now = {f for (f,) in _listed(con, relation)}
     gone = sorted(listed_before - now)
+    if root is not None and not _owned(con, root):
+        return 0
     for file in gone:
         path = _inside(root, file)
         if path is None:
@@ -317,10 +337,13 @@ def listed_files(con: duckdb.DuckDBPyConnection, relation: str) -> set[str]:
     return {f for (f,) in _listed(con, relation)}
 
 
-def refresh_view(con: duckdb.DuckDBPyConnection, relation: str, root: Path | None = None) -> None:
+def refresh_view(
+    con: duckdb.DuckDBPyConnection, relation: str, root: Path | None = None, *, lost_ok: bool = False
+) -> None:
     """(Re-)create ``relation`` as the view over every listed part, resolved under ``root`` (default: the
-    warehouse's, `warehouse_root`). Raises `MissingPartError` when a listed part is not there."""
-    files = _on_disk(con, relation, [f for (f,) in _listed(con, relation)], root)
+    warehouse's, `warehouse_root`). Raises `MissingPartError` when a listed part is not there, or with
+    ``lost_ok`` leaves it out of the view with a warning naming it (the warehouse still opens)."""
+    files = _on_disk(con, relation, [f for (f,) in _listed(con, relation)], root, lost_ok=lost_ok)
     con.execute(f"CREATE OR REPLACE VIEW {relation} AS {_select(_columns(con, relation), files)}")
 
 
@@ -328,7 +351,8 @@ def rebase(con: duckdb.DuckDBPyConnection, root: Path) -> int:
     """At a write connection: make the absolute paths of ``meta.raw_parts`` (written by earlier versions)
     relative to ``root`` and re-create each view that reads parts outside ``root`` (a copied, moved or
     restored warehouse), in one transaction. Returns how many paths changed. A path under another root is
-    taken as the same tail under ``root`` when that part is there; otherwise `MissingPartError` names it."""
+    taken as the same tail under ``root``; a part not there is left out of the view with a warning (a load
+    or build still stops on it with `MissingPartError`)."""
     if not has_table(con, "meta.raw_parts"):
         return 0
     root = Path(root).absolute()
@@ -337,7 +361,7 @@ def rebase(con: duckdb.DuckDBPyConnection, root: Path) -> int:
         relations = con.execute("SELECT DISTINCT relation FROM meta.raw_parts ORDER BY 1").fetchall()
         for (relation,) in relations:
             if not _view_reads(con, relation, root):
-                refresh_view(con, relation, root)
+                refresh_view(con, relation, root, lost_ok=True)
     return moved
 
 
@@ -348,7 +372,7 @@ def views_elsewhere(con: duckdb.DuckDBPyConnection, root: Path) -> list[str]:
         return []
     root = Path(root).absolute()
     relations = con.execute(
-        "SELECT relation, bool_or(file LIKE '/%') FROM meta.raw_parts GROUP BY 1 ORDER BY 1"
+        f"SELECT relation, bool_or({_ABSOLUTE}) FROM meta.raw_parts GROUP BY 1 ORDER BY 1"
     ).fetchall()
     return [r for r, legacy in relations if legacy or not _view_reads(con, r, root)]
 
@@ -357,13 +381,9 @@ def _relativise(con: duckdb.DuckDBPyConnection, root: Path) -> int:
     """The absolute rows of ``meta.raw_parts`` made relative to ``root`` (see `rebase`); how many."""
     con.execute(DDL)
     absolute = [
-        f for (f,) in con.execute("SELECT DISTINCT file FROM meta.raw_parts WHERE file LIKE '/%'").fetchall()
+        f for (f,) in con.execute(f"SELECT DISTINCT file FROM meta.raw_parts WHERE {_ABSOLUTE}").fetchall()
     ]
-    moved = {f: _relative(root, f) for f in absolute}
-    lost = sorted(f for f, tail in moved.items() if tail is None)
-    if lost:
-        tails = [Path(*Path(f).parts[-4:]).as_posix() for f in lost]
-        raise MissingPartError(_missing_message(root, tails, "is not under"))
+    moved = {f: r for f, r in ((f, _relative(root, f)) for f in absolute) if r is not None}
     if moved:
         con.executemany(
             "UPDATE meta.raw_parts SET file = ? WHERE file = ?", [[r, f] for f, r in moved.items()]
@@ -373,13 +393,16 @@ def _relativise(con: duckdb.DuckDBPyConnection, root: Path) -> int:
 
 def _relative(root: Path, file: str) -> str | None:
     """``file`` (absolute) relative to ``root``: its place under ``root`` (any spelling of it), else its
-    ``{source}__{stream}/_run_id=…/{digest}/part`` tail when that part is under ``root``, else ``None``."""
+    ``{source}__{stream}/_run_id=…/{digest}/part`` tail (where a copy holds the part, or a restore puts
+    it), else ``None`` (no such tail: the row stays as it is)."""
+    if _WINDOWS.match(file):  # written on Windows: only its tail can be taken here
+        parts = PureWindowsPath(file).parts
+        return PurePosixPath(*parts[-4:]).as_posix() if len(parts) > 4 else None
     path = Path(file)
     for base, candidate in ((root, path), (root.resolve(), path), (root.resolve(), path.resolve())):
         if candidate.is_relative_to(base):
             return candidate.relative_to(base).as_posix()
-    tail = Path(*path.parts[-4:])
-    return tail.as_posix() if len(path.parts) > 4 and (root / tail).is_file() else None
+    return Path(*path.parts[-4:]).as_posix() if len(path.parts) > 4 else None
 
 
 def _view_reads(con: duckdb.DuckDBPyConnection, relation: str, root: Path) -> bool:
@@ -392,21 +415,43 @@ def _view_reads(con: duckdb.DuckDBPyConnection, relation: str, root: Path) -> bo
     ).fetchall()
     if not view:
         return _is_table(con, relation)
-    first = _listed(con, relation)
-    return not first or "'" + str(root / first[0][0]).replace("'", "''") + "'" in view[0][0]
+    # the paths the view reads (DuckDB keeps it re-written: compared as a set, not as text); a lost part is
+    # left out of it (`refresh_view` with ``lost_ok``)
+    present = {str(root / f) for (f,) in _listed(con, relation) if (root / f).is_file()}
+    quoted = (q.replace("''", "'") for q in re.findall(r"'((?:[^']|'')*)'", view[0][0]))
+    return {q for q in quoted if q.endswith(".parquet")} == present
 
 
 def _on_disk(
-    con: duckdb.DuckDBPyConnection, relation: str, files: list[str], root: Path | None = None
+    con: duckdb.DuckDBPyConnection,
+    relation: str,
+    files: list[str],
+    root: Path | None = None,
+    *,
+    lost_ok: bool = False,
 ) -> list[str]:
     """``files`` (as listed) as absolute paths under ``root`` (default `warehouse_root`); `MissingPartError`
-    when one is not there (a view or a read over it would fail with a bare DuckDB error)."""
+    when one is not there (a view or a read over it would fail with a bare DuckDB error), or with
+    ``lost_ok`` a warning naming it, and the paths of the others."""
     root = root or warehouse_root(con)
     paths = [str(root / f) if root else f for f in files]
     missing = [f for f, p in zip(files, paths, strict=True) if not Path(p).is_file()]
-    if missing:
+    if missing and not lost_ok:
         raise MissingPartError(_missing_message(root, missing, "is missing from", relation))
-    return paths
+    if missing:  # the paths name runs and digests only: no personal data
+        log.warning(
+            "%s Until then the view leaves it out.",
+            _missing_message(root, missing, "is missing from", relation),
+        )
+    return [p for p in paths if Path(p).is_file()]
+
+
+def _owned(con: duckdb.DuckDBPyConnection, root: Path) -> bool:
+    """Whether this warehouse owns ``root`` (`folder_owner.claim`); if not, a warning says whose it is."""
+    if folder_owner.claim(con, root):
+        return True
+    log.warning("%s", folder_owner.shared_message(root, folder_owner.other_owner(con, root)))
+    return False
 
 
 def _inside(root: Path | None, file: str) -> Path | None:

@@ -11,6 +11,7 @@ import pytest
 
 from islandbridge.cli import main
 from islandbridge.config import parse_as_of
+from islandbridge.landing.raw_parts import MissingPartError
 from islandbridge.pipeline import load_settings, prune, sync
 from tests.helpers import warehouse
 from tests.test_retention import _with
@@ -59,4 +60,24 @@ def test_a_copied_run_folder_prunes_its_own_parts_and_both_still_sync(config, tm
     for folder in (config, copied):  # and both go on syncing
         sync(load_settings(folder, os.environ), parse_as_of(DAYS[2]))
     assert _events(config)[: len(events)] == events
+    assert FIRST_RUN not in {r[0] for r in _events(copied)}
+
+
+@pytest.mark.slow
+def test_a_copy_with_a_lost_part_answers_sql_refuses_a_sync_and_prune_drops_the_run(config, tmp_path_factory):
+    """Not a circle: the sync's error advises prune --apply, and prune (a write connection) runs; the sync
+    refuses until then, as its event log would silently lose the run's rows."""
+    for day in DAYS[:2]:
+        sync(load_settings(config, os.environ), parse_as_of(day))
+    copy = tmp_path_factory.mktemp("copy") / "run"
+    shutil.copytree(config.parent, copy, symlinks=True)
+    copied = copy / config.name
+    (gone, *_) = [p for p in (copy / "warehouse" / "raw").rglob("*.parquet") if FIRST_RUN in str(p)]
+    gone.unlink()
+    assert main(["sql", "--config", str(copied), "SELECT count(*) FROM raw.iot__events"]) == 0
+    with pytest.raises(MissingPartError, match=f"_run_id={FIRST_RUN}/.*prune --apply"):
+        sync(load_settings(copied, os.environ), parse_as_of(DAYS[2]))
+    _with(copied, retention={"days": 1})
+    assert prune(load_settings(copied, os.environ), apply=True)["removed"]["raw_device_events"] > 0
+    sync(load_settings(copied, os.environ), parse_as_of(DAYS[2]))
     assert FIRST_RUN not in {r[0] for r in _events(copied)}

@@ -51,6 +51,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import logging
 import os
 import shutil
 import tempfile
@@ -64,9 +65,11 @@ import pyarrow.parquet as pq
 
 from islandbridge.connectors.iot_clock import EARLIEST_MS, READ_LATE_MS, SLACK_MS
 from islandbridge.errors import TerminalError, count, noun
-from islandbridge.landing import raw_parts
+from islandbridge.landing import folder_owner, raw_parts
 from islandbridge.schemas import core_sql
 from islandbridge.storage import existing_columns, transaction
+
+log = logging.getLogger(__name__)
 
 LOCAL_TZ = "Asia/Shanghai"  # a day partition is the local day of the event's own ts
 
@@ -345,7 +348,9 @@ class EventStore:
         return rows + [(r, None, 0, 0, 0, 0, 0) for r in pending if r not in seen]
 
     def publish(self, con, staged: StagedEvents) -> None:
-        """Inside the build's transaction: point the file table and the view at the staged files."""
+        """Inside the build's transaction: point the file table and the view at the staged files. Raises
+        `SharedFolderError` when ``root`` belongs to another warehouse (its owner would delete them)."""
+        folder_owner.require(con, self.root)
         con.execute(core_sql("device_events.ddl"))
         for day, change in sorted(staged.days.items()):
             con.execute(
@@ -410,8 +415,14 @@ class EventStore:
         con.execute(f"CREATE OR REPLACE VIEW core.device_events AS {_events_view_sql(files)}")
 
     def collect_garbage(self, con) -> int:
-        """After the commit: delete day files no longer listed (and leftovers of a failed build)."""
+        """After the commit: delete day files no longer listed (and leftovers of a failed build), only in a
+        folder this warehouse owns (`folder_owner`: not one shared with another warehouse file)."""
         if not self.root.exists():
+            return 0
+        if not folder_owner.claim(con, self.root):
+            log.warning(
+                "%s", folder_owner.shared_message(self.root, folder_owner.other_owner(con, self.root))
+            )
             return 0
         live = {r[0] for r in con.execute("SELECT file FROM core.device_event_files").fetchall()}
         removed = 0

@@ -25,7 +25,7 @@ from islandbridge.delivery.audit_check import verify_audit
 from islandbridge.delivery.reveal import reveal
 from islandbridge.delivery.run_steps import LOADING, describe_steps, run_steps, unfinished_load
 from islandbridge.delivery.snapshot import list_snapshots, rollback
-from islandbridge.errors import ConfigError
+from islandbridge.errors import ConfigError, one_line
 from islandbridge.identity import reuse, scoring
 from islandbridge.identity.reconcile import train_linkage
 from islandbridge.landing import raw
@@ -400,11 +400,16 @@ def _sql(args) -> int:
     The whole warehouse, ``raw`` and the identity map included: an operator's tool on the machine that
     runs the pipeline, not the analysts' (they use ``shell`` on the snapshot). A warehouse copied, moved or
     restored elsewhere first gets its views over Parquet pointed at its own files (`pipeline.repoint`: the
-    one case it is opened for writing)."""
+    one case it is opened for writing, for the views alone); while another process holds the warehouse (a
+    sync running) that is skipped with a note, and the query is tried read-only as always."""
     settings = settings_of(args, with_sources=False)
     if not settings.warehouse_path.is_file():
         raise ConfigError(f"no warehouse at {settings.warehouse_path}; run a sync first")
-    pipeline.repoint(settings)  # a copied or restored warehouse's views still read the original's files
+    try:  # a copied or restored warehouse's views still read the original's files
+        pipeline.repoint(settings)
+    except duckdb.IOException as exc:
+        why = "another process holds it (a sync running?)" if "lock" in str(exc).lower() else one_line(exc)
+        print(f"islandbridge: note: the views over Parquet were not re-pointed: {why}", file=sys.stderr)
     try:
         con = storage.connect_sandboxed(
             str(settings.warehouse_path),

@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from typing import Any
 
+from islandbridge import storage
 from islandbridge.config import Clock, Settings, utc_now
 from islandbridge.connectors import ExtractContext, build_connector
 from islandbridge.delivery import retention
@@ -250,15 +251,18 @@ def raw_parts_dir(settings: Settings):
 def repoint(settings: Settings) -> bool:
     """Point the warehouse's views over Parquet (``raw.<iot>__events``, ``core.device_events``) at the files
     beside it when it was copied, moved or restored and they still name the original's; whether they were.
-    Only then is the warehouse opened for writing (a write connection rebases the raw parts,
-    `raw_parts.rebase`). Raises `MissingPartError` or `EventFilesError` naming a file that is not there."""
+    Only then is the warehouse opened for writing, and that connection does nothing else: no table is
+    created or upgraded (`storage.connect`, not `raw.connect`), only the views are re-created
+    (`raw_parts.rebase`, `EventStore.rebase`). Raises `EventFilesError` naming a day file that is not
+    there, and `duckdb.IOException` when another process holds the warehouse (a sync running)."""
     if not settings.warehouse_path.is_file():
         return False
     store = EventStore(events_dir(settings))
     with raw.open_warehouse(settings, read_only=True) as con:
         if not raw_parts.views_elsewhere(con, raw_parts_dir(settings)) and not store.view_elsewhere(con):
             return False
-    with raw.open_warehouse(settings) as con:
+    with storage.connect(str(settings.warehouse_path), resources=settings.duckdb) as con:
+        raw_parts.rebase(con, raw_parts_dir(settings))
         store.rebase(con)
     log.info("the warehouse's views over Parquet now read the files beside %s", settings.warehouse_path)
     return True

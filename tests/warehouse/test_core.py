@@ -9,6 +9,7 @@ import duckdb
 import pytest
 
 from islandbridge.landing import raw
+from islandbridge.landing.folder_owner import MARKER
 from islandbridge.schemas import load_tables
 from islandbridge.warehouse import device_events
 from islandbridge.warehouse.core import (
@@ -92,7 +93,12 @@ def iot(w: TinyWarehouse, run_id: str) -> None:
 
 
 def files_on_disk(root: Path) -> dict[str, bytes]:
-    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+    """The files under ``root`` but its owner marker (`folder_owner.MARKER`: which warehouse owns it)."""
+    return {
+        p.relative_to(root).as_posix(): p.read_bytes()
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and p.relative_to(root).as_posix() != MARKER
+    }
 
 
 def test_a_person_who_moved_out_and_back_lives_here_with_two_residency_rows(w, tmp_path):

@@ -8,10 +8,12 @@ warehouse keyed by day alone all see every file of a day.
 from __future__ import annotations
 
 import datetime as dt
+import shutil
 
 import pytest
 
 from islandbridge.config import Retention
+from islandbridge.landing import raw
 from islandbridge.warehouse import device_events, retention
 from tests.warehouse.test_core import T1, T2, build, event, files_on_disk
 from tests.warehouse.test_core_fixtures import HOUR_MS, TinyWarehouse, as_of, ms
@@ -183,3 +185,19 @@ def test_a_warehouse_keyed_by_day_alone_is_migrated_by_its_next_build(w, tmp_pat
         ("a",),
         ("late",),
     ]
+
+
+def test_a_second_warehouse_file_sharing_the_events_folder_never_deletes_the_owners_day_files(w, tmp_path):
+    """Two .duckdb files in one folder (or a cp -a copy through a linked events/): only the owner cleans."""
+    events = tmp_path / "events"
+    _first_day_and_a_late_run(w, events)
+    w.con.execute("CHECKPOINT")
+    before = files_on_disk(events)
+    shutil.copyfile(w.path, tmp_path / "other.duckdb")
+    policy = Retention(device_events_days=1)
+    with raw.connect(str(tmp_path / "other.duckdb")) as other:
+        counts = retention.prune(
+            other, retention.window(other, policy), policy, tmp_path / "no-vault.duckdb", events, apply=True
+        )
+        assert counts["device_event_days"] == 1  # its own listing shrinks; the owner's files stay
+    assert files_on_disk(events) == before

@@ -171,12 +171,12 @@ def test_the_loader_keeps_an_event_log_as_parts_and_a_failed_load_changes_nothin
     _load_events(tmp_path, con, run, ["e1", "e2"])
     first = (
         _table(con, "SELECT event_id, _record_key, _run_id FROM raw.iot__events"),
-        files_on_disk(tmp_path / "raw"),
+        files_on_disk(tmp_path / "raw" / "iot__events"),
     )
     _load_events(tmp_path, con, run, ["e1", "e2"])
     assert (
         _table(con, "SELECT event_id, _record_key, _run_id FROM raw.iot__events"),
-        files_on_disk(tmp_path / "raw"),
+        files_on_disk(tmp_path / "raw" / "iot__events"),
     ) == first
     assert first[0] == [("e1", "events:e1", run), ("e2", "events:e2", run)] and len(first[1]) == 1
     with pytest.raises(Exception, match="(?i)parquet"):
@@ -184,7 +184,7 @@ def test_the_loader_keeps_an_event_log_as_parts_and_a_failed_load_changes_nothin
     assert _table(con, "SELECT event_id, _record_key, _run_id FROM raw.iot__events") == first[0]
     _load_events(tmp_path, con, run, ["e4"])
     assert _table(con, "SELECT event_id FROM raw.iot__events") == [("e4",)]
-    assert len(files_on_disk(tmp_path / "raw")) == 1
+    assert len(files_on_disk(tmp_path / "raw" / "iot__events")) == 1
 
 
 def test_parts_reached_through_another_spelling_of_the_folder_are_not_deleted(tmp_path):

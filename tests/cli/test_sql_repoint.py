@@ -1,0 +1,94 @@
+"""`islandbridge sql` on a copied warehouse re-points its views over Parquet with a write connection that
+does nothing else, and never ends in a traceback when another process (a sync) holds the warehouse."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from islandbridge.cli import main
+from islandbridge.landing import raw, raw_parts
+from tests.warehouse.test_raw_parts_paths import _two_runs
+
+CONFIG = (
+    "street: {code: '511403001'}\nlanding: {url: landing}\n"
+    "warehouse: {path: warehouse/warehouse.duckdb}\nvault: {path: private/vault.duckdb}\n"
+    "keys: {vault: {file: secrets/vault.keys}}\n"
+)
+HOLD = "import duckdb, sys; con = duckdb.connect(sys.argv[1]); print('ready', flush=True); sys.stdin.read()"
+
+
+def _copied(tmp_path):
+    """A warehouse with raw parts, built under ``run/`` and copied to ``copy/`` (its views name run/'s)."""
+    original, copy = tmp_path / "run", tmp_path / "copy"
+    w, _ = _two_runs(original / "warehouse", "warehouse.duckdb")
+    w.con.execute("DROP TABLE meta.deletions")  # what only a full write connection would create again
+    w.close()
+    shutil.copytree(original, copy)
+    (copy / "secrets").mkdir()
+    (copy / "secrets" / "vault.keys").write_text("v1:c2VjcmV0LWtleS1tYXRlcmlhbA\n", encoding="ascii")
+    (copy / "islandbridge.yml").write_text(CONFIG, encoding="utf-8")
+    return copy
+
+
+def _views(path) -> str:
+    with raw.connect(str(path), read_only=True) as con:
+        return con.execute("SELECT sql FROM duckdb_views() WHERE view_name = 'iot__events'").fetchall()[0][0]
+
+
+def test_sql_repoints_a_copy_without_creating_or_upgrading_tables(tmp_path, capsys):
+    copy = _copied(tmp_path)
+    assert (
+        main(["sql", "--config", str(copy / "islandbridge.yml"), "SELECT count(*) AS n FROM raw.iot__events"])
+        == 0
+    )
+    assert "2" in capsys.readouterr().out
+    assert str(copy / "warehouse" / "raw") in _views(copy / "warehouse" / "warehouse.duckdb")
+    with raw.connect(str(copy / "warehouse" / "warehouse.duckdb"), read_only=True) as con:
+        tables = {
+            t
+            for (t,) in con.execute(
+                "SELECT table_name FROM duckdb_tables() WHERE schema_name = 'meta'"
+            ).fetchall()
+        }
+    assert "deletions" not in tables
+
+
+@pytest.mark.parametrize("copied", [True, False])
+def test_sql_while_a_sync_holds_the_warehouse_says_so_without_a_traceback(tmp_path, capsys, copied):
+    home = _copied(tmp_path)
+    if not copied:  # views that need no re-pointing: the read-only open alone, as before
+        main(["sql", "--config", str(home / "islandbridge.yml"), "SELECT 1"])
+        capsys.readouterr()
+    path = str(home / "warehouse" / "warehouse.duckdb")
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD, path], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout.readline().strip() == "ready"
+        assert main(["sql", "--config", str(home / "islandbridge.yml"), "SELECT 1"]) == 2
+    finally:
+        holder.communicate("")
+    err = capsys.readouterr().err
+    assert "not re-pointed: another process holds it (a sync running?)" in err
+    assert f"cannot open the warehouse {path} read-only" in err
+    assert "Traceback" not in err
+
+
+def test_sql_on_a_copy_with_a_lost_part_answers_and_warns_naming_it(tmp_path, capsys, caplog):
+    """The view leaves the lost part out; the warning names it (the load would stop on it)."""
+    home = _copied(tmp_path)
+    (gone, *_) = sorted((home / "warehouse" / "raw").rglob("*.parquet"))
+    gone.unlink()
+    config = str(home / "islandbridge.yml")
+    assert main(["sql", "--config", config, "SELECT count(*) AS events FROM raw.iot__events"]) == 0
+    out, warned = capsys.readouterr().out, caplog.text
+    assert (
+        gone.relative_to(home / "warehouse" / "raw").as_posix() in warned and "view leaves it out" in warned
+    )
+    assert "1" in out.split("events", 1)[1]
+    with raw.connect(str(home / "warehouse" / "warehouse.duckdb"), read_only=True) as con:
+        assert raw_parts.views_elsewhere(con, home / "warehouse" / "raw") == []  # the next sql only reads
