@@ -25,7 +25,7 @@ from islandbridge.delivery.audit_check import verify_audit
 from islandbridge.delivery.reveal import reveal
 from islandbridge.delivery.run_steps import LOADING, describe_steps, run_steps, unfinished_load
 from islandbridge.delivery.snapshot import list_snapshots, rollback
-from islandbridge.errors import ConfigError, one_line
+from islandbridge.errors import ConfigError
 from islandbridge.identity import reuse, scoring
 from islandbridge.identity.reconcile import train_linkage
 from islandbridge.landing import raw
@@ -407,9 +407,13 @@ def _sql(args) -> int:
         raise ConfigError(f"no warehouse at {settings.warehouse_path}; run a sync first")
     try:  # a copied or restored warehouse's views still read the original's files
         pipeline.repoint(settings)
-    except duckdb.IOException as exc:
-        why = "another process holds it (a sync running?)" if "lock" in str(exc).lower() else one_line(exc)
-        print(f"islandbridge: note: the views over Parquet were not re-pointed: {why}", file=sys.stderr)
+    except duckdb.IOException as exc:  # not a DuckDB file, unreadable: the read-only open below says so
+        if "lock" in str(exc).lower():
+            print(
+                "islandbridge: note: the views over Parquet were not re-pointed: another process holds the "
+                "warehouse (a sync running?)",
+                file=sys.stderr,
+            )
     try:
         con = storage.connect_sandboxed(
             str(settings.warehouse_path),

@@ -73,7 +73,7 @@ def test_sql_while_a_sync_holds_the_warehouse_says_so_without_a_traceback(tmp_pa
     finally:
         holder.communicate("")
     err = capsys.readouterr().err
-    assert "not re-pointed: another process holds it (a sync running?)" in err
+    assert "not re-pointed: another process holds the warehouse (a sync running?)" in err
     assert f"cannot open the warehouse {path} read-only" in err
     assert "Traceback" not in err
 
