@@ -42,10 +42,12 @@ import sys
 from importlib.metadata import entry_points
 from typing import NoReturn
 
+import duckdb
+
 from islandbridge.cli import explain, operate, review, shell, steps
 from islandbridge.cli.common import VERBOSE
 from islandbridge.config import owner_only_files
-from islandbridge.errors import IslandbridgeError
+from islandbridge.errors import IslandbridgeError, RetriableError
 from islandbridge.logs import setup_logging
 from islandbridge.privacy.masking import mask_typed
 
@@ -61,9 +63,24 @@ def main(argv: list[str] | None = None) -> int:
             return args.func(args) or 0
     except IslandbridgeError as exc:
         return _fail(verbose, exc, exc.exit_status)
+    except duckdb.IOException as exc:
+        if not _locked(exc):
+            raise
+        # a read while a sync writes (sql, quarantine list, review list…): busy, as reveal and publish say
+        busy = RetriableError(
+            "the warehouse is in use by a running step (another process holds its lock); run the command "
+            "again when it has finished"
+        )
+        return _fail(verbose, busy, busy.exit_status)
     except BrokenPipeError:  # `islandbridge runs | head`: the reader has gone, which is no error of ours
         _quiet_stdout()
         return 1
+
+
+def _locked(exc: duckdb.IOException) -> bool:
+    """DuckDB's "Could not set lock on file …: Conflicting lock is held in … (PID …)"."""
+    text = str(exc).lower()
+    return "conflicting lock" in text or "could not set lock" in text
 
 
 def _quiet_stdout() -> None:

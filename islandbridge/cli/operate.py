@@ -421,6 +421,8 @@ def _sql(args) -> int:
             settings.duckdb,
         )
     except duckdb.Error as exc:
+        if isinstance(exc, duckdb.IOException) and "lock" in str(exc).lower():
+            raise  # a sync holds it: busy (exit 3), said by the command line's main
         raise ConfigError(f"cannot open the warehouse {settings.warehouse_path} read-only: {exc}") from None
     try:
         query = storage.analyst_statement(con, args.query)

@@ -69,13 +69,34 @@ def test_sql_while_a_sync_holds_the_warehouse_says_so_without_a_traceback(tmp_pa
     )
     try:
         assert holder.stdout.readline().strip() == "ready"
-        assert main(["sql", "--config", str(home / "islandbridge.yml"), "SELECT 1"]) == 2
+        assert main(["sql", "--config", str(home / "islandbridge.yml"), "SELECT 1"]) == 3
     finally:
         holder.communicate("")
     err = capsys.readouterr().err
     assert "not re-pointed: another process holds the warehouse (a sync running?)" in err
-    assert f"cannot open the warehouse {path} read-only" in err
+    assert "islandbridge: error: the warehouse is in use by a running step" in err
     assert "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    "argv", [["quarantine", "list"], ["review", "list"], ["runs"], ["sql", "SELECT 1"]], ids=" ".join
+)
+def test_a_read_while_a_sync_holds_the_warehouse_is_busy_in_one_line(tmp_path, capfd, argv):
+    """Any command reading the warehouse while another process writes it (DuckDB's file lock) exits 3 with
+    one line, as reveal and publish do: run it again when the sync has finished."""
+    home = _copied(tmp_path)
+    path = str(home / "warehouse" / "warehouse.duckdb")
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD, path], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout.readline().strip() == "ready"
+        status = main([*argv, "--config", str(home / "islandbridge.yml")])
+    finally:
+        holder.communicate("")
+    err = capfd.readouterr().err
+    assert status == 3, err
+    assert "the warehouse is in use by a running step" in err and "Traceback" not in err
 
 
 def test_sql_on_a_copy_with_a_lost_part_answers_and_warns_naming_it(tmp_path, capsys, caplog):
