@@ -240,11 +240,13 @@ def _roster_checks(
         )
     for code, files in refused.items():
         log.warning(
-            "%s of the %s roster files of %s could not be read: the reports of that month's rosters use "
-            "what was read before them as if uncorrected; the exports say so",
+            "%s of the %s roster files of %s could not be read: %s; the exports say so",
             len(files),
             code,
             f"{month_first:%Y-%m}",
+            "no file of that roster was read, so its reports have none of it"
+            if code in missing
+            else "the reports of that month's rosters use what was read before them as if uncorrected",
         )
     notes = roster_notes(month_first, missing, int(params["senior_age"]))
     for report, lines in refused_notes(month_first, refused, missing).items():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 
 import pytest
 
@@ -360,7 +361,7 @@ def test_a_month_whose_rosters_have_not_arrived_is_a_warning_and_a_note_not_sile
         build_marts(marts.con, T, raw.run_id_for(T))
 
 
-def test_a_refused_roster_file_of_the_month_is_a_warning_and_a_note_on_its_reports(marts):
+def test_a_refused_roster_file_of_the_month_is_a_warning_and_a_note_on_its_reports(marts, caplog):
     """A 高龄补贴 correction of M the connector refused (an Excel 97-2003 file): the month's reports use the
     roster read before it, and say so on both reports that read it, with a failing warning expectation."""
     run = raw.run_id_for(T)
@@ -377,7 +378,13 @@ def test_a_refused_roster_file_of_the_month_is_a_warning_and_a_note_on_its_repor
         ],
     )
     try:
-        build_marts(marts.con, T, run)
+        with caplog.at_level(logging.WARNING):
+            build_marts(marts.con, T, run)
+        assert (
+            "senior roster files of 2026-11 could not be read: the reports of that month's rosters use"
+            in (caplog.text)
+        )
+        caplog.clear()
         failing = rows(
             marts,
             f"SELECT stream, expectation FROM meta.quality_results WHERE run_id = '{run}' "
@@ -398,7 +405,11 @@ def test_a_refused_roster_file_of_the_month_is_a_warning_and_a_note_on_its_repor
             "INSERT INTO meta.source_files VALUES (?, 'civil', 'senior', ?, 'refused', 'not a zip', 0, now())",
             [later, "511403001_202612_高龄补贴.xlsx"],
         )
-        build_marts(marts.con, december, later)
+        with caplog.at_level(logging.WARNING):
+            build_marts(marts.con, december, later)
+        said = caplog.text  # no file of December's roster was read: nothing is used "as if uncorrected"
+        assert "senior roster files of 2026-12 could not be read: no file of that roster was read" in said
+        assert "as if uncorrected" not in said.split("senior roster files of 2026-12", 1)[1].splitlines()[0]
         arrived, refused = report_notes(marts.con, later)["senior_allowance_gaps"]
         assert arrived.startswith("2026-12 高龄补贴名册尚未收到（或未能读入）")
         assert refused.startswith(
