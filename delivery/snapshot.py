@@ -283,7 +283,7 @@ def _attach(con: duckdb.DuckDBPyConnection, warehouse: Path) -> None:
     try:
         con.execute(f"ATTACH {_literal(str(warehouse.absolute()))} AS src (READ_ONLY)")
     except duckdb.IOException as exc:
-        busy = "lock" in str(exc).lower()
+        busy = storage.lock_holder(exc) is not None
         raise (WarehouseBusyError if busy else SnapshotError)(
             f"cannot open the warehouse {warehouse} read-only ({str(exc).splitlines()[0]}); "
             "publish when no sync is writing it"

@@ -48,6 +48,20 @@ def connect(
     return con
 
 
+_HOLDER = re.compile(r"\(PID (\d+)\)")
+
+
+def lock_holder(exc: BaseException) -> str | None:
+    """For DuckDB's "Conflicting lock is held in … (PID n)" (another process has the file open for writing):
+    ``"PID n"``, or ``"another process"`` without one; ``None`` for any other error, a file system without
+    locks or a folder whose name holds "lock" included."""
+    text = str(exc)
+    if not isinstance(exc, duckdb.IOException) or "conflicting lock" not in text.lower():
+        return None
+    found = _HOLDER.search(text)
+    return f"PID {found.group(1)}" if found else "another process"
+
+
 def owner_only(path: Path, mode: int) -> None:
     """Set ``path``'s mode to ``mode`` (0600 or 0700) when this process owns it; otherwise leave it."""
     with contextlib.suppress(OSError):

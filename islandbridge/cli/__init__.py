@@ -50,6 +50,7 @@ from islandbridge.config import owner_only_files
 from islandbridge.errors import IslandbridgeError, RetriableError
 from islandbridge.logs import setup_logging
 from islandbridge.privacy.masking import mask_typed
+from islandbridge.storage import lock_holder
 
 COMMAND_GROUPS = "islandbridge.commands"  # entry-point group: register(sub) of further command groups
 
@@ -64,23 +65,17 @@ def main(argv: list[str] | None = None) -> int:
     except IslandbridgeError as exc:
         return _fail(verbose, exc, exc.exit_status)
     except duckdb.IOException as exc:
-        if not _locked(exc):
+        if (holder := lock_holder(exc)) is None:
             raise
         # a read while a sync writes (sql, quarantine list, review list…): busy, as reveal and publish say
         busy = RetriableError(
-            "the warehouse is in use by a running step (another process holds its lock); run the command "
-            "again when it has finished"
+            f"the warehouse is in use by a running step ({holder} holds its lock); run the command again "
+            "when it has finished"
         )
         return _fail(verbose, busy, busy.exit_status)
     except BrokenPipeError:  # `islandbridge runs | head`: the reader has gone, which is no error of ours
         _quiet_stdout()
         return 1
-
-
-def _locked(exc: duckdb.IOException) -> bool:
-    """DuckDB's "Could not set lock on file …: Conflicting lock is held in … (PID …)"."""
-    text = str(exc).lower()
-    return "conflicting lock" in text or "could not set lock" in text
 
 
 def _quiet_stdout() -> None:

@@ -408,7 +408,7 @@ def _sql(args) -> int:
     try:  # a copied or restored warehouse's views still read the original's files
         pipeline.repoint(settings)
     except duckdb.IOException as exc:  # not a DuckDB file, unreadable: the read-only open below says so
-        if "lock" in str(exc).lower():
+        if storage.lock_holder(exc):
             print(
                 "islandbridge: note: the views over Parquet were not re-pointed: another process holds the "
                 "warehouse (a sync running?)",
@@ -421,7 +421,7 @@ def _sql(args) -> int:
             settings.duckdb,
         )
     except duckdb.Error as exc:
-        if isinstance(exc, duckdb.IOException) and "lock" in str(exc).lower():
+        if storage.lock_holder(exc):
             raise  # a sync holds it: busy (exit 3), said by the command line's main
         raise ConfigError(f"cannot open the warehouse {settings.warehouse_path} read-only: {exc}") from None
     try:

@@ -113,3 +113,32 @@ def test_sql_on_a_copy_with_a_lost_part_answers_and_warns_naming_it(tmp_path, ca
     assert "1" in out.split("events", 1)[1]
     with raw.connect(str(home / "warehouse" / "warehouse.duckdb"), read_only=True) as con:
         assert raw_parts.views_elsewhere(con, home / "warehouse" / "raw") == []  # the next sql only reads
+
+
+def test_only_a_conflicting_lock_is_busy():
+    """DuckDB's other lock failures (a file system without locks) and any error naming a folder with "lock"
+    in it are not a busy warehouse: they are not said to clear by running again."""
+    import duckdb
+
+    from islandbridge.storage import lock_holder
+
+    held = 'Could not set lock on file "/w/warehouse.duckdb": Conflicting lock is held in /usr/bin/python (PID 42)'
+    assert lock_holder(duckdb.IOException(held)) == "PID 42"
+    unsupported = (
+        'Could not set lock on file "/w/warehouse.duckdb": File locks are not supported for this file system'
+    )
+    assert lock_holder(duckdb.IOException(unsupported)) is None
+    named = 'The file "/srv/clockroom/warehouse.duckdb" exists, but it is not a valid DuckDB database file!'
+    assert lock_holder(duckdb.IOException(named)) is None
+
+
+def test_sql_on_a_broken_warehouse_in_a_folder_named_with_lock_says_the_open_error_first(tmp_path, capsys):
+    home = tmp_path / "clockroom"
+    (home / "warehouse").mkdir(parents=True)
+    (home / "warehouse" / "warehouse.duckdb").write_bytes(b"not a database" * 512)
+    (home / "secrets").mkdir()
+    (home / "secrets" / "vault.keys").write_text("v1:c2VjcmV0LWtleS1tYXRlcmlhbA\n", encoding="ascii")
+    (home / "islandbridge.yml").write_text(CONFIG, encoding="utf-8")
+    assert main(["sql", "--config", str(home / "islandbridge.yml"), "SELECT 1"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("islandbridge: error: cannot open the warehouse") and "re-pointed" not in err
