@@ -41,10 +41,19 @@ def other_owner(con: duckdb.DuckDBPyConnection, folder: Path) -> Path | None:
     """The other warehouse file that owns ``folder`` and still uses it, else ``None`` (this one owns it)."""
     me = warehouse_file(con)
     owner = _read(Path(folder) / MARKER)
-    if me is None or owner is None or owner == me:
+    if me is None or owner is None or _same(owner, me):
         return None
-    uses = owner.is_file() and (owner.parent / Path(folder).name).resolve() == Path(folder).resolve()
+    uses = owner.is_file() and _same(owner.parent / Path(folder).name, Path(folder))
     return owner if uses else None
+
+
+def _same(a: Path, b: Path) -> bool:
+    """One file or folder, however it is spelled: a hard link, another letter case on a file system that
+    ignores it, a symlink."""
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # one of them is gone
+        return Path(a).resolve() == Path(b).resolve()
 
 
 def claim(con: duckdb.DuckDBPyConnection, folder: Path) -> bool:

@@ -244,6 +244,20 @@ def test_two_warehouse_files_in_one_folder_share_raw_and_only_its_owner_cleans_i
     assert _parts_on_disk(tmp_path) == before
 
 
+def test_one_warehouse_file_reached_by_a_second_name_still_owns_its_raw_folder(tmp_path):
+    """A hard link (or another letter case on a file system that ignores it) is the same warehouse: it
+    must not be refused its own raw/ as if another warehouse owned it."""
+    import os
+
+    from islandbridge.landing.folder_owner import other_owner
+
+    w, _ = _two_runs(tmp_path)
+    w.close()
+    os.link(tmp_path / "wh.duckdb", tmp_path / "WH.duckdb")
+    with raw.connect(str(tmp_path / "WH.duckdb")) as con:
+        assert other_owner(con, tmp_path / "raw") is None
+
+
 def test_a_warehouse_without_the_marker_claims_its_raw_folder_at_its_first_write(tmp_path):
     w, _ = _two_runs(tmp_path)
     w.close()
