@@ -65,7 +65,9 @@ def event_rows_by_day(warehouse_path: Path, root: Path) -> dict[dt.date, list[tu
     are exactly the files ``core.device_event_files`` lists."""
     with duckdb.connect(str(warehouse_path), read_only=True) as con:
         listed = con.execute("SELECT day, file FROM core.device_event_files ORDER BY day, file").fetchall()
-        on_disk = sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file())
+        on_disk = sorted(  # the folder's owner marker (`landing.folder_owner`) is no event file
+            p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file() and p.name != ".owner"
+        )
         assert sorted(f for _, f in listed) == on_disk, (listed, on_disk)
         rows = {}
         for day in sorted({d for d, _ in listed}):
