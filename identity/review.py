@@ -350,7 +350,9 @@ def _append_decision(
     with raw.open_warehouse(settings) as con:
         identity.ensure_schema(con)
         left, right = sorted(find_pair(con, ref))
-        note = clean_note(settings, note, _pair_names(settings, con, (left, right)))
+        # the vault is opened only for a note: a decision without one needs no vault key
+        names = _pair_names(settings, con, (left, right)) if note and note.strip() else []
+        note = clean_note(settings, note, names)
         pid = pair_id(left, right)
         previous = next((d.decision for d in current_decisions(con) if d.pair_id == pid), None)
         if decision == WITHDRAWN and previous is None:

@@ -28,7 +28,8 @@ from islandbridge.transforms.normalize.names import COMPOUND_SURNAMES, normalize
 _HAN = re.compile(r"[\u3400-\u9fff]")
 _ZERO_WIDTH = re.compile(r"[\u200b-\u200d\u2060\ufeff]")
 # A vowel typed with its tone mark (the third tone's caron, or the breve many fonts and keyboards give for
-# it), or ü as u or v; a syllable with its tone as a digit (zhang1); syllables typed apart or run together
+# it), or ü as u, v or yu (passports: 吕 LYU, 女 NYU); a syllable with its tone as a digit (zhang1);
+# syllables typed apart or run together
 _TONED = {
     "a": "aāáǎàă",
     "e": "eēéěèĕ",
@@ -76,5 +77,12 @@ def pinyin_names(names: Iterable[str]) -> re.Pattern[str] | None:
 def _readings(char: str) -> str:
     """A character's readings as a pattern, ``""`` when pypinyin has no reading of it."""
     readings = {r for rs in pinyin(char, style=Style.NORMAL, heteronym=True) for r in rs if r.isascii()}
-    toned = ("".join(f"[{_TONED[c]}]" if c in _TONED else re.escape(c) for c in r) for r in sorted(readings))
+    toned = ("".join(_typed(c) for c in r) for r in sorted(readings))
     return f"(?:{'|'.join(toned)})[1-5]?" if readings else ""
+
+
+def _typed(letter: str) -> str:
+    """One letter of a reading as people type it; pypinyin writes ü as ``v`` (吕 ``lv``)."""
+    if letter == "v":
+        return f"(?:[{_TONED['v']}]|yu)"
+    return f"[{_TONED[letter]}]" if letter in _TONED else re.escape(letter)

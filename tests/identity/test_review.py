@@ -331,3 +331,18 @@ def test_a_pair_naming_personal_data_is_masked_in_the_error(warehouse_copy, ref,
         review.decide(warehouse_copy, ref, "same", actor="tester")
     assert shown in str(refused.value)
     assert not any(part in str(refused.value) for part in ("511403194310287757", "秦光明", "18798377461"))
+
+
+def test_a_decision_without_a_note_needs_no_vault_key(warehouse_copy):
+    """Only a note is scrubbed against the pair's names from the vault: a decision without one is taken
+    where the vault key is not set (as before the pinyin scrub), and one with a note says which key."""
+    keys = {name: key for name, key in warehouse_copy.keys.items() if name != "vault"}
+    settings = dataclasses.replace(
+        warehouse_copy, keys=keys, unresolved_keys={"vault": "ISLANDBRIDGE_VAULT_KEY is not set"}
+    )
+    pair = review.list_pairs(settings)["rows"][0]
+    review.decide(settings, pair["id"], "different", actor="tester")
+    with pytest.raises(Exception, match="vault"):
+        review.decide(settings, pair["id"], "same", actor="tester", note="same flat, same birth year")
+    with duckdb.connect(str(settings.warehouse_path), read_only=True) as con:
+        assert con.execute("SELECT decision FROM core.identity_decisions").fetchall() == [("different",)]
