@@ -397,22 +397,38 @@ class EventStore:
         ).fetchall()
         return bool(first) and (not view or "'" + _quoted(self.root / first[0][0]) + "'" not in view[0][0])
 
-    def rebase(self, con) -> bool:
+    def rebase(self, con, *, lost_ok: bool = False) -> bool:
         """Re-create the view over the files under ``root`` when it reads another folder (`view_elsewhere`);
-        whether it did. Raises `EventFilesError` when a listed file is not under ``root``."""
+        whether it did. Raises `EventFilesError` when a listed file is not under ``root``; ``lost_ok``
+        leaves such files out of the view with a warning instead (the warehouse can still be queried; a
+        build still stops on them)."""
         if not self.view_elsewhere(con):
             return False
-        self._check_live_files(con)
+        if not lost_ok:
+            self._check_live_files(con)
         self._view(con)
         return True
 
     def _view(self, con) -> None:
-        """Re-create ``core.device_events`` over the files listed in ``core.device_event_files``."""
+        """Re-create ``core.device_events`` over the files listed in ``core.device_event_files`` that are
+        there (a lost one is named in a warning; `_check_live_files` stops a build on it first)."""
         files = [
             self.root / r[0]
             for r in con.execute("SELECT file FROM core.device_event_files ORDER BY day, file").fetchall()
         ]
-        con.execute(f"CREATE OR REPLACE VIEW core.device_events AS {_events_view_sql(files)}")
+        lost = [f for f in files if not f.is_file()]
+        if lost:
+            log.warning(
+                "%s listed in core.device_event_files %s missing under %s (first: %s): core.device_events "
+                "leaves %s out; restore the folder before the next build",
+                count(len(lost), "device-event file"),
+                noun(len(lost), "is", "are"),
+                self.root,
+                lost[0].relative_to(self.root).as_posix(),
+                noun(len(lost), "it", "them"),
+            )
+        present = [f for f in files if f.is_file()]
+        con.execute(f"CREATE OR REPLACE VIEW core.device_events AS {_events_view_sql(present)}")
 
     def collect_garbage(self, con) -> int:
         """After the commit: delete day files no longer listed (and leftovers of a failed build), only in a

@@ -406,7 +406,9 @@ def _sql(args) -> int:
     if not settings.warehouse_path.is_file():
         raise ConfigError(f"no warehouse at {settings.warehouse_path}; run a sync first")
     try:  # a copied or restored warehouse's views still read the original's files
-        pipeline.repoint(settings)
+        pipeline.repoint(
+            settings, lost_ok=True
+        )  # a lost file is left out with a warning: `sql` still answers
     except duckdb.IOException as exc:  # not a DuckDB file, unreadable: the read-only open below says so
         if storage.lock_holder(exc):
             print(

@@ -248,13 +248,15 @@ def raw_parts_dir(settings: Settings):
     return settings.warehouse_path.parent / "raw"
 
 
-def repoint(settings: Settings) -> bool:
+def repoint(settings: Settings, *, lost_ok: bool = False) -> bool:
     """Point the warehouse's views over Parquet (``raw.<iot>__events``, ``core.device_events``) at the files
     beside it when it was copied, moved or restored and they still name the original's; whether they were.
     Only then is the warehouse opened for writing, and that connection does nothing else: no table is
     created or upgraded (`storage.connect`, not `raw.connect`), only the views are re-created
-    (`raw_parts.rebase`, `EventStore.rebase`). Raises `EventFilesError` naming a day file that is not
-    there, and `duckdb.IOException` when another process holds the warehouse (a sync running)."""
+    (`raw_parts.rebase`, `EventStore.rebase`); a warehouse written by an earlier version also has the
+    absolute paths of its raw parts made relative (as any step's first open does). Raises
+    `EventFilesError` naming a day file that is not there (``lost_ok``: the view leaves it out, with a
+    warning), and `duckdb.IOException` when another process holds the warehouse (a sync running)."""
     if not settings.warehouse_path.is_file():
         return False
     store = EventStore(events_dir(settings))
@@ -263,7 +265,7 @@ def repoint(settings: Settings) -> bool:
             return False
     with storage.connect(str(settings.warehouse_path), resources=settings.duckdb) as con:
         raw_parts.rebase(con, raw_parts_dir(settings))
-        store.rebase(con)
+        store.rebase(con, lost_ok=lost_ok)
     log.info("the warehouse's views over Parquet now read the files beside %s", settings.warehouse_path)
     return True
 

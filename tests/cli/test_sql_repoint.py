@@ -3,6 +3,7 @@ does nothing else, and never ends in a traceback when another process (a sync) h
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -45,7 +46,7 @@ def test_sql_repoints_a_copy_without_creating_or_upgrading_tables(tmp_path, caps
         main(["sql", "--config", str(copy / "islandbridge.yml"), "SELECT count(*) AS n FROM raw.iot__events"])
         == 0
     )
-    assert "2" in capsys.readouterr().out
+    assert re.search(r"│\s*2\s*│", capsys.readouterr().out)
     assert str(copy / "warehouse" / "raw") in _views(copy / "warehouse" / "warehouse.duckdb")
     with raw.connect(str(copy / "warehouse" / "warehouse.duckdb"), read_only=True) as con:
         tables = {
@@ -142,3 +143,33 @@ def test_sql_on_a_broken_warehouse_in_a_folder_named_with_lock_says_the_open_err
     assert main(["sql", "--config", str(home / "islandbridge.yml"), "SELECT 1"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("islandbridge: error: cannot open the warehouse") and "re-pointed" not in err
+
+
+def test_sql_answers_on_a_copy_that_lost_a_device_event_file(tmp_path, capsys, caplog):
+    """A copy whose events/ lost a day file: `sql` re-points the view over the files that are there, names
+    the lost one in a warning and answers (before: exit 4 before any query); publish and build still stop."""
+    from tests.warehouse.test_core import T1, build, event
+    from tests.warehouse.test_core_fixtures import HOUR_MS, TinyWarehouse, ms
+
+    home = tmp_path / "run" / "warehouse"
+    home.mkdir(parents=True)
+    w = TinyWarehouse(home / "warehouse.duckdb")
+    r1 = w.run(T1)
+    w.add("iot__events", r1, [event(f"a{n}", ms(T1) - n * 24 * HOUR_MS) for n in range(1, 4)])
+    build(w, T1, home / "events")
+    w.close()
+    copy = tmp_path / "copy"
+    shutil.copytree(tmp_path / "run", copy)
+    (copy / "secrets").mkdir()
+    (copy / "secrets" / "vault.keys").write_text("v1:c2VjcmV0LWtleS1tYXRlcmlhbA\n", encoding="ascii")
+    (copy / "islandbridge.yml").write_text(CONFIG, encoding="utf-8")
+    day_files = sorted((copy / "warehouse" / "events").rglob("events-*.parquet"))
+    assert len(day_files) == 3
+    day_files[0].unlink()
+    config = str(copy / "islandbridge.yml")
+    capsys.readouterr()
+    assert main(["sql", "--config", config, "SELECT count(*) AS kept FROM core.device_events"]) == 0
+    assert re.search(r"│\s*2\s*│", capsys.readouterr().out)
+    assert "1 device-event file" in caplog.text and "missing" in caplog.text
+    with raw.connect(str(copy / "warehouse" / "warehouse.duckdb"), read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM core.device_events").fetchall() == [(2,)]
