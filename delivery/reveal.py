@@ -247,7 +247,9 @@ def _known_person_keys(con: duckdb.DuckDBPyConnection) -> list[str]:
 def _warehouse(
     settings: Settings, con: duckdb.DuckDBPyConnection | None
 ) -> Iterator[tuple[duckdb.DuckDBPyConnection, bool]]:
-    """``con``, or the warehouse opened for writing (the reveal's audit anchor goes in it); ``owned``."""
+    """``con``, or the warehouse opened for writing (the reveal's audit anchor goes in it); ``owned``.
+    ``WarehouseBusyError`` only while another process holds its lock (`storage.lock_holder`); any other
+    failure to open it is a ``RevealError`` saying why."""
     if con is not None:
         yield con, False
         return
@@ -256,10 +258,14 @@ def _warehouse(
         raise RevealError(f"no warehouse at {path}; nothing to reveal")
     try:
         own = storage.connect(str(path), resources=settings.duckdb)
-    except (duckdb.IOException, duckdb.ConnectionException) as exc:
-        raise WarehouseBusyError(
-            f"the warehouse {path} is in use by a running step ({type(exc).__name__}); reveal again when "
-            "it has finished"
+    except duckdb.Error as exc:
+        if holder := storage.lock_holder(exc):
+            raise WarehouseBusyError(
+                f"the warehouse {path} is in use by a running step ({holder} holds its lock); reveal again "
+                "when it has finished"
+            ) from None
+        raise RevealError(  # not a DuckDB file, damaged, no permission: running again cannot help
+            f"cannot open the warehouse {path}: {str(exc).splitlines()[0]}; nothing was revealed or audited"
         ) from None
     try:
         yield own, True

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import datetime as dt
 import shutil
+import subprocess
+import sys
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -17,6 +19,21 @@ RAW_TABLES = {
     "civil": ["dibao", "senior"],
     "iot": ["devices", "cardholders", "events"],
 }
+_HOLD = "import duckdb, sys; con = duckdb.connect(sys.argv[1]); print('ready', flush=True); sys.stdin.read()"
+
+
+@contextmanager
+def held(path: Path):
+    """The DuckDB file at ``path`` held open for writing by another process, as a running sync holds the
+    warehouse; yields that process's id."""
+    holder = subprocess.Popen(
+        [sys.executable, "-c", _HOLD, str(path)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout.readline().strip() == "ready"
+        yield holder.pid
+    finally:
+        holder.communicate("")
 
 
 def copy_vault(source: Path, target: Path) -> None:
