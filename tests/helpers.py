@@ -13,6 +13,8 @@ from pathlib import Path
 import duckdb
 import yaml
 
+from islandbridge.landing.folder_owner import is_marker
+
 RAW_TABLES = {
     "registry": ["t_xq", "t_fw", "t_jm", "t_jm_bq"],
     "grid": ["grids", "workers", "residents", "events", "visits"],
@@ -83,7 +85,7 @@ def event_rows_by_day(warehouse_path: Path, root: Path) -> dict[dt.date, list[tu
     with duckdb.connect(str(warehouse_path), read_only=True) as con:
         listed = con.execute("SELECT day, file FROM core.device_event_files ORDER BY day, file").fetchall()
         on_disk = sorted(  # the folder's owner marker (`landing.folder_owner`) is no event file
-            p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file() and p.name != ".owner"
+            p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file() and not is_marker(p)
         )
         assert sorted(f for _, f in listed) == on_disk, (listed, on_disk)
         rows = {}
