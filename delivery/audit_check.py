@@ -20,7 +20,7 @@ import duckdb
 
 from islandbridge import storage
 from islandbridge.config import DuckDBResources, Settings
-from islandbridge.delivery.snapshot import WarehouseBusyError
+from islandbridge.delivery.snapshot import unopened
 from islandbridge.errors import ConfigError
 from islandbridge.privacy.audit import Anchor, AuditBrokenError, AuditLog, recorded_anchors
 
@@ -55,15 +55,8 @@ def warehouse_anchors(path: Path, resources: DuckDBResources | None = None) -> l
         return []
     try:
         con = storage.connect_sandboxed(str(path), resources=resources)
-    except duckdb.Error as exc:
-        if holder := storage.lock_holder(exc):
-            raise WarehouseBusyError(
-                f"cannot read the audit anchors in {path}: a running step holds it ({holder} holds its "
-                "lock); verify again when it has finished"
-            ) from None
-        raise ConfigError(  # not a DuckDB file, damaged, no permission: as `sql` says it
-            f"cannot read the audit anchors in {path}: {str(exc).splitlines()[0]}; the log was not verified"
-        ) from None
+    except duckdb.Error as exc:  # not a DuckDB file, damaged: a ConfigError, as `sql` says it
+        raise unopened(exc, f"cannot read the audit anchors in {path}", "verify again", ConfigError) from None
     try:
         return recorded_anchors(con)
     finally:

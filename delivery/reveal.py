@@ -31,7 +31,7 @@ from islandbridge import storage
 from islandbridge.config import Settings
 from islandbridge.delivery.export import pick_identifier
 from islandbridge.delivery.policy import Policy, load_policies
-from islandbridge.delivery.snapshot import WarehouseBusyError
+from islandbridge.delivery.snapshot import unopened
 from islandbridge.errors import TerminalError, count, noun
 from islandbridge.privacy.audit import AuditLog, record_anchor, recorded_anchors
 from islandbridge.privacy.keys import load_keys
@@ -258,15 +258,8 @@ def _warehouse(
         raise RevealError(f"no warehouse at {path}; nothing to reveal")
     try:
         own = storage.connect(str(path), resources=settings.duckdb)
-    except duckdb.Error as exc:
-        if holder := storage.lock_holder(exc):
-            raise WarehouseBusyError(
-                f"the warehouse {path} is in use by a running step ({holder} holds its lock); reveal again "
-                "when it has finished"
-            ) from None
-        raise RevealError(  # not a DuckDB file, damaged, no permission: running again cannot help
-            f"cannot open the warehouse {path}: {str(exc).splitlines()[0]}; nothing was revealed or audited"
-        ) from None
+    except duckdb.Error as exc:  # busy only while a sync holds it; not a DuckDB file, damaged: RevealError
+        raise unopened(exc, f"cannot open the warehouse {path}", "reveal again", RevealError) from None
     try:
         yield own, True
     finally:

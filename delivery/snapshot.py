@@ -66,7 +66,7 @@ import duckdb
 from islandbridge import storage
 from islandbridge.config import DuckDBResources
 from islandbridge.delivery.durable import fsync_dir, fsync_file, locked
-from islandbridge.errors import RetriableError, TerminalError
+from islandbridge.errors import IslandbridgeError, RetriableError, TerminalError
 from islandbridge.privacy.masking import mask_typed
 from islandbridge.schemas import VAULT_ROLES, load_tables
 
@@ -115,6 +115,17 @@ class WarehouseBusyError(RetriableError):
     """The warehouse is locked by a sync that is writing it, so it cannot be read for a snapshot now.
 
     Transient: the lock goes away when that sync ends; publish again later."""
+
+
+def unopened(exc: duckdb.Error, doing: str, again: str, other: type[TerminalError]) -> IslandbridgeError:
+    """The error for a warehouse DuckDB did not open while ``doing`` (``"cannot open the warehouse …"``):
+    ``WarehouseBusyError`` (``again`` when the step holding it has finished) only for DuckDB's conflicting
+    lock (`storage.lock_holder`); else ``other`` with DuckDB's first line, as running again cannot help."""
+    if holder := storage.lock_holder(exc):
+        return WarehouseBusyError(
+            f"{doing}: a running step holds it ({holder} holds its lock); {again} when it has finished"
+        )
+    return other(f"{doing}: {str(exc).splitlines()[0]}")
 
 
 @dataclass(frozen=True)
@@ -287,10 +298,8 @@ def _attach(con: duckdb.DuckDBPyConnection, warehouse: Path) -> None:
     try:
         con.execute(f"ATTACH {_literal(str(warehouse.absolute()))} AS src (READ_ONLY)")
     except duckdb.IOException as exc:
-        busy = storage.lock_holder(exc) is not None
-        raise (WarehouseBusyError if busy else SnapshotError)(
-            f"cannot open the warehouse {warehouse} read-only ({str(exc).splitlines()[0]}); "
-            "publish when no sync is writing it"
+        raise unopened(
+            exc, f"cannot open the warehouse {warehouse} read-only", "publish", SnapshotError
         ) from None
 
 
