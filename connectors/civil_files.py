@@ -8,9 +8,10 @@ What this connector decides:
 
 * **Newest version only.** Of a street/month/programme it lands only the newest file (base < ``_更正`` <
   ``_更正2`` …, also against the version landed by an earlier run). Older files are not opened; the
-  returned state lists them under ``superseded`` (file → the file that replaces it). Of one version
-  in names differing only by the extension, one readable (the ``.xlsx`` saved from a refused ``.xls``)
-  is the version and the unreadable ones are superseded by it (each one record read and quarantined). When a correction
+  returned state lists them under ``superseded`` (file → the file that replaces it). Of several files of
+  one version (``_更正.xls`` and ``_更正.xlsx`` or ``_更正1.xlsx``), one readable (the ``.xlsx`` saved from a
+  refused ``.xls``) is the version and the unreadable ones are superseded by it (each one record read and
+  quarantined); when none is readable each is refused with its own reason. When a correction
   replaces a version landed earlier, the record keys the correction no longer has are reported with
   ``sink.deleted``, so the warehouse holds the month exactly as corrected.
 * **Only a whole version replaces a month.** A file with any row quarantined never replaces a version
@@ -231,8 +232,7 @@ class _Run:
             for f in group:
                 self._supersede(f, landed["file"])
             return
-        newest = self._readable_twin([f for f in group if f.rank == top])
-        problem = _group_problem(group, newest)
+        newest, problem = self._one_version(group, [f for f in group if f.rank == top])
         for f in newest:
             if problem:
                 self._reject_file(f, problem, None)
@@ -248,16 +248,30 @@ class _Run:
             else:
                 self._supersede(f, newest[0].name)
 
-    def _readable_twin(self, newest: list[RosterFile]) -> list[RosterFile]:
-        """Of one version in files whose names differ only by the extension (the refused ``_更正.xls``
-        and the ``_更正.xlsx`` its refusal asked for), the one file that can be read: each other one is
-        superseded by it, counted as one record read and quarantined. Else ``newest`` unchanged (two
-        readable files of one version are refused by `_group_problem`)."""
-        if len(newest) < 2 or len({f.name.rpartition(".")[0] for f in newest}) > 1:
-            return newest
+    def _one_version(
+        self, group: list[RosterFile], newest: list[RosterFile]
+    ) -> tuple[list[RosterFile], str | None]:
+        """The files to take as the month's newest version, and why they must all be refused instead.
+
+        Several files of one version (``_更正.xls`` beside ``_更正.xlsx``, or beside ``_更正1.xlsx``: one
+        version spelt two ways) are the bureau answering a refusal: when exactly one can be read it is the
+        version, and each other one is superseded by it (counted as one record read and quarantined). When
+        none can be read they cannot collide, so each is refused with its own reason (a password-protected
+        ``.xlsx`` says so). Two readable ones would collide on record keys: all of them are refused."""
+        streets = sorted({f.street for f in group})
+        if len(streets) > 1:
+            return newest, (
+                f"rosters of several streets ({', '.join(streets)}) for one month and programme in one "
+                "folder; set the source's street_code option"
+            )
+        if len(newest) < 2:
+            return newest, None
         readable = [f for f in newest if self._readable(f)]
-        if len(readable) != 1:
-            return newest
+        if not readable:
+            return newest, None
+        if len(readable) > 1:
+            names = ", ".join(f.name for f in newest)
+            return newest, f"{len(newest)} files claim the same version of this roster: {names}"
         (good,) = readable
         for f in newest:
             if f is not good:
@@ -267,7 +281,7 @@ class _Run:
                     "one cannot; remove it from the folder"
                 )
                 self._reject_file(f, reason, None, "superseded")
-        return [good]
+        return [good], None
 
     def _readable(self, f: RosterFile) -> bool:
         try:
@@ -444,21 +458,6 @@ def _upgrade(state: Mapping[str, Any]) -> dict[str, Any]:
         for sha, info in (state.get("files") or {}).items()
     }
     return {**state, "version": STATE_VERSION, "files": files}
-
-
-def _group_problem(group: Sequence[RosterFile], newest: Sequence[RosterFile]) -> str | None:
-    """Files that cannot both be the month's roster: record keys would collide."""
-    streets = sorted({f.street for f in group})
-    if len(streets) > 1:
-        return (
-            f"rosters of several streets ({', '.join(streets)}) for one month and programme in one "
-            "folder; set the source's street_code option"
-        )
-    if len(newest) > 1:
-        return (
-            f"{len(newest)} files claim the same version of this roster: {', '.join(f.name for f in newest)}"
-        )
-    return None
 
 
 def _key_problem(record: Mapping[str, Any], seen: dict[str, int]) -> str | None:

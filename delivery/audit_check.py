@@ -20,7 +20,8 @@ import duckdb
 
 from islandbridge import storage
 from islandbridge.config import DuckDBResources, Settings
-from islandbridge.delivery.snapshot import WarehouseBusyError
+from islandbridge.delivery.snapshot import unopened
+from islandbridge.errors import ConfigError
 from islandbridge.privacy.audit import Anchor, AuditBrokenError, AuditLog, recorded_anchors
 
 
@@ -48,16 +49,14 @@ def verify_audit(settings: Settings) -> dict[str, Any]:
 
 def warehouse_anchors(path: Path, resources: DuckDBResources | None = None) -> list[Anchor]:
     """The anchors in ``meta.audit_anchors`` (none when there is no warehouse yet); ``resources``
-    (``settings.duckdb``) bound the connection."""
+    (``settings.duckdb``) bound the connection. Raises ``WarehouseBusyError`` while another process holds
+    the warehouse's lock, ``ConfigError`` when it cannot be opened otherwise (not a DuckDB file, damaged)."""
     if not path.is_file():
         return []
     try:
         con = storage.connect_sandboxed(str(path), resources=resources)
-    except duckdb.IOException as exc:
-        raise WarehouseBusyError(
-            f"cannot read the audit anchors in {path}: a running step holds it ({type(exc).__name__}); "
-            "verify again when it has finished"
-        ) from None
+    except duckdb.Error as exc:  # not a DuckDB file, damaged: a ConfigError, as `sql` says it
+        raise unopened(exc, f"cannot read the audit anchors in {path}", "verify again", ConfigError) from None
     try:
         return recorded_anchors(con)
     finally:

@@ -31,7 +31,7 @@ from islandbridge import storage
 from islandbridge.config import Settings
 from islandbridge.delivery.export import pick_identifier
 from islandbridge.delivery.policy import Policy, load_policies
-from islandbridge.delivery.snapshot import WarehouseBusyError
+from islandbridge.delivery.snapshot import unopened
 from islandbridge.errors import TerminalError, count, noun
 from islandbridge.privacy.audit import AuditLog, record_anchor, recorded_anchors
 from islandbridge.privacy.keys import load_keys
@@ -247,7 +247,9 @@ def _known_person_keys(con: duckdb.DuckDBPyConnection) -> list[str]:
 def _warehouse(
     settings: Settings, con: duckdb.DuckDBPyConnection | None
 ) -> Iterator[tuple[duckdb.DuckDBPyConnection, bool]]:
-    """``con``, or the warehouse opened for writing (the reveal's audit anchor goes in it); ``owned``."""
+    """``con``, or the warehouse opened for writing (the reveal's audit anchor goes in it); ``owned``.
+    ``WarehouseBusyError`` only while another process holds its lock (`storage.lock_holder`); any other
+    failure to open it is a ``RevealError`` saying why."""
     if con is not None:
         yield con, False
         return
@@ -256,11 +258,8 @@ def _warehouse(
         raise RevealError(f"no warehouse at {path}; nothing to reveal")
     try:
         own = storage.connect(str(path), resources=settings.duckdb)
-    except (duckdb.IOException, duckdb.ConnectionException) as exc:
-        raise WarehouseBusyError(
-            f"the warehouse {path} is in use by a running step ({type(exc).__name__}); reveal again when "
-            "it has finished"
-        ) from None
+    except duckdb.Error as exc:  # busy only while a sync holds it; not a DuckDB file, damaged: RevealError
+        raise unopened(exc, f"cannot open the warehouse {path}", "reveal again", RevealError) from None
     try:
         yield own, True
     finally:

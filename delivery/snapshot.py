@@ -23,7 +23,9 @@ Views are recreated in the snapshot from their SQL. A view over the device-event
 (``events_dir``) is repointed to a copy of that folder made of hard links (a plain copy where links are
 impossible), so the snapshot keeps the events as they were at publish time even when the next sync
 rewrites a day partition. A view that needs something the snapshot does not carry (a raw table, an
-identity table) is left out and named in ``meta.snapshot_info``.
+identity table) is left out and named in ``meta.snapshot_info``. The copy is named by absolute path; a
+snapshots folder moved, copied or restored elsewhere has its kept snapshots re-pointed at the copies
+beside them by the next publish, and the target of a rollback by the rollback (`repoint_moved`).
 
 Publishing is atomic: the file is written under a temporary name, fsynced, renamed to
 ``<run_id>.duckdb`` (replacing an earlier publish of the same run), and ``current.duckdb`` — a relative
@@ -64,7 +66,7 @@ import duckdb
 from islandbridge import storage
 from islandbridge.config import DuckDBResources
 from islandbridge.delivery.durable import fsync_dir, fsync_file, locked
-from islandbridge.errors import RetriableError, TerminalError
+from islandbridge.errors import IslandbridgeError, RetriableError, TerminalError
 from islandbridge.privacy.masking import mask_typed
 from islandbridge.schemas import VAULT_ROLES, load_tables
 
@@ -113,6 +115,17 @@ class WarehouseBusyError(RetriableError):
     """The warehouse is locked by a sync that is writing it, so it cannot be read for a snapshot now.
 
     Transient: the lock goes away when that sync ends; publish again later."""
+
+
+def unopened(exc: duckdb.Error, doing: str, again: str, other: type[TerminalError]) -> IslandbridgeError:
+    """The error for a warehouse DuckDB did not open while ``doing`` (``"cannot open the warehouse …"``):
+    ``WarehouseBusyError`` (``again`` when the step holding it has finished) only for DuckDB's conflicting
+    lock (`storage.lock_holder`); else ``other`` with DuckDB's first line, as running again cannot help."""
+    if holder := storage.lock_holder(exc):
+        return WarehouseBusyError(
+            f"{doing}: a running step holds it ({holder} holds its lock); {again} when it has finished"
+        )
+    return other(f"{doing}: {str(exc).splitlines()[0]}")
 
 
 @dataclass(frozen=True)
@@ -176,6 +189,7 @@ def publish_snapshot(
         else:  # an earlier day synced late: analysts keep the newest day (rollback moves it on purpose)
             log.info("analyst snapshot %s published; current stays at the later run %s", final.name, newer)
         _prune(snapshots_dir, keep)
+        repoint_moved(snapshots_dir, [s.path for s in list_snapshots(snapshots_dir)], resources)
     log.debug("published analyst snapshot %s (keeping %d)", final, keep)
     return final
 
@@ -200,6 +214,7 @@ def rollback(snapshots_dir: Path, run_id: str) -> Path:
             f"no snapshot of run {mask_typed(run_id)} in {snapshots_dir}; kept snapshots: {kept}"
         )
     with locked(snapshots_dir):  # not while a publish clears leftovers: its temporary link is one of them
+        repoint_moved(Path(snapshots_dir), [target])
         _point_current(Path(snapshots_dir), target.name)
     log.info("analyst snapshot rolled back to %s", target)
     return target
@@ -283,10 +298,8 @@ def _attach(con: duckdb.DuckDBPyConnection, warehouse: Path) -> None:
     try:
         con.execute(f"ATTACH {_literal(str(warehouse.absolute()))} AS src (READ_ONLY)")
     except duckdb.IOException as exc:
-        busy = storage.lock_holder(exc) is not None
-        raise (WarehouseBusyError if busy else SnapshotError)(
-            f"cannot open the warehouse {warehouse} read-only ({str(exc).splitlines()[0]}); "
-            "publish when no sync is writing it"
+        raise unopened(
+            exc, f"cannot open the warehouse {warehouse} read-only", "publish", SnapshotError
         ) from None
 
 
@@ -423,6 +436,76 @@ def _link_events(source: Path, target: Path) -> None:
         except OSError:
             shutil.copy2(path, dest)
     target.mkdir(parents=True, exist_ok=True)
+
+
+# A view's path into an event copy: '<snapshots folder>/events/<run_id>.<stamp>/…' (quotes doubled in SQL)
+_COPY_PATH = re.compile(r"'((?:[^']|'')*)/" + EVENTS_FOLDER + r"/([A-Za-z0-9][A-Za-z0-9_.-]*)/")
+
+
+def repoint_moved(folder: Path, snapshots: list[Path], resources: DuckDBResources | None = None) -> None:
+    """Point the views of each of ``snapshots`` (files in ``folder``) that read their event copy under
+    another folder — ``folder`` was moved, copied or restored elsewhere — at that copy under ``folder``.
+
+    The snapshot is copied, its views re-created in the copy, and the copy renamed over it (publish time,
+    mode 0444 kept), so a reader holding it keeps the file it opened. A snapshot that cannot be re-pointed
+    is left as it was, with a warning: its tables still read."""
+    for path in snapshots:
+        try:
+            views = _moved_views(Path(folder).absolute(), path, resources)
+            if views:
+                _rewrite_views(path, views, resources)
+                log.info("snapshot %s: its views over the device events now read %s", path.name, folder)
+        except (OSError, duckdb.Error) as exc:
+            log.warning(
+                "snapshot %s: its views over the device events were not re-pointed: %s", path.name, exc
+            )
+
+
+def _moved_views(folder: Path, path: Path, resources: DuckDBResources | None) -> list[str]:
+    """``CREATE OR REPLACE VIEW`` statements re-pointing the views of ``path`` that name an event copy of
+    ``folder`` under another folder (none when every view reads its copy here)."""
+    con = storage.connect(str(path), read_only=True, resources=resources)
+    try:
+        views = con.execute(
+            "SELECT sql FROM duckdb_views() WHERE database_name = current_database() AND NOT internal"
+        ).fetchall()
+    finally:
+        con.close()
+    statements = []
+    for (sql,) in views:
+        paths = {}
+        for found in (f for f in _COPY_PATH.finditer(sql) if f.group(1)):
+            old = Path(found.group(1).replace("''", "'"), EVENTS_FOLDER, found.group(2))
+            here = folder / EVENTS_FOLDER / found.group(2)
+            if here.is_dir() and not (old.is_dir() and os.path.samefile(old, here)):
+                paths[str(old)] = str(here)
+        if paths:
+            statements.append(re.sub(r"^CREATE VIEW", "CREATE OR REPLACE VIEW", _repoint(sql, paths)))
+    return statements
+
+
+def _rewrite_views(path: Path, views: list[str], resources: DuckDBResources | None) -> None:
+    tmp = path.with_name(f".{path.stem}.{uuid.uuid4().hex[:8]}.tmp{SUFFIX}")  # a leftover, should we die
+    published = path.stat()
+    try:
+        shutil.copyfile(path, tmp)
+        tmp.chmod(0o600)
+        con = storage.connect(str(tmp), resources=resources)
+        try:
+            for sql in views:
+                con.execute(sql)
+            con.execute("CHECKPOINT")
+        finally:
+            con.close()
+        os.utime(tmp, ns=(published.st_atime_ns, published.st_mtime_ns))  # list_snapshots: publish time
+        fsync_file(tmp)
+        tmp.chmod(0o444)
+    except BaseException:
+        Path(f"{tmp}.wal").unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
+        raise
+    os.replace(tmp, path)
+    fsync_dir(path.parent)
 
 
 def _point_current(folder: Path, target_name: str) -> None:

@@ -11,11 +11,17 @@ another one (the folder was moved, or copied with ``cp -aL``), or there is no ``
 folder, or one written before the marker) — then it claims the folder by writing its own path there.
 Otherwise it deletes nothing there, and a load or build that would add files stops with
 `SharedFolderError`, which says how to give each warehouse its own folder.
+
+The marker is written as ``.owner.tmp-<pid>`` and renamed over ``.owner``. A process killed between the
+two leaves that file behind; the next claim of the folder removes it once no process of that id is alive
+and it is a minute old (`is_marker` tells both names from the folder's data files, for whoever lists the folder).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import time
 from pathlib import Path
 
 import duckdb
@@ -23,6 +29,8 @@ import duckdb
 from islandbridge.errors import TerminalError
 
 MARKER = ".owner"
+_TEMP = f"{MARKER}.tmp-"  # + the writer's process id
+_STALE_S = 60  # a marker being written is renamed within milliseconds
 
 
 class SharedFolderError(TerminalError):
@@ -63,11 +71,42 @@ def claim(con: duckdb.DuckDBPyConnection, folder: Path) -> bool:
     if me is None or other_owner(con, folder) is not None:
         return me is None
     marker = Path(folder) / MARKER
+    _remove_stale_temps(marker.parent)
     if _read(marker) != me:
         marker.parent.mkdir(parents=True, exist_ok=True)
-        temp = marker.with_name(f"{MARKER}.tmp-{os.getpid()}")
-        temp.write_text(f"{me}\n", encoding="utf-8")
-        os.replace(temp, marker)
+        temp = marker.with_name(f"{_TEMP}{os.getpid()}")
+        try:
+            temp.write_text(f"{me}\n", encoding="utf-8")
+            os.replace(temp, marker)
+        finally:  # a write that failed (a full disk) leaves no temporary file either
+            temp.unlink(missing_ok=True)
+    return True
+
+
+def is_marker(path: Path) -> bool:
+    """Whether ``path`` is the folder's owner marker or a marker being written: no data file of it."""
+    return path.name == MARKER or path.name.startswith(_TEMP)
+
+
+def _remove_stale_temps(folder: Path) -> None:
+    """Remove the ``.owner.tmp-<pid>`` files of writers no longer running (killed before their rename).
+
+    Only files older than `_STALE_S` too: a writer on another machine or in another container sharing the
+    folder has a process id this one cannot see, and renames its file within milliseconds."""
+    for temp in folder.glob(f"{_TEMP}*") if folder.is_dir() else ():
+        pid = temp.name.removeprefix(_TEMP)
+        with contextlib.suppress(FileNotFoundError):  # renamed or removed meanwhile
+            if pid.isdigit() and not _running(int(pid)) and time.time() - temp.stat().st_mtime > _STALE_S:
+                temp.unlink()
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)  # signal 0: only asks whether the process exists
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # it exists, under another account
+        return True
     return True
 
 

@@ -155,8 +155,8 @@ class Vault:
         One process holds the vault file at a time; another step holding it (a key rotation between its
         batches, say) is waited for up to ``wait_s`` seconds.
 
-        Raises ``VaultError`` when ``keyring`` is not a ``vault`` keyring. Keys are checked lazily: a
-        row whose kid the ring lacks raises ``UnknownKeyIdError`` when it is read.
+        Raises ``VaultError`` for a keyring of another purpose or a file that does not open. Keys are
+        checked lazily: a row whose kid the ring lacks raises ``UnknownKeyIdError`` when it is read.
         """
         if keyring.purpose != VAULT:
             raise VaultError(f"the vault needs the {VAULT!r} keyring, got {keyring!r}")
@@ -578,10 +578,10 @@ def _connect_waiting(
         try:
             return storage.connect(str(path), resources=resources)
         except duckdb.IOException as exc:
-            if "lock" not in str(exc).lower() or time.monotonic() > deadline:
-                raise VaultError(
-                    f"the vault {path} is held by another process ({exc}); try again when it is done"
-                ) from None
+            if (holder := storage.lock_holder(exc)) is None:  # not a DuckDB file, damaged: no use waiting
+                raise VaultError(f"cannot open the vault {path}: {str(exc).splitlines()[0]}") from None
+            if time.monotonic() > deadline:
+                raise VaultError(f"the vault {path} is held by {holder}; try again when it is done") from None
             time.sleep(0.5)
 
 

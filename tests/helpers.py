@@ -5,11 +5,15 @@ from __future__ import annotations
 
 import datetime as dt
 import shutil
+import subprocess
+import sys
 from contextlib import contextmanager
 from pathlib import Path
 
 import duckdb
 import yaml
+
+from islandbridge.landing.folder_owner import is_marker
 
 RAW_TABLES = {
     "registry": ["t_xq", "t_fw", "t_jm", "t_jm_bq"],
@@ -17,6 +21,21 @@ RAW_TABLES = {
     "civil": ["dibao", "senior"],
     "iot": ["devices", "cardholders", "events"],
 }
+_HOLD = "import duckdb, sys; con = duckdb.connect(sys.argv[1]); print('ready', flush=True); sys.stdin.read()"
+
+
+@contextmanager
+def held(path: Path):
+    """The DuckDB file at ``path`` held open for writing by another process, as a running sync holds the
+    warehouse; yields that process's id."""
+    holder = subprocess.Popen(
+        [sys.executable, "-c", _HOLD, str(path)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout.readline().strip() == "ready"
+        yield holder.pid
+    finally:
+        holder.communicate("")
 
 
 def copy_vault(source: Path, target: Path) -> None:
@@ -66,7 +85,7 @@ def event_rows_by_day(warehouse_path: Path, root: Path) -> dict[dt.date, list[tu
     with duckdb.connect(str(warehouse_path), read_only=True) as con:
         listed = con.execute("SELECT day, file FROM core.device_event_files ORDER BY day, file").fetchall()
         on_disk = sorted(  # the folder's owner marker (`landing.folder_owner`) is no event file
-            p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file() and p.name != ".owner"
+            p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file() and not is_marker(p)
         )
         assert sorted(f for _, f in listed) == on_disk, (listed, on_disk)
         rows = {}

@@ -325,7 +325,7 @@ def _quarantine_replay(args) -> int:
 
 def _linkage_train(args) -> int:
     as_of = parse_as_of(args.as_of) if args.as_of else None
-    print_json(train_linkage(settings_of(args), as_of))
+    print_json(train_linkage(settings_of(args, with_sources=False), as_of))  # keys.vault, no source secret
     return 0
 
 

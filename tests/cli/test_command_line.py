@@ -351,6 +351,31 @@ def test_sync_still_names_every_missing_secret_before_it_extracts(with_civil, ca
     assert not (with_civil.parent / "landing").exists()
 
 
+@pytest.mark.parametrize(
+    ("argv", "key"),
+    [(["reconcile", "--as-of", "2026-11-20"], "keys.person_key"), (["linkage", "train"], "keys.vault")],
+)
+def test_reconcile_and_linkage_train_need_no_source_secret_but_name_the_key_they_miss(
+    home, argv, key, capsys
+):
+    """They read the warehouse and the vault, never a source: the grid's unset secret does not stop them,
+    the key they do use is named."""
+    assert main([*argv, "--config", str(home / "islandbridge.yml")]) == 2
+    err = capsys.readouterr().err
+    assert f"{key} is not configured" in err and "is not set" not in err
+
+
+def test_reconcile_runs_with_its_keys_while_the_sources_secrets_are_not_set(home, capsys):
+    from islandbridge.privacy.keys import new_keyring_text
+
+    config = {**CONFIG, "keys": {"person_key": {"file": "person.key"}, "vault": {"file": "vault.keys"}}}
+    (home / "person.key").write_text(new_keyring_text(kid="pk1"), encoding="utf-8")
+    (home / "vault.keys").write_text(new_keyring_text(), encoding="utf-8")
+    (home / "islandbridge.yml").write_text(yaml.safe_dump(config), encoding="utf-8")
+    assert main(["reconcile", "--as-of", "2026-11-20", "--config", str(home / "islandbridge.yml")]) == 0
+    assert "is not set" not in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("command", ["sync", "extract", "validate", "load", "reconcile"])
 def test_a_bad_as_of_is_reported_before_missing_secrets(with_civil, command, capsys):
     """`sync --as-of 2026-11` without the secrets reported the secrets: the mistyped argument comes first."""

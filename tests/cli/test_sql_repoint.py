@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import re
 import shutil
-import subprocess
-import sys
 
 import pytest
 
 from islandbridge.cli import main
 from islandbridge.landing import raw, raw_parts
+from tests.helpers import held
 from tests.warehouse.test_raw_parts_paths import _two_runs
 
 CONFIG = (
@@ -19,7 +18,6 @@ CONFIG = (
     "warehouse: {path: warehouse/warehouse.duckdb}\nvault: {path: private/vault.duckdb}\n"
     "keys: {vault: {file: secrets/vault.keys}}\n"
 )
-HOLD = "import duckdb, sys; con = duckdb.connect(sys.argv[1]); print('ready', flush=True); sys.stdin.read()"
 
 
 def _copied(tmp_path):
@@ -64,15 +62,8 @@ def test_sql_while_a_sync_holds_the_warehouse_says_so_without_a_traceback(tmp_pa
     if not copied:  # views that need no re-pointing: the read-only open alone, as before
         main(["sql", "--config", str(home / "islandbridge.yml"), "SELECT 1"])
         capsys.readouterr()
-    path = str(home / "warehouse" / "warehouse.duckdb")
-    holder = subprocess.Popen(
-        [sys.executable, "-c", HOLD, path], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
-    )
-    try:
-        assert holder.stdout.readline().strip() == "ready"
+    with held(home / "warehouse" / "warehouse.duckdb"):
         assert main(["sql", "--config", str(home / "islandbridge.yml"), "SELECT 1"]) == 3
-    finally:
-        holder.communicate("")
     err = capsys.readouterr().err
     assert "not re-pointed: another process holds the warehouse (a sync running?)" in err
     assert "islandbridge: error: the warehouse is in use by a running step" in err
@@ -86,15 +77,8 @@ def test_a_read_while_a_sync_holds_the_warehouse_is_busy_in_one_line(tmp_path, c
     """Any command reading the warehouse while another process writes it (DuckDB's file lock) exits 3 with
     one line, as reveal and publish do: run it again when the sync has finished."""
     home = _copied(tmp_path)
-    path = str(home / "warehouse" / "warehouse.duckdb")
-    holder = subprocess.Popen(
-        [sys.executable, "-c", HOLD, path], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
-    )
-    try:
-        assert holder.stdout.readline().strip() == "ready"
+    with held(home / "warehouse" / "warehouse.duckdb"):
         status = main([*argv, "--config", str(home / "islandbridge.yml")])
-    finally:
-        holder.communicate("")
     err = capfd.readouterr().err
     assert status == 3, err
     assert "the warehouse is in use by a running step" in err and "Traceback" not in err
@@ -123,8 +107,8 @@ def test_only_a_conflicting_lock_is_busy():
 
     from islandbridge.storage import lock_holder
 
-    held = 'Could not set lock on file "/w/warehouse.duckdb": Conflicting lock is held in /usr/bin/python (PID 42)'
-    assert lock_holder(duckdb.IOException(held)) == "PID 42"
+    conflict = 'Could not set lock on file "/w/warehouse.duckdb": Conflicting lock is held in /usr/bin/python (PID 42)'
+    assert lock_holder(duckdb.IOException(conflict)) == "PID 42"
     unsupported = (
         'Could not set lock on file "/w/warehouse.duckdb": File locks are not supported for this file system'
     )

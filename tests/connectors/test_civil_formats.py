@@ -13,6 +13,8 @@ from .test_civil_files import extract
 from .test_civil_refusals import _outcomes
 
 BIFF = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\0" * 1024  # an Excel 97-2003 (OLE2) file's first bytes
+# a password-protected workbook: OLE2 too, its directory naming the EncryptedPackage stream (UTF-16LE)
+ENCRYPTED = BIFF[:512] + b"\0" * 512 + "EncryptedPackage".encode("utf-16-le").ljust(64, b"\0") + b"\0" * 448
 
 
 @pytest.fixture
@@ -198,10 +200,52 @@ def test_two_readable_files_of_one_version_are_still_both_refused(folder: Path, 
 def test_a_password_protected_xlsx_is_refused_as_such(folder: Path, tmp_path: Path):
     """An encrypted .xlsx is an OLE2 file with an EncryptedPackage stream: it is not called Excel 97-2003."""
     name = roster_name()
-    directory = "EncryptedPackage".encode("utf-16-le").ljust(64, b"\0")
-    (folder / name).write_bytes(BIFF[:512] + b"\0" * 512 + directory + b"\0" * 448)
+    (folder / name).write_bytes(ENCRYPTED)
     run = extract(folder, tmp_path)
     outcome, reason = _outcomes(run)[name]
     assert outcome == "refused" and "password-protected: ask for it without a password" in reason
     assert "97-2003" not in reason
     assert (run.count("dibao", "read"), run.count("dibao", "quarantined")) == (1, 1) and _balanced(run)
+
+
+def test_the_xlsx_saved_as_correction_1_beside_a_refused_correction_xls_corrects_the_month(
+    folder: Path, tmp_path: Path
+):
+    """_更正 and _更正1 are one version (the first correction) spelt two ways: a clerk who saves the refused
+    _更正.xls as _更正1.xlsx has done what the refusal asked, and the .xlsx corrects the month."""
+    base, xls, xlsx = (
+        roster_name(),
+        roster_name(correction="_更正", ext="xls"),
+        roster_name(correction="_更正1"),
+    )
+    (folder / base).write_bytes(dibao_xlsx([dibao_row(i) for i in (1, 2, 3)]))
+    landed = extract(folder, tmp_path)
+    (folder / xls).write_bytes(BIFF)
+    (folder / xlsx).write_bytes(dibao_xlsx([dibao_row(1), dibao_row(2)]))
+    run = extract(folder, tmp_path, landed.state)
+    assert _outcomes(run)[xlsx] == ("landed", None)
+    assert _outcomes(run)[xls][0] == "superseded" and _outcomes(run)[xls][1].startswith(
+        f"superseded by {xlsx}"
+    )
+    assert run.deleted == ["dibao:202611:3"] and run.state["months"]["dibao:202611"]["file"] == xlsx
+    assert _balanced(run)
+
+
+def test_an_xls_beside_a_password_protected_xlsx_of_its_version_each_get_their_own_reason(
+    folder: Path, tmp_path: Path
+):
+    """Neither can be read, so they cannot collide: the .xlsx is refused as password-protected (what the
+    clerk must fix), the .xls as Excel 97-2003; not both as 'claiming the same version'."""
+    xls, xlsx = roster_name(correction="_更正", ext="xls"), roster_name(correction="_更正")
+    (folder / xls).write_bytes(BIFF)
+    (folder / xlsx).write_bytes(ENCRYPTED)
+    run = extract(folder, tmp_path)
+    outcomes = _outcomes(run)
+    assert (
+        outcomes[xlsx][0] == "refused"
+        and "password-protected: ask for it without a password" in outcomes[xlsx][1]
+    )
+    assert outcomes[xls][0] == "refused" and "Excel 97-2003" in outcomes[xls][1]
+    assert not any("claim the same version" in reason for _, reason in outcomes.values())
+    assert (run.count("dibao", "read"), run.count("dibao", "quarantined")) == (2, 2) and _balanced(run)
+    assert run.state["months"] == {}

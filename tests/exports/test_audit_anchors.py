@@ -13,9 +13,11 @@ from islandbridge import pipeline
 from islandbridge.cli import main
 from islandbridge.delivery.audit_check import verify_audit
 from islandbridge.delivery.export import export_run
-from islandbridge.delivery.reveal import reveal
+from islandbridge.delivery.reveal import RevealError, reveal
+from islandbridge.delivery.snapshot import WarehouseBusyError
 from islandbridge.privacy.audit import AuditBrokenError, AuditLog
 from tests.exports.support import AS_OF, DAY, P1, P3, P4, RUN_ID
+from tests.helpers import held
 
 
 def ask(settings, key=P1):
@@ -133,3 +135,28 @@ def test_the_export_step_anchors_the_log_in_the_manifests_and_the_warehouse(sett
     settings.audit_path.write_text("", encoding="utf-8")
     with pytest.raises(AuditBrokenError, match="entries were cut off"):
         verify_audit(settings)
+
+
+def test_reveal_and_audit_verify_while_another_process_holds_the_warehouse_are_busy_naming_it(
+    settings, three
+):
+    """A sync holding the warehouse: try again later (exit 3), with the process that holds it."""
+    with held(settings.warehouse_path) as pid:
+        with pytest.raises(WarehouseBusyError, match=f"PID {pid} holds its lock"):
+            ask(settings)
+        with pytest.raises(WarehouseBusyError, match=f"PID {pid} holds its lock"):
+            verify_audit(settings)
+    assert len(list(AuditLog(settings.audit_path).entries())) == 3
+
+
+def test_a_warehouse_that_cannot_be_opened_is_said_so_not_called_busy(settings, config, three, capsys):
+    """A damaged file (or one that is no DuckDB file) would not open the next time either: reveal and
+    audit verify say what DuckDB found, not that a running step holds it."""
+    settings.warehouse_path.write_bytes(b"not a database" * 512)
+    with pytest.raises(RevealError, match="cannot open the warehouse .*not a valid DuckDB database file"):
+        ask(settings)
+    assert main(["audit", "verify", "--config", str(config)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("islandbridge: error: cannot read the audit anchors") and err.count("\n") == 1
+    assert "not a valid DuckDB database file" in err and "holds it" not in err
+    assert len(list(AuditLog(settings.audit_path).entries())) == 3

@@ -215,3 +215,16 @@ def test_vault_never_logs_plaintexts(vault, caplog):
     for fields in PEOPLE.values():
         for plaintext in fields.values():
             assert plaintext not in caplog.text
+
+
+def test_a_vault_file_that_is_no_database_is_said_so_at_once_not_held_by_another_process(tmp_path):
+    """Only DuckDB's conflicting lock is another process holding the vault (waited for); a damaged file in
+    a folder whose name holds "lock" is not waited for, and says what DuckDB found."""
+    path = tmp_path / "clockroom" / "vault.duckdb"
+    path.parent.mkdir()
+    path.write_bytes(b"not a database" * 512)
+    with pytest.raises(
+        VaultError, match="cannot open the vault .*not a valid DuckDB database file"
+    ) as refused:
+        Vault.open(path, vault_ring("v1"), wait_s=0.0)
+    assert "held by another process" not in str(refused.value)

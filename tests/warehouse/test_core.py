@@ -9,7 +9,7 @@ import duckdb
 import pytest
 
 from islandbridge.landing import raw
-from islandbridge.landing.folder_owner import MARKER
+from islandbridge.landing.folder_owner import is_marker
 from islandbridge.schemas import load_tables
 from islandbridge.warehouse import device_events
 from islandbridge.warehouse.core import (
@@ -93,11 +93,11 @@ def iot(w: TinyWarehouse, run_id: str) -> None:
 
 
 def files_on_disk(root: Path) -> dict[str, bytes]:
-    """The files under ``root`` but its owner marker (`folder_owner.MARKER`: which warehouse owns it)."""
+    """The files under ``root`` but its owner marker (`folder_owner.is_marker`: which warehouse owns it)."""
     return {
         p.relative_to(root).as_posix(): p.read_bytes()
         for p in sorted(root.rglob("*"))
-        if p.is_file() and p.relative_to(root).as_posix() != MARKER
+        if p.is_file() and not (p.parent == root and is_marker(p))
     }
 
 

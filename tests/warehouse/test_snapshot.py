@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import shutil
 import threading
 from pathlib import Path
 
@@ -411,3 +412,52 @@ def test_an_earlier_day_published_late_leaves_current_at_the_later_day(street):
     assert early.is_file() and [s.run_id for s in list_snapshots(snaps)] == [run_id(20), run_id(22)]
     publish_snapshot(warehouse, snaps, run_id(23), keep=3, events_dir=events, clock=clock(24))
     assert current_run(snaps) == run_id(23)
+
+
+def _events_read(path: Path) -> tuple[int, str]:
+    """What a snapshot's core.device_events reads: its row count, and the view's SQL (the files it names)."""
+    with duckdb.connect(str(path), read_only=True) as con:
+        sql = con.execute("SELECT sql FROM duckdb_views() WHERE view_name = 'device_events'").fetchall()[0][0]
+        return con.execute("SELECT count(*) FROM core.device_events").fetchall()[0][0], sql
+
+
+def test_after_the_snapshots_folder_moved_the_next_publish_repoints_every_kept_snapshot(street, tmp_path):
+    """The views name their event copy by absolute path: moved, a kept snapshot read nothing (its old folder
+    is gone) until the next publish re-points it at the copy beside it; publish time, order and mode stay."""
+    warehouse, events, snaps = street
+    for day in (20, 21):
+        publish_snapshot(warehouse, snaps, run_id(day), keep=3, events_dir=events, clock=clock(day))
+    moved = tmp_path / "moved"
+    snaps.rename(moved)
+    with pytest.raises(duckdb.IOException):
+        _events_read(moved / f"{run_id(20)}.duckdb")
+    before = [(s.run_id, s.published_at) for s in list_snapshots(moved)]
+    publish_snapshot(warehouse, moved, run_id(22), keep=3, events_dir=events, clock=clock(22))
+    for day in (20, 21, 22):
+        count, sql = _events_read(moved / f"{run_id(day)}.duckdb")
+        assert count == 5 and str(moved / "events") in sql and str(snaps) not in sql
+        assert (moved / f"{run_id(day)}.duckdb").stat().st_mode & 0o777 == 0o444
+    assert [(s.run_id, s.published_at) for s in list_snapshots(moved)][1:] == before
+    assert not [p.name for p in moved.iterdir() if p.name.startswith(".")]  # no copy left behind
+
+
+def test_a_rollback_in_a_copied_snapshots_folder_reads_the_copys_events_not_the_originals(street, tmp_path):
+    """A copy (a backup restored elsewhere) read the original's event copies, and nothing once those went;
+    a rollback there re-points the snapshot it goes to at the copy's own."""
+    warehouse, events, snaps = street
+    for day in (20, 21):
+        publish_snapshot(warehouse, snaps, run_id(day), keep=3, events_dir=events, clock=clock(day))
+    copy = tmp_path / "copy"
+    shutil.copytree(snaps, copy, symlinks=True)
+    rollback(copy, run_id(20))
+    shutil.rmtree(snaps)
+    count, sql = _events_read(copy / CURRENT)
+    assert count == 5 and str(copy / "events") in sql and str(snaps) not in sql
+
+
+def test_a_publish_rewrites_no_kept_snapshot_when_nothing_moved(street):
+    warehouse, events, snaps = street
+    first = publish_snapshot(warehouse, snaps, run_id(20), keep=3, events_dir=events, clock=clock(20))
+    inode = first.stat().st_ino
+    publish_snapshot(warehouse, snaps, run_id(21), keep=3, events_dir=events, clock=clock(21))
+    assert first.stat().st_ino == inode
