@@ -89,18 +89,21 @@ def test_a_reporter_phone_the_incident_gives_is_kept_and_only_a_missing_one_is_f
 
 # -- end to end: a reconcile of the simulated street with three records landed the next day ------------
 
-REPORTER, NEIGHBOUR, NEIGHBOURS_PHONE = "闻人雪芃", "上官若琳", "19912345679"
+REPORTER, NEIGHBOUR = "闻人雪芃", "上官若琳"
 
 
 def _land_street_day(con, settings) -> str:
-    """Two grid residents at flats of XQ001, and two incidents at a flat of XQ002 where neither lives, each
-    without a reporter phone: 闻人雪芃's, whose description gives her number beside her name, and
-    上官若琳's, whose description gives 闻人雪芃's name and number as a neighbour's."""
+    """Three grid residents at flats of XQ001 — two namesakes 闻人雪芃 with numbers of their own, and
+    上官若琳 — and two incidents at a flat of XQ002 where none of them lives, each without a reporter
+    phone: one reported by 闻人雪芃, whose description gives the first one's number beside her name, and
+    one by 上官若琳, whose description gives the first 闻人雪芃's name and number as a neighbour's. The
+    name alone cannot say which 闻人雪芃 reported (two bear it: the street-reporter rule leaves it)."""
     estates = dict(con.execute("SELECT xqbm, xqmc FROM raw.registry__t_xq").fetchall())
     run_id, _ = add_run(con, "2026-11-21")
     for pid, name, phone, born, flat in (
         ("GP900101", REPORTER, PHONE, dt.date(1961, 4, 9), "1栋1单元101室"),
-        ("GP900102", NEIGHBOUR, NEIGHBOURS_PHONE, dt.date(1972, 3, 5), "1栋1单元102室"),
+        ("GP900102", NEIGHBOUR, "19912345679", dt.date(1972, 3, 5), "1栋1单元102室"),
+        ("GP900103", REPORTER, "19912345670", dt.date(1983, 6, 1), "2栋1单元301室"),
     ):
         resident = {
             "person_id": pid,
@@ -141,8 +144,8 @@ def _land_street_day(con, settings) -> str:
 def test_the_description_phone_joins_an_incident_away_from_home_to_its_reporter_and_no_one_else(
     warehouse_copy, caplog
 ):
-    """The incident whose description gives the reporter's own number joins her; the one whose
-    description gives a neighbour's name and number does not join the neighbour. The number is nowhere
+    """The incident whose description gives the reporter's own number joins her, not her namesake; the
+    one whose description gives a neighbour's name and number does not join the neighbour. The number is nowhere
     in the warehouse, the identity tables or the log: only in the vault and the sealed files beside it."""
     with duckdb.connect(str(warehouse_copy.warehouse_path)) as con:
         _land_street_day(con, warehouse_copy)
@@ -151,6 +154,7 @@ def test_the_description_phone_joins_an_incident_away_from_home_to_its_reporter_
     with duckdb.connect(str(warehouse_copy.warehouse_path), read_only=True) as con:
         reporter = person_key_of(con, "grid_platform", "residents:GP900101")
         assert person_key_of(con, "grid_platform", "events:EV2026112199001") == reporter
+        assert person_key_of(con, "grid_platform", "residents:GP900103") != reporter
         assert person_key_of(con, "grid_platform", "events:EV2026112199002") != reporter
         tables = [
             f"{schema}.{name}"
