@@ -16,7 +16,8 @@ warehouse (see docs/identity.md). Columns of the returned Arrow table (`FEATURES
 valid 18-digit number, a legacy 15-digit one upgraded in its century (`values.legacy_century`), or
 ``P:<passport>``), ``id_ps`` (region prefix + last 4, from a full or masked
 number), ``id_digits`` (the digits of a number whose check digit fails), ``birth`` (``YYYY-MM-DD``),
-``birth_ym`` (``YYYY-MM``), ``sex`` (``M``/``F``), ``phones`` (list of E.164), ``house_key``
+``birth_ym`` (``YYYY-MM``), ``sex`` (``M``/``F``), ``phones`` (list of E.164; an incident without a
+reporter phone takes the one its description writes beside the reporter's name, `contacts`), ``house_key``
 (``XQ001|3|2|501``), ``room_key`` (``3|2|501``), ``scope`` (see `PersonStream.distinct`), ``is_home`` (whether the
 address is the person's home), ``born_by`` (the latest plausible birth date, from `PersonStream.min_age`),
 ``community`` (blanks removed: the community of the record's estate when it has one, else the community the
@@ -46,6 +47,7 @@ import pyarrow.compute as pc
 
 from islandbridge.config import Settings
 from islandbridge.connectors import connector_class
+from islandbridge.identity.contacts import with_contact_phones
 from islandbridge.identity.places import Places, load_places
 from islandbridge.identity.values import born_by, id_digits, legacy_century, parse_birth, parse_sex
 from islandbridge.schemas import SchemaError, table_of
@@ -68,6 +70,7 @@ ROLES = (
     "room",
     "community",
     "grid",
+    "note",
 )
 
 
@@ -342,7 +345,8 @@ def _stream_records(
     normalisers read (``estates``); the rest of the places are applied after it (`placed`)."""
     spec = stream.spec
     columns = sorted({*spec.roles.values(), *([spec.house.via] if spec.house else [])})
-    data = latest_rows(con, stream, as_of, columns)
+    # the warehouse keeps a note scrubbed (its numbers replaced): only the vault's is read, or none
+    data = latest_rows(con, stream, as_of, [c for c in columns if c != spec.roles.get("note")])
     hidden = [c for c in columns if c not in data.column_names] if sealed is not None else []
     roles = {role: col for role, col in spec.roles.items() if col in data.column_names or col in hidden}
     data = _with_house(con, stream, data, as_of) if spec.house else data
@@ -376,6 +380,8 @@ def _normalised(
     )
     if spec.required in roles:
         table = table.filter(pc.invert(pc.fill_null(_is_blank(table[f"r_{spec.required}"]), True)))
+    if "r_note" in table.column_names:  # the phone a description gives beside the person's name
+        table = with_contact_phones(table, "r_phone", "r_note", "r_name")
     return _unplaced(table, spec, estates, as_of)
 
 

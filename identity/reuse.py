@@ -43,11 +43,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from islandbridge.config import DuckDBResources
+from islandbridge.identity import contacts as contacts_module
 from islandbridge.identity import places as places_module
 from islandbridge.identity import records as records_module
 from islandbridge.identity import values as values_module
 from islandbridge.identity.records import FEATURES, BoundStream
 from islandbridge.identity.values import born_by
+from islandbridge.privacy import scrub as scrub_module
 from islandbridge.privacy.sealed_files import SealedFileError, read_sealed, spill_folder, write_sealed
 from islandbridge.privacy.vault import Vault
 from islandbridge.storage import connect, registered
@@ -74,7 +76,8 @@ LIBRARIES = ("opencc", "phonenumbers", "pypinyin", "python-stdnum")
 def code_version() -> str:
     """A hash of the modules whose code shapes a record's features or the kept rows (this one), and of
     the versions of the `LIBRARIES` they call: any change to them changes it."""
-    files = [Path(__file__), *(Path(m.__file__) for m in (records_module, values_module, places_module))]
+    modules = (records_module, values_module, places_module, contacts_module, scrub_module)
+    files = [Path(__file__), *(Path(m.__file__) for m in modules)]
     files += sorted(Path(normalize.__file__).parent.glob("*.py"))
     versions = json.dumps([(name, metadata.version(name)) for name in LIBRARIES]).encode("utf-8")
     return hashlib.sha256(b"".join(f.read_bytes() for f in files) + versions).hexdigest()

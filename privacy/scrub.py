@@ -18,6 +18,9 @@ code (``85123456``) is not recognised: too many other numbers look the same.
 
 Scrubbing never raises: ``None`` stays ``None``; any other input is scrubbed as ``str(value)``.
 
+``phone_spans`` gives where the numbers the scrubber would replace by ``[电话]`` are, for the identity
+step's reading of an incident's description (`islandbridge.identity.contacts`, in memory only).
+
 Example::
 
     scrub("张小伟 电话 138-0013-8000", ["张小伟"])    # '[姓名] 电话 [电话]'
@@ -61,6 +64,26 @@ _NUMBERS = (
     f"|(?P<bank>(?<!\\d)(?:{_BANK})(?!\\d))"
     f"|(?P<phone>(?<!\\d)(?:{_MOBILE}|{_LANDLINE})(?!\\d))"
 )
+
+
+_NUMBER_REGEX = re.compile(_NUMBERS)
+
+
+def phone_spans(text: object) -> list[tuple[int, int]]:
+    """Where ``text`` holds a phone number, as the scrubber finds one (what it replaces by ``[电话]``):
+    ``(start, end)`` in ``text``'s own positions. A run of digits that is an ID number or a bank card is
+    never one (those are matched first, as in `Scrubber`). Never raises; anything but a ``str`` has none.
+
+    >>> phone_spans("联系人王芳电话138-0013-8000")
+    [(7, 20)]
+    """
+    if not isinstance(text, str):
+        return []
+    try:  # folding keeps every position (one character for one)
+        matches = _NUMBER_REGEX.finditer(text.translate(_FOLD))
+        return [m.span() for m in matches if m.lastgroup == "phone"]
+    except Exception:  # noqa: BLE001 - a text that cannot be read gives no phone, never an error
+        return []
 
 
 class Scrubber:

@@ -31,7 +31,10 @@ the connectors names a source's columns. A role is unique within a table. The ro
   ``1`` marks the one living row of a resident); ``moved_in`` and ``moved_out``: the dates a register
   row's stay at its flat began and ended (``rzrq``, ``zxrq``);
 - places: ``estate_code``, ``building``, ``unit``, ``room`` (the parts of a flat), ``grid`` (a grid code),
-  ``community`` (a community's name, as a roster row names it).
+  ``community`` (a community's name, as a roster row names it);
+- ``note``: free text that may name the record's person and give their phone (an incident's
+  description); the identity step reads it from the vault for the number written beside that person's
+  name (`islandbridge.identity.contacts`).
 
 ``vault: true`` files the column in the identifier vault under its role as the vault field (only for
 `VAULT_ROLES`); a table with a vault column is person-bearing. From these the code derives the vault's
@@ -99,6 +102,7 @@ ROLES = (
     "room",
     "grid",
     "community",
+    "note",
 )
 VAULT_ROLES = ("name", "id_number", "phone", "bank_card", "birth_date", "address")
 # kind -> (required parameters, optional parameters)

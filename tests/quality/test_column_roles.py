@@ -64,6 +64,7 @@ OLD_PERSON_ROLES = {
         "phone": "reporter_phone",
         "address": "address",
         "grid": "grid_code",
+        "note": "description",  # added since (#16): read for the phone beside the reporter's name
     },
     ("civil_affairs", "dibao"): {
         "name": "户主姓名",
