@@ -5,6 +5,8 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 UV_VERSION := 0.13.9
 DEMO_RESIDENTS ?= 3000
+DEMO_GRID_PORT ?= 8701
+DEMO_IOT_PORT ?= 8702
 PYTEST_ARGS ?=
 
 BENCH_STAMP := $(VENV)/.bench-installed
@@ -32,7 +34,8 @@ $(STAMP): pyproject.toml requirements.lock
 	@touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/islandbridge demo --workdir var/demo --residents $(DEMO_RESIDENTS)
+	$(BIN)/islandbridge demo --workdir var/demo --residents $(DEMO_RESIDENTS) \
+		--grid-port $(DEMO_GRID_PORT) --iot-port $(DEMO_IOT_PORT)
 
 # pytest exits 5 when it collected no tests: for this suite that means it is broken, so say so and fail.
 test: $(STAMP)

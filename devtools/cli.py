@@ -90,6 +90,12 @@ def register(sub) -> None:
     s.add_argument("--seed", type=int, default=1)
     s.add_argument("--as-of", default="2026-11-20")
     s.add_argument("--dags-folder", type=Path, default=Path("dags"))
+    s.add_argument(
+        "--grid-port", type=int, default=8701, help="the simulated grid API's port (default 8701; 0: any free)"
+    )
+    s.add_argument(
+        "--iot-port", type=int, default=8702, help="the simulated IoT API's port (default 8702; 0: any free)"
+    )
 
     esub = group(sub, "eval", "score results against a simulated street's truth")
     s = command(
@@ -315,6 +321,7 @@ def _demo(args) -> int:
         as_of=dt.date.fromisoformat(args.as_of),
         verbose=getattr(args, "verbose", 0),
         dags_folder=args.dags_folder.resolve(),
+        ports=(args.grid_port, args.iot_port),
     )
 
 

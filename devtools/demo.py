@@ -252,8 +252,17 @@ def record_run(env: dict[str, str], logical_date: str, started: dt.datetime) -> 
 
 
 def run_demo(
-    *, workdir: Path, residents: int, seed: int, as_of: dt.date, dags_folder: Path, verbose: int = 0
+    *,
+    workdir: Path,
+    residents: int,
+    seed: int,
+    as_of: dt.date,
+    dags_folder: Path,
+    verbose: int = 0,
+    ports: tuple[int, int] = DEMO_PORTS,
 ) -> int:
+    """Simulate a street, serve its grid and IoT APIs on loopback at ``ports`` (grid, IoT; a port taken
+    or 0: any free one, which the configuration then names) and run the DAG through Airflow."""
     from islandbridge.devtools.simulator import generate
     from islandbridge.devtools.simulator.servers import GridServer, IotServer
 
@@ -261,7 +270,7 @@ def run_demo(
     print(f"[demo] simulating a street of {residents} residents (seed {seed}) in {street}")
     generate(street, residents=residents, seed=seed, as_of=as_of)
     creds = demo_credentials(workdir)
-    grid_port, iot_port = (_free(p) for p in DEMO_PORTS)
+    grid_port, iot_port = (_free(p) if p else 0 for p in ports)
     with (
         GridServer(
             street / "grid",

@@ -217,6 +217,7 @@ def _commit(
     ]
     settings.warehouse_path.parent.mkdir(parents=True, exist_ok=True)
     with raw.open_warehouse(settings) as con:
+        con.execute(STOPS_DDL)  # empty until a stop, but there to query (`SELECT … FROM meta.gate_stops`)
         quarantine.record(con, gate.run_id, sources, results_table(gate), sealed, clock())
     for source in sources:
         keys = {o.stream: o.failing[RECORD_KEY] for o in failing if o.source == source}

@@ -136,6 +136,7 @@ def test_a_clean_run_loads_everything_and_records_its_results(clean):
         (len(gate.results),)
     ]
     assert ws.query("SELECT count(*) FROM meta.quality_quarantine") == [(0,)]
+    assert ws.query("SELECT count(*) FROM meta.gate_stops") == [(0,)]  # there to query before any stop
 
 
 @pytest.mark.parametrize(
