@@ -91,7 +91,10 @@ def register(sub) -> None:
     s.add_argument("--as-of", default="2026-11-20")
     s.add_argument("--dags-folder", type=Path, default=Path("dags"))
     s.add_argument(
-        "--grid-port", type=int, default=8701, help="the simulated grid API's port (default 8701; 0: any free)"
+        "--grid-port",
+        type=int,
+        default=8701,
+        help="the simulated grid API's port (default 8701; 0: any free)",
     )
     s.add_argument(
         "--iot-port", type=int, default=8702, help="the simulated IoT API's port (default 8702; 0: any free)"
