@@ -297,7 +297,7 @@ def _build(
 def _attach(con: duckdb.DuckDBPyConnection, warehouse: Path) -> None:
     try:
         con.execute(f"ATTACH {_literal(str(warehouse.absolute()))} AS src (READ_ONLY)")
-    except duckdb.IOException as exc:
+    except duckdb.Error as exc:  # IOException, or a damaged file's plain Error (a bad checksum)
         raise unopened(
             exc, f"cannot open the warehouse {warehouse} read-only", "publish", SnapshotError
         ) from None

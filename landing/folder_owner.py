@@ -96,14 +96,19 @@ def _remove_stale_temps(folder: Path) -> None:
     for temp in folder.glob(f"{_TEMP}*") if folder.is_dir() else ():
         pid = temp.name.removeprefix(_TEMP)
         with contextlib.suppress(FileNotFoundError):  # renamed or removed meanwhile
-            if pid.isdigit() and not _running(int(pid)) and time.time() - temp.stat().st_mtime > _STALE_S:
+            if (
+                pid.isascii()
+                and pid.isdigit()
+                and not _running(int(pid))
+                and time.time() - temp.stat().st_mtime > _STALE_S
+            ):
                 temp.unlink()
 
 
 def _running(pid: int) -> bool:
     try:
         os.kill(pid, 0)  # signal 0: only asks whether the process exists
-    except ProcessLookupError:
+    except (ProcessLookupError, OverflowError):  # gone, or no process id at all (a hand-made name)
         return False
     except PermissionError:  # it exists, under another account
         return True

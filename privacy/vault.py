@@ -577,7 +577,7 @@ def _connect_waiting(
     while True:
         try:
             return storage.connect(str(path), resources=resources)
-        except duckdb.IOException as exc:
+        except duckdb.Error as exc:  # IOException, or a damaged file's plain Error (a bad checksum)
             if (holder := storage.lock_holder(exc)) is None:  # not a DuckDB file, damaged: no use waiting
                 raise VaultError(f"cannot open the vault {path}: {str(exc).splitlines()[0]}") from None
             if time.monotonic() > deadline:

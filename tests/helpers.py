@@ -191,3 +191,17 @@ def allow_a_day_without_events(config) -> None:
     text = yaml.safe_load(config.read_text(encoding="utf-8"))
     text["quality"] = {"checks": {"iot.events.volume": {"severity": "warning"}}}
     config.write_text(yaml.safe_dump(text, allow_unicode=True), encoding="utf-8")
+
+
+def damaged_duckdb(path: Path) -> Path:
+    """A DuckDB file at ``path`` whose data blocks fail their checksum: DuckDB raises its plain ``Error``
+    ("Corrupt database file"), not the ``IOException`` of a file that is no database at all."""
+    import duckdb
+
+    with duckdb.connect(str(path)) as con:
+        con.execute("CREATE TABLE t AS SELECT range AS i FROM range(100000)")
+    with path.open("r+b") as f:
+        for offset in range(12288, 12288 + 2 * 262144, 4096):
+            f.seek(offset + 16)
+            f.write(b"\xff" * 64)
+    return path

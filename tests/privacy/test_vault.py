@@ -8,6 +8,7 @@ import pytest
 
 from islandbridge.privacy.keys import VAULT, KeyRing, UnknownKeyIdError, new_keyring_text
 from islandbridge.privacy.vault import FIELDS, Vault, VaultError, VaultIntegrityError
+from tests.helpers import damaged_duckdb
 from tests.privacy.helpers import vault_ring
 
 PEOPLE = {
@@ -228,3 +229,11 @@ def test_a_vault_file_that_is_no_database_is_said_so_at_once_not_held_by_another
     ) as refused:
         Vault.open(path, vault_ring("v1"), wait_s=0.0)
     assert "held by another process" not in str(refused.value)
+
+
+def test_a_damaged_vault_file_is_said_so_as_a_vault_error(tmp_path):
+    """A file whose blocks fail their checksum raises DuckDB's plain Error, not an IOException: still the
+    vault's own error naming the file and what DuckDB found, at once."""
+    path = damaged_duckdb(tmp_path / "vault.duckdb")
+    with pytest.raises(VaultError, match="cannot open the vault .*Corrupt database file"):
+        Vault.open(path, vault_ring("v1"), wait_s=0.0)

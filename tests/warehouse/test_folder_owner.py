@@ -57,6 +57,18 @@ def test_the_stale_temporary_marker_goes_also_when_the_marker_already_names_this
     assert [p.name for p in folder.iterdir()] == [MARKER]
 
 
+def test_a_temporary_marker_whose_name_holds_no_process_id_does_not_stop_a_claim(tmp_path, con):
+    """Hand-made names never raise out of the claim (an OverflowError, a ValueError): a number beyond any
+    process id is no running writer's, removed when old; a name without an ASCII number is not a writer's
+    marker at all, and stays."""
+    folder = tmp_path / "raw"
+    folder.mkdir()
+    for name in ("9" * 30, "²", "x1"):
+        _left(folder / f"{MARKER}.tmp-{name}", "/elsewhere/wh.duckdb\n")
+    assert claim(con, folder)
+    assert sorted(p.name for p in folder.iterdir()) == sorted([MARKER, f"{MARKER}.tmp-x1", f"{MARKER}.tmp-²"])
+
+
 def test_a_marker_write_that_fails_leaves_no_temporary_file(tmp_path, con, monkeypatch):
     folder = tmp_path / "raw"
     folder.mkdir()

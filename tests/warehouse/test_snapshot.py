@@ -22,6 +22,7 @@ from islandbridge.delivery.snapshot import (
     publish_snapshot,
     rollback,
 )
+from tests.helpers import damaged_duckdb
 
 T0 = dt.datetime(2026, 11, 20, 16, tzinfo=dt.UTC)
 EXPECTED_TABLES = {
@@ -461,3 +462,13 @@ def test_a_publish_rewrites_no_kept_snapshot_when_nothing_moved(street):
     inode = first.stat().st_ino
     publish_snapshot(warehouse, snaps, run_id(21), keep=3, events_dir=events, clock=clock(21))
     assert first.stat().st_ino == inode
+
+
+def test_a_damaged_warehouse_is_refused_with_the_snapshots_error(tmp_path):
+    """publish on a warehouse whose blocks fail their checksum: `SnapshotError` naming it (not DuckDB's
+    bare Error, and not "busy")."""
+    warehouse = damaged_duckdb(tmp_path / "warehouse.duckdb")
+    with pytest.raises(SnapshotError, match="cannot open the warehouse .*Corrupt database file"):
+        publish_snapshot(
+            warehouse, tmp_path / "snapshots", run_id(20), keep=3, events_dir=tmp_path / "events"
+        )
