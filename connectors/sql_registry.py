@@ -2,7 +2,8 @@
 
 The production database belongs to the neighbourhood committees and must never be written to, locked
 for long or read with one unbounded query. So every query here is a keyset page of at most
-``chunk_rows`` rows, ordered by ``(gxsj, primary key)``, in its own short read-only transaction, through
+``chunk_rows`` rows, ordered by ``(gxsj, primary key)`` (by the key alone where no index leads with
+``gxsj``: ``registry_keyset.increment_keyset``), in its own short read-only transaction, through
 a session set read-only on connect (and ``PRAGMA query_only`` on SQLite), each query bounded by
 ``query_timeout_s`` and the extract by ``deadline_s`` (``registry_session``). A page never ends inside a
 group of rows tied on the keyset (``PageReader._end_between_ties``), and one key stands for one row per
