@@ -50,3 +50,24 @@ def _after(columns: Sequence[sa.ColumnElement[Any]], values: Sequence[Any]) -> s
     if len(columns) == 1:
         return head
     return sa.or_(head, sa.and_(columns[0] == values[0], _after(columns[1:], values[1:])))
+
+
+def increment_keyset(
+    cursor: str, key: Sequence[str], indexed: Sequence[Sequence[str | None]]
+) -> tuple[str, ...]:
+    """The keyset of the increment's pages on a table whose primary key and indexes lead with the
+    columns in ``indexed``.
+
+    ``(gxsj, key…)`` when an index leads with ``gxsj``: each page is then a short range of it. On a table
+    without one (the SQLite sample declares none), every page ordered by ``gxsj`` would be a scan and a
+    sort of the whole table, and the first sync's time would grow with the square of the table. So there
+    the pages follow the key alone when the primary key or an index leads with it: each page reads on
+    from the previous page's end. The window (``gxsj`` from the watermark to the as-of) and so the rows
+    landed are the same; they land in key order. A table with neither (``t_jm_bq``) keeps ``(gxsj,
+    key…)``: any order is a scan there."""
+    leads = [tuple((c or "").lower() for c in columns) for columns in indexed]
+    if any(lead[:1] == (cursor.lower(),) for lead in leads):
+        return (cursor, *key)
+    if any(lead[: len(key)] == tuple(c.lower() for c in key) for lead in leads):
+        return tuple(key)
+    return (cursor, *key)

@@ -2,7 +2,8 @@
 
 The production database belongs to the neighbourhood committees and must never be written to, locked
 for long or read with one unbounded query. So every query here is a keyset page of at most
-``chunk_rows`` rows, ordered by ``(gxsj, primary key)``, in its own short read-only transaction, through
+``chunk_rows`` rows, ordered by ``(gxsj, primary key)`` (by the key alone where no index leads with
+``gxsj``: ``registry_keyset.increment_keyset``), in its own short read-only transaction, through
 a session set read-only on connect (and ``PRAGMA query_only`` on SQLite), each query bounded by
 ``query_timeout_s`` and the extract by ``deadline_s`` (``registry_session``). A page never ends inside a
 group of rows tied on the keyset (``PageReader._end_between_ties``), and one key stands for one row per
@@ -58,7 +59,7 @@ from islandbridge.errors import FatalSourceError, RetriableError, count, noun
 from .base import Connector, ExtractContext, Sink, Stream, declared_stream, register
 from .paging import safe_text, storable
 from .registry_batch import Page, join_keys, key_parts, newest_stamp, raw_value, read_page, stamp_checks
-from .registry_keyset import TIE_ROWS_FACTOR, bindable, keyset_after, loose
+from .registry_keyset import TIE_ROWS_FACTOR, bindable, increment_keyset, keyset_after, loose
 from .registry_rows import (
     CURSOR,
     DUPLICATE,
@@ -228,6 +229,7 @@ class PageReader:
     def __init__(self, engine: sa.Engine, opts: Options) -> None:
         self.engine, self.opts = engine, opts
         self.fixed: dict[str, set[str]] = {}
+        self.keysets: dict[str, tuple[str, ...]] = {}
         self.deadline = time.monotonic() + opts.deadline_s
 
     @classmethod
@@ -257,6 +259,13 @@ class PageReader:
                     f"{', '.join(missing)}; expected {', '.join(stream.columns)}"
                 )
             self.fixed[stream.name] = {c for c in stream.columns if isinstance(types[c], sa.CHAR)}
+            if CURSOR in stream.columns:
+                indexed = self._attempt(lambda conn, s=stream: _index_leads(conn, s.name))
+                self.keysets[stream.name] = increment_keyset(CURSOR, stream.key_columns, indexed)
+
+    def keyset(self, stream: Stream) -> tuple[str, ...]:
+        """The order of the increment's pages (``registry_keyset.increment_keyset``)."""
+        return self.keysets.get(stream.name, (CURSOR, *stream.key_columns))
 
     def pages(
         self,
@@ -353,6 +362,16 @@ class PageReader:
                 time.sleep(min(30.0, 2.0 ** (attempt - 1)))
 
 
+def _index_leads(conn: sa.Connection, table: str) -> list[list[str | None]]:
+    """The columns of the table's primary key and of each of its indexes, in index order."""
+    inspector = sa.inspect(conn)
+    try:
+        found = [inspector.get_pk_constraint(table).get("constrained_columns") or []]
+        return found + [i.get("column_names") or [] for i in inspector.get_indexes(table)]
+    except NotImplementedError:  # a dialect that cannot list indexes: read as if there were none
+        return []
+
+
 # --------------------------------------------------------------------------- the three ways of reading
 
 
@@ -378,13 +397,14 @@ def read_increment(
     if watermark:
         low = reader.bind(shift(watermark, overlap_s))
         where.append(lambda t: t.c[CURSOR] >= low)
-    order = (CURSOR, *stream.key_columns)
+    order = reader.keyset(stream)
     marks: list[tuple[str, ...]] = []
     floor = ""
     landed: dict[str, int] = {}  # key -> the content hash of the row landed under it in this run
     for rows in reader.pages(stream.name, stream.columns, order, where):
         sink.read(stream.name, len(rows))
-        page = read_page(rows, stream.columns, reader.fixed.get(stream.name, set()), order, (CURSOR,))
+        exact = (CURSOR, *stream.key_columns)
+        page = read_page(rows, stream.columns, reader.fixed.get(stream.name, set()), exact, (CURSOR,))
         stamps, page_marks = _land_page(reader, stream, page, recent, sink, read_keys, landed)
         watermark = max([watermark or "", *stamps]) or None
         floor = shift(watermark, overlap_s) if watermark else ""

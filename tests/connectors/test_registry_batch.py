@@ -135,7 +135,7 @@ def _legacy_read_increment(reader, stream, old, upper, overlap_s, sink, read_key
     if watermark:
         low = reader.bind(sql_registry.shift(watermark, overlap_s))
         where.append(lambda t: t.c[CURSOR] >= low)
-    for rows in reader.pages(stream.name, stream.columns, (CURSOR, *stream.key_columns), where):
+    for rows in reader.pages(stream.name, stream.columns, reader.keyset(stream), where):
         records = [normalise(reader, stream, row) for row in rows]
         sink.read(stream.name, len(records))
         fresh, repeats = [], 0
