@@ -420,5 +420,5 @@ def _resume_point(
 ) -> tuple[dict[str, Any], dt.datetime | None]:
     if not settings.warehouse_path.exists():
         return {}, None
-    with raw.open_warehouse(settings, read_only=True) as con:
+    with raw.open_warehouse(settings, read_only=True, wait=True) as con:  # a step: waits as writers do
         return raw.resume_point(con, source, as_of)
