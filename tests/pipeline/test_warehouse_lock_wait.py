@@ -13,18 +13,12 @@ from islandbridge.config import parse_settings
 from islandbridge.errors import ConfigError
 from islandbridge.landing import raw
 from tests.helpers import held, hold
-
-BASE = {
-    "street": {"code": "511403001"},
-    "landing": {"url": "landing"},
-    "warehouse": {"path": "wh/warehouse.duckdb"},
-    "sources": {"grid": {"kind": "grid_rest", "base_url": "http://127.0.0.1:1", "client_id": "c"}},
-}
+from tests.pipeline.test_duckdb_resources import BASE, ENV
 
 
 def _settings(tmp_path, **warehouse):
     raw_config = {**BASE, "warehouse": {**BASE["warehouse"], **warehouse}}
-    settings = parse_settings(raw_config, base_dir=tmp_path, environ={"GRID_SECRET": "x"})
+    settings = parse_settings(raw_config, base_dir=tmp_path, environ=ENV)
     settings.warehouse_path.parent.mkdir(parents=True)
     raw.open_warehouse(settings).close()
     return settings
