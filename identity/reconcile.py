@@ -82,7 +82,7 @@ def reconcile(
     as of ``as_of`` or the history needed to re-run it is not kept.
     """
     mac_key = person_mac_key(settings)
-    con = raw.connect(str(settings.warehouse_path), resources=settings.duckdb)
+    con = raw.open_warehouse(settings)
     vault = open_vault(settings)
     try:
         identity.ensure_schema(con)
@@ -208,7 +208,7 @@ def train_linkage(
 
     Runs use the newest saved version from then on. Returns the version and the record count.
     """
-    con = raw.connect(str(settings.warehouse_path), resources=settings.duckdb)
+    con = raw.open_warehouse(settings)
     vault = open_vault(settings)
     sealed = SealedColumns(vault)
     try:

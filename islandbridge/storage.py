@@ -15,8 +15,10 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import itertools
+import logging
 import os
 import re
+import time
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -28,16 +30,25 @@ from islandbridge.config import DuckDBResources
 from islandbridge.errors import ConfigError
 
 _SPILLS = itertools.count()
+log = logging.getLogger(__name__)
 
 
 def connect(
-    path: str = ":memory:", read_only: bool = False, resources: DuckDBResources | None = None
+    path: str = ":memory:",
+    read_only: bool = False,
+    resources: DuckDBResources | None = None,
+    *,
+    lock_wait_s: float = 0.0,
 ) -> duckdb.DuckDBPyConnection:
     """A connection to the DuckDB file at ``path`` (``read_only`` for readers that must not write; an
     in-memory database by default), bounded by ``resources`` (``settings.duckdb``; the machine-derived
     defaults when not given): it spills to disk instead of growing past its memory limit. A writer makes
-    the file owner-only (0600): the warehouse holds sealed rows and pseudonyms."""
-    con = duckdb.connect(str(path), read_only=read_only)
+    the file owner-only (0600): the warehouse holds sealed rows and pseudonyms.
+
+    While another process holds the file (`lock_holder`: a reader's query during a sync, say), the open is
+    retried with backoff for up to ``lock_wait_s`` seconds, logged once with the holder's PID; then, or at
+    once when 0, DuckDB's conflicting-lock error is raised (the command line's busy error, exit 3)."""
+    con = _open_waiting(str(path), read_only, lock_wait_s)
     try:
         bound(con, resources or DuckDBResources.default())
     except BaseException:
@@ -46,6 +57,22 @@ def connect(
     if not read_only and str(path) != ":memory:":
         owner_only(Path(path), 0o600)
     return con
+
+
+def _open_waiting(path: str, read_only: bool, wait_s: float) -> duckdb.DuckDBPyConnection:
+    deadline, pause, told = time.monotonic() + wait_s, 0.1, False
+    while True:
+        try:
+            return duckdb.connect(path, read_only=read_only)
+        except duckdb.IOException as exc:
+            holder = lock_holder(exc)
+            if holder is None or time.monotonic() >= deadline:
+                raise
+            if not told:
+                log.warning("%s is held by %s; waiting up to %.0f s for it to let go", path, holder, wait_s)
+                told = True
+            time.sleep(min(pause, max(0.0, deadline - time.monotonic())))
+            pause = min(pause * 2, 1.0)
 
 
 _HOLDER = re.compile(r"\(PID (\d+)\)")

@@ -92,14 +92,14 @@ class LoadError(TerminalError):
 
 
 def connect(
-    path: str, read_only: bool = False, resources: DuckDBResources | None = None
+    path: str, read_only: bool = False, resources: DuckDBResources | None = None, *, lock_wait_s: float = 0.0
 ) -> duckdb.DuckDBPyConnection:
     """The warehouse, with the landing's run-accounting tables created (and upgraded) on a write connection;
     bounded by ``resources`` (``settings.duckdb``), see `storage.connect`. A write connection also takes
     the paths of the event logs' raw parts to this warehouse's folder (`raw_parts.rebase`): a copied,
     moved or restored warehouse reads its own parts, never the original's; and claims ``raw/`` when no
-    other warehouse file uses it (`folder_owner.claim`)."""
-    con = storage.connect(path, read_only=read_only, resources=resources)
+    other warehouse file uses it (`folder_owner.claim`). ``lock_wait_s``: see `storage.connect`."""
+    con = storage.connect(path, read_only=read_only, resources=resources, lock_wait_s=lock_wait_s)
     if not read_only:
         try:
             con.execute(META_DDL)
@@ -114,14 +114,22 @@ def connect(
     return con
 
 
-def open_warehouse(settings: Settings, read_only: bool = False) -> duckdb.DuckDBPyConnection:
+def open_warehouse(
+    settings: Settings, read_only: bool = False, *, wait: bool | None = None
+) -> duckdb.DuckDBPyConnection:
     """`connect` to the configured warehouse, bounded by ``settings.duckdb``. A step opens it for one
     block, which closes it however the block ends::
 
         with raw.open_warehouse(settings, read_only=True) as con:
             check_window(con, as_of)
-    """
-    return connect(str(settings.warehouse_path), read_only=read_only, resources=settings.duckdb)
+
+    A write open (or any with ``wait``) waits up to ``settings.warehouse_lock_wait_s`` for another process
+    holding the file (an operator's ``islandbridge sql`` during a sync); a read-only one fails at once, as
+    the operator's readers (``sql``, ``runs``) should."""
+    wait_s = settings.warehouse_lock_wait_s if (not read_only if wait is None else wait) else 0.0
+    return connect(
+        str(settings.warehouse_path), read_only=read_only, resources=settings.duckdb, lock_wait_s=wait_s
+    )
 
 
 def previous_state(con: duckdb.DuckDBPyConnection, source: str, as_of: dt.datetime) -> dict[str, Any]:

@@ -25,7 +25,6 @@ from __future__ import annotations
 import json
 import logging
 import secrets
-import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import astuple, dataclass
 from pathlib import Path
@@ -573,16 +572,12 @@ class Vault:
 def _connect_waiting(
     path: Path, wait_s: float, resources: DuckDBResources | None
 ) -> duckdb.DuckDBPyConnection:
-    deadline = time.monotonic() + wait_s
-    while True:
-        try:
-            return storage.connect(str(path), resources=resources)
-        except duckdb.Error as exc:  # IOException, or a damaged file's plain Error (a bad checksum)
-            if (holder := storage.lock_holder(exc)) is None:  # not a DuckDB file, damaged: no use waiting
-                raise VaultError(f"cannot open the vault {path}: {str(exc).splitlines()[0]}") from None
-            if time.monotonic() > deadline:
-                raise VaultError(f"the vault {path} is held by {holder}; try again when it is done") from None
-            time.sleep(0.5)
+    try:
+        return storage.connect(str(path), resources=resources, lock_wait_s=wait_s)
+    except duckdb.Error as exc:  # IOException, or a damaged file's plain Error (a bad checksum)
+        if (holder := storage.lock_holder(exc)) is None:  # not a DuckDB file, damaged: no use waiting
+            raise VaultError(f"cannot open the vault {path}: {str(exc).splitlines()[0]}") from None
+        raise VaultError(f"the vault {path} is held by {holder}; try again when it is done") from None
 
 
 def _aad(key: Sequence[str], label: str = "islandbridge-vault") -> bytes:  # one row; vault_columns: many

@@ -21,18 +21,31 @@ RAW_TABLES = {
     "civil": ["dibao", "senior"],
     "iot": ["devices", "cardholders", "events"],
 }
-_HOLD = "import duckdb, sys; con = duckdb.connect(sys.argv[1]); print('ready', flush=True); sys.stdin.read()"
+_HOLD = (
+    "import duckdb, sys; con = duckdb.connect(sys.argv[1], read_only=sys.argv[2] == 'ro'); "
+    "print('ready', flush=True); sys.stdin.read()"
+)
+
+
+def hold(path: Path, *, read_only: bool = False) -> subprocess.Popen:
+    """Another process holding the DuckDB file at ``path`` open (for writing, or ``read_only`` as an
+    operator's ``islandbridge sql`` does) until its stdin is closed (``.communicate("")``)."""
+    holder = subprocess.Popen(
+        [sys.executable, "-c", _HOLD, str(path), "ro" if read_only else "rw"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert holder.stdout.readline().strip() == "ready"
+    return holder
 
 
 @contextmanager
-def held(path: Path):
-    """The DuckDB file at ``path`` held open for writing by another process, as a running sync holds the
-    warehouse; yields that process's id."""
-    holder = subprocess.Popen(
-        [sys.executable, "-c", _HOLD, str(path)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
-    )
+def held(path: Path, *, read_only: bool = False):
+    """The DuckDB file at ``path`` held open by another process (`hold`) for the block, as a running sync
+    holds the warehouse for writing; yields that process's id."""
+    holder = hold(path, read_only=read_only)
     try:
-        assert holder.stdout.readline().strip() == "ready"
         yield holder.pid
     finally:
         holder.communicate("")

@@ -33,7 +33,7 @@ from islandbridge.yamlfile import describe, load_yaml
 SECTIONS: dict[str, frozenset[str] | None] = {
     "street": frozenset({"code"}),
     "landing": frozenset({"url"}),
-    "warehouse": frozenset({"path"}),
+    "warehouse": frozenset({"path", "lock_wait_s"}),
     "state": frozenset({"dir"}),
     "vault": frozenset({"path"}),
     "audit": frozenset({"path"}),
@@ -122,6 +122,13 @@ def parse_settings(
         problems.append("snapshots.keep: a whole number of snapshots to keep, at least 1")
     reports = dict(raw.get("reports") or {})
     duckdb = _duckdb_resources(raw, base_dir, warehouse_path, problems)
+    lock_wait_s = _get(raw, "warehouse.lock_wait_s")
+    if lock_wait_s is not None and (
+        isinstance(lock_wait_s, bool) or not isinstance(lock_wait_s, int | float) or lock_wait_s < 0
+    ):
+        problems.append(
+            f"warehouse.lock_wait_s: seconds to wait for the warehouse, 0 or more (got {lock_wait_s!r})"
+        )
     retention = _retention(raw.get("retention"), problems)
     # "warehouse.path: required" says nothing new after "unknown key `warehous`, did you mean `warehouse`".
     problems = [p for p in problems if not (p.endswith(": required") and p.split(".")[0] in suggested)]
@@ -146,6 +153,7 @@ def parse_settings(
         sources_resolved=all(source.resolved for source in sources.values()),
         duckdb=duckdb,
         retention=retention,
+        **({"warehouse_lock_wait_s": float(lock_wait_s)} if lock_wait_s is not None else {}),
     )
 
 

@@ -173,6 +173,9 @@ class Settings:
     # Memory limit and spill folder of every DuckDB connection (default: see DuckDBResources.default).
     duckdb: DuckDBResources | None = None
     retention: Retention = field(default_factory=Retention)
+    # How long a step waits for the warehouse another process holds (``warehouse.lock_wait_s``): a reader's
+    # query during a sync makes the next writing step wait, not fail (`raw.open_warehouse`).
+    warehouse_lock_wait_s: float = 120.0
 
     def __post_init__(self) -> None:
         home = self.warehouse_path.parent

@@ -248,7 +248,7 @@ def raw_parts_dir(settings: Settings):
     return settings.warehouse_path.parent / "raw"
 
 
-def repoint(settings: Settings, *, lost_ok: bool = False) -> bool:
+def repoint(settings: Settings, *, lost_ok: bool = False, wait: bool = False) -> bool:
     """Point the warehouse's views over Parquet (``raw.<iot>__events``, ``core.device_events``) at the files
     beside it when it was copied, moved or restored and they still name the original's; whether they were.
     Only then is the warehouse opened for writing, and that connection does nothing else: no table is
@@ -256,14 +256,16 @@ def repoint(settings: Settings, *, lost_ok: bool = False) -> bool:
     (`raw_parts.rebase`, `EventStore.rebase`); a warehouse written by an earlier version also has the
     absolute paths of its raw parts made relative (as any step's first open does). Raises
     `EventFilesError` naming a day file that is not there (``lost_ok``: the view leaves it out, with a
-    warning), and `duckdb.IOException` when another process holds the warehouse (a sync running)."""
+    warning), and `duckdb.IOException` when another process holds the warehouse (a sync running; a step
+    passes ``wait`` to wait for it, as `raw.open_warehouse` writing does)."""
     if not settings.warehouse_path.is_file():
         return False
     store = EventStore(events_dir(settings))
     with raw.open_warehouse(settings, read_only=True) as con:
         if not raw_parts.views_elsewhere(con, raw_parts_dir(settings)) and not store.view_elsewhere(con):
             return False
-    with storage.connect(str(settings.warehouse_path), resources=settings.duckdb) as con:
+    wait_s = settings.warehouse_lock_wait_s if wait else 0.0
+    with storage.connect(str(settings.warehouse_path), resources=settings.duckdb, lock_wait_s=wait_s) as con:
         raw_parts.rebase(con, raw_parts_dir(settings))
         store.rebase(con, lost_ok=lost_ok)
     log.info("the warehouse's views over Parquet now read the files beside %s", settings.warehouse_path)
@@ -317,7 +319,7 @@ def publish(
     days when the caller has read them (`later_days`), else they are read here."""
     run_id = raw.run_id_for(as_of)
     _require_marts_of(settings, run_id, as_of)
-    repoint(settings)  # a snapshot copies the events its view reads: those beside this warehouse
+    repoint(settings, wait=True)  # a snapshot copies the events its view reads: those beside this warehouse
     pruned = prune(settings, apply=True, clock=clock) if settings.retention.after_each_run else None
     with timed("publish", "snapshot and run report", log):
         snapshot = publish_snapshot(
@@ -420,5 +422,5 @@ def _resume_point(
 ) -> tuple[dict[str, Any], dt.datetime | None]:
     if not settings.warehouse_path.exists():
         return {}, None
-    with raw.open_warehouse(settings, read_only=True) as con:
+    with raw.open_warehouse(settings, read_only=True, wait=True) as con:  # a step: waits as writers do
         return raw.resume_point(con, source, as_of)

@@ -169,6 +169,23 @@ def test_mapped_extracts_are_named_after_their_source(dagbag):
     assert rendered == "iot"
 
 
+def test_a_map_index_is_the_sources_position_in_the_configuration(tmp_path):
+    """A failed try shows its map index, not its source (docs/operations.md, "Clearing a failed task"):
+    the index is the source's position in what plan_sources returns, the configuration's order."""
+    from islandbridge import pipeline
+    from islandbridge.config import parse_settings
+
+    kinds = {"registry": "sql_registry", "civil": "civil_files", "grid": "grid_rest", "iot": "iot_rest"}
+    raw = {
+        "street": {"code": "511403001"},
+        "landing": {"url": "landing"},
+        "warehouse": {"path": "warehouse.duckdb"},
+        "sources": {name: {"kind": kind} for name, kind in kinds.items()},
+    }
+    settings = parse_settings(raw, base_dir=tmp_path, environ={}, with_sources=False)
+    assert pipeline.plan(settings) == ["registry", "civil", "grid", "iot"]
+
+
 def test_the_trigger_form_offers_an_optional_as_of_day(dagbag):
     from airflow.sdk.exceptions import ParamValidationError
 
