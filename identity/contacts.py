@@ -19,10 +19,19 @@ What counts as "beside":
 - the name, after the project's name normalisation (`normalize_name`: padding, full-width forms,
   traditional characters), is exactly the reporter's ``name_key`` — not its pinyin: a homophone in the
   text is another written name;
-- the name starts the text or follows a character that is not Han (punctuation, a blank, a digit) or a
-  word that introduces the caller (``联系人``, ``报告人``, ``反映人``, ``本人``, ``我是``…). Anything else
-  before it may be the start of a longer name (``朱国华`` holds ``国华``) or a relation (``邻居张三``), and
-  the number is not taken.
+- the name starts the text or follows a word that introduces the caller (``联系人``, ``报告人``,
+  ``反映人``, ``本人``, ``我是``…, then an optional colon and blank), or a character that, blanks
+  skipped, is not part of a name (a Han character, ``·``, ``.``, ``-``) and not a list's separator
+  (``、``, ``/``, ``&``, ``+``). A name character before it may end a longer name (``朱国华`` and
+  ``朱 国华`` hold ``国华``, ``阿依古丽·买买提`` holds ``买买提``) or be a relation (``邻居 张三``); a
+  separator makes it the last of a list (``李四、张三，电话…``), whose number is not said to be its own;
+  so is a comma in a clause (since ``。``, ``；``, ``！``, ``？``, a line break) that introduces someone
+  (``联系人：李四，张三，电话…``). The number is then not taken;
+- the number is not followed, blanks skipped, by an opening bracket: a note there may say whose it is
+  (``张三电话138…（其女儿）``).
+
+Runs of blanks count as one blank and the connector is sought in the last 40 characters before the number,
+so reading a text costs time linear in its length, whatever blanks it holds.
 
 A number beside another name (``邻居李四电话…``) is someone else's and is never taken; nor is a second
 number in the text when ``reporter_phone`` gives one (the platform's field is the reporter's line; a number
@@ -44,18 +53,26 @@ import pyarrow as pa
 from islandbridge.privacy.scrub import phone_spans
 from islandbridge.transforms.normalize import normalize_name, normalize_phones
 
-_HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134f〇]")
+_BLANKS = re.compile(r"\s+")
 _PHONE_LABEL = "(?:联系电话|联系方式|电话号码|手机号码|手机号|电话|手机)"
 # What may stand between a name and its number; anchored at the number, so the longest such tail is cut.
-_BETWEEN = re.compile(rf"(?:\s*[,，]?\s*的?{_PHONE_LABEL})?\s*(?:号码)?\s*(?:是|为)?\s*[:：]?\s*[(（]?\s*\Z")
+# Searched in a text whose runs of blanks are one blank, over its last `_TAIL` characters only: each `\s?`
+# then takes at most one character and the search costs the same whatever the text's length.
+_BETWEEN = re.compile(rf"(?:\s?[,，]?\s?的?{_PHONE_LABEL})?\s?(?:号码)?\s?(?:是|为)?\s?[:：]?\s?[(（]?\s?\Z")
+_TAIL = 40  # longer than any connector `_BETWEEN` matches, with a blank between each of its parts
 # Words that introduce the person whose contact follows (the caller, the reporter, oneself).
-_INTRODUCED = re.compile(
-    r"(?:联系人|报告人|报事人|反映人|来电人|求助人|报警人|申报人|投诉人|举报人|当事人|姓名|本人|我是|我叫)"
-    r"\s*[:：]?\s*\Z"
+_INTRODUCER = (
+    "(?:联系人|报告人|报事人|反映人|来电人|求助人|报警人|申报人|投诉人|举报人|当事人|姓名|本人|我是|我叫)"
 )
+_INTRODUCED = re.compile(rf"{_INTRODUCER}\s?[:：]?\s?\Z")
+_INTRODUCER_ANYWHERE = re.compile(_INTRODUCER)
 # What a typed name is made of: Han characters, blanks (padding) and the separators of transliterated names.
 _IN_NAME = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134f〇\s.·•・‧∙⋅\-‐‑–—]")
 _LONGEST = 40  # a name of 30 characters (`normalize_name`'s limit) with its padding
+# Separators of a list of names: a number after the list is not said to be the last one's.
+_LISTS = "、/／&＆+＋"
+_CLAUSE_ENDS = "。！？；;!?\n"
+_OPENING = "(（[［【〔〈《{｛"  # a note in brackets right after a number may say whose it is (``（其女儿）``)
 
 
 def contact_phones(note: object, name: object) -> str | None:
@@ -64,21 +81,50 @@ def contact_phones(note: object, name: object) -> str | None:
     key = normalize_name(name).name_key if isinstance(name, str) else None
     if key is None or not isinstance(note, str):
         return None
-    found = [note[start:end] for start, end in phone_spans(note) if _names(note[:start], key)]
+    found = [
+        note[start:end]
+        for start, end in phone_spans(note)
+        if not note[end:].lstrip().startswith(tuple(_OPENING)) and _names(_collapsed(note[:start]), key)
+    ]
     return "/".join(found) or None
 
 
+def _collapsed(text: str) -> str:
+    """``text`` with each run of blanks one blank (a line break if the run holds one)."""
+    return _BLANKS.sub(lambda run: "\n" if "\n" in run.group() else " ", text)
+
+
 def _names(before: str, key: str) -> bool:
-    """Whether the text ``before`` a number ends with the name ``key`` and a connector (`_BETWEEN`), the name
-    starting where a name may start."""
-    head = before[: _BETWEEN.search(before).start()]
+    """Whether the text ``before`` a number (its blanks collapsed) ends with the name ``key`` and a connector
+    (`_BETWEEN`), the name starting where a name may start (`_starts_a_name`)."""
+    tail = before[-_TAIL:]
+    head = before[: len(before) - len(tail) + _BETWEEN.search(tail).start()]
     for length in range(1, min(len(head), _LONGEST) + 1):
         if not _IN_NAME.match(head[-length]):
             return False  # no name reaches past a digit or a punctuation mark
         if length > 1 and normalize_name(head[-length:]).name_key == key:
-            rest = head[:-length]
-            return not rest or not _HAN.match(rest[-1]) or _INTRODUCED.search(rest) is not None
+            return _starts_a_name(head[:-length])
     return False
+
+
+def _starts_a_name(rest: str) -> bool:
+    """Whether a name may start after the text ``rest``: at the start of the text; right after an introducing
+    word; or after a character that is neither part of a name (a Han character, ``·``, ``-``: ``朱国华``
+    holds ``国华``, ``阿依古丽·买买提`` holds ``买买提``, ``邻居张三`` is a relation), blanks skipped, nor a
+    list's separator (``李四、张三``, ``李四/张三``), nor a comma in a clause that introduces someone
+    (``联系人：李四，张三``)."""
+    if _INTRODUCED.search(rest[-_TAIL:]) is not None:
+        return True
+    stripped = rest.rstrip()
+    if not stripped:
+        return True
+    last = stripped[-1]
+    if (last.strip() and _IN_NAME.match(last)) or last in _LISTS:
+        return False
+    if last in ",，":
+        clause = stripped[max(stripped.rfind(end) for end in _CLAUSE_ENDS) + 1 :]
+        return _INTRODUCER_ANYWHERE.search(clause) is None
+    return True
 
 
 def with_contact_phones(table: pa.Table, phone: str, note: str, name: str) -> pa.Table:

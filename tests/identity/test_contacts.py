@@ -66,6 +66,60 @@ def test_a_name_that_ends_a_longer_name_is_not_the_reporters():
     assert contact_phones(f"联系人朱国华电话{PHONE}", "朱国华") == PHONE
 
 
+@pytest.mark.timeout(10)
+def test_long_runs_of_blanks_anywhere_in_the_text_are_read_as_one_blank():
+    """Runs of 5,000 spaces, ideographic spaces and line breaks before, inside and after the contact: the
+    reading stays linear in the text (it once backtracked on every blank before a number)."""
+    runs = (" " * 5000, "\u3000" * 5000, "\n" * 5000)
+    text = (
+        f"楼道漏水{runs[0]}请尽快处理。{runs[1]}联系人{runs[0]}{NAME}{runs[2]}电话{runs[1]}{PHONE}{runs[0]}"
+    )
+    assert contact_phones(text, NAME) == PHONE
+    assert (
+        contact_phones(f"楼道漏水{runs[0]}请尽快处理。{runs[1]}邻居{runs[2]}{NAME}电话{PHONE}", NAME) is None
+    )
+    assert contact_phones(f"楼道漏水{runs[0]}{runs[1]}{runs[2]}请尽快处理{PHONE}", NAME) is None
+
+
+@pytest.mark.parametrize(
+    ("text", "reporter"),
+    [
+        ("联系人阿依古丽·买买提电话13800138000", "买买提"),  # a daughter's name ends in her father's
+        ("联系人阿依古丽.买买提电话13800138000", "买买提"),
+        ("联系人朱 国华电话13800138000", "国华"),  # a blank inside a longer name
+        ("邻居 张三电话13800138000", "张三"),  # a relation, then a blank
+        ("张三-李四电话13800138000", "李四"),
+    ],
+)
+def test_a_name_after_a_name_character_blanks_skipped_is_not_the_reporters(text, reporter):
+    assert contact_phones(text, reporter) is None
+
+
+def test_an_introducing_word_before_a_blank_and_the_name_still_introduces_it():
+    assert contact_phones("联系人朱 国华电话13800138000", "朱国华") == "13800138000"
+    assert contact_phones("报告人 国华电话13800138000", "国华") == "13800138000"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "联系人：李四、张三，电话13800138000",  # a list of names: the number is not said to be the last one's
+        "李四/张三 13800138000",
+        "联系人：李四，张三，电话13800138000",
+        "联系人李四和张三电话13800138000",
+        "张三电话13800138000（其女儿）",  # a note right after the number says whose it is
+        "张三 13800138000 (邻居)",
+    ],
+)
+def test_a_number_after_a_list_of_names_or_followed_by_a_note_is_not_the_reporters(text):
+    assert contact_phones(text, "张三") is None
+
+
+def test_a_comma_before_the_name_in_a_clause_that_introduces_no_one_still_starts_it():
+    assert contact_phones("路灯不亮，张三电话13800138000", "张三") == "13800138000"
+    assert contact_phones("联系人李四。漏水，张三电话13800138000", "张三") == "13800138000"
+
+
 def test_the_scrubbers_phone_spans_are_the_numbers_it_replaces():
     text = f"联系人{NAME}电话１９９-1234-5678，证件510104196812225052"
     assert [text[a:b] for a, b in phone_spans(text)] == ["１９９-1234-5678"]
