@@ -53,21 +53,25 @@ def _after(columns: Sequence[sa.ColumnElement[Any]], values: Sequence[Any]) -> s
 
 
 def increment_keyset(
-    cursor: str, key: Sequence[str], indexed: Sequence[Sequence[str | None]]
+    cursor: str, key: Sequence[str], indexed: Sequence[tuple[Sequence[str | None], bool]]
 ) -> tuple[str, ...]:
-    """The keyset of the increment's pages on a table whose primary key and indexes lead with the
-    columns in ``indexed``.
+    """The keyset of a settled increment's pages on a table whose primary key and indexes lead with the
+    columns in ``indexed`` (each with whether it is unique).
 
     ``(gxsj, key…)`` when an index leads with ``gxsj``: each page is then a short range of it. On a table
     without one (the SQLite sample declares none), every page ordered by ``gxsj`` would be a scan and a
     sort of the whole table, and the first sync's time would grow with the square of the table. So there
-    the pages follow the key alone when the primary key or an index leads with it: each page reads on
-    from the previous page's end. The window (``gxsj`` from the watermark to the as-of) and so the rows
-    landed are the same; they land in key order. A table with neither (``t_jm_bq``) keeps ``(gxsj,
-    key…)``: any order is a scan there."""
-    leads = [tuple((c or "").lower() for c in columns) for columns in indexed]
-    if any(lead[:1] == (cursor.lower(),) for lead in leads):
+    the pages follow the key alone when the primary key or a *unique* index leads with it: each page reads
+    on from the previous page's end, and no two rows share a key (a non-unique one would let the database
+    return a key's copies in any order, and which copy lands would change between runs). The window
+    (``gxsj`` from the watermark to the as-of) and so the rows landed are the same; they land in key
+    order. A table with neither (``t_jm_bq``) keeps ``(gxsj, key…)``: any order is a scan there.
+
+    Only for a settled window (`read_increment`): an edit during a read by key can fall behind the read
+    and inside the window, which a read in ``gxsj`` order never leaves behind."""
+    leads = [(tuple((c or "").lower() for c in columns), unique) for columns, unique in indexed]
+    if any(lead[:1] == (cursor.lower(),) for lead, _ in leads):
         return (cursor, *key)
-    if any(lead[: len(key)] == tuple(c.lower() for c in key) for lead in leads):
+    if any(unique and lead[: len(key)] == tuple(c.lower() for c in key) for lead, unique in leads):
         return tuple(key)
     return (cursor, *key)

@@ -3,7 +3,7 @@
 The production database belongs to the neighbourhood committees and must never be written to, locked
 for long or read with one unbounded query. So every query here is a keyset page of at most
 ``chunk_rows`` rows, ordered by ``(gxsj, primary key)`` (by the key alone where no index leads with
-``gxsj``: ``registry_keyset.increment_keyset``), in its own short read-only transaction, through
+``gxsj`` and the window is settled: ``registry_keyset.increment_keyset``, `read_increment`), in its own short read-only transaction, through
 a session set read-only on connect (and ``PRAGMA query_only`` on SQLite), each query bounded by
 ``query_timeout_s`` and the extract by ``deadline_s`` (``registry_session``). A page never ends inside a
 group of rows tied on the keyset (``PageReader._end_between_ties``), and one key stands for one row per
@@ -135,7 +135,7 @@ class SqlRegistryConnector(Connector):
 
     def extract(self, ctx: ExtractContext) -> Mapping[str, Any]:
         upper = local_text(ctx.as_of)
-        self.now = dt.datetime.now(dt.UTC)
+        self.as_of, self.now = ctx.as_of, dt.datetime.now(dt.UTC)
         old = ctx.state.get("streams", {}) if ctx.state.get("version") == STATE_VERSION else {}
         reader = PageReader.open(self.opts)
         try:
@@ -157,7 +157,12 @@ class SqlRegistryConnector(Connector):
             return {**read_snapshot(reader, stream, old, sink, self.opts.deletion_scan), "set_aside": aside}
         before, watermark = old.get("keys"), old.get("watermark")
         read_keys: set[str] | None = set() if self.opts.deletion_scan and before and watermark else None
-        state = read_increment(reader, stream, old, upper, self.opts.overlap_s, sink, read_keys)
+        # a window that ended before the read began (by more than the overlap that absorbs the clocks'
+        # skew): an edit made during the read falls after it, so the pages may follow the key
+        settled = ctx_as_of_settled(self.as_of, self.now, self.opts.overlap_s)
+        state = read_increment(
+            reader, stream, old, upper, self.opts.overlap_s, sink, read_keys, settled=settled
+        )
         state["set_aside"] = aside
         if self.opts.deletion_scan:
             state["keys"] = scan_deletions(reader, stream, before, sink)
@@ -362,12 +367,21 @@ class PageReader:
                 time.sleep(min(30.0, 2.0 ** (attempt - 1)))
 
 
-def _index_leads(conn: sa.Connection, table: str) -> list[list[str | None]]:
-    """The columns of the table's primary key and of each of its indexes, in index order."""
+def ctx_as_of_settled(as_of: dt.datetime, now: dt.datetime, overlap_s: int) -> bool:
+    """Whether a window ending at ``as_of`` closed more than ``overlap_s`` before ``now`` (see
+    `read_increment`)."""
+    return as_of + dt.timedelta(seconds=overlap_s) <= now
+
+
+def _index_leads(conn: sa.Connection, table: str) -> list[tuple[list[str | None], bool]]:
+    """The columns of the table's primary key and of each of its indexes, in index order, each with
+    whether it is unique (a primary key is)."""
     inspector = sa.inspect(conn)
     try:
-        found = [inspector.get_pk_constraint(table).get("constrained_columns") or []]
-        return found + [i.get("column_names") or [] for i in inspector.get_indexes(table)]
+        found = [(inspector.get_pk_constraint(table).get("constrained_columns") or [], True)]
+        return found + [
+            (i.get("column_names") or [], bool(i.get("unique"))) for i in inspector.get_indexes(table)
+        ]
     except NotImplementedError:  # a dialect that cannot list indexes: read as if there were none
         return []
 
@@ -383,8 +397,14 @@ def read_increment(
     overlap_s: int,
     sink: Sink,
     read_keys: set[str] | None = None,
+    *,
+    settled: bool = False,
 ) -> dict[str, Any]:
     """Land rows with ``watermark - overlap_s <= gxsj < upper``; return the stream's next state.
+
+    The pages follow ``(gxsj, key…)``, or, for a ``settled`` window (``upper`` passed more than
+    ``overlap_s`` before the read began), the order `PageReader.keyset` chose for the table: an edit
+    during the read moves its row to a ``gxsj`` after the window then, so the next run reads it.
 
     ``recent`` marks (``[gxsj, key…]``) of rows landed (or quarantined) inside the overlap make the re-read
     idempotent. A row that cannot be landed (``registry_rows.row_problem``) is quarantined, once, and
@@ -397,7 +417,7 @@ def read_increment(
     if watermark:
         low = reader.bind(shift(watermark, overlap_s))
         where.append(lambda t: t.c[CURSOR] >= low)
-    order = reader.keyset(stream)
+    order = reader.keyset(stream) if settled else (CURSOR, *stream.key_columns)
     marks: list[tuple[str, ...]] = []
     floor = ""
     landed: dict[str, int] = {}  # key -> the content hash of the row landed under it in this run

@@ -9,6 +9,7 @@ file is reported in one ``ConfigError``.
 from __future__ import annotations
 
 import difflib
+import math
 import re
 import urllib.parse
 from collections.abc import Collection, Mapping
@@ -124,10 +125,13 @@ def parse_settings(
     duckdb = _duckdb_resources(raw, base_dir, warehouse_path, problems)
     lock_wait_s = _get(raw, "warehouse.lock_wait_s")
     if lock_wait_s is not None and (
-        isinstance(lock_wait_s, bool) or not isinstance(lock_wait_s, int | float) or lock_wait_s < 0
+        isinstance(lock_wait_s, bool)
+        or not isinstance(lock_wait_s, int | float)
+        or not math.isfinite(lock_wait_s)  # .nan would never end a wait, .inf never give up
+        or lock_wait_s < 0
     ):
         problems.append(
-            f"warehouse.lock_wait_s: seconds to wait for the warehouse, 0 or more (got {lock_wait_s!r})"
+            f"warehouse.lock_wait_s: seconds to wait for the warehouse, a number 0 or more (got {lock_wait_s!r})"
         )
     retention = _retention(raw.get("retention"), problems)
     # "warehouse.path: required" says nothing new after "unknown key `warehous`, did you mean `warehouse`".

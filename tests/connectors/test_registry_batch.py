@@ -124,7 +124,7 @@ def test_decimals_and_floats_keep_their_own_text():
 # ----------------------------------------------------------------------------- whole extractions
 
 
-def _legacy_read_increment(reader, stream, old, upper, overlap_s, sink, read_keys=None):
+def _legacy_read_increment(reader, stream, old, upper, overlap_s, sink, read_keys=None, *, settled=False):
     """The row-by-row reading of the increment as it was before the columns (the reference)."""
     normalise, mark_of = sql_registry.normalise, sql_registry.mark_of
     watermark = old.get("watermark")
@@ -135,7 +135,8 @@ def _legacy_read_increment(reader, stream, old, upper, overlap_s, sink, read_key
     if watermark:
         low = reader.bind(sql_registry.shift(watermark, overlap_s))
         where.append(lambda t: t.c[CURSOR] >= low)
-    for rows in reader.pages(stream.name, stream.columns, reader.keyset(stream), where):
+    order = reader.keyset(stream) if settled else (CURSOR, *stream.key_columns)
+    for rows in reader.pages(stream.name, stream.columns, order, where):
         records = [normalise(reader, stream, row) for row in rows]
         sink.read(stream.name, len(records))
         fresh, repeats = [], 0

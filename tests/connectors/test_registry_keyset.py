@@ -4,6 +4,7 @@ sync grows with the square of the table (issue #17). The rows landed and the sta
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import sqlite3
 from pathlib import Path
@@ -13,6 +14,7 @@ import pytest
 import sqlalchemy as sa
 
 from islandbridge.connectors.registry_keyset import increment_keyset
+from islandbridge.connectors.sql_registry import ctx_as_of_settled
 from tests.connectors.test_sql_registry import Registry, extract, open_registry
 
 pytestmark = pytest.mark.timeout(120)
@@ -25,7 +27,9 @@ def registry(request, street_dir, tmp_path) -> Registry:
     return open_registry("sqlite", request, street_dir, tmp_path)
 
 
-def page_statements(registry: Registry, tmp_path: Path, **options: Any) -> list[tuple[str, Any]]:
+def page_statements(
+    registry: Registry, tmp_path: Path, as_of: dt.datetime | None = None, **options: Any
+) -> list[tuple[str, Any]]:
     """The keyset-page SELECTs an extraction sends to ``PAGED`` tables (with their parameters)."""
     seen: list[tuple[str, Any]] = []
 
@@ -35,7 +39,7 @@ def page_statements(registry: Registry, tmp_path: Path, **options: Any) -> list[
 
     sa.event.listen(sa.Engine, "before_cursor_execute", remember)
     try:
-        extract(registry.url, tmp_path, **options)
+        extract(registry.url, tmp_path, **({"as_of": as_of} if as_of else {}), **options)
     finally:
         sa.event.remove(sa.Engine, "before_cursor_execute", remember)
     return seen
@@ -81,12 +85,35 @@ def test_an_index_on_gxsj_keeps_the_gxsj_order_and_the_rows_are_the_same(
 @pytest.mark.parametrize(
     ("key", "indexed", "keyset"),
     [
-        (["jmid"], [["jmid"], ["GXSJ", "jmid"]], ("gxsj", "jmid")),  # led by gxsj: its order
-        (["jmid"], [["jmid"]], ("jmid",)),  # the primary key alone: the pages follow it
-        (["jmid", "bq"], [["jmid", "bq", "gxsj"]], ("jmid", "bq")),
-        (["jmid", "bq"], [["jmid"], [None]], ("gxsj", "jmid", "bq")),  # led by part of the key: no better
+        (["jmid"], [(["jmid"], True), (["GXSJ", "jmid"], False)], ("gxsj", "jmid")),  # led by gxsj: its order
+        (["jmid"], [(["jmid"], True)], ("jmid",)),  # the primary key alone: the pages follow it
+        (["jmid", "bq"], [(["jmid", "bq", "gxsj"], True)], ("jmid", "bq")),
+        (["jmid"], [([], True), (["jmid"], False)], ("gxsj", "jmid")),  # not unique: a key's copies unordered
+        (["jmid", "bq"], [(["jmid"], True), ([None], False)], ("gxsj", "jmid", "bq")),  # part of the key
         (["jmid", "bq"], [], ("gxsj", "jmid", "bq")),  # no index at all: every order is a scan
     ],
 )
 def test_increment_keyset(key, indexed, keyset):
     assert increment_keyset("gxsj", key, indexed) == keyset
+
+
+def test_a_window_not_yet_settled_is_read_in_gxsj_order(registry: Registry, tmp_path: Path):
+    """An as-of later than the read (`sync --as-of` today, or a source clock behind ours): an edit made
+    during a read by key could fall behind it and inside the window, and a later edit of a higher key
+    would move the watermark past it for good. So such a window is read in (gxsj, key) order."""
+    future = dt.datetime.now(dt.UTC) + dt.timedelta(days=1)
+    window = re.compile(r"gxsj < \?")  # the increment's pages (the deletion scan reads by key anyway)
+    statements = [s for s, _ in page_statements(registry, tmp_path, as_of=future, chunk_rows=40)]
+    statements = [s for s in statements if window.search(s)]
+    assert len(statements) > 5
+    assert all(re.search(r"ORDER BY \S*gxsj", s) for s in statements), statements
+    settled = [s for s, _ in page_statements(registry, tmp_path / "settled", chunk_rows=40)]
+    settled = [s for s in settled if window.search(s)]
+    assert len(settled) > 5
+    assert not any(re.search(r"ORDER BY \S*gxsj", s) for s in settled), settled
+
+
+def test_settled_means_the_window_closed_more_than_the_overlap_before_now():
+    now = dt.datetime(2026, 12, 7, 1, tzinfo=dt.UTC)
+    assert ctx_as_of_settled(now - dt.timedelta(seconds=301), now, 300)
+    assert not ctx_as_of_settled(now - dt.timedelta(seconds=299), now, 300)

@@ -29,6 +29,9 @@ def test_lock_wait_defaults_to_two_minutes_and_must_be_seconds(tmp_path):
     assert _settings(tmp_path / "b", lock_wait_s=5).warehouse_lock_wait_s == 5.0
     with pytest.raises(ConfigError, match=r"warehouse.lock_wait_s: seconds"):
         _settings(tmp_path / "c", lock_wait_s="soon")
+    for n, never in enumerate((float("nan"), float("inf"), -1)):  # a NaN wait spun forever
+        with pytest.raises(ConfigError, match=r"warehouse.lock_wait_s: seconds"):
+            _settings(tmp_path / f"d{n}", lock_wait_s=never)
 
 
 def test_a_write_open_waits_for_a_reader_and_opens_once_it_has_gone(tmp_path, monkeypatch, caplog):
