@@ -196,14 +196,16 @@ def load(
     quarantine_ring = quarantine_keyring(settings)
     # Every extract must be complete (else LoadError) before the vault or the warehouse is touched
     manifests = raw.read_manifests(settings.landing_url, run_id, sources)
-    with timed("load", ", ".join(sources), log) as step, open_vault(settings) as vault:
-        privacy = LoadPrivacy(
-            vault,
-            quarantine_ring,
-            {s: settings.source(s).kind for s in sources},
-            Scrubber(_known_names(settings, vault, run_id, manifests)),
-        )
-        with raw.open_warehouse(settings) as con:
+    # the warehouse before the vault, as reconcile, review and explain take them: a load waiting for one
+    # while holding the other would stall against them until the vault's wait ran out
+    with timed("load", ", ".join(sources), log) as step, raw.open_warehouse(settings) as con:
+        with open_vault(settings) as vault:
+            privacy = LoadPrivacy(
+                vault,
+                quarantine_ring,
+                {s: settings.source(s).kind for s in sources},
+                Scrubber(_known_names(settings, vault, run_id, manifests)),
+            )
             raw.begin_run(con, run_id, as_of, list(sources), clock())
             raw.scrub_legacy(con, quarantine_ring, privacy.kinds)  # once a load, not once a source
             for source in progress(sources, desc="load"):
