@@ -369,7 +369,11 @@ class PageReader:
 
 def ctx_as_of_settled(as_of: dt.datetime, now: dt.datetime, overlap_s: int) -> bool:
     """Whether a window ending at ``as_of`` closed more than ``overlap_s`` before ``now`` (see
-    `read_increment`)."""
+    `read_increment`). An edit during the read is stamped at least ``overlap_s`` after the window then,
+    on the registry's clock too unless it is behind ours by more than ``overlap_s``. A naive ``as_of``
+    (no zone) is not judged settled."""
+    if as_of.tzinfo is None:
+        return False
     return as_of + dt.timedelta(seconds=overlap_s) <= now
 
 

@@ -4,6 +4,7 @@ point, so the runtime never imports this package."""
 
 from __future__ import annotations
 
+import argparse
 import datetime as dt
 import functools
 import json
@@ -92,12 +93,15 @@ def register(sub) -> None:
     s.add_argument("--dags-folder", type=Path, default=Path("dags"))
     s.add_argument(
         "--grid-port",
-        type=int,
+        type=_port,
         default=8701,
         help="the simulated grid API's port (default 8701; 0: any free)",
     )
     s.add_argument(
-        "--iot-port", type=int, default=8702, help="the simulated IoT API's port (default 8702; 0: any free)"
+        "--iot-port",
+        type=_port,
+        default=8702,
+        help="the simulated IoT API's port (default 8702; 0: any free)",
     )
 
     esub = group(sub, "eval", "score results against a simulated street's truth")
@@ -314,9 +318,24 @@ def _serve_config(path: Path, street: Path, args, client_id: str) -> None:
     draft.replace(path)
 
 
+def _port(text: str) -> int:
+    """A TCP port for the demo's servers: 0 (any free one) to 65535."""
+    try:
+        port = int(text)
+    except ValueError:
+        port = -1
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"a port is a number from 0 (any free port) to 65535, not {text!r}")
+    return port
+
+
 def _demo(args) -> int:
     from islandbridge.devtools.demo import run_demo
 
+    if args.grid_port and args.grid_port == args.iot_port:
+        raise ConfigError(
+            f"--grid-port and --iot-port are both {args.grid_port}: the two servers need two ports"
+        )
     return run_demo(
         workdir=args.workdir.resolve(),
         residents=args.residents,

@@ -385,17 +385,21 @@ class EventStore:
         return int(days), int(rows)
 
     def view_elsewhere(self, con) -> bool:
-        """Whether ``core.device_events`` reads day files outside ``root``: the warehouse was copied, moved or
-        restored, and its view (absolute paths: DuckDB takes a relative one from the working folder) still
-        names the original's files. The file table itself lists paths relative to ``root``."""
+        """Whether ``core.device_events`` does not read every listed day file under ``root``: the warehouse
+        was copied, moved or restored, and its view (absolute paths: DuckDB takes a relative one from the
+        working folder) still names the original's files; or the view was made while a file was lost
+        (`rebase` with ``lost_ok``) and leaves it out. The file table itself lists paths relative to
+        ``root``."""
         if not existing_columns(con, "core.device_event_files"):
             return False
-        first = con.execute("SELECT file FROM core.device_event_files ORDER BY day, file LIMIT 1").fetchall()
+        files = [r[0] for r in con.execute("SELECT file FROM core.device_event_files").fetchall()]
         view = con.execute(
             "SELECT sql FROM duckdb_views() WHERE database_name = current_database() AND schema_name = 'core' "
             "AND view_name = 'device_events'"
         ).fetchall()
-        return bool(first) and (not view or "'" + _quoted(self.root / first[0][0]) + "'" not in view[0][0])
+        if not files:
+            return False
+        return not view or any("'" + _quoted(self.root / f) + "'" not in view[0][0] for f in files)
 
     def rebase(self, con, *, lost_ok: bool = False) -> bool:
         """Re-create the view over the files under ``root`` when it reads another folder (`view_elsewhere`);
@@ -406,17 +410,18 @@ class EventStore:
             return False
         if not lost_ok:
             self._check_live_files(con)
-        self._view(con)
+        self._view(con, lost_ok=lost_ok)
         return True
 
-    def _view(self, con) -> None:
-        """Re-create ``core.device_events`` over the files listed in ``core.device_event_files`` that are
-        there (a lost one is named in a warning; `_check_live_files` stops a build on it first)."""
+    def _view(self, con, *, lost_ok: bool = False) -> None:
+        """Re-create ``core.device_events`` over the files listed in ``core.device_event_files``; with
+        ``lost_ok``, over those that are there (a lost one is named in a warning, and the view counts as
+        elsewhere until it is back: `view_elsewhere`)."""
         files = [
             self.root / r[0]
             for r in con.execute("SELECT file FROM core.device_event_files ORDER BY day, file").fetchall()
         ]
-        lost = [f for f in files if not f.is_file()]
+        lost = [f for f in files if not f.is_file()] if lost_ok else []
         if lost:
             log.warning(
                 "%s listed in core.device_event_files %s missing under %s (first: %s): core.device_events "
@@ -427,7 +432,7 @@ class EventStore:
                 lost[0].relative_to(self.root).as_posix(),
                 noun(len(lost), "it", "them"),
             )
-        present = [f for f in files if f.is_file()]
+        present = [f for f in files if f not in lost]
         con.execute(f"CREATE OR REPLACE VIEW core.device_events AS {_events_view_sql(present)}")
 
     def collect_garbage(self, con) -> int:

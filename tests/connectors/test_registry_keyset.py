@@ -117,3 +117,4 @@ def test_settled_means_the_window_closed_more_than_the_overlap_before_now():
     now = dt.datetime(2026, 12, 7, 1, tzinfo=dt.UTC)
     assert ctx_as_of_settled(now - dt.timedelta(seconds=301), now, 300)
     assert not ctx_as_of_settled(now - dt.timedelta(seconds=299), now, 300)
+    assert not ctx_as_of_settled(dt.datetime(2026, 1, 1), now, 300)  # no zone: not judged settled
