@@ -135,7 +135,10 @@ class SqlRegistryConnector(Connector):
 
     def extract(self, ctx: ExtractContext) -> Mapping[str, Any]:
         upper = local_text(ctx.as_of)
-        self.as_of, self.now = ctx.as_of, dt.datetime.now(dt.UTC)
+        self.now = dt.datetime.now(dt.UTC)
+        # a window that ended before the read began (by more than the overlap that absorbs the clocks'
+        # skew): an edit made during the read falls after it, so the pages may follow the key
+        self.settled = window_settled(ctx.as_of, self.now, self.opts.overlap_s)
         old = ctx.state.get("streams", {}) if ctx.state.get("version") == STATE_VERSION else {}
         reader = PageReader.open(self.opts)
         try:
@@ -157,11 +160,8 @@ class SqlRegistryConnector(Connector):
             return {**read_snapshot(reader, stream, old, sink, self.opts.deletion_scan), "set_aside": aside}
         before, watermark = old.get("keys"), old.get("watermark")
         read_keys: set[str] | None = set() if self.opts.deletion_scan and before and watermark else None
-        # a window that ended before the read began (by more than the overlap that absorbs the clocks'
-        # skew): an edit made during the read falls after it, so the pages may follow the key
-        settled = ctx_as_of_settled(self.as_of, self.now, self.opts.overlap_s)
         state = read_increment(
-            reader, stream, old, upper, self.opts.overlap_s, sink, read_keys, settled=settled
+            reader, stream, old, upper, self.opts.overlap_s, sink, read_keys, settled=self.settled
         )
         state["set_aside"] = aside
         if self.opts.deletion_scan:
@@ -367,7 +367,7 @@ class PageReader:
                 time.sleep(min(30.0, 2.0 ** (attempt - 1)))
 
 
-def ctx_as_of_settled(as_of: dt.datetime, now: dt.datetime, overlap_s: int) -> bool:
+def window_settled(as_of: dt.datetime, now: dt.datetime, overlap_s: int) -> bool:
     """Whether a window ending at ``as_of`` closed more than ``overlap_s`` before ``now`` (see
     `read_increment`). An edit during the read is stamped at least ``overlap_s`` after the window then,
     on the registry's clock too unless it is behind ours by more than ``overlap_s``. A naive ``as_of``
@@ -425,9 +425,9 @@ def read_increment(
     marks: list[tuple[str, ...]] = []
     floor = ""
     landed: dict[str, int] = {}  # key -> the content hash of the row landed under it in this run
+    exact = (CURSOR, *stream.key_columns)  # the row's own order, whatever order its page followed
     for rows in reader.pages(stream.name, stream.columns, order, where):
         sink.read(stream.name, len(rows))
-        exact = (CURSOR, *stream.key_columns)
         page = read_page(rows, stream.columns, reader.fixed.get(stream.name, set()), exact, (CURSOR,))
         stamps, page_marks = _land_page(reader, stream, page, recent, sink, read_keys, landed)
         watermark = max([watermark or "", *stamps]) or None

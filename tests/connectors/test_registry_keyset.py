@@ -14,7 +14,7 @@ import pytest
 import sqlalchemy as sa
 
 from islandbridge.connectors.registry_keyset import increment_keyset
-from islandbridge.connectors.sql_registry import ctx_as_of_settled
+from islandbridge.connectors.sql_registry import window_settled
 from tests.connectors.test_sql_registry import Registry, extract, open_registry
 
 pytestmark = pytest.mark.timeout(120)
@@ -115,6 +115,6 @@ def test_a_window_not_yet_settled_is_read_in_gxsj_order(registry: Registry, tmp_
 
 def test_settled_means_the_window_closed_more_than_the_overlap_before_now():
     now = dt.datetime(2026, 12, 7, 1, tzinfo=dt.UTC)
-    assert ctx_as_of_settled(now - dt.timedelta(seconds=301), now, 300)
-    assert not ctx_as_of_settled(now - dt.timedelta(seconds=299), now, 300)
-    assert not ctx_as_of_settled(dt.datetime(2026, 1, 1), now, 300)  # no zone: not judged settled
+    assert window_settled(now - dt.timedelta(seconds=301), now, 300)
+    assert not window_settled(now - dt.timedelta(seconds=299), now, 300)
+    assert not window_settled(dt.datetime(2026, 1, 1), now, 300)  # no zone: not judged settled
